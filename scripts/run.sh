@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Entry point behind `npm start`, `npm test` and `npm run setup`: makes sure Node 24
+# and the dependencies are installed, then runs the named task under Node 24.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+node_dir="$(bash scripts/node24.sh)"
+export PATH="$root/node_modules/.bin:$node_dir:$PATH"
+
+# Install when node_modules is missing or older than the lockfile.
+stamp=node_modules/.hygeia-installed
+if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  echo "setup: installing dependencies with Node $(node -v)" >&2
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  touch "$stamp"
+fi
+
+task="${1:-}"; shift || true
+case "$task" in
+  setup) echo "setup: done (Node $(node -v))" ;;
+  start) exec node scripts/start.ts "$@" ;;
+  test)  exec bash scripts/test.sh "$@" ;;
+  *)     echo "usage: scripts/run.sh setup|start|test" >&2; exit 2 ;;
+esac
