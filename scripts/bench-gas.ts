@@ -1,0 +1,176 @@
+/**
+ * Gas benchmark for the Hygeia contracts.
+ *
+ * Run (Node 24, from the repo root):
+ *   export PATH=/work/main/node_modules/.bin:$PATH
+ *   npx hardhat build && node scripts/bench-gas.ts
+ *
+ * Deploys ConsentRegistry, AuditAnchor and the ERC-1056 EthereumDIDRegistry (from the
+ * `ethr-did-registry` package artifact) on an in-process Hardhat simulated network
+ * (`network.create()`), sends real transactions and reads `gasUsed` from their receipts.
+ * Prints exactly ONE JSON line on stdout; progress goes to stderr.
+ *
+ * Keys (all gasUsed of one mined transaction, intrinsic 21,000 + calldata included):
+ *   grant                 grant() of a fresh (patient, grantee, scope, purpose) slot: cold zero -> non-zero SSTORE.
+ *   regrant_after_revoke  grant() on the same slot after a revoke (non-zero tombstone -> non-zero).
+ *   revoke                revoke() of an active grant.
+ *   grant_by_sig_first    grantBySig() relayed by a third party, fresh slot (version 0).
+ *   grant_by_sig_next     grantBySig() re-grant on the same slot after a revoke (version 2,
+ *                         non-zero -> non-zero), i.e. the steady-state signed re-grant.
+ *   batch100_per_item     grantBatch() of 100 fresh slots, total gasUsed / 100.
+ *   anchor                AuditAnchor.anchor() of a gateway that already anchored two batches
+ *                         (steady state, the counters slot is non-zero before and after).
+ *   erc1056_set_attribute ERC-1056 setAttribute(identity, name, value, validity): first operation
+ *                         of that identity on the registry (reference point).
+ * Inputs are realistic: random 20-byte grantees, scopes = keccak256 of random strings,
+ * purpose 1 (Treatment), expiry = now + 30 days, non-zero random 32-byte roots.
+ */
+import { readFileSync } from "node:fs";
+
+// Everything except the final JSON line goes to stderr (Hardhat may log while building).
+const writeStdout = process.stdout.write.bind(process.stdout);
+process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+
+const { network } = await import("hardhat");
+const { ethers } = await network.create();
+
+const log = (msg: string): void => {
+  process.stderr.write(`bench-gas: ${msg}\n`);
+};
+
+const THIRTY_DAYS = 30n * 24n * 3600n;
+const TREATMENT = 1;
+
+const rand = (): string => ethers.hexlify(ethers.randomBytes(16));
+const randomAddress = (): string => ethers.getAddress(ethers.hexlify(ethers.randomBytes(20)));
+const randomScope = (): string => ethers.id(`hygeia:scope:${rand()}`);
+
+async function gasOf(txPromise: Promise<{ wait: () => Promise<unknown> }>): Promise<number> {
+  const tx = await txPromise;
+  const receipt = (await tx.wait()) as { gasUsed: bigint; status: number };
+  if (receipt.status !== 1) throw new Error("transaction failed");
+  return Number(receipt.gasUsed);
+}
+
+async function now(): Promise<bigint> {
+  const block = await ethers.provider.getBlock("latest");
+  if (block === null) throw new Error("no latest block");
+  return BigInt(block.timestamp);
+}
+
+const [governance, patient, relayer, gateway, identity] = await ethers.getSigners();
+
+log("deploying");
+const consent = await ethers.deployContract("ConsentRegistry", [], patient);
+await consent.waitForDeployment();
+const audit = await ethers.deployContract("AuditAnchor", [governance.address], governance);
+await audit.waitForDeployment();
+
+// The package's "exports" hides its artifacts from require.resolve: read the file by path.
+const didArtifactUrl = new URL(
+  "../node_modules/ethr-did-registry/artifacts/contracts/EthereumDIDRegistry.sol/EthereumDIDRegistry.json",
+  import.meta.url,
+);
+const didArtifact = JSON.parse(readFileSync(didArtifactUrl, "utf8")) as { abi: unknown[]; bytecode: string };
+const didFactory = new ethers.ContractFactory(didArtifact.abi as never, didArtifact.bytecode, governance);
+const did = await didFactory.deploy();
+await did.waitForDeployment();
+
+const consentAddress = await consent.getAddress();
+const { chainId } = await ethers.provider.getNetwork();
+const domain = { name: "Hygeia ConsentRegistry", version: "1", chainId, verifyingContract: consentAddress };
+const grantTypes = {
+  Grant: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "expiry", type: "uint64" },
+    { name: "version", type: "uint32" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+async function signedGrant(grantee: string, scope: string, expiry: bigint, version: number) {
+  const deadline = (await now()) + 3600n;
+  const value = { grantee, scope, purpose: TREATMENT, expiry, version, deadline };
+  const sig = ethers.Signature.from(await patient.signTypedData(domain, grantTypes, value));
+  return consent
+    .connect(relayer)
+    .grantBySig(patient.address, grantee, scope, TREATMENT, expiry, version, deadline, sig.v, sig.r, sig.s);
+}
+
+const result: Record<string, number | string> = {};
+
+log("consent: grant / revoke / regrant");
+{
+  const grantee = randomAddress();
+  const scope = randomScope();
+  result.grant = await gasOf(consent.grant(grantee, scope, TREATMENT, (await now()) + THIRTY_DAYS));
+  result.revoke = await gasOf(consent.revoke(grantee, scope, TREATMENT));
+  result.regrant_after_revoke = await gasOf(consent.grant(grantee, scope, TREATMENT, (await now()) + THIRTY_DAYS));
+}
+
+log("consent: grantBySig");
+{
+  const grantee = randomAddress();
+  const scope = randomScope();
+  result.grant_by_sig_first = await gasOf(signedGrant(grantee, scope, (await now()) + THIRTY_DAYS, 0));
+  await gasOf(consent.revoke(grantee, scope, TREATMENT));
+  result.grant_by_sig_next = await gasOf(signedGrant(grantee, scope, (await now()) + THIRTY_DAYS, 2));
+}
+
+log("consent: grantBatch of 100");
+{
+  const n = 100;
+  const expiry = (await now()) + THIRTY_DAYS;
+  const grantees = Array.from({ length: n }, randomAddress);
+  const scopes = Array.from({ length: n }, randomScope);
+  const purposes = Array.from({ length: n }, () => TREATMENT);
+  const expiries = Array.from({ length: n }, () => expiry);
+  const total = await gasOf(consent.grantBatch(grantees, scopes, purposes, expiries));
+  result.batch100_per_item = Math.round(total / n);
+}
+
+log("audit: anchor (steady state)");
+{
+  await gasOf(audit.setGateway(gateway.address, true));
+  const asGateway = audit.connect(gateway);
+  let next = 0n;
+  for (let i = 0; i < 2; i++) {
+    await gasOf(asGateway.anchor(ethers.hexlify(ethers.randomBytes(32)), next, 64));
+    next += 64n;
+  }
+  result.anchor = await gasOf(asGateway.anchor(ethers.hexlify(ethers.randomBytes(32)), next, 64));
+}
+
+log("erc1056: setAttribute");
+{
+  const name = ethers.encodeBytes32String("did/pub/X25519/enc/base64");
+  const value = ethers.hexlify(ethers.randomBytes(32));
+  const asIdentity = did.connect(identity) as unknown as {
+    setAttribute: (i: string, n: string, v: string, validity: bigint) => Promise<{ wait: () => Promise<unknown> }>;
+  };
+  result.erc1056_set_attribute = await gasOf(
+    asIdentity.setAttribute(identity.address, name, value, 365n * 24n * 3600n),
+  );
+}
+
+result.solc = "0.8.30";
+result.optimizer_runs = 200;
+
+const ordered = [
+  "grant",
+  "regrant_after_revoke",
+  "revoke",
+  "grant_by_sig_first",
+  "grant_by_sig_next",
+  "batch100_per_item",
+  "anchor",
+  "erc1056_set_attribute",
+  "solc",
+  "optimizer_runs",
+];
+const line = JSON.stringify(Object.fromEntries(ordered.map((k) => [k, result[k]])));
+writeStdout(`${line}\n`);
+log("done");
+process.exit(0);
