@@ -1,0 +1,165 @@
+import { readFile, writeFile, mkdir, rename } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Contract, ContractFactory, type ContractTransactionResponse, getAddress, isAddress, type InterfaceAbi, type Provider, type Signer } from "ethers";
+import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
+import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
+import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
+import { TrustRegistryAbi, TrustRegistryBytecode } from "./generated/TrustRegistry.ts";
+
+export const CONTRACT_NAMES = ["EthereumDIDRegistry", "ConsentRegistry", "TrustRegistry", "AuditAnchor"] as const;
+export type ContractName = (typeof CONTRACT_NAMES)[number];
+
+/** What a deployment file holds: enough for any client to find the contracts and start indexing. */
+export interface HygeiaDeployment {
+  chainId: number;
+  /** The block of the first deployment transaction: where indexers start. */
+  deployedAt: { block: number; blockHash: string };
+  deployer: string;
+  governance: string;
+  contracts: Record<ContractName, string>;
+}
+
+export interface DeployOptions {
+  /** Owner of TrustRegistry and AuditAnchor (Ownable2Step); defaults to the deployer. */
+  governance?: string;
+  /** Accounts allowed to anchor audit roots; set only when governance is the deployer. */
+  gateways?: string[];
+  /** Blocks to wait for each transaction (1 = mined). Use more on a real network. */
+  confirmations?: number;
+  onProgress?: (message: string) => void;
+}
+
+export class DeploymentError extends Error {
+  override name = "DeploymentError";
+}
+
+const ARTIFACTS: Record<ContractName, { abi: InterfaceAbi; bytecode: string }> = {
+  EthereumDIDRegistry: { abi: EthereumDIDRegistryAbi, bytecode: EthereumDIDRegistryBytecode },
+  ConsentRegistry: { abi: ConsentRegistryAbi, bytecode: ConsentRegistryBytecode },
+  TrustRegistry: { abi: TrustRegistryAbi, bytecode: TrustRegistryBytecode },
+  AuditAnchor: { abi: AuditAnchorAbi, bytecode: AuditAnchorBytecode },
+};
+
+/** Deploys ERC-1056, ConsentRegistry, TrustRegistry and AuditAnchor from `deployer`. */
+export async function deployHygeia(deployer: Signer, options: DeployOptions = {}): Promise<HygeiaDeployment> {
+  const provider = requireProvider(deployer);
+  const progress = options.onProgress ?? (() => undefined);
+  const confirmations = options.confirmations ?? 1;
+  const deployerAddress = await deployer.getAddress();
+  const governance = options.governance === undefined ? deployerAddress : checkedAddress(options.governance, "governance");
+  const gateways = (options.gateways ?? []).map((gateway) => checkedAddress(gateway, "gateway"));
+  if (gateways.length > 0 && governance !== deployerAddress) {
+    throw new DeploymentError("gateways can only be authorized at deploy time when governance is the deployer");
+  }
+  const { chainId } = await provider.getNetwork();
+
+  const constructorArgs: Record<ContractName, unknown[]> = {
+    EthereumDIDRegistry: [],
+    ConsentRegistry: [],
+    TrustRegistry: [governance],
+    AuditAnchor: [governance],
+  };
+  const contracts = {} as Record<ContractName, string>;
+  let deployedAt: HygeiaDeployment["deployedAt"] | undefined;
+  for (const name of CONTRACT_NAMES) {
+    const { abi, bytecode } = ARTIFACTS[name];
+    const contract = await new ContractFactory(abi, bytecode, deployer).deploy(...constructorArgs[name]);
+    const receipt = await contract.deploymentTransaction()?.wait(confirmations);
+    if (!receipt || receipt.status !== 1) throw new DeploymentError(`${name} deployment failed`);
+    contracts[name] = getAddress(await contract.getAddress());
+    deployedAt ??= { block: receipt.blockNumber, blockHash: receipt.blockHash };
+    progress(`deployed ${name} at ${contracts[name]} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`);
+  }
+
+  if (gateways.length > 0) {
+    const setGateway = new Contract(contracts.AuditAnchor, AuditAnchorAbi, deployer).getFunction("setGateway");
+    for (const gateway of gateways) {
+      const tx = (await setGateway(gateway, true)) as ContractTransactionResponse;
+      await tx.wait(confirmations);
+      progress(`authorized gateway ${gateway}`);
+    }
+  }
+
+  return {
+    chainId: Number(chainId),
+    deployedAt: deployedAt!,
+    deployer: deployerAddress,
+    governance,
+    contracts,
+  };
+}
+
+/** True when every contract of the deployment has code on the provider's chain (e.g. after a restart). */
+export async function isDeployed(provider: Provider, deployment: HygeiaDeployment): Promise<boolean> {
+  const { chainId } = await provider.getNetwork();
+  if (Number(chainId) !== deployment.chainId) return false;
+  for (const name of CONTRACT_NAMES) {
+    if ((await provider.getCode(deployment.contracts[name])) === "0x") return false;
+  }
+  return true;
+}
+
+/** Writes the deployment file atomically (temp file + rename) so a crash never leaves half a file. */
+export async function writeDeployment(path: string, deployment: HygeiaDeployment): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, JSON.stringify(deployment, null, 2) + "\n");
+  await rename(temp, path);
+}
+
+/** Reads and validates a deployment file. */
+export async function readDeployment(path: string): Promise<HygeiaDeployment> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new DeploymentError(`cannot read deployment file ${path}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new DeploymentError(`deployment file ${path} is not valid JSON`);
+  }
+  return parseDeployment(json, path);
+}
+
+/** Validates an untrusted deployment object. */
+export function parseDeployment(json: unknown, source = "deployment"): HygeiaDeployment {
+  const fail = (why: string): never => {
+    throw new DeploymentError(`${source}: ${why}`);
+  };
+  if (typeof json !== "object" || json === null) fail("not an object");
+  const value = json as Record<string, unknown>;
+  const chainId = value["chainId"];
+  if (typeof chainId !== "number" || !Number.isSafeInteger(chainId) || chainId <= 0) fail("chainId must be a positive integer");
+  const at = value["deployedAt"] as Record<string, unknown> | undefined;
+  if (typeof at !== "object" || at === null) fail("deployedAt missing");
+  const block = at!["block"];
+  const blockHash = at!["blockHash"];
+  if (typeof block !== "number" || !Number.isSafeInteger(block) || block < 0) fail("deployedAt.block must be a block number");
+  if (typeof blockHash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(blockHash)) fail("deployedAt.blockHash must be a 32-byte hex hash");
+  const contractsValue = value["contracts"];
+  if (typeof contractsValue !== "object" || contractsValue === null) fail("contracts missing");
+  const contracts = {} as Record<ContractName, string>;
+  for (const name of CONTRACT_NAMES) {
+    contracts[name] = checkedAddress((contractsValue as Record<string, unknown>)[name], `contracts.${name}`, source);
+  }
+  return {
+    chainId: chainId as number,
+    deployedAt: { block: block as number, blockHash: blockHash as string },
+    deployer: checkedAddress(value["deployer"], "deployer", source),
+    governance: checkedAddress(value["governance"], "governance", source),
+    contracts,
+  };
+}
+
+function checkedAddress(value: unknown, field: string, source = "deploy"): string {
+  if (typeof value !== "string" || !isAddress(value)) throw new DeploymentError(`${source}: ${field} must be an address`);
+  return getAddress(value);
+}
+
+function requireProvider(signer: Signer): Provider {
+  if (!signer.provider) throw new DeploymentError("the deployer signer has no provider");
+  return signer.provider;
+}

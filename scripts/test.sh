@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole test suite, run by `npm test` (through scripts/run.sh, which provides Node 24 and
+# the dependencies). Ends with one line "tests: N passed, M failed" counting every mocha test.
+set -uo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+export PATH="$root/node_modules/.bin:$PATH"
+
+logs="$(mktemp -d)"
+trap 'rm -rf "$logs"' EXIT
+passed=0; failed=0; status=0
+
+step() { echo; echo "== $*"; }
+
+# Runs a mocha-based suite, keeps its exit status and adds its counts to the totals.
+suite() {
+  local name="$1"; shift
+  step "$name"
+  "$@" 2>&1 | tee "$logs/$name.log"
+  local rc=${PIPESTATUS[0]}
+  local p f
+  p=$(grep -Eo '^ *[0-9]+ passing' "$logs/$name.log" | grep -Eo '[0-9]+' | tail -1)
+  f=$(grep -Eo '^ *[0-9]+ failing' "$logs/$name.log" | grep -Eo '[0-9]+' | tail -1)
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0}))
+  if [ "$rc" -ne 0 ]; then
+    status=1
+    [ -z "$f" ] && failed=$((failed + 1)) # a suite that crashed before reporting counts as a failure
+  fi
+}
+
+check() {
+  local name="$1"; shift
+  step "$name"
+  if ! "$@"; then status=1; failed=$((failed + 1)); echo "FAILED: $name"; fi
+}
+
+check "compile contracts" hardhat build --quiet
+check "typecheck" tsc -p tsconfig.json
+check "lint" eslint --max-warnings 0 .
+check "format" prettier --check --log-level warn .
+suite "contracts (with coverage)" hardhat test mocha --coverage
+check "contract line coverage >= 95%" node scripts/check-coverage.ts 95
+suite "packages and end-to-end" mocha --timeout 120000 --exit 'packages/*/test/**/*.test.ts' 'test/e2e/**/*.test.ts'
+
+echo
+echo "tests: $passed passed, $failed failed"
+exit "$status"
