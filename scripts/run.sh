@@ -21,5 +21,7 @@ case "$task" in
   setup) echo "setup: done (Node $(node -v))" ;;
   start) exec node scripts/start.ts "$@" ;;
   test)  exec bash scripts/test.sh "$@" ;;
-  *)     echo "usage: scripts/run.sh setup|start|test" >&2; exit 2 ;;
+  bench-gas) hardhat build --quiet && exec node scripts/bench-gas.ts "$@" ;;
+  deploy) hardhat build --quiet && exec node scripts/deploy.ts "$@" ;;
+  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|deploy" >&2; exit 2 ;;
 esac
