@@ -12,7 +12,10 @@ export PATH="$root/node_modules/.bin:$node_dir:$PATH"
 stamp=node_modules/.hygeia-installed
 if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
   echo "setup: installing dependencies with Node $(node -v)" >&2
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+  # `npm install`, not `npm ci`: npm 11 writes lockfiles without the other platforms' optional
+  # binaries (anvil, EDR) and then `npm ci` refuses them as out of sync. The lockfile still pins
+  # every version that is installed.
+  npm install --no-audit --no-fund
   touch "$stamp"
 fi
 
