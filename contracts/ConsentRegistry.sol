@@ -9,40 +9,46 @@ import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 /// @notice Patient-controlled consent registry. A patient (msg.sender, or the EIP-712 signer of a
 /// relayed message) allows a grantee to use data in a hashed scope for a purpose until an expiry.
 /// No PHI is stored: only pseudonymous addresses, scope hashes, purposes, expiries and versions.
-/// @dev Storage layout: one slot per key = keccak256(abi.encode(patient, grantee, scope, purpose)),
-/// value = expiry (uint64, bits 0..63) | version (uint32, bits 64..95). Every write (grant, revoke,
+/// Purposes: 1 Treatment, 2 Research, 3 Emergency (break-glass only), 4 Payment, 5 PublicHealth.
+/// @dev Storage: `_consents[key]` with key = keccak256(abi.encode(patient, grantee, scope, purpose))
+/// holds expiry (uint64, bits 0..63) | version (uint32, bits 64..95). Every write (grant, revoke,
 /// break-glass) bumps `version`, so a revoke leaves a non-zero tombstone (cheap re-grant) and a
 /// signature made for an older version can never be replayed.
 ///
-/// Versions are incremented without an overflow check: wrapping a uint32 needs 2^32 writes to one
-/// slot (more than 10^14 gas), which is not reachable.
+/// Gas: grant, revoke and grantBatch are written in inline assembly so that each does one SLOAD,
+/// one SSTORE and one LOG4 of the packed slot and little else. They validate with one combined
+/// branch-free condition; only when it fails do they call `_revertGrant`, plain Solidity that
+/// reverts with the precise custom error. Keys are hashed in unallocated memory past the
+/// free-memory pointer (the pointer is never advanced: nothing there is read back after the
+/// block), the mapping slot in scratch space, exactly as Solidity's own mapping access would.
 ///
-/// Hot paths (grant, revoke, grantBatch) do exactly one SLOAD and one SSTORE of the packed slot,
-/// and hash the key in memory past the free-memory pointer (not allocated, never read back).
+/// Versions wrap like uint32 arithmetic without an overflow check: wrapping needs 2^32 writes to
+/// one slot (more than 10^14 gas), which is not reachable.
 contract ConsentRegistry is IConsentRegistry, EIP712 {
-    /// @notice Purpose: treatment.
-    uint8 public constant PURPOSE_TREATMENT = 1;
-    /// @notice Purpose: research.
-    uint8 public constant PURPOSE_RESEARCH = 2;
-    /// @notice Purpose: emergency (only through breakGlass).
-    uint8 public constant PURPOSE_EMERGENCY = 3;
-    /// @notice Purpose: payment.
-    uint8 public constant PURPOSE_PAYMENT = 4;
-    /// @notice Purpose: public health.
-    uint8 public constant PURPOSE_PUBLIC_HEALTH = 5;
+    /// @dev Purposes (see the contract NatSpec). Not public: every getter would add a selector to
+    /// the dispatcher and cost gas on every call; the values are part of the documented ABI.
+    uint8 internal constant PURPOSE_TREATMENT = 1;
+    uint8 internal constant PURPOSE_RESEARCH = 2;
+    uint8 internal constant PURPOSE_EMERGENCY = 3;
+    uint8 internal constant PURPOSE_PAYMENT = 4;
+    uint8 internal constant PURPOSE_PUBLIC_HEALTH = 5;
 
-    /// @notice Longest break-glass window a patient may allow: 7 days.
-    uint32 public constant MAX_EMERGENCY_DURATION = 7 days;
+    /// @dev Bit p set <=> purpose p may be granted by grant / grantBatch / grantBySig:
+    /// (1 << 1) | (1 << 2) | (1 << 4) | (1 << 5). `and(shr(p, 0x36), 1)` is 0 for p = 0, 3, >= 6.
+    uint256 private constant GRANTABLE_PURPOSES = 0x36;
 
-    /// @notice EIP-712 typehash of a relayed grant.
-    bytes32 public constant GRANT_TYPEHASH =
+    /// @dev Longest break-glass window a patient may allow: 7 days.
+    uint32 internal constant MAX_EMERGENCY_DURATION = 7 days;
+
+    /// @dev EIP-712 typehashes of the relayed grant and revoke.
+    bytes32 internal constant GRANT_TYPEHASH =
         keccak256("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)");
-
-    /// @notice EIP-712 typehash of a relayed revoke.
-    bytes32 public constant REVOKE_TYPEHASH =
+    bytes32 internal constant REVOKE_TYPEHASH =
         keccak256("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)");
 
     uint256 private constant EXPIRY_MASK = 0xFFFFFFFFFFFFFFFF;
+    uint256 private constant VERSION_MASK = 0xFFFFFFFF;
+    uint256 private constant ADDRESS_MAX = 0x00FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF; // 2^160 - 1
 
     /// @dev key => expiry | version << 64.
     mapping(bytes32 key => uint256 packed) private _consents;
@@ -58,26 +64,72 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Reverts ZeroAddress, ZeroScope, InvalidPurpose, EmergencyOnlyViaBreakGlass, ExpiryInPast.
-    /// Re-granting an active grant (changing its expiry) is allowed and bumps the version.
+    /// @dev Reverts, in this order: ZeroAddress, ZeroScope, InvalidPurpose, EmergencyOnlyViaBreakGlass,
+    /// ExpiryInPast. Re-granting an active grant (changing its expiry) is allowed and bumps the version.
     function grant(address grantee, bytes32 scope, uint8 purpose, uint64 expiry) external {
-        _checkGrant(grantee, scope, purpose, expiry);
-        _write(msg.sender, grantee, scope, purpose, expiry);
+        bool ok;
+        assembly ("memory-safe") {
+            // Arguments are ABI-decoded, hence clean: grantee != 0, scope != 0,
+            // purpose in {1, 2, 4, 5}, expiry > now.
+            ok := and(
+                and(gt(grantee, 0), gt(scope, 0)),
+                and(shr(purpose, GRANTABLE_PURPOSES), gt(expiry, timestamp()))
+            )
+        }
+        if (!ok) _revertGrant(grantee, scope, purpose, expiry);
+        bytes32 topic = ConsentGranted.selector;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, caller())
+            mstore(add(m, 0x20), grantee)
+            mstore(add(m, 0x40), scope)
+            mstore(add(m, 0x60), purpose)
+            mstore(0x00, keccak256(m, 0x80))
+            mstore(0x20, _consents.slot)
+            let slot := keccak256(0x00, 0x40)
+            let next := and(add(shr(64, sload(slot)), 1), VERSION_MASK)
+            sstore(slot, or(expiry, shl(64, next)))
+            // Event data (purpose, expiry, version) starts at the purpose word of the key.
+            mstore(add(m, 0x80), expiry)
+            mstore(add(m, 0xa0), next)
+            log4(add(m, 0x60), 0x60, topic, caller(), grantee, scope)
+        }
     }
 
     /// @inheritdoc IConsentRegistry
     /// @dev An expired (not yet revoked) grant may be revoked; so may an Emergency (purpose 3) slot.
     /// Invalid purposes, zero grantees and zero scopes are never written, so they revert NothingToRevoke.
     function revoke(address grantee, bytes32 scope, uint8 purpose) external {
-        bytes32 key = _key(msg.sender, grantee, scope, purpose);
-        uint256 packed = _consents[key];
+        uint256 slot;
+        uint256 packed;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, caller())
+            mstore(add(m, 0x20), grantee)
+            mstore(add(m, 0x40), scope)
+            mstore(add(m, 0x60), purpose)
+            mstore(0x00, keccak256(m, 0x80))
+            mstore(0x20, _consents.slot)
+            slot := keccak256(0x00, 0x40)
+            packed := sload(slot)
+        }
         if (packed & EXPIRY_MASK == 0) revert NothingToRevoke();
-        _revoke(key, packed, msg.sender, grantee, scope, purpose);
+        bytes32 topic = ConsentRevoked.selector;
+        assembly ("memory-safe") {
+            let next := and(add(shr(64, packed), 1), VERSION_MASK)
+            sstore(slot, shl(64, next))
+            // Event data (purpose, version) starts at the purpose word of the key.
+            let m := add(mload(0x40), 0x60)
+            mstore(m, purpose)
+            mstore(add(m, 0x20), next)
+            log4(m, 0x40, topic, caller(), grantee, scope)
+        }
     }
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Reverts LengthMismatch, EmptyBatch, then per item the same errors as grant. A key that
-    /// appears twice is simply granted twice (the later expiry wins, version bumps twice).
+    /// @dev Reverts LengthMismatch, EmptyBatch, then for the first invalid item the same error as
+    /// grant (malformed, i.e. dirty, array elements revert without data like the ABI decoder).
+    /// A key that appears twice is granted twice (the later expiry wins, version bumps twice).
     function grantBatch(
         address[] calldata grantees,
         bytes32[] calldata scopes,
@@ -87,17 +139,22 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         uint256 n = grantees.length;
         if (n != scopes.length || n != purposes.length || n != expiries.length) revert LengthMismatch();
         if (n == 0) revert EmptyBatch();
-        for (uint256 i; i < n; ) {
-            address grantee = grantees[i];
-            bytes32 scope = scopes[i];
-            uint8 purpose = purposes[i];
-            uint64 expiry = expiries[i];
-            _checkGrant(grantee, scope, purpose, expiry);
-            _write(msg.sender, grantee, scope, purpose, expiry);
-            unchecked {
-                ++i;
+        uint256 bad;
+        {
+            uint256 g;
+            uint256 sc;
+            uint256 p;
+            uint256 e;
+            assembly ("memory-safe") {
+                g := grantees.offset
+                sc := scopes.offset
+                p := purposes.offset
+                e := expiries.offset
             }
+            bad = _grantMany(g, sc, p, e, n);
         }
+        // Checked (ABI-validating) reads of the bad item, then the precise error.
+        if (bad != type(uint256).max) _revertGrant(grantees[bad], scopes[bad], purposes[bad], expiries[bad]);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -105,9 +162,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Checks, in order: SignatureExpired (block.timestamp > deadline), the grant checks of
-    /// `grant`, StaleVersion (signed version != slot version), InvalidSignature (recovery fails,
-    /// high-s, or signer != patient).
+    /// @dev Checks, in order: SignatureExpired (block.timestamp > deadline), the checks of `grant`,
+    /// StaleVersion (signed version != slot version), InvalidSignature (recovery fails, high-s,
+    /// or signer != patient).
     function grantBySig(
         address patient,
         address grantee,
@@ -121,15 +178,19 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         bytes32 s
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        _checkGrant(grantee, scope, purpose, expiry);
-        bytes32 key = _key(patient, grantee, scope, purpose);
-        uint256 packed = _consents[key];
-        {
-            uint32 current = uint32(packed >> 64);
-            if (version != current) revert StaleVersion(current, version);
+        bool ok;
+        assembly ("memory-safe") {
+            ok := and(
+                and(gt(grantee, 0), gt(scope, 0)),
+                and(shr(purpose, GRANTABLE_PURPOSES), gt(expiry, timestamp()))
+            )
         }
+        if (!ok) _revertGrant(grantee, scope, purpose, expiry);
+        uint256 slot = _slot(patient, grantee, scope, purpose);
+        uint256 packed = _load(slot);
+        _checkVersion(packed, version);
         _checkSigner(patient, _grantStructHash(grantee, scope, purpose, expiry, version, deadline), v, r, s);
-        _store(key, packed, patient, grantee, scope, purpose, expiry);
+        _store(slot, packed, patient, grantee, scope, purpose, expiry);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -146,15 +207,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         bytes32 s
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
-        bytes32 key = _key(patient, grantee, scope, purpose);
-        uint256 packed = _consents[key];
-        {
-            uint32 current = uint32(packed >> 64);
-            if (version != current) revert StaleVersion(current, version);
-        }
+        uint256 slot = _slot(patient, grantee, scope, purpose);
+        uint256 packed = _load(slot);
+        _checkVersion(packed, version);
         _checkSigner(patient, _revokeStructHash(grantee, scope, purpose, version, deadline), v, r, s);
         if (packed & EXPIRY_MASK == 0) revert NothingToRevoke();
-        _revoke(key, packed, patient, grantee, scope, purpose);
+        _revoke(slot, packed, patient, grantee, scope, purpose);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -173,18 +231,23 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @inheritdoc IConsentRegistry
     /// @dev Reverts NotEmergencyGrantee (msg.sender not registered by `patient`) and ZeroScope.
     /// Writes the Emergency (purpose 3) slot of (patient, msg.sender, scope) with
-    /// expiry = block.timestamp + maxDuration and a bumped version; emits EmergencyAccess only.
+    /// expiry = block.timestamp + maxDuration and a bumped version; emits EmergencyAccess only
+    /// (never ConsentGranted). Breaking the glass again renews the window.
     function breakGlass(address patient, bytes32 scope) external {
         uint256 maxDuration = _emergencyGrantees[patient][msg.sender];
         if (maxDuration == 0) revert NotEmergencyGrantee(patient, msg.sender);
         if (scope == 0) revert ZeroScope();
-        bytes32 key = _key(patient, msg.sender, scope, PURPOSE_EMERGENCY);
-        unchecked {
+        uint256 slot = _slot(patient, msg.sender, scope, PURPOSE_EMERGENCY);
+        bytes32 topic = EmergencyAccess.selector;
+        assembly ("memory-safe") {
             // block.timestamp + 7 days fits in uint64 for the next ~5e11 years.
-            uint64 expiry = uint64(block.timestamp + maxDuration);
-            uint32 next = uint32(_consents[key] >> 64) + 1;
-            _consents[key] = uint256(expiry) | (uint256(next) << 64);
-            emit EmergencyAccess(patient, msg.sender, scope, expiry, next);
+            let expiry := add(timestamp(), maxDuration)
+            let next := and(add(shr(64, sload(slot)), 1), VERSION_MASK)
+            sstore(slot, or(expiry, shl(64, next)))
+            let m := mload(0x40)
+            mstore(m, expiry)
+            mstore(add(m, 0x20), next)
+            log4(m, 0x40, topic, patient, caller(), scope)
         }
     }
 
@@ -198,7 +261,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         unchecked {
             if (purpose - 1 >= PURPOSE_PUBLIC_HEALTH) return false;
         }
-        return _consents[_key(patient, grantee, scope, purpose)] & EXPIRY_MASK > block.timestamp;
+        return _load(_slot(patient, grantee, scope, purpose)) & EXPIRY_MASK > block.timestamp;
     }
 
     /// @inheritdoc IConsentRegistry
@@ -208,7 +271,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         bytes32 scope,
         uint8 purpose
     ) external view returns (uint64 expiry, uint32 version) {
-        uint256 packed = _consents[_key(patient, grantee, scope, purpose)];
+        uint256 packed = _load(_slot(patient, grantee, scope, purpose));
         expiry = uint64(packed);
         version = uint32(packed >> 64);
     }
@@ -218,30 +281,13 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         return _emergencyGrantees[patient][grantee];
     }
 
-    /// @notice The EIP-712 domain separator of this deployment (chain id and address included).
-    function DOMAIN_SEPARATOR() external view returns (bytes32) {
-        return _domainSeparatorV4();
-    }
-
     // ------------------------------------------------------------------------------------------
     // Internals
     // ------------------------------------------------------------------------------------------
 
-    /// @dev keccak256(abi.encode(patient, grantee, scope, purpose)), hashed in unallocated memory.
-    /// Callers pass ABI-decoded (hence clean) values or msg.sender.
-    function _key(address patient, address grantee, bytes32 scope, uint8 purpose) private pure returns (bytes32 k) {
-        assembly ("memory-safe") {
-            let m := mload(0x40)
-            mstore(m, patient)
-            mstore(add(m, 0x20), grantee)
-            mstore(add(m, 0x40), scope)
-            mstore(add(m, 0x60), purpose)
-            k := keccak256(m, 0x80)
-        }
-    }
-
-    /// @dev Argument checks shared by grant, grantBatch and grantBySig.
-    function _checkGrant(address grantee, bytes32 scope, uint8 purpose, uint64 expiry) private view {
+    /// @dev Reverts with the precise error for arguments that failed the combined grant check.
+    /// The checks run in the documented order; if the first four pass, the expiry is what failed.
+    function _revertGrant(address grantee, bytes32 scope, uint8 purpose, uint64 expiry) private pure {
         if (grantee == address(0)) revert ZeroAddress();
         if (scope == 0) revert ZeroScope();
         unchecked {
@@ -249,18 +295,96 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             if (purpose - 1 >= PURPOSE_PUBLIC_HEALTH) revert InvalidPurpose(purpose);
         }
         if (purpose == PURPOSE_EMERGENCY) revert EmergencyOnlyViaBreakGlass();
-        if (expiry <= block.timestamp) revert ExpiryInPast(expiry);
+        revert ExpiryInPast(expiry);
     }
 
-    /// @dev One SLOAD + one SSTORE: expiry and version + 1; emits ConsentGranted.
-    function _write(address patient, address grantee, bytes32 scope, uint8 purpose, uint64 expiry) private {
-        bytes32 key = _key(patient, grantee, scope, purpose);
-        _store(key, _consents[key], patient, grantee, scope, purpose, expiry);
+    /// @dev The grantBatch loop over `n` items of four calldata arrays (given by their offsets; the
+    /// ABI decoder checked that each array lies inside calldata). Elements are read raw and
+    /// range-checked with one combined condition (grantee 1..2^160-1, scope != 0, purpose in
+    /// {1, 2, 4, 5}, now < expiry < 2^64). Returns the index of the first invalid item, or
+    /// type(uint256).max when all were written.
+    function _grantMany(
+        uint256 grantees,
+        uint256 scopes,
+        uint256 purposes,
+        uint256 expiries,
+        uint256 n
+    ) private returns (uint256 bad) {
+        bad = type(uint256).max;
+        bytes32 topic = ConsentGranted.selector;
+        assembly ("memory-safe") {
+            // Memory past the free pointer: m: patient | grantee | scope | purpose | expiry | version.
+            // The key hashes [m, m + 0x80); the event data is [m + 0x60, m + 0xc0).
+            let m := mload(0x40)
+            mstore(m, caller())
+            mstore(0x20, _consents.slot)
+            // Valid expiry: lo <= e < 2^64, i.e. e - lo < span (unsigned; wraps when e < lo).
+            let lo := add(timestamp(), 1)
+            let span := sub(shl(64, 1), lo)
+            n := shl(5, n) // byte length of each array
+            for {
+                let o := 0
+            } lt(o, n) {
+                o := add(o, 0x20)
+            } {
+                let g := calldataload(add(grantees, o))
+                let sc := calldataload(add(scopes, o))
+                let p := calldataload(add(purposes, o))
+                let e := calldataload(add(expiries, o))
+                if iszero(
+                    and(
+                        and(lt(sub(g, 1), ADDRESS_MAX), lt(sub(e, lo), span)),
+                        and(shr(p, GRANTABLE_PURPOSES), gt(sc, 0))
+                    )
+                ) {
+                    bad := shr(5, o)
+                    break
+                }
+                mstore(add(m, 0x20), g)
+                mstore(add(m, 0x40), sc)
+                mstore(add(m, 0x60), p)
+                mstore(0x00, keccak256(m, 0x80))
+                let slot := keccak256(0x00, 0x40)
+                let next := and(add(shr(64, sload(slot)), 1), VERSION_MASK)
+                sstore(slot, or(e, shl(64, next)))
+                mstore(add(m, 0x80), e)
+                mstore(add(m, 0xa0), next)
+                log4(add(m, 0x60), 0x60, topic, caller(), g, sc)
+            }
+        }
     }
 
-    /// @dev Stores `expiry` with version(packed) + 1 at `key`; emits ConsentGranted.
+    /// @dev Storage slot of `_consents[keccak256(abi.encode(patient, grantee, scope, purpose))]`.
+    /// Callers pass ABI-decoded (hence clean) values or msg.sender.
+    function _slot(address patient, address grantee, bytes32 scope, uint8 purpose) private pure returns (uint256 slot) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, patient)
+            mstore(add(m, 0x20), grantee)
+            mstore(add(m, 0x40), scope)
+            mstore(add(m, 0x60), purpose)
+            mstore(0x00, keccak256(m, 0x80))
+            mstore(0x20, _consents.slot)
+            slot := keccak256(0x00, 0x40)
+        }
+    }
+
+    /// @dev sload(slot).
+    function _load(uint256 slot) private view returns (uint256 packed) {
+        assembly ("memory-safe") {
+            packed := sload(slot)
+        }
+    }
+
+    /// @dev Reverts StaleVersion(current, signed) unless the slot's version is the signed one.
+    function _checkVersion(uint256 packed, uint32 signed) private pure {
+        uint32 current = uint32(packed >> 64);
+        if (signed != current) revert StaleVersion(current, signed);
+    }
+
+    /// @dev Stores `expiry` with version(packed) + 1 at `slot`; emits ConsentGranted.
     function _store(
-        bytes32 key,
+        uint256 slot,
         uint256 packed,
         address patient,
         address grantee,
@@ -268,26 +392,35 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         uint8 purpose,
         uint64 expiry
     ) private {
-        unchecked {
-            uint32 next = uint32(packed >> 64) + 1;
-            _consents[key] = uint256(expiry) | (uint256(next) << 64);
-            emit ConsentGranted(patient, grantee, scope, purpose, expiry, next);
+        bytes32 topic = ConsentGranted.selector;
+        assembly ("memory-safe") {
+            let next := and(add(shr(64, packed), 1), VERSION_MASK)
+            sstore(slot, or(expiry, shl(64, next)))
+            let m := mload(0x40)
+            mstore(m, purpose)
+            mstore(add(m, 0x20), expiry)
+            mstore(add(m, 0x40), next)
+            log4(m, 0x60, topic, patient, grantee, scope)
         }
     }
 
-    /// @dev Writes the tombstone (expiry 0, version + 1) and emits ConsentRevoked.
+    /// @dev Writes the tombstone (expiry 0, version + 1) at `slot`; emits ConsentRevoked.
     function _revoke(
-        bytes32 key,
+        uint256 slot,
         uint256 packed,
         address patient,
         address grantee,
         bytes32 scope,
         uint8 purpose
     ) private {
-        unchecked {
-            uint32 next = uint32(packed >> 64) + 1;
-            _consents[key] = uint256(next) << 64;
-            emit ConsentRevoked(patient, grantee, scope, purpose, next);
+        bytes32 topic = ConsentRevoked.selector;
+        assembly ("memory-safe") {
+            let next := and(add(shr(64, packed), 1), VERSION_MASK)
+            sstore(slot, shl(64, next))
+            let m := mload(0x40)
+            mstore(m, purpose)
+            mstore(add(m, 0x20), next)
+            log4(m, 0x40, topic, patient, grantee, scope)
         }
     }
 
@@ -336,8 +469,8 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     }
 
     /// @dev Reverts InvalidSignature unless (v, r, s) over the EIP-712 digest of `structHash`
-    /// recovers to `patient`. OZ ECDSA rejects high-s (malleable) signatures and a zero signer,
-    /// so patient == address(0) can never pass.
+    /// recovers to `patient`. OZ ECDSA rejects high-s (malleable) signatures, v not in {27, 28}
+    /// and a zero signer, so patient == address(0) can never pass.
     function _checkSigner(address patient, bytes32 structHash, uint8 v, bytes32 r, bytes32 s) private view {
         (address signer, ECDSA.RecoverError err, ) = ECDSA.tryRecover(_hashTypedDataV4(structHash), v, r, s);
         if (err != ECDSA.RecoverError.NoError || signer != patient) revert InvalidSignature();

@@ -2,8 +2,8 @@
  * Gas benchmark for the Hygeia contracts.
  *
  * Run (Node 24, from the repo root):
- *   export PATH=/work/main/node_modules/.bin:$PATH
- *   npx hardhat build && node scripts/bench-gas.ts
+ *   export PATH=/work/main/node_modules/.bin:$PATH   # node -v must be v24
+ *   node scripts/bench-gas.ts                        # compiles first if needed
  *
  * Deploys ConsentRegistry, AuditAnchor and the ERC-1056 EthereumDIDRegistry (from the
  * `ethr-did-registry` package artifact) on an in-process Hardhat simulated network
@@ -22,6 +22,8 @@
  *                         (steady state, the counters slot is non-zero before and after).
  *   erc1056_set_attribute ERC-1056 setAttribute(identity, name, value, validity): first operation
  *                         of that identity on the registry (reference point).
+ * Set HYGEIA_BENCH_TRACE=1 to print, on stderr, each measured transaction's calldata cost and
+ * execution gas by opcode (debug_traceTransaction), to see where gas above the floor goes.
  * Inputs are realistic: random 20-byte grantees, scopes = keccak256 of random strings,
  * purpose 1 (Treatment), expiry = now + 30 days, non-zero random 32-byte roots.
  */
@@ -31,8 +33,10 @@ import { readFileSync } from "node:fs";
 const writeStdout = process.stdout.write.bind(process.stdout);
 process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
 
-const { network } = await import("hardhat");
-const { ethers } = await network.create();
+const hre = (await import("hardhat")).default;
+// Compile first (a no-op when artifacts are fresh) so the numbers never come from stale bytecode.
+await hre.tasks.getTask("build").run({ quiet: true, noTests: true });
+const { ethers } = await hre.network.create();
 
 const log = (msg: string): void => {
   process.stderr.write(`bench-gas: ${msg}\n`);
@@ -45,10 +49,44 @@ const rand = (): string => ethers.hexlify(ethers.randomBytes(16));
 const randomAddress = (): string => ethers.getAddress(ethers.hexlify(ethers.randomBytes(20)));
 const randomScope = (): string => ethers.id(`hygeia:scope:${rand()}`);
 
+const TRACE = process.env.HYGEIA_BENCH_TRACE === "1";
+
+/** Calldata gas (EIP-2028 standard cost: 4 per zero byte, 16 per non-zero byte). */
+function calldataGas(data: string): number {
+  const bytes = ethers.getBytes(data);
+  let gas = 0;
+  for (const b of bytes) gas += b === 0 ? 4 : 16;
+  return gas;
+}
+
+async function traceSummary(hash: string, data: string, gasUsed: number): Promise<void> {
+  type Log = { op: string; gasCost: number; depth: number };
+  const trace = (await ethers.provider.send("debug_traceTransaction", [hash, { disableStorage: true }])) as {
+    structLogs: Log[];
+  };
+  const byOp = new Map<string, { n: number; gas: number }>();
+  let total = 0;
+  for (const l of trace.structLogs) {
+    if (l.depth !== 1) continue;
+    const e = byOp.get(l.op) ?? { n: 0, gas: 0 };
+    e.n += 1;
+    e.gas += l.gasCost;
+    byOp.set(l.op, e);
+    total += l.gasCost;
+  }
+  const cd = calldataGas(data);
+  const rows = [...byOp.entries()].sort((a, b) => b[1].gas - a[1].gas);
+  log(`  gasUsed ${gasUsed} = 21000 + calldata ${cd} (${ethers.getBytes(data).length} B) + execution ${total} (+${gasUsed - 21000 - cd - total} other)`);
+  if (process.env.HYGEIA_BENCH_TRACE_OPS === "1")
+    log(trace.structLogs.filter((l) => l.depth === 1).map((l) => `${(l as unknown as { pc: number }).pc}:${l.op}`).join(" "));
+  log(`  ${trace.structLogs.length} steps; ${rows.map(([op, e]) => `${op}x${e.n}=${e.gas}`).join(" ")}`);
+}
+
 async function gasOf(txPromise: Promise<{ wait: () => Promise<unknown> }>): Promise<number> {
-  const tx = await txPromise;
+  const tx = (await txPromise) as { wait: () => Promise<unknown>; hash: string; data: string };
   const receipt = (await tx.wait()) as { gasUsed: bigint; status: number };
   if (receipt.status !== 1) throw new Error("transaction failed");
+  if (TRACE) await traceSummary(tx.hash, tx.data, Number(receipt.gasUsed));
   return Number(receipt.gasUsed);
 }
 
