@@ -2,7 +2,18 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", ".tools/", "artifacts/", "cache/", "coverage/", "types/", ".hygeia/", "packages/*/src/generated/"] },
+  {
+    ignores: [
+      "node_modules/",
+      ".tools/",
+      "artifacts/",
+      "cache/",
+      "coverage/",
+      "types/",
+      ".hygeia/",
+      "packages/*/src/generated/",
+    ],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

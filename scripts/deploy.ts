@@ -39,7 +39,8 @@ if (values.help) {
 const rpcUrl = process.env["HYGEIA_RPC_URL"];
 const key = process.env["HYGEIA_DEPLOYER_KEY"];
 if (!rpcUrl || !/^(https?|wss?):\/\//.test(rpcUrl)) fail("set HYGEIA_RPC_URL to the chain's JSON-RPC URL");
-if (!key || !/^(0x)?[0-9a-fA-F]{64}$/.test(key)) fail("set HYGEIA_DEPLOYER_KEY to the deployer's 32-byte hex private key");
+if (!key || !/^(0x)?[0-9a-fA-F]{64}$/.test(key))
+  fail("set HYGEIA_DEPLOYER_KEY to the deployer's 32-byte hex private key");
 if (values.governance !== undefined && !isAddress(values.governance)) fail("--governance must be an address");
 for (const gateway of values.gateway) if (!isAddress(gateway)) fail(`--gateway ${gateway} is not an address`);
 const confirmations = Number(values.confirmations);

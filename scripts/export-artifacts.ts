@@ -3,12 +3,10 @@
 // @hygeia/chain works at run time without Hardhat. Run after `hardhat build`; a test checks the
 // committed files match the build.
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
-import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const require = createRequire(import.meta.url);
 const outDir = join(root, "packages/chain/src/generated");
 
 interface Artifact {
@@ -20,7 +18,11 @@ const sources: Record<string, string> = {
   ConsentRegistry: join(root, "artifacts/contracts/ConsentRegistry.sol/ConsentRegistry.json"),
   TrustRegistry: join(root, "artifacts/contracts/TrustRegistry.sol/TrustRegistry.json"),
   AuditAnchor: join(root, "artifacts/contracts/AuditAnchor.sol/AuditAnchor.json"),
-  EthereumDIDRegistry: require.resolve("ethr-did-registry/artifacts/contracts/EthereumDIDRegistry.sol/EthereumDIDRegistry.json"),
+  // ethr-did-registry's "exports" hide its artifacts from require.resolve; read them from the package folder.
+  EthereumDIDRegistry: join(
+    root,
+    "node_modules/ethr-did-registry/artifacts/contracts/EthereumDIDRegistry.sol/EthereumDIDRegistry.json",
+  ),
 };
 
 export function renderArtifactModule(name: string, artifact: Artifact): string {

@@ -161,7 +161,9 @@ async function main(): Promise<void> {
     ];
     console.log(lines.join("\n"));
     // One machine-readable line for scripts and tests.
-    console.log(`HYGEIA_READY ${JSON.stringify({ rpcUrl: chain.rpcUrl, deploymentFile, pid: process.pid, anvilPid: chain.pid })}`);
+    console.log(
+      `HYGEIA_READY ${JSON.stringify({ rpcUrl: chain.rpcUrl, deploymentFile, pid: process.pid, anvilPid: chain.pid })}`,
+    );
   } catch (error) {
     console.error(`start: ${(error as Error).message}`);
     await shutdown(1);

@@ -8,7 +8,10 @@ describe("generated contract artifacts", () => {
   for (const name of contractNames) {
     it(`packages/chain/src/generated/${name}.ts matches the compiled contract`, () => {
       const committed = readFileSync(join("packages/chain/src/generated", `${name}.ts`), "utf8");
-      expect(committed === renderArtifactModule(name, readArtifact(name)), "run: npx hardhat build && node scripts/export-artifacts.ts").to.equal(true);
+      expect(
+        committed === renderArtifactModule(name, readArtifact(name)),
+        "run: npx hardhat build && node scripts/export-artifacts.ts",
+      ).to.equal(true);
     });
   }
 });

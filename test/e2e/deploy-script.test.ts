@@ -9,7 +9,10 @@ import { isDeployed, readDeployment, startLocalChain, type LocalChain } from "@h
 
 const DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"; // anvil account #0 (public)
 
-function runDeploy(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runDeploy(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ["scripts/deploy.ts", ...args], {
     env: { PATH: process.env["PATH"] ?? "", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -54,7 +57,11 @@ describe("scripts/deploy.ts", function () {
       [[], { HYGEIA_DEPLOYER_KEY: DEPLOYER_KEY }, /HYGEIA_RPC_URL/],
       [[], { HYGEIA_RPC_URL: chain.rpcUrl, HYGEIA_DEPLOYER_KEY: "0x1234" }, /HYGEIA_DEPLOYER_KEY/],
       [["--gateway", "nope"], { HYGEIA_RPC_URL: chain.rpcUrl, HYGEIA_DEPLOYER_KEY: DEPLOYER_KEY }, /--gateway nope/],
-      [["--confirmations", "0"], { HYGEIA_RPC_URL: chain.rpcUrl, HYGEIA_DEPLOYER_KEY: DEPLOYER_KEY }, /--confirmations/],
+      [
+        ["--confirmations", "0"],
+        { HYGEIA_RPC_URL: chain.rpcUrl, HYGEIA_DEPLOYER_KEY: DEPLOYER_KEY },
+        /--confirmations/,
+      ],
       [["--bogus"], { HYGEIA_RPC_URL: chain.rpcUrl, HYGEIA_DEPLOYER_KEY: DEPLOYER_KEY }, /Unknown option/],
     ];
     for (const [args, env, message] of cases) {

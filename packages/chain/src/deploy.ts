@@ -1,6 +1,15 @@
 import { readFile, writeFile, mkdir, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { Contract, ContractFactory, type ContractTransactionResponse, getAddress, isAddress, type InterfaceAbi, type Provider, type Signer } from "ethers";
+import {
+  Contract,
+  ContractFactory,
+  type ContractTransactionResponse,
+  getAddress,
+  isAddress,
+  type InterfaceAbi,
+  type Provider,
+  type Signer,
+} from "ethers";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -46,7 +55,8 @@ export async function deployHygeia(deployer: Signer, options: DeployOptions = {}
   const progress = options.onProgress ?? (() => undefined);
   const confirmations = options.confirmations ?? 1;
   const deployerAddress = await deployer.getAddress();
-  const governance = options.governance === undefined ? deployerAddress : checkedAddress(options.governance, "governance");
+  const governance =
+    options.governance === undefined ? deployerAddress : checkedAddress(options.governance, "governance");
   const gateways = (options.gateways ?? []).map((gateway) => checkedAddress(gateway, "gateway"));
   if (gateways.length > 0 && governance !== deployerAddress) {
     throw new DeploymentError("gateways can only be authorized at deploy time when governance is the deployer");
@@ -132,13 +142,16 @@ export function parseDeployment(json: unknown, source = "deployment"): HygeiaDep
   if (typeof json !== "object" || json === null) fail("not an object");
   const value = json as Record<string, unknown>;
   const chainId = value["chainId"];
-  if (typeof chainId !== "number" || !Number.isSafeInteger(chainId) || chainId <= 0) fail("chainId must be a positive integer");
+  if (typeof chainId !== "number" || !Number.isSafeInteger(chainId) || chainId <= 0)
+    fail("chainId must be a positive integer");
   const at = value["deployedAt"] as Record<string, unknown> | undefined;
   if (typeof at !== "object" || at === null) fail("deployedAt missing");
   const block = at!["block"];
   const blockHash = at!["blockHash"];
-  if (typeof block !== "number" || !Number.isSafeInteger(block) || block < 0) fail("deployedAt.block must be a block number");
-  if (typeof blockHash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(blockHash)) fail("deployedAt.blockHash must be a 32-byte hex hash");
+  if (typeof block !== "number" || !Number.isSafeInteger(block) || block < 0)
+    fail("deployedAt.block must be a block number");
+  if (typeof blockHash !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(blockHash))
+    fail("deployedAt.blockHash must be a 32-byte hex hash");
   const contractsValue = value["contracts"];
   if (typeof contractsValue !== "object" || contractsValue === null) fail("contracts missing");
   const contracts = {} as Record<ContractName, string>;
@@ -155,7 +168,8 @@ export function parseDeployment(json: unknown, source = "deployment"): HygeiaDep
 }
 
 function checkedAddress(value: unknown, field: string, source = "deploy"): string {
-  if (typeof value !== "string" || !isAddress(value)) throw new DeploymentError(`${source}: ${field} must be an address`);
+  if (typeof value !== "string" || !isAddress(value))
+    throw new DeploymentError(`${source}: ${field} must be an address`);
   return getAddress(value);
 }
 

@@ -58,7 +58,9 @@ export function anvilBinaryPath(): string {
   try {
     pkgJson = require.resolve(`${pkg}/package.json`);
   } catch {
-    throw new LocalChainError(`${pkg} is not installed; run npm install (it is an optional dependency of @foundry-rs/anvil)`);
+    throw new LocalChainError(
+      `${pkg} is not installed; run npm install (it is an optional dependency of @foundry-rs/anvil)`,
+    );
   }
   const bin = join(dirname(pkgJson), "bin", process.platform === "win32" ? "anvil.exe" : "anvil");
   if (!existsSync(bin)) throw new LocalChainError(`anvil binary missing at ${bin}`);
@@ -70,12 +72,18 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   const host = options.host ?? "127.0.0.1";
   const chainId = options.chainId ?? LOCAL_CHAIN_ID;
   const args = [
-    "--host", host,
-    "--port", String(options.port ?? 0),
-    "--chain-id", String(chainId),
-    "--mnemonic", LOCAL_MNEMONIC,
-    "--accounts", String(options.accounts ?? 10),
-    "--hardfork", "prague",
+    "--host",
+    host,
+    "--port",
+    String(options.port ?? 0),
+    "--chain-id",
+    String(chainId),
+    "--mnemonic",
+    LOCAL_MNEMONIC,
+    "--accounts",
+    String(options.accounts ?? 10),
+    "--hardfork",
+    "prague",
   ];
   if (options.stateFile) {
     args.push("--state", options.stateFile);

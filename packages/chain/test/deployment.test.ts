@@ -83,7 +83,10 @@ describe("deployment", function () {
       [null, /not an object/],
       [{ ...raw, chainId: -1 }, /chainId/],
       [{ ...raw, deployedAt: { block: 1, blockHash: "0x12" } }, /blockHash/],
-      [{ ...raw, contracts: { ...(raw["contracts"] as object), ConsentRegistry: "nope" } }, /contracts.ConsentRegistry/],
+      [
+        { ...raw, contracts: { ...(raw["contracts"] as object), ConsentRegistry: "nope" } },
+        /contracts.ConsentRegistry/,
+      ],
       [{ ...raw, governance: 42 }, /governance/],
     ];
     for (const [value, message] of broken) {
