@@ -28,6 +28,7 @@
  * purpose 1 (Treatment), expiry = now + 30 days, non-zero random 32-byte roots.
  */
 import { readFileSync } from "node:fs";
+import type { BaseContractMethod, Contract } from "ethers";
 
 // Everything except the final JSON line goes to stderr (Hardhat may log while building).
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -76,9 +77,16 @@ async function traceSummary(hash: string, data: string, gasUsed: number): Promis
   }
   const cd = calldataGas(data);
   const rows = [...byOp.entries()].sort((a, b) => b[1].gas - a[1].gas);
-  log(`  gasUsed ${gasUsed} = 21000 + calldata ${cd} (${ethers.getBytes(data).length} B) + execution ${total} (+${gasUsed - 21000 - cd - total} other)`);
+  log(
+    `  gasUsed ${gasUsed} = 21000 + calldata ${cd} (${ethers.getBytes(data).length} B) + execution ${total} (+${gasUsed - 21000 - cd - total} other)`,
+  );
   if (process.env.HYGEIA_BENCH_TRACE_OPS === "1")
-    log(trace.structLogs.filter((l) => l.depth === 1).map((l) => `${(l as unknown as { pc: number }).pc}:${l.op}`).join(" "));
+    log(
+      trace.structLogs
+        .filter((l) => l.depth === 1)
+        .map((l) => `${(l as unknown as { pc: number }).pc}:${l.op}`)
+        .join(" "),
+    );
   log(`  ${trace.structLogs.length} steps; ${rows.map(([op, e]) => `${op}x${e.n}=${e.gas}`).join(" ")}`);
 }
 
@@ -96,12 +104,30 @@ async function now(): Promise<bigint> {
   return BigInt(block.timestamp);
 }
 
-const [governance, patient, relayer, gateway, identity] = await ethers.getSigners();
+const signers = await ethers.getSigners();
+function signer(i: number) {
+  const s = signers[i];
+  if (s === undefined) throw new Error(`no signer #${i}`);
+  return s;
+}
+const [governance, patient, relayer, gateway, identity] = [0, 1, 2, 3, 4].map(signer) as [
+  ReturnType<typeof signer>,
+  ReturnType<typeof signer>,
+  ReturnType<typeof signer>,
+  ReturnType<typeof signer>,
+  ReturnType<typeof signer>,
+];
+
+type Methods<K extends string> = Contract & { [P in K]: BaseContractMethod };
 
 log("deploying");
-const consent = await ethers.deployContract("ConsentRegistry", [], patient);
+const consent = (await ethers.deployContract("ConsentRegistry", [], patient)) as Methods<
+  "grant" | "revoke" | "grantBatch" | "grantBySig"
+>;
 await consent.waitForDeployment();
-const audit = await ethers.deployContract("AuditAnchor", [governance.address], governance);
+const audit = (await ethers.deployContract("AuditAnchor", [governance.address], governance)) as Methods<
+  "setGateway" | "anchor"
+>;
 await audit.waitForDeployment();
 
 // The package's "exports" hides its artifacts from require.resolve: read the file by path.
@@ -132,9 +158,18 @@ async function signedGrant(grantee: string, scope: string, expiry: bigint, versi
   const deadline = (await now()) + 3600n;
   const value = { grantee, scope, purpose: TREATMENT, expiry, version, deadline };
   const sig = ethers.Signature.from(await patient.signTypedData(domain, grantTypes, value));
-  return consent
-    .connect(relayer)
-    .grantBySig(patient.address, grantee, scope, TREATMENT, expiry, version, deadline, sig.v, sig.r, sig.s);
+  return (consent.connect(relayer) as typeof consent).grantBySig(
+    patient.address,
+    grantee,
+    scope,
+    TREATMENT,
+    expiry,
+    version,
+    deadline,
+    sig.v,
+    sig.r,
+    sig.s,
+  );
 }
 
 const result: Record<string, number | string> = {};
@@ -172,7 +207,7 @@ log("consent: grantBatch of 100");
 log("audit: anchor (steady state)");
 {
   await gasOf(audit.setGateway(gateway.address, true));
-  const asGateway = audit.connect(gateway);
+  const asGateway = audit.connect(gateway) as typeof audit;
   let next = 0n;
   for (let i = 0; i < 2; i++) {
     await gasOf(asGateway.anchor(ethers.hexlify(ethers.randomBytes(32)), next, 64));

@@ -1,0 +1,999 @@
+import { expect } from "chai";
+import type { TypedDataDomain } from "ethers";
+import { network } from "hardhat";
+import {
+  DAY,
+  GRANTABLE,
+  GRANT_TYPES,
+  SECP256K1_N,
+  PURPOSE,
+  SEVEN_DAYS,
+  type ConsentRegistry,
+  as,
+  consentDomain,
+  deploy as deployContract,
+  namedSigners,
+  malleate,
+  scopeOf,
+  signGrant,
+  signRevoke,
+} from "./helpers/consent.ts";
+
+const { ethers, networkHelpers } = await network.create();
+const { time, loadFixture } = networkHelpers;
+
+const MAX_UINT64 = 2n ** 64n - 1n;
+
+async function deploy() {
+  const { patient, grantee, other, relayer, medic } = await namedSigners(ethers, [
+    "deployer",
+    "patient",
+    "grantee",
+    "other",
+    "relayer",
+    "medic",
+  ]);
+  const consent = await deployContract<ConsentRegistry>(ethers, "ConsentRegistry");
+  const domain = await consentDomain(consent, ethers);
+  const scope = scopeOf(ethers, "patient/labs");
+  const scope2 = scopeOf(ethers, "patient/imaging");
+  return {
+    consent,
+    asPatient: as(consent, patient),
+    domain,
+    patient,
+    grantee,
+    other,
+    relayer,
+    medic,
+    scope,
+    scope2,
+  };
+}
+
+async function future(seconds = 30 * DAY): Promise<number> {
+  return (await time.latest()) + seconds;
+}
+
+describe("ConsentRegistry", function () {
+  describe("deployment", function () {
+    it("exposes the EIP-712 domain (name, version, chain id, address)", async function () {
+      const { consent } = await loadFixture(deploy);
+      const d = await consent.eip712Domain();
+      const { chainId } = await ethers.provider.getNetwork();
+      expect(d.name).to.equal("Hygeia ConsentRegistry");
+      expect(d.version).to.equal("1");
+      expect(d.chainId).to.equal(chainId);
+      expect(d.verifyingContract).to.equal(await consent.getAddress());
+    });
+
+    it("starts empty", async function () {
+      const { consent, patient, grantee, scope } = await loadFixture(deploy);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        0n,
+        0n,
+      ]);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(false);
+      expect(await consent.emergencyGranteeOf(patient.address, grantee.address)).to.equal(0n);
+    });
+  });
+
+  describe("grant", function () {
+    it("records expiry and version 1, emits ConsentGranted, allows", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const expiry = await future();
+      await expect(asPatient.grant(grantee.address, scope, PURPOSE.Treatment, expiry))
+        .to.emit(consent, "ConsentGranted")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Treatment, expiry, 1);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        BigInt(expiry),
+        1n,
+      ]);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(true);
+    });
+
+    it("accepts every non-emergency purpose", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const expiry = await future();
+      for (const purpose of GRANTABLE) {
+        await expect(asPatient.grant(grantee.address, scope, purpose, expiry))
+          .to.emit(consent, "ConsentGranted")
+          .withArgs(patient.address, grantee.address, scope, purpose, expiry, 1);
+        expect(await consent.isAllowed(patient.address, grantee.address, scope, purpose)).to.equal(true);
+      }
+    });
+
+    it("re-granting an active grant changes the expiry and bumps the version", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const e1 = await future(10 * DAY);
+      const e2 = await future(2 * DAY);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Research, e1);
+      await expect(asPatient.grant(grantee.address, scope, PURPOSE.Research, e2))
+        .to.emit(consent, "ConsentGranted")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Research, e2, 2);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Research)).to.deep.equal([
+        BigInt(e2),
+        2n,
+      ]);
+    });
+
+    it("accepts the largest uint64 expiry", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, MAX_UINT64);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        MAX_UINT64,
+        1n,
+      ]);
+    });
+
+    it("keys on (patient, grantee, scope, purpose): each component isolates the grant", async function () {
+      const { consent, asPatient, patient, grantee, other, scope, scope2 } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(true);
+      expect(await consent.isAllowed(other.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(false);
+      expect(await consent.isAllowed(patient.address, other.address, scope, PURPOSE.Treatment)).to.equal(false);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope2, PURPOSE.Treatment)).to.equal(false);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Research)).to.equal(false);
+    });
+
+    it("reverts ZeroAddress for a zero grantee (checked first)", async function () {
+      const { consent, asPatient, scope } = await loadFixture(deploy);
+      await expect(
+        asPatient.grant(ethers.ZeroAddress, scope, PURPOSE.Treatment, await future()),
+      ).to.be.revertedWithCustomError(consent, "ZeroAddress");
+      await expect(asPatient.grant(ethers.ZeroAddress, ethers.ZeroHash, 0, 0)).to.be.revertedWithCustomError(
+        consent,
+        "ZeroAddress",
+      );
+    });
+
+    it("reverts ZeroScope for a zero scope", async function () {
+      const { consent, asPatient, grantee } = await loadFixture(deploy);
+      await expect(
+        asPatient.grant(grantee.address, ethers.ZeroHash, PURPOSE.Treatment, await future()),
+      ).to.be.revertedWithCustomError(consent, "ZeroScope");
+      await expect(asPatient.grant(grantee.address, ethers.ZeroHash, 0, 0)).to.be.revertedWithCustomError(
+        consent,
+        "ZeroScope",
+      );
+    });
+
+    for (const purpose of [0, 6, 7, 128, 255]) {
+      it(`reverts InvalidPurpose(${purpose})`, async function () {
+        const { consent, asPatient, grantee, scope } = await loadFixture(deploy);
+        await expect(asPatient.grant(grantee.address, scope, purpose, await future()))
+          .to.be.revertedWithCustomError(consent, "InvalidPurpose")
+          .withArgs(purpose);
+        // Purpose is checked before the expiry.
+        await expect(asPatient.grant(grantee.address, scope, purpose, 0))
+          .to.be.revertedWithCustomError(consent, "InvalidPurpose")
+          .withArgs(purpose);
+      });
+    }
+
+    it("reverts EmergencyOnlyViaBreakGlass for purpose 3", async function () {
+      const { consent, asPatient, grantee, scope } = await loadFixture(deploy);
+      await expect(
+        asPatient.grant(grantee.address, scope, PURPOSE.Emergency, await future()),
+      ).to.be.revertedWithCustomError(consent, "EmergencyOnlyViaBreakGlass");
+    });
+
+    it("reverts ExpiryInPast when expiry <= block.timestamp, accepts now + 1", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const t = (await time.latest()) + 100;
+      await time.setNextBlockTimestamp(t);
+      await expect(asPatient.grant(grantee.address, scope, PURPOSE.Treatment, t))
+        .to.be.revertedWithCustomError(consent, "ExpiryInPast")
+        .withArgs(t);
+      await expect(asPatient.grant(grantee.address, scope, PURPOSE.Treatment, 1))
+        .to.be.revertedWithCustomError(consent, "ExpiryInPast")
+        .withArgs(1);
+      await expect(asPatient.grant(grantee.address, scope, PURPOSE.Treatment, 0))
+        .to.be.revertedWithCustomError(consent, "ExpiryInPast")
+        .withArgs(0);
+      const t2 = (await time.latest()) + 100;
+      await time.setNextBlockTimestamp(t2);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, t2 + 1);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        BigInt(t2 + 1),
+        1n,
+      ]);
+    });
+
+    it("rejects malformed calldata (dirty high bits) like the ABI decoder", async function () {
+      const { consent, patient, grantee, scope } = await loadFixture(deploy);
+      const selector = consent.interface.getFunction("grant")!.selector;
+      const coder = ethers.AbiCoder.defaultAbiCoder();
+      const expiry = BigInt(await future());
+      const bad = [
+        [BigInt(grantee.address) | (1n << 160n), scope, 1n, expiry],
+        [BigInt(grantee.address), scope, 257n, expiry],
+        [BigInt(grantee.address), scope, 1n, expiry | (1n << 64n)],
+      ];
+      for (const args of bad) {
+        const data = selector + coder.encode(["uint256", "bytes32", "uint256", "uint256"], args).slice(2);
+        await expect(patient.sendTransaction({ to: await consent.getAddress(), data })).to.be.revertedWithoutReason(
+          ethers,
+        );
+      }
+    });
+  });
+
+  describe("isAllowed over time", function () {
+    it("is true strictly before expiry and false from expiry on", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const expiry = await future(3600);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, expiry);
+      const allowed = () => consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment);
+      expect(await allowed()).to.equal(true);
+      await time.increaseTo(expiry - 1);
+      expect(await allowed()).to.equal(true);
+      await time.increaseTo(expiry);
+      expect(await allowed()).to.equal(false);
+      await time.increase(DAY);
+      expect(await allowed()).to.equal(false);
+      // The raw slot still holds the expired grant.
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        BigInt(expiry),
+        1n,
+      ]);
+    });
+
+    it("returns false (never reverts) for invalid purposes", async function () {
+      const { consent, patient, grantee, scope } = await loadFixture(deploy);
+      for (const purpose of [0, 6, 200, 255]) {
+        expect(await consent.isAllowed(patient.address, grantee.address, scope, purpose)).to.equal(false);
+        expect(await consent.consentOf(patient.address, grantee.address, scope, purpose)).to.deep.equal([0n, 0n]);
+      }
+      expect(await consent.isAllowed(ethers.ZeroAddress, ethers.ZeroAddress, ethers.ZeroHash, 1)).to.equal(false);
+    });
+  });
+
+  describe("revoke", function () {
+    it("writes a tombstone (expiry 0, version + 1), emits ConsentRevoked, disallows", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Payment, await future());
+      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Payment))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Payment, 2);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Payment)).to.deep.equal([0n, 2n]);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Payment)).to.equal(false);
+    });
+
+    it("reverts NothingToRevoke when never granted, and after a revoke", async function () {
+      const { consent, asPatient, grantee, scope } = await loadFixture(deploy);
+      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment)).to.be.revertedWithCustomError(
+        consent,
+        "NothingToRevoke",
+      );
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
+      await asPatient.revoke(grantee.address, scope, PURPOSE.Treatment);
+      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment)).to.be.revertedWithCustomError(
+        consent,
+        "NothingToRevoke",
+      );
+    });
+
+    it("reverts NothingToRevoke for zero grantee, zero scope or invalid purpose (never written)", async function () {
+      const { consent, asPatient, grantee, scope } = await loadFixture(deploy);
+      await expect(asPatient.revoke(ethers.ZeroAddress, scope, 1)).to.be.revertedWithCustomError(
+        consent,
+        "NothingToRevoke",
+      );
+      await expect(asPatient.revoke(grantee.address, ethers.ZeroHash, 1)).to.be.revertedWithCustomError(
+        consent,
+        "NothingToRevoke",
+      );
+      await expect(asPatient.revoke(grantee.address, scope, 0)).to.be.revertedWithCustomError(
+        consent,
+        "NothingToRevoke",
+      );
+    });
+
+    it("only the patient's own slot: another account cannot revoke it", async function () {
+      const { consent, asPatient, patient, grantee, other, scope } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
+      await expect(as(consent, other).revoke(grantee.address, scope, PURPOSE.Treatment)).to.be.revertedWithCustomError(
+        consent,
+        "NothingToRevoke",
+      );
+      await expect(
+        as(consent, grantee).revoke(grantee.address, scope, PURPOSE.Treatment),
+      ).to.be.revertedWithCustomError(consent, "NothingToRevoke");
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(true);
+    });
+
+    it("may revoke an expired (not yet revoked) grant", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const expiry = await future(60);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, expiry);
+      await time.increaseTo(expiry + 10);
+      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Treatment, 2);
+    });
+
+    it("a re-grant after a revoke continues the version sequence", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
+      await asPatient.revoke(grantee.address, scope, PURPOSE.Treatment);
+      const expiry = await future();
+      await expect(asPatient.grant(grantee.address, scope, PURPOSE.Treatment, expiry))
+        .to.emit(consent, "ConsentGranted")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Treatment, expiry, 3);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(true);
+    });
+  });
+
+  describe("grantBatch", function () {
+    async function batchOf(n: number) {
+      const grantees = Array.from({ length: n }, () => ethers.Wallet.createRandom().address);
+      const scopes = Array.from({ length: n }, (_, i) => scopeOf(ethers, `batch/${i}`));
+      const purposes = Array.from({ length: n }, (_, i) => GRANTABLE[i % GRANTABLE.length]!);
+      const base = await future();
+      const expiries = Array.from({ length: n }, (_, i) => base + i);
+      return { grantees, scopes, purposes, expiries };
+    }
+
+    it("grants every item and emits one ConsentGranted per item", async function () {
+      const { consent, asPatient, patient } = await loadFixture(deploy);
+      const b = await batchOf(5);
+      const tx = asPatient.grantBatch(b.grantees, b.scopes, b.purposes, b.expiries);
+      for (let i = 0; i < 5; i++) {
+        await expect(tx)
+          .to.emit(consent, "ConsentGranted")
+          .withArgs(patient.address, b.grantees[i], b.scopes[i], b.purposes[i], b.expiries[i], 1);
+      }
+      const receipt = await (await tx).wait();
+      expect(receipt!.logs.length).to.equal(5);
+      for (let i = 0; i < 5; i++) {
+        expect(await consent.consentOf(patient.address, b.grantees[i], b.scopes[i], b.purposes[i])).to.deep.equal([
+          BigInt(b.expiries[i]!),
+          1n,
+        ]);
+        expect(await consent.isAllowed(patient.address, b.grantees[i], b.scopes[i], b.purposes[i])).to.equal(true);
+      }
+    });
+
+    it("a single-item batch equals grant", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const expiry = await future();
+      await expect(asPatient.grantBatch([grantee.address], [scope], [PURPOSE.Research], [expiry]))
+        .to.emit(consent, "ConsentGranted")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Research, expiry, 1);
+    });
+
+    it("a key repeated in a batch is granted twice (later expiry wins, version 2)", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const e1 = await future(DAY);
+      const e2 = await future(2 * DAY);
+      await asPatient.grantBatch([grantee.address, grantee.address], [scope, scope], [1, 1], [e2, e1]);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, 1)).to.deep.equal([BigInt(e1), 2n]);
+    });
+
+    it("re-grants existing slots (versions continue)", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, 1, await future());
+      await asPatient.revoke(grantee.address, scope, 1);
+      const e = await future();
+      await expect(asPatient.grantBatch([grantee.address], [scope], [1], [e]))
+        .to.emit(consent, "ConsentGranted")
+        .withArgs(patient.address, grantee.address, scope, 1, e, 3);
+    });
+
+    it("reverts LengthMismatch when any array length differs", async function () {
+      const { consent, asPatient } = await loadFixture(deploy);
+      const b = await batchOf(3);
+      const cases = [
+        [b.grantees.slice(0, 2), b.scopes, b.purposes, b.expiries],
+        [b.grantees, b.scopes.slice(0, 2), b.purposes, b.expiries],
+        [b.grantees, b.scopes, b.purposes.slice(0, 2), b.expiries],
+        [b.grantees, b.scopes, b.purposes, b.expiries.slice(0, 2)],
+        [[], b.scopes, b.purposes, b.expiries],
+        [b.grantees, b.scopes, b.purposes, []],
+      ] as const;
+      for (const [g, s, p, e] of cases) {
+        await expect(asPatient.grantBatch(g, s, p, e)).to.be.revertedWithCustomError(consent, "LengthMismatch");
+      }
+    });
+
+    it("reverts EmptyBatch for four empty arrays", async function () {
+      const { consent, asPatient } = await loadFixture(deploy);
+      await expect(asPatient.grantBatch([], [], [], [])).to.be.revertedWithCustomError(consent, "EmptyBatch");
+    });
+
+    it("reverts with the precise error of the first invalid item and writes nothing", async function () {
+      const { consent, asPatient, patient } = await loadFixture(deploy);
+      const now = await time.latest();
+      const cases: Array<{
+        index: number;
+        field: "g" | "s" | "p" | "e";
+        value: string | number;
+        error: string;
+        args?: unknown[];
+      }> = [
+        { index: 0, field: "g", value: ethers.ZeroAddress, error: "ZeroAddress" },
+        { index: 2, field: "s", value: ethers.ZeroHash, error: "ZeroScope" },
+        { index: 1, field: "p", value: 0, error: "InvalidPurpose", args: [0] },
+        { index: 3, field: "p", value: 9, error: "InvalidPurpose", args: [9] },
+        { index: 3, field: "p", value: PURPOSE.Emergency, error: "EmergencyOnlyViaBreakGlass" },
+        { index: 2, field: "e", value: now - 5, error: "ExpiryInPast", args: [now - 5] },
+        { index: 1, field: "e", value: 0, error: "ExpiryInPast", args: [0] },
+      ];
+      for (const c of cases) {
+        const b = await batchOf(4);
+        if (c.field === "g") b.grantees[c.index] = c.value as string;
+        if (c.field === "s") b.scopes[c.index] = c.value as string;
+        if (c.field === "p") b.purposes[c.index] = c.value as 1;
+        if (c.field === "e") b.expiries[c.index] = c.value as number;
+        const call = asPatient.grantBatch(b.grantees, b.scopes, b.purposes, b.expiries);
+        if (c.args)
+          await expect(call)
+            .to.be.revertedWithCustomError(consent, c.error)
+            .withArgs(...c.args);
+        else await expect(call).to.be.revertedWithCustomError(consent, c.error);
+        // Atomic: the valid items before the bad one were not kept.
+        expect(await consent.consentOf(patient.address, b.grantees[0], b.scopes[0], b.purposes[0])).to.deep.equal([
+          0n,
+          0n,
+        ]);
+      }
+    });
+
+    it("reports the checks in grant's order within one item", async function () {
+      const { consent, asPatient } = await loadFixture(deploy);
+      await expect(
+        asPatient.grantBatch([ethers.ZeroAddress], [ethers.ZeroHash], [0], [0]),
+      ).to.be.revertedWithCustomError(consent, "ZeroAddress");
+      await expect(
+        asPatient.grantBatch([ethers.Wallet.createRandom().address], [ethers.ZeroHash], [0], [0]),
+      ).to.be.revertedWithCustomError(consent, "ZeroScope");
+      await expect(
+        asPatient.grantBatch([ethers.Wallet.createRandom().address], [ethers.id("x")], [3], [0]),
+      ).to.be.revertedWithCustomError(consent, "EmergencyOnlyViaBreakGlass");
+    });
+
+    it("accepts expiry 2^64 - 1 and rejects dirty (out-of-range) elements without data", async function () {
+      const { consent, asPatient, patient } = await loadFixture(deploy);
+      const g = ethers.Wallet.createRandom().address;
+      const s = ethers.id("edge");
+      await asPatient.grantBatch([g], [s], [1], [MAX_UINT64]);
+      expect(await consent.consentOf(patient.address, g, s, 1)).to.deep.equal([MAX_UINT64, 1n]);
+
+      const selector = consent.interface.getFunction("grantBatch")!.selector;
+      const coder = ethers.AbiCoder.defaultAbiCoder();
+      const expiry = BigInt(await future());
+      const types = ["uint256[]", "bytes32[]", "uint256[]", "uint256[]"];
+      const dirty = [
+        [[BigInt(g) | (1n << 160n)], [s], [1n], [expiry]],
+        [[BigInt(g)], [s], [256n + 1n], [expiry]],
+        [[BigInt(g)], [s], [1n], [expiry + (1n << 64n)]],
+      ];
+      for (const args of dirty) {
+        const data = selector + coder.encode(types, args).slice(2);
+        await expect(patient.sendTransaction({ to: await consent.getAddress(), data })).to.be.revertedWithoutReason(
+          ethers,
+        );
+      }
+    });
+  });
+
+  describe("grantBySig", function () {
+    async function signed(
+      fx: Awaited<ReturnType<typeof deploy>>,
+      over: Partial<{
+        expiry: number | bigint;
+        version: number;
+        deadline: number;
+        purpose: number;
+        grantee: string;
+        scope: string;
+      }> = {},
+      signer = fx.patient,
+      domain: TypedDataDomain = fx.domain,
+    ) {
+      const message = {
+        grantee: over.grantee ?? fx.grantee.address,
+        scope: over.scope ?? fx.scope,
+        purpose: over.purpose ?? PURPOSE.Treatment,
+        expiry: over.expiry ?? (await future()),
+        version: over.version ?? 0,
+        deadline: over.deadline ?? (await future(3600)),
+      };
+      const sig = await signGrant(ethers, signer, domain, message);
+      return { message, sig };
+    }
+
+    function submit(
+      consent: ConsentRegistry,
+      patient: string,
+      m: {
+        grantee: string;
+        scope: string;
+        purpose: number;
+        expiry: number | bigint;
+        version: number;
+        deadline: number;
+      },
+      sig: { v: number; r: string; s: string },
+    ) {
+      return consent.grantBySig(
+        patient,
+        m.grantee,
+        m.scope,
+        m.purpose,
+        m.expiry,
+        m.version,
+        m.deadline,
+        sig.v,
+        sig.r,
+        sig.s,
+      );
+    }
+
+    it("a relayer submits the patient's signed grant", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      const relayed = as(fx.consent, fx.relayer);
+      await expect(submit(relayed, fx.patient.address, message, sig))
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Treatment, message.expiry, 1);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.equal(true);
+    });
+
+    it("a replayed signature reverts StaleVersion(current, signed)", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      const relayed = as(fx.consent, fx.relayer);
+      await submit(relayed, fx.patient.address, message, sig);
+      await expect(submit(relayed, fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(1, 0);
+    });
+
+    it("a signature for a future version reverts StaleVersion", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx, { version: 1 });
+      await expect(submit(fx.consent, fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(0, 1);
+    });
+
+    it("chains: each signature names the current version (1, then 2 after a revoke...)", async function () {
+      const fx = await loadFixture(deploy);
+      const first = await signed(fx);
+      await submit(fx.consent, fx.patient.address, first.message, first.sig);
+      const second = await signed(fx, { version: 1, expiry: await future(5 * DAY) });
+      await expect(submit(fx.consent, fx.patient.address, second.message, second.sig))
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, second.message.expiry, 2);
+      await fx.asPatient.revoke(fx.grantee.address, fx.scope, 1);
+      // The version-1 signature cannot be replayed after the revoke.
+      await expect(submit(fx.consent, fx.patient.address, second.message, second.sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(3, 1);
+      const third = await signed(fx, { version: 3 });
+      await expect(submit(fx.consent, fx.patient.address, third.message, third.sig))
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, third.message.expiry, 4);
+    });
+
+    it("reverts SignatureExpired(deadline) once block.timestamp > deadline; deadline == now is fine", async function () {
+      const fx = await loadFixture(deploy);
+      const t = (await time.latest()) + 50;
+      const late = await signed(fx, { deadline: t - 1 });
+      await time.setNextBlockTimestamp(t);
+      await expect(submit(fx.consent, fx.patient.address, late.message, late.sig))
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(t - 1);
+      const t2 = (await time.latest()) + 50;
+      const onTime = await signed(fx, { deadline: t2 });
+      await time.setNextBlockTimestamp(t2);
+      await expect(submit(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
+        fx.consent,
+        "ConsentGranted",
+      );
+    });
+
+    it("reverts InvalidSignature for a signature by someone else", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx, {}, fx.other);
+      await expect(submit(fx.consent, fx.patient.address, message, sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      // ...and the signer cannot claim it for themselves on the patient's slot either: it is their own slot.
+      await expect(submit(fx.consent, fx.other.address, message, sig))
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.other.address, fx.grantee.address, fx.scope, 1, message.expiry, 1);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.equal(false);
+    });
+
+    it("reverts InvalidSignature for patient = address(0)", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      await expect(submit(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      await expect(
+        submit(fx.consent, ethers.ZeroAddress, message, { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash }),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+    });
+
+    it("reverts InvalidSignature when any signed field is changed", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      const tampered = [
+        { ...message, grantee: fx.other.address },
+        { ...message, scope: fx.scope2 },
+        { ...message, purpose: PURPOSE.Research },
+        { ...message, expiry: BigInt(message.expiry) + 1n },
+        { ...message, deadline: message.deadline + 1 },
+      ];
+      for (const m of tampered) {
+        await expect(submit(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
+          fx.consent,
+          "InvalidSignature",
+        );
+      }
+    });
+
+    it("reverts InvalidSignature for another chain id or another verifying contract", async function () {
+      const fx = await loadFixture(deploy);
+      const otherChain = await signed(fx, {}, fx.patient, { ...fx.domain, chainId: 1n });
+      await expect(
+        submit(fx.consent, fx.patient.address, otherChain.message, otherChain.sig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      const twin = await deployContract<ConsentRegistry>(ethers, "ConsentRegistry");
+      const otherContract = await signed(fx, {}, fx.patient, await consentDomain(twin, ethers));
+      await expect(
+        submit(fx.consent, fx.patient.address, otherContract.message, otherContract.sig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      // The same signature is valid on the contract it names.
+      await expect(submit(twin, fx.patient.address, otherContract.message, otherContract.sig)).to.emit(
+        twin,
+        "ConsentGranted",
+      );
+      const otherName = await signed(fx, {}, fx.patient, { ...fx.domain, name: "Hygeia ConsentRegistry v2" });
+      await expect(
+        submit(fx.consent, fx.patient.address, otherName.message, otherName.sig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+    });
+
+    it("rejects the malleable (high-s) twin of a valid signature and bad v", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      const high = malleate(sig);
+      // The twin recovers to the same address with a raw ecrecover, but OZ ECDSA refuses it.
+      const digest = ethers.TypedDataEncoder.hash(fx.domain, GRANT_TYPES, message);
+      expect(ethers.recoverAddress(digest, sig)).to.equal(fx.patient.address);
+      expect(BigInt(high.s) > SECP256K1_N / 2n).to.equal(true);
+      await expect(submit(fx.consent, fx.patient.address, message, high)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      for (const v of [0, 1, 26, 29]) {
+        await expect(submit(fx.consent, fx.patient.address, message, { ...sig, v })).to.be.revertedWithCustomError(
+          fx.consent,
+          "InvalidSignature",
+        );
+      }
+      // The original still works.
+      await expect(submit(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "ConsentGranted");
+    });
+
+    it("a Revoke signature cannot be used as a Grant", async function () {
+      const fx = await loadFixture(deploy);
+      const deadline = await future(3600);
+      const rsig = await signRevoke(ethers, fx.patient, fx.domain, {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: 1,
+        version: 0,
+        deadline,
+      });
+      const m = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: 1,
+        expiry: await future(),
+        version: 0,
+        deadline,
+      };
+      await expect(submit(fx.consent, fx.patient.address, m, rsig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+    });
+
+    it("applies grant's argument checks (before version and signature)", async function () {
+      const fx = await loadFixture(deploy);
+      const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      const base = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: 1,
+        expiry: await future(),
+        version: 7,
+        deadline: await future(60),
+      };
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, scope: ethers.ZeroHash }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroScope");
+      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 6 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "InvalidPurpose")
+        .withArgs(6);
+      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 3 }, bad)).to.be.revertedWithCustomError(
+        fx.consent,
+        "EmergencyOnlyViaBreakGlass",
+      );
+      await expect(submit(fx.consent, fx.patient.address, { ...base, expiry: 5 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "ExpiryInPast")
+        .withArgs(5);
+      // The deadline is checked first of all.
+      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 3, deadline: 1 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(1);
+      // Then the version, then the signature.
+      await expect(submit(fx.consent, fx.patient.address, base, bad))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(0, 7);
+      await expect(submit(fx.consent, fx.patient.address, { ...base, version: 0 }, bad)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+    });
+  });
+
+  describe("revokeBySig", function () {
+    async function signedRevoke(
+      fx: Awaited<ReturnType<typeof deploy>>,
+      over: Partial<{ version: number; deadline: number; purpose: number }> = {},
+      signer = fx.patient,
+    ) {
+      const message = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: over.purpose ?? PURPOSE.Treatment,
+        version: over.version ?? 1,
+        deadline: over.deadline ?? (await future(3600)),
+      };
+      return { message, sig: await signRevoke(ethers, signer, fx.domain, message) };
+    }
+
+    function submit(
+      consent: ConsentRegistry,
+      patient: string,
+      m: { grantee: string; scope: string; purpose: number; version: number; deadline: number },
+      sig: { v: number; r: string; s: string },
+    ) {
+      return consent.revokeBySig(patient, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s);
+    }
+
+    it("a relayer submits the patient's signed revoke", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
+      const { message, sig } = await signedRevoke(fx);
+      await expect(submit(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
+        .to.emit(fx.consent, "ConsentRevoked")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, 2);
+      expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([0n, 2n]);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.equal(false);
+    });
+
+    it("replay reverts StaleVersion; a stale revoke cannot undo a later re-grant", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
+      const { message, sig } = await signedRevoke(fx);
+      await submit(fx.consent, fx.patient.address, message, sig);
+      await expect(submit(fx.consent, fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(2, 1);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
+      await expect(submit(fx.consent, fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(3, 1);
+    });
+
+    it("reverts NothingToRevoke after a valid signature over an empty or tombstoned slot", async function () {
+      const fx = await loadFixture(deploy);
+      const never = await signedRevoke(fx, { version: 0 });
+      await expect(submit(fx.consent, fx.patient.address, never.message, never.sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "NothingToRevoke",
+      );
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
+      await fx.asPatient.revoke(fx.grantee.address, fx.scope, 1);
+      const again = await signedRevoke(fx, { version: 2 });
+      await expect(submit(fx.consent, fx.patient.address, again.message, again.sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "NothingToRevoke",
+      );
+    });
+
+    it("checks deadline, then version, then signature", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
+      const t = (await time.latest()) + 20;
+      const late = await signedRevoke(fx, { deadline: t - 1, version: 9 }, fx.other);
+      await time.setNextBlockTimestamp(t);
+      await expect(submit(fx.consent, fx.patient.address, late.message, late.sig))
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(t - 1);
+      const stale = await signedRevoke(fx, { version: 9 }, fx.other);
+      await expect(submit(fx.consent, fx.patient.address, stale.message, stale.sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(1, 9);
+      const wrong = await signedRevoke(fx, {}, fx.other);
+      await expect(submit(fx.consent, fx.patient.address, wrong.message, wrong.sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      const ok = await signedRevoke(fx);
+      await expect(submit(fx.consent, fx.patient.address, ok.message, malleate(ok.sig))).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      const t2 = (await time.latest()) + 20;
+      const onTime = await signedRevoke(fx, { deadline: t2 });
+      await time.setNextBlockTimestamp(t2);
+      await expect(submit(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
+        fx.consent,
+        "ConsentRevoked",
+      );
+    });
+
+    it("a Grant signature cannot be used as a Revoke", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
+      const deadline = await future(3600);
+      const gsig = await signGrant(ethers, fx.patient, fx.domain, {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: 1,
+        expiry: 0,
+        version: 1,
+        deadline,
+      });
+      const m = { grantee: fx.grantee.address, scope: fx.scope, purpose: 1, version: 1, deadline };
+      await expect(submit(fx.consent, fx.patient.address, m, gsig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+    });
+  });
+
+  describe("emergency (break-glass)", function () {
+    it("setEmergencyGrantee registers, updates and removes, with events", async function () {
+      const { consent, asPatient, patient, medic } = await loadFixture(deploy);
+      await expect(asPatient.setEmergencyGrantee(medic.address, 3600))
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 3600);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.equal(3600n);
+      await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS))
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, SEVEN_DAYS);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.equal(BigInt(SEVEN_DAYS));
+      await expect(asPatient.setEmergencyGrantee(medic.address, 0))
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 0);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.equal(0n);
+    });
+
+    it("setEmergencyGrantee reverts ZeroAddress and InvalidDuration (> 7 days)", async function () {
+      const { consent, asPatient, medic } = await loadFixture(deploy);
+      await expect(asPatient.setEmergencyGrantee(ethers.ZeroAddress, 60)).to.be.revertedWithCustomError(
+        consent,
+        "ZeroAddress",
+      );
+      await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS + 1)).to.be.revertedWithCustomError(
+        consent,
+        "InvalidDuration",
+      );
+      await expect(asPatient.setEmergencyGrantee(medic.address, 2 ** 32 - 1)).to.be.revertedWithCustomError(
+        consent,
+        "InvalidDuration",
+      );
+    });
+
+    it("breakGlass opens Emergency access for the registered window, emits EmergencyAccess only", async function () {
+      const { consent, asPatient, patient, medic, scope } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 3600);
+      const t = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t);
+      const tx = as(consent, medic).breakGlass(patient.address, scope);
+      await expect(tx)
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope, t + 3600, 1);
+      await expect(tx).not.to.emit(consent, "ConsentGranted");
+      const receipt = await (await tx).wait();
+      expect(receipt!.logs.length).to.equal(1);
+      expect(await consent.consentOf(patient.address, medic.address, scope, PURPOSE.Emergency)).to.deep.equal([
+        BigInt(t + 3600),
+        1n,
+      ]);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+      // Only Emergency: no other purpose opens.
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Treatment)).to.equal(false);
+      await time.increaseTo(t + 3599);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+      await time.increaseTo(t + 3600);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+    });
+
+    it("breaking the glass again renews the window and bumps the version", async function () {
+      const { consent, asPatient, patient, medic, scope } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS);
+      await as(consent, medic).breakGlass(patient.address, scope);
+      const t = (await time.latest()) + DAY;
+      await time.setNextBlockTimestamp(t);
+      await expect(as(consent, medic).breakGlass(patient.address, scope))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope, t + SEVEN_DAYS, 2);
+    });
+
+    it("reverts NotEmergencyGrantee for unregistered callers, other patients, and after removal", async function () {
+      const { consent, asPatient, patient, medic, other, scope } = await loadFixture(deploy);
+      await expect(as(consent, medic).breakGlass(patient.address, scope))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+      await asPatient.setEmergencyGrantee(medic.address, 600);
+      await expect(as(consent, other).breakGlass(patient.address, scope))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, other.address);
+      // Registration is per patient.
+      await expect(as(consent, medic).breakGlass(other.address, scope))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(other.address, medic.address);
+      await expect(as(consent, medic).breakGlass(ethers.ZeroAddress, scope))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(ethers.ZeroAddress, medic.address);
+      await as(consent, medic).breakGlass(patient.address, scope);
+      await asPatient.setEmergencyGrantee(medic.address, 0);
+      await expect(as(consent, medic).breakGlass(patient.address, scope))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+    });
+
+    it("reverts ZeroScope for a registered grantee with a zero scope", async function () {
+      const { consent, asPatient, patient, medic } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600);
+      await expect(as(consent, medic).breakGlass(patient.address, ethers.ZeroHash)).to.be.revertedWithCustomError(
+        consent,
+        "ZeroScope",
+      );
+    });
+
+    it("the patient may revoke an Emergency slot (purpose 3), directly or by signature", async function () {
+      const { consent, asPatient, patient, medic, scope, scope2, domain } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600);
+      await as(consent, medic).breakGlass(patient.address, scope);
+      await expect(asPatient.revoke(medic.address, scope, PURPOSE.Emergency))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+
+      await as(consent, medic).breakGlass(patient.address, scope2);
+      const deadline = await future(60);
+      const m = { grantee: medic.address, scope: scope2, purpose: PURPOSE.Emergency, version: 1, deadline };
+      const sig = await signRevoke(ethers, patient, domain, m);
+      await expect(
+        consent.revokeBySig(patient.address, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s),
+      )
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope2, PURPOSE.Emergency, 2);
+    });
+
+    it("removing the grantee does not shorten an already open window (the patient revokes it)", async function () {
+      const { consent, asPatient, patient, medic, scope } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600);
+      await as(consent, medic).breakGlass(patient.address, scope);
+      await asPatient.setEmergencyGrantee(medic.address, 0);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+    });
+  });
+});

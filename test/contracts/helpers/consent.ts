@@ -1,0 +1,158 @@
+// Shared helpers for the contract tests: EIP-712 typed data of ConsentRegistry, signing,
+// signature mangling, constants.
+import type { BaseContractMethod, Contract, Signer, TypedDataDomain } from "ethers";
+import type { network } from "hardhat";
+
+export type Connection = Awaited<ReturnType<typeof network.create>>;
+export type Ethers = Connection["ethers"];
+export type Account = Awaited<ReturnType<Ethers["getSigners"]>>[number];
+
+export const PURPOSE = { Treatment: 1, Research: 2, Emergency: 3, Payment: 4, PublicHealth: 5 } as const;
+export const GRANTABLE = [PURPOSE.Treatment, PURPOSE.Research, PURPOSE.Payment, PURPOSE.PublicHealth] as const;
+
+export const DAY = 24 * 3600;
+export const SEVEN_DAYS = 7 * DAY;
+
+/** secp256k1 group order. */
+export const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+
+export const GRANT_TYPES = {
+  Grant: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "expiry", type: "uint64" },
+    { name: "version", type: "uint32" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+export const REVOKE_TYPES = {
+  Revoke: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "version", type: "uint32" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+export interface GrantMessage {
+  grantee: string;
+  scope: string;
+  purpose: number;
+  expiry: bigint | number;
+  version: number;
+  deadline: bigint | number;
+}
+
+export type RevokeMessage = Omit<GrantMessage, "expiry">;
+
+export interface Sig {
+  v: number;
+  r: string;
+  s: string;
+}
+
+/** The EIP-712 domain of a ConsentRegistry deployment. */
+export async function consentDomain(consent: Contract, ethers: Ethers): Promise<TypedDataDomain> {
+  const { chainId } = await ethers.provider.getNetwork();
+  return { name: "Hygeia ConsentRegistry", version: "1", chainId, verifyingContract: await consent.getAddress() };
+}
+
+function split(ethers: Ethers, signature: string): Sig {
+  const sig = ethers.Signature.from(signature);
+  return { v: sig.v, r: sig.r, s: sig.s };
+}
+
+export async function signGrant(
+  ethers: Ethers,
+  signer: Signer,
+  domain: TypedDataDomain,
+  message: GrantMessage,
+): Promise<Sig> {
+  return split(ethers, await signer.signTypedData(domain, GRANT_TYPES, message));
+}
+
+export async function signRevoke(
+  ethers: Ethers,
+  signer: Signer,
+  domain: TypedDataDomain,
+  message: RevokeMessage,
+): Promise<Sig> {
+  return split(ethers, await signer.signTypedData(domain, REVOKE_TYPES, message));
+}
+
+/** The other valid-for-ecrecover form of a signature: s' = n - s (high s), v flipped. */
+export function malleate(sig: Sig): Sig {
+  const s = SECP256K1_N - BigInt(sig.s);
+  return { v: sig.v === 27 ? 28 : 27, r: sig.r, s: "0x" + s.toString(16).padStart(64, "0") };
+}
+
+/** A Contract whose listed methods are known to exist (ethers types them as possibly undefined). */
+export type Typed<K extends string> = Contract & { [P in K]: BaseContractMethod };
+
+export type ConsentRegistry = Typed<
+  | "grant"
+  | "revoke"
+  | "grantBatch"
+  | "grantBySig"
+  | "revokeBySig"
+  | "setEmergencyGrantee"
+  | "breakGlass"
+  | "isAllowed"
+  | "consentOf"
+  | "emergencyGranteeOf"
+  | "eip712Domain"
+>;
+export type TrustRegistry = Typed<
+  | "accredit"
+  | "revokeAccreditation"
+  | "isTrusted"
+  | "isTrustedAt"
+  | "accreditationOf"
+  | "owner"
+  | "pendingOwner"
+  | "transferOwnership"
+  | "acceptOwnership"
+  | "renounceOwnership"
+  | "MEDICAL_BOARD"
+  | "IRB"
+  | "INSURER"
+  | "IDENTITY_ISSUER"
+>;
+export type AuditAnchor = Typed<
+  "setGateway" | "anchor" | "gatewayOf" | "owner" | "pendingOwner" | "transferOwnership" | "acceptOwnership"
+>;
+
+/** Deploys `name` and returns it with the method shape `T`. */
+export async function deploy<T extends Contract>(ethers: Ethers, name: string, args: unknown[] = []): Promise<T> {
+  const c = await ethers.deployContract(name, args);
+  await c.waitForDeployment();
+  return c as T;
+}
+
+/** `contract` connected to `signer`, keeping its type (ethers types connect() loosely). */
+export function as<T extends Contract>(contract: T, signer: Signer): T {
+  return contract.connect(signer) as T;
+}
+
+/** The first signers of the node, by name. */
+export async function namedSigners<const K extends readonly string[]>(
+  ethers: Ethers,
+  names: K,
+): Promise<{ [P in K[number]]: Account }> {
+  const all = await ethers.getSigners();
+  const out: Partial<Record<string, Account>> = {};
+  names.forEach((name, i) => {
+    const account = all[i];
+    if (account === undefined) throw new Error(`only ${all.length} signers`);
+    out[name] = account;
+  });
+  return out as { [P in K[number]]: Account };
+}
+
+/** A scope hash as the clients compute it: keccak256 of a canonical scope string. */
+export function scopeOf(ethers: Ethers, name: string): string {
+  return ethers.id(`hygeia:scope:${name}`);
+}
