@@ -1,0 +1,56 @@
+// Whole-record helpers for records small enough to hold in memory. decryptToBuffer is the safe default:
+// it returns nothing until the final chunk has been verified.
+import { concatBytes } from "./bytes.ts";
+import { MIN_CHUNK_SIZE, encryptedSize } from "./envelope.ts";
+import { InvalidArgumentError } from "./errors.ts";
+import { decryptChunks, encryptChunks } from "./iterables.ts";
+import type { ByteSource } from "./iterables.ts";
+import type { EncryptOptions } from "./record-encryptor.ts";
+
+/** decryptToBuffer refuses records larger than this unless told otherwise: stream bigger ones. */
+export const DEFAULT_MAX_BUFFERED_PLAINTEXT_BYTES = 64 * 1024 * 1024;
+
+export interface DecryptToBufferOptions {
+  /** Fail with InvalidArgumentError rather than buffer more plaintext than this. Default 64 MiB. */
+  readonly maxPlaintextBytes?: number;
+}
+
+function sourceOf(input: Uint8Array | ByteSource): ByteSource {
+  return input instanceof Uint8Array ? [input] : input;
+}
+
+/** Encrypts a whole plaintext (bytes, or a byte source) into one envelope. */
+export async function encryptToBuffer(
+  plaintext: Uint8Array | ByteSource,
+  key: Uint8Array,
+  options: EncryptOptions = {},
+): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const part of encryptChunks(sourceOf(plaintext), key, options)) parts.push(part);
+  return concatBytes(...parts);
+}
+
+/**
+ * Decrypts a whole envelope and returns the plaintext only after every chunk, including the final one,
+ * has been verified. On any failure it throws a HygeiaCryptoError and no plaintext escapes.
+ */
+export async function decryptToBuffer(
+  envelope: Uint8Array | ByteSource,
+  key: Uint8Array,
+  options: DecryptToBufferOptions = {},
+): Promise<Uint8Array> {
+  const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_BUFFERED_PLAINTEXT_BYTES;
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidArgumentError("maxPlaintextBytes must be >= 0");
+  if (envelope instanceof Uint8Array && envelope.length > encryptedSize(limit, MIN_CHUNK_SIZE)) {
+    // Cheap early refusal (no chunk size has more overhead than the minimum); the running count is the real bound.
+    throw new InvalidArgumentError(`record is larger than maxPlaintextBytes (${limit})`);
+  }
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for await (const part of decryptChunks(sourceOf(envelope), key)) {
+    total += part.length;
+    if (total > limit) throw new InvalidArgumentError(`record is larger than maxPlaintextBytes (${limit})`);
+    parts.push(part);
+  }
+  return concatBytes(...parts);
+}

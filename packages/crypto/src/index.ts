@@ -1,0 +1,63 @@
+// @hygeia/crypto: record encryption, DEK wrapping, key derivation. Platform-neutral (Node and browsers);
+// the Node-only adapters (node:stream Transforms, decryptToFile) are in "@hygeia/crypto/node".
+export * from "./errors.ts";
+export {
+  CHUNK_OVERHEAD_BYTES,
+  DATA_KEY_BYTES,
+  DEFAULT_CHUNK_SIZE,
+  ENVELOPE_HEADER_BYTES,
+  ENVELOPE_MAGIC,
+  ENVELOPE_VERSION,
+  EnvelopeAlgorithm,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
+  chunkCount,
+  encryptedSize,
+  parseEnvelopeHeader,
+} from "./envelope.ts";
+export type { EnvelopeHeader } from "./envelope.ts";
+export { assertDataKey, generateDataKey, wipe } from "./data-key.ts";
+export { RecordEncryptor } from "./record-encryptor.ts";
+export type { EncryptOptions } from "./record-encryptor.ts";
+export { RecordDecryptor } from "./record-decryptor.ts";
+export { decryptChunks, encryptChunks } from "./iterables.ts";
+export type { ByteSource } from "./iterables.ts";
+export { createDecryptTransformStream, createEncryptTransformStream } from "./web-streams.ts";
+export { DEFAULT_MAX_BUFFERED_PLAINTEXT_BYTES, decryptToBuffer, encryptToBuffer } from "./buffers.ts";
+export type { DecryptToBufferOptions } from "./buffers.ts";
+export {
+  X25519_KEY_BYTES,
+  assertX25519PublicKey,
+  generateX25519KeyPair,
+  x25519KeyPairFromSecretKey,
+} from "./x25519.ts";
+export type { X25519KeyPair } from "./x25519.ts";
+export { WRAP_BYTES, WRAP_VERSION, WrapAlgorithm, unwrapKey, wrapKey, wrapKeyForRecipients } from "./key-wrap.ts";
+export type { RecipientKey, WrapContext, WrappedKey } from "./key-wrap.ts";
+export {
+  x25519KeyFromVerificationMethod,
+  x25519KeysFromDidDocument,
+  x25519PublicKeyToBase64,
+  x25519PublicKeyToJwk,
+  x25519PublicKeyToMultibase,
+} from "./did-keys.ts";
+export type { X25519PublicJwk } from "./did-keys.ts";
+export {
+  KEY_DERIVATION_STATEMENT,
+  assertKeyDerivationSignature,
+  canonicalSignature,
+  keyDerivationDigest,
+  keyDerivationTypedData,
+  recoverSignerAddress,
+} from "./wallet-signature.ts";
+export type { KeyDerivationTypedData, TypedDataField, WalletSignature } from "./wallet-signature.ts";
+export {
+  KEYSTORE_SECRET_INFO,
+  KEY_DERIVATION_SALT,
+  MIN_KEYSTORE_SECRET_BYTES,
+  WALLET_SIGNATURE_INFO,
+  assertDeterministicSigner,
+  deriveKeyPairFromKeystoreSecret,
+  deriveKeyPairFromWalletSignature,
+} from "./derive.ts";
+export type { WalletDerivationOptions } from "./derive.ts";

@@ -1,0 +1,74 @@
+// Sans-I/O record encryptor: bytes in, envelope bytes out. The Node, web-stream and async-iterable adapters
+// are thin wrappers around it, so the chunking rules live in exactly one place.
+import { sodium } from "./sodium.ts";
+import { ByteQueue, assertBytes } from "./bytes.ts";
+import { assertDataKey } from "./data-key.ts";
+import { ChunkTag, DEFAULT_CHUNK_SIZE, encodePreamble } from "./envelope.ts";
+import { InvalidArgumentError } from "./errors.ts";
+
+export interface EncryptOptions {
+  /** Plaintext bytes per chunk, MIN_CHUNK_SIZE..MAX_CHUNK_SIZE. Default 64 KiB. */
+  readonly chunkSize?: number;
+}
+
+type PushState = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly1305_init_push>["state"];
+
+export class RecordEncryptor {
+  readonly chunkSize: number;
+  readonly #preamble: Uint8Array;
+  readonly #state: PushState;
+  #pendingHeader: Uint8Array | undefined;
+  readonly #queue = new ByteQueue();
+  #finished = false;
+
+  constructor(key: Uint8Array, options: EncryptOptions = {}) {
+    assertDataKey(key);
+    this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    this.#preamble = encodePreamble(this.chunkSize);
+    const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+    this.#state = state;
+    const envelopeHeader = new Uint8Array(this.#preamble.length + header.length);
+    envelopeHeader.set(this.#preamble, 0);
+    envelopeHeader.set(header, this.#preamble.length);
+    this.#pendingHeader = envelopeHeader;
+  }
+
+  /**
+   * Feeds plaintext; returns the envelope bytes ready so far (the header first). A full chunk is only sealed
+   * once at least one more byte has arrived, because the last chunk must carry TAG_FINAL and we cannot know
+   * a chunk is the last until the input ends.
+   */
+  update(plaintext: Uint8Array): Uint8Array[] {
+    this.#assertOpen();
+    assertBytes(plaintext, "plaintext chunk");
+    this.#queue.push(plaintext);
+    const out = this.#takeHeader();
+    while (this.#queue.length > this.chunkSize) {
+      out.push(this.#seal(this.#queue.take(this.chunkSize), ChunkTag.Message));
+    }
+    return out;
+  }
+
+  /** Ends the record: seals the remaining 0..chunkSize bytes as the final chunk. */
+  final(): Uint8Array[] {
+    this.#assertOpen();
+    const out = this.#takeHeader();
+    out.push(this.#seal(this.#queue.take(this.#queue.length), ChunkTag.Final));
+    this.#finished = true;
+    return out;
+  }
+
+  #takeHeader(): Uint8Array[] {
+    const header = this.#pendingHeader;
+    this.#pendingHeader = undefined;
+    return header === undefined ? [] : [header];
+  }
+
+  #seal(chunk: Uint8Array, tag: number): Uint8Array {
+    return sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, chunk, this.#preamble, tag);
+  }
+
+  #assertOpen(): void {
+    if (this.#finished) throw new InvalidArgumentError("record encryptor already finished");
+  }
+}
