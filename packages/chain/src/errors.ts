@@ -1,0 +1,159 @@
+/**
+ * Typed errors of @hygeia/chain and the input checks that raise them.
+ *
+ * Every error carries a stable `code` so callers in other packages (gateway, SDK, CLI) can branch
+ * on it without `instanceof` across module copies.
+ */
+import { getAddress, isHexString } from "ethers";
+
+export class HygeiaChainError extends Error {
+  readonly code: string = "HYGEIA_CHAIN_ERROR";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An argument failed validation before anything was sent to the chain. */
+export class InvalidInputError extends HygeiaChainError {
+  override readonly code: string = "INVALID_INPUT";
+  /** Name of the offending field, e.g. "grantee" or "expiry". */
+  readonly field: string;
+  constructor(field: string, message: string, options?: { cause?: unknown }) {
+    super(`${field}: ${message}`, options);
+    this.field = field;
+  }
+}
+
+export class InvalidPurposeError extends InvalidInputError {
+  override readonly code = "INVALID_PURPOSE";
+}
+
+export class InvalidScopeError extends InvalidInputError {
+  override readonly code = "INVALID_SCOPE";
+}
+
+/** A signature is malformed or was not made by the expected account. */
+export class SignatureError extends HygeiaChainError {
+  override readonly code = "INVALID_SIGNATURE";
+}
+
+/** The contract reverted; `errorName`/`args` come from the contract's ABI custom errors. */
+export class ContractRevertError extends HygeiaChainError {
+  override readonly code = "CONTRACT_REVERT";
+  /** Custom error name ("StaleVersion"), "Error" for require strings, "Panic", or "unknown". */
+  readonly errorName: string;
+  /** Decoded arguments by name (and by position for unnamed ones). */
+  readonly args: Readonly<Record<string, unknown>>;
+  /** Raw revert data, "0x" when the node did not return any. */
+  readonly data: string;
+  /** "ConsentRegistry.grant" and the like. */
+  readonly operation: string;
+  constructor(operation: string, errorName: string, args: Record<string, unknown>, data: string, options?: { cause?: unknown }) {
+    const shown = Object.entries(args)
+      .filter(([key]) => !/^\d+$/.test(key))
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(", ");
+    super(`${operation} reverted with ${errorName}(${shown})`, options);
+    this.errorName = errorName;
+    this.args = args;
+    this.data = data;
+    this.operation = operation;
+  }
+}
+
+/** The node could not be reached or did not answer; nothing can be concluded about chain state. */
+export class ChainUnavailableError extends HygeiaChainError {
+  override readonly code = "CHAIN_UNAVAILABLE";
+}
+
+/** No contract code at the configured address (wrong address, wrong chain, or not deployed yet). */
+export class ContractNotDeployedError extends HygeiaChainError {
+  override readonly code = "CONTRACT_NOT_DEPLOYED";
+}
+
+/** The indexer cannot vouch for its view of the chain; callers must fail closed. */
+export class IndexerStaleError extends HygeiaChainError {
+  override readonly code = "INDEXER_STALE";
+}
+
+/** A reorg went below the oldest block the indexer keeps undo data for. */
+export class ReorgTooDeepError extends HygeiaChainError {
+  override readonly code = "REORG_TOO_DEEP";
+}
+
+/** Events did not line up (a version skipped): the node served incomplete logs, so the index is rebuilt. */
+export class IndexerInconsistencyError extends HygeiaChainError {
+  override readonly code = "INDEXER_INCONSISTENT";
+}
+
+/** A checkpoint is malformed or belongs to another chain / contract. */
+export class InvalidCheckpointError extends HygeiaChainError {
+  override readonly code = "INVALID_CHECKPOINT";
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input checks. Each returns the normalized value or throws InvalidInputError naming the field.
+// ---------------------------------------------------------------------------------------------
+
+/** A 20-byte address; mixed case must carry a valid EIP-55 checksum. Returns the checksummed form. */
+export function requireAddress(value: unknown, field: string): string {
+  if (typeof value !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(value)) {
+    throw new InvalidInputError(field, `expected a 0x-prefixed 20-byte hex address, got ${describe(value)}`);
+  }
+  try {
+    return getAddress(value);
+  } catch (error) {
+    throw new InvalidInputError(field, `bad EIP-55 checksum in ${value}`, { cause: error });
+  }
+}
+
+/** Like requireAddress but also refuses the zero address, which the contracts reject anyway. */
+export function requireNonZeroAddress(value: unknown, field: string): string {
+  const address = requireAddress(value, field);
+  if (/^0x0{40}$/.test(address)) throw new InvalidInputError(field, "the zero address is not allowed");
+  return address;
+}
+
+/** A 32-byte hex value, returned lowercase. */
+export function requireBytes32(value: unknown, field: string): string {
+  if (typeof value !== "string" || !isHexString(value, 32)) {
+    throw new InvalidInputError(field, `expected 0x-prefixed 32-byte hex, got ${describe(value)}`);
+  }
+  return value.toLowerCase();
+}
+
+/**
+ * An unsigned integer that fits `bits` bits. Accepts bigint, safe-integer numbers and decimal
+ * strings (the JSON form of uint64/uint256); refuses floats, negatives, hex and unsafe numbers.
+ */
+export function requireUint(value: unknown, bits: number, field: string): bigint {
+  let result: bigint;
+  if (typeof value === "bigint") {
+    result = value;
+  } else if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) throw new InvalidInputError(field, `expected an integer, got ${describe(value)}`);
+    result = BigInt(value);
+  } else if (typeof value === "string" && /^(0|[1-9][0-9]*)$/.test(value)) {
+    result = BigInt(value);
+  } else {
+    throw new InvalidInputError(field, `expected a uint${bits}, got ${describe(value)}`);
+  }
+  if (result < 0n) throw new InvalidInputError(field, `must not be negative, got ${result}`);
+  if (result >= 1n << BigInt(bits)) throw new InvalidInputError(field, `does not fit in uint${bits}: ${result}`);
+  return result;
+}
+
+/** requireUint for widths that fit a JS number (uint8, uint32). */
+export function requireSmallUint(value: unknown, bits: 8 | 16 | 32 | 48, field: string): number {
+  return Number(requireUint(value, bits, field));
+}
+
+/** Short, PHI-safe rendering of a bad value for error messages (never dumps large inputs). */
+export function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value === "string") return value.length > 80 ? `a ${value.length}-character string` : JSON.stringify(value);
+  if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "undefined") return String(value);
+  return Array.isArray(value) ? "an array" : `a value of type ${typeof value}`;
+}

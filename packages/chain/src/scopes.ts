@@ -1,0 +1,298 @@
+/**
+ * Consent scopes: canonical strings hashed to the bytes32 the ConsentRegistry stores.
+ *
+ *   fhir:<ResourceType>   a FHIR R4 resource type, exact case       fhir:Observation
+ *   category:<code>       one of CONSENT_CATEGORIES (lowercase)     category:laboratory
+ *   record:<cid>          one record, CIDv1 in base32 (lowercase)   record:bafkrei...
+ *   study:<id>            slug [a-z0-9-]{1,64} or 0x + 64 hex       study:diabetes-2026
+ *
+ * The id is keccak256(utf8(canonical)). Parsing is strict (no case folding, no trimming): two
+ * spellings of one scope would hash to two ids, and a grant under one would silently not match
+ * a check under the other.
+ *
+ * There is deliberately no wildcard scope. The contract matches scopes exactly, so a wildcard would
+ * need every checker to also test it, and "everything" would silently include sensitive categories
+ * (mental health, substance use, ...) that patients should opt into one by one. To grant broadly,
+ * grant several scopes in one grantBatch; to check a record, test each scope of scopesForRecord.
+ */
+import { keccak256, toUtf8Bytes } from "ethers";
+import { InvalidScopeError, describe, requireBytes32 } from "./errors.ts";
+
+/** All concrete resource types of FHIR R4 (4.0.1); abstract Resource and DomainResource excluded. */
+export const FHIR_R4_RESOURCE_TYPES = [
+  "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment", "AppointmentResponse",
+  "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure", "Bundle", "CapabilityStatement",
+  "CarePlan", "CareTeam", "CatalogEntry", "ChargeItem", "ChargeItemDefinition", "Claim", "ClaimResponse",
+  "ClinicalImpression", "CodeSystem", "Communication", "CommunicationRequest", "CompartmentDefinition", "Composition",
+  "ConceptMap", "Condition", "Consent", "Contract", "Coverage", "CoverageEligibilityRequest",
+  "CoverageEligibilityResponse", "DetectedIssue", "Device", "DeviceDefinition", "DeviceMetric", "DeviceRequest",
+  "DeviceUseStatement", "DiagnosticReport", "DocumentManifest", "DocumentReference", "EffectEvidenceSynthesis",
+  "Encounter", "Endpoint", "EnrollmentRequest", "EnrollmentResponse", "EpisodeOfCare", "EventDefinition", "Evidence",
+  "EvidenceVariable", "ExampleScenario", "ExplanationOfBenefit", "FamilyMemberHistory", "Flag", "Goal",
+  "GraphDefinition", "Group", "GuidanceResponse", "HealthcareService", "ImagingStudy", "Immunization",
+  "ImmunizationEvaluation", "ImmunizationRecommendation", "ImplementationGuide", "InsurancePlan", "Invoice", "Library",
+  "Linkage", "List", "Location", "Measure", "MeasureReport", "Media", "Medication", "MedicationAdministration",
+  "MedicationDispense", "MedicationKnowledge", "MedicationRequest", "MedicationStatement", "MedicinalProduct",
+  "MedicinalProductAuthorization", "MedicinalProductContraindication", "MedicinalProductIndication",
+  "MedicinalProductIngredient", "MedicinalProductInteraction", "MedicinalProductManufactured",
+  "MedicinalProductPackaged", "MedicinalProductPharmaceutical", "MedicinalProductUndesirableEffect",
+  "MessageDefinition", "MessageHeader", "MolecularSequence", "NamingSystem", "NutritionOrder", "Observation",
+  "ObservationDefinition", "OperationDefinition", "OperationOutcome", "Organization", "OrganizationAffiliation",
+  "Parameters", "Patient", "PaymentNotice", "PaymentReconciliation", "Person", "PlanDefinition", "Practitioner",
+  "PractitionerRole", "Procedure", "Provenance", "Questionnaire", "QuestionnaireResponse", "RelatedPerson",
+  "RequestGroup", "ResearchDefinition", "ResearchElementDefinition", "ResearchStudy", "ResearchSubject",
+  "RiskAssessment", "RiskEvidenceSynthesis", "Schedule", "SearchParameter", "ServiceRequest", "Slot", "Specimen",
+  "SpecimenDefinition", "StructureDefinition", "StructureMap", "Subscription", "Substance", "SubstanceNucleicAcid",
+  "SubstancePolymer", "SubstanceProtein", "SubstanceReferenceInformation", "SubstanceSourceMaterial",
+  "SubstanceSpecification", "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestReport",
+  "TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
+] as const;
+export type FhirResourceType = (typeof FHIR_R4_RESOURCE_TYPES)[number];
+
+/**
+ * Clinical categories a patient can consent to, independent of FHIR resource types (a lab result
+ * may be an Observation, a DiagnosticReport or a PDF). Codes follow FHIR's observation-category
+ * and US Core wording where one exists. Keep this list short and stable: a new code is a new
+ * scope id, and old grants do not cover it.
+ */
+export const CONSENT_CATEGORIES = [
+  "demographics",
+  "allergy",
+  "condition",
+  "encounter",
+  "clinical-note",
+  "laboratory",
+  "imaging",
+  "vital-signs",
+  "medication",
+  "immunization",
+  "procedure",
+  "care-plan",
+  "family-history",
+  "social-history",
+  "billing",
+  // Sensitive: special legal protection in many jurisdictions (e.g. 42 CFR Part 2, GINA); UIs should
+  // ask for these one by one and never pre-select them.
+  "genomics",
+  "mental-health",
+  "reproductive-health",
+  "sexual-health",
+  "substance-use",
+] as const;
+export type ConsentCategory = (typeof CONSENT_CATEGORIES)[number];
+
+export const SENSITIVE_CATEGORIES: ReadonlySet<ConsentCategory> = new Set<ConsentCategory>([
+  "genomics",
+  "mental-health",
+  "reproductive-health",
+  "sexual-health",
+  "substance-use",
+]);
+
+export type ScopeKind = "fhir" | "category" | "record" | "study";
+
+interface ScopeBase {
+  /** The canonical string, e.g. "fhir:Observation". */
+  readonly canonical: string;
+  /** keccak256(utf8(canonical)), lowercase 0x-hex: what the contract stores. */
+  readonly id: string;
+}
+export type Scope =
+  | (ScopeBase & { readonly kind: "fhir"; readonly value: FhirResourceType })
+  | (ScopeBase & { readonly kind: "category"; readonly value: ConsentCategory })
+  | (ScopeBase & { readonly kind: "record"; readonly value: string })
+  | (ScopeBase & { readonly kind: "study"; readonly value: string });
+
+const MAX_SCOPE_LENGTH = 200;
+const FHIR_TYPES: ReadonlySet<string> = new Set(FHIR_R4_RESOURCE_TYPES);
+const CATEGORIES: ReadonlySet<string> = new Set(CONSENT_CATEGORIES);
+const STUDY_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+const STUDY_HEX = /^0x[0-9a-f]{64}$/;
+
+/** Parses and validates a canonical scope string; throws InvalidScopeError saying what is wrong. */
+export function parseScope(input: unknown, field = "scope"): Scope {
+  if (typeof input !== "string") throw new InvalidScopeError(field, `expected a scope string, got ${describe(input)}`);
+  if (input.length > MAX_SCOPE_LENGTH) throw new InvalidScopeError(field, `longer than ${MAX_SCOPE_LENGTH} characters`);
+  const colon = input.indexOf(":");
+  if (colon < 0) {
+    throw new InvalidScopeError(field, `${describe(input)} has no kind; expected fhir:, category:, record: or study:`);
+  }
+  const kind = input.slice(0, colon);
+  const value = input.slice(colon + 1);
+  switch (kind) {
+    case "fhir":
+      return build("fhir", checkFhirType(value, field));
+    case "category":
+      return build("category", checkCategory(value, field));
+    case "record":
+      return build("record", checkCid(value, field));
+    case "study":
+      return build("study", checkStudyId(value, field));
+    default:
+      throw new InvalidScopeError(field, `unknown scope kind ${describe(kind)}; expected fhir, category, record or study`);
+  }
+}
+
+export function isScope(input: unknown): boolean {
+  try {
+    parseScope(input);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The bytes32 scope id of a canonical scope string (validated) or of a parsed Scope. */
+export function scopeId(scope: string | Scope): string {
+  return typeof scope === "string" ? parseScope(scope).id : scope.id;
+}
+
+/**
+ * What contract calls take: a canonical scope string is hashed; a 0x-prefixed bytes32 is taken as
+ * an already-hashed id (lowercased). The zero id is refused, as the contract does.
+ */
+export function toScopeId(scopeOrId: unknown, field = "scope"): string {
+  if (typeof scopeOrId === "string" && scopeOrId.startsWith("0x")) {
+    const id = requireBytes32(scopeOrId, field);
+    if (/^0x0{64}$/.test(id)) throw new InvalidScopeError(field, "the zero scope id is not allowed");
+    return id;
+  }
+  return parseScope(scopeOrId, field).id;
+}
+
+export function fhirScope(resourceType: FhirResourceType | string): string {
+  return `fhir:${checkFhirType(resourceType, "resourceType")}`;
+}
+
+export function categoryScope(category: ConsentCategory | string): string {
+  return `category:${checkCategory(category, "category")}`;
+}
+
+export function recordScope(cid: string): string {
+  return `record:${checkCid(cid, "cid")}`;
+}
+
+export function studyScope(studyId: string): string {
+  return `study:${checkStudyId(studyId, "studyId")}`;
+}
+
+export function isSensitiveCategory(category: string): boolean {
+  return SENSITIVE_CATEGORIES.has(category as ConsentCategory);
+}
+
+export interface RecordDescriptor {
+  /** CIDv1 base32 of the record's ciphertext. */
+  cid?: string;
+  resourceType?: FhirResourceType | string;
+  categories?: readonly (ConsentCategory | string)[];
+}
+
+/**
+ * The canonical scopes any one of which covers a record (record itself, its resource type, its
+ * categories). A grantee may access the record when it holds consent for at least one of them;
+ * the gateway checks each exactly. Duplicates are removed; order is record, fhir, categories.
+ */
+export function scopesForRecord(record: RecordDescriptor): string[] {
+  const scopes: string[] = [];
+  if (record.cid !== undefined) scopes.push(recordScope(record.cid));
+  if (record.resourceType !== undefined) scopes.push(fhirScope(record.resourceType));
+  for (const category of record.categories ?? []) scopes.push(categoryScope(category));
+  return [...new Set(scopes)];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function build<K extends ScopeKind>(kind: K, value: string): Scope {
+  const canonical = `${kind}:${value}`;
+  return { kind, value, canonical, id: keccak256(toUtf8Bytes(canonical)) } as Scope;
+}
+
+function checkFhirType(value: string, field: string): FhirResourceType {
+  if (FHIR_TYPES.has(value)) return value as FhirResourceType;
+  const folded = value.toLowerCase();
+  const near = FHIR_R4_RESOURCE_TYPES.find((type) => type.toLowerCase() === folded);
+  throw new InvalidScopeError(
+    field,
+    near ? `FHIR resource types are case-sensitive: use fhir:${near}` : `${describe(value)} is not a FHIR R4 resource type`,
+  );
+}
+
+function checkCategory(value: string, field: string): ConsentCategory {
+  if (CATEGORIES.has(value)) return value as ConsentCategory;
+  const folded = value.toLowerCase().replace(/[_ ]/g, "-");
+  const hint = CATEGORIES.has(folded) ? `use category:${folded}` : `expected one of ${CONSENT_CATEGORIES.join(", ")}`;
+  throw new InvalidScopeError(field, `unknown category ${describe(value)}; ${hint}`);
+}
+
+function checkStudyId(value: string, field: string): string {
+  // A slug may not start with "0x", so a truncated hex id is refused rather than taken as a slug.
+  if (value.startsWith("0x") ? STUDY_HEX.test(value) : STUDY_SLUG.test(value)) return value;
+  throw new InvalidScopeError(
+    field,
+    `study id ${describe(value)} must be 1-64 of [a-z0-9-] (not starting with "0x" or "-", not ending with "-") or 0x + 64 lowercase hex`,
+  );
+}
+
+// --- CIDv1 base32 --------------------------------------------------------------------------------
+// Decoded here (a few lines) instead of pulling in multiformats: the chain package keeps ethers as
+// its only runtime dependency. We check structure, not the codec table.
+
+const BASE32_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
+const MIN_DIGEST_BYTES = 20;
+const MAX_DIGEST_BYTES = 64;
+const MAX_CID_LENGTH = 128;
+
+function checkCid(value: string, field: string): string {
+  const fail: (why: string) => never = (why) => {
+    throw new InvalidScopeError(field, `record CID ${why}; expected a CIDv1 in lowercase base32 (bafy..., bafk...)`);
+  };
+  if (value.startsWith("Qm")) fail("is CIDv0; convert it with `ipfs cid format -v 1 -b base32`");
+  if (value.length > MAX_CID_LENGTH) fail(`is longer than ${MAX_CID_LENGTH} characters`);
+  if (!/^b[a-z2-7]+$/.test(value)) fail(`${describe(value)} is not lowercase base32 with the "b" multibase prefix`);
+  const bytes = decodeBase32(value.slice(1));
+  if (!bytes) fail("has non-zero padding bits (not canonical base32)");
+  const reader = { bytes, at: 0 };
+  if (readVarint(reader) !== 1) fail("is not version 1");
+  if (readVarint(reader) === undefined) fail("has a truncated codec");
+  const hashCode = readVarint(reader);
+  if (hashCode === undefined) fail("has a truncated multihash");
+  // The identity "hash" (0x00) would embed the content itself: never acceptable for a record.
+  if (hashCode === 0) fail("uses the identity multihash, which embeds content in clear");
+  const digestLength = readVarint(reader);
+  if (digestLength === undefined || digestLength < MIN_DIGEST_BYTES || digestLength > MAX_DIGEST_BYTES) {
+    fail(`has a digest length outside ${MIN_DIGEST_BYTES}..${MAX_DIGEST_BYTES} bytes`);
+  }
+  if (reader.bytes.length - reader.at !== digestLength) fail("has a digest whose length does not match its header");
+  return value;
+}
+
+/** RFC 4648 base32, lowercase, unpadded. Undefined when the trailing bits are not zero. */
+function decodeBase32(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+  let buffer = 0;
+  let bits = 0;
+  let index = 0;
+  for (const char of text) {
+    buffer = (buffer << 5) | BASE32_ALPHABET.indexOf(char);
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out[index++] = (buffer >> bits) & 0xff;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  // Leftover bits must be zero and fewer than 5, or the text is not the canonical encoding.
+  return bits >= 5 || buffer !== 0 ? undefined : out;
+}
+
+/** Unsigned LEB128 as multiformats uses it: at most 9 bytes, minimally encoded. */
+function readVarint(reader: { bytes: Uint8Array; at: number }): number | undefined {
+  let result = 0;
+  for (let i = 0; i < 9; i++) {
+    const byte = reader.bytes[reader.at++];
+    if (byte === undefined) return undefined;
+    result += (byte & 0x7f) * 2 ** (7 * i);
+    if ((byte & 0x80) === 0) return i > 0 && byte === 0 ? undefined : result;
+  }
+  return undefined;
+}

@@ -1,0 +1,136 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { keccak256, toUtf8Bytes } from "ethers";
+import {
+  CONSENT_CATEGORIES,
+  FHIR_R4_RESOURCE_TYPES,
+  InvalidScopeError,
+  categoryScope,
+  fhirScope,
+  isScope,
+  isSensitiveCategory,
+  parseScope,
+  recordScope,
+  scopeId,
+  scopesForRecord,
+  studyScope,
+  toScopeId,
+} from "../src/index.ts";
+
+// Real CIDv1s: a dag-pb (bafybei...) and a raw (bafkrei...) sha2-256 CID.
+const DAG_PB_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
+const RAW_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+
+describe("scopes", () => {
+  it("hash the canonical string with keccak256", () => {
+    expect(scopeId("fhir:Observation")).to.equal(keccak256(toUtf8Bytes("fhir:Observation")));
+    expect(parseScope("category:laboratory")).to.deep.equal({
+      kind: "category",
+      value: "laboratory",
+      canonical: "category:laboratory",
+      id: keccak256(toUtf8Bytes("category:laboratory")),
+    });
+  });
+
+  it("accept every FHIR R4 resource type and every category", () => {
+    expect(FHIR_R4_RESOURCE_TYPES).to.have.length(146);
+    for (const type of FHIR_R4_RESOURCE_TYPES) expect(parseScope(`fhir:${type}`).kind).to.equal("fhir");
+    for (const category of CONSENT_CATEGORIES) expect(parseScope(`category:${category}`).kind).to.equal("category");
+  });
+
+  it("are case-exact and suggest the canonical spelling", () => {
+    expect(() => parseScope("fhir:observation")).to.throw(InvalidScopeError, /case-sensitive: use fhir:Observation/);
+    expect(() => parseScope("category:Laboratory")).to.throw(InvalidScopeError, /use category:laboratory/);
+    expect(() => parseScope("category:vital_signs")).to.throw(InvalidScopeError, /use category:vital-signs/);
+    expect(() => parseScope("fhir:Resource")).to.throw(InvalidScopeError, /not a FHIR R4 resource type/);
+    expect(() => parseScope("fhir:DomainResource")).to.throw(InvalidScopeError);
+  });
+
+  it("refuse unknown kinds, missing kinds, wildcards, whitespace and non-strings", () => {
+    for (const bad of ["all", "*", "fhir:*", "Fhir:Observation", " fhir:Observation", "fhir:Observation ", "x:y", "", "category:", "study:"]) {
+      expect(() => parseScope(bad), bad).to.throw(InvalidScopeError);
+    }
+    expect(() => parseScope(42)).to.throw(InvalidScopeError, /expected a scope string/);
+    expect(() => parseScope("study:" + "a".repeat(300))).to.throw(InvalidScopeError, /longer than 200/);
+  });
+
+  it("validate record CIDs structurally (CIDv1, base32 lowercase, hash digest)", () => {
+    expect(parseScope(`record:${DAG_PB_CID}`).value).to.equal(DAG_PB_CID);
+    expect(recordScope(RAW_CID)).to.equal(`record:${RAW_CID}`);
+    expect(() => recordScope("QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG")).to.throw(InvalidScopeError, /CIDv0/);
+    expect(() => recordScope(DAG_PB_CID.toUpperCase())).to.throw(InvalidScopeError, /lowercase base32/);
+    expect(() => recordScope(DAG_PB_CID.slice(0, -1))).to.throw(InvalidScopeError);
+    expect(() => recordScope(DAG_PB_CID.slice(0, -1) + "j")).to.throw(InvalidScopeError, /padding bits/);
+    expect(() => recordScope(DAG_PB_CID + "aa")).to.throw(InvalidScopeError, /length/);
+    expect(() => recordScope("bafkqaaa")).to.throw(InvalidScopeError, /identity multihash/);
+    expect(() => recordScope("zdj7WWeQ43G6JJvLWQWZpyHuAMq6uYWRjkBXFad11vE2LHhQ7")).to.throw(InvalidScopeError, /"b" multibase prefix/);
+    expect(() => recordScope("b" + "a".repeat(200))).to.throw(InvalidScopeError);
+  });
+
+  it("accept study slugs and 0x-bytes32 ids, refuse anything else", () => {
+    expect(studyScope("diabetes-2026")).to.equal("study:diabetes-2026");
+    expect(studyScope("0x" + "ab".repeat(32))).to.equal("study:0x" + "ab".repeat(32));
+    expect(studyScope("a".repeat(64))).to.have.length(70);
+    for (const bad of ["-x", "x-", "Diabetes", "a".repeat(65), "a_b", "0x" + "AB".repeat(32), "0x1234", "a b", ""]) {
+      expect(() => studyScope(bad), bad).to.throw(InvalidScopeError);
+    }
+  });
+
+  it("builders produce parseable canonical strings", () => {
+    expect(fhirScope("Observation")).to.equal("fhir:Observation");
+    expect(categoryScope("mental-health")).to.equal("category:mental-health");
+    expect(() => fhirScope("Nope")).to.throw(InvalidScopeError);
+    expect(() => categoryScope("everything")).to.throw(InvalidScopeError);
+  });
+
+  it("toScopeId takes canonical strings or non-zero bytes32", () => {
+    const id = scopeId("fhir:Patient");
+    expect(toScopeId("fhir:Patient")).to.equal(id);
+    expect(toScopeId(id.toUpperCase().replace("0X", "0x"))).to.equal(id);
+    expect(() => toScopeId("0x" + "00".repeat(32))).to.throw(InvalidScopeError, /zero scope/);
+    expect(() => toScopeId("0x1234")).to.throw(/32-byte hex/);
+  });
+
+  it("scopesForRecord lists record, resource type and categories without duplicates", () => {
+    expect(scopesForRecord({ cid: RAW_CID, resourceType: "Observation", categories: ["laboratory", "laboratory", "vital-signs"] })).to.deep.equal([
+      `record:${RAW_CID}`,
+      "fhir:Observation",
+      "category:laboratory",
+      "category:vital-signs",
+    ]);
+    expect(scopesForRecord({})).to.deep.equal([]);
+    expect(() => scopesForRecord({ categories: ["lab"] })).to.throw(InvalidScopeError);
+  });
+
+  it("flags sensitive categories", () => {
+    expect(isSensitiveCategory("substance-use")).to.equal(true);
+    expect(isSensitiveCategory("laboratory")).to.equal(false);
+  });
+
+  it("property: parsing is the identity on canonical strings and ids are injective over them", () => {
+    const canonical = fc.oneof(
+      fc.constantFrom(...FHIR_R4_RESOURCE_TYPES).map((t) => `fhir:${t}`),
+      fc.constantFrom(...CONSENT_CATEGORIES).map((c) => `category:${c}`),
+      fc
+        .stringMatching(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/)
+        .filter((s) => !s.startsWith("0x"))
+        .map((s) => `study:${s}`),
+    );
+    fc.assert(
+      fc.property(canonical, canonical, (a, b) => {
+        expect(parseScope(a).canonical).to.equal(a);
+        expect(scopeId(a) === scopeId(b)).to.equal(a === b);
+      }),
+    );
+  });
+
+  it("property: isScope never throws and agrees with parseScope on arbitrary input", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.constantFrom("fhir:", "category:", "record:b", "study:0x")).chain((p) => fc.string().map((s) => p + s)), (input) => {
+        const ok = isScope(input);
+        if (ok) expect(parseScope(input).canonical).to.equal(input);
+        else expect(() => parseScope(input)).to.throw(InvalidScopeError);
+      }),
+    );
+  });
+});
