@@ -110,13 +110,11 @@ function signer(i: number) {
   if (s === undefined) throw new Error(`no signer #${i}`);
   return s;
 }
-const [governance, patient, relayer, gateway, identity] = [0, 1, 2, 3, 4].map(signer) as [
-  ReturnType<typeof signer>,
-  ReturnType<typeof signer>,
-  ReturnType<typeof signer>,
-  ReturnType<typeof signer>,
-  ReturnType<typeof signer>,
-];
+const governance = signer(0);
+const patient = signer(1);
+const relayer = signer(2);
+const gateway = signer(3);
+const identity = signer(4);
 
 type Methods<K extends string> = Contract & { [P in K]: BaseContractMethod };
 

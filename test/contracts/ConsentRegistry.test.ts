@@ -219,6 +219,47 @@ describe("ConsentRegistry", function () {
     });
   });
 
+  describe("storage layout", function () {
+    // _consents is slot 2 (after OZ EIP712's two fallback strings).
+    function slotOf(patient: string, grantee: string, scope: string, purpose: number): string {
+      const coder = ethers.AbiCoder.defaultAbiCoder();
+      const key = ethers.keccak256(
+        coder.encode(["address", "address", "bytes32", "uint8"], [patient, grantee, scope, purpose]),
+      );
+      return ethers.keccak256(coder.encode(["bytes32", "uint256"], [key, 2]));
+    }
+
+    it("one slot per keccak256(abi.encode(patient, grantee, scope, purpose)): expiry | version << 64", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const expiry = await future();
+      await asPatient.grant(grantee.address, scope, PURPOSE.Research, expiry);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Research, expiry + 1);
+      const slot = slotOf(patient.address, grantee.address, scope, PURPOSE.Research);
+      const raw = BigInt(await ethers.provider.getStorage(await consent.getAddress(), slot));
+      expect(raw).to.equal(BigInt(expiry + 1) | (2n << 64n));
+      await asPatient.revoke(grantee.address, scope, PURPOSE.Research);
+      expect(BigInt(await ethers.provider.getStorage(await consent.getAddress(), slot))).to.equal(3n << 64n);
+    });
+
+    it("the version wraps like uint32 (needs 2^32 writes: unreachable) without touching other bits", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      const slot = slotOf(patient.address, grantee.address, scope, PURPOSE.Treatment);
+      const address = await consent.getAddress();
+      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(((2n ** 32n - 1n) << 64n) | 5n, 32));
+      expect(await consent.consentOf(patient.address, grantee.address, scope, 1)).to.deep.equal([5n, 2n ** 32n - 1n]);
+      const expiry = await future();
+      await expect(asPatient.grant(grantee.address, scope, 1, expiry))
+        .to.emit(consent, "ConsentGranted")
+        .withArgs(patient.address, grantee.address, scope, 1, expiry, 0);
+      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(BigInt(expiry));
+      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(((2n ** 32n - 1n) << 64n) | 5n, 32));
+      await expect(asPatient.revoke(grantee.address, scope, 1))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, grantee.address, scope, 1, 0);
+      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(0n);
+    });
+  });
+
   describe("isAllowed over time", function () {
     it("is true strictly before expiry and false from expiry on", async function () {
       const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
