@@ -19,9 +19,18 @@ export class InvalidInputError extends HygeiaChainError {
   override readonly code: string = "INVALID_INPUT";
   /** Name of the offending field, e.g. "grantee" or "expiry". */
   readonly field: string;
-  constructor(field: string, message: string, options?: { cause?: unknown }) {
-    super(`${field}: ${message}`, options);
+  /** What is wrong, without the field name. */
+  readonly detail: string;
+  constructor(field: string, detail: string, options?: { cause?: unknown }) {
+    super(`${field}: ${detail}`, options);
     this.field = field;
+    this.detail = detail;
+  }
+
+  /** The same error about a field nested under `prefix` (e.g. "items[2]"), keeping its class. */
+  within(prefix: string): InvalidInputError {
+    const Same = this.constructor as new (field: string, detail: string, options?: { cause?: unknown }) => InvalidInputError;
+    return new Same(`${prefix}.${this.field}`, this.detail, { cause: this });
   }
 }
 

@@ -1,0 +1,82 @@
+/**
+ * Turns what ethers (and Node's HTTP stack) throw into the package's typed errors, so callers can
+ * tell "the contract said no" (ContractRevertError) from "we could not ask" (ChainUnavailableError).
+ */
+import { isError, type Interface } from "ethers";
+import { ChainUnavailableError, ContractNotDeployedError, ContractRevertError, HygeiaChainError } from "../errors.ts";
+
+/** Socket-level failures Node reports before ethers sees a response. */
+const NODE_NETWORK_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ECONNABORTED",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EPIPE",
+  "UND_ERR_SOCKET",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "UND_ERR_HEADERS_TIMEOUT",
+  "UND_ERR_BODY_TIMEOUT",
+]);
+
+/** Why the node could not be used, or undefined when `error` is not a transport failure. */
+export function networkFailureReason(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    if (typeof current !== "object") break;
+    const { code, message } = current as { code?: unknown; message?: unknown };
+    if (typeof code === "string" && NODE_NETWORK_CODES.has(code)) return `${code}${typeof message === "string" ? `: ${message}` : ""}`;
+    if (isError(current, "NETWORK_ERROR")) return `network error: ${current.shortMessage}`;
+    if (isError(current, "TIMEOUT")) return `timeout: ${current.shortMessage}`;
+    if (isError(current, "SERVER_ERROR")) return `server error: ${current.shortMessage}`;
+    if (current instanceof ChainUnavailableError) return current.message;
+    current = (current as { cause?: unknown; error?: unknown }).cause ?? (current as { error?: unknown }).error;
+  }
+  return undefined;
+}
+
+/** Maps any error from a contract interaction to a typed error; unknown errors pass through. */
+export function toChainError(error: unknown, iface: Interface, operation: string, address: string): Error {
+  if (error instanceof HygeiaChainError) return error;
+  const unreachable = networkFailureReason(error);
+  if (unreachable) return new ChainUnavailableError(`${operation}: the chain node is unavailable (${unreachable})`, { cause: error });
+
+  if (isError(error, "CALL_EXCEPTION")) {
+    const data = typeof error.data === "string" ? error.data : "0x";
+    const decoded = decodeRevert(iface, data);
+    if (decoded) return new ContractRevertError(operation, decoded.name, decoded.args, data, { cause: error });
+    if (error.revert) {
+      const args = Object.fromEntries(error.revert.args.map((value, index) => [String(index), value as unknown]));
+      return new ContractRevertError(operation, error.revert.name, args, data, { cause: error });
+    }
+    if (error.receipt) {
+      // Mined with status 0: receipts carry no revert data. Usually a state change between
+      // estimation and inclusion, or an explicit gasLimit that skipped estimation.
+      return new ContractRevertError(operation, "unknown", { transactionHash: error.receipt.hash }, "0x", { cause: error });
+    }
+    return new ContractRevertError(operation, "unknown", {}, data, { cause: error });
+  }
+  if (isError(error, "BAD_DATA") && error.value === "0x") {
+    return new ContractNotDeployedError(`${operation}: no contract answered at ${address} (wrong address or chain?)`, { cause: error });
+  }
+  return error instanceof Error ? error : new HygeiaChainError(`${operation} failed: ${String(error)}`, { cause: error });
+}
+
+/** Decodes custom-error revert data against the contract's ABI, named arguments by name. */
+export function decodeRevert(iface: Interface, data: string): { name: string; args: Record<string, unknown> } | undefined {
+  if (data.length < 10) return undefined;
+  let parsed;
+  try {
+    parsed = iface.parseError(data);
+  } catch {
+    return undefined;
+  }
+  if (!parsed) return undefined;
+  const args: Record<string, unknown> = {};
+  parsed.fragment.inputs.forEach((input, index) => {
+    args[input.name || String(index)] = parsed.args[index] as unknown;
+  });
+  return { name: parsed.name, args };
+}

@@ -1,0 +1,225 @@
+import { expect } from "chai";
+import { Signature, TypedDataEncoder, keccak256, toUtf8Bytes } from "ethers";
+import {
+  ConsentRegistryClient,
+  ContractRevertError,
+  GRANT_TYPES,
+  InvalidInputError,
+  InvalidPurposeError,
+  InvalidScopeError,
+  Purpose,
+  REVOKE_TYPES,
+  SignatureError,
+  buildGrantTypedData,
+  buildRevokeTypedData,
+  consentDomain,
+  grantDigest,
+  parseSignedGrant,
+  parseSignedRevoke,
+  recoverGrantSigner,
+  scopeId,
+  signGrant,
+  signRevoke,
+  signedConsentToJson,
+  splitSignature,
+  verifyGrantSignature,
+  verifyRevokeSignature,
+  type Eip1193Provider,
+} from "../src/index.ts";
+import { latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+
+const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+const domain = consentDomain(31337, REGISTRY);
+const patient = walletAt(2);
+const clinic = walletAt(3);
+const baseGrant = { grantee: clinic.address, scope: "fhir:Observation", purpose: "Treatment", expiry: 2_000_000_000, version: 0, deadline: 1_900_000_000 };
+
+/** Same address with the case of its first letter flipped: an invalid EIP-55 checksum. */
+function badChecksum(address: string): string {
+  const i = address.slice(2).search(/[a-fA-F]/) + 2;
+  const c = address[i]!;
+  return address.slice(0, i) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + address.slice(i + 1);
+}
+
+describe("eip712 (off-chain)", () => {
+  it("types hash to the contract's typehash strings", () => {
+    const grant = TypedDataEncoder.from({ Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) }).encodeType("Grant");
+    const revoke = TypedDataEncoder.from({ Revoke: REVOKE_TYPES.Revoke.map((f) => ({ ...f })) }).encodeType("Revoke");
+    expect(grant).to.equal("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)");
+    expect(revoke).to.equal("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)");
+  });
+
+  it("builds a complete eth_signTypedData_v4 payload that survives JSON", () => {
+    const payload = buildGrantTypedData(domain, baseGrant);
+    expect(payload.primaryType).to.equal("Grant");
+    expect(payload.domain).to.deep.equal({ name: "Hygeia ConsentRegistry", version: "1", chainId: 31337, verifyingContract: REGISTRY });
+    expect(payload.types.EIP712Domain.map((f) => f.name)).to.deep.equal(["name", "version", "chainId", "verifyingContract"]);
+    expect(payload.message).to.deep.equal({
+      grantee: clinic.address,
+      scope: scopeId("fhir:Observation"),
+      purpose: 1,
+      expiry: "2000000000",
+      version: 0,
+      deadline: "1900000000",
+    });
+    expect(JSON.parse(JSON.stringify(payload))).to.deep.equal(payload);
+    const revoke = buildRevokeTypedData(domain, { ...baseGrant, purpose: Purpose.Emergency });
+    expect(revoke.primaryType).to.equal("Revoke");
+    expect(revoke.message).to.not.have.property("expiry");
+    expect(revoke.message.purpose).to.equal(3);
+  });
+
+  it("validates every field with typed errors", () => {
+    expect(() => consentDomain(0, REGISTRY)).to.throw(InvalidInputError, /chainId/);
+    expect(() => consentDomain(1, "0x1234")).to.throw(InvalidInputError, /verifyingContract/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, grantee: "0x" + "00".repeat(20) })).to.throw(InvalidInputError, /zero address/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, grantee: badChecksum(clinic.address) })).to.throw(InvalidInputError, /checksum/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, scope: "fhir:observation" })).to.throw(InvalidScopeError);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, purpose: "Emergency" })).to.throw(InvalidPurposeError);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, expiry: 2n ** 64n })).to.throw(InvalidInputError, /expiry.*uint64/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, expiry: -1 })).to.throw(InvalidInputError, /expiry/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, version: 2 ** 32 })).to.throw(InvalidInputError, /version.*uint32/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, version: 1.5 })).to.throw(InvalidInputError, /version/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, deadline: "0x10" })).to.throw(InvalidInputError, /deadline/);
+    expect(buildGrantTypedData(domain, { ...baseGrant, expiry: (2n ** 64n - 1n).toString() }).message.expiry).to.equal("18446744073709551615");
+  });
+
+  it("signs with an ethers Signer; recovery and verification reject any change", async () => {
+    const signed = await signGrant(patient, domain, baseGrant);
+    expect(signed.patient).to.equal(patient.address);
+    expect(signed.v === 27 || signed.v === 28).to.equal(true);
+    expect(recoverGrantSigner(domain, signed, signed.signature)).to.equal(patient.address);
+    expect(verifyGrantSignature(domain, signed, signed.signature, patient.address)).to.equal(true);
+    expect(verifyGrantSignature(domain, signed, { r: signed.r, s: signed.s, v: signed.v }, patient.address)).to.equal(true);
+    expect(verifyGrantSignature(domain, signed, signed.signature, clinic.address)).to.equal(false);
+    expect(verifyGrantSignature(domain, { ...signed, expiry: signed.expiry + 1n }, signed.signature, patient.address)).to.equal(false);
+    expect(verifyGrantSignature(domain, { ...signed, version: 1 }, signed.signature, patient.address)).to.equal(false);
+    expect(verifyGrantSignature(consentDomain(1, REGISTRY), signed, signed.signature, patient.address)).to.equal(false);
+    expect(verifyGrantSignature(domain, signed, "0x1234", patient.address)).to.equal(false);
+    const revoke = await signRevoke(patient, domain, baseGrant);
+    expect(verifyRevokeSignature(domain, revoke, revoke.signature, patient.address)).to.equal(true);
+    expect(verifyGrantSignature(domain, baseGrant, revoke.signature, patient.address)).to.equal(false);
+  });
+
+  it("refuses high-s (malleable) signatures", async () => {
+    const signed = await signGrant(patient, domain, baseGrant);
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const highS = "0x" + (n - BigInt(signed.s)).toString(16).padStart(64, "0");
+    const flipped = { r: signed.r, s: highS, v: signed.v === 27 ? 28 : 27 };
+    expect(() => splitSignature(flipped)).to.throw(SignatureError);
+    expect(verifyGrantSignature(domain, signed, flipped, patient.address)).to.equal(false);
+  });
+
+  it("parses a signed grant/revoke received as JSON and checks its signer", async () => {
+    const signed = await signGrant(patient, domain, baseGrant);
+    const json = JSON.parse(JSON.stringify(signedConsentToJson(signed))) as unknown;
+    expect(parseSignedGrant(domain, json)).to.deep.equal(signed);
+    expect(() => parseSignedGrant(domain, { ...(json as object), patient: clinic.address })).to.throw(SignatureError, /not made by patient/);
+    expect(() => parseSignedGrant(domain, { ...(json as object), expiry: "abc" })).to.throw(InvalidInputError, /expiry/);
+    expect(() => parseSignedGrant(domain, "nope")).to.throw(InvalidInputError);
+    const revoke = await signRevoke(patient, domain, baseGrant);
+    const { signature: _omit, ...vrs } = signedConsentToJson(revoke);
+    expect(parseSignedRevoke(domain, vrs)).to.deep.equal(revoke);
+  });
+
+  it("an EIP-1193 wallet that signs with another account is caught", async () => {
+    const impostor: Eip1193Provider = {
+      request: async ({ method, params }) => {
+        expect(method).to.equal("eth_signTypedData_v4");
+        const payload = JSON.parse((params as string[])[1]!) as ReturnType<typeof buildGrantTypedData>;
+        return clinic.signTypedData(payload.domain, { Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) }, payload.message);
+      },
+    };
+    try {
+      await signGrant({ eip1193: impostor, account: patient.address }, domain, baseGrant);
+      expect.fail("should throw");
+    } catch (error) {
+      expect(error).to.be.instanceOf(SignatureError);
+      expect((error as Error).message).to.include(clinic.address);
+    }
+    const silly: Eip1193Provider = { request: async () => ({ not: "a signature" }) };
+    await signGrant({ eip1193: silly, account: patient.address }, domain, baseGrant).then(
+      () => expect.fail("should throw"),
+      (error: unknown) => expect(error).to.be.instanceOf(SignatureError),
+    );
+  });
+});
+
+describe("eip712 against the contract (anvil)", function () {
+  this.timeout(60_000);
+  let t: TestChain;
+  let registry: ConsentRegistryClient;
+  let wallet: Eip1193Provider;
+
+  before(async () => {
+    t = await startTestChain();
+    registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(9)); // account 9 relays
+    // anvil's dev accounts are unlocked: eth_signTypedData_v4 through the node is a real EIP-1193 wallet.
+    wallet = { request: ({ method, params }) => t.provider.send(method, (params ?? []) as unknown[]) };
+  });
+  after(async () => t?.stop());
+
+  it("the domain matches the contract's DOMAIN_SEPARATOR", async () => {
+    const d = await registry.domain();
+    expect(d.chainId).to.equal(31337);
+    const onChain = (await registry.contract.getFunction("DOMAIN_SEPARATOR")()) as string;
+    expect(TypedDataEncoder.hashDomain(d)).to.equal(onChain);
+    expect((await registry.contract.getFunction("GRANT_TYPEHASH")()) as string).to.equal(
+      keccak256(toUtf8Bytes("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)")),
+    );
+  });
+
+  it("an ethers Signer and an EIP-1193 wallet produce signatures recovering to the patient", async () => {
+    const d = await registry.domain();
+    const viaEthers = await signGrant(patient, d, baseGrant);
+    const viaWallet = await signGrant({ eip1193: wallet, account: patient.address }, d, baseGrant);
+    expect(viaWallet.patient).to.equal(patient.address);
+    expect(recoverGrantSigner(d, viaWallet, viaWallet.signature)).to.equal(patient.address);
+    // RFC 6979 signatures are deterministic: both paths sign the very same digest.
+    expect(viaWallet.signature).to.equal(viaEthers.signature);
+    expect(Signature.from(viaWallet.signature).serialized).to.equal(viaWallet.signature);
+    expect(grantDigest(d, viaWallet)).to.equal(grantDigest(d, baseGrant));
+  });
+
+  it("the contract accepts a relayed grant and revoke signed through EIP-1193, and refuses replays", async () => {
+    const now = await latestTimestamp(t.provider);
+    const key = { patient: patient.address, grantee: clinic.address, scope: "category:laboratory", purpose: Purpose.Research };
+    const { domain: d, message, typedData } = await registry.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
+    expect(message.version).to.equal(0);
+    expect(typedData.message.expiry).to.equal(String(now + 3600));
+    const signed = await signGrant({ eip1193: wallet, account: patient.address }, d, message);
+
+    const granted = await registry.grantBySig(signed);
+    expect(granted.events).to.have.length(1);
+    expect(granted.events[0]).to.include({ type: "ConsentGranted", patient: patient.address, grantee: clinic.address, version: 1 });
+    expect(await registry.isAllowed(key)).to.equal(true);
+
+    const replay = await registry.grantBySig(signed).catch((error: unknown) => error);
+    expect(replay).to.be.instanceOf(ContractRevertError);
+    expect((replay as ContractRevertError).errorName).to.equal("StaleVersion");
+    expect((replay as ContractRevertError).args).to.deep.equal({ current: 1n, signed: 0n });
+
+    const revokeData = await registry.nextRevokeTypedData({ ...key, deadline: now + 600 });
+    expect(revokeData.message.version).to.equal(1);
+    const revoke = await signRevoke(patient, revokeData.domain, revokeData.message);
+    const revoked = await registry.revokeBySig(revoke);
+    expect(revoked.events[0]).to.include({ type: "ConsentRevoked", version: 2 });
+    expect(await registry.isAllowed(key)).to.equal(false);
+    expect(await registry.consentOf(key)).to.deep.equal({ expiry: 0n, version: 2 });
+  });
+
+  it("the contract refuses a signature by someone else and an expired deadline", async () => {
+    const now = await latestTimestamp(t.provider);
+    const d = await registry.domain();
+    const message = { grantee: clinic.address, scope: "fhir:Patient", purpose: Purpose.Payment, expiry: now + 3600, version: 0, deadline: now + 600 };
+    const byClinic = await signGrant(clinic, d, message);
+    const forged = await registry.grantBySig({ ...byClinic, patient: patient.address }).catch((e: unknown) => e);
+    expect(forged).to.be.instanceOf(ContractRevertError);
+    expect((forged as ContractRevertError).errorName).to.equal("InvalidSignature");
+
+    const late = await signGrant(patient, d, { ...message, deadline: now - 1 });
+    const expired = await registry.grantBySig(late).catch((e: unknown) => e);
+    expect((expired as ContractRevertError).errorName).to.equal("SignatureExpired");
+    expect((expired as ContractRevertError).args["deadline"]).to.equal(BigInt(now - 1));
+  });
+});
