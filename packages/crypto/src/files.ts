@@ -3,9 +3,9 @@
 // chunk verified and the data reached the disk.
 import { randomBytes } from "node:crypto";
 import { open, rename, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { pipeline } from "node:stream/promises";
-import { createDecryptStream } from "./node-streams.ts";
+import { decryptChunks } from "./iterables.ts";
 import type { ByteSource } from "./iterables.ts";
 
 export interface DecryptToFileResult {
@@ -14,12 +14,12 @@ export interface DecryptToFileResult {
 }
 
 /**
- * Streams `envelope` through decryption into `destinationPath` (replacing it atomically if it exists).
+ * Streams `envelope` (any byte source, e.g. a node:stream Readable) through decryption into `destinationPath` (replacing it atomically if it exists).
  * On any failure the temporary file is removed and the error (a HygeiaCryptoError for integrity problems)
  * is rethrown; the destination is untouched.
  */
 export async function decryptToFile(
-  envelope: ByteSource | NodeJS.ReadableStream,
+  envelope: ByteSource,
   key: Uint8Array,
   destinationPath: string,
 ): Promise<DecryptToFileResult> {
@@ -27,9 +27,12 @@ export async function decryptToFile(
   const temporaryPath = join(directory, `.${basename(destinationPath)}.${randomBytes(8).toString("hex")}.partial`);
   const file = await open(temporaryPath, "wx", 0o600);
   try {
-    const sink = file.createWriteStream({ autoClose: false });
-    await pipeline(envelope, createDecryptStream(key), sink);
-    const plaintextBytes = sink.bytesWritten;
+    let plaintextBytes = 0;
+    // Awaiting each write is the backpressure: the next chunk is not decrypted before this one is written.
+    for await (const plaintext of decryptChunks(envelope, key)) {
+      await writeAll(file, plaintext);
+      plaintextBytes += plaintext.length;
+    }
     await file.sync();
     await file.close();
     await rename(temporaryPath, destinationPath);
@@ -39,6 +42,14 @@ export async function decryptToFile(
     await file.close().catch(() => undefined);
     await unlink(temporaryPath).catch(() => undefined);
     throw error;
+  }
+}
+
+async function writeAll(file: FileHandle, bytes: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, offset, bytes.length - offset);
+    offset += bytesWritten;
   }
 }
 
