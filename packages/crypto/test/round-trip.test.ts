@@ -48,7 +48,17 @@ const decrypters: Record<string, Decipher> = {
 };
 
 const SMALL_CHUNK = 1024;
-const smallChunkSizes = [0, 1, SMALL_CHUNK - 1, SMALL_CHUNK, SMALL_CHUNK + 1, 2 * SMALL_CHUNK, 3 * SMALL_CHUNK - 1];
+const smallChunkSizes = [
+  0,
+  1,
+  SMALL_CHUNK - 1,
+  SMALL_CHUNK,
+  SMALL_CHUNK + 1,
+  2 * SMALL_CHUNK,
+  2 * SMALL_CHUNK + 1,
+  3 * SMALL_CHUNK - 1,
+  3 * SMALL_CHUNK,
+];
 const defaultChunkSizes = [0, 1, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_SIZE + 1, 3 * DEFAULT_CHUNK_SIZE - 1, 200_003];
 const splits: Record<string, readonly number[]> = {
   "one piece": [Number.MAX_SAFE_INTEGER],
