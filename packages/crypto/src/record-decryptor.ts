@@ -44,7 +44,10 @@ export class RecordDecryptor {
     return this.#finalVerified;
   }
 
-  /** Feeds envelope bytes; returns plaintext of every chunk completed and verified by them. */
+  /**
+   * Feeds envelope bytes; returns plaintext of every chunk completed and verified by them. Up to one frame of
+   * `ciphertext` may be kept by reference until the next call: do not modify a buffer after handing it over.
+   */
   update(ciphertext: Uint8Array): Uint8Array[] {
     return this.#guard(() => {
       assertBytes(ciphertext, "ciphertext chunk");

@@ -36,7 +36,8 @@ export class RecordEncryptor {
   /**
    * Feeds plaintext; returns the envelope bytes ready so far (the header first). A full chunk is only sealed
    * once at least one more byte has arrived, because the last chunk must carry TAG_FINAL and we cannot know
-   * a chunk is the last until the input ends.
+   * a chunk is the last until the input ends. Up to one chunk of `plaintext` may be kept by reference until
+   * the next call: do not modify a buffer after handing it over (the same contract as node:stream writes).
    */
   update(plaintext: Uint8Array): Uint8Array[] {
     this.#assertOpen();
