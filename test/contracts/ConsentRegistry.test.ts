@@ -481,6 +481,20 @@ describe("ConsentRegistry", function () {
       }
     });
 
+    it("expiry boundary: expiry == block.timestamp reverts ExpiryInPast, + 1 is accepted", async function () {
+      const { consent, asPatient, patient } = await loadFixture(deploy);
+      const g = ethers.Wallet.createRandom().address;
+      const s = ethers.id("boundary");
+      const t = (await time.latest()) + 100;
+      await time.setNextBlockTimestamp(t);
+      await expect(asPatient.grantBatch([g, g], [s, s], [1, 1], [t + 1, t]))
+        .to.be.revertedWithCustomError(consent, "ExpiryInPast")
+        .withArgs(t);
+      await time.setNextBlockTimestamp(t + 1);
+      await asPatient.grantBatch([g], [s], [1], [t + 2]);
+      expect(await consent.consentOf(patient.address, g, s, 1)).to.deep.equal([BigInt(t + 2), 1n]);
+    });
+
     it("reports the checks in grant's order within one item", async function () {
       const { consent, asPatient } = await loadFixture(deploy);
       await expect(
