@@ -25,8 +25,9 @@ import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 /// Versions wrap like uint32 arithmetic without an overflow check: wrapping needs 2^32 writes to
 /// one slot (more than 10^14 gas), which is not reachable.
 contract ConsentRegistry is IConsentRegistry, EIP712 {
-    /// @dev Purposes (see the contract NatSpec). Not public: every getter would add a selector to
-    /// the dispatcher and cost gas on every call; the values are part of the documented ABI.
+    /// @dev Purposes (see the contract NatSpec). Not public: each getter adds a selector to the
+    /// dispatcher, which costs gas on every call (8 such getters cost grant/revoke ~33 gas); the
+    /// values are fixed by the interface documentation.
     uint8 internal constant PURPOSE_TREATMENT = 1;
     uint8 internal constant PURPOSE_RESEARCH = 2;
     uint8 internal constant PURPOSE_EMERGENCY = 3;
@@ -40,10 +41,11 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @dev Longest break-glass window a patient may allow: 7 days.
     uint32 internal constant MAX_EMERGENCY_DURATION = 7 days;
 
-    /// @dev EIP-712 typehashes of the relayed grant and revoke.
-    bytes32 internal constant GRANT_TYPEHASH =
+    /// @notice EIP-712 typehash of a relayed grant (public: clients check their encoding against it).
+    bytes32 public constant GRANT_TYPEHASH =
         keccak256("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)");
-    bytes32 internal constant REVOKE_TYPEHASH =
+    /// @notice EIP-712 typehash of a relayed revoke.
+    bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)");
 
     uint256 private constant EXPIRY_MASK = 0xFFFFFFFFFFFFFFFF;
@@ -279,6 +281,11 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @inheritdoc IConsentRegistry
     function emergencyGranteeOf(address patient, address grantee) external view returns (uint32 maxDuration) {
         return _emergencyGrantees[patient][grantee];
+    }
+
+    /// @notice The EIP-712 domain separator of this deployment (chain id and address included).
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
     }
 
     // ------------------------------------------------------------------------------------------

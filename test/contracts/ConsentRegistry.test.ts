@@ -67,6 +67,17 @@ describe("ConsentRegistry", function () {
       expect(d.verifyingContract).to.equal(await consent.getAddress());
     });
 
+    it("exposes DOMAIN_SEPARATOR and the Grant / Revoke typehashes clients sign against", async function () {
+      const { consent, domain } = await loadFixture(deploy);
+      expect(await consent.DOMAIN_SEPARATOR()).to.equal(ethers.TypedDataEncoder.hashDomain(domain));
+      expect(await consent.GRANT_TYPEHASH()).to.equal(
+        ethers.id("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)"),
+      );
+      expect(await consent.REVOKE_TYPEHASH()).to.equal(
+        ethers.id("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)"),
+      );
+    });
+
     it("starts empty", async function () {
       const { consent, patient, grantee, scope } = await loadFixture(deploy);
       expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([

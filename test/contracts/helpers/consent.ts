@@ -104,6 +104,9 @@ export type ConsentRegistry = Typed<
   | "consentOf"
   | "emergencyGranteeOf"
   | "eip712Domain"
+  | "DOMAIN_SEPARATOR"
+  | "GRANT_TYPEHASH"
+  | "REVOKE_TYPEHASH"
 >;
 export type TrustRegistry = Typed<
   | "accredit"
