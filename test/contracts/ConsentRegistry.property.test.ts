@@ -15,7 +15,7 @@ import {
   namedSigners,
   signGrant,
   signRevoke,
-} from "./helpers/consent.ts";
+} from "./helpers/contracts.ts";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;

@@ -17,7 +17,7 @@ import {
   scopeOf,
   signGrant,
   signRevoke,
-} from "./helpers/consent.ts";
+} from "./helpers/contracts.ts";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;

@@ -4,7 +4,7 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { network } from "hardhat";
-import { type TrustRegistry, as, deploy as deployContract, namedSigners } from "./helpers/consent.ts";
+import { type TrustRegistry, as, deploy as deployContract, namedSigners } from "./helpers/contracts.ts";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { DAY, type TrustRegistry, as, deploy as deployContract, namedSigners } from "./helpers/consent.ts";
+import { DAY, type TrustRegistry, as, deploy as deployContract, namedSigners } from "./helpers/contracts.ts";
 
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;

@@ -1,5 +1,5 @@
-// Shared helpers for the contract tests: EIP-712 typed data of ConsentRegistry, signing,
-// signature mangling, constants.
+// Shared helpers for the contract tests: typed contract shapes, named signers, deployment,
+// EIP-712 typed data of ConsentRegistry, signing, signature mangling, constants.
 import type { BaseContractMethod, Contract, Signer, TypedDataDomain } from "ethers";
 import type { network } from "hardhat";
 
