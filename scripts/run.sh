@@ -15,7 +15,7 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   # `npm install`, not `npm ci`: npm 11 writes lockfiles without the other platforms' optional
   # binaries (anvil, EDR) and then `npm ci` refuses them as out of sync. The lockfile still pins
   # every version that is installed.
-  npm install --no-audit --no-fund
+  npm install --no-audit --no-fund >&2
   touch "$stamp"
 fi
 
