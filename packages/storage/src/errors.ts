@@ -1,0 +1,90 @@
+// Typed errors. Every failure this package reports is a HygeiaStorageError with a stable `code`, so callers
+// (gateway, SDK) can fail closed on `err.code` or `instanceof` without parsing messages. Integrity failures of
+// a record's ciphertext are @hygeia/crypto errors (IntegrityError and subclasses) and are passed through as is.
+
+export const StorageErrorCode = {
+  /** A caller-supplied argument (CID string, metadata field, option) is malformed or out of range. */
+  InvalidArgument: "INVALID_ARGUMENT",
+  /** A CID string or value could not be parsed as a CID. */
+  InvalidCid: "INVALID_CID",
+  /** No block of the content could be found locally or from any connected peer within the timeout. */
+  ContentNotFound: "CONTENT_NOT_FOUND",
+  /** The content started to arrive but the transfer stalled longer than the timeout. */
+  Timeout: "TIMEOUT",
+  /** The store is closed, not started, or its backend is unreachable. */
+  StoreUnavailable: "STORE_UNAVAILABLE",
+  /** The manifest head moved since the version the update was based on. */
+  ManifestConflict: "MANIFEST_CONFLICT",
+  /** A manifest document is malformed, of an unknown format, or not the patient's. */
+  InvalidManifest: "INVALID_MANIFEST",
+} as const;
+export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
+
+/** Base class of every error thrown by @hygeia/storage. */
+export class HygeiaStorageError extends Error {
+  readonly code: StorageErrorCode;
+
+  constructor(code: StorageErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+export class InvalidArgumentError extends HygeiaStorageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.InvalidArgument, message, options);
+  }
+}
+
+export class InvalidCidError extends HygeiaStorageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.InvalidCid, message, options);
+  }
+}
+
+export class ContentNotFoundError extends HygeiaStorageError {
+  readonly cid: string;
+
+  constructor(cid: string, message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.ContentNotFound, message, options);
+    this.cid = cid;
+  }
+}
+
+export class StorageTimeoutError extends HygeiaStorageError {
+  readonly timeoutMs: number;
+
+  constructor(timeoutMs: number, message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.Timeout, message, options);
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export class StoreUnavailableError extends HygeiaStorageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.StoreUnavailable, message, options);
+  }
+}
+
+/** The head moved: `currentHead` is what it points at now (undefined if it was cleared). */
+export class ManifestConflictError extends HygeiaStorageError {
+  readonly expectedHead: string | undefined;
+  readonly currentHead: string | undefined;
+
+  constructor(expectedHead: string | undefined, currentHead: string | undefined, options?: ErrorOptions) {
+    super(
+      StorageErrorCode.ManifestConflict,
+      `manifest head moved: expected ${expectedHead ?? "(none)"}, found ${currentHead ?? "(none)"}`,
+      options,
+    );
+    this.expectedHead = expectedHead;
+    this.currentHead = currentHead;
+  }
+}
+
+export class InvalidManifestError extends HygeiaStorageError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.InvalidManifest, message, options);
+  }
+}

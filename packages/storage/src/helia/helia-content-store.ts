@@ -1,0 +1,304 @@
+// Embedded IPFS node (Helia) behind the ContentStore interface: blocks and node state persist on disk under
+// `dataDir`, blocks move between peers over bitswap only, and libp2p listens on loopback unless told
+// otherwise (see libp2p-options.ts for what is switched off).
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { withBitswap } from "@helia/bitswap";
+import { withLibp2pLight } from "@helia/libp2p";
+import { unixfs } from "@helia/unixfs";
+import { multiaddr } from "@multiformats/multiaddr";
+import { FsBlockstore } from "blockstore-fs";
+import { FsDatastore } from "datastore-fs";
+import { createHeliaLight } from "helia";
+import type { UnixFS } from "@helia/unixfs";
+import type { HeliaWithLibp2p } from "@helia/libp2p";
+import type { Multiaddr } from "@multiformats/multiaddr";
+import type { CID } from "multiformats/cid";
+import { parseCid } from "../cid.ts";
+import type { CidInput } from "../cid.ts";
+import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
+import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreUnavailableError } from "../errors.ts";
+import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
+import { privateLibp2pOptions } from "./libp2p-options.ts";
+import type { PrivateLibp2pServices } from "./libp2p-options.ts";
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
+
+export interface HeliaContentStoreOptions {
+  /** Directory for the blockstore (`blocks/`) and the node's datastore (`datastore/`, incl. its peer key). */
+  dataDir: string;
+  /** libp2p listen multiaddrs. Default: a random TCP port on 127.0.0.1. `[]` accepts no inbound connections. */
+  listen?: readonly string[];
+  /** Peers to dial once started (multiaddrs ending in `/p2p/<peerId>`). */
+  peers?: readonly string[];
+  /** Default idle timeout of every operation, ms. */
+  timeoutMs?: number;
+}
+
+type HeliaNode = HeliaWithLibp2p<PrivateLibp2pServices>;
+
+export class HeliaContentStore implements ContentStore {
+  readonly #helia: HeliaNode;
+  readonly #fs: UnixFS;
+  readonly #blockstore: FsBlockstore;
+  readonly #datastore: FsDatastore;
+  readonly #timeoutMs: number;
+  readonly #closing = new AbortController();
+  #closed: Promise<void> | undefined;
+
+  private constructor(helia: HeliaNode, blockstore: FsBlockstore, datastore: FsDatastore, timeoutMs: number) {
+    this.#helia = helia;
+    this.#fs = unixfs(helia);
+    this.#blockstore = blockstore;
+    this.#datastore = datastore;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** Opens (or creates) the node's stores under `dataDir`, starts it and dials `peers`. */
+  static async create(options: HeliaContentStoreOptions): Promise<HeliaContentStore> {
+    if (typeof options.dataDir !== "string" || options.dataDir.length === 0) {
+      throw new InvalidArgumentError("dataDir must be a non-empty path");
+    }
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    assertTimeoutMs(timeoutMs);
+    const listen = (options.listen ?? LOOPBACK_LISTEN).map((address) => parseMultiaddr(address).toString());
+    const peers = (options.peers ?? []).map(parseMultiaddr);
+
+    await mkdir(options.dataDir, { recursive: true });
+    const blockstore = new FsBlockstore(join(options.dataDir, "blocks"));
+    const datastore = new FsDatastore(join(options.dataDir, "datastore"));
+    await blockstore.open();
+    await datastore.open();
+    // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add.
+    const helia = withBitswap(
+      withLibp2pLight(createHeliaLight({ blockstore, datastore }), privateLibp2pOptions(listen)),
+    ) as HeliaNode;
+    try {
+      await helia.start();
+    } catch (cause) {
+      await blockstore.close().catch(() => undefined);
+      await datastore.close().catch(() => undefined);
+      throw new StoreUnavailableError(`Helia node under ${options.dataDir} failed to start`, { cause });
+    }
+    const store = new HeliaContentStore(helia, blockstore, datastore, timeoutMs);
+    try {
+      for (const peer of peers) await store.dial(peer.toString());
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** This node's libp2p peer id (stable across restarts: the key lives in the datastore). */
+  get peerId(): string {
+    return this.#helia.libp2p.peerId.toString();
+  }
+
+  /** Addresses other nodes can dial, each ending in `/p2p/<peerId>`. */
+  multiaddrs(): string[] {
+    return this.#helia.libp2p.getMultiaddrs().map((address) => address.toString());
+  }
+
+  /** Connects to a peer so bitswap can exchange blocks with it. */
+  async dial(address: string, options: OperationOptions = {}): Promise<void> {
+    this.#assertOpen();
+    const target = parseMultiaddr(address);
+    const timeout = this.#idleTimeout(options);
+    try {
+      await this.#helia.libp2p.dial(target, { signal: timeout.signal });
+    } catch (error) {
+      throw this.#translate(error, timeout, undefined, false, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  async put(source: ByteSource, options: OperationOptions = {}): Promise<PutResult> {
+    this.#assertOpen();
+    assertByteSource(source);
+    const timeout = this.#idleTimeout(options);
+    let size = 0;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of source) {
+        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError("source must yield Uint8Array chunks");
+        size += chunk.byteLength;
+        timeout.touch();
+        yield chunk;
+      }
+    }
+    try {
+      const cid = await this.#fs.addByteStream(counted(), { cidVersion: 1, rawLeaves: true, signal: timeout.signal });
+      await this.#pinLocal(cid, timeout);
+      return { cid, size };
+    } catch (error) {
+      throw this.#translate(error, timeout, undefined, false, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  get(cidInput: CidInput, options: OperationOptions = {}): AsyncIterable<Uint8Array> {
+    const cid = parseCid(cidInput);
+    this.#assertOpen();
+    return this.#stream(cid, options);
+  }
+
+  async *#stream(cid: CID, options: OperationOptions): AsyncGenerator<Uint8Array, void, undefined> {
+    const timeout = this.#idleTimeout(options);
+    let received = 0;
+    try {
+      for await (const chunk of this.#fs.cat(cid, { signal: timeout.signal })) {
+        received += chunk.byteLength;
+        // The consumer's processing time is not the store's stall: stop the clock while it holds the chunk.
+        timeout.dispose();
+        yield chunk;
+        timeout.touch();
+      }
+    } catch (error) {
+      throw this.#translate(error, timeout, cid, received === 0, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  async has(cidInput: CidInput, options: OperationOptions = {}): Promise<boolean> {
+    const cid = parseCid(cidInput);
+    this.#assertOpen();
+    const timeout = this.#idleTimeout(options);
+    try {
+      return await this.#helia.blockstore.has(cid, { signal: timeout.signal });
+    } catch (error) {
+      throw this.#translate(error, timeout, cid, true, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  async pin(cidInput: CidInput, options: OperationOptions = {}): Promise<void> {
+    const cid = parseCid(cidInput);
+    this.#assertOpen();
+    const timeout = this.#idleTimeout(options);
+    let blocks = 0;
+    try {
+      if (await this.#helia.pins.isPinned(cid, { signal: timeout.signal })) return;
+      for await (const _block of this.#helia.pins.add(cid, { signal: timeout.signal })) {
+        blocks += 1;
+        timeout.touch();
+      }
+    } catch (error) {
+      throw this.#translate(error, timeout, cid, blocks === 0, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  async unpin(cidInput: CidInput, options: OperationOptions = {}): Promise<void> {
+    const cid = parseCid(cidInput);
+    this.#assertOpen();
+    const timeout = this.#idleTimeout(options);
+    try {
+      if (!(await this.#helia.pins.isPinned(cid, { signal: timeout.signal }))) return;
+      for await (const _block of this.#helia.pins.rm(cid, { signal: timeout.signal })) timeout.touch();
+    } catch (error) {
+      throw this.#translate(error, timeout, cid, false, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  async stat(cidInput: CidInput, options: OperationOptions = {}): Promise<ContentStat> {
+    const cid = parseCid(cidInput);
+    this.#assertOpen();
+    const timeout = this.#idleTimeout(options);
+    try {
+      const stats = await this.#fs.stat(cid, { signal: timeout.signal });
+      const pinned = await this.#helia.pins.isPinned(cid, { signal: timeout.signal });
+      return { cid, size: Number(stats.size), pinned };
+    } catch (error) {
+      throw this.#translate(error, timeout, cid, true, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= this.#shutDown();
+    return this.#closed;
+  }
+
+  async #shutDown(): Promise<void> {
+    this.#closing.abort(new StoreUnavailableError("store closed"));
+    try {
+      await this.#helia.stop();
+    } finally {
+      await this.#blockstore.close().catch(() => undefined);
+      await this.#datastore.close().catch(() => undefined);
+    }
+  }
+
+  async #pinLocal(cid: CID, timeout: IdleTimeout): Promise<void> {
+    if (await this.#helia.pins.isPinned(cid, { signal: timeout.signal })) return;
+    // offline: every block was just written here; never go to the network for them.
+    for await (const _block of this.#helia.pins.add(cid, { signal: timeout.signal })) timeout.touch();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed !== undefined) throw new StoreUnavailableError("store is closed");
+  }
+
+  #idleTimeout(options: OperationOptions): IdleTimeout {
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    assertTimeoutMs(timeoutMs);
+    const signals = [this.#closing.signal];
+    if (options.signal !== undefined) signals.push(options.signal);
+    return new IdleTimeout(timeoutMs, AbortSignal.any(signals));
+  }
+
+  /** Maps Helia / libp2p failures onto this package's errors; our own typed errors pass through. */
+  #translate(
+    error: unknown,
+    timeout: IdleTimeout,
+    cid: CID | undefined,
+    nothingReceived: boolean,
+    callerSignal: AbortSignal | undefined,
+  ): unknown {
+    if (error instanceof InvalidArgumentError) return error;
+    if (this.#closing.signal.aborted)
+      return new StoreUnavailableError("store was closed during the operation", { cause: error });
+    if (callerSignal?.aborted) return callerSignal.reason;
+    const name = error instanceof Error ? error.name : "";
+    if (timeout.timedOut) {
+      if (cid !== undefined && nothingReceived) {
+        return new ContentNotFoundError(
+          cid.toString(),
+          `${cid.toString()} not found locally or from connected peers within ${timeout.timeoutMs} ms`,
+          { cause: error },
+        );
+      }
+      return new StorageTimeoutError(timeout.timeoutMs, `no progress for ${timeout.timeoutMs} ms`, { cause: error });
+    }
+    if (cid !== undefined && (name === "NotFoundError" || name === "BlockNotFoundWhileOfflineError")) {
+      return new ContentNotFoundError(cid.toString(), `${cid.toString()} not found`, { cause: error });
+    }
+    if (name === "NotStartedError") return new StoreUnavailableError("Helia node is not running", { cause: error });
+    return error;
+  }
+}
+
+function parseMultiaddr(address: string): Multiaddr {
+  if (typeof address !== "string" || address.length === 0)
+    throw new InvalidArgumentError("multiaddr must be a non-empty string");
+  try {
+    return multiaddr(address);
+  } catch (cause) {
+    throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(address.slice(0, 128))}`, { cause });
+  }
+}
+
+function assertByteSource(source: unknown): asserts source is ByteSource {
+  const isIterable =
+    typeof source === "object" && source !== null && (Symbol.asyncIterator in source || Symbol.iterator in source);
+  if (!isIterable) throw new InvalidArgumentError("source must be an (async) iterable of Uint8Array");
+}

@@ -1,0 +1,46 @@
+// An abort signal that fires when an operation makes no progress for `timeoutMs`, combined with the
+// caller's own signal. Progress (a block arrived, a chunk was written) pushes the deadline back, so a large
+// transfer that keeps flowing is never cut off, while a stalled or unanswerable one ends in bounded time.
+import { InvalidArgumentError } from "./errors.ts";
+
+export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+
+export function assertTimeoutMs(timeoutMs: unknown, what = "timeoutMs"): asserts timeoutMs is number {
+  if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
+    throw new InvalidArgumentError(`${what} must be an integer in 1..${MAX_TIMEOUT_MS}`);
+  }
+}
+
+export class IdleTimeout {
+  readonly signal: AbortSignal;
+  readonly timeoutMs: number;
+  #timedOut = false;
+  #timer: NodeJS.Timeout | undefined;
+  readonly #controller = new AbortController();
+
+  constructor(timeoutMs: number, callerSignal?: AbortSignal) {
+    assertTimeoutMs(timeoutMs);
+    this.timeoutMs = timeoutMs;
+    this.signal = callerSignal ? AbortSignal.any([callerSignal, this.#controller.signal]) : this.#controller.signal;
+    this.touch();
+  }
+
+  /** True when this timer (not the caller) aborted the operation. */
+  get timedOut(): boolean {
+    return this.#timedOut;
+  }
+
+  /** Records progress: restarts the idle deadline. */
+  touch(): void {
+    clearTimeout(this.#timer);
+    if (this.#controller.signal.aborted) return;
+    this.#timer = setTimeout(() => {
+      this.#timedOut = true;
+      this.#controller.abort(new Error(`no progress for ${this.timeoutMs} ms`));
+    }, this.timeoutMs);
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+  }
+}

@@ -1,0 +1,158 @@
+import { expect } from "chai";
+import {
+  ContentNotFoundError,
+  HeliaContentStore,
+  InvalidArgumentError,
+  InvalidCidError,
+  StoreUnavailableError,
+} from "../src/index.ts";
+import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+
+const RAW_CODEC = 0x55;
+const DAG_PB_CODEC = 0x70;
+const ABSENT_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+
+describe("HeliaContentStore", () => {
+  const nodes = new TestNodes();
+  let store: HeliaContentStore;
+
+  before(async () => {
+    store = await nodes.node({ listen: [] });
+  });
+  after(() => nodes.cleanup());
+
+  for (const length of [0, 1, 262_143, 262_144, 262_145, 3_000_001]) {
+    it(`round-trips ${length} bytes streamed in pieces`, async () => {
+      const data = testBytes(length, length + 7);
+      const { cid, size } = await store.put(pieces(data, 65_536));
+      expect(size).to.equal(length);
+      expect(cid.version).to.equal(1);
+      expect(Buffer.compare(await collect(store.get(cid)), data)).to.equal(0);
+      expect(Buffer.compare(await collect(store.get(cid.toString())), data)).to.equal(0);
+    });
+  }
+
+  it("uses raw leaves: a one-block file is a raw CID, a larger one a dag-pb root", async () => {
+    const small = await store.put([testBytes(1000)]);
+    expect(small.cid.code).to.equal(RAW_CODEC);
+    const large = await store.put([testBytes(2_000_000)]);
+    expect(large.cid.code).to.equal(DAG_PB_CODEC);
+  });
+
+  it("is content-addressed: the same bytes give the same CID", async () => {
+    const data = testBytes(500_000, 3);
+    const first = await store.put([data]);
+    const second = await store.put(pieces(data, 1000));
+    expect(second.cid.equals(first.cid)).to.equal(true);
+  });
+
+  it("pins on put; has, stat, unpin, pin", async () => {
+    const { cid } = await store.put([testBytes(300_000, 9)]);
+    expect(await store.has(cid)).to.equal(true);
+    expect(await store.stat(cid)).to.deep.include({ size: 300_000, pinned: true });
+    await store.unpin(cid);
+    expect((await store.stat(cid)).pinned).to.equal(false);
+    await store.unpin(cid); // no-op
+    await store.pin(cid);
+    await store.pin(cid); // no-op
+    expect((await store.stat(cid)).pinned).to.equal(true);
+  });
+
+  it("has() answers from the local store only", async () => {
+    expect(await store.has(ABSENT_CID)).to.equal(false);
+  });
+
+  it("rejects malformed CIDs with InvalidCidError", async () => {
+    for (const bad of ["", "not-a-cid", " bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "Qm123"]) {
+      expect(() => store.get(bad), bad).to.throw(InvalidCidError);
+      await expectRejection(store.has(bad), InvalidCidError);
+      await expectRejection(store.stat(bad), InvalidCidError);
+      await expectRejection(store.pin(bad), InvalidCidError);
+    }
+    // @ts-expect-error a number is not a CID
+    expect(() => store.get(42)).to.throw(InvalidCidError);
+  });
+
+  it("rejects a source that is not an iterable of bytes", async () => {
+    // @ts-expect-error not a byte source
+    await expectRejection(store.put("text"), InvalidArgumentError);
+    // @ts-expect-error chunks must be Uint8Array
+    await expectRejection(store.put([["x"]]), InvalidArgumentError);
+    await expectRejection(store.get(ABSENT_CID, { timeoutMs: 0 })[Symbol.asyncIterator]().next(), InvalidArgumentError);
+  });
+
+  it("a CID nobody has ends in ContentNotFoundError within the timeout, not a hang", async () => {
+    const started = Date.now();
+    await expectRejection(collect(store.get(ABSENT_CID, { timeoutMs: 400 })), ContentNotFoundError);
+    await expectRejection(store.stat(ABSENT_CID, { timeoutMs: 400 }), ContentNotFoundError);
+    await expectRejection(store.pin(ABSENT_CID, { timeoutMs: 400 }), ContentNotFoundError);
+    expect(Date.now() - started).to.be.below(4_000);
+  });
+
+  it("the caller's abort signal wins, with its own reason", async () => {
+    const reason = new Error("user cancelled");
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(reason), 50);
+    const error = await expectRejection(collect(store.get(ABSENT_CID, { signal: controller.signal })), Error);
+    expect(error).to.equal(reason);
+  });
+
+  it("a source that fails mid-way rejects put with the source's error", async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield testBytes(400_000, 5);
+      throw new Error("disk read failed");
+    }
+    const error = await expectRejection(store.put(failing()), Error);
+    expect(error.message).to.equal("disk read failed");
+  });
+
+  it("persists blocks, pins and peer id across restarts of the same data dir", async () => {
+    const dataDir = await nodes.dir();
+    const first = await HeliaContentStore.create({ dataDir, listen: [] });
+    const data = testBytes(700_000, 11);
+    const { cid } = await first.put([data]);
+    const peerId = first.peerId;
+    await first.close();
+    await first.close(); // idempotent
+    await expectRejection(first.has(cid), StoreUnavailableError);
+    expect(() => first.get(cid)).to.throw(StoreUnavailableError);
+
+    const second = await nodes.node({ dataDir, listen: [] });
+    expect(second.peerId).to.equal(peerId);
+    expect(await second.stat(cid)).to.deep.include({ size: data.length, pinned: true });
+    expect(Buffer.compare(await collect(second.get(cid, { timeoutMs: 1000 })), data)).to.equal(0);
+  });
+
+  it("closing the store ends an in-flight get with StoreUnavailableError", async () => {
+    const doomed = await nodes.node({ listen: [] });
+    const pending = collect(doomed.get(ABSENT_CID, { timeoutMs: 10_000 }));
+    setTimeout(() => void doomed.close(), 100);
+    await expectRejection(pending, StoreUnavailableError);
+  });
+
+  it("validates options", async () => {
+    await expectRejection(HeliaContentStore.create({ dataDir: "" }), InvalidArgumentError);
+    await expectRejection(
+      HeliaContentStore.create({ dataDir: await nodes.dir(), timeoutMs: -1 }),
+      InvalidArgumentError,
+    );
+    await expectRejection(
+      HeliaContentStore.create({ dataDir: await nodes.dir(), listen: ["nonsense"] }),
+      InvalidArgumentError,
+    );
+    await expectRejection(store.dial("/ip4/127.0.0.1/tcp/x"), InvalidArgumentError);
+  });
+});
+
+export async function expectRejection<E extends Error>(
+  promise: Promise<unknown>,
+  type: abstract new (...args: never[]) => E,
+): Promise<E> {
+  try {
+    await promise;
+  } catch (error) {
+    expect(error).to.be.instanceOf(type);
+    return error as E;
+  }
+  expect.fail(`expected a ${type.name}`);
+}
