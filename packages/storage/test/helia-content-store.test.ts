@@ -6,6 +6,7 @@ import {
   InvalidCidError,
   StoreUnavailableError,
 } from "../src/index.ts";
+import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
 
 const RAW_CODEC = 0x55;
@@ -143,16 +144,3 @@ describe("HeliaContentStore", () => {
     await expectRejection(store.dial("/ip4/127.0.0.1/tcp/x"), InvalidArgumentError);
   });
 });
-
-export async function expectRejection<E extends Error>(
-  promise: Promise<unknown>,
-  type: abstract new (...args: never[]) => E,
-): Promise<E> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(type);
-    return error as E;
-  }
-  expect.fail(`expected a ${type.name}`);
-}

@@ -1,0 +1,112 @@
+// Encrypted records on a ContentStore. Plaintext is encrypted on the way in with a fresh DEK (@hygeia/crypto
+// secretstream envelope) and only ciphertext reaches IPFS, as an ordinary UnixFS file, so any IPFS node can
+// hold and serve it. Everything streams: a multi-GB file never sits in memory.
+import {
+  DEFAULT_CHUNK_SIZE,
+  assertDataKey,
+  decryptChunks,
+  decryptToBuffer,
+  encryptChunks,
+  encryptedSize,
+  generateDataKey,
+  wipe,
+} from "@hygeia/crypto";
+import type { DecryptToBufferOptions } from "@hygeia/crypto";
+import type { CID } from "multiformats/cid";
+import { parseCid } from "./cid.ts";
+import type { CidInput } from "./cid.ts";
+import type { ByteSource, ContentStore, OperationOptions } from "./content-store.ts";
+import { InvalidArgumentError, StoreUnavailableError } from "./errors.ts";
+import { validateRecordMetadata } from "./record-metadata.ts";
+import type { RecordMetadata } from "./record-metadata.ts";
+
+export interface StoredRecord {
+  /** CID of the ciphertext (the record envelope) as a UnixFS file. */
+  cid: CID;
+  /** Ciphertext bytes stored on IPFS. */
+  size: number;
+  /** Plaintext bytes that went in. */
+  plaintextSize: number;
+  /** The record's fresh data key. Wrap it (manifest, grantees), then `wipe` it. */
+  dek: Uint8Array;
+  metadata: RecordMetadata;
+}
+
+export interface RecordStoreOptions {
+  /** Envelope chunk size (plaintext bytes per secretstream chunk). Default: @hygeia/crypto's 64 KiB. */
+  chunkSize?: number;
+}
+
+export class RecordStore {
+  readonly #store: ContentStore;
+  readonly #chunkSize: number;
+
+  constructor(store: ContentStore, options: RecordStoreOptions = {}) {
+    this.#store = store;
+    this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  }
+
+  /**
+   * Encrypts `plaintext` with a fresh DEK, stores and pins the ciphertext, and checks the stored size matches
+   * the envelope's exact length. Resolves only when the ciphertext is durably on this node; on any failure
+   * (including the source erroring mid-way) it rejects and nothing refers to the partial upload.
+   */
+  async putRecord(
+    plaintext: ByteSource,
+    metadata: RecordMetadata,
+    options: OperationOptions = {},
+  ): Promise<StoredRecord> {
+    const cleanMetadata = validateRecordMetadata(metadata);
+    const dek = generateDataKey();
+    let plaintextSize = 0;
+    async function* counted(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of plaintext) {
+        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError("plaintext must yield Uint8Array chunks");
+        plaintextSize += chunk.byteLength;
+        yield chunk;
+      }
+    }
+    try {
+      const { cid, size } = await this.#store.put(
+        encryptChunks(counted(), dek, { chunkSize: this.#chunkSize }),
+        options,
+      );
+      const expected = encryptedSize(plaintextSize, this.#chunkSize);
+      if (size !== expected) {
+        throw new StoreUnavailableError(`store reported ${size} ciphertext bytes, expected ${expected}`);
+      }
+      const stat = await this.#store.stat(cid, options);
+      if (!stat.pinned || stat.size !== expected) {
+        throw new StoreUnavailableError(`record ${cid.toString()} is not pinned with its full size after put`);
+      }
+      return { cid, size, plaintextSize, dek, metadata: cleanMetadata };
+    } catch (error) {
+      wipe(dek);
+      throw error;
+    }
+  }
+
+  /**
+   * Streams the verified plaintext of record `cid`. Every chunk released is authentic and in order, but the
+   * record is complete only when iteration ends without an error; on an error (IntegrityError, TruncatedError,
+   * ContentNotFoundError, …) discard everything received. Use `readRecord` unless you must stream.
+   */
+  getRecord(cid: CidInput, dek: Uint8Array, options: OperationOptions = {}): AsyncIterable<Uint8Array> {
+    const parsed = parseCid(cid);
+    assertDataKey(dek);
+    return decryptChunks(this.#store.get(parsed, options), dek);
+  }
+
+  /** The safe default: resolves with the whole plaintext only after the final chunk verified. */
+  async readRecord(
+    cid: CidInput,
+    dek: Uint8Array,
+    options: OperationOptions & DecryptToBufferOptions = {},
+  ): Promise<Uint8Array> {
+    const parsed = parseCid(cid);
+    assertDataKey(dek);
+    const { maxPlaintextBytes, ...storeOptions } = options;
+    const limits = maxPlaintextBytes === undefined ? {} : { maxPlaintextBytes };
+    return decryptToBuffer(this.#store.get(parsed, storeOptions), dek, limits);
+  }
+}

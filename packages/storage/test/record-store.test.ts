@@ -1,0 +1,170 @@
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  DEFAULT_CHUNK_SIZE,
+  IntegrityError,
+  TruncatedError,
+  encryptToBuffer,
+  encryptedSize,
+  generateDataKey,
+} from "@hygeia/crypto";
+import { expect } from "chai";
+import { InvalidArgumentError, InvalidCidError, RecordStore } from "../src/index.ts";
+import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
+import { expectRejection } from "./helpers/expect.ts";
+import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+
+const LAB: RecordMetadata = {
+  kind: "fhir",
+  type: "Observation",
+  category: "laboratory",
+  created: "2026-11-21T13:00:00Z",
+};
+const SCAN: RecordMetadata = {
+  kind: "file",
+  type: "application/dicom",
+  category: "imaging",
+  created: "2026-11-21T13:00:00.123+01:00",
+};
+
+describe("RecordStore", () => {
+  const nodes = new TestNodes();
+  let dataDir: string;
+  let store: HeliaContentStore;
+  let records: RecordStore;
+
+  before(async () => {
+    dataDir = await nodes.dir();
+    store = await nodes.node({ dataDir, listen: [] });
+    records = new RecordStore(store);
+  });
+  after(() => nodes.cleanup());
+
+  const chunk = DEFAULT_CHUNK_SIZE;
+  for (const length of [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk, 5 * chunk + 17, 2_500_000]) {
+    it(`round-trips ${length} plaintext bytes (streaming and buffered)`, async () => {
+      const plaintext = testBytes(length, length + 1);
+      const stored = await records.putRecord(pieces(plaintext, 10_000), SCAN);
+      expect(stored.plaintextSize).to.equal(length);
+      expect(stored.size).to.equal(encryptedSize(length));
+      expect(stored.dek).to.have.length(32);
+      expect(stored.metadata).to.deep.equal(SCAN);
+      expect(stored.cid.version).to.equal(1);
+      expect(Buffer.compare(await collect(records.getRecord(stored.cid, stored.dek)), plaintext)).to.equal(0);
+      expect(Buffer.compare(await records.readRecord(stored.cid.toString(), stored.dek), plaintext)).to.equal(0);
+    });
+  }
+
+  it("stores only ciphertext: the plaintext never appears in the stored bytes", async () => {
+    const plaintext = new TextEncoder().encode(JSON.stringify({ resourceType: "Observation", code: "glucose-7.2" }));
+    const stored = await records.putRecord([plaintext], LAB);
+    const raw = Buffer.from(await collect(store.get(stored.cid)));
+    expect(raw.subarray(0, 4).toString("latin1")).to.equal("HYGR");
+    expect(raw.includes(Buffer.from("glucose"))).to.equal(false);
+  });
+
+  it("uses a fresh DEK per record: the same plaintext gives different CIDs", async () => {
+    const plaintext = testBytes(1000, 2);
+    const first = await records.putRecord([plaintext], LAB);
+    const second = await records.putRecord([plaintext], LAB);
+    expect(first.cid.equals(second.cid)).to.equal(false);
+    expect(Buffer.compare(first.dek, second.dek)).to.not.equal(0);
+  });
+
+  it("a wrong DEK is an IntegrityError, nothing is released", async () => {
+    const stored = await records.putRecord([testBytes(200_000, 4)], LAB);
+    const released: Uint8Array[] = [];
+    const error = await expectRejection(
+      (async () => {
+        for await (const part of records.getRecord(stored.cid, generateDataKey())) released.push(part);
+      })(),
+      IntegrityError,
+    );
+    expect(error).to.be.instanceOf(IntegrityError);
+    expect(released).to.have.length(0);
+    await expectRejection(records.readRecord(stored.cid, generateDataKey()), IntegrityError);
+  });
+
+  it("a bit-flipped ciphertext is an IntegrityError", async () => {
+    const dek = generateDataKey();
+    const envelope = await encryptToBuffer(testBytes(3 * chunk, 5), dek);
+    envelope[envelope.length - 100]! ^= 0x01;
+    const { cid } = await store.put([envelope]);
+    await expectRejection(collect(records.getRecord(cid, dek)), IntegrityError);
+    await expectRejection(records.readRecord(cid, dek), IntegrityError);
+  });
+
+  it("a truncated ciphertext is a TruncatedError even though every released chunk was authentic", async () => {
+    const dek = generateDataKey();
+    const plaintext = testBytes(3 * chunk, 6);
+    const envelope = await encryptToBuffer(plaintext, dek);
+    const { cid } = await store.put([envelope.subarray(0, envelope.length - (chunk + 17))]);
+    const released: Uint8Array[] = [];
+    await expectRejection(
+      (async () => {
+        for await (const part of records.getRecord(cid, dek)) released.push(part);
+      })(),
+      TruncatedError,
+    );
+    const prefix = Buffer.concat(released);
+    expect(Buffer.compare(prefix, plaintext.subarray(0, prefix.length))).to.equal(0);
+  });
+
+  it("a block corrupted on disk is caught by the record's authentication", async () => {
+    const tamperDir = await nodes.dir();
+    const tamperStore = await nodes.node({ dataDir: tamperDir, listen: [] });
+    const stored = await new RecordStore(tamperStore).putRecord([testBytes(500_000, 8)], LAB);
+    // Flip one byte in the largest block file (a raw leaf of ciphertext).
+    const files = await listFiles(join(tamperDir, "blocks"));
+    const sizes = await Promise.all(files.map(async (file) => ({ file, size: (await stat(file)).size })));
+    const largest = sizes.sort((a, b) => b.size - a.size)[0]!.file;
+    const bytes = await readFile(largest);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x80;
+    await writeFile(largest, bytes);
+    await expectRejection(new RecordStore(tamperStore).readRecord(stored.cid, stored.dek), IntegrityError);
+  });
+
+  it("validates metadata before reading any plaintext", async () => {
+    let read = false;
+    const source = (async function* () {
+      read = true;
+      yield new Uint8Array(1);
+    })();
+    const bad: unknown[] = [
+      null,
+      { ...LAB, kind: "pdf" },
+      { ...LAB, type: "observation" },
+      { ...SCAN, type: "Application/PDF" },
+      { ...LAB, category: "" },
+      { ...LAB, category: "Lab Results" },
+      { ...LAB, created: "yesterday" },
+      { ...LAB, created: "2026-11-21T13:00:00" },
+      { ...LAB, created: "2026-13-45T13:00:00Z" },
+      { ...LAB, patientName: "Jane Doe" },
+    ];
+    for (const metadata of bad) {
+      await expectRejection(records.putRecord(source, metadata as RecordMetadata), InvalidArgumentError);
+    }
+    expect(read).to.equal(false);
+  });
+
+  it("validates CIDs and DEKs on read", async () => {
+    expect(() => records.getRecord("nope", generateDataKey())).to.throw(InvalidCidError);
+    const { cid } = await records.putRecord([new Uint8Array(1)], LAB);
+    expect(() => records.getRecord(cid, new Uint8Array(16))).to.throw(/32-byte/);
+  });
+
+  it("a plaintext source that fails mid-way rejects putRecord", async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield testBytes(300_000, 9);
+      throw new Error("upload interrupted");
+    }
+    const error = await expectRejection(records.putRecord(failing(), SCAN), Error);
+    expect(error.message).to.equal("upload interrupted");
+  });
+});
+
+async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+}
