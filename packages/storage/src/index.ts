@@ -10,3 +10,30 @@ export { validateRecordMetadata } from "./record-metadata.ts";
 export type { RecordKind, RecordMetadata } from "./record-metadata.ts";
 export { RecordStore } from "./record-store.ts";
 export type { RecordStoreOptions, StoredRecord } from "./record-store.ts";
+export { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION } from "./manifest/manifest-format.ts";
+export type { Manifest, ManifestDocument, ManifestEntry } from "./manifest/manifest-format.ts";
+export {
+  MAX_MANIFEST_BYTES,
+  SEALED_MANIFEST_MAGIC,
+  SEALED_MANIFEST_VERSION,
+  manifestKeyContext,
+  manifestOwner,
+  openManifest,
+  sealManifest,
+} from "./manifest/manifest-seal.ts";
+export { FileManifestHead } from "./manifest/manifest-head.ts";
+export type { FileManifestHeadOptions, ManifestHead, ManifestHeadValue } from "./manifest/manifest-head.ts";
+export { mergeEntries } from "./manifest/merge.ts";
+export {
+  DEFAULT_MAX_ATTEMPTS,
+  PatientManifest,
+  manifestEntryFor,
+  readManifest,
+  recordKeyContext,
+  unwrapRecordKey,
+} from "./manifest/patient-manifest.ts";
+export type { PatientManifestOptions } from "./manifest/patient-manifest.ts";
+export { recoverRecords } from "./manifest/recovery.ts";
+export type { RecoveredRecord, Recovery } from "./manifest/recovery.ts";
+export { PatientRecords } from "./patient-records.ts";
+export type { AddedRecord, PatientRecordsOptions } from "./patient-records.ts";

@@ -1,0 +1,173 @@
+// The patient manifest's plaintext document: what it contains and how it is (de)serialised. Pure: no I/O,
+// no crypto. Decoding validates every field, because a manifest is read back from IPFS (untrusted storage)
+// and after recovery possibly from a node the patient does not control.
+import { WRAP_BYTES } from "@hygeia/crypto";
+import type { CID } from "multiformats/cid";
+import { parseCid } from "../cid.ts";
+import { HygeiaStorageError, InvalidManifestError } from "../errors.ts";
+import { validateRecordMetadata } from "../record-metadata.ts";
+import type { RecordMetadata } from "../record-metadata.ts";
+
+export const MANIFEST_FORMAT = "hygeia.manifest";
+export const MANIFEST_FORMAT_VERSION = 1;
+
+/** One record of the patient. */
+export interface ManifestEntry extends RecordMetadata {
+  /** CID of the record's ciphertext. */
+  cid: CID;
+  /** Ciphertext bytes on IPFS. */
+  size: number;
+  /** Plaintext bytes. */
+  plaintextSize: number;
+  /** The record's DEK wrapped to the patient's own X25519 key (context `hygeia:record:<cid>`). */
+  dekWrap: Uint8Array;
+}
+
+/** The content of one manifest version (what is encrypted and stored on IPFS). */
+export interface ManifestDocument {
+  /** The patient's X25519 public key, multibase (`z6LS…`): whose manifest this is. */
+  owner: string;
+  /** 1 for the first version, previous + 1 after that. */
+  version: number;
+  /** CID of the previous version; undefined only for version 1. */
+  prev: CID | undefined;
+  /** When this version was written (ISO 8601 UTC). */
+  updated: string;
+  /** Sorted by CID, one entry per CID. */
+  entries: ManifestEntry[];
+}
+
+/** A manifest version as read from or written to IPFS. */
+export interface Manifest extends ManifestDocument {
+  cid: CID;
+}
+
+interface EntryJson extends RecordMetadata {
+  cid: string;
+  size: number;
+  plaintextSize: number;
+  dekWrap: string;
+}
+
+interface DocumentJson {
+  format: string;
+  formatVersion: number;
+  owner: string;
+  version: number;
+  prev: string | null;
+  updated: string;
+  entries: EntryJson[];
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const OWNER = /^z[1-9A-HJ-NP-Za-km-z]{40,60}$/;
+const DOCUMENT_KEYS = ["format", "formatVersion", "owner", "version", "prev", "updated", "entries"];
+const ENTRY_KEYS = ["cid", "kind", "type", "category", "created", "size", "plaintextSize", "dekWrap"];
+
+export function encodeManifestDocument(document: ManifestDocument): Uint8Array {
+  const json: DocumentJson = {
+    format: MANIFEST_FORMAT,
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    owner: document.owner,
+    version: document.version,
+    prev: document.prev?.toString() ?? null,
+    updated: document.updated,
+    entries: sortEntries(document.entries).map((entry) => ({
+      cid: entry.cid.toString(),
+      kind: entry.kind,
+      type: entry.type,
+      category: entry.category,
+      created: entry.created,
+      size: entry.size,
+      plaintextSize: entry.plaintextSize,
+      dekWrap: Buffer.from(entry.dekWrap).toString("base64"),
+    })),
+  };
+  return new TextEncoder().encode(JSON.stringify(json));
+}
+
+/** Parses and validates a manifest document; any defect is an InvalidManifestError. */
+export function decodeManifestDocument(bytes: Uint8Array): ManifestDocument {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch (cause) {
+    throw new InvalidManifestError("manifest is not UTF-8 JSON", { cause });
+  }
+  const document = asObject(json, "manifest", DOCUMENT_KEYS);
+  if (document.format !== MANIFEST_FORMAT) throw new InvalidManifestError("not a Hygeia manifest");
+  if (document.formatVersion !== MANIFEST_FORMAT_VERSION) {
+    throw new InvalidManifestError(`unsupported manifest format version ${String(document.formatVersion)}`);
+  }
+  if (typeof document.owner !== "string" || !OWNER.test(document.owner)) {
+    throw new InvalidManifestError("manifest owner must be a multibase X25519 public key");
+  }
+  const version = document.version;
+  if (!isCount(version) || version < 1) throw new InvalidManifestError("manifest version must be a positive integer");
+  const prev = document.prev === null ? undefined : field(() => parseCid(document.prev), "manifest prev");
+  if ((version === 1) !== (prev === undefined)) {
+    throw new InvalidManifestError("version 1 has no prev, every later version has one");
+  }
+  if (typeof document.updated !== "string" || Number.isNaN(Date.parse(document.updated))) {
+    throw new InvalidManifestError("manifest updated must be an ISO 8601 timestamp");
+  }
+  if (!Array.isArray(document.entries)) throw new InvalidManifestError("manifest entries must be an array");
+  const entries = document.entries.map((entry: unknown, index: number) => decodeEntry(entry, index));
+  if (new Set(entries.map((entry) => entry.cid.toString())).size !== entries.length) {
+    throw new InvalidManifestError("manifest lists a CID twice");
+  }
+  return { owner: document.owner, version, prev, updated: document.updated, entries: sortEntries(entries) };
+}
+
+function decodeEntry(value: unknown, index: number): ManifestEntry {
+  const what = `manifest entry ${index}`;
+  const entry = asObject(value, what, ENTRY_KEYS);
+  const cid = field(() => parseCid(entry.cid), `${what} cid`);
+  const metadata = field(
+    () =>
+      validateRecordMetadata({ kind: entry.kind, type: entry.type, category: entry.category, created: entry.created }),
+    what,
+  );
+  if (!isCount(entry.size) || !isCount(entry.plaintextSize) || entry.plaintextSize > entry.size) {
+    throw new InvalidManifestError(`${what}: size and plaintextSize must be non-negative integers, plaintext ≤ size`);
+  }
+  if (typeof entry.dekWrap !== "string" || !BASE64.test(entry.dekWrap)) {
+    throw new InvalidManifestError(`${what}: dekWrap must be base64`);
+  }
+  const dekWrap = new Uint8Array(Buffer.from(entry.dekWrap, "base64"));
+  if (dekWrap.length !== WRAP_BYTES) throw new InvalidManifestError(`${what}: dekWrap must be ${WRAP_BYTES} bytes`);
+  return { cid, ...metadata, size: entry.size, plaintextSize: entry.plaintextSize, dekWrap };
+}
+
+export function sortEntries(entries: readonly ManifestEntry[]): ManifestEntry[] {
+  return [...entries].sort((a, b) => compareStrings(a.cid.toString(), b.cid.toString()));
+}
+
+function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+function asObject(value: unknown, what: string, allowedKeys: readonly string[]): Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new InvalidManifestError(`${what} must be an object`);
+  }
+  const record = value as Record<string, unknown>;
+  const unknownKey = Object.keys(record).find((key) => !allowedKeys.includes(key));
+  if (unknownKey !== undefined)
+    throw new InvalidManifestError(`${what} has unknown field ${JSON.stringify(unknownKey)}`);
+  return record;
+}
+
+/** Runs a validator from another module and reports its failure as an InvalidManifestError. */
+function field<T>(parse: () => T, what: string): T {
+  try {
+    return parse();
+  } catch (cause) {
+    if (cause instanceof HygeiaStorageError) throw new InvalidManifestError(`${what}: ${cause.message}`, { cause });
+    throw cause;
+  }
+}

@@ -1,0 +1,206 @@
+// The patient's manifest as a versioned, append-only list on IPFS, with the head pointer moved by
+// compare-and-swap. Writers that raced are either merged (addEntries retries on top of the new head, so
+// both sides' entries survive) or told so (commit throws ManifestConflictError); nothing is dropped silently.
+import { assertX25519PublicKey, unwrapKey, wrapKey } from "@hygeia/crypto";
+import type { X25519KeyPair } from "@hygeia/crypto";
+import type { CID } from "multiformats/cid";
+import { parseCid } from "../cid.ts";
+import type { CidInput } from "../cid.ts";
+import type { ContentStore, OperationOptions } from "../content-store.ts";
+import { ContentNotFoundError, InvalidArgumentError, InvalidManifestError, ManifestConflictError } from "../errors.ts";
+import type { StoredRecord } from "../record-store.ts";
+import type { Manifest, ManifestDocument, ManifestEntry } from "./manifest-format.ts";
+import type { ManifestHead } from "./manifest-head.ts";
+import { MAX_MANIFEST_BYTES, manifestOwner, openManifest, sealManifest } from "./manifest-seal.ts";
+import { mergeEntries, newEntries } from "./merge.ts";
+
+export const DEFAULT_MAX_ATTEMPTS = 8;
+
+/** The wrap context binding a record DEK to the record's CID: a wrap cannot be moved to another record. */
+export function recordKeyContext(cid: CID): string {
+  return `hygeia:record:${cid.toString()}`;
+}
+
+/** Turns a freshly stored record into a manifest entry, wrapping its DEK to the patient's public key. */
+export function manifestEntryFor(record: StoredRecord, patientPublicKey: Uint8Array): ManifestEntry {
+  assertX25519PublicKey(patientPublicKey);
+  return {
+    cid: record.cid,
+    ...record.metadata,
+    size: record.size,
+    plaintextSize: record.plaintextSize,
+    dekWrap: wrapKey(record.dek, patientPublicKey, recordKeyContext(record.cid)),
+  };
+}
+
+/** The record's DEK, unwrapped with the patient's key pair. Wipe it after use. */
+export function unwrapRecordKey(entry: ManifestEntry, keyPair: X25519KeyPair): Uint8Array {
+  return unwrapKey(entry.dekWrap, keyPair, recordKeyContext(entry.cid));
+}
+
+/** Reads, decrypts and validates one manifest version: all that recovery needs is the key pair and a CID. */
+export async function readManifest(
+  store: ContentStore,
+  keyPair: X25519KeyPair,
+  cid: CidInput,
+  options: OperationOptions = {},
+): Promise<Manifest> {
+  const parsed = parseCid(cid);
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  for await (const part of store.get(parsed, options)) {
+    length += part.byteLength;
+    if (length > MAX_MANIFEST_BYTES) throw new InvalidManifestError(`manifest larger than ${MAX_MANIFEST_BYTES} bytes`);
+    parts.push(part);
+  }
+  const document = await openManifest(Buffer.concat(parts, length), keyPair);
+  return { cid: parsed, ...document };
+}
+
+export interface PatientManifestOptions {
+  store: ContentStore;
+  head: ManifestHead;
+  /** The patient's X25519 key pair (derived by @hygeia/crypto from the wallet). */
+  keyPair: X25519KeyPair;
+  /** How often addEntries re-reads the head and merges after losing a race. Default 8. */
+  maxAttempts?: number;
+}
+
+export class PatientManifest {
+  readonly #store: ContentStore;
+  readonly #head: ManifestHead;
+  readonly #keyPair: X25519KeyPair;
+  readonly #owner: string;
+  readonly #maxAttempts: number;
+
+  constructor(options: PatientManifestOptions) {
+    assertX25519PublicKey(options.keyPair.publicKey);
+    const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
+    if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
+      throw new InvalidArgumentError("maxAttempts must be ≥ 1");
+    this.#store = options.store;
+    this.#head = options.head;
+    this.#keyPair = options.keyPair;
+    this.#owner = manifestOwner(options.keyPair.publicKey);
+    this.#maxAttempts = maxAttempts;
+  }
+
+  /** The patient's id inside manifests (multibase X25519 public key). */
+  get owner(): string {
+    return this.#owner;
+  }
+
+  read(cid: CidInput, options: OperationOptions = {}): Promise<Manifest> {
+    return readManifest(this.#store, this.#keyPair, cid, options);
+  }
+
+  /** The version the head points at, or undefined when the patient has no manifest yet. */
+  async latest(options: OperationOptions = {}): Promise<Manifest | undefined> {
+    const head = await this.#head.get(options);
+    if (head === undefined) return undefined;
+    const manifest = await this.read(head.cid, options);
+    if (manifest.version !== head.version) {
+      throw new InvalidManifestError(`head says version ${head.version}, manifest says ${manifest.version}`);
+    }
+    return manifest;
+  }
+
+  /**
+   * Writes version base.version + 1 = base's entries ∪ `additions`, linked to `base`, and moves the head to it
+   * only if the head is still `base` (undefined: no manifest yet). Throws ManifestConflictError when the head
+   * moved; the caller decides to merge (see addEntries) or to give up. Every added entry's ciphertext must be
+   * pinned in the store first: a manifest never points at data that is not there.
+   */
+  async commit(
+    base: Manifest | undefined,
+    additions: readonly ManifestEntry[],
+    options: OperationOptions = {},
+  ): Promise<Manifest> {
+    const fresh = newEntries(base?.entries ?? [], additions);
+    await this.#assertStored(fresh, options);
+    const document: ManifestDocument = {
+      owner: this.#owner,
+      version: (base?.version ?? 0) + 1,
+      prev: base?.cid,
+      updated: new Date().toISOString(),
+      entries: mergeEntries(base?.entries ?? [], fresh),
+    };
+    const sealed = await sealManifest(document, this.#keyPair.publicKey);
+    const { cid } = await this.#store.put([sealed], options);
+    const moved = await this.#head.compareAndSet(base?.cid, { cid, version: document.version }, options);
+    if (!moved) {
+      // Nothing points at the version we just wrote; let it be garbage collected.
+      await this.#store.unpin(cid, options).catch(() => undefined);
+      const current = await this.#head.get(options);
+      throw new ManifestConflictError(base?.cid.toString(), current?.cid.toString());
+    }
+    return { cid, ...document };
+  }
+
+  /**
+   * Adds entries on top of whatever the head is now, retrying with a fresh read after each lost race, so
+   * concurrent writers' entries are all kept. Throws ManifestConflictError after `maxAttempts` lost races.
+   */
+  async addEntries(additions: readonly ManifestEntry[], options: OperationOptions = {}): Promise<Manifest> {
+    let lastConflict: ManifestConflictError | undefined;
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const base = await this.latest(options);
+      if (base !== undefined && newEntries(base.entries, additions).length === 0) return base;
+      try {
+        return await this.commit(base, additions, options);
+      } catch (error) {
+        if (!(error instanceof ManifestConflictError)) throw error;
+        lastConflict = error;
+      }
+    }
+    throw lastConflict ?? new ManifestConflictError(undefined, undefined);
+  }
+
+  /** Wraps the records' DEKs to the patient and adds them (see addEntries). */
+  addRecords(records: readonly StoredRecord[], options: OperationOptions = {}): Promise<Manifest> {
+    return this.addEntries(
+      records.map((record) => manifestEntryFor(record, this.#keyPair.publicKey)),
+      options,
+    );
+  }
+
+  /**
+   * Folds a divergent version (e.g. written by a device whose compare-and-swap lost, or an older branch)
+   * into the current head: every entry it has that the head lacks is added.
+   */
+  async merge(divergent: CidInput, options: OperationOptions = {}): Promise<Manifest> {
+    const other = await this.read(divergent, options);
+    return this.addEntries(other.entries, options);
+  }
+
+  /** Versions from `from` (default: the head) back to version 1, following prev links. */
+  async *history(from?: CidInput, options: OperationOptions = {}): AsyncGenerator<Manifest, void, undefined> {
+    let manifest = from === undefined ? await this.latest(options) : await this.read(from, options);
+    while (manifest !== undefined) {
+      yield manifest;
+      if (manifest.prev === undefined) return;
+      const previous: Manifest = await this.read(manifest.prev, options);
+      if (previous.version !== manifest.version - 1) {
+        throw new InvalidManifestError(`version ${manifest.version} links to version ${previous.version}`);
+      }
+      manifest = previous;
+    }
+  }
+
+  unwrapRecordKey(entry: ManifestEntry): Uint8Array {
+    return unwrapRecordKey(entry, this.#keyPair);
+  }
+
+  async #assertStored(entries: readonly ManifestEntry[], options: OperationOptions): Promise<void> {
+    for (const entry of entries) {
+      // has() is local-only, so missing content is refused at once instead of after a network timeout.
+      const stat = (await this.#store.has(entry.cid, options)) ? await this.#store.stat(entry.cid, options) : undefined;
+      if (stat === undefined || !stat.pinned || stat.size !== entry.size) {
+        throw new ContentNotFoundError(
+          entry.cid.toString(),
+          `refusing to list ${entry.cid.toString()}: its ciphertext is not pinned here with ${entry.size} bytes`,
+        );
+      }
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// The upload path in the order that keeps the manifest honest: encrypt and add the content, verify it is
+// pinned with its full size, and only then list it in the manifest. If the upload fails, the manifest is
+// untouched; if the manifest update fails, the ciphertext is stored but unlisted (retry addRecords).
+import { wipe } from "@hygeia/crypto";
+import type { X25519KeyPair } from "@hygeia/crypto";
+import type { ByteSource, ContentStore, OperationOptions } from "./content-store.ts";
+import type { Manifest, ManifestEntry } from "./manifest/manifest-format.ts";
+import type { ManifestHead } from "./manifest/manifest-head.ts";
+import { PatientManifest } from "./manifest/patient-manifest.ts";
+import type { RecordMetadata } from "./record-metadata.ts";
+import { RecordStore } from "./record-store.ts";
+import type { RecordStoreOptions } from "./record-store.ts";
+
+export interface PatientRecordsOptions extends RecordStoreOptions {
+  store: ContentStore;
+  head: ManifestHead;
+  keyPair: X25519KeyPair;
+}
+
+export interface AddedRecord {
+  entry: ManifestEntry;
+  manifest: Manifest;
+}
+
+export class PatientRecords {
+  readonly records: RecordStore;
+  readonly manifest: PatientManifest;
+
+  constructor(options: PatientRecordsOptions) {
+    this.records = new RecordStore(options.store, options);
+    this.manifest = new PatientManifest(options);
+  }
+
+  async addRecord(
+    plaintext: ByteSource,
+    metadata: RecordMetadata,
+    options: OperationOptions = {},
+  ): Promise<AddedRecord> {
+    const stored = await this.records.putRecord(plaintext, metadata, options);
+    try {
+      const manifest = await this.manifest.addRecords([stored], options);
+      const entry = manifest.entries.find((candidate) => candidate.cid.equals(stored.cid));
+      if (entry === undefined) throw new Error("unreachable: the committed manifest lacks the added record");
+      return { entry, manifest };
+    } finally {
+      wipe(stored.dek);
+    }
+  }
+
+  /** The record's verified plaintext, released only after its final chunk verified. */
+  async readRecord(entry: ManifestEntry, options: OperationOptions = {}): Promise<Uint8Array> {
+    const dek = this.manifest.unwrapRecordKey(entry);
+    try {
+      return await this.records.readRecord(entry.cid, dek, { ...options, maxPlaintextBytes: entry.plaintextSize });
+    } finally {
+      wipe(dek);
+    }
+  }
+
+  /** Streams verified plaintext; complete only when iteration ends without error (see RecordStore.getRecord). */
+  async *openRecord(entry: ManifestEntry, options: OperationOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const dek = this.manifest.unwrapRecordKey(entry);
+    try {
+      yield* this.records.getRecord(entry.cid, dek, options);
+    } finally {
+      wipe(dek);
+    }
+  }
+}

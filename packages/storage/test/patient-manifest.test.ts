@@ -1,0 +1,169 @@
+import { join } from "node:path";
+import { generateDataKey, generateX25519KeyPair } from "@hygeia/crypto";
+import { expect } from "chai";
+import { CID } from "multiformats/cid";
+import * as raw from "multiformats/codecs/raw";
+import { sha256 } from "multiformats/hashes/sha2";
+import {
+  ContentNotFoundError,
+  FileManifestHead,
+  InvalidManifestError,
+  ManifestConflictError,
+  PatientManifest,
+  PatientRecords,
+  manifestEntryFor,
+} from "../src/index.ts";
+import type { AddedRecord, HeliaContentStore, Manifest, RecordMetadata } from "../src/index.ts";
+import { expectRejection } from "./helpers/expect.ts";
+import { TestNodes, collect, testBytes } from "./helpers/nodes.ts";
+
+const LAB: RecordMetadata = {
+  kind: "fhir",
+  type: "Observation",
+  category: "laboratory",
+  created: "2026-11-21T13:00:00Z",
+};
+const PDF: RecordMetadata = {
+  kind: "file",
+  type: "application/pdf",
+  category: "discharge",
+  created: "2026-11-20T09:30:00Z",
+};
+
+describe("PatientManifest and PatientRecords", () => {
+  const nodes = new TestNodes();
+  const patient = generateX25519KeyPair();
+  let store: HeliaContentStore;
+  let dir: string;
+
+  before(async () => {
+    dir = await nodes.dir();
+    store = await nodes.node({ listen: [], timeoutMs: 2_000 });
+  });
+  after(() => nodes.cleanup());
+
+  function patientRecords(headFile: string): PatientRecords {
+    return new PatientRecords({ store, head: new FileManifestHead(join(dir, headFile)), keyPair: patient });
+  }
+
+  it("adds records as versions 1, 2, 3 linked by prev, and reads them back", async () => {
+    const patientRecordsA = patientRecords("linear.json");
+    const texts = ["first", "second", "third"].map((word) => new TextEncoder().encode(`{"note":"${word}"}`));
+    const added: AddedRecord[] = [];
+    for (const text of texts) added.push(await patientRecordsA.addRecord([text], LAB));
+    const latest = (await patientRecordsA.manifest.latest())!;
+    expect(latest.version).to.equal(3);
+    expect(latest.entries).to.have.length(3);
+    expect(latest.prev?.equals(added[1]!.manifest.cid)).to.equal(true);
+
+    const history: Manifest[] = [];
+    for await (const version of patientRecordsA.manifest.history()) history.push(version);
+    expect(history.map((m) => m.version)).to.deep.equal([3, 2, 1]);
+    expect(history.map((m) => m.entries.length)).to.deep.equal([3, 2, 1]);
+    expect(history[2]!.prev).to.equal(undefined);
+
+    for (const [index, text] of texts.entries()) {
+      const entry = latest.entries.find((e) => e.cid.equals(added[index]!.entry.cid))!;
+      expect(entry).to.deep.include({ ...LAB, plaintextSize: text.length });
+      expect(Buffer.compare(await patientRecordsA.readRecord(entry), text)).to.equal(0);
+      expect(Buffer.compare(await collect(patientRecordsA.openRecord(entry)), text)).to.equal(0);
+    }
+  });
+
+  it("the stored manifest is ciphertext: no CID, category or type in clear", async () => {
+    const patientRecordsB = patientRecords("opaque.json");
+    const { entry, manifest } = await patientRecordsB.addRecord([testBytes(100)], PDF);
+    const sealed = Buffer.from(await collect(store.get(manifest.cid)));
+    for (const secret of [entry.cid.toString(), "discharge", "application/pdf", "hygeia.manifest"]) {
+      expect(sealed.includes(Buffer.from(secret)), secret).to.equal(false);
+    }
+  });
+
+  it("commit on a stale base throws ManifestConflictError and leaves the head alone", async () => {
+    const manifest = patientRecords("stale.json").manifest;
+    const records = patientRecords("stale.json").records;
+    const first = await records.putRecord([testBytes(10, 1)], LAB);
+    const second = await records.putRecord([testBytes(10, 2)], LAB);
+    const v1 = await manifest.commit(undefined, [manifestEntryFor(first, patient.publicKey)]);
+    const v2 = await manifest.commit(v1, [manifestEntryFor(second, patient.publicKey)]);
+    const third = await records.putRecord([testBytes(10, 3)], LAB);
+    const conflict = await expectRejection(
+      manifest.commit(v1, [manifestEntryFor(third, patient.publicKey)]),
+      ManifestConflictError,
+    );
+    expect(conflict.expectedHead).to.equal(v1.cid.toString());
+    expect(conflict.currentHead).to.equal(v2.cid.toString());
+    expect((await manifest.latest())!.cid.equals(v2.cid)).to.equal(true);
+    await expectRejection(manifest.commit(undefined, []), ManifestConflictError);
+  });
+
+  it("concurrent writers (two devices sharing the head) are merged: no entry is lost", async () => {
+    const deviceA = patientRecords("concurrent.json");
+    const deviceB = patientRecords("concurrent.json");
+    const uploads = Array.from({ length: 6 }, (_, index) =>
+      (index % 2 === 0 ? deviceA : deviceB).addRecord([testBytes(1000 + index, index + 50)], LAB),
+    );
+    const added = await Promise.all(uploads);
+    const latest = (await deviceA.manifest.latest())!;
+    expect(latest.entries.map((e) => e.cid.toString()).sort()).to.deep.equal(
+      added.map((a) => a.entry.cid.toString()).sort(),
+    );
+    expect(latest.version).to.be.at.least(6);
+    const versions: number[] = [];
+    for await (const version of deviceB.manifest.history()) versions.push(version.version);
+    expect(versions).to.deep.equal(Array.from({ length: latest.version }, (_, i) => latest.version - i));
+  });
+
+  it("gives up with ManifestConflictError after maxAttempts lost races", async () => {
+    const head = new FileManifestHead(join(dir, "always-moving.json"));
+    const alwaysMoving = { get: head.get.bind(head), compareAndSet: async () => false };
+    const manifest = new PatientManifest({ store, head: alwaysMoving, keyPair: patient, maxAttempts: 3 });
+    const record = await patientRecords("unused.json").records.putRecord([testBytes(5)], LAB);
+    await expectRejection(manifest.addRecords([record]), ManifestConflictError);
+  });
+
+  it("merge() folds a divergent version's entries into the head", async () => {
+    const main = patientRecords("main.json");
+    const branch = patientRecords("branch.json"); // e.g. a device that wrote offline to its own head
+    const onMain = await main.addRecord([testBytes(20, 7)], LAB);
+    const onBranch = await branch.addRecord([testBytes(20, 8)], PDF);
+    const merged = await main.manifest.merge(onBranch.manifest.cid);
+    expect(merged.version).to.equal(2);
+    expect(merged.entries.map((e) => e.cid.toString()).sort()).to.deep.equal(
+      [onMain.entry.cid.toString(), onBranch.entry.cid.toString()].sort(),
+    );
+    // Merging again adds nothing and writes no new version.
+    expect((await main.manifest.merge(onBranch.manifest.cid)).cid.equals(merged.cid)).to.equal(true);
+  });
+
+  it("refuses to list content that is not pinned here", async () => {
+    const manifest = patientRecords("missing.json").manifest;
+    const absent = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode("never uploaded")));
+    const fake = { cid: absent, size: 100, plaintextSize: 49, dek: generateDataKey(), metadata: LAB };
+    await expectRejection(manifest.addRecords([fake]), ContentNotFoundError);
+    expect(await manifest.latest()).to.equal(undefined);
+  });
+
+  it("an upload that fails mid-way leaves the manifest untouched", async () => {
+    const patientRecordsC = patientRecords("interrupted.json");
+    const before = await patientRecordsC.addRecord([testBytes(10, 99)], LAB);
+    async function* interrupted(): AsyncGenerator<Uint8Array> {
+      yield testBytes(600_000, 12);
+      throw new Error("connection reset");
+    }
+    await expectRejection(patientRecordsC.addRecord(interrupted(), PDF), Error);
+    const latest = (await patientRecordsC.manifest.latest())!;
+    expect(latest.cid.equals(before.manifest.cid)).to.equal(true);
+    expect(latest.entries).to.have.length(1);
+  });
+
+  it("another patient's key cannot read the manifest", async () => {
+    const { manifest } = await patientRecords("private.json").addRecord([testBytes(10, 5)], LAB);
+    const stranger = new PatientManifest({
+      store,
+      head: new FileManifestHead(join(dir, "stranger.json")),
+      keyPair: generateX25519KeyPair(),
+    });
+    await expectRejection(stranger.read(manifest.cid), InvalidManifestError);
+  });
+});
