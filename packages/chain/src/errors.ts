@@ -29,7 +29,11 @@ export class InvalidInputError extends HygeiaChainError {
 
   /** The same error about a field nested under `prefix` (e.g. "items[2]"), keeping its class. */
   within(prefix: string): InvalidInputError {
-    const Same = this.constructor as new (field: string, detail: string, options?: { cause?: unknown }) => InvalidInputError;
+    const Same = this.constructor as new (
+      field: string,
+      detail: string,
+      options?: { cause?: unknown },
+    ) => InvalidInputError;
     return new Same(`${prefix}.${this.field}`, this.detail, { cause: this });
   }
 }
@@ -58,7 +62,13 @@ export class ContractRevertError extends HygeiaChainError {
   readonly data: string;
   /** "ConsentRegistry.grant" and the like. */
   readonly operation: string;
-  constructor(operation: string, errorName: string, args: Record<string, unknown>, data: string, options?: { cause?: unknown }) {
+  constructor(
+    operation: string,
+    errorName: string,
+    args: Record<string, unknown>,
+    data: string,
+    options?: { cause?: unknown },
+  ) {
     const shown = Object.entries(args)
       .filter(([key]) => !/^\d+$/.test(key))
       .map(([key, value]) => `${key}=${String(value)}`)
@@ -161,7 +171,8 @@ export function requireSmallUint(value: unknown, bits: 8 | 16 | 32 | 48, field: 
 /** Short, PHI-safe rendering of a bad value for error messages (never dumps large inputs). */
 export function describe(value: unknown): string {
   if (value === null) return "null";
-  if (typeof value === "string") return value.length > 80 ? `a ${value.length}-character string` : JSON.stringify(value);
+  if (typeof value === "string")
+    return value.length > 80 ? `a ${value.length}-character string` : JSON.stringify(value);
   if (typeof value === "bigint") return `${value}n`;
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "undefined") return String(value);
   return Array.isArray(value) ? "an array" : `a value of type ${typeof value}`;

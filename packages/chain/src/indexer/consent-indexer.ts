@@ -1,0 +1,680 @@
+/**
+ * ConsentIndexer: follows ConsentRegistry events into an in-memory table so the gateway can answer
+ * "is this access allowed right now?" in O(1) without a chain round trip per request.
+ *
+ * Safety rules (the trust model's "revocation bites" and "fail closed"):
+ * - Two views: `confirmed` (blocks at least `confirmations` deep) and, per key, the most
+ *   restrictive value written by any unconfirmed block. Access is allowed only if BOTH allow it,
+ *   so a grant or an extension counts once confirmed, while a revoke or a shortened expiry counts
+ *   as soon as it is mined (even if a later unconfirmed block extends it again).
+ * - Near the head every block is read by hash (header + eth_getLogs by blockHash) and linked to its
+ *   parent, so a reorg cannot slip in between two calls. Blocks older than `reorgWindow` are read
+ *   in eth_getLogs ranges and assumed final.
+ * - A processed block whose hash changed means a reorg: roll back to the common ancestor with the
+ *   undo log, re-read. Deeper than the window: rebuild from the checkpoint or the start block.
+ * - When the indexer cannot vouch for its state (not caught up, last poll failed, last success
+ *   older than `staleAfterMs`, reorg being applied), isAllowed throws IndexerStaleError.
+ *
+ * Time: isAllowed compares expiries with max(wall clock, timestamp of the latest head seen), the
+ * more restrictive of the two, since the next block's timestamp is at least the head's and usually
+ * close to the wall clock. Pass `atUnixSeconds` to evaluate at a specific time.
+ */
+import type { Block, Log, Provider } from "ethers";
+import {
+  ChainUnavailableError,
+  ContractNotDeployedError,
+  HygeiaChainError,
+  IndexerInconsistencyError,
+  IndexerStaleError,
+  InvalidCheckpointError,
+  InvalidInputError,
+  ReorgTooDeepError,
+  requireAddress,
+  requireSmallUint,
+  requireUint,
+} from "../errors.ts";
+import { parsePurpose, type Purpose } from "../purposes.ts";
+import { toScopeId } from "../scopes.ts";
+import { networkFailureReason } from "../clients/chain-errors.ts";
+import { CONSENT_SLOT_TOPICS, isSlotEvent, parseConsentLog, slotAfter } from "../clients/consent-events.ts";
+import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  parseCheckpoint,
+  type ConsentCheckpoint,
+  type ParsedCheckpoint,
+} from "./checkpoint.ts";
+import {
+  ConsentTable,
+  consentKey,
+  isLive,
+  keyParts,
+  type ConsentKey,
+  type SlotValue,
+  type UndoEntry,
+} from "./consent-table.ts";
+
+export interface ConsentIndexerOptions {
+  provider: Provider;
+  /** ConsentRegistry address. */
+  address: string;
+  /** First block to read (the deployment block). Default 0. Ignored when starting from a checkpoint. */
+  startBlock?: number;
+  /** Resume from this checkpoint (validated; see ConsentIndexer.restore). */
+  checkpoint?: unknown;
+  /** Expected chain id; the provider's is used (and checked against the checkpoint) when omitted. */
+  chainId?: number;
+  /** Blocks a grant must be buried under before it counts. Default 2. Revocations count at once. */
+  confirmations?: number;
+  /** Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Largest eth_getLogs range for catching up. Default 2000. */
+  maxBlockRange?: number;
+  /** Blocks of undo log and hashes kept; deeper reorgs force a rebuild. Default 64, must exceed confirmations. */
+  reorgWindow?: number;
+  /** isAllowed refuses to answer when the last successful sync is older. Default max(10 s, 5 polls). */
+  staleAfterMs?: number;
+  /** Milliseconds clock; injectable for tests. */
+  clock?: () => number;
+}
+
+export interface IndexerStatus {
+  readonly chainId: number | null;
+  /** Last block processed (head view). */
+  readonly syncedBlock: number;
+  /** Last block whose events count for grants. */
+  readonly confirmedBlock: number;
+  /** Chain head seen at the last poll; -1 before the first. */
+  readonly headBlock: number;
+  readonly headTimestamp: number;
+  /** Wall-clock ms when a poll last reached the head; null before that (or after a rebuild). */
+  readonly lastSyncAt: number | null;
+  readonly stale: boolean;
+  readonly staleReason: string | null;
+  /** Error of the last failed poll; cleared by a successful one. */
+  readonly lastError: Error | null;
+  /** Consent slots held (tombstones included). */
+  readonly entries: number;
+}
+
+export interface IndexerEvents {
+  /** After each batch of blocks, useful for long catch-ups. */
+  progress: { syncedBlock: number; headBlock: number; confirmedBlock: number; events: number };
+  /** A poll reached the chain head. */
+  synced: { block: number };
+  reorg: { commonAncestor: number; previousSyncedBlock: number; depth: number };
+  /** State was dropped and is being rebuilt from `fromBlock`. */
+  resync: { reason: Error; fromBlock: number };
+  pollError: { error: Error };
+}
+
+type Listener<T> = (payload: T) => void;
+
+interface ProcessedBlock {
+  readonly number: number;
+  readonly hash: string;
+  readonly writes: readonly SlotWrite[];
+  /** null while unconfirmed; once applied to the confirmed table, how to revert it. */
+  undo: UndoEntry[] | null;
+}
+
+interface SlotWrite {
+  readonly key: ConsentKey;
+  readonly value: SlotValue;
+}
+
+interface Header {
+  readonly number: number;
+  readonly hash: string;
+  readonly parentHash: string;
+  readonly timestamp: number;
+}
+
+/** Per-block reads near the head are issued together so ethers batches them into one request. */
+const NEAR_HEAD_BATCH = 50;
+
+export class ConsentIndexer {
+  readonly address: string;
+  private readonly provider: Provider;
+  private readonly confirmations: number;
+  private readonly pollIntervalMs: number;
+  private readonly maxBlockRange: number;
+  private readonly reorgWindow: number;
+  private readonly staleAfterMs: number;
+  private readonly clock: () => number;
+  private readonly startBlock: number;
+  private readonly initialCheckpoint: ParsedCheckpoint | undefined;
+  private expectedChainId: number | undefined;
+
+  private readonly confirmed = new ConsentTable();
+  /** Per key touched by unconfirmed blocks: the smallest expiry among them and the latest version. */
+  private pending = new Map<ConsentKey, SlotValue>();
+  /** Processed blocks still within the reorg window, ascending; the first is the rollback floor. */
+  private blocks: ProcessedBlock[] = [];
+  private syncedBlock: number;
+  private confirmedBlock: number;
+
+  private chainId: number | null = null;
+  private headBlock = -1;
+  private headTimestamp = 0;
+  private lastSyncAt: number | null = null;
+  private lastError: Error | null = null;
+  private fatalError: Error | null = null;
+  private applyingReorg = false;
+
+  /** Settles (never rejects) when the running poll ends. */
+  private inFlight: Promise<unknown> | undefined;
+  private queued: Promise<IndexerStatus> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private running = false;
+  private readonly listeners = new Map<keyof IndexerEvents, Set<Listener<never>>>();
+
+  constructor(options: ConsentIndexerOptions) {
+    if (!options || typeof options.provider?.getBlock !== "function")
+      throw new InvalidInputError("provider", "an ethers Provider is required");
+    this.provider = options.provider;
+    this.address = requireAddress(options.address, "address");
+    this.confirmations = requireSmallUint(options.confirmations ?? 2, 16, "confirmations");
+    this.pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
+    this.maxBlockRange = positive(options.maxBlockRange ?? 2000, "maxBlockRange");
+    this.reorgWindow = positive(options.reorgWindow ?? Math.max(64, this.confirmations + 1), "reorgWindow");
+    if (this.reorgWindow <= this.confirmations) {
+      throw new InvalidInputError(
+        "reorgWindow",
+        `must exceed confirmations (${this.confirmations}), got ${this.reorgWindow}`,
+      );
+    }
+    this.staleAfterMs = positive(options.staleAfterMs ?? Math.max(10_000, 5 * this.pollIntervalMs), "staleAfterMs");
+    this.clock = options.clock ?? Date.now;
+    if (options.chainId !== undefined) this.expectedChainId = requireSmallUint(options.chainId, 48, "chainId");
+
+    if (options.checkpoint !== undefined) {
+      const expected: { contract: string; chainId?: number } = { contract: this.address };
+      if (this.expectedChainId !== undefined) expected.chainId = this.expectedChainId;
+      const checkpoint = parseCheckpoint(options.checkpoint, expected);
+      this.initialCheckpoint = checkpoint;
+      this.expectedChainId = checkpoint.chainId;
+      this.startBlock = checkpoint.startBlock;
+      this.syncedBlock = this.confirmedBlock = -1;
+      this.loadCheckpoint(checkpoint);
+    } else {
+      this.startBlock = requireSmallUint(options.startBlock ?? 0, 48, "startBlock");
+      this.syncedBlock = this.confirmedBlock = this.startBlock - 1;
+    }
+  }
+
+  /** Resumes from a checkpoint (as produced by checkpoint(), possibly after a JSON round trip). */
+  static restore(
+    checkpoint: unknown,
+    options: Omit<ConsentIndexerOptions, "checkpoint" | "startBlock">,
+  ): ConsentIndexer {
+    return new ConsentIndexer({ ...options, checkpoint });
+  }
+
+  on<K extends keyof IndexerEvents>(event: K, listener: Listener<IndexerEvents[K]>): () => void {
+    let set = this.listeners.get(event);
+    if (!set) this.listeners.set(event, (set = new Set()));
+    set.add(listener as Listener<never>);
+    return () => set.delete(listener as Listener<never>);
+  }
+
+  /** Catches up once, then keeps polling. Rejects only on a configuration error (wrong chain). */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.sync();
+    } catch (error) {
+      if (this.fatalError) {
+        this.running = false;
+        throw error;
+      }
+      // Transient (node down, ...): recorded in status; the loop retries.
+    }
+    this.schedule();
+  }
+
+  /** Stops polling and waits for a poll in progress. The state stays readable (and goes stale). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.queued?.catch(() => undefined);
+    await this.inFlight;
+  }
+
+  /**
+   * One poll that starts after this call and reads up to the head it sees. Joining a poll already
+   * under way would not do: it may have read the head before the caller's last transaction.
+   * Errors are recorded in status() and rethrown.
+   */
+  sync(): Promise<IndexerStatus> {
+    if (this.inFlight === undefined) return this.startPoll();
+    this.queued ??= this.inFlight.then(() => {
+      this.queued = undefined;
+      return this.startPoll();
+    });
+    return this.queued;
+  }
+
+  private startPoll(): Promise<IndexerStatus> {
+    const poll = this.pollOnce().then(() => this.status());
+    this.inFlight = poll.then(
+      () => (this.inFlight = undefined),
+      () => (this.inFlight = undefined),
+    );
+    return poll;
+  }
+
+  /**
+   * O(1) consent check against the indexed state. Throws IndexerStaleError when the state cannot
+   * be trusted (callers must then deny), InvalidInputError on malformed arguments.
+   */
+  isAllowed(
+    patient: string,
+    grantee: string,
+    scope: string,
+    purpose: Purpose | string,
+    atUnixSeconds?: number | bigint,
+  ): boolean {
+    const key = consentKey(
+      requireAddress(patient, "patient"),
+      requireAddress(grantee, "grantee"),
+      toScopeId(scope),
+      parsePurpose(purpose),
+    );
+    const reason = this.staleReason();
+    if (reason) throw new IndexerStaleError(`consent index is stale: ${reason}`);
+    const at = atUnixSeconds === undefined ? this.defaultNow() : requireUint(atUnixSeconds, 64, "atUnixSeconds");
+    if (!isLive(this.confirmed.get(key), at)) return false;
+    const pendingSlot = this.pending.get(key);
+    return pendingSlot === undefined || isLive(pendingSlot, at);
+  }
+
+  status(): IndexerStatus {
+    const staleReason = this.staleReason();
+    return {
+      chainId: this.chainId,
+      syncedBlock: this.syncedBlock,
+      confirmedBlock: this.confirmedBlock,
+      headBlock: this.headBlock,
+      headTimestamp: this.headTimestamp,
+      lastSyncAt: this.lastSyncAt,
+      stale: staleReason !== null,
+      staleReason,
+      lastError: this.fatalError ?? this.lastError,
+      entries: this.confirmed.size,
+    };
+  }
+
+  /** Snapshot of the confirmed state; JSON-serializable. */
+  checkpoint(): ConsentCheckpoint {
+    const block = this.blocks.find((b) => b.number === this.confirmedBlock);
+    if (this.chainId === null || !block)
+      throw new InvalidCheckpointError("nothing to checkpoint yet: the indexer has not confirmed a block");
+    const entries: ConsentCheckpoint["entries"] = [];
+    for (const [key, slot] of this.confirmed.entries()) {
+      const { patient, grantee, scope, purpose } = keyParts(key);
+      entries.push([patient, grantee, scope, purpose, slot.expiry.toString(), slot.version]);
+    }
+    return {
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      chainId: this.chainId,
+      contract: this.address,
+      startBlock: this.startBlock,
+      block: { number: block.number, hash: block.hash },
+      entries,
+    };
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Polling
+  // ---------------------------------------------------------------------------------------------
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.sync()
+        .catch(() => undefined)
+        .finally(() => {
+          if (this.fatalError) this.running = false;
+          this.schedule();
+        });
+    }, this.pollIntervalMs);
+  }
+
+  private async pollOnce(): Promise<void> {
+    if (this.fatalError) throw this.fatalError;
+    try {
+      await this.verifyChain();
+      let resynced = false;
+      for (;;) {
+        try {
+          await this.catchUp();
+          break;
+        } catch (error) {
+          // One rebuild per poll; if that is not enough, report and let the next poll retry.
+          if (resynced || !(error instanceof ReorgTooDeepError || error instanceof IndexerInconsistencyError))
+            throw error;
+          resynced = true;
+          await this.resync(error);
+        }
+      }
+      this.lastError = null;
+    } catch (error) {
+      const typed = this.classify(error);
+      this.lastError = typed;
+      this.emit("pollError", { error: typed });
+      throw typed;
+    }
+  }
+
+  /** Once per indexer: the provider is on the expected chain and the contract exists there. */
+  private async verifyChain(): Promise<void> {
+    if (this.chainId !== null) return;
+    const chainId = Number((await this.provider.getNetwork()).chainId);
+    if (this.expectedChainId !== undefined && chainId !== this.expectedChainId) {
+      this.fatalError = new InvalidCheckpointError(
+        `the provider is on chain ${chainId}, the indexer expects chain ${this.expectedChainId}`,
+      );
+      throw this.fatalError;
+    }
+    // Not fatal: the node may still be importing blocks. Until then the index stays stale.
+    if ((await this.provider.getCode(this.address)) === "0x") {
+      throw new ContractNotDeployedError(`no ConsentRegistry code at ${this.address} on chain ${chainId}`);
+    }
+    this.chainId = chainId;
+  }
+
+  private async catchUp(): Promise<void> {
+    let head = await this.latestHeader();
+
+    await this.ensureAnchor();
+    await this.detectReorg();
+
+    // Far from the head: ranged eth_getLogs, assumed final.
+    const finalBoundary = head.number - this.reorgWindow;
+    while (this.syncedBlock < finalBoundary) {
+      const from = this.syncedBlock + 1;
+      const to = Math.min(finalBoundary, this.syncedBlock + this.maxBlockRange);
+      const logs = await this.provider.getLogs({
+        address: this.address,
+        topics: [[...CONSENT_SLOT_TOPICS]],
+        fromBlock: from,
+        toBlock: to,
+      });
+      const end = await this.header(to);
+      if (!end) throw new ChainUnavailableError(`the node has no block ${to} below its head ${head.number}`);
+      const byBlock = new Map<number, Log[]>();
+      for (const log of logs) {
+        const list = byBlock.get(log.blockNumber);
+        if (list) list.push(log);
+        else byBlock.set(log.blockNumber, [log]);
+      }
+      for (const [number, blockLogs] of [...byBlock].sort((a, b) => a[0] - b[0])) {
+        if (number === to) continue;
+        this.ingest(number, blockLogs[0]!.blockHash, blockLogs);
+      }
+      this.ingest(to, end.hash, byBlock.get(to) ?? []);
+      this.promote(Math.min(this.headBlock - this.confirmations, this.syncedBlock));
+      this.prune();
+      this.emit("progress", {
+        syncedBlock: this.syncedBlock,
+        headBlock: this.headBlock,
+        confirmedBlock: this.confirmedBlock,
+        events: logs.length,
+      });
+    }
+
+    // Near the head: every block by hash, linked to its parent.
+    let relinks = 0;
+    while (this.syncedBlock < head.number) {
+      const from = this.syncedBlock + 1;
+      const to = Math.min(head.number, from + NEAR_HEAD_BATCH - 1);
+      const numbers = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+      const headers = await Promise.all(numbers.map((n) => this.header(n)));
+      const linked: Header[] = [];
+      let parent = this.blocks.at(-1)?.hash;
+      for (const h of headers) {
+        if (!h || (parent !== undefined && h.parentHash !== parent)) break;
+        linked.push(h);
+        parent = h.hash;
+      }
+      if (linked.length === 0) {
+        // The chain changed during this poll (our tip is no longer the parent, or the head moved back).
+        if (++relinks > 3) throw new ChainUnavailableError("the chain keeps reorganizing; will retry");
+        await this.detectReorg();
+        head = await this.latestHeader();
+        continue;
+      }
+      const logsPerBlock = await Promise.all(
+        linked.map((h) =>
+          this.provider.getLogs({ address: this.address, topics: [[...CONSENT_SLOT_TOPICS]], blockHash: h.hash }),
+        ),
+      );
+      let events = 0;
+      linked.forEach((h, i) => {
+        const logs = logsPerBlock[i]!;
+        events += logs.length;
+        this.ingest(h.number, h.hash, logs);
+      });
+      this.emit("progress", {
+        syncedBlock: this.syncedBlock,
+        headBlock: this.headBlock,
+        confirmedBlock: this.confirmedBlock,
+        events,
+      });
+    }
+
+    this.promote(this.headBlock - this.confirmations);
+    this.prune();
+    this.applyingReorg = false;
+    this.lastSyncAt = this.clock();
+    this.emit("synced", { block: this.syncedBlock });
+  }
+
+  /** Before the first block is read, remember the hash of the block before it (to detect a reorg there). */
+  private async ensureAnchor(): Promise<void> {
+    if (this.blocks.length > 0 || this.syncedBlock < 0) return;
+    const anchor = await this.header(this.syncedBlock);
+    if (!anchor) throw new ChainUnavailableError(`the node has no block ${this.syncedBlock}`);
+    this.blocks.push({ number: anchor.number, hash: anchor.hash, writes: [], undo: [] });
+  }
+
+  /** Finds the newest processed block still on the canonical chain and rolls back to it. */
+  private async detectReorg(): Promise<void> {
+    const tip = this.blocks.at(-1);
+    if (!tip) return;
+    if ((await this.header(tip.number))?.hash === tip.hash) return;
+
+    // Blocks on the canonical chain form a prefix of `blocks` (hashes commit to ancestry): binary search.
+    let low = 0;
+    let high = this.blocks.length - 2;
+    let ancestor = -1;
+    while (low <= high) {
+      const mid = (low + high) >> 1;
+      const block = this.blocks[mid]!;
+      if ((await this.header(block.number))?.hash === block.hash) {
+        ancestor = mid;
+        low = mid + 1;
+      } else {
+        high = mid - 1;
+      }
+    }
+    if (ancestor < 0) {
+      throw new ReorgTooDeepError(
+        `reorg below block ${this.blocks[0]!.number}, the oldest of the ${this.reorgWindow}-block window kept (synced block ${this.syncedBlock})`,
+      );
+    }
+    const previousSyncedBlock = this.syncedBlock;
+    this.applyingReorg = true;
+    this.rollbackTo(ancestor);
+    this.emit("reorg", {
+      commonAncestor: this.syncedBlock,
+      previousSyncedBlock,
+      depth: previousSyncedBlock - this.syncedBlock,
+    });
+  }
+
+  private rollbackTo(index: number): void {
+    while (this.blocks.length > index + 1) {
+      const block = this.blocks.pop()!;
+      if (block.undo) this.confirmed.undo(block.undo);
+    }
+    this.syncedBlock = this.blocks[index]!.number;
+    this.confirmedBlock = Math.min(this.confirmedBlock, this.syncedBlock);
+    this.rebuildPending();
+  }
+
+  /** Drops all state and starts again from the initial checkpoint (if still canonical) or the start block. */
+  private async resync(reason: Error): Promise<void> {
+    this.confirmed.clear();
+    this.pending.clear();
+    this.blocks = [];
+    this.lastSyncAt = null;
+    this.applyingReorg = false;
+    const checkpoint = this.initialCheckpoint;
+    if (checkpoint && (await this.header(checkpoint.block.number))?.hash === checkpoint.block.hash) {
+      this.loadCheckpoint(checkpoint);
+    } else {
+      this.syncedBlock = this.confirmedBlock = this.startBlock - 1;
+    }
+    this.emit("resync", { reason, fromBlock: this.syncedBlock + 1 });
+  }
+
+  private loadCheckpoint(checkpoint: ParsedCheckpoint): void {
+    for (const [key, slot] of checkpoint.slots) this.confirmed.write(key, slot);
+    this.blocks = [{ number: checkpoint.block.number, hash: checkpoint.block.hash, writes: [], undo: [] }];
+    this.syncedBlock = this.confirmedBlock = checkpoint.block.number;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State changes
+  // ---------------------------------------------------------------------------------------------
+
+  /** Adds one block (unconfirmed) to the head view. */
+  private ingest(number: number, hash: string, logs: readonly Log[]): void {
+    const writes: SlotWrite[] = [];
+    for (const log of [...logs].sort((a, b) => a.index - b.index)) {
+      if (log.blockHash !== hash || log.blockNumber !== number) {
+        throw new IndexerInconsistencyError(
+          `log of block ${log.blockNumber} (${log.blockHash}) returned for block ${number} (${hash})`,
+        );
+      }
+      const event = parseConsentLog(log);
+      if (!event || !isSlotEvent(event)) continue;
+      const key = consentKey(event.patient, event.grantee, event.scope, event.purpose);
+      const value = slotAfter(event);
+      const previous = this.pending.get(key) ?? this.confirmed.get(key);
+      // Every write bumps the version by one; a gap means the node skipped logs.
+      if (previous && (previous.version + 1) >>> 0 !== value.version) {
+        throw new IndexerInconsistencyError(
+          `version of a consent slot went from ${previous.version} to ${value.version} in block ${number}: events are missing`,
+        );
+      }
+      this.addPending(key, value);
+      writes.push({ key, value });
+    }
+    this.blocks.push({ number, hash, writes, undo: null });
+    this.syncedBlock = number;
+  }
+
+  /** Applies blocks up to `target` to the confirmed table. */
+  private promote(target: number): void {
+    let changed = false;
+    for (const block of this.blocks) {
+      if (block.number > target) break;
+      if (block.undo !== null) continue;
+      block.undo = block.writes.map(({ key, value }) => this.confirmed.write(key, value));
+      this.confirmedBlock = block.number;
+      changed ||= block.writes.length > 0;
+    }
+    if (changed) this.rebuildPending();
+  }
+
+  private rebuildPending(): void {
+    this.pending = new Map();
+    for (const block of this.blocks) {
+      if (block.undo !== null) continue;
+      for (const { key, value } of block.writes) this.addPending(key, value);
+    }
+  }
+
+  /** Restrictions (lower expiry) stick until confirmed; the version tracks the latest write. */
+  private addPending(key: ConsentKey, value: SlotValue): void {
+    const earlier = this.pending.get(key);
+    this.pending.set(
+      key,
+      earlier && earlier.expiry < value.expiry ? { expiry: earlier.expiry, version: value.version } : value,
+    );
+  }
+
+  /** Forgets blocks below the window, keeping the newest of them as the rollback floor. */
+  private prune(): void {
+    const bound = this.syncedBlock - this.reorgWindow;
+    let floor = -1;
+    for (let i = 0; i < this.blocks.length && this.blocks[i]!.number <= bound; i++) floor = i;
+    if (floor <= 0) return;
+    this.blocks = this.blocks.slice(floor);
+    this.blocks[0]!.undo = [];
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private staleReason(): string | null {
+    if (this.fatalError) return `stopped: ${this.fatalError.message}`;
+    if (this.applyingReorg)
+      return `a chain reorganization is being applied (synced block ${this.syncedBlock}, head ${this.headBlock})`;
+    if (this.lastSyncAt === null) {
+      return this.lastError
+        ? `never caught up with the chain; last error: ${this.lastError.message}`
+        : `not caught up with the chain yet (synced block ${this.syncedBlock}, head ${this.headBlock})`;
+    }
+    if (this.lastError) return `the last poll failed: ${this.lastError.message}`;
+    const age = this.clock() - this.lastSyncAt;
+    if (age > this.staleAfterMs) return `last successful sync was ${age} ms ago (limit ${this.staleAfterMs} ms)`;
+    return null;
+  }
+
+  private defaultNow(): bigint {
+    return BigInt(Math.max(Math.floor(this.clock() / 1000), this.headTimestamp));
+  }
+
+  private async latestHeader(): Promise<Header> {
+    const head = await this.header("latest");
+    if (!head) throw new ChainUnavailableError("the node returned no latest block");
+    this.headBlock = head.number;
+    this.headTimestamp = head.timestamp;
+    return head;
+  }
+
+  private async header(tag: number | "latest"): Promise<Header | null> {
+    const block: Block | null = await this.provider.getBlock(tag);
+    if (!block || block.hash === null) return null;
+    return { number: block.number, hash: block.hash, parentHash: block.parentHash, timestamp: block.timestamp };
+  }
+
+  private classify(error: unknown): Error {
+    if (error instanceof HygeiaChainError) return error;
+    const reason = networkFailureReason(error);
+    if (reason) return new ChainUnavailableError(`consent indexer cannot reach the chain: ${reason}`, { cause: error });
+    return error instanceof Error ? error : new HygeiaChainError(String(error));
+  }
+
+  private emit<K extends keyof IndexerEvents>(event: K, payload: IndexerEvents[K]): void {
+    for (const listener of this.listeners.get(event) ?? []) {
+      try {
+        (listener as Listener<IndexerEvents[K]>)(payload);
+      } catch {
+        // A failing listener must not break indexing.
+      }
+    }
+  }
+}
+
+function positive(value: number, field: string): number {
+  const n = requireSmallUint(value, 32, field);
+  if (n === 0) throw new InvalidInputError(field, "must be at least 1");
+  return n;
+}

@@ -1,0 +1,335 @@
+/**
+ * Randomized differential test: thousands of random consent operations on anvil, then the
+ * indexer's isAllowed is compared with the contract's own isAllowed view for every key at the
+ * same block and block time. Seeded; set HYGEIA_TEST_SEED to replay a failure.
+ */
+import { expect } from "chai";
+import { Interface, type HDNodeWallet, type JsonRpcProvider } from "ethers";
+import {
+  ConsentIndexer,
+  ConsentRegistryAbi,
+  ConsentRegistryClient,
+  keyParts,
+  consentKey,
+  scopeId,
+  type Purpose,
+} from "../src/index.ts";
+import { latestTimestamp, mine, startTestChain, type TestChain } from "./support/chain.ts";
+
+const SEED = Number(process.env["HYGEIA_TEST_SEED"] ?? Date.now() % 2 ** 31);
+const TARGET_OPERATIONS = 4_000;
+const WAVE = 60;
+const ROUNDS = 6;
+
+/** mulberry32: small, fast, seedable. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const iface = new Interface(ConsentRegistryAbi);
+
+/** Signs locally with a tracked nonce and sends the raw transaction: one RPC per operation. */
+class Sender {
+  private nonce = 0;
+  readonly hashes: string[] = [];
+  readonly wallet: HDNodeWallet;
+  private readonly provider: JsonRpcProvider;
+  private readonly to: string;
+  constructor(wallet: HDNodeWallet, provider: JsonRpcProvider, to: string) {
+    this.wallet = wallet;
+    this.provider = provider;
+    this.to = to;
+  }
+  async init(): Promise<void> {
+    this.nonce = await this.provider.getTransactionCount(this.wallet.address, "latest");
+  }
+  /** anvil answers eth_sendRawTransaction before it has mined; wait until our last one is. */
+  async mined(): Promise<void> {
+    const last = this.hashes.at(-1);
+    if (!last) return;
+    while ((await this.provider.send("eth_getTransactionReceipt", [last])) === null) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  async send(method: string, args: unknown[], gasLimit: bigint): Promise<void> {
+    const raw = await this.wallet.signTransaction({
+      to: this.to,
+      data: iface.encodeFunctionData(method, args),
+      nonce: this.nonce++,
+      gasLimit, // explicit: no estimation, so a (rare) revert is mined instead of thrown
+      maxFeePerGas: 100_000_000_000n,
+      maxPriorityFeePerGas: 1_000_000_000n,
+      chainId: 31337n,
+      type: 2,
+    });
+    this.hashes.push((await this.provider.send("eth_sendRawTransaction", [raw])) as string);
+  }
+}
+
+describe("ConsentIndexer randomized against the contract (anvil)", function () {
+  this.timeout(120_000);
+  let t: TestChain;
+
+  before(async () => {
+    t = await startTestChain();
+  });
+  after(async () => t?.stop());
+
+  it(`agrees with ConsentRegistry.isAllowed on every key after ${TARGET_OPERATIONS}+ random operations (seed ${SEED})`, async () => {
+    const random = prng(SEED);
+    const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+    const between = (low: number, high: number) => low + Math.floor(random() * (high - low + 1));
+    const address = t.deployment.contracts.ConsentRegistry;
+    const registry = new ConsentRegistryClient(address, t.provider);
+
+    const patients = [2, 3, 4, 5].map((i) => new Sender(t.signer(i), t.provider, address));
+    const grantees = [6, 7, 8].map((i) => new Sender(t.signer(i), t.provider, address));
+    await Promise.all([...patients, ...grantees].map((s) => s.init()));
+    const scopes = ["fhir:Observation", "category:laboratory", "category:mental-health", "study:cohort-7"].map(scopeId);
+    const grantable: Purpose[] = [1, 2, 4, 5];
+    const keys = patients.flatMap((p) =>
+      grantees.flatMap((g) =>
+        scopes.flatMap((s) =>
+          ([1, 2, 3, 4, 5] as Purpose[]).map((purpose) => consentKey(p.wallet.address, g.wallet.address, s, purpose)),
+        ),
+      ),
+    );
+
+    // A rough model, only to keep generated operations valid (revoke what exists, break glass
+    // where registered). Correctness is judged against the contract, never against this model.
+    const expiryOf = new Map<string, bigint>();
+    const emergencyWindow = new Map<string, number>();
+    let chainTime = await latestTimestamp(t.provider);
+
+    const exact = new ConsentIndexer({
+      provider: t.provider,
+      address,
+      startBlock: t.deployment.deployedAt.block,
+      confirmations: 0,
+      reorgWindow: 16,
+    });
+    // The confirmed indexer polls while operations are being sent.
+    const confirmed = new ConsentIndexer({
+      provider: t.provider,
+      address,
+      startBlock: t.deployment.deployedAt.block,
+      confirmations: 2,
+      pollIntervalMs: 25,
+    });
+    let operations = 0;
+    let transactions = 0;
+    let allowedSeen = 0;
+    let deniedSeen = 0;
+    const reorgsSeen = { exact: 0, confirmed: 0 };
+    for (const [name, indexer] of [
+      ["exact", exact],
+      ["confirmed", confirmed],
+    ] as const) {
+      indexer.on("reorg", () => reorgsSeen[name]++);
+      indexer.on("resync", () => reorgsSeen[name]++);
+    }
+    await confirmed.start();
+    try {
+      async function compare(round: number): Promise<void> {
+        const block = await t.provider.getBlockNumber();
+        const time = (await t.provider.getBlock(block))!.timestamp;
+        expect((await exact.sync()).syncedBlock).to.equal(block);
+        expect((await confirmed.sync()).syncedBlock).to.equal(block);
+        const onChain = await Promise.all(keys.map((key) => registry.isAllowed(keyParts(key), block)));
+        // Fail closed before confirmation: the confirmed indexer never allows what the chain denies.
+        keys.forEach((key, i) => {
+          const k = keyParts(key);
+          const chain = onChain[i]!;
+          const indexed = exact.isAllowed(k.patient, k.grantee, k.scope, k.purpose, time);
+          expect(indexed, `seed ${SEED} round ${round} block ${block} key ${key}`).to.equal(chain);
+          if (chain) allowedSeen++;
+          else deniedSeen++;
+          if (confirmed.isAllowed(k.patient, k.grantee, k.scope, k.purpose, time))
+            expect(chain, `seed ${SEED}: unconfirmed allow ${key}`).to.equal(true);
+        });
+        // Once two empty blocks bury the last operation, the confirmed indexer agrees exactly.
+        await mine(t.provider, 2);
+        expect((await confirmed.sync()).confirmedBlock).to.equal(block);
+        keys.forEach((key, i) => {
+          const k = keyParts(key);
+          expect(
+            confirmed.isAllowed(k.patient, k.grantee, k.scope, k.purpose, time),
+            `seed ${SEED} round ${round} confirmed ${key}`,
+          ).to.equal(onChain[i]);
+        });
+      }
+
+      /** One wave of random operations, sent concurrently, then (sometimes) a time jump. */
+      async function wave(): Promise<void> {
+        chainTime = await latestTimestamp(t.provider);
+        const sends: Promise<void>[] = [];
+        const breakGlassPairs = new Set<string>();
+        const touchedEmergency = new Set<string>();
+        for (let n = 0; n < WAVE; n++) {
+          const roll = random();
+          const patient = pick(patients);
+          const p = patient.wallet.address;
+          if (roll < 0.2) {
+            // grant (new or re-grant with another expiry)
+            const g = pick(grantees).wallet.address;
+            const s = pick(scopes);
+            const purpose = pick(grantable);
+            const expiry = BigInt(chainTime + between(60, 3000));
+            sends.push(patient.send("grant", [g, s, purpose, expiry], 200_000n));
+            expiryOf.set(consentKey(p, g, s, purpose), expiry);
+            operations++;
+          } else if (roll < 0.35) {
+            // grantBatch of 5..15 items, duplicates allowed
+            const items = Array.from(
+              { length: between(5, 15) },
+              () =>
+                [
+                  pick(grantees).wallet.address,
+                  pick(scopes),
+                  pick(grantable),
+                  BigInt(chainTime + between(60, 3000)),
+                ] as const,
+            );
+            sends.push(
+              patient.send(
+                "grantBatch",
+                [items.map((i) => i[0]), items.map((i) => i[1]), items.map((i) => i[2]), items.map((i) => i[3])],
+                2_000_000n,
+              ),
+            );
+            for (const [g, s, purpose, expiry] of items) expiryOf.set(consentKey(p, g, s, purpose), expiry);
+            operations += items.length;
+          } else if (roll < 0.65) {
+            // revoke something this patient holds (Emergency slots included)
+            const held = [...expiryOf].filter(
+              ([key, expiry]) => expiry !== 0n && keyParts(key).patient === p.toLowerCase(),
+            );
+            const candidates = held.filter(([key]) => !breakGlassPairs.has(key));
+            if (candidates.length === 0) continue;
+            const [key] = pick(candidates);
+            const k = keyParts(key);
+            if (k.purpose === 3) touchedEmergency.add(`${k.patient}|${k.grantee}`);
+            sends.push(patient.send("revoke", [k.grantee, k.scope, k.purpose], 200_000n));
+            expiryOf.set(key, 0n);
+            operations++;
+          } else if (roll < 0.75) {
+            // register / remove a break-glass grantee
+            const g = pick(grantees).wallet.address;
+            const pair = `${p.toLowerCase()}|${g.toLowerCase()}`;
+            if (breakGlassPairs.has(pair)) continue;
+            const duration = random() < 0.2 ? 0 : between(60, 3600);
+            sends.push(patient.send("setEmergencyGrantee", [g, duration], 100_000n));
+            emergencyWindow.set(pair, duration);
+            touchedEmergency.add(pair);
+            operations++;
+          } else if (roll < 0.9) {
+            // break the glass, by a registered grantee not re-registered in this wave
+            const grantee = pick(grantees);
+            const pair = `${p.toLowerCase()}|${grantee.wallet.address.toLowerCase()}`;
+            if (!emergencyWindow.get(pair) || touchedEmergency.has(pair)) continue;
+            const s = pick(scopes);
+            sends.push(grantee.send("breakGlass", [p, s], 150_000n));
+            const key = consentKey(p, grantee.wallet.address, s, 3);
+            breakGlassPairs.add(pair);
+            breakGlassPairs.add(key);
+            expiryOf.set(key, BigInt(chainTime + emergencyWindow.get(pair)!));
+            operations++;
+          } else {
+            // change the expiry of an existing grant (shorten or extend)
+            const held = [...expiryOf].filter(
+              ([key, expiry]) =>
+                expiry !== 0n && keyParts(key).patient === p.toLowerCase() && keyParts(key).purpose !== 3,
+            );
+            if (held.length === 0) continue;
+            const [key] = pick(held);
+            const k = keyParts(key);
+            const expiry = BigInt(chainTime + between(60, 3000));
+            sends.push(patient.send("grant", [k.grantee, k.scope, k.purpose, expiry], 200_000n));
+            expiryOf.set(key, expiry);
+            operations++;
+          }
+        }
+        transactions += sends.length;
+        await Promise.all(sends);
+        await Promise.all([...patients, ...grantees].map((sender) => sender.mined()));
+        // Time moves on between waves, so grants expire in between.
+        if (random() < 0.5) {
+          await t.provider.send("evm_increaseTime", [between(30, 1500)]);
+          await mine(t.provider, 1);
+          operations++;
+        }
+      }
+
+      /** A wave the indexers see, then lose to a reorg (evm_revert); the model forgets it too. */
+      async function orphanedWave(): Promise<void> {
+        const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
+        const saved = {
+          expiryOf: new Map(expiryOf),
+          emergencyWindow: new Map(emergencyWindow),
+          operations,
+          transactions,
+        };
+        const sent = [...patients, ...grantees].map((sender) => sender.hashes.length);
+        await wave();
+        await exact.sync();
+        await confirmed.sync();
+        expect(await t.provider.send("evm_revert", [snapshot])).to.equal(true);
+        expiryOf.clear();
+        for (const [k, v] of saved.expiryOf) expiryOf.set(k, v);
+        emergencyWindow.clear();
+        for (const [k, v] of saved.emergencyWindow) emergencyWindow.set(k, v);
+        ({ operations, transactions } = saved);
+        [...patients, ...grantees].forEach((sender, i) => sender.hashes.splice(sent[i]!));
+        await Promise.all([...patients, ...grantees].map((sender) => sender.init()));
+      }
+
+      for (let round = 1; round <= ROUNDS; round++) {
+        if (round % 2 === 0) await orphanedWave();
+        while (operations < (TARGET_OPERATIONS * round) / ROUNDS) await wave();
+        await compare(round);
+      }
+    } finally {
+      await confirmed.stop();
+    }
+
+    // The whole table, versions included, matches the contract's slots.
+    const head = await t.provider.getBlockNumber();
+    await exact.sync();
+    const entries = new Map(
+      exact
+        .checkpoint()
+        .entries.map(([p, g, s, purpose, expiry, version]) => [
+          consentKey(p, g, s, purpose as Purpose),
+          { expiry: BigInt(expiry), version },
+        ]),
+    );
+    const slots = await Promise.all(keys.map((key) => registry.consentOf(keyParts(key), head)));
+    keys.forEach((key, i) => {
+      const slot = slots[i]!;
+      expect(entries.get(key) ?? { expiry: 0n, version: 0 }, `seed ${SEED} slot ${key}`).to.deep.equal(slot);
+    });
+
+    const receipts = await Promise.all(
+      [...patients, ...grantees].flatMap((s) => s.hashes).map((hash) => t.provider.getTransactionReceipt(hash)),
+    );
+    const succeeded = receipts.filter((r) => r?.status === 1).length;
+    expect(operations).to.be.at.least(TARGET_OPERATIONS);
+    expect(succeeded / transactions, `seed ${SEED}: most generated operations must be valid`).to.be.above(0.95);
+    expect(reorgsSeen.exact, "reorgs were followed").to.be.at.least(ROUNDS >> 1);
+    expect(reorgsSeen.confirmed, "reorgs were followed").to.be.at.least(ROUNDS >> 1);
+    expect(allowedSeen, "the comparison saw allowed keys").to.be.above(50);
+    expect(deniedSeen, "the comparison saw denied keys").to.be.above(50);
+    console.log(
+      `      ${operations} operations in ${transactions} transactions (${succeeded} succeeded), ${head} blocks, ` +
+        `reorgs followed ${reorgsSeen.exact}/${reorgsSeen.confirmed}, seed ${SEED}`,
+    );
+  });
+});
