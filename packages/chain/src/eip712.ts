@@ -13,8 +13,16 @@
  *   deadline  unix seconds after which the signature can no longer be submitted
  */
 import { Signature, TypedDataEncoder, getAddress, recoverAddress, type Signer, type TypedDataField } from "ethers";
-import { InvalidInputError, SignatureError, describe, requireAddress, requireNonZeroAddress, requireUint, requireSmallUint } from "./errors.ts";
-import { Purpose, parseGrantablePurpose, parsePurpose, type GrantablePurpose } from "./purposes.ts";
+import {
+  InvalidInputError,
+  SignatureError,
+  describe,
+  requireAddress,
+  requireNonZeroAddress,
+  requireUint,
+  requireSmallUint,
+} from "./errors.ts";
+import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "./purposes.ts";
 import { toScopeId } from "./scopes.ts";
 
 export const CONSENT_DOMAIN_NAME = "Hygeia ConsentRegistry";
@@ -95,7 +103,9 @@ export interface RevokeInput {
 
 /** The JSON payload of eth_signTypedData_v4. Integers that may exceed 2^53 are decimal strings. */
 export interface TypedDataPayload<P extends "Grant" | "Revoke"> {
-  readonly types: { readonly EIP712Domain: typeof EIP712_DOMAIN_TYPE } & (P extends "Grant" ? typeof GRANT_TYPES : typeof REVOKE_TYPES);
+  readonly types: { readonly EIP712Domain: typeof EIP712_DOMAIN_TYPE } & (P extends "Grant"
+    ? typeof GRANT_TYPES
+    : typeof REVOKE_TYPES);
   readonly primaryType: P;
   readonly domain: ConsentDomain;
   readonly message: P extends "Grant"
@@ -187,7 +197,13 @@ export function buildRevokeTypedData(domain: ConsentDomain, input: RevokeInput |
     types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...REVOKE_TYPES },
     primaryType: "Revoke",
     domain: checkDomain(domain),
-    message: { grantee: m.grantee, scope: m.scope, purpose: m.purpose, version: m.version, deadline: m.deadline.toString() },
+    message: {
+      grantee: m.grantee,
+      scope: m.scope,
+      purpose: m.purpose,
+      version: m.version,
+      deadline: m.deadline.toString(),
+    },
   };
 }
 
@@ -204,7 +220,11 @@ export function revokeDigest(domain: ConsentDomain, input: RevokeInput | RevokeM
  * Asks the patient's wallet to sign a Grant and checks that the signature recovers to that
  * wallet's address (a wallet may sign with another account than the caller believes).
  */
-export async function signGrant(signer: ConsentSigner, domain: ConsentDomain, input: GrantInput | GrantMessage): Promise<SignedGrant> {
+export async function signGrant(
+  signer: ConsentSigner,
+  domain: ConsentDomain,
+  input: GrantInput | GrantMessage,
+): Promise<SignedGrant> {
   const message = toGrantMessage(input);
   const payload = buildGrantTypedData(domain, message);
   const { patient, signature } = await signPayload(signer, payload);
@@ -214,7 +234,11 @@ export async function signGrant(signer: ConsentSigner, domain: ConsentDomain, in
   return { ...message, ...parts, patient };
 }
 
-export async function signRevoke(signer: ConsentSigner, domain: ConsentDomain, input: RevokeInput | RevokeMessage): Promise<SignedRevoke> {
+export async function signRevoke(
+  signer: ConsentSigner,
+  domain: ConsentDomain,
+  input: RevokeInput | RevokeMessage,
+): Promise<SignedRevoke> {
   const message = toRevokeMessage(input);
   const payload = buildRevokeTypedData(domain, message);
   const { patient, signature } = await signPayload(signer, payload);
@@ -242,16 +266,29 @@ export function splitSignature(signature: unknown): SignatureParts & { signature
   return { v: sig.v, r: sig.r, s: sig.s, signature: sig.serialized };
 }
 
-export function recoverGrantSigner(domain: ConsentDomain, input: GrantInput | GrantMessage, signature: unknown): string {
+export function recoverGrantSigner(
+  domain: ConsentDomain,
+  input: GrantInput | GrantMessage,
+  signature: unknown,
+): string {
   return recover(grantDigest(domain, input), signature);
 }
 
-export function recoverRevokeSigner(domain: ConsentDomain, input: RevokeInput | RevokeMessage, signature: unknown): string {
+export function recoverRevokeSigner(
+  domain: ConsentDomain,
+  input: RevokeInput | RevokeMessage,
+  signature: unknown,
+): string {
   return recover(revokeDigest(domain, input), signature);
 }
 
 /** True when `signature` is a valid Grant signature by `patient`; false on any mismatch or malformed signature. */
-export function verifyGrantSignature(domain: ConsentDomain, input: GrantInput | GrantMessage, signature: unknown, patient: string): boolean {
+export function verifyGrantSignature(
+  domain: ConsentDomain,
+  input: GrantInput | GrantMessage,
+  signature: unknown,
+  patient: string,
+): boolean {
   const expected = requireAddress(patient, "patient");
   try {
     return recoverGrantSigner(domain, input, signature) === expected;
@@ -261,7 +298,12 @@ export function verifyGrantSignature(domain: ConsentDomain, input: GrantInput | 
   }
 }
 
-export function verifyRevokeSignature(domain: ConsentDomain, input: RevokeInput | RevokeMessage, signature: unknown, patient: string): boolean {
+export function verifyRevokeSignature(
+  domain: ConsentDomain,
+  input: RevokeInput | RevokeMessage,
+  signature: unknown,
+  patient: string,
+): boolean {
   const expected = requireAddress(patient, "patient");
   try {
     return recoverRevokeSigner(domain, input, signature) === expected;
@@ -280,7 +322,8 @@ export function parseSignedGrant(domain: ConsentDomain, value: unknown): SignedG
   const message = toGrantMessage(record as unknown as GrantInput);
   const patient = requireNonZeroAddress(record["patient"], "patient");
   const parts = splitSignature(record["signature"] ?? { r: record["r"], s: record["s"], v: record["v"] });
-  if (recoverGrantSigner(domain, message, parts.signature) !== patient) throw new SignatureError(`grant signature was not made by patient ${patient}`);
+  if (recoverGrantSigner(domain, message, parts.signature) !== patient)
+    throw new SignatureError(`grant signature was not made by patient ${patient}`);
   return { ...message, ...parts, patient };
 }
 
@@ -289,14 +332,16 @@ export function parseSignedRevoke(domain: ConsentDomain, value: unknown): Signed
   const message = toRevokeMessage(record as unknown as RevokeInput);
   const patient = requireNonZeroAddress(record["patient"], "patient");
   const parts = splitSignature(record["signature"] ?? { r: record["r"], s: record["s"], v: record["v"] });
-  if (recoverRevokeSigner(domain, message, parts.signature) !== patient) throw new SignatureError(`revoke signature was not made by patient ${patient}`);
+  if (recoverRevokeSigner(domain, message, parts.signature) !== patient)
+    throw new SignatureError(`revoke signature was not made by patient ${patient}`);
   return { ...message, ...parts, patient };
 }
 
 /** JSON form of a signed grant / revoke (bigints as decimal strings), the inverse of parseSigned*. */
 export function signedConsentToJson(signed: SignedGrant | SignedRevoke): Record<string, string | number> {
   const out: Record<string, string | number> = {};
-  for (const [key, value] of Object.entries(signed)) out[key] = typeof value === "bigint" ? value.toString() : (value as string | number);
+  for (const [key, value] of Object.entries(signed))
+    out[key] = typeof value === "bigint" ? value.toString() : (value as string | number);
   return out;
 }
 
@@ -304,7 +349,10 @@ export function signedConsentToJson(signed: SignedGrant | SignedRevoke): Record<
 
 function checkDomain(domain: ConsentDomain): ConsentDomain {
   if (domain.name !== CONSENT_DOMAIN_NAME || domain.version !== CONSENT_DOMAIN_VERSION) {
-    throw new InvalidInputError("domain", `expected name "${CONSENT_DOMAIN_NAME}" and version "${CONSENT_DOMAIN_VERSION}"`);
+    throw new InvalidInputError(
+      "domain",
+      `expected name "${CONSENT_DOMAIN_NAME}" and version "${CONSENT_DOMAIN_VERSION}"`,
+    );
   }
   return consentDomain(domain.chainId, domain.verifyingContract);
 }
@@ -319,7 +367,9 @@ function recover(digest: string, signature: unknown): string {
 }
 
 /** ethers wants mutable field arrays and no EIP712Domain entry (it derives the domain type itself). */
-function fieldsOf(types: Readonly<Record<string, readonly { readonly name: string; readonly type: string }[]>>): Record<string, TypedDataField[]> {
+function fieldsOf(
+  types: Readonly<Record<string, readonly { readonly name: string; readonly type: string }[]>>,
+): Record<string, TypedDataField[]> {
   const out: Record<string, TypedDataField[]> = {};
   for (const [name, fields] of Object.entries(types)) {
     if (name !== "EIP712Domain") out[name] = fields.map((field) => ({ name: field.name, type: field.type }));
@@ -330,7 +380,10 @@ function fieldsOf(types: Readonly<Record<string, readonly { readonly name: strin
 const GRANT_FIELDS = fieldsOf(GRANT_TYPES);
 const REVOKE_FIELDS = fieldsOf(REVOKE_TYPES);
 
-async function signPayload(signer: ConsentSigner, payload: GrantTypedData | RevokeTypedData): Promise<{ patient: string; signature: string }> {
+async function signPayload(
+  signer: ConsentSigner,
+  payload: GrantTypedData | RevokeTypedData,
+): Promise<{ patient: string; signature: string }> {
   if ("eip1193" in signer) {
     const patient = requireAddress(signer.account, "account");
     // Lowercase address: some wallets compare the requested account case-sensitively against theirs.
@@ -338,7 +391,8 @@ async function signPayload(signer: ConsentSigner, payload: GrantTypedData | Revo
       method: "eth_signTypedData_v4",
       params: [patient.toLowerCase(), JSON.stringify(payload)],
     });
-    if (typeof signature !== "string") throw new SignatureError(`wallet returned ${describe(signature)} instead of a signature`);
+    if (typeof signature !== "string")
+      throw new SignatureError(`wallet returned ${describe(signature)} instead of a signature`);
     return { patient, signature };
   }
   const patient = getAddress(await signer.getAddress());

@@ -74,7 +74,10 @@ export function parsePurpose(input: unknown, field = "purpose"): Purpose {
 export function parseGrantablePurpose(input: unknown, field = "purpose"): GrantablePurpose {
   const purpose = parsePurpose(input, field);
   if (purpose === Purpose.Emergency) {
-    throw new InvalidPurposeError(field, "Emergency cannot be granted directly; register an emergency grantee who may break the glass");
+    throw new InvalidPurposeError(
+      field,
+      "Emergency cannot be granted directly; register an emergency grantee who may break the glass",
+    );
   }
   return purpose;
 }

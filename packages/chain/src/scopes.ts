@@ -19,6 +19,7 @@ import { keccak256, toUtf8Bytes } from "ethers";
 import { InvalidScopeError, describe, requireBytes32 } from "./errors.ts";
 
 /** All concrete resource types of FHIR R4 (4.0.1); abstract Resource and DomainResource excluded. */
+// prettier-ignore
 export const FHIR_R4_RESOURCE_TYPES = [
   "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment", "AppointmentResponse",
   "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure", "Bundle", "CapabilityStatement",
@@ -129,7 +130,10 @@ export function parseScope(input: unknown, field = "scope"): Scope {
     case "study":
       return build("study", checkStudyId(value, field));
     default:
-      throw new InvalidScopeError(field, `unknown scope kind ${describe(kind)}; expected fhir, category, record or study`);
+      throw new InvalidScopeError(
+        field,
+        `unknown scope kind ${describe(kind)}; expected fhir, category, record or study`,
+      );
   }
 }
 
@@ -213,7 +217,9 @@ function checkFhirType(value: string, field: string): FhirResourceType {
   const near = FHIR_R4_RESOURCE_TYPES.find((type) => type.toLowerCase() === folded);
   throw new InvalidScopeError(
     field,
-    near ? `FHIR resource types are case-sensitive: use fhir:${near}` : `${describe(value)} is not a FHIR R4 resource type`,
+    near
+      ? `FHIR resource types are case-sensitive: use fhir:${near}`
+      : `${describe(value)} is not a FHIR R4 resource type`,
   );
 }
 

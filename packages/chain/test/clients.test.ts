@@ -15,7 +15,14 @@ import {
   trustRoleId,
   startLocalChain,
 } from "../src/index.ts";
-import { advanceTime, connectProvider, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import {
+  advanceTime,
+  connectProvider,
+  latestTimestamp,
+  startTestChain,
+  walletAt,
+  type TestChain,
+} from "./support/chain.ts";
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
@@ -50,8 +57,18 @@ describe("contract clients (anvil)", function () {
 
     it("grants, reads the slot, and revokes; events are typed", async () => {
       const expiry = (await latestTimestamp(t.provider)) + 3600;
-      const key = { patient: patient.address, grantee: clinic.address, scope: "fhir:Observation", purpose: Purpose.Treatment };
-      const granted = await registry.grant({ grantee: clinic.address, scope: "fhir:Observation", purpose: "treatment", expiry });
+      const key = {
+        patient: patient.address,
+        grantee: clinic.address,
+        scope: "fhir:Observation",
+        purpose: Purpose.Treatment,
+      };
+      const granted = await registry.grant({
+        grantee: clinic.address,
+        scope: "fhir:Observation",
+        purpose: "treatment",
+        expiry,
+      });
       expect(granted.events).to.deep.equal([
         {
           type: "ConsentGranted",
@@ -61,7 +78,12 @@ describe("contract clients (anvil)", function () {
           purpose: 1,
           expiry: BigInt(expiry),
           version: 1,
-          position: { blockNumber: granted.blockNumber, blockHash: granted.blockHash, transactionHash: granted.hash, logIndex: 0 },
+          position: {
+            blockNumber: granted.blockNumber,
+            blockHash: granted.blockHash,
+            transactionHash: granted.hash,
+            logIndex: 0,
+          },
         },
       ]);
       expect(granted.gasUsed > 0n).to.equal(true);
@@ -73,7 +95,11 @@ describe("contract clients (anvil)", function () {
       // Views at an explicit block: before the grant nothing was there.
       expect(await registry.isAllowed(key, granted.blockNumber - 1)).to.equal(false);
 
-      const revoked = await registry.revoke({ grantee: clinic.address, scope: "fhir:Observation", purpose: Purpose.Treatment });
+      const revoked = await registry.revoke({
+        grantee: clinic.address,
+        scope: "fhir:Observation",
+        purpose: Purpose.Treatment,
+      });
       expect(revoked.events[0]).to.include({ type: "ConsentRevoked", version: 2 });
       expect(await registry.isAllowed(key)).to.equal(false);
       expect(await registry.consentOf(key)).to.deep.equal({ expiry: 0n, version: 2 });
@@ -86,7 +112,9 @@ describe("contract clients (anvil)", function () {
 
     it("decodes custom-error arguments of reverts", async () => {
       const now = await latestTimestamp(t.provider);
-      const past = await revertOf(registry.grant({ grantee: clinic.address, scope: "category:imaging", purpose: 1, expiry: now - 10 }));
+      const past = await revertOf(
+        registry.grant({ grantee: clinic.address, scope: "category:imaging", purpose: 1, expiry: now - 10 }),
+      );
       expect(past.errorName).to.equal("ExpiryInPast");
       expect(past.args).to.deep.equal({ expiry: BigInt(now - 10) });
       expect(past.data.startsWith(registry.contract.interface.getError("ExpiryInPast")!.selector)).to.equal(true);
@@ -104,47 +132,85 @@ describe("contract clients (anvil)", function () {
       for (const item of items) {
         expect(await registry.isAllowed({ patient: patient.address, ...item })).to.equal(true);
       }
-      expect(() => registry.grantBatch([items[0]!, { ...items[1]!, scope: "category:labs" }])).to.throw(InvalidScopeError, /items\[1\]\.scope/);
-      expect(() => registry.grantBatch([{ ...items[0]!, purpose: "Emergency" }])).to.throw(InvalidPurposeError, /items\[0\]\.purpose/);
+      expect(() => registry.grantBatch([items[0]!, { ...items[1]!, scope: "category:labs" }])).to.throw(
+        InvalidScopeError,
+        /items\[1\]\.scope/,
+      );
+      expect(() => registry.grantBatch([{ ...items[0]!, purpose: "Emergency" }])).to.throw(
+        InvalidPurposeError,
+        /items\[0\]\.purpose/,
+      );
       expect(() => registry.grantBatch([])).to.throw(InvalidInputError, /at least one/);
     });
 
     it("break-glass: only a registered grantee, within the registered window", async () => {
       const doctor = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(5));
-      const key = { patient: patient.address, grantee: walletAt(5).address, scope: "category:medication", purpose: Purpose.Emergency };
+      const key = {
+        patient: patient.address,
+        grantee: walletAt(5).address,
+        scope: "category:medication",
+        purpose: Purpose.Emergency,
+      };
 
       const refused = await revertOf(doctor.breakGlass(patient.address, "category:medication"));
       expect(refused.errorName).to.equal("NotEmergencyGrantee");
       expect(refused.args).to.deep.equal({ patient: patient.address, grantee: walletAt(5).address });
 
-      expect(() => registry.setEmergencyGrantee(walletAt(5).address, 8 * 24 * 3600)).to.throw(InvalidInputError, /7 days/);
+      expect(() => registry.setEmergencyGrantee(walletAt(5).address, 8 * 24 * 3600)).to.throw(
+        InvalidInputError,
+        /7 days/,
+      );
       const set = await registry.setEmergencyGrantee(walletAt(5).address, 3600);
       expect(set.events[0]).to.include({ type: "EmergencyGranteeSet", maxDuration: 3600 });
       expect(await registry.emergencyGranteeOf(patient.address, walletAt(5).address)).to.equal(3600);
 
       const opened = await doctor.breakGlass(patient.address, "category:medication");
       const block = await t.provider.getBlock(opened.blockNumber);
-      expect(opened.events[0]).to.include({ type: "EmergencyAccess", purpose: 3, expiry: BigInt(block!.timestamp + 3600), version: 1 });
+      expect(opened.events[0]).to.include({
+        type: "EmergencyAccess",
+        purpose: 3,
+        expiry: BigInt(block!.timestamp + 3600),
+        version: 1,
+      });
       expect(await registry.isAllowed(key)).to.equal(true);
       await advanceTime(t.provider, 3601);
       expect(await registry.isAllowed(key)).to.equal(false);
     });
 
     it("validates inputs before sending anything", () => {
-      expect(() => registry.grant({ grantee: "0x123", scope: "fhir:Patient", purpose: 1, expiry: 1 })).to.throw(InvalidInputError, /grantee/);
-      expect(() => registry.grant({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1, expiry: 2n ** 64n })).to.throw(InvalidInputError, /uint64/);
+      expect(() => registry.grant({ grantee: "0x123", scope: "fhir:Patient", purpose: 1, expiry: 1 })).to.throw(
+        InvalidInputError,
+        /grantee/,
+      );
+      expect(() =>
+        registry.grant({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1, expiry: 2n ** 64n }),
+      ).to.throw(InvalidInputError, /uint64/);
       expect(() => registry.revoke({ grantee: clinic.address, scope: "all", purpose: 1 })).to.throw(InvalidScopeError);
-      expect(() => registry.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 7 as Purpose })).to.throw(InvalidPurposeError);
+      expect(() =>
+        registry.isAllowed({
+          patient: patient.address,
+          grantee: clinic.address,
+          scope: "fhir:Patient",
+          purpose: 7 as Purpose,
+        }),
+      ).to.throw(InvalidPurposeError);
     });
 
     it("a read-only client refuses to send; an address without code is reported", async () => {
       const readOnly = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.provider);
-      expect(() => readOnly.revoke({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1 })).to.throw(InvalidInputError, /needs a Signer/);
+      expect(() => readOnly.revoke({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1 })).to.throw(
+        InvalidInputError,
+        /needs a Signer/,
+      );
       const nowhere = new ConsentRegistryClient(walletAt(8).address, t.signer(2));
-      const read = await rejection(nowhere.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 1 }));
+      const read = await rejection(
+        nowhere.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 1 }),
+      );
       expect(read).to.be.instanceOf(ContractNotDeployedError);
       expect((read as Error).message).to.match(/no ConsentRegistry code at .* on chain 31337/);
-      const write = await rejection(nowhere.grant({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1, expiry: 2n ** 40n }));
+      const write = await rejection(
+        nowhere.grant({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1, expiry: 2n ** 40n }),
+      );
       expect(write).to.be.instanceOf(ContractNotDeployedError);
     });
   });
@@ -163,7 +229,12 @@ describe("contract clients (anvil)", function () {
       const governance = new TrustRegistryClient(t.deployment.contracts.TrustRegistry, t.signer(0));
       const now = await latestTimestamp(t.provider);
       const issuer = walletAt(6).address;
-      const outcome = await governance.accredit({ issuer, role: "irb", validFrom: now - 100, validUntil: now + 10_000 });
+      const outcome = await governance.accredit({
+        issuer,
+        role: "irb",
+        validFrom: now - 100,
+        validUntil: now + 10_000,
+      });
       expect(outcome.events[0]).to.include({ type: "IssuerAccredited", issuer, role: trustRoleId("irb") });
       expect(await governance.isTrusted(issuer, "irb")).to.equal(true);
       expect(await governance.isTrusted(issuer, "insurer")).to.equal(false);
@@ -174,10 +245,15 @@ describe("contract clients (anvil)", function () {
         validUntil: BigInt(now + 10_000),
         revokedAt: 0n,
       });
-      expect(() => governance.accredit({ issuer, role: "irb", validFrom: 10, validUntil: 10 })).to.throw(InvalidInputError, /after validFrom/);
+      expect(() => governance.accredit({ issuer, role: "irb", validFrom: 10, validUntil: 10 })).to.throw(
+        InvalidInputError,
+        /after validFrom/,
+      );
 
       const outsider = governance.connect(t.signer(7));
-      const denied = await revertOf(outsider.accredit({ issuer, role: "insurer", validFrom: now, validUntil: now + 10 }));
+      const denied = await revertOf(
+        outsider.accredit({ issuer, role: "insurer", validFrom: now, validUntil: now + 10 }),
+      );
       expect(denied.errorName).to.equal("OwnableUnauthorizedAccount");
       expect(denied.args).to.deep.equal({ account: walletAt(7).address });
 
@@ -198,9 +274,20 @@ describe("contract clients (anvil)", function () {
       const rootA = hexlify(randomBytes(32));
       const rootB = hexlify(randomBytes(32));
       const first = await gateway.anchor(rootA, 0n, 10);
-      expect(first.events[0]).to.include({ type: "AuditRootAnchored", root: rootA, gateway: walletAt(1).address, firstIndex: 0n, count: 10, batch: 0 });
+      expect(first.events[0]).to.include({
+        type: "AuditRootAnchored",
+        root: rootA,
+        gateway: walletAt(1).address,
+        firstIndex: 0n,
+        count: 10,
+        batch: 0,
+      });
       await gateway.anchor(rootB, 10, 5);
-      expect(await gateway.gatewayOf(walletAt(1).address)).to.deep.equal({ authorized: true, nextIndex: 15n, batches: 2 });
+      expect(await gateway.gatewayOf(walletAt(1).address)).to.deep.equal({
+        authorized: true,
+        nextIndex: 15n,
+        batches: 2,
+      });
 
       const found = await gateway.findAnchor(rootA);
       expect(found).to.deep.include({ root: rootA, firstIndex: 0n, count: 10, batch: 0 });
@@ -224,9 +311,13 @@ describe("contract clients (anvil)", function () {
     const provider = connectProvider(chain.rpcUrl);
     await chain.stop();
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, provider);
-    const error = await rejection(registry.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 1 }));
+    const error = await rejection(
+      registry.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 1 }),
+    );
     provider.destroy();
     expect(error).to.be.instanceOf(ChainUnavailableError);
-    expect((error as Error).message).to.match(/ConsentRegistry\.isAllowed: the chain node is unavailable \(ECONNREFUSED/);
+    expect((error as Error).message).to.match(
+      /ConsentRegistry\.isAllowed: the chain node is unavailable \(ECONNREFUSED/,
+    );
   });
 });

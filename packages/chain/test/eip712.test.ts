@@ -32,7 +32,14 @@ const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const domain = consentDomain(31337, REGISTRY);
 const patient = walletAt(2);
 const clinic = walletAt(3);
-const baseGrant = { grantee: clinic.address, scope: "fhir:Observation", purpose: "Treatment", expiry: 2_000_000_000, version: 0, deadline: 1_900_000_000 };
+const baseGrant = {
+  grantee: clinic.address,
+  scope: "fhir:Observation",
+  purpose: "Treatment",
+  expiry: 2_000_000_000,
+  version: 0,
+  deadline: 1_900_000_000,
+};
 
 /** Same address with the case of its first letter flipped: an invalid EIP-55 checksum. */
 function badChecksum(address: string): string {
@@ -45,15 +52,27 @@ describe("eip712 (off-chain)", () => {
   it("types hash to the contract's typehash strings", () => {
     const grant = TypedDataEncoder.from({ Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) }).encodeType("Grant");
     const revoke = TypedDataEncoder.from({ Revoke: REVOKE_TYPES.Revoke.map((f) => ({ ...f })) }).encodeType("Revoke");
-    expect(grant).to.equal("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)");
+    expect(grant).to.equal(
+      "Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)",
+    );
     expect(revoke).to.equal("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)");
   });
 
   it("builds a complete eth_signTypedData_v4 payload that survives JSON", () => {
     const payload = buildGrantTypedData(domain, baseGrant);
     expect(payload.primaryType).to.equal("Grant");
-    expect(payload.domain).to.deep.equal({ name: "Hygeia ConsentRegistry", version: "1", chainId: 31337, verifyingContract: REGISTRY });
-    expect(payload.types.EIP712Domain.map((f) => f.name)).to.deep.equal(["name", "version", "chainId", "verifyingContract"]);
+    expect(payload.domain).to.deep.equal({
+      name: "Hygeia ConsentRegistry",
+      version: "1",
+      chainId: 31337,
+      verifyingContract: REGISTRY,
+    });
+    expect(payload.types.EIP712Domain.map((f) => f.name)).to.deep.equal([
+      "name",
+      "version",
+      "chainId",
+      "verifyingContract",
+    ]);
     expect(payload.message).to.deep.equal({
       grantee: clinic.address,
       scope: scopeId("fhir:Observation"),
@@ -72,16 +91,33 @@ describe("eip712 (off-chain)", () => {
   it("validates every field with typed errors", () => {
     expect(() => consentDomain(0, REGISTRY)).to.throw(InvalidInputError, /chainId/);
     expect(() => consentDomain(1, "0x1234")).to.throw(InvalidInputError, /verifyingContract/);
-    expect(() => buildGrantTypedData(domain, { ...baseGrant, grantee: "0x" + "00".repeat(20) })).to.throw(InvalidInputError, /zero address/);
-    expect(() => buildGrantTypedData(domain, { ...baseGrant, grantee: badChecksum(clinic.address) })).to.throw(InvalidInputError, /checksum/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, grantee: "0x" + "00".repeat(20) })).to.throw(
+      InvalidInputError,
+      /zero address/,
+    );
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, grantee: badChecksum(clinic.address) })).to.throw(
+      InvalidInputError,
+      /checksum/,
+    );
     expect(() => buildGrantTypedData(domain, { ...baseGrant, scope: "fhir:observation" })).to.throw(InvalidScopeError);
     expect(() => buildGrantTypedData(domain, { ...baseGrant, purpose: "Emergency" })).to.throw(InvalidPurposeError);
-    expect(() => buildGrantTypedData(domain, { ...baseGrant, expiry: 2n ** 64n })).to.throw(InvalidInputError, /expiry.*uint64/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, expiry: 2n ** 64n })).to.throw(
+      InvalidInputError,
+      /expiry.*uint64/,
+    );
     expect(() => buildGrantTypedData(domain, { ...baseGrant, expiry: -1 })).to.throw(InvalidInputError, /expiry/);
-    expect(() => buildGrantTypedData(domain, { ...baseGrant, version: 2 ** 32 })).to.throw(InvalidInputError, /version.*uint32/);
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, version: 2 ** 32 })).to.throw(
+      InvalidInputError,
+      /version.*uint32/,
+    );
     expect(() => buildGrantTypedData(domain, { ...baseGrant, version: 1.5 })).to.throw(InvalidInputError, /version/);
-    expect(() => buildGrantTypedData(domain, { ...baseGrant, deadline: "0x10" })).to.throw(InvalidInputError, /deadline/);
-    expect(buildGrantTypedData(domain, { ...baseGrant, expiry: (2n ** 64n - 1n).toString() }).message.expiry).to.equal("18446744073709551615");
+    expect(() => buildGrantTypedData(domain, { ...baseGrant, deadline: "0x10" })).to.throw(
+      InvalidInputError,
+      /deadline/,
+    );
+    expect(buildGrantTypedData(domain, { ...baseGrant, expiry: (2n ** 64n - 1n).toString() }).message.expiry).to.equal(
+      "18446744073709551615",
+    );
   });
 
   it("signs with an ethers Signer; recovery and verification reject any change", async () => {
@@ -90,9 +126,13 @@ describe("eip712 (off-chain)", () => {
     expect(signed.v === 27 || signed.v === 28).to.equal(true);
     expect(recoverGrantSigner(domain, signed, signed.signature)).to.equal(patient.address);
     expect(verifyGrantSignature(domain, signed, signed.signature, patient.address)).to.equal(true);
-    expect(verifyGrantSignature(domain, signed, { r: signed.r, s: signed.s, v: signed.v }, patient.address)).to.equal(true);
+    expect(verifyGrantSignature(domain, signed, { r: signed.r, s: signed.s, v: signed.v }, patient.address)).to.equal(
+      true,
+    );
     expect(verifyGrantSignature(domain, signed, signed.signature, clinic.address)).to.equal(false);
-    expect(verifyGrantSignature(domain, { ...signed, expiry: signed.expiry + 1n }, signed.signature, patient.address)).to.equal(false);
+    expect(
+      verifyGrantSignature(domain, { ...signed, expiry: signed.expiry + 1n }, signed.signature, patient.address),
+    ).to.equal(false);
     expect(verifyGrantSignature(domain, { ...signed, version: 1 }, signed.signature, patient.address)).to.equal(false);
     expect(verifyGrantSignature(consentDomain(1, REGISTRY), signed, signed.signature, patient.address)).to.equal(false);
     expect(verifyGrantSignature(domain, signed, "0x1234", patient.address)).to.equal(false);
@@ -114,8 +154,14 @@ describe("eip712 (off-chain)", () => {
     const signed = await signGrant(patient, domain, baseGrant);
     const json = JSON.parse(JSON.stringify(signedConsentToJson(signed))) as unknown;
     expect(parseSignedGrant(domain, json)).to.deep.equal(signed);
-    expect(() => parseSignedGrant(domain, { ...(json as object), patient: clinic.address })).to.throw(SignatureError, /not made by patient/);
-    expect(() => parseSignedGrant(domain, { ...(json as object), expiry: "abc" })).to.throw(InvalidInputError, /expiry/);
+    expect(() => parseSignedGrant(domain, { ...(json as object), patient: clinic.address })).to.throw(
+      SignatureError,
+      /not made by patient/,
+    );
+    expect(() => parseSignedGrant(domain, { ...(json as object), expiry: "abc" })).to.throw(
+      InvalidInputError,
+      /expiry/,
+    );
     expect(() => parseSignedGrant(domain, "nope")).to.throw(InvalidInputError);
     const revoke = await signRevoke(patient, domain, baseGrant);
     const { signature: _omit, ...vrs } = signedConsentToJson(revoke);
@@ -127,7 +173,11 @@ describe("eip712 (off-chain)", () => {
       request: async ({ method, params }) => {
         expect(method).to.equal("eth_signTypedData_v4");
         const payload = JSON.parse((params as string[])[1]!) as ReturnType<typeof buildGrantTypedData>;
-        return clinic.signTypedData(payload.domain, { Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) }, payload.message);
+        return clinic.signTypedData(
+          payload.domain,
+          { Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) },
+          payload.message,
+        );
       },
     };
     try {
@@ -165,7 +215,9 @@ describe("eip712 against the contract (anvil)", function () {
     const onChain = (await registry.contract.getFunction("DOMAIN_SEPARATOR")()) as string;
     expect(TypedDataEncoder.hashDomain(d)).to.equal(onChain);
     expect((await registry.contract.getFunction("GRANT_TYPEHASH")()) as string).to.equal(
-      keccak256(toUtf8Bytes("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)")),
+      keccak256(
+        toUtf8Bytes("Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)"),
+      ),
     );
   });
 
@@ -183,15 +235,29 @@ describe("eip712 against the contract (anvil)", function () {
 
   it("the contract accepts a relayed grant and revoke signed through EIP-1193, and refuses replays", async () => {
     const now = await latestTimestamp(t.provider);
-    const key = { patient: patient.address, grantee: clinic.address, scope: "category:laboratory", purpose: Purpose.Research };
-    const { domain: d, message, typedData } = await registry.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
+    const key = {
+      patient: patient.address,
+      grantee: clinic.address,
+      scope: "category:laboratory",
+      purpose: Purpose.Research,
+    };
+    const {
+      domain: d,
+      message,
+      typedData,
+    } = await registry.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
     expect(message.version).to.equal(0);
     expect(typedData.message.expiry).to.equal(String(now + 3600));
     const signed = await signGrant({ eip1193: wallet, account: patient.address }, d, message);
 
     const granted = await registry.grantBySig(signed);
     expect(granted.events).to.have.length(1);
-    expect(granted.events[0]).to.include({ type: "ConsentGranted", patient: patient.address, grantee: clinic.address, version: 1 });
+    expect(granted.events[0]).to.include({
+      type: "ConsentGranted",
+      patient: patient.address,
+      grantee: clinic.address,
+      version: 1,
+    });
     expect(await registry.isAllowed(key)).to.equal(true);
 
     const replay = await registry.grantBySig(signed).catch((error: unknown) => error);
@@ -211,7 +277,14 @@ describe("eip712 against the contract (anvil)", function () {
   it("the contract refuses a signature by someone else and an expired deadline", async () => {
     const now = await latestTimestamp(t.provider);
     const d = await registry.domain();
-    const message = { grantee: clinic.address, scope: "fhir:Patient", purpose: Purpose.Payment, expiry: now + 3600, version: 0, deadline: now + 600 };
+    const message = {
+      grantee: clinic.address,
+      scope: "fhir:Patient",
+      purpose: Purpose.Payment,
+      expiry: now + 3600,
+      version: 0,
+      deadline: now + 600,
+    };
     const byClinic = await signGrant(clinic, d, message);
     const forged = await registry.grantBySig({ ...byClinic, patient: patient.address }).catch((e: unknown) => e);
     expect(forged).to.be.instanceOf(ContractRevertError);

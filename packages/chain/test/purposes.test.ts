@@ -27,8 +27,25 @@ describe("purposes", () => {
     expect(parsePurpose("Public Health")).to.equal(5);
   });
 
-  for (const bad of [0, 6, 1.5, -1, "0", "6", "01", " 1", "", "treat", "emergency!", null, undefined, {}, 256n, Number.NaN]) {
-    it(`refuse ${typeof bad === "bigint" ? `${bad}n` : JSON.stringify(bad) ?? String(bad)} with InvalidPurposeError`, () => {
+  for (const bad of [
+    0,
+    6,
+    1.5,
+    -1,
+    "0",
+    "6",
+    "01",
+    " 1",
+    "",
+    "treat",
+    "emergency!",
+    null,
+    undefined,
+    {},
+    256n,
+    Number.NaN,
+  ]) {
+    it(`refuse ${typeof bad === "bigint" ? `${bad}n` : (JSON.stringify(bad) ?? String(bad))} with InvalidPurposeError`, () => {
       expect(() => parsePurpose(bad)).to.throw(InvalidPurposeError, /unknown purpose.*1 Treatment/);
     });
   }

@@ -47,7 +47,18 @@ describe("scopes", () => {
   });
 
   it("refuse unknown kinds, missing kinds, wildcards, whitespace and non-strings", () => {
-    for (const bad of ["all", "*", "fhir:*", "Fhir:Observation", " fhir:Observation", "fhir:Observation ", "x:y", "", "category:", "study:"]) {
+    for (const bad of [
+      "all",
+      "*",
+      "fhir:*",
+      "Fhir:Observation",
+      " fhir:Observation",
+      "fhir:Observation ",
+      "x:y",
+      "",
+      "category:",
+      "study:",
+    ]) {
       expect(() => parseScope(bad), bad).to.throw(InvalidScopeError);
     }
     expect(() => parseScope(42)).to.throw(InvalidScopeError, /expected a scope string/);
@@ -63,7 +74,10 @@ describe("scopes", () => {
     expect(() => recordScope(DAG_PB_CID.slice(0, -1) + "j")).to.throw(InvalidScopeError, /padding bits/);
     expect(() => recordScope(DAG_PB_CID + "aa")).to.throw(InvalidScopeError, /length/);
     expect(() => recordScope("bafkqaaa")).to.throw(InvalidScopeError, /identity multihash/);
-    expect(() => recordScope("zdj7WWeQ43G6JJvLWQWZpyHuAMq6uYWRjkBXFad11vE2LHhQ7")).to.throw(InvalidScopeError, /"b" multibase prefix/);
+    expect(() => recordScope("zdj7WWeQ43G6JJvLWQWZpyHuAMq6uYWRjkBXFad11vE2LHhQ7")).to.throw(
+      InvalidScopeError,
+      /"b" multibase prefix/,
+    );
     expect(() => recordScope("b" + "a".repeat(200))).to.throw(InvalidScopeError);
   });
 
@@ -92,12 +106,13 @@ describe("scopes", () => {
   });
 
   it("scopesForRecord lists record, resource type and categories without duplicates", () => {
-    expect(scopesForRecord({ cid: RAW_CID, resourceType: "Observation", categories: ["laboratory", "laboratory", "vital-signs"] })).to.deep.equal([
-      `record:${RAW_CID}`,
-      "fhir:Observation",
-      "category:laboratory",
-      "category:vital-signs",
-    ]);
+    expect(
+      scopesForRecord({
+        cid: RAW_CID,
+        resourceType: "Observation",
+        categories: ["laboratory", "laboratory", "vital-signs"],
+      }),
+    ).to.deep.equal([`record:${RAW_CID}`, "fhir:Observation", "category:laboratory", "category:vital-signs"]);
     expect(scopesForRecord({})).to.deep.equal([]);
     expect(() => scopesForRecord({ categories: ["lab"] })).to.throw(InvalidScopeError);
   });
@@ -126,11 +141,16 @@ describe("scopes", () => {
 
   it("property: isScope never throws and agrees with parseScope on arbitrary input", () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string(), fc.constantFrom("fhir:", "category:", "record:b", "study:0x")).chain((p) => fc.string().map((s) => p + s)), (input) => {
-        const ok = isScope(input);
-        if (ok) expect(parseScope(input).canonical).to.equal(input);
-        else expect(() => parseScope(input)).to.throw(InvalidScopeError);
-      }),
+      fc.property(
+        fc
+          .oneof(fc.string(), fc.constantFrom("fhir:", "category:", "record:b", "study:0x"))
+          .chain((p) => fc.string().map((s) => p + s)),
+        (input) => {
+          const ok = isScope(input);
+          if (ok) expect(parseScope(input).canonical).to.equal(input);
+          else expect(() => parseScope(input)).to.throw(InvalidScopeError);
+        },
+      ),
     );
   });
 });

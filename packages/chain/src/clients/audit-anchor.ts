@@ -1,9 +1,23 @@
 /** Typed client of the AuditAnchor contract: gateways anchor Merkle roots of audit-log batches. */
 import { Interface, getAddress, type ContractRunner, type Log } from "ethers";
-import { InvalidInputError, requireAddress, requireBytes32, requireNonZeroAddress, requireSmallUint, requireUint } from "../errors.ts";
+import {
+  InvalidInputError,
+  requireAddress,
+  requireBytes32,
+  requireNonZeroAddress,
+  requireSmallUint,
+  requireUint,
+} from "../errors.ts";
 import { AuditAnchorAbi } from "../generated/AuditAnchor.ts";
 import { toChainError } from "./chain-errors.ts";
-import { ContractClient, logPosition, type BlockTag, type LogPosition, type TxOptions, type TxOutcome } from "./base.ts";
+import {
+  ContractClient,
+  logPosition,
+  type BlockTag,
+  type LogPosition,
+  type TxOptions,
+  type TxOutcome,
+} from "./base.ts";
 
 /** One anchored batch: events [firstIndex, firstIndex + count) of `gateway`'s log have Merkle root `root`. */
 export interface AnchorRecord {
@@ -18,7 +32,12 @@ export interface AnchorRecord {
 
 export type AuditEvent =
   | ({ readonly type: "AuditRootAnchored" } & AnchorRecord)
-  | { readonly type: "GatewaySet"; readonly gateway: string; readonly authorized: boolean; readonly position: LogPosition };
+  | {
+      readonly type: "GatewaySet";
+      readonly gateway: string;
+      readonly authorized: boolean;
+      readonly position: LogPosition;
+    };
 
 export interface GatewayState {
   readonly authorized: boolean;
@@ -49,7 +68,10 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
   }
 
   connect(runner: ContractRunner): AuditAnchorClient {
-    return new AuditAnchorClient(this.address, runner, { fromBlock: this.fromBlock, maxBlockRange: this.maxBlockRange });
+    return new AuditAnchorClient(this.address, runner, {
+      fromBlock: this.fromBlock,
+      maxBlockRange: this.maxBlockRange,
+    });
   }
 
   protected parseEvent(log: Log): AuditEvent | undefined {
@@ -69,7 +91,12 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
   }
 
   /** Gateway only. `firstIndex` must equal gatewayOf(sender).nextIndex (batches are contiguous). */
-  anchor(root: string, firstIndex: bigint | number, count: number, options?: TxOptions): Promise<TxOutcome<AuditEvent>> {
+  anchor(
+    root: string,
+    firstIndex: bigint | number,
+    count: number,
+    options?: TxOptions,
+  ): Promise<TxOutcome<AuditEvent>> {
     const checkedRoot = requireBytes32(root, "root");
     if (/^0x0{64}$/.test(checkedRoot)) throw new InvalidInputError("root", "the zero root is not allowed");
     const checkedCount = requireSmallUint(count, 32, "count");
@@ -78,7 +105,11 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
   }
 
   async gatewayOf(gateway: string, blockTag?: BlockTag): Promise<GatewayState> {
-    const [authorized, nextIndex, batches] = await this.read<[boolean, bigint, bigint]>("gatewayOf", [requireAddress(gateway, "gateway")], blockTag);
+    const [authorized, nextIndex, batches] = await this.read<[boolean, bigint, bigint]>(
+      "gatewayOf",
+      [requireAddress(gateway, "gateway")],
+      blockTag,
+    );
     return { authorized, nextIndex, batches: Number(batches) };
   }
 
@@ -92,7 +123,12 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
       const records: AnchorRecord[] = [];
       for (let from = this.fromBlock; from <= head; from += this.maxBlockRange) {
         const to = Math.min(head, from + this.maxBlockRange - 1);
-        const logs = await provider.getLogs({ address: this.address, topics: [ANCHORED_TOPIC, topicRoot], fromBlock: from, toBlock: to });
+        const logs = await provider.getLogs({
+          address: this.address,
+          topics: [ANCHORED_TOPIC, topicRoot],
+          fromBlock: from,
+          toBlock: to,
+        });
         for (const log of logs) records.push(toAnchorRecord(log));
       }
       return records;

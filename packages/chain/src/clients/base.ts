@@ -42,7 +42,12 @@ export interface LogPosition {
 }
 
 export function logPosition(log: Log): LogPosition {
-  return { blockNumber: log.blockNumber, blockHash: log.blockHash, transactionHash: log.transactionHash, logIndex: log.index };
+  return {
+    blockNumber: log.blockNumber,
+    blockHash: log.blockHash,
+    transactionHash: log.transactionHash,
+    logIndex: log.index,
+  };
 }
 
 export abstract class ContractClient<E> {
@@ -63,7 +68,8 @@ export abstract class ContractClient<E> {
 
   get provider(): Provider {
     const provider = this.contract.runner?.provider;
-    if (!provider) throw new InvalidInputError("runner", `${this.contractName} client needs a runner connected to a provider`);
+    if (!provider)
+      throw new InvalidInputError("runner", `${this.contractName} client needs a runner connected to a provider`);
     return provider;
   }
 
@@ -104,7 +110,13 @@ export abstract class ContractClient<E> {
     } catch (error) {
       throw toChainError(error, this.contract.interface, operation, this.address);
     }
-    if (!receipt) throw toChainError(new Error("transaction was dropped or replaced"), this.contract.interface, operation, this.address);
+    if (!receipt)
+      throw toChainError(
+        new Error("transaction was dropped or replaced"),
+        this.contract.interface,
+        operation,
+        this.address,
+      );
     return this.outcome(receipt);
   }
 
@@ -116,7 +128,13 @@ export abstract class ContractClient<E> {
       const event = this.parseEvent(log);
       if (event !== undefined) events.push(event);
     }
-    return { hash: receipt.hash, blockNumber: receipt.blockNumber, blockHash: receipt.blockHash, gasUsed: receipt.gasUsed, events };
+    return {
+      hash: receipt.hash,
+      blockNumber: receipt.blockNumber,
+      blockHash: receipt.blockHash,
+      gasUsed: receipt.gasUsed,
+      events,
+    };
   }
 
   /**

@@ -27,7 +27,8 @@ export function networkFailureReason(error: unknown): string | undefined {
   for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
     if (typeof current !== "object") break;
     const { code, message } = current as { code?: unknown; message?: unknown };
-    if (typeof code === "string" && NODE_NETWORK_CODES.has(code)) return `${code}${typeof message === "string" ? `: ${message}` : ""}`;
+    if (typeof code === "string" && NODE_NETWORK_CODES.has(code))
+      return `${code}${typeof message === "string" ? `: ${message}` : ""}`;
     if (isError(current, "NETWORK_ERROR")) return `network error: ${current.shortMessage}`;
     if (isError(current, "TIMEOUT")) return `timeout: ${current.shortMessage}`;
     if (isError(current, "SERVER_ERROR")) return `server error: ${current.shortMessage}`;
@@ -41,7 +42,8 @@ export function networkFailureReason(error: unknown): string | undefined {
 export function toChainError(error: unknown, iface: Interface, operation: string, address: string): Error {
   if (error instanceof HygeiaChainError) return error;
   const unreachable = networkFailureReason(error);
-  if (unreachable) return new ChainUnavailableError(`${operation}: the chain node is unavailable (${unreachable})`, { cause: error });
+  if (unreachable)
+    return new ChainUnavailableError(`${operation}: the chain node is unavailable (${unreachable})`, { cause: error });
 
   if (isError(error, "CALL_EXCEPTION")) {
     const data = typeof error.data === "string" ? error.data : "0x";
@@ -54,18 +56,27 @@ export function toChainError(error: unknown, iface: Interface, operation: string
     if (error.receipt) {
       // Mined with status 0: receipts carry no revert data. Usually a state change between
       // estimation and inclusion, or an explicit gasLimit that skipped estimation.
-      return new ContractRevertError(operation, "unknown", { transactionHash: error.receipt.hash }, "0x", { cause: error });
+      return new ContractRevertError(operation, "unknown", { transactionHash: error.receipt.hash }, "0x", {
+        cause: error,
+      });
     }
     return new ContractRevertError(operation, "unknown", {}, data, { cause: error });
   }
   if (isError(error, "BAD_DATA") && error.value === "0x") {
-    return new ContractNotDeployedError(`${operation}: no contract answered at ${address} (wrong address or chain?)`, { cause: error });
+    return new ContractNotDeployedError(`${operation}: no contract answered at ${address} (wrong address or chain?)`, {
+      cause: error,
+    });
   }
-  return error instanceof Error ? error : new HygeiaChainError(`${operation} failed: ${String(error)}`, { cause: error });
+  return error instanceof Error
+    ? error
+    : new HygeiaChainError(`${operation} failed: ${String(error)}`, { cause: error });
 }
 
 /** Decodes custom-error revert data against the contract's ABI, named arguments by name. */
-export function decodeRevert(iface: Interface, data: string): { name: string; args: Record<string, unknown> } | undefined {
+export function decodeRevert(
+  iface: Interface,
+  data: string,
+): { name: string; args: Record<string, unknown> } | undefined {
   if (data.length < 10) return undefined;
   let parsed;
   try {

@@ -85,7 +85,8 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
 
   /** Many grants in one transaction (one event each). */
   grantBatch(items: readonly GrantParams[], options?: TxOptions): Promise<ConsentTx> {
-    if (!Array.isArray(items) || items.length === 0) throw new InvalidInputError("items", "grantBatch needs at least one grant");
+    if (!Array.isArray(items) || items.length === 0)
+      throw new InvalidInputError("items", "grantBatch needs at least one grant");
     const checked = items.map((item, index) => {
       try {
         return checkGrant(item);
@@ -95,7 +96,12 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     });
     return this.write(
       "grantBatch",
-      [checked.map((g) => g.grantee), checked.map((g) => g.scope), checked.map((g) => g.purpose), checked.map((g) => g.expiry)],
+      [
+        checked.map((g) => g.grantee),
+        checked.map((g) => g.scope),
+        checked.map((g) => g.purpose),
+        checked.map((g) => g.expiry),
+      ],
       options,
     );
   }
@@ -104,7 +110,10 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   setEmergencyGrantee(grantee: string, maxDurationSeconds: number, options?: TxOptions): Promise<ConsentTx> {
     const duration = requireSmallUint(maxDurationSeconds, 32, "maxDurationSeconds");
     if (duration > MAX_EMERGENCY_DURATION_SECONDS) {
-      throw new InvalidInputError("maxDurationSeconds", `at most ${MAX_EMERGENCY_DURATION_SECONDS} (7 days), got ${duration}`);
+      throw new InvalidInputError(
+        "maxDurationSeconds",
+        `at most ${MAX_EMERGENCY_DURATION_SECONDS} (7 days), got ${duration}`,
+      );
     }
     return this.write("setEmergencyGrantee", [requireNonZeroAddress(grantee, "grantee"), duration], options);
   }
@@ -115,7 +124,11 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     const m = toGrantMessage(signed);
     const { v, r, s } = checkSignatureParts(signed);
     const patient = requireNonZeroAddress(signed.patient, "patient");
-    return this.write("grantBySig", [patient, m.grantee, m.scope, m.purpose, m.expiry, m.version, m.deadline, v, r, s], options);
+    return this.write(
+      "grantBySig",
+      [patient, m.grantee, m.scope, m.purpose, m.expiry, m.version, m.deadline, v, r, s],
+      options,
+    );
   }
 
   revokeBySig(signed: SignedRevoke, options?: TxOptions): Promise<ConsentTx> {
@@ -140,7 +153,11 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
 
   async consentOf(key: ConsentKeyInput, blockTag?: BlockTag): Promise<ConsentSlot> {
     const k = checkKey(key);
-    const [expiry, version] = await this.read<[bigint, bigint]>("consentOf", [k.patient, k.grantee, k.scope, k.purpose], blockTag);
+    const [expiry, version] = await this.read<[bigint, bigint]>(
+      "consentOf",
+      [k.patient, k.grantee, k.scope, k.purpose],
+      blockTag,
+    );
     return { expiry, version: Number(version) };
   }
 
@@ -187,7 +204,12 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   }
 }
 
-function checkGrant(params: GrantParams): { grantee: string; scope: string; purpose: GrantablePurpose; expiry: bigint } {
+function checkGrant(params: GrantParams): {
+  grantee: string;
+  scope: string;
+  purpose: GrantablePurpose;
+  expiry: bigint;
+} {
   return {
     grantee: requireNonZeroAddress(params.grantee, "grantee"),
     scope: toScopeId(params.scope),

@@ -1,8 +1,22 @@
 /** Typed client of the TrustRegistry contract (issuer accreditation per role). */
 import { Interface, getAddress, keccak256, toUtf8Bytes, type ContractRunner, type Log } from "ethers";
-import { InvalidInputError, describe, requireAddress, requireBytes32, requireNonZeroAddress, requireUint } from "../errors.ts";
+import {
+  InvalidInputError,
+  describe,
+  requireAddress,
+  requireBytes32,
+  requireNonZeroAddress,
+  requireUint,
+} from "../errors.ts";
 import { TrustRegistryAbi } from "../generated/TrustRegistry.ts";
-import { ContractClient, logPosition, type BlockTag, type LogPosition, type TxOptions, type TxOutcome } from "./base.ts";
+import {
+  ContractClient,
+  logPosition,
+  type BlockTag,
+  type LogPosition,
+  type TxOptions,
+  type TxOutcome,
+} from "./base.ts";
 
 /** Roles Hygeia uses; their ids are keccak256("hygeia.role.<name>"), as in TrustRegistry.sol. */
 export const TrustRole = {
@@ -26,7 +40,10 @@ export function trustRoleId(role: TrustRoleName | string): string {
     return id;
   }
   if (typeof role !== "string" || !ROLE_NAMES.has(role)) {
-    throw new InvalidInputError("role", `unknown role ${describe(role)}; expected one of ${[...ROLE_NAMES].join(", ")} or a bytes32 id`);
+    throw new InvalidInputError(
+      "role",
+      `unknown role ${describe(role)}; expected one of ${[...ROLE_NAMES].join(", ")} or a bytes32 id`,
+    );
   }
   return keccak256(toUtf8Bytes(`hygeia.role.${role}`));
 }
@@ -41,8 +58,21 @@ export interface Accreditation {
 }
 
 export type TrustEvent =
-  | { readonly type: "IssuerAccredited"; readonly issuer: string; readonly role: string; readonly validFrom: bigint; readonly validUntil: bigint; readonly position: LogPosition }
-  | { readonly type: "AccreditationRevoked"; readonly issuer: string; readonly role: string; readonly revokedAt: bigint; readonly position: LogPosition };
+  | {
+      readonly type: "IssuerAccredited";
+      readonly issuer: string;
+      readonly role: string;
+      readonly validFrom: bigint;
+      readonly validUntil: bigint;
+      readonly position: LogPosition;
+    }
+  | {
+      readonly type: "AccreditationRevoked";
+      readonly issuer: string;
+      readonly role: string;
+      readonly revokedAt: bigint;
+      readonly position: LogPosition;
+    };
 
 const trustInterface = new Interface(TrustRegistryAbi);
 
@@ -59,7 +89,14 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     const parsed = trustInterface.parseLog({ topics: [...log.topics], data: log.data });
     if (parsed?.name === "IssuerAccredited") {
       const [issuer, role, validFrom, validUntil] = parsed.args as unknown as [string, string, bigint, bigint];
-      return { type: "IssuerAccredited", issuer: getAddress(issuer), role, validFrom, validUntil, position: logPosition(log) };
+      return {
+        type: "IssuerAccredited",
+        issuer: getAddress(issuer),
+        role,
+        validFrom,
+        validUntil,
+        position: logPosition(log),
+      };
     }
     if (parsed?.name === "AccreditationRevoked") {
       const [issuer, role, revokedAt] = parsed.args as unknown as [string, string, bigint];
@@ -75,12 +112,21 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
   ): Promise<TxOutcome<TrustEvent>> {
     const validFrom = requireUint(params.validFrom, 64, "validFrom");
     const validUntil = requireUint(params.validUntil, 64, "validUntil");
-    if (validUntil <= validFrom) throw new InvalidInputError("validUntil", `must be after validFrom (${validFrom}), got ${validUntil}`);
-    return this.write("accredit", [requireNonZeroAddress(params.issuer, "issuer"), trustRoleId(params.role), validFrom, validUntil], options);
+    if (validUntil <= validFrom)
+      throw new InvalidInputError("validUntil", `must be after validFrom (${validFrom}), got ${validUntil}`);
+    return this.write(
+      "accredit",
+      [requireNonZeroAddress(params.issuer, "issuer"), trustRoleId(params.role), validFrom, validUntil],
+      options,
+    );
   }
 
   /** Governance only. Ends an active accreditation now. */
-  revokeAccreditation(issuer: string, role: TrustRoleName | string, options?: TxOptions): Promise<TxOutcome<TrustEvent>> {
+  revokeAccreditation(
+    issuer: string,
+    role: TrustRoleName | string,
+    options?: TxOptions,
+  ): Promise<TxOutcome<TrustEvent>> {
     return this.write("revokeAccreditation", [requireNonZeroAddress(issuer, "issuer"), trustRoleId(role)], options);
   }
 
@@ -89,8 +135,17 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
   }
 
   /** Whether the issuer was trusted at unix time `at` (e.g. a credential's issuance time). */
-  isTrustedAt(issuer: string, role: TrustRoleName | string, at: bigint | number, blockTag?: BlockTag): Promise<boolean> {
-    return this.read<boolean>("isTrustedAt", [requireAddress(issuer, "issuer"), trustRoleId(role), requireUint(at, 64, "at")], blockTag);
+  isTrustedAt(
+    issuer: string,
+    role: TrustRoleName | string,
+    at: bigint | number,
+    blockTag?: BlockTag,
+  ): Promise<boolean> {
+    return this.read<boolean>(
+      "isTrustedAt",
+      [requireAddress(issuer, "issuer"), trustRoleId(role), requireUint(at, 64, "at")],
+      blockTag,
+    );
   }
 
   async accreditationOf(issuer: string, role: TrustRoleName | string, blockTag?: BlockTag): Promise<Accreditation> {

@@ -1,8 +1,15 @@
 /** Test helpers: an anvil chain with the Hygeia contracts deployed, funded wallets, time control. */
 import { HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
-import { LOCAL_MNEMONIC, deployHygeia, startLocalChain, type HygeiaDeployment, type LocalChain } from "../../src/index.ts";
+import {
+  LOCAL_MNEMONIC,
+  deployHygeia,
+  startLocalChain,
+  type HygeiaDeployment,
+  type LocalChain,
+} from "../../src/index.ts";
 
-export const walletAt = (index: number): HDNodeWallet => HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
+export const walletAt = (index: number): HDNodeWallet =>
+  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
 
 export function connectProvider(rpcUrl: string): JsonRpcProvider {
   return new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
@@ -22,7 +29,9 @@ export async function startTestChain(options: { accounts?: number } = {}): Promi
   const chain = await startLocalChain({ accounts: options.accounts ?? 10 });
   const provider = connectProvider(chain.rpcUrl);
   try {
-    const deployment = await deployHygeia(new NonceManager(walletAt(0).connect(provider)), { gateways: [walletAt(1).address] });
+    const deployment = await deployHygeia(new NonceManager(walletAt(0).connect(provider)), {
+      gateways: [walletAt(1).address],
+    });
     return {
       chain,
       provider,
