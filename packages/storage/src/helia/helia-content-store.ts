@@ -109,7 +109,9 @@ export class HeliaContentStore implements ContentStore {
     try {
       await this.#helia.libp2p.dial(target, { signal: timeout.signal });
     } catch (error) {
-      throw this.#translate(error, timeout, undefined, false, options.signal);
+      const translated = this.#translate(error, timeout, undefined, false, options.signal);
+      if (translated !== error) throw translated;
+      throw new StoreUnavailableError(`cannot reach peer ${target.toString()}`, { cause: error });
     } finally {
       timeout.dispose();
     }
