@@ -6,10 +6,11 @@ import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { Contract, HDNodeWallet, JsonRpcProvider, NonceManager, id } from "ethers";
+import { HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
 import {
   LOCAL_MNEMONIC,
-  TrustRegistryAbi,
+  TrustRegistryClient,
+  TrustRole,
   deployHygeia,
   isDeployed,
   readDeployment,
@@ -17,6 +18,7 @@ import {
   writeDeployment,
   type HygeiaDeployment,
   type LocalChain,
+  type TrustRoleName,
 } from "@hygeia/chain";
 
 const USAGE = `usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--fresh]
@@ -78,18 +80,17 @@ function demoWallet(index: number): HDNodeWallet {
 
 async function setUpGovernance(deployment: HygeiaDeployment, provider: JsonRpcProvider): Promise<void> {
   const governance = new NonceManager(demoWallet(0).connect(provider));
-  const trust = new Contract(deployment.contracts.TrustRegistry, TrustRegistryAbi, governance);
+  const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governance);
   const now = BigInt((await provider.getBlock("latest"))!.timestamp);
   const year = 365n * 24n * 3600n;
-  const accreditations: [number, string][] = [
-    [ROLE_ACCOUNT.medicalBoard, "hygeia.role.medical-board"],
-    [ROLE_ACCOUNT.irb, "hygeia.role.irb"],
-    [ROLE_ACCOUNT.insurer, "hygeia.role.insurer"],
-    [0, "hygeia.role.identity-issuer"],
+  const accreditations: [number, TrustRoleName][] = [
+    [ROLE_ACCOUNT.medicalBoard, TrustRole.MedicalBoard],
+    [ROLE_ACCOUNT.irb, TrustRole.Irb],
+    [ROLE_ACCOUNT.insurer, TrustRole.Insurer],
+    [0, TrustRole.IdentityIssuer],
   ];
   for (const [account, role] of accreditations) {
-    const tx = await trust.getFunction("accredit")(demoWallet(account).address, id(role), now, now + year);
-    await tx.wait();
+    await trust.accredit({ issuer: demoWallet(account).address, role, validFrom: now, validUntil: now + year });
   }
 }
 

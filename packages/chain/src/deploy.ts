@@ -1,15 +1,7 @@
 import { readFile, writeFile, mkdir, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import {
-  Contract,
-  ContractFactory,
-  type ContractTransactionResponse,
-  getAddress,
-  isAddress,
-  type InterfaceAbi,
-  type Provider,
-  type Signer,
-} from "ethers";
+import { ContractFactory, getAddress, isAddress, type InterfaceAbi, type Provider, type Signer } from "ethers";
+import { AuditAnchorClient } from "./clients/audit-anchor.ts";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -82,10 +74,9 @@ export async function deployHygeia(deployer: Signer, options: DeployOptions = {}
   }
 
   if (gateways.length > 0) {
-    const setGateway = new Contract(contracts.AuditAnchor, AuditAnchorAbi, deployer).getFunction("setGateway");
+    const auditAnchor = new AuditAnchorClient(contracts.AuditAnchor, deployer);
     for (const gateway of gateways) {
-      const tx = (await setGateway(gateway, true)) as ContractTransactionResponse;
-      await tx.wait(confirmations);
+      await auditAnchor.setGateway(gateway, true, { confirmations });
       progress(`authorized gateway ${gateway}`);
     }
   }
