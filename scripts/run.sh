@@ -25,6 +25,8 @@ case "$task" in
   start) exec node scripts/start.ts "$@" ;;
   test)  exec bash scripts/test.sh "$@" ;;
   bench-gas) hardhat build --quiet && exec node scripts/bench-gas.ts "$@" ;;
+  bench-ingest) exec node packages/storage/bench/ingest.ts "$@" ;;
+  bench-verify) exec node packages/identity/bench/verify.ts "$@" ;;
   deploy) hardhat build --quiet && exec node scripts/deploy.ts "$@" ;;
-  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|deploy" >&2; exit 2 ;;
+  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|deploy" >&2; exit 2 ;;
 esac
