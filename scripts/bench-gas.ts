@@ -29,6 +29,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { BaseContractMethod, Contract } from "ethers";
+import { GRANT_TYPES, consentDomain } from "@hygeia/chain";
 
 // Everything except the final JSON line goes to stderr (Hardhat may log while building).
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -140,22 +141,12 @@ await did.waitForDeployment();
 
 const consentAddress = await consent.getAddress();
 const { chainId } = await ethers.provider.getNetwork();
-const domain = { name: "Hygeia ConsentRegistry", version: "1", chainId, verifyingContract: consentAddress };
-const grantTypes = {
-  Grant: [
-    { name: "grantee", type: "address" },
-    { name: "scope", type: "bytes32" },
-    { name: "purpose", type: "uint8" },
-    { name: "expiry", type: "uint64" },
-    { name: "version", type: "uint32" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
+const domain = consentDomain(chainId, consentAddress);
 
 async function signedGrant(grantee: string, scope: string, expiry: bigint, version: number) {
   const deadline = (await now()) + 3600n;
   const value = { grantee, scope, purpose: TREATMENT, expiry, version, deadline };
-  const sig = ethers.Signature.from(await patient.signTypedData(domain, grantTypes, value));
+  const sig = ethers.Signature.from(await patient.signTypedData(domain, GRANT_TYPES, value));
   return (consent.connect(relayer) as typeof consent).grantBySig(
     patient.address,
     grantee,
