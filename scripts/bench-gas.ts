@@ -29,7 +29,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { BaseContractMethod, Contract } from "ethers";
-import { GRANT_TYPES, consentDomain } from "@hygeia/chain";
+import { consentDomain, signGrant } from "@hygeia/chain";
 
 // Everything except the final JSON line goes to stderr (Hardhat may log while building).
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -145,8 +145,7 @@ const domain = consentDomain(chainId, consentAddress);
 
 async function signedGrant(grantee: string, scope: string, expiry: bigint, version: number) {
   const deadline = (await now()) + 3600n;
-  const value = { grantee, scope, purpose: TREATMENT, expiry, version, deadline };
-  const sig = ethers.Signature.from(await patient.signTypedData(domain, GRANT_TYPES, value));
+  const sig = await signGrant(patient, domain, { grantee, scope, purpose: TREATMENT, expiry, version, deadline });
   return (consent.connect(relayer) as typeof consent).grantBySig(
     patient.address,
     grantee,
