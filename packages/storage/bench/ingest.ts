@@ -1,0 +1,133 @@
+// Ingest benchmark: node packages/storage/bench/ingest.ts [--size BYTES] [--dir DIR]
+// Prints ONE JSON line (MB = 10^6 bytes of plaintext):
+//   encrypt_mb_s        file -> encrypt -> /dev/null
+//   ipfs_add_mb_s       already-encrypted file -> Helia add (UnixFS, CIDv1, raw leaves) + pin
+//   ingest_mb_s         end to end: file -> encrypt -> add -> pin -> manifest (PatientRecords.addRecord)
+//   retrieve_mb_s       get -> decrypt -> verify (PatientRecords.openRecord) -> /dev/null
+//   peak_rss_mb         peak resident set size of this process (all of the above)
+//   libsodium_raw_mb_s  raw crypto_secretstream push over in-memory chunks (the primitive's ceiling), measured
+//                       in a child process so its garbage does not count towards peak_rss_mb
+// The test file is written to --dir (default: the OS temp dir) and removed afterwards, with the node's store.
+import { execFileSync } from "node:child_process";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdtemp, open, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { DEFAULT_CHUNK_SIZE, encryptChunks, generateDataKey, generateX25519KeyPair } from "@hygeia/crypto";
+import sodium from "libsodium-wrappers";
+import { FileManifestHead, HeliaContentStore, PatientRecords } from "../src/index.ts";
+
+const { values } = parseArgs({
+  options: {
+    size: { type: "string", default: String(1024 * 1024 * 1024) },
+    dir: { type: "string" },
+    "raw-only": { type: "boolean", default: false },
+  },
+});
+const size = Number(values.size);
+if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`--size must be a positive integer, got ${values.size}`);
+
+const PIECE = 1024 * 1024;
+
+const mbPerSecond = (bytes: number, milliseconds: number): number =>
+  Math.round((bytes / 1e6 / (milliseconds / 1000)) * 10) / 10;
+
+async function timed(run: () => Promise<unknown> | unknown): Promise<number> {
+  const start = performance.now();
+  await run();
+  return performance.now() - start;
+}
+
+function rawPush(bytes: number): void {
+  const chunk = sodium.randombytes_buf(DEFAULT_CHUNK_SIZE);
+  const { state } = sodium.crypto_secretstream_xchacha20poly1305_init_push(generateDataKey());
+  for (let i = 0; i < Math.floor(bytes / DEFAULT_CHUNK_SIZE); i++) {
+    sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, null, 0);
+  }
+  sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk.subarray(0, bytes % DEFAULT_CHUNK_SIZE), null, 3);
+}
+
+if (values["raw-only"]) {
+  await sodium.ready;
+  rawPush(Math.min(size, 64 * 1024 * 1024)); // warm-up: WebAssembly tier-up
+  console.log(mbPerSecond(size, await timed(() => rawPush(size))));
+  process.exit(0);
+}
+
+async function drain(source: AsyncIterable<Uint8Array>): Promise<number> {
+  let bytes = 0;
+  for await (const chunk of source) bytes += chunk.byteLength;
+  return bytes;
+}
+
+const readFile = (path: string): AsyncIterable<Uint8Array> => createReadStream(path, { highWaterMark: PIECE });
+
+async function writeTestFile(path: string): Promise<void> {
+  const piece = sodium.randombytes_buf(PIECE);
+  const handle = await open(path, "w");
+  try {
+    for (let written = 0; written < size; written += PIECE) {
+      piece[0] = (written / PIECE) & 0xff; // distinct pieces: no accidental deduplication
+      await handle.write(piece, 0, Math.min(PIECE, size - written));
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+const workDir = await mkdtemp(join(values.dir ?? tmpdir(), "hygeia-bench-ingest-"));
+const store = await HeliaContentStore.create({ dataDir: join(workDir, "ipfs"), listen: [], timeoutMs: 120_000 });
+try {
+  const plainPath = join(workDir, "plain.bin");
+  const cipherPath = join(workDir, "cipher.bin");
+  await writeTestFile(plainPath);
+  await drain(encryptChunks(readFile(plainPath), generateDataKey())); // warm-up, and pages the file in
+
+  const encryptMs = await timed(() => drain(encryptChunks(readFile(plainPath), generateDataKey())));
+
+  await pipeline(encryptChunks(readFile(plainPath), generateDataKey()), createWriteStream(cipherPath));
+  const addMs = await timed(() => store.put(readFile(cipherPath)));
+  await rm(cipherPath);
+
+  const records = new PatientRecords({
+    store,
+    head: new FileManifestHead(join(workDir, "head.json")),
+    keyPair: generateX25519KeyPair(),
+  });
+  const metadata = { kind: "file", type: "application/octet-stream", category: "benchmark" } as const;
+  let added: Awaited<ReturnType<PatientRecords["addRecord"]>> | undefined;
+  const ingestMs = await timed(async () => {
+    added = await records.addRecord(readFile(plainPath), { ...metadata, created: new Date().toISOString() });
+  });
+
+  let retrieved = 0;
+  const retrieveMs = await timed(async () => {
+    retrieved = await drain(records.openRecord(added!.entry));
+  });
+  if (retrieved !== size) throw new Error(`retrieved ${retrieved} bytes, expected ${size}`);
+  const peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+
+  const rawOutput = execFileSync(process.execPath, [
+    fileURLToPath(import.meta.url),
+    "--raw-only",
+    "--size",
+    String(size),
+  ]);
+  console.log(
+    JSON.stringify({
+      size_bytes: size,
+      encrypt_mb_s: mbPerSecond(size, encryptMs),
+      ipfs_add_mb_s: mbPerSecond(size, addMs),
+      ingest_mb_s: mbPerSecond(size, ingestMs),
+      retrieve_mb_s: mbPerSecond(size, retrieveMs),
+      peak_rss_mb: peakRssMb,
+      libsodium_raw_mb_s: Number(rawOutput.toString().trim()),
+    }),
+  );
+} finally {
+  await store.close();
+  await rm(workDir, { recursive: true, force: true });
+}
