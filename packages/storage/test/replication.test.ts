@@ -55,12 +55,17 @@ describe("replication between two Helia nodes on loopback", () => {
     await nodeB.pin(stored.cid);
     expect(await nodeB.stat(stored.cid)).to.deep.include({ size: stored.size, pinned: true });
 
+    // Pinning on B without reading first fetches every block from A.
+    const second = await new RecordStore(nodeA).putRecord([testBytes(3_500_000, 23)], LAB);
+    await nodeB.pin(second.cid.toString());
+
     // Something only A has, to show A's absence afterwards.
     const onlyOnA = await nodeA.put([testBytes(50_000, 22)]);
     const addressOfA = nodeA.multiaddrs()[0]!;
     await nodeA.close();
 
     expect(Buffer.compare(await collect(onB.getRecord(stored.cid, stored.dek)), plaintext)).to.equal(0);
+    expect(Buffer.compare(await onB.readRecord(second.cid, second.dek), testBytes(3_500_000, 23))).to.equal(0);
     const started = Date.now();
     await expectRejection(collect(nodeB.get(onlyOnA.cid, { timeoutMs: 500 })), ContentNotFoundError);
     expect(Date.now() - started).to.be.below(3_000);

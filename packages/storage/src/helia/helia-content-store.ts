@@ -7,7 +7,6 @@ import { withBitswap } from "@helia/bitswap";
 import { withLibp2pLight } from "@helia/libp2p";
 import { unixfs } from "@helia/unixfs";
 import { multiaddr } from "@multiformats/multiaddr";
-import { FsBlockstore } from "blockstore-fs";
 import { FsDatastore } from "datastore-fs";
 import { createHeliaLight } from "helia";
 import type { CatOptions, UnixFS } from "@helia/unixfs";
@@ -21,6 +20,7 @@ import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreU
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
+import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -49,13 +49,13 @@ type HeliaNode = HeliaWithLibp2p<PrivateLibp2pServices>;
 export class HeliaContentStore implements ContentStore {
   readonly #helia: HeliaNode;
   readonly #fs: UnixFS;
-  readonly #blockstore: FsBlockstore;
+  readonly #blockstore: WholeBlockFsBlockstore;
   readonly #datastore: FsDatastore;
   readonly #timeoutMs: number;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
-  private constructor(helia: HeliaNode, blockstore: FsBlockstore, datastore: FsDatastore, timeoutMs: number) {
+  private constructor(helia: HeliaNode, blockstore: WholeBlockFsBlockstore, datastore: FsDatastore, timeoutMs: number) {
     this.#helia = helia;
     this.#fs = unixfs(helia);
     this.#blockstore = blockstore;
@@ -74,7 +74,7 @@ export class HeliaContentStore implements ContentStore {
     const peers = (options.peers ?? []).map(parseMultiaddr);
 
     await mkdir(options.dataDir, { recursive: true });
-    const blockstore = new FsBlockstore(join(options.dataDir, "blocks"));
+    const blockstore = new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
     const datastore = new FsDatastore(join(options.dataDir, "datastore"));
     await blockstore.open();
     await datastore.open();
