@@ -1,0 +1,186 @@
+// DID resolution for did:ethr (the deployed ERC-1056) and did:key, cached, with typed errors and the
+// stale-keyAgreement workaround applied to every document handed out.
+import {
+  Resolver,
+  type ResolverRegistry,
+  type DIDDocument,
+  type DIDResolutionResult,
+  type Resolvable,
+} from "did-resolver";
+import { getResolver as getEthrResolver } from "ethr-did-resolver";
+import { Contract, type JsonRpcProvider, type Log } from "ethers";
+import { EthereumDIDRegistryAbi } from "@hygeia/chain";
+import { loadVeramo } from "./veramo-runtime.ts";
+import { UnknownDidError, UnresolvableDidError, errorMessage } from "../errors.ts";
+import { ethrDidPrefix, type EthrNetwork } from "./network.ts";
+
+export const MAX_DID_LENGTH = 256;
+const DID_SYNTAX = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
+
+export interface DidResolverOptions {
+  network: EthrNetwork;
+  provider: JsonRpcProvider;
+  /** How long a resolved document is reused when no registry event invalidated it; 0 disables caching. */
+  cacheTtlMs?: number;
+  clock?: () => number;
+}
+
+interface CacheEntry {
+  readonly document: DIDDocument;
+  readonly expiresAt: number;
+}
+
+/**
+ * ethr-did-resolver 11.1.3 removes a revoked attribute's verification method but can keep its id in
+ * `keyAgreement` (and other relationships). Keep only references that still point at a method in the document,
+ * so nobody wraps a key to a revoked X25519 key.
+ */
+export function dropDanglingReferences(document: DIDDocument): DIDDocument {
+  const ids = new Set((document.verificationMethod ?? []).map((vm) => vm.id));
+  const keep = (refs: DIDDocument["keyAgreement"]) =>
+    refs?.filter((ref) => (typeof ref === "string" ? ids.has(ref) : true));
+  return {
+    ...document,
+    ...(document.keyAgreement ? { keyAgreement: keep(document.keyAgreement) } : {}),
+    ...(document.authentication ? { authentication: keep(document.authentication) } : {}),
+    ...(document.assertionMethod ? { assertionMethod: keep(document.assertionMethod) } : {}),
+  };
+}
+
+export function assertDidSyntax(did: unknown): string {
+  if (typeof did !== "string") throw new UnknownDidError(String(did), "not a string");
+  if (did.length > MAX_DID_LENGTH) throw new UnknownDidError(did, `longer than ${MAX_DID_LENGTH} characters`);
+  if (!DID_SYNTAX.test(did)) throw new UnknownDidError(did, "not a DID");
+  return did;
+}
+
+export class CachedDidResolver {
+  private readonly resolver: Resolver;
+  private readonly ethrPrefix: string;
+  private readonly ttlMs: number;
+  private readonly clock: () => number;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly provider: JsonRpcProvider;
+  private readonly registry: string;
+  private watching: Contract | undefined;
+
+  static async create(options: DidResolverOptions): Promise<CachedDidResolver> {
+    const { didProviderKey } = await loadVeramo();
+    return new CachedDidResolver(options, didProviderKey.getDidKeyResolver());
+  }
+
+  private constructor(options: DidResolverOptions, keyResolver: ResolverRegistry) {
+    this.ethrPrefix = ethrDidPrefix(options.network).toLowerCase();
+    this.ttlMs = options.cacheTtlMs ?? 60_000;
+    this.clock = options.clock ?? Date.now;
+    this.provider = options.provider;
+    this.registry = options.network.registry;
+    this.resolver = new Resolver({
+      ...getEthrResolver({
+        networks: [
+          {
+            chainId: options.network.chainId,
+            // ethr-did-resolver is typed against its own copy of ethers' Provider; the object is the same.
+            provider: options.provider as never,
+            registry: options.network.registry,
+          },
+        ],
+      }),
+      ...keyResolver,
+    });
+  }
+
+  /** Resolves a DID to its document. Throws UnknownDidError / UnresolvableDidError. */
+  async resolve(did: string): Promise<DIDDocument> {
+    const key = assertDidSyntax(did).split("#")[0]!;
+    this.assertSupported(key);
+    const cached = this.cache.get(key);
+    if (cached && cached.expiresAt > this.clock()) return cached.document;
+    let result: DIDResolutionResult;
+    try {
+      result = await this.resolver.resolve(key);
+    } catch (error) {
+      throw new UnresolvableDidError(key, errorMessage(error), { cause: error });
+    }
+    const failure = result.didResolutionMetadata.error;
+    if (failure === "invalidDid" || failure === "unsupportedDidMethod") throw new UnknownDidError(key, failure);
+    if (failure || !result.didDocument) {
+      const detail = (result.didResolutionMetadata as { message?: string }).message;
+      throw new UnresolvableDidError(key, detail ? `${failure}: ${detail}` : (failure ?? "no document"));
+    }
+    if (result.didDocumentMetadata.deactivated) throw new UnresolvableDidError(key, "deactivated");
+    const document = dropDanglingReferences(result.didDocument);
+    if (this.ttlMs > 0) this.cache.set(key, { document, expiresAt: this.clock() + this.ttlMs });
+    return document;
+  }
+
+  /** Forgets cached documents of this DID (any network segment spelling). */
+  invalidate(did: string): void {
+    const address = did.split(":").pop()?.toLowerCase();
+    for (const key of this.cache.keys()) {
+      if (key === did || (address && key.toLowerCase().endsWith(address))) this.cache.delete(key);
+    }
+  }
+
+  invalidateAll(): void {
+    this.cache.clear();
+  }
+
+  /**
+   * Follows the registry's DIDOwnerChanged / DIDDelegateChanged / DIDAttributeChanged events and drops the
+   * changed identity's cached document, so changes made by others show up without waiting for the TTL.
+   */
+  async watchRegistry(): Promise<void> {
+    if (this.watching) return;
+    const contract = new Contract(this.registry, EthereumDIDRegistryAbi, this.provider);
+    const onChange = (...args: unknown[]) => {
+      const event = args[args.length - 1] as { log?: Log } | undefined;
+      const identity = event?.log?.topics[1];
+      if (identity) this.invalidate(`0x${identity.slice(-40)}`);
+      else this.invalidateAll();
+    };
+    await contract.on("DIDOwnerChanged", onChange);
+    await contract.on("DIDDelegateChanged", onChange);
+    await contract.on("DIDAttributeChanged", onChange);
+    this.watching = contract;
+  }
+
+  async stopWatching(): Promise<void> {
+    const contract = this.watching;
+    this.watching = undefined;
+    if (contract) await contract.removeAllListeners();
+  }
+
+  /** A did-resolver `Resolvable` over this cache, for Veramo and did-jwt. */
+  asResolvable(): Resolvable {
+    return {
+      resolve: async (didUrl: string): Promise<DIDResolutionResult> => {
+        try {
+          const didDocument = await this.resolve(didUrl);
+          return { didResolutionMetadata: {}, didDocument, didDocumentMetadata: {} };
+        } catch (error) {
+          return {
+            didResolutionMetadata: {
+              error: error instanceof UnknownDidError ? "invalidDid" : "notFound",
+              message: errorMessage(error),
+            },
+            didDocument: null,
+            didDocumentMetadata: {},
+          };
+        }
+      },
+    };
+  }
+
+  private assertSupported(did: string): void {
+    if (did.startsWith("did:key:")) return;
+    if (did.startsWith("did:ethr:")) {
+      const segments = did.split(":");
+      // did:ethr:<network>:<address> must name this agent's chain; did:ethr:<address> means mainnet.
+      if (segments.length === 4 && `${segments[0]}:${segments[1]}:${segments[2]}`.toLowerCase() === this.ethrPrefix)
+        return;
+      throw new UnknownDidError(did, `not on the configured network (${this.ethrPrefix})`);
+    }
+    throw new UnknownDidError(did, "unsupported DID method (did:ethr and did:key are)");
+  }
+}
