@@ -1,4 +1,4 @@
-// Ingest benchmark: node packages/storage/bench/ingest.ts [--size BYTES] [--dir DIR]
+// Ingest benchmark: node packages/storage/bench/ingest.ts [--size BYTES] [--dir DIR] [--crypto-worker]
 // Prints ONE JSON line (MB = 10^6 bytes of plaintext):
 //   encrypt_mb_s        file -> encrypt -> /dev/null
 //   ipfs_add_mb_s       already-encrypted file -> Helia add (UnixFS, CIDv1, raw leaves) + pin
@@ -7,6 +7,7 @@
 //   peak_rss_mb         peak resident set size of this process (all of the above)
 //   libsodium_raw_mb_s  raw crypto_secretstream push over in-memory chunks (the primitive's ceiling), measured
 //                       in a child process so its garbage does not count towards peak_rss_mb
+// --crypto-worker runs ingest / retrieve with RecordStoreOptions.cryptoWorker (the other stages are unchanged).
 // The test file is written to --dir (default: the OS temp dir) and removed afterwards, with the node's store.
 import { execFileSync } from "node:child_process";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     size: { type: "string", default: String(1024 * 1024 * 1024) },
     dir: { type: "string" },
     "raw-only": { type: "boolean", default: false },
+    "crypto-worker": { type: "boolean", default: false },
   },
 });
 const size = Number(values.size);
@@ -96,6 +98,7 @@ try {
     store,
     head: new FileManifestHead(join(workDir, "head.json")),
     keyPair: generateX25519KeyPair(),
+    cryptoWorker: values["crypto-worker"], // encrypt / decrypt on a worker thread (RecordStoreOptions)
   });
   const metadata = { kind: "file", type: "application/octet-stream", category: "benchmark" } as const;
   let added: Awaited<ReturnType<PatientRecords["addRecord"]>> | undefined;

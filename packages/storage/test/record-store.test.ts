@@ -168,3 +168,60 @@ async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
   return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
 }
+
+describe("RecordStore with the crypto worker", () => {
+  const nodes = new TestNodes();
+  let store: HeliaContentStore;
+  let records: RecordStore;
+  const chunk = DEFAULT_CHUNK_SIZE;
+
+  before(async () => {
+    store = await nodes.node({ listen: [] });
+    records = new RecordStore(store, { cryptoWorker: true });
+  });
+  after(() => nodes.cleanup());
+
+  for (const length of [0, 1, chunk, 3 * chunk + 17, 2_500_000]) {
+    it(`round-trips ${length} bytes, interoperable with the inline path`, async () => {
+      const plaintext = testBytes(length, length + 3);
+      const stored = await records.putRecord(pieces(plaintext, 100_000), SCAN);
+      expect(stored.size).to.equal(encryptedSize(length));
+      expect(Buffer.compare(await collect(records.getRecord(stored.cid, stored.dek)), plaintext)).to.equal(0);
+      const inline = new RecordStore(store);
+      expect(Buffer.compare(await collect(inline.getRecord(stored.cid, stored.dek)), plaintext)).to.equal(0);
+      const inlineStored = await inline.putRecord([plaintext], SCAN);
+      const viaWorker = await collect(records.getRecord(inlineStored.cid, inlineStored.dek));
+      expect(Buffer.compare(viaWorker, plaintext)).to.equal(0);
+    });
+  }
+
+  it("reports tampering with the same typed errors", async () => {
+    const dek = generateDataKey();
+    const envelope = await encryptToBuffer(testBytes(3 * chunk, 5), dek);
+    const flipped = Uint8Array.from(envelope);
+    flipped[flipped.length - 100]! ^= 0x01;
+    const { cid: flippedCid } = await store.put([flipped]);
+    await expectRejection(collect(records.getRecord(flippedCid, dek)), IntegrityError);
+    const { cid: truncatedCid } = await store.put([envelope.subarray(0, envelope.length - (chunk + 17))]);
+    await expectRejection(collect(records.getRecord(truncatedCid, dek)), TruncatedError);
+    const { cid } = await store.put([envelope]);
+    await expectRejection(collect(records.getRecord(cid, generateDataKey())), IntegrityError);
+  });
+
+  it("a source that fails mid-way rejects putRecord", async () => {
+    async function* failing(): AsyncGenerator<Uint8Array> {
+      yield testBytes(3_000_000, 9);
+      throw new Error("upload interrupted");
+    }
+    const error = await expectRejection(records.putRecord(failing(), SCAN), Error);
+    expect(error.message).to.equal("upload interrupted");
+  });
+
+  it("a reader that stops early releases the worker (no hang)", async () => {
+    const stored = await records.putRecord([testBytes(4_000_000, 10)], SCAN);
+    for await (const part of records.getRecord(stored.cid, stored.dek)) {
+      expect(part.length).to.be.greaterThan(0);
+      break;
+    }
+  });
+});
