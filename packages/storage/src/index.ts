@@ -37,3 +37,5 @@ export { recoverRecords } from "./manifest/recovery.ts";
 export type { RecoveredRecord, Recovery } from "./manifest/recovery.ts";
 export { PatientRecords } from "./patient-records.ts";
 export type { AddedRecord, PatientRecordsOptions } from "./patient-records.ts";
+export { DEFAULT_KUBO_TIMEOUT_MS, KuboContentStore } from "./kubo/kubo-content-store.ts";
+export type { KuboContentStoreOptions } from "./kubo/kubo-content-store.ts";

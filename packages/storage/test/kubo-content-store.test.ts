@@ -1,0 +1,97 @@
+// The Kubo adapter against a real RPC server when one is configured (HYGEIA_KUBO_RPC_URL, e.g. a Kubo node
+// or the js-ipfs 0.66 daemon); its failure behaviour without one is tested always.
+import { expect } from "chai";
+import {
+  ContentNotFoundError,
+  InvalidArgumentError,
+  InvalidCidError,
+  KuboContentStore,
+  RecordStore,
+  StoreUnavailableError,
+} from "../src/index.ts";
+import { expectRejection } from "./helpers/expect.ts";
+import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+
+const ABSENT_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+
+describe("KuboContentStore without a server", () => {
+  it("an unreachable RPC API is StoreUnavailableError within the timeout", async () => {
+    const started = Date.now();
+    await expectRejection(
+      KuboContentStore.create({ url: "http://127.0.0.1:9", timeoutMs: 2_000 }),
+      StoreUnavailableError,
+    );
+    expect(Date.now() - started).to.be.below(3_000);
+  });
+
+  it("validates its options", async () => {
+    await expectRejection(KuboContentStore.create({ url: "not a url" }), InvalidArgumentError);
+    await expectRejection(KuboContentStore.create({ url: "ftp://127.0.0.1:5001" }), InvalidArgumentError);
+    await expectRejection(
+      KuboContentStore.create({ url: "http://127.0.0.1:5001", timeoutMs: 0 }),
+      InvalidArgumentError,
+    );
+  });
+});
+
+describe("KuboContentStore against a real RPC server", function () {
+  const url = process.env.HYGEIA_KUBO_RPC_URL;
+  let store: KuboContentStore;
+  const nodes = new TestNodes();
+
+  before(async function () {
+    if (url === undefined || url === "") this.skip();
+    store = await KuboContentStore.create({ url, timeoutMs: 10_000 });
+  });
+  after(async () => {
+    await store?.close();
+    await nodes.cleanup();
+  });
+
+  for (const length of [0, 1, 1_048_576, 3_000_001]) {
+    it(`round-trips ${length} bytes, pinned`, async () => {
+      const data = testBytes(length, length + 5);
+      const { cid, size } = await store.put(pieces(data, 65_536));
+      expect(size).to.equal(length);
+      expect(cid.version).to.equal(1);
+      expect(Buffer.compare(await collect(store.get(cid.toString())), data)).to.equal(0);
+      expect(await store.has(cid)).to.equal(true);
+      expect(await store.stat(cid)).to.deep.include({ size: length, pinned: true });
+    });
+  }
+
+  it("gives the same CID as the embedded Helia node for the same bytes", async () => {
+    const helia = await nodes.node({ listen: [] });
+    const data = testBytes(2_500_000, 77);
+    const viaKubo = await store.put([data]);
+    const viaHelia = await helia.put(pieces(data, 100_000));
+    expect(viaKubo.cid.toString()).to.equal(viaHelia.cid.toString());
+  });
+
+  it("unpin / pin", async () => {
+    const { cid } = await store.put([testBytes(10_000, 3)]);
+    await store.unpin(cid);
+    expect((await store.stat(cid)).pinned).to.equal(false);
+    await store.unpin(cid);
+    await store.pin(cid);
+    expect((await store.stat(cid)).pinned).to.equal(true);
+  });
+
+  it("stores and reads encrypted records", async () => {
+    const records = new RecordStore(store);
+    const plaintext = testBytes(700_000, 8);
+    const stored = await records.putRecord([plaintext], {
+      kind: "file",
+      type: "application/pdf",
+      category: "discharge",
+      created: "2026-11-21T13:00:00Z",
+    });
+    expect(Buffer.compare(await records.readRecord(stored.cid, stored.dek), plaintext)).to.equal(0);
+  });
+
+  it("missing content and bad CIDs are typed errors", async () => {
+    expect(await store.has(ABSENT_CID, { timeoutMs: 2_000 })).to.equal(false);
+    await expectRejection(collect(store.get(ABSENT_CID, { timeoutMs: 1_000 })), ContentNotFoundError);
+    expect(() => store.get("nope")).to.throw(InvalidCidError);
+  });
+});
