@@ -1,0 +1,80 @@
+// Issuer trust: the issuer's did:ethr address must be accredited on the TrustRegistry for one of the roles,
+// both when the credential was issued and now. Chain failures fail the check (fail closed).
+import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
+import { errorMessage } from "../errors.ts";
+
+export interface TrustDecision {
+  readonly pass: boolean;
+  readonly reason: string;
+}
+
+export interface IssuerTrustOptions {
+  registry: TrustRegistryClient;
+  /** did:ethr prefix of the chain the registry is on, e.g. did:ethr:0x7a69. */
+  didPrefix: string;
+  /** Reuse of a registry answer; keep short (seconds), revocations must bite quickly. Default 5 s. */
+  cacheTtlMs?: number;
+  clock?: () => number;
+}
+
+export class IssuerTrust {
+  private readonly registry: TrustRegistryClient;
+  private readonly didPrefix: string;
+  private readonly ttlMs: number;
+  private readonly clock: () => number;
+  private readonly cache = new Map<string, { value: boolean; expiresAt: number }>();
+
+  constructor(options: IssuerTrustOptions) {
+    this.registry = options.registry;
+    this.didPrefix = options.didPrefix.toLowerCase();
+    this.ttlMs = options.cacheTtlMs ?? 5_000;
+    this.clock = options.clock ?? Date.now;
+  }
+
+  async check(
+    issuerDid: string,
+    roles: readonly TrustRoleName[],
+    issuedAt: number | undefined,
+  ): Promise<TrustDecision> {
+    const address = this.addressOf(issuerDid);
+    if (!address)
+      return { pass: false, reason: `issuer ${issuerDid.slice(0, 80)} is not a did:ethr on the registry's chain` };
+    if (roles.length === 0) return { pass: false, reason: "no trusted role for this credential type" };
+    if (issuedAt === undefined) return { pass: false, reason: "credential has no issuance time" };
+    try {
+      for (const role of roles) {
+        const [then, now] = await Promise.all([
+          this.cached(`at:${address}:${role}:${issuedAt}`, () => this.registry.isTrustedAt(address, role, issuedAt)),
+          this.cached(`now:${address}:${role}`, () => this.registry.isTrusted(address, role)),
+        ]);
+        if (then && now) return { pass: true, reason: `accredited as ${role} at issuance and now` };
+      }
+      return {
+        pass: false,
+        reason: `issuer not accredited as ${roles.join(" or ")} both at issuance (${issuedAt}) and now`,
+      };
+    } catch (error) {
+      return { pass: false, reason: `trust registry unavailable: ${errorMessage(error).slice(0, 200)}` };
+    }
+  }
+
+  clear(): void {
+    this.cache.clear();
+  }
+
+  private addressOf(did: string): string | undefined {
+    const lower = did.toLowerCase();
+    if (!lower.startsWith(`${this.didPrefix}:`)) return undefined;
+    const address = did.slice(this.didPrefix.length + 1);
+    return /^0x[0-9a-fA-F]{40}$/.test(address) ? address : undefined;
+  }
+
+  private async cached(key: string, load: () => Promise<boolean>): Promise<boolean> {
+    const hit = this.cache.get(key);
+    const now = this.clock();
+    if (hit && hit.expiresAt > now) return hit.value;
+    const value = await load();
+    if (this.ttlMs > 0) this.cache.set(key, { value, expiresAt: now + this.ttlMs });
+    return value;
+  }
+}

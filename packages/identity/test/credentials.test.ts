@@ -1,0 +1,160 @@
+import { expect } from "chai";
+import { verifyCredential as didJwtVcVerifyCredential } from "did-jwt-vc";
+import {
+  CREDENTIAL_TYPES,
+  CredentialType,
+  IdentityAgent,
+  SchemaViolationError,
+  createPresentation,
+  issueCredential,
+  type CredentialTypeName,
+  type ManagedDid,
+} from "../src/index.ts";
+import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+
+const ISSUER_OF: Record<CredentialTypeName, keyof Issuers> = {
+  PatientIdentityCredential: "identity",
+  HealthInsuranceCredential: "insurer",
+  ClinicAccreditationCredential: "board",
+  ResearcherCredential: "irb",
+  EthicsApprovalCredential: "irb",
+  HealthRecordCredential: "board",
+};
+
+describe("identity: JWT credentials and presentations", function () {
+  let testChain: TestChain;
+  let agent: IdentityAgent;
+  let issuers: Issuers;
+  let patient: ManagedDid;
+  let clinic: ManagedDid;
+  let researcher: ManagedDid;
+
+  before(async function () {
+    testChain = await startTestChain();
+    agent = await IdentityAgent.create({ network: testChain.network });
+    issuers = await createIssuers(testChain, agent);
+    patient = await agent.createDid({ alias: "patient" });
+    clinic = await agent.createDid({ alias: "clinic" });
+    researcher = await agent.createDid({ method: "key", alias: "researcher" });
+  });
+  after(async function () {
+    await agent?.close();
+    await testChain?.stop();
+  });
+
+  for (const type of CREDENTIAL_TYPES) {
+    it(`issues and verifies a ${type}`, async function () {
+      const all = subjects(patient.did, clinic.did, researcher.did);
+      const jwt = await issueCredential(agent, {
+        issuer: issuers[ISSUER_OF[type]].did,
+        type,
+        subject: all[type],
+        validUntil: new Date(Date.now() + 86400_000),
+      });
+      const { verifier } = createVerifier(testChain, agent);
+      const result = await verifier.verifyCredential(jwt);
+      expect(result.checks.filter((c) => !c.pass)).to.deep.equal([]);
+      expect(result.ok).to.equal(true);
+      expect(result.credential?.type).to.equal(type);
+      expect(result.credential?.subject.id).to.equal(all[type].id);
+    });
+  }
+
+  it("refuses to issue a credential whose subject violates the schema", async function () {
+    let error: unknown;
+    try {
+      await issueCredential(agent, {
+        issuer: issuers.identity.did,
+        type: CredentialType.PatientIdentity,
+        subject: { id: patient.did, givenName: "Ada", familyName: "Lovelace", birthDate: "10/12/1985" },
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(SchemaViolationError);
+    expect((error as SchemaViolationError).violations.join()).to.contain("birthDate");
+  });
+
+  it("verifies a challenge-bound presentation once, discloses only requested claims, and rejects the replay", async function () {
+    const all = subjects(patient.did, clinic.did, researcher.did);
+    const identity = await issueCredential(agent, {
+      issuer: issuers.identity.did,
+      type: CredentialType.PatientIdentity,
+      subject: all.PatientIdentityCredential,
+    });
+    const insurance = await issueCredential(agent, {
+      issuer: issuers.insurer.did,
+      type: CredentialType.HealthInsurance,
+      subject: all.HealthInsuranceCredential,
+    });
+    const { verifier, challenges } = createVerifier(testChain, agent);
+    const domain = "clinic.example";
+    const challenge = await challenges.issue(domain);
+    const vp = await createPresentation(agent, {
+      holder: patient.did,
+      credentials: [identity, insurance],
+      challenge,
+      domain,
+    });
+    const request = {
+      challenge,
+      domain,
+      credentials: [
+        { type: CredentialType.PatientIdentity, claims: ["givenName", "birthDate"] },
+        { type: CredentialType.HealthInsurance, claims: ["memberId"] },
+      ],
+    };
+    const result = await verifier.verifyPresentation(vp, request);
+    expect(result.checks.filter((c) => !c.pass)).to.deep.equal([]);
+    expect(result.ok).to.equal(true);
+    expect(result.holder).to.equal(patient.did);
+    expect(result.disclosed).to.deep.equal({
+      PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" },
+      HealthInsuranceCredential: { memberId: "M-123456" },
+    });
+    const replay = await verifier.verifyPresentation(vp, request);
+    expect(replay.ok).to.equal(false);
+    expect(replay.checks.find((c) => c.name === "challenge")?.reason).to.contain("already-used");
+  });
+
+  it("agrees with did-jwt-vc on valid and invalid credentials", async function () {
+    const all = subjects(patient.did, clinic.did, researcher.did);
+    const valid = await issueCredential(agent, {
+      issuer: issuers.board.did,
+      type: CredentialType.ClinicAccreditation,
+      subject: all.ClinicAccreditationCredential,
+    });
+    const [h, p, s] = valid.split(".") as [string, string, string];
+    const payload = JSON.parse(Buffer.from(p, "base64url").toString());
+    payload.vc.credentialSubject.clinicName = "Evil Clinic";
+    const tampered = `${h}.${Buffer.from(JSON.stringify(payload)).toString("base64url")}.${s}`;
+    const sig = Buffer.from(s, "base64url");
+    const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const highS = n - BigInt(`0x${sig.subarray(32).toString("hex")}`);
+    const malleated = `${h}.${p}.${Buffer.concat([sig.subarray(0, 32), Buffer.from(highS.toString(16).padStart(64, "0"), "hex")]).toString("base64url")}`;
+    const otherSigner = await issueCredential(agent, {
+      issuer: issuers.rogue.did,
+      type: CredentialType.ClinicAccreditation,
+      subject: all.ClinicAccreditationCredential,
+    });
+    const [, , rogueSig] = otherSigner.split(".");
+    const forged = `${h}.${p}.${rogueSig}`;
+    const { verifier } = createVerifier(testChain, agent);
+    const resolver = agent.resolver.asResolvable();
+    for (const [name, jwt, expected] of [
+      ["valid", valid, true],
+      ["tampered", tampered, false],
+      ["high-S (malleated, accepted by did-jwt too)", malleated, true],
+      ["forged", forged, false],
+    ] as const) {
+      const ours = (await verifier.verifyCredential(jwt)).checks.find((c) => c.name === "signature")?.pass;
+      const reference = await didJwtVcVerifyCredential(jwt, resolver).then(
+        () => true,
+        () => false,
+      );
+      expect([name, ours]).to.deep.equal([name, expected]);
+      expect([name, reference]).to.deep.equal([name, expected]);
+    }
+  });
+});
