@@ -15,3 +15,4 @@ export * from "./verify/challenges.ts";
 export * from "./verify/trust.ts";
 export * from "./verify/es256k.ts";
 export * from "./verify/credential-verifier.ts";
+export * from "./sdjwt/sd-jwt.ts";

@@ -4,21 +4,27 @@ import { SchemaViolationError } from "../errors.ts";
 import { CREDENTIAL_SUBJECT_SCHEMAS, isCredentialType, type CredentialTypeName } from "./types.ts";
 
 const ajv = new Ajv({ allErrors: true, strict: true });
-const validators = new Map<CredentialTypeName, ValidateFunction>();
+const validators = new Map<string, ValidateFunction>();
 
-function validatorFor(type: CredentialTypeName): ValidateFunction {
-  let validate = validators.get(type);
+function validatorFor(type: CredentialTypeName, partial: boolean): ValidateFunction {
+  const key = `${type}:${partial}`;
+  let validate = validators.get(key);
   if (!validate) {
-    validate = ajv.compile(CREDENTIAL_SUBJECT_SCHEMAS[type]);
-    validators.set(type, validate);
+    const schema = CREDENTIAL_SUBJECT_SCHEMAS[type] as { required?: string[] };
+    // Selective disclosure: each disclosed claim must be valid, but required claims may be withheld.
+    validate = ajv.compile(partial ? { ...schema, required: [] } : schema);
+    validators.set(key, validate);
   }
   return validate;
 }
 
-/** The schema violations of `subject` for `type`; empty when valid. */
-export function subjectViolations(type: string, subject: unknown): string[] {
+/**
+ * The schema violations of `subject` for `type`; empty when valid. `partial` accepts a subset of the claims
+ * (selectively disclosed SD-JWT claims).
+ */
+export function subjectViolations(type: string, subject: unknown, options: { partial?: boolean } = {}): string[] {
   if (!isCredentialType(type)) return [`unknown credential type ${JSON.stringify(type).slice(0, 80)}`];
-  const validate = validatorFor(type);
+  const validate = validatorFor(type, options.partial ?? false);
   if (validate(subject)) return [];
   return (validate.errors ?? [])
     .slice(0, 10)

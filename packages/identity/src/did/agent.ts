@@ -13,7 +13,7 @@ import type {
   TAgent,
 } from "@veramo/core";
 import { EthrDID } from "ethr-did";
-import { computeAddress, getAddress, type JsonRpcProvider } from "ethers";
+import { SigningKey, computeAddress, getAddress, type JsonRpcProvider } from "ethers";
 import type { DIDDocument } from "did-resolver";
 import { assertX25519PublicKey, x25519KeysFromDidDocument } from "@hygeia/crypto";
 import { InvalidIdentityInputError, KeyNotFoundError, UnknownDidError } from "../errors.ts";
@@ -308,6 +308,19 @@ export class IdentityAgent {
   async signingPublicKeyHex(did: string): Promise<string> {
     const managed = await this.getDid(did);
     return (await this.veramo.keyManagerGet({ kid: managed.signingKeyId })).publicKeyHex;
+  }
+
+  /** The DID's signing key as a public JWK (for SD-JWT `cnf` holder binding). */
+  async signingPublicJwk(did: string): Promise<{ kty: "EC"; crv: "secp256k1"; x: string; y: string }> {
+    const hex = (await this.signingPublicKeyHex(did)).replace(/^0x/, "");
+    const uncompressed = SigningKey.computePublicKey(`0x${hex}`, false);
+    const bytes = Buffer.from(uncompressed.slice(2), "hex");
+    return {
+      kty: "EC",
+      crv: "secp256k1",
+      x: bytes.subarray(1, 33).toString("base64url"),
+      y: bytes.subarray(33, 65).toString("base64url"),
+    };
   }
 
   async close(): Promise<void> {

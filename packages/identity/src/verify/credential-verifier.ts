@@ -14,7 +14,14 @@ import {
   type VerifiedStatusList,
 } from "../status/status-list.ts";
 import type { ChallengeStore } from "./challenges.ts";
-import { Es256kVerifier, type VerificationRelationship } from "./es256k.ts";
+import {
+  Es256kVerifier,
+  isAuthorizedKey,
+  publicKeyFromJwk,
+  verifyWithPublicKey,
+  type VerificationRelationship,
+} from "./es256k.ts";
+import { sdHash, sdJwtClaims } from "../sdjwt/sd-jwt.ts";
 import { JwtFormatError, decodeJwt, numericClaim, stringClaim, type DecodedJwt } from "./jwt.ts";
 import { CheckList, type VerificationCheck } from "./result.ts";
 import type { IssuerTrust } from "./trust.ts";
@@ -154,6 +161,9 @@ export class CredentialVerifier {
       checks.add("format", false, "invalid presentation request (challenge, domain and credential types required)");
       return fail();
     }
+    if (isSdJwtPresentation(presentation)) {
+      return this.runSdJwtPresentationChecks([presentation].flat(), request, checks, disclosed);
+    }
     let vp: DecodedJwt;
     try {
       vp = decodeJwt(presentation, MAX_PRESENTATION_BYTES);
@@ -222,6 +232,173 @@ export class CredentialVerifier {
     );
     if (nonceMatches) await this.consumeChallenge(request, checks);
     return { ok: checks.ok, checks: checks.checks, holder, disclosed: checks.ok ? disclosed : {} };
+  }
+
+  /**
+   * SD-JWT VC presentations (one or several, each with its KB-JWT): issuer signature, disclosures, key binding
+   * to `cnf.jwk` and to the subject DID, challenge (KB nonce), domain (KB aud), validity, schema of the disclosed
+   * claims, status, issuer trust.
+   */
+  private async runSdJwtPresentationChecks(
+    presentations: readonly string[],
+    request: PresentationRequest,
+    checks: CheckList,
+    disclosed: Partial<Record<CredentialTypeName, Record<string, unknown>>>,
+  ): Promise<PresentationVerification> {
+    const total = presentations.reduce((n, p) => n + p.length, 0);
+    if (total > MAX_PRESENTATION_BYTES || presentations.length > MAX_CREDENTIALS_PER_PRESENTATION) {
+      checks.add("format", false, `presentation larger than ${MAX_PRESENTATION_BYTES} bytes or too many credentials`);
+      return { ok: false, checks: checks.checks, holder: undefined, disclosed: {} };
+    }
+    let holder: string | undefined;
+    let nonceMatches = true;
+    const satisfied = new Set<CredentialTypeName>();
+    for (const [index, compact] of presentations.entries()) {
+      const result = await this.checkSdJwt(compact, request, checks, index);
+      if (!result) continue;
+      nonceMatches &&= result.nonceMatches;
+      if (holder !== undefined && result.subject.id !== holder)
+        checks.add("holder-binding", false, "credentials of different subjects", index);
+      holder ??= typeof result.subject.id === "string" ? result.subject.id : undefined;
+      const requested = request.credentials.find((r) => r.type === result.type);
+      if (!requested || !result.type) continue;
+      const claims = pickClaims(result.subject, requested.claims);
+      const missing = (requested.claims ?? []).filter((c) => !(c in claims));
+      checks.add(
+        "required-claims",
+        missing.length === 0,
+        missing.length === 0 ? "requested claims disclosed" : `not disclosed: ${missing.join(", ")}`,
+        index,
+      );
+      disclosed[result.type] = claims;
+      satisfied.add(result.type);
+    }
+    const missingTypes = request.credentials.map((r) => r.type).filter((t) => !satisfied.has(t));
+    checks.add(
+      "required-credentials",
+      missingTypes.length === 0,
+      missingTypes.length === 0 ? "all requested credentials presented" : `missing: ${missingTypes.join(", ")}`,
+    );
+    if (nonceMatches) await this.consumeChallenge(request, checks);
+    return { ok: checks.ok, checks: checks.checks, holder, disclosed: checks.ok ? disclosed : {} };
+  }
+
+  private async checkSdJwt(
+    compact: string,
+    request: PresentationRequest,
+    checks: CheckList,
+    index: number,
+  ): Promise<
+    { type: CredentialTypeName | undefined; subject: Record<string, unknown>; nonceMatches: boolean } | undefined
+  > {
+    const parts = compact.split("~");
+    if (parts.length < 2) {
+      checks.add("format", false, "not an SD-JWT (no ~ separator)", index);
+      return undefined;
+    }
+    const issuerJwtText = parts[0]!;
+    const kbText = parts[parts.length - 1]!;
+    const disclosures = parts.slice(1, -1);
+    let issuerJwt: DecodedJwt;
+    let claims: Record<string, unknown>;
+    try {
+      issuerJwt = decodeJwt(issuerJwtText);
+      claims = await sdJwtClaims(`${parts.slice(0, -1).join("~")}~`);
+    } catch (error) {
+      checks.add("format", false, `SD-JWT: ${errorMessage(error).slice(0, 200)}`, index);
+      return undefined;
+    }
+    const issuer = typeof issuerJwt.payload.iss === "string" ? issuerJwt.payload.iss : undefined;
+    const type = isCredentialType(issuerJwt.payload.vct) ? issuerJwt.payload.vct : undefined;
+    if (!issuer || !type) {
+      checks.add("credential-type", false, "SD-JWT needs iss and a Hygeia vct", index);
+      return undefined;
+    }
+    const signed = await this.checkSignature(issuerJwt, issuer, "assertionMethod", checks, index, "issuer");
+    const disclosureProblem = unreferencedDisclosure(issuerJwt.payload, disclosures);
+    checks.add(
+      "disclosures",
+      disclosureProblem === undefined,
+      disclosureProblem ?? `${disclosures.length} disclosure(s) match the issuer's digests`,
+      index,
+    );
+    this.checkValidityPeriod(issuerJwt.payload, checks, index);
+    const subject: Record<string, unknown> = { ...pickSubjectClaims(claims) };
+    const violations = subjectViolations(type, subject, { partial: true });
+    checks.add(
+      "schema",
+      violations.length === 0,
+      violations.length === 0 ? `valid ${type} claims` : violations.join("; "),
+      index,
+    );
+
+    // Key binding: KB-JWT signed by cnf.jwk, covering exactly these disclosures, for this challenge and domain.
+    let nonceMatches = false;
+    const binding = await this.checkKeyBinding(issuerJwt, `${parts.slice(0, -1).join("~")}~`, kbText, subject.id);
+    checks.add("holder-binding", binding.pass, binding.reason, index);
+    if (binding.kb) {
+      nonceMatches = binding.kb.nonce === request.challenge;
+      if (!nonceMatches) checks.add("challenge", false, "key binding answers another challenge", index);
+      const domainOk = binding.kb.aud === request.domain;
+      checks.add("domain", domainOk, domainOk ? "audience matches" : "presentation is for another domain", index);
+    }
+    if (!signed) return { type, subject, nonceMatches };
+    let status: BitstringStatusListEntry[] = [];
+    try {
+      status = parseStatusList(issuerJwt.payload.credentialStatus);
+    } catch (error) {
+      checks.add("status", false, errorMessage(error), index);
+      return { type, subject, nonceMatches };
+    }
+    const requested = request.credentials.find((r) => r.type === type);
+    await this.checkStatus({ type, issuer, subject, issuedAt: undefined, expiresAt: undefined, status }, checks, index);
+    const issuedAt =
+      numericClaimOrUndefined(issuerJwt.payload, "nbf") ?? numericClaimOrUndefined(issuerJwt.payload, "iat");
+    const decision = this.trust
+      ? await this.trust.check(issuer, requested?.trustedRoles ?? DEFAULT_TRUSTED_ROLES[type], issuedAt)
+      : { pass: false, reason: "no trust registry configured" };
+    checks.add("issuer-trust", decision.pass, decision.reason, index);
+    return { type, subject, nonceMatches };
+  }
+
+  private async checkKeyBinding(
+    issuerJwt: DecodedJwt,
+    presentedWithoutKb: string,
+    kbText: string,
+    subjectId: unknown,
+  ): Promise<{ pass: boolean; reason: string; kb?: { nonce: unknown; aud: unknown } }> {
+    if (kbText === "") return { pass: false, reason: "missing key binding JWT" };
+    let kb: DecodedJwt;
+    try {
+      kb = decodeJwt(kbText);
+    } catch (error) {
+      return { pass: false, reason: `key binding JWT: ${errorMessage(error)}` };
+    }
+    const claims = { nonce: kb.payload.nonce, aud: kb.payload.aud };
+    if (kb.header.typ !== "kb+jwt") return { pass: false, reason: "key binding JWT typ is not kb+jwt", kb: claims };
+    if (kb.header.alg !== "ES256K") return { pass: false, reason: "key binding algorithm not allowed", kb: claims };
+    const jwk = (issuerJwt.payload.cnf as { jwk?: Record<string, unknown> } | undefined)?.jwk;
+    const holderKey = jwk ? publicKeyFromJwk(jwk) : undefined;
+    if (!holderKey) return { pass: false, reason: "credential has no usable cnf.jwk", kb: claims };
+    if (!verifyWithPublicKey(holderKey, kb.signingInput, kb.signature))
+      return { pass: false, reason: "key binding signature does not verify with cnf.jwk", kb: claims };
+    if (kb.payload.sd_hash !== sdHash(presentedWithoutKb))
+      return { pass: false, reason: "key binding does not cover these disclosures (sd_hash)", kb: claims };
+    const iat = kb.payload.iat;
+    const now = Math.floor(this.clock() / 1000);
+    if (typeof iat !== "number" || iat > now + this.skew || iat < now - KB_MAX_AGE_SECONDS)
+      return { pass: false, reason: "key binding JWT is not fresh", kb: claims };
+    // The bound key must be one the subject DID authenticates with: the presenter is the subject.
+    if (typeof subjectId === "string") {
+      try {
+        const document = await this.resolver.resolve(subjectId);
+        if (!isAuthorizedKey(document, "authentication", holderKey))
+          return { pass: false, reason: "cnf key is not a key of the subject DID", kb: claims };
+      } catch (error) {
+        return { pass: false, reason: `subject DID unresolvable: ${errorMessage(error).slice(0, 200)}`, kb: claims };
+      }
+    }
+    return { pass: true, reason: "key binding by the subject's key", kb: claims };
   }
 
   /** Consumes the challenge last, and only when everything else passed: a failed attempt does not burn it. */
@@ -380,6 +557,78 @@ export class CredentialVerifier {
       validUntil: numericClaim(decoded.payload, "exp"),
     };
   }
+}
+
+const KB_MAX_AGE_SECONDS = 300;
+
+function isSdJwtPresentation(value: unknown): value is string | string[] {
+  if (typeof value === "string") return value.includes("~");
+  return Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === "string" && v.includes("~"));
+}
+
+/** Every presented disclosure must be referenced by a digest in the signed payload (or a disclosed value). */
+function unreferencedDisclosure(
+  payload: Readonly<Record<string, unknown>>,
+  disclosures: readonly string[],
+): string | undefined {
+  const digests = new Set<string>();
+  const collect = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(collect);
+    else if (typeof value === "object" && value !== null) {
+      for (const [key, inner] of Object.entries(value)) {
+        if (key === "_sd" && Array.isArray(inner)) inner.forEach((d) => typeof d === "string" && digests.add(d));
+        else if (key === "..." && typeof inner === "string") digests.add(inner);
+        else collect(inner);
+      }
+    }
+  };
+  collect(payload);
+  const seen = new Set<string>();
+  for (const disclosure of disclosures) {
+    const digest = sdHash(disclosure);
+    if (seen.has(digest)) return "a disclosure is presented twice";
+    seen.add(digest);
+    if (!digests.has(digest)) return "a disclosure is not referenced by the issuer's signed digests";
+    try {
+      collect(JSON.parse(Buffer.from(disclosure, "base64url").toString("utf8")));
+    } catch {
+      return "a disclosure is not base64url JSON";
+    }
+  }
+  return undefined;
+}
+
+const SD_JWT_REGISTERED_CLAIMS = new Set([
+  "iss",
+  "iat",
+  "nbf",
+  "exp",
+  "vct",
+  "cnf",
+  "credentialStatus",
+  "status",
+  "_sd_alg",
+  "sub",
+]);
+
+/** The subject claims of a decoded SD-JWT VC: `sub` as id plus the non-registered claims. */
+function pickSubjectClaims(claims: Record<string, unknown>): Record<string, unknown> {
+  const subject: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(claims)) if (!SD_JWT_REGISTERED_CLAIMS.has(key)) subject[key] = value;
+  if (typeof claims.sub === "string") subject.id = claims.sub;
+  return subject;
+}
+
+function parseStatusList(value: unknown): BitstringStatusListEntry[] {
+  if (value === undefined) return [];
+  const entries = [value].flat().map(parseStatusEntry);
+  if (entries.some((e) => e === undefined)) throw new JwtFormatError("unsupported credentialStatus entry");
+  return entries as BitstringStatusListEntry[];
+}
+
+function numericClaimOrUndefined(payload: Readonly<Record<string, unknown>>, name: string): number | undefined {
+  const value = payload[name];
+  return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
 function isValidRequest(request: PresentationRequest): boolean {

@@ -189,3 +189,38 @@ function base58Decode(text: string): Uint8Array {
   while (text[zeros] === "1") zeros++;
   return new Uint8Array([...new Uint8Array(zeros), ...body]);
 }
+
+/** An uncompressed secp256k1 public key from a JWK; undefined when it is not a valid one. */
+export function publicKeyFromJwk(jwk: Record<string, unknown>): Uint8Array | undefined {
+  if (jwk.kty !== "EC" || jwk.crv !== "secp256k1" || typeof jwk.x !== "string" || typeof jwk.y !== "string")
+    return undefined;
+  try {
+    const x = Buffer.from(jwk.x, "base64url");
+    const y = Buffer.from(jwk.y, "base64url");
+    if (x.length !== 32 || y.length !== 32) return undefined;
+    return secp256k1.Point.fromBytes(new Uint8Array([4, ...x, ...y])).toBytes(false);
+  } catch {
+    return undefined;
+  }
+}
+
+/** ES256K (r||s) verification with a known public key, natively. */
+export function verifyWithPublicKey(publicKey: Uint8Array, signingInput: string, signature: Uint8Array): boolean {
+  if (signature.length !== 64) return false;
+  return nodeVerify(
+    "sha256",
+    Buffer.from(signingInput, "utf8"),
+    { key: keyObjectFromPublicKey(publicKey), dsaEncoding: "ieee-p1363" },
+    signature,
+  );
+}
+
+/** Whether a document authorizes this key (by full key or by its address) for a relationship. */
+export function isAuthorizedKey(
+  document: DIDDocument,
+  relationship: VerificationRelationship,
+  publicKey: Uint8Array,
+): boolean {
+  const authorized = authorizedKeys(document, relationship);
+  return authorized.publicKeys.has(bytesToHex(publicKey)) || authorized.addresses.has(addressOf(publicKey));
+}
