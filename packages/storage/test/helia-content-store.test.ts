@@ -47,6 +47,13 @@ describe("HeliaContentStore", () => {
     expect(second.cid.equals(first.cid)).to.equal(true);
   });
 
+  it("concurrent puts of the same bytes both succeed with one pinned CID", async () => {
+    const data = testBytes(2_200_000, 17);
+    const [first, second] = await Promise.all([store.put(pieces(data, 300_000)), store.put([data])]);
+    expect(first.cid.equals(second.cid)).to.equal(true);
+    expect((await store.stat(first.cid)).pinned).to.equal(true);
+  });
+
   it("pins on put; has, stat, unpin, pin", async () => {
     const { cid } = await store.put([testBytes(300_000, 9)]);
     expect(await store.has(cid)).to.equal(true);

@@ -70,6 +70,12 @@ describe("PatientManifest and PatientRecords", () => {
     }
   });
 
+  it("an empty record is listed and reads back as zero bytes", async () => {
+    const { entry } = await patientRecords("empty.json").addRecord([], PDF);
+    expect(entry.plaintextSize).to.equal(0);
+    expect(await patientRecords("empty.json").readRecord(entry)).to.have.length(0);
+  });
+
   it("the stored manifest is ciphertext: no CID, category or type in clear", async () => {
     const patientRecordsB = patientRecords("opaque.json");
     const { entry, manifest } = await patientRecordsB.addRecord([testBytes(100)], PDF);

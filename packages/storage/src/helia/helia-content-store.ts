@@ -140,7 +140,7 @@ export class HeliaContentStore implements ContentStore {
     }
     try {
       const cid = await this.#fs.addByteStream(counted(), { ...IMPORT_OPTIONS, signal: timeout.signal });
-      await this.#pinLocal(cid, timeout);
+      await this.#pinAll(cid, timeout);
       return { cid, size };
     } catch (error) {
       throw this.#translate(error, timeout, undefined, false, options.signal);
@@ -197,11 +197,7 @@ export class HeliaContentStore implements ContentStore {
     const timeout = this.#idleTimeout(options);
     let blocks = 0;
     try {
-      if (await this.#helia.pins.isPinned(cid, { signal: timeout.signal })) return;
-      for await (const _block of this.#helia.pins.add(cid, { walker: localFirstWalker(), signal: timeout.signal })) {
-        blocks += 1;
-        timeout.touch();
-      }
+      await this.#pinAll(cid, timeout, () => (blocks += 1));
     } catch (error) {
       throw this.#translate(error, timeout, cid, blocks === 0, options.signal);
     } finally {
@@ -253,10 +249,16 @@ export class HeliaContentStore implements ContentStore {
     }
   }
 
-  async #pinLocal(cid: CID, timeout: IdleTimeout): Promise<void> {
+  /** Pins `cid` and every block below it (fetching missing ones); already pinned, also by a racing call, is fine. */
+  async #pinAll(cid: CID, timeout: IdleTimeout, onBlock: () => void = () => undefined): Promise<void> {
     if (await this.#helia.pins.isPinned(cid, { signal: timeout.signal })) return;
-    for await (const _block of this.#helia.pins.add(cid, { walker: localFirstWalker(), signal: timeout.signal })) {
-      timeout.touch();
+    try {
+      for await (const _block of this.#helia.pins.add(cid, { walker: localFirstWalker(), signal: timeout.signal })) {
+        onBlock();
+        timeout.touch();
+      }
+    } catch (error) {
+      if (!(error instanceof Error && error.name === "AlreadyPinnedError")) throw error;
     }
   }
 
