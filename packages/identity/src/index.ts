@@ -16,3 +16,4 @@ export * from "./verify/trust.ts";
 export * from "./verify/es256k.ts";
 export * from "./verify/credential-verifier.ts";
 export * from "./sdjwt/sd-jwt.ts";
+export * from "./checkin/mutual.ts";

@@ -1,0 +1,125 @@
+// Mutual verification at a (virtual) clinic check-in. The patient's wallet first verifies the clinic: a
+// presentation of its ClinicAccreditationCredential, issued by an issuer the TrustRegistry accredits as
+// medical board, bound to the wallet's own challenge. Only then does it answer the clinic's request, and only
+// to that clinic (the request's domain must be the verified clinic's DID): an avatar is not an identity.
+import { TrustRole } from "@hygeia/chain";
+import { HygeiaIdentityError } from "../errors.ts";
+import type { IdentityAgent } from "../did/agent.ts";
+import { createPresentation } from "../credentials/issue.ts";
+import { CredentialType } from "../credentials/types.ts";
+import { presentSdJwtCredential } from "../sdjwt/sd-jwt.ts";
+import type { ChallengeStore } from "../verify/challenges.ts";
+import type {
+  CredentialVerifier,
+  PresentationRequest,
+  PresentationVerification,
+} from "../verify/credential-verifier.ts";
+
+export interface ClinicChallenge {
+  readonly challenge: string;
+  /** The wallet's own identifier (the patient's DID): the clinic's presentation must be addressed to it. */
+  readonly domain: string;
+}
+
+export interface VerifiedClinic {
+  readonly did: string;
+  readonly clinicName: string;
+  readonly accreditationNumber: string;
+  readonly virtual: boolean;
+}
+
+export interface ClinicVerification extends PresentationVerification {
+  readonly clinic: VerifiedClinic | undefined;
+}
+
+export class ClinicNotTrustedError extends HygeiaIdentityError {
+  readonly verification: ClinicVerification;
+  constructor(verification: ClinicVerification) {
+    const failedChecks = verification.checks.filter((c) => !c.pass).map((c) => `${c.name}: ${c.reason}`);
+    super("INVALID_CREDENTIAL", `clinic not verified (${failedChecks.join("; ") || "no clinic"})`);
+    this.verification = verification;
+  }
+}
+
+/** Patient side: a fresh single-use challenge for the clinic to answer. */
+export async function challengeClinic(challenges: ChallengeStore, patientDid: string): Promise<ClinicChallenge> {
+  return { challenge: await challenges.issue(patientDid), domain: patientDid };
+}
+
+/** Patient side: verifies the clinic's accreditation presentation (issuer trusted as medical board). */
+export async function verifyClinic(
+  verifier: CredentialVerifier,
+  presentation: unknown,
+  challenge: ClinicChallenge,
+): Promise<ClinicVerification> {
+  const result = await verifier.verifyPresentation(presentation, {
+    challenge: challenge.challenge,
+    domain: challenge.domain,
+    credentials: [
+      {
+        type: CredentialType.ClinicAccreditation,
+        claims: ["clinicName", "accreditationNumber", "virtual"],
+        trustedRoles: [TrustRole.MedicalBoard],
+      },
+    ],
+  });
+  const claims = result.disclosed.ClinicAccreditationCredential;
+  const clinic =
+    result.ok && claims && result.holder
+      ? {
+          did: result.holder,
+          clinicName: String(claims.clinicName),
+          accreditationNumber: String(claims.accreditationNumber),
+          virtual: claims.virtual === true,
+        }
+      : undefined;
+  return { ...result, clinic };
+}
+
+/** A credential the patient may show: a JWT VC (shown whole) or an SD-JWT VC (only `disclose` claims). */
+export type ShownCredential = { jwt: string } | { sdJwt: string; disclose: readonly string[] };
+
+/**
+ * Patient side, after `verifyClinic`: answers the clinic's request, refusing when the clinic was not verified
+ * or the request is addressed to anyone else than the verified clinic.
+ */
+export async function answerVerifiedClinic(
+  agent: IdentityAgent,
+  params: {
+    patient: string;
+    clinic: ClinicVerification;
+    request: PresentationRequest;
+    credentials: readonly ShownCredential[];
+  },
+): Promise<string | string[]> {
+  const { clinic, request } = params;
+  if (!clinic.ok || !clinic.clinic) throw new ClinicNotTrustedError(clinic);
+  if (request.domain !== clinic.clinic.did)
+    throw new ClinicNotTrustedError({
+      ...clinic,
+      ok: false,
+      checks: [{ name: "domain", pass: false, reason: "request is not addressed from the verified clinic's DID" }],
+    });
+  const jwts = params.credentials.flatMap((c) => ("jwt" in c ? [c.jwt] : []));
+  const sdJwts = params.credentials.flatMap((c) => ("sdJwt" in c ? [c] : []));
+  if (jwts.length > 0 && sdJwts.length > 0)
+    throw new HygeiaIdentityError("INVALID_INPUT", "present either JWT VCs or SD-JWT VCs in one answer");
+  if (jwts.length > 0)
+    return createPresentation(agent, {
+      holder: params.patient,
+      credentials: jwts,
+      challenge: request.challenge,
+      domain: request.domain,
+    });
+  return Promise.all(
+    sdJwts.map((c) =>
+      presentSdJwtCredential(agent, {
+        holder: params.patient,
+        credential: c.sdJwt,
+        disclose: c.disclose,
+        challenge: request.challenge,
+        domain: request.domain,
+      }),
+    ),
+  );
+}

@@ -1,0 +1,148 @@
+import { expect } from "chai";
+import {
+  ClinicNotTrustedError,
+  CredentialType,
+  IdentityAgent,
+  answerVerifiedClinic,
+  challengeClinic,
+  createPresentation,
+  issueCredential,
+  issueSdJwtCredential,
+  verifyClinic,
+  type ManagedDid,
+} from "../src/index.ts";
+import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+
+describe("identity: mutual verification at a virtual clinic check-in", function () {
+  let testChain: TestChain;
+  let clinicAgent: IdentityAgent;
+  let patientAgent: IdentityAgent;
+  let issuers: Issuers;
+  let clinic: ManagedDid;
+  let patient: ManagedDid;
+
+  before(async function () {
+    testChain = await startTestChain();
+    clinicAgent = await IdentityAgent.create({ network: testChain.network });
+    patientAgent = await IdentityAgent.create({ network: testChain.network });
+    issuers = await createIssuers(testChain, clinicAgent); // issuers live in the clinic's agent for brevity
+    clinic = await clinicAgent.createDid({ alias: "virtual-clinic" });
+    patient = await patientAgent.createDid({ alias: "patient" });
+  });
+  after(async function () {
+    await clinicAgent?.close();
+    await patientAgent?.close();
+    await testChain?.stop();
+  });
+
+  async function accreditation(issuer: string) {
+    return issueCredential(clinicAgent, {
+      issuer,
+      type: CredentialType.ClinicAccreditation,
+      subject: subjects(patient.did, clinic.did, clinic.did).ClinicAccreditationCredential,
+    });
+  }
+
+  it("patient verifies the clinic first, then discloses only requested claims to that clinic", async function () {
+    // 1. The wallet challenges the clinic; the clinic proves its accreditation.
+    const wallet = createVerifier(testChain, patientAgent);
+    const toClinic = await challengeClinic(wallet.challenges, patient.did);
+    const clinicProof = await createPresentation(clinicAgent, {
+      holder: clinic.did,
+      credentials: [await accreditation(issuers.board.did)],
+      ...toClinic,
+    });
+    const verifiedClinic = await verifyClinic(wallet.verifier, clinicProof, toClinic);
+    expect(verifiedClinic.checks.filter((c) => !c.pass)).to.deep.equal([]);
+    expect(verifiedClinic.clinic).to.deep.equal({
+      did: clinic.did,
+      clinicName: "Asclepius Virtual Clinic",
+      accreditationNumber: "MB-2026-0042",
+      virtual: true,
+    });
+
+    // 2. The clinic asks for the patient's name and birth date; the wallet answers with an SD-JWT.
+    const desk = createVerifier(testChain, clinicAgent);
+    const request = {
+      challenge: await desk.challenges.issue(clinic.did),
+      domain: clinic.did,
+      credentials: [{ type: CredentialType.PatientIdentity, claims: ["givenName", "birthDate"] }],
+    };
+    const identity = await issueSdJwtCredential(clinicAgent, {
+      issuer: issuers.identity.did,
+      type: CredentialType.PatientIdentity,
+      subject: subjects(patient.did, clinic.did, clinic.did).PatientIdentityCredential,
+      holderPublicJwk: await patientAgent.signingPublicJwk(patient.did),
+    });
+    const answer = await answerVerifiedClinic(patientAgent, {
+      patient: patient.did,
+      clinic: verifiedClinic,
+      request,
+      credentials: [{ sdJwt: identity, disclose: ["givenName", "birthDate"] }],
+    });
+    const checkIn = await desk.verifier.verifyPresentation(answer, request);
+    expect(checkIn.ok).to.equal(true);
+    expect(checkIn.disclosed).to.deep.equal({
+      PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" },
+    });
+  });
+
+  it("refuses a clinic whose accreditation comes from an issuer not trusted as medical board", async function () {
+    const wallet = createVerifier(testChain, patientAgent);
+    const toClinic = await challengeClinic(wallet.challenges, patient.did);
+    for (const issuer of [issuers.rogue.did, issuers.insurer.did]) {
+      const proof = await createPresentation(clinicAgent, {
+        holder: clinic.did,
+        credentials: [await accreditation(issuer)],
+        ...toClinic,
+      });
+      const result = await verifyClinic(wallet.verifier, proof, toClinic);
+      expect(result.ok).to.equal(false);
+      expect(result.clinic).to.equal(undefined);
+      expect(result.checks.find((c) => c.name === "issuer-trust" && !c.pass)).to.not.equal(undefined);
+      let refused: unknown;
+      await answerVerifiedClinic(patientAgent, {
+        patient: patient.did,
+        clinic: result,
+        request: { challenge: "c".repeat(32), domain: clinic.did, credentials: [] },
+        credentials: [],
+      }).catch((e) => (refused = e));
+      expect(refused).to.be.instanceOf(ClinicNotTrustedError);
+    }
+  });
+
+  it("refuses an avatar presenting someone else's accreditation, and a request from another DID", async function () {
+    const wallet = createVerifier(testChain, patientAgent);
+    const toClinic = await challengeClinic(wallet.challenges, patient.did);
+    const impostor = await clinicAgent.createDid({ alias: "impostor" });
+    const stolen = await createPresentation(clinicAgent, {
+      holder: impostor.did,
+      credentials: [await accreditation(issuers.board.did)],
+      ...toClinic,
+    });
+    const result = await verifyClinic(wallet.verifier, stolen, toClinic);
+    expect(result.ok).to.equal(false);
+    expect(result.checks.find((c) => c.name === "holder-binding" && !c.pass)).to.not.equal(undefined);
+
+    const fresh = await challengeClinic(wallet.challenges, patient.did);
+    const genuine = await verifyClinic(
+      wallet.verifier,
+      await createPresentation(clinicAgent, {
+        holder: clinic.did,
+        credentials: [await accreditation(issuers.board.did)],
+        ...fresh,
+      }),
+      fresh,
+    );
+    expect(genuine.ok).to.equal(true);
+    let refused: unknown;
+    await answerVerifiedClinic(patientAgent, {
+      patient: patient.did,
+      clinic: genuine,
+      request: { challenge: "c".repeat(32), domain: impostor.did, credentials: [] },
+      credentials: [],
+    }).catch((e) => (refused = e));
+    expect(refused).to.be.instanceOf(ClinicNotTrustedError);
+  });
+});
