@@ -7,6 +7,7 @@ export type IdentityErrorCode =
   | "KEY_NOT_FOUND"
   | "SCHEMA_VIOLATION"
   | "CHAIN_UNAVAILABLE"
+  | "TRANSACTION_FAILED"
   | "STATUS_LIST_UNAVAILABLE"
   | "INVALID_STATUS_LIST"
   | "INVALID_CREDENTIAL";
@@ -63,6 +64,15 @@ export class SchemaViolationError extends HygeiaIdentityError {
 export class IdentityChainUnavailableError extends HygeiaIdentityError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("CHAIN_UNAVAILABLE", message, options);
+  }
+}
+
+/** A registry transaction (key publication, delegate, owner change) reverted or was not mined in time. */
+export class TransactionFailedError extends HygeiaIdentityError {
+  readonly txHash: string;
+  constructor(txHash: string, reason: string) {
+    super("TRANSACTION_FAILED", `transaction ${txHash} failed: ${reason}`);
+    this.txHash = txHash;
   }
 }
 

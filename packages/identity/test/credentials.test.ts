@@ -118,7 +118,31 @@ describe("identity: JWT credentials and presentations", function () {
     expect(replay.checks.find((c) => c.name === "challenge")?.reason).to.contain("already-used");
   });
 
-  it("agrees with did-jwt-vc on valid and invalid credentials", async function () {
+  it("accepts a presentation once even when the same one is verified concurrently", async function () {
+    const all = subjects(patient.did, clinic.did, researcher.did);
+    const identity = await issueCredential(agent, {
+      issuer: issuers.identity.did,
+      type: CredentialType.PatientIdentity,
+      subject: all.PatientIdentityCredential,
+    });
+    const { verifier, challenges } = createVerifier(testChain, agent);
+    const challenge = await challenges.issue("clinic.example");
+    const vp = await createPresentation(agent, {
+      holder: patient.did,
+      credentials: [identity],
+      challenge,
+      domain: "clinic.example",
+    });
+    const request = {
+      challenge,
+      domain: "clinic.example",
+      credentials: [{ type: CredentialType.PatientIdentity }],
+    };
+    const results = await Promise.all(Array.from({ length: 5 }, () => verifier.verifyPresentation(vp, request)));
+    expect(results.filter((r) => r.ok)).to.have.length(1);
+  });
+
+  it("agrees with did-jwt-vc and Veramo on valid and invalid credentials", async function () {
     const all = subjects(patient.did, clinic.did, researcher.did);
     const valid = await issueCredential(agent, {
       issuer: issuers.board.did,
@@ -140,6 +164,19 @@ describe("identity: JWT credentials and presentations", function () {
     });
     const [, , rogueSig] = otherSigner.split(".");
     const forged = `${h}.${p}.${rogueSig}`;
+    const expired = await issueCredential(agent, {
+      issuer: issuers.board.did,
+      type: CredentialType.ClinicAccreditation,
+      subject: all.ClinicAccreditationCredential,
+      validFrom: new Date(Date.now() - 7200_000),
+      validUntil: new Date(Date.now() - 3600_000),
+    });
+    const future = await issueCredential(agent, {
+      issuer: issuers.board.did,
+      type: CredentialType.ClinicAccreditation,
+      subject: all.ClinicAccreditationCredential,
+      validFrom: new Date(Date.now() + 3600_000),
+    });
     const { verifier } = createVerifier(testChain, agent);
     const resolver = agent.resolver.asResolvable();
     for (const [name, jwt, expected] of [
@@ -147,14 +184,26 @@ describe("identity: JWT credentials and presentations", function () {
       ["tampered", tampered, false],
       ["high-S (malleated, accepted by did-jwt too)", malleated, true],
       ["forged", forged, false],
+      ["expired", expired, false],
+      ["not yet valid", future, false],
     ] as const) {
-      const ours = (await verifier.verifyCredential(jwt)).checks.find((c) => c.name === "signature")?.pass;
+      // The reference libraries check signature and validity period (not trust, status or schema).
+      const checks = (await verifier.verifyCredential(jwt)).checks;
+      const ours = ["signature", "expiry", "not-before"].every((n) => checks.find((c) => c.name === n)?.pass);
       const reference = await didJwtVcVerifyCredential(jwt, resolver).then(
         () => true,
         () => false,
       );
-      expect([name, ours]).to.deep.equal([name, expected]);
-      expect([name, reference]).to.deep.equal([name, expected]);
+      const veramo = await agent.veramo.verifyCredential({ credential: jwt }).then(
+        (r) => r.verified,
+        () => false,
+      );
+      expect({ name, ours, reference, veramo }).to.deep.equal({
+        name,
+        ours: expected,
+        reference: expected,
+        veramo: expected,
+      });
     }
   });
 });

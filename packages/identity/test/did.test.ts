@@ -141,13 +141,19 @@ describe("identity: DIDs on the local chain", function () {
         secretBoxKey,
         watchRegistry: false,
       });
-      const created = await first.createDid({ alias: "persisted" });
+      const ownerKey = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318";
+      const created = await first.importEthrDid(ownerKey, "persisted");
       const jwt = await first.signJwt(created.did, { hello: "world" });
       await first.close();
       const db = new DatabaseSync(path);
       const rows = db.prepare("SELECT sealed FROM identity_private_keys").all() as { sealed: string }[];
       db.close();
       expect(rows).to.have.length(1);
+      const { readFile } = await import("node:fs/promises");
+      for (const file of [path, `${path}-wal`]) {
+        const bytes = await readFile(file).catch(() => Buffer.alloc(0));
+        expect(bytes.toString("latin1")).not.to.contain(ownerKey); // sealed, never in clear
+      }
       const again = await IdentityAgent.create({
         network: testChain.network,
         databasePath: path,

@@ -16,7 +16,7 @@ import { EthrDID } from "ethr-did";
 import { SigningKey, computeAddress, getAddress, type JsonRpcProvider } from "ethers";
 import type { DIDDocument } from "did-resolver";
 import { assertX25519PublicKey, x25519KeysFromDidDocument } from "@hygeia/crypto";
-import { InvalidIdentityInputError, KeyNotFoundError, UnknownDidError } from "../errors.ts";
+import { InvalidIdentityInputError, KeyNotFoundError, TransactionFailedError, UnknownDidError } from "../errors.ts";
 import {
   SqliteDidStore,
   SqliteEncryptedPrivateKeyStore,
@@ -354,7 +354,8 @@ export class IdentityAgent {
 
   private async mined(txHash: string): Promise<void> {
     const receipt = await this.provider.waitForTransaction(txHash, 1, 60_000);
-    if (!receipt || receipt.status !== 1) throw new KeyNotFoundError(`transaction ${txHash} failed`);
+    if (!receipt) throw new TransactionFailedError(txHash, "not mined within 60 s");
+    if (receipt.status !== 1) throw new TransactionFailedError(txHash, "reverted");
   }
 }
 
