@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Runs a command with a real IPFS RPC server for the Kubo adapter tests:
+#   bash packages/storage/scripts/with-js-ipfs.sh npx mocha --timeout 60000 --exit 'packages/storage/test/kubo-*.test.ts'
+# Kubo itself cannot be downloaded here, but the js-ipfs 0.66 daemon (npm `ipfs`) serves the same RPC API once
+# npm overrides pin @libp2p/tcp 6.1.2, @libp2p/websockets 5.0.3 and @multiformats/mafmt@^11 11.1.0. It is
+# installed outside the workspace (HYGEIA_JS_IPFS_HOME, default ~/.cache/hygeia-js-ipfs), so `npm install`
+# users never get it. The daemon runs on loopback ports with a throwaway repo (no bootstrap, mDNS, delegates or
+# preload nodes) and is stopped when the command ends. The command sees HYGEIA_KUBO_RPC_URL.
+set -euo pipefail
+[ "$#" -gt 0 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
+
+home="${HYGEIA_JS_IPFS_HOME:-$HOME/.cache/hygeia-js-ipfs}"
+jsipfs="$home/node_modules/.bin/jsipfs"
+if [ ! -x "$jsipfs" ]; then
+  mkdir -p "$home"
+  cat > "$home/package.json" <<'JSON'
+{
+  "name": "hygeia-js-ipfs-test-server",
+  "private": true,
+  "dependencies": { "ipfs": "0.66.1" },
+  "overrides": {
+    "@libp2p/tcp": "6.1.2",
+    "@libp2p/websockets": "5.0.3",
+    "@multiformats/mafmt@^11": "11.1.0"
+  }
+}
+JSON
+  echo "with-js-ipfs: installing the js-ipfs 0.66 daemon into $home" >&2
+  (cd "$home" && npm install --no-audit --no-fund --omit=peer >&2)
+fi
+
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+repo="$(mktemp -d)"
+log="$repo.log"
+export IPFS_PATH="$repo"
+api_port="$(free_port)"; gateway_port="$(free_port)"; swarm_port="$(free_port)"; grpc_port="$(free_port)"
+"$jsipfs" init --profile test >/dev/null
+"$jsipfs" config Addresses.API "/ip4/127.0.0.1/tcp/$api_port"
+"$jsipfs" config Addresses.Gateway "/ip4/127.0.0.1/tcp/$gateway_port"
+"$jsipfs" config Addresses.RPC "/ip4/127.0.0.1/tcp/$grpc_port"
+"$jsipfs" config --json Addresses.Swarm "[\"/ip4/127.0.0.1/tcp/$swarm_port\"]"
+"$jsipfs" config --json Bootstrap '[]'
+"$jsipfs" config --json Discovery.MDNS.Enabled false
+
+"$jsipfs" daemon --enable-preload=false >"$log" 2>&1 &
+daemon=$!
+cleanup() { kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$repo" "$log"; }
+trap cleanup EXIT
+
+for _ in $(seq 1 120); do
+  grep -q "Daemon is ready" "$log" 2>/dev/null && break
+  kill -0 "$daemon" 2>/dev/null || { cat "$log" >&2; echo "with-js-ipfs: daemon failed to start" >&2; exit 1; }
+  sleep 0.5
+done
+grep -q "Daemon is ready" "$log" || { cat "$log" >&2; echo "with-js-ipfs: daemon not ready after 60 s" >&2; exit 1; }
+
+export HYGEIA_KUBO_RPC_URL="http://127.0.0.1:$api_port"
+echo "with-js-ipfs: RPC API at $HYGEIA_KUBO_RPC_URL" >&2
+"$@"
