@@ -10,6 +10,7 @@ import {
   type CredentialTypeName,
   type ManagedDid,
 } from "../src/index.ts";
+import { veramoOf } from "../src/did/internal.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
 import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
 
@@ -194,10 +195,12 @@ describe("identity: JWT credentials and presentations", function () {
         () => true,
         () => false,
       );
-      const veramo = await agent.veramo.verifyCredential({ credential: jwt }).then(
-        (r) => r.verified,
-        () => false,
-      );
+      const veramo = await veramoOf(agent)
+        .verifyCredential({ credential: jwt })
+        .then(
+          (r) => r.verified,
+          () => false,
+        );
       expect({ name, ours, reference, veramo }).to.deep.equal({
         name,
         ours: expected,

@@ -2,6 +2,7 @@
 import type { CredentialPayload } from "@veramo/core-types";
 import { InvalidCredentialError, InvalidIdentityInputError } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
+import { veramoOf } from "../did/internal.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 import { assertSubjectMatchesSchema } from "./schema.ts";
 import type { CredentialSubjects, CredentialTypeName } from "./types.ts";
@@ -42,7 +43,7 @@ export async function issueCredential<T extends CredentialTypeName>(
     credentialSubject: { ...params.subject },
     ...(status.length === 1 ? { credentialStatus: status[0] } : status.length > 1 ? { credentialStatus: status } : {}),
   };
-  const credential = await agent.veramo.createVerifiableCredential({
+  const credential = await veramoOf(agent).createVerifiableCredential({
     proofFormat: "jwt",
     credential: payload as unknown as CredentialPayload,
   });
@@ -63,7 +64,7 @@ export interface PresentParams {
 export async function createPresentation(agent: IdentityAgent, params: PresentParams): Promise<string> {
   if (params.credentials.length === 0) throw new InvalidIdentityInputError("credentials", "at least one");
   const now = new Date();
-  const presentation = await agent.veramo.createVerifiablePresentation({
+  const presentation = await veramoOf(agent).createVerifiablePresentation({
     proofFormat: "jwt",
     challenge: params.challenge,
     domain: params.domain,

@@ -10,7 +10,6 @@ import type {
   IKey,
   IKeyManager,
   IResolver,
-  TAgent,
 } from "@veramo/core";
 import { EthrDID } from "ethr-did";
 import { SigningKey, computeAddress, getAddress, type JsonRpcProvider } from "ethers";
@@ -23,11 +22,10 @@ import {
   SqliteKeyStore,
   openIdentityDatabase,
 } from "../stores/sqlite-stores.ts";
+import { registerVeramo, type VeramoAgent } from "./internal.ts";
 import { loadVeramo, type VeramoRuntime } from "./veramo-runtime.ts";
 import { ethrDidPrefix, networkProvider, validateEthrNetwork, type EthrNetwork } from "./network.ts";
 import { CachedDidResolver } from "./resolver.ts";
-
-export type VeramoAgent = TAgent<IKeyManager & IDIDManager & IResolver & ICredentialPlugin>;
 
 export interface IdentityAgentOptions {
   network: EthrNetwork;
@@ -71,8 +69,7 @@ const YEAR = 365 * 86400;
 const GAS_LIMIT = 200_000;
 
 export class IdentityAgent {
-  /** The underlying Veramo agent: internal to @hygeia/identity, not for other packages. */
-  readonly veramo: VeramoAgent;
+  private readonly veramo: VeramoAgent;
   readonly resolver: CachedDidResolver;
   readonly network: EthrNetwork;
   readonly provider: JsonRpcProvider;
@@ -133,7 +130,8 @@ export class IdentityAgent {
         new runtime.credentialW3c.CredentialPlugin([new runtime.credentialJwt.CredentialProviderJWT()]),
       ],
     });
-    const agent = new IdentityAgent({ runtime, veramo, resolver, network, provider, db, didStore });
+    const agent: IdentityAgent = new IdentityAgent({ runtime, veramo, resolver, network, provider, db, didStore });
+    registerVeramo(agent, veramo);
     if (options.watchRegistry ?? true) await resolver.watchRegistry();
     return agent;
   }
