@@ -22,6 +22,7 @@ describe("identity: DIDs on the local chain", function () {
     const doc = await agent.resolve(alice.did);
     expect(doc.id.toLowerCase()).to.equal(alice.did.toLowerCase());
     expect((await agent.getDid(alice.did)).alias).to.equal("alice");
+    expect((await agent.resolve(`${alice.did}#controller`)).id).to.equal(doc.id); // a DID URL resolves too
   });
 
   it("creates a did:key and resolves it without the chain", async function () {

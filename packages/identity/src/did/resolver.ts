@@ -92,7 +92,8 @@ export class CachedDidResolver {
 
   /** Resolves a DID to its document. Throws UnknownDidError / UnresolvableDidError. */
   async resolve(did: string): Promise<DIDDocument> {
-    const key = assertDidSyntax(did).split("#")[0]!;
+    // DID URLs (did#key, did?versionId=…) resolve to the DID's current document.
+    const key = assertDidSyntax(typeof did === "string" ? did.split(/[#?]/)[0] : did);
     this.assertSupported(key);
     const cached = this.cache.get(key);
     if (cached && cached.expiresAt > this.clock()) return cached.document;
