@@ -119,6 +119,30 @@ describe("identity: JWT credentials and presentations", function () {
     expect(replay.checks.find((c) => c.name === "challenge")?.reason).to.contain("already-used");
   });
 
+  it("verifies credentials issued and presented by did:key holders", async function () {
+    const all = subjects(researcher.did, clinic.did, researcher.did);
+    const credential = await issueCredential(agent, {
+      issuer: issuers.irb.did,
+      type: CredentialType.Researcher,
+      subject: all.ResearcherCredential,
+    });
+    const { verifier, challenges } = createVerifier(testChain, agent);
+    const challenge = await challenges.issue("irb.example");
+    const vp = await createPresentation(agent, {
+      holder: researcher.did,
+      credentials: [credential],
+      challenge,
+      domain: "irb.example",
+    });
+    const result = await verifier.verifyPresentation(vp, {
+      challenge,
+      domain: "irb.example",
+      credentials: [{ type: CredentialType.Researcher, claims: ["name"] }],
+    });
+    expect(result.checks.filter((c) => !c.pass)).to.deep.equal([]);
+    expect(result.holder).to.equal(researcher.did);
+  });
+
   it("accepts a presentation once even when the same one is verified concurrently", async function () {
     const all = subjects(patient.did, clinic.did, researcher.did);
     const identity = await issueCredential(agent, {

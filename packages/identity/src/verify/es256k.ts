@@ -126,7 +126,7 @@ function collect(vm: VerificationMethod, addresses: Set<string>, publicKeys: Set
   if (raw) publicKeys.add(bytesToHex(raw));
 }
 
-/** A secp256k1 public key from hex, JWK or multibase (did:key), uncompressed; undefined when not secp256k1. */
+/** A secp256k1 public key from hex or JWK (did:key documents carry JWKs), uncompressed; undefined otherwise. */
 function publicKeyBytes(vm: VerificationMethod): Uint8Array | undefined {
   try {
     if (vm.publicKeyHex) return secp256k1.Point.fromHex(vm.publicKeyHex.replace(/^0x/, "")).toBytes(false);
@@ -134,12 +134,6 @@ function publicKeyBytes(vm: VerificationMethod): Uint8Array | undefined {
       const x = Buffer.from(vm.publicKeyJwk.x, "base64url");
       const y = Buffer.from(vm.publicKeyJwk.y, "base64url");
       return secp256k1.Point.fromBytes(new Uint8Array([4, ...x, ...y])).toBytes(false);
-    }
-    if (vm.publicKeyMultibase?.startsWith("z")) {
-      const decoded = base58Decode(vm.publicKeyMultibase.slice(1));
-      // multicodec secp256k1-pub = 0xe7 0x01
-      if (decoded[0] === 0xe7 && decoded[1] === 0x01)
-        return secp256k1.Point.fromBytes(decoded.subarray(2)).toBytes(false);
     }
   } catch {
     return undefined;
@@ -173,21 +167,6 @@ function bytesToHex(bytes: Uint8Array): string {
 
 function hexToBytes(hex: string): Uint8Array {
   return Buffer.from(hex, "hex");
-}
-
-const BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
-function base58Decode(text: string): Uint8Array {
-  let value = 0n;
-  for (const char of text) {
-    const digit = BASE58.indexOf(char);
-    if (digit < 0) throw new Error("not base58");
-    value = value * 58n + BigInt(digit);
-  }
-  const hex = value === 0n ? "" : value.toString(16);
-  const body = Buffer.from(hex.length % 2 ? `0${hex}` : hex, "hex");
-  let zeros = 0;
-  while (text[zeros] === "1") zeros++;
-  return new Uint8Array([...new Uint8Array(zeros), ...body]);
 }
 
 /** An uncompressed secp256k1 public key from a JWK; undefined when it is not a valid one. */
