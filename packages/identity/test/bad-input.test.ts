@@ -326,6 +326,32 @@ describe("identity: bad input", function () {
     ).to.contain("now");
   });
 
+  it("issuer accreditation revoked by governance", async function () {
+    const req = await request();
+    const revoked = await agent.createDid();
+    await accredit(testChain, revoked, TrustRole.IdentityIssuer);
+    const credential = await issueIdentity({ issuer: revoked.did });
+    await testChain.trust.revokeAccreditation(revoked.ownerAddress!, TrustRole.IdentityIssuer);
+    failed(await verifier.verifyPresentation(await presentJwt(credential, req), req), "issuer-trust");
+  });
+
+  it("subject that violates the type's schema (signed by a trusted issuer all the same)", async function () {
+    const req = await request();
+    const now = Math.floor(Date.now() / 1000);
+    const credential = await agent.signJwt(issuers.identity.did, {
+      iss: issuers.identity.did,
+      sub: patient.did,
+      nbf: now,
+      vc: {
+        "@context": ["https://www.w3.org/2018/credentials/v1"],
+        type: ["VerifiableCredential", CredentialType.PatientIdentity],
+        credentialSubject: { givenName: "Ada", birthDate: "yesterday", favouriteColour: "blue" },
+      },
+    });
+    const reason = failed(await verifier.verifyPresentation(await rawPresentation(credential, req), req), "schema");
+    expect(reason).to.contain("birthDate");
+  });
+
   it("unknown DID (holder or issuer)", async function () {
     const req = await request();
     const [h, p, s] = (await issueIdentity()).split(".") as [string, string, string];
