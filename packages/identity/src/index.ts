@@ -17,3 +17,4 @@ export * from "./verify/es256k.ts";
 export * from "./verify/credential-verifier.ts";
 export * from "./sdjwt/sd-jwt.ts";
 export * from "./checkin/mutual.ts";
+export * from "./verify/factory.ts";

@@ -5,6 +5,7 @@ import {
   CredentialType,
   IdentityAgent,
   SchemaViolationError,
+  createAgentVerifier,
   createPresentation,
   issueCredential,
   type CredentialTypeName,
@@ -141,6 +142,22 @@ describe("identity: JWT credentials and presentations", function () {
     });
     expect(result.checks.filter((c) => !c.pass)).to.deep.equal([]);
     expect(result.holder).to.equal(researcher.did);
+  });
+
+  it("createAgentVerifier wires the agent's resolver and the deployment's TrustRegistry", async function () {
+    const credential = await issueCredential(agent, {
+      issuer: issuers.board.did,
+      type: CredentialType.HealthRecord,
+      subject: subjects(patient.did, clinic.did, researcher.did).HealthRecordCredential,
+    });
+    const verifier = createAgentVerifier(agent, { trustRegistry: testChain.deployment.contracts.TrustRegistry });
+    expect((await verifier.verifyCredential(credential)).ok).to.equal(true);
+    const rogue = await issueCredential(agent, {
+      issuer: issuers.rogue.did,
+      type: CredentialType.HealthRecord,
+      subject: subjects(patient.did, clinic.did, researcher.did).HealthRecordCredential,
+    });
+    expect((await verifier.verifyCredential(rogue)).ok).to.equal(false);
   });
 
   it("accepts a presentation once even when the same one is verified concurrently", async function () {
