@@ -15,6 +15,7 @@ export class IdleTimeout {
   readonly signal: AbortSignal;
   readonly timeoutMs: number;
   #timedOut = false;
+  #paused = false;
   #timer: NodeJS.Timeout | undefined;
   readonly #controller = new AbortController();
 
@@ -30,14 +31,25 @@ export class IdleTimeout {
     return this.#timedOut;
   }
 
-  /** Records progress: restarts the idle deadline. */
+  /** Records progress: restarts the idle deadline (unless paused). */
   touch(): void {
     clearTimeout(this.#timer);
-    if (this.#controller.signal.aborted) return;
+    if (this.#controller.signal.aborted || this.#paused) return;
     this.#timer = setTimeout(() => {
       this.#timedOut = true;
       this.#controller.abort(new Error(`no progress for ${this.timeoutMs} ms`));
     }, this.timeoutMs);
+  }
+
+  /** Stops the clock, e.g. while the consumer holds a chunk: its processing time is not the store's stall. */
+  pause(): void {
+    this.#paused = true;
+    clearTimeout(this.#timer);
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.touch();
   }
 
   dispose(): void {

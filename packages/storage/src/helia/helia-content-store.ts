@@ -9,7 +9,7 @@ import { unixfs } from "@helia/unixfs";
 import { multiaddr } from "@multiformats/multiaddr";
 import { FsDatastore } from "datastore-fs";
 import { createHeliaLight } from "helia";
-import type { CatOptions, UnixFS } from "@helia/unixfs";
+import type { UnixFS } from "@helia/unixfs";
 import type { HeliaWithLibp2p } from "@helia/libp2p";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
@@ -20,6 +20,7 @@ import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreU
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
+import { readUnixFsFile } from "./unixfs-file-reader.ts";
 import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
@@ -29,7 +30,7 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
  * implementation reproduces the same CIDs, and 1 MiB blocks mean 4x fewer blocks to write and pin than 256 KiB.
  */
 const IMPORT_OPTIONS = { profile: "unixfs-v1-2025", cidVersion: 1, rawLeaves: true } as const;
-/** Blocks fetched ahead of the reader: enough to overlap disk / network with decryption, bounded in memory. */
+/** Blocks read ahead of the consumer: overlaps disk / network with decryption, bounded in memory (≤ 8 MiB). */
 const READ_AHEAD_BLOCKS = 8;
 export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
 
@@ -159,17 +160,16 @@ export class HeliaContentStore implements ContentStore {
     const timeout = this.#idleTimeout(options);
     let received = 0;
     try {
-      // The exporter reads `blockReadConcurrency` from the options @helia/unixfs passes through; its types omit it.
-      const catOptions: CatOptions & { blockReadConcurrency: number } = {
-        blockReadConcurrency: READ_AHEAD_BLOCKS,
+      const reader = readUnixFsFile(this.#helia.blockstore, cid, {
+        readAhead: READ_AHEAD_BLOCKS,
         signal: timeout.signal,
-      };
-      for await (const chunk of this.#fs.cat(cid, catOptions)) {
+        onBlock: () => timeout.touch(),
+      });
+      for await (const chunk of reader) {
         received += chunk.byteLength;
-        // The consumer's processing time is not the store's stall: stop the clock while it holds the chunk.
-        timeout.dispose();
+        timeout.pause();
         yield chunk;
-        timeout.touch();
+        timeout.resume();
       }
     } catch (error) {
       throw this.#translate(error, timeout, cid, received === 0, options.signal);

@@ -96,9 +96,9 @@ export class KuboContentStore implements ContentStore {
     try {
       for await (const chunk of this.#client.cat(cid, { signal: timeout.signal })) {
         received += chunk.byteLength;
-        timeout.dispose();
+        timeout.pause();
         yield chunk;
-        timeout.touch();
+        timeout.resume();
       }
     } catch (error) {
       throw this.#translate(error, timeout, cid, received === 0, options.signal);
