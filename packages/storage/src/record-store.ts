@@ -37,10 +37,9 @@ export interface RecordStoreOptions {
   /** Envelope chunk size (plaintext bytes per secretstream chunk). Default: @hygeia/crypto's 64 KiB. */
   chunkSize?: number;
   /**
-   * Run encryption (putRecord) and streaming decryption (getRecord) on a worker thread, so they can overlap
-   * with hashing and disk / network I/O on this one. Only pays off with a spare core: it costs a worker start
-   * (≈ 50 ms) per record and a copy per MiB, and on the busy shared 2-core dev machine it measured no faster
-   * than inline (see README, benchmark). Default false.
+   * Run encryption (putRecord) and streaming decryption (getRecord) on a worker thread, so they overlap with
+   * hashing and disk / network I/O on this one. For large files with a spare core: measured +10–30 % ingest,
+   * at ≈ 50 ms and ≈ 100 MB RSS per record in flight; no gain for retrieval. Default false.
    */
   cryptoWorker?: boolean;
 }
