@@ -12,6 +12,7 @@ import {
   PatientManifest,
   PatientRecords,
   manifestEntryFor,
+  sealManifest,
 } from "../src/index.ts";
 import type { AddedRecord, HeliaContentStore, Manifest, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
@@ -161,6 +162,21 @@ describe("PatientManifest and PatientRecords", () => {
     const latest = (await patientRecordsC.manifest.latest())!;
     expect(latest.cid.equals(before.manifest.cid)).to.equal(true);
     expect(latest.entries).to.have.length(1);
+  });
+
+  it("history() rejects a prev link that skips versions", async () => {
+    const patientRecordsD = patientRecords("skipping.json");
+    const { manifest: v1 } = await patientRecordsD.addRecord([testBytes(10, 61)], LAB);
+    const forged = await sealManifest({ ...v1, version: 3, prev: v1.cid }, patient.publicKey);
+    const { cid } = await store.put([forged]);
+    const seen: number[] = [];
+    await expectRejection(
+      (async () => {
+        for await (const version of patientRecordsD.manifest.history(cid)) seen.push(version.version);
+      })(),
+      InvalidManifestError,
+    );
+    expect(seen).to.deep.equal([3]);
   });
 
   it("another patient's key cannot read the manifest", async () => {

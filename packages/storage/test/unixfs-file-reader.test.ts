@@ -69,13 +69,13 @@ describe("UnixFS file reader (HeliaContentStore.get)", () => {
   });
 
   it("a consumer slower than the timeout is not a stall of the store", async () => {
-    const store = await nodes.node({ listen: [], timeoutMs: 150 });
+    const store = await nodes.node({ listen: [], timeoutMs: 400 });
     const data = testBytes(3_500_000, 4);
     const { cid } = await store.put([data]);
     const parts: Uint8Array[] = [];
     for await (const part of store.get(cid)) {
       parts.push(part);
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise((resolve) => setTimeout(resolve, 600));
     }
     expect(Buffer.compare(Buffer.concat(parts), data)).to.equal(0);
   });
