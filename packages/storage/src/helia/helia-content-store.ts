@@ -4,13 +4,10 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { withBitswap } from "@helia/bitswap";
-import { withLibp2pLight } from "@helia/libp2p";
 import { unixfs } from "@helia/unixfs";
 import { multiaddr } from "@multiformats/multiaddr";
 import { FsDatastore } from "datastore-fs";
-import { createHeliaLight } from "helia";
 import type { UnixFS } from "@helia/unixfs";
-import type { HeliaWithLibp2p } from "@helia/libp2p";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
@@ -20,6 +17,8 @@ import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreU
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
+import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
+import type { HeliaWithLibp2p } from "./private-libp2p.ts";
 import { readUnixFsFile } from "./unixfs-file-reader.ts";
 import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
@@ -79,9 +78,11 @@ export class HeliaContentStore implements ContentStore {
     const datastore = new FsDatastore(join(options.dataDir, "datastore"));
     await blockstore.open();
     await datastore.open();
-    // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add.
+    // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add (withPrivateLibp2p, not
+    // @helia/libp2p, whose import alone costs ≈ 80 MB RSS: see private-libp2p.ts).
+    const createHeliaLight = await loadCreateHeliaLight();
     const helia = withBitswap(
-      withLibp2pLight(createHeliaLight({ blockstore, datastore }), privateLibp2pOptions(listen)),
+      withPrivateLibp2p(createHeliaLight({ blockstore, datastore }), privateLibp2pOptions(listen)),
     ) as HeliaNode;
     try {
       await helia.start();

@@ -6,14 +6,14 @@ import { noise } from "@chainsafe/libp2p-noise";
 import { yamux } from "@chainsafe/libp2p-yamux";
 import { identify } from "@libp2p/identify";
 import { tcp } from "@libp2p/tcp";
-import type { CreateLibp2pOptions } from "@helia/libp2p";
 import type { Identify } from "@libp2p/identify";
+import type { Libp2pOptions } from "libp2p";
 
 export interface PrivateLibp2pServices extends Record<string, unknown> {
   identify: Identify;
 }
 
-export function privateLibp2pOptions(listen: readonly string[]): CreateLibp2pOptions<PrivateLibp2pServices> {
+export function privateLibp2pOptions(listen: readonly string[]): Libp2pOptions<PrivateLibp2pServices> {
   return {
     addresses: { listen: [...listen] },
     transports: [tcp()],

@@ -2,7 +2,6 @@
 // via kubo-rpc-client. For operators who run IPFS themselves; the embedded Helia node is the default.
 // Content is added with the same layout as the Helia adapter (CIDv1, raw leaves, 1 MiB chunks), so both
 // produce the same CID for the same bytes.
-import { create } from "kubo-rpc-client";
 import type { KuboRPCClient } from "kubo-rpc-client";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
@@ -50,6 +49,8 @@ export class KuboContentStore implements ContentStore {
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_KUBO_TIMEOUT_MS;
     assertTimeoutMs(timeoutMs);
+    // Imported on first use: users of the embedded Helia node do not pay for the RPC client (≈ 10 MB heap).
+    const { create } = await import("kubo-rpc-client");
     const store = new KuboContentStore(create({ url }), timeoutMs);
     const timeout = new IdleTimeout(timeoutMs);
     try {
