@@ -212,18 +212,20 @@ export class CredentialVerifier {
         index,
       );
       if (requested && credential.type) {
-        const claims = pickClaims(credential.subject, requested.claims);
-        const missing = (requested.claims ?? []).filter((c) => !(c in claims));
-        checks.add(
-          "required-claims",
-          missing.length === 0,
-          missing.length === 0 ? "requested claims present" : `missing claims: ${missing.join(", ")}`,
-          index,
-        );
-        disclosed[credential.type] = claims;
-        satisfied.add(credential.type);
+        recordDisclosure(requested, credential.type, credential.subject, { checks, disclosed, satisfied }, index);
       }
     }
+    return this.concludePresentation(request, { checks, disclosed, satisfied }, nonceMatches, holder);
+  }
+
+  /** Closes a presentation: every requested type presented, then the challenge consumed (once). */
+  private async concludePresentation(
+    request: PresentationRequest,
+    tally: DisclosureTally,
+    nonceMatches: boolean,
+    holder: string | undefined,
+  ): Promise<PresentationVerification> {
+    const { checks, disclosed, satisfied } = tally;
     const missingTypes = request.credentials.map((r) => r.type).filter((t) => !satisfied.has(t));
     checks.add(
       "required-credentials",
@@ -262,25 +264,9 @@ export class CredentialVerifier {
       holder ??= typeof result.subject.id === "string" ? result.subject.id : undefined;
       const requested = request.credentials.find((r) => r.type === result.type);
       if (!requested || !result.type) continue;
-      const claims = pickClaims(result.subject, requested.claims);
-      const missing = (requested.claims ?? []).filter((c) => !(c in claims));
-      checks.add(
-        "required-claims",
-        missing.length === 0,
-        missing.length === 0 ? "requested claims disclosed" : `not disclosed: ${missing.join(", ")}`,
-        index,
-      );
-      disclosed[result.type] = claims;
-      satisfied.add(result.type);
+      recordDisclosure(requested, result.type, result.subject, { checks, disclosed, satisfied }, index);
     }
-    const missingTypes = request.credentials.map((r) => r.type).filter((t) => !satisfied.has(t));
-    checks.add(
-      "required-credentials",
-      missingTypes.length === 0,
-      missingTypes.length === 0 ? "all requested credentials presented" : `missing: ${missingTypes.join(", ")}`,
-    );
-    if (nonceMatches) await this.consumeChallenge(request, checks);
-    return { ok: checks.ok, checks: checks.checks, holder, disclosed: checks.ok ? disclosed : {} };
+    return this.concludePresentation(request, { checks, disclosed, satisfied }, nonceMatches, holder);
   }
 
   private async checkSdJwt(
@@ -677,6 +663,33 @@ function summarize(jwt: DecodedJwt): CredentialSummary {
     expiresAt: numericClaim(jwt.payload, "exp"),
     status: status as BitstringStatusListEntry[],
   };
+}
+
+/** What a presentation has shown so far, credential by credential. */
+interface DisclosureTally {
+  readonly checks: CheckList;
+  readonly disclosed: Partial<Record<CredentialTypeName, Record<string, unknown>>>;
+  readonly satisfied: Set<CredentialTypeName>;
+}
+
+/** Checks that one presented credential carries the requested claims and records what it discloses. */
+function recordDisclosure(
+  requested: RequestedCredential,
+  type: CredentialTypeName,
+  subject: Readonly<Record<string, unknown>>,
+  tally: DisclosureTally,
+  index: number,
+): void {
+  const claims = pickClaims(subject, requested.claims);
+  const missing = (requested.claims ?? []).filter((c) => !(c in claims));
+  tally.checks.add(
+    "required-claims",
+    missing.length === 0,
+    missing.length === 0 ? "requested claims disclosed" : `not disclosed: ${missing.join(", ")}`,
+    index,
+  );
+  tally.disclosed[type] = claims;
+  tally.satisfied.add(type);
 }
 
 function pickClaims(
