@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { withBitswap } from "@helia/bitswap";
 import { unixfs } from "@helia/unixfs";
 import { multiaddr } from "@multiformats/multiaddr";
-import { FsDatastore } from "datastore-fs";
+import { LeanFsDatastore } from "./lean-fs-datastore.ts";
 import type { UnixFS } from "@helia/unixfs";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
@@ -15,6 +15,7 @@ import type { CidInput } from "../cid.ts";
 import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
 import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreUnavailableError } from "../errors.ts";
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
+import { importFile } from "./file-importer.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
 import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
@@ -24,11 +25,6 @@ import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
-/**
- * IPIP-499 "unixfs-v1-2025": CIDv1, raw leaves, 1 MiB chunks, 1024 links per node. Any current IPFS
- * implementation reproduces the same CIDs, and 1 MiB blocks mean 4x fewer blocks to write and pin than 256 KiB.
- */
-const IMPORT_OPTIONS = { profile: "unixfs-v1-2025", cidVersion: 1, rawLeaves: true } as const;
 /** Blocks read ahead of the consumer: overlaps disk / network with decryption, bounded in memory (≤ 8 MiB). */
 const READ_AHEAD_BLOCKS = 8;
 export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
@@ -50,12 +46,17 @@ export class HeliaContentStore implements ContentStore {
   readonly #helia: HeliaNode;
   readonly #fs: UnixFS;
   readonly #blockstore: WholeBlockFsBlockstore;
-  readonly #datastore: FsDatastore;
+  readonly #datastore: LeanFsDatastore;
   readonly #timeoutMs: number;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
-  private constructor(helia: HeliaNode, blockstore: WholeBlockFsBlockstore, datastore: FsDatastore, timeoutMs: number) {
+  private constructor(
+    helia: HeliaNode,
+    blockstore: WholeBlockFsBlockstore,
+    datastore: LeanFsDatastore,
+    timeoutMs: number,
+  ) {
     this.#helia = helia;
     this.#fs = unixfs(helia);
     this.#blockstore = blockstore;
@@ -75,7 +76,7 @@ export class HeliaContentStore implements ContentStore {
 
     await mkdir(options.dataDir, { recursive: true });
     const blockstore = new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
-    const datastore = new FsDatastore(join(options.dataDir, "datastore"));
+    const datastore = new LeanFsDatastore(join(options.dataDir, "datastore"));
     await blockstore.open();
     await datastore.open();
     // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add (withPrivateLibp2p, not
@@ -141,7 +142,10 @@ export class HeliaContentStore implements ContentStore {
       }
     }
     try {
-      const cid = await this.#fs.addByteStream(counted(), { ...IMPORT_OPTIONS, signal: timeout.signal });
+      const { cid } = await importFile(counted(), this.#helia.blockstore, {
+        signal: timeout.signal,
+        onBlockWritten: () => timeout.touch(),
+      });
       await this.#pinAll(cid, timeout);
       return { cid, size };
     } catch (error) {
