@@ -1,3 +1,5 @@
+import { readFile, readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { expect } from "chai";
 import {
   ContentNotFoundError,
@@ -64,6 +66,22 @@ describe("HeliaContentStore", () => {
     await store.pin(cid);
     await store.pin(cid); // no-op
     expect((await store.stat(cid)).pinned).to.equal(true);
+  });
+
+  it("put writes the same pin records as Helia's own pins.add, and Helia's unpin removes them all", async () => {
+    const data = testBytes(3_500_000, 23); // 4 leaves and a root
+    const [dirA, dirB] = [await nodes.dir(), await nodes.dir()];
+    const [a, b] = [await nodes.node({ dataDir: dirA, listen: [] }), await nodes.node({ dataDir: dirB, listen: [] })];
+    const { cid } = await a.put([data]); // pinFreshDag
+    await b.put([data]);
+    await b.unpin(cid); // Helia's pins.rm
+    expect(await pinRecords(dirB)).to.deep.equal(new Map());
+    await b.pin(cid); // Helia's pins.add
+    const records = await pinRecords(dirA);
+    expect(records.size).to.equal(6); // 5 blocks and the root's pin
+    expect(records).to.deep.equal(await pinRecords(dirB));
+    await a.unpin(cid);
+    expect(await pinRecords(dirA)).to.deep.equal(new Map());
   });
 
   it("has() answers from the local store only", async () => {
@@ -151,3 +169,14 @@ describe("HeliaContentStore", () => {
     await expectRejection(store.dial("/ip4/127.0.0.1/tcp/x"), InvalidArgumentError);
   });
 });
+
+/** Every pin record in a node's datastore (`pin/`, `pinned-block/`), file name -> bytes. */
+async function pinRecords(dataDir: string): Promise<Map<string, Buffer>> {
+  const records = new Map<string, Buffer>();
+  for (const folder of ["pin", "pinned-block"]) {
+    const path = join(dataDir, "datastore", folder);
+    const names = await readdir(path).catch(() => [] as string[]);
+    for (const name of names) records.set(`${folder}/${name}`, await readFile(join(path, name)));
+  }
+  return records;
+}

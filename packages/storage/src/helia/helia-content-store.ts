@@ -16,6 +16,7 @@ import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult
 import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreUnavailableError } from "../errors.ts";
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
 import { importFile } from "./file-importer.ts";
+import { pinFreshDag } from "./fresh-dag-pins.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
 import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
@@ -142,11 +143,19 @@ export class HeliaContentStore implements ContentStore {
       }
     }
     try {
+      const written: CID[] = [];
       const { cid } = await importFile(counted(), this.#helia.blockstore, {
         signal: timeout.signal,
-        onBlockWritten: () => timeout.touch(),
+        onBlockWritten: (block) => {
+          written.push(block);
+          timeout.touch();
+        },
       });
-      await this.#pinAll(cid, timeout);
+      // Every block of the DAG was just written here: pin without walking it (see fresh-dag-pins.ts).
+      await pinFreshDag(this.#helia.datastore, cid, written, {
+        signal: timeout.signal,
+        onBlock: () => timeout.touch(),
+      });
       return { cid, size };
     } catch (error) {
       throw this.#translate(error, timeout, undefined, false, options.signal);
