@@ -38,8 +38,8 @@ export interface RecordStoreOptions {
   chunkSize?: number;
   /**
    * Run encryption (putRecord) and streaming decryption (getRecord) on a worker thread, so they overlap with
-   * hashing and disk / network I/O on this one. For large files with a spare core: measured +10–30 % ingest,
-   * at ≈ 50 ms and ≈ 100 MB RSS per record in flight; no gain for retrieval. Default false.
+   * hashing and disk / network I/O on this one. For large files with a spare core: measured +10–15 % ingest
+   * (1 GiB), at ≈ 50 ms and ≈ 130 MB RSS per record in flight; no gain for retrieval. Default false.
    */
   cryptoWorker?: boolean;
 }
