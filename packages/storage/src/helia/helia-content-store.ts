@@ -13,8 +13,9 @@ import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
-import { ContentNotFoundError, InvalidArgumentError, StorageTimeoutError, StoreUnavailableError } from "../errors.ts";
-import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
+import { ContentNotFoundError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
+import { assertTimeoutMs, type IdleTimeout } from "../idle-timeout.ts";
+import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 import { importFile } from "./file-importer.ts";
 import { pinFreshDag } from "./fresh-dag-pins.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
@@ -281,11 +282,7 @@ export class HeliaContentStore implements ContentStore {
   }
 
   #idleTimeout(options: OperationOptions): IdleTimeout {
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    assertTimeoutMs(timeoutMs);
-    const signals = [this.#closing.signal];
-    if (options.signal !== undefined) signals.push(options.signal);
-    return new IdleTimeout(timeoutMs, AbortSignal.any(signals));
+    return startOperationTimeout(options, this.#timeoutMs, this.#closing.signal);
   }
 
   /** Maps Helia / libp2p failures onto this package's errors; our own typed errors pass through. */
@@ -297,20 +294,16 @@ export class HeliaContentStore implements ContentStore {
     callerSignal: AbortSignal | undefined,
   ): unknown {
     if (error instanceof InvalidArgumentError) return error;
-    if (this.#closing.signal.aborted)
-      return new StoreUnavailableError("store was closed during the operation", { cause: error });
-    if (callerSignal?.aborted) return callerSignal.reason;
+    const interrupted = interruptionError(error, {
+      timeout,
+      closing: this.#closing.signal,
+      callerSignal,
+      cid,
+      nothingReceived,
+      searched: "locally or from connected peers",
+    });
+    if (interrupted !== undefined) return interrupted;
     const name = error instanceof Error ? error.name : "";
-    if (timeout.timedOut) {
-      if (cid !== undefined && nothingReceived) {
-        return new ContentNotFoundError(
-          cid.toString(),
-          `${cid.toString()} not found locally or from connected peers within ${timeout.timeoutMs} ms`,
-          { cause: error },
-        );
-      }
-      return new StorageTimeoutError(timeout.timeoutMs, `no progress for ${timeout.timeoutMs} ms`, { cause: error });
-    }
     if (cid !== undefined && (name === "NotFoundError" || name === "BlockNotFoundWhileOfflineError")) {
       return new ContentNotFoundError(cid.toString(), `${cid.toString()} not found`, { cause: error });
     }

@@ -7,14 +7,9 @@ import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
-import {
-  ContentNotFoundError,
-  HygeiaStorageError,
-  InvalidArgumentError,
-  StorageTimeoutError,
-  StoreUnavailableError,
-} from "../errors.ts";
+import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
+import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 
 export const DEFAULT_KUBO_TIMEOUT_MS = 30_000;
 const ADD_OPTIONS = { cidVersion: 1, rawLeaves: true, chunker: "size-1048576", pin: true } as const;
@@ -190,11 +185,7 @@ export class KuboContentStore implements ContentStore {
   }
 
   #idleTimeout(options: OperationOptions): IdleTimeout {
-    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
-    assertTimeoutMs(timeoutMs);
-    const signals = [this.#closing.signal];
-    if (options.signal !== undefined) signals.push(options.signal);
-    return new IdleTimeout(timeoutMs, AbortSignal.any(signals));
+    return startOperationTimeout(options, this.#timeoutMs, this.#closing.signal);
   }
 
   #translate(
@@ -205,17 +196,15 @@ export class KuboContentStore implements ContentStore {
     callerSignal: AbortSignal | undefined,
   ): unknown {
     if (error instanceof HygeiaStorageError) return error;
-    if (this.#closing.signal.aborted)
-      return new StoreUnavailableError("store was closed during the operation", { cause: error });
-    if (callerSignal?.aborted) return callerSignal.reason;
-    if (timeout.timedOut) {
-      if (cid !== undefined && nothingReceived) {
-        return new ContentNotFoundError(cid.toString(), `${cid.toString()} not found within ${timeout.timeoutMs} ms`, {
-          cause: error,
-        });
-      }
-      return new StorageTimeoutError(timeout.timeoutMs, `no progress for ${timeout.timeoutMs} ms`, { cause: error });
-    }
+    const interrupted = interruptionError(error, {
+      timeout,
+      closing: this.#closing.signal,
+      callerSignal,
+      cid,
+      nothingReceived,
+      searched: "on the IPFS node",
+    });
+    if (interrupted !== undefined) return interrupted;
     const message = error instanceof Error ? error.message : String(error);
     if (cid !== undefined && /not found|no link named|block was not found locally/i.test(message)) {
       return new ContentNotFoundError(cid.toString(), `${cid.toString()} not found`, { cause: error });
