@@ -17,6 +17,8 @@ export const StorageErrorCode = {
   ManifestConflict: "MANIFEST_CONFLICT",
   /** A manifest document is malformed, of an unknown format, or not the patient's. */
   InvalidManifest: "INVALID_MANIFEST",
+  /** A stored block failed its checksum or holds other bytes than its CID names: it is never served. */
+  BlockCorrupt: "BLOCK_CORRUPT",
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
@@ -64,6 +66,16 @@ export class StorageTimeoutError extends HygeiaStorageError {
 export class StoreUnavailableError extends HygeiaStorageError {
   constructor(message: string, options?: ErrorOptions) {
     super(StorageErrorCode.StoreUnavailable, message, options);
+  }
+}
+
+/** A block in the local blockstore is damaged (bad checksum, torn, or another block's bytes). */
+export class BlockCorruptError extends HygeiaStorageError {
+  readonly cid: string | undefined;
+
+  constructor(cid: string | undefined, message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.BlockCorrupt, message, options);
+    this.cid = cid;
   }
 }
 

@@ -4,8 +4,15 @@ export * from "./errors.ts";
 export { parseCid } from "./cid.ts";
 export type { CidInput } from "./cid.ts";
 export type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "./content-store.ts";
-export { DEFAULT_TIMEOUT_MS, HeliaContentStore, LOOPBACK_LISTEN } from "./helia/helia-content-store.ts";
-export type { HeliaContentStoreOptions } from "./helia/helia-content-store.ts";
+export {
+  DEFAULT_BLOCKSTORE,
+  DEFAULT_TIMEOUT_MS,
+  HeliaContentStore,
+  LOOPBACK_LISTEN,
+} from "./helia/helia-content-store.ts";
+export type { BlockstoreKind, HeliaContentStoreOptions } from "./helia/helia-content-store.ts";
+export { PackBlockstore } from "./helia/pack-blockstore.ts";
+export type { PackBlockstoreOptions } from "./helia/pack-blockstore.ts";
 export { validateRecordMetadata } from "./record-metadata.ts";
 export type { RecordKind, RecordMetadata } from "./record-metadata.ts";
 export { RecordStore } from "./record-store.ts";

@@ -15,160 +15,168 @@ const RAW_CODEC = 0x55;
 const DAG_PB_CODEC = 0x70;
 const ABSENT_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 
-describe("HeliaContentStore", () => {
-  const nodes = new TestNodes();
-  let store: HeliaContentStore;
+for (const blockstore of ["pack", "flatfs"] as const) {
+  describe(`HeliaContentStore (${blockstore} blockstore)`, () => {
+    const nodes = new TestNodes();
+    let store: HeliaContentStore;
 
-  before(async () => {
-    store = await nodes.node({ listen: [] });
-  });
-  after(() => nodes.cleanup());
-
-  for (const length of [0, 1, 262_143, 262_144, 262_145, 3_000_001]) {
-    it(`round-trips ${length} bytes streamed in pieces`, async () => {
-      const data = testBytes(length, length + 7);
-      const { cid, size } = await store.put(pieces(data, 65_536));
-      expect(size).to.equal(length);
-      expect(cid.version).to.equal(1);
-      expect(Buffer.compare(await collect(store.get(cid)), data)).to.equal(0);
-      expect(Buffer.compare(await collect(store.get(cid.toString())), data)).to.equal(0);
+    before(async () => {
+      store = await nodes.node({ blockstore, listen: [] });
     });
-  }
+    after(() => nodes.cleanup());
 
-  it("uses raw leaves: a one-block file is a raw CID, a larger one a dag-pb root", async () => {
-    const small = await store.put([testBytes(1000)]);
-    expect(small.cid.code).to.equal(RAW_CODEC);
-    const large = await store.put([testBytes(2_000_000)]);
-    expect(large.cid.code).to.equal(DAG_PB_CODEC);
-  });
-
-  it("is content-addressed: the same bytes give the same CID", async () => {
-    const data = testBytes(500_000, 3);
-    const first = await store.put([data]);
-    const second = await store.put(pieces(data, 1000));
-    expect(second.cid.equals(first.cid)).to.equal(true);
-  });
-
-  it("concurrent puts of the same bytes both succeed with one pinned CID", async () => {
-    const data = testBytes(2_200_000, 17);
-    const [first, second] = await Promise.all([store.put(pieces(data, 300_000)), store.put([data])]);
-    expect(first.cid.equals(second.cid)).to.equal(true);
-    expect((await store.stat(first.cid)).pinned).to.equal(true);
-  });
-
-  it("pins on put; has, stat, unpin, pin", async () => {
-    const { cid } = await store.put([testBytes(300_000, 9)]);
-    expect(await store.has(cid)).to.equal(true);
-    expect(await store.stat(cid)).to.deep.include({ size: 300_000, pinned: true });
-    await store.unpin(cid);
-    expect((await store.stat(cid)).pinned).to.equal(false);
-    await store.unpin(cid); // no-op
-    await store.pin(cid);
-    await store.pin(cid); // no-op
-    expect((await store.stat(cid)).pinned).to.equal(true);
-  });
-
-  it("put writes the same pin records as Helia's own pins.add, and Helia's unpin removes them all", async () => {
-    const data = testBytes(3_500_000, 23); // 4 leaves and a root
-    const [dirA, dirB] = [await nodes.dir(), await nodes.dir()];
-    const [a, b] = [await nodes.node({ dataDir: dirA, listen: [] }), await nodes.node({ dataDir: dirB, listen: [] })];
-    const { cid } = await a.put([data]); // pinFreshDag
-    await b.put([data]);
-    await b.unpin(cid); // Helia's pins.rm
-    expect(await pinRecords(dirB)).to.deep.equal(new Map());
-    await b.pin(cid); // Helia's pins.add
-    const records = await pinRecords(dirA);
-    expect(records.size).to.equal(6); // 5 blocks and the root's pin
-    expect(records).to.deep.equal(await pinRecords(dirB));
-    await a.unpin(cid);
-    expect(await pinRecords(dirA)).to.deep.equal(new Map());
-  });
-
-  it("has() answers from the local store only", async () => {
-    expect(await store.has(ABSENT_CID)).to.equal(false);
-  });
-
-  it("rejects malformed CIDs with InvalidCidError", async () => {
-    for (const bad of ["", "not-a-cid", " bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "Qm123"]) {
-      expect(() => store.get(bad), bad).to.throw(InvalidCidError);
-      await expectRejection(store.has(bad), InvalidCidError);
-      await expectRejection(store.stat(bad), InvalidCidError);
-      await expectRejection(store.pin(bad), InvalidCidError);
+    for (const length of [0, 1, 262_143, 262_144, 262_145, 3_000_001]) {
+      it(`round-trips ${length} bytes streamed in pieces`, async () => {
+        const data = testBytes(length, length + 7);
+        const { cid, size } = await store.put(pieces(data, 65_536));
+        expect(size).to.equal(length);
+        expect(cid.version).to.equal(1);
+        expect(Buffer.compare(await collect(store.get(cid)), data)).to.equal(0);
+        expect(Buffer.compare(await collect(store.get(cid.toString())), data)).to.equal(0);
+      });
     }
-    // @ts-expect-error a number is not a CID
-    expect(() => store.get(42)).to.throw(InvalidCidError);
-  });
 
-  it("rejects a source that is not an iterable of bytes", async () => {
-    // @ts-expect-error not a byte source
-    await expectRejection(store.put("text"), InvalidArgumentError);
-    // @ts-expect-error chunks must be Uint8Array
-    await expectRejection(store.put([["x"]]), InvalidArgumentError);
-    await expectRejection(store.get(ABSENT_CID, { timeoutMs: 0 })[Symbol.asyncIterator]().next(), InvalidArgumentError);
-  });
+    it("uses raw leaves: a one-block file is a raw CID, a larger one a dag-pb root", async () => {
+      const small = await store.put([testBytes(1000)]);
+      expect(small.cid.code).to.equal(RAW_CODEC);
+      const large = await store.put([testBytes(2_000_000)]);
+      expect(large.cid.code).to.equal(DAG_PB_CODEC);
+    });
 
-  it("a CID nobody has ends in ContentNotFoundError within the timeout, not a hang", async () => {
-    const started = Date.now();
-    await expectRejection(collect(store.get(ABSENT_CID, { timeoutMs: 400 })), ContentNotFoundError);
-    await expectRejection(store.stat(ABSENT_CID, { timeoutMs: 400 }), ContentNotFoundError);
-    await expectRejection(store.pin(ABSENT_CID, { timeoutMs: 400 }), ContentNotFoundError);
-    expect(Date.now() - started).to.be.below(4_000);
-  });
+    it("is content-addressed: the same bytes give the same CID", async () => {
+      const data = testBytes(500_000, 3);
+      const first = await store.put([data]);
+      const second = await store.put(pieces(data, 1000));
+      expect(second.cid.equals(first.cid)).to.equal(true);
+    });
 
-  it("the caller's abort signal wins, with its own reason", async () => {
-    const reason = new Error("user cancelled");
-    const controller = new AbortController();
-    setTimeout(() => controller.abort(reason), 50);
-    const error = await expectRejection(collect(store.get(ABSENT_CID, { signal: controller.signal })), Error);
-    expect(error).to.equal(reason);
-  });
+    it("concurrent puts of the same bytes both succeed with one pinned CID", async () => {
+      const data = testBytes(2_200_000, 17);
+      const [first, second] = await Promise.all([store.put(pieces(data, 300_000)), store.put([data])]);
+      expect(first.cid.equals(second.cid)).to.equal(true);
+      expect((await store.stat(first.cid)).pinned).to.equal(true);
+    });
 
-  it("a source that fails mid-way rejects put with the source's error", async () => {
-    async function* failing(): AsyncGenerator<Uint8Array> {
-      yield testBytes(400_000, 5);
-      throw new Error("disk read failed");
-    }
-    const error = await expectRejection(store.put(failing()), Error);
-    expect(error.message).to.equal("disk read failed");
-  });
+    it("pins on put; has, stat, unpin, pin", async () => {
+      const { cid } = await store.put([testBytes(300_000, 9)]);
+      expect(await store.has(cid)).to.equal(true);
+      expect(await store.stat(cid)).to.deep.include({ size: 300_000, pinned: true });
+      await store.unpin(cid);
+      expect((await store.stat(cid)).pinned).to.equal(false);
+      await store.unpin(cid); // no-op
+      await store.pin(cid);
+      await store.pin(cid); // no-op
+      expect((await store.stat(cid)).pinned).to.equal(true);
+    });
 
-  it("persists blocks, pins and peer id across restarts of the same data dir", async () => {
-    const dataDir = await nodes.dir();
-    const first = await HeliaContentStore.create({ dataDir, listen: [] });
-    const data = testBytes(700_000, 11);
-    const { cid } = await first.put([data]);
-    const peerId = first.peerId;
-    await first.close();
-    await first.close(); // idempotent
-    await expectRejection(first.has(cid), StoreUnavailableError);
-    expect(() => first.get(cid)).to.throw(StoreUnavailableError);
+    it("put writes the same pin records as Helia's own pins.add, and Helia's unpin removes them all", async () => {
+      const data = testBytes(3_500_000, 23); // 4 leaves and a root
+      const [dirA, dirB] = [await nodes.dir(), await nodes.dir()];
+      const [a, b] = [
+        await nodes.node({ blockstore, dataDir: dirA, listen: [] }),
+        await nodes.node({ blockstore, dataDir: dirB, listen: [] }),
+      ];
+      const { cid } = await a.put([data]); // pinFreshDag
+      await b.put([data]);
+      await b.unpin(cid); // Helia's pins.rm
+      expect(await pinRecords(dirB)).to.deep.equal(new Map());
+      await b.pin(cid); // Helia's pins.add
+      const records = await pinRecords(dirA);
+      expect(records.size).to.equal(6); // 5 blocks and the root's pin
+      expect(records).to.deep.equal(await pinRecords(dirB));
+      await a.unpin(cid);
+      expect(await pinRecords(dirA)).to.deep.equal(new Map());
+    });
 
-    const second = await nodes.node({ dataDir, listen: [] });
-    expect(second.peerId).to.equal(peerId);
-    expect(await second.stat(cid)).to.deep.include({ size: data.length, pinned: true });
-    expect(Buffer.compare(await collect(second.get(cid, { timeoutMs: 1000 })), data)).to.equal(0);
-  });
+    it("has() answers from the local store only", async () => {
+      expect(await store.has(ABSENT_CID)).to.equal(false);
+    });
 
-  it("closing the store ends an in-flight get with StoreUnavailableError", async () => {
-    const doomed = await nodes.node({ listen: [] });
-    const pending = collect(doomed.get(ABSENT_CID, { timeoutMs: 10_000 }));
-    setTimeout(() => void doomed.close(), 100);
-    await expectRejection(pending, StoreUnavailableError);
-  });
+    it("rejects malformed CIDs with InvalidCidError", async () => {
+      for (const bad of ["", "not-a-cid", " bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy", "Qm123"]) {
+        expect(() => store.get(bad), bad).to.throw(InvalidCidError);
+        await expectRejection(store.has(bad), InvalidCidError);
+        await expectRejection(store.stat(bad), InvalidCidError);
+        await expectRejection(store.pin(bad), InvalidCidError);
+      }
+      // @ts-expect-error a number is not a CID
+      expect(() => store.get(42)).to.throw(InvalidCidError);
+    });
 
-  it("validates options", async () => {
-    await expectRejection(HeliaContentStore.create({ dataDir: "" }), InvalidArgumentError);
-    await expectRejection(
-      HeliaContentStore.create({ dataDir: await nodes.dir(), timeoutMs: -1 }),
-      InvalidArgumentError,
-    );
-    await expectRejection(
-      HeliaContentStore.create({ dataDir: await nodes.dir(), listen: ["nonsense"] }),
-      InvalidArgumentError,
-    );
-    await expectRejection(store.dial("/ip4/127.0.0.1/tcp/x"), InvalidArgumentError);
+    it("rejects a source that is not an iterable of bytes", async () => {
+      // @ts-expect-error not a byte source
+      await expectRejection(store.put("text"), InvalidArgumentError);
+      // @ts-expect-error chunks must be Uint8Array
+      await expectRejection(store.put([["x"]]), InvalidArgumentError);
+      await expectRejection(
+        store.get(ABSENT_CID, { timeoutMs: 0 })[Symbol.asyncIterator]().next(),
+        InvalidArgumentError,
+      );
+    });
+
+    it("a CID nobody has ends in ContentNotFoundError within the timeout, not a hang", async () => {
+      const started = Date.now();
+      await expectRejection(collect(store.get(ABSENT_CID, { timeoutMs: 400 })), ContentNotFoundError);
+      await expectRejection(store.stat(ABSENT_CID, { timeoutMs: 400 }), ContentNotFoundError);
+      await expectRejection(store.pin(ABSENT_CID, { timeoutMs: 400 }), ContentNotFoundError);
+      expect(Date.now() - started).to.be.below(4_000);
+    });
+
+    it("the caller's abort signal wins, with its own reason", async () => {
+      const reason = new Error("user cancelled");
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(reason), 50);
+      const error = await expectRejection(collect(store.get(ABSENT_CID, { signal: controller.signal })), Error);
+      expect(error).to.equal(reason);
+    });
+
+    it("a source that fails mid-way rejects put with the source's error", async () => {
+      async function* failing(): AsyncGenerator<Uint8Array> {
+        yield testBytes(400_000, 5);
+        throw new Error("disk read failed");
+      }
+      const error = await expectRejection(store.put(failing()), Error);
+      expect(error.message).to.equal("disk read failed");
+    });
+
+    it("persists blocks, pins and peer id across restarts of the same data dir", async () => {
+      const dataDir = await nodes.dir();
+      const first = await HeliaContentStore.create({ dataDir, blockstore, listen: [] });
+      const data = testBytes(700_000, 11);
+      const { cid } = await first.put([data]);
+      const peerId = first.peerId;
+      await first.close();
+      await first.close(); // idempotent
+      await expectRejection(first.has(cid), StoreUnavailableError);
+      expect(() => first.get(cid)).to.throw(StoreUnavailableError);
+
+      const second = await nodes.node({ blockstore, dataDir, listen: [] });
+      expect(second.peerId).to.equal(peerId);
+      expect(await second.stat(cid)).to.deep.include({ size: data.length, pinned: true });
+      expect(Buffer.compare(await collect(second.get(cid, { timeoutMs: 1000 })), data)).to.equal(0);
+    });
+
+    it("closing the store ends an in-flight get with StoreUnavailableError", async () => {
+      const doomed = await nodes.node({ blockstore, listen: [] });
+      const pending = collect(doomed.get(ABSENT_CID, { timeoutMs: 10_000 }));
+      setTimeout(() => void doomed.close(), 100);
+      await expectRejection(pending, StoreUnavailableError);
+    });
+
+    it("validates options", async () => {
+      await expectRejection(HeliaContentStore.create({ dataDir: "" }), InvalidArgumentError);
+      await expectRejection(
+        HeliaContentStore.create({ dataDir: await nodes.dir(), timeoutMs: -1 }),
+        InvalidArgumentError,
+      );
+      await expectRejection(
+        HeliaContentStore.create({ dataDir: await nodes.dir(), listen: ["nonsense"] }),
+        InvalidArgumentError,
+      );
+      await expectRejection(store.dial("/ip4/127.0.0.1/tcp/x"), InvalidArgumentError);
+    });
   });
-});
+}
 
 /** Every pin record in a node's datastore (`pin/`, `pinned-block/`), file name -> bytes. */
 async function pinRecords(dataDir: string): Promise<Map<string, Buffer>> {

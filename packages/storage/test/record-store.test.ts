@@ -9,7 +9,7 @@ import {
   generateDataKey,
 } from "@hygeia/crypto";
 import { expect } from "chai";
-import { InvalidArgumentError, InvalidCidError, RecordStore } from "../src/index.ts";
+import { BlockCorruptError, InvalidArgumentError, InvalidCidError, RecordStore } from "../src/index.ts";
 import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
@@ -110,18 +110,22 @@ describe("RecordStore", () => {
     expect(Buffer.compare(prefix, plaintext.subarray(0, prefix.length))).to.equal(0);
   });
 
-  it("a block corrupted on disk is caught by the record's authentication", async () => {
+  it("a block corrupted on disk (flatfs blockstore) is caught by the record's authentication", async () => {
     const tamperDir = await nodes.dir();
-    const tamperStore = await nodes.node({ dataDir: tamperDir, listen: [] });
+    const tamperStore = await nodes.node({ dataDir: tamperDir, blockstore: "flatfs", listen: [] });
     const stored = await new RecordStore(tamperStore).putRecord([testBytes(500_000, 8)], LAB);
     // Flip one byte in the largest block file (a raw leaf of ciphertext).
-    const files = await listFiles(join(tamperDir, "blocks"));
-    const sizes = await Promise.all(files.map(async (file) => ({ file, size: (await stat(file)).size })));
-    const largest = sizes.sort((a, b) => b.size - a.size)[0]!.file;
-    const bytes = await readFile(largest);
-    bytes[Math.floor(bytes.length / 2)]! ^= 0x80;
-    await writeFile(largest, bytes);
+    await flipMiddleByteOfLargestFile(join(tamperDir, "blocks"));
     await expectRejection(new RecordStore(tamperStore).readRecord(stored.cid, stored.dek), IntegrityError);
+  });
+
+  it("a block corrupted on disk (pack blockstore) is refused by the blockstore's checksum", async () => {
+    const tamperDir = await nodes.dir();
+    const tamperStore = await nodes.node({ dataDir: tamperDir, blockstore: "pack", listen: [] });
+    const stored = await new RecordStore(tamperStore).putRecord([testBytes(500_000, 8)], LAB);
+    // The only segment holds the one block of ciphertext: flip a byte in its middle.
+    await flipMiddleByteOfLargestFile(join(tamperDir, "packs"));
+    await expectRejection(new RecordStore(tamperStore).readRecord(stored.cid, stored.dek), BlockCorruptError);
   });
 
   it("validates metadata before reading any plaintext", async () => {
@@ -164,9 +168,14 @@ describe("RecordStore", () => {
   });
 });
 
-async function listFiles(dir: string): Promise<string[]> {
+async function flipMiddleByteOfLargestFile(dir: string): Promise<void> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-  return entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+  const files = entries.filter((entry) => entry.isFile()).map((entry) => join(entry.parentPath, entry.name));
+  const sizes = await Promise.all(files.map(async (file) => ({ file, size: (await stat(file)).size })));
+  const largest = sizes.sort((a, b) => b.size - a.size)[0]!.file;
+  const bytes = await readFile(largest);
+  bytes[Math.floor(bytes.length / 2)]! ^= 0x80;
+  await writeFile(largest, bytes);
 }
 
 describe("RecordStore with the crypto worker", () => {

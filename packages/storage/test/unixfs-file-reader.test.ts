@@ -8,7 +8,7 @@ import { balanced, trickle } from "ipfs-unixfs-importer/layout";
 import type { ImporterOptions } from "ipfs-unixfs-importer";
 import type { CID } from "multiformats/cid";
 import { InvalidArgumentError } from "../src/index.ts";
-import { WholeBlockFsBlockstore } from "../src/helia/whole-block-fs-blockstore.ts";
+import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, testBytes } from "./helpers/nodes.ts";
 
@@ -18,7 +18,7 @@ describe("UnixFS file reader (HeliaContentStore.get)", () => {
 
   /** Imports with the given options straight into a data dir's blockstore, as another IPFS node would. */
   async function importInto(dataDir: string, content: Uint8Array | undefined, options: ImporterOptions): Promise<CID> {
-    const blockstore = new WholeBlockFsBlockstore(join(dataDir, "blocks"));
+    const blockstore = new PackBlockstore(join(dataDir, "packs")); // the default blockstore of HeliaContentStore
     await blockstore.open();
     let root: CID | undefined;
     const entry = content === undefined ? { path: "folder" } : { content };

@@ -23,6 +23,7 @@ import { privateLibp2pOptions } from "./libp2p-options.ts";
 import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
 import type { HeliaWithLibp2p } from "./private-libp2p.ts";
 import { readUnixFsFile } from "./unixfs-file-reader.ts";
+import { PackBlockstore } from "./pack-blockstore.ts";
 import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
@@ -32,8 +33,13 @@ const READ_AHEAD_BLOCKS = 8;
 export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
 
 export interface HeliaContentStoreOptions {
-  /** Directory for the blockstore (`blocks/`) and the node's datastore (`datastore/`, incl. its peer key). */
+  /** Directory for the blockstore (`blocks/` or `packs/`) and the node's datastore (`datastore/`, incl. its peer key). */
   dataDir: string;
+  /**
+   * Block layout on disk. `"pack"` (default): blocks appended to large segment files under `packs/`
+   * (pack-blockstore.ts). `"flatfs"`: one file per block under `blocks/`, blockstore-fs' layout.
+   */
+  blockstore?: BlockstoreKind;
   /** libp2p listen multiaddrs. Default: a random TCP port on 127.0.0.1. `[]` accepts no inbound connections. */
   listen?: readonly string[];
   /** Peers to dial once started (multiaddrs ending in `/p2p/<peerId>`). */
@@ -42,23 +48,22 @@ export interface HeliaContentStoreOptions {
   timeoutMs?: number;
 }
 
+export type BlockstoreKind = "pack" | "flatfs";
+export const DEFAULT_BLOCKSTORE: BlockstoreKind = "pack";
+
 type HeliaNode = HeliaWithLibp2p<PrivateLibp2pServices>;
+type LocalBlockstore = PackBlockstore | WholeBlockFsBlockstore;
 
 export class HeliaContentStore implements ContentStore {
   readonly #helia: HeliaNode;
   readonly #fs: UnixFS;
-  readonly #blockstore: WholeBlockFsBlockstore;
+  readonly #blockstore: LocalBlockstore;
   readonly #datastore: LeanFsDatastore;
   readonly #timeoutMs: number;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
-  private constructor(
-    helia: HeliaNode,
-    blockstore: WholeBlockFsBlockstore,
-    datastore: LeanFsDatastore,
-    timeoutMs: number,
-  ) {
+  private constructor(helia: HeliaNode, blockstore: LocalBlockstore, datastore: LeanFsDatastore, timeoutMs: number) {
     this.#helia = helia;
     this.#fs = unixfs(helia);
     this.#blockstore = blockstore;
@@ -77,7 +82,12 @@ export class HeliaContentStore implements ContentStore {
     const peers = (options.peers ?? []).map(parseMultiaddr);
 
     await mkdir(options.dataDir, { recursive: true });
-    const blockstore = new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
+    const kind = options.blockstore ?? DEFAULT_BLOCKSTORE;
+    if (kind !== "pack" && kind !== "flatfs") throw new InvalidArgumentError('blockstore must be "pack" or "flatfs"');
+    const blockstore =
+      kind === "pack"
+        ? new PackBlockstore(join(options.dataDir, "packs"))
+        : new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
     const datastore = new LeanFsDatastore(join(options.dataDir, "datastore"));
     await blockstore.open();
     await datastore.open();
