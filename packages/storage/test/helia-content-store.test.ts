@@ -178,6 +178,36 @@ for (const blockstore of ["pack", "flatfs"] as const) {
   });
 }
 
+describe("HeliaContentStore blockstore choice", () => {
+  const nodes = new TestNodes();
+  after(() => nodes.cleanup());
+
+  it("defaults to the pack blockstore, keeps a flatfs data dir on flatfs, and refuses unknown kinds", async () => {
+    const fresh = await nodes.dir();
+    const data = testBytes(1_500_000, 3);
+    const a = await nodes.node({ dataDir: fresh, listen: [] });
+    const { cid } = await a.put([data]);
+    await a.close();
+    expect((await readdir(fresh)).sort())
+      .to.include("packs")
+      .and.not.include("blocks");
+
+    const old = await nodes.dir();
+    const b = await nodes.node({ dataDir: old, blockstore: "flatfs", listen: [] });
+    const put = await b.put([data]);
+    await b.close();
+    const reopened = await nodes.node({ dataDir: old, listen: [] }); // no option: stays on flatfs
+    expect(Buffer.compare(await collect(reopened.get(put.cid, { timeoutMs: 1000 })), data)).to.equal(0);
+    expect(await readdir(old)).to.not.include("packs");
+    expect(put.cid.toString()).to.equal(cid.toString());
+
+    await expectRejection(
+      HeliaContentStore.create({ dataDir: await nodes.dir(), blockstore: "leveldb" as "pack" }),
+      InvalidArgumentError,
+    );
+  });
+});
+
 /** Every pin record in a node's datastore (`pin/`, `pinned-block/`), file name -> bytes. */
 async function pinRecords(dataDir: string): Promise<Map<string, Buffer>> {
   const records = new Map<string, Buffer>();

@@ -1,7 +1,7 @@
 // Embedded IPFS node (Helia) behind the ContentStore interface: blocks and node state persist on disk under
 // `dataDir`, blocks move between peers over bitswap only, and libp2p listens on loopback unless told
 // otherwise (see libp2p-options.ts for what is switched off).
-import { mkdir } from "node:fs/promises";
+import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { withBitswap } from "@helia/bitswap";
 import { unixfs } from "@helia/unixfs";
@@ -28,8 +28,8 @@ import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
-/** Blocks read ahead of the consumer: overlaps disk / network with decryption, bounded in memory (≤ 8 MiB). */
-const READ_AHEAD_BLOCKS = 8;
+/** Blocks read ahead of the consumer: overlaps disk / network with decryption, bounded in memory (≤ 4 MiB). */
+const READ_AHEAD_BLOCKS = 4;
 export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
 
 export interface HeliaContentStoreOptions {
@@ -37,7 +37,8 @@ export interface HeliaContentStoreOptions {
   dataDir: string;
   /**
    * Block layout on disk. `"pack"` (default): blocks appended to large segment files under `packs/`
-   * (pack-blockstore.ts). `"flatfs"`: one file per block under `blocks/`, blockstore-fs' layout.
+   * (pack-blockstore.ts). `"flatfs"`: one file per block under `blocks/`, blockstore-fs' layout. When not
+   * given, a data dir that already holds `blocks/` and no `packs/` keeps using flatfs.
    */
   blockstore?: BlockstoreKind;
   /** libp2p listen multiaddrs. Default: a random TCP port on 127.0.0.1. `[]` accepts no inbound connections. */
@@ -82,7 +83,7 @@ export class HeliaContentStore implements ContentStore {
     const peers = (options.peers ?? []).map(parseMultiaddr);
 
     await mkdir(options.dataDir, { recursive: true });
-    const kind = options.blockstore ?? DEFAULT_BLOCKSTORE;
+    const kind = options.blockstore ?? (await existingBlockstore(options.dataDir)) ?? DEFAULT_BLOCKSTORE;
     if (kind !== "pack" && kind !== "flatfs") throw new InvalidArgumentError('blockstore must be "pack" or "flatfs"');
     const blockstore =
       kind === "pack"
@@ -320,6 +321,16 @@ export class HeliaContentStore implements ContentStore {
     if (name === "NotStartedError") return new StoreUnavailableError("Helia node is not running", { cause: error });
     return error;
   }
+}
+
+/** The layout a data dir was created with: "flatfs" for an old one with `blocks/` only, else undefined. */
+async function existingBlockstore(dataDir: string): Promise<BlockstoreKind | undefined> {
+  const exists = (name: string): Promise<boolean> =>
+    access(join(dataDir, name)).then(
+      () => true,
+      () => false,
+    );
+  return (await exists("blocks")) && !(await exists("packs")) ? "flatfs" : undefined;
 }
 
 function parseMultiaddr(address: string): Multiaddr {
