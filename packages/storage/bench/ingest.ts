@@ -1,4 +1,5 @@
 // Ingest benchmark: node packages/storage/bench/ingest.ts [--size BYTES] [--dir DIR] [--crypto-worker]
+//                   [--blockstore pack|flatfs]
 // Prints ONE JSON line (MB = 10^6 bytes of plaintext):
 //   encrypt_mb_s        file -> encrypt -> /dev/null
 //   ipfs_add_mb_s       already-encrypted file -> Helia add (UnixFS, CIDv1, raw leaves) + pin
@@ -29,10 +30,13 @@ const { values } = parseArgs({
     dir: { type: "string" },
     "raw-only": { type: "boolean", default: false },
     "crypto-worker": { type: "boolean", default: false },
+    blockstore: { type: "string", default: "pack" },
   },
 });
 const size = Number(values.size);
 if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`--size must be a positive integer, got ${values.size}`);
+const blockstore = values.blockstore;
+if (blockstore !== "pack" && blockstore !== "flatfs") throw new Error(`--blockstore must be pack or flatfs`);
 
 const PIECE = 1024 * 1024;
 
@@ -87,7 +91,12 @@ async function writeTestFile(path: string): Promise<void> {
 const baseDir = values.dir ?? fileURLToPath(new URL("../../../.hygeia/", import.meta.url));
 await mkdir(baseDir, { recursive: true });
 const workDir = await mkdtemp(join(baseDir, "bench-ingest-"));
-const store = await HeliaContentStore.create({ dataDir: join(workDir, "ipfs"), listen: [], timeoutMs: 120_000 });
+const store = await HeliaContentStore.create({
+  dataDir: join(workDir, "ipfs"),
+  listen: [],
+  timeoutMs: 120_000,
+  blockstore,
+});
 try {
   const plainPath = join(workDir, "plain.bin");
   const cipherPath = join(workDir, "cipher.bin");
