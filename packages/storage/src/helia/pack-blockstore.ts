@@ -172,17 +172,20 @@ export class PackBlockstore implements Blockstore {
     const location = this.#index.get(keyOf(key));
     if (location === undefined) throw notFound(key);
     const { segment, offset, length } = location;
-    const record = Buffer.allocUnsafe(length);
-    const { bytesRead } = await segment.handle.read(record, 0, length, offset);
-    const problem = bytesRead === length ? checkRecord(record, key) : "short read";
+    // Header and CRC into small buffers, the data into one of exactly its size: the block handed out is not a
+    // view into a larger allocation.
+    const head = Buffer.allocUnsafe(HEADER + location.cid.bytes.byteLength);
+    const data = Buffer.allocUnsafe(Math.max(0, length - head.length - TRAILER));
+    const trailer = Buffer.allocUnsafe(TRAILER);
+    const { bytesRead } = await segment.handle.readv([head, data, trailer], offset);
+    const problem = bytesRead === length ? checkParts(head, data, trailer, key, KIND_BLOCK) : "short read";
     if (problem !== undefined) {
       throw new BlockCorruptError(
         key.toString(),
         `block ${key.toString()} is corrupt in ${segmentName(segment.id)} at ${offset}: ${problem}`,
       );
     }
-    const cidLength = record.readUInt16LE(6);
-    return record.subarray(HEADER + cidLength, length - TRAILER);
+    return data;
   }
 
   #enqueue(task: () => Promise<void>): Promise<void> {
@@ -327,16 +330,29 @@ function parseHeader(head: Buffer, remaining: number): { cid: CID; kind: number;
   }
 }
 
-/** Why `record` (a whole record) is not a valid block record for `key`, or undefined if it is. */
+/** Why `record` (a whole record) is not a valid record of `kind` for `key`, or undefined if it is. */
 function checkRecord(record: Buffer, key: CID, kind = KIND_BLOCK): string | undefined {
-  const length = record.readUInt32LE(0);
   const cidLength = record.readUInt16LE(6);
-  if (length !== record.length || record.readUInt8(4) !== kind) return "bad header";
-  if (HEADER + cidLength + TRAILER > length) return "bad header";
-  if (crc32(record.subarray(0, length - TRAILER)) !== record.readUInt32LE(length - TRAILER)) return "CRC mismatch";
+  if (HEADER + cidLength + TRAILER > record.length) return "bad header";
+  const dataEnd = record.length - TRAILER;
+  return checkParts(
+    record.subarray(0, HEADER + cidLength),
+    record.subarray(HEADER + cidLength, dataEnd),
+    record.subarray(dataEnd),
+    key,
+    kind,
+  );
+}
+
+/** The same check on a record read as its three parts: header with CID, data, CRC. */
+function checkParts(head: Buffer, data: Buffer, trailer: Buffer, key: CID, kind: number): string | undefined {
+  const length = head.length + data.length + trailer.length;
+  if (head.readUInt32LE(0) !== length || head.readUInt8(4) !== kind) return "bad header";
+  if (head.readUInt16LE(6) !== head.length - HEADER) return "bad header";
+  if (crc32(data, crc32(head)) !== trailer.readUInt32LE(0)) return "CRC mismatch";
   let stored: CID;
   try {
-    stored = CID.decode(record.subarray(HEADER, HEADER + cidLength));
+    stored = CID.decode(head.subarray(HEADER));
   } catch {
     return "bad CID";
   }
