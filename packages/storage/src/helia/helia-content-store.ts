@@ -13,7 +13,7 @@ import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
-import { ContentNotFoundError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
+import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
 import { assertTimeoutMs, type IdleTimeout } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 import { importFile } from "./file-importer.ts";
@@ -304,7 +304,7 @@ export class HeliaContentStore implements ContentStore {
     nothingReceived: boolean,
     callerSignal: AbortSignal | undefined,
   ): unknown {
-    if (error instanceof InvalidArgumentError) return error;
+    if (error instanceof HygeiaStorageError) return error;
     const interrupted = interruptionError(error, {
       timeout,
       closing: this.#closing.signal,
