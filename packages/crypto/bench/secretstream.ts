@@ -1,22 +1,29 @@
 // Micro-benchmark: node packages/crypto/bench/secretstream.ts [--size BYTES] [--chunk-size BYTES]
 // Prints ONE JSON line:
-//   libsodium_raw_mb_s   raw crypto_secretstream push over in-memory chunks (the primitive's ceiling here)
-//   encrypt_stream_mb_s  createEncryptStream() from an in-memory source to a null sink
-//   decrypt_stream_mb_s  createDecryptStream() from an in-memory envelope to a null sink
-// (plus libsodium_raw_pull_mb_s, raw secretstream pull over the same frames: the ceiling for decryption)
+//   libsodium_raw_mb_s   raw crypto_secretstream push over in-memory chunks, libsodium (WebAssembly)
+//   native_raw_mb_s      the same through the node:crypto (OpenSSL) implementation (null where unavailable)
+//   encrypt_stream_mb_s  createEncryptStream() from an in-memory source to a null sink (default implementation)
+//   decrypt_stream_mb_s  createDecryptStream() from an in-memory envelope to a null sink (default implementation)
+// (plus *_raw_pull_mb_s, raw secretstream pull over the same frames: the ceiling for decryption, and
+// `secretstream`, the default implementation's name)
 // MB = 10^6 bytes of plaintext. Not run by the tests.
+import { randomBytes } from "node:crypto";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
-import sodium from "libsodium-wrappers";
 import {
   CHUNK_OVERHEAD_BYTES,
   DEFAULT_CHUNK_SIZE,
   ENVELOPE_HEADER_BYTES,
+  SecretstreamTag,
+  defaultSecretstream,
   encryptToBuffer,
   generateDataKey,
+  libsodiumSecretstream,
+  nativeSecretstream,
   parseEnvelopeHeader,
 } from "../src/index.ts";
+import type { Secretstream } from "../src/index.ts";
 import { createDecryptStream, createEncryptStream } from "../src/node.ts";
 
 const { values } = parseArgs({
@@ -31,7 +38,8 @@ if (!Number.isSafeInteger(size) || size <= 0) throw new Error(`--size must be a 
 
 const SOURCE_PIECE = 1024 * 1024;
 // One immutable buffer of pseudo-random bytes, handed out repeatedly (the pipeline never mutates its input).
-const pieceBytes = sodium.randombytes_buf(Math.max(SOURCE_PIECE, chunkSize));
+const pieceBytes = randomBytes(Math.max(SOURCE_PIECE, chunkSize));
+const EMPTY = new Uint8Array(0);
 
 function* plaintextPieces(): Generator<Uint8Array> {
   for (let sent = 0; sent < size; sent += SOURCE_PIECE)
@@ -56,18 +64,21 @@ async function timed(run: () => Promise<void> | void): Promise<number> {
 
 const key = generateDataKey();
 
-function rawPush(bytes: number): void {
-  const { state } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+/** Raw pushes of in-memory chunks through one implementation (no envelope, no stream plumbing). */
+function rawPush(secretstream: Secretstream, bytes: number): void {
+  const { state } = secretstream.initPush(key);
   const chunk = pieceBytes.subarray(0, chunkSize);
-  for (let i = 0; i < Math.floor(bytes / chunkSize); i++) {
-    sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk, null, 0);
-  }
-  sodium.crypto_secretstream_xchacha20poly1305_push(state, chunk.subarray(0, bytes % chunkSize), null, 3);
+  for (let i = 0; i < Math.floor(bytes / chunkSize); i++) state.push(chunk, EMPTY, SecretstreamTag.Message);
+  state.push(chunk.subarray(0, bytes % chunkSize), EMPTY, SecretstreamTag.Final);
 }
 
 // Warm up first, so WebAssembly tier-up and JIT do not penalise whichever measurement runs first.
-rawPush(Math.min(size, 64 * 1024 * 1024));
-const rawMs = await timed(() => rawPush(size));
+const native = nativeSecretstream;
+for (const secretstream of [libsodiumSecretstream, native]) {
+  if (secretstream !== undefined) rawPush(secretstream, Math.min(size, 64 * 1024 * 1024));
+}
+const rawMs = await timed(() => rawPush(libsodiumSecretstream, size));
+const nativeRawMs = native === undefined ? undefined : await timed(() => rawPush(native, size));
 
 const encryptMs = await timed(() =>
   pipeline(
@@ -83,15 +94,15 @@ const header = parseEnvelopeHeader(envelope);
 const frameSize = chunkSize + CHUNK_OVERHEAD_BYTES;
 
 // Raw pull over the same frames: the ceiling for decryption.
-const rawPullMs = await timed(() => {
-  const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(header.streamHeader, key);
+const rawPull = (secretstream: Secretstream) => (): void => {
+  const state = secretstream.initPull(header.streamHeader, key);
   for (let offset = ENVELOPE_HEADER_BYTES; offset < envelope.length; offset += frameSize) {
     const frame = envelope.subarray(offset, Math.min(offset + frameSize, envelope.length));
-    if (sodium.crypto_secretstream_xchacha20poly1305_pull(state, frame, header.preamble) === false) {
-      throw new Error("benchmark envelope failed to verify");
-    }
+    if (state.pull(frame, header.preamble) === undefined) throw new Error("benchmark envelope failed to verify");
   }
-});
+};
+const rawPullMs = await timed(rawPull(libsodiumSecretstream));
+const nativeRawPullMs = native === undefined ? undefined : await timed(rawPull(native));
 
 // Fed in 1 MiB reads, as from a file or a block store: pieces do not line up with chunk frames.
 function* envelopePieces(): Generator<Uint8Array> {
@@ -109,6 +120,9 @@ console.log(
     chunk_size: chunkSize,
     libsodium_raw_mb_s: mbPerSecond(size, rawMs),
     libsodium_raw_pull_mb_s: mbPerSecond(size, rawPullMs),
+    native_raw_mb_s: nativeRawMs === undefined ? null : mbPerSecond(size, nativeRawMs),
+    native_raw_pull_mb_s: nativeRawPullMs === undefined ? null : mbPerSecond(size, nativeRawPullMs),
+    secretstream: defaultSecretstream.name,
     encrypt_stream_mb_s: mbPerSecond(size, encryptMs),
     decrypt_stream_mb_s: mbPerSecond(size, decryptMs),
   }),

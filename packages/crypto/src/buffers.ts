@@ -5,12 +5,13 @@ import { MIN_CHUNK_SIZE, encryptedSize } from "./envelope.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import { decryptChunks, encryptChunks } from "./iterables.ts";
 import type { ByteSource } from "./iterables.ts";
+import type { DecryptOptions } from "./record-decryptor.ts";
 import type { EncryptOptions } from "./record-encryptor.ts";
 
 /** decryptToBuffer refuses records larger than this unless told otherwise: stream bigger ones. */
 export const DEFAULT_MAX_BUFFERED_PLAINTEXT_BYTES = 64 * 1024 * 1024;
 
-export interface DecryptToBufferOptions {
+export interface DecryptToBufferOptions extends DecryptOptions {
   /** Fail with InvalidArgumentError rather than buffer more plaintext than this. Default 64 MiB. */
   readonly maxPlaintextBytes?: number;
 }
@@ -47,7 +48,7 @@ export async function decryptToBuffer(
   }
   const parts: Uint8Array[] = [];
   let total = 0;
-  for await (const part of decryptChunks(sourceOf(envelope), key)) {
+  for await (const part of decryptChunks(sourceOf(envelope), key, options)) {
     total += part.length;
     if (total > limit) throw new InvalidArgumentError(`record is larger than maxPlaintextBytes (${limit})`);
     parts.push(part);

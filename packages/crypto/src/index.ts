@@ -20,6 +20,15 @@ export { assertDataKey, generateDataKey, wipe } from "./data-key.ts";
 export { RecordEncryptor } from "./record-encryptor.ts";
 export type { EncryptOptions } from "./record-encryptor.ts";
 export { RecordDecryptor } from "./record-decryptor.ts";
+export type { DecryptOptions } from "./record-decryptor.ts";
+export { defaultSecretstream, libsodiumSecretstream, nativeSecretstream } from "./secretstream/default.ts";
+export { SecretstreamTag } from "./secretstream/secretstream.ts";
+export type {
+  PulledFrame,
+  Secretstream,
+  SecretstreamPullState,
+  SecretstreamPushState,
+} from "./secretstream/secretstream.ts";
 export { decryptChunks, encryptChunks } from "./iterables.ts";
 export type { ByteSource } from "./iterables.ts";
 export { createDecryptTransformStream, createEncryptTransformStream } from "./web-streams.ts";

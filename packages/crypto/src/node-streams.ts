@@ -3,6 +3,7 @@
 import { Transform } from "node:stream";
 import type { TransformCallback } from "node:stream";
 import { RecordDecryptor } from "./record-decryptor.ts";
+import type { DecryptOptions } from "./record-decryptor.ts";
 import { RecordEncryptor } from "./record-encryptor.ts";
 import type { EncryptOptions } from "./record-encryptor.ts";
 import { InvalidArgumentError } from "./errors.ts";
@@ -50,8 +51,8 @@ export function createEncryptStream(key: Uint8Array, options: EncryptOptions = {
  * discard everything it received. To get that behaviour without thinking about it, use decryptToBuffer()
  * or decryptToFile().
  */
-export function createDecryptStream(key: Uint8Array): Transform {
-  const decryptor = new RecordDecryptor(key);
+export function createDecryptStream(key: Uint8Array, options: DecryptOptions = {}): Transform {
+  const decryptor = new RecordDecryptor(key, options);
   return byteTransform(
     (chunk) => decryptor.update(chunk),
     () => decryptor.final(),

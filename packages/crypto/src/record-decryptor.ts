@@ -4,24 +4,29 @@
 // chunks are returned in their original order with none skipped (secretstream chains each chunk's nonce
 // to the previous tags). So the output is always an authentic PREFIX of the record. It is the WHOLE record
 // only once final() has returned without throwing. After any error the decryptor refuses further input.
-import { sodium } from "./sodium.ts";
 import { ByteQueue, assertBytes } from "./bytes.ts";
-import { assertDataKey } from "./data-key.ts";
+import { assertDataKey, wipe } from "./data-key.ts";
 import { CHUNK_OVERHEAD_BYTES, ChunkTag, ENVELOPE_HEADER_BYTES, parseEnvelopeHeader } from "./envelope.ts";
 import type { EnvelopeHeader } from "./envelope.ts";
 import { IntegrityError, InvalidArgumentError, TrailingDataError, TruncatedError } from "./errors.ts";
+import { defaultSecretstream } from "./secretstream/default.ts";
+import type { Secretstream, SecretstreamPullState } from "./secretstream/secretstream.ts";
 
-type PullState = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly1305_init_pull>;
+export interface DecryptOptions {
+  /** Which implementation of the secretstream primitive to run (default `defaultSecretstream`); see EncryptOptions. */
+  readonly secretstream?: Secretstream;
+}
 
 interface OpenStream {
   readonly header: EnvelopeHeader;
-  readonly state: PullState;
+  readonly state: SecretstreamPullState;
   /** Ciphertext bytes of one full chunk. */
   readonly frameSize: number;
 }
 
 export class RecordDecryptor {
   readonly #key: Uint8Array;
+  readonly #secretstream: Secretstream;
   readonly #queue = new ByteQueue();
   #stream: OpenStream | undefined;
   #chunkIndex = 0;
@@ -29,9 +34,10 @@ export class RecordDecryptor {
   #ended = false;
   #failure: Error | undefined;
 
-  constructor(key: Uint8Array) {
+  constructor(key: Uint8Array, options: DecryptOptions = {}) {
     assertDataKey(key);
     this.#key = key.slice();
+    this.#secretstream = options.secretstream ?? defaultSecretstream;
   }
 
   /** The parsed envelope header, once enough bytes have arrived. */
@@ -95,17 +101,16 @@ export class RecordDecryptor {
   #openIfHeaderComplete(): OpenStream | undefined {
     if (this.#queue.length < ENVELOPE_HEADER_BYTES) return undefined;
     const header = parseEnvelopeHeader(this.#queue.take(ENVELOPE_HEADER_BYTES));
-    const state = sodium.crypto_secretstream_xchacha20poly1305_init_pull(header.streamHeader, this.#key);
-    sodium.memzero(this.#key);
+    const state = this.#secretstream.initPull(header.streamHeader, this.#key);
+    wipe(this.#key);
     this.#stream = { header, state, frameSize: header.chunkSize + CHUNK_OVERHEAD_BYTES };
     return this.#stream;
   }
 
   #open(stream: OpenStream, frame: Uint8Array): Uint8Array {
     const index = this.#chunkIndex++;
-    // libsodium-wrappers returns `false` (rather than throwing) when the tag does not verify.
-    const result = sodium.crypto_secretstream_xchacha20poly1305_pull(stream.state, frame, stream.header.preamble);
-    if (result === false) {
+    const result = stream.state.pull(frame, stream.header.preamble);
+    if (result === undefined) {
       const hint = index === 0 ? "wrong key, or the record was modified" : "the record was modified or reordered";
       throw new IntegrityError(`chunk ${index} failed authentication (${hint})`);
     }

@@ -1,22 +1,26 @@
 // Sans-I/O record encryptor: bytes in, envelope bytes out. The Node, web-stream and async-iterable adapters
 // are thin wrappers around it, so the chunking rules live in exactly one place.
-import { sodium } from "./sodium.ts";
 import { ByteQueue, assertBytes } from "./bytes.ts";
 import { assertDataKey } from "./data-key.ts";
 import { ChunkTag, DEFAULT_CHUNK_SIZE, encodePreamble } from "./envelope.ts";
 import { InvalidArgumentError } from "./errors.ts";
+import { defaultSecretstream } from "./secretstream/default.ts";
+import type { Secretstream, SecretstreamPushState } from "./secretstream/secretstream.ts";
 
 export interface EncryptOptions {
   /** Plaintext bytes per chunk, MIN_CHUNK_SIZE..MAX_CHUNK_SIZE. Default 64 KiB. */
   readonly chunkSize?: number;
+  /**
+   * Which implementation of the secretstream primitive to run. Default: `defaultSecretstream` (the native one on
+   * Node, libsodium's elsewhere). Every implementation writes the same format; choose one only to compare them.
+   */
+  readonly secretstream?: Secretstream;
 }
-
-type PushState = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly1305_init_push>["state"];
 
 export class RecordEncryptor {
   readonly chunkSize: number;
   readonly #preamble: Uint8Array;
-  readonly #state: PushState;
+  readonly #state: SecretstreamPushState;
   #pendingHeader: Uint8Array | undefined;
   readonly #queue = new ByteQueue();
   #finished = false;
@@ -25,7 +29,7 @@ export class RecordEncryptor {
     assertDataKey(key);
     this.chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
     this.#preamble = encodePreamble(this.chunkSize);
-    const { state, header } = sodium.crypto_secretstream_xchacha20poly1305_init_push(key);
+    const { state, header } = (options.secretstream ?? defaultSecretstream).initPush(key);
     this.#state = state;
     const envelopeHeader = new Uint8Array(this.#preamble.length + header.length);
     envelopeHeader.set(this.#preamble, 0);
@@ -34,7 +38,8 @@ export class RecordEncryptor {
   }
 
   /**
-   * Feeds plaintext; returns the envelope bytes ready so far (the header first). A full chunk is only sealed
+   * Feeds plaintext; returns the envelope bytes ready so far (the header first), as pieces to be written in
+   * order (a chunk's frame may come as several pieces). A full chunk is only sealed
    * once at least one more byte has arrived, because the last chunk must carry TAG_FINAL and we cannot know
    * a chunk is the last until the input ends. Up to one chunk of `plaintext` may be kept by reference until
    * the next call: do not modify a buffer after handing it over (the same contract as node:stream writes).
@@ -45,7 +50,7 @@ export class RecordEncryptor {
     this.#queue.push(plaintext);
     const out = this.#takeHeader();
     while (this.#queue.length > this.chunkSize) {
-      out.push(this.#seal(this.#queue.take(this.chunkSize), ChunkTag.Message));
+      out.push(...this.#seal(this.#queue.take(this.chunkSize), ChunkTag.Message));
     }
     return out;
   }
@@ -54,7 +59,7 @@ export class RecordEncryptor {
   final(): Uint8Array[] {
     this.#assertOpen();
     const out = this.#takeHeader();
-    out.push(this.#seal(this.#queue.take(this.#queue.length), ChunkTag.Final));
+    out.push(...this.#seal(this.#queue.take(this.#queue.length), ChunkTag.Final));
     this.#finished = true;
     return out;
   }
@@ -65,8 +70,9 @@ export class RecordEncryptor {
     return header === undefined ? [] : [header];
   }
 
-  #seal(chunk: Uint8Array, tag: number): Uint8Array {
-    return sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, chunk, this.#preamble, tag);
+  /** One chunk's frame, as one or more consecutive pieces (the implementation decides; no copy to join them). */
+  #seal(chunk: Uint8Array, tag: number): Uint8Array[] {
+    return this.#state.push(chunk, this.#preamble, tag);
   }
 
   #assertOpen(): void {

@@ -1,6 +1,7 @@
 // WHATWG stream adapters (browsers, Deno, Node's global TransformStream). Backpressure is the stream
 // machinery's own: transform() is not called again until the readable side has room.
 import { RecordDecryptor } from "./record-decryptor.ts";
+import type { DecryptOptions } from "./record-decryptor.ts";
 import { RecordEncryptor } from "./record-encryptor.ts";
 import type { EncryptOptions } from "./record-encryptor.ts";
 
@@ -34,8 +35,11 @@ export function createEncryptTransformStream(
  * A TransformStream: record envelope in, plaintext out. Emitted chunks are authenticated and in order; the
  * record is complete only when the readable side closes normally. If it errors, discard what you read.
  */
-export function createDecryptTransformStream(key: Uint8Array): TransformStream<Uint8Array, Uint8Array> {
-  const decryptor = new RecordDecryptor(key);
+export function createDecryptTransformStream(
+  key: Uint8Array,
+  options: DecryptOptions = {},
+): TransformStream<Uint8Array, Uint8Array> {
+  const decryptor = new RecordDecryptor(key, options);
   return byteTransformStream(
     (chunk) => decryptor.update(chunk),
     () => decryptor.final(),

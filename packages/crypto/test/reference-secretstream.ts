@@ -75,6 +75,11 @@ export class ReferencePushStream {
     return out;
   }
 
+  /** Moves the 32-bit frame counter (tests of the wrap-around rekey, unreachable otherwise: 2^32 frames). */
+  setCounter(counter: number): void {
+    new DataView(this.#nonce.buffer).setUint32(0, counter, true);
+  }
+
   #rekey(): void {
     const keyAndInonce = new Uint8Array(40);
     keyAndInonce.set(this.#key, 0);
@@ -91,9 +96,17 @@ export class ReferencePushStream {
   }
 }
 
-/** Builds a whole envelope (README "Record envelope format") with a caller-chosen secretstream header. */
-export function referenceEncrypt(
-  key: Uint8Array,
+/** Any push state: this reference's, or an implementation's under test (its frame may come in pieces). */
+export interface PushStream {
+  push(message: Uint8Array, ad: Uint8Array, tag: number): Uint8Array | Uint8Array[];
+}
+
+/**
+ * Builds a whole envelope (README "Record envelope format") around `stream`, which was started with
+ * `streamHeader`: preamble ‖ header, then full chunks with TAG_MESSAGE and the rest with TAG_FINAL.
+ */
+export function buildEnvelope(
+  stream: PushStream,
   streamHeader: Uint8Array,
   plaintext: Uint8Array,
   chunkSize: number,
@@ -101,13 +114,22 @@ export function referenceEncrypt(
   const preamble = new Uint8Array(10);
   preamble.set([0x48, 0x59, 0x47, 0x52, 1, 1], 0);
   new DataView(preamble.buffer).setUint32(6, chunkSize, false);
-  const stream = new ReferencePushStream(key, streamHeader);
   const parts: Uint8Array[] = [preamble, streamHeader];
   let offset = 0;
   while (plaintext.length - offset > chunkSize) {
-    parts.push(stream.push(plaintext.subarray(offset, offset + chunkSize), preamble, TAG_MESSAGE));
+    parts.push(...[stream.push(plaintext.subarray(offset, offset + chunkSize), preamble, TAG_MESSAGE)].flat());
     offset += chunkSize;
   }
-  parts.push(stream.push(plaintext.subarray(offset), preamble, TAG_FINAL));
+  parts.push(...[stream.push(plaintext.subarray(offset), preamble, TAG_FINAL)].flat());
   return Uint8Array.from(parts.flatMap((part) => [...part]));
+}
+
+/** The reference envelope with a caller-chosen secretstream header. */
+export function referenceEncrypt(
+  key: Uint8Array,
+  streamHeader: Uint8Array,
+  plaintext: Uint8Array,
+  chunkSize: number,
+): Uint8Array {
+  return buildEnvelope(new ReferencePushStream(key, streamHeader), streamHeader, plaintext, chunkSize);
 }

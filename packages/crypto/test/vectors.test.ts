@@ -11,9 +11,12 @@ import {
   generateDataKey,
   keyDerivationDigest,
   keyDerivationTypedData,
+  libsodiumSecretstream,
+  nativeSecretstream,
   unwrapKey,
 } from "../src/index.ts";
-import { referenceEncrypt } from "./reference-secretstream.ts";
+import { NativePushState } from "../src/secretstream/node-crypto.ts";
+import { buildEnvelope, referenceEncrypt } from "./reference-secretstream.ts";
 import { expectBytesEqual, expectCryptoError, fromHex, hex, patternBytes, thrown } from "./helpers.ts";
 
 const load = <T>(name: string): T => JSON.parse(readFileSync(new URL(`vectors/${name}`, import.meta.url), "utf8")) as T;
@@ -48,7 +51,9 @@ describe("test vectors", function () {
       it(vector.name, async function () {
         const key = fromHex(vector.key);
         const envelope = fromHex(vector.envelope);
-        expectBytesEqual(await decryptToBuffer(envelope, key), fromHex(vector.plaintext));
+        for (const secretstream of [libsodiumSecretstream, nativeSecretstream]) {
+          expectBytesEqual(await decryptToBuffer(envelope, key, { secretstream }), fromHex(vector.plaintext));
+        }
         const reproduced = referenceEncrypt(
           key,
           fromHex(vector.streamHeader),
@@ -56,6 +61,14 @@ describe("test vectors", function () {
           vector.chunkSize,
         );
         expect(hex(reproduced)).to.equal(vector.envelope);
+        const header = fromHex(vector.streamHeader);
+        const native = buildEnvelope(
+          new NativePushState(key, header),
+          header,
+          fromHex(vector.plaintext),
+          vector.chunkSize,
+        );
+        expect(hex(native), "the native encoder").to.equal(vector.envelope);
       });
     }
 
