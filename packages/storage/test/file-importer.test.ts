@@ -7,17 +7,14 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { FsBlockstore } from "blockstore-fs";
 import { NextToLast } from "blockstore-fs/sharding";
-import { FsDatastore } from "datastore-fs";
 import { importer } from "ipfs-unixfs-importer";
 import { fixedSize } from "ipfs-unixfs-importer/chunker";
 import { balanced } from "ipfs-unixfs-importer/layout";
-import { Key } from "interface-datastore";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 import { importFile } from "../src/helia/file-importer.ts";
 import type { BlockSink } from "../src/helia/file-importer.ts";
-import { LeanFsDatastore } from "../src/helia/lean-fs-datastore.ts";
 import { WholeBlockFsBlockstore } from "../src/helia/whole-block-fs-blockstore.ts";
 import { collect, pieces, testBytes } from "./helpers/nodes.ts";
 
@@ -134,19 +131,5 @@ describe("streaming UnixFS importer", () => {
     // A leftover temp file from a crash (blockstore-fs' naming or ours) is not a block either.
     await writeFile(join(location, shard, `.${new NextToLast().encode(cid).file}.tmp`), bytes.subarray(0, 10));
     expect(await store.has(cid)).to.equal(false);
-  });
-
-  it("LeanFsDatastore and datastore-fs read each other's keys", async () => {
-    const location = join(dir, "datastore");
-    const ours = new LeanFsDatastore(location);
-    const theirs = new FsDatastore(location);
-    await ours.open();
-    await theirs.open();
-    await ours.put(new Key("/pinned-block/abc"), Uint8Array.of(1, 2, 3));
-    await theirs.put(new Key("/pin/def"), Uint8Array.of(4));
-    expect(await theirs.get(new Key("/pinned-block/abc"))).to.deep.equal(Uint8Array.of(1, 2, 3));
-    expect(await ours.get(new Key("/pin/def"))).to.deep.equal(Uint8Array.of(4));
-    await ours.put(new Key("/pinned-block/abc"), Uint8Array.of(9));
-    expect(await theirs.get(new Key("/pinned-block/abc"))).to.deep.equal(Uint8Array.of(9));
   });
 });

@@ -1,5 +1,6 @@
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { expect } from "chai";
 import {
   ContentNotFoundError,
@@ -79,13 +80,13 @@ for (const blockstore of ["pack", "flatfs"] as const) {
       const { cid } = await a.put([data]); // pinFreshDag
       await b.put([data]);
       await b.unpin(cid); // Helia's pins.rm
-      expect(await pinRecords(dirB)).to.deep.equal(new Map());
+      expect(pinRecords(dirB)).to.deep.equal(new Map());
       await b.pin(cid); // Helia's pins.add
-      const records = await pinRecords(dirA);
+      const records = pinRecords(dirA);
       expect(records.size).to.equal(6); // 5 blocks and the root's pin
-      expect(records).to.deep.equal(await pinRecords(dirB));
+      expect(records).to.deep.equal(pinRecords(dirB));
       await a.unpin(cid);
-      expect(await pinRecords(dirA)).to.deep.equal(new Map());
+      expect(pinRecords(dirA)).to.deep.equal(new Map());
     });
 
     it("has() answers from the local store only", async () => {
@@ -208,13 +209,15 @@ describe("HeliaContentStore blockstore choice", () => {
   });
 });
 
-/** Every pin record in a node's datastore (`pin/`, `pinned-block/`), file name -> bytes. */
-async function pinRecords(dataDir: string): Promise<Map<string, Buffer>> {
-  const records = new Map<string, Buffer>();
-  for (const folder of ["pin", "pinned-block"]) {
-    const path = join(dataDir, "datastore", folder);
-    const names = await readdir(path).catch(() => [] as string[]);
-    for (const name of names) records.set(`${folder}/${name}`, await readFile(join(path, name)));
+/** Every pin record in a node's datastore (`/pin/…`, `/pinned-block/…`), key -> bytes, read from its SQLite file. */
+function pinRecords(dataDir: string): Map<string, Buffer> {
+  const db = new DatabaseSync(join(dataDir, "datastore.sqlite"), { readOnly: true });
+  try {
+    const rows = db
+      .prepare("SELECT key, value FROM datastore WHERE key LIKE '/pin/%' OR key LIKE '/pinned-block/%' ORDER BY key")
+      .all() as Array<{ key: string; value: Uint8Array }>;
+    return new Map(rows.map(({ key, value }) => [key, Buffer.from(value)]));
+  } finally {
+    db.close();
   }
-  return records;
 }

@@ -6,7 +6,6 @@ import { join } from "node:path";
 import { withBitswap } from "@helia/bitswap";
 import { unixfs } from "@helia/unixfs";
 import { multiaddr } from "@multiformats/multiaddr";
-import { LeanFsDatastore } from "./lean-fs-datastore.ts";
 import type { UnixFS } from "@helia/unixfs";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
@@ -19,6 +18,8 @@ import { interruptionError, startOperationTimeout } from "../store-operation.ts"
 import { importFile } from "./file-importer.ts";
 import { pinFreshDag } from "./fresh-dag-pins.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
+import { openNodeDatastore } from "./node-datastore.ts";
+import type { SqliteDatastore } from "./sqlite-datastore.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
 import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
 import type { HeliaWithLibp2p } from "./private-libp2p.ts";
@@ -33,7 +34,7 @@ const READ_AHEAD_BLOCKS = 4;
 export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
 
 export interface HeliaContentStoreOptions {
-  /** Directory for the blockstore (`blocks/` or `packs/`) and the node's datastore (`datastore/`, incl. its peer key). */
+  /** Directory for the blockstore (`blocks/` or `packs/`) and the node's datastore (`datastore.sqlite`, incl. its peer key and pins). */
   dataDir: string;
   /**
    * Block layout on disk. `"pack"` (default): blocks appended to large segment files under `packs/`
@@ -59,12 +60,12 @@ export class HeliaContentStore implements ContentStore {
   readonly #helia: HeliaNode;
   readonly #fs: UnixFS;
   readonly #blockstore: LocalBlockstore;
-  readonly #datastore: LeanFsDatastore;
+  readonly #datastore: SqliteDatastore;
   readonly #timeoutMs: number;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
-  private constructor(helia: HeliaNode, blockstore: LocalBlockstore, datastore: LeanFsDatastore, timeoutMs: number) {
+  private constructor(helia: HeliaNode, blockstore: LocalBlockstore, datastore: SqliteDatastore, timeoutMs: number) {
     this.#helia = helia;
     this.#fs = unixfs(helia);
     this.#blockstore = blockstore;
@@ -89,9 +90,14 @@ export class HeliaContentStore implements ContentStore {
       kind === "pack"
         ? new PackBlockstore(join(options.dataDir, "packs"))
         : new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
-    const datastore = new LeanFsDatastore(join(options.dataDir, "datastore"));
     await blockstore.open();
-    await datastore.open();
+    let datastore: SqliteDatastore;
+    try {
+      datastore = await openNodeDatastore(options.dataDir);
+    } catch (cause) {
+      await blockstore.close().catch(() => undefined);
+      throw new StoreUnavailableError(`cannot open the datastore of ${options.dataDir}`, { cause });
+    }
     // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add (withPrivateLibp2p, not
     // @helia/libp2p, whose import alone costs ≈ 80 MB RSS: see private-libp2p.ts).
     const createHeliaLight = await loadCreateHeliaLight();
@@ -163,11 +169,9 @@ export class HeliaContentStore implements ContentStore {
           timeout.touch();
         },
       });
-      // Every block of the DAG was just written here: pin without walking it (see fresh-dag-pins.ts).
-      await pinFreshDag(this.#helia.datastore, cid, written, {
-        signal: timeout.signal,
-        onBlock: () => timeout.touch(),
-      });
+      // Every block of the DAG was just written here: pin without walking it, in one transaction (see
+      // fresh-dag-pins.ts).
+      pinFreshDag(this.#datastore, cid, written, { signal: timeout.signal });
       return { cid, size };
     } catch (error) {
       throw this.#translate(error, timeout, undefined, false, options.signal);
