@@ -2,7 +2,8 @@
 // across reopen, segment rolling, and crash / corruption handling (a torn tail is dropped at open, a damaged
 // record is reported, never served).
 import { createHash, randomBytes } from "node:crypto";
-import { appendFile, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -12,6 +13,17 @@ import * as raw from "multiformats/codecs/raw";
 import { create as createDigest } from "multiformats/hashes/digest";
 import { BlockCorruptError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
+import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
+import {
+  ALIGNMENT,
+  HEADER,
+  KIND_BLOCK,
+  MAGIC_V1,
+  TRAILER,
+  alignUp,
+  recordHeader,
+  recordTrailer,
+} from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
 
 function block(size: number, codec = raw.code): { cid: CID; bytes: Uint8Array } {
@@ -31,6 +43,9 @@ async function drain<T>(source: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   for await (const item of source) items.push(item);
   return items;
 }
+
+/** Bytes of a block's record without padding: header, CID, data, CRC. */
+const recordLength = (cid: CID, bytes: Uint8Array): number => HEADER + cid.bytes.length + bytes.length + TRAILER;
 
 async function onlySegment(dir: string): Promise<string> {
   const names = (await readdir(dir)).filter((name) => name.endsWith(".pack"));
@@ -150,9 +165,9 @@ describe("PackBlockstore", () => {
     await Promise.all(
       blocks.map(async ({ cid, bytes }) => expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0)),
     );
-    const dataBytes = blocks.reduce((sum, { bytes }) => sum + bytes.length, 0);
+    const paddedRecords = blocks.reduce((sum, { cid, bytes }) => sum + alignUp(recordLength(cid, bytes), ALIGNMENT), 0);
     const fileSize = (await stat(await onlySegment(dir))).size;
-    expect(fileSize).to.be.lessThan(dataBytes + blocks.length * 64 + 8); // no block stored twice
+    expect(fileSize).to.equal(ALIGNMENT + paddedRecords); // the segment header and each block once
     await reopen();
     expect(await drain(store.getAll())).to.have.length(blocks.length);
   });
@@ -165,28 +180,36 @@ describe("PackBlockstore", () => {
     await store.close();
     const segment = await onlySegment(dir);
     const fullSize = (await stat(segment)).size;
+    const tornStart = 2 * ALIGNMENT; // segment header, then the first record padded to one alignment unit
+    const tornEnd = tornStart + recordLength(torn.cid, torn.bytes);
+    expect(fullSize).to.equal(alignUp(tornEnd, ALIGNMENT));
+
+    // Only the padding cut short: the record is whole, so it stays and the padding is restored.
+    await truncate(segment, tornEnd + 10);
+    await reopen();
+    expect(await store.has(torn.cid)).to.equal(true);
+    expect((await stat(segment)).size).to.equal(fullSize);
+
     for (const cut of [1, 10, 1500]) {
-      await truncate(segment, fullSize - cut);
+      await store.close();
+      await truncate(segment, tornEnd - cut); // into the record: its CRC (or data) is gone
       await reopen();
       expect(await store.has(first.cid)).to.equal(true);
       expect(await store.has(torn.cid)).to.equal(false);
-      await store.close();
-      expect((await stat(segment)).size).to.be.lessThan(fullSize - cut + 1);
-      await store.open();
-      await store.put(torn.cid, torn.bytes); // re-put appends where the valid records end
-      await store.close();
+      expect((await stat(segment)).size).to.equal(tornStart);
+      await store.put(torn.cid, torn.bytes); // re-put appends, aligned, where the valid records end
+      await reopen();
+      expect(Buffer.compare(await read(store, torn.cid), torn.bytes)).to.equal(0);
     }
+    await store.close();
     // Length in place but the data never reached the disk (zeros): caught by the CRC, dropped.
-    await appendFile(segment, Buffer.alloc(100));
     const handle = await open(segment, "r+");
-    const tail = Buffer.alloc(2000);
-    await handle.write(tail, 0, tail.length, fullSize - 2000);
+    await handle.write(Buffer.alloc(2000), 0, 2000, tornEnd - 2000);
     await handle.close();
-    store = new PackBlockstore(dir);
-    await store.open();
+    await reopen();
     expect(await store.has(first.cid)).to.equal(true);
     expect(await store.has(torn.cid)).to.equal(false);
-    expect((await stat(segment)).size).to.be.lessThan(fullSize);
+    expect((await stat(segment)).size).to.equal(tornStart);
     expect(Buffer.compare(await read(store, first.cid), first.bytes)).to.equal(0);
   });
 
@@ -197,7 +220,7 @@ describe("PackBlockstore", () => {
     await store.put(last.cid, last.bytes);
     const segment = await onlySegment(dir);
     const bytes = await readFile(segment);
-    bytes[8 + 100 + 5000]! ^= 0x01; // a data byte of the first record
+    bytes[ALIGNMENT + HEADER + victim.cid.bytes.length + 5000]! ^= 0x01; // a data byte of the first record
     await writeFile(segment, bytes);
     const error = await expectRejection(read(store, victim.cid), BlockCorruptError);
     expect(error.cid).to.equal(victim.cid.toString());
@@ -217,3 +240,110 @@ describe("PackBlockstore", () => {
     await store.open();
   });
 });
+
+describe("PackBlockstore layouts and direct I/O", () => {
+  let dir: string;
+  const stores: PackBlockstore[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "hygeia-pack-"));
+  });
+  afterEach(async () => {
+    await Promise.allSettled(stores.splice(0).map((store) => store.close()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function openStore(location: string, options: PackBlockstoreOptions = {}): Promise<PackBlockstore> {
+    const store = new PackBlockstore(location, options);
+    await store.open();
+    stores.push(store);
+    return store;
+  }
+
+  /** Whether this file system takes O_DIRECT at all (tmpfs does not). */
+  async function supportsDirectIo(location: string): Promise<boolean> {
+    const probe = join(location, "probe");
+    await writeFile(probe, "");
+    try {
+      await (await open(probe, constants.O_RDONLY | constants.O_DIRECT)).close();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await rm(probe);
+    }
+  }
+
+  it("appends with O_DIRECT where the file system allows it, and writes the same bytes either way", async () => {
+    const blocks = [block(0), block(1), block(4095), block(4096), block(1024 * 1024), block(70_000)];
+    const direct = await openStore(join(dir, "direct"));
+    const buffered = await openStore(join(dir, "buffered"), { directIo: false });
+    for (const { cid, bytes } of blocks) {
+      await direct.put(cid, bytes);
+      await buffered.put(cid, bytes);
+    }
+    expect(direct.appendsDirect).to.equal(await supportsDirectIo(join(dir, "direct")));
+    expect(buffered.appendsDirect).to.equal(false);
+    for (const store of [direct, buffered]) {
+      for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    }
+    const segmentOf = async (name: string): Promise<Buffer> => readFile(await onlySegment(join(dir, name)));
+    expect(Buffer.compare(await segmentOf("direct"), await segmentOf("buffered"))).to.equal(0);
+  });
+
+  it("a record too large to stage goes through the page cache, in the same aligned layout", async () => {
+    const store = await openStore(dir);
+    const large = block(17 * 1024 * 1024); // above MAX_DIRECT_RECORD
+    const small = block(100);
+    await store.put(large.cid, large.bytes);
+    await store.put(small.cid, small.bytes);
+    await store.close();
+    const reopened = await openStore(dir);
+    expect(Buffer.compare(await read(reopened, large.cid), large.bytes)).to.equal(0);
+    expect(Buffer.compare(await read(reopened, small.cid), small.bytes)).to.equal(0);
+    const expected =
+      ALIGNMENT +
+      alignUp(recordLength(large.cid, large.bytes), ALIGNMENT) +
+      alignUp(recordLength(small.cid, small.bytes), ALIGNMENT);
+    expect((await stat(await onlySegment(dir))).size).to.equal(expected);
+  });
+
+  it("reads a version 1 segment (an earlier data dir), appends only to a new version 2 one", async () => {
+    const old = [block(3000), block(1), block(65_536)];
+    const segment1 = join(dir, "segment-00000001.pack");
+    await writeFile(segment1, Buffer.concat([MAGIC_V1, ...old.map(({ cid, bytes }) => packedRecord(cid, bytes))]));
+    const before = await readFile(segment1);
+    const store = await openStore(dir);
+    for (const { cid, bytes } of old) expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    const fresh = block(5000);
+    await store.put(fresh.cid, fresh.bytes);
+    await store.close();
+    expect(Buffer.compare(await readFile(segment1), before)).to.equal(0);
+    const segment2 = await readFile(join(dir, "segment-00000002.pack"));
+    expect(segment2.subarray(0, 8).toString("latin1")).to.equal("HYGPACK2");
+    const reopened = await openStore(dir);
+    for (const { cid, bytes } of [...old, fresh]) {
+      expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+    }
+  });
+
+  it("drops a torn tail of a version 1 segment at open", async () => {
+    const [first, torn] = [block(3000), block(3000)];
+    const segment1 = join(dir, "segment-00000001.pack");
+    const tornRecord = packedRecord(torn.cid, torn.bytes);
+    await writeFile(
+      segment1,
+      Buffer.concat([MAGIC_V1, packedRecord(first.cid, first.bytes), tornRecord.subarray(0, 2000)]),
+    );
+    const store = await openStore(dir);
+    expect(await store.has(first.cid)).to.equal(true);
+    expect(await store.has(torn.cid)).to.equal(false);
+    expect((await stat(segment1)).size).to.equal(MAGIC_V1.length + recordLength(first.cid, first.bytes));
+  });
+});
+
+/** A record as version 1 segments pack them (no padding). */
+function packedRecord(cid: CID, bytes: Uint8Array): Buffer {
+  const { header } = recordHeader(KIND_BLOCK, cid, bytes.length);
+  return Buffer.concat([header, bytes, recordTrailer([header, bytes])]);
+}

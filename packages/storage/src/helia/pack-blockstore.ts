@@ -2,14 +2,13 @@
 // Kubo's pebble / badger datastores instead of flatfs). Creating a file is what costs on these VMs: 512 separate
 // 1 MiB files take 0.65–1.2 s of kernel time, appending the same 512 MiB to one file ≈ 0.12 s.
 //
-// Layout under `location`: `segment-00000001.pack`, `segment-00000002.pack`, … Each starts with the 8-byte magic
-// "HYGPACK1" followed by records (integers little-endian):
-//
-//   u32 record length (all of it: header, CID, data, CRC)   u8 kind (1 block, 2 tombstone)   u8 0
-//   u16 CID length   CID bytes   data (none for a tombstone)   u32 CRC-32 of everything before it in the record
-//
-// A new segment is started when the next record would take the current one past `segmentSize` (default
-// 512 MiB). Appends are serialized (one positional writev per record); reads are positional and concurrent.
+// Layout under `location`: `segment-00000001.pack`, `segment-00000002.pack`, …, records as in pack-format.ts.
+// New segments are version 2: records aligned to 4096 bytes and appended with O_DIRECT (direct-writer.ts), past
+// the page cache; where that is not possible they are written through the page cache in the same layout.
+// Version 1 segments (packed records, from earlier versions) are read, never appended to. A new segment is
+// started when the next record would take the current one past `segmentSize` (default 512 MiB). Appends are
+// serialized (one write per record, the promise resolves once it is written); reads are positional, concurrent,
+// through the page cache (so blocks read often stay cached).
 //
 // The index (multihash -> segment, offset, length) lives in memory and is rebuilt at open by reading the
 // record headers of every segment (not the data). A torn tail (a record cut short or with a bad CRC at the end
@@ -21,32 +20,54 @@
 import { mkdir, open, readdir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
-import { CID } from "multiformats/cid";
+import type { CID } from "multiformats/cid";
 import type { AbortOptions } from "@libp2p/interface";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
 import { BlockCorruptError } from "../errors.ts";
+import { DirectWriter } from "./direct-writer.ts";
+import {
+  HEADER,
+  KIND_BLOCK,
+  KIND_TOMBSTONE,
+  MAGIC_BYTES,
+  MAX_CID_LENGTH,
+  TRAILER,
+  alignUp,
+  checkRecord,
+  checkRecordParts,
+  parseRecordHeader,
+  parseSegmentHeader,
+  recordHeader,
+  recordTrailer,
+  segmentHeaderV2,
+} from "./pack-format.ts";
+import type { SegmentLayout } from "./pack-format.ts";
 
-const MAGIC = Buffer.from("HYGPACK1", "latin1");
-const HEADER = 8; // u32 length, u8 kind, u8 0, u16 CID length
-const TRAILER = 4; // u32 CRC-32
-const KIND_BLOCK = 1;
-const KIND_TOMBSTONE = 2;
-const MAX_CID_LENGTH = 256;
-/** Largest record accepted at open: well above any block size IPFS uses (bitswap caps blocks at 2–4 MiB). */
-const MAX_RECORD = 64 * 1024 * 1024;
 export const DEFAULT_SEGMENT_SIZE = 512 * 1024 * 1024;
 
 export interface PackBlockstoreOptions {
   /** Start a new segment once the current one would grow past this many bytes. Default 512 MiB. */
   segmentSize?: number;
+  /**
+   * Append with O_DIRECT where the file system supports it (default true). False writes every record through
+   * the page cache (same format).
+   */
+  directIo?: boolean;
 }
 
 interface Segment {
   id: number;
+  /** Positional reads, truncation, and appends that do not go direct. */
   handle: FileHandle;
-  /** Bytes of valid records (plus the magic): where the next record goes. */
+  layout: SegmentLayout;
+  /** Bytes of valid records (with their padding, and the segment header): where the next record goes. */
   size: number;
+}
+
+/** The segment receiving appends (always version 2) and, when the file system allows it, its direct writer. */
+interface ActiveSegment {
+  segment: Segment;
+  direct: DirectWriter | undefined;
 }
 
 interface Location {
@@ -61,8 +82,10 @@ type BlockBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 export class PackBlockstore implements Blockstore {
   readonly path: string;
   readonly #segmentSize: number;
+  readonly #directIo: boolean;
   readonly #index = new Map<string, Location>();
   #segments: Segment[] = [];
+  #active: ActiveSegment | undefined;
   /** Tail of the append queue: every append runs after the previous one settled. */
   #appends: Promise<unknown> = Promise.resolve();
   #open = false;
@@ -70,6 +93,12 @@ export class PackBlockstore implements Blockstore {
   constructor(location: string, options: PackBlockstoreOptions = {}) {
     this.path = location;
     this.#segmentSize = options.segmentSize ?? DEFAULT_SEGMENT_SIZE;
+    this.#directIo = options.directIo ?? true;
+  }
+
+  /** Whether appends currently bypass the page cache (for diagnostics and tests). */
+  get appendsDirect(): boolean {
+    return this.#active?.direct?.usable ?? false;
   }
 
   async open(): Promise<void> {
@@ -84,6 +113,9 @@ export class PackBlockstore implements Blockstore {
       for (const [position, id] of ids.entries()) {
         await this.#load(id, position === ids.length - 1);
       }
+      const last = this.#segments.at(-1);
+      // Appends continue in the last segment if it has the current layout; a version 1 one stays read-only.
+      if (last !== undefined && last.layout.version === 2) this.#active = await this.#activate(last);
     } catch (error) {
       await this.#closeHandles();
       throw error;
@@ -111,7 +143,6 @@ export class PackBlockstore implements Blockstore {
     });
     return key;
   }
-
   async *get(key: CID, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
     yield await this.#read(key, options);
   }
@@ -178,7 +209,7 @@ export class PackBlockstore implements Blockstore {
     const data = Buffer.allocUnsafe(Math.max(0, length - head.length - TRAILER));
     const trailer = Buffer.allocUnsafe(TRAILER);
     const { bytesRead } = await segment.handle.readv([head, data, trailer], offset);
-    const problem = bytesRead === length ? checkParts(head, data, trailer, key, KIND_BLOCK) : "short read";
+    const problem = bytesRead === length ? checkRecordParts(head, data, trailer, key, KIND_BLOCK) : "short read";
     if (problem !== undefined) {
       throw new BlockCorruptError(
         key.toString(),
@@ -197,35 +228,23 @@ export class PackBlockstore implements Blockstore {
 
   /** Appends one record to the active segment (starting a new one if needed); only ever one at a time. */
   async #append(kind: number, cid: CID, chunks: Uint8Array[]): Promise<Location> {
-    const cidBytes = cid.bytes;
     const dataLength = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-    const length = HEADER + cidBytes.byteLength + dataLength + TRAILER;
-    let segment = this.#segments.at(-1);
-    if (segment === undefined || (segment.size > MAGIC.length && segment.size + length > this.#segmentSize)) {
-      segment = await this.#createSegment((segment?.id ?? 0) + 1);
+    const { header, length } = recordHeader(kind, cid, dataLength);
+    const trailer = recordTrailer([header, ...chunks]);
+    let active = this.#active;
+    if (active === undefined || wouldOverflow(active.segment, length, this.#segmentSize)) {
+      active = await this.#startSegment((this.#segments.at(-1)?.id ?? 0) + 1);
     }
-    const header = Buffer.allocUnsafe(HEADER + cidBytes.byteLength);
-    header.writeUInt32LE(length, 0);
-    header.writeUInt8(kind, 4);
-    header.writeUInt8(0, 5);
-    header.writeUInt16LE(cidBytes.byteLength, 6);
-    header.set(cidBytes, HEADER);
-    let crc = crc32(header);
-    for (const chunk of chunks) crc = crc32(chunk, crc);
-    const trailer = Buffer.allocUnsafe(TRAILER);
-    trailer.writeUInt32LE(crc, 0);
+    const { segment, direct } = active;
     const offset = segment.size;
-    const buffers = [header, ...chunks, trailer];
+    const paddedLength = alignUp(length, segment.layout.alignment);
+    const parts = [header, ...chunks, trailer];
     try {
-      let written = (await segment.handle.writev(buffers, offset)).bytesWritten;
-      if (written < length) {
-        // A short write (rare on regular files): finish it from one contiguous copy.
-        const whole = Buffer.concat(buffers);
-        while (written < length) {
-          const { bytesWritten } = await segment.handle.write(whole, written, length - written, offset + written);
-          if (bytesWritten === 0) throw new Error("no progress writing a block record");
-          written += bytesWritten;
-        }
+      const written = direct !== undefined && (await direct.write(parts, paddedLength, offset));
+      if (!written) {
+        if (direct !== undefined) await segment.handle.truncate(offset); // drop a partial direct write
+        const padding = Buffer.alloc(paddedLength - length);
+        await writeFully(segment.handle, padding.length > 0 ? [...parts, padding] : parts, paddedLength, offset);
       }
     } catch (cause) {
       // Drop whatever part of the record reached the file; if even that fails, the next record overwrites it
@@ -235,54 +254,74 @@ export class PackBlockstore implements Blockstore {
       error.name = "PutFailedError"; // as blockstore-fs
       throw error;
     }
-    segment.size = offset + length;
+    segment.size = offset + paddedLength;
     return { cid, segment, offset, length };
   }
 
-  async #createSegment(id: number): Promise<Segment> {
+  /** Creates segment `id` (version 2) and makes it the one receiving appends. */
+  async #startSegment(id: number): Promise<ActiveSegment> {
     const handle = await open(join(this.path, segmentName(id)), "wx+");
+    const header = segmentHeaderV2();
     try {
-      await handle.write(MAGIC, 0, MAGIC.length, 0);
+      await writeFully(handle, [header], header.length, 0);
     } catch (error) {
       await handle.close();
       throw error;
     }
-    const segment = { id, handle, size: MAGIC.length };
+    const segment: Segment = { id, handle, layout: parseSegmentHeader(header)!, size: header.length };
     this.#segments.push(segment);
-    return segment;
+    await this.#retireActive();
+    this.#active = await this.#activate(segment);
+    return this.#active;
+  }
+
+  async #activate(segment: Segment): Promise<ActiveSegment> {
+    const direct = this.#directIo ? await DirectWriter.open(join(this.path, segmentName(segment.id))) : undefined;
+    return { segment, direct };
+  }
+
+  async #retireActive(): Promise<void> {
+    const direct = this.#active?.direct;
+    this.#active = undefined;
+    await direct?.close();
   }
 
   /** Indexes one segment's records, reading headers only; truncates a torn tail of the last segment. */
   async #load(id: number, last: boolean): Promise<void> {
     const handle = await open(join(this.path, segmentName(id)), "r+");
-    const segment: Segment = { id, handle, size: MAGIC.length };
-    this.#segments.push(segment);
     const fileSize = (await handle.stat()).size;
-    const magic = Buffer.alloc(MAGIC.length);
-    await handle.read(magic, 0, MAGIC.length, 0);
-    if (!magic.equals(MAGIC)) {
-      if (last && fileSize < MAGIC.length) {
-        // Created but its magic never (fully) written: a crash right after the roll.
-        await handle.truncate(0);
-        await handle.write(MAGIC, 0, MAGIC.length, 0);
-        return;
+    const first = Buffer.alloc(Math.min(fileSize, MAGIC_BYTES + 4));
+    await handle.read(first, 0, first.length, 0);
+    let layout = parseSegmentHeader(first);
+    if (layout === undefined || fileSize < layout.firstRecord) {
+      if (!last || fileSize >= MAGIC_BYTES + 4) {
+        await handle.close();
+        throw new BlockCorruptError(undefined, `${segmentName(id)} in ${this.path} is not a block pack segment`);
       }
-      throw new BlockCorruptError(undefined, `${segmentName(id)} in ${this.path} is not a block pack segment`);
+      // Created but its header never (fully) written: a crash right after the roll. Start it afresh.
+      const header = segmentHeaderV2();
+      await handle.truncate(0);
+      await writeFully(handle, [header], header.length, 0);
+      layout = parseSegmentHeader(header)!;
     }
+    const segment: Segment = { id, handle, layout, size: layout.firstRecord };
+    this.#segments.push(segment);
+    if (fileSize <= layout.firstRecord) return;
     const head = Buffer.allocUnsafe(HEADER + MAX_CID_LENGTH);
     const records: Array<{ key: string; kind: number; location: Location }> = [];
-    let offset = MAGIC.length;
+    let offset = layout.firstRecord;
     while (offset < fileSize) {
       const available = Math.min(head.length, fileSize - offset);
       const { bytesRead } = await handle.read(head, 0, available, offset);
-      const parsed = bytesRead === available ? parseHeader(head.subarray(0, bytesRead), fileSize - offset) : undefined;
+      const parsed =
+        bytesRead === available ? parseRecordHeader(head.subarray(0, bytesRead), fileSize - offset) : undefined;
       if (parsed === undefined) break; // torn or garbage: nothing after it is trusted
       records.push({
         key: keyOf(parsed.cid),
         kind: parsed.kind,
         location: { cid: parsed.cid, segment, offset, length: parsed.length },
       });
-      offset += parsed.length;
+      offset = alignUp(offset + parsed.length, layout.alignment);
     }
     // A crash can leave the last records of the segment being written incomplete (length in place, data not):
     // check CRCs from the end until one holds, and cut the file there.
@@ -295,7 +334,9 @@ export class PackBlockstore implements Blockstore {
         records.pop();
         offset = location.offset;
       }
-      if (offset < fileSize) await handle.truncate(offset);
+      // Cuts the torn part; or, if only the last record's padding was cut short, zero-fills it back: the next
+      // record must start aligned.
+      if (offset !== fileSize) await handle.truncate(offset);
     }
     for (const { key, kind, location } of records) {
       if (kind === KIND_BLOCK) this.#index.set(key, location);
@@ -305,59 +346,29 @@ export class PackBlockstore implements Blockstore {
   }
 
   async #closeHandles(): Promise<void> {
+    await this.#retireActive().catch(() => undefined);
     const segments = this.#segments;
     this.#segments = [];
     await Promise.allSettled(segments.map((segment) => segment.handle.close()));
   }
 }
 
-/** Parses a record header (and its CID) from `head`; undefined if it is not a plausible, complete record. */
-function parseHeader(head: Buffer, remaining: number): { cid: CID; kind: number; length: number } | undefined {
-  if (head.length < HEADER) return undefined;
-  const length = head.readUInt32LE(0);
-  const kind = head.readUInt8(4);
-  const cidLength = head.readUInt16LE(6);
-  if (kind !== KIND_BLOCK && kind !== KIND_TOMBSTONE) return undefined;
-  if (head.readUInt8(5) !== 0 || cidLength === 0 || cidLength > MAX_CID_LENGTH) return undefined;
-  if (length < HEADER + cidLength + TRAILER || length > MAX_RECORD || length > remaining) return undefined;
-  if (kind === KIND_TOMBSTONE && length !== HEADER + cidLength + TRAILER) return undefined;
-  if (head.length < HEADER + cidLength) return undefined;
-  try {
-    // A copy: `head` is reused for the next record, and a decoded CID is a view of its bytes.
-    return { cid: CID.decode(Uint8Array.prototype.slice.call(head, HEADER, HEADER + cidLength)), kind, length };
-  } catch {
-    return undefined;
-  }
+/** Whether a record of `length` bytes would take `segment` past `segmentSize` (a segment holds at least one). */
+function wouldOverflow(segment: Segment, length: number, segmentSize: number): boolean {
+  const { size, layout } = segment;
+  return size > layout.firstRecord && size + alignUp(length, layout.alignment) > segmentSize;
 }
 
-/** Why `record` (a whole record) is not a valid record of `kind` for `key`, or undefined if it is. */
-function checkRecord(record: Buffer, key: CID, kind = KIND_BLOCK): string | undefined {
-  const cidLength = record.readUInt16LE(6);
-  if (HEADER + cidLength + TRAILER > record.length) return "bad header";
-  const dataEnd = record.length - TRAILER;
-  return checkParts(
-    record.subarray(0, HEADER + cidLength),
-    record.subarray(HEADER + cidLength, dataEnd),
-    record.subarray(dataEnd),
-    key,
-    kind,
-  );
-}
-
-/** The same check on a record read as its three parts: header with CID, data, CRC. */
-function checkParts(head: Buffer, data: Buffer, trailer: Buffer, key: CID, kind: number): string | undefined {
-  const length = head.length + data.length + trailer.length;
-  if (head.readUInt32LE(0) !== length || head.readUInt8(4) !== kind) return "bad header";
-  if (head.readUInt16LE(6) !== head.length - HEADER) return "bad header";
-  if (crc32(data, crc32(head)) !== trailer.readUInt32LE(0)) return "CRC mismatch";
-  let stored: CID;
-  try {
-    stored = CID.decode(head.subarray(HEADER));
-  } catch {
-    return "bad CID";
+/** Writes `parts` (`length` bytes in all) at `offset`, finishing a short write from one contiguous copy. */
+async function writeFully(handle: FileHandle, parts: Uint8Array[], length: number, offset: number): Promise<void> {
+  let written = (await handle.writev(parts, offset)).bytesWritten;
+  if (written >= length) return;
+  const whole = Buffer.concat(parts);
+  while (written < length) {
+    const { bytesWritten } = await handle.write(whole, written, length - written, offset + written);
+    if (bytesWritten === 0) throw new Error("no progress writing a block record");
+    written += bytesWritten;
   }
-  if (!Buffer.from(stored.multihash.bytes).equals(key.multihash.bytes)) return "holds another block";
-  return undefined;
 }
 
 function keyOf(cid: CID): string {
