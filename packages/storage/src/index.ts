@@ -16,7 +16,7 @@ export type { PackBlockstoreOptions } from "./helia/pack-blockstore.ts";
 export { validateRecordMetadata } from "./record-metadata.ts";
 export type { RecordKind, RecordMetadata } from "./record-metadata.ts";
 export { RecordStore } from "./record-store.ts";
-export type { RecordStoreOptions, StoredRecord } from "./record-store.ts";
+export type { PutFileOptions, RecordStoreOptions, StoredRecord } from "./record-store.ts";
 export { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION } from "./manifest/manifest-format.ts";
 export type { Manifest, ManifestDocument, ManifestEntry } from "./manifest/manifest-format.ts";
 export {

@@ -9,7 +9,7 @@ import type { ManifestHead } from "./manifest/manifest-head.ts";
 import { PatientManifest } from "./manifest/patient-manifest.ts";
 import type { RecordMetadata } from "./record-metadata.ts";
 import { RecordStore } from "./record-store.ts";
-import type { RecordStoreOptions } from "./record-store.ts";
+import type { PutFileOptions, RecordStoreOptions, StoredRecord } from "./record-store.ts";
 
 export interface PatientRecordsOptions extends RecordStoreOptions {
   store: ContentStore;
@@ -36,7 +36,16 @@ export class PatientRecords {
     metadata: RecordMetadata,
     options: OperationOptions = {},
   ): Promise<AddedRecord> {
-    const stored = await this.records.putRecord(plaintext, metadata, options);
+    return this.#list(await this.records.putRecord(plaintext, metadata, options), options);
+  }
+
+  /** addRecord for a file on disk (RecordStore.putFile: reused read buffers, fails if the file changes meanwhile). */
+  async addFile(path: string, metadata: RecordMetadata, options: PutFileOptions = {}): Promise<AddedRecord> {
+    return this.#list(await this.records.putFile(path, metadata, options), options);
+  }
+
+  /** Lists a stored record in the manifest, then wipes its DEK. */
+  async #list(stored: StoredRecord, options: OperationOptions): Promise<AddedRecord> {
     try {
       const manifest = await this.manifest.addRecords([stored], options);
       const entry = manifest.entries.find((candidate) => candidate.cid.equals(stored.cid));

@@ -18,6 +18,7 @@ import { decryptInWorker, encryptInWorker } from "./crypto-worker/run-in-worker.
 import type { CidInput } from "./cid.ts";
 import type { ByteSource, ContentStore, OperationOptions } from "./content-store.ts";
 import { InvalidArgumentError, StoreUnavailableError } from "./errors.ts";
+import { readFileInRing } from "./file-source.ts";
 import { validateRecordMetadata } from "./record-metadata.ts";
 import type { RecordMetadata } from "./record-metadata.ts";
 
@@ -43,6 +44,14 @@ export interface RecordStoreOptions {
    */
   cryptoWorker?: boolean;
 }
+
+export interface PutFileOptions extends OperationOptions {
+  /** Progress of reading the file: bytes read so far and the file's size. */
+  onProgress?: (bytesRead: number, totalBytes: number) => void;
+}
+
+/** Bytes per read when uploading a file (at least one envelope chunk, see putFile). */
+const FILE_READ_BYTES = 1024 * 1024;
 
 export class RecordStore {
   readonly #store: ContentStore;
@@ -93,6 +102,28 @@ export class RecordStore {
       wipe(dek);
       throw error;
     }
+  }
+
+  /**
+   * putRecord for a file on disk, read through three reused buffers instead of a fresh one per read (see
+   * file-source.ts: ≈ 1 GiB less garbage per GiB uploaded). The file must not change while it is uploaded: if it
+   * does, the upload fails (InvalidArgumentError) and nothing is pinned. A path that cannot be read is an
+   * InvalidArgumentError too.
+   */
+  putFile(path: string, metadata: RecordMetadata, options: PutFileOptions = {}): Promise<StoredRecord> {
+    if (typeof path !== "string" || path.length === 0) {
+      return Promise.reject(new InvalidArgumentError("path must be a non-empty string"));
+    }
+    const { onProgress, ...storeOptions } = options;
+    // The encryptor keeps at most one envelope chunk of input by reference. With reads at least that large, it
+    // lies in the latest two buffers, so a third is always free to refill.
+    const source = readFileInRing(path, {
+      bufferBytes: Math.max(FILE_READ_BYTES, this.#chunkSize),
+      buffers: 3,
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+      ...(onProgress === undefined ? {} : { onProgress }),
+    });
+    return this.putRecord(source, metadata, storeOptions);
   }
 
   /**

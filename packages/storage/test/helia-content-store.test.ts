@@ -1,6 +1,4 @@
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
-import { DatabaseSync } from "node:sqlite";
 import { expect } from "chai";
 import {
   ContentNotFoundError,
@@ -10,7 +8,7 @@ import {
   StoreUnavailableError,
 } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
-import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+import { TestNodes, collect, pieces, pinRecords, testBytes } from "./helpers/nodes.ts";
 
 const RAW_CODEC = 0x55;
 const DAG_PB_CODEC = 0x70;
@@ -208,16 +206,3 @@ describe("HeliaContentStore blockstore choice", () => {
     );
   });
 });
-
-/** Every pin record in a node's datastore (`/pin/…`, `/pinned-block/…`), key -> bytes, read from its SQLite file. */
-function pinRecords(dataDir: string): Map<string, Buffer> {
-  const db = new DatabaseSync(join(dataDir, "datastore.sqlite"), { readOnly: true });
-  try {
-    const rows = db
-      .prepare("SELECT key, value FROM datastore WHERE key LIKE '/pin/%' OR key LIKE '/pinned-block/%' ORDER BY key")
-      .all() as Array<{ key: string; value: Uint8Array }>;
-    return new Map(rows.map(({ key, value }) => [key, Buffer.from(value)]));
-  } finally {
-    db.close();
-  }
-}

@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generateDataKey, generateX25519KeyPair } from "@hygeia/crypto";
 import { expect } from "chai";
@@ -7,6 +8,7 @@ import { sha256 } from "multiformats/hashes/sha2";
 import {
   ContentNotFoundError,
   FileManifestHead,
+  InvalidArgumentError,
   InvalidManifestError,
   ManifestConflictError,
   PatientManifest,
@@ -162,6 +164,19 @@ describe("PatientManifest and PatientRecords", () => {
     const latest = (await patientRecordsC.manifest.latest())!;
     expect(latest.cid.equals(before.manifest.cid)).to.equal(true);
     expect(latest.entries).to.have.length(1);
+  });
+
+  it("addFile uploads a file from disk and lists it; a file that cannot be read leaves the manifest untouched", async () => {
+    const patientRecordsF = patientRecords("files.json");
+    const scan = testBytes(2_500_000, 31);
+    const path = join(dir, "scan.dcm");
+    await writeFile(path, scan);
+    const { entry, manifest } = await patientRecordsF.addFile(path, PDF);
+    expect(manifest.version).to.equal(1);
+    expect(entry).to.deep.include({ ...PDF, plaintextSize: scan.length });
+    expect(Buffer.compare(await patientRecordsF.readRecord(entry), scan)).to.equal(0);
+    await expectRejection(patientRecordsF.addFile(join(dir, "no-such-scan.dcm"), PDF), InvalidArgumentError);
+    expect((await patientRecordsF.manifest.latest())!.cid.equals(manifest.cid)).to.equal(true);
   });
 
   it("history() rejects a prev link that skips versions", async () => {

@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   DEFAULT_CHUNK_SIZE,
@@ -12,7 +12,7 @@ import { expect } from "chai";
 import { BlockCorruptError, InvalidArgumentError, InvalidCidError, RecordStore } from "../src/index.ts";
 import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
-import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+import { TestNodes, collect, pieces, pinRecords, testBytes } from "./helpers/nodes.ts";
 
 const LAB: RecordMetadata = {
   kind: "fhir",
@@ -165,6 +165,73 @@ describe("RecordStore", () => {
     }
     const error = await expectRejection(records.putRecord(failing(), SCAN), Error);
     expect(error.message).to.equal("upload interrupted");
+  });
+});
+
+describe("RecordStore.putFile (uploads from disk through reused buffers)", () => {
+  const nodes = new TestNodes();
+  let dir: string;
+  let store: HeliaContentStore;
+
+  before(async () => {
+    dir = await nodes.dir();
+    store = await nodes.node({ listen: [] });
+  });
+  after(() => nodes.cleanup());
+
+  async function file(name: string, bytes: Uint8Array): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, bytes);
+    return path;
+  }
+
+  // Sizes around the 1 MiB read buffer and well past the 3-buffer ring, so every buffer is refilled several times;
+  // the 2 MiB chunk size makes the encryptor hold input larger than a default read (buffers then grow to match).
+  for (const [length, chunkSize] of [
+    [0, DEFAULT_CHUNK_SIZE],
+    [1, DEFAULT_CHUNK_SIZE],
+    [1024 * 1024, DEFAULT_CHUNK_SIZE],
+    [7 * 1024 * 1024 + 3, DEFAULT_CHUNK_SIZE],
+    [9 * 1024 * 1024 + 5, 2 * 1024 * 1024],
+  ] as const) {
+    it(`round-trips a ${length}-byte file (chunk size ${chunkSize}), content intact`, async () => {
+      const records = new RecordStore(store, { chunkSize });
+      const plaintext = testBytes(length, length + 13);
+      const path = await file(`plain-${length}-${chunkSize}.bin`, plaintext);
+      const progress: number[] = [];
+      const stored = await records.putFile(path, SCAN, { onProgress: (read, total) => progress.push(read - total) });
+      expect(stored.plaintextSize).to.equal(length);
+      expect(stored.size).to.equal(encryptedSize(length, chunkSize));
+      expect(Buffer.compare(await collect(records.getRecord(stored.cid, stored.dek)), plaintext)).to.equal(0);
+      if (length > 0) expect(progress.at(-1)).to.equal(0); // the last report is "all of it"
+      expect(progress).to.deep.equal([...progress].sort((a, b) => a - b));
+    });
+  }
+
+  it("a path that cannot be read, or is not a file, is an InvalidArgumentError", async () => {
+    const records = new RecordStore(store);
+    await expectRejection(records.putFile(join(dir, "missing.bin"), SCAN), InvalidArgumentError);
+    await expectRejection(records.putFile(dir, SCAN), InvalidArgumentError);
+    await expectRejection(records.putFile("", SCAN), InvalidArgumentError);
+  });
+
+  it("a file that changes while it is uploaded fails the upload, and nothing is pinned", async () => {
+    const freshDir = await nodes.dir();
+    const records = new RecordStore(await nodes.node({ dataDir: freshDir, listen: [] }));
+    const path = await file("growing.bin", testBytes(3 * 1024 * 1024, 5));
+    let appended = false;
+    const error = await expectRejection(
+      records.putFile(path, SCAN, {
+        onProgress: () => {
+          if (appended) return;
+          appended = true;
+          void appendFile(path, "more");
+        },
+      }),
+      InvalidArgumentError,
+    );
+    expect(error.message).to.match(/changed while it was being read/);
+    expect(pinRecords(freshDir)).to.deep.equal(new Map());
   });
 });
 

@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { HeliaContentStore } from "../../src/index.ts";
 import type { HeliaContentStoreOptions } from "../../src/index.ts";
 
@@ -49,6 +50,19 @@ export function testBytes(length: number, seed = 1): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** Every pin record in a node's datastore (`/pin/…`, `/pinned-block/…`), key -> bytes, read from its SQLite file. */
+export function pinRecords(dataDir: string): Map<string, Buffer> {
+  const db = new DatabaseSync(join(dataDir, "datastore.sqlite"), { readOnly: true });
+  try {
+    const rows = db
+      .prepare("SELECT key, value FROM datastore WHERE key LIKE '/pin/%' OR key LIKE '/pinned-block/%' ORDER BY key")
+      .all() as Array<{ key: string; value: Uint8Array }>;
+    return new Map(rows.map(({ key, value }) => [key, Buffer.from(value)]));
+  } finally {
+    db.close();
+  }
 }
 
 /** Yields `bytes` in pieces of `pieceSize`. */
