@@ -58,14 +58,16 @@ describe("UnixFS file reader (HeliaContentStore.get)", () => {
       const cid = await importInto(dataDir, data, options);
       const store = await nodes.node({ dataDir, listen: [] });
       expect(Buffer.compare(await collect(store.get(cid)), data)).to.equal(0);
+      expect((await store.stat(cid)).size, "stat: the root's file size").to.equal(length);
     });
   }
 
-  it("refuses a directory", async () => {
+  it("refuses a directory (get and stat)", async () => {
     const dataDir = await nodes.dir();
     const cid = await importInto(dataDir, undefined, {});
     const store = await nodes.node({ dataDir, listen: [] });
     await expectRejection(collect(store.get(cid)), InvalidArgumentError);
+    await expectRejection(store.stat(cid), InvalidArgumentError);
   });
 
   it("a consumer slower than the timeout is not a stall of the store", async () => {

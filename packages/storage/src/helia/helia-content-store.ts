@@ -4,9 +4,7 @@
 import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { withBitswap } from "@helia/bitswap";
-import { unixfs } from "@helia/unixfs";
 import { multiaddr } from "@multiformats/multiaddr";
-import type { UnixFS } from "@helia/unixfs";
 import type { Multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
@@ -23,7 +21,7 @@ import type { SqliteDatastore } from "./sqlite-datastore.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
 import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
 import type { HeliaWithLibp2p } from "./private-libp2p.ts";
-import { readUnixFsFile } from "./unixfs-file-reader.ts";
+import { readUnixFsFile, statUnixFsFile } from "./unixfs-file-reader.ts";
 import { PackBlockstore } from "./pack-blockstore.ts";
 import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
@@ -58,7 +56,6 @@ type LocalBlockstore = PackBlockstore | WholeBlockFsBlockstore;
 
 export class HeliaContentStore implements ContentStore {
   readonly #helia: HeliaNode;
-  readonly #fs: UnixFS;
   readonly #blockstore: LocalBlockstore;
   readonly #datastore: SqliteDatastore;
   readonly #timeoutMs: number;
@@ -67,7 +64,6 @@ export class HeliaContentStore implements ContentStore {
 
   private constructor(helia: HeliaNode, blockstore: LocalBlockstore, datastore: SqliteDatastore, timeoutMs: number) {
     this.#helia = helia;
-    this.#fs = unixfs(helia);
     this.#blockstore = blockstore;
     this.#datastore = datastore;
     this.#timeoutMs = timeoutMs;
@@ -254,9 +250,12 @@ export class HeliaContentStore implements ContentStore {
     this.#assertOpen();
     const timeout = this.#idleTimeout(options);
     try {
-      const stats = await this.#fs.stat(cid, { signal: timeout.signal });
+      const size = await statUnixFsFile(this.#helia.blockstore, cid, {
+        signal: timeout.signal,
+        onBlock: () => timeout.touch(),
+      });
       const pinned = await this.#helia.pins.isPinned(cid, { signal: timeout.signal });
-      return { cid, size: Number(stats.size), pinned };
+      return { cid, size, pinned };
     } catch (error) {
       throw this.#translate(error, timeout, cid, true, options.signal);
     } finally {

@@ -16,11 +16,14 @@ export interface BlockSource {
   ): AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Promise<Uint8Array> | Uint8Array;
 }
 
-export interface ReadFileOptions extends AbortOptions {
-  /** Leaf blocks requested ahead of the consumer. */
-  readAhead: number;
+export interface BlockReadOptions extends AbortOptions {
   /** Called after every block read: progress for idle timeouts. */
   onBlock?: () => void;
+}
+
+export interface ReadFileOptions extends BlockReadOptions {
+  /** Leaf blocks requested ahead of the consumer. */
+  readAhead: number;
 }
 
 export async function* readUnixFsFile(
@@ -29,6 +32,30 @@ export async function* readUnixFsFile(
   options: ReadFileOptions,
 ): AsyncGenerator<Uint8Array, void, undefined> {
   yield* readNode(blocks, root, await readBlock(blocks, root, options), options);
+}
+
+/**
+ * The file's size as its root block records it (a raw leaf: its length; a dag-pb file: its UnixFS `fileSize`),
+ * reading only the root block.
+ */
+export async function statUnixFsFile(blocks: BlockSource, root: CID, options: BlockReadOptions): Promise<number> {
+  const bytes = await readBlock(blocks, root, options);
+  if (root.code === raw.code) return bytes.byteLength;
+  return Number(fileNode(root, bytes).unixfs.fileSize());
+}
+
+/** The UnixFS file node in a dag-pb block; InvalidArgumentError for any other kind of node. */
+function fileNode(cid: CID, bytes: Uint8Array): { node: dagPb.PBNode; unixfs: UnixFS } {
+  if (cid.code !== dagPb.code) {
+    throw new InvalidArgumentError(`${cid.toString()} is not a UnixFS file (codec ${cid.code})`);
+  }
+  const node = dagPb.decode(bytes);
+  if (node.Data === undefined) throw new InvalidArgumentError(`${cid.toString()} has no UnixFS data`);
+  const unixfs = UnixFS.unmarshal(node.Data);
+  if (unixfs.type !== "file" && unixfs.type !== "raw") {
+    throw new InvalidArgumentError(`${cid.toString()} is a UnixFS ${unixfs.type}, not a file`);
+  }
+  return { node, unixfs };
 }
 
 async function* readNode(
@@ -41,14 +68,7 @@ async function* readNode(
     if (bytes.byteLength > 0) yield bytes;
     return;
   }
-  if (cid.code !== dagPb.code)
-    throw new InvalidArgumentError(`${cid.toString()} is not a UnixFS file (codec ${cid.code})`);
-  const node = dagPb.decode(bytes);
-  if (node.Data === undefined) throw new InvalidArgumentError(`${cid.toString()} has no UnixFS data`);
-  const unixfs = UnixFS.unmarshal(node.Data);
-  if (unixfs.type !== "file" && unixfs.type !== "raw") {
-    throw new InvalidArgumentError(`${cid.toString()} is a UnixFS ${unixfs.type}, not a file`);
-  }
+  const { node, unixfs } = fileNode(cid, bytes);
   if (unixfs.data !== undefined && unixfs.data.byteLength > 0) yield unixfs.data;
   // Children in link order, with up to `readAhead` of them already being read.
   const pending: Array<Promise<Uint8Array>> = [];
@@ -67,7 +87,7 @@ async function* readNode(
   }
 }
 
-async function readBlock(blocks: BlockSource, cid: CID, options: ReadFileOptions): Promise<Uint8Array> {
+async function readBlock(blocks: BlockSource, cid: CID, options: BlockReadOptions): Promise<Uint8Array> {
   options.signal?.throwIfAborted();
   const result = await blocks.get(cid, { signal: options.signal });
   let bytes: Uint8Array;
