@@ -33,7 +33,8 @@ export class DirectWriter {
 
   /** A direct writer for `path`, or undefined where the file system does not support O_DIRECT. */
   static async open(path: string): Promise<DirectWriter | undefined> {
-    if (constants.O_DIRECT === undefined) return undefined;
+    // No O_DIRECT on this platform, or no WebAssembly (node --jitless): page cache it is.
+    if (constants.O_DIRECT === undefined || typeof WebAssembly === "undefined") return undefined;
     try {
       return new DirectWriter(await open(path, constants.O_WRONLY | constants.O_DIRECT));
     } catch {

@@ -25,6 +25,7 @@ import type { AbortOptions } from "@libp2p/interface";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
 import { BlockCorruptError } from "../errors.ts";
 import { DirectWriter } from "./direct-writer.ts";
+import { notFoundError, notStartedError } from "./store-errors.ts";
 import {
   HEADER,
   KIND_BLOCK,
@@ -390,15 +391,6 @@ function* once(bytes: Uint8Array): Generator<Uint8Array> {
   yield bytes;
 }
 
-function notFound(key: CID): Error {
-  // Same name as blockstore-fs' error: Helia and the pinning code branch on it.
-  const error = new Error(`block ${key.toString()} not found`);
-  error.name = "NotFoundError";
-  return error;
-}
+const notFound = (key: CID): Error => notFoundError(`block ${key.toString()} not found`);
 
-function notOpen(): Error {
-  const error = new Error("pack blockstore is not open");
-  error.name = "NotStartedError";
-  return error;
-}
+const notOpen = (): Error => notStartedError("pack blockstore is not open");

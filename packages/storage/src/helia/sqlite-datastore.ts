@@ -12,6 +12,7 @@ import { BaseDatastore } from "datastore-core";
 import { Key } from "interface-datastore";
 import type { AbortOptions } from "@libp2p/interface";
 import type { Batch, KeyQuery, Pair, Query } from "interface-datastore";
+import { notFoundError, notStartedError } from "./store-errors.ts";
 
 /** Synchronous access inside `SqliteDatastore.transaction`. */
 export interface DatastoreTransaction {
@@ -184,15 +185,6 @@ export class SqliteDatastore extends BaseDatastore {
   }
 }
 
-function notFound(key: Key): Error {
-  // The name Helia and libp2p branch on (interface-store's NotFoundError).
-  const error = new Error(`${key.toString()} not found`);
-  error.name = "NotFoundError";
-  return error;
-}
+const notFound = (key: Key): Error => notFoundError(`${key.toString()} not found`);
 
-function notOpen(): Error {
-  const error = new Error("sqlite datastore is not open");
-  error.name = "NotStartedError";
-  return error;
-}
+const notOpen = (): Error => notStartedError("sqlite datastore is not open");
