@@ -1,6 +1,7 @@
 // PackBlockstore: Helia's Blockstore contract (put, get, has, delete and the *Many / getAll forms), persistence
 // across reopen, segment rolling, and crash / corruption handling (a torn tail is dropped at open, a damaged
 // record is reported, never served).
+import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { constants } from "node:fs";
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
@@ -11,7 +12,7 @@ import { CID } from "multiformats/cid";
 import * as dagPb from "@ipld/dag-pb";
 import * as raw from "multiformats/codecs/raw";
 import { create as createDigest } from "multiformats/hashes/digest";
-import { BlockCorruptError } from "../src/index.ts";
+import { BlockCorruptError, StoreUnavailableError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
 import {
@@ -238,6 +239,38 @@ describe("PackBlockstore", () => {
     await expectRejection(store.open(), BlockCorruptError);
     store = new PackBlockstore(join(dir, "fresh"));
     await store.open();
+  });
+});
+
+describe("PackBlockstore directory lock", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "hygeia-pack-"));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  it("refuses a second store on an open directory (also in the same process), allows it after close", async () => {
+    const first = new PackBlockstore(dir);
+    await first.open();
+    const error = await expectRejection(new PackBlockstore(dir).open(), StoreUnavailableError);
+    expect(error.message).to.include(`process ${process.pid}`);
+    const { cid, bytes } = block(100);
+    await first.put(cid, bytes);
+    await first.close();
+    const second = new PackBlockstore(dir);
+    await second.open();
+    expect(Buffer.compare(await read(second, cid), bytes)).to.equal(0);
+    await second.close();
+    expect(await readdir(dir)).to.not.include("LOCK");
+  });
+
+  it("takes over a lock left by a process that is gone", async () => {
+    const gone = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"]);
+    await writeFile(join(dir, "LOCK"), `${gone.stdout.toString()}\n`);
+    const store = new PackBlockstore(dir);
+    await store.open();
+    expect((await readFile(join(dir, "LOCK"), "utf8")).trim()).to.equal(String(process.pid));
+    await store.close();
   });
 });
 

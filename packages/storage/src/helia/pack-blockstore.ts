@@ -24,6 +24,7 @@ import type { CID } from "multiformats/cid";
 import type { AbortOptions } from "@libp2p/interface";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
 import { BlockCorruptError } from "../errors.ts";
+import { DirLock } from "./dir-lock.ts";
 import { DirectWriter } from "./direct-writer.ts";
 import { notFoundError, notStartedError } from "./store-errors.ts";
 import {
@@ -90,6 +91,7 @@ export class PackBlockstore implements Blockstore {
   /** Tail of the append queue: every append runs after the previous one settled. */
   #appends: Promise<unknown> = Promise.resolve();
   #open = false;
+  #lock: DirLock | undefined;
 
   constructor(location: string, options: PackBlockstoreOptions = {}) {
     this.path = location;
@@ -105,6 +107,7 @@ export class PackBlockstore implements Blockstore {
   async open(): Promise<void> {
     if (this.#open) return;
     await mkdir(this.path, { recursive: true });
+    const lock = await DirLock.acquire(this.path); // one writer per directory (dir-lock.ts)
     const ids = (await readdir(this.path))
       .map((name) => /^segment-(\d{8})\.pack$/.exec(name))
       .filter((match) => match !== null)
@@ -119,8 +122,10 @@ export class PackBlockstore implements Blockstore {
       if (last !== undefined && last.layout.version === 2) this.#active = await this.#activate(last);
     } catch (error) {
       await this.#closeHandles();
+      await lock.release();
       throw error;
     }
+    this.#lock = lock;
     this.#open = true;
   }
 
@@ -129,6 +134,9 @@ export class PackBlockstore implements Blockstore {
     await this.#closeHandles();
     this.#index.clear();
     this.#open = false;
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release();
   }
 
   async put(key: CID, bytes: BlockBytes, options: AbortOptions = {}): Promise<CID> {
