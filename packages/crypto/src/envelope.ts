@@ -1,5 +1,10 @@
 // The record envelope: a fixed 34-byte header followed by secretstream chunks. See README "Record envelope format".
-import { sodium } from "./sodium.ts";
+import {
+  SECRETSTREAM_FRAME_OVERHEAD,
+  SECRETSTREAM_HEADER_BYTES,
+  SECRETSTREAM_KEY_BYTES,
+  SecretstreamTag,
+} from "./secretstream/secretstream.ts";
 import { InvalidArgumentError, UnsupportedFormatError } from "./errors.ts";
 
 /** ASCII "HYGR" (Hygeia record). */
@@ -20,15 +25,15 @@ export const MAX_CHUNK_SIZE = 16 * 1024 * 1024;
 
 /** magic(4) ‖ version(1) ‖ algorithm(1) ‖ chunkSize(4, big-endian). Also the AEAD additional data of every chunk. */
 export const PREAMBLE_BYTES = 10;
-export const STREAM_HEADER_BYTES: number = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES; // 24
+export const STREAM_HEADER_BYTES: number = SECRETSTREAM_HEADER_BYTES; // 24
 export const ENVELOPE_HEADER_BYTES: number = PREAMBLE_BYTES + STREAM_HEADER_BYTES; // 34
 /** Per chunk: 1 encrypted tag byte + 16-byte Poly1305 MAC. */
-export const CHUNK_OVERHEAD_BYTES: number = sodium.crypto_secretstream_xchacha20poly1305_ABYTES; // 17
-export const DATA_KEY_BYTES: number = sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES; // 32
+export const CHUNK_OVERHEAD_BYTES: number = SECRETSTREAM_FRAME_OVERHEAD; // 17
+export const DATA_KEY_BYTES: number = SECRETSTREAM_KEY_BYTES; // 32
 
 export const ChunkTag = {
-  Message: sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE, // 0
-  Final: sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL, // 3
+  Message: SecretstreamTag.Message, // 0
+  Final: SecretstreamTag.Final, // 3
 } as const;
 
 export interface EnvelopeHeader {

@@ -13,6 +13,11 @@ import {
 } from "../src/index.ts";
 import type { Secretstream } from "../src/index.ts";
 import { NativePullState, NativePushState } from "../src/secretstream/node-crypto.ts";
+import {
+  SECRETSTREAM_FRAME_OVERHEAD,
+  SECRETSTREAM_HEADER_BYTES,
+  SECRETSTREAM_KEY_BYTES,
+} from "../src/secretstream/secretstream.ts";
 import { ReferencePushStream, buildEnvelope, referenceEncrypt } from "./reference-secretstream.ts";
 import { expectBytesEqual, patternBytes } from "./helpers.ts";
 
@@ -67,6 +72,20 @@ describe("secretstream implementations", function () {
     expect(nativeSecretstream, "node:crypto implementation passed its known answer").to.not.equal(undefined);
     expect(defaultSecretstream).to.equal(nativeSecretstream);
     expect(libsodiumSecretstream.name).to.equal("libsodium");
+  });
+
+  it("the format constants are libsodium's", function () {
+    expect([SECRETSTREAM_KEY_BYTES, SECRETSTREAM_HEADER_BYTES, SECRETSTREAM_FRAME_OVERHEAD]).to.deep.equal([
+      sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES,
+      sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES,
+      sodium.crypto_secretstream_xchacha20poly1305_ABYTES,
+    ]);
+    expect(SecretstreamTag).to.deep.equal({
+      Message: sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE,
+      Push: sodium.crypto_secretstream_xchacha20poly1305_TAG_PUSH,
+      Rekey: sodium.crypto_secretstream_xchacha20poly1305_TAG_REKEY,
+      Final: sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL,
+    });
   });
 
   it("native push writes exactly libsodium's frames (every length, padding case, AD length and tag)", function () {

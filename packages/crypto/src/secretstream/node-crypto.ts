@@ -179,6 +179,7 @@ export class NativePullState implements SecretstreamPullState {
     const mac = frame.subarray(1 + messageLength);
     // The sealed tag block the sender authenticated: its first byte travels, the other 63 are keystream.
     const sealedBlock = this.position.chacha20(1).update(ZERO_BLOCK);
+    const tagKeystream = sealedBlock[0]!;
     sealedBlock[0] = frame[0]!;
     let tag: number;
     let message: Buffer;
@@ -197,9 +198,8 @@ export class NativePullState implements SecretstreamPullState {
     } else {
       const expected = this.position.mac(ad, sealedBlock, ciphertext);
       if (!timingSafeEqual(expected, mac)) return undefined;
-      const stream = this.position.chacha20(1);
-      tag = stream.update(sealedBlock)[0]!;
-      message = stream.update(ciphertext);
+      tag = frame[0]! ^ tagKeystream;
+      message = this.position.chacha20(2).update(ciphertext);
     }
     this.position.advance(mac, tag);
     return { message, tag };
