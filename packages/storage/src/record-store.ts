@@ -120,8 +120,8 @@ export class RecordStore {
     const source = readFileInRing(path, {
       bufferBytes: Math.max(FILE_READ_BYTES, this.#chunkSize),
       buffers: 3,
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-      ...(onProgress === undefined ? {} : { onProgress }),
+      signal: options.signal,
+      onProgress,
     });
     return this.putRecord(source, metadata, storeOptions);
   }

@@ -152,6 +152,7 @@ export class PackBlockstore implements Blockstore {
     });
     return key;
   }
+
   async *get(key: CID, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
     yield await this.#read(key, options);
   }
@@ -270,14 +271,14 @@ export class PackBlockstore implements Blockstore {
   /** Creates segment `id` (version 2) and makes it the one receiving appends. */
   async #startSegment(id: number): Promise<ActiveSegment> {
     const handle = await open(join(this.path, segmentName(id)), "wx+");
-    const header = segmentHeaderV2();
+    let layout: SegmentLayout;
     try {
-      await writeFully(handle, [header], header.length, 0);
+      layout = await writeSegmentHeader(handle);
     } catch (error) {
       await handle.close();
       throw error;
     }
-    const segment: Segment = { id, handle, layout: parseSegmentHeader(header)!, size: header.length };
+    const segment: Segment = { id, handle, layout, size: layout.firstRecord };
     this.#segments.push(segment);
     await this.#retireActive();
     this.#active = await this.#activate(segment);
@@ -308,10 +309,8 @@ export class PackBlockstore implements Blockstore {
         throw new BlockCorruptError(undefined, `${segmentName(id)} in ${this.path} is not a block pack segment`);
       }
       // Created but its header never (fully) written: a crash right after the roll. Start it afresh.
-      const header = segmentHeaderV2();
       await handle.truncate(0);
-      await writeFully(handle, [header], header.length, 0);
-      layout = parseSegmentHeader(header)!;
+      layout = await writeSegmentHeader(handle);
     }
     const segment: Segment = { id, handle, layout, size: layout.firstRecord };
     this.#segments.push(segment);
@@ -366,6 +365,13 @@ export class PackBlockstore implements Blockstore {
 function wouldOverflow(segment: Segment, length: number, segmentSize: number): boolean {
   const { size, layout } = segment;
   return size > layout.firstRecord && size + alignUp(length, layout.alignment) > segmentSize;
+}
+
+/** Writes a new (version 2) segment's header at the start of `handle`; returns the layout it declares. */
+async function writeSegmentHeader(handle: FileHandle): Promise<SegmentLayout> {
+  const header = segmentHeaderV2();
+  await writeFully(handle, [header], header.length, 0);
+  return parseSegmentHeader(header)!;
 }
 
 /** Writes `parts` (`length` bytes in all) at `offset`, finishing a short write from one contiguous copy. */
