@@ -42,7 +42,7 @@ check "contract line coverage >= 95%" node scripts/check-coverage.ts 95
 # A coverage run leaves instrumented bytecode in artifacts/: build again so what follows
 # (the check that packages/chain ships the compiled bytecode) sees the real contracts.
 check "compile contracts" hardhat build --quiet
-suite "packages and end-to-end" mocha --timeout 120000 --exit 'packages/*/test/**/*.test.ts' 'test/e2e/**/*.test.ts'
+suite "packages and end-to-end" mocha --timeout 120000 --exit 'packages/*/test/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/docs/**/*.test.ts'
 # The Kubo RPC adapter against a real RPC server: the js-ipfs 0.66 daemon, installed outside the
 # workspace (so `npm start` users never get it) and started on loopback for this run only.
 suite "storage: Kubo RPC adapter against a js-ipfs daemon" \
