@@ -3,8 +3,8 @@
 import { concatBytes } from "./bytes.ts";
 import { MIN_CHUNK_SIZE, encryptedSize } from "./envelope.ts";
 import { InvalidArgumentError } from "./errors.ts";
+import type { ByteInput } from "./byte-input.ts";
 import { decryptChunks, encryptChunks } from "./iterables.ts";
-import type { ByteSource } from "./iterables.ts";
 import type { DecryptOptions } from "./record-decryptor.ts";
 import type { EncryptOptions } from "./record-encryptor.ts";
 
@@ -16,18 +16,14 @@ export interface DecryptToBufferOptions extends DecryptOptions {
   readonly maxPlaintextBytes?: number;
 }
 
-function sourceOf(input: Uint8Array | ByteSource): ByteSource {
-  return input instanceof Uint8Array ? [input] : input;
-}
-
-/** Encrypts a whole plaintext (bytes, or a byte source) into one envelope. */
+/** Encrypts a whole plaintext (bytes, a Blob, a stream or iterable of bytes: any ByteInput) into one envelope. */
 export async function encryptToBuffer(
-  plaintext: Uint8Array | ByteSource,
+  plaintext: ByteInput,
   key: Uint8Array,
   options: EncryptOptions = {},
 ): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
-  for await (const part of encryptChunks(sourceOf(plaintext), key, options)) parts.push(part);
+  for await (const part of encryptChunks(plaintext, key, options)) parts.push(part);
   return concatBytes(...parts);
 }
 
@@ -36,7 +32,7 @@ export async function encryptToBuffer(
  * has been verified. On any failure it throws a HygeiaCryptoError and no plaintext escapes.
  */
 export async function decryptToBuffer(
-  envelope: Uint8Array | ByteSource,
+  envelope: ByteInput,
   key: Uint8Array,
   options: DecryptToBufferOptions = {},
 ): Promise<Uint8Array> {
@@ -48,7 +44,7 @@ export async function decryptToBuffer(
   }
   const parts: Uint8Array[] = [];
   let total = 0;
-  for await (const part of decryptChunks(sourceOf(envelope), key, options)) {
+  for await (const part of decryptChunks(envelope, key, options)) {
     total += part.length;
     if (total > limit) throw new InvalidArgumentError(`record is larger than maxPlaintextBytes (${limit})`);
     parts.push(part);

@@ -36,9 +36,18 @@ export class HygeiaCryptoError extends Error {
   }
 }
 
+export interface InvalidArgumentOptions extends ErrorOptions {
+  /** The offending argument or field ("plaintext", "keyIndex"), when one is to blame. */
+  readonly field?: string;
+}
+
 export class InvalidArgumentError extends HygeiaCryptoError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The offending argument or field, when one is to blame. */
+  readonly field: string | undefined;
+
+  constructor(message: string, options?: InvalidArgumentOptions) {
     super(CryptoErrorCode.InvalidArgument, message, options);
+    this.field = options?.field;
   }
 }
 

@@ -5,8 +5,8 @@ import { randomBytes } from "node:crypto";
 import { open, rename, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import type { ByteInput } from "./byte-input.ts";
 import { decryptChunks } from "./iterables.ts";
-import type { ByteSource } from "./iterables.ts";
 
 export interface DecryptToFileResult {
   readonly path: string;
@@ -14,22 +14,24 @@ export interface DecryptToFileResult {
 }
 
 /**
- * Streams `envelope` (any byte source, e.g. a node:stream Readable) through decryption into `destinationPath` (replacing it atomically if it exists).
+ * Streams `envelope` (any ByteInput, e.g. a node:stream Readable) through decryption into `destinationPath`
+ * (replacing it atomically if it exists).
  * On any failure the temporary file is removed and the error (a HygeiaCryptoError for integrity problems)
  * is rethrown; the destination is untouched.
  */
 export async function decryptToFile(
-  envelope: ByteSource,
+  envelope: ByteInput,
   key: Uint8Array,
   destinationPath: string,
 ): Promise<DecryptToFileResult> {
+  const chunks = decryptChunks(envelope, key); // checks the input's kind before a temp file exists
   const directory = dirname(destinationPath);
   const temporaryPath = join(directory, `.${basename(destinationPath)}.${randomBytes(8).toString("hex")}.partial`);
   const file = await open(temporaryPath, "wx", 0o600);
   try {
     let plaintextBytes = 0;
     // Awaiting each write is the backpressure: the next chunk is not decrypted before this one is written.
-    for await (const plaintext of decryptChunks(envelope, key)) {
+    for await (const plaintext of chunks) {
       await writeAll(file, plaintext);
       plaintextBytes += plaintext.length;
     }

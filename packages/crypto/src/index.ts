@@ -29,6 +29,8 @@ export type {
   SecretstreamPullState,
   SecretstreamPushState,
 } from "./secretstream/secretstream.ts";
+export { ACCEPTED_BYTE_INPUTS, byteChunks } from "./byte-input.ts";
+export type { ByteChunk, ByteInput } from "./byte-input.ts";
 export { decryptChunks, encryptChunks } from "./iterables.ts";
 export type { ByteSource } from "./iterables.ts";
 export { createDecryptTransformStream, createEncryptTransformStream } from "./web-streams.ts";
