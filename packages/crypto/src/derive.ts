@@ -10,8 +10,13 @@ import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { sodium } from "./sodium.ts";
 import { utf8 } from "./bytes.ts";
-import { InvalidKeyError, NonDeterministicSignerError } from "./errors.ts";
-import { assertKeyDerivationSignature, canonicalSignature } from "./wallet-signature.ts";
+import { InvalidArgumentError, InvalidKeyError, InvalidSignatureError, NonDeterministicSignerError } from "./errors.ts";
+import {
+  assertAddress,
+  assertKeyDerivationSignature,
+  canonicalSignature,
+  keyDerivationSignRequest,
+} from "./wallet-signature.ts";
 import type { WalletSignature } from "./wallet-signature.ts";
 import { X25519_KEY_BYTES, x25519KeyPairFromSecretKey } from "./x25519.ts";
 import type { X25519KeyPair } from "./x25519.ts";
@@ -69,6 +74,56 @@ export function assertDeterministicSigner(first: WalletSignature, second: Wallet
       "the wallet produced two different signatures for the same message; its derived key would not be reproducible",
     );
   }
+}
+
+/** The one method of an EIP-1193 provider this package calls (`window.ethereum`, WalletConnect, a node's RPC). */
+export interface Eip1193Provider {
+  request(args: { method: string; params?: readonly unknown[] }): Promise<unknown>;
+}
+
+export interface Eip1193DerivationOptions {
+  /** Which key (see WalletDerivationOptions.keyIndex). Default 0. */
+  readonly keyIndex?: number;
+  /**
+   * Ask for the signature twice and refuse (NonDeterministicSignerError) a wallet that signs differently each
+   * time, whose key could never be rebuilt. Do this at onboarding, before publishing the key. Default false.
+   */
+  readonly confirmDeterministic?: boolean;
+}
+
+async function requestSignature(provider: Eip1193Provider, account: string, keyIndex: number): Promise<string> {
+  const signature = await provider.request(keyDerivationSignRequest(account, keyIndex));
+  if (typeof signature !== "string") {
+    throw new InvalidSignatureError(
+      `the wallet answered eth_signTypedData_v4 with a ${typeof signature}, not a hex string`,
+    );
+  }
+  return signature;
+}
+
+/**
+ * Asks an EIP-1193 wallet for `account`'s signature over the key-derivation message (`eth_signTypedData_v4`) and
+ * derives the X25519 key pair from it, checking the signature is that account's over exactly this message. The
+ * wallet's own errors (the user declined: code 4001) are passed through unchanged. Same key as
+ * deriveKeyPairFromWalletSignature over an ethers `signTypedData` of `keyDerivationTypedDataForEthers()`.
+ */
+export async function deriveKeyPairFromEip1193Wallet(
+  provider: Eip1193Provider,
+  account: string,
+  options: Eip1193DerivationOptions = {},
+): Promise<X25519KeyPair> {
+  if (typeof provider?.request !== "function") {
+    throw new InvalidArgumentError("provider must be an EIP-1193 provider (an object with request())", {
+      field: "provider",
+    });
+  }
+  assertAddress(account, "account");
+  const keyIndex = options.keyIndex ?? 0;
+  const signature = await requestSignature(provider, account, keyIndex);
+  if (options.confirmDeterministic === true) {
+    assertDeterministicSigner(signature, await requestSignature(provider, account, keyIndex));
+  }
+  return deriveKeyPairFromWalletSignature(signature, { expectedAddress: account, keyIndex });
 }
 
 /** The X25519 key pair of a CLI keystore secret (at least 32 uniformly random bytes, e.g. the wallet key). */

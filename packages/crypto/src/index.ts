@@ -58,17 +58,28 @@ export {
   assertKeyDerivationSignature,
   canonicalSignature,
   keyDerivationDigest,
+  keyDerivationSignRequest,
   keyDerivationTypedData,
+  keyDerivationTypedDataForEthers,
   recoverSignerAddress,
 } from "./wallet-signature.ts";
-export type { KeyDerivationTypedData, TypedDataField, WalletSignature } from "./wallet-signature.ts";
+export type {
+  KeyDerivationDomain,
+  KeyDerivationMessage,
+  KeyDerivationSignRequest,
+  KeyDerivationTypedData,
+  KeyDerivationTypedDataForEthers,
+  TypedDataField,
+  WalletSignature,
+} from "./wallet-signature.ts";
 export {
   KEYSTORE_SECRET_INFO,
   KEY_DERIVATION_SALT,
   MIN_KEYSTORE_SECRET_BYTES,
   WALLET_SIGNATURE_INFO,
   assertDeterministicSigner,
+  deriveKeyPairFromEip1193Wallet,
   deriveKeyPairFromKeystoreSecret,
   deriveKeyPairFromWalletSignature,
 } from "./derive.ts";
-export type { WalletDerivationOptions } from "./derive.ts";
+export type { Eip1193DerivationOptions, Eip1193Provider, WalletDerivationOptions } from "./derive.ts";

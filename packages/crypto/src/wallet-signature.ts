@@ -9,50 +9,103 @@ import { InvalidArgumentError, InvalidSignatureError } from "./errors.ts";
 export const KEY_DERIVATION_STATEMENT = "Derive my Hygeia encryption key. Only sign this on a Hygeia page.";
 const MAX_KEY_INDEX = 0xffffffff;
 
-export interface TypedDataField {
-  readonly name: string;
-  readonly type: string;
-}
+// The message comes in the shapes signers take (README "From a wallet signature"). Plain mutable types, so
+// they are assignable to ethers' and viem's parameter types without casts; this package does not import either.
 
-/** The eth_signTypedData_v4 payload. No chainId / verifyingContract: the key must not depend on the chain. */
-export interface KeyDerivationTypedData {
-  readonly types: {
-    readonly EIP712Domain: readonly TypedDataField[];
-    readonly DeriveEncryptionKey: readonly TypedDataField[];
-  };
-  readonly primaryType: "DeriveEncryptionKey";
-  readonly domain: { readonly name: "Hygeia"; readonly version: "1" };
-  readonly message: { readonly statement: string; readonly keyIndex: number };
-}
+/** One member of an EIP-712 struct type (ethers' and viem's TypedDataField have the same shape). */
+export type TypedDataField = { name: string; type: string };
+
+export type KeyDerivationDomain = { name: "Hygeia"; version: "1" };
+export type KeyDerivationMessage = { statement: string; keyIndex: number };
+
+/**
+ * The typed data for ethers' `Signer.signTypedData(domain, types, message)` (and viem's `signTypedData`): `types`
+ * without `EIP712Domain`, which ethers derives from `domain` itself and refuses to be given ("ambiguous primary
+ * types or unused types").
+ */
+export type KeyDerivationTypedDataForEthers = {
+  domain: KeyDerivationDomain;
+  types: { DeriveEncryptionKey: TypedDataField[] };
+  primaryType: "DeriveEncryptionKey";
+  message: KeyDerivationMessage;
+};
+
+/**
+ * The full `eth_signTypedData_v4` payload for EIP-1193 wallets (`window.ethereum`, a node's JSON-RPC): `types`
+ * including `EIP712Domain`, and `primaryType`. JSON-serialise it as the request's second parameter
+ * (`keyDerivationSignRequest` does). No chainId / verifyingContract: the key must not depend on the chain.
+ */
+export type KeyDerivationTypedData = {
+  types: { EIP712Domain: TypedDataField[]; DeriveEncryptionKey: TypedDataField[] };
+  primaryType: "DeriveEncryptionKey";
+  domain: KeyDerivationDomain;
+  message: KeyDerivationMessage;
+};
+
+/** An EIP-1193 request for the key-derivation signature: pass it to `provider.request(...)`. */
+export type KeyDerivationSignRequest = {
+  method: "eth_signTypedData_v4";
+  params: [account: string, typedDataJson: string];
+};
 
 function assertKeyIndex(keyIndex: number): void {
   if (!Number.isInteger(keyIndex) || keyIndex < 0 || keyIndex > MAX_KEY_INDEX) {
-    throw new InvalidArgumentError(`keyIndex must be a uint32, got ${String(keyIndex)}`);
+    throw new InvalidArgumentError(`keyIndex must be a uint32 (0 to ${MAX_KEY_INDEX}), got ${String(keyIndex)}`, {
+      field: "keyIndex",
+    });
+  }
+}
+
+export function assertAddress(address: unknown, field: string): asserts address is string {
+  if (typeof address !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(address)) {
+    throw new InvalidArgumentError(`${field} must be a 0x-prefixed 20-byte hex address`, { field });
   }
 }
 
 /**
- * The typed data to pass to `eth_signTypedData_v4` (JSON.stringify it). `keyIndex` 0 is the patient's key;
- * a higher index derives an independent replacement key (rotation) from the same wallet.
- * ethers' `signTypedData(domain, types, message)` wants `types` without EIP712Domain.
+ * The key-derivation message for ethers: `const { domain, types, message } = keyDerivationTypedDataForEthers();
+ * await wallet.signTypedData(domain, types, message)`. `keyIndex` 0 is the patient's key; a higher index derives
+ * an independent replacement key (rotation) from the same wallet.
  */
-export function keyDerivationTypedData(keyIndex = 0): KeyDerivationTypedData {
+export function keyDerivationTypedDataForEthers(keyIndex = 0): KeyDerivationTypedDataForEthers {
   assertKeyIndex(keyIndex);
   return {
+    domain: { name: "Hygeia", version: "1" },
     types: {
-      EIP712Domain: [
-        { name: "name", type: "string" },
-        { name: "version", type: "string" },
-      ],
       DeriveEncryptionKey: [
         { name: "statement", type: "string" },
         { name: "keyIndex", type: "uint32" },
       ],
     },
     primaryType: "DeriveEncryptionKey",
-    domain: { name: "Hygeia", version: "1" },
     message: { statement: KEY_DERIVATION_STATEMENT, keyIndex },
   };
+}
+
+/** The `eth_signTypedData_v4` payload (EIP-1193 wallets; JSON.stringify it, or use keyDerivationSignRequest). */
+export function keyDerivationTypedData(keyIndex = 0): KeyDerivationTypedData {
+  const { domain, types, primaryType, message } = keyDerivationTypedDataForEthers(keyIndex);
+  return {
+    types: {
+      EIP712Domain: [
+        { name: "name", type: "string" },
+        { name: "version", type: "string" },
+      ],
+      ...types,
+    },
+    primaryType,
+    domain,
+    message,
+  };
+}
+
+/**
+ * The EIP-1193 request that asks `account` for the key-derivation signature:
+ * `const signature = await provider.request(keyDerivationSignRequest(account))`.
+ */
+export function keyDerivationSignRequest(account: string, keyIndex = 0): KeyDerivationSignRequest {
+  assertAddress(account, "account");
+  return { method: "eth_signTypedData_v4", params: [account, JSON.stringify(keyDerivationTypedData(keyIndex))] };
 }
 
 const DOMAIN_TYPE_HASH = keccak_256(utf8("EIP712Domain(string name,string version)"));
@@ -160,9 +213,7 @@ export function recoverSignerAddress(signature: WalletSignature, digest: Uint8Ar
  * wallet apps) and signatures from another account.
  */
 export function assertKeyDerivationSignature(signature: WalletSignature, expectedAddress: string, keyIndex = 0): void {
-  if (typeof expectedAddress !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(expectedAddress)) {
-    throw new InvalidArgumentError("expectedAddress must be a 0x-prefixed 20-byte hex address");
-  }
+  assertAddress(expectedAddress, "expectedAddress");
   const signer = recoverSignerAddress(signature, keyDerivationDigest(keyIndex));
   if (signer !== expectedAddress.toLowerCase()) {
     throw new InvalidSignatureError(
