@@ -1,8 +1,10 @@
 // The one interface every IPFS backend implements. Callers (record store, manifests, gateway) depend on
 // this, never on Helia or Kubo directly, so the backend is a configuration choice.
+import type { ByteInput } from "@hygeia/crypto";
 import type { CID } from "multiformats/cid";
 import type { CidInput } from "./cid.ts";
 
+/** An iterable of byte chunks. Every function that takes bytes takes the wider ByteInput (from @hygeia/crypto). */
 export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 export interface OperationOptions {
@@ -31,8 +33,11 @@ export interface ContentStat {
 }
 
 export interface ContentStore {
-  /** Stores the bytes as a UnixFS file (CIDv1, raw leaves) and pins it. Streams: never buffers the input. */
-  put(source: ByteSource, options?: OperationOptions): Promise<PutResult>;
+  /**
+   * Stores the bytes (any ByteInput: bytes, a Blob, a web / Node stream, an (async) iterable of chunks) as a UnixFS
+   * file (CIDv1, raw leaves) and pins it. Streams: never buffers the input.
+   */
+  put(source: ByteInput, options?: OperationOptions): Promise<PutResult>;
   /**
    * Streams the file's bytes, fetching missing blocks from connected peers. Rejects with
    * ContentNotFoundError / StorageTimeoutError / StoreUnavailableError instead of hanging.

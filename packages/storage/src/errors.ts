@@ -33,9 +33,18 @@ export class HygeiaStorageError extends Error {
   }
 }
 
+export interface InvalidArgumentOptions extends ErrorOptions {
+  /** The offending argument or field ("plaintext", "recipients[1].publicKey"), when one is to blame. */
+  readonly field?: string;
+}
+
 export class InvalidArgumentError extends HygeiaStorageError {
-  constructor(message: string, options?: ErrorOptions) {
+  /** The offending argument or field, when one is to blame. */
+  readonly field: string | undefined;
+
+  constructor(message: string, options?: InvalidArgumentOptions) {
     super(StorageErrorCode.InvalidArgument, message, options);
+    this.field = options?.field;
   }
 }
 

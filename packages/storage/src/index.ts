@@ -4,6 +4,8 @@ export * from "./errors.ts";
 export { parseCid } from "./cid.ts";
 export type { CidInput } from "./cid.ts";
 export type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "./content-store.ts";
+/** What every function taking bytes accepts (defined by @hygeia/crypto, re-exported for convenience). */
+export type { ByteInput } from "@hygeia/crypto";
 export {
   DEFAULT_BLOCKSTORE,
   DEFAULT_TIMEOUT_MS,

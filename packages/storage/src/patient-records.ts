@@ -2,8 +2,8 @@
 // pinned with its full size, and only then list it in the manifest. If the upload fails, the manifest is
 // untouched; if the manifest update fails, the ciphertext is stored but unlisted (retry addRecords).
 import { wipe } from "@hygeia/crypto";
-import type { X25519KeyPair } from "@hygeia/crypto";
-import type { ByteSource, ContentStore, OperationOptions } from "./content-store.ts";
+import type { ByteInput, X25519KeyPair } from "@hygeia/crypto";
+import type { ContentStore, OperationOptions } from "./content-store.ts";
 import type { Manifest, ManifestEntry } from "./manifest/manifest-format.ts";
 import type { ManifestHead } from "./manifest/manifest-head.ts";
 import { PatientManifest } from "./manifest/patient-manifest.ts";
@@ -31,8 +31,9 @@ export class PatientRecords {
     this.manifest = new PatientManifest(options);
   }
 
+  /** Encrypts, stores and lists a record; `plaintext` is any ByteInput (see RecordStore.putRecord). */
   async addRecord(
-    plaintext: ByteSource,
+    plaintext: ByteInput,
     metadata: RecordMetadata,
     options: OperationOptions = {},
   ): Promise<AddedRecord> {

@@ -11,12 +11,13 @@ import {
   generateDataKey,
   wipe,
 } from "@hygeia/crypto";
-import type { DecryptToBufferOptions } from "@hygeia/crypto";
+import type { ByteInput, DecryptToBufferOptions } from "@hygeia/crypto";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "./cid.ts";
 import { decryptInWorker, encryptInWorker } from "./crypto-worker/run-in-worker.ts";
 import type { CidInput } from "./cid.ts";
-import type { ByteSource, ContentStore, OperationOptions } from "./content-store.ts";
+import { storageByteChunks } from "./byte-input.ts";
+import type { ContentStore, OperationOptions } from "./content-store.ts";
 import { InvalidArgumentError, StoreUnavailableError } from "./errors.ts";
 import { readFileInRing } from "./file-source.ts";
 import { validateRecordMetadata } from "./record-metadata.ts";
@@ -68,18 +69,22 @@ export class RecordStore {
    * Encrypts `plaintext` with a fresh DEK, stores and pins the ciphertext, and checks the stored size matches
    * the envelope's exact length. Resolves only when the ciphertext is durably on this node; on any failure
    * (including the source erroring mid-way) it rejects and nothing refers to the partial upload.
+   *
+   * `plaintext` is any ByteInput: a Uint8Array / Buffer, an ArrayBuffer, a Blob, a web ReadableStream, a
+   * node:stream Readable, an (async) iterable of Uint8Array chunks. Anything else (a string included: encode
+   * text with TextEncoder, upload a file by path with putFile) is an InvalidArgumentError with field "plaintext".
    */
   async putRecord(
-    plaintext: ByteSource,
+    plaintext: ByteInput,
     metadata: RecordMetadata,
     options: OperationOptions = {},
   ): Promise<StoredRecord> {
     const cleanMetadata = validateRecordMetadata(metadata);
+    const chunks = storageByteChunks(plaintext, "plaintext");
     const dek = generateDataKey();
     let plaintextSize = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of plaintext) {
-        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError("plaintext must yield Uint8Array chunks");
+      for await (const chunk of chunks) {
         plaintextSize += chunk.byteLength;
         yield chunk;
       }

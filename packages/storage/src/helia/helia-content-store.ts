@@ -9,7 +9,9 @@ import type { Multiaddr } from "@multiformats/multiaddr";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
-import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
+import type { ByteInput } from "@hygeia/crypto";
+import { storageByteChunks } from "../byte-input.ts";
+import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
 import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
 import { assertTimeoutMs, type IdleTimeout } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
@@ -143,14 +145,13 @@ export class HeliaContentStore implements ContentStore {
     }
   }
 
-  async put(source: ByteSource, options: OperationOptions = {}): Promise<PutResult> {
+  async put(source: ByteInput, options: OperationOptions = {}): Promise<PutResult> {
     this.#assertOpen();
-    assertByteSource(source);
+    const chunks = storageByteChunks(source, "source");
     const timeout = this.#idleTimeout(options);
     let size = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of source) {
-        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError("source must yield Uint8Array chunks");
+      for await (const chunk of chunks) {
         size += chunk.byteLength;
         timeout.touch();
         yield chunk;
@@ -344,10 +345,4 @@ function parseMultiaddr(address: string): Multiaddr {
   } catch (cause) {
     throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(address.slice(0, 128))}`, { cause });
   }
-}
-
-function assertByteSource(source: unknown): asserts source is ByteSource {
-  const isIterable =
-    typeof source === "object" && source !== null && (Symbol.asyncIterator in source || Symbol.iterator in source);
-  if (!isIterable) throw new InvalidArgumentError("source must be an (async) iterable of Uint8Array");
 }

@@ -6,7 +6,9 @@ import type { KuboRPCClient } from "kubo-rpc-client";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
-import type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
+import type { ByteInput } from "@hygeia/crypto";
+import { storageByteChunks } from "../byte-input.ts";
+import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
 import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
 import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
@@ -58,13 +60,13 @@ export class KuboContentStore implements ContentStore {
     return store;
   }
 
-  async put(source: ByteSource, options: OperationOptions = {}): Promise<PutResult> {
+  async put(source: ByteInput, options: OperationOptions = {}): Promise<PutResult> {
     this.#assertOpen();
+    const chunks = storageByteChunks(source, "source");
     const timeout = this.#idleTimeout(options);
     let size = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of source) {
-        if (!(chunk instanceof Uint8Array)) throw new InvalidArgumentError("source must yield Uint8Array chunks");
+      for await (const chunk of chunks) {
         size += chunk.byteLength;
         timeout.touch();
         yield chunk;
