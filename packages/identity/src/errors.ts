@@ -10,7 +10,10 @@ export type IdentityErrorCode =
   | "TRANSACTION_FAILED"
   | "STATUS_LIST_UNAVAILABLE"
   | "INVALID_STATUS_LIST"
-  | "INVALID_CREDENTIAL";
+  | "INVALID_CREDENTIAL"
+  | "AGENT_CLOSED"
+  | "SECRET_BOX_KEY_MISMATCH"
+  | "UNKNOWN_CLAIM";
 
 export class HygeiaIdentityError extends Error {
   readonly code: IdentityErrorCode;
@@ -46,9 +49,12 @@ export class UnresolvableDidError extends HygeiaIdentityError {
   }
 }
 
+/** This agent holds no key for a DID (or key) it was asked to sign with; `field` names the argument, if any. */
 export class KeyNotFoundError extends HygeiaIdentityError {
-  constructor(message: string) {
-    super("KEY_NOT_FOUND", message);
+  readonly field: string | undefined;
+  constructor(message: string, options?: { field?: string }) {
+    super("KEY_NOT_FOUND", options?.field ? `${options.field}: ${message}` : message);
+    this.field = options?.field;
   }
 }
 
@@ -67,11 +73,14 @@ export class IdentityChainUnavailableError extends HygeiaIdentityError {
   }
 }
 
-/** A registry transaction (key publication, delegate, owner change) reverted or was not mined in time. */
+/**
+ * A registry transaction (key publication, delegate, owner change) was refused before it was sent (no funds
+ * for gas), reverted, or was not mined in time. `txHash` is known once the transaction was sent.
+ */
 export class TransactionFailedError extends HygeiaIdentityError {
-  readonly txHash: string;
-  constructor(txHash: string, reason: string) {
-    super("TRANSACTION_FAILED", `transaction ${txHash} failed: ${reason}`);
+  readonly txHash: string | undefined;
+  constructor(txHash: string | undefined, reason: string, options?: { cause?: unknown }) {
+    super("TRANSACTION_FAILED", `transaction ${txHash ?? "(not sent)"} failed: ${reason}`, options);
     this.txHash = txHash;
   }
 }
@@ -88,9 +97,64 @@ export class InvalidStatusListError extends HygeiaIdentityError {
   }
 }
 
+/** A credential handed to the agent (to present, to disclose from) is not one; `field` names the argument. */
 export class InvalidCredentialError extends HygeiaIdentityError {
-  constructor(message: string) {
-    super("INVALID_CREDENTIAL", message);
+  readonly field: string | undefined;
+  constructor(message: string, options?: { field?: string; cause?: unknown }) {
+    super("INVALID_CREDENTIAL", options?.field ? `${options.field}: ${message}` : message, options);
+    this.field = options?.field;
+  }
+}
+
+/**
+ * The agent was closed: before the call (`pending` false), or while the call was waiting on the chain or the
+ * key store (`pending` true; a transaction already sent may still be mined).
+ */
+export class AgentClosedError extends HygeiaIdentityError {
+  readonly operation: string;
+  readonly pending: boolean;
+  constructor(operation: string, pending: boolean, options?: { cause?: unknown }) {
+    super(
+      "AGENT_CLOSED",
+      pending
+        ? `${operation} was cancelled: the identity agent was closed while it was pending`
+        : `${operation}: the identity agent is closed (create a new one with IdentityAgent.create)`,
+      options,
+    );
+    this.operation = operation;
+    this.pending = pending;
+  }
+}
+
+/**
+ * The secretBoxKey given to IdentityAgent.create does not open the keys of an existing database: it is not the
+ * key the database was created with.
+ */
+export class WrongSecretBoxKeyError extends HygeiaIdentityError {
+  readonly field = "secretBoxKey";
+  constructor(databasePath: string) {
+    super(
+      "SECRET_BOX_KEY_MISMATCH",
+      `secretBoxKey: does not match the key store ${truncate(databasePath)} (its keys were sealed with another ` +
+        "key); pass the secretBoxKey the database was created with",
+    );
+  }
+}
+
+/** Claim names that the credential does not have (e.g. `disclose: ["ssn"]`); `disclosable` lists those it has. */
+export class UnknownClaimError extends HygeiaIdentityError {
+  readonly field: string;
+  readonly unknownClaims: readonly string[];
+  readonly disclosable: readonly string[];
+  constructor(field: string, unknownClaims: readonly string[], disclosable: readonly string[]) {
+    super(
+      "UNKNOWN_CLAIM",
+      `${field}: the credential has no claim ${unknownClaims.map((c) => JSON.stringify(truncate(c, 60))).join(", ")}` +
+        ` (disclosable: ${disclosable.join(", ") || "none"})`,
+    );
+    this.field = field;
+    this.unknownClaims = unknownClaims;
+    this.disclosable = disclosable;
   }
 }
 

@@ -8,11 +8,11 @@ import {
   type Resolvable,
 } from "did-resolver";
 import { getResolver as getEthrResolver } from "ethr-did-resolver";
-import { Contract, type JsonRpcProvider, type Log } from "ethers";
-import { EthereumDIDRegistryAbi } from "@hygeia/chain";
+import type { JsonRpcProvider } from "ethers";
 import { loadVeramo } from "./veramo-runtime.ts";
-import { UnknownDidError, UnresolvableDidError, errorMessage } from "../errors.ts";
+import { AgentClosedError, UnknownDidError, UnresolvableDidError, errorMessage } from "../errors.ts";
 import { ethrDidPrefix, type EthrNetwork } from "./network.ts";
+import { RegistryWatcher } from "./registry-watcher.ts";
 
 export const MAX_DID_LENGTH = 256;
 const DID_SYNTAX = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
@@ -62,7 +62,8 @@ export class CachedDidResolver {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly provider: JsonRpcProvider;
   private readonly registry: string;
-  private watching: Contract | undefined;
+  private watcher: RegistryWatcher | undefined;
+  private closed = false;
 
   static async create(options: DidResolverOptions): Promise<CachedDidResolver> {
     const { didProviderKey } = await loadVeramo();
@@ -95,14 +96,18 @@ export class CachedDidResolver {
     // DID URLs (did#key, did?versionId=…) resolve to the DID's current document.
     const key = assertDidSyntax(typeof did === "string" ? did.split(/[#?]/)[0] : did);
     this.assertSupported(key);
+    if (this.closed) throw new AgentClosedError("resolve", false);
     const cached = this.cache.get(key);
     if (cached && cached.expiresAt > this.clock()) return cached.document;
     let result: DIDResolutionResult;
     try {
       result = await this.resolver.resolve(key);
     } catch (error) {
+      if (this.closed) throw new AgentClosedError("resolve", true, { cause: error });
       throw new UnresolvableDidError(key, errorMessage(error), { cause: error });
     }
+    // A provider destroyed mid-request can also surface as a resolution failure.
+    if (this.closed) throw new AgentClosedError("resolve", true);
     const failure = result.didResolutionMetadata.error;
     if (failure === "invalidDid" || failure === "unsupportedDidMethod") throw new UnknownDidError(key, failure);
     if (failure || !result.didDocument) {
@@ -128,28 +133,34 @@ export class CachedDidResolver {
   }
 
   /**
-   * Follows the registry's DIDOwnerChanged / DIDDelegateChanged / DIDAttributeChanged events and drops the
-   * changed identity's cached document, so changes made by others show up without waiting for the TTL.
+   * Follows the registry's DIDOwnerChanged / DIDDelegateChanged / DIDAttributeChanged events (polled every
+   * `pollingIntervalMs`, default 250 ms) and drops the changed identity's cached document, so changes made by
+   * others show up without waiting for the TTL.
    */
-  async watchRegistry(): Promise<void> {
-    if (this.watching) return;
-    const contract = new Contract(this.registry, EthereumDIDRegistryAbi, this.provider);
-    const onChange = (...args: unknown[]) => {
-      const event = args[args.length - 1] as { log?: Log } | undefined;
-      const identity = event?.log?.topics[1];
-      if (identity) this.invalidate(`0x${identity.slice(-40)}`);
-      else this.invalidateAll();
-    };
-    await contract.on("DIDOwnerChanged", onChange);
-    await contract.on("DIDDelegateChanged", onChange);
-    await contract.on("DIDAttributeChanged", onChange);
-    this.watching = contract;
+  async watchRegistry(options: { pollingIntervalMs?: number } = {}): Promise<void> {
+    if (this.watcher || this.closed) return;
+    const watcher = new RegistryWatcher({
+      provider: this.provider,
+      registry: this.registry,
+      pollingIntervalMs: options.pollingIntervalMs ?? 250,
+      onChange: (address) => this.invalidate(address),
+      onGap: () => this.invalidateAll(),
+    });
+    this.watcher = watcher;
+    await watcher.start();
   }
 
   async stopWatching(): Promise<void> {
-    const contract = this.watching;
-    this.watching = undefined;
-    if (contract) await contract.removeAllListeners();
+    const watcher = this.watcher;
+    this.watcher = undefined;
+    await watcher?.stop();
+  }
+
+  /** Stops watching; later resolve() calls (and ones still waiting on the chain) fail with AgentClosedError. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.cache.clear();
+    await this.stopWatching();
   }
 
   /** A did-resolver `Resolvable` over this cache, for Veramo and did-jwt. */

@@ -11,7 +11,7 @@ import type {
   ImportablePrivateKey,
   ManagedPrivateKey,
 } from "@veramo/key-manager";
-import { KeyNotFoundError, UnknownDidError } from "../errors.ts";
+import { KeyNotFoundError, UnknownDidError, WrongSecretBoxKeyError } from "../errors.ts";
 
 /** Opens (or creates) the identity database; ":memory:" gives a throw-away one for tests. */
 export function openIdentityDatabase(path: string): DatabaseSync {
@@ -21,8 +21,47 @@ export function openIdentityDatabase(path: string): DatabaseSync {
     CREATE TABLE IF NOT EXISTS identity_keys (kid TEXT PRIMARY KEY, json TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS identity_private_keys (alias TEXT PRIMARY KEY, type TEXT NOT NULL, sealed TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS identity_dids (did TEXT PRIMARY KEY, alias TEXT, provider TEXT, json TEXT NOT NULL);
+    CREATE TABLE IF NOT EXISTS identity_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
   `);
   return db;
+}
+
+/** Sealed under the store's SecretBox key when the database is created: the key check value. */
+const KEY_CHECK_NAME = "secret_box_check";
+const KEY_CHECK_PLAINTEXT = "hygeia identity secret box key check v1";
+// Secp256k1 / X25519 keys are 32 bytes, Ed25519 ones 64 (seed and public key).
+const PRIVATE_KEY_HEX = /^(?:[0-9a-fA-F]{2}){32,64}$/;
+
+/**
+ * Refuses a SecretBox key that is not the one the database's keys are sealed with, at open rather than at the
+ * first signature: the check value (sealed when the database was created) must open, and a database from before
+ * check values must open its first sealed key. Writes the check value when there is none yet, so an empty
+ * database is bound to its key too.
+ */
+export async function verifySecretBoxKey(db: DatabaseSync, secretBox: AbstractSecretBox, path: string): Promise<void> {
+  const check = db.prepare("SELECT value FROM identity_meta WHERE name = ?").get(KEY_CHECK_NAME) as
+    { value: string } | undefined;
+  if (check) {
+    if ((await openSealed(secretBox, check.value)) !== KEY_CHECK_PLAINTEXT) throw new WrongSecretBoxKeyError(path);
+    return;
+  }
+  const sealedKey = db.prepare("SELECT sealed FROM identity_private_keys LIMIT 1").get() as
+    { sealed: string } | undefined;
+  if (sealedKey && !PRIVATE_KEY_HEX.test(await openSealed(secretBox, sealedKey.sealed)))
+    throw new WrongSecretBoxKeyError(path);
+  db.prepare("INSERT OR IGNORE INTO identity_meta (name, value) VALUES (?, ?)").run(
+    KEY_CHECK_NAME,
+    await secretBox.encrypt(KEY_CHECK_PLAINTEXT),
+  );
+}
+
+/** SecretBox.decrypt returns "" for a box that does not open (and may throw on a malformed one). */
+async function openSealed(secretBox: AbstractSecretBox, sealed: string): Promise<string> {
+  try {
+    return await secretBox.decrypt(sealed);
+  } catch {
+    return "";
+  }
 }
 
 interface JsonRow {
@@ -72,9 +111,11 @@ interface PrivateKeyRow {
 export class SqliteEncryptedPrivateKeyStore implements AbstractPrivateKeyStore {
   private readonly db: DatabaseSync;
   private readonly secretBox: AbstractSecretBox;
-  constructor(db: DatabaseSync, secretBox: AbstractSecretBox) {
+  private readonly path: string;
+  constructor(db: DatabaseSync, secretBox: AbstractSecretBox, path: string) {
     this.db = db;
     this.secretBox = secretBox;
+    this.path = path;
   }
 
   async importKey(args: ImportablePrivateKey): Promise<ManagedPrivateKey> {
@@ -98,7 +139,10 @@ export class SqliteEncryptedPrivateKeyStore implements AbstractPrivateKeyStore {
     const row = this.db.prepare("SELECT alias, type, sealed FROM identity_private_keys WHERE alias = ?").get(alias) as
       PrivateKeyRow | undefined;
     if (!row) throw new KeyNotFoundError(`private key not found: ${alias}`);
-    return { alias: row.alias, type: row.type as TKeyType, privateKeyHex: await this.secretBox.decrypt(row.sealed) };
+    const privateKeyHex = await openSealed(this.secretBox, row.sealed);
+    // Never hand an empty "key" to the signer (it fails later with an untyped bad_key error).
+    if (!PRIVATE_KEY_HEX.test(privateKeyHex)) throw new WrongSecretBoxKeyError(this.path);
+    return { alias: row.alias, type: row.type as TKeyType, privateKeyHex };
   }
 
   async deleteKey({ alias }: { alias: string }): Promise<boolean> {
