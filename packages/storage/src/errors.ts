@@ -19,6 +19,8 @@ export const StorageErrorCode = {
   InvalidManifest: "INVALID_MANIFEST",
   /** A stored block failed its checksum or holds other bytes than its CID names: it is never served. */
   BlockCorrupt: "BLOCK_CORRUPT",
+  /** The CID is not a record of this patient's manifest (nothing to share or read under that CID). */
+  RecordNotFound: "RECORD_NOT_FOUND",
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
@@ -101,6 +103,16 @@ export class ManifestConflictError extends HygeiaStorageError {
     );
     this.expectedHead = expectedHead;
     this.currentHead = currentHead;
+  }
+}
+
+/** The patient's manifest (its latest version) lists no record with this CID. */
+export class RecordNotFoundError extends HygeiaStorageError {
+  readonly cid: string;
+
+  constructor(cid: string, message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.RecordNotFound, message, options);
+    this.cid = cid;
   }
 }
 

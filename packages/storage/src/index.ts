@@ -20,7 +20,7 @@ export type { RecordKind, RecordMetadata } from "./record-metadata.ts";
 export { RecordStore } from "./record-store.ts";
 export type { PutFileOptions, RecordStoreOptions, StoredRecord } from "./record-store.ts";
 export { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION } from "./manifest/manifest-format.ts";
-export type { Manifest, ManifestDocument, ManifestEntry } from "./manifest/manifest-format.ts";
+export type { Manifest, ManifestDocument, ManifestEntry, RecordShare } from "./manifest/manifest-format.ts";
 export {
   MAX_MANIFEST_BYTES,
   SEALED_MANIFEST_MAGIC,
@@ -41,7 +41,7 @@ export {
   recordKeyContext,
   unwrapRecordKey,
 } from "./manifest/patient-manifest.ts";
-export type { PatientManifestOptions } from "./manifest/patient-manifest.ts";
+export type { PatientManifestOptions, SharedRecord } from "./manifest/patient-manifest.ts";
 export { recoverRecords } from "./manifest/recovery.ts";
 export type { RecoveredRecord, Recovery } from "./manifest/recovery.ts";
 export { PatientRecords } from "./patient-records.ts";

@@ -2,11 +2,13 @@
 // pinned with its full size, and only then list it in the manifest. If the upload fails, the manifest is
 // untouched; if the manifest update fails, the ciphertext is stored but unlisted (retry addRecords).
 import { wipe } from "@hygeia/crypto";
-import type { ByteInput, X25519KeyPair } from "@hygeia/crypto";
+import type { ByteInput, RecipientKey, X25519KeyPair } from "@hygeia/crypto";
+import type { CidInput } from "./cid.ts";
 import type { ContentStore, OperationOptions } from "./content-store.ts";
 import type { Manifest, ManifestEntry } from "./manifest/manifest-format.ts";
 import type { ManifestHead } from "./manifest/manifest-head.ts";
 import { PatientManifest } from "./manifest/patient-manifest.ts";
+import type { SharedRecord } from "./manifest/patient-manifest.ts";
 import type { RecordMetadata } from "./record-metadata.ts";
 import { RecordStore } from "./record-store.ts";
 import type { PutFileOptions, RecordStoreOptions, StoredRecord } from "./record-store.ts";
@@ -55,6 +57,18 @@ export class PatientRecords {
     } finally {
       wipe(stored.dek);
     }
+  }
+
+  /**
+   * Shares a listed record with other parties: `records.shareRecord(cid, await agent.encryptionKeys(clinicDid))`.
+   * Returns the wraps to hand to the gateway; see PatientManifest.shareRecord.
+   */
+  shareRecord(
+    cid: CidInput,
+    recipients: readonly RecipientKey[],
+    options: OperationOptions = {},
+  ): Promise<SharedRecord> {
+    return this.manifest.shareRecord(cid, recipients, options);
   }
 
   /** The record's verified plaintext, released only after its final chunk verified. */

@@ -13,7 +13,7 @@ import {
   recordKeyContext,
   sealManifest,
 } from "../src/index.ts";
-import type { ManifestDocument, ManifestEntry } from "../src/index.ts";
+import type { ManifestDocument, ManifestEntry, RecordShare } from "../src/index.ts";
 import { encodeManifestDocument } from "../src/manifest/manifest-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
 
@@ -35,8 +35,17 @@ async function entry(name: string): Promise<ManifestEntry> {
     size: 1000,
     plaintextSize: 949,
     dekWrap: wrapKey(generateDataKey(), patient.publicKey, recordKeyContext(cid)),
+    sharedWith: [],
   };
 }
+
+const clinic = generateX25519KeyPair();
+const share = (id: string, publicKey = clinic.publicKey, sharedAt = "2026-11-21T14:00:00.000Z"): RecordShare => ({
+  id,
+  publicKey,
+  sharedAt,
+});
+const firstEntry = (json: Record<string, unknown>) => (json.entries as Array<Record<string, unknown>>)[0]!;
 
 async function documentWith(entries: ManifestEntry[], version = 1): Promise<ManifestDocument> {
   return {
@@ -50,7 +59,7 @@ async function documentWith(entries: ManifestEntry[], version = 1): Promise<Mani
 
 /** Seals, exactly as sealManifest does, a document whose JSON was edited by `edit`: tests the decoder. */
 async function sealEdited(edit: (json: Record<string, unknown>) => void): Promise<Uint8Array> {
-  const document = await documentWith([await entry("a")]);
+  const document = await documentWith([{ ...(await entry("a")), sharedWith: [share("did:ethr:0x1#key-1")] }]);
   const json = JSON.parse(new TextDecoder().decode(encodeManifestDocument(document))) as Record<string, unknown>;
   edit(json);
   const key = generateDataKey();
@@ -71,6 +80,29 @@ describe("manifest format and sealing", () => {
     const a = opened.entries.find((e) => e.cid.equals(entries[1]!.cid))!;
     expect(Buffer.compare(a.dekWrap, entries[1]!.dekWrap)).to.equal(0);
     expect(a.dekWrap).to.have.length(WRAP_BYTES);
+  });
+
+  it("writes format version 2, with who each record is shared with", async () => {
+    const shared = { ...(await entry("a")), sharedWith: [share("did:ethr:0x2#key-1"), share("did:ethr:0x1#key-1")] };
+    const document = await documentWith([shared, await entry("b")]);
+    const json = JSON.parse(new TextDecoder().decode(encodeManifestDocument(document))) as Record<string, unknown>;
+    expect(json.formatVersion).to.equal(2);
+    const opened = await openManifest(await sealManifest(document, patient.publicKey), patient);
+    const a = opened.entries.find((e) => e.cid.equals(shared.cid))!;
+    expect(a.sharedWith.map((s) => s.id)).to.deep.equal(["did:ethr:0x1#key-1", "did:ethr:0x2#key-1"]);
+    expect(Buffer.compare(a.sharedWith[0]!.publicKey, clinic.publicKey)).to.equal(0);
+    expect(a.sharedWith[0]!.sharedAt).to.equal("2026-11-21T14:00:00.000Z");
+    expect(opened.entries.find((e) => !e.cid.equals(shared.cid))!.sharedWith).to.deep.equal([]);
+  });
+
+  it("reads a format version 1 manifest (before sharedWith) as shared with no one", async () => {
+    const sealed = await sealEdited((json) => {
+      json.formatVersion = 1;
+      delete firstEntry(json).sharedWith;
+    });
+    const opened = await openManifest(sealed, patient);
+    expect(opened.entries).to.have.length(1);
+    expect(opened.entries[0]!.sharedWith).to.deep.equal([]);
   });
 
   it("an empty manifest round-trips", async () => {
@@ -101,7 +133,33 @@ describe("manifest format and sealing", () => {
 
   const defects: Array<[string, (json: Record<string, unknown>) => void]> = [
     ["unknown format", (json) => (json.format = "other")],
-    ["future format version", (json) => (json.formatVersion = 2)],
+    ["future format version", (json) => (json.formatVersion = 3)],
+    ["format version 1 with sharedWith", (json) => (json.formatVersion = 1)],
+    ["sharedWith not an array", (json) => (firstEntry(json).sharedWith = {})],
+    [
+      "a shared-with key that is a low-order point",
+      (json) => (firstEntry(json).sharedWith = [{ ...share("k"), publicKey: Buffer.alloc(32).toString("base64") }]),
+    ],
+    ["a shared-with key of 31 bytes", (json) => (firstEntry(json).sharedWith = [{ ...share("k"), publicKey: "AAAA" }])],
+    [
+      "a shared-with id with spaces",
+      (json) =>
+        (firstEntry(json).sharedWith = [
+          { ...share("k"), publicKey: Buffer.from(clinic.publicKey).toString("base64"), id: "a b" },
+        ]),
+    ],
+    [
+      "a recipient listed twice",
+      (json) =>
+        (firstEntry(json).sharedWith = [
+          ...(firstEntry(json).sharedWith as unknown[]),
+          ...(firstEntry(json).sharedWith as unknown[]),
+        ]),
+    ],
+    [
+      "an unknown shared-with field",
+      (json) => ((firstEntry(json).sharedWith as Array<Record<string, unknown>>)[0]!.name = "x"),
+    ],
     ["version 0", (json) => (json.version = 0)],
     ["fractional version", (json) => (json.version = 1.5)],
     ["version 2 without prev", (json) => (json.version = 2)],
@@ -133,5 +191,21 @@ describe("manifest format and sealing", () => {
     expect(merged.map((e) => e.cid.toString()).sort()).to.deep.equal([a, b, c].map((e) => e.cid.toString()).sort());
     expect(merged.find((e) => e.cid.equals(b.cid))!.category).to.equal("laboratory");
     expect(mergeEntries([], [])).to.deep.equal([]);
+  });
+
+  it("mergeEntries keeps the recipients of both sides for a CID on both", async () => {
+    const a = await entry("a");
+    const left = { ...a, sharedWith: [share("did:ethr:0x1#key-1")] };
+    const right = {
+      ...a,
+      sharedWith: [
+        share("did:ethr:0x2#key-1"),
+        share("did:ethr:0x1#key-1", clinic.publicKey, "2027-01-01T00:00:00.000Z"),
+      ],
+    };
+    const [merged] = mergeEntries([left], [right]);
+    expect(merged!.sharedWith.map((s) => s.id)).to.deep.equal(["did:ethr:0x1#key-1", "did:ethr:0x2#key-1"]);
+    // The first side's share of the same key stays, with its own date.
+    expect(merged!.sharedWith[0]!.sharedAt).to.equal("2026-11-21T14:00:00.000Z");
   });
 });

@@ -1,7 +1,7 @@
 // The patient manifest's plaintext document: what it contains and how it is (de)serialised. Pure: no I/O,
 // no crypto. Decoding validates every field, because a manifest is read back from IPFS (untrusted storage)
 // and after recovery possibly from a node the patient does not control.
-import { WRAP_BYTES } from "@hygeia/crypto";
+import { HygeiaCryptoError, WRAP_BYTES, assertX25519PublicKey } from "@hygeia/crypto";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import { HygeiaStorageError, InvalidManifestError } from "../errors.ts";
@@ -9,7 +9,19 @@ import { validateRecordMetadata } from "../record-metadata.ts";
 import type { RecordMetadata } from "../record-metadata.ts";
 
 export const MANIFEST_FORMAT = "hygeia.manifest";
-export const MANIFEST_FORMAT_VERSION = 1;
+/** Version 2 added `sharedWith` to entries. Readers take versions 1 (read as shared with no one) and 2. */
+export const MANIFEST_FORMAT_VERSION = 2;
+const READABLE_FORMAT_VERSIONS: readonly number[] = [1, 2];
+
+/** A party a record's DEK was wrapped to (PatientManifest.shareRecord), remembered so it can be wrapped again. */
+export interface RecordShare {
+  /** The recipient key's id, typically the DID URL of its keyAgreement verification method. */
+  id: string;
+  /** The recipient's X25519 public key. */
+  publicKey: Uint8Array;
+  /** When it was first shared (ISO 8601 UTC). */
+  sharedAt: string;
+}
 
 /** One record of the patient. */
 export interface ManifestEntry extends RecordMetadata {
@@ -21,6 +33,8 @@ export interface ManifestEntry extends RecordMetadata {
   plaintextSize: number;
   /** The record's DEK wrapped to the patient's own X25519 key (context `hygeia:record:<cid>`). */
   dekWrap: Uint8Array;
+  /** Who else the DEK was wrapped to, sorted by id then key; only ever grows (revocation is consent's job). */
+  sharedWith: readonly RecordShare[];
 }
 
 /** The content of one manifest version (what is encrypted and stored on IPFS). */
@@ -42,11 +56,18 @@ export interface Manifest extends ManifestDocument {
   cid: CID;
 }
 
+interface ShareJson {
+  id: string;
+  publicKey: string;
+  sharedAt: string;
+}
+
 interface EntryJson extends RecordMetadata {
   cid: string;
   size: number;
   plaintextSize: number;
   dekWrap: string;
+  sharedWith: ShareJson[];
 }
 
 interface DocumentJson {
@@ -62,7 +83,11 @@ interface DocumentJson {
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const OWNER = /^z[1-9A-HJ-NP-Za-km-z]{40,60}$/;
 const DOCUMENT_KEYS = ["format", "formatVersion", "owner", "version", "prev", "updated", "entries"];
-const ENTRY_KEYS = ["cid", "kind", "type", "category", "created", "size", "plaintextSize", "dekWrap"];
+const ENTRY_KEYS_V1 = ["cid", "kind", "type", "category", "created", "size", "plaintextSize", "dekWrap"];
+const ENTRY_KEYS_V2 = [...ENTRY_KEYS_V1, "sharedWith"];
+const SHARE_KEYS = ["id", "publicKey", "sharedAt"];
+/** A key id: a DID URL or similar, no whitespace (which also keeps shareKey unambiguous). */
+export const SHARE_ID = /^\S{1,1024}$/;
 
 export function encodeManifestDocument(document: ManifestDocument): Uint8Array {
   const json: DocumentJson = {
@@ -81,6 +106,11 @@ export function encodeManifestDocument(document: ManifestDocument): Uint8Array {
       size: entry.size,
       plaintextSize: entry.plaintextSize,
       dekWrap: Buffer.from(entry.dekWrap).toString("base64"),
+      sharedWith: sortShares(entry.sharedWith).map((share) => ({
+        id: share.id,
+        publicKey: Buffer.from(share.publicKey).toString("base64"),
+        sharedAt: share.sharedAt,
+      })),
     })),
   };
   return new TextEncoder().encode(JSON.stringify(json));
@@ -96,8 +126,9 @@ export function decodeManifestDocument(bytes: Uint8Array): ManifestDocument {
   }
   const document = asObject(json, "manifest", DOCUMENT_KEYS);
   if (document.format !== MANIFEST_FORMAT) throw new InvalidManifestError("not a Hygeia manifest");
-  if (document.formatVersion !== MANIFEST_FORMAT_VERSION) {
-    throw new InvalidManifestError(`unsupported manifest format version ${String(document.formatVersion)}`);
+  const formatVersion = document.formatVersion;
+  if (typeof formatVersion !== "number" || !READABLE_FORMAT_VERSIONS.includes(formatVersion)) {
+    throw new InvalidManifestError(`unsupported manifest format version ${String(formatVersion)}`);
   }
   if (typeof document.owner !== "string" || !OWNER.test(document.owner)) {
     throw new InvalidManifestError("manifest owner must be a multibase X25519 public key");
@@ -112,16 +143,16 @@ export function decodeManifestDocument(bytes: Uint8Array): ManifestDocument {
     throw new InvalidManifestError("manifest updated must be an ISO 8601 timestamp");
   }
   if (!Array.isArray(document.entries)) throw new InvalidManifestError("manifest entries must be an array");
-  const entries = document.entries.map((entry: unknown, index: number) => decodeEntry(entry, index));
+  const entries = document.entries.map((entry: unknown, index: number) => decodeEntry(entry, index, formatVersion));
   if (new Set(entries.map((entry) => entry.cid.toString())).size !== entries.length) {
     throw new InvalidManifestError("manifest lists a CID twice");
   }
   return { owner: document.owner, version, prev, updated: document.updated, entries: sortEntries(entries) };
 }
 
-function decodeEntry(value: unknown, index: number): ManifestEntry {
+function decodeEntry(value: unknown, index: number, formatVersion: number): ManifestEntry {
   const what = `manifest entry ${index}`;
-  const entry = asObject(value, what, ENTRY_KEYS);
+  const entry = asObject(value, what, formatVersion === 1 ? ENTRY_KEYS_V1 : ENTRY_KEYS_V2);
   const cid = field(() => parseCid(entry.cid), `${what} cid`);
   const metadata = field(
     () =>
@@ -136,7 +167,41 @@ function decodeEntry(value: unknown, index: number): ManifestEntry {
   }
   const dekWrap = new Uint8Array(Buffer.from(entry.dekWrap, "base64"));
   if (dekWrap.length !== WRAP_BYTES) throw new InvalidManifestError(`${what}: dekWrap must be ${WRAP_BYTES} bytes`);
-  return { cid, ...metadata, size: entry.size, plaintextSize: entry.plaintextSize, dekWrap };
+  const sharedWith = formatVersion === 1 ? [] : decodeShares(entry.sharedWith, what);
+  return { cid, ...metadata, size: entry.size, plaintextSize: entry.plaintextSize, dekWrap, sharedWith };
+}
+
+function decodeShares(value: unknown, entryWhat: string): RecordShare[] {
+  if (!Array.isArray(value)) throw new InvalidManifestError(`${entryWhat}: sharedWith must be an array`);
+  const shares = value.map((item: unknown, index: number) => {
+    const what = `${entryWhat} sharedWith ${index}`;
+    const share = asObject(item, what, SHARE_KEYS);
+    if (typeof share.id !== "string" || !SHARE_ID.test(share.id)) {
+      throw new InvalidManifestError(`${what}: id must be 1 to 1024 characters without whitespace`);
+    }
+    if (typeof share.publicKey !== "string" || !BASE64.test(share.publicKey)) {
+      throw new InvalidManifestError(`${what}: publicKey must be base64`);
+    }
+    const publicKey = new Uint8Array(Buffer.from(share.publicKey, "base64"));
+    field(() => assertX25519PublicKey(publicKey, `${what} publicKey`), what);
+    if (typeof share.sharedAt !== "string" || Number.isNaN(Date.parse(share.sharedAt))) {
+      throw new InvalidManifestError(`${what}: sharedAt must be an ISO 8601 timestamp`);
+    }
+    return { id: share.id, publicKey, sharedAt: share.sharedAt };
+  });
+  if (new Set(shares.map(shareKey)).size !== shares.length) {
+    throw new InvalidManifestError(`${entryWhat}: sharedWith lists a recipient key twice`);
+  }
+  return sortShares(shares);
+}
+
+/** One recipient key: the same key under another id (or another key under the same id) is another share. */
+export function shareKey(share: { readonly id: string; readonly publicKey: Uint8Array }): string {
+  return `${share.id}\n${Buffer.from(share.publicKey).toString("base64")}`;
+}
+
+export function sortShares(shares: readonly RecordShare[]): RecordShare[] {
+  return [...shares].sort((a, b) => compareStrings(shareKey(a), shareKey(b)));
 }
 
 export function sortEntries(entries: readonly ManifestEntry[]): ManifestEntry[] {
@@ -167,7 +232,9 @@ function field<T>(parse: () => T, what: string): T {
   try {
     return parse();
   } catch (cause) {
-    if (cause instanceof HygeiaStorageError) throw new InvalidManifestError(`${what}: ${cause.message}`, { cause });
+    if (cause instanceof HygeiaStorageError || cause instanceof HygeiaCryptoError) {
+      throw new InvalidManifestError(`${what}: ${cause.message}`, { cause });
+    }
     throw cause;
   }
 }

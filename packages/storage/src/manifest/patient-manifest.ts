@@ -1,18 +1,32 @@
 // The patient's manifest as a versioned, append-only list on IPFS, with the head pointer moved by
 // compare-and-swap. Writers that raced are either merged (addEntries retries on top of the new head, so
 // both sides' entries survive) or told so (commit throws ManifestConflictError); nothing is dropped silently.
-import { assertX25519PublicKey, unwrapKey, wrapKey } from "@hygeia/crypto";
-import type { X25519KeyPair } from "@hygeia/crypto";
+import {
+  HygeiaCryptoError,
+  assertX25519PublicKey,
+  unwrapKey,
+  wipe,
+  wrapKey,
+  wrapKeyForRecipients,
+} from "@hygeia/crypto";
+import type { RecipientKey, WrappedKey, X25519KeyPair } from "@hygeia/crypto";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ContentStore, OperationOptions } from "../content-store.ts";
-import { ContentNotFoundError, InvalidArgumentError, InvalidManifestError, ManifestConflictError } from "../errors.ts";
+import {
+  ContentNotFoundError,
+  InvalidArgumentError,
+  InvalidManifestError,
+  ManifestConflictError,
+  RecordNotFoundError,
+} from "../errors.ts";
 import type { StoredRecord } from "../record-store.ts";
-import type { Manifest, ManifestDocument, ManifestEntry } from "./manifest-format.ts";
+import { SHARE_ID, shareKey } from "./manifest-format.ts";
+import type { Manifest, ManifestDocument, ManifestEntry, RecordShare } from "./manifest-format.ts";
 import type { ManifestHead } from "./manifest-head.ts";
 import { MAX_MANIFEST_BYTES, manifestOwner, openManifest, sealManifest } from "./manifest-seal.ts";
-import { mergeEntries, newEntries } from "./merge.ts";
+import { changingEntries, mergeEntries, newEntries } from "./merge.ts";
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
 
@@ -30,7 +44,64 @@ export function manifestEntryFor(record: StoredRecord, patientPublicKey: Uint8Ar
     size: record.size,
     plaintextSize: record.plaintextSize,
     dekWrap: wrapKey(record.dek, patientPublicKey, recordKeyContext(record.cid)),
+    sharedWith: [],
   };
+}
+
+/** A record's DEK wrapped to other parties (PatientManifest.shareRecord): what the gateway stores and releases. */
+export interface SharedRecord {
+  /** The record's entry, its `sharedWith` including the recipients just shared with. */
+  entry: ManifestEntry;
+  /** The manifest version that lists them (the same version as before if every recipient was already listed). */
+  manifest: Manifest;
+  /** The wrap context (`hygeia:record:<cid>`): what a recipient passes to unwrapKey. */
+  context: string;
+  /** One wrap per recipient key, in the order given: `{ recipientId, wrap }` (114 bytes). */
+  wraps: WrappedKey[];
+}
+
+/**
+ * Checks recipient keys as they come from outside (a DID's keyAgreement keys, e.g. identity's
+ * `agent.encryptionKeys(did)`), dropping repeats of the same id and key. Extra fields (such as a "current" mark)
+ * are ignored.
+ */
+function checkRecipients(recipients: unknown): RecipientKey[] {
+  if (!Array.isArray(recipients)) {
+    throw new InvalidArgumentError("recipients must be an array of { id, publicKey } X25519 keys", {
+      field: "recipients",
+    });
+  }
+  if (recipients.length === 0) {
+    throw new InvalidArgumentError(
+      "recipients is empty: share with at least one X25519 key (a DID without a keyAgreement key cannot receive records)",
+      { field: "recipients" },
+    );
+  }
+  const seen = new Map<string, RecipientKey>();
+  recipients.forEach((recipient: unknown, index) => {
+    const where = `recipients[${index}]`;
+    if (typeof recipient !== "object" || recipient === null) {
+      throw new InvalidArgumentError(`${where} must be an object { id, publicKey }`, { field: where });
+    }
+    const { id, publicKey } = recipient as { id?: unknown; publicKey?: unknown };
+    if (typeof id !== "string" || !SHARE_ID.test(id)) {
+      throw new InvalidArgumentError(`${where}.id must be the key's id (a DID URL): 1 to 1024 characters, no spaces`, {
+        field: `${where}.id`,
+      });
+    }
+    try {
+      assertX25519PublicKey(publicKey, `${where}.publicKey`);
+    } catch (cause) {
+      if (!(cause instanceof HygeiaCryptoError)) throw cause;
+      throw new InvalidArgumentError(`${cause.message}: not a usable X25519 public key, nothing was shared`, {
+        field: `${where}.publicKey`,
+        cause,
+      });
+    }
+    const key = { id, publicKey: Uint8Array.from(publicKey) };
+    if (!seen.has(shareKey(key))) seen.set(shareKey(key), key);
+  });
+  return [...seen.values()];
 }
 
 /** The record's DEK, unwrapped with the patient's key pair. Wipe it after use. */
@@ -116,14 +187,14 @@ export class PatientManifest {
     additions: readonly ManifestEntry[],
     options: OperationOptions = {},
   ): Promise<Manifest> {
-    const fresh = newEntries(base?.entries ?? [], additions);
-    await this.#assertStored(fresh, options);
+    // Only a new record's ciphertext must be here; new recipients of a listed record change no content.
+    await this.#assertStored(newEntries(base?.entries ?? [], additions), options);
     const document: ManifestDocument = {
       owner: this.#owner,
       version: (base?.version ?? 0) + 1,
       prev: base?.cid,
       updated: new Date().toISOString(),
-      entries: mergeEntries(base?.entries ?? [], fresh),
+      entries: mergeEntries(base?.entries ?? [], additions),
     };
     const sealed = await sealManifest(document, this.#keyPair.publicKey);
     const { cid } = await this.#store.put([sealed], options);
@@ -145,7 +216,7 @@ export class PatientManifest {
     let lastConflict: ManifestConflictError | undefined;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       const base = await this.latest(options);
-      if (base !== undefined && newEntries(base.entries, additions).length === 0) return base;
+      if (base !== undefined && changingEntries(base.entries, additions).length === 0) return base;
       try {
         return await this.commit(base, additions, options);
       } catch (error) {
@@ -189,6 +260,47 @@ export class PatientManifest {
 
   unwrapRecordKey(entry: ManifestEntry): Uint8Array {
     return unwrapRecordKey(entry, this.#keyPair);
+  }
+
+  /**
+   * Shares record `cid` with `recipients` (their X25519 keys, e.g. `await agent.encryptionKeys(clinicDid)`): wraps
+   * the record's DEK to each key, bound to the record (context `hygeia:record:<cid>`), and lists the recipients in
+   * the entry's `sharedWith` (a new manifest version, merged like addEntries; none if all were listed already).
+   * Returns the wraps for the gateway to store. Wrapping to every key a DID lists keeps working across the
+   * recipient's key rotation. Sharing again gives fresh wraps of the same DEK.
+   *
+   * InvalidCidError for a malformed CID; RecordNotFoundError when the latest manifest lists no such record;
+   * InvalidArgumentError (`field` "recipients[i].publicKey" / ".id") for a key that is not a usable X25519 public
+   * key (wrong length, low-order point) or a missing id: then nothing is wrapped or listed.
+   */
+  async shareRecord(
+    cid: CidInput,
+    recipients: readonly RecipientKey[],
+    options: OperationOptions = {},
+  ): Promise<SharedRecord> {
+    const parsed = parseCid(cid);
+    const keys = checkRecipients(recipients);
+    const base = await this.latest(options);
+    const entry = base?.entries.find((candidate) => candidate.cid.equals(parsed));
+    if (base === undefined || entry === undefined) {
+      throw new RecordNotFoundError(
+        parsed.toString(),
+        `record ${parsed.toString()} is not in this patient's manifest${base === undefined ? " (no manifest yet)" : ` (version ${base.version})`}: add it first, or check the CID`,
+      );
+    }
+    const context = recordKeyContext(entry.cid);
+    const dek = this.unwrapRecordKey(entry);
+    let wraps: WrappedKey[];
+    try {
+      wraps = wrapKeyForRecipients(dek, keys, context);
+    } finally {
+      wipe(dek);
+    }
+    const sharedAt = new Date().toISOString();
+    const shares: RecordShare[] = keys.map((key) => ({ id: key.id, publicKey: key.publicKey, sharedAt }));
+    const manifest = await this.addEntries([{ ...entry, sharedWith: shares }], options);
+    const listed = manifest.entries.find((candidate) => candidate.cid.equals(entry.cid)) ?? entry;
+    return { entry: listed, manifest, context, wraps };
   }
 
   async #assertStored(entries: readonly ManifestEntry[], options: OperationOptions): Promise<void> {
