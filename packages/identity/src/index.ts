@@ -6,6 +6,13 @@ export * from "./did/agent.ts";
 export * from "./credentials/types.ts";
 export * from "./credentials/schema.ts";
 export * from "./credentials/issue.ts";
+export {
+  MAX_CHALLENGE_LENGTH,
+  MAX_DOMAIN_LENGTH,
+  MIN_CHALLENGE_LENGTH,
+  credentialTime,
+  type CredentialTime,
+} from "./credentials/inputs.ts";
 export * from "./status/bitstring.ts";
 export * from "./status/status-list.ts";
 export * from "./status/publish.ts";

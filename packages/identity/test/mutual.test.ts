@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import {
   ClinicNotTrustedError,
+  UnknownClaimError,
   CredentialType,
   IdentityAgent,
   answerVerifiedClinic,
@@ -75,6 +76,16 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
       subject: subjects(patient.did, clinic.did, clinic.did).PatientIdentityCredential,
       holderPublicJwk: await patientAgent.signingPublicJwk(patient.did),
     });
+    // A claim the credential does not have is an error, not silently skipped.
+    const misnamed = await answerVerifiedClinic(patientAgent, {
+      patient: patient.did,
+      clinic: verifiedClinic,
+      request,
+      credentials: [{ sdJwt: identity, disclose: ["givenName", "dateOfBirth"] }],
+    }).catch((error: unknown) => error);
+    expect(misnamed).to.be.instanceOf(UnknownClaimError);
+    expect((misnamed as UnknownClaimError).field).to.equal("credentials[0].disclose");
+    expect((misnamed as UnknownClaimError).unknownClaims).to.deep.equal(["dateOfBirth"]);
     const answer = await answerVerifiedClinic(patientAgent, {
       patient: patient.did,
       clinic: verifiedClinic,

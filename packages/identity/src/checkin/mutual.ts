@@ -3,11 +3,11 @@
 // medical board, bound to the wallet's own challenge. Only then does it answer the clinic's request, and only
 // to that clinic (the request's domain must be the verified clinic's DID): an avatar is not an identity.
 import { TrustRole } from "@hygeia/chain";
-import { HygeiaIdentityError } from "../errors.ts";
+import { HygeiaIdentityError, InvalidIdentityInputError, UnknownClaimError } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { createPresentation } from "../credentials/issue.ts";
 import { CredentialType } from "../credentials/types.ts";
-import { presentSdJwtCredential } from "../sdjwt/sd-jwt.ts";
+import { disclosableClaims, presentSdJwtCredential } from "../sdjwt/sd-jwt.ts";
 import type { ChallengeStore } from "../verify/challenges.ts";
 import type {
   CredentialVerifier,
@@ -81,7 +81,8 @@ export type ShownCredential = { jwt: string } | { sdJwt: string; disclose: reado
 
 /**
  * Patient side, after `verifyClinic`: answers the clinic's request, refusing when the clinic was not verified
- * or the request is addressed to anyone else than the verified clinic.
+ * or the request is addressed to anyone else than the verified clinic. An SD-JWT's `disclose` naming a claim
+ * the credential does not have throws UnknownClaimError (field `credentials[i].disclose`).
  */
 export async function answerVerifiedClinic(
   agent: IdentityAgent,
@@ -100,10 +101,23 @@ export async function answerVerifiedClinic(
       ok: false,
       checks: [{ name: "domain", pass: false, reason: "request is not addressed from the verified clinic's DID" }],
     });
+  if (!Array.isArray(params.credentials) || params.credentials.length === 0)
+    throw new InvalidIdentityInputError("credentials", "at least one credential to show");
   const jwts = params.credentials.flatMap((c) => ("jwt" in c ? [c.jwt] : []));
   const sdJwts = params.credentials.flatMap((c) => ("sdJwt" in c ? [c] : []));
+  if (jwts.length + sdJwts.length !== params.credentials.length)
+    throw new InvalidIdentityInputError("credentials", "each one is { jwt } or { sdJwt, disclose }");
   if (jwts.length > 0 && sdJwts.length > 0)
-    throw new HygeiaIdentityError("INVALID_INPUT", "present either JWT VCs or SD-JWT VCs in one answer");
+    throw new InvalidIdentityInputError("credentials", "present either JWT VCs or SD-JWT VCs in one answer");
+  // Name the credential whose disclose list is wrong before anything is signed.
+  for (const [index, shown] of sdJwts.entries()) {
+    const field = `credentials[${index}]`;
+    const disclosable = await disclosableClaims(shown.sdJwt, `${field}.sdJwt`);
+    if (!Array.isArray(shown.disclose))
+      throw new InvalidIdentityInputError(`${field}.disclose`, "must be an array of claim names");
+    const unknown = shown.disclose.filter((claim: string) => claim !== "id" && !disclosable.includes(claim));
+    if (unknown.length > 0) throw new UnknownClaimError(`${field}.disclose`, unknown, disclosable);
+  }
   if (jwts.length > 0)
     return createPresentation(agent, {
       holder: params.patient,

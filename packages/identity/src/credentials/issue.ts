@@ -1,36 +1,53 @@
-// Issuing JWT VCs and VPs through Veramo (credential-w3c + credential-jwt), with schema checks first.
+// Issuing JWT VCs and VPs through Veramo (credential-w3c + credential-jwt), with schema and argument checks
+// first, so that callers see this package's typed errors rather than Veramo's.
 import type { CredentialPayload } from "@veramo/core-types";
-import { InvalidCredentialError, InvalidIdentityInputError } from "../errors.ts";
+import { HygeiaIdentityError, InvalidCredentialError, InvalidIdentityInputError, errorMessage } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
-import { veramoOf } from "../did/internal.ts";
+import { runInAgent, veramoOf } from "../did/internal.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 import { assertSubjectMatchesSchema } from "./schema.ts";
 import type { CredentialSubjects, CredentialTypeName } from "./types.ts";
+import {
+  assertChallengeAndDomain,
+  assertJwtCredential,
+  heldDid,
+  validityPeriod,
+  type CredentialTime,
+} from "./inputs.ts";
 
 const W3C_V1_CONTEXT = "https://www.w3.org/2018/credentials/v1";
+const MAX_PRESENTATION_LIFETIME_SECONDS = 86_400;
 
 export interface IssueCredentialParams<T extends CredentialTypeName> {
-  /** DID of the issuer, managed by this agent. */
+  /** DID of the issuer, managed by this agent (KeyNotFoundError, field "issuer", otherwise). */
   issuer: string;
   type: T;
   subject: CredentialSubjects[T];
-  /** Default: now. */
-  validFrom?: Date;
-  validUntil?: Date;
+  /**
+   * Start of validity (the JWT's `nbf`): a Date or an ISO 8601 string ("2026-01-01", "2026-01-01T09:00:00Z").
+   * Default: now. Numbers are refused (seconds or milliseconds?).
+   */
+  validFrom?: CredentialTime;
+  /** End of validity (`exp`), same forms; must be after validFrom. Default: no expiry. */
+  validUntil?: CredentialTime;
   /** Bitstring status list entries (revocation and / or suspension). */
   status?: readonly BitstringStatusListEntry[];
   id?: string;
 }
 
-/** Issues a JWT VC (ES256K). Throws SchemaViolationError when the subject does not fit its type's schema. */
+/**
+ * Issues a JWT VC (ES256K). Throws SchemaViolationError when the subject does not fit its type's schema,
+ * InvalidIdentityInputError for a bad validity period, KeyNotFoundError for an issuer this agent does not hold.
+ */
 export async function issueCredential<T extends CredentialTypeName>(
   agent: IdentityAgent,
   params: IssueCredentialParams<T>,
 ): Promise<string> {
   assertSubjectMatchesSchema(params.type, params.subject);
-  const validFrom = params.validFrom ?? new Date();
-  if (params.validUntil && params.validUntil <= validFrom)
-    throw new InvalidIdentityInputError("validUntil", "must be after validFrom");
+  const { validFrom, validUntil } = validityPeriod(params);
+  if (params.id !== undefined && (typeof params.id !== "string" || params.id.length > 2048))
+    throw new InvalidIdentityInputError("id", "must be a URI string");
+  await heldDid(agent, params.issuer, "issuer");
   const status = params.status ?? [];
   // Several status entries (revocation + suspension) are an array, which Veramo's payload type does not model.
   const payload = {
@@ -38,46 +55,72 @@ export async function issueCredential<T extends CredentialTypeName>(
     type: ["VerifiableCredential", params.type],
     issuer: { id: params.issuer },
     issuanceDate: validFrom.toISOString(),
-    ...(params.validUntil ? { expirationDate: params.validUntil.toISOString() } : {}),
+    ...(validUntil ? { expirationDate: validUntil.toISOString() } : {}),
     ...(params.id ? { id: params.id } : {}),
     credentialSubject: { ...params.subject },
     ...(status.length === 1 ? { credentialStatus: status[0] } : status.length > 1 ? { credentialStatus: status } : {}),
   };
-  const credential = await veramoOf(agent).createVerifiableCredential({
-    proofFormat: "jwt",
-    credential: payload as unknown as CredentialPayload,
-  });
+  const credential = await veramoCall(agent, "issueCredential", () =>
+    veramoOf(agent).createVerifiableCredential({
+      proofFormat: "jwt",
+      credential: payload as unknown as CredentialPayload,
+    }),
+  );
   return jwtOf(credential.proof);
 }
 
 export interface PresentParams {
+  /** DID of the holder, managed by this agent. */
   holder: string;
+  /** JWT VCs (as returned by issueCredential). */
   credentials: readonly string[];
-  /** The verifier's challenge (nonce) and domain: the presentation is valid for that exchange only. */
+  /**
+   * The verifier's challenge (nonce, 16 to 256 characters: what ChallengeStore.issue returns) and domain: the
+   * presentation is valid for that exchange only.
+   */
   challenge: string;
   domain: string;
-  /** Lifetime of the presentation; default 5 minutes. */
+  /** Lifetime of the presentation; default 5 minutes, at most a day. */
   validForSeconds?: number;
 }
 
 /** Wraps JWT VCs in a JWT VP signed by the holder and bound to the verifier's challenge and domain. */
 export async function createPresentation(agent: IdentityAgent, params: PresentParams): Promise<string> {
-  if (params.credentials.length === 0) throw new InvalidIdentityInputError("credentials", "at least one");
+  if (!Array.isArray(params.credentials) || params.credentials.length === 0)
+    throw new InvalidIdentityInputError("credentials", "at least one JWT credential");
+  params.credentials.forEach((credential, index) => assertJwtCredential(credential, `credentials[${index}]`));
+  assertChallengeAndDomain(params);
+  const validFor = params.validForSeconds ?? 300;
+  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_PRESENTATION_LIFETIME_SECONDS)
+    throw new InvalidIdentityInputError("validForSeconds", "must be a whole number of seconds, 1 to 86400");
+  await heldDid(agent, params.holder, "holder");
   const now = new Date();
-  const presentation = await veramoOf(agent).createVerifiablePresentation({
-    proofFormat: "jwt",
-    challenge: params.challenge,
-    domain: params.domain,
-    presentation: {
-      "@context": [W3C_V1_CONTEXT],
-      type: ["VerifiablePresentation"],
-      holder: params.holder,
-      issuanceDate: now.toISOString(),
-      expirationDate: new Date(now.getTime() + (params.validForSeconds ?? 300) * 1000).toISOString(),
-      verifiableCredential: [...params.credentials],
-    },
-  });
+  const presentation = await veramoCall(agent, "createPresentation", () =>
+    veramoOf(agent).createVerifiablePresentation({
+      proofFormat: "jwt",
+      challenge: params.challenge,
+      domain: params.domain,
+      presentation: {
+        "@context": [W3C_V1_CONTEXT],
+        type: ["VerifiablePresentation"],
+        holder: params.holder,
+        issuanceDate: now.toISOString(),
+        expirationDate: new Date(now.getTime() + validFor * 1000).toISOString(),
+        verifiableCredential: [...params.credentials],
+      },
+    }),
+  );
   return jwtOf(presentation.proof);
+}
+
+/** A Veramo call within the agent's lifetime; what it throws that is not already typed becomes typed. */
+async function veramoCall<T>(agent: IdentityAgent, operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await runInAgent(agent, operation, call);
+  } catch (error) {
+    if (error instanceof HygeiaIdentityError) throw error;
+    throw new InvalidCredentialError(`${operation} failed: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 function jwtOf(proof: unknown): string {

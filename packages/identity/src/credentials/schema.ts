@@ -35,3 +35,9 @@ export function assertSubjectMatchesSchema(type: string, subject: unknown): void
   const violations = subjectViolations(type, subject);
   if (violations.length > 0) throw new SchemaViolationError(type, violations);
 }
+
+/** The top-level claims a subject of `type` can have (its schema's properties). */
+export function subjectClaimNames(type: CredentialTypeName): string[] {
+  const schema = CREDENTIAL_SUBJECT_SCHEMAS[type] as { properties?: Record<string, unknown> };
+  return Object.keys(schema.properties ?? {});
+}

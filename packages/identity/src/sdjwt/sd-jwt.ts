@@ -4,9 +4,16 @@
 import { createHash } from "node:crypto";
 import { SDJwtVcInstance } from "@sd-jwt/sd-jwt-vc";
 import { digest, generateSalt } from "@sd-jwt/crypto-nodejs";
-import { InvalidIdentityInputError } from "../errors.ts";
+import {
+  HygeiaIdentityError,
+  InvalidCredentialError,
+  InvalidIdentityInputError,
+  UnknownClaimError,
+  errorMessage,
+} from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertSubjectMatchesSchema } from "../credentials/schema.ts";
+import { assertChallengeAndDomain, heldDid, validityPeriod, type CredentialTime } from "../credentials/inputs.ts";
 import { CredentialType, type CredentialSubjects } from "../credentials/types.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 
@@ -21,8 +28,10 @@ export interface IssueSdJwtParams<T extends SdJwtCredentialType> {
   subject: CredentialSubjects[T];
   /** The holder's public key (JWK), bound as `cnf.jwk`: only its owner can present the credential. */
   holderPublicJwk: Record<string, unknown>;
-  validFrom?: Date;
-  validUntil?: Date;
+  /** Start of validity (`nbf`, `iat`): a Date or an ISO 8601 string; default now. */
+  validFrom?: CredentialTime;
+  /** End of validity (`exp`): a Date or an ISO 8601 string, after validFrom; default none. */
+  validUntil?: CredentialTime;
   status?: readonly BitstringStatusListEntry[];
 }
 
@@ -34,8 +43,16 @@ export async function issueSdJwtCredential<T extends SdJwtCredentialType>(
   if (!(SD_JWT_VC_TYPES as readonly string[]).includes(params.type))
     throw new InvalidIdentityInputError("type", `SD-JWT is offered for ${SD_JWT_VC_TYPES.join(", ")}`);
   assertSubjectMatchesSchema(params.type, params.subject);
+  const { validFrom, validUntil } = validityPeriod(params);
+  const jwk = params.holderPublicJwk as Record<string, unknown> | undefined;
+  if (typeof jwk !== "object" || jwk === null || jwk.kty !== "EC" || typeof jwk.x !== "string" || "d" in jwk)
+    throw new InvalidIdentityInputError(
+      "holderPublicJwk",
+      "must be the holder's public EC JWK (from agent.signingPublicJwk(holderDid)), without a private part",
+    );
+  await heldDid(agent, params.issuer, "issuer");
   const { id, ...claims } = params.subject as unknown as Record<string, unknown> & { id: string };
-  const issuedAt = Math.floor((params.validFrom ?? new Date()).getTime() / 1000);
+  const issuedAt = Math.floor(validFrom.getTime() / 1000);
   const instance = new SDJwtVcInstance({
     signer: (data) => agent.signBytes(params.issuer, data),
     signAlg: "ES256K",
@@ -47,39 +64,83 @@ export async function issueSdJwtCredential<T extends SdJwtCredentialType>(
     iss: params.issuer,
     iat: issuedAt,
     nbf: issuedAt,
-    ...(params.validUntil ? { exp: Math.floor(params.validUntil.getTime() / 1000) } : {}),
+    ...(validUntil ? { exp: Math.floor(validUntil.getTime() / 1000) } : {}),
     vct: params.type,
     sub: id,
     cnf: { jwk: params.holderPublicJwk },
     ...(params.status && params.status.length > 0 ? { credentialStatus: [...params.status] } : {}),
     ...claims,
   };
-  return instance.issue(payload, { _sd: Object.keys(claims) } as never, {
-    header: { kid: `${params.issuer}#controller` },
-  });
+  return sdJwtCall("issueSdJwtCredential", () =>
+    instance.issue(payload, { _sd: Object.keys(claims) } as never, {
+      header: { kid: `${params.issuer}#controller` },
+    }),
+  );
 }
 
 export interface PresentSdJwtParams {
   holder: string;
   credential: string;
-  /** Claims to disclose; everything else stays hidden. */
+  /**
+   * Claims to disclose (top-level claim names of the subject, e.g. "givenName"); everything else stays hidden.
+   * A name the credential does not have throws UnknownClaimError. The subject id is always visible.
+   */
   disclose: readonly string[];
+  /** The verifier's challenge (16 to 256 characters) and domain. */
   challenge: string;
   domain: string;
 }
 
-/** Discloses the chosen claims and appends a KB-JWT (nonce = challenge, aud = domain) signed by the holder. */
+/**
+ * Discloses the chosen claims and appends a KB-JWT (nonce = challenge, aud = domain) signed by the holder.
+ * Throws InvalidCredentialError for a credential that is not an SD-JWT, UnknownClaimError for a claim it does not
+ * have, KeyNotFoundError for a holder this agent does not hold.
+ */
 export async function presentSdJwtCredential(agent: IdentityAgent, params: PresentSdJwtParams): Promise<string> {
+  if (!Array.isArray(params.disclose) || !params.disclose.every((claim) => typeof claim === "string"))
+    throw new InvalidIdentityInputError("disclose", "must be an array of claim names");
+  assertChallengeAndDomain(params);
+  const disclosable = await disclosableClaims(params.credential, "credential");
+  const unknown = params.disclose.filter((claim) => claim !== "id" && !disclosable.includes(claim));
+  if (unknown.length > 0) throw new UnknownClaimError("disclose", unknown, disclosable);
+  await heldDid(agent, params.holder, "holder");
   const instance = new SDJwtVcInstance({
     hasher,
     hashAlg: "sha-256",
     kbSigner: (data) => agent.signBytes(params.holder, data),
     kbSignAlg: "ES256K",
   });
-  const frame = Object.fromEntries(params.disclose.map((claim) => [claim, true]));
-  return instance.present(params.credential, frame as never, {
-    kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: params.domain, nonce: params.challenge } },
-  });
+  const frame = Object.fromEntries(params.disclose.filter((claim) => claim !== "id").map((claim) => [claim, true]));
+  return sdJwtCall("presentSdJwtCredential", () =>
+    instance.present(params.credential, frame as never, {
+      kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: params.domain, nonce: params.challenge } },
+    }),
+  );
+}
+
+/**
+ * The claim names an SD-JWT VC (as issued, with all its disclosures) can disclose. InvalidCredentialError
+ * (naming `field`) when it is not an SD-JWT.
+ */
+export async function disclosableClaims(credential: unknown, field = "credential"): Promise<string[]> {
+  if (typeof credential !== "string" || !credential.includes("~") || credential.length > 64 * 1024)
+    throw new InvalidCredentialError("not an SD-JWT VC (issuer JWT~disclosure~…~)", { field });
+  try {
+    const decoded = await new SDJwtVcInstance({ hasher, hashAlg: "sha-256" }).decode(credential);
+    return (decoded.disclosures ?? []).flatMap((disclosure) => (disclosure.key ? [disclosure.key] : []));
+  } catch (error) {
+    throw new InvalidCredentialError(`not an SD-JWT VC (${errorMessage(error)})`, { field, cause: error });
+  }
+}
+
+/** @sd-jwt calls: our own typed errors (from the signer) pass, the library's become InvalidCredentialError. */
+async function sdJwtCall<T>(operation: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof HygeiaIdentityError) throw error;
+    throw new InvalidCredentialError(`${operation} failed: ${errorMessage(error)}`, { cause: error });
+  }
 }
 
 /** Claims of an SD-JWT: the issuer payload with the presented disclosures applied (library decoding). */

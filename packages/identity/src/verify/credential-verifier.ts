@@ -3,7 +3,8 @@
 import type { DIDDocument } from "did-resolver";
 import type { TrustRoleName } from "@hygeia/chain";
 import { errorMessage, UnknownDidError } from "../errors.ts";
-import { subjectViolations } from "../credentials/schema.ts";
+import { subjectClaimNames, subjectViolations } from "../credentials/schema.ts";
+import { challengeProblem, domainProblem } from "../credentials/inputs.ts";
 import { DEFAULT_TRUSTED_ROLES, isCredentialType, type CredentialTypeName } from "../credentials/types.ts";
 import { Bitstring } from "../status/bitstring.ts";
 import {
@@ -157,8 +158,9 @@ export class CredentialVerifier {
       holder: undefined,
       disclosed: {},
     });
-    if (!isValidRequest(request)) {
-      checks.add("format", false, "invalid presentation request (challenge, domain and credential types required)");
+    const requestProblems = presentationRequestProblems(request);
+    if (requestProblems.length > 0) {
+      checks.add("format", false, `invalid presentation request: ${requestProblems.join("; ")}`);
       return fail();
     }
     if (isSdJwtPresentation(presentation)) {
@@ -617,19 +619,48 @@ function numericClaimOrUndefined(payload: Readonly<Record<string, unknown>>, nam
   return typeof value === "number" && Number.isFinite(value) ? value : undefined;
 }
 
-function isValidRequest(request: PresentationRequest): boolean {
-  return (
-    typeof request === "object" &&
-    request !== null &&
-    typeof request.challenge === "string" &&
-    request.challenge.length >= 16 &&
-    request.challenge.length <= 256 &&
-    typeof request.domain === "string" &&
-    request.domain.length > 0 &&
-    request.domain.length <= 256 &&
-    Array.isArray(request.credentials) &&
-    request.credentials.every((c) => isCredentialType(c?.type))
-  );
+/**
+ * What is wrong with a presentation request, one entry per field (empty when it is fine): the challenge must be
+ * MIN_CHALLENGE_LENGTH (16) to MAX_CHALLENGE_LENGTH (256) characters, the domain 1 to 256, every requested type
+ * a Hygeia credential type and every requested claim a claim of that type.
+ */
+export function presentationRequestProblems(request: unknown): string[] {
+  if (typeof request !== "object" || request === null)
+    return ["the request must be an object { challenge, domain, credentials }"];
+  const { challenge, domain, credentials } = request as Partial<Record<keyof PresentationRequest, unknown>>;
+  const problems: string[] = [];
+  const challengeIssue = challengeProblem(challenge);
+  if (challengeIssue) problems.push(`challenge: ${challengeIssue}`);
+  const domainIssue = domainProblem(domain);
+  if (domainIssue) problems.push(`domain: ${domainIssue}`);
+  if (!Array.isArray(credentials)) {
+    problems.push("credentials: missing (an array of { type, claims? })");
+    return problems;
+  }
+  if (credentials.length > MAX_CREDENTIALS_PER_PRESENTATION)
+    problems.push(`credentials: more than ${MAX_CREDENTIALS_PER_PRESENTATION} requested`);
+  for (const [index, requested] of credentials.entries()) {
+    const type = (requested as { type?: unknown } | null)?.type;
+    if (!isCredentialType(type)) {
+      problems.push(
+        `credentials[${index}].type: ${JSON.stringify(type)?.slice(0, 60)} is not a Hygeia credential type`,
+      );
+      continue;
+    }
+    const claims = (requested as { claims?: unknown }).claims;
+    if (claims === undefined) continue;
+    if (!Array.isArray(claims) || !claims.every((c) => typeof c === "string")) {
+      problems.push(`credentials[${index}].claims: must be an array of claim names`);
+      continue;
+    }
+    const known = subjectClaimNames(type);
+    const unknown = claims.filter((claim) => !known.includes(claim));
+    if (unknown.length > 0)
+      problems.push(
+        `credentials[${index}].claims: ${type} has no claim ${unknown.map((c) => JSON.stringify(c.slice(0, 60))).join(", ")} (claims: ${known.join(", ")})`,
+      );
+  }
+  return problems;
 }
 
 /** The Hygeia type a JWT VC claims, without verifying anything (to pick the request entry). */
