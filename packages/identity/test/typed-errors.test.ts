@@ -3,6 +3,7 @@
 import { expect } from "chai";
 import { generateX25519KeyPair } from "@hygeia/crypto";
 import {
+  Bitstring,
   CredentialType,
   HygeiaIdentityError,
   IdentityAgent,
@@ -14,6 +15,7 @@ import {
   createPresentation,
   issueCredential,
   issueSdJwtCredential,
+  issueStatusListCredential,
   presentSdJwtCredential,
   presentationRequestProblems,
   type ManagedDid,
@@ -158,6 +160,15 @@ describe("identity: typed errors for careless input", function () {
         }),
       );
       expect(fieldOf(sdIssuerError)).to.equal("issuer");
+      const listError = await thrown(
+        issueStatusListCredential(agent, {
+          issuer: stranger,
+          url: "https://gw.example/status/1",
+          purpose: "revocation",
+          list: new Bitstring(),
+        }),
+      );
+      expect(fieldOf(listError)).to.equal("issuer");
     });
 
     it("a garbage credential: InvalidCredentialError naming the field", async function () {

@@ -1,6 +1,8 @@
 // Building and re-signing status list credentials (the issuer side).
 import type { IdentityAgent } from "../did/agent.ts";
-import type { Bitstring, StatusPurpose } from "./bitstring.ts";
+import { InvalidIdentityInputError } from "../errors.ts";
+import { heldDid } from "../credentials/inputs.ts";
+import { Bitstring, type StatusPurpose } from "./bitstring.ts";
 
 export interface StatusListCredentialParams {
   issuer: string;
@@ -17,13 +19,22 @@ export async function issueStatusListCredential(
   agent: IdentityAgent,
   params: StatusListCredentialParams,
 ): Promise<string> {
+  if (typeof params.url !== "string" || !/^https?:\/\/\S+$/.test(params.url) || params.url.length > 2048)
+    throw new InvalidIdentityInputError("url", "must be the http(s) URL the list credential is served at");
+  if (params.purpose !== "revocation" && params.purpose !== "suspension")
+    throw new InvalidIdentityInputError("purpose", 'must be "revocation" or "suspension"');
+  if (!(params.list instanceof Bitstring)) throw new InvalidIdentityInputError("list", "must be a Bitstring");
+  const validFor = params.validForSeconds ?? 86_400;
+  if (!Number.isSafeInteger(validFor) || validFor <= 0)
+    throw new InvalidIdentityInputError("validForSeconds", "must be a positive whole number of seconds");
+  await heldDid(agent, params.issuer, "issuer");
   const now = Math.floor(Date.now() / 1000);
   return agent.signJwt(params.issuer, {
     iss: params.issuer,
     jti: params.url,
     nbf: now,
     iat: now,
-    exp: now + (params.validForSeconds ?? 86_400),
+    exp: now + validFor,
     vc: {
       "@context": ["https://www.w3.org/ns/credentials/v2"],
       id: params.url,
