@@ -1,7 +1,16 @@
 import { readFile, writeFile, mkdir, rename } from "node:fs/promises";
 import { dirname } from "node:path";
-import { ContractFactory, getAddress, isAddress, type InterfaceAbi, type Provider, type Signer } from "ethers";
+import {
+  ContractFactory,
+  Interface,
+  getAddress,
+  isAddress,
+  type InterfaceAbi,
+  type Provider,
+  type Signer,
+} from "ethers";
 import { AuditAnchorClient } from "./clients/audit-anchor.ts";
+import { TransactionSender } from "./clients/sender.ts";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -41,12 +50,21 @@ const ARTIFACTS: Record<ContractName, { abi: InterfaceAbi; bytecode: string }> =
   AuditAnchor: { abi: AuditAnchorAbi, bytecode: AuditAnchorBytecode },
 };
 
-/** Deploys ERC-1056, ConsentRegistry, TrustRegistry and AuditAnchor from `deployer`. */
-export async function deployHygeia(deployer: Signer, options: DeployOptions = {}): Promise<HygeiaDeployment> {
-  const provider = requireProvider(deployer);
+/**
+ * Deploys ERC-1056, ConsentRegistry, TrustRegistry and AuditAnchor from `deployer`: a Signer (an
+ * ethers NonceManager too) or a TransactionSender. Every transaction goes through a
+ * TransactionSender (simulated first, one nonce at a time, bounded waits).
+ */
+export async function deployHygeia(
+  deployer: Signer | TransactionSender,
+  options: DeployOptions = {},
+): Promise<HygeiaDeployment> {
+  if (!(deployer instanceof TransactionSender)) requireProvider(deployer);
+  const sender = TransactionSender.from(deployer);
+  const provider = sender.provider;
   const progress = options.onProgress ?? (() => undefined);
   const confirmations = options.confirmations ?? 1;
-  const deployerAddress = await deployer.getAddress();
+  const deployerAddress = await sender.getAddress();
   const governance =
     options.governance === undefined ? deployerAddress : checkedAddress(options.governance, "governance");
   const gateways = (options.gateways ?? []).map((gateway) => checkedAddress(gateway, "gateway"));
@@ -65,16 +83,19 @@ export async function deployHygeia(deployer: Signer, options: DeployOptions = {}
   let deployedAt: HygeiaDeployment["deployedAt"] | undefined;
   for (const name of CONTRACT_NAMES) {
     const { abi, bytecode } = ARTIFACTS[name];
-    const contract = await new ContractFactory(abi, bytecode, deployer).deploy(...constructorArgs[name]);
-    const receipt = await contract.deploymentTransaction()?.wait(confirmations);
-    if (!receipt || receipt.status !== 1) throw new DeploymentError(`${name} deployment failed`);
-    contracts[name] = getAddress(await contract.getAddress());
+    const { data } = await new ContractFactory(abi, bytecode).getDeployTransaction(...constructorArgs[name]);
+    const { receipt } = await sender.send(
+      { data },
+      { confirmations, operation: `deploy ${name}`, abi: new Interface(abi) },
+    );
+    if (!receipt.contractAddress) throw new DeploymentError(`${name} deployment created no contract`);
+    contracts[name] = getAddress(receipt.contractAddress);
     deployedAt ??= { block: receipt.blockNumber, blockHash: receipt.blockHash };
     progress(`deployed ${name} at ${contracts[name]} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`);
   }
 
   if (gateways.length > 0) {
-    const auditAnchor = new AuditAnchorClient(contracts.AuditAnchor, deployer);
+    const auditAnchor = new AuditAnchorClient(contracts.AuditAnchor, sender);
     for (const gateway of gateways) {
       await auditAnchor.setGateway(gateway, true, { confirmations });
       progress(`authorized gateway ${gateway}`);

@@ -16,6 +16,7 @@ import { Signature, TypedDataEncoder, getAddress, recoverAddress, type Signer, t
 import {
   InvalidInputError,
   SignatureError,
+  WrongSignerError,
   describe,
   requireAddress,
   requireNonZeroAddress,
@@ -216,35 +217,43 @@ export function revokeDigest(domain: ConsentDomain, input: RevokeInput | RevokeM
   return TypedDataEncoder.hash(checkDomain(domain), REVOKE_FIELDS, toRevokeMessage(input));
 }
 
+/** What signGrant / signRevoke take: the message and the patient it is meant for. */
+export type GrantToSign = (GrantInput | GrantMessage) & { readonly patient: string };
+export type RevokeToSign = (RevokeInput | RevokeMessage) & { readonly patient: string };
+
 /**
- * Asks the patient's wallet to sign a Grant and checks that the signature recovers to that
- * wallet's address (a wallet may sign with another account than the caller believes).
+ * Asks the patient's wallet to sign a Grant. Refuses (WrongSignerError, before any prompt) a
+ * wallet whose account is not `input.patient` (e.g. a clinic's wallet signing a patient's grant),
+ * and checks that the signature recovers to the patient (a wallet may sign with another account
+ * than the one asked for).
  */
 export async function signGrant(
   signer: ConsentSigner,
   domain: ConsentDomain,
-  input: GrantInput | GrantMessage,
+  input: GrantToSign,
 ): Promise<SignedGrant> {
+  const patient = requireIntendedPatient(input);
   const message = toGrantMessage(input);
   const payload = buildGrantTypedData(domain, message);
-  const { patient, signature } = await signPayload(signer, payload);
+  const signature = await signPayload(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverGrantSigner(domain, message, parts.signature);
-  if (recovered !== patient) throw new SignatureError(`the wallet signed as ${recovered}, not as ${patient}`);
+  if (recovered !== patient) throw new WrongSignerError(patient, recovered);
   return { ...message, ...parts, patient };
 }
 
 export async function signRevoke(
   signer: ConsentSigner,
   domain: ConsentDomain,
-  input: RevokeInput | RevokeMessage,
+  input: RevokeToSign,
 ): Promise<SignedRevoke> {
+  const patient = requireIntendedPatient(input);
   const message = toRevokeMessage(input);
   const payload = buildRevokeTypedData(domain, message);
-  const { patient, signature } = await signPayload(signer, payload);
+  const signature = await signPayload(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverRevokeSigner(domain, message, parts.signature);
-  if (recovered !== patient) throw new SignatureError(`the wallet signed as ${recovered}, not as ${patient}`);
+  if (recovered !== patient) throw new WrongSignerError(patient, recovered);
   return { ...message, ...parts, patient };
 }
 
@@ -380,24 +389,37 @@ function fieldsOf(
 const GRANT_FIELDS = fieldsOf(GRANT_TYPES);
 const REVOKE_FIELDS = fieldsOf(REVOKE_TYPES);
 
+/** Signs as `patient`, refusing first a signer whose account is someone else. */
 async function signPayload(
   signer: ConsentSigner,
   payload: GrantTypedData | RevokeTypedData,
-): Promise<{ patient: string; signature: string }> {
+  patient: string,
+): Promise<string> {
   if ("eip1193" in signer) {
-    const patient = requireAddress(signer.account, "account");
+    const account = requireAddress(signer.account, "account");
+    if (account !== patient) throw new WrongSignerError(patient, account);
     // Lowercase address: some wallets compare the requested account case-sensitively against theirs.
     const signature = await signer.eip1193.request({
       method: "eth_signTypedData_v4",
-      params: [patient.toLowerCase(), JSON.stringify(payload)],
+      params: [account.toLowerCase(), JSON.stringify(payload)],
     });
     if (typeof signature !== "string")
       throw new SignatureError(`wallet returned ${describe(signature)} instead of a signature`);
-    return { patient, signature };
+    return signature;
   }
-  const patient = getAddress(await signer.getAddress());
-  const signature = await signer.signTypedData(payload.domain, fieldsOf(payload.types), payload.message);
-  return { patient, signature };
+  const account = getAddress(await signer.getAddress());
+  if (account !== patient) throw new WrongSignerError(patient, account);
+  return signer.signTypedData(payload.domain, fieldsOf(payload.types), payload.message);
+}
+
+function requireIntendedPatient(input: { readonly patient?: unknown }): string {
+  if (typeof input !== "object" || input === null || input.patient === undefined) {
+    throw new InvalidInputError(
+      "patient",
+      "name the patient the consent is for (e.g. { ...message, patient }), so another account's wallet is refused",
+    );
+  }
+  return requireNonZeroAddress(input.patient, "patient");
 }
 
 function requireRecord(value: unknown, field: string): Record<string, unknown> {

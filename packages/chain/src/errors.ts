@@ -48,7 +48,28 @@ export class InvalidScopeError extends InvalidInputError {
 
 /** A signature is malformed or was not made by the expected account. */
 export class SignatureError extends HygeiaChainError {
-  override readonly code = "INVALID_SIGNATURE";
+  override readonly code: string = "INVALID_SIGNATURE";
+}
+
+/**
+ * The account that signs (or signed) a consent message is not the patient the message is for,
+ * e.g. a clinic's wallet asked to sign a patient's grant. Nothing was signed when `stage` is "before".
+ */
+export class WrongSignerError extends SignatureError {
+  override readonly code = "WRONG_SIGNER";
+  /** The intended patient. */
+  readonly expected: string;
+  /** The account that signs / signed. */
+  readonly actual: string;
+  constructor(expected: string, actual: string, options?: { cause?: unknown }) {
+    super(
+      `the consent is for patient ${expected} but is signed by ${actual}: ` +
+        `sign with the patient's own wallet (or connect the patient's account)`,
+      options,
+    );
+    this.expected = expected;
+    this.actual = actual;
+  }
 }
 
 /** The contract reverted; `errorName`/`args` come from the contract's ABI custom errors. */
@@ -84,6 +105,68 @@ export class ContractRevertError extends HygeiaChainError {
 /** The node could not be reached or did not answer; nothing can be concluded about chain state. */
 export class ChainUnavailableError extends HygeiaChainError {
   override readonly code = "CHAIN_UNAVAILABLE";
+}
+
+/** What a transaction wait is waiting for when it times out. */
+export type TransactionPhase = "send" | "inclusion" | "confirmations";
+
+/**
+ * A transaction did not get broadcast, mined or confirmed within its bound. The transaction may
+ * still be mined later: look its hash up before sending it again (or send a replacement with the
+ * same nonce). The sender resynchronizes its nonce from the chain after this error.
+ */
+export class TransactionTimeoutError extends HygeiaChainError {
+  override readonly code = "TX_TIMEOUT";
+  readonly operation: string;
+  readonly phase: TransactionPhase;
+  readonly timeoutMs: number;
+  /** Known once the transaction is signed (always for local signers, after the node answers otherwise). */
+  readonly hash: string | undefined;
+  readonly nonce: number | undefined;
+  constructor(
+    operation: string,
+    phase: TransactionPhase,
+    timeoutMs: number,
+    tx: { hash?: string | undefined; nonce?: number | undefined },
+    options?: { cause?: unknown },
+  ) {
+    const what = {
+      send: "was not accepted by the node",
+      inclusion: "was not mined",
+      confirmations: "did not reach its confirmations",
+    }[phase];
+    const id = [tx.hash && `hash ${tx.hash}`, tx.nonce !== undefined && `nonce ${tx.nonce}`].filter(Boolean).join(", ");
+    super(
+      `${operation}: the transaction ${what} within ${timeoutMs} ms${id ? ` (${id})` : ""}. ` +
+        (tx.hash
+          ? `It may still be mined: check ${tx.hash} before sending it again.`
+          : "It may still be mined: check the account's transactions before sending it again."),
+      options,
+    );
+    this.operation = operation;
+    this.phase = phase;
+    this.timeoutMs = timeoutMs;
+    this.hash = tx.hash;
+    this.nonce = tx.nonce;
+  }
+}
+
+/** Another transaction with the same nonce was mined instead of ours: the write did not happen. */
+export class TransactionReplacedError extends HygeiaChainError {
+  override readonly code = "TX_REPLACED";
+  readonly operation: string;
+  readonly hash: string;
+  readonly nonce: number;
+  constructor(operation: string, hash: string, nonce: number, options?: { cause?: unknown }) {
+    super(
+      `${operation}: transaction ${hash} was replaced by another transaction with nonce ${nonce} ` +
+        "(sent from the same account elsewhere); it did not take effect, send it again if still wanted",
+      options,
+    );
+    this.operation = operation;
+    this.hash = hash;
+    this.nonce = nonce;
+  }
 }
 
 /** No contract code at the configured address (wrong address, wrong chain, or not deployed yet). */

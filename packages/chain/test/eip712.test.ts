@@ -33,6 +33,7 @@ const domain = consentDomain(31337, REGISTRY);
 const patient = walletAt(2);
 const clinic = walletAt(3);
 const baseGrant = {
+  patient: patient.address,
   grantee: clinic.address,
   scope: "fhir:Observation",
   purpose: "Treatment",
@@ -248,7 +249,10 @@ describe("eip712 against the contract (anvil)", function () {
     } = await registry.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
     expect(message.version).to.equal(0);
     expect(typedData.message.expiry).to.equal(String(now + 3600));
-    const signed = await signGrant({ eip1193: wallet, account: patient.address }, d, message);
+    const signed = await signGrant({ eip1193: wallet, account: patient.address }, d, {
+      ...message,
+      patient: key.patient,
+    });
 
     const granted = await registry.grantBySig(signed);
     expect(granted.events).to.have.length(1);
@@ -267,7 +271,7 @@ describe("eip712 against the contract (anvil)", function () {
 
     const revokeData = await registry.nextRevokeTypedData({ ...key, deadline: now + 600 });
     expect(revokeData.message.version).to.equal(1);
-    const revoke = await signRevoke(patient, revokeData.domain, revokeData.message);
+    const revoke = await signRevoke(patient, revokeData.domain, { ...revokeData.message, patient: revokeData.patient });
     const revoked = await registry.revokeBySig(revoke);
     expect(revoked.events[0]).to.include({ type: "ConsentRevoked", version: 2 });
     expect(await registry.isAllowed(key)).to.equal(false);
@@ -285,13 +289,17 @@ describe("eip712 against the contract (anvil)", function () {
       version: 0,
       deadline: now + 600,
     };
-    const byClinic = await signGrant(clinic, d, message);
+    // A clinic signing a grant that names itself as the patient: a valid signature, of the wrong account.
+    const byClinic = await signGrant(clinic, d, { ...message, patient: clinic.address });
     const forged = await registry.grantBySig({ ...byClinic, patient: patient.address }).catch((e: unknown) => e);
     expect(forged).to.be.instanceOf(ContractRevertError);
     expect((forged as ContractRevertError).errorName).to.equal("InvalidSignature");
 
-    const late = await signGrant(patient, d, { ...message, deadline: now - 1 });
-    const expired = await registry.grantBySig(late).catch((e: unknown) => e);
+    const late = await signGrant(patient, d, { ...message, patient: patient.address, deadline: now - 1 });
+    // The client refuses it before sending; with a clock an hour behind, the contract refuses it.
+    expect(() => registry.grantBySig(late)).to.throw(InvalidInputError, /deadline: .* is in the past/);
+    const behind = new ConsentRegistryClient(registry.address, t.signer(9), { clock: () => (now - 3600) * 1000 });
+    const expired = await behind.grantBySig(late).catch((e: unknown) => e);
     expect((expired as ContractRevertError).errorName).to.equal("SignatureExpired");
     expect((expired as ContractRevertError).args["deadline"]).to.equal(BigInt(now - 1));
   });

@@ -1,5 +1,5 @@
 /** Typed client of the AuditAnchor contract: gateways anchor Merkle roots of audit-log batches. */
-import { Interface, getAddress, type ContractRunner, type Log } from "ethers";
+import { Interface, getAddress, type Log } from "ethers";
 import {
   InvalidInputError,
   requireAddress,
@@ -12,6 +12,7 @@ import { AuditAnchorAbi } from "../generated/AuditAnchor.ts";
 import { toChainError } from "./chain-errors.ts";
 import {
   ContractClient,
+  type ClientRunner,
   logPosition,
   type BlockTag,
   type LogPosition,
@@ -60,14 +61,14 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
   private readonly fromBlock: number;
   private readonly maxBlockRange: number;
 
-  constructor(address: string, runner: ContractRunner, options: AuditAnchorOptions = {}) {
+  constructor(address: string, runner: ClientRunner, options: AuditAnchorOptions = {}) {
     super("AuditAnchor", address, AuditAnchorAbi, runner);
     this.fromBlock = requireSmallUint(options.fromBlock ?? 0, 48, "fromBlock");
     this.maxBlockRange = requireSmallUint(options.maxBlockRange ?? 10_000, 32, "maxBlockRange");
     if (this.maxBlockRange === 0) throw new InvalidInputError("maxBlockRange", "must be at least 1");
   }
 
-  connect(runner: ContractRunner): AuditAnchorClient {
+  connect(runner: ClientRunner): AuditAnchorClient {
     return new AuditAnchorClient(this.address, runner, {
       fromBlock: this.fromBlock,
       maxBlockRange: this.maxBlockRange,

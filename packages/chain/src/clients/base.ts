@@ -1,22 +1,32 @@
-/** Shared plumbing of the typed contract clients: validated reads and writes with typed errors. */
+/**
+ * Shared plumbing of the typed contract clients: validated reads, and writes through a
+ * TransactionSender (serialized nonces, simulation first, bounded waits) with typed errors.
+ */
+import { Contract, getAddress, type ContractRunner, type InterfaceAbi, type Log, type Provider } from "ethers";
 import {
-  Contract,
-  getAddress,
-  type ContractRunner,
-  type InterfaceAbi,
-  type Log,
-  type Provider,
-  type TransactionReceipt,
-} from "ethers";
-import { ContractNotDeployedError, InvalidInputError, requireAddress, requireSmallUint } from "../errors.ts";
+  ContractNotDeployedError,
+  InvalidInputError,
+  requireAddress,
+  requireSmallUint,
+  requireUint,
+} from "../errors.ts";
 import { toChainError } from "./chain-errors.ts";
+import { senderFor, type MinedTransaction, type SendRequest, type TransactionSender } from "./sender.ts";
+
+/**
+ * What a client is built on: a TransactionSender or a Signer (wrapped in one; an ethers
+ * NonceManager too) to write, a Provider to read only.
+ */
+export type ClientRunner = TransactionSender | ContractRunner;
 
 /** A block number or tag for reads. Reads default to "latest". */
 export type BlockTag = number | "latest" | "pending" | "safe" | "finalized";
 
-/** Optional transaction settings; anything left out is filled in by the signer/provider. */
+/** Optional transaction settings; anything left out is filled in by the sender. */
 export interface TxOptions {
+  /** Skips gas estimation (the call is still simulated with eth_call first). */
   gasLimit?: bigint;
+  /** Pins the nonce, e.g. to replace a stuck transaction; normally left to the sender. */
   nonce?: number;
   maxFeePerGas?: bigint;
   maxPriorityFeePerGas?: bigint;
@@ -27,6 +37,7 @@ export interface TxOptions {
 /** A mined transaction and the contract events it emitted. */
 export interface TxOutcome<E> {
   readonly hash: string;
+  readonly nonce: number;
   readonly blockNumber: number;
   readonly blockHash: string;
   readonly gasUsed: bigint;
@@ -53,21 +64,26 @@ export function logPosition(log: Log): LogPosition {
 export abstract class ContractClient<E> {
   readonly address: string;
   readonly contract: Contract;
+  /** Sends this client's writes; undefined for a read-only client. */
+  readonly sender: TransactionSender | undefined;
   /** "ConsentRegistry", used in error messages. */
   protected readonly contractName: string;
   private deployedCheck: Promise<void> | undefined;
 
-  protected constructor(contractName: string, address: string, abi: InterfaceAbi, runner: ContractRunner) {
+  protected constructor(contractName: string, address: string, abi: InterfaceAbi, runner: ClientRunner) {
     this.contractName = contractName;
     this.address = requireAddress(address, `${contractName} address`);
-    this.contract = new Contract(this.address, abi, runner);
+    this.sender = senderFor(runner);
+    // Reads go through the provider: a Signer or NonceManager is never used to send directly.
+    const reader = this.sender ? this.sender.provider : (runner as ContractRunner);
+    this.contract = new Contract(this.address, abi, reader);
   }
 
   /** Parses one log of this contract into a typed event, or undefined for events the client ignores. */
   protected abstract parseEvent(log: Log): E | undefined;
 
   get provider(): Provider {
-    const provider = this.contract.runner?.provider;
+    const provider = this.sender?.provider ?? this.contract.runner?.provider;
     if (!provider)
       throw new InvalidInputError("runner", `${this.contractName} client needs a runner connected to a provider`);
     return provider;
@@ -86,42 +102,29 @@ export abstract class ContractClient<E> {
   /** Validates synchronously (like the argument checks of every write), then sends and waits. */
   protected write(method: string, args: readonly unknown[], options: TxOptions = {}): Promise<TxOutcome<E>> {
     const operation = `${this.contractName}.${method}`;
-    const runner = this.contract.runner;
-    if (!runner || typeof runner.sendTransaction !== "function") {
-      throw new InvalidInputError("runner", `${operation} needs a Signer; this client is read-only`);
-    }
+    const sender = this.sender;
+    if (!sender) throw new InvalidInputError("runner", `${operation} needs a Signer; this client is read-only`);
     const confirmations = requireSmallUint(options.confirmations ?? 1, 16, "confirmations");
-    const { confirmations: _ignored, ...overrides } = options;
-    return this.send(operation, method, args, overrides, confirmations);
-  }
-
-  private async send(
-    operation: string,
-    method: string,
-    args: readonly unknown[],
-    overrides: Omit<TxOptions, "confirmations">,
-    confirmations: number,
-  ): Promise<TxOutcome<E>> {
-    let receipt: TransactionReceipt | null;
-    try {
-      await this.ensureDeployed();
-      const tx = await this.contract.getFunction(method).send(...args, overrides);
-      receipt = await tx.wait(confirmations);
-    } catch (error) {
-      throw toChainError(error, this.contract.interface, operation, this.address);
-    }
-    if (!receipt)
-      throw toChainError(
-        new Error("transaction was dropped or replaced"),
-        this.contract.interface,
+    if (confirmations === 0) throw new InvalidInputError("confirmations", "must be at least 1 (mined)");
+    const request: SendRequest = { to: this.address, data: this.contract.interface.encodeFunctionData(method, args) };
+    if (options.gasLimit !== undefined) request.gasLimit = requireUint(options.gasLimit, 64, "gasLimit");
+    if (options.nonce !== undefined) request.nonce = requireSmallUint(options.nonce, 48, "nonce");
+    if (options.maxFeePerGas !== undefined)
+      request.maxFeePerGas = requireUint(options.maxFeePerGas, 256, "maxFeePerGas");
+    if (options.maxPriorityFeePerGas !== undefined)
+      request.maxPriorityFeePerGas = requireUint(options.maxPriorityFeePerGas, 256, "maxPriorityFeePerGas");
+    return sender
+      .send(request, {
+        confirmations,
         operation,
-        this.address,
-      );
-    return this.outcome(receipt);
+        abi: this.contract.interface,
+        precheck: () => this.ensureDeployed(),
+      })
+      .then((mined) => this.outcome(mined));
   }
 
   /** Typed events of this contract in a receipt. */
-  protected outcome(receipt: TransactionReceipt): TxOutcome<E> {
+  protected outcome({ receipt, nonce }: MinedTransaction): TxOutcome<E> {
     const events: E[] = [];
     for (const log of receipt.logs) {
       if (getAddress(log.address) !== this.address) continue;
@@ -130,6 +133,7 @@ export abstract class ContractClient<E> {
     }
     return {
       hash: receipt.hash,
+      nonce,
       blockNumber: receipt.blockNumber,
       blockHash: receipt.blockHash,
       gasUsed: receipt.gasUsed,

@@ -1,5 +1,5 @@
 /** Typed client of the ConsentRegistry contract. */
-import type { ContractRunner, Log } from "ethers";
+import type { Log } from "ethers";
 import {
   buildGrantTypedData,
   buildRevokeTypedData,
@@ -14,12 +14,15 @@ import {
   type SignedGrant,
   type SignedRevoke,
 } from "../eip712.ts";
-import { InvalidInputError, requireAddress, requireNonZeroAddress, requireSmallUint, requireUint } from "../errors.ts";
+import { InvalidInputError, requireAddress, requireNonZeroAddress, requireSmallUint } from "../errors.ts";
+import { toChainError } from "./chain-errors.ts";
 import { ConsentRegistryAbi } from "../generated/ConsentRegistry.ts";
 import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "../purposes.ts";
+import { checkRecordQuery, recordAccessFrom, type RecordAccess, type RecordAccessQuery } from "../record-access.ts";
 import { toScopeId } from "../scopes.ts";
-import { ContractClient, type BlockTag, type TxOptions, type TxOutcome } from "./base.ts";
+import { ContractClient, type BlockTag, type ClientRunner, type TxOptions, type TxOutcome } from "./base.ts";
 import { parseConsentLog, type ConsentEvent } from "./consent-events.ts";
+import { requireFutureTime, timeBounds, type TimeBounds } from "./time-bounds.ts";
 
 /** Identifies one consent slot. `scope` is a canonical scope string or a bytes32 id. */
 export interface ConsentKeyInput {
@@ -33,8 +36,15 @@ export interface GrantParams {
   grantee: string;
   scope: string;
   purpose: GrantablePurpose | string;
-  /** Unix seconds; must be in the future when mined. */
+  /** Unix seconds (not milliseconds); in the future, at most maxExpiryAheadSeconds (10 years) ahead. */
   expiry: bigint | number;
+}
+
+export interface ConsentRegistryClientOptions {
+  /** Latest expiry or signature deadline accepted, in seconds from now. Default 10 years (315,576,000). */
+  maxExpiryAheadSeconds?: number;
+  /** Wall clock in milliseconds for the expiry checks (tests). Default Date.now. */
+  clock?: () => number;
 }
 
 export interface RevokeParams {
@@ -57,14 +67,21 @@ export const MAX_EMERGENCY_DURATION_SECONDS = 7 * 24 * 60 * 60;
 
 export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   private domainPromise: Promise<ConsentDomain> | undefined;
+  private readonly options: ConsentRegistryClientOptions;
+  private readonly bounds: TimeBounds;
 
-  /** `runner`: a Signer to send transactions, or a Provider for reads only. */
-  constructor(address: string, runner: ContractRunner) {
+  /**
+   * `runner`: a TransactionSender, or a Signer (wrapped in one) to send transactions; a Provider
+   * for reads only.
+   */
+  constructor(address: string, runner: ClientRunner, options: ConsentRegistryClientOptions = {}) {
     super("ConsentRegistry", address, ConsentRegistryAbi, runner);
+    this.options = { ...options };
+    this.bounds = timeBounds(options);
   }
 
-  connect(runner: ContractRunner): ConsentRegistryClient {
-    return new ConsentRegistryClient(this.address, runner);
+  connect(runner: ClientRunner): ConsentRegistryClient {
+    return new ConsentRegistryClient(this.address, runner, this.options);
   }
 
   protected parseEvent(log: Log): ConsentEvent | undefined {
@@ -74,7 +91,7 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   // --- patient operations (msg.sender is the patient) ------------------------------------------
 
   grant(params: GrantParams, options?: TxOptions): Promise<ConsentTx> {
-    const g = checkGrant(params);
+    const g = this.checkGrant(params);
     return this.write("grant", [g.grantee, g.scope, g.purpose, g.expiry], options);
   }
 
@@ -89,7 +106,7 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
       throw new InvalidInputError("items", "grantBatch needs at least one grant");
     const checked = items.map((item, index) => {
       try {
-        return checkGrant(item);
+        return this.checkGrant(item);
       } catch (error) {
         throw error instanceof InvalidInputError ? error.within(`items[${index}]`) : error;
       }
@@ -110,9 +127,13 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   setEmergencyGrantee(grantee: string, maxDurationSeconds: number, options?: TxOptions): Promise<ConsentTx> {
     const duration = requireSmallUint(maxDurationSeconds, 32, "maxDurationSeconds");
     if (duration > MAX_EMERGENCY_DURATION_SECONDS) {
+      const hint =
+        duration % 1000 === 0 && duration / 1000 <= MAX_EMERGENCY_DURATION_SECONDS
+          ? `; ${duration} looks like milliseconds: divide by 1000`
+          : "";
       throw new InvalidInputError(
         "maxDurationSeconds",
-        `at most ${MAX_EMERGENCY_DURATION_SECONDS} (7 days), got ${duration}`,
+        `at most ${MAX_EMERGENCY_DURATION_SECONDS} seconds (7 days), got ${duration}${hint}`,
       );
     }
     return this.write("setEmergencyGrantee", [requireNonZeroAddress(grantee, "grantee"), duration], options);
@@ -122,6 +143,8 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
 
   grantBySig(signed: SignedGrant, options?: TxOptions): Promise<ConsentTx> {
     const m = toGrantMessage(signed);
+    requireFutureTime(m.expiry, 64, "expiry", this.bounds);
+    requireFutureTime(m.deadline, 256, "deadline", this.bounds);
     const { v, r, s } = checkSignatureParts(signed);
     const patient = requireNonZeroAddress(signed.patient, "patient");
     return this.write(
@@ -133,6 +156,7 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
 
   revokeBySig(signed: SignedRevoke, options?: TxOptions): Promise<ConsentTx> {
     const m = toRevokeMessage(signed);
+    requireFutureTime(m.deadline, 256, "deadline", this.bounds);
     const { v, r, s } = checkSignatureParts(signed);
     const patient = requireNonZeroAddress(signed.patient, "patient");
     return this.write("revokeBySig", [patient, m.grantee, m.scope, m.purpose, m.version, m.deadline, v, r, s], options);
@@ -161,6 +185,27 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return { expiry, version: Number(version) };
   }
 
+  /**
+   * Whether `grantee` may read `record` for `purpose`: consent for any one of the record's scopes
+   * (record, FHIR type, categories) allows it. All scopes are read at the same block (`blockTag`
+   * resolved to a number first); the answer names the scope that allowed the access.
+   */
+  async checkRecordAccess(query: RecordAccessQuery, blockTag: BlockTag = "latest"): Promise<RecordAccess> {
+    const q = checkRecordQuery(query);
+    let at: BlockTag = blockTag;
+    if (typeof blockTag === "string" && blockTag !== "pending") {
+      const block = await this.provider.getBlock(blockTag).catch((error: unknown) => {
+        throw toChainError(error, this.contract.interface, "ConsentRegistry.checkRecordAccess", this.address);
+      });
+      if (!block) throw new InvalidInputError("blockTag", `the node has no ${blockTag} block`);
+      at = block.number;
+    }
+    const answers = await Promise.all(
+      q.scopes.map((scope) => this.read<boolean>("isAllowed", [q.patient, q.grantee, toScopeId(scope), q.purpose], at)),
+    );
+    return recordAccessFrom(q.scopes, answers);
+  }
+
   async emergencyGranteeOf(patient: string, grantee: string, blockTag?: BlockTag): Promise<number> {
     const duration = await this.read<bigint>(
       "emergencyGranteeOf",
@@ -178,44 +223,55 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   }
 
   /**
-   * The typed data a patient signs to grant, with `version` read from the chain now. If anything
-   * writes the slot before the relay, the contract refuses the signature (StaleVersion).
+   * The typed data `patient` signs to grant, with `version` read from the chain now. If anything
+   * writes the slot before the relay, the contract refuses the signature (StaleVersion). Pass the
+   * result to signGrant as `signGrant(wallet, domain, { ...message, patient })`: it refuses a
+   * wallet that is not the patient's.
    */
   async nextGrantTypedData(params: GrantParams & { patient: string; deadline: bigint | number }): Promise<{
+    patient: string;
     domain: ConsentDomain;
     message: GrantMessage;
     typedData: GrantTypedData;
   }> {
-    const { version } = await this.consentOf({ ...params });
+    const patient = requireNonZeroAddress(params.patient, "patient");
+    const expiry = requireFutureTime(params.expiry, 64, "expiry", this.bounds);
+    const deadline = requireFutureTime(params.deadline, 256, "deadline", this.bounds);
+    const checked = toGrantMessage({ ...params, expiry, deadline, version: 0 });
+    const { version } = await this.consentOf({ ...params, patient });
     const domain = await this.domain();
-    const message = toGrantMessage({ ...params, version });
-    return { domain, message, typedData: buildGrantTypedData(domain, message) };
+    const message = { ...checked, version };
+    return { patient, domain, message, typedData: buildGrantTypedData(domain, message) };
   }
 
   async nextRevokeTypedData(params: RevokeParams & { patient: string; deadline: bigint | number }): Promise<{
+    patient: string;
     domain: ConsentDomain;
     message: RevokeMessage;
     typedData: RevokeTypedData;
   }> {
-    const { version } = await this.consentOf({ ...params });
+    const patient = requireNonZeroAddress(params.patient, "patient");
+    const deadline = requireFutureTime(params.deadline, 256, "deadline", this.bounds);
+    const checked = toRevokeMessage({ ...params, deadline, version: 0 });
+    const { version } = await this.consentOf({ ...params, patient });
     const domain = await this.domain();
-    const message = toRevokeMessage({ ...params, version });
-    return { domain, message, typedData: buildRevokeTypedData(domain, message) };
+    const message = { ...checked, version };
+    return { patient, domain, message, typedData: buildRevokeTypedData(domain, message) };
   }
-}
 
-function checkGrant(params: GrantParams): {
-  grantee: string;
-  scope: string;
-  purpose: GrantablePurpose;
-  expiry: bigint;
-} {
-  return {
-    grantee: requireNonZeroAddress(params.grantee, "grantee"),
-    scope: toScopeId(params.scope),
-    purpose: parseGrantablePurpose(params.purpose),
-    expiry: requireUint(params.expiry, 64, "expiry"),
-  };
+  private checkGrant(params: GrantParams): {
+    grantee: string;
+    scope: string;
+    purpose: GrantablePurpose;
+    expiry: bigint;
+  } {
+    return {
+      grantee: requireNonZeroAddress(params.grantee, "grantee"),
+      scope: toScopeId(params.scope),
+      purpose: parseGrantablePurpose(params.purpose),
+      expiry: requireFutureTime(params.expiry, 64, "expiry", this.bounds),
+    };
+  }
 }
 
 function checkKey(key: ConsentKeyInput): { patient: string; grantee: string; scope: string; purpose: Purpose } {

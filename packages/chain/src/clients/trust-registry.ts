@@ -1,5 +1,5 @@
 /** Typed client of the TrustRegistry contract (issuer accreditation per role). */
-import { Interface, getAddress, keccak256, toUtf8Bytes, type ContractRunner, type Log } from "ethers";
+import { Interface, getAddress, keccak256, toUtf8Bytes, type Log } from "ethers";
 import {
   InvalidInputError,
   describe,
@@ -11,6 +11,7 @@ import {
 import { TrustRegistryAbi } from "../generated/TrustRegistry.ts";
 import {
   ContractClient,
+  type ClientRunner,
   logPosition,
   type BlockTag,
   type LogPosition,
@@ -77,11 +78,11 @@ export type TrustEvent =
 const trustInterface = new Interface(TrustRegistryAbi);
 
 export class TrustRegistryClient extends ContractClient<TrustEvent> {
-  constructor(address: string, runner: ContractRunner) {
+  constructor(address: string, runner: ClientRunner) {
     super("TrustRegistry", address, TrustRegistryAbi, runner);
   }
 
-  connect(runner: ContractRunner): TrustRegistryClient {
+  connect(runner: ClientRunner): TrustRegistryClient {
     return new TrustRegistryClient(this.address, runner);
   }
 

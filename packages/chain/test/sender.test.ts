@@ -1,0 +1,308 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { expect } from "chai";
+import { NonceManager, parseEther } from "ethers";
+import {
+  ChainUnavailableError,
+  ConsentRegistryClient,
+  ContractRevertError,
+  InvalidInputError,
+  TransactionSender,
+  TransactionTimeoutError,
+  deployHygeia,
+  isDeployed,
+  startLocalChain,
+  type TxOutcome,
+} from "../src/index.ts";
+import { connectProvider, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+
+/** Rejects when `promise` has not settled within `ms`: a hang fails the test instead of stalling it. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => expect.fail("expected a rejection"),
+    (error: unknown) => error,
+  );
+}
+
+describe("TransactionSender (anvil)", function () {
+  this.timeout(60_000);
+  let t: TestChain;
+  const grantee = (i: number) => walletAt(10 + (i % 5)).address; // accounts without funds are fine as grantees
+
+  before(async () => {
+    t = await startTestChain();
+  });
+  after(async () => t?.stop());
+
+  async function expiry(): Promise<number> {
+    return (await latestTimestamp(t.provider)) + 3600;
+  }
+
+  async function nonceOf(index: number): Promise<number> {
+    return t.provider.getTransactionCount(walletAt(index).address, "pending");
+  }
+
+  it("a write that reverts in simulation takes no nonce, so the next write through a NonceManager settles", async () => {
+    // The README used to recommend NonceManager: it consumed a nonce on the revert and the next
+    // write waited forever behind the gap.
+    const registry = new ConsentRegistryClient(
+      t.deployment.contracts.ConsentRegistry,
+      new NonceManager(walletAt(2).connect(t.provider)),
+    );
+    const before = await nonceOf(2);
+    const reverted = await rejection(registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 }));
+    expect(reverted).to.be.instanceOf(ContractRevertError);
+    expect((reverted as ContractRevertError).errorName).to.equal("NothingToRevoke");
+    const granted = await within(
+      registry.grant({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1, expiry: await expiry() }),
+      10_000,
+      "the write after a reverted one",
+    );
+    expect(granted.nonce).to.equal(before);
+    expect(granted.events[0]).to.include({ type: "ConsentGranted" });
+  });
+
+  it("a NonceManager the caller also uses directly stays in step with the sender", async () => {
+    const manager = new NonceManager(walletAt(3).connect(t.provider));
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, manager);
+    await (await manager.sendTransaction({ to: walletAt(9).address, value: 1n })).wait();
+    const granted = await registry.grant({
+      grantee: grantee(1),
+      scope: "fhir:Patient",
+      purpose: 1,
+      expiry: await expiry(),
+    });
+    await rejection(registry.revoke({ grantee: grantee(2), scope: "fhir:Patient", purpose: 1 }));
+    const direct = await within(
+      manager.sendTransaction({ to: walletAt(9).address, value: 1n }).then((tx) => tx.wait()),
+      10_000,
+      "a direct NonceManager send",
+    );
+    expect(direct?.status).to.equal(1);
+    expect((await t.provider.getTransaction(direct!.hash))!.nonce).to.equal(granted.nonce + 1);
+  });
+
+  it("concurrent writes from one account all mine, with consecutive nonces in call order; a revert in between leaves no gap", async () => {
+    const address = t.deployment.contracts.ConsentRegistry;
+    // Two clients over two Signer objects of the same account share one nonce lane.
+    const a = new ConsentRegistryClient(address, t.signer(4));
+    const b = new ConsentRegistryClient(address, t.signer(4));
+    const first = await nonceOf(4);
+    const until = await expiry();
+    const writes: Promise<TxOutcome<unknown>>[] = [];
+    for (let i = 0; i < 16; i++) {
+      const client = i % 2 === 0 ? a : b;
+      writes.push(
+        client.grant({
+          grantee: grantee(i),
+          scope: "category:laboratory",
+          purpose: i % 2 ? "Research" : "Treatment",
+          expiry: until + i,
+        }),
+      );
+      if (i === 7) {
+        const failing = b.revoke({ grantee: grantee(i), scope: "category:imaging", purpose: 4 });
+        writes.push(
+          failing.then(
+            () => expect.fail("revoke of nothing"),
+            () => ({ nonce: -1 }) as TxOutcome<unknown>,
+          ),
+        );
+      }
+    }
+    const outcomes = await within(Promise.all(writes), 30_000, "16 concurrent writes");
+    const nonces = outcomes.map((o) => o.nonce).filter((n) => n !== -1);
+    expect(nonces).to.deep.equal(Array.from({ length: 16 }, (_, i) => first + i));
+    expect(await nonceOf(4)).to.equal(first + 16);
+    for (const outcome of outcomes.filter((o) => o.nonce !== -1)) {
+      expect((await t.provider.getTransactionReceipt(outcome.hash))?.status).to.equal(1);
+    }
+  });
+
+  it("a transaction that is not mined in time raises TransactionTimeoutError with its hash and nonce; the next write follows it", async () => {
+    const sender = new TransactionSender(t.signer(5), { inclusionTimeoutMs: 1_500, pollIntervalMs: 100 });
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
+    const until = await expiry();
+    const nonce = await nonceOf(5);
+    await t.provider.send("evm_setAutomine", [false]);
+    let error: unknown;
+    const started = Date.now();
+    try {
+      error = await within(
+        rejection(registry.grant({ grantee: grantee(0), scope: "fhir:Observation", purpose: 1, expiry: until })),
+        10_000,
+        "a write on a chain that does not mine",
+      );
+    } finally {
+      await t.provider.send("evm_setAutomine", [true]);
+    }
+    expect(Date.now() - started).to.be.below(4_000);
+    expect(error).to.be.instanceOf(TransactionTimeoutError);
+    const timeout = error as TransactionTimeoutError;
+    expect(timeout.code).to.equal("TX_TIMEOUT");
+    expect(timeout.phase).to.equal("inclusion");
+    expect(timeout.nonce).to.equal(nonce);
+    expect(timeout.hash).to.match(/^0x[0-9a-f]{64}$/);
+    expect(timeout.message).to.include(`It may still be mined: check ${timeout.hash}`);
+
+    // The stuck transaction is still in the node's pool: once a block comes, it is mined ...
+    await t.provider.send("evm_mine", []);
+    expect((await t.provider.getTransactionReceipt(timeout.hash!))?.status).to.equal(1);
+    // ... and the sender, resynchronized from the chain, sends the next write right after it.
+    const next = await within(
+      registry.grant({ grantee: grantee(1), scope: "fhir:Observation", purpose: 1, expiry: until }),
+      10_000,
+      "the write after a timeout",
+    );
+    expect(next.nonce).to.equal(nonce + 1);
+  });
+
+  it("after a timed-out transaction is dropped by the node, the next write reuses its nonce", async () => {
+    const sender = new TransactionSender(t.signer(6), { inclusionTimeoutMs: 1_000, pollIntervalMs: 100 });
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
+    const until = await expiry();
+    const nonce = await nonceOf(6);
+    await t.provider.send("evm_setAutomine", [false]);
+    let timeout: TransactionTimeoutError;
+    try {
+      timeout = (await rejection(
+        registry.grant({ grantee: grantee(0), scope: "fhir:Condition", purpose: 1, expiry: until }),
+      )) as TransactionTimeoutError;
+      expect(timeout).to.be.instanceOf(TransactionTimeoutError);
+      await t.provider.send("anvil_dropTransaction", [timeout.hash]);
+    } finally {
+      await t.provider.send("evm_setAutomine", [true]);
+    }
+    // Without the resync the sender would use nonce + 1 and wait behind a gap that never fills.
+    const next = await within(
+      registry.grant({ grantee: grantee(1), scope: "fhir:Condition", purpose: 1, expiry: until }),
+      10_000,
+      "the write after a dropped transaction",
+    );
+    expect(next.nonce).to.equal(nonce);
+    expect(await t.provider.getTransactionReceipt(timeout.hash!)).to.equal(null);
+  });
+
+  it("a transaction sent elsewhere from the same account moves the nonce: the write is retried with a fresh one", async () => {
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(7));
+    const until = await expiry();
+    const first = await registry.grant({ grantee: grantee(0), scope: "fhir:Encounter", purpose: 1, expiry: until });
+    // Another process (here: a wallet on another provider) uses the account's next nonce.
+    const elsewhere = connectProvider(t.chain.rpcUrl);
+    try {
+      const tx = await walletAt(7)
+        .connect(elsewhere)
+        .sendTransaction({ to: walletAt(9).address, value: parseEther("0.001") });
+      expect(tx.nonce).to.equal(first.nonce + 1);
+      await tx.wait();
+    } finally {
+      elsewhere.destroy();
+    }
+    const next = await within(
+      registry.grant({ grantee: grantee(1), scope: "fhir:Encounter", purpose: 1, expiry: until }),
+      10_000,
+      "the write after a nonce moved under the sender",
+    );
+    expect(next.nonce).to.equal(first.nonce + 2);
+  });
+
+  it("confirmations that do not come raise TransactionTimeoutError in the confirmations phase", async () => {
+    const sender = new TransactionSender(t.signer(8), { confirmationTimeoutMs: 800, pollIntervalMs: 100 });
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
+    const error = await rejection(
+      registry.grant(
+        { grantee: grantee(0), scope: "fhir:Procedure", purpose: 1, expiry: await expiry() },
+        { confirmations: 3 },
+      ),
+    );
+    expect(error).to.be.instanceOf(TransactionTimeoutError);
+    expect((error as TransactionTimeoutError).phase).to.equal("confirmations");
+    // Mined all the same: its receipt is there.
+    expect((await t.provider.getTransactionReceipt((error as TransactionTimeoutError).hash!))?.status).to.equal(1);
+  });
+
+  it("validates its options and the confirmations before sending", () => {
+    expect(() => new TransactionSender(t.signer(2), { inclusionTimeoutMs: 0 })).to.throw(
+      InvalidInputError,
+      /inclusionTimeoutMs/,
+    );
+    expect(() => new TransactionSender(walletAt(2))).to.throw(InvalidInputError, /connected to a provider/);
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
+    expect(() =>
+      registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 }, { confirmations: 0 }),
+    ).to.throw(InvalidInputError, /confirmations/);
+  });
+
+  it("deployHygeia takes a plain Signer and sends through a TransactionSender", async () => {
+    const chain = await startLocalChain();
+    const provider = connectProvider(chain.rpcUrl);
+    try {
+      const deployment = await deployHygeia(walletAt(0).connect(provider), { gateways: [walletAt(1).address] });
+      expect(await isDeployed(provider, deployment)).to.equal(true);
+      expect(await provider.getTransactionCount(walletAt(0).address)).to.equal(5); // 4 contracts + 1 gateway
+    } finally {
+      provider.destroy();
+      await chain.stop();
+    }
+  });
+
+  describe("an unreachable node", () => {
+    let rpcUrl: string;
+    before(async () => {
+      const chain = await startLocalChain();
+      rpcUrl = chain.rpcUrl;
+      await chain.stop();
+    });
+
+    it("gives ChainUnavailableError when the connection is refused", async () => {
+      const provider = connectProvider(rpcUrl);
+      try {
+        const registry = new ConsentRegistryClient(
+          t.deployment.contracts.ConsentRegistry,
+          walletAt(2).connect(provider),
+        );
+        const error = await within(
+          rejection(registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 })),
+          10_000,
+          "a write to a stopped node",
+        );
+        expect(error).to.be.instanceOf(ChainUnavailableError);
+        expect((error as Error).message).to.match(/ECONNREFUSED/);
+      } finally {
+        provider.destroy();
+      }
+    });
+
+    it("gives ChainUnavailableError within sendTimeoutMs when the node accepts connections but never answers", async () => {
+      const silent = createServer(() => undefined); // holds every request open
+      await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+      const { port } = silent.address() as AddressInfo;
+      const provider = connectProvider(`http://127.0.0.1:${port}`);
+      try {
+        const sender = new TransactionSender(walletAt(2).connect(provider), { sendTimeoutMs: 1_000 });
+        const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
+        const started = Date.now();
+        const error = await within(
+          rejection(registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 })),
+          10_000,
+          "a write to a node that never answers",
+        );
+        expect(Date.now() - started).to.be.below(3_000);
+        expect(error).to.be.instanceOf(ChainUnavailableError);
+        expect((error as Error).message).to.match(/did not answer within 1000 ms; nothing was sent/);
+      } finally {
+        provider.destroy();
+        silent.closeAllConnections();
+        await new Promise((resolve) => silent.close(resolve));
+      }
+    });
+  });
+});
