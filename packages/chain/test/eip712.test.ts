@@ -24,6 +24,7 @@ import {
   splitSignature,
   verifyGrantSignature,
   verifyRevokeSignature,
+  WrongSignerError,
   type Eip1193Provider,
 } from "../src/index.ts";
 import { latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
@@ -196,6 +197,71 @@ describe("eip712 (off-chain)", () => {
   });
 });
 
+describe("eip712: the signer must be the patient the consent is for", () => {
+  it("refuses a clinic's wallet signing a patient's grant or revoke, naming both accounts, before signing", async () => {
+    let asked = 0;
+    const counting = new Proxy(clinic, {
+      get: (target, name, receiver) =>
+        name === "signTypedData"
+          ? (...args: Parameters<typeof clinic.signTypedData>) => (asked++, target.signTypedData(...args))
+          : Reflect.get(target, name, receiver),
+    });
+    for (const attempt of [signGrant(counting, domain, baseGrant), signRevoke(counting, domain, baseGrant)]) {
+      const error = await attempt.then(
+        () => expect.fail("a clinic's signature for the patient must be refused"),
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(WrongSignerError).and.to.be.instanceOf(SignatureError);
+      expect(error).to.include({ code: "WRONG_SIGNER", expected: patient.address, actual: clinic.address });
+      expect((error as Error).message)
+        .to.include(patient.address)
+        .and.include(clinic.address);
+    }
+    expect(asked, "the wallet is not asked to sign").to.equal(0);
+  });
+
+  it("accepts the patient's own wallet, and needs the patient named", async () => {
+    const signed = await signGrant(patient, domain, baseGrant);
+    expect(signed.patient).to.equal(patient.address);
+    const { patient: _omitted, ...unnamed } = baseGrant;
+    await signGrant(patient, domain, unnamed as typeof baseGrant).then(
+      () => expect.fail("should refuse"),
+      (error: unknown) =>
+        expect(error)
+          .to.be.instanceOf(InvalidInputError)
+          .and.match(/patient: name the patient/),
+    );
+  });
+
+  it("refuses an EIP-1193 account that is not the patient before prompting, and a wallet that signs as another", async () => {
+    let prompts = 0;
+    const wallet: Eip1193Provider = {
+      request: async ({ params }) => {
+        prompts++;
+        const payload = JSON.parse((params as string[])[1]!) as ReturnType<typeof buildGrantTypedData>;
+        return clinic.signTypedData(
+          payload.domain,
+          { Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) },
+          payload.message,
+        );
+      },
+    };
+    const wrongAccount = await signGrant({ eip1193: wallet, account: clinic.address }, domain, baseGrant).catch(
+      (e: unknown) => e,
+    );
+    expect(wrongAccount).to.be.instanceOf(WrongSignerError).and.include({ actual: clinic.address });
+    expect(prompts).to.equal(0);
+    // The wallet was asked for the patient's account but signed with the clinic's.
+    const impostor = await signGrant({ eip1193: wallet, account: patient.address }, domain, baseGrant).catch(
+      (e: unknown) => e,
+    );
+    expect(impostor)
+      .to.be.instanceOf(WrongSignerError)
+      .and.include({ expected: patient.address, actual: clinic.address });
+    expect(prompts).to.equal(1);
+  });
+});
+
 describe("eip712 against the contract (anvil)", function () {
   this.timeout(60_000);
   let t: TestChain;
@@ -249,6 +315,12 @@ describe("eip712 against the contract (anvil)", function () {
     } = await registry.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
     expect(message.version).to.equal(0);
     expect(typedData.message.expiry).to.equal(String(now + 3600));
+    // The clinic's wallet (through the node, EIP-1193) cannot sign the patient's grant.
+    const byClinic = await signGrant({ eip1193: wallet, account: clinic.address }, d, {
+      ...message,
+      patient: key.patient,
+    }).catch((e: unknown) => e);
+    expect(byClinic).to.be.instanceOf(WrongSignerError);
     const signed = await signGrant({ eip1193: wallet, account: patient.address }, d, {
       ...message,
       patient: key.patient,

@@ -34,6 +34,7 @@ import {
   requireUint,
 } from "../errors.ts";
 import { parsePurpose, type Purpose } from "../purposes.ts";
+import { checkRecordQuery, recordAccessFrom, type RecordAccess, type RecordAccessQuery } from "../record-access.ts";
 import { toScopeId } from "../scopes.ts";
 import { networkFailureReason } from "../clients/chain-errors.ts";
 import { CONSENT_SLOT_TOPICS, isSlotEvent, parseConsentLog, slotAfter } from "../clients/consent-events.ts";
@@ -289,6 +290,20 @@ export class ConsentIndexer {
     if (!isLive(this.confirmed.get(key), at)) return false;
     const pendingSlot = this.pending.get(key);
     return pendingSlot === undefined || isLive(pendingSlot, at);
+  }
+
+  /**
+   * Whether `grantee` may read `record` for `purpose`: consent for any one of the record's scopes
+   * (record, FHIR type, categories; scopesForRecord) allows it, and the answer names that scope.
+   * Synchronous and fail closed like isAllowed: IndexerStaleError when the state cannot be trusted.
+   */
+  checkRecordAccess(query: RecordAccessQuery, atUnixSeconds?: number | bigint): RecordAccess {
+    const q = checkRecordQuery(query);
+    const at = atUnixSeconds === undefined ? undefined : requireUint(atUnixSeconds, 64, "atUnixSeconds");
+    return recordAccessFrom(
+      q.scopes,
+      q.scopes.map((scope) => this.isAllowed(q.patient, q.grantee, scope, q.purpose, at)),
+    );
   }
 
   status(): IndexerStatus {
