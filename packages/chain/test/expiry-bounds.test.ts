@@ -11,7 +11,12 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
   const patient = walletAt(2);
   const clinic = walletAt(3).address;
   const now = () => Math.floor(Date.now() / 1000);
-  const grant = (expiry: number | bigint) => ({ grantee: clinic, scope: "fhir:Observation", purpose: 1, expiry });
+  const grant = (expiry: number | bigint) => ({
+    grantee: clinic,
+    scope: "fhir:Observation",
+    purpose: "Treatment",
+    expiry,
+  });
 
   before(async () => {
     t = await startTestChain();
@@ -64,7 +69,7 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
   });
 
   it("nextGrantTypedData / nextRevokeTypedData bound the expiry and the signature deadline", async () => {
-    const base = { patient: patient.address, grantee: clinic, scope: "fhir:Observation", purpose: 1 };
+    const base = { patient: patient.address, grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" };
     const cases: [Promise<unknown>, RegExp][] = [
       [registry.nextGrantTypedData({ ...base, expiry: Date.now(), deadline: now() + 600 }), /expiry: .*milliseconds/],
       [
