@@ -1,14 +1,31 @@
 // `npm start`: the local Hygeia stack. For now: an anvil JSON-RPC node on 127.0.0.1 whose state
 // survives restarts (<data-dir>/chain-state.json), the contracts deployed once (reused on the
 // next start), governance set up with demo accreditations, and funded demo accounts printed.
-// Ctrl-C stops anvil with SIGINT, which makes it dump its state, and waits for it to exit.
-import { existsSync } from "node:fs";
+//
+// Rules this script keeps:
+// - One start per data dir: <data-dir>/stack.lock is taken before anything in the dir is touched
+//   (even --fresh's deletions) and released on exit; a live holder is named, never overridden
+//   (scripts/data-dir-lock.ts).
+// - Every message is true: "state saved" only when anvil has just written the state file; a start
+//   that fails says why in one line and exits non-zero.
+// - The banner's on-chain facts (owners, gateway, accreditations) are read back from the
+//   contracts, not restated from this script's intentions.
+// - Blocks are mined every --block-time seconds (default 1) so confirmations accrue with no
+//   traffic. Setup runs with a block per transaction first: at one block per second the
+//   deployment alone took ~21 s, against ~0.6 s.
+//
+// Exit codes: 0 stopped by a signal after a clean stop, 1 start failed or the chain died,
+// 2 bad options, 3 the data dir is in use, 130 forced stop (a second Ctrl-C).
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
+import { Contract, HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
 import {
+  AuditAnchorAbi,
+  AuditAnchorClient,
   LOCAL_MNEMONIC,
+  TrustRegistryAbi,
   TrustRegistryClient,
   TrustRole,
   deployHygeia,
@@ -20,34 +37,56 @@ import {
   type LocalChain,
   type TrustRoleName,
 } from "@hygeia/chain";
+import { DataDirLockedError, acquireDataDirLock, type DataDirLock } from "./data-dir-lock.ts";
 
-const USAGE = `usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--fresh]
+const USAGE = `usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--block-time N] [--fresh] [--json]
   --port N        JSON-RPC port (default 8545; 0 picks a free one)
   --host ADDR     interface to bind (default 127.0.0.1)
-  --data-dir DIR  where chain state and deployment.json live (default .hygeia)
-  --fresh         discard the saved chain state and deploy anew`;
+  --data-dir DIR  where chain state, deployment.json and the lock live (default .hygeia)
+  --block-time N  seconds between blocks (default 1); 0 mines a block only when a transaction arrives
+  --fresh         discard the saved chain state and deploy anew
+  --json          print one JSON line describing the running stack on stdout instead of the banner`;
 
-/** Demo roles, in the order of the test mnemonic's accounts. */
+const REPO_ROOT = resolve(import.meta.dirname, "..");
+
+/** The demo's cast, in the order of the test mnemonic's accounts. What each may do on-chain is read back. */
 const DEMO_ROLES = [
-  "deployer / governance",
-  "gateway (audit anchoring)",
+  "deployer, governance",
+  "gateway",
   "patient Alice",
   "patient Bob",
   "clinic",
   "virtual clinic",
   "researcher",
-  "medical board (accredits clinics)",
-  "IRB (ethics approvals)",
+  "medical board",
+  "IRB",
   "insurer",
 ] as const;
-const ROLE_ACCOUNT = { medicalBoard: 7, irb: 8, insurer: 9 } as const;
+/** Accreditations made at setup: [account, role]. */
+const DEMO_ACCREDITATIONS: readonly (readonly [number, TrustRoleName])[] = [
+  [7, TrustRole.MedicalBoard],
+  [8, TrustRole.Irb],
+  [9, TrustRole.Insurer],
+  [0, TrustRole.IdentityIssuer],
+];
+const GATEWAY_ACCOUNT = 1;
+const INDEXER_CONFIRMATIONS = 2; // ConsentIndexer's default
+
+interface Options {
+  port: number;
+  host: string;
+  dataDir: string;
+  blockTime: number;
+  fresh: boolean;
+  json: boolean;
+}
 
 function fail(message: string): never {
   console.error(`start: ${message}\n${USAGE}`);
   process.exit(2);
 }
 
-function parseOptions() {
+function parseOptions(): Options {
   let values;
   try {
     ({ values } = parseArgs({
@@ -55,7 +94,9 @@ function parseOptions() {
         port: { type: "string", default: "8545" },
         host: { type: "string", default: "127.0.0.1" },
         "data-dir": { type: "string", default: ".hygeia" },
+        "block-time": { type: "string", default: "1" },
         fresh: { type: "boolean", default: false },
+        json: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -70,8 +111,19 @@ function parseOptions() {
   }
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65_535) fail(`--port must be an integer 0-65535, got "${values.port}"`);
+  const blockTime = Number(values["block-time"]);
+  if (!/^\d+$/.test(values["block-time"]) || blockTime > 3600) {
+    fail(`--block-time must be whole seconds 0-3600 (0 = a block per transaction), got "${values["block-time"]}"`);
+  }
   if (!values.host) fail("--host must not be empty");
-  return { port, host: values.host, dataDir: resolve(values["data-dir"]), fresh: values.fresh };
+  return {
+    port,
+    host: values.host,
+    dataDir: resolve(values["data-dir"]),
+    blockTime,
+    fresh: values.fresh,
+    json: values.json,
+  };
 }
 
 function demoWallet(index: number): HDNodeWallet {
@@ -83,14 +135,201 @@ async function setUpGovernance(deployment: HygeiaDeployment, provider: JsonRpcPr
   const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governance);
   const now = BigInt((await provider.getBlock("latest"))!.timestamp);
   const year = 365n * 24n * 3600n;
-  const accreditations: [number, TrustRoleName][] = [
-    [ROLE_ACCOUNT.medicalBoard, TrustRole.MedicalBoard],
-    [ROLE_ACCOUNT.irb, TrustRole.Irb],
-    [ROLE_ACCOUNT.insurer, TrustRole.Insurer],
-    [0, TrustRole.IdentityIssuer],
-  ];
-  for (const [account, role] of accreditations) {
+  for (const [account, role] of DEMO_ACCREDITATIONS) {
     await trust.accredit({ issuer: demoWallet(account).address, role, validFrom: now, validUntil: now + year });
+  }
+}
+
+/** What the contracts say about one account, read back at startup. */
+interface OnChainStanding {
+  /** Contracts whose owner (governance) this account is. */
+  owns: string[];
+  /** Authorized to anchor audit batches on AuditAnchor. */
+  gateway: boolean;
+  /** TrustRegistry records for this account (roles without a record are left out). */
+  accreditations: {
+    role: TrustRoleName;
+    /** Unix seconds. */
+    validFrom: number;
+    validUntil: number;
+    /** 0 = not revoked. */
+    revokedAt: number;
+    /** The registry's own isTrusted(account, role) now. */
+    trusted: boolean;
+  }[];
+}
+
+async function readStanding(
+  deployment: HygeiaDeployment,
+  provider: JsonRpcProvider,
+  address: string,
+): Promise<OnChainStanding> {
+  const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, provider);
+  const audit = new AuditAnchorClient(deployment.contracts.AuditAnchor, provider);
+  const owners = await Promise.all(
+    (
+      [
+        ["TrustRegistry", TrustRegistryAbi],
+        ["AuditAnchor", AuditAnchorAbi],
+      ] as const
+    ).map(async ([name, abi]) => {
+      const owner = (await new Contract(deployment.contracts[name], abi, provider).getFunction("owner")()) as string;
+      return owner.toLowerCase() === address.toLowerCase() ? [name] : [];
+    }),
+  );
+  const accreditations = await Promise.all(
+    Object.values(TrustRole).map(async (role) => {
+      const record = await trust.accreditationOf(address, role);
+      if (record.validUntil === 0n) return [];
+      return [
+        {
+          role,
+          validFrom: Number(record.validFrom),
+          validUntil: Number(record.validUntil),
+          revokedAt: Number(record.revokedAt),
+          trusted: await trust.isTrusted(address, role),
+        },
+      ];
+    }),
+  );
+  return {
+    owns: owners.flat(),
+    gateway: (await audit.gatewayOf(address)).authorized,
+    accreditations: accreditations.flat(),
+  };
+}
+
+/** Everything the banner says, also printed as one JSON line with --json. */
+interface StackInfo {
+  rpcUrl: string;
+  chainId: number;
+  /** Seconds between blocks; 0 = a block per transaction. */
+  blockTime: number;
+  dataDir: string;
+  stateFile: string;
+  deploymentFile: string;
+  lockFile: string;
+  pid: number;
+  anvilPid: number;
+  contracts: HygeiaDeployment["contracts"];
+  accounts: {
+    index: number;
+    role: string;
+    address: string;
+    privateKey: string;
+    onChain: OnChainStanding;
+  }[];
+  /** Example programs in this checkout, relative to the repository root. */
+  examples: string[];
+}
+
+function listExamples(): string[] {
+  const packages = join(REPO_ROOT, "packages");
+  if (!existsSync(packages)) return [];
+  return readdirSync(packages)
+    .sort()
+    .flatMap((pkg) => {
+      const dir = join(packages, pkg, "examples");
+      if (!existsSync(dir)) return [];
+      return readdirSync(dir)
+        .filter((name) => name.endsWith(".ts"))
+        .sort()
+        .map((name) => relative(REPO_ROOT, join(dir, name)));
+    });
+}
+
+function date(seconds: number): string {
+  return new Date(seconds * 1000).toISOString().slice(0, 10);
+}
+
+function describeStanding(standing: OnChainStanding): string {
+  const facts: string[] = [];
+  if (standing.owns.length > 0) facts.push(`owner (governance) of ${standing.owns.join(" and ")}`);
+  if (standing.gateway) facts.push("authorized gateway of AuditAnchor (anchors audit batches)");
+  for (const a of standing.accreditations) {
+    const state = a.trusted
+      ? `until ${date(a.validUntil)}`
+      : a.revokedAt !== 0
+        ? `REVOKED on ${date(a.revokedAt)}`
+        : a.validUntil * 1000 <= Date.now()
+          ? `EXPIRED on ${date(a.validUntil)} (--fresh renews it)`
+          : `not valid now (from ${date(a.validFrom)} until ${date(a.validUntil)})`;
+    facts.push(`TrustRegistry: ${a.role} ${state}`);
+  }
+  return facts.length > 0 ? facts.join("; ") : "none";
+}
+
+function banner(info: StackInfo): string {
+  const mining =
+    info.blockTime === 0 ? "a block per transaction (--block-time 0)" : `a block every ${info.blockTime} s`;
+  const countsAfter =
+    info.blockTime === 0
+      ? `only after ${INDEXER_CONFIRMATIONS} more transactions have been mined (--block-time 0: no empty blocks)`
+      : `about ${INDEXER_CONFIRMATIONS * info.blockTime} s after it is mined`;
+  return [
+    "",
+    "Hygeia local stack",
+    `  chain       ${info.rpcUrl} (chain id ${info.chainId}), ${mining}`,
+    `  state       ${info.stateFile}`,
+    `  deployment  ${info.deploymentFile}`,
+    `  lock        ${info.lockFile} (this process, pid ${info.pid})`,
+    "",
+    "Contracts:",
+    ...Object.entries(info.contracts).map(([name, address]) => `  ${name.padEnd(20)} ${address}`),
+    "",
+    "Demo accounts: 10,000 ETH each; their keys are the PUBLIC test mnemonic's, never use them on a real network.",
+    "The first column is each account's part in the demo; 'on-chain' is what the contracts say now.",
+    ...info.accounts.flatMap((account) => [
+      `  #${account.index} ${account.role.padEnd(21)} ${account.address}  key ${account.privateKey}`,
+      `       on-chain: ${describeStanding(account.onChain)}`,
+    ]),
+    "Patients, clinics and researchers need no registry entry: clinics and researchers prove their standing",
+    "with credentials from issuers the TrustRegistry accredits (medical board, IRB).",
+    "",
+    "Next steps:",
+    `  - From code: readDeployment(${JSON.stringify(info.deploymentFile)}) from @hygeia/chain and`,
+    `    new JsonRpcProvider(${JSON.stringify(info.rpcUrl)}) give you the typed clients (packages/chain/README.md).`,
+    `  - A consent grant counts for ConsentIndexer (${INDEXER_CONFIRMATIONS} confirmations by default) ${countsAfter}.`,
+    ...(info.examples.length > 0
+      ? [
+          "  - Example programs (each starts what it needs, so they run with or without this stack):",
+          ...info.examples.map((path) => `      node ${path}`),
+        ]
+      : []),
+    "  - How the parts fit, what exists and what is planned: docs/architecture.md",
+    `  - For tools: npm start -- --json prints all of this as one JSON line; ${info.lockFile} has pid and rpcUrl.`,
+    "",
+    "Press Ctrl-C to stop (the chain state is saved for the next start; --fresh discards it).",
+  ].join("\n");
+}
+
+/** One line saying why the chain did not start, with what to do for the usual causes. */
+function chainStartFailure(error: unknown, options: Options): string {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/address already in use/i.test(message)) {
+    return `port ${options.port} on ${options.host} is already in use; choose another with --port N (0 picks a free one)`;
+  }
+  if (/cannot assign requested address|address not available/i.test(message)) {
+    return `cannot bind ${options.host}: not an address of this machine; see --host`;
+  }
+  return `the local chain did not start: ${oneLine(message)}`;
+}
+
+function oneLine(message: string): string {
+  const line = message
+    .split("\n")
+    .map((part) => part.trim())
+    .filter(Boolean)
+    .join(" | ");
+  return line.length > 400 ? `${line.slice(0, 400)}...` : line;
+}
+
+/** Whether `file` was written at or after `since` (ms), allowing for the kernel's coarse file clock. */
+function writtenSince(file: string, since: number): boolean {
+  try {
+    return statSync(file).mtimeMs >= since - 50;
+  } catch {
+    return false;
   }
 }
 
@@ -98,6 +337,20 @@ async function main(): Promise<void> {
   const options = parseOptions();
   const stateFile = join(options.dataDir, "chain-state.json");
   const deploymentFile = join(options.dataDir, "deployment.json");
+
+  let lock: DataDirLock;
+  try {
+    lock = await acquireDataDirLock(options.dataDir, {
+      host: options.host,
+      port: options.port,
+      onNotice: (message) => console.error(message),
+    });
+  } catch (error) {
+    console.error(`start: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(error instanceof DataDirLockedError ? 3 : 1);
+  }
+  process.on("exit", () => lock.release()); // whatever path ends the process
+
   if (options.fresh) {
     await rm(stateFile, { force: true });
     await rm(deploymentFile, { force: true });
@@ -106,24 +359,48 @@ async function main(): Promise<void> {
   let chain: LocalChain | undefined;
   let provider: JsonRpcProvider | undefined;
   let shuttingDown = false;
-  const shutdown = async (code: number) => {
+  const shutdown = async (code: number, reason?: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    console.error("\nstopping the local chain (saving its state)...");
+    if (reason) console.error(`start: ${reason}`);
     provider?.destroy();
-    await chain?.stop();
-    console.error(`stopped; state saved in ${stateFile}`);
+    if (chain) {
+      console.error("stopping the local chain (saving its state)...");
+      const since = Date.now();
+      await chain.stop();
+      console.error(
+        writtenSince(stateFile, since)
+          ? `stopped; chain state saved in ${stateFile}`
+          : `stopped; the chain state in ${stateFile} was NOT updated (anvil did not save it)`,
+      );
+    }
+    lock.release();
     process.exit(code);
   };
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
-      if (shuttingDown) process.exit(130); // a second Ctrl-C: do not wait
-      void shutdown(0);
+      if (!shuttingDown) return void shutdown(0);
+      // A second Ctrl-C: do not wait for anvil's state dump.
+      if (chain) {
+        try {
+          process.kill(chain.pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      console.error("start: forced stop; the chain state may not be saved");
+      process.exit(130);
     });
   }
 
   try {
     chain = await startLocalChain({ host: options.host, port: options.port, stateFile, stateIntervalSeconds: 10 });
+  } catch (error) {
+    return shutdown(1, chainStartFailure(error, options));
+  }
+  lock.update({ port: Number(new URL(chain.rpcUrl).port), rpcUrl: chain.rpcUrl, anvilPid: chain.pid });
+
+  try {
     provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
 
     let deployment: HygeiaDeployment | undefined;
@@ -135,7 +412,7 @@ async function main(): Promise<void> {
     if (!deployment) {
       const deployer = new NonceManager(demoWallet(0).connect(provider));
       deployment = await deployHygeia(deployer, {
-        gateways: [demoWallet(1).address],
+        gateways: [demoWallet(GATEWAY_ACCOUNT).address],
         onProgress: (message) => console.error(`deploy: ${message}`),
       });
       await setUpGovernance(deployment, provider);
@@ -143,32 +420,47 @@ async function main(): Promise<void> {
     } else {
       console.error(`start: reusing the deployment in ${deploymentFile}`);
     }
+    // Setup ran in automine; from now on blocks also come without transactions.
+    if (options.blockTime > 0) await provider.send("evm_setIntervalMining", [options.blockTime]);
 
-    const lines = [
-      "",
-      `Hygeia local chain: ${chain.rpcUrl} (chain id ${deployment.chainId}), state in ${stateFile}`,
-      `Deployment file: ${deploymentFile}`,
-      "",
-      "Contracts:",
-      ...Object.entries(deployment.contracts).map(([name, address]) => `  ${name.padEnd(20)} ${address}`),
-      "",
-      "Demo accounts (10,000 ETH each; PUBLIC test keys, never use them on a real network):",
-      ...DEMO_ROLES.map((role, index) => {
+    const accounts = await Promise.all(
+      DEMO_ROLES.map(async (role, index) => {
         const wallet = demoWallet(index);
-        return `  #${index} ${role.padEnd(34)} ${wallet.address}  ${wallet.privateKey}`;
+        return {
+          index,
+          role,
+          address: wallet.address,
+          privateKey: wallet.privateKey,
+          onChain: await readStanding(deployment, provider!, wallet.address),
+        };
       }),
-      "",
-      "Press Ctrl-C to stop (the chain state is kept for the next start; --fresh discards it).",
-    ];
-    console.log(lines.join("\n"));
-    // One machine-readable line for scripts and tests.
-    console.log(
-      `HYGEIA_READY ${JSON.stringify({ rpcUrl: chain.rpcUrl, deploymentFile, pid: process.pid, anvilPid: chain.pid })}`,
     );
+    const info: StackInfo = {
+      rpcUrl: chain.rpcUrl,
+      chainId: deployment.chainId,
+      blockTime: options.blockTime,
+      dataDir: options.dataDir,
+      stateFile,
+      deploymentFile,
+      lockFile: lock.path,
+      pid: process.pid,
+      anvilPid: chain.pid,
+      contracts: deployment.contracts,
+      accounts,
+      examples: listExamples(),
+    };
+    provider.destroy(); // nothing polls from here on
+    provider = undefined;
+    console.log(options.json ? JSON.stringify(info) : banner(info));
   } catch (error) {
-    console.error(`start: ${(error as Error).message}`);
-    await shutdown(1);
+    return shutdown(1, oneLine(error instanceof Error ? error.message : String(error)));
   }
+
+  // Only anvil's handles keep the event loop alive now: when it empties, anvil has exited on its own.
+  const anvilPid = chain.pid;
+  process.on("beforeExit", () => {
+    void shutdown(1, `the local chain (anvil pid ${anvilPid}) exited on its own`);
+  });
 }
 
 await main();

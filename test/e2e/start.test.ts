@@ -1,8 +1,11 @@
 // `npm start` as a user runs it: the local chain comes up, contracts are deployed, Ctrl-C stops
-// everything without orphans, and the next start reuses the same chain state and deployment.
+// everything without orphans, and the next start reuses the same chain state and deployment. One
+// start per data dir; failures say why in one line; blocks come without transactions; the banner
+// tells each demo account's on-chain standing as the contracts report it.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -10,36 +13,89 @@ import { expect } from "chai";
 import { Contract, HDNodeWallet, JsonRpcProvider, id } from "ethers";
 import { ConsentRegistryAbi, LOCAL_MNEMONIC, TrustRegistryAbi, readDeployment } from "@hygeia/chain";
 
-interface Ready {
+/** The --json line (a subset of its fields). */
+interface StackInfo {
   rpcUrl: string;
+  chainId: number;
+  blockTime: number;
   deploymentFile: string;
+  lockFile: string;
   pid: number;
   anvilPid: number;
+  contracts: Record<string, string>;
+  accounts: {
+    index: number;
+    role: string;
+    address: string;
+    onChain: {
+      owns: string[];
+      gateway: boolean;
+      accreditations: { role: string; trusted: boolean; revokedAt: number }[];
+    };
+  }[];
 }
+
+/** The --json line, complete (it may arrive in several chunks). */
+const JSON_LINE = /^(\{.*\})\n/m;
 
 type StackProcess = ChildProcessByStdio<null, Readable, Readable>;
 
-function startStack(dataDir: string): Promise<{ child: StackProcess; ready: Ready; output: () => string }> {
-  const child = spawn(process.execPath, ["scripts/start.ts", "--port", "0", "--data-dir", dataDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+interface Run {
+  child: StackProcess;
+  /** stdout and stderr as received so far. */
+  output: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(args: string[]): Run {
+  const child = spawn(process.execPath, ["scripts/start.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`stack did not become ready:\n${output}`)), 60_000);
-    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-      const line = /^HYGEIA_READY (.+)$/m.exec(output);
-      if (line) {
-        clearTimeout(timer);
-        resolve({ child, ready: JSON.parse(line[1]!) as Ready, output: () => output });
-      }
-    });
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`stack exited with ${code}:\n${output}`));
-    });
+  let stderr = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    stderr += chunk.toString();
   });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return { child, output: () => output, stderr: () => stderr, exited };
+}
+
+/** Resolves once `pattern` appears in the output; rejects if the process exits first or after 60 s. */
+function waitFor(started: Run, pattern: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const match = pattern.exec(started.output());
+      if (match) {
+        clearTimeout(timer);
+        started.child.stdout.off("data", check);
+        started.child.stderr.off("data", check);
+        resolve(match);
+      }
+    };
+    const timer = setTimeout(() => reject(new Error(`no ${pattern} within 60 s:\n${started.output()}`)), 60_000);
+    started.child.stdout.on("data", check);
+    started.child.stderr.on("data", check);
+    void started.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`start exited with ${code} before ${pattern}:\n${started.output()}`));
+    });
+    check();
+  });
+}
+
+/** Starts a stack with --json and resolves with its description once it is ready. */
+async function startStack(dataDir: string, extra: string[] = []): Promise<Run & { info: StackInfo }> {
+  const started = run(["--port", "0", "--data-dir", dataDir, "--json", ...extra]);
+  const [, line] = await waitFor(started, JSON_LINE);
+  return { ...started, info: JSON.parse(line!) as StackInfo };
+}
+
+/** Starts a stack printing its banner and resolves once the banner is complete. */
+async function startWithBanner(dataDir: string): Promise<Run> {
+  const started = run(["--port", "0", "--data-dir", dataDir]);
+  await waitFor(started, /Press Ctrl-C to stop/);
+  return started;
 }
 
 function isRunning(pid: number): boolean {
@@ -51,73 +107,232 @@ function isRunning(pid: number): boolean {
   }
 }
 
-async function stopStack(child: StackProcess): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  child.kill("SIGINT");
-  return exited;
+async function stopStack(started: Run): Promise<number | null> {
+  started.child.kill("SIGINT");
+  return started.exited;
 }
+
+function provider(rpcUrl: string): JsonRpcProvider {
+  return new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+}
+
+function demoWallet(index: number): HDNodeWallet {
+  return HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe("npm start (local stack)", function () {
   this.timeout(120_000);
   let dataDir: string;
+  const running: Run[] = [];
 
-  before(async () => {
+  beforeEach(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "hygeia-start-"));
   });
-  after(async () => {
+  afterEach(async () => {
+    for (const started of running.splice(0)) {
+      if (started.child.exitCode === null && started.child.signalCode === null) await stopStack(started);
+    }
     await rm(dataDir, { recursive: true, force: true });
   });
 
-  it("deploys, persists chain state across a Ctrl-C restart, and leaves no process behind", async () => {
+  it("deploys, persists chain state across a Ctrl-C restart, and leaves no process or lock behind", async () => {
     const first = await startStack(dataDir);
-    const deployment = await readDeployment(first.ready.deploymentFile);
-    expect(first.output()).to.contain(deployment.contracts.ConsentRegistry);
-    expect(first.output()).to.contain("patient Alice");
+    running.push(first);
+    const deployment = await readDeployment(first.info.deploymentFile);
+    expect(first.info.contracts).to.deep.equal(deployment.contracts);
+    expect(existsSync(first.info.lockFile)).to.equal(true);
 
-    const provider = new JsonRpcProvider(first.ready.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+    const rpc = provider(first.info.rpcUrl);
     for (const address of Object.values(deployment.contracts)) {
-      expect(await provider.getCode(address)).to.not.equal("0x");
+      expect(await rpc.getCode(address)).to.not.equal("0x");
     }
-    const trust = new Contract(deployment.contracts.TrustRegistry, TrustRegistryAbi, provider);
-    const medicalBoard = HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, "m/44'/60'/0'/0/7").address;
-    expect(await trust.getFunction("isTrusted")(medicalBoard, id("hygeia.role.medical-board"))).to.equal(true);
+    const trust = new Contract(deployment.contracts.TrustRegistry, TrustRegistryAbi, rpc);
+    expect(await trust.getFunction("isTrusted")(demoWallet(7).address, id("hygeia.role.medical-board"))).to.equal(true);
 
     // A patient grants consent; it must survive the restart.
-    const alice = HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, "m/44'/60'/0'/0/2").connect(provider);
-    const clinic = HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, "m/44'/60'/0'/0/4").address;
+    const alice = demoWallet(2).connect(rpc);
+    const clinic = demoWallet(4).address;
     const scope = id("fhir:Observation");
     const expiry = BigInt(Math.floor(Date.now() / 1000) + 86_400);
     const consent = new Contract(deployment.contracts.ConsentRegistry, ConsentRegistryAbi, alice);
     await (await consent.getFunction("grant")(clinic, scope, 1, expiry)).wait();
-    provider.destroy();
+    rpc.destroy();
 
-    expect(await stopStack(first.child)).to.equal(0);
-    expect(isRunning(first.ready.anvilPid), "anvil must not outlive npm start").to.equal(false);
+    expect(await stopStack(first)).to.equal(0);
+    expect(first.stderr()).to.contain(`stopped; chain state saved in ${join(dataDir, "chain-state.json")}`);
+    expect(isRunning(first.info.anvilPid), "anvil must not outlive npm start").to.equal(false);
     expect(existsSync(join(dataDir, "chain-state.json"))).to.equal(true);
+    expect(existsSync(first.info.lockFile), "the lock is released on exit").to.equal(false);
 
     const second = await startStack(dataDir);
-    try {
-      expect(second.output()).to.contain("reusing the deployment");
-      const again = await readDeployment(second.ready.deploymentFile);
-      expect(again.contracts).to.deep.equal(deployment.contracts);
-      const provider2 = new JsonRpcProvider(second.ready.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
-      const consent2 = new Contract(deployment.contracts.ConsentRegistry, ConsentRegistryAbi, provider2);
-      expect(await consent2.getFunction("isAllowed")(alice.address, clinic, scope, 1)).to.equal(true);
-      provider2.destroy();
-    } finally {
-      expect(await stopStack(second.child)).to.equal(0);
-    }
-    expect(isRunning(second.ready.anvilPid)).to.equal(false);
+    running.push(second);
+    expect(second.output()).to.contain("reusing the deployment");
+    expect(second.info.contracts).to.deep.equal(deployment.contracts);
+    const rpc2 = provider(second.info.rpcUrl);
+    const consent2 = new Contract(deployment.contracts.ConsentRegistry, ConsentRegistryAbi, rpc2);
+    expect(await consent2.getFunction("isAllowed")(alice.address, clinic, scope, 1)).to.equal(true);
+    rpc2.destroy();
+    expect(await stopStack(second)).to.equal(0);
+    expect(isRunning(second.info.anvilPid)).to.equal(false);
     expect(JSON.parse(await readFile(join(dataDir, "deployment.json"), "utf8")).chainId).to.equal(31337);
   });
 
-  it("rejects unknown flags with usage and exit code 2", async () => {
-    const child = spawn(process.execPath, ["scripts/start.ts", "--prot", "1"], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
-    expect(code).to.equal(2);
-    expect(stderr).to.match(/Unknown option '--prot'/);
-    expect(stderr).to.contain("usage: npm start");
+  it("prints each demo account's part and its on-chain standing as read back from the contracts, and next steps", async () => {
+    const first = await startWithBanner(dataDir);
+    running.push(first);
+    const banner = first.output();
+    const line = (index: number) => {
+      const match = new RegExp(`^  #${index} .*\\n +on-chain: (.*)$`, "m").exec(banner);
+      expect(match, `no lines for account #${index} in:\n${banner}`).to.not.equal(null);
+      return match![0];
+    };
+    expect(line(0)).to.contain("governance").and.contain(demoWallet(0).address).and.contain(demoWallet(0).privateKey);
+    expect(line(0)).to.match(/owner \(governance\) of TrustRegistry and AuditAnchor/);
+    expect(line(0)).to.match(/TrustRegistry: identity-issuer until \d{4}-\d\d-\d\d/);
+    expect(line(1)).to.contain("authorized gateway of AuditAnchor");
+    expect(line(2))
+      .to.contain("patient Alice")
+      .and.match(/on-chain: none$/);
+    expect(line(7))
+      .to.contain("medical board")
+      .and.match(/TrustRegistry: medical-board until/);
+    expect(line(8))
+      .to.contain("IRB")
+      .and.match(/TrustRegistry: irb until/);
+    expect(line(9))
+      .to.contain("insurer")
+      .and.match(/TrustRegistry: insurer until/);
+    expect(banner).to.contain("a block every 1 s");
+    expect(banner).to.contain("Next steps:");
+    expect(banner).to.contain(`readDeployment("${join(dataDir, "deployment.json")}")`);
+    expect(banner).to.contain("docs/architecture.md");
+    expect(existsSync("docs/architecture.md"), "the banner points at a file that exists").to.equal(true);
+    expect(banner, "the human banner has no machine line").to.not.match(/^\{/m);
+
+    // Governance revokes the insurer behind the script's back: the next banner must say so.
+    const rpcUrl = /chain {7}(http:\/\/\S+)/.exec(banner)![1]!;
+    const rpc = provider(rpcUrl);
+    const deployment = await readDeployment(join(dataDir, "deployment.json"));
+    const trust = new Contract(deployment.contracts.TrustRegistry, TrustRegistryAbi, demoWallet(0).connect(rpc));
+    await (await trust.getFunction("revokeAccreditation")(demoWallet(9).address, id("hygeia.role.insurer"))).wait();
+    rpc.destroy();
+    expect(await stopStack(first)).to.equal(0);
+
+    const second = await startStack(dataDir);
+    running.push(second);
+    const insurer = second.info.accounts[9]!;
+    expect(insurer.role).to.equal("insurer");
+    expect(insurer.onChain.accreditations).to.have.length(1);
+    expect(insurer.onChain.accreditations[0]).to.include({ role: "insurer", trusted: false });
+    expect(insurer.onChain.accreditations[0]!.revokedAt).to.be.greaterThan(0);
+    expect(second.info.accounts[7]!.onChain.accreditations[0]).to.include({ role: "medical-board", trusted: true });
+    expect(second.info.accounts[0]!.onChain.owns).to.deep.equal(["TrustRegistry", "AuditAnchor"]);
+    expect(second.info.accounts[1]!.onChain.gateway).to.equal(true);
+    expect(second.info.accounts[2]!.onChain).to.deep.equal({ owns: [], gateway: false, accreditations: [] });
+    await stopStack(second);
+    const third = await startWithBanner(dataDir);
+    running.push(third);
+    expect(third.output()).to.match(/#9 insurer .*\n +on-chain: TrustRegistry: insurer REVOKED on \d{4}-\d\d-\d\d$/m);
+  });
+
+  it("mines a block every second with no transactions, and only on demand with --block-time 0", async () => {
+    const interval = await startStack(dataDir);
+    running.push(interval);
+    expect(interval.info.blockTime).to.equal(1);
+    const rpc = provider(interval.info.rpcUrl);
+    const before = await rpc.getBlockNumber();
+    await sleep(3_200);
+    expect(await rpc.getBlockNumber()).to.be.at.least(before + 2);
+    rpc.destroy();
+    expect(await stopStack(interval)).to.equal(0);
+
+    const onDemand = await startStack(dataDir, ["--block-time", "0"]);
+    running.push(onDemand);
+    const rpc0 = provider(onDemand.info.rpcUrl);
+    const still = await rpc0.getBlockNumber();
+    await sleep(2_200);
+    expect(await rpc0.getBlockNumber()).to.equal(still);
+    rpc0.destroy();
+  });
+
+  it("refuses a second start on the same data dir in one line naming the holder, and leaves the first running", async () => {
+    const first = await startStack(dataDir);
+    running.push(first);
+    const lockBefore = await readFile(first.info.lockFile, "utf8");
+
+    const second = run(["--port", "0", "--data-dir", dataDir]);
+    expect(await second.exited).to.equal(3);
+    const message = second.stderr().trim();
+    expect(message.split("\n")).to.have.length(1);
+    expect(message).to.contain(`pid ${first.info.pid}`).and.contain(first.info.rpcUrl);
+    expect(message).to.contain(`kill -INT ${first.info.pid}`);
+    expect(second.output()).to.not.contain("stopping").and.not.contain("state saved");
+
+    expect(await readFile(first.info.lockFile, "utf8")).to.equal(lockBefore);
+    const rpc = provider(first.info.rpcUrl);
+    expect(await rpc.getBlockNumber()).to.be.a("number");
+    rpc.destroy();
+  });
+
+  it("lets exactly one of two starts at once on one data dir run; it exits 1 when its chain dies", async () => {
+    const both = [
+      run(["--port", "0", "--data-dir", dataDir, "--json"]),
+      run(["--port", "0", "--data-dir", dataDir, "--json"]),
+    ];
+    running.push(...both);
+    const outcomes = await Promise.all(
+      both.map((started) =>
+        Promise.race([
+          waitFor(started, JSON_LINE).then((match) => ({ started, info: JSON.parse(match[1]!) as StackInfo })),
+          started.exited.then((code) => ({ started, code })),
+        ]),
+      ),
+    );
+    const winners = outcomes.filter((outcome) => "info" in outcome);
+    const losers = outcomes.filter((outcome) => "code" in outcome);
+    expect(winners, outcomes.map((outcome) => outcome.started.output()).join("\n---\n")).to.have.length(1);
+    expect(losers[0]).to.include({ code: 3 });
+    const winner = winners[0]!;
+    expect(losers[0]!.started.stderr()).to.contain(`pid ${winner.info.pid}`);
+
+    // anvil dies under it: the start says so and exits non-zero, releasing the lock.
+    process.kill(winner.info.anvilPid, "SIGKILL");
+    expect(await winner.started.exited).to.equal(1);
+    expect(winner.started.stderr()).to.contain(`the local chain (anvil pid ${winner.info.anvilPid}) exited on its own`);
+    expect(winner.started.stderr()).to.contain("was NOT updated").and.not.contain("state saved");
+    expect(existsSync(winner.info.lockFile)).to.equal(false);
+  });
+
+  it("exits 1 with a one-line reason when the port is taken, and claims no saved state", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const started = run(["--port", String(port), "--data-dir", dataDir]);
+      expect(await started.exited).to.equal(1);
+      expect(started.stderr().trim()).to.equal(
+        `start: port ${port} on 127.0.0.1 is already in use; choose another with --port N (0 picks a free one)`,
+      );
+      expect(started.output()).to.not.contain("Press Ctrl-C");
+    } finally {
+      server.close();
+    }
+    expect(existsSync(join(dataDir, "stack.lock")), "the lock is released").to.equal(false);
+    expect(existsSync(join(dataDir, "chain-state.json"))).to.equal(false);
+  });
+
+  it("rejects unknown flags and a bad --block-time with usage and exit code 2", async () => {
+    const unknown = run(["--prot", "1"]);
+    expect(await unknown.exited).to.equal(2);
+    expect(unknown.stderr()).to.match(/Unknown option '--prot'/);
+    expect(unknown.stderr()).to.contain("usage: npm start");
+
+    const fractional = run(["--block-time", "0.5", "--data-dir", dataDir]);
+    expect(await fractional.exited).to.equal(2);
+    expect(fractional.stderr()).to.contain(
+      '--block-time must be whole seconds 0-3600 (0 = a block per transaction), got "0.5"',
+    );
   });
 });
