@@ -16,6 +16,7 @@
 //
 // Exit codes: 0 stopped by a signal after a clean stop, 1 start failed or the chain died,
 // 2 bad options, 3 the data dir is in use, 130 forced stop (a second Ctrl-C).
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
@@ -221,6 +222,8 @@ interface StackInfo {
   }[];
   /** Example programs in this checkout, relative to the repository root. */
   examples: string[];
+  /** The command that runs them from the user's shell at the repository root ("node" or the repo's Node 24). */
+  node: string;
 }
 
 function listExamples(): string[] {
@@ -236,6 +239,23 @@ function listExamples(): string[] {
         .sort()
         .map((name) => relative(REPO_ROOT, join(dir, name)));
     });
+}
+
+/**
+ * How to run a .ts example from the user's shell. Under `npm start` this script runs on the repo's
+ * Node 24 while the user's `node` (the one running npm) may be older and unable to run TypeScript.
+ */
+function nodeCommand(): string {
+  const userNode = process.env["npm_node_execpath"];
+  let version = process.version;
+  if (userNode && userNode !== process.execPath) {
+    try {
+      version = execFileSync(userNode, ["-v"], { encoding: "utf8", timeout: 5_000 }).trim();
+    } catch {
+      version = "unknown";
+    }
+  }
+  return Number(/^v(\d+)\./.exec(version)?.[1] ?? 0) >= 24 ? "node" : "node_modules/.bin/node";
 }
 
 function date(seconds: number): string {
@@ -293,7 +313,7 @@ function banner(info: StackInfo): string {
     ...(info.examples.length > 0
       ? [
           "  - Example programs (each starts what it needs, so they run with or without this stack):",
-          ...info.examples.map((path) => `      node ${path}`),
+          ...info.examples.map((path) => `      ${info.node} ${path}`),
         ]
       : []),
     "  - How the parts fit, what exists and what is planned: docs/architecture.md",
@@ -448,6 +468,7 @@ async function main(): Promise<void> {
       contracts: deployment.contracts,
       accounts,
       examples: listExamples(),
+      node: nodeCommand(),
     };
     provider.destroy(); // nothing polls from here on
     provider = undefined;

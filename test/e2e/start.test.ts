@@ -4,7 +4,7 @@
 // tells each demo account's on-chain standing as the contracts report it.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,8 +48,8 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-function run(args: string[]): Run {
-  const child = spawn(process.execPath, ["scripts/start.ts", ...args], { stdio: ["ignore", "pipe", "pipe"] });
+function run(args: string[], env: NodeJS.ProcessEnv = process.env): Run {
+  const child = spawn(process.execPath, ["scripts/start.ts", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
   let output = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -92,8 +92,8 @@ async function startStack(dataDir: string, extra: string[] = []): Promise<Run & 
 }
 
 /** Starts a stack printing its banner and resolves once the banner is complete. */
-async function startWithBanner(dataDir: string): Promise<Run> {
-  const started = run(["--port", "0", "--data-dir", dataDir]);
+async function startWithBanner(dataDir: string, env?: NodeJS.ProcessEnv): Promise<Run> {
+  const started = run(["--port", "0", "--data-dir", dataDir], env);
   await waitFor(started, /Press Ctrl-C to stop/);
   return started;
 }
@@ -180,7 +180,8 @@ describe("npm start (local stack)", function () {
   });
 
   it("prints each demo account's part and its on-chain standing as read back from the contracts, and next steps", async () => {
-    const first = await startWithBanner(dataDir);
+    const { npm_node_execpath: _, ...outsideNpm } = process.env;
+    const first = await startWithBanner(dataDir, outsideNpm);
     running.push(first);
     const banner = first.output();
     const line = (index: number) => {
@@ -208,6 +209,9 @@ describe("npm start (local stack)", function () {
     expect(banner).to.contain("Next steps:");
     expect(banner).to.contain(`readDeployment("${join(dataDir, "deployment.json")}")`);
     expect(banner).to.contain("docs/architecture.md");
+    if (existsSync("packages/chain/examples/consent.ts")) {
+      expect(banner).to.match(/^ {6}node packages\/chain\/examples\/consent\.ts$/m);
+    }
     expect(existsSync("docs/architecture.md"), "the banner points at a file that exists").to.equal(true);
     expect(banner, "the human banner has no machine line").to.not.match(/^\{/m);
 
@@ -232,9 +236,15 @@ describe("npm start (local stack)", function () {
     expect(second.info.accounts[1]!.onChain.gateway).to.equal(true);
     expect(second.info.accounts[2]!.onChain).to.deep.equal({ owns: [], gateway: false, accreditations: [] });
     await stopStack(second);
-    const third = await startWithBanner(dataDir);
+    // Under `npm start` on a host whose own node is older than 24, examples are run with the repo's Node 24.
+    const oldNode = join(dataDir, "old-node");
+    await writeFile(oldNode, "#!/bin/sh\necho v20.20.2\n", { mode: 0o755 });
+    const third = await startWithBanner(dataDir, { ...process.env, npm_node_execpath: oldNode });
     running.push(third);
     expect(third.output()).to.match(/#9 insurer .*\n +on-chain: TrustRegistry: insurer REVOKED on \d{4}-\d\d-\d\d$/m);
+    if (existsSync("packages/chain/examples/consent.ts")) {
+      expect(third.output()).to.match(/^ {6}node_modules\/\.bin\/node packages\/chain\/examples\/consent\.ts$/m);
+    }
   });
 
   it("mines a block every second with no transactions, and only on demand with --block-time 0", async () => {
