@@ -377,6 +377,8 @@ async function main(): Promise<void> {
   }
 
   let chain: LocalChain | undefined;
+  // Pending while anvil starts, so a stop requested meanwhile waits for it instead of orphaning it.
+  let chainStarting: Promise<LocalChain | undefined> | undefined = undefined;
   let provider: JsonRpcProvider | undefined;
   let shuttingDown = false;
   const shutdown = async (code: number, reason?: string) => {
@@ -384,6 +386,7 @@ async function main(): Promise<void> {
     shuttingDown = true;
     if (reason) console.error(`start: ${reason}`);
     provider?.destroy();
+    if (!chain && chainStarting) chain = await chainStarting;
     if (chain) {
       console.error("stopping the local chain (saving its state)...");
       const since = Date.now();
@@ -413,11 +416,19 @@ async function main(): Promise<void> {
     });
   }
 
-  try {
-    chain = await startLocalChain({ host: options.host, port: options.port, stateFile, stateIntervalSeconds: 10 });
-  } catch (error) {
-    return shutdown(1, chainStartFailure(error, options));
-  }
+  let startError: unknown;
+  chainStarting = startLocalChain({
+    host: options.host,
+    port: options.port,
+    stateFile,
+    stateIntervalSeconds: 10,
+  }).catch((error: unknown) => {
+    startError = error;
+    return undefined;
+  });
+  chain = await chainStarting;
+  if (!chain) return shutdown(1, chainStartFailure(startError, options));
+  if (shuttingDown) return; // stopped while anvil was starting: shutdown stops it
   lock.update({ port: Number(new URL(chain.rpcUrl).port), rpcUrl: chain.rpcUrl, anvilPid: chain.pid });
 
   try {

@@ -3,7 +3,7 @@
 // start per data dir; failures say why in one line; blocks come without transactions; the banner
 // tells each demo account's on-chain standing as the contracts report it.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -118,6 +118,21 @@ function provider(rpcUrl: string): JsonRpcProvider {
 
 function demoWallet(index: number): HDNodeWallet {
   return HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`);
+}
+
+/** Pids of processes whose command line mentions `dir` (Linux /proc). */
+function anvilsUsing(dir: string): number[] {
+  return readdirSync("/proc")
+    .filter((name) => /^\d+$/.test(name))
+    .filter((pid) => {
+      try {
+        const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmdline.includes("anvil") && cmdline.includes(dir);
+      } catch {
+        return false; // gone meanwhile
+      }
+    })
+    .map(Number);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -331,6 +346,18 @@ describe("npm start (local stack)", function () {
     }
     expect(existsSync(join(dataDir, "stack.lock")), "the lock is released").to.equal(false);
     expect(existsSync(join(dataDir, "chain-state.json"))).to.equal(false);
+  });
+
+  it("stops anvil too when Ctrl-C comes while anvil is still starting", async () => {
+    const started = run(["--port", "0", "--data-dir", dataDir]);
+    running.push(started);
+    // The lock is taken just before anvil is spawned; the first signal can only be handled after the spawn.
+    while (!existsSync(join(dataDir, "stack.lock"))) await sleep(2);
+    started.child.kill("SIGINT");
+    expect(await started.exited).to.equal(0);
+    expect(started.stderr()).to.contain("stopping the local chain");
+    expect(anvilsUsing(dataDir), "no anvil left running on the data dir").to.deep.equal([]);
+    expect(existsSync(join(dataDir, "stack.lock"))).to.equal(false);
   });
 
   it("rejects unknown flags and a bad --block-time with usage and exit code 2", async () => {
