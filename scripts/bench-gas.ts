@@ -145,7 +145,15 @@ const domain = consentDomain(chainId, consentAddress);
 
 async function signedGrant(grantee: string, scope: string, expiry: bigint, version: number) {
   const deadline = (await now()) + 3600n;
-  const sig = await signGrant(patient, domain, { grantee, scope, purpose: TREATMENT, expiry, version, deadline });
+  const sig = await signGrant(patient, domain, {
+    patient: patient.address,
+    grantee,
+    scope,
+    purpose: TREATMENT,
+    expiry,
+    version,
+    deadline,
+  });
   return (consent.connect(relayer) as typeof consent).grantBySig(
     patient.address,
     grantee,
