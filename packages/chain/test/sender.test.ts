@@ -191,7 +191,7 @@ describe("TransactionSender (anvil)", function () {
     expect(await t.provider.getTransactionReceipt(timeout.hash!)).to.equal(null);
   });
 
-  it("a transaction sent elsewhere from the same account moves the nonce: the write is retried with a fresh one", async () => {
+  it("a transaction sent elsewhere from the same account between two writes is noticed before the next one", async () => {
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(7));
     const until = await expiry();
     const first = await registry.grant({ grantee: grantee(0), scope: "fhir:Encounter", purpose: 1, expiry: until });
@@ -212,6 +212,48 @@ describe("TransactionSender (anvil)", function () {
       "the write after a nonce moved under the sender",
     );
     expect(next.nonce).to.equal(first.nonce + 2);
+  });
+
+  it("a nonce taken elsewhere while writes are in flight is detected by the node's answer and retried", async () => {
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(7));
+    const until = await expiry();
+    const n = await nonceOf(7);
+    const elsewhere = connectProvider(t.chain.rpcUrl);
+    await t.provider.send("evm_setAutomine", [false]);
+    try {
+      // A is broadcast and waits to be mined: the lane counts locally from here on.
+      const a = registry.grant({ grantee: grantee(2), scope: "fhir:Encounter", purpose: 1, expiry: until });
+      while ((await nonceOf(7)) !== n + 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      // Another process takes the next nonce, n + 1, which the lane was about to use.
+      const external = await walletAt(7)
+        .connect(elsewhere)
+        .sendTransaction({ to: walletAt(9).address, value: 1n });
+      expect(external.nonce).to.equal(n + 1);
+      // B is sent with n + 1, refused by the node (nonce taken), and retried with a fresh nonce.
+      const b = registry.grant({ grantee: grantee(3), scope: "fhir:Encounter", purpose: 1, expiry: until });
+      while ((await nonceOf(7)) !== n + 3) await new Promise((resolve) => setTimeout(resolve, 20));
+      await t.provider.send("evm_mine", []);
+      const [mineA, mineB] = await within(Promise.all([a, b]), 10_000, "writes around an external transaction");
+      expect([mineA.nonce, mineB.nonce]).to.deep.equal([n, n + 2]);
+    } finally {
+      elsewhere.destroy();
+      await t.provider.send("evm_setAutomine", [true]);
+    }
+  });
+
+  it("after the chain is rewound (evm_revert), the next write uses the chain's nonce again", async () => {
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(8));
+    const until = await expiry();
+    const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
+    const n = await nonceOf(8);
+    await registry.grant({ grantee: grantee(0), scope: "fhir:Specimen", purpose: 1, expiry: until });
+    await t.provider.send("evm_revert", [snapshot]);
+    const again = await within(
+      registry.grant({ grantee: grantee(0), scope: "fhir:Specimen", purpose: 1, expiry: until }),
+      10_000,
+      "a write after a rewind",
+    );
+    expect(again.nonce).to.equal(n);
   });
 
   it("confirmations that do not come raise TransactionTimeoutError in the confirmations phase", async () => {

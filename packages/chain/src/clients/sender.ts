@@ -8,10 +8,13 @@
  * - Simulate before taking a nonce: a call that would revert (eth_estimateGas, or eth_call when an
  *   explicit gasLimit skips estimation) fails with its decoded reason and never consumes a nonce,
  *   so it cannot leave a gap that stalls every later write.
- * - The nonce comes from the chain (`pending` count) at first use and again after any failure
- *   whose effect on it is unknown: a failed or timed-out broadcast, a timed-out wait, a
- *   replacement. A node answering "nonce too low" (the account moved under us, e.g. a transaction
- *   sent elsewhere) is retried with a fresh nonce: that transaction was certainly not accepted.
+ * - The nonce comes from the chain (`pending` count) whenever none of the account's transactions
+ *   is in flight (so a transaction sent elsewhere, a dropped one or a rewound chain is noticed
+ *   before the next write), and again after any failure whose effect on it is unknown: a failed
+ *   or timed-out broadcast, a timed-out wait, a replacement. While transactions are in flight the
+ *   lane counts locally, so a burst is pipelined. A node answering "nonce too low" / "replacement
+ *   underpriced" (the account moved under us) is retried with a fresh nonce: that transaction was
+ *   certainly not accepted.
  * - Every wait is bounded: preparing (deployment check, simulation, fees) and broadcasting by
  *   `sendTimeoutMs`, mining by `inclusionTimeoutMs`, further confirmations by
  *   `confirmationTimeoutMs`. Nothing sent yet → ChainUnavailableError; sent → TransactionTimeoutError
@@ -149,11 +152,11 @@ export class TransactionSender {
       const prepared = this.prepare(lane, request, options.precheck, operation);
       prepared.catch(() => undefined); // awaited in the lane; keep Node from flagging it meanwhile
       const sent = await lane.serialize(() => this.broadcast(lane, prepared, request.nonce, operation));
-      return {
-        hash: sent.hash,
-        nonce: sent.nonce,
-        receipt: await this.waitMined(lane, sent, confirmations, operation),
-      };
+      try {
+        return { ...sent, receipt: await this.waitMined(lane, sent, confirmations, operation) };
+      } finally {
+        lane.settled();
+      }
     };
     // A lane known synchronously takes its place in line now, so call order is nonce order.
     const lane = AccountLane.of(this.signing, this.provider, this.manager);
@@ -196,7 +199,7 @@ export class TransactionSender {
   ): Promise<{ hash: string; nonce: number }> {
     const tx = await prepared; // a simulation failure ends here, before any nonce is taken
     for (let attempt = 0; ; attempt++) {
-      const nonce = pinnedNonce ?? (await lane.take());
+      const nonce = await lane.take(pinnedNonce);
       let hash: string | undefined;
       try {
         const sending = (async () => {
@@ -214,8 +217,9 @@ export class TransactionSender {
         if (pinnedNonce !== undefined) lane.resync(); // the counter does not know about a pinned nonce
         return { hash: sentHash, nonce };
       } catch (error) {
+        lane.settled();
         const nonceTaken = isError(error, "NONCE_EXPIRED") || isError(error, "REPLACEMENT_UNDERPRICED");
-        lane.resync(isError(error, "NONCE_EXPIRED") ? nonce : undefined);
+        lane.resync();
         if (nonceTaken && pinnedNonce === undefined && attempt < NONCE_RETRIES) continue;
         throw error;
       }
@@ -304,8 +308,8 @@ class AccountLane {
   private readonly manager: NonceManager | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private next: number | undefined;
-  /** Every nonce below this is known to be mined ("nonce too low"), whatever a cached count says. */
-  private floor = 0;
+  /** Transactions that took a nonce and are not yet mined or failed. */
+  private inFlight = 0;
 
   private constructor(address: string, provider: Provider, manager: NonceManager | undefined) {
     this.address = address;
@@ -346,26 +350,43 @@ class AccountLane {
     return run;
   }
 
-  /** The next nonce (only called inside `serialize`). */
-  async take(): Promise<number> {
-    if (this.manager) {
+  /** The next nonce, or `pinned` (only called inside `serialize`); pair with one `settled()`. */
+  async take(pinned?: number): Promise<number> {
+    // Idle: nothing of ours is pending, so the chain's count is the truth (and cheap to ask).
+    if (this.inFlight === 0) this.resync();
+    let nonce: number;
+    if (pinned !== undefined) {
+      nonce = pinned;
+    } else if (this.manager) {
       // Reserve at once, as NonceManager.sendTransaction does, so direct uses of it stay in step.
-      const nonce = this.manager.getNonce("pending");
+      const reserved = this.manager.getNonce("pending");
       this.manager.increment();
-      return nonce;
+      nonce = await reserved;
+    } else {
+      this.next ??= await this.pendingCount();
+      nonce = this.next++;
     }
-    if (this.next === undefined) {
-      const pending = await this.provider.getTransactionCount(this.address, "pending");
-      this.next = Math.max(pending, this.floor);
-    }
-    return this.next++;
+    this.inFlight++;
+    return nonce;
   }
 
-  /** Forget the local nonce; `minedAtLeast`: the node said this nonce is already used on chain. */
-  resync(minedAtLeast?: number): void {
-    if (minedAtLeast !== undefined) this.floor = Math.max(this.floor, minedAtLeast + 1);
+  /** A transaction of this lane was mined or failed. */
+  settled(): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+  }
+
+  /** Forget the local nonce: the next one is read from the chain. */
+  resync(): void {
     this.next = undefined;
     this.manager?.reset();
+  }
+
+  /** The account's pending count, asked of the node itself: ethers caches getTransactionCount for a moment. */
+  private async pendingCount(): Promise<number> {
+    const rpc = this.provider as Provider & { send?: (method: string, params: unknown[]) => Promise<unknown> };
+    if (typeof rpc.send !== "function") return this.provider.getTransactionCount(this.address, "pending");
+    const count = await rpc.send("eth_getTransactionCount", [this.address, "pending"]);
+    return Number(BigInt(count as string));
   }
 }
 
