@@ -1,0 +1,155 @@
+// Consent on chain: a patient grants directly and gaslessly (EIP-712, relayed), a clinic's wallet is
+// refused as signer, governance accredits an issuer, a gateway anchors an audit root, and a gateway
+// asks whether a grantee may read a record.
+// Run: node packages/chain/examples/consent.ts
+/* eslint-disable @typescript-eslint/no-unused-expressions -- the README shows values as bare expressions, results in comments */
+import assert from "node:assert/strict";
+import { HDNodeWallet, JsonRpcProvider, hexlify, randomBytes } from "ethers";
+import { LOCAL_MNEMONIC, deployHygeia, scopeId, startLocalChain } from "@hygeia/chain";
+
+const chain = await startLocalChain();
+process.once("exit", () => {
+  try {
+    process.kill(chain.pid, "SIGKILL"); // stop anvil even if an assertion below fails
+  } catch {
+    // already stopped
+  }
+});
+const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+const account = (index: number) =>
+  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
+const gatewaySigner = account(1);
+const deployment = await deployHygeia(account(0), { gateways: [gatewaySigner.address] });
+const address = deployment.contracts.ConsentRegistry;
+const governanceSigner = account(0);
+const patientSigner = account(2);
+const patient = patientSigner.address;
+const clinicSigner = account(3);
+const clinic = clinicSigner.address;
+const doctorSigner = account(4);
+const doctor = doctorSigner.address;
+const relayerSigner = account(9);
+const issuer = account(5).address;
+const now = Math.floor(Date.now() / 1000);
+const expiry = now + 30 * 86400;
+// A browser wallet is window.ethereum; here anvil's node, which holds the dev accounts, answers eth_signTypedData_v4.
+const ethereum = {
+  request: ({ method, params }: { method: string; params?: readonly unknown[] }) =>
+    provider.send(method, [...(params ?? [])]),
+};
+
+// #region eip712
+import { ConsentRegistryClient, WrongSignerError, signGrant } from "@hygeia/chain";
+
+const relayer = new ConsentRegistryClient(address, relayerSigner);
+const { domain, message, typedData } = await relayer.nextGrantTypedData({
+  patient,
+  grantee: clinic,
+  scope: "category:laboratory",
+  purpose: "Treatment",
+  expiry: now + 30 * 86400, // unix seconds, at most 10 years ahead
+  deadline: now + 600, // the signature can be relayed for 10 minutes
+});
+// typedData is the complete eth_signTypedData_v4 payload (EIP712Domain included, JSON-safe).
+const signed = await signGrant({ eip1193: ethereum, account: patient }, domain, { ...message, patient });
+// or signGrant(patientSigner, domain, { ...message, patient }) with an ethers Signer
+await relayer.grantBySig(signed); // anyone relays; the patient needs no ETH
+
+try {
+  await signGrant(clinicSigner, domain, { ...message, patient }); // the clinic's wallet, the patient's grant
+} catch (error) {
+  // WrongSignerError (code WRONG_SIGNER): error.expected is the patient, error.actual the clinic; nothing signed
+  assert.ok(error instanceof WrongSignerError);
+}
+// #endregion eip712
+
+assert.equal(typedData.primaryType, "Grant");
+assert.equal(signed.patient, patient);
+assert.equal(
+  await relayer.isAllowed({ patient, grantee: clinic, scope: "category:laboratory", purpose: "Treatment" }),
+  true,
+);
+await assert.rejects(signGrant(clinicSigner, domain, { ...message, patient }), {
+  code: "WRONG_SIGNER",
+  expected: patient,
+  actual: clinic,
+});
+
+// #region clients
+import { AuditAnchorClient, TrustRegistryClient } from "@hygeia/chain";
+
+const registry = new ConsentRegistryClient(address, patientSigner); // a Provider gives a read-only client
+const tx = await registry.grant({ grantee: clinic, scope: "fhir:Observation", purpose: "Treatment", expiry });
+tx.events; // [{ type: "ConsentGranted", patient, grantee, scope, purpose, expiry, version, position }]
+await registry.isAllowed({ patient, grantee: clinic, scope: "fhir:Observation", purpose: 1 }); // true; optional blockTag
+await registry.consentOf({ patient, grantee: clinic, scope: "fhir:Observation", purpose: 1 }); // { expiry, version: 1 }
+await registry.revoke({ grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" });
+await registry.setEmergencyGrantee(doctor, 3600); // seconds, at most 7 days
+await registry.connect(doctorSigner).breakGlass(patient, "category:medication");
+
+const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governanceSigner);
+await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 });
+await trust.isTrustedAt(issuer, "irb", now); // true; roles: TrustRole, ids = keccak256("hygeia.role.<name>")
+
+const anchors = new AuditAnchorClient(deployment.contracts.AuditAnchor, gatewaySigner, {
+  fromBlock: deployment.deployedAt.block,
+});
+const root = hexlify(randomBytes(32)); // a Merkle root of audit events 0..9
+await anchors.anchor(root, 0, 10);
+await anchors.findAnchor(root); // AnchorRecord { root, gateway, firstIndex: 0n, count: 10, batch: 0, position }
+// #endregion clients
+
+assert.deepEqual(
+  { ...tx.events[0]!, position: undefined },
+  {
+    type: "ConsentGranted",
+    patient,
+    grantee: clinic,
+    scope: scopeId("fhir:Observation"),
+    purpose: 1,
+    expiry: BigInt(expiry),
+    version: 1,
+    position: undefined,
+  },
+);
+const key = { patient, grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" };
+assert.equal(await registry.isAllowed(key), false); // revoked
+assert.deepEqual(await registry.consentOf(key), { expiry: 0n, version: 2 });
+assert.equal(await registry.isAllowed(key, tx.blockNumber), true); // at the grant's block
+assert.equal(await registry.isAllowed({ ...key, grantee: doctor, scope: "category:medication", purpose: 3 }), true);
+assert.equal(await trust.isTrustedAt(issuer, "irb", now), true);
+assert.deepEqual(
+  { ...(await anchors.findAnchor(root))!, position: undefined },
+  { root, gateway: gatewaySigner.address, firstIndex: 0n, count: 10, batch: 0, position: undefined },
+);
+
+const cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"; // a lab result's ciphertext CID
+
+// #region record-access
+const access = await registry.checkRecordAccess({
+  patient,
+  grantee: clinic,
+  record: { cid, resourceType: "Observation", categories: ["laboratory"] },
+  purpose: "Treatment",
+});
+access.allowed; // true
+access.scope; // "category:laboratory": the scope whose consent allowed it (log it)
+access.scopes; // ["record:<cid>", "fhir:Observation", "category:laboratory"], in the order checked
+// A denial is { allowed: false, scope: null, scopes }. The ConsentIndexer answers the same question
+// synchronously: indexer.checkRecordAccess(query), throwing IndexerStaleError when it cannot vouch.
+// #endregion record-access
+
+assert.deepEqual(access, {
+  allowed: true,
+  scope: "category:laboratory",
+  scopes: [`record:${cid}`, "fhir:Observation", "category:laboratory"],
+});
+assert.deepEqual(await registry.checkRecordAccess({ patient, grantee: clinic, record: { cid }, purpose: "Research" }), {
+  allowed: false,
+  scope: null,
+  scopes: [`record:${cid}`],
+});
+
+provider.destroy();
+await chain.stop();
+console.log("consent: ok");

@@ -1,0 +1,78 @@
+// The ConsentIndexer: follows ConsentRegistry events into memory, answers isAllowed in O(1), fails
+// closed when it cannot vouch for its state, and checkpoints / restores.
+// Run: node packages/chain/examples/indexer.ts
+import assert from "node:assert/strict";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HDNodeWallet, JsonRpcProvider } from "ethers";
+import { ConsentRegistryClient, LOCAL_MNEMONIC, deployHygeia, startLocalChain } from "@hygeia/chain";
+
+const chain = await startLocalChain();
+process.once("exit", () => {
+  try {
+    process.kill(chain.pid, "SIGKILL"); // stop anvil even if an assertion below fails
+  } catch {
+    // already stopped
+  }
+});
+const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+const account = (index: number) =>
+  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
+const deployment = await deployHygeia(account(0));
+const patient = account(2).address;
+const grantee = account(3).address;
+const registry = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, account(2));
+await registry.grant({
+  grantee,
+  scope: "fhir:Observation",
+  purpose: "Treatment",
+  expiry: Math.floor(Date.now() / 1000) + 3600,
+});
+await provider.send("evm_mine", []); // two blocks on top of the grant: confirmed at depth 2
+await provider.send("evm_mine", []);
+const dir = await mkdtemp(join(tmpdir(), "hygeia-indexer-"));
+process.chdir(dir);
+const progress: string[] = [];
+const log = (line: string) => progress.push(line);
+let allowed = false;
+
+// #region indexer
+import { ConsentIndexer, IndexerStaleError } from "@hygeia/chain";
+
+const indexer = new ConsentIndexer({
+  provider,
+  address: deployment.contracts.ConsentRegistry,
+  startBlock: deployment.deployedAt.block,
+  confirmations: 2, // blocks built on top before a grant counts
+});
+indexer.on("progress", ({ syncedBlock, headBlock }) => log(`${syncedBlock}/${headBlock}`));
+await indexer.start(); // catches up, then polls every pollIntervalMs
+try {
+  allowed = indexer.isAllowed(patient, grantee, "fhir:Observation", "Treatment"); // O(1), synchronous: true
+} catch (error) {
+  if (error instanceof IndexerStaleError)
+    allowed = false; // fail closed, say why
+  else throw error;
+}
+await writeFile("consent-index.json", JSON.stringify(indexer.checkpoint()));
+await indexer.stop(); // ends polling (the timer keeps the process alive)
+// later:
+const restored = ConsentIndexer.restore(JSON.parse(await readFile("consent-index.json", "utf8")), {
+  provider,
+  address: deployment.contracts.ConsentRegistry,
+});
+// #endregion indexer
+
+assert.equal(allowed, true);
+assert.ok(progress.length > 0);
+assert.throws(() => restored.isAllowed(patient, grantee, "fhir:Observation", "Treatment"), IndexerStaleError); // not synced yet
+await restored.sync();
+assert.equal(restored.isAllowed(patient, grantee, "fhir:Observation", "Treatment"), true);
+await restored.stop();
+
+process.chdir(tmpdir());
+await rm(dir, { recursive: true, force: true });
+provider.destroy();
+await chain.stop();
+console.log("indexer: ok");

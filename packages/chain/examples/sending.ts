@@ -1,0 +1,90 @@
+// Sending transactions: one TransactionSender per account, concurrent writes, a revert that does not
+// block the next write, and a wait that times out (anvil told not to mine).
+// Run: node packages/chain/examples/sending.ts
+/* eslint-disable @typescript-eslint/no-unused-expressions -- the README shows values as bare expressions, results in comments */
+import assert from "node:assert/strict";
+import { HDNodeWallet, JsonRpcProvider } from "ethers";
+import { LOCAL_MNEMONIC, deployHygeia, startLocalChain } from "@hygeia/chain";
+
+const chain = await startLocalChain(); // anvil on a free port, funded from the public test mnemonic
+process.once("exit", () => {
+  try {
+    process.kill(chain.pid, "SIGKILL"); // stop anvil even if an assertion below fails
+  } catch {
+    // already stopped
+  }
+});
+const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+const account = (index: number) =>
+  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
+const deployment = await deployHygeia(account(0));
+const address = deployment.contracts.ConsentRegistry;
+const patientWallet = account(2);
+const clinic = account(3).address;
+const lab = account(4).address;
+const now = Math.floor(Date.now() / 1000);
+const expiry = now + 30 * 86400;
+
+// #region sending
+import { ConsentRegistryClient, ContractRevertError, TransactionSender } from "@hygeia/chain";
+
+// One sender per account, shared by every client that writes as it (a relayer: its hot wallet).
+const sender = new TransactionSender(patientWallet, {
+  sendTimeoutMs: 30_000, // preparing (simulation, fees), then broadcasting: each bounded
+  inclusionTimeoutMs: 180_000, // until mined
+  confirmationTimeoutMs: 600_000, // until `confirmations` blocks deep
+});
+const registry = new ConsentRegistryClient(address, sender); // a plain Signer would be wrapped in one
+
+// Concurrent writes get consecutive nonces, in call order; each resolves once mined.
+const [first, second] = await Promise.all([
+  registry.grant({ grantee: clinic, scope: "category:laboratory", purpose: "Treatment", expiry }),
+  registry.grant({ grantee: lab, scope: "category:laboratory", purpose: "Treatment", expiry }),
+]);
+second.nonce - first.nonce; // 1
+
+// A write that would revert fails in simulation, before it takes a nonce ...
+try {
+  await registry.revoke({ grantee: lab, scope: "fhir:Patient", purpose: "Treatment" });
+} catch (error) {
+  if (!(error instanceof ContractRevertError)) throw error;
+  error.errorName; // "NothingToRevoke"
+}
+// ... so the next write is not stuck behind a gap.
+const third = await registry.revoke({ grantee: lab, scope: "category:laboratory", purpose: "Treatment" });
+third.nonce; // second.nonce + 1
+// #endregion sending
+
+assert.equal(second.nonce - first.nonce, 1);
+assert.equal(third.nonce, second.nonce + 1);
+await assert.rejects(registry.revoke({ grantee: lab, scope: "fhir:Patient", purpose: "Treatment" }), {
+  errorName: "NothingToRevoke",
+});
+
+await provider.send("evm_setAutomine", [false]); // from here on anvil mines only when asked
+let timedOut = false;
+
+// #region timeout
+import { TransactionTimeoutError } from "@hygeia/chain";
+
+const impatient = registry.connect(new TransactionSender(patientWallet, { inclusionTimeoutMs: 2_000 }));
+try {
+  await impatient.grant({ grantee: lab, scope: "fhir:Observation", purpose: "Research", expiry });
+} catch (error) {
+  if (!(error instanceof TransactionTimeoutError)) throw error;
+  error.code; // "TX_TIMEOUT"; error.phase is "inclusion"
+  // error.hash and error.nonce name the transaction. It may still be mined: check the hash before
+  // sending the write again. The sender rereads the account's nonce from the chain for the next write.
+  timedOut = true;
+}
+// #endregion timeout
+
+assert.ok(timedOut);
+await provider.send("evm_setAutomine", [true]);
+await provider.send("evm_mine", []); // the timed-out transaction is mined after all
+const after = await impatient.grant({ grantee: lab, scope: "fhir:Observation", purpose: "Research", expiry });
+assert.equal(after.nonce, third.nonce + 2); // nonces third + 1 (the timed-out one) and third + 2
+
+provider.destroy();
+await chain.stop();
+console.log("sending: ok");
