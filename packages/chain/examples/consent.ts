@@ -4,22 +4,11 @@
 // Run: node packages/chain/examples/consent.ts
 /* eslint-disable @typescript-eslint/no-unused-expressions -- the README shows values as bare expressions, results in comments */
 import assert from "node:assert/strict";
-import { HDNodeWallet, JsonRpcProvider, hexlify, randomBytes } from "ethers";
-import { LOCAL_MNEMONIC, deployHygeia, scopeId, startLocalChain } from "@hygeia/chain";
+import { hexlify, randomBytes } from "ethers";
+import { scopeId, startLocalDeployment } from "@hygeia/chain";
 
-const chain = await startLocalChain();
-process.once("exit", () => {
-  try {
-    process.kill(chain.pid, "SIGKILL"); // stop anvil even if an assertion below fails
-  } catch {
-    // already stopped
-  }
-});
-const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
-const account = (index: number) =>
-  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
+const { provider, deployment, account, stop } = await startLocalDeployment({ gatewayAccounts: [1] });
 const gatewaySigner = account(1);
-const deployment = await deployHygeia(account(0), { gateways: [gatewaySigner.address] });
 const address = deployment.contracts.ConsentRegistry;
 const governanceSigner = account(0);
 const patientSigner = account(2);
@@ -150,6 +139,5 @@ assert.deepEqual(await registry.checkRecordAccess({ patient, grantee: clinic, re
   scopes: [`record:${cid}`],
 });
 
-provider.destroy();
-await chain.stop();
+await stop();
 console.log("consent: ok");

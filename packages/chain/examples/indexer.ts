@@ -5,21 +5,9 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HDNodeWallet, JsonRpcProvider } from "ethers";
-import { ConsentRegistryClient, LOCAL_MNEMONIC, deployHygeia, startLocalChain } from "@hygeia/chain";
+import { ConsentRegistryClient, startLocalDeployment } from "@hygeia/chain";
 
-const chain = await startLocalChain();
-process.once("exit", () => {
-  try {
-    process.kill(chain.pid, "SIGKILL"); // stop anvil even if an assertion below fails
-  } catch {
-    // already stopped
-  }
-});
-const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
-const account = (index: number) =>
-  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
-const deployment = await deployHygeia(account(0));
+const { provider, deployment, account, stop } = await startLocalDeployment();
 const patient = account(2).address;
 const grantee = account(3).address;
 const registry = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, account(2));
@@ -73,6 +61,5 @@ await restored.stop();
 
 process.chdir(tmpdir());
 await rm(dir, { recursive: true, force: true });
-provider.destroy();
-await chain.stop();
+await stop();
 console.log("indexer: ok");

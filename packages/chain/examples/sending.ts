@@ -3,21 +3,10 @@
 // Run: node packages/chain/examples/sending.ts
 /* eslint-disable @typescript-eslint/no-unused-expressions -- the README shows values as bare expressions, results in comments */
 import assert from "node:assert/strict";
-import { HDNodeWallet, JsonRpcProvider } from "ethers";
-import { LOCAL_MNEMONIC, deployHygeia, startLocalChain } from "@hygeia/chain";
+import { startLocalDeployment } from "@hygeia/chain";
 
-const chain = await startLocalChain(); // anvil on a free port, funded from the public test mnemonic
-process.once("exit", () => {
-  try {
-    process.kill(chain.pid, "SIGKILL"); // stop anvil even if an assertion below fails
-  } catch {
-    // already stopped
-  }
-});
-const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
-const account = (index: number) =>
-  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
-const deployment = await deployHygeia(account(0));
+// anvil on a free port with Hygeia deployed; accounts from the public test mnemonic
+const { provider, deployment, account, stop } = await startLocalDeployment();
 const address = deployment.contracts.ConsentRegistry;
 const patientWallet = account(2);
 const clinic = account(3).address;
@@ -85,6 +74,5 @@ await provider.send("evm_mine", []); // the timed-out transaction is mined after
 const after = await impatient.grant({ grantee: lab, scope: "fhir:Observation", purpose: "Research", expiry });
 assert.equal(after.nonce, third.nonce + 2); // nonces third + 1 (the timed-out one) and third + 2
 
-provider.destroy();
-await chain.stop();
+await stop();
 console.log("sending: ok");

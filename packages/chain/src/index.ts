@@ -17,6 +17,7 @@ export * from "./indexer/checkpoint.ts";
 export * from "./indexer/consent-indexer.ts";
 export * from "./local-chain.ts";
 export * from "./deploy.ts";
+export * from "./local-deployment.ts";
 export * from "./generated/ConsentRegistry.ts";
 export * from "./generated/TrustRegistry.ts";
 export * from "./generated/AuditAnchor.ts";

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { HygeiaChainError } from "./errors.ts";
 
 /** Accounts every local chain is funded with: the well-known public test mnemonic. Never use on a real network. */
 export const LOCAL_MNEMONIC = "test test test test test test test test test test test junk";
@@ -31,8 +32,30 @@ export interface LocalChain {
   stop(): Promise<void>;
 }
 
-export class LocalChainError extends Error {
-  override name = "LocalChainError";
+/** anvil could not be found, started, or did not listen in time; the message carries its output. */
+export class LocalChainError extends HygeiaChainError {
+  override readonly code = "LOCAL_CHAIN_FAILED";
+}
+
+/**
+ * anvil must never outlive the process that started it (an assertion that throws, an uncaught error, a
+ * forgotten stop()): an orphan keeps its port and, with a state file, keeps writing it. On exit a listener
+ * can only act synchronously, so it signals: SIGINT when anvil keeps a state file (it then dumps and exits),
+ * SIGKILL otherwise. One listener for all chains of the process.
+ */
+const signalOnExit = new Map<ChildProcess, NodeJS.Signals>();
+function stopWithProcess(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (signalOnExit.size === 0) process.on("exit", signalChildren);
+  signalOnExit.set(child, signal);
+  child.once("exit", () => {
+    signalOnExit.delete(child);
+    if (signalOnExit.size === 0) process.off("exit", signalChildren);
+  });
+}
+function signalChildren(): void {
+  for (const [child, signal] of signalOnExit) {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  }
 }
 
 const ANVIL_PACKAGES: Record<string, string> = {
@@ -93,6 +116,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
 
   const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  stopWithProcess(child, options.stateFile ? "SIGINT" : "SIGKILL");
   const rpcUrl = await waitForListening(child, exited, options.startTimeoutMs ?? 15_000);
 
   let stopping: Promise<void> | undefined;

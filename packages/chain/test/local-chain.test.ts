@@ -1,10 +1,27 @@
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { JsonRpcProvider } from "ethers";
-import { LocalChainError, startLocalChain } from "../src/index.ts";
+import {
+  AuditAnchorClient,
+  InvalidInputError,
+  LocalChainError,
+  isDeployed,
+  startLocalChain,
+  startLocalDeployment,
+} from "../src/index.ts";
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 describe("local chain (anvil)", function () {
   this.timeout(60_000);
@@ -41,9 +58,58 @@ describe("local chain (anvil)", function () {
       expect.fail("a second node on the same port must not start");
     } catch (error) {
       expect(error).to.be.instanceOf(LocalChainError);
+      expect((error as LocalChainError).code).to.equal("LOCAL_CHAIN_FAILED");
       expect((error as Error).message).to.match(/exited|in use/i);
     } finally {
       await first.stop();
     }
+  });
+
+  it("does not outlive the process that started it, even when that process forgets to stop it", async () => {
+    // A program that starts a chain and then dies of an uncaught error, as an example with a failed assertion does.
+    const script = [
+      'import { startLocalChain } from "@hygeia/chain";',
+      "const chain = await startLocalChain();",
+      "console.log(chain.pid);",
+      'throw new Error("an assertion failed");',
+    ].join("\n");
+    const output = await new Promise<string>((resolve) => {
+      execFile(process.execPath, ["--input-type=module", "-e", script], { cwd: process.cwd() }, (_error, stdout) =>
+        resolve(stdout),
+      );
+    });
+    const pid = Number(output.trim());
+    expect(pid).to.be.greaterThan(0);
+    for (let i = 0; i < 50 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(isRunning(pid), `anvil ${pid} still running after its parent exited`).to.equal(false);
+  });
+});
+
+describe("local deployment (startLocalDeployment)", function () {
+  this.timeout(60_000);
+
+  it("starts anvil, deploys every contract, hands out the funded accounts, and stops idempotently", async () => {
+    const local = await startLocalDeployment({ gatewayAccounts: [1] });
+    try {
+      expect(await isDeployed(local.provider, local.deployment)).to.equal(true);
+      expect(local.deployment.governance).to.equal(local.account(0).address);
+      expect(local.account(2)).to.equal(local.account(2)); // one wallet object per account
+      expect(await local.provider.getBalance(local.account(9).address)).to.be.greaterThan(0n);
+      const anchors = new AuditAnchorClient(local.deployment.contracts.AuditAnchor, local.provider);
+      expect((await anchors.gatewayOf(local.account(1).address)).authorized).to.equal(true);
+      expect((await anchors.gatewayOf(local.account(2).address)).authorized).to.equal(false);
+      expect(() => local.account(10)).to.throw(InvalidInputError, /0 to 9/);
+    } finally {
+      await Promise.all([local.stop(), local.stop()]);
+    }
+    expect(isRunning(local.chain.pid)).to.equal(false);
+  });
+
+  it("refuses a gateway account outside the mnemonic's funded accounts before starting anything", async () => {
+    await startLocalDeployment({ gatewayAccounts: [12] }).then(
+      () => expect.fail("must refuse"),
+      (error: unknown) =>
+        expect(error).to.be.instanceOf(InvalidInputError).with.property("field", "gatewayAccounts[0]"),
+    );
   });
 });

@@ -9,13 +9,6 @@ import { LOCAL_MNEMONIC, startLocalChain } from "@hygeia/chain";
 const chain = await startLocalChain(); // anvil, funded from the public test mnemonic
 const rpc = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1 });
 // Stop anvil even if an assertion below fails.
-process.once("exit", () => {
-  try {
-    process.kill(chain.pid, "SIGKILL");
-  } catch {
-    // already stopped
-  }
-});
 const privateKey = Wallet.fromPhrase(LOCAL_MNEMONIC).privateKey; // account #0: never use on a real network
 
 // #region ethers

@@ -2,8 +2,7 @@
 // before disclosing anything, then answers only that clinic (the README's "Virtual-clinic check-in" sample).
 // Run: node packages/identity/examples/check-in.ts
 import assert from "node:assert/strict";
-import { HDNodeWallet, JsonRpcProvider } from "ethers";
-import { LOCAL_MNEMONIC, TrustRegistryClient, TrustRole, deployHygeia, startLocalChain } from "@hygeia/chain";
+import { TrustRegistryClient, TrustRole, startLocalDeployment } from "@hygeia/chain";
 import {
   ClinicNotTrustedError,
   IdentityAgent,
@@ -15,11 +14,9 @@ import {
 // Setup: a local chain with Hygeia deployed (account #0 is governance); three agents: the issuers' (a medical
 // board and an identity issuer, both accredited on the TrustRegistry), the clinic's and the patient's wallet.
 // The board has issued the clinic its accreditation; the identity issuer the patient an SD-JWT identity.
-const chain = await startLocalChain();
-const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-const governance = HDNodeWallet.fromPhrase(LOCAL_MNEMONIC).connect(provider);
-const deployment = await deployHygeia(governance);
-const network = ethrNetworkFromDeployment(deployment, chain.rpcUrl);
+const { rpcUrl, deployment, account, stop } = await startLocalDeployment();
+const governance = account(0);
+const network = ethrNetworkFromDeployment(deployment, rpcUrl);
 const issuerAgent = await IdentityAgent.create({ network });
 const clinicAgent = await IdentityAgent.create({ network });
 const patientAgent = await IdentityAgent.create({ network });
@@ -126,6 +123,5 @@ await assert.rejects(
 );
 
 await Promise.all([issuerAgent.close(), clinicAgent.close(), patientAgent.close()]);
-provider.destroy();
-await chain.stop();
+await stop();
 console.log("check-in: ok");

@@ -4,8 +4,7 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { HDNodeWallet, JsonRpcProvider } from "ethers";
-import { LOCAL_MNEMONIC, TrustRegistryClient, TrustRole, deployHygeia, startLocalChain } from "@hygeia/chain";
+import { TrustRegistryClient, TrustRole, startLocalDeployment } from "@hygeia/chain";
 import {
   Bitstring,
   IdentityAgent,
@@ -17,11 +16,9 @@ import {
 // Setup: a local chain with Hygeia deployed (account #0 is governance), one agent holding the issuers' and
 // the patient's DIDs (for brevity), the issuers accredited on the TrustRegistry, and a small HTTP server that
 // serves status list credentials (the gateway will), with an empty revocation and suspension list published.
-const chain = await startLocalChain();
-const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-const governance = HDNodeWallet.fromPhrase(LOCAL_MNEMONIC).connect(provider);
-const deployment = await deployHygeia(governance);
-const agent = await IdentityAgent.create({ network: ethrNetworkFromDeployment(deployment, chain.rpcUrl) });
+const { rpcUrl, deployment, account, stop } = await startLocalDeployment();
+const governance = account(0);
+const agent = await IdentityAgent.create({ network: ethrNetworkFromDeployment(deployment, rpcUrl) });
 const idIssuer = await agent.createDid({ alias: "identity-issuer" });
 const insurer = await agent.createDid({ alias: "insurer" });
 const patient = await agent.createDid({ alias: "patient" });
@@ -202,6 +199,5 @@ assert.deepEqual(
 
 await agent.close();
 server.close();
-provider.destroy();
-await chain.stop();
+await stop();
 console.log("credentials: ok");

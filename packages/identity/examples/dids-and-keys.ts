@@ -5,16 +5,13 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { HDNodeWallet, JsonRpcProvider, Wallet } from "ethers";
-import { LOCAL_MNEMONIC, deployHygeia, startLocalChain } from "@hygeia/chain";
+import { Wallet } from "ethers";
+import { startLocalDeployment } from "@hygeia/chain";
 
 // Setup: a local chain with Hygeia deployed (account #0 deploys and pays), a scratch directory for the key
 // store, a wallet key to import, an address to make a delegate.
-const chain = await startLocalChain();
-const rpcUrl = chain.rpcUrl;
-const provider = new JsonRpcProvider(rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1 });
-const bank = HDNodeWallet.fromPhrase(LOCAL_MNEMONIC).connect(provider);
-const deployment = await deployHygeia(bank);
+const { rpcUrl, deployment, account, stop } = await startLocalDeployment();
+const bank = account(0);
 const dir = await mkdtemp(join(tmpdir(), "hygeia-identity-example-"));
 const walletPrivateKeyHex = Wallet.createRandom().privateKey;
 const delegateAddress = Wallet.createRandom().address;
@@ -103,7 +100,6 @@ assert.deepEqual(dids.map((d) => d.did).sort(), [patient.did, imported.did].sort
 assert.ok(wrongKey instanceof WrongSecretBoxKeyError);
 assert.equal(wrongKey.code, "SECRET_BOX_KEY_MISMATCH");
 
-provider.destroy();
-await chain.stop();
+await stop();
 await rm(dir, { recursive: true, force: true });
 console.log("dids-and-keys: ok");
