@@ -50,11 +50,13 @@ class Sender {
   async init(): Promise<void> {
     this.nonce = await this.provider.getTransactionCount(this.wallet.address, "latest");
   }
-  /** anvil answers eth_sendRawTransaction before it has mined; wait until our last one is. */
+  /**
+   * anvil answers eth_sendRawTransaction before it has mined; wait until every nonce handed out is.
+   * (Not "until the last hash pushed is mined": concurrent sends finish out of nonce order, so the last
+   * hash pushed need not be the highest nonce, and a later one could still be mined after the check.)
+   */
   async mined(): Promise<void> {
-    const last = this.hashes.at(-1);
-    if (!last) return;
-    while ((await this.provider.send("eth_getTransactionReceipt", [last])) === null) {
+    while ((await this.provider.getTransactionCount(this.wallet.address, "latest")) < this.nonce) {
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
   }
