@@ -72,8 +72,11 @@ export class DataDirLockedError extends StartError {
 export interface DataDirLock {
   readonly path: string;
   readonly holder: LockHolder;
-  /** Records where the chain listens (atomically replaces the file's content). */
-  update(fields: { port: number; rpcUrl: string; anvilPid: number }): void;
+  /**
+   * Records the anvil pid (as soon as it is spawned) and later where the chain listens (atomically replaces the
+   * file's content).
+   */
+  update(fields: { anvilPid: number; port?: number; rpcUrl?: string }): void;
   /** Removes the lock if it is still ours. Synchronous, so it can run in an 'exit' handler. Idempotent. */
   release(): void;
 }
@@ -136,7 +139,13 @@ function heldLock(path: string, initial: LockHolder): DataDirLock {
     update({ port, rpcUrl, anvilPid }) {
       if (released) return;
       const anvilStartTime = readPidStartTime(anvilPid);
-      holder = { ...holder, port, rpcUrl, anvilPid, ...(anvilStartTime ? { anvilStartTime } : {}) };
+      holder = {
+        ...holder,
+        ...(port === undefined ? {} : { port }),
+        ...(rpcUrl === undefined ? {} : { rpcUrl }),
+        anvilPid,
+        ...(anvilStartTime ? { anvilStartTime } : {}),
+      };
       const temp = `${path}.${holder.token}.tmp`;
       writeFileSync(temp, JSON.stringify(holder), { flag: "wx" });
       renameSync(temp, path); // atomic replace: the lock never disappears meanwhile

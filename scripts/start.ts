@@ -400,13 +400,15 @@ async function main(): Promise<void> {
     lock.release();
     process.exit(code);
   };
+  // anvil's pid from the moment it is spawned, so a second Ctrl-C during start-up can still stop it.
+  let anvilPid: number | undefined;
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
       if (!shuttingDown) return void shutdown(0);
       // A second Ctrl-C: do not wait for anvil's state dump.
-      if (chain) {
+      if (anvilPid !== undefined) {
         try {
-          process.kill(chain.pid, "SIGKILL");
+          process.kill(anvilPid, "SIGKILL");
         } catch {
           // already gone
         }
@@ -422,6 +424,10 @@ async function main(): Promise<void> {
     port: options.port,
     stateFile,
     stateIntervalSeconds: 10,
+    onSpawn: (pid) => {
+      anvilPid = pid;
+      lock.update({ anvilPid: pid }); // before it listens: a kill -9 of this process now leaves a known anvil
+    },
   }).catch((error: unknown) => {
     startError = error;
     return undefined;
@@ -489,9 +495,9 @@ async function main(): Promise<void> {
   }
 
   // Only anvil's handles keep the event loop alive now: when it empties, anvil has exited on its own.
-  const anvilPid = chain.pid;
+  const runningPid = chain.pid;
   process.on("beforeExit", () => {
-    void shutdown(1, `the local chain (anvil pid ${anvilPid}) exited on its own`);
+    void shutdown(1, `the local chain (anvil pid ${runningPid}) exited on its own`);
   });
 }
 

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { expect } from "chai";
 import { Contract, HDNodeWallet, JsonRpcProvider, id } from "ethers";
-import { ConsentRegistryAbi, LOCAL_MNEMONIC, TrustRegistryAbi, readDeployment } from "@hygeia/chain";
+import { ConsentRegistryAbi, LOCAL_MNEMONIC, TrustRegistryAbi, anvilBinaryPath, readDeployment } from "@hygeia/chain";
 
 /** The --json line (a subset of its fields). */
 interface StackInfo {
@@ -358,6 +358,52 @@ describe("npm start (local stack)", function () {
     expect(started.stderr()).to.contain("stopping the local chain");
     expect(anvilsUsing(dataDir), "no anvil left running on the data dir").to.deep.equal([]);
     expect(existsSync(join(dataDir, "stack.lock"))).to.equal(false);
+  });
+
+  /** An anvil that takes 3 s before it starts (like one loading a large state file), for start-up races. */
+  async function slowAnvilEnv(): Promise<NodeJS.ProcessEnv> {
+    const script = join(dataDir, "slow-anvil.sh");
+    const real = JSON.stringify(anvilBinaryPath());
+    await writeFile(script, `#!/usr/bin/env bash\nsleep 3\nexec ${real} "$@"\n`, { mode: 0o755 });
+    return { ...process.env, HYGEIA_ANVIL_BIN: script };
+  }
+
+  it("a second Ctrl-C while anvil is still starting stops anvil too (exit 130)", async () => {
+    const started = run(["--port", "0", "--data-dir", dataDir], await slowAnvilEnv());
+    running.push(started);
+    const lockFile = join(dataDir, "stack.lock");
+    while (!existsSync(lockFile)) await sleep(2);
+    await sleep(300); // anvil is spawned, and still 2.7 s from listening
+    expect(anvilsUsing(dataDir)).to.have.length(1);
+    started.child.kill("SIGINT");
+    await sleep(100);
+    started.child.kill("SIGINT");
+    expect(await started.exited).to.equal(130);
+    // Gone at once, not only when the orphan would have died of a closed pipe after its slow start.
+    for (let i = 0; i < 20 && anvilsUsing(dataDir).length > 0; i++) await sleep(50);
+    expect(anvilsUsing(dataDir), "no anvil left running on the data dir").to.deep.equal([]);
+  });
+
+  it("a kill -9 during start-up leaves a lock that names the spawned anvil, so no second start joins it", async () => {
+    const env = await slowAnvilEnv();
+    const started = run(["--port", "0", "--data-dir", dataDir], env);
+    running.push(started);
+    const lockFile = join(dataDir, "stack.lock");
+    while (!existsSync(lockFile)) await sleep(2);
+    await sleep(300); // anvil is spawned, and still 2.7 s from listening
+    const anvilPid = (JSON.parse(readFileSync(lockFile, "utf8")) as { anvilPid?: number }).anvilPid;
+    expect(anvilPid, "anvil's pid is recorded before it listens").to.be.a("number");
+    expect(anvilsUsing(dataDir)).to.deep.equal([anvilPid]);
+    started.child.kill("SIGKILL");
+    await started.exited;
+    try {
+      const second = run(["--port", "0", "--data-dir", dataDir]);
+      running.push(second);
+      expect(await second.exited).to.equal(3);
+      expect(second.stderr()).to.contain(`in use by anvil pid ${anvilPid}`);
+    } finally {
+      for (const pid of anvilsUsing(dataDir)) process.kill(pid, "SIGKILL");
+    }
   });
 
   it("rejects unknown flags and a bad --block-time with usage and exit code 2", async () => {

@@ -22,6 +22,11 @@ export interface LocalChainOptions {
   accounts?: number;
   /** Milliseconds to wait for the node to listen. */
   startTimeoutMs?: number;
+  /**
+   * Called with anvil's pid as soon as it is spawned, before it listens: a supervisor can record it at once
+   * (npm start writes it into its data-dir lock), so a crash during start-up never leaves an unknown anvil.
+   */
+  onSpawn?: (pid: number) => void;
 }
 
 export interface LocalChain {
@@ -117,6 +122,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   stopWithProcess(child, options.stateFile ? "SIGINT" : "SIGKILL");
+  if (child.pid !== undefined) options.onSpawn?.(child.pid);
   const rpcUrl = await waitForListening(child, exited, options.startTimeoutMs ?? 15_000);
 
   let stopping: Promise<void> | undefined;
