@@ -8,7 +8,13 @@
 //
 // Refused, with an InvalidArgumentError naming the field: strings (a string is more often a file path or a
 // forgotten encoding than the record itself: encode text with TextEncoder, read files with putFile / addFile),
-// other typed arrays and DataViews (their bytes depend on the platform's endianness), and anything else.
+// other typed arrays and DataViews (their bytes depend on the platform's endianness), bytes whose ArrayBuffer was
+// detached (transferred away: they would read as zero bytes, or throw a bare TypeError), and anything else.
+//
+// What a source may do with its buffers: anything, once it has handed a chunk over and been asked for the next
+// one. Nothing in this package keeps a reference to an input chunk past that point (the encryptor and decryptor
+// copy what they hold over), so a source that refills one scratch buffer for every read is read correctly.
+import { assertBytes, isDetached } from "./bytes.ts";
 import { InvalidArgumentError } from "./errors.ts";
 
 export type ByteChunk = Uint8Array | ArrayBuffer;
@@ -33,9 +39,26 @@ function refuse(field: string, value: unknown, hint = ""): InvalidArgumentError 
   });
 }
 
+/** `bytes` as a Uint8Array, refusing a detached buffer (it has no bytes left to read). */
+function attachedBytes(bytes: Uint8Array | ArrayBuffer, what: string, field: string): Uint8Array {
+  if (bytes instanceof Uint8Array) {
+    assertBytes(bytes, what, field);
+    return bytes;
+  }
+  if (isDetached(bytes)) {
+    throw new InvalidArgumentError(
+      `${what} is a detached ArrayBuffer: it was transferred away (postMessage / structuredClone with transfer, ` +
+        "ArrayBuffer.transfer); pass the bytes before transferring them, or the transferred copy",
+      { field },
+    );
+  }
+  return new Uint8Array(bytes);
+}
+
 function chunkBytes(chunk: unknown, field: string, index: number): Uint8Array {
-  if (chunk instanceof Uint8Array) return chunk;
-  if (chunk instanceof ArrayBuffer) return new Uint8Array(chunk);
+  if (chunk instanceof Uint8Array || chunk instanceof ArrayBuffer) {
+    return attachedBytes(chunk, `${field} chunk ${index}`, field);
+  }
   const hint =
     typeof chunk === "string"
       ? " (a stream of strings: do not call setEncoding on it; encode text with TextEncoder)"
@@ -83,10 +106,13 @@ async function* validated(
  * The chunks of `input` as an async iterable of Uint8Array. The input's kind is checked now (throws
  * InvalidArgumentError with `field` set); each chunk is checked as it is read. Nothing is copied: whole bytes are
  * one chunk, stream chunks are passed on as they come. Pull-based, so a stream is read only as fast as consumed.
+ * A consumer that needs a chunk's bytes after asking for the next one must copy them (the source may reuse its
+ * buffer); the encryptor and decryptor do.
  */
 export function byteChunks(input: unknown, field = "input"): AsyncIterable<Uint8Array> {
-  if (input instanceof Uint8Array) return validated([input], field);
-  if (input instanceof ArrayBuffer) return validated([new Uint8Array(input)], field);
+  // Checked now (a wrong input fails at the call) and again as the chunk is read (it may be detached meanwhile).
+  if (input instanceof Uint8Array || input instanceof ArrayBuffer)
+    return validated([attachedBytes(input, field, field)], field);
   if (typeof input === "string") {
     throw refuse(field, input, " (encode text with TextEncoder; to store a file by path use putFile / addFile)");
   }

@@ -4,9 +4,17 @@
 // chunks are returned in their original order with none skipped (secretstream chains each chunk's nonce
 // to the previous tags). So the output is always an authentic PREFIX of the record. It is the WHOLE record
 // only once final() has returned without throwing. After any error the decryptor refuses further input.
-import { ByteQueue, assertBytes } from "./bytes.ts";
+// update() keeps no reference to the caller's buffer once it returns (a partial frame held over is copied), so a
+// source may refill one buffer for every read; the plaintext it returns is in new arrays a consumer may keep.
+import { Reassembler, assertBytes } from "./bytes.ts";
 import { assertDataKey, wipe } from "./data-key.ts";
-import { CHUNK_OVERHEAD_BYTES, ChunkTag, ENVELOPE_HEADER_BYTES, parseEnvelopeHeader } from "./envelope.ts";
+import {
+  CHUNK_OVERHEAD_BYTES,
+  ChunkTag,
+  ENVELOPE_HEADER_BYTES,
+  MAX_CHUNK_SIZE,
+  parseEnvelopeHeader,
+} from "./envelope.ts";
 import type { EnvelopeHeader } from "./envelope.ts";
 import { IntegrityError, InvalidArgumentError, TrailingDataError, TruncatedError } from "./errors.ts";
 import { defaultSecretstream } from "./secretstream/default.ts";
@@ -27,7 +35,8 @@ interface OpenStream {
 export class RecordDecryptor {
   readonly #key: Uint8Array;
   readonly #secretstream: Secretstream;
-  readonly #queue = new ByteQueue();
+  /** Grows up to one frame of the largest chunk size: the most held over between calls. */
+  readonly #queue = new Reassembler(MAX_CHUNK_SIZE + CHUNK_OVERHEAD_BYTES);
   #stream: OpenStream | undefined;
   #chunkIndex = 0;
   #finalVerified = false;
@@ -51,22 +60,21 @@ export class RecordDecryptor {
   }
 
   /**
-   * Feeds envelope bytes; returns plaintext of every chunk completed and verified by them. Up to one frame of
-   * `ciphertext` may be kept by reference until the next call: do not modify a buffer after handing it over.
+   * Feeds envelope bytes; returns plaintext of every chunk completed and verified by them. A partial frame left
+   * over is copied: `ciphertext` may be overwritten as soon as this returns.
    */
   update(ciphertext: Uint8Array): Uint8Array[] {
     return this.#guard(() => {
-      assertBytes(ciphertext, "ciphertext chunk");
-      this.#queue.push(ciphertext);
-      const out: Uint8Array[] = [];
-      const stream = this.#stream ?? this.#openIfHeaderComplete();
-      if (stream === undefined) return out;
-      if (this.#finalVerified) this.#rejectTrailingBytes();
-      while (this.#queue.length >= stream.frameSize) {
-        out.push(this.#open(stream, this.#queue.take(stream.frameSize)));
-        if (this.#finalVerified) this.#rejectTrailingBytes();
+      assertBytes(ciphertext, "ciphertext chunk", "ciphertext");
+      this.#queue.begin(ciphertext);
+      let failed = true;
+      try {
+        const out = this.#openCompleteFrames();
+        failed = false;
+        return out;
+      } finally {
+        this.#queue.end(!failed); // after a failure nothing more is read: no need to copy the rest
       }
-      return out;
     });
   }
 
@@ -96,6 +104,18 @@ export class RecordDecryptor {
       }
       return [plaintext];
     });
+  }
+
+  #openCompleteFrames(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    const stream = this.#stream ?? this.#openIfHeaderComplete();
+    if (stream === undefined) return out;
+    if (this.#finalVerified) this.#rejectTrailingBytes();
+    while (this.#queue.length >= stream.frameSize) {
+      out.push(this.#open(stream, this.#queue.take(stream.frameSize)));
+      if (this.#finalVerified) this.#rejectTrailingBytes();
+    }
+    return out;
   }
 
   #openIfHeaderComplete(): OpenStream | undefined {

@@ -8,6 +8,8 @@ import { expect } from "chai";
 import {
   ACCEPTED_BYTE_INPUTS,
   InvalidArgumentError,
+  RecordDecryptor,
+  RecordEncryptor,
   byteChunks,
   decryptChunks,
   decryptToBuffer,
@@ -118,6 +120,56 @@ describe("byte inputs", function () {
     const late = await rejection(encryptToBuffer([new Uint8Array(8), "x"] as unknown as ByteInput, key));
     expect((late as Error).message).to.match(/plaintext chunk 1 /);
     expect(fieldOf(late)).to.equal("plaintext");
+  });
+
+  it("refuses a detached ArrayBuffer or a view of one, naming the field, rather than a bare TypeError", async function () {
+    const key = generateDataKey();
+    const detachedBuffer = (): ArrayBuffer => {
+      const buffer = new ArrayBuffer(16);
+      structuredClone(buffer, { transfer: [buffer] });
+      return buffer;
+    };
+    const detachedView = (): Uint8Array => {
+      const view = new Uint8Array(16);
+      structuredClone(view.buffer, { transfer: [view.buffer] }); // the view now reads as 0 bytes
+      return view;
+    };
+    const expectDetached = (error: unknown, field: string): void => {
+      expectCryptoError(error, InvalidArgumentError, "INVALID_ARGUMENT");
+      expect(fieldOf(error)).to.equal(field);
+      expect((error as Error).message).to.include("detached");
+    };
+    // The whole input: refused at the call, before anything is read (a view would otherwise read as 0 bytes).
+    expectDetached(
+      thrown(() => encryptChunks(detachedBuffer(), key)),
+      "plaintext",
+    );
+    expectDetached(
+      thrown(() => encryptChunks(detachedView(), key)),
+      "plaintext",
+    );
+    expectDetached(
+      thrown(() => decryptChunks(detachedView(), key)),
+      "envelope",
+    );
+    expectDetached(await rejection(encryptToBuffer(detachedBuffer(), key)), "plaintext");
+    // A chunk of a stream: refused when it is read.
+    expectDetached(await rejection(encryptToBuffer([new Uint8Array(4), detachedBuffer()], key)), "plaintext");
+    expectDetached(await rejection(encryptToBuffer([new Uint8Array(4), detachedView()], key)), "plaintext");
+    // Whole bytes detached after the call but before they are read.
+    const later = new Uint8Array(8);
+    const chunks = encryptChunks(later, key);
+    structuredClone(later.buffer, { transfer: [later.buffer] });
+    expectDetached(await rejection(collect(chunks)), "plaintext");
+    // The sans-I/O classes and the stream adapters built on them.
+    expectDetached(
+      thrown(() => new RecordEncryptor(key).update(detachedView())),
+      "plaintext",
+    );
+    expectDetached(
+      thrown(() => new RecordDecryptor(key).update(detachedView())),
+      "ciphertext",
+    );
   });
 
   it("cancels a web ReadableStream it stops reading", async function () {

@@ -26,7 +26,8 @@ export interface PulledFrame {
 export interface SecretstreamPushState {
   /**
    * Seals `message` as the next frame (tag byte ‖ ciphertext ‖ MAC, `17 + |message|` bytes), returned as one or
-   * more pieces to be written in order. After TAG_FINAL the state refuses further frames.
+   * more pieces to be written in order. After TAG_FINAL the state refuses further frames. The pieces are new
+   * arrays, never views of `message`: the record encryptor passes views of buffers it overwrites later.
    */
   push(message: Uint8Array, ad: Uint8Array, tag: number): Uint8Array[];
 }
@@ -34,7 +35,8 @@ export interface SecretstreamPushState {
 export interface SecretstreamPullState {
   /**
    * Opens the next frame. Returns undefined, and leaves the state as it was, when the frame does not
-   * authenticate under this key, position and additional data. Nothing unauthenticated is ever returned.
+   * authenticate under this key, position and additional data. Nothing unauthenticated is ever returned. The
+   * message is a new array, never a view of `frame` (which may be a view of a buffer overwritten later).
    */
   pull(frame: Uint8Array, ad: Uint8Array): PulledFrame | undefined;
 }
