@@ -22,14 +22,20 @@ export type { PutFileOptions, RecordStoreOptions, StoredRecord } from "./record-
 export { MANIFEST_FORMAT, MANIFEST_FORMAT_VERSION } from "./manifest/manifest-format.ts";
 export type { Manifest, ManifestDocument, ManifestEntry, RecordShare } from "./manifest/manifest-format.ts";
 export {
+  MANIFEST_AUTH_INFO,
+  MANIFEST_AUTH_SALT,
+  MANIFEST_TAG_BYTES,
   MAX_MANIFEST_BYTES,
   SEALED_MANIFEST_MAGIC,
   SEALED_MANIFEST_VERSION,
+  UNAUTHENTICATED_SEAL_VERSION,
+  UnauthenticatedManifestError,
   manifestKeyContext,
   manifestOwner,
   openManifest,
   sealManifest,
 } from "./manifest/manifest-seal.ts";
+export type { OpenManifestOptions } from "./manifest/manifest-seal.ts";
 export { FileManifestHead } from "./manifest/manifest-head.ts";
 export type { FileManifestHeadOptions, ManifestHead, ManifestHeadValue } from "./manifest/manifest-head.ts";
 export { mergeEntries } from "./manifest/merge.ts";
@@ -41,7 +47,7 @@ export {
   recordKeyContext,
   unwrapRecordKey,
 } from "./manifest/patient-manifest.ts";
-export type { PatientManifestOptions, SharedRecord } from "./manifest/patient-manifest.ts";
+export type { PatientManifestOptions, ReadManifestOptions, SharedRecord } from "./manifest/patient-manifest.ts";
 export { recoverRecords } from "./manifest/recovery.ts";
 export type { RecoveredRecord, Recovery } from "./manifest/recovery.ts";
 export { PatientRecords } from "./patient-records.ts";

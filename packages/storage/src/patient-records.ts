@@ -17,6 +17,8 @@ export interface PatientRecordsOptions extends RecordStoreOptions {
   store: ContentStore;
   head: ManifestHead;
   keyPair: X25519KeyPair;
+  /** Read version 1 (unauthenticated) manifests: a one-time migration only (PatientManifestOptions). */
+  acceptUnauthenticated?: boolean;
 }
 
 export interface AddedRecord {

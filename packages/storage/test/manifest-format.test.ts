@@ -1,12 +1,10 @@
-import { WRAP_BYTES, encryptToBuffer, generateDataKey, generateX25519KeyPair, wrapKey } from "@hygeia/crypto";
+import { WRAP_BYTES, generateDataKey, generateX25519KeyPair, wrapKey } from "@hygeia/crypto";
 import { expect } from "chai";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 import {
   InvalidManifestError,
-  SEALED_MANIFEST_MAGIC,
-  manifestKeyContext,
   manifestOwner,
   mergeEntries,
   openManifest,
@@ -16,6 +14,7 @@ import {
 import type { ManifestDocument, ManifestEntry, RecordShare } from "../src/index.ts";
 import { encodeManifestDocument } from "../src/manifest/manifest-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
+import { manifestAuthKey, sealJson } from "./helpers/manifest-seal.ts";
 
 async function cidOf(text: string): Promise<CID> {
   return CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(text)));
@@ -57,22 +56,20 @@ async function documentWith(entries: ManifestEntry[], version = 1): Promise<Mani
   };
 }
 
-/** Seals, exactly as sealManifest does, a document whose JSON was edited by `edit`: tests the decoder. */
+/** Seals as the patient (seal version 2, authenticated) a document whose JSON was edited by `edit`: tests the decoder. */
 async function sealEdited(edit: (json: Record<string, unknown>) => void): Promise<Uint8Array> {
   const document = await documentWith([{ ...(await entry("a")), sharedWith: [share("did:ethr:0x1#key-1")] }]);
   const json = JSON.parse(new TextDecoder().decode(encodeManifestDocument(document))) as Record<string, unknown>;
   edit(json);
-  const key = generateDataKey();
-  const envelope = await encryptToBuffer(new TextEncoder().encode(JSON.stringify(json)), key);
-  const wrap = wrapKey(key, patient.publicKey, manifestKeyContext(owner));
-  return Buffer.concat([SEALED_MANIFEST_MAGIC, Buffer.of(1), wrap, envelope]);
+  const edited = new TextEncoder().encode(JSON.stringify(json));
+  return sealJson(edited, patient.publicKey, 2, manifestAuthKey(patient.secretKey));
 }
 
 describe("manifest format and sealing", () => {
   it("round-trips a document through seal/open, entries sorted by CID", async () => {
     const entries = [await entry("b"), await entry("a"), await entry("c")];
     const document = await documentWith(entries, 3);
-    const opened = await openManifest(await sealManifest(document, patient.publicKey), patient);
+    const opened = await openManifest(await sealManifest(document, patient), patient);
     expect(opened.owner).to.equal(owner);
     expect(opened.version).to.equal(3);
     expect(opened.prev?.equals(document.prev!)).to.equal(true);
@@ -87,7 +84,7 @@ describe("manifest format and sealing", () => {
     const document = await documentWith([shared, await entry("b")]);
     const json = JSON.parse(new TextDecoder().decode(encodeManifestDocument(document))) as Record<string, unknown>;
     expect(json.formatVersion).to.equal(2);
-    const opened = await openManifest(await sealManifest(document, patient.publicKey), patient);
+    const opened = await openManifest(await sealManifest(document, patient), patient);
     const a = opened.entries.find((e) => e.cid.equals(shared.cid))!;
     expect(a.sharedWith.map((s) => s.id)).to.deep.equal(["did:ethr:0x1#key-1", "did:ethr:0x2#key-1"]);
     expect(Buffer.compare(a.sharedWith[0]!.publicKey, clinic.publicKey)).to.equal(0);
@@ -106,12 +103,12 @@ describe("manifest format and sealing", () => {
   });
 
   it("an empty manifest round-trips", async () => {
-    const opened = await openManifest(await sealManifest(await documentWith([]), patient.publicKey), patient);
+    const opened = await openManifest(await sealManifest(await documentWith([]), patient), patient);
     expect(opened.entries).to.deep.equal([]);
   });
 
   it("only the patient can open it; tampering is detected", async () => {
-    const sealed = await sealManifest(await documentWith([await entry("a")]), patient.publicKey);
+    const sealed = await sealManifest(await documentWith([await entry("a")]), patient);
     await expectRejection(openManifest(sealed, generateX25519KeyPair()), InvalidManifestError);
     const flipped = Uint8Array.from(sealed);
     flipped[flipped.length - 5]! ^= 1;

@@ -182,7 +182,7 @@ describe("PatientManifest and PatientRecords", () => {
   it("history() rejects a prev link that skips versions", async () => {
     const patientRecordsD = patientRecords("skipping.json");
     const { manifest: v1 } = await patientRecordsD.addRecord([testBytes(10, 61)], LAB);
-    const forged = await sealManifest({ ...v1, version: 3, prev: v1.cid }, patient.publicKey);
+    const forged = await sealManifest({ ...v1, version: 3, prev: v1.cid }, patient);
     const { cid } = await store.put([forged]);
     const seen: number[] = [];
     await expectRejection(

@@ -54,6 +54,11 @@ export interface ManifestDocument {
 /** A manifest version as read from or written to IPFS. */
 export interface Manifest extends ManifestDocument {
   cid: CID;
+  /**
+   * How it was sealed: 2, authenticated (every version written now); 1, unauthenticated, written before
+   * authenticated manifests and read only as a migration (acceptUnauthenticated) or behind an authenticated version.
+   */
+  sealVersion: number;
 }
 
 interface ShareJson {

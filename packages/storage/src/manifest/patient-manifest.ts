@@ -10,7 +10,10 @@ import {
   wrapKeyForRecipients,
 } from "@hygeia/crypto";
 import type { RecipientKey, WrappedKey, X25519KeyPair } from "@hygeia/crypto";
+import { equals } from "multiformats/bytes";
 import type { CID } from "multiformats/cid";
+import * as raw from "multiformats/codecs/raw";
+import { sha256 } from "multiformats/hashes/sha2";
 import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ContentStore, OperationOptions } from "../content-store.ts";
@@ -25,7 +28,15 @@ import type { StoredRecord } from "../record-store.ts";
 import { SHARE_ID, shareKey } from "./manifest-format.ts";
 import type { Manifest, ManifestDocument, ManifestEntry, RecordShare } from "./manifest-format.ts";
 import type { ManifestHead } from "./manifest-head.ts";
-import { MAX_MANIFEST_BYTES, manifestOwner, openManifest, sealManifest } from "./manifest-seal.ts";
+import {
+  MAX_MANIFEST_BYTES,
+  SEALED_MANIFEST_VERSION,
+  assertManifestKeyPair,
+  manifestOwner,
+  openSealedManifest,
+  sealManifest,
+} from "./manifest-seal.ts";
+import type { OpenManifestOptions } from "./manifest-seal.ts";
 import { changingEntries, mergeEntries, newEntries } from "./merge.ts";
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -109,23 +120,52 @@ export function unwrapRecordKey(entry: ManifestEntry, keyPair: X25519KeyPair): U
   return unwrapKey(entry.dekWrap, keyPair, recordKeyContext(entry.cid));
 }
 
-/** Reads, decrypts and validates one manifest version: all that recovery needs is the key pair and a CID. */
+export interface ReadManifestOptions extends OperationOptions, OpenManifestOptions {}
+
+/**
+ * Reads, authenticates, decrypts and validates one manifest version: all that recovery needs is the key pair and
+ * a CID. A version 1 (unauthenticated) seal is UnauthenticatedManifestError unless `acceptUnauthenticated`.
+ */
 export async function readManifest(
   store: ContentStore,
   keyPair: X25519KeyPair,
   cid: CidInput,
-  options: OperationOptions = {},
+  options: ReadManifestOptions = {},
 ): Promise<Manifest> {
+  const { acceptUnauthenticated, ...operation } = options;
   const parsed = parseCid(cid);
+  const sealed = await fetchSealed(store, parsed, operation);
+  return openAt(parsed, sealed, keyPair, acceptUnauthenticated === true);
+}
+
+async function fetchSealed(store: ContentStore, cid: CID, options: OperationOptions): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   let length = 0;
-  for await (const part of store.get(parsed, options)) {
+  for await (const part of store.get(cid, options)) {
     length += part.byteLength;
     if (length > MAX_MANIFEST_BYTES) throw new InvalidManifestError(`manifest larger than ${MAX_MANIFEST_BYTES} bytes`);
     parts.push(part);
   }
-  const document = await openManifest(Buffer.concat(parts, length), keyPair);
-  return { cid: parsed, ...document };
+  return Buffer.concat(parts, length);
+}
+
+async function openAt(
+  cid: CID,
+  sealed: Uint8Array,
+  keyPair: X25519KeyPair,
+  acceptUnauthenticated: boolean,
+): Promise<Manifest> {
+  const { document, sealVersion } = await openSealedManifest(sealed, keyPair, { acceptUnauthenticated });
+  return { cid, ...document, sealVersion };
+}
+
+/**
+ * True when `bytes` are provably what `cid` names: a raw sha2-256 CID, as every manifest up to 1 MiB is stored
+ * (one raw leaf). Checked here rather than trusted to the store: a Kubo RPC node could answer with other bytes.
+ */
+async function namesExactly(cid: CID, bytes: Uint8Array): Promise<boolean> {
+  if (cid.code !== raw.code || cid.multihash.code !== sha256.code) return false;
+  return equals((await sha256.digest(bytes)).bytes, cid.multihash.bytes);
 }
 
 export interface PatientManifestOptions {
@@ -135,6 +175,14 @@ export interface PatientManifestOptions {
   keyPair: X25519KeyPair;
   /** How often addEntries re-reads the head and merges after losing a race. Default 8. */
   maxAttempts?: number;
+  /**
+   * Also read version 1 (unauthenticated) manifests, in every read of this instance (latest, read, merge,
+   * history). ONLY as a one-time migration of the patient's own manifests written before authenticated
+   * manifests, since anyone who knows the patient's public key could have written a version 1 manifest: open
+   * with it once, write (any write, or upgradeSeal()) to re-seal the head as version 2, then drop it. Versions
+   * behind an authenticated version (its prev links) are read without it. Default false.
+   */
+  acceptUnauthenticated?: boolean;
 }
 
 export class PatientManifest {
@@ -143,9 +191,12 @@ export class PatientManifest {
   readonly #keyPair: X25519KeyPair;
   readonly #owner: string;
   readonly #maxAttempts: number;
+  readonly #acceptUnauthenticated: boolean;
 
   constructor(options: PatientManifestOptions) {
     assertX25519PublicKey(options.keyPair.publicKey);
+    // Sealing needs the secret key (it authenticates every version): refuse a pair that cannot seal now, not later.
+    assertManifestKeyPair(options.keyPair);
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
       throw new InvalidArgumentError("maxAttempts must be ≥ 1");
@@ -154,6 +205,7 @@ export class PatientManifest {
     this.#keyPair = options.keyPair;
     this.#owner = manifestOwner(options.keyPair.publicKey);
     this.#maxAttempts = maxAttempts;
+    this.#acceptUnauthenticated = options.acceptUnauthenticated === true;
   }
 
   /** The patient's id inside manifests (multibase X25519 public key). */
@@ -162,7 +214,10 @@ export class PatientManifest {
   }
 
   read(cid: CidInput, options: OperationOptions = {}): Promise<Manifest> {
-    return readManifest(this.#store, this.#keyPair, cid, options);
+    return readManifest(this.#store, this.#keyPair, cid, {
+      ...options,
+      acceptUnauthenticated: this.#acceptUnauthenticated,
+    });
   }
 
   /** The version the head points at, or undefined when the patient has no manifest yet. */
@@ -196,7 +251,7 @@ export class PatientManifest {
       updated: new Date().toISOString(),
       entries: mergeEntries(base?.entries ?? [], additions),
     };
-    const sealed = await sealManifest(document, this.#keyPair.publicKey);
+    const sealed = await sealManifest(document, this.#keyPair);
     const { cid } = await this.#store.put([sealed], options);
     const moved = await this.#head.compareAndSet(base?.cid, { cid, version: document.version }, options);
     if (!moved) {
@@ -205,7 +260,7 @@ export class PatientManifest {
       const current = await this.#head.get(options);
       throw new ManifestConflictError(base?.cid.toString(), current?.cid.toString());
     }
-    return { cid, ...document };
+    return { cid, ...document, sealVersion: SEALED_MANIFEST_VERSION };
   }
 
   /**
@@ -219,6 +274,26 @@ export class PatientManifest {
       if (base !== undefined && changingEntries(base.entries, additions).length === 0) return base;
       try {
         return await this.commit(base, additions, options);
+      } catch (error) {
+        if (!(error instanceof ManifestConflictError)) throw error;
+        lastConflict = error;
+      }
+    }
+    throw lastConflict ?? new ManifestConflictError(undefined, undefined);
+  }
+
+  /**
+   * Migration: if the head is a version 1 (unauthenticated) seal, writes its entries again as a new,
+   * authenticated version (needs acceptUnauthenticated to read it). Returns the head, unchanged if it was
+   * authenticated already (or there is none). Any other write re-seals just as well.
+   */
+  async upgradeSeal(options: OperationOptions = {}): Promise<Manifest | undefined> {
+    let lastConflict: ManifestConflictError | undefined;
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const base = await this.latest(options);
+      if (base === undefined || base.sealVersion === SEALED_MANIFEST_VERSION) return base;
+      try {
+        return await this.commit(base, [], options);
       } catch (error) {
         if (!(error instanceof ManifestConflictError)) throw error;
         lastConflict = error;
@@ -244,13 +319,20 @@ export class PatientManifest {
     return this.addEntries(other.entries, options);
   }
 
-  /** Versions from `from` (default: the head) back to version 1, following prev links. */
+  /**
+   * Versions from `from` (default: the head) back to version 1, following prev links. A version 1 seal behind
+   * one already read is read even without acceptUnauthenticated if its bytes hash to the CID the later version
+   * names (raw CIDs, manifests up to 1 MiB): it is then exactly the version that version's writer built on, so
+   * after the migration the pre-migration history stays readable without the option.
+   */
   async *history(from?: CidInput, options: OperationOptions = {}): AsyncGenerator<Manifest, void, undefined> {
     let manifest = from === undefined ? await this.latest(options) : await this.read(from, options);
     while (manifest !== undefined) {
       yield manifest;
       if (manifest.prev === undefined) return;
-      const previous: Manifest = await this.read(manifest.prev, options);
+      const sealed = await fetchSealed(this.#store, manifest.prev, options);
+      const accept = this.#acceptUnauthenticated || (await namesExactly(manifest.prev, sealed));
+      const previous: Manifest = await openAt(manifest.prev, sealed, this.#keyPair, accept);
       if (previous.version !== manifest.version - 1) {
         throw new InvalidManifestError(`version ${manifest.version} links to version ${previous.version}`);
       }
