@@ -4,8 +4,9 @@
 // MB of dead buffers resident. Here the same few buffers are refilled.
 //
 // The contract that makes reuse safe: a chunk yielded by this source is overwritten when the source is asked for
-// its `buffers`-th next chunk. The consumer must hold no reference to it by then (RecordStore's encryptor keeps at
-// most `chunkSize` bytes of input, all in the latest one or two chunks when chunks are at least that large).
+// its `buffers`-th next chunk. The consumer must hold no reference to it by then. RecordStore's consumers hold
+// none once they ask for the next chunk: @hygeia/crypto's encryptor copies what it holds over (at most one chunk)
+// between calls and seals full chunks straight from the buffer; the crypto worker's postMessage copies at once.
 //
 // The file must not change while it is read: its size and modification time are checked at the end, and a file
 // that grew, shrank or was rewritten meanwhile ends the source with an error rather than a mixed record.

@@ -110,7 +110,7 @@ export class RecordStore {
   }
 
   /**
-   * putRecord for a file on disk, read through three reused buffers instead of a fresh one per read (see
+   * putRecord for a file on disk, read through two reused buffers instead of a fresh one per read (see
    * file-source.ts: ≈ 1 GiB less garbage per GiB uploaded). The file must not change while it is uploaded: if it
    * does, the upload fails (InvalidArgumentError) and nothing is pinned. A path that cannot be read is an
    * InvalidArgumentError too.
@@ -120,11 +120,14 @@ export class RecordStore {
       return Promise.reject(new InvalidArgumentError("path must be a non-empty string"));
     }
     const { onProgress, ...storeOptions } = options;
-    // The encryptor keeps at most one envelope chunk of input by reference. With reads at least that large, it
-    // lies in the latest two buffers, so a third is always free to refill.
+    // Zero-copy apart from what the encryptor holds over: it seals full chunks straight from a read buffer and
+    // copies only the tail it must keep until the next read (at most one envelope chunk per read, 1/16 of a
+    // 1 MiB read at the default 64 KiB), and keeps no reference once it asks for the next read; the crypto worker
+    // path copies on postMessage. So a buffer is free again when the next read is asked for: two are the ring's
+    // minimum, not a requirement of the encryptor.
     const source = readFileInRing(path, {
       bufferBytes: Math.max(FILE_READ_BYTES, this.#chunkSize),
-      buffers: 3,
+      buffers: 2,
       signal: options.signal,
       onProgress,
     });

@@ -9,7 +9,7 @@ import { expect } from "chai";
 import { FileManifestHead, InvalidArgumentError, PatientRecords, RecordStore } from "../src/index.ts";
 import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
-import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+import { TestNodes, collect, pieces, scratchReads, testBytes } from "./helpers/nodes.ts";
 
 const LAB: RecordMetadata = {
   kind: "fhir",
@@ -79,6 +79,26 @@ describe("byte inputs of records and stores", () => {
     const streamed = await store.put(webStreamOf(PLAINTEXT, 4096));
     expect(streamed.cid.equals(whole.cid)).to.equal(true);
     expect(Buffer.compare(await collect(store.get(whole.cid)), PLAINTEXT)).to.equal(0);
+  });
+
+  it("RecordStore.putRecord stores exactly the bytes a source that refills one buffer yielded", async () => {
+    // fs.read into a scratch buffer, object-mode streams, many web APIs. Reads smaller than, equal to and larger
+    // than an envelope chunk (64 KiB), on the main thread and on the crypto worker (addRecord is putRecord).
+    for (const cryptoWorker of [false, true]) {
+      const records = new RecordStore(store, { cryptoWorker });
+      for (const readSize of [1000, 65_536, 100_000]) {
+        const stored = await records.putRecord(scratchReads(PLAINTEXT, readSize), LAB);
+        const read = await records.readRecord(stored.cid, stored.dek);
+        expect(Buffer.compare(read, PLAINTEXT), `reads of ${readSize}, worker ${cryptoWorker}`).to.equal(0);
+      }
+    }
+  });
+
+  it("ContentStore.put stores exactly the bytes a source that refills one buffer yielded", async () => {
+    const whole = await store.put(PLAINTEXT);
+    const reused = await store.put(scratchReads(PLAINTEXT, 10_000));
+    expect(reused.cid.equals(whole.cid)).to.equal(true);
+    expect(Buffer.compare(await collect(store.get(reused.cid)), PLAINTEXT)).to.equal(0);
   });
 
   it("refuses a string record (a path, or text not encoded) with field plaintext, and lists nothing", async () => {

@@ -1,5 +1,8 @@
 // The Kubo adapter against a real RPC server when one is configured (HYGEIA_KUBO_RPC_URL, e.g. a Kubo node
 // or the js-ipfs 0.66 daemon); its failure behaviour without one is tested always.
+import { createServer } from "node:http";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import {
   ContentNotFoundError,
@@ -10,7 +13,7 @@ import {
   StoreUnavailableError,
 } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
-import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+import { TestNodes, collect, pieces, scratchReads, testBytes } from "./helpers/nodes.ts";
 
 const ABSENT_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 
@@ -31,6 +34,47 @@ describe("KuboContentStore without a server", () => {
       KuboContentStore.create({ url: "http://127.0.0.1:5001", timeoutMs: 0 }),
       InvalidArgumentError,
     );
+  });
+});
+
+describe("KuboContentStore against a stand-in RPC API", () => {
+  // A node:http server answering the two calls put needs (id, add) and recording what add uploads: enough to see
+  // the bytes on the wire, which a real Kubo would hash and store.
+  let server: Server;
+  let url: string;
+  let uploaded: Buffer = Buffer.alloc(0);
+
+  before(async () => {
+    server = createServer((request, response) => {
+      const parts: Buffer[] = [];
+      request.on("data", (part: Buffer) => parts.push(part));
+      request.on("end", () => {
+        response.setHeader("content-type", "application/json");
+        if (request.url?.startsWith("/api/v0/add") === true) {
+          uploaded = Buffer.concat(parts);
+          response.end(`${JSON.stringify({ Name: "", Hash: ABSENT_CID, Size: "1" })}\n`);
+        } else {
+          response.end(JSON.stringify({ ID: "12D3KooWQ6D8sxW7mXk3aLp2vtC7xG2xN7dRvjVNLQDwTnCz4hVE" }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it("uploads exactly the bytes a source that refills one buffer yielded", async () => {
+    const store = await KuboContentStore.create({ url, timeoutMs: 5_000 });
+    try {
+      const data = testBytes(3_000_000, 21);
+      const { size } = await store.put(scratchReads(data, 65_536));
+      expect(size).to.equal(data.length);
+      // The multipart body: part headers, a blank line, then the file's bytes.
+      const start = uploaded.indexOf("\r\n\r\n") + 4;
+      expect(Buffer.compare(uploaded.subarray(start, start + data.length), data)).to.equal(0);
+    } finally {
+      await store.close();
+    }
   });
 });
 

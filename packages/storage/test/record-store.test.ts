@@ -185,7 +185,7 @@ describe("RecordStore.putFile (uploads from disk through reused buffers)", () =>
     return path;
   }
 
-  // Sizes around the 1 MiB read buffer and well past the 3-buffer ring, so every buffer is refilled several times;
+  // Sizes around the 1 MiB read buffer and well past the 2-buffer ring, so every buffer is refilled several times;
   // the 2 MiB chunk size makes the encryptor hold input larger than a default read (buffers then grow to match).
   for (const [length, chunkSize] of [
     [0, DEFAULT_CHUNK_SIZE],

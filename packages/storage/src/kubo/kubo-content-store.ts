@@ -69,7 +69,10 @@ export class KuboContentStore implements ContentStore {
       for await (const chunk of chunks) {
         size += chunk.byteLength;
         timeout.touch();
-        yield chunk;
+        // A copy: kubo-rpc-client reads ahead into a stream and the HTTP client queues socket writes by reference,
+        // so a chunk is still unsent after the next is asked for. A source that refills one buffer would upload
+        // its last read over and over. One memory copy is small beside an HTTP upload and Kubo's hashing.
+        yield new Uint8Array(chunk); // copies (a Buffer's slice() would not)
       }
     }
     try {

@@ -69,3 +69,18 @@ export function pinRecords(dataDir: string): Map<string, Buffer> {
 export async function* pieces(bytes: Uint8Array, pieceSize: number): AsyncGenerator<Uint8Array> {
   for (let offset = 0; offset < bytes.length; offset += pieceSize) yield bytes.subarray(offset, offset + pieceSize);
 }
+
+/**
+ * Yields `bytes` as a file read loop does: read into one scratch buffer of `readSize` bytes, the same buffer every
+ * time. Once done it scribbles over the buffer, so a consumer still holding any of it past its last read sees
+ * garbage.
+ */
+export async function* scratchReads(bytes: Uint8Array, readSize: number): AsyncGenerator<Uint8Array> {
+  const scratch = new Uint8Array(readSize);
+  for (let offset = 0; offset < bytes.length; offset += readSize) {
+    const length = Math.min(readSize, bytes.length - offset);
+    scratch.set(bytes.subarray(offset, offset + length));
+    yield scratch.subarray(0, length);
+  }
+  scratch.fill(0xee);
+}
