@@ -62,7 +62,7 @@ export function toBytes(value: Uint8Array | string, what: string): Uint8Array {
  *   - `take(count)` hands out the next `count` bytes: a view of `input` when they lie in it whole (no copy), else
  *     assembled in this object's own buffer. Either way the view is valid only until the next take / end;
  *   - `end()` copies the bytes of `input` not yet taken into the own buffer. The consumer takes every complete
- *     piece before it returns, so that is less than one piece (at most one chunk when the encryptor waits for
+ *     piece before it returns, so that is at most one piece (a whole chunk only when the encryptor waits for
  *     the byte that tells whether a full chunk is the last).
  */
 export class Reassembler {
@@ -107,7 +107,7 @@ export class Reassembler {
   }
 
   /**
-   * Ends the call: copies the input's untaken bytes (less than one piece) into the own buffer, or with
+   * Ends the call: copies the input's untaken bytes (at most one piece) into the own buffer, or with
    * `keep = false` (the call failed and the consumer is done) drops them without copying.
    */
   end(keep = true): void {

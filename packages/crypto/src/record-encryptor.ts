@@ -1,8 +1,8 @@
 // Sans-I/O record encryptor: bytes in, envelope bytes out. The Node, web-stream and async-iterable adapters
 // are thin wrappers around it, so the chunking rules live in exactly one place.
 //
-// Safety rule: update() keeps no reference to the caller's buffer once it returns (what it must hold over, less
-// than one chunk, is copied), so a source may refill the same buffer for every read. The envelope pieces it
+// Safety rule: update() keeps no reference to the caller's buffer once it returns (what it must hold over, at most
+// one chunk, is copied), so a source may refill the same buffer for every read. The envelope pieces it
 // returns are new arrays that nothing here writes to again: a consumer may keep them.
 import { Reassembler, assertBytes } from "./bytes.ts";
 import { assertDataKey } from "./data-key.ts";
