@@ -57,7 +57,7 @@ assert.deepEqual(
   keys.map((k) => [Buffer.from(k.publicKey).toString("hex"), k.current]),
   [[Buffer.from(phone.publicKey).toString("hex"), true]],
 );
-assert.deepEqual(again, { changed: false, transactions: [] });
+assert.deepEqual(again, { changed: false, transactions: [], superseded: false });
 assert.deepEqual(
   both.map((k) => [Buffer.from(k.publicKey).toString("hex"), k.current]),
   [

@@ -13,7 +13,9 @@ export type IdentityErrorCode =
   | "INVALID_CREDENTIAL"
   | "AGENT_CLOSED"
   | "SECRET_BOX_KEY_MISMATCH"
-  | "UNKNOWN_CLAIM";
+  | "UNKNOWN_CLAIM"
+  | "DATABASE_BUSY"
+  | "DATABASE_FAILED";
 
 export class HygeiaIdentityError extends Error {
   readonly code: IdentityErrorCode;
@@ -74,14 +76,23 @@ export class IdentityChainUnavailableError extends HygeiaIdentityError {
 }
 
 /**
- * A registry transaction (key publication, delegate, owner change) was refused before it was sent (no funds
- * for gas), reverted, or was not mined in time. `txHash` is known once the transaction was sent.
+ * A registry write (key publication, delegate, owner change) did not complete. The message says what happened:
+ * nothing was sent (no funds for gas, refused by the registry in simulation, timed out before sending), or
+ * transaction `txHash` was sent and then reverted, was replaced, or was not mined in time (it may still be).
+ * `mined` lists the transactions of the same call that were mined before the failure (a publish sends several).
  */
 export class TransactionFailedError extends HygeiaIdentityError {
   readonly txHash: string | undefined;
-  constructor(txHash: string | undefined, reason: string, options?: { cause?: unknown }) {
-    super("TRANSACTION_FAILED", `transaction ${txHash ?? "(not sent)"} failed: ${reason}`, options);
+  readonly mined: readonly string[];
+  constructor(txHash: string | undefined, message: string, options?: { cause?: unknown; mined?: readonly string[] }) {
+    const mined = options?.mined ?? [];
+    super(
+      "TRANSACTION_FAILED",
+      mined.length > 0 ? `${message} (mined before this: ${mined.join(", ")})` : message,
+      options,
+    );
     this.txHash = txHash;
+    this.mined = mined;
   }
 }
 
@@ -138,6 +149,36 @@ export class WrongSecretBoxKeyError extends HygeiaIdentityError {
       `secretBoxKey: does not match the key store ${truncate(databasePath)} (its keys were sealed with another ` +
         "key); pass the secretBoxKey the database was created with",
     );
+  }
+}
+
+/**
+ * Another process kept the database (key store or challenge store) locked for longer than the busy timeout.
+ * Several processes may share one database; each write waits for the others up to the timeout. Retry.
+ */
+export class DatabaseBusyError extends HygeiaIdentityError {
+  readonly field = "databasePath";
+  readonly databasePath: string;
+  readonly busyTimeoutMs: number;
+  constructor(databasePath: string, busyTimeoutMs: number, options?: { cause?: unknown }) {
+    super(
+      "DATABASE_BUSY",
+      `databasePath: ${truncate(databasePath)} stayed locked by another process's write for more than ` +
+        `${busyTimeoutMs} ms; retry (processes sharing one database take turns writing)`,
+      options,
+    );
+    this.databasePath = databasePath;
+    this.busyTimeoutMs = busyTimeoutMs;
+  }
+}
+
+/** The database failed for another reason than a lock (disk full, I/O error, corrupt file); the message says which. */
+export class DatabaseError extends HygeiaIdentityError {
+  readonly field = "databasePath";
+  readonly databasePath: string;
+  constructor(databasePath: string, reason: string, options?: { cause?: unknown }) {
+    super("DATABASE_FAILED", `databasePath: ${truncate(databasePath)}: ${reason}`, options);
+    this.databasePath = databasePath;
   }
 }
 

@@ -102,7 +102,7 @@ describe("identity: DIDs on the local chain", function () {
     expect((await agent.publishEncryptionKey(patient.did, key.publicKey)).transactions).to.have.length(1);
     const block = await testChain.provider.getBlockNumber();
     const again = await agent.publishEncryptionKey(patient.did, key.publicKey);
-    expect(again).to.deep.equal({ changed: false, transactions: [] });
+    expect(again).to.deep.equal({ changed: false, transactions: [], superseded: false });
     expect(await testChain.provider.getBlockNumber()).to.equal(block);
     const renewed = await agent.publishEncryptionKey(patient.did, key.publicKey, { renew: true });
     expect(renewed.transactions).to.have.length(1);

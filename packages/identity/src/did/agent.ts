@@ -7,25 +7,20 @@
 //   checked first, and Veramo / ethers / did-jwt failures are translated.
 // - close() is clean at any moment, also twice and during pending calls: those fail with AgentClosedError.
 // - A persistent key store opens only with the SecretBox key it was created with (WrongSecretBoxKeyError).
-// - publishEncryptionKey makes a key the DID's only current key; chain writes are bounded by writeTimeoutMs.
+// - Several processes may share one key store (stores/sqlite.ts): writes wait for each other up to busyTimeoutMs,
+//   then DatabaseBusyError; no raw SQLite error escapes.
+// - Registry writes of one DID run one at a time in an agent, and each owner account's transactions get
+//   consecutive nonces (registry-writer.ts); every write is bounded by writeTimeoutMs.
+// - publishEncryptionKey leaves the DID with exactly one current key, also when another agent holding the same
+//   DID (a second device) publishes at the same time: the publish mined last wins, and each publisher revokes
+//   the keys older than its own after re-reading the chain.
 import { randomBytes } from "node:crypto";
-import type { DatabaseSync } from "node:sqlite";
-import type {
-  IAgentContext,
-  ICredentialPlugin,
-  IDIDManager,
-  IIdentifier,
-  IKey,
-  IKeyManager,
-  IResolver,
-} from "@veramo/core";
-import { EthrDID } from "ethr-did";
-import { SigningKey, computeAddress, getAddress, isAddress, isError, type JsonRpcProvider } from "ethers";
+import type { ICredentialPlugin, IDIDManager, IIdentifier, IKey, IKeyManager, IResolver } from "@veramo/core";
+import { SigningKey, computeAddress, getAddress, isAddress, type JsonRpcProvider } from "ethers";
 import type { DIDDocument } from "did-resolver";
 import { assertX25519PublicKey, x25519KeysFromDidDocument } from "@hygeia/crypto";
 import {
   HygeiaIdentityError,
-  IdentityChainUnavailableError,
   InvalidIdentityInputError,
   KeyNotFoundError,
   TransactionFailedError,
@@ -40,9 +35,11 @@ import {
   openIdentityDatabase,
   verifySecretBoxKey,
 } from "../stores/sqlite-stores.ts";
+import { DEFAULT_BUSY_TIMEOUT_MS, type SqliteDatabase } from "../stores/sqlite.ts";
+import { RegistryWriter, WriteQueue } from "./registry-writer.ts";
 import { registerVeramo, type VeramoAgent } from "./internal.ts";
 import { Lifetime } from "./lifetime.ts";
-import { loadVeramo, type VeramoRuntime } from "./veramo-runtime.ts";
+import { loadVeramo } from "./veramo-runtime.ts";
 import { ethrDidPrefix, networkProvider, validateEthrNetwork, type EthrNetwork } from "./network.ts";
 import { CachedDidResolver, MAX_DID_LENGTH } from "./resolver.ts";
 import { orderEncryptionKeys, sameKey, type EncryptionKeyRef } from "./encryption-keys.ts";
@@ -64,6 +61,11 @@ export interface IdentityAgentOptions {
   watchRegistry?: boolean;
   /** How long a registry write may take, sent and mined (default 120 s); then TransactionFailedError. */
   writeTimeoutMs?: number;
+  /**
+   * How long a key store write waits while another process sharing the databasePath writes (default 10 s);
+   * then DatabaseBusyError.
+   */
+  busyTimeoutMs?: number;
 }
 
 export type DidMethod = "ethr" | "key";
@@ -96,13 +98,17 @@ export interface PublishEncryptionKeyOptions extends PublishOptions {
 export interface PublishEncryptionKeyResult {
   readonly changed: boolean;
   readonly transactions: readonly string[];
+  /**
+   * publishEncryptionKey only: another agent holding the same DID (a second device) published a key that was
+   * mined after this one, so that key is current now and this one is (or is about to be) revoked by it.
+   */
+  readonly superseded: boolean;
 }
 
 /** X25519 keys are published as `did/pub/X25519/enc/base64` (docs/architecture.md, onboarding). */
 const X25519_ATTRIBUTE = "did/pub/X25519/enc/base64";
 const YEAR = 365 * 86400;
 const MAX_VALIDITY_SECONDS = 100 * YEAR;
-const GAS_LIMIT = 200_000;
 const SECRET_BOX_KEY = /^[0-9a-fA-F]{64}$/;
 
 export class IdentityAgent {
@@ -110,25 +116,23 @@ export class IdentityAgent {
   readonly resolver: CachedDidResolver;
   readonly network: EthrNetwork;
   readonly provider: JsonRpcProvider;
-  private readonly db: DatabaseSync;
+  private readonly db: SqliteDatabase;
   private readonly didStore: SqliteDidStore;
-  private readonly runtime: VeramoRuntime;
   private readonly lifetime: Lifetime;
   private readonly writeTimeoutMs: number;
+  private readonly writes = new WriteQueue();
   private closing: Promise<void> | undefined;
 
   private constructor(parts: {
-    runtime: VeramoRuntime;
     veramo: VeramoAgent;
     resolver: CachedDidResolver;
     network: EthrNetwork;
     provider: JsonRpcProvider;
-    db: DatabaseSync;
+    db: SqliteDatabase;
     didStore: SqliteDidStore;
     lifetime: Lifetime;
     writeTimeoutMs: number;
   }) {
-    this.runtime = parts.runtime;
     this.veramo = parts.veramo;
     this.resolver = parts.resolver;
     this.network = parts.network;
@@ -146,7 +150,9 @@ export class IdentityAgent {
 
   /**
    * Opens (or creates) the key store and connects to the chain. Throws InvalidIdentityInputError for bad
-   * options and WrongSecretBoxKeyError when an existing store was sealed with another secretBoxKey.
+   * options or a databasePath that cannot be opened (the message says why), WrongSecretBoxKeyError when an
+   * existing store was sealed with another secretBoxKey, DatabaseBusyError when other processes kept the store
+   * locked for longer than busyTimeoutMs.
    */
   static async create(options: IdentityAgentOptions): Promise<IdentityAgent> {
     if (typeof options !== "object" || options === null)
@@ -169,21 +175,16 @@ export class IdentityAgent {
     const writeTimeoutMs = options.writeTimeoutMs ?? 120_000;
     if (!Number.isSafeInteger(writeTimeoutMs) || writeTimeoutMs <= 0)
       throw new InvalidIdentityInputError("writeTimeoutMs", "must be a positive number of milliseconds");
+    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
+      throw new InvalidIdentityInputError("busyTimeoutMs", "must be a whole number of milliseconds (0 or more)");
     const runtime = await loadVeramo();
     const { KeyManagementSystem, SecretBox } = runtime.kmsLocal;
     const secretBox = new SecretBox(options.secretBoxKey ?? IdentityAgent.generateSecretBoxKey());
-    let db: DatabaseSync;
-    try {
-      db = openIdentityDatabase(databasePath);
-    } catch (error) {
-      throw new InvalidIdentityInputError(
-        "databasePath",
-        `cannot open ${truncate(databasePath)}: ${errorMessage(error)}`,
-      );
-    }
+    const db = openIdentityDatabase(databasePath, { busyTimeoutMs });
     const cleanup: Array<() => unknown> = [() => db.close()];
     try {
-      await verifySecretBoxKey(db, secretBox, databasePath);
+      await verifySecretBoxKey(db, secretBox);
       const provider = networkProvider(network);
       cleanup.unshift(() => provider.destroy());
       const didStore = new SqliteDidStore(db);
@@ -194,7 +195,7 @@ export class IdentityAgent {
           new runtime.keyManager.KeyManager({
             store: new SqliteKeyStore(db),
             kms: {
-              local: new KeyManagementSystem(new SqliteEncryptedPrivateKeyStore(db, secretBox, databasePath)),
+              local: new KeyManagementSystem(new SqliteEncryptedPrivateKeyStore(db, secretBox)),
             },
           }),
           new runtime.didManager.DIDManager({
@@ -214,7 +215,6 @@ export class IdentityAgent {
       });
       const lifetime = new Lifetime();
       const agent: IdentityAgent = new IdentityAgent({
-        runtime,
         veramo,
         resolver,
         network,
@@ -315,8 +315,8 @@ export class IdentityAgent {
     return (await this.encryptionKeys(did))[0];
   }
 
-  private async readEncryptionKeys(did: string): Promise<EncryptionKeyRef[]> {
-    const document = await this.resolver.resolve(did);
+  private async readEncryptionKeys(did: string, options: { fresh?: boolean } = {}): Promise<EncryptionKeyRef[]> {
+    const document = await this.resolver.resolve(did, options);
     // @hygeia/crypto refuses a document without keyAgreement; "no key yet" is a normal state here.
     if ((document.keyAgreement ?? []).length === 0) return [];
     try {
@@ -332,6 +332,11 @@ export class IdentityAgent {
    * publishes it unless it is already current, then revokes every other key, so senders wrapping to
    * encryptionKeys(did) reach its holder only. Publishing the current key again sends nothing (unless `renew`).
    * Re-running onboarding with a new key therefore replaces the old one.
+   *
+   * Concurrent publishes of one DID in one agent run one after the other (the last call wins). When another
+   * agent holding the same DID (a second device) publishes at the same time, the key mined last wins: after its
+   * transactions are mined each publisher re-reads the chain and revokes every key older than its own; a
+   * publisher whose key is no longer the newest returns `superseded: true` and leaves the newer key alone.
    */
   async publishEncryptionKey(
     did: string,
@@ -361,33 +366,37 @@ export class IdentityAgent {
   ): Promise<PublishEncryptionKeyResult> {
     checkX25519PublicKey(publicKey, "publicKey");
     const validity = validitySeconds(options.validitySeconds);
-    return this.write(operation, did, async (controller) => {
-      this.resolver.invalidate(did); // decide on the chain's state, not a cached document
-      const keys = await this.readEncryptionKeys(did);
+    return this.write(operation, did, async (writer) => {
+      // Decide on the chain's state, not a cached document.
+      const keys = await this.readEncryptionKeys(did, { fresh: true });
       const existing = keys.find((key) => sameKey(key.publicKey, publicKey));
-      const transactions: string[] = [];
-      if (!existing?.current || options.renew)
-        transactions.push(
-          await controller.setAttribute(X25519_ATTRIBUTE, hex(publicKey), validity, undefined, { gasLimit: GAS_LIMIT }),
-        );
+      if (!existing?.current || options.renew) await writer.setAttribute(X25519_ATTRIBUTE, hex(publicKey), validity);
+      let superseded = false;
       if (!options.keepPrevious) {
-        for (const key of keys) {
-          if (sameKey(key.publicKey, publicKey)) continue;
-          transactions.push(
-            await controller.revokeAttribute(X25519_ATTRIBUTE, hex(key.publicKey), undefined, { gasLimit: GAS_LIMIT }),
-          );
-        }
+        const revoked = new Set<string>();
+        const revokeAllBut = async (listed: readonly EncryptionKeyRef[]) => {
+          for (const key of listed) {
+            const value = hex(key.publicKey);
+            if (sameKey(key.publicKey, publicKey) || revoked.has(value)) continue;
+            revoked.add(value);
+            await writer.revokeAttribute(X25519_ATTRIBUTE, value);
+          }
+        };
+        await revokeAllBut(keys);
+        // A second device may have published meanwhile. The key mined last is the newest: if it is ours, the
+        // other device's older key goes too; if it is theirs, it stays, and their re-read revokes ours.
+        const after = await this.readEncryptionKeys(did, { fresh: true });
+        if (after[0] && !sameKey(after[0].publicKey, publicKey)) superseded = true;
+        else await revokeAllBut(after);
       }
-      return { changed: transactions.length > 0, transactions };
+      return { changed: writer.mined.length > 0, transactions: [...writer.mined], superseded };
     });
   }
 
   /** Revokes a published X25519 key: the resolver stops listing it at once. */
   async revokeEncryptionKey(did: string, publicKey: Uint8Array): Promise<string> {
     checkX25519PublicKey(publicKey, "publicKey");
-    return this.write("revokeEncryptionKey", did, (controller) =>
-      controller.revokeAttribute(X25519_ATTRIBUTE, hex(publicKey), undefined, { gasLimit: GAS_LIMIT }),
-    );
+    return this.write("revokeEncryptionKey", did, (writer) => writer.revokeAttribute(X25519_ATTRIBUTE, hex(publicKey)));
   }
 
   /** Adds a delegate (`veriKey`: may sign for the DID; `sigAuth`: may also authenticate) for a while. */
@@ -399,17 +408,13 @@ export class IdentityAgent {
     const address = checkAddress(delegate, "delegate");
     const type = checkDelegateType(options.type);
     const expiresIn = validitySeconds(options.validitySeconds);
-    return this.write("addDelegate", did, (controller) =>
-      controller.addDelegate(address, { delegateType: type, expiresIn }, { gasLimit: GAS_LIMIT }),
-    );
+    return this.write("addDelegate", did, (writer) => writer.addDelegate(type, address, expiresIn));
   }
 
   async revokeDelegate(did: string, delegate: string, type: "veriKey" | "sigAuth" = "veriKey"): Promise<string> {
     const address = checkAddress(delegate, "delegate");
     const checkedType = checkDelegateType(type);
-    return this.write("revokeDelegate", did, (controller) =>
-      controller.revokeDelegate(address, checkedType, { gasLimit: GAS_LIMIT }),
-    );
+    return this.write("revokeDelegate", did, (writer) => writer.revokeDelegate(checkedType, address));
   }
 
   /**
@@ -417,9 +422,9 @@ export class IdentityAgent {
    * can no longer sign for it.
    */
   async rotateOwnerKey(did: string): Promise<ManagedDid> {
-    return this.write("rotateOwnerKey", did, async (controller, identifier) => {
+    return this.write("rotateOwnerKey", did, async (writer, identifier) => {
       const next = await this.veramo.keyManagerCreate({ kms: "local", type: "Secp256k1" });
-      await controller.changeOwner(addressOfKey(next), { gasLimit: GAS_LIMIT });
+      await writer.changeOwner(addressOfKey(next));
       const updated: IIdentifier = { ...identifier, controllerKeyId: next.kid, keys: [next, ...identifier.keys] };
       await this.didStore.importDID(updated);
       return toManagedDid(updated);
@@ -506,35 +511,64 @@ export class IdentityAgent {
   }
 
   /**
-   * A registry write by the DID's owner key: bounded by writeTimeoutMs, cancelled by close(), failures
-   * translated (no funds, revert, chain unreachable), and the DID's cached document dropped afterwards.
+   * A registry write by the DID's owner key: queued behind this agent's other writes of the DID, bounded by
+   * writeTimeoutMs, cancelled by close(), failures said as they happened, and the DID's cached document dropped
+   * afterwards. Once the caller has its answer the writer sends nothing more.
    */
   private write<T>(
     operation: string,
     did: string,
-    send: (controller: EthrDID, identifier: IIdentifier) => Promise<T>,
+    work: (writer: RegistryWriter, identifier: IIdentifier) => Promise<T>,
   ): Promise<T> {
-    return this.lifetime.run(
+    let writer: RegistryWriter | undefined;
+    let started = false;
+    const notSent = (why: string) =>
+      new TransactionFailedError(undefined, `${operation}: nothing was sent within ${this.writeTimeoutMs} ms (${why})`);
+    const result = this.lifetime.run(
       operation,
-      async () => {
-        const identifier = await this.identifier(did, "did");
-        const { controller, owner } = await this.controller(identifier);
-        try {
-          return await send(controller, identifier);
-        } catch (error) {
-          throw chainWriteError(operation, owner, error);
-        } finally {
-          this.resolver.invalidate(did);
-        }
-      },
+      // The owner is read in the queue: a rotateOwnerKey queued before this write changes it.
+      () =>
+        this.writes.run(typeof did === "string" ? did.toLowerCase() : "", async () => {
+          started = true;
+          const identifier = await this.identifier(did, "did");
+          const { owner, kid } = await this.owner(identifier);
+          const current = new RegistryWriter({
+            operation,
+            provider: this.provider,
+            registry: this.network.registry,
+            identity: identifier.did.split(":").pop()!,
+            owner,
+            signing: (unsignedSerialized) =>
+              this.veramo.keyManagerSign({
+                keyRef: kid,
+                algorithm: "eth_signTransaction",
+                data: unsignedSerialized,
+                encoding: "base16",
+              }),
+            timeoutMs: this.writeTimeoutMs,
+          });
+          writer = current;
+          try {
+            return await work(current, identifier);
+          } catch (error) {
+            throw current.failure(error);
+          } finally {
+            this.resolver.invalidate(did);
+          }
+        }),
       {
         ms: this.writeTimeoutMs,
-        error: () => new TransactionFailedError(undefined, `${operation}: not mined within ${this.writeTimeoutMs} ms`),
+        error: () => {
+          if (writer) return writer.timeout(this.writeTimeoutMs);
+          return notSent(started ? "still reading the DID's owner key" : "waiting for an earlier write of this DID");
+        },
       },
     );
+    return result.finally(() => writer?.stop());
   }
 
-  private async controller(identifier: IIdentifier): Promise<{ controller: EthrDID; owner: string }> {
+  /** The DID's current owner key: the address that signs its registry writes, and its key id. */
+  private async owner(identifier: IIdentifier): Promise<{ owner: string; kid: string }> {
     if (!identifier.did.startsWith("did:ethr:"))
       throw new InvalidIdentityInputError(
         "did",
@@ -542,15 +576,7 @@ export class IdentityAgent {
       );
     if (!identifier.controllerKeyId) throw new KeyNotFoundError(`${identifier.did} has no controller key`);
     const key = await this.veramo.keyManagerGet({ kid: identifier.controllerKeyId });
-    const context = { agent: this.veramo } as unknown as IAgentContext<IKeyManager>;
-    const controller = new EthrDID({
-      identifier: identifier.did,
-      provider: this.provider,
-      chainNameOrId: this.network.chainId,
-      registry: this.network.registry,
-      txSigner: new this.runtime.didProviderEthr.KmsEthereumSigner(key, context, this.provider),
-    });
-    return { controller, owner: addressOfKey(key) };
+    return { owner: addressOfKey(key), kid: key.kid };
   }
 }
 
@@ -586,36 +612,14 @@ function checkAddress(value: unknown, field: string): string {
   return getAddress(value);
 }
 
-function checkDelegateType(type: unknown): EthrDelegateType {
+function checkDelegateType(type: unknown): "veriKey" | "sigAuth" {
   if (type !== undefined && type !== "veriKey" && type !== "sigAuth")
     throw new InvalidIdentityInputError("type", 'must be "veriKey" or "sigAuth"');
-  return delegateType(type);
+  return type ?? "veriKey";
 }
 
 function hex(bytes: Uint8Array): string {
   return `0x${Buffer.from(bytes).toString("hex")}`;
-}
-
-/** ethers' errors of a registry write, as this package's typed errors. */
-function chainWriteError(operation: string, owner: string, error: unknown): HygeiaIdentityError {
-  if (error instanceof HygeiaIdentityError) return error;
-  const detail = truncate((error as { shortMessage?: string }).shortMessage ?? errorMessage(error), 200);
-  if (isError(error, "INSUFFICIENT_FUNDS"))
-    return new TransactionFailedError(undefined, `${operation}: the DID owner ${owner} cannot pay for gas (fund it)`, {
-      cause: error,
-    });
-  if (isError(error, "CALL_EXCEPTION"))
-    return new TransactionFailedError(error.receipt?.hash, `${operation}: reverted (${detail})`, { cause: error });
-  if (isError(error, "NETWORK_ERROR") || isError(error, "SERVER_ERROR") || isError(error, "TIMEOUT"))
-    return new IdentityChainUnavailableError(`${operation}: chain unreachable (${detail})`, { cause: error });
-  return new TransactionFailedError(undefined, `${operation}: ${detail}`, { cause: error });
-}
-
-type EthrDelegateType = Parameters<EthrDID["revokeDelegate"]>[1];
-
-/** ethr-did types delegate kinds as an enum whose values are these strings. */
-function delegateType(type: "veriKey" | "sigAuth" | undefined): EthrDelegateType {
-  return (type === "sigAuth" ? "sigAuth" : "veriKey") as EthrDelegateType;
 }
 
 function toManagedDid(identifier: IIdentifier): ManagedDid {

@@ -60,6 +60,8 @@ export class CachedDidResolver {
   private readonly ttlMs: number;
   private readonly clock: () => number;
   private readonly cache = new Map<string, CacheEntry>();
+  /** Bumped by every invalidation: a resolution that started before one does not cache what it read. */
+  private generation = 0;
   private readonly provider: JsonRpcProvider;
   private readonly registry: string;
   private watcher: RegistryWatcher | undefined;
@@ -91,14 +93,18 @@ export class CachedDidResolver {
     });
   }
 
-  /** Resolves a DID to its document. Throws UnknownDidError / UnresolvableDidError. */
-  async resolve(did: string): Promise<DIDDocument> {
+  /**
+   * Resolves a DID to its document. Throws UnknownDidError / UnresolvableDidError. `fresh` reads the chain
+   * even when a cached document is still valid.
+   */
+  async resolve(did: string, options: { fresh?: boolean } = {}): Promise<DIDDocument> {
     // DID URLs (did#key, did?versionId=…) resolve to the DID's current document.
     const key = assertDidSyntax(typeof did === "string" ? did.split(/[#?]/)[0] : did);
     this.assertSupported(key);
     if (this.closed) throw new AgentClosedError("resolve", false);
-    const cached = this.cache.get(key);
+    const cached = options.fresh ? undefined : this.cache.get(key);
     if (cached && cached.expiresAt > this.clock()) return cached.document;
+    const generation = this.generation;
     let result: DIDResolutionResult;
     try {
       result = await this.resolver.resolve(key);
@@ -116,12 +122,14 @@ export class CachedDidResolver {
     }
     if (result.didDocumentMetadata.deactivated) throw new UnresolvableDidError(key, "deactivated");
     const document = dropDanglingReferences(result.didDocument);
-    if (this.ttlMs > 0) this.cache.set(key, { document, expiresAt: this.clock() + this.ttlMs });
+    if (this.ttlMs > 0 && generation === this.generation)
+      this.cache.set(key, { document, expiresAt: this.clock() + this.ttlMs });
     return document;
   }
 
   /** Forgets cached documents of this DID (any network segment spelling). */
   invalidate(did: string): void {
+    this.generation++;
     const address = did.split(":").pop()?.toLowerCase();
     for (const key of this.cache.keys()) {
       if (key === did || (address && key.toLowerCase().endsWith(address))) this.cache.delete(key);
@@ -129,6 +137,7 @@ export class CachedDidResolver {
   }
 
   invalidateAll(): void {
+    this.generation++;
     this.cache.clear();
   }
 

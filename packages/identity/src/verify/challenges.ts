@@ -1,7 +1,7 @@
 // Single-use verifier challenges (nonces). A verifier issues a challenge for a domain; the first presentation
 // that verifies consumes it, so a replayed presentation fails the "challenge" check.
 import { randomBytes } from "node:crypto";
-import { DatabaseSync } from "node:sqlite";
+import { SqliteDatabase } from "../stores/sqlite.ts";
 
 export type ConsumeOutcome = "consumed" | "unknown" | "expired" | "already-used" | "wrong-domain";
 
@@ -55,38 +55,49 @@ export class MemoryChallengeStore implements ChallengeStore {
   }
 }
 
-/** Challenges in node:sqlite, shared by processes that use the same file. */
+/**
+ * Challenges in node:sqlite, shared by processes that use the same file (WAL, writes wait for each other up to
+ * `busyTimeoutMs`). Failures are typed: DatabaseBusyError, DatabaseError, InvalidIdentityInputError for a path
+ * that cannot be opened.
+ */
 export class SqliteChallengeStore implements ChallengeStore {
-  private readonly db: DatabaseSync;
+  private readonly db: SqliteDatabase;
   private readonly clock: () => number;
-  constructor(path: string, options: { clock?: () => number } = {}) {
-    this.db = new DatabaseSync(path);
+  constructor(path: string, options: { clock?: () => number; busyTimeoutMs?: number } = {}) {
+    this.db = SqliteDatabase.open(path, {
+      schema: `CREATE TABLE IF NOT EXISTS identity_challenges (
+      challenge TEXT PRIMARY KEY, domain TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)`,
+      ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    });
     this.clock = options.clock ?? Date.now;
-    this.db.exec(`CREATE TABLE IF NOT EXISTS identity_challenges (
-      challenge TEXT PRIMARY KEY, domain TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)`);
   }
 
   async issue(domain: string, ttlSeconds = DEFAULT_TTL_SECONDS): Promise<string> {
     const now = this.clock();
-    this.db.prepare("DELETE FROM identity_challenges WHERE expires_at <= ?").run(now);
+    this.db.run("DELETE FROM identity_challenges WHERE expires_at <= ?", now);
     const challenge = newChallenge();
-    this.db
-      .prepare("INSERT INTO identity_challenges (challenge, domain, expires_at) VALUES (?, ?, ?)")
-      .run(challenge, domain, now + ttlSeconds * 1000);
+    this.db.run(
+      "INSERT INTO identity_challenges (challenge, domain, expires_at) VALUES (?, ?, ?)",
+      challenge,
+      domain,
+      now + ttlSeconds * 1000,
+    );
     return challenge;
   }
 
   async consume(challenge: string, domain: string): Promise<ConsumeOutcome> {
     // One UPDATE decides: two verifiers racing on the same challenge cannot both consume it.
-    const updated = this.db
-      .prepare(
-        "UPDATE identity_challenges SET used = 1 WHERE challenge = ? AND domain = ? AND used = 0 AND expires_at > ?",
-      )
-      .run(challenge, domain, this.clock());
-    if (updated.changes === 1) return "consumed";
-    const row = this.db
-      .prepare("SELECT domain, expires_at, used FROM identity_challenges WHERE challenge = ?")
-      .get(challenge) as { domain: string; expires_at: number; used: number } | undefined;
+    const updated = this.db.run(
+      "UPDATE identity_challenges SET used = 1 WHERE challenge = ? AND domain = ? AND used = 0 AND expires_at > ?",
+      challenge,
+      domain,
+      this.clock(),
+    );
+    if (updated === 1) return "consumed";
+    const row = this.db.get<{ domain: string; expires_at: number; used: number }>(
+      "SELECT domain, expires_at, used FROM identity_challenges WHERE challenge = ?",
+      challenge,
+    );
     if (!row) return "unknown";
     if (row.domain !== domain) return "wrong-domain";
     if (row.used) return "already-used";

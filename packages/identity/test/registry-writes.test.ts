@@ -1,0 +1,114 @@
+// Registry writes under concurrency: one agent's writes of a DID run one at a time with consecutive nonces, two
+// agents holding the same DID (two devices) publishing at once end with exactly one current key, and a failed
+// write says what really happened (nothing sent, or which transaction was sent and may still be mined).
+import { expect } from "chai";
+import { Wallet } from "ethers";
+import { generateX25519KeyPair } from "@hygeia/crypto";
+import { IdentityAgent, TransactionFailedError, type PublishEncryptionKeyResult } from "../src/index.ts";
+import { fund, startTestChain, type TestChain } from "./helpers/chain.ts";
+
+const hexOf = (key: Uint8Array) => Buffer.from(key).toString("hex");
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  expect.fail("expected a rejection");
+}
+
+describe("identity: registry writes under concurrency", function () {
+  let testChain: TestChain;
+  let agent: IdentityAgent;
+
+  before(async function () {
+    testChain = await startTestChain();
+    agent = await IdentityAgent.create({ network: testChain.network });
+  });
+  after(async function () {
+    await agent?.close();
+    await testChain?.stop();
+  });
+
+  it("concurrent publishes of different keys in one agent all succeed; the key published last is the only one left", async function () {
+    const patient = await agent.createDid();
+    await fund(testChain, patient.ownerAddress!);
+    const keys = [generateX25519KeyPair(), generateX25519KeyPair(), generateX25519KeyPair()];
+    const results = await Promise.all(keys.map((key) => agent.publishEncryptionKey(patient.did, key.publicKey)));
+    expect(results.map((r) => r.superseded)).to.deep.equal([false, false, false]);
+    const listed = await agent.encryptionKeys(patient.did);
+    expect(listed.map((k) => [hexOf(k.publicKey), k.current])).to.deep.equal([[hexOf(keys[2]!.publicKey), true]]);
+  });
+
+  it("two agents holding the same DID (two devices) publishing different keys at once leave exactly one current key", async function () {
+    const ownerKey = Wallet.createRandom().privateKey;
+    const phone = await IdentityAgent.create({ network: testChain.network });
+    const laptop = await IdentityAgent.create({ network: testChain.network });
+    try {
+      const did = (await phone.importEthrDid(ownerKey)).did;
+      await laptop.importEthrDid(ownerKey);
+      await fund(testChain, (await phone.getDid(did)).ownerAddress!);
+      for (let round = 0; round < 3; round++) {
+        const phoneKey = generateX25519KeyPair();
+        const laptopKey = generateX25519KeyPair();
+        const [fromPhone, fromLaptop] = await Promise.all([
+          phone.publishEncryptionKey(did, phoneKey.publicKey),
+          laptop.publishEncryptionKey(did, laptopKey.publicKey),
+        ]);
+        for (const reader of [phone, laptop]) {
+          const listed = await reader.encryptionKeys(did);
+          expect(listed, `round ${round}`).to.have.length(1);
+          const winner = hexOf(listed[0]!.publicKey);
+          expect([hexOf(phoneKey.publicKey), hexOf(laptopKey.publicKey)]).to.include(winner);
+          // A publisher told it was superseded does not hold the current key.
+          const outcome: Array<[PublishEncryptionKeyResult, Uint8Array]> = [
+            [fromPhone, phoneKey.publicKey],
+            [fromLaptop, laptopKey.publicKey],
+          ];
+          for (const [result, key] of outcome) if (result.superseded) expect(hexOf(key)).not.to.equal(winner);
+        }
+      }
+    } finally {
+      await phone.close();
+      await laptop.close();
+    }
+  });
+
+  it("an owner without gas: the error says nothing was sent", async function () {
+    const broke = await agent.createDid(); // never funded
+    const error = await rejection(agent.publishEncryptionKey(broke.did, generateX25519KeyPair().publicKey));
+    expect(error).to.be.instanceOf(TransactionFailedError);
+    expect((error as TransactionFailedError).txHash).to.equal(undefined);
+    expect((error as Error).message)
+      .to.contain("nothing was sent")
+      .and.to.contain("cannot pay for gas");
+  });
+
+  it("a write not mined within writeTimeoutMs names the transaction that was sent and says it may still be mined", async function () {
+    const slow = await IdentityAgent.create({ network: testChain.network, writeTimeoutMs: 2_000 });
+    const patient = await slow.createDid();
+    await fund(testChain, patient.ownerAddress!);
+    await testChain.provider.send("evm_setAutomine", [false]);
+    let error: unknown;
+    try {
+      error = await rejection(slow.publishEncryptionKey(patient.did, generateX25519KeyPair().publicKey));
+    } finally {
+      await testChain.provider.send("evm_setAutomine", [true]);
+      await testChain.provider.send("evm_mine", []);
+    }
+    try {
+      expect(error).to.be.instanceOf(TransactionFailedError);
+      const { txHash, message } = error as TransactionFailedError;
+      expect(txHash).to.match(/^0x[0-9a-f]{64}$/);
+      expect(message).to.contain(`transaction ${txHash} was signed and handed to the node but not mined within`);
+      expect(message).to.contain("may still be mined");
+      expect(message).not.to.contain("not sent");
+      // True to what happened: the transaction was pending and is mined once blocks are produced again.
+      const receipt = await testChain.provider.getTransactionReceipt(txHash!);
+      expect(receipt?.status).to.equal(1);
+    } finally {
+      await slow.close();
+    }
+  });
+});
