@@ -309,6 +309,13 @@ function banner(info: StackInfo): string {
     "Next steps:",
     `  - From code: readDeployment(${JSON.stringify(info.deploymentFile)}) from @hygeia/chain and`,
     `    new JsonRpcProvider(${JSON.stringify(info.rpcUrl)}) give you the typed clients (packages/chain/README.md).`,
+    ...(existsSync(join(REPO_ROOT, "examples", "journey.ts"))
+      ? [
+          "  - A patient and a virtual clinic end to end on this stack (DIDs, credentials, check-in, an encrypted",
+          "    record on IPFS, consent direct and gasless, sharing, revoking), with the demo accounts above:",
+          `      HYGEIA_RPC_URL=${info.rpcUrl} HYGEIA_DEPLOYMENT=${info.deploymentFile} ${info.node} examples/journey.ts`,
+        ]
+      : []),
     `  - A consent grant counts for ConsentIndexer (${INDEXER_CONFIRMATIONS} confirmations by default) ${countsAfter}.`,
     ...(info.examples.length > 0
       ? [
@@ -317,15 +324,29 @@ function banner(info: StackInfo): string {
         ]
       : []),
     "  - How the parts fit, what exists and what is planned: docs/architecture.md",
-    `  - For tools: npm start -- --json prints all of this as one JSON line; ${info.lockFile} has pid and rpcUrl.`,
+    `  - For tools: npm start -s -- --json prints all of this as one JSON line (-s keeps npm's own header off`,
+    `    stdout); ${info.lockFile} has pid and rpcUrl.`,
     "",
     "Press Ctrl-C to stop (the chain state is saved for the next start; --fresh discards it).",
   ].join("\n");
 }
 
 /** One line saying why the chain did not start, with what to do for the usual causes. */
-function chainStartFailure(error: unknown, options: Options): string {
+/** One line for a data dir that cannot be used, saying what to do about it. */
+function dataDirFailure(error: unknown, dataDir: string): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "EEXIST" || code === "ENOTDIR")
+    return `--data-dir ${dataDir} is a file, not a directory; name a directory`;
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS")
+    return `--data-dir ${dataDir} is not writable (${code}); name a directory you can write to`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function chainStartFailure(error: unknown, options: Options, stateFile: string): string {
   const message = error instanceof Error ? error.message : String(error);
+  if (/failed to (parse|read|deserialize|load)[^\n]*state|state[^\n]*(json|parse)/i.test(message)) {
+    return `the chain state in ${stateFile} cannot be loaded (${oneLine(message)}); move it away, or start with --fresh to discard it`;
+  }
   if (/address already in use/i.test(message)) {
     return `port ${options.port} on ${options.host} is already in use; choose another with --port N (0 picks a free one)`;
   }
@@ -366,7 +387,7 @@ async function main(): Promise<void> {
       onNotice: (message) => console.error(message),
     });
   } catch (error) {
-    console.error(`start: ${error instanceof Error ? error.message : String(error)}`);
+    console.error(`start: ${dataDirFailure(error, options.dataDir)}`);
     process.exit(error instanceof DataDirLockedError ? 3 : 1);
   }
   process.on("exit", () => lock.release()); // whatever path ends the process
@@ -433,7 +454,7 @@ async function main(): Promise<void> {
     return undefined;
   });
   chain = await chainStarting;
-  if (!chain) return shutdown(1, chainStartFailure(startError, options));
+  if (!chain) return shutdown(1, chainStartFailure(startError, options, stateFile));
   if (shuttingDown) return; // stopped while anvil was starting: shutdown stops it
   lock.update({ port: Number(new URL(chain.rpcUrl).port), rpcUrl: chain.rpcUrl, anvilPid: chain.pid });
 
@@ -442,9 +463,21 @@ async function main(): Promise<void> {
 
     let deployment: HygeiaDeployment | undefined;
     if (existsSync(deploymentFile)) {
-      const saved = await readDeployment(deploymentFile);
+      let saved: HygeiaDeployment;
+      try {
+        saved = await readDeployment(deploymentFile);
+      } catch (error) {
+        const reason = oneLine(error instanceof Error ? error.message : String(error));
+        return shutdown(1, `${reason}; move it away, or start with --fresh to discard the chain state and deploy anew`);
+      }
       if (await isDeployed(provider, saved)) deployment = saved;
       else console.error("start: saved deployment is not on this chain (state was reset); deploying anew");
+    } else if ((await provider.getBlockNumber()) > 0) {
+      // The chain has history but no deployment was recorded: an earlier start stopped mid-deployment.
+      console.error(
+        "start: the chain has state but no deployment file (an earlier start was stopped before its deployment " +
+          "finished); deploying anew, at new addresses",
+      );
     }
     if (!deployment) {
       const deployer = new NonceManager(demoWallet(0).connect(provider));

@@ -406,6 +406,30 @@ describe("npm start (local stack)", function () {
     }
   });
 
+  it("says in one line what to do about a corrupt chain state file, a corrupt deployment file, or a data dir that is a file", async () => {
+    await writeFile(join(dataDir, "chain-state.json"), '{"block": ');
+    const state = run(["--port", "0", "--data-dir", dataDir]);
+    running.push(state);
+    expect(await state.exited).to.equal(1);
+    expect(state.stderr()).to.match(
+      /^start: the chain state in .*chain-state\.json cannot be loaded \(.*\); move it away, or start with --fresh to discard it\n$/,
+    );
+
+    await rm(join(dataDir, "chain-state.json"));
+    await writeFile(join(dataDir, "deployment.json"), "nope");
+    const deployment = run(["--port", "0", "--data-dir", dataDir]);
+    running.push(deployment);
+    expect(await deployment.exited).to.equal(1);
+    expect(deployment.stderr()).to.contain("is not valid JSON; move it away, or start with --fresh");
+
+    const file = join(dataDir, "a-file");
+    await writeFile(file, "not a directory");
+    const notDir = run(["--port", "0", "--data-dir", file]);
+    running.push(notDir);
+    expect(await notDir.exited).to.equal(1);
+    expect(notDir.stderr()).to.equal(`start: --data-dir ${file} is a file, not a directory; name a directory\n`);
+  });
+
   it("rejects unknown flags and a bad --block-time with usage and exit code 2", async () => {
     const unknown = run(["--prot", "1"]);
     expect(await unknown.exited).to.equal(2);

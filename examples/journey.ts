@@ -1,0 +1,258 @@
+// A patient and a virtual clinic, end to end, with the packages that exist today:
+//   DIDs and encryption keys → credentials → mutual check-in with selective disclosure → an encrypted FHIR
+//   record on IPFS → consent, direct and gasless → "may the clinic read this record?" (chain and indexer) →
+//   the patient shares the record's key → the clinic decrypts on its own IPFS node → revoke → refused.
+//
+// Run it against a running `npm start` (it uses the demo accounts that npm start accredits):
+//   HYGEIA_RPC_URL=http://127.0.0.1:8545 node_modules/.bin/node examples/journey.ts
+// or on a throwaway chain of its own, set up the same way:
+//   node_modules/.bin/node examples/journey.ts
+// HYGEIA_DEPLOYMENT names the deployment file (default .hygeia/deployment.json, what npm start writes).
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { HDNodeWallet, JsonRpcProvider } from "ethers";
+import {
+  ConsentIndexer,
+  ConsentRegistryClient,
+  LOCAL_MNEMONIC,
+  TrustRegistryClient,
+  TrustRole,
+  readDeployment,
+  signGrant,
+  signRevoke,
+  startLocalDeployment,
+  type HygeiaDeployment,
+} from "@hygeia/chain";
+import { generateX25519KeyPair, unwrapKey } from "@hygeia/crypto";
+import {
+  CredentialType,
+  IdentityAgent,
+  MemoryChallengeStore,
+  answerVerifiedClinic,
+  challengeClinic,
+  createAgentVerifier,
+  createPresentation,
+  ethrNetworkFromDeployment,
+  issueCredential,
+  issueSdJwtCredential,
+  verifyClinic,
+} from "@hygeia/identity";
+import { FileManifestHead, HeliaContentStore, PatientRecords, RecordStore } from "@hygeia/storage";
+
+const step = (text: string) => console.log(`- ${text}`);
+
+// ── The chain: the running local stack, or a throwaway one set up like it ─────────────────────────────────
+// npm start's demo accounts (public test mnemonic): #0 governance and identity issuer, #1 gateway / relayer,
+// #2 patient Alice, #5 virtual clinic, #7 medical board.
+const stackUrl = process.env["HYGEIA_RPC_URL"];
+let rpcUrl: string;
+let deployment: HygeiaDeployment;
+let stop = async () => undefined as void;
+if (stackUrl) {
+  rpcUrl = stackUrl;
+  deployment = await readDeployment(process.env["HYGEIA_DEPLOYMENT"] ?? ".hygeia/deployment.json");
+} else {
+  const local = await startLocalDeployment();
+  ({ rpcUrl, deployment } = local);
+  stop = local.stop;
+  const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, local.account(0));
+  const now = Math.floor(Date.now() / 1000);
+  for (const [index, role] of [
+    [0, TrustRole.IdentityIssuer],
+    [7, TrustRole.MedicalBoard],
+  ] as const) {
+    await trust.accredit({ issuer: local.account(index).address, role, validFrom: now - 60, validUntil: now + 86_400 });
+  }
+  await local.provider.send("evm_setIntervalMining", [1]); // a block a second, as npm start mines
+}
+const provider = new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+const wallet = (index: number) =>
+  HDNodeWallet.fromPhrase(LOCAL_MNEMONIC, undefined, `m/44'/60'/0'/0/${index}`).connect(provider);
+const issuerWallet = wallet(0);
+const relayerWallet = wallet(1);
+const aliceWallet = wallet(2);
+const clinicWallet = wallet(5);
+const boardWallet = wallet(7);
+const dir = await mkdtemp(join(tmpdir(), "hygeia-journey-"));
+const network = ethrNetworkFromDeployment(deployment, rpcUrl);
+
+// ── DIDs and encryption keys ────────────────────────────────────────────────────────────────────────────
+const patientAgent = await IdentityAgent.create({
+  network,
+  databasePath: join(dir, "patient.db"),
+  secretBoxKey: IdentityAgent.generateSecretBoxKey(), // keep it: the key store opens only with it
+});
+const clinicAgent = await IdentityAgent.create({ network });
+const issuerAgent = await IdentityAgent.create({ network });
+const patient = await patientAgent.importEthrDid(aliceWallet.privateKey);
+const clinic = await clinicAgent.importEthrDid(clinicWallet.privateKey);
+const idIssuer = await issuerAgent.importEthrDid(issuerWallet.privateKey);
+const board = await issuerAgent.importEthrDid(boardWallet.privateKey);
+const patientKeys = generateX25519KeyPair();
+const clinicKeys = generateX25519KeyPair();
+await patientAgent.publishEncryptionKey(patient.did, patientKeys.publicKey); // the current and only key
+await clinicAgent.publishEncryptionKey(clinic.did, clinicKeys.publicKey);
+step(`DIDs: patient ${patient.did}, clinic ${clinic.did}; X25519 keys published`);
+
+// ── Credentials: an identity for the patient (SD-JWT), an accreditation for the clinic ───────────────────
+const identity = await issueSdJwtCredential(issuerAgent, {
+  issuer: idIssuer.did,
+  type: CredentialType.PatientIdentity,
+  subject: { id: patient.did, givenName: "Ada", familyName: "Lovelace", birthDate: "1985-12-10" },
+  holderPublicJwk: await patientAgent.signingPublicJwk(patient.did),
+});
+const accreditation = await issueCredential(issuerAgent, {
+  issuer: board.did,
+  type: CredentialType.ClinicAccreditation,
+  subject: {
+    id: clinic.did,
+    clinicName: "Asclepius Virtual Clinic",
+    accreditationNumber: "MB-2026-0042",
+    specialties: ["cardiology"],
+    virtual: true,
+    jurisdiction: "EU",
+  },
+});
+
+// ── Check-in: the wallet verifies the clinic first, then discloses only what is asked ───────────────────
+const walletChallenges = new MemoryChallengeStore();
+const walletVerifier = createAgentVerifier(patientAgent, {
+  trustRegistry: deployment.contracts.TrustRegistry,
+  challenges: walletChallenges,
+});
+const toClinic = await challengeClinic(walletChallenges, patient.did);
+const clinicProof = await createPresentation(clinicAgent, {
+  holder: clinic.did,
+  credentials: [accreditation],
+  ...toClinic,
+});
+const verifiedClinic = await verifyClinic(walletVerifier, clinicProof, toClinic);
+assert.equal(verifiedClinic.ok, true, JSON.stringify(verifiedClinic.checks));
+const deskChallenges = new MemoryChallengeStore();
+const desk = createAgentVerifier(clinicAgent, {
+  trustRegistry: deployment.contracts.TrustRegistry,
+  challenges: deskChallenges,
+});
+const request = {
+  challenge: await deskChallenges.issue(clinic.did),
+  domain: clinic.did,
+  credentials: [{ type: CredentialType.PatientIdentity, claims: ["givenName", "birthDate"] }],
+};
+const answer = await answerVerifiedClinic(patientAgent, {
+  patient: patient.did,
+  clinic: verifiedClinic,
+  request,
+  credentials: [{ sdJwt: identity, disclose: ["givenName", "birthDate"] }],
+});
+const checkIn = await desk.verifyPresentation(answer, request);
+assert.equal(checkIn.ok, true);
+assert.deepEqual(checkIn.disclosed, { PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" } });
+step(
+  `check-in: clinic verified (${verifiedClinic.clinic?.clinicName}); disclosed ${JSON.stringify(checkIn.disclosed)}`,
+);
+
+// ── An encrypted FHIR record on the patient's IPFS node ──────────────────────────────────────────────────
+const patientNode = await HeliaContentStore.create({ dataDir: join(dir, "patient-ipfs") });
+const records = new PatientRecords({
+  store: patientNode,
+  keyPair: patientKeys,
+  head: new FileManifestHead(join(dir, "manifest-head.json")),
+});
+const observation = { resourceType: "Observation", status: "final", valueQuantity: { value: 7.2, unit: "%" } };
+const lab = await records.addRecord(new TextEncoder().encode(JSON.stringify(observation)), {
+  kind: "fhir",
+  type: "Observation",
+  category: "laboratory",
+  created: new Date().toISOString(),
+});
+const cid = lab.entry.cid.toString();
+step(`record: ${cid} (ciphertext only on IPFS)`);
+
+// ── Consent: direct (the patient pays gas) and gasless (the patient signs, a relayer sends) ──────────────
+const now = Math.floor(Date.now() / 1000);
+const asPatient = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, aliceWallet);
+await asPatient.grant({
+  grantee: clinicWallet.address,
+  scope: "fhir:Observation",
+  purpose: "Treatment",
+  expiry: now + 30 * 86_400,
+});
+const relayer = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, relayerWallet);
+const {
+  domain,
+  message,
+  patient: signer,
+} = await relayer.nextGrantTypedData({
+  patient: aliceWallet.address,
+  grantee: clinicWallet.address,
+  scope: `record:${cid}`,
+  purpose: "Treatment",
+  expiry: now + 7 * 86_400,
+  deadline: now + 600,
+});
+await relayer.grantBySig(await signGrant(aliceWallet, domain, { ...message, patient: signer }));
+step("consent: fhir:Observation granted directly, record:<cid> granted gaslessly (relayed)");
+
+// ── May the clinic read this record? The chain now; the indexer once the grant is 2 blocks deep ──────────
+const query = {
+  patient: aliceWallet.address,
+  grantee: clinicWallet.address,
+  record: { cid, resourceType: "Observation", categories: ["laboratory"] },
+  purpose: "Treatment" as const,
+};
+const registry = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, provider);
+assert.equal((await registry.checkRecordAccess(query)).allowed, true);
+const indexer = new ConsentIndexer({
+  provider,
+  address: deployment.contracts.ConsentRegistry,
+  startBlock: deployment.deployedAt.block,
+});
+await indexer.start();
+const indexed = async (allowed: boolean) => {
+  for (let tries = 0; tries < 100; tries++) {
+    try {
+      if (indexer.checkRecordAccess(query).allowed === allowed) return;
+    } catch {
+      // IndexerStaleError: not caught up yet (fail closed); ask again
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  assert.fail(`the indexer did not report allowed = ${allowed} within 10 s`);
+};
+await indexed(true);
+step(`access: allowed by ${indexer.checkRecordAccess(query).scope}`);
+
+// ── The patient shares the record's key; the clinic decrypts on its own node ─────────────────────────────
+const shared = await records.shareRecord(cid, await patientAgent.encryptionKeys(clinic.did));
+const clinicNode = await HeliaContentStore.create({
+  dataDir: join(dir, "clinic-ipfs"),
+  peers: patientNode.multiaddrs(),
+});
+const dek = unwrapKey(shared.wraps[0]!.wrap, clinicKeys, shared.context);
+const decrypted = JSON.parse(new TextDecoder().decode(await new RecordStore(clinicNode).readRecord(cid, dek)));
+assert.deepEqual(decrypted, observation);
+step("clinic: unwrapped the key and decrypted the record on its own IPFS node");
+
+// ── Revoke: the very next check refuses ──────────────────────────────────────────────────────────────────
+await asPatient.revoke({ grantee: clinicWallet.address, scope: "fhir:Observation", purpose: "Treatment" });
+const { domain: revokeDomain, message: revoke } = await relayer.nextRevokeTypedData({
+  patient: aliceWallet.address,
+  grantee: clinicWallet.address,
+  scope: `record:${cid}`,
+  purpose: "Treatment",
+  deadline: Math.floor(Date.now() / 1000) + 600,
+});
+await relayer.revokeBySig(await signRevoke(aliceWallet, revokeDomain, { ...revoke, patient: aliceWallet.address }));
+assert.equal((await registry.checkRecordAccess(query)).allowed, false);
+await indexed(false); // a revoke counts as soon as it is mined, whatever the confirmation depth
+step("revoked (directly and gaslessly): chain and indexer refuse; what the clinic decrypted stays decrypted");
+
+await indexer.stop();
+await Promise.all([clinicNode.close(), patientNode.close()]);
+await Promise.all([patientAgent.close(), clinicAgent.close(), issuerAgent.close()]);
+provider.destroy();
+await stop();
+await rm(dir, { recursive: true, force: true });
+console.log("journey: ok");
