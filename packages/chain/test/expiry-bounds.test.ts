@@ -1,5 +1,12 @@
 import { expect } from "chai";
-import { ConsentRegistryClient, DEFAULT_MAX_EXPIRY_AHEAD_SECONDS, InvalidInputError, signGrant } from "../src/index.ts";
+import {
+  ConsentRegistryClient,
+  DEFAULT_MAX_EXPIRY_AHEAD_SECONDS,
+  InvalidInputError,
+  requireFutureTime,
+  signGrant,
+  timeBounds,
+} from "../src/index.ts";
 import { startTestChain, walletAt, type TestChain } from "./support/chain.ts";
 
 const YEAR = 31_557_600;
@@ -106,5 +113,58 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
       InvalidInputError,
       /at most 604800 seconds \(7 days\), got 3600000; 3600000 looks like milliseconds: divide by 1000/,
     );
+  });
+});
+
+describe("requireFutureTime at the edges (fixed clock)", () => {
+  const NOW = 1_767_225_600; // 2026-01-01T00:00:00Z
+  const bounds = timeBounds({ clock: () => NOW * 1000 });
+  const check = (value: unknown) => requireFutureTime(value, 64, "expiry", bounds);
+  const refusal = (value: unknown): string => {
+    try {
+      check(value);
+    } catch (error) {
+      expect(error).to.be.instanceOf(InvalidInputError);
+      expect((error as InvalidInputError).field).to.equal("expiry");
+      return (error as InvalidInputError).detail;
+    }
+    return expect.fail(`expected ${String(value)} to be refused`);
+  };
+
+  it("refuses 0, negative, NaN and fractional values, naming what is wrong", () => {
+    expect(refusal(0)).to.match(/^0 is in the past \(now is 1767225600\)/);
+    expect(refusal(-1)).to.match(/must not be negative/);
+    expect(refusal(Number.NaN)).to.match(/expected an integer, got NaN/);
+    expect(refusal(NOW + 0.5)).to.match(/expected an integer/);
+    expect(refusal(NOW)).to.match(/is in the past/);
+  });
+
+  it("accepts exactly 10 years ahead and refuses one second more, without a milliseconds hint", () => {
+    expect(check(NOW + DEFAULT_MAX_EXPIRY_AHEAD_SECONDS)).to.equal(BigInt(NOW + DEFAULT_MAX_EXPIRY_AHEAD_SECONDS));
+    expect(check(NOW + 1)).to.equal(BigInt(NOW + 1));
+    const detail = refusal(NOW + DEFAULT_MAX_EXPIRY_AHEAD_SECONDS + 1);
+    expect(detail).to.match(/is 10\.0 years ahead; at most 315576000 s ahead/);
+    expect(detail).to.not.match(/milliseconds/);
+  });
+
+  it("says 'divide by 1000' for a future time in milliseconds, on both sides of 1e12", () => {
+    expect(refusal((NOW + 3600) * 1000)).to.match(/looks like milliseconds: divide by 1000 .*1767229200, 2026-01-01/);
+    // At a clock in 2001, 1e12 − 1 ms is a few hours ahead: the hint no longer stops at 1e12.
+    const in2001 = timeBounds({ clock: () => 999_990_000_000 });
+    const early = (value: bigint) => () => requireFutureTime(value, 64, "expiry", in2001);
+    expect(early(999_999_999_999n)).to.throw(InvalidInputError, /999999999999 looks like milliseconds: divide by 1000/);
+    expect(early(1_000_000_000_000n)).to.throw(InvalidInputError, /looks like milliseconds: divide by 1000/);
+  });
+
+  it("for a large value that is not a plausible time in milliseconds either, says what it would be", () => {
+    expect(refusal(999_999_999_999)).to.match(
+      /years ahead \(read as milliseconds it would be 2001-09-09, in the past\); at most/,
+    );
+    expect(refusal(1_000_000_000_000n)).to.match(/read as milliseconds it would be 2001-09-09, in the past/);
+    expect(refusal(2n ** 64n - 1n)).to.match(
+      /^18446744073709551615 is 5\.8e\+11 years ahead \(read as milliseconds it would be .*also too far ahead\)/,
+    );
+    expect(refusal(2n ** 64n)).to.match(/does not fit in uint64/);
+    expect(() => requireFutureTime(2n ** 255n, 256, "deadline", bounds)).to.throw(InvalidInputError, /years ahead/);
   });
 });

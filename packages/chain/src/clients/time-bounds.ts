@@ -8,8 +8,11 @@ import { InvalidInputError, requireUint } from "../errors.ts";
 /** Ten years of 365.25 days. */
 export const DEFAULT_MAX_EXPIRY_AHEAD_SECONDS = 315_576_000;
 
-/** Unix seconds at or above this are almost certainly milliseconds (1e12 s is the year ~33,700). */
-const MILLISECONDS_THRESHOLD = 1_000_000_000_000n;
+/**
+ * Unix seconds at or above this may well be milliseconds (1e11 s is the year ~5100; 1e11 ms is
+ * 1973): a refusal of such a value always says what it would be read as milliseconds.
+ */
+const MAYBE_MILLISECONDS = 100_000_000_000n;
 
 export interface TimeBounds {
   /** Latest accepted time, in seconds from now. */
@@ -33,24 +36,37 @@ export function timeBounds(options: { maxExpiryAheadSeconds?: number; clock?: ()
  */
 export function requireFutureTime(value: unknown, bits: number, field: string, bounds: TimeBounds): bigint {
   const time = requireUint(value, bits, field);
-  if (time >= MILLISECONDS_THRESHOLD) {
-    throw new InvalidInputError(
-      field,
-      `${time} looks like milliseconds: divide by 1000 (expected unix seconds, e.g. ${time / 1000n})`,
-    );
-  }
   const now = BigInt(Math.floor(bounds.clock() / 1000));
+  const latest = now + BigInt(bounds.maxAheadSeconds);
+  if (time > now && time <= latest) return time;
+  if (time >= MAYBE_MILLISECONDS) {
+    const seconds = time / 1000n;
+    if (seconds > now && seconds <= latest) {
+      throw new InvalidInputError(
+        field,
+        `${time} looks like milliseconds: divide by 1000 (expected unix seconds, e.g. ${seconds}, ${isoDate(seconds)})`,
+      );
+    }
+  }
+  // Not a plausible time in milliseconds either: say so, so the hint is never missing nor misleading.
+  const asMilliseconds =
+    time >= MAYBE_MILLISECONDS
+      ? ` (read as milliseconds it would be ${isoDate(time / 1000n)}, ${time / 1000n <= now ? "in the past" : "also too far ahead"})`
+      : "";
   if (time <= now) {
     throw new InvalidInputError(field, `${time} is in the past (now is ${now}); use a future unix time in seconds`);
   }
-  const latest = now + BigInt(bounds.maxAheadSeconds);
-  if (time > latest) {
-    const years = Number(time - now) / 31_557_600;
-    throw new InvalidInputError(
-      field,
-      `${time} is ${years.toFixed(1)} years ahead; at most ${bounds.maxAheadSeconds} s ahead (${latest}) ` +
-        "is accepted (the client option maxExpiryAheadSeconds raises the bound)",
-    );
-  }
-  return time;
+  const years = Number(time - now) / 31_557_600;
+  throw new InvalidInputError(
+    field,
+    `${time} is ${years < 1e6 ? years.toFixed(1) : years.toExponential(1)} years ahead${asMilliseconds}; ` +
+      `at most ${bounds.maxAheadSeconds} s ahead (${latest}) is accepted ` +
+      "(the client option maxExpiryAheadSeconds raises the bound)",
+  );
+}
+
+/** "2031-05-04" for unix seconds, or "a date past the year 275760" beyond what Date can show. */
+function isoDate(seconds: bigint): string {
+  const ms = Number(seconds) * 1000;
+  return Math.abs(ms) <= 8.64e15 ? new Date(ms).toISOString().slice(0, 10) : "a date past the year 275760";
 }
