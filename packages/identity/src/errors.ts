@@ -1,4 +1,5 @@
-// Typed errors of @hygeia/identity. Every error carries a stable `code` callers can switch on.
+// Typed errors of @hygeia/identity. Every error class carries its own stable `code` (no two classes share one),
+// so callers can switch on the code alone.
 
 export type IdentityErrorCode =
   | "INVALID_INPUT"
@@ -11,6 +12,7 @@ export type IdentityErrorCode =
   | "STATUS_LIST_UNAVAILABLE"
   | "INVALID_STATUS_LIST"
   | "INVALID_CREDENTIAL"
+  | "CLINIC_NOT_TRUSTED"
   | "AGENT_CLOSED"
   | "SECRET_BOX_KEY_MISMATCH"
   | "UNKNOWN_CLAIM"

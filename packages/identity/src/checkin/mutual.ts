@@ -32,11 +32,15 @@ export interface ClinicVerification extends PresentationVerification {
   readonly clinic: VerifiedClinic | undefined;
 }
 
+/**
+ * Check-in: the clinic failed verification, or the request is addressed from another DID than the verified
+ * clinic's. `verification` holds the failed checks.
+ */
 export class ClinicNotTrustedError extends HygeiaIdentityError {
   readonly verification: ClinicVerification;
   constructor(verification: ClinicVerification) {
     const failedChecks = verification.checks.filter((c) => !c.pass).map((c) => `${c.name}: ${c.reason}`);
-    super("INVALID_CREDENTIAL", `clinic not verified (${failedChecks.join("; ") || "no clinic"})`);
+    super("CLINIC_NOT_TRUSTED", `clinic not verified (${failedChecks.join("; ") || "no clinic"})`);
     this.verification = verification;
   }
 }
