@@ -10,7 +10,10 @@ import {
   type Signer,
 } from "ethers";
 import { AuditAnchorClient } from "./clients/audit-anchor.ts";
-import { TransactionSender } from "./clients/sender.ts";
+import { DEFAULT_READ_TIMEOUT_MS } from "./clients/base.ts";
+import * as node from "./clients/node-reads.ts";
+import { TransactionSender, bounded } from "./clients/sender.ts";
+import { ChainUnavailableError, HygeiaChainError, InvalidInputError } from "./errors.ts";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -39,8 +42,17 @@ export interface DeployOptions {
   onProgress?: (message: string) => void;
 }
 
-export class DeploymentError extends Error {
-  override name = "DeploymentError";
+export class DeploymentError extends HygeiaChainError {
+  override readonly code: string = "DEPLOYMENT_FAILED";
+}
+
+/** `request` bounded: a node that does not answer within `ms` gives ChainUnavailableError. */
+function ask<T>(request: Promise<T>, ms: number, operation: string): Promise<T> {
+  return bounded(
+    request,
+    ms,
+    () => new ChainUnavailableError(`${operation}: the chain node did not answer within ${ms} ms`),
+  );
 }
 
 const ARTIFACTS: Record<ContractName, { abi: InterfaceAbi; bytecode: string }> = {
@@ -71,7 +83,7 @@ export async function deployHygeia(
   if (gateways.length > 0 && governance !== deployerAddress) {
     throw new DeploymentError("gateways can only be authorized at deploy time when governance is the deployer");
   }
-  const { chainId } = await provider.getNetwork();
+  const { chainId } = await ask(provider.getNetwork(), DEFAULT_READ_TIMEOUT_MS, "deployHygeia: chain id");
 
   const constructorArgs: Record<ContractName, unknown[]> = {
     EthereumDIDRegistry: [],
@@ -111,12 +123,23 @@ export async function deployHygeia(
   };
 }
 
-/** True when every contract of the deployment has code on the provider's chain (e.g. after a restart). */
-export async function isDeployed(provider: Provider, deployment: HygeiaDeployment): Promise<boolean> {
-  const { chainId } = await provider.getNetwork();
+/**
+ * True when every contract of the deployment has code on the provider's chain (e.g. after a
+ * restart). Each request is bounded by `readTimeoutMs` (default 30 s): ChainUnavailableError.
+ */
+export async function isDeployed(
+  provider: Provider,
+  deployment: HygeiaDeployment,
+  options: { readTimeoutMs?: number } = {},
+): Promise<boolean> {
+  const ms = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  if (!Number.isSafeInteger(ms) || ms <= 0)
+    throw new InvalidInputError("readTimeoutMs", `expected a positive number of milliseconds, got ${String(ms)}`);
+  const { chainId } = await ask(provider.getNetwork(), ms, "isDeployed: chain id");
   if (Number(chainId) !== deployment.chainId) return false;
   for (const name of CONTRACT_NAMES) {
-    if ((await provider.getCode(deployment.contracts[name])) === "0x") return false;
+    const code = await ask(node.code(provider, deployment.contracts[name]), ms, `isDeployed: ${name} code`);
+    if (code === "0x") return false;
   }
   return true;
 }

@@ -169,6 +169,80 @@ export class TransactionReplacedError extends HygeiaChainError {
   }
 }
 
+/**
+ * The account cannot pay for the transaction (gas × fee + value): the node refused it, nothing
+ * was sent. Fund the account (for a relayer: its hot wallet) and send again.
+ */
+export class InsufficientFundsError extends HygeiaChainError {
+  override readonly code = "INSUFFICIENT_FUNDS";
+  readonly operation: string;
+  /** The account that would have paid; undefined when not known. */
+  readonly address: string | undefined;
+  constructor(operation: string, address: string | undefined, options?: { cause?: unknown }) {
+    const who = address ?? "the sending account";
+    super(
+      `${operation}: ${who} has not enough ETH to pay for the transaction (gas × fee + value); nothing was sent. ` +
+        `Fund ${who} (for a relayer: its hot wallet) and send again`,
+      options,
+    );
+    this.operation = operation;
+    this.address = address;
+  }
+}
+
+/**
+ * The node refused the nonce: another sender of this account (another process, another provider
+ * object) took it first, every time this call tried. Nothing was sent by this call; sending again
+ * is safe. With a pinned nonce: that nonce is used, or a transaction with it is pending and the fee
+ * is too low to replace it.
+ */
+export class NonceConflictError extends HygeiaChainError {
+  override readonly code = "NONCE_CONFLICT";
+  readonly operation: string;
+  readonly address: string | undefined;
+  /** The last nonce tried. */
+  readonly nonce: number | undefined;
+  /** How many nonces were tried. */
+  readonly attempts: number;
+  constructor(
+    operation: string,
+    tx: { address?: string | undefined; nonce?: number | undefined; attempts: number; pinned?: boolean },
+    options?: { cause?: unknown },
+  ) {
+    const who = tx.address ?? "the sending account";
+    const last = tx.nonce === undefined ? "" : ` (last tried: nonce ${tx.nonce})`;
+    super(
+      tx.pinned
+        ? `${operation}: nonce ${tx.nonce} of ${who} is already used, or taken by a pending transaction whose fee ` +
+            "this one does not outbid by 10%; nothing was sent by this call"
+        : `${operation}: the nonce was taken by another sender of ${who}` +
+            `${tx.attempts > 1 ? ` on each of ${tx.attempts} tries` : ""}${last}; nothing was sent by this call. ` +
+            "Send again; better, give each process that writes its own account",
+      options,
+    );
+    this.operation = operation;
+    this.address = tx.address;
+    this.nonce = tx.nonce;
+    this.attempts = tx.attempts;
+  }
+}
+
+/**
+ * The node or the signer refused a request for a reason this package does not recognize. `reason`
+ * is the ethers error code ("UNKNOWN_ERROR", "ACTION_REJECTED", ...), the original error is `cause`.
+ * Whether anything was sent is not known: check the account's transactions before sending again.
+ */
+export class ChainRequestError extends HygeiaChainError {
+  override readonly code = "CHAIN_REQUEST_FAILED";
+  readonly operation: string;
+  readonly reason: string;
+  constructor(operation: string, reason: string, detail: string, options?: { cause?: unknown }) {
+    super(`${operation} failed (${reason}): ${detail}`, options);
+    this.operation = operation;
+    this.reason = reason;
+  }
+}
+
 /** No contract code at the configured address (wrong address, wrong chain, or not deployed yet). */
 export class ContractNotDeployedError extends HygeiaChainError {
   override readonly code = "CONTRACT_NOT_DEPLOYED";

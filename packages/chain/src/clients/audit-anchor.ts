@@ -10,11 +10,13 @@ import {
 } from "../errors.ts";
 import { AuditAnchorAbi } from "../generated/AuditAnchor.ts";
 import { toChainError } from "./chain-errors.ts";
+import * as node from "./node-reads.ts";
 import {
   ContractClient,
   type ClientRunner,
   logPosition,
   type BlockTag,
+  type ClientOptions,
   type LogPosition,
   type TxOptions,
   type TxOutcome,
@@ -47,7 +49,7 @@ export interface GatewayState {
   readonly batches: number;
 }
 
-export interface AuditAnchorOptions {
+export interface AuditAnchorOptions extends ClientOptions {
   /** First block to search for anchors (the deployment block); default 0. */
   fromBlock?: number;
   /** Largest eth_getLogs range; public RPC providers often cap it. Default 10,000. */
@@ -62,7 +64,7 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
   private readonly maxBlockRange: number;
 
   constructor(address: string, runner: ClientRunner, options: AuditAnchorOptions = {}) {
-    super("AuditAnchor", address, AuditAnchorAbi, runner);
+    super("AuditAnchor", address, AuditAnchorAbi, runner, options);
     this.fromBlock = requireSmallUint(options.fromBlock ?? 0, 48, "fromBlock");
     this.maxBlockRange = requireSmallUint(options.maxBlockRange ?? 10_000, 32, "maxBlockRange");
     if (this.maxBlockRange === 0) throw new InvalidInputError("maxBlockRange", "must be at least 1");
@@ -72,6 +74,7 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
     return new AuditAnchorClient(this.address, runner, {
       fromBlock: this.fromBlock,
       maxBlockRange: this.maxBlockRange,
+      readTimeoutMs: this.readTimeoutMs,
     });
   }
 
@@ -118,23 +121,27 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
   async findAnchors(root: string): Promise<AnchorRecord[]> {
     const topicRoot = requireBytes32(root, "root");
     const provider = this.provider;
+    const operation = "AuditAnchor.findAnchors";
     try {
       await this.ensureDeployed();
-      const head = await provider.getBlockNumber();
+      const head = await this.ask(node.blockNumber(provider), operation); // fresh: an anchor just mined is found
       const records: AnchorRecord[] = [];
       for (let from = this.fromBlock; from <= head; from += this.maxBlockRange) {
         const to = Math.min(head, from + this.maxBlockRange - 1);
-        const logs = await provider.getLogs({
-          address: this.address,
-          topics: [ANCHORED_TOPIC, topicRoot],
-          fromBlock: from,
-          toBlock: to,
-        });
+        const logs = await this.ask(
+          provider.getLogs({
+            address: this.address,
+            topics: [ANCHORED_TOPIC, topicRoot],
+            fromBlock: from,
+            toBlock: to,
+          }),
+          operation,
+        );
         for (const log of logs) records.push(toAnchorRecord(log));
       }
       return records;
     } catch (error) {
-      throw toChainError(error, auditInterface, "AuditAnchor.findAnchors", this.address);
+      throw toChainError(error, auditInterface, operation, this.address);
     }
   }
 

@@ -1,9 +1,17 @@
 /**
  * Shared plumbing of the typed contract clients: validated reads, and writes through a
  * TransactionSender (serialized nonces, simulation first, bounded waits) with typed errors.
+ *
+ * Safety rules:
+ * - Every read is bounded by `readTimeoutMs` (a node that does not answer gives
+ *   ChainUnavailableError) and asked of the node itself (node-reads.ts), past ethers' request
+ *   cache: a check pinned to "latest" right after a mined revoke is pinned to a block that has it.
+ * - Only a successful deployment check is remembered; a failed or stalled one is asked again.
+ * - Only typed errors (HygeiaChainError subclasses) come out.
  */
 import { Contract, getAddress, type ContractRunner, type InterfaceAbi, type Log, type Provider } from "ethers";
 import {
+  ChainUnavailableError,
   ContractNotDeployedError,
   InvalidInputError,
   requireAddress,
@@ -11,7 +19,8 @@ import {
   requireUint,
 } from "../errors.ts";
 import { toChainError } from "./chain-errors.ts";
-import { senderFor, type MinedTransaction, type SendRequest, type TransactionSender } from "./sender.ts";
+import * as node from "./node-reads.ts";
+import { bounded, senderFor, type MinedTransaction, type SendRequest, type TransactionSender } from "./sender.ts";
 
 /**
  * What a client is built on: a TransactionSender or a Signer (wrapped in one; an ethers
@@ -21,6 +30,30 @@ export type ClientRunner = TransactionSender | ContractRunner;
 
 /** A block number or tag for reads. Reads default to "latest". */
 export type BlockTag = number | "latest" | "pending" | "safe" | "finalized";
+
+/** Options every client takes. */
+export interface ClientOptions {
+  /**
+   * Bound on each read of the chain (a view call, the deployment check, the chain id, a block or
+   * log lookup). A node that does not answer within it gives ChainUnavailableError. Default 30 s.
+   * Writes are bounded by their TransactionSender's options.
+   */
+  readTimeoutMs?: number;
+}
+
+export const DEFAULT_READ_TIMEOUT_MS = 30_000;
+
+const BLOCK_TAGS: readonly string[] = ["latest", "pending", "safe", "finalized"];
+
+/** A block number (a non-negative integer) or one of the tags; anything else is refused. */
+export function requireBlockTag(value: unknown, field = "blockTag"): BlockTag {
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  if (typeof value === "string" && BLOCK_TAGS.includes(value)) return value as BlockTag;
+  throw new InvalidInputError(
+    field,
+    `expected a block number or one of ${BLOCK_TAGS.join(", ")}, got ${typeof value === "string" ? JSON.stringify(value) : String(value)}`,
+  );
+}
 
 /** Optional transaction settings; anything left out is filled in by the sender. */
 export interface TxOptions {
@@ -66,13 +99,29 @@ export abstract class ContractClient<E> {
   readonly contract: Contract;
   /** Sends this client's writes; undefined for a read-only client. */
   readonly sender: TransactionSender | undefined;
+  /** Bound on each read, in milliseconds. */
+  readonly readTimeoutMs: number;
   /** "ConsentRegistry", used in error messages. */
   protected readonly contractName: string;
-  private deployedCheck: Promise<void> | undefined;
+  private deployed = false;
+  private knownChainId: bigint | undefined;
 
-  protected constructor(contractName: string, address: string, abi: InterfaceAbi, runner: ClientRunner) {
+  protected constructor(
+    contractName: string,
+    address: string,
+    abi: InterfaceAbi,
+    runner: ClientRunner,
+    options: ClientOptions = {},
+  ) {
     this.contractName = contractName;
     this.address = requireAddress(address, `${contractName} address`);
+    const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+    if (!Number.isSafeInteger(readTimeoutMs) || readTimeoutMs <= 0)
+      throw new InvalidInputError(
+        "readTimeoutMs",
+        `expected a positive number of milliseconds, got ${String(readTimeoutMs)}`,
+      );
+    this.readTimeoutMs = readTimeoutMs;
     this.sender = senderFor(runner);
     // Reads go through the provider: a Signer or NonceManager is never used to send directly.
     const reader = this.sender ? this.sender.provider : (runner as ContractRunner);
@@ -89,14 +138,33 @@ export abstract class ContractClient<E> {
     return provider;
   }
 
+  /** A view call at `blockTag`, bounded and past ethers' cache; the result decoded like ethers' staticCall. */
   protected async read<T>(method: string, args: readonly unknown[], blockTag: BlockTag = "latest"): Promise<T> {
     const operation = `${this.contractName}.${method}`;
+    const tag = requireBlockTag(blockTag);
+    const iface = this.contract.interface;
     try {
       await this.ensureDeployed();
-      return (await this.contract.getFunction(method).staticCall(...args, { blockTag })) as T;
+      const data = iface.encodeFunctionData(method, args);
+      const result = await this.ask(node.call(this.provider, { to: this.address, data }, tag), operation);
+      const decoded = iface.decodeFunctionResult(method, result);
+      return (decoded.length === 1 ? decoded[0] : decoded) as T;
     } catch (error) {
-      throw toChainError(error, this.contract.interface, operation, this.address);
+      throw toChainError(error, iface, operation, this.address);
     }
+  }
+
+  /** `request` bounded by readTimeoutMs: a node that does not answer gives ChainUnavailableError. */
+  protected ask<T>(request: Promise<T>, operation: string): Promise<T> {
+    return bounded(request, this.readTimeoutMs, () => {
+      return new ChainUnavailableError(`${operation}: the chain node did not answer within ${this.readTimeoutMs} ms`);
+    });
+  }
+
+  /** The chain id (bounded), remembered once known. */
+  protected async chainId(): Promise<bigint> {
+    this.knownChainId ??= (await this.ask(this.provider.getNetwork(), `${this.contractName}: chain id`)).chainId;
+    return this.knownChainId;
   }
 
   /** Validates synchronously (like the argument checks of every write), then sends and waits. */
@@ -142,19 +210,17 @@ export abstract class ContractClient<E> {
   }
 
   /**
-   * Checked once per client: a transaction to an address without code "succeeds" with no effect,
-   * which for a consent grant or revoke would be a silent failure.
+   * Until it succeeds once per client: a transaction to an address without code "succeeds" with
+   * no effect, which for a consent grant or revoke would be a silent failure. Each call asks on its
+   * own (bounded): one stalled request does not hold up the next call.
    */
-  protected ensureDeployed(): Promise<void> {
-    this.deployedCheck ??= (async () => {
-      const code = await this.provider.getCode(this.address);
-      if (code === "0x") {
-        const { chainId } = await this.provider.getNetwork();
-        throw new ContractNotDeployedError(`no ${this.contractName} code at ${this.address} on chain ${chainId}`);
-      }
-    })();
-    // A failed check (node down, nothing deployed yet) is retried next time.
-    this.deployedCheck.catch(() => (this.deployedCheck = undefined));
-    return this.deployedCheck;
+  protected async ensureDeployed(): Promise<void> {
+    if (this.deployed) return;
+    const code = await this.ask(node.code(this.provider, this.address), `${this.contractName} deployment check`);
+    if (code === "0x") {
+      const chainId = await this.chainId();
+      throw new ContractNotDeployedError(`no ${this.contractName} code at ${this.address} on chain ${chainId}`);
+    }
+    this.deployed = true;
   }
 }

@@ -3,7 +3,15 @@
  * tell "the contract said no" (ContractRevertError) from "we could not ask" (ChainUnavailableError).
  */
 import { isError, type Interface } from "ethers";
-import { ChainUnavailableError, ContractNotDeployedError, ContractRevertError, HygeiaChainError } from "../errors.ts";
+import {
+  ChainRequestError,
+  ChainUnavailableError,
+  ContractNotDeployedError,
+  ContractRevertError,
+  HygeiaChainError,
+  InsufficientFundsError,
+  NonceConflictError,
+} from "../errors.ts";
 
 /** Socket-level failures Node reports before ethers sees a response. */
 const NODE_NETWORK_CODES = new Set([
@@ -38,12 +46,25 @@ export function networkFailureReason(error: unknown): string | undefined {
   return undefined;
 }
 
-/** Maps any error from a contract interaction to a typed error; unknown errors pass through. */
-export function toChainError(error: unknown, iface: Interface, operation: string, address: string): Error {
+/**
+ * Maps any error from a contract interaction to a typed error: never a raw one (anything
+ * unrecognized becomes a ChainRequestError with the original as `cause`). `address` is the
+ * contract, `account` the sending account when there is one.
+ */
+export function toChainError(
+  error: unknown,
+  iface: Interface,
+  operation: string,
+  address: string,
+  account?: string,
+): HygeiaChainError {
   if (error instanceof HygeiaChainError) return error;
   const unreachable = networkFailureReason(error);
   if (unreachable)
     return new ChainUnavailableError(`${operation}: the chain node is unavailable (${unreachable})`, { cause: error });
+  if (isError(error, "INSUFFICIENT_FUNDS")) return new InsufficientFundsError(operation, account, { cause: error });
+  if (isError(error, "NONCE_EXPIRED") || isError(error, "REPLACEMENT_UNDERPRICED"))
+    return new NonceConflictError(operation, { address: account, attempts: 1 }, { cause: error });
 
   if (isError(error, "CALL_EXCEPTION")) {
     const data = typeof error.data === "string" ? error.data : "0x";
@@ -67,9 +88,20 @@ export function toChainError(error: unknown, iface: Interface, operation: string
       cause: error,
     });
   }
-  return error instanceof Error
-    ? error
-    : new HygeiaChainError(`${operation} failed: ${String(error)}`, { cause: error });
+  return unrecognized(error, operation);
+}
+
+/** A ChainRequestError naming ethers' code and short message (never the whole transaction dump). */
+function unrecognized(error: unknown, operation: string): ChainRequestError {
+  const { code, shortMessage, message } = (typeof error === "object" && error !== null ? error : {}) as {
+    code?: unknown;
+    shortMessage?: unknown;
+    message?: unknown;
+  };
+  const reason = typeof code === "string" ? code : error instanceof Error ? error.name : "unknown";
+  const text = typeof shortMessage === "string" ? shortMessage : typeof message === "string" ? message : String(error);
+  const detail = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  return new ChainRequestError(operation, reason, `${detail}; see the error's cause`, { cause: error });
 }
 
 /** Decodes custom-error revert data against the contract's ABI, named arguments by name. */

@@ -20,7 +20,16 @@ import { ConsentRegistryAbi } from "../generated/ConsentRegistry.ts";
 import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "../purposes.ts";
 import { checkRecordQuery, recordAccessFrom, type RecordAccess, type RecordAccessQuery } from "../record-access.ts";
 import { toScopeId } from "../scopes.ts";
-import { ContractClient, type BlockTag, type ClientRunner, type TxOptions, type TxOutcome } from "./base.ts";
+import {
+  ContractClient,
+  requireBlockTag,
+  type BlockTag,
+  type ClientOptions,
+  type ClientRunner,
+  type TxOptions,
+  type TxOutcome,
+} from "./base.ts";
+import * as node from "./node-reads.ts";
 import { parseConsentLog, type ConsentEvent } from "./consent-events.ts";
 import { requireFutureTime, timeBounds, type TimeBounds } from "./time-bounds.ts";
 
@@ -40,7 +49,7 @@ export interface GrantParams {
   expiry: bigint | number;
 }
 
-export interface ConsentRegistryClientOptions {
+export interface ConsentRegistryClientOptions extends ClientOptions {
   /** Latest expiry or signature deadline accepted, in seconds from now. Default 10 years (315,576,000). */
   maxExpiryAheadSeconds?: number;
   /** Wall clock in milliseconds for the expiry checks (tests). Default Date.now. */
@@ -66,7 +75,6 @@ export type ConsentTx = TxOutcome<ConsentEvent>;
 export const MAX_EMERGENCY_DURATION_SECONDS = 7 * 24 * 60 * 60;
 
 export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
-  private domainPromise: Promise<ConsentDomain> | undefined;
   private readonly options: ConsentRegistryClientOptions;
   private readonly bounds: TimeBounds;
 
@@ -75,7 +83,7 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
    * for reads only.
    */
   constructor(address: string, runner: ClientRunner, options: ConsentRegistryClientOptions = {}) {
-    super("ConsentRegistry", address, ConsentRegistryAbi, runner);
+    super("ConsentRegistry", address, ConsentRegistryAbi, runner, options);
     this.options = { ...options };
     this.bounds = timeBounds(options);
   }
@@ -192,13 +200,14 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
    */
   async checkRecordAccess(query: RecordAccessQuery, blockTag: BlockTag = "latest"): Promise<RecordAccess> {
     const q = checkRecordQuery(query);
-    let at: BlockTag = blockTag;
-    if (typeof blockTag === "string" && blockTag !== "pending") {
-      const block = await this.provider.getBlock(blockTag).catch((error: unknown) => {
-        throw toChainError(error, this.contract.interface, "ConsentRegistry.checkRecordAccess", this.address);
+    const operation = "ConsentRegistry.checkRecordAccess";
+    let at = requireBlockTag(blockTag);
+    if (typeof at === "string" && at !== "pending") {
+      const number = await this.ask(node.blockNumberOf(this.provider, at), operation).catch((error: unknown) => {
+        throw toChainError(error, this.contract.interface, operation, this.address);
       });
-      if (!block) throw new InvalidInputError("blockTag", `the node has no ${blockTag} block`);
-      at = block.number;
+      if (number === null) throw new InvalidInputError("blockTag", `the node has no ${at} block`);
+      at = number;
     }
     const answers = await Promise.all(
       q.scopes.map((scope) => this.read<boolean>("isAllowed", [q.patient, q.grantee, toScopeId(scope), q.purpose], at)),
@@ -215,11 +224,13 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return Number(duration);
   }
 
-  /** The EIP-712 domain of this deployment (chain id from the provider). */
-  domain(): Promise<ConsentDomain> {
-    this.domainPromise ??= this.provider.getNetwork().then(({ chainId }) => consentDomain(chainId, this.address));
-    this.domainPromise.catch(() => (this.domainPromise = undefined));
-    return this.domainPromise;
+  /** The EIP-712 domain of this deployment (chain id from the provider, asked bounded, remembered once known). */
+  async domain(): Promise<ConsentDomain> {
+    try {
+      return consentDomain(await this.chainId(), this.address);
+    } catch (error) {
+      throw toChainError(error, this.contract.interface, "ConsentRegistry.domain", this.address);
+    }
   }
 
   /**

@@ -8,17 +8,23 @@
  * - Simulate before taking a nonce: a call that would revert (eth_estimateGas, or eth_call when an
  *   explicit gasLimit skips estimation) fails with its decoded reason and never consumes a nonce,
  *   so it cannot leave a gap that stalls every later write.
- * - The nonce comes from the chain (`pending` count) whenever none of the account's transactions
- *   is in flight (so a transaction sent elsewhere, a dropped one or a rewound chain is noticed
- *   before the next write), and again after any failure whose effect on it is unknown: a failed
- *   or timed-out broadcast, a timed-out wait, a replacement. While transactions are in flight the
- *   lane counts locally, so a burst is pipelined. A node answering "nonce too low" / "replacement
- *   underpriced" (the account moved under us) is retried with a fresh nonce: that transaction was
- *   certainly not accepted.
- * - Every wait is bounded: preparing (deployment check, simulation, fees) and broadcasting by
- *   `sendTimeoutMs`, mining by `inclusionTimeoutMs`, further confirmations by
- *   `confirmationTimeoutMs`. Nothing sent yet → ChainUnavailableError; sent → TransactionTimeoutError
- *   with the hash and nonce (the transaction may still be mined: check the hash).
+ * - The nonce comes from the chain (`pending` count, asked of the node itself: never from ethers'
+ *   request cache) whenever none of the account's transactions is in flight (so a transaction sent
+ *   elsewhere, a dropped one or a rewound chain is noticed before the next write), and again after
+ *   any failure whose effect on it is unknown: a failed or timed-out broadcast, a timed-out wait, a
+ *   replacement. While transactions are in flight the lane counts locally, so a burst is
+ *   pipelined. A user's NonceManager is kept at the lane's count (its own count may come from the
+ *   cache). A node answering "nonce too low" / "replacement underpriced" (another sender of the
+ *   account took the nonce) is retried with a fresh nonce and a random pause, up to NONCE_RETRIES
+ *   times within `sendTimeoutMs`, then NonceConflictError: that transaction was certainly not
+ *   accepted.
+ * - Every network request is bounded: preparing (deployment check, simulation, fees), reading the
+ *   nonce and broadcasting each by `sendTimeoutMs`, mining by `inclusionTimeoutMs`, further
+ *   confirmations by `confirmationTimeoutMs`. Nothing sent yet → ChainUnavailableError; sent →
+ *   TransactionTimeoutError with the hash and nonce (the transaction may still be mined: check the hash).
+ * - Reads that decide something (simulation, nonce, receipt, head, the account's mined count) go past
+ *   ethers' request cache (node-reads.ts), so they are true on a default-options JsonRpcProvider.
+ * - Only the package's typed errors (HygeiaChainError subclasses) come out, the original as `cause`.
  */
 import {
   Interface,
@@ -36,15 +42,20 @@ import {
   ChainUnavailableError,
   ContractRevertError,
   InvalidInputError,
+  NonceConflictError,
   TransactionReplacedError,
   TransactionTimeoutError,
   requireSmallUint,
   type TransactionPhase,
 } from "../errors.ts";
 import { networkFailureReason, toChainError } from "./chain-errors.ts";
+import * as node from "./node-reads.ts";
 
 export interface SenderOptions {
-  /** Bound on preparing a transaction (deployment check, simulation, fees) and, separately, on its broadcast. Default 30 s. */
+  /**
+   * Bound on preparing a transaction (deployment check, simulation, fees), on reading its nonce and
+   * on its broadcast, each; also on all the retries after nonce conflicts together. Default 30 s.
+   */
   sendTimeoutMs?: number;
   /** Bound from broadcast until the transaction is mined. Default 3 minutes. */
   inclusionTimeoutMs?: number;
@@ -91,8 +102,8 @@ const DEFAULTS: Required<SenderOptions> = {
   confirmationTimeoutMs: 600_000,
   pollIntervalMs: 1_000,
 };
-/** Fresh-nonce retries after "nonce too low" / "replacement underpriced" before giving up. */
-const NONCE_RETRIES = 3;
+/** Fresh-nonce retries after "nonce too low" / "replacement underpriced" (within sendTimeoutMs) before NonceConflictError. */
+const NONCE_RETRIES = 10;
 const NO_ERRORS = new Interface([]);
 
 export class TransactionSender {
@@ -127,18 +138,19 @@ export class TransactionSender {
   }
 
   async getAddress(): Promise<string> {
-    return (await AccountLane.of(this.signing, this.provider, this.manager)).address;
+    return (await this.lane("getAddress")).address;
   }
 
   /** Forgets the local nonce: the next transaction reads it from the chain again. */
   async resync(): Promise<void> {
-    (await AccountLane.of(this.signing, this.provider, this.manager)).resync();
+    (await this.lane("resync")).resync();
   }
 
   /**
    * Simulates, takes the next nonce, signs, broadcasts and waits for `confirmations`. Resolves
-   * with the receipt; rejects with the package's typed errors (ContractRevertError,
-   * ChainUnavailableError, TransactionTimeoutError, TransactionReplacedError, ...).
+   * with the receipt; rejects with the package's typed errors only (ContractRevertError,
+   * ChainUnavailableError, TransactionTimeoutError, TransactionReplacedError,
+   * InsufficientFundsError, NonceConflictError, ChainRequestError for anything unrecognized).
    */
   send(request: SendRequest, options: SendOptions = {}): Promise<MinedTransaction> {
     const operation = options.operation ?? "transaction";
@@ -147,7 +159,9 @@ export class TransactionSender {
     if (request.nonce !== undefined) requireSmallUint(request.nonce, 48, "nonce");
     const abi = options.abi ?? NO_ERRORS;
     const target = request.to ?? "(contract creation)";
+    let account: string | undefined;
     const run = async (lane: AccountLane): Promise<MinedTransaction> => {
+      account = lane.address;
       // Preparation starts now, concurrently with earlier writes; only nonce + broadcast are serialized.
       const prepared = this.prepare(lane, request, options.precheck, operation);
       prepared.catch(() => undefined); // awaited in the lane; keep Node from flagging it meanwhile
@@ -159,10 +173,20 @@ export class TransactionSender {
       }
     };
     // A lane known synchronously takes its place in line now, so call order is nonce order.
-    const lane = AccountLane.of(this.signing, this.provider, this.manager);
+    const lane = this.lane(operation);
     const outcome = lane instanceof AccountLane ? run(lane) : lane.then(run);
     return outcome.catch((error: unknown) => {
-      throw toChainError(error, abi, operation, target);
+      throw toChainError(error, abi, operation, target, account);
+    });
+  }
+
+  /** The account's lane; the signer's address is asked for (bounded) when not known synchronously. */
+  private lane(operation: string): AccountLane | Promise<AccountLane> {
+    const lane = AccountLane.of(this.signing, this.provider, this.manager);
+    if (lane instanceof AccountLane) return lane;
+    const { sendTimeoutMs } = this.options;
+    return bounded(lane, sendTimeoutMs, () => {
+      return new ChainUnavailableError(`${operation}: the signer did not tell its address within ${sendTimeoutMs} ms`);
     });
   }
 
@@ -177,10 +201,11 @@ export class TransactionSender {
     const run = async (): Promise<TransactionRequest> => {
       if (precheck) await precheck();
       const tx: TransactionRequest = { ...fields, from: lane.address };
-      if (tx.gasLimit === undefined) tx.gasLimit = await this.provider.estimateGas(tx);
-      else await this.provider.call(tx); // an explicit gasLimit skips estimation; still refuse a revert here
+      // Asked of the node itself: a cached simulation may predate the caller's last mined write.
+      if (tx.gasLimit === undefined) tx.gasLimit = await node.estimateGas(this.provider, tx);
+      else await node.call(this.provider, tx); // an explicit gasLimit skips estimation; still refuse a revert here
       if (this.signing instanceof JsonRpcSigner) return tx; // the node's wallet fills in fees
-      // Placeholder nonce: the real one is set in the lane, where nothing else needs the network.
+      // Placeholder nonce: the real one is set in the lane. Fees may come from ethers' cache: harmless.
       return await this.signing.populateTransaction({ ...tx, nonce: 0 });
     };
     return bounded(run(), this.options.sendTimeoutMs, () => {
@@ -190,7 +215,10 @@ export class TransactionSender {
     });
   }
 
-  /** In the lane: take a nonce, sign, broadcast. Retries with a fresh nonce when the account moved under us. */
+  /**
+   * In the lane: take a nonce, sign, broadcast. A nonce another sender of the account took is
+   * retried with a fresh one after a random pause (senders that collided must not collide again).
+   */
   private async broadcast(
     lane: AccountLane,
     prepared: Promise<TransactionRequest>,
@@ -198,8 +226,10 @@ export class TransactionSender {
     operation: string,
   ): Promise<{ hash: string; nonce: number }> {
     const tx = await prepared; // a simulation failure ends here, before any nonce is taken
-    for (let attempt = 0; ; attempt++) {
-      const nonce = await lane.take(pinnedNonce);
+    const { sendTimeoutMs } = this.options;
+    const started = Date.now();
+    for (let attempt = 1; ; attempt++) {
+      const nonce = await lane.take(pinnedNonce, sendTimeoutMs, operation); // bounded; resyncs on failure
       let hash: string | undefined;
       try {
         const sending = (async () => {
@@ -208,25 +238,38 @@ export class TransactionSender {
           }
           const raw = await this.signing.signTransaction({ ...tx, nonce });
           hash = Transaction.from(raw).hash!;
-          await this.provider.broadcastTransaction(raw);
+          await node.broadcast(this.provider, raw);
           return hash;
         })();
-        const sentHash = await bounded(sending, this.options.sendTimeoutMs, () =>
-          timeout(operation, "send", this.options.sendTimeoutMs, hash, nonce),
+        const sentHash = await bounded(sending, sendTimeoutMs, () =>
+          timeout(operation, "send", sendTimeoutMs, hash, nonce),
         );
         if (pinnedNonce !== undefined) lane.resync(); // the counter does not know about a pinned nonce
         return { hash: sentHash, nonce };
       } catch (error) {
         lane.settled();
-        const nonceTaken = isError(error, "NONCE_EXPIRED") || isError(error, "REPLACEMENT_UNDERPRICED");
         lane.resync();
-        if (nonceTaken && pinnedNonce === undefined && attempt < NONCE_RETRIES) continue;
-        throw error;
+        if (!isError(error, "NONCE_EXPIRED") && !isError(error, "REPLACEMENT_UNDERPRICED")) throw error;
+        const pause = attempt === 1 ? 0 : Math.random() * Math.min(1_000, 25 * 2 ** attempt);
+        if (pinnedNonce !== undefined || attempt > NONCE_RETRIES || Date.now() + pause - started > sendTimeoutMs) {
+          const pinned = pinnedNonce !== undefined;
+          throw new NonceConflictError(
+            operation,
+            { address: lane.address, nonce, attempts: attempt, pinned },
+            { cause: error },
+          );
+        }
+        await sleep(pause);
       }
     }
   }
 
-  /** Polls for the receipt (bounded), watches for a replacement, then for the confirmations. */
+  /**
+   * Polls (bounded) until the transaction is mined and `confirmations` deep, watching for a
+   * replacement. Presence, head and the account's count are asked of the node itself (a cached
+   * "no receipt" next to a fresh count would look like a replacement); the full receipt is then
+   * read once through the provider.
+   */
   private async waitMined(
     lane: AccountLane,
     sent: { hash: string; nonce: number },
@@ -235,51 +278,40 @@ export class TransactionSender {
   ): Promise<TransactionReceipt> {
     const { hash, nonce } = sent;
     const { inclusionTimeoutMs, confirmationTimeoutMs, pollIntervalMs } = this.options;
-    const fail = (phase: TransactionPhase, limit: number): never => {
-      throw timeout(operation, phase, limit, hash, nonce);
-    };
-    const ask = <T>(call: Promise<T>, deadline: number, phase: TransactionPhase, limit: number) =>
+    let phase: TransactionPhase = "inclusion";
+    let limit = inclusionTimeoutMs;
+    let deadline = Date.now() + limit;
+    const ask = <T>(call: Promise<T>) =>
       bounded(call, Math.max(1, deadline - Date.now()), () => timeout(operation, phase, limit, hash, nonce));
 
-    let deadline = Date.now() + inclusionTimeoutMs;
-    let receipt: TransactionReceipt | null = null;
+    let receipt: TransactionReceipt | undefined;
     try {
-      for (;;) {
-        receipt = await ask(this.provider.getTransactionReceipt(hash), deadline, "inclusion", inclusionTimeoutMs);
-        if (receipt) break;
-        const used = await ask(
-          this.provider.getTransactionCount(lane.address, "latest"),
-          deadline,
-          "inclusion",
-          inclusionTimeoutMs,
-        );
-        if (used > nonce) {
-          receipt = await ask(this.provider.getTransactionReceipt(hash), deadline, "inclusion", inclusionTimeoutMs);
-          if (receipt) break;
-          lane.resync();
-          throw new TransactionReplacedError(operation, hash, nonce);
-        }
-        if (Date.now() + pollIntervalMs > deadline) fail("inclusion", inclusionTimeoutMs);
-        await sleep(pollIntervalMs);
-      }
-      deadline = Date.now() + confirmationTimeoutMs;
-      while (confirmations > 1) {
-        const head = await ask(this.provider.getBlockNumber(), deadline, "confirmations", confirmationTimeoutMs);
-        if (head - receipt.blockNumber + 1 >= confirmations) {
-          // Re-read: a reorg may have moved the transaction to another block, or out.
-          const again = await ask(
-            this.provider.getTransactionReceipt(hash),
-            deadline,
-            "confirmations",
-            confirmationTimeoutMs,
-          );
-          if (again && head - again.blockNumber + 1 >= confirmations) {
-            receipt = again;
-            break;
+      while (!receipt) {
+        const mined = await ask(node.minedAt(this.provider, hash));
+        if (mined) {
+          if (phase === "inclusion" && confirmations > 1) {
+            phase = "confirmations";
+            limit = confirmationTimeoutMs;
+            deadline = Date.now() + limit;
           }
-          if (again) receipt = again;
+          const deep =
+            confirmations === 1 ||
+            (await ask(node.blockNumber(this.provider))) - mined.blockNumber + 1 >= confirmations;
+          if (deep) {
+            // A reorg since (another block hash) or an answer from ethers' cache: ask again next round.
+            const full = await ask(this.provider.getTransactionReceipt(hash));
+            if (full?.blockHash === mined.blockHash) receipt = full;
+          }
+        } else {
+          const used = await ask(node.transactionCount(this.provider, lane.address, "latest"));
+          if (used > nonce) {
+            if (await ask(node.minedAt(this.provider, hash))) continue; // mined between the two reads
+            lane.resync();
+            throw new TransactionReplacedError(operation, hash, nonce);
+          }
         }
-        if (Date.now() + pollIntervalMs > deadline) fail("confirmations", confirmationTimeoutMs);
+        if (receipt) break;
+        if (Date.now() + pollIntervalMs > deadline) throw timeout(operation, phase, limit, hash, nonce);
         await sleep(pollIntervalMs);
       }
     } catch (error) {
@@ -310,6 +342,8 @@ class AccountLane {
   private next: number | undefined;
   /** Transactions that took a nonce and are not yet mined or failed. */
   private inFlight = 0;
+  /** The NonceManager's counter was set to ours by the last take (not reset since). */
+  private managerInStep = false;
 
   private constructor(address: string, provider: Provider, manager: NonceManager | undefined) {
     this.address = address;
@@ -350,23 +384,55 @@ class AccountLane {
     return run;
   }
 
-  /** The next nonce, or `pinned` (only called inside `serialize`); pair with one `settled()`. */
-  async take(pinned?: number): Promise<number> {
-    // Idle: nothing of ours is pending, so the chain's count is the truth (and cheap to ask).
-    if (this.inFlight === 0) this.resync();
-    let nonce: number;
+  /**
+   * The next nonce, or `pinned` (only called inside `serialize`); pair with one `settled()`. The
+   * reads are bounded by `timeoutMs`: on failure nothing was sent, the lane resyncs and the error
+   * (ChainUnavailableError when the node did not answer) is thrown. State changes only after the
+   * reads, so a late answer to a timed-out read changes nothing.
+   */
+  async take(pinned: number | undefined, timeoutMs: number, operation: string): Promise<number> {
     if (pinned !== undefined) {
-      nonce = pinned;
-    } else if (this.manager) {
-      // Reserve at once, as NonceManager.sendTransaction does, so direct uses of it stay in step.
-      const reserved = this.manager.getNonce("pending");
-      this.manager.increment();
-      nonce = await reserved;
-    } else {
-      this.next ??= await this.pendingCount();
-      nonce = this.next++;
+      this.inFlight++;
+      return pinned;
     }
+    const ask = <T>(read: Promise<T>) =>
+      bounded(read, timeoutMs, () => {
+        return new ChainUnavailableError(
+          `${operation}: the chain node did not tell the account's nonce within ${timeoutMs} ms; nothing was sent`,
+        );
+      });
+    // Idle: nothing of ours is pending, so the chain's count is the truth (and cheap to ask).
+    const idle = this.inFlight === 0;
+    let nonce: number;
+    try {
+      const local = idle ? undefined : this.next;
+      nonce = local ?? (await ask(node.transactionCount(this.provider, this.address, "pending")));
+      if (this.manager) nonce = await ask(this.stepManager(this.manager, nonce, idle));
+    } catch (error) {
+      this.resync();
+      throw error;
+    }
+    this.next = nonce + 1;
     this.inFlight++;
+    return nonce;
+  }
+
+  /**
+   * Sets a NonceManager's counter to hand out the nonce after `nonce`, so the caller's direct uses
+   * of it follow the sender's writes; returns the nonce to use. Its own count may be stale (ethers'
+   * request cache, a dropped transaction, a rewound chain): only while our transactions are in
+   * flight, and only when we set it last, is a manager ahead of us trusted (it was used directly).
+   */
+  private async stepManager(manager: NonceManager, nonce: number, idle: boolean): Promise<number> {
+    let managed = await manager.getNonce("pending");
+    if (!idle && this.managerInStep && managed > nonce) nonce = managed;
+    if (managed > nonce) {
+      manager.reset(); // ahead of the chain: it reads the count again on its next use
+      this.managerInStep = false;
+      return nonce;
+    }
+    for (; managed <= nonce; managed++) manager.increment();
+    this.managerInStep = true;
     return nonce;
   }
 
@@ -379,14 +445,7 @@ class AccountLane {
   resync(): void {
     this.next = undefined;
     this.manager?.reset();
-  }
-
-  /** The account's pending count, asked of the node itself: ethers caches getTransactionCount for a moment. */
-  private async pendingCount(): Promise<number> {
-    const rpc = this.provider as Provider & { send?: (method: string, params: unknown[]) => Promise<unknown> };
-    if (typeof rpc.send !== "function") return this.provider.getTransactionCount(this.address, "pending");
-    const count = await rpc.send("eth_getTransactionCount", [this.address, "pending"]);
-    return Number(BigInt(count as string));
+    this.managerInStep = false;
   }
 }
 

@@ -11,6 +11,7 @@ import {
 import { TrustRegistryAbi } from "../generated/TrustRegistry.ts";
 import {
   ContractClient,
+  type ClientOptions,
   type ClientRunner,
   logPosition,
   type BlockTag,
@@ -78,12 +79,12 @@ export type TrustEvent =
 const trustInterface = new Interface(TrustRegistryAbi);
 
 export class TrustRegistryClient extends ContractClient<TrustEvent> {
-  constructor(address: string, runner: ClientRunner) {
-    super("TrustRegistry", address, TrustRegistryAbi, runner);
+  constructor(address: string, runner: ClientRunner, options: ClientOptions = {}) {
+    super("TrustRegistry", address, TrustRegistryAbi, runner, options);
   }
 
   connect(runner: ClientRunner): TrustRegistryClient {
-    return new TrustRegistryClient(this.address, runner);
+    return new TrustRegistryClient(this.address, runner, { readTimeoutMs: this.readTimeoutMs });
   }
 
   protected parseEvent(log: Log): TrustEvent | undefined {
