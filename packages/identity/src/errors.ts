@@ -8,6 +8,8 @@ export type IdentityErrorCode =
   | "KEY_NOT_FOUND"
   | "SCHEMA_VIOLATION"
   | "CHAIN_UNAVAILABLE"
+  | "WRONG_CHAIN"
+  | "REGISTRY_NOT_FOUND"
   | "TRANSACTION_FAILED"
   | "STATUS_LIST_UNAVAILABLE"
   | "INVALID_STATUS_LIST"
@@ -74,6 +76,46 @@ export class SchemaViolationError extends HygeiaIdentityError {
 export class IdentityChainUnavailableError extends HygeiaIdentityError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("CHAIN_UNAVAILABLE", message, options);
+  }
+}
+
+/**
+ * The node at `network.rpcUrl` serves another chain than `network.chainId`: DIDs would be read from, and
+ * registry writes sent to, the wrong chain. Checked at the first call that needs the chain.
+ */
+export class WrongChainError extends HygeiaIdentityError {
+  readonly field = "network.chainId";
+  readonly rpcUrl: string;
+  /** The chain id the node reports. */
+  readonly actualChainId: number;
+  /** The chain id the network settings say. */
+  readonly expectedChainId: number;
+  constructor(rpcUrl: string, actualChainId: number, expectedChainId: number) {
+    super(
+      "WRONG_CHAIN",
+      `network.chainId: the node at ${truncate(rpcUrl)} is on chain ${actualChainId}, the network says ` +
+        `${expectedChainId} (build the network with ethrNetworkFromDeployment(deployment, rpcUrl) from the ` +
+        "deployment on that node, or point rpcUrl at a node of the right chain)",
+    );
+    this.rpcUrl = rpcUrl;
+    this.actualChainId = actualChainId;
+    this.expectedChainId = expectedChainId;
+  }
+}
+
+/** There is no contract at `network.registry` on the node's chain, so no did:ethr can be read or written there. */
+export class RegistryNotFoundError extends HygeiaIdentityError {
+  readonly field = "network.registry";
+  readonly registry: string;
+  readonly chainId: number;
+  constructor(registry: string, chainId: number) {
+    super(
+      "REGISTRY_NOT_FOUND",
+      `network.registry: no ERC-1056 registry at ${truncate(registry)} on chain ${chainId} (no contract code ` +
+        "there; use deployment.contracts.EthereumDIDRegistry of the deployment on this chain)",
+    );
+    this.registry = registry;
+    this.chainId = chainId;
   }
 }
 

@@ -11,6 +11,8 @@ const samples: Record<string, () => HygeiaIdentityError> = {
   KeyNotFoundError: () => new identity.KeyNotFoundError("no key", { field: "issuer" }),
   SchemaViolationError: () => new identity.SchemaViolationError("PatientIdentityCredential", ["x"]),
   IdentityChainUnavailableError: () => new identity.IdentityChainUnavailableError("down"),
+  WrongChainError: () => new identity.WrongChainError("http://127.0.0.1:8545", 31337, 1),
+  RegistryNotFoundError: () => new identity.RegistryNotFoundError(`0x${"12".repeat(20)}`, 31337),
   TransactionFailedError: () => new identity.TransactionFailedError(undefined, "nothing sent"),
   StatusListUnavailableError: () => new identity.StatusListUnavailableError("https://x", "404"),
   InvalidStatusListError: () => new identity.InvalidStatusListError("bad list"),

@@ -9,6 +9,8 @@
 // - A persistent key store opens only with the SecretBox key it was created with (WrongSecretBoxKeyError).
 // - Several processes may share one key store (stores/sqlite.ts): writes wait for each other up to busyTimeoutMs,
 //   then DatabaseBusyError; no raw SQLite error escapes.
+// - Nothing is read from or sent to a chain other than network.chainId, or a registry address without code
+//   (ChainCheck, at the first call that needs the chain).
 // - Registry writes of one DID run one at a time in an agent, and each owner account's transactions get
 //   consecutive nonces (registry-writer.ts); every write is bounded by writeTimeoutMs.
 // - publishEncryptionKey leaves the DID with exactly one current key, also when another agent holding the same
@@ -149,7 +151,9 @@ export class IdentityAgent {
   }
 
   /**
-   * Opens (or creates) the key store and connects to the chain. Throws InvalidIdentityInputError for bad
+   * Opens (or creates) the key store and sets up the provider, without contacting the node (a wallet works
+   * offline until it needs the chain). The first call that needs the chain checks that the node is on
+   * `network.chainId` and has the registry (WrongChainError, RegistryNotFoundError). Throws InvalidIdentityInputError for bad
    * options or a databasePath that cannot be opened (the message says why), WrongSecretBoxKeyError when an
    * existing store was sealed with another secretBoxKey, DatabaseBusyError when other processes kept the store
    * locked for longer than busyTimeoutMs.
@@ -296,6 +300,10 @@ export class IdentityAgent {
     return this.lifetime.run("listDids", async () => (await this.veramo.didManagerFind()).map(toManagedDid));
   }
 
+  /**
+   * The DID's current document. UnknownDidError / UnresolvableDidError; for a did:ethr also WrongChainError /
+   * RegistryNotFoundError when the node is not the network's.
+   */
   async resolve(did: string): Promise<DIDDocument> {
     return this.lifetime.run("resolve", () => this.resolver.resolve(did));
   }
@@ -549,6 +557,8 @@ export class IdentityAgent {
           });
           writer = current;
           try {
+            // Never sign for another chain, or send to an address without the registry.
+            await this.resolver.checkChain();
             return await work(current, identifier);
           } catch (error) {
             throw current.failure(error);

@@ -1,7 +1,7 @@
 // The chain a did:ethr lives on: where its ERC-1056 registry is and how to reach it.
 import { JsonRpcProvider } from "ethers";
 import type { HygeiaDeployment } from "@hygeia/chain";
-import { InvalidIdentityInputError } from "../errors.ts";
+import { InvalidIdentityInputError, RegistryNotFoundError, WrongChainError } from "../errors.ts";
 
 export interface EthrNetwork {
   readonly chainId: number;
@@ -36,4 +36,41 @@ export function networkProvider(network: EthrNetwork): JsonRpcProvider {
     staticNetwork: true,
     pollingInterval: 250,
   });
+}
+
+/**
+ * Whether the node behind a provider is the network's: its chain id is `network.chainId` and the registry has
+ * code there. The provider is static (it never asks the node its chain on its own), so without this an agent
+ * pointed at the wrong chain would read another chain's registry and sign transactions the node refuses.
+ *
+ * Checked lazily, at the first call that needs the chain (IdentityAgent.create works offline: a wallet opens its
+ * key store, signs and issues without a node). A successful check is kept; a failed one (wrong chain, no
+ * registry, node unreachable) is made again by the next call, so fixing the node needs no new agent.
+ */
+export class ChainCheck {
+  private readonly network: EthrNetwork;
+  private readonly provider: JsonRpcProvider;
+  private verified: Promise<void> | undefined;
+
+  constructor(network: EthrNetwork, provider: JsonRpcProvider) {
+    this.network = network;
+    this.provider = provider;
+  }
+
+  /** Resolves once the node is known to be the network's; WrongChainError / RegistryNotFoundError otherwise. */
+  ensure(): Promise<void> {
+    this.verified ??= this.verify().catch((error: unknown) => {
+      this.verified = undefined;
+      throw error;
+    });
+    return this.verified;
+  }
+
+  private async verify(): Promise<void> {
+    // Asked of the node itself: the static provider's getNetwork() answers from the settings.
+    const chainId = Number(await this.provider.send("eth_chainId", []));
+    if (chainId !== this.network.chainId) throw new WrongChainError(this.network.rpcUrl, chainId, this.network.chainId);
+    if ((await this.provider.getCode(this.network.registry)) === "0x")
+      throw new RegistryNotFoundError(this.network.registry, chainId);
+  }
 }

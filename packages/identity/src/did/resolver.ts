@@ -10,8 +10,14 @@ import {
 import { getResolver as getEthrResolver } from "ethr-did-resolver";
 import type { JsonRpcProvider } from "ethers";
 import { loadVeramo } from "./veramo-runtime.ts";
-import { AgentClosedError, UnknownDidError, UnresolvableDidError, errorMessage } from "../errors.ts";
-import { ethrDidPrefix, type EthrNetwork } from "./network.ts";
+import {
+  AgentClosedError,
+  HygeiaIdentityError,
+  UnknownDidError,
+  UnresolvableDidError,
+  errorMessage,
+} from "../errors.ts";
+import { ChainCheck, ethrDidPrefix, type EthrNetwork } from "./network.ts";
 import { RegistryWatcher } from "./registry-watcher.ts";
 
 export const MAX_DID_LENGTH = 256;
@@ -64,6 +70,7 @@ export class CachedDidResolver {
   private generation = 0;
   private readonly provider: JsonRpcProvider;
   private readonly registry: string;
+  private readonly chain: ChainCheck;
   private watcher: RegistryWatcher | undefined;
   private closed = false;
 
@@ -78,6 +85,7 @@ export class CachedDidResolver {
     this.clock = options.clock ?? Date.now;
     this.provider = options.provider;
     this.registry = options.network.registry;
+    this.chain = new ChainCheck(options.network, options.provider);
     this.resolver = new Resolver({
       ...getEthrResolver({
         networks: [
@@ -94,8 +102,9 @@ export class CachedDidResolver {
   }
 
   /**
-   * Resolves a DID to its document. Throws UnknownDidError / UnresolvableDidError. `fresh` reads the chain
-   * even when a cached document is still valid.
+   * Resolves a DID to its document. Throws UnknownDidError / UnresolvableDidError, and for a did:ethr
+   * WrongChainError / RegistryNotFoundError when the node is not the network's (checkChain). `fresh` reads the
+   * chain even when a cached document is still valid.
    */
   async resolve(did: string, options: { fresh?: boolean } = {}): Promise<DIDDocument> {
     // DID URLs (did#key, did?versionId=…) resolve to the DID's current document.
@@ -107,9 +116,11 @@ export class CachedDidResolver {
     const generation = this.generation;
     let result: DIDResolutionResult;
     try {
+      if (key.startsWith("did:ethr:")) await this.chain.ensure();
       result = await this.resolver.resolve(key);
     } catch (error) {
       if (this.closed) throw new AgentClosedError("resolve", true, { cause: error });
+      if (error instanceof HygeiaIdentityError) throw error;
       throw new UnresolvableDidError(key, errorMessage(error), { cause: error });
     }
     // A provider destroyed mid-request can also surface as a resolution failure.
@@ -125,6 +136,14 @@ export class CachedDidResolver {
     if (this.ttlMs > 0 && generation === this.generation)
       this.cache.set(key, { document, expiresAt: this.clock() + this.ttlMs });
     return document;
+  }
+
+  /**
+   * Checks once that the node is on the network's chain and has the registry (WrongChainError,
+   * RegistryNotFoundError); a network failure is thrown as it came (the caller says what it means to it).
+   */
+  checkChain(): Promise<void> {
+    return this.chain.ensure();
   }
 
   /** Forgets cached documents of this DID (any network segment spelling). */
