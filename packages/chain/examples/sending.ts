@@ -19,11 +19,12 @@ import { ConsentRegistryClient, ContractRevertError, TransactionSender } from "@
 
 // One sender per account, shared by every client that writes as it (a relayer: its hot wallet).
 const sender = new TransactionSender(patientWallet, {
-  sendTimeoutMs: 30_000, // preparing (simulation, fees), then broadcasting: each bounded
+  sendTimeoutMs: 30_000, // preparing (simulation, fees), reading the nonce, broadcasting: each bounded
   inclusionTimeoutMs: 180_000, // until mined
   confirmationTimeoutMs: 600_000, // until `confirmations` blocks deep
 });
-const registry = new ConsentRegistryClient(address, sender); // a plain Signer would be wrapped in one
+// A plain Signer would be wrapped in a sender; every read of the client is bounded too.
+const registry = new ConsentRegistryClient(address, sender, { readTimeoutMs: 30_000 });
 
 // Concurrent writes get consecutive nonces, in call order; each resolves once mined.
 const [first, second] = await Promise.all([
@@ -73,6 +74,25 @@ await provider.send("evm_setAutomine", [true]);
 await provider.send("evm_mine", []); // the timed-out transaction is mined after all
 const after = await impatient.grant({ grantee: lab, scope: "fhir:Observation", purpose: "Research", expiry });
 assert.equal(after.nonce, third.nonce + 2); // nonces third + 1 (the timed-out one) and third + 2
+
+let unfunded = "";
+
+// #region funds
+import { Wallet } from "ethers";
+import { InsufficientFundsError } from "@hygeia/chain";
+
+const newPatient = Wallet.createRandom(provider); // no ETH yet
+try {
+  await registry.connect(newPatient).grant({ grantee: lab, scope: "fhir:Immunization", purpose: "Treatment", expiry });
+} catch (error) {
+  if (!(error instanceof InsufficientFundsError)) throw error;
+  error.code; // "INSUFFICIENT_FUNDS": nothing was sent
+  unfunded = error.address!; // newPatient.address: fund it (a relayer: its hot wallet), then send again
+}
+// #endregion funds
+
+assert.equal(unfunded, newPatient.address);
+assert.equal(await provider.getTransactionCount(newPatient.address, "pending"), 0);
 
 await stop();
 console.log("sending: ok");
