@@ -121,3 +121,20 @@ export class InvalidManifestError extends HygeiaStorageError {
     super(StorageErrorCode.InvalidManifest, message, options);
   }
 }
+
+/** The manifest is a version 1 seal: it has no tag, so it could be forged. Read it only to migrate your own. */
+export class UnauthenticatedManifestError extends InvalidManifestError {
+  readonly sealVersion: number;
+
+  constructor(sealVersion: number, options?: ErrorOptions) {
+    super(
+      `manifest is sealed with version ${sealVersion}, which is not authenticated: anyone who knows the patient's ` +
+        "public key could have written it, so it is refused. If it is your own manifest, written before " +
+        "authenticated manifests, read it once with { acceptUnauthenticated: true } (openManifest, readManifest, " +
+        "PatientManifest / PatientRecords options, recoverRecords): the next write, or " +
+        "PatientManifest.upgradeSeal(), re-seals it as version 2",
+      options,
+    );
+    this.sealVersion = sealVersion;
+  }
+}

@@ -29,7 +29,6 @@ export {
   SEALED_MANIFEST_MAGIC,
   SEALED_MANIFEST_VERSION,
   UNAUTHENTICATED_SEAL_VERSION,
-  UnauthenticatedManifestError,
   manifestKeyContext,
   manifestOwner,
   openManifest,

@@ -39,7 +39,7 @@ import type { X25519KeyPair } from "@hygeia/crypto";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { InvalidArgumentError, InvalidManifestError } from "../errors.ts";
+import { InvalidArgumentError, InvalidManifestError, UnauthenticatedManifestError } from "../errors.ts";
 import { decodeManifestDocument, encodeManifestDocument } from "./manifest-format.ts";
 import type { ManifestDocument } from "./manifest-format.ts";
 
@@ -62,23 +62,6 @@ export interface OpenManifestOptions {
    * key. The next write (or PatientManifest.upgradeSeal) seals version 2. Default false.
    */
   acceptUnauthenticated?: boolean;
-}
-
-/** The manifest is a version 1 seal: it has no tag, so it could be forged. Read it only to migrate your own. */
-export class UnauthenticatedManifestError extends InvalidManifestError {
-  readonly sealVersion: number;
-
-  constructor(sealVersion: number, options?: ErrorOptions) {
-    super(
-      `manifest is sealed with version ${sealVersion}, which is not authenticated: anyone who knows the patient's ` +
-        "public key could have written it, so it is refused. If it is your own manifest, written before " +
-        "authenticated manifests, read it once with { acceptUnauthenticated: true } (openManifest, readManifest, " +
-        "PatientManifest / PatientRecords options, recoverRecords): the next write, or " +
-        "PatientManifest.upgradeSeal(), re-seals it as version 2",
-      options,
-    );
-    this.sealVersion = sealVersion;
-  }
 }
 
 /** The manifest owner's id: the multibase form of their X25519 public key. */
