@@ -18,6 +18,7 @@ export type IdentityErrorCode =
   | "AGENT_CLOSED"
   | "SECRET_BOX_KEY_MISMATCH"
   | "UNKNOWN_CLAIM"
+  | "HOLDER_MISMATCH"
   | "DATABASE_BUSY"
   | "DATABASE_FAILED";
 
@@ -240,6 +241,29 @@ export class UnknownClaimError extends HygeiaIdentityError {
     this.field = field;
     this.unknownClaims = unknownClaims;
     this.disclosable = disclosable;
+  }
+}
+
+/**
+ * A holder was asked to present a credential that is not bound to it: a JWT VC whose subject is another DID, or
+ * an SD-JWT VC whose subject or `cnf` key is not the holder's. A verifier would fail its holder-binding check, so
+ * nothing is signed. `holder` and `subject` name both DIDs; `field` the argument to change.
+ */
+export class HolderMismatchError extends HygeiaIdentityError {
+  readonly field: string;
+  readonly holder: string;
+  readonly subject: string | undefined;
+  readonly reason: string;
+  constructor(field: string, holder: string, subject: string | undefined, reason: string) {
+    super(
+      "HOLDER_MISMATCH",
+      `${field}: ${truncate(holder)} cannot present this credential: ${reason}; a verifier would refuse it ` +
+        `(holder-binding)${subject && subject !== holder ? `: only ${truncate(subject)} can present it` : ""}`,
+    );
+    this.field = field;
+    this.holder = holder;
+    this.subject = subject;
+    this.reason = reason;
   }
 }
 

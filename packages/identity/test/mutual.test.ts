@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import {
   ClinicNotTrustedError,
+  HolderMismatchError,
   UnknownClaimError,
   CredentialType,
   IdentityAgent,
@@ -13,6 +14,7 @@ import {
   type ManagedDid,
 } from "../src/index.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import { presentJwtSignedBy } from "./helpers/forge.ts";
 import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 describe("identity: mutual verification at a virtual clinic check-in", function () {
@@ -127,8 +129,8 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
     const wallet = createVerifier(testChain, patientAgent);
     const toClinic = await challengeClinic(wallet.challenges, patient.did);
     const impostor = await clinicAgent.createDid({ alias: "impostor" });
-    const stolen = await createPresentation(clinicAgent, {
-      holder: impostor.did,
+    // createPresentation refuses this up front (HolderMismatchError); an impostor builds it by hand.
+    const stolen = await presentJwtSignedBy(clinicAgent, impostor.did, {
       credentials: [await accreditation(issuers.board.did)],
       ...toClinic,
     });
@@ -155,5 +157,40 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
       credentials: [],
     }).catch((e) => (refused = e));
     expect(refused).to.be.instanceOf(ClinicNotTrustedError);
+  });
+
+  it("answerVerifiedClinic refuses to show another DID's SD-JWT as the patient, naming the credential", async function () {
+    const wallet = createVerifier(testChain, patientAgent);
+    const toClinic = await challengeClinic(wallet.challenges, patient.did);
+    const verified = await verifyClinic(
+      wallet.verifier,
+      await createPresentation(clinicAgent, {
+        holder: clinic.did,
+        credentials: [await accreditation(issuers.board.did)],
+        ...toClinic,
+      }),
+      toClinic,
+    );
+    expect(verified.ok).to.equal(true);
+    const child = await patientAgent.createDid({ alias: "child" }); // another DID the wallet holds
+    const childIdentity = await issueSdJwtCredential(clinicAgent, {
+      issuer: issuers.identity.did,
+      type: CredentialType.PatientIdentity,
+      subject: { ...subjects(child.did, clinic.did, clinic.did).PatientIdentityCredential },
+      holderPublicJwk: await patientAgent.signingPublicJwk(child.did),
+    });
+    const refused = await answerVerifiedClinic(patientAgent, {
+      patient: patient.did,
+      clinic: verified,
+      request: { challenge: "c".repeat(32), domain: clinic.did, credentials: [] },
+      credentials: [{ sdJwt: childIdentity, disclose: ["givenName"] }],
+    }).catch((error: unknown) => error);
+    expect(refused).to.be.instanceOf(HolderMismatchError);
+    const mismatch = refused as HolderMismatchError;
+    expect([mismatch.field, mismatch.holder, mismatch.subject]).to.deep.equal([
+      "credentials[0].sdJwt",
+      patient.did,
+      child.did,
+    ]);
   });
 });

@@ -5,6 +5,7 @@ import { generateX25519KeyPair } from "@hygeia/crypto";
 import {
   Bitstring,
   CredentialType,
+  HolderMismatchError,
   HygeiaIdentityError,
   IdentityAgent,
   InvalidCredentialError,
@@ -289,6 +290,77 @@ describe("identity: typed errors for careless input", function () {
       expect(unknownClaim.unknownClaims).to.deep.equal(["ssn", "bloodType"]);
       expect(unknownClaim.disclosable).to.have.members(["givenName", "familyName", "birthDate"]);
       expect(error.message).to.contain('"ssn"').and.to.contain("disclosable: ");
+    });
+  });
+
+  describe("holder binding, checked before anything is signed", function () {
+    it("presentSdJwtCredential refuses a holder (another DID of the agent) that is not the credential's subject, naming both DIDs", async function () {
+      const other = await agent.createDid({ alias: "other" });
+      const error = await thrown(
+        presentSdJwtCredential(agent, {
+          holder: other.did,
+          credential: await sdJwt(),
+          disclose: ["givenName"],
+          challenge,
+          domain: DOMAIN,
+        }),
+      );
+      expect(error).to.be.instanceOf(HolderMismatchError);
+      expect(error.code).to.equal("HOLDER_MISMATCH");
+      const mismatch = error as HolderMismatchError;
+      expect([mismatch.field, mismatch.holder, mismatch.subject]).to.deep.equal(["holder", other.did, patient.did]);
+      expect(error.message).to.contain(other.did).and.to.contain(patient.did);
+    });
+
+    it("presentSdJwtCredential refuses an SD-JWT bound (cnf) to another key than the holder's signing key", async function () {
+      const other = await agent.createDid({ alias: "other key" });
+      const boundElsewhere = await issueSdJwtCredential(agent, {
+        issuer: issuers.identity.did,
+        type: CredentialType.PatientIdentity,
+        subject: identity(),
+        holderPublicJwk: await agent.signingPublicJwk(other.did),
+      });
+      const error = await thrown(
+        presentSdJwtCredential(agent, {
+          holder: patient.did,
+          credential: boundElsewhere,
+          disclose: ["givenName"],
+          challenge,
+          domain: DOMAIN,
+        }),
+      );
+      expect(error).to.be.instanceOf(HolderMismatchError);
+      expect(fieldOf(error)).to.equal("holder");
+      expect(error.message).to.contain("bound (cnf) to another key").and.to.contain(patient.did);
+    });
+
+    it("createPresentation refuses a JWT VC whose subject is not the holder, naming credentials[i] and both DIDs", async function () {
+      const other = await agent.createDid({ alias: "other holder" });
+      const own = await issueCredential(agent, {
+        issuer: issuers.identity.did,
+        type: CredentialType.PatientIdentity,
+        subject: { ...identity(), id: other.did },
+      });
+      const error = await thrown(
+        createPresentation(agent, {
+          holder: other.did,
+          credentials: [own, await issue({})],
+          challenge,
+          domain: DOMAIN,
+        }),
+      );
+      expect(error).to.be.instanceOf(HolderMismatchError);
+      const mismatch = error as HolderMismatchError;
+      expect([mismatch.field, mismatch.holder, mismatch.subject]).to.deep.equal([
+        "credentials[1]",
+        other.did,
+        patient.did,
+      ]);
+      expect(error.message).to.contain(other.did).and.to.contain(patient.did);
+      // The holder's own credential alone is fine.
+      expect(
+        await createPresentation(agent, { holder: other.did, credentials: [own], challenge, domain: DOMAIN }),
+      ).to.be.a("string");
     });
   });
 });

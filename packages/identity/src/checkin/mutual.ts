@@ -3,7 +3,7 @@
 // medical board, bound to the wallet's own challenge. Only then does it answer the clinic's request, and only
 // to that clinic (the request's domain must be the verified clinic's DID): an avatar is not an identity.
 import { TrustRole } from "@hygeia/chain";
-import { HygeiaIdentityError, InvalidIdentityInputError, UnknownClaimError } from "../errors.ts";
+import { HolderMismatchError, HygeiaIdentityError, InvalidIdentityInputError, UnknownClaimError } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { createPresentation } from "../credentials/issue.ts";
 import { CredentialType } from "../credentials/types.ts";
@@ -128,16 +128,26 @@ export async function answerVerifiedClinic(
       credentials: jwts,
       challenge: request.challenge,
       domain: request.domain,
+    }).catch((error: unknown) => {
+      throw renamed(error, (field) => field.replace(/^credentials\[(\d+)\]$/, "credentials[$1].jwt"));
     });
   return Promise.all(
-    sdJwts.map((c) =>
+    sdJwts.map((c, index) =>
       presentSdJwtCredential(agent, {
         holder: params.patient,
         credential: c.sdJwt,
         disclose: c.disclose,
         challenge: request.challenge,
         domain: request.domain,
+      }).catch((error: unknown) => {
+        throw renamed(error, (field) => (field === "holder" ? `credentials[${index}].sdJwt` : field));
       }),
     ),
   );
+}
+
+/** A HolderMismatchError named after answerVerifiedClinic's own arguments (which credential is not the patient's). */
+function renamed(error: unknown, rename: (field: string) => string): unknown {
+  if (!(error instanceof HolderMismatchError)) return error;
+  return new HolderMismatchError(rename(error.field), error.holder, error.subject, error.reason);
 }

@@ -95,8 +95,11 @@ export async function heldDid(agent: IdentityAgent, did: unknown, field: string)
   }
 }
 
-/** A JWT VC as issued by issueCredential: a compact JWS whose payload has a `vc` object. */
-export function assertJwtCredential(value: unknown, field: string): string {
+/**
+ * A JWT VC as issued by issueCredential: a compact JWS whose payload has a `vc` object. Returns its subject DID
+ * as a verifier reads it (`sub`, else `vc.credentialSubject.id`), undefined when it names none.
+ */
+export function assertJwtCredential(value: unknown, field: string): { subject: string | undefined } {
   let payload: Readonly<Record<string, unknown>>;
   try {
     payload = decodeJwt(value).payload;
@@ -106,7 +109,9 @@ export function assertJwtCredential(value: unknown, field: string): string {
   const vc = payload.vc;
   if (typeof vc !== "object" || vc === null || Array.isArray(vc))
     throw new InvalidCredentialError("a JWT but not a credential (its payload has no vc object)", { field });
-  return value as string;
+  const subjectId = (vc as { credentialSubject?: { id?: unknown } }).credentialSubject?.id;
+  const subject = typeof payload.sub === "string" ? payload.sub : subjectId;
+  return { subject: typeof subject === "string" ? subject : undefined };
 }
 
 /** Checks a presentation request's challenge; undefined when fine, else what is wrong. */

@@ -1,7 +1,14 @@
 // Issuing JWT VCs and VPs through Veramo (credential-w3c + credential-jwt), with schema and argument checks
 // first, so that callers see this package's typed errors rather than Veramo's.
 import type { CredentialPayload } from "@veramo/core-types";
-import { HygeiaIdentityError, InvalidCredentialError, InvalidIdentityInputError, errorMessage } from "../errors.ts";
+import {
+  HolderMismatchError,
+  HygeiaIdentityError,
+  InvalidCredentialError,
+  InvalidIdentityInputError,
+  errorMessage,
+  truncate,
+} from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { runInAgent, veramoOf } from "../did/internal.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
@@ -84,16 +91,31 @@ export interface PresentParams {
   validForSeconds?: number;
 }
 
-/** Wraps JWT VCs in a JWT VP signed by the holder and bound to the verifier's challenge and domain. */
+/**
+ * Wraps JWT VCs in a JWT VP signed by the holder and bound to the verifier's challenge and domain. Every
+ * credential's subject must be the holder (HolderMismatchError naming `credentials[i]` otherwise, as a verifier
+ * would refuse it); KeyNotFoundError for a holder this agent does not hold.
+ */
 export async function createPresentation(agent: IdentityAgent, params: PresentParams): Promise<string> {
   if (!Array.isArray(params.credentials) || params.credentials.length === 0)
     throw new InvalidIdentityInputError("credentials", "at least one JWT credential");
-  params.credentials.forEach((credential, index) => assertJwtCredential(credential, `credentials[${index}]`));
+  const subjects = params.credentials.map((credential, index) =>
+    assertJwtCredential(credential, `credentials[${index}]`),
+  );
   assertChallengeAndDomain(params);
   const validFor = params.validForSeconds ?? 300;
   if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_PRESENTATION_LIFETIME_SECONDS)
     throw new InvalidIdentityInputError("validForSeconds", "must be a whole number of seconds, 1 to 86400");
   await heldDid(agent, params.holder, "holder");
+  // The verifier's holder-binding check: each credential's subject is the presenter (compared as it does).
+  for (const [index, { subject }] of subjects.entries())
+    if (subject !== params.holder)
+      throw new HolderMismatchError(
+        `credentials[${index}]`,
+        params.holder,
+        subject,
+        subject ? `the credential's subject is ${truncate(subject)}` : "the credential names no subject",
+      );
   const now = new Date();
   const presentation = await veramoCall(agent, "createPresentation", () =>
     veramoOf(agent).createVerifiablePresentation({

@@ -5,12 +5,15 @@ import { createHash } from "node:crypto";
 import { SDJwtVcInstance } from "@sd-jwt/sd-jwt-vc";
 import { digest, generateSalt } from "@sd-jwt/crypto-nodejs";
 import {
+  HolderMismatchError,
   HygeiaIdentityError,
   InvalidCredentialError,
   InvalidIdentityInputError,
   UnknownClaimError,
   errorMessage,
+  truncate,
 } from "../errors.ts";
+import { decodeJwt } from "../verify/jwt.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertSubjectMatchesSchema } from "../credentials/schema.ts";
 import { assertChallengeAndDomain, heldDid, validityPeriod, type CredentialTime } from "../credentials/inputs.ts";
@@ -94,7 +97,9 @@ export interface PresentSdJwtParams {
 /**
  * Discloses the chosen claims and appends a KB-JWT (nonce = challenge, aud = domain) signed by the holder.
  * Throws InvalidCredentialError for a credential that is not an SD-JWT, UnknownClaimError for a claim it does not
- * have, KeyNotFoundError for a holder this agent does not hold.
+ * have, KeyNotFoundError for a holder this agent does not hold, HolderMismatchError when the holder is not the
+ * credential's subject or its signing key is not the credential's `cnf` key (a verifier would refuse the key
+ * binding).
  */
 export async function presentSdJwtCredential(agent: IdentityAgent, params: PresentSdJwtParams): Promise<string> {
   if (!Array.isArray(params.disclose) || !params.disclose.every((claim) => typeof claim === "string"))
@@ -104,6 +109,7 @@ export async function presentSdJwtCredential(agent: IdentityAgent, params: Prese
   const unknown = params.disclose.filter((claim) => claim !== "id" && !disclosable.includes(claim));
   if (unknown.length > 0) throw new UnknownClaimError("disclose", unknown, disclosable);
   await heldDid(agent, params.holder, "holder");
+  await assertBoundToHolder(agent, params.credential, params.holder);
   const instance = new SDJwtVcInstance({
     hasher,
     hashAlg: "sha-256",
@@ -116,6 +122,39 @@ export async function presentSdJwtCredential(agent: IdentityAgent, params: Prese
       kb: { payload: { iat: Math.floor(Date.now() / 1000), aud: params.domain, nonce: params.challenge } },
     }),
   );
+}
+
+/**
+ * What a verifier checks of the key binding, checked before signing: the KB-JWT is verified with `cnf.jwk`, so
+ * the holder's signing key must be that key, and the presenter is the subject (`sub`).
+ */
+async function assertBoundToHolder(agent: IdentityAgent, credential: string, holder: string): Promise<void> {
+  let payload: Readonly<Record<string, unknown>>;
+  try {
+    payload = decodeJwt(credential.split("~")[0]).payload;
+  } catch (error) {
+    throw new InvalidCredentialError(`not an SD-JWT VC (issuer JWT: ${errorMessage(error)})`, {
+      field: "credential",
+    });
+  }
+  const subject = typeof payload.sub === "string" ? payload.sub : undefined;
+  if (subject !== undefined && !sameDid(subject, holder))
+    throw new HolderMismatchError("holder", holder, subject, `the credential's subject is ${truncate(subject)}`);
+  const cnf = (payload.cnf as { jwk?: { x?: unknown; y?: unknown } } | undefined)?.jwk;
+  const own = await agent.signingPublicJwk(holder);
+  if (cnf?.x !== own.x || cnf?.y !== own.y)
+    throw new HolderMismatchError(
+      "holder",
+      holder,
+      subject,
+      `the credential is bound (cnf) to another key than ${truncate(holder)}'s signing key (issued to a key ` +
+        "rotated away since? ask the issuer for a credential bound to agent.signingPublicJwk(holder))",
+    );
+}
+
+/** did:ethr addresses may differ in checksum case only; other DIDs compare exactly. */
+function sameDid(a: string, b: string): boolean {
+  return a === b || (a.startsWith("did:ethr:") && a.toLowerCase() === b.toLowerCase());
 }
 
 /**
