@@ -50,6 +50,7 @@ const tablet = generateX25519KeyPair();
 await agent.addEncryptionKey(patient.did, tablet.publicKey);
 const both = await agent.encryptionKeys(patient.did); // [tablet (current: true), phone (current: false)]
 await agent.revokeEncryptionKey(patient.did, tablet.publicKey); // the resolver stops listing it at once
+const noop = await agent.revokeEncryptionKey(patient.did, tablet.publicKey); // not listed: nothing sent, changed: false
 // #endregion encryption-keys
 
 assert.equal(replaced.transactions.length, 2);
@@ -66,15 +67,18 @@ assert.deepEqual(
   ],
 );
 assert.equal((await agent.encryptionKeys(patient.did)).length, 1);
+assert.deepEqual(noop, { changed: false, transactions: [] });
 
 // #region delegates-and-owner
 await agent.addDelegate(patient.did, delegateAddress, { type: "veriKey", validitySeconds: 3600 });
-await agent.revokeDelegate(patient.did, delegateAddress);
+const revoked = await agent.revokeDelegate(patient.did, delegateAddress); // { changed: true, transactions: [hash] }
 const rotated = await agent.rotateOwnerKey(patient.did); // new secp256k1 owner on-chain, same DID
 const document = await agent.resolve(patient.did); // DIDDocument; UnknownDidError / UnresolvableDidError
 await agent.close(); // at any time; calls still pending reject with AgentClosedError
 // #endregion delegates-and-owner
 
+assert.equal(revoked.changed, true);
+assert.equal(revoked.transactions.length, 1);
 assert.equal(rotated.did, patient.did);
 assert.notEqual(rotated.ownerAddress, patient.ownerAddress);
 assert.ok(JSON.stringify(document).toLowerCase().includes(rotated.ownerAddress!.slice(2).toLowerCase()));

@@ -170,6 +170,31 @@ describe("identity: DIDs on the local chain", function () {
     expect(await agent.encryptionKeys(clinic.did)).to.have.length(1);
   });
 
+  it("revoking a key never published, or a delegate never added, sends nothing and says changed: false", async function () {
+    const patient = await agent.createDid();
+    await fund(testChain, patient.ownerAddress!);
+    const nonce = () => testChain.provider.getTransactionCount(patient.ownerAddress!);
+    const noop = { changed: false, transactions: [] };
+    expect(await agent.revokeEncryptionKey(patient.did, generateX25519KeyPair().publicKey)).to.deep.equal(noop);
+    expect(await agent.revokeDelegate(patient.did, testChain.wallet(6).address)).to.deep.equal(noop);
+    expect(await nonce()).to.equal(0);
+
+    // A listed key / valid delegate is revoked with one transaction; revoking it again is a no-op.
+    const key = generateX25519KeyPair();
+    await agent.publishEncryptionKey(patient.did, key.publicKey);
+    const revoked = await agent.revokeEncryptionKey(patient.did, key.publicKey);
+    expect(revoked.changed).to.equal(true);
+    expect(revoked.transactions).to.have.length(1);
+    expect(await agent.revokeEncryptionKey(patient.did, key.publicKey)).to.deep.equal(noop);
+    const delegate = testChain.wallet(6).address;
+    await agent.addDelegate(patient.did, delegate); // veriKey
+    expect(await agent.revokeDelegate(patient.did, delegate, "sigAuth")).to.deep.equal(noop); // another type
+    const removed = await agent.revokeDelegate(patient.did, delegate);
+    expect([removed.changed, removed.transactions.length]).to.deep.equal([true, 1]);
+    expect(await agent.revokeDelegate(patient.did, delegate)).to.deep.equal(noop);
+    expect(await nonce()).to.equal(4); // publish, revoke key, add delegate, revoke delegate
+  });
+
   it("invalidates the cache when someone else changes the DID on-chain", async function () {
     const other = await IdentityAgent.create({ network: testChain.network });
     try {

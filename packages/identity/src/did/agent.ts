@@ -96,10 +96,18 @@ export interface PublishEncryptionKeyOptions extends PublishOptions {
   renew?: boolean;
 }
 
-/** What publishing changed on-chain: the transactions sent, in order (none when the key was already current). */
-export interface PublishEncryptionKeyResult {
+/**
+ * What a registry write changed on-chain: the transactions sent and mined, in order. `changed: false` with no
+ * transactions when the chain was already in the asked state (a revoke of a key or delegate that is not there, a
+ * publish of the key that is already current): nothing was sent and nothing was paid.
+ */
+export interface RegistryWriteResult {
   readonly changed: boolean;
   readonly transactions: readonly string[];
+}
+
+/** What publishing changed on-chain (none when the key was already current). */
+export interface PublishEncryptionKeyResult extends RegistryWriteResult {
   /**
    * publishEncryptionKey only: another agent holding the same DID (a second device) published a key that was
    * mined after this one, so that key is current now and this one is (or is about to be) revoked by it.
@@ -401,10 +409,20 @@ export class IdentityAgent {
     });
   }
 
-  /** Revokes a published X25519 key: the resolver stops listing it at once. */
-  async revokeEncryptionKey(did: string, publicKey: Uint8Array): Promise<string> {
+  /**
+   * Revokes a published X25519 key: the resolver stops listing it at once. A key the DID does not list (never
+   * published, already revoked, expired) is left alone: nothing is sent and the result says `changed: false`, so
+   * a wallet can revoke again after a timeout or from a second device without paying for a no-op.
+   */
+  async revokeEncryptionKey(did: string, publicKey: Uint8Array): Promise<RegistryWriteResult> {
     checkX25519PublicKey(publicKey, "publicKey");
-    return this.write("revokeEncryptionKey", did, (writer) => writer.revokeAttribute(X25519_ATTRIBUTE, hex(publicKey)));
+    return this.write("revokeEncryptionKey", did, async (writer) => {
+      // Decide on the chain's state, not a cached document.
+      const listed = await this.readEncryptionKeys(did, { fresh: true });
+      if (listed.some((key) => sameKey(key.publicKey, publicKey)))
+        await writer.revokeAttribute(X25519_ATTRIBUTE, hex(publicKey));
+      return { changed: writer.mined.length > 0, transactions: [...writer.mined] };
+    });
   }
 
   /** Adds a delegate (`veriKey`: may sign for the DID; `sigAuth`: may also authenticate) for a while. */
@@ -419,10 +437,21 @@ export class IdentityAgent {
     return this.write("addDelegate", did, (writer) => writer.addDelegate(type, address, expiresIn));
   }
 
-  async revokeDelegate(did: string, delegate: string, type: "veriKey" | "sigAuth" = "veriKey"): Promise<string> {
+  /**
+   * Revokes a delegate of that type. One the registry does not hold as valid (never added, already revoked,
+   * expired) is left alone: nothing is sent and the result says `changed: false`.
+   */
+  async revokeDelegate(
+    did: string,
+    delegate: string,
+    type: "veriKey" | "sigAuth" = "veriKey",
+  ): Promise<RegistryWriteResult> {
     const address = checkAddress(delegate, "delegate");
     const checkedType = checkDelegateType(type);
-    return this.write("revokeDelegate", did, (writer) => writer.revokeDelegate(checkedType, address));
+    return this.write("revokeDelegate", did, async (writer) => {
+      if (await writer.isValidDelegate(checkedType, address)) await writer.revokeDelegate(checkedType, address);
+      return { changed: writer.mined.length > 0, transactions: [...writer.mined] };
+    });
   }
 
   /**

@@ -123,6 +123,7 @@ export class RegistryWriter {
   readonly mined: string[] = [];
   private readonly registry: string;
   private readonly identity: string;
+  private readonly provider: JsonRpcProvider;
   private readonly sender: TransactionSender;
   /** The transaction signed last and not yet known to be mined (undefined when none is in flight). */
   private inFlight: string | undefined;
@@ -133,6 +134,7 @@ export class RegistryWriter {
     this.owner = getAddress(parts.owner);
     this.registry = parts.registry;
     this.identity = getAddress(parts.identity);
+    this.provider = parts.provider;
     const signer = new KeyManagerSigner(parts.owner, parts.signing, parts.provider, (hash) => {
       this.inFlight = hash;
     });
@@ -157,6 +159,13 @@ export class RegistryWriter {
 
   revokeDelegate(type: string, delegate: string): Promise<string> {
     return this.send("revokeDelegate", [this.identity, bytes32(type), delegate]);
+  }
+
+  /** Whether the registry holds `delegate` as a valid delegate of this type now (a read, nothing sent). */
+  async isValidDelegate(type: string, delegate: string): Promise<boolean> {
+    const data = registryInterface.encodeFunctionData("validDelegate", [this.identity, bytes32(type), delegate]);
+    const result = await this.provider.call({ to: this.registry, data });
+    return registryInterface.decodeFunctionResult("validDelegate", result)[0] === true;
   }
 
   changeOwner(newOwner: string): Promise<string> {
