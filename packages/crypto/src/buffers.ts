@@ -37,17 +37,25 @@ export async function decryptToBuffer(
   options: DecryptToBufferOptions = {},
 ): Promise<Uint8Array> {
   const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_BUFFERED_PLAINTEXT_BYTES;
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidArgumentError("maxPlaintextBytes must be >= 0");
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidArgumentError("maxPlaintextBytes must be an integer >= 0", { field: "maxPlaintextBytes" });
   if (envelope instanceof Uint8Array && envelope.length > encryptedSize(limit, MIN_CHUNK_SIZE)) {
     // Cheap early refusal (no chunk size has more overhead than the minimum); the running count is the real bound.
-    throw new InvalidArgumentError(`record is larger than maxPlaintextBytes (${limit})`);
+    throw tooLarge(limit);
   }
   const parts: Uint8Array[] = [];
   let total = 0;
   for await (const part of decryptChunks(envelope, key, options)) {
     total += part.length;
-    if (total > limit) throw new InvalidArgumentError(`record is larger than maxPlaintextBytes (${limit})`);
+    if (total > limit) throw tooLarge(limit);
     parts.push(part);
   }
   return concatBytes(...parts);
+}
+
+function tooLarge(limit: number): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `record is larger than maxPlaintextBytes (${limit}): raise maxPlaintextBytes, or stream it ` +
+      "(decryptChunks, decryptToFile) instead of buffering it",
+    { field: "envelope" },
+  );
 }

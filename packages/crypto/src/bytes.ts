@@ -31,9 +31,9 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
 
 /**
  * Throws unless `value` is a Uint8Array (Node Buffers are Uint8Arrays and pass) over a buffer not detached; the
- * InvalidArgumentError names `field` when given.
+ * InvalidArgumentError names `field`.
  */
-export function assertBytes(value: unknown, what: string, field?: string): asserts value is Uint8Array {
+export function assertBytes(value: unknown, what: string, field: string): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`${what} must be a Uint8Array`, { field });
   if (isDetached(value.buffer)) {
     throw new InvalidArgumentError(
@@ -45,9 +45,9 @@ export function assertBytes(value: unknown, what: string, field?: string): asser
 }
 
 /** Strings are taken as UTF-8; bytes as they are. */
-export function toBytes(value: Uint8Array | string, what: string): Uint8Array {
+export function toBytes(value: Uint8Array | string, what: string, field: string): Uint8Array {
   if (typeof value === "string") return utf8(value);
-  assertBytes(value, what);
+  assertBytes(value, what, field);
   return value;
 }
 

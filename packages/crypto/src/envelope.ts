@@ -56,6 +56,7 @@ export function assertChunkSizeOption(chunkSize: number): void {
   if (!isValidChunkSize(chunkSize)) {
     throw new InvalidArgumentError(
       `chunkSize must be an integer in [${MIN_CHUNK_SIZE}, ${MAX_CHUNK_SIZE}], got ${String(chunkSize)}`,
+      { field: "chunkSize" },
     );
   }
 }
@@ -106,7 +107,9 @@ export function parseEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
 export function chunkCount(plaintextBytes: number, chunkSize: number = DEFAULT_CHUNK_SIZE): number {
   assertChunkSizeOption(chunkSize);
   if (!Number.isSafeInteger(plaintextBytes) || plaintextBytes < 0) {
-    throw new InvalidArgumentError(`plaintext length must be a non-negative integer, got ${String(plaintextBytes)}`);
+    throw new InvalidArgumentError(`plaintext length must be a non-negative integer, got ${String(plaintextBytes)}`, {
+      field: "plaintextBytes",
+    });
   }
   return Math.max(1, Math.ceil(plaintextBytes / chunkSize));
 }

@@ -37,17 +37,20 @@ export class HygeiaCryptoError extends Error {
 }
 
 export interface InvalidArgumentOptions extends ErrorOptions {
-  /** The offending argument or field ("plaintext", "keyIndex"), when one is to blame. */
-  readonly field?: string;
+  /**
+   * The offending argument or field ("plaintext", "keyIndex"): required, so every refusal says what to fix. A nested
+   * field is named by its path in the argument ("metadata.created", "recipients[1].id"), an option by its name.
+   */
+  readonly field: string;
 }
 
 export class InvalidArgumentError extends HygeiaCryptoError {
-  /** The offending argument or field, when one is to blame. */
-  readonly field: string | undefined;
+  /** The offending argument or field (always set). */
+  readonly field: string;
 
-  constructor(message: string, options?: InvalidArgumentOptions) {
+  constructor(message: string, options: InvalidArgumentOptions) {
     super(CryptoErrorCode.InvalidArgument, message, options);
-    this.field = options?.field;
+    this.field = options.field;
   }
 }
 

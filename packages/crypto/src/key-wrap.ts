@@ -45,8 +45,19 @@ export interface WrappedKey {
 }
 
 function contextDigest(context: WrapContext): Uint8Array {
-  const bytes = toBytes(context, "wrap context");
-  if (bytes.length === 0) throw new InvalidArgumentError("wrap context must not be empty");
+  if (typeof context !== "string" && !(context instanceof Uint8Array)) {
+    throw new InvalidArgumentError(
+      "wrap context must be a string or bytes, e.g. `hygeia:record:<cid>` (the same one to wrap and to unwrap)",
+      { field: "context" },
+    );
+  }
+  const bytes = toBytes(context, "wrap context", "context");
+  if (bytes.length === 0) {
+    throw new InvalidArgumentError(
+      "wrap context must not be empty: bind the key to what it opens, e.g. `hygeia:record:<cid>`",
+      { field: "context" },
+    );
+  }
   return sodium.crypto_generichash(CONTEXT_DIGEST_BYTES, concatBytes(WRAP_PREFIX, bytes), CONTEXT_DIGEST_KEY);
 }
 
@@ -69,12 +80,24 @@ export function wrapKeyForRecipients(
   context: WrapContext,
 ): WrappedKey[] {
   if (!Array.isArray(recipients) || recipients.length === 0) {
-    throw new InvalidArgumentError("at least one recipient is required");
+    throw new InvalidArgumentError(
+      "recipients must be a non-empty array of { id, publicKey } (e.g. x25519KeysFromDidDocument(didDocument))",
+      { field: "recipients" },
+    );
   }
-  return recipients.map((recipient) => ({
-    recipientId: recipient.id,
-    wrap: wrapKey(dataKey, recipient.publicKey, context),
-  }));
+  return recipients.map((recipient: unknown, index) => {
+    // The id is how the wrap is found again (wraps[i].recipientId): a missing one would file the wrap under undefined.
+    const id = (recipient as { id?: unknown } | null | undefined)?.id;
+    if (typeof id !== "string" || id.length === 0) {
+      throw new InvalidArgumentError(
+        `recipients[${index}].id must be the key's id (a non-empty string: the DID URL x25519KeysFromDidDocument returns)`,
+        { field: `recipients[${index}].id` },
+      );
+    }
+    const publicKey = (recipient as { publicKey?: unknown }).publicKey;
+    assertX25519PublicKey(publicKey, `recipients[${index}].publicKey`);
+    return { recipientId: id, wrap: wrapKey(dataKey, publicKey, context) };
+  });
 }
 
 /**
@@ -83,7 +106,7 @@ export function wrapKeyForRecipients(
  * if it was made for another context, UnsupportedFormatError for an unknown wrap version or algorithm.
  */
 export function unwrapKey(wrap: Uint8Array, recipient: X25519KeyPair, context: WrapContext): Uint8Array {
-  if (!(wrap instanceof Uint8Array)) throw new InvalidArgumentError("wrap must be a Uint8Array");
+  if (!(wrap instanceof Uint8Array)) throw new InvalidArgumentError("wrap must be a Uint8Array", { field: "wrap" });
   if (wrap.length < WRAP_PREFIX.length) throw new UnwrapError(`wrap is too short (${wrap.length} bytes)`);
   if (wrap[0] !== WRAP_VERSION) throw new UnsupportedFormatError(`unsupported wrap version ${String(wrap[0])}`);
   if (wrap[1] !== WrapAlgorithm.SealedBoxX25519) {

@@ -10,7 +10,9 @@ import { InvalidArgumentError } from "./errors.ts";
 
 function asBytes(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;
-  throw new InvalidArgumentError("record streams carry bytes (Buffer / Uint8Array), not strings or objects");
+  throw new InvalidArgumentError("record streams carry bytes (Buffer / Uint8Array), not strings or objects", {
+    field: "chunk",
+  });
 }
 
 function byteTransform(process: (chunk: Uint8Array) => Uint8Array[], finish: () => Uint8Array[]): Transform {

@@ -151,7 +151,11 @@ export class RecordDecryptor {
   /** Runs a step; any failure poisons the decryptor so that no later call can yield more plaintext. */
   #guard<T>(step: () => T): T {
     if (this.#failure !== undefined) throw this.#failure;
-    if (this.#ended) throw new InvalidArgumentError("record decryptor already finished");
+    if (this.#ended) {
+      throw new InvalidArgumentError("record decryptor already finished: use a new RecordDecryptor per record", {
+        field: "decryptor",
+      });
+    }
     try {
       return step();
     } catch (error) {

@@ -90,6 +90,10 @@ export class RecordEncryptor {
   }
 
   #assertOpen(): void {
-    if (this.#finished) throw new InvalidArgumentError("record encryptor already finished");
+    if (this.#finished) {
+      throw new InvalidArgumentError("record encryptor already finished: use a new RecordEncryptor per record", {
+        field: "encryptor",
+      });
+    }
   }
 }
