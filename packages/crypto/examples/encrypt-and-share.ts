@@ -5,10 +5,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateX25519KeyPair, x25519PublicKeyToMultibase } from "@hygeia/crypto";
+import { generateX25519KeyPair, x25519PublicKeyToBase64 } from "@hygeia/crypto";
 
-// Setup: a scratch directory as the working directory, a 3 MB "scan", two parties' X25519 keys and the DID
-// documents that publish them (as a resolver would return them), a record id, a small FHIR record.
+// Setup: a scratch directory as the working directory, a 3 MB "scan", two parties' X25519 keys and their DID
+// documents exactly as ethr-did-resolver returns them on a local anvil chain (chain id 0x7a69) once identity's
+// agent.publishEncryptionKey has published each key (ERC-1056 attribute did/pub/X25519/enc/base64: the key's
+// verification method is numbered #delegate-N, and keyAgreement refers to it), a record id, a small FHIR record.
 const home = process.cwd();
 const dir = await mkdtemp(join(tmpdir(), "hygeia-crypto-example-"));
 process.chdir(dir);
@@ -16,19 +18,31 @@ const scan = randomBytes(3 * 1024 * 1024);
 await writeFile("scan.dcm", scan);
 const patientKeyPair = generateX25519KeyPair();
 const clinicKeyPair = generateX25519KeyPair();
-const didDocument = (did: string, publicKey: Uint8Array) => ({
-  id: did,
-  keyAgreement: [
-    {
-      id: `${did}#enc-1`,
-      type: "X25519KeyAgreementKey2020",
-      controller: did,
-      publicKeyMultibase: x25519PublicKeyToMultibase(publicKey),
-    },
-  ],
-});
-const patientDidDoc = didDocument("did:ethr:0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", patientKeyPair.publicKey);
-const clinicDidDoc = didDocument("did:ethr:0x70997970c51812dc3a010c7d01b50e0d17dc79c8", clinicKeyPair.publicKey);
+const ethrDidDocument = (address: string, publicKey: Uint8Array) => {
+  const did = `did:ethr:0x7a69:${address}`;
+  return {
+    id: did,
+    verificationMethod: [
+      {
+        id: `${did}#controller`,
+        type: "EcdsaSecp256k1RecoveryMethod2020",
+        controller: did,
+        blockchainAccountId: `eip155:31337:${address}`,
+      },
+      {
+        id: `${did}#delegate-1`,
+        type: "X25519KeyAgreementKey2019",
+        controller: did,
+        publicKeyBase64: x25519PublicKeyToBase64(publicKey),
+      },
+    ],
+    authentication: [`${did}#controller`],
+    assertionMethod: [`${did}#controller`],
+    keyAgreement: [`${did}#delegate-1`],
+  };
+};
+const patientDidDoc = ethrDidDocument("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", patientKeyPair.publicKey);
+const clinicDidDoc = ethrDidDocument("0x70997970C51812dc3A010C7d01b50e0d17dc79C8", clinicKeyPair.publicKey);
 const recordId = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi";
 const observation = new TextEncoder().encode('{"resourceType":"Observation","valueQuantity":{"value":7.2}}');
 
@@ -48,9 +62,12 @@ import { createEncryptStream, decryptToFile } from "@hygeia/crypto/node";
 // Patient: encrypt a (possibly huge) file with a fresh DEK, wrap the DEK to the grantees' DID keys.
 const dek = generateDataKey();
 await pipeline(createReadStream("scan.dcm"), createEncryptStream(dek), createWriteStream("scan.dcm.hyg"));
-const recipients = [...x25519KeysFromDidDocument(patientDidDoc), ...x25519KeysFromDidDocument(clinicDidDoc)];
-const wraps = wrapKeyForRecipients(dek, recipients, `hygeia:record:${recordId}`); // -> gateway
-const wrapForClinic = wraps.find((wrap) => wrap.recipientId === `${clinicDidDoc.id}#enc-1`)!.wrap;
+const clinicKeys = x25519KeysFromDidDocument(clinicDidDoc); // [{ id: "did:ethr:0x7a69:0x7099…#delegate-1", publicKey }]
+const recipients = [...x25519KeysFromDidDocument(patientDidDoc), ...clinicKeys];
+const wraps = wrapKeyForRecipients(dek, recipients, `hygeia:record:${recordId}`); // -> gateway: one per key, in order
+// A party's wraps are the ones under the ids its DID document gave: take ids from there, never build them
+// (did:ethr numbers keys #delegate-N; identity's agent.encryptionKeys(did) returns the same ids).
+const wrapForClinic = wraps.find((wrap) => clinicKeys.some((key) => key.id === wrap.recipientId))!.wrap;
 
 // Clinic: unwrap its own wrap, then decrypt. The file appears only once the whole record verified.
 const clinicDek = unwrapKey(wrapForClinic, clinicKeyPair, `hygeia:record:${recordId}`);
@@ -67,7 +84,10 @@ assert.deepEqual(await readFile("scan-for-clinic.dcm"), scan);
 assert.equal(json, '{"resourceType":"Observation","valueQuantity":{"value":7.2}}');
 assert.deepEqual(
   wraps.map((wrap) => wrap.recipientId),
-  [`${patientDidDoc.id}#enc-1`, `${clinicDidDoc.id}#enc-1`],
+  [
+    "did:ethr:0x7a69:0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266#delegate-1",
+    "did:ethr:0x7a69:0x70997970C51812dc3A010C7d01b50e0d17dc79C8#delegate-1",
+  ],
 );
 process.chdir(home);
 await rm(dir, { recursive: true, force: true });
