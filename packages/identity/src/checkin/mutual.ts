@@ -5,6 +5,9 @@
 import { TrustRole } from "@hygeia/chain";
 import { HolderMismatchError, HygeiaIdentityError, InvalidIdentityInputError, UnknownClaimError } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
+import { assertAgent } from "../did/internal.ts";
+import { MAX_DID_LENGTH } from "../did/resolver.ts";
+import { objectArgument, withMethods } from "../arguments.ts";
 import { createPresentation } from "../credentials/issue.ts";
 import { CredentialType } from "../credentials/types.ts";
 import { disclosableClaims, presentSdJwtCredential } from "../sdjwt/sd-jwt.ts";
@@ -47,6 +50,9 @@ export class ClinicNotTrustedError extends HygeiaIdentityError {
 
 /** Patient side: a fresh single-use challenge for the clinic to answer. */
 export async function challengeClinic(challenges: ChallengeStore, patientDid: string): Promise<ClinicChallenge> {
+  withMethods(challenges, "challenges", ["issue", "consume"], "a ChallengeStore (new MemoryChallengeStore())");
+  if (typeof patientDid !== "string" || !patientDid.startsWith("did:") || patientDid.length > MAX_DID_LENGTH)
+    throw new InvalidIdentityInputError("patientDid", "must be the patient's DID (the wallet's own identifier)");
   return { challenge: await challenges.issue(patientDid), domain: patientDid };
 }
 
@@ -56,6 +62,8 @@ export async function verifyClinic(
   presentation: unknown,
   challenge: ClinicChallenge,
 ): Promise<ClinicVerification> {
+  withMethods(verifier, "verifier", ["verifyPresentation"], "a CredentialVerifier (createAgentVerifier)");
+  objectArgument(challenge, "challenge", "the { challenge, domain } challengeClinic returned");
   const result = await verifier.verifyPresentation(presentation, {
     challenge: challenge.challenge,
     domain: challenge.domain,
@@ -97,7 +105,12 @@ export async function answerVerifiedClinic(
     credentials: readonly ShownCredential[];
   },
 ): Promise<string | string[]> {
-  const { clinic, request } = params;
+  assertAgent(agent);
+  objectArgument(params, "params", "{ patient, clinic, request, credentials }");
+  const clinic = objectArgument(params.clinic, "clinic", "the result of verifyClinic");
+  const request = objectArgument(params.request, "request", "the clinic's { challenge, domain, credentials }");
+  if (!Array.isArray(clinic.checks))
+    throw new InvalidIdentityInputError("clinic", "expected the result of verifyClinic");
   if (!clinic.ok || !clinic.clinic) throw new ClinicNotTrustedError(clinic);
   if (request.domain !== clinic.clinic.did)
     throw new ClinicNotTrustedError({
@@ -107,6 +120,9 @@ export async function answerVerifiedClinic(
     });
   if (!Array.isArray(params.credentials) || params.credentials.length === 0)
     throw new InvalidIdentityInputError("credentials", "at least one credential to show");
+  params.credentials.forEach((shown, index) =>
+    objectArgument(shown, `credentials[${index}]`, "{ jwt } or { sdJwt, disclose }"),
+  );
   const jwts = params.credentials.flatMap((c) => ("jwt" in c ? [c.jwt] : []));
   const sdJwts = params.credentials.flatMap((c) => ("sdJwt" in c ? [c] : []));
   if (jwts.length + sdJwts.length !== params.credentials.length)

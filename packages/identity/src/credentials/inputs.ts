@@ -10,6 +10,7 @@ import {
 import type { IdentityAgent, ManagedDid } from "../did/agent.ts";
 import { MAX_DID_LENGTH } from "../did/resolver.ts";
 import { decodeJwt } from "../verify/jwt.ts";
+import { isCredentialType } from "./types.ts";
 
 /** A presentation request's challenge: at least this long (a guessable nonce would allow replays)… */
 export const MIN_CHALLENGE_LENGTH = 16;
@@ -76,6 +77,15 @@ export function validityPeriod(params: { validFrom?: unknown; validUntil?: unkno
       `must be after validFrom (${validFrom.toISOString()}), got ${validUntil.toISOString()}`,
     );
   return { validFrom, validUntil };
+}
+
+/** `type` is one of `types` (InvalidIdentityInputError naming "type" otherwise). */
+export function assertCredentialType(type: unknown, types: readonly string[]): void {
+  if (!isCredentialType(type) || !types.includes(type))
+    throw new InvalidIdentityInputError(
+      "type",
+      `${type === undefined ? "missing" : `${JSON.stringify(type)?.slice(0, 60)} is not offered`}: one of ${types.join(", ")}`,
+    );
 }
 
 /** The DID as one this agent holds a key for; `field` names the argument in errors. */

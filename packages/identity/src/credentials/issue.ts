@@ -10,12 +10,14 @@ import {
   truncate,
 } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
-import { runInAgent, veramoOf } from "../did/internal.ts";
+import { assertAgent, runInAgent, veramoOf } from "../did/internal.ts";
+import { objectArgument } from "../arguments.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 import { assertSubjectMatchesSchema } from "./schema.ts";
-import type { CredentialSubjects, CredentialTypeName } from "./types.ts";
+import { CREDENTIAL_TYPES, type CredentialSubjects, type CredentialTypeName } from "./types.ts";
 import {
   assertChallengeAndDomain,
+  assertCredentialType,
   assertJwtCredential,
   heldDid,
   validityPeriod,
@@ -50,6 +52,10 @@ export async function issueCredential<T extends CredentialTypeName>(
   agent: IdentityAgent,
   params: IssueCredentialParams<T>,
 ): Promise<string> {
+  assertAgent(agent);
+  objectArgument(params, "params", "{ issuer, type, subject, validFrom?, validUntil?, status? }");
+  assertCredentialType(params.type, CREDENTIAL_TYPES);
+  objectArgument(params.subject, "subject", `the ${params.type} subject ({ id, … })`);
   assertSubjectMatchesSchema(params.type, params.subject);
   const { validFrom, validUntil } = validityPeriod(params);
   if (params.id !== undefined && (typeof params.id !== "string" || params.id.length > 2048))
@@ -97,6 +103,8 @@ export interface PresentParams {
  * would refuse it); KeyNotFoundError for a holder this agent does not hold.
  */
 export async function createPresentation(agent: IdentityAgent, params: PresentParams): Promise<string> {
+  assertAgent(agent);
+  objectArgument(params, "params", "{ holder, credentials, challenge, domain }");
   if (!Array.isArray(params.credentials) || params.credentials.length === 0)
     throw new InvalidIdentityInputError("credentials", "at least one JWT credential");
   const subjects = params.credentials.map((credential, index) =>

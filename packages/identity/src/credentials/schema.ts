@@ -1,6 +1,6 @@
 // Validates credential subjects against their type's JSON schema (ajv, compiled once per type).
 import { Ajv, type ValidateFunction } from "ajv";
-import { SchemaViolationError } from "../errors.ts";
+import { InvalidIdentityInputError, SchemaViolationError } from "../errors.ts";
 import { CREDENTIAL_SUBJECT_SCHEMAS, isCredentialType, type CredentialTypeName } from "./types.ts";
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -23,7 +23,7 @@ function validatorFor(type: CredentialTypeName, partial: boolean): ValidateFunct
  * (selectively disclosed SD-JWT claims).
  */
 export function subjectViolations(type: string, subject: unknown, options: { partial?: boolean } = {}): string[] {
-  if (!isCredentialType(type)) return [`unknown credential type ${JSON.stringify(type).slice(0, 80)}`];
+  if (!isCredentialType(type)) return [`unknown credential type ${String(JSON.stringify(type)).slice(0, 80)}`];
   const validate = validatorFor(type, options.partial ?? false);
   if (validate(subject)) return [];
   return (validate.errors ?? [])
@@ -38,6 +38,11 @@ export function assertSubjectMatchesSchema(type: string, subject: unknown): void
 
 /** The top-level claims a subject of `type` can have (its schema's properties). */
 export function subjectClaimNames(type: CredentialTypeName): string[] {
+  if (!isCredentialType(type))
+    throw new InvalidIdentityInputError(
+      "type",
+      `must be a Hygeia credential type (${Object.keys(CREDENTIAL_SUBJECT_SCHEMAS).join(", ")})`,
+    );
   const schema = CREDENTIAL_SUBJECT_SCHEMAS[type] as { properties?: Record<string, unknown> };
   return Object.keys(schema.properties ?? {});
 }

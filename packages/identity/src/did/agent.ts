@@ -39,6 +39,7 @@ import {
 } from "../stores/sqlite-stores.ts";
 import { DEFAULT_BUSY_TIMEOUT_MS, type SqliteDatabase } from "../stores/sqlite.ts";
 import { RegistryWriter, WriteQueue } from "./registry-writer.ts";
+import { optionsArgument } from "../arguments.ts";
 import { registerVeramo, type VeramoAgent } from "./internal.ts";
 import { Lifetime } from "./lifetime.ts";
 import { loadVeramo } from "./veramo-runtime.ts";
@@ -246,7 +247,8 @@ export class IdentityAgent {
   }
 
   /** Creates a new DID with a fresh secp256k1 key (did:ethr on the configured chain, or did:key). */
-  async createDid(options: { method?: DidMethod; alias?: string } = {}): Promise<ManagedDid> {
+  async createDid(given: { method?: DidMethod; alias?: string } = {}): Promise<ManagedDid> {
+    const options = optionsArgument(given, "options", '{ method?: "ethr" | "key", alias? }');
     const method = options.method ?? "ethr";
     if (method !== "ethr" && method !== "key") throw new InvalidIdentityInputError("method", 'must be "ethr" or "key"');
     const alias = optionalAlias(options.alias);
@@ -359,7 +361,8 @@ export class IdentityAgent {
     publicKey: Uint8Array,
     options: PublishEncryptionKeyOptions = {},
   ): Promise<PublishEncryptionKeyResult> {
-    return this.putEncryptionKey("publishEncryptionKey", did, publicKey, { ...options, keepPrevious: false });
+    const checked = optionsArgument(options, "options", "{ validitySeconds?, renew? }");
+    return this.putEncryptionKey("publishEncryptionKey", did, publicKey, { ...checked, keepPrevious: false });
   }
 
   /**
@@ -371,7 +374,8 @@ export class IdentityAgent {
     publicKey: Uint8Array,
     options: PublishEncryptionKeyOptions = {},
   ): Promise<PublishEncryptionKeyResult> {
-    return this.putEncryptionKey("addEncryptionKey", did, publicKey, { ...options, keepPrevious: true });
+    const checked = optionsArgument(options, "options", "{ validitySeconds?, renew? }");
+    return this.putEncryptionKey("addEncryptionKey", did, publicKey, { ...checked, keepPrevious: true });
   }
 
   private async putEncryptionKey(
@@ -429,8 +433,9 @@ export class IdentityAgent {
   async addDelegate(
     did: string,
     delegate: string,
-    options: { type?: "veriKey" | "sigAuth"; validitySeconds?: number } = {},
+    given: { type?: "veriKey" | "sigAuth"; validitySeconds?: number } = {},
   ): Promise<string> {
+    const options = optionsArgument(given, "options", '{ type?: "veriKey" | "sigAuth", validitySeconds? }');
     const address = checkAddress(delegate, "delegate");
     const type = checkDelegateType(options.type);
     const expiresIn = validitySeconds(options.validitySeconds);

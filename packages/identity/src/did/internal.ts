@@ -3,6 +3,7 @@
 import type { ICredentialPlugin, IDIDManager, IKeyManager, IResolver, TAgent } from "@veramo/core";
 import type { IdentityAgent } from "./agent.ts";
 import type { Lifetime } from "./lifetime.ts";
+import { InvalidIdentityInputError } from "../errors.ts";
 
 export type VeramoAgent = TAgent<IKeyManager & IDIDManager & IResolver & ICredentialPlugin>;
 
@@ -18,9 +19,17 @@ export function registerVeramo(agent: IdentityAgent, veramo: VeramoAgent, lifeti
 }
 
 function internalsOf(agent: IdentityAgent): AgentInternals {
-  const internals = agents.get(agent);
-  if (!internals) throw new TypeError("not an IdentityAgent created by IdentityAgent.create");
-  return internals;
+  assertAgent(agent);
+  return agents.get(agent)!;
+}
+
+/** The `agent` argument of the package's functions: an agent from IdentityAgent.create. */
+export function assertAgent(agent: unknown): asserts agent is IdentityAgent {
+  if (typeof agent !== "object" || agent === null || !agents.has(agent as IdentityAgent))
+    throw new InvalidIdentityInputError(
+      "agent",
+      `${agent === undefined ? "missing" : "not an IdentityAgent"}: expected an agent from IdentityAgent.create`,
+    );
 }
 
 export function veramoOf(agent: IdentityAgent): VeramoAgent {

@@ -21,10 +21,16 @@ export function ethrDidPrefix(network: EthrNetwork): string {
 }
 
 export function validateEthrNetwork(network: EthrNetwork): EthrNetwork {
+  if (typeof network !== "object" || network === null)
+    throw new InvalidIdentityInputError(
+      "network",
+      "missing: expected { chainId, rpcUrl, registry } (ethrNetworkFromDeployment(deployment, rpcUrl))",
+    );
   if (!Number.isSafeInteger(network.chainId) || network.chainId <= 0)
     throw new InvalidIdentityInputError("network.chainId", "must be a positive integer");
-  if (!/^https?:\/\//.test(network.rpcUrl)) throw new InvalidIdentityInputError("network.rpcUrl", "must be http(s)");
-  if (!/^0x[0-9a-fA-F]{40}$/.test(network.registry))
+  if (typeof network.rpcUrl !== "string" || !/^https?:\/\//.test(network.rpcUrl))
+    throw new InvalidIdentityInputError("network.rpcUrl", "must be http(s)");
+  if (typeof network.registry !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(network.registry))
     throw new InvalidIdentityInputError("network.registry", "must be an address");
   return network;
 }

@@ -16,7 +16,15 @@ import {
 import { decodeJwt } from "../verify/jwt.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertSubjectMatchesSchema } from "../credentials/schema.ts";
-import { assertChallengeAndDomain, heldDid, validityPeriod, type CredentialTime } from "../credentials/inputs.ts";
+import {
+  assertChallengeAndDomain,
+  assertCredentialType,
+  heldDid,
+  validityPeriod,
+  type CredentialTime,
+} from "../credentials/inputs.ts";
+import { assertAgent } from "../did/internal.ts";
+import { objectArgument } from "../arguments.ts";
 import { CredentialType, type CredentialSubjects } from "../credentials/types.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 
@@ -43,8 +51,10 @@ export async function issueSdJwtCredential<T extends SdJwtCredentialType>(
   agent: IdentityAgent,
   params: IssueSdJwtParams<T>,
 ): Promise<string> {
-  if (!(SD_JWT_VC_TYPES as readonly string[]).includes(params.type))
-    throw new InvalidIdentityInputError("type", `SD-JWT is offered for ${SD_JWT_VC_TYPES.join(", ")}`);
+  assertAgent(agent);
+  objectArgument(params, "params", "{ issuer, type, subject, holderPublicJwk, validFrom?, validUntil?, status? }");
+  assertCredentialType(params.type, SD_JWT_VC_TYPES);
+  objectArgument(params.subject, "subject", `the ${params.type} subject ({ id, … })`);
   assertSubjectMatchesSchema(params.type, params.subject);
   const { validFrom, validUntil } = validityPeriod(params);
   const jwk = params.holderPublicJwk as Record<string, unknown> | undefined;
@@ -102,6 +112,8 @@ export interface PresentSdJwtParams {
  * binding).
  */
 export async function presentSdJwtCredential(agent: IdentityAgent, params: PresentSdJwtParams): Promise<string> {
+  assertAgent(agent);
+  objectArgument(params, "params", "{ holder, credential, disclose, challenge, domain }");
   if (!Array.isArray(params.disclose) || !params.disclose.every((claim) => typeof claim === "string"))
     throw new InvalidIdentityInputError("disclose", "must be an array of claim names");
   assertChallengeAndDomain(params);

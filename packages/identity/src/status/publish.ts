@@ -2,6 +2,8 @@
 import type { IdentityAgent } from "../did/agent.ts";
 import { InvalidIdentityInputError } from "../errors.ts";
 import { heldDid } from "../credentials/inputs.ts";
+import { assertAgent } from "../did/internal.ts";
+import { objectArgument } from "../arguments.ts";
 import { Bitstring, type StatusPurpose } from "./bitstring.ts";
 
 export interface StatusListCredentialParams {
@@ -19,6 +21,8 @@ export async function issueStatusListCredential(
   agent: IdentityAgent,
   params: StatusListCredentialParams,
 ): Promise<string> {
+  assertAgent(agent);
+  objectArgument(params, "params", "{ issuer, url, purpose, list, validForSeconds? }");
   if (typeof params.url !== "string" || !/^https?:\/\/\S+$/.test(params.url) || params.url.length > 2048)
     throw new InvalidIdentityInputError("url", "must be the http(s) URL the list credential is served at");
   if (params.purpose !== "revocation" && params.purpose !== "suspension")

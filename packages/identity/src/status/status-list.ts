@@ -2,6 +2,7 @@
 // credential's entries through an injected fetcher, with a TTL cache, failing closed when a list is unavailable.
 import { InvalidIdentityInputError, StatusListUnavailableError, errorMessage } from "../errors.ts";
 import type { Bitstring } from "./bitstring.ts";
+import { functionArgument, objectArgument } from "../arguments.ts";
 import { type StatusPurpose } from "./bitstring.ts";
 
 /** A credential's `credentialStatus` entry (Bitstring Status List v1.0). */
@@ -14,8 +15,17 @@ export interface BitstringStatusListEntry {
   statusListCredential: string;
 }
 
+/**
+ * The credentialStatus entry pointing at bit `index` of the `purpose` list served at `listUrl`.
+ * InvalidIdentityInputError naming the field for a listUrl that is not http(s), another purpose, a bad index.
+ */
 export function statusEntry(listUrl: string, purpose: StatusPurpose, index: number): BitstringStatusListEntry {
-  if (!Number.isSafeInteger(index) || index < 0) throw new InvalidIdentityInputError("index", "must be >= 0");
+  if (typeof listUrl !== "string" || !/^https?:\/\/\S+$/.test(listUrl) || listUrl.length > 2048)
+    throw new InvalidIdentityInputError("listUrl", "must be the http(s) URL the status list credential is served at");
+  if (purpose !== "revocation" && purpose !== "suspension")
+    throw new InvalidIdentityInputError("purpose", 'must be "revocation" or "suspension"');
+  if (!Number.isSafeInteger(index) || index < 0)
+    throw new InvalidIdentityInputError("index", "must be a whole number >= 0");
   return {
     id: `${listUrl}#${index}`,
     type: "BitstringStatusListEntry",
@@ -75,11 +85,18 @@ export class StatusListChecker {
   private readonly cache = new Map<string, { list: VerifiedStatusList; expiresAt: number }>();
 
   constructor(options: StatusListCheckerOptions) {
+    objectArgument(options, "options", "{ fetcher, verifier, ttlMs?, failClosed?, clock? }");
+    functionArgument(options.fetcher, "fetcher", "(url) => Promise<status list credential JWT>");
+    functionArgument(options.verifier, "verifier", "(jwt, url) => Promise<VerifiedStatusList>");
     this.options = { ttlMs: 60_000, failClosed: true, clock: Date.now, ...options };
   }
 
   /** Checks every status entry of a credential issued by `issuer`. */
   async check(issuer: string, entries: readonly BitstringStatusListEntry[]): Promise<StatusCheckResult> {
+    if (typeof issuer !== "string")
+      throw new InvalidIdentityInputError("issuer", "must be the credential's issuer DID");
+    if (!Array.isArray(entries))
+      throw new InvalidIdentityInputError("entries", "must be an array of credentialStatus entries");
     const reasons: string[] = [];
     for (const entry of entries) {
       let list: VerifiedStatusList;

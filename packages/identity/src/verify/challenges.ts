@@ -2,6 +2,9 @@
 // that verifies consumes it, so a replayed presentation fails the "challenge" check.
 import { randomBytes } from "node:crypto";
 import { SqliteDatabase } from "../stores/sqlite.ts";
+import { InvalidIdentityInputError } from "../errors.ts";
+import { functionArgument, optionsArgument } from "../arguments.ts";
+import { domainProblem } from "../credentials/inputs.ts";
 
 export type ConsumeOutcome = "consumed" | "unknown" | "expired" | "already-used" | "wrong-domain";
 
@@ -13,6 +16,26 @@ export interface ChallengeStore {
 }
 
 const DEFAULT_TTL_SECONDS = 300;
+/** A challenge is for one exchange: at most a day. */
+const MAX_TTL_SECONDS = 86_400;
+
+/** issue()'s arguments: the verifier's domain (1 to 256 characters) and a lifetime in whole seconds. */
+function checkIssue(domain: unknown, ttlSeconds: unknown): asserts domain is string {
+  const problem = domainProblem(domain);
+  if (problem) throw new InvalidIdentityInputError("domain", problem);
+  if (!Number.isSafeInteger(ttlSeconds) || (ttlSeconds as number) <= 0 || (ttlSeconds as number) > MAX_TTL_SECONDS)
+    throw new InvalidIdentityInputError("ttlSeconds", `must be a whole number of seconds, 1 to ${MAX_TTL_SECONDS}`);
+}
+
+/** consume()'s arguments: strings (the verifier passes the request's, already checked). */
+function checkConsume(challenge: unknown, domain: unknown): void {
+  if (typeof challenge !== "string") throw new InvalidIdentityInputError("challenge", "must be a string");
+  if (typeof domain !== "string") throw new InvalidIdentityInputError("domain", "must be a string");
+}
+
+function clockOption(options: { clock?: () => number }): () => number {
+  return options.clock === undefined ? Date.now : functionArgument(options.clock, "clock", "() => milliseconds");
+}
 
 function newChallenge(): string {
   return randomBytes(24).toString("base64url");
@@ -28,10 +51,11 @@ export class MemoryChallengeStore implements ChallengeStore {
   private readonly records = new Map<string, ChallengeRecord>();
   private readonly clock: () => number;
   constructor(options: { clock?: () => number } = {}) {
-    this.clock = options.clock ?? Date.now;
+    this.clock = clockOption(optionsArgument(options, "options", "{ clock? }"));
   }
 
   async issue(domain: string, ttlSeconds = DEFAULT_TTL_SECONDS): Promise<string> {
+    checkIssue(domain, ttlSeconds);
     this.sweep();
     const challenge = newChallenge();
     this.records.set(challenge, { domain, expiresAt: this.clock() + ttlSeconds * 1000, used: false });
@@ -39,6 +63,7 @@ export class MemoryChallengeStore implements ChallengeStore {
   }
 
   async consume(challenge: string, domain: string): Promise<ConsumeOutcome> {
+    checkConsume(challenge, domain);
     const record = this.records.get(challenge);
     if (!record) return "unknown";
     if (record.domain !== domain) return "wrong-domain";
@@ -64,15 +89,20 @@ export class SqliteChallengeStore implements ChallengeStore {
   private readonly db: SqliteDatabase;
   private readonly clock: () => number;
   constructor(path: string, options: { clock?: () => number; busyTimeoutMs?: number } = {}) {
+    if (typeof path !== "string" || path === "")
+      throw new InvalidIdentityInputError("path", 'must be a file path or ":memory:"');
+    options = optionsArgument(options, "options", "{ clock?, busyTimeoutMs? }");
+    const clock = clockOption(options);
     this.db = SqliteDatabase.open(path, {
       schema: `CREATE TABLE IF NOT EXISTS identity_challenges (
       challenge TEXT PRIMARY KEY, domain TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)`,
       ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
     });
-    this.clock = options.clock ?? Date.now;
+    this.clock = clock;
   }
 
   async issue(domain: string, ttlSeconds = DEFAULT_TTL_SECONDS): Promise<string> {
+    checkIssue(domain, ttlSeconds);
     const now = this.clock();
     this.db.run("DELETE FROM identity_challenges WHERE expires_at <= ?", now);
     const challenge = newChallenge();
@@ -86,6 +116,7 @@ export class SqliteChallengeStore implements ChallengeStore {
   }
 
   async consume(challenge: string, domain: string): Promise<ConsumeOutcome> {
+    checkConsume(challenge, domain);
     // One UPDATE decides: two verifiers racing on the same challenge cannot both consume it.
     const updated = this.db.run(
       "UPDATE identity_challenges SET used = 1 WHERE challenge = ? AND domain = ? AND used = 0 AND expires_at > ?",

@@ -3,6 +3,7 @@
 import type { DIDDocument } from "did-resolver";
 import type { TrustRoleName } from "@hygeia/chain";
 import { errorMessage, UnknownDidError } from "../errors.ts";
+import { objectArgument, withMethods } from "../arguments.ts";
 import { subjectClaimNames, subjectViolations } from "../credentials/schema.ts";
 import { challengeProblem, domainProblem } from "../credentials/inputs.ts";
 import { DEFAULT_TRUSTED_ROLES, isCredentialType, type CredentialTypeName } from "../credentials/types.ts";
@@ -102,6 +103,8 @@ export class CredentialVerifier {
   private readonly es256k = new Es256kVerifier();
 
   constructor(options: CredentialVerifierOptions) {
+    objectArgument(options, "options", "{ resolver, trust?, challenges?, statusListFetcher?, … }");
+    withMethods(options.resolver, "resolver", ["resolve"], "a DID resolver (agent.resolver)");
     this.resolver = options.resolver;
     this.trust = options.trust;
     this.challenges = options.challenges;

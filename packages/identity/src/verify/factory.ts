@@ -1,6 +1,10 @@
 // Wiring for the common case: a verifier that resolves DIDs through an agent and reads issuer trust from the
 // deployment's TrustRegistry over the agent's own provider.
 import { TrustRegistryClient } from "@hygeia/chain";
+import { isAddress } from "ethers";
+import { InvalidIdentityInputError } from "../errors.ts";
+import { objectArgument } from "../arguments.ts";
+import { assertAgent } from "../did/internal.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { ethrDidPrefix } from "../did/network.ts";
 import { MemoryChallengeStore } from "./challenges.ts";
@@ -14,7 +18,19 @@ export interface AgentVerifierOptions extends Omit<CredentialVerifierOptions, "r
   trustCacheTtlMs?: number;
 }
 
+/**
+ * A CredentialVerifier resolving DIDs through `agent` and reading issuer trust from the TrustRegistry at
+ * `options.trustRegistry` over the agent's provider. InvalidIdentityInputError naming the field for a missing
+ * agent, options or trustRegistry address.
+ */
 export function createAgentVerifier(agent: IdentityAgent, options: AgentVerifierOptions): CredentialVerifier {
+  assertAgent(agent);
+  objectArgument(options, "options", "{ trustRegistry: deployment.contracts.TrustRegistry, challenges?, … }");
+  if (typeof options.trustRegistry !== "string" || !isAddress(options.trustRegistry))
+    throw new InvalidIdentityInputError(
+      "trustRegistry",
+      "must be the TrustRegistry address (deployment.contracts.TrustRegistry)",
+    );
   const { trustRegistry, trustCacheTtlMs, ...rest } = options;
   return new CredentialVerifier({
     challenges: new MemoryChallengeStore(),

@@ -1,7 +1,8 @@
 // Issuer trust: the issuer's did:ethr address must be accredited on the TrustRegistry for one of the roles,
 // both when the credential was issued and now. Chain failures fail the check (fail closed).
 import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
-import { errorMessage } from "../errors.ts";
+import { InvalidIdentityInputError, errorMessage } from "../errors.ts";
+import { objectArgument, withMethods } from "../arguments.ts";
 
 export interface TrustDecision {
   readonly pass: boolean;
@@ -25,6 +26,13 @@ export class IssuerTrust {
   private readonly cache = new Map<string, { value: boolean; expiresAt: number }>();
 
   constructor(options: IssuerTrustOptions) {
+    objectArgument(options, "options", "{ registry, didPrefix, cacheTtlMs? }");
+    withMethods(options.registry, "registry", ["isTrustedAt", "isTrusted"], "a TrustRegistryClient");
+    if (typeof options.didPrefix !== "string" || !options.didPrefix.startsWith("did:ethr:"))
+      throw new InvalidIdentityInputError(
+        "didPrefix",
+        "must be the registry chain's did:ethr prefix (ethrDidPrefix(network))",
+      );
     this.registry = options.registry;
     this.didPrefix = options.didPrefix.toLowerCase();
     this.ttlMs = options.cacheTtlMs ?? 5_000;
