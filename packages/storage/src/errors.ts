@@ -21,6 +21,8 @@ export const StorageErrorCode = {
   BlockCorrupt: "BLOCK_CORRUPT",
   /** The CID is not a record of this patient's manifest (nothing to share or read under that CID). */
   RecordNotFound: "RECORD_NOT_FOUND",
+  /** The embedded node's data dir cannot be used: not a directory, not writable, read-only, or its disk is full. */
+  DataDirUnusable: "DATA_DIR_UNUSABLE",
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
@@ -36,17 +38,20 @@ export class HygeiaStorageError extends Error {
 }
 
 export interface InvalidArgumentOptions extends ErrorOptions {
-  /** The offending argument or field ("plaintext", "recipients[1].publicKey"), when one is to blame. */
-  readonly field?: string;
+  /**
+   * The offending argument or field ("plaintext", "recipients[1].publicKey"): required, so every refusal says what to fix. A nested
+   * field is named by its path in the argument ("metadata.created", "recipients[1].id"), an option by its name.
+   */
+  readonly field: string;
 }
 
 export class InvalidArgumentError extends HygeiaStorageError {
-  /** The offending argument or field, when one is to blame. */
-  readonly field: string | undefined;
+  /** The offending argument or field (always set). */
+  readonly field: string;
 
-  constructor(message: string, options?: InvalidArgumentOptions) {
+  constructor(message: string, options: InvalidArgumentOptions) {
     super(StorageErrorCode.InvalidArgument, message, options);
-    this.field = options?.field;
+    this.field = options.field;
   }
 }
 
@@ -136,5 +141,26 @@ export class UnauthenticatedManifestError extends InvalidManifestError {
       options,
     );
     this.sealVersion = sealVersion;
+  }
+}
+
+/**
+ * The embedded node cannot use its data dir (HeliaContentStore.create): `reason` is the file-system error code
+ * (`EEXIST` / `ENOTDIR`: a file where a directory must be; `EACCES` / `EPERM`: not writable by this process;
+ * `EROFS`: a read-only file system; `ENOSPC` / `EDQUOT`: no space; or another code), `path` what failed (the data
+ * dir or a file in it). The message says what to do.
+ */
+export class DataDirError extends HygeiaStorageError {
+  /** Always "dataDir": the option to change (or the directory to fix). */
+  readonly field = "dataDir";
+  readonly dataDir: string;
+  readonly path: string;
+  readonly reason: string;
+
+  constructor(dataDir: string, path: string, reason: string, message: string, options?: ErrorOptions) {
+    super(StorageErrorCode.DataDirUnusable, message, options);
+    this.dataDir = dataDir;
+    this.path = path;
+    this.reason = reason;
   }
 }

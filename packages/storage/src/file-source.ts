@@ -25,18 +25,20 @@ export interface FileSourceOptions {
 }
 
 export async function* readFileInRing(path: string, options: FileSourceOptions): AsyncGenerator<Uint8Array> {
-  if (options.buffers < 2) throw new InvalidArgumentError("a file source needs at least 2 buffers");
+  if (options.buffers < 2)
+    throw new InvalidArgumentError("a file source needs at least 2 buffers", { field: "buffers" });
   let handle: FileHandle;
   try {
     handle = await open(path, "r");
   } catch (cause) {
     throw new InvalidArgumentError(`cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, {
+      field: "path",
       cause,
     });
   }
   try {
     const before = await handle.stat();
-    if (!before.isFile()) throw new InvalidArgumentError(`${path} is not a regular file`);
+    if (!before.isFile()) throw new InvalidArgumentError(`${path} is not a regular file`, { field: "path" });
     const ring = Array.from({ length: options.buffers }, () => Buffer.allocUnsafeSlow(options.bufferBytes));
     let position = 0;
     for (let turn = 0; ; turn++) {
@@ -51,7 +53,10 @@ export async function* readFileInRing(path: string, options: FileSourceOptions):
     }
     const after = await handle.stat();
     if (position !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) {
-      throw new InvalidArgumentError(`${path} changed while it was being read (${before.size} -> ${after.size} bytes)`);
+      throw new InvalidArgumentError(
+        `${path} changed while it was being read (${before.size} -> ${after.size} bytes): upload it again once it is complete`,
+        { field: "path" },
+      );
     }
   } finally {
     await handle.close();

@@ -7,7 +7,9 @@ export const MAX_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 
 export function assertTimeoutMs(timeoutMs: unknown, what = "timeoutMs"): asserts timeoutMs is number {
   if (typeof timeoutMs !== "number" || !Number.isInteger(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_TIMEOUT_MS) {
-    throw new InvalidArgumentError(`${what} must be an integer in 1..${MAX_TIMEOUT_MS}`);
+    throw new InvalidArgumentError(`${what} must be an integer number of milliseconds in 1..${MAX_TIMEOUT_MS}`, {
+      field: what,
+    });
   }
 }
 

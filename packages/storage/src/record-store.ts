@@ -3,6 +3,8 @@
 // hold and serve it. Everything streams: a multi-GB file never sits in memory.
 import {
   DEFAULT_CHUNK_SIZE,
+  MAX_CHUNK_SIZE,
+  MIN_CHUNK_SIZE,
   assertDataKey,
   decryptChunks,
   decryptToBuffer,
@@ -60,8 +62,19 @@ export class RecordStore {
   readonly #cryptoWorker: boolean;
 
   constructor(store: ContentStore, options: RecordStoreOptions = {}) {
+    if (typeof store !== "object" || store === null || typeof store.put !== "function") {
+      throw new InvalidArgumentError("store must be a ContentStore (HeliaContentStore, KuboContentStore)", {
+        field: "store",
+      });
+    }
+    const chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+      throw new InvalidArgumentError(`chunkSize must be an integer in [${MIN_CHUNK_SIZE}, ${MAX_CHUNK_SIZE}]`, {
+        field: "chunkSize",
+      });
+    }
     this.#store = store;
-    this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    this.#chunkSize = chunkSize;
     this.#cryptoWorker = options.cryptoWorker ?? false;
   }
 
@@ -117,7 +130,9 @@ export class RecordStore {
    */
   putFile(path: string, metadata: RecordMetadata, options: PutFileOptions = {}): Promise<StoredRecord> {
     if (typeof path !== "string" || path.length === 0) {
-      return Promise.reject(new InvalidArgumentError("path must be a non-empty string"));
+      return Promise.reject(
+        new InvalidArgumentError("path must be a non-empty string: the file to upload", { field: "path" }),
+      );
     }
     const { onProgress, ...storeOptions } = options;
     // Zero-copy apart from what the encryptor holds over: it seals full chunks straight from a read buffer and

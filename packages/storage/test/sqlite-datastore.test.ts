@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { FsDatastore } from "datastore-fs";
 import { Key } from "interface-datastore";
 import type { Pair } from "interface-datastore";
-import { HeliaContentStore } from "../src/index.ts";
+import { DataDirError, HeliaContentStore } from "../src/index.ts";
 import {
   DATASTORE_FILE,
   LEGACY_DATASTORE_DIR,
@@ -187,10 +187,14 @@ describe("node datastore migration (datastore/ directory -> datastore.sqlite)", 
     expect(await readdir(dataDir)).to.not.include(LEGACY_DATASTORE_DIR);
   });
 
-  it("an unreadable datastore fails store creation with StoreUnavailableError, not a crash", async () => {
+  it("an unreadable datastore fails store creation with DataDirError naming the database file, not a crash", async () => {
     const dataDir = await nodes.dir();
     await mkdir(join(dataDir, DATASTORE_FILE)); // a directory where the database file should be
-    const error = await expectRejection(HeliaContentStore.create({ dataDir, listen: [] }), Error);
-    expect(error.name).to.equal("StoreUnavailableError");
+    const error = await expectRejection(HeliaContentStore.create({ dataDir, listen: [] }), DataDirError);
+    expect(error.code).to.equal("DATA_DIR_UNUSABLE");
+    expect(error.field).to.equal("dataDir");
+    expect(error.reason).to.equal("SQLITE_CANTOPEN");
+    expect(error.path).to.equal(join(dataDir, DATASTORE_FILE));
+    expect(error.message).to.include("SQLite cannot open");
   });
 });

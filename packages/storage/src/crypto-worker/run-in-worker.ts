@@ -48,7 +48,8 @@ async function* runInWorker(job: WorkerJob, source: ByteSource): AsyncGenerator<
     try {
       for await (const bytes of source) {
         if (stopped) return;
-        if (!(bytes instanceof Uint8Array)) throw new InvalidArgumentError("source must yield Uint8Array chunks");
+        if (!(bytes instanceof Uint8Array))
+          throw new InvalidArgumentError("source must yield Uint8Array chunks", { field: "source" });
         await inputWindow.whenBelow();
         inputWindow.add(bytes.byteLength);
         send({ type: "input", bytes });

@@ -15,10 +15,11 @@ import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../
 import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
 import { assertTimeoutMs, type IdleTimeout } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
+import { dataDirFailure } from "./data-dir-errors.ts";
 import { importFile } from "./file-importer.ts";
 import { pinFreshDag } from "./fresh-dag-pins.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
-import { openNodeDatastore } from "./node-datastore.ts";
+import { DATASTORE_FILE, openNodeDatastore } from "./node-datastore.ts";
 import type { SqliteDatastore } from "./sqlite-datastore.ts";
 import { privateLibp2pOptions } from "./libp2p-options.ts";
 import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
@@ -74,27 +75,36 @@ export class HeliaContentStore implements ContentStore {
   /** Opens (or creates) the node's stores under `dataDir`, starts it and dials `peers`. */
   static async create(options: HeliaContentStoreOptions): Promise<HeliaContentStore> {
     if (typeof options.dataDir !== "string" || options.dataDir.length === 0) {
-      throw new InvalidArgumentError("dataDir must be a non-empty path");
+      throw new InvalidArgumentError("dataDir must be a non-empty path: the directory the node keeps its data in", {
+        field: "dataDir",
+      });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     assertTimeoutMs(timeoutMs);
-    const listen = (options.listen ?? LOOPBACK_LISTEN).map((address) => parseMultiaddr(address).toString());
-    const peers = (options.peers ?? []).map(parseMultiaddr);
+    const listen = multiaddrList(options.listen ?? LOOPBACK_LISTEN, "listen").map((address) => address.toString());
+    const peers = multiaddrList(options.peers ?? [], "peers");
 
-    await mkdir(options.dataDir, { recursive: true });
+    // Every file-system failure from here to a running node names dataDir and says what to do (DataDirError).
+    await mkdir(options.dataDir, { recursive: true }).catch((error: unknown) => {
+      throw dataDirFailure(options.dataDir, error, "the data dir");
+    });
     const kind = options.blockstore ?? (await existingBlockstore(options.dataDir)) ?? DEFAULT_BLOCKSTORE;
-    if (kind !== "pack" && kind !== "flatfs") throw new InvalidArgumentError('blockstore must be "pack" or "flatfs"');
+    if (kind !== "pack" && kind !== "flatfs") {
+      throw new InvalidArgumentError('blockstore must be "pack" or "flatfs"', { field: "blockstore" });
+    }
     const blockstore =
       kind === "pack"
         ? new PackBlockstore(join(options.dataDir, "packs"))
         : new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
-    await blockstore.open();
+    await blockstore.open().catch((error: unknown) => {
+      throw dataDirFailure(options.dataDir, error, "the blockstore");
+    });
     let datastore: SqliteDatastore;
     try {
       datastore = await openNodeDatastore(options.dataDir);
     } catch (cause) {
       await blockstore.close().catch(() => undefined);
-      throw new StoreUnavailableError(`cannot open the datastore of ${options.dataDir}`, { cause });
+      throw dataDirFailure(options.dataDir, cause, "the datastore", join(options.dataDir, DATASTORE_FILE));
     }
     // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add (withPrivateLibp2p, not
     // @helia/libp2p, whose import alone costs ≈ 80 MB RSS: see private-libp2p.ts).
@@ -132,7 +142,7 @@ export class HeliaContentStore implements ContentStore {
   /** Connects to a peer so bitswap can exchange blocks with it. */
   async dial(address: string, options: OperationOptions = {}): Promise<void> {
     this.#assertOpen();
-    const target = parseMultiaddr(address);
+    const target = parseMultiaddr(address, "address");
     const timeout = this.#idleTimeout(options);
     try {
       await this.#helia.libp2p.dial(target, { signal: timeout.signal });
@@ -337,12 +347,25 @@ async function existingBlockstore(dataDir: string): Promise<BlockstoreKind | und
   return (await exists("blocks")) && !(await exists("packs")) ? "flatfs" : undefined;
 }
 
-function parseMultiaddr(address: string): Multiaddr {
-  if (typeof address !== "string" || address.length === 0)
-    throw new InvalidArgumentError("multiaddr must be a non-empty string");
+function multiaddrList(addresses: unknown, field: string): Multiaddr[] {
+  if (!Array.isArray(addresses)) {
+    throw new InvalidArgumentError(`${field} must be an array of multiaddr strings`, { field });
+  }
+  return addresses.map((address: unknown, index) => parseMultiaddr(address, `${field}[${index}]`));
+}
+
+function parseMultiaddr(address: unknown, field: string): Multiaddr {
+  if (typeof address !== "string" || address.length === 0) {
+    throw new InvalidArgumentError(`${field} must be a non-empty multiaddr string ("/ip4/127.0.0.1/tcp/4001/p2p/…")`, {
+      field,
+    });
+  }
   try {
     return multiaddr(address);
   } catch (cause) {
-    throw new InvalidArgumentError(`not a valid multiaddr: ${JSON.stringify(address.slice(0, 128))}`, { cause });
+    throw new InvalidArgumentError(`${field} is not a valid multiaddr: ${JSON.stringify(address.slice(0, 128))}`, {
+      field,
+      cause,
+    });
   }
 }

@@ -47,13 +47,13 @@ export async function statUnixFsFile(blocks: BlockSource, root: CID, options: Bl
 /** The UnixFS file node in a dag-pb block; InvalidArgumentError for any other kind of node. */
 function fileNode(cid: CID, bytes: Uint8Array): { node: dagPb.PBNode; unixfs: UnixFS } {
   if (cid.code !== dagPb.code) {
-    throw new InvalidArgumentError(`${cid.toString()} is not a UnixFS file (codec ${cid.code})`);
+    throw new InvalidArgumentError(`${cid.toString()} is not a UnixFS file (codec ${cid.code})`, { field: "cid" });
   }
   const node = dagPb.decode(bytes);
-  if (node.Data === undefined) throw new InvalidArgumentError(`${cid.toString()} has no UnixFS data`);
+  if (node.Data === undefined) throw new InvalidArgumentError(`${cid.toString()} has no UnixFS data`, { field: "cid" });
   const unixfs = UnixFS.unmarshal(node.Data);
   if (unixfs.type !== "file" && unixfs.type !== "raw") {
-    throw new InvalidArgumentError(`${cid.toString()} is a UnixFS ${unixfs.type}, not a file`);
+    throw new InvalidArgumentError(`${cid.toString()} is a UnixFS ${unixfs.type}, not a file`, { field: "cid" });
   }
   return { node, unixfs };
 }

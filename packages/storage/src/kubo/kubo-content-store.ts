@@ -39,10 +39,10 @@ export class KuboContentStore implements ContentStore {
     try {
       url = new URL(options.url);
     } catch (cause) {
-      throw new InvalidArgumentError("url must be an http(s) URL of a Kubo RPC API", { cause });
+      throw new InvalidArgumentError("url must be an http(s) URL of a Kubo RPC API", { field: "url", cause });
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new InvalidArgumentError("url must be an http(s) URL of a Kubo RPC API");
+      throw new InvalidArgumentError("url must be an http(s) URL of a Kubo RPC API", { field: "url" });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_KUBO_TIMEOUT_MS;
     assertTimeoutMs(timeoutMs);

@@ -49,7 +49,9 @@ export class FileManifestHead implements ManifestHead {
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string, options: FileManifestHeadOptions = {}) {
-    if (typeof path !== "string" || path.length === 0) throw new InvalidArgumentError("head path must be non-empty");
+    if (typeof path !== "string" || path.length === 0) {
+      throw new InvalidArgumentError("head path must be a non-empty file path", { field: "path" });
+    }
     this.path = path;
     this.#lockPath = `${path}.lock`;
     this.#lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
@@ -70,7 +72,7 @@ export class FileManifestHead implements ManifestHead {
   async compareAndSet(expected: CID | undefined, next: ManifestHeadValue): Promise<boolean> {
     const nextCid = parseCid(next.cid);
     if (!Number.isSafeInteger(next.version) || next.version < 1) {
-      throw new InvalidArgumentError("head version must be a positive integer");
+      throw new InvalidArgumentError("head version must be a positive integer", { field: "next.version" });
     }
     const run = this.#queue.then(() =>
       this.#withFileLock(() => this.#swap(expected, { cid: nextCid, version: next.version })),
@@ -85,7 +87,9 @@ export class FileManifestHead implements ManifestHead {
       current === undefined ? expected === undefined : expected !== undefined && current.cid.equals(expected);
     if (!unchanged) return false;
     if (current !== undefined && next.version <= current.version) {
-      throw new InvalidArgumentError(`head version must increase (current ${current.version}, next ${next.version})`);
+      throw new InvalidArgumentError(`head version must increase (current ${current.version}, next ${next.version})`, {
+        field: "next.version",
+      });
     }
     await writeFileAtomically(this.path, JSON.stringify({ cid: next.cid.toString(), version: next.version }) + "\n");
     return true;

@@ -199,7 +199,7 @@ export class PatientManifest {
     assertManifestKeyPair(options.keyPair);
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     if (!Number.isSafeInteger(maxAttempts) || maxAttempts < 1)
-      throw new InvalidArgumentError("maxAttempts must be ≥ 1");
+      throw new InvalidArgumentError("maxAttempts must be an integer ≥ 1", { field: "maxAttempts" });
     this.#store = options.store;
     this.#head = options.head;
     this.#keyPair = options.keyPair;

@@ -1,0 +1,79 @@
+// What the embedded node says when its data dir cannot be used at open: a DataDirError naming `dataDir`, the path
+// that failed and what to do, instead of a bare `EEXIST: file already exists, mkdir …` or an SQLite code. The
+// file-system error is found anywhere in the cause chain (a lock or datastore failure wraps it), and SQLite's own
+// codes for the same conditions (read-only, full, cannot open) are read as their file-system equivalents.
+import { DataDirError, HygeiaStorageError, StoreUnavailableError } from "../errors.ts";
+
+/** SQLite primary result codes (node:sqlite's `errcode`, low byte) for the conditions below. */
+const SQLITE_REASONS: Readonly<Record<number, string>> = { 8: "EROFS", 13: "ENOSPC", 14: "SQLITE_CANTOPEN" };
+
+interface FsFailure {
+  reason: string;
+  path: string | undefined;
+}
+
+/** The first file-system (or SQLite) failure in `error`'s cause chain. */
+function fsFailure(error: unknown): FsFailure | undefined {
+  for (let current = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth++) {
+    const { code, path, errcode } = current as NodeJS.ErrnoException & { errcode?: unknown };
+    if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return { reason: code, path };
+    if (code === "ERR_SQLITE_ERROR" && typeof errcode === "number") {
+      const reason = SQLITE_REASONS[errcode & 0xff];
+      if (reason !== undefined) return { reason, path: undefined };
+    }
+  }
+  return undefined;
+}
+
+function advice(dataDir: string, path: string, reason: string): string {
+  const where = path === dataDir ? dataDir : `${path} (in dataDir ${dataDir})`;
+  switch (reason) {
+    case "EEXIST":
+    case "ENOTDIR":
+      return (
+        `dataDir ${dataDir} cannot be used: ${reason === "EEXIST" ? `${where} is a file` : `a part of ${where} is a file`}, ` +
+        "not a directory. Pass the path of a directory (it is created if missing), or move the file away"
+      );
+    case "SQLITE_CANTOPEN":
+      return (
+        `dataDir ${dataDir} cannot be used: SQLite cannot open ${where}. It must be a database file this process ` +
+        "can read and write: check its permissions, or move it away if it is not the node's database"
+      );
+    case "EACCES":
+    case "EPERM":
+      return (
+        `dataDir ${dataDir} is not writable by this process (${reason} on ${where}): give the user running it ` +
+        "write access to the directory, or pass a dataDir it owns"
+      );
+    case "EROFS":
+      return `dataDir ${dataDir} is on a read-only file system (${where}): pass a dataDir on a writable disk`;
+    case "ENOSPC":
+    case "EDQUOT":
+      return (
+        `no space left for dataDir ${dataDir} (${reason} on ${where}): free space (or quota) on that disk, or ` +
+        "pass a dataDir on a disk with room"
+      );
+    default:
+      return `dataDir ${dataDir} cannot be opened (${reason} on ${where}): check the path and its permissions`;
+  }
+}
+
+/**
+ * Maps a failure while opening the data dir's stores: a file-system failure is a DataDirError; a typed storage
+ * error without one (another process holds the lock) passes through; anything else is StoreUnavailableError.
+ * `where` is the path to name when the failure does not say (SQLite's errors name none).
+ */
+export function dataDirFailure(
+  dataDir: string,
+  error: unknown,
+  what: string,
+  where: string = dataDir,
+): HygeiaStorageError {
+  const failure = fsFailure(error);
+  if (failure !== undefined) {
+    const path = failure.path ?? where;
+    return new DataDirError(dataDir, path, failure.reason, advice(dataDir, path, failure.reason), { cause: error });
+  }
+  if (error instanceof HygeiaStorageError) return error;
+  return new StoreUnavailableError(`cannot open ${what} of ${dataDir}`, { cause: error });
+}
