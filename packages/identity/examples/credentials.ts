@@ -93,7 +93,7 @@ assert.deepEqual(result.disclosed, { HealthInsuranceCredential: { memberId: "M-1
 assert.equal(request.challenge.length, 32);
 
 // #region sd-jwt
-import { issueSdJwtCredential, presentSdJwtCredential } from "@hygeia/identity";
+import { disclosableClaims, issueSdJwtCredential, presentSdJwtCredential } from "@hygeia/identity";
 
 // SD-JWT VC — PatientIdentity and HealthInsurance; the holder discloses only what is asked
 const sdjwt = await issueSdJwtCredential(agent, {
@@ -102,6 +102,8 @@ const sdjwt = await issueSdJwtCredential(agent, {
   subject, // { id: patient.did, givenName: "Ada", familyName: "Lovelace", birthDate: "1985-12-10" }
   holderPublicJwk: await agent.signingPublicJwk(patient.did), // cnf: only this key can present it
 });
+const claims = await disclosableClaims(sdjwt); // a Promise (it decodes the SD-JWT): await it
+// claims = ["givenName", "familyName", "birthDate"]: what `disclose` may name
 const identityRequest = {
   challenge: await challenges.issue("clinic.example"),
   domain: "clinic.example",
@@ -120,6 +122,7 @@ const identity = await verifier.verifyPresentation(shown, identityRequest); // o
 const single = await verifier.verifyCredential(vc); // one JWT VC, same checks minus presentation binding
 // #endregion sd-jwt
 
+assert.deepEqual(claims, ["givenName", "familyName", "birthDate"]);
 assert.equal(identity.ok, true, JSON.stringify(identity.checks));
 assert.deepEqual(identity.disclosed, { PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" } });
 assert.equal(single.ok, true, JSON.stringify(single.checks));
