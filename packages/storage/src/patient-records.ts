@@ -3,8 +3,11 @@
 // untouched; if the manifest update fails, the ciphertext is stored but unlisted (retry addRecords).
 import { wipe } from "@hygeia/crypto";
 import type { ByteInput, RecipientKey, X25519KeyPair } from "@hygeia/crypto";
+import { parseCid } from "./cid.ts";
 import type { CidInput } from "./cid.ts";
 import type { ContentStore, OperationOptions } from "./content-store.ts";
+import { RecordNotFoundError } from "./errors.ts";
+import { asCid, checkEntryToRead } from "./manifest/entry-input.ts";
 import type { Manifest, ManifestEntry } from "./manifest/manifest-format.ts";
 import type { ManifestHead } from "./manifest/manifest-head.ts";
 import { PatientManifest } from "./manifest/patient-manifest.ts";
@@ -31,8 +34,8 @@ export class PatientRecords {
   readonly manifest: PatientManifest;
 
   constructor(options: PatientRecordsOptions) {
+    this.manifest = new PatientManifest(options); // checks the options first: store, head, keyPair
     this.records = new RecordStore(options.store, options);
-    this.manifest = new PatientManifest(options);
   }
 
   /** Encrypts, stores and lists a record; `plaintext` is any ByteInput (see RecordStore.putRecord). */
@@ -73,8 +76,13 @@ export class PatientRecords {
     return this.manifest.shareRecord(cid, recipients, options);
   }
 
-  /** The record's verified plaintext, released only after its final chunk verified. */
-  async readRecord(entry: ManifestEntry, options: OperationOptions = {}): Promise<Uint8Array> {
+  /**
+   * The record's verified plaintext, released only after its final chunk verified. `record` is its ManifestEntry
+   * (addRecord's `.entry`, `latest().entries`) or its CID (a string or CID, looked up in the latest manifest:
+   * RecordNotFoundError when it does not list it). Anything else is an InvalidArgumentError with field "record".
+   */
+  async readRecord(record: ManifestEntry | CidInput, options: OperationOptions = {}): Promise<Uint8Array> {
+    const entry = await this.#entry(record, options);
     const dek = this.manifest.unwrapRecordKey(entry);
     try {
       return await this.records.readRecord(entry.cid, dek, { ...options, maxPlaintextBytes: entry.plaintextSize });
@@ -83,13 +91,35 @@ export class PatientRecords {
     }
   }
 
-  /** Streams verified plaintext; complete only when iteration ends without error (see RecordStore.getRecord). */
-  async *openRecord(entry: ManifestEntry, options: OperationOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+  /**
+   * Streams verified plaintext; complete only when iteration ends without error (see RecordStore.getRecord).
+   * `record` as for readRecord: a ManifestEntry or a CID listed in the latest manifest.
+   */
+  async *openRecord(
+    record: ManifestEntry | CidInput,
+    options: OperationOptions = {},
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    const entry = await this.#entry(record, options);
     const dek = this.manifest.unwrapRecordKey(entry);
     try {
       yield* this.records.getRecord(entry.cid, dek, options);
     } finally {
       wipe(dek);
     }
+  }
+
+  /** The entry `record` names: itself, or the latest manifest's entry for its CID. */
+  async #entry(record: unknown, options: OperationOptions): Promise<ManifestEntry> {
+    if (typeof record !== "string" && asCid(record) === undefined) return checkEntryToRead(record, "record", true);
+    const cid = parseCid(record); // InvalidCidError for a string that is not a CID
+    const latest = await this.manifest.latest(options);
+    const entry = latest?.entries.find((candidate) => candidate.cid.equals(cid));
+    if (latest === undefined || entry === undefined) {
+      throw new RecordNotFoundError(
+        cid.toString(),
+        `record ${cid.toString()} is not in this patient's manifest${latest === undefined ? " (no manifest yet)" : ` (version ${latest.version})`}: check the CID, or read it with RecordStore.readRecord(cid, dek) if you hold its key`,
+      );
+    }
+    return entry;
   }
 }

@@ -37,6 +37,7 @@ import {
   sealManifest,
 } from "./manifest-seal.ts";
 import type { OpenManifestOptions } from "./manifest-seal.ts";
+import { checkBase, checkEntriesToList, checkEntryToRead, checkStoredRecords } from "./entry-input.ts";
 import { changingEntries, mergeEntries, newEntries } from "./merge.ts";
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
@@ -185,6 +186,32 @@ export interface PatientManifestOptions {
   acceptUnauthenticated?: boolean;
 }
 
+/** The options' shape, so a missing store, head or key pair is named instead of failing as a TypeError later. */
+function checkManifestOptions(options: unknown): asserts options is PatientManifestOptions {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError("options must be an object { store, head, keyPair }", { field: "options" });
+  }
+  const { store, head, keyPair } = options as Partial<Record<keyof PatientManifestOptions, unknown>>;
+  const hasMethods = (value: unknown, ...names: string[]): boolean =>
+    typeof value === "object" &&
+    value !== null &&
+    names.every((name) => typeof (value as Record<string, unknown>)[name] === "function");
+  if (!hasMethods(store, "put", "get", "has", "stat", "pin", "unpin")) {
+    throw new InvalidArgumentError("store must be a ContentStore (HeliaContentStore, KuboContentStore)", {
+      field: "store",
+    });
+  }
+  if (!hasMethods(head, "get", "compareAndSet")) {
+    throw new InvalidArgumentError("head must be a ManifestHead (e.g. new FileManifestHead(path))", { field: "head" });
+  }
+  if (typeof keyPair !== "object" || keyPair === null) {
+    throw new InvalidArgumentError(
+      "keyPair must be the patient's X25519 key pair { publicKey, secretKey } (@hygeia/crypto derives it)",
+      { field: "keyPair" },
+    );
+  }
+}
+
 export class PatientManifest {
   readonly #store: ContentStore;
   readonly #head: ManifestHead;
@@ -194,6 +221,7 @@ export class PatientManifest {
   readonly #acceptUnauthenticated: boolean;
 
   constructor(options: PatientManifestOptions) {
+    checkManifestOptions(options);
     assertX25519PublicKey(options.keyPair.publicKey);
     // Sealing needs the secret key (it authenticates every version): refuse a pair that cannot seal now, not later.
     assertManifestKeyPair(options.keyPair);
@@ -242,6 +270,8 @@ export class PatientManifest {
     additions: readonly ManifestEntry[],
     options: OperationOptions = {},
   ): Promise<Manifest> {
+    base = checkBase(base);
+    additions = checkEntriesToList(additions, "additions");
     // Only a new record's ciphertext must be here; new recipients of a listed record change no content.
     await this.#assertStored(newEntries(base?.entries ?? [], additions), options);
     const document: ManifestDocument = {
@@ -268,6 +298,7 @@ export class PatientManifest {
    * concurrent writers' entries are all kept. Throws ManifestConflictError after `maxAttempts` lost races.
    */
   async addEntries(additions: readonly ManifestEntry[], options: OperationOptions = {}): Promise<Manifest> {
+    additions = checkEntriesToList(additions, "additions");
     let lastConflict: ManifestConflictError | undefined;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       const base = await this.latest(options);
@@ -303,7 +334,8 @@ export class PatientManifest {
   }
 
   /** Wraps the records' DEKs to the patient and adds them (see addEntries). */
-  addRecords(records: readonly StoredRecord[], options: OperationOptions = {}): Promise<Manifest> {
+  async addRecords(records: readonly StoredRecord[], options: OperationOptions = {}): Promise<Manifest> {
+    checkStoredRecords(records);
     return this.addEntries(
       records.map((record) => manifestEntryFor(record, this.#keyPair.publicKey)),
       options,
@@ -341,7 +373,7 @@ export class PatientManifest {
   }
 
   unwrapRecordKey(entry: ManifestEntry): Uint8Array {
-    return unwrapRecordKey(entry, this.#keyPair);
+    return unwrapRecordKey(checkEntryToRead(entry, "entry"), this.#keyPair);
   }
 
   /**
