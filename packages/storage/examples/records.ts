@@ -46,6 +46,7 @@ const lab = await records.addRecord(new TextEncoder().encode(JSON.stringify(obse
   created: new Date().toISOString(),
 });
 const bytes = await records.readRecord(entry); // only after the whole record verified
+const labBytes = await records.readRecord(lab.entry.cid.toString()); // or by CID, as listed in the manifest
 // lab.manifest.version === 2: one version per addition
 
 // Another node, e.g. a replica: peer with it, fetch by CID, pin so it survives the first node going away.
@@ -59,6 +60,7 @@ for (const { entry, dek } of recovered) await new RecordStore(replica).readRecor
 // #endregion records
 
 assert.deepEqual(Buffer.from(bytes), scan);
+assert.deepEqual(JSON.parse(new TextDecoder().decode(labBytes)), observation);
 assert.equal(lab.manifest.version, 2);
 assert.equal(recovered.length, 2);
 assert.equal(await replica.has(entry.cid), true);
@@ -66,17 +68,23 @@ assert.equal(await replica.has(entry.cid), true);
 // #region share
 import { unwrapKey } from "@hygeia/crypto";
 
-// What identity's `await agent.encryptionKeys(clinicDid)` returns: the clinic DID's X25519 keyAgreement keys.
+// What identity's `await agent.encryptionKeys(clinicDid)` returns: the clinic DID's X25519 keyAgreement keys, with
+// the ids its DID document gives them (did:ethr numbers them #delegate-N: take ids from here, never build them).
 const clinicKeys = [
-  { id: "did:ethr:0x70997970c51812dc3a010c7d01b50e0d17dc79c8#enc-1", publicKey: clinicKeyPair.publicKey },
+  {
+    id: "did:ethr:0x7a69:0x70997970C51812dc3A010C7d01b50e0d17dc79C8#delegate-1",
+    publicKey: clinicKeyPair.publicKey,
+    current: true,
+  },
 ];
 const shared = await records.shareRecord(lab.entry.cid, clinicKeys);
-// shared.wraps: [{ recipientId: "did:ethr:0x7099…#enc-1", wrap: 114 bytes }] -> the gateway stores and releases them
+// shared.wraps: [{ recipientId: "did:ethr:0x7a69:0x7099…#delegate-1", wrap: 114 bytes }] -> the gateway keeps them
 // shared.entry.sharedWith: the clinic's key, remembered in manifest version 3 (to wrap again, e.g. for a new gateway)
 
 // The clinic, on its own node, with its own secret key:
 const clinicNode = await HeliaContentStore.create({ dataDir: ".hygeia/clinic", peers: store.multiaddrs() });
-const clinicDek = unwrapKey(shared.wraps[0]!.wrap, clinicKeyPair, shared.context);
+const clinicWrap = shared.wraps.find((wrap) => wrap.recipientId === clinicKeys[0]!.id)!; // the wrap to its key
+const clinicDek = unwrapKey(clinicWrap.wrap, clinicKeyPair, shared.context);
 const fhir = JSON.parse(
   new TextDecoder().decode(await new RecordStore(clinicNode).readRecord(lab.entry.cid, clinicDek)),
 );
