@@ -37,7 +37,8 @@ export async function decryptToBuffer(
   options: DecryptToBufferOptions = {},
 ): Promise<Uint8Array> {
   const limit = options.maxPlaintextBytes ?? DEFAULT_MAX_BUFFERED_PLAINTEXT_BYTES;
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidArgumentError("maxPlaintextBytes must be an integer >= 0", { field: "maxPlaintextBytes" });
+  if (!Number.isSafeInteger(limit) || limit < 0)
+    throw new InvalidArgumentError("maxPlaintextBytes must be an integer >= 0", { field: "maxPlaintextBytes" });
   if (envelope instanceof Uint8Array && envelope.length > encryptedSize(limit, MIN_CHUNK_SIZE)) {
     // Cheap early refusal (no chunk size has more overhead than the minimum); the running count is the real bound.
     throw tooLarge(limit);
