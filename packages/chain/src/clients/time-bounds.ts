@@ -1,7 +1,10 @@
 /**
- * Client-side bounds on the unix times a consent carries (expiry, signature deadline), checked
- * before any chain call. The contract only refuses the past; these checks also refuse the
- * implausible, above all a time in milliseconds (consent until the year ~58,000).
+ * Client-side bounds on the unix times the clients and the indexer take (a consent's expiry and
+ * signature deadline, an accreditation's validFrom / validUntil, the time a read is evaluated at),
+ * checked before any chain call. The contracts only refuse the past, and views answer for any
+ * time; these checks also refuse the implausible, above all a time in milliseconds (consent or an
+ * accreditation until the year ~58,000, "was this issuer trusted in the year 58,000?").
+ * One implementation of the milliseconds rule for all of them: requireTimeWithin.
  */
 import { InvalidInputError, requireUint } from "../errors.ts";
 
@@ -35,33 +38,89 @@ export function timeBounds(options: { maxExpiryAheadSeconds?: number; clock?: ()
  * (64 for expiry, 256 for deadlines). Time is the wall clock: chain time may differ by seconds.
  */
 export function requireFutureTime(value: unknown, bits: number, field: string, bounds: TimeBounds): bigint {
+  const now = nowSeconds(bounds);
+  return requireTimeWithin(value, bits, field, {
+    earliest: now + 1n,
+    latest: now + BigInt(bounds.maxAheadSeconds),
+    tooEarly: (time) => `${time} is in the past (now is ${now}); use a future unix time in seconds`,
+    tooLate: (time, asMilliseconds) => tooFarAhead(time, now, bounds, asMilliseconds),
+  });
+}
+
+/**
+ * A unix time in seconds that may lie in the past (from 0, "since always") but not more than
+ * `maxAheadSeconds` ahead: the start of a validity window (an accreditation's validFrom).
+ */
+export function requireTimeNotAhead(value: unknown, bits: number, field: string, bounds: TimeBounds): bigint {
+  const now = nowSeconds(bounds);
+  return requireTimeWithin(value, bits, field, {
+    earliest: 0n,
+    latest: now + BigInt(bounds.maxAheadSeconds),
+    tooEarly: (time) => `${time} is negative`, // unreachable: requireUint refuses negatives first
+    tooLate: (time, asMilliseconds) => tooFarAhead(time, now, bounds, asMilliseconds),
+  });
+}
+
+/**
+ * A unix time in seconds a read is evaluated at (`isTrustedAt`, the indexer's `atUnixSeconds`):
+ * any time before 1e11 (the year 5138). Anything from 1e11 on is refused rather than answered,
+ * since a value that large is almost surely milliseconds (`Date.now()`), and an answer "at the year
+ * 58,000" would silently be wrong. Returns the value as a bigint.
+ */
+export function requireUnixSeconds(value: unknown, field: string): bigint {
+  return requireTimeWithin(value, 64, field, {
+    earliest: 0n,
+    latest: MAYBE_MILLISECONDS - 1n,
+    tooEarly: (time) => `${time} is negative`, // unreachable: requireUint refuses negatives first
+    tooLate: (time, asMilliseconds) =>
+      `${time} is after the year 5138 as unix seconds${asMilliseconds}; expected unix seconds below ${MAYBE_MILLISECONDS}`,
+  });
+}
+
+interface TimeWindow {
+  /** Inclusive bounds in unix seconds. */
+  readonly earliest: bigint;
+  readonly latest: bigint;
+  readonly tooEarly: (time: bigint) => string;
+  /** `asMilliseconds` is "" or " (read as milliseconds it would be …)" to put after the value. */
+  readonly tooLate: (time: bigint, asMilliseconds: string) => string;
+}
+
+/**
+ * The one implementation of the milliseconds rule: a value refused that is ≥ 1e11 says "divide by
+ * 1000" when the value divided by 1000 would be accepted, and otherwise what it would be read as
+ * milliseconds, so the hint is never missing nor misleading.
+ */
+function requireTimeWithin(value: unknown, bits: number, field: string, window: TimeWindow): bigint {
   const time = requireUint(value, bits, field);
-  const now = BigInt(Math.floor(bounds.clock() / 1000));
-  const latest = now + BigInt(bounds.maxAheadSeconds);
-  if (time > now && time <= latest) return time;
+  if (time >= window.earliest && time <= window.latest) return time;
   if (time >= MAYBE_MILLISECONDS) {
     const seconds = time / 1000n;
-    if (seconds > now && seconds <= latest) {
+    if (seconds >= window.earliest && seconds <= window.latest) {
       throw new InvalidInputError(
         field,
         `${time} looks like milliseconds: divide by 1000 (expected unix seconds, e.g. ${seconds}, ${isoDate(seconds)})`,
       );
     }
   }
-  // Not a plausible time in milliseconds either: say so, so the hint is never missing nor misleading.
+  if (time < window.earliest) throw new InvalidInputError(field, window.tooEarly(time));
   const asMilliseconds =
     time >= MAYBE_MILLISECONDS
-      ? ` (read as milliseconds it would be ${isoDate(time / 1000n)}, ${time / 1000n <= now ? "in the past" : "also too far ahead"})`
+      ? ` (read as milliseconds it would be ${isoDate(time / 1000n)}, ${time / 1000n < window.earliest ? "in the past" : "also too far ahead"})`
       : "";
-  if (time <= now) {
-    throw new InvalidInputError(field, `${time} is in the past (now is ${now}); use a future unix time in seconds`);
-  }
+  throw new InvalidInputError(field, window.tooLate(time, asMilliseconds));
+}
+
+function nowSeconds(bounds: TimeBounds): bigint {
+  return BigInt(Math.floor(bounds.clock() / 1000));
+}
+
+function tooFarAhead(time: bigint, now: bigint, bounds: TimeBounds, asMilliseconds: string): string {
   const years = Number(time - now) / 31_557_600;
-  throw new InvalidInputError(
-    field,
+  return (
     `${time} is ${years < 1e6 ? years.toFixed(1) : years.toExponential(1)} years ahead${asMilliseconds}; ` +
-      `at most ${bounds.maxAheadSeconds} s ahead (${latest}) is accepted ` +
-      "(the client option maxExpiryAheadSeconds raises the bound)",
+    `at most ${bounds.maxAheadSeconds} s ahead (${now + BigInt(bounds.maxAheadSeconds)}) is accepted ` +
+    "(the client option maxExpiryAheadSeconds raises the bound)"
   );
 }
 

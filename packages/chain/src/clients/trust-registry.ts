@@ -1,13 +1,6 @@
 /** Typed client of the TrustRegistry contract (issuer accreditation per role). */
 import { Interface, getAddress, keccak256, toUtf8Bytes, type Log } from "ethers";
-import {
-  InvalidInputError,
-  describe,
-  requireAddress,
-  requireBytes32,
-  requireNonZeroAddress,
-  requireUint,
-} from "../errors.ts";
+import { InvalidInputError, describe, requireAddress, requireBytes32, requireNonZeroAddress } from "../errors.ts";
 import { TrustRegistryAbi } from "../generated/TrustRegistry.ts";
 import {
   ContractClient,
@@ -19,6 +12,13 @@ import {
   type TxOptions,
   type TxOutcome,
 } from "./base.ts";
+import {
+  requireFutureTime,
+  requireTimeNotAhead,
+  requireUnixSeconds,
+  timeBounds,
+  type TimeBounds,
+} from "./time-bounds.ts";
 
 /** Roles Hygeia uses; their ids are keccak256("hygeia.role.<name>"), as in TrustRegistry.sol. */
 export const TrustRole = {
@@ -76,15 +76,39 @@ export type TrustEvent =
       readonly position: LogPosition;
     };
 
+export interface TrustRegistryClientOptions extends ClientOptions {
+  /** Latest validUntil (and validFrom) accepted, in seconds from now. Default 10 years (315,576,000). */
+  maxExpiryAheadSeconds?: number;
+  /** Wall clock in milliseconds for the time checks (tests). Default Date.now. */
+  clock?: () => number;
+}
+
+export interface AccreditParams {
+  issuer: string;
+  role: TrustRoleName | string;
+  /**
+   * Unix seconds (not milliseconds) from which the issuer is trusted, inclusive; may be in the past
+   * (0: since always), at most maxExpiryAheadSeconds ahead.
+   */
+  validFrom: bigint | number;
+  /** Unix seconds until which it is trusted, exclusive: after validFrom, in the future, at most maxExpiryAheadSeconds ahead. */
+  validUntil: bigint | number;
+}
+
 const trustInterface = new Interface(TrustRegistryAbi);
 
 export class TrustRegistryClient extends ContractClient<TrustEvent> {
-  constructor(address: string, runner: ClientRunner, options: ClientOptions = {}) {
+  private readonly options: TrustRegistryClientOptions;
+  private readonly bounds: TimeBounds;
+
+  constructor(address: string, runner: ClientRunner, options: TrustRegistryClientOptions = {}) {
     super("TrustRegistry", address, TrustRegistryAbi, runner, options);
+    this.options = { ...options };
+    this.bounds = timeBounds(options);
   }
 
   connect(runner: ClientRunner): TrustRegistryClient {
-    return new TrustRegistryClient(this.address, runner, { readTimeoutMs: this.readTimeoutMs });
+    return new TrustRegistryClient(this.address, runner, this.options);
   }
 
   protected parseEvent(log: Log): TrustEvent | undefined {
@@ -107,15 +131,21 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     return undefined;
   }
 
-  /** Governance only. Trusted for [validFrom, validUntil); overwrites an earlier accreditation. */
-  accredit(
-    params: { issuer: string; role: TrustRoleName | string; validFrom: bigint | number; validUntil: bigint | number },
-    options?: TxOptions,
-  ): Promise<TxOutcome<TrustEvent>> {
-    const validFrom = requireUint(params.validFrom, 64, "validFrom");
-    const validUntil = requireUint(params.validUntil, 64, "validUntil");
+  /**
+   * Governance only. Trusted for [validFrom, validUntil), unix seconds; overwrites an earlier
+   * accreditation. Both times are checked before anything is sent (InvalidInputError naming the
+   * field): not milliseconds ("divide by 1000"), at most maxExpiryAheadSeconds ahead, validUntil
+   * after validFrom and in the future.
+   */
+  accredit(params: AccreditParams, options?: TxOptions): Promise<TxOutcome<TrustEvent>> {
+    if (typeof params !== "object" || params === null)
+      throw new InvalidInputError("params", "expected { issuer, role, validFrom, validUntil }");
+    // validFrom first: a validFrom in milliseconds must be named as such, not as "validUntil before validFrom".
+    const validFrom = requireTimeNotAhead(params.validFrom, 64, "validFrom", this.bounds);
+    const validUntil = requireTimeNotAhead(params.validUntil, 64, "validUntil", this.bounds);
     if (validUntil <= validFrom)
       throw new InvalidInputError("validUntil", `must be after validFrom (${validFrom}), got ${validUntil}`);
+    requireFutureTime(validUntil, 64, "validUntil", this.bounds); // the contract refuses a window already over
     return this.write(
       "accredit",
       [requireNonZeroAddress(params.issuer, "issuer"), trustRoleId(params.role), validFrom, validUntil],
@@ -123,7 +153,7 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     );
   }
 
-  /** Governance only. Ends an active accreditation now. */
+  /** Governance only. Ends an active accreditation now (at the block's time; it takes no time argument). */
   revokeAccreditation(
     issuer: string,
     role: TrustRoleName | string,
@@ -136,7 +166,11 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     return this.read<boolean>("isTrusted", [requireAddress(issuer, "issuer"), trustRoleId(role)], blockTag);
   }
 
-  /** Whether the issuer was trusted at unix time `at` (e.g. a credential's issuance time). */
+  /**
+   * Whether the issuer was trusted at `at`, unix seconds (e.g. a credential's issuance time). A
+   * value from 1e11 on (milliseconds, `Date.now()`) is refused with InvalidInputError (field "at")
+   * saying "divide by 1000", rather than answered for the year ~58,000.
+   */
   isTrustedAt(
     issuer: string,
     role: TrustRoleName | string,
@@ -145,7 +179,7 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
   ): Promise<boolean> {
     return this.read<boolean>(
       "isTrustedAt",
-      [requireAddress(issuer, "issuer"), trustRoleId(role), requireUint(at, 64, "at")],
+      [requireAddress(issuer, "issuer"), trustRoleId(role), requireUnixSeconds(at, "at")],
       blockTag,
     );
   }

@@ -31,12 +31,12 @@ import {
   ReorgTooDeepError,
   requireAddress,
   requireSmallUint,
-  requireUint,
 } from "../errors.ts";
 import { parsePurpose, type Purpose } from "../purposes.ts";
 import { checkRecordQuery, recordAccessFrom, type RecordAccess, type RecordAccessQuery } from "../record-access.ts";
 import { toScopeId } from "../scopes.ts";
 import { networkFailureReason } from "../clients/chain-errors.ts";
+import { requireUnixSeconds } from "../clients/time-bounds.ts";
 import { CONSENT_SLOT_TOPICS, isSlotEvent, parseConsentLog, slotAfter } from "../clients/consent-events.ts";
 import {
   CHECKPOINT_FORMAT,
@@ -284,9 +284,9 @@ export class ConsentIndexer {
       toScopeId(scope),
       parsePurpose(purpose),
     );
+    const at = atUnixSeconds === undefined ? this.defaultNow() : requireUnixSeconds(atUnixSeconds, "atUnixSeconds");
     const reason = this.staleReason();
     if (reason) throw new IndexerStaleError(`consent index is stale: ${reason}`);
-    const at = atUnixSeconds === undefined ? this.defaultNow() : requireUint(atUnixSeconds, 64, "atUnixSeconds");
     if (!isLive(this.confirmed.get(key), at)) return false;
     const pendingSlot = this.pending.get(key);
     return pendingSlot === undefined || isLive(pendingSlot, at);
@@ -299,7 +299,7 @@ export class ConsentIndexer {
    */
   checkRecordAccess(query: RecordAccessQuery, atUnixSeconds?: number | bigint): RecordAccess {
     const q = checkRecordQuery(query);
-    const at = atUnixSeconds === undefined ? undefined : requireUint(atUnixSeconds, 64, "atUnixSeconds");
+    const at = atUnixSeconds === undefined ? undefined : requireUnixSeconds(atUnixSeconds, "atUnixSeconds");
     return recordAccessFrom(
       q.scopes,
       q.scopes.map((scope) => this.isAllowed(q.patient, q.grantee, scope, q.purpose, at)),
