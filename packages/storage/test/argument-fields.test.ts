@@ -15,15 +15,9 @@ import {
   RecordStore,
   validateRecordMetadata,
 } from "../src/index.ts";
-import type { RecordMetadata } from "../src/index.ts";
+import type {} from "../src/index.ts";
 import { TestNodes } from "./helpers/nodes.ts";
-
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
+import { LAB } from "./helpers/fixtures.ts";
 
 function expectField(error: unknown, field: string): void {
   expect(error, `expected an InvalidArgumentError naming ${field}`).to.be.instanceOf(InvalidArgumentError);

@@ -7,16 +7,11 @@ import { generateX25519KeyPair } from "@hygeia/crypto";
 import type { ByteInput } from "@hygeia/crypto";
 import { expect } from "chai";
 import { FileManifestHead, InvalidArgumentError, PatientRecords, RecordStore } from "../src/index.ts";
-import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
+import type { HeliaContentStore } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, pieces, scratchReads, testBytes } from "./helpers/nodes.ts";
+import { LAB } from "./helpers/fixtures.ts";
 
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
 const PLAINTEXT = testBytes(150_000, 3);
 
 function webStreamOf(bytes: Uint8Array, pieceSize: number): ReadableStream<Uint8Array> {

@@ -30,19 +30,12 @@ import type {
   ManifestDocument,
   ManifestEntry,
   OperationOptions,
-  RecordMetadata,
 } from "../src/index.ts";
 import { encodeManifestDocument } from "../src/manifest/manifest-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { hmacSha256, manifestAuthKey, sealJson, sealVersion1 } from "./helpers/manifest-seal.ts";
 import { TestNodes, collect, testBytes } from "./helpers/nodes.ts";
-
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
+import { LAB } from "./helpers/fixtures.ts";
 
 const patient = generateX25519KeyPair();
 const owner = manifestOwner(patient.publicKey);

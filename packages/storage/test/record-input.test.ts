@@ -12,16 +12,11 @@ import {
   PatientRecords,
   RecordNotFoundError,
 } from "../src/index.ts";
-import type { AddedRecord, HeliaContentStore, ManifestEntry, RecordMetadata } from "../src/index.ts";
+import type { AddedRecord, HeliaContentStore, ManifestEntry } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect } from "./helpers/nodes.ts";
+import { LAB } from "./helpers/fixtures.ts";
 
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
 const observation = new TextEncoder().encode('{"resourceType":"Observation","valueQuantity":{"value":7.2}}');
 
 function expectField(error: unknown, field: string): void {

@@ -13,13 +13,8 @@ import { BlockCorruptError, InvalidArgumentError, InvalidCidError, RecordStore }
 import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, pieces, pinRecords, testBytes } from "./helpers/nodes.ts";
+import { LAB } from "./helpers/fixtures.ts";
 
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
 const SCAN: RecordMetadata = {
   kind: "file",
   type: "application/dicom",

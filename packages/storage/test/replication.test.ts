@@ -13,13 +13,8 @@ import {
 import type { HeliaContentStore, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, pieces, testBytes } from "./helpers/nodes.ts";
+import { LAB } from "./helpers/fixtures.ts";
 
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
 const SCAN: RecordMetadata = {
   kind: "file",
   type: "application/dicom",

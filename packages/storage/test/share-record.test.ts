@@ -14,16 +14,11 @@ import {
   recordKeyContext,
   recoverRecords,
 } from "../src/index.ts";
-import type { HeliaContentStore, ManifestEntry, RecordMetadata } from "../src/index.ts";
+import type { HeliaContentStore, ManifestEntry } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes } from "./helpers/nodes.ts";
+import { LAB } from "./helpers/fixtures.ts";
 
-const LAB: RecordMetadata = {
-  kind: "fhir",
-  type: "Observation",
-  category: "laboratory",
-  created: "2026-11-21T13:00:00Z",
-};
 const OBSERVATION = new TextEncoder().encode(JSON.stringify({ resourceType: "Observation", valueQuantity: 7.2 }));
 
 describe("PatientRecords.shareRecord", () => {
