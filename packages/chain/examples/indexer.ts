@@ -35,7 +35,7 @@ const indexer = new ConsentIndexer({
   confirmations: 2, // blocks built on top before a grant counts
 });
 indexer.on("progress", ({ syncedBlock, headBlock }) => log(`${syncedBlock}/${headBlock}`));
-await indexer.start(); // catches up, then polls every pollIntervalMs
+await indexer.start(); // resolves once caught up (or rejects with why not), then polls every pollIntervalMs
 try {
   allowed = indexer.isAllowed(patient, grantee, "fhir:Observation", "Treatment"); // O(1), synchronous: true
 } catch (error) {
@@ -51,6 +51,43 @@ const restored = ConsentIndexer.restore(JSON.parse(await readFile("consent-index
   address: deployment.contracts.ConsentRegistry,
 });
 // #endregion indexer
+
+let cause = "";
+const wrongAddress = account(8).address; // an account, not the ConsentRegistry: no code there
+// #region start
+import { ContractNotDeployedError, HygeiaChainError } from "@hygeia/chain";
+
+const gatewayIndexer = new ConsentIndexer({
+  provider,
+  address: wrongAddress,
+  readTimeoutMs: 5_000, // bounds each request of a poll: a node that never answers fails the poll
+});
+try {
+  await gatewayIndexer.start(); // one attempt; start({ retryForMs: 60_000 }) keeps trying for a minute
+} catch (error) {
+  // ContractNotDeployedError here; ChainUnavailableError for a dead or silent node, WrongChainError for
+  // another chain. Nothing keeps running: report "not ready" and exit, or call start() again later.
+  if (!(error instanceof ContractNotDeployedError)) throw error;
+  cause = error.code; // "CONTRACT_NOT_DEPLOYED"
+}
+// A readiness probe (/readyz) asks status(): fresh, or why not.
+const { stale, staleReason, lastError } = gatewayIndexer.status();
+const readiness = {
+  ready: !stale,
+  reason: staleReason,
+  code: lastError instanceof HygeiaChainError ? lastError.code : null,
+};
+// { ready: false, code: "CONTRACT_NOT_DEPLOYED",
+//   reason: "never caught up with the chain; last error: no ConsentRegistry code at 0x… on chain 31337" }
+// #endregion start
+
+assert.equal(cause, "CONTRACT_NOT_DEPLOYED");
+assert.equal(readiness.ready, false);
+assert.equal(readiness.code, "CONTRACT_NOT_DEPLOYED");
+assert.match(
+  readiness.reason ?? "",
+  /^never caught up with the chain; last error: no ConsentRegistry code at 0x[0-9a-fA-F]{40} on chain 31337$/,
+);
 
 assert.equal(allowed, true);
 assert.ok(progress.length > 0);

@@ -248,6 +248,23 @@ export class ContractNotDeployedError extends HygeiaChainError {
   override readonly code = "CONTRACT_NOT_DEPLOYED";
 }
 
+/**
+ * The node is on another chain than the one expected (the indexer's `chainId` option or its
+ * checkpoint's chain): a configuration error, not retried.
+ */
+export class WrongChainError extends HygeiaChainError {
+  override readonly code = "WRONG_CHAIN";
+  /** The chain id the node reports. */
+  readonly actualChainId: number;
+  /** The chain id expected. */
+  readonly expectedChainId: number;
+  constructor(actualChainId: number, expectedChainId: number, detail: string, options?: { cause?: unknown }) {
+    super(`the node is on chain ${actualChainId}, ${detail} expects chain ${expectedChainId}`, options);
+    this.actualChainId = actualChainId;
+    this.expectedChainId = expectedChainId;
+  }
+}
+
 /** The indexer cannot vouch for its view of the chain; callers must fail closed. */
 export class IndexerStaleError extends HygeiaChainError {
   override readonly code = "INDEXER_STALE";

@@ -11,6 +11,7 @@ import {
   ReorgTooDeepError,
   startLocalChain,
   deployHygeia,
+  WrongChainError,
   type ConsentIndexerOptions,
   type IndexerEvents,
 } from "../src/index.ts";
@@ -344,8 +345,8 @@ describe("ConsentIndexer (anvil)", function () {
       () => undefined,
       (e: unknown) => e,
     );
-    expect(error).to.be.instanceOf(InvalidCheckpointError);
-    expect(() => i.isAllowed(...key())).to.throw(IndexerStaleError, /stopped: the provider is on chain 31337/);
+    expect(error).to.be.instanceOf(WrongChainError);
+    expect(() => i.isAllowed(...key())).to.throw(IndexerStaleError, /stopped: the node is on chain 31337/);
   });
 });
 

@@ -7,7 +7,7 @@
  * already used (NONCE_EXPIRED), a consent just revoked still "allowed", a simulation that no
  * longer holds, a receipt "not there" while the account's count says it was mined. A JSON-RPC
  * provider's `send` caches nothing (and skips ethers' per-call network check), so every read of the
- * sender and the clients goes through it. Other providers (FallbackProvider, custom ones) have no
+ * sender, the clients and the indexer goes through it. Other providers (FallbackProvider, custom ones) have no
  * `send` and are asked through their methods, with their own caching.
  *
  * Nothing here is bounded: callers bound each request (see `bounded` in sender.ts).
@@ -60,6 +60,41 @@ export async function blockNumberOf(provider: Provider, tag: ReadTag): Promise<n
   if (tag === "latest") return blockNumber(provider);
   const block = (await rpc.send("eth_getBlockByNumber", [tag, false])) as { number?: string } | null;
   return block?.number ? getNumber(block.number, "eth_getBlockByNumber") : null;
+}
+
+/** What the indexer needs of a block header. */
+export interface BlockHeader {
+  readonly number: number;
+  readonly hash: string;
+  readonly parentHash: string;
+  readonly timestamp: number;
+}
+
+/**
+ * The header of block `tag`, or null when the node has no such block (or, for "pending", no hash
+ * yet). Past the cache matters for the indexer: a "latest" from before a revoke just mined, or a
+ * block by number from before a reorg, would make sync() miss what the caller has just seen.
+ */
+export async function header(provider: Provider, tag: ReadTag): Promise<BlockHeader | null> {
+  const rpc = jsonRpc(provider);
+  if (!rpc) {
+    const block = await provider.getBlock(tag);
+    if (!block || block.hash === null) return null;
+    return { number: block.number, hash: block.hash, parentHash: block.parentHash, timestamp: block.timestamp };
+  }
+  const raw = (await rpc.send("eth_getBlockByNumber", [rpcTag(tag), false])) as {
+    number?: string | null;
+    hash?: string | null;
+    parentHash?: string;
+    timestamp?: string;
+  } | null;
+  if (!raw?.number || !raw.hash || typeof raw.parentHash !== "string" || typeof raw.timestamp !== "string") return null;
+  return {
+    number: getNumber(raw.number, "block.number"),
+    hash: raw.hash,
+    parentHash: raw.parentHash,
+    timestamp: getNumber(raw.timestamp, "block.timestamp"),
+  };
 }
 
 /** The code at `address` ("0x" when none). */

@@ -15,11 +15,17 @@
  * - When the indexer cannot vouch for its state (not caught up, last poll failed, last success
  *   older than `staleAfterMs`, reorg being applied), isAllowed throws IndexerStaleError.
  *
+ * - Every request of a poll is bounded (`readTimeoutMs`): a node that never answers fails the poll
+ *   (ChainUnavailableError), so the index goes stale with that reason instead of hanging.
+ * - start() resolves only once the first catch-up succeeded; otherwise it rejects with the typed
+ *   cause and leaves nothing running, so "started" always means "answering".
+ *
  * Time: isAllowed compares expiries with max(wall clock, timestamp of the latest head seen), the
  * more restrictive of the two, since the next block's timestamp is at least the head's and usually
- * close to the wall clock. Pass `atUnixSeconds` to evaluate at a specific time.
+ * close to the wall clock. Pass `atUnixSeconds` (unix seconds, never milliseconds) to evaluate at a
+ * specific time.
  */
-import type { Block, Log, Provider } from "ethers";
+import type { Log, Provider } from "ethers";
 import {
   ChainUnavailableError,
   ContractNotDeployedError,
@@ -31,11 +37,14 @@ import {
   ReorgTooDeepError,
   requireAddress,
   requireSmallUint,
+  WrongChainError,
 } from "../errors.ts";
 import { parsePurpose, type Purpose } from "../purposes.ts";
 import { checkRecordQuery, recordAccessFrom, type RecordAccess, type RecordAccessQuery } from "../record-access.ts";
 import { toScopeId } from "../scopes.ts";
 import { networkFailureReason } from "../clients/chain-errors.ts";
+import * as node from "../clients/node-reads.ts";
+import { bounded } from "../clients/sender.ts";
 import { requireUnixSeconds } from "../clients/time-bounds.ts";
 import { CONSENT_SLOT_TOPICS, isSlotEvent, parseConsentLog, slotAfter } from "../clients/consent-events.ts";
 import {
@@ -75,6 +84,12 @@ export interface ConsentIndexerOptions {
   reorgWindow?: number;
   /** isAllowed refuses to answer when the last successful sync is older. Default max(10 s, 5 polls). */
   staleAfterMs?: number;
+  /**
+   * Bound on each request a poll makes (chain id, code, blocks, logs). A node that does not answer
+   * within it fails the poll with ChainUnavailableError: the index goes stale with that reason, and
+   * the next poll asks again. Default staleAfterMs (a slower answer leaves the index stale anyway).
+   */
+  readTimeoutMs?: number;
   /** Milliseconds clock; injectable for tests. */
   clock?: () => number;
 }
@@ -96,6 +111,15 @@ export interface IndexerStatus {
   readonly lastError: Error | null;
   /** Consent slots held (tombstones included). */
   readonly entries: number;
+}
+
+export interface IndexerStartOptions {
+  /**
+   * Keep trying the first catch-up (every pollIntervalMs) for up to this many milliseconds while it
+   * fails for a reason that may pass (node unreachable or not answering, contract not there yet).
+   * Default 0: one attempt. A wrong chain is never retried.
+   */
+  retryForMs?: number;
 }
 
 export interface IndexerEvents {
@@ -124,12 +148,7 @@ interface SlotWrite {
   readonly value: SlotValue;
 }
 
-interface Header {
-  readonly number: number;
-  readonly hash: string;
-  readonly parentHash: string;
-  readonly timestamp: number;
-}
+type Header = node.BlockHeader;
 
 /** Per-block reads near the head are issued together so ethers batches them into one request. */
 const NEAR_HEAD_BATCH = 50;
@@ -142,10 +161,13 @@ export class ConsentIndexer {
   private readonly maxBlockRange: number;
   private readonly reorgWindow: number;
   private readonly staleAfterMs: number;
+  private readonly readTimeoutMs: number;
   private readonly clock: () => number;
   private readonly startBlock: number;
   private readonly initialCheckpoint: ParsedCheckpoint | undefined;
   private expectedChainId: number | undefined;
+  /** Where expectedChainId comes from, for the WrongChainError message. */
+  private expectedChainSource = "the indexer's chainId option";
 
   private readonly confirmed = new ConsentTable();
   /** Per key touched by unconfirmed blocks: the smallest expiry among them and the latest version. */
@@ -168,6 +190,9 @@ export class ConsentIndexer {
   private queued: Promise<IndexerStatus> | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running = false;
+  private starting: Promise<IndexerStatus> | undefined;
+  /** Ends the pause between two attempts of start() early (stop()). */
+  private wake: (() => void) | undefined;
   private readonly listeners = new Map<keyof IndexerEvents, Set<Listener<never>>>();
 
   constructor(options: ConsentIndexerOptions) {
@@ -186,6 +211,7 @@ export class ConsentIndexer {
       );
     }
     this.staleAfterMs = positive(options.staleAfterMs ?? Math.max(10_000, 5 * this.pollIntervalMs), "staleAfterMs");
+    this.readTimeoutMs = positive(options.readTimeoutMs ?? this.staleAfterMs, "readTimeoutMs");
     this.clock = options.clock ?? Date.now;
     if (options.chainId !== undefined) this.expectedChainId = requireSmallUint(options.chainId, 48, "chainId");
 
@@ -194,6 +220,7 @@ export class ConsentIndexer {
       if (this.expectedChainId !== undefined) expected.chainId = this.expectedChainId;
       const checkpoint = parseCheckpoint(options.checkpoint, expected);
       this.initialCheckpoint = checkpoint;
+      if (this.expectedChainId === undefined) this.expectedChainSource = "the indexer's checkpoint";
       this.expectedChainId = checkpoint.chainId;
       this.startBlock = checkpoint.startBlock;
       this.syncedBlock = this.confirmedBlock = -1;
@@ -219,20 +246,60 @@ export class ConsentIndexer {
     return () => set.delete(listener as Listener<never>);
   }
 
-  /** Catches up once, then keeps polling. Rejects only on a configuration error (wrong chain). */
-  async start(): Promise<void> {
-    if (this.running) return;
-    this.running = true;
+  /**
+   * Catches up with the chain, then keeps polling every pollIntervalMs. Resolves with the status
+   * once the first catch-up succeeded: the index is fresh and isAllowed answers. When it cannot
+   * catch up (after `retryForMs` of attempts), rejects with the typed cause and leaves nothing
+   * running: ChainUnavailableError (node unreachable, or not answering within readTimeoutMs),
+   * ContractNotDeployedError (no code at `address` on that chain), WrongChainError (the node is on
+   * another chain than `chainId` / the checkpoint's). Call start() again to retry. Stopped while
+   * starting: rejects with IndexerStaleError. Concurrent calls share one start; once started,
+   * resolves at once.
+   */
+  start(options: IndexerStartOptions = {}): Promise<IndexerStatus> {
+    if (typeof options !== "object" || options === null)
+      return Promise.reject(new InvalidInputError("options", "expected { retryForMs? }"));
+    let retryForMs: number;
     try {
-      await this.sync();
+      retryForMs = requireSmallUint(options.retryForMs ?? 0, 32, "retryForMs");
     } catch (error) {
-      if (this.fatalError) {
-        this.running = false;
-        throw error;
-      }
-      // Transient (node down, ...): recorded in status; the loop retries.
+      return Promise.reject(error as Error);
     }
-    this.schedule();
+    if (this.starting) return this.starting;
+    if (this.running) return Promise.resolve(this.status());
+    this.running = true;
+    this.starting = this.firstCatchUp(retryForMs).finally(() => (this.starting = undefined));
+    return this.starting;
+  }
+
+  private async firstCatchUp(retryForMs: number): Promise<IndexerStatus> {
+    const giveUpAt = Date.now() + retryForMs; // real time, not the injectable clock: this is a wait
+    for (;;) {
+      let failure: unknown;
+      try {
+        const status = await this.sync();
+        if (this.running) {
+          this.schedule();
+          return status;
+        }
+      } catch (error) {
+        failure = error;
+      }
+      if (!this.running) {
+        throw new IndexerStaleError("the indexer was stopped before start() caught up with the chain", {
+          cause: failure,
+        });
+      }
+      if (this.fatalError || Date.now() + this.pollIntervalMs > giveUpAt) {
+        this.running = false;
+        throw failure;
+      }
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.timer = setTimeout(resolve, this.pollIntervalMs);
+      });
+      this.wake = undefined;
+    }
   }
 
   /** Stops polling and waits for a poll in progress. The state stays readable (and goes stale). */
@@ -240,8 +307,10 @@ export class ConsentIndexer {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.wake?.();
     await this.queued?.catch(() => undefined);
     await this.inFlight;
+    await this.starting?.catch(() => undefined);
   }
 
   /**
@@ -286,7 +355,11 @@ export class ConsentIndexer {
     );
     const at = atUnixSeconds === undefined ? this.defaultNow() : requireUnixSeconds(atUnixSeconds, "atUnixSeconds");
     const reason = this.staleReason();
-    if (reason) throw new IndexerStaleError(`consent index is stale: ${reason}`);
+    if (reason) {
+      throw new IndexerStaleError(`consent index is stale: ${reason}`, {
+        cause: this.fatalError ?? this.lastError ?? undefined,
+      });
+    }
     if (!isLive(this.confirmed.get(key), at)) return false;
     const pendingSlot = this.pending.get(key);
     return pendingSlot === undefined || isLive(pendingSlot, at);
@@ -388,15 +461,13 @@ export class ConsentIndexer {
   /** Once per indexer: the provider is on the expected chain and the contract exists there. */
   private async verifyChain(): Promise<void> {
     if (this.chainId !== null) return;
-    const chainId = Number((await this.provider.getNetwork()).chainId);
+    const chainId = Number((await this.ask(this.provider.getNetwork(), "its chain id")).chainId);
     if (this.expectedChainId !== undefined && chainId !== this.expectedChainId) {
-      this.fatalError = new InvalidCheckpointError(
-        `the provider is on chain ${chainId}, the indexer expects chain ${this.expectedChainId}`,
-      );
+      this.fatalError = new WrongChainError(chainId, this.expectedChainId, this.expectedChainSource);
       throw this.fatalError;
     }
     // Not fatal: the node may still be importing blocks. Until then the index stays stale.
-    if ((await this.provider.getCode(this.address)) === "0x") {
+    if ((await this.ask(node.code(this.provider, this.address), "the registry's code")) === "0x") {
       throw new ContractNotDeployedError(`no ConsentRegistry code at ${this.address} on chain ${chainId}`);
     }
     this.chainId = chainId;
@@ -413,12 +484,15 @@ export class ConsentIndexer {
     while (this.syncedBlock < finalBoundary) {
       const from = this.syncedBlock + 1;
       const to = Math.min(finalBoundary, this.syncedBlock + this.maxBlockRange);
-      const logs = await this.provider.getLogs({
-        address: this.address,
-        topics: [[...CONSENT_SLOT_TOPICS]],
-        fromBlock: from,
-        toBlock: to,
-      });
+      const logs = await this.ask(
+        this.provider.getLogs({
+          address: this.address,
+          topics: [[...CONSENT_SLOT_TOPICS]],
+          fromBlock: from,
+          toBlock: to,
+        }),
+        `the logs of blocks ${from}-${to}`,
+      );
       const end = await this.header(to);
       if (!end) throw new ChainUnavailableError(`the node has no block ${to} below its head ${head.number}`);
       const byBlock = new Map<number, Log[]>();
@@ -465,7 +539,10 @@ export class ConsentIndexer {
       }
       const logsPerBlock = await Promise.all(
         linked.map((h) =>
-          this.provider.getLogs({ address: this.address, topics: [[...CONSENT_SLOT_TOPICS]], blockHash: h.hash }),
+          this.ask(
+            this.provider.getLogs({ address: this.address, topics: [[...CONSENT_SLOT_TOPICS]], blockHash: h.hash }),
+            `the logs of block ${h.number}`,
+          ),
         ),
       );
       let events = 0;
@@ -664,10 +741,21 @@ export class ConsentIndexer {
     return head;
   }
 
-  private async header(tag: number | "latest"): Promise<Header | null> {
-    const block: Block | null = await this.provider.getBlock(tag);
-    if (!block || block.hash === null) return null;
-    return { number: block.number, hash: block.hash, parentHash: block.parentHash, timestamp: block.timestamp };
+  /** Asked of the node itself, past ethers' request cache (node-reads.ts), and bounded. */
+  private header(tag: number | "latest"): Promise<Header | null> {
+    return this.ask(node.header(this.provider, tag), `block ${tag}`);
+  }
+
+  /** `request` bounded by readTimeoutMs: a node that does not answer fails the poll, it does not hang it. */
+  private ask<T>(request: Promise<T>, what: string): Promise<T> {
+    return bounded(
+      request,
+      this.readTimeoutMs,
+      () =>
+        new ChainUnavailableError(
+          `consent indexer: the chain node did not answer (${what}) within ${this.readTimeoutMs} ms`,
+        ),
+    );
   }
 
   private classify(error: unknown): Error {
