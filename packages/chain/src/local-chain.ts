@@ -2,25 +2,38 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { HygeiaChainError } from "./errors.ts";
+import { HygeiaChainError, InvalidInputError, describe } from "./errors.ts";
 
 /** Accounts every local chain is funded with: the well-known public test mnemonic. Never use on a real network. */
 export const LOCAL_MNEMONIC = "test test test test test test test test test test test junk";
 export const LOCAL_CHAIN_ID = 31337;
 
+/** Longest block interval startLocalChain accepts, in seconds (an hour). */
+export const MAX_LOCAL_BLOCK_TIME_SECONDS = 3600;
+/** Most funded accounts startLocalChain derives from LOCAL_MNEMONIC. */
+export const MAX_LOCAL_ACCOUNTS = 1000;
+
+/** Every option is checked before anvil is spawned: InvalidInputError naming the field. */
 export interface LocalChainOptions {
-  /** Interface to bind; loopback by default so nothing is exposed. */
+  /** Interface to bind; loopback (127.0.0.1) by default so nothing is exposed. */
   host?: string;
-  /** 0 picks a free port. */
+  /** TCP port, 0 to 65535; 0 (the default) picks a free port. */
   port?: number;
+  /** Default 31337 (LOCAL_CHAIN_ID); a positive integer. */
   chainId?: number;
   /** Load chain state from this file if it exists and dump it there on stop (and every `stateIntervalSeconds`). */
   stateFile?: string;
+  /** Whole seconds between state dumps, 1 to 86400 (only with `stateFile`); default: only on stop. */
   stateIntervalSeconds?: number;
-  /** Seconds between blocks; default: a block per transaction (automine). */
+  /**
+   * Whole SECONDS between blocks, 0 to 3600 (MAX_LOCAL_BLOCK_TIME_SECONDS). 0 (the default) mines a
+   * block per transaction (automine). 1000, 2000 and 3000 are refused as milliseconds ("divide by
+   * 1000"): write 1 for a block a second (1001 if you really mean about 17 minutes).
+   */
   blockTime?: number;
+  /** Funded accounts of LOCAL_MNEMONIC, 1 to 1000; default 10. */
   accounts?: number;
-  /** Milliseconds to wait for the node to listen. */
+  /** Milliseconds to wait for the node to listen, 1 to 600000; default 15000. */
   startTimeoutMs?: number;
   /**
    * Called with anvil's pid as soon as it is spawned, before it listens: a supervisor can record it at once
@@ -95,35 +108,107 @@ export function anvilBinaryPath(): string {
   return bin;
 }
 
-/** Starts an anvil JSON-RPC node and resolves when it accepts connections. */
-export async function startLocalChain(options: LocalChainOptions = {}): Promise<LocalChain> {
+interface CheckedLocalChainOptions {
+  host: string;
+  port: number;
+  chainId: number;
+  stateFile: string | undefined;
+  stateIntervalSeconds: number | undefined;
+  blockTime: number;
+  accounts: number;
+  startTimeoutMs: number;
+}
+
+/**
+ * Checks startLocalChain's options (startLocalDeployment checks them before anything else too):
+ * anvil itself would take `--block-time 1000` as a block every 17 minutes, or fail late with an
+ * unclear message.
+ */
+export function checkLocalChainOptions(options: LocalChainOptions): CheckedLocalChainOptions {
+  if (typeof options !== "object" || options === null)
+    throw new InvalidInputError("options", `expected an options object, got ${describe(options)}`);
   const host = options.host ?? "127.0.0.1";
-  const chainId = options.chainId ?? LOCAL_CHAIN_ID;
+  if (typeof host !== "string" || host.trim() === "" || /\s/.test(host))
+    throw new InvalidInputError("host", `expected an interface address such as "127.0.0.1", got ${describe(host)}`);
+  const stateFile = options.stateFile;
+  if (stateFile !== undefined && (typeof stateFile !== "string" || stateFile === ""))
+    throw new InvalidInputError("stateFile", `expected a file path, got ${describe(stateFile)}`);
+  const stateIntervalSeconds = options.stateIntervalSeconds;
+  if (stateIntervalSeconds !== undefined) {
+    wholeNumber(stateIntervalSeconds, "stateIntervalSeconds", 1, 86_400, "seconds");
+    if (stateFile === undefined)
+      throw new InvalidInputError("stateIntervalSeconds", "needs stateFile (the file anvil dumps its state to)");
+  }
+  const blockTime = wholeNumber(options.blockTime ?? 0, "blockTime", 0, MAX_LOCAL_BLOCK_TIME_SECONDS, "seconds");
+  // A block every 1000, 2000 or 3000 s is in range but almost surely meant as milliseconds.
+  if (blockTime >= 1000 && blockTime % 1000 === 0) {
+    throw new InvalidInputError(
+      "blockTime",
+      `${blockTime} looks like milliseconds: divide by 1000 (${blockTime / 1000} s); blockTime is whole seconds ` +
+        `(if you do mean a block every ${blockTime} seconds, write ${blockTime + 1})`,
+    );
+  }
+  return {
+    host,
+    port: wholeNumber(options.port ?? 0, "port", 0, 65_535, "a TCP port; 0 picks a free one"),
+    chainId: wholeNumber(options.chainId ?? LOCAL_CHAIN_ID, "chainId", 1, Number.MAX_SAFE_INTEGER, "a chain id"),
+    stateFile,
+    stateIntervalSeconds,
+    blockTime,
+    accounts: wholeNumber(options.accounts ?? 10, "accounts", 1, MAX_LOCAL_ACCOUNTS, "accounts"),
+    startTimeoutMs: wholeNumber(options.startTimeoutMs ?? 15_000, "startTimeoutMs", 1, 600_000, "milliseconds"),
+  };
+}
+
+/** An integer in [min, max]; a seconds value that is a whole number of thousands in range says "milliseconds". */
+function wholeNumber(value: unknown, field: string, min: number, max: number, unit: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value))
+    throw new InvalidInputError(
+      field,
+      `expected a whole number (${unit}) from ${min} to ${max}, got ${describe(value)}`,
+    );
+  if (value < min || value > max) {
+    const hint =
+      unit === "seconds" && value > max && value % 1000 === 0 && value / 1000 >= min && value / 1000 <= max
+        ? `; ${value} looks like milliseconds: divide by 1000 (${value / 1000} s)`
+        : "";
+    throw new InvalidInputError(field, `expected ${unit} from ${min} to ${max}, got ${value}${hint}`);
+  }
+  return value;
+}
+
+/**
+ * Starts an anvil JSON-RPC node and resolves when it accepts connections. Options are checked
+ * first (InvalidInputError naming the field, nothing spawned); failing to start is a LocalChainError.
+ */
+export async function startLocalChain(options: LocalChainOptions = {}): Promise<LocalChain> {
+  const checked = checkLocalChainOptions(options);
+  const { chainId } = checked;
   const args = [
     "--host",
-    host,
+    checked.host,
     "--port",
-    String(options.port ?? 0),
+    String(checked.port),
     "--chain-id",
     String(chainId),
     "--mnemonic",
     LOCAL_MNEMONIC,
     "--accounts",
-    String(options.accounts ?? 10),
+    String(checked.accounts),
     "--hardfork",
     "prague",
   ];
-  if (options.stateFile) {
-    args.push("--state", options.stateFile);
-    if (options.stateIntervalSeconds) args.push("--state-interval", String(options.stateIntervalSeconds));
+  if (checked.stateFile !== undefined) {
+    args.push("--state", checked.stateFile);
+    if (checked.stateIntervalSeconds !== undefined) args.push("--state-interval", String(checked.stateIntervalSeconds));
   }
-  if (options.blockTime) args.push("--block-time", String(options.blockTime));
+  if (checked.blockTime > 0) args.push("--block-time", String(checked.blockTime));
 
   const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   stopWithProcess(child, options.stateFile ? "SIGINT" : "SIGKILL");
   if (child.pid !== undefined) options.onSpawn?.(child.pid);
-  const rpcUrl = await waitForListening(child, exited, options.startTimeoutMs ?? 15_000);
+  const rpcUrl = await waitForListening(child, exited, checked.startTimeoutMs);
 
   let stopping: Promise<void> | undefined;
   return {

@@ -7,7 +7,13 @@
 import { HDNodeWallet, JsonRpcProvider } from "ethers";
 import { deployHygeia, type HygeiaDeployment } from "./deploy.ts";
 import { InvalidInputError } from "./errors.ts";
-import { LOCAL_MNEMONIC, startLocalChain, type LocalChain, type LocalChainOptions } from "./local-chain.ts";
+import {
+  LOCAL_MNEMONIC,
+  checkLocalChainOptions,
+  startLocalChain,
+  type LocalChain,
+  type LocalChainOptions,
+} from "./local-chain.ts";
 
 export interface LocalDeploymentOptions extends LocalChainOptions {
   /** Accounts authorized on AuditAnchor to anchor audit roots (indexes into the test mnemonic). Default none. */
@@ -29,7 +35,7 @@ export interface LocalDeployment {
 /** Starts anvil and deploys Hygeia on it; stops anvil again if the deployment fails. */
 export async function startLocalDeployment(options: LocalDeploymentOptions = {}): Promise<LocalDeployment> {
   const { gatewayAccounts = [], ...chainOptions } = options;
-  const accountCount = chainOptions.accounts ?? 10;
+  const accountCount = checkLocalChainOptions(chainOptions).accounts;
   const checkIndex = (index: number, field: string) => {
     if (!Number.isSafeInteger(index) || index < 0 || index >= accountCount)
       throw new InvalidInputError(field, `expected an account index from 0 to ${accountCount - 1}, got ${index}`);

@@ -85,6 +85,76 @@ describe("local chain (anvil)", function () {
   });
 });
 
+describe("local chain options", function () {
+  this.timeout(60_000);
+
+  /** The InvalidInputError startLocalChain rejects with, after checking that anvil was never spawned. */
+  async function refusal(options: Parameters<typeof startLocalChain>[0]): Promise<InvalidInputError> {
+    let spawned = false;
+    const error = await startLocalChain({ ...options, onSpawn: () => (spawned = true) }).then(
+      async (chain) => {
+        await chain.stop();
+        return expect.fail(`expected ${JSON.stringify(options)} to be refused`);
+      },
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(InvalidInputError);
+    expect(spawned, "anvil must not be started").to.equal(false);
+    return error as InvalidInputError;
+  }
+
+  it("refuses a blockTime of 1000 as milliseconds: blockTime is whole seconds", async () => {
+    const error = await refusal({ blockTime: 1000 });
+    expect(error.field).to.equal("blockTime");
+    expect(error.code).to.equal("INVALID_INPUT");
+    expect(error.message).to.match(/1000 looks like milliseconds: divide by 1000 \(1 s\)/);
+  });
+
+  it("refuses a fractional, negative or over-an-hour blockTime, naming the range", async () => {
+    expect((await refusal({ blockTime: 0.5 })).message).to.match(
+      /blockTime: expected a whole number \(seconds\) from 0 to 3600, got 0\.5/,
+    );
+    expect((await refusal({ blockTime: -1 })).field).to.equal("blockTime");
+    const hour = await refusal({ blockTime: 3601 });
+    expect(hour.message).to.match(/expected seconds from 0 to 3600, got 3601$/);
+  });
+
+  it("refuses a port, accounts count, chain id, state interval or host out of range", async () => {
+    expect((await refusal({ port: 70_000 })).field).to.equal("port");
+    expect((await refusal({ port: -1 })).field).to.equal("port");
+    expect((await refusal({ accounts: 0 })).field).to.equal("accounts");
+    expect((await refusal({ accounts: 1001 })).field).to.equal("accounts");
+    expect((await refusal({ chainId: 0 })).field).to.equal("chainId");
+    expect((await refusal({ stateFile: join(tmpdir(), "never.json"), stateIntervalSeconds: 0 })).field).to.equal(
+      "stateIntervalSeconds",
+    );
+    expect((await refusal({ stateIntervalSeconds: 10 })).message).to.match(/stateIntervalSeconds: needs stateFile/);
+    expect((await refusal({ host: "" })).field).to.equal("host");
+    expect((await refusal({ startTimeoutMs: 0 })).field).to.equal("startTimeoutMs");
+  });
+
+  it("startLocalDeployment checks the chain options before starting anything", async () => {
+    const error = await startLocalDeployment({ accounts: 0, gatewayAccounts: [1] }).then(
+      () => expect.fail("must refuse"),
+      (e: unknown) => e,
+    );
+    expect(error).to.be.instanceOf(InvalidInputError).with.property("field", "accounts");
+  });
+
+  it("blockTime: 1 mines a block every second without transactions", async () => {
+    const chain = await startLocalChain({ blockTime: 1 });
+    const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+    try {
+      const first = await provider.getBlockNumber();
+      await new Promise((resolve) => setTimeout(resolve, 2_500));
+      expect(await provider.getBlockNumber()).to.be.at.least(first + 2);
+    } finally {
+      provider.destroy();
+      await chain.stop();
+    }
+  });
+});
+
 describe("local deployment (startLocalDeployment)", function () {
   this.timeout(60_000);
 
