@@ -77,7 +77,7 @@ await registry.setEmergencyGrantee(doctor, 3600); // seconds, at most 7 days
 await registry.connect(doctorSigner).breakGlass(patient, "category:medication");
 
 const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governanceSigner);
-await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 });
+await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 }); // unix seconds
 await trust.isTrustedAt(issuer, "irb", now); // true; roles: TrustRole, ids = keccak256("hygeia.role.<name>")
 
 const anchors = new AuditAnchorClient(deployment.contracts.AuditAnchor, gatewaySigner, {
@@ -111,6 +111,25 @@ assert.deepEqual(
   { ...(await anchors.findAnchor(root))!, position: undefined },
   { root, gateway: gatewaySigner.address, firstIndex: 0n, count: 10, batch: 0, position: undefined },
 );
+
+let refused: InvalidInputError | undefined;
+// #region times
+import { InvalidInputError } from "@hygeia/chain";
+
+try {
+  await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: Date.now() + 3600_000 });
+} catch (error) {
+  if (!(error instanceof InvalidInputError)) throw error;
+  error.field; // "validUntil"; nothing was sent
+  error.detail; // "1767229200000 looks like milliseconds: divide by 1000 (expected unix seconds, e.g. 1767229200, …)"
+  refused = error;
+}
+// Reads refuse a time in milliseconds too, rather than answer for the year ~58,000:
+assert.throws(() => trust.isTrustedAt(issuer, "irb", Date.now()), InvalidInputError); // field "at"
+// #endregion times
+
+assert.equal(refused?.field, "validUntil");
+assert.match(refused.detail, /^\d+ looks like milliseconds: divide by 1000 \(expected unix seconds, e\.g\. \d+, /);
 
 const cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"; // a lab result's ciphertext CID
 
