@@ -39,6 +39,8 @@ const iface = new Interface(ConsentRegistryAbi);
 class Sender {
   private nonce = 0;
   readonly hashes: string[] = [];
+  /** Sent, and not yet seen with a receipt. */
+  private unmined: string[] = [];
   readonly wallet: HDNodeWallet;
   private readonly provider: JsonRpcProvider;
   private readonly to: string;
@@ -49,16 +51,24 @@ class Sender {
   }
   async init(): Promise<void> {
     this.nonce = await this.provider.getTransactionCount(this.wallet.address, "latest");
+    this.unmined = [];
   }
   /**
-   * anvil answers eth_sendRawTransaction before it has mined; wait until every nonce handed out is.
-   * (Not "until the last hash pushed is mined": concurrent sends finish out of nonce order, so the last
-   * hash pushed need not be the highest nonce, and a later one could still be mined after the check.)
+   * anvil answers eth_sendRawTransaction before it has mined; wait until every transaction sent has a
+   * receipt. Not "until the account's nonce count has caught up": anvil's miner executes a block into
+   * its state (which eth_getTransactionCount reads) before it stores the block, and stores the block
+   * and its receipts together. In between, the count says mined while eth_blockNumber still names the
+   * block before, and an evm_revert (which does not wait for the miner) can land before the block is
+   * stored, after which the miner stores it above the reverted head: the head then jumps blocks ahead
+   * of what the test read. Under heavy load that window is wide enough to hit.
    */
   async mined(): Promise<void> {
-    while ((await this.provider.getTransactionCount(this.wallet.address, "latest")) < this.nonce) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
+    for (const hash of this.unmined) {
+      while (!(await this.provider.send("eth_getTransactionReceipt", [hash]))) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
     }
+    this.unmined = [];
   }
 
   async send(method: string, args: unknown[], gasLimit: bigint): Promise<void> {
@@ -72,7 +82,9 @@ class Sender {
       chainId: 31337n,
       type: 2,
     });
-    this.hashes.push((await this.provider.send("eth_sendRawTransaction", [raw])) as string);
+    const hash = (await this.provider.send("eth_sendRawTransaction", [raw])) as string;
+    this.hashes.push(hash);
+    this.unmined.push(hash);
   }
 }
 
