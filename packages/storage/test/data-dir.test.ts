@@ -119,6 +119,26 @@ describe("HeliaContentStore data dir failures", function () {
     expect(dataDirFailure(dataDir, inUse, "the blockstore")).to.equal(inUse);
   });
 
+  it("refuses a datastore.sqlite that is not an SQLite database (SQLITE_NOTADB), naming the file", async () => {
+    await writeFile(join(dir, "datastore.sqlite"), "not sqlite at all, just text".repeat(200));
+    const error = await expectRejection(HeliaContentStore.create({ dataDir: dir, listen: [] }), DataDirError);
+    expect(error.reason).to.equal("SQLITE_NOTADB");
+    expect(error.field).to.equal("dataDir");
+    expect(error.path).to.equal(join(dir, "datastore.sqlite"));
+    expect(error.message).to.include("is not an SQLite database").and.include("move the file away");
+  });
+
+  it("says a datastore is corrupt for SQLite's SQLITE_CORRUPT (extended codes too)", () => {
+    for (const errcode of [11, 11 | (1 << 8)]) {
+      const cause = Object.assign(new Error("database disk image is malformed"), { code: "ERR_SQLITE_ERROR", errcode });
+      const error = dataDirFailure("/data/ipfs", cause, "the datastore", "/data/ipfs/datastore.sqlite");
+      expect(error).to.be.instanceOf(DataDirError);
+      expect((error as DataDirError).reason).to.equal("SQLITE_CORRUPT");
+      expect((error as DataDirError).path).to.equal("/data/ipfs/datastore.sqlite");
+      expect(error.message).to.include("is corrupt").and.include("backup");
+    }
+  });
+
   it("still opens a data dir that exists as a directory", async () => {
     await mkdir(join(dir, "ipfs"));
     const store = await HeliaContentStore.create({ dataDir: join(dir, "ipfs"), listen: [] });

@@ -1,11 +1,18 @@
 // What the embedded node says when its data dir cannot be used at open: a DataDirError naming `dataDir`, the path
 // that failed and what to do, instead of a bare `EEXIST: file already exists, mkdir …` or an SQLite code. The
 // file-system error is found anywhere in the cause chain (a lock or datastore failure wraps it), and SQLite's own
-// codes for the same conditions (read-only, full, cannot open) are read as their file-system equivalents.
+// codes for the same conditions (read-only, full, cannot open) are read as their file-system equivalents, and its
+// codes for a file that is not a database or is a damaged one are named as such.
 import { DataDirError, HygeiaStorageError, StoreUnavailableError } from "../errors.ts";
 
 /** SQLite primary result codes (node:sqlite's `errcode`, low byte) for the conditions below. */
-const SQLITE_REASONS: Readonly<Record<number, string>> = { 8: "EROFS", 13: "ENOSPC", 14: "SQLITE_CANTOPEN" };
+const SQLITE_REASONS: Readonly<Record<number, string>> = {
+  8: "EROFS",
+  11: "SQLITE_CORRUPT",
+  13: "ENOSPC",
+  14: "SQLITE_CANTOPEN",
+  26: "SQLITE_NOTADB",
+};
 
 interface FsFailure {
   reason: string;
@@ -38,6 +45,18 @@ function advice(dataDir: string, path: string, reason: string): string {
       return (
         `dataDir ${dataDir} cannot be used: SQLite cannot open ${where}. It must be a database file this process ` +
         "can read and write: check its permissions, or move it away if it is not the node's database"
+      );
+    case "SQLITE_NOTADB":
+      return (
+        `dataDir ${dataDir} cannot be used: ${where} is not an SQLite database (SQLITE_NOTADB), so it is not this ` +
+        "node's datastore. Pass the data dir the node created, or move the file away (a new datastore is created; " +
+        "the node then starts with a new peer id and no pins)"
+      );
+    case "SQLITE_CORRUPT":
+      return (
+        `dataDir ${dataDir} cannot be used: the datastore ${where} is corrupt (SQLITE_CORRUPT). Restore it from a ` +
+        "backup, or try `sqlite3 <file> .recover` on a copy; moving it away starts a new datastore (a new peer id, " +
+        "no pins; the blocks in the blockstore stay but are no longer pinned)"
       );
     case "EACCES":
     case "EPERM":
