@@ -40,9 +40,10 @@ export {
   X25519_KEY_BYTES,
   assertX25519PublicKey,
   generateX25519KeyPair,
+  isCanonicalX25519PublicKey,
   x25519KeyPairFromSecretKey,
 } from "./x25519.ts";
-export type { X25519KeyPair } from "./x25519.ts";
+export type { AssertX25519PublicKeyOptions, X25519KeyPair } from "./x25519.ts";
 export { WRAP_BYTES, WRAP_VERSION, WrapAlgorithm, unwrapKey, wrapKey, wrapKeyForRecipients } from "./key-wrap.ts";
 export type { RecipientKey, WrapContext, WrappedKey } from "./key-wrap.ts";
 export {

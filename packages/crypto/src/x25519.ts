@@ -27,12 +27,46 @@ export function x25519KeyPairFromSecretKey(secretKey: Uint8Array): X25519KeyPair
 const PROBE_SCALAR = new Uint8Array(X25519_KEY_BYTES).fill(0x42);
 
 /**
- * Rejects anything that is not a usable X25519 public key: wrong type or length, or a low-order point
- * (whose shared secret is predictable, so a wrap to it would be readable by anyone).
+ * True when `publicKey` is the canonical encoding of its u-coordinate (RFC 7748): bit 255 clear and u < p =
+ * 2^255 − 19. X25519 ignores bit 255 and reduces u mod p, so a non-canonical encoding names the same point as
+ * another 32 bytes, but a sealed box hashes the key BYTES into its nonce: a wrap made to the non-canonical bytes
+ * does not open with the key pair, whose public key is the canonical one.
  */
-export function assertX25519PublicKey(publicKey: unknown, what = "X25519 public key"): asserts publicKey is Uint8Array {
+export function isCanonicalX25519PublicKey(publicKey: Uint8Array): boolean {
+  if (publicKey.length !== X25519_KEY_BYTES) return false;
+  if ((publicKey[31]! & 0x80) !== 0) return false;
+  // With bit 255 clear, u ≥ p only for p … 2^255 − 1: bytes ed…ff, then 30 × ff, then 7f (little-endian).
+  if (publicKey[31] !== 0x7f || publicKey[0]! < 0xed) return true;
+  for (let index = 1; index < 31; index++) if (publicKey[index] !== 0xff) return true;
+  return false;
+}
+
+export interface AssertX25519PublicKeyOptions {
+  /**
+   * Accept a non-canonical encoding (see isCanonicalX25519PublicKey). Only for reading back what was recorded
+   * before such keys were refused; never for a key about to be wrapped to. Default false.
+   */
+  allowNonCanonical?: boolean;
+}
+
+/**
+ * Rejects anything that is not a usable X25519 public key: wrong type or length, a non-canonical encoding (a wrap
+ * to it would not open for its holder), or a low-order point (whose shared secret is predictable, so a wrap to it
+ * would be readable by anyone). `what` names the key in the message (e.g. "recipients[1].publicKey").
+ */
+export function assertX25519PublicKey(
+  publicKey: unknown,
+  what = "X25519 public key",
+  options: AssertX25519PublicKeyOptions = {},
+): asserts publicKey is Uint8Array {
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== X25519_KEY_BYTES) {
     throw new InvalidKeyError(`${what} must be a ${X25519_KEY_BYTES}-byte Uint8Array`);
+  }
+  if (options.allowNonCanonical !== true && !isCanonicalX25519PublicKey(publicKey)) {
+    throw new InvalidKeyError(
+      `${what} is not a canonical X25519 encoding (bit 255 set, or u ≥ 2^255 − 19): a wrap to it would not open ` +
+        "for the key's holder. Use the public key exactly as X25519 produced it (RFC 7748)",
+    );
   }
   try {
     // libsodium refuses (throws) when the shared point is the identity.

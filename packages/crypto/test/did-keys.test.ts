@@ -85,6 +85,10 @@ describe("X25519 keys from DID documents", function () {
       "JWK x missing": { type: "JsonWebKey2020", publicKeyJwk: { kty: "OKP", crv: "X25519" } },
       "JWK that is a string": { type: "JsonWebKey2020", publicKeyJwk: "{}" },
       "a low-order point": { type: "X25519KeyAgreementKey2019", publicKeyBase64: base64.encode(new Uint8Array(32)) },
+      "a non-canonical encoding (bit 255 set)": {
+        type: "X25519KeyAgreementKey2019",
+        publicKeyBase64: base64.encode(Uint8Array.of(...key.subarray(0, 31), key[31]! | 0x80)),
+      },
     };
     for (const [name, method] of Object.entries(bad)) {
       it(`rejects ${name}`, function () {

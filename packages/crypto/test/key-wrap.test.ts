@@ -7,12 +7,14 @@ import {
   WRAP_BYTES,
   WrapContextMismatchError,
   generateDataKey,
+  assertX25519PublicKey,
   generateX25519KeyPair,
+  isCanonicalX25519PublicKey,
   unwrapKey,
   wrapKey,
   wrapKeyForRecipients,
 } from "../src/index.ts";
-import { expectBytesEqual, expectCryptoError, thrown } from "./helpers.ts";
+import { expectBytesEqual, expectCryptoError, fromHex, thrown } from "./helpers.ts";
 
 const context = "hygeia:record:7f1c2a";
 
@@ -166,5 +168,71 @@ describe("DEK wrapping (sealed boxes bound to a context)", function () {
         "INVALID_KEY",
       );
     }
+  });
+
+  describe("non-canonical public key encodings (RFC 7748: bit 255 clear, u < p = 2^255 − 19)", function () {
+    // X25519 reads each of these as another 32 bytes' point, but a sealed box hashes the key bytes into its nonce,
+    // so the holder of the point (whose public key is the canonical bytes) could not open a wrap made to them.
+    const valid = generateX25519KeyPair().publicKey;
+    const highBit = Uint8Array.from(valid);
+    highBit[31]! |= 0x80;
+    const nonCanonical: Record<string, Uint8Array> = {
+      "a valid key with bit 255 set": highBit,
+      "p (≡ 0)": fromHex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      "p + 1 (≡ 1)": fromHex("eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      "p + 2 (≡ 2, not a low-order point)": fromHex("efffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      "2^255 − 1 (p + 18)": fromHex("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      "9 with bit 255 set": fromHex("0900000000000000000000000000000000000000000000000000000000000080"),
+      "all ones": new Uint8Array(32).fill(0xff),
+    };
+    for (const [name, key] of Object.entries(nonCanonical)) {
+      it(`refuses ${name}: wrapKey, wrapKeyForRecipients (naming recipients[i].publicKey) and assertX25519PublicKey`, function () {
+        expect(isCanonicalX25519PublicKey(key)).to.equal(false);
+        const single = thrown(() => wrapKey(generateDataKey(), key, context));
+        expectCryptoError(single, InvalidKeyError, "INVALID_KEY");
+        expect((single as Error).message).to.match(/not a canonical X25519 encoding/);
+        const recipients = [
+          { id: "did:example:clinic#key-1", publicKey: valid },
+          { id: "did:example:clinic#key-2", publicKey: key },
+        ];
+        const many = thrown(() => wrapKeyForRecipients(generateDataKey(), recipients, context));
+        expectCryptoError(many, InvalidKeyError, "INVALID_KEY");
+        expect((many as Error).message).to.match(/^recipients\[1\]\.publicKey is not a canonical X25519 encoding/);
+        expectCryptoError(
+          thrown(() => assertX25519PublicKey(key)),
+          InvalidKeyError,
+          "INVALID_KEY",
+        );
+      });
+    }
+
+    it("accepts the canonical edges: u = 9 (the base point), u = 2 and u = p − 2, the largest that is not low-order", function () {
+      const edges = [
+        fromHex("0900000000000000000000000000000000000000000000000000000000000000"),
+        fromHex("0200000000000000000000000000000000000000000000000000000000000000"),
+        fromHex("ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+      ];
+      for (const key of edges) {
+        expect(isCanonicalX25519PublicKey(key)).to.equal(true);
+        expect(wrapKey(generateDataKey(), key, context).length).to.equal(WRAP_BYTES);
+      }
+      // p − 1 (≡ −1) is canonical but of order 2: refused as a low-order point, not as non-canonical.
+      const minusOne = fromHex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f");
+      expect(isCanonicalX25519PublicKey(minusOne)).to.equal(true);
+      expect((thrown(() => wrapKey(generateDataKey(), minusOne, context)) as Error).message).to.match(/low-order/);
+    });
+
+    it("allowNonCanonical accepts a non-canonical encoding (reading back what was recorded), never a low-order point", function () {
+      const recipient = generateX25519KeyPair();
+      const highBitOfRecipient = Uint8Array.from(recipient.publicKey);
+      highBitOfRecipient[31]! |= 0x80;
+      expect(() => assertX25519PublicKey(highBitOfRecipient, "share", { allowNonCanonical: true })).not.to.throw();
+      // Still never a low-order point, canonical or not.
+      expectCryptoError(
+        thrown(() => assertX25519PublicKey(nonCanonical["p (≡ 0)"], "share", { allowNonCanonical: true })),
+        InvalidKeyError,
+        "INVALID_KEY",
+      );
+    });
   });
 });
