@@ -148,4 +148,40 @@ describe("PatientRecords.shareRecord", () => {
     expect(lowOrder.message).to.match(/low-order/);
     expect((await records.manifest.latest())!.cid.equals(before.cid)).to.equal(true);
   });
+
+  it("refuses a non-canonical key encoding (bit 255 set, u ≥ p) naming recipients[i].publicKey: its holder could not open the wrap", async () => {
+    const before = (await records.manifest.latest())!;
+    const highBit = Uint8Array.from(clinicKey.publicKey);
+    highBit[31]! |= 0x80; // the clinic's own point, other bytes
+    const pPlusTwo = Uint8Array.from(Buffer.from("ef" + "ff".repeat(30) + "7f", "hex"));
+    for (const publicKey of [highBit, pPlusTwo]) {
+      const error = await expectRejection(
+        records.shareRecord(entry.cid, [clinicKeys[0]!, { id: "did:key:z6LSodd#k", publicKey }]),
+        InvalidArgumentError,
+      );
+      expect(error.field).to.equal("recipients[1].publicKey");
+      expect(error.message).to.match(/not a canonical X25519 encoding/);
+    }
+    expect((await records.manifest.latest())!.cid.equals(before.cid)).to.equal(true);
+  });
+
+  it("still reads and merges a manifest that recorded a non-canonical share (as an earlier release let it)", async () => {
+    const head = new FileManifestHead(join(dir, "legacy-share.json"));
+    const legacy = new PatientRecords({ store: patientNode, head, keyPair: patient });
+    const { entry: added, manifest } = await legacy.addRecord(OBSERVATION, LAB);
+    const highBit = Uint8Array.from(clinicKey.publicKey);
+    highBit[31]! |= 0x80;
+    const share = { id: "did:key:z6LSlegacy#k", publicKey: highBit, sharedAt: "2026-11-22T00:00:00.000Z" };
+    const written = await legacy.manifest.commit(manifest, [{ ...added, sharedWith: [share] }]);
+    const latest = (await legacy.manifest.latest())!;
+    expect(latest.cid.equals(written.cid)).to.equal(true);
+    expect(latest.entries[0]!.sharedWith.map((s) => s.id)).to.deep.equal([share.id]);
+    const other = new PatientRecords({
+      store: patientNode,
+      head: new FileManifestHead(join(dir, "legacy-share-2.json")),
+      keyPair: patient,
+    });
+    const merged = await other.manifest.merge(written.cid);
+    expect(merged.entries[0]!.sharedWith.map((s) => s.id)).to.deep.equal([share.id]);
+  });
 });

@@ -100,7 +100,11 @@ export function checkEntryToList(value: unknown, field: string): ManifestEntry {
     if (!isObject(share) || typeof share.id !== "string" || !SHARE_ID.test(share.id)) {
       throw new InvalidArgumentError(`${where}.id must be a key id without whitespace`, { field: `${where}.id` });
     }
-    named(`${where}.publicKey`, () => assertX25519PublicKey(share.publicKey, `${where}.publicKey`));
+    // Listed, not wrapped to (shareRecord checks the keys it wraps to): shares merged from a version an earlier
+    // release wrote may hold a non-canonical encoding.
+    named(`${where}.publicKey`, () =>
+      assertX25519PublicKey(share.publicKey, `${where}.publicKey`, { allowNonCanonical: true }),
+    );
     if (typeof share.sharedAt !== "string" || Number.isNaN(Date.parse(share.sharedAt))) {
       throw new InvalidArgumentError(`${where}.sharedAt must be an ISO 8601 timestamp`, { field: `${where}.sharedAt` });
     }

@@ -188,7 +188,9 @@ function decodeShares(value: unknown, entryWhat: string): RecordShare[] {
       throw new InvalidManifestError(`${what}: publicKey must be base64`);
     }
     const publicKey = new Uint8Array(Buffer.from(share.publicKey, "base64"));
-    field(() => assertX25519PublicKey(publicKey, `${what} publicKey`), what);
+    // A recorded share, not a key about to be wrapped to: a non-canonical encoding an earlier release accepted
+    // must not make the whole manifest unreadable (shareRecord refuses new ones).
+    field(() => assertX25519PublicKey(publicKey, `${what} publicKey`, { allowNonCanonical: true }), what);
     if (typeof share.sharedAt !== "string" || Number.isNaN(Date.parse(share.sharedAt))) {
       throw new InvalidManifestError(`${what}: sharedAt must be an ISO 8601 timestamp`);
     }
