@@ -13,10 +13,12 @@
 //   (ChainCheck, at the first call that needs the chain).
 // - Registry writes of one DID run one at a time in an agent, and each owner account's transactions get
 //   consecutive nonces (registry-writer.ts); every write is bounded by writeTimeoutMs.
-// - publishEncryptionKey leaves the DID with exactly one current key, also when another agent holding the same
-//   DID (a second device) publishes at the same time: the publish mined last wins, and each publisher revokes
-//   the keys older than its own after re-reading the chain.
+// - publishEncryptionKey leaves the DID with exactly one key, also when another agent holding the same DID (a
+//   second device) publishes at the same time: each publisher re-reads the chain, revokes only keys ranked below
+//   its own, publishes again when the other's revokes removed its key, and reports superseded when the other's
+//   key was published after its own (settleOnlyKey). It never reports success while the DID lists no key.
 import { randomBytes } from "node:crypto";
+import { setTimeout } from "node:timers/promises";
 import type { ICredentialPlugin, IDIDManager, IIdentifier, IKey, IKeyManager, IResolver } from "@veramo/core";
 import { SigningKey, computeAddress, getAddress, isAddress, type JsonRpcProvider } from "ethers";
 import type { DIDDocument } from "did-resolver";
@@ -121,6 +123,10 @@ const X25519_ATTRIBUTE = "did/pub/X25519/enc/base64";
 const YEAR = 365 * 86400;
 const MAX_VALIDITY_SECONDS = 100 * YEAR;
 const SECRET_BOX_KEY = /^[0-9a-fA-F]{64}$/;
+/** Read-and-fix rounds of a publish racing another device (settleOnlyKey); one is enough without a race. */
+const SETTLE_ROUNDS = 12;
+/** Mean pause before publishing again after the other device's revoke removed our key (× the round), in ms. */
+const SETTLE_PAUSE_MS = 200;
 
 export class IdentityAgent {
   private readonly veramo: VeramoAgent;
@@ -352,9 +358,11 @@ export class IdentityAgent {
    * Re-running onboarding with a new key therefore replaces the old one.
    *
    * Concurrent publishes of one DID in one agent run one after the other (the last call wins). When another
-   * agent holding the same DID (a second device) publishes at the same time, the key mined last wins: after its
-   * transactions are mined each publisher re-reads the chain and revokes every key older than its own; a
-   * publisher whose key is no longer the newest returns `superseded: true` and leaves the newer key alone.
+   * agent holding the same DID (a second device) publishes at the same time, one of the two keys ends alone:
+   * each publisher re-reads the chain and revokes only keys ranked below its own, publishes its key again when
+   * the other device's revokes removed it, and returns `superseded: true`, leaving the newer key alone, when the
+   * other device's key was published after its own. It never returns success while the DID lists no key; after
+   * 12 rounds of such a race it fails with TransactionFailedError.
    */
   async publishEncryptionKey(
     did: string,
@@ -388,29 +396,75 @@ export class IdentityAgent {
     const validity = validitySeconds(options.validitySeconds);
     return this.write(operation, did, async (writer) => {
       // Decide on the chain's state, not a cached document.
-      const keys = await this.readEncryptionKeys(did, { fresh: true });
-      const existing = keys.find((key) => sameKey(key.publicKey, publicKey));
-      if (!existing?.current || options.renew) await writer.setAttribute(X25519_ATTRIBUTE, hex(publicKey), validity);
-      let superseded = false;
-      if (!options.keepPrevious) {
-        const revoked = new Set<string>();
-        const revokeAllBut = async (listed: readonly EncryptionKeyRef[]) => {
-          for (const key of listed) {
-            const value = hex(key.publicKey);
-            if (sameKey(key.publicKey, publicKey) || revoked.has(value)) continue;
-            revoked.add(value);
-            await writer.revokeAttribute(X25519_ATTRIBUTE, value);
-          }
-        };
-        await revokeAllBut(keys);
-        // A second device may have published meanwhile. The key mined last is the newest: if it is ours, the
-        // other device's older key goes too; if it is theirs, it stays, and their re-read revokes ours.
-        const after = await this.readEncryptionKeys(did, { fresh: true });
-        if (after[0] && !sameKey(after[0].publicKey, publicKey)) superseded = true;
-        else await revokeAllBut(after);
-      }
+      const before = await this.readEncryptionKeys(did, { fresh: true });
+      const existing = before.find((key) => sameKey(key.publicKey, publicKey));
+      const publish = () => writer.setAttribute(X25519_ATTRIBUTE, hex(publicKey), validity);
+      if (!existing?.current || options.renew) await publish();
+      const superseded = options.keepPrevious
+        ? false
+        : await this.settleOnlyKey(did, publicKey, before, writer, publish);
       return { changed: writer.mined.length > 0, transactions: [...writer.mined], superseded };
     });
+  }
+
+  /**
+   * After publishing `publicKey`, leaves it the DID's only key, or finds that another agent holding the DID (a
+   * second device) published its key after ours (returns true: superseded). Every decision is taken on a fresh
+   * read made after this call's transactions so far are mined. A key's id is the rank of its set event
+   * (encryption-keys.ts), so an id not in `before` is a key published during this call.
+   * - Our key is current: revoke only the keys ranked below it, then read again.
+   * - Another device's key published during this call is current: we are superseded, and send nothing more.
+   * - No key, or a key older than this call is current: our key was revoked under us. ERC-1056 revokes by value,
+   *   so the other device revoking our key's older entry also removed our fresh set (and ours theirs). Publish
+   *   ours again and read again; but when we have seen the other device's key during this call, first pause and
+   *   read once more, so that it (which may not know ours) publishes again first and we find ourselves
+   *   superseded rather than both winning in turn. The pause is random: two devices that both wait part.
+   * Why the end state holds when both devices' calls return: each call's last read comes after all its
+   * transactions are mined, so nothing of either call is mined after the later of the two last reads, and the
+   * chain stays as that read saw it: never empty (an empty read always leads to another publish). If that reader
+   * won, its key is alone. If it was superseded, the current key is the other device's, whose call ended on a read
+   * showing that key alone (it cannot have been superseded: the key that superseded it would be ours, still
+   * current at our last read, as only we send after its last read and we never revoke our own key), and after it
+   * only our revokes of other keys were mined: that key is alone too.
+   * What a call cannot know: a publish of the other device mined after this call's last read. That is
+   * indistinguishable from a later publish and wins like one: this call has returned superseded: false (its key
+   * was alone when it returned), and the other call reports the win too.
+   */
+  private async settleOnlyKey(
+    did: string,
+    publicKey: Uint8Array,
+    before: readonly EncryptionKeyRef[],
+    writer: RegistryWriter,
+    publish: () => Promise<string>,
+  ): Promise<boolean> {
+    const olderThanThisCall = new Set(before.map((key) => key.id));
+    const ours = (key: EncryptionKeyRef) => sameKey(key.publicKey, publicKey);
+    let rivalSeen = false;
+    let waited = false;
+    for (let round = 1; round <= SETTLE_ROUNDS; round++) {
+      const listed = await this.readEncryptionKeys(did, { fresh: true });
+      rivalSeen ||= listed.some((key) => !ours(key) && !olderThanThisCall.has(key.id));
+      const current = listed[0];
+      if (current && ours(current)) {
+        if (listed.length === 1) return false;
+        for (const key of listed.slice(1)) await writer.revokeAttribute(X25519_ATTRIBUTE, hex(key.publicKey));
+      } else if (current && !olderThanThisCall.has(current.id)) {
+        return true;
+      } else if (rivalSeen && !waited) {
+        waited = true;
+        await setTimeout(SETTLE_PAUSE_MS * round * (0.5 + Math.random()));
+      } else {
+        waited = false;
+        await publish();
+      }
+    }
+    throw new TransactionFailedError(
+      undefined,
+      `publishEncryptionKey: another agent holding ${truncate(did)} (a second device) kept publishing at the same ` +
+        `time; after ${SETTLE_ROUNDS} rounds this key is not yet the only one and nothing more is sent: ` +
+        "read encryptionKeys(did) and publish again when the other device is done",
+      { mined: [...writer.mined] },
+    );
   }
 
   /**
