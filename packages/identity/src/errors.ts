@@ -104,16 +104,19 @@ export class WrongChainError extends HygeiaIdentityError {
   }
 }
 
-/** There is no contract at `network.registry` on the node's chain, so no did:ethr can be read or written there. */
+/**
+ * There is no ERC-1056 registry at `network.registry` on the node's chain (no contract there, or a contract that
+ * is not one), so no did:ethr can be read or written there. The message says which.
+ */
 export class RegistryNotFoundError extends HygeiaIdentityError {
   readonly field = "network.registry";
   readonly registry: string;
   readonly chainId: number;
-  constructor(registry: string, chainId: number) {
+  constructor(registry: string, chainId: number, reason = "no contract code there") {
     super(
       "REGISTRY_NOT_FOUND",
-      `network.registry: no ERC-1056 registry at ${truncate(registry)} on chain ${chainId} (no contract code ` +
-        "there; use deployment.contracts.EthereumDIDRegistry of the deployment on this chain)",
+      `network.registry: no ERC-1056 registry at ${truncate(registry)} on chain ${chainId} (${reason}; use ` +
+        "deployment.contracts.EthereumDIDRegistry of the deployment on this chain)",
     );
     this.registry = registry;
     this.chainId = chainId;

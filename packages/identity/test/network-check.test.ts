@@ -1,6 +1,6 @@
-// An agent whose network settings do not match the node (another chain id, a registry address without code) is
-// told so in a typed error at the first call that needs the chain, instead of reading another chain's registry
-// or failing with ethers' text.
+// An agent whose network settings do not match the node (another chain id, a registry address without code or
+// with another contract there) is told so in a typed error at the first call that needs the chain, instead of
+// reading another chain's registry or failing with ethers' text.
 import { expect } from "chai";
 import { generateX25519KeyPair } from "@hygeia/crypto";
 import {
@@ -89,6 +89,28 @@ describe("identity: the node must be the network's", function () {
       await fund(testChain, patient.ownerAddress!);
       const published = await rejection(agent.publishEncryptionKey(patient.did, generateX25519KeyPair().publicKey));
       expect(published).to.be.instanceOf(RegistryNotFoundError);
+      expect(await testChain.provider.getTransactionCount(patient.ownerAddress!)).to.equal(0);
+    });
+  });
+
+  it("a registry address holding another contract (the ConsentRegistry): RegistryNotFoundError saying it is not an ERC-1056 registry, nothing is sent", async function () {
+    const registry = testChain.deployment.contracts.ConsentRegistry;
+    expect(await testChain.provider.getCode(registry)).to.not.equal("0x");
+    await withAgent({ ...testChain.network, registry }, async (agent) => {
+      const patient = await agent.createDid();
+      const resolved = await rejection(agent.resolve(patient.did));
+      expect(resolved).to.be.instanceOf(RegistryNotFoundError);
+      const error = resolved as RegistryNotFoundError;
+      expect(error.code).to.equal("REGISTRY_NOT_FOUND");
+      expect(error.field).to.equal("network.registry");
+      expect(error.message).to.contain(`no ERC-1056 registry at ${registry} on chain 31337`);
+      expect(error.message).to.contain("does not answer identityOwner(address) as an ERC-1056 registry does");
+      expect(error.message).to.not.match(/execution reverted|code=|version=/);
+
+      await fund(testChain, patient.ownerAddress!);
+      const published = await rejection(agent.publishEncryptionKey(patient.did, generateX25519KeyPair().publicKey));
+      expect(published).to.be.instanceOf(RegistryNotFoundError);
+      expect(await rejection(agent.encryptionKeys(patient.did))).to.be.instanceOf(RegistryNotFoundError);
       expect(await testChain.provider.getTransactionCount(patient.ownerAddress!)).to.equal(0);
     });
   });

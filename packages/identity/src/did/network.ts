@@ -1,6 +1,6 @@
 // The chain a did:ethr lives on: where its ERC-1056 registry is and how to reach it.
-import { JsonRpcProvider } from "ethers";
-import type { HygeiaDeployment } from "@hygeia/chain";
+import { Interface, JsonRpcProvider, isError } from "ethers";
+import { EthereumDIDRegistryAbi, type HygeiaDeployment } from "@hygeia/chain";
 import { InvalidIdentityInputError, RegistryNotFoundError, WrongChainError } from "../errors.ts";
 
 export interface EthrNetwork {
@@ -44,9 +44,13 @@ export function networkProvider(network: EthrNetwork): JsonRpcProvider {
   });
 }
 
+const registryInterface = new Interface(EthereumDIDRegistryAbi);
+/** An identity whose key nobody holds: ERC-1056 answers that it owns itself (no owner change can be signed). */
+const PROBE_IDENTITY = "0x0000000000000000000000000000000000000001";
+
 /**
- * Whether the node behind a provider is the network's: its chain id is `network.chainId` and the registry has
- * code there. The provider is static (it never asks the node its chain on its own), so without this an agent
+ * Whether the node behind a provider is the network's: its chain id is `network.chainId` and the registry is an
+ * ERC-1056 registry there (it has code, and a view call answers like one). The provider is static (it never asks the node its chain on its own), so without this an agent
  * pointed at the wrong chain would read another chain's registry and sign transactions the node refuses.
  *
  * Checked lazily, at the first call that needs the chain (IdentityAgent.create works offline: a wallet opens its
@@ -78,5 +82,21 @@ export class ChainCheck {
     if (chainId !== this.network.chainId) throw new WrongChainError(this.network.rpcUrl, chainId, this.network.chainId);
     if ((await this.provider.getCode(this.network.registry)) === "0x")
       throw new RegistryNotFoundError(this.network.registry, chainId);
+    // Another contract (the ConsentRegistry, say) has code too: every resolve would then fail as "execution
+    // reverted". One view call tells them apart; a network failure is thrown as it came.
+    let owner: unknown;
+    try {
+      const data = registryInterface.encodeFunctionData("identityOwner", [PROBE_IDENTITY]);
+      const answer = await this.provider.call({ to: this.network.registry, data });
+      owner = registryInterface.decodeFunctionResult("identityOwner", answer)[0];
+    } catch (error) {
+      if (!isError(error, "CALL_EXCEPTION") && !isError(error, "BAD_DATA")) throw error;
+    }
+    if (typeof owner !== "string" || owner.toLowerCase() !== PROBE_IDENTITY)
+      throw new RegistryNotFoundError(
+        this.network.registry,
+        chainId,
+        "the contract there does not answer identityOwner(address) as an ERC-1056 registry does",
+      );
   }
 }
