@@ -21,6 +21,8 @@ export const StorageErrorCode = {
   BlockCorrupt: "BLOCK_CORRUPT",
   /** The CID is not a record of this patient's manifest (nothing to share or read under that CID). */
   RecordNotFound: "RECORD_NOT_FOUND",
+  /** A manifest version would be larger than readers accept (MAX_MANIFEST_BYTES): it was not written. */
+  ManifestTooLarge: "MANIFEST_TOO_LARGE",
   /** The embedded node's data dir cannot be used: not a directory, not writable, read-only, or its disk is full. */
   DataDirUnusable: "DATA_DIR_UNUSABLE",
 } as const;
@@ -124,6 +126,28 @@ export class RecordNotFoundError extends HygeiaStorageError {
 export class InvalidManifestError extends HygeiaStorageError {
   constructor(message: string, options?: ErrorOptions) {
     super(StorageErrorCode.InvalidManifest, message, options);
+  }
+}
+
+/**
+ * A manifest version would be larger than MAX_MANIFEST_BYTES, which every reader refuses: it was not stored and the
+ * head was not moved, so the patient's manifest stays readable.
+ */
+export class ManifestTooLargeError extends HygeiaStorageError {
+  /** The sealed size the version would have had (at least; sealing stops as soon as it is over). */
+  readonly bytes: number;
+  readonly maxBytes: number;
+
+  constructor(bytes: number, maxBytes: number, options?: ErrorOptions) {
+    super(
+      StorageErrorCode.ManifestTooLarge,
+      `this manifest version would be ${bytes} bytes sealed, more than the ${maxBytes} bytes readers accept ` +
+        "(MAX_MANIFEST_BYTES): nothing was written and the head is unchanged. Every entry and every sharedWith " +
+        "recipient (its id and key) counts: share with fewer keys, or with shorter key ids",
+      options,
+    );
+    this.bytes = bytes;
+    this.maxBytes = maxBytes;
   }
 }
 

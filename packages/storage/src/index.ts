@@ -40,6 +40,8 @@ export type { FileManifestHeadOptions, ManifestHead, ManifestHeadValue } from ".
 export { mergeEntries } from "./manifest/merge.ts";
 export {
   DEFAULT_MAX_ATTEMPTS,
+  MAX_RECIPIENT_ID_LENGTH,
+  MAX_SHARE_RECIPIENTS,
   PatientManifest,
   manifestEntryFor,
   readManifest,

@@ -10,13 +10,15 @@ import {
   FileManifestHead,
   InvalidArgumentError,
   InvalidManifestError,
+  MAX_MANIFEST_BYTES,
   ManifestConflictError,
+  ManifestTooLargeError,
   PatientManifest,
   PatientRecords,
   manifestEntryFor,
   sealManifest,
 } from "../src/index.ts";
-import type { AddedRecord, HeliaContentStore, Manifest, RecordMetadata } from "../src/index.ts";
+import type { AddedRecord, ContentStore, HeliaContentStore, Manifest, RecordMetadata } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect, testBytes } from "./helpers/nodes.ts";
 import { LAB } from "./helpers/fixtures.ts";
@@ -138,6 +140,51 @@ describe("PatientManifest and PatientRecords", () => {
     );
     // Merging again adds nothing and writes no new version.
     expect((await main.manifest.merge(onBranch.manifest.cid)).cid.equals(merged.cid)).to.equal(true);
+  });
+
+  it("refuses a version larger than MAX_MANIFEST_BYTES before storing it: ManifestTooLargeError, head unchanged, still readable", async () => {
+    // What a hostile DID document with thousands of long key ids would have produced: a head no reader could open.
+    let puts = 0;
+    const counting = new Proxy(store, {
+      get(target, name) {
+        const value: unknown = Reflect.get(target, name, target);
+        if (typeof value !== "function") return value;
+        return (...args: unknown[]) => {
+          if (name === "put") puts++;
+          return (value as (...args: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    }) as ContentStore;
+    const head = new FileManifestHead(join(dir, "oversize.json"));
+    const records = new PatientRecords({ store: counting, head, keyPair: patient });
+    const { entry, manifest } = await records.addRecord([testBytes(20, 41)], LAB);
+    const key = generateX25519KeyPair().publicKey;
+    const sharedAt = "2026-11-22T00:00:00.000Z";
+    const shares = Array.from({ length: 16_000 }, (_, index) => ({
+      id: `did:example:${"x".repeat(1000)}#k${index}`,
+      publicKey: key,
+      sharedAt,
+    }));
+    const putsBefore = puts;
+    const error = await expectRejection(
+      records.manifest.addEntries([{ ...entry, sharedWith: shares }]),
+      ManifestTooLargeError,
+    );
+    expect(error.code).to.equal("MANIFEST_TOO_LARGE");
+    expect(error.bytes).to.be.greaterThan(MAX_MANIFEST_BYTES);
+    expect(error.maxBytes).to.equal(MAX_MANIFEST_BYTES);
+    expect(error.message).to.match(/nothing was written and the head is unchanged/);
+    expect(puts, "nothing stored").to.equal(putsBefore);
+    expect((await head.get())!.cid.equals(manifest.cid)).to.equal(true);
+    await expectRejection(records.manifest.commit(manifest, [{ ...entry, sharedWith: shares }]), ManifestTooLargeError);
+    expect((await head.get())!.cid.equals(manifest.cid)).to.equal(true);
+    // The patient's manifest still works: read, add, and a version just under the limit is written.
+    expect(Buffer.compare(await records.readRecord(entry.cid), testBytes(20, 41))).to.equal(0);
+    const { manifest: next } = await records.addRecord([testBytes(20, 42)], LAB);
+    expect(next.version).to.equal(manifest.version + 1);
+    const fits = await records.manifest.addEntries([{ ...entry, sharedWith: shares.slice(0, 10_000) }]);
+    expect((await store.stat(fits.cid))!.size).to.be.within(10_000_000, MAX_MANIFEST_BYTES);
+    expect((await records.manifest.latest())!.cid.equals(fits.cid)).to.equal(true);
   });
 
   it("refuses to list content that is not pinned here", async () => {

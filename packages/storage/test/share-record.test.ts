@@ -8,6 +8,8 @@ import {
   FileManifestHead,
   InvalidArgumentError,
   InvalidCidError,
+  MAX_RECIPIENT_ID_LENGTH,
+  MAX_SHARE_RECIPIENTS,
   PatientRecords,
   RecordNotFoundError,
   RecordStore,
@@ -183,5 +185,33 @@ describe("PatientRecords.shareRecord", () => {
     });
     const merged = await other.manifest.merge(written.cid);
     expect(merged.entries[0]!.sharedWith.map((s) => s.id)).to.deep.equal([share.id]);
+  });
+
+  it("refuses more than MAX_SHARE_RECIPIENTS keys (field recipients) and a key id over MAX_RECIPIENT_ID_LENGTH characters (recipients[i].id), writing nothing", async () => {
+    const before = (await records.manifest.latest())!;
+    const key = generateX25519KeyPair().publicKey;
+    const many = Array.from({ length: MAX_SHARE_RECIPIENTS + 1 }, (_, index) => ({
+      id: `did:x#k${index}`,
+      publicKey: key,
+    }));
+    const tooMany = await expectRejection(records.shareRecord(entry.cid, many), InvalidArgumentError);
+    expect(tooMany.field).to.equal("recipients");
+    expect(tooMany.message).to.include(`more than the ${MAX_SHARE_RECIPIENTS}`);
+    const longId = `did:example:${"x".repeat(MAX_RECIPIENT_ID_LENGTH)}#k`;
+    const tooLong = await expectRejection(
+      records.shareRecord(entry.cid, [clinicKeys[0]!, { id: longId, publicKey: key }]),
+      InvalidArgumentError,
+    );
+    expect(tooLong.field).to.equal("recipients[1].id");
+    expect(tooLong.message).to.include(`1 to ${MAX_RECIPIENT_ID_LENGTH} characters`);
+    expect((await records.manifest.latest())!.cid.equals(before.cid)).to.equal(true);
+    // The limits themselves are accepted.
+    const atLimit = many.slice(0, MAX_SHARE_RECIPIENTS).map((recipient, index) => ({
+      ...recipient,
+      id: index === 0 ? `did:x#${"y".repeat(MAX_RECIPIENT_ID_LENGTH - 6)}` : recipient.id,
+    }));
+    expect(atLimit[0]!.id).to.have.length(MAX_RECIPIENT_ID_LENGTH);
+    const shared = await records.shareRecord(entry.cid, atLimit);
+    expect(shared.wraps).to.have.length(MAX_SHARE_RECIPIENTS);
   });
 });

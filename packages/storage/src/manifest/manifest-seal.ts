@@ -39,7 +39,12 @@ import type { X25519KeyPair } from "@hygeia/crypto";
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { InvalidArgumentError, InvalidManifestError, UnauthenticatedManifestError } from "../errors.ts";
+import {
+  InvalidArgumentError,
+  InvalidManifestError,
+  ManifestTooLargeError,
+  UnauthenticatedManifestError,
+} from "../errors.ts";
 import { decodeManifestDocument, encodeManifestDocument } from "./manifest-format.ts";
 import type { ManifestDocument } from "./manifest-format.ts";
 
@@ -52,7 +57,10 @@ export const MANIFEST_TAG_BYTES = 32;
 export const MANIFEST_AUTH_SALT = "hygeia/key-derivation/v1";
 export const MANIFEST_AUTH_INFO = "hygeia/manifest-auth/v1";
 const PREFIX_BYTES = SEALED_MANIFEST_MAGIC.length + 1;
-/** Upper bound on a sealed manifest we are willing to buffer (≈ 40 000 entries). */
+/**
+ * Upper bound on a sealed manifest (≈ 40 000 entries): readers refuse a larger one, so sealManifest refuses to make
+ * one (a head moved to it could never be read again).
+ */
 export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export interface OpenManifestOptions {
@@ -116,7 +124,10 @@ export function assertManifestKeyPair(keyPair: X25519KeyPair): void {
   }
 }
 
-/** Seals a version of `keyPair`'s manifest (seal version 2): only the holder of the secret key can do this. */
+/**
+ * Seals a version of `keyPair`'s manifest (seal version 2): only the holder of the secret key can do this.
+ * ManifestTooLargeError when the sealed bytes would exceed MAX_MANIFEST_BYTES (no reader would open them).
+ */
 export async function sealManifest(document: ManifestDocument, keyPair: X25519KeyPair): Promise<Uint8Array> {
   assertManifestKeyPair(keyPair);
   const owner = manifestOwner(keyPair.publicKey);
@@ -125,11 +136,18 @@ export async function sealManifest(document: ManifestDocument, keyPair: X25519Ke
       field: "document.owner",
     });
   }
+  const plaintext = encodeManifestDocument(document);
+  // The envelope only adds to the plaintext: refuse before encrypting what could not be stored anyway.
+  const minimum = PREFIX_BYTES + WRAP_BYTES + plaintext.length + MANIFEST_TAG_BYTES;
+  if (minimum > MAX_MANIFEST_BYTES) throw new ManifestTooLargeError(minimum, MAX_MANIFEST_BYTES);
   const key = generateDataKey();
   try {
     const wrap = wrapKey(key, keyPair.publicKey, manifestKeyContext(owner));
-    const envelope = await encryptToBuffer(encodeManifestDocument(document), key);
+    const envelope = await encryptToBuffer(plaintext, key);
     const bodyBytes = PREFIX_BYTES + wrap.length + envelope.length;
+    if (bodyBytes + MANIFEST_TAG_BYTES > MAX_MANIFEST_BYTES) {
+      throw new ManifestTooLargeError(bodyBytes + MANIFEST_TAG_BYTES, MAX_MANIFEST_BYTES);
+    }
     const sealed = new Uint8Array(bodyBytes + MANIFEST_TAG_BYTES);
     sealed.set(SEALED_MANIFEST_MAGIC, 0);
     sealed[SEALED_MANIFEST_MAGIC.length] = SEALED_MANIFEST_VERSION;

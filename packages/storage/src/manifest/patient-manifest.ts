@@ -25,7 +25,7 @@ import {
   RecordNotFoundError,
 } from "../errors.ts";
 import type { StoredRecord } from "../record-store.ts";
-import { SHARE_ID, shareKey } from "./manifest-format.ts";
+import { shareKey } from "./manifest-format.ts";
 import type { Manifest, ManifestDocument, ManifestEntry, RecordShare } from "./manifest-format.ts";
 import type { ManifestHead } from "./manifest-head.ts";
 import {
@@ -72,6 +72,15 @@ export interface SharedRecord {
   wraps: WrappedKey[];
 }
 
+/** Keys one shareRecord call wraps to: a DID lists a few keyAgreement keys, not thousands. */
+export const MAX_SHARE_RECIPIENTS = 100;
+/**
+ * Characters in a recipient key id shareRecord lists (a DID URL, like DIDs elsewhere in Hygeia): every id is stored
+ * in every later manifest version. Readers still take the 1024 an earlier release allowed.
+ */
+export const MAX_RECIPIENT_ID_LENGTH = 256;
+const RECIPIENT_ID = new RegExp(`^\\S{1,${MAX_RECIPIENT_ID_LENGTH}}$`);
+
 /**
  * Checks recipient keys as they come from outside (a DID's keyAgreement keys, e.g. identity's
  * `agent.encryptionKeys(did)`), dropping repeats of the same id and key. Extra fields (such as a "current" mark)
@@ -89,6 +98,13 @@ function checkRecipients(recipients: unknown): RecipientKey[] {
       { field: "recipients" },
     );
   }
+  if (recipients.length > MAX_SHARE_RECIPIENTS) {
+    throw new InvalidArgumentError(
+      `recipients has ${recipients.length} keys, more than the ${MAX_SHARE_RECIPIENTS} one share accepts: a DID lists a few keyAgreement keys; ` +
+        "share with the keys of one party at a time (e.g. await agent.encryptionKeys(clinicDid))",
+      { field: "recipients" },
+    );
+  }
   const seen = new Map<string, RecipientKey>();
   recipients.forEach((recipient: unknown, index) => {
     const where = `recipients[${index}]`;
@@ -96,10 +112,12 @@ function checkRecipients(recipients: unknown): RecipientKey[] {
       throw new InvalidArgumentError(`${where} must be an object { id, publicKey }`, { field: where });
     }
     const { id, publicKey } = recipient as { id?: unknown; publicKey?: unknown };
-    if (typeof id !== "string" || !SHARE_ID.test(id)) {
-      throw new InvalidArgumentError(`${where}.id must be the key's id (a DID URL): 1 to 1024 characters, no spaces`, {
-        field: `${where}.id`,
-      });
+    if (typeof id !== "string" || !RECIPIENT_ID.test(id)) {
+      throw new InvalidArgumentError(
+        `${where}.id must be the key's id (a DID URL): 1 to ${MAX_RECIPIENT_ID_LENGTH} characters, no whitespace` +
+          (typeof id === "string" && id.length > MAX_RECIPIENT_ID_LENGTH ? ` (it has ${id.length})` : ""),
+        { field: `${where}.id` },
+      );
     }
     try {
       assertX25519PublicKey(publicKey, `${where}.publicKey`);
@@ -263,7 +281,8 @@ export class PatientManifest {
    * Writes version base.version + 1 = base's entries ∪ `additions`, linked to `base`, and moves the head to it
    * only if the head is still `base` (undefined: no manifest yet). Throws ManifestConflictError when the head
    * moved; the caller decides to merge (see addEntries) or to give up. Every added entry's ciphertext must be
-   * pinned in the store first: a manifest never points at data that is not there.
+   * pinned in the store first: a manifest never points at data that is not there. ManifestTooLargeError, before
+   * anything is stored or the head is touched, when the version would exceed MAX_MANIFEST_BYTES.
    */
   async commit(
     base: Manifest | undefined,
@@ -385,7 +404,9 @@ export class PatientManifest {
    *
    * InvalidCidError for a malformed CID; RecordNotFoundError when the latest manifest lists no such record;
    * InvalidArgumentError (`field` "recipients[i].publicKey" / ".id") for a key that is not a usable X25519 public
-   * key (wrong length, low-order point) or a missing id: then nothing is wrapped or listed.
+   * key (wrong length, non-canonical encoding, low-order point) or an id that is missing or longer than
+   * MAX_RECIPIENT_ID_LENGTH, and ("recipients") for more than MAX_SHARE_RECIPIENTS keys: then nothing is wrapped or
+   * listed. ManifestTooLargeError when the new version would exceed MAX_MANIFEST_BYTES (head unchanged).
    */
   async shareRecord(
     cid: CidInput,
