@@ -9,6 +9,8 @@
 // - A persistent key store opens only with the SecretBox key it was created with (WrongSecretBoxKeyError).
 // - Several processes may share one key store (stores/sqlite.ts): writes wait for each other up to busyTimeoutMs,
 //   then DatabaseBusyError; no raw SQLite error escapes.
+// - A key store file replaced (a backup restored over it) or removed while open is never written
+//   (stores/sqlite.ts): writes and close() fail with DatabaseError instead.
 // - Nothing is read from or sent to a chain other than network.chainId, or a registry address without code
 //   (ChainCheck, at the first call that needs the chain).
 // - Registry writes of one DID run one at a time in an agent, and each owner account's transactions get
@@ -579,7 +581,8 @@ export class IdentityAgent {
 
   /**
    * Closes the agent: calls still pending fail with AgentClosedError, later calls too. Safe at any moment and
-   * more than once (every call returns the same promise).
+   * more than once (every call returns the same promise). When the key store file was replaced or removed while
+   * open, everything is still released and the promise rejects with DatabaseError saying so.
    */
   close(): Promise<void> {
     this.closing ??= (async () => {

@@ -19,6 +19,7 @@ import { SqliteDatabase } from "./sqlite.ts";
 export function openIdentityDatabase(path: string, options: { busyTimeoutMs?: number } = {}): SqliteDatabase {
   return SqliteDatabase.open(path, {
     ...options,
+    name: "key store",
     schema: `
     CREATE TABLE IF NOT EXISTS identity_keys (kid TEXT PRIMARY KEY, json TEXT NOT NULL);
     CREATE TABLE IF NOT EXISTS identity_private_keys (alias TEXT PRIMARY KEY, type TEXT NOT NULL, sealed TEXT NOT NULL);

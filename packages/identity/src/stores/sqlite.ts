@@ -9,6 +9,13 @@
 //   meanwhile).
 // - No raw SQLite error leaves this package: still locked after the busy timeout → DatabaseBusyError; a file that
 //   cannot be opened → InvalidIdentityInputError naming the real cause; anything else → DatabaseError.
+// - A file replaced (a backup restored over it) or removed while open is never written: the file's device and
+//   inode are recorded at open and compared with the path before each write and at close; on a mismatch the
+//   write is a DatabaseError and nothing more is written. SQLite would otherwise keep writing to the old file,
+//   and its write-ahead log, which stays at the path, would be replayed into the restored file by the next
+//   process to open it. At close that log is removed when it is still the one opened with the old file.
+//   Stop every process using a store before restoring it.
+import { statSync, unlinkSync } from "node:fs";
 import { DatabaseSync } from "node:sqlite";
 import {
   DatabaseBusyError,
@@ -52,6 +59,21 @@ export interface SqliteOpenOptions {
   /** Run once after opening (CREATE TABLE IF NOT EXISTS …); it waits for other processes like any write. */
   schema: string;
   busyTimeoutMs?: number;
+  /** What the file is, for messages ("key store"); default "database". */
+  name?: string;
+}
+
+/** Which file a path named when it was opened. */
+interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** The database file and its write-ahead log as opened (undefined for ":memory:"). */
+interface OpenedFiles {
+  readonly database: FileIdentity;
+  readonly wal: FileIdentity | undefined;
+  readonly shm: FileIdentity | undefined;
 }
 
 /** A database handle that translates SQLite failures into this package's typed errors. */
@@ -59,11 +81,17 @@ export class SqliteDatabase {
   readonly path: string;
   readonly busyTimeoutMs: number;
   private readonly db: DatabaseSync;
+  private readonly name: string;
+  private readonly opened: OpenedFiles | undefined;
+  /** Set once the path no longer names the opened file; from then on nothing is written. */
+  private moved: string | undefined;
 
-  private constructor(db: DatabaseSync, path: string, busyTimeoutMs: number) {
+  private constructor(db: DatabaseSync, path: string, busyTimeoutMs: number, name: string, opened?: OpenedFiles) {
     this.db = db;
     this.path = path;
     this.busyTimeoutMs = busyTimeoutMs;
+    this.name = name;
+    this.opened = opened;
   }
 
   /** Opens (or creates) `path`; ":memory:" gives a private in-memory database. Throws typed errors only. */
@@ -75,14 +103,23 @@ export class SqliteDatabase {
     } catch (error) {
       throw openError(error, path, busyTimeoutMs);
     }
+    let opened: OpenedFiles | undefined;
     try {
       if (path !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
       db.exec(options.schema);
+      // After the schema: the log files exist now (a read opens them), and a file replaced while the schema
+      // waited for a lock is the one the path names and the one opened.
+      if (path !== ":memory:")
+        opened = {
+          database: fileIdentity(path) ?? fail("the file disappeared while it was being opened"),
+          wal: fileIdentity(`${path}-wal`),
+          shm: fileIdentity(`${path}-shm`),
+        };
     } catch (error) {
       db.close();
       throw openError(error, path, busyTimeoutMs);
     }
-    return new SqliteDatabase(db, path, busyTimeoutMs);
+    return new SqliteDatabase(db, path, busyTimeoutMs, options.name ?? "database", opened);
   }
 
   /** One statement's first row. */
@@ -94,13 +131,59 @@ export class SqliteDatabase {
     return this.guard(() => this.db.prepare(sql).all(...params) as unknown as T[]);
   }
 
-  /** One change, in its own transaction; returns the number of rows changed. */
+  /**
+   * One change, in its own transaction; returns the number of rows changed. DatabaseError, writing nothing, once
+   * the file was replaced or removed since it was opened.
+   */
   run(sql: string, ...params: SqliteParam[]): number {
+    this.assertSameFile();
     return this.guard(() => Number(this.db.prepare(sql).run(...params).changes));
   }
 
+  /**
+   * Closes the handle. When the file was replaced or removed meanwhile, it also removes the write-ahead log left
+   * at the path if it is still the one opened with the old file (so the next process does not replay it into the
+   * new file), then throws DatabaseError: what was written since the store was opened is not in the new file.
+   */
   close(): void {
+    const moved = this.movedReason();
     this.guard(() => this.db.close());
+    if (moved === undefined) return;
+    for (const [suffix, opened] of [
+      ["-wal", this.opened?.wal],
+      ["-shm", this.opened?.shm],
+    ] as const)
+      if (opened && sameFile(fileIdentity(`${this.path}${suffix}`), opened)) unlinkQuietly(`${this.path}${suffix}`);
+    throw this.movedError(moved, "closed without writing to the new file");
+  }
+
+  private assertSameFile(): void {
+    const moved = this.movedReason();
+    if (moved !== undefined) throw this.movedError(moved, "nothing was written");
+  }
+
+  /** Why the path no longer names the opened file (latched once seen), or undefined. */
+  private movedReason(): string | undefined {
+    if (this.opened === undefined || this.moved !== undefined) return this.moved;
+    let now: FileIdentity | undefined;
+    try {
+      now = fileIdentity(this.path);
+    } catch (error) {
+      throw new DatabaseError(this.path, `cannot check the file before writing: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    if (now === undefined) this.moved = `the ${this.name} file was removed while open`;
+    else if (!sameFile(now, this.opened.database)) this.moved = `the ${this.name} file was replaced while open`;
+    return this.moved;
+  }
+
+  private movedError(moved: string, outcome: string): DatabaseError {
+    return new DatabaseError(
+      this.path,
+      `${moved}; ${outcome}. Stop every process using a ${this.name} before restoring or moving its file, ` +
+        "then open it again",
+    );
   }
 
   private guard<T>(work: () => T): T {
@@ -113,6 +196,28 @@ export class SqliteDatabase {
 }
 
 export type SqliteParam = string | number | bigint | null | Uint8Array;
+
+/** The device and inode `path` names now; undefined when there is no file. */
+function fileIdentity(path: string): FileIdentity | undefined {
+  const stats = statSync(path, { throwIfNoEntry: false });
+  return stats && { dev: stats.dev, ino: stats.ino };
+}
+
+function sameFile(a: FileIdentity | undefined, b: FileIdentity): boolean {
+  return a !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already, or not ours to remove: the close error says what happened either way.
+  }
+}
+
+function fail(message: string): never {
+  throw new Error(message);
+}
 
 interface NodeSqliteError {
   code: "ERR_SQLITE_ERROR";

@@ -94,6 +94,7 @@ export class SqliteChallengeStore implements ChallengeStore {
     options = optionsArgument(options, "options", "{ clock?, busyTimeoutMs? }");
     const clock = clockOption(options);
     this.db = SqliteDatabase.open(path, {
+      name: "challenge store",
       schema: `CREATE TABLE IF NOT EXISTS identity_challenges (
       challenge TEXT PRIMARY KEY, domain TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)`,
       ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
