@@ -159,9 +159,10 @@ export class UnauthenticatedManifestError extends InvalidManifestError {
     super(
       `manifest is sealed with version ${sealVersion}, which is not authenticated: anyone who knows the patient's ` +
         "public key could have written it, so it is refused. If it is your own manifest, written before " +
-        "authenticated manifests, read it once with { acceptUnauthenticated: true } (openManifest, readManifest, " +
-        "PatientManifest / PatientRecords options, recoverRecords): the next write, or " +
-        "PatientManifest.upgradeSeal(), re-seals it as version 2",
+        "authenticated manifests, and your head points at it, open your records once with " +
+        "{ acceptUnauthenticated: true } (PatientManifest / PatientRecords options: it opens the head only, never a " +
+        "CID passed to read, merge or recoverRecords) and call manifest.upgradeSeal(): it re-seals it as version 2. " +
+        "For a CID of your own from elsewhere, see unsafeRecoverUnauthenticatedRecords",
       options,
     );
     this.sealVersion = sealVersion;

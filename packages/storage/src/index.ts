@@ -49,7 +49,7 @@ export {
   unwrapRecordKey,
 } from "./manifest/patient-manifest.ts";
 export type { PatientManifestOptions, ReadManifestOptions, SharedRecord } from "./manifest/patient-manifest.ts";
-export { recoverRecords } from "./manifest/recovery.ts";
+export { recoverRecords, unsafeRecoverUnauthenticatedRecords } from "./manifest/recovery.ts";
 export type { RecoveredRecord, Recovery } from "./manifest/recovery.ts";
 export { PatientRecords } from "./patient-records.ts";
 export type { AddedRecord, PatientRecordsOptions } from "./patient-records.ts";

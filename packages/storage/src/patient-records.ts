@@ -20,7 +20,10 @@ export interface PatientRecordsOptions extends RecordStoreOptions {
   store: ContentStore;
   head: ManifestHead;
   keyPair: X25519KeyPair;
-  /** Read version 1 (unauthenticated) manifests: a one-time migration only (PatientManifestOptions). */
+  /**
+   * Read a version 1 (unauthenticated) head: a one-time migration of the patient's own manifest only, never a CID
+   * passed in (PatientManifestOptions).
+   */
   acceptUnauthenticated?: boolean;
 }
 

@@ -20,8 +20,11 @@ import {
   manifestOwner,
   openManifest,
   recordKeyContext,
+  RecordNotFoundError,
+  readManifest,
   recoverRecords,
   sealManifest,
+  unsafeRecoverUnauthenticatedRecords,
 } from "../src/index.ts";
 import type {
   CidInput,
@@ -227,9 +230,9 @@ describe("manifest authentication", () => {
       expect((await new FileManifestHead(join(dir, "v1-refused.json")).get())!.cid.equals(v2)).to.equal(true);
     });
 
-    it("with acceptUnauthenticated a version 1 head is read, and the next write re-seals it as version 2", async () => {
+    it("with acceptUnauthenticated a version 1 head is read (and unsafeRecoverUnauthenticatedRecords reads its CID), and the next write re-seals it as version 2", async () => {
       const { v1, v2, entries } = await versionOneHead("v1-migrated.json");
-      const recovered = await recoverRecords(store, patient.secretKey, v2, { acceptUnauthenticated: true });
+      const recovered = await unsafeRecoverUnauthenticatedRecords(store, patient.secretKey, v2);
       expect(recovered.records).to.have.length(2);
       expect(recovered.manifest.sealVersion).to.equal(1);
 
@@ -254,6 +257,101 @@ describe("manifest authentication", () => {
       ]);
       expect(history[2]!.cid.equals(v1)).to.equal(true);
       expect((await recoverRecords(store, patient.secretKey, latest.cid)).records).to.have.length(3);
+    });
+
+    /**
+     * The attack the migration option opened: knowing only the patient's public key, a forger seals a version 1
+     * manifest listing a record of its own (under a DEK it knows) and the patient's REAL record as shared with the
+     * forger, and hands out its CID. A patient following the migration sample merges it.
+     */
+    async function forgedVersionOne(real: ManifestEntry): Promise<{ forgedCid: CID; planted: CID }> {
+      const planted = await new RecordStore(store).putRecord([testBytes(50, 90)], LAB);
+      const forged = document([forgedEntry(real, generateDataKey()), forgedEntry(planted, planted.dek)]);
+      const { cid: forgedCid } = await store.put([await sealVersion1(forged, patient.publicKey)]);
+      return { forgedCid, planted: planted.cid };
+    }
+
+    it("acceptUnauthenticated never opens a CID passed in: merge() of a forged version 1 during the migration is refused, nothing written", async () => {
+      const records = patientRecords("migration-merge.json");
+      const { entry: real, manifest: before } = await records.addRecord([testBytes(50, 91)], LAB);
+      const { forgedCid, planted } = await forgedVersionOne(real);
+      // The README's migration sample: PatientRecords with the option, this once.
+      const migrating = patientRecords("migration-merge.json", { acceptUnauthenticated: true });
+      await expectRejection(migrating.manifest.merge(forgedCid), UnauthenticatedManifestError);
+      await expectRejection(migrating.manifest.read(forgedCid), UnauthenticatedManifestError);
+      await expectRejection(
+        (async () => {
+          for await (const version of migrating.manifest.history(forgedCid))
+            expect.fail(`read ${version.cid.toString()}`);
+        })(),
+        UnauthenticatedManifestError,
+      );
+      const latest = (await records.manifest.latest())!;
+      expect(latest.cid.equals(before.cid)).to.equal(true);
+      expect(latest.entries.map((e) => e.cid.toString())).to.deep.equal([real.cid.toString()]);
+      expect(latest.entries[0]!.sharedWith).to.deep.equal([]);
+      await expectRejection(records.readRecord(planted), RecordNotFoundError);
+    });
+
+    it("while a version 1 head is being migrated, a forged version 1 CID is still refused by merge(); the head's own upgrade works", async () => {
+      const { entries } = await versionOneHead("migration-v1-merge.json");
+      const migrating = patientRecords("migration-v1-merge.json", { acceptUnauthenticated: true });
+      const { forgedCid, planted } = await forgedVersionOne(entries[0]!);
+      await expectRejection(migrating.manifest.merge(forgedCid), UnauthenticatedManifestError);
+      expect((await migrating.manifest.latest())!.version).to.equal(2); // the head, read under the option, unchanged
+      const upgraded = (await migrating.manifest.upgradeSeal())!;
+      expect([upgraded.version, upgraded.sealVersion]).to.deep.equal([3, 2]);
+      expect(upgraded.entries.map((e) => e.cid.toString())).not.to.include(planted.toString());
+      expect(upgraded.entries.every((e) => e.sharedWith.length === 0)).to.equal(true);
+    });
+
+    it("once the head is authenticated, acceptUnauthenticated has no effect: a version 1 head put back later is refused", async () => {
+      const { v2 } = await versionOneHead("migration-closed.json");
+      const migrating = patientRecords("migration-closed.json", { acceptUnauthenticated: true });
+      const upgraded = (await migrating.manifest.upgradeSeal())!;
+      // Someone points the head at a version 1 manifest again (a forged one, with a higher version).
+      const planted = await new RecordStore(store).putRecord([testBytes(50, 92)], LAB);
+      const forged = document([forgedEntry(planted, planted.dek)], upgraded.version + 1, upgraded.cid);
+      const { cid: forgedCid } = await store.put([await sealVersion1(forged, patient.publicKey)]);
+      const head = new FileManifestHead(join(dir, "migration-closed.json"));
+      expect(await head.compareAndSet(upgraded.cid, { cid: forgedCid, version: upgraded.version + 1 })).to.equal(true);
+      await expectRejection(migrating.manifest.latest(), UnauthenticatedManifestError);
+      await expectRejection(migrating.addRecord([testBytes(30, 12)], LAB), UnauthenticatedManifestError);
+      expect((await head.get())!.cid.equals(forgedCid)).to.equal(true);
+      expect(v2.equals(upgraded.prev!)).to.equal(true);
+    });
+
+    it("recoverRecords and readManifest refuse acceptUnauthenticated (a CID is no trusted head), naming it", async () => {
+      const { v2 } = await versionOneHead("recover-option.json");
+      for (const attempt of [
+        () => recoverRecords(store, patient.secretKey, v2, { acceptUnauthenticated: true } as OperationOptions),
+        () => readManifest(store, patient, v2, { acceptUnauthenticated: true } as OperationOptions),
+      ]) {
+        const error = await expectRejection(attempt(), InvalidArgumentError);
+        expect(error.field).to.equal("acceptUnauthenticated");
+        expect(error.message)
+          .to.match(/unsafeRecoverUnauthenticatedRecords/)
+          .and.match(/upgradeSeal/);
+      }
+      await expectRejection(recoverRecords(store, patient.secretKey, v2), UnauthenticatedManifestError);
+    });
+
+    it("unsafeRecoverUnauthenticatedRecords reads a version 1 CID, and still refuses a forged version 2", async () => {
+      const { v2, entries } = await versionOneHead("unsafe-recover.json");
+      const recovered = await unsafeRecoverUnauthenticatedRecords(store, patient.secretKey, v2);
+      expect(recovered.manifest.sealVersion).to.equal(1);
+      expect(recovered.records.map((r) => r.entry.cid.toString()).sort()).to.deep.equal(
+        entries.map((e) => e.cid.toString()).sort(),
+      );
+      const planted = await new RecordStore(store).putRecord([testBytes(60, 93)], LAB);
+      for (const [how, sealed] of (await forgeries(document([forgedEntry(planted, planted.dek)]))).slice(1)) {
+        const { cid } = await store.put([sealed]);
+        const error = await expectRejection(
+          unsafeRecoverUnauthenticatedRecords(store, patient.secretKey, cid),
+          InvalidManifestError,
+        );
+        expect(error.message, how).to.match(/not authenticated/);
+      }
     });
 
     it("upgradeSeal() re-seals a version 1 head as version 2 with the same entries, once", async () => {

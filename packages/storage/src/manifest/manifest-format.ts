@@ -56,7 +56,8 @@ export interface Manifest extends ManifestDocument {
   cid: CID;
   /**
    * How it was sealed: 2, authenticated (every version written now); 1, unauthenticated, written before
-   * authenticated manifests and read only as a migration (acceptUnauthenticated) or behind an authenticated version.
+   * authenticated manifests and read only as a migration (acceptUnauthenticated, at the head), behind a version
+   * already read (prev links whose bytes hash to their CID), or by unsafeRecoverUnauthenticatedRecords.
    */
   sealVersion: number;
 }

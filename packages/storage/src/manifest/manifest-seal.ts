@@ -11,7 +11,9 @@
 // 3. The document's owner must be the key pair's public key (a tag proves who wrote it, the owner whose it is).
 // 4. Version 1 seals (no tag, written before authenticated manifests) could have been written by anyone: they
 //    are refused (UnauthenticatedManifestError) unless the caller passes acceptUnauthenticated, a one-time
-//    migration of data written before this change. Every write seals version 2.
+//    migration of data written before this change. Here that is the caller's word about bytes it holds;
+//    PatientManifest gives it only to its own head, never to a CID from outside (patient-manifest.ts, recovery.ts).
+//    Every write seals version 2.
 //
 //   sealed v2 = "HYGM" (4) ‖ 0x02 (seal version) ‖ wrap (114, context "hygeia:manifest:<owner multibase>")
 //               ‖ record envelope (@hygeia/crypto, secretstream) of the JSON document ‖ tag (32)
@@ -65,9 +67,9 @@ export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 export interface OpenManifestOptions {
   /**
-   * Also read version 1 (unauthenticated) seals. ONLY as a one-time migration of your own manifests written
-   * before authenticated manifests: a version 1 manifest may have been written by anyone who knows your public
-   * key. The next write (or PatientManifest.upgradeSeal) seals version 2. Default false.
+   * Also read version 1 (unauthenticated) seals. ONLY for bytes you know are your own manifest written before
+   * authenticated manifests (your head's): a version 1 manifest may have been written by anyone who knows your
+   * public key. PatientManifest's option of the same name applies it to the head only. Default false.
    */
   acceptUnauthenticated?: boolean;
 }

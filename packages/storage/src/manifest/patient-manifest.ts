@@ -36,7 +36,6 @@ import {
   openSealedManifest,
   sealManifest,
 } from "./manifest-seal.ts";
-import type { OpenManifestOptions } from "./manifest-seal.ts";
 import { checkBase, checkEntriesToList, checkEntryToRead, checkStoredRecords } from "./entry-input.ts";
 import { changingEntries, mergeEntries, newEntries } from "./merge.ts";
 
@@ -139,11 +138,28 @@ export function unwrapRecordKey(entry: ManifestEntry, keyPair: X25519KeyPair): U
   return unwrapKey(entry.dekWrap, keyPair, recordKeyContext(entry.cid));
 }
 
-export interface ReadManifestOptions extends OperationOptions, OpenManifestOptions {}
+/** readManifest's and recoverRecords' options. There is no acceptUnauthenticated: a CID is not a trusted head. */
+export type ReadManifestOptions = OperationOptions;
+
+/**
+ * Refuses acceptUnauthenticated where a CID comes from the caller: a version 1 seal may have been written by anyone
+ * who knows the patient's public key, and a CID says nothing about who wrote it (see the PatientManifest option).
+ */
+export function refuseUnauthenticatedOption(options: unknown, where: string): void {
+  if (typeof options === "object" && options !== null && "acceptUnauthenticated" in options) {
+    throw new InvalidArgumentError(
+      `${where} does not take acceptUnauthenticated: a version 1 manifest at a CID could have been written by anyone ` +
+        "who knows the patient's public key. Migrate your own through your head: new PatientManifest / " +
+        "PatientRecords({ ..., acceptUnauthenticated: true }).upgradeSeal(); for a CID you vouch for yourself, " +
+        "see unsafeRecoverUnauthenticatedRecords",
+      { field: "acceptUnauthenticated" },
+    );
+  }
+}
 
 /**
  * Reads, authenticates, decrypts and validates one manifest version: all that recovery needs is the key pair and
- * a CID. A version 1 (unauthenticated) seal is UnauthenticatedManifestError unless `acceptUnauthenticated`.
+ * a CID. A version 1 (unauthenticated) seal is always UnauthenticatedManifestError here: the CID is the caller's.
  */
 export async function readManifest(
   store: ContentStore,
@@ -151,10 +167,25 @@ export async function readManifest(
   cid: CidInput,
   options: ReadManifestOptions = {},
 ): Promise<Manifest> {
-  const { acceptUnauthenticated, ...operation } = options;
+  refuseUnauthenticatedOption(options, "readManifest");
   const parsed = parseCid(cid);
-  const sealed = await fetchSealed(store, parsed, operation);
-  return openAt(parsed, sealed, keyPair, acceptUnauthenticated === true);
+  const sealed = await fetchSealed(store, parsed, options);
+  return openAt(parsed, sealed, keyPair, false);
+}
+
+/**
+ * UNSAFE building block of unsafeRecoverUnauthenticatedRecords: readManifest that also opens a version 1 seal.
+ * Only for a CID the patient vouches for as their own (see there).
+ */
+export async function readManifestTrustingVersion1(
+  store: ContentStore,
+  keyPair: X25519KeyPair,
+  cid: CidInput,
+  options: OperationOptions = {},
+): Promise<Manifest> {
+  const parsed = parseCid(cid);
+  const sealed = await fetchSealed(store, parsed, options);
+  return openAt(parsed, sealed, keyPair, true);
 }
 
 async function fetchSealed(store: ContentStore, cid: CID, options: OperationOptions): Promise<Uint8Array> {
@@ -195,11 +226,12 @@ export interface PatientManifestOptions {
   /** How often addEntries re-reads the head and merges after losing a race. Default 8. */
   maxAttempts?: number;
   /**
-   * Also read version 1 (unauthenticated) manifests, in every read of this instance (latest, read, merge,
-   * history). ONLY as a one-time migration of the patient's own manifests written before authenticated
-   * manifests, since anyone who knows the patient's public key could have written a version 1 manifest: open
-   * with it once, write (any write, or upgradeSeal()) to re-seal the head as version 2, then drop it. Versions
-   * behind an authenticated version (its prev links) are read without it. Default false.
+   * Migration of the patient's own manifest written before authenticated manifests: also read a version 1
+   * (unauthenticated) seal at the HEAD (what `head` points at: latest(), and so addEntries, addRecord, shareRecord,
+   * upgradeSeal) and the versions behind it (history() from the head). Never a CID the caller passes (read, merge,
+   * history(from)), since anyone who knows the patient's public key can write a version 1 manifest and hand out
+   * its CID. No effect once this instance has seen or written an authenticated head. Use it once: upgradeSeal()
+   * (or any write) re-seals the head as version 2. Default false.
    */
   acceptUnauthenticated?: boolean;
 }
@@ -237,6 +269,8 @@ export class PatientManifest {
   readonly #owner: string;
   readonly #maxAttempts: number;
   readonly #acceptUnauthenticated: boolean;
+  /** Set once latest() read, or commit() wrote, a version 2 head: from then on acceptUnauthenticated does nothing. */
+  #sawAuthenticatedHead = false;
 
   constructor(options: PatientManifestOptions) {
     checkManifestOptions(options);
@@ -259,22 +293,33 @@ export class PatientManifest {
     return this.#owner;
   }
 
+  /**
+   * One version by CID, authenticated: a version 1 seal is UnauthenticatedManifestError even with
+   * acceptUnauthenticated (a CID from the caller is not the patient's head).
+   */
   read(cid: CidInput, options: OperationOptions = {}): Promise<Manifest> {
-    return readManifest(this.#store, this.#keyPair, cid, {
-      ...options,
-      acceptUnauthenticated: this.#acceptUnauthenticated,
-    });
+    return readManifest(this.#store, this.#keyPair, cid, options);
   }
 
-  /** The version the head points at, or undefined when the patient has no manifest yet. */
+  /**
+   * The version the head points at, or undefined when the patient has no manifest yet. A version 1 head is read
+   * only under acceptUnauthenticated, until this instance has seen or written an authenticated head.
+   */
   async latest(options: OperationOptions = {}): Promise<Manifest | undefined> {
     const head = await this.#head.get(options);
     if (head === undefined) return undefined;
-    const manifest = await this.read(head.cid, options);
+    const sealed = await fetchSealed(this.#store, head.cid, options);
+    const manifest = await openAt(head.cid, sealed, this.#keyPair, this.#migrating());
     if (manifest.version !== head.version) {
       throw new InvalidManifestError(`head says version ${head.version}, manifest says ${manifest.version}`);
     }
+    if (manifest.sealVersion === SEALED_MANIFEST_VERSION) this.#sawAuthenticatedHead = true;
     return manifest;
+  }
+
+  /** Whether a version 1 head (and what is behind it) may be read: the option, until the head is authenticated. */
+  #migrating(): boolean {
+    return this.#acceptUnauthenticated && !this.#sawAuthenticatedHead;
   }
 
   /**
@@ -309,6 +354,7 @@ export class PatientManifest {
       const current = await this.#head.get(options);
       throw new ManifestConflictError(base?.cid.toString(), current?.cid.toString());
     }
+    this.#sawAuthenticatedHead = true;
     return { cid, ...document, sealVersion: SEALED_MANIFEST_VERSION };
   }
 
@@ -363,7 +409,9 @@ export class PatientManifest {
 
   /**
    * Folds a divergent version (e.g. written by a device whose compare-and-swap lost, or an older branch)
-   * into the current head: every entry it has that the head lacks is added.
+   * into the current head: every entry it has that the head lacks is added. The divergent version must be
+   * authenticated (version 2): a version 1 CID is UnauthenticatedManifestError even with acceptUnauthenticated,
+   * since anyone who knows the patient's public key could have written it.
    */
   async merge(divergent: CidInput, options: OperationOptions = {}): Promise<Manifest> {
     const other = await this.read(divergent, options);
@@ -371,18 +419,21 @@ export class PatientManifest {
   }
 
   /**
-   * Versions from `from` (default: the head) back to version 1, following prev links. A version 1 seal behind
-   * one already read is read even without acceptUnauthenticated if its bytes hash to the CID the later version
-   * names (raw CIDs, manifests up to 1 MiB): it is then exactly the version that version's writer built on, so
-   * after the migration the pre-migration history stays readable without the option.
+   * Versions from `from` (default: the head) back to version 1, following prev links. `from` itself must be
+   * authenticated (see read). A version 1 seal behind one already read is read if its bytes hash to the CID the
+   * later version names (raw CIDs, manifests up to 1 MiB): it is then exactly the version that version's writer
+   * built on, so after the migration the pre-migration history stays readable without the option. Walking from a
+   * version 1 head read under acceptUnauthenticated, the versions behind it are read under the option too.
    */
   async *history(from?: CidInput, options: OperationOptions = {}): AsyncGenerator<Manifest, void, undefined> {
     let manifest = from === undefined ? await this.latest(options) : await this.read(from, options);
+    // The head's own chain, read before its migration: as trusted as the version 1 head the option opened.
+    const headChain = from === undefined && manifest?.sealVersion !== SEALED_MANIFEST_VERSION && this.#migrating();
     while (manifest !== undefined) {
       yield manifest;
       if (manifest.prev === undefined) return;
       const sealed = await fetchSealed(this.#store, manifest.prev, options);
-      const accept = this.#acceptUnauthenticated || (await namesExactly(manifest.prev, sealed));
+      const accept = headChain || (await namesExactly(manifest.prev, sealed));
       const previous: Manifest = await openAt(manifest.prev, sealed, this.#keyPair, accept);
       if (previous.version !== manifest.version - 1) {
         throw new InvalidManifestError(`version ${manifest.version} links to version ${previous.version}`);
