@@ -146,7 +146,9 @@ export type ReadManifestOptions = OperationOptions;
  * who knows the patient's public key, and a CID says nothing about who wrote it (see the PatientManifest option).
  */
 export function refuseUnauthenticatedOption(options: unknown, where: string): void {
-  if (typeof options === "object" && options !== null && "acceptUnauthenticated" in options) {
+  const value =
+    typeof options === "object" && options !== null ? Reflect.get(options, "acceptUnauthenticated") : undefined;
+  if (value !== undefined && value !== false) {
     throw new InvalidArgumentError(
       `${where} does not take acceptUnauthenticated: a version 1 manifest at a CID could have been written by anyone ` +
         "who knows the patient's public key. Migrate your own through your head: new PatientManifest / " +
