@@ -18,23 +18,8 @@ import {
   type ConsentIndexerOptions,
 } from "../src/index.ts";
 import { connectProvider, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { rejection, within } from "./support/settle.ts";
 import { startRpcProxy, type RpcProxy } from "./support/rpc-proxy.ts";
-
-/** Rejects when `promise` has not settled within `ms`: a hang fails the test instead of stalling it. */
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error,
-  );
-}
 
 /** A loopback URL nothing listens on. */
 async function deadUrl(): Promise<string> {
