@@ -25,10 +25,12 @@ import { Contract, HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
 import {
   AuditAnchorAbi,
   AuditAnchorClient,
+  InvalidInputError,
   LOCAL_MNEMONIC,
   TrustRegistryAbi,
   TrustRegistryClient,
   TrustRole,
+  checkLocalChainOptions,
   deployHygeia,
   isDeployed,
   readDeployment,
@@ -117,6 +119,15 @@ function parseOptions(): Options {
     fail(`--block-time must be whole seconds 0-3600 (0 = a block per transaction), got "${values["block-time"]}"`);
   }
   if (!values.host) fail("--host must not be empty");
+  // The chain's own checks too (e.g. --block-time 1000 is refused as milliseconds), said as flags.
+  try {
+    checkLocalChainOptions({ host: values.host, port, blockTime });
+  } catch (error) {
+    if (!(error instanceof InvalidInputError)) throw error;
+    const flags: Record<string, string> = { blockTime: "--block-time", port: "--port", host: "--host" };
+    const flag = flags[error.field] ?? error.field;
+    fail(`${flag}: ${error.detail}`);
+  }
   return {
     port,
     host: values.host,
@@ -331,7 +342,6 @@ function banner(info: StackInfo): string {
   ].join("\n");
 }
 
-/** One line saying why the chain did not start, with what to do for the usual causes. */
 /** One line for a data dir that cannot be used, saying what to do about it. */
 function dataDirFailure(error: unknown, dataDir: string): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -342,6 +352,7 @@ function dataDirFailure(error: unknown, dataDir: string): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One line saying why the chain did not start, with what to do for the usual causes. */
 function chainStartFailure(error: unknown, options: Options, stateFile: string): string {
   const message = error instanceof Error ? error.message : String(error);
   if (/failed to (parse|read|deserialize|load)[^\n]*state|state[^\n]*(json|parse)/i.test(message)) {

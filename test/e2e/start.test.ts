@@ -441,5 +441,9 @@ describe("npm start (local stack)", function () {
     expect(fractional.stderr()).to.contain(
       '--block-time must be whole seconds 0-3600 (0 = a block per transaction), got "0.5"',
     );
+
+    const milliseconds = run(["--block-time", "1000", "--data-dir", dataDir]);
+    expect(await milliseconds.exited).to.equal(2);
+    expect(milliseconds.stderr()).to.contain("--block-time: 1000 looks like milliseconds: divide by 1000");
   });
 });

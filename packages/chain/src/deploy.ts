@@ -13,7 +13,7 @@ import { AuditAnchorClient } from "./clients/audit-anchor.ts";
 import { DEFAULT_READ_TIMEOUT_MS } from "./clients/base.ts";
 import * as node from "./clients/node-reads.ts";
 import { TransactionSender, bounded } from "./clients/sender.ts";
-import { ChainUnavailableError, HygeiaChainError, InvalidInputError } from "./errors.ts";
+import { ChainUnavailableError, HygeiaChainError, requireTimeoutMs } from "./errors.ts";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -132,9 +132,7 @@ export async function isDeployed(
   deployment: HygeiaDeployment,
   options: { readTimeoutMs?: number } = {},
 ): Promise<boolean> {
-  const ms = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
-  if (!Number.isSafeInteger(ms) || ms <= 0)
-    throw new InvalidInputError("readTimeoutMs", `expected a positive number of milliseconds, got ${String(ms)}`);
+  const ms = requireTimeoutMs(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, "readTimeoutMs");
   const { chainId } = await ask(provider.getNetwork(), ms, "isDeployed: chain id");
   if (Number(chainId) !== deployment.chainId) return false;
   for (const name of CONTRACT_NAMES) {

@@ -337,6 +337,21 @@ export function requireUint(value: unknown, bits: number, field: string): bigint
   return result;
 }
 
+/** Node fires a timer set longer than 2^31 − 1 ms (about 24.8 days) after 1 ms: the longest wait a timeout can mean. */
+export const MAX_TIMEOUT_MS = 2_147_483_647;
+
+/** A positive whole number of milliseconds that a timer can really wait (at most MAX_TIMEOUT_MS). */
+export function requireTimeoutMs(value: unknown, field: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0 || value > MAX_TIMEOUT_MS) {
+    throw new InvalidInputError(
+      field,
+      `expected a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (about 24.8 days; a longer timer ` +
+        `would fire at once), got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
 /** requireUint for widths that fit a JS number (uint8, uint32). */
 export function requireSmallUint(value: unknown, bits: 8 | 16 | 32 | 48, field: string): number {
   return Number(requireUint(value, bits, field));

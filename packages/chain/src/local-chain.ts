@@ -207,7 +207,15 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   stopWithProcess(child, options.stateFile ? "SIGINT" : "SIGKILL");
-  if (child.pid !== undefined) options.onSpawn?.(child.pid);
+  if (child.pid !== undefined && options.onSpawn) {
+    try {
+      options.onSpawn(child.pid);
+    } catch (error) {
+      child.kill("SIGKILL"); // the caller could not record it: an anvil nobody knows about must not stay
+      await exited;
+      throw error;
+    }
+  }
   const rpcUrl = await waitForListening(child, exited, checked.startTimeoutMs);
 
   let stopping: Promise<void> | undefined;

@@ -65,6 +65,22 @@ describe("local chain (anvil)", function () {
     }
   });
 
+  it("stops anvil again when onSpawn throws (the caller could not record it)", async () => {
+    let spawned = 0;
+    const failure = new Error("could not write the lock");
+    await startLocalChain({
+      onSpawn: (pid) => {
+        spawned = pid;
+        throw failure;
+      },
+    }).then(
+      () => expect.fail("must reject"),
+      (error: unknown) => expect(error).to.equal(failure),
+    );
+    expect(spawned).to.be.greaterThan(0);
+    expect(isRunning(spawned), `anvil ${spawned} still running`).to.equal(false);
+  });
+
   it("does not outlive the process that started it, even when that process forgets to stop it", async () => {
     // A program that starts a chain and then dies of an uncaught error, as an example with a failed assertion does.
     const script = [

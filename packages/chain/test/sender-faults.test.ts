@@ -8,6 +8,7 @@ import { JsonRpcProvider, NonceManager } from "ethers";
 import {
   ChainRequestError,
   ChainUnavailableError,
+  ConsentIndexer,
   ConsentRegistryClient,
   ContractRevertError,
   HygeiaChainError,
@@ -229,6 +230,28 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       expect(
         () => new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.provider, { readTimeoutMs: 0 }),
       ).to.throw(InvalidInputError, /readTimeoutMs/);
+    });
+
+    it("refuses timeouts longer than a timer can wait (Node fires those after 1 ms), everywhere", async () => {
+      const tooLong = 3_000_000_000; // ≈ 35 days: setTimeout would fire at once
+      expect(
+        () => new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.provider, { readTimeoutMs: tooLong }),
+      ).to.throw(InvalidInputError, /readTimeoutMs: .*from 1 to 2147483647/);
+      expect(() => new TransactionSender(t.signer(2), { sendTimeoutMs: tooLong })).to.throw(
+        InvalidInputError,
+        /sendTimeoutMs/,
+      );
+      expect(
+        () =>
+          new ConsentIndexer({
+            provider: t.provider,
+            address: t.deployment.contracts.ConsentRegistry,
+            readTimeoutMs: tooLong,
+          }),
+      ).to.throw(InvalidInputError, /readTimeoutMs/);
+      expect(await rejection(isDeployed(t.provider, t.deployment, { readTimeoutMs: tooLong })))
+        .to.be.instanceOf(InvalidInputError)
+        .with.property("field", "readTimeoutMs");
     });
   });
 

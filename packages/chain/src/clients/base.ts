@@ -16,6 +16,7 @@ import {
   InvalidInputError,
   requireAddress,
   requireSmallUint,
+  requireTimeoutMs,
   requireUint,
 } from "../errors.ts";
 import { toChainError } from "./chain-errors.ts";
@@ -115,13 +116,7 @@ export abstract class ContractClient<E> {
   ) {
     this.contractName = contractName;
     this.address = requireAddress(address, `${contractName} address`);
-    const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
-    if (!Number.isSafeInteger(readTimeoutMs) || readTimeoutMs <= 0)
-      throw new InvalidInputError(
-        "readTimeoutMs",
-        `expected a positive number of milliseconds, got ${String(readTimeoutMs)}`,
-      );
-    this.readTimeoutMs = readTimeoutMs;
+    this.readTimeoutMs = requireTimeoutMs(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, "readTimeoutMs");
     this.sender = senderFor(runner);
     // Reads go through the provider: a Signer or NonceManager is never used to send directly.
     const reader = this.sender ? this.sender.provider : (runner as ContractRunner);

@@ -46,6 +46,7 @@ import {
   TransactionReplacedError,
   TransactionTimeoutError,
   requireSmallUint,
+  requireTimeoutMs,
   type TransactionPhase,
 } from "../errors.ts";
 import { networkFailureReason, toChainError } from "./chain-errors.ts";
@@ -126,9 +127,7 @@ export class TransactionSender {
     for (const key of Object.keys(DEFAULTS) as (keyof SenderOptions)[]) {
       const value = options[key];
       if (value === undefined) continue;
-      if (!Number.isSafeInteger(value) || value <= 0)
-        throw new InvalidInputError(key, `expected a positive number of milliseconds, got ${String(value)}`);
-      this.options[key] = value;
+      this.options[key] = requireTimeoutMs(value, key);
     }
   }
 
@@ -494,9 +493,6 @@ export function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => Err
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
-
-/** Anything the clients accept to send with: a TransactionSender, or a Signer to wrap in one. */
-export type SenderLike = TransactionSender | Signer;
 
 /** A sender for `runner` when it can sign, undefined for a read-only runner (a Provider). */
 export function senderFor(runner: unknown): TransactionSender | undefined {

@@ -37,6 +37,7 @@ import {
   ReorgTooDeepError,
   requireAddress,
   requireSmallUint,
+  requireTimeoutMs,
   WrongChainError,
 } from "../errors.ts";
 import { parsePurpose, type Purpose } from "../purposes.ts";
@@ -201,7 +202,7 @@ export class ConsentIndexer {
     this.provider = options.provider;
     this.address = requireAddress(options.address, "address");
     this.confirmations = requireSmallUint(options.confirmations ?? 2, 16, "confirmations");
-    this.pollIntervalMs = positive(options.pollIntervalMs ?? 1000, "pollIntervalMs");
+    this.pollIntervalMs = requireTimeoutMs(options.pollIntervalMs ?? 1000, "pollIntervalMs");
     this.maxBlockRange = positive(options.maxBlockRange ?? 2000, "maxBlockRange");
     this.reorgWindow = positive(options.reorgWindow ?? Math.max(64, this.confirmations + 1), "reorgWindow");
     if (this.reorgWindow <= this.confirmations) {
@@ -210,8 +211,11 @@ export class ConsentIndexer {
         `must exceed confirmations (${this.confirmations}), got ${this.reorgWindow}`,
       );
     }
-    this.staleAfterMs = positive(options.staleAfterMs ?? Math.max(10_000, 5 * this.pollIntervalMs), "staleAfterMs");
-    this.readTimeoutMs = positive(options.readTimeoutMs ?? this.staleAfterMs, "readTimeoutMs");
+    this.staleAfterMs = requireTimeoutMs(
+      options.staleAfterMs ?? Math.max(10_000, 5 * this.pollIntervalMs),
+      "staleAfterMs",
+    );
+    this.readTimeoutMs = requireTimeoutMs(options.readTimeoutMs ?? this.staleAfterMs, "readTimeoutMs");
     this.clock = options.clock ?? Date.now;
     if (options.chainId !== undefined) this.expectedChainId = requireSmallUint(options.chainId, 48, "chainId");
 

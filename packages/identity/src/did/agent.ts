@@ -23,6 +23,7 @@ import { randomBytes } from "node:crypto";
 import { setTimeout } from "node:timers/promises";
 import type { ICredentialPlugin, IDIDManager, IIdentifier, IKey, IKeyManager, IResolver } from "@veramo/core";
 import { SigningKey, computeAddress, getAddress, isAddress, type JsonRpcProvider } from "ethers";
+import { MAX_TIMEOUT_MS } from "@hygeia/chain";
 import type { DIDDocument } from "did-resolver";
 import { assertX25519PublicKey, x25519KeysFromDidDocument } from "@hygeia/crypto";
 import {
@@ -194,8 +195,11 @@ export class IdentityAgent {
         "must be 64 hex characters (32 bytes, no 0x prefix), e.g. from IdentityAgent.generateSecretBoxKey()",
       );
     const writeTimeoutMs = options.writeTimeoutMs ?? 120_000;
-    if (!Number.isSafeInteger(writeTimeoutMs) || writeTimeoutMs <= 0)
-      throw new InvalidIdentityInputError("writeTimeoutMs", "must be a positive number of milliseconds");
+    if (!Number.isSafeInteger(writeTimeoutMs) || writeTimeoutMs <= 0 || writeTimeoutMs > MAX_TIMEOUT_MS)
+      throw new InvalidIdentityInputError(
+        "writeTimeoutMs",
+        `must be a whole number of milliseconds from 1 to ${MAX_TIMEOUT_MS} (a longer timer would fire at once)`,
+      );
     const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
     if (!Number.isSafeInteger(busyTimeoutMs) || busyTimeoutMs < 0)
       throw new InvalidIdentityInputError("busyTimeoutMs", "must be a whole number of milliseconds (0 or more)");
@@ -249,7 +253,11 @@ export class IdentityAgent {
       if (options.watchRegistry ?? true) await resolver.watchRegistry();
       return agent;
     } catch (error) {
-      for (const step of cleanup) await step();
+      // Every step runs, and the error that made create() fail is the one reported.
+      for (const step of cleanup)
+        await Promise.resolve()
+          .then(step)
+          .catch(() => undefined);
       throw error;
     }
   }
@@ -587,8 +595,10 @@ export class IdentityAgent {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.lifetime.close();
-      await this.resolver.close();
+      // Destroy the provider first: a poll in flight on a node that stopped answering then fails at once (the
+      // watcher catches it) instead of holding close() until ethers' 300 s request timeout.
       this.provider.destroy();
+      await this.resolver.close();
       this.db.close();
     })();
     return this.closing;
