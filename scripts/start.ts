@@ -390,6 +390,14 @@ async function main(): Promise<void> {
   const stateFile = join(options.dataDir, "chain-state.json");
   const deploymentFile = join(options.dataDir, "deployment.json");
 
+  // Signal listeners are installed once, first, and never removed: a Ctrl-C while the lock is being taken must
+  // not kill the process with the lock held and no clean-up, and removing a listener (Node then stops its
+  // signal watcher) can drop a signal already caught but not yet dispatched. Until the stop logic exists
+  // below, a signal is remembered and acted on once anvil's start is under way.
+  let stopRequestedEarly = false;
+  let onSignal: () => void = () => (stopRequestedEarly = true);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => onSignal());
+
   let lock: DataDirLock;
   try {
     lock = await acquireDataDirLock(options.dataDir, {
@@ -434,21 +442,19 @@ async function main(): Promise<void> {
   };
   // anvil's pid from the moment it is spawned, so a second Ctrl-C during start-up can still stop it.
   let anvilPid: number | undefined;
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(signal, () => {
-      if (!shuttingDown) return void shutdown(0);
-      // A second Ctrl-C: do not wait for anvil's state dump.
-      if (anvilPid !== undefined) {
-        try {
-          process.kill(anvilPid, "SIGKILL");
-        } catch {
-          // already gone
-        }
+  onSignal = () => {
+    if (!shuttingDown) return void shutdown(0);
+    // A second Ctrl-C: do not wait for anvil's state dump.
+    if (anvilPid !== undefined) {
+      try {
+        process.kill(anvilPid, "SIGKILL");
+      } catch {
+        // already gone
       }
-      console.error("start: forced stop; the chain state may not be saved");
-      process.exit(130);
-    });
-  }
+    }
+    console.error("start: forced stop; the chain state may not be saved");
+    process.exit(130);
+  };
 
   let startError: unknown;
   chainStarting = startLocalChain({
@@ -464,6 +470,7 @@ async function main(): Promise<void> {
     startError = error;
     return undefined;
   });
+  if (stopRequestedEarly) void shutdown(0); // waits for anvil's start, then stops it
   chain = await chainStarting;
   if (!chain) return shutdown(1, chainStartFailure(startError, options, stateFile));
   if (shuttingDown) return; // stopped while anvil was starting: shutdown stops it
