@@ -14,6 +14,7 @@ import {
   type IdentityAgentOptions,
 } from "../src/index.ts";
 import { fund, startTestChain, type TestChain } from "./helpers/chain.ts";
+import { rejection } from "./helpers/settle.ts";
 
 /** Collects unhandled rejections while `body` runs and for `settleMs` after it. */
 async function unhandledRejectionsDuring(body: () => Promise<void>, settleMs = 1_500): Promise<unknown[]> {
@@ -27,15 +28,6 @@ async function unhandledRejectionsDuring(body: () => Promise<void>, settleMs = 1
     process.off("unhandledRejection", probe);
   }
   return seen;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  expect.fail("expected a rejection");
 }
 
 describe("identity: agent lifecycle", function () {

@@ -6,15 +6,9 @@ import { copyFile, mkdtemp, rename, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseError, IdentityAgent, SqliteChallengeStore } from "../src/index.ts";
+import { rejection } from "./helpers/settle.ts";
 
 const network = { chainId: 31337, rpcUrl: "http://127.0.0.1:9", registry: `0x${"11".repeat(20)}` };
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error,
-  );
-}
 
 function thrown(work: () => unknown): unknown {
   try {

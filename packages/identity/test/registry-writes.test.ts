@@ -6,17 +6,9 @@ import { Wallet } from "ethers";
 import { generateX25519KeyPair } from "@hygeia/crypto";
 import { IdentityAgent, TransactionFailedError, type PublishEncryptionKeyResult } from "../src/index.ts";
 import { fund, startTestChain, type TestChain } from "./helpers/chain.ts";
+import { rejection } from "./helpers/settle.ts";
 
 const hexOf = (key: Uint8Array) => Buffer.from(key).toString("hex");
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  expect.fail("expected a rejection");
-}
 
 describe("identity: registry writes under concurrency", function () {
   let testChain: TestChain;

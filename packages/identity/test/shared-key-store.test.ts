@@ -13,6 +13,7 @@ import {
   InvalidIdentityInputError,
   SqliteChallengeStore,
 } from "../src/index.ts";
+import { rejection } from "./helpers/settle.ts";
 
 const CHILD = fileURLToPath(new URL("./helpers/key-store-process.ts", import.meta.url));
 const network = { chainId: 31337, rpcUrl: "http://127.0.0.1:9", registry: `0x${"11".repeat(20)}` };
@@ -58,15 +59,6 @@ async function lockInChild(path: string, mode: "immediate" | "exclusive"): Promi
         child.stdin!.end();
       }),
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  expect.fail("expected a rejection");
 }
 
 describe("identity: one key store shared by several processes", function () {

@@ -9,7 +9,6 @@ import { CID } from "multiformats/cid";
 import {
   FileManifestHead,
   HeliaContentStore,
-  InvalidArgumentError,
   KuboContentStore,
   PatientManifest,
   RecordStore,
@@ -17,31 +16,8 @@ import {
 } from "../src/index.ts";
 import type {} from "../src/index.ts";
 import { TestNodes } from "./helpers/nodes.ts";
+import { expectField, rejection, thrown } from "./helpers/expect.ts";
 import { LAB } from "./helpers/fixtures.ts";
-
-function expectField(error: unknown, field: string): void {
-  expect(error, `expected an InvalidArgumentError naming ${field}`).to.be.instanceOf(InvalidArgumentError);
-  expect((error as InvalidArgumentError).code).to.equal("INVALID_ARGUMENT");
-  expect((error as InvalidArgumentError).field).to.equal(field);
-}
-
-function thrown(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail("expected a throw");
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail("expected a rejection");
-}
 
 describe("storage InvalidArgumentError names its field", function () {
   const nodes = new TestNodes();

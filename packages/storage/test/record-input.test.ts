@@ -15,32 +15,10 @@ import {
 import type { AddedRecord, HeliaContentStore, ManifestEntry } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { TestNodes, collect } from "./helpers/nodes.ts";
+import { expectField, rejection, thrown } from "./helpers/expect.ts";
 import { LAB } from "./helpers/fixtures.ts";
 
 const observation = new TextEncoder().encode('{"resourceType":"Observation","valueQuantity":{"value":7.2}}');
-
-function expectField(error: unknown, field: string): void {
-  expect(error, `expected an InvalidArgumentError naming ${field}`).to.be.instanceOf(InvalidArgumentError);
-  expect((error as InvalidArgumentError).field).to.equal(field);
-}
-
-function thrown(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail("expected a throw");
-}
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  return expect.fail("expected a rejection");
-}
 
 describe("PatientRecords / PatientManifest inputs", () => {
   const nodes = new TestNodes();
