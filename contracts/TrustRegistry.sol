@@ -14,6 +14,9 @@ import {ITrustRegistry} from "./interfaces/ITrustRegistry.sol";
 contract TrustRegistry is ITrustRegistry, Ownable2Step {
     /// @notice Role of medical boards (accredit clinics and clinicians).
     bytes32 public constant MEDICAL_BOARD = keccak256("hygeia.role.medical-board");
+    /// @notice Role of clinics (issue health-record credentials). Separate from MEDICAL_BOARD so that a
+    /// clinic cannot accredit another clinic.
+    bytes32 public constant CLINIC = keccak256("hygeia.role.clinic");
     /// @notice Role of institutional review boards (approve studies).
     bytes32 public constant IRB = keccak256("hygeia.role.irb");
     /// @notice Role of insurers.

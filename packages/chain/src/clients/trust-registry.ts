@@ -22,8 +22,13 @@ import {
 
 /** Roles Hygeia uses; their ids are keccak256("hygeia.role.<name>"), as in TrustRegistry.sol. */
 export const TrustRole = {
-  /** Accredits clinics and clinicians. */
+  /** Accredits clinics and clinicians (issues ClinicAccreditationCredential); governance gives it to boards only. */
   MedicalBoard: "medical-board",
+  /**
+   * Clinics: issue HealthRecord credentials after a visit. Deliberately not medical-board, so a clinic (or whoever
+   * holds one clinic's key) cannot accredit another clinic.
+   */
+  Clinic: "clinic",
   /** Approves studies (ethics approval credentials). */
   Irb: "irb",
   Insurer: "insurer",
