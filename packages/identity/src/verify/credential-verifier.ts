@@ -26,7 +26,7 @@ import {
 import { sdHash, sdJwtClaims } from "../sdjwt/sd-jwt.ts";
 import { JwtFormatError, decodeJwt, numericClaim, stringClaim, type DecodedJwt } from "./jwt.ts";
 import { CheckList, type VerificationCheck } from "./result.ts";
-import type { IssuerTrust } from "./trust.ts";
+import type { IssuerTrust, TrustDecision } from "./trust.ts";
 
 export const MAX_PRESENTATION_BYTES = 256 * 1024;
 export const MAX_CREDENTIALS_PER_PRESENTATION = 16;
@@ -119,6 +119,15 @@ export class CredentialVerifier {
           clock: this.clock,
         })
       : undefined;
+  }
+
+  /**
+   * Whether `did` (a did:ethr on the registry's chain) is accredited for one of `roles` on the TrustRegistry now:
+   * a party's own standing, such as a clinic's at check-in. Fails (closed) without a trust registry.
+   */
+  async checkStanding(did: string, roles: readonly TrustRoleName[]): Promise<TrustDecision> {
+    if (!this.trust) return { pass: false, reason: "no trust registry configured" };
+    return this.trust.check(did, roles, Math.floor(this.clock() / 1000));
   }
 
   /** Drops cached status lists (e.g. after publishing a new one). */
