@@ -14,7 +14,9 @@ export type CheckName =
   | "credential-type"
   | "required-credentials"
   | "required-claims"
-  | "disclosures";
+  | "disclosures"
+  /** A party's own current accreditation on the TrustRegistry (the clinic's, at check-in). */
+  | "standing";
 
 export interface VerificationCheck {
   readonly name: CheckName;
