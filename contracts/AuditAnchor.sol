@@ -48,6 +48,13 @@ contract AuditAnchor is IAuditAnchor, Ownable2Step {
         emit AuditRootAnchored(root, msg.sender, firstIndex, count, batch);
     }
 
+    /// @notice Disabled: without an owner no gateway could be authorized or de-authorized again (a
+    /// compromised gateway would keep anchoring). Governance hands over with transferOwnership +
+    /// acceptOwnership.
+    function renounceOwnership() public pure override {
+        revert RenounceOwnershipDisabled();
+    }
+
     /// @inheritdoc IAuditAnchor
     function gatewayOf(address gateway) external view returns (bool authorized, uint64 nextIndex, uint32 batches) {
         Gateway memory g = _gateways[gateway];

@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 
 /// @title ConsentRegistry
@@ -11,9 +12,19 @@ import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 /// No PHI is stored: only pseudonymous addresses, scope hashes, purposes, expiries and versions.
 /// Purposes: 1 Treatment, 2 Research, 3 Emergency (break-glass only), 4 Payment, 5 PublicHealth.
 /// @dev Storage: `_consents[key]` with key = keccak256(abi.encode(patient, grantee, scope, purpose))
-/// holds expiry (uint64, bits 0..63) | version (uint32, bits 64..95). Every write (grant, revoke,
+/// holds expiry (uint64, bits 0..63) | version (uint32, bits 64..95), and for Emergency slots the
+/// epoch of the registration that opened them (uint32, bits 96..127). Every write (grant, revoke,
 /// break-glass) bumps `version`, so a revoke leaves a non-zero tombstone (cheap re-grant) and a
-/// signature made for an older version can never be replayed.
+/// signature made for an older version can never be replayed. A revoke always writes, so it also
+/// cancels outstanding Grant signatures for a slot that was never granted or is already revoked.
+///
+/// Break-glass rule (what protects the patient): each emergency registration names its scopes (a
+/// Merkle root) and a maximum duration (<= 7 days) and allows ONE window: the first breakGlass opens
+/// it until now + maxDuration; later calls add scopes inside it but never extend it; once it has
+/// ended, breaking the glass again needs a new registration by the patient. Any change of the
+/// registration (direct or relayed, or a revoke of an Emergency slot) starts a new epoch, which
+/// closes every open window of the grantee at once. The relayed change uses a per-patient nonce
+/// that only the patient's signatures consume, so no grantee can block it.
 ///
 /// Gas: grant, revoke and grantBatch are written in inline assembly so that each does one SLOAD,
 /// one SSTORE and one LOG4 of the packed slot and little else. They validate with one combined
@@ -22,8 +33,10 @@ import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 /// free-memory pointer (the pointer is never advanced: nothing there is read back after the
 /// block), the mapping slot in scratch space, exactly as Solidity's own mapping access would.
 ///
-/// Versions wrap like uint32 arithmetic without an overflow check: wrapping needs 2^32 writes to
-/// one slot (more than 10^14 gas), which is not reachable.
+/// Versions never wrap: a write that would take a version past 2^32 - 1 reverts VersionOverflow.
+/// (Wrapping would turn a tombstone into "never written" and revive an old version-0 signature;
+/// repeated keys in one grantBatch bump a version for ~3,900 gas, so 2^32 bumps cost ~1.7e13 gas:
+/// expensive, not unreachable.)
 contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @dev Purposes (see the contract NatSpec). Not public: each getter adds a selector to the
     /// dispatcher, which costs gas on every call (8 such getters cost grant/revoke ~33 gas); the
@@ -47,16 +60,31 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @notice EIP-712 typehash of a relayed revoke.
     bytes32 public constant REVOKE_TYPEHASH =
         keccak256("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)");
+    /// @notice EIP-712 typehash of a relayed emergency registration (or removal, maxDuration 0).
+    bytes32 public constant EMERGENCY_GRANTEE_TYPEHASH =
+        keccak256(
+            "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)"
+        );
 
-    uint256 private constant EXPIRY_MASK = 0xFFFFFFFFFFFFFFFF;
     uint256 private constant VERSION_MASK = 0xFFFFFFFF;
     uint256 private constant ADDRESS_MAX = 0x00FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF; // 2^160 - 1
 
     /// @dev key => expiry | version << 64.
     mapping(bytes32 key => uint256 packed) private _consents;
 
-    /// @dev patient => grantee => max break-glass duration in seconds (0 = not registered).
-    mapping(address patient => mapping(address grantee => uint32 maxDuration)) private _emergencyGrantees;
+    /// @dev An emergency registration. `epoch` counts registrations of the pair (starts at 1); an
+    /// Emergency slot is open only while it carries the current epoch.
+    struct EmergencyGrantee {
+        uint32 maxDuration; // seconds; 0 = not registered
+        uint32 epoch;
+        uint64 windowEnd; // 0 = window not opened yet
+        bytes32 scopesRoot;
+    }
+
+    mapping(address patient => mapping(address grantee => EmergencyGrantee)) private _emergencyGrantees;
+
+    /// @dev patient => nonce of its next EmergencyGrantee signature.
+    mapping(address patient => uint256 nonce) private _emergencyNonces;
 
     /// @notice Sets up the EIP-712 domain ("Hygeia ConsentRegistry", version "1", chain id, this address).
     constructor() EIP712("Hygeia ConsentRegistry", "1") {}
@@ -67,7 +95,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
 
     /// @inheritdoc IConsentRegistry
     /// @dev Reverts, in this order: ZeroAddress, ZeroScope, InvalidPurpose, EmergencyOnlyViaBreakGlass,
-    /// ExpiryInPast. Re-granting an active grant (changing its expiry) is allowed and bumps the version.
+    /// ExpiryInPast, VersionOverflow. Re-granting an active grant (changing its expiry) is allowed and bumps the version.
     function grant(address grantee, bytes32 scope, uint8 purpose, uint64 expiry) external {
         bool ok;
         assembly ("memory-safe") {
@@ -89,7 +117,12 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             mstore(0x00, keccak256(m, 0x80))
             mstore(0x20, _consents.slot)
             let slot := keccak256(0x00, 0x40)
-            let next := and(add(shr(64, sload(slot)), 1), VERSION_MASK)
+            // Grantable purposes never hold an epoch: bits above the version are zero.
+            let next := add(shr(64, sload(slot)), 1)
+            if shr(32, next) {
+                mstore(0x00, 0x3f947f2f) // VersionOverflow.selector (a test reverts through it)
+                revert(0x1c, 0x04)
+            }
             sstore(slot, or(expiry, shl(64, next)))
             // Event data (purpose, expiry, version) starts at the purpose word of the key.
             mstore(add(m, 0x80), expiry)
@@ -99,11 +132,14 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     }
 
     /// @inheritdoc IConsentRegistry
-    /// @dev An expired (not yet revoked) grant may be revoked; so may an Emergency (purpose 3) slot.
-    /// Invalid purposes, zero grantees and zero scopes are never written, so they revert NothingToRevoke.
+    /// @dev Reverts, in this order: ZeroAddress, ZeroScope, InvalidPurpose, VersionOverflow. Any slot
+    /// may be revoked (active, expired, already revoked or never written): the write is what cancels
+    /// outstanding Grant signatures. Purpose 3 (Emergency) takes `_revokeEmergency`, which also ends
+    /// the grantee's registration.
     function revoke(address grantee, bytes32 scope, uint8 purpose) external {
         uint256 slot;
-        uint256 packed;
+        uint256 next;
+        bool fast;
         assembly ("memory-safe") {
             let m := mload(0x40)
             mstore(m, caller())
@@ -113,12 +149,17 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             mstore(0x00, keccak256(m, 0x80))
             mstore(0x20, _consents.slot)
             slot := keccak256(0x00, 0x40)
-            packed := sload(slot)
+            next := add(shr(64, sload(slot)), 1)
+            // One combined condition: grantee != 0, scope != 0, purpose in {1, 2, 4, 5} (Emergency
+            // and invalid purposes take the slow path) and the bumped version still fits in 32 bits.
+            fast := and(
+                and(gt(grantee, 0), gt(scope, 0)),
+                and(shr(purpose, GRANTABLE_PURPOSES), iszero(shr(32, next)))
+            )
         }
-        if (packed & EXPIRY_MASK == 0) revert NothingToRevoke();
+        if (!fast) return _revokeSlow(msg.sender, grantee, scope, purpose, slot);
         bytes32 topic = ConsentRevoked.selector;
         assembly ("memory-safe") {
-            let next := and(add(shr(64, packed), 1), VERSION_MASK)
             sstore(slot, shl(64, next))
             // Event data (purpose, version) starts at the purpose word of the key.
             let m := add(mload(0x40), 0x60)
@@ -196,7 +237,8 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     }
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Checks, in order: SignatureExpired, StaleVersion, InvalidSignature, NothingToRevoke.
+    /// @dev Checks, in order: SignatureExpired, ZeroAddress, ZeroScope, InvalidPurpose, StaleVersion,
+    /// InvalidSignature, VersionOverflow.
     function revokeBySig(
         address patient,
         address grantee,
@@ -209,12 +251,13 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         bytes32 s
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        _checkRevocable(grantee, scope, purpose);
         uint256 slot = _slot(patient, grantee, scope, purpose);
         uint256 packed = _load(slot);
         _checkVersion(packed, version);
         _checkSigner(patient, _revokeStructHash(grantee, scope, purpose, version, deadline), v, r, s);
-        if (packed & EXPIRY_MASK == 0) revert NothingToRevoke();
-        _revoke(slot, packed, patient, grantee, scope, purpose);
+        if (purpose == PURPOSE_EMERGENCY) _revokeEmergency(patient, grantee, scope, slot, packed);
+        else _revoke(slot, packed, patient, grantee, scope, purpose);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -222,35 +265,72 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     // ------------------------------------------------------------------------------------------
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Reverts ZeroAddress (grantee == 0) and InvalidDuration (maxDuration > 7 days).
-    function setEmergencyGrantee(address grantee, uint32 maxDuration) external {
-        if (grantee == address(0)) revert ZeroAddress();
-        if (maxDuration > MAX_EMERGENCY_DURATION) revert InvalidDuration();
-        _emergencyGrantees[msg.sender][grantee] = maxDuration;
-        emit EmergencyGranteeSet(msg.sender, grantee, maxDuration);
+    /// @dev Reverts, in this order: ZeroAddress, InvalidDuration (maxDuration > 7 days), ZeroScopesRoot
+    /// (a registration must name its scopes), ScopeNotRegistered(scopesRoot) (a removal, maxDuration 0,
+    /// that names scopes: probably a mistake, refused rather than ignored).
+    function setEmergencyGrantee(address grantee, uint32 maxDuration, bytes32 scopesRoot) external {
+        _setEmergencyGrantee(msg.sender, grantee, maxDuration, scopesRoot);
     }
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Reverts NotEmergencyGrantee (msg.sender not registered by `patient`) and ZeroScope.
-    /// Writes the Emergency (purpose 3) slot of (patient, msg.sender, scope) with
-    /// expiry = block.timestamp + maxDuration and a bumped version; emits EmergencyAccess only
-    /// (never ConsentGranted). Breaking the glass again renews the window.
-    function breakGlass(address patient, bytes32 scope) external {
-        uint256 maxDuration = _emergencyGrantees[patient][msg.sender];
+    /// @dev Checks, in order: SignatureExpired, the checks of setEmergencyGrantee, StaleNonce,
+    /// InvalidSignature.
+    function setEmergencyGranteeBySig(
+        address patient,
+        address grantee,
+        uint32 maxDuration,
+        bytes32 scopesRoot,
+        uint256 nonce,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        _checkRegistration(grantee, maxDuration, scopesRoot);
+        uint256 current = _emergencyNonces[patient];
+        if (nonce != current) revert StaleNonce(current, nonce);
+        bytes32 structHash = keccak256(
+            abi.encode(EMERGENCY_GRANTEE_TYPEHASH, grantee, maxDuration, scopesRoot, nonce, deadline)
+        );
+        _checkSigner(patient, structHash, v, r, s);
+        unchecked {
+            // A nonce is bumped once per patient-signed transaction: 2^256 is out of reach.
+            _emergencyNonces[patient] = current + 1;
+        }
+        _setEmergencyGrantee(patient, grantee, maxDuration, scopesRoot);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    /// @dev Reverts, in this order: NotEmergencyGrantee (msg.sender not registered by `patient`),
+    /// ZeroScope, ScopeNotRegistered (`proof` does not place `scope` in the registration's tree),
+    /// EmergencyWindowUsed (the registration's window has ended), VersionOverflow. Writes the
+    /// Emergency (purpose 3) slot of (patient, msg.sender, scope) with expiry = the window's end, a
+    /// bumped version and the registration's epoch; emits EmergencyAccess only (never ConsentGranted).
+    function breakGlass(address patient, bytes32 scope, bytes32[] calldata proof) external {
+        EmergencyGrantee storage reg = _emergencyGrantees[patient][msg.sender];
+        uint256 maxDuration = reg.maxDuration;
         if (maxDuration == 0) revert NotEmergencyGrantee(patient, msg.sender);
         if (scope == 0) revert ZeroScope();
-        uint256 slot = _slot(patient, msg.sender, scope, PURPOSE_EMERGENCY);
-        bytes32 topic = EmergencyAccess.selector;
-        assembly ("memory-safe") {
+        // Leaf of an OpenZeppelin StandardMerkleTree of [bytes32]: double hashed, so no inner node
+        // can pass as a leaf.
+        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(scope))));
+        if (!MerkleProof.verifyCalldata(proof, reg.scopesRoot, leaf)) revert ScopeNotRegistered(scope);
+        uint64 windowEnd = reg.windowEnd;
+        if (windowEnd == 0) {
             // block.timestamp + 7 days fits in uint64 for the next ~5e11 years.
-            let expiry := add(timestamp(), maxDuration)
-            let next := and(add(shr(64, sload(slot)), 1), VERSION_MASK)
-            sstore(slot, or(expiry, shl(64, next)))
-            let m := mload(0x40)
-            mstore(m, expiry)
-            mstore(add(m, 0x20), next)
-            log4(m, 0x40, topic, patient, caller(), scope)
+            windowEnd = uint64(block.timestamp + maxDuration);
+            reg.windowEnd = windowEnd;
+        } else if (windowEnd <= block.timestamp) {
+            revert EmergencyWindowUsed(windowEnd);
         }
+        uint256 slot = _slot(patient, msg.sender, scope, PURPOSE_EMERGENCY);
+        uint256 next = _nextVersion(_load(slot));
+        uint256 epoch = reg.epoch;
+        assembly ("memory-safe") {
+            sstore(slot, or(or(windowEnd, shl(64, next)), shl(96, epoch)))
+        }
+        emit EmergencyAccess(patient, msg.sender, scope, windowEnd, uint32(next));
     }
 
     // ------------------------------------------------------------------------------------------
@@ -263,7 +343,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         unchecked {
             if (purpose - 1 >= PURPOSE_PUBLIC_HEALTH) return false;
         }
-        return _load(_slot(patient, grantee, scope, purpose)) & EXPIRY_MASK > block.timestamp;
+        return _expiryOf(patient, grantee, purpose, _load(_slot(patient, grantee, scope, purpose))) > block.timestamp;
     }
 
     /// @inheritdoc IConsentRegistry
@@ -274,13 +354,22 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         uint8 purpose
     ) external view returns (uint64 expiry, uint32 version) {
         uint256 packed = _load(_slot(patient, grantee, scope, purpose));
-        expiry = uint64(packed);
+        expiry = _expiryOf(patient, grantee, purpose, packed);
         version = uint32(packed >> 64);
     }
 
     /// @inheritdoc IConsentRegistry
-    function emergencyGranteeOf(address patient, address grantee) external view returns (uint32 maxDuration) {
-        return _emergencyGrantees[patient][grantee];
+    function emergencyGranteeOf(
+        address patient,
+        address grantee
+    ) external view returns (uint32 maxDuration, uint64 windowEnd, bytes32 scopesRoot) {
+        EmergencyGrantee storage reg = _emergencyGrantees[patient][grantee];
+        return (reg.maxDuration, reg.windowEnd, reg.scopesRoot);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    function emergencyNonceOf(address patient) external view returns (uint256) {
+        return _emergencyNonces[patient];
     }
 
     /// @notice The EIP-712 domain separator of this deployment (chain id and address included).
@@ -303,6 +392,73 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         }
         if (purpose == PURPOSE_EMERGENCY) revert EmergencyOnlyViaBreakGlass();
         revert ExpiryInPast(expiry);
+    }
+
+    /// @dev revoke's slow path: Emergency slots, and the precise error for everything else that
+    /// failed the combined check (the checks of `_checkRevocable`, then VersionOverflow).
+    function _revokeSlow(address patient, address grantee, bytes32 scope, uint8 purpose, uint256 slot) private {
+        _checkRevocable(grantee, scope, purpose);
+        uint256 packed = _load(slot);
+        if (purpose == PURPOSE_EMERGENCY) _revokeEmergency(patient, grantee, scope, slot, packed);
+        else revert VersionOverflow(); // the only check of the fast path left
+    }
+
+    /// @dev Reverts ZeroAddress, ZeroScope or InvalidPurpose for a slot no write can ever target.
+    function _checkRevocable(address grantee, bytes32 scope, uint8 purpose) private pure {
+        if (grantee == address(0)) revert ZeroAddress();
+        if (scope == 0) revert ZeroScope();
+        unchecked {
+            if (purpose - 1 >= PURPOSE_PUBLIC_HEALTH) revert InvalidPurpose(purpose);
+        }
+    }
+
+    /// @dev Tombstones an Emergency slot (dropping its epoch) and ends the grantee's registration, so
+    /// that the grantee cannot simply break the glass again.
+    function _revokeEmergency(address patient, address grantee, bytes32 scope, uint256 slot, uint256 packed) private {
+        uint256 next = _nextVersion(packed);
+        assembly ("memory-safe") {
+            sstore(slot, shl(64, next))
+        }
+        emit ConsentRevoked(patient, grantee, scope, PURPOSE_EMERGENCY, uint32(next));
+        _setEmergencyGrantee(patient, grantee, 0, 0);
+    }
+
+    /// @dev Reverts ZeroAddress, InvalidDuration (> 7 days), ZeroScopesRoot (a registration must name
+    /// its scopes) and ScopeNotRegistered(root) for a removal (maxDuration 0) that names a root.
+    function _checkRegistration(address grantee, uint32 maxDuration, bytes32 scopesRoot) private pure {
+        if (grantee == address(0)) revert ZeroAddress();
+        if (maxDuration > MAX_EMERGENCY_DURATION) revert InvalidDuration();
+        if (maxDuration != 0 && scopesRoot == 0) revert ZeroScopesRoot();
+        if (maxDuration == 0 && scopesRoot != 0) revert ScopeNotRegistered(scopesRoot);
+    }
+
+    /// @dev Starts a new registration epoch for (patient, grantee): closes every open window.
+    function _setEmergencyGrantee(address patient, address grantee, uint32 maxDuration, bytes32 scopesRoot) private {
+        _checkRegistration(grantee, maxDuration, scopesRoot);
+        EmergencyGrantee storage reg = _emergencyGrantees[patient][grantee];
+        // Checked: 2^32 registrations of one pair are out of reach; a wrap would revive old windows.
+        reg.epoch += 1;
+        reg.maxDuration = maxDuration;
+        reg.windowEnd = 0;
+        reg.scopesRoot = scopesRoot;
+        emit EmergencyGranteeSet(patient, grantee, maxDuration, scopesRoot);
+    }
+
+    /// @dev The expiry a slot grants: its stored expiry, except that an Emergency slot counts only
+    /// while it carries its registration's current epoch (a change of registration closes it).
+    function _expiryOf(address patient, address grantee, uint8 purpose, uint256 packed) private view returns (uint64) {
+        uint64 expiry = uint64(packed);
+        if (purpose != PURPOSE_EMERGENCY || expiry == 0) return expiry;
+        EmergencyGrantee storage reg = _emergencyGrantees[patient][grantee];
+        if (reg.maxDuration == 0 || uint32(packed >> 96) != reg.epoch) return 0;
+        return expiry;
+    }
+
+    /// @dev version(packed) + 1; reverts VersionOverflow instead of wrapping.
+    function _nextVersion(uint256 packed) private pure returns (uint256) {
+        uint256 next = uint256(uint32(packed >> 64)) + 1;
+        if (next > VERSION_MASK) revert VersionOverflow();
+        return next;
     }
 
     /// @dev The grantBatch loop over `n` items of four calldata arrays (given by their offsets; the
@@ -352,7 +508,11 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
                 mstore(add(m, 0x60), p)
                 mstore(0x00, keccak256(m, 0x80))
                 let slot := keccak256(0x00, 0x40)
-                let next := and(add(shr(64, sload(slot)), 1), VERSION_MASK)
+                let next := add(shr(64, sload(slot)), 1)
+                if shr(32, next) {
+                    mstore(0x00, 0x3f947f2f) // VersionOverflow.selector
+                    revert(0x1c, 0x04)
+                }
                 sstore(slot, or(e, shl(64, next)))
                 mstore(add(m, 0x80), e)
                 mstore(add(m, 0xa0), next)
@@ -399,9 +559,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         uint8 purpose,
         uint64 expiry
     ) private {
+        uint256 next = _nextVersion(packed);
         bytes32 topic = ConsentGranted.selector;
         assembly ("memory-safe") {
-            let next := and(add(shr(64, packed), 1), VERSION_MASK)
             sstore(slot, or(expiry, shl(64, next)))
             let m := mload(0x40)
             mstore(m, purpose)
@@ -420,9 +580,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         bytes32 scope,
         uint8 purpose
     ) private {
+        uint256 next = _nextVersion(packed);
         bytes32 topic = ConsentRevoked.selector;
         assembly ("memory-safe") {
-            let next := and(add(shr(64, packed), 1), VERSION_MASK)
             sstore(slot, shl(64, next))
             let m := mload(0x40)
             mstore(m, purpose)

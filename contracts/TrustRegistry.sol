@@ -6,11 +6,16 @@ import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {ITrustRegistry} from "./interfaces/ITrustRegistry.sol";
 
 /// @title TrustRegistry
-/// @notice Governance (an Ownable2Step owner) accredits issuer addresses per role for a validity
-/// window [validFrom, validUntil) and may revoke an accreditation early. Verifiers ask whether an
+/// @notice Governance (an Ownable2Step owner) accredits issuer addresses per role for validity
+/// windows [validFrom, validUntil) and may revoke an accreditation early. Verifiers ask whether an
 /// issuer was trusted at a credential's issuance time (isTrustedAt) and is trusted now (isTrusted).
-/// @dev One packed slot per (issuer, role): validFrom | validUntil | revokedAt (3 x uint64).
-/// A record with validUntil == 0 does not exist (accredit always stores validUntil > now > 0).
+/// @dev Per (issuer, role), an append-only list of windows: validFrom | validUntil | revokedAt
+/// (3 x uint64, one slot each). A window never changes once appended except that a revocation sets
+/// its revokedAt. Rules that keep history true: a new window starts no earlier than the previous
+/// window's validUntil, or no earlier than now when the previous window was revoked. So credentials
+/// issued in an old window stay trusted at issuance after a re-accreditation, and no time at which
+/// the issuer was revoked (for example, compromised) ever becomes trusted. Views loop over the pair's
+/// windows; governance appends one per accredit call, so the loops stay short.
 contract TrustRegistry is ITrustRegistry, Ownable2Step {
     /// @notice Role of medical boards (accredit clinics and clinicians).
     bytes32 public constant MEDICAL_BOARD = keccak256("hygeia.role.medical-board");
@@ -30,45 +35,64 @@ contract TrustRegistry is ITrustRegistry, Ownable2Step {
         uint64 revokedAt; // 0 = not revoked
     }
 
-    mapping(address issuer => mapping(bytes32 role => Accreditation)) private _accreditations;
+    mapping(address issuer => mapping(bytes32 role => Accreditation[])) private _history;
 
     /// @notice `governance` becomes the owner; it alone may accredit and revoke.
     /// @dev Reverts OwnableInvalidOwner(address(0)) when governance is the zero address.
     constructor(address governance) Ownable(governance) {}
 
     /// @inheritdoc ITrustRegistry
-    /// @dev Any non-zero role is accepted (the named constants are the ones Hygeia uses).
-    /// Reverts ZeroAddress, ZeroRole, InvalidWindow unless validUntil > validFrom and
-    /// validUntil > block.timestamp. Clears any earlier revocation of the pair.
+    /// @dev Any non-zero role is accepted (the named constants are the ones Hygeia uses). Reverts, in
+    /// this order: ZeroAddress, ZeroRole, InvalidWindow (unless validUntil > validFrom and
+    /// validUntil > block.timestamp), WindowOverlapsHistory (the rule above; renewing an open window
+    /// is a new window starting at its validUntil).
     function accredit(address issuer, bytes32 role, uint64 validFrom, uint64 validUntil) external onlyOwner {
         if (issuer == address(0)) revert ZeroAddress();
         if (role == 0) revert ZeroRole();
         if (validUntil <= validFrom || validUntil <= block.timestamp) revert InvalidWindow(validFrom, validUntil);
-        _accreditations[issuer][role] = Accreditation(validFrom, validUntil, 0);
+        Accreditation[] storage history = _history[issuer][role];
+        uint256 n = history.length;
+        if (n != 0) {
+            Accreditation storage last = history[n - 1];
+            uint64 earliest = last.revokedAt != 0 ? uint64(block.timestamp) : last.validUntil;
+            if (validFrom < earliest) revert WindowOverlapsHistory(validFrom, earliest);
+        }
+        history.push(Accreditation(validFrom, validUntil, 0));
         emit IssuerAccredited(issuer, role, validFrom, validUntil);
     }
 
     /// @inheritdoc ITrustRegistry
-    /// @dev NotAccredited when there is no record, it is already revoked, or it has already expired.
-    /// A not-yet-valid (future) accreditation may be revoked: it then never becomes trusted.
+    /// @dev NotAccredited when no window is current or future (none recorded, all expired or revoked).
+    /// A not-yet-valid (future) window is revoked too: it then never becomes trusted.
     function revokeAccreditation(address issuer, bytes32 role) external onlyOwner {
-        Accreditation storage a = _accreditations[issuer][role];
-        if (a.validUntil <= block.timestamp || a.revokedAt != 0) revert NotAccredited(issuer, role);
+        Accreditation[] storage history = _history[issuer][role];
         uint64 nowTs = uint64(block.timestamp);
-        a.revokedAt = nowTs;
+        bool revoked;
+        for (uint256 i = history.length; i > 0; i--) {
+            Accreditation storage a = history[i - 1];
+            if (a.revokedAt == 0 && a.validUntil > nowTs) {
+                a.revokedAt = nowTs;
+                revoked = true;
+            }
+        }
+        if (!revoked) revert NotAccredited(issuer, role);
         emit AccreditationRevoked(issuer, role, nowTs);
+    }
+
+    /// @notice Disabled: without an owner nobody could revoke a compromised issuer's accreditation, and
+    /// verifiers would go on trusting it. Governance hands over with transferOwnership + acceptOwnership.
+    function renounceOwnership() public pure override {
+        revert RenounceOwnershipDisabled();
     }
 
     /// @inheritdoc ITrustRegistry
     function isTrusted(address issuer, bytes32 role) external view returns (bool) {
-        Accreditation memory a = _accreditations[issuer][role];
-        return a.revokedAt == 0 && a.validFrom <= block.timestamp && block.timestamp < a.validUntil;
+        return _trustedAt(issuer, role, uint64(block.timestamp));
     }
 
     /// @inheritdoc ITrustRegistry
     function isTrustedAt(address issuer, bytes32 role, uint64 at) external view returns (bool) {
-        Accreditation memory a = _accreditations[issuer][role];
-        return a.validFrom <= at && at < a.validUntil && (a.revokedAt == 0 || at < a.revokedAt);
+        return _trustedAt(issuer, role, at);
     }
 
     /// @inheritdoc ITrustRegistry
@@ -76,7 +100,36 @@ contract TrustRegistry is ITrustRegistry, Ownable2Step {
         address issuer,
         bytes32 role
     ) external view returns (uint64 validFrom, uint64 validUntil, uint64 revokedAt) {
-        Accreditation memory a = _accreditations[issuer][role];
+        Accreditation[] storage history = _history[issuer][role];
+        if (history.length == 0) return (0, 0, 0);
+        Accreditation storage a = history[history.length - 1];
         return (a.validFrom, a.validUntil, a.revokedAt);
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function accreditationCount(address issuer, bytes32 role) external view returns (uint256) {
+        return _history[issuer][role].length;
+    }
+
+    /// @inheritdoc ITrustRegistry
+    function accreditationAt(
+        address issuer,
+        bytes32 role,
+        uint256 index
+    ) external view returns (uint64 validFrom, uint64 validUntil, uint64 revokedAt) {
+        Accreditation[] storage history = _history[issuer][role];
+        if (index >= history.length) revert NoSuchWindow(index);
+        Accreditation storage a = history[index];
+        return (a.validFrom, a.validUntil, a.revokedAt);
+    }
+
+    /// @dev Some window trusts `at`: validFrom <= at < validUntil and not revoked at or before `at`.
+    function _trustedAt(address issuer, bytes32 role, uint64 at) private view returns (bool) {
+        Accreditation[] storage history = _history[issuer][role];
+        for (uint256 i = history.length; i > 0; i--) {
+            Accreditation storage a = history[i - 1];
+            if (a.validFrom <= at && at < a.validUntil && (a.revokedAt == 0 || at < a.revokedAt)) return true;
+        }
+        return false;
     }
 }

@@ -22,6 +22,7 @@ interface IAuditAnchor {
     error ZeroRoot();
     error EmptyBatch();
     error NonContiguous(uint64 expectedFirstIndex, uint64 firstIndex);
+    error RenounceOwnershipDisabled();
 
     /// @notice Governance only. Authorizing again keeps the gateway's counters.
     function setGateway(address gateway, bool authorized) external;

@@ -6,9 +6,10 @@ pragma solidity 0.8.30;
 /// for a purpose until an expiry. Holds no PHI: scopes are keccak256 hashes of canonical
 /// scope strings, parties are pseudonymous addresses.
 /// @dev One storage slot per (patient, grantee, scope, purpose) packs `expiry` (bits 0..63)
-/// and `version` (bits 64..95). Every grant, revoke and break-glass bumps `version`; a revoke
-/// keeps the slot non-zero (a tombstone: expiry 0) so a re-grant is a cheap non-zero write and
-/// a signature made for an older version can never be replayed.
+/// and `version` (bits 64..95); Emergency slots also hold the registration epoch (bits 96..127).
+/// Every grant, revoke and break-glass bumps `version` (reverting VersionOverflow rather than
+/// wrapping); a revoke keeps the slot non-zero (a tombstone: expiry 0) so a re-grant is a cheap
+/// non-zero write and a signature made for an older version can never be replayed.
 interface IConsentRegistry {
     /// @notice Purposes, as uint8. 0 is invalid on purpose, so an unset field never grants.
     /// 1 Treatment, 2 Research, 3 Emergency (break-glass only), 4 Payment, 5 PublicHealth.
@@ -32,11 +33,14 @@ interface IConsentRegistry {
         uint32 version
     );
 
-    /// @notice The patient registered (maxDuration > 0) or removed (maxDuration == 0) a
-    /// grantee allowed to break the glass on their records.
-    event EmergencyGranteeSet(address indexed patient, address indexed grantee, uint32 maxDuration);
+    /// @notice The patient started a new emergency registration of `grantee` (maxDuration > 0): it may
+    /// break the glass once, for at most `maxDuration` seconds, on the scopes whose Merkle root is
+    /// `scopesRoot`; or removed it (maxDuration == 0, scopesRoot == 0). Either way every emergency
+    /// window the grantee had on the patient's records is closed.
+    event EmergencyGranteeSet(address indexed patient, address indexed grantee, uint32 maxDuration, bytes32 scopesRoot);
 
-    /// @notice A pre-registered grantee broke the glass: Emergency access to `scope` until `expiry`.
+    /// @notice A pre-registered grantee broke the glass: Emergency access to `scope` until `expiry`
+    /// (the end of the registration's single window).
     event EmergencyAccess(
         address indexed patient,
         address indexed grantee,
@@ -49,7 +53,6 @@ interface IConsentRegistry {
     error ZeroScope();
     error InvalidPurpose(uint8 purpose);
     error ExpiryInPast(uint64 expiry);
-    error NothingToRevoke();
     error LengthMismatch();
     error EmptyBatch();
     error SignatureExpired(uint256 deadline);
@@ -58,11 +61,18 @@ interface IConsentRegistry {
     error EmergencyOnlyViaBreakGlass();
     error NotEmergencyGrantee(address patient, address grantee);
     error InvalidDuration();
+    error ZeroScopesRoot();
+    error ScopeNotRegistered(bytes32 scope);
+    error EmergencyWindowUsed(uint64 windowEnd);
+    error StaleNonce(uint256 current, uint256 signed);
+    error VersionOverflow();
 
     /// @notice msg.sender (the patient) allows `grantee` to use `scope` for `purpose` until `expiry`.
     function grant(address grantee, bytes32 scope, uint8 purpose, uint64 expiry) external;
 
-    /// @notice msg.sender revokes a grant; reverts NothingToRevoke when none is recorded.
+    /// @notice msg.sender revokes: the slot becomes a tombstone with a bumped version, whether or not a
+    /// grant was active, so a revoke also cancels every outstanding Grant signature for the slot.
+    /// Revoking purpose 3 (Emergency) also removes the grantee's emergency registration.
     function revoke(address grantee, bytes32 scope, uint8 purpose) external;
 
     /// @notice Many grants in one transaction; all four arrays have the same non-zero length.
@@ -91,6 +101,8 @@ interface IConsentRegistry {
 
     /// @notice Relayed revoke: `patient` signed EIP-712
     /// `Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)`.
+    /// Same effect as `revoke`. For Emergency, prefer `setEmergencyGranteeBySig(.., 0, 0, ..)`: its
+    /// nonce belongs to the patient alone, while a registered grantee can bump a slot's version.
     function revokeBySig(
         address patient,
         address grantee,
@@ -103,18 +115,39 @@ interface IConsentRegistry {
         bytes32 s
     ) external;
 
-    /// @notice msg.sender (the patient) lets `grantee` break the glass for at most `maxDuration`
-    /// seconds per use; `maxDuration == 0` removes the grantee.
-    function setEmergencyGrantee(address grantee, uint32 maxDuration) external;
+    /// @notice msg.sender (the patient) starts a new emergency registration of `grantee`: it may
+    /// break the glass once, on the scopes in the Merkle tree `scopesRoot` (OpenZeppelin
+    /// StandardMerkleTree of `[bytes32 scope]` leaves), for a window of at most `maxDuration` seconds
+    /// (<= 7 days). `maxDuration == 0` (with `scopesRoot == 0`) removes the grantee. Either way every
+    /// emergency window the grantee had is closed at once.
+    function setEmergencyGrantee(address grantee, uint32 maxDuration, bytes32 scopesRoot) external;
 
-    /// @notice Called by a grantee the patient pre-registered: opens Emergency access to `scope`
-    /// for the registered duration and always emits EmergencyAccess.
-    function breakGlass(address patient, bytes32 scope) external;
+    /// @notice Relayed `setEmergencyGrantee`: `patient` signed EIP-712
+    /// `EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)`
+    /// with `nonce == emergencyNonceOf(patient)`. Only the patient's own signatures use up that nonce,
+    /// so no grantee can make a removal stale: a patient without ETH can always end emergency access.
+    function setEmergencyGranteeBySig(
+        address patient,
+        address grantee,
+        uint32 maxDuration,
+        bytes32 scopesRoot,
+        uint256 nonce,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external;
+
+    /// @notice Called by a grantee the patient registered: Emergency access to `scope` (proved to be
+    /// in the registration's tree by `proof`) until the end of the registration's single window, which
+    /// the first call opens (now + maxDuration) and no later call extends. Always emits EmergencyAccess.
+    function breakGlass(address patient, bytes32 scope, bytes32[] calldata proof) external;
 
     /// @notice True while a grant for exactly (patient, grantee, scope, purpose) is unexpired.
     function isAllowed(address patient, address grantee, bytes32 scope, uint8 purpose) external view returns (bool);
 
-    /// @notice The raw slot: expiry (0 = none or revoked) and version (0 = never written).
+    /// @notice The slot: expiry (0 = none, revoked, or an Emergency window that a change of the
+    /// registration closed) and version (0 = never written).
     function consentOf(
         address patient,
         address grantee,
@@ -122,6 +155,13 @@ interface IConsentRegistry {
         uint8 purpose
     ) external view returns (uint64 expiry, uint32 version);
 
-    /// @notice Break-glass window a patient allows a grantee, 0 when not registered.
-    function emergencyGranteeOf(address patient, address grantee) external view returns (uint32 maxDuration);
+    /// @notice A grantee's current emergency registration: maxDuration (0 = not registered), the end of
+    /// its window (0 = not opened yet) and the Merkle root of its scopes.
+    function emergencyGranteeOf(
+        address patient,
+        address grantee
+    ) external view returns (uint32 maxDuration, uint64 windowEnd, bytes32 scopesRoot);
+
+    /// @notice The nonce the patient's next EmergencyGrantee signature must carry.
+    function emergencyNonceOf(address patient) external view returns (uint256);
 }
