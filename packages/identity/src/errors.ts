@@ -19,6 +19,7 @@ export type IdentityErrorCode =
   | "SECRET_BOX_KEY_MISMATCH"
   | "UNKNOWN_CLAIM"
   | "HOLDER_MISMATCH"
+  | "NO_ENCRYPTION_KEY"
   | "DATABASE_BUSY"
   | "DATABASE_FAILED";
 
@@ -267,6 +268,24 @@ export class HolderMismatchError extends HygeiaIdentityError {
     this.holder = holder;
     this.subject = subject;
     this.reason = reason;
+  }
+}
+
+/**
+ * A DID publishes no X25519 keyAgreement key, so nothing can be sealed to it (at check-in: the verified clinic,
+ * field "clinic"). Its holder publishes one with agent.publishEncryptionKey(did, publicKey).
+ */
+export class NoEncryptionKeyError extends HygeiaIdentityError {
+  readonly field: string;
+  readonly did: string;
+  constructor(field: string, did: string) {
+    super(
+      "NO_ENCRYPTION_KEY",
+      `${field}: ${truncate(did)} publishes no X25519 keyAgreement key, so nothing can be sealed to it (its ` +
+        "holder publishes one with agent.publishEncryptionKey(did, publicKey))",
+    );
+    this.field = field;
+    this.did = did;
   }
 }
 

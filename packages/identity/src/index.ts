@@ -24,4 +24,5 @@ export * from "./verify/es256k.ts";
 export * from "./verify/credential-verifier.ts";
 export * from "./sdjwt/sd-jwt.ts";
 export * from "./checkin/mutual.ts";
+export * from "./checkin/sealed.ts";
 export * from "./verify/factory.ts";

@@ -13,15 +13,16 @@ import {
 } from "../src/index.ts";
 import { veramoOf } from "../src/did/internal.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import { BOARD_LIST_URL, StatusHost } from "./helpers/check-in.ts";
 import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 const ISSUER_OF: Record<CredentialTypeName, keyof Issuers> = {
   PatientIdentityCredential: "identity",
   HealthInsuranceCredential: "insurer",
   ClinicAccreditationCredential: "board",
-  ResearcherCredential: "irb",
+  ResearcherCredential: "board",
   EthicsApprovalCredential: "irb",
-  HealthRecordCredential: "board",
+  HealthRecordCredential: "clinic",
 };
 
 describe("identity: JWT credentials and presentations", function () {
@@ -31,11 +32,18 @@ describe("identity: JWT credentials and presentations", function () {
   let patient: ManagedDid;
   let clinic: ManagedDid;
   let researcher: ManagedDid;
+  const statusHost = new StatusHost();
+  /** What an accreditation must carry (a revocation entry on the board's list, an expiry); nothing for other types. */
+  const termsOf = (type: CredentialTypeName) =>
+    type === CredentialType.ClinicAccreditation
+      ? { status: [statusHost.entry(BOARD_LIST_URL)], validUntil: new Date(Date.now() + 86400_000) }
+      : {};
 
   before(async function () {
     testChain = await startTestChain();
     agent = await IdentityAgent.create({ network: testChain.network });
     issuers = await createIssuers(testChain, agent);
+    await statusHost.publish(agent, issuers.board.did, BOARD_LIST_URL);
     patient = await agent.createDid({ alias: "patient" });
     clinic = await agent.createDid({ alias: "clinic" });
     researcher = await agent.createDid({ method: "key", alias: "researcher" });
@@ -53,8 +61,9 @@ describe("identity: JWT credentials and presentations", function () {
         type,
         subject: all[type],
         validUntil: new Date(Date.now() + 86400_000),
+        ...termsOf(type),
       });
-      const { verifier } = createVerifier(testChain, agent);
+      const { verifier } = createVerifier(testChain, agent, { statusListFetcher: statusHost.fetcher });
       const result = await verifier.verifyCredential(jwt);
       expect(result.checks.filter((c) => !c.pass)).to.deep.equal([]);
       expect(result.ok).to.equal(true);
@@ -123,7 +132,7 @@ describe("identity: JWT credentials and presentations", function () {
   it("verifies credentials issued and presented by did:key holders", async function () {
     const all = subjects(researcher.did, clinic.did, researcher.did);
     const credential = await issueCredential(agent, {
-      issuer: issuers.irb.did,
+      issuer: issuers.board.did,
       type: CredentialType.Researcher,
       subject: all.ResearcherCredential,
     });
@@ -146,7 +155,7 @@ describe("identity: JWT credentials and presentations", function () {
 
   it("createAgentVerifier wires the agent's resolver and the deployment's TrustRegistry", async function () {
     const credential = await issueCredential(agent, {
-      issuer: issuers.board.did,
+      issuer: issuers.clinic.did,
       type: CredentialType.HealthRecord,
       subject: subjects(patient.did, clinic.did, researcher.did).HealthRecordCredential,
     });
@@ -190,6 +199,7 @@ describe("identity: JWT credentials and presentations", function () {
       issuer: issuers.board.did,
       type: CredentialType.ClinicAccreditation,
       subject: all.ClinicAccreditationCredential,
+      ...termsOf(CredentialType.ClinicAccreditation),
     });
     const [h, p, s] = valid.split(".") as [string, string, string];
     const payload = JSON.parse(Buffer.from(p, "base64url").toString());
@@ -203,6 +213,7 @@ describe("identity: JWT credentials and presentations", function () {
       issuer: issuers.rogue.did,
       type: CredentialType.ClinicAccreditation,
       subject: all.ClinicAccreditationCredential,
+      ...termsOf(CredentialType.ClinicAccreditation),
     });
     const [, , rogueSig] = otherSigner.split(".");
     const forged = `${h}.${p}.${rogueSig}`;
@@ -211,6 +222,7 @@ describe("identity: JWT credentials and presentations", function () {
       type: CredentialType.ClinicAccreditation,
       subject: all.ClinicAccreditationCredential,
       validFrom: new Date(Date.now() - 7200_000),
+      status: [statusHost.entry(BOARD_LIST_URL)],
       validUntil: new Date(Date.now() - 3600_000),
     });
     const future = await issueCredential(agent, {
@@ -218,6 +230,8 @@ describe("identity: JWT credentials and presentations", function () {
       type: CredentialType.ClinicAccreditation,
       subject: all.ClinicAccreditationCredential,
       validFrom: new Date(Date.now() + 3600_000),
+      ...termsOf(CredentialType.ClinicAccreditation),
+      validUntil: new Date(Date.now() + 7200_000),
     });
     const { verifier } = createVerifier(testChain, agent);
     const resolver = agent.resolver.asResolvable();

@@ -26,6 +26,7 @@ const samples: Record<string, () => HygeiaIdentityError> = {
   UnknownClaimError: () => new identity.UnknownClaimError("disclose", ["ssn"], ["givenName"]),
   HolderMismatchError: () =>
     new identity.HolderMismatchError("holder", "did:ethr:0x7a69:0x1", "did:ethr:0x7a69:0x2", "another subject"),
+  NoEncryptionKeyError: () => new identity.NoEncryptionKeyError("clinic", "did:ethr:0x7a69:0x1"),
 };
 
 describe("identity: error codes", function () {

@@ -8,12 +8,13 @@ import {
   answerVerifiedClinic,
   challengeClinic,
   createPresentation,
-  issueCredential,
   issueSdJwtCredential,
+  verifyCheckIn,
   verifyClinic,
   type ManagedDid,
 } from "../src/index.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import { BOARD_LIST_URL, StatusHost, accreditationFor, createClinic, type CheckInClinic } from "./helpers/check-in.ts";
 import { presentJwtSignedBy } from "./helpers/forge.ts";
 import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
 
@@ -22,15 +23,19 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
   let clinicAgent: IdentityAgent;
   let patientAgent: IdentityAgent;
   let issuers: Issuers;
+  let clinicDid: CheckInClinic;
   let clinic: ManagedDid;
   let patient: ManagedDid;
+  const statusHost = new StatusHost();
 
   before(async function () {
     testChain = await startTestChain();
     clinicAgent = await IdentityAgent.create({ network: testChain.network });
     patientAgent = await IdentityAgent.create({ network: testChain.network });
     issuers = await createIssuers(testChain, clinicAgent); // issuers live in the clinic's agent for brevity
-    clinic = await clinicAgent.createDid({ alias: "virtual-clinic" });
+    await statusHost.publish(clinicAgent, issuers.board.did, BOARD_LIST_URL);
+    clinicDid = await createClinic(testChain, clinicAgent); // accredited as clinic, X25519 key published
+    clinic = clinicDid.did;
     patient = await patientAgent.createDid({ alias: "patient" });
   });
   after(async function () {
@@ -40,16 +45,13 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
   });
 
   async function accreditation(issuer: string) {
-    return issueCredential(clinicAgent, {
-      issuer,
-      type: CredentialType.ClinicAccreditation,
-      subject: subjects(patient.did, clinic.did, clinic.did).ClinicAccreditationCredential,
-    });
+    return (await accreditationFor(clinicAgent, issuer, clinic.did, statusHost)).jwt;
   }
+  const walletOf = () => createVerifier(testChain, patientAgent, { statusListFetcher: statusHost.fetcher });
 
-  it("patient verifies the clinic first, then discloses only requested claims to that clinic", async function () {
+  it("patient verifies the clinic first, then discloses only requested claims, sealed to that clinic", async function () {
     // 1. The wallet challenges the clinic; the clinic proves its accreditation.
-    const wallet = createVerifier(testChain, patientAgent);
+    const wallet = walletOf();
     const toClinic = await challengeClinic(wallet.challenges, patient.did);
     const clinicProof = await createPresentation(clinicAgent, {
       holder: clinic.did,
@@ -94,7 +96,7 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
       request,
       credentials: [{ sdJwt: identity, disclose: ["givenName", "birthDate"] }],
     });
-    const checkIn = await desk.verifier.verifyPresentation(answer, request);
+    const checkIn = await verifyCheckIn(desk.verifier, answer, { request, keyPairs: clinicDid.keys });
     expect(checkIn.ok).to.equal(true);
     expect(checkIn.disclosed).to.deep.equal({
       PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" },
@@ -102,9 +104,9 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
   });
 
   it("refuses a clinic whose accreditation comes from an issuer not trusted as medical board", async function () {
-    const wallet = createVerifier(testChain, patientAgent);
+    const wallet = walletOf();
     const toClinic = await challengeClinic(wallet.challenges, patient.did);
-    for (const issuer of [issuers.rogue.did, issuers.insurer.did]) {
+    for (const issuer of [issuers.rogue.did, issuers.insurer.did, issuers.clinic.did]) {
       const proof = await createPresentation(clinicAgent, {
         holder: clinic.did,
         credentials: [await accreditation(issuer)],
@@ -126,7 +128,7 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
   });
 
   it("refuses an avatar presenting someone else's accreditation, and a request from another DID", async function () {
-    const wallet = createVerifier(testChain, patientAgent);
+    const wallet = walletOf();
     const toClinic = await challengeClinic(wallet.challenges, patient.did);
     const impostor = await clinicAgent.createDid({ alias: "impostor" });
     // createPresentation refuses this up front (HolderMismatchError); an impostor builds it by hand.
@@ -160,7 +162,7 @@ describe("identity: mutual verification at a virtual clinic check-in", function 
   });
 
   it("answerVerifiedClinic refuses to show another DID's SD-JWT as the patient, naming the credential", async function () {
-    const wallet = createVerifier(testChain, patientAgent);
+    const wallet = walletOf();
     const toClinic = await challengeClinic(wallet.challenges, patient.did);
     const verified = await verifyClinic(
       wallet.verifier,

@@ -1,9 +1,22 @@
-// Mutual verification at a (virtual) clinic check-in. The patient's wallet first verifies the clinic: a
-// presentation of its ClinicAccreditationCredential, issued by an issuer the TrustRegistry accredits as
-// medical board, bound to the wallet's own challenge. Only then does it answer the clinic's request, and only
-// to that clinic (the request's domain must be the verified clinic's DID): an avatar is not an identity.
+// Mutual verification at a (virtual) clinic check-in. Rules, in the order they are enforced:
+// 1. The patient's wallet verifies the clinic before disclosing anything: a presentation of its
+//    ClinicAccreditationCredential, bound to the wallet's own challenge, issued by an issuer the TrustRegistry
+//    accredits as medical-board (never as clinic: a clinic cannot accredit another clinic).
+// 2. The accreditation must be revocable and must lapse (a revocation status entry, checked against its list, and
+//    an expiry), and the clinic itself must be accredited as clinic on the TrustRegistry now: a board revoking the
+//    credential, or governance revoking the clinic on chain, each stop the check-in.
+// 3. The wallet answers only that clinic: the request's domain must be the verified clinic's DID (an avatar is
+//    not an identity), and the answer is sealed to the clinic's keyAgreement key from its DID document (sealed.ts),
+//    so a party relaying the exchange reads nothing of what the patient discloses.
 import { TrustRole } from "@hygeia/chain";
-import { HolderMismatchError, HygeiaIdentityError, InvalidIdentityInputError, UnknownClaimError } from "../errors.ts";
+import {
+  HolderMismatchError,
+  HygeiaIdentityError,
+  InvalidIdentityInputError,
+  NoEncryptionKeyError,
+  UnknownClaimError,
+  truncate,
+} from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertAgent } from "../did/internal.ts";
 import { MAX_DID_LENGTH } from "../did/resolver.ts";
@@ -12,11 +25,15 @@ import { createPresentation } from "../credentials/issue.ts";
 import { CredentialType } from "../credentials/types.ts";
 import { disclosableClaims, presentSdJwtCredential } from "../sdjwt/sd-jwt.ts";
 import type { ChallengeStore } from "../verify/challenges.ts";
-import type {
-  CredentialVerifier,
-  PresentationRequest,
-  PresentationVerification,
+import {
+  MAX_PRESENTATION_BYTES,
+  type CredentialVerifier,
+  type PresentationRequest,
+  type PresentationVerification,
 } from "../verify/credential-verifier.ts";
+import { decodeJwt } from "../verify/jwt.ts";
+import type { VerificationCheck } from "../verify/result.ts";
+import { sealCheckIn, type SealedCheckIn } from "./sealed.ts";
 
 export interface ClinicChallenge {
   readonly challenge: string;
@@ -56,13 +73,23 @@ export async function challengeClinic(challenges: ChallengeStore, patientDid: st
   return { challenge: await challenges.issue(patientDid), domain: patientDid };
 }
 
-/** Patient side: verifies the clinic's accreditation presentation (issuer trusted as medical board). */
+/**
+ * Patient side: verifies the clinic's accreditation presentation. Passes only when the verifier's checks pass
+ * (signature, challenge, holder binding, status, issuer trusted as medical-board), the accreditation carries a
+ * revocation status entry and an expiry (`status` / `expiry` checks), and the clinic's own DID is accredited as
+ * clinic on the TrustRegistry now (`standing` check). `verifier` needs checkStanding (a CredentialVerifier).
+ */
 export async function verifyClinic(
   verifier: CredentialVerifier,
   presentation: unknown,
   challenge: ClinicChallenge,
 ): Promise<ClinicVerification> {
-  withMethods(verifier, "verifier", ["verifyPresentation"], "a CredentialVerifier (createAgentVerifier)");
+  withMethods(
+    verifier,
+    "verifier",
+    ["verifyPresentation", "checkStanding"],
+    "a CredentialVerifier (createAgentVerifier)",
+  );
   objectArgument(challenge, "challenge", "the { challenge, domain } challengeClinic returned");
   const result = await verifier.verifyPresentation(presentation, {
     challenge: challenge.challenge,
@@ -75,17 +102,92 @@ export async function verifyClinic(
       },
     ],
   });
+  // Don't spend chain calls on a presentation that already failed.
+  if (!result.ok || !result.holder) return { ...result, clinic: undefined };
+  const checks: VerificationCheck[] = [...result.checks, ...accreditationTermsChecks(presentation)];
+  const standing = await verifier.checkStanding(result.holder, [TrustRole.Clinic]);
+  checks.push({
+    name: "standing",
+    pass: standing.pass,
+    reason: standing.pass
+      ? "the clinic is accredited as clinic on the TrustRegistry now"
+      : `the clinic ${truncate(result.holder, 80)} is not accredited as clinic on the TrustRegistry now ` +
+        `(revoked, lapsed or never accredited): ${standing.reason}`,
+  });
   const claims = result.disclosed.ClinicAccreditationCredential;
-  const clinic =
-    result.ok && claims && result.holder
-      ? {
-          did: result.holder,
-          clinicName: String(claims.clinicName),
-          accreditationNumber: String(claims.accreditationNumber),
-          virtual: claims.virtual === true,
-        }
-      : undefined;
-  return { ...result, clinic };
+  if (!checks.every((c) => c.pass) || !claims)
+    return { ...result, ok: false, checks, disclosed: {}, clinic: undefined };
+  return {
+    ...result,
+    checks,
+    clinic: {
+      did: result.holder,
+      clinicName: String(claims.clinicName),
+      accreditationNumber: String(claims.accreditationNumber),
+      virtual: claims.virtual === true,
+    },
+  };
+}
+
+/**
+ * The clinic's presentation must be a JWT VP holding exactly one ClinicAccreditationCredential, and that one must
+ * carry an expiry (`exp`) and a revocation status entry (which the verifier has checked against its list). Read
+ * from the presentation the verifier has just verified.
+ */
+function accreditationTermsChecks(presentation: unknown): VerificationCheck[] {
+  let credentials: unknown[];
+  try {
+    const vp = decodeJwt(presentation, MAX_PRESENTATION_BYTES).payload.vp as { verifiableCredential?: unknown };
+    credentials = Array.isArray(vp?.verifiableCredential) ? vp.verifiableCredential : [];
+  } catch {
+    return [{ name: "format", pass: false, reason: "the clinic must present its accreditation in a JWT VP" }];
+  }
+  const accreditations = credentials.flatMap((jwt, index) => {
+    try {
+      const payload = decodeJwt(jwt).payload;
+      const vc = payload.vc as { type?: unknown; credentialStatus?: unknown } | undefined;
+      const types = Array.isArray(vc?.type) ? vc.type : [];
+      return types.includes(CredentialType.ClinicAccreditation) ? [{ index, payload, vc: vc! }] : [];
+    } catch {
+      return [];
+    }
+  });
+  if (accreditations.length !== 1)
+    return [
+      {
+        name: "required-credentials",
+        pass: false,
+        reason: `the clinic must present exactly one ClinicAccreditationCredential, got ${accreditations.length}`,
+      },
+    ];
+  const [{ index, payload, vc }] = accreditations as [(typeof accreditations)[number]];
+  const expires = typeof payload.exp === "number" && Number.isFinite(payload.exp);
+  const revocable = [vc.credentialStatus]
+    .flat()
+    .some(
+      (entry) =>
+        typeof entry === "object" &&
+        entry !== null &&
+        (entry as { statusPurpose?: unknown }).statusPurpose === "revocation",
+    );
+  return [
+    {
+      name: "expiry",
+      pass: expires,
+      reason: expires
+        ? "the accreditation expires"
+        : "the accreditation has no expiry: a clinic's accreditation must lapse (issued with validUntil)",
+      credential: index,
+    },
+    {
+      name: "status",
+      pass: revocable,
+      reason: revocable
+        ? "the accreditation has a revocation status entry"
+        : "the accreditation has no revocation status entry: a clinic's accreditation must be revocable",
+      credential: index,
+    },
+  ];
 }
 
 /** A credential the patient may show: a JWT VC (shown whole) or an SD-JWT VC (only `disclose` claims). */
@@ -93,8 +195,10 @@ export type ShownCredential = { jwt: string } | { sdJwt: string; disclose: reado
 
 /**
  * Patient side, after `verifyClinic`: answers the clinic's request, refusing when the clinic was not verified
- * or the request is addressed to anyone else than the verified clinic. An SD-JWT's `disclose` naming a claim
- * the credential does not have throws UnknownClaimError (field `credentials[i].disclose`).
+ * or the request is addressed to anyone else than the verified clinic. The answer is sealed to the clinic's current
+ * keyAgreement key, read from its DID document (NoEncryptionKeyError when it publishes none): only the clinic opens
+ * it (verifyCheckIn). An SD-JWT's `disclose` naming a claim the credential does not have throws UnknownClaimError
+ * (field `credentials[i].disclose`).
  */
 export async function answerVerifiedClinic(
   agent: IdentityAgent,
@@ -104,7 +208,7 @@ export async function answerVerifiedClinic(
     request: PresentationRequest;
     credentials: readonly ShownCredential[];
   },
-): Promise<string | string[]> {
+): Promise<SealedCheckIn> {
   assertAgent(agent);
   objectArgument(params, "params", "{ patient, clinic, request, credentials }");
   const clinic = objectArgument(params.clinic, "clinic", "the result of verifyClinic");
@@ -138,28 +242,33 @@ export async function answerVerifiedClinic(
     const unknown = shown.disclose.filter((claim: string) => claim !== "id" && !disclosable.includes(claim));
     if (unknown.length > 0) throw new UnknownClaimError(`${field}.disclose`, unknown, disclosable);
   }
-  if (jwts.length > 0)
-    return createPresentation(agent, {
-      holder: params.patient,
-      credentials: jwts,
-      challenge: request.challenge,
-      domain: request.domain,
-    }).catch((error: unknown) => {
-      throw renamed(error, (field) => field.replace(/^credentials\[(\d+)\]$/, "credentials[$1].jwt"));
-    });
-  return Promise.all(
-    sdJwts.map((c, index) =>
-      presentSdJwtCredential(agent, {
-        holder: params.patient,
-        credential: c.sdJwt,
-        disclose: c.disclose,
-        challenge: request.challenge,
-        domain: request.domain,
-      }).catch((error: unknown) => {
-        throw renamed(error, (field) => (field === "holder" ? `credentials[${index}].sdJwt` : field));
-      }),
-    ),
-  );
+  // The key to seal to, from the verified clinic's DID document (on chain), before anything is signed.
+  const recipient = await agent.currentEncryptionKey(clinic.clinic.did);
+  if (!recipient) throw new NoEncryptionKeyError("clinic", clinic.clinic.did);
+  const presentation =
+    jwts.length > 0
+      ? await createPresentation(agent, {
+          holder: params.patient,
+          credentials: jwts,
+          challenge: request.challenge,
+          domain: request.domain,
+        }).catch((error: unknown) => {
+          throw renamed(error, (field) => field.replace(/^credentials\[(\d+)\]$/, "credentials[$1].jwt"));
+        })
+      : await Promise.all(
+          sdJwts.map((c, index) =>
+            presentSdJwtCredential(agent, {
+              holder: params.patient,
+              credential: c.sdJwt,
+              disclose: c.disclose,
+              challenge: request.challenge,
+              domain: request.domain,
+            }).catch((error: unknown) => {
+              throw renamed(error, (field) => (field === "holder" ? `credentials[${index}].sdJwt` : field));
+            }),
+          ),
+        );
+  return sealCheckIn(presentation, recipient, request);
 }
 
 /** A HolderMismatchError named after answerVerifiedClinic's own arguments (which credential is not the patient's). */

@@ -14,7 +14,12 @@ import { assertAgent, runInAgent, veramoOf } from "../did/internal.ts";
 import { objectArgument } from "../arguments.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 import { assertSubjectMatchesSchema } from "./schema.ts";
-import { CREDENTIAL_TYPES, type CredentialSubjects, type CredentialTypeName } from "./types.ts";
+import {
+  ACCREDITATION_CREDENTIAL_TYPES,
+  CREDENTIAL_TYPES,
+  type CredentialSubjects,
+  type CredentialTypeName,
+} from "./types.ts";
 import {
   assertChallengeAndDomain,
   assertCredentialType,
@@ -39,7 +44,10 @@ export interface IssueCredentialParams<T extends CredentialTypeName> {
   validFrom?: CredentialTime;
   /** End of validity (`exp`), same forms; must be after validFrom. Default: no expiry. */
   validUntil?: CredentialTime;
-  /** Bitstring status list entries (revocation and / or suspension). */
+  /**
+   * Bitstring status list entries (revocation and / or suspension). Required, with a revocation entry and a
+   * validUntil, for a ClinicAccreditationCredential (ACCREDITATION_CREDENTIAL_TYPES).
+   */
   status?: readonly BitstringStatusListEntry[];
   id?: string;
 }
@@ -60,8 +68,9 @@ export async function issueCredential<T extends CredentialTypeName>(
   const { validFrom, validUntil } = validityPeriod(params);
   if (params.id !== undefined && (typeof params.id !== "string" || params.id.length > 2048))
     throw new InvalidIdentityInputError("id", "must be a URI string");
-  await heldDid(agent, params.issuer, "issuer");
   const status = params.status ?? [];
+  assertAccreditationTerms(params.type, validUntil, status);
+  await heldDid(agent, params.issuer, "issuer");
   // Several status entries (revocation + suspension) are an array, which Veramo's payload type does not model.
   const payload = {
     "@context": [W3C_V1_CONTEXT],
@@ -141,6 +150,29 @@ export async function createPresentation(agent: IdentityAgent, params: PresentPa
     }),
   );
   return jwtOf(presentation.proof);
+}
+
+/**
+ * An accreditation (ACCREDITATION_CREDENTIAL_TYPES) must be revocable and must lapse: without a revocation status
+ * entry a board could not withdraw it before it expires, and without an expiry it would never lapse.
+ */
+function assertAccreditationTerms(
+  type: CredentialTypeName,
+  validUntil: Date | undefined,
+  status: readonly BitstringStatusListEntry[],
+): void {
+  if (!ACCREDITATION_CREDENTIAL_TYPES.includes(type)) return;
+  if (!Array.isArray(status) || !status.some((entry) => entry?.statusPurpose === "revocation"))
+    throw new InvalidIdentityInputError(
+      "status",
+      `a ${type} must carry a revocation status entry (status: [statusEntry(listUrl, "revocation", index)]), so ` +
+        "that it can be revoked before it expires",
+    );
+  if (validUntil === undefined)
+    throw new InvalidIdentityInputError(
+      "validUntil",
+      `a ${type} must expire: give validUntil (e.g. a year ahead, "2027-06-01")`,
+    );
 }
 
 /** A Veramo call within the agent's lifetime; what it throws that is not already typed becomes typed. */

@@ -80,18 +80,31 @@ export interface CredentialSubjects {
 }
 
 /**
- * Roles whose accreditation makes an issuer trusted for a type (any one suffices). Researcher credentials come
- * from an institution's IRB or from a medical board (clinician-researchers); health records from clinics, which
- * the medical board accredits under its own role. A verification request can narrow these.
+ * Roles whose accreditation makes an issuer trusted for a type (any one suffices). Each role accredits one thing,
+ * so that no party can vouch for its own kind:
+ * - medical-board: accredits clinics (ClinicAccreditationCredential) and researchers (ResearcherCredential, a
+ *   person vouched for by a board); governance gives it to boards only, never to clinics;
+ * - clinic: issues health records (HealthRecordCredential) after a visit, and nothing else: a clinic (or whoever
+ *   holds one clinic's key) cannot accredit another clinic or a researcher;
+ * - irb: approves studies (EthicsApprovalCredential) but does not vouch for researchers, so a study reaches
+ *   patient data only when two independent accreditors agree (a board on the person, an IRB on the study);
+ * - identity-issuer and insurer: identity and insurance credentials.
+ * A verification request can narrow these (RequestedCredential.trustedRoles).
  */
 export const DEFAULT_TRUSTED_ROLES: Readonly<Record<CredentialTypeName, readonly TrustRoleName[]>> = {
   PatientIdentityCredential: [TrustRole.IdentityIssuer],
   HealthInsuranceCredential: [TrustRole.Insurer],
   ClinicAccreditationCredential: [TrustRole.MedicalBoard],
-  ResearcherCredential: [TrustRole.Irb, TrustRole.MedicalBoard],
+  ResearcherCredential: [TrustRole.MedicalBoard],
   EthicsApprovalCredential: [TrustRole.Irb],
-  HealthRecordCredential: [TrustRole.MedicalBoard],
+  HealthRecordCredential: [TrustRole.Clinic],
 };
+
+/**
+ * Accreditation credentials must be revocable and must lapse: issuing one without a revocation status entry and an
+ * expiry is refused, and the check-in refuses a clinic whose accreditation lacks either.
+ */
+export const ACCREDITATION_CREDENTIAL_TYPES: readonly CredentialTypeName[] = [CredentialType.ClinicAccreditation];
 
 const DID = { type: "string", pattern: "^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$", maxLength: 256 } as const;
 const DATE = { type: "string", pattern: "^\\d{4}-\\d{2}-\\d{2}$" } as const;

@@ -15,7 +15,10 @@ import type { TestChain } from "./chain.ts";
 export interface Issuers {
   identity: ManagedDid;
   insurer: ManagedDid;
+  /** medical-board: accredits clinics and researchers. */
   board: ManagedDid;
+  /** clinic: issues health records (and nothing else). */
+  clinic: ManagedDid;
   irb: ManagedDid;
   rogue: ManagedDid;
 }
@@ -41,12 +44,14 @@ export async function createIssuers(testChain: TestChain, agent: IdentityAgent):
     identity: await agent.createDid({ alias: "identity-issuer" }),
     insurer: await agent.createDid({ alias: "insurer" }),
     board: await agent.createDid({ alias: "medical-board" }),
+    clinic: await agent.createDid({ alias: "clinic-issuer" }),
     irb: await agent.createDid({ alias: "irb" }),
     rogue: await agent.createDid({ alias: "rogue" }),
   };
   await accredit(testChain, issuers.identity, TrustRole.IdentityIssuer);
   await accredit(testChain, issuers.insurer, TrustRole.Insurer);
   await accredit(testChain, issuers.board, TrustRole.MedicalBoard);
+  await accredit(testChain, issuers.clinic, TrustRole.Clinic);
   await accredit(testChain, issuers.irb, TrustRole.Irb);
   return issuers;
 }
