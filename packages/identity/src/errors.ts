@@ -145,9 +145,16 @@ export class TransactionFailedError extends HygeiaIdentityError {
   }
 }
 
+/** A status list could not be fetched, or the one fetched has expired (`expired`). */
 export class StatusListUnavailableError extends HygeiaIdentityError {
-  constructor(url: string, reason: string, options?: { cause?: unknown }) {
-    super("STATUS_LIST_UNAVAILABLE", `status list ${truncate(url)} unavailable: ${reason}`, options);
+  readonly expired: boolean;
+  constructor(url: string, reason: string, options?: { cause?: unknown; expired?: boolean }) {
+    super(
+      "STATUS_LIST_UNAVAILABLE",
+      `status list ${truncate(url)} unavailable: ${reason}`,
+      options?.cause === undefined ? undefined : { cause: options.cause },
+    );
+    this.expired = options?.expired ?? false;
   }
 }
 

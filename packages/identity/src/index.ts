@@ -15,6 +15,7 @@ export {
 } from "./credentials/inputs.ts";
 export * from "./status/bitstring.ts";
 export * from "./status/status-list.ts";
+export * from "./status/token-status-list.ts";
 export * from "./status/publish.ts";
 export * from "./verify/result.ts";
 export * from "./verify/jwt.ts";

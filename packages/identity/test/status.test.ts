@@ -135,7 +135,9 @@ describe("identity: Bitstring Status List", function () {
       const closed = createVerifier(testChain, agent, { statusListFetcher: offline }).verifier;
       const result = await closed.verifyCredential(jwt);
       expect(result.ok).to.equal(false);
-      expect(result.checks.find((c) => c.name === "status")?.reason).to.contain("unavailable");
+      const status = result.checks.find((c) => c.name === "status");
+      expect(status?.reason).to.equal("status list could not be fetched");
+      expect(status?.code).to.equal("STATUS_LIST_UNAVAILABLE");
       const open = createVerifier(testChain, agent, { statusListFetcher: offline, statusFailClosed: false }).verifier;
       const lenient = await open.verifyCredential(jwt);
       expect(lenient.ok).to.equal(true);

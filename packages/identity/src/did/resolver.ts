@@ -9,6 +9,7 @@ import {
 } from "did-resolver";
 import { getResolver as getEthrResolver } from "ethr-did-resolver";
 import type { JsonRpcProvider } from "ethers";
+import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { loadVeramo } from "./veramo-runtime.ts";
 import {
   AgentClosedError,
@@ -19,6 +20,8 @@ import {
 } from "../errors.ts";
 import { ChainCheck, ethrDidPrefix, type EthrNetwork } from "./network.ts";
 import { RegistryWatcher } from "./registry-watcher.ts";
+import { BoundedCache } from "../verify/bounded-cache.ts";
+import { addressOf } from "../verify/es256k.ts";
 
 export const MAX_DID_LENGTH = 256;
 const DID_SYNTAX = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
@@ -28,12 +31,32 @@ export interface DidResolverOptions {
   provider: JsonRpcProvider;
   /** How long a resolved document is reused when no registry event invalidated it; 0 disables caching. */
   cacheTtlMs?: number;
+  /** At most this many cached documents (anyone can make the verifier resolve fresh DIDs). Default 10,000. */
+  maxCacheEntries?: number;
   clock?: () => number;
 }
 
 interface CacheEntry {
   readonly document: DIDDocument;
-  readonly expiresAt: number;
+  /** The ERC-1056 identity (lower-case address) of a did:ethr, whichever form names it; registry events name it. */
+  readonly identity: string | undefined;
+}
+
+/**
+ * The ERC-1056 identity address a did:ethr names, lower case: the address itself, or the address of the
+ * secp256k1 public key in the public-key form (`did:ethr:<chain>:0x02…`). A bare 0x address is returned as is.
+ * Undefined for other DIDs.
+ */
+export function ethrIdentityAddress(didOrAddress: string): string | undefined {
+  const id = didOrAddress.startsWith("did:ethr:") ? didOrAddress.split(/[#?]/)[0]!.split(":").pop()! : didOrAddress;
+  if (/^0x[0-9a-fA-F]{40}$/.test(id)) return id.toLowerCase();
+  if (!didOrAddress.startsWith("did:ethr:") || !/^0x(0[23][0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$/.test(id))
+    return undefined;
+  try {
+    return addressOf(secp256k1.Point.fromHex(id.slice(2)).toBytes(false));
+  } catch {
+    return undefined; // not a point on the curve: the resolver refuses it anyway
+  }
 }
 
 /**
@@ -65,7 +88,7 @@ export class CachedDidResolver {
   private readonly ethrPrefix: string;
   private readonly ttlMs: number;
   private readonly clock: () => number;
-  private readonly cache = new Map<string, CacheEntry>();
+  private readonly cache: BoundedCache<string, CacheEntry>;
   /** Bumped by every invalidation: a resolution that started before one does not cache what it read. */
   private generation = 0;
   private readonly provider: JsonRpcProvider;
@@ -83,6 +106,7 @@ export class CachedDidResolver {
     this.ethrPrefix = ethrDidPrefix(options.network).toLowerCase();
     this.ttlMs = options.cacheTtlMs ?? 60_000;
     this.clock = options.clock ?? Date.now;
+    this.cache = new BoundedCache({ maxEntries: options.maxCacheEntries ?? 10_000, clock: this.clock });
     this.provider = options.provider;
     this.registry = options.network.registry;
     this.chain = new ChainCheck(options.network, options.provider);
@@ -112,7 +136,7 @@ export class CachedDidResolver {
     this.assertSupported(key);
     if (this.closed) throw new AgentClosedError("resolve", false);
     const cached = options.fresh ? undefined : this.cache.get(key);
-    if (cached && cached.expiresAt > this.clock()) return cached.document;
+    if (cached) return cached.document;
     const generation = this.generation;
     let result: DIDResolutionResult;
     try {
@@ -134,7 +158,7 @@ export class CachedDidResolver {
     if (result.didDocumentMetadata.deactivated) throw new UnresolvableDidError(key, "deactivated");
     const document = dropDanglingReferences(result.didDocument);
     if (this.ttlMs > 0 && generation === this.generation)
-      this.cache.set(key, { document, expiresAt: this.clock() + this.ttlMs });
+      this.cache.set(key, { document, identity: ethrIdentityAddress(key) }, this.clock() + this.ttlMs);
     return document;
   }
 
@@ -146,13 +170,20 @@ export class CachedDidResolver {
     return this.chain.ensure();
   }
 
-  /** Forgets cached documents of this DID (any network segment spelling). */
+  /** How many documents are cached (bounded by maxCacheEntries). */
+  get cacheSize(): number {
+    return this.cache.size;
+  }
+
+  /**
+   * Forgets cached documents of this identity: `did` is a DID or an ERC-1056 identity address (what registry
+   * events name). Every did:ethr form of the identity goes, the public-key form (`did:ethr:<chain>:0x02…`)
+   * included: its events name the key's address, not the key.
+   */
   invalidate(did: string): void {
     this.generation++;
-    const address = did.split(":").pop()?.toLowerCase();
-    for (const key of this.cache.keys()) {
-      if (key === did || (address && key.toLowerCase().endsWith(address))) this.cache.delete(key);
-    }
+    const identity = ethrIdentityAddress(did);
+    this.cache.deleteWhere((key, entry) => key === did || (identity !== undefined && entry.identity === identity));
   }
 
   invalidateAll(): void {

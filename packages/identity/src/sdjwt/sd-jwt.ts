@@ -26,7 +26,7 @@ import {
 import { assertAgent } from "../did/internal.ts";
 import { objectArgument } from "../arguments.ts";
 import { CredentialType, type CredentialSubjects } from "../credentials/types.ts";
-import type { BitstringStatusListEntry } from "../status/status-list.ts";
+import { tokenStatusClaim, type BitstringStatusListEntry } from "../status/status-list.ts";
 
 export const SD_JWT_VC_TYPES = [CredentialType.PatientIdentity, CredentialType.HealthInsurance] as const;
 export type SdJwtCredentialType = (typeof SD_JWT_VC_TYPES)[number];
@@ -43,7 +43,10 @@ export interface IssueSdJwtParams<T extends SdJwtCredentialType> {
   validFrom?: CredentialTime;
   /** End of validity (`exp`): a Date or an ISO 8601 string, after validFrom; default none. */
   validUntil?: CredentialTime;
+  /** W3C Bitstring Status List entries, carried as `credentialStatus`. */
   status?: readonly BitstringStatusListEntry[];
+  /** IETF Token Status List reference, carried as the `status` claim (never selectively disclosable). */
+  tokenStatus?: { uri: string; idx: number };
 }
 
 /** Issues an SD-JWT VC (`vct` = the Hygeia credential type) signed ES256K by the issuer's DID key. */
@@ -52,7 +55,11 @@ export async function issueSdJwtCredential<T extends SdJwtCredentialType>(
   params: IssueSdJwtParams<T>,
 ): Promise<string> {
   assertAgent(agent);
-  objectArgument(params, "params", "{ issuer, type, subject, holderPublicJwk, validFrom?, validUntil?, status? }");
+  objectArgument(
+    params,
+    "params",
+    "{ issuer, type, subject, holderPublicJwk, validFrom?, validUntil?, status?, tokenStatus? }",
+  );
   assertCredentialType(params.type, SD_JWT_VC_TYPES);
   objectArgument(params.subject, "subject", `the ${params.type} subject ({ id, … })`);
   assertSubjectMatchesSchema(params.type, params.subject);
@@ -82,6 +89,7 @@ export async function issueSdJwtCredential<T extends SdJwtCredentialType>(
     sub: id,
     cnf: { jwk: params.holderPublicJwk },
     ...(params.status && params.status.length > 0 ? { credentialStatus: [...params.status] } : {}),
+    ...(params.tokenStatus !== undefined ? { status: tokenStatusClaimOf(params.tokenStatus) } : {}),
     ...claims,
   };
   return sdJwtCall("issueSdJwtCredential", () =>
@@ -162,6 +170,11 @@ async function assertBoundToHolder(agent: IdentityAgent, credential: string, hol
       `the credential is bound (cnf) to another key than ${truncate(holder)}'s signing key (issued to a key ` +
         "rotated away since? ask the issuer for a credential bound to agent.signingPublicJwk(holder))",
     );
+}
+
+function tokenStatusClaimOf(reference: { uri: string; idx: number }) {
+  objectArgument(reference, "tokenStatus", "{ uri, idx }");
+  return tokenStatusClaim(reference.uri, reference.idx);
 }
 
 /** did:ethr addresses may differ in checksum case only; other DIDs compare exactly. */

@@ -5,6 +5,7 @@ import { heldDid } from "../credentials/inputs.ts";
 import { assertAgent } from "../did/internal.ts";
 import { objectArgument } from "../arguments.ts";
 import { Bitstring, type StatusPurpose } from "./bitstring.ts";
+import { TokenStatusList } from "./token-status-list.ts";
 
 export interface StatusListCredentialParams {
   issuer: string;
@@ -52,4 +53,45 @@ export async function issueStatusListCredential(
       },
     },
   });
+}
+
+export interface TokenStatusListParams {
+  issuer: string;
+  /** Where the token is served; SD-JWT VCs' `status.status_list.uri` point here (it is the token's `sub`). */
+  url: string;
+  list: TokenStatusList;
+  /** Lifetime of this version (`exp`); verifiers refuse an expired list. Default 1 day. */
+  validForSeconds?: number;
+  /** `ttl`: verifiers reuse the token for at most this long. Default none (their own TTL). */
+  ttlSeconds?: number;
+}
+
+/** Signs the current state of a list as an IETF Status List Token (JWT, `typ` statuslist+jwt). */
+export async function issueTokenStatusList(agent: IdentityAgent, params: TokenStatusListParams): Promise<string> {
+  assertAgent(agent);
+  objectArgument(params, "params", "{ issuer, url, list, validForSeconds?, ttlSeconds? }");
+  if (typeof params.url !== "string" || !/^https?:\/\/\S+$/.test(params.url) || params.url.length > 2048)
+    throw new InvalidIdentityInputError("url", "must be the http(s) URL the status list token is served at");
+  if (!(params.list instanceof TokenStatusList))
+    throw new InvalidIdentityInputError("list", "must be a TokenStatusList");
+  const validFor = params.validForSeconds ?? 86_400;
+  if (!Number.isSafeInteger(validFor) || validFor <= 0)
+    throw new InvalidIdentityInputError("validForSeconds", "must be a positive whole number of seconds");
+  const ttl = params.ttlSeconds;
+  if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0))
+    throw new InvalidIdentityInputError("ttlSeconds", "must be a positive whole number of seconds");
+  await heldDid(agent, params.issuer, "issuer");
+  const now = Math.floor(Date.now() / 1000);
+  return agent.signJwt(
+    params.issuer,
+    {
+      iss: params.issuer,
+      sub: params.url,
+      iat: now,
+      exp: now + validFor,
+      ...(ttl !== undefined ? { ttl } : {}),
+      status_list: params.list.toClaim(),
+    },
+    { typ: "statuslist+jwt" },
+  );
 }

@@ -7,12 +7,19 @@ import { functionArgument, optionsArgument } from "../arguments.ts";
 import { domainProblem } from "../credentials/inputs.ts";
 
 export type ConsumeOutcome = "consumed" | "unknown" | "expired" | "already-used" | "wrong-domain";
+/** What consume() would find, without consuming: "live" when it would consume. */
+export type ChallengeState = "live" | Exclude<ConsumeOutcome, "consumed">;
 
 export interface ChallengeStore {
   /** A fresh random challenge for `domain`, valid for `ttlSeconds`. */
   issue(domain: string, ttlSeconds?: number): Promise<string>;
   /** Atomically marks the challenge used; reports why not when it cannot be. */
   consume(challenge: string, domain: string): Promise<ConsumeOutcome>;
+  /**
+   * Looks at a challenge without consuming it. Optional: a verifier uses it to fetch nothing (status lists) for a
+   * presentation answering a challenge it never issued; without it, only consume() (last) decides.
+   */
+  check?(challenge: string, domain: string): Promise<ChallengeState>;
 }
 
 const DEFAULT_TTL_SECONDS = 300;
@@ -71,6 +78,16 @@ export class MemoryChallengeStore implements ChallengeStore {
     if (record.expiresAt <= this.clock()) return "expired";
     record.used = true;
     return "consumed";
+  }
+
+  async check(challenge: string, domain: string): Promise<ChallengeState> {
+    checkConsume(challenge, domain);
+    const record = this.records.get(challenge);
+    if (!record) return "unknown";
+    if (record.domain !== domain) return "wrong-domain";
+    if (record.used) return "already-used";
+    if (record.expiresAt <= this.clock()) return "expired";
+    return "live";
   }
 
   private sweep(): void {
@@ -134,6 +151,19 @@ export class SqliteChallengeStore implements ChallengeStore {
     if (row.domain !== domain) return "wrong-domain";
     if (row.used) return "already-used";
     return "expired";
+  }
+
+  async check(challenge: string, domain: string): Promise<ChallengeState> {
+    checkConsume(challenge, domain);
+    const row = this.db.get<{ domain: string; expires_at: number; used: number }>(
+      "SELECT domain, expires_at, used FROM identity_challenges WHERE challenge = ?",
+      challenge,
+    );
+    if (!row) return "unknown";
+    if (row.domain !== domain) return "wrong-domain";
+    if (row.used) return "already-used";
+    if (row.expires_at <= this.clock()) return "expired";
+    return "live";
   }
 
   close(): void {

@@ -1,5 +1,15 @@
 // One verifier for Hygeia credentials and presentations. Never throws for bad input: every failure becomes a
 // failed check with a reason.
+//
+// Rules:
+// - Nothing is fetched from the network for a credential until its signature verified and its issuer was found
+//   trusted; in a presentation, also not until the holder's signature, the domain and a live challenge of this
+//   verifier checked out. Status URLs are then vetted (StatusUrlPolicy) before the fetch.
+// - A status list counts only for the URL the entry names; reasons never carry a fetch error's text.
+// - What a JWT says twice must agree: `vc.issuer` and `iss`, `credentialSubject.id` and `sub` (refused when they
+//   differ, never overridden).
+// - SD-JWT VCs: a `status` claim is evaluated (IETF Token Status List); a status form this verifier does not
+//   understand fails the status check.
 import type { DIDDocument } from "did-resolver";
 import type { TrustRoleName } from "@hygeia/chain";
 import { errorMessage, UnknownDidError } from "../errors.ts";
@@ -11,10 +21,15 @@ import { Bitstring } from "../status/bitstring.ts";
 import {
   StatusListChecker,
   parseStatusEntry,
+  parseTokenStatusClaim,
+  type AnyVerifiedStatusList,
   type BitstringStatusListEntry,
   type StatusListFetcher,
-  type VerifiedStatusList,
+  type StatusReference,
+  type StatusUrlPolicy,
 } from "../status/status-list.ts";
+import { TokenStatusList } from "../status/token-status-list.ts";
+import { InvalidStatusListError } from "../errors.ts";
 import type { ChallengeStore } from "./challenges.ts";
 import {
   Es256kVerifier,
@@ -41,9 +56,19 @@ export interface CredentialVerifierOptions {
   trust?: IssuerTrust;
   /** Fetches status list credentials by URL. Without it, credentials with a status entry fail (closed). */
   statusListFetcher?: StatusListFetcher;
+  /** How long a status list is reused, ms (default 60 s; never past the list's own expiry). */
   statusListTtlMs?: number;
   /** Fail the status check when a list cannot be fetched (default true). */
   statusFailClosed?: boolean;
+  /**
+   * Origins status lists may be fetched from (`["https://status.example"]`), or a function of the issuer's DID
+   * giving them (the issuer's own origin). Default: any https origin (and http to loopback).
+   */
+  statusListOrigins?: StatusUrlPolicy["origins"];
+  /** Hosts status lists may be fetched from over plain http. Default: loopback only. */
+  statusListHttpHosts?: readonly string[];
+  /** At most this many status lists are cached (default 256). */
+  maxCachedStatusLists?: number;
   /** Single-use challenges for presentations. */
   challenges?: ChallengeStore;
   /** Tolerated clock difference for exp / nbf, seconds (default 60). */
@@ -91,6 +116,8 @@ export interface PresentationVerification {
 interface CredentialContext {
   index?: number;
   trustedRoles?: readonly TrustRoleName[];
+  /** Why status lists must not be fetched for this credential (the presentation around it failed); unset: may. */
+  statusBlocked?: string | undefined;
 }
 
 export class CredentialVerifier {
@@ -113,9 +140,14 @@ export class CredentialVerifier {
     this.status = options.statusListFetcher
       ? new StatusListChecker({
           fetcher: options.statusListFetcher,
-          verifier: (jwt) => this.verifyStatusListCredential(jwt),
+          verifier: (jwt, url) => this.verifyStatusList(jwt, url),
           ...(options.statusListTtlMs !== undefined ? { ttlMs: options.statusListTtlMs } : {}),
           ...(options.statusFailClosed !== undefined ? { failClosed: options.statusFailClosed } : {}),
+          ...(options.maxCachedStatusLists !== undefined ? { maxCachedLists: options.maxCachedStatusLists } : {}),
+          urlPolicy: {
+            ...(options.statusListOrigins !== undefined ? { origins: options.statusListOrigins } : {}),
+            ...(options.statusListHttpHosts !== undefined ? { httpHosts: options.statusListHttpHosts } : {}),
+          },
           clock: this.clock,
         })
       : undefined;
@@ -197,17 +229,19 @@ export class CredentialVerifier {
       return fail();
     }
     checks.add("format", true, "JWT VP");
-    await this.checkSignature(vp, holder, "authentication", checks, undefined, "holder");
+    const holderSigned = await this.checkSignature(vp, holder, "authentication", checks, undefined, "holder");
     this.checkValidityPeriod(vp.payload, checks, undefined);
     const aud = vp.payload.aud;
     const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
-    checks.add(
-      "domain",
-      audiences.includes(request.domain),
-      audiences.includes(request.domain) ? "audience matches" : "presentation is for another domain",
-    );
+    const domainOk = audiences.includes(request.domain);
+    checks.add("domain", domainOk, domainOk ? "audience matches" : "presentation is for another domain");
     const nonceMatches = vp.payload.nonce === request.challenge;
     if (!nonceMatches) checks.add("challenge", false, "presentation answers another challenge");
+    const statusBlocked = !holderSigned
+      ? "the presentation is not signed by its holder"
+      : !domainOk
+        ? "the presentation is for another domain"
+        : await this.challengeProblem(request, nonceMatches, checks);
 
     const satisfied = new Set<CredentialTypeName>();
     for (const [index, jwt] of credentials.entries()) {
@@ -215,6 +249,7 @@ export class CredentialVerifier {
       const requested = request.credentials.find((r) => r.type === type);
       const credential = await this.runCredentialChecks(jwt, checks, {
         index,
+        statusBlocked,
         ...(requested?.trustedRoles ? { trustedRoles: requested.trustedRoles } : {}),
       });
       if (!credential) continue;
@@ -230,6 +265,31 @@ export class CredentialVerifier {
       }
     }
     return this.concludePresentation(request, { checks, disclosed, satisfied }, nonceMatches, holder);
+  }
+
+  /**
+   * Why the presentation does not answer a live challenge of this verifier (status lists are then not fetched);
+   * undefined when it does. The challenge is only looked at here, not consumed. A failure is recorded as a
+   * failed `challenge` check.
+   */
+  private async challengeProblem(
+    request: PresentationRequest,
+    nonceMatches: boolean,
+    checks: CheckList,
+  ): Promise<string | undefined> {
+    if (!nonceMatches) return "the presentation answers another challenge";
+    if (!this.challenges) return "no challenge store configured";
+    if (typeof this.challenges.check !== "function") return undefined; // a store that cannot look: consume decides
+    let state: string;
+    try {
+      state = await this.challenges.check(request.challenge, request.domain);
+    } catch (error) {
+      checks.add("challenge", false, "challenge store unavailable", undefined, { cause: error });
+      return "challenge store unavailable";
+    }
+    if (state === "live") return undefined;
+    checks.add("challenge", false, `challenge ${state}`);
+    return `challenge ${state}`;
   }
 
   /** Closes a presentation: every requested type presented, then the challenge consumed (once). */
@@ -269,8 +329,10 @@ export class CredentialVerifier {
     let holder: string | undefined;
     let nonceMatches = true;
     const satisfied = new Set<CredentialTypeName>();
+    // Looked at once, before any credential: status lists are fetched only for a live challenge of ours.
+    const challengeBlocked = await this.challengeProblem(request, true, checks);
     for (const [index, compact] of presentations.entries()) {
-      const result = await this.checkSdJwt(compact, request, checks, index);
+      const result = await this.checkSdJwt(compact, request, checks, index, challengeBlocked);
       if (!result) continue;
       nonceMatches &&= result.nonceMatches;
       if (holder !== undefined && result.subject.id !== holder)
@@ -288,6 +350,7 @@ export class CredentialVerifier {
     request: PresentationRequest,
     checks: CheckList,
     index: number,
+    challengeBlocked: string | undefined,
   ): Promise<
     { type: CredentialTypeName | undefined; subject: Record<string, unknown>; nonceMatches: boolean } | undefined
   > {
@@ -334,30 +397,40 @@ export class CredentialVerifier {
 
     // Key binding: KB-JWT signed by cnf.jwk, covering exactly these disclosures, for this challenge and domain.
     let nonceMatches = false;
+    let domainOk = false;
     const binding = await this.checkKeyBinding(issuerJwt, `${parts.slice(0, -1).join("~")}~`, kbText, subject.id);
     checks.add("holder-binding", binding.pass, binding.reason, index);
     if (binding.kb) {
       nonceMatches = binding.kb.nonce === request.challenge;
       if (!nonceMatches) checks.add("challenge", false, "key binding answers another challenge", index);
-      const domainOk = binding.kb.aud === request.domain;
+      domainOk = binding.kb.aud === request.domain;
       checks.add("domain", domainOk, domainOk ? "audience matches" : "presentation is for another domain", index);
     }
     if (!signed) return { type, subject, nonceMatches };
-    let status: BitstringStatusListEntry[] = [];
-    try {
-      status = parseStatusList(issuerJwt.payload.credentialStatus);
-    } catch (error) {
-      checks.add("status", false, errorMessage(error), index);
-      return { type, subject, nonceMatches };
-    }
     const requested = request.credentials.find((r) => r.type === type);
-    await this.checkStatus({ type, issuer, subject, issuedAt: undefined, expiresAt: undefined, status }, checks, index);
     const issuedAt =
       numericClaimOrUndefined(issuerJwt.payload, "nbf") ?? numericClaimOrUndefined(issuerJwt.payload, "iat");
-    const decision = this.trust
-      ? await this.trust.check(issuer, requested?.trustedRoles ?? DEFAULT_TRUSTED_ROLES[type], issuedAt)
-      : { pass: false, reason: "no trust registry configured" };
-    checks.add("issuer-trust", decision.pass, decision.reason, index);
+    const trusted = await this.checkTrust(issuer, requested?.trustedRoles ?? DEFAULT_TRUSTED_ROLES[type], issuedAt, {
+      checks,
+      index,
+    });
+    let status: StatusReference[];
+    try {
+      // Plain claims or (against the SD-JWT VC profile) disclosed ones: both are the issuer's.
+      status = sdJwtStatusReferences({ ...issuerJwt.payload, ...claims });
+    } catch (error) {
+      const code = error instanceof InvalidStatusListError ? "UNSUPPORTED_STATUS" : undefined;
+      checks.add("status", false, errorMessage(error).slice(0, 200), index, { code });
+      return { type, subject, nonceMatches };
+    }
+    const blocked = !binding.pass
+      ? "the key binding failed"
+      : !nonceMatches
+        ? "the key binding answers another challenge"
+        : !domainOk
+          ? "the presentation is for another domain"
+          : challengeBlocked;
+    await this.checkStatus(issuer, status, checks, index, trusted ? blocked : "issuer not trusted");
     return { type, subject, nonceMatches };
   }
 
@@ -404,7 +477,8 @@ export class CredentialVerifier {
   /** Consumes the challenge last, and only when everything else passed: a failed attempt does not burn it. */
   async consumeChallenge(request: PresentationRequest, checks: CheckList): Promise<void> {
     if (!checks.ok) {
-      checks.add("challenge", true, "challenge matches (not consumed: other checks failed)");
+      if (!checks.checks.some((c) => c.name === "challenge" && !c.pass))
+        checks.add("challenge", true, "challenge matches (not consumed: other checks failed)");
       return;
     }
     if (!this.challenges) {
@@ -452,14 +526,46 @@ export class CredentialVerifier {
       violations.length === 0 ? `valid ${summary.type}` : violations.join("; "),
       index,
     );
+    if (summary.type === "EthicsApprovalCredential") this.checkApprovedUntil(summary.subject, checks, index);
     if (!signed) return summary; // don't spend chain / network calls on forgeries
-    await this.checkStatus(summary, checks, index);
     const roles = context.trustedRoles ?? DEFAULT_TRUSTED_ROLES[summary.type];
-    const decision = this.trust
-      ? await this.trust.check(summary.issuer, roles, summary.issuedAt)
-      : { pass: false, reason: "no trust registry configured" };
-    checks.add("issuer-trust", decision.pass, decision.reason, index);
+    const trusted = await this.checkTrust(summary.issuer, roles, summary.issuedAt, { checks, index });
+    await this.checkStatus(
+      summary.issuer,
+      summary.status,
+      checks,
+      index,
+      trusted ? context.statusBlocked : "issuer not trusted",
+    );
     return summary;
+  }
+
+  /** Issuer trust, recorded as the `issuer-trust` check; true when it passed. */
+  private async checkTrust(
+    issuer: string,
+    roles: readonly TrustRoleName[],
+    issuedAt: number | undefined,
+    at: { checks: CheckList; index: number | undefined },
+  ): Promise<boolean> {
+    const decision = this.trust
+      ? await this.trust.check(issuer, roles, issuedAt)
+      : { pass: false, reason: "no trust registry configured" };
+    return at.checks.add("issuer-trust", decision.pass, decision.reason, at.index);
+  }
+
+  /** An EthicsApproval's `approvedUntil` (a date: approved through that day, UTC) must not have passed. */
+  private checkApprovedUntil(
+    subject: Readonly<Record<string, unknown>>,
+    checks: CheckList,
+    index: number | undefined,
+  ): void {
+    const until = subject.approvedUntil;
+    if (until === undefined) return;
+    const end = typeof until === "string" ? Date.parse(`${until}T00:00:00Z`) / 1000 + 86_400 : Number.NaN;
+    const now = Math.floor(this.clock() / 1000);
+    if (!Number.isFinite(end)) checks.add("expiry", false, "approvedUntil is not a date", index);
+    else if (end <= now - this.skew) checks.add("expiry", false, `ethics approval ended on ${until}`, index);
+    else checks.add("expiry", true, `ethics approval runs until ${until}`, index);
   }
 
   private async checkSignature(
@@ -525,36 +631,76 @@ export class CredentialVerifier {
     );
   }
 
-  private async checkStatus(summary: CredentialSummary, checks: CheckList, index: number | undefined): Promise<void> {
-    if (summary.status.length === 0) {
+  /** The `status` check; `blocked` says why lists must not be fetched (the check then fails unfetched). */
+  private async checkStatus(
+    issuer: string,
+    entries: readonly StatusReference[],
+    checks: CheckList,
+    index: number | undefined,
+    blocked: string | undefined,
+  ): Promise<void> {
+    if (entries.length === 0) {
       checks.add("status", true, "no status entry", index);
+      return;
+    }
+    if (blocked !== undefined) {
+      checks.add("status", false, `status not checked: ${blocked}`, index, { code: "STATUS_NOT_CHECKED" });
       return;
     }
     if (!this.status) {
       checks.add("status", false, "credential has a status entry but no status list fetcher is configured", index);
       return;
     }
-    const result = await this.status.check(summary.issuer!, summary.status);
-    checks.add("status", result.pass, result.reason, index);
+    const result = await this.status.check(issuer, entries);
+    checks.add("status", result.pass, result.reason, index, { code: result.code, cause: result.cause });
   }
 
-  /** Status list credentials: signed by their issuer, of the right type, well-formed list. */
-  private async verifyStatusListCredential(jwt: string): Promise<VerifiedStatusList> {
-    const decoded = decodeJwt(jwt, 4 * 1024 * 1024);
-    const issuer = stringClaim(decoded.payload, "iss");
-    const vc = decoded.payload.vc as { type?: unknown; credentialSubject?: Record<string, unknown> } | undefined;
-    if (!issuer || !vc || !Array.isArray(vc.type) || !vc.type.includes("BitstringStatusListCredential"))
-      throw new JwtFormatError("not a BitstringStatusListCredential");
-    const checks = new CheckList();
-    if (!(await this.checkSignature(decoded, issuer, "assertionMethod", checks, undefined, "issuer")))
-      throw new JwtFormatError(checks.checks.at(-1)?.reason ?? "status list signature invalid");
+  /**
+   * A fetched status list: a BitstringStatusListCredential (JWT VC) or a Status List Token (`typ`
+   * statuslist+jwt), signed by its issuer, well-formed, and the list of `url` (its `id` and `jti`, or `sub`,
+   * name it). Throws InvalidStatusListError with a fixed reason otherwise.
+   */
+  private async verifyStatusList(jwt: string, url: string): Promise<AnyVerifiedStatusList> {
+    let decoded: DecodedJwt;
+    let issuer: string | undefined;
+    try {
+      decoded = decodeJwt(jwt, 4 * 1024 * 1024);
+      issuer = stringClaim(decoded.payload, "iss");
+    } catch {
+      throw new InvalidStatusListError("status list is not a JWT");
+    }
+    if (!issuer) throw new InvalidStatusListError("status list has no issuer (iss)");
+    if (!(await this.checkSignature(decoded, issuer, "assertionMethod", new CheckList(), undefined, "issuer")))
+      throw new InvalidStatusListError("status list signature does not verify for its issuer");
+    const validUntil = numericClaimOrThrow(decoded.payload, "exp");
+    if (decoded.header.typ === "statuslist+jwt") {
+      if (decoded.payload.sub !== url) throw new InvalidStatusListError("status list served for another URL");
+      const ttl = numericClaimOrThrow(decoded.payload, "ttl");
+      return {
+        format: "token",
+        issuer,
+        list: TokenStatusList.fromClaim(decoded.payload.status_list),
+        validUntil,
+        maxReuseSeconds: ttl !== undefined && ttl > 0 ? ttl : undefined,
+      };
+    }
+    const vc = decoded.payload.vc as
+      { id?: unknown; type?: unknown; issuer?: unknown; credentialSubject?: Record<string, unknown> } | undefined;
+    if (!vc || !Array.isArray(vc.type) || !vc.type.includes("BitstringStatusListCredential"))
+      throw new InvalidStatusListError("not a BitstringStatusListCredential");
+    // The list of another URL (the same issuer's other list, where this credential is not revoked) must not count.
+    if (vc.id !== url || (decoded.payload.jti !== undefined && decoded.payload.jti !== url))
+      throw new InvalidStatusListError("status list served for another URL");
+    if (vc.issuer !== undefined && !sameDid(issuerId(vc.issuer), issuer))
+      throw new InvalidStatusListError("status list vc.issuer differs from iss");
     const purpose = vc.credentialSubject?.statusPurpose;
-    if (purpose !== "revocation" && purpose !== "suspension") throw new JwtFormatError("unknown statusPurpose");
+    if (purpose !== "revocation" && purpose !== "suspension") throw new InvalidStatusListError("unknown statusPurpose");
     return {
+      format: "bitstring",
       issuer,
       purpose,
       list: Bitstring.decode(vc.credentialSubject?.encodedList),
-      validUntil: numericClaim(decoded.payload, "exp"),
+      validUntil,
     };
   }
 }
@@ -619,11 +765,34 @@ function pickSubjectClaims(claims: Record<string, unknown>): Record<string, unkn
   return subject;
 }
 
-function parseStatusList(value: unknown): BitstringStatusListEntry[] {
-  if (value === undefined) return [];
-  const entries = [value].flat().map(parseStatusEntry);
-  if (entries.some((e) => e === undefined)) throw new JwtFormatError("unsupported credentialStatus entry");
-  return entries as BitstringStatusListEntry[];
+/** The status references of an SD-JWT VC: W3C `credentialStatus` entries and an IETF `status` claim. */
+function sdJwtStatusReferences(claims: Readonly<Record<string, unknown>>): StatusReference[] {
+  const references: StatusReference[] = [];
+  if (claims.credentialStatus !== undefined) {
+    const entries = [claims.credentialStatus].flat().map(parseStatusEntry);
+    if (entries.some((e) => e === undefined)) throw new InvalidStatusListError("unsupported credentialStatus entry");
+    references.push(...(entries as BitstringStatusListEntry[]));
+  }
+  if (claims.status !== undefined) references.push(parseTokenStatusClaim(claims.status));
+  return references;
+}
+
+function numericClaimOrThrow(payload: Readonly<Record<string, unknown>>, name: string): number | undefined {
+  try {
+    return numericClaim(payload, name);
+  } catch {
+    throw new InvalidStatusListError(`status list ${name} is not a number`);
+  }
+}
+
+/** `vc.issuer` is a DID string or `{ id }`. */
+function issuerId(value: unknown): unknown {
+  return typeof value === "object" && value !== null ? (value as { id?: unknown }).id : value;
+}
+
+/** did:ethr addresses may differ in checksum case only; other DIDs compare exactly. */
+function sameDid(a: unknown, b: string): boolean {
+  return typeof a === "string" && (a === b || (a.startsWith("did:ethr:") && a.toLowerCase() === b.toLowerCase()));
 }
 
 function numericClaimOrUndefined(payload: Readonly<Record<string, unknown>>, name: string): number | undefined {
@@ -694,12 +863,19 @@ function summarize(jwt: DecodedJwt): CredentialSummary {
   if (typeof subject !== "object" || subject === null || Array.isArray(subject))
     throw new JwtFormatError("credentialSubject is not an object");
   const sub = stringClaim(jwt.payload, "sub");
+  const iss = stringClaim(jwt.payload, "iss");
+  // Said twice, it must agree: a differing copy is refused, not silently overridden by iss / sub.
+  if (body.issuer !== undefined && !sameDid(issuerId(body.issuer), iss ?? ""))
+    throw new JwtFormatError("vc.issuer differs from iss");
+  const subjectId = (subject as Record<string, unknown>).id;
+  if (sub !== undefined && subjectId !== undefined && !sameDid(subjectId, sub))
+    throw new JwtFormatError("vc.credentialSubject.id differs from sub");
   const statusValues = body.credentialStatus === undefined ? [] : [body.credentialStatus].flat();
   const status = statusValues.map(parseStatusEntry);
   if (status.some((s) => s === undefined)) throw new JwtFormatError("unsupported credentialStatus entry");
   return {
     type: types.find(isCredentialType),
-    issuer: stringClaim(jwt.payload, "iss"),
+    issuer: iss,
     subject:
       sub === undefined ? (subject as Record<string, unknown>) : { ...(subject as Record<string, unknown>), id: sub },
     issuedAt: numericClaim(jwt.payload, "nbf") ?? numericClaim(jwt.payload, "iat"),

@@ -1,4 +1,10 @@
-// Strict compact-JWS parsing of untrusted input: size-limited, base64url only, JSON objects only.
+// Strict compact-JWS parsing of untrusted input: size-limited, canonical base64url only, JSON objects only.
+//
+// One signed content has more than one JWT string: an ECDSA signature (r, s) also verifies as (r, n − s), the
+// "high-S twin", which did-jwt accepts and so do we (the verifier must agree with it). So a JWT string, or its
+// hash, is not an identifier: deduplicate on signedContentDigest(jwt), which both twins share. Base64url text
+// with non-zero trailing bits (a second spelling of the same bytes) is refused here.
+import { createHash } from "node:crypto";
 
 export const MAX_JWT_BYTES = 64 * 1024;
 
@@ -23,18 +29,32 @@ export function decodeJwt(token: unknown, maxBytes = MAX_JWT_BYTES): DecodedJwt 
   if (parts.length !== 3) throw new JwtFormatError("not a compact JWS (three dot-separated parts)");
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) throw new JwtFormatError("not base64url");
+  const signature = Buffer.from(s, "base64url");
+  if (signature.toString("base64url") !== s) throw new JwtFormatError("signature is not canonical base64url");
   return {
     header: parseJsonObject(h, "header"),
     payload: parseJsonObject(p, "payload"),
     signingInput: `${h}.${p}`,
-    signature: Buffer.from(s, "base64url"),
+    signature,
   };
+}
+
+/**
+ * base64url(SHA-256(header.payload)): the same for every JWT string of one signed content (the high-S twin
+ * included). The key to deduplicate JWTs on; throws JwtFormatError for what decodeJwt refuses.
+ */
+export function signedContentDigest(token: unknown, maxBytes = MAX_JWT_BYTES): string {
+  const { signingInput } = decodeJwt(token, maxBytes);
+  return createHash("sha256").update(signingInput, "ascii").digest("base64url");
 }
 
 function parseJsonObject(part: string, what: string): Record<string, unknown> {
   let value: unknown;
+  const bytes = Buffer.from(part, "base64url");
+  // The signature covers the text, so another spelling of the same bytes would fail it anyway; say why.
+  if (bytes.toString("base64url") !== part) throw new JwtFormatError(`${what} is not canonical base64url`);
   try {
-    value = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+    value = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new JwtFormatError(`${what} is not JSON`);
   }

@@ -24,13 +24,30 @@ export interface VerificationCheck {
   readonly reason: string;
   /** Which credential of a presentation the check is about (index into the presented credentials). */
   readonly credential?: number;
+  /** A stable code for some failures (status: STATUS_LIST_UNAVAILABLE, STATUS_URL_NOT_ALLOWED, …). */
+  readonly code?: string;
+  /**
+   * The underlying error, for the verifier's own logs. Not enumerable, so JSON.stringify of a result (what a
+   * service may send back to the presenter) never carries it.
+   */
+  readonly cause?: unknown;
+}
+
+export interface CheckDetail {
+  code?: string | undefined;
+  cause?: unknown;
 }
 
 export class CheckList {
   readonly checks: VerificationCheck[] = [];
 
-  add(name: CheckName, pass: boolean, reason: string, credential?: number): boolean {
-    this.checks.push(credential === undefined ? { name, pass, reason } : { name, pass, reason, credential });
+  add(name: CheckName, pass: boolean, reason: string, credential?: number, detail: CheckDetail = {}): boolean {
+    const check: { -readonly [K in keyof VerificationCheck]: VerificationCheck[K] } = { name, pass, reason };
+    if (credential !== undefined) check.credential = credential;
+    if (detail.code !== undefined) check.code = detail.code;
+    if (detail.cause !== undefined)
+      Object.defineProperty(check, "cause", { value: detail.cause, enumerable: false, writable: false });
+    this.checks.push(check);
     return pass;
   }
 

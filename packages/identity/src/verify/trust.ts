@@ -3,6 +3,7 @@
 import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
 import { InvalidIdentityInputError, errorMessage } from "../errors.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
+import { BoundedCache } from "./bounded-cache.ts";
 
 export interface TrustDecision {
   readonly pass: boolean;
@@ -15,6 +16,8 @@ export interface IssuerTrustOptions {
   didPrefix: string;
   /** Reuse of a registry answer; keep short (seconds), revocations must bite quickly. Default 5 s. */
   cacheTtlMs?: number;
+  /** At most this many cached answers (keys are issuer addresses and issuance times an attacker picks). Default 10,000. */
+  maxCacheEntries?: number;
   clock?: () => number;
 }
 
@@ -23,7 +26,7 @@ export class IssuerTrust {
   private readonly didPrefix: string;
   private readonly ttlMs: number;
   private readonly clock: () => number;
-  private readonly cache = new Map<string, { value: boolean; expiresAt: number }>();
+  private readonly cache: BoundedCache<string, boolean>;
 
   constructor(options: IssuerTrustOptions) {
     objectArgument(options, "options", "{ registry, didPrefix, cacheTtlMs? }");
@@ -37,6 +40,15 @@ export class IssuerTrust {
     this.didPrefix = options.didPrefix.toLowerCase();
     this.ttlMs = options.cacheTtlMs ?? 5_000;
     this.clock = options.clock ?? Date.now;
+    const maxEntries = options.maxCacheEntries ?? 10_000;
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
+      throw new InvalidIdentityInputError("maxCacheEntries", "must be a whole number >= 1");
+    this.cache = new BoundedCache({ maxEntries, clock: this.clock });
+  }
+
+  /** How many answers are cached (bounded by maxCacheEntries). */
+  get cacheSize(): number {
+    return this.cache.size;
   }
 
   async check(
@@ -79,10 +91,10 @@ export class IssuerTrust {
 
   private async cached(key: string, load: () => Promise<boolean>): Promise<boolean> {
     const hit = this.cache.get(key);
+    if (hit !== undefined) return hit;
     const now = this.clock();
-    if (hit && hit.expiresAt > now) return hit.value;
     const value = await load();
-    if (this.ttlMs > 0) this.cache.set(key, { value, expiresAt: now + this.ttlMs });
+    if (this.ttlMs > 0) this.cache.set(key, value, now + this.ttlMs);
     return value;
   }
 }
