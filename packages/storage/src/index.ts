@@ -14,7 +14,7 @@ export {
 } from "./helia/helia-content-store.ts";
 export type { BlockstoreKind, HeliaContentStoreOptions } from "./helia/helia-content-store.ts";
 export { PackBlockstore } from "./helia/pack-blockstore.ts";
-export type { PackBlockstoreOptions } from "./helia/pack-blockstore.ts";
+export type { PackBlockstoreOptions, PackCheck, PackDamage } from "./helia/pack-blockstore.ts";
 export { validateRecordMetadata } from "./record-metadata.ts";
 export type { RecordKind, RecordMetadata } from "./record-metadata.ts";
 export { RecordStore } from "./record-store.ts";

@@ -18,6 +18,8 @@ import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
 import {
   ALIGNMENT,
   HEADER,
+  HEADER_CRC,
+  HEADER_V3,
   KIND_BLOCK,
   MAGIC_V1,
   TRAILER,
@@ -45,8 +47,8 @@ async function drain<T>(source: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   return items;
 }
 
-/** Bytes of a block's record without padding: header, CID, data, CRC. */
-const recordLength = (cid: CID, bytes: Uint8Array): number => HEADER + cid.bytes.length + bytes.length + TRAILER;
+/** Bytes of a (version 3) block record without padding: header, CID, header CRC, data. */
+const recordLength = (cid: CID, bytes: Uint8Array): number => HEADER_V3 + cid.bytes.length + HEADER_CRC + bytes.length;
 
 async function onlySegment(dir: string): Promise<string> {
   const names = (await readdir(dir)).filter((name) => name.endsWith(".pack"));
@@ -221,7 +223,7 @@ describe("PackBlockstore", () => {
     await store.put(last.cid, last.bytes);
     const segment = await onlySegment(dir);
     const bytes = await readFile(segment);
-    bytes[ALIGNMENT + HEADER + victim.cid.bytes.length + 5000]! ^= 0x01; // a data byte of the first record
+    bytes[ALIGNMENT + HEADER_V3 + victim.cid.bytes.length + HEADER_CRC + 5000]! ^= 0x01; // a data byte of the first record
     await writeFile(segment, bytes);
     const error = await expectRejection(read(store, victim.cid), BlockCorruptError);
     expect(error.cid).to.equal(victim.cid.toString());
@@ -230,15 +232,20 @@ describe("PackBlockstore", () => {
     expect(Buffer.compare(await read(store, last.cid), last.bytes)).to.equal(0);
   });
 
-  it("refuses to open a directory whose segment is not a pack segment", async () => {
+  it("opens a directory whose only segment is not a pack segment, reports it and writes a new segment", async () => {
     const { cid, bytes } = block(10);
     await store.put(cid, bytes);
     await store.close();
-    await writeFile(await onlySegment(dir), Buffer.from("definitely not a pack segment"));
+    const garbage = Buffer.from("definitely not a pack segment, and longer than one 4096-byte header ".repeat(100));
+    await writeFile(await onlySegment(dir), garbage);
     store = new PackBlockstore(dir);
-    await expectRejection(store.open(), BlockCorruptError);
-    store = new PackBlockstore(join(dir, "fresh"));
     await store.open();
+    expect(store.damage.map(({ kind }) => kind)).to.deep.equal(["segment-header", "record"]);
+    expect(await store.has(cid)).to.equal(false);
+    await store.put(cid, bytes);
+    await reopen();
+    expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    expect(Buffer.compare(await readFile(join(dir, "segment-00000001.pack")), garbage)).to.equal(0); // untouched
   });
 });
 
@@ -269,7 +276,7 @@ describe("PackBlockstore directory lock", () => {
     await writeFile(join(dir, "LOCK"), `${gone.stdout.toString()}\n`);
     const store = new PackBlockstore(dir);
     await store.open();
-    expect((await readFile(join(dir, "LOCK"), "utf8")).trim()).to.equal(String(process.pid));
+    expect((await readFile(join(dir, "LOCK"), "utf8")).split("\n")[0]).to.equal(String(process.pid));
     await store.close();
   });
 });
@@ -341,7 +348,7 @@ describe("PackBlockstore layouts and direct I/O", () => {
     expect((await stat(await onlySegment(dir))).size).to.equal(expected);
   });
 
-  it("reads a version 1 segment (an earlier data dir), appends only to a new version 2 one", async () => {
+  it("reads a version 1 segment (an earlier data dir), appends only to a new version 3 one", async () => {
     const old = [block(3000), block(1), block(65_536)];
     const segment1 = join(dir, "segment-00000001.pack");
     await writeFile(segment1, Buffer.concat([MAGIC_V1, ...old.map(({ cid, bytes }) => packedRecord(cid, bytes))]));
@@ -353,14 +360,14 @@ describe("PackBlockstore layouts and direct I/O", () => {
     await store.close();
     expect(Buffer.compare(await readFile(segment1), before)).to.equal(0);
     const segment2 = await readFile(join(dir, "segment-00000002.pack"));
-    expect(segment2.subarray(0, 8).toString("latin1")).to.equal("HYGPACK2");
+    expect(segment2.subarray(0, 8).toString("latin1")).to.equal("HYGPACK3");
     const reopened = await openStore(dir);
     for (const { cid, bytes } of [...old, fresh]) {
       expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
     }
   });
 
-  it("drops a torn tail of a version 1 segment at open", async () => {
+  it("never cuts a version 1 segment: a torn tail there is reported and left as it is", async () => {
     const [first, torn] = [block(3000), block(3000)];
     const segment1 = join(dir, "segment-00000001.pack");
     const tornRecord = packedRecord(torn.cid, torn.bytes);
@@ -368,10 +375,13 @@ describe("PackBlockstore layouts and direct I/O", () => {
       segment1,
       Buffer.concat([MAGIC_V1, packedRecord(first.cid, first.bytes), tornRecord.subarray(0, 2000)]),
     );
+    const before = await readFile(segment1);
     const store = await openStore(dir);
-    expect(await store.has(first.cid)).to.equal(true);
+    expect(Buffer.compare(await read(store, first.cid), first.bytes)).to.equal(0);
     expect(await store.has(torn.cid)).to.equal(false);
-    expect((await stat(segment1)).size).to.equal(MAGIC_V1.length + recordLength(first.cid, first.bytes));
+    expect(store.damage).to.have.length(1);
+    expect(store.damage[0]!.offset).to.equal(MAGIC_V1.length + HEADER + first.cid.bytes.length + 3000 + TRAILER);
+    expect(Buffer.compare(await readFile(segment1), before)).to.equal(0);
   });
 });
 

@@ -2,48 +2,60 @@
 // Kubo's pebble / badger datastores instead of flatfs). Creating a file is what costs on these VMs: 512 separate
 // 1 MiB files take 0.65–1.2 s of kernel time, appending the same 512 MiB to one file ≈ 0.12 s.
 //
+// Safety rules, first:
+// - Nothing intact is ever cut or overwritten. At open only a genuine torn tail is truncated: bytes at the very
+//   end of the last segment after the last record that verifies (a record cut short, one whose data fails its
+//   CRC, or bytes that hold no record), which only a crash mid-append leaves. A damaged record anywhere else is
+//   skipped (pack-scan.ts finds the next record), reported, and read as BlockCorruptError; a segment whose header
+//   is damaged is still read (version 3 records identify themselves) and never written to.
+// - Durable when acknowledged: `sync()` fdatasyncs every segment written since the last one; a new segment's file
+//   and header reach the disk (file and directory fsynced) before any record goes into it. HeliaContentStore
+//   calls `sync()` before it records a pin, and the datastore waits for it before any write (helia-content-store.ts).
+// - Every read checks the record's checksums and that it holds the requested multihash: a damaged record is a
+//   BlockCorruptError, never served.
+//
 // Layout under `location`: `segment-00000001.pack`, `segment-00000002.pack`, …, records as in pack-format.ts.
-// New segments are version 2: records aligned to 4096 bytes and appended with O_DIRECT (direct-writer.ts), past
+// New segments are version 3: records aligned to 4096 bytes and appended with O_DIRECT (direct-writer.ts), past
 // the page cache; where that is not possible they are written through the page cache in the same layout.
-// Version 1 segments (packed records, from earlier versions) are read, never appended to. A new segment is
-// started when the next record would take the current one past `segmentSize` (default 512 MiB). Appends are
-// serialized (one write per record, the promise resolves once it is written); reads are positional, concurrent,
-// through the page cache (so blocks read often stay cached).
+// Version 1 and 2 segments (earlier releases) are read, never appended to. A new segment is started when the next
+// record would take the current one past `segmentSize` (default 512 MiB). Appends are serialized (one write per
+// record, the promise resolves once it is written); reads are positional, concurrent, through the page cache.
 //
-// The index (multihash -> segment, offset, length) lives in memory and is rebuilt at open by reading the
-// record headers of every segment (not the data). A torn tail (a record cut short or with a bad CRC at the end
-// of the last segment, as a crash leaves it) is truncated at open. Every read checks the record's CRC and that
-// it holds the requested multihash: a corrupted record is reported as BlockCorruptError, never served.
-//
-// Keys are multihashes, as in blockstore-fs: a CIDv0 and a CIDv1 of the same bytes are one block.
-// Deletes append a tombstone; the space is not reclaimed (no compaction yet). No fsync, as blockstore-fs.
+// The index (multihash -> segment, offset, length) lives in memory and is rebuilt at open by reading the record
+// headers of every segment (not the data). Keys are multihashes, as in blockstore-fs: a CIDv0 and a CIDv1 of the
+// same bytes are one block. Deletes append a tombstone; the space is not reclaimed (no compaction yet).
 import { mkdir, open, readdir } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { CID } from "multiformats/cid";
 import type { AbortOptions } from "@libp2p/interface";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
-import { BlockCorruptError } from "../errors.ts";
+import { BlockCorruptError, StoreUnavailableError } from "../errors.ts";
 import { DirLock } from "./dir-lock.ts";
 import { DirectWriter } from "./direct-writer.ts";
 import { notFoundError, notStartedError } from "./store-errors.ts";
 import {
+  ALIGNMENT,
   HEADER,
+  HEADER_CRC,
+  HEADER_V3,
   KIND_BLOCK,
   KIND_TOMBSTONE,
-  MAGIC_BYTES,
+  LAYOUT_V3,
   MAX_CID_LENGTH,
+  SEGMENT_HEADER_PROBE,
   TRAILER,
   alignUp,
-  checkRecord,
   checkRecordParts,
+  checkRecordV3,
   parseRecordHeader,
   parseSegmentHeader,
-  recordHeader,
-  recordTrailer,
-  segmentHeaderV2,
+  recordHeaderV3,
+  segmentHeaderV3,
 } from "./pack-format.ts";
 import type { SegmentLayout } from "./pack-format.ts";
+import { dataVerifies, scanSegmentV3 } from "./pack-scan.ts";
+import type { DamagedRegion, ScannedRecord } from "./pack-scan.ts";
 
 export const DEFAULT_SEGMENT_SIZE = 512 * 1024 * 1024;
 
@@ -57,6 +69,38 @@ export interface PackBlockstoreOptions {
   directIo?: boolean;
 }
 
+/**
+ * Damage found in a pack directory (at open, or by `check`). `kind`:
+ * - `"segment-header"`: the segment's 4096-byte header does not verify. A version 3 segment is still read (its
+ *   records identify themselves) and never written to again; records of an older one cannot be found.
+ * - `"record"`: bytes at `offset` (`length` of them) hold no record whose checksums verify; `cid` is the block it
+ *   most likely held, when its header could be worked out. Reading that block is a BlockCorruptError.
+ * - `"torn-tail"`: the end of the last segment held an incomplete record (a crash mid-append); it was cut at open.
+ *   Only a record that was never acknowledged can be torn.
+ */
+export interface PackDamage {
+  kind: "segment-header" | "record" | "torn-tail";
+  /** File name of the segment, e.g. `segment-00000003.pack`. */
+  segment: string;
+  offset: number;
+  length: number;
+  cid: string | undefined;
+  reason: string;
+}
+
+/** What `check()` found. `ok` when there is no damage at all. */
+export interface PackCheck {
+  ok: boolean;
+  segments: number;
+  /** Blocks in the index (damaged ones included). */
+  blocks: number;
+  /** Blocks whose data was read and verified (every block with `{ data: true }`, else 0). */
+  verified: number;
+  /** CIDs of the blocks in the index that cannot be served (damaged): `discardDamaged()` forgets them. */
+  unreadable: string[];
+  damage: PackDamage[];
+}
+
 interface Segment {
   id: number;
   /** Positional reads, truncation, and appends that do not go direct. */
@@ -64,9 +108,11 @@ interface Segment {
   layout: SegmentLayout;
   /** Bytes of valid records (with their padding, and the segment header): where the next record goes. */
   size: number;
+  /** The header did not verify: read only, never appended to. */
+  headerDamaged: boolean;
 }
 
-/** The segment receiving appends (always version 2) and, when the file system allows it, its direct writer. */
+/** The segment receiving appends (always version 3) and, when the file system allows it, its direct writer. */
 interface ActiveSegment {
   segment: Segment;
   direct: DirectWriter | undefined;
@@ -77,6 +123,8 @@ interface Location {
   segment: Segment;
   offset: number;
   length: number;
+  /** Why this block cannot be served (its record is damaged), if it cannot. */
+  damaged?: string;
 }
 
 type BlockBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
@@ -90,6 +138,10 @@ export class PackBlockstore implements Blockstore {
   #active: ActiveSegment | undefined;
   /** Tail of the append queue: every append runs after the previous one settled. */
   #appends: Promise<unknown> = Promise.resolve();
+  /** Tail of the sync queue, and the segments written since the last sync started. */
+  #syncs: Promise<unknown> = Promise.resolve();
+  #unsynced = new Set<Segment>();
+  #damage: PackDamage[] = [];
   #open = false;
   #lock: DirLock | undefined;
 
@@ -104,24 +156,37 @@ export class PackBlockstore implements Blockstore {
     return this.#active?.direct?.usable ?? false;
   }
 
+  /**
+   * Damage found when the store was opened (and records found damaged on read since): the store opened anyway
+   * and serves every block that verifies. Empty for a healthy store. See PackDamage.
+   */
+  get damage(): readonly PackDamage[] {
+    return this.#damage;
+  }
+
   async open(): Promise<void> {
     if (this.#open) return;
-    await mkdir(this.path, { recursive: true });
+    const created = await mkdir(this.path, { recursive: true });
+    if (created !== undefined) await syncDirectory(dirname(created)); // the new directory's entry, durable
     const lock = await DirLock.acquire(this.path); // one writer per directory (dir-lock.ts)
     const ids = (await readdir(this.path))
       .map((name) => /^segment-(\d{8})\.pack$/.exec(name))
       .filter((match) => match !== null)
       .map((match) => Number(match[1]))
       .sort((a, b) => a - b);
+    this.#damage = [];
     try {
       for (const [position, id] of ids.entries()) {
         await this.#load(id, position === ids.length - 1);
       }
       const last = this.#segments.at(-1);
-      // Appends continue in the last segment if it has the current layout; a version 1 one stays read-only.
-      if (last !== undefined && last.layout.version === 2) this.#active = await this.#activate(last);
+      // Appends continue in the last segment if it has the current layout and an intact header.
+      if (last !== undefined && last.layout.version === 3 && !last.headerDamaged) {
+        this.#active = await this.#activate(last);
+      }
     } catch (error) {
       await this.#closeHandles();
+      this.#index.clear();
       await lock.release();
       throw error;
     }
@@ -131,6 +196,7 @@ export class PackBlockstore implements Blockstore {
 
   async close(): Promise<void> {
     await this.#appends.catch(() => undefined);
+    if (this.#open) await this.sync().catch(() => undefined); // a clean shutdown leaves everything on disk
     await this.#closeHandles();
     this.#index.clear();
     this.#open = false;
@@ -139,16 +205,36 @@ export class PackBlockstore implements Blockstore {
     await lock?.release();
   }
 
+  /**
+   * Makes every block whose put resolved before this call durable (fdatasync of each segment written since the
+   * last sync: one per segment, however many blocks). Rejects with StoreUnavailableError if the disk refuses.
+   */
+  sync(): Promise<void> {
+    if (!this.#open) return Promise.reject(notOpen());
+    const run = this.#syncs.then(async () => {
+      const segments = [...this.#unsynced];
+      this.#unsynced.clear();
+      try {
+        await Promise.all(segments.map((segment) => segment.handle.datasync()));
+      } catch (cause) {
+        for (const segment of segments) this.#unsynced.add(segment);
+        throw new StoreUnavailableError(`could not flush blocks to disk in ${this.path}`, { cause });
+      }
+    });
+    this.#syncs = run.catch(() => undefined);
+    return run;
+  }
+
   async put(key: CID, bytes: BlockBytes, options: AbortOptions = {}): Promise<CID> {
     options.signal?.throwIfAborted();
     const chunks = await collectChunks(bytes);
     const mapKey = keyOf(key);
-    if (this.#index.has(mapKey)) return key;
+    if (this.#present(mapKey)) return key;
     await this.#enqueue(async () => {
-      if (this.#index.has(mapKey)) return; // a racing put of the same block won
+      if (this.#present(mapKey)) return; // a racing put of the same block won
       options.signal?.throwIfAborted();
       const location = await this.#append(KIND_BLOCK, key, chunks);
-      this.#index.set(mapKey, location);
+      this.#index.set(mapKey, location); // also replaces a damaged copy
     });
     return key;
   }
@@ -157,6 +243,7 @@ export class PackBlockstore implements Blockstore {
     yield await this.#read(key, options);
   }
 
+  /** True for a damaged block too (reading it is a BlockCorruptError); `discardDamaged` forgets those. */
   has(key: CID, _options: AbortOptions = {}): Promise<boolean> {
     return Promise.resolve(this.#index.has(keyOf(key)));
   }
@@ -169,6 +256,48 @@ export class PackBlockstore implements Blockstore {
       await this.#append(KIND_TOMBSTONE, key, []);
       this.#index.delete(mapKey);
     });
+  }
+
+  /**
+   * Checks the store: the damage found at open, and with `{ data: true }` every block's data read and checked
+   * against its checksums (reads every segment once). Never changes anything.
+   */
+  async check(options: { data?: boolean } & AbortOptions = {}): Promise<PackCheck> {
+    if (!this.#open) throw notOpen();
+    let verified = 0;
+    if (options.data === true) {
+      for (const location of [...this.#index.values()]) {
+        options.signal?.throwIfAborted();
+        if (location.damaged !== undefined) continue;
+        try {
+          await this.#read(location.cid, options);
+          verified++;
+        } catch (error) {
+          if (!(error instanceof BlockCorruptError)) throw error; // recorded in #damage by #read
+        }
+      }
+    }
+    return {
+      ok: this.#damage.length === 0,
+      segments: this.#segments.length,
+      blocks: this.#index.size,
+      verified,
+      unreadable: [...this.#index.values()]
+        .filter((location) => location.damaged !== undefined)
+        .map(({ cid }) => cid.toString()),
+      damage: [...this.#damage],
+    };
+  }
+
+  /**
+   * Forgets every damaged block (a tombstone each), so it can be fetched again from a peer or written again by
+   * a put; returns their CIDs. The damaged bytes stay in their segment (never read again).
+   */
+  async discardDamaged(): Promise<CID[]> {
+    const damaged = [...this.#index.values()].filter((location) => location.damaged !== undefined);
+    for (const { cid } of damaged) await this.delete(cid);
+    await this.sync();
+    return damaged.map(({ cid }) => cid);
   }
 
   async *putMany(
@@ -208,23 +337,40 @@ export class PackBlockstore implements Blockstore {
     }
   }
 
+  /** Whether the block is stored and not known to be damaged (a damaged one is written again by a put). */
+  #present(mapKey: string): boolean {
+    const location = this.#index.get(mapKey);
+    return location !== undefined && location.damaged === undefined;
+  }
+
   async #read(key: CID, options: AbortOptions): Promise<Uint8Array> {
     options.signal?.throwIfAborted();
     const location = this.#index.get(keyOf(key));
     if (location === undefined) throw notFound(key);
     const { segment, offset, length } = location;
+    if (location.damaged !== undefined) throw corrupt(key, segment, offset, location.damaged);
     // Header and CRC into small buffers, the data into one of exactly its size: the block handed out is not a
     // view into a larger allocation.
-    const head = Buffer.allocUnsafe(HEADER + location.cid.bytes.byteLength);
-    const data = Buffer.allocUnsafe(Math.max(0, length - head.length - TRAILER));
-    const trailer = Buffer.allocUnsafe(TRAILER);
-    const { bytesRead } = await segment.handle.readv([head, data, trailer], offset);
-    const problem = bytesRead === length ? checkRecordParts(head, data, trailer, key, KIND_BLOCK) : "short read";
+    const v3 = segment.layout.version === 3;
+    const head = Buffer.allocUnsafe(v3 ? length - dataLengthV3(location) : HEADER + location.cid.bytes.byteLength);
+    const data = Buffer.allocUnsafe(Math.max(0, length - head.length - (v3 ? 0 : TRAILER)));
+    const trailer = Buffer.allocUnsafe(v3 ? 0 : TRAILER);
+    const { bytesRead } = await segment.handle.readv(v3 ? [head, data] : [head, data, trailer], offset);
+    let problem: string | undefined = "short read";
+    if (bytesRead === length) {
+      problem = v3 ? checkRecordV3(head, data, key) : checkRecordParts(head, data, trailer, key, KIND_BLOCK);
+    }
     if (problem !== undefined) {
-      throw new BlockCorruptError(
-        key.toString(),
-        `block ${key.toString()} is corrupt in ${segmentName(segment.id)} at ${offset}: ${problem}`,
-      );
+      location.damaged = problem; // a later put of this block writes a fresh copy
+      this.#damage.push({
+        kind: "record",
+        segment: segmentName(segment.id),
+        offset,
+        length,
+        cid: key.toString(),
+        reason: problem,
+      });
+      throw corrupt(key, segment, offset, problem);
     }
     return data;
   }
@@ -238,9 +384,7 @@ export class PackBlockstore implements Blockstore {
 
   /** Appends one record to the active segment (starting a new one if needed); only ever one at a time. */
   async #append(kind: number, cid: CID, chunks: Uint8Array[]): Promise<Location> {
-    const dataLength = chunks.reduce((sum, chunk) => sum + chunk.byteLength, 0);
-    const { header, length } = recordHeader(kind, cid, dataLength);
-    const trailer = recordTrailer([header, ...chunks]);
+    const { header, length } = recordHeaderV3(kind, cid, chunks);
     let active = this.#active;
     if (active === undefined || wouldOverflow(active.segment, length, this.#segmentSize)) {
       active = await this.#startSegment((this.#segments.at(-1)?.id ?? 0) + 1);
@@ -248,7 +392,8 @@ export class PackBlockstore implements Blockstore {
     const { segment, direct } = active;
     const offset = segment.size;
     const paddedLength = alignUp(length, segment.layout.alignment);
-    const parts = [header, ...chunks, trailer];
+    const parts = [header, ...chunks];
+    this.#unsynced.add(segment);
     try {
       const written = direct !== undefined && (await direct.write(parts, paddedLength, offset));
       if (!written) {
@@ -258,7 +403,7 @@ export class PackBlockstore implements Blockstore {
       }
     } catch (cause) {
       // Drop whatever part of the record reached the file; if even that fails, the next record overwrites it
-      // and the scan at open truncates anything left after the last valid record.
+      // and the scan at open resynchronizes past anything left.
       await segment.handle.truncate(offset).catch(() => undefined);
       const error = new Error(`could not write block ${cid.toString()}`, { cause });
       error.name = "PutFailedError"; // as blockstore-fs
@@ -268,17 +413,18 @@ export class PackBlockstore implements Blockstore {
     return { cid, segment, offset, length };
   }
 
-  /** Creates segment `id` (version 2) and makes it the one receiving appends. */
+  /** Creates segment `id` (version 3), durably (file, header, directory entry), and appends to it from now on. */
   async #startSegment(id: number): Promise<ActiveSegment> {
     const handle = await open(join(this.path, segmentName(id)), "wx+");
     let layout: SegmentLayout;
     try {
       layout = await writeSegmentHeader(handle);
+      await syncDirectory(this.path);
     } catch (error) {
       await handle.close();
       throw error;
     }
-    const segment: Segment = { id, handle, layout, size: layout.firstRecord };
+    const segment: Segment = { id, handle, layout, size: layout.firstRecord, headerDamaged: false };
     this.#segments.push(segment);
     await this.#retireActive();
     this.#active = await this.#activate(segment);
@@ -296,69 +442,167 @@ export class PackBlockstore implements Blockstore {
     await direct?.close();
   }
 
-  /** Indexes one segment's records, reading headers only; truncates a torn tail of the last segment. */
+  /** Indexes one segment's records, reading headers only; cuts a torn tail of the last one. */
   async #load(id: number, last: boolean): Promise<void> {
-    const handle = await open(join(this.path, segmentName(id)), "r+");
+    const name = segmentName(id);
+    const handle = await open(join(this.path, name), "r+");
     const fileSize = (await handle.stat()).size;
-    const first = Buffer.alloc(Math.min(fileSize, MAGIC_BYTES + 4));
+    const first = Buffer.alloc(Math.min(fileSize, SEGMENT_HEADER_PROBE));
     await handle.read(first, 0, first.length, 0);
     let layout = parseSegmentHeader(first);
-    if (layout === undefined || fileSize < layout.firstRecord) {
-      if (!last || fileSize >= MAGIC_BYTES + 4) {
-        await handle.close();
-        throw new BlockCorruptError(undefined, `${segmentName(id)} in ${this.path} is not a block pack segment`);
-      }
-      // Created but its header never (fully) written: a crash right after the roll. Start it afresh.
+    let headerDamaged = false;
+    if (layout === undefined && last && fileSize <= ALIGNMENT) {
+      // Created but its header never (fully) written, so it holds no record: a crash right after the roll.
       await handle.truncate(0);
       layout = await writeSegmentHeader(handle);
+    } else if (layout === undefined) {
+      // Damaged header: read it as version 3 (its records identify themselves), never write to it.
+      headerDamaged = true;
+      layout = LAYOUT_V3;
+      this.#damage.push({
+        kind: "segment-header",
+        segment: name,
+        offset: 0,
+        length: Math.min(fileSize, ALIGNMENT),
+        cid: undefined,
+        reason: "the segment header does not verify: the segment is read as version 3 and never written to",
+      });
     }
-    const segment: Segment = { id, handle, layout, size: layout.firstRecord };
+    const segment: Segment = { id, handle, layout, size: Math.max(fileSize, layout.firstRecord), headerDamaged };
     this.#segments.push(segment);
     if (fileSize <= layout.firstRecord) return;
+    if (layout.version !== 3) {
+      await this.#loadOldRecords(segment, fileSize);
+      return;
+    }
+    const scan = await scanSegmentV3(handle, fileSize, layout.firstRecord, layout.alignment);
+    const { records, damaged } = scan;
+    if (last && !headerDamaged) segment.size = await this.#cutTornTail(segment, fileSize, records, damaged);
+    // Records and damaged regions in file order: a later record of a block supersedes an earlier one.
+    const items = [...records.map((record) => ({ record })), ...damaged.map((region) => ({ region }))].sort(
+      (a, b) =>
+        ("record" in a ? a.record.offset : a.region.offset) - ("record" in b ? b.record.offset : b.region.offset),
+    );
+    for (const item of items) {
+      if ("record" in item) {
+        const { cid, kind, offset, length } = item.record;
+        if (kind === KIND_BLOCK) this.#index.set(keyOf(cid), { cid, segment, offset, length });
+        else this.#index.delete(keyOf(cid));
+        continue;
+      }
+      const { offset, end, likely, reason } = item.region;
+      this.#damage.push({
+        kind: "record",
+        segment: name,
+        offset,
+        length: end - offset,
+        cid: likely?.cid.toString(),
+        reason,
+      });
+      if (likely === undefined) continue;
+      const key = keyOf(likely.cid);
+      if (likely.kind === KIND_TOMBSTONE) this.#index.delete(key);
+      else if (!this.#present(key)) {
+        this.#index.set(key, { cid: likely.cid, segment, offset, length: likely.length, damaged: reason });
+      }
+    }
+  }
+
+  /**
+   * Cuts the genuine torn tail of the last segment: from the end, every record whose data fails its CRC or that is
+   * cut short, and every region holding no record, until a record that verifies (or a whole record whose header is
+   * damaged but whose data verifies: that is damage, not a torn write, and is kept). Returns the append offset.
+   */
+  async #cutTornTail(
+    segment: Segment,
+    fileSize: number,
+    records: ScannedRecord[],
+    damaged: DamagedRegion[],
+  ): Promise<number> {
+    const { handle, layout } = segment;
+    let end = layout.firstRecord;
+    for (;;) {
+      const record = records.at(-1);
+      const region = damaged.at(-1);
+      if (region !== undefined && (record === undefined || region.offset > record.offset)) {
+        const { likely, offset } = region;
+        if (likely !== undefined && (await dataVerifies(handle, offset, likely, fileSize))) {
+          end = offset + likely.length;
+          break;
+        }
+        damaged.pop();
+        continue;
+      }
+      if (record === undefined) break;
+      if (await dataVerifies(handle, record.offset, record.header, fileSize)) {
+        end = record.offset + record.length;
+        break;
+      }
+      records.pop();
+    }
+    const append = alignUp(end, layout.alignment);
+    if (append < fileSize) {
+      this.#damage.push({
+        kind: "torn-tail",
+        segment: segmentName(segment.id),
+        offset: append,
+        length: fileSize - append,
+        cid: undefined,
+        reason: "an incomplete record at the end of the last segment (a crash mid-append), cut",
+      });
+    }
+    if (append !== fileSize) {
+      // Cuts the torn part; or, if only the last record's padding was cut short, zero-fills it back: the next
+      // record must start aligned.
+      await handle.truncate(append);
+      await handle.datasync();
+    }
+    return append;
+  }
+
+  /**
+   * Indexes a version 1 / 2 segment (read only). Their headers have no checksum: reading stops at the first that
+   * does not parse, and the rest is reported, never cut (nothing is appended to these segments).
+   */
+  async #loadOldRecords(segment: Segment, fileSize: number): Promise<void> {
+    const { handle, layout } = segment;
     const head = Buffer.allocUnsafe(HEADER + MAX_CID_LENGTH);
-    const records: Array<{ key: string; kind: number; location: Location }> = [];
     let offset = layout.firstRecord;
     while (offset < fileSize) {
       const available = Math.min(head.length, fileSize - offset);
       const { bytesRead } = await handle.read(head, 0, available, offset);
       const parsed =
         bytesRead === available ? parseRecordHeader(head.subarray(0, bytesRead), fileSize - offset) : undefined;
-      if (parsed === undefined) break; // torn or garbage: nothing after it is trusted
-      records.push({
-        key: keyOf(parsed.cid),
-        kind: parsed.kind,
-        location: { cid: parsed.cid, segment, offset, length: parsed.length },
-      });
+      if (parsed === undefined) {
+        this.#damage.push({
+          kind: "record",
+          segment: segmentName(segment.id),
+          offset,
+          length: fileSize - offset,
+          cid: undefined,
+          reason: `unreadable from here on (a version ${layout.version} segment: a damaged or torn record header ends it)`,
+        });
+        break;
+      }
+      const key = keyOf(parsed.cid);
+      if (parsed.kind === KIND_BLOCK) this.#index.set(key, { cid: parsed.cid, segment, offset, length: parsed.length });
+      else this.#index.delete(key);
       offset = alignUp(offset + parsed.length, layout.alignment);
     }
-    // A crash can leave the last records of the segment being written incomplete (length in place, data not):
-    // check CRCs from the end until one holds, and cut the file there.
-    if (last) {
-      while (records.length > 0) {
-        const { kind, location } = records.at(-1)!;
-        const record = Buffer.allocUnsafe(location.length);
-        const { bytesRead } = await handle.read(record, 0, location.length, location.offset);
-        if (bytesRead === location.length && checkRecord(record, location.cid, kind) === undefined) break;
-        records.pop();
-        offset = location.offset;
-      }
-      // Cuts the torn part; or, if only the last record's padding was cut short, zero-fills it back: the next
-      // record must start aligned.
-      if (offset !== fileSize) await handle.truncate(offset);
-    }
-    for (const { key, kind, location } of records) {
-      if (kind === KIND_BLOCK) this.#index.set(key, location);
-      else this.#index.delete(key);
-    }
-    segment.size = offset;
   }
 
   async #closeHandles(): Promise<void> {
     await this.#retireActive().catch(() => undefined);
     const segments = this.#segments;
     this.#segments = [];
+    this.#unsynced.clear();
     await Promise.allSettled(segments.map((segment) => segment.handle.close()));
   }
+}
+
+/** Data bytes of a version 3 record at `location` (its length less the header, CID and header CRC). */
+function dataLengthV3(location: Location): number {
+  return location.length - (HEADER_V3 + location.cid.bytes.byteLength + HEADER_CRC);
 }
 
 /** Whether a record of `length` bytes would take `segment` past `segmentSize` (a segment holds at least one). */
@@ -367,11 +611,22 @@ function wouldOverflow(segment: Segment, length: number, segmentSize: number): b
   return size > layout.firstRecord && size + alignUp(length, layout.alignment) > segmentSize;
 }
 
-/** Writes a new (version 2) segment's header at the start of `handle`; returns the layout it declares. */
+/** Writes a new (version 3) segment's header at the start of `handle`, durably; returns the layout. */
 async function writeSegmentHeader(handle: FileHandle): Promise<SegmentLayout> {
-  const header = segmentHeaderV2();
+  const header = segmentHeaderV3();
   await writeFully(handle, [header], header.length, 0);
+  await handle.datasync();
   return parseSegmentHeader(header)!;
+}
+
+/** fsync of a directory: makes the names created or removed in it durable. */
+export async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Writes `parts` (`length` bytes in all) at `offset`, finishing a short write from one contiguous copy. */
@@ -390,7 +645,7 @@ function keyOf(cid: CID): string {
   return Buffer.from(cid.multihash.bytes).toString("base64");
 }
 
-function segmentName(id: number): string {
+export function segmentName(id: number): string {
   return `segment-${String(id).padStart(8, "0")}.pack`;
 }
 
@@ -404,6 +659,14 @@ async function collectChunks(bytes: BlockBytes): Promise<Uint8Array[]> {
 function* once(bytes: Uint8Array): Generator<Uint8Array> {
   yield bytes;
 }
+
+const corrupt = (key: CID, segment: Segment, offset: number, problem: string): BlockCorruptError =>
+  new BlockCorruptError(
+    key.toString(),
+    `block ${key.toString()} is corrupt in ${segmentName(segment.id)} at ${offset}: ${problem}; ` +
+      "it is never served: fetch it again from a peer or add its record again (see the storage README, " +
+      '"Checking and repairing a store")',
+  );
 
 const notFound = (key: CID): Error => notFoundError(`block ${key.toString()} not found`);
 
