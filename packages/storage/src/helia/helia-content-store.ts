@@ -26,6 +26,7 @@ import { loadCreateHeliaLight, withPrivateLibp2p } from "./private-libp2p.ts";
 import type { HeliaWithLibp2p } from "./private-libp2p.ts";
 import { readUnixFsFile, statUnixFsFile } from "./unixfs-file-reader.ts";
 import { PackBlockstore } from "./pack-blockstore.ts";
+import type { PackCheck, PackDamage } from "./pack-blockstore.ts";
 import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
@@ -49,6 +50,12 @@ export interface HeliaContentStoreOptions {
   peers?: readonly string[];
   /** Default idle timeout of every operation, ms. */
   timeoutMs?: number;
+  /**
+   * Called once at open when the pack blockstore found damage (damaged records or segment headers, a torn tail it
+   * cut): the store opened anyway and serves every block that verifies. Default: a process warning with code
+   * `HYGEIA_BLOCKSTORE_DAMAGE`. The same list stays readable as `blockstoreDamage`.
+   */
+  onBlockstoreDamage?: (damage: readonly PackDamage[]) => void;
 }
 
 export type BlockstoreKind = "pack" | "flatfs";
@@ -99,6 +106,8 @@ export class HeliaContentStore implements ContentStore {
     await blockstore.open().catch((error: unknown) => {
       throw dataDirFailure(options.dataDir, error, "the blockstore");
     });
+    const damage = blockstore instanceof PackBlockstore ? blockstore.damage : [];
+    if (damage.length > 0) (options.onBlockstoreDamage ?? warnOfDamage)(damage);
     let datastore: SqliteDatastore;
     try {
       datastore = await openNodeDatastore(options.dataDir);
@@ -106,6 +115,8 @@ export class HeliaContentStore implements ContentStore {
       await blockstore.close().catch(() => undefined);
       throw dataDirFailure(options.dataDir, cause, "the datastore", join(options.dataDir, DATASTORE_FILE));
     }
+    // Durability order: no datastore write (a pin record) reaches the disk before the blocks written before it.
+    datastore.setWriteBarrier(() => blockstore.sync());
     // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add (withPrivateLibp2p, not
     // @helia/libp2p, whose import alone costs ≈ 80 MB RSS: see private-libp2p.ts).
     const createHeliaLight = await loadCreateHeliaLight();
@@ -176,6 +187,8 @@ export class HeliaContentStore implements ContentStore {
           timeout.touch();
         },
       });
+      // The blocks reach stable storage before the pin that names them (and so before any manifest lists them).
+      await this.#blockstore.sync();
       // Every block of the DAG was just written here: pin without walking it, in one transaction (see
       // fresh-dag-pins.ts).
       pinFreshDag(this.#datastore, cid, written, { signal: timeout.signal });
@@ -274,6 +287,29 @@ export class HeliaContentStore implements ContentStore {
     }
   }
 
+  /** Damage the pack blockstore found at open (see PackDamage); empty for a healthy store or for flatfs. */
+  get blockstoreDamage(): readonly PackDamage[] {
+    return this.#blockstore instanceof PackBlockstore ? this.#blockstore.damage : [];
+  }
+
+  /**
+   * Checks the pack blockstore: the damage found at open and, with `{ data: true }`, every block read and verified
+   * against its checksums. Changes nothing. The operator's check (README, "Checking and repairing a store").
+   */
+  async checkBlocks(options: { data?: boolean } = {}): Promise<PackCheck> {
+    this.#assertOpen();
+    return this.#pack("checkBlocks").check({ data: options.data === true, signal: this.#closing.signal });
+  }
+
+  /**
+   * Forgets every damaged block of the pack blockstore, so that it is fetched again from a connected peer when
+   * read, or written again when added; returns their CIDs.
+   */
+  async discardDamagedBlocks(): Promise<CID[]> {
+    this.#assertOpen();
+    return this.#pack("discardDamagedBlocks").discardDamaged();
+  }
+
   close(): Promise<void> {
     this.#closed ??= this.#shutDown();
     return this.#closed;
@@ -300,6 +336,13 @@ export class HeliaContentStore implements ContentStore {
     } catch (error) {
       if (!(error instanceof Error && error.name === "AlreadyPinnedError")) throw error;
     }
+  }
+
+  #pack(method: string): PackBlockstore {
+    if (this.#blockstore instanceof PackBlockstore) return this.#blockstore;
+    throw new InvalidArgumentError(`${method} needs the pack blockstore; this node uses flatfs`, {
+      field: "blockstore",
+    });
   }
 
   #assertOpen(): void {
@@ -335,6 +378,16 @@ export class HeliaContentStore implements ContentStore {
     if (name === "NotStartedError") return new StoreUnavailableError("Helia node is not running", { cause: error });
     return error;
   }
+}
+
+function warnOfDamage(damage: readonly PackDamage[]): void {
+  const first = damage[0]!;
+  process.emitWarning(
+    `the block store found ${damage.length} damaged part(s) at open (first: ${first.kind} in ${first.segment} at ` +
+      `${first.offset}: ${first.reason}); it serves everything that verifies. See checkBlocks() and the storage ` +
+      'README, "Checking and repairing a store"',
+    { code: "HYGEIA_BLOCKSTORE_DAMAGE" },
+  );
 }
 
 /** The layout a data dir was created with: "flatfs" for an old one with `blocks/` only, else undefined. */

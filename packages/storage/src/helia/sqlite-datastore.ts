@@ -4,8 +4,10 @@
 // one transaction of ≈ 1,000 row writes (tens of ms), and a `batch()` is atomic, so a pin is recorded whole
 // or not at all.
 //
-// Durability: WAL journal, synchronous=NORMAL: a commit survives the process crashing; the last commits may
-// be lost on power loss (datastore-fs, which never fsyncs, gave less).
+// Durability: WAL journal, synchronous=FULL: a commit is on stable storage when it returns (the WAL is fsynced
+// at every commit), so a pin that was acknowledged survives a power loss. A write barrier (setWriteBarrier) runs
+// before every asynchronous write: HeliaContentStore makes it flush the blockstore, so no pin record can reach
+// the disk before the blocks it names (transaction() is synchronous: its callers flush first themselves).
 import { DatabaseSync } from "node:sqlite";
 import type { StatementSync } from "node:sqlite";
 import { BaseDatastore } from "datastore-core";
@@ -37,6 +39,7 @@ export class SqliteDatastore extends BaseDatastore {
   readonly path: string;
   #db: DatabaseSync | undefined;
   #statements: Statements | undefined;
+  #barrier: (() => Promise<void>) | undefined;
 
   constructor(path: string) {
     super();
@@ -47,7 +50,7 @@ export class SqliteDatastore extends BaseDatastore {
     if (this.#db !== undefined) return Promise.resolve();
     const db = new DatabaseSync(this.path);
     try {
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;");
       db.exec("CREATE TABLE IF NOT EXISTS datastore (key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID");
       this.#statements = {
         put: db.prepare(
@@ -70,6 +73,11 @@ export class SqliteDatastore extends BaseDatastore {
     return Promise.resolve();
   }
 
+  /** `barrier` is awaited before every put and batch commit (not transaction(), which is synchronous). */
+  setWriteBarrier(barrier: (() => Promise<void>) | undefined): void {
+    this.#barrier = barrier;
+  }
+
   close(): Promise<void> {
     this.#statements = undefined;
     this.#db?.close();
@@ -80,6 +88,7 @@ export class SqliteDatastore extends BaseDatastore {
   // async: every failure (closed store, SQLite error) is a rejection, as callers of a Datastore expect.
   override async put(key: Key, value: Uint8Array, options: AbortOptions = {}): Promise<Key> {
     options.signal?.throwIfAborted();
+    await this.#barrier?.();
     this.#sql().put.run(key.toString(), value);
     return key;
   }
@@ -110,6 +119,7 @@ export class SqliteDatastore extends BaseDatastore {
       commit: async (options: AbortOptions = {}) => {
         options.signal?.throwIfAborted();
         const pending = operations.splice(0);
+        await this.#barrier?.();
         this.transaction((tx) => {
           for (const { key, value } of pending) {
             if (value === undefined) tx.delete(key);

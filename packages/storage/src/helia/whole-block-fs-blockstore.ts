@@ -3,7 +3,8 @@
 //   always consumed whole (hashing, decoding, exporting), so streaming them only added allocations and
 //   copies: ≈ 2x the local read rate of large records.
 // - a block is written by AtomicFileWriter (temp file + rename, like blockstore-fs' steno, but the shard
-//   directory is created once instead of `mkdir -p` before every block).
+//   directory is created once instead of `mkdir -p` before every block), fdatasynced before its rename; `sync()`
+//   makes the renames durable (one fsync per shard directory written to).
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { FsBlockstore } from "blockstore-fs";
@@ -37,6 +38,11 @@ export class WholeBlockFsBlockstore extends FsBlockstore {
       throw error;
     }
     return key;
+  }
+
+  /** Makes every block whose put resolved before this call durable. */
+  sync(): Promise<void> {
+    return this.#writer.sync();
   }
 
   override async *get(key: CID, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
