@@ -27,6 +27,7 @@ import {
 } from "@hygeia/chain";
 import { generateX25519KeyPair, unwrapKey } from "@hygeia/crypto";
 import {
+  Bitstring,
   CredentialType,
   IdentityAgent,
   MemoryChallengeStore,
@@ -37,6 +38,9 @@ import {
   ethrNetworkFromDeployment,
   issueCredential,
   issueSdJwtCredential,
+  issueStatusListCredential,
+  statusEntry,
+  verifyCheckIn,
   verifyClinic,
 } from "@hygeia/identity";
 import { FileManifestHead, HeliaContentStore, PatientRecords, RecordStore } from "@hygeia/storage";
@@ -45,7 +49,7 @@ const step = (text: string) => console.log(`- ${text}`);
 
 // ── The chain: the running local stack, or a throwaway one set up like it ─────────────────────────────────
 // npm start's demo accounts (public test mnemonic): #0 governance and identity issuer, #1 gateway / relayer,
-// #2 patient Alice, #5 virtual clinic, #7 medical board.
+// #2 patient Alice, #5 virtual clinic (accredited as clinic), #7 medical board (accredits clinics).
 const stackUrl = process.env["HYGEIA_RPC_URL"];
 let rpcUrl: string;
 let deployment: HygeiaDeployment;
@@ -61,6 +65,7 @@ if (stackUrl) {
   const now = Math.floor(Date.now() / 1000);
   for (const [index, role] of [
     [0, TrustRole.IdentityIssuer],
+    [5, TrustRole.Clinic],
     [7, TrustRole.MedicalBoard],
   ] as const) {
     await trust.accredit({ issuer: local.account(index).address, role, validFrom: now - 60, validUntil: now + 86_400 });
@@ -97,6 +102,20 @@ await clinicAgent.publishEncryptionKey(clinic.did, clinicKeys.publicKey);
 step(`DIDs: patient ${patient.did}, clinic ${clinic.did}; X25519 keys published`);
 
 // ── Credentials: an identity for the patient (SD-JWT), an accreditation for the clinic ───────────────────
+// The board's revocation list, served from memory here (a board's web server, or the gateway, would serve it).
+const boardListUrl = "https://board.example/status/accreditations";
+const statusLists = new Map([
+  [
+    boardListUrl,
+    await issueStatusListCredential(issuerAgent, {
+      issuer: board.did,
+      url: boardListUrl,
+      purpose: "revocation",
+      list: new Bitstring(),
+    }),
+  ],
+]);
+const statusListFetcher = async (url: string) => statusLists.get(url) ?? assert.fail(`404 ${url}`);
 const identity = await issueSdJwtCredential(issuerAgent, {
   issuer: idIssuer.did,
   type: CredentialType.PatientIdentity,
@@ -114,13 +133,16 @@ const accreditation = await issueCredential(issuerAgent, {
     virtual: true,
     jurisdiction: "EU",
   },
+  validUntil: new Date(Date.now() + 365 * 86_400_000), // accreditations must expire and be revocable
+  status: [statusEntry(boardListUrl, "revocation", 0)],
 });
 
-// ── Check-in: the wallet verifies the clinic first, then discloses only what is asked ───────────────────
+// ── Check-in: the wallet verifies the clinic first, then discloses only what is asked, sealed to the clinic ─
 const walletChallenges = new MemoryChallengeStore();
 const walletVerifier = createAgentVerifier(patientAgent, {
   trustRegistry: deployment.contracts.TrustRegistry,
   challenges: walletChallenges,
+  statusListFetcher,
 });
 const toClinic = await challengeClinic(walletChallenges, patient.did);
 const clinicProof = await createPresentation(clinicAgent, {
@@ -146,7 +168,7 @@ const answer = await answerVerifiedClinic(patientAgent, {
   request,
   credentials: [{ sdJwt: identity, disclose: ["givenName", "birthDate"] }],
 });
-const checkIn = await desk.verifyPresentation(answer, request);
+const checkIn = await verifyCheckIn(desk, answer, { request, keyPairs: clinicKeys }); // only the clinic opens it
 assert.equal(checkIn.ok, true);
 assert.deepEqual(checkIn.disclosed, { PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" } });
 step(

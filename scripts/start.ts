@@ -65,8 +65,13 @@ const DEMO_ROLES = [
   "IRB",
   "insurer",
 ] as const;
-/** Accreditations made at setup: [account, role]. */
+/**
+ * Accreditations made at setup: [account, role]. Clinics get the clinic role (they issue health records), never
+ * medical-board: only the board accredits clinics.
+ */
 const DEMO_ACCREDITATIONS: readonly (readonly [number, TrustRoleName])[] = [
+  [4, TrustRole.Clinic],
+  [5, TrustRole.Clinic],
   [7, TrustRole.MedicalBoard],
   [8, TrustRole.Irb],
   [9, TrustRole.Insurer],

@@ -211,6 +211,13 @@ describe("npm start (local stack)", function () {
     expect(line(2))
       .to.contain("patient Alice")
       .and.match(/on-chain: none$/);
+    for (const clinic of [4, 5]) {
+      // Clinics issue health records under the clinic role; only the board (#7) may accredit clinics.
+      expect(line(clinic))
+        .to.match(/clinic/)
+        .and.match(/TrustRegistry: clinic until/)
+        .and.not.match(/medical-board/);
+    }
     expect(line(7))
       .to.contain("medical board")
       .and.match(/TrustRegistry: medical-board until/);
@@ -247,6 +254,9 @@ describe("npm start (local stack)", function () {
     expect(insurer.onChain.accreditations[0]).to.include({ role: "insurer", trusted: false });
     expect(insurer.onChain.accreditations[0]!.revokedAt).to.be.greaterThan(0);
     expect(second.info.accounts[7]!.onChain.accreditations[0]).to.include({ role: "medical-board", trusted: true });
+    expect(second.info.accounts[5]!.onChain.accreditations.map((a) => [a.role, a.trusted])).to.deep.equal([
+      ["clinic", true],
+    ]);
     expect(second.info.accounts[0]!.onChain.owns).to.deep.equal(["TrustRegistry", "AuditAnchor"]);
     expect(second.info.accounts[1]!.onChain.gateway).to.equal(true);
     expect(second.info.accounts[2]!.onChain).to.deep.equal({ owns: [], gateway: false, accreditations: [] });

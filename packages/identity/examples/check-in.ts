@@ -1,19 +1,26 @@
-// Virtual-clinic check-in with mutual verification: the patient's wallet verifies the clinic's accreditation
-// before disclosing anything, then answers only that clinic (the README's "Virtual-clinic check-in" sample).
+// Virtual-clinic check-in with mutual verification: the patient's wallet verifies the clinic's accreditation and
+// its standing before disclosing anything, then answers only that clinic, sealed to the clinic's key (the README's
+// "Virtual-clinic check-in" sample).
 // Run: node packages/identity/examples/check-in.ts
 import assert from "node:assert/strict";
 import { TrustRegistryClient, TrustRole, startLocalDeployment } from "@hygeia/chain";
+import { generateX25519KeyPair } from "@hygeia/crypto";
 import {
+  Bitstring,
   ClinicNotTrustedError,
   IdentityAgent,
   ethrNetworkFromDeployment,
   issueCredential,
   issueSdJwtCredential,
+  issueStatusListCredential,
+  statusEntry,
 } from "@hygeia/identity";
 
 // Setup: a local chain with Hygeia deployed (account #0 is governance); three agents: the issuers' (a medical
-// board and an identity issuer, both accredited on the TrustRegistry), the clinic's and the patient's wallet.
-// The board has issued the clinic its accreditation; the identity issuer the patient an SD-JWT identity.
+// board and an identity issuer), the clinic's and the patient's wallet. Governance accredits the board as
+// medical-board, the identity issuer as identity-issuer and the clinic itself as clinic. The clinic publishes its
+// X25519 key on its DID. The board has issued the clinic a revocable, expiring accreditation and serves its
+// revocation list; the identity issuer has issued the patient an SD-JWT identity.
 const { rpcUrl, deployment, account, stop } = await startLocalDeployment();
 const governance = account(0);
 const network = ethrNetworkFromDeployment(deployment, rpcUrl);
@@ -22,16 +29,34 @@ const clinicAgent = await IdentityAgent.create({ network });
 const patientAgent = await IdentityAgent.create({ network });
 const board = await issuerAgent.createDid({ alias: "medical-board" });
 const idIssuer = await issuerAgent.createDid({ alias: "identity-issuer" });
-const clinic = await clinicAgent.createDid({ alias: "virtual-clinic" });
+const clinic = await clinicAgent.importEthrDid(account(5).privateKey, "virtual-clinic"); // a funded account
 const patient = await patientAgent.createDid({ alias: "patient" });
 const trustRegistry = new TrustRegistryClient(deployment.contracts.TrustRegistry, governance);
 const now = Math.floor(Date.now() / 1000);
 for (const [issuer, role] of [
   [board, TrustRole.MedicalBoard],
   [idIssuer, TrustRole.IdentityIssuer],
+  [clinic, TrustRole.Clinic],
 ] as const) {
   await trustRegistry.accredit({ issuer: issuer.ownerAddress!, role, validFrom: now - 60, validUntil: now + 86_400 });
 }
+const clinicKeys = generateX25519KeyPair();
+await clinicAgent.publishEncryptionKey(clinic.did, clinicKeys.publicKey);
+const served = new Map<string, string>(); // the board's status lists, as its web server would serve them
+const boardListUrl = "https://board.example/status/accreditations";
+const boardRevocations = new Bitstring();
+const publishBoardList = async () =>
+  served.set(
+    boardListUrl,
+    await issueStatusListCredential(issuerAgent, {
+      issuer: board.did,
+      url: boardListUrl,
+      purpose: "revocation",
+      list: boardRevocations,
+    }),
+  );
+await publishBoardList();
+const statusListFetcher = async (url: string) => served.get(url) ?? assert.fail(`404 ${url}`);
 const accreditationVc = await issueCredential(issuerAgent, {
   issuer: board.did,
   type: "ClinicAccreditationCredential",
@@ -43,6 +68,8 @@ const accreditationVc = await issueCredential(issuerAgent, {
     virtual: true,
     jurisdiction: "EU",
   },
+  validUntil: new Date((now + 365 * 86_400) * 1000), // an accreditation must expire…
+  status: [statusEntry(boardListUrl, "revocation", 42)], // …and be revocable
 });
 const identity = await issueSdJwtCredential(issuerAgent, {
   issuer: idIssuer.did,
@@ -59,6 +86,7 @@ import {
   challengeClinic,
   createAgentVerifier,
   createPresentation,
+  verifyCheckIn,
   verifyClinic,
 } from "@hygeia/identity";
 
@@ -67,6 +95,7 @@ const walletChallenges = new MemoryChallengeStore();
 const walletVerifier = createAgentVerifier(patientAgent, {
   trustRegistry: deployment.contracts.TrustRegistry,
   challenges: walletChallenges,
+  statusListFetcher, // the accreditation's revocation entry is checked against the board's list
 });
 const toClinic = await challengeClinic(walletChallenges, patient.did); // domain = the patient's DID
 // Clinic: proves its accreditation (issued by a medical board) for that challenge
@@ -76,7 +105,9 @@ const clinicProof = await createPresentation(clinicAgent, {
   challenge: toClinic.challenge,
   domain: toClinic.domain,
 });
-const verified = await verifyClinic(walletVerifier, clinicProof, toClinic); // medical-board trust required
+// Requires: the accreditation issued by a medical-board, not revoked, with an expiry; the clinic's own DID
+// accredited as clinic on the TrustRegistry now
+const verified = await verifyClinic(walletVerifier, clinicProof, toClinic);
 // verified.clinic = { did: clinic.did, clinicName: "Asclepius Virtual Clinic", accreditationNumber: "MB-2026-0042",
 //                     virtual: true } when verified.ok
 
@@ -91,14 +122,16 @@ const request = {
   domain: clinic.did,
   credentials: [{ type: CredentialType.PatientIdentity, claims: ["givenName", "birthDate"] }],
 };
+// Sealed to the clinic's current keyAgreement key from its DID document: whoever relays it reads nothing
 const answer = await answerVerifiedClinic(patientAgent, {
   patient: patient.did,
   clinic: verified,
   request,
   credentials: [{ sdJwt: identity, disclose: ["givenName", "birthDate"] }], // UnknownClaimError for a claim it lacks
 });
-// throws ClinicNotTrustedError if the clinic failed or request.domain is not the verified clinic's DID
-const checkIn = await desk.verifyPresentation(answer, request);
+// throws ClinicNotTrustedError if the clinic failed or request.domain is not the verified clinic's DID,
+// NoEncryptionKeyError if the clinic publishes no X25519 key
+const checkIn = await verifyCheckIn(desk, answer, { request, keyPairs: clinicKeys }); // opens, then verifies
 // checkIn.disclosed = { PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" } }
 // #endregion check-in
 
@@ -120,6 +153,29 @@ await assert.rejects(
     credentials: [{ sdJwt: identity, disclose: ["givenName"] }],
   }),
   ClinicNotTrustedError,
+);
+// The answer is ciphertext for anyone but the clinic.
+assert.equal(JSON.stringify(answer).includes("1985-12-10"), false);
+assert.equal((await verifyCheckIn(desk, answer, { request, keyPairs: generateX25519KeyPair() })).ok, false);
+// Governance revokes the clinic's own accreditation: the next check-in fails on its standing (once the wallet's
+// cache of registry answers, 5 s by default, has expired; this wallet keeps none).
+await trustRegistry.revokeAccreditation(clinic.ownerAddress!, TrustRole.Clinic);
+const uncachedWallet = createAgentVerifier(patientAgent, {
+  trustRegistry: deployment.contracts.TrustRegistry,
+  challenges: walletChallenges,
+  statusListFetcher,
+  trustCacheTtlMs: 0,
+});
+const again = await challengeClinic(walletChallenges, patient.did);
+const afterRevoke = await verifyClinic(
+  uncachedWallet,
+  await createPresentation(clinicAgent, { holder: clinic.did, credentials: [accreditationVc], ...again }),
+  again,
+);
+assert.equal(afterRevoke.ok, false);
+assert.deepEqual(
+  afterRevoke.checks.filter((c) => !c.pass).map((c) => c.name),
+  ["standing"],
 );
 
 await Promise.all([issuerAgent.close(), clinicAgent.close(), patientAgent.close()]);
