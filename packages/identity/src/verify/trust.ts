@@ -4,6 +4,7 @@ import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
 import { InvalidIdentityInputError, errorMessage } from "../errors.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
 import { BoundedCache } from "./bounded-cache.ts";
+import { ethrIdentityAddress } from "../did/resolver.ts";
 
 export interface TrustDecision {
   readonly pass: boolean;
@@ -85,8 +86,10 @@ export class IssuerTrust {
   private addressOf(did: string): string | undefined {
     const lower = did.toLowerCase();
     if (!lower.startsWith(`${this.didPrefix}:`)) return undefined;
-    const address = did.slice(this.didPrefix.length + 1);
-    return /^0x[0-9a-fA-F]{40}$/.test(address) ? address : undefined;
+    const id = did.slice(this.didPrefix.length + 1);
+    if (id.includes(":") || id.includes("#") || id.includes("?")) return undefined;
+    // The address form, or the public-key form (did:ethr:<chain>:0x02…), whose identity is its key's address.
+    return ethrIdentityAddress(did);
   }
 
   private async cached(key: string, load: () => Promise<boolean>): Promise<boolean> {
