@@ -42,20 +42,19 @@ for (const [issuer, role] of [
 }
 const clinicKeys = generateX25519KeyPair();
 await clinicAgent.publishEncryptionKey(clinic.did, clinicKeys.publicKey);
-const served = new Map<string, string>(); // the board's status lists, as its web server would serve them
 const boardListUrl = "https://board.example/status/accreditations";
-const boardRevocations = new Bitstring();
-const publishBoardList = async () =>
-  served.set(
+const served = new Map([
+  // the board's revocation list, as its web server would serve it
+  [
     boardListUrl,
     await issueStatusListCredential(issuerAgent, {
       issuer: board.did,
       url: boardListUrl,
       purpose: "revocation",
-      list: boardRevocations,
+      list: new Bitstring(),
     }),
-  );
-await publishBoardList();
+  ],
+]);
 const statusListFetcher = async (url: string) => served.get(url) ?? assert.fail(`404 ${url}`);
 const accreditationVc = await issueCredential(issuerAgent, {
   issuer: board.did,
