@@ -73,8 +73,9 @@ tx.events; // [{ type: "ConsentGranted", patient, grantee, scope, purpose, expir
 await registry.isAllowed({ patient, grantee: clinic, scope: "fhir:Observation", purpose: 1 }); // true; optional blockTag
 await registry.consentOf({ patient, grantee: clinic, scope: "fhir:Observation", purpose: 1 }); // { expiry, version: 1 }
 await registry.revoke({ grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" });
-await registry.setEmergencyGrantee(doctor, 3600); // seconds, at most 7 days
-await registry.connect(doctorSigner).breakGlass(patient, "category:medication");
+const scopes = ["category:medication", "category:allergy"]; // what the doctor may open in an emergency
+await registry.setEmergencyGrantee(doctor, { maxDurationSeconds: 3600, scopes }); // one window, at most 7 days
+await registry.connect(doctorSigner).breakGlass(patient, "category:medication", { scopes }); // opens it
 
 const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governanceSigner);
 await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 }); // unix seconds

@@ -11,6 +11,17 @@
  *   version   the consent slot's current version; a signature is valid for one version only,
  *             so it cannot be replayed after any later grant or revoke
  *   deadline  unix seconds after which the signature can no longer be submitted
+ *
+ * EmergencyGrantee (setEmergencyGranteeBySig) registers a break-glass grantee or removes it:
+ *   grantee      who may break the glass
+ *   maxDuration  seconds of the registration's single window (0 = remove the grantee)
+ *   scopesRoot   Merkle root of the scopes it may open (emergency-scopes.ts; 0x00…00 for a removal)
+ *   nonce        emergencyNonceOf(patient): only the patient's own signatures use it up, so no
+ *                grantee can make a removal stale
+ *   deadline     as above
+ *
+ * Chain ids stay exact: a bigint in ConsentDomain, a decimal string in the JSON payload (a chain id
+ * above 2^53 would be rounded by a JS number, and the wallet asked to sign for another chain).
  */
 import { Signature, TypedDataEncoder, getAddress, recoverAddress, type Signer, type TypedDataField } from "ethers";
 import {
@@ -19,10 +30,12 @@ import {
   WrongSignerError,
   describe,
   requireAddress,
+  requireBytes32,
   requireNonZeroAddress,
   requireUint,
   requireSmallUint,
 } from "./errors.ts";
+import { ZERO_SCOPES_ROOT, requireEmergencyDuration } from "./emergency.ts";
 import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "./purposes.ts";
 import { toScopeId } from "./scopes.ts";
 
@@ -32,9 +45,21 @@ export const CONSENT_DOMAIN_VERSION = "1";
 export interface ConsentDomain {
   readonly name: typeof CONSENT_DOMAIN_NAME;
   readonly version: typeof CONSENT_DOMAIN_VERSION;
-  readonly chainId: number;
+  /** Exact (uint64 range); never a JS number, which rounds above 2^53. */
+  readonly chainId: bigint;
   readonly verifyingContract: string;
 }
+
+/** The domain as the eth_signTypedData_v4 JSON carries it: the chain id as a decimal string. */
+export interface ConsentDomainJson {
+  readonly name: typeof CONSENT_DOMAIN_NAME;
+  readonly version: typeof CONSENT_DOMAIN_VERSION;
+  readonly chainId: string;
+  readonly verifyingContract: string;
+}
+
+/** A ConsentDomain, or its JSON form (chain id as a number or decimal string), e.g. read back from a payload. */
+export type ConsentDomainInput = Omit<ConsentDomain, "chainId"> & { readonly chainId: bigint | number | string };
 
 export const EIP712_DOMAIN_TYPE = [
   { name: "name", type: "string" },
@@ -64,6 +89,16 @@ export const REVOKE_TYPES = {
   ],
 } as const;
 
+export const EMERGENCY_GRANTEE_TYPES = {
+  EmergencyGrantee: [
+    { name: "grantee", type: "address" },
+    { name: "maxDuration", type: "uint32" },
+    { name: "scopesRoot", type: "bytes32" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+} as const;
+
 /** A validated Grant message, in the types the contract takes. */
 export interface GrantMessage {
   readonly grantee: string;
@@ -81,6 +116,20 @@ export interface RevokeMessage {
   /** Any purpose, Emergency included: a patient may close a break-glass window early. */
   readonly purpose: Purpose;
   readonly version: number;
+  readonly deadline: bigint;
+}
+
+/**
+ * A validated EmergencyGrantee message: a registration (maxDuration 1..7 days, a non-zero
+ * scopesRoot) or a removal (maxDuration 0, scopesRoot zero), as the contract requires.
+ */
+export interface EmergencyGranteeMessage {
+  readonly grantee: string;
+  /** Seconds, at most 7 days; 0 removes the grantee. */
+  readonly maxDuration: number;
+  /** Merkle root of the scopes (emergencyScopesRoot); the zero bytes32 for a removal. */
+  readonly scopesRoot: string;
+  readonly nonce: bigint;
   readonly deadline: bigint;
 }
 
@@ -102,19 +151,37 @@ export interface RevokeInput {
   deadline: bigint | number | string;
 }
 
-/** The JSON payload of eth_signTypedData_v4. Integers that may exceed 2^53 are decimal strings. */
-export interface TypedDataPayload<P extends "Grant" | "Revoke"> {
+export interface EmergencyGranteeInput {
+  grantee: string;
+  maxDuration: number | bigint | string;
+  scopesRoot: string;
+  nonce: bigint | number | string;
+  deadline: bigint | number | string;
+}
+
+type PrimaryType = "Grant" | "Revoke" | "EmergencyGrantee";
+
+/**
+ * The JSON payload of eth_signTypedData_v4. Integers that may exceed 2^53 (the chain id, uint64 and
+ * uint256 fields) are decimal strings.
+ */
+export interface TypedDataPayload<P extends PrimaryType> {
   readonly types: { readonly EIP712Domain: typeof EIP712_DOMAIN_TYPE } & (P extends "Grant"
     ? typeof GRANT_TYPES
-    : typeof REVOKE_TYPES);
+    : P extends "Revoke"
+      ? typeof REVOKE_TYPES
+      : typeof EMERGENCY_GRANTEE_TYPES);
   readonly primaryType: P;
-  readonly domain: ConsentDomain;
+  readonly domain: ConsentDomainJson;
   readonly message: P extends "Grant"
     ? { grantee: string; scope: string; purpose: number; expiry: string; version: number; deadline: string }
-    : { grantee: string; scope: string; purpose: number; version: number; deadline: string };
+    : P extends "Revoke"
+      ? { grantee: string; scope: string; purpose: number; version: number; deadline: string }
+      : { grantee: string; maxDuration: number; scopesRoot: string; nonce: string; deadline: string };
 }
 export type GrantTypedData = TypedDataPayload<"Grant">;
 export type RevokeTypedData = TypedDataPayload<"Revoke">;
+export type EmergencyGranteeTypedData = TypedDataPayload<"EmergencyGrantee">;
 
 export interface SignatureParts {
   readonly v: 27 | 28;
@@ -135,6 +202,12 @@ export interface SignedRevoke extends RevokeMessage, SignatureParts {
   readonly signature: string;
 }
 
+/** Everything setEmergencyGranteeBySig needs. */
+export interface SignedEmergencyGrantee extends EmergencyGranteeMessage, SignatureParts {
+  readonly patient: string;
+  readonly signature: string;
+}
+
 /** Minimal EIP-1193 provider (a browser wallet's window.ethereum, WalletConnect, ...). */
 export interface Eip1193Provider {
   request(args: { method: string; params?: readonly unknown[] }): Promise<unknown>;
@@ -143,15 +216,25 @@ export interface Eip1193Provider {
 /** Sign with an ethers Signer, or through an EIP-1193 provider on behalf of `account`. */
 export type ConsentSigner = Signer | { readonly eip1193: Eip1193Provider; readonly account: string };
 
-export function consentDomain(chainId: number | bigint, verifyingContract: string): ConsentDomain {
+/**
+ * The registry's EIP-712 domain. `chainId`: a bigint (as ethers' getNetwork() gives it), a safe-integer
+ * number or a decimal string; kept as an exact bigint (1..2^64-1).
+ */
+export function consentDomain(chainId: number | bigint | string, verifyingContract: string): ConsentDomain {
   const id = requireUint(chainId, 64, "chainId");
   if (id === 0n) throw new InvalidInputError("chainId", "must not be 0");
   return {
     name: CONSENT_DOMAIN_NAME,
     version: CONSENT_DOMAIN_VERSION,
-    chainId: Number(id),
+    chainId: id,
     verifyingContract: requireNonZeroAddress(verifyingContract, "verifyingContract"),
   };
+}
+
+/** The domain as the JSON payload carries it (chain id as an exact decimal string). */
+export function consentDomainJson(domain: ConsentDomainInput): ConsentDomainJson {
+  const d = checkDomain(domain);
+  return { ...d, chainId: d.chainId.toString() };
 }
 
 export function toGrantMessage(input: GrantInput): GrantMessage {
@@ -175,12 +258,36 @@ export function toRevokeMessage(input: RevokeInput): RevokeMessage {
   };
 }
 
-export function buildGrantTypedData(domain: ConsentDomain, input: GrantInput | GrantMessage): GrantTypedData {
+/**
+ * Checks the contract's registration rules too (before anything is signed): maxDuration at most 7
+ * days; a registration (maxDuration > 0) names a non-zero scopesRoot; a removal (0) names the zero root.
+ */
+export function toEmergencyGranteeMessage(input: EmergencyGranteeInput): EmergencyGranteeMessage {
+  const maxDuration = requireEmergencyDuration(input.maxDuration, "maxDuration", true);
+  const scopesRoot = requireBytes32(input.scopesRoot, "scopesRoot");
+  if (maxDuration > 0 && scopesRoot === ZERO_SCOPES_ROOT)
+    throw new InvalidInputError("scopesRoot", "a registration must name its scopes: use emergencyScopesRoot(scopes)");
+  if (maxDuration === 0 && scopesRoot !== ZERO_SCOPES_ROOT) {
+    throw new InvalidInputError(
+      "scopesRoot",
+      "a removal (maxDuration 0) names no scopes: pass ZERO_SCOPES_ROOT (the contract refuses a root)",
+    );
+  }
+  return {
+    grantee: requireNonZeroAddress(input.grantee, "grantee"),
+    maxDuration,
+    scopesRoot,
+    nonce: requireUint(input.nonce, 256, "nonce"),
+    deadline: requireUint(input.deadline, 256, "deadline"),
+  };
+}
+
+export function buildGrantTypedData(domain: ConsentDomainInput, input: GrantInput | GrantMessage): GrantTypedData {
   const m = toGrantMessage(input);
   return {
     types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...GRANT_TYPES },
     primaryType: "Grant",
-    domain: checkDomain(domain),
+    domain: consentDomainJson(domain),
     message: {
       grantee: m.grantee,
       scope: m.scope,
@@ -192,12 +299,12 @@ export function buildGrantTypedData(domain: ConsentDomain, input: GrantInput | G
   };
 }
 
-export function buildRevokeTypedData(domain: ConsentDomain, input: RevokeInput | RevokeMessage): RevokeTypedData {
+export function buildRevokeTypedData(domain: ConsentDomainInput, input: RevokeInput | RevokeMessage): RevokeTypedData {
   const m = toRevokeMessage(input);
   return {
     types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...REVOKE_TYPES },
     primaryType: "Revoke",
-    domain: checkDomain(domain),
+    domain: consentDomainJson(domain),
     message: {
       grantee: m.grantee,
       scope: m.scope,
@@ -208,18 +315,45 @@ export function buildRevokeTypedData(domain: ConsentDomain, input: RevokeInput |
   };
 }
 
+export function buildEmergencyGranteeTypedData(
+  domain: ConsentDomainInput,
+  input: EmergencyGranteeInput | EmergencyGranteeMessage,
+): EmergencyGranteeTypedData {
+  const m = toEmergencyGranteeMessage(input);
+  return {
+    types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...EMERGENCY_GRANTEE_TYPES },
+    primaryType: "EmergencyGrantee",
+    domain: consentDomainJson(domain),
+    message: {
+      grantee: m.grantee,
+      maxDuration: m.maxDuration,
+      scopesRoot: m.scopesRoot,
+      nonce: m.nonce.toString(),
+      deadline: m.deadline.toString(),
+    },
+  };
+}
+
 /** The digest the contract's _hashTypedDataV4 computes for a Grant. */
-export function grantDigest(domain: ConsentDomain, input: GrantInput | GrantMessage): string {
+export function grantDigest(domain: ConsentDomainInput, input: GrantInput | GrantMessage): string {
   return TypedDataEncoder.hash(checkDomain(domain), GRANT_FIELDS, toGrantMessage(input));
 }
 
-export function revokeDigest(domain: ConsentDomain, input: RevokeInput | RevokeMessage): string {
+export function revokeDigest(domain: ConsentDomainInput, input: RevokeInput | RevokeMessage): string {
   return TypedDataEncoder.hash(checkDomain(domain), REVOKE_FIELDS, toRevokeMessage(input));
 }
 
-/** What signGrant / signRevoke take: the message and the patient it is meant for. */
+export function emergencyGranteeDigest(
+  domain: ConsentDomainInput,
+  input: EmergencyGranteeInput | EmergencyGranteeMessage,
+): string {
+  return TypedDataEncoder.hash(checkDomain(domain), EMERGENCY_GRANTEE_FIELDS, toEmergencyGranteeMessage(input));
+}
+
+/** What signGrant / signRevoke / signEmergencyGrantee take: the message and the patient it is meant for. */
 export type GrantToSign = (GrantInput | GrantMessage) & { readonly patient: string };
 export type RevokeToSign = (RevokeInput | RevokeMessage) & { readonly patient: string };
+export type EmergencyGranteeToSign = (EmergencyGranteeInput | EmergencyGranteeMessage) & { readonly patient: string };
 
 /**
  * Asks the patient's wallet to sign a Grant. Refuses (WrongSignerError, before any prompt) a
@@ -229,7 +363,7 @@ export type RevokeToSign = (RevokeInput | RevokeMessage) & { readonly patient: s
  */
 export async function signGrant(
   signer: ConsentSigner,
-  domain: ConsentDomain,
+  domain: ConsentDomainInput,
   input: GrantToSign,
 ): Promise<SignedGrant> {
   const patient = requireIntendedPatient(input);
@@ -244,7 +378,7 @@ export async function signGrant(
 
 export async function signRevoke(
   signer: ConsentSigner,
-  domain: ConsentDomain,
+  domain: ConsentDomainInput,
   input: RevokeToSign,
 ): Promise<SignedRevoke> {
   const patient = requireIntendedPatient(input);
@@ -253,6 +387,25 @@ export async function signRevoke(
   const signature = await signPayload(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverRevokeSigner(domain, message, parts.signature);
+  if (recovered !== patient) throw new WrongSignerError(patient, recovered);
+  return { ...message, ...parts, patient };
+}
+
+/**
+ * Asks the patient's wallet to sign an EmergencyGrantee registration or removal; refuses another
+ * account's wallet like signGrant (WrongSignerError, before any prompt, and after recovery).
+ */
+export async function signEmergencyGrantee(
+  signer: ConsentSigner,
+  domain: ConsentDomainInput,
+  input: EmergencyGranteeToSign,
+): Promise<SignedEmergencyGrantee> {
+  const patient = requireIntendedPatient(input);
+  const message = toEmergencyGranteeMessage(input);
+  const payload = buildEmergencyGranteeTypedData(domain, message);
+  const signature = await signPayload(signer, payload, patient);
+  const parts = splitSignature(signature);
+  const recovered = recoverEmergencyGranteeSigner(domain, message, parts.signature);
   if (recovered !== patient) throw new WrongSignerError(patient, recovered);
   return { ...message, ...parts, patient };
 }
@@ -276,7 +429,7 @@ export function splitSignature(signature: unknown): SignatureParts & { signature
 }
 
 export function recoverGrantSigner(
-  domain: ConsentDomain,
+  domain: ConsentDomainInput,
   input: GrantInput | GrantMessage,
   signature: unknown,
 ): string {
@@ -284,16 +437,24 @@ export function recoverGrantSigner(
 }
 
 export function recoverRevokeSigner(
-  domain: ConsentDomain,
+  domain: ConsentDomainInput,
   input: RevokeInput | RevokeMessage,
   signature: unknown,
 ): string {
   return recover(revokeDigest(domain, input), signature);
 }
 
+export function recoverEmergencyGranteeSigner(
+  domain: ConsentDomainInput,
+  input: EmergencyGranteeInput | EmergencyGranteeMessage,
+  signature: unknown,
+): string {
+  return recover(emergencyGranteeDigest(domain, input), signature);
+}
+
 /** True when `signature` is a valid Grant signature by `patient`; false on any mismatch or malformed signature. */
 export function verifyGrantSignature(
-  domain: ConsentDomain,
+  domain: ConsentDomainInput,
   input: GrantInput | GrantMessage,
   signature: unknown,
   patient: string,
@@ -308,7 +469,7 @@ export function verifyGrantSignature(
 }
 
 export function verifyRevokeSignature(
-  domain: ConsentDomain,
+  domain: ConsentDomainInput,
   input: RevokeInput | RevokeMessage,
   signature: unknown,
   patient: string,
@@ -322,11 +483,26 @@ export function verifyRevokeSignature(
   }
 }
 
+export function verifyEmergencyGranteeSignature(
+  domain: ConsentDomainInput,
+  input: EmergencyGranteeInput | EmergencyGranteeMessage,
+  signature: unknown,
+  patient: string,
+): boolean {
+  const expected = requireAddress(patient, "patient");
+  try {
+    return recoverEmergencyGranteeSigner(domain, input, signature) === expected;
+  } catch (error) {
+    if (error instanceof SignatureError) return false;
+    throw error;
+  }
+}
+
 /**
  * Validates a signed grant received as JSON (e.g. from a web wallet, before relaying it):
  * all fields are checked and the signature must recover to `patient`.
  */
-export function parseSignedGrant(domain: ConsentDomain, value: unknown): SignedGrant {
+export function parseSignedGrant(domain: ConsentDomainInput, value: unknown): SignedGrant {
   const record = requireRecord(value, "signedGrant");
   const message = toGrantMessage(record as unknown as GrantInput);
   const patient = requireNonZeroAddress(record["patient"], "patient");
@@ -336,7 +512,7 @@ export function parseSignedGrant(domain: ConsentDomain, value: unknown): SignedG
   return { ...message, ...parts, patient };
 }
 
-export function parseSignedRevoke(domain: ConsentDomain, value: unknown): SignedRevoke {
+export function parseSignedRevoke(domain: ConsentDomainInput, value: unknown): SignedRevoke {
   const record = requireRecord(value, "signedRevoke");
   const message = toRevokeMessage(record as unknown as RevokeInput);
   const patient = requireNonZeroAddress(record["patient"], "patient");
@@ -346,8 +522,23 @@ export function parseSignedRevoke(domain: ConsentDomain, value: unknown): Signed
   return { ...message, ...parts, patient };
 }
 
-/** JSON form of a signed grant / revoke (bigints as decimal strings), the inverse of parseSigned*. */
-export function signedConsentToJson(signed: SignedGrant | SignedRevoke): Record<string, string | number> {
+export function parseSignedEmergencyGrantee(domain: ConsentDomainInput, value: unknown): SignedEmergencyGrantee {
+  const record = requireRecord(value, "signedEmergencyGrantee");
+  const message = toEmergencyGranteeMessage(record as unknown as EmergencyGranteeInput);
+  const patient = requireNonZeroAddress(record["patient"], "patient");
+  const parts = splitSignature(record["signature"] ?? { r: record["r"], s: record["s"], v: record["v"] });
+  if (recoverEmergencyGranteeSigner(domain, message, parts.signature) !== patient)
+    throw new SignatureError(`emergency grantee signature was not made by patient ${patient}`);
+  return { ...message, ...parts, patient };
+}
+
+/**
+ * JSON form of a signed grant / revoke / emergency registration (bigints as decimal strings), the
+ * inverse of parseSigned*.
+ */
+export function signedConsentToJson(
+  signed: SignedGrant | SignedRevoke | SignedEmergencyGrantee,
+): Record<string, string | number> {
   const out: Record<string, string | number> = {};
   for (const [key, value] of Object.entries(signed))
     out[key] = typeof value === "bigint" ? value.toString() : (value as string | number);
@@ -356,7 +547,9 @@ export function signedConsentToJson(signed: SignedGrant | SignedRevoke): Record<
 
 // ---------------------------------------------------------------------------------------------
 
-function checkDomain(domain: ConsentDomain): ConsentDomain {
+function checkDomain(domain: ConsentDomainInput): ConsentDomain {
+  if (typeof domain !== "object" || domain === null)
+    throw new InvalidInputError("domain", `expected a ConsentDomain, got ${describe(domain)}`);
   if (domain.name !== CONSENT_DOMAIN_NAME || domain.version !== CONSENT_DOMAIN_VERSION) {
     throw new InvalidInputError(
       "domain",
@@ -388,11 +581,12 @@ function fieldsOf(
 
 const GRANT_FIELDS = fieldsOf(GRANT_TYPES);
 const REVOKE_FIELDS = fieldsOf(REVOKE_TYPES);
+const EMERGENCY_GRANTEE_FIELDS = fieldsOf(EMERGENCY_GRANTEE_TYPES);
 
 /** Signs as `patient`, refusing first a signer whose account is someone else. */
 async function signPayload(
   signer: ConsentSigner,
-  payload: GrantTypedData | RevokeTypedData,
+  payload: GrantTypedData | RevokeTypedData | EmergencyGranteeTypedData,
   patient: string,
 ): Promise<string> {
   if ("eip1193" in signer) {

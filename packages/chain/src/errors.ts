@@ -46,6 +46,27 @@ export class InvalidScopeError extends InvalidInputError {
   override readonly code = "INVALID_SCOPE";
 }
 
+/**
+ * breakGlass was given the registration's scope list, but its Merkle root is not the root the
+ * patient registered (a list from another registration, or a scope missing or added). Nothing was
+ * sent. `.field` is "scopes"; `.registeredRoot` is on chain, `.computedRoot` from the list.
+ */
+export class EmergencyScopesMismatchError extends InvalidInputError {
+  override readonly code = "EMERGENCY_SCOPES_MISMATCH";
+  readonly registeredRoot: string;
+  readonly computedRoot: string;
+  constructor(registeredRoot: string, computedRoot: string, options?: { cause?: unknown }) {
+    super(
+      "scopes",
+      `the list's Merkle root ${computedRoot} is not the registered root ${registeredRoot}: ask the patient for ` +
+        `the scope list of the current registration (a re-registration replaces it)`,
+      options,
+    );
+    this.registeredRoot = registeredRoot;
+    this.computedRoot = computedRoot;
+  }
+}
+
 /** A signature is malformed or was not made by the expected account. */
 export class SignatureError extends HygeiaChainError {
   override readonly code: string = "INVALID_SIGNATURE";
@@ -83,18 +104,23 @@ export class ContractRevertError extends HygeiaChainError {
   readonly data: string;
   /** "ConsentRegistry.grant" and the like. */
   readonly operation: string;
+  /**
+   * `options.hint`: what to do about it, appended to the message ("start the new window at …"); the
+   * package adds one for the contracts' errors that have a clear remedy (chain-errors.ts).
+   */
   constructor(
     operation: string,
     errorName: string,
     args: Record<string, unknown>,
     data: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; hint?: string },
   ) {
     const shown = Object.entries(args)
       .filter(([key]) => !/^\d+$/.test(key))
       .map(([key, value]) => `${key}=${String(value)}`)
       .join(", ");
-    super(`${operation} reverted with ${errorName}(${shown})`, options);
+    const hint = options?.hint ? `: ${options.hint}` : "";
+    super(`${operation} reverted with ${errorName}(${shown})${hint}`, { cause: options?.cause });
     this.errorName = errorName;
     this.args = args;
     this.data = data;

@@ -3,6 +3,7 @@ export * from "./errors.ts";
 export * from "./purposes.ts";
 export * from "./scopes.ts";
 export * from "./eip712.ts";
+export * from "./emergency.ts";
 export * from "./clients/base.ts";
 export * from "./clients/sender.ts";
 export * from "./clients/time-bounds.ts";

@@ -11,6 +11,8 @@ import {
   InvalidScopeError,
   Purpose,
   TrustRegistryClient,
+  emergencyScopes,
+  emergencyScopesRoot,
   scopeId,
   trustRoleId,
   startLocalChain,
@@ -104,10 +106,12 @@ describe("contract clients (anvil)", function () {
       expect(await registry.isAllowed(key)).to.equal(false);
       expect(await registry.consentOf(key)).to.deep.equal({ expiry: 0n, version: 2 });
 
-      const again = await revertOf(registry.revoke({ grantee: clinic.address, scope: "fhir:Observation", purpose: 1 }));
-      expect(again.errorName).to.equal("NothingToRevoke");
-      expect(again.operation).to.equal("ConsentRegistry.revoke");
-      expect(again.message).to.match(/ConsentRegistry\.revoke reverted with NothingToRevoke\(\)/);
+      // A revoke always writes (it is how outstanding signatures are cancelled): again, and on a slot never written.
+      const again = await registry.revoke({ grantee: clinic.address, scope: "fhir:Observation", purpose: 1 });
+      expect(again.events[0]).to.include({ type: "ConsentRevoked", version: 3 });
+      expect(await registry.consentOf(key)).to.deep.equal({ expiry: 0n, version: 3 });
+      const never = await registry.revoke({ grantee: clinic.address, scope: "fhir:Immunization", purpose: 2 });
+      expect(never.events[0]).to.include({ type: "ConsentRevoked", purpose: 2, version: 1 });
     });
 
     it("decodes custom-error arguments of reverts", async () => {
@@ -145,8 +149,9 @@ describe("contract clients (anvil)", function () {
       expect(() => registry.grantBatch([])).to.throw(InvalidInputError, /at least one/);
     });
 
-    it("break-glass: only a registered grantee, within the registered window", async () => {
+    it("break-glass: only a registered grantee, on a named scope, within the registration's single window", async () => {
       const doctor = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(5));
+      const scopes = ["category:medication", "category:allergy"];
       const key = {
         patient: patient.address,
         grantee: walletAt(5).address,
@@ -154,29 +159,42 @@ describe("contract clients (anvil)", function () {
         purpose: Purpose.Emergency,
       };
 
-      const refused = await revertOf(doctor.breakGlass(patient.address, "category:medication"));
+      const refused = await revertOf(doctor.breakGlass(patient.address, "category:medication", { scopes }));
       expect(refused.errorName).to.equal("NotEmergencyGrantee");
       expect(refused.args).to.deep.equal({ patient: patient.address, grantee: walletAt(5).address });
 
-      expect(() => registry.setEmergencyGrantee(walletAt(5).address, 8 * 24 * 3600)).to.throw(
-        InvalidInputError,
-        /7 days/,
-      );
-      const set = await registry.setEmergencyGrantee(walletAt(5).address, 3600);
-      expect(set.events[0]).to.include({ type: "EmergencyGranteeSet", maxDuration: 3600 });
-      expect(await registry.emergencyGranteeOf(patient.address, walletAt(5).address)).to.equal(3600);
-
-      const opened = await doctor.breakGlass(patient.address, "category:medication");
-      const block = await t.provider.getBlock(opened.blockNumber);
-      expect(opened.events[0]).to.include({
-        type: "EmergencyAccess",
-        purpose: 3,
-        expiry: BigInt(block!.timestamp + 3600),
-        version: 1,
+      expect(() =>
+        registry.setEmergencyGrantee(walletAt(5).address, { maxDurationSeconds: 8 * 24 * 3600, scopes }),
+      ).to.throw(InvalidInputError, /7 days/);
+      const set = await registry.setEmergencyGrantee(walletAt(5).address, { maxDurationSeconds: 3600, scopes });
+      const root = emergencyScopesRoot(scopes);
+      expect(set.events[0]).to.include({ type: "EmergencyGranteeSet", maxDuration: 3600, scopesRoot: root });
+      expect(await registry.emergencyGranteeOf(patient.address, walletAt(5).address)).to.deep.equal({
+        maxDurationSeconds: 3600,
+        windowEnd: 0n,
+        scopesRoot: root,
       });
+
+      const opened = await doctor.breakGlass(patient.address, "category:medication", { scopes });
+      const block = await t.provider.getBlock(opened.blockNumber);
+      const windowEnd = BigInt(block!.timestamp + 3600);
+      expect(opened.events[0]).to.include({ type: "EmergencyAccess", purpose: 3, expiry: windowEnd, version: 1 });
+      expect((await registry.emergencyGranteeOf(patient.address, walletAt(5).address)).windowEnd).to.equal(windowEnd);
       expect(await registry.isAllowed(key)).to.equal(true);
-      await advanceTime(t.provider, 3601);
+
+      // A later scope joins the same window, never extending it.
+      await advanceTime(t.provider, 600);
+      const later = await doctor.breakGlass(patient.address, "category:allergy", {
+        proof: emergencyScopes(scopes).proof("category:allergy"),
+      });
+      expect(later.events[0]).to.include({ type: "EmergencyAccess", expiry: windowEnd, version: 1 });
+
+      await advanceTime(t.provider, 3001);
       expect(await registry.isAllowed(key)).to.equal(false);
+      const used = await revertOf(doctor.breakGlass(patient.address, "category:medication", { scopes }));
+      expect(used.errorName).to.equal("EmergencyWindowUsed");
+      expect(used.args).to.deep.equal({ windowEnd });
+      expect(used.message).to.match(/the patient must register the grantee again/);
     });
 
     it("validates inputs before sending anything", () => {

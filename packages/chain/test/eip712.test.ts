@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { Signature, TypedDataEncoder, keccak256, toUtf8Bytes } from "ethers";
+import { AbiCoder, Signature, TypedDataEncoder, concat, keccak256, toUtf8Bytes } from "ethers";
 import {
   ConsentRegistryClient,
   ContractRevertError,
@@ -66,7 +66,7 @@ describe("eip712 (off-chain)", () => {
     expect(payload.domain).to.deep.equal({
       name: "Hygeia ConsentRegistry",
       version: "1",
-      chainId: 31337,
+      chainId: "31337", // a decimal string: exact for any uint64 chain id
       verifyingContract: REGISTRY,
     });
     expect(payload.types.EIP712Domain.map((f) => f.name)).to.deep.equal([
@@ -88,6 +88,72 @@ describe("eip712 (off-chain)", () => {
     expect(revoke.primaryType).to.equal("Revoke");
     expect(revoke.message).to.not.have.property("expiry");
     expect(revoke.message.purpose).to.equal(3);
+  });
+
+  it("keeps a chain id above 2^53 exact in the domain, the eth_signTypedData_v4 payload and the digest", async () => {
+    const big = 2n ** 53n + 1n; // 9007199254740993: Number() would round it to 2^53
+    const exact = consentDomain(big, REGISTRY);
+    expect(exact.chainId).to.equal(big);
+    expect(consentDomain("9007199254740993", REGISTRY).chainId).to.equal(big);
+    expect(() => consentDomain(2 ** 53 + 2, REGISTRY)).to.throw(InvalidInputError, /chainId/); // an unsafe number
+    const payload = buildGrantTypedData(exact, baseGrant);
+    expect(payload.domain.chainId).to.equal("9007199254740993");
+    expect(JSON.stringify(payload)).to.include('"chainId":"9007199254740993"');
+
+    // The digest is ethers' TypedDataEncoder with the bigint, and an independent encoding of EIP-712 by hand.
+    const digest = grantDigest(exact, baseGrant);
+    const message = { ...baseGrant, scope: scopeId(baseGrant.scope), purpose: 1 };
+    const fields = { Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) };
+    expect(digest).to.equal(TypedDataEncoder.hash({ ...exact }, fields, message));
+    const abi = AbiCoder.defaultAbiCoder();
+    const domainSeparator = keccak256(
+      abi.encode(
+        ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+        [
+          keccak256(toUtf8Bytes("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")),
+          keccak256(toUtf8Bytes("Hygeia ConsentRegistry")),
+          keccak256(toUtf8Bytes("1")),
+          big,
+          REGISTRY,
+        ],
+      ),
+    );
+    const structHash = keccak256(
+      abi.encode(
+        ["bytes32", "address", "bytes32", "uint8", "uint64", "uint32", "uint256"],
+        [
+          keccak256(
+            toUtf8Bytes(
+              "Grant(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version,uint256 deadline)",
+            ),
+          ),
+          clinic.address,
+          scopeId("fhir:Observation"),
+          1,
+          baseGrant.expiry,
+          baseGrant.version,
+          baseGrant.deadline,
+        ],
+      ),
+    );
+    expect(digest).to.equal(keccak256(concat(["0x1901", domainSeparator, structHash])));
+    expect(digest).to.not.equal(grantDigest(consentDomain(2n ** 53n, REGISTRY), baseGrant));
+
+    // What a wallet receives over EIP-1193 names the exact chain, and its signature recovers under it.
+    let sent = "";
+    const wallet: Eip1193Provider = {
+      request: async ({ params }) => {
+        sent = (params as string[])[1]!;
+        const json = JSON.parse(sent) as ReturnType<typeof buildGrantTypedData>;
+        return patient.signTypedData(json.domain, fields, json.message);
+      },
+    };
+    const signed = await signGrant({ eip1193: wallet, account: patient.address }, exact, baseGrant);
+    expect(sent).to.include('"chainId":"9007199254740993"');
+    expect(recoverGrantSigner(exact, signed, signed.signature)).to.equal(patient.address);
+    expect(
+      verifyGrantSignature(consentDomain(2n ** 53n, REGISTRY), signed, signed.signature, patient.address),
+    ).to.equal(false);
   });
 
   it("validates every field with typed errors", () => {
@@ -278,7 +344,7 @@ describe("eip712 against the contract (anvil)", function () {
 
   it("the domain matches the contract's DOMAIN_SEPARATOR", async () => {
     const d = await registry.domain();
-    expect(d.chainId).to.equal(31337);
+    expect(d.chainId).to.equal(31337n);
     const onChain = (await registry.contract.getFunction("DOMAIN_SEPARATOR")()) as string;
     expect(TypedDataEncoder.hashDomain(d)).to.equal(onChain);
     expect((await registry.contract.getFunction("GRANT_TYPEHASH")()) as string).to.equal(

@@ -109,7 +109,9 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
   });
 
   it("a break-glass window given in milliseconds is named as such", () => {
-    expect(() => registry.setEmergencyGrantee(clinic, 3_600_000)).to.throw(
+    expect(() =>
+      registry.setEmergencyGrantee(clinic, { maxDurationSeconds: 3_600_000, scopes: ["category:allergy"] }),
+    ).to.throw(
       InvalidInputError,
       /at most 604800 seconds \(7 days\), got 3600000; 3600000 looks like milliseconds: divide by 1000/,
     );

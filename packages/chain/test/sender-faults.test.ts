@@ -83,18 +83,23 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       expect((await direct.wait())?.status).to.equal(1);
     });
 
-    it("a revoke refused in simulation succeeds right after the grant that makes it valid", async () => {
+    it("a break-glass refused in simulation succeeds right after the registration that makes it valid", async () => {
       // ethers shares an identical eth_estimateGas for 250 ms, including its revert.
-      const registry = new ConsentRegistryClient(
+      const patient = new ConsentRegistryClient(
         t.deployment.contracts.ConsentRegistry,
         walletAt(3).connect(defaultProvider()),
       );
-      const slot = { grantee: grantee(0), scope: "fhir:Condition", purpose: "Treatment" };
-      const refused = await rejection(registry.revoke(slot));
+      const doctor = new ConsentRegistryClient(
+        t.deployment.contracts.ConsentRegistry,
+        walletAt(6).connect(defaultProvider()),
+      );
+      // A one-scope registration: its root is the leaf, the proof empty.
+      const breakGlass = () => doctor.breakGlass(walletAt(3).address, "fhir:Condition", { proof: [] });
+      const refused = await rejection(breakGlass());
       expect(refused).to.be.instanceOf(ContractRevertError);
-      await registry.grant({ ...slot, expiry: await expiry() });
-      const revoked = await registry.revoke(slot);
-      expect(revoked.events[0]).to.include({ type: "ConsentRevoked" });
+      await patient.setEmergencyGrantee(walletAt(6).address, { maxDurationSeconds: 600, scopes: ["fhir:Condition"] });
+      const opened = await breakGlass();
+      expect(opened.events[0]).to.include({ type: "EmergencyAccess" });
     });
 
     it('a record-access check right after a revoke was mined sees the revoke ("latest" is not a cached block)', async () => {

@@ -43,9 +43,10 @@ describe("TransactionSender (anvil)", function () {
       new NonceManager(walletAt(2).connect(t.provider)),
     );
     const before = await nonceOf(2);
-    const reverted = await rejection(registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 }));
+    // Breaking the glass without being registered reverts (NotEmergencyGrantee).
+    const reverted = await rejection(registry.breakGlass(grantee(0), "fhir:Patient", { proof: [] }));
     expect(reverted).to.be.instanceOf(ContractRevertError);
-    expect((reverted as ContractRevertError).errorName).to.equal("NothingToRevoke");
+    expect((reverted as ContractRevertError).errorName).to.equal("NotEmergencyGrantee");
     const granted = await within(
       registry.grant({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1, expiry: await expiry() }),
       10_000,
@@ -65,7 +66,7 @@ describe("TransactionSender (anvil)", function () {
       purpose: 1,
       expiry: await expiry(),
     });
-    await rejection(registry.revoke({ grantee: grantee(2), scope: "fhir:Patient", purpose: 1 }));
+    await rejection(registry.breakGlass(grantee(2), "fhir:Patient", { proof: [] }));
     const direct = await within(
       manager.sendTransaction({ to: walletAt(9).address, value: 1n }).then((tx) => tx.wait()),
       10_000,
@@ -94,10 +95,10 @@ describe("TransactionSender (anvil)", function () {
         }),
       );
       if (i === 7) {
-        const failing = b.revoke({ grantee: grantee(i), scope: "category:imaging", purpose: 4 });
+        const failing = b.breakGlass(grantee(i), "category:imaging", { proof: [] });
         writes.push(
           failing.then(
-            () => expect.fail("revoke of nothing"),
+            () => expect.fail("break-glass by an unregistered grantee"),
             () => ({ nonce: -1 }) as TxOutcome<unknown>,
           ),
         );

@@ -149,6 +149,20 @@ export abstract class ContractClient<E> {
     }
   }
 
+  /**
+   * `blockTag` as a block number (a named tag resolved once), so that several reads answer for one
+   * block; "pending" stays as it is.
+   */
+  protected async pinBlock(blockTag: BlockTag, operation: string): Promise<number | "pending"> {
+    const at = requireBlockTag(blockTag);
+    if (typeof at === "number" || at === "pending") return at;
+    const number = await this.ask(node.blockNumberOf(this.provider, at), operation).catch((error: unknown) => {
+      throw toChainError(error, this.contract.interface, operation, this.address);
+    });
+    if (number === null) throw new InvalidInputError("blockTag", `the node has no ${at} block`);
+    return number;
+  }
+
   /** `request` bounded by readTimeoutMs: a node that does not answer gives ChainUnavailableError. */
   protected ask<T>(request: Promise<T>, operation: string): Promise<T> {
     return bounded(request, this.readTimeoutMs, () => {

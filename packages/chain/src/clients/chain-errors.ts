@@ -69,7 +69,10 @@ export function toChainError(
   if (isError(error, "CALL_EXCEPTION")) {
     const data = typeof error.data === "string" ? error.data : "0x";
     const decoded = decodeRevert(iface, data);
-    if (decoded) return new ContractRevertError(operation, decoded.name, decoded.args, data, { cause: error });
+    if (decoded) {
+      const hint = revertHint(decoded.name, decoded.args);
+      return new ContractRevertError(operation, decoded.name, decoded.args, data, { cause: error, hint });
+    }
     if (error.revert) {
       const args = Object.fromEntries(error.revert.args.map((value, index) => [String(index), value as unknown]));
       return new ContractRevertError(operation, error.revert.name, args, data, { cause: error });
@@ -89,6 +92,32 @@ export function toChainError(
     });
   }
   return unrecognized(error, operation);
+}
+
+/**
+ * What to do about a custom error with a clear remedy (appended to the ContractRevertError's
+ * message; callers branch on `.errorName`, never on the text). Every other error is decoded the same
+ * way, by name and arguments, without a hint.
+ */
+const REVERT_HINTS: Readonly<Record<string, (args: Readonly<Record<string, unknown>>) => string>> = {
+  WindowOverlapsHistory: (a) =>
+    `a new window may not start before ${String(a["earliestAllowed"])} (the end of the previous window, or the ` +
+    `time of its revocation): start the new window at ${String(a["earliestAllowed"])} or later`,
+  StaleVersion: (a) => `the slot is now at version ${String(a["current"])}: sign again for that version`,
+  StaleNonce: (a) =>
+    `the patient's emergency nonce is now ${String(a["current"])}: sign again with nextEmergencyGranteeTypedData`,
+  EmergencyWindowUsed: (a) =>
+    `the registration's single window ended at ${String(a["windowEnd"])}: the patient must register the grantee again`,
+  ScopeNotRegistered: () =>
+    "the scope is not among the registration's scopes (or the proof is for another list); ask the patient",
+  ZeroScopesRoot: () => "a registration must name its scopes (a Merkle root of at least one scope)",
+  VersionOverflow: () => "the slot's version is at 2^32 - 1: it can never be written again",
+  RenounceOwnershipDisabled: () =>
+    "governance cannot be renounced; hand it over with transferOwnership + acceptOwnership",
+};
+
+function revertHint(name: string, args: Readonly<Record<string, unknown>>): string | undefined {
+  return Object.hasOwn(REVERT_HINTS, name) ? REVERT_HINTS[name]!(args) : undefined;
 }
 
 /** A ChainRequestError naming ethers' code and short message (never the whole transaction dump). */

@@ -6,10 +6,19 @@ import { logPosition, type LogPosition } from "./base.ts";
 
 export const consentRegistryInterface = new Interface(ConsentRegistryAbi);
 
-/** Topic0 of the events that change a consent slot (what the indexer follows). */
+/** Topic0 of the events that write a consent slot. */
 export const CONSENT_SLOT_TOPICS: readonly string[] = ["ConsentGranted", "ConsentRevoked", "EmergencyAccess"].map(
   (name) => consentRegistryInterface.getEvent(name)!.topicHash,
 );
+
+/**
+ * Topic0 of every event that changes what isAllowed answers (what the indexer follows): the slot
+ * events and EmergencyGranteeSet, which closes the grantee's open Emergency windows.
+ */
+export const CONSENT_STATE_TOPICS: readonly string[] = [
+  ...CONSENT_SLOT_TOPICS,
+  consentRegistryInterface.getEvent("EmergencyGranteeSet")!.topicHash,
+];
 
 interface SlotEventBase {
   readonly patient: string;
@@ -37,12 +46,18 @@ export interface EmergencyAccessEvent extends SlotEventBase {
   readonly expiry: bigint;
 }
 
+/**
+ * A new emergency registration of `grantee` (maxDuration > 0) or its removal (0). Either way every
+ * Emergency window the grantee had on the patient's records is closed; the slots keep their versions.
+ */
 export interface EmergencyGranteeSetEvent {
   readonly type: "EmergencyGranteeSet";
   readonly patient: string;
   readonly grantee: string;
   /** Seconds; 0 means the grantee was removed. */
   readonly maxDuration: number;
+  /** Merkle root of the registration's scopes (emergency.ts); the zero bytes32 for a removal. */
+  readonly scopesRoot: string;
   readonly position: LogPosition;
 }
 
@@ -100,6 +115,7 @@ export function parseConsentLog(log: Log): ConsentEvent | undefined {
         patient: getAddress(a[0] as string),
         grantee: getAddress(a[1] as string),
         maxDuration: Number(a[2]),
+        scopesRoot: (a[3] as string).toLowerCase(),
         position,
       };
     default:

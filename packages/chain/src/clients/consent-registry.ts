@@ -1,20 +1,34 @@
 /** Typed client of the ConsentRegistry contract. */
 import type { Log } from "ethers";
 import {
+  buildEmergencyGranteeTypedData,
   buildGrantTypedData,
   buildRevokeTypedData,
   consentDomain,
+  toEmergencyGranteeMessage,
   toGrantMessage,
   toRevokeMessage,
   type ConsentDomain,
+  type EmergencyGranteeMessage,
+  type EmergencyGranteeTypedData,
   type GrantMessage,
   type GrantTypedData,
   type RevokeMessage,
   type RevokeTypedData,
+  type SignedEmergencyGrantee,
   type SignedGrant,
   type SignedRevoke,
 } from "../eip712.ts";
-import { InvalidInputError, requireAddress, requireNonZeroAddress, requireSmallUint } from "../errors.ts";
+import { ZERO_SCOPES_ROOT, emergencyScopes, requireEmergencyDuration, type EmergencyScopes } from "../emergency.ts";
+import {
+  EmergencyScopesMismatchError,
+  InvalidInputError,
+  describe,
+  requireAddress,
+  requireBytes32,
+  requireNonZeroAddress,
+  requireSmallUint,
+} from "../errors.ts";
 import { toChainError } from "./chain-errors.ts";
 import { ConsentRegistryAbi } from "../generated/ConsentRegistry.ts";
 import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "../purposes.ts";
@@ -22,14 +36,12 @@ import { checkRecordQuery, recordAccessFrom, type RecordAccess, type RecordAcces
 import { toScopeId } from "../scopes.ts";
 import {
   ContractClient,
-  requireBlockTag,
   type BlockTag,
   type ClientOptions,
   type ClientRunner,
   type TxOptions,
   type TxOutcome,
 } from "./base.ts";
-import * as node from "./node-reads.ts";
 import { parseConsentLog, type ConsentEvent } from "./consent-events.ts";
 import { requireFutureTime, timeBounds, type TimeBounds } from "./time-bounds.ts";
 
@@ -71,8 +83,33 @@ export interface ConsentSlot {
 
 export type ConsentTx = TxOutcome<ConsentEvent>;
 
-/** Break-glass windows are capped by the contract at 7 days. */
-export const MAX_EMERGENCY_DURATION_SECONDS = 7 * 24 * 60 * 60;
+/** An emergency registration: how long its single window may last, and the scopes it may open. */
+export interface EmergencyRegistrationParams {
+  /** Seconds (not milliseconds), 1 .. 7 days: the length of the one window the first breakGlass opens. */
+  maxDurationSeconds: number;
+  /**
+   * The scopes the grantee may open: canonical scope strings or bytes32 ids, at least one, at most
+   * MAX_EMERGENCY_SCOPES distinct (repeats are merged). The chain stores only their Merkle root; give
+   * the list to the grantee (it needs it to break the glass).
+   */
+  scopes: readonly string[];
+}
+
+/** A grantee's emergency registration as the contract holds it. */
+export interface EmergencyRegistration {
+  /** Seconds; 0 = not registered (never, or removed). */
+  readonly maxDurationSeconds: number;
+  /** Unix seconds at which the registration's single window ends; 0 = not opened yet. */
+  readonly windowEnd: bigint;
+  /** Merkle root of the registered scopes (emergencyScopes); the zero bytes32 when not registered. */
+  readonly scopesRoot: string;
+}
+
+/** How breakGlass proves that `scope` is registered: from the full scope list, or a ready proof. */
+export type BreakGlassProof = { readonly scopes: readonly string[] } | { readonly proof: readonly string[] };
+
+/** Longest proof accepted (a tree of 2^32 scopes); a registration of MAX_EMERGENCY_SCOPES needs 8. */
+const MAX_PROOF_LENGTH = 32;
 
 export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   private readonly options: ConsentRegistryClientOptions;
@@ -103,6 +140,12 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return this.write("grant", [g.grantee, g.scope, g.purpose, g.expiry], options);
   }
 
+  /**
+   * Always writes: the slot becomes a tombstone with a bumped version whether or not a grant was
+   * active, so it also cancels every outstanding Grant signature for the slot (a signature made for
+   * the old version is refused). Revoking an Emergency slot (purpose 3) also removes the grantee's
+   * emergency registration, closing all its windows.
+   */
   revoke(params: RevokeParams, options?: TxOptions): Promise<ConsentTx> {
     const grantee = requireNonZeroAddress(params.grantee, "grantee");
     return this.write("revoke", [grantee, toScopeId(params.scope), parsePurpose(params.purpose)], options);
@@ -131,20 +174,28 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     );
   }
 
-  /** The patient may remove (maxDurationSeconds = 0) or register a break-glass grantee. */
-  setEmergencyGrantee(grantee: string, maxDurationSeconds: number, options?: TxOptions): Promise<ConsentTx> {
-    const duration = requireSmallUint(maxDurationSeconds, 32, "maxDurationSeconds");
-    if (duration > MAX_EMERGENCY_DURATION_SECONDS) {
-      const hint =
-        duration % 1000 === 0 && duration / 1000 <= MAX_EMERGENCY_DURATION_SECONDS
-          ? `; ${duration} looks like milliseconds: divide by 1000`
-          : "";
-      throw new InvalidInputError(
-        "maxDurationSeconds",
-        `at most ${MAX_EMERGENCY_DURATION_SECONDS} seconds (7 days), got ${duration}${hint}`,
-      );
-    }
-    return this.write("setEmergencyGrantee", [requireNonZeroAddress(grantee, "grantee"), duration], options);
+  /**
+   * Starts a new emergency registration of `grantee`: it may break the glass ONCE, for a window of
+   * at most `maxDurationSeconds` (<= 7 days) that its first breakGlass opens, on the named `scopes`
+   * only. Any change (this, removeEmergencyGrantee, a revoke of an Emergency slot, or the relayed
+   * forms) closes every window the grantee had open on the patient's records.
+   */
+  setEmergencyGrantee(
+    grantee: string,
+    registration: EmergencyRegistrationParams,
+    options?: TxOptions,
+  ): Promise<ConsentTx> {
+    const checked = checkRegistration(registration);
+    return this.write(
+      "setEmergencyGrantee",
+      [requireNonZeroAddress(grantee, "grantee"), checked.maxDuration, checked.scopes.root],
+      options,
+    );
+  }
+
+  /** Removes the grantee's registration and closes its open windows at once. */
+  removeEmergencyGrantee(grantee: string, options?: TxOptions): Promise<ConsentTx> {
+    return this.write("setEmergencyGrantee", [requireNonZeroAddress(grantee, "grantee"), 0, ZERO_SCOPES_ROOT], options);
   }
 
   // --- relayed (signed) operations: msg.sender is anyone, the signer is the patient -------------
@@ -162,6 +213,23 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     );
   }
 
+  /**
+   * Relayed setEmergencyGrantee / removal (signEmergencyGrantee). The nonce is the patient's own
+   * (emergencyNonceOf): no grantee can make it stale, so a patient without ETH can always end
+   * emergency access with a signed removal.
+   */
+  setEmergencyGranteeBySig(signed: SignedEmergencyGrantee, options?: TxOptions): Promise<ConsentTx> {
+    const m = toEmergencyGranteeMessage(signed);
+    requireFutureTime(m.deadline, 256, "deadline", this.bounds);
+    const { v, r, s } = checkSignatureParts(signed);
+    const patient = requireNonZeroAddress(signed.patient, "patient");
+    return this.write(
+      "setEmergencyGranteeBySig",
+      [patient, m.grantee, m.maxDuration, m.scopesRoot, m.nonce, m.deadline, v, r, s],
+      options,
+    );
+  }
+
   revokeBySig(signed: SignedRevoke, options?: TxOptions): Promise<ConsentTx> {
     const m = toRevokeMessage(signed);
     requireFutureTime(m.deadline, 256, "deadline", this.bounds);
@@ -172,8 +240,42 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
 
   // --- break-glass: msg.sender is the pre-registered grantee ----------------------------------
 
-  breakGlass(patient: string, scope: string, options?: TxOptions): Promise<ConsentTx> {
-    return this.write("breakGlass", [requireNonZeroAddress(patient, "patient"), toScopeId(scope)], options);
+  /**
+   * Emergency (purpose 3) access to `scope` of `patient`'s records, by a grantee the patient
+   * registered (this client's account). The first call opens the registration's single window
+   * (now + maxDuration); later calls add scopes to it but never extend it; once it has ended the
+   * contract refuses (EmergencyWindowUsed) until the patient registers the grantee again.
+   *
+   * `{ scopes }`: the registration's full scope list (from the patient); the proof for `scope` is
+   * computed from it, and its root is compared with the registered one before anything is sent
+   * (EmergencyScopesMismatchError). `{ proof }`: a proof computed elsewhere (emergencyScopes).
+   */
+  breakGlass(patient: string, scope: string, how: BreakGlassProof, options?: TxOptions): Promise<ConsentTx> {
+    const p = requireNonZeroAddress(patient, "patient");
+    const id = toScopeId(scope);
+    if (typeof how !== "object" || how === null)
+      throw new InvalidInputError("how", "expected { scopes } (the registration's scope list) or { proof }");
+    if ("proof" in how) return this.write("breakGlass", [p, id, checkProof(how.proof)], options);
+    const tree = emergencyScopes(how.scopes);
+    const proof = tree.proof(id);
+    return this.breakGlassWithList(p, id, tree, proof, options);
+  }
+
+  private async breakGlassWithList(
+    patient: string,
+    scope: string,
+    tree: EmergencyScopes,
+    proof: string[],
+    options: TxOptions | undefined,
+  ): Promise<ConsentTx> {
+    const sender = this.sender;
+    if (!sender)
+      throw new InvalidInputError("runner", "ConsentRegistry.breakGlass needs a Signer; this client is read-only");
+    const registration = await this.emergencyGranteeOf(patient, await sender.getAddress());
+    // Not registered: the contract's NotEmergencyGrantee says so better than a root mismatch would.
+    if (registration.maxDurationSeconds !== 0 && registration.scopesRoot !== tree.root)
+      throw new EmergencyScopesMismatchError(registration.scopesRoot, tree.root);
+    return this.write("breakGlass", [patient, scope, proof], options);
   }
 
   // --- views ----------------------------------------------------------------------------------
@@ -200,28 +302,26 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
    */
   async checkRecordAccess(query: RecordAccessQuery, blockTag: BlockTag = "latest"): Promise<RecordAccess> {
     const q = checkRecordQuery(query);
-    const operation = "ConsentRegistry.checkRecordAccess";
-    let at = requireBlockTag(blockTag);
-    if (typeof at === "string" && at !== "pending") {
-      const number = await this.ask(node.blockNumberOf(this.provider, at), operation).catch((error: unknown) => {
-        throw toChainError(error, this.contract.interface, operation, this.address);
-      });
-      if (number === null) throw new InvalidInputError("blockTag", `the node has no ${at} block`);
-      at = number;
-    }
+    const at = await this.pinBlock(blockTag, "ConsentRegistry.checkRecordAccess");
     const answers = await Promise.all(
       q.scopes.map((scope) => this.read<boolean>("isAllowed", [q.patient, q.grantee, toScopeId(scope), q.purpose], at)),
     );
     return recordAccessFrom(q.scopes, answers);
   }
 
-  async emergencyGranteeOf(patient: string, grantee: string, blockTag?: BlockTag): Promise<number> {
-    const duration = await this.read<bigint>(
+  /** The grantee's current emergency registration (maxDurationSeconds 0: not registered). */
+  async emergencyGranteeOf(patient: string, grantee: string, blockTag?: BlockTag): Promise<EmergencyRegistration> {
+    const [maxDuration, windowEnd, scopesRoot] = await this.read<[bigint, bigint, string]>(
       "emergencyGranteeOf",
       [requireAddress(patient, "patient"), requireAddress(grantee, "grantee")],
       blockTag,
     );
-    return Number(duration);
+    return { maxDurationSeconds: Number(maxDuration), windowEnd, scopesRoot: scopesRoot.toLowerCase() };
+  }
+
+  /** The nonce the patient's next EmergencyGrantee signature must carry. */
+  emergencyNonceOf(patient: string, blockTag?: BlockTag): Promise<bigint> {
+    return this.read<bigint>("emergencyNonceOf", [requireAddress(patient, "patient")], blockTag);
   }
 
   /** The EIP-712 domain of this deployment (chain id from the provider, asked bounded, remembered once known). */
@@ -270,6 +370,56 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return { patient, domain, message, typedData: buildRevokeTypedData(domain, message) };
   }
 
+  /**
+   * The typed data `patient` signs to register `grantee` (maxDurationSeconds > 0 and its scopes) or
+   * to remove it (maxDurationSeconds 0, no scopes), with the nonce read from the chain now. Sign
+   * with signEmergencyGrantee(wallet, domain, { ...message, patient }); relay with
+   * setEmergencyGranteeBySig. `scopes` is the deduplicated, sorted id list of the registration
+   * (empty for a removal): what the grantee needs to break the glass.
+   */
+  async nextEmergencyGranteeTypedData(params: {
+    patient: string;
+    grantee: string;
+    maxDurationSeconds: number;
+    scopes?: readonly string[];
+    deadline: bigint | number;
+  }): Promise<{
+    patient: string;
+    domain: ConsentDomain;
+    message: EmergencyGranteeMessage;
+    typedData: EmergencyGranteeTypedData;
+    scopes: readonly string[];
+  }> {
+    if (typeof params !== "object" || params === null)
+      throw new InvalidInputError("params", "expected { patient, grantee, maxDurationSeconds, scopes, deadline }");
+    const patient = requireNonZeroAddress(params.patient, "patient");
+    const maxDuration = requireEmergencyDuration(params.maxDurationSeconds, "maxDurationSeconds", true);
+    let tree: EmergencyScopes | undefined;
+    if (maxDuration > 0) {
+      tree = checkRegistration({ maxDurationSeconds: maxDuration, scopes: params.scopes ?? [] }).scopes;
+    } else if (params.scopes !== undefined && (!Array.isArray(params.scopes) || params.scopes.length > 0)) {
+      throw new InvalidInputError("scopes", "a removal (maxDurationSeconds 0) names no scopes");
+    }
+    const deadline = requireFutureTime(params.deadline, 256, "deadline", this.bounds);
+    const checked = toEmergencyGranteeMessage({
+      grantee: params.grantee,
+      maxDuration,
+      scopesRoot: tree?.root ?? ZERO_SCOPES_ROOT,
+      nonce: 0,
+      deadline,
+    });
+    const nonce = await this.emergencyNonceOf(patient);
+    const domain = await this.domain();
+    const message = { ...checked, nonce };
+    return {
+      patient,
+      domain,
+      message,
+      typedData: buildEmergencyGranteeTypedData(domain, message),
+      scopes: tree?.scopeIds ?? [],
+    };
+  }
+
   private checkGrant(params: GrantParams): {
     grantee: string;
     scope: string;
@@ -292,6 +442,29 @@ function checkKey(key: ConsentKeyInput): { patient: string; grantee: string; sco
     scope: toScopeId(key.scope),
     purpose: parsePurpose(key.purpose),
   };
+}
+
+function checkRegistration(registration: EmergencyRegistrationParams): {
+  maxDuration: number;
+  scopes: EmergencyScopes;
+} {
+  if (typeof registration !== "object" || registration === null) {
+    throw new InvalidInputError(
+      "registration",
+      `expected { maxDurationSeconds, scopes }, got ${describe(registration as unknown)}; to remove a grantee use removeEmergencyGrantee`,
+    );
+  }
+  return {
+    maxDuration: requireEmergencyDuration(registration.maxDurationSeconds, "maxDurationSeconds", false),
+    scopes: emergencyScopes(registration.scopes),
+  };
+}
+
+function checkProof(proof: unknown): string[] {
+  if (!Array.isArray(proof)) throw new InvalidInputError("proof", `expected a list of bytes32, got ${describe(proof)}`);
+  if (proof.length > MAX_PROOF_LENGTH)
+    throw new InvalidInputError("proof", `at most ${MAX_PROOF_LENGTH} hashes, got ${proof.length}`);
+  return proof.map((node, index) => requireBytes32(node, `proof[${index}]`));
 }
 
 function checkSignatureParts(parts: { v: unknown; r: unknown; s: unknown }): { v: number; r: string; s: string } {

@@ -2,6 +2,7 @@
 import { Interface, getAddress, keccak256, toUtf8Bytes, type Log } from "ethers";
 import { InvalidInputError, describe, requireAddress, requireBytes32, requireNonZeroAddress } from "../errors.ts";
 import { TrustRegistryAbi } from "../generated/TrustRegistry.ts";
+import * as node from "./node-reads.ts";
 import {
   ContractClient,
   type ClientOptions,
@@ -55,6 +56,11 @@ export function trustRoleId(role: TrustRoleName | string): string {
   return keccak256(toUtf8Bytes(`hygeia.role.${role}`));
 }
 
+/**
+ * One accreditation window. The history of (issuer, role) is append-only: a new window starts no
+ * earlier than the previous one's validUntil (or than its revocation time, when it was revoked), and
+ * a revocation only sets revokedAt; so no time at which an issuer was revoked ever becomes trusted.
+ */
 export interface Accreditation {
   /** Unix seconds; trusted from validFrom (inclusive) ... */
   readonly validFrom: bigint;
@@ -137,10 +143,15 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
   }
 
   /**
-   * Governance only. Trusted for [validFrom, validUntil), unix seconds; overwrites an earlier
-   * accreditation. Both times are checked before anything is sent (InvalidInputError naming the
-   * field): not milliseconds ("divide by 1000"), at most maxExpiryAheadSeconds ahead, validUntil
-   * after validFrom and in the future.
+   * Governance only. Appends a window [validFrom, validUntil), unix seconds, to the issuer's history
+   * for the role; earlier windows stay as they were (credentials issued in them stay trusted at
+   * issuance). Both times are checked before anything is sent (InvalidInputError naming the field):
+   * not milliseconds ("divide by 1000"), at most maxExpiryAheadSeconds ahead, validUntil after
+   * validFrom and in the future. Then the history rule, against the latest window read from the
+   * chain: the new window starts no earlier than the previous window's validUntil, or than now when
+   * that window was revoked (InvalidInputError on "validFrom" saying where it may start; should the
+   * chain move between the read and the transaction, the contract's WindowOverlapsHistory is a
+   * ContractRevertError saying the same). To renew an open window, start the new one at its validUntil.
    */
   accredit(params: AccreditParams, options?: TxOptions): Promise<TxOutcome<TrustEvent>> {
     if (typeof params !== "object" || params === null)
@@ -151,14 +162,39 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     if (validUntil <= validFrom)
       throw new InvalidInputError("validUntil", `must be after validFrom (${validFrom}), got ${validUntil}`);
     requireFutureTime(validUntil, 64, "validUntil", this.bounds); // the contract refuses a window already over
-    return this.write(
-      "accredit",
-      [requireNonZeroAddress(params.issuer, "issuer"), trustRoleId(params.role), validFrom, validUntil],
-      options,
-    );
+    const issuer = requireNonZeroAddress(params.issuer, "issuer");
+    const role = trustRoleId(params.role);
+    const args = [issuer, role, validFrom, validUntil];
+    if (!this.sender) return this.write("accredit", args, options); // refuses: read-only
+    return this.checkHistory(issuer, role, validFrom).then(() => this.write("accredit", args, options));
   }
 
-  /** Governance only. Ends an active accreditation now (at the block's time; it takes no time argument). */
+  /** The contract's history rule, checked against the latest window before sending. */
+  private async checkHistory(issuer: string, role: string, validFrom: bigint): Promise<void> {
+    const latest = await this.accreditationOf(issuer, role);
+    if (latest.validUntil === 0n) return; // no history yet
+    let earliest = latest.validUntil;
+    let why = `the previous window ends at ${latest.validUntil}`;
+    if (latest.revokedAt !== 0n) {
+      // The contract compares with its block's time, which is at least the head's.
+      const head = await this.ask(node.header(this.provider, "latest"), "TrustRegistry.accredit: latest block");
+      earliest = BigInt(head?.timestamp ?? 0);
+      why = `the previous window was revoked at ${latest.revokedAt}, so a new one starts now or later (the chain's time is ${earliest})`;
+    }
+    if (validFrom < earliest) {
+      throw new InvalidInputError(
+        "validFrom",
+        `${validFrom} overlaps the issuer's accreditation history (${why}): start the new window at ${earliest} or ` +
+          `later; a time at which the issuer was revoked never becomes trusted again`,
+      );
+    }
+  }
+
+  /**
+   * Governance only. Revokes, at the block's time (it takes no time argument), every window of the
+   * issuer for the role that has not ended yet (a future window too: it never becomes trusted).
+   * The contract reverts NotAccredited when there is none.
+   */
   revokeAccreditation(
     issuer: string,
     role: TrustRoleName | string,
@@ -189,6 +225,7 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     );
   }
 
+  /** The latest window (zeros when the issuer was never accredited for the role). */
   async accreditationOf(issuer: string, role: TrustRoleName | string, blockTag?: BlockTag): Promise<Accreditation> {
     const [validFrom, validUntil, revokedAt] = await this.read<[bigint, bigint, bigint]>(
       "accreditationOf",
@@ -196,5 +233,30 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
       blockTag,
     );
     return { validFrom, validUntil, revokedAt };
+  }
+
+  /**
+   * Every window of the issuer for the role, oldest first, all read at one block. isTrustedAt(at) is
+   * true when some window has validFrom <= at < validUntil and was not revoked at or before `at`.
+   */
+  async accreditationHistory(
+    issuer: string,
+    role: TrustRoleName | string,
+    blockTag: BlockTag = "latest",
+  ): Promise<Accreditation[]> {
+    const args = [requireAddress(issuer, "issuer"), trustRoleId(role)] as const;
+    const at = await this.pinBlock(blockTag, "TrustRegistry.accreditationHistory");
+    const count = await this.read<bigint>("accreditationCount", args, at);
+    // Governance appends one window per accredit call: short lists, read together.
+    return Promise.all(
+      Array.from({ length: Number(count) }, async (_, index) => {
+        const [validFrom, validUntil, revokedAt] = await this.read<[bigint, bigint, bigint]>(
+          "accreditationAt",
+          [...args, index],
+          at,
+        );
+        return { validFrom, validUntil, revokedAt };
+      }),
+    );
   }
 }

@@ -1,0 +1,418 @@
+/**
+ * Break-glass under the hardened rule (issue 14): named scopes (a Merkle root), one window per
+ * registration, any change closing the windows, the relayed registration / removal with the
+ * patient's own nonce (a grantee cannot block it), and revokes that always write.
+ */
+import { expect } from "chai";
+import { AbiCoder, Interface, TypedDataEncoder, Wallet, isError, keccak256, makeError, toUtf8Bytes } from "ethers";
+import {
+  ConsentRegistryAbi,
+  ConsentRegistryClient,
+  ContractRevertError,
+  EMERGENCY_GRANTEE_TYPES,
+  EmergencyScopesMismatchError,
+  InvalidInputError,
+  InvalidScopeError,
+  MAX_EMERGENCY_SCOPES,
+  Purpose,
+  SignatureError,
+  TrustRegistryAbi,
+  WrongSignerError,
+  ZERO_SCOPES_ROOT,
+  buildEmergencyGranteeTypedData,
+  consentDomain,
+  consentRegistryInterface,
+  emergencyGranteeDigest,
+  emergencyScopes,
+  emergencyScopesRoot,
+  parseSignedEmergencyGrantee,
+  recoverEmergencyGranteeSigner,
+  scopeId,
+  signEmergencyGrantee,
+  signedConsentToJson,
+  toChainError,
+  verifyEmergencyGranteeSignature,
+  type Eip1193Provider,
+} from "../src/index.ts";
+
+import { advanceTime, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { rejection } from "./support/settle.ts";
+
+const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+const domain = consentDomain(31337, REGISTRY);
+const patient = walletAt(2);
+const doctor = walletAt(5);
+const SCOPES = ["category:allergy", "category:medication", "fhir:Condition"];
+
+/** The leaf the contract hashes: keccak256(bytes.concat(keccak256(abi.encode(scope)))). */
+function leaf(scope: string): string {
+  return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32"], [scopeId(scope)])));
+}
+
+async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
+  const error = await rejection(promise);
+  expect(error).to.be.instanceOf(ContractRevertError);
+  return error as ContractRevertError;
+}
+
+describe("emergency scopes (off-chain)", () => {
+  it("a one-scope registration's root is the contract's leaf, with an empty proof", () => {
+    const tree = emergencyScopes(["category:allergy"]);
+    expect(tree.root).to.equal(leaf("category:allergy"));
+    expect(tree.proof("category:allergy")).to.deep.equal([]);
+  });
+
+  it("the root depends on the set of scopes only: order and repeats do not change it", () => {
+    const root = emergencyScopesRoot(SCOPES);
+    expect(emergencyScopesRoot([...SCOPES].reverse())).to.equal(root);
+    expect(emergencyScopesRoot([...SCOPES, SCOPES[0]!, scopeId(SCOPES[1]!)])).to.equal(root);
+    expect(emergencyScopes([...SCOPES, SCOPES[0]!]).scopeIds).to.have.length(3);
+    expect(emergencyScopesRoot(SCOPES.slice(0, 2))).to.not.equal(root);
+  });
+
+  it("each proof verifies against the root the way OpenZeppelin's MerkleProof does", () => {
+    const tree = emergencyScopes(SCOPES);
+    for (const scope of SCOPES) {
+      let node = leaf(scope);
+      for (const sibling of tree.proof(scope)) {
+        const [a, b] = BigInt(node) < BigInt(sibling) ? [node, sibling] : [sibling, node];
+        node = keccak256(`0x${a.slice(2)}${b.slice(2)}`);
+      }
+      expect(node, scope).to.equal(tree.root);
+    }
+  });
+
+  it("refuses an empty list, too many scopes, a malformed scope (naming its index) and a proof for an unlisted scope", () => {
+    expect(() => emergencyScopes([])).to.throw(InvalidInputError, /scopes: name at least one scope/);
+    const many = Array.from({ length: MAX_EMERGENCY_SCOPES + 1 }, (_, i) => `study:s-${i}`);
+    expect(() => emergencyScopes(many)).to.throw(InvalidInputError, /at most 256 distinct scopes/);
+    expect(emergencyScopes(many.slice(1)).scopeIds).to.have.length(MAX_EMERGENCY_SCOPES);
+    expect(() => emergencyScopes(["category:allergy", "fhir:condition"]))
+      .to.throw(InvalidScopeError)
+      .with.property("field", "scopes[1]");
+    expect(() => emergencyScopes("category:allergy" as unknown as string[])).to.throw(InvalidInputError, /list/);
+    expect(() => emergencyScopes(SCOPES).proof("category:mental-health"))
+      .to.throw(InvalidScopeError, /not among the registration's 3 scopes/)
+      .with.property("field", "scope");
+  });
+});
+
+describe("EmergencyGrantee typed data (off-chain)", () => {
+  const registration = {
+    patient: patient.address,
+    grantee: doctor.address,
+    maxDuration: 3600,
+    scopesRoot: emergencyScopesRoot(SCOPES),
+    nonce: 0,
+    deadline: 1_900_000_000,
+  };
+
+  it("encodes the contract's EMERGENCY_GRANTEE_TYPEHASH string", () => {
+    const fields = { EmergencyGrantee: EMERGENCY_GRANTEE_TYPES.EmergencyGrantee.map((f) => ({ ...f })) };
+    expect(TypedDataEncoder.from(fields).encodeType("EmergencyGrantee")).to.equal(
+      "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)",
+    );
+  });
+
+  it("builds a JSON-safe payload and validates the registration rules before anything is signed", () => {
+    const payload = buildEmergencyGranteeTypedData(domain, registration);
+    expect(payload.primaryType).to.equal("EmergencyGrantee");
+    expect(payload.message).to.deep.equal({
+      grantee: doctor.address,
+      maxDuration: 3600,
+      scopesRoot: registration.scopesRoot,
+      nonce: "0",
+      deadline: "1900000000",
+    });
+    expect(JSON.parse(JSON.stringify(payload))).to.deep.equal(payload);
+    const removal = buildEmergencyGranteeTypedData(domain, {
+      ...registration,
+      maxDuration: 0,
+      scopesRoot: ZERO_SCOPES_ROOT,
+    });
+    expect(removal.message.maxDuration).to.equal(0);
+
+    const build = (change: object) => () => buildEmergencyGranteeTypedData(domain, { ...registration, ...change });
+    expect(build({ maxDuration: 3_600_000 })).to.throw(InvalidInputError, /maxDuration: .*looks like milliseconds/);
+    expect(build({ maxDuration: 8 * 86400 })).to.throw(InvalidInputError, /at most 604800 seconds/);
+    expect(build({ scopesRoot: ZERO_SCOPES_ROOT })).to.throw(InvalidInputError, /scopesRoot: a registration must name/);
+    expect(build({ maxDuration: 0 })).to.throw(InvalidInputError, /scopesRoot: a removal .* names no scopes/);
+    expect(build({ grantee: ZERO_SCOPES_ROOT.slice(0, 42) })).to.throw(InvalidInputError, /grantee/);
+    expect(build({ nonce: -1 })).to.throw(InvalidInputError, /nonce/);
+  });
+
+  it("signs, recovers, verifies and round-trips through JSON; any change breaks the signature", async () => {
+    const signed = await signEmergencyGrantee(patient, domain, registration);
+    expect(signed.patient).to.equal(patient.address);
+    expect(recoverEmergencyGranteeSigner(domain, signed, signed.signature)).to.equal(patient.address);
+    expect(verifyEmergencyGranteeSignature(domain, signed, signed.signature, patient.address)).to.equal(true);
+    expect(
+      verifyEmergencyGranteeSignature(domain, { ...signed, nonce: 1n }, signed.signature, patient.address),
+    ).to.equal(false);
+    expect(
+      verifyEmergencyGranteeSignature(domain, { ...signed, maxDuration: 7200 }, signed.signature, patient.address),
+    ).to.equal(false);
+    expect(emergencyGranteeDigest(domain, signed)).to.equal(emergencyGranteeDigest(domain, registration));
+    const json = JSON.parse(JSON.stringify(signedConsentToJson(signed))) as Record<string, unknown>;
+    expect(parseSignedEmergencyGrantee(domain, json)).to.deep.equal(signed);
+    expect(() => parseSignedEmergencyGrantee(domain, { ...json, patient: doctor.address })).to.throw(
+      SignatureError,
+      /not made by patient/,
+    );
+  });
+
+  it("refuses a grantee's wallet signing the patient's registration, before prompting", async () => {
+    let prompts = 0;
+    const wallet: Eip1193Provider = {
+      request: async () => {
+        prompts++;
+        return "0x";
+      },
+    };
+    const refused = await rejection(
+      signEmergencyGrantee({ eip1193: wallet, account: doctor.address }, domain, registration),
+    );
+    expect(refused)
+      .to.be.instanceOf(WrongSignerError)
+      .and.include({ expected: patient.address, actual: doctor.address });
+    expect(prompts).to.equal(0);
+    const viaEthers = await rejection(signEmergencyGrantee(doctor, domain, registration));
+    expect(viaEthers).to.be.instanceOf(WrongSignerError);
+  });
+});
+
+describe("contract errors of the hardened registries decode by name", () => {
+  const consent = consentRegistryInterface;
+  const trust = new Interface(TrustRegistryAbi);
+  const cases: [Interface, string, unknown[], RegExp | undefined][] = [
+    [consent, "ZeroScopesRoot", [], /must name its scopes/],
+    [consent, "ScopeNotRegistered", [scopeId("category:allergy")], /not among the registration's scopes/],
+    [consent, "EmergencyWindowUsed", [1_800_000_000n], /ended at 1800000000: the patient must register/],
+    [consent, "StaleNonce", [3n, 2n], /nonce is now 3/],
+    [consent, "VersionOverflow", [], /can never be written again/],
+    [trust, "WindowOverlapsHistory", [100n, 200n], /start the new window at 200 or later/],
+    [trust, "NoSuchWindow", [4n], undefined],
+    [trust, "RenounceOwnershipDisabled", [], /transferOwnership \+ acceptOwnership/],
+  ];
+  for (const [iface, name, args, hint] of cases) {
+    it(`${name} becomes a ContractRevertError named ${name}${hint ? " with what to do" : ""}`, () => {
+      const data = iface.encodeErrorResult(name, args);
+      const raw = makeError("execution reverted", "CALL_EXCEPTION", {
+        action: "estimateGas",
+        data,
+        reason: null,
+        transaction: { to: REGISTRY, data: "0x" },
+        invocation: null,
+        revert: null,
+      });
+      expect(isError(raw, "CALL_EXCEPTION")).to.equal(true);
+      const error = toChainError(raw, iface, "Test.op", REGISTRY);
+      expect(error).to.be.instanceOf(ContractRevertError).and.include({ errorName: name, code: "CONTRACT_REVERT" });
+      expect(Object.keys((error as ContractRevertError).args).length).to.equal(args.length);
+      if (hint) expect(error.message).to.match(hint);
+    });
+  }
+  it("every custom error of the ConsentRegistry ABI is known to the decoder (NothingToRevoke is gone)", () => {
+    const names = ConsentRegistryAbi.filter((item) => item.type === "error").map((item) => item.name);
+    expect(names).to.include.members([
+      "ZeroScopesRoot",
+      "ScopeNotRegistered",
+      "EmergencyWindowUsed",
+      "StaleNonce",
+      "VersionOverflow",
+    ]);
+    expect(names).to.not.include("NothingToRevoke");
+  });
+});
+
+describe("break-glass and its relayed registration against the contract (anvil)", function () {
+  this.timeout(90_000);
+  let t: TestChain;
+  let relayer: ConsentRegistryClient;
+  let grantee: ConsentRegistryClient;
+
+  before(async () => {
+    t = await startTestChain();
+    relayer = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(9));
+    grantee = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(5));
+  });
+  after(async () => t?.stop());
+
+  const emergencyKey = (p: string, scope: string) => ({
+    patient: p,
+    grantee: doctor.address,
+    scope,
+    purpose: Purpose.Emergency,
+  });
+
+  it("the contract's EMERGENCY_GRANTEE_TYPEHASH is the one the package signs", async () => {
+    expect((await relayer.contract.getFunction("EMERGENCY_GRANTEE_TYPEHASH")()) as string).to.equal(
+      keccak256(
+        toUtf8Bytes(
+          "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)",
+        ),
+      ),
+    );
+  });
+
+  it("a patient without ETH registers and removes a grantee by signature; a grantee breaking the glass in between cannot block the removal", async () => {
+    const broke = Wallet.createRandom(); // no ETH: everything it does is relayed
+    expect(await t.provider.getBalance(broke.address)).to.equal(0n);
+    const now = await latestTimestamp(t.provider);
+
+    const register = await relayer.nextEmergencyGranteeTypedData({
+      patient: broke.address,
+      grantee: doctor.address,
+      maxDurationSeconds: 3600,
+      scopes: [...SCOPES, "category:allergy"],
+      deadline: now + 600,
+    });
+    expect(register.message.nonce).to.equal(0n);
+    expect(register.scopes).to.deep.equal(emergencyScopes(SCOPES).scopeIds);
+    const signedRegistration = await signEmergencyGrantee(broke, register.domain, {
+      ...register.message,
+      patient: broke.address,
+    });
+    const set = await relayer.setEmergencyGranteeBySig(signedRegistration);
+    expect(set.events).to.deep.equal([
+      {
+        type: "EmergencyGranteeSet",
+        patient: broke.address,
+        grantee: doctor.address,
+        maxDuration: 3600,
+        scopesRoot: emergencyScopesRoot(SCOPES),
+        position: set.events[0]!.position,
+      },
+    ]);
+    expect(await relayer.emergencyNonceOf(broke.address)).to.equal(1n);
+    const replay = await revertOf(relayer.setEmergencyGranteeBySig(signedRegistration));
+    expect(replay.errorName).to.equal("StaleNonce");
+    expect(replay.args).to.deep.equal({ current: 1n, signed: 0n });
+
+    await grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES });
+    expect(await relayer.isAllowed(emergencyKey(broke.address, "category:allergy"))).to.equal(true);
+
+    // The patient signs the removal; the grantee sees it coming and breaks the glass again first.
+    const removal = await relayer.nextEmergencyGranteeTypedData({
+      patient: broke.address,
+      grantee: doctor.address,
+      maxDurationSeconds: 0,
+      deadline: now + 600,
+    });
+    expect(removal.message).to.include({ maxDuration: 0, scopesRoot: ZERO_SCOPES_ROOT, nonce: 1n });
+    const signedRemoval = await signEmergencyGrantee(broke, removal.domain, {
+      ...removal.message,
+      patient: broke.address,
+    });
+    await grantee.breakGlass(broke.address, "fhir:Condition", { scopes: SCOPES });
+    expect(await relayer.isAllowed(emergencyKey(broke.address, "fhir:Condition"))).to.equal(true);
+
+    const removed = await relayer.setEmergencyGranteeBySig(signedRemoval);
+    expect(removed.events[0]).to.include({ type: "EmergencyGranteeSet", maxDuration: 0, scopesRoot: ZERO_SCOPES_ROOT });
+    for (const scope of SCOPES) {
+      expect(await relayer.isAllowed(emergencyKey(broke.address, scope)), scope).to.equal(false);
+    }
+    // The closed slots report expiry 0 and keep their versions.
+    expect(await relayer.consentOf(emergencyKey(broke.address, "category:allergy"))).to.deep.equal({
+      expiry: 0n,
+      version: 1,
+    });
+    expect(await relayer.emergencyGranteeOf(broke.address, doctor.address)).to.deep.equal({
+      maxDurationSeconds: 0,
+      windowEnd: 0n,
+      scopesRoot: ZERO_SCOPES_ROOT,
+    });
+    const after = await revertOf(grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES }));
+    expect(after.errorName).to.equal("NotEmergencyGrantee");
+  });
+
+  it("a re-registration closes the open window at once and allows exactly one new window, of the new length", async () => {
+    const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 3600, scopes: SCOPES });
+    const first = await grantee.breakGlass(patient.address, "category:medication", { scopes: SCOPES });
+    expect(first.events[0]).to.include({ version: 1 });
+    const key = emergencyKey(patient.address, "category:medication");
+    expect(await p.isAllowed(key)).to.equal(true);
+
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 60, scopes: SCOPES });
+    expect(await p.isAllowed(key), "a change closes the window").to.equal(false);
+    expect(await p.consentOf(key)).to.deep.equal({ expiry: 0n, version: 1 });
+
+    const second = await grantee.breakGlass(patient.address, "category:medication", { scopes: SCOPES });
+    const block = await t.provider.getBlock(second.blockNumber);
+    expect(second.events[0]).to.include({ expiry: BigInt(block!.timestamp + 60), version: 2 });
+    await advanceTime(t.provider, 61);
+    expect(await p.isAllowed(key)).to.equal(false);
+    expect(
+      (await revertOf(grantee.breakGlass(patient.address, "category:allergy", { scopes: SCOPES }))).errorName,
+    ).to.equal("EmergencyWindowUsed");
+  });
+
+  it("revoking an Emergency slot also removes the registration (ConsentRevoked, then EmergencyGranteeSet)", async () => {
+    const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(3));
+    const pAddress = walletAt(3).address;
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: SCOPES });
+    await grantee.breakGlass(pAddress, "category:allergy", { scopes: SCOPES });
+    await grantee.breakGlass(pAddress, "fhir:Condition", { scopes: SCOPES });
+    const revoked = await p.revoke({ grantee: doctor.address, scope: "category:allergy", purpose: "Emergency" });
+    expect(revoked.events.map((e) => e.type)).to.deep.equal(["ConsentRevoked", "EmergencyGranteeSet"]);
+    expect(revoked.events[1]).to.include({ maxDuration: 0, scopesRoot: ZERO_SCOPES_ROOT });
+    expect(await p.isAllowed(emergencyKey(pAddress, "fhir:Condition")), "the other window closes too").to.equal(false);
+    expect((await p.emergencyGranteeOf(pAddress, doctor.address)).maxDurationSeconds).to.equal(0);
+  });
+
+  it("breakGlass checks the scope list against the registered root before sending anything", async () => {
+    const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(4));
+    const pAddress = walletAt(4).address;
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: SCOPES });
+    const nonce = await t.provider.getTransactionCount(doctor.address);
+    const wrongList = await rejection(
+      grantee.breakGlass(pAddress, "category:allergy", { scopes: ["category:allergy"] }),
+    );
+    expect(wrongList)
+      .to.be.instanceOf(EmergencyScopesMismatchError)
+      .and.include({
+        code: "EMERGENCY_SCOPES_MISMATCH",
+        field: "scopes",
+        registeredRoot: emergencyScopesRoot(SCOPES),
+        computedRoot: emergencyScopesRoot(["category:allergy"]),
+      });
+    expect(() => grantee.breakGlass(pAddress, "category:mental-health", { scopes: SCOPES })).to.throw(
+      InvalidScopeError,
+      /not among the registration's 3 scopes/,
+    );
+    expect(() => grantee.breakGlass(pAddress, "category:allergy", { proof: ["0x12"] })).to.throw(
+      InvalidInputError,
+      /proof\[0\]/,
+    );
+    expect(await t.provider.getTransactionCount(doctor.address), "nothing was sent").to.equal(nonce);
+    // A proof from another list reaches the contract, which names the scope it refuses.
+    const forged = await revertOf(
+      grantee.breakGlass(pAddress, "category:mental-health", {
+        proof: emergencyScopes([...SCOPES, "category:mental-health"]).proof("category:mental-health"),
+      }),
+    );
+    expect(forged.errorName).to.equal("ScopeNotRegistered");
+    expect(forged.args).to.deep.equal({ scope: scopeId("category:mental-health") });
+  });
+
+  it("the client refuses a registration without scopes, a removal via setEmergencyGrantee, and milliseconds", () => {
+    const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
+    expect(() => p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: [] })).to.throw(
+      InvalidInputError,
+      /scopes/,
+    );
+    expect(() => p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 0, scopes: SCOPES })).to.throw(
+      InvalidInputError,
+      /removeEmergencyGrantee/,
+    );
+    expect(() => p.setEmergencyGrantee(doctor.address, 600 as never)).to.throw(
+      InvalidInputError,
+      /maxDurationSeconds, scopes/,
+    );
+    expect(() => p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 3_600_000, scopes: SCOPES })).to.throw(
+      InvalidInputError,
+      /divide by 1000/,
+    );
+  });
+});
