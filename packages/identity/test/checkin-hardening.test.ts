@@ -284,7 +284,9 @@ describe("identity: check-in hardening (roles, sealed answers, the clinic's stan
       expect(result.clinic).to.equal(undefined);
       expect(result.disclosed).to.deep.equal({});
       expect(failed(result)).to.deep.equal(["standing"]);
-      expect(result.checks.find((c) => c.name === "standing")?.reason).to.contain("not accredited as clinic");
+      expect(result.checks.find((c) => c.name === "standing")?.reason).to.contain(
+        "must itself be accredited as clinic on the TrustRegistry now",
+      );
       const refused = await answerVerifiedClinic(patientAgent, {
         patient: patient.did,
         clinic: result,

@@ -111,8 +111,8 @@ export async function verifyClinic(
     pass: standing.pass,
     reason: standing.pass
       ? "the clinic is accredited as clinic on the TrustRegistry now"
-      : `the clinic ${truncate(result.holder, 80)} is not accredited as clinic on the TrustRegistry now ` +
-        `(revoked, lapsed or never accredited): ${standing.reason}`,
+      : `the clinic ${truncate(result.holder, 80)} must itself be accredited as clinic on the TrustRegistry now ` +
+        `(revoked, lapsed or never accredited; ${standing.reason})`,
   });
   const claims = result.disclosed.ClinicAccreditationCredential;
   if (!checks.every((c) => c.pass) || !claims)
