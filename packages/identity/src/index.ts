@@ -25,5 +25,12 @@ export * from "./verify/es256k.ts";
 export * from "./verify/credential-verifier.ts";
 export * from "./sdjwt/sd-jwt.ts";
 export * from "./checkin/mutual.ts";
-export * from "./checkin/sealed.ts";
+export {
+  SEALED_CHECK_IN_PADDING,
+  SEALED_CHECK_IN_TYPE,
+  SEALED_CHECK_IN_VERSION,
+  verifyCheckIn,
+  type SealedCheckIn,
+  type VerifyCheckInParams,
+} from "./checkin/sealed.ts";
 export * from "./verify/factory.ts";
