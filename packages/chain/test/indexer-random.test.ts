@@ -9,9 +9,12 @@ import {
   ConsentIndexer,
   ConsentRegistryAbi,
   ConsentRegistryClient,
+  ZERO_SCOPES_ROOT,
+  emergencyScopes,
   keyParts,
   consentKey,
   scopeId,
+  type EmergencyScopes,
   type Purpose,
 } from "../src/index.ts";
 import { latestTimestamp, mine, startTestChain, type TestChain } from "./support/chain.ts";
@@ -120,7 +123,21 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
     // A rough model, only to keep generated operations valid (revoke what exists, break glass
     // where registered). Correctness is judged against the contract, never against this model.
     const expiryOf = new Map<string, bigint>();
-    const emergencyWindow = new Map<string, number>();
+    /** pair → the registration: its duration, scopes, and (roughly) when its single window opened. */
+    interface Registration {
+      duration: number;
+      tree: EmergencyScopes;
+      openedAt: number | undefined;
+    }
+    const emergencyWindow = new Map<string, Registration>();
+    const emergencyOps = { registrations: 0, removals: 0, breakGlass: 0, emergencyRevokes: 0 };
+    /** A change of the registration closes every Emergency slot of the pair. */
+    const closeWindows = (pair: string) => {
+      for (const [key, expiry] of expiryOf) {
+        const k = keyParts(key);
+        if (k.purpose === 3 && `${k.patient}|${k.grantee}` === pair && expiry !== 0n) expiryOf.set(key, 0n);
+      }
+    };
     let chainTime = await latestTimestamp(t.provider);
 
     const exact = new ConsentIndexer({
@@ -221,40 +238,85 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
             );
             for (const [g, s, purpose, expiry] of items) expiryOf.set(consentKey(p, g, s, purpose), expiry);
             operations += items.length;
-          } else if (roll < 0.65) {
-            // revoke something this patient holds (Emergency slots included)
+          } else if (roll < 0.6) {
+            // revoke something this patient holds (Emergency slots included: that also removes the grantee)
             const held = [...expiryOf].filter(
               ([key, expiry]) => expiry !== 0n && keyParts(key).patient === p.toLowerCase(),
             );
-            const candidates = held.filter(([key]) => !breakGlassPairs.has(key));
+            const candidates = held.filter(([key]) => {
+              const k = keyParts(key);
+              return (
+                !breakGlassPairs.has(key) && !(k.purpose === 3 && breakGlassPairs.has(`${k.patient}|${k.grantee}`))
+              );
+            });
             if (candidates.length === 0) continue;
             const [key] = pick(candidates);
             const k = keyParts(key);
-            if (k.purpose === 3) touchedEmergency.add(`${k.patient}|${k.grantee}`);
+            if (k.purpose === 3) {
+              const pair = `${k.patient}|${k.grantee}`;
+              touchedEmergency.add(pair);
+              closeWindows(pair);
+              emergencyWindow.delete(pair);
+              emergencyOps.emergencyRevokes++;
+            }
             sends.push(patient.send("revoke", [k.grantee, k.scope, k.purpose], 200_000n));
             expiryOf.set(key, 0n);
             operations++;
+          } else if (roll < 0.65) {
+            // revoke a slot whatever its state (never written, expired, revoked): it always writes
+            const g = pick(grantees).wallet.address;
+            const pair = `${p.toLowerCase()}|${g.toLowerCase()}`;
+            const purpose = pick([1, 2, 3, 4, 5] as Purpose[]);
+            if (purpose === 3 && breakGlassPairs.has(pair)) continue;
+            const s = pick(scopes);
+            const key = consentKey(p, g, s, purpose);
+            if (breakGlassPairs.has(key)) continue;
+            if (purpose === 3) {
+              touchedEmergency.add(pair);
+              closeWindows(pair);
+              emergencyWindow.delete(pair);
+              emergencyOps.emergencyRevokes++;
+            }
+            sends.push(patient.send("revoke", [g, s, purpose], 200_000n));
+            expiryOf.set(key, 0n);
+            operations++;
           } else if (roll < 0.75) {
-            // register / remove a break-glass grantee
+            // register (a random subset of the scopes, a random window) or remove a break-glass grantee
             const g = pick(grantees).wallet.address;
             const pair = `${p.toLowerCase()}|${g.toLowerCase()}`;
             if (breakGlassPairs.has(pair)) continue;
-            const duration = random() < 0.2 ? 0 : between(60, 3600);
-            sends.push(patient.send("setEmergencyGrantee", [g, duration], 100_000n));
-            emergencyWindow.set(pair, duration);
+            closeWindows(pair);
             touchedEmergency.add(pair);
+            if (random() < 0.2) {
+              sends.push(patient.send("setEmergencyGrantee", [g, 0, ZERO_SCOPES_ROOT], 150_000n));
+              emergencyWindow.delete(pair);
+              emergencyOps.removals++;
+            } else {
+              const named = scopes.filter(() => random() < 0.6);
+              const tree = emergencyScopes(named.length > 0 ? named : [pick(scopes)]);
+              const duration = between(60, 3600);
+              sends.push(patient.send("setEmergencyGrantee", [g, duration, tree.root], 150_000n));
+              emergencyWindow.set(pair, { duration, tree, openedAt: undefined });
+              emergencyOps.registrations++;
+            }
             operations++;
           } else if (roll < 0.9) {
-            // break the glass, by a registered grantee not re-registered in this wave
+            // break the glass on a registered scope, by a grantee not re-registered in this wave, while
+            // its single window is unopened or (by the model's clock) still open
             const grantee = pick(grantees);
             const pair = `${p.toLowerCase()}|${grantee.wallet.address.toLowerCase()}`;
-            if (!emergencyWindow.get(pair) || touchedEmergency.has(pair)) continue;
-            const s = pick(scopes);
-            sends.push(grantee.send("breakGlass", [p, s], 150_000n));
+            const registration = emergencyWindow.get(pair);
+            if (!registration || touchedEmergency.has(pair)) continue;
+            if (registration.openedAt !== undefined && chainTime + 5 >= registration.openedAt + registration.duration)
+              continue;
+            const s = pick(registration.tree.scopeIds);
+            sends.push(grantee.send("breakGlass", [p, s, registration.tree.proof(s)], 200_000n));
             const key = consentKey(p, grantee.wallet.address, s, 3);
             breakGlassPairs.add(pair);
             breakGlassPairs.add(key);
-            expiryOf.set(key, BigInt(chainTime + emergencyWindow.get(pair)!));
+            registration.openedAt ??= chainTime;
+            expiryOf.set(key, BigInt(registration.openedAt + registration.duration));
+            emergencyOps.breakGlass++;
             operations++;
           } else {
             // change the expiry of an existing grant (shorten or extend)
@@ -287,7 +349,7 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
         const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
         const saved = {
           expiryOf: new Map(expiryOf),
-          emergencyWindow: new Map(emergencyWindow),
+          emergencyWindow: new Map([...emergencyWindow].map(([pair, r]) => [pair, { ...r }])),
           operations,
           transactions,
         };
@@ -341,9 +403,13 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
     expect(reorgsSeen.confirmed, "reorgs were followed").to.be.at.least(ROUNDS >> 1);
     expect(allowedSeen, "the comparison saw allowed keys").to.be.above(50);
     expect(deniedSeen, "the comparison saw denied keys").to.be.above(50);
+    expect(emergencyOps.registrations, "registrations were generated").to.be.above(20);
+    expect(emergencyOps.removals, "removals were generated").to.be.above(3);
+    expect(emergencyOps.breakGlass, "break-glass calls were generated").to.be.above(20);
+    expect(emergencyOps.emergencyRevokes, "purpose-3 revokes were generated").to.be.above(3);
     console.log(
       `      ${operations} operations in ${transactions} transactions (${succeeded} succeeded), ${head} blocks, ` +
-        `reorgs followed ${reorgsSeen.exact}/${reorgsSeen.confirmed}, seed ${SEED}`,
+        `reorgs followed ${reorgsSeen.exact}/${reorgsSeen.confirmed}, emergency ${JSON.stringify(emergencyOps)}, seed ${SEED}`,
     );
   });
 });

@@ -12,6 +12,7 @@ import {
   startLocalChain,
   deployHygeia,
   WrongChainError,
+  scopeId,
   type ConsentIndexerOptions,
   type IndexerEvents,
 } from "../src/index.ts";
@@ -90,8 +91,8 @@ describe("ConsentIndexer (anvil)", function () {
     expect(i.isAllowed(...key(), expiry - 1)).to.equal(true);
     expect(i.isAllowed(...key(), expiry)).to.equal(false);
 
-    await registry.setEmergencyGrantee(lab.address, 600);
-    await registry.connect(t.signer(4)).breakGlass(patient.address, scope);
+    await registry.setEmergencyGrantee(lab.address, { maxDurationSeconds: 600, scopes: [scope] });
+    await registry.connect(t.signer(4)).breakGlass(patient.address, scope, { scopes: [scope] });
     await i.sync();
     expect(await allowed(i, key(lab.address, Purpose.Emergency))).to.equal(true);
     expect(i.status()).to.include({ stale: false, syncedBlock: await t.provider.getBlockNumber(), chainId: 31337 });
@@ -135,6 +136,79 @@ describe("ConsentIndexer (anvil)", function () {
     await i.sync();
     expect(await allowed(i, k), "revoke applies unconfirmed").to.equal(false);
     expect(i.status().confirmedBlock).to.equal(i.status().syncedBlock - 2);
+  });
+
+  it("an emergency re-registration or removal closes the grantee's windows at once, keeping versions; reorgs and checkpoints carry it", async () => {
+    const doctorAccount = walletAt(7);
+    const doctor = registry.connect(t.signer(7));
+    const scopes = ["category:allergy", "category:medication", "fhir:Condition"];
+    const slot = (s: string) => [patient.address, doctorAccount.address, s, Purpose.Emergency] as const;
+    const i = await indexer({ confirmations: 2 });
+    const exact = await indexer();
+    const agree = async (label: string) => {
+      await mine(t.provider, 2); // bury everything, so the confirmed view must equal the chain
+      await Promise.all([i.sync(), exact.sync()]);
+      for (const s of scopes) {
+        const onChain = await registry.isAllowed({
+          patient: patient.address,
+          grantee: doctorAccount.address,
+          scope: s,
+          purpose: 3,
+        });
+        expect(await allowed(i, slot(s)), `${label}: ${s}`).to.equal(onChain);
+        expect(await allowed(exact, slot(s)), `${label}: ${s} (no confirmations)`).to.equal(onChain);
+      }
+    };
+
+    await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 3600, scopes });
+    await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await agree("two windows open");
+    expect(await allowed(i, slot("category:allergy"))).to.equal(true);
+
+    // A re-registration closes both at once, before any confirmation (a restriction).
+    const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
+    await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 600, scopes });
+    await i.sync();
+    expect(await allowed(i, slot("category:allergy")), "closed while unconfirmed").to.equal(false);
+    expect(await allowed(i, slot("fhir:Condition")), "closed while unconfirmed").to.equal(false);
+
+    // That registration is orphaned: the windows are open again on the new branch.
+    await t.provider.send("evm_revert", [snapshot]);
+    await mine(t.provider, 1);
+    await agree("the closing registration was orphaned");
+    expect(await allowed(exact, slot("category:allergy"))).to.equal(true);
+
+    // Removal closes them; the next breakGlass after a new registration is version + 1 (no gap reported).
+    const resyncs: unknown[] = [];
+    exact.on("resync", (event) => resyncs.push(event));
+    await registry.removeEmergencyGrantee(doctorAccount.address);
+    await agree("removed");
+    const saved = JSON.parse(JSON.stringify(exact.checkpoint())) as {
+      entries: [string, string, string, number, string, number][];
+    };
+    const allergy = saved.entries.find(
+      ([, g, s, p]) => g === doctorAccount.address.toLowerCase() && p === 3 && s === scopeId("category:allergy"),
+    );
+    expect(allergy?.slice(4)).to.deep.equal(["0", 1]);
+    await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 600, scopes });
+    const reopened = await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+    expect(reopened.events[0]).to.include({ version: 2 });
+    await agree("registered again, one window open");
+    expect(resyncs, "versions continued without a gap").to.deep.equal([]);
+
+    // A checkpoint taken now restores the same answers; a revoke of purpose 3 closes every window.
+    const restored = ConsentIndexer.restore(JSON.parse(JSON.stringify(exact.checkpoint())), {
+      provider: t.provider,
+      address: t.deployment.contracts.ConsentRegistry,
+      confirmations: 0,
+    });
+    indexers.push(restored);
+    await doctor.breakGlass(patient.address, "category:medication", { scopes });
+    await registry.revoke({ grantee: doctorAccount.address, scope: "category:allergy", purpose: "Emergency" });
+    await restored.sync();
+    await agree("revoked");
+    for (const s of scopes) expect(await allowed(restored, slot(s)), s).to.equal(false);
   });
 
   it("rolls back a reorg and converges to the new chain (confirmations 0)", async () => {

@@ -12,6 +12,11 @@
  *   in eth_getLogs ranges and assumed final.
  * - A processed block whose hash changed means a reorg: roll back to the common ancestor with the
  *   undo log, re-read. Deeper than the window: rebuild from the checkpoint or the start block.
+ * - Emergency (purpose 3) like the contract: an EmergencyGranteeSet (a new registration, a removal,
+ *   or the removal a revoke of an Emergency slot makes) closes every Emergency slot of that
+ *   (patient, grantee) pair at once: expiry 0, version unchanged (the contract does not bump them;
+ *   the next breakGlass of a slot is version + 1 as ever). A closure is a write like any other:
+ *   restrictive, so it counts as soon as it is mined, with undo entries for reorgs.
  * - When the indexer cannot vouch for its state (not caught up, last poll failed, last success
  *   older than `staleAfterMs`, reorg being applied), isAllowed throws IndexerStaleError.
  *
@@ -47,7 +52,7 @@ import { networkFailureReason } from "../clients/chain-errors.ts";
 import * as node from "../clients/node-reads.ts";
 import { bounded } from "../clients/sender.ts";
 import { requireUnixSeconds } from "../clients/time-bounds.ts";
-import { CONSENT_SLOT_TOPICS, isSlotEvent, parseConsentLog, slotAfter } from "../clients/consent-events.ts";
+import { CONSENT_STATE_TOPICS, isSlotEvent, parseConsentLog, slotAfter } from "../clients/consent-events.ts";
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -173,6 +178,11 @@ export class ConsentIndexer {
   private readonly confirmed = new ConsentTable();
   /** Per key touched by unconfirmed blocks: the smallest expiry among them and the latest version. */
   private pending = new Map<ConsentKey, SlotValue>();
+  /**
+   * (patient ‖ grantee) → the Emergency keys ever seen for the pair, confirmed or not: what an
+   * EmergencyGranteeSet closes. Keys of orphaned blocks may linger; a closure skips keys neither view holds.
+   */
+  private emergencyKeys = new Map<string, Set<ConsentKey>>();
   /** Processed blocks still within the reorg window, ascending; the first is the rollback floor. */
   private blocks: ProcessedBlock[] = [];
   private syncedBlock: number;
@@ -491,7 +501,7 @@ export class ConsentIndexer {
       const logs = await this.ask(
         this.provider.getLogs({
           address: this.address,
-          topics: [[...CONSENT_SLOT_TOPICS]],
+          topics: [[...CONSENT_STATE_TOPICS]],
           fromBlock: from,
           toBlock: to,
         }),
@@ -544,7 +554,7 @@ export class ConsentIndexer {
       const logsPerBlock = await Promise.all(
         linked.map((h) =>
           this.ask(
-            this.provider.getLogs({ address: this.address, topics: [[...CONSENT_SLOT_TOPICS]], blockHash: h.hash }),
+            this.provider.getLogs({ address: this.address, topics: [[...CONSENT_STATE_TOPICS]], blockHash: h.hash }),
             `the logs of block ${h.number}`,
           ),
         ),
@@ -627,6 +637,7 @@ export class ConsentIndexer {
   private async resync(reason: Error): Promise<void> {
     this.confirmed.clear();
     this.pending.clear();
+    this.emergencyKeys.clear();
     this.blocks = [];
     this.lastSyncAt = null;
     this.applyingReorg = false;
@@ -640,7 +651,10 @@ export class ConsentIndexer {
   }
 
   private loadCheckpoint(checkpoint: ParsedCheckpoint): void {
-    for (const [key, slot] of checkpoint.slots) this.confirmed.write(key, slot);
+    for (const [key, slot] of checkpoint.slots) {
+      this.confirmed.write(key, slot);
+      this.noteKey(key);
+    }
     this.blocks = [{ number: checkpoint.block.number, hash: checkpoint.block.hash, writes: [], undo: [] }];
     this.syncedBlock = this.confirmedBlock = checkpoint.block.number;
   }
@@ -659,21 +673,43 @@ export class ConsentIndexer {
         );
       }
       const event = parseConsentLog(log);
-      if (!event || !isSlotEvent(event)) continue;
+      if (!event) continue;
+      if (!isSlotEvent(event)) {
+        // EmergencyGranteeSet: every Emergency window of the pair closes (versions unchanged).
+        for (const key of this.emergencyKeys.get(pairOf(event.patient, event.grantee)) ?? []) {
+          const pendingSlot = this.pending.get(key);
+          const current = pendingSlot ?? this.confirmed.get(key);
+          if (current === undefined || (pendingSlot === undefined && current.expiry === 0n)) continue;
+          const value = { expiry: 0n, version: current.version };
+          this.addPending(key, value);
+          writes.push({ key, value });
+        }
+        continue;
+      }
       const key = consentKey(event.patient, event.grantee, event.scope, event.purpose);
       const value = slotAfter(event);
       const previous = this.pending.get(key) ?? this.confirmed.get(key);
-      // Every write bumps the version by one; a gap means the node skipped logs.
-      if (previous && (previous.version + 1) >>> 0 !== value.version) {
+      // Every write bumps the version by one (never wrapping: the contract reverts VersionOverflow);
+      // a gap means the node skipped logs.
+      if (previous && previous.version + 1 !== value.version) {
         throw new IndexerInconsistencyError(
           `version of a consent slot went from ${previous.version} to ${value.version} in block ${number}: events are missing`,
         );
       }
       this.addPending(key, value);
+      this.noteKey(key);
       writes.push({ key, value });
     }
     this.blocks.push({ number, hash, writes, undo: null });
     this.syncedBlock = number;
+  }
+
+  private noteKey(key: ConsentKey): void {
+    if (keyParts(key).purpose !== 3) return;
+    const pair = key.slice(0, 80);
+    let keys = this.emergencyKeys.get(pair);
+    if (!keys) this.emergencyKeys.set(pair, (keys = new Set()));
+    keys.add(key);
   }
 
   /** Applies blocks up to `target` to the confirmed table. */
@@ -778,6 +814,11 @@ export class ConsentIndexer {
       }
     }
   }
+}
+
+/** The (patient, grantee) prefix of their consent keys (consent-table.ts's layout). */
+function pairOf(patient: string, grantee: string): string {
+  return `${patient.slice(2)}${grantee.slice(2)}`.toLowerCase();
 }
 
 function positive(value: number, field: string): number {
