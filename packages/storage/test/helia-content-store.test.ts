@@ -1,4 +1,7 @@
-import { readdir } from "node:fs/promises";
+import { open, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { expect } from "chai";
 import {
   ContentNotFoundError,
@@ -85,6 +88,44 @@ for (const blockstore of ["pack", "flatfs"] as const) {
       expect(records).to.deep.equal(pinRecords(dirB));
       await a.unpin(cid);
       expect(pinRecords(dirA)).to.deep.equal(new Map());
+    });
+
+    it("put flushes its blocks to stable storage before it records the pin, in a few syncs, not one per block", async () => {
+      const events: string[] = [];
+      const handle = await open(join(tmpdir(), `hygeia-probe-${process.pid}`), "w");
+      const prototype = Object.getPrototypeOf(handle) as {
+        datasync: () => Promise<void>;
+        sync: () => Promise<void>;
+      };
+      await handle.close();
+      await rm(join(tmpdir(), `hygeia-probe-${process.pid}`));
+      const { datasync, sync } = prototype;
+      const exec = DatabaseSync.prototype.exec;
+      prototype.datasync = function (this: unknown) {
+        events.push("flush");
+        return datasync.call(this);
+      };
+      prototype.sync = function (this: unknown) {
+        events.push("flush");
+        return sync.call(this);
+      };
+      DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string) {
+        if (sql === "BEGIN IMMEDIATE") events.push("pin");
+        return exec.call(this, sql);
+      };
+      try {
+        await store.put([testBytes(3_500_000, 41)]); // 4 blocks
+      } finally {
+        Object.assign(prototype, { datasync, sync });
+        DatabaseSync.prototype.exec = exec;
+      }
+      const pin = events.indexOf("pin");
+      expect(pin, events.join(" ")).to.be.greaterThan(0);
+      expect(events.slice(0, pin)).to.include("flush");
+      // pack: one fdatasync of the one segment written; flatfs: one per block file, then its (new) directories
+      const flushes = events.slice(0, pin).filter((event) => event === "flush").length;
+      if (blockstore === "pack") expect(flushes).to.equal(1);
+      else expect(flushes).to.be.within(4, 12);
     });
 
     it("has() answers from the local store only", async () => {

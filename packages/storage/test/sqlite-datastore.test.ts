@@ -2,6 +2,7 @@
 // transactions, persistence, and the one-time migration of an earlier data dir's `datastore/` directory.
 import { access, mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { expect } from "chai";
 import { FsDatastore } from "datastore-fs";
 import { Key } from "interface-datastore";
@@ -124,6 +125,43 @@ describe("SqliteDatastore", () => {
       }),
     ).to.throw("changed my mind");
     expect(await store.get(key)).to.deep.equal(Uint8Array.of(2));
+  });
+
+  it("commits durably (synchronous=FULL), and awaits the write barrier before every put and batch commit", async () => {
+    const db = new DatabaseSync(join(dir, "test.sqlite"));
+    try {
+      // synchronous is per connection: read it on a connection opened the same way as the store's
+      await store.close();
+      const exec = DatabaseSync.prototype.exec;
+      const executed: string[] = [];
+      DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string) {
+        executed.push(sql);
+        return exec.call(this, sql);
+      };
+      try {
+        store = new SqliteDatastore(join(dir, "test.sqlite"));
+        await store.open();
+      } finally {
+        DatabaseSync.prototype.exec = exec;
+      }
+      expect(executed.join(";")).to.match(/synchronous = FULL/);
+    } finally {
+      db.close();
+    }
+    const order: string[] = [];
+    store.setWriteBarrier(async () => {
+      order.push("barrier");
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      order.push("barrier done");
+    });
+    const key = new Key("/a");
+    await store.put(key, Uint8Array.of(1));
+    order.push("put");
+    const batch = store.batch();
+    batch.put(new Key("/b"), Uint8Array.of(2));
+    await batch.commit();
+    order.push("batch");
+    expect(order).to.deep.equal(["barrier", "barrier done", "put", "barrier", "barrier done", "batch"]);
   });
 
   it("persists across reopen, and refuses use while closed", async () => {
