@@ -53,7 +53,8 @@ import { MemoryChallengeStore, createAgentVerifier } from "@hygeia/identity";
 const challenges = new MemoryChallengeStore(); // or new SqliteChallengeStore(path), shared by processes
 const verifier = createAgentVerifier(agent, {
   trustRegistry: deployment.contracts.TrustRegistry,
-  statusListFetcher: (url) => fetch(url).then((r) => r.text()), // status list credential (JWT)
+  statusListFetcher: (url) => fetch(url, { redirect: "error" }).then((r) => r.text()), // status list (JWT)
+  statusListOrigins: [base], // the only origin status lists are fetched from (default: any https origin)
   challenges,
 });
 // or new CredentialVerifier({ resolver, trust: new IssuerTrust({ registry, didPrefix }), … }) to wire it yourself
@@ -191,13 +192,13 @@ const listJwt = await issueStatusListCredential(agent, {
 served.set(listUrl, listJwt); // serve listJwt at listUrl (the gateway will); verifiers cache it for 60 s
 verifier.invalidateStatusLists(listUrl); // after publishing, for verifiers in the same process
 const revoked = await verifier.verifyCredential(vc);
-// revoked.ok === false; the "status" check fails with reason "revoked"
+// revoked.ok === false; the "status" check fails: { name: "status", pass: false, reason: "revoked", code: "REVOKED" }
 // #endregion status-lists
 
 assert.equal(revoked.ok, false);
 assert.deepEqual(
   revoked.checks.filter((c) => !c.pass),
-  [{ name: "status", pass: false, reason: "revoked" }],
+  [{ name: "status", pass: false, reason: "revoked", code: "REVOKED" }],
 );
 
 await agent.close();
