@@ -18,6 +18,8 @@ const clinic = clinicSigner.address;
 const doctorSigner = account(4);
 const doctor = doctorSigner.address;
 const relayerSigner = account(9);
+const erSigner = account(6); // an emergency department
+const er = erSigner.address;
 const issuer = account(5).address;
 const now = Math.floor(Date.now() / 1000);
 const expiry = now + 30 * 86400;
@@ -158,6 +160,80 @@ assert.deepEqual(await registry.checkRecordAccess({ patient, grantee: clinic, re
   scope: null,
   scopes: [`record:${cid}`],
 });
+
+let windowEnd = 0n;
+
+// #region emergency
+import { ZERO_SCOPES_ROOT, signEmergencyGrantee } from "@hygeia/chain";
+
+// The patient names the grantee, the length of its ONE window (at most 7 days) and the scopes it may open.
+const card = ["category:allergy", "category:medication", "fhir:Condition"]; // the grantee keeps this list
+await registry.setEmergencyGrantee(er, { maxDurationSeconds: 4 * 3600, scopes: card }); // the chain keeps its root
+
+// In an emergency the grantee breaks the glass; the proof for the scope is computed from the list (its Merkle
+// root is compared with the registered one first). The first call opens the window: now + 4 hours.
+const erRegistry = registry.connect(erSigner);
+const opened = await erRegistry.breakGlass(patient, "category:allergy", { scopes: card });
+opened.events; // [{ type: "EmergencyAccess", purpose: 3, expiry: windowEnd, version: 1, ... }]
+await erRegistry.breakGlass(patient, "fhir:Condition", { scopes: card }); // joins the window, never extends it
+windowEnd = (await registry.emergencyGranteeOf(patient, er)).windowEnd; // { maxDurationSeconds: 14400, windowEnd, scopesRoot }
+// After windowEnd, breakGlass reverts EmergencyWindowUsed until the patient registers the grantee again.
+
+// The patient ends it early without ETH: a signed removal that anyone relays. Its nonce is the patient's own
+// (emergencyNonceOf), so nothing the grantee does can make the signature stale.
+const removal = await relayer.nextEmergencyGranteeTypedData({
+  patient,
+  grantee: er,
+  maxDurationSeconds: 0, // 0 removes; a registration gives a duration and scopes
+  deadline: now + 600,
+});
+const signedRemoval = await signEmergencyGrantee({ eip1193: ethereum, account: patient }, removal.domain, {
+  ...removal.message,
+  patient,
+});
+await relayer.setEmergencyGranteeBySig(signedRemoval); // every window of the grantee closes at once
+await registry.emergencyGranteeOf(patient, er); // { maxDurationSeconds: 0, windowEnd: 0n, scopesRoot: ZERO_SCOPES_ROOT }
+// #endregion emergency
+
+assert.equal(opened.events[0]!.type, "EmergencyAccess");
+assert.equal((opened.events[0] as { expiry: bigint }).expiry, windowEnd);
+assert.deepEqual(await registry.emergencyGranteeOf(patient, er), {
+  maxDurationSeconds: 0,
+  windowEnd: 0n,
+  scopesRoot: ZERO_SCOPES_ROOT,
+});
+for (const scope of card) assert.equal(await registry.isAllowed({ patient, grantee: er, scope, purpose: 3 }), false);
+await assert.rejects(erRegistry.breakGlass(patient, "category:allergy", { scopes: card }), {
+  errorName: "NotEmergencyGrantee",
+});
+assert.equal(await registry.emergencyNonceOf(patient), 1n);
+
+let overlap: InvalidInputError | undefined;
+const chainNow = (await provider.getBlock("latest"))!.timestamp;
+
+// #region trust-history
+await trust.revokeAccreditation(issuer, "irb"); // e.g. its key was compromised
+try {
+  // Back-dating the new window would make the revoked period trusted again: refused before sending.
+  await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 });
+} catch (error) {
+  if (!(error instanceof InvalidInputError)) throw error;
+  error.field; // "validFrom"; "... start the new window at <the chain's time> or later ..."
+  overlap = error;
+}
+await trust.accredit({ issuer, role: "irb", validFrom: chainNow + 60, validUntil: chainNow + 365 * 86400 });
+await trust.accreditationHistory(issuer, "irb"); // both windows, oldest first: [{ ..., revokedAt }, { ..., revokedAt: 0n }]
+await trust.accreditationOf(issuer, "irb"); // the latest window
+// #endregion trust-history
+
+assert.equal(overlap?.field, "validFrom");
+assert.match(overlap.message, /start the new window at \d+ or later/);
+const history = await trust.accreditationHistory(issuer, "irb");
+assert.equal(history.length, 2);
+assert.notEqual(history[0]!.revokedAt, 0n);
+assert.deepEqual(await trust.accreditationOf(issuer, "irb"), history[1]);
+assert.equal(await trust.isTrustedAt(issuer, "irb", now), true); // the old window still vouches for its time
+assert.equal(await trust.isTrustedAt(issuer, "irb", Number(history[0]!.revokedAt)), false);
 
 await stop();
 console.log("consent: ok");

@@ -33,12 +33,13 @@ const [first, second] = await Promise.all([
 ]);
 second.nonce - first.nonce; // 1
 
-// A write that would revert fails in simulation, before it takes a nonce ...
+// A write that would revert fails in simulation, before it takes a nonce (here: breaking the glass on
+// the lab's records, which never registered this account as an emergency grantee) ...
 try {
-  await registry.revoke({ grantee: lab, scope: "fhir:Patient", purpose: "Treatment" });
+  await registry.breakGlass(lab, "category:allergy", { proof: [] });
 } catch (error) {
   if (!(error instanceof ContractRevertError)) throw error;
-  error.errorName; // "NothingToRevoke"
+  error.errorName; // "NotEmergencyGrantee"
 }
 // ... so the next write is not stuck behind a gap.
 const third = await registry.revoke({ grantee: lab, scope: "category:laboratory", purpose: "Treatment" });
@@ -47,8 +48,8 @@ third.nonce; // second.nonce + 1
 
 assert.equal(second.nonce - first.nonce, 1);
 assert.equal(third.nonce, second.nonce + 1);
-await assert.rejects(registry.revoke({ grantee: lab, scope: "fhir:Patient", purpose: "Treatment" }), {
-  errorName: "NothingToRevoke",
+await assert.rejects(registry.breakGlass(lab, "category:allergy", { proof: [] }), {
+  errorName: "NotEmergencyGrantee",
 });
 
 await provider.send("evm_setAutomine", [false]); // from here on anvil mines only when asked
