@@ -261,8 +261,9 @@ export class StatusListChecker {
       throw new InvalidIdentityInputError("issuer", "must be the credential's issuer DID");
     if (!Array.isArray(entries))
       throw new InvalidIdentityInputError("entries", "must be an array of credentialStatus entries");
-    // Every URL is vetted before any is fetched.
+    // Every URL is vetted before any is fetched (a list cached for this issuer was, when it was fetched).
     for (const entry of entries) {
+      if (this.cache.get(urlOf(entry))?.issuer === issuer) continue;
       const problem = statusUrlProblem(urlOf(entry), issuer, this.urlPolicy);
       if (problem)
         return { pass: false, reason: `status list URL not allowed: ${problem}`, code: "STATUS_URL_NOT_ALLOWED" };
