@@ -1,0 +1,108 @@
+/**
+ * Chain ids above 2^53 end to end (issue 14, finding 6): an anvil node on chain 2^53 + 1, the
+ * ConsentRegistry deployed there, a grant signed through the node's eth_signTypedData_v4 from the
+ * package's payload and relayed. A rounded chain id (2^53) would sign for another domain.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
+import { expect } from "chai";
+import { ContractFactory, JsonRpcProvider, TypedDataEncoder } from "ethers";
+import {
+  ConsentRegistryAbi,
+  ConsentRegistryBytecode,
+  ConsentRegistryClient,
+  ContractRevertError,
+  LOCAL_MNEMONIC,
+  anvilBinaryPath,
+  consentDomain,
+  signGrant,
+  type Eip1193Provider,
+} from "../src/index.ts";
+import { latestTimestamp, walletAt } from "./support/chain.ts";
+import { rejection } from "./support/settle.ts";
+
+const BIG_CHAIN_ID = 2n ** 53n + 1n; // 9007199254740993; Number() gives 9007199254740992
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+describe("a chain id above 2^53 (anvil on chain 9007199254740993)", function () {
+  this.timeout(60_000);
+  let anvil: ChildProcess | undefined;
+  let provider: JsonRpcProvider;
+  let registryAddress: string;
+
+  before(async () => {
+    const port = await freePort();
+    anvil = spawn(
+      anvilBinaryPath(),
+      ["--port", String(port), "--chain-id", BIG_CHAIN_ID.toString(), "--mnemonic", LOCAL_MNEMONIC, "--accounts", "10"],
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+      let output = "";
+      const timer = setTimeout(() => reject(new Error(`anvil did not listen: ${output}`)), 20_000);
+      anvil!.stdout!.on("data", (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes("Listening on")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      anvil!.once("exit", (code) => reject(new Error(`anvil exited (${code}): ${output}`)));
+    });
+    provider = new JsonRpcProvider(`http://127.0.0.1:${port}`, undefined, { cacheTimeout: -1 });
+    const factory = new ContractFactory(ConsentRegistryAbi, ConsentRegistryBytecode, walletAt(0).connect(provider));
+    const contract = await factory.deploy();
+    await contract.waitForDeployment();
+    registryAddress = await contract.getAddress();
+  });
+  after(async () => {
+    provider?.destroy();
+    if (anvil && anvil.exitCode === null) {
+      const exited = new Promise((resolve) => anvil!.once("exit", resolve));
+      anvil.kill("SIGTERM");
+      await exited;
+    }
+  });
+
+  it("the client's domain keeps the chain id exact and matches the contract's DOMAIN_SEPARATOR", async () => {
+    const registry = new ConsentRegistryClient(registryAddress, provider);
+    const domain = await registry.domain();
+    expect(domain.chainId).to.equal(BIG_CHAIN_ID);
+    const onChain = (await registry.contract.getFunction("DOMAIN_SEPARATOR")()) as string;
+    expect(TypedDataEncoder.hashDomain(domain)).to.equal(onChain);
+    expect(TypedDataEncoder.hashDomain({ ...domain, chainId: 2n ** 53n })).to.not.equal(onChain);
+  });
+
+  it("a grant signed through eth_signTypedData_v4 with the package's payload is accepted; one for the rounded id is not", async () => {
+    const relayer = new ConsentRegistryClient(registryAddress, walletAt(9).connect(provider));
+    const patient = walletAt(2).address;
+    const clinic = walletAt(3).address;
+    const now = await latestTimestamp(provider);
+    const key = { patient, grantee: clinic, scope: "category:laboratory", purpose: "Treatment" };
+    const next = await relayer.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
+    expect(next.typedData.domain.chainId).to.equal("9007199254740993");
+    // anvil holds the dev keys: it is a real EIP-1193 wallet here, reading the JSON payload.
+    const wallet: Eip1193Provider = { request: ({ method, params }) => provider.send(method, [...(params ?? [])]) };
+    const rounded = await signGrant(walletAt(2), consentDomain(2n ** 53n, registryAddress), {
+      ...next.message,
+      patient,
+    });
+    const refused = await rejection(relayer.grantBySig(rounded));
+    expect(refused).to.be.instanceOf(ContractRevertError).and.include({ errorName: "InvalidSignature" });
+
+    const signed = await signGrant({ eip1193: wallet, account: patient }, next.domain, { ...next.message, patient });
+    const granted = await relayer.grantBySig(signed);
+    expect(granted.events[0]).to.include({ type: "ConsentGranted", patient, grantee: clinic, version: 1 });
+    expect(await relayer.isAllowed(key)).to.equal(true);
+  });
+});
