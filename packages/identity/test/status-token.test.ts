@@ -113,6 +113,25 @@ describe("identity: SD-JWT VC status claim (IETF Token Status List)", function (
     expect(status(result)).to.include({ pass: false, reason: "status list served for another URL" });
   });
 
+  it("fails closed on an IETF status claim on a JWT VC, where nothing would evaluate it", async function () {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = await agent.signJwt(issuers.identity.did, {
+      iss: issuers.identity.did,
+      sub: patient.did,
+      nbf: now - 10,
+      status: { status_list: { idx: 3, uri: listUrl } },
+      vc: {
+        "@context": ["https://www.w3.org/2018/credentials/v1"],
+        type: ["VerifiableCredential", CredentialType.PatientIdentity],
+        credentialSubject: { ...subject(), id: undefined },
+      },
+    });
+    const { verifier } = verifierWith(testChain, agent, { statusListFetcher: httpFetcher });
+    const result = await verifier.verifyCredential(jwt);
+    expect(result.ok).to.equal(false);
+    expect(result.checks.find((c) => c.name === "format")?.reason).to.contain("unsupported status claim");
+  });
+
   it("fails closed on a status mechanism it does not support", async function () {
     // What a careless or hostile issuer could sign: issueSdJwtCredential only writes status_list.
     const { id, ...claims } = subject();

@@ -870,6 +870,8 @@ function summarize(jwt: DecodedJwt): CredentialSummary {
   const subjectId = (subject as Record<string, unknown>).id;
   if (sub !== undefined && subjectId !== undefined && !sameDid(subjectId, sub))
     throw new JwtFormatError("vc.credentialSubject.id differs from sub");
+  // The IETF `status` claim is read on SD-JWT VCs only; on a JWT VC nothing would evaluate it: fail closed.
+  if (jwt.payload.status !== undefined) throw new JwtFormatError("unsupported status claim (use credentialStatus)");
   const statusValues = body.credentialStatus === undefined ? [] : [body.credentialStatus].flat();
   const status = statusValues.map(parseStatusEntry);
   if (status.some((s) => s === undefined)) throw new JwtFormatError("unsupported credentialStatus entry");
