@@ -25,6 +25,10 @@ export const StorageErrorCode = {
   ManifestTooLarge: "MANIFEST_TOO_LARGE",
   /** The embedded node's data dir cannot be used: not a directory, not writable, read-only, or its disk is full. */
   DataDirUnusable: "DATA_DIR_UNUSABLE",
+  /** Another store (in another process, or in this one) has the directory open: one writer per directory. */
+  DataDirLocked: "DATA_DIR_LOCKED",
+  /** Another writer held the manifest head's lock for longer than lockTimeoutMs (it is alive: a dead one's is gone). */
+  ManifestHeadLocked: "MANIFEST_HEAD_LOCKED",
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
@@ -82,8 +86,53 @@ export class StorageTimeoutError extends HygeiaStorageError {
 }
 
 export class StoreUnavailableError extends HygeiaStorageError {
-  constructor(message: string, options?: ErrorOptions) {
-    super(StorageErrorCode.StoreUnavailable, message, options);
+  /** `code` is STORE_UNAVAILABLE, or a more precise one of a subclass (DATA_DIR_LOCKED, MANIFEST_HEAD_LOCKED). */
+  constructor(message: string, options?: ErrorOptions, code: StorageErrorCode = StorageErrorCode.StoreUnavailable) {
+    super(code, message, options);
+  }
+}
+
+/** Who held a lock (process-lock.ts): recorded for this message only, never to decide that a lock is stale. */
+export interface LockHolderInfo {
+  readonly pid: number;
+  readonly host: string | undefined;
+  /** ISO time at which it took the lock. */
+  readonly since: string | undefined;
+  /** The holder is this process (another store or head object in it). */
+  readonly thisProcess: boolean;
+}
+
+/**
+ * A second store opened a directory another store holds (PackBlockstore / HeliaContentStore: one writer per
+ * directory). The lock is the operating system's and dies with its process, so the holder is alive: stop it, or
+ * close the other store in this process. A StoreUnavailableError with its own code.
+ */
+export class DataDirLockedError extends StoreUnavailableError {
+  /** The locked directory. */
+  readonly dir: string;
+  /** Who holds it; undefined when it had not recorded itself yet. */
+  readonly holder: LockHolderInfo | undefined;
+
+  constructor(dir: string, holder: LockHolderInfo | undefined, message: string, options?: ErrorOptions) {
+    super(message, options, StorageErrorCode.DataDirLocked);
+    this.dir = dir;
+    this.holder = holder;
+  }
+}
+
+/**
+ * FileManifestHead: another writer (alive: a dead writer's lock is released by the operating system) held the
+ * head's lock for longer than `lockTimeoutMs`. Nothing was written by this call. A StoreUnavailableError.
+ */
+export class ManifestHeadLockedError extends StoreUnavailableError {
+  /** The head file. */
+  readonly path: string;
+  readonly holder: LockHolderInfo | undefined;
+
+  constructor(path: string, holder: LockHolderInfo | undefined, message: string, options?: ErrorOptions) {
+    super(message, options, StorageErrorCode.ManifestHeadLocked);
+    this.path = path;
+    this.holder = holder;
   }
 }
 
