@@ -35,8 +35,13 @@ export {
   sealManifest,
 } from "./manifest/manifest-seal.ts";
 export type { OpenManifestOptions } from "./manifest/manifest-seal.ts";
-export { FileManifestHead } from "./manifest/manifest-head.ts";
-export type { FileManifestHeadOptions, ManifestHead, ManifestHeadValue } from "./manifest/manifest-head.ts";
+export { FileManifestHead, MAX_PREVIOUS_HEADS, isRecoverableHead } from "./manifest/manifest-head.ts";
+export type {
+  FileManifestHeadOptions,
+  ManifestHead,
+  ManifestHeadValue,
+  RecoverableManifestHead,
+} from "./manifest/manifest-head.ts";
 export { mergeEntries } from "./manifest/merge.ts";
 export {
   DEFAULT_MAX_ATTEMPTS,
@@ -48,7 +53,12 @@ export {
   recordKeyContext,
   unwrapRecordKey,
 } from "./manifest/patient-manifest.ts";
-export type { PatientManifestOptions, ReadManifestOptions, SharedRecord } from "./manifest/patient-manifest.ts";
+export type {
+  HeadFallback,
+  PatientManifestOptions,
+  ReadManifestOptions,
+  SharedRecord,
+} from "./manifest/patient-manifest.ts";
 export { recoverRecords, unsafeRecoverUnauthenticatedRecords } from "./manifest/recovery.ts";
 export type { RecoveredRecord, Recovery } from "./manifest/recovery.ts";
 export { PatientRecords } from "./patient-records.ts";

@@ -1,17 +1,23 @@
 // The upload path in the order that keeps the manifest honest: encrypt and add the content, verify it is
 // pinned with its full size, and only then list it in the manifest. If the upload fails, the manifest is
-// untouched; if the manifest update fails, the ciphertext is stored but unlisted (retry addRecords).
+// untouched. If listing fails (the head's lock held too long, a disk error, lost races), the record is unpinned
+// again: its DEK is wiped when the add returns and is wrapped nowhere but in the manifest, so an unlisted
+// ciphertext could never be read by anyone, and the caller, who was told the add failed and still has the
+// plaintext, adds it again. Unpinned only when the head surely does not list it: a write that failed after
+// the head moved leaves it listed and pinned. A process killed between pinning and listing leaves the
+// ciphertext pinned and unlisted (unreadable, never dangling: a manifest never lists what is not stored).
 import { wipe } from "@hygeia/crypto";
 import type { ByteInput, RecipientKey, X25519KeyPair } from "@hygeia/crypto";
 import { parseCid } from "./cid.ts";
 import type { CidInput } from "./cid.ts";
+import type { CID } from "multiformats/cid";
 import type { ContentStore, OperationOptions } from "./content-store.ts";
 import { RecordNotFoundError } from "./errors.ts";
 import { asCid, checkEntryToRead } from "./manifest/entry-input.ts";
 import type { Manifest, ManifestEntry } from "./manifest/manifest-format.ts";
 import type { ManifestHead } from "./manifest/manifest-head.ts";
 import { PatientManifest } from "./manifest/patient-manifest.ts";
-import type { SharedRecord } from "./manifest/patient-manifest.ts";
+import type { HeadFallback, SharedRecord } from "./manifest/patient-manifest.ts";
 import type { RecordMetadata } from "./record-metadata.ts";
 import { RecordStore } from "./record-store.ts";
 import type { PutFileOptions, RecordStoreOptions, StoredRecord } from "./record-store.ts";
@@ -25,6 +31,8 @@ export interface PatientRecordsOptions extends RecordStoreOptions {
    * passed in (PatientManifestOptions).
    */
   acceptUnauthenticated?: boolean;
+  /** Told when a head naming lost content was moved back to the newest complete version (PatientManifestOptions). */
+  onHeadFallback?: (fallback: HeadFallback) => void;
 }
 
 export interface AddedRecord {
@@ -36,9 +44,12 @@ export class PatientRecords {
   readonly records: RecordStore;
   readonly manifest: PatientManifest;
 
+  readonly #store: ContentStore;
+
   constructor(options: PatientRecordsOptions) {
     this.manifest = new PatientManifest(options); // checks the options first: store, head, keyPair
     this.records = new RecordStore(options.store, options);
+    this.#store = options.store;
   }
 
   /** Encrypts, stores and lists a record; `plaintext` is any ByteInput (see RecordStore.putRecord). */
@@ -55,15 +66,30 @@ export class PatientRecords {
     return this.#list(await this.records.putFile(path, metadata, options), options);
   }
 
-  /** Lists a stored record in the manifest, then wipes its DEK. */
+  /** Lists a stored record in the manifest, then wipes its DEK; unpins it if it could not be listed. */
   async #list(stored: StoredRecord, options: OperationOptions): Promise<AddedRecord> {
     try {
       const manifest = await this.manifest.addRecords([stored], options);
       const entry = manifest.entries.find((candidate) => candidate.cid.equals(stored.cid));
       if (entry === undefined) throw new Error("unreachable: the committed manifest lacks the added record");
       return { entry, manifest };
+    } catch (error) {
+      if ((await this.#listed(stored.cid, options)) === false) {
+        await this.#store.unpin(stored.cid, options).catch(() => undefined);
+      }
+      throw error;
     } finally {
       wipe(stored.dek);
+    }
+  }
+
+  /** Whether the head's manifest lists `cid`; undefined when it cannot be read (then nothing is unpinned). */
+  async #listed(cid: CID, options: OperationOptions): Promise<boolean | undefined> {
+    try {
+      const latest = await this.manifest.latest(options);
+      return latest?.entries.some((entry) => entry.cid.equals(cid)) ?? false;
+    } catch {
+      return undefined;
     }
   }
 

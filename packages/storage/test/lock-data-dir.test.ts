@@ -6,37 +6,13 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { expect } from "chai";
 import { CID } from "multiformats/cid";
 import { sha256 } from "multiformats/hashes/sha2";
 import { DataDirLockedError, HeliaContentStore, PackBlockstore, StoreUnavailableError } from "../src/index.ts";
 import { DirLock } from "../src/helia/dir-lock.ts";
 import { expectRejection } from "./helpers/expect.ts";
-
-const HOLDER = fileURLToPath(new URL("./fixtures/lock-holder.ts", import.meta.url));
-const CONTENDER = fileURLToPath(new URL("./fixtures/lock-contender.ts", import.meta.url));
-
-/** Starts `script` with `args`; resolves once it printed `ready` (rejects with what it printed otherwise). */
-function startChild(script: string, args: string[], ready: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] });
-  return new Promise((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout! });
-    lines.on("line", (line) => {
-      if (line === ready) resolve(child);
-      else reject(new Error(`child said: ${line}`));
-    });
-    child.once("exit", (code) => reject(new Error(`child exited with ${code}`)));
-  });
-}
-
-function killed(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once("exit", () => resolve());
-    child.kill("SIGKILL");
-  });
-}
+import { LOCK_CONTENDER, LOCK_HOLDER, killed, startChild } from "./helpers/lock-children.ts";
 
 describe("block directory lock", function () {
   let dir: string;
@@ -52,7 +28,7 @@ describe("block directory lock", function () {
 
   it("refuses a second opener while another process holds the directory: DataDirLockedError naming its pid and host", async () => {
     const packs = join(dir, "packs"); // what HeliaContentStore locks in its data dir
-    const child = await startChild(HOLDER, ["pack", packs], "held");
+    const child = await startChild(LOCK_HOLDER, ["pack", packs], "held");
     children.push(child);
     const error = await expectRejection(new PackBlockstore(packs).open(), DataDirLockedError);
     expect(error).to.be.instanceOf(StoreUnavailableError); // callers catching the broader class still do
@@ -69,7 +45,7 @@ describe("block directory lock", function () {
 
   it("takes over at once the lock of a holder killed with SIGKILL (no waiting, no staleness guess)", async () => {
     for (let round = 0; round < 3; round++) {
-      const child = await startChild(HOLDER, ["pack", dir], "held");
+      const child = await startChild(LOCK_HOLDER, ["pack", dir], "held");
       await expectRejection(new PackBlockstore(dir).open(), DataDirLockedError);
       await killed(child);
       const started = Date.now();
@@ -115,7 +91,7 @@ describe("block directory lock", function () {
     await first.release(); // a late or repeated release: must not free or delete the successor's lock
     expect((await readFile(join(dir, "LOCK"), "utf8")).split("\n")[0]).to.equal(String(process.pid));
     await expectRejection(DirLock.acquire(dir), DataDirLockedError);
-    const child = startChild(HOLDER, ["pack", dir], "held");
+    const child = startChild(LOCK_HOLDER, ["pack", dir], "held");
     const said = await child.then(
       () => "held",
       (error: Error) => error.message,
@@ -129,7 +105,7 @@ describe("block directory lock", function () {
     const deadline = Date.now() + 20_000;
     const run = (): Promise<{ acks: string[]; summary: { acks: number; refused: number; failures: string[] } }> =>
       new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [CONTENDER, dir, "150", String(deadline)], {
+        const child = spawn(process.execPath, [LOCK_CONTENDER, dir, "150", String(deadline)], {
           stdio: ["ignore", "pipe", "inherit"],
         });
         children.push(child);

@@ -1,12 +1,19 @@
 // Where the latest manifest version is recorded. Locally a file; later an on-chain anchor. Both offer the
 // same two operations, and compareAndSet is what keeps concurrent writers from overwriting each other.
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
-import { InvalidArgumentError, InvalidManifestError, StoreUnavailableError } from "../errors.ts";
+import {
+  InvalidArgumentError,
+  InvalidManifestError,
+  ManifestHeadLockedError,
+  StoreUnavailableError,
+} from "../errors.ts";
+import { ProcessLock, describeHolder } from "../process-lock.ts";
+import type { LockAttempt } from "../process-lock.ts";
 
 export interface ManifestHeadValue {
   cid: CID;
@@ -29,36 +36,132 @@ export interface ManifestHead {
   ): Promise<boolean>;
 }
 
+/**
+ * A head that remembers the versions it pointed at before (FileManifestHead), so that a head naming content the
+ * store lost (a power loss that kept the head but not the newest blocks) can be moved back to the newest version
+ * that is still complete (PatientManifest does that when it reads the head). A chain-backed head is not one: its
+ * versions never go back.
+ */
+export interface RecoverableManifestHead extends ManifestHead {
+  /** Earlier heads, newest first (the current one not included); at most MAX_PREVIOUS_HEADS. */
+  previous(options?: { signal?: AbortSignal }): Promise<ManifestHeadValue[]>;
+  /**
+   * Moves the head back from `lost` (what it points at now) to `to`, one of previous(): only for a head whose
+   * content is gone. The heads skipped are kept in the file as `abandoned` (for an operator). Resolves false when
+   * the head is no longer `lost`; InvalidArgumentError (field "to") when `to` is not one of previous().
+   */
+  rollBack(lost: CID, to: ManifestHeadValue, options?: { signal?: AbortSignal }): Promise<boolean>;
+}
+
+/** Whether `head` can be moved back to an earlier version (see RecoverableManifestHead). */
+export function isRecoverableHead(head: ManifestHead): head is RecoverableManifestHead {
+  const candidate = head as Partial<RecoverableManifestHead>;
+  return typeof candidate.previous === "function" && typeof candidate.rollBack === "function";
+}
+
+/** Earlier heads a FileManifestHead keeps (and abandoned ones, after a roll back), newest first. */
+export const MAX_PREVIOUS_HEADS = 16;
+
 export interface FileManifestHeadOptions {
-  /** How long to wait for another process's lock before StoreUnavailableError. Default 5 s. */
+  /**
+   * How long to wait for another live writer's lock before ManifestHeadLockedError. Default 5 s. A writer that
+   * died (even by SIGKILL) holds nothing: the operating system released its lock.
+   */
   lockTimeoutMs?: number;
-  /** A lock file older than this is from a crashed writer and is broken. Default 30 s. */
+  /** @deprecated Ignored: the lock dies with its process, so there is no stale lock to break. */
   staleLockMs?: number;
 }
 
+/** A head as the file stores it: the current value, the ones before it, and any abandoned by a roll back. */
+interface HeadRecord extends ManifestHeadValue {
+  previous: ManifestHeadValue[];
+  abandoned: AbandonedHead[];
+}
+
+interface AbandonedHead extends ManifestHeadValue {
+  /** ISO time of the roll back that abandoned it. */
+  at: string;
+}
+
 /**
- * A head stored as a small JSON file, replaced by atomic rename (a reader sees the old or the new head,
- * never a torn one). Writers are serialised within the process by a queue and across processes by an
- * exclusive lock file next to it.
+ * A head stored as a small JSON file, replaced by atomic rename (a reader sees the old or the new head, never a
+ * torn one). Writers are serialised within the process by a queue and across processes (and across instances in
+ * one process) by an exclusive lock the operating system releases when its process dies: `<path>.lock.db`, with
+ * the holder's pid in `<path>.lock` for messages (process-lock.ts). The file also keeps the previous
+ * MAX_PREVIOUS_HEADS heads (RecoverableManifestHead).
  */
-export class FileManifestHead implements ManifestHead {
+export class FileManifestHead implements RecoverableManifestHead {
   readonly path: string;
   readonly #lockPath: string;
   readonly #lockTimeoutMs: number;
-  readonly #staleLockMs: number;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string, options: FileManifestHeadOptions = {}) {
     if (typeof path !== "string" || path.length === 0) {
       throw new InvalidArgumentError("head path must be a non-empty file path", { field: "path" });
     }
+    const lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
+    if (!Number.isSafeInteger(lockTimeoutMs) || lockTimeoutMs < 0 || lockTimeoutMs > 2_147_483_647) {
+      throw new InvalidArgumentError("lockTimeoutMs must be a whole number of milliseconds, 0 to 2147483647", {
+        field: "lockTimeoutMs",
+      });
+    }
     this.path = path;
     this.#lockPath = `${path}.lock`;
-    this.#lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
-    this.#staleLockMs = options.staleLockMs ?? 30_000;
+    this.#lockTimeoutMs = lockTimeoutMs;
   }
 
   async get(): Promise<ManifestHeadValue | undefined> {
+    const record = await this.#read();
+    return record === undefined ? undefined : { cid: record.cid, version: record.version };
+  }
+
+  async previous(): Promise<ManifestHeadValue[]> {
+    return (await this.#read())?.previous ?? [];
+  }
+
+  async compareAndSet(expected: CID | undefined, next: ManifestHeadValue): Promise<boolean> {
+    const nextCid = parseCid(next.cid);
+    if (!Number.isSafeInteger(next.version) || next.version < 1) {
+      throw new InvalidArgumentError("head version must be a positive integer", { field: "next.version" });
+    }
+    return this.#serialised(() => this.#swap(expected, { cid: nextCid, version: next.version }));
+  }
+
+  async rollBack(lost: CID, to: ManifestHeadValue): Promise<boolean> {
+    const lostCid = parseCid(lost);
+    const target = parseCid(to.cid);
+    return this.#serialised(async () => {
+      const current = await this.#read();
+      if (current === undefined || !current.cid.equals(lostCid)) return false;
+      const index = current.previous.findIndex((head) => head.cid.equals(target) && head.version === to.version);
+      if (index < 0) {
+        throw new InvalidArgumentError(
+          `${target.toString()} (version ${to.version}) is not an earlier head of ${this.path}`,
+          {
+            field: "to",
+          },
+        );
+      }
+      const at = new Date().toISOString();
+      const skipped = [current, ...current.previous.slice(0, index)].map(({ cid, version }) => ({ cid, version, at }));
+      await this.#write({
+        cid: target,
+        version: to.version,
+        previous: current.previous.slice(index + 1),
+        abandoned: [...skipped, ...current.abandoned].slice(0, MAX_PREVIOUS_HEADS),
+      });
+      return true;
+    });
+  }
+
+  #serialised<T>(action: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => this.#withFileLock(action));
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  async #read(): Promise<HeadRecord | undefined> {
     let text: string;
     try {
       text = await readFile(this.path, "utf8");
@@ -69,20 +172,23 @@ export class FileManifestHead implements ManifestHead {
     return parseHead(text);
   }
 
-  async compareAndSet(expected: CID | undefined, next: ManifestHeadValue): Promise<boolean> {
-    const nextCid = parseCid(next.cid);
-    if (!Number.isSafeInteger(next.version) || next.version < 1) {
-      throw new InvalidArgumentError("head version must be a positive integer", { field: "next.version" });
-    }
-    const run = this.#queue.then(() =>
-      this.#withFileLock(() => this.#swap(expected, { cid: nextCid, version: next.version })),
-    );
-    this.#queue = run.catch(() => undefined);
-    return run;
+  async #write(record: HeadRecord): Promise<void> {
+    const plain = (head: ManifestHeadValue): { cid: string; version: number } => ({
+      cid: head.cid.toString(),
+      version: head.version,
+    });
+    const json = {
+      ...plain(record),
+      previous: record.previous.map(plain),
+      ...(record.abandoned.length === 0
+        ? {}
+        : { abandoned: record.abandoned.map((head) => ({ ...plain(head), at: head.at })) }),
+    };
+    await writeFileAtomically(this.path, JSON.stringify(json) + "\n");
   }
 
   async #swap(expected: CID | undefined, next: ManifestHeadValue): Promise<boolean> {
-    const current = await this.get();
+    const current = await this.#read();
     const unchanged =
       current === undefined ? expected === undefined : expected !== undefined && current.cid.equals(expected);
     if (!unchanged) return false;
@@ -91,7 +197,11 @@ export class FileManifestHead implements ManifestHead {
         field: "next.version",
       });
     }
-    await writeFileAtomically(this.path, JSON.stringify({ cid: next.cid.toString(), version: next.version }) + "\n");
+    const previous =
+      current === undefined
+        ? []
+        : [{ cid: current.cid, version: current.version }, ...current.previous].slice(0, MAX_PREVIOUS_HEADS);
+    await this.#write({ ...next, previous, abandoned: current?.abandoned ?? [] });
     return true;
   }
 
@@ -99,44 +209,61 @@ export class FileManifestHead implements ManifestHead {
     await mkdir(dirname(this.path), { recursive: true });
     const deadline = Date.now() + this.#lockTimeoutMs;
     for (;;) {
+      let attempt: LockAttempt;
       try {
-        const handle = await open(this.#lockPath, "wx");
-        await handle.close();
-        break;
-      } catch (error) {
-        if (!isErrno(error, "EEXIST")) throw new StoreUnavailableError(`cannot lock ${this.path}`, { cause: error });
+        attempt = await ProcessLock.tryAcquire(this.#lockPath);
+      } catch (cause) {
+        throw new StoreUnavailableError(`cannot lock manifest head ${this.path} (${this.#lockPath}.db)`, { cause });
       }
-      await this.#breakStaleLock();
-      if (Date.now() > deadline)
-        throw new StoreUnavailableError(`manifest head ${this.path} is locked by another writer`);
+      if (attempt.lock !== undefined) {
+        try {
+          return await action();
+        } finally {
+          await attempt.lock.release();
+        }
+      }
+      if (Date.now() >= deadline) {
+        throw new ManifestHeadLockedError(
+          this.path,
+          attempt.holder,
+          `manifest head ${this.path} is locked by ${describeHolder(attempt.holder)}, which held it for longer ` +
+            `than lockTimeoutMs (${this.#lockTimeoutMs} ms); nothing was written. A writer that died holds no lock, ` +
+            "so this one is alive: retry, or find out why it is stuck",
+        );
+      }
       await sleep(5 + Math.random() * 20);
-    }
-    try {
-      return await action();
-    } finally {
-      await rm(this.#lockPath, { force: true });
-    }
-  }
-
-  async #breakStaleLock(): Promise<void> {
-    try {
-      const { mtimeMs } = await stat(this.#lockPath);
-      if (Date.now() - mtimeMs > this.#staleLockMs) await rm(this.#lockPath, { force: true });
-    } catch {
-      // Gone already: the next attempt will take it.
     }
   }
 }
 
-function parseHead(text: string): ManifestHeadValue {
+function parseHead(text: string): HeadRecord {
   try {
-    const value = JSON.parse(text) as { cid?: unknown; version?: unknown };
-    const version = value.version;
-    if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) throw new Error("bad version");
-    return { cid: parseCid(value.cid), version };
+    const value = JSON.parse(text) as { previous?: unknown; abandoned?: unknown };
+    const list = (items: unknown): unknown[] => {
+      if (items === undefined) return []; // a head written by an earlier release keeps no history
+      if (!Array.isArray(items)) throw new Error("not a list");
+      return items.slice(0, MAX_PREVIOUS_HEADS);
+    };
+    return {
+      ...parseValue(value),
+      previous: list(value.previous).map(parseValue),
+      abandoned: list(value.abandoned).map((item) => ({
+        ...parseValue(item),
+        at: String((item as { at?: unknown }).at ?? ""),
+      })),
+    };
   } catch (cause) {
     throw new InvalidManifestError("manifest head file is corrupt", { cause });
   }
+}
+
+function parseValue(item: unknown): ManifestHeadValue {
+  const { cid, version } = (typeof item === "object" && item !== null ? item : {}) as {
+    cid?: unknown;
+    version?: unknown;
+  };
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) throw new Error("bad version");
+  return { cid: parseCid(cid), version };
 }
 
 /** Write to a private temp file, fsync, rename over the target, fsync the directory. */

@@ -18,16 +18,21 @@ import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ContentStore, OperationOptions } from "../content-store.ts";
 import {
+  BlockCorruptError,
   ContentNotFoundError,
+  HygeiaStorageError,
   InvalidArgumentError,
   InvalidManifestError,
   ManifestConflictError,
   RecordNotFoundError,
+  StorageTimeoutError,
+  StoreUnavailableError,
 } from "../errors.ts";
 import type { StoredRecord } from "../record-store.ts";
 import { shareKey } from "./manifest-format.ts";
 import type { Manifest, ManifestDocument, ManifestEntry, RecordShare } from "./manifest-format.ts";
-import type { ManifestHead } from "./manifest-head.ts";
+import { isRecoverableHead } from "./manifest-head.ts";
+import type { ManifestHead, ManifestHeadValue, RecoverableManifestHead } from "./manifest-head.ts";
 import {
   MAX_MANIFEST_BYTES,
   SEALED_MANIFEST_VERSION,
@@ -236,6 +241,26 @@ export interface PatientManifestOptions {
    * (or any write) re-seals the head as version 2. Default false.
    */
   acceptUnauthenticated?: boolean;
+  /**
+   * Called when the head named a manifest this store does not have (its newest blocks were lost, e.g. by a power
+   * loss that kept the head file) and was moved back to the newest complete version (see PatientManifest.latest).
+   * Also kept as `lastHeadFallback`. Log it: the records the lost versions added are no longer listed.
+   */
+  onHeadFallback?: (fallback: HeadFallback) => void;
+}
+
+/**
+ * A head moved back because it named lost content (PatientManifest.latest): what was lost, what it was moved back
+ * to, and which earlier heads were passed over and why. The lost and skipped versions are kept in the head file
+ * as `abandoned` (FileManifestHead) for an operator.
+ */
+export interface HeadFallback {
+  /** The head that named a manifest this store does not have. */
+  lost: ManifestHeadValue;
+  /** The newest earlier version that is complete here: its manifest and every listed record's ciphertext. */
+  restored: ManifestHeadValue;
+  /** Earlier heads passed over (newer than `restored`), newest first, with the reason. */
+  skipped: { head: ManifestHeadValue; reason: string }[];
 }
 
 /** The options' shape, so a missing store, head or key pair is named instead of failing as a TypeError later. */
@@ -271,8 +296,10 @@ export class PatientManifest {
   readonly #owner: string;
   readonly #maxAttempts: number;
   readonly #acceptUnauthenticated: boolean;
+  readonly #onHeadFallback: ((fallback: HeadFallback) => void) | undefined;
   /** Set once latest() read, or commit() wrote, a version 2 head: from then on acceptUnauthenticated does nothing. */
   #sawAuthenticatedHead = false;
+  #lastHeadFallback: HeadFallback | undefined;
 
   constructor(options: PatientManifestOptions) {
     checkManifestOptions(options);
@@ -288,6 +315,17 @@ export class PatientManifest {
     this.#owner = manifestOwner(options.keyPair.publicKey);
     this.#maxAttempts = maxAttempts;
     this.#acceptUnauthenticated = options.acceptUnauthenticated === true;
+    if (options.onHeadFallback !== undefined && typeof options.onHeadFallback !== "function") {
+      throw new InvalidArgumentError("onHeadFallback must be a function (fallback) => void", {
+        field: "onHeadFallback",
+      });
+    }
+    this.#onHeadFallback = options.onHeadFallback;
+  }
+
+  /** The last time this instance moved a head that named lost content back (see latest), or undefined. */
+  get lastHeadFallback(): HeadFallback | undefined {
+    return this.#lastHeadFallback;
   }
 
   /** The patient's id inside manifests (multibase X25519 public key). */
@@ -306,10 +344,19 @@ export class PatientManifest {
   /**
    * The version the head points at, or undefined when the patient has no manifest yet. A version 1 head is read
    * only under acceptUnauthenticated, until this instance has seen or written an authenticated head.
+   *
+   * A head that can go back (FileManifestHead) and names a manifest this store does not have (a power loss kept
+   * the head but not the newest blocks) is moved back to the newest earlier version whose manifest and listed
+   * records are all here, and that is reported (onHeadFallback, lastHeadFallback); adding works again on top of
+   * it. ContentNotFoundError when no recorded earlier version is complete: then nothing is changed.
    */
   async latest(options: OperationOptions = {}): Promise<Manifest | undefined> {
-    const head = await this.#head.get(options);
+    let head = await this.#head.get(options);
     if (head === undefined) return undefined;
+    // has() is local: a lost head is found at once, without asking peers for a manifest nobody has.
+    if (isRecoverableHead(this.#head) && !(await this.#store.has(head.cid, options))) {
+      head = await this.#fallBack(this.#head, head, options);
+    }
     const sealed = await fetchSealed(this.#store, head.cid, options);
     const manifest = await openAt(head.cid, sealed, this.#keyPair, this.#migrating());
     if (manifest.version !== head.version) {
@@ -349,7 +396,14 @@ export class PatientManifest {
     };
     const sealed = await sealManifest(document, this.#keyPair);
     const { cid } = await this.#store.put([sealed], options);
-    const moved = await this.#head.compareAndSet(base?.cid, { cid, version: document.version }, options);
+    let moved: boolean;
+    try {
+      moved = await this.#head.compareAndSet(base?.cid, { cid, version: document.version }, options);
+    } catch (error) {
+      // The head may or may not have moved (a write that failed half-way): unpin only what it surely does not name.
+      if ((await this.#headNames(cid, options)) === false) await this.#store.unpin(cid, options).catch(() => undefined);
+      throw error;
+    }
     if (!moved) {
       // Nothing points at the version we just wrote; let it be garbage collected.
       await this.#store.unpin(cid, options).catch(() => undefined);
@@ -491,11 +545,110 @@ export class PatientManifest {
     return { entry: listed, manifest, context, wraps };
   }
 
+  /**
+   * Whether the head names manifest version `cid` now or did before (FileManifestHead's earlier heads): true, false,
+   * or undefined when that cannot be told (the head cannot be read, or keeps no earlier heads and names another).
+   * What may be unpinned after a failed write: only a version the head surely does not name.
+   */
+  async #headNames(cid: CID, options: OperationOptions): Promise<boolean | undefined> {
+    try {
+      const current = await this.#head.get(options);
+      if (current?.cid.equals(cid) === true) return true;
+      if (current === undefined) return false;
+      if (!isRecoverableHead(this.#head)) return undefined; // a later version may have been built on it
+      return (await this.#head.previous(options)).some((head) => head.cid.equals(cid));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Moves `head` back from `lost` to the newest complete earlier version (see latest) and reports it. */
+  async #fallBack(
+    head: RecoverableManifestHead,
+    lost: ManifestHeadValue,
+    options: OperationOptions,
+  ): Promise<ManifestHeadValue> {
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      const skipped: HeadFallback["skipped"] = [];
+      let restored: ManifestHeadValue | undefined;
+      for (const candidate of await head.previous(options)) {
+        const reason = await this.#incomplete(candidate, options);
+        if (reason === undefined) {
+          restored = candidate;
+          break;
+        }
+        skipped.push({ head: candidate, reason });
+      }
+      if (restored === undefined) {
+        throw new ContentNotFoundError(
+          lost.cid.toString(),
+          `the manifest head names version ${lost.version} (${lost.cid.toString()}), which is not in this store, ` +
+            `and none of the ${skipped.length} earlier versions it recorded is complete here; nothing was changed. ` +
+            "Check that the store is the one the head was written with (its data dir), or restore the lost blocks",
+        );
+      }
+      if (await head.rollBack(lost.cid, restored, options)) {
+        const fallback: HeadFallback = { lost, restored, skipped };
+        this.#lastHeadFallback = fallback;
+        this.#onHeadFallback?.(fallback);
+        return restored;
+      }
+      // Someone else moved the head meanwhile (rolled it back too, or wrote): use theirs if it is here.
+      const current = await head.get(options);
+      if (current === undefined) throw new ContentNotFoundError(lost.cid.toString(), "the manifest head was removed");
+      if (await this.#store.has(current.cid, options)) return current;
+      lost = current;
+    }
+    throw new ContentNotFoundError(
+      lost.cid.toString(),
+      `the manifest head kept naming lost content (${lost.cid.toString()})`,
+    );
+  }
+
+  /** Why `head` is not a complete version here, or undefined when its manifest and every listed record are. */
+  async #incomplete(head: ManifestHeadValue, options: OperationOptions): Promise<string | undefined> {
+    if (!(await this.#store.has(head.cid, options))) return "its manifest is not in this store";
+    let manifest: Manifest;
+    try {
+      manifest = await openAt(
+        head.cid,
+        await fetchSealed(this.#store, head.cid, options),
+        this.#keyPair,
+        this.#migrating(),
+      );
+    } catch (error) {
+      // The store failing is not a fact about this version: stop rather than pass it over.
+      if (error instanceof StoreUnavailableError || error instanceof StorageTimeoutError) throw error;
+      if (!(error instanceof HygeiaStorageError || error instanceof HygeiaCryptoError)) throw error;
+      return `its manifest cannot be read: ${error.message}`;
+    }
+    if (manifest.version !== head.version) return `its manifest says version ${manifest.version}`;
+    const missing: string[] = [];
+    for (const entry of manifest.entries) {
+      if (!(await this.#isStored(entry, options))) missing.push(entry.cid.toString());
+    }
+    if (missing.length > 0) {
+      return `${missing.length} listed record(s) are not (fully) in this store: ${missing.slice(0, 3).join(", ")}${missing.length > 3 ? ", ..." : ""}`;
+    }
+    return undefined;
+  }
+
+  /** The entry's ciphertext is here, pinned, with its listed size. */
+  async #isStored(entry: ManifestEntry, options: OperationOptions): Promise<boolean> {
+    // has() is local-only, so missing content is found at once instead of after a network timeout.
+    if (!(await this.#store.has(entry.cid, options))) return false;
+    try {
+      const stat = await this.#store.stat(entry.cid, options);
+      return stat.pinned && stat.size === entry.size;
+    } catch (error) {
+      if (error instanceof ContentNotFoundError || error instanceof BlockCorruptError) return false;
+      throw error;
+    }
+  }
+
   async #assertStored(entries: readonly ManifestEntry[], options: OperationOptions): Promise<void> {
     for (const entry of entries) {
-      // has() is local-only, so missing content is refused at once instead of after a network timeout.
-      const stat = (await this.#store.has(entry.cid, options)) ? await this.#store.stat(entry.cid, options) : undefined;
-      if (stat === undefined || !stat.pinned || stat.size !== entry.size) {
+      if (!(await this.#isStored(entry, options))) {
         throw new ContentNotFoundError(
           entry.cid.toString(),
           `refusing to list ${entry.cid.toString()}: its ciphertext is not pinned here with ${entry.size} bytes`,
