@@ -1,6 +1,7 @@
 // The block directory's lock (helia/dir-lock.ts over process-lock.ts): one writer per directory, a lock the
 // operating system releases when its process dies, so nothing guesses staleness. Real child processes throughout.
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
@@ -102,15 +103,55 @@ describe("block directory lock", function () {
 
   it("two processes opening, writing and closing one directory in a loop: every acknowledged write survives", async function () {
     this.timeout(120_000);
-    const deadline = Date.now() + 20_000;
-    const run = (): Promise<{ acks: string[]; summary: { acks: number; refused: number; failures: string[] } }> =>
+    const [first, second] = await contend("pack", dir, 150, 20_000);
+    const acknowledged = [...first, ...second].map((line) => CID.parse(line));
+    expect(acknowledged.length).to.be.above(40);
+    const store = new PackBlockstore(dir);
+    await store.open();
+    let lost = 0;
+    try {
+      for (const cid of acknowledged) {
+        try {
+          const digest = await sha256.digest(await collectBlock(store, cid));
+          if (!Buffer.from(digest.bytes).equals(Buffer.from(cid.multihash.bytes))) lost += 1;
+        } catch {
+          lost += 1;
+        }
+      }
+    } finally {
+      await store.close();
+    }
+    expect(lost, `acknowledged blocks lost or overwritten, of ${acknowledged.length}`).to.equal(0);
+  });
+
+  it("two embedded nodes (child processes) taking turns on one data dir: every acknowledged file reads back exactly", async function () {
+    this.timeout(180_000);
+    const [first, second] = await contend("node", dir, 12, 60_000);
+    const acknowledged = [...first, ...second].map((line) => line.split(" ") as [string, string]);
+    expect(acknowledged.length).to.be.above(4);
+    const store = await HeliaContentStore.create({ dataDir: dir, listen: [], timeoutMs: 5_000 });
+    try {
+      for (const [cid, hex] of acknowledged) {
+        const hash = createHash("sha256");
+        for await (const chunk of store.get(cid)) hash.update(chunk);
+        expect(hash.digest("hex"), cid).to.equal(hex);
+      }
+    } finally {
+      await store.close();
+    }
+  });
+
+  /** Runs two contenders on `dir` at once; resolves their acknowledgements after checking they did contend. */
+  async function contend(mode: string, dir: string, rounds: number, forMs: number): Promise<[string[], string[]]> {
+    const deadline = Date.now() + forMs;
+    const run = (): Promise<{ acks: string[]; summary: { refused: number; failures: string[] } }> =>
       new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [LOCK_CONTENDER, dir, "150", String(deadline)], {
+        const child = spawn(process.execPath, [LOCK_CONTENDER, mode, dir, String(rounds), String(deadline)], {
           stdio: ["ignore", "pipe", "inherit"],
         });
         children.push(child);
         const acks: string[] = [];
-        let summary: { acks: number; refused: number; failures: string[] } | undefined;
+        let summary: { refused: number; failures: string[] } | undefined;
         createInterface({ input: child.stdout }).on("line", (line) => {
           if (line.startsWith("ack ")) acks.push(line.slice(4));
           else summary = JSON.parse(line) as typeof summary;
@@ -122,30 +163,10 @@ describe("block directory lock", function () {
     const [a, b] = await Promise.all([run(), run()]);
     expect(a.summary.failures, "first contender").to.deep.equal([]);
     expect(b.summary.failures, "second contender").to.deep.equal([]);
-    // They did contend: each was refused while the other held the directory.
+    // They did contend: each open the other held was refused.
     expect(a.summary.refused + b.summary.refused).to.be.above(0);
-    const acknowledged = [...a.acks, ...b.acks];
-    expect(acknowledged.length).to.be.above(40);
-
-    const store = new PackBlockstore(dir);
-    await store.open();
-    let lost = 0;
-    try {
-      for (const text of acknowledged) {
-        const cid = CID.parse(text);
-        try {
-          const bytes = await collectBlock(store, cid);
-          const digest = await sha256.digest(bytes);
-          if (!Buffer.from(digest.bytes).equals(Buffer.from(cid.multihash.bytes))) lost += 1;
-        } catch {
-          lost += 1;
-        }
-      }
-    } finally {
-      await store.close();
-    }
-    expect(lost, `acknowledged blocks lost or overwritten, of ${acknowledged.length}`).to.equal(0);
-  });
+    return [a.acks, b.acks];
+  }
 });
 
 async function collectBlock(store: PackBlockstore, cid: CID): Promise<Uint8Array> {
