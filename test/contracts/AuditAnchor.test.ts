@@ -193,5 +193,16 @@ describe("AuditAnchor", function () {
         .withArgs(governance.address);
       await expect(as(audit, newGovernance).setGateway(gateway.address, true)).to.emit(audit, "GatewaySet");
     });
+
+    it("renounceOwnership reverts RenounceOwnershipDisabled, for the owner too; the owner is unchanged", async function () {
+      const { audit, asGov, governance, other } = await loadFixture(deploy);
+      await expect(asGov.renounceOwnership()).to.be.revertedWithCustomError(audit, "RenounceOwnershipDisabled");
+      await expect(as(audit, other).renounceOwnership()).to.be.revertedWithCustomError(
+        audit,
+        "RenounceOwnershipDisabled",
+      );
+      expect(await audit.owner()).to.equal(governance.address);
+      expect(await audit.pendingOwner()).to.equal(ethers.ZeroAddress);
+    });
   });
 });

@@ -11,10 +11,13 @@ import {
   type ConsentRegistry,
   as,
   consentDomain,
+  consentSlot,
   deploy as deployContract,
   namedSigners,
   malleate,
   scopeOf,
+  scopesTree,
+  signEmergencyGrantee,
   signGrant,
   signRevoke,
 } from "./helpers/contracts.ts";
@@ -23,6 +26,7 @@ const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
 
 const MAX_UINT64 = 2n ** 64n - 1n;
+const MAX_VERSION = 2n ** 32n - 1n;
 
 async function deploy() {
   const { patient, grantee, other, relayer, medic } = await namedSigners(ethers, [
@@ -37,6 +41,7 @@ async function deploy() {
   const domain = await consentDomain(consent, ethers);
   const scope = scopeOf(ethers, "patient/labs");
   const scope2 = scopeOf(ethers, "patient/imaging");
+  const scope3 = scopeOf(ethers, "patient/notes");
   return {
     consent,
     asPatient: as(consent, patient),
@@ -48,6 +53,10 @@ async function deploy() {
     medic,
     scope,
     scope2,
+    scope3,
+    // The emergency scope lists of the tests: one scope (root == leaf, proof []) and three.
+    one: scopesTree([scope]),
+    three: scopesTree([scope, scope2, scope3]),
   };
 }
 
@@ -76,6 +85,11 @@ describe("ConsentRegistry", function () {
       expect(await consent.REVOKE_TYPEHASH()).to.equal(
         ethers.id("Revoke(address grantee,bytes32 scope,uint8 purpose,uint32 version,uint256 deadline)"),
       );
+      expect(await consent.EMERGENCY_GRANTEE_TYPEHASH()).to.equal(
+        ethers.id(
+          "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)",
+        ),
+      );
     });
 
     it("starts empty", async function () {
@@ -85,7 +99,12 @@ describe("ConsentRegistry", function () {
         0n,
       ]);
       expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(false);
-      expect(await consent.emergencyGranteeOf(patient.address, grantee.address)).to.equal(0n);
+      expect(await consent.emergencyGranteeOf(patient.address, grantee.address)).to.deep.equal([
+        0n,
+        0n,
+        ethers.ZeroHash,
+      ]);
+      expect(await consent.emergencyNonceOf(patient.address)).to.equal(0n);
     });
   });
 
@@ -231,43 +250,196 @@ describe("ConsentRegistry", function () {
   });
 
   describe("storage layout", function () {
-    // _consents is slot 2 (after OZ EIP712's two fallback strings).
-    function slotOf(patient: string, grantee: string, scope: string, purpose: number): string {
-      const coder = ethers.AbiCoder.defaultAbiCoder();
-      const key = ethers.keccak256(
-        coder.encode(["address", "address", "bytes32", "uint8"], [patient, grantee, scope, purpose]),
-      );
-      return ethers.keccak256(coder.encode(["bytes32", "uint256"], [key, 2]));
-    }
-
     it("one slot per keccak256(abi.encode(patient, grantee, scope, purpose)): expiry | version << 64", async function () {
       const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
       const expiry = await future();
       await asPatient.grant(grantee.address, scope, PURPOSE.Research, expiry);
       await asPatient.grant(grantee.address, scope, PURPOSE.Research, expiry + 1);
-      const slot = slotOf(patient.address, grantee.address, scope, PURPOSE.Research);
+      const slot = consentSlot(ethers, patient.address, grantee.address, scope, PURPOSE.Research);
       const raw = BigInt(await ethers.provider.getStorage(await consent.getAddress(), slot));
       expect(raw).to.equal(BigInt(expiry + 1) | (2n << 64n));
       await asPatient.revoke(grantee.address, scope, PURPOSE.Research);
       expect(BigInt(await ethers.provider.getStorage(await consent.getAddress(), slot))).to.equal(3n << 64n);
     });
 
-    it("the version wraps like uint32 (needs 2^32 writes: unreachable) without touching other bits", async function () {
-      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
-      const slot = slotOf(patient.address, grantee.address, scope, PURPOSE.Treatment);
+    it("an Emergency slot also holds its registration's epoch (bits 96..127)", async function () {
+      const { consent, asPatient, patient, medic, scope, one } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root); // epoch 2
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      const [, windowEnd] = await consent.emergencyGranteeOf(patient.address, medic.address);
+      const slot = consentSlot(ethers, patient.address, medic.address, scope, PURPOSE.Emergency);
+      const raw = BigInt(await ethers.provider.getStorage(await consent.getAddress(), slot));
+      expect(raw).to.equal(windowEnd | (1n << 64n) | (2n << 96n));
+    });
+  });
+
+  describe("registration epochs never wrap", function () {
+    /** Slot of `_emergencyGrantees[patient][grantee]` (state slot 3, after `_consents`): maxDuration | epoch << 32 | windowEnd << 64. */
+    function registrationSlot(patient: string, grantee: string): string {
+      const coder = ethers.AbiCoder.defaultAbiCoder();
+      const inner = ethers.keccak256(coder.encode(["address", "uint256"], [patient, 3]));
+      return ethers.keccak256(coder.encode(["address", "bytes32"], [grantee, inner]));
+    }
+
+    it("the registration slot holds maxDuration | epoch << 32 | windowEnd << 64", async function () {
+      const { consent, asPatient, patient, medic, scope, one } = await loadFixture(deploy);
+      const slot = registrationSlot(patient.address, medic.address);
       const address = await consent.getAddress();
-      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(((2n ** 32n - 1n) << 64n) | 5n, 32));
-      expect(await consent.consentOf(patient.address, grantee.address, scope, 1)).to.deep.equal([5n, 2n ** 32n - 1n]);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(600n | (1n << 32n));
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      const [, windowEnd] = await consent.emergencyGranteeOf(patient.address, medic.address);
+      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(600n | (1n << 32n) | (windowEnd << 64n));
+    });
+
+    it("a registration at epoch 2^32 - 1 reverts (checked arithmetic, panic 0x11) instead of reviving old windows", async function () {
+      const { consent, asPatient, patient, medic, one } = await loadFixture(deploy);
+      const slot = registrationSlot(patient.address, medic.address);
+      const address = await consent.getAddress();
+      const raw = 600n | (MAX_VERSION << 32n);
+      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(raw, 32));
+      await expect(asPatient.setEmergencyGrantee(medic.address, 600, one.root)).to.be.revertedWithPanic(0x11);
+      await expect(asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash)).to.be.revertedWithPanic(0x11);
+      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(raw);
+    });
+  });
+
+  describe("versions never wrap (VersionOverflow)", function () {
+    /** Sets the raw slot of (patient, grantee, scope, purpose) to version 2^32 - 1 with `expiry`. */
+    async function atMaxVersion(
+      fx: Awaited<ReturnType<typeof deploy>>,
+      grantee: string,
+      purpose: number,
+      expiry = 0n,
+    ): Promise<{ raw: bigint; read: () => Promise<bigint> }> {
+      const address = await fx.consent.getAddress();
+      const slot = consentSlot(ethers, fx.patient.address, grantee, fx.scope, purpose);
+      const raw = (MAX_VERSION << 64n) | expiry;
+      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(raw, 32));
+      return { raw, read: async () => BigInt(await ethers.provider.getStorage(address, slot)) };
+    }
+
+    it("the slot computed from the layout is the one the contract reads", async function () {
+      const fx = await loadFixture(deploy);
+      await atMaxVersion(fx, fx.grantee.address, PURPOSE.Treatment, 5n);
+      expect(
+        await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Treatment),
+      ).to.deep.equal([5n, MAX_VERSION]);
+    });
+
+    it("a write at version 2^32 - 2 still succeeds and reaches 2^32 - 1", async function () {
+      const fx = await loadFixture(deploy);
+      const address = await fx.consent.getAddress();
+      const slot = consentSlot(ethers, fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Treatment);
+      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex((MAX_VERSION - 1n) << 64n, 32));
       const expiry = await future();
-      await expect(asPatient.grant(grantee.address, scope, 1, expiry))
-        .to.emit(consent, "ConsentGranted")
-        .withArgs(patient.address, grantee.address, scope, 1, expiry, 0);
-      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(BigInt(expiry));
-      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(((2n ** 32n - 1n) << 64n) | 5n, 32));
-      await expect(asPatient.revoke(grantee.address, scope, 1))
-        .to.emit(consent, "ConsentRevoked")
-        .withArgs(patient.address, grantee.address, scope, 1, 0);
-      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(0n);
+      await expect(fx.asPatient.grant(fx.grantee.address, fx.scope, PURPOSE.Treatment, expiry))
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Treatment, expiry, MAX_VERSION);
+    });
+
+    it("grant, grantBatch and grantBySig revert VersionOverflow at 2^32 - 1 and leave the slot as it was", async function () {
+      const fx = await loadFixture(deploy);
+      const { raw, read } = await atMaxVersion(fx, fx.grantee.address, PURPOSE.Treatment, 5n);
+      const expiry = await future();
+      await expect(
+        fx.asPatient.grant(fx.grantee.address, fx.scope, PURPOSE.Treatment, expiry),
+      ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+      expect(await read()).to.equal(raw);
+      await expect(
+        fx.asPatient.grantBatch([fx.grantee.address], [fx.scope], [PURPOSE.Treatment], [expiry]),
+      ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+      // A batch whose earlier items are fine is reverted as a whole.
+      await expect(
+        fx.asPatient.grantBatch(
+          [fx.other.address, fx.grantee.address],
+          [fx.scope, fx.scope],
+          [PURPOSE.Treatment, PURPOSE.Treatment],
+          [expiry, expiry],
+        ),
+      ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+      expect(await fx.consent.consentOf(fx.patient.address, fx.other.address, fx.scope, 1)).to.deep.equal([0n, 0n]);
+      expect(await read()).to.equal(raw);
+      const message = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: PURPOSE.Treatment,
+        expiry,
+        version: Number(MAX_VERSION),
+        deadline: await future(3600),
+      };
+      const sig = await signGrant(ethers, fx.patient, fx.domain, message);
+      await expect(
+        fx.consent.grantBySig(
+          fx.patient.address,
+          message.grantee,
+          message.scope,
+          message.purpose,
+          message.expiry,
+          message.version,
+          message.deadline,
+          sig.v,
+          sig.r,
+          sig.s,
+        ),
+      ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+      expect(await read()).to.equal(raw);
+    });
+
+    for (const purpose of [PURPOSE.Treatment, PURPOSE.Emergency]) {
+      it(`revoke and revokeBySig (purpose ${purpose}) revert VersionOverflow at 2^32 - 1 and leave the slot`, async function () {
+        const fx = await loadFixture(deploy);
+        if (purpose === PURPOSE.Emergency) await fx.asPatient.setEmergencyGrantee(fx.medic.address, 600, fx.one.root);
+        const grantee = purpose === PURPOSE.Emergency ? fx.medic.address : fx.grantee.address;
+        const { raw, read } = await atMaxVersion(fx, grantee, purpose, 5n);
+        await expect(fx.asPatient.revoke(grantee, fx.scope, purpose)).to.be.revertedWithCustomError(
+          fx.consent,
+          "VersionOverflow",
+        );
+        expect(await read()).to.equal(raw);
+        const m = { grantee, scope: fx.scope, purpose, version: Number(MAX_VERSION), deadline: await future(3600) };
+        const sig = await signRevoke(ethers, fx.patient, fx.domain, m);
+        await expect(
+          fx.consent.revokeBySig(
+            fx.patient.address,
+            grantee,
+            fx.scope,
+            purpose,
+            m.version,
+            m.deadline,
+            sig.v,
+            sig.r,
+            sig.s,
+          ),
+        ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+        expect(await read()).to.equal(raw);
+        if (purpose === PURPOSE.Emergency)
+          expect(await fx.consent.emergencyGranteeOf(fx.patient.address, grantee)).to.deep.equal([
+            600n,
+            0n,
+            fx.one.root,
+          ]);
+      });
+    }
+
+    it("breakGlass reverts VersionOverflow at 2^32 - 1, leaves the slot and does not open the window", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 600, fx.one.root);
+      const { raw, read } = await atMaxVersion(fx, fx.medic.address, PURPOSE.Emergency);
+      await expect(as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, [])).to.be.revertedWithCustomError(
+        fx.consent,
+        "VersionOverflow",
+      );
+      expect(await read()).to.equal(raw);
+      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
+        600n,
+        0n,
+        fx.one.root,
+      ]);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
+        false,
+      );
     });
   });
 
@@ -312,47 +484,71 @@ describe("ConsentRegistry", function () {
       expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Payment)).to.equal(false);
     });
 
-    it("reverts NothingToRevoke when never granted, and after a revoke", async function () {
-      const { consent, asPatient, grantee, scope } = await loadFixture(deploy);
-      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment)).to.be.revertedWithCustomError(
-        consent,
-        "NothingToRevoke",
-      );
-      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
-      await asPatient.revoke(grantee.address, scope, PURPOSE.Treatment);
-      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment)).to.be.revertedWithCustomError(
-        consent,
-        "NothingToRevoke",
-      );
+    it("revoking a never-granted slot writes a tombstone with version 1 (cancels signatures for version 0)", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Treatment, 1);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        0n,
+        1n,
+      ]);
+      expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(false);
     });
 
-    it("reverts NothingToRevoke for zero grantee, zero scope or invalid purpose (never written)", async function () {
+    it("revoking a tombstone bumps the version again", async function () {
+      const { consent, asPatient, patient, grantee, scope } = await loadFixture(deploy);
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
+      await asPatient.revoke(grantee.address, scope, PURPOSE.Treatment);
+      await expect(asPatient.revoke(grantee.address, scope, PURPOSE.Treatment))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, grantee.address, scope, PURPOSE.Treatment, 3);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        0n,
+        3n,
+      ]);
+    });
+
+    it("reverts ZeroAddress, ZeroScope, InvalidPurpose (in that order) for a key no write can target", async function () {
       const { consent, asPatient, grantee, scope } = await loadFixture(deploy);
       await expect(asPatient.revoke(ethers.ZeroAddress, scope, 1)).to.be.revertedWithCustomError(
         consent,
-        "NothingToRevoke",
+        "ZeroAddress",
+      );
+      await expect(asPatient.revoke(ethers.ZeroAddress, ethers.ZeroHash, 0)).to.be.revertedWithCustomError(
+        consent,
+        "ZeroAddress",
       );
       await expect(asPatient.revoke(grantee.address, ethers.ZeroHash, 1)).to.be.revertedWithCustomError(
         consent,
-        "NothingToRevoke",
+        "ZeroScope",
       );
-      await expect(asPatient.revoke(grantee.address, scope, 0)).to.be.revertedWithCustomError(
+      await expect(asPatient.revoke(grantee.address, ethers.ZeroHash, 0)).to.be.revertedWithCustomError(
         consent,
-        "NothingToRevoke",
+        "ZeroScope",
       );
+      for (const purpose of [0, 6, 255]) {
+        await expect(asPatient.revoke(grantee.address, scope, purpose))
+          .to.be.revertedWithCustomError(consent, "InvalidPurpose")
+          .withArgs(purpose);
+      }
     });
 
-    it("only the patient's own slot: another account cannot revoke it", async function () {
+    it("only the patient's own slot: another account's revoke writes its own slot, not the patient's", async function () {
       const { consent, asPatient, patient, grantee, other, scope } = await loadFixture(deploy);
-      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, await future());
-      await expect(as(consent, other).revoke(grantee.address, scope, PURPOSE.Treatment)).to.be.revertedWithCustomError(
-        consent,
-        "NothingToRevoke",
-      );
-      await expect(
-        as(consent, grantee).revoke(grantee.address, scope, PURPOSE.Treatment),
-      ).to.be.revertedWithCustomError(consent, "NothingToRevoke");
+      const expiry = await future();
+      await asPatient.grant(grantee.address, scope, PURPOSE.Treatment, expiry);
+      await expect(as(consent, other).revoke(grantee.address, scope, PURPOSE.Treatment))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(other.address, grantee.address, scope, PURPOSE.Treatment, 1);
+      await expect(as(consent, grantee).revoke(grantee.address, scope, PURPOSE.Treatment))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(grantee.address, grantee.address, scope, PURPOSE.Treatment, 1);
       expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(true);
+      expect(await consent.consentOf(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.deep.equal([
+        BigInt(expiry),
+        1n,
+      ]);
     });
 
     it("may revoke an expired (not yet revoked) grant", async function () {
@@ -865,19 +1061,47 @@ describe("ConsentRegistry", function () {
         .withArgs(3, 1);
     });
 
-    it("reverts NothingToRevoke after a valid signature over an empty or tombstoned slot", async function () {
+    it("a signed revoke of an empty or tombstoned slot writes a tombstone with a bumped version", async function () {
       const fx = await loadFixture(deploy);
       const never = await signedRevoke(fx, { version: 0 });
-      await expect(submit(fx.consent, fx.patient.address, never.message, never.sig)).to.be.revertedWithCustomError(
+      await expect(submit(fx.consent, fx.patient.address, never.message, never.sig))
+        .to.emit(fx.consent, "ConsentRevoked")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, 1);
+      const again = await signedRevoke(fx, { version: 1 });
+      await expect(submit(fx.consent, fx.patient.address, again.message, again.sig))
+        .to.emit(fx.consent, "ConsentRevoked")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, 2);
+      expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([0n, 2n]);
+    });
+
+    it("checks the key (ZeroAddress, ZeroScope, InvalidPurpose) after the deadline, before version and signature", async function () {
+      const fx = await loadFixture(deploy);
+      const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      const base = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: 1,
+        version: 7,
+        deadline: await future(60),
+      };
+      await expect(submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress, deadline: 1 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(1);
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress, scope: ethers.ZeroHash }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, scope: ethers.ZeroHash, purpose: 0 }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroScope");
+      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 6 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "InvalidPurpose")
+        .withArgs(6);
+      await expect(submit(fx.consent, fx.patient.address, base, bad))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(0, 7);
+      await expect(submit(fx.consent, fx.patient.address, { ...base, version: 0 }, bad)).to.be.revertedWithCustomError(
         fx.consent,
-        "NothingToRevoke",
-      );
-      await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
-      await fx.asPatient.revoke(fx.grantee.address, fx.scope, 1);
-      const again = await signedRevoke(fx, { version: 2 });
-      await expect(submit(fx.consent, fx.patient.address, again.message, again.sig)).to.be.revertedWithCustomError(
-        fx.consent,
-        "NothingToRevoke",
+        "InvalidSignature",
       );
     });
 
@@ -933,45 +1157,65 @@ describe("ConsentRegistry", function () {
     });
   });
 
-  describe("emergency (break-glass)", function () {
-    it("setEmergencyGrantee registers, updates and removes, with events", async function () {
-      const { consent, asPatient, patient, medic } = await loadFixture(deploy);
-      await expect(asPatient.setEmergencyGrantee(medic.address, 3600))
+  describe("emergency registration", function () {
+    it("setEmergencyGrantee registers (duration, scopes root), re-registers and removes, with events", async function () {
+      const { consent, asPatient, patient, medic, one, three } = await loadFixture(deploy);
+      await expect(asPatient.setEmergencyGrantee(medic.address, 3600, one.root))
         .to.emit(consent, "EmergencyGranteeSet")
-        .withArgs(patient.address, medic.address, 3600);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.equal(3600n);
-      await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS))
+        .withArgs(patient.address, medic.address, 3600, one.root);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([3600n, 0n, one.root]);
+      await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root))
         .to.emit(consent, "EmergencyGranteeSet")
-        .withArgs(patient.address, medic.address, SEVEN_DAYS);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.equal(BigInt(SEVEN_DAYS));
-      await expect(asPatient.setEmergencyGrantee(medic.address, 0))
+        .withArgs(patient.address, medic.address, SEVEN_DAYS, three.root);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        BigInt(SEVEN_DAYS),
+        0n,
+        three.root,
+      ]);
+      await expect(asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash))
         .to.emit(consent, "EmergencyGranteeSet")
-        .withArgs(patient.address, medic.address, 0);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.equal(0n);
+        .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([0n, 0n, ethers.ZeroHash]);
+      // The patient's direct calls never use the relayed nonce.
+      expect(await consent.emergencyNonceOf(patient.address)).to.equal(0n);
     });
 
-    it("setEmergencyGrantee reverts ZeroAddress and InvalidDuration (> 7 days)", async function () {
-      const { consent, asPatient, medic } = await loadFixture(deploy);
-      await expect(asPatient.setEmergencyGrantee(ethers.ZeroAddress, 60)).to.be.revertedWithCustomError(
+    it("setEmergencyGrantee reverts ZeroAddress, InvalidDuration, ZeroScopesRoot, ScopeNotRegistered(root), in that order", async function () {
+      const { consent, asPatient, medic, one } = await loadFixture(deploy);
+      await expect(
+        asPatient.setEmergencyGrantee(ethers.ZeroAddress, SEVEN_DAYS + 1, ethers.ZeroHash),
+      ).to.be.revertedWithCustomError(consent, "ZeroAddress");
+      await expect(
+        asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS + 1, one.root),
+      ).to.be.revertedWithCustomError(consent, "InvalidDuration");
+      await expect(
+        asPatient.setEmergencyGrantee(medic.address, 2 ** 32 - 1, ethers.ZeroHash),
+      ).to.be.revertedWithCustomError(consent, "InvalidDuration");
+      // A registration must name its scopes.
+      await expect(asPatient.setEmergencyGrantee(medic.address, 60, ethers.ZeroHash)).to.be.revertedWithCustomError(
         consent,
-        "ZeroAddress",
+        "ZeroScopesRoot",
       );
-      await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS + 1)).to.be.revertedWithCustomError(
+      // A removal that names scopes is refused rather than ignored.
+      await expect(asPatient.setEmergencyGrantee(medic.address, 0, one.root))
+        .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+        .withArgs(one.root);
+      // 7 days exactly is allowed.
+      await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, one.root)).to.emit(
         consent,
-        "InvalidDuration",
-      );
-      await expect(asPatient.setEmergencyGrantee(medic.address, 2 ** 32 - 1)).to.be.revertedWithCustomError(
-        consent,
-        "InvalidDuration",
+        "EmergencyGranteeSet",
       );
     });
+  });
 
-    it("breakGlass opens Emergency access for the registered window, emits EmergencyAccess only", async function () {
-      const { consent, asPatient, patient, medic, scope } = await loadFixture(deploy);
-      await asPatient.setEmergencyGrantee(medic.address, 3600);
+  describe("breakGlass", function () {
+    it("opens Emergency access until now + maxDuration, emits EmergencyAccess only", async function () {
+      const { consent, asPatient, patient, medic, scope, one } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 3600, one.root);
       const t = (await time.latest()) + 10;
       await time.setNextBlockTimestamp(t);
-      const tx = as(consent, medic).breakGlass(patient.address, scope);
+      // A one-scope tree: root == leaf, empty proof.
+      const tx = as(consent, medic).breakGlass(patient.address, scope, []);
       await expect(tx)
         .to.emit(consent, "EmergencyAccess")
         .withArgs(patient.address, medic.address, scope, t + 3600, 1);
@@ -982,6 +1226,11 @@ describe("ConsentRegistry", function () {
         BigInt(t + 3600),
         1n,
       ]);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        3600n,
+        BigInt(t + 3600),
+        one.root,
+      ]);
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
       // Only Emergency: no other purpose opens.
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Treatment)).to.equal(false);
@@ -991,75 +1240,544 @@ describe("ConsentRegistry", function () {
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
     });
 
-    it("breaking the glass again renews the window and bumps the version", async function () {
-      const { consent, asPatient, patient, medic, scope } = await loadFixture(deploy);
-      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS);
-      await as(consent, medic).breakGlass(patient.address, scope);
-      const t = (await time.latest()) + DAY;
+    it("breaking the glass again inside the window adds scopes with the same expiry and never extends it", async function () {
+      const { consent, asPatient, patient, medic, scope, scope2, scope3, three } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root);
+      const t = (await time.latest()) + 10;
       await time.setNextBlockTimestamp(t);
-      await expect(as(consent, medic).breakGlass(patient.address, scope))
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      const end = t + SEVEN_DAYS;
+      await time.setNextBlockTimestamp(t + DAY);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
         .to.emit(consent, "EmergencyAccess")
-        .withArgs(patient.address, medic.address, scope, t + SEVEN_DAYS, 2);
+        .withArgs(patient.address, medic.address, scope, end, 2);
+      await expect(as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2)))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope2, end, 1);
+      await time.setNextBlockTimestamp(end - 1);
+      await expect(as(consent, medic).breakGlass(patient.address, scope3, three.proof(scope3)))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope3, end, 1);
+      for (const s of [scope, scope2, scope3])
+        expect((await consent.consentOf(patient.address, medic.address, s, PURPOSE.Emergency))[0]).to.equal(
+          BigInt(end),
+        );
+      await time.increaseTo(end);
+      for (const s of [scope, scope2, scope3])
+        expect(await consent.isAllowed(patient.address, medic.address, s, PURPOSE.Emergency)).to.equal(false);
+    });
+
+    it("after the window ends, reverts EmergencyWindowUsed(windowEnd) until the patient registers again", async function () {
+      const { consent, asPatient, patient, medic, scope, scope2, three } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, three.root);
+      const t = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      await time.setNextBlockTimestamp(t + 600);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "EmergencyWindowUsed")
+        .withArgs(t + 600);
+      // Also for a scope not broken yet, and much later.
+      await time.increase(30 * DAY);
+      await expect(as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2)))
+        .to.be.revertedWithCustomError(consent, "EmergencyWindowUsed")
+        .withArgs(t + 600);
+      // A new registration allows a new window (with its own duration).
+      await asPatient.setEmergencyGrantee(medic.address, 60, three.root);
+      const t2 = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t2);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope, t2 + 60, 2);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+    });
+
+    it("reverts ScopeNotRegistered(scope) for a scope outside the registered tree", async function () {
+      const { consent, asPatient, patient, medic, other, scope, scope2, one, three } = await loadFixture(deploy);
+      const outside = scopeOf(ethers, "patient/genome");
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      // One-scope registration: any other scope, with or without a proof.
+      for (const [s, proof] of [
+        [scope2, []],
+        [scope2, three.proof(scope2)],
+        [outside, three.proof(scope)],
+      ] as const) {
+        await expect(as(consent, medic).breakGlass(patient.address, s, [...proof]))
+          .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+          .withArgs(s);
+      }
+      // The right scope with a wrong (non-empty) proof fails too.
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+        .withArgs(scope);
+      await asPatient.setEmergencyGrantee(medic.address, 600, three.root);
+      await expect(as(consent, medic).breakGlass(patient.address, outside, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+        .withArgs(outside);
+      // A proof for another position in the tree does not prove the scope.
+      await expect(as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+        .withArgs(scope2);
+      // The root (an inner node) is no leaf: leaves are double hashed.
+      await expect(as(consent, medic).breakGlass(patient.address, three.root, []))
+        .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+        .withArgs(three.root);
+      // Nothing was opened by the failures.
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([600n, 0n, three.root]);
+      // The registration is per grantee: another patient's tree means nothing here.
+      await as(consent, other).setEmergencyGrantee(medic.address, 600, scopesTree([outside]).root);
+      await expect(as(consent, medic).breakGlass(patient.address, outside, []))
+        .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
+        .withArgs(outside);
     });
 
     it("reverts NotEmergencyGrantee for unregistered callers, other patients, and after removal", async function () {
-      const { consent, asPatient, patient, medic, other, scope } = await loadFixture(deploy);
-      await expect(as(consent, medic).breakGlass(patient.address, scope))
+      const { consent, asPatient, patient, medic, other, scope, one } = await loadFixture(deploy);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, []))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(patient.address, medic.address);
-      await asPatient.setEmergencyGrantee(medic.address, 600);
-      await expect(as(consent, other).breakGlass(patient.address, scope))
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await expect(as(consent, other).breakGlass(patient.address, scope, []))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(patient.address, other.address);
       // Registration is per patient.
-      await expect(as(consent, medic).breakGlass(other.address, scope))
+      await expect(as(consent, medic).breakGlass(other.address, scope, []))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(other.address, medic.address);
-      await expect(as(consent, medic).breakGlass(ethers.ZeroAddress, scope))
+      await expect(as(consent, medic).breakGlass(ethers.ZeroAddress, scope, []))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(ethers.ZeroAddress, medic.address);
-      await as(consent, medic).breakGlass(patient.address, scope);
-      await asPatient.setEmergencyGrantee(medic.address, 0);
-      await expect(as(consent, medic).breakGlass(patient.address, scope))
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      await asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash);
+      // Checked first: before the zero scope and the proof.
+      await expect(as(consent, medic).breakGlass(patient.address, ethers.ZeroHash, []))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(patient.address, medic.address);
     });
 
-    it("reverts ZeroScope for a registered grantee with a zero scope", async function () {
-      const { consent, asPatient, patient, medic } = await loadFixture(deploy);
-      await asPatient.setEmergencyGrantee(medic.address, 600);
-      await expect(as(consent, medic).breakGlass(patient.address, ethers.ZeroHash)).to.be.revertedWithCustomError(
+    it("reverts ZeroScope for a registered grantee with a zero scope (before the proof)", async function () {
+      const { consent, asPatient, patient, medic, one } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await expect(as(consent, medic).breakGlass(patient.address, ethers.ZeroHash, [])).to.be.revertedWithCustomError(
         consent,
         "ZeroScope",
       );
     });
 
-    it("the patient may revoke an Emergency slot (purpose 3), directly or by signature", async function () {
-      const { consent, asPatient, patient, medic, scope, scope2, domain } = await loadFixture(deploy);
-      await asPatient.setEmergencyGrantee(medic.address, 600);
-      await as(consent, medic).breakGlass(patient.address, scope);
-      await expect(asPatient.revoke(medic.address, scope, PURPOSE.Emergency))
+    it("re-registering (e.g. lowering maxDuration) closes the open window at once", async function () {
+      const { consent, asPatient, patient, medic, scope, scope2, three } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      await as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2));
+      const [expiry] = await consent.consentOf(patient.address, medic.address, scope, PURPOSE.Emergency);
+      expect(expiry > 0n).to.equal(true);
+      await asPatient.setEmergencyGrantee(medic.address, 60, three.root);
+      for (const s of [scope, scope2]) {
+        expect(await consent.isAllowed(patient.address, medic.address, s, PURPOSE.Emergency)).to.equal(false);
+        // Reported as closed; the version stays (a tombstone-like read).
+        expect(await consent.consentOf(patient.address, medic.address, s, PURPOSE.Emergency)).to.deep.equal([0n, 1n]);
+      }
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([60n, 0n, three.root]);
+      // The new registration's window is at most the new duration.
+      const t = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope, t + 60, 2);
+      // scope2's old window does not come back with the new epoch.
+      expect(await consent.isAllowed(patient.address, medic.address, scope2, PURPOSE.Emergency)).to.equal(false);
+    });
+
+    it("removing the grantee closes an already open window at once", async function () {
+      const { consent, asPatient, patient, medic, scope, one } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+      await asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+      expect(await consent.consentOf(patient.address, medic.address, scope, PURPOSE.Emergency)).to.deep.equal([0n, 1n]);
+    });
+
+    it("closes only the patient's windows of that grantee", async function () {
+      const { consent, asPatient, patient, medic, other, scope, one } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await asPatient.setEmergencyGrantee(other.address, 600, one.root);
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      await as(consent, other).breakGlass(patient.address, scope, []);
+      await asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+      expect(await consent.isAllowed(patient.address, other.address, scope, PURPOSE.Emergency)).to.equal(true);
+    });
+  });
+
+  describe("the patient's way out of emergency access", function () {
+    it("revoke(grantee, scope, 3) tombstones the slot and ends the registration: no further break-glass", async function () {
+      const { consent, asPatient, patient, medic, scope, scope2, three } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      await as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2));
+      const tx = asPatient.revoke(medic.address, scope, PURPOSE.Emergency);
+      await expect(tx)
         .to.emit(consent, "ConsentRevoked")
         .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
+      await expect(tx)
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
+      // ConsentRevoked comes first, then the removal.
+      const names = (await (await tx).wait())!.logs.map(
+        (l: Parameters<typeof consent.interface.parseLog>[0]) => consent.interface.parseLog(l)?.name,
+      );
+      expect(names).to.deep.equal(["ConsentRevoked", "EmergencyGranteeSet"]);
+      expect(await consent.consentOf(patient.address, medic.address, scope, PURPOSE.Emergency)).to.deep.equal([0n, 2n]);
+      // Every scope of the grantee is closed, not only the one named.
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+      expect(await consent.isAllowed(patient.address, medic.address, scope2, PURPOSE.Emergency)).to.equal(false);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([0n, 0n, ethers.ZeroHash]);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+    });
 
-      await as(consent, medic).breakGlass(patient.address, scope2);
-      const deadline = await future(60);
-      const m = { grantee: medic.address, scope: scope2, purpose: PURPOSE.Emergency, version: 1, deadline };
+    it("revoke(grantee, scope, 3) of a never-broken slot also removes the registration", async function () {
+      const { consent, asPatient, patient, medic, scope, one } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await expect(asPatient.revoke(medic.address, scope, PURPOSE.Emergency))
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 1);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, []))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+    });
+
+    it("revokeBySig(grantee, scope, 3) does the same by relay", async function () {
+      const { consent, asPatient, patient, medic, relayer, scope, one, domain } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      const m = { grantee: medic.address, scope, purpose: PURPOSE.Emergency, version: 1, deadline: await future(60) };
       const sig = await signRevoke(ethers, patient, domain, m);
+      const tx = as(consent, relayer).revokeBySig(
+        patient.address,
+        m.grantee,
+        m.scope,
+        m.purpose,
+        m.version,
+        m.deadline,
+        sig.v,
+        sig.r,
+        sig.s,
+      );
+      await expect(tx)
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
+      await expect(tx)
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, []))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+    });
+
+    it("a grantee breaking the glass between the patient's signing and the relay of a removal cannot stop it", async function () {
+      const { consent, asPatient, patient, medic, relayer, scope, scope2, scope3, three, domain } =
+        await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      // The patient (no ETH) signs the removal for its current nonce...
+      const m = {
+        grantee: medic.address,
+        maxDuration: 0,
+        scopesRoot: ethers.ZeroHash,
+        nonce: 0,
+        deadline: await future(600),
+      };
+      const sig = await signEmergencyGrantee(ethers, patient, domain, m);
+      // ...the grantee sees it and front-runs with every break-glass it can make...
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      await as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2));
+      await as(consent, medic).breakGlass(patient.address, scope3, three.proof(scope3));
+      // ...which neither moves the patient's nonce nor makes the removal fail.
+      expect(await consent.emergencyNonceOf(patient.address)).to.equal(0n);
+      await expect(
+        as(consent, relayer).setEmergencyGranteeBySig(
+          patient.address,
+          m.grantee,
+          m.maxDuration,
+          m.scopesRoot,
+          m.nonce,
+          m.deadline,
+          sig.v,
+          sig.r,
+          sig.s,
+        ),
+      )
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
+      expect(await consent.emergencyNonceOf(patient.address)).to.equal(1n);
+      for (const s of [scope, scope2, scope3])
+        expect(await consent.isAllowed(patient.address, medic.address, s, PURPOSE.Emergency)).to.equal(false);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+    });
+
+    it("(why the nonce) a grantee's break-glass does make a version-bound revokeBySig stale", async function () {
+      const { consent, asPatient, patient, medic, scope, one, domain } = await loadFixture(deploy);
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      const m = { grantee: medic.address, scope, purpose: PURPOSE.Emergency, version: 1, deadline: await future(60) };
+      const sig = await signRevoke(ethers, patient, domain, m);
+      await as(consent, medic).breakGlass(patient.address, scope, []);
       await expect(
         consent.revokeBySig(patient.address, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s),
       )
-        .to.emit(consent, "ConsentRevoked")
-        .withArgs(patient.address, medic.address, scope2, PURPOSE.Emergency, 2);
+        .to.be.revertedWithCustomError(consent, "StaleVersion")
+        .withArgs(2, 1);
+    });
+  });
+
+  describe("setEmergencyGranteeBySig", function () {
+    async function signed(
+      fx: Awaited<ReturnType<typeof deploy>>,
+      over: Partial<{ maxDuration: number; scopesRoot: string; nonce: number; deadline: number; grantee: string }> = {},
+      signer = fx.patient,
+    ) {
+      const message = {
+        grantee: over.grantee ?? fx.medic.address,
+        maxDuration: over.maxDuration ?? 3600,
+        scopesRoot: over.scopesRoot ?? fx.three.root,
+        nonce: over.nonce ?? 0,
+        deadline: over.deadline ?? (await future(3600)),
+      };
+      return { message, sig: await signEmergencyGrantee(ethers, signer, fx.domain, message) };
+    }
+
+    function submit(
+      consent: ConsentRegistry,
+      patient: string,
+      m: { grantee: string; maxDuration: number; scopesRoot: string; nonce: number; deadline: number },
+      sig: { v: number; r: string; s: string },
+    ) {
+      return consent.setEmergencyGranteeBySig(
+        patient,
+        m.grantee,
+        m.maxDuration,
+        m.scopesRoot,
+        m.nonce,
+        m.deadline,
+        sig.v,
+        sig.r,
+        sig.s,
+      );
+    }
+
+    it("a relayer submits the patient's signed registration; the nonce advances", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      await expect(submit(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
+        .to.emit(fx.consent, "EmergencyGranteeSet")
+        .withArgs(fx.patient.address, fx.medic.address, 3600, fx.three.root);
+      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
+        3600n,
+        0n,
+        fx.three.root,
+      ]);
+      expect(await fx.consent.emergencyNonceOf(fx.patient.address)).to.equal(1n);
+      // The registration works like a direct one.
+      await expect(
+        as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope2, fx.three.proof(fx.scope2)),
+      ).to.emit(fx.consent, "EmergencyAccess");
+      // Nonces are per patient.
+      expect(await fx.consent.emergencyNonceOf(fx.other.address)).to.equal(0n);
     });
 
-    it("removing the grantee does not shorten an already open window (the patient revokes it)", async function () {
-      const { consent, asPatient, patient, medic, scope } = await loadFixture(deploy);
-      await asPatient.setEmergencyGrantee(medic.address, 600);
-      await as(consent, medic).breakGlass(patient.address, scope);
-      await asPatient.setEmergencyGrantee(medic.address, 0);
-      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+    it("replay of a used signature reverts StaleNonce(current, signed); so does a future nonce", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig } = await signed(fx);
+      await submit(fx.consent, fx.patient.address, message, sig);
+      await expect(submit(fx.consent, fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleNonce")
+        .withArgs(1, 0);
+      const ahead = await signed(fx, { nonce: 5 });
+      await expect(submit(fx.consent, fx.patient.address, ahead.message, ahead.sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleNonce")
+        .withArgs(1, 5);
+      const next = await signed(fx, { nonce: 1, maxDuration: 0, scopesRoot: ethers.ZeroHash });
+      await expect(submit(fx.consent, fx.patient.address, next.message, next.sig))
+        .to.emit(fx.consent, "EmergencyGranteeSet")
+        .withArgs(fx.patient.address, fx.medic.address, 0, ethers.ZeroHash);
+      expect(await fx.consent.emergencyNonceOf(fx.patient.address)).to.equal(2n);
+    });
+
+    it("reverts InvalidSignature for another signer, a tampered field, the high-s twin or another type", async function () {
+      const fx = await loadFixture(deploy);
+      const wrong = await signed(fx, {}, fx.other);
+      await expect(submit(fx.consent, fx.patient.address, wrong.message, wrong.sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      const { message, sig } = await signed(fx);
+      for (const m of [
+        { ...message, grantee: fx.other.address },
+        { ...message, maxDuration: 3601 },
+        { ...message, scopesRoot: fx.one.root },
+        { ...message, deadline: message.deadline + 1 },
+      ]) {
+        await expect(submit(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
+          fx.consent,
+          "InvalidSignature",
+        );
+      }
+      await expect(submit(fx.consent, fx.patient.address, message, malleate(sig))).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      await expect(submit(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      // A Revoke signature over the same numbers is no EmergencyGrantee signature.
+      const rsig = await signRevoke(ethers, fx.patient, fx.domain, {
+        grantee: message.grantee,
+        scope: fx.three.root,
+        purpose: 3,
+        version: 0,
+        deadline: message.deadline,
+      });
+      await expect(submit(fx.consent, fx.patient.address, message, rsig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      // Failed attempts do not use the nonce.
+      expect(await fx.consent.emergencyNonceOf(fx.patient.address)).to.equal(0n);
+      await expect(submit(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "EmergencyGranteeSet");
+    });
+
+    it("checks, in order: SignatureExpired, the registration checks, StaleNonce, InvalidSignature", async function () {
+      const fx = await loadFixture(deploy);
+      const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      const t = (await time.latest()) + 20;
+      const late = await signed(fx, { deadline: t - 1 });
+      await time.setNextBlockTimestamp(t);
+      await expect(submit(fx.consent, fx.patient.address, { ...late.message, grantee: ethers.ZeroAddress }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(t - 1);
+      const base = {
+        grantee: fx.medic.address,
+        maxDuration: 60,
+        scopesRoot: fx.one.root,
+        nonce: 9,
+        deadline: await future(60),
+      };
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, maxDuration: SEVEN_DAYS + 1 }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidDuration");
+      await expect(
+        submit(fx.consent, fx.patient.address, { ...base, scopesRoot: ethers.ZeroHash }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroScopesRoot");
+      await expect(submit(fx.consent, fx.patient.address, { ...base, maxDuration: 0 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "ScopeNotRegistered")
+        .withArgs(fx.one.root);
+      await expect(submit(fx.consent, fx.patient.address, base, bad))
+        .to.be.revertedWithCustomError(fx.consent, "StaleNonce")
+        .withArgs(0, 9);
+      await expect(submit(fx.consent, fx.patient.address, { ...base, nonce: 0 }, bad)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      // deadline == now is still valid.
+      const t2 = (await time.latest()) + 20;
+      const onTime = await signed(fx, { deadline: t2 });
+      await time.setNextBlockTimestamp(t2);
+      await expect(submit(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
+        fx.consent,
+        "EmergencyGranteeSet",
+      );
+    });
+  });
+
+  describe("cancelling an outstanding Grant signature (revoke always writes)", function () {
+    async function grantSig(fx: Awaited<ReturnType<typeof deploy>>, version: number) {
+      const message = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: PURPOSE.Research,
+        expiry: await future(),
+        version,
+        deadline: await future(3600),
+      };
+      const sig = await signGrant(ethers, fx.patient, fx.domain, message);
+      const relay = () =>
+        as(fx.consent, fx.relayer).grantBySig(
+          fx.patient.address,
+          message.grantee,
+          message.scope,
+          message.purpose,
+          message.expiry,
+          message.version,
+          message.deadline,
+          sig.v,
+          sig.r,
+          sig.s,
+        );
+      return relay;
+    }
+
+    async function relayedRevoke(fx: Awaited<ReturnType<typeof deploy>>, version: number) {
+      const m = {
+        grantee: fx.grantee.address,
+        scope: fx.scope,
+        purpose: PURPOSE.Research,
+        version,
+        deadline: await future(60),
+      };
+      const sig = await signRevoke(ethers, fx.patient, fx.domain, m);
+      return as(fx.consent, fx.relayer).revokeBySig(
+        fx.patient.address,
+        m.grantee,
+        m.scope,
+        m.purpose,
+        m.version,
+        m.deadline,
+        sig.v,
+        sig.r,
+        sig.s,
+      );
+    }
+
+    it("a revoke of a never-granted slot makes a Grant signature for version 0 fail StaleVersion", async function () {
+      const fx = await loadFixture(deploy);
+      const relay = await grantSig(fx, 0);
+      await fx.asPatient.revoke(fx.grantee.address, fx.scope, PURPOSE.Research);
+      await expect(relay()).to.be.revertedWithCustomError(fx.consent, "StaleVersion").withArgs(1, 0);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Research)).to.equal(
+        false,
+      );
+    });
+
+    it("a relayed revoke of a never-granted slot does the same (gasless cancel)", async function () {
+      const fx = await loadFixture(deploy);
+      const relay = await grantSig(fx, 0);
+      await relayedRevoke(fx, 0);
+      await expect(relay()).to.be.revertedWithCustomError(fx.consent, "StaleVersion").withArgs(1, 0);
+    });
+
+    it("a revoke of a tombstone makes a Grant signature for the tombstone's version fail, directly or relayed", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, PURPOSE.Research, await future());
+      await fx.asPatient.revoke(fx.grantee.address, fx.scope, PURPOSE.Research); // tombstone, version 2
+      const relay2 = await grantSig(fx, 2);
+      await fx.asPatient.revoke(fx.grantee.address, fx.scope, PURPOSE.Research);
+      await expect(relay2()).to.be.revertedWithCustomError(fx.consent, "StaleVersion").withArgs(3, 2);
+      const relay3 = await grantSig(fx, 3);
+      await relayedRevoke(fx, 3);
+      await expect(relay3()).to.be.revertedWithCustomError(fx.consent, "StaleVersion").withArgs(4, 3);
+      expect(
+        await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Research),
+      ).to.deep.equal([0n, 4n]);
     });
   });
 });

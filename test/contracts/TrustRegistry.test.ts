@@ -7,6 +7,7 @@ const { time, loadFixture } = networkHelpers;
 
 const ROLE = {
   MEDICAL_BOARD: ethers.id("hygeia.role.medical-board"),
+  CLINIC: ethers.id("hygeia.role.clinic"),
   IRB: ethers.id("hygeia.role.irb"),
   INSURER: ethers.id("hygeia.role.insurer"),
   IDENTITY_ISSUER: ethers.id("hygeia.role.identity-issuer"),
@@ -30,6 +31,7 @@ describe("TrustRegistry", function () {
       expect(await trust.owner()).to.equal(governance.address);
       expect(await trust.pendingOwner()).to.equal(ethers.ZeroAddress);
       expect(await trust.MEDICAL_BOARD()).to.equal(ROLE.MEDICAL_BOARD);
+      expect(await trust.CLINIC()).to.equal(ROLE.CLINIC);
       expect(await trust.IRB()).to.equal(ROLE.IRB);
       expect(await trust.INSURER()).to.equal(ROLE.INSURER);
       expect(await trust.IDENTITY_ISSUER()).to.equal(ROLE.IDENTITY_ISSUER);
@@ -80,23 +82,6 @@ describe("TrustRegistry", function () {
       expect(await trust.isTrusted(issuer.address, ROLE.IRB)).to.equal(true);
       await time.increaseTo(now + 200);
       expect(await trust.isTrusted(issuer.address, ROLE.IRB)).to.equal(false);
-    });
-
-    it("overwrites an earlier accreditation, including a revoked one", async function () {
-      const { trust, asGov, issuer } = await loadFixture(deploy);
-      const now = await time.latest();
-      await asGov.accredit(issuer.address, ROLE.INSURER, 0, now + DAY);
-      await asGov.revokeAccreditation(issuer.address, ROLE.INSURER);
-      expect(await trust.isTrusted(issuer.address, ROLE.INSURER)).to.equal(false);
-      await expect(asGov.accredit(issuer.address, ROLE.INSURER, now, now + 2 * DAY))
-        .to.emit(trust, "IssuerAccredited")
-        .withArgs(issuer.address, ROLE.INSURER, now, now + 2 * DAY);
-      expect(await trust.accreditationOf(issuer.address, ROLE.INSURER)).to.deep.equal([
-        BigInt(now),
-        BigInt(now + 2 * DAY),
-        0n,
-      ]);
-      expect(await trust.isTrusted(issuer.address, ROLE.INSURER)).to.equal(true);
     });
 
     it("reverts ZeroAddress, ZeroRole", async function () {
@@ -199,6 +184,190 @@ describe("TrustRegistry", function () {
     });
   });
 
+  describe("history (append-only windows)", function () {
+    it("re-accrediting a revoked issuer with its original validFrom reverts WindowOverlapsHistory(validFrom, now)", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const now = await time.latest();
+      const from = now - DAY;
+      await asGov.accredit(issuer.address, ROLE.CLINIC, from, now + 30 * DAY);
+      const revokedAt = now + 100;
+      await time.setNextBlockTimestamp(revokedAt);
+      await asGov.revokeAccreditation(issuer.address, ROLE.CLINIC);
+      const t = revokedAt + 50;
+      await time.setNextBlockTimestamp(t);
+      await expect(asGov.accredit(issuer.address, ROLE.CLINIC, from, now + 60 * DAY))
+        .to.be.revertedWithCustomError(trust, "WindowOverlapsHistory")
+        .withArgs(from, t);
+      // Starting one second before now is refused too; the revoked period stays untrusted.
+      await time.setNextBlockTimestamp(t + 1);
+      await expect(asGov.accredit(issuer.address, ROLE.CLINIC, t, now + 60 * DAY))
+        .to.be.revertedWithCustomError(trust, "WindowOverlapsHistory")
+        .withArgs(t, t + 1);
+      expect(await trust.isTrustedAt(issuer.address, ROLE.CLINIC, revokedAt)).to.equal(false);
+      expect(await trust.accreditationCount(issuer.address, ROLE.CLINIC)).to.equal(1n);
+    });
+
+    it("re-accrediting from now keeps the revoked period untrusted and the old window trusted", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const now = await time.latest();
+      const from = now - 10 * DAY;
+      const until = now + 30 * DAY;
+      await asGov.accredit(issuer.address, ROLE.CLINIC, from, until);
+      const revokedAt = now + 100;
+      await time.setNextBlockTimestamp(revokedAt);
+      await asGov.revokeAccreditation(issuer.address, ROLE.CLINIC);
+      const again = revokedAt + DAY;
+      await time.setNextBlockTimestamp(again);
+      await expect(asGov.accredit(issuer.address, ROLE.CLINIC, again, again + 30 * DAY))
+        .to.emit(trust, "IssuerAccredited")
+        .withArgs(issuer.address, ROLE.CLINIC, again, again + 30 * DAY);
+      const at = (t: number) => trust.isTrustedAt(issuer.address, ROLE.CLINIC, t);
+      // Old window, before the revocation: still trusted (credentials issued then stay valid at issuance).
+      expect(await at(from)).to.equal(true);
+      expect(await at(revokedAt - 1)).to.equal(true);
+      // The revoked period: never trusted again.
+      expect(await at(revokedAt)).to.equal(false);
+      expect(await at(again - 1)).to.equal(false);
+      // The new window.
+      expect(await at(again)).to.equal(true);
+      expect(await at(until)).to.equal(true);
+      expect(await at(again + 30 * DAY)).to.equal(false);
+      expect(await trust.isTrusted(issuer.address, ROLE.CLINIC)).to.equal(true);
+      expect(await trust.accreditationOf(issuer.address, ROLE.CLINIC)).to.deep.equal([
+        BigInt(again),
+        BigInt(again + 30 * DAY),
+        0n,
+      ]);
+    });
+
+    it("renewal: a window starting at the previous validUntil is appended; an overlapping one is refused", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const now = await time.latest();
+      const until = now + 100 * DAY;
+      await asGov.accredit(issuer.address, ROLE.IRB, now - DAY, until);
+      await expect(asGov.accredit(issuer.address, ROLE.IRB, until - 1, until + 365 * DAY))
+        .to.be.revertedWithCustomError(trust, "WindowOverlapsHistory")
+        .withArgs(until - 1, until);
+      await expect(asGov.accredit(issuer.address, ROLE.IRB, until, until + 365 * DAY))
+        .to.emit(trust, "IssuerAccredited")
+        .withArgs(issuer.address, ROLE.IRB, until, until + 365 * DAY);
+      const at = (t: number) => trust.isTrustedAt(issuer.address, ROLE.IRB, t);
+      expect(await at(until - 1)).to.equal(true);
+      expect(await at(until)).to.equal(true);
+      expect(await at(until + 365 * DAY - 1)).to.equal(true);
+      expect(await at(until + 365 * DAY)).to.equal(false);
+      // A gap is allowed (untrusted in between).
+      await asGov.accredit(issuer.address, ROLE.IRB, until + 400 * DAY, until + 500 * DAY);
+      expect(await at(until + 380 * DAY)).to.equal(false);
+      expect(await at(until + 450 * DAY)).to.equal(true);
+      expect(await trust.accreditationCount(issuer.address, ROLE.IRB)).to.equal(3n);
+    });
+
+    it("after an expired (not revoked) window, the next must still start at or after its validUntil", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const now = await time.latest();
+      await asGov.accredit(issuer.address, ROLE.INSURER, now - DAY, now + 100);
+      await time.increaseTo(now + 1000);
+      await expect(asGov.accredit(issuer.address, ROLE.INSURER, now, now + DAY))
+        .to.be.revertedWithCustomError(trust, "WindowOverlapsHistory")
+        .withArgs(now, now + 100);
+      // Backdating into the gap after the old window is fine (no revocation there).
+      await asGov.accredit(issuer.address, ROLE.INSURER, now + 100, now + DAY);
+      expect(await trust.isTrustedAt(issuer.address, ROLE.INSURER, now + 500)).to.equal(true);
+    });
+
+    it("revokeAccreditation revokes future windows too, none of which ever becomes trusted", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const now = await time.latest();
+      await asGov.accredit(issuer.address, ROLE.MEDICAL_BOARD, now - DAY, now + DAY);
+      await asGov.accredit(issuer.address, ROLE.MEDICAL_BOARD, now + DAY, now + 10 * DAY);
+      await asGov.accredit(issuer.address, ROLE.MEDICAL_BOARD, now + 20 * DAY, now + 30 * DAY);
+      const t = now + 100;
+      await time.setNextBlockTimestamp(t);
+      await expect(asGov.revokeAccreditation(issuer.address, ROLE.MEDICAL_BOARD))
+        .to.emit(trust, "AccreditationRevoked")
+        .withArgs(issuer.address, ROLE.MEDICAL_BOARD, t);
+      for (let i = 0; i < 3; i++)
+        expect((await trust.accreditationAt(issuer.address, ROLE.MEDICAL_BOARD, i))[2]).to.equal(BigInt(t));
+      const at = (x: number) => trust.isTrustedAt(issuer.address, ROLE.MEDICAL_BOARD, x);
+      expect(await at(t - 1)).to.equal(true);
+      expect(await at(t)).to.equal(false);
+      expect(await at(now + 5 * DAY)).to.equal(false);
+      expect(await at(now + 25 * DAY)).to.equal(false);
+      await time.increaseTo(now + 25 * DAY);
+      expect(await trust.isTrusted(issuer.address, ROLE.MEDICAL_BOARD)).to.equal(false);
+    });
+
+    it("revokeAccreditation leaves expired windows and earlier revocations as they were", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const now = await time.latest();
+      await asGov.accredit(issuer.address, ROLE.IRB, now - DAY, now + 100);
+      await time.increaseTo(now + 200);
+      await asGov.accredit(issuer.address, ROLE.IRB, now + 200, now + DAY);
+      const r1 = now + 300;
+      await time.setNextBlockTimestamp(r1);
+      await asGov.revokeAccreditation(issuer.address, ROLE.IRB);
+      const again = r1 + 10;
+      await time.setNextBlockTimestamp(again);
+      await asGov.accredit(issuer.address, ROLE.IRB, again, again + DAY);
+      const r2 = again + 50;
+      await time.setNextBlockTimestamp(r2);
+      await asGov.revokeAccreditation(issuer.address, ROLE.IRB);
+      expect(await trust.accreditationAt(issuer.address, ROLE.IRB, 0)).to.deep.equal([
+        BigInt(now - DAY),
+        BigInt(now + 100),
+        0n,
+      ]);
+      expect(await trust.accreditationAt(issuer.address, ROLE.IRB, 1)).to.deep.equal([
+        BigInt(now + 200),
+        BigInt(now + DAY),
+        BigInt(r1),
+      ]);
+      expect(await trust.accreditationAt(issuer.address, ROLE.IRB, 2)).to.deep.equal([
+        BigInt(again),
+        BigInt(again + DAY),
+        BigInt(r2),
+      ]);
+    });
+
+    it("accreditationCount / accreditationAt list the windows in order; NoSuchWindow(index) past the end", async function () {
+      const { trust, asGov, issuer, other } = await loadFixture(deploy);
+      expect(await trust.accreditationCount(issuer.address, ROLE.IRB)).to.equal(0n);
+      await expect(trust.accreditationAt(issuer.address, ROLE.IRB, 0))
+        .to.be.revertedWithCustomError(trust, "NoSuchWindow")
+        .withArgs(0);
+      const now = await time.latest();
+      await asGov.accredit(issuer.address, ROLE.IRB, now, now + DAY);
+      await asGov.accredit(issuer.address, ROLE.IRB, now + DAY, now + 2 * DAY);
+      expect(await trust.accreditationCount(issuer.address, ROLE.IRB)).to.equal(2n);
+      expect(await trust.accreditationAt(issuer.address, ROLE.IRB, 0)).to.deep.equal([
+        BigInt(now),
+        BigInt(now + DAY),
+        0n,
+      ]);
+      expect(await trust.accreditationAt(issuer.address, ROLE.IRB, 1)).to.deep.equal([
+        BigInt(now + DAY),
+        BigInt(now + 2 * DAY),
+        0n,
+      ]);
+      // accreditationOf is the latest window.
+      expect(await trust.accreditationOf(issuer.address, ROLE.IRB)).to.deep.equal([
+        BigInt(now + DAY),
+        BigInt(now + 2 * DAY),
+        0n,
+      ]);
+      await expect(trust.accreditationAt(issuer.address, ROLE.IRB, 2))
+        .to.be.revertedWithCustomError(trust, "NoSuchWindow")
+        .withArgs(2);
+      await expect(trust.accreditationAt(issuer.address, ROLE.IRB, 2n ** 256n - 1n))
+        .to.be.revertedWithCustomError(trust, "NoSuchWindow")
+        .withArgs(2n ** 256n - 1n);
+      // Per (issuer, role).
+      expect(await trust.accreditationCount(issuer.address, ROLE.INSURER)).to.equal(0n);
+      expect(await trust.accreditationCount(other.address, ROLE.IRB)).to.equal(0n);
+    });
+  });
+
   describe("isTrustedAt boundaries", function () {
     it("validFrom <= at < validUntil, and at < revokedAt once revoked", async function () {
       const { trust, asGov, issuer } = await loadFixture(deploy);
@@ -260,6 +429,17 @@ describe("TrustRegistry", function () {
         trust,
         "IssuerAccredited",
       );
+    });
+
+    it("renounceOwnership reverts RenounceOwnershipDisabled, for the owner too; the owner is unchanged", async function () {
+      const { trust, asGov, governance, other } = await loadFixture(deploy);
+      await expect(asGov.renounceOwnership()).to.be.revertedWithCustomError(trust, "RenounceOwnershipDisabled");
+      await expect(as(trust, other).renounceOwnership()).to.be.revertedWithCustomError(
+        trust,
+        "RenounceOwnershipDisabled",
+      );
+      expect(await trust.owner()).to.equal(governance.address);
+      expect(await trust.pendingOwner()).to.equal(ethers.ZeroAddress);
     });
 
     it("only the owner starts a transfer", async function () {

@@ -1,5 +1,7 @@
 // Shared helpers for the contract tests: typed contract shapes, named signers, deployment,
-// EIP-712 typed data of ConsentRegistry, signing, signature mangling, constants.
+// EIP-712 typed data of ConsentRegistry, signing, signature mangling, emergency scope trees,
+// raw storage slots, constants.
+import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { BaseContractMethod, Contract, Signer, TypedDataDomain } from "ethers";
 import type { network } from "hardhat";
 
@@ -37,6 +39,16 @@ export const REVOKE_TYPES = {
   ],
 };
 
+export const EMERGENCY_GRANTEE_TYPES = {
+  EmergencyGrantee: [
+    { name: "grantee", type: "address" },
+    { name: "maxDuration", type: "uint32" },
+    { name: "scopesRoot", type: "bytes32" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
 export interface GrantMessage {
   grantee: string;
   scope: string;
@@ -47,6 +59,14 @@ export interface GrantMessage {
 }
 
 export type RevokeMessage = Omit<GrantMessage, "expiry">;
+
+export interface EmergencyGranteeMessage {
+  grantee: string;
+  maxDuration: number;
+  scopesRoot: string;
+  nonce: bigint | number;
+  deadline: bigint | number;
+}
 
 export interface Sig {
   v: number;
@@ -83,6 +103,15 @@ export async function signRevoke(
   return split(ethers, await signer.signTypedData(domain, REVOKE_TYPES, message));
 }
 
+export async function signEmergencyGrantee(
+  ethers: Ethers,
+  signer: Signer,
+  domain: TypedDataDomain,
+  message: EmergencyGranteeMessage,
+): Promise<Sig> {
+  return split(ethers, await signer.signTypedData(domain, EMERGENCY_GRANTEE_TYPES, message));
+}
+
 /** The other valid-for-ecrecover form of a signature: s' = n - s (high s), v flipped. */
 export function malleate(sig: Sig): Sig {
   const s = SECP256K1_N - BigInt(sig.s);
@@ -99,14 +128,17 @@ export type ConsentRegistry = Typed<
   | "grantBySig"
   | "revokeBySig"
   | "setEmergencyGrantee"
+  | "setEmergencyGranteeBySig"
   | "breakGlass"
   | "isAllowed"
   | "consentOf"
   | "emergencyGranteeOf"
+  | "emergencyNonceOf"
   | "eip712Domain"
   | "DOMAIN_SEPARATOR"
   | "GRANT_TYPEHASH"
   | "REVOKE_TYPEHASH"
+  | "EMERGENCY_GRANTEE_TYPEHASH"
 >;
 export type TrustRegistry = Typed<
   | "accredit"
@@ -114,18 +146,28 @@ export type TrustRegistry = Typed<
   | "isTrusted"
   | "isTrustedAt"
   | "accreditationOf"
+  | "accreditationCount"
+  | "accreditationAt"
   | "owner"
   | "pendingOwner"
   | "transferOwnership"
   | "acceptOwnership"
   | "renounceOwnership"
   | "MEDICAL_BOARD"
+  | "CLINIC"
   | "IRB"
   | "INSURER"
   | "IDENTITY_ISSUER"
 >;
 export type AuditAnchor = Typed<
-  "setGateway" | "anchor" | "gatewayOf" | "owner" | "pendingOwner" | "transferOwnership" | "acceptOwnership"
+  | "setGateway"
+  | "anchor"
+  | "gatewayOf"
+  | "owner"
+  | "pendingOwner"
+  | "transferOwnership"
+  | "acceptOwnership"
+  | "renounceOwnership"
 >;
 
 /** Deploys `name` and returns it with the method shape `T`. */
@@ -158,4 +200,36 @@ export async function namedSigners<const K extends readonly string[]>(
 /** A scope hash as the clients compute it: keccak256 of a canonical scope string. */
 export function scopeOf(ethers: Ethers, name: string): string {
   return ethers.id(`hygeia:scope:${name}`);
+}
+
+/**
+ * The emergency scope list of a registration, as the patient's client builds it: an OpenZeppelin
+ * StandardMerkleTree of `[bytes32 scope]` leaves. `proof(scope)` is the proof breakGlass takes;
+ * for a scope outside the tree it returns the proof of the first leaf (which must then fail).
+ */
+export function scopesTree(scopes: readonly string[]): { root: string; proof: (scope: string) => string[] } {
+  const tree = StandardMerkleTree.of(
+    scopes.map((s) => [s]),
+    ["bytes32"],
+  );
+  return {
+    root: tree.root,
+    proof: (scope) => {
+      for (const [i, [leaf]] of tree.entries()) if (leaf === scope) return tree.getProof(i);
+      return tree.getProof(0);
+    },
+  };
+}
+
+/**
+ * Storage slot of ConsentRegistry's `_consents[keccak256(abi.encode(patient, grantee, scope, purpose))]`.
+ * `_consents` is state slot 2: OpenZeppelin EIP712 declares two string fallbacks (slots 0 and 1)
+ * before it (the storage layout test checks this against real writes).
+ */
+export function consentSlot(ethers: Ethers, patient: string, grantee: string, scope: string, purpose: number): string {
+  const coder = ethers.AbiCoder.defaultAbiCoder();
+  const key = ethers.keccak256(
+    coder.encode(["address", "address", "bytes32", "uint8"], [patient, grantee, scope, purpose]),
+  );
+  return ethers.keccak256(coder.encode(["bytes32", "uint256"], [key, 2]));
 }
