@@ -144,3 +144,11 @@ export class Reassembler {
     this.#offset += count;
   }
 }
+
+/**
+ * An owned, plain Uint8Array copy of `bytes`. Not `bytes.slice()`: on a Node Buffer (a Uint8Array subclass), slice
+ * returns a view of the same memory, often a pooled buffer that is reused later.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}

@@ -5,6 +5,7 @@ import {
   SECRETSTREAM_KEY_BYTES,
   SecretstreamTag,
 } from "./secretstream/secretstream.ts";
+import { copyBytes } from "./bytes.ts";
 import { InvalidArgumentError, UnsupportedFormatError } from "./errors.ts";
 
 /** ASCII "HYGR" (Hygeia record). */
@@ -98,8 +99,8 @@ export function parseEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
     version,
     algorithm,
     chunkSize,
-    preamble: bytes.slice(0, PREAMBLE_BYTES),
-    streamHeader: bytes.slice(PREAMBLE_BYTES, ENVELOPE_HEADER_BYTES),
+    preamble: copyBytes(bytes.subarray(0, PREAMBLE_BYTES)),
+    streamHeader: copyBytes(bytes.subarray(PREAMBLE_BYTES, ENVELOPE_HEADER_BYTES)),
   };
 }
 

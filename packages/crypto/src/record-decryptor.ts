@@ -6,7 +6,7 @@
 // only once final() has returned without throwing. After any error the decryptor refuses further input.
 // update() keeps no reference to the caller's buffer once it returns (a partial frame held over is copied), so a
 // source may refill one buffer for every read; the plaintext it returns is in new arrays a consumer may keep.
-import { Reassembler, assertBytes } from "./bytes.ts";
+import { Reassembler, assertBytes, copyBytes } from "./bytes.ts";
 import { assertDataKey, wipe } from "./data-key.ts";
 import {
   CHUNK_OVERHEAD_BYTES,
@@ -45,7 +45,7 @@ export class RecordDecryptor {
 
   constructor(key: Uint8Array, options: DecryptOptions = {}) {
     assertDataKey(key);
-    this.#key = key.slice();
+    this.#key = copyBytes(key);
     this.#secretstream = options.secretstream ?? defaultSecretstream;
   }
 

@@ -1,5 +1,6 @@
 // X25519 key pairs (the keys DEKs are wrapped to) and public-key validation.
 import { sodium } from "./sodium.ts";
+import { copyBytes } from "./bytes.ts";
 import { InvalidKeyError } from "./errors.ts";
 
 export const X25519_KEY_BYTES = 32;
@@ -20,7 +21,7 @@ export function x25519KeyPairFromSecretKey(secretKey: Uint8Array): X25519KeyPair
   if (!(secretKey instanceof Uint8Array) || secretKey.length !== X25519_KEY_BYTES) {
     throw new InvalidKeyError(`X25519 secret key must be ${X25519_KEY_BYTES} bytes`);
   }
-  return { publicKey: sodium.crypto_scalarmult_base(secretKey), secretKey: secretKey.slice() };
+  return { publicKey: sodium.crypto_scalarmult_base(secretKey), secretKey: copyBytes(secretKey) };
 }
 
 // Any fixed scalar works: X25519 clamps it to a multiple of 8, which maps every small-order point to zero.

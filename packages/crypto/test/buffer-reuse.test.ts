@@ -12,7 +12,10 @@ import {
   generateDataKey,
   libsodiumSecretstream,
   nativeSecretstream,
+  parseEnvelopeHeader,
+  x25519KeyPairFromSecretKey,
 } from "../src/index.ts";
+import { expect } from "chai";
 import type { Secretstream } from "../src/index.ts";
 import { collect, concat, expectBytesEqual, patternBytes, splitInto } from "./helpers.ts";
 
@@ -106,5 +109,37 @@ describe("sources that reuse their buffer, consumers that keep what they get", f
     }
     plaintext.push(...decryptor.final());
     expectBytesEqual(concat(plaintext), PLAINTEXT);
+  });
+});
+
+describe("keys handed over in a Node Buffer that is reused afterwards", () => {
+  // Buffer#slice returns a view of the same memory (often Node's shared pool), not a copy.
+  it("x25519KeyPairFromSecretKey keeps its own copy of the secret key", () => {
+    const secret = Buffer.from(x25519KeyPairFromSecretKey(new Uint8Array(32).fill(7)).secretKey);
+    const pair = x25519KeyPairFromSecretKey(secret);
+    const expected = Uint8Array.from(secret);
+    secret.fill(0xee);
+    expectBytesEqual(pair.secretKey, expected);
+    expect(Buffer.isBuffer(pair.secretKey)).to.equal(false);
+  });
+
+  it("a RecordDecryptor keeps its own copy of the data key", async () => {
+    const key = generateDataKey();
+    const envelope = await encryptToBuffer(PLAINTEXT, key);
+    const keyInBuffer = Buffer.from(key);
+    const decryptor = new RecordDecryptor(keyInBuffer);
+    keyInBuffer.fill(0);
+    const out = [...decryptor.update(envelope), ...decryptor.final()];
+    expectBytesEqual(concat(out), PLAINTEXT);
+  });
+
+  it("a parsed envelope header does not change when the input buffer is overwritten", async () => {
+    const bytes = Buffer.from(await encryptToBuffer(PLAINTEXT, generateDataKey()));
+    const header = parseEnvelopeHeader(bytes);
+    const preamble = Uint8Array.from(header.preamble);
+    const streamHeader = Uint8Array.from(header.streamHeader);
+    bytes.fill(0);
+    expectBytesEqual(header.preamble, preamble);
+    expectBytesEqual(header.streamHeader, streamHeader);
   });
 });
