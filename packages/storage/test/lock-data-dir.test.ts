@@ -44,6 +44,21 @@ describe("block directory lock", function () {
     expect(nodeError.holder?.pid).to.equal(child.pid);
   });
 
+  it("locks a flatfs node's data dir too: a second node on it is refused until the first closes", async () => {
+    const first = await HeliaContentStore.create({ dataDir: dir, listen: [], blockstore: "flatfs" });
+    try {
+      const error = await expectRejection(
+        HeliaContentStore.create({ dataDir: dir, listen: [], blockstore: "flatfs" }),
+        DataDirLockedError,
+      );
+      expect(error.holder).to.include({ pid: process.pid, thisProcess: true });
+    } finally {
+      await first.close();
+    }
+    const second = await HeliaContentStore.create({ dataDir: dir, listen: [], blockstore: "flatfs" });
+    await second.close();
+  });
+
   it("takes over at once the lock of a holder killed with SIGKILL (no waiting, no staleness guess)", async () => {
     for (let round = 0; round < 3; round++) {
       const child = await startChild(LOCK_HOLDER, ["pack", dir], "held");

@@ -12,15 +12,31 @@ import { NextToLast } from "blockstore-fs/sharding";
 import type { AbortOptions } from "@libp2p/interface";
 import type { CID } from "multiformats/cid";
 import { AtomicFileWriter } from "./atomic-file-writer.ts";
+import { DirLock } from "./dir-lock.ts";
 
 export class WholeBlockFsBlockstore extends FsBlockstore {
   readonly #sharding: NextToLast;
   readonly #writer = new AtomicFileWriter();
+  #lock: DirLock | undefined;
 
   constructor(location: string) {
     const sharding = new NextToLast();
     super(location, { shardingStrategy: sharding });
     this.#sharding = sharding;
+  }
+
+  /** Creates the directory and takes its lock: one writer per directory, as the pack blockstore (dir-lock.ts). */
+  override async open(): Promise<void> {
+    await super.open();
+    this.#lock ??= await DirLock.acquire(this.path);
+  }
+
+  override async close(): Promise<void> {
+    await this.sync().catch(() => undefined);
+    await super.close();
+    const lock = this.#lock;
+    this.#lock = undefined;
+    await lock?.release();
   }
 
   override async put(
