@@ -1,6 +1,13 @@
 // Model-based property test of the consent state machine: random sequences of grant, revoke,
-// grantBySig, revokeBySig, setEmergencyGrantee, breakGlass and time advances over a few
-// patients, grantees and scopes, checked step by step against a plain JS model.
+// grantBatch, grantBySig, revokeBySig, setEmergencyGrantee(BySig) (registrations with scope
+// trees, removals), breakGlass (proofs in and out of the tree) and time advances (past windows
+// too) over a few patients, grantees and scopes, checked step by step against a plain JS model.
+//
+// The model states the rules directly: every write bumps a slot's version; a revoke always
+// writes a tombstone (purpose 3: and removes the registration); a registration allows ONE
+// window, opened by the first breakGlass at now + maxDuration and never extended; any change of
+// the registration closes the grantee's open windows; the relayed registration's nonce moves
+// only with the patient's own signatures.
 import { expect } from "chai";
 import type { Log } from "ethers";
 import fc from "fast-check";
@@ -13,6 +20,8 @@ import {
   consentDomain,
   deploy as deployContract,
   namedSigners,
+  scopesTree,
+  signEmergencyGrantee,
   signGrant,
   signRevoke,
 } from "./helpers/contracts.ts";
@@ -20,7 +29,7 @@ import {
 const { ethers, networkHelpers } = await network.create();
 const { time, loadFixture } = networkHelpers;
 
-const NUM_RUNS = 50;
+const NUM_RUNS = 80;
 const GAS = { gasLimit: 1_000_000 }; // explicit: reverting txs are mined too (no estimateGas), at a known time
 
 async function deploy() {
@@ -38,6 +47,18 @@ async function deploy() {
 }
 
 const SCOPES = [ethers.id("hygeia:scope:labs"), ethers.id("hygeia:scope:imaging")];
+
+// Emergency scope lists a patient may register: both scopes, one of them, or a root that is no
+// tree of known scopes (nothing proves into it); plus the zero root (valid only for a removal).
+const TREES = [scopesTree(SCOPES), scopesTree([SCOPES[0]!]), scopesTree([SCOPES[1]!])];
+const TREE_SCOPES: ReadonlyArray<readonly string[]> = [SCOPES, [SCOPES[0]!], [SCOPES[1]!]];
+const OPAQUE_ROOT = ethers.id("hygeia:test:not-a-tree");
+/** root index: 0..2 = TREES, 3 = OPAQUE_ROOT, 4 = zero. */
+const rootOf = (i: number): string => (i === 4 ? ethers.ZeroHash : i === 3 ? OPAQUE_ROOT : TREES[i]!.root);
+const scopesOfRoot = (root: string): readonly string[] => {
+  const i = TREES.findIndex((t) => t.root === root);
+  return i < 0 ? [] : TREE_SCOPES[i]!;
+};
 
 // Indices: patient 0..2; grantee 0..1 or 2 = zero address; scope 0..1 or 2 = zero scope.
 const patientArb = fc.integer({ min: 0, max: 2 });
@@ -71,6 +92,16 @@ const wrongSignerArb = fc.oneof(
   { arbitrary: fc.constant(true), weight: 1 },
 );
 
+const durationArb = fc.oneof(
+  { arbitrary: fc.constantFrom(1, 30, 60, 600, 3000, SEVEN_DAYS), weight: 6 },
+  { arbitrary: fc.constant(0), weight: 2 },
+  { arbitrary: fc.constant(SEVEN_DAYS + 1), weight: 1 },
+);
+const rootArb = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 2 }), weight: 8 },
+  { arbitrary: fc.constantFrom(3, 4), weight: 2 },
+);
+
 // With reuse set, an operation targets an existing slot (or, for breakGlass, a registered pair)
 // picked from the model, so that sequences revisit the same keys instead of scattering.
 const reuseArb = fc.oneof({ arbitrary: fc.constant(null), weight: 4 }, { arbitrary: fc.nat(), weight: 6 });
@@ -97,7 +128,7 @@ const opArb = fc.oneof(
       p: patientArb,
       g: granteeArb,
       s: scopeArb,
-      purpose: purposeArb,
+      purpose: fc.oneof({ arbitrary: purposeArb, weight: 8 }, { arbitrary: fc.constant(3), weight: 1 }),
       step: stepArb,
     }),
   },
@@ -152,29 +183,58 @@ const opArb = fc.oneof(
     }),
   },
   {
-    weight: 2,
+    weight: 4,
     arbitrary: fc.record({
       kind: fc.constant("setEmergency" as const),
       p: patientArb,
       g: granteeArb,
-      duration: fc.constantFrom(0, 1, 60, 600, SEVEN_DAYS, SEVEN_DAYS + 1),
+      duration: durationArb,
+      root: rootArb,
+      step: stepArb,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant("setEmergencyBySig" as const),
+      p: patientArb,
+      g: granteeArb,
+      duration: durationArb,
+      root: rootArb,
+      nonceDelta: fc.oneof({ arbitrary: fc.constant(0), weight: 6 }, { arbitrary: fc.constantFrom(-1, 1), weight: 2 }),
+      deadlineDt: deadlineDtArb,
+      wrongSigner: wrongSignerArb,
+      step: stepArb,
+    }),
+  },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("breakGlass" as const),
+      reuse: fc.oneof({ arbitrary: fc.constant(null), weight: 1 }, { arbitrary: fc.nat(), weight: 9 }),
+      p: patientArb,
+      g: fc.integer({ min: 0, max: 1 }),
+      s: scopeArb,
+      // Mostly a scope of the registered tree (when there is one), else the scope s.
+      inTree: fc.oneof({ arbitrary: fc.constant(true), weight: 3 }, { arbitrary: fc.constant(false), weight: 1 }),
+      // honest: the proof of the scope in the registered tree; foreign: its proof in another tree.
+      proof: fc.oneof(
+        { arbitrary: fc.constant("honest" as const), weight: 5 },
+        { arbitrary: fc.constant("foreign" as const), weight: 1 },
+      ),
       step: stepArb,
     }),
   },
   {
     weight: 2,
     arbitrary: fc.record({
-      kind: fc.constant("breakGlass" as const),
-      reuse: reuseArb,
-      p: patientArb,
-      g: fc.integer({ min: 0, max: 1 }),
-      s: scopeArb,
-      step: stepArb,
+      kind: fc.constant("advance" as const),
+      // Mostly seconds to minutes; sometimes past a whole emergency window (up to 8 days).
+      dt: fc.oneof(
+        { arbitrary: fc.integer({ min: 1, max: 2500 }), weight: 4 },
+        { arbitrary: fc.integer({ min: 3000, max: 8 * 24 * 3600 }), weight: 1 },
+      ),
     }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({ kind: fc.constant("advance" as const), dt: fc.integer({ min: 1, max: 2500 }) }),
   },
   {
     // Jump to exactly one second before, or exactly at, the expiry of a live slot (the boundary).
@@ -192,13 +252,27 @@ type Op = typeof opArb extends fc.Arbitrary<infer T> ? T : never;
 interface Slot {
   expiry: bigint;
   version: number;
+  /** Emergency slots: the registration epoch that opened the window (0 otherwise). */
+  epoch: number;
 }
 
-type Outcome = { ok: true; event: string; args: unknown[] } | { ok: false; error: string; args: unknown[] };
+/** An emergency registration of (patient, grantee); maxDuration 0 = not registered. */
+interface Registration {
+  maxDuration: number;
+  epoch: number;
+  windowEnd: number;
+  root: string;
+}
+
+/** A successful transaction's events, in order (name, then arguments), or the revert it must hit. */
+type Outcome = { ok: true; events: unknown[][] } | { ok: false; error: string; args: unknown[] };
+
+const MAX_VERSION = 2 ** 32 - 1;
 
 class Model {
   readonly slots = new Map<string, Slot>();
-  readonly emergency = new Map<string, number>();
+  readonly registrations = new Map<string, Registration>();
+  readonly nonces = new Map<string, number>();
   now: number;
   constructor(now: number) {
     this.now = now;
@@ -208,16 +282,36 @@ class Model {
     return `${p}|${g}|${s}|${purpose}`;
   }
   slot(p: string, g: string, s: string, purpose: number): Slot {
-    return this.slots.get(Model.key(p, g, s, purpose)) ?? { expiry: 0n, version: 0 };
+    return this.slots.get(Model.key(p, g, s, purpose)) ?? { expiry: 0n, version: 0, epoch: 0 };
   }
-  write(p: string, g: string, s: string, purpose: number, expiry: bigint): number {
-    const version = (this.slot(p, g, s, purpose).version + 1) % 2 ** 32;
-    this.slots.set(Model.key(p, g, s, purpose), { expiry, version });
+  /** Every write bumps the version (never past 2^32 - 1: unreachable here, so a model error). */
+  write(p: string, g: string, s: string, purpose: number, expiry: bigint, epoch = 0): number {
+    const version = this.slot(p, g, s, purpose).version + 1;
+    if (version > MAX_VERSION) throw new Error("model: version overflow");
+    this.slots.set(Model.key(p, g, s, purpose), { expiry, version, epoch });
     return version;
+  }
+  registration(p: string, g: string): Registration {
+    return this.registrations.get(`${p}|${g}`) ?? { maxDuration: 0, epoch: 0, windowEnd: 0, root: ethers.ZeroHash };
+  }
+  /** A new registration (or a removal, maxDuration 0): a new epoch, no window yet. */
+  register(p: string, g: string, maxDuration: number, root: string): void {
+    const epoch = this.registration(p, g).epoch + 1;
+    this.registrations.set(`${p}|${g}`, { maxDuration, epoch, windowEnd: 0, root });
+  }
+  nonce(p: string): number {
+    return this.nonces.get(p) ?? 0;
+  }
+  /** The expiry a slot grants: an Emergency window counts only under the registration that opened it. */
+  expiryOf(p: string, g: string, s: string, purpose: number): bigint {
+    const slot = this.slot(p, g, s, purpose);
+    if (purpose !== 3) return slot.expiry;
+    const reg = this.registration(p, g);
+    return reg.maxDuration > 0 && slot.epoch === reg.epoch ? slot.expiry : 0n;
   }
   isAllowed(p: string, g: string, s: string, purpose: number): boolean {
     if (purpose < 1 || purpose > 5) return false;
-    return this.slot(p, g, s, purpose).expiry > BigInt(this.now);
+    return this.expiryOf(p, g, s, purpose) > BigInt(this.now);
   }
 
   /** grant's argument checks; null when they pass. */
@@ -227,6 +321,34 @@ class Model {
     if (purpose < 1 || purpose > 5) return { ok: false, error: "InvalidPurpose", args: [purpose] };
     if (purpose === 3) return { ok: false, error: "EmergencyOnlyViaBreakGlass", args: [] };
     if (expiry <= BigInt(ts)) return { ok: false, error: "ExpiryInPast", args: [expiry] };
+    return null;
+  }
+
+  /** revoke's key checks; null when they pass. */
+  revokeCheck(g: string, s: string, purpose: number): Outcome | null {
+    if (g === ethers.ZeroAddress) return { ok: false, error: "ZeroAddress", args: [] };
+    if (s === ethers.ZeroHash) return { ok: false, error: "ZeroScope", args: [] };
+    if (purpose < 1 || purpose > 5) return { ok: false, error: "InvalidPurpose", args: [purpose] };
+    return null;
+  }
+
+  /** A revoke that passed its checks: always a tombstone; purpose 3 also removes the registration. */
+  revoke(p: string, g: string, s: string, purpose: number): Outcome {
+    const version = this.write(p, g, s, purpose, 0n);
+    const events: unknown[][] = [["ConsentRevoked", p, g, s, purpose, version]];
+    if (purpose === 3) {
+      this.register(p, g, 0, ethers.ZeroHash);
+      events.push(["EmergencyGranteeSet", p, g, 0, ethers.ZeroHash]);
+    }
+    return { ok: true, events };
+  }
+
+  /** setEmergencyGrantee's checks; null when they pass. */
+  registrationCheck(g: string, maxDuration: number, root: string): Outcome | null {
+    if (g === ethers.ZeroAddress) return { ok: false, error: "ZeroAddress", args: [] };
+    if (maxDuration > SEVEN_DAYS) return { ok: false, error: "InvalidDuration", args: [] };
+    if (maxDuration > 0 && root === ethers.ZeroHash) return { ok: false, error: "ZeroScopesRoot", args: [] };
+    if (maxDuration === 0 && root !== ethers.ZeroHash) return { ok: false, error: "ScopeNotRegistered", args: [root] };
     return null;
   }
 }
@@ -241,7 +363,7 @@ describe("ConsentRegistry (model-based property test)", function () {
 
   it(`matches the model over ${NUM_RUNS} random sequences of operations`, async function () {
     await fc.assert(
-      fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 25 }), async (ops: Op[]) => {
+      fc.asyncProperty(fc.array(opArb, { minLength: 5, maxLength: 30 }), async (ops: Op[]) => {
         const fx = await loadFixture(deploy);
         const { consent, domain } = fx;
         const model = new Model(await time.latest());
@@ -259,14 +381,20 @@ describe("ConsentRegistry (model-based property test)", function () {
           return { pi: fx.patients.findIndex((a) => a.address === p), p, g, s, purpose: Number(purpose) };
         }
 
-        async function send(outcome: Outcome, tx: () => Promise<unknown>): Promise<void> {
-          const label = outcome.ok ? `ok ${outcome.event}` : outcome.error;
+        const big = (x: unknown) => (typeof x === "number" ? BigInt(x) : x);
+
+        /** Sends; a success must emit exactly the model's events, in order; a failure its error. */
+        async function send(outcome: Outcome, tx: () => Promise<{ wait: () => Promise<unknown> }>): Promise<void> {
+          const label = outcome.ok ? `ok ${outcome.events.map((e) => e[0]).join("+")}` : outcome.error;
           stats.set(label, (stats.get(label) ?? 0) + 1);
-          if (outcome.ok)
-            await expect(tx())
-              .to.emit(consent, outcome.event)
-              .withArgs(...outcome.args);
-          else
+          if (outcome.ok) {
+            const receipt = (await (await tx()).wait()) as { logs: Log[] };
+            const logs = receipt.logs.map((log: Log) => {
+              const e = consent.interface.parseLog(log);
+              return [e?.name, ...(e?.args.toArray() ?? [])];
+            });
+            expect(logs).to.deep.equal(outcome.events.map((e) => e.map(big)));
+          } else
             await expect(tx())
               .to.be.revertedWithCustomError(consent, outcome.error)
               .withArgs(...outcome.args);
@@ -274,8 +402,27 @@ describe("ConsentRegistry (model-based property test)", function () {
 
         async function checkSlot(p: string, g: string, s: string, purpose: number): Promise<void> {
           const m = model.slot(p, g, s, purpose);
-          expect(await consent.consentOf(p, g, s, purpose)).to.deep.equal([m.expiry, BigInt(m.version)]);
+          expect(await consent.consentOf(p, g, s, purpose)).to.deep.equal([
+            model.expiryOf(p, g, s, purpose),
+            BigInt(m.version),
+          ]);
           expect(await consent.isAllowed(p, g, s, purpose)).to.equal(model.isAllowed(p, g, s, purpose));
+        }
+
+        async function checkRegistration(p: string, g: string): Promise<void> {
+          const r = model.registration(p, g);
+          expect(await consent.emergencyGranteeOf(p, g)).to.deep.equal([
+            BigInt(r.maxDuration),
+            BigInt(r.windowEnd),
+            r.root,
+          ]);
+          expect(await consent.emergencyNonceOf(p)).to.equal(BigInt(model.nonce(p)));
+        }
+
+        /** After a registration change, every Emergency slot of the pair is re-checked (closed or not). */
+        async function checkEmergencySlots(p: string, g: string): Promise<void> {
+          for (const s of SCOPES) await checkSlot(p, g, s, 3);
+          await checkRegistration(p, g);
         }
 
         for (const op of ops) {
@@ -303,6 +450,7 @@ describe("ConsentRegistry (model-based property test)", function () {
           const ts = model.now + op.step;
           await time.setNextBlockTimestamp(ts);
           const touched: Array<[string, string, string, number]> = [];
+          const pairs: Array<[string, string]> = [];
 
           switch (op.kind) {
             case "grant": {
@@ -311,7 +459,7 @@ describe("ConsentRegistry (model-based property test)", function () {
               let outcome = model.grantCheck(g, s, purpose, expiry, ts);
               if (outcome === null) {
                 const version = model.write(p, g, s, purpose, expiry);
-                outcome = { ok: true, event: "ConsentGranted", args: [p, g, s, purpose, expiry, version] };
+                outcome = { ok: true, events: [["ConsentGranted", p, g, s, purpose, expiry, version]] };
               }
               await send(outcome, () => as(consent, fx.patients[pi]!).grant(g, s, purpose, expiry, GAS));
               touched.push([p, g, s, purpose]);
@@ -319,15 +467,10 @@ describe("ConsentRegistry (model-based property test)", function () {
             }
             case "revoke": {
               const { pi, p, g, s, purpose } = target(op);
-              let outcome: Outcome;
-              if (model.slot(p, g, s, purpose).expiry === 0n) {
-                outcome = { ok: false, error: "NothingToRevoke", args: [] };
-              } else {
-                const version = model.write(p, g, s, purpose, 0n);
-                outcome = { ok: true, event: "ConsentRevoked", args: [p, g, s, purpose, version] };
-              }
+              const outcome = model.revokeCheck(g, s, purpose) ?? model.revoke(p, g, s, purpose);
               await send(outcome, () => as(consent, fx.patients[pi]!).revoke(g, s, purpose, GAS));
               touched.push([p, g, s, purpose]);
+              if (purpose === 3 && g !== ethers.ZeroAddress) pairs.push([p, g]);
               break;
             }
             case "grantBySig": {
@@ -347,7 +490,7 @@ describe("ConsentRegistry (model-based property test)", function () {
               if (outcome === null && op.wrongSigner) outcome = { ok: false, error: "InvalidSignature", args: [] };
               if (outcome === null) {
                 const next = model.write(p, g, s, purpose, expiry);
-                outcome = { ok: true, event: "ConsentGranted", args: [p, g, s, purpose, expiry, next] };
+                outcome = { ok: true, events: [["ConsentGranted", p, g, s, purpose, expiry, next]] };
               }
               await send(outcome, () =>
                 as(consent, fx.relayer).grantBySig(
@@ -380,16 +523,14 @@ describe("ConsentRegistry (model-based property test)", function () {
                 version,
                 deadline,
               });
-              let outcome: Outcome;
+              let outcome: Outcome | null = null;
               if (ts > deadline) outcome = { ok: false, error: "SignatureExpired", args: [deadline] };
-              else if (version !== current.version)
+              outcome ??= model.revokeCheck(g, s, purpose);
+              if (outcome === null && version !== current.version)
                 outcome = { ok: false, error: "StaleVersion", args: [current.version, version] };
-              else if (op.wrongSigner) outcome = { ok: false, error: "InvalidSignature", args: [] };
-              else if (current.expiry === 0n) outcome = { ok: false, error: "NothingToRevoke", args: [] };
-              else {
-                const next = model.write(p, g, s, purpose, 0n);
-                outcome = { ok: true, event: "ConsentRevoked", args: [p, g, s, purpose, next] };
-              }
+              if (outcome === null && op.wrongSigner) outcome = { ok: false, error: "InvalidSignature", args: [] };
+              outcome ??= model.revoke(p, g, s, purpose);
+              if (purpose === 3 && g !== ethers.ZeroAddress) pairs.push([p, g]);
               await send(outcome, () =>
                 as(consent, fx.relayer).revokeBySig(p, g, s, purpose, version, deadline, sig.v, sig.r, sig.s, GAS),
               );
@@ -421,63 +562,103 @@ describe("ConsentRegistry (model-based property test)", function () {
                   items.map((it) => it.expiry),
                   GAS,
                 );
-              if (failure) {
-                await send(failure, send_);
-              } else {
-                const events = items.map((it) => [
+              const outcome: Outcome = failure ?? {
+                ok: true,
+                events: items.map((it) => [
+                  "ConsentGranted",
                   p,
                   it.g,
                   it.s,
                   it.purpose,
                   it.expiry,
                   model.write(p, it.g, it.s, it.purpose, it.expiry),
-                ]);
-                stats.set("ok grantBatch", (stats.get("ok grantBatch") ?? 0) + 1);
-                const receipt = await (await send_()).wait();
-                const logs = receipt!.logs.map((log: Log) => {
-                  const e = consent.interface.parseLog(log);
-                  return [e?.name, ...(e?.args.toArray() ?? [])];
-                });
-                const big = (x: unknown) => (typeof x === "number" ? BigInt(x) : x);
-                expect(logs).to.deep.equal(events.map((e) => ["ConsentGranted", ...e.map(big)]));
-              }
+                ]),
+              };
+              await send(outcome, send_);
               for (const it of items) touched.push([p, it.g, it.s, it.purpose]);
               break;
             }
             case "setEmergency": {
-              const [p, g] = [pAddr(op.p), gAddr(op.g)];
-              let outcome: Outcome;
-              if (g === ethers.ZeroAddress) outcome = { ok: false, error: "ZeroAddress", args: [] };
-              else if (op.duration > SEVEN_DAYS) outcome = { ok: false, error: "InvalidDuration", args: [] };
-              else {
-                model.emergency.set(`${p}|${g}`, op.duration);
-                outcome = { ok: true, event: "EmergencyGranteeSet", args: [p, g, op.duration] };
+              const [p, g, root] = [pAddr(op.p), gAddr(op.g), rootOf(op.root)];
+              let outcome = model.registrationCheck(g, op.duration, root);
+              if (outcome === null) {
+                model.register(p, g, op.duration, root);
+                outcome = { ok: true, events: [["EmergencyGranteeSet", p, g, op.duration, root]] };
               }
-              await send(outcome, () => as(consent, fx.patients[op.p]!).setEmergencyGrantee(g, op.duration, GAS));
-              if (g !== ethers.ZeroAddress)
-                expect(await consent.emergencyGranteeOf(p, g)).to.equal(BigInt(model.emergency.get(`${p}|${g}`) ?? 0));
+              await send(outcome, () => as(consent, fx.patients[op.p]!).setEmergencyGrantee(g, op.duration, root, GAS));
+              if (g !== ethers.ZeroAddress) pairs.push([p, g]);
+              break;
+            }
+            case "setEmergencyBySig": {
+              const [p, g, root] = [pAddr(op.p), gAddr(op.g), rootOf(op.root)];
+              const current = model.nonce(p);
+              const nonce = Math.max(0, current + op.nonceDelta);
+              const deadline = ts + op.deadlineDt;
+              const signer: Account = op.wrongSigner ? fx.stranger : fx.patients[op.p]!;
+              const message = { grantee: g, maxDuration: op.duration, scopesRoot: root, nonce, deadline };
+              const sig = await signEmergencyGrantee(ethers, signer, domain, message);
+              let outcome: Outcome | null = null;
+              if (ts > deadline) outcome = { ok: false, error: "SignatureExpired", args: [deadline] };
+              outcome ??= model.registrationCheck(g, op.duration, root);
+              if (outcome === null && nonce !== current)
+                outcome = { ok: false, error: "StaleNonce", args: [current, nonce] };
+              if (outcome === null && op.wrongSigner) outcome = { ok: false, error: "InvalidSignature", args: [] };
+              if (outcome === null) {
+                model.register(p, g, op.duration, root);
+                model.nonces.set(p, current + 1);
+                outcome = { ok: true, events: [["EmergencyGranteeSet", p, g, op.duration, root]] };
+              }
+              await send(outcome, () =>
+                as(consent, fx.relayer).setEmergencyGranteeBySig(
+                  p,
+                  g,
+                  op.duration,
+                  root,
+                  nonce,
+                  deadline,
+                  sig.v,
+                  sig.r,
+                  sig.s,
+                  GAS,
+                ),
+              );
+              if (g !== ethers.ZeroAddress) pairs.push([p, g]);
               break;
             }
             case "breakGlass": {
-              const pairs = [...model.emergency.entries()]
-                .filter(([, d]) => d > 0)
+              // With reuse, a pair the model has registered; else random indices.
+              const registered = [...model.registrations.entries()]
+                .filter(([, r]) => r.maxDuration > 0)
                 .map(([k]) => k)
                 .sort();
-              const pair = op.reuse === null ? undefined : pairs[op.reuse % Math.max(1, pairs.length)];
+              const pair = op.reuse === null ? undefined : registered[op.reuse % Math.max(1, registered.length)];
               const gi = pair === undefined ? op.g : fx.grantees.findIndex((a) => a.address === pair.split("|")[1]);
               const p = pair === undefined ? pAddr(op.p) : pair.split("|")[0]!;
-              const [g, s] = [gAddr(gi), scope(op.s)];
-              const duration = model.emergency.get(`${p}|${g}`) ?? 0;
+              const g = gAddr(gi);
+              const reg = model.registration(p, g);
+              const inTree = scopesOfRoot(reg.root);
+              const s = op.inTree && inTree.length > 0 ? inTree[op.s % inTree.length]! : scope(op.s);
+              // The proof: of s in the registered tree (honest), or of s in another tree (foreign).
+              const own = TREES.find((t) => t.root === reg.root);
+              const foreign = TREES.find((t) => t.root !== reg.root)!;
+              const proof = op.proof === "honest" && own !== undefined ? own.proof(s) : foreign.proof(s);
+              const provable = op.proof === "honest" && scopesOfRoot(reg.root).includes(s);
               let outcome: Outcome;
-              if (duration === 0) outcome = { ok: false, error: "NotEmergencyGrantee", args: [p, g] };
+              if (reg.maxDuration === 0) outcome = { ok: false, error: "NotEmergencyGrantee", args: [p, g] };
               else if (s === ethers.ZeroHash) outcome = { ok: false, error: "ZeroScope", args: [] };
+              else if (!provable) outcome = { ok: false, error: "ScopeNotRegistered", args: [s] };
+              else if (reg.windowEnd !== 0 && reg.windowEnd <= ts)
+                outcome = { ok: false, error: "EmergencyWindowUsed", args: [reg.windowEnd] };
               else {
-                const expiry = BigInt(ts + duration);
-                const version = model.write(p, g, s, 3, expiry);
-                outcome = { ok: true, event: "EmergencyAccess", args: [p, g, s, expiry, version] };
+                // The first call opens the one window; later ones reuse its end.
+                if (reg.windowEnd === 0) reg.windowEnd = ts + reg.maxDuration;
+                model.registrations.set(`${p}|${g}`, reg);
+                const version = model.write(p, g, s, 3, BigInt(reg.windowEnd), reg.epoch);
+                outcome = { ok: true, events: [["EmergencyAccess", p, g, s, reg.windowEnd, version]] };
               }
-              await send(outcome, () => as(consent, fx.grantees[gi]!).breakGlass(p, s, GAS));
+              await send(outcome, () => as(consent, fx.grantees[gi]!).breakGlass(p, s, proof, GAS));
               touched.push([p, g, s, 3]);
+              pairs.push([p, g]);
               break;
             }
           }
@@ -485,6 +666,7 @@ describe("ConsentRegistry (model-based property test)", function () {
           model.now = ts;
           expect(await time.latest()).to.equal(ts);
           for (const key of touched) await checkSlot(...key);
+          for (const [p, g] of pairs) await checkEmergencySlots(p, g);
         }
 
         // Finally compare every key over the small universe.
@@ -492,6 +674,7 @@ describe("ConsentRegistry (model-based property test)", function () {
           for (let g = 0; g < 2; g++)
             for (let s = 0; s < 2; s++)
               for (let purpose = 1; purpose <= 5; purpose++) await checkSlot(pAddr(p), gAddr(g), scope(s), purpose);
+        for (let p = 0; p < 3; p++) for (let g = 0; g < 2; g++) await checkRegistration(pAddr(p), gAddr(g));
       }),
       {
         numRuns: NUM_RUNS,
