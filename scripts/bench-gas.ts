@@ -18,6 +18,13 @@
  *   grant_by_sig_next     grantBySig() re-grant on the same slot after a revoke (version 2,
  *                         non-zero -> non-zero), i.e. the steady-state signed re-grant.
  *   batch100_per_item     grantBatch() of 100 fresh slots, total gasUsed / 100.
+ *   revoke_never_granted  revoke() of a slot never granted (cancels outstanding Grant signatures:
+ *                         cold zero -> non-zero tombstone). Informational.
+ *   set_emergency_grantee_by_sig
+ *                         setEmergencyGranteeBySig() relayed by a third party: the patient's first
+ *                         registration of a grantee (nonce 0, one-scope tree). Informational.
+ *   break_glass_first     breakGlass() by the registered grantee, first call of the registration
+ *                         (opens its window), one-scope tree (proof []), fresh slot. Informational.
  *   anchor                AuditAnchor.anchor() of a gateway that already anchored two batches
  *                         (steady state, the counters slot is non-zero before and after).
  *   erc1056_set_attribute ERC-1056 setAttribute(identity, name, value, validity): first operation
@@ -29,7 +36,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { BaseContractMethod, Contract } from "ethers";
-import { consentDomain, signGrant } from "@hygeia/chain";
+import { consentDomain, emergencyScopes, signEmergencyGrantee, signGrant } from "@hygeia/chain";
 
 // Everything except the final JSON line goes to stderr (Hardhat may log while building).
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -116,12 +123,13 @@ const patient = signer(1);
 const relayer = signer(2);
 const gateway = signer(3);
 const identity = signer(4);
+const medic = signer(5);
 
 type Methods<K extends string> = Contract & { [P in K]: BaseContractMethod };
 
 log("deploying");
 const consent = (await ethers.deployContract("ConsentRegistry", [], patient)) as Methods<
-  "grant" | "revoke" | "grantBatch" | "grantBySig"
+  "grant" | "revoke" | "grantBatch" | "grantBySig" | "setEmergencyGranteeBySig" | "breakGlass"
 >;
 await consent.waitForDeployment();
 const audit = (await ethers.deployContract("AuditAnchor", [governance.address], governance)) as Methods<
@@ -188,6 +196,41 @@ log("consent: grantBySig");
   result.grant_by_sig_next = await gasOf(signedGrant(grantee, scope, (await now()) + THIRTY_DAYS, 2));
 }
 
+log("consent: revoke of a never-granted slot");
+result.revoke_never_granted = await gasOf(consent.revoke(randomAddress(), randomScope(), TREATMENT));
+
+log("consent: relayed emergency registration, first break-glass");
+{
+  const scopes = emergencyScopes([randomScope()]);
+  const deadline = (await now()) + 3600n;
+  const maxDuration = 24 * 3600;
+  const sig = await signEmergencyGrantee(patient, domain, {
+    patient: patient.address,
+    grantee: medic.address,
+    maxDuration,
+    scopesRoot: scopes.root,
+    nonce: 0,
+    deadline,
+  });
+  result.set_emergency_grantee_by_sig = await gasOf(
+    (consent.connect(relayer) as typeof consent).setEmergencyGranteeBySig(
+      patient.address,
+      medic.address,
+      maxDuration,
+      scopes.root,
+      0,
+      deadline,
+      sig.v,
+      sig.r,
+      sig.s,
+    ),
+  );
+  const [scope] = scopes.scopeIds;
+  result.break_glass_first = await gasOf(
+    (consent.connect(medic) as typeof consent).breakGlass(patient.address, scope!, scopes.proof(scope!)),
+  );
+}
+
 log("consent: grantBatch of 100");
 {
   const n = 100;
@@ -234,6 +277,9 @@ const ordered = [
   "grant_by_sig_first",
   "grant_by_sig_next",
   "batch100_per_item",
+  "revoke_never_granted",
+  "set_emergency_grantee_by_sig",
+  "break_glass_first",
   "anchor",
   "erc1056_set_attribute",
   "solc",
