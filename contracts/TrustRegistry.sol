@@ -12,7 +12,8 @@ import {ITrustRegistry} from "./interfaces/ITrustRegistry.sol";
 /// @dev Per (issuer, role), an append-only list of windows: validFrom | validUntil | revokedAt
 /// (3 x uint64, one slot each). A window never changes once appended except that a revocation sets
 /// its revokedAt. Rules that keep history true: a new window starts no earlier than the previous
-/// window's validUntil, or no earlier than now when the previous window was revoked. So credentials
+/// window's validUntil, and, once any window of the pair was revoked, no earlier than now (no
+/// backdating into a gap that may lie inside a revoked period). So credentials
 /// issued in an old window stay trusted at issuance after a re-accreditation, and no time at which
 /// the issuer was revoked (for example, compromised) ever becomes trusted. Views loop over the pair's
 /// windows; governance appends one per accredit call, so the loops stay short.
@@ -45,7 +46,7 @@ contract TrustRegistry is ITrustRegistry, Ownable2Step {
     /// @dev Any non-zero role is accepted (the named constants are the ones Hygeia uses). Reverts, in
     /// this order: ZeroAddress, ZeroRole, InvalidWindow (unless validUntil > validFrom and
     /// validUntil > block.timestamp), WindowOverlapsHistory (the rule above; renewing an open window
-    /// is a new window starting at its validUntil).
+    /// is a new window starting at its validUntil, which a revoked window never needs: it was ended).
     function accredit(address issuer, bytes32 role, uint64 validFrom, uint64 validUntil) external onlyOwner {
         if (issuer == address(0)) revert ZeroAddress();
         if (role == 0) revert ZeroRole();
@@ -55,6 +56,9 @@ contract TrustRegistry is ITrustRegistry, Ownable2Step {
         if (n != 0) {
             Accreditation storage last = history[n - 1];
             uint64 earliest = last.revokedAt != 0 ? uint64(block.timestamp) : last.validUntil;
+            // Once the pair has been revoked, nothing may be backdated: any gap left before now (even
+            // after a later, short window) may lie inside a revoked period.
+            if (earliest < block.timestamp && _everRevoked(history)) earliest = uint64(block.timestamp);
             if (validFrom < earliest) revert WindowOverlapsHistory(validFrom, earliest);
         }
         history.push(Accreditation(validFrom, validUntil, 0));
@@ -121,6 +125,12 @@ contract TrustRegistry is ITrustRegistry, Ownable2Step {
         if (index >= history.length) revert NoSuchWindow(index);
         Accreditation storage a = history[index];
         return (a.validFrom, a.validUntil, a.revokedAt);
+    }
+
+    /// @dev Whether any window of the history was revoked.
+    function _everRevoked(Accreditation[] storage history) private view returns (bool) {
+        for (uint256 i = history.length; i > 0; i--) if (history[i - 1].revokedAt != 0) return true;
+        return false;
     }
 
     /// @dev Some window trusts `at`: validFrom <= at < validUntil and not revoked at or before `at`.

@@ -20,8 +20,8 @@ interface ITrustRegistry {
     error RenounceOwnershipDisabled();
 
     /// @notice Governance only. Appends the window [validFrom, validUntil) to the pair's history. It may
-    /// not start before the previous window's end, nor, when the previous window was revoked, before
-    /// now: a revoked period is never made trusted again, and the past windows stay as they were.
+    /// not start before the previous window's validUntil, nor, once any window of the pair was revoked,
+    /// before now: a revoked period is never made trusted again, and past windows stay as they were.
     function accredit(address issuer, bytes32 role, uint64 validFrom, uint64 validUntil) external;
 
     /// @notice Governance only. Ends every current and future window of the pair now; reverts

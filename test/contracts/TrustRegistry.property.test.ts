@@ -90,11 +90,16 @@ function trustedAt(history: readonly Rec[], at: number): boolean {
   return history.some((w) => w.from <= at && at < w.until && (w.revokedAt === 0 || at < w.revokedAt));
 }
 
-/** The earliest start of a new window: the last window's end, or now if it was revoked. */
+/**
+ * The earliest start of a new window: now if the last window was revoked, else its end; and never before now
+ * once any window was revoked (backdating into a gap could reach into a revoked period).
+ */
 function earliestStart(history: readonly Rec[], now: number): number | null {
   const last = history.at(-1);
   if (last === undefined) return null;
-  return last.revokedAt !== 0 ? now : last.until;
+  if (last.revokedAt !== 0) return now;
+  const everRevoked = history.some((w) => w.revokedAt !== 0);
+  return everRevoked ? Math.max(last.until, now) : last.until;
 }
 
 describe("TrustRegistry (model-based property test)", function () {

@@ -207,6 +207,26 @@ describe("TrustRegistry", function () {
       expect(await trust.accreditationCount(issuer.address, ROLE.CLINIC)).to.equal(1n);
     });
 
+    it("after a revocation, a later short window does not open a gap to backdate into the revoked period", async function () {
+      const { trust, asGov, issuer } = await loadFixture(deploy);
+      const t0 = await time.latest();
+      await asGov.accredit(issuer.address, ROLE.CLINIC, t0, t0 + 1000);
+      await time.setNextBlockTimestamp(t0 + 500);
+      await asGov.revokeAccreditation(issuer.address, ROLE.CLINIC);
+      await time.setNextBlockTimestamp(t0 + 501);
+      await asGov.accredit(issuer.address, ROLE.CLINIC, t0 + 501, t0 + 502);
+      // At t0 + 900 the short window has ended; starting the next at its end would reach back over t0 + 700.
+      await time.setNextBlockTimestamp(t0 + 900);
+      await expect(asGov.accredit(issuer.address, ROLE.CLINIC, t0 + 502, t0 + 5000))
+        .to.be.revertedWithCustomError(trust, "WindowOverlapsHistory")
+        .withArgs(t0 + 502, t0 + 900);
+      await time.setNextBlockTimestamp(t0 + 901);
+      await asGov.accredit(issuer.address, ROLE.CLINIC, t0 + 901, t0 + 5000);
+      expect(await trust.isTrustedAt(issuer.address, ROLE.CLINIC, t0 + 700)).to.equal(false);
+      expect(await trust.isTrustedAt(issuer.address, ROLE.CLINIC, t0 + 901)).to.equal(true);
+      expect(await trust.isTrustedAt(issuer.address, ROLE.CLINIC, t0 + 499)).to.equal(true);
+    });
+
     it("re-accrediting from now keeps the revoked period untrusted and the old window trusted", async function () {
       const { trust, asGov, issuer } = await loadFixture(deploy);
       const now = await time.latest();

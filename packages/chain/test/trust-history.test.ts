@@ -97,4 +97,21 @@ describe("TrustRegistryClient: accreditation history (anvil)", function () {
     expect(earliest > BigInt(head)).to.equal(true);
     expect((error as Error).message).to.include(`start the new window at ${earliest} or later`);
   });
+
+  it("after a revocation and a short window, refuses before sending to backdate over the gap", async () => {
+    const issuer = walletAt(6).address;
+    const t0 = await latestTimestamp(t.provider);
+    await governance.accredit({ issuer, role: "clinic", validFrom: t0, validUntil: t0 + 10_000 });
+    await advanceTime(t.provider, 50);
+    await governance.revokeAccreditation(issuer, "clinic");
+    const short = (await latestTimestamp(t.provider)) + 5;
+    await governance.accredit({ issuer, role: "clinic", validFrom: short, validUntil: short + 10 });
+    await advanceTime(t.provider, 1000);
+    const error = await rejection(
+      governance.accredit({ issuer, role: "clinic", validFrom: short + 10, validUntil: t0 + 50_000 }),
+    );
+    expect(error).to.be.instanceOf(InvalidInputError).and.include({ field: "validFrom" });
+    expect((error as Error).message).to.match(/was revoked before, so no new window may start before now/);
+    expect(await governance.isTrustedAt(issuer, "clinic", short + 500)).to.equal(false);
+  });
 });

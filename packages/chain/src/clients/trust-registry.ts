@@ -169,17 +169,25 @@ export class TrustRegistryClient extends ContractClient<TrustEvent> {
     return this.checkHistory(issuer, role, validFrom).then(() => this.write("accredit", args, options));
   }
 
-  /** The contract's history rule, checked against the latest window before sending. */
+  /** The contract's history rule, checked against the pair's windows before sending. */
   private async checkHistory(issuer: string, role: string, validFrom: bigint): Promise<void> {
-    const latest = await this.accreditationOf(issuer, role);
-    if (latest.validUntil === 0n) return; // no history yet
+    const history = await this.accreditationHistory(issuer, role);
+    const latest = history.at(-1);
+    if (latest === undefined) return; // no history yet
     let earliest = latest.validUntil;
     let why = `the previous window ends at ${latest.validUntil}`;
-    if (latest.revokedAt !== 0n) {
+    const everRevoked = history.some((window) => window.revokedAt !== 0n);
+    if (everRevoked) {
       // The contract compares with its block's time, which is at least the head's.
       const head = await this.ask(node.header(this.provider, "latest"), "TrustRegistry.accredit: latest block");
-      earliest = BigInt(head?.timestamp ?? 0);
-      why = `the previous window was revoked at ${latest.revokedAt}, so a new one starts now or later (the chain's time is ${earliest})`;
+      const now = BigInt(head?.timestamp ?? 0);
+      if (latest.revokedAt !== 0n) {
+        earliest = now;
+        why = `the previous window was revoked at ${latest.revokedAt}, so a new one starts now or later (the chain's time is ${now})`;
+      } else if (earliest < now) {
+        earliest = now;
+        why = `the issuer was revoked before, so no new window may start before now (the chain's time is ${now})`;
+      }
     }
     if (validFrom < earliest) {
       throw new InvalidInputError(
