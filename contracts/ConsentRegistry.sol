@@ -23,8 +23,11 @@ import {IConsentRegistry} from "./interfaces/IConsentRegistry.sol";
 /// it until now + maxDuration; later calls add scopes inside it but never extend it; once it has
 /// ended, breaking the glass again needs a new registration by the patient. Any change of the
 /// registration (direct or relayed, or a revoke of an Emergency slot) starts a new epoch, which
-/// closes every open window of the grantee at once. The relayed change uses a per-patient nonce
-/// that only the patient's signatures consume, so no grantee can block it.
+/// closes every open window of the grantee at once and voids every relayed registration message
+/// signed for an earlier epoch. Only the patient moves the epoch (a signature for epoch e moves it to
+/// e + 1, so a removal may skip past messages the patient signed before), so no grantee can block a
+/// patient's relayed way out; and a repeated breakGlass on an open scope bumps no version, so it
+/// cannot make the patient's signed Revoke of that slot stale either.
 ///
 /// Gas: grant, revoke and grantBatch are written in inline assembly so that each does one SLOAD,
 /// one SSTORE and one LOG4 of the packed slot and little else. They validate with one combined
@@ -63,7 +66,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @notice EIP-712 typehash of a relayed emergency registration (or removal, maxDuration 0).
     bytes32 public constant EMERGENCY_GRANTEE_TYPEHASH =
         keccak256(
-            "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)"
+            "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)"
         );
 
     uint256 private constant VERSION_MASK = 0xFFFFFFFF;
@@ -72,8 +75,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// @dev key => expiry | version << 64.
     mapping(bytes32 key => uint256 packed) private _consents;
 
-    /// @dev An emergency registration. `epoch` counts registrations of the pair (starts at 1); an
-    /// Emergency slot is open only while it carries the current epoch.
+    /// @dev An emergency registration. `epoch` moves forward with every change of the pair's
+    /// registration (only the patient can change it); an Emergency slot is open only while it carries
+    /// the current epoch, and a relayed change is valid only for an epoch not yet passed.
     struct EmergencyGrantee {
         uint32 maxDuration; // seconds; 0 = not registered
         uint32 epoch;
@@ -82,9 +86,6 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     }
 
     mapping(address patient => mapping(address grantee => EmergencyGrantee)) private _emergencyGrantees;
-
-    /// @dev patient => nonce of its next EmergencyGrantee signature.
-    mapping(address patient => uint256 nonce) private _emergencyNonces;
 
     /// @notice Sets up the EIP-712 domain ("Hygeia ConsentRegistry", version "1", chain id, this address).
     constructor() EIP712("Hygeia ConsentRegistry", "1") {}
@@ -269,18 +270,21 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// (a registration must name its scopes), ScopeNotRegistered(scopesRoot) (a removal, maxDuration 0,
     /// that names scopes: probably a mistake, refused rather than ignored).
     function setEmergencyGrantee(address grantee, uint32 maxDuration, bytes32 scopesRoot) external {
-        _setEmergencyGrantee(msg.sender, grantee, maxDuration, scopesRoot);
+        _checkRegistration(grantee, maxDuration, scopesRoot);
+        _setEmergencyGrantee(msg.sender, grantee, maxDuration, scopesRoot, _emergencyGrantees[msg.sender][grantee].epoch + 1);
     }
 
     /// @inheritdoc IConsentRegistry
-    /// @dev Checks, in order: SignatureExpired, the checks of setEmergencyGrantee, StaleNonce,
-    /// InvalidSignature.
+    /// @dev Checks, in order: SignatureExpired, the checks of setEmergencyGrantee, StaleEpoch (the
+    /// signed epoch is below the pair's current one), InvalidSignature. The registration's epoch becomes
+    /// `epoch + 1`, so a signature for an epoch above the current one is accepted and skips: a removal
+    /// signed for current + k cannot be made stale by up to k earlier messages someone holds back.
     function setEmergencyGranteeBySig(
         address patient,
         address grantee,
         uint32 maxDuration,
         bytes32 scopesRoot,
-        uint256 nonce,
+        uint32 epoch,
         uint256 deadline,
         uint8 v,
         bytes32 r,
@@ -288,17 +292,14 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     ) external {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         _checkRegistration(grantee, maxDuration, scopesRoot);
-        uint256 current = _emergencyNonces[patient];
-        if (nonce != current) revert StaleNonce(current, nonce);
+        uint32 current = _emergencyGrantees[patient][grantee].epoch;
+        if (epoch < current) revert StaleEpoch(current, epoch);
         bytes32 structHash = keccak256(
-            abi.encode(EMERGENCY_GRANTEE_TYPEHASH, grantee, maxDuration, scopesRoot, nonce, deadline)
+            abi.encode(EMERGENCY_GRANTEE_TYPEHASH, grantee, maxDuration, scopesRoot, epoch, deadline)
         );
         _checkSigner(patient, structHash, v, r, s);
-        unchecked {
-            // A nonce is bumped once per patient-signed transaction: 2^256 is out of reach.
-            _emergencyNonces[patient] = current + 1;
-        }
-        _setEmergencyGrantee(patient, grantee, maxDuration, scopesRoot);
+        // Checked: epoch 2^32 - 1 cannot be signed past (a wrap would revive old windows).
+        _setEmergencyGrantee(patient, grantee, maxDuration, scopesRoot, epoch + 1);
     }
 
     /// @inheritdoc IConsentRegistry
@@ -307,6 +308,8 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// EmergencyWindowUsed (the registration's window has ended), VersionOverflow. Writes the
     /// Emergency (purpose 3) slot of (patient, msg.sender, scope) with expiry = the window's end, a
     /// bumped version and the registration's epoch; emits EmergencyAccess only (never ConsentGranted).
+    /// Breaking the glass again on a scope already open in this window writes nothing (the version
+    /// stays, so the grantee cannot make a patient's signed Revoke of the slot stale) and emits again.
     function breakGlass(address patient, bytes32 scope, bytes32[] calldata proof) external {
         EmergencyGrantee storage reg = _emergencyGrantees[patient][msg.sender];
         uint256 maxDuration = reg.maxDuration;
@@ -325,8 +328,13 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             revert EmergencyWindowUsed(windowEnd);
         }
         uint256 slot = _slot(patient, msg.sender, scope, PURPOSE_EMERGENCY);
-        uint256 next = _nextVersion(_load(slot));
+        uint256 packed = _load(slot);
         uint256 epoch = reg.epoch;
+        if (uint64(packed) == windowEnd && uint32(packed >> 96) == epoch) {
+            emit EmergencyAccess(patient, msg.sender, scope, windowEnd, uint32(packed >> 64));
+            return;
+        }
+        uint256 next = _nextVersion(packed);
         assembly ("memory-safe") {
             sstore(slot, or(or(windowEnd, shl(64, next)), shl(96, epoch)))
         }
@@ -362,14 +370,9 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     function emergencyGranteeOf(
         address patient,
         address grantee
-    ) external view returns (uint32 maxDuration, uint64 windowEnd, bytes32 scopesRoot) {
+    ) external view returns (uint32 maxDuration, uint64 windowEnd, bytes32 scopesRoot, uint32 epoch) {
         EmergencyGrantee storage reg = _emergencyGrantees[patient][grantee];
-        return (reg.maxDuration, reg.windowEnd, reg.scopesRoot);
-    }
-
-    /// @inheritdoc IConsentRegistry
-    function emergencyNonceOf(address patient) external view returns (uint256) {
-        return _emergencyNonces[patient];
+        return (reg.maxDuration, reg.windowEnd, reg.scopesRoot, reg.epoch);
     }
 
     /// @notice The EIP-712 domain separator of this deployment (chain id and address included).
@@ -420,7 +423,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             sstore(slot, shl(64, next))
         }
         emit ConsentRevoked(patient, grantee, scope, PURPOSE_EMERGENCY, uint32(next));
-        _setEmergencyGrantee(patient, grantee, 0, 0);
+        _setEmergencyGrantee(patient, grantee, 0, 0, _emergencyGrantees[patient][grantee].epoch + 1);
     }
 
     /// @dev Reverts ZeroAddress, InvalidDuration (> 7 days), ZeroScopesRoot (a registration must name
@@ -432,12 +435,18 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         if (maxDuration == 0 && scopesRoot != 0) revert ScopeNotRegistered(scopesRoot);
     }
 
-    /// @dev Starts a new registration epoch for (patient, grantee): closes every open window.
-    function _setEmergencyGrantee(address patient, address grantee, uint32 maxDuration, bytes32 scopesRoot) private {
-        _checkRegistration(grantee, maxDuration, scopesRoot);
+    /// @dev Moves (patient, grantee) to `epoch` (above the current one: callers pass current + 1 with
+    /// checked arithmetic, or a signed epoch + 1): closes every open window of the grantee and makes
+    /// every relayed registration signed for an earlier epoch unusable.
+    function _setEmergencyGrantee(
+        address patient,
+        address grantee,
+        uint32 maxDuration,
+        bytes32 scopesRoot,
+        uint32 epoch
+    ) private {
         EmergencyGrantee storage reg = _emergencyGrantees[patient][grantee];
-        // Checked: 2^32 registrations of one pair are out of reach; a wrap would revive old windows.
-        reg.epoch += 1;
+        reg.epoch = epoch;
         reg.maxDuration = maxDuration;
         reg.windowEnd = 0;
         reg.scopesRoot = scopesRoot;

@@ -64,7 +64,7 @@ interface IConsentRegistry {
     error ZeroScopesRoot();
     error ScopeNotRegistered(bytes32 scope);
     error EmergencyWindowUsed(uint64 windowEnd);
-    error StaleNonce(uint256 current, uint256 signed);
+    error StaleEpoch(uint32 current, uint32 signed);
     error VersionOverflow();
 
     /// @notice msg.sender (the patient) allows `grantee` to use `scope` for `purpose` until `expiry`.
@@ -123,15 +123,17 @@ interface IConsentRegistry {
     function setEmergencyGrantee(address grantee, uint32 maxDuration, bytes32 scopesRoot) external;
 
     /// @notice Relayed `setEmergencyGrantee`: `patient` signed EIP-712
-    /// `EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)`
-    /// with `nonce == emergencyNonceOf(patient)`. Only the patient's own signatures use up that nonce,
-    /// so no grantee can make a removal stale: a patient without ETH can always end emergency access.
+    /// `EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)`
+    /// with `epoch >= ` the pair's current epoch (`emergencyGranteeOf`); the pair moves to `epoch + 1`.
+    /// Every change of the pair's registration, direct or relayed, moves the epoch, so a message signed
+    /// before it can never be used; only the patient moves it, so no grantee can make the patient's
+    /// removal stale: a patient without ETH can always end emergency access.
     function setEmergencyGranteeBySig(
         address patient,
         address grantee,
         uint32 maxDuration,
         bytes32 scopesRoot,
-        uint256 nonce,
+        uint32 epoch,
         uint256 deadline,
         uint8 v,
         bytes32 r,
@@ -156,12 +158,10 @@ interface IConsentRegistry {
     ) external view returns (uint64 expiry, uint32 version);
 
     /// @notice A grantee's current emergency registration: maxDuration (0 = not registered), the end of
-    /// its window (0 = not opened yet) and the Merkle root of its scopes.
+    /// its window (0 = not opened yet), the Merkle root of its scopes, and its epoch (the lowest epoch
+    /// the patient's next relayed EmergencyGrantee message for this grantee may carry).
     function emergencyGranteeOf(
         address patient,
         address grantee
-    ) external view returns (uint32 maxDuration, uint64 windowEnd, bytes32 scopesRoot);
-
-    /// @notice The nonce the patient's next EmergencyGrantee signature must carry.
-    function emergencyNonceOf(address patient) external view returns (uint256);
+    ) external view returns (uint32 maxDuration, uint64 windowEnd, bytes32 scopesRoot, uint32 epoch);
 }
