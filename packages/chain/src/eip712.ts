@@ -16,7 +16,10 @@
  *   grantee      who may break the glass
  *   maxDuration  seconds of the registration's single window (0 = remove the grantee)
  *   scopesRoot   Merkle root of the scopes it may open (emergency-scopes.ts; 0x00…00 for a removal)
- *   nonce        emergencyNonceOf(patient): only the patient's own signatures use it up, so no
+ *   epoch        the pair's epoch (emergencyGranteeOf(patient, grantee).epoch) or above: valid while
+ *                epoch >= the pair's current epoch; relaying it moves the pair to epoch + 1. Every
+ *                change of the pair's registration (direct, relayed, a purpose-3 revoke) moves the
+ *                epoch, so a message signed before it is dead; only the patient can move it, so no
  *                grantee can make a removal stale
  *   deadline     as above
  *
@@ -94,7 +97,7 @@ export const EMERGENCY_GRANTEE_TYPES = {
     { name: "grantee", type: "address" },
     { name: "maxDuration", type: "uint32" },
     { name: "scopesRoot", type: "bytes32" },
-    { name: "nonce", type: "uint256" },
+    { name: "epoch", type: "uint32" },
     { name: "deadline", type: "uint256" },
   ],
 } as const;
@@ -129,7 +132,8 @@ export interface EmergencyGranteeMessage {
   readonly maxDuration: number;
   /** Merkle root of the scopes (emergencyScopesRoot); the zero bytes32 for a removal. */
   readonly scopesRoot: string;
-  readonly nonce: bigint;
+  /** uint32: at least the pair's current epoch (emergencyGranteeOf(...).epoch); relaying moves it to epoch + 1. */
+  readonly epoch: number;
   readonly deadline: bigint;
 }
 
@@ -155,7 +159,7 @@ export interface EmergencyGranteeInput {
   grantee: string;
   maxDuration: number | bigint | string;
   scopesRoot: string;
-  nonce: bigint | number | string;
+  epoch: number | bigint | string;
   deadline: bigint | number | string;
 }
 
@@ -177,7 +181,7 @@ export interface TypedDataPayload<P extends PrimaryType> {
     ? { grantee: string; scope: string; purpose: number; expiry: string; version: number; deadline: string }
     : P extends "Revoke"
       ? { grantee: string; scope: string; purpose: number; version: number; deadline: string }
-      : { grantee: string; maxDuration: number; scopesRoot: string; nonce: string; deadline: string };
+      : { grantee: string; maxDuration: number; scopesRoot: string; epoch: number; deadline: string };
 }
 export type GrantTypedData = TypedDataPayload<"Grant">;
 export type RevokeTypedData = TypedDataPayload<"Revoke">;
@@ -277,9 +281,32 @@ export function toEmergencyGranteeMessage(input: EmergencyGranteeInput): Emergen
     grantee: requireNonZeroAddress(input.grantee, "grantee"),
     maxDuration,
     scopesRoot,
-    nonce: requireUint(input.nonce, 256, "nonce"),
+    epoch: requireEpoch(input),
     deadline: requireUint(input.deadline, 256, "deadline"),
   };
+}
+
+/**
+ * The highest epoch a message can carry: relaying epoch e moves the pair to e + 1 (checked uint32
+ * arithmetic in the contract), so 2^32 - 1 would only ever revert.
+ */
+export const MAX_EMERGENCY_EPOCH = 0xffff_fffe;
+
+function requireEpoch(input: EmergencyGranteeInput): number {
+  if (input.epoch === undefined && (input as { nonce?: unknown }).nonce !== undefined) {
+    throw new InvalidInputError(
+      "epoch",
+      "EmergencyGrantee messages carry the (patient, grantee) pair's epoch now, not a nonce: use " +
+        "nextEmergencyGranteeTypedData, or emergencyGranteeOf(patient, grantee).epoch",
+    );
+  }
+  const epoch = requireSmallUint(input.epoch, 32, "epoch");
+  if (epoch > MAX_EMERGENCY_EPOCH)
+    throw new InvalidInputError(
+      "epoch",
+      `at most ${MAX_EMERGENCY_EPOCH}: the contract cannot move a pair past 2^32 - 1`,
+    );
+  return epoch;
 }
 
 export function buildGrantTypedData(domain: ConsentDomainInput, input: GrantInput | GrantMessage): GrantTypedData {
@@ -328,7 +355,7 @@ export function buildEmergencyGranteeTypedData(
       grantee: m.grantee,
       maxDuration: m.maxDuration,
       scopesRoot: m.scopesRoot,
-      nonce: m.nonce.toString(),
+      epoch: m.epoch,
       deadline: m.deadline.toString(),
     },
   };

@@ -104,8 +104,10 @@ const REVERT_HINTS: Readonly<Record<string, (args: Readonly<Record<string, unkno
     `a new window may not start before ${String(a["earliestAllowed"])} (the end of the previous window, or the ` +
     `time of its revocation): start the new window at ${String(a["earliestAllowed"])} or later`,
   StaleVersion: (a) => `the slot is now at version ${String(a["current"])}: sign again for that version`,
-  StaleNonce: (a) =>
-    `the patient's emergency nonce is now ${String(a["current"])}: sign again with nextEmergencyGranteeTypedData`,
+  StaleEpoch: (a) =>
+    `the (patient, grantee) pair is at epoch ${String(a["current"])}, the message was signed for epoch ` +
+    `${String(a["signed"])}: the registration changed since it was signed, so it can never be used; have the ` +
+    "patient sign again with nextEmergencyGranteeTypedData (skipEpochs passes messages that may be held unrelayed)",
   EmergencyWindowUsed: (a) =>
     `the registration's single window ended at ${String(a["windowEnd"])}: the patient must register the grantee again`,
   ScopeNotRegistered: () =>

@@ -4,6 +4,7 @@ import {
   buildEmergencyGranteeTypedData,
   buildGrantTypedData,
   buildRevokeTypedData,
+  MAX_EMERGENCY_EPOCH,
   consentDomain,
   toEmergencyGranteeMessage,
   toGrantMessage,
@@ -43,7 +44,7 @@ import {
   type TxOutcome,
 } from "./base.ts";
 import { parseConsentLog, type ConsentEvent } from "./consent-events.ts";
-import { requireFutureTime, timeBounds, type TimeBounds } from "./time-bounds.ts";
+import { requireFutureTime, requireNotPast, timeBounds, type TimeBounds } from "./time-bounds.ts";
 
 /** Identifies one consent slot. `scope` is a canonical scope string or a bytes32 id. */
 export interface ConsentKeyInput {
@@ -103,7 +104,15 @@ export interface EmergencyRegistration {
   readonly windowEnd: bigint;
   /** Merkle root of the registered scopes (emergencyScopes); the zero bytes32 when not registered. */
   readonly scopesRoot: string;
+  /**
+   * The pair's epoch: the lowest epoch the patient's next relayed EmergencyGrantee message for this
+   * grantee may carry. Every change of the registration (direct, relayed, a purpose-3 revoke) moves it.
+   */
+  readonly epoch: number;
 }
+
+/** Most epochs nextEmergencyGranteeTypedData skips (skipEpochs). */
+export const MAX_SKIP_EPOCHS = 1000;
 
 /** How breakGlass proves that `scope` is registered: from the full scope list, or a ready proof. */
 export type BreakGlassProof = { readonly scopes: readonly string[] } | { readonly proof: readonly string[] };
@@ -214,18 +223,23 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   }
 
   /**
-   * Relayed setEmergencyGrantee / removal (signEmergencyGrantee). The nonce is the patient's own
-   * (emergencyNonceOf): no grantee can make it stale, so a patient without ETH can always end
-   * emergency access with a signed removal.
+   * Relayed setEmergencyGrantee / removal (signEmergencyGrantee). Valid while the signed epoch is at
+   * least the pair's current one (else StaleEpoch); relaying it moves the pair to epoch + 1. Only the
+   * patient moves a pair's epoch, so no grantee can make a removal stale: a patient without ETH can
+   * always end emergency access with a signed removal.
+   *
+   * A registration's deadline must lie in the future and within maxExpiryAheadSeconds; a removal's
+   * deadline only must not be in the past (any later deadline, 2^256 - 1 too, is relayed): the
+   * client never stands in the way of the patient's way out.
    */
   setEmergencyGranteeBySig(signed: SignedEmergencyGrantee, options?: TxOptions): Promise<ConsentTx> {
     const m = toEmergencyGranteeMessage(signed);
-    requireFutureTime(m.deadline, 256, "deadline", this.bounds);
+    this.checkEmergencyDeadline(m.maxDuration, m.deadline);
     const { v, r, s } = checkSignatureParts(signed);
     const patient = requireNonZeroAddress(signed.patient, "patient");
     return this.write(
       "setEmergencyGranteeBySig",
-      [patient, m.grantee, m.maxDuration, m.scopesRoot, m.nonce, m.deadline, v, r, s],
+      [patient, m.grantee, m.maxDuration, m.scopesRoot, m.epoch, m.deadline, v, r, s],
       options,
     );
   }
@@ -309,19 +323,19 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return recordAccessFrom(q.scopes, answers);
   }
 
-  /** The grantee's current emergency registration (maxDurationSeconds 0: not registered). */
+  /** The grantee's current emergency registration (maxDurationSeconds 0: not registered) and the pair's epoch. */
   async emergencyGranteeOf(patient: string, grantee: string, blockTag?: BlockTag): Promise<EmergencyRegistration> {
-    const [maxDuration, windowEnd, scopesRoot] = await this.read<[bigint, bigint, string]>(
+    const [maxDuration, windowEnd, scopesRoot, epoch] = await this.read<[bigint, bigint, string, bigint]>(
       "emergencyGranteeOf",
       [requireAddress(patient, "patient"), requireAddress(grantee, "grantee")],
       blockTag,
     );
-    return { maxDurationSeconds: Number(maxDuration), windowEnd, scopesRoot: scopesRoot.toLowerCase() };
-  }
-
-  /** The nonce the patient's next EmergencyGrantee signature must carry. */
-  emergencyNonceOf(patient: string, blockTag?: BlockTag): Promise<bigint> {
-    return this.read<bigint>("emergencyNonceOf", [requireAddress(patient, "patient")], blockTag);
+    return {
+      maxDurationSeconds: Number(maxDuration),
+      windowEnd,
+      scopesRoot: scopesRoot.toLowerCase(),
+      epoch: Number(epoch),
+    };
   }
 
   /** The EIP-712 domain of this deployment (chain id from the provider, asked bounded, remembered once known). */
@@ -372,10 +386,16 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
 
   /**
    * The typed data `patient` signs to register `grantee` (maxDurationSeconds > 0 and its scopes) or
-   * to remove it (maxDurationSeconds 0, no scopes), with the nonce read from the chain now. Sign
-   * with signEmergencyGrantee(wallet, domain, { ...message, patient }); relay with
-   * setEmergencyGranteeBySig. `scopes` is the deduplicated, sorted id list of the registration
-   * (empty for a removal): what the grantee needs to break the glass.
+   * to remove it (maxDurationSeconds 0, no scopes), for the pair's epoch read from the chain now
+   * (plus `skipEpochs`). Sign with signEmergencyGrantee(wallet, domain, { ...message, patient });
+   * relay with setEmergencyGranteeBySig. `scopes` is the deduplicated, sorted id list of the
+   * registration (empty for a removal): what the grantee needs to break the glass.
+   *
+   * `skipEpochs` (0 .. MAX_SKIP_EPOCHS, default 0): messages you signed for this grantee before and
+   * that may be held unrelayed: a removal signed with skipEpochs: k cannot be made stale by k of
+   * them. (Relaying a message for epoch e moves the pair to e + 1; one signed for current + k stays
+   * valid until the pair passes it.) A registration's deadline lies within maxExpiryAheadSeconds; a
+   * removal's only must not be in the past.
    */
   async nextEmergencyGranteeTypedData(params: {
     patient: string;
@@ -383,6 +403,7 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     maxDurationSeconds: number;
     scopes?: readonly string[];
     deadline: bigint | number;
+    skipEpochs?: number;
   }): Promise<{
     patient: string;
     domain: ConsentDomain;
@@ -400,17 +421,30 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     } else if (params.scopes !== undefined && (!Array.isArray(params.scopes) || params.scopes.length > 0)) {
       throw new InvalidInputError("scopes", "a removal (maxDurationSeconds 0) names no scopes");
     }
-    const deadline = requireFutureTime(params.deadline, 256, "deadline", this.bounds);
+    const deadline = this.checkEmergencyDeadline(maxDuration, params.deadline);
+    const skip = params.skipEpochs ?? 0;
+    if (typeof skip !== "number" || !Number.isSafeInteger(skip) || skip < 0 || skip > MAX_SKIP_EPOCHS) {
+      throw new InvalidInputError(
+        "skipEpochs",
+        `expected a whole number from 0 to ${MAX_SKIP_EPOCHS} (how many earlier messages for this grantee may be held unrelayed), got ${describe(skip as unknown)}`,
+      );
+    }
     const checked = toEmergencyGranteeMessage({
       grantee: params.grantee,
       maxDuration,
       scopesRoot: tree?.root ?? ZERO_SCOPES_ROOT,
-      nonce: 0,
+      epoch: 0,
       deadline,
     });
-    const nonce = await this.emergencyNonceOf(patient);
+    const { epoch: current } = await this.emergencyGranteeOf(patient, checked.grantee);
+    if (current + skip > MAX_EMERGENCY_EPOCH) {
+      throw new InvalidInputError(
+        "skipEpochs",
+        `the pair is at epoch ${current}: ${current} + ${skip} passes ${MAX_EMERGENCY_EPOCH}, the last epoch a message can carry`,
+      );
+    }
     const domain = await this.domain();
-    const message = { ...checked, nonce };
+    const message = { ...checked, epoch: current + skip };
     return {
       patient,
       domain,
@@ -418,6 +452,16 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
       typedData: buildEmergencyGranteeTypedData(domain, message),
       scopes: tree?.scopeIds ?? [],
     };
+  }
+
+  /**
+   * A registration's deadline: future and within maxExpiryAheadSeconds. A removal's: not in the past
+   * (the contract's only rule); never refused for lying far ahead, so the way out always relays.
+   */
+  private checkEmergencyDeadline(maxDuration: number, deadline: unknown): bigint {
+    return maxDuration > 0
+      ? requireFutureTime(deadline, 256, "deadline", this.bounds)
+      : requireNotPast(deadline, 256, "deadline", this.bounds);
   }
 
   private checkGrant(params: GrantParams): {

@@ -48,6 +48,19 @@ export function requireFutureTime(value: unknown, bits: number, field: string, b
 }
 
 /**
+ * A unix time in seconds not in the past (now or later), with no upper bound but the contract's
+ * width: for deadlines whose only rule is "not expired" (the deadline of a relayed removal of an
+ * emergency grantee, which the client must never refuse for lying far ahead, 2^256 - 1 included).
+ */
+export function requireNotPast(value: unknown, bits: number, field: string, bounds: TimeBounds): bigint {
+  const now = nowSeconds(bounds);
+  const time = requireUint(value, bits, field);
+  if (time < now)
+    throw new InvalidInputError(field, `${time} is in the past (now is ${now}); use a future unix time in seconds`);
+  return time;
+}
+
+/**
  * A unix time in seconds that may lie in the past (from 0, "since always") but not more than
  * `maxAheadSeconds` ahead: the start of a validity window (an accreditation's validFrom).
  */
