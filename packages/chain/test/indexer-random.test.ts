@@ -130,7 +130,7 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
       openedAt: number | undefined;
     }
     const emergencyWindow = new Map<string, Registration>();
-    const emergencyOps = { registrations: 0, removals: 0, breakGlass: 0, emergencyRevokes: 0 };
+    const emergencyOps = { registrations: 0, removals: 0, breakGlass: 0, repeatedBreakGlass: 0, emergencyRevokes: 0 };
     /** A change of the registration closes every Emergency slot of the pair. */
     const closeWindows = (pair: string) => {
       for (const [key, expiry] of expiryOf) {
@@ -302,22 +302,32 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
             operations++;
           } else if (roll < 0.9) {
             // break the glass on a registered scope, by a grantee not re-registered in this wave, while
-            // its single window is unopened or (by the model's clock) still open
+            // its single window is unopened or (by the model's clock) still open; half the time on a
+            // scope already open (the contract writes nothing and emits the same version again), and
+            // one to three times in a row
             const grantee = pick(grantees);
             const pair = `${p.toLowerCase()}|${grantee.wallet.address.toLowerCase()}`;
             const registration = emergencyWindow.get(pair);
             if (!registration || touchedEmergency.has(pair)) continue;
             if (registration.openedAt !== undefined && chainTime + 5 >= registration.openedAt + registration.duration)
               continue;
-            const s = pick(registration.tree.scopeIds);
-            sends.push(grantee.send("breakGlass", [p, s, registration.tree.proof(s)], 200_000n));
+            const open = registration.tree.scopeIds.filter(
+              (id) => (expiryOf.get(consentKey(p, grantee.wallet.address, id, 3)) ?? 0n) > BigInt(chainTime),
+            );
+            const s = open.length > 0 && random() < 0.5 ? pick(open) : pick(registration.tree.scopeIds);
             const key = consentKey(p, grantee.wallet.address, s, 3);
+            let alreadyOpen = open.includes(s);
+            for (let times = between(1, 3); times > 0; times--) {
+              sends.push(grantee.send("breakGlass", [p, s, registration.tree.proof(s)], 200_000n));
+              if (alreadyOpen) emergencyOps.repeatedBreakGlass++;
+              alreadyOpen = true;
+              emergencyOps.breakGlass++;
+              operations++;
+            }
             breakGlassPairs.add(pair);
             breakGlassPairs.add(key);
             registration.openedAt ??= chainTime;
             expiryOf.set(key, BigInt(registration.openedAt + registration.duration));
-            emergencyOps.breakGlass++;
-            operations++;
           } else {
             // change the expiry of an existing grant (shorten or extend)
             const held = [...expiryOf].filter(
@@ -406,6 +416,7 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
     expect(emergencyOps.registrations, "registrations were generated").to.be.above(20);
     expect(emergencyOps.removals, "removals were generated").to.be.above(3);
     expect(emergencyOps.breakGlass, "break-glass calls were generated").to.be.above(20);
+    expect(emergencyOps.repeatedBreakGlass, "break-glass calls on open scopes were generated").to.be.above(20);
     expect(emergencyOps.emergencyRevokes, "purpose-3 revokes were generated").to.be.above(3);
     console.log(
       `      ${operations} operations in ${transactions} transactions (${succeeded} succeeded), ${head} blocks, ` +

@@ -13,6 +13,7 @@ import {
   deployHygeia,
   WrongChainError,
   scopeId,
+  signRevoke,
   type ConsentIndexerOptions,
   type IndexerEvents,
 } from "../src/index.ts";
@@ -209,6 +210,80 @@ describe("ConsentIndexer (anvil)", function () {
     await restored.sync();
     await agree("revoked");
     for (const s of scopes) expect(await allowed(restored, slot(s)), s).to.equal(false);
+  });
+
+  it("a repeated breakGlass on an open scope writes nothing: the patient's relayed purpose-3 revoke signed before it succeeds, and both views equal the contract (review F4)", async () => {
+    const doctorAccount = walletAt(8);
+    const doctor = registry.connect(t.signer(8));
+    const relayer = registry.connect(t.signer(9));
+    const scopes = ["category:allergy", "fhir:Condition"];
+    const slot = (s: string) => [patient.address, doctorAccount.address, s, Purpose.Emergency] as const;
+    const chainSlot = (s: string) => ({
+      patient: patient.address,
+      grantee: doctorAccount.address,
+      scope: s,
+      purpose: Purpose.Emergency,
+    });
+    const i = await indexer({ confirmations: 2 });
+    const exact = await indexer();
+    const resyncs: unknown[] = [];
+    for (const each of [i, exact]) each.on("resync", (event) => resyncs.push(event));
+    const indexedSlot = (s: string) =>
+      exact
+        .checkpoint()
+        .entries.find(
+          ([, g, id, p]) => g === doctorAccount.address.toLowerCase() && id === scopeId(s) && p === Purpose.Emergency,
+        )
+        ?.slice(4);
+    const agree = async (label: string, bury = true) => {
+      if (bury) await mine(t.provider, 2); // the confirmed view must then equal the chain too
+      await Promise.all([i.sync(), exact.sync()]);
+      for (const s of scopes) {
+        const onChain = await registry.isAllowed(chainSlot(s));
+        if (bury) expect(await allowed(i, slot(s)), `${label}: ${s}`).to.equal(onChain);
+        else if (await allowed(i, slot(s))) expect(onChain, `${label}: ${s} allowed unconfirmed`).to.equal(true);
+        expect(await allowed(exact, slot(s)), `${label}: ${s} (no confirmations)`).to.equal(onChain);
+        const { expiry, version } = await registry.consentOf(chainSlot(s));
+        expect(indexedSlot(s) ?? ["0", 0], `${label}: ${s} slot`).to.deep.equal([expiry.toString(), version]);
+      }
+    };
+
+    await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 3600, scopes });
+    const opened = await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+    await agree("window open");
+    const { version, expiry } = opened.events[0] as { version: number; expiry: bigint };
+
+    // The patient signs the revoke of the open slot; the grantee breaks the glass on it again, twice.
+    const { domain, message } = await relayer.nextRevokeTypedData({
+      patient: patient.address,
+      grantee: doctorAccount.address,
+      scope: "category:allergy",
+      purpose: "Emergency",
+      deadline: (await latestTimestamp(t.provider)) + 600,
+    });
+    const signed = await signRevoke(patient, domain, { ...message, patient: patient.address });
+    for (let n = 0; n < 2; n++) {
+      const again = await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+      expect(again.events[0], "same expiry and version").to.include({ type: "EmergencyAccess", version, expiry });
+    }
+    await agree("broken again on the open scope");
+
+    const revoked = await relayer.revokeBySig(signed);
+    expect(revoked.events.map((e) => e.type)).to.deep.equal(["ConsentRevoked", "EmergencyGranteeSet"]);
+    await agree("revoked by the patient's signature");
+    expect(await allowed(exact, slot("category:allergy"))).to.equal(false);
+
+    // A window reopened on top of an unconfirmed closure: the confirmed indexer's head view keeps the
+    // closure's expiry 0 while the last write is the new window; a repeat must match the last write.
+    await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 3600, scopes });
+    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await agree("registered again, one window open");
+    await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 1800, scopes });
+    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await agree("closed, reopened and broken again, unconfirmed", false);
+    await agree("closed, reopened and broken again, buried");
+    expect(resyncs, "no version gap was reported").to.deep.equal([]);
   });
 
   it("rolls back a reorg and converges to the new chain (confirmations 0)", async () => {

@@ -16,7 +16,10 @@
  *   or the removal a revoke of an Emergency slot makes) closes every Emergency slot of that
  *   (patient, grantee) pair at once: expiry 0, version unchanged (the contract does not bump them;
  *   the next breakGlass of a slot is version + 1 as ever). A closure is a write like any other:
- *   restrictive, so it counts as soon as it is mined, with undo entries for reorgs.
+ *   restrictive, so it counts as soon as it is mined, with undo entries for reorgs. A breakGlass on
+ *   a scope already open in the current window writes nothing in the contract and emits the slot's
+ *   expiry and version again: such a repeat (same version, same expiry as the slot's last write) is
+ *   no write here either, and no version gap.
  * - When the indexer cannot vouch for its state (not caught up, last poll failed, last success
  *   older than `staleAfterMs`, reorg being applied), isAllowed throws IndexerStaleError.
  *
@@ -689,6 +692,12 @@ export class ConsentIndexer {
       const key = consentKey(event.patient, event.grantee, event.scope, event.purpose);
       const value = slotAfter(event);
       const previous = this.pending.get(key) ?? this.confirmed.get(key);
+      // breakGlass on a scope already open in the current window writes nothing and emits the
+      // slot's own expiry and version again: no write here either (and no version gap).
+      if (event.type === "EmergencyAccess" && previous?.version === value.version) {
+        const latest = this.latestValue(key, writes);
+        if (latest?.expiry === value.expiry) continue;
+      }
       // Every write bumps the version by one (never wrapping: the contract reverts VersionOverflow);
       // a gap means the node skipped logs.
       if (previous && previous.version + 1 !== value.version) {
@@ -702,6 +711,20 @@ export class ConsentIndexer {
     }
     this.blocks.push({ number, hash, writes, undo: null });
     this.syncedBlock = number;
+  }
+
+  /**
+   * The slot's value as last written (this block's writes so far, then the unconfirmed and kept
+   * blocks, newest first, then the confirmed table). Not `pending`, which keeps the most restrictive
+   * expiry of the unconfirmed blocks rather than the last one.
+   */
+  private latestValue(key: ConsentKey, writes: readonly SlotWrite[]): SlotValue | undefined {
+    for (let i = writes.length - 1; i >= 0; i--) if (writes[i]!.key === key) return writes[i]!.value;
+    for (let b = this.blocks.length - 1; b >= 0; b--) {
+      const blockWrites = this.blocks[b]!.writes;
+      for (let i = blockWrites.length - 1; i >= 0; i--) if (blockWrites[i]!.key === key) return blockWrites[i]!.value;
+    }
+    return this.confirmed.get(key);
   }
 
   private noteKey(key: ConsentKey): void {
