@@ -176,23 +176,26 @@ const erRegistry = registry.connect(erSigner);
 const opened = await erRegistry.breakGlass(patient, "category:allergy", { scopes: card });
 opened.events; // [{ type: "EmergencyAccess", purpose: 3, expiry: windowEnd, version: 1, ... }]
 await erRegistry.breakGlass(patient, "fhir:Condition", { scopes: card }); // joins the window, never extends it
-windowEnd = (await registry.emergencyGranteeOf(patient, er)).windowEnd; // { maxDurationSeconds: 14400, windowEnd, scopesRoot }
+await erRegistry.breakGlass(patient, "fhir:Condition", { scopes: card }); // open already: writes nothing, same version
+windowEnd = (await registry.emergencyGranteeOf(patient, er)).windowEnd; // { maxDurationSeconds: 14400, windowEnd, scopesRoot, epoch: 1 }
 // After windowEnd, breakGlass reverts EmergencyWindowUsed until the patient registers the grantee again.
 
-// The patient ends it early without ETH: a signed removal that anyone relays. Its nonce is the patient's own
-// (emergencyNonceOf), so nothing the grantee does can make the signature stale.
+// The patient ends it early without ETH: a signed removal that anyone relays. It carries the pair's epoch
+// (emergencyGranteeOf(patient, er).epoch, here 1): only the patient's own changes move it, so nothing the
+// grantee does can make the signature stale, and every change of the registration kills messages signed before.
 const removal = await relayer.nextEmergencyGranteeTypedData({
   patient,
   grantee: er,
   maxDurationSeconds: 0, // 0 removes; a registration gives a duration and scopes
-  deadline: now + 600,
+  deadline: now + 600, // a removal's deadline only must not be in the past
+  skipEpochs: 1, // one message signed for this grantee before may be held unrelayed: it cannot make this stale
 });
 const signedRemoval = await signEmergencyGrantee({ eip1193: ethereum, account: patient }, removal.domain, {
   ...removal.message,
   patient,
 });
 await relayer.setEmergencyGranteeBySig(signedRemoval); // every window of the grantee closes at once
-await registry.emergencyGranteeOf(patient, er); // { maxDurationSeconds: 0, windowEnd: 0n, scopesRoot: ZERO_SCOPES_ROOT }
+await registry.emergencyGranteeOf(patient, er); // { maxDurationSeconds: 0, windowEnd: 0n, scopesRoot: ZERO_SCOPES_ROOT, epoch: 3 }
 // #endregion emergency
 
 assert.equal(opened.events[0]!.type, "EmergencyAccess");
@@ -201,12 +204,13 @@ assert.deepEqual(await registry.emergencyGranteeOf(patient, er), {
   maxDurationSeconds: 0,
   windowEnd: 0n,
   scopesRoot: ZERO_SCOPES_ROOT,
+  epoch: 3,
 });
 for (const scope of card) assert.equal(await registry.isAllowed({ patient, grantee: er, scope, purpose: 3 }), false);
 await assert.rejects(erRegistry.breakGlass(patient, "category:allergy", { scopes: card }), {
   errorName: "NotEmergencyGrantee",
 });
-assert.equal(await registry.emergencyNonceOf(patient), 1n);
+assert.equal(removal.message.epoch, 2); // the pair's epoch 1, plus skipEpochs
 
 let overlap: InvalidInputError | undefined;
 const chainNow = (await provider.getBlock("latest"))!.timestamp;

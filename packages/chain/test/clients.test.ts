@@ -173,6 +173,7 @@ describe("contract clients (anvil)", function () {
         maxDurationSeconds: 3600,
         windowEnd: 0n,
         scopesRoot: root,
+        epoch: 1,
       });
 
       const opened = await doctor.breakGlass(patient.address, "category:medication", { scopes });
@@ -188,6 +189,10 @@ describe("contract clients (anvil)", function () {
         proof: emergencyScopes(scopes).proof("category:allergy"),
       });
       expect(later.events[0]).to.include({ type: "EmergencyAccess", expiry: windowEnd, version: 1 });
+      // Breaking the glass again on an open scope writes nothing: same expiry, same version.
+      const again = await doctor.breakGlass(patient.address, "category:medication", { scopes });
+      expect(again.events[0]).to.include({ type: "EmergencyAccess", expiry: windowEnd, version: 1 });
+      expect(await registry.consentOf(key)).to.deep.equal({ expiry: windowEnd, version: 1 });
 
       await advanceTime(t.provider, 3001);
       expect(await registry.isAllowed(key)).to.equal(false);

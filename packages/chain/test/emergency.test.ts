@@ -1,10 +1,21 @@
 /**
  * Break-glass under the hardened rule (issue 14): named scopes (a Merkle root), one window per
- * registration, any change closing the windows, the relayed registration / removal with the
- * patient's own nonce (a grantee cannot block it), and revokes that always write.
+ * registration, any change closing the windows, the relayed registration / removal bound to the
+ * (patient, grantee) pair's epoch (a grantee cannot block it, a change of the registration kills
+ * messages signed before it, pairs are independent), and revokes that always write.
  */
 import { expect } from "chai";
-import { AbiCoder, Interface, TypedDataEncoder, Wallet, isError, keccak256, makeError, toUtf8Bytes } from "ethers";
+import {
+  AbiCoder,
+  Interface,
+  TypedDataEncoder,
+  Wallet,
+  isError,
+  keccak256,
+  makeError,
+  toUtf8Bytes,
+  type HDNodeWallet,
+} from "ethers";
 import {
   ConsentRegistryAbi,
   ConsentRegistryClient,
@@ -13,6 +24,7 @@ import {
   EmergencyScopesMismatchError,
   InvalidInputError,
   InvalidScopeError,
+  MAX_EMERGENCY_EPOCH,
   MAX_EMERGENCY_SCOPES,
   Purpose,
   SignatureError,
@@ -33,6 +45,7 @@ import {
   toChainError,
   verifyEmergencyGranteeSignature,
   type Eip1193Provider,
+  type SignedEmergencyGrantee,
 } from "../src/index.ts";
 
 import { advanceTime, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
@@ -103,14 +116,14 @@ describe("EmergencyGrantee typed data (off-chain)", () => {
     grantee: doctor.address,
     maxDuration: 3600,
     scopesRoot: emergencyScopesRoot(SCOPES),
-    nonce: 0,
+    epoch: 0,
     deadline: 1_900_000_000,
   };
 
   it("encodes the contract's EMERGENCY_GRANTEE_TYPEHASH string", () => {
     const fields = { EmergencyGrantee: EMERGENCY_GRANTEE_TYPES.EmergencyGrantee.map((f) => ({ ...f })) };
     expect(TypedDataEncoder.from(fields).encodeType("EmergencyGrantee")).to.equal(
-      "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)",
+      "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)",
     );
   });
 
@@ -121,7 +134,7 @@ describe("EmergencyGrantee typed data (off-chain)", () => {
       grantee: doctor.address,
       maxDuration: 3600,
       scopesRoot: registration.scopesRoot,
-      nonce: "0",
+      epoch: 0,
       deadline: "1900000000",
     });
     expect(JSON.parse(JSON.stringify(payload))).to.deep.equal(payload);
@@ -138,7 +151,15 @@ describe("EmergencyGrantee typed data (off-chain)", () => {
     expect(build({ scopesRoot: ZERO_SCOPES_ROOT })).to.throw(InvalidInputError, /scopesRoot: a registration must name/);
     expect(build({ maxDuration: 0 })).to.throw(InvalidInputError, /scopesRoot: a removal .* names no scopes/);
     expect(build({ grantee: ZERO_SCOPES_ROOT.slice(0, 42) })).to.throw(InvalidInputError, /grantee/);
-    expect(build({ nonce: -1 })).to.throw(InvalidInputError, /nonce/);
+    expect(build({ epoch: -1 })).to.throw(InvalidInputError, /epoch/);
+    expect(build({ epoch: 2 ** 32 - 1 })).to.throw(InvalidInputError, /epoch: at most 4294967294/);
+    expect(
+      buildEmergencyGranteeTypedData(domain, { ...registration, epoch: MAX_EMERGENCY_EPOCH }).message.epoch,
+    ).to.equal(2 ** 32 - 2);
+    const { epoch: _epoch, ...withoutEpoch } = registration;
+    expect(() => buildEmergencyGranteeTypedData(domain, { ...withoutEpoch, nonce: 0 } as never))
+      .to.throw(InvalidInputError, /the \(patient, grantee\) pair's epoch now, not a nonce/)
+      .with.property("field", "epoch");
   });
 
   it("signs, recovers, verifies and round-trips through JSON; any change breaks the signature", async () => {
@@ -147,7 +168,7 @@ describe("EmergencyGrantee typed data (off-chain)", () => {
     expect(recoverEmergencyGranteeSigner(domain, signed, signed.signature)).to.equal(patient.address);
     expect(verifyEmergencyGranteeSignature(domain, signed, signed.signature, patient.address)).to.equal(true);
     expect(
-      verifyEmergencyGranteeSignature(domain, { ...signed, nonce: 1n }, signed.signature, patient.address),
+      verifyEmergencyGranteeSignature(domain, { ...signed, epoch: 1 }, signed.signature, patient.address),
     ).to.equal(false);
     expect(
       verifyEmergencyGranteeSignature(domain, { ...signed, maxDuration: 7200 }, signed.signature, patient.address),
@@ -188,7 +209,7 @@ describe("contract errors of the hardened registries decode by name", () => {
     [consent, "ZeroScopesRoot", [], /must name its scopes/],
     [consent, "ScopeNotRegistered", [scopeId("category:allergy")], /not among the registration's scopes/],
     [consent, "EmergencyWindowUsed", [1_800_000_000n], /ended at 1800000000: the patient must register/],
-    [consent, "StaleNonce", [3n, 2n], /nonce is now 3/],
+    [consent, "StaleEpoch", [3n, 2n], /at epoch 3, the message was signed for epoch 2: .*sign again/],
     [consent, "VersionOverflow", [], /can never be written again/],
     [trust, "WindowOverlapsHistory", [100n, 200n], /start the new window at 200 or later/],
     [trust, "NoSuchWindow", [4n], undefined],
@@ -218,10 +239,11 @@ describe("contract errors of the hardened registries decode by name", () => {
       "ZeroScopesRoot",
       "ScopeNotRegistered",
       "EmergencyWindowUsed",
-      "StaleNonce",
+      "StaleEpoch",
       "VersionOverflow",
     ]);
     expect(names).to.not.include("NothingToRevoke");
+    expect(names).to.not.include("StaleNonce");
   });
 });
 
@@ -249,7 +271,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     expect((await relayer.contract.getFunction("EMERGENCY_GRANTEE_TYPEHASH")()) as string).to.equal(
       keccak256(
         toUtf8Bytes(
-          "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)",
+          "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)",
         ),
       ),
     );
@@ -267,7 +289,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       scopes: [...SCOPES, "category:allergy"],
       deadline: now + 600,
     });
-    expect(register.message.nonce).to.equal(0n);
+    expect(register.message.epoch).to.equal(0);
     expect(register.scopes).to.deep.equal(emergencyScopes(SCOPES).scopeIds);
     const signedRegistration = await signEmergencyGrantee(broke, register.domain, {
       ...register.message,
@@ -284,9 +306,9 @@ describe("break-glass and its relayed registration against the contract (anvil)"
         position: set.events[0]!.position,
       },
     ]);
-    expect(await relayer.emergencyNonceOf(broke.address)).to.equal(1n);
+    expect((await relayer.emergencyGranteeOf(broke.address, doctor.address)).epoch).to.equal(1);
     const replay = await revertOf(relayer.setEmergencyGranteeBySig(signedRegistration));
-    expect(replay.errorName).to.equal("StaleNonce");
+    expect(replay.errorName).to.equal("StaleEpoch");
     expect(replay.args).to.deep.equal({ current: 1n, signed: 0n });
 
     await grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES });
@@ -299,7 +321,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       maxDurationSeconds: 0,
       deadline: now + 600,
     });
-    expect(removal.message).to.include({ maxDuration: 0, scopesRoot: ZERO_SCOPES_ROOT, nonce: 1n });
+    expect(removal.message).to.include({ maxDuration: 0, scopesRoot: ZERO_SCOPES_ROOT, epoch: 1 });
     const signedRemoval = await signEmergencyGrantee(broke, removal.domain, {
       ...removal.message,
       patient: broke.address,
@@ -321,6 +343,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       maxDurationSeconds: 0,
       windowEnd: 0n,
       scopesRoot: ZERO_SCOPES_ROOT,
+      epoch: 2,
     });
     const after = await revertOf(grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES }));
     expect(after.errorName).to.equal("NotEmergencyGrantee");
@@ -394,6 +417,144 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     );
     expect(forged.errorName).to.equal("ScopeNotRegistered");
     expect(forged.args).to.deep.equal({ scope: scopeId("category:mental-health") });
+  });
+
+  /** The patient signs `params` through the package (nextEmergencyGranteeTypedData, signEmergencyGrantee). */
+  async function signed(
+    wallet: Wallet | HDNodeWallet,
+    params: { grantee: string; maxDurationSeconds: number; scopes?: string[]; skipEpochs?: number; deadline?: bigint },
+  ): Promise<SignedEmergencyGrantee> {
+    const next = await relayer.nextEmergencyGranteeTypedData({
+      patient: wallet.address,
+      deadline: params.deadline ?? BigInt((await latestTimestamp(t.provider)) + 600),
+      ...params,
+    });
+    return signEmergencyGrantee(wallet, next.domain, { ...next.message, patient: wallet.address });
+  }
+
+  it("a registration the patient signed but nobody relayed is dead once the patient removes the grantee directly (review F1)", async () => {
+    const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(6));
+    const pWallet = walletAt(6);
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: SCOPES });
+    const held = await signed(pWallet, { grantee: doctor.address, maxDurationSeconds: 7 * 86400, scopes: SCOPES });
+    expect(held.epoch).to.equal(1);
+    await p.removeEmergencyGrantee(doctor.address);
+    expect((await p.emergencyGranteeOf(pWallet.address, doctor.address)).epoch).to.equal(2);
+
+    const late = await revertOf(relayer.setEmergencyGranteeBySig(held));
+    expect(late.errorName).to.equal("StaleEpoch");
+    expect(late.args).to.deep.equal({ current: 2n, signed: 1n });
+    expect(late.message).to.match(/sign again with nextEmergencyGranteeTypedData/);
+    expect((await p.emergencyGranteeOf(pWallet.address, doctor.address)).maxDurationSeconds).to.equal(0);
+    const refused = await revertOf(grantee.breakGlass(pWallet.address, "category:allergy", { scopes: SCOPES }));
+    expect(refused.errorName).to.equal("NotEmergencyGrantee");
+  });
+
+  it("epochs are per grantee: registering another grantee never makes the removal signed for the first stale (review F3)", async () => {
+    const broke = Wallet.createRandom();
+    const other = walletAt(8).address;
+    await relayer.setEmergencyGranteeBySig(
+      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 3600, scopes: SCOPES }),
+    );
+    await relayer.setEmergencyGranteeBySig(
+      await signed(broke, { grantee: other, maxDurationSeconds: 3600, scopes: SCOPES }),
+    );
+    const removal = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0 });
+    expect(removal.epoch).to.equal(1);
+    // Two more changes for the other grantee, relayed before the removal.
+    for (const maxDurationSeconds of [60, 0]) {
+      await relayer.setEmergencyGranteeBySig(
+        await signed(broke, { grantee: other, maxDurationSeconds, scopes: maxDurationSeconds ? SCOPES : [] }),
+      );
+    }
+    expect((await relayer.emergencyGranteeOf(broke.address, other)).epoch).to.equal(3);
+    expect((await relayer.emergencyGranteeOf(broke.address, doctor.address)).epoch).to.equal(1);
+
+    const removed = await relayer.setEmergencyGranteeBySig(removal);
+    expect(removed.events[0]).to.include({ type: "EmergencyGranteeSet", grantee: doctor.address, maxDuration: 0 });
+    expect(await relayer.emergencyGranteeOf(broke.address, doctor.address)).to.deep.equal({
+      maxDurationSeconds: 0,
+      windowEnd: 0n,
+      scopesRoot: ZERO_SCOPES_ROOT,
+      epoch: 2,
+    });
+  });
+
+  it("a removal signed with skipEpochs: 1 survives one held message relayed first; without it, it would be stale", async () => {
+    const broke = Wallet.createRandom();
+    await relayer.setEmergencyGranteeBySig(
+      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES }),
+    );
+    // A change the patient signed earlier and that someone holds back (here: a longer window).
+    const held = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 86400, scopes: SCOPES });
+    const plain = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0 });
+    const skipping = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0, skipEpochs: 1 });
+    expect([held.epoch, plain.epoch, skipping.epoch]).to.deep.equal([1, 1, 2]);
+
+    await relayer.setEmergencyGranteeBySig(held); // relayed just before the patient's removal
+    expect((await revertOf(relayer.setEmergencyGranteeBySig(plain))).args).to.deep.equal({ current: 2n, signed: 1n });
+    await relayer.setEmergencyGranteeBySig(skipping);
+    expect(await relayer.emergencyGranteeOf(broke.address, doctor.address)).to.include({
+      maxDurationSeconds: 0,
+      epoch: 3,
+    });
+    // Relayed before the held message, the skipping removal kills it (the pair passes its epoch).
+    const broke2 = Wallet.createRandom();
+    await relayer.setEmergencyGranteeBySig(
+      await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES }),
+    );
+    const held2 = await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES });
+    await relayer.setEmergencyGranteeBySig(
+      await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 0, skipEpochs: 1 }),
+    );
+    expect((await revertOf(relayer.setEmergencyGranteeBySig(held2))).args).to.deep.equal({
+      current: 3n,
+      signed: 1n,
+    });
+
+    for (const skipEpochs of [-1, 1001, 1.5, "1" as unknown as number]) {
+      const refused = await rejection(signed(broke, { grantee: doctor.address, maxDurationSeconds: 0, skipEpochs }));
+      expect(refused, String(skipEpochs)).to.be.instanceOf(InvalidInputError).with.property("field", "skipEpochs");
+    }
+  });
+
+  it("relays a removal whose deadline is 2^256 - 1 (the way out only needs a deadline not in the past); a registration keeps the 10-year bound (review F6)", async () => {
+    const broke = Wallet.createRandom();
+    await relayer.setEmergencyGranteeBySig(
+      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES }),
+    );
+    await grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES });
+    const never = 2n ** 256n - 1n;
+    const removal = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0, deadline: never });
+    expect(removal.deadline).to.equal(never);
+    await relayer.setEmergencyGranteeBySig(removal);
+    expect(await relayer.isAllowed(emergencyKey(broke.address, "category:allergy"))).to.equal(false);
+
+    const tooFar = await rejection(
+      signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES, deadline: never }),
+    );
+    expect(tooFar).to.be.instanceOf(InvalidInputError).with.property("field", "deadline");
+    expect((tooFar as Error).message).to.match(/years ahead/);
+    // A registration signed elsewhere with such a deadline is refused by the relay too.
+    const domain = await relayer.domain();
+    const registration = await signEmergencyGrantee(broke, domain, {
+      patient: broke.address,
+      grantee: doctor.address,
+      maxDuration: 600,
+      scopesRoot: emergencyScopesRoot(SCOPES),
+      epoch: 2,
+      deadline: never,
+    });
+    expect(() => relayer.setEmergencyGranteeBySig(registration)).to.throw(InvalidInputError, /deadline: .*years ahead/);
+    const expired = await signEmergencyGrantee(broke, domain, {
+      patient: broke.address,
+      grantee: doctor.address,
+      maxDuration: 0,
+      scopesRoot: ZERO_SCOPES_ROOT,
+      epoch: 2,
+      deadline: (await latestTimestamp(t.provider)) - 3600,
+    });
+    expect(() => relayer.setEmergencyGranteeBySig(expired)).to.throw(InvalidInputError, /deadline: .*in the past/);
   });
 
   it("the client refuses a registration without scopes, a removal via setEmergencyGrantee, and milliseconds", () => {
