@@ -22,9 +22,12 @@
  *                         cold zero -> non-zero tombstone). Informational.
  *   set_emergency_grantee_by_sig
  *                         setEmergencyGranteeBySig() relayed by a third party: the patient's first
- *                         registration of a grantee (nonce 0, one-scope tree). Informational.
+ *                         registration of a grantee (signed for the pair's epoch 0, one-scope tree).
+ *                         Informational.
  *   break_glass_first     breakGlass() by the registered grantee, first call of the registration
  *                         (opens its window), one-scope tree (proof []), fresh slot. Informational.
+ *   break_glass_repeat    breakGlass() again on the same scope inside the open window: writes nothing,
+ *                         emits EmergencyAccess with the same version. Informational.
  *   anchor                AuditAnchor.anchor() of a gateway that already anchored two batches
  *                         (steady state, the counters slot is non-zero before and after).
  *   erc1056_set_attribute ERC-1056 setAttribute(identity, name, value, validity): first operation
@@ -209,7 +212,7 @@ log("consent: relayed emergency registration, first break-glass");
     grantee: medic.address,
     maxDuration,
     scopesRoot: scopes.root,
-    nonce: 0,
+    epoch: 0, // the pair's current epoch: a first registration
     deadline,
   });
   result.set_emergency_grantee_by_sig = await gasOf(
@@ -218,7 +221,7 @@ log("consent: relayed emergency registration, first break-glass");
       medic.address,
       maxDuration,
       scopes.root,
-      0,
+      0, // epoch
       deadline,
       sig.v,
       sig.r,
@@ -227,6 +230,9 @@ log("consent: relayed emergency registration, first break-glass");
   );
   const [scope] = scopes.scopeIds;
   result.break_glass_first = await gasOf(
+    (consent.connect(medic) as typeof consent).breakGlass(patient.address, scope!, scopes.proof(scope!)),
+  );
+  result.break_glass_repeat = await gasOf(
     (consent.connect(medic) as typeof consent).breakGlass(patient.address, scope!, scopes.proof(scope!)),
   );
 }
@@ -280,6 +286,7 @@ const ordered = [
   "revoke_never_granted",
   "set_emergency_grantee_by_sig",
   "break_glass_first",
+  "break_glass_repeat",
   "anchor",
   "erc1056_set_attribute",
   "solc",

@@ -60,8 +60,77 @@ async function deploy() {
   };
 }
 
+type Fixture = Awaited<ReturnType<typeof deploy>>;
+
 async function future(seconds = 30 * DAY): Promise<number> {
   return (await time.latest()) + seconds;
+}
+
+interface RegistrationMessage {
+  grantee: string;
+  maxDuration: number;
+  scopesRoot: string;
+  epoch: number;
+  deadline: number;
+}
+
+/** The fields of a removal (maxDuration 0 names no scopes). */
+const REMOVAL = { maxDuration: 0, scopesRoot: ethers.ZeroHash } as const;
+
+/** An EmergencyGrantee message signed by `signer` (the patient unless said): medic, 3600 s, three scopes, epoch 0. */
+async function signedRegistration(fx: Fixture, over: Partial<RegistrationMessage> = {}, signer = fx.patient) {
+  const message: RegistrationMessage = {
+    grantee: over.grantee ?? fx.medic.address,
+    maxDuration: over.maxDuration ?? 3600,
+    scopesRoot: over.scopesRoot ?? fx.three.root,
+    epoch: over.epoch ?? 0,
+    deadline: over.deadline ?? (await future(3600)),
+  };
+  return { message, sig: await signEmergencyGrantee(ethers, signer, fx.domain, message) };
+}
+
+/** setEmergencyGranteeBySig of a signed message, sent by `consent`'s runner. */
+function relayRegistration(
+  consent: ConsentRegistry,
+  patient: string,
+  m: RegistrationMessage,
+  sig: { v: number; r: string; s: string },
+) {
+  return consent.setEmergencyGranteeBySig(
+    patient,
+    m.grantee,
+    m.maxDuration,
+    m.scopesRoot,
+    m.epoch,
+    m.deadline,
+    sig.v,
+    sig.r,
+    sig.s,
+  );
+}
+
+/** The epoch of (patient, grantee), by default (patient, medic). */
+async function epochOf(fx: Fixture, grantee = fx.medic.address, patient = fx.patient.address): Promise<bigint> {
+  return (await fx.consent.emergencyGranteeOf(patient, grantee))[3];
+}
+
+/** A Revoke the patient signs now; `relay()` sends it by the relayer. */
+async function signedRevoke(fx: Fixture, m: { grantee: string; scope: string; purpose: number; version: number }) {
+  const message = { ...m, deadline: await future(600) };
+  const sig = await signRevoke(ethers, fx.patient, fx.domain, message);
+  const relay = () =>
+    as(fx.consent, fx.relayer).revokeBySig(
+      fx.patient.address,
+      message.grantee,
+      message.scope,
+      message.purpose,
+      message.version,
+      message.deadline,
+      sig.v,
+      sig.r,
+      sig.s,
+    );
+  return { message, relay };
 }
 
 describe("ConsentRegistry", function () {
@@ -87,7 +156,7 @@ describe("ConsentRegistry", function () {
       );
       expect(await consent.EMERGENCY_GRANTEE_TYPEHASH()).to.equal(
         ethers.id(
-          "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint256 nonce,uint256 deadline)",
+          "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)",
         ),
       );
     });
@@ -103,8 +172,8 @@ describe("ConsentRegistry", function () {
         0n,
         0n,
         ethers.ZeroHash,
+        0n,
       ]);
-      expect(await consent.emergencyNonceOf(patient.address)).to.equal(0n);
     });
   });
 
@@ -303,6 +372,52 @@ describe("ConsentRegistry", function () {
       await expect(asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash)).to.be.revertedWithPanic(0x11);
       expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(raw);
     });
+
+    it("a relayed message for epoch 2^32 - 1 reverts (panic 0x11) and changes nothing: set in storage", async function () {
+      const fx = await loadFixture(deploy);
+      const slot = registrationSlot(fx.patient.address, fx.medic.address);
+      const rootSlot = ethers.toBeHex(BigInt(slot) + 1n, 32);
+      const address = await fx.consent.getAddress();
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 600, fx.one.root);
+      const raw = 600n | (MAX_VERSION << 32n);
+      await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(raw, 32));
+      expect(await epochOf(fx)).to.equal(MAX_VERSION);
+      for (const over of [REMOVAL, { maxDuration: 60, scopesRoot: fx.three.root }]) {
+        const m = await signedRegistration(fx, { ...over, epoch: Number(MAX_VERSION) });
+        await expect(
+          relayRegistration(as(fx.consent, fx.relayer), fx.patient.address, m.message, m.sig),
+        ).to.be.revertedWithPanic(0x11);
+      }
+      expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(raw);
+      expect(await ethers.provider.getStorage(address, rootSlot)).to.equal(fx.one.root);
+    });
+
+    it("a relayed message for epoch 2^32 - 1 reverts (panic 0x11) and changes nothing: signed ahead", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 600, fx.one.root); // epoch 1
+      await as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, []);
+      const before = await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address);
+      const top = await signedRegistration(fx, { ...REMOVAL, epoch: Number(MAX_VERSION) });
+      await expect(relayRegistration(fx.consent, fx.patient.address, top.message, top.sig)).to.be.revertedWithPanic(
+        0x11,
+      );
+      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal(before);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
+        true,
+      );
+      // 2^32 - 2 is the last epoch a message can carry: it moves the pair to 2^32 - 1...
+      const last = await signedRegistration(fx, { ...REMOVAL, epoch: Number(MAX_VERSION) - 1 });
+      await expect(relayRegistration(fx.consent, fx.patient.address, last.message, last.sig)).to.emit(
+        fx.consent,
+        "EmergencyGranteeSet",
+      );
+      expect(await epochOf(fx)).to.equal(MAX_VERSION);
+      // ...where the message for 2^32 - 1 still reverts.
+      await expect(relayRegistration(fx.consent, fx.patient.address, top.message, top.sig)).to.be.revertedWithPanic(
+        0x11,
+      );
+      expect(await epochOf(fx)).to.equal(MAX_VERSION);
+    });
   });
 
   describe("versions never wrap (VersionOverflow)", function () {
@@ -419,6 +534,7 @@ describe("ConsentRegistry", function () {
             600n,
             0n,
             fx.one.root,
+            1n,
           ]);
       });
     }
@@ -436,6 +552,7 @@ describe("ConsentRegistry", function () {
         600n,
         0n,
         fx.one.root,
+        1n,
       ]);
       expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
         false,
@@ -1163,7 +1280,7 @@ describe("ConsentRegistry", function () {
       await expect(asPatient.setEmergencyGrantee(medic.address, 3600, one.root))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, 3600, one.root);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([3600n, 0n, one.root]);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([3600n, 0n, one.root, 1n]);
       await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, SEVEN_DAYS, three.root);
@@ -1171,13 +1288,18 @@ describe("ConsentRegistry", function () {
         BigInt(SEVEN_DAYS),
         0n,
         three.root,
+        2n,
       ]);
       await expect(asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([0n, 0n, ethers.ZeroHash]);
-      // The patient's direct calls never use the relayed nonce.
-      expect(await consent.emergencyNonceOf(patient.address)).to.equal(0n);
+      // Every direct change, the removal too, moves the pair's epoch by one.
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        0n,
+        0n,
+        ethers.ZeroHash,
+        3n,
+      ]);
     });
 
     it("setEmergencyGrantee reverts ZeroAddress, InvalidDuration, ZeroScopesRoot, ScopeNotRegistered(root), in that order", async function () {
@@ -1230,6 +1352,7 @@ describe("ConsentRegistry", function () {
         3600n,
         BigInt(t + 3600),
         one.root,
+        1n,
       ]);
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
       // Only Emergency: no other purpose opens.
@@ -1248,9 +1371,10 @@ describe("ConsentRegistry", function () {
       await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
       const end = t + SEVEN_DAYS;
       await time.setNextBlockTimestamp(t + DAY);
+      // The scope is already open in this window: same expiry, same version.
       await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
         .to.emit(consent, "EmergencyAccess")
-        .withArgs(patient.address, medic.address, scope, end, 2);
+        .withArgs(patient.address, medic.address, scope, end, 1);
       await expect(as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2)))
         .to.emit(consent, "EmergencyAccess")
         .withArgs(patient.address, medic.address, scope2, end, 1);
@@ -1323,7 +1447,12 @@ describe("ConsentRegistry", function () {
         .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
         .withArgs(three.root);
       // Nothing was opened by the failures.
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([600n, 0n, three.root]);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        600n,
+        0n,
+        three.root,
+        2n,
+      ]);
       // The registration is per grantee: another patient's tree means nothing here.
       await as(consent, other).setEmergencyGrantee(medic.address, 600, scopesTree([outside]).root);
       await expect(as(consent, medic).breakGlass(patient.address, outside, []))
@@ -1377,7 +1506,7 @@ describe("ConsentRegistry", function () {
         // Reported as closed; the version stays (a tombstone-like read).
         expect(await consent.consentOf(patient.address, medic.address, s, PURPOSE.Emergency)).to.deep.equal([0n, 1n]);
       }
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([60n, 0n, three.root]);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([60n, 0n, three.root, 2n]);
       // The new registration's window is at most the new duration.
       const t = (await time.latest()) + 10;
       await time.setNextBlockTimestamp(t);
@@ -1432,7 +1561,12 @@ describe("ConsentRegistry", function () {
       // Every scope of the grantee is closed, not only the one named.
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
       expect(await consent.isAllowed(patient.address, medic.address, scope2, PURPOSE.Emergency)).to.equal(false);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([0n, 0n, ethers.ZeroHash]);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        0n,
+        0n,
+        ethers.ZeroHash,
+        2n,
+      ]);
       await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(patient.address, medic.address);
@@ -1479,41 +1613,22 @@ describe("ConsentRegistry", function () {
     });
 
     it("a grantee breaking the glass between the patient's signing and the relay of a removal cannot stop it", async function () {
-      const { consent, asPatient, patient, medic, relayer, scope, scope2, scope3, three, domain } =
-        await loadFixture(deploy);
-      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root);
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, relayer, scope, scope2, scope3, three } = fx;
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root); // epoch 1
       await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
-      // The patient (no ETH) signs the removal for its current nonce...
-      const m = {
-        grantee: medic.address,
-        maxDuration: 0,
-        scopesRoot: ethers.ZeroHash,
-        nonce: 0,
-        deadline: await future(600),
-      };
-      const sig = await signEmergencyGrantee(ethers, patient, domain, m);
+      // The patient (no ETH) signs the removal for the pair's current epoch...
+      const removal = await signedRegistration(fx, { ...REMOVAL, epoch: 1 });
       // ...the grantee sees it and front-runs with every break-glass it can make...
       await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
       await as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2));
       await as(consent, medic).breakGlass(patient.address, scope3, three.proof(scope3));
-      // ...which neither moves the patient's nonce nor makes the removal fail.
-      expect(await consent.emergencyNonceOf(patient.address)).to.equal(0n);
-      await expect(
-        as(consent, relayer).setEmergencyGranteeBySig(
-          patient.address,
-          m.grantee,
-          m.maxDuration,
-          m.scopesRoot,
-          m.nonce,
-          m.deadline,
-          sig.v,
-          sig.r,
-          sig.s,
-        ),
-      )
+      // ...none of which moves the pair's epoch or makes the removal fail.
+      expect(await epochOf(fx)).to.equal(1n);
+      await expect(relayRegistration(as(consent, relayer), patient.address, removal.message, removal.sig))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
-      expect(await consent.emergencyNonceOf(patient.address)).to.equal(1n);
+      expect(await epochOf(fx)).to.equal(2n);
       for (const s of [scope, scope2, scope3])
         expect(await consent.isAllowed(patient.address, medic.address, s, PURPOSE.Emergency)).to.equal(false);
       await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
@@ -1521,118 +1636,210 @@ describe("ConsentRegistry", function () {
         .withArgs(patient.address, medic.address);
     });
 
-    it("(why the nonce) a grantee's break-glass does make a version-bound revokeBySig stale", async function () {
-      const { consent, asPatient, patient, medic, scope, one, domain } = await loadFixture(deploy);
+    it("a relayed Revoke(grantee, scope, 3, v) of an open slot lands although the grantee breaks the glass on it again and again", async function () {
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, scope, one } = fx;
       await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
       await as(consent, medic).breakGlass(patient.address, scope, []);
-      const m = { grantee: medic.address, scope, purpose: PURPOSE.Emergency, version: 1, deadline: await future(60) };
-      const sig = await signRevoke(ethers, patient, domain, m);
-      await as(consent, medic).breakGlass(patient.address, scope, []);
-      await expect(
-        consent.revokeBySig(patient.address, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s),
-      )
-        .to.be.revertedWithCustomError(consent, "StaleVersion")
-        .withArgs(2, 1);
+      const [, windowEnd] = await consent.emergencyGranteeOf(patient.address, medic.address);
+      const revoke = await signedRevoke(fx, { grantee: medic.address, scope, purpose: PURPOSE.Emergency, version: 1 });
+      // The grantee sees the signed revoke and front-runs it with break-glass calls on the open slot.
+      for (let i = 0; i < 3; i++)
+        await expect(as(consent, medic).breakGlass(patient.address, scope, []))
+          .to.emit(consent, "EmergencyAccess")
+          .withArgs(patient.address, medic.address, scope, windowEnd, 1);
+      await expect(revoke.relay())
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        0n,
+        0n,
+        ethers.ZeroHash,
+        2n,
+      ]);
+    });
+  });
+
+  describe("a repeated break-glass on an open scope writes nothing", function () {
+    it("within the window, breaking the glass again on the same scope emits EmergencyAccess with the same version and leaves the slot unchanged", async function () {
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, scope, three } = fx;
+      await asPatient.setEmergencyGrantee(medic.address, 3600, three.root);
+      const t = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      const slot = consentSlot(ethers, patient.address, medic.address, scope, PURPOSE.Emergency);
+      const address = await consent.getAddress();
+      const raw = BigInt(await ethers.provider.getStorage(address, slot));
+      expect(raw).to.equal(BigInt(t + 3600) | (1n << 64n) | (1n << 96n));
+      for (const dt of [1, 2, 1800, 3599]) {
+        await time.setNextBlockTimestamp(t + dt);
+        const tx = as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+        await expect(tx)
+          .to.emit(consent, "EmergencyAccess")
+          .withArgs(patient.address, medic.address, scope, t + 3600, 1);
+        expect((await (await tx).wait())!.logs.length).to.equal(1);
+        expect(BigInt(await ethers.provider.getStorage(address, slot))).to.equal(raw);
+      }
+      expect(await consent.consentOf(patient.address, medic.address, scope, PURPOSE.Emergency)).to.deep.equal([
+        BigInt(t + 3600),
+        1n,
+      ]);
+      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
+        3600n,
+        BigInt(t + 3600),
+        three.root,
+        1n,
+      ]);
+      // Once the window has ended it is EmergencyWindowUsed as before, not a silent no-op.
+      await time.setNextBlockTimestamp(t + 3600);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
+        .to.be.revertedWithCustomError(consent, "EmergencyWindowUsed")
+        .withArgs(t + 3600);
+    });
+
+    it("a patient's relayed Revoke(grantee, scope, 3, v) signed before the repeats still succeeds", async function () {
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, scope, scope2, three } = fx;
+      await asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      await as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2));
+      const revoke = await signedRevoke(fx, { grantee: medic.address, scope: scope2, purpose: 3, version: 1 });
+      for (const s of [scope2, scope, scope2]) await as(consent, medic).breakGlass(patient.address, s, three.proof(s));
+      const tx = revoke.relay();
+      await expect(tx)
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope2, PURPOSE.Emergency, 2);
+      await expect(tx)
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
+      for (const s of [scope, scope2])
+        expect(await consent.isAllowed(patient.address, medic.address, s, PURPOSE.Emergency)).to.equal(false);
+    });
+
+    it("opening a second scope in the window still writes it and bumps that scope's version", async function () {
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, scope, scope2, three } = fx;
+      await asPatient.setEmergencyGrantee(medic.address, 3600, three.root);
+      const t = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t);
+      await as(consent, medic).breakGlass(patient.address, scope, three.proof(scope));
+      const slot2 = consentSlot(ethers, patient.address, medic.address, scope2, PURPOSE.Emergency);
+      const address = await consent.getAddress();
+      expect(BigInt(await ethers.provider.getStorage(address, slot2))).to.equal(0n);
+      await expect(as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2)))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope2, t + 3600, 1);
+      expect(BigInt(await ethers.provider.getStorage(address, slot2))).to.equal(
+        BigInt(t + 3600) | (1n << 64n) | (1n << 96n),
+      );
+      expect(await consent.isAllowed(patient.address, medic.address, scope2, PURPOSE.Emergency)).to.equal(true);
+      // And from then on scope2 is an open scope too: a repeat keeps its version.
+      await expect(as(consent, medic).breakGlass(patient.address, scope2, three.proof(scope2)))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope2, t + 3600, 1);
+    });
+
+    it("after a re-registration, breaking the glass on a slot of the old epoch bumps its version, even at the same expiry", async function () {
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, scope, one } = fx;
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root); // epoch 1
+      const t = (await time.latest()) + 10;
+      await time.setNextBlockTimestamp(t);
+      await as(consent, medic).breakGlass(patient.address, scope, []); // window [t, t + 600), version 1
+      await time.setNextBlockTimestamp(t + 100);
+      await asPatient.setEmergencyGrantee(medic.address, 300, one.root); // epoch 2, closes the window
+      // The new window ends exactly when the old one did: only the epoch tells the old slot apart.
+      await time.setNextBlockTimestamp(t + 300);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, []))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope, t + 600, 2);
+      const slot = consentSlot(ethers, patient.address, medic.address, scope, PURPOSE.Emergency);
+      expect(BigInt(await ethers.provider.getStorage(await consent.getAddress(), slot))).to.equal(
+        BigInt(t + 600) | (2n << 64n) | (2n << 96n),
+      );
+      expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
+      // A repeat in the new window keeps version 2.
+      await expect(as(consent, medic).breakGlass(patient.address, scope, []))
+        .to.emit(consent, "EmergencyAccess")
+        .withArgs(patient.address, medic.address, scope, t + 600, 2);
     });
   });
 
   describe("setEmergencyGranteeBySig", function () {
-    async function signed(
-      fx: Awaited<ReturnType<typeof deploy>>,
-      over: Partial<{ maxDuration: number; scopesRoot: string; nonce: number; deadline: number; grantee: string }> = {},
-      signer = fx.patient,
-    ) {
-      const message = {
-        grantee: over.grantee ?? fx.medic.address,
-        maxDuration: over.maxDuration ?? 3600,
-        scopesRoot: over.scopesRoot ?? fx.three.root,
-        nonce: over.nonce ?? 0,
-        deadline: over.deadline ?? (await future(3600)),
-      };
-      return { message, sig: await signEmergencyGrantee(ethers, signer, fx.domain, message) };
-    }
-
-    function submit(
-      consent: ConsentRegistry,
-      patient: string,
-      m: { grantee: string; maxDuration: number; scopesRoot: string; nonce: number; deadline: number },
-      sig: { v: number; r: string; s: string },
-    ) {
-      return consent.setEmergencyGranteeBySig(
-        patient,
-        m.grantee,
-        m.maxDuration,
-        m.scopesRoot,
-        m.nonce,
-        m.deadline,
-        sig.v,
-        sig.r,
-        sig.s,
-      );
-    }
-
-    it("a relayer submits the patient's signed registration; the nonce advances", async function () {
+    it("a relayer submits the patient's signed registration; the pair's epoch moves past the signed one", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
-      await expect(submit(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
+      const { message, sig } = await signedRegistration(fx);
+      await expect(relayRegistration(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
         .to.emit(fx.consent, "EmergencyGranteeSet")
         .withArgs(fx.patient.address, fx.medic.address, 3600, fx.three.root);
       expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
         3600n,
         0n,
         fx.three.root,
+        1n,
       ]);
-      expect(await fx.consent.emergencyNonceOf(fx.patient.address)).to.equal(1n);
       // The registration works like a direct one.
       await expect(
         as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope2, fx.three.proof(fx.scope2)),
       ).to.emit(fx.consent, "EmergencyAccess");
-      // Nonces are per patient.
-      expect(await fx.consent.emergencyNonceOf(fx.other.address)).to.equal(0n);
+      // Epochs are per (patient, grantee).
+      expect(await epochOf(fx, fx.other.address)).to.equal(0n);
+      expect(await epochOf(fx, fx.medic.address, fx.other.address)).to.equal(0n);
     });
 
-    it("replay of a used signature reverts StaleNonce(current, signed); so does a future nonce", async function () {
+    it("replay of a used signature reverts StaleEpoch(current, signed); a higher epoch is accepted and skips", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
-      await submit(fx.consent, fx.patient.address, message, sig);
-      await expect(submit(fx.consent, fx.patient.address, message, sig))
-        .to.be.revertedWithCustomError(fx.consent, "StaleNonce")
+      const { message, sig } = await signedRegistration(fx);
+      await relayRegistration(fx.consent, fx.patient.address, message, sig);
+      await expect(relayRegistration(fx.consent, fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
         .withArgs(1, 0);
-      const ahead = await signed(fx, { nonce: 5 });
-      await expect(submit(fx.consent, fx.patient.address, ahead.message, ahead.sig))
-        .to.be.revertedWithCustomError(fx.consent, "StaleNonce")
-        .withArgs(1, 5);
-      const next = await signed(fx, { nonce: 1, maxDuration: 0, scopesRoot: ethers.ZeroHash });
-      await expect(submit(fx.consent, fx.patient.address, next.message, next.sig))
+      const ahead = await signedRegistration(fx, { ...REMOVAL, epoch: 5 });
+      await expect(relayRegistration(fx.consent, fx.patient.address, ahead.message, ahead.sig))
         .to.emit(fx.consent, "EmergencyGranteeSet")
         .withArgs(fx.patient.address, fx.medic.address, 0, ethers.ZeroHash);
-      expect(await fx.consent.emergencyNonceOf(fx.patient.address)).to.equal(2n);
+      expect(await epochOf(fx)).to.equal(6n);
+      // Everything signed for the skipped epochs is dead.
+      for (const epoch of [1, 3, 5]) {
+        const skipped = await signedRegistration(fx, { epoch });
+        await expect(relayRegistration(fx.consent, fx.patient.address, skipped.message, skipped.sig))
+          .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
+          .withArgs(6, epoch);
+      }
+      // The current epoch itself is fine.
+      const next = await signedRegistration(fx, { epoch: 6 });
+      await expect(relayRegistration(fx.consent, fx.patient.address, next.message, next.sig)).to.emit(
+        fx.consent,
+        "EmergencyGranteeSet",
+      );
+      expect(await epochOf(fx)).to.equal(7n);
     });
 
     it("reverts InvalidSignature for another signer, a tampered field, the high-s twin or another type", async function () {
       const fx = await loadFixture(deploy);
-      const wrong = await signed(fx, {}, fx.other);
-      await expect(submit(fx.consent, fx.patient.address, wrong.message, wrong.sig)).to.be.revertedWithCustomError(
-        fx.consent,
-        "InvalidSignature",
-      );
-      const { message, sig } = await signed(fx);
+      const wrong = await signedRegistration(fx, {}, fx.other);
+      await expect(
+        relayRegistration(fx.consent, fx.patient.address, wrong.message, wrong.sig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      const { message, sig } = await signedRegistration(fx);
       for (const m of [
         { ...message, grantee: fx.other.address },
         { ...message, maxDuration: 3601 },
         { ...message, scopesRoot: fx.one.root },
+        { ...message, epoch: 1 },
         { ...message, deadline: message.deadline + 1 },
       ]) {
-        await expect(submit(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
+        await expect(relayRegistration(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
           fx.consent,
           "InvalidSignature",
         );
       }
-      await expect(submit(fx.consent, fx.patient.address, message, malleate(sig))).to.be.revertedWithCustomError(
-        fx.consent,
-        "InvalidSignature",
-      );
-      await expect(submit(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
+      await expect(
+        relayRegistration(fx.consent, fx.patient.address, message, malleate(sig)),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      await expect(relayRegistration(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
@@ -1644,58 +1851,219 @@ describe("ConsentRegistry", function () {
         version: 0,
         deadline: message.deadline,
       });
-      await expect(submit(fx.consent, fx.patient.address, message, rsig)).to.be.revertedWithCustomError(
+      await expect(relayRegistration(fx.consent, fx.patient.address, message, rsig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
-      // Failed attempts do not use the nonce.
-      expect(await fx.consent.emergencyNonceOf(fx.patient.address)).to.equal(0n);
-      await expect(submit(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "EmergencyGranteeSet");
+      // Failed attempts do not move the epoch.
+      expect(await epochOf(fx)).to.equal(0n);
+      await expect(relayRegistration(fx.consent, fx.patient.address, message, sig)).to.emit(
+        fx.consent,
+        "EmergencyGranteeSet",
+      );
     });
 
-    it("checks, in order: SignatureExpired, the registration checks, StaleNonce, InvalidSignature", async function () {
+    it("checks, in order: SignatureExpired, the registration checks, StaleEpoch, InvalidSignature", async function () {
       const fx = await loadFixture(deploy);
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 60, fx.one.root);
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 60, fx.one.root); // epoch 2
       const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
       const t = (await time.latest()) + 20;
-      const late = await signed(fx, { deadline: t - 1 });
+      const late = await signedRegistration(fx, { deadline: t - 1, epoch: 1 });
       await time.setNextBlockTimestamp(t);
-      await expect(submit(fx.consent, fx.patient.address, { ...late.message, grantee: ethers.ZeroAddress }, bad))
+      await expect(
+        relayRegistration(fx.consent, fx.patient.address, { ...late.message, grantee: ethers.ZeroAddress }, bad),
+      )
         .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
         .withArgs(t - 1);
+      // A stale epoch (1 < 2) and a bad signature: the registration checks come first.
       const base = {
         grantee: fx.medic.address,
         maxDuration: 60,
         scopesRoot: fx.one.root,
-        nonce: 9,
+        epoch: 1,
         deadline: await future(60),
       };
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress }, bad),
+        relayRegistration(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress }, bad),
       ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, maxDuration: SEVEN_DAYS + 1 }, bad),
+        relayRegistration(fx.consent, fx.patient.address, { ...base, maxDuration: SEVEN_DAYS + 1 }, bad),
       ).to.be.revertedWithCustomError(fx.consent, "InvalidDuration");
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, scopesRoot: ethers.ZeroHash }, bad),
+        relayRegistration(fx.consent, fx.patient.address, { ...base, scopesRoot: ethers.ZeroHash }, bad),
       ).to.be.revertedWithCustomError(fx.consent, "ZeroScopesRoot");
-      await expect(submit(fx.consent, fx.patient.address, { ...base, maxDuration: 0 }, bad))
+      await expect(relayRegistration(fx.consent, fx.patient.address, { ...base, maxDuration: 0 }, bad))
         .to.be.revertedWithCustomError(fx.consent, "ScopeNotRegistered")
         .withArgs(fx.one.root);
-      await expect(submit(fx.consent, fx.patient.address, base, bad))
-        .to.be.revertedWithCustomError(fx.consent, "StaleNonce")
-        .withArgs(0, 9);
-      await expect(submit(fx.consent, fx.patient.address, { ...base, nonce: 0 }, bad)).to.be.revertedWithCustomError(
-        fx.consent,
-        "InvalidSignature",
-      );
+      await expect(relayRegistration(fx.consent, fx.patient.address, base, bad))
+        .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
+        .withArgs(2, 1);
+      for (const epoch of [2, 9])
+        await expect(
+          relayRegistration(fx.consent, fx.patient.address, { ...base, epoch }, bad),
+        ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
       // deadline == now is still valid.
       const t2 = (await time.latest()) + 20;
-      const onTime = await signed(fx, { deadline: t2 });
+      const onTime = await signedRegistration(fx, { deadline: t2, epoch: 2 });
       await time.setNextBlockTimestamp(t2);
-      await expect(submit(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
+      await expect(relayRegistration(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
         fx.consent,
         "EmergencyGranteeSet",
       );
+    });
+  });
+
+  describe("the pair's epoch: every change of a registration voids the messages signed before it", function () {
+    // F1: a relayed registration the patient signed but nobody relayed must not outlive a removal the
+    // patient made another way (directly, by revoke(..., 3), or by a relayed revokeBySig(..., 3)).
+    const removals: ReadonlyArray<{ name: string; remove: (fx: Fixture) => Promise<unknown> }> = [
+      {
+        name: "removes the grantee directly (setEmergencyGrantee(grantee, 0, 0))",
+        remove: (fx) => fx.asPatient.setEmergencyGrantee(fx.medic.address, 0, ethers.ZeroHash),
+      },
+      {
+        name: "revokes an Emergency slot directly (revoke(grantee, scope, 3))",
+        remove: (fx) => fx.asPatient.revoke(fx.medic.address, fx.scope, PURPOSE.Emergency),
+      },
+      {
+        name: "revokes an Emergency slot by relay (revokeBySig(grantee, scope, 3, v))",
+        remove: async (fx) => {
+          const [, version] = await fx.consent.consentOf(
+            fx.patient.address,
+            fx.medic.address,
+            fx.scope,
+            PURPOSE.Emergency,
+          );
+          const revoke = await signedRevoke(fx, {
+            grantee: fx.medic.address,
+            scope: fx.scope,
+            purpose: PURPOSE.Emergency,
+            version: Number(version),
+          });
+          return revoke.relay();
+        },
+      },
+    ];
+    for (const { name, remove } of removals) {
+      it(`a relayed registration signed for epoch e and held back reverts StaleEpoch after the patient ${name}`, async function () {
+        const fx = await loadFixture(deploy);
+        const first = await signedRegistration(fx, { epoch: 0 });
+        await relayRegistration(fx.consent, fx.patient.address, first.message, first.sig); // epoch 1
+        await as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, fx.three.proof(fx.scope));
+        // The patient signs a 7-day update for epoch 1; the grantee's clinic keeps it back.
+        const held = await signedRegistration(fx, { maxDuration: SEVEN_DAYS, epoch: 1 });
+        await remove(fx);
+        expect(await epochOf(fx)).to.equal(2n);
+        await expect(relayRegistration(fx.consent, fx.patient.address, held.message, held.sig))
+          .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
+          .withArgs(2, 1);
+        // The removal stands: no registration, nothing open, no new break-glass.
+        expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
+          0n,
+          0n,
+          ethers.ZeroHash,
+          2n,
+        ]);
+        expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
+          false,
+        );
+        await expect(as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, fx.three.proof(fx.scope)))
+          .to.be.revertedWithCustomError(fx.consent, "NotEmergencyGrantee")
+          .withArgs(fx.patient.address, fx.medic.address);
+      });
+    }
+
+    it("a direct re-registration also voids a held message for the earlier epoch", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 60, fx.one.root); // epoch 1
+      const held = await signedRegistration(fx, { maxDuration: SEVEN_DAYS, epoch: 1 });
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 120, fx.one.root); // epoch 2
+      await expect(relayRegistration(fx.consent, fx.patient.address, held.message, held.sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
+        .withArgs(2, 1);
+      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
+        120n,
+        0n,
+        fx.one.root,
+        2n,
+      ]);
+    });
+
+    it("messages for two grantees are independent: relaying 'register G2' never makes 'remove G1' stale", async function () {
+      const fx = await loadFixture(deploy);
+      const [g1, g2] = [fx.medic.address, fx.other.address];
+      const registerG1 = await signedRegistration(fx, { grantee: g1, epoch: 0 });
+      await relayRegistration(fx.consent, fx.patient.address, registerG1.message, registerG1.sig); // G1 epoch 1
+      // The patient signs the removal of G1 for G1's epoch 1, and (later) registrations of G2 for
+      // G2's epochs 0 and 1: the same numbers, another pair.
+      const removeG1 = await signedRegistration(fx, { ...REMOVAL, grantee: g1, epoch: 1 });
+      const registerG2 = await signedRegistration(fx, { grantee: g2, epoch: 0 });
+      const updateG2 = await signedRegistration(fx, { grantee: g2, maxDuration: SEVEN_DAYS, epoch: 1 });
+      for (const m of [registerG2, updateG2])
+        await expect(relayRegistration(fx.consent, fx.patient.address, m.message, m.sig)).to.emit(
+          fx.consent,
+          "EmergencyGranteeSet",
+        );
+      // Direct changes of G2 do not touch G1 either.
+      await fx.asPatient.setEmergencyGrantee(g2, 60, fx.one.root);
+      await fx.asPatient.revoke(g2, fx.scope, PURPOSE.Emergency);
+      expect(await epochOf(fx, g2)).to.equal(4n);
+      expect(await epochOf(fx, g1)).to.equal(1n);
+      await expect(relayRegistration(fx.consent, fx.patient.address, removeG1.message, removeG1.sig))
+        .to.emit(fx.consent, "EmergencyGranteeSet")
+        .withArgs(fx.patient.address, g1, 0, ethers.ZeroHash);
+      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, g1)).to.deep.equal([0n, 0n, ethers.ZeroHash, 2n]);
+      // And the other way round: removing G1 left G2's registration and epoch alone.
+      expect(await epochOf(fx, g2)).to.equal(4n);
+    });
+
+    it("a removal signed for current + 1 succeeds whether or not the held message for current lands first; the held one is dead afterwards", async function () {
+      const fx = await loadFixture(deploy);
+      const first = await signedRegistration(fx, { epoch: 0 });
+      await relayRegistration(fx.consent, fx.patient.address, first.message, first.sig); // epoch 1
+      await as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, fx.three.proof(fx.scope));
+      const held = await signedRegistration(fx, { maxDuration: SEVEN_DAYS, epoch: 1 }); // kept back by the clinic
+      // The patient's wallet signs its removal one past every message it signed for this grantee.
+      const removal = await signedRegistration(fx, { ...REMOVAL, epoch: 2 });
+      const removed = async (epoch: bigint) => {
+        expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
+          0n,
+          0n,
+          ethers.ZeroHash,
+          epoch,
+        ]);
+        expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
+          false,
+        );
+        await expect(as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, fx.three.proof(fx.scope)))
+          .to.be.revertedWithCustomError(fx.consent, "NotEmergencyGrantee")
+          .withArgs(fx.patient.address, fx.medic.address);
+      };
+      const snapshot: string = await ethers.provider.send("evm_snapshot", []);
+      // Order 1: the held update lands first (a fresh 7-day registration at epoch 2)...
+      await expect(relayRegistration(fx.consent, fx.patient.address, held.message, held.sig))
+        .to.emit(fx.consent, "EmergencyGranteeSet")
+        .withArgs(fx.patient.address, fx.medic.address, SEVEN_DAYS, fx.three.root);
+      expect(await epochOf(fx)).to.equal(2n);
+      // ...and the removal still lands and closes everything.
+      await expect(relayRegistration(fx.consent, fx.patient.address, removal.message, removal.sig))
+        .to.emit(fx.consent, "EmergencyGranteeSet")
+        .withArgs(fx.patient.address, fx.medic.address, 0, ethers.ZeroHash);
+      await removed(3n);
+      await expect(relayRegistration(fx.consent, fx.patient.address, held.message, held.sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
+        .withArgs(3, 1);
+      expect(await ethers.provider.send("evm_revert", [snapshot])).to.equal(true);
+      // Order 2: the removal first (skipping epoch 1); the held update can never be relayed.
+      expect(await epochOf(fx)).to.equal(1n);
+      await expect(relayRegistration(fx.consent, fx.patient.address, removal.message, removal.sig))
+        .to.emit(fx.consent, "EmergencyGranteeSet")
+        .withArgs(fx.patient.address, fx.medic.address, 0, ethers.ZeroHash);
+      await expect(relayRegistration(fx.consent, fx.patient.address, held.message, held.sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
+        .withArgs(3, 1);
+      await removed(3n);
     });
   });
 

@@ -44,7 +44,7 @@ export const EMERGENCY_GRANTEE_TYPES = {
     { name: "grantee", type: "address" },
     { name: "maxDuration", type: "uint32" },
     { name: "scopesRoot", type: "bytes32" },
-    { name: "nonce", type: "uint256" },
+    { name: "epoch", type: "uint32" },
     { name: "deadline", type: "uint256" },
   ],
 };
@@ -64,7 +64,8 @@ export interface EmergencyGranteeMessage {
   grantee: string;
   maxDuration: number;
   scopesRoot: string;
-  nonce: bigint | number;
+  /** The pair's epoch the message is signed for (valid while >= emergencyGranteeOf(...).epoch). */
+  epoch: bigint | number;
   deadline: bigint | number;
 }
 
@@ -133,7 +134,6 @@ export type ConsentRegistry = Typed<
   | "isAllowed"
   | "consentOf"
   | "emergencyGranteeOf"
-  | "emergencyNonceOf"
   | "eip712Domain"
   | "DOMAIN_SEPARATOR"
   | "GRANT_TYPEHASH"
