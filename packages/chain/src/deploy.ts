@@ -13,7 +13,13 @@ import { AuditAnchorClient } from "./clients/audit-anchor.ts";
 import { DEFAULT_READ_TIMEOUT_MS } from "./clients/base.ts";
 import * as node from "./clients/node-reads.ts";
 import { TransactionSender, bounded } from "./clients/sender.ts";
-import { ChainUnavailableError, HygeiaChainError, requireTimeoutMs } from "./errors.ts";
+import {
+  ChainUnavailableError,
+  HygeiaChainError,
+  MAX_SAFE_CHAIN_ID,
+  requireSafeChainId,
+  requireTimeoutMs,
+} from "./errors.ts";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -24,6 +30,7 @@ export type ContractName = (typeof CONTRACT_NAMES)[number];
 
 /** What a deployment file holds: enough for any client to find the contracts and start indexing. */
 export interface HygeiaDeployment {
+  /** 1 .. 2^53 - 1, exact: deployHygeia and parseDeployment refuse a larger chain id (UnsupportedChainIdError). */
   chainId: number;
   /** The block of the first deployment transaction: where indexers start. */
   deployedAt: { block: number; blockHash: string };
@@ -83,7 +90,9 @@ export async function deployHygeia(
   if (gateways.length > 0 && governance !== deployerAddress) {
     throw new DeploymentError("gateways can only be authorized at deploy time when governance is the deployer");
   }
-  const { chainId } = await ask(provider.getNetwork(), DEFAULT_READ_TIMEOUT_MS, "deployHygeia: chain id");
+  const network = await ask(provider.getNetwork(), DEFAULT_READ_TIMEOUT_MS, "deployHygeia: chain id");
+  // Before anything is sent: a chain id the deployment file cannot hold exactly is refused, not rounded.
+  const chainId = requireSafeChainId(network.chainId, "chainId", "deployHygeia");
 
   const constructorArgs: Record<ContractName, unknown[]> = {
     EthereumDIDRegistry: [],
@@ -115,7 +124,7 @@ export async function deployHygeia(
   }
 
   return {
-    chainId: Number(chainId),
+    chainId,
     deployedAt: deployedAt!,
     deployer: deployerAddress,
     governance,
@@ -126,6 +135,8 @@ export async function deployHygeia(
 /**
  * True when every contract of the deployment has code on the provider's chain (e.g. after a
  * restart). Each request is bounded by `readTimeoutMs` (default 30 s): ChainUnavailableError.
+ * Chain ids are compared exactly (a node on chain 2^53 + 1 is not a deployment's chain 2^53); a
+ * deployment whose chainId is not an exact number is refused (UnsupportedChainIdError / DeploymentError).
  */
 export async function isDeployed(
   provider: Provider,
@@ -133,8 +144,9 @@ export async function isDeployed(
   options: { readTimeoutMs?: number } = {},
 ): Promise<boolean> {
   const ms = requireTimeoutMs(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, "readTimeoutMs");
+  const expected = deploymentChainId(deployment?.chainId, "deployment", "isDeployed");
   const { chainId } = await ask(provider.getNetwork(), ms, "isDeployed: chain id");
-  if (Number(chainId) !== deployment.chainId) return false;
+  if (chainId !== BigInt(expected)) return false;
   for (const name of CONTRACT_NAMES) {
     const code = await ask(node.code(provider, deployment.contracts[name]), ms, `isDeployed: ${name} code`);
     if (code === "0x") return false;
@@ -174,9 +186,7 @@ export function parseDeployment(json: unknown, source = "deployment"): HygeiaDep
   };
   if (typeof json !== "object" || json === null) fail("not an object");
   const value = json as Record<string, unknown>;
-  const chainId = value["chainId"];
-  if (typeof chainId !== "number" || !Number.isSafeInteger(chainId) || chainId <= 0)
-    fail("chainId must be a positive integer");
+  const chainId = deploymentChainId(value["chainId"], source, "parseDeployment");
   const at = value["deployedAt"] as Record<string, unknown> | undefined;
   if (typeof at !== "object" || at === null) fail("deployedAt missing");
   const block = at!["block"];
@@ -192,12 +202,28 @@ export function parseDeployment(json: unknown, source = "deployment"): HygeiaDep
     contracts[name] = checkedAddress((contractsValue as Record<string, unknown>)[name], `contracts.${name}`, source);
   }
   return {
-    chainId: chainId as number,
+    chainId,
     deployedAt: { block: block as number, blockHash: blockHash as string },
     deployer: checkedAddress(value["deployer"], "deployer", source),
     governance: checkedAddress(value["governance"], "governance", source),
     contracts,
   };
+}
+
+/**
+ * A deployment's chainId: a positive JS number up to 2^53 - 1. Above it (a number JSON.parse may
+ * already have rounded, or a decimal string / bigint): UnsupportedChainIdError; anything else that
+ * is not a positive integer: DeploymentError naming `source`.
+ */
+function deploymentChainId(value: unknown, source: string, operation: string): number {
+  const above =
+    (typeof value === "number" && Number.isInteger(value) && value > MAX_SAFE_CHAIN_ID) ||
+    (typeof value === "bigint" && value > BigInt(MAX_SAFE_CHAIN_ID)) ||
+    (typeof value === "string" && /^[1-9][0-9]*$/.test(value) && BigInt(value) > BigInt(MAX_SAFE_CHAIN_ID));
+  if (above) return requireSafeChainId(value, "chainId", `${operation} (${source})`);
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value <= 0)
+    throw new DeploymentError(`${source}: chainId must be a positive integer`);
+  return value;
 }
 
 function checkedAddress(value: unknown, field: string, source = "deploy"): string {

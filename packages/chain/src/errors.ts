@@ -291,6 +291,30 @@ export class WrongChainError extends HygeiaChainError {
   }
 }
 
+/**
+ * A chain id above 2^53 - 1 where the package keeps chain ids as JS numbers (deployHygeia and
+ * deployment files, whose `chainId` other packages read as a number; the consent indexer's option,
+ * status and checkpoints), which would round it (2^53 + 1 becomes 2^53): refused, never rounded.
+ * The clients and EIP-712 signing keep any uint64 chain id exact. `.chainId` is the id as known
+ * (exact, unless it came from a JSON number that was already rounded).
+ */
+export class UnsupportedChainIdError extends HygeiaChainError {
+  override readonly code = "UNSUPPORTED_CHAIN_ID";
+  readonly chainId: bigint;
+  /** What refused it: "deployHygeia", "deployment file", "ConsentIndexer", ... */
+  readonly operation: string;
+  constructor(chainId: bigint, operation: string, options?: { cause?: unknown; note?: string }) {
+    super(
+      `${operation}: chain id ${chainId}${options?.note ? ` ${options.note}` : ""} is above 2^53 - 1 ` +
+        `(${MAX_SAFE_CHAIN_ID}), which a JS number would round; deployment files and the consent indexer ` +
+        "keep chain ids as numbers, so such a chain is refused (use a chain id up to 2^53 - 1)",
+      options,
+    );
+    this.chainId = chainId;
+    this.operation = operation;
+  }
+}
+
 /** The indexer cannot vouch for its view of the chain; callers must fail closed. */
 export class IndexerStaleError extends HygeiaChainError {
   override readonly code = "INDEXER_STALE";
@@ -361,6 +385,23 @@ export function requireUint(value: unknown, bits: number, field: string): bigint
   if (result < 0n) throw new InvalidInputError(field, `must not be negative, got ${result}`);
   if (result >= 1n << BigInt(bits)) throw new InvalidInputError(field, `does not fit in uint${bits}: ${result}`);
   return result;
+}
+
+/** Largest chain id kept as a JS number (deployment files, the indexer): 2^53 - 1. */
+export const MAX_SAFE_CHAIN_ID = Number.MAX_SAFE_INTEGER;
+
+/**
+ * A chain id (bigint, number or decimal string) as an exact JS number: 1 .. 2^53 - 1. Above that,
+ * UnsupportedChainIdError naming `operation` (an unsafe number too: it may already be rounded);
+ * 0, negatives and non-integers are InvalidInputError for `field`.
+ */
+export function requireSafeChainId(value: unknown, field: string, operation: string): number {
+  if (typeof value === "number" && Number.isInteger(value) && value > MAX_SAFE_CHAIN_ID)
+    throw new UnsupportedChainIdError(BigInt(value), operation, { note: "(a JS number, possibly rounded already)" });
+  const id = requireUint(value, 256, field);
+  if (id === 0n) throw new InvalidInputError(field, "a chain id must not be 0");
+  if (id > BigInt(MAX_SAFE_CHAIN_ID)) throw new UnsupportedChainIdError(id, operation);
+  return Number(id);
 }
 
 /** Node fires a timer set longer than 2^31 − 1 ms (about 24.8 days) after 1 ms: the longest wait a timeout can mean. */

@@ -1,20 +1,30 @@
 /**
  * Chain ids above 2^53 end to end (issue 14, finding 6): an anvil node on chain 2^53 + 1, the
  * ConsentRegistry deployed there, a grant signed through the node's eth_signTypedData_v4 from the
- * package's payload and relayed. A rounded chain id (2^53) would sign for another domain.
+ * package's payload and relayed. A rounded chain id (2^53) would sign for another domain. Where
+ * chain ids are JS numbers (deployHygeia and deployment files, the consent indexer), such a chain is
+ * refused with UnsupportedChainIdError, never rounded (review finding F5).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { expect } from "chai";
 import { ContractFactory, JsonRpcProvider, TypedDataEncoder } from "ethers";
 import {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  ConsentIndexer,
   ConsentRegistryAbi,
   ConsentRegistryBytecode,
   ConsentRegistryClient,
   ContractRevertError,
   LOCAL_MNEMONIC,
   anvilBinaryPath,
+  IndexerStaleError,
+  UnsupportedChainIdError,
   consentDomain,
+  deployHygeia,
+  isDeployed,
+  parseDeployment,
   signGrant,
   type Eip1193Provider,
 } from "../src/index.ts";
@@ -104,5 +114,75 @@ describe("a chain id above 2^53 (anvil on chain 9007199254740993)", function () 
     const granted = await relayer.grantBySig(signed);
     expect(granted.events[0]).to.include({ type: "ConsentGranted", patient, grantee: clinic, version: 1 });
     expect(await relayer.isAllowed(key)).to.equal(true);
+  });
+
+  it("deployHygeia refuses the chain before sending anything (UnsupportedChainIdError), never a rounded chainId (review F5)", async () => {
+    const deployer = walletAt(4).connect(provider);
+    const sent = await provider.getTransactionCount(deployer.address);
+    const refused = await rejection(deployHygeia(deployer));
+    expect(refused)
+      .to.be.instanceOf(UnsupportedChainIdError)
+      .and.include({ code: "UNSUPPORTED_CHAIN_ID", chainId: BIG_CHAIN_ID, operation: "deployHygeia" });
+    expect((refused as Error).message).to.match(/chain id 9007199254740993 is above 2\^53 - 1/);
+    expect(await provider.getTransactionCount(deployer.address), "nothing was sent").to.equal(sent);
+  });
+
+  it("a deployment file or object with a chain id above 2^53 - 1 is refused, and isDeployed compares chain ids exactly (review F5)", async () => {
+    const deployment = {
+      chainId: 31337,
+      deployedAt: { block: 1, blockHash: `0x${"11".repeat(32)}` },
+      deployer: walletAt(0).address,
+      governance: walletAt(0).address,
+      contracts: {
+        EthereumDIDRegistry: registryAddress,
+        ConsentRegistry: registryAddress,
+        TrustRegistry: registryAddress,
+        AuditAnchor: registryAddress,
+      },
+    };
+    // The JSON text holds the exact id; JSON.parse rounds it to 2^53, which is refused, not kept.
+    const text = JSON.stringify(deployment).replace('"chainId":31337', `"chainId":${BIG_CHAIN_ID}`);
+    expect(() => parseDeployment(JSON.parse(text)))
+      .to.throw(UnsupportedChainIdError, /possibly rounded already/)
+      .with.property("chainId", 2n ** 53n);
+    expect(() => parseDeployment({ ...deployment, chainId: BIG_CHAIN_ID.toString() }))
+      .to.throw(UnsupportedChainIdError)
+      .with.property("chainId", BIG_CHAIN_ID);
+    expect(parseDeployment({ ...deployment, chainId: Number.MAX_SAFE_INTEGER }).chainId).to.equal(2 ** 53 - 1);
+
+    // Every contract address has code here, so only the chain id decides.
+    expect(await isDeployed(provider, { ...deployment, chainId: Number.MAX_SAFE_INTEGER })).to.equal(false);
+    const rounded = await rejection(isDeployed(provider, { ...deployment, chainId: Number(BIG_CHAIN_ID) }));
+    expect(rounded).to.be.instanceOf(UnsupportedChainIdError);
+  });
+
+  it("the consent indexer refuses the chain (option, node, checkpoint) with UnsupportedChainIdError and stays stale (review F5)", async () => {
+    expect(() => new ConsentIndexer({ provider, address: registryAddress, chainId: Number(BIG_CHAIN_ID) })).to.throw(
+      UnsupportedChainIdError,
+    );
+    const indexer = new ConsentIndexer({ provider, address: registryAddress, pollIntervalMs: 100 });
+    try {
+      const refused = await rejection(indexer.start());
+      expect(refused).to.be.instanceOf(UnsupportedChainIdError).and.include({ chainId: BIG_CHAIN_ID });
+      expect(indexer.status()).to.include({ chainId: null, stale: true });
+      expect(indexer.status().staleReason).to.match(/9007199254740993 is above 2\^53 - 1/);
+      expect(() => indexer.isAllowed(walletAt(2).address, walletAt(3).address, "category:laboratory", 1)).to.throw(
+        IndexerStaleError,
+      );
+    } finally {
+      await indexer.stop();
+    }
+    const checkpoint = {
+      format: CHECKPOINT_FORMAT,
+      version: CHECKPOINT_VERSION,
+      chainId: BIG_CHAIN_ID.toString(),
+      contract: registryAddress,
+      startBlock: 0,
+      block: { number: 1, hash: `0x${"11".repeat(32)}` },
+      entries: [],
+    };
+    expect(() => ConsentIndexer.restore(checkpoint, { provider, address: registryAddress }))
+      .to.throw(UnsupportedChainIdError)
+      .with.property("chainId", BIG_CHAIN_ID);
   });
 });

@@ -9,6 +9,7 @@ import {
   describe,
   requireAddress,
   requireBytes32,
+  requireSafeChainId,
   requireSmallUint,
   requireUint,
 } from "../errors.ts";
@@ -64,8 +65,8 @@ function parseUnchecked(value: unknown, expected: { contract?: string; chainId?:
       `not a consent-index checkpoint: expected format "${CHECKPOINT_FORMAT}" version ${CHECKPOINT_VERSION}, got ${describe(root["format"])} version ${describe(root["version"])}`,
     );
   }
-  const chainId = requireSmallUint(root["chainId"], 48, "chainId");
-  if (chainId === 0) throw new InvalidCheckpointError("invalid checkpoint: chainId must not be 0");
+  // Above 2^53 - 1: UnsupportedChainIdError (the indexer never writes one; never rounded).
+  const chainId = requireSafeChainId(root["chainId"], "chainId", "parseCheckpoint");
   if (expected.chainId !== undefined && expected.chainId !== chainId) {
     throw new InvalidCheckpointError(`checkpoint is for chain ${chainId}, not chain ${expected.chainId}`);
   }

@@ -44,8 +44,10 @@ import {
   InvalidInputError,
   ReorgTooDeepError,
   requireAddress,
+  requireSafeChainId,
   requireSmallUint,
   requireTimeoutMs,
+  UnsupportedChainIdError,
   WrongChainError,
 } from "../errors.ts";
 import { parsePurpose, type Purpose } from "../purposes.ts";
@@ -81,7 +83,11 @@ export interface ConsentIndexerOptions {
   startBlock?: number;
   /** Resume from this checkpoint (validated; see ConsentIndexer.restore). */
   checkpoint?: unknown;
-  /** Expected chain id; the provider's is used (and checked against the checkpoint) when omitted. */
+  /**
+   * Expected chain id; the provider's is used (and checked against the checkpoint) when omitted.
+   * 1 .. 2^53 - 1 (the indexer keeps chain ids as numbers): a larger one, here or on the node, is
+   * refused with UnsupportedChainIdError rather than rounded.
+   */
   chainId?: number;
   /** Blocks a grant must be buried under before it counts. Default 2. Revocations count at once. */
   confirmations?: number;
@@ -230,7 +236,8 @@ export class ConsentIndexer {
     );
     this.readTimeoutMs = requireTimeoutMs(options.readTimeoutMs ?? this.staleAfterMs, "readTimeoutMs");
     this.clock = options.clock ?? Date.now;
-    if (options.chainId !== undefined) this.expectedChainId = requireSmallUint(options.chainId, 48, "chainId");
+    if (options.chainId !== undefined)
+      this.expectedChainId = requireSafeChainId(options.chainId, "chainId", "ConsentIndexer");
 
     if (options.checkpoint !== undefined) {
       const expected: { contract: string; chainId?: number } = { contract: this.address };
@@ -478,7 +485,15 @@ export class ConsentIndexer {
   /** Once per indexer: the provider is on the expected chain and the contract exists there. */
   private async verifyChain(): Promise<void> {
     if (this.chainId !== null) return;
-    const chainId = Number((await this.ask(this.provider.getNetwork(), "its chain id")).chainId);
+    const network = await this.ask(this.provider.getNetwork(), "its chain id");
+    let chainId: number;
+    try {
+      chainId = requireSafeChainId(network.chainId, "chainId", "ConsentIndexer");
+    } catch (error) {
+      // A configuration error like a wrong chain: not retried.
+      if (error instanceof UnsupportedChainIdError) this.fatalError = error;
+      throw error;
+    }
     if (this.expectedChainId !== undefined && chainId !== this.expectedChainId) {
       this.fatalError = new WrongChainError(chainId, this.expectedChainId, this.expectedChainSource);
       throw this.fatalError;
