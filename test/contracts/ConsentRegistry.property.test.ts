@@ -318,7 +318,6 @@ interface Registration {
 
 /** An EmergencyGrantee message the patient signed (possibly for someone to relay later). */
 interface SignedRegistration {
-  pi: number;
   p: string;
   g: string;
   maxDuration: number;
@@ -518,7 +517,7 @@ describe("ConsentRegistry (model-based property test)", function () {
       const signer: Account = op.wrongSigner ? fx.stranger : fx.patients[op.p]!;
       const message = { grantee: g, maxDuration: op.duration, scopesRoot: root, epoch, deadline };
       const sig = await signEmergencyGrantee(ethers, signer, domain, message);
-      return { pi: op.p, p, g, maxDuration: op.duration, root, epoch, deadline, wrongSigner: op.wrongSigner, sig };
+      return { p, g, maxDuration: op.duration, root, epoch, deadline, wrongSigner: op.wrongSigner, sig };
     }
 
     /** The relayer sends a signed message at ts; the model's outcome decides what must happen. */
