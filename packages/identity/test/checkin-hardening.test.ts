@@ -264,6 +264,10 @@ describe("identity: check-in hardening (roles, sealed answers, the clinic's stan
         [{ keyPairs: clinic.keys }, "request"],
         [{ request, keyPairs: [] }, "keyPairs"],
         [{ request, keyPairs: [{ publicKey: "x" }] }, "keyPairs[0]"],
+        // Not `keyPairs[0]`: nothing was indexed (the newcomer's report).
+        [{ request }, "keyPairs"],
+        [{ request, keyPairs: null }, "keyPairs"],
+        [{ request, keyPairs: { publicKey: "x" } }, "keyPairs"],
       ] as const) {
         const error = await verifyCheckIn(desk.verifier, {}, params as never).catch((e: unknown) => e);
         expect(error).to.be.instanceOf(InvalidIdentityInputError);
@@ -284,8 +288,9 @@ describe("identity: check-in hardening (roles, sealed answers, the clinic's stan
       expect(result.clinic).to.equal(undefined);
       expect(result.disclosed).to.deep.equal({});
       expect(failed(result)).to.deep.equal(["standing"]);
-      expect(result.checks.find((c) => c.name === "standing")?.reason).to.contain(
-        "must itself be accredited as clinic on the TrustRegistry now",
+      expect(result.checks.find((c) => c.name === "standing")?.reason).to.equal(
+        `the clinic ${clinic.did.did} is not accredited as clinic on the TrustRegistry now ` +
+          "(its accreditation was revoked, has lapsed or was never granted)",
       );
       const refused = await answerVerifiedClinic(patientAgent, {
         patient: patient.did,

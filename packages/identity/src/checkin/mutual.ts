@@ -111,8 +111,11 @@ export async function verifyClinic(
     pass: standing.pass,
     reason: standing.pass
       ? "the clinic is accredited as clinic on the TrustRegistry now"
-      : `the clinic ${truncate(result.holder, 80)} must itself be accredited as clinic on the TrustRegistry now ` +
-        `(revoked, lapsed or never accredited; ${standing.reason})`,
+      : standing.code === "NOT_ACCREDITED"
+        ? `the clinic ${truncate(result.holder, 80)} is not accredited as clinic on the TrustRegistry now ` +
+          "(its accreditation was revoked, has lapsed or was never granted)"
+        : `the clinic's accreditation could not be checked: ${standing.reason}`,
+    ...(standing.code === "TRUST_REGISTRY_UNAVAILABLE" ? { code: standing.code } : {}),
   });
   const claims = result.disclosed.ClinicAccreditationCredential;
   if (!checks.every((c) => c.pass) || !claims)

@@ -100,6 +100,13 @@ export async function verifyCheckIn(
   withMethods(verifier, "verifier", ["verifyPresentation"], "a CredentialVerifier (createAgentVerifier)");
   objectArgument(params, "params", "{ request, keyPairs }");
   const request = objectArgument(params.request, "request", "the { challenge, domain, credentials } the clinic sent");
+  if (params.keyPairs === undefined || params.keyPairs === null)
+    throw new InvalidIdentityInputError(
+      "keyPairs",
+      "missing: expected the clinic's X25519 key pair ({ publicKey, secretKey }) or an array of them",
+    );
+  // One pair may be passed bare: then the field is `keyPairs` itself, an index only names an array element.
+  const listed = Array.isArray(params.keyPairs);
   const keyPairs = [params.keyPairs].flat() as unknown[];
   if (keyPairs.length === 0)
     throw new InvalidIdentityInputError(
@@ -107,12 +114,13 @@ export async function verifyCheckIn(
       "at least one X25519 key pair of the clinic ({ publicKey, secretKey })",
     );
   keyPairs.forEach((pair, index) => {
-    const { publicKey, secretKey } = objectArgument(pair, `keyPairs[${index}]`, "an X25519 key pair") as {
+    const field = listed ? `keyPairs[${index}]` : "keyPairs";
+    const { publicKey, secretKey } = objectArgument(pair, field, "an X25519 key pair") as {
       publicKey?: unknown;
       secretKey?: unknown;
     };
     if (!(publicKey instanceof Uint8Array) || !(secretKey instanceof Uint8Array))
-      throw new InvalidIdentityInputError(`keyPairs[${index}]`, "expected { publicKey, secretKey } as Uint8Array");
+      throw new InvalidIdentityInputError(field, "expected { publicKey, secretKey } as Uint8Array");
   });
   const opened = await openCheckIn(sealed, request, keyPairs as X25519KeyPair[]);
   if ("problem" in opened)

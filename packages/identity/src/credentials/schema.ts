@@ -1,6 +1,6 @@
 // Validates credential subjects against their type's JSON schema (ajv, compiled once per type).
-import { Ajv, type ValidateFunction } from "ajv";
-import { InvalidIdentityInputError, SchemaViolationError } from "../errors.ts";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { InvalidIdentityInputError, SchemaViolationError, truncate } from "../errors.ts";
 import { CREDENTIAL_SUBJECT_SCHEMAS, isCredentialType, type CredentialTypeName } from "./types.ts";
 
 const ajv = new Ajv({ allErrors: true, strict: true });
@@ -26,9 +26,30 @@ export function subjectViolations(type: string, subject: unknown, options: { par
   if (!isCredentialType(type)) return [`unknown credential type ${String(JSON.stringify(type)).slice(0, 80)}`];
   const validate = validatorFor(type, options.partial ?? false);
   if (validate(subject)) return [];
-  return (validate.errors ?? [])
-    .slice(0, 10)
-    .map((e) => `credentialSubject${e.instancePath} ${e.message ?? "invalid"}`);
+  return (validate.errors ?? []).slice(0, 10).map(describeViolation);
+}
+
+/**
+ * One ajv error as a sentence that names what to fix: ajv's own messages leave out the offending property for
+ * `additionalProperties` and the allowed values for `enum` / `const`; they are in `params`. Names and values come
+ * from the checked subject (possibly a presenter's), so they are quoted and shortened.
+ */
+function describeViolation(error: ErrorObject): string {
+  const at = `credentialSubject${error.instancePath}`;
+  const params = error.params as Record<string, unknown>;
+  const quoted = (value: unknown) => JSON.stringify(truncate(String(value), 60));
+  switch (error.keyword) {
+    case "additionalProperties":
+      return `${at} must NOT have additional property ${quoted(params.additionalProperty)} (remove it)`;
+    case "required":
+      return `${at} must have required property ${quoted(params.missingProperty)}`;
+    case "enum":
+      return `${at} must be one of ${(Array.isArray(params.allowedValues) ? params.allowedValues : []).map((v) => JSON.stringify(v)).join(", ")}`;
+    case "const":
+      return `${at} must be ${JSON.stringify(params.allowedValue)}`;
+    default:
+      return `${at} ${error.message ?? "invalid"}`;
+  }
 }
 
 export function assertSubjectMatchesSchema(type: string, subject: unknown): void {

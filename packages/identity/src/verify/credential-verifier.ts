@@ -40,7 +40,8 @@ import {
 } from "./es256k.ts";
 import { sdHash, sdJwtClaims } from "../sdjwt/sd-jwt.ts";
 import { JwtFormatError, decodeJwt, numericClaim, stringClaim, type DecodedJwt } from "./jwt.ts";
-import { CheckList, type VerificationCheck } from "./result.ts";
+import { assertVerifierOptions } from "./options.ts";
+import { CheckList, INTERNAL_ERROR_REASON, type VerificationCheck } from "./result.ts";
 import type { IssuerTrust, TrustDecision } from "./trust.ts";
 
 export const MAX_PRESENTATION_BYTES = 256 * 1024;
@@ -132,6 +133,7 @@ export class CredentialVerifier {
   constructor(options: CredentialVerifierOptions) {
     objectArgument(options, "options", "{ resolver, trust?, challenges?, statusListFetcher?, … }");
     withMethods(options.resolver, "resolver", ["resolve"], "a DID resolver (agent.resolver)");
+    assertVerifierOptions(options);
     this.resolver = options.resolver;
     this.trust = options.trust;
     this.challenges = options.challenges;
@@ -159,7 +161,7 @@ export class CredentialVerifier {
    */
   async checkStanding(did: string, roles: readonly TrustRoleName[]): Promise<TrustDecision> {
     if (!this.trust) return { pass: false, reason: "no trust registry configured" };
-    return this.trust.check(did, roles, Math.floor(this.clock() / 1000));
+    return this.trust.checkNow(did, roles);
   }
 
   /** Drops cached status lists (e.g. after publishing a new one). */
@@ -170,8 +172,14 @@ export class CredentialVerifier {
   /** Verifies one JWT VC: format, signature, validity period, schema, status, issuer trust. */
   async verifyCredential(jwt: unknown, context: CredentialContext = {}): Promise<CredentialVerification> {
     const checks = new CheckList();
-    const credential = await this.runCredentialChecks(jwt, checks, context);
-    return { ok: checks.ok, checks: checks.checks, credential };
+    try {
+      const credential = await this.runCredentialChecks(jwt, checks, context);
+      return { ok: checks.ok, checks: checks.checks, credential };
+    } catch (error) {
+      // Defensive, as in verifyPresentation: an exception is a failure, and its text stays in `cause` (logs).
+      checks.add("format", false, INTERNAL_ERROR_REASON, context.index, { code: "INTERNAL_ERROR", cause: error });
+      return { ok: false, checks: checks.checks, credential: undefined };
+    }
   }
 
   /**
@@ -184,8 +192,10 @@ export class CredentialVerifier {
     try {
       return await this.runPresentationChecks(presentation, request, checks, disclosed);
     } catch (error) {
-      // Defensive: nothing above should throw, but a verifier must never let an exception become an accept.
-      checks.add("format", false, `unexpected error: ${errorMessage(error).slice(0, 200)}`);
+      // Defensive: nothing above should throw, but a verifier must never let an exception become an accept. The
+      // reason is fixed: an internal error's text (paths, URLs, stack details) is for the logs (`cause`), not for
+      // whoever presented.
+      checks.add("format", false, INTERNAL_ERROR_REASON, undefined, { code: "INTERNAL_ERROR", cause: error });
       return { ok: false, checks: checks.checks, holder: undefined, disclosed: {} };
     }
   }
@@ -550,7 +560,10 @@ export class CredentialVerifier {
     const decision = this.trust
       ? await this.trust.check(issuer, roles, issuedAt)
       : { pass: false, reason: "no trust registry configured" };
-    return at.checks.add("issuer-trust", decision.pass, decision.reason, at.index);
+    return at.checks.add("issuer-trust", decision.pass, decision.reason, at.index, {
+      code: decision.code === "TRUST_REGISTRY_UNAVAILABLE" ? decision.code : undefined,
+      cause: decision.cause,
+    });
   }
 
   /** An EthicsApproval's `approvedUntil` (a date: approved through that day, UTC) must not have passed. */

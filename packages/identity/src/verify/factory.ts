@@ -9,6 +9,7 @@ import type { IdentityAgent } from "../did/agent.ts";
 import { ethrDidPrefix } from "../did/network.ts";
 import { MemoryChallengeStore } from "./challenges.ts";
 import { CredentialVerifier, type CredentialVerifierOptions } from "./credential-verifier.ts";
+import { wholeNumberOption } from "./options.ts";
 import { IssuerTrust } from "./trust.ts";
 
 export interface AgentVerifierOptions extends Omit<CredentialVerifierOptions, "resolver" | "trust"> {
@@ -20,8 +21,9 @@ export interface AgentVerifierOptions extends Omit<CredentialVerifierOptions, "r
 
 /**
  * A CredentialVerifier resolving DIDs through `agent` and reading issuer trust from the TrustRegistry at
- * `options.trustRegistry` over the agent's provider. InvalidIdentityInputError naming the field for a missing
- * agent, options or trustRegistry address.
+ * `options.trustRegistry` over the agent's provider. Every option is validated here: InvalidIdentityInputError
+ * naming the field for a missing agent, options or trustRegistry address, and for any option of the wrong type or
+ * out of range (statusListOrigins not an array of origins or a function, a negative TTL, …).
  */
 export function createAgentVerifier(agent: IdentityAgent, options: AgentVerifierOptions): CredentialVerifier {
   assertAgent(agent);
@@ -32,6 +34,8 @@ export function createAgentVerifier(agent: IdentityAgent, options: AgentVerifier
       "must be the TrustRegistry address (deployment.contracts.TrustRegistry)",
     );
   const { trustRegistry, trustCacheTtlMs, ...rest } = options;
+  // Every other option is checked by CredentialVerifier (and IssuerTrust) at construction, naming the field.
+  wholeNumberOption(trustCacheTtlMs, "trustCacheTtlMs", 0, 60 * 60 * 1000, "milliseconds");
   return new CredentialVerifier({
     challenges: new MemoryChallengeStore(),
     ...rest,

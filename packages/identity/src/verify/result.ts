@@ -33,6 +33,9 @@ export interface VerificationCheck {
   readonly cause?: unknown;
 }
 
+/** The reason of a check failed by an unexpected internal error (code INTERNAL_ERROR; the error is its `cause`). */
+export const INTERNAL_ERROR_REASON = "the verifier failed internally; see its logs (nothing was accepted)";
+
 export interface CheckDetail {
   code?: string | undefined;
   cause?: unknown;

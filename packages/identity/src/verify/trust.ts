@@ -1,7 +1,8 @@
 // Issuer trust: the issuer's did:ethr address must be accredited on the TrustRegistry for one of the roles,
 // both when the credential was issued and now. Chain failures fail the check (fail closed).
 import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
-import { InvalidIdentityInputError, errorMessage } from "../errors.ts";
+import { InvalidIdentityInputError } from "../errors.ts";
+import { wholeNumberOption } from "./options.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
 import { BoundedCache } from "./bounded-cache.ts";
 import { ethrIdentityAddress } from "../did/resolver.ts";
@@ -9,7 +10,21 @@ import { ethrIdentityAddress } from "../did/resolver.ts";
 export interface TrustDecision {
   readonly pass: boolean;
   readonly reason: string;
+  /** Why it failed: NOT_ACCREDITED, or TRUST_REGISTRY_UNAVAILABLE (the registry could not be read). */
+  readonly code?: "NOT_ACCREDITED" | "TRUST_REGISTRY_UNAVAILABLE";
+  /** The registry read's error, for logs: never in `reason`, which may reach whoever presented. */
+  readonly cause?: unknown;
 }
+
+const UNAVAILABLE_REASON = "trust registry unavailable (see the verifier's logs)";
+
+function unavailable(error: unknown): TrustDecision {
+  const decision: TrustDecision = { pass: false, reason: UNAVAILABLE_REASON, code: "TRUST_REGISTRY_UNAVAILABLE" };
+  Object.defineProperty(decision, "cause", { value: error, enumerable: false });
+  return decision;
+}
+
+const MAX_CACHE_TTL_MS = 60 * 60 * 1000;
 
 export interface IssuerTrustOptions {
   registry: TrustRegistryClient;
@@ -39,6 +54,7 @@ export class IssuerTrust {
       );
     this.registry = options.registry;
     this.didPrefix = options.didPrefix.toLowerCase();
+    wholeNumberOption(options.cacheTtlMs, "cacheTtlMs", 0, MAX_CACHE_TTL_MS, "milliseconds");
     this.ttlMs = options.cacheTtlMs ?? 5_000;
     this.clock = options.clock ?? Date.now;
     const maxEntries = options.maxCacheEntries ?? 10_000;
@@ -73,9 +89,29 @@ export class IssuerTrust {
       return {
         pass: false,
         reason: `issuer not accredited as ${roles.join(" or ")} both at issuance (${issuedAt}) and now`,
+        code: "NOT_ACCREDITED",
       };
     } catch (error) {
-      return { pass: false, reason: `trust registry unavailable: ${errorMessage(error).slice(0, 200)}` };
+      return unavailable(error);
+    }
+  }
+
+  /**
+   * Whether `did` is accredited for one of `roles` now (a party's own standing, not a credential's issuer): no
+   * issuance time is involved. The reason names the DID's current accreditation only.
+   */
+  async checkNow(did: string, roles: readonly TrustRoleName[]): Promise<TrustDecision> {
+    const address = this.addressOf(did);
+    if (!address) return { pass: false, reason: `${did.slice(0, 80)} is not a did:ethr on the registry's chain` };
+    if (roles.length === 0) return { pass: false, reason: "no role to check" };
+    try {
+      for (const role of roles) {
+        if (await this.cached(`now:${address}:${role}`, () => this.registry.isTrusted(address, role)))
+          return { pass: true, reason: `accredited as ${role} now` };
+      }
+      return { pass: false, reason: `not accredited as ${roles.join(" or ")} now`, code: "NOT_ACCREDITED" };
+    } catch (error) {
+      return unavailable(error);
     }
   }
 
