@@ -78,7 +78,7 @@ export interface RevokeParams {
 export interface ConsentSlot {
   /** Unix seconds; 0 = never granted or revoked. */
   readonly expiry: bigint;
-  /** Bumped by every grant, revoke and break-glass; 0 = never written. */
+  /** Bumped by every grant, revoke and break-glass that opens a scope (not one on a scope already open); 0 = never written. */
   readonly version: number;
 }
 
@@ -393,8 +393,9 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
    *
    * `skipEpochs` (0 .. MAX_SKIP_EPOCHS, default 0): messages you signed for this grantee before and
    * that may be held unrelayed: a removal signed with skipEpochs: k cannot be made stale by k of
-   * them. (Relaying a message for epoch e moves the pair to e + 1; one signed for current + k stays
-   * valid until the pair passes it.) A registration's deadline lies within maxExpiryAheadSeconds; a
+   * them. (The message carries current + k. Relaying a message for epoch e moves the pair to e + 1;
+   * one signed earlier without skipEpochs carries an epoch no later than the current one, so it moves
+   * the pair by one at most.) A registration's deadline lies within maxExpiryAheadSeconds; a
    * removal's only must not be in the past.
    */
   async nextEmergencyGranteeTypedData(params: {
