@@ -54,6 +54,11 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
     /// (1 << 1) | (1 << 2) | (1 << 4) | (1 << 5). `and(shr(p, 0x36), 1)` is 0 for p = 0, 3, >= 6.
     uint256 private constant GRANTABLE_PURPOSES = 0x36;
 
+    /// @dev How far ahead of the pair's current epoch a relayed registration message may be signed.
+    /// Skipping lets a removal void messages held back; the cap keeps 2^32 epochs out of reach (at
+    /// 2^32 - 1 every change of the pair would revert, freezing an open window until it ends).
+    uint32 internal constant MAX_EPOCH_SKIP = 1000;
+
     /// @dev Longest break-glass window a patient may allow: 7 days.
     uint32 internal constant MAX_EMERGENCY_DURATION = 7 days;
 
@@ -276,7 +281,8 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
 
     /// @inheritdoc IConsentRegistry
     /// @dev Checks, in order: SignatureExpired, the checks of setEmergencyGrantee, StaleEpoch (the
-    /// signed epoch is below the pair's current one), InvalidSignature. The registration's epoch becomes
+    /// signed epoch is below the pair's current one), EpochTooFarAhead (more than 1000 above it),
+    /// InvalidSignature. The registration's epoch becomes
     /// `epoch + 1`, so a signature for an epoch above the current one is accepted and skips: a removal
     /// signed for current + k cannot be made stale by up to k earlier messages someone holds back.
     function setEmergencyGranteeBySig(
@@ -294,6 +300,7 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         _checkRegistration(grantee, maxDuration, scopesRoot);
         uint32 current = _emergencyGrantees[patient][grantee].epoch;
         if (epoch < current) revert StaleEpoch(current, epoch);
+        if (epoch - current > MAX_EPOCH_SKIP) revert EpochTooFarAhead(current, epoch);
         bytes32 structHash = keccak256(
             abi.encode(EMERGENCY_GRANTEE_TYPEHASH, grantee, maxDuration, scopesRoot, epoch, deadline)
         );

@@ -65,6 +65,7 @@ interface IConsentRegistry {
     error ScopeNotRegistered(bytes32 scope);
     error EmergencyWindowUsed(uint64 windowEnd);
     error StaleEpoch(uint32 current, uint32 signed);
+    error EpochTooFarAhead(uint32 current, uint32 signed);
     error VersionOverflow();
 
     /// @notice msg.sender (the patient) allows `grantee` to use `scope` for `purpose` until `expiry`.
@@ -124,7 +125,8 @@ interface IConsentRegistry {
 
     /// @notice Relayed `setEmergencyGrantee`: `patient` signed EIP-712
     /// `EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)`
-    /// with `epoch >= ` the pair's current epoch (`emergencyGranteeOf`); the pair moves to `epoch + 1`.
+    /// with the pair's current epoch (`emergencyGranteeOf`) <= `epoch` <= current + 1000; the pair moves
+    /// to `epoch + 1`.
     /// Every change of the pair's registration, direct or relayed, moves the epoch, so a message signed
     /// before it can never be used; only the patient moves it, so no grantee can make the patient's
     /// removal stale: a patient without ETH can always end emergency access.

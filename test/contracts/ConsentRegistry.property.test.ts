@@ -222,6 +222,7 @@ const opArb = fc.oneof(
             { arbitrary: fc.constant(0), weight: 6 },
             { arbitrary: fc.constant(-1), weight: 1 },
             { arbitrary: fc.constantFrom(1, 2), weight: 2 },
+            { arbitrary: fc.constantFrom(1000, 1001), weight: 1 },
           ),
           deadlineDt: deadlineDtArb,
           wrongSigner: wrongSignerArb,
@@ -379,6 +380,7 @@ class Model {
     const check = this.registrationCheck(m.g, m.maxDuration, m.root);
     if (check !== null) return check;
     if (m.epoch < current) return { ok: false, error: "StaleEpoch", args: [current, m.epoch] };
+    if (m.epoch > current + 1000) return { ok: false, error: "EpochTooFarAhead", args: [current, m.epoch] };
     if (m.wrongSigner) return { ok: false, error: "InvalidSignature", args: [] };
     this.register(m.p, m.g, m.maxDuration, m.root, m.epoch + 1);
     return { ok: true, events: [["EmergencyGranteeSet", m.p, m.g, m.maxDuration, m.root]] };

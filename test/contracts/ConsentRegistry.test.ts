@@ -392,31 +392,28 @@ describe("ConsentRegistry", function () {
       expect(await ethers.provider.getStorage(address, rootSlot)).to.equal(fx.one.root);
     });
 
-    it("a relayed message for epoch 2^32 - 1 reverts (panic 0x11) and changes nothing: signed ahead", async function () {
+    it("a relayed message more than 1000 epochs ahead reverts EpochTooFarAhead: no signature can push a pair to 2^32 - 1", async function () {
       const fx = await loadFixture(deploy);
       await fx.asPatient.setEmergencyGrantee(fx.medic.address, 600, fx.one.root); // epoch 1
       await as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope, []);
       const before = await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address);
-      const top = await signedRegistration(fx, { ...REMOVAL, epoch: Number(MAX_VERSION) });
-      await expect(relayRegistration(fx.consent, fx.patient.address, top.message, top.sig)).to.be.revertedWithPanic(
-        0x11,
-      );
+      for (const epoch of [Number(MAX_VERSION), Number(MAX_VERSION) - 1, 1 + 1001]) {
+        const far = await signedRegistration(fx, { ...REMOVAL, epoch });
+        await expect(relayRegistration(fx.consent, fx.patient.address, far.message, far.sig))
+          .to.be.revertedWithCustomError(fx.consent, "EpochTooFarAhead")
+          .withArgs(1, epoch);
+      }
       expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal(before);
-      expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
-        true,
-      );
-      // 2^32 - 2 is the last epoch a message can carry: it moves the pair to 2^32 - 1...
-      const last = await signedRegistration(fx, { ...REMOVAL, epoch: Number(MAX_VERSION) - 1 });
-      await expect(relayRegistration(fx.consent, fx.patient.address, last.message, last.sig)).to.emit(
+      // Exactly 1000 ahead is the furthest skip; it moves the pair to 1002 and ends the open window.
+      const furthest = await signedRegistration(fx, { ...REMOVAL, epoch: 1 + 1000 });
+      await expect(relayRegistration(fx.consent, fx.patient.address, furthest.message, furthest.sig)).to.emit(
         fx.consent,
         "EmergencyGranteeSet",
       );
-      expect(await epochOf(fx)).to.equal(MAX_VERSION);
-      // ...where the message for 2^32 - 1 still reverts.
-      await expect(relayRegistration(fx.consent, fx.patient.address, top.message, top.sig)).to.be.revertedWithPanic(
-        0x11,
+      expect(await epochOf(fx)).to.equal(1002n);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
+        false,
       );
-      expect(await epochOf(fx)).to.equal(MAX_VERSION);
     });
   });
 
