@@ -288,7 +288,8 @@ export function toEmergencyGranteeMessage(input: EmergencyGranteeInput): Emergen
 
 /**
  * The highest epoch a message can carry: relaying epoch e moves the pair to e + 1 (checked uint32
- * arithmetic in the contract), so 2^32 - 1 would only ever revert.
+ * arithmetic in the contract), so 2^32 - 1 would only ever revert. (The contract also refuses an
+ * epoch more than MAX_SKIP_EPOCHS above the pair's current one: EpochTooFarAhead.)
  */
 export const MAX_EMERGENCY_EPOCH = 0xffff_fffe;
 

@@ -26,6 +26,7 @@ import {
   InvalidScopeError,
   MAX_EMERGENCY_EPOCH,
   MAX_EMERGENCY_SCOPES,
+  MAX_SKIP_EPOCHS,
   Purpose,
   SignatureError,
   TrustRegistryAbi,
@@ -153,9 +154,7 @@ describe("EmergencyGrantee typed data (off-chain)", () => {
     expect(build({ grantee: ZERO_SCOPES_ROOT.slice(0, 42) })).to.throw(InvalidInputError, /grantee/);
     expect(build({ epoch: -1 })).to.throw(InvalidInputError, /epoch/);
     expect(build({ epoch: 2 ** 32 - 1 })).to.throw(InvalidInputError, /epoch: at most 4294967294/);
-    expect(
-      buildEmergencyGranteeTypedData(domain, { ...registration, epoch: MAX_EMERGENCY_EPOCH }).message.epoch,
-    ).to.equal(2 ** 32 - 2);
+    expect(build({ epoch: MAX_EMERGENCY_EPOCH })().message.epoch).to.equal(2 ** 32 - 2);
     const { epoch: _epoch, ...withoutEpoch } = registration;
     expect(() => buildEmergencyGranteeTypedData(domain, { ...withoutEpoch, nonce: 0 } as never))
       .to.throw(InvalidInputError, /the \(patient, grantee\) pair's epoch now, not a nonce/)
@@ -210,6 +209,7 @@ describe("contract errors of the hardened registries decode by name", () => {
     [consent, "ScopeNotRegistered", [scopeId("category:allergy")], /not among the registration's scopes/],
     [consent, "EmergencyWindowUsed", [1_800_000_000n], /ended at 1800000000: the patient must register/],
     [consent, "StaleEpoch", [3n, 2n], /at epoch 3, the message was signed for epoch 2: .*sign again/],
+    [consent, "EpochTooFarAhead", [3n, 1004n], /epoch 1004, more than 1000 above .* epoch 3: .*sign again/],
     [consent, "VersionOverflow", [], /can never be written again/],
     [trust, "WindowOverlapsHistory", [100n, 200n], /start the new window at 200 or later/],
     [trust, "NoSuchWindow", [4n], undefined],
@@ -240,6 +240,7 @@ describe("contract errors of the hardened registries decode by name", () => {
       "ScopeNotRegistered",
       "EmergencyWindowUsed",
       "StaleEpoch",
+      "EpochTooFarAhead",
       "VersionOverflow",
     ]);
     expect(names).to.not.include("NothingToRevoke");
@@ -516,6 +517,25 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       const refused = await rejection(signed(broke, { grantee: doctor.address, maxDurationSeconds: 0, skipEpochs }));
       expect(refused, String(skipEpochs)).to.be.instanceOf(InvalidInputError).with.property("field", "skipEpochs");
     }
+  });
+
+  it("skipEpochs goes up to 1000; a message signed further ahead is refused by the contract (EpochTooFarAhead), with what to do", async () => {
+    const broke = Wallet.createRandom();
+    const farthest = await signed(broke, {
+      grantee: doctor.address,
+      maxDurationSeconds: 600,
+      scopes: SCOPES,
+      skipEpochs: MAX_SKIP_EPOCHS,
+    });
+    expect(farthest.epoch).to.equal(1000);
+    const domain = await relayer.domain();
+    const tooFar = await signEmergencyGrantee(broke, domain, { ...farthest, epoch: 1001, patient: broke.address });
+    const refused = await revertOf(relayer.setEmergencyGranteeBySig(tooFar));
+    expect(refused.errorName).to.equal("EpochTooFarAhead");
+    expect(refused.args).to.deep.equal({ current: 0n, signed: 1001n });
+    expect(refused.message).to.match(/more than 1000 above .* sign again with nextEmergencyGranteeTypedData/);
+    await relayer.setEmergencyGranteeBySig(farthest);
+    expect((await relayer.emergencyGranteeOf(broke.address, doctor.address)).epoch).to.equal(1001);
   });
 
   it("relays a removal whose deadline is 2^256 - 1 (the way out only needs a deadline not in the past); a registration keeps the 10-year bound (review F6)", async () => {

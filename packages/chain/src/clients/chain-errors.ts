@@ -108,6 +108,9 @@ const REVERT_HINTS: Readonly<Record<string, (args: Readonly<Record<string, unkno
     `the (patient, grantee) pair is at epoch ${String(a["current"])}, the message was signed for epoch ` +
     `${String(a["signed"])}: the registration changed since it was signed, so it can never be used; have the ` +
     "patient sign again with nextEmergencyGranteeTypedData (skipEpochs passes messages that may be held unrelayed)",
+  EpochTooFarAhead: (a) =>
+    `the message was signed for epoch ${String(a["signed"])}, more than 1000 above the (patient, grantee) pair's ` +
+    `epoch ${String(a["current"])}: have the patient sign again with nextEmergencyGranteeTypedData (skipEpochs at most 1000)`,
   EmergencyWindowUsed: (a) =>
     `the registration's single window ended at ${String(a["windowEnd"])}: the patient must register the grantee again`,
   ScopeNotRegistered: () =>

@@ -111,7 +111,10 @@ export interface EmergencyRegistration {
   readonly epoch: number;
 }
 
-/** Most epochs nextEmergencyGranteeTypedData skips (skipEpochs). */
+/**
+ * Most epochs nextEmergencyGranteeTypedData skips (skipEpochs): the contract refuses a message signed
+ * for more than 1000 epochs above the pair's current one (EpochTooFarAhead).
+ */
 export const MAX_SKIP_EPOCHS = 1000;
 
 /** How breakGlass proves that `scope` is registered: from the full scope list, or a ready proof. */
