@@ -12,9 +12,16 @@ import type { CidInput } from "../cid.ts";
 import type { ByteInput } from "@hygeia/crypto";
 import { storageByteChunks } from "../byte-input.ts";
 import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
-import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
-import { assertTimeoutMs, type IdleTimeout } from "../idle-timeout.ts";
+import {
+  ContentNotFoundError,
+  HygeiaStorageError,
+  InvalidArgumentError,
+  StorageTimeoutError,
+  StoreUnavailableError,
+} from "../errors.ts";
+import type { IdleTimeout } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
+import { MIN_STORE_TIMEOUT_MS, assertStoreTimeoutMs } from "../kubo/kubo-content-store.ts";
 import { dataDirFailure } from "./data-dir-errors.ts";
 import { importFile } from "./file-importer.ts";
 import { pinFreshDag } from "./fresh-dag-pins.ts";
@@ -31,6 +38,7 @@ import { WholeBlockFsBlockstore } from "./whole-block-fs-blockstore.ts";
 import type { PrivateLibp2pServices } from "./libp2p-options.ts";
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
+
 /** Blocks read ahead of the consumer: overlaps disk / network with decryption, bounded in memory (≤ 4 MiB). */
 const READ_AHEAD_BLOCKS = 4;
 export const LOOPBACK_LISTEN = ["/ip4/127.0.0.1/tcp/0"] as const;
@@ -48,7 +56,10 @@ export interface HeliaContentStoreOptions {
   listen?: readonly string[];
   /** Peers to dial once started (multiaddrs ending in `/p2p/<peerId>`). */
   peers?: readonly string[];
-  /** Default idle timeout of every operation, ms. */
+  /**
+   * Default idle timeout of every operation, in milliseconds (default 30000, at least MIN_STORE_TIMEOUT_MS):
+   * how long a fetch from peers may go without progress.
+   */
   timeoutMs?: number;
   /**
    * Called once at open when the pack blockstore found damage (damaged records or segment headers, a torn tail it
@@ -87,7 +98,7 @@ export class HeliaContentStore implements ContentStore {
       });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    assertTimeoutMs(timeoutMs);
+    assertStoreTimeoutMs(timeoutMs, MIN_STORE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
     const listen = multiaddrList(options.listen ?? LOOPBACK_LISTEN, "listen").map((address) => address.toString());
     const peers = multiaddrList(options.peers ?? [], "peers");
 
@@ -222,7 +233,7 @@ export class HeliaContentStore implements ContentStore {
         timeout.resume();
       }
     } catch (error) {
-      throw this.#translate(error, timeout, cid, received === 0, options.signal);
+      throw await this.#readFailure(error, timeout, cid, received === 0, options.signal);
     } finally {
       timeout.dispose();
     }
@@ -235,7 +246,7 @@ export class HeliaContentStore implements ContentStore {
     try {
       return await this.#helia.blockstore.has(cid, { signal: timeout.signal });
     } catch (error) {
-      throw this.#translate(error, timeout, cid, true, options.signal);
+      throw await this.#readFailure(error, timeout, cid, true, options.signal);
     } finally {
       timeout.dispose();
     }
@@ -249,7 +260,7 @@ export class HeliaContentStore implements ContentStore {
     try {
       await this.#pinAll(cid, timeout, () => (blocks += 1));
     } catch (error) {
-      throw this.#translate(error, timeout, cid, blocks === 0, options.signal);
+      throw await this.#readFailure(error, timeout, cid, blocks === 0, options.signal);
     } finally {
       timeout.dispose();
     }
@@ -281,7 +292,7 @@ export class HeliaContentStore implements ContentStore {
       const pinned = await this.#helia.pins.isPinned(cid, { signal: timeout.signal });
       return { cid, size, pinned };
     } catch (error) {
-      throw this.#translate(error, timeout, cid, true, options.signal);
+      throw await this.#readFailure(error, timeout, cid, true, options.signal);
     } finally {
       timeout.dispose();
     }
@@ -351,6 +362,30 @@ export class HeliaContentStore implements ContentStore {
 
   #idleTimeout(options: OperationOptions): IdleTimeout {
     return startOperationTimeout(options, this.#timeoutMs, this.#closing.signal);
+  }
+
+  /**
+   * #translate for a read of `cid`: when the idle timeout ended it before a byte arrived but the block is stored
+   * here, the content was not missing, the timeout was too short (a slow disk, a tiny per-call timeoutMs):
+   * StorageTimeoutError saying so, never ContentNotFoundError.
+   */
+  async #readFailure(
+    error: unknown,
+    timeout: IdleTimeout,
+    cid: CID,
+    nothingReceived: boolean,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const translated = this.#translate(error, timeout, cid, nothingReceived, callerSignal);
+    if (!(translated instanceof ContentNotFoundError) || !timeout.timedOut) return translated;
+    const local = await this.#blockstore.has(cid).catch(() => false);
+    if (!local) return translated;
+    return new StorageTimeoutError(
+      timeout.timeoutMs,
+      `${cid.toString()} is stored locally but reading it made no progress for ${timeout.timeoutMs} ms (timeoutMs ` +
+        "is an idle timeout in milliseconds; raise it)",
+      { cause: error },
+    );
   }
 
   /** Maps Helia / libp2p failures onto this package's errors; our own typed errors pass through. */

@@ -14,12 +14,17 @@ import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 
 export const DEFAULT_KUBO_TIMEOUT_MS = 30_000;
+/**
+ * The least store-wide `timeoutMs` (both stores): it is an idle timeout for network fetches, and a smaller value
+ * is a unit mistake (seconds for ms) that would fail reads of content that is there. A single call may pass less.
+ */
+export const MIN_STORE_TIMEOUT_MS = 100;
 const ADD_OPTIONS = { cidVersion: 1, rawLeaves: true, chunker: "size-1048576", pin: true } as const;
 
 export interface KuboContentStoreOptions {
   /** RPC API address, e.g. `http://127.0.0.1:5001`. */
   url: string;
-  /** Default idle timeout of every operation, ms. */
+  /** Default idle timeout of every operation, in milliseconds (default 30000, at least MIN_STORE_TIMEOUT_MS). */
   timeoutMs?: number;
 }
 
@@ -45,7 +50,7 @@ export class KuboContentStore implements ContentStore {
       throw new InvalidArgumentError("url must be an http(s) URL of a Kubo RPC API", { field: "url" });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_KUBO_TIMEOUT_MS;
-    assertTimeoutMs(timeoutMs);
+    assertStoreTimeoutMs(timeoutMs, MIN_STORE_TIMEOUT_MS, DEFAULT_KUBO_TIMEOUT_MS);
     // Imported on first use: users of the embedded Helia node do not pay for the RPC client (≈ 10 MB heap).
     const { create } = await import("kubo-rpc-client");
     const store = new KuboContentStore(create({ url }), timeoutMs);
@@ -223,4 +228,18 @@ export class KuboContentStore implements ContentStore {
 
 function offline(): URLSearchParams {
   return new URLSearchParams({ offline: "true" });
+}
+
+/**
+ * A store-wide timeoutMs (HeliaContentStore and KuboContentStore): a whole number of ms from `min`. Below it, the likely mistake is seconds for
+ * milliseconds, and the message says so.
+ */
+export function assertStoreTimeoutMs(timeoutMs: unknown, min: number, defaultMs: number): asserts timeoutMs is number {
+  assertTimeoutMs(timeoutMs);
+  if (timeoutMs >= min) return;
+  const seconds = timeoutMs <= 3600 ? ` (${timeoutMs} looks like seconds: multiply by 1000, ${timeoutMs * 1000})` : "";
+  throw new InvalidArgumentError(
+    `timeoutMs is an idle timeout in milliseconds, at least ${min} (default ${defaultMs})${seconds}`,
+    { field: "timeoutMs" },
+  );
 }
