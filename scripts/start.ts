@@ -13,6 +13,9 @@
 // - Blocks are mined every --block-time seconds (default 1) so confirmations accrue with no
 //   traffic. Setup runs with a block per transaction first: at one block per second the
 //   deployment alone took ~21 s, against ~0.6 s.
+// - A --host other than loopback is warned about on stderr and in the banner: the demo accounts' keys are the
+//   public test mnemonic's, so whoever reaches the port controls them. The printed rpcUrl is always one this
+//   machine can connect to (127.0.0.1 for the wildcard 0.0.0.0).
 //
 // Exit codes: 0 stopped by a signal after a clean stop, 1 start failed or the chain died,
 // 2 bad options, 3 the data dir is in use, 130 forced stop (a second Ctrl-C).
@@ -44,7 +47,7 @@ import { DataDirLockedError, acquireDataDirLock, type DataDirLock } from "./data
 
 const USAGE = `usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--block-time N] [--fresh] [--json]
   --port N        JSON-RPC port (default 8545; 0 picks a free one)
-  --host ADDR     interface to bind (default 127.0.0.1)
+  --host ADDR     interface to bind (default 127.0.0.1; any other exposes the demo accounts, whose keys are public)
   --data-dir DIR  where chain state, deployment.json and the lock live (default .hygeia)
   --block-time N  seconds between blocks (default 1); 0 mines a block only when a transaction arrives
   --fresh         discard the saved chain state and deploy anew
@@ -218,7 +221,12 @@ async function readStanding(
 
 /** Everything the banner says, also printed as one JSON line with --json. */
 interface StackInfo {
+  /** A URL this machine can connect to (loopback for a wildcard --host such as 0.0.0.0). */
   rpcUrl: string;
+  /** The address the chain listens on (--host). */
+  host: string;
+  /** True when --host is not loopback: other machines can reach the chain, and so its demo accounts. */
+  exposed: boolean;
   chainId: number;
   /** Seconds between blocks; 0 = a block per transaction. */
   blockTime: number;
@@ -240,6 +248,33 @@ interface StackInfo {
   examples: string[];
   /** The command that runs them from the user's shell at the repository root ("node" or the repo's Node 24). */
   node: string;
+}
+
+const WILDCARD_HOSTS: Readonly<Record<string, string>> = { "0.0.0.0": "127.0.0.1", "::": "[::1]", "[::]": "[::1]" };
+
+function isLoopback(host: string): boolean {
+  return host === "localhost" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === "::1" || host === "[::1]";
+}
+
+/**
+ * The URL to connect to the chain at. A wildcard bind address (0.0.0.0, ::) is where anvil listens, not an
+ * address to connect to: the banner gives the loopback address of the same port instead.
+ */
+function reachableRpcUrl(rpcUrl: string, host: string): string {
+  const loopback = WILDCARD_HOSTS[host];
+  if (loopback === undefined) return rpcUrl;
+  const url = new URL(rpcUrl);
+  return `${url.protocol}//${loopback}:${url.port}`;
+}
+
+/** Said on stderr at start and in the banner when the chain listens beyond loopback. */
+function exposureWarning(host: string, port: string): string {
+  return (
+    `WARNING: --host ${host} makes the chain reachable from other machines on port ${port}. Its demo accounts' ` +
+    "keys are the PUBLIC test mnemonic's (printed below, and in every Hardhat/Foundry tutorial): anyone who can " +
+    "reach the port controls them, governance included (accreditations, the gateway, the demo's ETH). Use it " +
+    "only on a network you trust; the default --host 127.0.0.1 keeps the chain on this machine."
+  );
 }
 
 function listExamples(): string[] {
@@ -306,6 +341,12 @@ function banner(info: StackInfo): string {
     "",
     "Hygeia local stack",
     `  chain       ${info.rpcUrl} (chain id ${info.chainId}), ${mining}`,
+    ...(WILDCARD_HOSTS[info.host] !== undefined
+      ? [
+          `              listening on every interface (--host ${info.host}): ${info.rpcUrl} from this machine, ` +
+            `http://<this machine's address>:${new URL(info.rpcUrl).port} from others`,
+        ]
+      : []),
     `  state       ${info.stateFile}`,
     `  deployment  ${info.deploymentFile}`,
     `  lock        ${info.lockFile} (this process, pid ${info.pid})`,
@@ -319,8 +360,10 @@ function banner(info: StackInfo): string {
       `  #${account.index} ${account.role.padEnd(21)} ${account.address}  key ${account.privateKey}`,
       `       on-chain: ${describeStanding(account.onChain)}`,
     ]),
-    "Patients, clinics and researchers need no registry entry: clinics and researchers prove their standing",
-    "with credentials from issuers the TrustRegistry accredits (medical board, IRB).",
+    "Patients and researchers need no registry entry: researchers prove their standing with credentials from",
+    "issuers the TrustRegistry accredits (a ResearcherCredential from the medical board, an EthicsApprovalCredential",
+    "from the IRB). A clinic needs both: a ClinicAccreditationCredential from the medical board, and its own",
+    "accreditation as clinic on the TrustRegistry (#4 and #5 above), which a patient's wallet checks at check-in.",
     "",
     "Next steps:",
     `  - From code: readDeployment(${JSON.stringify(info.deploymentFile)}) from @hygeia/chain and`,
@@ -343,6 +386,7 @@ function banner(info: StackInfo): string {
     `  - For tools: npm start -s -- --json prints all of this as one JSON line (-s keeps npm's own header off`,
     `    stdout); ${info.lockFile} has pid and rpcUrl.`,
     "",
+    ...(info.exposed ? ["", exposureWarning(info.host, new URL(info.rpcUrl).port)] : []),
     "Press Ctrl-C to stop (the chain state is saved for the next start; --fresh discards it).",
   ].join("\n");
 }
@@ -479,10 +523,13 @@ async function main(): Promise<void> {
   chain = await chainStarting;
   if (!chain) return shutdown(1, chainStartFailure(startError, options, stateFile));
   if (shuttingDown) return; // stopped while anvil was starting: shutdown stops it
-  lock.update({ port: Number(new URL(chain.rpcUrl).port), rpcUrl: chain.rpcUrl, anvilPid: chain.pid });
+  const rpcUrl = reachableRpcUrl(chain.rpcUrl, options.host);
+  lock.update({ port: Number(new URL(rpcUrl).port), rpcUrl, anvilPid: chain.pid });
+  const exposed = !isLoopback(options.host);
+  if (exposed) console.error(`start: ${exposureWarning(options.host, new URL(rpcUrl).port)}`);
 
   try {
-    provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+    provider = new JsonRpcProvider(rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
 
     let deployment: HygeiaDeployment | undefined;
     if (existsSync(deploymentFile)) {
@@ -529,7 +576,9 @@ async function main(): Promise<void> {
       }),
     );
     const info: StackInfo = {
-      rpcUrl: chain.rpcUrl,
+      rpcUrl,
+      host: options.host,
+      exposed,
       chainId: deployment.chainId,
       blockTime: options.blockTime,
       dataDir: options.dataDir,

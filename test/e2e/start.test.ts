@@ -236,6 +236,13 @@ describe("npm start (local stack)", function () {
     }
     expect(existsSync("docs/architecture.md"), "the banner points at a file that exists").to.equal(true);
     expect(banner, "the human banner has no machine line").to.not.match(/^\{/m);
+    // What the roles need is said as it is: clinics are on the registry themselves (check-in's standing check).
+    expect(banner).to.not.contain("clinics and researchers need no registry entry");
+    expect(banner.replace(/\n/g, " ")).to.contain(
+      "A clinic needs both: a ClinicAccreditationCredential from the medical board, and its own accreditation as " +
+        "clinic on the TrustRegistry (#4 and #5 above), which a patient's wallet checks at check-in.",
+    );
+    expect(banner, "no exposure warning on loopback").to.not.contain("WARNING");
 
     // Governance revokes the insurer behind the script's back: the next banner must say so.
     const rpcUrl = /chain {7}(http:\/\/\S+)/.exec(banner)![1]!;
@@ -441,6 +448,36 @@ describe("npm start (local stack)", function () {
     running.push(notDir);
     expect(await notDir.exited).to.equal(1);
     expect(notDir.stderr()).to.equal(`start: --data-dir ${file} is a file, not a directory; name a directory\n`);
+  });
+
+  it("--host 0.0.0.0 warns that the public test keys control the demo accounts, and prints a URL this machine can connect to", async () => {
+    const exposed = run(["--port", "0", "--host", "0.0.0.0", "--data-dir", dataDir]);
+    running.push(exposed);
+    await waitFor(exposed, /Press Ctrl-C to stop/);
+    const warning =
+      /^start: WARNING: --host 0\.0\.0\.0 makes the chain reachable from other machines on port (\d+)\. .*$/m;
+    const [line, port] = warning.exec(exposed.stderr()) ?? [];
+    expect(line, exposed.stderr()).to.be.a("string");
+    expect(line).to.contain("PUBLIC test mnemonic").and.contain("anyone who can reach the port controls them");
+    const banner = exposed.output();
+    expect(banner).to.match(new RegExp(`^  chain {7}http://127\\.0\\.0\\.1:${port} \\(chain id`, "m"));
+    expect(banner).to.contain(
+      `listening on every interface (--host 0.0.0.0): http://127.0.0.1:${port} from this machine`,
+    );
+    expect(banner).to.not.contain("http://0.0.0.0");
+    expect(banner.split("\n").filter((l) => l.startsWith("WARNING: --host 0.0.0.0"))).to.have.length(1);
+    const rpc = provider(`http://127.0.0.1:${port}`);
+    expect(await rpc.getBlockNumber()).to.be.greaterThan(0);
+    rpc.destroy();
+    const lock = JSON.parse(await readFile(join(dataDir, "stack.lock"), "utf8")) as { rpcUrl?: string };
+    expect(lock.rpcUrl).to.equal(`http://127.0.0.1:${port}`);
+    expect(await stopStack(exposed)).to.equal(0);
+
+    const json = await startStack(dataDir, ["--host", "0.0.0.0"]);
+    running.push(json);
+    expect(json.info.rpcUrl).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(json.info).to.include({ host: "0.0.0.0", exposed: true });
+    expect(json.stderr()).to.contain("start: WARNING: --host 0.0.0.0");
   });
 
   it("rejects unknown flags and a bad --block-time with usage and exit code 2", async () => {
