@@ -91,6 +91,23 @@ export async function verifyClinic(
     "a CredentialVerifier (createAgentVerifier)",
   );
   objectArgument(challenge, "challenge", "the { challenge, domain } challengeClinic returned");
+  // Exactly one credential, counted before anything is verified: every extra credential would otherwise be
+  // verified (signature, trust, status lists fetched) on the wallet's time and memory.
+  const count = presentedCredentialCount(presentation);
+  if (count !== undefined && count !== 1)
+    return {
+      ok: false,
+      checks: [
+        {
+          name: "required-credentials",
+          pass: false,
+          reason: `the clinic must present exactly one credential (its ClinicAccreditationCredential), got ${count}`,
+        },
+      ],
+      holder: undefined,
+      disclosed: {},
+      clinic: undefined,
+    };
   const result = await verifier.verifyPresentation(presentation, {
     challenge: challenge.challenge,
     domain: challenge.domain,
@@ -130,6 +147,16 @@ export async function verifyClinic(
       virtual: claims.virtual === true,
     },
   };
+}
+
+/** How many credentials a JWT VP carries, unverified; undefined when it is not one (the verifier says why). */
+function presentedCredentialCount(presentation: unknown): number | undefined {
+  try {
+    const vp = decodeJwt(presentation, MAX_PRESENTATION_BYTES).payload.vp as { verifiableCredential?: unknown };
+    return Array.isArray(vp?.verifiableCredential) ? vp.verifiableCredential.length : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

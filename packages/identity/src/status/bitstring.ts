@@ -5,8 +5,11 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { InvalidStatusListError } from "../errors.ts";
 
 export const MIN_STATUS_LIST_BITS = 131_072;
-/** Refuse to inflate lists beyond this (a gzip bomb would otherwise allocate without limit). */
-export const MAX_STATUS_LIST_BYTES = 16 * 1024 * 1024;
+/**
+ * Refuse to inflate lists beyond this: 2 MiB, 16,777,216 entries at 1 bit (128 times the W3C minimum). A gzip
+ * bomb would otherwise allocate without limit, and every cached list is held in memory.
+ */
+export const MAX_STATUS_LIST_BYTES = 2 * 1024 * 1024;
 
 export type StatusPurpose = "revocation" | "suspension";
 

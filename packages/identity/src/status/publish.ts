@@ -7,6 +7,12 @@ import { objectArgument } from "../arguments.ts";
 import { Bitstring, type StatusPurpose } from "./bitstring.ts";
 import { TokenStatusList } from "./token-status-list.ts";
 
+/**
+ * The longest a status list version may be valid (7 days, the verifiers' default maxListValiditySeconds): a
+ * revocation is certain to take effect within this long even where an older version is replayed.
+ */
+export const MAX_STATUS_LIST_VALIDITY_SECONDS = 7 * 86_400;
+
 export interface StatusListCredentialParams {
   issuer: string;
   /** Where the list credential is served; entries point here. */
@@ -30,8 +36,11 @@ export async function issueStatusListCredential(
     throw new InvalidIdentityInputError("purpose", 'must be "revocation" or "suspension"');
   if (!(params.list instanceof Bitstring)) throw new InvalidIdentityInputError("list", "must be a Bitstring");
   const validFor = params.validForSeconds ?? 86_400;
-  if (!Number.isSafeInteger(validFor) || validFor <= 0)
-    throw new InvalidIdentityInputError("validForSeconds", "must be a positive whole number of seconds");
+  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_STATUS_LIST_VALIDITY_SECONDS)
+    throw new InvalidIdentityInputError(
+      "validForSeconds",
+      `must be a whole number of seconds, 1 to ${MAX_STATUS_LIST_VALIDITY_SECONDS} (verifiers refuse longer by default)`,
+    );
   await heldDid(agent, params.issuer, "issuer");
   const now = Math.floor(Date.now() / 1000);
   return agent.signJwt(params.issuer, {
@@ -75,8 +84,11 @@ export async function issueTokenStatusList(agent: IdentityAgent, params: TokenSt
   if (!(params.list instanceof TokenStatusList))
     throw new InvalidIdentityInputError("list", "must be a TokenStatusList");
   const validFor = params.validForSeconds ?? 86_400;
-  if (!Number.isSafeInteger(validFor) || validFor <= 0)
-    throw new InvalidIdentityInputError("validForSeconds", "must be a positive whole number of seconds");
+  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_STATUS_LIST_VALIDITY_SECONDS)
+    throw new InvalidIdentityInputError(
+      "validForSeconds",
+      `must be a whole number of seconds, 1 to ${MAX_STATUS_LIST_VALIDITY_SECONDS} (verifiers refuse longer by default)`,
+    );
   const ttl = params.ttlSeconds;
   if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0))
     throw new InvalidIdentityInputError("ttlSeconds", "must be a positive whole number of seconds");

@@ -2,27 +2,32 @@
 // injected fetcher.
 //
 // Rules:
-// - A URL is fetched only when the policy allows it (https, plain http only to loopback or listed hosts, and
-//   the configured origins when there are any) and only for a credential whose issuer was already found
-//   trusted (the verifier's job: it calls check() after the trust check).
+// - A credential has at most one entry per purpose (one revocation, one suspension, one token reference); more
+//   fail the check before anything is fetched. One verification consults at most maxListsPerVerification
+//   distinct lists and ends its status checks by its deadline (fetches are aborted).
+// - A URL is fetched only when the policy allows it (url-policy.ts: https to public addresses, plain http only
+//   to listed hosts, the configured origins), vetted on every use, cached or not, and only for a credential
+//   whose issuer was already found trusted (the verifier's job: it calls check() after the trust check). Only
+//   the normalized href is fetched. Concurrent checks of one URL share one fetch.
 // - A list counts only for the URL it was fetched from (its id / jti / sub must be that URL), signed by the
-//   credential's issuer, of the entry's purpose and format, and not expired.
-// - A list is reused for at most the TTL, never past its own expiry (or its `ttl`).
+//   credential's issuer, of the entry's purpose and format, with an `iat` and an `exp` at most
+//   maxListValiditySeconds after it, and not expired.
+// - Rollback: per URL the newest `iat` of a list that passed every check is remembered (longer than the list
+//   cache keeps lists); an older version is refused (STALE_STATUS_LIST).
+// - Only a list that passed every check is cached; the cache is bounded by bytes (and count). A list is reused
+//   for at most the TTL, never past its own expiry (or its `ttl`).
 // - Fetch errors are never copied into a reason: their text is the status host's (or the network's), and the
 //   verifier's caller may show reasons to the presenter. The reason is fixed, with a code; the error is `cause`.
 // - When a list cannot be fetched the check fails (failClosed, the default); a list that was fetched but is not
 //   valid always fails.
-import {
-  InvalidIdentityInputError,
-  InvalidStatusListError,
-  StatusListUnavailableError,
-  errorMessage,
-} from "../errors.ts";
+import { InvalidIdentityInputError, InvalidStatusListError, StatusListUnavailableError } from "../errors.ts";
 import type { Bitstring } from "./bitstring.ts";
 import { functionArgument, objectArgument } from "../arguments.ts";
 import { type StatusPurpose } from "./bitstring.ts";
 import { TOKEN_STATUS_INVALID, TOKEN_STATUS_SUSPENDED, type TokenStatusList } from "./token-status-list.ts";
 import { BoundedCache } from "../verify/bounded-cache.ts";
+import { ByteBoundedCache } from "./list-cache.ts";
+import { vetStatusUrl, type StatusUrlPolicy } from "./url-policy.ts";
 
 /** A credential's `credentialStatus` entry (Bitstring Status List v1.0). */
 export interface BitstringStatusListEntry {
@@ -122,8 +127,10 @@ export interface VerifiedStatusList {
   issuer: string;
   purpose: StatusPurpose;
   list: Bitstring;
-  /** Unix seconds; the list must not be used after this. */
+  /** Unix seconds (`exp`); the list must not be used after this. Required: a list without it is refused. */
   validUntil: number | undefined;
+  /** Unix seconds (`iat`, else `nbf`): orders versions of one URL's list. Required. */
+  issuedAt?: number | undefined;
 }
 
 /** What the checker needs from a verified Status List Token (`typ` statuslist+jwt). */
@@ -131,15 +138,22 @@ export interface VerifiedTokenStatusList {
   format: "token";
   issuer: string;
   list: TokenStatusList;
-  /** Unix seconds (`exp`); the list must not be used after this. */
+  /** Unix seconds (`exp`); the list must not be used after this. Required. */
   validUntil: number | undefined;
+  /** Unix seconds (`iat`): orders versions of one URL's list. Required. */
+  issuedAt?: number | undefined;
   /** The token's `ttl`: reuse it for at most this many seconds after fetching. */
   maxReuseSeconds: number | undefined;
 }
 
 export type AnyVerifiedStatusList = VerifiedStatusList | VerifiedTokenStatusList;
 
-export type StatusListFetcher = (url: string) => Promise<string>;
+/** Handed to the fetcher: aborted when the verification's status deadline passes. */
+export interface StatusListFetchOptions {
+  signal: AbortSignal;
+}
+/** Fetches the list served at `url` (always a normalized href the URL policy allowed). */
+export type StatusListFetcher = (url: string, options?: StatusListFetchOptions) => Promise<string>;
 /**
  * Verifies a status list fetched from `url` (signature, type, and that it is the list of that URL); throws
  * (InvalidStatusListError) when it is not valid.
@@ -150,7 +164,10 @@ export type StatusListVerifier = (jwt: string, url: string) => Promise<AnyVerifi
 export type StatusCheckCode =
   | "STATUS_LIST_UNAVAILABLE"
   | "INVALID_STATUS_LIST"
+  | "STALE_STATUS_LIST"
   | "STATUS_URL_NOT_ALLOWED"
+  | "TOO_MANY_STATUS_ENTRIES"
+  | "TOO_MANY_STATUS_LISTS"
   | "STATUS_NOT_CHECKED"
   | "UNSUPPORTED_STATUS"
   | "REVOKED"
@@ -164,48 +181,20 @@ export interface StatusCheckResult {
   readonly cause?: unknown;
 }
 
-/** Which status list URLs may be fetched. */
-export interface StatusUrlPolicy {
-  /**
-   * Origins lists may be fetched from (`"https://status.example"`), or a function giving them for an issuer (for
-   * example the issuer's own origin). Unset: any origin the scheme rule allows.
-   */
-  origins?: readonly string[] | ((issuer: string) => readonly string[] | undefined);
-  /** Hosts that may be fetched over plain http. Default loopback only (localhost, 127.0.0.0/8, [::1]). */
-  httpHosts?: readonly string[];
-}
+export { statusUrlProblem, vetStatusUrl, isNonPublicHost, type StatusUrlPolicy } from "./url-policy.ts";
 
-const LOOPBACK = /^(localhost|127\.\d{1,3}\.\d{1,3}\.\d{1,3}|\[::1\])$/;
-
-/** Why `url` may not be fetched for `issuer` under `policy`; undefined when it may. */
-export function statusUrlProblem(url: string, issuer: string, policy: StatusUrlPolicy = {}): string | undefined {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return "not a URL";
-  }
-  if (parsed.username !== "" || parsed.password !== "") return "URL carries credentials";
-  const host = parsed.hostname.toLowerCase();
-  if (parsed.protocol === "http:") {
-    const allowed = policy.httpHosts
-      ? policy.httpHosts.map((h) => h.toLowerCase()).includes(host)
-      : LOOPBACK.test(host);
-    if (!allowed) return "plain http to a host that is not loopback or listed (statusListHttpHosts)";
-  } else if (parsed.protocol !== "https:") return `scheme ${parsed.protocol.slice(0, 20)} (https only)`;
-  const origins = typeof policy.origins === "function" ? policy.origins(issuer) : policy.origins;
-  if (origins !== undefined && !origins.some((origin) => sameOrigin(origin, parsed.origin)))
-    return "origin not allowed for this issuer (statusListOrigins)";
-  return undefined;
-}
-
-function sameOrigin(configured: string, origin: string): boolean {
-  try {
-    return new URL(configured).origin === origin;
-  } catch {
-    return false;
-  }
-}
+/** Defaults of the checker's bounds (see StatusListCheckerOptions). */
+export const STATUS_DEFAULTS = Object.freeze({
+  ttlMs: 60_000,
+  maxCachedLists: 256,
+  cacheBytes: 64 * 1024 * 1024,
+  maxListsPerVerification: 8,
+  deadlineMs: 15_000,
+  maxListValiditySeconds: 7 * 86_400,
+  clockSkewSeconds: 60,
+});
+/** URLs whose newest list version is remembered (it outlives the list cache; least recently used go first). */
+const NEWEST_SEEN_ENTRIES = 10_000;
 
 export interface StatusListCheckerOptions {
   fetcher: StatusListFetcher;
@@ -214,15 +203,46 @@ export interface StatusListCheckerOptions {
   ttlMs?: number;
   /** When a list cannot be fetched (or has expired): fail the check (default) or pass it with a warning reason. */
   failClosed?: boolean;
-  /** Which URLs may be fetched. Default: https, or plain http to loopback. */
+  /** Which URLs may be fetched. Default: https to public addresses only. */
   urlPolicy?: StatusUrlPolicy;
   /** At most this many lists are cached. Default 256. */
   maxCachedLists?: number;
+  /** At most this many bytes of (inflated) lists are cached. Default 64 MiB. */
+  cacheBytes?: number;
+  /** At most this many distinct lists are consulted for one verification (a presentation). Default 8. */
+  maxListsPerVerification?: number;
+  /** All status checks of one verification end by then (ms, real time): fetches are aborted. Default 15 s. */
+  deadlineMs?: number;
+  /** A list's `exp` may be at most this far after its `iat` (seconds). Default 7 days. */
+  maxListValiditySeconds?: number;
+  /** Tolerated clock difference for a list's `iat` (seconds). Default 60. */
+  clockSkewSeconds?: number;
   clock?: () => number;
+}
+
+/**
+ * The status-checking budget of one verification: the distinct lists it consulted and its deadline. Make one per
+ * verification (StatusListChecker.budget()) and pass it to every check() of that verification.
+ */
+export interface StatusBudget {
+  readonly urls: Set<string>;
+  readonly signal: AbortSignal;
 }
 
 function statusWord(purpose: StatusPurpose): "revoked" | "suspended" {
   return purpose === "revocation" ? "revoked" : "suspended";
+}
+
+function positiveInteger(value: number | undefined, fallback: number, field: string, min = 1): number {
+  const result = value ?? fallback;
+  if (!Number.isSafeInteger(result) || result < min)
+    throw new InvalidIdentityInputError(field, `must be a whole number >= ${min}`);
+  return result;
+}
+
+/** The bytes a verified list holds in memory (the cache's unit). */
+function listBytes(list: AnyVerifiedStatusList): number {
+  return list.list.bytes.length + 256;
 }
 
 export class StatusListChecker {
@@ -232,22 +252,44 @@ export class StatusListChecker {
   private readonly failClosed: boolean;
   private readonly urlPolicy: StatusUrlPolicy;
   private readonly clock: () => number;
-  private readonly cache: BoundedCache<string, AnyVerifiedStatusList>;
+  private readonly maxListsPerVerification: number;
+  private readonly deadlineMs: number;
+  private readonly maxValidity: number;
+  private readonly skew: number;
+  private readonly cache: ByteBoundedCache<string, AnyVerifiedStatusList>;
+  /** Per URL the newest `iat` of a list that passed every check: an older version is refused (rollback). */
+  private readonly newestSeen: BoundedCache<string, number>;
+  /** Fetches under way, by href: concurrent checks of one URL share one fetch. */
+  private readonly inflight = new Map<string, Promise<AnyVerifiedStatusList>>();
 
   constructor(options: StatusListCheckerOptions) {
-    objectArgument(options, "options", "{ fetcher, verifier, ttlMs?, failClosed?, urlPolicy?, clock? }");
+    objectArgument(options, "options", "{ fetcher, verifier, ttlMs?, failClosed?, urlPolicy?, clock?, … }");
     functionArgument(options.fetcher, "fetcher", "(url) => Promise<status list credential JWT>");
     functionArgument(options.verifier, "verifier", "(jwt, url) => Promise<VerifiedStatusList>");
     this.fetcher = options.fetcher;
     this.verifier = options.verifier;
-    this.ttlMs = options.ttlMs ?? 60_000;
+    this.ttlMs = positiveInteger(options.ttlMs, STATUS_DEFAULTS.ttlMs, "ttlMs", 0);
     this.failClosed = options.failClosed ?? true;
     this.urlPolicy = options.urlPolicy ?? {};
     this.clock = options.clock ?? Date.now;
-    const maxEntries = options.maxCachedLists ?? 256;
-    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
-      throw new InvalidIdentityInputError("maxCachedLists", "must be a whole number >= 1");
-    this.cache = new BoundedCache({ maxEntries, clock: this.clock });
+    this.maxListsPerVerification = positiveInteger(
+      options.maxListsPerVerification,
+      STATUS_DEFAULTS.maxListsPerVerification,
+      "maxListsPerVerification",
+    );
+    this.deadlineMs = positiveInteger(options.deadlineMs, STATUS_DEFAULTS.deadlineMs, "deadlineMs");
+    this.maxValidity = positiveInteger(
+      options.maxListValiditySeconds,
+      STATUS_DEFAULTS.maxListValiditySeconds,
+      "maxListValiditySeconds",
+    );
+    this.skew = positiveInteger(options.clockSkewSeconds, STATUS_DEFAULTS.clockSkewSeconds, "clockSkewSeconds", 0);
+    this.cache = new ByteBoundedCache({
+      maxEntries: positiveInteger(options.maxCachedLists, STATUS_DEFAULTS.maxCachedLists, "maxCachedLists"),
+      maxBytes: positiveInteger(options.cacheBytes, STATUS_DEFAULTS.cacheBytes, "cacheBytes"),
+      clock: this.clock,
+    });
+    this.newestSeen = new BoundedCache({ maxEntries: NEWEST_SEEN_ENTRIES, clock: this.clock });
   }
 
   /** How many lists are cached (bounded by maxCachedLists). */
@@ -255,31 +297,72 @@ export class StatusListChecker {
     return this.cache.size;
   }
 
-  /** Checks every status entry of a credential issued by `issuer` (call it once the issuer is trusted). */
-  async check(issuer: string, entries: readonly StatusReference[]): Promise<StatusCheckResult> {
+  /** Bytes of the cached lists (bounded by cacheBytes). */
+  get cacheBytes(): number {
+    return this.cache.bytes;
+  }
+
+  /** A fresh budget for one verification: no list consulted yet, the deadline starting now. */
+  budget(): StatusBudget {
+    return { urls: new Set(), signal: AbortSignal.timeout(this.deadlineMs) };
+  }
+
+  /**
+   * Checks every status entry of a credential issued by `issuer` (call it once the issuer is trusted). At most one
+   * entry per purpose (and one token reference); every URL is vetted before anything is fetched; `budget` bounds
+   * the lists and time of the whole verification (default: one for this call alone).
+   */
+  async check(
+    issuer: string,
+    entries: readonly StatusReference[],
+    budget: StatusBudget = this.budget(),
+  ): Promise<StatusCheckResult> {
     if (typeof issuer !== "string")
       throw new InvalidIdentityInputError("issuer", "must be the credential's issuer DID");
     if (!Array.isArray(entries))
       throw new InvalidIdentityInputError("entries", "must be an array of credentialStatus entries");
-    // Every URL is vetted before any is fetched (a list cached for this issuer was, when it was fetched).
+    const kinds = entries.map((entry) => (entry.type === "TokenStatusList" ? "token" : entry.statusPurpose));
+    if (new Set(kinds).size !== kinds.length)
+      return {
+        pass: false,
+        reason: "more than one status entry of one purpose (at most one revocation and one suspension entry)",
+        code: "TOO_MANY_STATUS_ENTRIES",
+      };
+    // Every URL is vetted, on every use, before any is fetched.
+    const hrefs: string[] = [];
     for (const entry of entries) {
-      if (this.cache.get(urlOf(entry))?.issuer === issuer) continue;
-      const problem = statusUrlProblem(urlOf(entry), issuer, this.urlPolicy);
-      if (problem)
-        return { pass: false, reason: `status list URL not allowed: ${problem}`, code: "STATUS_URL_NOT_ALLOWED" };
+      const vetted = vetStatusUrl(urlOf(entry), issuer, this.urlPolicy);
+      if (vetted.problem !== undefined)
+        return {
+          pass: false,
+          reason: `status list URL not allowed: ${vetted.problem}`,
+          code: "STATUS_URL_NOT_ALLOWED",
+        };
+      hrefs.push(vetted.href);
     }
+    const consulted = new Set([...budget.urls, ...hrefs]);
+    if (consulted.size > this.maxListsPerVerification)
+      return {
+        pass: false,
+        reason: `more than ${this.maxListsPerVerification} status lists in one verification`,
+        code: "TOO_MANY_STATUS_LISTS",
+      };
+    for (const href of hrefs) budget.urls.add(href);
     const reasons: string[] = [];
-    for (const entry of entries) {
+    for (const [i, entry] of entries.entries()) {
+      const href = hrefs[i]!;
       let list: AnyVerifiedStatusList;
       try {
-        list = await this.load(urlOf(entry));
+        list = await this.obtain(href, issuer, budget.signal);
       } catch (error) {
         if (error instanceof InvalidStatusListError)
           return { pass: false, reason: error.message, code: "INVALID_STATUS_LIST", cause: error };
         const reason =
           error instanceof StatusListUnavailableError && error.expired
             ? "status list expired"
-            : "status list could not be fetched";
+            : budget.signal.aborted
+              ? "status checks ran past their deadline"
+              : "status list could not be fetched";
         if (this.failClosed) return { pass: false, reason, code: "STATUS_LIST_UNAVAILABLE", cause: error };
         reasons.push(`${reason} (ignored: fail-open configured)`);
         continue;
@@ -290,7 +373,13 @@ export class StatusListChecker {
           reason: "status list not issued by the credential's issuer",
           code: "INVALID_STATUS_LIST",
         };
+      const newest = this.newestSeen.get(href);
+      if (newest !== undefined && list.issuedAt! < newest)
+        return { pass: false, reason: "status list older than one already seen", code: "STALE_STATUS_LIST" };
       const outcome = entry.type === "TokenStatusList" ? tokenOutcome(entry, list) : bitstringOutcome(entry, list);
+      if (outcome.code === "INVALID_STATUS_LIST" || outcome.code === "UNSUPPORTED_STATUS") return outcome;
+      // Only a list that passed every check is cached and raises the URL's newest version.
+      this.remember(href, list);
       if (!outcome.pass) return outcome;
       reasons.push(outcome.reason);
     }
@@ -299,31 +388,87 @@ export class StatusListChecker {
 
   invalidate(url?: string): void {
     if (url === undefined) this.cache.clear();
-    else this.cache.delete(url);
+    else {
+      this.cache.delete(url);
+      try {
+        this.cache.delete(new URL(url).href); // lists are cached by normalized href
+      } catch {
+        // not a URL: nothing else cached under it
+      }
+    }
   }
 
-  private async load(url: string): Promise<AnyVerifiedStatusList> {
-    const hit = this.cache.get(url);
-    if (hit) return hit;
+  /** The cached list of `href` for this issuer, or one fetched (shared with concurrent checks of the URL). */
+  private async obtain(href: string, issuer: string, signal: AbortSignal): Promise<AnyVerifiedStatusList> {
+    const hit = this.cache.get(href);
+    if (hit && hit.issuer === issuer) return hit;
+    let pending = this.inflight.get(href);
+    if (!pending) {
+      pending = this.load(href, signal).finally(() => this.inflight.delete(href));
+      this.inflight.set(href, pending);
+    }
+    return withDeadline(pending, signal, href);
+  }
+
+  /** Fetches and verifies the list of `href`; nothing is cached here (the caller does, once every check passed). */
+  private async load(href: string, signal: AbortSignal): Promise<AnyVerifiedStatusList> {
     let jwt: string;
     try {
-      jwt = await this.fetcher(url);
+      jwt = await this.fetcher(href, { signal });
       if (typeof jwt !== "string") throw new TypeError("the fetcher did not return a string");
     } catch (error) {
-      throw new StatusListUnavailableError(url, errorMessage(error), { cause: error });
+      throw new StatusListUnavailableError(href, "fetch failed", { cause: error });
     }
-    const list = await this.verifier(jwt, url);
+    const list = await this.verifier(jwt, href);
+    const now = this.clock() / 1000;
+    // Freshness: a list states when it was issued and until when it holds, and that span is bounded, so an old
+    // version stops being accepted within maxListValiditySeconds of a newer one (see the newest-seen check).
+    if (list.validUntil === undefined) throw new InvalidStatusListError("status list has no expiry (exp)");
+    if (list.issuedAt === undefined) throw new InvalidStatusListError("status list has no issuance time (iat)");
+    if (list.issuedAt > now + this.skew) throw new InvalidStatusListError("status list issued in the future");
+    if (list.validUntil - list.issuedAt > this.maxValidity)
+      throw new InvalidStatusListError(
+        `status list valid for more than ${this.maxValidity} seconds after issuance (maxListValiditySeconds)`,
+      );
+    if (list.validUntil <= now)
+      throw new StatusListUnavailableError(href, "status list credential expired", { expired: true });
+    return list;
+  }
+
+  private remember(href: string, list: AnyVerifiedStatusList): void {
     const now = this.clock();
-    if (list.validUntil !== undefined && list.validUntil * 1000 <= now)
-      throw new StatusListUnavailableError(url, "status list credential expired", { expired: true });
+    const issuedAt = list.issuedAt!;
+    const newest = this.newestSeen.get(href);
+    if (newest === undefined || issuedAt > newest)
+      // Kept while an older version could still be unexpired: validity is capped at maxValidity after issuance.
+      this.newestSeen.set(href, issuedAt, (issuedAt + this.maxValidity + this.skew) * 1000);
+    if (this.cache.get(href) === list) return;
     // Reused for the TTL at most, and never past the list's own expiry or its ttl.
     let reuseUntil = now + this.ttlMs;
     if (list.validUntil !== undefined) reuseUntil = Math.min(reuseUntil, list.validUntil * 1000);
     if (list.format === "token" && list.maxReuseSeconds !== undefined)
       reuseUntil = Math.min(reuseUntil, now + list.maxReuseSeconds * 1000);
-    this.cache.set(url, list, reuseUntil);
-    return list;
+    this.cache.set(href, list, listBytes(list), reuseUntil);
   }
+}
+
+/** `pending`, or a StatusListUnavailableError once `signal` aborts (the deadline of the verification). */
+function withDeadline<T>(pending: Promise<T>, signal: AbortSignal, href: string): Promise<T> {
+  if (signal.aborted) return Promise.reject(new StatusListUnavailableError(href, "deadline passed"));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new StatusListUnavailableError(href, "deadline passed", { cause: signal.reason }));
+    signal.addEventListener("abort", onAbort, { once: true });
+    pending.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
 }
 
 function urlOf(entry: StatusReference): string {

@@ -24,6 +24,7 @@ import {
   parseTokenStatusClaim,
   type AnyVerifiedStatusList,
   type BitstringStatusListEntry,
+  type StatusBudget,
   type StatusListFetcher,
   type StatusReference,
   type StatusUrlPolicy,
@@ -63,13 +64,24 @@ export interface CredentialVerifierOptions {
   statusFailClosed?: boolean;
   /**
    * Origins status lists may be fetched from (`["https://status.example"]`), or a function of the issuer's DID
-   * giving them (the issuer's own origin). Default: any https origin (and http to loopback).
+   * giving them (the issuer's own origin). Default: any https origin at a public address.
    */
   statusListOrigins?: StatusUrlPolicy["origins"];
-  /** Hosts status lists may be fetched from over plain http. Default: loopback only. */
+  /**
+   * Hosts status lists may be fetched from over plain http, and that may be local or private addresses (a local
+   * stack: `["127.0.0.1"]`). Default none: https to public addresses only.
+   */
   statusListHttpHosts?: readonly string[];
   /** At most this many status lists are cached (default 256). */
   maxCachedStatusLists?: number;
+  /** At most this many bytes of (inflated) status lists are cached (default 64 MiB). */
+  statusListCacheBytes?: number;
+  /** At most this many distinct status lists are consulted for one verification (default 8). */
+  statusMaxListsPerVerification?: number;
+  /** The status checks of one verification end by then, ms (default 15 s; fetches are aborted). */
+  statusDeadlineMs?: number;
+  /** A status list's `exp` may be at most this many seconds after its `iat` (default 7 days). */
+  statusListMaxValiditySeconds?: number;
   /** Single-use challenges for presentations. */
   challenges?: ChallengeStore;
   /** Tolerated clock difference for exp / nbf, seconds (default 60). */
@@ -119,6 +131,8 @@ interface CredentialContext {
   trustedRoles?: readonly TrustRoleName[];
   /** Why status lists must not be fetched for this credential (the presentation around it failed); unset: may. */
   statusBlocked?: string | undefined;
+  /** The status budget of the whole verification (lists consulted, deadline); unset: one for this credential. */
+  statusBudget?: StatusBudget | undefined;
 }
 
 export class CredentialVerifier {
@@ -146,6 +160,15 @@ export class CredentialVerifier {
           ...(options.statusListTtlMs !== undefined ? { ttlMs: options.statusListTtlMs } : {}),
           ...(options.statusFailClosed !== undefined ? { failClosed: options.statusFailClosed } : {}),
           ...(options.maxCachedStatusLists !== undefined ? { maxCachedLists: options.maxCachedStatusLists } : {}),
+          ...(options.statusListCacheBytes !== undefined ? { cacheBytes: options.statusListCacheBytes } : {}),
+          ...(options.statusMaxListsPerVerification !== undefined
+            ? { maxListsPerVerification: options.statusMaxListsPerVerification }
+            : {}),
+          ...(options.statusDeadlineMs !== undefined ? { deadlineMs: options.statusDeadlineMs } : {}),
+          ...(options.statusListMaxValiditySeconds !== undefined
+            ? { maxListValiditySeconds: options.statusListMaxValiditySeconds }
+            : {}),
+          clockSkewSeconds: Math.ceil(this.skew),
           urlPolicy: {
             ...(options.statusListOrigins !== undefined ? { origins: options.statusListOrigins } : {}),
             ...(options.statusListHttpHosts !== undefined ? { httpHosts: options.statusListHttpHosts } : {}),
@@ -252,6 +275,7 @@ export class CredentialVerifier {
       : !domainOk
         ? "the presentation is for another domain"
         : await this.challengeProblem(request, nonceMatches, checks);
+    const statusBudget = this.status?.budget();
 
     const satisfied = new Set<CredentialTypeName>();
     for (const [index, jwt] of credentials.entries()) {
@@ -260,6 +284,7 @@ export class CredentialVerifier {
       const credential = await this.runCredentialChecks(jwt, checks, {
         index,
         statusBlocked,
+        statusBudget,
         ...(requested?.trustedRoles ? { trustedRoles: requested.trustedRoles } : {}),
       });
       if (!credential) continue;
@@ -341,8 +366,9 @@ export class CredentialVerifier {
     const satisfied = new Set<CredentialTypeName>();
     // Looked at once, before any credential: status lists are fetched only for a live challenge of ours.
     const challengeBlocked = await this.challengeProblem(request, true, checks);
+    const statusBudget = this.status?.budget();
     for (const [index, compact] of presentations.entries()) {
-      const result = await this.checkSdJwt(compact, request, checks, index, challengeBlocked);
+      const result = await this.checkSdJwt(compact, request, checks, index, challengeBlocked, statusBudget);
       if (!result) continue;
       nonceMatches &&= result.nonceMatches;
       if (holder !== undefined && result.subject.id !== holder)
@@ -361,6 +387,7 @@ export class CredentialVerifier {
     checks: CheckList,
     index: number,
     challengeBlocked: string | undefined,
+    statusBudget: StatusBudget | undefined,
   ): Promise<
     { type: CredentialTypeName | undefined; subject: Record<string, unknown>; nonceMatches: boolean } | undefined
   > {
@@ -440,7 +467,7 @@ export class CredentialVerifier {
         : !domainOk
           ? "the presentation is for another domain"
           : challengeBlocked;
-    await this.checkStatus(issuer, status, checks, index, trusted ? blocked : "issuer not trusted");
+    await this.checkStatus(issuer, status, checks, index, trusted ? blocked : "issuer not trusted", statusBudget);
     return { type, subject, nonceMatches };
   }
 
@@ -546,6 +573,7 @@ export class CredentialVerifier {
       checks,
       index,
       trusted ? context.statusBlocked : "issuer not trusted",
+      context.statusBudget,
     );
     return summary;
   }
@@ -651,6 +679,7 @@ export class CredentialVerifier {
     checks: CheckList,
     index: number | undefined,
     blocked: string | undefined,
+    budget: StatusBudget | undefined,
   ): Promise<void> {
     if (entries.length === 0) {
       checks.add("status", true, "no status entry", index);
@@ -664,7 +693,7 @@ export class CredentialVerifier {
       checks.add("status", false, "credential has a status entry but no status list fetcher is configured", index);
       return;
     }
-    const result = await this.status.check(issuer, entries);
+    const result = await this.status.check(issuer, entries, budget ?? this.status.budget());
     checks.add("status", result.pass, result.reason, index, { code: result.code, cause: result.cause });
   }
 
@@ -686,6 +715,8 @@ export class CredentialVerifier {
     if (!(await this.checkSignature(decoded, issuer, "assertionMethod", new CheckList(), undefined, "issuer")))
       throw new InvalidStatusListError("status list signature does not verify for its issuer");
     const validUntil = numericClaimOrThrow(decoded.payload, "exp");
+    // Orders versions of the URL's list (rollback): iat, else nbf. The checker requires it, and exp.
+    const issuedAt = numericClaimOrThrow(decoded.payload, "iat") ?? numericClaimOrThrow(decoded.payload, "nbf");
     if (decoded.header.typ === "statuslist+jwt") {
       if (decoded.payload.sub !== url) throw new InvalidStatusListError("status list served for another URL");
       const ttl = numericClaimOrThrow(decoded.payload, "ttl");
@@ -694,6 +725,7 @@ export class CredentialVerifier {
         issuer,
         list: TokenStatusList.fromClaim(decoded.payload.status_list),
         validUntil,
+        issuedAt,
         maxReuseSeconds: ttl !== undefined && ttl > 0 ? ttl : undefined,
       };
     }
@@ -714,6 +746,7 @@ export class CredentialVerifier {
       purpose,
       list: Bitstring.decode(vc.credentialSubject?.encodedList),
       validUntil,
+      issuedAt,
     };
   }
 }
