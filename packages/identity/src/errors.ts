@@ -21,7 +21,8 @@ export type IdentityErrorCode =
   | "HOLDER_MISMATCH"
   | "NO_ENCRYPTION_KEY"
   | "DATABASE_BUSY"
-  | "DATABASE_FAILED";
+  | "DATABASE_FAILED"
+  | "CHALLENGE_STORE_FULL";
 
 export class HygeiaIdentityError extends Error {
   readonly code: IdentityErrorCode;
@@ -293,6 +294,21 @@ export class NoEncryptionKeyError extends HygeiaIdentityError {
     );
     this.field = field;
     this.did = did;
+  }
+}
+
+/**
+ * A challenge store holds `maxLive` unexpired challenges already (a flood of issue() calls); none was issued.
+ * Retry once some expired or were used, or raise maxLive.
+ */
+export class ChallengeStoreFullError extends HygeiaIdentityError {
+  readonly maxLive: number;
+  constructor(maxLive: number) {
+    super(
+      "CHALLENGE_STORE_FULL",
+      `the challenge store holds ${maxLive} live challenges (maxLive): retry when some have expired or raise maxLive`,
+    );
+    this.maxLive = maxLive;
   }
 }
 

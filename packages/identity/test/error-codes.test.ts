@@ -27,6 +27,7 @@ const samples: Record<string, () => HygeiaIdentityError> = {
   HolderMismatchError: () =>
     new identity.HolderMismatchError("holder", "did:ethr:0x7a69:0x1", "did:ethr:0x7a69:0x2", "another subject"),
   NoEncryptionKeyError: () => new identity.NoEncryptionKeyError("clinic", "did:ethr:0x7a69:0x1"),
+  ChallengeStoreFullError: () => new identity.ChallengeStoreFullError(100_000),
 };
 
 describe("identity: error codes", function () {

@@ -1,8 +1,15 @@
 // Single-use verifier challenges (nonces). A verifier issues a challenge for a domain; the first presentation
 // that verifies consumes it, so a replayed presentation fails the "challenge" check.
+//
+// Rules:
+// - A store holds at most `maxLive` unexpired challenges (default 100,000); issue() beyond that throws
+//   ChallengeStoreFullError and stores nothing (whoever can make a verifier issue challenges must not grow it
+//   without bound).
+// - Expired challenges are swept a few at a time from the oldest end at each issue(), never all of them at once
+//   (a sweep of every record per issue made n issues cost n^2).
 import { randomBytes } from "node:crypto";
 import { SqliteDatabase } from "../stores/sqlite.ts";
-import { InvalidIdentityInputError } from "../errors.ts";
+import { ChallengeStoreFullError, InvalidIdentityInputError } from "../errors.ts";
 import { functionArgument, optionsArgument } from "../arguments.ts";
 import { domainProblem } from "../credentials/inputs.ts";
 
@@ -25,6 +32,25 @@ export interface ChallengeStore {
 const DEFAULT_TTL_SECONDS = 300;
 /** A challenge is for one exchange: at most a day. */
 const MAX_TTL_SECONDS = 86_400;
+/** Default bound on unexpired challenges held by one store. */
+export const DEFAULT_MAX_LIVE_CHALLENGES = 100_000;
+/** The SQLite store counts its rows at least every this many issue() calls. */
+const COUNT_EVERY = 256;
+/** Expired records looked at per issue() from the oldest end. */
+const SWEEP_PER_ISSUE = 16;
+
+export interface ChallengeStoreOptions {
+  clock?: () => number;
+  /** At most this many unexpired challenges are held; issue() then throws ChallengeStoreFullError. */
+  maxLive?: number;
+}
+
+function maxLiveOption(options: { maxLive?: number }): number {
+  const maxLive = options.maxLive ?? DEFAULT_MAX_LIVE_CHALLENGES;
+  if (!Number.isSafeInteger(maxLive) || maxLive < 1)
+    throw new InvalidIdentityInputError("maxLive", "must be a whole number >= 1");
+  return maxLive;
+}
 
 /** issue()'s arguments: the verifier's domain (1 to 256 characters) and a lifetime in whole seconds. */
 function checkIssue(domain: unknown, ttlSeconds: unknown): asserts domain is string {
@@ -55,15 +81,27 @@ interface ChallengeRecord {
 }
 
 export class MemoryChallengeStore implements ChallengeStore {
+  /** Insertion order: the first records are the oldest (with one TTL, also the first to expire). */
   private readonly records = new Map<string, ChallengeRecord>();
   private readonly clock: () => number;
-  constructor(options: { clock?: () => number } = {}) {
-    this.clock = clockOption(optionsArgument(options, "options", "{ clock? }"));
+  private readonly maxLive: number;
+  /** When every record was last swept (clock ms): a full store sweeps all at most once a second. */
+  private lastFullSweep = Number.NEGATIVE_INFINITY;
+  constructor(options: ChallengeStoreOptions = {}) {
+    options = optionsArgument(options, "options", "{ clock?, maxLive? }");
+    this.clock = clockOption(options);
+    this.maxLive = maxLiveOption(options);
+  }
+
+  /** How many challenges are held (live, used and not yet swept). */
+  get size(): number {
+    return this.records.size;
   }
 
   async issue(domain: string, ttlSeconds = DEFAULT_TTL_SECONDS): Promise<string> {
     checkIssue(domain, ttlSeconds);
     this.sweep();
+    if (this.records.size >= this.maxLive) throw new ChallengeStoreFullError(this.maxLive);
     const challenge = newChallenge();
     this.records.set(challenge, { domain, expiresAt: this.clock() + ttlSeconds * 1000, used: false });
     return challenge;
@@ -90,10 +128,22 @@ export class MemoryChallengeStore implements ChallengeStore {
     return "live";
   }
 
+  /**
+   * Drops expired records from the oldest end (a few per call; used records are kept until expiry so that
+   * replays report "already-used", not "unknown"). Records with a longer TTL can sit in front of expired ones,
+   * so a full store also sweeps everything, at most once a second.
+   */
   private sweep(): void {
     const now = this.clock();
-    // Used records are kept until expiry so that replays report "already-used", not "unknown".
-    for (const [key, record] of this.records) if (record.expiresAt <= now) this.records.delete(key);
+    let seen = 0;
+    for (const [key, record] of this.records) {
+      if (++seen > SWEEP_PER_ISSUE) break;
+      if (record.expiresAt <= now) this.records.delete(key);
+    }
+    if (this.records.size >= this.maxLive && now - this.lastFullSweep >= 1000) {
+      this.lastFullSweep = now;
+      for (const [key, record] of this.records) if (record.expiresAt <= now) this.records.delete(key);
+    }
   }
 }
 
@@ -105,15 +155,21 @@ export class MemoryChallengeStore implements ChallengeStore {
 export class SqliteChallengeStore implements ChallengeStore {
   private readonly db: SqliteDatabase;
   private readonly clock: () => number;
-  constructor(path: string, options: { clock?: () => number; busyTimeoutMs?: number } = {}) {
+  private readonly maxLive: number;
+  private lastCount = 0;
+  private issuedSinceCount = Number.POSITIVE_INFINITY;
+  constructor(path: string, options: ChallengeStoreOptions & { busyTimeoutMs?: number } = {}) {
     if (typeof path !== "string" || path === "")
       throw new InvalidIdentityInputError("path", 'must be a file path or ":memory:"');
-    options = optionsArgument(options, "options", "{ clock?, busyTimeoutMs? }");
+    options = optionsArgument(options, "options", "{ clock?, maxLive?, busyTimeoutMs? }");
     const clock = clockOption(options);
+    this.maxLive = maxLiveOption(options);
     this.db = SqliteDatabase.open(path, {
       name: "challenge store",
+      // The expiry index makes the sweep at each issue() a range delete, not a scan of every row.
       schema: `CREATE TABLE IF NOT EXISTS identity_challenges (
-      challenge TEXT PRIMARY KEY, domain TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0)`,
+      challenge TEXT PRIMARY KEY, domain TEXT NOT NULL, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+      CREATE INDEX IF NOT EXISTS identity_challenges_expiry ON identity_challenges (expires_at)`,
       ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
     });
     this.clock = clock;
@@ -123,6 +179,19 @@ export class SqliteChallengeStore implements ChallengeStore {
     checkIssue(domain, ttlSeconds);
     const now = this.clock();
     this.db.run("DELETE FROM identity_challenges WHERE expires_at <= ?", now);
+    // The rows are counted (a scan of up to maxLive index entries) every COUNT_EVERY issues, and at every issue
+    // once the last count plus this store's issues since could reach maxLive. Other processes sharing the file
+    // can overshoot by up to COUNT_EVERY issues each.
+    if (this.issuedSinceCount >= COUNT_EVERY || this.lastCount + this.issuedSinceCount >= this.maxLive) {
+      const held = this.db.get<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM identity_challenges LIMIT ?)",
+        this.maxLive,
+      );
+      this.lastCount = held?.n ?? 0;
+      this.issuedSinceCount = 0;
+      if (this.lastCount >= this.maxLive) throw new ChallengeStoreFullError(this.maxLive);
+    }
+    this.issuedSinceCount++;
     const challenge = newChallenge();
     this.db.run(
       "INSERT INTO identity_challenges (challenge, domain, expires_at) VALUES (?, ?, ?)",
