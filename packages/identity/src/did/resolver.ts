@@ -1,5 +1,12 @@
 // DID resolution for did:ethr (the deployed ERC-1056) and did:key, cached, with typed errors and the
 // stale-keyAgreement workaround applied to every document handed out.
+//
+// Rules:
+// - A resolution ends by its deadline (resolveTimeoutMs, default 30 s): a node that answers 429 or hangs does
+//   not hold a verification for minutes (the provider's own retries can).
+// - Resolution errors carry fixed messages: the underlying error (whose text can name the RPC URL, with an API
+//   key in it, or the node's response) is only the non-enumerable `cause`, since verifiers copy messages into
+//   check reasons shown to presenters.
 import {
   Resolver,
   type ResolverRegistry,
@@ -14,6 +21,7 @@ import { loadVeramo } from "./veramo-runtime.ts";
 import {
   AgentClosedError,
   HygeiaIdentityError,
+  InvalidIdentityInputError,
   UnknownDidError,
   UnresolvableDidError,
   errorMessage,
@@ -24,6 +32,19 @@ import { BoundedCache } from "../verify/bounded-cache.ts";
 import { addressOf } from "../verify/es256k.ts";
 
 export const MAX_DID_LENGTH = 256;
+export const DEFAULT_RESOLVE_TIMEOUT_MS = 30_000;
+
+class ResolveTimeout extends Error {}
+
+/** `work`, or a ResolveTimeout after `ms` (the work itself is left to finish; its result is dropped). */
+function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ResolveTimeout()), ms);
+    timer.unref();
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+}
 const DID_SYNTAX = /^did:[a-z0-9]+:[A-Za-z0-9._:%-]+$/;
 
 export interface DidResolverOptions {
@@ -33,6 +54,8 @@ export interface DidResolverOptions {
   cacheTtlMs?: number;
   /** At most this many cached documents (anyone can make the verifier resolve fresh DIDs). Default 10,000. */
   maxCacheEntries?: number;
+  /** A resolution fails (UnresolvableDidError) when it takes longer than this, ms. Default 30,000. */
+  resolveTimeoutMs?: number;
   clock?: () => number;
 }
 
@@ -87,6 +110,7 @@ export class CachedDidResolver {
   private readonly resolver: Resolver;
   private readonly ethrPrefix: string;
   private readonly ttlMs: number;
+  private readonly resolveTimeoutMs: number;
   private readonly clock: () => number;
   private readonly cache: BoundedCache<string, CacheEntry>;
   /** Bumped by every invalidation: a resolution that started before one does not cache what it read. */
@@ -105,6 +129,9 @@ export class CachedDidResolver {
   private constructor(options: DidResolverOptions, keyResolver: ResolverRegistry) {
     this.ethrPrefix = ethrDidPrefix(options.network).toLowerCase();
     this.ttlMs = options.cacheTtlMs ?? 60_000;
+    this.resolveTimeoutMs = options.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS;
+    if (!Number.isSafeInteger(this.resolveTimeoutMs) || this.resolveTimeoutMs < 1)
+      throw new InvalidIdentityInputError("resolveTimeoutMs", "must be a whole number of milliseconds >= 1");
     this.clock = options.clock ?? Date.now;
     this.cache = new BoundedCache({ maxEntries: options.maxCacheEntries ?? 10_000, clock: this.clock });
     this.provider = options.provider;
@@ -140,20 +167,34 @@ export class CachedDidResolver {
     const generation = this.generation;
     let result: DIDResolutionResult;
     try {
-      if (key.startsWith("did:ethr:")) await this.chain.ensure();
-      result = await this.resolver.resolve(key);
+      result = await withTimeout(
+        (async () => {
+          if (key.startsWith("did:ethr:")) await this.chain.ensure();
+          return this.resolver.resolve(key);
+        })(),
+        this.resolveTimeoutMs,
+      );
     } catch (error) {
       if (this.closed) throw new AgentClosedError("resolve", true, { cause: error });
+      if (error instanceof ResolveTimeout)
+        throw new UnresolvableDidError(key, `no answer within ${this.resolveTimeoutMs} ms (resolveTimeoutMs)`);
       if (error instanceof HygeiaIdentityError) throw error;
-      throw new UnresolvableDidError(key, errorMessage(error), { cause: error });
+      throw new UnresolvableDidError(key, "the DID registry could not be read (network or node failure)", {
+        cause: error,
+      });
     }
     // A provider destroyed mid-request can also surface as a resolution failure.
     if (this.closed) throw new AgentClosedError("resolve", true);
     const failure = result.didResolutionMetadata.error;
     if (failure === "invalidDid" || failure === "unsupportedDidMethod") throw new UnknownDidError(key, failure);
     if (failure || !result.didDocument) {
+      // The resolver's message can quote the node's error (and its URL): it goes to `cause`, not the message.
       const detail = (result.didResolutionMetadata as { message?: string }).message;
-      throw new UnresolvableDidError(key, detail ? `${failure}: ${detail}` : (failure ?? "no document"));
+      throw new UnresolvableDidError(
+        key,
+        /^[A-Za-z]{1,40}$/.test(String(failure)) ? String(failure) : "no document",
+        detail === undefined ? undefined : { cause: new Error(detail) },
+      );
     }
     if (result.didDocumentMetadata.deactivated) throw new UnresolvableDidError(key, "deactivated");
     const document = dropDanglingReferences(result.didDocument);
