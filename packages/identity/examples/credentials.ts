@@ -55,6 +55,7 @@ const verifier = createAgentVerifier(agent, {
   trustRegistry: deployment.contracts.TrustRegistry,
   statusListFetcher: (url) => fetch(url, { redirect: "error" }).then((r) => r.text()), // status list (JWT)
   statusListOrigins: [base], // the only origin status lists are fetched from (default: any https origin)
+  statusListHttpHosts: ["127.0.0.1"], // this local server over plain http (default: https to public addresses)
   challenges,
 });
 // or new CredentialVerifier({ resolver, trust: new IssuerTrust({ registry, didPrefix }), … }) to wire it yourself

@@ -24,7 +24,14 @@ export function verifierWith(
     didPrefix: ethrDidPrefix(testChain.network),
     cacheTtlMs: 0,
   });
-  const verifier = new CredentialVerifier({ resolver: agent.resolver, trust, challenges, ...options });
+  // The recording server is on 127.0.0.1 over plain http: opted in, as a local stack must be.
+  const verifier = new CredentialVerifier({
+    resolver: agent.resolver,
+    trust,
+    challenges,
+    statusListHttpHosts: ["127.0.0.1"],
+    ...options,
+  });
   return { verifier, challenges };
 }
 
