@@ -18,26 +18,46 @@ interface Outcome {
 
 const CONTENDER = "test/e2e/fixtures/lock-contender.ts";
 
-/** Runs `count` contender processes that all try to take the lock at the same instant. */
+/**
+ * Runs `count` contender processes that all try to take the lock at the same instant. A winner holds
+ * the lock until every contender has reported, then all are let go.
+ */
 async function race(dataDir: string, count: number): Promise<Outcome[]> {
-  // Far enough ahead that every process has loaded before it: node takes ~100-300 ms to start.
+  // Far enough ahead that every process has usually loaded before it (node takes ~100-300 ms to start);
+  // a late one still finds the winner holding the lock.
   const startAt = Date.now() + 1500;
-  const runs = Array.from({ length: count }, () => {
-    const child = spawn(process.execPath, [CONTENDER, dataDir, String(startAt), "400"], {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    return new Promise<Outcome>((resolve, reject) =>
-      child.once("exit", (code) => {
-        if (code !== 0) reject(new Error(`contender exited with ${code}: ${stderr}`));
-        else resolve(JSON.parse(stdout) as Outcome);
+  const children = Array.from({ length: count }, () =>
+    spawn(process.execPath, [CONTENDER, dataDir, String(startAt)], { stdio: ["pipe", "pipe", "pipe"] }),
+  );
+  const reports = children.map(
+    (child) =>
+      new Promise<Outcome>((resolve, reject) => {
+        let stdout = "";
+        let stderr = "";
+        child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+        child.stdout.on("data", (chunk: Buffer) => {
+          stdout += chunk.toString();
+          const line = stdout.split("\n")[0];
+          if (stdout.includes("\n") && line) resolve(JSON.parse(line) as Outcome);
+        });
+        child.once("exit", (code) => reject(new Error(`contender exited (${code}) before reporting: ${stderr}`)));
       }),
+  );
+  try {
+    return await Promise.all(reports);
+  } finally {
+    // Let the winner release, and wait for everyone to exit before the next round.
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise<void>((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once("exit", () => resolve());
+            child.stdin.end();
+          }),
+      ),
     );
-  });
-  return Promise.all(runs);
+  }
 }
 
 /** A pid that certainly ran and is certainly gone. */
