@@ -5,6 +5,8 @@ import { expect } from "chai";
 import { gzipSync } from "node:zlib";
 import {
   Bitstring,
+  CredentialVerifier,
+  InvalidIdentityInputError,
   InvalidStatusListError,
   MAX_STATUS_LIST_BYTES,
   MIN_STATUS_LIST_BITS,
@@ -137,6 +139,22 @@ describe("identity review: status list bounds (finding 1)", function () {
     expect(result.reason).to.equal("status checks ran past their deadline");
     expect(Date.now() - started).to.be.below(5_000);
     expect(signal?.aborted).to.equal(true);
+  });
+});
+
+describe("identity review: the verifier's status bound options", function () {
+  it("refuses a bound that is not a whole number >= 1, naming the option", function () {
+    const resolver = { resolve: async () => ({ id: X }) as never };
+    for (const name of [
+      "statusListCacheBytes",
+      "statusMaxListsPerVerification",
+      "statusDeadlineMs",
+      "statusListMaxValiditySeconds",
+    ])
+      for (const value of [0, 1.5, "8"])
+        expect(() => new CredentialVerifier({ resolver, [name]: value } as never), `${name}=${value}`)
+          .to.throw(InvalidIdentityInputError)
+          .with.property("field", name);
   });
 });
 

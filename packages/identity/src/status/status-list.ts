@@ -226,7 +226,22 @@ export interface StatusListCheckerOptions {
  */
 export interface StatusBudget {
   readonly urls: Set<string>;
+  /** Aborted at the deadline (counted from the budget's creation). */
   readonly signal: AbortSignal;
+}
+
+/** The deadline's timer is only made when something is fetched (most checks are cache hits). */
+class VerificationBudget implements StatusBudget {
+  readonly urls = new Set<string>();
+  private readonly deadlineAt: number;
+  private timeout: AbortSignal | undefined;
+  constructor(deadlineMs: number) {
+    this.deadlineAt = performance.now() + deadlineMs;
+  }
+  get signal(): AbortSignal {
+    this.timeout ??= AbortSignal.timeout(Math.max(0, Math.ceil(this.deadlineAt - performance.now())));
+    return this.timeout;
+  }
 }
 
 function statusWord(purpose: StatusPurpose): "revoked" | "suspended" {
@@ -238,6 +253,23 @@ function positiveInteger(value: number | undefined, fallback: number, field: str
   if (!Number.isSafeInteger(result) || result < min)
     throw new InvalidIdentityInputError(field, `must be a whole number >= ${min}`);
   return result;
+}
+
+/**
+ * The verifier's options for these bounds (statusListCacheBytes, statusMaxListsPerVerification, statusDeadlineMs,
+ * statusListMaxValiditySeconds), checked under their own names: InvalidIdentityInputError naming the option.
+ */
+export function assertStatusBoundOptions(options: Readonly<Record<string, unknown>>): void {
+  for (const name of [
+    "statusListCacheBytes",
+    "statusMaxListsPerVerification",
+    "statusDeadlineMs",
+    "statusListMaxValiditySeconds",
+  ]) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1))
+      throw new InvalidIdentityInputError(name, "must be a whole number >= 1");
+  }
 }
 
 /** The bytes a verified list holds in memory (the cache's unit). */
@@ -304,7 +336,7 @@ export class StatusListChecker {
 
   /** A fresh budget for one verification: no list consulted yet, the deadline starting now. */
   budget(): StatusBudget {
-    return { urls: new Set(), signal: AbortSignal.timeout(this.deadlineMs) };
+    return new VerificationBudget(this.deadlineMs);
   }
 
   /**
@@ -353,7 +385,7 @@ export class StatusListChecker {
       const href = hrefs[i]!;
       let list: AnyVerifiedStatusList;
       try {
-        list = await this.obtain(href, issuer, budget.signal);
+        list = await this.obtain(href, issuer, budget);
       } catch (error) {
         if (error instanceof InvalidStatusListError)
           return { pass: false, reason: error.message, code: "INVALID_STATUS_LIST", cause: error };
@@ -399,9 +431,10 @@ export class StatusListChecker {
   }
 
   /** The cached list of `href` for this issuer, or one fetched (shared with concurrent checks of the URL). */
-  private async obtain(href: string, issuer: string, signal: AbortSignal): Promise<AnyVerifiedStatusList> {
+  private async obtain(href: string, issuer: string, budget: StatusBudget): Promise<AnyVerifiedStatusList> {
     const hit = this.cache.get(href);
     if (hit && hit.issuer === issuer) return hit;
+    const signal = budget.signal;
     let pending = this.inflight.get(href);
     if (!pending) {
       pending = this.load(href, signal).finally(() => this.inflight.delete(href));

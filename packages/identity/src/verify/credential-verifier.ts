@@ -20,6 +20,7 @@ import { DEFAULT_TRUSTED_ROLES, isCredentialType, type CredentialTypeName } from
 import { Bitstring } from "../status/bitstring.ts";
 import {
   StatusListChecker,
+  assertStatusBoundOptions,
   parseStatusEntry,
   parseTokenStatusClaim,
   type AnyVerifiedStatusList,
@@ -153,6 +154,7 @@ export class CredentialVerifier {
     this.challenges = options.challenges;
     this.skew = options.clockSkewSeconds ?? 60;
     this.clock = options.clock ?? Date.now;
+    assertStatusBoundOptions(options as unknown as Record<string, unknown>);
     this.status = options.statusListFetcher
       ? new StatusListChecker({
           fetcher: options.statusListFetcher,
