@@ -92,6 +92,23 @@ export class StoreUnavailableError extends HygeiaStorageError {
   }
 }
 
+/**
+ * The disk refused a write or a flush of the store's files (PackBlockstore): `reason` is the file-system error code
+ * (`ENOSPC` / `EDQUOT`: no space or quota left, free some and retry; `EIO`: the device failed, check it; `EROFS`:
+ * mounted read-only; or another code), `path` the file or directory that failed. Nothing the write was part of
+ * was acknowledged. A StoreUnavailableError (code STORE_UNAVAILABLE).
+ */
+export class StoreWriteFailedError extends StoreUnavailableError {
+  readonly reason: string;
+  readonly path: string;
+
+  constructor(path: string, reason: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
 /** Who held a lock (process-lock.ts): recorded for this message only, never to decide that a lock is stale. */
 export interface LockHolderInfo {
   readonly pid: number;
