@@ -29,6 +29,8 @@ export const StorageErrorCode = {
   DataDirLocked: "DATA_DIR_LOCKED",
   /** Another writer held the manifest head's lock for longer than lockTimeoutMs (it is alive: a dead one's is gone). */
   ManifestHeadLocked: "MANIFEST_HEAD_LOCKED",
+  /** The store's lock file was deleted or replaced while it ran: it refuses writes, which another opener could clobber. */
+  DataDirLockLost: "DATA_DIR_LOCK_LOST",
 } as const;
 export type StorageErrorCode = (typeof StorageErrorCode)[keyof typeof StorageErrorCode];
 
@@ -73,6 +75,25 @@ export class ContentNotFoundError extends HygeiaStorageError {
   constructor(cid: string, message: string, options?: ErrorOptions) {
     super(StorageErrorCode.ContentNotFound, message, options);
     this.cid = cid;
+  }
+}
+
+/**
+ * The manifest head (a FileManifestHead shared by several stores) names a version another store wrote, and that
+ * version is neither in this store nor fetched from a connected peer within the timeout. Nothing was changed: the
+ * version is not lost, it is in the other store (`writtenBy`, that node's peer id). Connect to that node (dial it or
+ * pass it in `peers`) and retry. A ContentNotFoundError (code CONTENT_NOT_FOUND).
+ */
+export class HeadContentElsewhereError extends ContentNotFoundError {
+  /** The id of the store that wrote the head (a HeliaContentStore's peer id). */
+  readonly writtenBy: string;
+  /** The head's version. */
+  readonly version: number;
+
+  constructor(cid: string, version: number, writtenBy: string, message: string, options?: ErrorOptions) {
+    super(cid, message, options);
+    this.writtenBy = writtenBy;
+    this.version = version;
   }
 }
 
@@ -134,6 +155,24 @@ export class DataDirLockedError extends StoreUnavailableError {
     super(message, options, StorageErrorCode.DataDirLocked);
     this.dir = dir;
     this.holder = holder;
+  }
+}
+
+/**
+ * A running store found its lock file (`LOCK.db`) deleted or replaced by another file: another process may now hold
+ * a lock on the new file and write to the same directory, so this store refuses every write (close it and open the
+ * directory again). Never delete LOCK.db; truncate a damaged one with every process stopped. A StoreUnavailableError.
+ */
+export class DataDirLockLostError extends StoreUnavailableError {
+  /** The directory the lock protected. */
+  readonly dir: string;
+  /** The lock file that is gone or replaced. */
+  readonly lockFile: string;
+
+  constructor(dir: string, lockFile: string, message: string, options?: ErrorOptions) {
+    super(message, options, StorageErrorCode.DataDirLockLost);
+    this.dir = dir;
+    this.lockFile = lockFile;
   }
 }
 

@@ -13,6 +13,27 @@ export function assertTimeoutMs(timeoutMs: unknown, what = "timeoutMs"): asserts
   }
 }
 
+/**
+ * The least store-wide `timeoutMs` (HeliaContentStore and KuboContentStore): it is an idle timeout for network
+ * fetches, and a smaller value is a unit mistake (seconds for ms) that would fail reads of content that is there. A
+ * single call may pass less.
+ */
+export const MIN_STORE_TIMEOUT_MS = 100;
+
+/**
+ * A store-wide timeoutMs: a whole number of ms from `min`. Below it, the likely mistake is seconds for milliseconds,
+ * and the message says so.
+ */
+export function assertStoreTimeoutMs(timeoutMs: unknown, min: number, defaultMs: number): asserts timeoutMs is number {
+  assertTimeoutMs(timeoutMs);
+  if (timeoutMs >= min) return;
+  const seconds = timeoutMs <= 3600 ? ` (${timeoutMs} looks like seconds: multiply by 1000, ${timeoutMs * 1000})` : "";
+  throw new InvalidArgumentError(
+    `timeoutMs is an idle timeout in milliseconds, at least ${min} (default ${defaultMs})${seconds}`,
+    { field: "timeoutMs" },
+  );
+}
+
 export class IdleTimeout {
   readonly signal: AbortSignal;
   readonly timeoutMs: number;

@@ -65,3 +65,4 @@ export { PatientRecords } from "./patient-records.ts";
 export type { AddedRecord, PatientRecordsOptions } from "./patient-records.ts";
 export { DEFAULT_KUBO_TIMEOUT_MS, KuboContentStore } from "./kubo/kubo-content-store.ts";
 export type { KuboContentStoreOptions } from "./kubo/kubo-content-store.ts";
+export { MIN_STORE_TIMEOUT_MS } from "./idle-timeout.ts";

@@ -93,6 +93,22 @@ export class ProcessLock {
     }
   }
 
+  /**
+   * Whether the lock file at `path` is still the inode this object locked: false once it was deleted or replaced
+   * (`rm LOCK.db`, a restore from backup), after which another process can lock the new file while this one still
+   * holds the old one, so neither excludes the other. One stat; false also when this object released the lock.
+   */
+  async stillOwnsFile(): Promise<boolean> {
+    if (this.#db === undefined) return false;
+    try {
+      const { dev, ino } = await stat(this.path);
+      return `${dev}:${ino}` === this.#key;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw error;
+    }
+  }
+
   /** Whether this object still holds its lock. */
   get held(): boolean {
     return this.#db !== undefined;

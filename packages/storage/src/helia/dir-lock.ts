@@ -4,9 +4,14 @@
 // staleness to guess: a lock that is held has a live holder, and a crashed holder's lock is free at once.
 // `<dir>/LOCK` names the holder (pid, host, since) for the error message only; a LOCK file left by an older
 // release (a pid file) is ignored and overwritten.
+//
+// Safety rule: LOCK.db is never deleted, by this code or by hand. A holder whose LOCK.db was deleted (or replaced)
+// still holds a lock on the old inode while the next opener locks a new file, and both write: assertHeld() (one
+// stat) lets a holder notice and refuse writes before each one (DataDirLockLostError). A damaged LOCK.db is
+// truncated to 0 bytes with every process stopped: it holds no data, and SQLite treats an empty file as new.
 import { access, constants } from "node:fs/promises";
-import { join } from "node:path";
-import { DataDirLockedError, StoreUnavailableError } from "../errors.ts";
+import { dirname, join } from "node:path";
+import { DataDirError, DataDirLockLostError, DataDirLockedError, StoreUnavailableError } from "../errors.ts";
 import { ProcessLock, describeHolder } from "../process-lock.ts";
 
 /** The holder-information file; the lock itself is `LOCK.db` next to it (never delete that one by hand). */
@@ -32,6 +37,18 @@ export class DirLock {
     try {
       attempt = await ProcessLock.tryAcquire(path);
     } catch (cause) {
+      const damaged = damagedLockReason(cause);
+      if (damaged !== undefined) {
+        throw new DataDirError(
+          dir,
+          `${path}.db`,
+          damaged,
+          `the lock file ${path}.db is damaged (${damaged}): it holds no data, only the lock. Stop every process ` +
+            `that may use ${dir}, then truncate it to 0 bytes (\`truncate -s 0 ${path}.db\`); never delete it ` +
+            "(a deleted lock file lets two processes write at once). Nothing else in the directory needs to change",
+          { cause },
+        );
+      }
       throw new StoreUnavailableError(`cannot lock ${dir} (${path}.db)`, { cause: await fileSystemCause(dir, cause) });
     }
     if (attempt.lock !== undefined) return new DirLock(path, attempt.lock);
@@ -42,10 +59,42 @@ export class DirLock {
     throw new DataDirLockedError(dir, holder, `${dir} is in use by ${describeHolder(holder)}: ${fix}`);
   }
 
+  /**
+   * Rejects with DataDirLockLostError when `LOCK.db` is no longer the file this object locked (deleted or replaced
+   * while the store ran): another process may then hold a lock on the new file and write to the same directory.
+   * One stat: call it before each write batch, segment start and sync. Also rejects after release().
+   */
+  async assertHeld(): Promise<void> {
+    let owned: boolean;
+    try {
+      owned = await this.#lock.stillOwnsFile();
+    } catch (cause) {
+      throw new StoreUnavailableError(`cannot check the lock ${this.#lock.path}`, { cause });
+    }
+    if (owned) return;
+    const dir = dirname(this.path);
+    throw new DataDirLockLostError(
+      dir,
+      this.#lock.path,
+      this.#lock.held
+        ? `the lock file ${this.#lock.path} was deleted or replaced while this store had ${dir} open, so another ` +
+            "process may be writing there too: nothing more is written. Close this store (and any other on the " +
+            "directory) and open it again; never delete LOCK.db (truncate a damaged one with every process stopped)"
+        : `the lock on ${dir} was released (the store is closed): nothing more is written`,
+    );
+  }
+
   /** Releases the lock this object took (once; later calls do nothing). Never touches another holder's lock. */
   release(): Promise<void> {
     return this.#lock.release();
   }
+}
+
+/** SQLite's SQLITE_CORRUPT (11) and SQLITE_NOTADB (26): the lock file is not a usable database. */
+function damagedLockReason(error: unknown): string | undefined {
+  const errcode = (error as { errcode?: unknown } | undefined)?.errcode;
+  if (typeof errcode !== "number") return undefined;
+  return { 11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB" }[errcode & 0xff];
 }
 
 /**

@@ -14,15 +14,17 @@ import { storageByteChunks } from "../byte-input.ts";
 import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
 import {
   ContentNotFoundError,
+  DataDirError,
   HygeiaStorageError,
   InvalidArgumentError,
   StorageTimeoutError,
   StoreUnavailableError,
 } from "../errors.ts";
+import { MIN_STORE_TIMEOUT_MS, assertStoreTimeoutMs } from "../idle-timeout.ts";
 import type { IdleTimeout } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
-import { MIN_STORE_TIMEOUT_MS, assertStoreTimeoutMs } from "../kubo/kubo-content-store.ts";
 import { dataDirFailure } from "./data-dir-errors.ts";
+import { DirLock } from "./dir-lock.ts";
 import { importFile } from "./file-importer.ts";
 import { pinFreshDag } from "./fresh-dag-pins.ts";
 import { localFirstWalker } from "./local-first-walker.ts";
@@ -75,18 +77,31 @@ export const DEFAULT_BLOCKSTORE: BlockstoreKind = "pack";
 type HeliaNode = HeliaWithLibp2p<PrivateLibp2pServices>;
 type LocalBlockstore = PackBlockstore | WholeBlockFsBlockstore;
 
+/** File-system failures of a running node that are the disk's, not the caller's: reported as DataDirError. */
+const DISK_FAILURES: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS", "EACCES", "EPERM"]);
+
+/** What a HeliaContentStore holds open, released by close() and by every failed create(). */
+interface Opened {
+  dataDir: string;
+  lock: DirLock;
+  blockstore: LocalBlockstore;
+  datastore: SqliteDatastore;
+}
+
 export class HeliaContentStore implements ContentStore {
   readonly #helia: HeliaNode;
+  readonly #opened: Opened;
   readonly #blockstore: LocalBlockstore;
   readonly #datastore: SqliteDatastore;
   readonly #timeoutMs: number;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
 
-  private constructor(helia: HeliaNode, blockstore: LocalBlockstore, datastore: SqliteDatastore, timeoutMs: number) {
+  private constructor(helia: HeliaNode, opened: Opened, timeoutMs: number) {
     this.#helia = helia;
-    this.#blockstore = blockstore;
-    this.#datastore = datastore;
+    this.#opened = opened;
+    this.#blockstore = opened.blockstore;
+    this.#datastore = opened.datastore;
     this.#timeoutMs = timeoutMs;
   }
 
@@ -110,13 +125,21 @@ export class HeliaContentStore implements ContentStore {
     if (kind !== "pack" && kind !== "flatfs") {
       throw new InvalidArgumentError('blockstore must be "pack" or "flatfs"', { field: "blockstore" });
     }
+    // One node per data dir, whatever its blockstore: the lock covers datastore.sqlite (peer key, pins) as well as
+    // the blocks, so it is taken before anything is opened and released on every failure below.
+    const lock = await DirLock.acquire(options.dataDir).catch((error: unknown) => {
+      throw openFailure(options.dataDir, error, "the data dir's lock");
+    });
     const blockstore =
       kind === "pack"
         ? new PackBlockstore(join(options.dataDir, "packs"))
         : new WholeBlockFsBlockstore(join(options.dataDir, "blocks"));
-    await blockstore.open().catch((error: unknown) => {
-      throw dataDirFailure(options.dataDir, error, "the blockstore");
-    });
+    try {
+      await blockstore.open();
+    } catch (error) {
+      await lock.release().catch(() => undefined);
+      throw openFailure(options.dataDir, error, "the blockstore");
+    }
     const damage = blockstore instanceof PackBlockstore ? blockstore.damage : [];
     if (damage.length > 0) (options.onBlockstoreDamage ?? warnOfDamage)(damage);
     let datastore: SqliteDatastore;
@@ -124,10 +147,16 @@ export class HeliaContentStore implements ContentStore {
       datastore = await openNodeDatastore(options.dataDir);
     } catch (cause) {
       await blockstore.close().catch(() => undefined);
-      throw dataDirFailure(options.dataDir, cause, "the datastore", join(options.dataDir, DATASTORE_FILE));
+      await lock.release().catch(() => undefined);
+      throw openFailure(options.dataDir, cause, "the datastore", join(options.dataDir, DATASTORE_FILE));
     }
-    // Durability order: no datastore write (a pin record) reaches the disk before the blocks written before it.
-    datastore.setWriteBarrier(() => blockstore.sync());
+    // Durability order: no datastore write (a pin record) reaches the disk before the blocks written before it,
+    // and none at all once the data dir's lock file was deleted or replaced (another node may be writing).
+    datastore.setWriteBarrier(async () => {
+      await lock.assertHeld();
+      await blockstore.sync();
+    });
+    const opened: Opened = { dataDir: options.dataDir, lock, blockstore, datastore };
     // Light constructors: no HTTP gateways, no delegated routers, only the mixins we add (withPrivateLibp2p, not
     // @helia/libp2p, whose import alone costs ≈ 80 MB RSS: see private-libp2p.ts).
     const createHeliaLight = await loadCreateHeliaLight();
@@ -137,11 +166,11 @@ export class HeliaContentStore implements ContentStore {
     try {
       await helia.start();
     } catch (cause) {
-      await blockstore.close().catch(() => undefined);
-      await datastore.close().catch(() => undefined);
+      await helia.stop().catch(() => undefined);
+      await releaseAll(opened).catch(() => undefined);
       throw new StoreUnavailableError(`Helia node under ${options.dataDir} failed to start`, { cause });
     }
-    const store = new HeliaContentStore(helia, blockstore, datastore, timeoutMs);
+    const store = new HeliaContentStore(helia, opened, timeoutMs);
     try {
       for (const peer of peers) await store.dial(peer.toString());
     } catch (error) {
@@ -190,6 +219,9 @@ export class HeliaContentStore implements ContentStore {
       }
     }
     try {
+      // A node whose lock file was deleted or replaced writes nothing more (dir-lock.ts): checked before the blocks
+      // are written and again before the pin acknowledges them.
+      await this.#opened.lock.assertHeld();
       const written: CID[] = [];
       const { cid } = await importFile(counted(), this.#helia.blockstore, {
         signal: timeout.signal,
@@ -200,6 +232,7 @@ export class HeliaContentStore implements ContentStore {
       });
       // The blocks reach stable storage before the pin that names them (and so before any manifest lists them).
       await this.#blockstore.sync();
+      await this.#opened.lock.assertHeld();
       // Every block of the DAG was just written here: pin without walking it, in one transaction (see
       // fresh-dag-pins.ts).
       pinFreshDag(this.#datastore, cid, written, { signal: timeout.signal });
@@ -326,14 +359,23 @@ export class HeliaContentStore implements ContentStore {
     return this.#closed;
   }
 
+  /**
+   * Stops the node and releases everything (blockstore, datastore, the data dir's lock) whatever fails on the way;
+   * then rejects with the first failure, typed: DataDirError with its reason for a file-system one (a full disk
+   * while libp2p saved its peer store), else StoreUnavailableError.
+   */
   async #shutDown(): Promise<void> {
     this.#closing.abort(new StoreUnavailableError("store closed"));
-    try {
-      await this.#helia.stop();
-    } finally {
-      await this.#blockstore.close().catch(() => undefined);
-      await this.#datastore.close().catch(() => undefined);
-    }
+    let failure: unknown;
+    await this.#helia.stop().catch((error: unknown) => (failure ??= error));
+    await releaseAll(this.#opened).catch((error: unknown) => (failure ??= error));
+    if (failure === undefined) return;
+    const typed = dataDirFailure(this.#opened.dataDir, failure, "the node");
+    throw typed instanceof HygeiaStorageError && !(typed instanceof DataDirError)
+      ? new StoreUnavailableError(`closing the node under ${this.#opened.dataDir} failed: ${typed.message}`, {
+          cause: failure,
+        })
+      : typed;
   }
 
   /** Pins `cid` and every block below it (fetching missing ones); already pinned, also by a racing call, is fine. */
@@ -411,8 +453,35 @@ export class HeliaContentStore implements ContentStore {
       return new ContentNotFoundError(cid.toString(), `${cid.toString()} not found`, { cause: error });
     }
     if (name === "NotStartedError") return new StoreUnavailableError("Helia node is not running", { cause: error });
+    // A file-system failure anywhere in the cause chain (ENOSPC in a PutFailedError, SQLite's "database or disk is
+    // full"): DataDirError with its reason and what to do.
+    const onDisk = dataDirFailure(this.#opened.dataDir, error, "the data dir");
+    if (onDisk instanceof DataDirError && DISK_FAILURES.has(onDisk.reason)) return onDisk;
     return error;
   }
+}
+
+/**
+ * Closes the datastore, the blockstore and then the lock, each even if one before failed; rejects with the first
+ * failure after all of them ran.
+ */
+async function releaseAll(opened: Opened): Promise<void> {
+  let failure: unknown;
+  await opened.datastore.close().catch((error: unknown) => (failure ??= error));
+  await opened.blockstore.close().catch((error: unknown) => (failure ??= error));
+  await opened.lock.release().catch((error: unknown) => (failure ??= error));
+  if (failure !== undefined) throw failure;
+}
+
+/**
+ * dataDirFailure for a failure at open; a DataDirError from below (a damaged lock file, named with its own advice)
+ * keeps its path, reason and message and is reported against `dataDir`.
+ */
+function openFailure(dataDir: string, error: unknown, what: string, where?: string): HygeiaStorageError {
+  if (error instanceof DataDirError) {
+    return new DataDirError(dataDir, error.path, error.reason, error.message, { cause: error.cause });
+  }
+  return dataDirFailure(dataDir, error, what, where);
 }
 
 function warnOfDamage(damage: readonly PackDamage[]): void {

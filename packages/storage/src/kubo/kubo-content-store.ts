@@ -10,15 +10,10 @@ import type { ByteInput } from "@hygeia/crypto";
 import { storageByteChunks } from "../byte-input.ts";
 import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
 import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
-import { IdleTimeout, assertTimeoutMs } from "../idle-timeout.ts";
+import { IdleTimeout, MIN_STORE_TIMEOUT_MS, assertStoreTimeoutMs } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 
 export const DEFAULT_KUBO_TIMEOUT_MS = 30_000;
-/**
- * The least store-wide `timeoutMs` (both stores): it is an idle timeout for network fetches, and a smaller value
- * is a unit mistake (seconds for ms) that would fail reads of content that is there. A single call may pass less.
- */
-export const MIN_STORE_TIMEOUT_MS = 100;
 const ADD_OPTIONS = { cidVersion: 1, rawLeaves: true, chunker: "size-1048576", pin: true } as const;
 
 export interface KuboContentStoreOptions {
@@ -228,18 +223,4 @@ export class KuboContentStore implements ContentStore {
 
 function offline(): URLSearchParams {
   return new URLSearchParams({ offline: "true" });
-}
-
-/**
- * A store-wide timeoutMs (HeliaContentStore and KuboContentStore): a whole number of ms from `min`. Below it, the likely mistake is seconds for
- * milliseconds, and the message says so.
- */
-export function assertStoreTimeoutMs(timeoutMs: unknown, min: number, defaultMs: number): asserts timeoutMs is number {
-  assertTimeoutMs(timeoutMs);
-  if (timeoutMs >= min) return;
-  const seconds = timeoutMs <= 3600 ? ` (${timeoutMs} looks like seconds: multiply by 1000, ${timeoutMs * 1000})` : "";
-  throw new InvalidArgumentError(
-    `timeoutMs is an idle timeout in milliseconds, at least ${min} (default ${defaultMs})${seconds}`,
-    { field: "timeoutMs" },
-  );
 }
