@@ -372,8 +372,8 @@ export class StatusListChecker {
         };
       hrefs.push(vetted.href);
     }
-    const consulted = new Set([...budget.urls, ...hrefs]);
-    if (consulted.size > this.maxListsPerVerification)
+    const added = new Set(hrefs.filter((href) => !budget.urls.has(href))).size;
+    if (budget.urls.size + added > this.maxListsPerVerification)
       return {
         pass: false,
         reason: `more than ${this.maxListsPerVerification} status lists in one verification`,
@@ -384,8 +384,9 @@ export class StatusListChecker {
     for (const [i, entry] of entries.entries()) {
       const href = hrefs[i]!;
       let list: AnyVerifiedStatusList;
+      let cached: boolean;
       try {
-        list = await this.obtain(href, issuer, budget);
+        ({ list, cached } = await this.obtain(href, issuer, budget));
       } catch (error) {
         if (error instanceof InvalidStatusListError)
           return { pass: false, reason: error.message, code: "INVALID_STATUS_LIST", cause: error };
@@ -405,13 +406,14 @@ export class StatusListChecker {
           reason: "status list not issued by the credential's issuer",
           code: "INVALID_STATUS_LIST",
         };
-      const newest = this.newestSeen.get(href);
+      // A cached list was the newest when it was cached, and a newer one replaces it in the cache.
+      const newest = cached ? undefined : this.newestSeen.get(href);
       if (newest !== undefined && list.issuedAt! < newest)
         return { pass: false, reason: "status list older than one already seen", code: "STALE_STATUS_LIST" };
       const outcome = entry.type === "TokenStatusList" ? tokenOutcome(entry, list) : bitstringOutcome(entry, list);
       if (outcome.code === "INVALID_STATUS_LIST" || outcome.code === "UNSUPPORTED_STATUS") return outcome;
       // Only a list that passed every check is cached and raises the URL's newest version.
-      this.remember(href, list);
+      if (!cached) this.remember(href, list);
       if (!outcome.pass) return outcome;
       reasons.push(outcome.reason);
     }
@@ -431,16 +433,20 @@ export class StatusListChecker {
   }
 
   /** The cached list of `href` for this issuer, or one fetched (shared with concurrent checks of the URL). */
-  private async obtain(href: string, issuer: string, budget: StatusBudget): Promise<AnyVerifiedStatusList> {
+  private async obtain(
+    href: string,
+    issuer: string,
+    budget: StatusBudget,
+  ): Promise<{ list: AnyVerifiedStatusList; cached: boolean }> {
     const hit = this.cache.get(href);
-    if (hit && hit.issuer === issuer) return hit;
+    if (hit && hit.issuer === issuer) return { list: hit, cached: true };
     const signal = budget.signal;
     let pending = this.inflight.get(href);
     if (!pending) {
       pending = this.load(href, signal).finally(() => this.inflight.delete(href));
       this.inflight.set(href, pending);
     }
-    return withDeadline(pending, signal, href);
+    return { list: await withDeadline(pending, signal, href), cached: false };
   }
 
   /** Fetches and verifies the list of `href`; nothing is cached here (the caller does, once every check passed). */
@@ -475,7 +481,6 @@ export class StatusListChecker {
     if (newest === undefined || issuedAt > newest)
       // Kept while an older version could still be unexpired: validity is capped at maxValidity after issuance.
       this.newestSeen.set(href, issuedAt, (issuedAt + this.maxValidity + this.skew) * 1000);
-    if (this.cache.get(href) === list) return;
     // Reused for the TTL at most, and never past the list's own expiry or its ttl.
     let reuseUntil = now + this.ttlMs;
     if (list.validUntil !== undefined) reuseUntil = Math.min(reuseUntil, list.validUntil * 1000);
