@@ -205,14 +205,19 @@ describe("PackBlockstore", () => {
       expect(Buffer.compare(await read(store, torn.cid), torn.bytes)).to.equal(0);
     }
     await store.close();
-    // Length in place but the data never reached the disk (zeros): caught by the CRC, dropped.
+    // Whole but its data fails the CRC (zeros: written but never flushed, or a flipped byte): damage, never cut
+    // (review finding 10); it reads as BlockCorruptError and a put writes it again.
     const handle = await open(segment, "r+");
     await handle.write(Buffer.alloc(2000), 0, 2000, tornEnd - 2000);
     await handle.close();
     await reopen();
     expect(await store.has(first.cid)).to.equal(true);
-    expect(await store.has(torn.cid)).to.equal(false);
-    expect((await stat(segment)).size).to.equal(tornStart);
+    expect((await stat(segment)).size).to.equal(fullSize);
+    await expectRejection(read(store, torn.cid), BlockCorruptError);
+    expect(store.damage.map(({ kind }) => kind)).to.deep.equal(["record"]);
+    await store.put(torn.cid, torn.bytes);
+    await reopen();
+    expect(Buffer.compare(await read(store, torn.cid), torn.bytes)).to.equal(0);
     expect(Buffer.compare(await read(store, first.cid), first.bytes)).to.equal(0);
   });
 

@@ -151,7 +151,7 @@ describe("PackBlockstore resynchronizes past damage", () => {
     }
   });
 
-  it("cuts only a genuine torn tail: a last record cut short, or whose data never reached the disk", async () => {
+  it("cuts only a genuine torn tail: a last record cut short; a whole one whose data fails its CRC is kept as damage", async () => {
     const blocks = await fill(5);
     const path = join(dir, (await segments(dir))[0]!);
     const last = blocks[4]!;
@@ -164,13 +164,16 @@ describe("PackBlockstore resynchronizes past damage", () => {
     await reopened.put(last.cid, last.bytes);
     await reopened.close();
     store = undefined;
-    // Header in place, data zeros (written but never flushed): the data CRC fails, it is a torn write.
+    // Header in place, whole, data zeros (written but never flushed, or damaged): kept and reported as `record`
+    // damage, read as BlockCorruptError (review finding 10: a flipped byte must not turn a block into NotFound).
+    const sizeBefore = (await stat(path)).size;
     const handle = await open(path, "r+");
     await handle.write(Buffer.alloc(200), 0, 200, last.offset + headerLength(last.cid));
     await handle.close();
     reopened = await openStore();
-    expect(await reopened.has(last.cid)).to.equal(false);
-    expect((await stat(path)).size).to.equal(last.offset);
+    expect((await stat(path)).size).to.equal(sizeBefore);
+    await expectRejection(read(reopened, last.cid), BlockCorruptError);
+    expect(reopened.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([["record", last.offset]]);
     for (const { cid, bytes } of blocks.slice(0, 4))
       expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
   });

@@ -24,13 +24,13 @@
 // The index (multihash -> segment, offset, length) lives in memory and is rebuilt at open by reading the record
 // headers of every segment (not the data). Keys are multihashes, as in blockstore-fs: a CIDv0 and a CIDv1 of the
 // same bytes are one block. Deletes append a tombstone; the space is not reclaimed (no compaction yet).
-import { mkdir, open, readdir } from "node:fs/promises";
+import { mkdir, open, readdir, unlink } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { CID } from "multiformats/cid";
 import type { AbortOptions } from "@libp2p/interface";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
-import { BlockCorruptError, StoreUnavailableError } from "../errors.ts";
+import { BlockCorruptError, StoreUnavailableError, StoreWriteFailedError } from "../errors.ts";
 import { DirLock } from "./dir-lock.ts";
 import { DirectWriter } from "./direct-writer.ts";
 import { notFoundError, notStartedError } from "./store-errors.ts";
@@ -43,18 +43,21 @@ import {
   KIND_TOMBSTONE,
   LAYOUT_V3,
   MAX_CID_LENGTH,
+  MAX_HEADER_V3,
   SEGMENT_HEADER_PROBE,
   TRAILER,
   alignUp,
   checkRecordParts,
   checkRecordV3,
+  multihashVerifies,
   parseRecordHeader,
+  parseRecordHeaderV3,
   parseSegmentHeader,
   recordHeaderV3,
   segmentHeaderV3,
 } from "./pack-format.ts";
 import type { SegmentLayout } from "./pack-format.ts";
-import { dataVerifies, scanSegmentV3 } from "./pack-scan.ts";
+import { VERIFY_BUDGET, dataVerifies, recordDataVerifies, scanSegmentV3 } from "./pack-scan.ts";
 import type { DamagedRegion, ScannedRecord } from "./pack-scan.ts";
 
 export const DEFAULT_SEGMENT_SIZE = 512 * 1024 * 1024;
@@ -125,6 +128,11 @@ interface Location {
   length: number;
   /** Why this block cannot be served (its record is damaged), if it cannot. */
   damaged?: string;
+  /**
+   * Found after a resynchronization (pack-scan.ts): its data may be another block's bytes that look like a record,
+   * so it is served only once its data hashes to its CID, and a put of the block writes it again.
+   */
+  unverified?: boolean;
 }
 
 type BlockBytes = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
@@ -218,7 +226,7 @@ export class PackBlockstore implements Blockstore {
         await Promise.all(segments.map((segment) => segment.handle.datasync()));
       } catch (cause) {
         for (const segment of segments) this.#unsynced.add(segment);
-        throw new StoreUnavailableError(`could not flush blocks to disk in ${this.path}`, { cause });
+        throw writeFailed(this.path, `could not flush blocks to disk in ${this.path}`, cause);
       }
     });
     this.#syncs = run.catch(() => undefined);
@@ -270,7 +278,7 @@ export class PackBlockstore implements Blockstore {
         options.signal?.throwIfAborted();
         if (location.damaged !== undefined) continue;
         try {
-          await this.#read(location.cid, options);
+          await this.#read(location.cid, { ...options, hash: true });
           verified++;
         } catch (error) {
           if (!(error instanceof BlockCorruptError)) throw error; // recorded in #damage by #read
@@ -340,10 +348,10 @@ export class PackBlockstore implements Blockstore {
   /** Whether the block is stored and not known to be damaged (a damaged one is written again by a put). */
   #present(mapKey: string): boolean {
     const location = this.#index.get(mapKey);
-    return location !== undefined && location.damaged === undefined;
+    return location !== undefined && location.damaged === undefined && location.unverified !== true;
   }
 
-  async #read(key: CID, options: AbortOptions): Promise<Uint8Array> {
+  async #read(key: CID, options: AbortOptions & { hash?: boolean } = {}): Promise<Uint8Array> {
     options.signal?.throwIfAborted();
     const location = this.#index.get(keyOf(key));
     if (location === undefined) throw notFound(key);
@@ -359,6 +367,13 @@ export class PackBlockstore implements Blockstore {
     let problem: string | undefined = "short read";
     if (bytesRead === length) {
       problem = v3 ? checkRecordV3(head, data, key) : checkRecordParts(head, data, trailer, key, KIND_BLOCK);
+    }
+    if (problem === undefined && (location.unverified === true || options.hash === true)) {
+      const hashed = multihashVerifies(location.cid, data);
+      if (hashed === false) problem = "its data does not hash to its CID";
+      // A block found after a resynchronization must be proved by its hash; others were checked by their CRC.
+      else if (hashed === undefined && location.unverified === true) problem = "unverifiable (its hash function)";
+      else location.unverified = undefined;
     }
     if (problem !== undefined) {
       location.damaged = problem; // a later put of this block writes a fresh copy
@@ -393,7 +408,6 @@ export class PackBlockstore implements Blockstore {
     const offset = segment.size;
     const paddedLength = alignUp(length, segment.layout.alignment);
     const parts = [header, ...chunks];
-    this.#unsynced.add(segment);
     try {
       const written = direct !== undefined && (await direct.write(parts, paddedLength, offset));
       if (!written) {
@@ -405,24 +419,42 @@ export class PackBlockstore implements Blockstore {
       // Drop whatever part of the record reached the file; if even that fails, the next record overwrites it
       // and the scan at open resynchronizes past anything left.
       await segment.handle.truncate(offset).catch(() => undefined);
+      const file = join(this.path, segmentName(segment.id));
+      if (isDiskError(cause)) throw writeFailed(file, `could not write block ${cid.toString()} to ${file}`, cause);
       const error = new Error(`could not write block ${cid.toString()}`, { cause });
       error.name = "PutFailedError"; // as blockstore-fs
       throw error;
     }
+    // Marked once written, never before: a sync() that starts while this write is in flight must not clear the
+    // mark, or the sync() after this put would flush nothing (acknowledged but not durable).
+    this.#unsynced.add(segment);
     segment.size = offset + paddedLength;
     return { cid, segment, offset, length };
   }
 
   /** Creates segment `id` (version 3), durably (file, header, directory entry), and appends to it from now on. */
   async #startSegment(id: number): Promise<ActiveSegment> {
-    const handle = await open(join(this.path, segmentName(id)), "wx+");
+    const file = join(this.path, segmentName(id));
+    const failed = (cause: unknown): Error =>
+      isDiskError(cause)
+        ? writeFailed(file, `could not start a new segment ${file}`, cause)
+        : new StoreUnavailableError(`could not start a new segment ${file}`, { cause });
+    let handle: FileHandle;
+    try {
+      handle = await open(file, "wx+");
+    } catch (cause) {
+      throw failed(cause);
+    }
     let layout: SegmentLayout;
     try {
       layout = await writeSegmentHeader(handle);
       await syncDirectory(this.path);
-    } catch (error) {
-      await handle.close();
-      throw error;
+    } catch (cause) {
+      // Removed again (it holds no record): left behind, every later roll would fail with EEXIST.
+      await handle.close().catch(() => undefined);
+      await unlink(file).catch(() => undefined);
+      await syncDirectory(this.path).catch(() => undefined);
+      throw failed(cause);
     }
     const segment: Segment = { id, handle, layout, size: layout.firstRecord, headerDamaged: false };
     this.#segments.push(segment);
@@ -450,6 +482,9 @@ export class PackBlockstore implements Blockstore {
     const first = Buffer.alloc(Math.min(fileSize, SEGMENT_HEADER_PROBE));
     await handle.read(first, 0, first.length, 0);
     let layout = parseSegmentHeader(first);
+    if (layout !== undefined && layout.version !== 3 && (await v3RecordAt(handle, ALIGNMENT, fileSize))) {
+      layout = undefined; // a version 3 segment whose magic is damaged (an old segment holds no "HYR3" record)
+    }
     let headerDamaged = false;
     if (layout === undefined && last && fileSize <= ALIGNMENT) {
       // Created but its header never (fully) written, so it holds no record: a crash right after the roll.
@@ -477,55 +512,116 @@ export class PackBlockstore implements Blockstore {
     }
     const scan = await scanSegmentV3(handle, fileSize, layout.firstRecord, layout.alignment);
     const { records, damaged } = scan;
-    if (last && !headerDamaged) segment.size = await this.#cutTornTail(segment, fileSize, records, damaged);
+    let keptDamaged: ScannedRecord | undefined;
+    if (last && !headerDamaged) {
+      const tail = await this.#cutTornTail(segment, fileSize, records, damaged);
+      segment.size = tail.append;
+      keptDamaged = tail.damaged;
+    }
     // Records and damaged regions in file order: a later record of a block supersedes an earlier one.
     const items = [...records.map((record) => ({ record })), ...damaged.map((region) => ({ region }))].sort(
       (a, b) =>
         ("record" in a ? a.record.offset : a.region.offset) - ("record" in b ? b.record.offset : b.region.offset),
     );
+    const budget = { bytes: VERIFY_BUDGET };
     for (const item of items) {
-      if ("record" in item) {
-        const { cid, kind, offset, length } = item.record;
-        if (kind === KIND_BLOCK) this.#index.set(keyOf(cid), { cid, segment, offset, length });
-        else this.#index.delete(keyOf(cid));
-        continue;
+      if ("record" in item) await this.#indexRecord(segment, item.record, item.record === keptDamaged, budget);
+      else this.#indexDamagedRegion(segment, item.region);
+    }
+  }
+
+  /** Puts one scanned record into the index (see the safety rules of pack-scan.ts for `verified`). */
+  async #indexRecord(
+    segment: Segment,
+    record: ScannedRecord,
+    damaged: boolean,
+    budget: { bytes: number },
+  ): Promise<void> {
+    const { cid, kind, offset, length, verified } = record;
+    const key = keyOf(cid);
+    const name = segmentName(segment.id);
+    if (damaged) {
+      const reason = "CRC mismatch (a whole record whose data is damaged)";
+      this.#damage.push({ kind: "record", segment: name, offset, length, cid: cid.toString(), reason });
+      this.#index.set(key, { cid, segment, offset, length, damaged: reason });
+      return;
+    }
+    if (verified !== "none") {
+      if (kind === KIND_BLOCK) this.#index.set(key, { cid, segment, offset, length });
+      else this.#index.delete(key);
+      return;
+    }
+    // After a resynchronization: a tombstone proves nothing (never applied), and a block replaces a copy that
+    // verified only once its own data hashes to its CID (else it could hide an intact block).
+    if (kind !== KIND_BLOCK) return;
+    if (this.#present(key)) {
+      const dataLength = length - record.header.headerLength;
+      const proved =
+        dataLength <= budget.bytes &&
+        (await recordDataVerifies(segment.handle, offset, record.header, Buffer.allocUnsafe(1 << 20), true));
+      budget.bytes -= Math.min(dataLength, budget.bytes);
+      if (!proved) {
+        this.#damage.push({
+          kind: "record",
+          segment: name,
+          offset,
+          length,
+          cid: cid.toString(),
+          reason: "found after damage and its data does not hash to its CID: ignored (the earlier copy is served)",
+        });
+        return;
       }
-      const { offset, end, likely, reason } = item.region;
-      this.#damage.push({
-        kind: "record",
-        segment: name,
-        offset,
-        length: end - offset,
-        cid: likely?.cid.toString(),
-        reason,
-      });
-      if (likely === undefined) continue;
-      const key = keyOf(likely.cid);
-      if (likely.kind === KIND_TOMBSTONE) this.#index.delete(key);
-      else if (!this.#present(key)) {
-        this.#index.set(key, { cid: likely.cid, segment, offset, length: likely.length, damaged: reason });
-      }
+      this.#index.set(key, { cid, segment, offset, length });
+      return;
+    }
+    this.#index.set(key, { cid, segment, offset, length, unverified: true });
+  }
+
+  /** Reports a damaged region; the block it most likely held reads as BlockCorruptError (unless stored intact). */
+  #indexDamagedRegion(segment: Segment, region: DamagedRegion): void {
+    const { offset, end, likely, reason, trusted } = region;
+    this.#damage.push({
+      kind: "record",
+      segment: segmentName(segment.id),
+      offset,
+      length: end - offset,
+      cid: likely?.cid.toString(),
+      reason,
+    });
+    // Only a header at a trusted position is ours: elsewhere it may be bytes of a block's data.
+    if (likely === undefined || !trusted) return;
+    const key = keyOf(likely.cid);
+    if (likely.kind === KIND_TOMBSTONE) this.#index.delete(key);
+    else if (!this.#present(key)) {
+      this.#index.set(key, { cid: likely.cid, segment, offset, length: likely.length, damaged: reason });
     }
   }
 
   /**
-   * Cuts the genuine torn tail of the last segment: from the end, every record whose data fails its CRC or that is
-   * cut short, and every region holding no record, until a record that verifies (or a whole record whose header is
-   * damaged but whose data verifies: that is damage, not a torn write, and is kept). Returns the append offset.
+   * Cuts the genuine torn tail of the last segment: from the end, every record cut short and every region holding
+   * no record whose header verifies, until a whole record. A whole record whose data fails its CRC is damage, not a
+   * torn write: it is kept and returned (read as BlockCorruptError). So is a whole record whose header is damaged
+   * but whose data verifies, and anything after a resynchronization (pack-scan.ts: it may be intact records).
+   * Returns the append offset.
    */
   async #cutTornTail(
     segment: Segment,
     fileSize: number,
     records: ScannedRecord[],
     damaged: DamagedRegion[],
-  ): Promise<number> {
+  ): Promise<{ append: number; damaged: ScannedRecord | undefined }> {
     const { handle, layout } = segment;
     let end = layout.firstRecord;
+    let kept: ScannedRecord | undefined;
     for (;;) {
       const record = records.at(-1);
       const region = damaged.at(-1);
       if (region !== undefined && (record === undefined || region.offset > record.offset)) {
         const { likely, offset } = region;
+        if (!region.trusted) {
+          end = region.end;
+          break;
+        }
         if (likely !== undefined && (await dataVerifies(handle, offset, likely, fileSize))) {
           end = offset + likely.length;
           break;
@@ -534,11 +630,9 @@ export class PackBlockstore implements Blockstore {
         continue;
       }
       if (record === undefined) break;
-      if (await dataVerifies(handle, record.offset, record.header, fileSize)) {
-        end = record.offset + record.length;
-        break;
-      }
-      records.pop();
+      end = record.offset + record.length;
+      if (!(await dataVerifies(handle, record.offset, record.header, fileSize))) kept = record;
+      break;
     }
     const append = alignUp(end, layout.alignment);
     if (append < fileSize) {
@@ -557,7 +651,7 @@ export class PackBlockstore implements Blockstore {
       await handle.truncate(append);
       await handle.datasync();
     }
-    return append;
+    return { append, damaged: kept };
   }
 
   /**
@@ -598,6 +692,40 @@ export class PackBlockstore implements Blockstore {
     this.#unsynced.clear();
     await Promise.allSettled(segments.map((segment) => segment.handle.close()));
   }
+}
+
+/** Whether a version 3 record header that verifies is at `offset` (a segment whose magic is damaged has one). */
+async function v3RecordAt(handle: FileHandle, offset: number, fileSize: number): Promise<boolean> {
+  if (fileSize <= offset) return false;
+  const head = Buffer.alloc(Math.min(MAX_HEADER_V3, fileSize - offset));
+  await handle.read(head, 0, head.length, offset);
+  return parseRecordHeaderV3(head) !== undefined;
+}
+
+/** File-system errors that mean the disk cannot take the write (full, over quota, failing, read-only). */
+const DISK_ERRORS = new Set(["ENOSPC", "EDQUOT", "EIO", "EROFS", "EFBIG"]);
+
+function isDiskError(cause: unknown): boolean {
+  return DISK_ERRORS.has(errorCode(cause));
+}
+
+function errorCode(cause: unknown): string {
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" ? code : "UNKNOWN";
+}
+
+/** A StoreWriteFailedError naming the file-system reason and what to do about it. */
+function writeFailed(path: string, what: string, cause: unknown): StoreWriteFailedError {
+  const reason = errorCode(cause);
+  const hint =
+    reason === "ENOSPC" || reason === "EDQUOT"
+      ? "the disk (or quota) is full: free space and retry"
+      : reason === "EIO"
+        ? "the device reported an I/O error: check it (dmesg) and run the store check"
+        : reason === "EROFS"
+          ? "the file system is read-only: remount it read-write"
+          : "see the cause";
+  return new StoreWriteFailedError(path, reason, `${what}: ${reason}: ${hint}; nothing was acknowledged`, { cause });
 }
 
 /** Data bytes of a version 3 record at `location` (its length less the header, CID and header CRC). */

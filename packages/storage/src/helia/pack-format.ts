@@ -13,6 +13,7 @@
 // back to back; version 2 ("HYGPACK2", u32 alignment, zero-filled to `alignment` bytes) aligns them as version 3.
 // Their record: u32 length  u8 kind  u8 0  u16 CID length  CID  data  u32 CRC-32 of everything before it. The
 // header has no check of its own there, so a damaged one ends what can be read of that segment.
+import { createHash } from "node:crypto";
 import { crc32 } from "node:zlib";
 import { CID } from "multiformats/cid";
 
@@ -67,6 +68,9 @@ export const LAYOUT_V3: SegmentLayout = { version: 3, firstRecord: ALIGNMENT, al
 
 /** The layout a segment's first bytes declare, or undefined if they are not a pack segment's. */
 export function parseSegmentHeader(head: Buffer): SegmentLayout | undefined {
+  // One flipped bit turns "HYGPACK3" into "HYGPACK2" / "HYGPACK1": a header that verifies as version 3 once its
+  // magic is read as "HYGPACK3" is a damaged version 3 header, never an old segment.
+  if (isDamagedV3Header(head)) return undefined;
   if (head.length >= MAGIC_BYTES && head.subarray(0, MAGIC_BYTES).equals(MAGIC_V1)) {
     return { version: 1, firstRecord: MAGIC_BYTES, alignment: 1 };
   }
@@ -82,6 +86,49 @@ export function parseSegmentHeader(head: Buffer): SegmentLayout | undefined {
     return LAYOUT_V3;
   }
   return undefined;
+}
+
+/** Whether `head` is a version 3 segment header whose magic (only) is damaged: the rest verifies with "HYGPACK3". */
+export function isDamagedV3Header(head: Buffer): boolean {
+  if (head.length < SEGMENT_HEADER_PROBE || head.subarray(0, MAGIC_BYTES).equals(MAGIC_V3)) return false;
+  if (head.readUInt32LE(MAGIC_BYTES) !== ALIGNMENT) return false;
+  const crc = crc32(head.subarray(MAGIC_BYTES, MAGIC_BYTES + 4), crc32(MAGIC_V3));
+  return crc === head.readUInt32LE(MAGIC_BYTES + 4);
+}
+
+/** Multihash codes whose digest this store can recompute (records found by a resynchronizing scan need one). */
+export const SHA2_256 = 0x12;
+export const IDENTITY = 0x00;
+
+/**
+ * A running check that data hashes to `cid`'s multihash: `update` with the data in order, then `verifies()`.
+ * Undefined for a hash function this store cannot recompute (such a record cannot be verified).
+ */
+export function multihashCheck(cid: CID): { update(chunk: Uint8Array): void; verifies(): boolean } | undefined {
+  const { code, digest } = cid.multihash;
+  if (code === SHA2_256) {
+    const hash = createHash("sha256");
+    return {
+      update: (chunk) => void hash.update(chunk),
+      verifies: () => Buffer.from(digest).equals(hash.digest()),
+    };
+  }
+  if (code === IDENTITY) {
+    const parts: Uint8Array[] = [];
+    return {
+      update: (chunk) => void parts.push(Uint8Array.prototype.slice.call(chunk)),
+      verifies: () => Buffer.from(digest).equals(Buffer.concat(parts)),
+    };
+  }
+  return undefined;
+}
+
+/** Whether `data` hashes to `cid`'s multihash; undefined when its hash function cannot be recomputed here. */
+export function multihashVerifies(cid: CID, data: Uint8Array): boolean | undefined {
+  const check = multihashCheck(cid);
+  if (check === undefined) return undefined;
+  check.update(data);
+  return check.verifies();
 }
 
 /** Header (with CID) of a version 1 / 2 record holding `dataLength` bytes (tests write old segments with it). */

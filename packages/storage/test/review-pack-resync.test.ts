@@ -1,0 +1,300 @@
+// Review findings 1, 3, 4 and 10 on the pack blockstore's scan at open: a block's data that holds bytes looking
+// like a whole record (right CRCs) is never served for the CID it claims nor hides an intact block; one flipped bit
+// in a segment's magic does not make it an old-format segment; a damaged region full of fake headers claiming
+// 64 MiB records does not make open slow; a flipped data byte in the last record is damage, not a torn tail.
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, open, readdir, rm, stat, truncate } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { crc32 } from "node:zlib";
+import { expect } from "chai";
+import { CID } from "multiformats/cid";
+import * as raw from "multiformats/codecs/raw";
+import { create as createDigest } from "multiformats/hashes/digest";
+import { BlockCorruptError } from "../src/index.ts";
+import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
+import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
+import {
+  ALIGNMENT,
+  HEADER_CRC,
+  HEADER_V3,
+  KIND_BLOCK,
+  KIND_TOMBSTONE,
+  alignUp,
+  recordHeaderV3,
+} from "../src/helia/pack-format.ts";
+import { expectRejection } from "./helpers/expect.ts";
+
+interface TestBlock {
+  cid: CID;
+  bytes: Uint8Array;
+}
+
+const cidOf = (bytes: Uint8Array): CID =>
+  CID.createV1(raw.code, createDigest(0x12, createHash("sha256").update(bytes).digest()));
+
+function block(size: number): TestBlock {
+  const bytes = new Uint8Array(randomBytes(size));
+  return { cid: cidOf(bytes), bytes };
+}
+
+/** A whole version 3 record (unpadded) claiming `cid` holds `data`: every CRC right, the hash not. */
+function record(kind: number, cid: CID, data: Uint8Array): Buffer {
+  const parts = kind === KIND_BLOCK ? [data] : [];
+  return Buffer.concat([recordHeaderV3(kind, cid, parts).header, ...parts]);
+}
+
+const headerLength = (cid: CID): number => HEADER_V3 + cid.bytes.length + HEADER_CRC;
+const padded = ({ cid, bytes }: TestBlock): number => alignUp(headerLength(cid) + bytes.length, ALIGNMENT);
+
+async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const part of store.get(cid)) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+async function patch(path: string, offset: number, change: (bytes: Buffer) => void, length = 1): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const bytes = Buffer.alloc(length);
+    await handle.read(bytes, 0, length, offset);
+    change(bytes);
+    await handle.write(bytes, 0, length, offset);
+  } finally {
+    await handle.close();
+  }
+}
+const flip = (path: string, offset: number, mask = 0x5a): Promise<void> =>
+  patch(path, offset, (bytes) => (bytes[0] = bytes[0]! ^ mask));
+/** Zeroes the magic and length of a record header: no one-byte repair can work out what it said. */
+const wipeHeader = (path: string, offset: number): Promise<void> => patch(path, offset, (bytes) => bytes.fill(0), 8);
+
+describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
+  let dir: string;
+  const stores: PackBlockstore[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "hygeia-review-pack-"));
+  });
+  afterEach(async () => {
+    for (const store of stores.splice(0)) await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function openStore(options: PackBlockstoreOptions = {}): Promise<PackBlockstore> {
+    const store = new PackBlockstore(dir, { directIo: false, ...options });
+    stores.push(store);
+    await store.open();
+    return store;
+  }
+  async function closeAll(): Promise<void> {
+    for (const store of stores.splice(0)) await store.close();
+  }
+  async function segmentPaths(): Promise<string[]> {
+    return (await readdir(dir))
+      .filter((name) => name.endsWith(".pack"))
+      .sort()
+      .map((name) => join(dir, name));
+  }
+
+  /**
+   * victim, then an attacker's block whose data holds `plant(victim)` at the first 4096-aligned file offset inside
+   * it, then (unless `tail`) one more block. Returns the blocks and the attacker record's offset.
+   */
+  async function store3(plant: (victim: TestBlock) => Buffer, tail = false) {
+    const store = await openStore();
+    const victim = block(10_000);
+    await store.put(victim.cid, victim.bytes);
+    const attackerOffset = ALIGNMENT + padded(victim);
+    const data = Buffer.alloc(4 * ALIGNMENT + 1000, 0x41);
+    const dataStart = attackerOffset + headerLength(victim.cid); // every raw sha2-256 CID has one length
+    plant(victim).copy(data, alignUp(dataStart, ALIGNMENT) - dataStart);
+    const attacker = { bytes: new Uint8Array(data), cid: cidOf(data) };
+    await store.put(attacker.cid, attacker.bytes);
+    const after = block(5000);
+    if (!tail) await store.put(after.cid, after.bytes);
+    await closeAll();
+    const [segment] = await segmentPaths();
+    return { victim, attacker, after, attackerOffset, segment: segment! };
+  }
+
+  const forgedBytes = Buffer.from("FORGED BYTES served for the victim's CID ".repeat(10));
+  const damages = {
+    "a flipped length byte": (path: string, offset: number) => flip(path, offset + 5),
+    "a wiped header (no one-byte repair)": wipeHeader,
+  };
+
+  for (const [name, damage] of Object.entries(damages)) {
+    it(`never serves a record found inside another block's data for the CID it claims, after ${name}`, async () => {
+      const planted = await store3((victim) => record(KIND_BLOCK, victim.cid, forgedBytes));
+      await damage(planted.segment, planted.attackerOffset);
+      const store = await openStore();
+      expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+      expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
+      const check = await store.check({ data: true });
+      expect(check.unreadable).to.not.include(planted.victim.cid.toString());
+      expect(check.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([
+        ["record", planted.attackerOffset],
+      ]);
+    });
+
+    it(`never applies a tombstone found inside another block's data, after ${name}`, async () => {
+      const planted = await store3((victim) => record(KIND_TOMBSTONE, victim.cid, new Uint8Array()));
+      await damage(planted.segment, planted.attackerOffset);
+      const store = await openStore();
+      expect(await store.has(planted.victim.cid)).to.equal(true);
+      expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+      expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
+    });
+  }
+
+  it("never resynchronizes into a record cut short at a 4 KiB boundary (power loss inside it)", async () => {
+    const planted = await store3((victim) => record(KIND_BLOCK, victim.cid, forgedBytes), true);
+    await truncate(planted.segment, planted.attackerOffset + 2 * ALIGNMENT);
+    const store = await openStore();
+    expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+    expect(await store.has(planted.attacker.cid)).to.equal(false);
+    expect(store.damage.map(({ kind }) => kind)).to.deep.equal(["torn-tail"]);
+    expect((await stat(planted.segment)).size).to.equal(planted.attackerOffset);
+  });
+
+  it("serves a record found after a resynchronization only if its data hashes to its CID, and a put writes it again", async () => {
+    // The attacker's data: a genuine record of block `genuine` (its hash verifies: the resynchronization accepts
+    // it), then in sequence forged records claiming the victim (stored earlier) and `absent` (never stored).
+    const genuine = block(1000);
+    const absent = block(400);
+    const planted = await store3((victim) => {
+      const first = record(KIND_BLOCK, genuine.cid, genuine.bytes);
+      const second = record(KIND_BLOCK, victim.cid, forgedBytes);
+      const third = record(KIND_BLOCK, absent.cid, forgedBytes);
+      const out = Buffer.alloc(3 * ALIGNMENT);
+      first.copy(out, 0);
+      second.copy(out, ALIGNMENT);
+      third.copy(out, 2 * ALIGNMENT);
+      return out;
+    });
+    await wipeHeader(planted.segment, planted.attackerOffset);
+    let store = await openStore();
+    expect(Buffer.compare(await read(store, genuine.cid), genuine.bytes)).to.equal(0);
+    // The intact victim is not hidden by the forged copy after it, and the forged bytes are never served.
+    expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+    await expectRejection(read(store, absent.cid), BlockCorruptError);
+    const check = await store.check({ data: true });
+    expect(check.unreadable).to.deep.equal([absent.cid.toString()]);
+    expect(check.damage.some(({ cid, reason }) => cid === absent.cid.toString() && /hash/.test(reason))).to.equal(true);
+    // A real put of `absent` is not skipped because of the unverified entry.
+    await store.put(absent.cid, absent.bytes);
+    expect(Buffer.compare(await read(store, absent.cid), absent.bytes)).to.equal(0);
+    await closeAll();
+    store = await openStore();
+    expect(Buffer.compare(await read(store, absent.cid), absent.bytes)).to.equal(0);
+    expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+    expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
+  });
+
+  it("check({ data: true }) verifies every record's multihash, not only its CRC", async () => {
+    // A record whose CRCs are right but whose data is not its CID's: written as a whole, valid-looking segment.
+    const store = await openStore();
+    const good = block(3000);
+    await store.put(good.cid, good.bytes);
+    await closeAll();
+    const [segment] = await segmentPaths();
+    const liar = block(2000);
+    const handle = await open(segment!, "r+");
+    const size = (await handle.stat()).size;
+    await handle.write(record(KIND_BLOCK, liar.cid, forgedBytes), 0, undefined, size);
+    await handle.close();
+    const reopened = await openStore();
+    const check = await reopened.check({ data: true });
+    expect(check.unreadable).to.deep.equal([liar.cid.toString()]);
+    expect(check.verified).to.equal(1);
+  });
+
+  for (const [mask, version] of [
+    [0x01, "HYGPACK2"],
+    [0x02, "HYGPACK1"],
+  ] as const) {
+    for (const segmentsWanted of [1, 2]) {
+      it(`reads every block of a segment whose magic became "${version}" (one bit), reported as segment-header damage (${segmentsWanted} segment(s))`, async () => {
+        const store = await openStore({ segmentSize: segmentsWanted === 1 ? 1 << 30 : 50_000 });
+        const blocks = Array.from({ length: 12 }, (_, i) => block(1000 + i * 500));
+        for (const { cid, bytes } of blocks) await store.put(cid, bytes);
+        await closeAll();
+        const paths = await segmentPaths();
+        expect(paths.length)
+          .to.equal(segmentsWanted === 1 ? 1 : paths.length)
+          .and.to.be.at.least(segmentsWanted);
+        await flip(paths[0]!, 7, mask);
+        const reopened = await openStore();
+        for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+        expect(reopened.damage.map(({ kind }) => kind)).to.deep.equal(["segment-header"]);
+      });
+    }
+  }
+
+  it("reads a version 3 segment whose magic and header CRC are both damaged (a record verifies at 4096)", async () => {
+    const store = await openStore();
+    const blocks = Array.from({ length: 4 }, () => block(2000));
+    for (const { cid, bytes } of blocks) await store.put(cid, bytes);
+    await closeAll();
+    const [segment] = await segmentPaths();
+    await flip(segment!, 7, 0x01); // "HYGPACK2", alignment 4096: a plausible version 2 header
+    await flip(segment!, 13); // and its CRC no longer verifies as version 3
+    const reopened = await openStore();
+    for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+    expect(reopened.damage.map(({ kind }) => kind)).to.deep.equal(["segment-header"]);
+  });
+
+  it("opens in well under a second when a damaged region holds a fake header claiming 64 MiB at every 4 KiB", async function () {
+    this.timeout(240_000);
+    const store = await openStore({ segmentSize: 1 << 30 });
+    const first = block(100);
+    await store.put(first.cid, first.bytes);
+    const fakeCid = block(1).cid;
+    const fakeLength = headerLength(fakeCid);
+    const data = Buffer.alloc(1 << 20);
+    for (let at = ALIGNMENT - headerLength(first.cid); at + fakeLength <= data.length; at += ALIGNMENT) {
+      const fake = recordHeaderV3(KIND_BLOCK, fakeCid, []).header;
+      fake.writeUInt32LE(64 * 1024 * 1024, 4); // claims 64 MiB
+      fake.writeUInt32LE(12345, 12); // a data CRC that will not verify
+      fake.writeUInt32LE(crc32(fake.subarray(0, fakeLength - HEADER_CRC)), fakeLength - HEADER_CRC);
+      fake.copy(data, at);
+    }
+    const attacker = { bytes: new Uint8Array(data), cid: cidOf(data) };
+    await store.put(attacker.cid, attacker.bytes);
+    const rest = Array.from({ length: 70 }, () => block(1 << 20)); // the segment must be > 64 MiB for the claims to fit
+    for (const { cid, bytes } of rest) await store.put(cid, bytes);
+    await closeAll();
+    const [segment] = await segmentPaths();
+    await wipeHeader(segment!, 2 * ALIGNMENT); // the attacker's record header: the scan must resynchronize
+    const started = performance.now();
+    const reopened = await openStore({ segmentSize: 1 << 30 });
+    const elapsed = performance.now() - started;
+    // Before the fix every fake's 64 MiB was read and checked: ~35 s on the review VM (~300 ms after).
+    expect(elapsed).to.be.below(5000);
+    expect(reopened.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([["record", 2 * ALIGNMENT]]);
+    for (const { cid, bytes } of [first, ...rest]) {
+      expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+    }
+  });
+
+  it("keeps a whole last record whose data byte flipped as damage (BlockCorruptError), never cut as a torn tail", async () => {
+    const store = await openStore();
+    const a = block(1000);
+    const b = block(300);
+    await store.put(a.cid, a.bytes);
+    await store.put(b.cid, b.bytes);
+    await closeAll();
+    const [segment] = await segmentPaths();
+    const size = (await stat(segment!)).size;
+    const bOffset = ALIGNMENT + padded(a);
+    await flip(segment!, bOffset + headerLength(b.cid) + 100);
+    const reopened = await openStore();
+    expect((await stat(segment!)).size).to.equal(size);
+    await expectRejection(read(reopened, b.cid), BlockCorruptError);
+    expect(reopened.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([["record", bOffset]]);
+    expect(Buffer.compare(await read(reopened, a.cid), a.bytes)).to.equal(0);
+    await reopened.put(b.cid, b.bytes); // a put writes it again
+    expect(Buffer.compare(await read(reopened, b.cid), b.bytes)).to.equal(0);
+  });
+});
