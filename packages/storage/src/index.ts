@@ -37,6 +37,7 @@ export {
 export type { OpenManifestOptions } from "./manifest/manifest-seal.ts";
 export { FileManifestHead, MAX_PREVIOUS_HEADS, isRecoverableHead } from "./manifest/manifest-head.ts";
 export type {
+  DroppedHeadEntry,
   FileManifestHeadOptions,
   ManifestHead,
   ManifestHeadValue,

@@ -33,6 +33,8 @@ export interface PatientRecordsOptions extends RecordStoreOptions {
   acceptUnauthenticated?: boolean;
   /** Told when a head naming lost content was moved back to the newest complete version (PatientManifestOptions). */
   onHeadFallback?: (fallback: HeadFallback) => void;
+  /** How often an add re-reads the head and merges after losing a race to another writer (default 8). */
+  maxAttempts?: number;
 }
 
 export interface AddedRecord {

@@ -18,6 +18,13 @@ import type { LockAttempt } from "../process-lock.ts";
 export interface ManifestHeadValue {
   cid: CID;
   version: number;
+  /**
+   * The id of the store the version was written to (a HeliaContentStore's peer id), where its content is. Several
+   * stores may share one head (FileManifestHead): a store moves a head back only from content it wrote itself and
+   * lost; another store's version is fetched from peers (PatientManifest.latest). Undefined for heads written by
+   * an earlier release or through a store without an id.
+   */
+  writtenBy?: string;
 }
 
 export interface ManifestHead {
@@ -62,6 +69,13 @@ export function isRecoverableHead(head: ManifestHead): head is RecoverableManife
 /** Earlier heads a FileManifestHead keeps (and abandoned ones, after a roll back), newest first. */
 export const MAX_PREVIOUS_HEADS = 16;
 
+/** An entry of the head file's history that could not be parsed and was dropped (FileManifestHead). */
+export interface DroppedHeadEntry {
+  /** "previous" or "abandoned", and the index in that list ("previous[0]"); "previous" alone when not a list. */
+  where: string;
+  reason: string;
+}
+
 export interface FileManifestHeadOptions {
   /**
    * How long to wait for another live writer's lock before ManifestHeadLockedError. Default 5 s. A writer that
@@ -70,12 +84,23 @@ export interface FileManifestHeadOptions {
   lockTimeoutMs?: number;
   /** @deprecated Ignored: the lock dies with its process, so there is no stale lock to break. */
   staleLockMs?: number;
+  /**
+   * Called when a write drops history entries of the head file that cannot be parsed (the current head is read
+   * strictly; a bad earlier entry only loses that fallback). Default: a process warning with code
+   * `HYGEIA_HEAD_HISTORY_DAMAGE`.
+   */
+  onDroppedHistory?: (dropped: readonly DroppedHeadEntry[], path: string) => void;
 }
+
+/** The least a store id has to be, and the most (a peer id is ≈ 52 characters). */
+const STORE_ID = /^\S{1,256}$/;
 
 /** A head as the file stores it: the current value, the ones before it, and any abandoned by a roll back. */
 interface HeadRecord extends ManifestHeadValue {
   previous: ManifestHeadValue[];
   abandoned: AbandonedHead[];
+  /** History entries that did not parse: left out of the lists above, dropped from the file at the next write. */
+  dropped: DroppedHeadEntry[];
 }
 
 interface AbandonedHead extends ManifestHeadValue {
@@ -94,6 +119,7 @@ export class FileManifestHead implements RecoverableManifestHead {
   readonly path: string;
   readonly #lockPath: string;
   readonly #lockTimeoutMs: number;
+  readonly #onDroppedHistory: (dropped: readonly DroppedHeadEntry[], path: string) => void;
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(path: string, options: FileManifestHeadOptions = {}) {
@@ -106,14 +132,20 @@ export class FileManifestHead implements RecoverableManifestHead {
         field: "lockTimeoutMs",
       });
     }
+    if (options.onDroppedHistory !== undefined && typeof options.onDroppedHistory !== "function") {
+      throw new InvalidArgumentError("onDroppedHistory must be a function (dropped, path) => void", {
+        field: "onDroppedHistory",
+      });
+    }
     this.path = path;
     this.#lockPath = `${path}.lock`;
     this.#lockTimeoutMs = lockTimeoutMs;
+    this.#onDroppedHistory = options.onDroppedHistory ?? warnOfDroppedHistory;
   }
 
   async get(): Promise<ManifestHeadValue | undefined> {
     const record = await this.#read();
-    return record === undefined ? undefined : { cid: record.cid, version: record.version };
+    return record === undefined ? undefined : headValue(record);
   }
 
   async previous(): Promise<ManifestHeadValue[]> {
@@ -125,7 +157,14 @@ export class FileManifestHead implements RecoverableManifestHead {
     if (!Number.isSafeInteger(next.version) || next.version < 1) {
       throw new InvalidArgumentError("head version must be a positive integer", { field: "next.version" });
     }
-    return this.#serialised(() => this.#swap(expected, { cid: nextCid, version: next.version }));
+    if (next.writtenBy !== undefined && (typeof next.writtenBy !== "string" || !STORE_ID.test(next.writtenBy))) {
+      throw new InvalidArgumentError("writtenBy must be a store id (a peer id): 1 to 256 characters, no whitespace", {
+        field: "next.writtenBy",
+      });
+    }
+    const value: ManifestHeadValue = { cid: nextCid, version: next.version };
+    if (next.writtenBy !== undefined) value.writtenBy = next.writtenBy;
+    return this.#serialised(() => this.#swap(expected, value));
   }
 
   async rollBack(lost: CID, to: ManifestHeadValue): Promise<boolean> {
@@ -144,12 +183,12 @@ export class FileManifestHead implements RecoverableManifestHead {
         );
       }
       const at = new Date().toISOString();
-      const skipped = [current, ...current.previous.slice(0, index)].map(({ cid, version }) => ({ cid, version, at }));
+      const skipped = [current, ...current.previous.slice(0, index)].map((head) => ({ ...headValue(head), at }));
       await this.#write({
-        cid: target,
-        version: to.version,
+        ...current.previous[index]!,
         previous: current.previous.slice(index + 1),
         abandoned: [...skipped, ...current.abandoned].slice(0, MAX_PREVIOUS_HEADS),
+        dropped: current.dropped,
       });
       return true;
     });
@@ -172,10 +211,12 @@ export class FileManifestHead implements RecoverableManifestHead {
     return parseHead(text);
   }
 
+  /** Writes `record`; the history entries it dropped are reported once written (they are gone from the file). */
   async #write(record: HeadRecord): Promise<void> {
-    const plain = (head: ManifestHeadValue): { cid: string; version: number } => ({
+    const plain = (head: ManifestHeadValue): { cid: string; version: number; writtenBy?: string } => ({
       cid: head.cid.toString(),
       version: head.version,
+      ...(head.writtenBy === undefined ? {} : { writtenBy: head.writtenBy }),
     });
     const json = {
       ...plain(record),
@@ -185,6 +226,7 @@ export class FileManifestHead implements RecoverableManifestHead {
         : { abandoned: record.abandoned.map((head) => ({ ...plain(head), at: head.at })) }),
     };
     await writeFileAtomically(this.path, JSON.stringify(json) + "\n");
+    if (record.dropped.length > 0) this.#onDroppedHistory(record.dropped, this.path);
   }
 
   async #swap(expected: CID | undefined, next: ManifestHeadValue): Promise<boolean> {
@@ -198,10 +240,8 @@ export class FileManifestHead implements RecoverableManifestHead {
       });
     }
     const previous =
-      current === undefined
-        ? []
-        : [{ cid: current.cid, version: current.version }, ...current.previous].slice(0, MAX_PREVIOUS_HEADS);
-    await this.#write({ ...next, previous, abandoned: current?.abandoned ?? [] });
+      current === undefined ? [] : [headValue(current), ...current.previous].slice(0, MAX_PREVIOUS_HEADS);
+    await this.#write({ ...next, previous, abandoned: current?.abandoned ?? [], dropped: current?.dropped ?? [] });
     return true;
   }
 
@@ -236,34 +276,82 @@ export class FileManifestHead implements RecoverableManifestHead {
   }
 }
 
+/**
+ * The head file, the current value strictly (InvalidManifestError: there is no head to add to), the history
+ * leniently: an entry that does not parse is left out and listed in `dropped` (it only loses that fallback), so
+ * one bad earlier entry cannot block every add.
+ */
 function parseHead(text: string): HeadRecord {
+  let value: { previous?: unknown; abandoned?: unknown };
+  let current: ManifestHeadValue;
   try {
-    const value = JSON.parse(text) as { previous?: unknown; abandoned?: unknown };
-    const list = (items: unknown): unknown[] => {
-      if (items === undefined) return []; // a head written by an earlier release keeps no history
-      if (!Array.isArray(items)) throw new Error("not a list");
-      return items.slice(0, MAX_PREVIOUS_HEADS);
-    };
-    return {
-      ...parseValue(value),
-      previous: list(value.previous).map(parseValue),
-      abandoned: list(value.abandoned).map((item) => ({
-        ...parseValue(item),
-        at: String((item as { at?: unknown }).at ?? ""),
-      })),
-    };
+    value = JSON.parse(text) as { previous?: unknown; abandoned?: unknown };
+    current = parseValue(value);
   } catch (cause) {
-    throw new InvalidManifestError("manifest head file is corrupt", { cause });
+    throw new InvalidManifestError(
+      "manifest head file is corrupt: its current head cannot be read. Restore it from a backup, or write the " +
+        "last version you know of (`previous` in the file, or your own records) as the head",
+      { cause },
+    );
   }
+  const dropped: DroppedHeadEntry[] = [];
+  const list = <T>(name: string, items: unknown, parse: (item: unknown) => T): T[] => {
+    if (items === undefined) return []; // a head written by an earlier release keeps no history
+    if (!Array.isArray(items)) {
+      dropped.push({ where: name, reason: "not a list" });
+      return [];
+    }
+    const parsed: T[] = [];
+    items.slice(0, MAX_PREVIOUS_HEADS).forEach((item: unknown, index) => {
+      try {
+        parsed.push(parse(item));
+      } catch (error) {
+        dropped.push({ where: `${name}[${index}]`, reason: error instanceof Error ? error.message : String(error) });
+      }
+    });
+    return parsed;
+  };
+  return {
+    ...current,
+    previous: list("previous", value.previous, parseValue),
+    abandoned: list("abandoned", value.abandoned, (item) => ({
+      ...parseValue(item),
+      at: String((item as { at?: unknown }).at ?? ""),
+    })),
+    dropped,
+  };
 }
 
 function parseValue(item: unknown): ManifestHeadValue {
-  const { cid, version } = (typeof item === "object" && item !== null ? item : {}) as {
+  const { cid, version, writtenBy } = (typeof item === "object" && item !== null ? item : {}) as {
     cid?: unknown;
     version?: unknown;
+    writtenBy?: unknown;
   };
-  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) throw new Error("bad version");
-  return { cid: parseCid(cid), version };
+  if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) {
+    throw new Error("version is not a positive integer");
+  }
+  const value: ManifestHeadValue = { cid: parseCid(cid), version };
+  if (writtenBy !== undefined) {
+    if (typeof writtenBy !== "string" || !STORE_ID.test(writtenBy)) throw new Error("writtenBy is not a store id");
+    value.writtenBy = writtenBy;
+  }
+  return value;
+}
+
+/** The value alone (no history). */
+function headValue(head: ManifestHeadValue): ManifestHeadValue {
+  const value: ManifestHeadValue = { cid: head.cid, version: head.version };
+  if (head.writtenBy !== undefined) value.writtenBy = head.writtenBy;
+  return value;
+}
+
+function warnOfDroppedHistory(dropped: readonly DroppedHeadEntry[], path: string): void {
+  process.emitWarning(
+    `manifest head ${path}: ${dropped.length} earlier head(s) could not be read and were dropped from its history ` +
+      `(${dropped.map((entry) => `${entry.where}: ${entry.reason}`).join("; ")}); the current head is intact`,
+    { code: "HYGEIA_HEAD_HISTORY_DAMAGE" },
+  );
 }
 
 /** Write to a private temp file, fsync, rename over the target, fsync the directory. */

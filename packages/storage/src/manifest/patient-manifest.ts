@@ -20,6 +20,7 @@ import type { ContentStore, OperationOptions } from "../content-store.ts";
 import {
   BlockCorruptError,
   ContentNotFoundError,
+  HeadContentElsewhereError,
   HygeiaStorageError,
   InvalidArgumentError,
   InvalidManifestError,
@@ -300,6 +301,8 @@ export class PatientManifest {
   /** Set once latest() read, or commit() wrote, a version 2 head: from then on acceptUnauthenticated does nothing. */
   #sawAuthenticatedHead = false;
   #lastHeadFallback: HeadFallback | undefined;
+  /** addEntries and upgradeSeal of this instance, one at a time: they never race each other for the head. */
+  #writes: Promise<unknown> = Promise.resolve();
 
   constructor(options: PatientManifestOptions) {
     checkManifestOptions(options);
@@ -349,21 +352,68 @@ export class PatientManifest {
    * the head but not the newest blocks) is moved back to the newest earlier version whose manifest and listed
    * records are all here, and that is reported (onHeadFallback, lastHeadFallback); adding works again on top of
    * it. ContentNotFoundError when no recorded earlier version is complete: then nothing is changed.
+   *
+   * Only from a version this store wrote (the head records each writer's store id, `writtenBy`): a head file shared
+   * with another store may name that store's versions, which are fetched from connected peers, never rolled back
+   * from, and never passed over when falling back. HeadContentElsewhereError when such a version cannot be fetched
+   * within the timeout (nothing is changed).
    */
   async latest(options: OperationOptions = {}): Promise<Manifest | undefined> {
     let head = await this.#head.get(options);
     if (head === undefined) return undefined;
-    // has() is local: a lost head is found at once, without asking peers for a manifest nobody has.
-    if (isRecoverableHead(this.#head) && !(await this.#store.has(head.cid, options))) {
+    // has() is local: a lost head is found at once, without asking peers for a manifest nobody has. Only a version
+    // this store wrote can have been lost here; another store's (a shared head file) is fetched from peers below.
+    if (isRecoverableHead(this.#head) && this.#wroteHere(head) && !(await this.#store.has(head.cid, options))) {
       head = await this.#fallBack(this.#head, head, options);
     }
-    const sealed = await fetchSealed(this.#store, head.cid, options);
+    const sealed = await this.#fetchHead(head, options);
     const manifest = await openAt(head.cid, sealed, this.#keyPair, this.#migrating());
     if (manifest.version !== head.version) {
       throw new InvalidManifestError(`head says version ${head.version}, manifest says ${manifest.version}`);
     }
     if (manifest.sealVersion === SEALED_MANIFEST_VERSION) this.#sawAuthenticatedHead = true;
     return manifest;
+  }
+
+  /** The id of this instance's store (a HeliaContentStore's peer id), recorded in every head it writes. */
+  #storeId(): string | undefined {
+    try {
+      const id: unknown = Reflect.get(this.#store, "peerId");
+      return typeof id === "string" && id.length > 0 ? id : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Whether `head` was written through this store (or by an earlier release, which recorded no store). */
+  #wroteHere(head: ManifestHeadValue): boolean {
+    return head.writtenBy === undefined || head.writtenBy === this.#storeId();
+  }
+
+  /** The head's sealed manifest; another store's version that cannot be fetched is HeadContentElsewhereError. */
+  async #fetchHead(head: ManifestHeadValue, options: OperationOptions): Promise<Uint8Array> {
+    try {
+      return await fetchSealed(this.#store, head.cid, options);
+    } catch (error) {
+      const missing = error instanceof ContentNotFoundError || error instanceof StorageTimeoutError;
+      if (!missing || head.writtenBy === undefined || this.#wroteHere(head)) throw error;
+      throw new HeadContentElsewhereError(
+        head.cid.toString(),
+        head.version,
+        head.writtenBy,
+        `the manifest head names version ${head.version} (${head.cid.toString()}), written by store ` +
+          `${head.writtenBy}: it is not in this store and no connected peer sent it; nothing was changed ` +
+          "(it is not lost: it is in that store). Connect this node to that one (dial it or pass it in peers) and retry",
+        { cause: error },
+      );
+    }
+  }
+
+  /** Runs `action` after every earlier write of this instance settled. */
+  #queued<T>(action: () => Promise<T>): Promise<T> {
+    const run = this.#writes.then(action);
+    this.#writes = run.catch(() => undefined);
+    return run;
   }
 
   /** Whether a version 1 head (and what is behind it) may be read: the option, until the head is authenticated. */
@@ -398,7 +448,10 @@ export class PatientManifest {
     const { cid } = await this.#store.put([sealed], options);
     let moved: boolean;
     try {
-      moved = await this.#head.compareAndSet(base?.cid, { cid, version: document.version }, options);
+      const next: ManifestHeadValue = { cid, version: document.version };
+      const writtenBy = this.#storeId();
+      if (writtenBy !== undefined) next.writtenBy = writtenBy;
+      moved = await this.#head.compareAndSet(base?.cid, next, options);
     } catch (error) {
       // The head may or may not have moved (a write that failed half-way): unpin only what it surely does not name.
       if ((await this.#headNames(cid, options)) === false) await this.#store.unpin(cid, options).catch(() => undefined);
@@ -416,10 +469,15 @@ export class PatientManifest {
 
   /**
    * Adds entries on top of whatever the head is now, retrying with a fresh read after each lost race, so
-   * concurrent writers' entries are all kept. Throws ManifestConflictError after `maxAttempts` lost races.
+   * concurrent writers' entries are all kept. Throws ManifestConflictError after `maxAttempts` lost races (to
+   * other instances or processes: calls on one instance run one at a time and never race each other).
    */
   async addEntries(additions: readonly ManifestEntry[], options: OperationOptions = {}): Promise<Manifest> {
     additions = checkEntriesToList(additions, "additions");
+    return this.#queued(() => this.#addEntries(additions, options));
+  }
+
+  async #addEntries(additions: readonly ManifestEntry[], options: OperationOptions): Promise<Manifest> {
     let lastConflict: ManifestConflictError | undefined;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       const base = await this.latest(options);
@@ -439,7 +497,11 @@ export class PatientManifest {
    * authenticated version (needs acceptUnauthenticated to read it). Returns the head, unchanged if it was
    * authenticated already (or there is none). Any other write re-seals just as well.
    */
-  async upgradeSeal(options: OperationOptions = {}): Promise<Manifest | undefined> {
+  upgradeSeal(options: OperationOptions = {}): Promise<Manifest | undefined> {
+    return this.#queued(() => this.#upgradeSeal(options));
+  }
+
+  async #upgradeSeal(options: OperationOptions): Promise<Manifest | undefined> {
     let lastConflict: ManifestConflictError | undefined;
     for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
       const base = await this.latest(options);
@@ -572,6 +634,12 @@ export class PatientManifest {
       const skipped: HeadFallback["skipped"] = [];
       let restored: ManifestHeadValue | undefined;
       for (const candidate of await head.previous(options)) {
+        // Another store's version (a shared head file) is in that store, whatever this one holds of it: whether it
+        // is complete cannot be judged here, and passing over it would unlist that store's intact records.
+        if (!this.#wroteHere(candidate)) {
+          restored = candidate;
+          break;
+        }
         const reason = await this.#incomplete(candidate, options);
         if (reason === undefined) {
           restored = candidate;
@@ -596,7 +664,7 @@ export class PatientManifest {
       // Someone else moved the head meanwhile (rolled it back too, or wrote): use theirs if it is here.
       const current = await head.get(options);
       if (current === undefined) throw new ContentNotFoundError(lost.cid.toString(), "the manifest head was removed");
-      if (await this.#store.has(current.cid, options)) return current;
+      if (!this.#wroteHere(current) || (await this.#store.has(current.cid, options))) return current;
       lost = current;
     }
     throw new ContentNotFoundError(
