@@ -192,6 +192,29 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
   });
 
+  it("never cuts records after damage at the end of the last segment whose hash it cannot recompute (refused, kept)", async () => {
+    const store = await openStore();
+    const first = block(3000);
+    const damaged = block(3000);
+    await store.put(first.cid, first.bytes);
+    await store.put(damaged.cid, damaged.bytes);
+    const sha512 = Array.from({ length: 2 }, () => {
+      const bytes = new Uint8Array(randomBytes(2000));
+      const digest = createHash("sha512").update(bytes).digest();
+      return { cid: CID.createV1(raw.code, createDigest(0x13, digest)), bytes };
+    });
+    for (const { cid, bytes } of sha512) await store.put(cid, bytes);
+    await closeAll();
+    const [segment] = await segmentPaths();
+    const size = (await stat(segment!)).size;
+    await wipeHeader(segment!, ALIGNMENT + padded(first));
+    const reopened = await openStore();
+    expect((await stat(segment!)).size).to.equal(size);
+    expect(Buffer.compare(await read(reopened, first.cid), first.bytes)).to.equal(0);
+    for (const { cid } of sha512) await expectRejection(read(reopened, cid), BlockCorruptError);
+    expect(reopened.damage.map(({ kind }) => kind)).to.not.include("torn-tail");
+  });
+
   it("check({ data: true }) verifies every record's multihash, not only its CRC", async () => {
     // A record whose CRCs are right but whose data is not its CID's: written as a whole, valid-looking segment.
     const store = await openStore();

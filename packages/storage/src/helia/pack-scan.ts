@@ -8,9 +8,10 @@
 //   record header verifies there, the scan continues there, trusted. A header that verifies but whose record runs
 //   past the end of the file is cut short: everything after it is inside it, nothing there is searched.
 // - Otherwise the scan searches for the next record (resynchronizes). A record found that way is accepted only if
-//   its data hashes to its CID's multihash (sha2-256 or identity; others are unverifiable and refused), it is not
-//   a tombstone (no data to prove it), and where it ends a record header verifies or the file ends. Every record
-//   after it in that segment is `verified: "none"`: the caller checks its hash before serving or trusting it.
+//   its data hashes to its CID's multihash (sha2-256 or identity), it is not a tombstone (no data to prove it), and
+//   where it ends a record header verifies or the file ends. Every record after it in that segment is
+//   `verified: "none"`: the caller checks its hash before serving or trusting it. One whose hash this store cannot
+//   recompute (and whose CRC verifies) is `"none"` too: never served (unverifiable), but never cut either.
 // - The search is bounded: candidates are found from headers alone, data is read only for a candidate confirmed by
 //   what follows it, at most VERIFY_BUDGET bytes per damaged region (beyond that a confirmed candidate is accepted
 //   unverified, its hash checked on read), through one reused buffer.
@@ -203,7 +204,11 @@ async function findNextRecord(
       const dataLength = parsed.length - parsed.headerLength;
       if (dataLength > budget) return { offset, verified: "none" }; // bounded: its hash is checked on read
       budget -= dataLength;
-      if (await recordDataVerifies(handle, offset, parsed, verifyChunk, true)) return { offset, verified: "hash" };
+      // A hash this store cannot recompute: kept (never cut as a torn tail) but never served (read refuses it).
+      const hashable = multihashCheck(parsed.cid) !== undefined;
+      if (await recordDataVerifies(handle, offset, parsed, verifyChunk, hashable)) {
+        return { offset, verified: hashable ? "hash" : "none" };
+      }
     }
   }
   return undefined;
