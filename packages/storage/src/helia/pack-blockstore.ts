@@ -220,6 +220,7 @@ export class PackBlockstore implements Blockstore {
   sync(): Promise<void> {
     if (!this.#open) return Promise.reject(notOpen());
     const run = this.#syncs.then(async () => {
+      await this.#lock?.assertHeld();
       const segments = [...this.#unsynced];
       this.#unsynced.clear();
       try {
@@ -399,6 +400,8 @@ export class PackBlockstore implements Blockstore {
 
   /** Appends one record to the active segment (starting a new one if needed); only ever one at a time. */
   async #append(kind: number, cid: CID, chunks: Uint8Array[]): Promise<Location> {
+    // One stat: a LOCK.db deleted or replaced under us means another process may be writing here (dir-lock.ts).
+    await this.#lock?.assertHeld();
     const { header, length } = recordHeaderV3(kind, cid, chunks);
     let active = this.#active;
     if (active === undefined || wouldOverflow(active.segment, length, this.#segmentSize)) {
