@@ -96,7 +96,7 @@ export class WrongChainError extends HygeiaIdentityError {
   constructor(rpcUrl: string, actualChainId: number, expectedChainId: number) {
     super(
       "WRONG_CHAIN",
-      `network.chainId: the node at ${truncate(rpcUrl)} is on chain ${actualChainId}, the network says ` +
+      `network.chainId: the node at ${redactUrl(rpcUrl)} is on chain ${actualChainId}, the network says ` +
         `${expectedChainId} (build the network with ethrNetworkFromDeployment(deployment, rpcUrl) from the ` +
         "deployment on that node, or point rpcUrl at a node of the right chain)",
     );
@@ -319,4 +319,18 @@ export function truncate(value: string, max = 120): string {
 
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * An RPC URL fit for a message: scheme, host and port only. Providers put API keys in the path, the query or the
+ * user info, and messages end up in logs and check reasons; the full URL stays on the error's `rpcUrl`.
+ */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    const hidden = parsed.username !== "" || parsed.pathname.length > 1 || parsed.search !== "" || parsed.hash !== "";
+    return `${parsed.protocol}//${parsed.host}${hidden ? "/…" : ""}`;
+  } catch {
+    return "(an unparsable URL)";
+  }
 }

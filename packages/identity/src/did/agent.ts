@@ -65,6 +65,8 @@ export interface IdentityAgentOptions {
   secretBoxKey?: string;
   /** Reuse of resolved DID documents (invalidated by registry events and by this agent's own writes). */
   resolverCacheTtlMs?: number;
+  /** Longest a DID resolution may take before it fails (UnresolvableDidError); default 30 s. */
+  resolveTimeoutMs?: number;
   /** Follow registry events to invalidate cached documents (default true). */
   watchRegistry?: boolean;
   /** How long a registry write may take, sent and mined (default 120 s); then TransactionFailedError. */
@@ -213,7 +215,12 @@ export class IdentityAgent {
       const provider = networkProvider(network);
       cleanup.unshift(() => provider.destroy());
       const didStore = new SqliteDidStore(db);
-      const resolver = await CachedDidResolver.create({ network, provider, cacheTtlMs: options.resolverCacheTtlMs });
+      const resolver = await CachedDidResolver.create({
+        network,
+        provider,
+        cacheTtlMs: options.resolverCacheTtlMs,
+        resolveTimeoutMs: options.resolveTimeoutMs,
+      });
       cleanup.unshift(() => resolver.close());
       const veramo = runtime.core.createAgent<IKeyManager & IDIDManager & IResolver & ICredentialPlugin>({
         plugins: [
