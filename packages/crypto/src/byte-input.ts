@@ -14,7 +14,7 @@
 // What a source may do with its buffers: anything, once it has handed a chunk over and been asked for the next
 // one. Nothing in this package keeps a reference to an input chunk past that point (the encryptor and decryptor
 // copy what they hold over), so a source that refills one scratch buffer for every read is read correctly.
-import { assertBytes, isDetached } from "./bytes.ts";
+import { assertBytes, detachedError, isDetached } from "./bytes.ts";
 import { InvalidArgumentError } from "./errors.ts";
 
 export type ByteChunk = Uint8Array | ArrayBuffer;
@@ -45,13 +45,7 @@ function attachedBytes(bytes: Uint8Array | ArrayBuffer, what: string, field: str
     assertBytes(bytes, what, field);
     return bytes;
   }
-  if (isDetached(bytes)) {
-    throw new InvalidArgumentError(
-      `${what} is a detached ArrayBuffer: it was transferred away (postMessage / structuredClone with transfer, ` +
-        "ArrayBuffer.transfer); pass the bytes before transferring them, or the transferred copy",
-      { field },
-    );
-  }
+  if (isDetached(bytes)) throw detachedError(`${what} is a detached ArrayBuffer: it was`, field);
   return new Uint8Array(bytes);
 }
 

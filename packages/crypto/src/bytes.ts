@@ -35,13 +35,16 @@ export function isDetached(buffer: ArrayBufferLike): boolean {
  */
 export function assertBytes(value: unknown, what: string, field: string): asserts value is Uint8Array {
   if (!(value instanceof Uint8Array)) throw new InvalidArgumentError(`${what} must be a Uint8Array`, { field });
-  if (isDetached(value.buffer)) {
-    throw new InvalidArgumentError(
-      `${what} is detached: its ArrayBuffer was transferred away (postMessage / structuredClone with transfer, ` +
-        "ArrayBuffer.transfer); pass the bytes before transferring them, or the transferred copy",
-      { field },
-    );
-  }
+  if (isDetached(value.buffer)) throw detachedError(`${what} is detached: its ArrayBuffer was`, field);
+}
+
+/** The refusal of bytes over a detached buffer; `subject` says what was transferred ("x is detached: ... was"). */
+export function detachedError(subject: string, field: string): InvalidArgumentError {
+  return new InvalidArgumentError(
+    `${subject} transferred away (postMessage / structuredClone with transfer, ArrayBuffer.transfer); pass the ` +
+      "bytes before transferring them, or the transferred copy",
+    { field },
+  );
 }
 
 /** Strings are taken as UTF-8; bytes as they are. */
