@@ -25,13 +25,7 @@ import {
   walletAt,
   type TestChain,
 } from "./support/chain.ts";
-
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  return promise.then(
-    () => expect.fail("expected a rejection"),
-    (error: unknown) => error,
-  );
-}
+import { rejection } from "./support/settle.ts";
 
 async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
   const error = await rejection(promise);

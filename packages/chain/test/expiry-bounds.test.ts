@@ -8,6 +8,7 @@ import {
   timeBounds,
 } from "../src/index.ts";
 import { startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { refusal } from "./support/settle.ts";
 
 const YEAR = 31_557_600;
 
@@ -30,16 +31,6 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
     registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
   });
   after(async () => t?.stop());
-
-  function refusal(call: () => unknown): InvalidInputError {
-    try {
-      call();
-    } catch (error) {
-      expect(error).to.be.instanceOf(InvalidInputError);
-      return error as InvalidInputError;
-    }
-    return expect.fail("expected an InvalidInputError");
-  }
 
   it("refuses an expiry in milliseconds, saying to divide by 1000, before sending anything", async () => {
     const nonce = await t.provider.getTransactionCount(patient.address);

@@ -8,18 +8,9 @@ import {
   timeBounds,
 } from "../src/index.ts";
 import { latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { refusal } from "./support/settle.ts";
 
 const YEAR = 31_557_600;
-
-function refusal(call: () => unknown): InvalidInputError {
-  try {
-    call();
-  } catch (error) {
-    expect(error).to.be.instanceOf(InvalidInputError);
-    return error as InvalidInputError;
-  }
-  return expect.fail("expected an InvalidInputError");
-}
 
 describe("times given to the TrustRegistry client and the indexer (anvil)", function () {
   this.timeout(60_000);

@@ -1,5 +1,6 @@
-/** Promise helpers for tests of code that must never hang. */
+/** Helpers for tests of refusals and of code that must never hang. */
 import { expect } from "chai";
+import { InvalidInputError } from "../../src/index.ts";
 
 /** Rejects when `promise` has not settled within `ms`: a hang fails the test instead of stalling it. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -16,4 +17,15 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     () => expect.fail("expected a rejection"),
     (error: unknown) => error,
   );
+}
+
+/** The InvalidInputError `call` throws synchronously; fails the test when it returns or throws another error. */
+export function refusal(call: () => unknown): InvalidInputError {
+  try {
+    call();
+  } catch (error) {
+    expect(error).to.be.instanceOf(InvalidInputError);
+    return error as InvalidInputError;
+  }
+  return expect.fail("expected an InvalidInputError");
 }
