@@ -70,6 +70,7 @@ import {
   consentKey,
   isLive,
   keyParts,
+  pairKey,
   type ConsentKey,
   type SlotValue,
   type UndoEntry,
@@ -694,7 +695,7 @@ export class ConsentIndexer {
       if (!event) continue;
       if (!isSlotEvent(event)) {
         // EmergencyGranteeSet: every Emergency window of the pair closes (versions unchanged).
-        for (const key of this.emergencyKeys.get(pairOf(event.patient, event.grantee)) ?? []) {
+        for (const key of this.emergencyKeys.get(pairKey(event.patient, event.grantee)) ?? []) {
           const pendingSlot = this.pending.get(key);
           const current = pendingSlot ?? this.confirmed.get(key);
           if (current === undefined || (pendingSlot === undefined && current.expiry === 0n)) continue;
@@ -743,8 +744,9 @@ export class ConsentIndexer {
   }
 
   private noteKey(key: ConsentKey): void {
-    if (keyParts(key).purpose !== 3) return;
-    const pair = key.slice(0, 80);
+    const { patient, grantee, purpose } = keyParts(key);
+    if (purpose !== 3) return;
+    const pair = pairKey(patient, grantee);
     let keys = this.emergencyKeys.get(pair);
     if (!keys) this.emergencyKeys.set(pair, (keys = new Set()));
     keys.add(key);
@@ -852,11 +854,6 @@ export class ConsentIndexer {
       }
     }
   }
-}
-
-/** The (patient, grantee) prefix of their consent keys (consent-table.ts's layout). */
-function pairOf(patient: string, grantee: string): string {
-  return `${patient.slice(2)}${grantee.slice(2)}`.toLowerCase();
 }
 
 function positive(value: number, field: string): number {

@@ -26,6 +26,11 @@ export interface KeyParts {
   readonly purpose: Purpose;
 }
 
+/** The (patient, grantee) prefix of their consent keys: what an EmergencyGranteeSet addresses. */
+export function pairKey(patient: string, grantee: string): string {
+  return `${patient.slice(2)}${grantee.slice(2)}`.toLowerCase();
+}
+
 /** Arguments must already be validated: 0x-addresses, 0x-bytes32 scope, purpose 1..5. */
 export function consentKey(patient: string, grantee: string, scope: string, purpose: Purpose): ConsentKey {
   return `${patient.slice(2)}${grantee.slice(2)}${scope.slice(2)}${purpose}`.toLowerCase();
