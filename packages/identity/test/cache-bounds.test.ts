@@ -33,6 +33,23 @@ describe("identity: bounded caches", function () {
       cache.set("gone", 3, now); // already expired: not stored
       expect(cache.get("gone")).to.equal(undefined);
     });
+
+    it("keeps the counted bytes under maxBytes, evicting the least recently used, and skips a value larger than all", function () {
+      const cache = new BoundedCache<string, number>({ maxEntries: 100, maxBytes: 10 });
+      const later = Date.now() + 60_000;
+      cache.set("a", 1, later, 4);
+      cache.set("b", 2, later, 4);
+      cache.get("a"); // a is now the most recently used
+      cache.set("c", 3, later, 4);
+      expect(cache.bytes).to.equal(8);
+      expect(cache.get("b")).to.equal(undefined);
+      expect(cache.get("a")).to.equal(1);
+      cache.set("huge", 4, later, 11);
+      expect(cache.get("huge")).to.equal(undefined);
+      expect(cache.bytes).to.equal(8);
+      cache.delete("a");
+      expect(cache.bytes).to.equal(4);
+    });
   });
 
   describe("on attacker-chosen keys", function () {

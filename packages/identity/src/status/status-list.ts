@@ -26,7 +26,6 @@ import { functionArgument, objectArgument } from "../arguments.ts";
 import { type StatusPurpose } from "./bitstring.ts";
 import { TOKEN_STATUS_INVALID, TOKEN_STATUS_SUSPENDED, type TokenStatusList } from "./token-status-list.ts";
 import { BoundedCache } from "../verify/bounded-cache.ts";
-import { ByteBoundedCache } from "./list-cache.ts";
 import { vetStatusUrl, type StatusUrlPolicy } from "./url-policy.ts";
 
 /** A credential's `credentialStatus` entry (Bitstring Status List v1.0). */
@@ -288,7 +287,7 @@ export class StatusListChecker {
   private readonly deadlineMs: number;
   private readonly maxValidity: number;
   private readonly skew: number;
-  private readonly cache: ByteBoundedCache<string, AnyVerifiedStatusList>;
+  private readonly cache: BoundedCache<string, AnyVerifiedStatusList>;
   /** Per URL the newest `iat` of a list that passed every check: an older version is refused (rollback). */
   private readonly newestSeen: BoundedCache<string, number>;
   /** Fetches under way, by href: concurrent checks of one URL share one fetch. */
@@ -316,7 +315,7 @@ export class StatusListChecker {
       "maxListValiditySeconds",
     );
     this.skew = positiveInteger(options.clockSkewSeconds, STATUS_DEFAULTS.clockSkewSeconds, "clockSkewSeconds", 0);
-    this.cache = new ByteBoundedCache({
+    this.cache = new BoundedCache({
       maxEntries: positiveInteger(options.maxCachedLists, STATUS_DEFAULTS.maxCachedLists, "maxCachedLists"),
       maxBytes: positiveInteger(options.cacheBytes, STATUS_DEFAULTS.cacheBytes, "cacheBytes"),
       clock: this.clock,
@@ -486,7 +485,7 @@ export class StatusListChecker {
     if (list.validUntil !== undefined) reuseUntil = Math.min(reuseUntil, list.validUntil * 1000);
     if (list.format === "token" && list.maxReuseSeconds !== undefined)
       reuseUntil = Math.min(reuseUntil, now + list.maxReuseSeconds * 1000);
-    this.cache.set(href, list, listBytes(list), reuseUntil);
+    this.cache.set(href, list, reuseUntil, listBytes(list));
   }
 }
 

@@ -2,7 +2,9 @@
 // issuance times, status URLs).
 //
 // Rules:
-// - Never more than `maxEntries` entries: an insert first drops expired entries, then the least recently used.
+// - Never more than `maxEntries` entries, and the bytes their owners counted never above `maxBytes` (status lists
+//   are up to MAX_STATUS_LIST_BYTES; a count bound alone let 256 maximal lists hold 4 GiB): an insert first drops
+//   expired entries, then the least recently used. A value larger than `maxBytes` is not cached at all.
 // - An expired entry is never returned, and is deleted when seen.
 // - Time comes from the injected clock (the verifier's), so tests and callers control expiry.
 //
@@ -12,6 +14,8 @@
 
 export interface BoundedCacheOptions {
   maxEntries: number;
+  /** Bound on the sum of the `bytes` given to set(); none when absent. */
+  maxBytes?: number;
   clock?: () => number;
 }
 
@@ -19,6 +23,7 @@ interface Slot<V> {
   readonly value: V;
   /** Clock milliseconds; the entry is unusable from then on. */
   readonly expiresAt: number;
+  readonly bytes: number;
 }
 
 /** Entries checked for expiry from the least recently used end at each insert (amortised sweep). */
@@ -26,15 +31,20 @@ const SWEEP_PER_INSERT = 8;
 
 export class BoundedCache<K, V> {
   readonly maxEntries: number;
+  readonly maxBytes: number;
   private readonly clock: () => number;
   /** Map order is recency order: the first key is the least recently used. */
   private readonly slots = new Map<K, Slot<V>>();
+  private heldBytes = 0;
   private insertsSinceFullSweep = 0;
 
   constructor(options: BoundedCacheOptions) {
     if (!Number.isSafeInteger(options.maxEntries) || options.maxEntries < 1)
       throw new RangeError("maxEntries must be a whole number >= 1");
+    if (options.maxBytes !== undefined && !(Number.isSafeInteger(options.maxBytes) && options.maxBytes >= 1))
+      throw new RangeError("maxBytes must be a whole number >= 1");
     this.maxEntries = options.maxEntries;
+    this.maxBytes = options.maxBytes ?? Infinity;
     this.clock = options.clock ?? Date.now;
   }
 
@@ -42,57 +52,67 @@ export class BoundedCache<K, V> {
     return this.slots.size;
   }
 
+  /** Bytes held by the cached values (as their owners counted them in set()). */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
   /** The live value (and marks it recently used), or undefined when absent or expired. */
   get(key: K): V | undefined {
     const slot = this.slots.get(key);
     if (!slot) return undefined;
-    if (slot.expiresAt <= this.clock()) {
-      this.slots.delete(key);
-      return undefined;
-    }
-    this.slots.delete(key);
+    this.remove(key);
+    if (slot.expiresAt <= this.clock()) return undefined;
     this.slots.set(key, slot);
+    this.heldBytes += slot.bytes;
     return slot.value;
   }
 
-  /** Stores `value` until `expiresAt` (clock ms); nothing is stored when that is not in the future. */
-  set(key: K, value: V, expiresAt: number): void {
-    this.slots.delete(key);
+  /** Stores `value` (holding `bytes`) until `expiresAt` (clock ms); nothing when that is past or it is too big. */
+  set(key: K, value: V, expiresAt: number, bytes = 0): void {
+    this.remove(key);
     const now = this.clock();
-    if (!(expiresAt > now)) return;
+    if (!(expiresAt > now) || bytes > this.maxBytes) return;
     this.sweep(now);
-    while (this.slots.size >= this.maxEntries) {
-      const oldest = this.slots.keys().next();
-      if (oldest.done) break;
-      this.slots.delete(oldest.value);
+    while (this.slots.size > 0 && (this.slots.size >= this.maxEntries || this.heldBytes + bytes > this.maxBytes)) {
+      this.remove(this.slots.keys().next().value as K);
     }
-    this.slots.set(key, { value, expiresAt });
+    this.slots.set(key, { value, expiresAt, bytes });
+    this.heldBytes += bytes;
   }
 
   delete(key: K): void {
-    this.slots.delete(key);
+    this.remove(key);
   }
 
   /** Deletes every entry whose key matches. */
   deleteWhere(matches: (key: K, value: V) => boolean): void {
-    for (const [key, slot] of this.slots) if (matches(key, slot.value)) this.slots.delete(key);
+    for (const [key, slot] of this.slots) if (matches(key, slot.value)) this.remove(key);
   }
 
   clear(): void {
     this.slots.clear();
+    this.heldBytes = 0;
+  }
+
+  private remove(key: K): void {
+    const slot = this.slots.get(key);
+    if (!slot) return;
+    this.slots.delete(key);
+    this.heldBytes -= slot.bytes;
   }
 
   /** A few least recently used entries at every insert, and all of them every maxEntries / 2 inserts. */
   private sweep(now: number): void {
     if (++this.insertsSinceFullSweep >= Math.max(1, this.maxEntries >> 1)) {
       this.insertsSinceFullSweep = 0;
-      for (const [key, slot] of this.slots) if (slot.expiresAt <= now) this.slots.delete(key);
+      for (const [key, slot] of this.slots) if (slot.expiresAt <= now) this.remove(key);
       return;
     }
     let seen = 0;
     for (const [key, slot] of this.slots) {
       if (++seen > SWEEP_PER_INSERT) break;
-      if (slot.expiresAt <= now) this.slots.delete(key);
+      if (slot.expiresAt <= now) this.remove(key);
     }
   }
 }
