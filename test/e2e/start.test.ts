@@ -495,5 +495,13 @@ describe("npm start (local stack)", function () {
     const milliseconds = run(["--block-time", "1000", "--data-dir", dataDir]);
     expect(await milliseconds.exited).to.equal(2);
     expect(milliseconds.stderr()).to.contain("--block-time: 1000 looks like milliseconds: divide by 1000");
+
+    // Beyond the 3600 s range too: named as milliseconds, not only as out of range.
+    const beyond = run(["--block-time", "5000", "--data-dir", dataDir]);
+    expect(await beyond.exited).to.equal(2);
+    expect(beyond.stderr()).to.contain(
+      "--block-time: expected seconds from 0 to 3600, got 5000; 5000 looks like milliseconds: divide by 1000 (5 s)",
+    );
+    expect(beyond.stderr()).to.contain("usage: npm start");
   });
 });
