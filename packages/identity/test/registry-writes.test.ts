@@ -64,6 +64,24 @@ describe("identity: registry writes under concurrency", function () {
     ).to.equal(false);
   }
 
+  /** The phone publishes `phoneKey` and the laptop `laptopKey` at once; then expectOneWinner. */
+  async function publishAtOnce(
+    { phone, laptop, did }: { phone: IdentityAgent; laptop: IdentityAgent; did: string },
+    phoneKey: Uint8Array,
+    laptopKey: Uint8Array,
+    label: string,
+  ): Promise<void> {
+    const [fromPhone, fromLaptop] = await Promise.all([
+      phone.publishEncryptionKey(did, phoneKey),
+      laptop.publishEncryptionKey(did, laptopKey),
+    ]);
+    const outcome: Array<[PublishEncryptionKeyResult, Uint8Array]> = [
+      [fromPhone, phoneKey],
+      [fromLaptop, laptopKey],
+    ];
+    await expectOneWinner([phone, laptop], did, outcome, label);
+  }
+
   /** Two agents holding one funded DID (the wallet key imported on two devices). */
   async function twoDevices(): Promise<{ phone: IdentityAgent; laptop: IdentityAgent; did: string }> {
     const ownerKey = Wallet.createRandom().privateKey;
@@ -81,15 +99,7 @@ describe("identity: registry writes under concurrency", function () {
       for (let round = 0; round < 3; round++) {
         const phoneKey = generateX25519KeyPair().publicKey;
         const laptopKey = generateX25519KeyPair().publicKey;
-        const [fromPhone, fromLaptop] = await Promise.all([
-          phone.publishEncryptionKey(did, phoneKey),
-          laptop.publishEncryptionKey(did, laptopKey),
-        ]);
-        const outcome: Array<[PublishEncryptionKeyResult, Uint8Array]> = [
-          [fromPhone, phoneKey],
-          [fromLaptop, laptopKey],
-        ];
-        await expectOneWinner([phone, laptop], did, outcome, `round ${round}`);
+        await publishAtOnce({ phone, laptop, did }, phoneKey, laptopKey, `round ${round}`);
       }
     } finally {
       await phone.close();
@@ -110,15 +120,7 @@ describe("identity: registry writes under concurrency", function () {
         await phone.addEncryptionKey(did, generateX25519KeyPair().publicKey); // a third key, current
         const listed = (await phone.encryptionKeys(did)).map((key) => hexOf(key.publicKey));
         expect(listed).to.include.members([hexOf(phoneKey), hexOf(laptopKey)]);
-        const [fromPhone, fromLaptop] = await Promise.all([
-          phone.publishEncryptionKey(did, phoneKey),
-          laptop.publishEncryptionKey(did, laptopKey),
-        ]);
-        const outcome: Array<[PublishEncryptionKeyResult, Uint8Array]> = [
-          [fromPhone, phoneKey],
-          [fromLaptop, laptopKey],
-        ];
-        await expectOneWinner([phone, laptop], did, outcome, `round ${round}`);
+        await publishAtOnce({ phone, laptop, did }, phoneKey, laptopKey, `round ${round}`);
       }
     } finally {
       await phone.close();
