@@ -22,14 +22,20 @@ interface FsFailure {
 /** The first file-system (or SQLite) failure in `error`'s cause chain. */
 function fsFailure(error: unknown): FsFailure | undefined {
   for (let current = error, depth = 0; current instanceof Error && depth < 8; current = current.cause, depth++) {
-    const { code, path, errcode } = current as NodeJS.ErrnoException & { errcode?: unknown };
+    const { code, path } = current as NodeJS.ErrnoException;
     if (typeof code === "string" && /^E[A-Z]+$/.test(code)) return { reason: code, path };
-    if (code === "ERR_SQLITE_ERROR" && typeof errcode === "number") {
-      const reason = SQLITE_REASONS[errcode & 0xff];
+    if (code === "ERR_SQLITE_ERROR") {
+      const reason = sqliteReason(current);
       if (reason !== undefined) return { reason, path: undefined };
     }
   }
   return undefined;
+}
+
+/** The reason above for a node:sqlite error's `errcode` (extended codes too), if it is one of them. */
+export function sqliteReason(error: unknown): string | undefined {
+  const errcode = (error as { errcode?: unknown } | undefined)?.errcode;
+  return typeof errcode === "number" ? SQLITE_REASONS[errcode & 0xff] : undefined;
 }
 
 function advice(dataDir: string, path: string, reason: string): string {

@@ -13,6 +13,7 @@ import { access, constants } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { DataDirError, DataDirLockLostError, DataDirLockedError, StoreUnavailableError } from "../errors.ts";
 import { ProcessLock, describeHolder } from "../process-lock.ts";
+import { sqliteReason } from "./data-dir-errors.ts";
 
 /** The holder-information file; the lock itself is `LOCK.db` next to it (never delete that one by hand). */
 export const LOCK_FILE = "LOCK";
@@ -90,11 +91,10 @@ export class DirLock {
   }
 }
 
-/** SQLite's SQLITE_CORRUPT (11) and SQLITE_NOTADB (26): the lock file is not a usable database. */
+/** SQLITE_CORRUPT or SQLITE_NOTADB: the lock file is not a usable database. */
 function damagedLockReason(error: unknown): string | undefined {
-  const errcode = (error as { errcode?: unknown } | undefined)?.errcode;
-  if (typeof errcode !== "number") return undefined;
-  return { 11: "SQLITE_CORRUPT", 26: "SQLITE_NOTADB" }[errcode & 0xff];
+  const reason = sqliteReason(error);
+  return reason === "SQLITE_CORRUPT" || reason === "SQLITE_NOTADB" ? reason : undefined;
 }
 
 /**
