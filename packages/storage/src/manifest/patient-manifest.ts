@@ -477,13 +477,20 @@ export class PatientManifest {
     return this.#queued(() => this.#addEntries(additions, options));
   }
 
-  async #addEntries(additions: readonly ManifestEntry[], options: OperationOptions): Promise<Manifest> {
-    let lastConflict: ManifestConflictError | undefined;
-    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+  #addEntries(additions: readonly ManifestEntry[], options: OperationOptions): Promise<Manifest> {
+    return this.#retryingConflicts(async () => {
       const base = await this.latest(options);
       if (base !== undefined && changingEntries(base.entries, additions).length === 0) return base;
+      return this.commit(base, additions, options);
+    });
+  }
+
+  /** Runs `attempt` (read the head, commit on it) again after each lost race, up to maxAttempts times. */
+  async #retryingConflicts<T>(attempt: () => Promise<T>): Promise<T> {
+    let lastConflict: ManifestConflictError | undefined;
+    for (let count = 0; count < this.#maxAttempts; count++) {
       try {
-        return await this.commit(base, additions, options);
+        return await attempt();
       } catch (error) {
         if (!(error instanceof ManifestConflictError)) throw error;
         lastConflict = error;
@@ -501,19 +508,12 @@ export class PatientManifest {
     return this.#queued(() => this.#upgradeSeal(options));
   }
 
-  async #upgradeSeal(options: OperationOptions): Promise<Manifest | undefined> {
-    let lastConflict: ManifestConflictError | undefined;
-    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+  #upgradeSeal(options: OperationOptions): Promise<Manifest | undefined> {
+    return this.#retryingConflicts(async () => {
       const base = await this.latest(options);
       if (base === undefined || base.sealVersion === SEALED_MANIFEST_VERSION) return base;
-      try {
-        return await this.commit(base, [], options);
-      } catch (error) {
-        if (!(error instanceof ManifestConflictError)) throw error;
-        lastConflict = error;
-      }
-    }
-    throw lastConflict ?? new ManifestConflictError(undefined, undefined);
+      return this.commit(base, [], options);
+    });
   }
 
   /** Wraps the records' DEKs to the patient and adds them (see addEntries). */
