@@ -254,23 +254,6 @@ function positiveInteger(value: number | undefined, fallback: number, field: str
   return result;
 }
 
-/**
- * The verifier's options for these bounds (statusListCacheBytes, statusMaxListsPerVerification, statusDeadlineMs,
- * statusListMaxValiditySeconds), checked under their own names: InvalidIdentityInputError naming the option.
- */
-export function assertStatusBoundOptions(options: Readonly<Record<string, unknown>>): void {
-  for (const name of [
-    "statusListCacheBytes",
-    "statusMaxListsPerVerification",
-    "statusDeadlineMs",
-    "statusListMaxValiditySeconds",
-  ]) {
-    const value = options[name];
-    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1))
-      throw new InvalidIdentityInputError(name, "must be a whole number >= 1");
-  }
-}
-
 /** The bytes a verified list holds in memory (the cache's unit). */
 function listBytes(list: AnyVerifiedStatusList): number {
   return list.list.bytes.length + 256;

@@ -12,7 +12,7 @@
 //   understand fails the status check.
 import type { DIDDocument } from "did-resolver";
 import type { TrustRoleName } from "@hygeia/chain";
-import { errorMessage, UnknownDidError } from "../errors.ts";
+import { errorMessage, InvalidStatusListError, UnknownDidError } from "../errors.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
 import { subjectClaimNames, subjectViolations } from "../credentials/schema.ts";
 import { challengeProblem, domainProblem } from "../credentials/inputs.ts";
@@ -20,7 +20,6 @@ import { DEFAULT_TRUSTED_ROLES, isCredentialType, type CredentialTypeName } from
 import { Bitstring } from "../status/bitstring.ts";
 import {
   StatusListChecker,
-  assertStatusBoundOptions,
   parseStatusEntry,
   parseTokenStatusClaim,
   type AnyVerifiedStatusList,
@@ -31,7 +30,6 @@ import {
   type StatusUrlPolicy,
 } from "../status/status-list.ts";
 import { TokenStatusList } from "../status/token-status-list.ts";
-import { InvalidStatusListError } from "../errors.ts";
 import type { ChallengeStore } from "./challenges.ts";
 import {
   Es256kVerifier,
@@ -154,7 +152,6 @@ export class CredentialVerifier {
     this.challenges = options.challenges;
     this.skew = options.clockSkewSeconds ?? 60;
     this.clock = options.clock ?? Date.now;
-    assertStatusBoundOptions(options as unknown as Record<string, unknown>);
     this.status = options.statusListFetcher
       ? new StatusListChecker({
           fetcher: options.statusListFetcher,

@@ -18,6 +18,10 @@ export interface VerifierOptionFields {
   statusListOrigins?: unknown;
   statusListHttpHosts?: unknown;
   maxCachedStatusLists?: unknown;
+  statusListCacheBytes?: unknown;
+  statusMaxListsPerVerification?: unknown;
+  statusDeadlineMs?: unknown;
+  statusListMaxValiditySeconds?: unknown;
   challenges?: unknown;
   clockSkewSeconds?: unknown;
   clock?: unknown;
@@ -35,6 +39,17 @@ export function assertVerifierOptions(options: VerifierOptionFields): void {
   originsOption(options.statusListOrigins);
   httpHostsOption(options.statusListHttpHosts);
   wholeNumberOption(options.maxCachedStatusLists, "maxCachedStatusLists", 1, MAX_CACHED_LISTS, "lists");
+  // The status checker's own bounds, checked under the verifier's option names (the checker names its own).
+  for (const field of [
+    "statusListCacheBytes",
+    "statusMaxListsPerVerification",
+    "statusDeadlineMs",
+    "statusListMaxValiditySeconds",
+  ] as const) {
+    const value = options[field];
+    if (value !== undefined && (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1))
+      throw new InvalidIdentityInputError(field, "must be a whole number >= 1");
+  }
   if (options.challenges !== undefined)
     withMethods(
       options.challenges,
