@@ -12,14 +12,8 @@ import {
 import { AuditAnchorClient } from "./clients/audit-anchor.ts";
 import { DEFAULT_READ_TIMEOUT_MS } from "./clients/base.ts";
 import * as node from "./clients/node-reads.ts";
-import { TransactionSender, bounded } from "./clients/sender.ts";
-import {
-  ChainUnavailableError,
-  HygeiaChainError,
-  MAX_SAFE_CHAIN_ID,
-  requireSafeChainId,
-  requireTimeoutMs,
-} from "./errors.ts";
+import { TransactionSender, askNode } from "./clients/sender.ts";
+import { HygeiaChainError, MAX_SAFE_CHAIN_ID, requireSafeChainId, requireTimeoutMs } from "./errors.ts";
 import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts";
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
@@ -53,15 +47,6 @@ export class DeploymentError extends HygeiaChainError {
   override readonly code: string = "DEPLOYMENT_FAILED";
 }
 
-/** `request` bounded: a node that does not answer within `ms` gives ChainUnavailableError. */
-function ask<T>(request: Promise<T>, ms: number, operation: string): Promise<T> {
-  return bounded(
-    request,
-    ms,
-    () => new ChainUnavailableError(`${operation}: the chain node did not answer within ${ms} ms`),
-  );
-}
-
 const ARTIFACTS: Record<ContractName, { abi: InterfaceAbi; bytecode: string }> = {
   EthereumDIDRegistry: { abi: EthereumDIDRegistryAbi, bytecode: EthereumDIDRegistryBytecode },
   ConsentRegistry: { abi: ConsentRegistryAbi, bytecode: ConsentRegistryBytecode },
@@ -90,7 +75,7 @@ export async function deployHygeia(
   if (gateways.length > 0 && governance !== deployerAddress) {
     throw new DeploymentError("gateways can only be authorized at deploy time when governance is the deployer");
   }
-  const network = await ask(provider.getNetwork(), DEFAULT_READ_TIMEOUT_MS, "deployHygeia: chain id");
+  const network = await askNode(provider.getNetwork(), DEFAULT_READ_TIMEOUT_MS, "deployHygeia: chain id");
   // Before anything is sent: a chain id the deployment file cannot hold exactly is refused, not rounded.
   const chainId = requireSafeChainId(network.chainId, "chainId", "deployHygeia");
 
@@ -145,10 +130,10 @@ export async function isDeployed(
 ): Promise<boolean> {
   const ms = requireTimeoutMs(options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS, "readTimeoutMs");
   const expected = deploymentChainId(deployment?.chainId, "deployment", "isDeployed");
-  const { chainId } = await ask(provider.getNetwork(), ms, "isDeployed: chain id");
+  const { chainId } = await askNode(provider.getNetwork(), ms, "isDeployed: chain id");
   if (chainId !== BigInt(expected)) return false;
   for (const name of CONTRACT_NAMES) {
-    const code = await ask(node.code(provider, deployment.contracts[name]), ms, `isDeployed: ${name} code`);
+    const code = await askNode(node.code(provider, deployment.contracts[name]), ms, `isDeployed: ${name} code`);
     if (code === "0x") return false;
   }
   return true;

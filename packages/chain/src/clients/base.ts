@@ -11,7 +11,6 @@
  */
 import { Contract, getAddress, type ContractRunner, type InterfaceAbi, type Log, type Provider } from "ethers";
 import {
-  ChainUnavailableError,
   ContractNotDeployedError,
   InvalidInputError,
   requireAddress,
@@ -21,7 +20,7 @@ import {
 } from "../errors.ts";
 import { toChainError } from "./chain-errors.ts";
 import * as node from "./node-reads.ts";
-import { bounded, senderFor, type MinedTransaction, type SendRequest, type TransactionSender } from "./sender.ts";
+import { askNode, senderFor, type MinedTransaction, type SendRequest, type TransactionSender } from "./sender.ts";
 
 /**
  * What a client is built on: a TransactionSender or a Signer (wrapped in one; an ethers
@@ -165,9 +164,7 @@ export abstract class ContractClient<E> {
 
   /** `request` bounded by readTimeoutMs: a node that does not answer gives ChainUnavailableError. */
   protected ask<T>(request: Promise<T>, operation: string): Promise<T> {
-    return bounded(request, this.readTimeoutMs, () => {
-      return new ChainUnavailableError(`${operation}: the chain node did not answer within ${this.readTimeoutMs} ms`);
-    });
+    return askNode(request, this.readTimeoutMs, operation);
   }
 
   /** The chain id (bounded), remembered once known. */

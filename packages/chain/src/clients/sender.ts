@@ -490,6 +490,15 @@ export function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => Err
   return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
+/** `request` bounded by `ms`: a node that does not answer gives ChainUnavailableError naming `operation`. */
+export function askNode<T>(request: Promise<T>, ms: number, operation: string): Promise<T> {
+  return bounded(
+    request,
+    ms,
+    () => new ChainUnavailableError(`${operation}: the chain node did not answer within ${ms} ms`),
+  );
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
