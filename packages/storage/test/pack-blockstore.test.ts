@@ -2,7 +2,7 @@
 // across reopen, segment rolling, and crash / corruption handling (a torn tail is dropped at open, a damaged
 // record is reported, never served).
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -10,7 +10,6 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { CID } from "multiformats/cid";
 import * as dagPb from "@ipld/dag-pb";
-import * as raw from "multiformats/codecs/raw";
 import { create as createDigest } from "multiformats/hashes/digest";
 import { BlockCorruptError, StoreUnavailableError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
@@ -28,12 +27,7 @@ import {
   recordTrailer,
 } from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
-
-function block(size: number, codec = raw.code): { cid: CID; bytes: Uint8Array } {
-  const bytes = new Uint8Array(randomBytes(size));
-  const cid = CID.createV1(codec, createDigest(0x12, createHash("sha256").update(bytes).digest()));
-  return { cid, bytes };
-}
+import { block } from "./helpers/blocks.ts";
 
 async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
   const parts: Uint8Array[] = [];

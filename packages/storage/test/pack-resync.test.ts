@@ -1,14 +1,12 @@
 // PackBlockstore damage handling (issue 15 items 1, 5, 6): a damaged record header is skipped and every record
 // before and after it stays readable, a damaged segment header does not stop the store from opening, only a
 // genuine torn tail is cut, `check` / `discardDamaged` for the operator, and blocks are fdatasynced in batches.
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { create as createDigest } from "multiformats/hashes/digest";
+import type { CID } from "multiformats/cid";
 import { BlockCorruptError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
@@ -22,17 +20,8 @@ import {
   recordTrailer,
 } from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
-
-interface TestBlock {
-  cid: CID;
-  bytes: Uint8Array;
-}
-
-function block(size: number): TestBlock {
-  const bytes = new Uint8Array(randomBytes(size));
-  const cid = CID.createV1(raw.code, createDigest(0x12, createHash("sha256").update(bytes).digest()));
-  return { cid, bytes };
-}
+import { block } from "./helpers/blocks.ts";
+import type { TestBlock } from "./helpers/blocks.ts";
 
 async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
   const parts: Uint8Array[] = [];

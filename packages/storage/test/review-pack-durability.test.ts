@@ -3,29 +3,18 @@
 // no empty segment behind (so writing works again once there is space); a full disk is a typed error naming the
 // reason. The disk-full tests mount their own small tmpfs (root only; skipped otherwise).
 import { execFileSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, open, readdir, rm } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { create as createDigest } from "multiformats/hashes/digest";
+import type { CID } from "multiformats/cid";
 import { StoreUnavailableError, StoreWriteFailedError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import { ALIGNMENT } from "../src/helia/pack-format.ts";
-
-interface TestBlock {
-  cid: CID;
-  bytes: Uint8Array;
-}
-
-function block(size: number): TestBlock {
-  const bytes = new Uint8Array(randomBytes(size));
-  return { cid: CID.createV1(raw.code, createDigest(0x12, createHash("sha256").update(bytes).digest())), bytes };
-}
+import { block } from "./helpers/blocks.ts";
+import type { TestBlock } from "./helpers/blocks.ts";
 
 async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
   const parts: Uint8Array[] = [];

@@ -24,19 +24,8 @@ import {
   recordHeaderV3,
 } from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
-
-interface TestBlock {
-  cid: CID;
-  bytes: Uint8Array;
-}
-
-const cidOf = (bytes: Uint8Array): CID =>
-  CID.createV1(raw.code, createDigest(0x12, createHash("sha256").update(bytes).digest()));
-
-function block(size: number): TestBlock {
-  const bytes = new Uint8Array(randomBytes(size));
-  return { cid: cidOf(bytes), bytes };
-}
+import { block, cidOf } from "./helpers/blocks.ts";
+import type { TestBlock } from "./helpers/blocks.ts";
 
 /** A whole version 3 record (unpadded) claiming `cid` holds `data`: every CRC right, the hash not. */
 function record(kind: number, cid: CID, data: Uint8Array): Buffer {
