@@ -8,7 +8,7 @@
  * The tree sorts its leaves, so the root depends on the set of scopes only, not on their order.
  */
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { InvalidInputError, InvalidScopeError, describe, requireSmallUint } from "./errors.ts";
+import { InvalidInputError, InvalidScopeError, describe, millisecondsHint, requireSmallUint } from "./errors.ts";
 import { toScopeId } from "./scopes.ts";
 
 /** Break-glass windows are capped by the contract at 7 days. */
@@ -40,10 +40,7 @@ export interface EmergencyScopes {
 export function requireEmergencyDuration(value: unknown, field: string, allowZero: boolean): number {
   const duration = requireSmallUint(value, 32, field);
   if (duration > MAX_EMERGENCY_DURATION_SECONDS) {
-    const hint =
-      duration % 1000 === 0 && duration / 1000 <= MAX_EMERGENCY_DURATION_SECONDS
-        ? `; ${duration} looks like milliseconds: divide by 1000`
-        : "";
+    const hint = millisecondsHint(duration, 0, MAX_EMERGENCY_DURATION_SECONDS);
     throw new InvalidInputError(
       field,
       `at most ${MAX_EMERGENCY_DURATION_SECONDS} seconds (7 days), got ${duration}${hint}`,

@@ -419,6 +419,17 @@ export function requireTimeoutMs(value: unknown, field: string): number {
   return value;
 }
 
+/**
+ * For whole seconds refused as above `max`: "; <value> looks like milliseconds: divide by 1000 (<value / 1000> s)"
+ * when value / 1000 is whole and within [min, max], else "" (a duration's milliseconds rule).
+ */
+export function millisecondsHint(value: number, min: number, max: number): string {
+  const seconds = value / 1000;
+  return value > max && value % 1000 === 0 && seconds >= min && seconds <= max
+    ? `; ${value} looks like milliseconds: divide by 1000 (${seconds} s)`
+    : "";
+}
+
 /** requireUint for widths that fit a JS number (uint8, uint32). */
 export function requireSmallUint(value: unknown, bits: 8 | 16 | 32 | 48, field: string): number {
   return Number(requireUint(value, bits, field));

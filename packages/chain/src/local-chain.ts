@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
-import { HygeiaChainError, InvalidInputError, describe } from "./errors.ts";
+import { HygeiaChainError, InvalidInputError, describe, millisecondsHint } from "./errors.ts";
 
 /** Accounts every local chain is funded with: the well-known public test mnemonic. Never use on a real network. */
 export const LOCAL_MNEMONIC = "test test test test test test test test test test test junk";
@@ -168,10 +168,7 @@ function wholeNumber(value: unknown, field: string, min: number, max: number, un
       `expected a whole number (${unit}) from ${min} to ${max}, got ${describe(value)}`,
     );
   if (value < min || value > max) {
-    const hint =
-      unit === "seconds" && value > max && value % 1000 === 0 && value / 1000 >= min && value / 1000 <= max
-        ? `; ${value} looks like milliseconds: divide by 1000 (${value / 1000} s)`
-        : "";
+    const hint = unit === "seconds" ? millisecondsHint(value, min, max) : "";
     throw new InvalidInputError(field, `expected ${unit} from ${min} to ${max}, got ${value}${hint}`);
   }
   return value;
