@@ -13,6 +13,7 @@ import {
   type EthrNetwork,
 } from "../src/index.ts";
 import { fund, startTestChain, type TestChain } from "./helpers/chain.ts";
+import { rejection } from "./helpers/settle.ts";
 
 describe("identity: the node must be the network's", function () {
   let testChain: TestChain;
@@ -31,13 +32,6 @@ describe("identity: the node must be the network's", function () {
     } finally {
       await agent.close();
     }
-  }
-
-  async function rejection(promise: Promise<unknown>): Promise<unknown> {
-    return promise.then(
-      () => expect.fail("expected a rejection"),
-      (error: unknown) => error,
-    );
   }
 
   it("an agent whose network says chain 1 against a chain-31337 node: resolve and writes throw WrongChainError, nothing is sent", async function () {
