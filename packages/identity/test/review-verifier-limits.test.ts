@@ -22,7 +22,7 @@ import {
 } from "../src/index.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
 import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
-import { httpFetcher, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
+import { httpFetcher, publishList, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
 import { BOARD_LIST_URL, StatusHost, accreditationFor, createClinic } from "./helpers/check-in.ts";
 
 const statusOf = (result: CredentialVerification) => result.checks.find((c) => c.name === "status");
@@ -58,17 +58,7 @@ describe("identity review: the verifier's limits on a real chain", function () {
   it("fails a trusted issuer's credential with three revocation entries without fetching any list (finding 1)", async function () {
     const entries = [];
     for (const i of [0, 1, 2]) {
-      const path = `/many/${i}`;
-      const url = `${server.base}${path}`;
-      server.served.set(
-        path,
-        await issueStatusListCredential(agent, {
-          issuer: issuers.clinic.did,
-          url,
-          purpose: "revocation",
-          list: new Bitstring(),
-        }),
-      );
+      const url = await publishList(server, agent, issuers.clinic.did, `/many/${i}`);
       entries.push(statusEntry(url, "revocation", i));
     }
     const { verifier } = verifierWith(testChain, agent, { statusListFetcher: httpFetcher });
@@ -79,17 +69,7 @@ describe("identity review: the verifier's limits on a real chain", function () {
   });
 
   it("refuses plain http to loopback unless the host is listed in statusListHttpHosts (finding 3)", async function () {
-    const path = "/loopback/1";
-    const url = `${server.base}${path}`;
-    server.served.set(
-      path,
-      await issueStatusListCredential(agent, {
-        issuer: issuers.clinic.did,
-        url,
-        purpose: "revocation",
-        list: new Bitstring(),
-      }),
-    );
+    const url = await publishList(server, agent, issuers.clinic.did, "/loopback/1");
     const credential = await record([statusEntry(url, "revocation", 1)]);
     const hitsBefore = server.hits.length;
     const { verifier } = createVerifier(testChain, agent, { statusListFetcher: httpFetcher });
@@ -155,17 +135,7 @@ describe("identity review: the verifier's limits on a real chain", function () {
       const wallet = await patientAgent.createDid({ alias: "wallet" });
       const clinic = await createClinic(testChain, clinicAgent);
       const { jwt: accreditation } = await accreditationFor(agent, issuers.board.did, clinic.did.did, host);
-      const path = "/clinic-extra/1";
-      const url = `${server.base}${path}`;
-      server.served.set(
-        path,
-        await issueStatusListCredential(clinicAgent, {
-          issuer: clinic.did.did,
-          url,
-          purpose: "revocation",
-          list: new Bitstring(),
-        }),
-      );
+      const url = await publishList(server, clinicAgent, clinic.did.did, "/clinic-extra/1");
       const extra = await issueCredential(clinicAgent, {
         issuer: clinic.did.did,
         type: CredentialType.HealthRecord,

@@ -8,7 +8,6 @@ import {
   IdentityAgent,
   createPresentation,
   issueCredential,
-  issueStatusListCredential,
   statusEntry,
   type CredentialVerification,
   type ManagedDid,
@@ -16,7 +15,7 @@ import {
 } from "../src/index.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
 import { createIssuers, subjects, type Issuers } from "./helpers/fixtures.ts";
-import { httpFetcher, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
+import { httpFetcher, publishList, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
 
 function statusCheck(result: CredentialVerification | PresentationVerification) {
   return result.checks.find((c) => c.name === "status");
@@ -43,19 +42,8 @@ describe("identity: status list hardening", function () {
   });
 
   /** Publishes `list` as `issuer`'s revocation list at `path` of the recording server; returns its URL. */
-  async function publish(path: string, list: Bitstring, issuer = issuers.insurer, validForSeconds?: number) {
-    const url = `${server.base}${path}`;
-    server.served.set(
-      path,
-      await issueStatusListCredential(agent, {
-        issuer: issuer.did,
-        url,
-        purpose: "revocation",
-        list,
-        ...(validForSeconds ? { validForSeconds } : {}),
-      }),
-    );
-    return url;
+  function publish(path: string, list: Bitstring, issuer = issuers.insurer, validForSeconds?: number) {
+    return publishList(server, agent, issuer.did, path, list, validForSeconds);
   }
 
   const insurance = (issuer: ManagedDid, url: string, index: number) =>

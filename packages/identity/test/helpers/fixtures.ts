@@ -7,8 +7,8 @@ import {
   MemoryChallengeStore,
   ethrDidPrefix,
   type CredentialSubjects,
+  type CredentialVerifierOptions,
   type ManagedDid,
-  type StatusListFetcher,
 } from "../../src/index.ts";
 import type { TestChain } from "./chain.ts";
 
@@ -59,7 +59,7 @@ export async function createIssuers(testChain: TestChain, agent: IdentityAgent):
 export function createVerifier(
   testChain: TestChain,
   agent: IdentityAgent,
-  options: { statusListFetcher?: StatusListFetcher; statusFailClosed?: boolean; statusListTtlMs?: number } = {},
+  options: Omit<CredentialVerifierOptions, "resolver" | "trust"> = {},
 ) {
   const challenges = new MemoryChallengeStore();
   const trust = new IssuerTrust({

@@ -1,38 +1,23 @@
-// A verifier on the test chain's TrustRegistry with any CredentialVerifier option (the shared fixture's
-// createVerifier passes only the status fetcher options), and a local HTTP server that records every request.
+// A verifier on the test chain's TrustRegistry that may fetch status lists from the local recording server, and
+// that server: a local HTTP server that records every request.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { TrustRegistryClient } from "@hygeia/chain";
 import {
-  CredentialVerifier,
-  IssuerTrust,
-  MemoryChallengeStore,
-  ethrDidPrefix,
+  Bitstring,
+  issueStatusListCredential,
   type CredentialVerifierOptions,
   type IdentityAgent,
 } from "../../src/index.ts";
 import type { TestChain } from "./chain.ts";
+import { createVerifier } from "./fixtures.ts";
 
+/** createVerifier with the recording server's 127.0.0.1 opted in over plain http, as a local stack must be. */
 export function verifierWith(
   testChain: TestChain,
   agent: IdentityAgent,
   options: Omit<CredentialVerifierOptions, "resolver" | "trust"> = {},
 ) {
-  const challenges = new MemoryChallengeStore();
-  const trust = new IssuerTrust({
-    registry: new TrustRegistryClient(testChain.deployment.contracts.TrustRegistry, testChain.provider),
-    didPrefix: ethrDidPrefix(testChain.network),
-    cacheTtlMs: 0,
-  });
-  // The recording server is on 127.0.0.1 over plain http: opted in, as a local stack must be.
-  const verifier = new CredentialVerifier({
-    resolver: agent.resolver,
-    trust,
-    challenges,
-    statusListHttpHosts: ["127.0.0.1"],
-    ...options,
-  });
-  return { verifier, challenges };
+  return createVerifier(testChain, agent, { statusListHttpHosts: ["127.0.0.1"], ...options });
 }
 
 /** Serves `served` (path -> body) on 127.0.0.1 and records every path asked for in `hits`. */
@@ -58,6 +43,29 @@ export async function recordingServer(): Promise<RecordingServer> {
     served,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Serves `list` as `issuer`'s revocation list at `path` of `server`, signed in `agent`; returns its URL. */
+export async function publishList(
+  server: RecordingServer,
+  agent: IdentityAgent,
+  issuer: string,
+  path: string,
+  list = new Bitstring(),
+  validForSeconds?: number,
+): Promise<string> {
+  const url = `${server.base}${path}`;
+  server.served.set(
+    path,
+    await issueStatusListCredential(agent, {
+      issuer,
+      url,
+      purpose: "revocation",
+      list,
+      ...(validForSeconds ? { validForSeconds } : {}),
+    }),
+  );
+  return url;
 }
 
 /** A fetcher over the network, as a service would write it. */
