@@ -109,6 +109,16 @@ function relayRegistration(
   );
 }
 
+/** Asserts emergencyGranteeOf(patient, grantee): [maxDuration, windowEnd, scopesRoot, epoch]. */
+async function expectRegistration(
+  consent: ConsentRegistry,
+  patient: string,
+  grantee: string,
+  expected: [bigint, bigint, string, bigint],
+): Promise<void> {
+  expect(await consent.emergencyGranteeOf(patient, grantee)).to.deep.equal(expected);
+}
+
 /** The epoch of (patient, grantee), by default (patient, medic). */
 async function epochOf(fx: Fixture, grantee = fx.medic.address, patient = fx.patient.address): Promise<bigint> {
   return (await fx.consent.emergencyGranteeOf(patient, grantee))[3];
@@ -168,12 +178,7 @@ describe("ConsentRegistry", function () {
         0n,
       ]);
       expect(await consent.isAllowed(patient.address, grantee.address, scope, PURPOSE.Treatment)).to.equal(false);
-      expect(await consent.emergencyGranteeOf(patient.address, grantee.address)).to.deep.equal([
-        0n,
-        0n,
-        ethers.ZeroHash,
-        0n,
-      ]);
+      await expectRegistration(consent, patient.address, grantee.address, [0n, 0n, ethers.ZeroHash, 0n]);
     });
   });
 
@@ -527,12 +532,7 @@ describe("ConsentRegistry", function () {
         ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
         expect(await read()).to.equal(raw);
         if (purpose === PURPOSE.Emergency)
-          expect(await fx.consent.emergencyGranteeOf(fx.patient.address, grantee)).to.deep.equal([
-            600n,
-            0n,
-            fx.one.root,
-            1n,
-          ]);
+          await expectRegistration(fx.consent, fx.patient.address, grantee, [600n, 0n, fx.one.root, 1n]);
       });
     }
 
@@ -545,12 +545,7 @@ describe("ConsentRegistry", function () {
         "VersionOverflow",
       );
       expect(await read()).to.equal(raw);
-      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
-        600n,
-        0n,
-        fx.one.root,
-        1n,
-      ]);
+      await expectRegistration(fx.consent, fx.patient.address, fx.medic.address, [600n, 0n, fx.one.root, 1n]);
       expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
         false,
       );
@@ -1277,26 +1272,16 @@ describe("ConsentRegistry", function () {
       await expect(asPatient.setEmergencyGrantee(medic.address, 3600, one.root))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, 3600, one.root);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([3600n, 0n, one.root, 1n]);
+      await expectRegistration(consent, patient.address, medic.address, [3600n, 0n, one.root, 1n]);
       await expect(asPatient.setEmergencyGrantee(medic.address, SEVEN_DAYS, three.root))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, SEVEN_DAYS, three.root);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        BigInt(SEVEN_DAYS),
-        0n,
-        three.root,
-        2n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [BigInt(SEVEN_DAYS), 0n, three.root, 2n]);
       await expect(asPatient.setEmergencyGrantee(medic.address, 0, ethers.ZeroHash))
         .to.emit(consent, "EmergencyGranteeSet")
         .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
       // Every direct change, the removal too, moves the pair's epoch by one.
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        0n,
-        0n,
-        ethers.ZeroHash,
-        3n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [0n, 0n, ethers.ZeroHash, 3n]);
     });
 
     it("setEmergencyGrantee reverts ZeroAddress, InvalidDuration, ZeroScopesRoot, ScopeNotRegistered(root), in that order", async function () {
@@ -1345,12 +1330,7 @@ describe("ConsentRegistry", function () {
         BigInt(t + 3600),
         1n,
       ]);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        3600n,
-        BigInt(t + 3600),
-        one.root,
-        1n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [3600n, BigInt(t + 3600), one.root, 1n]);
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(true);
       // Only Emergency: no other purpose opens.
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Treatment)).to.equal(false);
@@ -1444,12 +1424,7 @@ describe("ConsentRegistry", function () {
         .to.be.revertedWithCustomError(consent, "ScopeNotRegistered")
         .withArgs(three.root);
       // Nothing was opened by the failures.
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        600n,
-        0n,
-        three.root,
-        2n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [600n, 0n, three.root, 2n]);
       // The registration is per grantee: another patient's tree means nothing here.
       await as(consent, other).setEmergencyGrantee(medic.address, 600, scopesTree([outside]).root);
       await expect(as(consent, medic).breakGlass(patient.address, outside, []))
@@ -1503,7 +1478,7 @@ describe("ConsentRegistry", function () {
         // Reported as closed; the version stays (a tombstone-like read).
         expect(await consent.consentOf(patient.address, medic.address, s, PURPOSE.Emergency)).to.deep.equal([0n, 1n]);
       }
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([60n, 0n, three.root, 2n]);
+      await expectRegistration(consent, patient.address, medic.address, [60n, 0n, three.root, 2n]);
       // The new registration's window is at most the new duration.
       const t = (await time.latest()) + 10;
       await time.setNextBlockTimestamp(t);
@@ -1558,12 +1533,7 @@ describe("ConsentRegistry", function () {
       // Every scope of the grantee is closed, not only the one named.
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
       expect(await consent.isAllowed(patient.address, medic.address, scope2, PURPOSE.Emergency)).to.equal(false);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        0n,
-        0n,
-        ethers.ZeroHash,
-        2n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [0n, 0n, ethers.ZeroHash, 2n]);
       await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
         .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
         .withArgs(patient.address, medic.address);
@@ -1649,12 +1619,7 @@ describe("ConsentRegistry", function () {
         .to.emit(consent, "ConsentRevoked")
         .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
       expect(await consent.isAllowed(patient.address, medic.address, scope, PURPOSE.Emergency)).to.equal(false);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        0n,
-        0n,
-        ethers.ZeroHash,
-        2n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [0n, 0n, ethers.ZeroHash, 2n]);
     });
   });
 
@@ -1683,12 +1648,7 @@ describe("ConsentRegistry", function () {
         BigInt(t + 3600),
         1n,
       ]);
-      expect(await consent.emergencyGranteeOf(patient.address, medic.address)).to.deep.equal([
-        3600n,
-        BigInt(t + 3600),
-        three.root,
-        1n,
-      ]);
+      await expectRegistration(consent, patient.address, medic.address, [3600n, BigInt(t + 3600), three.root, 1n]);
       // Once the window has ended it is EmergencyWindowUsed as before, not a silent no-op.
       await time.setNextBlockTimestamp(t + 3600);
       await expect(as(consent, medic).breakGlass(patient.address, scope, three.proof(scope)))
@@ -1771,12 +1731,7 @@ describe("ConsentRegistry", function () {
       await expect(relayRegistration(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
         .to.emit(fx.consent, "EmergencyGranteeSet")
         .withArgs(fx.patient.address, fx.medic.address, 3600, fx.three.root);
-      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
-        3600n,
-        0n,
-        fx.three.root,
-        1n,
-      ]);
+      await expectRegistration(fx.consent, fx.patient.address, fx.medic.address, [3600n, 0n, fx.three.root, 1n]);
       // The registration works like a direct one.
       await expect(
         as(fx.consent, fx.medic).breakGlass(fx.patient.address, fx.scope2, fx.three.proof(fx.scope2)),
@@ -1956,12 +1911,7 @@ describe("ConsentRegistry", function () {
           .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
           .withArgs(2, 1);
         // The removal stands: no registration, nothing open, no new break-glass.
-        expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
-          0n,
-          0n,
-          ethers.ZeroHash,
-          2n,
-        ]);
+        await expectRegistration(fx.consent, fx.patient.address, fx.medic.address, [0n, 0n, ethers.ZeroHash, 2n]);
         expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
           false,
         );
@@ -1979,12 +1929,7 @@ describe("ConsentRegistry", function () {
       await expect(relayRegistration(fx.consent, fx.patient.address, held.message, held.sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleEpoch")
         .withArgs(2, 1);
-      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
-        120n,
-        0n,
-        fx.one.root,
-        2n,
-      ]);
+      await expectRegistration(fx.consent, fx.patient.address, fx.medic.address, [120n, 0n, fx.one.root, 2n]);
     });
 
     it("messages for two grantees are independent: relaying 'register G2' never makes 'remove G1' stale", async function () {
@@ -2010,7 +1955,7 @@ describe("ConsentRegistry", function () {
       await expect(relayRegistration(fx.consent, fx.patient.address, removeG1.message, removeG1.sig))
         .to.emit(fx.consent, "EmergencyGranteeSet")
         .withArgs(fx.patient.address, g1, 0, ethers.ZeroHash);
-      expect(await fx.consent.emergencyGranteeOf(fx.patient.address, g1)).to.deep.equal([0n, 0n, ethers.ZeroHash, 2n]);
+      await expectRegistration(fx.consent, fx.patient.address, g1, [0n, 0n, ethers.ZeroHash, 2n]);
       // And the other way round: removing G1 left G2's registration and epoch alone.
       expect(await epochOf(fx, g2)).to.equal(4n);
     });
@@ -2024,12 +1969,7 @@ describe("ConsentRegistry", function () {
       // The patient's wallet signs its removal one past every message it signed for this grantee.
       const removal = await signedRegistration(fx, { ...REMOVAL, epoch: 2 });
       const removed = async (epoch: bigint) => {
-        expect(await fx.consent.emergencyGranteeOf(fx.patient.address, fx.medic.address)).to.deep.equal([
-          0n,
-          0n,
-          ethers.ZeroHash,
-          epoch,
-        ]);
+        await expectRegistration(fx.consent, fx.patient.address, fx.medic.address, [0n, 0n, ethers.ZeroHash, epoch]);
         expect(await fx.consent.isAllowed(fx.patient.address, fx.medic.address, fx.scope, PURPOSE.Emergency)).to.equal(
           false,
         );
