@@ -175,21 +175,10 @@ export function parseRecordHeader(
   }
 }
 
-/** Why `record` (a whole version 1 / 2 record) is not a valid record of `kind` for `key`, or undefined. */
-export function checkRecord(record: Buffer, key: CID, kind = KIND_BLOCK): string | undefined {
-  const cidLength = record.readUInt16LE(6);
-  if (HEADER + cidLength + TRAILER > record.length) return "bad header";
-  const dataEnd = record.length - TRAILER;
-  return checkRecordParts(
-    record.subarray(0, HEADER + cidLength),
-    record.subarray(HEADER + cidLength, dataEnd),
-    record.subarray(dataEnd),
-    key,
-    kind,
-  );
-}
-
-/** The same check on a record read as its three parts: header with CID, data, CRC. */
+/**
+ * Why a version 1 / 2 record, read as its three parts (header with CID, data, CRC), is not a valid record of `kind`
+ * for `key`, or undefined.
+ */
 export function checkRecordParts(
   head: Buffer,
   data: Buffer,
