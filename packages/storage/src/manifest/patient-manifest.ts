@@ -433,8 +433,15 @@ export class PatientManifest {
     additions: readonly ManifestEntry[],
     options: OperationOptions = {},
   ): Promise<Manifest> {
-    base = checkBase(base);
-    additions = checkEntriesToList(additions, "additions");
+    return this.#commit(checkBase(base), checkEntriesToList(additions, "additions"), options);
+  }
+
+  /** commit with its arguments checked already (addEntries checks them once, not again on every retry). */
+  async #commit(
+    base: Manifest | undefined,
+    additions: readonly ManifestEntry[],
+    options: OperationOptions,
+  ): Promise<Manifest> {
     // Only a new record's ciphertext must be here; new recipients of a listed record change no content.
     await this.#assertStored(newEntries(base?.entries ?? [], additions), options);
     const document: ManifestDocument = {
@@ -481,7 +488,7 @@ export class PatientManifest {
     return this.#retryingConflicts(async () => {
       const base = await this.latest(options);
       if (base !== undefined && changingEntries(base.entries, additions).length === 0) return base;
-      return this.commit(base, additions, options);
+      return this.#commit(base, additions, options);
     });
   }
 
@@ -512,7 +519,7 @@ export class PatientManifest {
     return this.#retryingConflicts(async () => {
       const base = await this.latest(options);
       if (base === undefined || base.sealVersion === SEALED_MANIFEST_VERSION) return base;
-      return this.commit(base, [], options);
+      return this.#commit(base, [], options);
     });
   }
 
