@@ -162,8 +162,7 @@ export class FileManifestHead implements RecoverableManifestHead {
         field: "next.writtenBy",
       });
     }
-    const value: ManifestHeadValue = { cid: nextCid, version: next.version };
-    if (next.writtenBy !== undefined) value.writtenBy = next.writtenBy;
+    const value = headValue({ ...next, cid: nextCid });
     return this.#serialised(() => this.#swap(expected, value));
   }
 
