@@ -29,30 +29,52 @@ JSON
   (cd "$home" && npm install --no-audit --no-fund --omit=peer >&2)
 fi
 
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+# Four distinct free loopback ports, held open together so the OS cannot hand out one twice. Another process can
+# still take one before the daemon binds it, so a start that fails (EADDRINUSE) is retried with new ports.
+free_ports() {
+  node -e 'const net=require("net");const ss=[0,1,2,3].map(()=>net.createServer());
+    Promise.all(ss.map(s=>new Promise(r=>s.listen(0,"127.0.0.1",r)))).then(()=>{
+      console.log(ss.map(s=>s.address().port).join(" "));ss.forEach(s=>s.close())})'
+}
 repo="$(mktemp -d)"
 log="$repo.log"
 export IPFS_PATH="$repo"
-api_port="$(free_port)"; gateway_port="$(free_port)"; swarm_port="$(free_port)"; grpc_port="$(free_port)"
+daemon=""
+cleanup() {
+  if [ -n "$daemon" ]; then kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; fi
+  rm -rf "$repo" "$log"
+}
+trap cleanup EXIT
 "$jsipfs" init --profile test >/dev/null
-"$jsipfs" config Addresses.API "/ip4/127.0.0.1/tcp/$api_port"
-"$jsipfs" config Addresses.Gateway "/ip4/127.0.0.1/tcp/$gateway_port"
-"$jsipfs" config Addresses.RPC "/ip4/127.0.0.1/tcp/$grpc_port"
-"$jsipfs" config --json Addresses.Swarm "[\"/ip4/127.0.0.1/tcp/$swarm_port\"]"
 "$jsipfs" config --json Bootstrap '[]'
 "$jsipfs" config --json Discovery.MDNS.Enabled false
 
-"$jsipfs" daemon --enable-preload=false >"$log" 2>&1 &
-daemon=$!
-cleanup() { kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; rm -rf "$repo" "$log"; }
-trap cleanup EXIT
+start_daemon() {
+  read -r api_port gateway_port swarm_port grpc_port < <(free_ports)
+  "$jsipfs" config Addresses.API "/ip4/127.0.0.1/tcp/$api_port"
+  "$jsipfs" config Addresses.Gateway "/ip4/127.0.0.1/tcp/$gateway_port"
+  "$jsipfs" config Addresses.RPC "/ip4/127.0.0.1/tcp/$grpc_port"
+  "$jsipfs" config --json Addresses.Swarm "[\"/ip4/127.0.0.1/tcp/$swarm_port\"]"
+  "$jsipfs" daemon --enable-preload=false >"$log" 2>&1 &
+  daemon=$!
+  for _ in $(seq 1 120); do
+    grep -q "Daemon is ready" "$log" 2>/dev/null && return 0
+    # A port taken between choosing it and binding it: js-ipfs logs EADDRINUSE and may keep running without serving.
+    grep -q "EADDRINUSE" "$log" 2>/dev/null && break
+    kill -0 "$daemon" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true; daemon=""
+  rm -f "$repo/repo.lock" "$repo/api"
+  return 1
+}
 
-for _ in $(seq 1 120); do
-  grep -q "Daemon is ready" "$log" 2>/dev/null && break
-  kill -0 "$daemon" 2>/dev/null || { cat "$log" >&2; echo "with-js-ipfs: daemon failed to start" >&2; exit 1; }
-  sleep 0.5
+started=""
+for attempt in 1 2 3; do
+  if start_daemon; then started=1; break; fi
+  echo "with-js-ipfs: daemon start $attempt failed:" >&2; cat "$log" >&2
 done
-grep -q "Daemon is ready" "$log" || { cat "$log" >&2; echo "with-js-ipfs: daemon not ready after 60 s" >&2; exit 1; }
+[ -n "$started" ] || { echo "with-js-ipfs: daemon not ready after 3 attempts" >&2; exit 1; }
 
 export HYGEIA_KUBO_RPC_URL="http://127.0.0.1:$api_port"
 echo "with-js-ipfs: RPC API at $HYGEIA_KUBO_RPC_URL" >&2
