@@ -4,8 +4,8 @@
  *
  * Wallets show the payload field by field, so the names below are what a patient reads:
  *   grantee   who receives access (a clinic, researcher, ... address)
- *   scope     keccak256 of the canonical scope string (see scopes.ts); the wallet UI should show
- *             the string itself next to it, since the hash alone means nothing to a person
+ *   scope     the patient's keyed scope id (PatientScopes.id); the wallet UI should show the
+ *             scope itself next to it (PatientScopes.label), since the id means nothing to a person
  *   purpose   1 Treatment, 2 Research, 4 Payment, 5 PublicHealth (3 Emergency is break-glass only)
  *   expiry    unix seconds after which the grant no longer allows access
  *   version   the consent slot's current version; a signature is valid for one version only,
@@ -137,7 +137,7 @@ export interface EmergencyGranteeMessage {
   readonly deadline: bigint;
 }
 
-/** Loosely typed input: scope as canonical string or bytes32, purpose as number or name, uints as number/bigint/decimal string. */
+/** Loosely typed input: scope as a bytes32 scope id (PatientScopes.id), purpose as number or name, uints as number/bigint/decimal string. */
 export interface GrantInput {
   grantee: string;
   scope: string;

@@ -5,6 +5,8 @@
  * scopes it may open. The contract stores only the Merkle root of that list (an OpenZeppelin
  * StandardMerkleTree of `[bytes32 scopeId]` leaves); the grantee proves each scope it opens with a
  * proof computed from the full list, which it learns from the patient (e.g. on the emergency card).
+ * The list holds the patient's keyed scope ids (PatientScopes), so neither the root, the proofs nor the card
+ * tell anyone which categories they are: the grantee breaks the glass without the patient's key.
  * The tree sorts its leaves, so the root depends on the set of scopes only, not on their order.
  */
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
@@ -29,7 +31,7 @@ export interface EmergencyScopes {
   readonly scopeIds: readonly string[];
   /** What setEmergencyGrantee stores. */
   readonly root: string;
-  /** The proof breakGlass takes for `scope` (a canonical string or bytes32 id); InvalidInputError if not listed. */
+  /** The proof breakGlass takes for `scope` (a bytes32 scope id); InvalidInputError if not listed. */
   proof(scope: string): string[];
 }
 
@@ -53,7 +55,8 @@ export function requireEmergencyDuration(value: unknown, field: string, allowZer
 
 /**
  * The tree of a registration's scopes: a non-empty list (at most MAX_EMERGENCY_SCOPES distinct) of
- * canonical scope strings or bytes32 ids. Repeats are merged (a scope is either listed or not).
+ * bytes32 scope ids (the patient's keyed ids; a canonical string is refused, see toScopeId). Repeats
+ * are merged (a scope is either listed or not).
  */
 export function emergencyScopes(scopes: readonly string[], field = "scopes"): EmergencyScopes {
   if (!Array.isArray(scopes))

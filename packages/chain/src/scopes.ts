@@ -1,21 +1,24 @@
 /**
- * Consent scopes: canonical strings hashed to the bytes32 the ConsentRegistry stores.
+ * Consent scopes: the canonical strings a patient consents to, and the bytes32 ids the ConsentRegistry stores.
  *
  *   fhir:<ResourceType>   a FHIR R4 resource type, exact case       fhir:Observation
  *   category:<code>       one of CONSENT_CATEGORIES (lowercase)     category:laboratory
  *   record:<cid>          one record, CIDv1 in base32 (lowercase)   record:bafkrei...
  *   study:<id>            slug [a-z0-9-]{1,64} or 0x + 64 hex       study:diabetes-2026
  *
- * The id is keccak256(utf8(canonical)). Parsing is strict (no case folding, no trimming): two
- * spellings of one scope would hash to two ids, and a grant under one would silently not match
- * a check under the other.
+ * A scope never goes on chain as itself or as a plain hash: the vocabulary is small and public, so anyone could
+ * hash it and read `category:mental-health` off a ConsentGranted event. The id the contract stores is the
+ * patient's keyed id (PatientScopes, private-scopes.ts), which only the patient's wallet can compute or read.
+ * Contract calls therefore take bytes32 ids only (toScopeId refuses a canonical string).
+ *
+ * Parsing is strict (no case folding, no trimming): two spellings of one scope would be two ids, and a grant
+ * under one would silently not match a check under the other.
  *
  * There is deliberately no wildcard scope. The contract matches scopes exactly, so a wildcard would
  * need every checker to also test it, and "everything" would silently include sensitive categories
  * (mental health, substance use, ...) that patients should opt into one by one. To grant broadly,
- * grant several scopes in one grantBatch; to check a record, test each scope of scopesForRecord.
+ * grant several scopes in one grantBatch; to check a record, test each of its scope ids.
  */
-import { keccak256, toUtf8Bytes } from "ethers";
 import { InvalidScopeError, describe, requireBytes32 } from "./errors.ts";
 
 /** All concrete resource types of FHIR R4 (4.0.1); abstract Resource and DomainResource excluded. */
@@ -95,8 +98,6 @@ export type ScopeKind = "fhir" | "category" | "record" | "study";
 interface ScopeBase {
   /** The canonical string, e.g. "fhir:Observation". */
   readonly canonical: string;
-  /** keccak256(utf8(canonical)), lowercase 0x-hex: what the contract stores. */
-  readonly id: string;
 }
 export type Scope =
   | (ScopeBase & { readonly kind: "fhir"; readonly value: FhirResourceType })
@@ -146,22 +147,26 @@ export function isScope(input: unknown): boolean {
   }
 }
 
-/** The bytes32 scope id of a canonical scope string (validated) or of a parsed Scope. */
-export function scopeId(scope: string | Scope): string {
-  return typeof scope === "string" ? parseScope(scope).id : scope.id;
-}
-
 /**
- * What contract calls take: a canonical scope string is hashed; a 0x-prefixed bytes32 is taken as
- * an already-hashed id (lowercased). The zero id is refused, as the contract does.
+ * What contract calls take: a scope id, 0x-prefixed bytes32 (lowercased). A canonical scope string is refused
+ * rather than hashed in public: its plain hash would tell every chain observer what the patient consented to.
+ * The patient's wallet turns scopes into ids with PatientScopes.id; everyone else handles ids only. The zero id
+ * is refused, as the contract does.
  */
 export function toScopeId(scopeOrId: unknown, field = "scope"): string {
-  if (typeof scopeOrId === "string" && scopeOrId.startsWith("0x")) {
-    const id = requireBytes32(scopeOrId, field);
-    if (/^0x0{64}$/.test(id)) throw new InvalidScopeError(field, "the zero scope id is not allowed");
-    return id;
+  if (typeof scopeOrId === "string" && !scopeOrId.startsWith("0x") && isScope(scopeOrId)) {
+    throw new InvalidScopeError(
+      field,
+      `${describe(scopeOrId)} is a scope, not a scope id; a plain hash of it would be readable by anyone on chain: ` +
+        `use the patient's keyed id, PatientScopes.id(${JSON.stringify(scopeOrId)})`,
+    );
   }
-  return parseScope(scopeOrId, field).id;
+  if (typeof scopeOrId !== "string" || !scopeOrId.startsWith("0x")) {
+    throw new InvalidScopeError(field, `expected a scope id (0x-prefixed bytes32), got ${describe(scopeOrId)}`);
+  }
+  const id = requireBytes32(scopeOrId, field);
+  if (/^0x0{64}$/.test(id)) throw new InvalidScopeError(field, "the zero scope id is not allowed");
+  return id;
 }
 
 export function fhirScope(resourceType: FhirResourceType | string): string {
@@ -193,8 +198,9 @@ export interface RecordDescriptor {
 
 /**
  * The canonical scopes any one of which covers a record (record itself, its resource type, its
- * categories). A grantee may access the record when it holds consent for at least one of them;
- * the gateway checks each exactly. Duplicates are removed; order is record, fhir, categories.
+ * categories). A grantee may access the record when it holds consent for at least one of them. The patient's
+ * wallet turns them into the record's scope ids (PatientScopes.forRecord) and hands those to the gateway, which
+ * checks each exactly. Duplicates are removed; order is record, fhir, categories.
  */
 export function scopesForRecord(record: RecordDescriptor): string[] {
   const scopes: string[] = [];
@@ -208,7 +214,7 @@ export function scopesForRecord(record: RecordDescriptor): string[] {
 
 function build<K extends ScopeKind>(kind: K, value: string): Scope {
   const canonical = `${kind}:${value}`;
-  return { kind, value, canonical, id: keccak256(toUtf8Bytes(canonical)) } as Scope;
+  return { kind, value, canonical } as Scope;
 }
 
 function checkFhirType(value: string, field: string): FhirResourceType {

@@ -91,7 +91,17 @@ export interface Eip1193DerivationOptions {
   readonly confirmDeterministic?: boolean;
 }
 
-async function requestSignature(provider: Eip1193Provider, account: string, keyIndex: number): Promise<string> {
+/** Asks `provider` for `account`'s signature over `keyDerivationTypedData(keyIndex)`; the hex string it returned. */
+export async function requestKeyDerivationSignature(
+  provider: Eip1193Provider,
+  account: string,
+  keyIndex: number,
+): Promise<string> {
+  if (typeof provider?.request !== "function") {
+    throw new InvalidArgumentError("provider must be an EIP-1193 provider (an object with request())", {
+      field: "provider",
+    });
+  }
   const signature = await provider.request(keyDerivationSignRequest(account, keyIndex));
   if (typeof signature !== "string") {
     throw new InvalidSignatureError(
@@ -112,16 +122,11 @@ export async function deriveKeyPairFromEip1193Wallet(
   account: string,
   options: Eip1193DerivationOptions = {},
 ): Promise<X25519KeyPair> {
-  if (typeof provider?.request !== "function") {
-    throw new InvalidArgumentError("provider must be an EIP-1193 provider (an object with request())", {
-      field: "provider",
-    });
-  }
   assertAddress(account, "account");
   const keyIndex = options.keyIndex ?? 0;
-  const signature = await requestSignature(provider, account, keyIndex);
+  const signature = await requestKeyDerivationSignature(provider, account, keyIndex);
   if (options.confirmDeterministic === true) {
-    assertDeterministicSigner(signature, await requestSignature(provider, account, keyIndex));
+    assertDeterministicSigner(signature, await requestKeyDerivationSignature(provider, account, keyIndex));
   }
   return deriveKeyPairFromWalletSignature(signature, { expectedAddress: account, keyIndex });
 }

@@ -84,3 +84,18 @@ export {
   deriveKeyPairFromWalletSignature,
 } from "./derive.ts";
 export type { Eip1193DerivationOptions, Eip1193Provider, WalletDerivationOptions } from "./derive.ts";
+export {
+  CONSENT_ACCOUNT_SEED_BYTES,
+  CONSENT_ACCOUNT_SEED_INFO,
+  CONSENT_SECRET_BYTES,
+  CONSENT_SECRET_KEYSTORE_INFO,
+  CONSENT_SECRET_WALLET_SIGNATURE_INFO,
+  SCOPE_KEY_BYTES,
+  SCOPE_KEY_INFO,
+  deriveConsentAccountSeed,
+  deriveConsentSecretFromEip1193Wallet,
+  deriveConsentSecretFromKeystoreSecret,
+  deriveConsentSecretFromWalletSignature,
+  deriveScopeKey,
+} from "./consent-secret.ts";
+export type { ConsentSecretFromSignatureOptions } from "./consent-secret.ts";

@@ -46,7 +46,7 @@ import {
 import { parseConsentLog, type ConsentEvent } from "./consent-events.ts";
 import { requireFutureTime, requireNotPast, timeBounds, type TimeBounds } from "./time-bounds.ts";
 
-/** Identifies one consent slot. `scope` is a canonical scope string or a bytes32 id. */
+/** Identifies one consent slot. `scope` is a bytes32 scope id (the patient's keyed id: PatientScopes.id). */
 export interface ConsentKeyInput {
   patient: string;
   grantee: string;
@@ -89,7 +89,7 @@ export interface EmergencyRegistrationParams {
   /** Seconds (not milliseconds), 1 .. 7 days: the length of the one window the first breakGlass opens. */
   maxDurationSeconds: number;
   /**
-   * The scopes the grantee may open: canonical scope strings or bytes32 ids, at least one, at most
+   * The scope ids the grantee may open (the patient's keyed ids, PatientScopes.ids), at least one, at most
    * MAX_EMERGENCY_SCOPES distinct (repeats are merged). The chain stores only their Merkle root; give
    * the list to the grantee (it needs it to break the glass).
    */
@@ -313,15 +313,15 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
   }
 
   /**
-   * Whether `grantee` may read `record` for `purpose`: consent for any one of the record's scopes
-   * (record, FHIR type, categories) allows it. All scopes are read at the same block (`blockTag`
-   * resolved to a number first); the answer names the scope that allowed the access.
+   * Whether `grantee` may read `record` for `purpose`: consent for any one of the record's scope ids
+   * (as the patient's wallet attached them: PatientScopes.forRecord) allows it. All ids are read at the
+   * same block (`blockTag` resolved to a number first); the answer names the id that allowed the access.
    */
   async checkRecordAccess(query: RecordAccessQuery, blockTag: BlockTag = "latest"): Promise<RecordAccess> {
     const q = checkRecordQuery(query);
     const at = await this.pinBlock(blockTag, "ConsentRegistry.checkRecordAccess");
     const answers = await Promise.all(
-      q.scopes.map((scope) => this.read<boolean>("isAllowed", [q.patient, q.grantee, toScopeId(scope), q.purpose], at)),
+      q.scopes.map((scope) => this.read<boolean>("isAllowed", [q.patient, q.grantee, scope, q.purpose], at)),
     );
     return recordAccessFrom(q.scopes, answers);
   }

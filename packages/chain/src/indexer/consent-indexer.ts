@@ -391,8 +391,8 @@ export class ConsentIndexer {
   }
 
   /**
-   * Whether `grantee` may read `record` for `purpose`: consent for any one of the record's scopes
-   * (record, FHIR type, categories; scopesForRecord) allows it, and the answer names that scope.
+   * Whether `grantee` may read `record` for `purpose`: consent for any one of the record's scope ids
+   * (PatientScopes.forRecord, attached by the patient's wallet) allows it, and the answer names that id.
    * Synchronous and fail closed like isAllowed: IndexerStaleError when the state cannot be trusted.
    */
   checkRecordAccess(query: RecordAccessQuery, atUnixSeconds?: number | bigint): RecordAccess {

@@ -1,0 +1,39 @@
+/**
+ * Pairwise consent accounts: a separate address per grantee, so an observer cannot link one patient's grants
+ * across clinics (each clinic sees grants from a different address, none of them the patient's did:ethr).
+ *
+ *   account(index) = BIP-32 node m/7424'/index' of seed = consentAccountSeed (@hygeia/crypto
+ *                    deriveConsentAccountSeed, from the wallet's consent secret)
+ *
+ * Hardened steps only: one leaked account key reveals neither its siblings nor the seed. BIP-32 through ethers
+ * (HDNodeWallet.fromSeed), the field's library for it. A consent account never holds ETH (funding it would link
+ * it to whoever paid): its grants and revokes are signed (signGrant / signRevoke) and relayed. Its scope ids are
+ * keyed with the same scope key and its own address (PatientScopes.forAddress), so shared ids link nothing.
+ */
+import { HDNodeWallet, hexlify } from "ethers";
+import { InvalidInputError, describe } from "./errors.ts";
+
+/** The BIP-32 purpose level of consent accounts ("hy" = 0x1d00 = 7424), hardened. */
+export const CONSENT_ACCOUNT_PURPOSE = 7424;
+/** Highest account index (BIP-32 hardened indexes are 31-bit). */
+export const MAX_CONSENT_ACCOUNT_INDEX = 0x7fffffff;
+const SEED_BYTES = 64;
+
+/** The BIP-32 path of consent account `index`. */
+export function consentAccountPath(index: number): string {
+  if (!Number.isInteger(index) || index < 0 || index > MAX_CONSENT_ACCOUNT_INDEX) {
+    throw new InvalidInputError("index", `expected an integer 0..${MAX_CONSENT_ACCOUNT_INDEX}, got ${describe(index)}`);
+  }
+  return `m/${CONSENT_ACCOUNT_PURPOSE}'/${index}'`;
+}
+
+/** Consent account `index` of a patient: an ethers wallet (connect it to a provider only to sign typed data). */
+export function consentAccount(consentAccountSeed: Uint8Array, index: number): HDNodeWallet {
+  if (!(consentAccountSeed instanceof Uint8Array) || consentAccountSeed.length !== SEED_BYTES) {
+    throw new InvalidInputError(
+      "consentAccountSeed",
+      `expected ${SEED_BYTES} bytes (deriveConsentAccountSeed from @hygeia/crypto), got ${describe(consentAccountSeed)}`,
+    );
+  }
+  return HDNodeWallet.fromSeed(hexlify(consentAccountSeed)).derivePath(consentAccountPath(index));
+}
