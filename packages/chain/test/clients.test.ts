@@ -13,7 +13,6 @@ import {
   TrustRegistryClient,
   emergencyScopes,
   emergencyScopesRoot,
-  scopeId,
   trustRoleId,
   startLocalChain,
 } from "../src/index.ts";
@@ -25,7 +24,8 @@ import {
   walletAt,
   type TestChain,
 } from "./support/chain.ts";
-import { rejection } from "./support/settle.ts";
+import { sid } from "./support/scopes.ts";
+import { refusal, rejection } from "./support/settle.ts";
 
 async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
   const error = await rejection(promise);
@@ -56,12 +56,12 @@ describe("contract clients (anvil)", function () {
       const key = {
         patient: patient.address,
         grantee: clinic.address,
-        scope: "fhir:Observation",
+        scope: sid(patient, "fhir:Observation"),
         purpose: Purpose.Treatment,
       };
       const granted = await registry.grant({
         grantee: clinic.address,
-        scope: "fhir:Observation",
+        scope: sid(patient, "fhir:Observation"),
         purpose: "treatment",
         expiry,
       });
@@ -70,7 +70,7 @@ describe("contract clients (anvil)", function () {
           type: "ConsentGranted",
           patient: patient.address,
           grantee: clinic.address,
-          scope: scopeId("fhir:Observation"),
+          scope: sid(patient, "fhir:Observation"),
           purpose: 1,
           expiry: BigInt(expiry),
           version: 1,
@@ -84,8 +84,9 @@ describe("contract clients (anvil)", function () {
       ]);
       expect(granted.gasUsed > 0n).to.equal(true);
       expect(await registry.isAllowed(key)).to.equal(true);
-      // A bytes32 scope id works wherever a canonical string does.
-      expect(await registry.isAllowed({ ...key, scope: scopeId("fhir:Observation") })).to.equal(true);
+      // An id in upper-case hex names the same slot (ids are compared lowercased).
+      const upper = `0x${sid(patient, "fhir:Observation").slice(2).toUpperCase()}`;
+      expect(await registry.isAllowed({ ...key, scope: upper })).to.equal(true);
       expect(await registry.isAllowed({ ...key, purpose: Purpose.Research })).to.equal(false);
       expect(await registry.consentOf(key)).to.deep.equal({ expiry: BigInt(expiry), version: 1 });
       // Views at an explicit block: before the grant nothing was there.
@@ -93,7 +94,7 @@ describe("contract clients (anvil)", function () {
 
       const revoked = await registry.revoke({
         grantee: clinic.address,
-        scope: "fhir:Observation",
+        scope: sid(patient, "fhir:Observation"),
         purpose: Purpose.Treatment,
       });
       expect(revoked.events[0]).to.include({ type: "ConsentRevoked", version: 2 });
@@ -101,10 +102,18 @@ describe("contract clients (anvil)", function () {
       expect(await registry.consentOf(key)).to.deep.equal({ expiry: 0n, version: 2 });
 
       // A revoke always writes (it is how outstanding signatures are cancelled): again, and on a slot never written.
-      const again = await registry.revoke({ grantee: clinic.address, scope: "fhir:Observation", purpose: 1 });
+      const again = await registry.revoke({
+        grantee: clinic.address,
+        scope: sid(patient, "fhir:Observation"),
+        purpose: 1,
+      });
       expect(again.events[0]).to.include({ type: "ConsentRevoked", version: 3 });
       expect(await registry.consentOf(key)).to.deep.equal({ expiry: 0n, version: 3 });
-      const never = await registry.revoke({ grantee: clinic.address, scope: "fhir:Immunization", purpose: 2 });
+      const never = await registry.revoke({
+        grantee: clinic.address,
+        scope: sid(patient, "fhir:Immunization"),
+        purpose: 2,
+      });
       expect(never.events[0]).to.include({ type: "ConsentRevoked", purpose: 2, version: 1 });
     });
 
@@ -113,7 +122,12 @@ describe("contract clients (anvil)", function () {
       // A client whose clock is an hour behind passes the past-expiry pre-check; the contract refuses.
       const behind = new ConsentRegistryClient(registry.address, t.signer(2), { clock: () => (now - 3600) * 1000 });
       const past = await revertOf(
-        behind.grant({ grantee: clinic.address, scope: "category:imaging", purpose: 1, expiry: now - 10 }),
+        behind.grant({
+          grantee: clinic.address,
+          scope: sid(patient, "category:imaging"),
+          purpose: 1,
+          expiry: now - 10,
+        }),
       );
       expect(past.errorName).to.equal("ExpiryInPast");
       expect(past.args).to.deep.equal({ expiry: BigInt(now - 10) });
@@ -123,9 +137,9 @@ describe("contract clients (anvil)", function () {
     it("grantBatch writes every item and names the bad item on validation errors", async () => {
       const expiry = (await latestTimestamp(t.provider)) + 7200;
       const items = [
-        { grantee: clinic.address, scope: "category:laboratory", purpose: "Treatment", expiry },
-        { grantee: lab.address, scope: "category:laboratory", purpose: "Payment", expiry },
-        { grantee: lab.address, scope: "study:diabetes-2026", purpose: "Research", expiry },
+        { grantee: clinic.address, scope: sid(patient, "category:laboratory"), purpose: "Treatment", expiry },
+        { grantee: lab.address, scope: sid(patient, "category:laboratory"), purpose: "Payment", expiry },
+        { grantee: lab.address, scope: sid(patient, "study:diabetes-2026"), purpose: "Research", expiry },
       ];
       const outcome = await registry.grantBatch(items);
       expect(outcome.events.map((e) => e.type)).to.deep.equal(["ConsentGranted", "ConsentGranted", "ConsentGranted"]);
@@ -145,15 +159,17 @@ describe("contract clients (anvil)", function () {
 
     it("break-glass: only a registered grantee, on a named scope, within the registration's single window", async () => {
       const doctor = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(5));
-      const scopes = ["category:medication", "category:allergy"];
+      const scopes = [sid(patient, "category:medication"), sid(patient, "category:allergy")];
       const key = {
         patient: patient.address,
         grantee: walletAt(5).address,
-        scope: "category:medication",
+        scope: sid(patient, "category:medication"),
         purpose: Purpose.Emergency,
       };
 
-      const refused = await revertOf(doctor.breakGlass(patient.address, "category:medication", { scopes }));
+      const refused = await revertOf(
+        doctor.breakGlass(patient.address, sid(patient, "category:medication"), { scopes }),
+      );
       expect(refused.errorName).to.equal("NotEmergencyGrantee");
       expect(refused.args).to.deep.equal({ patient: patient.address, grantee: walletAt(5).address });
 
@@ -170,7 +186,7 @@ describe("contract clients (anvil)", function () {
         epoch: 1,
       });
 
-      const opened = await doctor.breakGlass(patient.address, "category:medication", { scopes });
+      const opened = await doctor.breakGlass(patient.address, sid(patient, "category:medication"), { scopes });
       const block = await t.provider.getBlock(opened.blockNumber);
       const windowEnd = BigInt(block!.timestamp + 3600);
       expect(opened.events[0]).to.include({ type: "EmergencyAccess", purpose: 3, expiry: windowEnd, version: 1 });
@@ -179,57 +195,104 @@ describe("contract clients (anvil)", function () {
 
       // A later scope joins the same window, never extending it.
       await advanceTime(t.provider, 600);
-      const later = await doctor.breakGlass(patient.address, "category:allergy", {
-        proof: emergencyScopes(scopes).proof("category:allergy"),
+      const later = await doctor.breakGlass(patient.address, sid(patient, "category:allergy"), {
+        proof: emergencyScopes(scopes).proof(sid(patient, "category:allergy")),
       });
       expect(later.events[0]).to.include({ type: "EmergencyAccess", expiry: windowEnd, version: 1 });
       // Breaking the glass again on an open scope writes nothing: same expiry, same version.
-      const again = await doctor.breakGlass(patient.address, "category:medication", { scopes });
+      const again = await doctor.breakGlass(patient.address, sid(patient, "category:medication"), { scopes });
       expect(again.events[0]).to.include({ type: "EmergencyAccess", expiry: windowEnd, version: 1 });
       expect(await registry.consentOf(key)).to.deep.equal({ expiry: windowEnd, version: 1 });
 
       await advanceTime(t.provider, 3001);
       expect(await registry.isAllowed(key)).to.equal(false);
-      const used = await revertOf(doctor.breakGlass(patient.address, "category:medication", { scopes }));
+      const used = await revertOf(doctor.breakGlass(patient.address, sid(patient, "category:medication"), { scopes }));
       expect(used.errorName).to.equal("EmergencyWindowUsed");
       expect(used.args).to.deep.equal({ windowEnd });
       expect(used.message).to.match(/the patient must register the grantee again/);
     });
 
     it("validates inputs before sending anything", () => {
-      expect(() => registry.grant({ grantee: "0x123", scope: "fhir:Patient", purpose: 1, expiry: 1 })).to.throw(
-        InvalidInputError,
-        /grantee/,
-      );
       expect(() =>
-        registry.grant({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1, expiry: 2n ** 64n }),
+        registry.grant({ grantee: "0x123", scope: sid(patient, "fhir:Patient"), purpose: 1, expiry: 1 }),
+      ).to.throw(InvalidInputError, /grantee/);
+      expect(() =>
+        registry.grant({ grantee: clinic.address, scope: sid(patient, "fhir:Patient"), purpose: 1, expiry: 2n ** 64n }),
       ).to.throw(InvalidInputError, /uint64/);
       expect(() => registry.revoke({ grantee: clinic.address, scope: "all", purpose: 1 })).to.throw(InvalidScopeError);
       expect(() =>
         registry.isAllowed({
           patient: patient.address,
           grantee: clinic.address,
-          scope: "fhir:Patient",
+          scope: sid(patient, "fhir:Patient"),
           purpose: 7 as Purpose,
         }),
       ).to.throw(InvalidPurposeError);
     });
 
+    it("refuses a canonical scope string in every call, pointing at PatientScopes.id, and sends nothing", async () => {
+      const doctor = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(5));
+      const nonces = async () => [
+        await t.provider.getTransactionCount(patient.address),
+        await t.provider.getTransactionCount(walletAt(5).address),
+      ];
+      const before = await nonces();
+      const expiry = (await latestTimestamp(t.provider)) + 3600;
+      const scope = "category:mental-health";
+      const refusals: Array<[string, () => unknown, string]> = [
+        ["grant", () => registry.grant({ grantee: clinic.address, scope, purpose: 1, expiry }), "scope"],
+        [
+          "grantBatch",
+          () => registry.grantBatch([{ grantee: clinic.address, scope, purpose: 1, expiry }]),
+          "items[0].scope",
+        ],
+        ["revoke", () => registry.revoke({ grantee: clinic.address, scope, purpose: 1 }), "scope"],
+        [
+          "isAllowed",
+          () => registry.isAllowed({ patient: patient.address, grantee: clinic.address, scope, purpose: 1 }),
+          "scope",
+        ],
+        [
+          "setEmergencyGrantee",
+          () => registry.setEmergencyGrantee(walletAt(5).address, { maxDurationSeconds: 600, scopes: [scope] }),
+          "scopes[0]",
+        ],
+        ["breakGlass", () => doctor.breakGlass(patient.address, scope, { scopes: [sid(patient, scope)] }), "scope"],
+        [
+          "breakGlass (list)",
+          () => doctor.breakGlass(patient.address, sid(patient, scope), { scopes: [scope] }),
+          "scopes[0]",
+        ],
+      ];
+      for (const [call, run, field] of refusals) {
+        const error = refusal(run);
+        expect(error, call).to.be.instanceOf(InvalidScopeError);
+        expect(error.code, call).to.equal("INVALID_SCOPE");
+        expect(error.field, call).to.equal(field);
+        expect(error.message, call).to.include('PatientScopes.id("category:mental-health")');
+      }
+      expect(await nonces(), "no transaction was sent").to.deep.equal(before);
+    });
+
     it("a read-only client refuses to send; an address without code is reported", async () => {
       const readOnly = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.provider);
-      expect(() => readOnly.revoke({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1 })).to.throw(
-        InvalidInputError,
-        /needs a Signer/,
-      );
+      expect(() =>
+        readOnly.revoke({ grantee: clinic.address, scope: sid(patient, "fhir:Patient"), purpose: 1 }),
+      ).to.throw(InvalidInputError, /needs a Signer/);
       const nowhere = new ConsentRegistryClient(walletAt(8).address, t.signer(2));
       const read = await rejection(
-        nowhere.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 1 }),
+        nowhere.isAllowed({
+          patient: patient.address,
+          grantee: clinic.address,
+          scope: sid(patient, "fhir:Patient"),
+          purpose: 1,
+        }),
       );
       expect(read).to.be.instanceOf(ContractNotDeployedError);
       expect((read as Error).message).to.match(/no ConsentRegistry code at .* on chain 31337/);
       const expiry = (await latestTimestamp(t.provider)) + 3600;
       const write = await rejection(
-        nowhere.grant({ grantee: clinic.address, scope: "fhir:Patient", purpose: 1, expiry }),
+        nowhere.grant({ grantee: clinic.address, scope: sid(patient, "fhir:Patient"), purpose: 1, expiry }),
       );
       expect(write).to.be.instanceOf(ContractNotDeployedError);
     });
@@ -332,7 +395,12 @@ describe("contract clients (anvil)", function () {
     await chain.stop();
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, provider);
     const error = await rejection(
-      registry.isAllowed({ patient: patient.address, grantee: clinic.address, scope: "fhir:Patient", purpose: 1 }),
+      registry.isAllowed({
+        patient: patient.address,
+        grantee: clinic.address,
+        scope: sid(patient, "fhir:Patient"),
+        purpose: 1,
+      }),
     );
     provider.destroy();
     expect(error).to.be.instanceOf(ChainUnavailableError);
