@@ -17,7 +17,6 @@ import {
   parseSignedGrant,
   parseSignedRevoke,
   recoverGrantSigner,
-  scopeId,
   signGrant,
   signRevoke,
   signedConsentToJson,
@@ -28,6 +27,7 @@ import {
   type Eip1193Provider,
 } from "../src/index.ts";
 import { latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { sid } from "./support/scopes.ts";
 
 const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const domain = consentDomain(31337, REGISTRY);
@@ -36,7 +36,7 @@ const clinic = walletAt(3);
 const baseGrant = {
   patient: patient.address,
   grantee: clinic.address,
-  scope: "fhir:Observation",
+  scope: sid(patient, "fhir:Observation"),
   purpose: "Treatment",
   expiry: 2_000_000_000,
   version: 0,
@@ -77,7 +77,7 @@ describe("eip712 (off-chain)", () => {
     ]);
     expect(payload.message).to.deep.equal({
       grantee: clinic.address,
-      scope: scopeId("fhir:Observation"),
+      scope: sid(patient, "fhir:Observation"),
       purpose: 1,
       expiry: "2000000000",
       version: 0,
@@ -102,7 +102,7 @@ describe("eip712 (off-chain)", () => {
 
     // The digest is ethers' TypedDataEncoder with the bigint, and an independent encoding of EIP-712 by hand.
     const digest = grantDigest(exact, baseGrant);
-    const message = { ...baseGrant, scope: scopeId(baseGrant.scope), purpose: 1 };
+    const message = { ...baseGrant, purpose: 1 };
     const fields = { Grant: GRANT_TYPES.Grant.map((f) => ({ ...f })) };
     expect(digest).to.equal(TypedDataEncoder.hash({ ...exact }, fields, message));
     const abi = AbiCoder.defaultAbiCoder();
@@ -128,7 +128,7 @@ describe("eip712 (off-chain)", () => {
             ),
           ),
           clinic.address,
-          scopeId("fhir:Observation"),
+          sid(patient, "fhir:Observation"),
           1,
           baseGrant.expiry,
           baseGrant.version,
@@ -185,6 +185,39 @@ describe("eip712 (off-chain)", () => {
     );
     expect(buildGrantTypedData(domain, { ...baseGrant, expiry: (2n ** 64n - 1n).toString() }).message.expiry).to.equal(
       "18446744073709551615",
+    );
+  });
+
+  it("refuses a canonical scope string in a grant or revoke, pointing at PatientScopes.id, before the wallet is asked", async () => {
+    let prompts = 0;
+    const wallet: Eip1193Provider = {
+      request: async () => {
+        prompts++;
+        return expect.fail("the wallet must not be asked to sign");
+      },
+    };
+    const canonical = { ...baseGrant, scope: "fhir:Observation" };
+    const attempts = [
+      signGrant(patient, domain, canonical),
+      signGrant({ eip1193: wallet, account: patient.address }, domain, canonical),
+      signRevoke({ eip1193: wallet, account: patient.address }, domain, canonical),
+    ];
+    for (const attempt of attempts) {
+      const error = await attempt.then(
+        () => expect.fail("a grant naming a canonical scope must be refused"),
+        (e: unknown) => e,
+      );
+      expect(error).to.be.instanceOf(InvalidScopeError).and.include({ code: "INVALID_SCOPE", field: "scope" });
+      expect((error as Error).message).to.include('PatientScopes.id("fhir:Observation")');
+    }
+    expect(prompts, "the wallet is not asked to sign").to.equal(0);
+    expect(() => buildGrantTypedData(domain, canonical)).to.throw(InvalidScopeError, /PatientScopes\.id/);
+    expect(() => grantDigest(domain, canonical)).to.throw(InvalidScopeError, /PatientScopes\.id/);
+    // A signed grant received as JSON naming a canonical scope is refused too.
+    const json = signedConsentToJson(await signGrant(patient, domain, baseGrant));
+    expect(() => parseSignedGrant(domain, { ...json, scope: "fhir:Observation" })).to.throw(
+      InvalidScopeError,
+      /PatientScopes\.id/,
     );
   });
 
@@ -371,7 +404,7 @@ describe("eip712 against the contract (anvil)", function () {
     const key = {
       patient: patient.address,
       grantee: clinic.address,
-      scope: "category:laboratory",
+      scope: sid(patient, "category:laboratory"),
       purpose: Purpose.Research,
     };
     const {
@@ -421,7 +454,7 @@ describe("eip712 against the contract (anvil)", function () {
     const d = await registry.domain();
     const message = {
       grantee: clinic.address,
-      scope: "fhir:Patient",
+      scope: sid(patient, "fhir:Patient"),
       purpose: Purpose.Payment,
       expiry: now + 3600,
       version: 0,
