@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { expect } from "chai";
-import { Contract, HDNodeWallet, JsonRpcProvider, id } from "ethers";
+import { Contract, HDNodeWallet, JsonRpcProvider, hexlify, id, randomBytes } from "ethers";
 import { ConsentRegistryAbi, LOCAL_MNEMONIC, TrustRegistryAbi, anvilBinaryPath, readDeployment } from "@hygeia/chain";
 
 /** The --json line (a subset of its fields). */
@@ -169,7 +169,10 @@ describe("npm start (local stack)", function () {
     // A patient grants consent; it must survive the restart.
     const alice = demoWallet(2).connect(rpc);
     const clinic = demoWallet(4).address;
-    const scope = id("fhir:Observation");
+    // Any opaque 32-byte scope id will do: this checks that a grant survives the restart, not what it covers. A real
+    // one is the patient's keyed id (PatientScopes.id); a public hash such as keccak256("fhir:Observation") is what
+    // the chain must never hold, since anyone can compute it and read the scope off the chain.
+    const scope = hexlify(randomBytes(32));
     const expiry = BigInt(Math.floor(Date.now() / 1000) + 86_400);
     const consent = new Contract(deployment.contracts.ConsentRegistry, ConsentRegistryAbi, alice);
     await (await consent.getFunction("grant")(clinic, scope, 1, expiry)).wait();
