@@ -40,7 +40,6 @@ import {
   emergencyScopesRoot,
   parseSignedEmergencyGrantee,
   recoverEmergencyGranteeSigner,
-  scopeId,
   signEmergencyGrantee,
   signedConsentToJson,
   toChainError,
@@ -50,6 +49,7 @@ import {
 } from "../src/index.ts";
 
 import { advanceTime, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { scopesOf, sid } from "./support/scopes.ts";
 import { rejection } from "./support/settle.ts";
 
 const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
@@ -58,9 +58,14 @@ const patient = walletAt(2);
 const doctor = walletAt(5);
 const SCOPES = ["category:allergy", "category:medication", "fhir:Condition"];
 
-/** The leaf the contract hashes: keccak256(bytes.concat(keccak256(abi.encode(scope)))). */
-function leaf(scope: string): string {
-  return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32"], [scopeId(scope)])));
+/** The keyed ids a patient registers for `scopes` (SCOPES by default): the list on its emergency card. */
+function idsOf(p: string | { address: string }, scopes: readonly string[] = SCOPES): string[] {
+  return scopesOf(p).ids(scopes);
+}
+
+/** The leaf the contract hashes for a scope id: keccak256(bytes.concat(keccak256(abi.encode(id)))). */
+function leaf(id: string): string {
+  return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32"], [id])));
 }
 
 async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
@@ -71,22 +76,26 @@ async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError>
 
 describe("emergency scopes (off-chain)", () => {
   it("a one-scope registration's root is the contract's leaf, with an empty proof", () => {
-    const tree = emergencyScopes(["category:allergy"]);
-    expect(tree.root).to.equal(leaf("category:allergy"));
-    expect(tree.proof("category:allergy")).to.deep.equal([]);
+    const allergy = sid(patient, "category:allergy");
+    const tree = emergencyScopes([allergy]);
+    expect(tree.root).to.equal(leaf(allergy));
+    expect(tree.proof(allergy)).to.deep.equal([]);
   });
 
   it("the root depends on the set of scopes only: order and repeats do not change it", () => {
-    const root = emergencyScopesRoot(SCOPES);
-    expect(emergencyScopesRoot([...SCOPES].reverse())).to.equal(root);
-    expect(emergencyScopesRoot([...SCOPES, SCOPES[0]!, scopeId(SCOPES[1]!)])).to.equal(root);
-    expect(emergencyScopes([...SCOPES, SCOPES[0]!]).scopeIds).to.have.length(3);
-    expect(emergencyScopesRoot(SCOPES.slice(0, 2))).to.not.equal(root);
+    const ids = idsOf(patient);
+    const root = emergencyScopesRoot(ids);
+    expect(emergencyScopesRoot([...ids].reverse())).to.equal(root);
+    // An id written in upper-case hex is the same id: a repeat.
+    expect(emergencyScopesRoot([...ids, ids[0]!, `0x${ids[1]!.slice(2).toUpperCase()}`])).to.equal(root);
+    expect(emergencyScopes([...ids, ids[0]!]).scopeIds).to.have.length(3);
+    expect(emergencyScopesRoot(ids.slice(0, 2))).to.not.equal(root);
   });
 
   it("each proof verifies against the root the way OpenZeppelin's MerkleProof does", () => {
-    const tree = emergencyScopes(SCOPES);
-    for (const scope of SCOPES) {
+    const ids = idsOf(patient);
+    const tree = emergencyScopes(ids);
+    for (const scope of ids) {
       let node = leaf(scope);
       for (const sibling of tree.proof(scope)) {
         const [a, b] = BigInt(node) < BigInt(sibling) ? [node, sibling] : [sibling, node];
@@ -98,15 +107,37 @@ describe("emergency scopes (off-chain)", () => {
 
   it("refuses an empty list, too many scopes, a malformed scope (naming its index) and a proof for an unlisted scope", () => {
     expect(() => emergencyScopes([])).to.throw(InvalidInputError, /scopes: name at least one scope/);
-    const many = Array.from({ length: MAX_EMERGENCY_SCOPES + 1 }, (_, i) => `study:s-${i}`);
+    const many = idsOf(
+      patient,
+      Array.from({ length: MAX_EMERGENCY_SCOPES + 1 }, (_, i) => `study:s-${i}`),
+    );
     expect(() => emergencyScopes(many)).to.throw(InvalidInputError, /at most 256 distinct scopes/);
     expect(emergencyScopes(many.slice(1)).scopeIds).to.have.length(MAX_EMERGENCY_SCOPES);
-    expect(() => emergencyScopes(["category:allergy", "fhir:condition"]))
+    expect(() => emergencyScopes([sid(patient, "category:allergy"), "fhir:condition"]))
       .to.throw(InvalidScopeError)
       .with.property("field", "scopes[1]");
-    expect(() => emergencyScopes("category:allergy" as unknown as string[])).to.throw(InvalidInputError, /list/);
-    expect(() => emergencyScopes(SCOPES).proof("category:mental-health"))
+    expect(() => emergencyScopes(sid(patient, "category:allergy") as unknown as string[])).to.throw(
+      InvalidInputError,
+      /list/,
+    );
+    expect(() => emergencyScopes(idsOf(patient)).proof(sid(patient, "category:mental-health")))
       .to.throw(InvalidScopeError, /not among the registration's 3 scopes/)
+      .with.property("field", "scope");
+  });
+
+  it("refuses canonical scope strings in a list and in a proof request, pointing at PatientScopes.id", () => {
+    const lists: [string[], string, string][] = [
+      [SCOPES, "scopes[0]", "category:allergy"],
+      [[sid(patient, "category:allergy"), "category:medication"], "scopes[1]", "category:medication"],
+    ];
+    for (const [list, field, scope] of lists) {
+      expect(() => emergencyScopes(list))
+        .to.throw(InvalidScopeError, `PatientScopes.id(${JSON.stringify(scope)})`)
+        .and.include({ code: "INVALID_SCOPE", field });
+    }
+    expect(() => emergencyScopesRoot(["category:allergy"])).to.throw(InvalidScopeError, /PatientScopes\.id/);
+    expect(() => emergencyScopes(idsOf(patient)).proof("category:allergy"))
+      .to.throw(InvalidScopeError, /PatientScopes\.id\("category:allergy"\)/)
       .with.property("field", "scope");
   });
 });
@@ -116,7 +147,7 @@ describe("EmergencyGrantee typed data (off-chain)", () => {
     patient: patient.address,
     grantee: doctor.address,
     maxDuration: 3600,
-    scopesRoot: emergencyScopesRoot(SCOPES),
+    scopesRoot: emergencyScopesRoot(idsOf(patient)),
     epoch: 0,
     deadline: 1_900_000_000,
   };
@@ -206,7 +237,7 @@ describe("contract errors of the hardened registries decode by name", () => {
   const trust = new Interface(TrustRegistryAbi);
   const cases: [Interface, string, unknown[], RegExp | undefined][] = [
     [consent, "ZeroScopesRoot", [], /must name its scopes/],
-    [consent, "ScopeNotRegistered", [scopeId("category:allergy")], /not among the registration's scopes/],
+    [consent, "ScopeNotRegistered", [sid(patient, "category:allergy")], /not among the registration's scopes/],
     [consent, "EmergencyWindowUsed", [1_800_000_000n], /ended at 1800000000: the patient must register/],
     [consent, "StaleEpoch", [3n, 2n], /at epoch 3, the message was signed for epoch 2: .*sign again/],
     [consent, "EpochTooFarAhead", [3n, 1004n], /epoch 1004, more than 1000 above .* epoch 3: .*sign again/],
@@ -261,10 +292,11 @@ describe("break-glass and its relayed registration against the contract (anvil)"
   });
   after(async () => t?.stop());
 
+  /** The Emergency slot of `scope` (canonical) of patient `p`: under p's keyed id. */
   const emergencyKey = (p: string, scope: string) => ({
     patient: p,
     grantee: doctor.address,
-    scope,
+    scope: sid(p, scope),
     purpose: Purpose.Emergency,
   });
 
@@ -287,11 +319,11 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       patient: broke.address,
       grantee: doctor.address,
       maxDurationSeconds: 3600,
-      scopes: [...SCOPES, "category:allergy"],
+      scopes: [...idsOf(broke), sid(broke, "category:allergy")],
       deadline: now + 600,
     });
     expect(register.message.epoch).to.equal(0);
-    expect(register.scopes).to.deep.equal(emergencyScopes(SCOPES).scopeIds);
+    expect(register.scopes).to.deep.equal(emergencyScopes(idsOf(broke)).scopeIds);
     const signedRegistration = await signEmergencyGrantee(broke, register.domain, {
       ...register.message,
       patient: broke.address,
@@ -303,7 +335,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
         patient: broke.address,
         grantee: doctor.address,
         maxDuration: 3600,
-        scopesRoot: emergencyScopesRoot(SCOPES),
+        scopesRoot: emergencyScopesRoot(idsOf(broke)),
         position: set.events[0]!.position,
       },
     ]);
@@ -312,7 +344,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     expect(replay.errorName).to.equal("StaleEpoch");
     expect(replay.args).to.deep.equal({ current: 1n, signed: 0n });
 
-    await grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES });
+    await grantee.breakGlass(broke.address, sid(broke, "category:allergy"), { scopes: idsOf(broke) });
     expect(await relayer.isAllowed(emergencyKey(broke.address, "category:allergy"))).to.equal(true);
 
     // The patient signs the removal; the grantee sees it coming and breaks the glass again first.
@@ -327,7 +359,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       ...removal.message,
       patient: broke.address,
     });
-    await grantee.breakGlass(broke.address, "fhir:Condition", { scopes: SCOPES });
+    await grantee.breakGlass(broke.address, sid(broke, "fhir:Condition"), { scopes: idsOf(broke) });
     expect(await relayer.isAllowed(emergencyKey(broke.address, "fhir:Condition"))).to.equal(true);
 
     const removed = await relayer.setEmergencyGranteeBySig(signedRemoval);
@@ -346,39 +378,53 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       scopesRoot: ZERO_SCOPES_ROOT,
       epoch: 2,
     });
-    const after = await revertOf(grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES }));
+    const after = await revertOf(
+      grantee.breakGlass(broke.address, sid(broke, "category:allergy"), { scopes: idsOf(broke) }),
+    );
     expect(after.errorName).to.equal("NotEmergencyGrantee");
   });
 
   it("a re-registration closes the open window at once and allows exactly one new window, of the new length", async () => {
     const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
-    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 3600, scopes: SCOPES });
-    const first = await grantee.breakGlass(patient.address, "category:medication", { scopes: SCOPES });
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 3600, scopes: idsOf(patient) });
+    const first = await grantee.breakGlass(patient.address, sid(patient, "category:medication"), {
+      scopes: idsOf(patient),
+    });
     expect(first.events[0]).to.include({ version: 1 });
     const key = emergencyKey(patient.address, "category:medication");
     expect(await p.isAllowed(key)).to.equal(true);
 
-    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 60, scopes: SCOPES });
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 60, scopes: idsOf(patient) });
     expect(await p.isAllowed(key), "a change closes the window").to.equal(false);
     expect(await p.consentOf(key)).to.deep.equal({ expiry: 0n, version: 1 });
 
-    const second = await grantee.breakGlass(patient.address, "category:medication", { scopes: SCOPES });
+    const second = await grantee.breakGlass(patient.address, sid(patient, "category:medication"), {
+      scopes: idsOf(patient),
+    });
     const block = await t.provider.getBlock(second.blockNumber);
     expect(second.events[0]).to.include({ expiry: BigInt(block!.timestamp + 60), version: 2 });
     await advanceTime(t.provider, 61);
     expect(await p.isAllowed(key)).to.equal(false);
     expect(
-      (await revertOf(grantee.breakGlass(patient.address, "category:allergy", { scopes: SCOPES }))).errorName,
+      (
+        await revertOf(
+          grantee.breakGlass(patient.address, sid(patient, "category:allergy"), { scopes: idsOf(patient) }),
+        )
+      ).errorName,
     ).to.equal("EmergencyWindowUsed");
   });
 
   it("revoking an Emergency slot also removes the registration (ConsentRevoked, then EmergencyGranteeSet)", async () => {
     const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(3));
     const pAddress = walletAt(3).address;
-    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: SCOPES });
-    await grantee.breakGlass(pAddress, "category:allergy", { scopes: SCOPES });
-    await grantee.breakGlass(pAddress, "fhir:Condition", { scopes: SCOPES });
-    const revoked = await p.revoke({ grantee: doctor.address, scope: "category:allergy", purpose: "Emergency" });
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: idsOf(pAddress) });
+    await grantee.breakGlass(pAddress, sid(pAddress, "category:allergy"), { scopes: idsOf(pAddress) });
+    await grantee.breakGlass(pAddress, sid(pAddress, "fhir:Condition"), { scopes: idsOf(pAddress) });
+    const revoked = await p.revoke({
+      grantee: doctor.address,
+      scope: sid(pAddress, "category:allergy"),
+      purpose: "Emergency",
+    });
     expect(revoked.events.map((e) => e.type)).to.deep.equal(["ConsentRevoked", "EmergencyGranteeSet"]);
     expect(revoked.events[1]).to.include({ maxDuration: 0, scopesRoot: ZERO_SCOPES_ROOT });
     expect(await p.isAllowed(emergencyKey(pAddress, "fhir:Condition")), "the other window closes too").to.equal(false);
@@ -388,36 +434,73 @@ describe("break-glass and its relayed registration against the contract (anvil)"
   it("breakGlass checks the scope list against the registered root before sending anything", async () => {
     const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(4));
     const pAddress = walletAt(4).address;
-    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: SCOPES });
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: idsOf(pAddress) });
     const nonce = await t.provider.getTransactionCount(doctor.address);
     const wrongList = await rejection(
-      grantee.breakGlass(pAddress, "category:allergy", { scopes: ["category:allergy"] }),
+      grantee.breakGlass(pAddress, sid(pAddress, "category:allergy"), { scopes: [sid(pAddress, "category:allergy")] }),
     );
     expect(wrongList)
       .to.be.instanceOf(EmergencyScopesMismatchError)
       .and.include({
         code: "EMERGENCY_SCOPES_MISMATCH",
         field: "scopes",
-        registeredRoot: emergencyScopesRoot(SCOPES),
-        computedRoot: emergencyScopesRoot(["category:allergy"]),
+        registeredRoot: emergencyScopesRoot(idsOf(pAddress)),
+        computedRoot: emergencyScopesRoot([sid(pAddress, "category:allergy")]),
       });
-    expect(() => grantee.breakGlass(pAddress, "category:mental-health", { scopes: SCOPES })).to.throw(
-      InvalidScopeError,
-      /not among the registration's 3 scopes/,
-    );
-    expect(() => grantee.breakGlass(pAddress, "category:allergy", { proof: ["0x12"] })).to.throw(
+    expect(() =>
+      grantee.breakGlass(pAddress, sid(pAddress, "category:mental-health"), { scopes: idsOf(pAddress) }),
+    ).to.throw(InvalidScopeError, /not among the registration's 3 scopes/);
+    expect(() => grantee.breakGlass(pAddress, sid(pAddress, "category:allergy"), { proof: ["0x12"] })).to.throw(
       InvalidInputError,
       /proof\[0\]/,
     );
     expect(await t.provider.getTransactionCount(doctor.address), "nothing was sent").to.equal(nonce);
     // A proof from another list reaches the contract, which names the scope it refuses.
     const forged = await revertOf(
-      grantee.breakGlass(pAddress, "category:mental-health", {
-        proof: emergencyScopes([...SCOPES, "category:mental-health"]).proof("category:mental-health"),
+      grantee.breakGlass(pAddress, sid(pAddress, "category:mental-health"), {
+        proof: emergencyScopes([...idsOf(pAddress), sid(pAddress, "category:mental-health")]).proof(
+          sid(pAddress, "category:mental-health"),
+        ),
       }),
     );
     expect(forged.errorName).to.equal("ScopeNotRegistered");
-    expect(forged.args).to.deep.equal({ scope: scopeId("category:mental-health") });
+    expect(forged.args).to.deep.equal({ scope: sid(pAddress, "category:mental-health") });
+  });
+
+  it("a registration of keyed ids works end to end: the grantee breaks the glass with the patient's id list alone, without the key", async () => {
+    const pWallet = walletAt(7);
+    const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(7));
+    // The patient's wallet computes the ids; the emergency card carries them and nothing else (no key, no names).
+    const card = JSON.parse(JSON.stringify({ patient: pWallet.address, scopes: idsOf(pWallet) })) as {
+      patient: string;
+      scopes: string[];
+    };
+    expect(JSON.stringify(card)).to.not.match(/category|fhir|allergy|medication|Condition/);
+    const set = await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: card.scopes });
+    expect(set.events[0]).to.include({ type: "EmergencyGranteeSet", scopesRoot: emergencyScopesRoot(card.scopes) });
+
+    // The grantee's side: its own client and the card.
+    const opened: string[] = [];
+    for (const id of card.scopes) {
+      const tx = await grantee.breakGlass(card.patient, id, { scopes: card.scopes });
+      expect(tx.events[0]).to.include({
+        type: "EmergencyAccess",
+        patient: pWallet.address,
+        grantee: doctor.address,
+        scope: id,
+        purpose: Purpose.Emergency,
+      });
+      opened.push(tx.events[0]!.type === "EmergencyAccess" ? tx.events[0]!.scope : "");
+      const key = { patient: card.patient, grantee: doctor.address, scope: id, purpose: Purpose.Emergency };
+      expect(await grantee.isAllowed(key)).to.equal(true);
+    }
+    // Only the patient's wallet can say what was opened.
+    expect(opened.map((id) => scopesOf(pWallet).label(id))).to.deep.equal(SCOPES);
+    // Another patient's id of a listed category is not on this card.
+    expect(() => grantee.breakGlass(card.patient, sid(patient, "category:allergy"), { scopes: card.scopes })).to.throw(
+      InvalidScopeError,
+      /not among the registration's 3 scopes/,
+    );
   });
 
   /** The patient signs `params` through the package (nextEmergencyGranteeTypedData, signEmergencyGrantee). */
@@ -436,8 +519,12 @@ describe("break-glass and its relayed registration against the contract (anvil)"
   it("a registration the patient signed but nobody relayed is dead once the patient removes the grantee directly (review F1)", async () => {
     const p = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(6));
     const pWallet = walletAt(6);
-    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: SCOPES });
-    const held = await signed(pWallet, { grantee: doctor.address, maxDurationSeconds: 7 * 86400, scopes: SCOPES });
+    await p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 600, scopes: idsOf(pWallet) });
+    const held = await signed(pWallet, {
+      grantee: doctor.address,
+      maxDurationSeconds: 7 * 86400,
+      scopes: idsOf(pWallet),
+    });
     expect(held.epoch).to.equal(1);
     await p.removeEmergencyGrantee(doctor.address);
     expect((await p.emergencyGranteeOf(pWallet.address, doctor.address)).epoch).to.equal(2);
@@ -447,7 +534,9 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     expect(late.args).to.deep.equal({ current: 2n, signed: 1n });
     expect(late.message).to.match(/sign again with nextEmergencyGranteeTypedData/);
     expect((await p.emergencyGranteeOf(pWallet.address, doctor.address)).maxDurationSeconds).to.equal(0);
-    const refused = await revertOf(grantee.breakGlass(pWallet.address, "category:allergy", { scopes: SCOPES }));
+    const refused = await revertOf(
+      grantee.breakGlass(pWallet.address, sid(pWallet, "category:allergy"), { scopes: idsOf(pWallet) }),
+    );
     expect(refused.errorName).to.equal("NotEmergencyGrantee");
   });
 
@@ -455,17 +544,17 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     const broke = Wallet.createRandom();
     const other = walletAt(8).address;
     await relayer.setEmergencyGranteeBySig(
-      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 3600, scopes: SCOPES }),
+      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 3600, scopes: idsOf(broke) }),
     );
     await relayer.setEmergencyGranteeBySig(
-      await signed(broke, { grantee: other, maxDurationSeconds: 3600, scopes: SCOPES }),
+      await signed(broke, { grantee: other, maxDurationSeconds: 3600, scopes: idsOf(broke) }),
     );
     const removal = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0 });
     expect(removal.epoch).to.equal(1);
     // Two more changes for the other grantee, relayed before the removal.
     for (const maxDurationSeconds of [60, 0]) {
       await relayer.setEmergencyGranteeBySig(
-        await signed(broke, { grantee: other, maxDurationSeconds, scopes: maxDurationSeconds ? SCOPES : [] }),
+        await signed(broke, { grantee: other, maxDurationSeconds, scopes: maxDurationSeconds ? idsOf(broke) : [] }),
       );
     }
     expect((await relayer.emergencyGranteeOf(broke.address, other)).epoch).to.equal(3);
@@ -484,10 +573,10 @@ describe("break-glass and its relayed registration against the contract (anvil)"
   it("a removal signed with skipEpochs: 1 survives one held message relayed first; without it, it would be stale", async () => {
     const broke = Wallet.createRandom();
     await relayer.setEmergencyGranteeBySig(
-      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES }),
+      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: idsOf(broke) }),
     );
     // A change the patient signed earlier and that someone holds back (here: a longer window).
-    const held = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 86400, scopes: SCOPES });
+    const held = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 86400, scopes: idsOf(broke) });
     const plain = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0 });
     const skipping = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0, skipEpochs: 1 });
     expect([held.epoch, plain.epoch, skipping.epoch]).to.deep.equal([1, 1, 2]);
@@ -502,9 +591,9 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     // Relayed before the held message, the skipping removal kills it (the pair passes its epoch).
     const broke2 = Wallet.createRandom();
     await relayer.setEmergencyGranteeBySig(
-      await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES }),
+      await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 600, scopes: idsOf(broke2) }),
     );
-    const held2 = await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES });
+    const held2 = await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 600, scopes: idsOf(broke2) });
     await relayer.setEmergencyGranteeBySig(
       await signed(broke2, { grantee: doctor.address, maxDurationSeconds: 0, skipEpochs: 1 }),
     );
@@ -524,7 +613,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     const farthest = await signed(broke, {
       grantee: doctor.address,
       maxDurationSeconds: 600,
-      scopes: SCOPES,
+      scopes: idsOf(broke),
       skipEpochs: MAX_SKIP_EPOCHS,
     });
     expect(farthest.epoch).to.equal(1000);
@@ -541,9 +630,9 @@ describe("break-glass and its relayed registration against the contract (anvil)"
   it("relays a removal whose deadline is 2^256 - 1 (the way out only needs a deadline not in the past); a registration keeps the 10-year bound (review F6)", async () => {
     const broke = Wallet.createRandom();
     await relayer.setEmergencyGranteeBySig(
-      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES }),
+      await signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: idsOf(broke) }),
     );
-    await grantee.breakGlass(broke.address, "category:allergy", { scopes: SCOPES });
+    await grantee.breakGlass(broke.address, sid(broke, "category:allergy"), { scopes: idsOf(broke) });
     const never = 2n ** 256n - 1n;
     const removal = await signed(broke, { grantee: doctor.address, maxDurationSeconds: 0, deadline: never });
     expect(removal.deadline).to.equal(never);
@@ -551,7 +640,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
     expect(await relayer.isAllowed(emergencyKey(broke.address, "category:allergy"))).to.equal(false);
 
     const tooFar = await rejection(
-      signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: SCOPES, deadline: never }),
+      signed(broke, { grantee: doctor.address, maxDurationSeconds: 600, scopes: idsOf(broke), deadline: never }),
     );
     expect(tooFar).to.be.instanceOf(InvalidInputError).with.property("field", "deadline");
     expect((tooFar as Error).message).to.match(/years ahead/);
@@ -561,7 +650,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       patient: broke.address,
       grantee: doctor.address,
       maxDuration: 600,
-      scopesRoot: emergencyScopesRoot(SCOPES),
+      scopesRoot: emergencyScopesRoot(idsOf(broke)),
       epoch: 2,
       deadline: never,
     });
@@ -583,7 +672,7 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       InvalidInputError,
       /scopes/,
     );
-    expect(() => p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 0, scopes: SCOPES })).to.throw(
+    expect(() => p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 0, scopes: idsOf(patient) })).to.throw(
       InvalidInputError,
       /removeEmergencyGrantee/,
     );
@@ -591,9 +680,8 @@ describe("break-glass and its relayed registration against the contract (anvil)"
       InvalidInputError,
       /maxDurationSeconds, scopes/,
     );
-    expect(() => p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 3_600_000, scopes: SCOPES })).to.throw(
-      InvalidInputError,
-      /divide by 1000/,
-    );
+    expect(() =>
+      p.setEmergencyGrantee(doctor.address, { maxDurationSeconds: 3_600_000, scopes: idsOf(patient) }),
+    ).to.throw(InvalidInputError, /divide by 1000/);
   });
 });
