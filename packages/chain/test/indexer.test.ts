@@ -11,8 +11,8 @@ import {
   ReorgTooDeepError,
   startLocalChain,
   deployHygeia,
+  InvalidScopeError,
   WrongChainError,
-  scopeId,
   signRevoke,
   type ConsentIndexerOptions,
   type IndexerEvents,
@@ -26,6 +26,7 @@ import {
   walletAt,
   type TestChain,
 } from "./support/chain.ts";
+import { scopesOf, sid } from "./support/scopes.ts";
 
 const patient = walletAt(2);
 const clinic = walletAt(3);
@@ -60,7 +61,7 @@ describe("ConsentIndexer (anvil)", function () {
     return created;
   }
 
-  const scope = "category:laboratory";
+  const scope = sid(patient, "category:laboratory");
   const key = (grantee = clinic.address, purpose: Purpose = Purpose.Treatment) =>
     [patient.address, grantee, scope, purpose] as const;
   async function expiryIn(seconds: number): Promise<number> {
@@ -142,7 +143,7 @@ describe("ConsentIndexer (anvil)", function () {
   it("an emergency re-registration or removal closes the grantee's windows at once, keeping versions; reorgs and checkpoints carry it", async () => {
     const doctorAccount = walletAt(7);
     const doctor = registry.connect(t.signer(7));
-    const scopes = ["category:allergy", "category:medication", "fhir:Condition"];
+    const scopes = scopesOf(patient).ids(["category:allergy", "category:medication", "fhir:Condition"]);
     const slot = (s: string) => [patient.address, doctorAccount.address, s, Purpose.Emergency] as const;
     const i = await indexer({ confirmations: 2 });
     const exact = await indexer();
@@ -162,23 +163,23 @@ describe("ConsentIndexer (anvil)", function () {
     };
 
     await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 3600, scopes });
-    await doctor.breakGlass(patient.address, "category:allergy", { scopes });
-    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await doctor.breakGlass(patient.address, sid(patient, "category:allergy"), { scopes });
+    await doctor.breakGlass(patient.address, sid(patient, "fhir:Condition"), { scopes });
     await agree("two windows open");
-    expect(await allowed(i, slot("category:allergy"))).to.equal(true);
+    expect(await allowed(i, slot(sid(patient, "category:allergy")))).to.equal(true);
 
     // A re-registration closes both at once, before any confirmation (a restriction).
     const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
     await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 600, scopes });
     await i.sync();
-    expect(await allowed(i, slot("category:allergy")), "closed while unconfirmed").to.equal(false);
-    expect(await allowed(i, slot("fhir:Condition")), "closed while unconfirmed").to.equal(false);
+    expect(await allowed(i, slot(sid(patient, "category:allergy"))), "closed while unconfirmed").to.equal(false);
+    expect(await allowed(i, slot(sid(patient, "fhir:Condition"))), "closed while unconfirmed").to.equal(false);
 
     // That registration is orphaned: the windows are open again on the new branch.
     await t.provider.send("evm_revert", [snapshot]);
     await mine(t.provider, 1);
     await agree("the closing registration was orphaned");
-    expect(await allowed(exact, slot("category:allergy"))).to.equal(true);
+    expect(await allowed(exact, slot(sid(patient, "category:allergy")))).to.equal(true);
 
     // Removal closes them; the next breakGlass after a new registration is version + 1 (no gap reported).
     const resyncs: unknown[] = [];
@@ -189,11 +190,11 @@ describe("ConsentIndexer (anvil)", function () {
       entries: [string, string, string, number, string, number][];
     };
     const allergy = saved.entries.find(
-      ([, g, s, p]) => g === doctorAccount.address.toLowerCase() && p === 3 && s === scopeId("category:allergy"),
+      ([, g, s, p]) => g === doctorAccount.address.toLowerCase() && p === 3 && s === sid(patient, "category:allergy"),
     );
     expect(allergy?.slice(4)).to.deep.equal(["0", 1]);
     await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 600, scopes });
-    const reopened = await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+    const reopened = await doctor.breakGlass(patient.address, sid(patient, "category:allergy"), { scopes });
     expect(reopened.events[0]).to.include({ version: 2 });
     await agree("registered again, one window open");
     expect(resyncs, "versions continued without a gap").to.deep.equal([]);
@@ -205,8 +206,12 @@ describe("ConsentIndexer (anvil)", function () {
       confirmations: 0,
     });
     indexers.push(restored);
-    await doctor.breakGlass(patient.address, "category:medication", { scopes });
-    await registry.revoke({ grantee: doctorAccount.address, scope: "category:allergy", purpose: "Emergency" });
+    await doctor.breakGlass(patient.address, sid(patient, "category:medication"), { scopes });
+    await registry.revoke({
+      grantee: doctorAccount.address,
+      scope: sid(patient, "category:allergy"),
+      purpose: "Emergency",
+    });
     await restored.sync();
     await agree("revoked");
     for (const s of scopes) expect(await allowed(restored, slot(s)), s).to.equal(false);
@@ -216,7 +221,7 @@ describe("ConsentIndexer (anvil)", function () {
     const doctorAccount = walletAt(8);
     const doctor = registry.connect(t.signer(8));
     const relayer = registry.connect(t.signer(9));
-    const scopes = ["category:allergy", "fhir:Condition"];
+    const scopes = [sid(patient, "category:allergy"), sid(patient, "fhir:Condition")];
     const slot = (s: string) => [patient.address, doctorAccount.address, s, Purpose.Emergency] as const;
     const chainSlot = (s: string) => ({
       patient: patient.address,
@@ -232,7 +237,7 @@ describe("ConsentIndexer (anvil)", function () {
       exact
         .checkpoint()
         .entries.find(
-          ([, g, id, p]) => g === doctorAccount.address.toLowerCase() && id === scopeId(s) && p === Purpose.Emergency,
+          ([, g, id, p]) => g === doctorAccount.address.toLowerCase() && id === s && p === Purpose.Emergency,
         )
         ?.slice(4);
     const agree = async (label: string, bury = true) => {
@@ -249,7 +254,7 @@ describe("ConsentIndexer (anvil)", function () {
     };
 
     await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 3600, scopes });
-    const opened = await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+    const opened = await doctor.breakGlass(patient.address, sid(patient, "category:allergy"), { scopes });
     await agree("window open");
     const { version, expiry } = opened.events[0] as { version: number; expiry: bigint };
 
@@ -257,13 +262,13 @@ describe("ConsentIndexer (anvil)", function () {
     const { domain, message } = await relayer.nextRevokeTypedData({
       patient: patient.address,
       grantee: doctorAccount.address,
-      scope: "category:allergy",
+      scope: sid(patient, "category:allergy"),
       purpose: "Emergency",
       deadline: (await latestTimestamp(t.provider)) + 600,
     });
     const signed = await signRevoke(patient, domain, { ...message, patient: patient.address });
     for (let n = 0; n < 2; n++) {
-      const again = await doctor.breakGlass(patient.address, "category:allergy", { scopes });
+      const again = await doctor.breakGlass(patient.address, sid(patient, "category:allergy"), { scopes });
       expect(again.events[0], "same expiry and version").to.include({ type: "EmergencyAccess", version, expiry });
     }
     await agree("broken again on the open scope");
@@ -271,16 +276,16 @@ describe("ConsentIndexer (anvil)", function () {
     const revoked = await relayer.revokeBySig(signed);
     expect(revoked.events.map((e) => e.type)).to.deep.equal(["ConsentRevoked", "EmergencyGranteeSet"]);
     await agree("revoked by the patient's signature");
-    expect(await allowed(exact, slot("category:allergy"))).to.equal(false);
+    expect(await allowed(exact, slot(sid(patient, "category:allergy")))).to.equal(false);
 
     // A window reopened on top of an unconfirmed closure: the confirmed indexer's head view keeps the
     // closure's expiry 0 while the last write is the new window; a repeat must match the last write.
     await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 3600, scopes });
-    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await doctor.breakGlass(patient.address, sid(patient, "fhir:Condition"), { scopes });
     await agree("registered again, one window open");
     await registry.setEmergencyGrantee(doctorAccount.address, { maxDurationSeconds: 1800, scopes });
-    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
-    await doctor.breakGlass(patient.address, "fhir:Condition", { scopes });
+    await doctor.breakGlass(patient.address, sid(patient, "fhir:Condition"), { scopes });
+    await doctor.breakGlass(patient.address, sid(patient, "fhir:Condition"), { scopes });
     await agree("closed, reopened and broken again, unconfirmed", false);
     await agree("closed, reopened and broken again, buried");
     expect(resyncs, "no version gap was reported").to.deep.equal([]);
@@ -326,29 +331,43 @@ describe("ConsentIndexer (anvil)", function () {
     const resyncs: IndexerEvents["resync"][] = [];
     i.on("resync", (event) => resyncs.push(event));
     const expiry = await expiryIn(10_000);
-    await registry.grant({ grantee: clinic.address, scope: "fhir:Condition", purpose: "Treatment", expiry });
+    await registry.grant({
+      grantee: clinic.address,
+      scope: sid(patient, "fhir:Condition"),
+      purpose: "Treatment",
+      expiry,
+    });
     await i.sync();
     const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
     for (let n = 0; n < 5; n++)
-      await registry.grant({ grantee: lab.address, scope: "fhir:Condition", purpose: "Treatment", expiry: expiry + n });
+      await registry.grant({
+        grantee: lab.address,
+        scope: sid(patient, "fhir:Condition"),
+        purpose: "Treatment",
+        expiry: expiry + n,
+      });
     await i.sync();
     await t.provider.send("evm_revert", [snapshot]);
-    await registry.revoke({ grantee: clinic.address, scope: "fhir:Condition", purpose: "Treatment" });
+    await registry.revoke({ grantee: clinic.address, scope: sid(patient, "fhir:Condition"), purpose: "Treatment" });
     await mine(t.provider, 6);
     await i.sync();
     expect(resyncs).to.have.length(1);
     expect(resyncs[0]!.reason).to.be.instanceOf(ReorgTooDeepError);
     const now = await latestTimestamp(t.provider);
-    expect(i.isAllowed(patient.address, clinic.address, "fhir:Condition", Purpose.Treatment, now)).to.equal(false);
-    expect(i.isAllowed(patient.address, lab.address, "fhir:Condition", Purpose.Treatment, now)).to.equal(false);
+    expect(
+      i.isAllowed(patient.address, clinic.address, sid(patient, "fhir:Condition"), Purpose.Treatment, now),
+    ).to.equal(false);
+    expect(i.isAllowed(patient.address, lab.address, sid(patient, "fhir:Condition"), Purpose.Treatment, now)).to.equal(
+      false,
+    );
   });
 
   it("checkpoints, restores from JSON and continues; resumes without re-reading old blocks", async () => {
     const i = await indexer({ confirmations: 1 });
     const expiry = await expiryIn(10_000);
     await registry.grantBatch([
-      { grantee: clinic.address, scope: "fhir:Immunization", purpose: "Treatment", expiry },
-      { grantee: lab.address, scope: "fhir:Immunization", purpose: "PublicHealth", expiry },
+      { grantee: clinic.address, scope: sid(patient, "fhir:Immunization"), purpose: "Treatment", expiry },
+      { grantee: lab.address, scope: sid(patient, "fhir:Immunization"), purpose: "PublicHealth", expiry },
     ]);
     await mine(t.provider, 1);
     await i.sync();
@@ -356,7 +375,7 @@ describe("ConsentIndexer (anvil)", function () {
     expect(JSON.parse(saved)).to.include({ chainId: 31337, contract: t.deployment.contracts.ConsentRegistry });
     expect(JSON.parse(saved).block.number).to.equal(i.status().confirmedBlock);
 
-    await registry.revoke({ grantee: lab.address, scope: "fhir:Immunization", purpose: "PublicHealth" });
+    await registry.revoke({ grantee: lab.address, scope: sid(patient, "fhir:Immunization"), purpose: "PublicHealth" });
     const restored = ConsentIndexer.restore(JSON.parse(saved), {
       provider: t.provider,
       address: t.deployment.contracts.ConsentRegistry,
@@ -367,9 +386,11 @@ describe("ConsentIndexer (anvil)", function () {
     restored.on("progress", (event) => progress.push(event.syncedBlock));
     await restored.sync();
     const now = await latestTimestamp(t.provider);
-    expect(restored.isAllowed(patient.address, clinic.address, "fhir:Immunization", "Treatment", now)).to.equal(true);
     expect(
-      restored.isAllowed(patient.address, lab.address, "fhir:Immunization", "PublicHealth", now),
+      restored.isAllowed(patient.address, clinic.address, sid(patient, "fhir:Immunization"), "Treatment", now),
+    ).to.equal(true);
+    expect(
+      restored.isAllowed(patient.address, lab.address, sid(patient, "fhir:Immunization"), "PublicHealth", now),
       "revoke after the checkpoint",
     ).to.equal(false);
     expect(restored.status().syncedBlock).to.equal(await t.provider.getBlockNumber());
@@ -381,7 +402,7 @@ describe("ConsentIndexer (anvil)", function () {
     const i = await indexer();
     await registry.grant({
       grantee: clinic.address,
-      scope: "fhir:Procedure",
+      scope: sid(patient, "fhir:Procedure"),
       purpose: "Treatment",
       expiry: await expiryIn(5_000),
     });
@@ -411,7 +432,7 @@ describe("ConsentIndexer (anvil)", function () {
       orphaned.isAllowed(
         patient.address,
         clinic.address,
-        "fhir:Procedure",
+        sid(patient, "fhir:Procedure"),
         "Treatment",
         await latestTimestamp(t.provider),
       ),
@@ -435,20 +456,25 @@ describe("ConsentIndexer (anvil)", function () {
     // Malformed arguments are input errors, not "deny".
     expect(() => i.isAllowed("0x12", clinic.address, scope, 1)).to.throw(InvalidInputError, /patient/);
     expect(() => i.isAllowed(patient.address, clinic.address, "category:lab", 1)).to.throw(InvalidInputError, /scope/);
+    // A canonical scope string is not an id: refused, pointing at the patient's keyed id.
+    expect(() => i.isAllowed(patient.address, clinic.address, "category:laboratory", 1)).to.throw(
+      InvalidScopeError,
+      /PatientScopes\.id\("category:laboratory"\)/,
+    );
   });
 
   it("defaults to the later of wall clock and chain time for expiry", async () => {
     const i = await indexer();
     await advanceTime(t.provider, 30 * 24 * 3600); // chain time runs a month ahead of the wall clock
     const expiry = await expiryIn(100);
-    await registry.grant({ grantee: clinic.address, scope: "fhir:Goal", purpose: "Treatment", expiry });
+    await registry.grant({ grantee: clinic.address, scope: sid(patient, "fhir:Goal"), purpose: "Treatment", expiry });
     await i.sync();
-    expect(i.isAllowed(patient.address, clinic.address, "fhir:Goal", "Treatment")).to.equal(true);
+    expect(i.isAllowed(patient.address, clinic.address, sid(patient, "fhir:Goal"), "Treatment")).to.equal(true);
     await advanceTime(t.provider, 200);
     await i.sync();
     expect(Date.now() / 1000).to.be.below(expiry);
     expect(
-      i.isAllowed(patient.address, clinic.address, "fhir:Goal", "Treatment"),
+      i.isAllowed(patient.address, clinic.address, sid(patient, "fhir:Goal"), "Treatment"),
       "chain time is past expiry",
     ).to.equal(false);
   });
@@ -473,14 +499,16 @@ describe("ConsentIndexer (anvil)", function () {
     const synced = new Promise<number>((resolve) => i.on("synced", ({ block }) => resolve(block)));
     const granted = await registry.grant({
       grantee: clinic.address,
-      scope: "fhir:Flag",
+      scope: sid(patient, "fhir:Flag"),
       purpose: "Treatment",
       expiry: await expiryIn(500),
     });
     let block = await synced;
     while (block < granted.blockNumber)
       block = await new Promise<number>((resolve) => i.on("synced", ({ block: b }) => resolve(b)));
-    expect(await allowed(i, [patient.address, clinic.address, "fhir:Flag", Purpose.Treatment])).to.equal(true);
+    expect(await allowed(i, [patient.address, clinic.address, sid(patient, "fhir:Flag"), Purpose.Treatment])).to.equal(
+      true,
+    );
     await i.stop();
     const stoppedAt = i.status().syncedBlock;
     await mine(t.provider, 2);
@@ -547,4 +575,4 @@ describe("ConsentIndexer when the chain goes away", function () {
   });
 });
 
-const scope = "category:laboratory";
+const scope = sid(patient, "category:laboratory");
