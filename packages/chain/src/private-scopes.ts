@@ -69,18 +69,24 @@ export class PatientScopes {
 
   /** The keyed bytes32 id (lowercase 0x-hex) of a canonical scope string (validated) or a parsed Scope. */
   id(scope: string | Scope): string {
-    const canonical = typeof scope === "string" ? parseScope(scope).canonical : parseScope(scope.canonical).canonical;
-    return computeHmac(
-      "sha256",
-      this.#key,
-      concat([DOMAIN_BYTES, SEPARATOR, this.#addressBytes, SEPARATOR, toUtf8Bytes(canonical)]),
-    ).toLowerCase();
+    return this.#id(scope, "scope");
   }
 
   /** The ids of several scopes, in order. */
   ids(scopes: readonly (string | Scope)[]): string[] {
     if (!Array.isArray(scopes)) throw new InvalidInputError("scopes", `expected an array, got ${describe(scopes)}`);
-    return scopes.map((scope) => this.id(scope));
+    return scopes.map((scope, index) => this.#id(scope, `scopes[${index}]`));
+  }
+
+  #id(scope: unknown, field: string): string {
+    // A Scope object is re-parsed from its canonical string; anything else (null included) gets InvalidScopeError.
+    const input = typeof scope === "object" && scope !== null ? (scope as { canonical?: unknown }).canonical : scope;
+    const canonical = parseScope(input, field).canonical;
+    return computeHmac(
+      "sha256",
+      this.#key,
+      concat([DOMAIN_BYTES, SEPARATOR, this.#addressBytes, SEPARATOR, toUtf8Bytes(canonical)]),
+    ).toLowerCase();
   }
 
   /**
