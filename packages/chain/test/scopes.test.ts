@@ -1,9 +1,11 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { keccak256, toUtf8Bytes } from "ethers";
+import { scopesOf } from "./support/scopes.ts";
 import {
   CONSENT_CATEGORIES,
   FHIR_R4_RESOURCE_TYPES,
+  InvalidInputError,
   InvalidScopeError,
   categoryScope,
   fhirScope,
@@ -11,7 +13,6 @@ import {
   isSensitiveCategory,
   parseScope,
   recordScope,
-  scopeId,
   scopesForRecord,
   studyScope,
   toScopeId,
@@ -22,13 +23,11 @@ const DAG_PB_CID = "bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
 const RAW_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
 
 describe("scopes", () => {
-  it("hash the canonical string with keccak256", () => {
-    expect(scopeId("fhir:Observation")).to.equal(keccak256(toUtf8Bytes("fhir:Observation")));
+  it("parse to kind, value and canonical string only: a scope has no public id", () => {
     expect(parseScope("category:laboratory")).to.deep.equal({
       kind: "category",
       value: "laboratory",
       canonical: "category:laboratory",
-      id: keccak256(toUtf8Bytes("category:laboratory")),
     });
   });
 
@@ -97,11 +96,40 @@ describe("scopes", () => {
     expect(() => categoryScope("everything")).to.throw(InvalidScopeError);
   });
 
-  it("toScopeId takes canonical strings or non-zero bytes32", () => {
-    const id = scopeId("fhir:Patient");
-    expect(toScopeId("fhir:Patient")).to.equal(id);
+  it("toScopeId takes a non-zero bytes32 id and returns it lowercase", () => {
+    const id = scopesOf("0x" + "11".repeat(20)).id("fhir:Patient");
+    expect(toScopeId(id)).to.equal(id);
     expect(toScopeId(id.toUpperCase().replace("0X", "0x"))).to.equal(id);
-    expect(() => toScopeId("0x" + "00".repeat(32))).to.throw(InvalidScopeError, /zero scope/);
+  });
+
+  it("toScopeId refuses a canonical scope string instead of hashing it in public, and names PatientScopes.id", () => {
+    for (const scope of ["fhir:Patient", "category:substance-use", `record:${RAW_CID}`, "study:diabetes-2026"]) {
+      expect(() => toScopeId(scope), scope)
+        .to.throw(InvalidScopeError, /is a scope, not a scope id/)
+        .with.property("message")
+        .that.includes(`PatientScopes.id(${JSON.stringify(scope)})`);
+    }
+    // What used to be sent instead: the plain keccak256 of the string, readable by anyone who hashes the vocabulary.
+    // It is a well-formed bytes32, so it is up to callers never to compute it; toScopeId cannot tell.
+    expect(toScopeId(keccak256(toUtf8Bytes("fhir:Patient")))).to.match(/^0x[0-9a-f]{64}$/);
+  });
+
+  it("toScopeId refuses non-hex, short, long, zero and non-string ids, naming the field", () => {
+    // Malformed hex is InvalidInputError (requireBytes32's); a string that is no id at all is InvalidScopeError.
+    for (const bad of [
+      "0x1234",
+      "0x" + "zz".repeat(32),
+      "0x" + "11".repeat(33),
+      "11".repeat(32),
+      "Patient",
+      42,
+      null,
+    ]) {
+      expect(() => toScopeId(bad, "items[0].scope"), String(bad))
+        .to.throw(InvalidInputError)
+        .with.property("field", "items[0].scope");
+    }
+    expect(() => toScopeId("0x" + "00".repeat(32))).to.throw(InvalidScopeError, /zero scope id/);
     expect(() => toScopeId("0x1234")).to.throw(/32-byte hex/);
   });
 
@@ -122,7 +150,8 @@ describe("scopes", () => {
     expect(isSensitiveCategory("laboratory")).to.equal(false);
   });
 
-  it("property: parsing is the identity on canonical strings and ids are injective over them", () => {
+  it("property: parsing is the identity on canonical strings and keyed ids are injective over them", () => {
+    const scopes = scopesOf("0x" + "22".repeat(20));
     const canonical = fc.oneof(
       fc.constantFrom(...FHIR_R4_RESOURCE_TYPES).map((t) => `fhir:${t}`),
       fc.constantFrom(...CONSENT_CATEGORIES).map((c) => `category:${c}`),
@@ -134,7 +163,7 @@ describe("scopes", () => {
     fc.assert(
       fc.property(canonical, canonical, (a, b) => {
         expect(parseScope(a).canonical).to.equal(a);
-        expect(scopeId(a) === scopeId(b)).to.equal(a === b);
+        expect(scopes.id(a) === scopes.id(b)).to.equal(a === b);
       }),
     );
   });
