@@ -1,7 +1,8 @@
 // A patient and a virtual clinic, end to end, with the packages that exist today:
 //   DIDs and encryption keys → credentials → mutual check-in with selective disclosure → an encrypted FHIR
-//   record on IPFS → consent, direct and gasless → "may the clinic read this record?" (chain and indexer) →
-//   the patient shares the record's key → the clinic decrypts on its own IPFS node → revoke → refused.
+//   record on IPFS, its keyed scope ids attached by the wallet → consent, direct and gasless, on keyed scope ids
+//   → "may the clinic read this record?" (chain and indexer, with the record's ids, no key) → the patient shares
+//   the record's key → the clinic decrypts on its own IPFS node → revoke → refused.
 //
 // Run it against a running `npm start` (it uses the demo accounts that npm start accredits):
 //   HYGEIA_RPC_URL=http://127.0.0.1:8545 node_modules/.bin/node examples/journey.ts
@@ -17,15 +18,23 @@ import {
   ConsentIndexer,
   ConsentRegistryClient,
   LOCAL_MNEMONIC,
+  PatientScopes,
   TrustRegistryClient,
   TrustRole,
   readDeployment,
+  recordScope,
   signGrant,
   signRevoke,
   startLocalDeployment,
   type HygeiaDeployment,
 } from "@hygeia/chain";
-import { generateX25519KeyPair, unwrapKey } from "@hygeia/crypto";
+import {
+  deriveConsentSecretFromWalletSignature,
+  deriveScopeKey,
+  generateX25519KeyPair,
+  keyDerivationTypedDataForEthers,
+  unwrapKey,
+} from "@hygeia/crypto";
 import {
   Bitstring,
   CredentialType,
@@ -100,6 +109,20 @@ const clinicKeys = generateX25519KeyPair();
 await patientAgent.publishEncryptionKey(patient.did, patientKeys.publicKey); // the current and only key
 await clinicAgent.publishEncryptionKey(clinic.did, clinicKeys.publicKey);
 step(`DIDs: patient ${patient.did}, clinic ${clinic.did}; X25519 keys published`);
+
+// ── The patient's scope key: what keeps consent unreadable on chain ──────────────────────────────────────────
+// One wallet signature of the fixed key-derivation message (key index 0) gives the consent secret, and from it
+// the scope key: the chain stores only ids keyed under it, so nobody without the wallet can tell what a grant
+// covers. The same wallet on any device signs the same (RFC 6979), so it finds the same ids again.
+const derivation = keyDerivationTypedDataForEthers();
+const derivationSignature = await aliceWallet.signTypedData(derivation.domain, derivation.types, derivation.message);
+const consentSecret = deriveConsentSecretFromWalletSignature(derivationSignature, {
+  expectedAddress: aliceWallet.address,
+});
+const aliceScopes = new PatientScopes(deriveScopeKey(consentSecret), aliceWallet.address);
+step(
+  `scope key derived in the wallet; fhir:Observation is ${aliceScopes.id("fhir:Observation").slice(0, 10)}… on chain`,
+);
 
 // ── Credentials: an identity for the patient (SD-JWT), an accreditation for the clinic ───────────────────
 // The board's revocation list, served from memory here (a board's web server, or the gateway, would serve it).
@@ -190,14 +213,17 @@ const lab = await records.addRecord(new TextEncoder().encode(JSON.stringify(obse
   created: new Date().toISOString(),
 });
 const cid = lab.entry.cid.toString();
-step(`record: ${cid} (ciphertext only on IPFS)`);
+// The wallet attaches the record's ids (its CID, FHIR type, category) to what the gateway keeps beside the
+// record's wraps: whoever checks consent for it needs these ids, never the key, and learns no type or category.
+const recordIds = aliceScopes.forRecord({ cid, resourceType: "Observation", categories: ["laboratory"] });
+step(`record: ${cid} (ciphertext only on IPFS; ${recordIds.length} keyed scope ids attached)`);
 
 // ── Consent: direct (the patient pays gas) and gasless (the patient signs, a relayer sends) ──────────────
 const now = Math.floor(Date.now() / 1000);
 const asPatient = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, aliceWallet);
 await asPatient.grant({
   grantee: clinicWallet.address,
-  scope: "fhir:Observation",
+  scope: aliceScopes.id("fhir:Observation"), // the wallet computes the id; the chain never sees the type
   purpose: "Treatment",
   expiry: now + 30 * 86_400,
 });
@@ -209,7 +235,7 @@ const {
 } = await relayer.nextGrantTypedData({
   patient: aliceWallet.address,
   grantee: clinicWallet.address,
-  scope: `record:${cid}`,
+  scope: aliceScopes.id(recordScope(cid)), // the relayer handles the id only: no CID on chain
   purpose: "Treatment",
   expiry: now + 7 * 86_400,
   deadline: now + 600,
@@ -221,7 +247,7 @@ step("consent: fhir:Observation granted directly, record:<cid> granted gaslessly
 const query = {
   patient: aliceWallet.address,
   grantee: clinicWallet.address,
-  record: { cid, resourceType: "Observation", categories: ["laboratory"] },
+  record: { scopeIds: recordIds }, // what the wallet attached: the checker needs no key
   purpose: "Treatment" as const,
 };
 const registry = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, provider);
@@ -244,7 +270,11 @@ const indexed = async (allowed: boolean) => {
   assert.fail(`the indexer did not report allowed = ${allowed} within 10 s`);
 };
 await indexed(true);
-step(`access: allowed by ${indexer.checkRecordAccess(query).scope}`);
+const allowedBy = indexer.checkRecordAccess(query).scope!; // an id: log it as is
+const readable = aliceScopes.label(allowedBy, { cids: [cid] }); // in the patient's wallet only
+step(`access: allowed by ${allowedBy.slice(0, 10)}…, which the patient's wallet reads as ${readable}`);
+// Either grant covers the record: the answer names whichever of the two the indexer counted first.
+assert.ok(readable === `record:${cid}` || readable === "fhir:Observation");
 
 // ── The patient shares the record's key; the clinic decrypts on its own node ─────────────────────────────
 const shared = await records.shareRecord(cid, await patientAgent.encryptionKeys(clinic.did));
@@ -258,11 +288,15 @@ assert.deepEqual(decrypted, observation);
 step("clinic: unwrapped the key and decrypted the record on its own IPFS node");
 
 // ── Revoke: the very next check refuses ──────────────────────────────────────────────────────────────────
-await asPatient.revoke({ grantee: clinicWallet.address, scope: "fhir:Observation", purpose: "Treatment" });
+await asPatient.revoke({
+  grantee: clinicWallet.address,
+  scope: aliceScopes.id("fhir:Observation"),
+  purpose: "Treatment",
+});
 const { domain: revokeDomain, message: revoke } = await relayer.nextRevokeTypedData({
   patient: aliceWallet.address,
   grantee: clinicWallet.address,
-  scope: `record:${cid}`,
+  scope: aliceScopes.id(recordScope(cid)),
   purpose: "Treatment",
   deadline: Math.floor(Date.now() / 1000) + 600,
 });

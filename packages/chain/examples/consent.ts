@@ -1,11 +1,12 @@
-// Consent on chain: a patient grants directly and gaslessly (EIP-712, relayed), a clinic's wallet is
-// refused as signer, governance accredits an issuer, a gateway anchors an audit root, and a gateway
-// asks whether a grantee may read a record.
+// Consent on chain: the patient's wallet derives its scope key and computes keyed scope ids, grants directly
+// and gaslessly (EIP-712, relayed), a clinic's wallet is refused as signer, governance accredits an issuer, a
+// gateway anchors an audit root, a gateway asks whether a grantee may read a record (with the ids the wallet
+// attached to it), and an emergency grantee breaks the glass with the ids on the patient's emergency card.
 // Run: node packages/chain/examples/consent.ts
 /* eslint-disable @typescript-eslint/no-unused-expressions -- the README shows values as bare expressions, results in comments */
 import assert from "node:assert/strict";
 import { hexlify, randomBytes } from "ethers";
-import { scopeId, startLocalDeployment } from "@hygeia/chain";
+import { recordScope, startLocalDeployment } from "@hygeia/chain";
 
 const { provider, deployment, account, stop } = await startLocalDeployment({ gatewayAccounts: [1] });
 const gatewaySigner = account(1);
@@ -29,6 +30,36 @@ const ethereum = {
     provider.send(method, [...(params ?? [])]),
 };
 
+// #region patient-scopes
+import {
+  deriveConsentSecretFromWalletSignature,
+  deriveScopeKey,
+  keyDerivationTypedDataForEthers,
+} from "@hygeia/crypto";
+import { PatientScopes } from "@hygeia/chain";
+
+// In the patient's wallet: one signature of a fixed message, the same one the patient's X25519 key comes from
+// (a browser wallet: deriveConsentSecretFromEip1193Wallet(window.ethereum, patient); a CLI keystore:
+// deriveConsentSecretFromKeystoreSecret(secret)). Wallets sign deterministically, so every device gets the same.
+const derivation = keyDerivationTypedDataForEthers(); // key index 0, always: rotating keys keeps the ids
+const signature = await patientSigner.signTypedData(derivation.domain, derivation.types, derivation.message);
+const consentSecret = deriveConsentSecretFromWalletSignature(signature, { expectedAddress: patient });
+const scopes = new PatientScopes(deriveScopeKey(consentSecret), patient); // the key never leaves the wallet
+
+const laboratory = scopes.id("category:laboratory"); // "0x…": bytes32, what the chain stores; no public hash
+scopes.label(laboratory); // "category:laboratory": the wallet shows consents readably, nobody else can
+// #endregion patient-scopes
+
+assert.match(laboratory, /^0x[0-9a-f]{64}$/);
+assert.equal(scopes.label(laboratory), "category:laboratory");
+// The same wallet on a new device: the same signature, so the same key and the same ids.
+const signedAgain = await patientSigner.signTypedData(derivation.domain, derivation.types, derivation.message);
+const sameKey = deriveScopeKey(deriveConsentSecretFromWalletSignature(signedAgain, { expectedAddress: patient }));
+assert.equal(new PatientScopes(sameKey, patient).id("category:laboratory"), laboratory);
+// The clinic's wallet signing the patient's derivation message is refused: it would give wrong ids.
+const clinicSignature = await clinicSigner.signTypedData(derivation.domain, derivation.types, derivation.message);
+assert.throws(() => deriveConsentSecretFromWalletSignature(clinicSignature, { expectedAddress: patient }));
+
 // #region eip712
 import { ConsentRegistryClient, WrongSignerError, signGrant } from "@hygeia/chain";
 
@@ -36,7 +67,7 @@ const relayer = new ConsentRegistryClient(address, relayerSigner);
 const { domain, message, typedData } = await relayer.nextGrantTypedData({
   patient,
   grantee: clinic,
-  scope: "category:laboratory",
+  scope: scopes.id("category:laboratory"), // the id only: the relayer learns no category
   purpose: "Treatment",
   expiry: now + 30 * 86400, // unix seconds, at most 10 years ahead
   deadline: now + 600, // the signature can be relayed for 10 minutes
@@ -56,10 +87,7 @@ try {
 
 assert.equal(typedData.primaryType, "Grant");
 assert.equal(signed.patient, patient);
-assert.equal(
-  await relayer.isAllowed({ patient, grantee: clinic, scope: "category:laboratory", purpose: "Treatment" }),
-  true,
-);
+assert.equal(await relayer.isAllowed({ patient, grantee: clinic, scope: laboratory, purpose: "Treatment" }), true);
 await assert.rejects(signGrant(clinicSigner, domain, { ...message, patient }), {
   code: "WRONG_SIGNER",
   expected: patient,
@@ -70,14 +98,15 @@ await assert.rejects(signGrant(clinicSigner, domain, { ...message, patient }), {
 import { AuditAnchorClient, TrustRegistryClient } from "@hygeia/chain";
 
 const registry = new ConsentRegistryClient(address, patientSigner); // a Provider gives a read-only client
-const tx = await registry.grant({ grantee: clinic, scope: "fhir:Observation", purpose: "Treatment", expiry });
-tx.events; // [{ type: "ConsentGranted", patient, grantee, scope, purpose, expiry, version, position }]
-await registry.isAllowed({ patient, grantee: clinic, scope: "fhir:Observation", purpose: 1 }); // true; optional blockTag
-await registry.consentOf({ patient, grantee: clinic, scope: "fhir:Observation", purpose: 1 }); // { expiry, version: 1 }
-await registry.revoke({ grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" });
-const scopes = ["category:medication", "category:allergy"]; // what the doctor may open in an emergency
-await registry.setEmergencyGrantee(doctor, { maxDurationSeconds: 3600, scopes }); // one window, at most 7 days
-await registry.connect(doctorSigner).breakGlass(patient, "category:medication", { scopes }); // opens it
+const observation = scopes.id("fhir:Observation"); // every scope argument is a keyed id from the wallet
+const tx = await registry.grant({ grantee: clinic, scope: observation, purpose: "Treatment", expiry });
+tx.events; // [{ type: "ConsentGranted", patient, grantee, scope: observation, purpose, expiry, version, position }]
+await registry.isAllowed({ patient, grantee: clinic, scope: observation, purpose: 1 }); // true; optional blockTag
+await registry.consentOf({ patient, grantee: clinic, scope: observation, purpose: 1 }); // { expiry, version: 1 }
+await registry.revoke({ grantee: clinic, scope: observation, purpose: "Treatment" });
+const doctorCard = scopes.ids(["category:medication", "category:allergy"]); // ids the doctor may open in an emergency
+await registry.setEmergencyGrantee(doctor, { maxDurationSeconds: 3600, scopes: doctorCard }); // one window, ≤ 7 days
+await registry.connect(doctorSigner).breakGlass(patient, doctorCard[0]!, { scopes: doctorCard }); // opens it
 
 const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governanceSigner);
 await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 }); // unix seconds
@@ -97,18 +126,19 @@ assert.deepEqual(
     type: "ConsentGranted",
     patient,
     grantee: clinic,
-    scope: scopeId("fhir:Observation"),
+    scope: observation,
     purpose: 1,
     expiry: BigInt(expiry),
     version: 1,
     position: undefined,
   },
 );
-const key = { patient, grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" };
+const key = { patient, grantee: clinic, scope: observation, purpose: "Treatment" };
 assert.equal(await registry.isAllowed(key), false); // revoked
 assert.deepEqual(await registry.consentOf(key), { expiry: 0n, version: 2 });
 assert.equal(await registry.isAllowed(key, tx.blockNumber), true); // at the grant's block
-assert.equal(await registry.isAllowed({ ...key, grantee: doctor, scope: "category:medication", purpose: 3 }), true);
+assert.equal(await registry.isAllowed({ ...key, grantee: doctor, scope: doctorCard[0]!, purpose: 3 }), true);
+assert.equal(scopes.label(doctorCard[0]!), "category:medication");
 assert.equal(await trust.isTrustedAt(issuer, "irb", now), true);
 assert.deepEqual(
   { ...(await anchors.findAnchor(root))!, position: undefined },
@@ -137,46 +167,64 @@ assert.match(refused.detail, /^\d+ looks like milliseconds: divide by 1000 \(exp
 const cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy"; // a lab result's ciphertext CID
 
 // #region record-access
+// Upload, in the wallet: the record's ids (its CID, FHIR type, categories), stored by the gateway beside its wraps.
+const scopeIds = scopes.forRecord({ cid, resourceType: "Observation", categories: ["laboratory"] });
+
+// The gateway (or the clinic) asks with those ids: it needs no key and learns no type or category.
 const access = await registry.checkRecordAccess({
   patient,
   grantee: clinic,
-  record: { cid, resourceType: "Observation", categories: ["laboratory"] },
+  record: { scopeIds },
   purpose: "Treatment",
 });
 access.allowed; // true
-access.scope; // "category:laboratory": the scope whose consent allowed it (log it)
-access.scopes; // ["record:<cid>", "fhir:Observation", "category:laboratory"], in the order checked
+access.scope; // scopeIds[2]: the id whose consent allowed it (log it)
+access.scopes; // scopeIds, in the order checked (record, FHIR type, categories)
+scopes.label(access.scope!, { cids: [cid] }); // "category:laboratory", in the patient's wallet only
 // A denial is { allowed: false, scope: null, scopes }. The ConsentIndexer answers the same question
 // synchronously: indexer.checkRecordAccess(query), throwing IndexerStaleError when it cannot vouch.
 // #endregion record-access
 
-assert.deepEqual(access, {
-  allowed: true,
-  scope: "category:laboratory",
-  scopes: [`record:${cid}`, "fhir:Observation", "category:laboratory"],
-});
-assert.deepEqual(await registry.checkRecordAccess({ patient, grantee: clinic, record: { cid }, purpose: "Research" }), {
-  allowed: false,
-  scope: null,
-  scopes: [`record:${cid}`],
-});
+assert.deepEqual(scopeIds, scopes.ids([recordScope(cid), "fhir:Observation", "category:laboratory"]));
+assert.deepEqual(access, { allowed: true, scope: laboratory, scopes: scopeIds });
+assert.equal(scopes.label(scopeIds[0]!, { cids: [cid] }), `record:${cid}`);
+assert.equal(scopes.label(access.scope!, { cids: [cid] }), "category:laboratory");
+const recordOnly = { scopeIds: [scopes.id(recordScope(cid))] };
+assert.deepEqual(
+  await registry.checkRecordAccess({ patient, grantee: clinic, record: recordOnly, purpose: "Research" }),
+  { allowed: false, scope: null, scopes: recordOnly.scopeIds },
+);
+// Ids under any other key (someone hashing the vocabulary with a guess) match none of the patient's consents.
+const otherScopes = new PatientScopes(Uint8Array.from(randomBytes(32)), patient);
+assert.equal(
+  (
+    await registry.checkRecordAccess({
+      patient,
+      grantee: clinic,
+      record: { scopeIds: otherScopes.forRecord({ cid, resourceType: "Observation", categories: ["laboratory"] }) },
+      purpose: "Treatment",
+    })
+  ).allowed,
+  false,
+);
 
 let windowEnd = 0n;
 
 // #region emergency
 import { ZERO_SCOPES_ROOT, signEmergencyGrantee } from "@hygeia/chain";
 
-// The patient names the grantee, the length of its ONE window (at most 7 days) and the scopes it may open.
-const card = ["category:allergy", "category:medication", "fhir:Condition"]; // the grantee keeps this list
-await registry.setEmergencyGrantee(er, { maxDurationSeconds: 4 * 3600, scopes: card }); // the chain keeps its root
+// The patient names the grantee, the length of its ONE window (at most 7 days) and the scopes it may open, as
+// the patient's ids: the emergency card, which the patient gives the grantee (the chain keeps only its root).
+const card = scopes.ids(["category:allergy", "category:medication", "fhir:Condition"]); // ids, in this order
+await registry.setEmergencyGrantee(er, { maxDurationSeconds: 4 * 3600, scopes: card });
 
-// In an emergency the grantee breaks the glass; the proof for the scope is computed from the list (its Merkle
-// root is compared with the registered one first). The first call opens the window: now + 4 hours.
+// In an emergency the grantee breaks the glass with an id from the card; it needs no key. The proof is computed
+// from the card (its Merkle root is compared with the registered one first). The first call opens the window.
 const erRegistry = registry.connect(erSigner);
-const opened = await erRegistry.breakGlass(patient, "category:allergy", { scopes: card });
+const opened = await erRegistry.breakGlass(patient, card[0]!, { scopes: card }); // allergies: now + 4 hours
 opened.events; // [{ type: "EmergencyAccess", purpose: 3, expiry: windowEnd, version: 1, ... }]
-await erRegistry.breakGlass(patient, "fhir:Condition", { scopes: card }); // joins the window, never extends it
-await erRegistry.breakGlass(patient, "fhir:Condition", { scopes: card }); // open already: writes nothing, same version
+await erRegistry.breakGlass(patient, card[2]!, { scopes: card }); // conditions: joins the window, never extends it
+await erRegistry.breakGlass(patient, card[2]!, { scopes: card }); // open already: writes nothing, same version
 windowEnd = (await registry.emergencyGranteeOf(patient, er)).windowEnd; // { maxDurationSeconds: 14400, windowEnd, scopesRoot, epoch: 1 }
 // After windowEnd, breakGlass reverts EmergencyWindowUsed until the patient registers the grantee again.
 
@@ -207,7 +255,11 @@ assert.deepEqual(await registry.emergencyGranteeOf(patient, er), {
   epoch: 3,
 });
 for (const scope of card) assert.equal(await registry.isAllowed({ patient, grantee: er, scope, purpose: 3 }), false);
-await assert.rejects(erRegistry.breakGlass(patient, "category:allergy", { scopes: card }), {
+assert.deepEqual(
+  card.map((id) => scopes.label(id)),
+  ["category:allergy", "category:medication", "fhir:Condition"],
+);
+await assert.rejects(erRegistry.breakGlass(patient, card[0]!, { scopes: card }), {
   errorName: "NotEmergencyGrantee",
 });
 assert.equal(removal.message.epoch, 2); // the pair's epoch 1, plus skipEpochs

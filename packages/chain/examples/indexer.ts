@@ -5,15 +5,21 @@ import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ConsentRegistryClient, startLocalDeployment } from "@hygeia/chain";
+import { randomBytes } from "ethers";
+import { ConsentRegistryClient, PatientScopes, startLocalDeployment } from "@hygeia/chain";
+import { deriveConsentSecretFromKeystoreSecret, deriveScopeKey } from "@hygeia/crypto";
 
 const { provider, deployment, account, stop } = await startLocalDeployment();
 const patient = account(2).address;
 const grantee = account(3).address;
+// The patient's wallet computes the keyed id it grants (here from a CLI keystore's secret; see vocabulary.ts).
+const keystoreSecret = randomBytes(32); // 32 uniformly random bytes, kept in the keystore
+const scopes = new PatientScopes(deriveScopeKey(deriveConsentSecretFromKeystoreSecret(keystoreSecret)), patient);
+const observation = scopes.id("fhir:Observation"); // the indexer sees and answers for ids only
 const registry = new ConsentRegistryClient(deployment.contracts.ConsentRegistry, account(2));
 await registry.grant({
   grantee,
-  scope: "fhir:Observation",
+  scope: observation,
   purpose: "Treatment",
   expiry: Math.floor(Date.now() / 1000) + 3600,
 });
@@ -37,7 +43,7 @@ const indexer = new ConsentIndexer({
 indexer.on("progress", ({ syncedBlock, headBlock }) => log(`${syncedBlock}/${headBlock}`));
 await indexer.start(); // resolves once caught up (or rejects with why not), then polls every pollIntervalMs
 try {
-  allowed = indexer.isAllowed(patient, grantee, "fhir:Observation", "Treatment"); // O(1), synchronous: true
+  allowed = indexer.isAllowed(patient, grantee, observation, "Treatment"); // O(1), synchronous: true
 } catch (error) {
   if (error instanceof IndexerStaleError)
     allowed = false; // fail closed, say why
@@ -91,9 +97,9 @@ assert.match(
 
 assert.equal(allowed, true);
 assert.ok(progress.length > 0);
-assert.throws(() => restored.isAllowed(patient, grantee, "fhir:Observation", "Treatment"), IndexerStaleError); // not synced yet
+assert.throws(() => restored.isAllowed(patient, grantee, observation, "Treatment"), IndexerStaleError); // not synced yet
 await restored.sync();
-assert.equal(restored.isAllowed(patient, grantee, "fhir:Observation", "Treatment"), true);
+assert.equal(restored.isAllowed(patient, grantee, observation, "Treatment"), true);
 await restored.stop();
 
 process.chdir(tmpdir());
