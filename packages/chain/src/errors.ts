@@ -444,3 +444,34 @@ export function describe(value: unknown): string {
   if (typeof value === "number" || typeof value === "boolean" || typeof value === "undefined") return String(value);
   return Array.isArray(value) ? "an array" : `a value of type ${typeof value}`;
 }
+
+/**
+ * A ConsentAddressLink (consent-accounts.ts) is not signed by whom it names. `.field` is the signature at fault:
+ * "patientSignature" (not by `.expected`, the patient: someone attaches an address to a patient who never said
+ * so; a changed field, or a link made for another chain or registry, shows here too) or "consentSignature" (not
+ * by the consent address: someone claims an address they do not control, e.g. another patient's). `.actual` is
+ * the address the signature recovers to, undefined when it is missing or malformed.
+ */
+export class ConsentAddressLinkError extends SignatureError {
+  override readonly code = "INVALID_CONSENT_ADDRESS_LINK";
+  readonly field: "patientSignature" | "consentSignature";
+  readonly expected: string;
+  readonly actual: string | undefined;
+  constructor(
+    field: "patientSignature" | "consentSignature",
+    expected: string,
+    actual: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    const who = field === "patientSignature" ? "the patient" : "the consent address";
+    const got = actual === undefined ? "is missing or malformed" : `was made by ${actual}`;
+    super(
+      `consent address link: ${field} must be made by ${who} ${expected} but ${got}. Ask the patient's wallet ` +
+        "for a new link (signConsentAddressLink); a link is valid only exactly as signed, for one chain and registry",
+      options,
+    );
+    this.field = field;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
