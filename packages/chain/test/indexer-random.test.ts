@@ -13,11 +13,11 @@ import {
   emergencyScopes,
   keyParts,
   consentKey,
-  scopeId,
   type EmergencyScopes,
   type Purpose,
 } from "../src/index.ts";
 import { latestTimestamp, mine, startTestChain, type TestChain } from "./support/chain.ts";
+import { scopesOf } from "./support/scopes.ts";
 
 const SEED = Number(process.env["HYGEIA_TEST_SEED"] ?? Date.now() % 2 ** 31);
 const TARGET_OPERATIONS = 4_000;
@@ -110,11 +110,14 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
     const patients = [2, 3, 4, 5].map((i) => new Sender(t.signer(i), t.provider, address));
     const grantees = [6, 7, 8].map((i) => new Sender(t.signer(i), t.provider, address));
     await Promise.all([...patients, ...grantees].map((s) => s.init()));
-    const scopes = ["fhir:Observation", "category:laboratory", "category:mental-health", "study:cohort-7"].map(scopeId);
+    // Each patient's keyed ids of the same four scopes: the ids differ from patient to patient.
+    const canonical = ["fhir:Observation", "category:laboratory", "category:mental-health", "study:cohort-7"];
+    const idsByPatient = new Map(patients.map((p) => [p.wallet.address, scopesOf(p.wallet).ids(canonical)]));
+    const scopesOfPatient = (patient: string): string[] => idsByPatient.get(patient)!;
     const grantable: Purpose[] = [1, 2, 4, 5];
     const keys = patients.flatMap((p) =>
       grantees.flatMap((g) =>
-        scopes.flatMap((s) =>
+        scopesOfPatient(p.wallet.address).flatMap((s) =>
           ([1, 2, 3, 4, 5] as Purpose[]).map((purpose) => consentKey(p.wallet.address, g.wallet.address, s, purpose)),
         ),
       ),
@@ -211,7 +214,7 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
           if (roll < 0.2) {
             // grant (new or re-grant with another expiry)
             const g = pick(grantees).wallet.address;
-            const s = pick(scopes);
+            const s = pick(scopesOfPatient(p));
             const purpose = pick(grantable);
             const expiry = BigInt(chainTime + between(60, 3000));
             sends.push(patient.send("grant", [g, s, purpose, expiry], 200_000n));
@@ -224,7 +227,7 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
               () =>
                 [
                   pick(grantees).wallet.address,
-                  pick(scopes),
+                  pick(scopesOfPatient(p)),
                   pick(grantable),
                   BigInt(chainTime + between(60, 3000)),
                 ] as const,
@@ -268,7 +271,7 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
             const pair = `${p.toLowerCase()}|${g.toLowerCase()}`;
             const purpose = pick([1, 2, 3, 4, 5] as Purpose[]);
             if (purpose === 3 && breakGlassPairs.has(pair)) continue;
-            const s = pick(scopes);
+            const s = pick(scopesOfPatient(p));
             const key = consentKey(p, g, s, purpose);
             if (breakGlassPairs.has(key)) continue;
             if (purpose === 3) {
@@ -292,8 +295,8 @@ describe("ConsentIndexer randomized against the contract (anvil)", function () {
               emergencyWindow.delete(pair);
               emergencyOps.removals++;
             } else {
-              const named = scopes.filter(() => random() < 0.6);
-              const tree = emergencyScopes(named.length > 0 ? named : [pick(scopes)]);
+              const named = scopesOfPatient(p).filter(() => random() < 0.6);
+              const tree = emergencyScopes(named.length > 0 ? named : [pick(scopesOfPatient(p))]);
               const duration = between(60, 3600);
               sends.push(patient.send("setEmergencyGrantee", [g, duration, tree.root], 150_000n));
               emergencyWindow.set(pair, { duration, tree, openedAt: undefined });
