@@ -20,12 +20,14 @@ import {
   categoryScope,
   consentAccount,
   fhirScope,
+  parseConsentLog,
   recordScope,
   signEmergencyGrantee,
   signGrant,
   signRevoke,
   startLocalDeployment,
   studyScope,
+  type ConsentSlotEvent,
   type LocalDeployment,
   type RecordDescriptor,
 } from "@hygeia/chain";
@@ -376,6 +378,26 @@ describe("chain observer: what a patient journey leaves on chain (issue 17, priv
     });
     const unpaired = await access(patientA.address, clinic2, scopesA.forRecord(reproA.descriptor));
     journeyChecks.push({ name: "the second clinic holds nothing under A's main address", ok: !unpaired.allowed });
+
+    // ── The wallets read their consents back: every scope id on chain is the keyed id of a known scope ──────
+    const known = { cids: records.map((r) => r.descriptor.cid), studies: STUDIES.map((study) => study.id) };
+    const walletOf = new Map([
+      [patientA.address, scopesA],
+      [patientB.address, scopesB],
+      [pairwise.address, pairScopes],
+    ]);
+    const slotEvents = (await provider.getLogs({ address: registryAddress, fromBlock: 0 }))
+      .map(parseConsentLog)
+      .filter((event): event is ConsentSlotEvent => event !== undefined && event.type !== "EmergencyGranteeSet");
+    const unreadable = slotEvents.filter(({ patient, scope }) => {
+      const own = walletOf.get(patient);
+      const others = [...walletOf.values()].filter((wallet) => wallet !== own);
+      return own?.label(scope, known) === undefined || others.some((wallet) => wallet.label(scope, known));
+    });
+    journeyChecks.push({
+      name: `each of the ${slotEvents.length} grant/revoke/break-glass events is readable by its own wallet only`,
+      ok: slotEvents.length > 60 && unreadable.length === 0,
+    });
 
     // ── Positive control: a throwaway account grants with the OLD public form, and puts a CID in calldata ───
     const throwaway = account(8);
