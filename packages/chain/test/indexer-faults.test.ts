@@ -18,6 +18,7 @@ import {
   type ConsentIndexerOptions,
 } from "../src/index.ts";
 import { connectProvider, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { sid } from "./support/scopes.ts";
 import { rejection, within } from "./support/settle.ts";
 import { startRpcProxy, type RpcProxy } from "./support/rpc-proxy.ts";
 
@@ -32,7 +33,7 @@ async function deadUrl(): Promise<string> {
 
 const patient = walletAt(2);
 const clinic = walletAt(3);
-const scope = "fhir:Observation";
+const scope = sid(patient, "fhir:Observation");
 
 describe("ConsentIndexer under faults: start(), bounded polls, a default-options provider (anvil)", function () {
   this.timeout(60_000);
@@ -223,17 +224,21 @@ describe("ConsentIndexer under faults: start(), bounded polls, a default-options
     open.push(plain);
     const i = indexer({ provider: plain });
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
-    const key = [patient.address, walletAt(5).address, "fhir:Condition", "Treatment"] as const;
+    const key = [patient.address, walletAt(5).address, sid(patient, "fhir:Condition"), "Treatment"] as const;
     for (let round = 0; round < 5; round++) {
       await registry.grant({
         grantee: walletAt(5).address,
-        scope: "fhir:Condition",
+        scope: sid(patient, "fhir:Condition"),
         purpose: "Treatment",
         expiry: (await latestTimestamp(t.provider)) + 3600,
       });
       await i.sync();
       expect(i.isAllowed(...key), `round ${round}: granted`).to.equal(true);
-      await registry.revoke({ grantee: walletAt(5).address, scope: "fhir:Condition", purpose: "Treatment" });
+      await registry.revoke({
+        grantee: walletAt(5).address,
+        scope: sid(patient, "fhir:Condition"),
+        purpose: "Treatment",
+      });
       await i.sync(); // within 250 ms of the last poll: a cached "latest" would predate the revoke
       expect(i.isAllowed(...key), `round ${round}: revoked`).to.equal(false);
     }

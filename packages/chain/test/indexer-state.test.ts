@@ -8,10 +8,10 @@ import {
   isLive,
   keyParts,
   parseCheckpoint,
-  scopeId,
   type SlotValue,
   type UndoEntry,
 } from "../src/index.ts";
+import { sid } from "./support/scopes.ts";
 
 const A = "0x" + "a1".repeat(20);
 const B = "0x" + "b2".repeat(20);
@@ -20,7 +20,7 @@ const HASH = "0x" + "11".repeat(32);
 
 describe("consent table", () => {
   it("keys are fixed-width, case-insensitive and reversible", () => {
-    const scope = scopeId("fhir:Observation");
+    const scope = sid(A, "fhir:Observation");
     const key = consentKey(A.toUpperCase().replace("0X", "0x"), B, scope, 2);
     expect(key).to.have.length(145);
     expect(key).to.equal(consentKey(A, B, scope, 2));
@@ -66,7 +66,7 @@ describe("checkpoint validation", () => {
     contract: CONTRACT,
     startBlock: 3,
     block: { number: 40, hash: HASH },
-    entries: [[A, B, scopeId("category:laboratory"), 1, "18446744073709551615", 7]],
+    entries: [[A, B, sid(A, "category:laboratory"), 1, "18446744073709551615", 7]],
   });
 
   it("accepts a well-formed checkpoint and keeps uint64 expiries exact", () => {
