@@ -20,6 +20,7 @@ import {
   type ConsentTx,
 } from "../src/index.ts";
 import { connectProvider, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { scopesOf, sid } from "./support/scopes.ts";
 import { rejection, within } from "./support/settle.ts";
 import { startRpcProxy, type RpcProxy } from "./support/rpc-proxy.ts";
 
@@ -67,7 +68,7 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       for (let i = 0; i < 12; i++) {
         const granted = await registry.grant({
           grantee: grantee(i),
-          scope: "fhir:Patient",
+          scope: sid(walletAt(2), "fhir:Patient"),
           purpose: "Treatment",
           expiry: until + i,
         });
@@ -94,10 +95,14 @@ describe("TransactionSender and clients under faults (anvil)", function () {
         walletAt(6).connect(defaultProvider()),
       );
       // A one-scope registration: its root is the leaf, the proof empty.
-      const breakGlass = () => doctor.breakGlass(walletAt(3).address, "fhir:Condition", { proof: [] });
+      const breakGlass = () =>
+        doctor.breakGlass(walletAt(3).address, sid(walletAt(3), "fhir:Condition"), { proof: [] });
       const refused = await rejection(breakGlass());
       expect(refused).to.be.instanceOf(ContractRevertError);
-      await patient.setEmergencyGrantee(walletAt(6).address, { maxDurationSeconds: 600, scopes: ["fhir:Condition"] });
+      await patient.setEmergencyGrantee(walletAt(6).address, {
+        maxDurationSeconds: 600,
+        scopes: [sid(walletAt(3), "fhir:Condition")],
+      });
       const opened = await breakGlass();
       expect(opened.events[0]).to.include({ type: "EmergencyAccess" });
     });
@@ -106,11 +111,13 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       // The patient writes through its own provider; a gateway checks through a default-options one.
       const patient = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(4));
       const gateway = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, defaultProvider());
-      const slot = { grantee: grantee(1), scope: "category:laboratory", purpose: "Treatment" };
+      const slot = { grantee: grantee(1), scope: sid(walletAt(4), "category:laboratory"), purpose: "Treatment" };
       const query = {
         patient: walletAt(4).address,
         grantee: grantee(1),
-        record: { resourceType: "Observation", categories: ["laboratory"] },
+        record: {
+          scopeIds: scopesOf(walletAt(4)).forRecord({ resourceType: "Observation", categories: ["laboratory"] }),
+        },
         purpose: "Treatment",
       };
       await patient.grant({ ...slot, expiry: await expiry() });
@@ -124,7 +131,12 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       const sender = new TransactionSender(walletAt(5).connect(defaultProvider(rpc.url)), { pollIntervalMs: 50 });
       const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
       const until = await expiry();
-      await registry.grant({ grantee: grantee(2), scope: "fhir:Encounter", purpose: 1, expiry: until }); // warm up
+      await registry.grant({
+        grantee: grantee(2),
+        scope: sid(walletAt(5), "fhir:Encounter"),
+        purpose: 1,
+        expiry: until,
+      }); // warm up
       await t.provider.send("evm_setAutomine", [false]);
       try {
         // After the first "no receipt yet", the block comes; the account's count is read after it.
@@ -134,7 +146,7 @@ describe("TransactionSender and clients under faults (anvil)", function () {
         });
         rpc.rules.set("eth_getTransactionCount", { delayMs: 100 });
         const granted = await within(
-          registry.grant({ grantee: grantee(3), scope: "fhir:Encounter", purpose: 1, expiry: until }),
+          registry.grant({ grantee: grantee(3), scope: sid(walletAt(5), "fhir:Encounter"), purpose: 1, expiry: until }),
           10_000,
           "a write mined between two polls",
         );
@@ -165,7 +177,9 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       rpc.rules.set("eth_getTransactionCount", { hang: true, times: 1 });
       const started = Date.now();
       const error = await within(
-        rejection(registry.grant({ grantee: grantee(0), scope: "fhir:Procedure", purpose: 1, expiry: until })),
+        rejection(
+          registry.grant({ grantee: grantee(0), scope: sid(walletAt(6), "fhir:Procedure"), purpose: 1, expiry: until }),
+        ),
         10_000,
         "a write whose nonce read stalls",
       );
@@ -174,7 +188,7 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       expect((error as Error).message).to.match(/did not tell the account's nonce within 1000 ms; nothing was sent/);
       expect(await t.provider.getTransactionCount(walletAt(6).address, "pending")).to.equal(before);
       const next = await within(
-        registry.grant({ grantee: grantee(1), scope: "fhir:Procedure", purpose: 1, expiry: until }),
+        registry.grant({ grantee: grantee(1), scope: sid(walletAt(6), "fhir:Procedure"), purpose: 1, expiry: until }),
         10_000,
         "the write after a stalled nonce read",
       );
@@ -186,7 +200,12 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, provider, {
         readTimeoutMs: 500,
       });
-      const key = { patient: walletAt(2).address, grantee: grantee(0), scope: "fhir:Patient", purpose: "Treatment" };
+      const key = {
+        patient: walletAt(2).address,
+        grantee: grantee(0),
+        scope: sid(walletAt(2), "fhir:Patient"),
+        purpose: "Treatment",
+      };
       expect(await registry.isAllowed(key)).to.equal(true); // deployment checked, nothing stalls yet
       rpc.rules.set("eth_call", { hang: true, times: 1 });
       const started = Date.now();
@@ -205,7 +224,12 @@ describe("TransactionSender and clients under faults (anvil)", function () {
         readTimeoutMs: 500,
       });
       rpc.rules.set("eth_getCode", { hang: true, times: 1 });
-      const key = { patient: walletAt(2).address, grantee: grantee(0), scope: "fhir:Patient", purpose: "Treatment" };
+      const key = {
+        patient: walletAt(2).address,
+        grantee: grantee(0),
+        scope: sid(walletAt(2), "fhir:Patient"),
+        purpose: "Treatment",
+      };
       const error = await within(rejection(registry.isAllowed(key)), 10_000, "a read whose deployment check stalls");
       expect(error).to.be.instanceOf(ChainUnavailableError);
       expect((error as Error).message).to.match(/deployment check: the chain node did not answer within 500 ms/);
@@ -265,7 +289,12 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       const broke = walletAt(30);
       const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, broke.connect(t.provider));
       const error = await rejection(
-        registry.grant({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1, expiry: await expiry() }),
+        registry.grant({
+          grantee: grantee(0),
+          scope: sid(walletAt(30), "fhir:Patient"),
+          purpose: 1,
+          expiry: await expiry(),
+        }),
       );
       expect(error).to.be.instanceOf(InsufficientFundsError);
       const funds = error as InsufficientFundsError;
@@ -285,7 +314,12 @@ describe("TransactionSender and clients under faults (anvil)", function () {
         for (let i = 0; i < 8; i++) {
           const purpose = (s * 8 + i) % 2 ? "Research" : "Treatment";
           writes.push(
-            registry.grant({ grantee: grantee(s), scope: `category:laboratory`, purpose, expiry: until + s * 8 + i }),
+            registry.grant({
+              grantee: grantee(s),
+              scope: sid(walletAt(7), "category:laboratory"),
+              purpose,
+              expiry: until + s * 8 + i,
+            }),
           );
         }
       }
@@ -301,13 +335,13 @@ describe("TransactionSender and clients under faults (anvil)", function () {
       const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(8));
       const granted = await registry.grant({
         grantee: grantee(0),
-        scope: "fhir:Specimen",
+        scope: sid(walletAt(8), "fhir:Specimen"),
         purpose: "Treatment",
         expiry: await expiry(),
       });
       const error = await rejection(
         registry.grant(
-          { grantee: grantee(1), scope: "fhir:Specimen", purpose: 1, expiry: await expiry() },
+          { grantee: grantee(1), scope: sid(walletAt(8), "fhir:Specimen"), purpose: 1, expiry: await expiry() },
           { nonce: granted.nonce },
         ),
       );
@@ -327,7 +361,12 @@ describe("TransactionSender and clients under faults (anvil)", function () {
         times: 1,
       });
       const error = await rejection(
-        registry.grant({ grantee: grantee(2), scope: "fhir:Specimen", purpose: 1, expiry: await expiry() }),
+        registry.grant({
+          grantee: grantee(2),
+          scope: sid(walletAt(8), "fhir:Specimen"),
+          purpose: 1,
+          expiry: await expiry(),
+        }),
       );
       expect(error).to.be.instanceOf(ChainRequestError);
       expect((error as ChainRequestError).code).to.equal("CHAIN_REQUEST_FAILED");

@@ -15,6 +15,7 @@ import {
   type TxOutcome,
 } from "../src/index.ts";
 import { connectProvider, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { sid } from "./support/scopes.ts";
 import { rejection, within } from "./support/settle.ts";
 
 describe("TransactionSender (anvil)", function () {
@@ -44,11 +45,16 @@ describe("TransactionSender (anvil)", function () {
     );
     const before = await nonceOf(2);
     // Breaking the glass without being registered reverts (NotEmergencyGrantee).
-    const reverted = await rejection(registry.breakGlass(grantee(0), "fhir:Patient", { proof: [] }));
+    const reverted = await rejection(registry.breakGlass(grantee(0), sid(grantee(0), "fhir:Patient"), { proof: [] }));
     expect(reverted).to.be.instanceOf(ContractRevertError);
     expect((reverted as ContractRevertError).errorName).to.equal("NotEmergencyGrantee");
     const granted = await within(
-      registry.grant({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1, expiry: await expiry() }),
+      registry.grant({
+        grantee: grantee(0),
+        scope: sid(walletAt(2), "fhir:Patient"),
+        purpose: 1,
+        expiry: await expiry(),
+      }),
       10_000,
       "the write after a reverted one",
     );
@@ -62,11 +68,11 @@ describe("TransactionSender (anvil)", function () {
     await (await manager.sendTransaction({ to: walletAt(9).address, value: 1n })).wait();
     const granted = await registry.grant({
       grantee: grantee(1),
-      scope: "fhir:Patient",
+      scope: sid(walletAt(3), "fhir:Patient"),
       purpose: 1,
       expiry: await expiry(),
     });
-    await rejection(registry.breakGlass(grantee(2), "fhir:Patient", { proof: [] }));
+    await rejection(registry.breakGlass(grantee(2), sid(grantee(2), "fhir:Patient"), { proof: [] }));
     const direct = await within(
       manager.sendTransaction({ to: walletAt(9).address, value: 1n }).then((tx) => tx.wait()),
       10_000,
@@ -89,13 +95,13 @@ describe("TransactionSender (anvil)", function () {
       writes.push(
         client.grant({
           grantee: grantee(i),
-          scope: "category:laboratory",
+          scope: sid(walletAt(4), "category:laboratory"),
           purpose: i % 2 ? "Research" : "Treatment",
           expiry: until + i,
         }),
       );
       if (i === 7) {
-        const failing = b.breakGlass(grantee(i), "category:imaging", { proof: [] });
+        const failing = b.breakGlass(grantee(i), sid(grantee(i), "category:imaging"), { proof: [] });
         writes.push(
           failing.then(
             () => expect.fail("break-glass by an unregistered grantee"),
@@ -123,7 +129,14 @@ describe("TransactionSender (anvil)", function () {
     const started = Date.now();
     try {
       error = await within(
-        rejection(registry.grant({ grantee: grantee(0), scope: "fhir:Observation", purpose: 1, expiry: until })),
+        rejection(
+          registry.grant({
+            grantee: grantee(0),
+            scope: sid(walletAt(5), "fhir:Observation"),
+            purpose: 1,
+            expiry: until,
+          }),
+        ),
         10_000,
         "a write on a chain that does not mine",
       );
@@ -144,7 +157,7 @@ describe("TransactionSender (anvil)", function () {
     expect((await t.provider.getTransactionReceipt(timeout.hash!))?.status).to.equal(1);
     // ... and the sender, resynchronized from the chain, sends the next write right after it.
     const next = await within(
-      registry.grant({ grantee: grantee(1), scope: "fhir:Observation", purpose: 1, expiry: until }),
+      registry.grant({ grantee: grantee(1), scope: sid(walletAt(5), "fhir:Observation"), purpose: 1, expiry: until }),
       10_000,
       "the write after a timeout",
     );
@@ -160,7 +173,7 @@ describe("TransactionSender (anvil)", function () {
     let timeout: TransactionTimeoutError;
     try {
       timeout = (await rejection(
-        registry.grant({ grantee: grantee(0), scope: "fhir:Condition", purpose: 1, expiry: until }),
+        registry.grant({ grantee: grantee(0), scope: sid(walletAt(6), "fhir:Condition"), purpose: 1, expiry: until }),
       )) as TransactionTimeoutError;
       expect(timeout).to.be.instanceOf(TransactionTimeoutError);
       await t.provider.send("anvil_dropTransaction", [timeout.hash]);
@@ -169,7 +182,7 @@ describe("TransactionSender (anvil)", function () {
     }
     // Without the resync the sender would use nonce + 1 and wait behind a gap that never fills.
     const next = await within(
-      registry.grant({ grantee: grantee(1), scope: "fhir:Condition", purpose: 1, expiry: until }),
+      registry.grant({ grantee: grantee(1), scope: sid(walletAt(6), "fhir:Condition"), purpose: 1, expiry: until }),
       10_000,
       "the write after a dropped transaction",
     );
@@ -180,7 +193,12 @@ describe("TransactionSender (anvil)", function () {
   it("a transaction sent elsewhere from the same account between two writes is noticed before the next one", async () => {
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(7));
     const until = await expiry();
-    const first = await registry.grant({ grantee: grantee(0), scope: "fhir:Encounter", purpose: 1, expiry: until });
+    const first = await registry.grant({
+      grantee: grantee(0),
+      scope: sid(walletAt(7), "fhir:Encounter"),
+      purpose: 1,
+      expiry: until,
+    });
     // Another process (here: a wallet on another provider) uses the account's next nonce.
     const elsewhere = connectProvider(t.chain.rpcUrl);
     try {
@@ -193,7 +211,7 @@ describe("TransactionSender (anvil)", function () {
       elsewhere.destroy();
     }
     const next = await within(
-      registry.grant({ grantee: grantee(1), scope: "fhir:Encounter", purpose: 1, expiry: until }),
+      registry.grant({ grantee: grantee(1), scope: sid(walletAt(7), "fhir:Encounter"), purpose: 1, expiry: until }),
       10_000,
       "the write after a nonce moved under the sender",
     );
@@ -208,7 +226,12 @@ describe("TransactionSender (anvil)", function () {
     await t.provider.send("evm_setAutomine", [false]);
     try {
       // A is broadcast and waits to be mined: the lane counts locally from here on.
-      const a = registry.grant({ grantee: grantee(2), scope: "fhir:Encounter", purpose: 1, expiry: until });
+      const a = registry.grant({
+        grantee: grantee(2),
+        scope: sid(walletAt(7), "fhir:Encounter"),
+        purpose: 1,
+        expiry: until,
+      });
       while ((await nonceOf(7)) !== n + 1) await new Promise((resolve) => setTimeout(resolve, 20));
       // Another process takes the next nonce, n + 1, which the lane was about to use.
       const external = await walletAt(7)
@@ -216,7 +239,12 @@ describe("TransactionSender (anvil)", function () {
         .sendTransaction({ to: walletAt(9).address, value: 1n });
       expect(external.nonce).to.equal(n + 1);
       // B is sent with n + 1, refused by the node (nonce taken), and retried with a fresh nonce.
-      const b = registry.grant({ grantee: grantee(3), scope: "fhir:Encounter", purpose: 1, expiry: until });
+      const b = registry.grant({
+        grantee: grantee(3),
+        scope: sid(walletAt(7), "fhir:Encounter"),
+        purpose: 1,
+        expiry: until,
+      });
       while ((await nonceOf(7)) !== n + 3) await new Promise((resolve) => setTimeout(resolve, 20));
       await t.provider.send("evm_mine", []);
       const [mineA, mineB] = await within(Promise.all([a, b]), 10_000, "writes around an external transaction");
@@ -232,10 +260,10 @@ describe("TransactionSender (anvil)", function () {
     const until = await expiry();
     const snapshot = (await t.provider.send("evm_snapshot", [])) as string;
     const n = await nonceOf(8);
-    await registry.grant({ grantee: grantee(0), scope: "fhir:Specimen", purpose: 1, expiry: until });
+    await registry.grant({ grantee: grantee(0), scope: sid(walletAt(8), "fhir:Specimen"), purpose: 1, expiry: until });
     await t.provider.send("evm_revert", [snapshot]);
     const again = await within(
-      registry.grant({ grantee: grantee(0), scope: "fhir:Specimen", purpose: 1, expiry: until }),
+      registry.grant({ grantee: grantee(0), scope: sid(walletAt(8), "fhir:Specimen"), purpose: 1, expiry: until }),
       10_000,
       "a write after a rewind",
     );
@@ -247,7 +275,7 @@ describe("TransactionSender (anvil)", function () {
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
     const error = await rejection(
       registry.grant(
-        { grantee: grantee(0), scope: "fhir:Procedure", purpose: 1, expiry: await expiry() },
+        { grantee: grantee(0), scope: sid(walletAt(8), "fhir:Procedure"), purpose: 1, expiry: await expiry() },
         { confirmations: 3 },
       ),
     );
@@ -265,7 +293,10 @@ describe("TransactionSender (anvil)", function () {
     expect(() => new TransactionSender(walletAt(2))).to.throw(InvalidInputError, /connected to a provider/);
     const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
     expect(() =>
-      registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 }, { confirmations: 0 }),
+      registry.revoke(
+        { grantee: grantee(0), scope: sid(walletAt(2), "fhir:Patient"), purpose: 1 },
+        { confirmations: 0 },
+      ),
     ).to.throw(InvalidInputError, /confirmations/);
   });
 
@@ -298,7 +329,7 @@ describe("TransactionSender (anvil)", function () {
           walletAt(2).connect(provider),
         );
         const error = await within(
-          rejection(registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 })),
+          rejection(registry.revoke({ grantee: grantee(0), scope: sid(walletAt(2), "fhir:Patient"), purpose: 1 })),
           10_000,
           "a write to a stopped node",
         );
@@ -319,7 +350,7 @@ describe("TransactionSender (anvil)", function () {
         const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, sender);
         const started = Date.now();
         const error = await within(
-          rejection(registry.revoke({ grantee: grantee(0), scope: "fhir:Patient", purpose: 1 })),
+          rejection(registry.revoke({ grantee: grantee(0), scope: sid(walletAt(2), "fhir:Patient"), purpose: 1 })),
           10_000,
           "a write to a node that never answers",
         );
