@@ -29,6 +29,7 @@ import {
   type Eip1193Provider,
 } from "../src/index.ts";
 import { latestTimestamp, walletAt } from "./support/chain.ts";
+import { sid } from "./support/scopes.ts";
 import { rejection } from "./support/settle.ts";
 
 const BIG_CHAIN_ID = 2n ** 53n + 1n; // 9007199254740993; Number() gives 9007199254740992
@@ -98,7 +99,7 @@ describe("a chain id above 2^53 (anvil on chain 9007199254740993)", function () 
     const patient = walletAt(2).address;
     const clinic = walletAt(3).address;
     const now = await latestTimestamp(provider);
-    const key = { patient, grantee: clinic, scope: "category:laboratory", purpose: "Treatment" };
+    const key = { patient, grantee: clinic, scope: sid(patient, "category:laboratory"), purpose: "Treatment" };
     const next = await relayer.nextGrantTypedData({ ...key, expiry: now + 3600, deadline: now + 600 });
     expect(next.typedData.domain.chainId).to.equal("9007199254740993");
     // anvil holds the dev keys: it is a real EIP-1193 wallet here, reading the JSON payload.
@@ -166,9 +167,9 @@ describe("a chain id above 2^53 (anvil on chain 9007199254740993)", function () 
       expect(refused).to.be.instanceOf(UnsupportedChainIdError).and.include({ chainId: BIG_CHAIN_ID });
       expect(indexer.status()).to.include({ chainId: null, stale: true });
       expect(indexer.status().staleReason).to.match(/9007199254740993 is above 2\^53 - 1/);
-      expect(() => indexer.isAllowed(walletAt(2).address, walletAt(3).address, "category:laboratory", 1)).to.throw(
-        IndexerStaleError,
-      );
+      expect(() =>
+        indexer.isAllowed(walletAt(2).address, walletAt(3).address, sid(walletAt(2), "category:laboratory"), 1),
+      ).to.throw(IndexerStaleError);
     } finally {
       await indexer.stop();
     }

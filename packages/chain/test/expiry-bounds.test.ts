@@ -8,6 +8,7 @@ import {
   timeBounds,
 } from "../src/index.ts";
 import { startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { sid } from "./support/scopes.ts";
 import { refusal } from "./support/settle.ts";
 
 const YEAR = 31_557_600;
@@ -21,7 +22,7 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
   const now = () => Math.floor(Date.now() / 1000);
   const grant = (expiry: number | bigint) => ({
     grantee: clinic,
-    scope: "fhir:Observation",
+    scope: sid(patient, "fhir:Observation"),
     purpose: "Treatment",
     expiry,
   });
@@ -67,7 +68,12 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
   });
 
   it("nextGrantTypedData / nextRevokeTypedData bound the expiry and the signature deadline", async () => {
-    const base = { patient: patient.address, grantee: clinic, scope: "fhir:Observation", purpose: "Treatment" };
+    const base = {
+      patient: patient.address,
+      grantee: clinic,
+      scope: sid(patient, "fhir:Observation"),
+      purpose: "Treatment",
+    };
     const cases: [Promise<unknown>, RegExp][] = [
       [registry.nextGrantTypedData({ ...base, expiry: Date.now(), deadline: now() + 600 }), /expiry: .*milliseconds/],
       [
@@ -101,7 +107,10 @@ describe("expiry and deadline bounds of the ConsentRegistry client (anvil)", fun
 
   it("a break-glass window given in milliseconds is named as such", () => {
     expect(() =>
-      registry.setEmergencyGrantee(clinic, { maxDurationSeconds: 3_600_000, scopes: ["category:allergy"] }),
+      registry.setEmergencyGrantee(clinic, {
+        maxDurationSeconds: 3_600_000,
+        scopes: [sid(patient, "category:allergy")],
+      }),
     ).to.throw(
       InvalidInputError,
       /at most 604800 seconds \(7 days\), got 3600000; 3600000 looks like milliseconds: divide by 1000/,

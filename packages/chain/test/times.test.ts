@@ -8,6 +8,7 @@ import {
   timeBounds,
 } from "../src/index.ts";
 import { latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
+import { scopesOf, sid } from "./support/scopes.ts";
 import { refusal } from "./support/settle.ts";
 
 const YEAR = 31_557_600;
@@ -116,11 +117,18 @@ describe("times given to the TrustRegistry client and the indexer (anvil)", func
     });
     await indexer.sync();
     const [patient, grantee] = [walletAt(2).address, walletAt(3).address];
-    expect(indexer.isAllowed(patient, grantee, "fhir:Observation", "Treatment", now())).to.equal(false);
-    const allowed = refusal(() => indexer.isAllowed(patient, grantee, "fhir:Observation", "Treatment", Date.now()));
+    expect(indexer.isAllowed(patient, grantee, sid(patient, "fhir:Observation"), "Treatment", now())).to.equal(false);
+    const allowed = refusal(() =>
+      indexer.isAllowed(patient, grantee, sid(patient, "fhir:Observation"), "Treatment", Date.now()),
+    );
     expect(allowed.field).to.equal("atUnixSeconds");
     expect(allowed.message).to.match(/looks like milliseconds: divide by 1000/);
-    const query = { patient, grantee, record: { resourceType: "Observation" }, purpose: "Treatment" };
+    const query = {
+      patient,
+      grantee,
+      record: { scopeIds: scopesOf(patient).forRecord({ resourceType: "Observation" }) },
+      purpose: "Treatment",
+    };
     expect(indexer.checkRecordAccess(query, now()).allowed).to.equal(false);
     const record = refusal(() => indexer.checkRecordAccess(query, Date.now()));
     expect(record.field).to.equal("atUnixSeconds");
