@@ -385,6 +385,9 @@ describe("consent accounts on chain", function () {
       expect(badSeed).to.be.instanceOf(InvalidInputError).with.property("field", "consentAccountSeed");
       const badSource = await rejection(findConsentAccounts({} as never, seed, { registry }));
       expect(badSource).to.be.instanceOf(InvalidInputError).with.property("field", "source");
+      const client = new ConsentRegistryClient(registry, t.provider);
+      const otherRegistry = await rejection(findConsentAccounts(client, seed, { registry: walletAt(8).address }));
+      expect(otherRegistry).to.be.instanceOf(InvalidInputError).with.property("field", "registry");
       const aboveHead = await rejection(findConsentAccounts(t.provider, seed, { registry, fromBlock: 1_000_000 }));
       expect(aboveHead).to.be.instanceOf(InvalidInputError).with.property("field", "fromBlock");
     });
