@@ -47,6 +47,38 @@ const restored = new PatientScopes(deriveScopeKey(again), sameWallet.address);
 // restored.id("category:substance-use") === substanceUse
 // #endregion new-device
 
+// #region reference
+// The same id from the spec alone (docs/private-scopes.md), with node:crypto: no Hygeia code involved. The IKM is
+// the canonical signature; this one is canonical as signed (low s, v = 28).
+import { createHmac, hkdfSync } from "node:crypto";
+
+const salt = "hygeia/key-derivation/v1";
+const hkdf = (ikm: Uint8Array, info: string, length: number) =>
+  Buffer.from(hkdfSync("sha256", ikm, salt, info, length));
+const referenceSecret = hkdf(
+  Buffer.from(signature.slice(2), "hex"),
+  "hygeia/consent-secret/eip712-wallet-signature/v1",
+  32,
+);
+const referenceScopeKey = hkdf(referenceSecret, "hygeia/scope-key/v1", 32);
+const referenceId = (address: string, canonical: string) =>
+  "0x" +
+  createHmac("sha256", referenceScopeKey)
+    .update(
+      Buffer.concat([
+        Buffer.from("hygeia/scope-id/v1"),
+        Buffer.of(0),
+        Buffer.from(address.slice(2), "hex"), // the 20 address bytes
+        Buffer.of(0),
+        Buffer.from(canonical, "utf8"),
+      ]),
+    )
+    .digest("hex");
+// referenceId(wallet.address, "category:substance-use") === substanceUse
+// #endregion reference
+
+assert.equal(referenceId(wallet.address, "category:substance-use"), substanceUse);
+assert.equal(referenceId(account.address, "category:substance-use"), forClinic.id("category:substance-use"));
 assert.equal(substanceUse, "0xa77c0d12b8e2c65924e56d9a4fc7964744fe4ba7cfb40e575e55ca1eeb1c130d");
 assert.equal(recordIds.length, 2);
 assert.equal(readable, "category:substance-use");
