@@ -21,9 +21,7 @@ import {
   categoryScope,
   fhirScope,
   parseScope,
-  recordScope,
   scopesForRecord,
-  studyScope,
   type RecordDescriptor,
   type Scope,
 } from "./scopes.ts";
@@ -102,12 +100,15 @@ export class PatientScopes {
    * category) and the `known` CIDs and studies under this key. This is how the wallet shows readable consents.
    */
   label(id: string, known: KnownScopeValues = {}): string | undefined {
+    // `known` is checked whatever the id, so a bad list fails the same way for every id, not only for unknown ones.
+    const candidates = [
+      ...knownValues(known, "cids").map((cid, index) => parseScope(`record:${cid}`, `known.cids[${index}]`)),
+      ...knownValues(known, "studies").map((study, index) => parseScope(`study:${study}`, `known.studies[${index}]`)),
+    ];
     const wanted = typeof id === "string" ? id.toLowerCase() : "";
     const fixed = this.#fixedVocabulary().get(wanted);
     if (fixed !== undefined) return fixed;
-    for (const cid of known.cids ?? []) if (this.id(recordScope(cid)) === wanted) return recordScope(cid);
-    for (const study of known.studies ?? []) if (this.id(studyScope(study)) === wanted) return studyScope(study);
-    return undefined;
+    return candidates.find((scope) => this.id(scope) === wanted)?.canonical;
   }
 
   #fixedVocabulary(): Map<string, string> {
@@ -117,4 +118,15 @@ export class PatientScopes {
     }
     return this.#vocabulary;
   }
+}
+
+/** The `cids` or `studies` list of label's `known` (none when absent); InvalidInputError naming it otherwise. */
+function knownValues(known: unknown, key: "cids" | "studies"): readonly unknown[] {
+  if (typeof known !== "object" || known === null) {
+    throw new InvalidInputError("known", `expected { cids?, studies? } or nothing, got ${describe(known)}`);
+  }
+  const values: unknown = (known as Record<string, unknown>)[key];
+  if (values === undefined) return [];
+  if (!Array.isArray(values)) throw new InvalidInputError(`known.${key}`, `expected an array, got ${describe(values)}`);
+  return values;
 }

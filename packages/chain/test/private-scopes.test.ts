@@ -251,6 +251,26 @@ describe("private scopes: keyed scope ids and consent accounts", () => {
     });
   });
 
+  describe("label's known values", () => {
+    it("refuses a bad known list, naming it, whatever the id (a category's id included)", () => {
+      const scopes = new PatientScopes(key(), PATIENT);
+      const cases: [unknown, string, typeof InvalidInputError][] = [
+        [null, "known", InvalidInputError],
+        [{ cids: CID }, "known.cids", InvalidInputError],
+        [{ studies: "diabetes-2026" }, "known.studies", InvalidInputError],
+        [{ cids: [CID, "QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG"] }, "known.cids[1]", InvalidScopeError],
+        [{ studies: ["Diabetes"] }, "known.studies[0]", InvalidScopeError],
+      ];
+      for (const id of [IDS[PATIENT]!["category:substance-use"]!, hexlify(randomBytes(32))]) {
+        for (const [known, field, type] of cases) {
+          const error = thrown(() => scopes.label(id, known as { cids?: string[] }));
+          expect(error, field).to.be.instanceOf(type);
+          expect((error as InvalidInputError).field).to.equal(field);
+        }
+      }
+    });
+  });
+
   describe("construction", () => {
     it("refuses a scope key that is not 32 bytes, naming scopeKey", () => {
       for (const bad of [new Uint8Array(31), new Uint8Array(33), SCOPE_KEY, "0x" + SCOPE_KEY, undefined, [1, 2]]) {
