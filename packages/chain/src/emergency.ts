@@ -64,7 +64,7 @@ export function emergencyScopes(scopes: readonly string[], field = "scopes"): Em
   if (scopes.length === 0) {
     throw new InvalidInputError(
       field,
-      "name at least one scope the grantee may open in an emergency (e.g. category:allergy)",
+      'name at least one scope id the grantee may open in an emergency (the patient\'s keyed ids, e.g. PatientScopes.ids(["category:allergy"]))',
     );
   }
   const ids = new Set<string>();

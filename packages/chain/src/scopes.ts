@@ -19,7 +19,7 @@
  * (mental health, substance use, ...) that patients should opt into one by one. To grant broadly,
  * grant several scopes in one grantBatch; to check a record, test each of its scope ids.
  */
-import { InvalidScopeError, describe, requireBytes32 } from "./errors.ts";
+import { InvalidScopeError, describe } from "./errors.ts";
 
 /** All concrete resource types of FHIR R4 (4.0.1); abstract Resource and DomainResource excluded. */
 // prettier-ignore
@@ -161,10 +161,24 @@ export function toScopeId(scopeOrId: unknown, field = "scope"): string {
         `use the patient's keyed id, PatientScopes.id(${JSON.stringify(scopeOrId)})`,
     );
   }
-  if (typeof scopeOrId !== "string" || !scopeOrId.startsWith("0x")) {
-    throw new InvalidScopeError(field, `expected a scope id (0x-prefixed bytes32), got ${describe(scopeOrId)}`);
+  if (typeof scopeOrId === "string" && !scopeOrId.startsWith("0x") && scopeOrId.includes(":")) {
+    // A misspelt scope ("fhir:observation"): keep the parser's hint, and say where the id comes from.
+    let why = "";
+    try {
+      parseScope(scopeOrId, field);
+    } catch (error) {
+      if (error instanceof InvalidScopeError) why = error.detail;
+    }
+    throw new InvalidScopeError(
+      field,
+      `expected a scope id (0x-prefixed 32-byte hex), got the scope string ${describe(scopeOrId)} (${why}); ` +
+        `a scope becomes an id only in the patient's wallet, PatientScopes.id(scope)`,
+    );
   }
-  const id = requireBytes32(scopeOrId, field);
+  if (typeof scopeOrId !== "string" || !/^0x[0-9a-fA-F]{64}$/.test(scopeOrId)) {
+    throw new InvalidScopeError(field, `expected a scope id (0x-prefixed 32-byte hex), got ${describe(scopeOrId)}`);
+  }
+  const id = scopeOrId.toLowerCase();
   if (/^0x0{64}$/.test(id)) throw new InvalidScopeError(field, "the zero scope id is not allowed");
   return id;
 }

@@ -5,7 +5,6 @@ import { scopesOf } from "./support/scopes.ts";
 import {
   CONSENT_CATEGORIES,
   FHIR_R4_RESOURCE_TYPES,
-  InvalidInputError,
   InvalidScopeError,
   categoryScope,
   fhirScope,
@@ -115,7 +114,7 @@ describe("scopes", () => {
   });
 
   it("toScopeId refuses non-hex, short, long, zero and non-string ids, naming the field", () => {
-    // Malformed hex is InvalidInputError (requireBytes32's); a string that is no id at all is InvalidScopeError.
+    // Every malformed id is an InvalidScopeError (INVALID_SCOPE), so one check catches all of them.
     for (const bad of [
       "0x1234",
       "0x" + "zz".repeat(32),
@@ -126,7 +125,7 @@ describe("scopes", () => {
       null,
     ]) {
       expect(() => toScopeId(bad, "items[0].scope"), String(bad))
-        .to.throw(InvalidInputError)
+        .to.throw(InvalidScopeError)
         .with.property("field", "items[0].scope");
     }
     expect(() => toScopeId("0x" + "00".repeat(32))).to.throw(InvalidScopeError, /zero scope id/);
