@@ -43,6 +43,7 @@ import {
   EIP712_DOMAIN_TYPE,
   consentDomain,
   consentDomainJson,
+  signTypedDataAs,
   splitSignature,
   type ConsentDomainInput,
   type ConsentDomainJson,
@@ -52,7 +53,6 @@ import {
   ConsentAddressLinkError,
   ContractNotDeployedError,
   InvalidInputError,
-  SignatureError,
   describe,
   requireAddress,
   requireNonZeroAddress,
@@ -208,8 +208,8 @@ export async function signConsentAddressLink(
     issuedAt,
   });
   requireIssuedBy(payload.message.issuedAt, Date.now()); // before any prompt: a gateway would refuse it
-  const consentSignature = await signLinkPayload(consentSigner, payload, consentAddress);
-  const patientSignature = await signLinkPayload(patientSigner, payload, patient);
+  const consentSignature = await signTypedDataAs(consentSigner, payload, consentAddress);
+  const patientSignature = await signTypedDataAs(patientSigner, payload, patient);
   return verifyConsentAddressLink({ ...payload.message, patientSignature, consentSignature }, domain);
 }
 
@@ -421,24 +421,6 @@ async function signerAddress(signer: ConsentSigner, field: string): Promise<stri
     throw new InvalidInputError(field, `expected an ethers Signer or { eip1193, account }, got ${describe(signer)}`);
   if ("eip1193" in signer) return requireAddress(signer.account, `${field}.account`);
   return getAddress(await signer.getAddress());
-}
-
-async function signLinkPayload(
-  signer: ConsentSigner,
-  payload: ConsentAddressLinkTypedData,
-  account: string,
-): Promise<string> {
-  if ("eip1193" in signer) {
-    // Lowercase address: some wallets compare the requested account case-sensitively against theirs.
-    const signature = await signer.eip1193.request({
-      method: "eth_signTypedData_v4",
-      params: [account.toLowerCase(), JSON.stringify(payload)],
-    });
-    if (typeof signature !== "string")
-      throw new SignatureError(`wallet returned ${describe(signature)} instead of a signature`);
-    return signature;
-  }
-  return signer.signTypedData(payload.domain, LINK_FIELDS, payload.message);
 }
 
 function checkScanOptions(

@@ -397,7 +397,7 @@ export async function signGrant(
   const patient = requireIntendedPatient(input);
   const message = toGrantMessage(input);
   const payload = buildGrantTypedData(domain, message);
-  const signature = await signPayload(signer, payload, patient);
+  const signature = await signTypedDataAs(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverGrantSigner(domain, message, parts.signature);
   if (recovered !== patient) throw new WrongSignerError(patient, recovered);
@@ -412,7 +412,7 @@ export async function signRevoke(
   const patient = requireIntendedPatient(input);
   const message = toRevokeMessage(input);
   const payload = buildRevokeTypedData(domain, message);
-  const signature = await signPayload(signer, payload, patient);
+  const signature = await signTypedDataAs(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverRevokeSigner(domain, message, parts.signature);
   if (recovered !== patient) throw new WrongSignerError(patient, recovered);
@@ -431,7 +431,7 @@ export async function signEmergencyGrantee(
   const patient = requireIntendedPatient(input);
   const message = toEmergencyGranteeMessage(input);
   const payload = buildEmergencyGranteeTypedData(domain, message);
-  const signature = await signPayload(signer, payload, patient);
+  const signature = await signTypedDataAs(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverEmergencyGranteeSigner(domain, message, parts.signature);
   if (recovered !== patient) throw new WrongSignerError(patient, recovered);
@@ -611,27 +611,41 @@ const GRANT_FIELDS = fieldsOf(GRANT_TYPES);
 const REVOKE_FIELDS = fieldsOf(REVOKE_TYPES);
 const EMERGENCY_GRANTEE_FIELDS = fieldsOf(EMERGENCY_GRANTEE_TYPES);
 
-/** Signs as `patient`, refusing first a signer whose account is someone else. */
-async function signPayload(
+/** Any eth_signTypedData_v4 payload this package builds (consent messages, ConsentAddressLink). */
+export interface ConsentTypedDataPayload {
+  readonly types: Readonly<Record<string, readonly { readonly name: string; readonly type: string }[]>>;
+  readonly primaryType: string;
+  readonly domain: ConsentDomainJson;
+  readonly message: object;
+}
+
+/**
+ * Signs `payload` as `account`, refusing first (WrongSignerError, before any prompt) a signer whose account is
+ * someone else: through eth_signTypedData_v4 for an EIP-1193 wallet, signTypedData for an ethers signer. Returns
+ * the signature as the wallet gave it; callers split it and check what it recovers to.
+ */
+export async function signTypedDataAs(
   signer: ConsentSigner,
-  payload: GrantTypedData | RevokeTypedData | EmergencyGranteeTypedData,
-  patient: string,
+  payload: ConsentTypedDataPayload,
+  account: string,
 ): Promise<string> {
+  if (typeof signer !== "object" || signer === null)
+    throw new InvalidInputError("signer", `expected an ethers Signer or { eip1193, account }, got ${describe(signer)}`);
   if ("eip1193" in signer) {
-    const account = requireAddress(signer.account, "account");
-    if (account !== patient) throw new WrongSignerError(patient, account);
+    const wallet = requireAddress(signer.account, "account");
+    if (wallet !== account) throw new WrongSignerError(account, wallet);
     // Lowercase address: some wallets compare the requested account case-sensitively against theirs.
     const signature = await signer.eip1193.request({
       method: "eth_signTypedData_v4",
-      params: [account.toLowerCase(), JSON.stringify(payload)],
+      params: [wallet.toLowerCase(), JSON.stringify(payload)],
     });
     if (typeof signature !== "string")
       throw new SignatureError(`wallet returned ${describe(signature)} instead of a signature`);
     return signature;
   }
-  const account = getAddress(await signer.getAddress());
-  if (account !== patient) throw new WrongSignerError(patient, account);
-  return signer.signTypedData(payload.domain, fieldsOf(payload.types), payload.message);
+  const wallet = getAddress(await signer.getAddress());
+  if (wallet !== account) throw new WrongSignerError(account, wallet);
+  return signer.signTypedData(payload.domain, fieldsOf(payload.types), payload.message as Record<string, unknown>);
 }
 
 function requireIntendedPatient(input: { readonly patient?: unknown }): string {
