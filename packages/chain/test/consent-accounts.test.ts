@@ -1,4 +1,3 @@
-import { createHmac } from "node:crypto";
 import { expect } from "chai";
 import { TypedDataEncoder, computeAddress, concat, getBytes, keccak256, toUtf8Bytes, type HDNodeWallet } from "ethers";
 import {
@@ -27,34 +26,11 @@ import { connectProvider, startTestChain, walletAt, type TestChain } from "./sup
 import { startRpcProxy } from "./support/rpc-proxy.ts";
 import { refusal, rejection } from "./support/settle.ts";
 import { testScopeKey } from "./support/scopes.ts";
+import { referenceHardenedKey } from "../../../test/reference/private-scopes.ts";
 
 /** A 64-byte consent-account seed per label (stands in for deriveConsentAccountSeed of a wallet's consent secret). */
 function seedOf(label: string): Uint8Array {
   return getBytes(concat([keccak256(toUtf8Bytes(`${label}/0`)), keccak256(toUtf8Bytes(`${label}/1`))]));
-}
-
-/**
- * BIP-32 private-key derivation along hardened indexes, written from the spec with node:crypto and bigint
- * arithmetic (no ethers): master = HMAC-SHA512("Bitcoin seed", seed); child i' = (IL + k) mod n with
- * I = HMAC-SHA512(chain code, 0x00 || ser256(k) || ser32(i + 2^31)).
- */
-function referenceHardenedKey(seed: Uint8Array, path: readonly number[]): string {
-  const n = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-  const toKey = (bytes: Buffer) => BigInt(`0x${bytes.toString("hex")}`);
-  const ser256 = (k: bigint) => Buffer.from(k.toString(16).padStart(64, "0"), "hex");
-  let i = createHmac("sha512", "Bitcoin seed").update(seed).digest();
-  let key = toKey(i.subarray(0, 32));
-  let chainCode = i.subarray(32);
-  for (const index of path) {
-    const ser32 = Buffer.alloc(4);
-    ser32.writeUInt32BE(index + 0x80000000);
-    i = createHmac("sha512", chainCode)
-      .update(Buffer.concat([Buffer.from([0]), ser256(key), ser32]))
-      .digest();
-    key = (toKey(i.subarray(0, 32)) + key) % n;
-    chainCode = i.subarray(32);
-  }
-  return `0x${ser256(key).toString("hex")}`;
 }
 
 const scopeKey = testScopeKey("pairwise patient");

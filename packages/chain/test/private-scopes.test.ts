@@ -2,7 +2,7 @@
 // our code (ethers' computeHmac, HDNodeWallet) AND against a reference written from docs/private-scopes.md with
 // node:crypto (createHmac; BIP-32 hardened steps by hand), which shares no code with ours. The scope key and seed are
 // the wallet vectors of packages/crypto/test/consent-secret.test.ts (Hardhat account #0's key-derivation signature).
-import { createECDH, createHmac, randomBytes } from "node:crypto";
+import { createECDH, randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import { expect } from "chai";
 import { computeAddress, hexlify } from "ethers";
@@ -19,6 +19,7 @@ import {
   scopesForRecord,
 } from "../src/index.ts";
 import { testScopeKey } from "./support/scopes.ts";
+import { referenceHardenedKey, referenceScopeId } from "../../../test/reference/private-scopes.ts";
 
 // --- Vectors (also in docs/private-scopes.md, "Test vectors") -----------------------------------------------------
 
@@ -63,36 +64,6 @@ const IDS: Record<string, Record<string, string>> = {
 
 const key = (): Uint8Array => Uint8Array.from(Buffer.from(SCOPE_KEY, "hex"));
 
-/** HMAC-SHA256(scopeKey, "hygeia/scope-id/v1" || 0x00 || address20 || 0x00 || utf8(canonical)), lowercase hex. */
-function referenceScopeId(scopeKey: string, address: string, canonical: string): string {
-  const input = Buffer.concat([
-    Buffer.from("hygeia/scope-id/v1", "utf8"),
-    Buffer.of(0),
-    Buffer.from(address.slice(2), "hex"),
-    Buffer.of(0),
-    Buffer.from(canonical, "utf8"),
-  ]);
-  return "0x" + createHmac("sha256", Buffer.from(scopeKey, "hex")).update(input).digest("hex");
-}
-
-const CURVE_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
-
-/** BIP-32 from the seed, then hardened children only (no point arithmetic needed): the private key at `path`. */
-function referenceBip32PrivateKey(seedHex: string, path: readonly number[]): string {
-  const master = createHmac("sha512", "Bitcoin seed").update(Buffer.from(seedHex, "hex")).digest();
-  let k = BigInt("0x" + master.subarray(0, 32).toString("hex"));
-  let chainCode = master.subarray(32);
-  for (const index of path) {
-    const ser32 = Buffer.alloc(4);
-    ser32.writeUInt32BE((index | 0x80000000) >>> 0);
-    const data = Buffer.concat([Buffer.of(0), Buffer.from(k.toString(16).padStart(64, "0"), "hex"), ser32]);
-    const i = createHmac("sha512", chainCode).update(data).digest();
-    k = (BigInt("0x" + i.subarray(0, 32).toString("hex")) + k) % CURVE_ORDER;
-    chainCode = i.subarray(32);
-  }
-  return "0x" + k.toString(16).padStart(64, "0");
-}
-
 function publicKeyOf(privateKey: string): string {
   const ecdh = createECDH("secp256k1");
   ecdh.setPrivateKey(Buffer.from(privateKey.slice(2), "hex"));
@@ -130,7 +101,7 @@ describe("private scopes: keyed scope ids and consent accounts", () => {
         const account = consentAccount(Uint8Array.from(Buffer.from(CONSENT_ACCOUNT_SEED, "hex")), index);
         expect(account.privateKey).to.equal(privateKey);
         expect(account.address).to.equal(address);
-        expect(referenceBip32PrivateKey(CONSENT_ACCOUNT_SEED, [7424, index])).to.equal(privateKey);
+        expect(referenceHardenedKey(Buffer.from(CONSENT_ACCOUNT_SEED, "hex"), [7424, index])).to.equal(privateKey);
         expect(computeAddress(publicKeyOf(privateKey))).to.equal(address);
       }
     });

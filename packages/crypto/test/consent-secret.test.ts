@@ -1,7 +1,6 @@
 // The consent secret, scope key and consent-account seed (docs/private-scopes.md): committed vectors, checked
 // against our derivation AND against a reference written from the spec with node:crypto (hkdfSync, createHmac),
 // which shares no code with ours (@noble/hashes). The same vectors are written out in docs/private-scopes.md.
-import { createHmac, hkdfSync } from "node:crypto";
 import { expect } from "chai";
 import { Wallet, type BaseWallet } from "ethers";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
@@ -30,6 +29,7 @@ import {
 } from "../src/index.ts";
 import type { Eip1193Provider } from "../src/index.ts";
 import { expectCryptoError, fromHex, hex, rejection, thrown } from "./helpers.ts";
+import { referenceHkdf, referenceScopeId } from "../../../test/reference/private-scopes.ts";
 
 // --- Vectors (also in docs/private-scopes.md, "Test vectors") -----------------------------------------------------
 
@@ -68,10 +68,6 @@ const WALLET = {
 
 // --- Reference: the spec in node:crypto ----------------------------------------------------------------------------
 
-function referenceHkdf(ikm: Uint8Array, info: string, length: number): string {
-  return Buffer.from(hkdfSync("sha256", ikm, KEY_DERIVATION_SALT, info, length)).toString("hex");
-}
-
 function referenceChain(ikm: Uint8Array, info: string): { consentSecret: string; scopeKey: string; seed: string } {
   const consentSecret = referenceHkdf(ikm, info, 32);
   return {
@@ -79,18 +75,6 @@ function referenceChain(ikm: Uint8Array, info: string): { consentSecret: string;
     scopeKey: referenceHkdf(fromHex(consentSecret), "hygeia/scope-key/v1", 32),
     seed: referenceHkdf(fromHex(consentSecret), "hygeia/consent-account-seed/v1", 64),
   };
-}
-
-/** HMAC-SHA256(scopeKey, "hygeia/scope-id/v1" || 0x00 || address20 || 0x00 || utf8(canonical)). */
-function referenceScopeId(scopeKey: string, address: string, canonical: string): string {
-  const input = Buffer.concat([
-    Buffer.from("hygeia/scope-id/v1", "utf8"),
-    Buffer.of(0),
-    Buffer.from(address.slice(2), "hex"),
-    Buffer.of(0),
-    Buffer.from(canonical, "utf8"),
-  ]);
-  return "0x" + createHmac("sha256", Buffer.from(scopeKey, "hex")).update(input).digest("hex");
 }
 
 /** A signature over the key-derivation message with a random nonce: a valid signature, but not reproducible. */
