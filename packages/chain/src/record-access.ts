@@ -56,7 +56,8 @@ export function checkRecordQuery(query: RecordAccessQuery): {
     throw new InvalidInputError("record.scopeIds", "needs at least one scope id to check consent against");
   if (scopeIds.length > MAX_RECORD_SCOPE_IDS)
     throw new InvalidInputError("record.scopeIds", `at most ${MAX_RECORD_SCOPE_IDS} ids, got ${scopeIds.length}`);
-  const scopes = [...new Set(scopeIds.map((id, index) => toScopeId(id, `record.scopeIds[${index}]`)))];
+  // Array.from, not map: map skips the holes of a sparse array ([, id]), which would pass unchecked.
+  const scopes = [...new Set(Array.from(scopeIds, (id: unknown, index) => toScopeId(id, `record.scopeIds[${index}]`)))];
   return { patient, grantee, purpose, scopes };
 }
 

@@ -143,6 +143,17 @@ describe("record access: one call for 'may this grantee read this record' (anvil
     expect(() => indexer.checkRecordAccess(query({ record: { scopeIds: [42 as unknown as string] } })))
       .to.throw(InvalidScopeError)
       .with.property("field", "record.scopeIds[0]");
+    // A hole in a sparse array is a missing id, refused by index like any other (map() would skip it).
+    const sparse: string[] = [];
+    sparse[1] = laboratoryId;
+    for (const ask of [() => checkRecordQuery(query({ record: { scopeIds: sparse } }))]) {
+      expect(ask).to.throw(InvalidScopeError).with.property("field", "record.scopeIds[0]");
+    }
+    await registry.checkRecordAccess(query({ record: { scopeIds: sparse } })).then(
+      () => expect.fail("should refuse"),
+      (error: unknown) =>
+        expect(error).to.be.instanceOf(InvalidScopeError).with.property("field", "record.scopeIds[0]"),
+    );
     await registry.checkRecordAccess(query({ record: { scopeIds: ["category:laboratory"] } })).then(
       () => expect.fail("should refuse"),
       (error: unknown) =>
