@@ -10,6 +10,7 @@
  * The tree sorts its leaves, so the root depends on the set of scopes only, not on their order.
  */
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
+import { hexlify, randomBytes } from "ethers";
 import { InvalidInputError, InvalidScopeError, describe, millisecondsHint, requireSmallUint } from "./errors.ts";
 import { toScopeId } from "./scopes.ts";
 
@@ -101,4 +102,22 @@ export function emergencyScopes(scopes: readonly string[], field = "scopes"): Em
 /** The root setEmergencyGrantee stores for `scopes` (see emergencyScopes). */
 export function emergencyScopesRoot(scopes: readonly string[]): string {
   return emergencyScopes(scopes).root;
+}
+
+/**
+ * A registration's scope ids plus one random blinding id: what to register and print on the emergency card.
+ * The root is an unsalted function of the id set, and a patient's ids also appear in its grants, so without it an
+ * observer could try subsets of those ids until one hashes to the registered root and learn exactly which ids the
+ * card names. The random id makes that search hopeless; opening it (breakGlass on it) covers no record. It uses
+ * one of the MAX_EMERGENCY_SCOPES places.
+ */
+export function blindEmergencyScopes(scopeIds: readonly string[]): string[] {
+  const ids = emergencyScopes(scopeIds).scopeIds;
+  if (ids.length >= MAX_EMERGENCY_SCOPES)
+    throw new InvalidInputError(
+      "scopes",
+      `at most ${MAX_EMERGENCY_SCOPES - 1} distinct scopes leave room for the blinding id, got ${ids.length}`,
+    );
+  const blinding = hexlify(randomBytes(32));
+  return [...ids, blinding];
 }

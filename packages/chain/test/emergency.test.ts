@@ -46,6 +46,7 @@ import {
   verifyEmergencyGranteeSignature,
   type Eip1193Provider,
   type SignedEmergencyGrantee,
+  blindEmergencyScopes,
 } from "../src/index.ts";
 
 import { advanceTime, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
@@ -139,6 +140,26 @@ describe("emergency scopes (off-chain)", () => {
     expect(() => emergencyScopes(idsOf(patient)).proof("category:allergy"))
       .to.throw(InvalidScopeError, /PatientScopes\.id\("category:allergy"\)/)
       .with.property("field", "scope");
+  });
+
+  it("a blinded card adds one fresh random id, so its root is no subset of the patient's known ids", () => {
+    const ids = idsOf(patient);
+    const card = blindEmergencyScopes([...ids, ids[0]!]);
+    expect(card).to.have.length(ids.length + 1);
+    expect(card.slice(0, -1)).to.deep.equal([...ids].sort());
+    const blinding = card.at(-1)!;
+    expect(blinding).to.match(/^0x[0-9a-f]{64}$/);
+    expect(ids).to.not.include(blinding);
+    expect(blindEmergencyScopes(ids).at(-1)).to.not.equal(blinding); // fresh every time
+    // An observer who knows every id (e.g. from the patient's grants) tries all subsets: none gives the root.
+    const root = emergencyScopesRoot(card);
+    for (let mask = 1; mask < 1 << ids.length; mask++) {
+      const subset = ids.filter((_, bit) => (mask >> bit) & 1);
+      expect(emergencyScopesRoot(subset)).to.not.equal(root);
+    }
+    const full = Array.from({ length: MAX_EMERGENCY_SCOPES }, (_, i) => sid(patient, `study:s${i}`));
+    expect(() => blindEmergencyScopes(full)).to.throw(InvalidInputError, /room for the blinding id/);
+    expect(blindEmergencyScopes(full.slice(1))).to.have.length(MAX_EMERGENCY_SCOPES);
   });
 });
 
