@@ -24,18 +24,12 @@ import {
   getAddress,
   hexlify,
   recoverAddress,
-  zeroPadValue,
   type Provider,
   type TypedDataField,
 } from "ethers";
 import { DEFAULT_READ_TIMEOUT_MS } from "./clients/base.ts";
 import { toChainError } from "./clients/chain-errors.ts";
-import {
-  CONSENT_STATE_TOPICS,
-  consentRegistryInterface,
-  parseConsentLog,
-  type ConsentEvent,
-} from "./clients/consent-events.ts";
+import { consentRegistryInterface, type ConsentEvent } from "./clients/consent-events.ts";
 import { ConsentRegistryClient } from "./clients/consent-registry.ts";
 import * as node from "./clients/node-reads.ts";
 import { askNode } from "./clients/sender.ts";
@@ -51,7 +45,6 @@ import {
 } from "./eip712.ts";
 import {
   ConsentAddressLinkError,
-  ContractNotDeployedError,
   InvalidInputError,
   describe,
   requireAddress,
@@ -80,7 +73,10 @@ export function consentAccount(consentAccountSeed: Uint8Array, index: number): H
   if (!(consentAccountSeed instanceof Uint8Array) || consentAccountSeed.length !== SEED_BYTES) {
     throw new InvalidInputError(
       "consentAccountSeed",
-      `expected ${SEED_BYTES} bytes (deriveConsentAccountSeed from @hygeia/crypto), got ${describe(consentAccountSeed)}`,
+      `expected ${SEED_BYTES} bytes (deriveConsentAccountSeed(consentSecret) from @hygeia/crypto), got ${consentAccountSeed instanceof Uint8Array ? `${consentAccountSeed.length} bytes` : describe(consentAccountSeed)}` +
+        (consentAccountSeed instanceof Uint8Array && consentAccountSeed.length === 32
+          ? ": the consent secret or the scope key? the seed is deriveConsentAccountSeed(consentSecret)"
+          : ""),
     );
   }
   return HDNodeWallet.fromSeed(hexlify(consentAccountSeed)).derivePath(consentAccountPath(index));
@@ -299,46 +295,33 @@ export async function findConsentAccounts(
 ): Promise<ConsentAccountScan> {
   const scan = checkScanOptions(source, options);
   consentAccount(consentAccountSeed, 0); // the seed is checked before the node is asked anything
-  const { provider, registry, timeoutMs } = scan;
+  const { registry, timeoutMs } = scan;
   const operation = "findConsentAccounts";
-  const ask = <T>(request: Promise<T>) => askNode(request, timeoutMs, operation);
+  // One read-only client: its consentEventsOf pages the logs (the same code a wallet lists one address with).
+  const client = new ConsentRegistryClient(registry, scan.provider, { readTimeoutMs: timeoutMs });
   try {
-    if ((await ask(node.code(provider, registry))) === "0x")
-      throw new ContractNotDeployedError(`${operation}: no ConsentRegistry code at ${registry}`);
-    const head = await ask(node.blockNumber(provider)); // one head for every window: one consistent answer
-    if (scan.fromBlock > head)
-      throw new InvalidInputError("fromBlock", `${scan.fromBlock} is above the chain head ${head}: wrong chain?`);
-
+    const head = await askNode(node.blockNumber(scan.provider), timeoutMs, operation); // one head for every batch
     const used = new Map<number, { account: HDNodeWallet; events: ConsentEvent[] }>();
     let lastUsed = -1;
     let checkedTo = 0; // accounts [0, checkedTo) are scanned
     while (checkedTo < lastUsed + 1 + scan.gapLimit && checkedTo <= MAX_CONSENT_ACCOUNT_INDEX) {
       const end = Math.min(lastUsed + 1 + scan.gapLimit, MAX_CONSENT_ACCOUNT_INDEX + 1);
-      const byTopic = new Map<string, number>();
-      const accounts = new Map<number, HDNodeWallet>();
+      const byAddress = new Map<string, { index: number; account: HDNodeWallet }>();
       for (let index = checkedTo; index < end; index++) {
         const account = consentAccount(consentAccountSeed, index);
-        accounts.set(index, account);
-        byTopic.set(zeroPadValue(account.address, 32).toLowerCase(), index);
+        byAddress.set(account.address, { index, account });
       }
-      for (let from = scan.fromBlock; from <= head; from += scan.maxBlockRange) {
-        const logs = await ask(
-          provider.getLogs({
-            address: registry,
-            topics: [[...CONSENT_STATE_TOPICS], [...byTopic.keys()]],
-            fromBlock: from,
-            toBlock: Math.min(head, from + scan.maxBlockRange - 1),
-          }),
-        );
-        for (const log of logs) {
-          const index = byTopic.get(log.topics[1]?.toLowerCase() ?? "");
-          const event = index === undefined || getAddress(log.address) !== registry ? undefined : parseConsentLog(log);
-          if (index === undefined || event === undefined) continue;
-          const entry = used.get(index) ?? { account: accounts.get(index)!, events: [] };
-          entry.events.push(event);
-          used.set(index, entry);
-          lastUsed = Math.max(lastUsed, index);
-        }
+      const events = await client.consentEventsOf([...byAddress.keys()], {
+        fromBlock: scan.fromBlock,
+        toBlock: Math.max(head, scan.fromBlock), // fromBlock above the head is refused by consentEventsOf
+        maxBlockRange: scan.maxBlockRange,
+      });
+      for (const event of events) {
+        const { index, account } = byAddress.get(event.patient)!;
+        const entry = used.get(index) ?? { account, events: [] };
+        entry.events.push(event);
+        used.set(index, entry);
+        lastUsed = Math.max(lastUsed, index);
       }
       checkedTo = end;
     }

@@ -68,6 +68,16 @@ describe("consent accounts: derivation", () => {
     expect(addresses.size).to.equal(3);
   });
 
+  it("says how many bytes a wrong seed has, and hints deriveConsentAccountSeed for 32 (a consent secret or scope key)", () => {
+    const secretLike = refusal(() => consentAccountFor(new Uint8Array(32), 0, scopeKey));
+    expect(secretLike.field).to.equal("consentAccountSeed");
+    expect(secretLike.message).to.match(
+      /got 32 bytes: the consent secret or the scope key\? .*deriveConsentAccountSeed/,
+    );
+    expect(refusal(() => consentAccount(new Uint8Array(16), 0)).message).to.match(/got 16 bytes$/);
+    expect(refusal(() => consentAccount(null as never, 0)).message).to.match(/got null$/);
+  });
+
   it("refuses a seed that is not 64 bytes and an index outside 0..2^31-1", () => {
     expect(refusal(() => consentAccount(new Uint8Array(32), 0)).field).to.equal("consentAccountSeed");
     expect(refusal(() => consentAccount("0x00" as unknown as Uint8Array, 0)).field).to.equal("consentAccountSeed");

@@ -1,5 +1,5 @@
 /** Typed client of the ConsentRegistry contract. */
-import type { Log } from "ethers";
+import { getAddress, zeroPadValue, type Log } from "ethers";
 import {
   buildEmergencyGranteeTypedData,
   buildGrantTypedData,
@@ -43,7 +43,8 @@ import {
   type TxOptions,
   type TxOutcome,
 } from "./base.ts";
-import { parseConsentLog, type ConsentEvent } from "./consent-events.ts";
+import { CONSENT_STATE_TOPICS, parseConsentLog, type ConsentEvent } from "./consent-events.ts";
+import * as node from "./node-reads.ts";
 import { requireFutureTime, requireNotPast, timeBounds, type TimeBounds } from "./time-bounds.ts";
 
 /** Identifies one consent slot. `scope` is a bytes32 scope id (the patient's keyed id: PatientScopes.id). */
@@ -119,6 +120,21 @@ export const MAX_SKIP_EPOCHS = 1000;
 
 /** How breakGlass proves that `scope` is registered: from the full scope list, or a ready proof. */
 export type BreakGlassProof = { readonly scopes: readonly string[] } | { readonly proof: readonly string[] };
+
+/** Most consent addresses one consentEventsOf call takes: each is a topic of one eth_getLogs filter, which nodes bound. */
+export const MAX_CONSENT_EVENT_PATIENTS = 100;
+
+/** Default eth_getLogs block range of consentEventsOf; public RPC providers often cap it. */
+export const DEFAULT_CONSENT_EVENT_BLOCK_RANGE = 10_000;
+
+export interface ConsentEventsOptions {
+  /** First block to read: the registry's deployment block (HygeiaDeployment.deployedAt.block), or 0. Required. */
+  fromBlock: number;
+  /** Last block to read, at most the head. Default: the head when the call starts. */
+  toBlock?: number;
+  /** Largest block range of one eth_getLogs; lower it when the node refuses a range. Default 10,000. */
+  maxBlockRange?: number;
+}
 
 /** Longest proof accepted (a tree of 2^32 scopes); a registration of MAX_EMERGENCY_SCOPES needs 8. */
 const MAX_PROOF_LENGTH = 32;
@@ -326,6 +342,51 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return recordAccessFrom(q.scopes, answers);
   }
 
+  /**
+   * Every ConsentGranted, ConsentRevoked, EmergencyAccess and EmergencyGranteeSet event that names `patient` (a
+   * consent address, or a list of up to MAX_CONSENT_EVENT_PATIENTS), in chain order: eth_getLogs by the
+   * patient topic, in pages of at most `maxBlockRange` blocks from `fromBlock` to `toBlock` (default the head).
+   * How a wallet lists or recovers a consent address's grants; their scope ids read back with PatientScopes.label.
+   * Fails loudly rather than answer "none": ContractNotDeployedError for an address without registry code,
+   * ChainUnavailableError for a node that does not answer within readTimeoutMs, ChainRequestError for one that
+   * refuses (a range too large: lower maxBlockRange), InvalidInputError for bad options.
+   */
+  async consentEventsOf(patient: string | readonly string[], options: ConsentEventsOptions): Promise<ConsentEvent[]> {
+    const topics = patientTopics(patient);
+    const range = checkEventRange(options);
+    const operation = "ConsentRegistry.consentEventsOf";
+    try {
+      await this.ensureDeployed();
+      const head = await this.ask(node.blockNumber(this.provider), operation);
+      const toBlock = range.toBlock ?? head;
+      if (range.fromBlock > head)
+        throw new InvalidInputError("fromBlock", `${range.fromBlock} is above the chain head ${head}: wrong chain?`);
+      if (toBlock > head) throw new InvalidInputError("toBlock", `${toBlock} is above the chain head ${head}`);
+      const events: ConsentEvent[] = [];
+      for (let from = range.fromBlock; from <= toBlock; from += range.maxBlockRange) {
+        const logs = await this.ask(
+          this.provider.getLogs({
+            address: this.address,
+            topics: [[...CONSENT_STATE_TOPICS], topics],
+            fromBlock: from,
+            toBlock: Math.min(toBlock, from + range.maxBlockRange - 1),
+          }),
+          operation,
+        );
+        for (const log of logs) {
+          // The node's filter is trusted for nothing: another contract's or another patient's log is dropped.
+          const event = getAddress(log.address) === this.address ? parseConsentLog(log) : undefined;
+          if (event !== undefined && topics.includes(zeroPadValue(event.patient, 32).toLowerCase())) events.push(event);
+        }
+      }
+      return events.sort(
+        (a, b) => a.position.blockNumber - b.position.blockNumber || a.position.logIndex - b.position.logIndex,
+      );
+    } catch (error) {
+      throw toChainError(error, this.contract.interface, operation, this.address);
+    }
+  }
+
   /** The grantee's current emergency registration (maxDurationSeconds 0: not registered) and the pair's epoch. */
   async emergencyGranteeOf(patient: string, grantee: string, blockTag?: BlockTag): Promise<EmergencyRegistration> {
     const [maxDuration, windowEnd, scopesRoot, epoch] = await this.read<[bigint, bigint, string, bigint]>(
@@ -490,6 +551,44 @@ function checkKey(key: ConsentKeyInput): { patient: string; grantee: string; sco
     scope: toScopeId(key.scope),
     purpose: parsePurpose(key.purpose),
   };
+}
+
+/** The patient topic(s) of consentEventsOf: one address or a list of 1..MAX_CONSENT_EVENT_PATIENTS, deduplicated. */
+function patientTopics(patient: unknown): string[] {
+  const list: unknown[] = Array.isArray(patient) ? patient : [patient];
+  if (list.length === 0 || list.length > MAX_CONSENT_EVENT_PATIENTS) {
+    throw new InvalidInputError(
+      "patient",
+      `expected a consent address or a list of 1 to ${MAX_CONSENT_EVENT_PATIENTS}, got ${list.length}`,
+    );
+  }
+  const field = (index: number) => (Array.isArray(patient) ? `patient[${index}]` : "patient");
+  const addresses = list.map((address, index) => requireAddress(address, field(index)));
+  return [...new Set(addresses.map((address) => zeroPadValue(address, 32).toLowerCase()))];
+}
+
+function checkEventRange(options: ConsentEventsOptions): {
+  fromBlock: number;
+  toBlock?: number;
+  maxBlockRange: number;
+} {
+  if (typeof options !== "object" || options === null || options.fromBlock === undefined) {
+    throw new InvalidInputError(
+      "fromBlock",
+      "name the first block to read: the registry's deployment block (deployment.deployedAt.block), or 0",
+    );
+  }
+  const fromBlock = requireSmallUint(options.fromBlock, 48, "fromBlock");
+  const maxBlockRange = requireSmallUint(
+    options.maxBlockRange ?? DEFAULT_CONSENT_EVENT_BLOCK_RANGE,
+    32,
+    "maxBlockRange",
+  );
+  if (maxBlockRange === 0) throw new InvalidInputError("maxBlockRange", "must be at least 1");
+  if (options.toBlock === undefined) return { fromBlock, maxBlockRange };
+  const toBlock = requireSmallUint(options.toBlock, 48, "toBlock");
+  if (toBlock < fromBlock) throw new InvalidInputError("toBlock", `${toBlock} is below fromBlock ${fromBlock}`);
+  return { fromBlock, toBlock, maxBlockRange };
 }
 
 function checkRegistration(registration: EmergencyRegistrationParams): {

@@ -33,7 +33,7 @@
  * close to the wall clock. Pass `atUnixSeconds` (unix seconds, never milliseconds) to evaluate at a
  * specific time.
  */
-import type { Log, Provider } from "ethers";
+import { getAddress, type Log, type Provider } from "ethers";
 import {
   ChainUnavailableError,
   ContractNotDeployedError,
@@ -127,6 +127,17 @@ export interface IndexerStatus {
   readonly lastError: Error | null;
   /** Consent slots held (tombstones included). */
   readonly entries: number;
+}
+
+/** A live consent of one consent address (ConsentIndexer.consentsOf). */
+export interface IndexedConsent {
+  readonly grantee: string;
+  /** bytes32 scope id (lowercase hex): PatientScopes.label reads it in the wallet. */
+  readonly scope: string;
+  readonly purpose: Purpose;
+  /** Unix seconds. */
+  readonly expiry: bigint;
+  readonly version: number;
 }
 
 export interface IndexerStartOptions {
@@ -378,16 +389,91 @@ export class ConsentIndexer {
       toScopeId(scope),
       parsePurpose(purpose),
     );
-    const at = atUnixSeconds === undefined ? this.defaultNow() : requireUnixSeconds(atUnixSeconds, "atUnixSeconds");
+    const at = this.checkedTime(atUnixSeconds);
+    this.requireFresh();
+    return this.allows(key, at);
+  }
+
+  /**
+   * The live consents of `patient` (a consent address), as isAllowed answers them: each (grantee, scope, purpose)
+   * it would answer true for at `atUnixSeconds`, with the expiry that binds (the confirmed one, or an earlier one a
+   * mined restriction set) and the slot's confirmed version. Ordered by grantee, purpose, scope. Scopes are ids:
+   * the wallet reads them with PatientScopes.label. A grant mined but not yet confirmed is not listed
+   * (awaitsConfirmation tells). Fail closed like isAllowed: IndexerStaleError when the state cannot be trusted.
+   */
+  consentsOf(patient: string, atUnixSeconds?: number | bigint): IndexedConsent[] {
+    const address = requireAddress(patient, "patient");
+    const at = this.checkedTime(atUnixSeconds);
+    this.requireFresh();
+    const consents: IndexedConsent[] = [];
+    for (const key of this.confirmed.keysOf(address)) {
+      if (!this.allows(key, at)) continue;
+      const confirmed = this.confirmed.get(key)!;
+      const pendingExpiry = this.pending.get(key)?.expiry;
+      const { grantee, scope, purpose } = keyParts(key);
+      consents.push({
+        grantee: getAddress(grantee),
+        scope,
+        purpose,
+        expiry: pendingExpiry !== undefined && pendingExpiry < confirmed.expiry ? pendingExpiry : confirmed.expiry,
+        version: confirmed.version,
+      });
+    }
+    return consents.sort(
+      (a, b) =>
+        a.grantee.toLowerCase().localeCompare(b.grantee.toLowerCase()) ||
+        a.purpose - b.purpose ||
+        a.scope.localeCompare(b.scope),
+    );
+  }
+
+  /**
+   * Whether isAllowed answers false only because the write that allows it is not confirmed yet: the latest write
+   * of the slot is in a mined block less than `confirmations` deep and allows at `atUnixSeconds`. It counts once
+   * `confirmations` blocks are built on it (unless a reorg drops it or a revoke follows); on a chain that mines only
+   * on demand (anvil's automine, startLocalDeployment's default) that means mining them. Fail closed like isAllowed.
+   */
+  awaitsConfirmation(
+    patient: string,
+    grantee: string,
+    scope: string,
+    purpose: Purpose | string,
+    atUnixSeconds?: number | bigint,
+  ): boolean {
+    const key = consentKey(
+      requireAddress(patient, "patient"),
+      requireAddress(grantee, "grantee"),
+      toScopeId(scope),
+      parsePurpose(purpose),
+    );
+    const at = this.checkedTime(atUnixSeconds);
+    this.requireFresh();
+    if (this.allows(key, at)) return false;
+    for (let b = this.blocks.length - 1; b >= 0 && this.blocks[b]!.undo === null; b--) {
+      const writes = this.blocks[b]!.writes;
+      for (let i = writes.length - 1; i >= 0; i--) if (writes[i]!.key === key) return isLive(writes[i]!.value, at);
+    }
+    return false;
+  }
+
+  private allows(key: ConsentKey, at: bigint): boolean {
+    if (!isLive(this.confirmed.get(key), at)) return false;
+    const pendingSlot = this.pending.get(key);
+    return pendingSlot === undefined || isLive(pendingSlot, at);
+  }
+
+  private checkedTime(atUnixSeconds: number | bigint | undefined): bigint {
+    return atUnixSeconds === undefined ? this.defaultNow() : requireUnixSeconds(atUnixSeconds, "atUnixSeconds");
+  }
+
+  /** IndexerStaleError unless the indexer can vouch for its state (callers then deny). */
+  private requireFresh(): void {
     const reason = this.staleReason();
     if (reason) {
       throw new IndexerStaleError(`consent index is stale: ${reason}`, {
         cause: this.fatalError ?? this.lastError ?? undefined,
       });
     }
-    if (!isLive(this.confirmed.get(key), at)) return false;
-    const pendingSlot = this.pending.get(key);
-    return pendingSlot === undefined || isLive(pendingSlot, at);
   }
 
   /**

@@ -52,6 +52,8 @@ export function isLive(slot: SlotValue | undefined, atUnixSeconds: bigint): bool
 
 export class ConsentTable {
   private readonly slots = new Map<ConsentKey, SlotValue>();
+  /** Patient prefix (40 lowercase hex) -> its keys: lists one patient's consents without a scan of the table. */
+  private readonly byPatient = new Map<string, Set<ConsentKey>>();
 
   get size(): number {
     return this.slots.size;
@@ -65,6 +67,7 @@ export class ConsentTable {
   write(key: ConsentKey, value: SlotValue): UndoEntry {
     const previous = this.slots.get(key);
     this.slots.set(key, value);
+    if (previous === undefined) this.index(key);
     return { key, previous };
   }
 
@@ -72,13 +75,34 @@ export class ConsentTable {
   undo(entries: readonly UndoEntry[]): void {
     for (let i = entries.length - 1; i >= 0; i--) {
       const { key, previous } = entries[i]!;
-      if (previous === undefined) this.slots.delete(key);
+      if (previous === undefined) this.remove(key);
       else this.slots.set(key, previous);
     }
   }
 
   clear(): void {
     this.slots.clear();
+    this.byPatient.clear();
+  }
+
+  /** The keys of `patient` (a validated 0x-address). */
+  keysOf(patient: string): readonly ConsentKey[] {
+    return [...(this.byPatient.get(patient.slice(2).toLowerCase()) ?? [])];
+  }
+
+  private index(key: ConsentKey): void {
+    const patient = key.slice(0, 40);
+    let keys = this.byPatient.get(patient);
+    if (!keys) this.byPatient.set(patient, (keys = new Set()));
+    keys.add(key);
+  }
+
+  private remove(key: ConsentKey): void {
+    this.slots.delete(key);
+    const patient = key.slice(0, 40);
+    const keys = this.byPatient.get(patient);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byPatient.delete(patient);
   }
 
   entries(): IterableIterator<[ConsentKey, SlotValue]> {
