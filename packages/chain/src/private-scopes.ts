@@ -14,13 +14,14 @@
  * registration. Neither gateway nor grantee needs the key; only the wallet can say what an id means (label).
  */
 import { computeHmac, concat, getBytes, toUtf8Bytes } from "ethers";
-import { InvalidInputError, describe, requireAddress } from "./errors.ts";
+import { InvalidInputError, InvalidScopeError, describe, requireAddress } from "./errors.ts";
 import {
   CONSENT_CATEGORIES,
   FHIR_R4_RESOURCE_TYPES,
   categoryScope,
   fhirScope,
   parseScope,
+  recordScope,
   scopesForRecord,
   type RecordDescriptor,
   type Scope,
@@ -28,6 +29,8 @@ import {
 
 export const SCOPE_ID_DOMAIN = "hygeia/scope-id/v1";
 const SCOPE_KEY_BYTES = 32;
+/** Set by @hygeia/crypto on a consent secret it derived (Symbol.for: no dependency on that package). */
+const CONSENT_SECRET_MARK = Symbol.for("hygeia.consentSecret");
 
 const DOMAIN_BYTES = toUtf8Bytes(SCOPE_ID_DOMAIN);
 const SEPARATOR = new Uint8Array([0]);
@@ -52,7 +55,15 @@ export class PatientScopes {
     if (!(scopeKey instanceof Uint8Array) || scopeKey.length !== SCOPE_KEY_BYTES) {
       throw new InvalidInputError(
         "scopeKey",
-        `expected ${SCOPE_KEY_BYTES} bytes (deriveScopeKey from @hygeia/crypto), got ${describe(scopeKey)}`,
+        `expected ${SCOPE_KEY_BYTES} bytes (deriveScopeKey from @hygeia/crypto), got ${describeBytes(scopeKey)}`,
+      );
+    }
+    // Both 32 bytes: only @hygeia/crypto's mark tells the consent secret from the scope key (docs/private-scopes.md).
+    if ((scopeKey as unknown as Record<symbol, unknown>)[CONSENT_SECRET_MARK] === true) {
+      throw new InvalidInputError(
+        "scopeKey",
+        "this is the consent secret, not the scope key: pass deriveScopeKey(consentSecret) (ids keyed with the " +
+          "consent secret itself would match no other wallet's)",
       );
     }
     this.consentAddress = requireAddress(consentAddress, "consentAddress");
@@ -92,6 +103,9 @@ export class PatientScopes {
    * The wallet hands these to the gateway with the record's wraps; the gateway checks them against the chain.
    */
   forRecord(record: RecordDescriptor): string[] {
+    if (typeof record !== "object" || record === null)
+      throw new InvalidInputError("record", `expected { cid?, resourceType?, categories? }, got ${describe(record)}`);
+    checkRecordFields(record);
     return this.ids(scopesForRecord(record));
   }
 
@@ -117,6 +131,42 @@ export class PatientScopes {
       this.#vocabulary = new Map(scopes.map((scope) => [this.id(scope), scope]));
     }
     return this.#vocabulary;
+  }
+}
+
+/** `n bytes` for a byte array (the usual mistake is a key of the wrong length), describe() otherwise. */
+function describeBytes(value: unknown): string {
+  return value instanceof Uint8Array ? `${value.length} bytes` : describe(value);
+}
+
+/**
+ * A record's fields named as the caller wrote them (categories[i], not the parser's "category"), with a hint for the
+ * canonical prefix ("category:laboratory" where the bare "laboratory" belongs).
+ */
+function checkRecordFields(record: RecordDescriptor): void {
+  const fields: [string, unknown, (value: string) => unknown, string][] = [];
+  if (record.cid !== undefined) fields.push(["cid", record.cid, recordScope, "record:"]);
+  if (record.resourceType !== undefined) fields.push(["resourceType", record.resourceType, fhirScope, "fhir:"]);
+  if (record.categories !== undefined) {
+    if (!Array.isArray(record.categories))
+      throw new InvalidScopeError("categories", `expected an array of categories, got ${describe(record.categories)}`);
+    record.categories.forEach((category, index) =>
+      fields.push([`categories[${index}]`, category, categoryScope, "category:"]),
+    );
+  }
+  for (const [field, value, build, prefix] of fields) {
+    if (typeof value === "string" && value.startsWith(prefix)) {
+      throw new InvalidScopeError(
+        field,
+        `${describe(value)} has the scope prefix: a record names bare values, e.g. ${JSON.stringify(value.slice(prefix.length))}`,
+      );
+    }
+    try {
+      build(value as string);
+    } catch (error) {
+      if (error instanceof InvalidInputError) throw new InvalidScopeError(field, error.detail, { cause: error });
+      throw error;
+    }
   }
 }
 

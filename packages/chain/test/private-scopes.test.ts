@@ -18,6 +18,7 @@ import {
   parseScope,
   scopesForRecord,
 } from "../src/index.ts";
+import { deriveConsentSecretFromKeystoreSecret, deriveScopeKey } from "@hygeia/crypto";
 import { testScopeKey } from "./support/scopes.ts";
 import { referenceHardenedKey, referenceScopeId } from "../../../test/reference/private-scopes.ts";
 
@@ -189,6 +190,24 @@ describe("private scopes: keyed scope ids and consent accounts", () => {
       );
       expect(() => scopes.forRecord({ categories: ["labs"] })).to.throw(InvalidScopeError, /unknown category/);
     });
+
+    it("names a bad category by its place in the record (categories[i]), and a scope prefix where a bare value belongs", () => {
+      const scopes = new PatientScopes(key(), PATIENT);
+      const prefixed = thrown(() => scopes.forRecord({ categories: ["laboratory", "category:imaging"] }));
+      expect(prefixed).to.be.instanceOf(InvalidScopeError);
+      expect((prefixed as InvalidScopeError).field).to.equal("categories[1]");
+      expect((prefixed as Error).message).to.match(/has the scope prefix.*"imaging"/);
+      const unknown = thrown(() => scopes.forRecord({ categories: ["labs"] }));
+      expect((unknown as InvalidScopeError).field).to.equal("categories[0]");
+      const type = thrown(() => scopes.forRecord({ resourceType: "fhir:Observation" }));
+      expect((type as InvalidScopeError).field).to.equal("resourceType");
+      expect((type as Error).message).to.match(/"Observation"/);
+      const notList = thrown(() => scopes.forRecord({ categories: "laboratory" as unknown as string[] }));
+      expect((notList as InvalidScopeError).field).to.equal("categories");
+      expect(thrown(() => scopes.forRecord(null as never)))
+        .to.be.instanceOf(InvalidInputError)
+        .with.property("field", "record");
+    });
   });
 
   describe("label", () => {
@@ -251,6 +270,19 @@ describe("private scopes: keyed scope ids and consent accounts", () => {
         expect((error as InvalidInputError).field).to.equal("scopeKey");
         expect((error as Error).message).to.match(/expected 32 bytes \(deriveScopeKey from @hygeia\/crypto\)/);
       }
+    });
+
+    it("says how many bytes it got, and refuses a consent secret from @hygeia/crypto given as the scope key", () => {
+      expect(thrown(() => new PatientScopes(new Uint8Array(64), PATIENT))).to.have.property(
+        "message",
+        "scopeKey: expected 32 bytes (deriveScopeKey from @hygeia/crypto), got 64 bytes",
+      );
+      const consentSecret = deriveConsentSecretFromKeystoreSecret(new Uint8Array(32).fill(7));
+      const error = thrown(() => new PatientScopes(consentSecret, PATIENT));
+      expect(error).to.be.instanceOf(InvalidInputError);
+      expect((error as InvalidInputError).field).to.equal("scopeKey");
+      expect((error as Error).message).to.match(/this is the consent secret, not the scope key: pass deriveScopeKey/);
+      expect(new PatientScopes(deriveScopeKey(consentSecret), PATIENT).consentAddress).to.equal(PATIENT);
     });
 
     it("refuses a bad consent address (not hex, wrong length, bad checksum), naming consentAddress", () => {

@@ -14,7 +14,7 @@
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { utf8 } from "./bytes.ts";
-import { InvalidKeyError } from "./errors.ts";
+import { InvalidKeyError, InvalidSignatureError } from "./errors.ts";
 import {
   assertDeterministicSigner,
   KEY_DERIVATION_SALT,
@@ -34,13 +34,41 @@ export const SCOPE_KEY_BYTES = 32;
 /** 64 bytes: the BIP-32 seed length BIP-39 produces. */
 export const CONSENT_ACCOUNT_SEED_BYTES = 64;
 
+/**
+ * Marks on the bytes this module returns (non-enumerable; Symbol.for, so @hygeia/chain sees them without depending
+ * on this package). The consent secret and the scope key are both 32 bytes: with the marks, one passed where the
+ * other belongs (new PatientScopes(consentSecret, ...), deriveScopeKey(scopeKey)) is refused instead of silently
+ * giving ids no other device computes. A copy (Uint8Array.from, a round trip through storage) drops the mark: a
+ * guard against the common slip, not a type.
+ */
+const CONSENT_SECRET_MARK = Symbol.for("hygeia.consentSecret");
+const SCOPE_KEY_MARK = Symbol.for("hygeia.scopeKey");
+const CONSENT_ACCOUNT_SEED_MARK = Symbol.for("hygeia.consentAccountSeed");
+
+function marked(bytes: Uint8Array, mark: symbol): Uint8Array {
+  Object.defineProperty(bytes, mark, { value: true });
+  return bytes;
+}
+
+function hasMark(bytes: Uint8Array, mark: symbol): boolean {
+  return (bytes as unknown as Record<symbol, unknown>)[mark] === true;
+}
+
 function expand(inputKeyMaterial: Uint8Array, info: string, length: number): Uint8Array {
   return hkdf(sha256, inputKeyMaterial, utf8(KEY_DERIVATION_SALT), utf8(info), length);
 }
 
 function assertConsentSecret(secret: unknown): asserts secret is Uint8Array {
   if (!(secret instanceof Uint8Array) || secret.length !== CONSENT_SECRET_BYTES) {
-    throw new InvalidKeyError(`consent secret must be ${CONSENT_SECRET_BYTES} bytes (deriveConsentSecretFrom...)`);
+    const got = secret instanceof Uint8Array ? `, got ${secret.length} bytes` : "";
+    throw new InvalidKeyError(
+      `consent secret must be ${CONSENT_SECRET_BYTES} bytes (deriveConsentSecretFrom...)${got}`,
+    );
+  }
+  if (hasMark(secret, SCOPE_KEY_MARK)) {
+    throw new InvalidKeyError(
+      "this is the scope key (deriveScopeKey's result), not the consent secret: pass the consent secret itself",
+    );
   }
 }
 
@@ -60,11 +88,40 @@ export function deriveConsentSecretFromWalletSignature(
   signature: WalletSignature,
   options: ConsentSecretFromSignatureOptions = {},
 ): Uint8Array {
-  if (options.expectedAddress !== undefined) assertKeyDerivationSignature(signature, options.expectedAddress, 0);
+  if (options.expectedAddress !== undefined) assertKeyIndexZeroSignature(signature, options.expectedAddress);
   const canonical = canonicalSignature(signature);
   const secret = expand(canonical, CONSENT_SECRET_WALLET_SIGNATURE_INFO, CONSENT_SECRET_BYTES);
   canonical.fill(0);
-  return secret;
+  return marked(secret, CONSENT_SECRET_MARK);
+}
+
+/** Key indexes checked to explain a refused signature: the ones a wallet is likely to have signed for. */
+const EXPLAINED_KEY_INDEXES = 16;
+
+/**
+ * The key-index-0 check, with a refusal that says what was signed when it is the expected account's signature over
+ * another key index (a rotated encryption key's): the consent secret never follows key rotation.
+ */
+function assertKeyIndexZeroSignature(signature: WalletSignature, expectedAddress: string): void {
+  try {
+    assertKeyDerivationSignature(signature, expectedAddress, 0);
+  } catch (error) {
+    if (!(error instanceof InvalidSignatureError)) throw error;
+    for (let keyIndex = 1; keyIndex <= EXPLAINED_KEY_INDEXES; keyIndex++) {
+      try {
+        assertKeyDerivationSignature(signature, expectedAddress, keyIndex);
+      } catch {
+        continue;
+      }
+      throw new InvalidSignatureError(
+        `this is the account's key-derivation signature for key index ${keyIndex}; the consent secret needs the ` +
+          "key index 0 signature (keyDerivationTypedData(0)), whatever key index the encryption key uses, so that " +
+          "rotating the encryption key never changes the scope ids on chain",
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
 
 /**
@@ -90,17 +147,20 @@ export function deriveConsentSecretFromKeystoreSecret(secret: Uint8Array): Uint8
   if (!(secret instanceof Uint8Array) || secret.length < MIN_KEYSTORE_SECRET_BYTES) {
     throw new InvalidKeyError(`keystore secret must be at least ${MIN_KEYSTORE_SECRET_BYTES} bytes`);
   }
-  return expand(secret, CONSENT_SECRET_KEYSTORE_INFO, CONSENT_SECRET_BYTES);
+  return marked(expand(secret, CONSENT_SECRET_KEYSTORE_INFO, CONSENT_SECRET_BYTES), CONSENT_SECRET_MARK);
 }
 
 /** The key of the patient's keyed scope ids (HMAC key of @hygeia/chain's PatientScopes). */
 export function deriveScopeKey(consentSecret: Uint8Array): Uint8Array {
   assertConsentSecret(consentSecret);
-  return expand(consentSecret, SCOPE_KEY_INFO, SCOPE_KEY_BYTES);
+  return marked(expand(consentSecret, SCOPE_KEY_INFO, SCOPE_KEY_BYTES), SCOPE_KEY_MARK);
 }
 
 /** The BIP-32 seed of the patient's pairwise consent accounts (@hygeia/chain's consentAccount). */
 export function deriveConsentAccountSeed(consentSecret: Uint8Array): Uint8Array {
   assertConsentSecret(consentSecret);
-  return expand(consentSecret, CONSENT_ACCOUNT_SEED_INFO, CONSENT_ACCOUNT_SEED_BYTES);
+  return marked(
+    expand(consentSecret, CONSENT_ACCOUNT_SEED_INFO, CONSENT_ACCOUNT_SEED_BYTES),
+    CONSENT_ACCOUNT_SEED_MARK,
+  );
 }

@@ -217,7 +217,7 @@ export function assertKeyDerivationSignature(signature: WalletSignature, expecte
   const signer = recoverSignerAddress(signature, keyDerivationDigest(keyIndex));
   if (signer !== expectedAddress.toLowerCase()) {
     throw new InvalidSignatureError(
-      "signature is not the expected account's signature over the Hygeia key-derivation message",
+      `signature is not the expected account's signature over the Hygeia key-derivation message for key index ${keyIndex}`,
     );
   }
 }

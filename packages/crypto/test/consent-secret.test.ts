@@ -6,6 +6,7 @@ import { Wallet, type BaseWallet } from "ethers";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { PatientScopes, consentAccount } from "@hygeia/chain";
 import {
+  CONSENT_SECRET_BYTES,
   CONSENT_ACCOUNT_SEED_BYTES,
   CONSENT_ACCOUNT_SEED_INFO,
   CONSENT_SECRET_KEYSTORE_INFO,
@@ -257,8 +258,36 @@ describe("consent secret, scope key and consent-account seed", function () {
       const rotated = await wallet.signTypedData(domain, types, message);
       const error = thrown(() => deriveConsentSecretFromWalletSignature(rotated, { expectedAddress: wallet.address }));
       expectCryptoError(error, InvalidSignatureError, CryptoErrorCode.InvalidSignature);
+      // The refusal says what was signed and what is needed, not only "not the expected account's signature".
+      expect((error as Error).message).to.match(/key-derivation signature for key index 1/);
+      expect((error as Error).message).to.match(/the consent secret needs the key index 0 signature/);
       // Without expectedAddress nothing can tell, and the ids would silently differ: why the check is recommended.
       expect(hex(deriveConsentSecretFromWalletSignature(rotated))).not.to.equal(WALLET.consentSecret);
+    });
+
+    it("names key index 0 when a signature is another account's or over no key-derivation message at all", async function () {
+      const other = new Wallet("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+      const { domain, types, message } = keyDerivationTypedDataForEthers();
+      const foreign = await other.signTypedData(domain, types, message);
+      const error = thrown(() => deriveConsentSecretFromWalletSignature(foreign, { expectedAddress: WALLET.address }));
+      expectCryptoError(error, InvalidSignatureError, CryptoErrorCode.InvalidSignature);
+      expect((error as Error).message).to.match(/key-derivation message for key index 0$/);
+    });
+
+    it("refuses the scope key where the consent secret belongs (both 32 bytes), and says which it got", function () {
+      const consentSecret = deriveConsentSecretFromKeystoreSecret(fromHex(KEYSTORE.secret));
+      const scopeKey = deriveScopeKey(consentSecret);
+      for (const derive of [deriveScopeKey, deriveConsentAccountSeed]) {
+        const error = thrown(() => derive(scopeKey));
+        expectCryptoError(error, InvalidKeyError, CryptoErrorCode.InvalidKey);
+        expect((error as Error).message).to.match(/this is the scope key .*not the consent secret/);
+      }
+      const short = thrown(() => deriveScopeKey(new Uint8Array(64)));
+      expect((short as Error).message).to.match(/got 64 bytes/);
+      // The marks are invisible to comparisons, JSON and copies: the derived bytes are plain bytes.
+      expect(hex(scopeKey)).to.equal(KEYSTORE.scopeKey);
+      expect(Object.keys(consentSecret)).to.have.length(CONSENT_SECRET_BYTES);
+      expect(hex(deriveScopeKey(Uint8Array.from(consentSecret)))).to.equal(KEYSTORE.scopeKey);
     });
 
     it("refuses malformed signatures and a malformed expectedAddress", function () {
