@@ -28,9 +28,12 @@ const consentSecret = deriveConsentSecretFromWalletSignature(signature, { expect
 // Keyed scope ids: what grants, record access checks and emergency lists carry instead of readable scopes.
 const scopes = new PatientScopes(deriveScopeKey(consentSecret), wallet.address);
 const substanceUse = scopes.id("category:substance-use"); // 0xa77c0d12...: unrelated to any other patient's id
-const recordIds = scopes.forRecord({ resourceType: "Observation", categories: ["laboratory"] });
+// A record's ids, attached to it at upload: its CID (from the upload), FHIR type and categories.
+const cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+const recordIds = scopes.forRecord({ cid, resourceType: "Observation", categories: ["laboratory"] });
 // Only the wallet can read an id back (it hashes the vocabulary under its key).
 const readable = scopes.label(substanceUse); // "category:substance-use"
+const recordLabel = scopes.label(recordIds[0]!, { cids: [cid] }); // "record:bafk...": CIDs from the manifest
 
 // A pairwise consent account for one clinic (m/7424'/0'): its grants are signed by another address, with other ids.
 const account = consentAccount(deriveConsentAccountSeed(consentSecret), 0);
@@ -80,7 +83,8 @@ const referenceId = (address: string, canonical: string) =>
 assert.equal(referenceId(wallet.address, "category:substance-use"), substanceUse);
 assert.equal(referenceId(account.address, "category:substance-use"), forClinic.id("category:substance-use"));
 assert.equal(substanceUse, "0xa77c0d12b8e2c65924e56d9a4fc7964744fe4ba7cfb40e575e55ca1eeb1c130d");
-assert.equal(recordIds.length, 2);
+assert.equal(recordIds.length, 3);
+assert.equal(recordLabel, `record:${cid}`);
 assert.equal(readable, "category:substance-use");
 assert.equal(account.address, "0x32Dce9e1fA8D9d4Aff88FD53eFbc397F7dCE6217");
 assert.equal(
@@ -89,7 +93,7 @@ assert.equal(
 );
 assert.equal(forClinic.label(substanceUse), undefined); // another address's ids mean nothing under this one
 assert.equal(restored.id("category:substance-use"), substanceUse);
-assert.deepEqual(restored.forRecord({ resourceType: "Observation", categories: ["laboratory"] }), recordIds);
+assert.deepEqual(restored.forRecord({ cid, resourceType: "Observation", categories: ["laboratory"] }), recordIds);
 assert.notDeepEqual(keyPair.secretKey, consentSecret);
 keyPair.secretKey.fill(0);
 consentSecret.fill(0);
