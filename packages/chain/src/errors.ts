@@ -446,7 +446,54 @@ export function describe(value: unknown): string {
 }
 
 /**
- * A ConsentAddressLink (consent-accounts.ts) is not signed by whom it names. `.field` is the signature at fault:
+ * A scan of registry events (findConsentAccounts, consentEventsOf) stopped at a bound instead of running on: `.field`
+ * names the option ("maxAccounts": more used accounts than allowed, "maxBlockWindows": the block range needs more
+ * eth_getLogs calls than allowed). A node that forges events can cause either; a patient with that many accounts,
+ * or a scan from block 0 of a long chain, too: raise the bound, or pass fromBlock (the registry's deployment block).
+ */
+export class ScanLimitError extends InvalidInputError {
+  override readonly code = "SCAN_LIMIT_EXCEEDED";
+}
+
+/** A scan of registry events was stopped by its `signal` (`cause`: the signal's reason, e.g. a TimeoutError). */
+export class ScanAbortedError extends HygeiaChainError {
+  override readonly code = "SCAN_ABORTED";
+  constructor(operation: string, reason: unknown) {
+    super(
+      `${operation}: stopped by its signal (${reason instanceof Error ? reason.name : "aborted"}); nothing is returned`,
+      {
+        cause: reason,
+      },
+    );
+  }
+}
+
+/** Throws ScanAbortedError when `signal` is aborted; refuses a value that is not an AbortSignal. */
+export function throwIfAborted(signal: AbortSignal | undefined, operation: string): void {
+  if (signal?.aborted === true) throw new ScanAbortedError(operation, signal.reason);
+}
+
+/** An optional AbortSignal option, checked. */
+export function requireSignal(value: unknown, field: string): AbortSignal | undefined {
+  if (value === undefined || value instanceof AbortSignal) return value;
+  throw new InvalidInputError(field, `expected an AbortSignal (e.g. AbortSignal.timeout(ms)), got ${describe(value)}`);
+}
+
+/**
+ * A bad secret parameter (scope key, consent-account seed, consent secret) described by its type and length only:
+ * a key passed as hex or base64 is still the key, so describe()'s echo of short strings must never see it.
+ */
+export function describeSecret(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  if (typeof value === "string")
+    return `a ${value.length}-character string (pass the bytes, e.g. getBytes(hex) from ethers, not a string)`;
+  if (Array.isArray(value)) return `an array of ${value.length} elements`;
+  if (value === null || value === undefined) return String(value);
+  return `a value of type ${typeof value === "object" ? (value.constructor?.name ?? "object") : typeof value}`;
+}
+
+/**
+ * A ConsentAddressLink (consent-address-link.ts) is not signed by whom it names. `.field` is the signature at fault:
  * "patientSignature" (not by `.expected`, the patient: someone attaches an address to a patient who never said
  * so; a changed field, or a link made for another chain or registry, shows here too) or "consentSignature" (not
  * by the consent address: someone claims an address they do not control, e.g. another patient's). `.actual` is

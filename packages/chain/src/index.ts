@@ -4,6 +4,8 @@ export * from "./purposes.ts";
 export * from "./scopes.ts";
 export * from "./private-scopes.ts";
 export * from "./consent-accounts.ts";
+export * from "./consent-address-link.ts";
+export * from "./consent-account-recovery.ts";
 export * from "./eip712.ts";
 export * from "./emergency.ts";
 export * from "./clients/base.ts";

@@ -14,7 +14,7 @@
  * registration. Neither gateway nor grantee needs the key; only the wallet can say what an id means (label).
  */
 import { computeHmac, concat, getBytes, toUtf8Bytes } from "ethers";
-import { InvalidInputError, InvalidScopeError, describe, requireAddress } from "./errors.ts";
+import { InvalidInputError, InvalidScopeError, describe, describeSecret, requireAddress } from "./errors.ts";
 import {
   CONSENT_CATEGORIES,
   FHIR_R4_RESOURCE_TYPES,
@@ -55,7 +55,7 @@ export class PatientScopes {
     if (!(scopeKey instanceof Uint8Array) || scopeKey.length !== SCOPE_KEY_BYTES) {
       throw new InvalidInputError(
         "scopeKey",
-        `expected ${SCOPE_KEY_BYTES} bytes (deriveScopeKey from @hygeia/crypto), got ${describeBytes(scopeKey)}`,
+        `expected ${SCOPE_KEY_BYTES} bytes (deriveScopeKey from @hygeia/crypto), got ${describeSecret(scopeKey)}`,
       );
     }
     // Both 32 bytes: only @hygeia/crypto's mark tells the consent secret from the scope key (docs/private-scopes.md).
@@ -132,11 +132,6 @@ export class PatientScopes {
     }
     return this.#vocabulary;
   }
-}
-
-/** `n bytes` for a byte array (the usual mistake is a key of the wrong length), describe() otherwise. */
-function describeBytes(value: unknown): string {
-  return value instanceof Uint8Array ? `${value.length} bytes` : describe(value);
 }
 
 /**

@@ -24,7 +24,10 @@ import { ZERO_SCOPES_ROOT, emergencyScopes, requireEmergencyDuration, type Emerg
 import {
   EmergencyScopesMismatchError,
   InvalidInputError,
+  ScanLimitError,
   describe,
+  requireSignal,
+  throwIfAborted,
   requireAddress,
   requireBytes32,
   requireNonZeroAddress,
@@ -134,7 +137,17 @@ export interface ConsentEventsOptions {
   toBlock?: number;
   /** Largest block range of one eth_getLogs; lower it when the node refuses a range. Default 10,000. */
   maxBlockRange?: number;
+  /**
+   * Most eth_getLogs calls (block windows of maxBlockRange) one scan may need; more is refused up front with
+   * ScanLimitError (pass fromBlock: the deployment block). Default DEFAULT_MAX_BLOCK_WINDOWS.
+   */
+  maxBlockWindows?: number;
+  /** Stops the scan between requests (ScanAbortedError), e.g. AbortSignal.timeout(60_000). */
+  signal?: AbortSignal;
 }
+
+/** Default maxBlockWindows: 1,000 windows (10 million blocks at the default range). */
+export const DEFAULT_MAX_BLOCK_WINDOWS = 1000;
 
 /** Longest proof accepted (a tree of 2^32 scopes); a registration of MAX_EMERGENCY_SCOPES needs 8. */
 const MAX_PROOF_LENGTH = 32;
@@ -352,33 +365,65 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
    * refuses (a range too large: lower maxBlockRange), InvalidInputError for bad options.
    */
   async consentEventsOf(patient: string | readonly string[], options: ConsentEventsOptions): Promise<ConsentEvent[]> {
-    const topics = patientTopics(patient);
+    return this.#consentEvents(patientTopics(patient), options, "ConsentRegistry.consentEventsOf");
+  }
+
+  /**
+   * Every consent event of the registry in the range, whoever it names: what findConsentAccounts reads by default,
+   * so the node is not told which consent addresses belong together. Same options, order and errors as
+   * consentEventsOf; it downloads every patient's events of the range, so name a short one (fromBlock).
+   */
+  async allConsentEvents(options: ConsentEventsOptions): Promise<ConsentEvent[]> {
+    return this.#consentEvents(undefined, options, "ConsentRegistry.allConsentEvents");
+  }
+
+  async #consentEvents(
+    topics: string[] | undefined,
+    options: ConsentEventsOptions,
+    operation: string,
+  ): Promise<ConsentEvent[]> {
     const range = checkEventRange(options);
-    const operation = "ConsentRegistry.consentEventsOf";
     try {
+      throwIfAborted(range.signal, operation);
       await this.ensureDeployed();
       const head = await this.ask(node.blockNumber(this.provider), operation);
       const toBlock = range.toBlock ?? head;
       if (range.fromBlock > head)
         throw new InvalidInputError("fromBlock", `${range.fromBlock} is above the chain head ${head}: wrong chain?`);
       if (toBlock > head) throw new InvalidInputError("toBlock", `${toBlock} is above the chain head ${head}`);
+      const windows = Math.ceil((toBlock - range.fromBlock + 1) / range.maxBlockRange);
+      if (windows > range.maxBlockWindows) {
+        throw new ScanLimitError(
+          "maxBlockWindows",
+          `blocks ${range.fromBlock}..${toBlock} need ${windows} eth_getLogs calls of ${range.maxBlockRange} blocks, ` +
+            `more than ${range.maxBlockWindows}: pass fromBlock (the registry's deployment block, ` +
+            "deployment.deployedAt.block), or raise maxBlockRange or maxBlockWindows if the node allows",
+        );
+      }
       const events: ConsentEvent[] = [];
       for (let from = range.fromBlock; from <= toBlock; from += range.maxBlockRange) {
+        throwIfAborted(range.signal, operation);
+        const to = Math.min(toBlock, from + range.maxBlockRange - 1);
         const logs = await this.ask(
           this.provider.getLogs({
             address: this.address,
-            topics: [[...CONSENT_STATE_TOPICS], topics],
+            topics: topics === undefined ? [[...CONSENT_STATE_TOPICS]] : [[...CONSENT_STATE_TOPICS], topics],
             fromBlock: from,
-            toBlock: Math.min(toBlock, from + range.maxBlockRange - 1),
+            toBlock: to,
           }),
           operation,
         );
         for (const log of logs) {
-          // The node's filter is trusted for nothing: another contract's or another patient's log is dropped.
-          const event = getAddress(log.address) === this.address ? parseConsentLog(log) : undefined;
-          if (event !== undefined && topics.includes(zeroPadValue(event.patient, 32).toLowerCase())) events.push(event);
+          // The node's filter is trusted for nothing: another contract's, another patient's or another window's
+          // log is dropped (forged logs outside the window asked could otherwise stretch a scan).
+          const inWindow = log.blockNumber >= from && log.blockNumber <= to;
+          const event = inWindow && getAddress(log.address) === this.address ? parseConsentLog(log) : undefined;
+          if (event === undefined) continue;
+          if (topics === undefined || topics.includes(zeroPadValue(event.patient, 32).toLowerCase()))
+            events.push(event);
         }
       }
+      throwIfAborted(range.signal, operation);
       return events.sort(
         (a, b) => a.position.blockNumber - b.position.blockNumber || a.position.logIndex - b.position.logIndex,
       );
@@ -571,6 +616,8 @@ function checkEventRange(options: ConsentEventsOptions): {
   fromBlock: number;
   toBlock?: number;
   maxBlockRange: number;
+  maxBlockWindows: number;
+  signal: AbortSignal | undefined;
 } {
   if (typeof options !== "object" || options === null || options.fromBlock === undefined) {
     throw new InvalidInputError(
@@ -585,10 +632,13 @@ function checkEventRange(options: ConsentEventsOptions): {
     "maxBlockRange",
   );
   if (maxBlockRange === 0) throw new InvalidInputError("maxBlockRange", "must be at least 1");
-  if (options.toBlock === undefined) return { fromBlock, maxBlockRange };
+  const maxBlockWindows = requireSmallUint(options.maxBlockWindows ?? DEFAULT_MAX_BLOCK_WINDOWS, 32, "maxBlockWindows");
+  if (maxBlockWindows === 0) throw new InvalidInputError("maxBlockWindows", "must be at least 1");
+  const signal = requireSignal(options.signal, "signal");
+  if (options.toBlock === undefined) return { fromBlock, maxBlockRange, maxBlockWindows, signal };
   const toBlock = requireSmallUint(options.toBlock, 48, "toBlock");
   if (toBlock < fromBlock) throw new InvalidInputError("toBlock", `${toBlock} is below fromBlock ${fromBlock}`);
-  return { fromBlock, toBlock, maxBlockRange };
+  return { fromBlock, toBlock, maxBlockRange, maxBlockWindows, signal };
 }
 
 function checkRegistration(registration: EmergencyRegistrationParams): {

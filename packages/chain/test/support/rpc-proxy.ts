@@ -14,6 +14,11 @@ export interface ProxyRule {
   error?: { code: number; message: string };
   /** Forward, but only after this many milliseconds. */
   delayMs?: number;
+  /**
+   * Forward, then replace the answer's `result` with what this returns (a node that forges or drops data);
+   * `params` are the request's. Single requests only (not batches).
+   */
+  rewrite?: (result: unknown, params: unknown) => unknown;
   /** How many batches the rule applies to; unlimited when left out. */
   times?: number;
 }
@@ -26,12 +31,15 @@ export interface RpcProxy {
   readonly events: EventEmitter;
   /** Methods received, in order. */
   readonly seen: string[];
+  /** Requests received (method and params), in order: what the node learns. */
+  readonly requests: { method: string; params: unknown }[];
   close(): Promise<void>;
 }
 
 interface RpcPayload {
   id?: unknown;
   method?: unknown;
+  params?: unknown;
 }
 
 export async function startRpcProxy(target: string): Promise<RpcProxy> {
@@ -39,6 +47,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   const rules = new Map<string, ProxyRule>();
   const events = new EventEmitter();
   const seen: string[] = [];
+  const requests: { method: string; params: unknown }[] = [];
   const sockets = new Set<Socket>();
 
   const handle = (body: string, res: ServerResponse) => {
@@ -53,6 +62,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     }
     const methods = payloads.map((p) => String(p.method));
     seen.push(...methods);
+    requests.push(...payloads.map((p) => ({ method: String(p.method), params: p.params })));
     let rule: ProxyRule | undefined;
     for (const method of methods) {
       const candidate = rules.get(method);
@@ -69,19 +79,31 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
       res.end(JSON.stringify(batch ? answers : answers[0]));
       return;
     }
-    if (rule?.delayMs) setTimeout(() => forward(body, res, methods), rule.delayMs);
-    else forward(body, res, methods);
+    const rewrite = !batch && rule?.rewrite ? { rule: rule.rewrite, params: payloads[0]?.params } : undefined;
+    if (rule?.delayMs) setTimeout(() => forward(body, res, methods, rewrite), rule.delayMs);
+    else forward(body, res, methods, rewrite);
   };
 
-  const forward = (body: string, res: ServerResponse, methods: string[]) => {
+  const forward = (
+    body: string,
+    res: ServerResponse,
+    methods: string[],
+    rewrite?: { rule: NonNullable<ProxyRule["rewrite"]>; params: unknown },
+  ) => {
     const upstreamRequest = request(
       { hostname: upstream.hostname, port: upstream.port, path: upstream.pathname, method: "POST" },
       (answer: IncomingMessage) => {
         const chunks: Buffer[] = [];
         answer.on("data", (chunk: Buffer) => chunks.push(chunk));
         answer.on("end", () => {
+          let out = Buffer.concat(chunks);
+          if (rewrite) {
+            const answerJson = JSON.parse(out.toString("utf8")) as { result?: unknown };
+            answerJson.result = rewrite.rule(answerJson.result, rewrite.params);
+            out = Buffer.from(JSON.stringify(answerJson));
+          }
           res.writeHead(answer.statusCode ?? 200, { "content-type": "application/json" });
-          res.end(Buffer.concat(chunks), () => events.emit("answered", methods));
+          res.end(out, () => events.emit("answered", methods));
         });
       },
     );
@@ -106,6 +128,7 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
     rules,
     events,
     seen,
+    requests,
     async close() {
       for (const socket of sockets) socket.destroy();
       await new Promise((resolve) => server.close(resolve));
