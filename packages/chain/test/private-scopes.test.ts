@@ -14,7 +14,9 @@ import {
   PatientScopes,
   SCOPE_ID_DOMAIN,
   consentAccount,
+  consentAccountFor,
   consentAccountPath,
+  findConsentAccounts,
   parseScope,
   scopesForRecord,
 } from "../src/index.ts";
@@ -293,6 +295,31 @@ describe("private scopes: keyed scope ids and consent accounts", () => {
         expect((error as InvalidInputError).field).to.equal("consentAddress");
       }
       expect(() => new PatientScopes(key(), PATIENT).forAddress("0x12")).to.throw(InvalidInputError, /consentAddress/);
+    });
+
+    it("never echoes a key or seed passed as a string: refusals name its type and length only", async () => {
+      const hexKey = "0x" + SCOPE_KEY;
+      const base64Seed = Buffer.alloc(64, 0xcd).toString("base64"); // 88 characters
+      const shortHexSeed = "cd".repeat(32); // 64 characters: a seed of the wrong length, as hex
+      const errors = [
+        thrown(() => new PatientScopes(hexKey as never, PATIENT)),
+        thrown(() => new PatientScopes(SCOPE_KEY as never, PATIENT)),
+        thrown(() => consentAccountFor(new Uint8Array(64), 0, hexKey as never)),
+        thrown(() => consentAccount(shortHexSeed as never, 0)),
+        thrown(() => consentAccount(base64Seed as never, 0)),
+        await findConsentAccounts({ getLogs: () => Promise.resolve([]) } as never, shortHexSeed as never, {
+          registry: PATIENT,
+        }).then(
+          () => expect.fail("expected a refusal"),
+          (error: unknown) => error,
+        ),
+      ];
+      for (const error of errors) {
+        expect(error).to.be.instanceOf(InvalidInputError);
+        const shown = `${(error as Error).message}\n${(error as Error).stack}\n${JSON.stringify(error)}`;
+        for (const secret of [SCOPE_KEY, shortHexSeed, base64Seed]) expect(shown).not.to.include(secret.slice(0, 24));
+        expect((error as Error).message).to.match(/got a \d+-character string/);
+      }
     });
 
     it("keeps the key out of JSON.stringify and util.inspect", () => {

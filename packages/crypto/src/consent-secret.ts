@@ -14,7 +14,7 @@
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { utf8 } from "./bytes.ts";
-import { InvalidKeyError, InvalidSignatureError } from "./errors.ts";
+import { InvalidArgumentError, InvalidKeyError, InvalidSignatureError, describeSecret } from "./errors.ts";
 import {
   assertDeterministicSigner,
   KEY_DERIVATION_SALT,
@@ -60,9 +60,8 @@ function expand(inputKeyMaterial: Uint8Array, info: string, length: number): Uin
 
 function assertConsentSecret(secret: unknown): asserts secret is Uint8Array {
   if (!(secret instanceof Uint8Array) || secret.length !== CONSENT_SECRET_BYTES) {
-    const got = secret instanceof Uint8Array ? `, got ${secret.length} bytes` : "";
     throw new InvalidKeyError(
-      `consent secret must be ${CONSENT_SECRET_BYTES} bytes (deriveConsentSecretFrom...)${got}`,
+      `consent secret must be ${CONSENT_SECRET_BYTES} bytes (deriveConsentSecretFrom...), got ${describeSecret(secret)}`,
     );
   }
   if (hasMark(secret, SCOPE_KEY_MARK)) {
@@ -74,21 +73,32 @@ function assertConsentSecret(secret: unknown): asserts secret is Uint8Array {
 
 export interface ConsentSecretFromSignatureOptions {
   /**
-   * The wallet account that signed. When given (recommended), the signature must recover to it over the key-index-0
-   * key-derivation message, so a wallet that signed anything else is caught instead of yielding wrong scope ids.
+   * The wallet account that signed (required): the signature must recover to it over the key-index-0 key-derivation
+   * message, so a wallet that signed anything else (another key index, a personal_sign, another account) is caught
+   * instead of silently yielding scope ids that never match the patient's grants.
    */
-  readonly expectedAddress?: string;
+  readonly expectedAddress: string;
 }
 
 /**
- * The consent secret of a wallet signature over `keyDerivationTypedData(0)` (the same signature the patient's first
- * X25519 key comes from). Reproducible on any device because wallets sign deterministically (RFC 6979).
+ * The consent secret of `options.expectedAddress`'s wallet signature over `keyDerivationTypedData(0)` (the same
+ * signature the patient's first X25519 key comes from). Reproducible on any device because wallets sign
+ * deterministically (RFC 6979). Refuses (InvalidArgumentError, field "expectedAddress") a call without the signer.
  */
 export function deriveConsentSecretFromWalletSignature(
   signature: WalletSignature,
-  options: ConsentSecretFromSignatureOptions = {},
+  options: ConsentSecretFromSignatureOptions,
 ): Uint8Array {
-  if (options.expectedAddress !== undefined) assertKeyIndexZeroSignature(signature, options.expectedAddress);
+  const expectedAddress: unknown = (options as Partial<ConsentSecretFromSignatureOptions> | undefined)?.expectedAddress;
+  if (expectedAddress === undefined) {
+    throw new InvalidArgumentError(
+      "deriveConsentSecretFromWalletSignature needs { expectedAddress }: the account that signed " +
+        "keyDerivationTypedData(0); without it any 65-byte signature would give a consent secret whose ids never match",
+      { field: "expectedAddress" },
+    );
+  }
+  assertAddress(expectedAddress, "expectedAddress");
+  assertKeyIndexZeroSignature(signature, expectedAddress);
   const canonical = canonicalSignature(signature);
   const secret = expand(canonical, CONSENT_SECRET_WALLET_SIGNATURE_INFO, CONSENT_SECRET_BYTES);
   canonical.fill(0);
@@ -145,7 +155,9 @@ export async function deriveConsentSecretFromEip1193Wallet(
 /** The consent secret of a CLI keystore secret (at least 32 uniformly random bytes). */
 export function deriveConsentSecretFromKeystoreSecret(secret: Uint8Array): Uint8Array {
   if (!(secret instanceof Uint8Array) || secret.length < MIN_KEYSTORE_SECRET_BYTES) {
-    throw new InvalidKeyError(`keystore secret must be at least ${MIN_KEYSTORE_SECRET_BYTES} bytes`);
+    throw new InvalidKeyError(
+      `keystore secret must be at least ${MIN_KEYSTORE_SECRET_BYTES} bytes, got ${describeSecret(secret)}`,
+    );
   }
   return marked(expand(secret, CONSENT_SECRET_KEYSTORE_INFO, CONSENT_SECRET_BYTES), CONSENT_SECRET_MARK);
 }

@@ -112,3 +112,15 @@ export class NonDeterministicSignerError extends HygeiaCryptoError {
     super(CryptoErrorCode.NonDeterministicSigner, message, options);
   }
 }
+
+/**
+ * A bad secret argument (consent secret, keystore secret, scope key, seed) by type and length only, for messages:
+ * a secret passed as a hex or base64 string is still the secret and must never be echoed.
+ */
+export function describeSecret(value: unknown): string {
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  if (typeof value === "string") return `a ${value.length}-character string (pass the bytes, not a string)`;
+  if (Array.isArray(value)) return `an array of ${value.length} elements`;
+  if (value === null || value === undefined) return String(value);
+  return typeof value === "object" ? `a ${value.constructor?.name ?? "object"}` : `a ${typeof value}`;
+}

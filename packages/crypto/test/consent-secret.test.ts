@@ -189,7 +189,9 @@ describe("consent secret, scope key and consent-account seed", function () {
 
     it("one signature gives the X25519 key and the consent secret independently (distinct HKDF labels)", function () {
       const keyPair = deriveKeyPairFromWalletSignature(WALLET.signature);
-      const consentSecret = deriveConsentSecretFromWalletSignature(WALLET.signature);
+      const consentSecret = deriveConsentSecretFromWalletSignature(WALLET.signature, {
+        expectedAddress: WALLET.address,
+      });
       const scopeKey = deriveScopeKey(consentSecret);
       const seed = deriveConsentAccountSeed(consentSecret);
       // The X25519 secret key is the same HKDF under its own label, so it is the reference's output for that label.
@@ -210,8 +212,12 @@ describe("consent secret, scope key and consent-account seed", function () {
       const deviceA = new Wallet(WALLET.privateKey);
       const deviceB = new Wallet(WALLET.privateKey);
       const { domain, types, message } = keyDerivationTypedDataForEthers();
-      const a = deriveConsentSecretFromWalletSignature(await deviceA.signTypedData(domain, types, message));
-      const b = deriveConsentSecretFromWalletSignature(await deviceB.signTypedData(domain, types, message));
+      const a = deriveConsentSecretFromWalletSignature(await deviceA.signTypedData(domain, types, message), {
+        expectedAddress: deviceA.address,
+      });
+      const b = deriveConsentSecretFromWalletSignature(await deviceB.signTypedData(domain, types, message), {
+        expectedAddress: deviceB.address,
+      });
       expect(hex(deriveScopeKey(b))).to.equal(hex(deriveScopeKey(a)));
       // The keystore path: the same secret restored from a backup, as a new buffer.
       const restored = Uint8Array.from(Buffer.from(KEYSTORE.secret, "hex"));
@@ -261,8 +267,21 @@ describe("consent secret, scope key and consent-account seed", function () {
       // The refusal says what was signed and what is needed, not only "not the expected account's signature".
       expect((error as Error).message).to.match(/key-derivation signature for key index 1/);
       expect((error as Error).message).to.match(/the consent secret needs the key index 0 signature/);
-      // Without expectedAddress nothing can tell, and the ids would silently differ: why the check is recommended.
-      expect(hex(deriveConsentSecretFromWalletSignature(rotated))).not.to.equal(WALLET.consentSecret);
+    });
+
+    it("requires expectedAddress: without it any 65-byte signature (key index 1, a personal_sign) would give a secret whose ids never match", async function () {
+      const wallet = new Wallet(WALLET.privateKey);
+      const { domain, types, message } = keyDerivationTypedDataForEthers(1);
+      const rotated = await wallet.signTypedData(domain, types, message);
+      const personal = await wallet.signMessage("hello");
+      for (const signature of [rotated, personal, WALLET.signature]) {
+        for (const options of [undefined, {}, { expectedAddress: undefined }]) {
+          const error = thrown(() => deriveConsentSecretFromWalletSignature(signature, options as never));
+          expectCryptoError(error, InvalidArgumentError, CryptoErrorCode.InvalidArgument);
+          expect((error as InvalidArgumentError).field).to.equal("expectedAddress");
+          expect((error as Error).message).to.match(/needs \{ expectedAddress \}/);
+        }
+      }
     });
 
     it("names key index 0 when a signature is another account's or over no key-derivation message at all", async function () {
@@ -293,7 +312,7 @@ describe("consent secret, scope key and consent-account seed", function () {
     it("refuses malformed signatures and a malformed expectedAddress", function () {
       for (const bad of ["0x1234", WALLET.signature.slice(0, -2) + "1d", new Uint8Array(64)]) {
         expectCryptoError(
-          thrown(() => deriveConsentSecretFromWalletSignature(bad)),
+          thrown(() => deriveConsentSecretFromWalletSignature(bad, { expectedAddress: WALLET.address })),
           InvalidSignatureError,
           CryptoErrorCode.InvalidSignature,
         );
@@ -315,6 +334,23 @@ describe("consent secret, scope key and consent-account seed", function () {
           expectCryptoError(error, InvalidKeyError, CryptoErrorCode.InvalidKey);
           expect((error as Error).message).to.match(/consent secret must be 32 bytes/);
         }
+      }
+    });
+
+    it("never echoes a secret passed as a string: the refusal names its type and length only", function () {
+      const hexSecret = KEYSTORE.consentSecret; // 64 hex digits of a real consent secret
+      const keystoreHex = "ab".repeat(16); // 32 characters: a too-short keystore secret as hex
+      const errors = [
+        thrown(() => deriveScopeKey(hexSecret as never)),
+        thrown(() => deriveConsentAccountSeed(`0x${hexSecret}` as never)),
+        thrown(() => deriveConsentSecretFromKeystoreSecret(keystoreHex as never)),
+      ];
+      for (const error of errors) {
+        expectCryptoError(error, InvalidKeyError, CryptoErrorCode.InvalidKey);
+        const shown = `${(error as Error).message}\n${(error as Error).stack}\n${JSON.stringify(error)}`;
+        expect(shown).not.to.include(hexSecret.slice(0, 16));
+        expect(shown).not.to.include(keystoreHex.slice(0, 16));
+        expect((error as Error).message).to.match(/got a \d+-character string/);
       }
     });
   });
