@@ -217,14 +217,39 @@ export interface RecordDescriptor {
  * checks each exactly. Duplicates are removed; order is record, fhir, categories.
  */
 export function scopesForRecord(record: RecordDescriptor): string[] {
+  if (typeof record !== "object" || record === null)
+    throw new InvalidScopeError("record", `expected { cid?, resourceType?, categories? }, got ${describe(record)}`);
   const scopes: string[] = [];
-  if (record.cid !== undefined) scopes.push(recordScope(record.cid));
-  if (record.resourceType !== undefined) scopes.push(fhirScope(record.resourceType));
-  for (const category of record.categories ?? []) scopes.push(categoryScope(category));
+  if (record.cid !== undefined) scopes.push(`record:${recordField(record.cid, "cid", "record:", checkCid)}`);
+  if (record.resourceType !== undefined)
+    scopes.push(`fhir:${recordField(record.resourceType, "resourceType", "fhir:", checkFhirType)}`);
+  const categories: unknown = record.categories;
+  if (categories !== undefined) {
+    if (!Array.isArray(categories))
+      throw new InvalidScopeError("categories", `expected an array of categories, got ${describe(categories)}`);
+    // An index loop, not forEach: a hole in a sparse array is refused like any other non-string.
+    for (let index = 0; index < categories.length; index++)
+      scopes.push(`category:${recordField(categories[index], `categories[${index}]`, "category:", checkCategory)}`);
+  }
   return [...new Set(scopes)];
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * One field of a record, named as the caller wrote it (categories[i], not the parser's "category"), with a hint for a
+ * canonical prefix where the bare value belongs ("category:laboratory" for "laboratory").
+ */
+function recordField<T>(value: unknown, field: string, prefix: string, check: (value: string, field: string) => T): T {
+  if (typeof value !== "string") throw new InvalidScopeError(field, `expected a string, got ${describe(value)}`);
+  if (value.startsWith(prefix)) {
+    throw new InvalidScopeError(
+      field,
+      `${describe(value)} has the scope prefix: a record names bare values, e.g. ${JSON.stringify(value.slice(prefix.length))}`,
+    );
+  }
+  return check(value, field);
+}
 
 function build<K extends ScopeKind>(kind: K, value: string): Scope {
   const canonical = `${kind}:${value}`;

@@ -144,6 +144,35 @@ describe("scopes", () => {
     expect(() => scopesForRecord({ categories: ["lab"] })).to.throw(InvalidScopeError);
   });
 
+  it("scopesForRecord names a bad field as the record writes it (categories[i], resourceType, cid) and hints a scope prefix", () => {
+    const field = (record: unknown) => {
+      try {
+        scopesForRecord(record as never);
+      } catch (error) {
+        expect(error).to.be.instanceOf(InvalidScopeError);
+        return [(error as InvalidScopeError).field, (error as Error).message];
+      }
+      return expect.fail("expected a refusal");
+    };
+    expect(field({ categories: ["laboratory", "lab"] })[0]).to.equal("categories[1]");
+    expect(field({ resourceType: "observation" })).to.deep.equal([
+      "resourceType",
+      "resourceType: FHIR resource types are case-sensitive: use fhir:Observation",
+    ]);
+    expect(field({ cid: "Qm123" })[0]).to.equal("cid");
+    const [prefixField, prefixMessage] = field({ categories: ["category:imaging"] });
+    expect(prefixField).to.equal("categories[0]");
+    expect(prefixMessage).to.include('a record names bare values, e.g. "imaging"');
+    expect(field({ resourceType: "fhir:Observation" })[0]).to.equal("resourceType");
+    expect(field({ categories: ["laboratory", , "imaging"] })).to.deep.equal([
+      "categories[1]",
+      "categories[1]: expected a string, got undefined",
+    ]);
+    expect(field({ categories: [7] })[0]).to.equal("categories[0]");
+    expect(field({ categories: "laboratory" })[0]).to.equal("categories");
+    expect(field(null)[0]).to.equal("record");
+  });
+
   it("flags sensitive categories", () => {
     expect(isSensitiveCategory("substance-use")).to.equal(true);
     expect(isSensitiveCategory("laboratory")).to.equal(false);
