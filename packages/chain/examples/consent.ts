@@ -95,7 +95,7 @@ await assert.rejects(signGrant(clinicSigner, domain, { ...message, patient }), {
 });
 
 // #region clients
-import { AuditAnchorClient, TrustRegistryClient } from "@hygeia/chain";
+import { AuditAnchorClient, TrustRegistryClient, blindEmergencyScopes } from "@hygeia/chain";
 
 const registry = new ConsentRegistryClient(address, patientSigner); // a Provider gives a read-only client
 const observation = scopes.id("fhir:Observation"); // every scope argument is a keyed id from the wallet
@@ -104,9 +104,10 @@ tx.events; // [{ type: "ConsentGranted", patient, grantee, scope: observation, p
 await registry.isAllowed({ patient, grantee: clinic, scope: observation, purpose: 1 }); // true; optional blockTag
 await registry.consentOf({ patient, grantee: clinic, scope: observation, purpose: 1 }); // { expiry, version: 1 }
 await registry.revoke({ grantee: clinic, scope: observation, purpose: "Treatment" });
-const doctorCard = scopes.ids(["category:medication", "category:allergy"]); // ids the doctor may open in an emergency
+const medication = scopes.id("category:medication"); // an id the doctor may open in an emergency
+const doctorCard = blindEmergencyScopes([medication, scopes.id("category:allergy")]); // + a random blinding id
 await registry.setEmergencyGrantee(doctor, { maxDurationSeconds: 3600, scopes: doctorCard }); // one window, ≤ 7 days
-await registry.connect(doctorSigner).breakGlass(patient, doctorCard[0]!, { scopes: doctorCard }); // opens it
+await registry.connect(doctorSigner).breakGlass(patient, medication, { scopes: doctorCard }); // opens it
 
 const trust = new TrustRegistryClient(deployment.contracts.TrustRegistry, governanceSigner);
 await trust.accredit({ issuer, role: "irb", validFrom: now - 60, validUntil: now + 365 * 86400 }); // unix seconds
@@ -137,8 +138,8 @@ const key = { patient, grantee: clinic, scope: observation, purpose: "Treatment"
 assert.equal(await registry.isAllowed(key), false); // revoked
 assert.deepEqual(await registry.consentOf(key), { expiry: 0n, version: 2 });
 assert.equal(await registry.isAllowed(key, tx.blockNumber), true); // at the grant's block
-assert.equal(await registry.isAllowed({ ...key, grantee: doctor, scope: doctorCard[0]!, purpose: 3 }), true);
-assert.equal(scopes.label(doctorCard[0]!), "category:medication");
+assert.equal(await registry.isAllowed({ ...key, grantee: doctor, scope: medication, purpose: 3 }), true);
+assert.equal(doctorCard.length, 3);
 assert.equal(await trust.isTrustedAt(issuer, "irb", now), true);
 assert.deepEqual(
   { ...(await anchors.findAnchor(root))!, position: undefined },
@@ -211,20 +212,26 @@ assert.equal(
 let windowEnd = 0n;
 
 // #region emergency
-import { ZERO_SCOPES_ROOT, signEmergencyGrantee } from "@hygeia/chain";
+import { ZERO_SCOPES_ROOT, signEmergencyGrantee } from "@hygeia/chain"; // blindEmergencyScopes: imported above
 
 // The patient names the grantee, the length of its ONE window (at most 7 days) and the scopes it may open, as
 // the patient's ids: the emergency card, which the patient gives the grantee (the chain keeps only its root).
-const card = scopes.ids(["category:allergy", "category:medication", "fhir:Condition"]); // ids, in this order
+// blindEmergencyScopes adds one fresh random id: the root is an unsalted function of the list, and the patient's
+// ids also appear in its grants, so without it an observer could try subsets of them until one gives the root.
+const named = scopes.ids(["category:allergy", "category:medication", "fhir:Condition"]);
+const card = blindEmergencyScopes(named); // the three ids (sorted) and the blinding id, which opens nothing
+const [allergy, , condition] = named; // the wallet keeps the whole card: the chain has only its root
 await registry.setEmergencyGrantee(er, { maxDurationSeconds: 4 * 3600, scopes: card });
 
 // In an emergency the grantee breaks the glass with an id from the card; it needs no key. The proof is computed
 // from the card (its Merkle root is compared with the registered one first). The first call opens the window.
 const erRegistry = registry.connect(erSigner);
-const opened = await erRegistry.breakGlass(patient, card[0]!, { scopes: card }); // allergies: now + 4 hours
+const opened = await erRegistry.breakGlass(patient, allergy!, { scopes: card }); // allergies: now + 4 hours
 opened.events; // [{ type: "EmergencyAccess", purpose: 3, expiry: windowEnd, version: 1, ... }]
-await erRegistry.breakGlass(patient, card[2]!, { scopes: card }); // conditions: joins the window, never extends it
-await erRegistry.breakGlass(patient, card[2]!, { scopes: card }); // open already: writes nothing, same version
+await erRegistry.breakGlass(patient, condition!, { scopes: card }); // conditions: joins the window, never extends it
+await erRegistry.breakGlass(patient, condition!, { scopes: card }); // open already: writes nothing, same version
+// Each proof shows its sibling leaf hashes: once the glass is broken an observer can tell which of the patient's
+// ids seen in its grants are on the card too (not what they mean); the blinding id protects the card until then.
 windowEnd = (await registry.emergencyGranteeOf(patient, er)).windowEnd; // { maxDurationSeconds: 14400, windowEnd, scopesRoot, epoch: 1 }
 // After windowEnd, breakGlass reverts EmergencyWindowUsed until the patient registers the grantee again.
 
@@ -255,10 +262,10 @@ assert.deepEqual(await registry.emergencyGranteeOf(patient, er), {
   epoch: 3,
 });
 for (const scope of card) assert.equal(await registry.isAllowed({ patient, grantee: er, scope, purpose: 3 }), false);
-assert.deepEqual(
-  card.map((id) => scopes.label(id)),
-  ["category:allergy", "category:medication", "fhir:Condition"],
-);
+assert.deepEqual(card.slice(0, 3), [...named].sort()); // the named ids, sorted, then the blinding id
+assert.equal(card.length, 4);
+assert.equal(scopes.label(card[3]!), undefined); // the blinding id stands for no scope
+assert.equal(scopes.label(allergy!), "category:allergy");
 await assert.rejects(erRegistry.breakGlass(patient, card[0]!, { scopes: card }), {
   errorName: "NotEmergencyGrantee",
 });
