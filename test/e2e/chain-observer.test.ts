@@ -30,6 +30,8 @@ import {
   type ConsentSlotEvent,
   type LocalDeployment,
   type RecordDescriptor,
+  blindEmergencyScopes,
+  emergencyScopesRoot,
 } from "@hygeia/chain";
 import {
   deriveConsentAccountSeed,
@@ -293,11 +295,12 @@ describe("chain observer: what a patient journey leaves on chain (issue 17, priv
       categoryScope("mental-health"),
       fhirScope("AllergyIntolerance"),
     ]);
+    // Blinded: one random id more, so the root is no subset of A's ids (which its grants show) an observer could try.
     const registration = await relayer.nextEmergencyGranteeTypedData({
       patient: patientA.address,
       grantee: erSigner.address,
       maxDurationSeconds: 3600,
-      scopes: emergencyIds,
+      scopes: blindEmergencyScopes(emergencyIds),
       deadline,
     });
     const signedRegistration = await signEmergencyGrantee(patientA, registration.domain, {
@@ -307,8 +310,13 @@ describe("chain observer: what a patient journey leaves on chain (issue 17, priv
     await relayer.setEmergencyGranteeBySig(signedRegistration);
     const card = [...registration.scopes];
     const er = new ConsentRegistryClient(registryAddress, erSigner);
-    await er.breakGlass(patientA.address, card[0]!, { scopes: card });
-    await er.breakGlass(patientA.address, card[2]!, { scopes: card });
+    await er.breakGlass(patientA.address, emergencyIds[0]!, { scopes: card });
+    await er.breakGlass(patientA.address, emergencyIds[2]!, { scopes: card });
+    const registeredRoot = (await relayer.emergencyGranteeOf(patientA.address, erSigner.address)).scopesRoot;
+    journeyChecks.push({
+      name: "the registered emergency root is the blinded card's, not the root of its scope ids alone",
+      ok: registeredRoot === emergencyScopesRoot(card) && registeredRoot !== emergencyScopesRoot(emergencyIds),
+    });
 
     // Pairwise: A's consent account grants a sensitive category to the second clinic, relayed (it has no ETH).
     const pairwiseGrantScope = pairScopes.id(categoryScope("reproductive-health"));
