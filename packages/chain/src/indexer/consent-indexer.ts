@@ -383,12 +383,7 @@ export class ConsentIndexer {
     purpose: Purpose | string,
     atUnixSeconds?: number | bigint,
   ): boolean {
-    const key = consentKey(
-      requireAddress(patient, "patient"),
-      requireAddress(grantee, "grantee"),
-      toScopeId(scope),
-      parsePurpose(purpose),
-    );
+    const key = checkedKey(patient, grantee, scope, purpose);
     const at = this.checkedTime(atUnixSeconds);
     this.requireFresh();
     return this.allows(key, at);
@@ -440,12 +435,7 @@ export class ConsentIndexer {
     purpose: Purpose | string,
     atUnixSeconds?: number | bigint,
   ): boolean {
-    const key = consentKey(
-      requireAddress(patient, "patient"),
-      requireAddress(grantee, "grantee"),
-      toScopeId(scope),
-      parsePurpose(purpose),
-    );
+    const key = checkedKey(patient, grantee, scope, purpose);
     const at = this.checkedTime(atUnixSeconds);
     this.requireFresh();
     if (this.allows(key, at)) return false;
@@ -946,4 +936,14 @@ function positive(value: number, field: string): number {
   const n = requireSmallUint(value, 32, field);
   if (n === 0) throw new InvalidInputError(field, "must be at least 1");
   return n;
+}
+
+/** The slot key of a caller's (patient, grantee, scope id, purpose), each validated (InvalidInputError). */
+function checkedKey(patient: string, grantee: string, scope: string, purpose: Purpose | string): ConsentKey {
+  return consentKey(
+    requireAddress(patient, "patient"),
+    requireAddress(grantee, "grantee"),
+    toScopeId(scope),
+    parsePurpose(purpose),
+  );
 }
