@@ -30,6 +30,7 @@ import {
   requireSmallUint,
   requireTimeoutMs,
   throwIfAborted,
+  untilAborted,
 } from "./errors.ts";
 
 /** Default run of consecutive unused accounts after which findConsentAccounts stops (BIP-44's gap limit). */
@@ -116,7 +117,8 @@ export async function findConsentAccounts(
   const client = new ConsentRegistryClient(registry, scan.provider, { readTimeoutMs: timeoutMs });
   try {
     throwIfAborted(signal, operation);
-    const head = await askNode(node.blockNumber(scan.provider), timeoutMs, operation); // one head for every pass
+    // One head for every pass.
+    const head = await untilAborted(askNode(node.blockNumber(scan.provider), timeoutMs, operation), signal, operation);
     const range = {
       fromBlock: scan.fromBlock,
       toBlock: Math.max(head, scan.fromBlock), // fromBlock above the head is refused by the event scan

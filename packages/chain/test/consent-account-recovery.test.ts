@@ -209,6 +209,30 @@ describe("consent accounts: recovery without telling the node, bounded against a
     });
   });
 
+  it("stops with ScanAbortedError while a request is in flight, not only after the node answers or times out", async () => {
+    await throughProxy(async (provider, proxy) => {
+      proxy.rules.set("eth_getLogs", { hang: true }); // each request would wait readTimeoutMs (60 s here)
+      const started = Date.now();
+      const error = await within(
+        rejection(
+          findConsentAccounts(provider, seed, { registry, readTimeoutMs: 60_000, signal: AbortSignal.timeout(300) }),
+        ),
+        10_000,
+        "the scan aborted during eth_getLogs",
+      );
+      expect(error).to.be.instanceOf(ScanAbortedError);
+      expect((error as Error).cause).to.have.property("name", "TimeoutError");
+      expect(Date.now() - started).to.be.below(10_000);
+      const client = new ConsentRegistryClient(registry, provider, { readTimeoutMs: 60_000 });
+      const listing = await within(
+        rejection(client.consentEventsOf(clinicA, { fromBlock: 0, signal: AbortSignal.timeout(300) })),
+        10_000,
+        "consentEventsOf aborted during eth_getLogs",
+      );
+      expect(listing).to.be.instanceOf(ScanAbortedError);
+    });
+  });
+
   it("counts knownAddresses as used, so nextIndex is past an account that is linked but has no grant yet", async () => {
     const scan = await findConsentAccounts(t.provider, seed, {
       registry,

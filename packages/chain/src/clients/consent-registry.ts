@@ -28,6 +28,7 @@ import {
   describe,
   requireSignal,
   throwIfAborted,
+  untilAborted,
   requireAddress,
   requireBytes32,
   requireNonZeroAddress,
@@ -142,7 +143,7 @@ export interface ConsentEventsOptions {
    * ScanLimitError (pass fromBlock: the deployment block). Default DEFAULT_MAX_BLOCK_WINDOWS.
    */
   maxBlockWindows?: number;
-  /** Stops the scan between requests (ScanAbortedError), e.g. AbortSignal.timeout(60_000). */
+  /** Stops the scan at once, a request in flight included (ScanAbortedError), e.g. AbortSignal.timeout(60_000). */
   signal?: AbortSignal;
 }
 
@@ -385,8 +386,8 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     const range = checkEventRange(options);
     try {
       throwIfAborted(range.signal, operation);
-      await this.ensureDeployed();
-      const head = await this.ask(node.blockNumber(this.provider), operation);
+      await untilAborted(this.ensureDeployed(), range.signal, operation);
+      const head = await untilAborted(this.ask(node.blockNumber(this.provider), operation), range.signal, operation);
       const toBlock = range.toBlock ?? head;
       if (range.fromBlock > head)
         throw new InvalidInputError("fromBlock", `${range.fromBlock} is above the chain head ${head}: wrong chain?`);
@@ -404,13 +405,17 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
       for (let from = range.fromBlock; from <= toBlock; from += range.maxBlockRange) {
         throwIfAborted(range.signal, operation);
         const to = Math.min(toBlock, from + range.maxBlockRange - 1);
-        const logs = await this.ask(
-          this.provider.getLogs({
-            address: this.address,
-            topics: topics === undefined ? [[...CONSENT_STATE_TOPICS]] : [[...CONSENT_STATE_TOPICS], topics],
-            fromBlock: from,
-            toBlock: to,
-          }),
+        const logs = await untilAborted(
+          this.ask(
+            this.provider.getLogs({
+              address: this.address,
+              topics: topics === undefined ? [[...CONSENT_STATE_TOPICS]] : [[...CONSENT_STATE_TOPICS], topics],
+              fromBlock: from,
+              toBlock: to,
+            }),
+            operation,
+          ),
+          range.signal,
           operation,
         );
         for (const log of logs) {
