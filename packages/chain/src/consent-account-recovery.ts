@@ -30,8 +30,8 @@ import {
   requireSmallUint,
   requireTimeoutMs,
   throwIfAborted,
-  untilAborted,
 } from "./errors.ts";
+import { untilAborted } from "./clients/abortable.ts";
 
 /** Default run of consecutive unused accounts after which findConsentAccounts stops (BIP-44's gap limit). */
 export const DEFAULT_CONSENT_GAP_LIMIT = 20;

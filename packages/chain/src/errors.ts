@@ -473,22 +473,6 @@ export function throwIfAborted(signal: AbortSignal | undefined, operation: strin
   if (signal?.aborted === true) throw new ScanAbortedError(operation, signal.reason);
 }
 
-/**
- * `request`, or ScanAbortedError as soon as `signal` aborts while it is in flight: a node that answers slowly (up to
- * readTimeoutMs per request) must not keep a scan running past its signal. The request itself is left to settle.
- */
-export function untilAborted<T>(request: Promise<T>, signal: AbortSignal | undefined, operation: string): Promise<T> {
-  if (signal === undefined) return request;
-  throwIfAborted(signal, operation);
-  let onAbort: () => void = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new ScanAbortedError(operation, signal.reason));
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  request.catch(() => {}); // a request that fails after the abort won the race is not an unhandled rejection
-  return Promise.race([request, aborted]).finally(() => signal.removeEventListener("abort", onAbort));
-}
-
 /** An optional AbortSignal option, checked. */
 export function requireSignal(value: unknown, field: string): AbortSignal | undefined {
   if (value === undefined || value instanceof AbortSignal) return value;

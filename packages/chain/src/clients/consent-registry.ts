@@ -28,12 +28,12 @@ import {
   describe,
   requireSignal,
   throwIfAborted,
-  untilAborted,
   requireAddress,
   requireBytes32,
   requireNonZeroAddress,
   requireSmallUint,
 } from "../errors.ts";
+import { untilAborted } from "./abortable.ts";
 import { toChainError } from "./chain-errors.ts";
 import { ConsentRegistryAbi } from "../generated/ConsentRegistry.ts";
 import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "../purposes.ts";
