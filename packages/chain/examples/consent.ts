@@ -219,7 +219,7 @@ import { ZERO_SCOPES_ROOT, signEmergencyGrantee } from "@hygeia/chain"; // blind
 // blindEmergencyScopes adds one fresh random id: the root is an unsalted function of the list, and the patient's
 // ids also appear in its grants, so without it an observer could try subsets of them until one gives the root.
 const named = scopes.ids(["category:allergy", "category:medication", "fhir:Condition"]);
-const card = blindEmergencyScopes(named); // the three ids (sorted) and the blinding id, which opens nothing
+const card = blindEmergencyScopes(named); // the three ids (sorted) and the blinding id, which no record carries
 const [allergy, , condition] = named; // the wallet keeps the whole card: the chain has only its root
 await registry.setEmergencyGrantee(er, { maxDurationSeconds: 4 * 3600, scopes: card });
 
