@@ -17,6 +17,7 @@ import {
   EIP712_DOMAIN_TYPE,
   consentDomain,
   consentDomainJson,
+  isConsentSigner,
   signTypedDataAs,
   splitSignature,
   type ConsentDomainInput,
@@ -27,6 +28,7 @@ import {
   ConsentAddressLinkError,
   InvalidInputError,
   describe,
+  describeSigner,
   requireAddress,
   requireNonZeroAddress,
   requireSmallUint,
@@ -215,8 +217,11 @@ function requireSignedBy(
 }
 
 async function signerAddress(signer: ConsentSigner, field: string): Promise<string> {
-  if (typeof signer !== "object" || signer === null)
-    throw new InvalidInputError(field, `expected an ethers Signer or { eip1193, account }, got ${describe(signer)}`);
+  if (!isConsentSigner(signer))
+    throw new InvalidInputError(
+      field,
+      `expected an ethers Signer or { eip1193, account }, got ${describeSigner(signer)}`,
+    );
   if ("eip1193" in signer) return requireAddress(signer.account, `${field}.account`);
   return getAddress(await signer.getAddress());
 }

@@ -32,6 +32,7 @@ import {
   SignatureError,
   WrongSignerError,
   describe,
+  describeSigner,
   requireAddress,
   requireBytes32,
   requireNonZeroAddress,
@@ -629,8 +630,11 @@ export async function signTypedDataAs(
   payload: ConsentTypedDataPayload,
   account: string,
 ): Promise<string> {
-  if (typeof signer !== "object" || signer === null)
-    throw new InvalidInputError("signer", `expected an ethers Signer or { eip1193, account }, got ${describe(signer)}`);
+  if (!isConsentSigner(signer))
+    throw new InvalidInputError(
+      "signer",
+      `expected an ethers Signer or { eip1193, account }, got ${describeSigner(signer)}`,
+    );
   if ("eip1193" in signer) {
     const wallet = requireAddress(signer.account, "account");
     if (wallet !== account) throw new WrongSignerError(account, wallet);
@@ -646,6 +650,20 @@ export async function signTypedDataAs(
   const wallet = getAddress(await signer.getAddress());
   if (wallet !== account) throw new WrongSignerError(account, wallet);
   return signer.signTypedData(payload.domain, fieldsOf(payload.types), payload.message as Record<string, unknown>);
+}
+
+/**
+ * Whether `value` can sign as ConsentSigner says: { eip1193 with request(), account } or an object with getAddress()
+ * and signTypedData() (an ethers Signer). Anything else is refused before use, not met with a TypeError mid-call.
+ */
+export function isConsentSigner(value: unknown): value is ConsentSigner {
+  if (typeof value !== "object" || value === null) return false;
+  const signer = value as Record<string, unknown>;
+  if ("eip1193" in signer) {
+    const provider = signer["eip1193"] as { request?: unknown } | null | undefined;
+    return typeof provider === "object" && provider !== null && typeof provider.request === "function";
+  }
+  return typeof signer["getAddress"] === "function" && typeof signer["signTypedData"] === "function";
 }
 
 function requireIntendedPatient(input: { readonly patient?: unknown }): string {

@@ -212,6 +212,18 @@ describe("consent accounts: ConsentAddressLink", () => {
     expect(refusal(() => verifyConsentAddressLink(null, domain)).field).to.equal("link");
   });
 
+  it("refuses a consent account's private key passed as its signer without showing it, and a signer that cannot sign", async () => {
+    const asKey = (await rejection(
+      signConsentAddressLink(patient, consent.privateKey as never, { grantee: clinic }, domain),
+    )) as Error;
+    expect(asKey).to.be.instanceOf(InvalidInputError).with.property("field", "consentSigner");
+    expect(asKey.message).to.not.include(consent.privateKey.slice(2, 18));
+    const noMethods = await rejection(
+      signConsentAddressLink({ address: patient.address } as never, consent, { grantee: clinic }, domain),
+    );
+    expect(noMethods).to.be.instanceOf(InvalidInputError).with.property("field", "patientSigner");
+  });
+
   it("refuses to link the patient's own address or to name the patient as grantee", async () => {
     const self = await rejection(signConsentAddressLink(patient, patient, { grantee: clinic }, domain));
     expect(self).to.be.instanceOf(InvalidInputError).with.property("field", "consentAddress");

@@ -332,6 +332,23 @@ describe("eip712: the signer must be the patient the consent is for", () => {
     );
   });
 
+  it("refuses a private key passed as the signer without showing it, and an object that cannot sign, with typed errors", async () => {
+    const asKey = await signGrant(patient.privateKey as never, domain, baseGrant).then(
+      () => expect.fail("should refuse"),
+      (error: unknown) => error as Error,
+    );
+    expect(asKey).to.be.instanceOf(InvalidInputError).with.property("field", "signer");
+    expect(asKey.message).to.match(/66-character string/);
+    expect(asKey.message).to.not.include(patient.privateKey.slice(2, 18));
+    for (const bad of [{ privateKey: patient.privateKey }, { eip1193: {}, account: patient.address }]) {
+      const error = await signRevoke(bad as never, domain, { ...baseGrant, version: 1 }).then(
+        () => expect.fail("should refuse"),
+        (caught: unknown) => caught,
+      );
+      expect(error).to.be.instanceOf(InvalidInputError).with.property("field", "signer");
+    }
+  });
+
   it("refuses an EIP-1193 account that is not the patient before prompting, and a wallet that signs as another", async () => {
     let prompts = 0;
     const wallet: Eip1193Provider = {
