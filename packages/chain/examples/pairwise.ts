@@ -105,6 +105,8 @@ const scan = await findConsentAccounts(provider, restoredSeed, {
   registry,
   fromBlock: deployment.deployedAt.block, // the registry's deployment block
   gapLimit: 20, // stop after 20 unused accounts in a row
+  // The node is asked for the registry's events only and never learns which addresses are the patient's
+  // (revealAddressesToNode: true would ask by address instead, linking them for the node).
 });
 scan.accounts; // [{ index: 0, address, account, grantees: [clinic], events }, { index: 1, ..., grantees: [lab] }]
 scan.nextIndex; // 2: the account for the next new grantee
