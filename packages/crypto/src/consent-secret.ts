@@ -45,6 +45,12 @@ const CONSENT_SECRET_MARK = Symbol.for("hygeia.consentSecret");
 const SCOPE_KEY_MARK = Symbol.for("hygeia.scopeKey");
 const CONSENT_ACCOUNT_SEED_MARK = Symbol.for("hygeia.consentAccountSeed");
 
+const DERIVED_NAMES: readonly (readonly [symbol, string])[] = [
+  [CONSENT_SECRET_MARK, "consent secret"],
+  [SCOPE_KEY_MARK, "scope key"],
+  [CONSENT_ACCOUNT_SEED_MARK, "consent-account seed"],
+];
+
 function marked(bytes: Uint8Array, mark: symbol): Uint8Array {
   Object.defineProperty(bytes, mark, { value: true });
   return bytes;
@@ -144,9 +150,19 @@ export async function deriveConsentSecretFromEip1193Wallet(
   account: string,
   options: { readonly confirmDeterministic?: boolean } = {},
 ): Promise<Uint8Array> {
+  const confirmDeterministic: unknown = (options as { confirmDeterministic?: unknown } | null)?.confirmDeterministic;
+  if (
+    typeof options !== "object" ||
+    options === null ||
+    !["undefined", "boolean"].includes(typeof confirmDeterministic)
+  ) {
+    throw new InvalidArgumentError("options must be { confirmDeterministic?: boolean } or left out", {
+      field: "options",
+    });
+  }
   assertAddress(account, "account");
   const signature = await requestKeyDerivationSignature(provider, account, 0);
-  if (options.confirmDeterministic === true) {
+  if (confirmDeterministic === true) {
     assertDeterministicSigner(signature, await requestKeyDerivationSignature(provider, account, 0));
   }
   return deriveConsentSecretFromWalletSignature(signature, { expectedAddress: account });
@@ -157,6 +173,14 @@ export function deriveConsentSecretFromKeystoreSecret(secret: Uint8Array): Uint8
   if (!(secret instanceof Uint8Array) || secret.length < MIN_KEYSTORE_SECRET_BYTES) {
     throw new InvalidKeyError(
       `keystore secret must be at least ${MIN_KEYSTORE_SECRET_BYTES} bytes, got ${describeSecret(secret)}`,
+    );
+  }
+  // Derived bytes are long enough to pass as a keystore secret, and would silently give another patient's ids.
+  const derived = DERIVED_NAMES.find(([mark]) => hasMark(secret, mark))?.[1];
+  if (derived !== undefined) {
+    throw new InvalidKeyError(
+      `this is the ${derived} (derived by this package), not a keystore secret: ` +
+        "pass the CLI keystore's own secret (the consent secret is already derived from it)",
     );
   }
   return marked(expand(secret, CONSENT_SECRET_KEYSTORE_INFO, CONSENT_SECRET_BYTES), CONSENT_SECRET_MARK);

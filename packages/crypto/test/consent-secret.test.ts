@@ -309,6 +309,24 @@ describe("consent secret, scope key and consent-account seed", function () {
       expect(hex(deriveScopeKey(Uint8Array.from(consentSecret)))).to.equal(KEYSTORE.scopeKey);
     });
 
+    it("refuses a consent secret, scope key or seed passed as a keystore secret (each would give other ids)", function () {
+      const consentSecret = deriveConsentSecretFromKeystoreSecret(fromHex(KEYSTORE.secret));
+      const derived: [Uint8Array, RegExp][] = [
+        [consentSecret, /this is the consent secret/],
+        [deriveScopeKey(consentSecret), /this is the scope key/],
+        [deriveConsentAccountSeed(consentSecret), /this is the consent-account seed/],
+      ];
+      for (const [bytes, message] of derived) {
+        const error = thrown(() => deriveConsentSecretFromKeystoreSecret(bytes));
+        expectCryptoError(error, InvalidKeyError, CryptoErrorCode.InvalidKey);
+        expect((error as Error).message).to.match(message);
+      }
+      // A plain copy carries no mark: the guard is for the common slip, not a type.
+      expect(hex(deriveConsentSecretFromKeystoreSecret(Uint8Array.from(fromHex(KEYSTORE.secret))))).to.equal(
+        KEYSTORE.consentSecret,
+      );
+    });
+
     it("refuses malformed signatures and a malformed expectedAddress", function () {
       for (const bad of ["0x1234", WALLET.signature.slice(0, -2) + "1d", new Uint8Array(64)]) {
         expectCryptoError(
@@ -398,6 +416,17 @@ describe("consent secret, scope key and consent-account seed", function () {
       const badAccount = await rejection(deriveConsentSecretFromEip1193Wallet(provider, "alice"));
       expectCryptoError(badAccount, InvalidArgumentError, CryptoErrorCode.InvalidArgument);
       expect((badAccount as InvalidArgumentError).field).to.equal("account");
+    });
+
+    it("refuses null or mistyped options with a typed error before asking the wallet", async function () {
+      let asked = 0;
+      const provider: Eip1193Provider = { request: () => (asked++, Promise.resolve(WALLET.signature)) };
+      for (const options of [null, "yes", { confirmDeterministic: "yes" }]) {
+        const error = await rejection(deriveConsentSecretFromEip1193Wallet(provider, WALLET.address, options as never));
+        expectCryptoError(error, InvalidArgumentError, CryptoErrorCode.InvalidArgument);
+        expect((error as InvalidArgumentError).field).to.equal("options");
+      }
+      expect(asked).to.equal(0);
     });
 
     it("refuses a wallet that answers with something other than a hex string", async function () {
