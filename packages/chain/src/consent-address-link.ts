@@ -141,6 +141,8 @@ export function verifyConsentAddressLink(
   domain: ConsentDomainInput,
   options: { readonly now?: number } = {},
 ): SignedConsentAddressLink {
+  if (typeof options !== "object" || options === null)
+    throw new InvalidInputError("options", `expected { now? } or nothing, got ${describe(options)}`);
   if (typeof link !== "object" || link === null || Array.isArray(link))
     throw new InvalidInputError("link", `expected a signed ConsentAddressLink object, got ${describe(link)}`);
   const record = link as Record<string, unknown>;

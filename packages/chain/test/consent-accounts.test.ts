@@ -210,6 +210,8 @@ describe("consent accounts: ConsentAddressLink", () => {
     expect(error).to.be.instanceOf(InvalidInputError).with.property("field", "issuedAt");
     expect(refusal(() => verifyConsentAddressLink({ ...link, grantee: "0x12" }, domain)).field).to.equal("grantee");
     expect(refusal(() => verifyConsentAddressLink(null, domain)).field).to.equal("link");
+    expect(refusal(() => verifyConsentAddressLink(link, domain, null as never)).field).to.equal("options");
+    expect(refusal(() => verifyConsentAddressLink(link, domain, { now: "soon" } as never)).field).to.equal("now");
   });
 
   it("refuses a consent account's private key passed as its signer without showing it, and a signer that cannot sign", async () => {
