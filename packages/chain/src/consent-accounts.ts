@@ -8,9 +8,12 @@
  * What this module guarantees:
  * - Hardened steps only: one leaked account key reveals neither its siblings nor the seed. BIP-32 through ethers
  *   (HDNodeWallet.fromSeed), the field's library for it.
- * - Nobody learns the link from the chain: a consent account never holds ETH (funding it would link it to whoever
- *   paid); its grants and revokes are signed (signGrant / signRevoke) and relayed. Its scope ids are keyed with the
- *   same scope key and its own address (consentAccountFor, PatientScopes.forAddress), so shared ids link nothing.
+ * - Its scope ids are keyed with the same scope key and its own address (consentAccountFor,
+ *   PatientScopes.forAddress), so the ids under two accounts of one patient link nothing.
+ *
+ * What the wallet must do for the accounts to stay unlinked on chain (nothing here can enforce it): never fund a
+ * consent account (the payer would be linked to it), and have its grants and revokes signed (signGrant /
+ * signRevoke) and relayed rather than sent from it.
  * - A bad seed or key is refused by type and length only: its bytes never reach an error message.
  *
  * The link for the gateway is consent-address-link.ts; recovery from the seed is consent-account-recovery.ts.

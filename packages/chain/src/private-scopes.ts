@@ -7,7 +7,7 @@
  * key-derivation signature or keystore secret), so a chain observer cannot hash the public vocabulary back to
  * an id, and one category has unrelated ids for two patients. The consent address (the account that signs the
  * grants: the patient's own, or a pairwise consent account) is hashed in too, so the ids under two pairwise
- * accounts of one patient do not link them. HMAC from ethers (computeHmac), the chain package's only dependency.
+ * accounts of one patient do not link them. HMAC from ethers (computeHmac), already a dependency of this package.
  *
  * Who needs an id gets it from the patient: the wallet attaches a record's ids (forRecord) to what the gateway
  * stores beside the record's wraps, computes the id of each grant, and names the ids of an emergency
