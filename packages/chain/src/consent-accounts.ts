@@ -18,7 +18,7 @@
  *
  * The link for the gateway is consent-address-link.ts; recovery from the seed is consent-account-recovery.ts.
  */
-import { HDNodeWallet, hexlify } from "ethers";
+import { HDNodeWallet } from "ethers";
 import { InvalidInputError, describe, describeSecret } from "./errors.ts";
 import { PatientScopes } from "./private-scopes.ts";
 
@@ -47,7 +47,8 @@ export function consentAccount(consentAccountSeed: Uint8Array, index: number): H
           : ""),
     );
   }
-  return HDNodeWallet.fromSeed(hexlify(consentAccountSeed)).derivePath(consentAccountPath(index));
+  // The bytes themselves (fromSeed takes BytesLike): a hex copy would be one more immutable string of the seed.
+  return HDNodeWallet.fromSeed(consentAccountSeed).derivePath(consentAccountPath(index));
 }
 
 // ---------------------------------------------------------------------------------------------
