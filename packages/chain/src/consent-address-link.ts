@@ -17,7 +17,6 @@ import {
   EIP712_DOMAIN_TYPE,
   consentDomain,
   consentDomainJson,
-  isConsentSigner,
   signTypedDataAs,
   splitSignature,
   type ConsentDomainInput,
@@ -28,11 +27,11 @@ import {
   ConsentAddressLinkError,
   InvalidInputError,
   describe,
-  describeSigner,
   requireAddress,
   requireNonZeroAddress,
   requireSmallUint,
 } from "./errors.ts";
+import { describeSigner, isConsentSigner } from "./signer-check.ts";
 
 /**
  * The link's EIP-712 type, in the ConsentRegistry's consent domain (chain id and registry address), so a link

@@ -32,7 +32,6 @@ import {
   SignatureError,
   WrongSignerError,
   describe,
-  describeSigner,
   requireAddress,
   requireBytes32,
   requireNonZeroAddress,
@@ -42,6 +41,7 @@ import {
 import { ZERO_SCOPES_ROOT, requireEmergencyDuration } from "./emergency.ts";
 import { parseGrantablePurpose, parsePurpose, type GrantablePurpose, type Purpose } from "./purposes.ts";
 import { toScopeId } from "./scopes.ts";
+import { describeSigner, isConsentSigner } from "./signer-check.ts";
 
 export const CONSENT_DOMAIN_NAME = "Hygeia ConsentRegistry";
 export const CONSENT_DOMAIN_VERSION = "1";
@@ -650,20 +650,6 @@ export async function signTypedDataAs(
   const wallet = getAddress(await signer.getAddress());
   if (wallet !== account) throw new WrongSignerError(account, wallet);
   return signer.signTypedData(payload.domain, fieldsOf(payload.types), payload.message as Record<string, unknown>);
-}
-
-/**
- * Whether `value` can sign as ConsentSigner says: { eip1193 with request(), account } or an object with getAddress()
- * and signTypedData() (an ethers Signer). Anything else is refused before use, not met with a TypeError mid-call.
- */
-export function isConsentSigner(value: unknown): value is ConsentSigner {
-  if (typeof value !== "object" || value === null) return false;
-  const signer = value as Record<string, unknown>;
-  if ("eip1193" in signer) {
-    const provider = signer["eip1193"] as { request?: unknown } | null | undefined;
-    return typeof provider === "object" && provider !== null && typeof provider.request === "function";
-  }
-  return typeof signer["getAddress"] === "function" && typeof signer["signTypedData"] === "function";
 }
 
 function requireIntendedPatient(input: { readonly patient?: unknown }): string {

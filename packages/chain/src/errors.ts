@@ -493,16 +493,6 @@ export function describeSecret(value: unknown): string {
 }
 
 /**
- * A bad signer parameter, for messages: a string there is most likely a private key (a consent account's
- * `.privateKey`), so only its length is told, never its text.
- */
-export function describeSigner(value: unknown): string {
-  if (typeof value === "string")
-    return `a ${value.length}-character string (a private key? wrap it in an ethers Wallet; a key is never shown)`;
-  return describe(value);
-}
-
-/**
  * A ConsentAddressLink (consent-address-link.ts) is not signed by whom it names. `.field` is the signature at fault:
  * "patientSignature" (not by `.expected`, the patient: someone attaches an address to a patient who never said
  * so; a changed field, or a link made for another chain or registry, shows here too) or "consentSignature" (not
