@@ -1,6 +1,6 @@
 // Pairwise consent accounts: a patient consents to each clinic from its own derived address, relayed so the
 // address never holds ETH; tells the gateway which address acts for it (a link both accounts sign); and a new
-// device finds every consent account again from the wallet secret alone.
+// device finds every consent account used on chain again from the wallet secret alone.
 // Run: node packages/chain/examples/pairwise.ts
 /* eslint-disable @typescript-eslint/no-unused-expressions -- the README shows values as bare expressions, results in comments */
 import assert from "node:assert/strict";
