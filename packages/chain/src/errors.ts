@@ -342,7 +342,12 @@ export class InvalidCheckpointError extends HygeiaChainError {
 /** A 20-byte address; mixed case must carry a valid EIP-55 checksum. Returns the checksummed form. */
 export function requireAddress(value: unknown, field: string): string {
   if (typeof value !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(value)) {
-    throw new InvalidInputError(field, `expected a 0x-prefixed 20-byte hex address, got ${describe(value)}`);
+    // 32 bytes of hex where an address belongs may be a private key (an account's .privateKey): never echoed.
+    const got =
+      typeof value === "string" && /^(0x)?[0-9a-fA-F]{64}$/.test(value)
+        ? "32 bytes of hex (a private key? pass the account's .address; the value is not shown)"
+        : describe(value);
+    throw new InvalidInputError(field, `expected a 0x-prefixed 20-byte hex address, got ${got}`);
   }
   try {
     return getAddress(value);

@@ -224,6 +224,13 @@ describe("consent accounts: ConsentAddressLink", () => {
       signConsentAddressLink({ address: patient.address } as never, consent, { grantee: clinic }, domain),
     );
     expect(noMethods).to.be.instanceOf(InvalidInputError).with.property("field", "patientSigner");
+    const provider = { request: () => Promise.reject(new Error("must not be asked")) };
+    const keyAsAccount = (await rejection(
+      signConsentAddressLink({ eip1193: provider, account: consent.privateKey }, consent, { grantee: clinic }, domain),
+    )) as Error;
+    expect(keyAsAccount).to.be.instanceOf(InvalidInputError).with.property("field", "patientSigner.account");
+    expect(keyAsAccount.message).to.match(/32 bytes of hex/);
+    expect(keyAsAccount.message).to.not.include(consent.privateKey.slice(2, 18));
   });
 
   it("refuses to link the patient's own address or to name the patient as grantee", async () => {
