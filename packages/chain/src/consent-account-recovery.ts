@@ -74,7 +74,7 @@ export interface FindConsentAccountsOptions {
   knownAddresses?: readonly string[];
 }
 
-/** A consent account that wrote to the registry (a grant, revoke or emergency registration, or was broken into). */
+/** A consent account in use: it wrote to the registry (grant, revoke, emergency registration or break-glass on it), or the caller named it in `knownAddresses` (then `events` may be empty). */
 export interface UsedConsentAccount {
   readonly index: number;
   readonly address: string;
