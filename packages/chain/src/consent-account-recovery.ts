@@ -74,7 +74,10 @@ export interface FindConsentAccountsOptions {
   knownAddresses?: readonly string[];
 }
 
-/** A consent account in use: it wrote to the registry (grant, revoke, emergency registration or break-glass on it), or the caller named it in `knownAddresses` (then `events` may be empty). */
+/**
+ * A consent account in use: it wrote to the registry (grant, revoke, emergency registration or break-glass on it),
+ * or the caller named it in `knownAddresses` (then `events` may be empty).
+ */
 export interface UsedConsentAccount {
   readonly index: number;
   readonly address: string;
