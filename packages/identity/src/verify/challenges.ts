@@ -80,6 +80,15 @@ interface ChallengeRecord {
   used: boolean;
 }
 
+/** What a presentation answering `record` for `domain` at `now` finds: both stores' check() and consume() rules. */
+function stateOf(record: ChallengeRecord | undefined, domain: string, now: number): ChallengeState {
+  if (!record) return "unknown";
+  if (record.domain !== domain) return "wrong-domain";
+  if (record.used) return "already-used";
+  if (record.expiresAt <= now) return "expired";
+  return "live";
+}
+
 export class MemoryChallengeStore implements ChallengeStore {
   /** Insertion order: the first records are the oldest (with one TTL, also the first to expire). */
   private readonly records = new Map<string, ChallengeRecord>();
@@ -109,23 +118,17 @@ export class MemoryChallengeStore implements ChallengeStore {
 
   async consume(challenge: string, domain: string): Promise<ConsumeOutcome> {
     checkConsume(challenge, domain);
+    // Looked at and marked in one synchronous step: two verifiers racing on the same challenge cannot both consume it.
     const record = this.records.get(challenge);
-    if (!record) return "unknown";
-    if (record.domain !== domain) return "wrong-domain";
-    if (record.used) return "already-used";
-    if (record.expiresAt <= this.clock()) return "expired";
-    record.used = true;
+    const state = stateOf(record, domain, this.clock());
+    if (state !== "live") return state;
+    record!.used = true;
     return "consumed";
   }
 
   async check(challenge: string, domain: string): Promise<ChallengeState> {
     checkConsume(challenge, domain);
-    const record = this.records.get(challenge);
-    if (!record) return "unknown";
-    if (record.domain !== domain) return "wrong-domain";
-    if (record.used) return "already-used";
-    if (record.expiresAt <= this.clock()) return "expired";
-    return "live";
+    return stateOf(this.records.get(challenge), domain, this.clock());
   }
 
   /**
@@ -205,34 +208,30 @@ export class SqliteChallengeStore implements ChallengeStore {
   async consume(challenge: string, domain: string): Promise<ConsumeOutcome> {
     checkConsume(challenge, domain);
     // One UPDATE decides: two verifiers racing on the same challenge cannot both consume it.
+    const now = this.clock();
     const updated = this.db.run(
       "UPDATE identity_challenges SET used = 1 WHERE challenge = ? AND domain = ? AND used = 0 AND expires_at > ?",
       challenge,
       domain,
-      this.clock(),
+      now,
     );
     if (updated === 1) return "consumed";
-    const row = this.db.get<{ domain: string; expires_at: number; used: number }>(
-      "SELECT domain, expires_at, used FROM identity_challenges WHERE challenge = ?",
-      challenge,
-    );
-    if (!row) return "unknown";
-    if (row.domain !== domain) return "wrong-domain";
-    if (row.used) return "already-used";
-    return "expired";
+    // The UPDATE found it not live at `now`; a row is never made live again, so this says why.
+    const state = stateOf(this.record(challenge), domain, now);
+    return state === "live" ? "expired" : state;
   }
 
   async check(challenge: string, domain: string): Promise<ChallengeState> {
     checkConsume(challenge, domain);
+    return stateOf(this.record(challenge), domain, this.clock());
+  }
+
+  private record(challenge: string): ChallengeRecord | undefined {
     const row = this.db.get<{ domain: string; expires_at: number; used: number }>(
       "SELECT domain, expires_at, used FROM identity_challenges WHERE challenge = ?",
       challenge,
     );
-    if (!row) return "unknown";
-    if (row.domain !== domain) return "wrong-domain";
-    if (row.used) return "already-used";
-    if (row.expires_at <= this.clock()) return "expired";
-    return "live";
+    return row && { domain: row.domain, expiresAt: row.expires_at, used: row.used !== 0 };
   }
 
   close(): void {
