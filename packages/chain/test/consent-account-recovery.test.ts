@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { JsonRpcProvider, concat, getBytes, keccak256, toUtf8Bytes, zeroPadValue, type HDNodeWallet } from "ethers";
+import { JsonRpcProvider, zeroPadValue } from "ethers";
 import {
   ConsentRegistryClient,
   InvalidInputError,
@@ -7,17 +7,12 @@ import {
   ScanLimitError,
   consentAccountFor,
   findConsentAccounts,
-  signGrant,
 } from "../src/index.ts";
 import { startTestChain, walletAt, type TestChain } from "./support/chain.ts";
 import { startRpcProxy, type RpcProxy } from "./support/rpc-proxy.ts";
 import { rejection, within } from "./support/settle.ts";
+import { relayGrant, seedOf } from "./support/consent-accounts.ts";
 import { testScopeKey } from "./support/scopes.ts";
-
-/** A 64-byte consent-account seed per label (stands in for deriveConsentAccountSeed of a wallet's consent secret). */
-function seedOf(label: string): Uint8Array {
-  return getBytes(concat([keccak256(toUtf8Bytes(`${label}/0`)), keccak256(toUtf8Bytes(`${label}/1`))]));
-}
 
 interface RawLog {
   address: string;
@@ -45,19 +40,6 @@ describe("consent accounts: recovery without telling the node, bounded against a
   const clinicA = walletAt(3).address;
   const clinicB = walletAt(4).address;
   const topicOf = (address: string) => zeroPadValue(address, 32).toLowerCase();
-
-  async function relayGrant(signer: HDNodeWallet, grantee: string, scope: string) {
-    const now = Math.floor(Date.now() / 1000);
-    const { domain, message } = await relayer.nextGrantTypedData({
-      patient: signer.address,
-      grantee,
-      scope,
-      purpose: "Treatment",
-      expiry: now + 86_400,
-      deadline: now + 600,
-    });
-    return relayer.grantBySig(await signGrant(signer, domain, { ...message, patient: signer.address }));
-  }
 
   /** A proxy in front of anvil and a provider through it that sends one request per HTTP call. */
   async function throughProxy<T>(run: (provider: JsonRpcProvider, proxy: RpcProxy) => Promise<T>): Promise<T> {
@@ -87,11 +69,11 @@ describe("consent accounts: recovery without telling the node, bounded against a
     registry = t.deployment.contracts.ConsentRegistry;
     relayer = new ConsentRegistryClient(registry, t.signer(9));
     // Accounts 0, 1 and 3 are used; 2 is not. Another patient's account uses the registry too.
-    await relayGrant(account(0).account, clinicA, account(0).scopes.id("category:laboratory"));
-    await relayGrant(account(1).account, clinicB, account(1).scopes.id("category:imaging"));
-    await relayGrant(account(3).account, clinicA, account(3).scopes.id("category:allergy"));
+    await relayGrant(relayer, account(0).account, clinicA, account(0).scopes.id("category:laboratory"));
+    await relayGrant(relayer, account(1).account, clinicB, account(1).scopes.id("category:imaging"));
+    await relayGrant(relayer, account(3).account, clinicA, account(3).scopes.id("category:allergy"));
     const other = consentAccountFor(seedOf("someone else"), 0, scopeKey);
-    await relayGrant(other.account, clinicA, other.scopes.id("category:allergy"));
+    await relayGrant(relayer, other.account, clinicA, other.scopes.id("category:allergy"));
     const logs = (await t.provider.send("eth_getLogs", [{ address: registry, fromBlock: "0x0" }])) as RawLog[];
     template = logs[0]!;
   });

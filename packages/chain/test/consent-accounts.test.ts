@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { TypedDataEncoder, computeAddress, concat, getBytes, keccak256, toUtf8Bytes, type HDNodeWallet } from "ethers";
+import { TypedDataEncoder, computeAddress, getBytes, type HDNodeWallet } from "ethers";
 import {
   CONSENT_ADDRESS_LINK_TYPES,
   ChainRequestError,
@@ -18,20 +18,15 @@ import {
   consentDomain,
   findConsentAccounts,
   signConsentAddressLink,
-  signGrant,
   verifyConsentAddressLink,
   type SignedConsentAddressLink,
 } from "../src/index.ts";
 import { connectProvider, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
 import { startRpcProxy } from "./support/rpc-proxy.ts";
 import { refusal, rejection } from "./support/settle.ts";
+import { relayGrant, seedOf } from "./support/consent-accounts.ts";
 import { testScopeKey } from "./support/scopes.ts";
 import { referenceHardenedKey } from "../../../test/reference/private-scopes.ts";
-
-/** A 64-byte consent-account seed per label (stands in for deriveConsentAccountSeed of a wallet's consent secret). */
-function seedOf(label: string): Uint8Array {
-  return getBytes(concat([keccak256(toUtf8Bytes(`${label}/0`)), keccak256(toUtf8Bytes(`${label}/1`))]));
-}
 
 const scopeKey = testScopeKey("pairwise patient");
 const linkFields = { ConsentAddressLink: CONSENT_ADDRESS_LINK_TYPES.ConsentAddressLink.map((field) => ({ ...field })) };
@@ -260,25 +255,11 @@ describe("consent accounts on chain", function () {
     await t?.stop();
   });
 
-  /** `account` grants `scope` to `grantee` by signature; the relayer (account 9) sends it. */
-  async function relayGrant(account: HDNodeWallet, grantee: string, scope: string) {
-    const now = Math.floor(Date.now() / 1000);
-    const { domain, message } = await relayer.nextGrantTypedData({
-      patient: account.address,
-      grantee,
-      scope,
-      purpose: "Treatment",
-      expiry: now + 86_400,
-      deadline: now + 600,
-    });
-    return relayer.grantBySig(await signGrant(account, domain, { ...message, patient: account.address }));
-  }
-
   it("a pairwise account grants by signature through a relayer; the clinic is allowed under the pairwise address and ids; the main address appears nowhere in the transaction", async () => {
     const pairwise = consentAccountFor(seedOf("grant"), 0, scopeKey);
     const mainScopes = new PatientScopes(scopeKey, patient.address);
     const scope = pairwise.scopes.id("category:laboratory");
-    const outcome = await relayGrant(pairwise.account, clinicA, scope);
+    const outcome = await relayGrant(relayer, pairwise.account, clinicA, scope);
 
     const clinicView = new ConsentRegistryClient(registry, t.provider);
     const key = { patient: pairwise.address, grantee: clinicA, purpose: "Treatment" };
@@ -334,11 +315,11 @@ describe("consent accounts on chain", function () {
 
     before(async () => {
       // Accounts 0, 1, 3 and 7 are used; 2 and 4..6 are not.
-      await relayGrant(account(0).account, clinicA, account(0).scopes.id("category:laboratory"));
-      await relayGrant(account(0).account, clinicA, account(0).scopes.id("category:imaging"));
-      await relayGrant(account(1).account, clinicB, account(1).scopes.id("fhir:Observation"));
-      await relayGrant(account(3).account, clinicC, account(3).scopes.id("category:medication"));
-      await relayGrant(account(7).account, clinicA, account(7).scopes.id("category:allergy"));
+      await relayGrant(relayer, account(0).account, clinicA, account(0).scopes.id("category:laboratory"));
+      await relayGrant(relayer, account(0).account, clinicA, account(0).scopes.id("category:imaging"));
+      await relayGrant(relayer, account(1).account, clinicB, account(1).scopes.id("fhir:Observation"));
+      await relayGrant(relayer, account(3).account, clinicC, account(3).scopes.id("category:medication"));
+      await relayGrant(relayer, account(7).account, clinicA, account(7).scopes.id("category:allergy"));
     });
 
     it("finds accounts 0, 1 and 3 with their grantees and events (2 unused), and not 7 beyond a gap of 3 with gapLimit 2", async () => {
