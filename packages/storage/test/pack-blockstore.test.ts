@@ -28,12 +28,7 @@ import {
 } from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { block } from "./helpers/blocks.ts";
-
-async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const part of store.get(cid)) parts.push(part);
-  return Buffer.concat(parts);
-}
+import { readBlock } from "./helpers/pack.ts";
 
 async function drain<T>(source: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   const items: T[] = [];
@@ -84,22 +79,22 @@ describe("PackBlockstore", () => {
     );
     for (const { cid, bytes } of blocks) {
       expect(await store.has(cid)).to.equal(true);
-      expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
     }
   });
 
   it("has / get / delete: a missing block is NotFoundError, deleting it twice is fine, a re-put is back", async () => {
     const { cid, bytes } = block(1000);
     expect(await store.has(cid)).to.equal(false);
-    const missing = await expectRejection(read(store, cid), Error);
+    const missing = await expectRejection(readBlock(store, cid), Error);
     expect(missing.name).to.equal("NotFoundError");
     await store.put(cid, bytes);
     await store.delete(cid);
     await store.delete(cid);
     expect(await store.has(cid)).to.equal(false);
-    expect((await expectRejection(read(store, cid), Error)).name).to.equal("NotFoundError");
+    expect((await expectRejection(readBlock(store, cid), Error)).name).to.equal("NotFoundError");
     await store.put(cid, bytes);
-    expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
   });
 
   it("keys by multihash: a CIDv0 and a CIDv1 of the same bytes are one block", async () => {
@@ -107,7 +102,7 @@ describe("PackBlockstore", () => {
     const v1 = CID.createV1(dagPb.code, createDigest(0x12, createHash("sha256").update(bytes).digest()));
     await store.put(v1, bytes);
     expect(await store.has(v1.toV0())).to.equal(true);
-    expect(Buffer.compare(await read(store, v1.toV0()), bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, v1.toV0()), bytes)).to.equal(0);
   });
 
   it("putMany, getMany, deleteMany and getAll", async () => {
@@ -139,12 +134,12 @@ describe("PackBlockstore", () => {
     await reopen();
     expect(await store.has(kept.cid)).to.equal(true);
     expect(await store.has(gone.cid)).to.equal(false);
-    expect(Buffer.compare(await read(store, kept.cid), kept.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, kept.cid), kept.bytes)).to.equal(0);
     const later = block(7000);
     await store.put(later.cid, later.bytes);
     await reopen();
-    expect(Buffer.compare(await read(store, later.cid), later.bytes)).to.equal(0);
-    expect(Buffer.compare(await read(store, kept.cid), kept.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, later.cid), later.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, kept.cid), kept.bytes)).to.equal(0);
   });
 
   it("rolls to a new segment past segmentSize and reads across segments after reopen", async () => {
@@ -153,14 +148,14 @@ describe("PackBlockstore", () => {
     for (const { cid, bytes } of blocks) await store.put(cid, bytes);
     expect((await readdir(dir)).filter((name) => name.endsWith(".pack")).length).to.be.greaterThan(2);
     await reopen({ segmentSize: 10_000 });
-    for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    for (const { cid, bytes } of blocks) expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
   });
 
   it("concurrent puts (also of the same block) all land, each once", async () => {
     const blocks = Array.from({ length: 40 }, (_, i) => block(1000 + i * 97));
     await Promise.all([...blocks, ...blocks].map(({ cid, bytes }) => store.put(cid, bytes)));
     await Promise.all(
-      blocks.map(async ({ cid, bytes }) => expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0)),
+      blocks.map(async ({ cid, bytes }) => expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0)),
     );
     const paddedRecords = blocks.reduce((sum, { cid, bytes }) => sum + alignUp(recordLength(cid, bytes), ALIGNMENT), 0);
     const fileSize = (await stat(await onlySegment(dir))).size;
@@ -196,7 +191,7 @@ describe("PackBlockstore", () => {
       expect((await stat(segment)).size).to.equal(tornStart);
       await store.put(torn.cid, torn.bytes); // re-put appends, aligned, where the valid records end
       await reopen();
-      expect(Buffer.compare(await read(store, torn.cid), torn.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(store, torn.cid), torn.bytes)).to.equal(0);
     }
     await store.close();
     // Whole but its data fails the CRC (zeros: written but never flushed, or a flipped byte): damage, never cut
@@ -207,12 +202,12 @@ describe("PackBlockstore", () => {
     await reopen();
     expect(await store.has(first.cid)).to.equal(true);
     expect((await stat(segment)).size).to.equal(fullSize);
-    await expectRejection(read(store, torn.cid), BlockCorruptError);
+    await expectRejection(readBlock(store, torn.cid), BlockCorruptError);
     expect(store.damage.map(({ kind }) => kind)).to.deep.equal(["record"]);
     await store.put(torn.cid, torn.bytes);
     await reopen();
-    expect(Buffer.compare(await read(store, torn.cid), torn.bytes)).to.equal(0);
-    expect(Buffer.compare(await read(store, first.cid), first.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, torn.cid), torn.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, first.cid), first.bytes)).to.equal(0);
   });
 
   it("a corrupted record is reported as BlockCorruptError, never served", async () => {
@@ -224,11 +219,11 @@ describe("PackBlockstore", () => {
     const bytes = await readFile(segment);
     bytes[ALIGNMENT + HEADER_V3 + victim.cid.bytes.length + HEADER_CRC + 5000]! ^= 0x01; // a data byte of the first record
     await writeFile(segment, bytes);
-    const error = await expectRejection(read(store, victim.cid), BlockCorruptError);
+    const error = await expectRejection(readBlock(store, victim.cid), BlockCorruptError);
     expect(error.cid).to.equal(victim.cid.toString());
     await reopen(); // not the tail: indexed, still reported on read
-    await expectRejection(read(store, victim.cid), BlockCorruptError);
-    expect(Buffer.compare(await read(store, last.cid), last.bytes)).to.equal(0);
+    await expectRejection(readBlock(store, victim.cid), BlockCorruptError);
+    expect(Buffer.compare(await readBlock(store, last.cid), last.bytes)).to.equal(0);
   });
 
   it("opens a directory whose only segment is not a pack segment, reports it and writes a new segment", async () => {
@@ -243,7 +238,7 @@ describe("PackBlockstore", () => {
     expect(await store.has(cid)).to.equal(false);
     await store.put(cid, bytes);
     await reopen();
-    expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
     expect(Buffer.compare(await readFile(join(dir, "segment-00000001.pack")), garbage)).to.equal(0); // untouched
   });
 });
@@ -265,7 +260,7 @@ describe("PackBlockstore directory lock", () => {
     await first.close();
     const second = new PackBlockstore(dir);
     await second.open();
-    expect(Buffer.compare(await read(second, cid), bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(second, cid), bytes)).to.equal(0);
     await second.close();
     expect(await readdir(dir)).to.not.include("LOCK");
   });
@@ -324,7 +319,7 @@ describe("PackBlockstore layouts and direct I/O", () => {
     expect(direct.appendsDirect).to.equal(await supportsDirectIo(join(dir, "direct")));
     expect(buffered.appendsDirect).to.equal(false);
     for (const store of [direct, buffered]) {
-      for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+      for (const { cid, bytes } of blocks) expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
     }
     const segmentOf = async (name: string): Promise<Buffer> => readFile(await onlySegment(join(dir, name)));
     expect(Buffer.compare(await segmentOf("direct"), await segmentOf("buffered"))).to.equal(0);
@@ -338,8 +333,8 @@ describe("PackBlockstore layouts and direct I/O", () => {
     await store.put(small.cid, small.bytes);
     await store.close();
     const reopened = await openStore(dir);
-    expect(Buffer.compare(await read(reopened, large.cid), large.bytes)).to.equal(0);
-    expect(Buffer.compare(await read(reopened, small.cid), small.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(reopened, large.cid), large.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(reopened, small.cid), small.bytes)).to.equal(0);
     const expected =
       ALIGNMENT +
       alignUp(recordLength(large.cid, large.bytes), ALIGNMENT) +
@@ -353,7 +348,7 @@ describe("PackBlockstore layouts and direct I/O", () => {
     await writeFile(segment1, Buffer.concat([MAGIC_V1, ...old.map(({ cid, bytes }) => packedRecord(cid, bytes))]));
     const before = await readFile(segment1);
     const store = await openStore(dir);
-    for (const { cid, bytes } of old) expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+    for (const { cid, bytes } of old) expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
     const fresh = block(5000);
     await store.put(fresh.cid, fresh.bytes);
     await store.close();
@@ -362,7 +357,7 @@ describe("PackBlockstore layouts and direct I/O", () => {
     expect(segment2.subarray(0, 8).toString("latin1")).to.equal("HYGPACK3");
     const reopened = await openStore(dir);
     for (const { cid, bytes } of [...old, fresh]) {
-      expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
     }
   });
 
@@ -376,7 +371,7 @@ describe("PackBlockstore layouts and direct I/O", () => {
     );
     const before = await readFile(segment1);
     const store = await openStore(dir);
-    expect(Buffer.compare(await read(store, first.cid), first.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, first.cid), first.bytes)).to.equal(0);
     expect(await store.has(torn.cid)).to.equal(false);
     expect(store.damage).to.have.length(1);
     expect(store.damage[0]!.offset).to.equal(MAGIC_V1.length + HEADER + first.cid.bytes.length + 3000 + TRAILER);

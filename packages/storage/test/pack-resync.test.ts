@@ -2,51 +2,18 @@
 // before and after it stays readable, a damaged segment header does not stop the store from opening, only a
 // genuine torn tail is cut, `check` / `discardDamaged` for the operator, and blocks are fdatasynced in batches.
 import { randomBytes } from "node:crypto";
-import { mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdtemp, open, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import type { CID } from "multiformats/cid";
 import { BlockCorruptError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
-import {
-  ALIGNMENT,
-  HEADER_CRC,
-  HEADER_V3,
-  MAGIC_V2,
-  alignUp,
-  recordHeader,
-  recordTrailer,
-} from "../src/helia/pack-format.ts";
+import { ALIGNMENT, HEADER_V3, MAGIC_V2, recordHeader, recordTrailer } from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { block } from "./helpers/blocks.ts";
 import type { TestBlock } from "./helpers/blocks.ts";
-
-async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const part of store.get(cid)) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-const headerLength = (cid: CID): number => HEADER_V3 + cid.bytes.length + HEADER_CRC;
-const paddedRecord = ({ cid, bytes }: TestBlock): number => alignUp(headerLength(cid) + bytes.length, ALIGNMENT);
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, offset);
-    byte[0] = byte[0]! ^ 0x5a;
-    await handle.write(byte, 0, 1, offset);
-  } finally {
-    await handle.close();
-  }
-}
-
-async function segments(dir: string): Promise<string[]> {
-  return (await readdir(dir)).filter((name) => name.endsWith(".pack")).sort();
-}
+import { flipByte, headerLength, paddedRecord, readBlock, segmentNames } from "./helpers/pack.ts";
 
 describe("PackBlockstore resynchronizes past damage", () => {
   let dir: string;
@@ -95,7 +62,7 @@ describe("PackBlockstore resynchronizes past damage", () => {
   ] as const) {
     it(`one flipped header byte (${name}) at record 20 of 60: every other record reads back exactly, record 20 is BlockCorruptError, nothing is cut`, async () => {
       const blocks = await fill(60);
-      const [segment] = await segments(dir);
+      const [segment] = await segmentNames(dir);
       const path = join(dir, segment!);
       const victim = blocks[20]!;
       const sizeBefore = (await stat(path)).size;
@@ -105,9 +72,9 @@ describe("PackBlockstore resynchronizes past damage", () => {
       expect((await stat(path)).size).to.equal(sizeBefore);
       for (const [i, { cid, bytes }] of blocks.entries()) {
         if (i === 20) continue;
-        expect(Buffer.compare(await read(reopened, cid), bytes), `record ${i}`).to.equal(0);
+        expect(Buffer.compare(await readBlock(reopened, cid), bytes), `record ${i}`).to.equal(0);
       }
-      const error = await expectRejection(read(reopened, victim.cid), BlockCorruptError);
+      const error = await expectRejection(readBlock(reopened, victim.cid), BlockCorruptError);
       expect(error.code).to.equal("BLOCK_CORRUPT");
       expect(error.cid).to.equal(victim.cid.toString());
       expect(reopened.damage).to.have.length(1);
@@ -118,9 +85,9 @@ describe("PackBlockstore resynchronizes past damage", () => {
       await reopened.put(later.cid, later.bytes);
       await reopened.put(victim.cid, victim.bytes);
       const again = await openStore();
-      expect(Buffer.compare(await read(again, later.cid), later.bytes)).to.equal(0);
-      expect(Buffer.compare(await read(again, victim.cid), victim.bytes)).to.equal(0);
-      expect(Buffer.compare(await read(again, blocks[59]!.cid), blocks[59]!.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(again, later.cid), later.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(again, victim.cid), victim.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(again, blocks[59]!.cid), blocks[59]!.bytes)).to.equal(0);
     });
   }
 
@@ -130,19 +97,19 @@ describe("PackBlockstore resynchronizes past damage", () => {
     for (const { cid, bytes } of blocks) await opened.put(cid, bytes);
     await opened.close();
     store = undefined;
-    const names = await segments(dir);
+    const names = await segmentNames(dir);
     expect(names.length).to.be.at.least(2);
     await flipByte(join(dir, names[0]!), 2 * ALIGNMENT + 6); // the length of the second record
     const reopened = await openStore({ segmentSize: 64 * 1024 });
     for (const [i, { cid, bytes }] of blocks.entries()) {
-      if (i === 1) await expectRejection(read(reopened, cid), BlockCorruptError);
-      else expect(Buffer.compare(await read(reopened, cid), bytes), `block ${i}`).to.equal(0);
+      if (i === 1) await expectRejection(readBlock(reopened, cid), BlockCorruptError);
+      else expect(Buffer.compare(await readBlock(reopened, cid), bytes), `block ${i}`).to.equal(0);
     }
   });
 
   it("cuts only a genuine torn tail: a last record cut short; a whole one whose data fails its CRC is kept as damage", async () => {
     const blocks = await fill(5);
-    const path = join(dir, (await segments(dir))[0]!);
+    const path = join(dir, (await segmentNames(dir))[0]!);
     const last = blocks[4]!;
     const lastEnd = last.offset + headerLength(last.cid) + last.bytes.length;
     await truncate(path, lastEnd - 100);
@@ -161,21 +128,21 @@ describe("PackBlockstore resynchronizes past damage", () => {
     await handle.close();
     reopened = await openStore();
     expect((await stat(path)).size).to.equal(sizeBefore);
-    await expectRejection(read(reopened, last.cid), BlockCorruptError);
+    await expectRejection(readBlock(reopened, last.cid), BlockCorruptError);
     expect(reopened.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([["record", last.offset]]);
     for (const { cid, bytes } of blocks.slice(0, 4))
-      expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
   });
 
   it("keeps a last record whose header is damaged but whose data verifies (damage, not a torn write)", async () => {
     const blocks = await fill(5);
-    const path = join(dir, (await segments(dir))[0]!);
+    const path = join(dir, (await segmentNames(dir))[0]!);
     const last = blocks[4]!;
     const size = (await stat(path)).size;
     await flipByte(path, last.offset + 5);
     const reopened = await openStore();
     expect((await stat(path)).size).to.equal(size);
-    await expectRejection(read(reopened, last.cid), BlockCorruptError);
+    await expectRejection(readBlock(reopened, last.cid), BlockCorruptError);
     const later = block(10);
     await reopened.put(later.cid, later.bytes);
     expect((await stat(path)).size).to.equal(size + paddedRecord(later));
@@ -212,7 +179,7 @@ describe("PackBlockstore with a damaged segment header", () => {
   for (const which of ["an earlier", "the last"] as const) {
     it(`opens with ${which} segment's 4 KiB header damaged, reports it, serves every block, never writes to it`, async () => {
       const blocks = await fillSegments();
-      const names = await segments(dir);
+      const names = await segmentNames(dir);
       expect(names.length).to.be.at.least(3);
       const damaged = which === "the last" ? names.at(-1)! : names[1]!;
       await writeFile(join(dir, damaged), randomBytes(ALIGNMENT), { flag: "r+" }); // the whole header garbled
@@ -221,14 +188,14 @@ describe("PackBlockstore with a damaged segment header", () => {
       const store = await openStore();
       expect(store.damage).to.have.length(1);
       expect(store.damage[0]).to.include({ kind: "segment-header", segment: damaged });
-      for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(store, cid), bytes)).to.equal(0);
+      for (const { cid, bytes } of blocks) expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0);
       const check = await store.check({ data: true });
       expect(check).to.include({ ok: false, verified: blocks.length, blocks: blocks.length });
       const fresh = block(3000);
       await store.put(fresh.cid, fresh.bytes);
       expect(Buffer.compare(await readFile(join(dir, damaged)), before)).to.equal(0);
       const reopened = await openStore();
-      expect(Buffer.compare(await read(reopened, fresh.cid), fresh.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(reopened, fresh.cid), fresh.bytes)).to.equal(0);
     });
   }
 
@@ -247,7 +214,7 @@ describe("PackBlockstore with a damaged segment header", () => {
     const reopened = await openStore();
     expect(reopened.damage[0]).to.include({ kind: "segment-header", segment: "segment-00000001.pack" });
     expect(await reopened.has(lost.cid)).to.equal(false);
-    expect(Buffer.compare(await read(reopened, kept.cid), kept.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(reopened, kept.cid), kept.bytes)).to.equal(0);
   });
 });
 
@@ -271,7 +238,7 @@ describe("PackBlockstore check, discardDamaged and sync", () => {
     expect(await store.check({ data: true })).to.include({ ok: true, verified: 5 });
     const victim = blocks[2]!;
     const offset = ALIGNMENT + blocks.slice(0, 2).reduce((sum, b) => sum + paddedRecord(b), 0);
-    await flipByte(join(dir, (await segments(dir))[0]!), offset + headerLength(victim.cid) + 100);
+    await flipByte(join(dir, (await segmentNames(dir))[0]!), offset + headerLength(victim.cid) + 100);
     const check = await store.check({ data: true });
     expect(check).to.include({ ok: false, verified: 4 });
     expect(check.unreadable).to.deep.equal([victim.cid.toString()]);
@@ -279,7 +246,7 @@ describe("PackBlockstore check, discardDamaged and sync", () => {
     expect((await store.discardDamaged()).map(String)).to.deep.equal([victim.cid.toString()]);
     expect(await store.has(victim.cid)).to.equal(false);
     await store.put(victim.cid, victim.bytes);
-    expect(Buffer.compare(await read(store, victim.cid), victim.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, victim.cid), victim.bytes)).to.equal(0);
   });
 
   it("sync() fdatasyncs each segment written since the last sync once, however many blocks went into it", async () => {

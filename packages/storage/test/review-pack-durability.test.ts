@@ -9,18 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { expect } from "chai";
-import type { CID } from "multiformats/cid";
 import { StoreUnavailableError, StoreWriteFailedError } from "../src/index.ts";
 import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import { ALIGNMENT } from "../src/helia/pack-format.ts";
 import { block } from "./helpers/blocks.ts";
 import type { TestBlock } from "./helpers/blocks.ts";
-
-async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const part of store.get(cid)) parts.push(part);
-  return Buffer.concat(parts);
-}
+import { readBlock } from "./helpers/pack.ts";
 
 describe("PackBlockstore durability and a full disk (review findings 2, 8, 9)", () => {
   let dir: string;
@@ -130,7 +124,8 @@ describe("PackBlockstore durability and a full disk (review findings 2, 8, 9)", 
       const reopened = new PackBlockstore(location, { directIo: false, segmentSize: 3 * ALIGNMENT });
       await reopened.open();
       try {
-        for (const { cid, bytes } of acknowledged) expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+        for (const { cid, bytes } of acknowledged)
+          expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
       } finally {
         await reopened.close();
       }
@@ -177,7 +172,8 @@ describe("PackBlockstore durability and a full disk (review findings 2, 8, 9)", 
       const reopened = new PackBlockstore(location, options);
       await reopened.open();
       try {
-        for (const { cid, bytes } of acknowledged) expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+        for (const { cid, bytes } of acknowledged)
+          expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
         expect(reopened.damage).to.deep.equal([]);
       } finally {
         await reopened.close();

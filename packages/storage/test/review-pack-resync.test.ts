@@ -3,7 +3,7 @@
 // in a segment's magic does not make it an old-format segment; a damaged region full of fake headers claiming
 // 64 MiB records does not make open slow; a flipped data byte in the last record is damage, not a torn tail.
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, open, readdir, rm, stat, truncate } from "node:fs/promises";
+import { mkdtemp, open, rm, stat, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -17,7 +17,6 @@ import type { PackBlockstoreOptions } from "../src/helia/pack-blockstore.ts";
 import {
   ALIGNMENT,
   HEADER_CRC,
-  HEADER_V3,
   KIND_BLOCK,
   KIND_TOMBSTONE,
   alignUp,
@@ -26,6 +25,7 @@ import {
 import { expectRejection } from "./helpers/expect.ts";
 import { block, cidOf } from "./helpers/blocks.ts";
 import type { TestBlock } from "./helpers/blocks.ts";
+import { flipByte, headerLength, paddedRecord, patchBytes, readBlock, segmentNames } from "./helpers/pack.ts";
 
 /** A whole version 3 record (unpadded) claiming `cid` holds `data`: every CRC right, the hash not. */
 function record(kind: number, cid: CID, data: Uint8Array): Buffer {
@@ -33,30 +33,9 @@ function record(kind: number, cid: CID, data: Uint8Array): Buffer {
   return Buffer.concat([recordHeaderV3(kind, cid, parts).header, ...parts]);
 }
 
-const headerLength = (cid: CID): number => HEADER_V3 + cid.bytes.length + HEADER_CRC;
-const padded = ({ cid, bytes }: TestBlock): number => alignUp(headerLength(cid) + bytes.length, ALIGNMENT);
-
-async function read(store: PackBlockstore, cid: CID): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const part of store.get(cid)) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-async function patch(path: string, offset: number, change: (bytes: Buffer) => void, length = 1): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const bytes = Buffer.alloc(length);
-    await handle.read(bytes, 0, length, offset);
-    change(bytes);
-    await handle.write(bytes, 0, length, offset);
-  } finally {
-    await handle.close();
-  }
-}
-const flip = (path: string, offset: number, mask = 0x5a): Promise<void> =>
-  patch(path, offset, (bytes) => (bytes[0] = bytes[0]! ^ mask));
 /** Zeroes the magic and length of a record header: no one-byte repair can work out what it said. */
-const wipeHeader = (path: string, offset: number): Promise<void> => patch(path, offset, (bytes) => bytes.fill(0), 8);
+const wipeHeader = (path: string, offset: number): Promise<void> =>
+  patchBytes(path, offset, (bytes) => bytes.fill(0), 8);
 
 describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
   let dir: string;
@@ -80,10 +59,7 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     for (const store of stores.splice(0)) await store.close();
   }
   async function segmentPaths(): Promise<string[]> {
-    return (await readdir(dir))
-      .filter((name) => name.endsWith(".pack"))
-      .sort()
-      .map((name) => join(dir, name));
+    return (await segmentNames(dir)).map((name) => join(dir, name));
   }
 
   /**
@@ -94,7 +70,7 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     const store = await openStore();
     const victim = block(10_000);
     await store.put(victim.cid, victim.bytes);
-    const attackerOffset = ALIGNMENT + padded(victim);
+    const attackerOffset = ALIGNMENT + paddedRecord(victim);
     const data = Buffer.alloc(4 * ALIGNMENT + 1000, 0x41);
     const dataStart = attackerOffset + headerLength(victim.cid); // every raw sha2-256 CID has one length
     plant(victim).copy(data, alignUp(dataStart, ALIGNMENT) - dataStart);
@@ -109,7 +85,7 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
 
   const forgedBytes = Buffer.from("FORGED BYTES served for the victim's CID ".repeat(10));
   const damages = {
-    "a flipped length byte": (path: string, offset: number) => flip(path, offset + 5),
+    "a flipped length byte": (path: string, offset: number) => flipByte(path, offset + 5),
     "a wiped header (no one-byte repair)": wipeHeader,
   };
 
@@ -118,8 +94,8 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
       const planted = await store3((victim) => record(KIND_BLOCK, victim.cid, forgedBytes));
       await damage(planted.segment, planted.attackerOffset);
       const store = await openStore();
-      expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
-      expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(store, planted.after.cid), planted.after.bytes)).to.equal(0);
       const check = await store.check({ data: true });
       expect(check.unreadable).to.not.include(planted.victim.cid.toString());
       expect(check.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([
@@ -132,8 +108,8 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
       await damage(planted.segment, planted.attackerOffset);
       const store = await openStore();
       expect(await store.has(planted.victim.cid)).to.equal(true);
-      expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
-      expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(store, planted.after.cid), planted.after.bytes)).to.equal(0);
     });
   }
 
@@ -141,7 +117,7 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     const planted = await store3((victim) => record(KIND_BLOCK, victim.cid, forgedBytes), true);
     await truncate(planted.segment, planted.attackerOffset + 2 * ALIGNMENT);
     const store = await openStore();
-    expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
     expect(await store.has(planted.attacker.cid)).to.equal(false);
     expect(store.damage.map(({ kind }) => kind)).to.deep.equal(["torn-tail"]);
     expect((await stat(planted.segment)).size).to.equal(planted.attackerOffset);
@@ -164,21 +140,21 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     });
     await wipeHeader(planted.segment, planted.attackerOffset);
     let store = await openStore();
-    expect(Buffer.compare(await read(store, genuine.cid), genuine.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, genuine.cid), genuine.bytes)).to.equal(0);
     // The intact victim is not hidden by the forged copy after it, and the forged bytes are never served.
-    expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
-    await expectRejection(read(store, absent.cid), BlockCorruptError);
+    expect(Buffer.compare(await readBlock(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+    await expectRejection(readBlock(store, absent.cid), BlockCorruptError);
     const check = await store.check({ data: true });
     expect(check.unreadable).to.deep.equal([absent.cid.toString()]);
     expect(check.damage.some(({ cid, reason }) => cid === absent.cid.toString() && /hash/.test(reason))).to.equal(true);
     // A real put of `absent` is not skipped because of the unverified entry.
     await store.put(absent.cid, absent.bytes);
-    expect(Buffer.compare(await read(store, absent.cid), absent.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, absent.cid), absent.bytes)).to.equal(0);
     await closeAll();
     store = await openStore();
-    expect(Buffer.compare(await read(store, absent.cid), absent.bytes)).to.equal(0);
-    expect(Buffer.compare(await read(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
-    expect(Buffer.compare(await read(store, planted.after.cid), planted.after.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, absent.cid), absent.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, planted.victim.cid), planted.victim.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(store, planted.after.cid), planted.after.bytes)).to.equal(0);
   });
 
   it("never cuts records after damage at the end of the last segment whose hash it cannot recompute (refused, kept)", async () => {
@@ -196,11 +172,11 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     await closeAll();
     const [segment] = await segmentPaths();
     const size = (await stat(segment!)).size;
-    await wipeHeader(segment!, ALIGNMENT + padded(first));
+    await wipeHeader(segment!, ALIGNMENT + paddedRecord(first));
     const reopened = await openStore();
     expect((await stat(segment!)).size).to.equal(size);
-    expect(Buffer.compare(await read(reopened, first.cid), first.bytes)).to.equal(0);
-    for (const { cid } of sha512) await expectRejection(read(reopened, cid), BlockCorruptError);
+    expect(Buffer.compare(await readBlock(reopened, first.cid), first.bytes)).to.equal(0);
+    for (const { cid } of sha512) await expectRejection(readBlock(reopened, cid), BlockCorruptError);
     expect(reopened.damage.map(({ kind }) => kind)).to.not.include("torn-tail");
   });
 
@@ -236,9 +212,9 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
         expect(paths.length)
           .to.equal(segmentsWanted === 1 ? 1 : paths.length)
           .and.to.be.at.least(segmentsWanted);
-        await flip(paths[0]!, 7, mask);
+        await flipByte(paths[0]!, 7, mask);
         const reopened = await openStore();
-        for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+        for (const { cid, bytes } of blocks) expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
         expect(reopened.damage.map(({ kind }) => kind)).to.deep.equal(["segment-header"]);
       });
     }
@@ -250,10 +226,10 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     for (const { cid, bytes } of blocks) await store.put(cid, bytes);
     await closeAll();
     const [segment] = await segmentPaths();
-    await flip(segment!, 7, 0x01); // "HYGPACK2", alignment 4096: a plausible version 2 header
-    await flip(segment!, 13); // and its CRC no longer verifies as version 3
+    await flipByte(segment!, 7, 0x01); // "HYGPACK2", alignment 4096: a plausible version 2 header
+    await flipByte(segment!, 13); // and its CRC no longer verifies as version 3
     const reopened = await openStore();
-    for (const { cid, bytes } of blocks) expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+    for (const { cid, bytes } of blocks) expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
     expect(reopened.damage.map(({ kind }) => kind)).to.deep.equal(["segment-header"]);
   });
 
@@ -286,7 +262,7 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     expect(elapsed).to.be.below(5000);
     expect(reopened.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([["record", 2 * ALIGNMENT]]);
     for (const { cid, bytes } of [first, ...rest]) {
-      expect(Buffer.compare(await read(reopened, cid), bytes)).to.equal(0);
+      expect(Buffer.compare(await readBlock(reopened, cid), bytes)).to.equal(0);
     }
   });
 
@@ -299,14 +275,14 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     await closeAll();
     const [segment] = await segmentPaths();
     const size = (await stat(segment!)).size;
-    const bOffset = ALIGNMENT + padded(a);
-    await flip(segment!, bOffset + headerLength(b.cid) + 100);
+    const bOffset = ALIGNMENT + paddedRecord(a);
+    await flipByte(segment!, bOffset + headerLength(b.cid) + 100);
     const reopened = await openStore();
     expect((await stat(segment!)).size).to.equal(size);
-    await expectRejection(read(reopened, b.cid), BlockCorruptError);
+    await expectRejection(readBlock(reopened, b.cid), BlockCorruptError);
     expect(reopened.damage.map(({ kind, offset }) => [kind, offset])).to.deep.equal([["record", bOffset]]);
-    expect(Buffer.compare(await read(reopened, a.cid), a.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(reopened, a.cid), a.bytes)).to.equal(0);
     await reopened.put(b.cid, b.bytes); // a put writes it again
-    expect(Buffer.compare(await read(reopened, b.cid), b.bytes)).to.equal(0);
+    expect(Buffer.compare(await readBlock(reopened, b.cid), b.bytes)).to.equal(0);
   });
 });
