@@ -124,23 +124,39 @@ async function epochOf(fx: Fixture, grantee = fx.medic.address, patient = fx.pat
   return (await fx.consent.emergencyGranteeOf(patient, grantee))[3];
 }
 
-/** A Revoke the patient signs now; `relay()` sends it by the relayer. */
-async function signedRevoke(fx: Fixture, m: { grantee: string; scope: string; purpose: number; version: number }) {
-  const message = { ...m, deadline: await future(600) };
-  const sig = await signRevoke(ethers, fx.patient, fx.domain, message);
-  const relay = () =>
-    as(fx.consent, fx.relayer).revokeBySig(
-      fx.patient.address,
-      message.grantee,
-      message.scope,
-      message.purpose,
-      message.version,
-      message.deadline,
-      sig.v,
-      sig.r,
-      sig.s,
-    );
-  return { message, relay };
+interface RevokeMessage {
+  grantee: string;
+  scope: string;
+  purpose: number;
+  version: number;
+  deadline: number;
+}
+
+/**
+ * A Revoke message signed by `signer` (the patient unless said): grantee, scope, Treatment, version 1, deadline in an
+ * hour; `relay()` sends it for the patient by the relayer.
+ */
+async function signedRevoke(fx: Fixture, over: Partial<RevokeMessage> = {}, signer = fx.patient) {
+  const message: RevokeMessage = {
+    grantee: over.grantee ?? fx.grantee.address,
+    scope: over.scope ?? fx.scope,
+    purpose: over.purpose ?? PURPOSE.Treatment,
+    version: over.version ?? 1,
+    deadline: over.deadline ?? (await future(3600)),
+  };
+  const sig = await signRevoke(ethers, signer, fx.domain, message);
+  const relay = () => relayRevoke(as(fx.consent, fx.relayer), fx.patient.address, message, sig);
+  return { message, sig, relay };
+}
+
+/** revokeBySig of a signed message, sent by `consent`'s runner. */
+function relayRevoke(
+  consent: ConsentRegistry,
+  patient: string,
+  m: RevokeMessage,
+  sig: { v: number; r: string; s: string },
+) {
+  return consent.revokeBySig(patient, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s);
 }
 
 describe("ConsentRegistry", function () {
@@ -1121,35 +1137,11 @@ describe("ConsentRegistry", function () {
   });
 
   describe("revokeBySig", function () {
-    async function signedRevoke(
-      fx: Awaited<ReturnType<typeof deploy>>,
-      over: Partial<{ version: number; deadline: number; purpose: number }> = {},
-      signer = fx.patient,
-    ) {
-      const message = {
-        grantee: fx.grantee.address,
-        scope: fx.scope,
-        purpose: over.purpose ?? PURPOSE.Treatment,
-        version: over.version ?? 1,
-        deadline: over.deadline ?? (await future(3600)),
-      };
-      return { message, sig: await signRevoke(ethers, signer, fx.domain, message) };
-    }
-
-    function submit(
-      consent: ConsentRegistry,
-      patient: string,
-      m: { grantee: string; scope: string; purpose: number; version: number; deadline: number },
-      sig: { v: number; r: string; s: string },
-    ) {
-      return consent.revokeBySig(patient, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s);
-    }
-
     it("a relayer submits the patient's signed revoke", async function () {
       const fx = await loadFixture(deploy);
       await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
       const { message, sig } = await signedRevoke(fx);
-      await expect(submit(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
+      await expect(relayRevoke(as(fx.consent, fx.relayer), fx.patient.address, message, sig))
         .to.emit(fx.consent, "ConsentRevoked")
         .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, 2);
       expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([0n, 2n]);
@@ -1160,12 +1152,12 @@ describe("ConsentRegistry", function () {
       const fx = await loadFixture(deploy);
       await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
       const { message, sig } = await signedRevoke(fx);
-      await submit(fx.consent, fx.patient.address, message, sig);
-      await expect(submit(fx.consent, fx.patient.address, message, sig))
+      await relayRevoke(fx.consent, fx.patient.address, message, sig);
+      await expect(relayRevoke(fx.consent, fx.patient.address, message, sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(2, 1);
       await fx.asPatient.grant(fx.grantee.address, fx.scope, 1, await future());
-      await expect(submit(fx.consent, fx.patient.address, message, sig))
+      await expect(relayRevoke(fx.consent, fx.patient.address, message, sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(3, 1);
     });
@@ -1173,11 +1165,11 @@ describe("ConsentRegistry", function () {
     it("a signed revoke of an empty or tombstoned slot writes a tombstone with a bumped version", async function () {
       const fx = await loadFixture(deploy);
       const never = await signedRevoke(fx, { version: 0 });
-      await expect(submit(fx.consent, fx.patient.address, never.message, never.sig))
+      await expect(relayRevoke(fx.consent, fx.patient.address, never.message, never.sig))
         .to.emit(fx.consent, "ConsentRevoked")
         .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, 1);
       const again = await signedRevoke(fx, { version: 1 });
-      await expect(submit(fx.consent, fx.patient.address, again.message, again.sig))
+      await expect(relayRevoke(fx.consent, fx.patient.address, again.message, again.sig))
         .to.emit(fx.consent, "ConsentRevoked")
         .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, 2);
       expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([0n, 2n]);
@@ -1193,25 +1185,31 @@ describe("ConsentRegistry", function () {
         version: 7,
         deadline: await future(60),
       };
-      await expect(submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress, deadline: 1 }, bad))
+      await expect(
+        relayRevoke(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress, deadline: 1 }, bad),
+      )
         .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
         .withArgs(1);
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress, scope: ethers.ZeroHash }, bad),
+        relayRevoke(
+          fx.consent,
+          fx.patient.address,
+          { ...base, grantee: ethers.ZeroAddress, scope: ethers.ZeroHash },
+          bad,
+        ),
       ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, scope: ethers.ZeroHash, purpose: 0 }, bad),
+        relayRevoke(fx.consent, fx.patient.address, { ...base, scope: ethers.ZeroHash, purpose: 0 }, bad),
       ).to.be.revertedWithCustomError(fx.consent, "ZeroScope");
-      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 6 }, bad))
+      await expect(relayRevoke(fx.consent, fx.patient.address, { ...base, purpose: 6 }, bad))
         .to.be.revertedWithCustomError(fx.consent, "InvalidPurpose")
         .withArgs(6);
-      await expect(submit(fx.consent, fx.patient.address, base, bad))
+      await expect(relayRevoke(fx.consent, fx.patient.address, base, bad))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(0, 7);
-      await expect(submit(fx.consent, fx.patient.address, { ...base, version: 0 }, bad)).to.be.revertedWithCustomError(
-        fx.consent,
-        "InvalidSignature",
-      );
+      await expect(
+        relayRevoke(fx.consent, fx.patient.address, { ...base, version: 0 }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
     });
 
     it("checks deadline, then version, then signature", async function () {
@@ -1220,27 +1218,26 @@ describe("ConsentRegistry", function () {
       const t = (await time.latest()) + 20;
       const late = await signedRevoke(fx, { deadline: t - 1, version: 9 }, fx.other);
       await time.setNextBlockTimestamp(t);
-      await expect(submit(fx.consent, fx.patient.address, late.message, late.sig))
+      await expect(relayRevoke(fx.consent, fx.patient.address, late.message, late.sig))
         .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
         .withArgs(t - 1);
       const stale = await signedRevoke(fx, { version: 9 }, fx.other);
-      await expect(submit(fx.consent, fx.patient.address, stale.message, stale.sig))
+      await expect(relayRevoke(fx.consent, fx.patient.address, stale.message, stale.sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(1, 9);
       const wrong = await signedRevoke(fx, {}, fx.other);
-      await expect(submit(fx.consent, fx.patient.address, wrong.message, wrong.sig)).to.be.revertedWithCustomError(
+      await expect(relayRevoke(fx.consent, fx.patient.address, wrong.message, wrong.sig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
       const ok = await signedRevoke(fx);
-      await expect(submit(fx.consent, fx.patient.address, ok.message, malleate(ok.sig))).to.be.revertedWithCustomError(
-        fx.consent,
-        "InvalidSignature",
-      );
+      await expect(
+        relayRevoke(fx.consent, fx.patient.address, ok.message, malleate(ok.sig)),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
       const t2 = (await time.latest()) + 20;
       const onTime = await signedRevoke(fx, { deadline: t2 });
       await time.setNextBlockTimestamp(t2);
-      await expect(submit(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
+      await expect(relayRevoke(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
         fx.consent,
         "ConsentRevoked",
       );
@@ -1259,7 +1256,7 @@ describe("ConsentRegistry", function () {
         deadline,
       });
       const m = { grantee: fx.grantee.address, scope: fx.scope, purpose: 1, version: 1, deadline };
-      await expect(submit(fx.consent, fx.patient.address, m, gsig)).to.be.revertedWithCustomError(
+      await expect(relayRevoke(fx.consent, fx.patient.address, m, gsig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
