@@ -533,19 +533,10 @@ describe("ConsentRegistry", function () {
         expect(await read()).to.equal(raw);
         const m = { grantee, scope: fx.scope, purpose, version: Number(MAX_VERSION), deadline: await future(3600) };
         const sig = await signRevoke(ethers, fx.patient, fx.domain, m);
-        await expect(
-          fx.consent.revokeBySig(
-            fx.patient.address,
-            grantee,
-            fx.scope,
-            purpose,
-            m.version,
-            m.deadline,
-            sig.v,
-            sig.r,
-            sig.s,
-          ),
-        ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+        await expect(relayRevoke(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
+          fx.consent,
+          "VersionOverflow",
+        );
         expect(await read()).to.equal(raw);
         if (purpose === PURPOSE.Emergency)
           await expectRegistration(fx.consent, fx.patient.address, grantee, [600n, 0n, fx.one.root, 1n]);
@@ -1553,17 +1544,7 @@ describe("ConsentRegistry", function () {
       await as(consent, medic).breakGlass(patient.address, scope, []);
       const m = { grantee: medic.address, scope, purpose: PURPOSE.Emergency, version: 1, deadline: await future(60) };
       const sig = await signRevoke(ethers, patient, domain, m);
-      const tx = as(consent, relayer).revokeBySig(
-        patient.address,
-        m.grantee,
-        m.scope,
-        m.purpose,
-        m.version,
-        m.deadline,
-        sig.v,
-        sig.r,
-        sig.s,
-      );
+      const tx = relayRevoke(as(consent, relayer), patient.address, m, sig);
       await expect(tx)
         .to.emit(consent, "ConsentRevoked")
         .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
@@ -2028,26 +2009,8 @@ describe("ConsentRegistry", function () {
       return relay;
     }
 
-    async function relayedRevoke(fx: Awaited<ReturnType<typeof deploy>>, version: number) {
-      const m = {
-        grantee: fx.grantee.address,
-        scope: fx.scope,
-        purpose: PURPOSE.Research,
-        version,
-        deadline: await future(60),
-      };
-      const sig = await signRevoke(ethers, fx.patient, fx.domain, m);
-      return as(fx.consent, fx.relayer).revokeBySig(
-        fx.patient.address,
-        m.grantee,
-        m.scope,
-        m.purpose,
-        m.version,
-        m.deadline,
-        sig.v,
-        sig.r,
-        sig.s,
-      );
+    async function relayedRevoke(fx: Fixture, version: number) {
+      return (await signedRevoke(fx, { purpose: PURPOSE.Research, version, deadline: await future(60) })).relay();
     }
 
     it("a revoke of a never-granted slot makes a Grant signature for version 0 fail StaleVersion", async function () {
