@@ -10,6 +10,7 @@
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { AbortOptions } from "@libp2p/interface";
+import { syncDirectory } from "../sync-directory.ts";
 
 type FileContents = Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 
@@ -71,15 +72,6 @@ async function writeDurably(path: string, contents: FileContents): Promise<void>
   try {
     await handle.writeFile(contents);
     await handle.datasync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
   } finally {
     await handle.close();
   }

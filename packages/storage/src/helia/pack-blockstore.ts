@@ -31,6 +31,7 @@ import type { CID } from "multiformats/cid";
 import type { AbortOptions } from "@libp2p/interface";
 import type { Blockstore, InputPair, Pair } from "interface-blockstore";
 import { BlockCorruptError, StoreUnavailableError, StoreWriteFailedError } from "../errors.ts";
+import { syncDirectory } from "../sync-directory.ts";
 import { DirLock } from "./dir-lock.ts";
 import { DirectWriter } from "./direct-writer.ts";
 import { notFoundError, notStartedError } from "./store-errors.ts";
@@ -748,16 +749,6 @@ async function writeSegmentHeader(handle: FileHandle): Promise<SegmentLayout> {
   await writeFully(handle, [header], header.length, 0);
   await handle.datasync();
   return parseSegmentHeader(header)!;
-}
-
-/** fsync of a directory: makes the names created or removed in it durable. */
-export async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** Writes `parts` (`length` bytes in all) at `offset`, finishing a short write from one contiguous copy. */

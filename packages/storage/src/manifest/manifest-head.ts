@@ -14,6 +14,7 @@ import {
 } from "../errors.ts";
 import { ProcessLock, describeHolder } from "../process-lock.ts";
 import type { LockAttempt } from "../process-lock.ts";
+import { syncDirectory } from "../sync-directory.ts";
 
 export interface ManifestHeadValue {
   cid: CID;
@@ -369,12 +370,7 @@ async function writeFileAtomically(path: string, contents: string): Promise<void
     await rm(temp, { force: true });
     throw error;
   }
-  const directory = await open(dirname(path), "r");
-  try {
-    await directory.sync();
-  } finally {
-    await directory.close();
-  }
+  await syncDirectory(dirname(path));
 }
 
 function isErrno(error: unknown, code: string): boolean {
