@@ -22,9 +22,9 @@ import {
   type PresentationRequest,
   type PresentationVerification,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import type { TestChain } from "./helpers/chain.ts";
 import { presentSdJwtSignedBy } from "./helpers/forge.ts";
-import { accredit, createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import { accredit, createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 const DOMAIN = "clinic.example";
 
@@ -52,10 +52,7 @@ describe("identity: bad input", function () {
   const suspensions = new Bitstring();
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
     revocations.set(1, true);
     suspensions.set(2, true);
     for (const [url, purpose, list] of [

@@ -3,18 +3,18 @@ import { verifyCredential as didJwtVcVerifyCredential } from "did-jwt-vc";
 import {
   CREDENTIAL_TYPES,
   CredentialType,
-  IdentityAgent,
   SchemaViolationError,
   createAgentVerifier,
   createPresentation,
   issueCredential,
   type CredentialTypeName,
+  type IdentityAgent,
   type ManagedDid,
 } from "../src/index.ts";
 import { veramoOf } from "../src/did/internal.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
+import type { TestChain } from "./helpers/chain.ts";
 import { BOARD_LIST_URL, StatusHost } from "./helpers/check-in.ts";
-import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import { createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 const ISSUER_OF: Record<CredentialTypeName, keyof Issuers> = {
   PatientIdentityCredential: "identity",
@@ -40,11 +40,8 @@ describe("identity: JWT credentials and presentations", function () {
       : {};
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
     await statusHost.publish(agent, issuers.board.did, BOARD_LIST_URL);
-    patient = await agent.createDid({ alias: "patient" });
     clinic = await agent.createDid({ alias: "clinic" });
     researcher = await agent.createDid({ method: "key", alias: "researcher" });
   });

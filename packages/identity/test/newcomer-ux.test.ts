@@ -5,7 +5,6 @@ import { expect } from "chai";
 import {
   CredentialType,
   CredentialVerifier,
-  IdentityAgent,
   InvalidIdentityInputError,
   IssuerTrust,
   SchemaViolationError,
@@ -13,11 +12,12 @@ import {
   ethrDidPrefix,
   issueCredential,
   subjectViolations,
+  type IdentityAgent,
   type ManagedDid,
 } from "../src/index.ts";
 import type { TrustRegistryClient } from "@hygeia/chain";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 /** Text that must never reach a check reason: what an RPC or library error may carry. */
 const SECRET = "https://user:s3cret@rpc.internal/v3/KEY at /srv/hygeia/node_modules/x.js:1:1";
@@ -29,10 +29,7 @@ describe("identity: what a newcomer ran into", function () {
   let patient: ManagedDid;
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
   });
   after(async function () {
     await agent?.close();

@@ -20,8 +20,8 @@ import {
   type CredentialVerification,
   type ManagedDid,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 import { httpFetcher, publishList, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
 import { BOARD_LIST_URL, StatusHost, accreditationFor, createClinic } from "./helpers/check-in.ts";
 
@@ -35,10 +35,7 @@ describe("identity review: the verifier's limits on a real chain", function () {
   let server: RecordingServer;
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
     server = await recordingServer();
   });
   after(async function () {

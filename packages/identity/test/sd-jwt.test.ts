@@ -1,13 +1,13 @@
 import { expect } from "chai";
 import {
   CredentialType,
-  IdentityAgent,
   issueSdJwtCredential,
   presentSdJwtCredential,
+  type IdentityAgent,
   type ManagedDid,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 describe("identity: SD-JWT VC with key binding", function () {
   let testChain: TestChain;
@@ -16,10 +16,7 @@ describe("identity: SD-JWT VC with key binding", function () {
   let patient: ManagedDid;
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
   });
   after(async function () {
     await agent?.close();

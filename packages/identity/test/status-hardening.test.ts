@@ -5,16 +5,16 @@ import { expect } from "chai";
 import {
   Bitstring,
   CredentialType,
-  IdentityAgent,
   createPresentation,
   issueCredential,
   statusEntry,
   type CredentialVerification,
+  type IdentityAgent,
   type ManagedDid,
   type PresentationVerification,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 import { httpFetcher, publishList, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
 
 function statusCheck(result: CredentialVerification | PresentationVerification) {
@@ -29,10 +29,7 @@ describe("identity: status list hardening", function () {
   let server: RecordingServer;
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
     server = await recordingServer();
   });
   after(async function () {

@@ -5,18 +5,18 @@ import { SDJwtVcInstance } from "@sd-jwt/sd-jwt-vc";
 import { digest, generateSalt } from "@sd-jwt/crypto-nodejs";
 import {
   CredentialType,
-  IdentityAgent,
   TOKEN_STATUS_INVALID,
   TOKEN_STATUS_SUSPENDED,
   TokenStatusList,
   issueSdJwtCredential,
   issueTokenStatusList,
   presentSdJwtCredential,
+  type IdentityAgent,
   type ManagedDid,
   type PresentationVerification,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 import { httpFetcher, recordingServer, verifierWith, type RecordingServer } from "./helpers/verifier.ts";
 
 describe("identity: SD-JWT VC status claim (IETF Token Status List)", function () {
@@ -29,10 +29,7 @@ describe("identity: SD-JWT VC status claim (IETF Token Status List)", function (
   const list = new TokenStatusList(65_536, 2);
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
     server = await recordingServer();
     listUrl = `${server.base}/token-status/1`;
     list.set(3, TOKEN_STATUS_INVALID);

@@ -7,7 +7,6 @@ import {
   CredentialType,
   HolderMismatchError,
   HygeiaIdentityError,
-  IdentityAgent,
   InvalidCredentialError,
   InvalidIdentityInputError,
   KeyNotFoundError,
@@ -19,11 +18,12 @@ import {
   issueStatusListCredential,
   presentSdJwtCredential,
   presentationRequestProblems,
+  type IdentityAgent,
   type ManagedDid,
 } from "../src/index.ts";
 import { decodeJwt } from "../src/verify/jwt.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 const DOMAIN = "clinic.example";
 
@@ -49,10 +49,7 @@ describe("identity: typed errors for careless input", function () {
   const stranger = "did:ethr:0x7a69:0x000000000000000000000000000000000000dEaD";
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
   });
   after(async function () {
     await agent?.close();

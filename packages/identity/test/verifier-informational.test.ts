@@ -3,14 +3,14 @@
 import { expect } from "chai";
 import {
   CredentialType,
-  IdentityAgent,
   issueCredential,
   signedContentDigest,
   type CredentialVerification,
+  type IdentityAgent,
   type ManagedDid,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 const CURVE_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
@@ -21,10 +21,7 @@ describe("identity: verifier, informational findings", function () {
   let patient: ManagedDid;
 
   before(async function () {
-    testChain = await startTestChain();
-    agent = await IdentityAgent.create({ network: testChain.network });
-    issuers = await createIssuers(testChain, agent);
-    patient = await agent.createDid({ alias: "patient" });
+    ({ testChain, agent, issuers, patient } = await startIssuerWorld());
   });
   after(async function () {
     await agent?.close();

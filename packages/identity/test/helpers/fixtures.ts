@@ -1,8 +1,8 @@
 // Issuers accredited on the real TrustRegistry, a patient, and a verifier wired to the chain.
 import { TrustRegistryClient, TrustRole, type TrustRoleName } from "@hygeia/chain";
-import type { IdentityAgent } from "../../src/index.ts";
 import {
   CredentialVerifier,
+  IdentityAgent,
   IssuerTrust,
   MemoryChallengeStore,
   ethrDidPrefix,
@@ -10,7 +10,7 @@ import {
   type CredentialVerifierOptions,
   type ManagedDid,
 } from "../../src/index.ts";
-import type { TestChain } from "./chain.ts";
+import { startTestChain, type TestChain } from "./chain.ts";
 
 export interface Issuers {
   identity: ManagedDid;
@@ -54,6 +54,30 @@ export async function createIssuers(testChain: TestChain, agent: IdentityAgent):
   await accredit(testChain, issuers.clinic, TrustRole.Clinic);
   await accredit(testChain, issuers.irb, TrustRole.Irb);
   return issuers;
+}
+
+/** Most test files' world: a test chain, one agent holding the accredited issuers, and a patient DID in that agent. */
+export interface IssuerWorld {
+  testChain: TestChain;
+  agent: IdentityAgent;
+  issuers: Issuers;
+  patient: ManagedDid;
+}
+
+/** Starts an IssuerWorld; when a step fails, stops what it had started (the caller's after() has nothing yet). */
+export async function startIssuerWorld(): Promise<IssuerWorld> {
+  const testChain = await startTestChain();
+  let agent: IdentityAgent | undefined;
+  try {
+    agent = await IdentityAgent.create({ network: testChain.network });
+    const issuers = await createIssuers(testChain, agent);
+    const patient = await agent.createDid({ alias: "patient" });
+    return { testChain, agent, issuers, patient };
+  } catch (error) {
+    await agent?.close();
+    await testChain.stop();
+    throw error;
+  }
 }
 
 export function createVerifier(
