@@ -21,15 +21,15 @@ export function assertTimeoutMs(timeoutMs: unknown, what = "timeoutMs"): asserts
 export const MIN_STORE_TIMEOUT_MS = 100;
 
 /**
- * A store-wide timeoutMs: a whole number of ms from `min`. Below it, the likely mistake is seconds for milliseconds,
- * and the message says so.
+ * A store-wide timeoutMs: a whole number of ms from MIN_STORE_TIMEOUT_MS. Below it, the likely mistake is seconds
+ * for milliseconds, and the message says so.
  */
-export function assertStoreTimeoutMs(timeoutMs: unknown, min: number, defaultMs: number): asserts timeoutMs is number {
+export function assertStoreTimeoutMs(timeoutMs: unknown, defaultMs: number): asserts timeoutMs is number {
   assertTimeoutMs(timeoutMs);
-  if (timeoutMs >= min) return;
+  if (timeoutMs >= MIN_STORE_TIMEOUT_MS) return;
   const seconds = timeoutMs <= 3600 ? ` (${timeoutMs} looks like seconds: multiply by 1000, ${timeoutMs * 1000})` : "";
   throw new InvalidArgumentError(
-    `timeoutMs is an idle timeout in milliseconds, at least ${min} (default ${defaultMs})${seconds}`,
+    `timeoutMs is an idle timeout in milliseconds, at least ${MIN_STORE_TIMEOUT_MS} (default ${defaultMs})${seconds}`,
     { field: "timeoutMs" },
   );
 }

@@ -20,7 +20,7 @@ import {
   StorageTimeoutError,
   StoreUnavailableError,
 } from "../errors.ts";
-import { MIN_STORE_TIMEOUT_MS, assertStoreTimeoutMs } from "../idle-timeout.ts";
+import { assertStoreTimeoutMs } from "../idle-timeout.ts";
 import type { IdleTimeout } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 import { dataDirFailure } from "./data-dir-errors.ts";
@@ -113,7 +113,7 @@ export class HeliaContentStore implements ContentStore {
       });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    assertStoreTimeoutMs(timeoutMs, MIN_STORE_TIMEOUT_MS, DEFAULT_TIMEOUT_MS);
+    assertStoreTimeoutMs(timeoutMs, DEFAULT_TIMEOUT_MS);
     const listen = multiaddrList(options.listen ?? LOOPBACK_LISTEN, "listen").map((address) => address.toString());
     const peers = multiaddrList(options.peers ?? [], "peers");
 

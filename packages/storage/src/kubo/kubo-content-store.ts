@@ -10,7 +10,7 @@ import type { ByteInput } from "@hygeia/crypto";
 import { storageByteChunks } from "../byte-input.ts";
 import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
 import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
-import { IdleTimeout, MIN_STORE_TIMEOUT_MS, assertStoreTimeoutMs } from "../idle-timeout.ts";
+import { IdleTimeout, assertStoreTimeoutMs } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
 
 export const DEFAULT_KUBO_TIMEOUT_MS = 30_000;
@@ -45,7 +45,7 @@ export class KuboContentStore implements ContentStore {
       throw new InvalidArgumentError("url must be an http(s) URL of a Kubo RPC API", { field: "url" });
     }
     const timeoutMs = options.timeoutMs ?? DEFAULT_KUBO_TIMEOUT_MS;
-    assertStoreTimeoutMs(timeoutMs, MIN_STORE_TIMEOUT_MS, DEFAULT_KUBO_TIMEOUT_MS);
+    assertStoreTimeoutMs(timeoutMs, DEFAULT_KUBO_TIMEOUT_MS);
     // Imported on first use: users of the embedded Helia node do not pay for the RPC client (≈ 10 MB heap).
     const { create } = await import("kubo-rpc-client");
     const store = new KuboContentStore(create({ url }), timeoutMs);
