@@ -134,6 +134,11 @@ export function challengeProblem(challenge: unknown): string | undefined {
   return undefined;
 }
 
+/** Whether `a` names DID `b`: did:ethr addresses may differ in checksum case only; other DIDs compare exactly. */
+export function sameDid(a: unknown, b: string): boolean {
+  return typeof a === "string" && (a === b || (a.startsWith("did:ethr:") && a.toLowerCase() === b.toLowerCase()));
+}
+
 export function domainProblem(domain: unknown): string | undefined {
   if (typeof domain !== "string" || domain.length === 0) return "missing (the verifier's domain or DID)";
   if (domain.length > MAX_DOMAIN_LENGTH) return `too long: ${domain.length} characters, at most ${MAX_DOMAIN_LENGTH}`;

@@ -20,6 +20,7 @@ import {
   assertChallengeAndDomain,
   assertCredentialType,
   heldDid,
+  sameDid,
   validityPeriod,
   type CredentialTime,
 } from "../credentials/inputs.ts";
@@ -175,11 +176,6 @@ async function assertBoundToHolder(agent: IdentityAgent, credential: string, hol
 function tokenStatusClaimOf(reference: { uri: string; idx: number }) {
   objectArgument(reference, "tokenStatus", "{ uri, idx }");
   return tokenStatusClaim(reference.uri, reference.idx);
-}
-
-/** did:ethr addresses may differ in checksum case only; other DIDs compare exactly. */
-function sameDid(a: string, b: string): boolean {
-  return a === b || (a.startsWith("did:ethr:") && a.toLowerCase() === b.toLowerCase());
 }
 
 /**

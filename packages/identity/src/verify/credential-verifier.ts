@@ -15,7 +15,7 @@ import type { TrustRoleName } from "@hygeia/chain";
 import { errorMessage, InvalidStatusListError, UnknownDidError } from "../errors.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
 import { subjectClaimNames, subjectViolations } from "../credentials/schema.ts";
-import { challengeProblem, domainProblem } from "../credentials/inputs.ts";
+import { challengeProblem, domainProblem, sameDid } from "../credentials/inputs.ts";
 import { DEFAULT_TRUSTED_ROLES, isCredentialType, type CredentialTypeName } from "../credentials/types.ts";
 import { Bitstring } from "../status/bitstring.ts";
 import {
@@ -833,11 +833,6 @@ function numericClaimOrThrow(payload: Readonly<Record<string, unknown>>, name: s
 /** `vc.issuer` is a DID string or `{ id }`. */
 function issuerId(value: unknown): unknown {
   return typeof value === "object" && value !== null ? (value as { id?: unknown }).id : value;
-}
-
-/** did:ethr addresses may differ in checksum case only; other DIDs compare exactly. */
-function sameDid(a: unknown, b: string): boolean {
-  return typeof a === "string" && (a === b || (a.startsWith("did:ethr:") && a.toLowerCase() === b.toLowerCase()));
 }
 
 function numericClaimOrUndefined(payload: Readonly<Record<string, unknown>>, name: string): number | undefined {
