@@ -440,8 +440,8 @@ export class ConsentIndexer {
     this.requireFresh();
     if (this.allows(key, at)) return false;
     for (let b = this.blocks.length - 1; b >= 0 && this.blocks[b]!.undo === null; b--) {
-      const writes = this.blocks[b]!.writes;
-      for (let i = writes.length - 1; i >= 0; i--) if (writes[i]!.key === key) return isLive(writes[i]!.value, at);
+      const value = lastWrite(this.blocks[b]!.writes, key);
+      if (value !== undefined) return isLive(value, at);
     }
     return false;
   }
@@ -811,12 +811,10 @@ export class ConsentIndexer {
    * expiry of the unconfirmed blocks rather than the last one.
    */
   private latestValue(key: ConsentKey, writes: readonly SlotWrite[]): SlotValue | undefined {
-    for (let i = writes.length - 1; i >= 0; i--) if (writes[i]!.key === key) return writes[i]!.value;
-    for (let b = this.blocks.length - 1; b >= 0; b--) {
-      const blockWrites = this.blocks[b]!.writes;
-      for (let i = blockWrites.length - 1; i >= 0; i--) if (blockWrites[i]!.key === key) return blockWrites[i]!.value;
-    }
-    return this.confirmed.get(key);
+    let value = lastWrite(writes, key);
+    for (let b = this.blocks.length - 1; value === undefined && b >= 0; b--)
+      value = lastWrite(this.blocks[b]!.writes, key);
+    return value ?? this.confirmed.get(key);
   }
 
   private noteKey(key: ConsentKey): void {
@@ -936,6 +934,12 @@ function positive(value: number, field: string): number {
   const n = requireSmallUint(value, 32, field);
   if (n === 0) throw new InvalidInputError(field, "must be at least 1");
   return n;
+}
+
+/** The value the last of `writes` to `key` wrote, if any wrote to it. */
+function lastWrite(writes: readonly SlotWrite[], key: ConsentKey): SlotValue | undefined {
+  for (let i = writes.length - 1; i >= 0; i--) if (writes[i]!.key === key) return writes[i]!.value;
+  return undefined;
 }
 
 /** The slot key of a caller's (patient, grantee, scope id, purpose), each validated (InvalidInputError). */
