@@ -86,7 +86,8 @@ function advice(dataDir: string, path: string, reason: string): string {
 /**
  * Maps a failure while opening the data dir's stores: a file-system failure is a DataDirError; a typed storage
  * error without one (another process holds the lock) passes through; anything else is StoreUnavailableError.
- * `where` is the path to name when the failure does not say (SQLite's errors name none).
+ * A DataDirError from below (a damaged lock file, named with its own advice) keeps its path, reason and message,
+ * reported against `dataDir`. `where` is the path to name when the failure does not say (SQLite's errors name none).
  */
 export function dataDirFailure(
   dataDir: string,
@@ -94,6 +95,11 @@ export function dataDirFailure(
   what: string,
   where: string = dataDir,
 ): HygeiaStorageError {
+  if (error instanceof DataDirError) {
+    return error.dataDir === dataDir
+      ? error
+      : new DataDirError(dataDir, error.path, error.reason, error.message, { cause: error.cause });
+  }
   const failure = fsFailure(error);
   if (failure !== undefined) {
     const path = failure.path ?? where;

@@ -128,7 +128,7 @@ export class HeliaContentStore implements ContentStore {
     // One node per data dir, whatever its blockstore: the lock covers datastore.sqlite (peer key, pins) as well as
     // the blocks, so it is taken before anything is opened and released on every failure below.
     const lock = await DirLock.acquire(options.dataDir).catch((error: unknown) => {
-      throw openFailure(options.dataDir, error, "the data dir's lock");
+      throw dataDirFailure(options.dataDir, error, "the data dir's lock");
     });
     const blockstore =
       kind === "pack"
@@ -138,7 +138,7 @@ export class HeliaContentStore implements ContentStore {
       await blockstore.open();
     } catch (error) {
       await lock.release().catch(() => undefined);
-      throw openFailure(options.dataDir, error, "the blockstore");
+      throw dataDirFailure(options.dataDir, error, "the blockstore");
     }
     const damage = blockstore instanceof PackBlockstore ? blockstore.damage : [];
     if (damage.length > 0) (options.onBlockstoreDamage ?? warnOfDamage)(damage);
@@ -148,7 +148,7 @@ export class HeliaContentStore implements ContentStore {
     } catch (cause) {
       await blockstore.close().catch(() => undefined);
       await lock.release().catch(() => undefined);
-      throw openFailure(options.dataDir, cause, "the datastore", join(options.dataDir, DATASTORE_FILE));
+      throw dataDirFailure(options.dataDir, cause, "the datastore", join(options.dataDir, DATASTORE_FILE));
     }
     // Durability order: no datastore write (a pin record) reaches the disk before the blocks written before it,
     // and none at all once the data dir's lock file was deleted or replaced (another node may be writing).
@@ -471,17 +471,6 @@ async function releaseAll(opened: Opened): Promise<void> {
   await opened.blockstore.close().catch((error: unknown) => (failure ??= error));
   await opened.lock.release().catch((error: unknown) => (failure ??= error));
   if (failure !== undefined) throw failure;
-}
-
-/**
- * dataDirFailure for a failure at open; a DataDirError from below (a damaged lock file, named with its own advice)
- * keeps its path, reason and message and is reported against `dataDir`.
- */
-function openFailure(dataDir: string, error: unknown, what: string, where?: string): HygeiaStorageError {
-  if (error instanceof DataDirError) {
-    return new DataDirError(dataDir, error.path, error.reason, error.message, { cause: error.cause });
-  }
-  return dataDirFailure(dataDir, error, what, where);
 }
 
 function warnOfDamage(damage: readonly PackDamage[]): void {
