@@ -36,3 +36,9 @@ export function functionArgument<T>(value: T, field: string, shape: string): Non
     );
   return value as NonNullable<T>;
 }
+
+/** Where a status list is served: an http(s) URL without whitespace, at most 2048 characters. */
+export function listUrlArgument(value: unknown, field: string, served: string): asserts value is string {
+  if (typeof value !== "string" || !/^https?:\/\/\S+$/.test(value) || value.length > 2048)
+    throw new InvalidIdentityInputError(field, `must be the http(s) URL the ${served} is served at`);
+}

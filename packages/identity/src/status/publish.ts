@@ -3,7 +3,7 @@ import type { IdentityAgent } from "../did/agent.ts";
 import { InvalidIdentityInputError } from "../errors.ts";
 import { heldDid } from "../credentials/inputs.ts";
 import { assertAgent } from "../did/internal.ts";
-import { objectArgument } from "../arguments.ts";
+import { listUrlArgument, objectArgument } from "../arguments.ts";
 import { Bitstring, type StatusPurpose } from "./bitstring.ts";
 import { TokenStatusList } from "./token-status-list.ts";
 
@@ -12,6 +12,17 @@ import { TokenStatusList } from "./token-status-list.ts";
  * revocation is certain to take effect within this long even where an older version is replayed.
  */
 export const MAX_STATUS_LIST_VALIDITY_SECONDS = 7 * 86_400;
+
+/** A version's lifetime (`exp` − `iat`): default 1 day, at most MAX_STATUS_LIST_VALIDITY_SECONDS. */
+function validForSeconds(value: number | undefined): number {
+  const validFor = value ?? 86_400;
+  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_STATUS_LIST_VALIDITY_SECONDS)
+    throw new InvalidIdentityInputError(
+      "validForSeconds",
+      `must be a whole number of seconds, 1 to ${MAX_STATUS_LIST_VALIDITY_SECONDS} (verifiers refuse longer by default)`,
+    );
+  return validFor;
+}
 
 export interface StatusListCredentialParams {
   issuer: string;
@@ -30,17 +41,11 @@ export async function issueStatusListCredential(
 ): Promise<string> {
   assertAgent(agent);
   objectArgument(params, "params", "{ issuer, url, purpose, list, validForSeconds? }");
-  if (typeof params.url !== "string" || !/^https?:\/\/\S+$/.test(params.url) || params.url.length > 2048)
-    throw new InvalidIdentityInputError("url", "must be the http(s) URL the list credential is served at");
+  listUrlArgument(params.url, "url", "list credential");
   if (params.purpose !== "revocation" && params.purpose !== "suspension")
     throw new InvalidIdentityInputError("purpose", 'must be "revocation" or "suspension"');
   if (!(params.list instanceof Bitstring)) throw new InvalidIdentityInputError("list", "must be a Bitstring");
-  const validFor = params.validForSeconds ?? 86_400;
-  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_STATUS_LIST_VALIDITY_SECONDS)
-    throw new InvalidIdentityInputError(
-      "validForSeconds",
-      `must be a whole number of seconds, 1 to ${MAX_STATUS_LIST_VALIDITY_SECONDS} (verifiers refuse longer by default)`,
-    );
+  const validFor = validForSeconds(params.validForSeconds);
   await heldDid(agent, params.issuer, "issuer");
   const now = Math.floor(Date.now() / 1000);
   return agent.signJwt(params.issuer, {
@@ -79,16 +84,10 @@ export interface TokenStatusListParams {
 export async function issueTokenStatusList(agent: IdentityAgent, params: TokenStatusListParams): Promise<string> {
   assertAgent(agent);
   objectArgument(params, "params", "{ issuer, url, list, validForSeconds?, ttlSeconds? }");
-  if (typeof params.url !== "string" || !/^https?:\/\/\S+$/.test(params.url) || params.url.length > 2048)
-    throw new InvalidIdentityInputError("url", "must be the http(s) URL the status list token is served at");
+  listUrlArgument(params.url, "url", "status list token");
   if (!(params.list instanceof TokenStatusList))
     throw new InvalidIdentityInputError("list", "must be a TokenStatusList");
-  const validFor = params.validForSeconds ?? 86_400;
-  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_STATUS_LIST_VALIDITY_SECONDS)
-    throw new InvalidIdentityInputError(
-      "validForSeconds",
-      `must be a whole number of seconds, 1 to ${MAX_STATUS_LIST_VALIDITY_SECONDS} (verifiers refuse longer by default)`,
-    );
+  const validFor = validForSeconds(params.validForSeconds);
   const ttl = params.ttlSeconds;
   if (ttl !== undefined && (!Number.isSafeInteger(ttl) || ttl <= 0))
     throw new InvalidIdentityInputError("ttlSeconds", "must be a positive whole number of seconds");

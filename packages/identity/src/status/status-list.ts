@@ -22,7 +22,7 @@
 //   valid always fails.
 import { InvalidIdentityInputError, InvalidStatusListError, StatusListUnavailableError } from "../errors.ts";
 import type { Bitstring } from "./bitstring.ts";
-import { functionArgument, objectArgument } from "../arguments.ts";
+import { functionArgument, listUrlArgument, objectArgument } from "../arguments.ts";
 import { type StatusPurpose } from "./bitstring.ts";
 import { TOKEN_STATUS_INVALID, TOKEN_STATUS_SUSPENDED, type TokenStatusList } from "./token-status-list.ts";
 import { BoundedCache } from "../verify/bounded-cache.ts";
@@ -43,8 +43,7 @@ export interface BitstringStatusListEntry {
  * InvalidIdentityInputError naming the field for a listUrl that is not http(s), another purpose, a bad index.
  */
 export function statusEntry(listUrl: string, purpose: StatusPurpose, index: number): BitstringStatusListEntry {
-  if (typeof listUrl !== "string" || !/^https?:\/\/\S+$/.test(listUrl) || listUrl.length > 2048)
-    throw new InvalidIdentityInputError("listUrl", "must be the http(s) URL the status list credential is served at");
+  listUrlArgument(listUrl, "listUrl", "status list credential");
   if (purpose !== "revocation" && purpose !== "suspension")
     throw new InvalidIdentityInputError("purpose", 'must be "revocation" or "suspension"');
   if (!Number.isSafeInteger(index) || index < 0)
@@ -93,8 +92,7 @@ export type StatusReference = BitstringStatusListEntry | TokenStatusReference;
  * InvalidIdentityInputError naming the field for a uri that is not http(s) or a bad idx.
  */
 export function tokenStatusClaim(uri: string, idx: number): { status_list: { idx: number; uri: string } } {
-  if (typeof uri !== "string" || !/^https?:\/\/\S+$/.test(uri) || uri.length > 2048)
-    throw new InvalidIdentityInputError("uri", "must be the http(s) URL the status list token is served at");
+  listUrlArgument(uri, "uri", "status list token");
   if (!Number.isSafeInteger(idx) || idx < 0) throw new InvalidIdentityInputError("idx", "must be a whole number >= 0");
   return { status_list: { idx, uri } };
 }
