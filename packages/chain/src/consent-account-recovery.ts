@@ -16,7 +16,7 @@ import type { HDNodeWallet, Provider } from "ethers";
 import { DEFAULT_READ_TIMEOUT_MS } from "./clients/base.ts";
 import { toChainError } from "./clients/chain-errors.ts";
 import { consentRegistryInterface, type ConsentEvent } from "./clients/consent-events.ts";
-import { ConsentRegistryClient, DEFAULT_MAX_BLOCK_WINDOWS } from "./clients/consent-registry.ts";
+import { ConsentRegistryClient, checkEventRange } from "./clients/consent-registry.ts";
 import * as node from "./clients/node-reads.ts";
 import { askNode } from "./clients/sender.ts";
 import { MAX_CONSENT_ACCOUNT_INDEX, consentAccount } from "./consent-accounts.ts";
@@ -26,8 +26,6 @@ import {
   describe,
   requireAddress,
   requireNonZeroAddress,
-  requireSignal,
-  requireSmallUint,
   requireTimeoutMs,
   throwIfAborted,
 } from "./errors.ts";
@@ -246,11 +244,14 @@ function checkScanOptions(
       `expected an integer 1..${MAX_CONSENT_GAP_LIMIT} (consecutive unused accounts before the scan stops), got ${describe(gapLimit)}`,
     );
   }
-  const maxBlockRange = requireSmallUint(options.maxBlockRange ?? 10_000, 32, "maxBlockRange");
-  if (maxBlockRange === 0) throw new InvalidInputError("maxBlockRange", "must be at least 1");
+  // fromBlock, maxBlockRange, maxBlockWindows and signal as the event scan checks them, before the node is asked.
+  const { fromBlock, maxBlockRange, maxBlockWindows, signal } = checkEventRange({
+    fromBlock: options.fromBlock ?? 0,
+    maxBlockRange: options.maxBlockRange,
+    maxBlockWindows: options.maxBlockWindows,
+    signal: options.signal,
+  });
   if (options.readTimeoutMs !== undefined) timeoutMs = requireTimeoutMs(options.readTimeoutMs, "readTimeoutMs");
-  const maxBlockWindows = requireSmallUint(options.maxBlockWindows ?? DEFAULT_MAX_BLOCK_WINDOWS, 32, "maxBlockWindows");
-  if (maxBlockWindows === 0) throw new InvalidInputError("maxBlockWindows", "must be at least 1");
   const maxAccounts = options.maxAccounts ?? DEFAULT_MAX_CONSENT_ACCOUNTS;
   if (!Number.isInteger(maxAccounts) || maxAccounts < gapLimit || maxAccounts > MAX_CONSENT_ACCOUNT_INDEX + 1) {
     throw new InvalidInputError(
@@ -270,13 +271,13 @@ function checkScanOptions(
   return {
     provider,
     registry,
-    fromBlock: requireSmallUint(options.fromBlock ?? 0, 48, "fromBlock"),
+    fromBlock,
     gapLimit,
     maxBlockRange,
     maxBlockWindows,
     maxAccounts,
     timeoutMs,
-    signal: requireSignal(options.signal, "signal"),
+    signal,
     reveal: options.revealAddressesToNode === true,
     known,
   };

@@ -617,7 +617,8 @@ function patientTopics(patient: unknown): string[] {
   return [...new Set(addresses.map((address) => zeroPadValue(address, 32).toLowerCase()))];
 }
 
-function checkEventRange(options: ConsentEventsOptions): {
+/** consentEventsOf's options, checked (findConsentAccounts checks its own with it, before asking the node). */
+export function checkEventRange(options: ConsentEventsOptions): {
   fromBlock: number;
   toBlock?: number;
   maxBlockRange: number;
