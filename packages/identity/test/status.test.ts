@@ -2,7 +2,7 @@ import { expect } from "chai";
 import {
   Bitstring,
   CredentialType,
-  IdentityAgent,
+  type IdentityAgent,
   InvalidStatusListError,
   MIN_STATUS_LIST_BITS,
   issueCredential,
@@ -10,8 +10,8 @@ import {
   statusEntry,
   type ManagedDid,
 } from "../src/index.ts";
-import { startTestChain, type TestChain } from "./helpers/chain.ts";
-import { createIssuers, createVerifier, subjects, type Issuers } from "./helpers/fixtures.ts";
+import type { TestChain } from "./helpers/chain.ts";
+import { createVerifier, startIssuerWorld, subjects, type Issuers } from "./helpers/fixtures.ts";
 
 describe("identity: Bitstring Status List", function () {
   describe("bitstring", function () {
@@ -90,10 +90,7 @@ describe("identity: Bitstring Status List", function () {
     }
 
     before(async function () {
-      testChain = await startTestChain();
-      agent = await IdentityAgent.create({ network: testChain.network });
-      issuers = await createIssuers(testChain, agent);
-      patient = await agent.createDid();
+      ({ testChain, agent, issuers, patient } = await startIssuerWorld());
       await publish();
     });
     after(async function () {
