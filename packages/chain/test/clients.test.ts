@@ -5,7 +5,6 @@ import {
   ChainUnavailableError,
   ConsentRegistryClient,
   ContractNotDeployedError,
-  ContractRevertError,
   InvalidInputError,
   InvalidPurposeError,
   InvalidScopeError,
@@ -25,13 +24,7 @@ import {
   type TestChain,
 } from "./support/chain.ts";
 import { sid } from "./support/scopes.ts";
-import { refusal, rejection } from "./support/settle.ts";
-
-async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
-  const error = await rejection(promise);
-  expect(error).to.be.instanceOf(ContractRevertError);
-  return error as ContractRevertError;
-}
+import { refusal, rejection, revertOf } from "./support/settle.ts";
 
 describe("contract clients (anvil)", function () {
   this.timeout(60_000);

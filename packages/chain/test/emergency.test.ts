@@ -51,7 +51,7 @@ import {
 
 import { advanceTime, latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
 import { scopesOf, sid } from "./support/scopes.ts";
-import { rejection } from "./support/settle.ts";
+import { rejection, revertOf } from "./support/settle.ts";
 
 const REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
 const domain = consentDomain(31337, REGISTRY);
@@ -67,12 +67,6 @@ function idsOf(p: string | { address: string }, scopes: readonly string[] = SCOP
 /** The leaf the contract hashes for a scope id: keccak256(bytes.concat(keccak256(abi.encode(id)))). */
 function leaf(id: string): string {
   return keccak256(keccak256(AbiCoder.defaultAbiCoder().encode(["bytes32"], [id])));
-}
-
-async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
-  const error = await rejection(promise);
-  expect(error).to.be.instanceOf(ContractRevertError);
-  return error as ContractRevertError;
 }
 
 describe("emergency scopes (off-chain)", () => {

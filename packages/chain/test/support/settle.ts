@@ -1,6 +1,6 @@
 /** Helpers for tests of refusals and of code that must never hang. */
 import { expect } from "chai";
-import { InvalidInputError } from "../../src/index.ts";
+import { ContractRevertError, InvalidInputError } from "../../src/index.ts";
 
 /** Rejects when `promise` has not settled within `ms`: a hang fails the test instead of stalling it. */
 export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -17,6 +17,13 @@ export async function rejection(promise: Promise<unknown>): Promise<unknown> {
     () => expect.fail("expected a rejection"),
     (error: unknown) => error,
   );
+}
+
+/** The ContractRevertError `promise` rejects with; fails the test when it resolves or rejects with another error. */
+export async function revertOf(promise: Promise<unknown>): Promise<ContractRevertError> {
+  const error = await rejection(promise);
+  expect(error).to.be.instanceOf(ContractRevertError);
+  return error as ContractRevertError;
 }
 
 /** The InvalidInputError `call` throws synchronously; fails the test when it returns or throws another error. */
