@@ -379,14 +379,7 @@ export class PackBlockstore implements Blockstore {
     }
     if (problem !== undefined) {
       location.damaged = problem; // a later put of this block writes a fresh copy
-      this.#damage.push({
-        kind: "record",
-        segment: segmentName(segment.id),
-        offset,
-        length,
-        cid: key.toString(),
-        reason: problem,
-      });
+      this.#report("record", segment.id, offset, length, key, problem);
       throw corrupt(key, segment, offset, problem);
     }
     return data;
@@ -480,8 +473,7 @@ export class PackBlockstore implements Blockstore {
 
   /** Indexes one segment's records, reading headers only; cuts a torn tail of the last one. */
   async #load(id: number, last: boolean): Promise<void> {
-    const name = segmentName(id);
-    const handle = await open(join(this.path, name), "r+");
+    const handle = await open(join(this.path, segmentName(id)), "r+");
     const fileSize = (await handle.stat()).size;
     const first = Buffer.alloc(Math.min(fileSize, SEGMENT_HEADER_PROBE));
     await handle.read(first, 0, first.length, 0);
@@ -498,14 +490,8 @@ export class PackBlockstore implements Blockstore {
       // Damaged header: read it as version 3 (its records identify themselves), never write to it.
       headerDamaged = true;
       layout = LAYOUT_V3;
-      this.#damage.push({
-        kind: "segment-header",
-        segment: name,
-        offset: 0,
-        length: Math.min(fileSize, ALIGNMENT),
-        cid: undefined,
-        reason: "the segment header does not verify: the segment is read as version 3 and never written to",
-      });
+      const reason = "the segment header does not verify: the segment is read as version 3 and never written to";
+      this.#report("segment-header", id, 0, Math.min(fileSize, ALIGNMENT), undefined, reason);
     }
     const segment: Segment = { id, handle, layout, size: Math.max(fileSize, layout.firstRecord), headerDamaged };
     this.#segments.push(segment);
@@ -534,6 +520,18 @@ export class PackBlockstore implements Blockstore {
     }
   }
 
+  /** Records damage found in segment `id` (see PackDamage). */
+  #report(
+    kind: PackDamage["kind"],
+    id: number,
+    offset: number,
+    length: number,
+    cid: CID | undefined,
+    reason: string,
+  ): void {
+    this.#damage.push({ kind, segment: segmentName(id), offset, length, cid: cid?.toString(), reason });
+  }
+
   /** Puts one scanned record into the index (see the safety rules of pack-scan.ts for `verified`). */
   async #indexRecord(
     segment: Segment,
@@ -543,10 +541,9 @@ export class PackBlockstore implements Blockstore {
   ): Promise<void> {
     const { cid, kind, offset, length, verified } = record;
     const key = keyOf(cid);
-    const name = segmentName(segment.id);
     if (damaged) {
       const reason = "CRC mismatch (a whole record whose data is damaged)";
-      this.#damage.push({ kind: "record", segment: name, offset, length, cid: cid.toString(), reason });
+      this.#report("record", segment.id, offset, length, cid, reason);
       this.#index.set(key, { cid, segment, offset, length, damaged: reason });
       return;
     }
@@ -565,14 +562,8 @@ export class PackBlockstore implements Blockstore {
         (await recordDataVerifies(segment.handle, offset, record.header, Buffer.allocUnsafe(1 << 20), true));
       budget.bytes -= Math.min(dataLength, budget.bytes);
       if (!proved) {
-        this.#damage.push({
-          kind: "record",
-          segment: name,
-          offset,
-          length,
-          cid: cid.toString(),
-          reason: "found after damage and its data does not hash to its CID: ignored (the earlier copy is served)",
-        });
+        const reason = "found after damage and its data does not hash to its CID: ignored (the earlier copy is served)";
+        this.#report("record", segment.id, offset, length, cid, reason);
         return;
       }
       this.#index.set(key, { cid, segment, offset, length });
@@ -584,14 +575,7 @@ export class PackBlockstore implements Blockstore {
   /** Reports a damaged region; the block it most likely held reads as BlockCorruptError (unless stored intact). */
   #indexDamagedRegion(segment: Segment, region: DamagedRegion): void {
     const { offset, end, likely, reason, trusted } = region;
-    this.#damage.push({
-      kind: "record",
-      segment: segmentName(segment.id),
-      offset,
-      length: end - offset,
-      cid: likely?.cid.toString(),
-      reason,
-    });
+    this.#report("record", segment.id, offset, end - offset, likely?.cid, reason);
     // Only a header at a trusted position is ours: elsewhere it may be bytes of a block's data.
     if (likely === undefined || !trusted) return;
     const key = keyOf(likely.cid);
@@ -640,14 +624,8 @@ export class PackBlockstore implements Blockstore {
     }
     const append = alignUp(end, layout.alignment);
     if (append < fileSize) {
-      this.#damage.push({
-        kind: "torn-tail",
-        segment: segmentName(segment.id),
-        offset: append,
-        length: fileSize - append,
-        cid: undefined,
-        reason: "an incomplete record at the end of the last segment (a crash mid-append), cut",
-      });
+      const reason = "an incomplete record at the end of the last segment (a crash mid-append), cut";
+      this.#report("torn-tail", segment.id, append, fileSize - append, undefined, reason);
     }
     if (append !== fileSize) {
       // Cuts the torn part; or, if only the last record's padding was cut short, zero-fills it back: the next
@@ -672,14 +650,8 @@ export class PackBlockstore implements Blockstore {
       const parsed =
         bytesRead === available ? parseRecordHeader(head.subarray(0, bytesRead), fileSize - offset) : undefined;
       if (parsed === undefined) {
-        this.#damage.push({
-          kind: "record",
-          segment: segmentName(segment.id),
-          offset,
-          length: fileSize - offset,
-          cid: undefined,
-          reason: `unreadable from here on (a version ${layout.version} segment: a damaged or torn record header ends it)`,
-        });
+        const reason = `unreadable from here on (a version ${layout.version} segment: a damaged or torn record header ends it)`;
+        this.#report("record", segment.id, offset, fileSize - offset, undefined, reason);
         break;
       }
       const key = keyOf(parsed.cid);
@@ -767,7 +739,7 @@ function keyOf(cid: CID): string {
   return Buffer.from(cid.multihash.bytes).toString("base64");
 }
 
-export function segmentName(id: number): string {
+function segmentName(id: number): string {
   return `segment-${String(id).padStart(8, "0")}.pack`;
 }
 
