@@ -42,3 +42,11 @@ export function listUrlArgument(value: unknown, field: string, served: string): 
   if (typeof value !== "string" || !/^https?:\/\/\S+$/.test(value) || value.length > 2048)
     throw new InvalidIdentityInputError(field, `must be the http(s) URL the ${served} is served at`);
 }
+
+/** An optional whole-number option: `fallback` when undefined (or null), else a safe integer >= `min`. */
+export function wholeNumberOrDefault(value: unknown, fallback: number, field: string, min = 1): number {
+  const result = value ?? fallback;
+  if (!Number.isSafeInteger(result) || (result as number) < min)
+    throw new InvalidIdentityInputError(field, `must be a whole number >= ${min}`);
+  return result as number;
+}

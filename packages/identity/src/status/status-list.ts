@@ -22,7 +22,7 @@
 //   valid always fails.
 import { InvalidIdentityInputError, InvalidStatusListError, StatusListUnavailableError } from "../errors.ts";
 import type { Bitstring } from "./bitstring.ts";
-import { functionArgument, listUrlArgument, objectArgument } from "../arguments.ts";
+import { functionArgument, listUrlArgument, objectArgument, wholeNumberOrDefault } from "../arguments.ts";
 import { type StatusPurpose } from "./bitstring.ts";
 import { TOKEN_STATUS_INVALID, TOKEN_STATUS_SUSPENDED, type TokenStatusList } from "./token-status-list.ts";
 import { BoundedCache } from "../verify/bounded-cache.ts";
@@ -245,13 +245,6 @@ function statusWord(purpose: StatusPurpose): "revoked" | "suspended" {
   return purpose === "revocation" ? "revoked" : "suspended";
 }
 
-function positiveInteger(value: number | undefined, fallback: number, field: string, min = 1): number {
-  const result = value ?? fallback;
-  if (!Number.isSafeInteger(result) || result < min)
-    throw new InvalidIdentityInputError(field, `must be a whole number >= ${min}`);
-  return result;
-}
-
 /** The bytes a verified list holds in memory (the cache's unit). */
 function listBytes(list: AnyVerifiedStatusList): number {
   return list.list.bytes.length + 256;
@@ -280,25 +273,25 @@ export class StatusListChecker {
     functionArgument(options.verifier, "verifier", "(jwt, url) => Promise<VerifiedStatusList>");
     this.fetcher = options.fetcher;
     this.verifier = options.verifier;
-    this.ttlMs = positiveInteger(options.ttlMs, STATUS_DEFAULTS.ttlMs, "ttlMs", 0);
+    this.ttlMs = wholeNumberOrDefault(options.ttlMs, STATUS_DEFAULTS.ttlMs, "ttlMs", 0);
     this.failClosed = options.failClosed ?? true;
     this.urlPolicy = options.urlPolicy ?? {};
     this.clock = options.clock ?? Date.now;
-    this.maxListsPerVerification = positiveInteger(
+    this.maxListsPerVerification = wholeNumberOrDefault(
       options.maxListsPerVerification,
       STATUS_DEFAULTS.maxListsPerVerification,
       "maxListsPerVerification",
     );
-    this.deadlineMs = positiveInteger(options.deadlineMs, STATUS_DEFAULTS.deadlineMs, "deadlineMs");
-    this.maxValidity = positiveInteger(
+    this.deadlineMs = wholeNumberOrDefault(options.deadlineMs, STATUS_DEFAULTS.deadlineMs, "deadlineMs");
+    this.maxValidity = wholeNumberOrDefault(
       options.maxListValiditySeconds,
       STATUS_DEFAULTS.maxListValiditySeconds,
       "maxListValiditySeconds",
     );
-    this.skew = positiveInteger(options.clockSkewSeconds, STATUS_DEFAULTS.clockSkewSeconds, "clockSkewSeconds", 0);
+    this.skew = wholeNumberOrDefault(options.clockSkewSeconds, STATUS_DEFAULTS.clockSkewSeconds, "clockSkewSeconds", 0);
     this.cache = new BoundedCache({
-      maxEntries: positiveInteger(options.maxCachedLists, STATUS_DEFAULTS.maxCachedLists, "maxCachedLists"),
-      maxBytes: positiveInteger(options.cacheBytes, STATUS_DEFAULTS.cacheBytes, "cacheBytes"),
+      maxEntries: wholeNumberOrDefault(options.maxCachedLists, STATUS_DEFAULTS.maxCachedLists, "maxCachedLists"),
+      maxBytes: wholeNumberOrDefault(options.cacheBytes, STATUS_DEFAULTS.cacheBytes, "cacheBytes"),
       clock: this.clock,
     });
     this.newestSeen = new BoundedCache({ maxEntries: NEWEST_SEEN_ENTRIES, clock: this.clock });

@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { SqliteDatabase } from "../stores/sqlite.ts";
 import { ChallengeStoreFullError, InvalidIdentityInputError } from "../errors.ts";
-import { functionArgument, optionsArgument } from "../arguments.ts";
+import { functionArgument, optionsArgument, wholeNumberOrDefault } from "../arguments.ts";
 import { domainProblem } from "../credentials/inputs.ts";
 
 export type ConsumeOutcome = "consumed" | "unknown" | "expired" | "already-used" | "wrong-domain";
@@ -46,10 +46,7 @@ export interface ChallengeStoreOptions {
 }
 
 function maxLiveOption(options: { maxLive?: number }): number {
-  const maxLive = options.maxLive ?? DEFAULT_MAX_LIVE_CHALLENGES;
-  if (!Number.isSafeInteger(maxLive) || maxLive < 1)
-    throw new InvalidIdentityInputError("maxLive", "must be a whole number >= 1");
-  return maxLive;
+  return wholeNumberOrDefault(options.maxLive, DEFAULT_MAX_LIVE_CHALLENGES, "maxLive");
 }
 
 /** issue()'s arguments: the verifier's domain (1 to 256 characters) and a lifetime in whole seconds. */

@@ -3,7 +3,7 @@
 import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
 import { InvalidIdentityInputError } from "../errors.ts";
 import { wholeNumberOption } from "./options.ts";
-import { objectArgument, withMethods } from "../arguments.ts";
+import { objectArgument, wholeNumberOrDefault, withMethods } from "../arguments.ts";
 import { BoundedCache } from "./bounded-cache.ts";
 import { ethrIdentityAddress } from "../did/resolver.ts";
 
@@ -57,9 +57,7 @@ export class IssuerTrust {
     wholeNumberOption(options.cacheTtlMs, "cacheTtlMs", 0, MAX_CACHE_TTL_MS, "milliseconds");
     this.ttlMs = options.cacheTtlMs ?? 5_000;
     this.clock = options.clock ?? Date.now;
-    const maxEntries = options.maxCacheEntries ?? 10_000;
-    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1)
-      throw new InvalidIdentityInputError("maxCacheEntries", "must be a whole number >= 1");
+    const maxEntries = wholeNumberOrDefault(options.maxCacheEntries, 10_000, "maxCacheEntries");
     this.cache = new BoundedCache({ maxEntries, clock: this.clock });
   }
 
