@@ -128,40 +128,43 @@ describe("SqliteDatastore", () => {
   });
 
   it("commits durably (synchronous=FULL), and awaits the write barrier before every put and batch commit", async () => {
-    const db = new DatabaseSync(join(dir, "test.sqlite"));
+    // synchronous is per connection and the store's is private: see what the store's own open runs
+    await store.close();
+    const exec = DatabaseSync.prototype.exec;
+    const executed: string[] = [];
+    DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string) {
+      executed.push(sql);
+      return exec.call(this, sql);
+    };
     try {
-      // synchronous is per connection: read it on a connection opened the same way as the store's
-      await store.close();
-      const exec = DatabaseSync.prototype.exec;
-      const executed: string[] = [];
-      DatabaseSync.prototype.exec = function (this: DatabaseSync, sql: string) {
-        executed.push(sql);
-        return exec.call(this, sql);
-      };
-      try {
-        store = new SqliteDatastore(join(dir, "test.sqlite"));
-        await store.open();
-      } finally {
-        DatabaseSync.prototype.exec = exec;
-      }
-      expect(executed.join(";")).to.match(/synchronous = FULL/);
+      store = new SqliteDatastore(join(dir, "test.sqlite"));
+      await store.open();
     } finally {
-      db.close();
+      DatabaseSync.prototype.exec = exec;
     }
+    expect(executed.join(";")).to.match(/synchronous = FULL/);
     const order: string[] = [];
+    const stored = async (): Promise<string> =>
+      (await Promise.all([store.has(new Key("/a")), store.has(new Key("/b"))])).join(",");
     store.setWriteBarrier(async () => {
-      order.push("barrier");
+      order.push(`barrier (/a,/b stored: ${await stored()})`); // the write it guards has not happened yet
       await new Promise((resolve) => setTimeout(resolve, 10));
       order.push("barrier done");
     });
-    const key = new Key("/a");
-    await store.put(key, Uint8Array.of(1));
+    await store.put(new Key("/a"), Uint8Array.of(1));
     order.push("put");
     const batch = store.batch();
     batch.put(new Key("/b"), Uint8Array.of(2));
     await batch.commit();
     order.push("batch");
-    expect(order).to.deep.equal(["barrier", "barrier done", "put", "barrier", "barrier done", "batch"]);
+    expect(order).to.deep.equal([
+      "barrier (/a,/b stored: false,false)",
+      "barrier done",
+      "put",
+      "barrier (/a,/b stored: true,false)",
+      "barrier done",
+      "batch",
+    ]);
   });
 
   it("persists across reopen, and refuses use while closed", async () => {
