@@ -124,6 +124,59 @@ async function epochOf(fx: Fixture, grantee = fx.medic.address, patient = fx.pat
   return (await fx.consent.emergencyGranteeOf(patient, grantee))[3];
 }
 
+interface GrantMessage {
+  grantee: string;
+  scope: string;
+  purpose: number;
+  expiry: number | bigint;
+  version: number;
+  deadline: number;
+}
+
+/**
+ * A Grant message signed by `signer` (the patient unless said) in `domain`: grantee, scope, Treatment, 30 days,
+ * version 0, deadline in an hour; `relay()` sends it for the patient by the relayer.
+ */
+async function signedGrant(
+  fx: Fixture,
+  over: Partial<GrantMessage> = {},
+  signer = fx.patient,
+  domain: TypedDataDomain = fx.domain,
+) {
+  const message: GrantMessage = {
+    grantee: over.grantee ?? fx.grantee.address,
+    scope: over.scope ?? fx.scope,
+    purpose: over.purpose ?? PURPOSE.Treatment,
+    expiry: over.expiry ?? (await future()),
+    version: over.version ?? 0,
+    deadline: over.deadline ?? (await future(3600)),
+  };
+  const sig = await signGrant(ethers, signer, domain, message);
+  const relay = () => relayGrant(as(fx.consent, fx.relayer), fx.patient.address, message, sig);
+  return { message, sig, relay };
+}
+
+/** grantBySig of a signed message, sent by `consent`'s runner. */
+function relayGrant(
+  consent: ConsentRegistry,
+  patient: string,
+  m: GrantMessage,
+  sig: { v: number; r: string; s: string },
+) {
+  return consent.grantBySig(
+    patient,
+    m.grantee,
+    m.scope,
+    m.purpose,
+    m.expiry,
+    m.version,
+    m.deadline,
+    sig.v,
+    sig.r,
+    sig.s,
+  );
+}
+
 interface RevokeMessage {
   grantee: string;
   scope: string;
@@ -503,20 +556,10 @@ describe("ConsentRegistry", function () {
         deadline: await future(3600),
       };
       const sig = await signGrant(ethers, fx.patient, fx.domain, message);
-      await expect(
-        fx.consent.grantBySig(
-          fx.patient.address,
-          message.grantee,
-          message.scope,
-          message.purpose,
-          message.expiry,
-          message.version,
-          message.deadline,
-          sig.v,
-          sig.r,
-          sig.s,
-        ),
-      ).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+      await expect(relayGrant(fx.consent, fx.patient.address, message, sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "VersionOverflow",
+      );
       expect(await read()).to.equal(raw);
     });
 
@@ -857,63 +900,11 @@ describe("ConsentRegistry", function () {
   });
 
   describe("grantBySig", function () {
-    async function signed(
-      fx: Awaited<ReturnType<typeof deploy>>,
-      over: Partial<{
-        expiry: number | bigint;
-        version: number;
-        deadline: number;
-        purpose: number;
-        grantee: string;
-        scope: string;
-      }> = {},
-      signer = fx.patient,
-      domain: TypedDataDomain = fx.domain,
-    ) {
-      const message = {
-        grantee: over.grantee ?? fx.grantee.address,
-        scope: over.scope ?? fx.scope,
-        purpose: over.purpose ?? PURPOSE.Treatment,
-        expiry: over.expiry ?? (await future()),
-        version: over.version ?? 0,
-        deadline: over.deadline ?? (await future(3600)),
-      };
-      const sig = await signGrant(ethers, signer, domain, message);
-      return { message, sig };
-    }
-
-    function submit(
-      consent: ConsentRegistry,
-      patient: string,
-      m: {
-        grantee: string;
-        scope: string;
-        purpose: number;
-        expiry: number | bigint;
-        version: number;
-        deadline: number;
-      },
-      sig: { v: number; r: string; s: string },
-    ) {
-      return consent.grantBySig(
-        patient,
-        m.grantee,
-        m.scope,
-        m.purpose,
-        m.expiry,
-        m.version,
-        m.deadline,
-        sig.v,
-        sig.r,
-        sig.s,
-      );
-    }
-
     it("a relayer submits the patient's signed grant", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
+      const { message, sig } = await signedGrant(fx);
       const relayed = as(fx.consent, fx.relayer);
-      await expect(submit(relayed, fx.patient.address, message, sig))
+      await expect(relayGrant(relayed, fx.patient.address, message, sig))
         .to.emit(fx.consent, "ConsentGranted")
         .withArgs(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Treatment, message.expiry, 1);
       expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.equal(true);
@@ -921,37 +912,37 @@ describe("ConsentRegistry", function () {
 
     it("a replayed signature reverts StaleVersion(current, signed)", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
+      const { message, sig } = await signedGrant(fx);
       const relayed = as(fx.consent, fx.relayer);
-      await submit(relayed, fx.patient.address, message, sig);
-      await expect(submit(relayed, fx.patient.address, message, sig))
+      await relayGrant(relayed, fx.patient.address, message, sig);
+      await expect(relayGrant(relayed, fx.patient.address, message, sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(1, 0);
     });
 
     it("a signature for a future version reverts StaleVersion", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx, { version: 1 });
-      await expect(submit(fx.consent, fx.patient.address, message, sig))
+      const { message, sig } = await signedGrant(fx, { version: 1 });
+      await expect(relayGrant(fx.consent, fx.patient.address, message, sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(0, 1);
     });
 
     it("chains: each signature names the current version (1, then 2 after a revoke...)", async function () {
       const fx = await loadFixture(deploy);
-      const first = await signed(fx);
-      await submit(fx.consent, fx.patient.address, first.message, first.sig);
-      const second = await signed(fx, { version: 1, expiry: await future(5 * DAY) });
-      await expect(submit(fx.consent, fx.patient.address, second.message, second.sig))
+      const first = await signedGrant(fx);
+      await relayGrant(fx.consent, fx.patient.address, first.message, first.sig);
+      const second = await signedGrant(fx, { version: 1, expiry: await future(5 * DAY) });
+      await expect(relayGrant(fx.consent, fx.patient.address, second.message, second.sig))
         .to.emit(fx.consent, "ConsentGranted")
         .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, second.message.expiry, 2);
       await fx.asPatient.revoke(fx.grantee.address, fx.scope, 1);
       // The version-1 signature cannot be replayed after the revoke.
-      await expect(submit(fx.consent, fx.patient.address, second.message, second.sig))
+      await expect(relayGrant(fx.consent, fx.patient.address, second.message, second.sig))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(3, 1);
-      const third = await signed(fx, { version: 3 });
-      await expect(submit(fx.consent, fx.patient.address, third.message, third.sig))
+      const third = await signedGrant(fx, { version: 3 });
+      await expect(relayGrant(fx.consent, fx.patient.address, third.message, third.sig))
         .to.emit(fx.consent, "ConsentGranted")
         .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, third.message.expiry, 4);
     });
@@ -959,15 +950,15 @@ describe("ConsentRegistry", function () {
     it("reverts SignatureExpired(deadline) once block.timestamp > deadline; deadline == now is fine", async function () {
       const fx = await loadFixture(deploy);
       const t = (await time.latest()) + 50;
-      const late = await signed(fx, { deadline: t - 1 });
+      const late = await signedGrant(fx, { deadline: t - 1 });
       await time.setNextBlockTimestamp(t);
-      await expect(submit(fx.consent, fx.patient.address, late.message, late.sig))
+      await expect(relayGrant(fx.consent, fx.patient.address, late.message, late.sig))
         .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
         .withArgs(t - 1);
       const t2 = (await time.latest()) + 50;
-      const onTime = await signed(fx, { deadline: t2 });
+      const onTime = await signedGrant(fx, { deadline: t2 });
       await time.setNextBlockTimestamp(t2);
-      await expect(submit(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
+      await expect(relayGrant(fx.consent, fx.patient.address, onTime.message, onTime.sig)).to.emit(
         fx.consent,
         "ConsentGranted",
       );
@@ -975,13 +966,13 @@ describe("ConsentRegistry", function () {
 
     it("reverts InvalidSignature for a signature by someone else", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx, {}, fx.other);
-      await expect(submit(fx.consent, fx.patient.address, message, sig)).to.be.revertedWithCustomError(
+      const { message, sig } = await signedGrant(fx, {}, fx.other);
+      await expect(relayGrant(fx.consent, fx.patient.address, message, sig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
       // ...and the signer cannot claim it for themselves on the patient's slot either: it is their own slot.
-      await expect(submit(fx.consent, fx.other.address, message, sig))
+      await expect(relayGrant(fx.consent, fx.other.address, message, sig))
         .to.emit(fx.consent, "ConsentGranted")
         .withArgs(fx.other.address, fx.grantee.address, fx.scope, 1, message.expiry, 1);
       expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.equal(false);
@@ -989,19 +980,19 @@ describe("ConsentRegistry", function () {
 
     it("reverts InvalidSignature for patient = address(0)", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
-      await expect(submit(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
+      const { message, sig } = await signedGrant(fx);
+      await expect(relayGrant(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
       await expect(
-        submit(fx.consent, ethers.ZeroAddress, message, { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash }),
+        relayGrant(fx.consent, ethers.ZeroAddress, message, { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash }),
       ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
     });
 
     it("reverts InvalidSignature when any signed field is changed", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
+      const { message, sig } = await signedGrant(fx);
       const tampered = [
         { ...message, grantee: fx.other.address },
         { ...message, scope: fx.scope2 },
@@ -1010,7 +1001,7 @@ describe("ConsentRegistry", function () {
         { ...message, deadline: message.deadline + 1 },
       ];
       for (const m of tampered) {
-        await expect(submit(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
+        await expect(relayGrant(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
           fx.consent,
           "InvalidSignature",
         );
@@ -1019,46 +1010,46 @@ describe("ConsentRegistry", function () {
 
     it("reverts InvalidSignature for another chain id or another verifying contract", async function () {
       const fx = await loadFixture(deploy);
-      const otherChain = await signed(fx, {}, fx.patient, { ...fx.domain, chainId: 1n });
+      const otherChain = await signedGrant(fx, {}, fx.patient, { ...fx.domain, chainId: 1n });
       await expect(
-        submit(fx.consent, fx.patient.address, otherChain.message, otherChain.sig),
+        relayGrant(fx.consent, fx.patient.address, otherChain.message, otherChain.sig),
       ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
       const twin = await deployContract<ConsentRegistry>(ethers, "ConsentRegistry");
-      const otherContract = await signed(fx, {}, fx.patient, await consentDomain(twin, ethers));
+      const otherContract = await signedGrant(fx, {}, fx.patient, await consentDomain(twin, ethers));
       await expect(
-        submit(fx.consent, fx.patient.address, otherContract.message, otherContract.sig),
+        relayGrant(fx.consent, fx.patient.address, otherContract.message, otherContract.sig),
       ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
       // The same signature is valid on the contract it names.
-      await expect(submit(twin, fx.patient.address, otherContract.message, otherContract.sig)).to.emit(
+      await expect(relayGrant(twin, fx.patient.address, otherContract.message, otherContract.sig)).to.emit(
         twin,
         "ConsentGranted",
       );
-      const otherName = await signed(fx, {}, fx.patient, { ...fx.domain, name: "Hygeia ConsentRegistry v2" });
+      const otherName = await signedGrant(fx, {}, fx.patient, { ...fx.domain, name: "Hygeia ConsentRegistry v2" });
       await expect(
-        submit(fx.consent, fx.patient.address, otherName.message, otherName.sig),
+        relayGrant(fx.consent, fx.patient.address, otherName.message, otherName.sig),
       ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
     });
 
     it("rejects the malleable (high-s) twin of a valid signature and bad v", async function () {
       const fx = await loadFixture(deploy);
-      const { message, sig } = await signed(fx);
+      const { message, sig } = await signedGrant(fx);
       const high = malleate(sig);
       // The twin recovers to the same address with a raw ecrecover, but OZ ECDSA refuses it.
       const digest = ethers.TypedDataEncoder.hash(fx.domain, GRANT_TYPES, message);
       expect(ethers.recoverAddress(digest, sig)).to.equal(fx.patient.address);
       expect(BigInt(high.s) > SECP256K1_N / 2n).to.equal(true);
-      await expect(submit(fx.consent, fx.patient.address, message, high)).to.be.revertedWithCustomError(
+      await expect(relayGrant(fx.consent, fx.patient.address, message, high)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
       for (const v of [0, 1, 26, 29]) {
-        await expect(submit(fx.consent, fx.patient.address, message, { ...sig, v })).to.be.revertedWithCustomError(
+        await expect(relayGrant(fx.consent, fx.patient.address, message, { ...sig, v })).to.be.revertedWithCustomError(
           fx.consent,
           "InvalidSignature",
         );
       }
       // The original still works.
-      await expect(submit(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "ConsentGranted");
+      await expect(relayGrant(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "ConsentGranted");
     });
 
     it("a Revoke signature cannot be used as a Grant", async function () {
@@ -1079,7 +1070,7 @@ describe("ConsentRegistry", function () {
         version: 0,
         deadline,
       };
-      await expect(submit(fx.consent, fx.patient.address, m, rsig)).to.be.revertedWithCustomError(
+      await expect(relayGrant(fx.consent, fx.patient.address, m, rsig)).to.be.revertedWithCustomError(
         fx.consent,
         "InvalidSignature",
       );
@@ -1097,33 +1088,31 @@ describe("ConsentRegistry", function () {
         deadline: await future(60),
       };
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress }, bad),
+        relayGrant(fx.consent, fx.patient.address, { ...base, grantee: ethers.ZeroAddress }, bad),
       ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
       await expect(
-        submit(fx.consent, fx.patient.address, { ...base, scope: ethers.ZeroHash }, bad),
+        relayGrant(fx.consent, fx.patient.address, { ...base, scope: ethers.ZeroHash }, bad),
       ).to.be.revertedWithCustomError(fx.consent, "ZeroScope");
-      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 6 }, bad))
+      await expect(relayGrant(fx.consent, fx.patient.address, { ...base, purpose: 6 }, bad))
         .to.be.revertedWithCustomError(fx.consent, "InvalidPurpose")
         .withArgs(6);
-      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 3 }, bad)).to.be.revertedWithCustomError(
-        fx.consent,
-        "EmergencyOnlyViaBreakGlass",
-      );
-      await expect(submit(fx.consent, fx.patient.address, { ...base, expiry: 5 }, bad))
+      await expect(
+        relayGrant(fx.consent, fx.patient.address, { ...base, purpose: 3 }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "EmergencyOnlyViaBreakGlass");
+      await expect(relayGrant(fx.consent, fx.patient.address, { ...base, expiry: 5 }, bad))
         .to.be.revertedWithCustomError(fx.consent, "ExpiryInPast")
         .withArgs(5);
       // The deadline is checked first of all.
-      await expect(submit(fx.consent, fx.patient.address, { ...base, purpose: 3, deadline: 1 }, bad))
+      await expect(relayGrant(fx.consent, fx.patient.address, { ...base, purpose: 3, deadline: 1 }, bad))
         .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
         .withArgs(1);
       // Then the version, then the signature.
-      await expect(submit(fx.consent, fx.patient.address, base, bad))
+      await expect(relayGrant(fx.consent, fx.patient.address, base, bad))
         .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
         .withArgs(0, 7);
-      await expect(submit(fx.consent, fx.patient.address, { ...base, version: 0 }, bad)).to.be.revertedWithCustomError(
-        fx.consent,
-        "InvalidSignature",
-      );
+      await expect(
+        relayGrant(fx.consent, fx.patient.address, { ...base, version: 0 }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
     });
   });
 
@@ -1983,30 +1972,8 @@ describe("ConsentRegistry", function () {
   });
 
   describe("cancelling an outstanding Grant signature (revoke always writes)", function () {
-    async function grantSig(fx: Awaited<ReturnType<typeof deploy>>, version: number) {
-      const message = {
-        grantee: fx.grantee.address,
-        scope: fx.scope,
-        purpose: PURPOSE.Research,
-        expiry: await future(),
-        version,
-        deadline: await future(3600),
-      };
-      const sig = await signGrant(ethers, fx.patient, fx.domain, message);
-      const relay = () =>
-        as(fx.consent, fx.relayer).grantBySig(
-          fx.patient.address,
-          message.grantee,
-          message.scope,
-          message.purpose,
-          message.expiry,
-          message.version,
-          message.deadline,
-          sig.v,
-          sig.r,
-          sig.s,
-        );
-      return relay;
+    async function grantSig(fx: Fixture, version: number) {
+      return (await signedGrant(fx, { purpose: PURPOSE.Research, version })).relay;
     }
 
     async function relayedRevoke(fx: Fixture, version: number) {
