@@ -21,7 +21,9 @@ describe("identity: which roles are trusted for which credential types", functio
     expect(DEFAULT_TRUSTED_ROLES.EthicsApprovalCredential).to.deep.equal([TrustRole.Irb]);
   });
 
-  it("clinic accreditations must carry a status entry and an expiry", function () {
+  // The rule itself (no accreditation issued or accepted without a revocation entry and an expiry) is tested on a
+  // chain in checkin-hardening.test.ts; here only which types it covers.
+  it("the accreditation rule covers ClinicAccreditationCredential, and only it", function () {
     expect(ACCREDITATION_CREDENTIAL_TYPES).to.deep.equal([CredentialType.ClinicAccreditation]);
   });
 });
