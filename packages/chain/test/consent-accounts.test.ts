@@ -23,7 +23,7 @@ import {
 } from "../src/index.ts";
 import { connectProvider, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
 import { startRpcProxy } from "./support/rpc-proxy.ts";
-import { refusal, rejection } from "./support/settle.ts";
+import { refusal, rejection, thrown } from "./support/settle.ts";
 import { relayGrant, seedOf } from "./support/consent-accounts.ts";
 import { testScopeKey } from "./support/scopes.ts";
 import { referenceHardenedKey } from "../../../test/reference/private-scopes.ts";
@@ -109,14 +109,10 @@ describe("consent accounts: ConsentAddressLink", () => {
   });
 
   function linkError(call: () => unknown): ConsentAddressLinkError {
-    try {
-      call();
-    } catch (error) {
-      expect(error).to.be.instanceOf(ConsentAddressLinkError);
-      expect((error as ConsentAddressLinkError).code).to.equal("INVALID_CONSENT_ADDRESS_LINK");
-      return error as ConsentAddressLinkError;
-    }
-    return expect.fail("expected a ConsentAddressLinkError");
+    const error = thrown(call);
+    expect(error).to.be.instanceOf(ConsentAddressLinkError);
+    expect((error as ConsentAddressLinkError).code).to.equal("INVALID_CONSENT_ADDRESS_LINK");
+    return error as ConsentAddressLinkError;
   }
 
   it("round trip: a link signed by the patient and its consent account verifies, also after JSON", () => {

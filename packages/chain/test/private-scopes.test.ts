@@ -22,6 +22,7 @@ import {
 } from "../src/index.ts";
 import { deriveConsentSecretFromKeystoreSecret, deriveScopeKey } from "@hygeia/crypto";
 import { testScopeKey } from "./support/scopes.ts";
+import { thrown } from "./support/settle.ts";
 import { referenceHardenedKey, referenceScopeId } from "../../../test/reference/private-scopes.ts";
 
 // --- Vectors (also in docs/private-scopes.md, "Test vectors") -----------------------------------------------------
@@ -71,15 +72,6 @@ function publicKeyOf(privateKey: string): string {
   const ecdh = createECDH("secp256k1");
   ecdh.setPrivateKey(Buffer.from(privateKey.slice(2), "hex"));
   return "0x" + ecdh.getPublicKey("hex", "uncompressed");
-}
-
-function thrown(action: () => unknown): unknown {
-  try {
-    action();
-  } catch (error) {
-    return error;
-  }
-  return expect.fail("expected a throw");
 }
 
 describe("private scopes: keyed scope ids and consent accounts", () => {

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { keccak256, toUtf8Bytes } from "ethers";
 import { scopesOf } from "./support/scopes.ts";
+import { thrown } from "./support/settle.ts";
 import {
   CONSENT_CATEGORIES,
   FHIR_R4_RESOURCE_TYPES,
@@ -146,13 +147,9 @@ describe("scopes", () => {
 
   it("scopesForRecord names a bad field as the record writes it (categories[i], resourceType, cid) and hints a scope prefix", () => {
     const field = (record: unknown) => {
-      try {
-        scopesForRecord(record as never);
-      } catch (error) {
-        expect(error).to.be.instanceOf(InvalidScopeError);
-        return [(error as InvalidScopeError).field, (error as Error).message];
-      }
-      return expect.fail("expected a refusal");
+      const error = thrown(() => scopesForRecord(record as never));
+      expect(error).to.be.instanceOf(InvalidScopeError);
+      return [(error as InvalidScopeError).field, (error as Error).message];
     };
     expect(field({ categories: ["laboratory", "lab"] })[0]).to.equal("categories[1]");
     expect(field({ resourceType: "observation" })).to.deep.equal([

@@ -26,13 +26,19 @@ export async function revertOf(promise: Promise<unknown>): Promise<ContractRever
   return error as ContractRevertError;
 }
 
-/** The InvalidInputError `call` throws synchronously; fails the test when it returns or throws another error. */
-export function refusal(call: () => unknown): InvalidInputError {
+/** What `call` throws synchronously; fails the test when it returns. */
+export function thrown(call: () => unknown): unknown {
   try {
     call();
   } catch (error) {
-    expect(error).to.be.instanceOf(InvalidInputError);
-    return error as InvalidInputError;
+    return error;
   }
-  return expect.fail("expected an InvalidInputError");
+  return expect.fail("expected a throw");
+}
+
+/** The InvalidInputError `call` throws synchronously; fails the test when it returns or throws another error. */
+export function refusal(call: () => unknown): InvalidInputError {
+  const error = thrown(call);
+  expect(error).to.be.instanceOf(InvalidInputError);
+  return error as InvalidInputError;
 }
