@@ -144,9 +144,7 @@ export async function dataVerifies(
   fileSize: number,
 ): Promise<boolean> {
   if (offset + parsed.length > fileSize) return false;
-  const data = Buffer.allocUnsafe(parsed.length - parsed.headerLength);
-  const { bytesRead } = await handle.read(data, 0, data.length, offset + parsed.headerLength);
-  return bytesRead === data.length && crc32(data) === parsed.dataCrc;
+  return recordDataVerifies(handle, offset, parsed, Buffer.allocUnsafe(Math.min(SEARCH_CHUNK, parsed.length)), false);
 }
 
 /**
