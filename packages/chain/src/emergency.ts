@@ -10,7 +10,7 @@
  * The tree sorts its leaves, so the root depends on the set of scopes only, not on their order.
  */
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
-import { hexlify, randomBytes } from "ethers";
+import { ZeroHash, hexlify, randomBytes } from "ethers";
 import { InvalidInputError, InvalidScopeError, describe, millisecondsHint, requireSmallUint } from "./errors.ts";
 import { toScopeId } from "./scopes.ts";
 
@@ -24,7 +24,7 @@ export const MAX_EMERGENCY_DURATION_SECONDS = 7 * 24 * 60 * 60;
 export const MAX_EMERGENCY_SCOPES = 256;
 
 /** The bytes32 zero: the scopes root of a removal. */
-export const ZERO_SCOPES_ROOT = `0x${"0".repeat(64)}`;
+export const ZERO_SCOPES_ROOT = ZeroHash;
 
 /** The scopes of a registration: distinct ids (sorted), the root the contract stores, and proofs. */
 export interface EmergencyScopes {
