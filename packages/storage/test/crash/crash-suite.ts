@@ -27,6 +27,7 @@ import {
 } from "../../src/index.ts";
 import { ALIGNMENT, SEGMENT_HEADER_PROBE, parseSegmentHeader } from "../../src/helia/pack-format.ts";
 import { scanSegmentV3 } from "../../src/helia/pack-scan.ts";
+import { flipByte } from "../helpers/pack.ts";
 import { readAcks, sha256 } from "./acks.ts";
 
 export interface CrashSuiteOptions {
@@ -217,7 +218,7 @@ async function recordStoreFlipTrial(
     const record = records[Math.floor(random() * records.length)];
     offset = record === undefined ? ALIGNMENT : record.offset + Math.floor(random() * record.header.headerLength);
   } else offset = Math.floor(random() * size);
-  await flipByte(segment, offset);
+  await flipRandomBits(segment, offset);
   summary.flips++;
 
   const store = await HeliaContentStore.create({
@@ -312,7 +313,7 @@ async function blockStoreTrial(
     await truncate(path, at);
     summary.truncations++;
   } else {
-    await flipByte(path, at);
+    await flipRandomBits(path, at);
     summary.flips++;
   }
   const what = `${truncation ? "truncation" : "flip"} of ${name} at ${at}`;
@@ -353,17 +354,9 @@ async function blockStoreTrial(
   return undefined;
 }
 
-async function flipByte(path: string, offset: number): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, offset);
-    byte[0] = byte[0]! ^ (1 + Math.floor(Math.random() * 255));
-    await handle.write(byte, 0, 1, offset);
-  } finally {
-    await handle.close();
-  }
-}
+/** XORs the byte at `offset` with a random non-zero mask. */
+const flipRandomBits = (path: string, offset: number): Promise<void> =>
+  flipByte(path, offset, 1 + Math.floor(Math.random() * 255));
 
 function describe(error: unknown): string {
   if (error instanceof HygeiaStorageError) return `${error.name} (${error.code}): ${error.message}`;
