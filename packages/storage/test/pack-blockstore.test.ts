@@ -28,16 +28,13 @@ import {
 } from "../src/helia/pack-format.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { block } from "./helpers/blocks.ts";
-import { readBlock } from "./helpers/pack.ts";
+import { headerLength, paddedRecord, readBlock } from "./helpers/pack.ts";
 
 async function drain<T>(source: AsyncIterable<T> | Iterable<T>): Promise<T[]> {
   const items: T[] = [];
   for await (const item of source) items.push(item);
   return items;
 }
-
-/** Bytes of a (version 3) block record without padding: header, CID, header CRC, data. */
-const recordLength = (cid: CID, bytes: Uint8Array): number => HEADER_V3 + cid.bytes.length + HEADER_CRC + bytes.length;
 
 async function onlySegment(dir: string): Promise<string> {
   const names = (await readdir(dir)).filter((name) => name.endsWith(".pack"));
@@ -157,7 +154,7 @@ describe("PackBlockstore", () => {
     await Promise.all(
       blocks.map(async ({ cid, bytes }) => expect(Buffer.compare(await readBlock(store, cid), bytes)).to.equal(0)),
     );
-    const paddedRecords = blocks.reduce((sum, { cid, bytes }) => sum + alignUp(recordLength(cid, bytes), ALIGNMENT), 0);
+    const paddedRecords = blocks.reduce((sum, block) => sum + paddedRecord(block), 0);
     const fileSize = (await stat(await onlySegment(dir))).size;
     expect(fileSize).to.equal(ALIGNMENT + paddedRecords); // the segment header and each block once
     await reopen();
@@ -173,7 +170,7 @@ describe("PackBlockstore", () => {
     const segment = await onlySegment(dir);
     const fullSize = (await stat(segment)).size;
     const tornStart = 2 * ALIGNMENT; // segment header, then the first record padded to one alignment unit
-    const tornEnd = tornStart + recordLength(torn.cid, torn.bytes);
+    const tornEnd = tornStart + headerLength(torn.cid) + torn.bytes.length;
     expect(fullSize).to.equal(alignUp(tornEnd, ALIGNMENT));
 
     // Only the padding cut short: the record is whole, so it stays and the padding is restored.
@@ -335,10 +332,7 @@ describe("PackBlockstore layouts and direct I/O", () => {
     const reopened = await openStore(dir);
     expect(Buffer.compare(await readBlock(reopened, large.cid), large.bytes)).to.equal(0);
     expect(Buffer.compare(await readBlock(reopened, small.cid), small.bytes)).to.equal(0);
-    const expected =
-      ALIGNMENT +
-      alignUp(recordLength(large.cid, large.bytes), ALIGNMENT) +
-      alignUp(recordLength(small.cid, small.bytes), ALIGNMENT);
+    const expected = ALIGNMENT + paddedRecord(large) + paddedRecord(small);
     expect((await stat(await onlySegment(dir))).size).to.equal(expected);
   });
 
