@@ -233,7 +233,7 @@ describe("PackBlockstore scan at open (review findings 1, 3, 4, 10)", () => {
     expect(reopened.damage.map(({ kind }) => kind)).to.deep.equal(["segment-header"]);
   });
 
-  it("opens in well under a second when a damaged region holds a fake header claiming 64 MiB at every 4 KiB", async function () {
+  it("opens within 5 s (not the ~35 s of reading every claim) when a damaged region holds a fake header claiming 64 MiB at every 4 KiB", async function () {
     this.timeout(240_000);
     const store = await openStore({ segmentSize: 1 << 30 });
     const first = block(100);
