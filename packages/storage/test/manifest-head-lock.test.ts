@@ -4,19 +4,14 @@ import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { generateX25519KeyPair } from "@hygeia/crypto";
 import { expect } from "chai";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { sha256 } from "multiformats/hashes/sha2";
+import type { CID } from "multiformats/cid";
 import { FileManifestHead, ManifestHeadLockedError, PatientRecords, StoreUnavailableError } from "../src/index.ts";
 import type { ContentStore, HeliaContentStore, ManifestHead } from "../src/index.ts";
+import { cidOf } from "./helpers/blocks.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { LAB } from "./helpers/fixtures.ts";
 import { HEAD_WRITER, LOCK_HOLDER, killed, startChild } from "./helpers/lock-children.ts";
 import { TestNodes, testBytes } from "./helpers/nodes.ts";
-
-async function cidOf(text: string): Promise<CID> {
-  return CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(text)));
-}
 
 /** `store` with every put's CID noted, to find what a failed add had pinned (the edge of the unit). */
 function notingPuts(store: ContentStore): { store: ContentStore; puts: CID[] } {
@@ -60,7 +55,7 @@ describe("manifest head lock", function () {
       const head = new FileManifestHead(path); // default lockTimeoutMs (5 s): a left lock would show
       const started = Date.now();
       const current = await head.get();
-      const next = { cid: await cidOf(`after kill ${kill}`), version: (current?.version ?? 0) + 1 };
+      const next = { cid: cidOf(Buffer.from(`after kill ${kill}`)), version: (current?.version ?? 0) + 1 };
       expect(await head.compareAndSet(current?.cid, next)).to.equal(true);
       expect(Date.now() - started, `move after kill ${kill}`).to.be.below(1_000);
     }
@@ -73,7 +68,7 @@ describe("manifest head lock", function () {
     children.push(holder);
     const head = new FileManifestHead(path, { lockTimeoutMs: 300 });
     const error = await expectRejection(
-      head.compareAndSet(undefined, { cid: await cidOf("x"), version: 1 }),
+      head.compareAndSet(undefined, { cid: cidOf(Buffer.from("x")), version: 1 }),
       ManifestHeadLockedError,
     );
     expect(error).to.be.instanceOf(StoreUnavailableError);
@@ -83,7 +78,7 @@ describe("manifest head lock", function () {
     expect(error.message).to.include(`locked by process ${holder.pid}`).and.include("nothing was written");
     expect(await head.get()).to.equal(undefined);
     await killed(holder);
-    expect(await head.compareAndSet(undefined, { cid: await cidOf("x"), version: 1 })).to.equal(true);
+    expect(await head.compareAndSet(undefined, { cid: cidOf(Buffer.from("x")), version: 1 })).to.equal(true);
   });
 
   it("an add that fails after pinning its record (the head's lock held by another process) unpins it and lists nothing; the next add works", async function () {

@@ -4,15 +4,14 @@ import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { sha256 } from "multiformats/hashes/sha2";
 import { DataDirLockLostError, PackBlockstore } from "../src/index.ts";
+import { cidOf } from "./helpers/blocks.ts";
+import type { TestBlock } from "./helpers/blocks.ts";
 import { expectRejection } from "./helpers/expect.ts";
 
-async function block(text: string): Promise<{ cid: CID; bytes: Uint8Array }> {
+function block(text: string): TestBlock {
   const bytes = new TextEncoder().encode(text);
-  return { cid: CID.createV1(raw.code, await sha256.digest(bytes)), bytes };
+  return { cid: cidOf(bytes), bytes };
 }
 
 describe("pack blockstore: a deleted LOCK.db stops writes", function () {
@@ -28,11 +27,11 @@ describe("pack blockstore: a deleted LOCK.db stops writes", function () {
     const store = new PackBlockstore(dir);
     await store.open();
     try {
-      const first = await block("written while the lock was ours");
+      const first = block("written while the lock was ours");
       await store.put(first.cid, first.bytes);
       await store.sync();
       await unlink(join(dir, "LOCK.db"));
-      const second = await block("written after the lock was deleted");
+      const second = block("written after the lock was deleted");
       await expectRejection(store.put(second.cid, second.bytes), DataDirLockLostError);
       await expectRejection(store.sync(), DataDirLockLostError);
       expect(await store.has(second.cid)).to.equal(false);

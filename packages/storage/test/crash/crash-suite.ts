@@ -8,14 +8,12 @@
 //    checked block by block. A store must open, serve every intact record or block exactly, report damage as
 //    typed errors (BlockCorruptError for a flipped byte, at most one block per flip), and take new writes.
 import { spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, open, readdir, rm, stat, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { create as createDigest } from "multiformats/hashes/digest";
+import type { CID } from "multiformats/cid";
 import { x25519KeyPairFromSecretKey } from "@hygeia/crypto";
 import {
   BlockCorruptError,
@@ -27,6 +25,7 @@ import {
 } from "../../src/index.ts";
 import { ALIGNMENT, SEGMENT_HEADER_PROBE, parseSegmentHeader } from "../../src/helia/pack-format.ts";
 import { scanSegmentV3 } from "../../src/helia/pack-scan.ts";
+import { cidOf } from "../helpers/blocks.ts";
 import { flipByte } from "../helpers/pack.ts";
 import { readAcks, sha256 } from "./acks.ts";
 
@@ -276,7 +275,7 @@ async function buildBlockStore(dir: string): Promise<StoredBlock[]> {
   try {
     for (let i = 0; i < 120; i++) {
       const bytes = randomBytes(1 + ((i * 7919) % 30_000));
-      const cid = CID.createV1(raw.code, createDigest(0x12, createHash("sha256").update(bytes).digest()));
+      const cid = cidOf(bytes);
       await store.put(cid, bytes);
     }
   } finally {
@@ -337,7 +336,7 @@ async function blockStoreTrial(
     }
     if (!truncation && failed > 1) return `${what}: ${failed} blocks failed, at most one may`;
     const fresh = randomBytes(5000);
-    const cid = CID.createV1(raw.code, createDigest(0x12, createHash("sha256").update(fresh).digest()));
+    const cid = cidOf(fresh);
     await store.put(cid, fresh);
     const head = Buffer.alloc(SEGMENT_HEADER_PROBE);
     const handle = await open(path, "r");
