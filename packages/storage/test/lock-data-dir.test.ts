@@ -14,6 +14,7 @@ import { DataDirLockedError, HeliaContentStore, PackBlockstore, StoreUnavailable
 import { DirLock } from "../src/helia/dir-lock.ts";
 import { expectRejection } from "./helpers/expect.ts";
 import { LOCK_CONTENDER, LOCK_HOLDER, killed, startChild } from "./helpers/lock-children.ts";
+import { readBlock } from "./helpers/pack.ts";
 
 describe("block directory lock", function () {
   let dir: string;
@@ -127,7 +128,7 @@ describe("block directory lock", function () {
     try {
       for (const cid of acknowledged) {
         try {
-          const digest = await sha256.digest(await collectBlock(store, cid));
+          const digest = await sha256.digest(await readBlock(store, cid));
           if (!Buffer.from(digest.bytes).equals(Buffer.from(cid.multihash.bytes))) lost += 1;
         } catch {
           lost += 1;
@@ -183,9 +184,3 @@ describe("block directory lock", function () {
     return [a.acks, b.acks];
   }
 });
-
-async function collectBlock(store: PackBlockstore, cid: CID): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const part of store.get(cid)) parts.push(part);
-  return Buffer.concat(parts);
-}

@@ -26,7 +26,7 @@ import {
 import { ALIGNMENT, SEGMENT_HEADER_PROBE, parseSegmentHeader } from "../../src/helia/pack-format.ts";
 import { scanSegmentV3 } from "../../src/helia/pack-scan.ts";
 import { cidOf } from "../helpers/blocks.ts";
-import { flipByte } from "../helpers/pack.ts";
+import { flipByte, readBlock } from "../helpers/pack.ts";
 import { readAcks, sha256 } from "./acks.ts";
 
 export interface CrashSuiteOptions {
@@ -323,9 +323,8 @@ async function blockStoreTrial(
     for (const block of blocks) {
       const intact = block.segment !== name || (truncation ? block.end <= at : true);
       try {
-        const parts: Uint8Array[] = [];
-        for await (const part of store.get(block.cid)) parts.push(part);
-        if (sha256(Buffer.concat(parts)) !== block.sha256) return `${what}: block ${block.cid} read other bytes`;
+        if (sha256(await readBlock(store, block.cid)) !== block.sha256)
+          return `${what}: block ${block.cid} read other bytes`;
       } catch (error) {
         failed++;
         const allowed =
