@@ -1,6 +1,4 @@
-import { open, readdir, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readdir } from "node:fs/promises";
 import { DatabaseSync } from "node:sqlite";
 import { expect } from "chai";
 import {
@@ -11,6 +9,7 @@ import {
   StoreUnavailableError,
 } from "../src/index.ts";
 import { expectRejection } from "./helpers/expect.ts";
+import { fileHandlePrototype } from "./helpers/file-handle.ts";
 import { TestNodes, collect, pieces, pinRecords, testBytes } from "./helpers/nodes.ts";
 
 const RAW_CODEC = 0x55;
@@ -92,13 +91,7 @@ for (const blockstore of ["pack", "flatfs"] as const) {
 
     it("put flushes its blocks to stable storage before it records the pin, in a few syncs, not one per block", async () => {
       const events: string[] = [];
-      const handle = await open(join(tmpdir(), `hygeia-probe-${process.pid}`), "w");
-      const prototype = Object.getPrototypeOf(handle) as {
-        datasync: () => Promise<void>;
-        sync: () => Promise<void>;
-      };
-      await handle.close();
-      await rm(join(tmpdir(), `hygeia-probe-${process.pid}`));
+      const prototype = await fileHandlePrototype();
       const { datasync, sync } = prototype;
       const exec = DatabaseSync.prototype.exec;
       prototype.datasync = function (this: unknown) {

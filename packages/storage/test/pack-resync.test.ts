@@ -13,6 +13,7 @@ import { ALIGNMENT, HEADER_V3, MAGIC_V2, recordHeader, recordTrailer } from "../
 import { expectRejection } from "./helpers/expect.ts";
 import { block } from "./helpers/blocks.ts";
 import type { TestBlock } from "./helpers/blocks.ts";
+import { fileHandlePrototype } from "./helpers/file-handle.ts";
 import { flipByte, headerLength, paddedRecord, readBlock, segmentNames } from "./helpers/pack.ts";
 
 describe("PackBlockstore resynchronizes past damage", () => {
@@ -250,9 +251,7 @@ describe("PackBlockstore check, discardDamaged and sync", () => {
   });
 
   it("sync() fdatasyncs each segment written since the last sync once, however many blocks went into it", async () => {
-    const handle = await open(join(dir, "probe"), "w");
-    const prototype = Object.getPrototypeOf(handle) as { datasync: () => Promise<void> };
-    await handle.close();
+    const prototype = await fileHandlePrototype();
     const original = prototype.datasync;
     let calls = 0;
     prototype.datasync = function (this: unknown) {

@@ -14,6 +14,7 @@ import { PackBlockstore } from "../src/helia/pack-blockstore.ts";
 import { ALIGNMENT } from "../src/helia/pack-format.ts";
 import { block } from "./helpers/blocks.ts";
 import type { TestBlock } from "./helpers/blocks.ts";
+import { fileHandlePrototype } from "./helpers/file-handle.ts";
 import { readBlock } from "./helpers/pack.ts";
 
 describe("PackBlockstore durability and a full disk (review findings 2, 8, 9)", () => {
@@ -28,9 +29,7 @@ describe("PackBlockstore durability and a full disk (review findings 2, 8, 9)", 
 
   it("a put acknowledged by its own sync() was fdatasynced after its write, with two puts in flight and a slow disk", async () => {
     // The disk is slowed at its edge (FileHandle.writev), and the order of writes and flushes recorded.
-    const probe = await open(join(dir, "probe"), "w");
-    const proto = Object.getPrototypeOf(probe) as FileHandle;
-    await probe.close();
+    const proto = await fileHandlePrototype();
     const { writev, datasync } = proto;
     const log: string[] = [];
     proto.writev = async function (this: FileHandle, ...args: Parameters<FileHandle["writev"]>) {
