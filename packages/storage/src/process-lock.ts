@@ -21,12 +21,9 @@ import { hostname } from "node:os";
 import { DatabaseSync } from "node:sqlite";
 import type { LockHolderInfo } from "./errors.ts";
 
-/** Who held a lock when a second opener was refused: for messages only, never for staleness decisions. */
-export type LockHolder = LockHolderInfo;
-
 /** The result of one attempt: the lock, or who has it. */
 export type LockAttempt =
-  { lock: ProcessLock; holder?: undefined } | { lock?: undefined; holder: LockHolder | undefined };
+  { lock: ProcessLock; holder?: undefined } | { lock?: undefined; holder: LockHolderInfo | undefined };
 
 /** Locks this process holds, by `<dev>:<ino>` of the lock file. */
 const held = new Map<string, ProcessLock>();
@@ -148,7 +145,7 @@ async function readHolder(
 }
 
 /** "process 1234 on host-a since 2026-01-01T00:00:00.000Z" / "this process" / "another process". */
-export function describeHolder(holder: LockHolder | undefined): string {
+export function describeHolder(holder: LockHolderInfo | undefined): string {
   if (holder === undefined) return "another process (it has not recorded its pid yet)";
   const where = holder.host === undefined ? "" : ` on ${holder.host}`;
   const since = holder.since === undefined ? "" : ` since ${holder.since}`;
