@@ -131,14 +131,28 @@ function publicKeyBytes(vm: VerificationMethod): Uint8Array | undefined {
   try {
     if (vm.publicKeyHex) return secp256k1.Point.fromHex(vm.publicKeyHex.replace(/^0x/, "")).toBytes(false);
     if (vm.publicKeyJwk && vm.publicKeyJwk.crv === "secp256k1" && vm.publicKeyJwk.x && vm.publicKeyJwk.y) {
-      const x = Buffer.from(vm.publicKeyJwk.x, "base64url");
-      const y = Buffer.from(vm.publicKeyJwk.y, "base64url");
+      const x = documentCoordinate(vm.publicKeyJwk.x);
+      const y = documentCoordinate(vm.publicKeyJwk.y);
+      if (!x || !y) return undefined;
       return secp256k1.Point.fromBytes(new Uint8Array([4, ...x, ...y])).toBytes(false);
     }
   } catch {
     return undefined;
   }
   return undefined;
+}
+
+/**
+ * A JWK coordinate of a DID document as 32 bytes. RFC 7518 wants the full 32, but Veramo's did:key resolver drops
+ * leading zero bytes (about 1 key in 128 has a 31-byte x or y); left-padding gives the same point, and without it
+ * those holders' valid signatures were refused.
+ */
+function documentCoordinate(base64url: string): Uint8Array | undefined {
+  const bytes = Buffer.from(base64url, "base64url");
+  if (bytes.length === 0 || bytes.length > 32) return undefined;
+  const padded = new Uint8Array(32);
+  padded.set(bytes, 32 - bytes.length);
+  return padded;
 }
 
 export function keyObjectFromPublicKey(uncompressed: Uint8Array): KeyObject {
