@@ -105,15 +105,21 @@ export class ContractRevertError extends HygeiaChainError {
   /** "ConsentRegistry.grant" and the like. */
   readonly operation: string;
   /**
+   * The hash of a transaction that was sent, mined and reverted (status 0; also in `args.transactionHash`);
+   * undefined for a simulation's revert, which sent nothing.
+   */
+  readonly transactionHash: string | undefined;
+  /**
    * `options.hint`: what to do about it, appended to the message ("start the new window at …"); the
    * package adds one for the contracts' errors that have a clear remedy (chain-errors.ts).
+   * `options.transactionHash`: set for a mined revert.
    */
   constructor(
     operation: string,
     errorName: string,
     args: Record<string, unknown>,
     data: string,
-    options?: { cause?: unknown; hint?: string },
+    options?: { cause?: unknown; hint?: string; transactionHash?: string },
   ) {
     const shown = Object.entries(args)
       .filter(([key]) => !/^\d+$/.test(key))
@@ -125,6 +131,7 @@ export class ContractRevertError extends HygeiaChainError {
     this.args = args;
     this.data = data;
     this.operation = operation;
+    this.transactionHash = options?.transactionHash;
   }
 }
 
@@ -339,8 +346,19 @@ export class InvalidCheckpointError extends HygeiaChainError {
 // Input checks. Each returns the normalized value or throws InvalidInputError naming the field.
 // ---------------------------------------------------------------------------------------------
 
+// Inputs already accepted -> their checksummed form. EIP-55 costs a keccak-256 per call, and a consent check
+// validates the same few addresses on every request (the indexer's hot path). The answer is a pure function of the
+// input string, so the cache changes no answer (a bad checksum is never cached: it throws again); it is bounded by
+// clearing when full.
+const CHECKSUMMED = new Map<string, string>();
+const CHECKSUMMED_MAX = 4096;
+
 /** A 20-byte address; mixed case must carry a valid EIP-55 checksum. Returns the checksummed form. */
 export function requireAddress(value: unknown, field: string): string {
+  if (typeof value === "string") {
+    const known = CHECKSUMMED.get(value);
+    if (known !== undefined) return known;
+  }
   if (typeof value !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(value)) {
     // 32 bytes of hex where an address belongs may be a private key (an account's .privateKey): never echoed.
     const got =
@@ -349,11 +367,15 @@ export function requireAddress(value: unknown, field: string): string {
         : describe(value);
     throw new InvalidInputError(field, `expected a 0x-prefixed 20-byte hex address, got ${got}`);
   }
+  let checksummed: string;
   try {
-    return getAddress(value);
+    checksummed = getAddress(value);
   } catch (error) {
     throw new InvalidInputError(field, `bad EIP-55 checksum in ${value}`, { cause: error });
   }
+  if (CHECKSUMMED.size >= CHECKSUMMED_MAX) CHECKSUMMED.clear();
+  CHECKSUMMED.set(value, checksummed);
+  return checksummed;
 }
 
 /** Like requireAddress but also refuses the zero address, which the contracts reject anyway. */

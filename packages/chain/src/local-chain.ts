@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { dropExtraGenesisBlocks } from "./anvil-state.ts";
 import { HygeiaChainError, InvalidInputError, describe, millisecondsHint } from "./errors.ts";
 
 /** Accounts every local chain is funded with: the well-known public test mnemonic. Never use on a real network. */
@@ -40,6 +41,14 @@ export interface LocalChainOptions {
    * (npm start writes it into its data-dir lock), so a crash during start-up never leaves an unknown anvil.
    */
   onSpawn?: (pid: number) => void;
+  /**
+   * Runs anvil in its own process group (a new session), so a terminal's Ctrl-C or hang-up, which signal the
+   * whole foreground group, reach only this process: it then stops anvil when it chooses (npm start closes the
+   * gateway first, which still needs the chain, then stops anvil). anvil still never outlives this process:
+   * it is signalled on exit as without the option, and when this process is about to die of a SIGINT, SIGTERM
+   * or SIGHUP it has no listener for, anvil is signalled first. Default false (anvil shares the group).
+   */
+  ownProcessGroup?: boolean;
 }
 
 export interface LocalChain {
@@ -60,20 +69,46 @@ export class LocalChainError extends HygeiaChainError {
  * forgotten stop()): an orphan keeps its port and, with a state file, keeps writing it. On exit a listener
  * can only act synchronously, so it signals: SIGINT when anvil keeps a state file (it then dumps and exits),
  * SIGKILL otherwise. One listener for all chains of the process.
+ *
+ * An anvil in its own process group does not get the terminal's signals with this process, and a process
+ * killed by a signal it does not handle emits no "exit": so while such a chain runs, SIGINT, SIGTERM and SIGHUP
+ * get a listener that, when it is the only one (the process would have died of the signal), signals the
+ * chains, removes itself and raises the signal again, so the process still dies of it. When the process has
+ * listeners of its own, they decide, and "exit" still signals the chains. Nothing can act on a SIGKILL.
  */
 const signalOnExit = new Map<ChildProcess, NodeJS.Signals>();
-function stopWithProcess(child: ChildProcess, signal: NodeJS.Signals): void {
+const ownGroups = new Set<ChildProcess>();
+const FATAL_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+function stopWithProcess(child: ChildProcess, signal: NodeJS.Signals, ownGroup: boolean): void {
   if (signalOnExit.size === 0) process.on("exit", signalChildren);
   signalOnExit.set(child, signal);
-  child.once("exit", () => {
+  if (ownGroup) {
+    if (ownGroups.size === 0) for (const name of FATAL_SIGNALS) process.on(name, onFatalSignal);
+    ownGroups.add(child);
+  }
+  const forget = () => {
     signalOnExit.delete(child);
     if (signalOnExit.size === 0) process.off("exit", signalChildren);
+    if (ownGroups.delete(child) && ownGroups.size === 0) removeFatalSignalListeners();
+  };
+  child.once("exit", forget);
+  child.once("error", () => {
+    if (child.pid === undefined) forget(); // never spawned: no "exit" will come
   });
 }
 function signalChildren(): void {
   for (const [child, signal] of signalOnExit) {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   }
+}
+function removeFatalSignalListeners(): void {
+  for (const name of FATAL_SIGNALS) process.off(name, onFatalSignal);
+}
+function onFatalSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return; // the process handles it: its own stop or exit signals anvil
+  signalChildren();
+  removeFatalSignalListeners();
+  process.kill(process.pid, signal); // no listener left: the default action, as without this listener
 }
 
 const ANVIL_PACKAGES: Record<string, string> = {
@@ -139,6 +174,8 @@ export function checkLocalChainOptions(options: LocalChainOptions): CheckedLocal
     if (stateFile === undefined)
       throw new InvalidInputError("stateIntervalSeconds", "needs stateFile (the file anvil dumps its state to)");
   }
+  if (options.ownProcessGroup !== undefined && typeof options.ownProcessGroup !== "boolean")
+    throw new InvalidInputError("ownProcessGroup", `expected true or false, got ${describe(options.ownProcessGroup)}`);
   const blockTime = wholeNumber(options.blockTime ?? 0, "blockTime", 0, MAX_LOCAL_BLOCK_TIME_SECONDS, "seconds");
   // A block every 1000, 2000 or 3000 s is in range but almost surely meant as milliseconds.
   if (blockTime >= 1000 && blockTime % 1000 === 0) {
@@ -196,14 +233,17 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     "prague",
   ];
   if (checked.stateFile !== undefined) {
+    // So a restart serves the genesis block 1 links to. Best effort: a file it cannot repair, anvil reports.
+    await dropExtraGenesisBlocks(checked.stateFile).catch(() => 0);
     args.push("--state", checked.stateFile);
     if (checked.stateIntervalSeconds !== undefined) args.push("--state-interval", String(checked.stateIntervalSeconds));
   }
   if (checked.blockTime > 0) args.push("--block-time", String(checked.blockTime));
 
-  const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
+  const ownGroup = options.ownProcessGroup === true;
+  const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"], detached: ownGroup });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  stopWithProcess(child, options.stateFile ? "SIGINT" : "SIGKILL");
+  stopWithProcess(child, options.stateFile ? "SIGINT" : "SIGKILL", ownGroup);
   if (child.pid !== undefined && options.onSpawn) {
     try {
       options.onSpawn(child.pid);

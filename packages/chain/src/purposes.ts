@@ -54,6 +54,9 @@ export function isGrantablePurpose(value: unknown): value is GrantablePurpose {
  * optional separators ("Treatment", "public-health", "PUBLIC_HEALTH").
  */
 export function parsePurpose(input: unknown, field = "purpose"): Purpose {
+  // The usual input is a name as the API spells it: one lookup, no folding (this runs on every key release).
+  const named = typeof input === "string" ? PURPOSE_BY_NAME.get(input) : undefined;
+  if (named !== undefined) return named;
   if (typeof input === "number" || typeof input === "bigint") {
     const n = Number(input);
     if (isPurpose(n)) return n;
@@ -69,6 +72,8 @@ export function parsePurpose(input: unknown, field = "purpose"): Purpose {
     `unknown purpose ${describe(input)}; expected one of ${PURPOSES.map((p) => `${p} ${NAMES[p]}`).join(", ")}`,
   );
 }
+
+const PURPOSE_BY_NAME: ReadonlyMap<string, Purpose> = new Map(Object.entries(Purpose));
 
 /** parsePurpose, refusing Emergency (which only breakGlass can open). */
 export function parseGrantablePurpose(input: unknown, field = "purpose"): GrantablePurpose {

@@ -6,9 +6,9 @@
  * refused with UnsupportedChainIdError, never rounded (review finding F5).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { expect } from "chai";
 import { ContractFactory, JsonRpcProvider, TypedDataEncoder } from "ethers";
+import getPort from "get-port";
 import {
   CHECKPOINT_FORMAT,
   CHECKPOINT_VERSION,
@@ -34,17 +34,6 @@ import { rejection } from "./support/settle.ts";
 
 const BIG_CHAIN_ID = 2n ** 53n + 1n; // 9007199254740993; Number() gives 9007199254740992
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 describe("a chain id above 2^53 (anvil on chain 9007199254740993)", function () {
   this.timeout(60_000);
   let anvil: ChildProcess | undefined;
@@ -52,7 +41,7 @@ describe("a chain id above 2^53 (anvil on chain 9007199254740993)", function () 
   let registryAddress: string;
 
   before(async () => {
-    const port = await freePort();
+    const port = await getPort({ host: "127.0.0.1" });
     anvil = spawn(
       anvilBinaryPath(),
       ["--port", String(port), "--chain-id", BIG_CHAIN_ID.toString(), "--mnemonic", LOCAL_MNEMONIC, "--accounts", "10"],

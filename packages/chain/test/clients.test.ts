@@ -372,6 +372,26 @@ describe("contract clients (anvil)", function () {
       expect((await gateway.findAnchor(rootB))!.batch).to.equal(1);
       expect(await gateway.findAnchor(hexlify(randomBytes(32)))).to.equal(null);
 
+      // anchorsOf lists one gateway's anchors in a block range, oldest first, whatever the window size.
+      const all = await gateway.anchorsOf(walletAt(1).address.toLowerCase(), {
+        fromBlock: t.deployment.deployedAt.block,
+      });
+      expect(all.map((a) => [a.root, a.firstIndex, a.count, a.batch])).to.deep.equal([
+        [rootA, 0n, 10, 0],
+        [rootB, 10n, 5, 1],
+      ]);
+      expect(all[0]!.position.transactionHash).to.equal(first.hash);
+      const onlyFirst = await gateway.anchorsOf(walletAt(1).address, {
+        fromBlock: t.deployment.deployedAt.block,
+        toBlock: first.blockNumber,
+      });
+      expect(onlyFirst.map((a) => a.root)).to.deep.equal([rootA]);
+      expect(await gateway.anchorsOf(walletAt(7).address, { fromBlock: 0 })).to.deep.equal([]);
+      expect(() => gateway.anchorsOf(walletAt(1).address, { fromBlock: 5, toBlock: 4 })).to.throw(
+        InvalidInputError,
+        /toBlock/,
+      );
+
       const gap = await revertOf(gateway.anchor(hexlify(randomBytes(32)), 99, 1));
       expect(gap.errorName).to.equal("NonContiguous");
       expect(gap.args).to.deep.equal({ expectedFirstIndex: 15n, firstIndex: 99n });

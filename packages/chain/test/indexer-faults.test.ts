@@ -77,6 +77,13 @@ describe("ConsentIndexer under faults: start(), bounded polls, a default-options
     return created;
   }
 
+  /** One request per HTTP call, so a proxy can rewrite each answer. */
+  function unbatched(url: string): JsonRpcProvider {
+    const created = new JsonRpcProvider(url, undefined, { staticNetwork: true, batchMaxCount: 1, cacheTimeout: -1 });
+    open.push(created);
+    return created;
+  }
+
   async function proxy(): Promise<RpcProxy> {
     const started = await startRpcProxy(t.chain.rpcUrl);
     proxies.push(started);
@@ -185,6 +192,43 @@ describe("ConsentIndexer under faults: start(), bounded polls, a default-options
     expect(() => indexer({ readTimeoutMs: 0 })).to.throw(InvalidInputError, /readTimeoutMs/);
   });
 
+  it("a head the node names but does not serve by number yet (a block being sealed) is waited for, not taken for a reorg", async () => {
+    const p = await proxy();
+    const head = await t.provider.getBlockNumber();
+    let refused = 0;
+    // Six by-number reads of the head answer null, as a node under load did right after naming it as "latest".
+    p.rules.set("eth_getBlockByNumber", {
+      rewrite: (result, params) => {
+        const tag = Array.isArray(params) ? params[0] : undefined;
+        if (tag === `0x${head.toString(16)}` && refused < 6) {
+          refused += 1;
+          return null;
+        }
+        return result;
+      },
+    });
+    const i = indexer({ provider: unbatched(p.url), reorgWindow: 64 });
+    await i.start();
+    expect(refused).to.equal(6);
+    expect(i.status().syncedBlock).to.be.at.least(head);
+    expect(i.isAllowed(patient.address, clinic.address, scope, "Treatment")).to.equal(true);
+  });
+
+  it("starting at block 1, links it to whatever genesis the node serves (anvil reloaded from a state file may serve another)", async () => {
+    const p = await proxy();
+    // Block 0 as a restarted anvil served it: not the block that block 1 names as its parent.
+    p.rules.set("eth_getBlockByNumber", {
+      rewrite: (result, params) =>
+        Array.isArray(params) && params[0] === "0x0" && result !== null && typeof result === "object"
+          ? { ...result, hash: `0x${"ab".repeat(32)}` }
+          : result,
+    });
+    const i = indexer({ provider: unbatched(p.url), startBlock: 1, reorgWindow: 64 });
+    await within(i.start(), 10_000, "start() from block 1");
+    expect(i.status().syncedBlock).to.equal(await t.provider.getBlockNumber());
+    expect(i.isAllowed(patient.address, clinic.address, scope, "Treatment")).to.equal(true);
+  });
+
   it("a poll the node never answers fails after readTimeoutMs: stale with that reason, fresh after the next poll", async () => {
     const rpc = await proxy();
     const i = indexer({ provider: provider(rpc.url, { staticNetwork: true }), readTimeoutMs: 300 });
@@ -241,6 +285,43 @@ describe("ConsentIndexer under faults: start(), bounded polls, a default-options
       });
       await i.sync(); // within 250 ms of the last poll: a cached "latest" would predate the revoke
       expect(i.isAllowed(...key), `round ${round}: revoked`).to.equal(false);
+    }
+  });
+});
+
+describe("ConsentIndexer on a chain that was reset under it (anvil)", function () {
+  this.timeout(60_000);
+  let t: TestChain;
+  after(async () => t?.stop());
+
+  it("is stale, naming the missing registry, instead of answering from an empty index", async () => {
+    t = await startTestChain();
+    const registry = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, t.signer(2));
+    await registry.grant({
+      grantee: clinic.address,
+      scope,
+      purpose: "Treatment",
+      expiry: (await latestTimestamp(t.provider)) + 3600,
+    });
+    const indexer = new ConsentIndexer({
+      provider: t.provider,
+      address: t.deployment.contracts.ConsentRegistry,
+      startBlock: t.deployment.deployedAt.block,
+      confirmations: 0,
+      pollIntervalMs: 60_000,
+    });
+    try {
+      await indexer.start();
+      expect(indexer.isAllowed(patient.address, clinic.address, scope, "Treatment")).to.equal(true);
+      // A fresh chain behind the same URL: genesis again, no contracts, a few new blocks.
+      await t.provider.send("anvil_reset", []);
+      for (let i = 0; i < 3; i++) await t.provider.send("evm_mine", []);
+      const error = await rejection(indexer.sync());
+      expect(error).to.be.instanceOf(ContractNotDeployedError);
+      expect(() => indexer.isAllowed(patient.address, clinic.address, scope, "Treatment")).to.throw(IndexerStaleError);
+      expect(indexer.status().stale).to.equal(true);
+    } finally {
+      await indexer.stop();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -13,6 +13,7 @@ import {
   startLocalChain,
   startLocalDeployment,
 } from "../src/index.ts";
+import { dropExtraGenesisBlocks } from "../src/anvil-state.ts";
 
 function isRunning(pid: number): boolean {
   try {
@@ -48,6 +49,50 @@ describe("local chain (anvil)", function () {
     expect(await provider2.getBlockNumber()).to.equal(2);
     provider2.destroy();
     await second.stop();
+  });
+
+  it("serves the same genesis, the one block 1 links to, after every restart from its state file", async () => {
+    // anvil adds a fresh genesis to its dump at each start; unrepaired, a later restart can serve one block 1
+    // does not link to (a consent indexer anchored there then saw the chain reorganize without end).
+    const stateFile = join(dir, "genesis-state.json");
+    let genesis: string | undefined;
+    for (let start = 0; start < 5; start++) {
+      // A genesis is stamped in whole seconds: start in a new second, so each start's own genesis differs.
+      await new Promise((resolve) => setTimeout(resolve, 1_050 - (Date.now() % 1_000)));
+      const chain = await startLocalChain({ stateFile });
+      const provider = new JsonRpcProvider(chain.rpcUrl, undefined, { cacheTimeout: -1, staticNetwork: true });
+      try {
+        await provider.send("evm_mine", []);
+        const [zero, one] = await Promise.all([provider.getBlock(0), provider.getBlock(1)]);
+        expect(one!.parentHash, `restart ${start}`).to.equal(zero!.hash);
+        genesis ??= zero!.hash!;
+        expect(zero!.hash, `restart ${start}`).to.equal(genesis);
+      } finally {
+        provider.destroy();
+        await chain.stop();
+      }
+    }
+    const dumped = JSON.parse(await readFile(stateFile, "utf8")) as { blocks: { header: { number: string } }[] };
+    expect(dumped.blocks.filter((block) => BigInt(block.header.number) === 0n)).to.have.length.at.most(2);
+  });
+
+  it("dropExtraGenesisBlocks keeps the oldest genesis and leaves files it cannot read exactly alone", async () => {
+    const block = (number: string, timestamp: string) => ({ header: { number, timestamp } });
+    const path = join(dir, "crafted-state.json");
+    const blocks = [block("0x0", "0x30"), block("0x1", "0x11"), block("0x0", "0x10"), block("0x0", "0x20")];
+    await writeFile(path, JSON.stringify({ best_block_number: 1, blocks }));
+    expect(await dropExtraGenesisBlocks(path)).to.equal(2);
+    const repaired = JSON.parse(await readFile(path, "utf8")) as { best_block_number: number; blocks: unknown[] };
+    expect(repaired).to.deep.equal({ best_block_number: 1, blocks: [block("0x1", "0x11"), block("0x0", "0x10")] });
+    expect(await dropExtraGenesisBlocks(path)).to.equal(0);
+
+    const unsafe = `{"big":123456789012345678901,"blocks":${JSON.stringify(blocks)}}`;
+    for (const text of [unsafe, "{not json", JSON.stringify({ blocks: "none" })]) {
+      await writeFile(path, text);
+      expect(await dropExtraGenesisBlocks(path)).to.equal(0);
+      expect(await readFile(path, "utf8")).to.equal(text);
+    }
+    expect(await dropExtraGenesisBlocks(join(dir, "missing.json"))).to.equal(0);
   });
 
   it("fails with a typed error naming the cause when the port is taken", async () => {

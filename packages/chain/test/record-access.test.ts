@@ -176,3 +176,30 @@ describe("record access: one call for 'may this grantee read this record' (anvil
       .with.property("field", "query");
   });
 });
+
+describe("record access: address checks stay exact when repeated (the checksum cache)", () => {
+  const clinic = walletAt(3).address;
+  const flipped = (address: string) => {
+    // The first letter of the hex part in the other case: a bad EIP-55 checksum.
+    const i = address.slice(2).search(/[a-fA-F]/) + 2;
+    const c = address[i]!;
+    return address.slice(0, i) + (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase()) + address.slice(i + 1);
+  };
+  const query = (grantee: string): RecordAccessQuery => ({
+    patient: walletAt(2).address,
+    grantee,
+    record: { scopeIds: [`0x${"11".repeat(32)}`] },
+    purpose: "Treatment",
+  });
+
+  it("refuses a bad checksum every time, after the same address was accepted lowercase and checksummed", () => {
+    for (let round = 0; round < 3; round++) {
+      expect(checkRecordQuery(query(clinic.toLowerCase())).grantee).to.equal(clinic);
+      expect(checkRecordQuery(query(clinic)).grantee).to.equal(clinic);
+      expect(checkRecordQuery(query(`0x${clinic.slice(2).toUpperCase()}`)).grantee).to.equal(clinic);
+      expect(() => checkRecordQuery(query(flipped(clinic))))
+        .to.throw(InvalidInputError, /checksum/)
+        .with.property("field", "grantee");
+    }
+  });
+});

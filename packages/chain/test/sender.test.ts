@@ -10,6 +10,7 @@ import {
   TransactionSender,
   TransactionTimeoutError,
   deployHygeia,
+  signGrant,
   isDeployed,
   startLocalChain,
   type TxOutcome,
@@ -48,6 +49,7 @@ describe("TransactionSender (anvil)", function () {
     const reverted = await rejection(registry.breakGlass(grantee(0), sid(grantee(0), "fhir:Patient"), { proof: [] }));
     expect(reverted).to.be.instanceOf(ContractRevertError);
     expect((reverted as ContractRevertError).errorName).to.equal("NotEmergencyGrantee");
+    expect((reverted as ContractRevertError).transactionHash, "a simulation sends nothing").to.equal(undefined);
     const granted = await within(
       registry.grant({
         grantee: grantee(0),
@@ -60,6 +62,65 @@ describe("TransactionSender (anvil)", function () {
     );
     expect(granted.nonce).to.equal(before);
     expect(granted.events[0]).to.include({ type: "ConsentGranted" });
+  });
+
+  it("a transaction mined as a revert is a ContractRevertError carrying its transactionHash", async () => {
+    const relayer = new ConsentRegistryClient(t.deployment.contracts.ConsentRegistry, walletAt(5).connect(t.provider));
+    const patient = walletAt(6);
+    const now = await latestTimestamp(t.provider);
+    const next = await relayer.nextGrantTypedData({
+      patient: patient.address,
+      grantee: grantee(2),
+      scope: sid(patient, "fhir:Condition"),
+      purpose: "Treatment",
+      expiry: now + 3600,
+      deadline: now + 600,
+    });
+    const signed = await signGrant(patient, next.domain, { ...next.message, patient: patient.address });
+    await t.provider.send("evm_setAutomine", [false]);
+    let outcome: unknown;
+    let relayedHash: string | undefined;
+    try {
+      const relayed = relayer.grantBySig(signed).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      // The relayer's transaction waits in the pool; the same signed grant, sent by another account with a higher
+      // tip, is mined first, so the relayer's (simulated fine) reverts on inclusion.
+      const deadline = Date.now() + 30_000;
+      let pooled: { hash: string; input: string } | undefined;
+      while (pooled === undefined) {
+        if (Date.now() > deadline) throw new Error("the relayer's transaction never reached the pool");
+        const content = (await t.provider.send("txpool_content", [])) as {
+          pending: Record<string, Record<string, { hash: string; input: string }>>;
+        };
+        const mine = Object.entries(content.pending).find(
+          ([from]) => from.toLowerCase() === walletAt(5).address.toLowerCase(),
+        );
+        pooled = mine ? Object.values(mine[1])[0] : undefined;
+        if (pooled === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      relayedHash = pooled.hash;
+      const fees = await t.provider.getFeeData();
+      await walletAt(7)
+        .connect(t.provider)
+        .sendTransaction({
+          to: t.deployment.contracts.ConsentRegistry,
+          data: pooled.input,
+          gasLimit: 500_000n,
+          maxPriorityFeePerGas: (fees.maxPriorityFeePerGas ?? 1n) * 100n,
+          maxFeePerGas: (fees.maxFeePerGas ?? 1n) * 100n,
+        });
+      await t.provider.send("evm_mine", []);
+      outcome = await relayed;
+    } finally {
+      await t.provider.send("evm_setAutomine", [true]);
+    }
+    expect(outcome).to.be.instanceOf(ContractRevertError);
+    const revert = outcome as ContractRevertError;
+    expect(revert.transactionHash?.toLowerCase()).to.equal(relayedHash!.toLowerCase());
+    expect(String(revert.args["transactionHash"]).toLowerCase()).to.equal(relayedHash!.toLowerCase());
+    expect((await t.provider.getTransactionReceipt(relayedHash!))?.status).to.equal(0);
   });
 
   it("a NonceManager the caller also uses directly stays in step with the sender", async () => {

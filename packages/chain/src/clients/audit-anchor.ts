@@ -1,5 +1,5 @@
 /** Typed client of the AuditAnchor contract: gateways anchor Merkle roots of audit-log batches. */
-import { Interface, getAddress, type Log } from "ethers";
+import { Interface, getAddress, zeroPadValue, type Log } from "ethers";
 import {
   InvalidInputError,
   requireAddress,
@@ -132,6 +132,53 @@ export class AuditAnchorClient extends ContractClient<AuditEvent> {
           provider.getLogs({
             address: this.address,
             topics: [ANCHORED_TOPIC, topicRoot],
+            fromBlock: from,
+            toBlock: to,
+          }),
+          operation,
+        );
+        for (const log of logs) records.push(toAnchorRecord(log));
+      }
+      return records;
+    } catch (error) {
+      throw toChainError(error, auditInterface, operation, this.address);
+    }
+  }
+
+  /**
+   * Every AuditRootAnchored event of `gateway` in blocks [fromBlock, toBlock] (toBlock default: the head at the
+   * call), oldest first, found through the indexed gateway topic in windows of `maxBlockRange` blocks. An audit
+   * verifier walks them to check that consecutive anchors link (firstIndex = the previous firstIndex + count).
+   */
+  anchorsOf(gateway: string, range: { fromBlock: number; toBlock?: number }): Promise<AnchorRecord[]> {
+    const topicGateway = zeroPadValue(requireAddress(gateway, "gateway"), 32);
+    if (typeof range !== "object" || range === null)
+      throw new InvalidInputError("range", "expected { fromBlock, toBlock? }");
+    const fromBlock = requireSmallUint(range.fromBlock, 48, "fromBlock");
+    const toBlock = range.toBlock === undefined ? undefined : requireSmallUint(range.toBlock, 48, "toBlock");
+    if (toBlock !== undefined && toBlock < fromBlock)
+      throw new InvalidInputError("toBlock", `must be at least fromBlock (${fromBlock}), got ${toBlock}`);
+    // Validated synchronously above (a bad argument throws before any I/O); the reads follow.
+    return this.listAnchorsOf(topicGateway, fromBlock, toBlock);
+  }
+
+  private async listAnchorsOf(
+    topicGateway: string,
+    fromBlock: number,
+    toBlock: number | undefined,
+  ): Promise<AnchorRecord[]> {
+    const provider = this.provider;
+    const operation = "AuditAnchor.anchorsOf";
+    try {
+      await this.ensureDeployed();
+      const last = toBlock ?? (await this.ask(node.blockNumber(provider), operation));
+      const records: AnchorRecord[] = [];
+      for (let from = fromBlock; from <= last; from += this.maxBlockRange) {
+        const to = Math.min(last, from + this.maxBlockRange - 1);
+        const logs = await this.ask(
+          provider.getLogs({
+            address: this.address,
+            topics: [ANCHORED_TOPIC, null, topicGateway],
             fromBlock: from,
             toBlock: to,
           }),

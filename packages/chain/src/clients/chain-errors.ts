@@ -82,6 +82,7 @@ export function toChainError(
       // estimation and inclusion, or an explicit gasLimit that skipped estimation.
       return new ContractRevertError(operation, "unknown", { transactionHash: error.receipt.hash }, "0x", {
         cause: error,
+        transactionHash: error.receipt.hash,
       });
     }
     return new ContractRevertError(operation, "unknown", {}, data, { cause: error });

@@ -326,7 +326,7 @@ export class TransactionSender {
     }
     if (receipt.status !== 1) {
       // Mined but reverted (state changed between simulation and inclusion); receipts carry no reason.
-      throw new ContractRevertError(operation, "unknown", { transactionHash: hash }, "0x");
+      throw new ContractRevertError(operation, "unknown", { transactionHash: hash }, "0x", { transactionHash: hash });
     }
     return receipt;
   }
