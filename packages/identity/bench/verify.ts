@@ -5,11 +5,23 @@
 //   native_secp256k1_verify_per_s node:crypto ES256K verify of the same signatures (the ceiling)
 //   noble_secp256k1_verify_per_s  @noble/curves verify of the same signatures
 //   veramo_verify_per_s           Veramo's own verifyCredential on the same credentials (the anchor)
-// Method: after a warm-up, ROUNDS rounds; each round measures the four methods one after the other for
-// MEASURE_MS / ROUNDS each; every figure is the median of its rounds. Interleaving keeps the ratios fair on a
-// machine whose load changes during the run (measured back to back, one method could get a quiet minute and the
-// next a busy one).
+//   ratio_vs_native, ratio_vs_veramo   medians of the per-round ratios (see below)
+//   rounds, round_ms, per_round   the method's parameters and every round's figures, so the spread is visible
+//   cpu_ratio_vs_native           the same ratio over this process's CPU time instead of wall time (median of
+//                                 rounds): what the ratio would be on an idle core, since time the OS gives to
+//                                 other processes is not counted; on a loaded machine it moves much less
+// Method (interleaved rounds, medians): after a warm-up of each method, ROUNDS rounds (default 7, at least 3).
+// A round gives each method ROUND_MS (default 1000) in SLICES (10) slices, the methods taking turns slice by
+// slice in an order that alternates (ours, native, noble, veramo; then veramo, noble, native, ours; ...), so
+// within a round every method sees the same machine load, and none always runs right after another. A full
+// garbage collection runs before every round. A method's rate in a round is its operations over its time in
+// that round; every reported rate is the median of its rounds, and every ratio the median of the ratios
+// measured within one round, not a ratio of medians taken at different moments. The earlier method (one
+// 400 ms window per method per round) let a single busy moment on this shared machine decide a ratio: the
+// ratio to native swung 0.66 to 0.93 across four runs.
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -31,37 +43,80 @@ import { veramoOf } from "../src/did/internal.ts";
 
 const POOL = Number(process.env.BENCH_POOL ?? 256);
 const ISSUERS = 4;
-const MEASURE_MS = Number(process.env.BENCH_MS ?? 2000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUND_MS = Number(process.env.BENCH_ROUND_MS ?? 1000);
+const SLICES = 10;
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 3) throw new Error(`BENCH_ROUNDS must be an integer >= 3, got ${ROUNDS}`);
+if (!(ROUND_MS >= 500)) throw new Error(`BENCH_ROUND_MS must be at least 500, got ${ROUND_MS}`);
 const log = (message: string) => process.stderr.write(`bench:verify: ${message}\n`);
+
+// A full collection on demand, without asking the user for --expose-gc.
+setFlagsFromString("--expose-gc");
+const collectGarbage = runInNewContext("gc") as () => void;
 
 type Run = (i: number) => unknown | Promise<unknown>;
 
-/** Operations per second of `run` over `ms`, in batches of 50. */
-async function rate(run: Run, ms: number): Promise<number> {
+/** Operations run, wall and CPU milliseconds spent by `run` over at least `ms`. */
+async function slice(run: Run, ms: number, from: number): Promise<Totals> {
   let count = 0;
   const start = performance.now();
+  const cpuStart = process.cpuUsage();
   let elapsed = 0;
+  // The clock is read after every operation (an operation takes 0.5 ms or more): a slice of a slow method ends
+  // on time instead of after a fixed batch, so every method's slices stay ~ROUND_MS / SLICES long.
   while (elapsed < ms) {
-    for (let j = 0; j < 50; j++) await run(count++ % POOL);
+    await run((from + count++) % POOL);
     elapsed = performance.now() - start;
   }
-  return (count * 1000) / elapsed;
+  const cpu = process.cpuUsage(cpuStart);
+  return { count, elapsed, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-/** Median rate of each method over ROUNDS interleaved rounds, after a warm-up of each. */
-async function measureInterleaved(methods: Record<string, Run>): Promise<Record<string, number>> {
-  for (const run of Object.values(methods)) for (let i = 0; i < Math.min(POOL, 200); i++) await run(i);
-  const rates: Record<string, number[]> = Object.fromEntries(Object.keys(methods).map((name) => [name, []]));
-  for (let round = 0; round < ROUNDS; round++)
-    for (const [name, run] of Object.entries(methods)) rates[name]!.push(await rate(run, MEASURE_MS / ROUNDS));
-  const medians: Record<string, number> = {};
-  for (const [name, values] of Object.entries(rates)) {
-    const sorted = [...values].sort((a, b) => a - b);
-    medians[name] = Math.round(sorted[Math.floor(sorted.length / 2)]!);
-    log(`${name}: ${medians[name]}/s (rounds: ${values.map(Math.round).join(", ")})`);
+interface Totals {
+  count: number;
+  /** Wall-clock milliseconds. */
+  elapsed: number;
+  /** CPU milliseconds of this process (user + system), all its threads. */
+  cpuMs: number;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Every method's rate in each of ROUNDS interleaved rounds (see the method at the top), after a warm-up. */
+async function measureInterleaved<Name extends string>(
+  methods: Record<Name, Run>,
+): Promise<{ rates: Record<Name, number[]>; cpuRates: Record<Name, number[]> }> {
+  const names = Object.keys(methods) as Name[];
+  for (const name of names) for (let i = 0; i < Math.min(POOL, 200); i++) await methods[name](i);
+  const rates = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
+  const cpuRates = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
+  for (let round = 0; round < ROUNDS; round++) {
+    collectGarbage();
+    const totals = Object.fromEntries(names.map((name) => [name, { count: 0, elapsed: 0, cpuMs: 0 }])) as Record<
+      Name,
+      Totals
+    >;
+    for (let pass = 0; pass < SLICES; pass++) {
+      for (const name of pass % 2 === 0 ? names : [...names].reverse()) {
+        const { count, elapsed, cpuMs } = await slice(methods[name], ROUND_MS / SLICES, totals[name].count);
+        totals[name].count += count;
+        totals[name].elapsed += elapsed;
+        totals[name].cpuMs += cpuMs;
+      }
+    }
+    for (const name of names) {
+      rates[name].push((totals[name].count * 1000) / totals[name].elapsed);
+      cpuRates[name].push((totals[name].count * 1000) / totals[name].cpuMs);
+    }
+    log(
+      `round ${round + 1}/${ROUNDS}: ${names.map((name) => `${name} ${Math.round(rates[name][round]!)}/s`).join(", ")}`,
+    );
   }
-  return medians;
+  return { rates, cpuRates };
 }
 
 const chain = await startLocalChain();
@@ -164,7 +219,7 @@ try {
     if (!veramo.verified) throw new Error(`Veramo refused credential ${i}`);
   }
 
-  const measured = await measureInterleaved({
+  const { rates: rounds, cpuRates } = await measureInterleaved({
     ours: async (i) => {
       if (!(await verifier.verifyCredential(pool[i]!)).ok) throw new Error("verification failed");
     },
@@ -183,19 +238,39 @@ try {
         throw new Error("veramo failed");
     },
   });
-  const { ours: vc, native, noble, veramo } = measured as Record<"ours" | "native" | "noble" | "veramo", number>;
+  const perRound = (values: number[]) => values.map(Math.round);
+  const ratios = (over: number[]) => rounds.ours.map((ours, round) => ours / over[round]!);
+  const cpuRatios = cpuRates.ours.map((ours, round) => ours / cpuRates.native[round]!);
+  const ratioVsNative = Number(median(ratios(rounds.native)).toFixed(3));
+  const ratioVsVeramo = Number(median(ratios(rounds.veramo)).toFixed(2));
+  log(
+    `ours / native per round: ${ratios(rounds.native)
+      .map((r) => r.toFixed(3))
+      .join(", ")}`,
+  );
 
   process.stdout.write(
     `${JSON.stringify({
-      vc_verify_per_s: vc,
-      native_secp256k1_verify_per_s: native,
-      noble_secp256k1_verify_per_s: noble,
-      veramo_verify_per_s: veramo,
-      ratio_vs_native: Number((vc / native).toFixed(3)),
-      ratio_vs_veramo: Number((vc / veramo).toFixed(2)),
-      targets_met: vc >= 0.8 * native && vc >= 3 * veramo,
+      vc_verify_per_s: Math.round(median(rounds.ours)),
+      native_secp256k1_verify_per_s: Math.round(median(rounds.native)),
+      noble_secp256k1_verify_per_s: Math.round(median(rounds.noble)),
+      veramo_verify_per_s: Math.round(median(rounds.veramo)),
+      ratio_vs_native: ratioVsNative,
+      ratio_vs_veramo: ratioVsVeramo,
+      targets_met: ratioVsNative >= 0.8 && ratioVsVeramo >= 3,
       credentials: POOL,
       issuers: ISSUERS,
+      rounds: ROUNDS,
+      round_ms: ROUND_MS,
+      cpu_ratio_vs_native: Number(median(cpuRatios).toFixed(3)),
+      per_round: {
+        vc_verify_per_s: perRound(rounds.ours),
+        native_secp256k1_verify_per_s: perRound(rounds.native),
+        noble_secp256k1_verify_per_s: perRound(rounds.noble),
+        veramo_verify_per_s: perRound(rounds.veramo),
+        ratio_vs_native: ratios(rounds.native).map((r) => Number(r.toFixed(3))),
+        cpu_ratio_vs_native: cpuRatios.map((r) => Number(r.toFixed(3))),
+      },
     })}\n`,
   );
 } finally {

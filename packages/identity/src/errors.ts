@@ -159,9 +159,28 @@ export class StatusListUnavailableError extends HygeiaIdentityError {
   }
 }
 
+/**
+ * Which rule a status list broke (verifyStatusListCredential): its form (`MALFORMED`: not a JWT, no issuer, an
+ * unknown type or purpose, an undecodable list), another issuer than expected, another URL than the one it is
+ * served at, an algorithm other than ES256K, an issuer DID that could not be resolved (the resolution error is
+ * the `cause`), a signature that does not verify, or its times (`VALIDITY`: no `iat` / `exp`, issued in the
+ * future, valid too long).
+ */
+export type StatusListProblem =
+  | "MALFORMED"
+  | "ISSUER_MISMATCH"
+  | "URL_MISMATCH"
+  | "UNSUPPORTED_ALGORITHM"
+  | "ISSUER_UNRESOLVABLE"
+  | "BAD_SIGNATURE"
+  | "VALIDITY";
+
 export class InvalidStatusListError extends HygeiaIdentityError {
-  constructor(message: string) {
-    super("INVALID_STATUS_LIST", message);
+  /** Which rule the list broke; `MALFORMED` unless said otherwise. */
+  readonly problem: StatusListProblem;
+  constructor(message: string, options?: { problem?: StatusListProblem; cause?: unknown }) {
+    super("INVALID_STATUS_LIST", message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.problem = options?.problem ?? "MALFORMED";
   }
 }
 

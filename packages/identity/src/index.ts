@@ -17,6 +17,8 @@ export * from "./status/bitstring.ts";
 export * from "./status/status-list.ts";
 export * from "./status/token-status-list.ts";
 export * from "./status/publish.ts";
+export * from "./status/verify-list.ts";
+export { classifyAddress, isNonPublicAddress } from "./status/url-policy.ts";
 export * from "./verify/result.ts";
 export * from "./verify/jwt.ts";
 export * from "./verify/challenges.ts";

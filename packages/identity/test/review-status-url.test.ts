@@ -1,7 +1,14 @@
 // Review of issue 16's fixes, finding 3: the status URL policy refuses local and private addresses in every
 // spelling, over https too, allows plain http only to listed hosts, and hands the fetcher the parsed href.
 import { expect } from "chai";
-import { Bitstring, StatusListChecker, statusEntry, statusUrlProblem } from "../src/index.ts";
+import {
+  Bitstring,
+  StatusListChecker,
+  classifyAddress,
+  isNonPublicAddress,
+  statusEntry,
+  statusUrlProblem,
+} from "../src/index.ts";
 
 const X = "did:ethr:0x7a69:0x1111111111111111111111111111111111111111";
 
@@ -38,8 +45,34 @@ describe("identity review: status URL policy (finding 3)", function () {
       expect(statusUrlProblem(url, X)).to.be.a("string");
     });
 
+  it("refuses IPv6 literals that embed a local or private IPv4 address, and Teredo / local NAT64 ones", function () {
+    for (const url of [
+      "https://[::a9fe:a9fe]/latest/meta-data/",
+      "https://[2002:a9fe:a9fe::]/latest/meta-data/",
+      "https://[64:ff9b::a00:1]/x",
+      "https://[::7f00:1]/x",
+      "https://[2001::1]/x",
+      "https://[64:ff9b:1::1]/x",
+    ])
+      expect(statusUrlProblem(url, X), url).to.match(/local or private/);
+  });
+
+  it("classifies addresses as public, loopback (only this machine's own) or non-public", function () {
+    expect(classifyAddress("8.8.8.8")).to.equal("public");
+    expect(classifyAddress("::ffff:808:808")).to.equal("public");
+    expect(classifyAddress("2002:808:808::1")).to.equal("public");
+    expect(classifyAddress("127.0.0.1")).to.equal("loopback");
+    expect(classifyAddress("::1")).to.equal("loopback");
+    expect(classifyAddress("::ffff:127.0.0.1")).to.equal("loopback");
+    expect(classifyAddress("2002:7f00:1::")).to.equal("non-public");
+    expect(classifyAddress("2001:db8::1")).to.equal("non-public");
+    expect(classifyAddress("not-an-ip")).to.equal("non-public");
+    expect(isNonPublicAddress("169.254.169.254")).to.equal(true);
+    expect(isNonPublicAddress("2606:4700:4700::1111")).to.equal(false);
+  });
+
   it("allows https to public names and addresses", function () {
-    for (const url of ["https://status.example/x", "https://8.8.8.8/x", "https://[2001:db8::1]/x"])
+    for (const url of ["https://status.example/x", "https://8.8.8.8/x", "https://[2606:4700:4700::1111]/x"])
       expect(statusUrlProblem(url, X), url).to.equal(undefined);
   });
 

@@ -202,6 +202,15 @@ export class RegistryWriter {
         options,
       );
     }
+    // The sender's own inclusion bound can fire before this writer's writeTimeoutMs timer (they race on a loaded
+    // machine): say the same thing either way.
+    if (error instanceof TransactionTimeoutError && error.hash !== undefined)
+      return new TransactionFailedError(
+        error.hash,
+        `${op}: transaction ${error.hash} was signed and handed to the node but not mined within the sender's bound (${error.message}); ` +
+          "it may still be mined: check it before retrying",
+        options,
+      );
     if (error instanceof TransactionTimeoutError || error instanceof TransactionReplacedError)
       return new TransactionFailedError(error.hash, error.message, options);
     if (error instanceof ChainUnavailableError)

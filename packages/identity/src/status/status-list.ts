@@ -432,18 +432,12 @@ export class StatusListChecker {
       throw new StatusListUnavailableError(href, "fetch failed", { cause: error });
     }
     const list = await this.verifier(jwt, href);
-    const now = this.clock() / 1000;
-    // Freshness: a list states when it was issued and until when it holds, and that span is bounded, so an old
-    // version stops being accepted within maxListValiditySeconds of a newer one (see the newest-seen check).
-    if (list.validUntil === undefined) throw new InvalidStatusListError("status list has no expiry (exp)");
-    if (list.issuedAt === undefined) throw new InvalidStatusListError("status list has no issuance time (iat)");
-    if (list.issuedAt > now + this.skew) throw new InvalidStatusListError("status list issued in the future");
-    if (list.validUntil - list.issuedAt > this.maxValidity)
-      throw new InvalidStatusListError(
-        `status list valid for more than ${this.maxValidity} seconds after issuance (maxListValiditySeconds)`,
-      );
-    if (list.validUntil <= now)
-      throw new StatusListUnavailableError(href, "status list credential expired", { expired: true });
+    // Again for whatever verifier was injected (verifyStatusListCredential checks them too, with the same bounds).
+    checkStatusListTimes(list, href, {
+      now: this.clock(),
+      clockSkewSeconds: this.skew,
+      maxValiditySeconds: this.maxValidity,
+    });
     return list;
   }
 
@@ -461,6 +455,42 @@ export class StatusListChecker {
       reuseUntil = Math.min(reuseUntil, now + list.maxReuseSeconds * 1000);
     this.cache.set(href, list, reuseUntil, listBytes(list));
   }
+}
+
+/** The bounds checkStatusListTimes applies. */
+export interface StatusListTimeBounds {
+  /** Unix ms. */
+  now: number;
+  /** Tolerated clock difference for `iat`, seconds. */
+  clockSkewSeconds: number;
+  /** `exp` at most this many seconds after `iat`. */
+  maxValiditySeconds: number;
+}
+
+/**
+ * A list's times, served at `url`: it states when it was issued (`iat`, else `nbf`) and until when it holds
+ * (`exp`), was not issued in the future, and that span is bounded, so an old version stops being accepted within
+ * maxValiditySeconds of a newer one (see the newest-seen check). InvalidStatusListError (problem `VALIDITY`)
+ * otherwise; an expired list is a StatusListUnavailableError with `expired` set (a fail-open verifier may
+ * tolerate it, as it tolerates a list it cannot fetch).
+ */
+export function checkStatusListTimes<T extends { validUntil: number | undefined; issuedAt?: number | undefined }>(
+  list: T,
+  url: string,
+  bounds: StatusListTimeBounds,
+): T & { validUntil: number; issuedAt: number } {
+  const now = bounds.now / 1000;
+  const invalid = (message: string) => new InvalidStatusListError(message, { problem: "VALIDITY" });
+  if (list.validUntil === undefined) throw invalid("status list has no expiry (exp)");
+  if (list.issuedAt === undefined) throw invalid("status list has no issuance time (iat)");
+  if (list.issuedAt > now + bounds.clockSkewSeconds) throw invalid("status list issued in the future");
+  if (list.validUntil - list.issuedAt > bounds.maxValiditySeconds)
+    throw invalid(
+      `status list valid for more than ${bounds.maxValiditySeconds} seconds after issuance (maxListValiditySeconds)`,
+    );
+  if (list.validUntil <= now)
+    throw new StatusListUnavailableError(url, "status list credential expired", { expired: true });
+  return list as T & { validUntil: number; issuedAt: number };
 }
 
 /** `pending`, or a StatusListUnavailableError once `signal` aborts (the deadline of the verification). */

@@ -17,19 +17,17 @@ import { objectArgument, withMethods } from "../arguments.ts";
 import { subjectClaimNames, subjectViolations } from "../credentials/schema.ts";
 import { challengeProblem, domainProblem, sameDid } from "../credentials/inputs.ts";
 import { DEFAULT_TRUSTED_ROLES, isCredentialType, type CredentialTypeName } from "../credentials/types.ts";
-import { Bitstring } from "../status/bitstring.ts";
 import {
   StatusListChecker,
   parseStatusEntry,
   parseTokenStatusClaim,
-  type AnyVerifiedStatusList,
   type BitstringStatusListEntry,
   type StatusBudget,
   type StatusListFetcher,
   type StatusReference,
   type StatusUrlPolicy,
 } from "../status/status-list.ts";
-import { TokenStatusList } from "../status/token-status-list.ts";
+import { verifyStatusListCredential } from "../status/verify-list.ts";
 import type { ChallengeStore } from "./challenges.ts";
 import {
   Es256kVerifier,
@@ -155,7 +153,17 @@ export class CredentialVerifier {
     this.status = options.statusListFetcher
       ? new StatusListChecker({
           fetcher: options.statusListFetcher,
-          verifier: (jwt, url) => this.verifyStatusList(jwt, url),
+          // A fetched list: the list of that URL, signed by its issuer (the checker then compares it with the
+          // credential's), within its times.
+          verifier: (jwt, url) =>
+            verifyStatusListCredential(jwt, {
+              url,
+              resolver: this.resolver,
+              es256k: this.es256k,
+              now: this.clock(),
+              clockSkewSeconds: Math.ceil(this.skew),
+              maxValiditySeconds: options.statusListMaxValiditySeconds,
+            }),
           ...(options.statusListTtlMs !== undefined ? { ttlMs: options.statusListTtlMs } : {}),
           ...(options.statusFailClosed !== undefined ? { failClosed: options.statusFailClosed } : {}),
           ...(options.maxCachedStatusLists !== undefined ? { maxCachedLists: options.maxCachedStatusLists } : {}),
@@ -695,59 +703,6 @@ export class CredentialVerifier {
     const result = await this.status.check(issuer, entries, budget ?? this.status.budget());
     checks.add("status", result.pass, result.reason, index, { code: result.code, cause: result.cause });
   }
-
-  /**
-   * A fetched status list: a BitstringStatusListCredential (JWT VC) or a Status List Token (`typ`
-   * statuslist+jwt), signed by its issuer, well-formed, and the list of `url` (its `id` and `jti`, or `sub`,
-   * name it). Throws InvalidStatusListError with a fixed reason otherwise.
-   */
-  private async verifyStatusList(jwt: string, url: string): Promise<AnyVerifiedStatusList> {
-    let decoded: DecodedJwt;
-    let issuer: string | undefined;
-    try {
-      decoded = decodeJwt(jwt, 4 * 1024 * 1024);
-      issuer = stringClaim(decoded.payload, "iss");
-    } catch {
-      throw new InvalidStatusListError("status list is not a JWT");
-    }
-    if (!issuer) throw new InvalidStatusListError("status list has no issuer (iss)");
-    if (!(await this.checkSignature(decoded, issuer, "assertionMethod", new CheckList(), undefined, "issuer")))
-      throw new InvalidStatusListError("status list signature does not verify for its issuer");
-    const validUntil = numericClaimOrThrow(decoded.payload, "exp");
-    // Orders versions of the URL's list (rollback): iat, else nbf. The checker requires it, and exp.
-    const issuedAt = numericClaimOrThrow(decoded.payload, "iat") ?? numericClaimOrThrow(decoded.payload, "nbf");
-    if (decoded.header.typ === "statuslist+jwt") {
-      if (decoded.payload.sub !== url) throw new InvalidStatusListError("status list served for another URL");
-      const ttl = numericClaimOrThrow(decoded.payload, "ttl");
-      return {
-        format: "token",
-        issuer,
-        list: TokenStatusList.fromClaim(decoded.payload.status_list),
-        validUntil,
-        issuedAt,
-        maxReuseSeconds: ttl !== undefined && ttl > 0 ? ttl : undefined,
-      };
-    }
-    const vc = decoded.payload.vc as
-      { id?: unknown; type?: unknown; issuer?: unknown; credentialSubject?: Record<string, unknown> } | undefined;
-    if (!vc || !Array.isArray(vc.type) || !vc.type.includes("BitstringStatusListCredential"))
-      throw new InvalidStatusListError("not a BitstringStatusListCredential");
-    // The list of another URL (the same issuer's other list, where this credential is not revoked) must not count.
-    if (vc.id !== url || (decoded.payload.jti !== undefined && decoded.payload.jti !== url))
-      throw new InvalidStatusListError("status list served for another URL");
-    if (vc.issuer !== undefined && !sameDid(issuerId(vc.issuer), issuer))
-      throw new InvalidStatusListError("status list vc.issuer differs from iss");
-    const purpose = vc.credentialSubject?.statusPurpose;
-    if (purpose !== "revocation" && purpose !== "suspension") throw new InvalidStatusListError("unknown statusPurpose");
-    return {
-      format: "bitstring",
-      issuer,
-      purpose,
-      list: Bitstring.decode(vc.credentialSubject?.encodedList),
-      validUntil,
-      issuedAt,
-    };
-  }
 }
 
 const KB_MAX_AGE_SECONDS = 300;
@@ -820,14 +775,6 @@ function sdJwtStatusReferences(claims: Readonly<Record<string, unknown>>): Statu
   }
   if (claims.status !== undefined) references.push(parseTokenStatusClaim(claims.status));
   return references;
-}
-
-function numericClaimOrThrow(payload: Readonly<Record<string, unknown>>, name: string): number | undefined {
-  try {
-    return numericClaim(payload, name);
-  } catch {
-    throw new InvalidStatusListError(`status list ${name} is not a number`);
-  }
 }
 
 /** `vc.issuer` is a DID string or `{ id }`. */
