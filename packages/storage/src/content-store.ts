@@ -32,6 +32,11 @@ export interface ContentStat {
   pinned: boolean;
 }
 
+export interface GcResult {
+  /** Blocks deleted (unpinned blocks no put in progress still needs). */
+  removed: number;
+}
+
 export interface ContentStore {
   /**
    * Stores the bytes (any ByteInput: bytes, a Blob, a web / Node stream, an (async) iterable of chunks) as a UnixFS
@@ -47,9 +52,16 @@ export interface ContentStore {
   has(cid: CidInput, options?: OperationOptions): Promise<boolean>;
   /** Fetches every block of the content (from peers if needed) and protects it from garbage collection. */
   pin(cid: CidInput, options?: OperationOptions): Promise<void>;
-  /** Removes the pin; the blocks stay until garbage collection. Unpinning an unpinned CID is a no-op. */
+  /** Removes the pin; the blocks stay until garbage collection (`gc`). Unpinning an unpinned CID is a no-op. */
   unpin(cid: CidInput, options?: OperationOptions): Promise<void>;
   stat(cid: CidInput, options?: OperationOptions): Promise<ContentStat>;
+  /**
+   * Garbage collection: deletes every block no pin protects (unpinned content, blocks of an aborted put, blocks
+   * fetched for a read), never one a put in progress wrote and has not pinned yet. Afterwards `has()` is false for
+   * them. Bounded (`timeoutMs` is an idle timeout) and abortable like the other operations; an interrupted gc
+   * keeps what it deleted so far. Whether disk space is reclaimed is the backend's matter (see the README).
+   */
+  gc(options?: OperationOptions): Promise<GcResult>;
   /** Stops the node and releases files and sockets. Idempotent. Later calls reject with StoreUnavailableError. */
   close(): Promise<void>;
 }

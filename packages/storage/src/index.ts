@@ -3,7 +3,7 @@
 export * from "./errors.ts";
 export { parseCid } from "./cid.ts";
 export type { CidInput } from "./cid.ts";
-export type { ByteSource, ContentStat, ContentStore, OperationOptions, PutResult } from "./content-store.ts";
+export type { ByteSource, ContentStat, ContentStore, GcResult, OperationOptions, PutResult } from "./content-store.ts";
 /** What every function taking bytes accepts (defined by @hygeia/crypto, re-exported for convenience). */
 export type { ByteInput } from "@hygeia/crypto";
 export {
@@ -14,6 +14,7 @@ export {
 } from "./helia/helia-content-store.ts";
 export type { BlockstoreKind, HeliaContentStoreOptions } from "./helia/helia-content-store.ts";
 export { PackBlockstore } from "./helia/pack-blockstore.ts";
+export { ProcessLock, describeHolder, type LockAttempt } from "./process-lock.ts";
 export type { PackBlockstoreOptions, PackCheck, PackDamage } from "./helia/pack-blockstore.ts";
 export { validateRecordMetadata } from "./record-metadata.ts";
 export type { RecordKind, RecordMetadata } from "./record-metadata.ts";

@@ -1,6 +1,8 @@
 import { readdir } from "node:fs/promises";
 import { DatabaseSync } from "node:sqlite";
 import { expect } from "chai";
+import { CID } from "multiformats/cid";
+import { sha256 } from "multiformats/hashes/sha2";
 import {
   ContentNotFoundError,
   HeliaContentStore,
@@ -15,6 +17,11 @@ import { TestNodes, collect, pieces, pinRecords, testBytes } from "./helpers/nod
 const RAW_CODEC = 0x55;
 const DAG_PB_CODEC = 0x70;
 const ABSENT_CID = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+
+/** The CIDv1 (raw) of one leaf block holding `bytes`: names an upload's blocks without asking the store. */
+async function rawCid(bytes: Uint8Array): Promise<CID> {
+  return CID.createV1(RAW_CODEC, await sha256.digest(bytes));
+}
 
 for (const blockstore of ["pack", "flatfs"] as const) {
   describe(`HeliaContentStore (${blockstore} blockstore)`, () => {
@@ -170,6 +177,73 @@ for (const blockstore of ["pack", "flatfs"] as const) {
       }
       const error = await expectRejection(store.put(failing()), Error);
       expect(error.message).to.equal("disk read failed");
+    });
+
+    it("gc removes an unpinned file's and an aborted put's blocks, never a pinned file's or a running put's", async () => {
+      const kept = testBytes(1_500_000, 31);
+      const keptCid = (await store.put(pieces(kept, 65_536))).cid;
+      const unpinned = await store.put([testBytes(30_000, 32)]);
+      await store.unpin(unpinned.cid);
+      // A put that stops mid-way (a dropped upload): two full leaves, then it waits, then fails.
+      const leafA = testBytes(1_048_576, 33);
+      const leafB = testBytes(1_048_576, 34);
+      const names = await Promise.all([leafA, leafB].map(async (leaf) => rawCid(leaf)));
+      let fail!: () => void;
+      const failing = new Promise<void>((resolve) => (fail = resolve));
+      async function* dropped(): AsyncGenerator<Uint8Array> {
+        yield leafA;
+        yield leafB;
+        yield new Uint8Array(10);
+        await failing;
+        throw new Error("the client closed the connection");
+      }
+      const put = store.put(dropped()).then(
+        () => expect.fail("the put should fail"),
+        (error: unknown) => error,
+      );
+      for (let tries = 0; !(await store.has(names[1]!)); tries++) {
+        expect(tries).to.be.lessThan(200);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      // While the put runs, its written (unpinned) blocks are not garbage.
+      await store.gc();
+      expect(await store.has(names[0]!)).to.equal(true);
+      expect(await store.has(names[1]!)).to.equal(true);
+      expect(await store.has(unpinned.cid)).to.equal(false);
+      fail();
+      expect(((await put) as Error).message).to.equal("the client closed the connection");
+      const { removed } = await store.gc();
+      expect(removed).to.be.at.least(2);
+      expect(await store.has(names[0]!)).to.equal(false);
+      expect(await store.has(names[1]!)).to.equal(false);
+      expect(Buffer.compare(await collect(store.get(keptCid)), kept)).to.equal(0);
+      expect((await store.stat(keptCid)).pinned).to.equal(true);
+      expect(await store.gc()).to.deep.equal({ removed: 0 });
+    });
+
+    it("a put running across a gc completes whole; an aborted gc rejects with the caller's reason", async () => {
+      const data = testBytes(2_200_000, 35);
+      let go!: () => void;
+      const gate = new Promise<void>((resolve) => (go = resolve));
+      async function* slow(): AsyncGenerator<Uint8Array> {
+        yield data.subarray(0, 2_100_000);
+        await gate;
+        yield data.subarray(2_100_000);
+      }
+      const put = store.put(slow());
+      const first = await rawCid(data.subarray(0, 1_048_576));
+      for (let tries = 0; !(await store.has(first)); tries++) {
+        expect(tries).to.be.lessThan(200);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await store.gc();
+      go();
+      const { cid } = await put;
+      expect(Buffer.compare(await collect(store.get(cid)), data)).to.equal(0);
+      const reason = new Error("operator stopped the gc");
+      const controller = new AbortController();
+      controller.abort(reason);
+      expect(await expectRejection(store.gc({ signal: controller.signal }), Error)).to.equal(reason);
     });
 
     it("persists blocks, pins and peer id across restarts of the same data dir", async () => {

@@ -78,6 +78,40 @@ describe("KuboContentStore against a stand-in RPC API", () => {
   });
 });
 
+describe("KuboContentStore.gc against a stand-in RPC API", () => {
+  it("runs the node's repo gc and counts the blocks it reports removed", async () => {
+    const server = createServer((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        if (request.url?.startsWith("/api/v0/repo/gc") === true) {
+          const lines = [{ Key: { "/": ABSENT_CID } }, { Key: { "/": ABSENT_CID } }, { Key: { "/": ABSENT_CID } }];
+          response.end(lines.map((line) => `${JSON.stringify(line)}\n`).join(""));
+        } else if (request.url?.startsWith("/api/v0/id") === true) {
+          response.end(JSON.stringify({ ID: "12D3KooWQ6D8sxW7mXk3aLp2vtC7xG2xN7dRvjVNLQDwTnCz4hVE" }));
+        } else {
+          response.statusCode = 404;
+          response.end();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const store = await KuboContentStore.create({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      timeoutMs: 5_000,
+    });
+    try {
+      expect(await store.gc()).to.deep.equal({ removed: 3 });
+      const aborted = new AbortController();
+      aborted.abort(new Error("caller gave up"));
+      const error = await expectRejection(store.gc({ signal: aborted.signal }), Error);
+      expect(error.message).to.equal("caller gave up");
+    } finally {
+      await store.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe("KuboContentStore against a real RPC server", function () {
   const url = process.env.HYGEIA_KUBO_RPC_URL;
   let store: KuboContentStore;
@@ -110,6 +144,16 @@ describe("KuboContentStore against a real RPC server", function () {
     const viaKubo = await store.put([data]);
     const viaHelia = await helia.put(pieces(data, 100_000));
     expect(viaKubo.cid.toString()).to.equal(viaHelia.cid.toString());
+  });
+
+  it("gc removes an unpinned upload's blocks and keeps pinned ones", async () => {
+    const kept = await store.put([testBytes(20_000, 41)]);
+    const dropped = await store.put([testBytes(20_000, 42)]);
+    await store.unpin(dropped.cid);
+    const { removed } = await store.gc();
+    expect(removed).to.be.greaterThan(0);
+    expect(await store.has(dropped.cid)).to.equal(false);
+    expect(await store.has(kept.cid)).to.equal(true);
   });
 
   it("unpin / pin", async () => {

@@ -420,6 +420,7 @@ function storeAnswering(store: ContentStore, cid: CID, bytes: Uint8Array): Conte
     pin: (input, options) => store.pin(input, options),
     unpin: (input, options) => store.unpin(input, options),
     stat: (input, options) => store.stat(input, options),
+    gc: (options) => store.gc(options),
     close: () => store.close(),
   };
 }

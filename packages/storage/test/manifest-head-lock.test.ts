@@ -27,6 +27,7 @@ function notingPuts(store: ContentStore): { store: ContentStore; puts: CID[] } {
     stat: (cid, options) => store.stat(cid, options),
     pin: (cid, options) => store.pin(cid, options),
     unpin: (cid, options) => store.unpin(cid, options),
+    gc: (options) => store.gc(options),
     close: () => store.close(),
   };
   return { store: noting, puts };

@@ -11,7 +11,7 @@ import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ByteInput } from "@hygeia/crypto";
 import { storageByteChunks } from "../byte-input.ts";
-import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
+import type { ContentStat, ContentStore, GcResult, OperationOptions, PutResult } from "../content-store.ts";
 import {
   ContentNotFoundError,
   DataDirError,
@@ -96,6 +96,13 @@ export class HeliaContentStore implements ContentStore {
   readonly #timeoutMs: number;
   readonly #closing = new AbortController();
   #closed: Promise<void> | undefined;
+  /** Blocks puts in progress wrote (or are writing) and have not pinned yet, by multihash: gc leaves them. */
+  readonly #unpinnedWrites = new Map<string, number>();
+  /** pin() calls in progress: their walk stores blocks before it pins them, so gc waits for them. */
+  #pinsInFlight = 0;
+  #pinsDone: (() => void)[] = [];
+  /** The gc in progress: new pins wait for it (one gc at a time). */
+  #gcRunning: Promise<GcResult> | undefined;
 
   private constructor(helia: HeliaNode, opened: Opened, timeoutMs: number) {
     this.#helia = helia;
@@ -210,6 +217,7 @@ export class HeliaContentStore implements ContentStore {
     this.#assertOpen();
     const chunks = storageByteChunks(source, "source");
     const timeout = this.#idleTimeout(options);
+    const guarded: string[] = [];
     let size = 0;
     async function* counted(): AsyncGenerator<Uint8Array> {
       for await (const chunk of chunks) {
@@ -223,7 +231,14 @@ export class HeliaContentStore implements ContentStore {
       // are written and again before the pin acknowledges them.
       await this.#opened.lock.assertHeld();
       const written: CID[] = [];
-      const { cid } = await importFile(counted(), this.#helia.blockstore, {
+      // Each block is marked before it is written, so a concurrent gc never takes a block of this put.
+      const sink = {
+        put: (block: CID, bytes: Uint8Array, putOptions?: { signal?: AbortSignal }) => {
+          guarded.push(this.#guard(block));
+          return this.#helia.blockstore.put(block, bytes, putOptions);
+        },
+      };
+      const { cid } = await importFile(counted(), sink, {
         signal: timeout.signal,
         onBlockWritten: (block) => {
           written.push(block);
@@ -240,6 +255,8 @@ export class HeliaContentStore implements ContentStore {
     } catch (error) {
       throw this.#translate(error, timeout, undefined, false, options.signal);
     } finally {
+      // Pinned, or failed: either way the blocks are no longer this put's to protect (an aborted put's go at gc).
+      for (const key of guarded) this.#unguard(key);
       timeout.dispose();
     }
   }
@@ -290,11 +307,20 @@ export class HeliaContentStore implements ContentStore {
     this.#assertOpen();
     const timeout = this.#idleTimeout(options);
     let blocks = 0;
+    let counted = false;
     try {
+      while (this.#gcRunning !== undefined)
+        await abortable(
+          this.#gcRunning.catch(() => undefined),
+          timeout.signal,
+        );
+      this.#pinsInFlight += 1;
+      counted = true;
       await this.#pinAll(cid, timeout, () => (blocks += 1));
     } catch (error) {
       throw await this.#readFailure(error, timeout, cid, blocks === 0, options.signal);
     } finally {
+      if (counted) this.#pinDone();
       timeout.dispose();
     }
   }
@@ -329,6 +355,77 @@ export class HeliaContentStore implements ContentStore {
     } finally {
       timeout.dispose();
     }
+  }
+
+  /**
+   * Deletes every unpinned block (Helia's gc, done here rather than by `helia.gc()`, which would also take the
+   * blocks a put in progress has written and not yet pinned, and reads on after an abort). One gc at a time: a
+   * second call joins the one running. With the pack blockstore a delete appends a tombstone: the block is gone
+   * (`has()` false) but its bytes stay in their segment until a compaction exists (README).
+   */
+  gc(options: OperationOptions = {}): Promise<GcResult> {
+    this.#assertOpen();
+    if (this.#gcRunning !== undefined) return this.#gcRunning;
+    const running = this.#collect(options).finally(() => {
+      if (this.#gcRunning === running) this.#gcRunning = undefined;
+    });
+    this.#gcRunning = running;
+    return running;
+  }
+
+  async #collect(options: OperationOptions): Promise<GcResult> {
+    const timeout = this.#idleTimeout(options);
+    const signal = timeout.signal;
+    let removed = 0;
+    try {
+      // A pin walk stores blocks before it pins them: wait until none is under way (new ones wait for this gc).
+      while (this.#pinsInFlight > 0) {
+        await abortable(new Promise<void>((resolve) => this.#pinsDone.push(resolve)), signal);
+      }
+      const candidates: CID[] = [];
+      for await (const { cid } of this.#blockstore.getAll({ signal })) {
+        timeout.touch();
+        if (this.#unpinnedWrites.has(blockKey(cid))) continue;
+        if (await this.#helia.pins.isPinned(cid, { signal })) continue;
+        candidates.push(cid);
+      }
+      for (const cid of candidates) {
+        signal.throwIfAborted();
+        // Checked again at the delete: a put or pin may have claimed the block since the scan.
+        if (this.#unpinnedWrites.has(blockKey(cid)) || this.#pinsInFlight > 0) continue;
+        if (await this.#helia.pins.isPinned(cid, { signal })) continue;
+        await this.#blockstore.delete(cid, { signal });
+        removed += 1;
+        timeout.touch();
+      }
+      return { removed };
+    } catch (error) {
+      throw this.#translate(error, timeout, undefined, false, options.signal);
+    } finally {
+      // Whatever was deleted before an interruption stays deleted; make its tombstones durable.
+      if (removed > 0) await this.#blockstore.sync().catch(() => undefined);
+      timeout.dispose();
+    }
+  }
+
+  #guard(cid: CID): string {
+    const key = blockKey(cid);
+    this.#unpinnedWrites.set(key, (this.#unpinnedWrites.get(key) ?? 0) + 1);
+    return key;
+  }
+
+  #unguard(key: string): void {
+    const count = (this.#unpinnedWrites.get(key) ?? 1) - 1;
+    if (count <= 0) this.#unpinnedWrites.delete(key);
+    else this.#unpinnedWrites.set(key, count);
+  }
+
+  #pinDone(): void {
+    this.#pinsInFlight -= 1;
+    if (this.#pinsInFlight > 0) return;
+    const waiting = this.#pinsDone;
+    this.#pinsDone = [];
+    for (const resolve of waiting) resolve();
   }
 
   /** Damage the pack blockstore found at open (see PackDamage); empty for a healthy store or for flatfs. */
@@ -459,6 +556,30 @@ export class HeliaContentStore implements ContentStore {
     if (onDisk instanceof DataDirError && DISK_FAILURES.has(onDisk.reason)) return onDisk;
     return error;
   }
+}
+
+/** A block's identity in the blockstore: its multihash (CIDs of other versions or codecs name the same block). */
+function blockKey(cid: CID): string {
+  return Buffer.from(cid.multihash.bytes).toString("base64");
+}
+
+/** `promise`, or a rejection with the signal's reason once it aborts (the promise itself runs on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error as Error);
+      },
+    );
+  });
 }
 
 /**

@@ -8,7 +8,7 @@ import { parseCid } from "../cid.ts";
 import type { CidInput } from "../cid.ts";
 import type { ByteInput } from "@hygeia/crypto";
 import { storageByteChunks } from "../byte-input.ts";
-import type { ContentStat, ContentStore, OperationOptions, PutResult } from "../content-store.ts";
+import type { ContentStat, ContentStore, GcResult, OperationOptions, PutResult } from "../content-store.ts";
 import { ContentNotFoundError, HygeiaStorageError, InvalidArgumentError, StoreUnavailableError } from "../errors.ts";
 import { IdleTimeout, assertStoreTimeoutMs } from "../idle-timeout.ts";
 import { interruptionError, startOperationTimeout } from "../store-operation.ts";
@@ -162,6 +162,28 @@ export class KuboContentStore implements ContentStore {
       return { cid, size: stats.size, pinned: await this.#isPinned(cid, timeout.signal) };
     } catch (error) {
       throw this.#translate(error, timeout, cid, true, options.signal);
+    } finally {
+      timeout.dispose();
+    }
+  }
+
+  /**
+   * Kubo's `repo gc`: the node deletes every unpinned block (and itself keeps blocks of adds in progress, which
+   * it holds under its GC lock until pinned). Counts what it reports removed; a per-block error rejects.
+   */
+  async gc(options: OperationOptions = {}): Promise<GcResult> {
+    this.#assertOpen();
+    const timeout = this.#idleTimeout(options);
+    let removed = 0;
+    try {
+      for await (const result of this.#client.repo.gc({ signal: timeout.signal })) {
+        timeout.touch();
+        if (result.err !== undefined && result.err !== null) throw result.err;
+        if (result.cid !== undefined && result.cid !== null) removed += 1;
+      }
+      return { removed };
+    } catch (error) {
+      throw this.#translate(error, timeout, undefined, false, options.signal);
     } finally {
       timeout.dispose();
     }
