@@ -1,0 +1,87 @@
+// The gateway's configuration: one typed object, validated at start (`loadConfig` in config-load.ts reads the
+// environment and an optional JSON file and names the bad setting on refusal). With nothing set, every
+// default points at the local stack of `npm start`.
+
+export interface RateLimitConfig {
+  /** Requests per window. */
+  max: number;
+  windowMs: number;
+}
+
+export interface GatewayConfig {
+  /** Interface to bind (HYGEIA_HOST, default 127.0.0.1). */
+  host: string;
+  /** Port (HYGEIA_PORT, default 8787; 0 picks a free one). */
+  port: number;
+  /** Where the database, the audit signing key and the session secret live (HYGEIA_DATA_DIR, default .hygeia/gateway). */
+  dataDir: string;
+  /** The origin clients reach this gateway at (HYGEIA_PUBLIC_URL): the SIWE domain and URI are checked against it. */
+  publicUrl: string;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+
+  siwe: {
+    /** Statement shown in the wallet. */
+    statement: string;
+    nonceTtlMs: number;
+    /** A SIWE message must have been issued at most this long ago (and not expire before now). */
+    maxMessageAgeMs: number;
+  };
+  sessions: {
+    /** Session lifetime: automatic logoff (HIPAA 164.312(a)(2)(iii)). Default 15 minutes. */
+    ttlMs: number;
+  };
+  chain: {
+    rpcUrl: string;
+    /** Path of the deployment file (`npm start` writes .hygeia/deployment.json). */
+    deploymentFile: string;
+    /** Blocks on top of a grant before it counts (the indexer's `confirmations`). */
+    confirmations: number;
+    /** Indexer poll interval. */
+    pollIntervalMs: number;
+    /** The indexer is stale (releases refused) when its last successful poll is older than this. */
+    staleAfterMs: number;
+    /** strict: a release asks the contract (`checkRecordAccess` at latest) instead of the indexer. */
+    strict: boolean;
+    /** The relayer's private key (HYGEIA_RELAYER_KEY). Absent: the relay routes answer 503. */
+    relayerKey: string | null;
+    /** The key that anchors audit tree heads on AuditAnchor (HYGEIA_ANCHOR_KEY; default the relayer key). */
+    anchorKey: string | null;
+  };
+  ipfs: {
+    /** "helia": embedded node under dataDir; "kubo": an external node's RPC API at `kuboUrl`. */
+    kind: "helia" | "kubo";
+    kuboUrl: string | null;
+    timeoutMs: number;
+  };
+  identity: {
+    /** How long a fetched status list is reused before a role or credential is checked against a fresh one. */
+    statusListTtlMs: number;
+    /** How long an issuer-accreditation answer of the TrustRegistry is reused. */
+    trustCacheTtlMs: number;
+  };
+  limits: {
+    /** JSON bodies. */
+    bodyBytes: number;
+    /** Ciphertext uploads. */
+    uploadBytes: number;
+    perIp: RateLimitConfig;
+    perSession: RateLimitConfig;
+    /** Relayed transactions per patient per day. */
+    relayPerDay: number;
+  };
+  audit: {
+    /** Anchor a tree head after this many new events ... */
+    anchorEveryEvents: number;
+    /** ... or this long after the first unanchored event, whichever comes first. */
+    anchorEveryMs: number;
+    /** The checkpoint origin line (C2SP tlog-checkpoint): a schema-less URL naming this log. */
+    origin: string;
+  };
+  /**
+   * Proxies whose X-Forwarded-For is believed (addresses or CIDRs, HYGEIA_TRUST_PROXY); empty: none, the
+   * client address is the socket's. Behind a load balancer, list it, or every client shares one rate limit.
+   */
+  trustProxy: string[];
+  /** Allowed CORS origins; empty: no cross-origin access. "*" allows any (never with credentials). */
+  corsOrigins: string[];
+}

@@ -1,0 +1,25 @@
+// Access notifications to patients (the events plugin decorates `app.notifier`): Server-Sent Events and an
+// optional webhook per patient. The first access by a new grantee and every emergency access are flagged.
+import type { AuditEvent } from "@hygeia/audit";
+
+export interface AccessNotification {
+  /** The audit event's index in the log (the patient can fetch it with its proof). */
+  index: number;
+  /** The event exactly as logged (the patient can match it, byte for byte, to its audit view and proof). */
+  event: AuditEvent;
+  /** The first release of this patient's data to this grantee. */
+  newGrantee: boolean;
+  emergency: boolean;
+}
+
+export interface Notifier {
+  /** Never throws and never delays the caller: delivery is best effort and asynchronous. */
+  publish(patient: string, notification: AccessNotification): void;
+  close(): Promise<void>;
+}
+
+declare module "fastify" {
+  interface FastifyInstance {
+    notifier: Notifier;
+  }
+}

@@ -1,0 +1,288 @@
+// GatewayStore: every piece of state the gateway keeps, behind one interface.
+//
+// Rules every implementation keeps (node:sqlite now, PostgreSQL in the scale-out issue; the contract tests
+// in test/store/contract.ts run against each):
+// - Every method is atomic: it commits fully or not at all. SQL and transactions stay inside the
+//   implementation; callers never see a connection or a transaction.
+// - Durable when it resolves: a resolved write survives `kill -9` and power loss (SQLite: WAL with
+//   synchronous=FULL). The audit append is the one hot durable write; it takes a batch so that one
+//   commit (one fsync) serves many concurrent requests (group commit, done by the audit log).
+// - Times are unix milliseconds (numbers); addresses are lowercase 0x-hex; bytes32 ids lowercase 0x-hex;
+//   CIDs are CIDv1 base32 strings. Validation happens before the store: the store trusts its callers.
+// - Nothing here ever holds plaintext, an unwrapped key, a session token, or a scope key.
+// - Unavailable backing store: methods reject with a `DependencyUnavailableError("database", ...)`.
+
+/** A SIWE nonce handed out and not yet used. */
+export interface NonceRow {
+  nonce: string;
+  expiresAt: number;
+}
+
+/** A signed-in session. The token itself is never stored: `id` is its random identifier, the MAC key is the gateway's. */
+export interface SessionRow {
+  id: string;
+  address: string;
+  chainId: number;
+  issuedAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+/** A role a session proved with a credential, re-checked while the session lives. */
+export interface SessionRoleRow {
+  sessionId: string;
+  role: "clinic" | "researcher";
+  /** The credential as presented (a JWT or SD-JWT; it names only the holder's organisation, never a patient). */
+  credential: string;
+  issuer: string;
+  /** When the role was last verified (credential status and issuer accreditation), unix ms. */
+  checkedAt: number;
+  /** When the credential itself stops being valid, unix ms (its `exp`), or null. */
+  validUntil: number | null;
+}
+
+/** An uploaded record: its ciphertext CID, owner, size, and the opaque scope ids the wallet attached. */
+export interface RecordRow {
+  /** The patient's main (signed-in) address: the owner. */
+  patient: string;
+  cid: string;
+  /** Ciphertext bytes. */
+  size: number;
+  /**
+   * The record's scope ids per consent address (the patient's main address and each pairwise consent
+   * account the wallet uses for some grantee): `{ [consentAddress]: bytes32[] }`, 1 to 32 ids each.
+   */
+  scopeIds: Record<string, string[]>;
+  createdAt: number;
+}
+
+/** A DEK sealed to one recipient's X25519 key (@hygeia/crypto key wrap, version 1), base64url. */
+export interface WrapRow {
+  cid: string;
+  /** The recipient's address (the patient's own address for its self-wrap). */
+  recipient: string;
+  wrap: string;
+  createdAt: number;
+}
+
+/** The pointer to a patient's latest sealed manifest on IPFS (compare-and-swap). */
+export interface ManifestPointerRow {
+  patient: string;
+  cid: string;
+  /** Increases by one per successful update. */
+  version: number;
+  updatedAt: number;
+}
+
+/** Which consent address acts for the patient toward a grantee (a verified ConsentAddressLink, as JSON). */
+export interface ConsentLinkRow {
+  patient: string;
+  grantee: string;
+  consentAddress: string;
+  /** Unix seconds, as in the link: a newer link of the pair replaces an older one, never the reverse. */
+  issuedAt: number;
+  /** The signed link, JSON (`signConsentAddressLink`'s output), kept so a restored wallet can fetch it back. */
+  link: string;
+}
+
+/** One audit event as stored: its position, its canonical bytes (the leaf data) and indexed columns. */
+export interface AuditRow {
+  /** Position in the log, from 0, assigned by the store in append order without gaps. */
+  index: number;
+  /** The data owner whose log view lists it (lowercase address). */
+  patient: string;
+  /** The canonical event bytes (UTF-8 JSON, see @hygeia/audit `encodeAuditEvent`): the Merkle leaf's data. */
+  event: Uint8Array;
+}
+
+/** A tree head the gateway computed and signed; `anchor` is set once it is mined on AuditAnchor. */
+export interface CheckpointRow {
+  size: number;
+  /** RFC 9162 root hash, 0x-hex. */
+  rootHash: string;
+  /** The C2SP signed note text. */
+  note: string;
+  createdAt: number;
+  anchor: { txHash: string; blockNumber: number; firstIndex: number; count: number } | null;
+}
+
+/** A check-in a clinic opened (challenge) and, once answered, its verified result. */
+export interface CheckInRow {
+  id: string;
+  clinic: string;
+  /** The request as JSON (challenge, domain, credential types and claims asked for). */
+  request: string;
+  createdAt: number;
+  expiresAt: number;
+  /** The verification result as JSON, once the patient answered; null before. */
+  result: string | null;
+  completedAt: number | null;
+}
+
+/** An issuer's published status list credential (JWT), served at a stable URL. */
+export interface StatusListRow {
+  issuer: string;
+  /** The list's name within the issuer's namespace (URL path segment). */
+  name: string;
+  jwt: string;
+  /** The credential's `iat` (unix seconds): an update must be newer. */
+  issuedAt: number;
+  updatedAt: number;
+}
+
+/**
+ * An upload pinned for the address that sent it and not yet registered (PUT /v1/uploads, then POST /v1/records or
+ * PUT /v1/manifest). Kept in the store so a restart neither forgets it (it would stay pinned for ever) nor lets
+ * its uploader past the staging budget.
+ */
+export interface StagedUploadRow {
+  cid: string;
+  /** The address that uploaded it: the only one that may register it. */
+  uploader: string;
+  /** Bytes (the file's size). */
+  size: number;
+  /** Unix ms: after this it is no longer registrable, and the sweep unpins it unless something references it. */
+  expiresAt: number;
+}
+
+/** A patient's notification webhook. */
+export interface WebhookRow {
+  patient: string;
+  url: string;
+  createdAt: number;
+}
+
+export interface ListOptions {
+  /** Exclusive cursor: return rows after this one (a CID for records, an index for audit rows). */
+  after?: string | number;
+  limit: number;
+}
+
+export interface GatewayStore {
+  /** Which implementation: "sqlite" or "postgres"; for /readyz and the logs. */
+  readonly kind: string;
+
+  // SIWE nonces: single use across every gateway sharing the store.
+  putNonce(row: NonceRow): Promise<void>;
+  /** True exactly once per nonce, and only before it expires; a used nonce is gone. */
+  consumeNonce(nonce: string, now: number): Promise<boolean>;
+
+  // Sessions.
+  putSession(row: SessionRow): Promise<void>;
+  getSession(id: string): Promise<SessionRow | undefined>;
+  /** Sets `revokedAt`; false when no such session. Its roles go with it. */
+  revokeSession(id: string, at: number): Promise<boolean>;
+  /** Replaces the session's role of that name; false (nothing written) when the session is unknown or revoked. */
+  putSessionRole(row: SessionRoleRow): Promise<boolean>;
+  sessionRoles(sessionId: string): Promise<SessionRoleRow[]>;
+  deleteSessionRole(sessionId: string, role: SessionRoleRow["role"]): Promise<void>;
+
+  // Records and wraps.
+  /**
+   * Inserts the record and its wraps in one transaction; false (nothing written) when the CID is already
+   * recorded, for that patient or any other: a CID names one ciphertext and wraps are keyed by (cid, recipient),
+   * so a second owner (a copied ciphertext) could otherwise replace the first owner's wraps.
+   */
+  putRecord(record: RecordRow, wraps: WrapRow[]): Promise<boolean>;
+  getRecord(patient: string, cid: string): Promise<RecordRow | undefined>;
+  /** Newest first. */
+  listRecords(patient: string, options: ListOptions): Promise<RecordRow[]>;
+  /** Adds scope ids under a consent address to a record (a new grantee's account); replaces that address's list. */
+  setRecordScopeIds(patient: string, cid: string, consentAddress: string, scopeIds: string[]): Promise<boolean>;
+  /** Adds or replaces wraps of an existing record (a grant that covers existing records). */
+  putWraps(wraps: WrapRow[]): Promise<void>;
+  getWrap(cid: string, recipient: string): Promise<WrapRow | undefined>;
+  /** Every wrap of a CID (its recipients), oldest first. */
+  wrapsOf(cid: string): Promise<WrapRow[]>;
+
+  /** Remembers that `grantee` received a release of the patient's data; true the first time (a new grantee to flag). */
+  noteGrantee(patient: string, grantee: string, at: number): Promise<boolean>;
+
+  // Manifest pointers.
+  getManifestPointer(patient: string): Promise<ManifestPointerRow | undefined>;
+  /**
+   * Sets the pointer when its current CID is `expected` (null: none yet). Returns the new row, or
+   * undefined when the current pointer differs (the caller answers 409 with the current one).
+   */
+  compareAndSetManifestPointer(
+    patient: string,
+    expected: string | null,
+    next: { cid: string; updatedAt: number },
+  ): Promise<ManifestPointerRow | undefined>;
+
+  // Consent address links (pairwise accounts).
+  /** Keeps the newest link per (patient, grantee); false when a link of the pair with a later `issuedAt` is kept. */
+  putConsentLink(row: ConsentLinkRow): Promise<boolean>;
+  getConsentLink(patient: string, grantee: string): Promise<ConsentLinkRow | undefined>;
+  consentLinksOf(patient: string): Promise<ConsentLinkRow[]>;
+  /**
+   * The link naming `consentAddress` as a patient's consent address (whose main patient it acts for); the newest
+   * (`issuedAt`, then patient) when several do. Undefined when none does.
+   */
+  consentLinkByAddress(consentAddress: string): Promise<ConsentLinkRow | undefined>;
+
+  // The audit log (append-only).
+  /**
+   * Appends the events in order, in ONE transaction (one durable commit), and returns their rows with
+   * the indexes assigned: consecutive, continuing the log without a gap. Several gateways may append
+   * to one store: the implementation serializes appends (the PostgreSQL one with a lock).
+   */
+  appendAudit(events: { patient: string; event: Uint8Array }[]): Promise<AuditRow[]>;
+  auditSize(): Promise<number>;
+  /** Rows [from, to) in index order. */
+  auditRange(from: number, to: number): Promise<AuditRow[]>;
+  /** A patient's rows in index order, after `options.after` (an index). */
+  auditOf(patient: string, options: ListOptions): Promise<AuditRow[]>;
+
+  // Checkpoints (signed tree heads) and their anchors.
+  putCheckpoint(row: CheckpointRow): Promise<void>;
+  setCheckpointAnchor(size: number, anchor: NonNullable<CheckpointRow["anchor"]>): Promise<void>;
+  getCheckpoint(size: number): Promise<CheckpointRow | undefined>;
+  latestCheckpoint(options?: { anchored?: boolean }): Promise<CheckpointRow | undefined>;
+  /** Oldest first. */
+  listCheckpoints(options: ListOptions): Promise<CheckpointRow[]>;
+
+  // Check-in sessions.
+  putCheckIn(row: CheckInRow): Promise<void>;
+  getCheckIn(id: string): Promise<CheckInRow | undefined>;
+  /** Records the result once; false when already completed or expired. */
+  completeCheckIn(id: string, result: string, at: number): Promise<boolean>;
+
+  // Relay quota: a per-patient counter in fixed windows.
+  /** Counts one relayed transaction for the patient in the window starting at `windowStart`; false when `limit` is reached. */
+  takeRelayQuota(patient: string, windowStart: number, limit: number): Promise<boolean>;
+
+  // Status lists.
+  /** Stores the list when newer (`issuedAt`) than the one kept; false otherwise. */
+  putStatusList(row: StatusListRow): Promise<boolean>;
+  getStatusList(issuer: string, name: string): Promise<StatusListRow | undefined>;
+
+  // Webhooks.
+  putWebhook(row: WebhookRow): Promise<void>;
+  getWebhook(patient: string): Promise<WebhookRow | undefined>;
+  deleteWebhook(patient: string): Promise<boolean>;
+
+  // Staged uploads (additive, with migration 4).
+  /** Stages `cid` for `uploader`, or re-stages it (new size and expiry) when that uploader has it staged already. */
+  putStagedUpload(row: StagedUploadRow): Promise<void>;
+  getStagedUpload(cid: string, uploader: string): Promise<StagedUploadRow | undefined>;
+  /** Removes and returns the row (its registration); undefined when that uploader has not staged that CID. */
+  takeStagedUpload(cid: string, uploader: string): Promise<StagedUploadRow | undefined>;
+  /** Rows with `expiresAt <= now`, soonest expired first, at most `limit`. */
+  expiredStagedUploads(now: number, limit: number): Promise<StagedUploadRow[]>;
+  /**
+   * Deletes the row only while it is still expired at `now` (a re-stage meanwhile gave it a later expiry: kept);
+   * true when it went.
+   */
+  deleteStagedUpload(cid: string, uploader: string, now: number): Promise<boolean>;
+  /** Whether any uploader has `cid` staged (expired or not: an expired row is the sweep's to decide). */
+  isStaged(cid: string): Promise<boolean>;
+  /** The bytes `uploader` holds staged (every row, expired ones too until swept). */
+  stagedBytesOf(uploader: string): Promise<number>;
+
+  /** Removes expired nonces, sessions, check-ins; returns how many rows went. */
+  sweep(now: number): Promise<number>;
+  /** Answers when the database is reachable (for /readyz). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

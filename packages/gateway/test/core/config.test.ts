@@ -1,0 +1,151 @@
+// loadConfig: local-stack defaults, a JSON file, HYGEIA_* variables on top; every refusal names the setting
+// as the operator wrote it, and never echoes a key.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { Wallet } from "ethers";
+import { ENV_SETTINGS, loadConfig, redactConfig } from "../../src/config-load.ts";
+import { ConfigError } from "../../src/errors.ts";
+
+const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+function refusal(run: () => unknown): ConfigError {
+  try {
+    run();
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return error as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("loadConfig", function () {
+  let dir: string;
+  before(async function () {
+    dir = await mkdtemp(join(tmpdir(), "hygeia-config-"));
+  });
+  after(async function () {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function file(name: string, json: unknown): Promise<string> {
+    const path = join(dir, name);
+    await writeFile(path, typeof json === "string" ? json : JSON.stringify(json));
+    return path;
+  }
+
+  it("defaults to the local stack", function () {
+    const config = loadConfig({ env: {} });
+    expect(config).to.deep.include({
+      host: "127.0.0.1",
+      port: 8787,
+      dataDir: ".hygeia/gateway",
+      publicUrl: "http://127.0.0.1:8787",
+      corsOrigins: [],
+    });
+    expect(config.chain).to.include({
+      rpcUrl: "http://127.0.0.1:8545",
+      deploymentFile: ".hygeia/deployment.json",
+      relayerKey: null,
+      anchorKey: null,
+    });
+    expect(config.sessions.ttlMs).to.equal(15 * 60_000);
+    expect(config.siwe.nonceTtlMs).to.equal(5 * 60_000);
+    expect(config.limits).to.deep.include({ bodyBytes: 1024 * 1024, uploadBytes: 256 * 1024 * 1024, relayPerDay: 50 });
+    expect(config.limits.perIp).to.deep.equal({ max: 600, windowMs: 60_000 });
+    expect(config.limits.perSession).to.deep.equal({ max: 300, windowMs: 60_000 });
+    expect(config.audit).to.deep.equal({
+      anchorEveryEvents: 4096,
+      anchorEveryMs: 10_000,
+      origin: "hygeia.local/gateway/unanchored",
+    });
+  });
+
+  it("reads HYGEIA_* variables over a file over the defaults", async function () {
+    const path = await file("layered.json", { port: 9000, chain: { confirmations: 3 }, limits: { relayPerDay: 5 } });
+    const config = loadConfig({
+      env: { HYGEIA_CONFIG: path, HYGEIA_PORT: "9100", HYGEIA_CORS_ORIGINS: "https://a.example, https://b.example" },
+    });
+    expect(config.port).to.equal(9100);
+    expect(config.publicUrl).to.equal("http://127.0.0.1:9100");
+    expect(config.chain.confirmations).to.equal(3);
+    expect(config.limits.relayPerDay).to.equal(5);
+    expect(config.corsOrigins).to.deep.equal(["https://a.example", "https://b.example"]);
+    // --config wins over HYGEIA_CONFIG.
+    const other = await file("other.json", { port: 9200 });
+    expect(loadConfig({ env: { HYGEIA_CONFIG: path }, file: other }).port).to.equal(9200);
+  });
+
+  it("uses the relayer key to anchor unless an anchor key is given, and names the anchoring account in the origin", function () {
+    const config = loadConfig({ env: { HYGEIA_RELAYER_KEY: KEY } });
+    expect(config.chain.anchorKey).to.equal(KEY);
+    expect(config.audit.origin).to.equal(`hygeia.local/gateway/${new Wallet(KEY).address.toLowerCase()}`);
+  });
+
+  it("names an environment variable as written, with what it must be and what it got", function () {
+    expect(refusal(() => loadConfig({ env: { HYGEIA_PORT: "80a" } })).message).to.equal(
+      'HYGEIA_PORT: must be an integer 0-65535, got "80a"',
+    );
+    expect(refusal(() => loadConfig({ env: { HYGEIA_STRICT: "maybe" } })).setting).to.equal("HYGEIA_STRICT");
+    expect(refusal(() => loadConfig({ env: { HYGEIA_IPFS: "kubo" } })).setting).to.equal("HYGEIA_KUBO_URL");
+    expect(refusal(() => loadConfig({ env: { HYGEIA_PUBLIC_URL: "ftp://x" } })).setting).to.equal("HYGEIA_PUBLIC_URL");
+    expect(refusal(() => loadConfig({ env: { HYGEIA_CORS_ORIGINS: "https://a.example/path" } })).setting).to.equal(
+      "HYGEIA_CORS_ORIGINS[0]",
+    );
+    expect(refusal(() => loadConfig({ env: { HYGEIA_TRUST_PROXY: "10.0.0.1,lb.example" } })).setting).to.equal(
+      "HYGEIA_TRUST_PROXY[1]",
+    );
+    expect(loadConfig({ env: { HYGEIA_TRUST_PROXY: "10.0.0.0/8, ::1" } }).trustProxy).to.deep.equal([
+      "10.0.0.0/8",
+      "::1",
+    ]);
+  });
+
+  it("refuses an audit origin that is not a signed-note key name, naming HYGEIA_AUDIT_ORIGIN", async function () {
+    for (const origin of ["log example", "example.com/log+1", "tab\there"]) {
+      const refused = refusal(() => loadConfig({ env: { HYGEIA_AUDIT_ORIGIN: origin } }));
+      expect(refused.setting, origin).to.equal("HYGEIA_AUDIT_ORIGIN");
+      expect(refused.message).to.include("signed-note key name");
+    }
+    expect(refusal(() => loadConfig({ env: { HYGEIA_AUDIT_ORIGIN: "  " } })).setting).to.equal("HYGEIA_AUDIT_ORIGIN");
+    const path = await file("origin.json", { audit: { origin: "a b" } });
+    expect(refusal(() => loadConfig({ env: {}, file: path })).setting).to.equal("audit.origin");
+    expect(loadConfig({ env: { HYGEIA_AUDIT_ORIGIN: "gw.example/audit" } }).audit.origin).to.equal("gw.example/audit");
+  });
+
+  it("names a file key as written, and refuses unknown keys", async function () {
+    const typo = await file("typo.json", { limits: { perIP: { max: 5, windowMs: 1000 } } });
+    const unknown = refusal(() => loadConfig({ env: {}, file: typo }));
+    expect(unknown.setting).to.equal("limits.perIP");
+    expect(unknown.message).to.include("unknown setting");
+    const wrong = await file("wrong.json", { chain: { confirmations: "2" } });
+    expect(refusal(() => loadConfig({ env: {}, file: wrong })).setting).to.equal("chain.confirmations");
+    const stale = await file("stale.json", { chain: { pollIntervalMs: 5000, staleAfterMs: 1000 } });
+    expect(refusal(() => loadConfig({ env: {}, file: stale })).setting).to.equal("chain.staleAfterMs");
+    const broken = await file("broken.json", "{ port: ");
+    expect(refusal(() => loadConfig({ env: {}, file: broken })).message).to.include("not valid JSON");
+    expect(refusal(() => loadConfig({ env: {}, file: join(dir, "missing.json") })).setting).to.equal("HYGEIA_CONFIG");
+  });
+
+  it("never echoes a key, even a malformed one", async function () {
+    const secret = "0xnot-a-key-but-still-secret-material";
+    const fromEnv = refusal(() => loadConfig({ env: { HYGEIA_RELAYER_KEY: secret } }));
+    expect(fromEnv.setting).to.equal("HYGEIA_RELAYER_KEY");
+    expect(fromEnv.message).not.to.include("secret-material");
+    const path = await file("key.json", { chain: { anchorKey: 12345678 } });
+    const fromFile = refusal(() => loadConfig({ env: {}, file: path }));
+    expect(fromFile.setting).to.equal("chain.anchorKey");
+    expect(fromFile.message).not.to.include("12345678");
+    const shown = JSON.stringify(redactConfig(loadConfig({ env: { HYGEIA_RELAYER_KEY: KEY } })));
+    expect(shown).not.to.include(KEY.slice(2));
+  });
+
+  it("documents every environment variable in the README's Configuration table", async function () {
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
+    const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("## Roles and sessions"));
+    const missing = Object.keys(ENV_SETTINGS).filter((name) => !section.includes(`\`${name}\``));
+    expect(missing, "variables missing from the README").to.deep.equal([]);
+  });
+});
