@@ -15,7 +15,11 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt
   # `npm install`, not `npm ci`: npm 11 writes lockfiles without the other platforms' optional
   # binaries (anvil, EDR) and then `npm ci` refuses them as out of sync. The lockfile still pins
   # every version that is installed.
-  npm install --no-audit --no-fund >&2
+  if ! npm install --no-audit --no-fund >&2; then
+    # npm's own error is above (often a registry hiccup such as ECONNRESET); a rerun keeps what was installed.
+    echo "setup: npm install failed (see above); run the same command again — it resumes" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 
@@ -27,6 +31,7 @@ case "$task" in
   bench-gas) hardhat build --quiet && exec node scripts/bench-gas.ts "$@" ;;
   bench-ingest) exec node packages/storage/bench/ingest.ts "$@" ;;
   bench-verify) exec node packages/identity/bench/verify.ts "$@" ;;
+  bench-gateway) exec node packages/gateway/bench/gateway.ts "$@" ;;
   deploy) hardhat build --quiet && exec node scripts/deploy.ts "$@" ;;
-  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|deploy" >&2; exit 2 ;;
+  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|deploy" >&2; exit 2 ;;
 esac

@@ -1,6 +1,8 @@
-// `npm start`: the local Hygeia stack. For now: an anvil JSON-RPC node on 127.0.0.1 whose state
-// survives restarts (<data-dir>/chain-state.json), the contracts deployed once (reused on the
-// next start), governance set up with demo accreditations, and funded demo accounts printed.
+// `npm start`: the local Hygeia stack. An anvil JSON-RPC node on 127.0.0.1 whose state survives
+// restarts (<data-dir>/chain-state.json), the contracts deployed once (reused on the next start),
+// governance set up with demo accreditations, funded demo accounts, and the gateway (packages/gateway)
+// on 127.0.0.1 in this same process: embedded Helia and its SQLite database under <data-dir>/gateway,
+// the demo gateway account (#1) as its relayer and audit anchor key.
 //
 // Rules this script keeps:
 // - One start per data dir: <data-dir>/stack.lock is taken before anything in the dir is touched
@@ -13,6 +15,11 @@
 // - Blocks are mined every --block-time seconds (default 1) so confirmations accrue with no
 //   traffic. Setup runs with a block per transaction first: at one block per second the
 //   deployment alone took ~21 s, against ~0.6 s.
+// - Stop order: the gateway first (in-flight requests finish, the pending audit batch is anchored on the
+//   chain that is still up), then anvil (its state dump). The gateway always binds 127.0.0.1: --host
+//   exposes the chain only.
+// - The gateway's logs go to <data-dir>/gateway/gateway.log, never to stdout: stdout carries the banner
+//   or the --json line and nothing else.
 // - A --host other than loopback is warned about on stderr and in the banner: the demo accounts' keys are the
 //   public test mnemonic's, so whoever reaches the port controls them. The printed rpcUrl is always one this
 //   machine can connect to (127.0.0.1 for the wildcard 0.0.0.0).
@@ -20,11 +27,12 @@
 // Exit codes: 0 stopped by a signal after a clean stop, 1 start failed or the chain died,
 // 2 bad options, 3 the data dir is in use, 130 forced stop (a second Ctrl-C).
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
-import { rm } from "node:fs/promises";
+import { createWriteStream, existsSync, readdirSync, statSync, type WriteStream } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Contract, HDNodeWallet, JsonRpcProvider, NonceManager } from "ethers";
+import getPort from "get-port";
 import {
   AuditAnchorAbi,
   AuditAnchorClient,
@@ -43,15 +51,19 @@ import {
   type LocalChain,
   type TrustRoleName,
 } from "@hygeia/chain";
+import type * as GatewayModule from "@hygeia/gateway";
+import type { GatewayServices } from "@hygeia/gateway";
 import { DataDirLockedError, acquireDataDirLock, type DataDirLock } from "./data-dir-lock.ts";
 
-const USAGE = `usage: npm start -- [--port N] [--host ADDR] [--data-dir DIR] [--block-time N] [--fresh] [--json]
-  --port N        JSON-RPC port (default 8545; 0 picks a free one)
-  --host ADDR     interface to bind (default 127.0.0.1; any other exposes the demo accounts, whose keys are public)
-  --data-dir DIR  where chain state, deployment.json and the lock live (default .hygeia)
-  --block-time N  seconds between blocks (default 1); 0 mines a block only when a transaction arrives
-  --fresh         discard the saved chain state and deploy anew
-  --json          print one JSON line describing the running stack on stdout instead of the banner`;
+const USAGE = `usage: npm start -- [--port N] [--gateway-port N] [--host ADDR] [--data-dir DIR] [--block-time N] [--fresh] [--json]
+  --port N          JSON-RPC port (default 8545; 0 picks a free one)
+  --gateway-port N  the gateway's port on 127.0.0.1 (default 8787; 0 picks a free one)
+  --host ADDR       interface the chain binds (default 127.0.0.1; any other exposes the demo accounts, whose keys are
+                    public); the gateway always binds 127.0.0.1
+  --data-dir DIR    where chain state, deployment.json, the gateway's data and the lock live (default .hygeia)
+  --block-time N    seconds between blocks (default 1); 0 mines a block only when a transaction arrives
+  --fresh           discard the saved chain state, the deployment and the gateway's data, and deploy anew
+  --json            print one JSON line describing the running stack on stdout instead of the banner`;
 
 const REPO_ROOT = resolve(import.meta.dirname, "..");
 
@@ -81,10 +93,12 @@ const DEMO_ACCREDITATIONS: readonly (readonly [number, TrustRoleName])[] = [
   [0, TrustRole.IdentityIssuer],
 ];
 const GATEWAY_ACCOUNT = 1;
-const INDEXER_CONFIRMATIONS = 2; // ConsentIndexer's default
+const INDEXER_CONFIRMATIONS = 2; // ConsentIndexer's default, and the gateway's here
+const GATEWAY_PORT = 8787;
 
 interface Options {
   port: number;
+  gatewayPort: number;
   host: string;
   dataDir: string;
   blockTime: number;
@@ -103,6 +117,7 @@ function parseOptions(): Options {
     ({ values } = parseArgs({
       options: {
         port: { type: "string", default: "8545" },
+        "gateway-port": { type: "string", default: String(GATEWAY_PORT) },
         host: { type: "string", default: "127.0.0.1" },
         "data-dir": { type: "string", default: ".hygeia" },
         "block-time": { type: "string", default: "1" },
@@ -122,6 +137,9 @@ function parseOptions(): Options {
   }
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port) || port > 65_535) fail(`--port must be an integer 0-65535, got "${values.port}"`);
+  const gatewayPort = Number(values["gateway-port"]);
+  if (!/^\d+$/.test(values["gateway-port"]) || gatewayPort > 65_535)
+    fail(`--gateway-port must be an integer 0-65535, got "${values["gateway-port"]}"`);
   const blockTime = Number(values["block-time"]);
   if (!/^\d+$/.test(values["block-time"])) {
     fail(`--block-time must be whole seconds 0-3600 (0 = a block per transaction), got "${values["block-time"]}"`);
@@ -139,6 +157,7 @@ function parseOptions(): Options {
   }
   return {
     port,
+    gatewayPort,
     host: values.host,
     dataDir: resolve(values["data-dir"]),
     blockTime,
@@ -237,6 +256,12 @@ interface StackInfo {
   lockFile: string;
   pid: number;
   anvilPid: number;
+  /** The gateway's base URL (always on 127.0.0.1): /docs, /openapi.json, /readyz, /v1/... */
+  gatewayUrl: string;
+  /** The gateway's database, session key, audit log and IPFS blocks. */
+  gatewayDataDir: string;
+  /** Where the gateway's logs go (not stdout). */
+  gatewayLog: string;
   contracts: HygeiaDeployment["contracts"];
   accounts: {
     index: number;
@@ -348,8 +373,12 @@ function banner(info: StackInfo): string {
             `http://<this machine's address>:${new URL(info.rpcUrl).port} from others`,
         ]
       : []),
+    `  gateway     ${info.gatewayUrl} (the API, under /v1), confirmations ${INDEXER_CONFIRMATIONS}`,
+    `  docs        ${info.gatewayUrl}/docs (every route, its schemas and examples; ${info.gatewayUrl}/openapi.json)`,
+    `  readiness   ${info.gatewayUrl}/readyz (chain, indexer, IPFS, database)`,
     `  state       ${info.stateFile}`,
     `  deployment  ${info.deploymentFile}`,
+    `  gateway data ${info.gatewayDataDir} (database, audit log, IPFS blocks); log ${info.gatewayLog}`,
     `  lock        ${info.lockFile} (this process, pid ${info.pid})`,
     "",
     "Contracts:",
@@ -367,6 +396,10 @@ function banner(info: StackInfo): string {
     "accreditation as clinic on the TrustRegistry (#4 and #5 above), which a patient's wallet checks at check-in.",
     "",
     "Next steps:",
+    "  - Talk to the gateway:",
+    `      curl -s ${info.gatewayUrl}/readyz          # which parts answer`,
+    `      curl -s ${info.gatewayUrl}/v1/auth/nonce   # step 1 of signing in with a wallet (SIWE, EIP-4361)`,
+    `      open ${info.gatewayUrl}/docs in a browser  # try every route; sign in as a demo account above`,
     `  - From code: readDeployment(${JSON.stringify(info.deploymentFile)}) from @hygeia/chain and`,
     `    new JsonRpcProvider(${JSON.stringify(info.rpcUrl)}) give you the typed clients (packages/chain/README.md).`,
     ...(existsSync(join(REPO_ROOT, "examples", "journey.ts"))
@@ -388,7 +421,13 @@ function banner(info: StackInfo): string {
     `    stdout); ${info.lockFile} has pid and rpcUrl.`,
     "",
     ...(info.exposed ? ["", exposureWarning(info.host, new URL(info.rpcUrl).port)] : []),
-    "Press Ctrl-C to stop (the chain state is saved for the next start; --fresh discards it).",
+    "What survives Ctrl-C and the next start on this data dir: the chain's state and the deployment; the gateway's",
+    "database (records, wraps, manifests, consent links), its audit log with its checkpoints and anchors, and the",
+    "IPFS blocks. Sessions survive until they expire; uploads not yet registered as records survive too (staged",
+    "in the database) and stay registrable until their staging TTL expires, when they are unpinned. --fresh",
+    "discards all of it.",
+    "",
+    "Press Ctrl-C to stop (the gateway anchors its pending audit batch, then the chain state is saved).",
   ].join("\n");
 }
 
@@ -435,6 +474,176 @@ function writtenSince(file: string, since: number): boolean {
   }
 }
 
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Moves a gateway data dir aside (its records and audit anchors belong to a chain that is gone); its new path. */
+async function setAsideGatewayData(gatewayDir: string): Promise<string | undefined> {
+  if (!existsSync(gatewayDir)) return undefined;
+  const aside = `${gatewayDir}-previous-chain-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  await rename(gatewayDir, aside);
+  return aside;
+}
+
+interface RunningGateway {
+  url: string;
+  logFile: string;
+  /**
+   * Closes the gateway (in-flight requests, the audit batch anchored), then its services. `note` says how it went;
+   * `unanchored` is why the audit log's head is not anchored on the chain after the close, null when it is.
+   */
+  stop(): Promise<{ note: string; unanchored: string | null }>;
+}
+
+/** Gateway settings a user may still give in the environment (log level, limits...); the stack sets the rest. */
+const STACK_GATEWAY_SETTINGS = new Set([
+  "HYGEIA_HOST",
+  "HYGEIA_PORT",
+  "HYGEIA_DATA_DIR",
+  "HYGEIA_PUBLIC_URL",
+  "HYGEIA_RPC_URL",
+  "HYGEIA_DEPLOYMENT_FILE",
+  "HYGEIA_CONFIRMATIONS",
+  "HYGEIA_RELAYER_KEY",
+  "HYGEIA_ANCHOR_KEY",
+  "HYGEIA_IPFS",
+  "HYGEIA_KUBO_URL",
+]);
+const GATEWAY_CLOSE_TIMEOUT_MS = 30_000;
+/** Free ports tried for --gateway-port 0 when another process takes the one picked first. */
+const GATEWAY_PORT_ATTEMPTS = 3;
+
+/**
+ * The gateway's code, imported once the lock is taken (in parallel with anvil's start): it takes seconds to load
+ * on a busy machine, and a start refused for bad flags or a held lock must answer as fast as before.
+ */
+function loadGatewayCode(): Promise<GatewayCode> {
+  return import("@hygeia/gateway");
+}
+type GatewayCode = typeof GatewayModule;
+
+/**
+ * The gateway as server.ts builds it (loadConfig, createServices, buildGateway), configured for this stack: on
+ * 127.0.0.1, its data under <data-dir>/gateway (embedded Helia in ipfs/, SQLite), demo account #1 as relayer and
+ * anchor key, INDEXER_CONFIRMATIONS confirmations. Logs go to <data-dir>/gateway/gateway.log.
+ */
+async function startGateway(
+  code: GatewayCode,
+  options: {
+    rpcUrl: string;
+    deploymentFile: string;
+    deployment: HygeiaDeployment;
+    dataDir: string;
+    port: number;
+  },
+): Promise<RunningGateway> {
+  const { ENV_SETTINGS, buildGateway, closeServices, createServices, loadConfig } = code;
+  // A free port picked first: the gateway's public URL (the SIWE domain) must be known before it is built.
+  const port = options.port === 0 ? await getPort({ host: "127.0.0.1" }) : options.port;
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && name in ENV_SETTINGS && !STACK_GATEWAY_SETTINGS.has(name)) env[name] = value;
+  }
+  Object.assign(env, {
+    HYGEIA_HOST: "127.0.0.1",
+    HYGEIA_PORT: String(port),
+    HYGEIA_DATA_DIR: options.dataDir,
+    HYGEIA_RPC_URL: options.rpcUrl,
+    HYGEIA_DEPLOYMENT_FILE: options.deploymentFile,
+    HYGEIA_CONFIRMATIONS: String(INDEXER_CONFIRMATIONS),
+    HYGEIA_RELAYER_KEY: demoWallet(GATEWAY_ACCOUNT).privateKey,
+  });
+  const config = loadConfig({ env, file: process.env.HYGEIA_CONFIG || undefined });
+  await mkdir(options.dataDir, { recursive: true });
+  const logFile = join(options.dataDir, "gateway.log");
+  const logStream: WriteStream = createWriteStream(logFile, { flags: "a" });
+  const closeLog = () => new Promise<void>((resolveClose) => logStream.end(resolveClose));
+  let services: GatewayServices | undefined;
+  try {
+    services = await createServices(config, { deployment: options.deployment, indexerRetryForMs: 10_000 });
+    const app = await buildGateway(config, services, { logStream });
+    try {
+      await app.listen({ host: config.host, port: config.port });
+    } catch (error) {
+      await app.close();
+      throw error;
+    }
+    const built = services;
+    return {
+      url: config.publicUrl,
+      logFile,
+      stop: async () => {
+        let timer: NodeJS.Timeout | undefined;
+        const timedOut = new Promise<"timeout">((resolveTimeout) => {
+          timer = setTimeout(() => resolveTimeout("timeout"), GATEWAY_CLOSE_TIMEOUT_MS);
+        });
+        const outcome = await Promise.race([
+          app.close().then(
+            () => "closed" as const,
+            (error: unknown) => error,
+          ),
+          timedOut,
+        ]);
+        clearTimeout(timer);
+        // Read after the close, which anchored the last batch (or failed to): the log's status stays readable.
+        const unanchored = built.chain.anchors === null ? null : unanchoredReason(app.audit.status());
+        await closeServices(built);
+        await closeLog();
+        if (outcome === "closed") return { note: `; its log: ${logFile}`, unanchored };
+        if (outcome === "timeout")
+          return {
+            note: ` after ${GATEWAY_CLOSE_TIMEOUT_MS / 1000} s without a clean close; see ${logFile}`,
+            unanchored,
+          };
+        return {
+          note: ` with an error (${oneLine(outcome instanceof Error ? outcome.message : String(outcome))}); see ${logFile}`,
+          unanchored,
+        };
+      },
+    };
+  } catch (error) {
+    if (services) await closeServices(services);
+    await closeLog();
+    throw error;
+  }
+}
+
+/** Why the audit log's head is not anchored after the gateway closed, in one line; null when it is. */
+function unanchoredReason(status: {
+  size: number;
+  anchoredSize: number;
+  lastAnchorError: string | null;
+}): string | null {
+  if (status.anchoredSize >= status.size) return null;
+  const pending = `${status.size - status.anchoredSize} event(s)`;
+  if (status.lastAnchorError !== null) return `${oneLine(status.lastAnchorError).slice(0, 200)} (${pending})`;
+  return `the anchor did not finish before the gateway closed (${pending})`;
+}
+
+/** One line saying why the gateway did not start. */
+function gatewayStartFailure(error: unknown, options: Options): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === "EADDRINUSE" && options.gatewayPort === 0) {
+    return (
+      `each free port picked for the gateway on 127.0.0.1 was taken by another process before it could bind ` +
+      `(${GATEWAY_PORT_ATTEMPTS} tries); start again`
+    );
+  }
+  if (code === "EADDRINUSE") {
+    return (
+      `port ${options.gatewayPort} on 127.0.0.1 (the gateway) is already in use; choose another with ` +
+      "--gateway-port N (0 picks a free one)"
+    );
+  }
+  return `the gateway did not start: ${oneLine(error instanceof Error ? error.message : String(error))}`;
+}
+
 async function main(): Promise<void> {
   const options = parseOptions();
   const stateFile = join(options.dataDir, "chain-state.json");
@@ -460,26 +669,55 @@ async function main(): Promise<void> {
     process.exit(error instanceof DataDirLockedError ? 3 : 1);
   }
   process.on("exit", () => lock.release()); // whatever path ends the process
+  // Loaded from anvil's spawn on (while it starts and the contracts deploy), not before: compiling the gateway's
+  // modules holds the event loop, and anvil's pid must reach the lock at once.
+  let gatewayCode: Promise<GatewayCode> | undefined;
+  const loadGateway = () => {
+    if (!gatewayCode) {
+      gatewayCode = loadGatewayCode();
+      gatewayCode.catch(() => undefined); // its failure is reported where it is awaited
+    }
+    return gatewayCode;
+  };
 
+  const gatewayDir = join(options.dataDir, "gateway");
   if (options.fresh) {
     await rm(stateFile, { force: true });
     await rm(deploymentFile, { force: true });
+    await rm(gatewayDir, { recursive: true, force: true });
   }
 
   let chain: LocalChain | undefined;
   // Pending while anvil starts, so a stop requested meanwhile waits for it instead of orphaning it.
   let chainStarting: Promise<LocalChain | undefined> | undefined = undefined;
   let provider: JsonRpcProvider | undefined;
+  let gateway: RunningGateway | undefined;
+  // Pending while the gateway starts, so a stop requested meanwhile closes it once it is up.
+  let gatewayStarting: Promise<RunningGateway | undefined> | undefined = undefined;
+  const chainWatch: { timer?: NodeJS.Timeout } = {};
   let shuttingDown = false;
   const shutdown = async (code: number, reason?: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
+    clearInterval(chainWatch.timer);
+    // Before anything stops: if anvil is signalled by someone else meanwhile (a kill of its own group), the dump
+    // it then makes counts as "saved"; a periodic dump during the gateway's close does not, when anvil is still
+    // up for our own stop (below).
+    const stopBegan = Date.now();
     if (reason) console.error(`start: ${reason}`);
     provider?.destroy();
+    if (!gateway && gatewayStarting) gateway = await gatewayStarting;
+    if (gateway) {
+      console.error("stopping the gateway (finishing requests, anchoring the pending audit batch)...");
+      const { note, unanchored } = await gateway.stop();
+      console.error(`stopped the gateway${note}`);
+      if (unanchored !== null)
+        console.error(`audit batch not anchored: ${unanchored}; it will be anchored at the next start`);
+    }
     if (!chain && chainStarting) chain = await chainStarting;
     if (chain) {
       console.error("stopping the local chain (saving its state)...");
-      const since = Date.now();
+      const since = isRunning(chain.pid) ? Date.now() : stopBegan;
       await chain.stop();
       console.error(
         writtenSince(stateFile, since)
@@ -512,9 +750,13 @@ async function main(): Promise<void> {
     port: options.port,
     stateFile,
     stateIntervalSeconds: 10,
+    // A terminal's Ctrl-C signals the whole group: anvil must not get it, or it dumps and exits while the gateway
+    // still needs it to anchor the pending audit batch. This process stops it, after the gateway.
+    ownProcessGroup: true,
     onSpawn: (pid) => {
       anvilPid = pid;
       lock.update({ anvilPid: pid }); // before it listens: a kill -9 of this process now leaves a known anvil
+      setImmediate(loadGateway);
     },
   }).catch((error: unknown) => {
     startError = error;
@@ -551,6 +793,9 @@ async function main(): Promise<void> {
       );
     }
     if (!deployment) {
+      // The gateway's data (records, wraps, the audit log and its anchors) belongs to the chain it ran on.
+      const previous = await setAsideGatewayData(gatewayDir);
+      if (previous) console.error(`start: the gateway's data of the previous chain was moved to ${previous}`);
       const deployer = new NonceManager(demoWallet(0).connect(provider));
       deployment = await deployHygeia(deployer, {
         gateways: [demoWallet(GATEWAY_ACCOUNT).address],
@@ -563,6 +808,28 @@ async function main(): Promise<void> {
     }
     // Setup ran in automine; from now on blocks also come without transactions.
     if (options.blockTime > 0) await provider.send("evm_setIntervalMining", [options.blockTime]);
+
+    const code = await loadGateway();
+    if (shuttingDown) return;
+    let gatewayError: unknown;
+    const gatewayOptions = { rpcUrl, deploymentFile, deployment, dataDir: gatewayDir, port: options.gatewayPort };
+    gatewayStarting = (async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await startGateway(code, gatewayOptions);
+        } catch (error) {
+          // --gateway-port 0: the free port picked can be taken by another process before the gateway binds it.
+          const taken = (error as NodeJS.ErrnoException | undefined)?.code === "EADDRINUSE";
+          if (!taken || options.gatewayPort !== 0 || attempt >= GATEWAY_PORT_ATTEMPTS || shuttingDown) throw error;
+        }
+      }
+    })().catch((error: unknown) => {
+      gatewayError = error;
+      return undefined;
+    });
+    gateway = await gatewayStarting;
+    if (!gateway) return shutdown(1, gatewayStartFailure(gatewayError, options));
+    if (shuttingDown) return; // stopped while the gateway was starting: shutdown closes it
 
     const accounts = await Promise.all(
       DEMO_ROLES.map(async (role, index) => {
@@ -588,6 +855,9 @@ async function main(): Promise<void> {
       lockFile: lock.path,
       pid: process.pid,
       anvilPid: chain.pid,
+      gatewayUrl: gateway.url,
+      gatewayDataDir: gatewayDir,
+      gatewayLog: gateway.logFile,
       contracts: deployment.contracts,
       accounts,
       examples: listExamples(),
@@ -600,11 +870,11 @@ async function main(): Promise<void> {
     return shutdown(1, oneLine(error instanceof Error ? error.message : String(error)));
   }
 
-  // Only anvil's handles keep the event loop alive now: when it empties, anvil has exited on its own.
+  // The gateway's server keeps the process alive whatever anvil does: watch anvil itself.
   const runningPid = chain.pid;
-  process.on("beforeExit", () => {
-    void shutdown(1, `the local chain (anvil pid ${runningPid}) exited on its own`);
-  });
+  chainWatch.timer = setInterval(() => {
+    if (!isRunning(runningPid)) void shutdown(1, `the local chain (anvil pid ${runningPid}) exited on its own`);
+  }, 250);
 }
 
 await main();

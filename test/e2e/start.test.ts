@@ -1,7 +1,8 @@
-// `npm start` as a user runs it: the local chain comes up, contracts are deployed, Ctrl-C stops
-// everything without orphans, and the next start reuses the same chain state and deployment. One
-// start per data dir; failures say why in one line; blocks come without transactions; the banner
-// tells each demo account's on-chain standing as the contracts report it.
+// `npm start` as a user runs it: the local chain comes up, contracts are deployed, the gateway answers,
+// Ctrl-C stops everything without orphans (the gateway first, its audit batch anchored), and the next
+// start reuses the same chain state, deployment and gateway data. One start per data dir; failures say
+// why in one line; blocks come without transactions; the banner tells each demo account's on-chain
+// standing as the contracts report it.
 import { spawn, type ChildProcessByStdio } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -11,7 +12,17 @@ import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { expect } from "chai";
 import { Contract, HDNodeWallet, JsonRpcProvider, hexlify, id, randomBytes } from "ethers";
-import { ConsentRegistryAbi, LOCAL_MNEMONIC, TrustRegistryAbi, anvilBinaryPath, readDeployment } from "@hygeia/chain";
+import {
+  AuditAnchorClient,
+  ConsentRegistryAbi,
+  LOCAL_MNEMONIC,
+  TrustRegistryAbi,
+  anvilBinaryPath,
+  readDeployment,
+  startLocalChain,
+} from "@hygeia/chain";
+import { signIn } from "../../packages/gateway/test/support/auth.ts";
+import { request } from "../../packages/gateway/test/support/http.ts";
 
 /** The --json line (a subset of its fields). */
 interface StackInfo {
@@ -22,6 +33,8 @@ interface StackInfo {
   lockFile: string;
   pid: number;
   anvilPid: number;
+  gatewayUrl: string;
+  gatewayDataDir: string;
   contracts: Record<string, string>;
   accounts: {
     index: number;
@@ -48,8 +61,17 @@ interface Run {
   exited: Promise<number | null>;
 }
 
-function run(args: string[], env: NodeJS.ProcessEnv = process.env): Run {
-  const child = spawn(process.execPath, ["scripts/start.ts", ...args], { stdio: ["ignore", "pipe", "pipe"], env });
+/**
+ * Starts scripts/start.ts; the gateway on a free port unless `args` name one (8787 may be taken where tests run).
+ * `detached` runs it in a process group of its own, as a terminal runs a foreground command (for a group Ctrl-C).
+ */
+function run(args: string[], env: NodeJS.ProcessEnv = process.env, detached = false): Run {
+  const gatewayPort = args.includes("--gateway-port") ? [] : ["--gateway-port", "0"];
+  const child = spawn(process.execPath, ["scripts/start.ts", ...gatewayPort, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env,
+    detached,
+  });
   let output = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
@@ -85,8 +107,8 @@ function waitFor(started: Run, pattern: RegExp): Promise<RegExpExecArray> {
 }
 
 /** Starts a stack with --json and resolves with its description once it is ready. */
-async function startStack(dataDir: string, extra: string[] = []): Promise<Run & { info: StackInfo }> {
-  const started = run(["--port", "0", "--data-dir", dataDir, "--json", ...extra]);
+async function startStack(dataDir: string, extra: string[] = [], detached = false): Promise<Run & { info: StackInfo }> {
+  const started = run(["--port", "0", "--data-dir", dataDir, "--json", ...extra], process.env, detached);
   const [, line] = await waitFor(started, JSON_LINE);
   return { ...started, info: JSON.parse(line!) as StackInfo };
 }
@@ -195,6 +217,124 @@ describe("npm start (local stack)", function () {
     expect(await stopStack(second)).to.equal(0);
     expect(isRunning(second.info.anvilPid)).to.equal(false);
     expect(JSON.parse(await readFile(join(dataDir, "deployment.json"), "utf8")).chainId).to.equal(31337);
+  });
+
+  it("brings up the gateway (/readyz names each part ready, /docs, /openapi.json); a Ctrl-C restart keeps its sessions and its audit log, anchored at the stop", async () => {
+    const first = await startStack(dataDir);
+    running.push(first);
+    const gateway = { url: first.info.gatewayUrl };
+    expect(gateway.url).to.match(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(first.info.gatewayDataDir).to.equal(join(dataDir, "gateway"));
+
+    // Ready once its parts answer (the indexer may still be catching up for a moment after the start).
+    let ready = await request(gateway, "GET", "/readyz");
+    for (let i = 0; i < 50 && ready.status !== 200; i++) {
+      await sleep(200);
+      ready = await request(gateway, "GET", "/readyz");
+    }
+    expect(ready.status, ready.text).to.equal(200);
+    for (const part of ["chain", "indexer", "ipfs", "database"]) {
+      expect((ready.json as { checks: Record<string, { ready: boolean }> }).checks[part], part).to.include({
+        ready: true,
+      });
+    }
+    const docs = await fetch(`${gateway.url}/docs`);
+    expect(docs.status).to.equal(200);
+    expect(await docs.text()).to.match(/swagger/i);
+    const openapi = await request(gateway, "GET", "/openapi.json");
+    expect(openapi.status).to.equal(200);
+    expect((openapi.json as { openapi: string }).openapi).to.match(/^3\.1\./);
+
+    // Alice signs in; Bob asks for a key of hers he has no consent for: a deny event in her audit log.
+    const alice = demoWallet(2);
+    const aliceToken = await signIn(gateway, alice);
+    const bobToken = await signIn(gateway, demoWallet(3));
+    const cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+    const denied = await request(gateway, "POST", `/v1/patients/${alice.address.toLowerCase()}/records/${cid}/key`, {
+      token: bobToken,
+      json: { purpose: "Treatment" },
+    });
+    expect(denied.status, denied.text).to.equal(403);
+    const before = await request(gateway, "GET", "/v1/audit/events", { token: aliceToken });
+    expect(before.status, before.text).to.equal(200);
+    type Entry = { index: number; seq: number; event: string };
+    const logged = (json: unknown) =>
+      (json as { events: Entry[] }).events.map(({ index, seq, event }) => ({ index, seq, event }));
+    const eventsBefore = logged(before.json);
+    expect(eventsBefore.map((entry) => JSON.parse(entry.event) as unknown)).to.have.length(1);
+    expect(JSON.parse(eventsBefore[0]!.event)).to.include({ type: "access_denied", decision: "deny" });
+
+    expect(await stopStack(first)).to.equal(0);
+    const stopped = first.stderr();
+    expect(stopped).to.contain("stopping the gateway");
+    expect(stopped.indexOf("stopped the gateway"), "the gateway stops before the chain").to.be.greaterThan(-1);
+    expect(stopped.indexOf("stopped the gateway")).to.be.lessThan(stopped.indexOf("stopping the local chain"));
+
+    const second = await startStack(dataDir);
+    running.push(second);
+    expect(second.output()).to.contain("reusing the deployment");
+    const again = { url: second.info.gatewayUrl };
+    // The session made before the restart is still valid: the session key and the sessions table survived.
+    const session = await request(again, "GET", "/v1/auth/session", { token: aliceToken });
+    expect(session.status, session.text).to.equal(200);
+    expect((session.json as { address: string }).address).to.equal(alice.address.toLowerCase());
+    // So is the audit log, and its head was anchored on chain when the first start stopped.
+    const after = await request(again, "GET", "/v1/audit/events", { token: aliceToken });
+    expect(after.status, after.text).to.equal(200);
+    expect(logged(after.json), "the same events, byte for byte").to.deep.equal(eventsBefore);
+    const checkpoints = await request(again, "GET", "/v1/audit/checkpoints");
+    expect(checkpoints.status, checkpoints.text).to.equal(200);
+    const heads = (checkpoints.json as { checkpoints: { size: number; anchor: unknown }[] }).checkpoints;
+    expect(
+      heads.some((head) => head.size >= 1 && head.anchor !== null),
+      `an anchored head covering the deny event: ${checkpoints.text}`,
+    ).to.equal(true);
+    expect(await stopStack(second)).to.equal(0);
+  });
+
+  it("a terminal Ctrl-C (SIGINT to the whole process group) stops the gateway first, anchoring its audit head on the chain, then saves the chain state (exit 0)", async () => {
+    const first = await startStack(dataDir, [], true);
+    running.push(first);
+    const gateway = { url: first.info.gatewayUrl };
+    let ready = await request(gateway, "GET", "/readyz");
+    for (let i = 0; i < 50 && ready.status !== 200; i++) {
+      await sleep(200);
+      ready = await request(gateway, "GET", "/readyz");
+    }
+    expect(ready.status, ready.text).to.equal(200);
+    // Bob asks for a key of Alice's he has no consent for: a deny event, pending in the audit batch.
+    const alice = demoWallet(2).address.toLowerCase();
+    const bobToken = await signIn(gateway, demoWallet(3));
+    const cid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+    const denied = await request(gateway, "POST", `/v1/patients/${alice}/records/${cid}/key`, {
+      token: bobToken,
+      json: { purpose: "Treatment" },
+    });
+    expect(denied.status, denied.text).to.equal(403);
+    const status = await request(gateway, "GET", "/readyz");
+    const size = (status.json as { checks: { audit: { size: number } } }).checks.audit.size;
+    expect(size).to.be.greaterThan(0);
+
+    process.kill(-first.child.pid!, "SIGINT"); // what a terminal's Ctrl-C does: the whole foreground group
+    expect(await first.exited, first.output()).to.equal(0);
+    const stopped = first.stderr();
+    expect(stopped).to.contain(`stopped; chain state saved in ${join(dataDir, "chain-state.json")}`);
+    expect(stopped).to.not.contain("NOT updated");
+    expect(stopped).to.not.contain("audit batch not anchored");
+    expect(stopped.indexOf("stopped the gateway")).to.be.lessThan(stopped.indexOf("stopping the local chain"));
+    expect(isRunning(first.info.anvilPid), "anvil must not outlive npm start").to.equal(false);
+
+    // The saved chain itself (not a new stack, whose gateway would anchor a missed head at start) holds the anchor.
+    const chain = await startLocalChain({ stateFile: join(dataDir, "chain-state.json") });
+    try {
+      const rpc = provider(chain.rpcUrl);
+      const anchors = new AuditAnchorClient(first.info.contracts["AuditAnchor"]!, rpc);
+      const { nextIndex } = await anchors.gatewayOf(demoWallet(1).address);
+      rpc.destroy();
+      expect(nextIndex, "the gateway account's nextIndex equals the audit size").to.equal(BigInt(size));
+    } finally {
+      await chain.stop();
+    }
   });
 
   it("prints each demo account's part and its on-chain standing as read back from the contracts, and next steps", async () => {
@@ -366,6 +506,25 @@ describe("npm start (local stack)", function () {
     }
     expect(existsSync(join(dataDir, "stack.lock")), "the lock is released").to.equal(false);
     expect(existsSync(join(dataDir, "chain-state.json"))).to.equal(false);
+  });
+
+  it("exits 1 with a one-line reason when the gateway's port is taken, and stops the chain it started", async () => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const started = run(["--port", "0", "--gateway-port", String(port), "--data-dir", dataDir]);
+      running.push(started);
+      expect(await started.exited).to.equal(1);
+      expect(started.stderr()).to.contain(
+        `start: port ${port} on 127.0.0.1 (the gateway) is already in use; choose another with --gateway-port N (0 picks a free one)\n`,
+      );
+      expect(started.output()).to.not.contain("Press Ctrl-C");
+    } finally {
+      server.close();
+    }
+    expect(anvilsUsing(dataDir), "no anvil left running on the data dir").to.deep.equal([]);
+    expect(existsSync(join(dataDir, "stack.lock")), "the lock is released").to.equal(false);
   });
 
   it("stops cleanly (and stops anvil) when Ctrl-C comes the moment the lock is taken, while anvil starts", async () => {
