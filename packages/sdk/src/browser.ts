@@ -1,0 +1,28 @@
+// @hygeia/sdk, browser entry: what the web wallet needs (the shared core, the patient's client, the patient side of
+// a check-in, audit verification), and nothing that needs Node.
+//
+// Rules (packages/sdk/test/browser-bundle.test.ts enforces them by bundling this file for the browser):
+// - No module reachable from here imports a Node built-in (`node:*`, or bare `fs`, `crypto`, …), directly or through
+//   a package: import `@hygeia/chain/browser`, `@hygeia/storage/browser`, `@hygeia/crypto/browser` (or the
+//   platform-neutral `@hygeia/crypto`, `@hygeia/audit`), never those packages' main entries, which reach anvil,
+//   node:fs, Helia and node:sqlite. Node-only helpers live in files named `*.node.ts` and are never listed here.
+// - The bundle is built without Node polyfills: a module that needs one does not belong here.
+//
+// Listed: every browser-bound module that bundles today. Not yet, and why (the bundle test names the chain of
+// imports when one is added too early):
+// - patient/records.ts and so patient/client.ts: the manifest seal and format of @hygeia/storage (sealManifest,
+//   openManifest, recordKeyContext, mergeEntries) use node:crypto's timingSafeEqual and the global Buffer;
+// - checkin/patient.ts: @hygeia/identity's check-in and verification code reaches node:crypto, node:zlib,
+//   node:net, node:module (the Veramo loader) and the agent's node:sqlite store.
+// To add one, add its line below and run packages/sdk/test/browser-bundle.test.ts.
+export * from "./errors.ts";
+export * from "./progress.ts";
+export * from "./transport.ts";
+export * from "./session.ts";
+export * from "./connection.ts";
+export type { PatientContext, PatientKeys, RecordSharing } from "./patient/context.ts";
+export * from "./patient/keys.ts";
+export * from "./patient/did-key.ts";
+export * from "./patient/consent.ts";
+export * from "./patient/emergency.ts";
+export * from "./patient/audit.ts";

@@ -1,0 +1,402 @@
+/**
+ * The patient's audit log: who accessed what, and the proof that the gateway's answer is the log it anchored.
+ *
+ * Rules:
+ * - The gateway's word is not trusted: `verify` checks every event against the gateway's signed checkpoints, and the
+ *   checkpoints against the anchors read FROM THE CHAIN (`AuditAnchorClient.anchorsOf`), never the gateway's
+ *   `anchor` fields, with `verifyAuditLog` of @hygeia/audit (RFC 9162 inclusion and consistency proofs, C2SP signed
+ *   notes, the per-patient `seq` that shows a withheld event).
+ * - A failed proof is never hidden: it marks its event `verified: false` and is listed in `problems` (kind
+ *   `integrity`); `verifyOrThrow` throws `AuditIntegrityError` (an `IntegrityError`) carrying the whole report.
+ * - Honest about what cannot be proven yet: an event newer than the last anchored head is `verified: "pending"`,
+ *   neither trusted nor failed; it becomes provable after the gateway's next anchor (`audit.anchorEveryMs`).
+ * - The verifier key is pinned on first use by this instance (or given by the caller): a gateway that later serves
+ *   another key is an integrity problem, and the checkpoints are still checked against the pinned key.
+ * - A service that cannot answer (gateway, chain) is an error of kind `unavailable`, not a verification result:
+ *   nothing was verified.
+ *
+ * Browser-safe: no `node:*` import.
+ */
+import { AuditAnchorClient, parsePurpose, purposeName, type PurposeName } from "@hygeia/chain/browser";
+import {
+  decodeAuditEvent,
+  verifyAuditLog,
+  type AuditEvent,
+  type AuditEventType,
+  type AuditProblemCode,
+  type ServedCheckpoint,
+  type ServedConsistency,
+  type ServedEvent,
+  type VerifiedHead,
+} from "@hygeia/audit";
+import { IntegrityError, SdkInputError } from "../errors.ts";
+import type { PatientContext, RecordSharing } from "./context.ts";
+import { chainCall } from "./consent.ts";
+
+// --- public shapes ------------------------------------------------------------------------------
+
+/** One audit event as the patient reads it (no PHI: addresses, opaque ids, codes, times). */
+export interface AuditEntry {
+  /** Its position in the gateway's log (a release answer's `auditIndex`). */
+  index: number;
+  /** Its position among this patient's events (0, 1, 2, ...), from the signed event. */
+  seq: number | undefined;
+  /** `unreadable`: the served bytes are not an audit event (always an integrity problem). */
+  type: AuditEventType | "unreadable";
+  decision: "permit" | "deny" | undefined;
+  /** The gateway's reason code (`CONSENT_GRANTED`, `NO_CONSENT`, `GRANT_RELAYED`, …). */
+  reason: string | undefined;
+  /** Who asked (the requesting session's address). */
+  actor: string | undefined;
+  /** For key releases and refusals: the grantee who asked (the actor). */
+  grantee: string | undefined;
+  /** The record's CID, when a record was concerned. */
+  record: string | undefined;
+  /** The scope id the decision used, and its label where this wallet can tell. */
+  scopeId: string | undefined;
+  scope: string | undefined;
+  consentAddress: string | undefined;
+  purpose: PurposeName | undefined;
+  /** The gateway's time of the decision. */
+  time: Date | undefined;
+  /** A break-glass release (or anything under the Emergency purpose). */
+  emergency: boolean;
+  /** A relayed consent's transaction. */
+  tx: string | undefined;
+  /** The canonical JSON exactly as served (what the Merkle leaf hashes). */
+  raw: string;
+}
+
+export interface AuditPage {
+  events: AuditEntry[];
+  /** The cursor of the next page (`after`), or null at the end. */
+  next: string | null;
+}
+
+/** `true`: proven in an anchored head; `false`: a proof failed; `"pending"`: newer than the last anchor. */
+export type AuditVerified = true | false | "pending";
+
+export interface VerifiedAuditEntry extends AuditEntry {
+  verified: AuditVerified;
+  /** Why `verified` is false. */
+  problem: AuditReportProblemCode | undefined;
+}
+
+export type AuditReportProblemCode =
+  | AuditProblemCode
+  /** The gateway serves another verifier key than the one pinned. */
+  | "VERIFIER_KEY_CHANGED"
+  /** The gateway names another AuditAnchor contract or chain than the deployment the wallet trusts. */
+  | "WRONG_ANCHOR_CONTRACT";
+
+export interface AuditReportProblem {
+  code: AuditReportProblemCode;
+  kind: "integrity";
+  message: string;
+  index?: number;
+  size?: number;
+}
+
+export interface AuditReport {
+  /** No problem found. Pending events do not make it false; they are not proven yet either. */
+  ok: boolean;
+  /** Lowercase. */
+  patient: string;
+  /** The gateway's anchoring address (lowercase). */
+  gateway: string;
+  origin: string;
+  /** The key checkpoints were checked against (pinned). */
+  verifierKey: string;
+  /** Every event served, in log order. */
+  events: VerifiedAuditEntry[];
+  counts: { verified: number; failed: number; pending: number };
+  /** The largest tree size anchored on chain and checked (0: nothing anchored yet). */
+  anchoredSize: number;
+  heads: VerifiedHead[];
+  problems: AuditReportProblem[];
+}
+
+export interface VerifyOptions {
+  /** Indexes of this patient's events learned elsewhere (a release's `auditIndex`, a notification): each must be served. */
+  knownIndexes?: readonly number[];
+  /** The verifier key to trust (pinned elsewhere); default: the one this instance pinned, or the gateway's on first use. */
+  verifierKey?: string;
+}
+
+/** The audit log did not verify; `report` has every event and problem. */
+export class AuditIntegrityError extends IntegrityError {
+  readonly report: AuditReport;
+  constructor(report: AuditReport) {
+    const first = report.problems
+      .slice(0, 3)
+      .map((p) => `${p.code}: ${p.message}`)
+      .join("; ");
+    super(
+      "AUDIT_VERIFICATION_FAILED",
+      `the gateway's audit log failed verification (${report.problems.length} problem(s)): ${first}`,
+      "Do not trust this gateway's account of who accessed your records: keep the report and tell its operator; " +
+        "the chain's anchors are what the log was checked against.",
+    );
+    this.report = report;
+  }
+}
+
+// --- the class ------------------------------------------------------------------------------------
+
+const MAX_PAGE = 500;
+
+interface ServedEntry {
+  index: number;
+  seq: number | null;
+  event: string;
+  inclusion: ServedEvent["inclusion"] | null;
+  latest: ServedEvent["inclusion"] | null;
+}
+
+interface EventsAnswer {
+  patient: string;
+  events: ServedEntry[];
+  next: string | null;
+}
+
+interface CheckpointsAnswer {
+  origin: string;
+  verifierKey: string;
+  checkpoints: (ServedCheckpoint & { size: number; consistency: ServedConsistency })[];
+  next: string | null;
+}
+
+interface VerifierKeyAnswer {
+  origin: string;
+  verifierKey: string;
+  gateway: string;
+  auditAnchor: string;
+  chainId: number;
+  size: number;
+}
+
+export class PatientAudit {
+  readonly #context: PatientContext;
+  #pinnedKey: string | undefined;
+
+  // `sharing` is unused: the constructor has the shape of every part of the patient's client.
+  constructor(context: PatientContext, _sharing?: RecordSharing) {
+    this.#context = context;
+  }
+
+  /** The verifier key this instance pinned (after the first `verify`), to keep with the wallet's data. */
+  get pinnedVerifierKey(): string | undefined {
+    return this.#pinnedKey;
+  }
+
+  /** One page of the patient's events, in log order (not verified: see `verify`). */
+  async events(options: { after?: string | number; limit?: number } = {}): Promise<AuditPage> {
+    const limit = options.limit ?? 100;
+    if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE)
+      throw new SdkInputError("limit", `expected 1 to ${MAX_PAGE}, got ${String(limit)}`);
+    const after = options.after === undefined ? undefined : String(options.after);
+    if (after !== undefined && !/^(0|[1-9][0-9]{0,14})$/.test(after))
+      throw new SdkInputError("after", `expected a cursor (a page's \`next\`), got ${JSON.stringify(after)}`);
+    const page = await this.#page(after, limit);
+    return { events: page.events.map((e) => this.#entry(e.index, e.event, undefined)), next: page.next };
+  }
+
+  /**
+   * Fetches all of the patient's events, the gateway's checkpoints and verifier key, and the anchors from the chain,
+   * and verifies every event: the report marks each verified, failed or pending and lists every problem.
+   */
+  async verify(options: VerifyOptions = {}): Promise<AuditReport> {
+    const { transport, deployment, provider } = this.#context.connection;
+    const patient = this.#context.address.toLowerCase();
+    const problems: AuditReportProblem[] = [];
+
+    const key = await transport.request<VerifierKeyAnswer>("GET", "/v1/audit/verifier-key", { auth: false });
+    const pinned = options.verifierKey ?? this.#pinnedKey ?? key.verifierKey;
+    if (pinned !== key.verifierKey)
+      problems.push({
+        code: "VERIFIER_KEY_CHANGED",
+        kind: "integrity",
+        message: `the gateway serves verifier key ${key.verifierKey}, not the pinned ${pinned}`,
+      });
+    if (
+      key.auditAnchor.toLowerCase() !== deployment.contracts.AuditAnchor.toLowerCase() ||
+      key.chainId !== deployment.chainId
+    )
+      problems.push({
+        code: "WRONG_ANCHOR_CONTRACT",
+        kind: "integrity",
+        message:
+          `the gateway anchors on ${key.auditAnchor} (chain ${key.chainId}), not the deployment's ` +
+          `${deployment.contracts.AuditAnchor} (chain ${deployment.chainId}); checked against the deployment's`,
+      });
+    const gateway = key.gateway.toLowerCase();
+
+    // Every page of the patient's events, then every checkpoint (each linked to the previous by consistency).
+    const served: ServedEntry[] = [];
+    for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
+      const page = await this.#page(after, MAX_PAGE);
+      served.push(...page.events);
+      after = page.next ?? undefined;
+    }
+    const checkpoints: CheckpointsAnswer["checkpoints"] = [];
+    for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
+      const page = await transport.request<CheckpointsAnswer>("GET", "/v1/audit/checkpoints", {
+        auth: false,
+        query: { limit: MAX_PAGE, after },
+      });
+      checkpoints.push(...page.checkpoints);
+      after = page.next ?? undefined;
+    }
+
+    // The anchors from the chain itself.
+    const anchorClient = new AuditAnchorClient(deployment.contracts.AuditAnchor, provider);
+    const anchors = await chainCall(this.#context, () =>
+      anchorClient.anchorsOf(gateway, { fromBlock: deployment.deployedAt.block }),
+    );
+
+    const provable = served.filter((e): e is ServedEntry & ServedEvent => e.inclusion !== null);
+    const result = verifyAuditLog({
+      patient,
+      gateway,
+      origin: key.origin,
+      verifierKey: pinned,
+      events: provable,
+      checkpoints,
+      consistency: checkpoints.map((c) => c.consistency),
+      anchors: anchors.map((a) => ({ root: a.root, firstIndex: a.firstIndex, count: a.count })),
+    });
+    for (const p of result.problems)
+      problems.push({
+        code: p.code,
+        kind: "integrity",
+        message: p.message,
+        ...(p.index === undefined ? {} : { index: p.index }),
+        ...(p.size === undefined ? {} : { size: p.size }),
+      });
+
+    const outcome = new Map(result.events.map((e) => [e.index, e]));
+    const events: VerifiedAuditEntry[] = served.map((s) => {
+      if (s.inclusion === null) {
+        const entry = this.#entry(s.index, s.event, undefined);
+        if (entry.type !== "unreadable") return { ...entry, verified: "pending", problem: undefined };
+        problems.push({
+          code: "TAMPERED_EVENT",
+          kind: "integrity",
+          message: `event ${s.index} is not a canonical audit event`,
+          index: s.index,
+        });
+        return { ...entry, verified: false, problem: "TAMPERED_EVENT" };
+      }
+      const checked = outcome.get(s.index);
+      const entry = this.#entry(s.index, s.event, checked?.event);
+      if (checked?.ok) return { ...entry, verified: true, problem: undefined };
+      // No outcome at all: the verifier stopped before the events (an unusable verifier key).
+      return { ...entry, verified: false, problem: checked?.reason ?? result.problems[0]?.code ?? "BAD_INCLUSION" };
+    });
+
+    const servedIndexes = new Set(served.map((s) => s.index));
+    for (const index of options.knownIndexes ?? [])
+      if (!servedIndexes.has(index))
+        problems.push({
+          code: "MISSING_EVENT",
+          kind: "integrity",
+          message: `event ${index} (known to the patient) was not served`,
+          index,
+        });
+
+    this.#pinnedKey ??= pinned;
+    const anchoredSize = Math.max(0, ...result.heads.filter((h) => h.anchored).map((h) => h.size));
+    return {
+      ok: problems.length === 0 && events.every((e) => e.verified !== false),
+      patient,
+      gateway,
+      origin: key.origin,
+      verifierKey: pinned,
+      events,
+      counts: {
+        verified: events.filter((e) => e.verified === true).length,
+        failed: events.filter((e) => e.verified === false).length,
+        pending: events.filter((e) => e.verified === "pending").length,
+      },
+      anchoredSize,
+      heads: result.heads,
+      problems,
+    };
+  }
+
+  /** `verify`, throwing `AuditIntegrityError` (kind `integrity`, with the report) when anything failed. */
+  async verifyOrThrow(options: VerifyOptions = {}): Promise<AuditReport> {
+    const report = await this.verify(options);
+    if (!report.ok) throw new AuditIntegrityError(report);
+    return report;
+  }
+
+  #page(after: string | undefined, limit: number): Promise<EventsAnswer> {
+    return this.#context.connection.transport.request<EventsAnswer>("GET", "/v1/audit/events", {
+      query: { limit, after },
+    });
+  }
+
+  /** An event for people: decoded from the verified event when there is one, else from the served bytes. */
+  #entry(index: number, raw: string, verified: AuditEvent | undefined): AuditEntry {
+    let event = verified;
+    if (event === undefined) {
+      try {
+        event = decodeAuditEvent(new TextEncoder().encode(raw));
+      } catch {
+        event = undefined;
+      }
+    }
+    if (event === undefined)
+      return {
+        index,
+        seq: undefined,
+        type: "unreadable",
+        decision: undefined,
+        reason: undefined,
+        actor: undefined,
+        grantee: undefined,
+        record: undefined,
+        scopeId: undefined,
+        scope: undefined,
+        consentAddress: undefined,
+        purpose: undefined,
+        time: undefined,
+        emergency: false,
+        tx: undefined,
+        raw,
+      };
+    const access = event.type === "key_release" || event.type === "emergency_release" || event.type === "access_denied";
+    return {
+      index,
+      seq: event.seq,
+      type: event.type,
+      decision: event.decision,
+      reason: event.reason,
+      actor: event.actor,
+      grantee: access ? event.actor : undefined,
+      record: event.record,
+      scopeId: event.scope,
+      scope: event.scope === undefined ? undefined : this.#label(event.scope, event.consentAddress, event.record),
+      consentAddress: event.consentAddress,
+      purpose: event.purpose === undefined ? undefined : purposeName(parsePurpose(event.purpose)),
+      time: new Date(event.time),
+      emergency: event.type === "emergency_release" || event.purpose === 3,
+      tx: event.tx,
+      raw,
+    };
+  }
+
+  #label(scope: string, consentAddress: string | undefined, record: string | undefined): string | undefined {
+    const own = this.#context.keys.scopes;
+    const keyed =
+      consentAddress === undefined || consentAddress === this.#context.address.toLowerCase()
+        ? own
+        : own.forAddress(consentAddress);
+    try {
+      return keyed.label(scope, record === undefined ? {} : { cids: [record] });
+    } catch {
+      return undefined;
+    }
+  }
+}
