@@ -167,8 +167,8 @@ function queryString(query: RequestOptions["query"]): string {
   return text ? `?${text}` : "";
 }
 
-function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  // Chunks of 256 KiB, so progress moves during a large in-memory upload.
+/** The bytes as a stream of 256 KiB chunks, so progress moves during a large in-memory upload. */
+export function streamOf(bytes: Uint8Array): ReadableStream<Uint8Array> {
   let offset = 0;
   return new ReadableStream<Uint8Array>({
     pull(controller) {

@@ -23,13 +23,11 @@ import {
   type CredentialTime,
   type CredentialTypeName,
   type CredentialVerifier,
-  type IdentityAgent,
   type SdJwtCredentialType,
   type StatusListFetcher,
 } from "@hygeia/identity";
 import { getAddress } from "ethers";
 import type { X25519KeyPair } from "@hygeia/crypto";
-import type { HygeiaConnection } from "../connection.ts";
 import { SdkInputError } from "../errors.ts";
 import { ClinicCheckIns } from "./checkins.ts";
 import { identityCall } from "./errors.ts";
@@ -46,13 +44,7 @@ import {
   type RefusedRecord,
 } from "./records.ts";
 import { RecordAccessRefusedError } from "./errors.ts";
-import {
-  openRoleIdentity,
-  presentRoleCredential,
-  type RoleClientOptions,
-  type RoleGranted,
-  type RoleIdentity,
-} from "./role.ts";
+import { openRoleIdentity, RoleClient, type RoleClientOptions, type RoleGranted, type RoleIdentity } from "./role.ts";
 import type { ProgressCallback } from "../progress.ts";
 import { defaultStatusListFetcher, httpHostsOf } from "./status-lists.ts";
 
@@ -119,17 +111,14 @@ export interface HealthRecordInput {
   status?: readonly BitstringStatusListEntry[];
 }
 
-export class ClinicClient {
-  readonly #identity: RoleIdentity;
+export class ClinicClient extends RoleClient {
   readonly #keyPairs: readonly X25519KeyPair[];
-  #accreditation: string | undefined;
   /** The clinic's side of check-ins (open, wait, verified result, mutual proof). */
   readonly checkIns: ClinicCheckIns;
 
   private constructor(identity: RoleIdentity, keyPairs: readonly X25519KeyPair[], options: ClinicClientOptions) {
-    this.#identity = identity;
+    super(identity, "clinic", options.accreditation);
     this.#keyPairs = keyPairs;
-    this.#accreditation = options.accreditation;
     const challenges = options.challenges ?? new MemoryChallengeStore();
     const desk = createDesk(identity, challenges, options);
     this.checkIns = new ClinicCheckIns({
@@ -137,7 +126,7 @@ export class ClinicClient {
       keyPairs,
       desk,
       challenges,
-      accreditation: () => this.#accreditation,
+      accreditation: () => this.roleCredential,
     });
   }
 
@@ -153,27 +142,9 @@ export class ClinicClient {
     }
   }
 
-  /** The clinic's did:ethr. */
-  get did(): string {
-    return this.#identity.did;
-  }
-
-  /** The clinic's address (EIP-55). */
-  get address(): string {
-    return this.#identity.address;
-  }
-
-  get connection(): HygeiaConnection {
-    return this.#identity.connection;
-  }
-
-  get agent(): IdentityAgent {
-    return this.#identity.agent;
-  }
-
   /** The accreditation this client proves the clinic with, once presented. */
   get accreditation(): string | undefined {
-    return this.#accreditation;
+    return this.roleCredential;
   }
 
   /**
@@ -182,9 +153,7 @@ export class ClinicClient {
    * or ROLE_HOLDER_MISMATCH).
    */
   async presentAccreditation(accreditation: string): Promise<RoleGranted> {
-    const granted = await presentRoleCredential(this.#identity, "clinic", accreditation);
-    this.#accreditation = accreditation;
-    return granted;
+    return this.presentRole(accreditation);
   }
 
   /**
@@ -196,14 +165,14 @@ export class ClinicClient {
   ): Promise<{ changed: boolean; transactions: readonly string[]; publicKey: Uint8Array }> {
     const publicKey = this.#keyPairs[0]!.publicKey;
     const result = await identityCall("publishing the clinic's encryption key", () =>
-      this.#identity.agent.publishEncryptionKey(this.#identity.did, publicKey, options),
+      this.identity.agent.publishEncryptionKey(this.identity.did, publicKey, options),
     );
     return { changed: result.changed, transactions: result.transactions, publicKey };
   }
 
   /** The records of `patient` the clinic's consent covers now, for `purpose` (CIDs and scope ids, newest first). */
   records(patient: string, options: ListRecordsOptions): Promise<CoveredRecord[]> {
-    return listCoveredRecords(this.#identity.connection.transport, patient, options);
+    return listCoveredRecords(this.identity.connection.transport, patient, options);
   }
 
   /**
@@ -211,7 +180,7 @@ export class ClinicClient {
    * `RecordAccessRefusedError` (CONSENT_REQUIRED / KEY_NOT_SHARED).
    */
   fetchRecord(patient: string, cid: string, options: FetchRecordOptions): Promise<FetchedRecord> {
-    return fetchRecord(this.#identity.connection.transport, this.#keyPairs, patient, cid, options);
+    return fetchRecord(this.identity.connection.transport, this.#keyPairs, patient, cid, options);
   }
 
   /** Like `fetchRecord`, streaming the plaintext to `path` (a large file never sits in memory). */
@@ -221,7 +190,7 @@ export class ClinicClient {
     path: string,
     options: Omit<FetchRecordOptions, "maxBytes">,
   ): Promise<FetchedRecordFile> {
-    return fetchRecordToFile(this.#identity.connection.transport, this.#keyPairs, patient, cid, path, options);
+    return fetchRecordToFile(this.identity.connection.transport, this.#keyPairs, patient, cid, path, options);
   }
 
   /**
@@ -267,8 +236,8 @@ export class ClinicClient {
   async issueCredential<T extends CredentialTypeName>(input: IssueCredentialInput<T>): Promise<string> {
     if (typeof input !== "object" || input === null)
       throw new SdkInputError("input", "missing", "Pass { type, subject, … }.");
-    const issuer = this.#identity.did;
-    const agent = this.#identity.agent;
+    const issuer = this.identity.did;
+    const agent = this.identity.agent;
     const period = {
       ...(input.validFrom === undefined ? {} : { validFrom: input.validFrom }),
       ...(input.validUntil === undefined ? {} : { validUntil: input.validUntil }),
@@ -293,7 +262,7 @@ export class ClinicClient {
   issueHealthRecord(input: HealthRecordInput): Promise<string> {
     const subject = input?.patient?.startsWith("did:")
       ? input.patient
-      : `did:ethr:0x${this.#identity.connection.deployment.chainId.toString(16)}:${getAddress(patientAddress(input?.patient))}`;
+      : `did:ethr:0x${this.identity.connection.deployment.chainId.toString(16)}:${getAddress(patientAddress(input?.patient))}`;
     return this.issueCredential({
       type: CredentialType.HealthRecord,
       subject: { id: subject, fhirVersion: "4.0.1", fhirBundle: input.bundle },
@@ -303,9 +272,6 @@ export class ClinicClient {
   }
 
   /** Closes what `connect` opened (the connection and an in-memory agent); a passed-in agent stays open. */
-  close(): Promise<void> {
-    return this.#identity.close();
-  }
 }
 
 function checkedKeyPairs(keyPairs: unknown): readonly X25519KeyPair[] {

@@ -168,3 +168,54 @@ export async function presentRoleCredential(
     throw error;
   }
 }
+
+/**
+ * What the clinic's and the researcher's clients share: the signed-in identity (DID, address, agent, connection),
+ * the role credential they proved their role with, and `close`.
+ */
+export abstract class RoleClient {
+  protected readonly identity: RoleIdentity;
+  readonly #role: "clinic" | "researcher";
+  #credential: string | undefined;
+
+  protected constructor(identity: RoleIdentity, role: "clinic" | "researcher", credential?: string) {
+    this.identity = identity;
+    this.#role = role;
+    this.#credential = credential;
+  }
+
+  /** The client's did:ethr. */
+  get did(): string {
+    return this.identity.did;
+  }
+
+  /** The client's address (EIP-55). */
+  get address(): string {
+    return this.identity.address;
+  }
+
+  get connection(): HygeiaConnection {
+    return this.identity.connection;
+  }
+
+  get agent(): IdentityAgent {
+    return this.identity.agent;
+  }
+
+  /** The credential the role was proved with, once presented. */
+  protected get roleCredential(): string | undefined {
+    return this.#credential;
+  }
+
+  /** Proves the role on this session (`presentRoleCredential`) and keeps the credential. */
+  protected async presentRole(credential: string): Promise<RoleGranted> {
+    const granted = await presentRoleCredential(this.identity, this.#role, credential);
+    this.#credential = credential;
+    return granted;
+  }
+
+  /** Closes what `connect` opened. */
+  close(): Promise<void> {
+    return this.identity.close();
+  }
+}

@@ -58,6 +58,7 @@ import {
   UnexpectedResponseError,
 } from "../errors.ts";
 import { ProgressMeter, meteredStream, type ProgressCallback } from "../progress.ts";
+import { streamOf } from "../transport.ts";
 import type { PatientContext, RecordSharing } from "./context.ts";
 import { addressOf, encryptionKeysOf, type EncryptionKey } from "./did-key.ts";
 
@@ -633,7 +634,7 @@ async function prepareInput(input: RecordInput, options: AddRecordOptions): Prom
     const mediaType = checkMediaType(options.mediaType ?? "application/octet-stream");
     if (input.byteLength === 0) throw emptyInput();
     if (isJsonType(mediaType)) return fhirInput(parseFhirBytes(input), input, categories);
-    return fileInput(mediaType, input.byteLength, () => bytesStream(input), categories);
+    return fileInput(mediaType, input.byteLength, () => streamOf(input), categories);
   }
   if (typeof Blob !== "undefined" && input instanceof Blob) {
     const mediaType = checkMediaType(options.mediaType ?? (input.type.split(";")[0] || "application/octet-stream"));
@@ -693,7 +694,7 @@ function fhirInput(resource: FhirResource, bytes: Uint8Array, categories: string
     entryTypes,
     categories,
     size: bytes.byteLength,
-    stream: () => bytesStream(bytes),
+    stream: () => streamOf(bytes),
   };
 }
 
@@ -957,18 +958,6 @@ function decrypted(ciphertext: ReadableStream<Uint8Array>, dek: Uint8Array): Rea
     async cancel(reason) {
       wipe(dek);
       await reader.cancel(reason);
-    },
-  });
-}
-
-function bytesStream(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  let offset = 0;
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (offset >= bytes.byteLength) return controller.close();
-      const end = Math.min(bytes.byteLength, offset + 262_144);
-      controller.enqueue(bytes.subarray(offset, end));
-      offset = end;
     },
   });
 }
