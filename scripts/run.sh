@@ -33,5 +33,6 @@ case "$task" in
   bench-verify) exec node packages/identity/bench/verify.ts "$@" ;;
   bench-gateway) exec node packages/gateway/bench/gateway.ts "$@" ;;
   deploy) hardhat build --quiet && exec node scripts/deploy.ts "$@" ;;
-  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|deploy" >&2; exit 2 ;;
+  demo)  exec node packages/cli/demo/demo.ts "$@" ;;
+  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|deploy|demo" >&2; exit 2 ;;
 esac
