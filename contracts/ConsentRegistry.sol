@@ -74,6 +74,20 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             "EmergencyGrantee(address grantee,uint32 maxDuration,bytes32 scopesRoot,uint32 epoch,uint256 deadline)"
         );
 
+    /// @dev EIP-712 typehashes of the signed batch (private: a public getter would add a selector to
+    /// the dispatcher and cost every call; the type strings are in the interface NatSpec and the chain
+    /// package's README, and the tests check the clients' encoding against the contract).
+    bytes32 private constant GRANT_ITEM_TYPEHASH =
+        keccak256("GrantItem(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version)");
+    bytes32 private constant REVOKE_ITEM_TYPEHASH =
+        keccak256("RevokeItem(address grantee,bytes32 scope,uint8 purpose,uint32 version)");
+    bytes32 private constant CONSENT_BATCH_TYPEHASH =
+        keccak256(
+            "ConsentBatch(GrantItem[] grants,RevokeItem[] revokes,uint256 deadline)"
+            "GrantItem(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version)"
+            "RevokeItem(address grantee,bytes32 scope,uint8 purpose,uint32 version)"
+        );
+
     uint256 private constant VERSION_MASK = 0xFFFFFFFF;
     uint256 private constant ADDRESS_MAX = 0x00FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF; // 2^160 - 1
 
@@ -264,6 +278,41 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
         _checkSigner(patient, _revokeStructHash(grantee, scope, purpose, version, deadline), v, r, s);
         if (purpose == PURPOSE_EMERGENCY) _revokeEmergency(patient, grantee, scope, slot, packed);
         else _revoke(slot, packed, patient, grantee, scope, purpose);
+    }
+
+    /// @inheritdoc IConsentRegistry
+    /// @dev Checks, in order: SignatureExpired, EmptyBatch (both lists empty), then item by item (the
+    /// grants, then the revokes) the checks of `grantBySig` / `revokeBySig` as the item is written
+    /// (those of `grant` or `_checkRevocable`, StaleVersion, VersionOverflow), and last
+    /// InvalidSignature, over the whole batch: every item, their order, both lists and the deadline.
+    /// Writing before the signature is checked is safe: there is no external call, and a bad
+    /// signature reverts every write. No size cap: only the patient chooses the items (the signature
+    /// binds them), and a large batch (~27k gas an item) costs whoever relays it, within the block gas
+    /// limit.
+    function consentBatchBySig(
+        address patient,
+        GrantItem[] calldata grants,
+        RevokeItem[] calldata revokes,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        if (grants.length == 0 && revokes.length == 0) revert EmptyBatch();
+        bytes32 grantsHash = _grantItems(patient, grants);
+        bytes32 revokesHash = _revokeItems(patient, revokes);
+        bytes32 typehash = CONSENT_BATCH_TYPEHASH;
+        bytes32 structHash;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            mstore(add(m, 0x20), grantsHash)
+            mstore(add(m, 0x40), revokesHash)
+            mstore(add(m, 0x60), deadline)
+            structHash := keccak256(m, 0x80)
+        }
+        _checkSigner(patient, structHash, v, r, s);
     }
 
     // ------------------------------------------------------------------------------------------
@@ -648,6 +697,93 @@ contract ConsentRegistry is IConsentRegistry, EIP712 {
             mstore(add(m, 0x80), version)
             mstore(add(m, 0xa0), deadline)
             structHash := keccak256(m, 0xc0)
+        }
+    }
+
+    /// @dev consentBatchBySig's grants, applied in order (each written before the next is checked, so a
+    /// slot named twice needs its bumped version the second time; a revert undoes them all, the
+    /// signature is checked after the loop). Returns keccak256 of the items' struct hashes
+    /// concatenated: the EIP-712 encoding of `GrantItem[] items`.
+    function _grantItems(address patient, GrantItem[] calldata items) private returns (bytes32 itemsHash) {
+        uint256 n = items.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        for (uint256 i; i < n; ) {
+            hashes[i] = _grantItem(patient, items[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        assembly ("memory-safe") {
+            itemsHash := keccak256(add(hashes, 0x20), shl(5, n))
+        }
+    }
+
+    /// @dev One grant of consentBatchBySig: the checks of grant, StaleVersion, the write and its event.
+    /// Returns the item's EIP-712 struct hash.
+    function _grantItem(address patient, GrantItem calldata item) private returns (bytes32 itemHash) {
+        // Checked reads: a dirty field reverts without data, like the ABI decoder; once read, the
+        // item's five calldata words are clean and are hashed as they are.
+        address grantee = item.grantee;
+        bytes32 scope = item.scope;
+        uint8 purpose = item.purpose;
+        uint64 expiry = item.expiry;
+        uint32 version = item.version;
+        bool ok;
+        assembly ("memory-safe") {
+            ok := and(
+                and(gt(grantee, 0), gt(scope, 0)),
+                and(shr(purpose, GRANTABLE_PURPOSES), gt(expiry, timestamp()))
+            )
+        }
+        if (!ok) _revertGrant(grantee, scope, purpose, expiry);
+        uint256 slot = _slot(patient, grantee, scope, purpose);
+        uint256 packed = _load(slot);
+        _checkVersion(packed, version);
+        _store(slot, packed, patient, grantee, scope, purpose, expiry);
+        bytes32 typehash = GRANT_ITEM_TYPEHASH;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            calldatacopy(add(m, 0x20), item, 0xa0)
+            itemHash := keccak256(m, 0xc0)
+        }
+    }
+
+    /// @dev consentBatchBySig's revokes, applied in order like _grantItems; returns the EIP-712
+    /// encoding of `RevokeItem[] items`.
+    function _revokeItems(address patient, RevokeItem[] calldata items) private returns (bytes32 itemsHash) {
+        uint256 n = items.length;
+        bytes32[] memory hashes = new bytes32[](n);
+        for (uint256 i; i < n; ) {
+            hashes[i] = _revokeItem(patient, items[i]);
+            unchecked {
+                ++i;
+            }
+        }
+        assembly ("memory-safe") {
+            itemsHash := keccak256(add(hashes, 0x20), shl(5, n))
+        }
+    }
+
+    /// @dev One revoke of consentBatchBySig: the checks of revokeBySig, the tombstone and its event(s)
+    /// (an Emergency item also ends the grantee's registration). Returns the item's struct hash.
+    function _revokeItem(address patient, RevokeItem calldata item) private returns (bytes32 itemHash) {
+        address grantee = item.grantee;
+        bytes32 scope = item.scope;
+        uint8 purpose = item.purpose;
+        uint32 version = item.version;
+        _checkRevocable(grantee, scope, purpose);
+        uint256 slot = _slot(patient, grantee, scope, purpose);
+        uint256 packed = _load(slot);
+        _checkVersion(packed, version);
+        if (purpose == PURPOSE_EMERGENCY) _revokeEmergency(patient, grantee, scope, slot, packed);
+        else _revoke(slot, packed, patient, grantee, scope, purpose);
+        bytes32 typehash = REVOKE_ITEM_TYPEHASH;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, typehash)
+            calldatacopy(add(m, 0x20), item, 0x80)
+            itemHash := keccak256(m, 0xa0)
         }
     }
 

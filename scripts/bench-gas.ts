@@ -17,6 +17,12 @@
  *   grant_by_sig_first    grantBySig() relayed by a third party, fresh slot (version 0).
  *   grant_by_sig_next     grantBySig() re-grant on the same slot after a revoke (version 2,
  *                         non-zero -> non-zero), i.e. the steady-state signed re-grant.
+ *   consent_batch_by_sig_1
+ *                         consentBatchBySig() relayed by a third party: ONE signed grant of a fresh slot
+ *                         (version 0), no revokes. Compare with grant_by_sig_first.
+ *   consent_batch_by_sig_5
+ *                         consentBatchBySig() of five signed grants of fresh slots under one signature;
+ *                         (this - consent_batch_by_sig_1) / 4 is the cost of one more item.
  *   batch100_per_item     grantBatch() of 100 fresh slots, total gasUsed / 100.
  *   revoke_never_granted  revoke() of a slot never granted (cancels outstanding Grant signatures:
  *                         cold zero -> non-zero tombstone). Informational.
@@ -39,7 +45,7 @@
  */
 import { readFileSync } from "node:fs";
 import type { BaseContractMethod, Contract } from "ethers";
-import { consentDomain, emergencyScopes, signEmergencyGrantee, signGrant } from "@hygeia/chain";
+import { consentDomain, emergencyScopes, signConsentBatch, signEmergencyGrantee, signGrant } from "@hygeia/chain";
 
 // Everything except the final JSON line goes to stderr (Hardhat may log while building).
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -132,7 +138,7 @@ type Methods<K extends string> = Contract & { [P in K]: BaseContractMethod };
 
 log("deploying");
 const consent = (await ethers.deployContract("ConsentRegistry", [], patient)) as Methods<
-  "grant" | "revoke" | "grantBatch" | "grantBySig" | "setEmergencyGranteeBySig" | "breakGlass"
+  "grant" | "revoke" | "grantBatch" | "grantBySig" | "consentBatchBySig" | "setEmergencyGranteeBySig" | "breakGlass"
 >;
 await consent.waitForDeployment();
 const audit = (await ethers.deployContract("AuditAnchor", [governance.address], governance)) as Methods<
@@ -179,6 +185,29 @@ async function signedGrant(grantee: string, scope: string, expiry: bigint, versi
   );
 }
 
+/** consentBatchBySig of `n` grants of fresh slots (version 0) under one signature, sent by the relayer. */
+async function signedBatchOfGrants(n: number) {
+  const deadline = (await now()) + 3600n;
+  const expiry = (await now()) + THIRTY_DAYS;
+  const grants = Array.from({ length: n }, () => ({
+    grantee: randomAddress(),
+    scope: randomScope(),
+    purpose: "Treatment",
+    expiry,
+    version: 0,
+  }));
+  const sig = await signConsentBatch(patient, domain, { patient: patient.address, grants, revokes: [], deadline });
+  return (consent.connect(relayer) as typeof consent).consentBatchBySig(
+    patient.address,
+    sig.grants.map((g) => [g.grantee, g.scope, g.purpose, g.expiry, g.version]),
+    [],
+    deadline,
+    sig.v,
+    sig.r,
+    sig.s,
+  );
+}
+
 const result: Record<string, number | string> = {};
 
 log("consent: grant / revoke / regrant");
@@ -198,6 +227,10 @@ log("consent: grantBySig");
   await gasOf(consent.revoke(grantee, scope, TREATMENT));
   result.grant_by_sig_next = await gasOf(signedGrant(grantee, scope, (await now()) + THIRTY_DAYS, 2));
 }
+
+log("consent: consentBatchBySig of 1 and 5 grants");
+result.consent_batch_by_sig_1 = await gasOf(signedBatchOfGrants(1));
+result.consent_batch_by_sig_5 = await gasOf(signedBatchOfGrants(5));
 
 log("consent: revoke of a never-granted slot");
 result.revoke_never_granted = await gasOf(consent.revoke(randomAddress(), randomScope(), TREATMENT));
@@ -282,6 +315,8 @@ const ordered = [
   "revoke",
   "grant_by_sig_first",
   "grant_by_sig_next",
+  "consent_batch_by_sig_1",
+  "consent_batch_by_sig_5",
   "batch100_per_item",
   "revoke_never_granted",
   "set_emergency_grantee_by_sig",

@@ -49,6 +49,25 @@ interface IConsentRegistry {
         uint32 version
     );
 
+    /// @notice One grant of a relayed ConsentBatch: a grant of `scope` to `grantee` for `purpose` until
+    /// `expiry`, signed for the slot's current `version` (as the single Grant message).
+    struct GrantItem {
+        address grantee;
+        bytes32 scope;
+        uint8 purpose;
+        uint64 expiry;
+        uint32 version;
+    }
+
+    /// @notice One revoke of a relayed ConsentBatch: a revoke of (grantee, scope, purpose), signed for the
+    /// slot's current `version` (as the single Revoke message).
+    struct RevokeItem {
+        address grantee;
+        bytes32 scope;
+        uint8 purpose;
+        uint32 version;
+    }
+
     error ZeroAddress();
     error ZeroScope();
     error InvalidPurpose(uint8 purpose);
@@ -110,6 +129,29 @@ interface IConsentRegistry {
         bytes32 scope,
         uint8 purpose,
         uint32 version,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external;
+
+    /// @notice Relayed batch under ONE signature: `patient` signed EIP-712
+    /// `ConsentBatch(GrantItem[] grants,RevokeItem[] revokes,uint256 deadline)` (its type string is
+    /// followed by the referenced types in alphabetical order:
+    /// `GrantItem(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version)`
+    /// `RevokeItem(address grantee,bytes32 scope,uint8 purpose,uint32 version)`; each array is encoded
+    /// as keccak256 of its items' struct hashes concatenated, per EIP-712). Either list may be empty,
+    /// not both. The grants apply in order, then the revokes in order (a revoke of a slot the batch
+    /// also grants has the last word), each exactly as `grantBySig` / `revokeBySig` would: its version
+    /// is the slot's version when the item applies (a slot named twice needs version + 1 the second
+    /// time), an Emergency revoke also removes the grantee's registration, Emergency cannot be granted.
+    /// The first bad item reverts the whole batch. Emits what the single forms emit, item by item.
+    /// (One entry point for both lists: each selector added to the dispatcher would cost every call
+    /// of grant, revoke and the other functions gas.)
+    function consentBatchBySig(
+        address patient,
+        GrantItem[] calldata grants,
+        RevokeItem[] calldata revokes,
         uint256 deadline,
         uint8 v,
         bytes32 r,

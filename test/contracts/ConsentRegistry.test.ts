@@ -8,7 +8,9 @@ import {
   SECP256K1_N,
   PURPOSE,
   SEVEN_DAYS,
+  type Account,
   type ConsentRegistry,
+  BATCH_TYPES,
   as,
   consentDomain,
   consentSlot,
@@ -17,9 +19,13 @@ import {
   malleate,
   scopeOf,
   scopesTree,
+  signBatch,
   signEmergencyGrantee,
   signGrant,
   signRevoke,
+  type BatchMessage,
+  type GrantItem,
+  type RevokeItem,
 } from "./helpers/contracts.ts";
 
 const { ethers, networkHelpers } = await network.create();
@@ -210,6 +216,53 @@ function relayRevoke(
   sig: { v: number; r: string; s: string },
 ) {
   return consent.revokeBySig(patient, m.grantee, m.scope, m.purpose, m.version, m.deadline, sig.v, sig.r, sig.s);
+}
+
+/** A grant item of a batch: grantee, scope, Treatment, 30 days, version 0 unless said. */
+async function grantItem(fx: Fixture, over: Partial<GrantItem> = {}): Promise<GrantItem> {
+  return {
+    grantee: over.grantee ?? fx.grantee.address,
+    scope: over.scope ?? fx.scope,
+    purpose: over.purpose ?? PURPOSE.Treatment,
+    expiry: over.expiry ?? (await future()),
+    version: over.version ?? 0,
+  };
+}
+
+/** A revoke item of a batch: grantee, scope, Treatment, version 1 unless said. */
+function revokeItem(fx: Fixture, over: Partial<RevokeItem> = {}): RevokeItem {
+  return {
+    grantee: over.grantee ?? fx.grantee.address,
+    scope: over.scope ?? fx.scope,
+    purpose: over.purpose ?? PURPOSE.Treatment,
+    version: over.version ?? 1,
+  };
+}
+
+/**
+ * A ConsentBatch signed by `signer` (the patient unless said), deadline in an hour unless given; `relay()` sends it
+ * for the patient by the relayer.
+ */
+async function signedBatch(
+  fx: Fixture,
+  grants: GrantItem[],
+  revokes: RevokeItem[],
+  over: { deadline?: number; signer?: Account } = {},
+) {
+  const message: BatchMessage = { grants, revokes, deadline: over.deadline ?? (await future(3600)) };
+  const sig = await signBatch(ethers, over.signer ?? fx.patient, fx.domain, message);
+  const relay = () => relayBatch(as(fx.consent, fx.relayer), fx.patient.address, message, sig);
+  return { message, sig, relay };
+}
+
+/** consentBatchBySig of a signed batch, sent by `consent`'s runner. */
+function relayBatch(
+  consent: ConsentRegistry,
+  patient: string,
+  m: BatchMessage,
+  sig: { v: number; r: string; s: string },
+) {
+  return consent.consentBatchBySig(patient, m.grants, m.revokes, m.deadline, sig.v, sig.r, sig.s);
 }
 
 describe("ConsentRegistry", function () {
@@ -2010,6 +2063,420 @@ describe("ConsentRegistry", function () {
       expect(
         await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, PURPOSE.Research),
       ).to.deep.equal([0n, 4n]);
+    });
+  });
+
+  describe("consentBatchBySig", function () {
+    it("grants only: one signature writes every grant, one ConsentGranted each, relayed by anyone", async function () {
+      const fx = await loadFixture(deploy);
+      const grants = [
+        await grantItem(fx),
+        await grantItem(fx, { scope: fx.scope2, purpose: PURPOSE.Research }),
+        await grantItem(fx, { grantee: fx.other.address, scope: fx.scope3, purpose: PURPOSE.PublicHealth }),
+      ];
+      const { relay } = await signedBatch(fx, grants, []);
+      const tx = relay();
+      for (const g of grants)
+        await expect(tx)
+          .to.emit(fx.consent, "ConsentGranted")
+          .withArgs(fx.patient.address, g.grantee, g.scope, g.purpose, g.expiry, 1);
+      const receipt = await (await tx).wait();
+      expect(receipt!.logs.length).to.equal(3);
+      for (const g of grants) {
+        expect(await fx.consent.consentOf(fx.patient.address, g.grantee, g.scope, g.purpose)).to.deep.equal([
+          BigInt(g.expiry),
+          1n,
+        ]);
+        expect(await fx.consent.isAllowed(fx.patient.address, g.grantee, g.scope, g.purpose)).to.equal(true);
+      }
+    });
+
+    it("revokes only: tombstones every slot (granted or not), one ConsentRevoked each", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.grantee.address, fx.scope, PURPOSE.Treatment, await future());
+      await fx.asPatient.grant(fx.grantee.address, fx.scope2, PURPOSE.Treatment, await future());
+      const revokes = [
+        revokeItem(fx),
+        revokeItem(fx, { scope: fx.scope2 }),
+        revokeItem(fx, { scope: fx.scope3, version: 0 }), // never granted: cancels Grant signatures for version 0
+      ];
+      const { relay } = await signedBatch(fx, [], revokes);
+      const tx = relay();
+      for (const r of revokes)
+        await expect(tx)
+          .to.emit(fx.consent, "ConsentRevoked")
+          .withArgs(fx.patient.address, r.grantee, r.scope, r.purpose, r.version + 1);
+      for (const r of revokes) {
+        expect(await fx.consent.consentOf(fx.patient.address, r.grantee, r.scope, r.purpose)).to.deep.equal([
+          0n,
+          BigInt(r.version + 1),
+        ]);
+      }
+    });
+
+    it("mixed: grants apply first, then revokes; a revoke of a slot the batch grants has the last word", async function () {
+      const fx = await loadFixture(deploy);
+      await fx.asPatient.grant(fx.other.address, fx.scope, PURPOSE.Research, await future());
+      const grants = [await grantItem(fx), await grantItem(fx, { scope: fx.scope2 })];
+      const revokes = [
+        revokeItem(fx, { grantee: fx.other.address, purpose: PURPOSE.Research, version: 1 }),
+        revokeItem(fx, { scope: fx.scope2, version: 1 }), // the version the grant above leaves
+      ];
+      const { relay } = await signedBatch(fx, grants, revokes);
+      const tx = relay();
+      const receipt = await (await tx).wait();
+      const names = receipt!.logs.map(
+        (l: Parameters<typeof fx.consent.interface.parseLog>[0]) => fx.consent.interface.parseLog(l)?.name,
+      );
+      expect(names).to.deep.equal(["ConsentGranted", "ConsentGranted", "ConsentRevoked", "ConsentRevoked"]);
+      await expect(tx)
+        .to.emit(fx.consent, "ConsentRevoked")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope2, PURPOSE.Treatment, 2);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.equal(true);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.grantee.address, fx.scope2, 1)).to.equal(false);
+      expect(await fx.consent.isAllowed(fx.patient.address, fx.other.address, fx.scope, 2)).to.equal(false);
+      expect(await fx.consent.consentOf(fx.patient.address, fx.other.address, fx.scope, 2)).to.deep.equal([0n, 2n]);
+    });
+
+    it("a slot named twice needs its bumped version the second time (later expiry wins)", async function () {
+      const fx = await loadFixture(deploy);
+      const later = await future(60 * DAY);
+      const twice = await signedBatch(
+        fx,
+        [await grantItem(fx), await grantItem(fx, { expiry: later, version: 1 })],
+        [],
+      );
+      await expect(twice.relay())
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.patient.address, fx.grantee.address, fx.scope, 1, later, 2);
+      expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([
+        BigInt(later),
+        2n,
+      ]);
+      // Both items signed for the slot's current version: the second is stale once the first is written.
+      const same = await signedBatch(
+        fx,
+        [await grantItem(fx, { version: 2 }), await grantItem(fx, { version: 2 })],
+        [],
+      );
+      await expect(same.relay()).to.be.revertedWithCustomError(fx.consent, "StaleVersion").withArgs(3, 2);
+    });
+
+    it("an Emergency revoke item tombstones the slot and ends the grantee's registration", async function () {
+      const fx = await loadFixture(deploy);
+      const { consent, asPatient, patient, medic, scope, one } = fx;
+      await asPatient.setEmergencyGrantee(medic.address, 600, one.root);
+      await as(consent, medic).breakGlass(patient.address, scope, []);
+      const { relay } = await signedBatch(
+        fx,
+        [],
+        [revokeItem(fx, { grantee: medic.address, purpose: PURPOSE.Emergency })],
+      );
+      const tx = relay();
+      await expect(tx)
+        .to.emit(consent, "ConsentRevoked")
+        .withArgs(patient.address, medic.address, scope, PURPOSE.Emergency, 2);
+      await expect(tx)
+        .to.emit(consent, "EmergencyGranteeSet")
+        .withArgs(patient.address, medic.address, 0, ethers.ZeroHash);
+      await expectRegistration(consent, patient.address, medic.address, [0n, 0n, ethers.ZeroHash, 2n]);
+      await expect(as(consent, medic).breakGlass(patient.address, scope, []))
+        .to.be.revertedWithCustomError(consent, "NotEmergencyGrantee")
+        .withArgs(patient.address, medic.address);
+    });
+
+    it("a replayed batch reverts StaleVersion (every item's slot moved on)", async function () {
+      const fx = await loadFixture(deploy);
+      const { message, sig, relay } = await signedBatch(
+        fx,
+        [await grantItem(fx)],
+        [revokeItem(fx, { scope: fx.scope2, version: 0 })],
+      );
+      await relay();
+      await expect(relay()).to.be.revertedWithCustomError(fx.consent, "StaleVersion").withArgs(1, 0);
+      // From another relayer too, and after the patient revokes the granted slot.
+      await fx.asPatient.revoke(fx.grantee.address, fx.scope, PURPOSE.Treatment);
+      await expect(relayBatch(as(fx.consent, fx.other), fx.patient.address, message, sig))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(2, 0);
+    });
+
+    it("reverts SignatureExpired(deadline) once block.timestamp > deadline; deadline == now is fine", async function () {
+      const fx = await loadFixture(deploy);
+      const t = (await time.latest()) + 50;
+      const late = await signedBatch(fx, [await grantItem(fx)], [], { deadline: t - 1 });
+      await time.setNextBlockTimestamp(t);
+      await expect(late.relay())
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(t - 1);
+      const t2 = (await time.latest()) + 50;
+      const onTime = await signedBatch(fx, [await grantItem(fx)], [], { deadline: t2 });
+      await time.setNextBlockTimestamp(t2);
+      await expect(onTime.relay()).to.emit(fx.consent, "ConsentGranted");
+    });
+
+    it("reverts EmptyBatch for two empty lists (after the deadline)", async function () {
+      const fx = await loadFixture(deploy);
+      const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      await expect(
+        relayBatch(fx.consent, fx.patient.address, { grants: [], revokes: [], deadline: await future(60) }, bad),
+      ).to.be.revertedWithCustomError(fx.consent, "EmptyBatch");
+      await expect(relayBatch(fx.consent, fx.patient.address, { grants: [], revokes: [], deadline: 1 }, bad))
+        .to.be.revertedWithCustomError(fx.consent, "SignatureExpired")
+        .withArgs(1);
+    });
+
+    it("a grant item gets grant's checks, in grant's order, before version and signature", async function () {
+      const fx = await loadFixture(deploy);
+      const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      const deadline = await future(60);
+      const ok = await grantItem(fx, { version: 7 });
+      const send = (item: GrantItem) =>
+        relayBatch(fx.consent, fx.patient.address, { grants: [ok, item], revokes: [], deadline }, bad);
+      const base = await grantItem(fx, { scope: fx.scope2 });
+      // The first item's stale version comes before the second item's checks.
+      await expect(send({ ...base, grantee: ethers.ZeroAddress }))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(0, 7);
+      ok.version = 0;
+      await expect(
+        send({ ...base, grantee: ethers.ZeroAddress, scope: ethers.ZeroHash }),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
+      await expect(send({ ...base, scope: ethers.ZeroHash, purpose: 0 })).to.be.revertedWithCustomError(
+        fx.consent,
+        "ZeroScope",
+      );
+      for (const purpose of [0, 6, 255])
+        await expect(send({ ...base, purpose }))
+          .to.be.revertedWithCustomError(fx.consent, "InvalidPurpose")
+          .withArgs(purpose);
+      await expect(send({ ...base, purpose: PURPOSE.Emergency, expiry: 0 })).to.be.revertedWithCustomError(
+        fx.consent,
+        "EmergencyOnlyViaBreakGlass",
+      );
+      const now = await time.latest();
+      await expect(send({ ...base, expiry: now + 1 }))
+        .to.be.revertedWithCustomError(fx.consent, "ExpiryInPast")
+        .withArgs(now + 1); // mined at now + 1: expiry == block.timestamp is past
+      await expect(send({ ...base, version: 3 }))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(0, 3);
+      await expect(send(base)).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      // Nothing of the reverted batches stands.
+      expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([0n, 0n]);
+    });
+
+    it("a revoke item gets revokeBySig's checks (ZeroAddress, ZeroScope, InvalidPurpose, StaleVersion), after the grants", async function () {
+      const fx = await loadFixture(deploy);
+      const bad = { v: 27, r: ethers.ZeroHash, s: ethers.ZeroHash };
+      const deadline = await future(60);
+      const grant = await grantItem(fx);
+      const send = (item: RevokeItem, grants = [grant]) =>
+        relayBatch(fx.consent, fx.patient.address, { grants, revokes: [item], deadline }, bad);
+      const base = revokeItem(fx, { scope: fx.scope2, version: 0 });
+      await expect(
+        send({ ...base, grantee: ethers.ZeroAddress, scope: ethers.ZeroHash }),
+      ).to.be.revertedWithCustomError(fx.consent, "ZeroAddress");
+      await expect(send({ ...base, scope: ethers.ZeroHash, purpose: 0 })).to.be.revertedWithCustomError(
+        fx.consent,
+        "ZeroScope",
+      );
+      for (const purpose of [0, 6])
+        await expect(send({ ...base, purpose }))
+          .to.be.revertedWithCustomError(fx.consent, "InvalidPurpose")
+          .withArgs(purpose);
+      // A bad grant is reported before any revoke.
+      await expect(send({ ...base, purpose: 0 }, [{ ...grant, scope: ethers.ZeroHash }])).to.be.revertedWithCustomError(
+        fx.consent,
+        "ZeroScope",
+      );
+      await expect(send({ ...base, version: 4 }))
+        .to.be.revertedWithCustomError(fx.consent, "StaleVersion")
+        .withArgs(0, 4);
+      await expect(send(base)).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+    });
+
+    it("reverts VersionOverflow for an item at version 2^32 - 1 (grant, revoke, Emergency revoke) and writes nothing", async function () {
+      const fx = await loadFixture(deploy);
+      const address = await fx.consent.getAddress();
+      await fx.asPatient.setEmergencyGrantee(fx.medic.address, 600, fx.one.root);
+      const raw = (MAX_VERSION << 64n) | 5n;
+      for (const [grantee, purpose] of [
+        [fx.grantee.address, PURPOSE.Treatment],
+        [fx.medic.address, PURPOSE.Emergency],
+      ] as const) {
+        const slot = consentSlot(ethers, fx.patient.address, grantee, fx.scope, purpose);
+        await networkHelpers.setStorageAt(address, slot, ethers.toBeHex(raw, 32));
+      }
+      const fresh = await grantItem(fx, { scope: fx.scope2 });
+      const cases: [GrantItem[], RevokeItem[]][] = [
+        [[fresh, await grantItem(fx, { version: Number(MAX_VERSION) })], []],
+        [[fresh], [revokeItem(fx, { version: Number(MAX_VERSION) })]],
+        [
+          [fresh],
+          [revokeItem(fx, { grantee: fx.medic.address, purpose: PURPOSE.Emergency, version: Number(MAX_VERSION) })],
+        ],
+      ];
+      for (const [grants, revokes] of cases) {
+        const { relay } = await signedBatch(fx, grants, revokes);
+        await expect(relay()).to.be.revertedWithCustomError(fx.consent, "VersionOverflow");
+      }
+      expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope2, 1)).to.deep.equal([0n, 0n]);
+      expect(await fx.consent.consentOf(fx.patient.address, fx.grantee.address, fx.scope, 1)).to.deep.equal([
+        5n,
+        MAX_VERSION,
+      ]);
+      await expectRegistration(fx.consent, fx.patient.address, fx.medic.address, [600n, 0n, fx.one.root, 1n]);
+    });
+
+    it("reverts InvalidSignature for another signer, patient 0, the high-s twin, another chain", async function () {
+      const fx = await loadFixture(deploy);
+      const grants = [await grantItem(fx)];
+      const byOther = await signedBatch(fx, grants, [], { signer: fx.other });
+      await expect(byOther.relay()).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      // The signer can only use it for their own slots.
+      await expect(relayBatch(fx.consent, fx.other.address, byOther.message, byOther.sig))
+        .to.emit(fx.consent, "ConsentGranted")
+        .withArgs(fx.other.address, fx.grantee.address, fx.scope, 1, grants[0]!.expiry, 1);
+      const { message, sig } = await signedBatch(fx, grants, []);
+      await expect(relayBatch(fx.consent, ethers.ZeroAddress, message, sig)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      await expect(relayBatch(fx.consent, fx.patient.address, message, malleate(sig))).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      const otherChain = await signBatch(ethers, fx.patient, { ...fx.domain, chainId: 1n }, message);
+      await expect(relayBatch(fx.consent, fx.patient.address, message, otherChain)).to.be.revertedWithCustomError(
+        fx.consent,
+        "InvalidSignature",
+      );
+      await expect(relayBatch(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "ConsentGranted");
+    });
+
+    it("reverts InvalidSignature for a tampered item, reordered, moved, dropped or added items, or a changed deadline", async function () {
+      const fx = await loadFixture(deploy);
+      const g1 = await grantItem(fx);
+      const g2 = await grantItem(fx, { scope: fx.scope2, purpose: PURPOSE.Research });
+      const r1 = revokeItem(fx, { scope: fx.scope3, version: 0 });
+      const r2 = revokeItem(fx, { grantee: fx.other.address, scope: fx.scope2, version: 0 });
+      const { message, sig } = await signedBatch(fx, [g1, g2], [r1, r2]);
+      const tampered: BatchMessage[] = [
+        { ...message, grants: [{ ...g1, grantee: fx.other.address }, g2] },
+        { ...message, grants: [g1, { ...g2, scope: fx.scope3 }] },
+        { ...message, grants: [{ ...g1, purpose: PURPOSE.Payment }, g2] },
+        { ...message, grants: [{ ...g1, expiry: BigInt(g1.expiry) + 1n }, g2] },
+        { ...message, revokes: [r1, { ...r2, purpose: PURPOSE.Research }] },
+        { ...message, revokes: [{ ...r1, grantee: fx.medic.address }, r2] },
+        { ...message, grants: [g2, g1] },
+        { ...message, revokes: [r2, r1] },
+        { ...message, grants: [g1] },
+        { ...message, revokes: [r1] },
+        { ...message, grants: [g1, g2, await grantItem(fx, { scope: fx.scope3, purpose: PURPOSE.Payment })] },
+        { ...message, deadline: BigInt(message.deadline) + 1n },
+        { ...message, deadline: BigInt(message.deadline) - 1n },
+      ];
+      for (const m of tampered)
+        await expect(relayBatch(fx.consent, fx.patient.address, m, sig)).to.be.revertedWithCustomError(
+          fx.consent,
+          "InvalidSignature",
+        );
+      // A grant item moved to the revokes (same slot, same version) is another message too.
+      const asRevoke = await signedBatch(fx, [], [revokeItem(fx, { version: 0 })]);
+      await expect(
+        relayBatch(fx.consent, fx.patient.address, { ...asRevoke.message, revokes: [], grants: [g1] }, asRevoke.sig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      await expect(relayBatch(fx.consent, fx.patient.address, message, sig)).to.emit(fx.consent, "ConsentGranted");
+    });
+
+    it("a single Grant or Revoke signature cannot pass as a batch, nor a batch as either", async function () {
+      const fx = await loadFixture(deploy);
+      const deadline = await future(3600);
+      const item = await grantItem(fx);
+      const gsig = await signGrant(ethers, fx.patient, fx.domain, { ...item, deadline });
+      await expect(
+        relayBatch(fx.consent, fx.patient.address, { grants: [item], revokes: [], deadline }, gsig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      const rsig = await signRevoke(ethers, fx.patient, fx.domain, { ...revokeItem(fx, { version: 0 }), deadline });
+      await expect(
+        relayBatch(
+          fx.consent,
+          fx.patient.address,
+          { grants: [], revokes: [revokeItem(fx, { version: 0 })], deadline },
+          rsig,
+        ),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+      const batch = await signedBatch(fx, [item], [], { deadline });
+      await expect(
+        relayGrant(fx.consent, fx.patient.address, { ...item, deadline }, batch.sig),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
+    });
+
+    it("signs what ethers' EIP-712 encoder hashes: the type string lists GrantItem, then RevokeItem", async function () {
+      const fx = await loadFixture(deploy);
+      expect(ethers.TypedDataEncoder.from(BATCH_TYPES).encodeType("ConsentBatch")).to.equal(
+        "ConsentBatch(GrantItem[] grants,RevokeItem[] revokes,uint256 deadline)" +
+          "GrantItem(address grantee,bytes32 scope,uint8 purpose,uint64 expiry,uint32 version)" +
+          "RevokeItem(address grantee,bytes32 scope,uint8 purpose,uint32 version)",
+      );
+      // The signature the contract accepts is the one over ethers' digest.
+      const { message, sig, relay } = await signedBatch(
+        fx,
+        [await grantItem(fx)],
+        [revokeItem(fx, { scope: fx.scope2, version: 0 })],
+      );
+      const digest = ethers.TypedDataEncoder.hash(fx.domain, BATCH_TYPES, message);
+      expect(ethers.recoverAddress(digest, sig)).to.equal(fx.patient.address);
+      await expect(relay()).to.emit(fx.consent, "ConsentRevoked");
+    });
+
+    it("rejects malformed calldata (dirty high bits in an item) like the ABI decoder", async function () {
+      const fx = await loadFixture(deploy);
+      const fn = fx.consent.interface.getFunction("consentBatchBySig")!;
+      const coder = ethers.AbiCoder.defaultAbiCoder();
+      const g = BigInt(fx.grantee.address);
+      const expiry = BigInt(await future());
+      const deadline = BigInt(await future(60));
+      const grantT = "tuple(uint256,bytes32,uint256,uint256,uint256)[]";
+      const revokeT = "tuple(uint256,bytes32,uint256,uint256)[]";
+      const encode = (grants: bigint[][], revokes: bigint[][]) =>
+        fn.selector +
+        coder
+          .encode(
+            ["address", grantT, revokeT, "uint256", "uint8", "bytes32", "bytes32"],
+            [
+              fx.patient.address,
+              grants.map((x) => [x[0], ethers.toBeHex(x[1]!, 32), x[2], x[3], x[4]]),
+              revokes.map((x) => [x[0], ethers.toBeHex(x[1]!, 32), x[2], x[3]]),
+              deadline,
+              27,
+              ethers.ZeroHash,
+              ethers.ZeroHash,
+            ],
+          )
+          .slice(2);
+      const scope = BigInt(fx.scope);
+      const dirty = [
+        encode([[g | (1n << 160n), scope, 1n, expiry, 0n]], []),
+        encode([[g, scope, 257n, expiry, 0n]], []),
+        encode([[g, scope, 1n, expiry | (1n << 64n), 0n]], []),
+        encode([[g, scope, 1n, expiry, 1n << 32n]], []),
+        encode([], [[g | (1n << 160n), scope, 1n, 0n]]),
+        encode([], [[g, scope, 257n, 0n]]),
+        encode([], [[g, scope, 1n, 1n << 32n]]),
+      ];
+      for (const data of dirty)
+        await expect(
+          fx.patient.sendTransaction({ to: await fx.consent.getAddress(), data }),
+        ).to.be.revertedWithoutReason(ethers);
+      // The same encoding with clean words reaches the signature check.
+      await expect(
+        fx.patient.sendTransaction({
+          to: await fx.consent.getAddress(),
+          data: encode([[g, scope, 1n, expiry, 0n]], []),
+        }),
+      ).to.be.revertedWithCustomError(fx.consent, "InvalidSignature");
     });
   });
 });

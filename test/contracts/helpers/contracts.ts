@@ -49,6 +49,28 @@ export const EMERGENCY_GRANTEE_TYPES = {
   ],
 };
 
+/** ConsentBatch: one signature over grants and revokes (consentBatchBySig). */
+export const BATCH_TYPES = {
+  ConsentBatch: [
+    { name: "grants", type: "GrantItem[]" },
+    { name: "revokes", type: "RevokeItem[]" },
+    { name: "deadline", type: "uint256" },
+  ],
+  GrantItem: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "expiry", type: "uint64" },
+    { name: "version", type: "uint32" },
+  ],
+  RevokeItem: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "version", type: "uint32" },
+  ],
+};
+
 export interface GrantMessage {
   grantee: string;
   scope: string;
@@ -59,6 +81,15 @@ export interface GrantMessage {
 }
 
 export type RevokeMessage = Omit<GrantMessage, "expiry">;
+
+export type GrantItem = Omit<GrantMessage, "deadline">;
+export type RevokeItem = Omit<RevokeMessage, "deadline">;
+
+export interface BatchMessage {
+  grants: GrantItem[];
+  revokes: RevokeItem[];
+  deadline: bigint | number;
+}
 
 export interface EmergencyGranteeMessage {
   grantee: string;
@@ -104,6 +135,15 @@ export async function signRevoke(
   return split(ethers, await signer.signTypedData(domain, REVOKE_TYPES, message));
 }
 
+export async function signBatch(
+  ethers: Ethers,
+  signer: Signer,
+  domain: TypedDataDomain,
+  message: BatchMessage,
+): Promise<Sig> {
+  return split(ethers, await signer.signTypedData(domain, BATCH_TYPES, message));
+}
+
 export async function signEmergencyGrantee(
   ethers: Ethers,
   signer: Signer,
@@ -128,6 +168,7 @@ export type ConsentRegistry = Typed<
   | "grantBatch"
   | "grantBySig"
   | "revokeBySig"
+  | "consentBatchBySig"
   | "setEmergencyGrantee"
   | "setEmergencyGranteeBySig"
   | "breakGlass"
