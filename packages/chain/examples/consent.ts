@@ -1,5 +1,5 @@
 // Consent on chain: the patient's wallet derives its scope key and computes keyed scope ids, grants directly
-// and gaslessly (EIP-712, relayed), a clinic's wallet is refused as signer, governance accredits an issuer, a
+// and gaslessly (EIP-712, relayed; several grants and revokes under one signature), a clinic's wallet is refused as signer, governance accredits an issuer, a
 // gateway anchors an audit root, a gateway asks whether a grantee may read a record (with the ids the wallet
 // attached to it), and an emergency grantee breaks the glass with the ids on the patient's emergency card.
 // Run: node packages/chain/examples/consent.ts
@@ -297,6 +297,39 @@ assert.notEqual(history[0]!.revokedAt, 0n);
 assert.deepEqual(await trust.accreditationOf(issuer, "irb"), history[1]);
 assert.equal(await trust.isTrustedAt(issuer, "irb", now), true); // the old window still vouches for its time
 assert.equal(await trust.isTrustedAt(issuer, "irb", Number(history[0]!.revokedAt)), false);
+
+// #region consent-batch
+import { signConsentBatch } from "@hygeia/chain";
+
+// Several grants and revokes, ONE signature: the wallet prompts once, the relayer sends one transaction.
+const batch = await relayer.nextConsentBatchTypedData({
+  patient,
+  grants: ["fhir:Observation", "category:imaging"].map((scope) => ({
+    grantee: doctor,
+    scope: scopes.id(scope),
+    purpose: "Treatment",
+    expiry,
+  })),
+  revokes: [{ grantee: clinic, scope: scopes.id("category:laboratory"), purpose: "Treatment" }],
+  deadline: now + 600,
+}); // every item's version read from the chain now (a slot named twice: + 1 the second time)
+const signedBatch = await signConsentBatch({ eip1193: ethereum, account: patient }, batch.domain, {
+  ...batch.message,
+  patient,
+});
+const batchTx = await relayer.consentBatchBySig(signedBatch); // grants first, then revokes, all or nothing
+// #endregion consent-batch
+
+assert.equal(batch.typedData.primaryType, "ConsentBatch");
+assert.deepEqual(
+  batchTx.events.map((event) => event.type),
+  ["ConsentGranted", "ConsentGranted", "ConsentRevoked"],
+);
+assert.equal(await relayer.isAllowed({ patient, grantee: clinic, scope: laboratory, purpose: "Treatment" }), false);
+assert.equal(
+  await relayer.isAllowed({ patient, grantee: doctor, scope: scopes.id("category:imaging"), purpose: "Treatment" }),
+  true,
+);
 
 await stop();
 console.log("consent: ok");

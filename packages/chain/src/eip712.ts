@@ -12,6 +12,15 @@
  *             so it cannot be replayed after any later grant or revoke
  *   deadline  unix seconds after which the signature can no longer be submitted
  *
+ * ConsentBatch (consentBatchBySig): ONE signature over several grants and revokes of the patient:
+ *   grants    GrantItem[]: grantee, scope, purpose, expiry, version, as in Grant (no deadline of their own)
+ *   revokes   RevokeItem[]: grantee, scope, purpose, version, as in Revoke
+ *   deadline  as above, for the whole batch
+ * The contract applies the grants in order, then the revokes in order; each item's version is the slot's
+ * version when that item applies (a slot named twice carries version + 1 the second time:
+ * nextConsentBatchTypedData counts that in). The first bad item reverts the whole batch; a signature binds
+ * every item, their order and both lists. Either list may be empty, not both.
+ *
  * EmergencyGrantee (setEmergencyGranteeBySig) registers a break-glass grantee or removes it:
  *   grantee      who may break the glass
  *   maxDuration  seconds of the registration's single window (0 = remove the grantee)
@@ -103,6 +112,32 @@ export const EMERGENCY_GRANTEE_TYPES = {
   ],
 } as const;
 
+/**
+ * The ConsentBatch types. Wallets and ethers sort the referenced types (GrantItem, RevokeItem) after the primary
+ * one, as EIP-712 requires: the contract hashes
+ * `ConsentBatch(GrantItem[] grants,RevokeItem[] revokes,uint256 deadline)GrantItem(...)RevokeItem(...)`.
+ */
+export const CONSENT_BATCH_TYPES = {
+  ConsentBatch: [
+    { name: "grants", type: "GrantItem[]" },
+    { name: "revokes", type: "RevokeItem[]" },
+    { name: "deadline", type: "uint256" },
+  ],
+  GrantItem: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "expiry", type: "uint64" },
+    { name: "version", type: "uint32" },
+  ],
+  RevokeItem: [
+    { name: "grantee", type: "address" },
+    { name: "scope", type: "bytes32" },
+    { name: "purpose", type: "uint8" },
+    { name: "version", type: "uint32" },
+  ],
+} as const;
+
 /** A validated Grant message, in the types the contract takes. */
 export interface GrantMessage {
   readonly grantee: string;
@@ -120,6 +155,18 @@ export interface RevokeMessage {
   /** Any purpose, Emergency included: a patient may close a break-glass window early. */
   readonly purpose: Purpose;
   readonly version: number;
+  readonly deadline: bigint;
+}
+
+/** One grant of a ConsentBatch: a Grant without a deadline of its own. */
+export type GrantItemMessage = Omit<GrantMessage, "deadline">;
+/** One revoke of a ConsentBatch: a Revoke without a deadline of its own. */
+export type RevokeItemMessage = Omit<RevokeMessage, "deadline">;
+
+/** A validated ConsentBatch: at least one item in all, each as the contract checks it. */
+export interface ConsentBatchMessage {
+  readonly grants: readonly GrantItemMessage[];
+  readonly revokes: readonly RevokeItemMessage[];
   readonly deadline: bigint;
 }
 
@@ -156,6 +203,16 @@ export interface RevokeInput {
   deadline: bigint | number | string;
 }
 
+export type GrantItemInput = Omit<GrantInput, "deadline">;
+export type RevokeItemInput = Omit<RevokeInput, "deadline">;
+
+/** Loosely typed ConsentBatch input; an absent list is empty. */
+export interface ConsentBatchInput {
+  grants?: readonly (GrantItemInput | GrantItemMessage)[];
+  revokes?: readonly (RevokeItemInput | RevokeItemMessage)[];
+  deadline: bigint | number | string;
+}
+
 export interface EmergencyGranteeInput {
   grantee: string;
   maxDuration: number | bigint | string;
@@ -185,6 +242,18 @@ export interface TypedDataPayload<P extends PrimaryType> {
       : { grantee: string; maxDuration: number; scopesRoot: string; epoch: number; deadline: string };
 }
 export type GrantTypedData = TypedDataPayload<"Grant">;
+
+/** The eth_signTypedData_v4 payload of a ConsentBatch (uint64 / uint256 fields as decimal strings). */
+export interface ConsentBatchTypedData {
+  readonly types: { readonly EIP712Domain: typeof EIP712_DOMAIN_TYPE } & typeof CONSENT_BATCH_TYPES;
+  readonly primaryType: "ConsentBatch";
+  readonly domain: ConsentDomainJson;
+  readonly message: {
+    grants: { grantee: string; scope: string; purpose: number; expiry: string; version: number }[];
+    revokes: { grantee: string; scope: string; purpose: number; version: number }[];
+    deadline: string;
+  };
+}
 export type RevokeTypedData = TypedDataPayload<"Revoke">;
 export type EmergencyGranteeTypedData = TypedDataPayload<"EmergencyGrantee">;
 
@@ -203,6 +272,12 @@ export interface SignedGrant extends GrantMessage, SignatureParts {
 }
 
 export interface SignedRevoke extends RevokeMessage, SignatureParts {
+  readonly patient: string;
+  readonly signature: string;
+}
+
+/** Everything consentBatchBySig needs. */
+export interface SignedConsentBatch extends ConsentBatchMessage, SignatureParts {
   readonly patient: string;
   readonly signature: string;
 }
@@ -261,6 +336,45 @@ export function toRevokeMessage(input: RevokeInput): RevokeMessage {
     version: requireSmallUint(input.version, 32, "version"),
     deadline: requireUint(input.deadline, 256, "deadline"),
   };
+}
+
+/**
+ * Validates a ConsentBatch: every item as toGrantMessage / toRevokeMessage would (errors name `grants[i]` /
+ * `revokes[i]`), at least one item in all (the contract's EmptyBatch).
+ */
+export function toConsentBatchMessage(input: ConsentBatchInput): ConsentBatchMessage {
+  if (typeof input !== "object" || input === null)
+    throw new InvalidInputError("batch", `expected { grants, revokes, deadline }, got ${describe(input)}`);
+  const deadline = requireUint(input.deadline, 256, "deadline");
+  const grants = itemsOf(input.grants, "grants").map((item, index) =>
+    within(`grants[${index}]`, (): GrantItemMessage => {
+      const g = toGrantMessage({ ...(item as GrantItemInput), deadline: 0 });
+      return { grantee: g.grantee, scope: g.scope, purpose: g.purpose, expiry: g.expiry, version: g.version };
+    }),
+  );
+  const revokes = itemsOf(input.revokes, "revokes").map((item, index) =>
+    within(`revokes[${index}]`, (): RevokeItemMessage => {
+      const r = toRevokeMessage({ ...(item as RevokeItemInput), deadline: 0 });
+      return { grantee: r.grantee, scope: r.scope, purpose: r.purpose, version: r.version };
+    }),
+  );
+  if (grants.length === 0 && revokes.length === 0)
+    throw new InvalidInputError("grants", "a consent batch needs at least one grant or revoke");
+  return { grants, revokes, deadline };
+}
+
+function itemsOf(value: unknown, field: string): readonly unknown[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new InvalidInputError(field, `expected a list, got ${describe(value)}`);
+  return value;
+}
+
+function within<T>(prefix: string, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    throw error instanceof InvalidInputError ? error.within(prefix) : error;
+  }
 }
 
 /**
@@ -344,6 +458,29 @@ export function buildRevokeTypedData(domain: ConsentDomainInput, input: RevokeIn
   };
 }
 
+export function buildConsentBatchTypedData(
+  domain: ConsentDomainInput,
+  input: ConsentBatchInput | ConsentBatchMessage,
+): ConsentBatchTypedData {
+  const m = toConsentBatchMessage(input);
+  return {
+    types: { EIP712Domain: EIP712_DOMAIN_TYPE, ...CONSENT_BATCH_TYPES },
+    primaryType: "ConsentBatch",
+    domain: consentDomainJson(domain),
+    message: {
+      grants: m.grants.map((g) => ({
+        grantee: g.grantee,
+        scope: g.scope,
+        purpose: g.purpose,
+        expiry: g.expiry.toString(),
+        version: g.version,
+      })),
+      revokes: m.revokes.map((r) => ({ grantee: r.grantee, scope: r.scope, purpose: r.purpose, version: r.version })),
+      deadline: m.deadline.toString(),
+    },
+  };
+}
+
 export function buildEmergencyGranteeTypedData(
   domain: ConsentDomainInput,
   input: EmergencyGranteeInput | EmergencyGranteeMessage,
@@ -372,6 +509,11 @@ export function revokeDigest(domain: ConsentDomainInput, input: RevokeInput | Re
   return TypedDataEncoder.hash(checkDomain(domain), REVOKE_FIELDS, toRevokeMessage(input));
 }
 
+/** The digest the contract's consentBatchBySig recovers the patient from. */
+export function consentBatchDigest(domain: ConsentDomainInput, input: ConsentBatchInput | ConsentBatchMessage): string {
+  return TypedDataEncoder.hash(checkDomain(domain), CONSENT_BATCH_FIELDS, toConsentBatchMessage(input));
+}
+
 export function emergencyGranteeDigest(
   domain: ConsentDomainInput,
   input: EmergencyGranteeInput | EmergencyGranteeMessage,
@@ -383,6 +525,7 @@ export function emergencyGranteeDigest(
 export type GrantToSign = (GrantInput | GrantMessage) & { readonly patient: string };
 export type RevokeToSign = (RevokeInput | RevokeMessage) & { readonly patient: string };
 export type EmergencyGranteeToSign = (EmergencyGranteeInput | EmergencyGranteeMessage) & { readonly patient: string };
+export type ConsentBatchToSign = (ConsentBatchInput | ConsentBatchMessage) & { readonly patient: string };
 
 /**
  * Asks the patient's wallet to sign a Grant. Refuses (WrongSignerError, before any prompt) a
@@ -416,6 +559,25 @@ export async function signRevoke(
   const signature = await signTypedDataAs(signer, payload, patient);
   const parts = splitSignature(signature);
   const recovered = recoverRevokeSigner(domain, message, parts.signature);
+  if (recovered !== patient) throw new WrongSignerError(patient, recovered);
+  return { ...message, ...parts, patient };
+}
+
+/**
+ * Asks the patient's wallet for ONE signature over a ConsentBatch (several grants and revokes); refuses another
+ * account's wallet like signGrant (WrongSignerError, before any prompt, and after recovery).
+ */
+export async function signConsentBatch(
+  signer: ConsentSigner,
+  domain: ConsentDomainInput,
+  input: ConsentBatchToSign,
+): Promise<SignedConsentBatch> {
+  const patient = requireIntendedPatient(input);
+  const message = toConsentBatchMessage(input);
+  const payload = buildConsentBatchTypedData(domain, message);
+  const signature = await signTypedDataAs(signer, payload, patient);
+  const parts = splitSignature(signature);
+  const recovered = recoverConsentBatchSigner(domain, message, parts.signature);
   if (recovered !== patient) throw new WrongSignerError(patient, recovered);
   return { ...message, ...parts, patient };
 }
@@ -473,6 +635,14 @@ export function recoverRevokeSigner(
   return recover(revokeDigest(domain, input), signature);
 }
 
+export function recoverConsentBatchSigner(
+  domain: ConsentDomainInput,
+  input: ConsentBatchInput | ConsentBatchMessage,
+  signature: unknown,
+): string {
+  return recover(consentBatchDigest(domain, input), signature);
+}
+
 export function recoverEmergencyGranteeSigner(
   domain: ConsentDomainInput,
   input: EmergencyGranteeInput | EmergencyGranteeMessage,
@@ -506,6 +676,21 @@ export function verifyRevokeSignature(
   const expected = requireAddress(patient, "patient");
   try {
     return recoverRevokeSigner(domain, input, signature) === expected;
+  } catch (error) {
+    if (error instanceof SignatureError) return false;
+    throw error;
+  }
+}
+
+export function verifyConsentBatchSignature(
+  domain: ConsentDomainInput,
+  input: ConsentBatchInput | ConsentBatchMessage,
+  signature: unknown,
+  patient: string,
+): boolean {
+  const expected = requireAddress(patient, "patient");
+  try {
+    return recoverConsentBatchSigner(domain, input, signature) === expected;
   } catch (error) {
     if (error instanceof SignatureError) return false;
     throw error;
@@ -561,6 +746,45 @@ export function parseSignedEmergencyGrantee(domain: ConsentDomainInput, value: u
   return { ...message, ...parts, patient };
 }
 
+/** Validates a signed ConsentBatch received as JSON (signedConsentBatchToJson): every item, and the signer. */
+export function parseSignedConsentBatch(domain: ConsentDomainInput, value: unknown): SignedConsentBatch {
+  const record = requireRecord(value, "signedBatch");
+  const message = toConsentBatchMessage(record as unknown as ConsentBatchInput);
+  const patient = requireNonZeroAddress(record["patient"], "patient");
+  const parts = splitSignature(record["signature"] ?? { r: record["r"], s: record["s"], v: record["v"] });
+  if (recoverConsentBatchSigner(domain, message, parts.signature) !== patient)
+    throw new SignatureError(`consent batch signature was not made by patient ${patient}`);
+  return { ...message, ...parts, patient };
+}
+
+/** JSON form of a signed ConsentBatch (bigints as decimal strings), the inverse of parseSignedConsentBatch. */
+export function signedConsentBatchToJson(signed: SignedConsentBatch): {
+  patient: string;
+  grants: { grantee: string; scope: string; purpose: number; expiry: string; version: number }[];
+  revokes: { grantee: string; scope: string; purpose: number; version: number }[];
+  deadline: string;
+  signature: string;
+} {
+  return {
+    patient: signed.patient,
+    grants: signed.grants.map((g) => ({
+      grantee: g.grantee,
+      scope: g.scope,
+      purpose: g.purpose,
+      expiry: g.expiry.toString(),
+      version: g.version,
+    })),
+    revokes: signed.revokes.map((r) => ({
+      grantee: r.grantee,
+      scope: r.scope,
+      purpose: r.purpose,
+      version: r.version,
+    })),
+    deadline: signed.deadline.toString(),
+    signature: signed.signature,
+  };
+}
+
 /**
  * JSON form of a signed grant / revoke / emergency registration (bigints as decimal strings), the
  * inverse of parseSigned*.
@@ -611,6 +835,7 @@ function fieldsOf(
 const GRANT_FIELDS = fieldsOf(GRANT_TYPES);
 const REVOKE_FIELDS = fieldsOf(REVOKE_TYPES);
 const EMERGENCY_GRANTEE_FIELDS = fieldsOf(EMERGENCY_GRANTEE_TYPES);
+const CONSENT_BATCH_FIELDS = fieldsOf(CONSENT_BATCH_TYPES);
 
 /** Any eth_signTypedData_v4 payload this package builds (consent messages, ConsentAddressLink). */
 export interface ConsentTypedDataPayload {

@@ -1,14 +1,18 @@
 /** Typed client of the ConsentRegistry contract. */
 import { getAddress, zeroPadValue, type Log } from "ethers";
 import {
+  buildConsentBatchTypedData,
   buildEmergencyGranteeTypedData,
   buildGrantTypedData,
   buildRevokeTypedData,
   MAX_EMERGENCY_EPOCH,
   consentDomain,
+  toConsentBatchMessage,
   toEmergencyGranteeMessage,
   toGrantMessage,
   toRevokeMessage,
+  type ConsentBatchMessage,
+  type ConsentBatchTypedData,
   type ConsentDomain,
   type EmergencyGranteeMessage,
   type EmergencyGranteeTypedData,
@@ -16,6 +20,7 @@ import {
   type GrantTypedData,
   type RevokeMessage,
   type RevokeTypedData,
+  type SignedConsentBatch,
   type SignedEmergencyGrantee,
   type SignedGrant,
   type SignedRevoke,
@@ -285,6 +290,32 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     return this.write("revokeBySig", [patient, m.grantee, m.scope, m.purpose, m.version, m.deadline, v, r, s], options);
   }
 
+  /**
+   * Relays a ConsentBatch (signConsentBatch): the patient's grants and revokes under ONE signature, in one
+   * transaction. Checked first like grantBySig / revokeBySig: every grant's expiry and the deadline in the future.
+   * The contract applies the grants, then the revokes, in order; the first bad item reverts the whole batch.
+   */
+  consentBatchBySig(signed: SignedConsentBatch, options?: TxOptions): Promise<ConsentTx> {
+    const m = toConsentBatchMessage(signed);
+    m.grants.forEach((g, index) => requireFutureTime(g.expiry, 64, `grants[${index}].expiry`, this.bounds));
+    requireFutureTime(m.deadline, 256, "deadline", this.bounds);
+    const { v, r, s } = checkSignatureParts(signed);
+    const patient = requireNonZeroAddress(signed.patient, "patient");
+    return this.write(
+      "consentBatchBySig",
+      [
+        patient,
+        m.grants.map((g) => [g.grantee, g.scope, g.purpose, g.expiry, g.version]),
+        m.revokes.map((x) => [x.grantee, x.scope, x.purpose, x.version]),
+        m.deadline,
+        v,
+        r,
+        s,
+      ],
+      options,
+    );
+  }
+
   // --- break-glass: msg.sender is the pre-registered grantee ----------------------------------
 
   /**
@@ -496,6 +527,70 @@ export class ConsentRegistryClient extends ContractClient<ConsentEvent> {
     const domain = await this.domain();
     const message = { ...checked, version };
     return { patient, domain, message, typedData: buildRevokeTypedData(domain, message) };
+  }
+
+  /**
+   * The ConsentBatch `patient` signs ONCE for several grants and revokes, with every item's version read from the
+   * chain now. Items apply in the contract's order (the grants, then the revokes), and a slot the batch writes more
+   * than once carries the version it will have when that item applies (one more per earlier item on the slot). If
+   * anything writes one of the slots before the relay, the contract refuses the whole batch (StaleVersion). Sign with
+   * signConsentBatch(wallet, domain, { ...message, patient }); relay with consentBatchBySig.
+   */
+  async nextConsentBatchTypedData(params: {
+    patient: string;
+    grants?: readonly GrantParams[];
+    revokes?: readonly RevokeParams[];
+    deadline: bigint | number;
+  }): Promise<{
+    patient: string;
+    domain: ConsentDomain;
+    message: ConsentBatchMessage;
+    typedData: ConsentBatchTypedData;
+  }> {
+    if (typeof params !== "object" || params === null)
+      throw new InvalidInputError("params", "expected { patient, grants, revokes, deadline }");
+    const patient = requireNonZeroAddress(params.patient, "patient");
+    const deadline = requireFutureTime(params.deadline, 256, "deadline", this.bounds);
+    const grants = (params.grants ?? []).map((g, index) => {
+      try {
+        return { ...this.checkGrant(g), version: 0 };
+      } catch (error) {
+        throw error instanceof InvalidInputError ? error.within(`grants[${index}]`) : error;
+      }
+    });
+    // Validates the revokes and that the batch is not empty, before the chain is read.
+    const checked = toConsentBatchMessage({
+      grants,
+      revokes: (params.revokes ?? []).map((x) => ({ ...x, version: 0 })),
+      deadline,
+    });
+    const items = [...checked.grants, ...checked.revokes];
+    const read = new Map<string, Promise<ConsentSlot>>();
+    const slotOf = (item: { grantee: string; scope: string; purpose: Purpose }) => {
+      const key = `${item.grantee}:${item.scope}:${item.purpose}`;
+      let slot = read.get(key);
+      if (slot === undefined) {
+        slot = this.consentOf({ patient, grantee: item.grantee, scope: item.scope, purpose: item.purpose });
+        read.set(key, slot);
+      }
+      return { key, slot };
+    };
+    const slots = items.map(slotOf);
+    const current = await Promise.all(slots.map((s) => s.slot));
+    const writes = new Map<string, number>();
+    const versions = slots.map(({ key }, index) => {
+      const earlier = writes.get(key) ?? 0;
+      writes.set(key, earlier + 1);
+      return current[index]!.version + earlier;
+    });
+    const domain = await this.domain();
+    const n = checked.grants.length;
+    const message: ConsentBatchMessage = {
+      grants: checked.grants.map((g, index) => ({ ...g, version: versions[index]! })),
+      revokes: checked.revokes.map((x, index) => ({ ...x, version: versions[n + index]! })),
+      deadline,
+    };
+    return { patient, domain, message, typedData: buildConsentBatchTypedData(domain, message) };
   }
 
   /**
