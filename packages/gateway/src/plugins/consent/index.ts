@@ -15,8 +15,12 @@ import { consentBundle, type ConsentForFhir } from "../../fhir/consent.ts";
 import {
   RELAY_WINDOW_MS,
   RelayQuotaError,
+  batchSlotKeys,
+  decideBatch,
   decideRelay,
+  parseRelayBatch,
   parseRelayItem,
+  readBatchVersions,
   readSlotState,
   relayFailure,
   relayReason,
@@ -29,6 +33,8 @@ import {
 } from "./relay.ts";
 import { RelayGuard, RelayInProgressError, receiptSettled } from "./guard.ts";
 import {
+  ConsentBatchRelayBody,
+  ConsentBatchRelayResponse,
   ConsentListResponse,
   EmergencyGranteeRelayBody,
   FhirBundleSchema,
@@ -40,6 +46,24 @@ import {
 } from "./schemas.ts";
 
 const TAGS = ["consent"];
+
+/** What an audit event of a relay names: the signer, and the slot's scope and purpose (none for a registration). */
+interface Audited {
+  readonly kind: RelayKind;
+  readonly patient: string;
+  readonly scope?: string;
+  readonly purpose: number;
+}
+
+function audited(item: ParsedRelay): Audited {
+  if (item.kind === "emergency-grantee") return { kind: item.kind, patient: item.patient, purpose: 3 };
+  return {
+    kind: item.kind,
+    patient: item.patient,
+    scope: item.signed.scope.toLowerCase(),
+    purpose: item.signed.purpose,
+  };
+}
 const BEARER = [{ bearer: [] }];
 export const FHIR_JSON = "application/fhir+json";
 
@@ -93,15 +117,15 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
     return link?.patient ?? consentAddress;
   }
 
-  /** Counts one relay against the session and the signed patient; 429 when either is spent. */
-  async function takeQuota(session: Session, item: ParsedRelay, nowMs: number): Promise<void> {
+  /** Counts one relay against the session and the signed patient (`consentAddress`); 429 when either is spent. */
+  async function takeQuota(session: Session, consentAddress: string, nowMs: number): Promise<void> {
     const limit = app.config.limits.relayPerDay;
     const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
     const retryAfter = Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000));
     // The session's counter has its own key: a patient relaying its own grant counts once in each.
     if (!(await app.services.store.takeRelayQuota(`session:${session.address}`, windowStart, limit)))
       throw new RelayQuotaError("session", limit, retryAfter);
-    if (!(await app.services.store.takeRelayQuota(item.patient, windowStart, limit)))
+    if (!(await app.services.store.takeRelayQuota(consentAddress, windowStart, limit)))
       throw new RelayQuotaError("patient", limit, retryAfter);
   }
 
@@ -110,12 +134,7 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
    * being mined still leaves the patient an event for a consent change that may land), and "relayed" with the
    * transaction hash once it is mined.
    */
-  async function audit(
-    request: FastifyRequest,
-    session: Session,
-    item: ParsedRelay,
-    tx: ConsentTx | null,
-  ): Promise<void> {
+  async function audit(request: FastifyRequest, session: Session, item: Audited, tx: ConsentTx | null): Promise<void> {
     await app.audit.record({
       type: "consent_relayed",
       decision: "permit",
@@ -124,9 +143,7 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
       reason: relayReason(item.kind, tx === null ? "submitted" : "mined"),
       request: request.id,
       consentAddress: item.patient,
-      ...(item.kind === "emergency-grantee"
-        ? { purpose: 3 }
-        : { scope: item.signed.scope.toLowerCase(), purpose: item.signed.purpose }),
+      ...(item.scope === undefined ? { purpose: item.purpose } : { scope: item.scope, purpose: item.purpose }),
       ...(tx === null ? {} : { tx: tx.hash.toLowerCase() }),
     });
   }
@@ -185,9 +202,9 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
             const refusal = decideRelay(item, states[index]!, now, field(index));
             if (refusal) throw refusal;
           });
-          for (const item of items) await takeQuota(session, item, now);
+          for (const item of items) await takeQuota(session, item.patient, now);
           // Durable before anything is sent (one group commit for the batch).
-          await Promise.all(items.map((item) => audit(request, session, item, null)));
+          await Promise.all(items.map((item) => audit(request, session, audited(item), null)));
 
           // Sent concurrently: the relayer's sender takes nonces in call order and pipelines them. Each slot is
           // released as its transaction settles; one that timed out may still be mined, so it stays held until
@@ -226,7 +243,7 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
         // The mined ones are audited together (one group commit), durable before the answer.
         await Promise.all(
           outcomes.map((outcome, index) =>
-            outcome.status === "fulfilled" ? audit(request, session, items[index]!, outcome.value) : undefined,
+            outcome.status === "fulfilled" ? audit(request, session, audited(items[index]!), outcome.value) : undefined,
           ),
         );
         const results = outcomes.map((outcome, index): RelayResult => {
@@ -261,6 +278,92 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
       },
     );
   }
+
+  app.post(
+    "/consents/batches",
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Relay a signed consent batch (one signature, one transaction)",
+        description:
+          "Relays a ConsentBatch the patient signed ONCE (signConsentBatch → signedConsentBatchToJson): several " +
+          "grants and revokes applied by one consentBatchBySig transaction, grants first, then revokes, all or " +
+          "nothing. Before any gas, as for the single messages: the signature must recover to the batch's patient, " +
+          "the deadline and every grant's expiry lie ahead, and every item carry its slot's version as the contract " +
+          "will see it (the chain's version plus the batch's earlier writes of that slot); else 400 / 409 naming " +
+          "the item (body.signed.grants.1; a stale version: 409 STALE_VERSION with the item in `item`). A batch writing a slot whose relay is still being mined is " +
+          "refused with 409 RELAY_IN_PROGRESS (nothing sent); one sent and reverted on chain answers 409 " +
+          "RELAYED_BUT_REVERTED with its hash. Any signed-in session may relay; each item counts against the " +
+          "patient's and the session's daily relay quota. The answer carries the hash and the block number once " +
+          "mined (?wait=receipt is accepted and changes nothing).",
+        operationId: "relayConsentBatch",
+        security: BEARER,
+        querystring: RelayQuery,
+        body: ConsentBatchRelayBody,
+        response: { 200: ConsentBatchRelayResponse, ...problemResponses(400, 401, 409, 429, 503) },
+      },
+    },
+    async (request): Promise<ConsentBatchRelayResponse> => {
+      const session = requireSession(request);
+      const relayer = app.services.chain.relayer;
+      if (relayer === null)
+        throw new DependencyUnavailableError(
+          "chain",
+          "RELAYER_NOT_CONFIGURED",
+          "this gateway has no relayer key (HYGEIA_RELAYER_KEY): send the transaction from the patient's own account",
+        );
+      const { deployment, registry } = app.services.chain;
+      const domain = consentDomain(deployment.chainId, deployment.contracts.ConsentRegistry);
+      const field = "body.signed";
+      // Every check that costs no gas before anything is sent.
+      const batch = parseRelayBatch(domain, request.body.signed, field);
+      const keys = batchSlotKeys(batch);
+      const hold = guard.acquire(keys);
+      if ("busy" in hold) throw new RelayInProgressError(field);
+      let tx: ConsentTx;
+      let timedOut = false;
+      try {
+        const versions = await readBatchVersions(registry, batch);
+        const now = app.services.now();
+        const refusal = decideBatch(batch, versions, now, field);
+        if (refusal) throw refusal;
+        for (let i = 0; i < batch.items.length; i++) await takeQuota(session, batch.patient, now);
+        // Durable before anything is sent (one group commit).
+        await Promise.all(batch.items.map((item) => audit(request, session, item, null)));
+        try {
+          tx = await relayer.consentBatchBySig(batch.signed);
+        } catch (error) {
+          if (error instanceof TransactionTimeoutError) {
+            timedOut = true;
+            // It may still be mined: its slots stay held until the chain shows the receipt (bounded).
+            const settled =
+              error.hash === undefined
+                ? new Promise<never>(() => undefined)
+                : receiptSettled(
+                    (h) => app.services.chain.provider.getTransactionReceipt(h),
+                    error.hash,
+                    () => guard.isClosed,
+                  );
+            for (const key of keys) hold.releaseWhen(key, settled);
+          }
+          throw relayFailure(error, field);
+        }
+      } finally {
+        // Released once the transaction settled or the batch was refused; a timed-out one stays held (above).
+        if (!timedOut) hold.releaseAll();
+      }
+      await Promise.all(batch.items.map((item) => audit(request, session, item, tx)));
+      return {
+        kind: "consent-batch",
+        consentAddress: batch.patient,
+        grants: batch.signed.grants.length,
+        revokes: batch.signed.revokes.length,
+        hash: tx.hash.toLowerCase(),
+        blockNumber: tx.blockNumber,
+        status: "mined",
+      };
+    },
+  );
 
   /** The session's live consents: its main address's and each linked consent account's (indexer, fail closed). */
   async function liveConsents(session: Session) {

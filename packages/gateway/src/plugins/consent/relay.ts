@@ -14,6 +14,11 @@
 //   never as the simulation's "nothing was sent" CONTRACT_REVERT.
 // - A batch is checked whole before any of it is sent: one bad item refuses the batch. Two items writing the
 //   same slot are refused (the second would be stale once the first is mined).
+// - A signed ConsentBatch (one signature, one transaction, consentBatchBySig) gets the same checks as its items
+//   relayed one by one: the signature recovers to the patient, the deadline and every grant's expiry lie ahead,
+//   every item carries its slot's version as the contract will see it when the item applies (the chain's version
+//   plus the batch's earlier writes of that slot: the contract applies the grants, then the revokes, in order). It
+//   holds every slot it writes in the in-flight guard, and counts one relay per item against both quotas.
 // - Quota: each relayed message counts once against the signed patient (consent address) and once against
 //   the session that relays it, per UTC day (config.limits.relayPerDay); refused with 429 once either is spent.
 // - Every relayed message is an audit event (`consent_relayed`, the transaction hash) on the patient's log,
@@ -28,6 +33,7 @@ import {
   NonceConflictError,
   SignatureError,
   TransactionReplacedError,
+  parseSignedConsentBatch,
   parseSignedEmergencyGrantee,
   parseSignedGrant,
   parseSignedRevoke,
@@ -36,6 +42,8 @@ import {
   type ConsentDomain,
   type ConsentRegistryClient,
   type ConsentTx,
+  type Purpose,
+  type SignedConsentBatch,
   type SignedEmergencyGrantee,
   type SignedGrant,
   type SignedRevoke,
@@ -183,6 +191,164 @@ export async function readSlotState(registry: ConsentRegistryClient, item: Parse
     "latest",
   );
   return { version: slot.version };
+}
+
+/** One item of a signed ConsentBatch, as the relay checks, guards, counts and audits it. */
+export interface BatchItem {
+  readonly kind: "grant" | "revoke";
+  /** Where it sits in the body: `grants.<i>` or `revokes.<i>`. */
+  readonly path: string;
+  readonly patient: string;
+  readonly grantee: string;
+  readonly scope: string;
+  readonly purpose: Purpose;
+  readonly version: number;
+  /** A grant's expiry. */
+  readonly expiry?: bigint;
+}
+
+export interface ParsedBatch {
+  readonly signed: SignedConsentBatch;
+  /** The signer (lowercase). */
+  readonly patient: string;
+  /** The grants, then the revokes: the order the contract applies them in. */
+  readonly items: readonly BatchItem[];
+}
+
+/**
+ * Parses a signed ConsentBatch as a wallet sends it (`signedConsentBatchToJson`): every item validated, at most
+ * MAX_RELAY_BATCH items in all, and the one signature recovered to the patient it names. 400 INVALID_SIGNATURE /
+ * INVALID_INPUT (naming the item, `body.signed.grants.1.expiry`) like parseRelayItem.
+ */
+export function parseRelayBatch(domain: ConsentDomain, json: unknown, field: string): ParsedBatch {
+  // The size first: no signature is recovered over an oversized batch.
+  const record = (typeof json === "object" && json !== null ? json : {}) as { grants?: unknown; revokes?: unknown };
+  const count =
+    (Array.isArray(record.grants) ? record.grants.length : 0) +
+    (Array.isArray(record.revokes) ? record.revokes.length : 0);
+  if (count > MAX_RELAY_BATCH)
+    throw new BadRequestError(
+      "INVALID_INPUT",
+      `a relayed batch holds at most ${MAX_RELAY_BATCH} grants and revokes in all, this one ${count}: split it`,
+      { field },
+    );
+  let signed: SignedConsentBatch;
+  try {
+    signed = parseSignedConsentBatch(domain, json);
+  } catch (error) {
+    if (error instanceof SignatureError)
+      throw new BadRequestError(
+        "INVALID_SIGNATURE",
+        `${error.message}: the patient named in the batch must sign it (EIP-712, the registry's domain)`,
+        { field, cause: error },
+      );
+    if (error instanceof InvalidInputError)
+      throw new BadRequestError("INVALID_INPUT", error.message, {
+        field: `${field}.${error.field.replace(/\[(\d+)\]/g, ".$1")}`,
+        cause: error,
+      });
+    throw error;
+  }
+  const patient = signed.patient.toLowerCase();
+  const items: BatchItem[] = [
+    ...signed.grants.map((g, i) => ({
+      kind: "grant" as const,
+      path: `grants.${i}`,
+      patient,
+      grantee: g.grantee.toLowerCase(),
+      scope: g.scope.toLowerCase(),
+      purpose: g.purpose,
+      version: g.version,
+      expiry: g.expiry,
+    })),
+    ...signed.revokes.map((r, i) => ({
+      kind: "revoke" as const,
+      path: `revokes.${i}`,
+      patient,
+      grantee: r.grantee.toLowerCase(),
+      scope: r.scope.toLowerCase(),
+      purpose: r.purpose,
+      version: r.version,
+    })),
+  ];
+  return { signed, patient, items };
+}
+
+/** The consent slot a batch item writes: the same key as a single grant or revoke of it (slotKey). */
+export function batchItemKey(item: BatchItem): string {
+  return `consent:${item.patient}:${item.grantee}:${item.scope}:${item.purpose}`;
+}
+
+/** Every slot a batch writes, once each (the guard's keys). */
+export function batchSlotKeys(batch: ParsedBatch): string[] {
+  return [...new Set(batch.items.map(batchItemKey))];
+}
+
+/**
+ * The pure pre-gas decision for a signed batch: undefined when it may be sent, else the refusal. `versions` maps
+ * each slot key (batchItemKey) to its version on chain now; an item must carry that version plus the number of
+ * the batch's items before it that write the same slot (what the contract will see when the item applies).
+ */
+export function decideBatch(
+  batch: ParsedBatch,
+  versions: ReadonlyMap<string, number>,
+  nowMs: number,
+  field: string,
+): GatewayError | undefined {
+  const now = BigInt(Math.floor(nowMs / 1000));
+  const { deadline } = batch.signed;
+  if (deadline <= now)
+    return new BadRequestError(
+      "SIGNATURE_EXPIRED",
+      `the signature's deadline ${deadline} has passed (now ${now}): sign the batch again with a later deadline`,
+      { field: `${field}.deadline`, extensions: { deadline: deadline.toString(), now: Number(now) } },
+    );
+  const bounds = timeBounds({ clock: () => nowMs });
+  try {
+    requireFutureTime(deadline, 256, `${field}.deadline`, bounds);
+    for (const item of batch.items)
+      if (item.expiry !== undefined) requireFutureTime(item.expiry, 64, `${field}.${item.path}.expiry`, bounds);
+  } catch (error) {
+    if (error instanceof InvalidInputError)
+      return new BadRequestError("INVALID_INPUT", error.message, { field: error.field, cause: error });
+    throw error;
+  }
+  const writes = new Map<string, number>();
+  for (const item of batch.items) {
+    const key = batchItemKey(item);
+    const chain = versions.get(key);
+    if (chain === undefined) throw new TypeError(`no version read for ${key}`);
+    const earlier = writes.get(key) ?? 0;
+    writes.set(key, earlier + 1);
+    const current = chain + earlier;
+    if (item.version !== current)
+      return new ConflictError(
+        "STALE_VERSION",
+        `${item.path} was signed for version ${item.version} of its consent slot, which is at ${current} when the ` +
+          "item applies: something wrote the slot since (or the batch counts its own writes wrong); sign the batch " +
+          "again with the current versions (nextConsentBatchTypedData)",
+        { extensions: { current, signed: item.version, item: `${field}.${item.path}` } },
+      );
+  }
+  return undefined;
+}
+
+/** The chain's version now of every slot the batch writes, by slot key (read-only client, latest block). */
+export async function readBatchVersions(
+  registry: ConsentRegistryClient,
+  batch: ParsedBatch,
+): Promise<Map<string, number>> {
+  const keys = batchSlotKeys(batch);
+  const slots = await Promise.all(
+    keys.map((key) => {
+      const item = batch.items.find((i) => batchItemKey(i) === key)!;
+      return registry.consentOf(
+        { patient: item.patient, grantee: item.grantee, scope: item.scope, purpose: item.purpose },
+        "latest",
+      );
+    }),
+  );
+  return new Map(keys.map((key, index) => [key, slots[index]!.version]));
 }
 
 /** Sends one message through the relayer's client; resolves once mined (TransactionSender's contract). */

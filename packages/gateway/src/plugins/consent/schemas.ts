@@ -89,6 +89,90 @@ export const SignedEmergencyGranteeJson = Type.Object(
   { additionalProperties: false, description: "A signed EmergencyGrantee registration or removal" },
 );
 
+const GrantItemJson = Type.Object(
+  {
+    grantee: AddressSchema,
+    scope: Bytes32Schema,
+    purpose: Type.Integer({
+      minimum: 1,
+      maximum: 5,
+      description: "1 Treatment, 2 Research, 4 Payment, 5 Public health (3 Emergency cannot be granted)",
+      examples: [1],
+    }),
+    expiry: Uint("Unix seconds the consent ends", "1767225600"),
+    version: SlotVersion(0),
+  },
+  { additionalProperties: false, description: "One grant of the batch (a Grant without its own deadline)" },
+);
+
+const RevokeItemJson = Type.Object(
+  {
+    grantee: AddressSchema,
+    scope: Bytes32Schema,
+    purpose: Type.Integer({
+      minimum: 1,
+      maximum: 5,
+      description: "1..5 (3 closes a break-glass window)",
+      examples: [1],
+    }),
+    version: SlotVersion(1),
+  },
+  { additionalProperties: false, description: "One revoke of the batch (a Revoke without its own deadline)" },
+);
+
+export const SignedConsentBatchJson = Type.Object(
+  {
+    patient: Patient,
+    grants: Type.Array(GrantItemJson, {
+      maxItems: MAX_RELAY_BATCH,
+      description: "Applied first, in order; each item's version is its slot's version when it applies",
+    }),
+    revokes: Type.Array(RevokeItemJson, {
+      maxItems: MAX_RELAY_BATCH,
+      description: "Applied after the grants, in order",
+    }),
+    deadline: Uint("Unix seconds after which the signature may not be relayed", "1764555000"),
+    ...Signature,
+  },
+  {
+    additionalProperties: false,
+    description:
+      `A signed ConsentBatch (signConsentBatch → signedConsentBatchToJson): ONE signature over every grant and ` +
+      `revoke, at least one and at most ${MAX_RELAY_BATCH} in all`,
+  },
+);
+
+export const ConsentBatchRelayBody = Type.Object(
+  {
+    signed: SignedConsentBatchJson,
+    wait: Type.Optional(
+      Type.Boolean({ description: "Same as ?wait=receipt: answer with the block number", examples: [true] }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const ConsentBatchRelayResponse = Type.Object(
+  {
+    kind: Type.Literal("consent-batch", { description: "What was relayed" }),
+    consentAddress: Type.String({
+      description: "The signer (lowercase)",
+      examples: ["0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"],
+    }),
+    grants: Type.Integer({ minimum: 0, description: "How many grants the transaction applied", examples: [3] }),
+    revokes: Type.Integer({ minimum: 0, description: "How many revokes it applied", examples: [0] }),
+    hash: Type.String({
+      pattern: "^0x[0-9a-f]{64}$",
+      description: "The relayer's transaction hash",
+      examples: ["0x9f2c7a4e1b3d5f6a8c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d0f1a3c5e7b9d1f2a"],
+    }),
+    blockNumber: Type.Integer({ description: "The block it was mined in", examples: [42] }),
+    status: Type.Literal("mined", { description: "The relayer answers once the transaction is mined" }),
+  },
+  { additionalProperties: false, description: "The one transaction that applied the whole batch" },
+);
+export type ConsentBatchRelayResponse = Static<typeof ConsentBatchRelayResponse>;
+
 function relayBody<T extends typeof SignedGrantJson | typeof SignedRevokeJson | typeof SignedEmergencyGranteeJson>(
   item: T,
   what: string,
