@@ -212,7 +212,10 @@ describe("sdk PatientConsent and PatientEmergency", function () {
     await stack?.close();
   });
 
-  it("relays a grant of two scopes in one request, shares the covered record, and the clinic's release then works", async function () {
+  /** A read-only registry client: what the chain says, not the gateway. */
+  const onChain = () => new ConsentRegistryClient(stack.deployment.contracts.ConsentRegistry, stack.provider);
+
+  it("relays a grant of two scopes under ONE signature in one transaction, shares the covered record, and the clinic's release then works", async function () {
     const signer = countingSigner(alice);
     const consent = new PatientConsent({ ...context, signer }, sharing);
     expect((await release("clinic", labCid)).code).to.equal("CONSENT_REQUIRED");
@@ -225,15 +228,24 @@ describe("sdk PatientConsent and PatientEmergency", function () {
       expires: "30d",
     });
 
-    // The registry has no signed batch message: one EIP-712 signature per scope, relayed in ONE request.
-    expect(signer.prompts).to.equal(2);
-    expect(requests.filter((r) => r === "POST /v1/consents/grants")).to.have.length(1);
+    // One EIP-712 ConsentBatch signature for both scopes, relayed in ONE request as ONE transaction.
+    expect(signer.prompts).to.equal(1);
+    expect(requests.filter((r) => r.startsWith("POST /v1/consents/"))).to.deep.equal(["POST /v1/consents/batches"]);
     expect(granted).to.include({ mode: "relay", grantee: clinics.clinic.wallet.address, purpose: "Treatment" });
     expect(granted.scopes.map((s) => s.scope)).to.deep.equal(["category:laboratory", "fhir:Observation"]);
     expect(granted.scopes.map((s) => s.id)).to.deep.equal(
       context.keys.scopes.ids(["category:laboratory", "fhir:Observation"]),
     );
-    expect(granted.transactions).to.have.length(2);
+    expect(granted.transactions).to.have.length(1);
+    for (const id of granted.scopes.map((s) => s.id))
+      expect(
+        await onChain().isAllowed({
+          patient: alice.address,
+          grantee: clinics.clinic.wallet.address,
+          scope: id,
+          purpose: 1,
+        }),
+      ).to.equal(true);
     const days = (granted.expiry.getTime() - Date.now()) / 86_400_000;
     expect(days).to.be.within(29.99, 30.01);
     // Only the laboratory Observation is covered: it was wrapped to the clinic, the imaging report was not.
@@ -284,14 +296,27 @@ describe("sdk PatientConsent and PatientEmergency", function () {
     );
   });
 
-  it("revokes through the relay, and the clinic's next key release is refused with CONSENT_REQUIRED (403)", async function () {
-    const consent = new PatientConsent(context, sharing);
+  it("revokes several scopes through the relay under ONE signature, and the clinic's next key release is refused with CONSENT_REQUIRED (403)", async function () {
+    const signer = countingSigner(alice);
+    const consent = new PatientConsent({ ...context, signer }, sharing);
+    requests.length = 0;
     const revoked = await consent.revoke({
       grantee: clinics.clinic.wallet.address,
       scopes: ["category:laboratory", "fhir:Observation"],
       purpose: "Treatment",
     });
-    expect(revoked.transactions).to.have.length(2);
+    expect(signer.prompts).to.equal(1);
+    expect(requests.filter((r) => r.startsWith("POST /v1/consents/"))).to.deep.equal(["POST /v1/consents/batches"]);
+    expect(revoked.transactions).to.have.length(1);
+    for (const id of revoked.scopes.map((s) => s.id))
+      expect(
+        await onChain().consentOf({
+          patient: alice.address,
+          grantee: clinics.clinic.wallet.address,
+          scope: id,
+          purpose: 1,
+        }),
+      ).to.deep.equal({ expiry: 0n, version: 2 });
     expect(await release("clinic", labCid)).to.deep.equal({ status: 403, code: "CONSENT_REQUIRED" });
     expect(
       (await consent.list()).filter((c) => c.grantee === clinics.clinic.wallet.address.toLowerCase()),

@@ -7,10 +7,11 @@
  *   cannot succeed).
  * - The chain sees ids only: scopes are the patient's keyed ids (`keys.scopes.id`), computed here in the wallet; a
  *   canonical string never leaves it. Only this wallet turns ids back into labels (`list`, `exportFhir`).
- * - Gasless by default: the wallet signs one EIP-712 `Grant` / `Revoke` per scope and the gateway relays them all in
- *   one request (`relay`). The ConsentRegistry has no signed batch message (`grantBatch` exists only for a sender
- *   paying its own gas), so a relayed grant of n scopes is n signatures; `direct` sends `grantBatch` from the
- *   wallet: one transaction, one signature, paid in ETH.
+ * - Gasless by default: the wallet signs ONE EIP-712 `ConsentBatch` naming every scope (its items carry each slot's
+ *   current version) and the gateway relays it as one `consentBatchBySig` transaction (`relay`, `POST
+ *   /v1/consents/batches`): a grant or revoke of n scopes is one prompt, up to MAX_RELAY_BATCH scopes (more take one
+ *   signature per MAX_RELAY_BATCH). The batch applies all or nothing. `direct` sends `grantBatch` (a revoke: one
+ *   `revoke` per scope) from the wallet, paid in ETH.
  * - A grant is done when a release can use it: after the transaction is mined the gateway's consent listing is polled
  *   (bounded) until its indexer lists every granted slot (a revoke: until none is listed); a timeout is a typed
  *   `ConsentNotIndexedError` carrying the transaction hashes, never a silent return.
@@ -27,9 +28,8 @@ import {
   parsePurpose,
   purposeLabel,
   purposeName,
-  signGrant,
-  signRevoke,
-  signedConsentToJson,
+  signConsentBatch,
+  signedConsentBatchToJson,
   type ConsentEvent,
   type GrantablePurpose,
   type KnownScopeValues,
@@ -97,7 +97,7 @@ export interface GrantResult {
   /** When the consent ends (whole seconds). */
   expiry: Date;
   scopes: ConsentScope[];
-  /** The transaction hashes: one per scope when relayed, one for the batch when direct. */
+  /** The transaction hashes: one per batch of up to MAX_RELAY_BATCH scopes when relayed, one when direct. */
   transactions: string[];
   /** How many existing records were wrapped to the grantee. */
   shared: number;
@@ -203,7 +203,10 @@ export class ConsentSharingError extends HygeiaSdkError {
   }
 }
 
-/** Some items of a relayed batch were mined, others failed after the gateway's checks. */
+/**
+ * A grant or revoke of more than MAX_RELAY_BATCH scopes is relayed as several signed batches: some were mined, a
+ * later one failed (each batch is all or nothing).
+ */
 export class ConsentPartlyAppliedError extends HygeiaSdkError {
   /** The scopes whose transaction was mined. */
   readonly applied: readonly ConsentScope[];
@@ -233,7 +236,7 @@ export class ConsentPartlyAppliedError extends HygeiaSdkError {
 
 // --- the class ------------------------------------------------------------------------------------
 
-/** Most signed messages one relay request carries (the gateway's MAX_RELAY_BATCH). */
+/** Most grants and revokes one signed batch carries (the gateway's MAX_RELAY_BATCH): one signature each. */
 export const MAX_RELAY_BATCH = 32;
 /** How long a relayed signature may wait to be sent (seconds). */
 const SIGNATURE_LIFETIME_SECONDS = 600;
@@ -241,14 +244,15 @@ const DEFAULT_WAIT_MS = 30_000;
 const POLL_MS = 250;
 const MAX_SCOPES_PER_CALL = 256;
 
-interface RelayResult {
-  kind: string;
+/** The gateway's answer to `POST /v1/consents/batches`. */
+interface BatchRelayResult {
+  kind: "consent-batch";
   consentAddress: string;
-  grantee: string;
-  hash?: string;
-  blockNumber?: number;
-  status: "mined" | "failed";
-  problem?: { code: string; detail: string; errorName?: string };
+  grants: number;
+  revokes: number;
+  hash: string;
+  blockNumber: number;
+  status: "mined";
 }
 
 interface ConsentListing {
@@ -299,26 +303,11 @@ export class PatientConsent {
       transactions = [tx.hash];
       slots = slotsFromEvents(scopes, tx.events, "ConsentGranted");
     } else {
-      const deadline = nowSeconds() + SIGNATURE_LIFETIME_SECONDS;
-      const patient = this.#context.address;
-      const typed = await chainCall(this.#context, () =>
-        Promise.all(
-          scopes.map((s) => registry.nextGrantTypedData({ patient, grantee, scope: s.id, purpose, expiry, deadline })),
-        ),
-      );
-      const signed = [];
-      // One prompt at a time: a wallet shows one signature request after another.
-      for (const t of typed)
-        signed.push(
-          await chainCall(this.#context, () => signGrant(this.#signer(), t.domain, { ...t.message, patient })),
-        );
-      transactions = await this.#relay(
-        "/v1/consents/grants",
-        "grant",
-        scopes,
-        signed.map((s) => signedConsentToJson(s)),
-      );
-      slots = scopes.map((scope, i) => ({ scope, version: typed[i]!.message.version + 1 }));
+      const relayed = await this.#relayBatches(registry, "grant", scopes, (chunk) => ({
+        grants: chunk.map((s) => ({ grantee, scope: s.id, purpose, expiry })),
+      }));
+      transactions = relayed.transactions;
+      slots = relayed.slots;
     }
     await this.#awaitListing("grant", grantee, purpose, slots, transactions, checked.waitTimeoutMs);
     const granted: GrantResult = {
@@ -367,25 +356,11 @@ export class PatientConsent {
         "ConsentRevoked",
       );
     } else {
-      const deadline = nowSeconds() + SIGNATURE_LIFETIME_SECONDS;
-      const patient = this.#context.address;
-      const typed = await chainCall(this.#context, () =>
-        Promise.all(
-          scopes.map((s) => registry.nextRevokeTypedData({ patient, grantee, scope: s.id, purpose, deadline })),
-        ),
-      );
-      const signed = [];
-      for (const t of typed)
-        signed.push(
-          await chainCall(this.#context, () => signRevoke(this.#signer(), t.domain, { ...t.message, patient })),
-        );
-      transactions = await this.#relay(
-        "/v1/consents/revokes",
-        "revoke",
-        scopes,
-        signed.map((s) => signedConsentToJson(s)),
-      );
-      slots = scopes.map((scope, i) => ({ scope, version: typed[i]!.message.version + 1 }));
+      const relayed = await this.#relayBatches(registry, "revoke", scopes, (chunk) => ({
+        revokes: chunk.map((s) => ({ grantee, scope: s.id, purpose })),
+      }));
+      transactions = relayed.transactions;
+      slots = relayed.slots;
     }
     await this.#awaitListing("revoke", grantee, purpose, slots, transactions, waitTimeoutMs);
     return { mode, grantee, purpose: purposeName(purpose), scopes, transactions };
@@ -497,41 +472,51 @@ export class PatientConsent {
     return this.#context.signer as unknown as Signer;
   }
 
-  /** Posts signed messages (in requests of at most MAX_RELAY_BATCH); resolves to the hashes, in scope order. */
-  async #relay(
-    path: string,
+  /**
+   * Relay mode: for each run of at most MAX_RELAY_BATCH scopes, reads every slot's version, asks the wallet for ONE
+   * signature over the ConsentBatch and posts it (`POST /v1/consents/batches`), which the gateway sends as one
+   * transaction. Resolves to the hashes (one per batch) and the versions the slots have once mined. A later batch
+   * failing after earlier ones were mined is a ConsentPartlyAppliedError naming both.
+   */
+  async #relayBatches(
+    registry: ConsentRegistryClient,
     what: "grant" | "revoke",
     scopes: ConsentScope[],
-    signed: Record<string, string | number>[],
-  ): Promise<string[]> {
-    const results: RelayResult[] = [];
-    for (let at = 0; at < signed.length; at += MAX_RELAY_BATCH) {
-      const chunk = signed.slice(at, at + MAX_RELAY_BATCH);
-      const answer = await this.#context.connection.transport.request<RelayResult | { results: RelayResult[] }>(
-        "POST",
-        path,
-        { json: { signed: chunk.length === 1 ? chunk[0] : chunk } },
-      );
-      results.push(...("results" in answer ? answer.results : [answer]));
-    }
-    const applied: ConsentScope[] = [];
-    const failed: (ConsentScope & { code: string; detail: string })[] = [];
-    const hashes: string[] = [];
-    results.forEach((result, i) => {
-      const scope = scopes[i]!;
-      if (result.status === "mined" && result.hash) {
-        applied.push(scope);
-        hashes.push(result.hash);
-      } else {
-        failed.push({
-          ...scope,
-          code: result.problem?.code ?? "RELAY_FAILED",
-          detail: result.problem?.detail ?? "not mined",
-        });
+    items: (
+      chunk: ConsentScope[],
+    ) => Pick<Parameters<ConsentRegistryClient["nextConsentBatchTypedData"]>[0], "grants" | "revokes">,
+  ): Promise<{ transactions: string[]; slots: Slot[] }> {
+    const patient = this.#context.address;
+    const transactions: string[] = [];
+    const slots: Slot[] = [];
+    for (let at = 0; at < scopes.length; at += MAX_RELAY_BATCH) {
+      const chunk = scopes.slice(at, at + MAX_RELAY_BATCH);
+      try {
+        const deadline = nowSeconds() + SIGNATURE_LIFETIME_SECONDS;
+        const typed = await chainCall(this.#context, () =>
+          registry.nextConsentBatchTypedData({ patient, ...items(chunk), deadline }),
+        );
+        const signed = await chainCall(this.#context, () =>
+          signConsentBatch(this.#signer(), typed.domain, { ...typed.message, patient }),
+        );
+        const answer = await this.#context.connection.transport.request<BatchRelayResult>(
+          "POST",
+          "/v1/consents/batches",
+          { json: { signed: signedConsentBatchToJson(signed) } },
+        );
+        transactions.push(answer.hash);
+        const written = what === "grant" ? typed.message.grants : typed.message.revokes;
+        chunk.forEach((scope, i) => slots.push({ scope, version: written[i]!.version + 1 }));
+      } catch (error) {
+        if (at === 0) throw error;
+        const applied = slots.map((slot) => slot.scope);
+        const code = error instanceof HygeiaSdkError ? error.code : "RELAY_FAILED";
+        const detail = error instanceof Error ? error.message : String(error);
+        const failed = scopes.slice(at).map((scope) => ({ ...scope, code, detail }));
+        throw new ConsentPartlyAppliedError(what, applied, failed, transactions);
       }
-    });
-    if (failed.length > 0) throw new ConsentPartlyAppliedError(what, applied, failed, hashes);
-    return hashes;
+    }
+    return { transactions, slots };
   }
 
   /**
