@@ -13,7 +13,7 @@ import { closeAuthWorld, issueRoleCredential } from "../../gateway/test/support/
 import { IssuerClient } from "../../sdk/src/issuer/index.ts";
 import { answerCheckIn, readCheckIn, verifyCheckInClinic } from "../../sdk/src/checkin/patient.ts";
 import { GatewayTransport, signIn } from "../src/sdk.ts";
-import { hygeia, oneErrorLine, tempHome, type CliOptions } from "./support/cli.ts";
+import { hygeia, oneErrorLine, stackHome, type CliOptions, type tempHome } from "./support/cli.ts";
 
 const PASSWORD = "clinic password";
 
@@ -39,23 +39,10 @@ describe("hygeia clinic commands (real stack)", function () {
 
   before(async () => {
     stack = await startTestStack();
-    home = await tempHome();
-    const deployment = join(home.home, "deployment.json");
-    await writeFile(deployment, JSON.stringify(stack.deployment));
-    env = {
-      HYGEIA_HOME: home.home,
-      HYGEIA_PASSWORD: PASSWORD,
-      HYGEIA_GATEWAY_URL: stack.url,
-      HYGEIA_RPC_URL: stack.local.rpcUrl,
-      HYGEIA_DEPLOYMENT: deployment,
-    };
-    for (const [name, account] of [
+    ({ home, env } = await stackHome(stack, PASSWORD, [
       ["alice", stack.accounts.alice],
       ["clinic", stack.accounts.clinic],
-    ] as const) {
-      const imported = await run(["--json", "wallet", "import", name, "--private-key"], { input: account.privateKey });
-      expect(imported.code, imported.stderr).to.equal(0);
-    }
+    ]));
     // The clinic publishes its key, so the patient's wallet can wrap record keys (and seal check-ins) to it.
     const published = await asClinic(["--json", "did", "publish-key"]);
     expect(published.code, published.stderr).to.equal(0);

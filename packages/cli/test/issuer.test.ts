@@ -7,7 +7,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { TrustRegistryClient } from "@hygeia/chain";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
-import { hygeia, oneErrorLine, tempHome, type CliOptions } from "./support/cli.ts";
+import { hygeia, oneErrorLine, stackHome, type CliOptions, type tempHome } from "./support/cli.ts";
 
 const PASSWORD = "issuer password";
 
@@ -35,25 +35,12 @@ describe("hygeia issuer commands (real stack)", function () {
 
   before(async () => {
     stack = await startTestStack();
-    home = await tempHome();
-    const deployment = join(home.home, "deployment.json");
-    await writeFile(deployment, JSON.stringify(stack.deployment));
-    env = {
-      HYGEIA_HOME: home.home,
-      HYGEIA_PASSWORD: PASSWORD,
-      HYGEIA_GATEWAY_URL: stack.url,
-      HYGEIA_RPC_URL: stack.local.rpcUrl,
-      HYGEIA_DEPLOYMENT: deployment,
-    };
     // A board the stack did not accredit (account 9): governance accredits it below.
-    for (const [name, account] of [
+    ({ home, env } = await stackHome(stack, PASSWORD, [
       ["governance", stack.accounts.governance],
       ["board", stack.local.account(9)],
       ["clinic", stack.accounts.clinic],
-    ] as const) {
-      const imported = await run(["--json", "wallet", "import", name, "--private-key"], { input: account.privateKey });
-      expect(imported.code, imported.stderr).to.equal(0);
-    }
+    ]));
     const chainDid = (address: string) =>
       `did:ethr:0x${stack.deployment.chainId.toString(16)}:${address.toLowerCase()}`;
     boardDid = chainDid(stack.local.account(9).address);

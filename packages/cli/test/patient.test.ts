@@ -6,7 +6,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import getPort from "get-port";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
-import { hygeia, oneErrorLine, tempHome, type CliOptions } from "./support/cli.ts";
+import { hygeia, oneErrorLine, stackHome, tempHome, type CliOptions } from "./support/cli.ts";
 
 const PASSWORD = "patient password";
 
@@ -39,23 +39,10 @@ describe("hygeia patient commands (real stack)", function () {
 
   before(async () => {
     stack = await startTestStack();
-    home = await tempHome();
-    const deployment = join(home.home, "deployment.json");
-    await writeFile(deployment, JSON.stringify(stack.deployment));
-    env = {
-      HYGEIA_HOME: home.home,
-      HYGEIA_PASSWORD: PASSWORD,
-      HYGEIA_GATEWAY_URL: stack.url,
-      HYGEIA_RPC_URL: stack.local.rpcUrl,
-      HYGEIA_DEPLOYMENT: deployment,
-    };
-    for (const [name, account] of [
+    ({ home, env } = await stackHome(stack, PASSWORD, [
       ["alice", stack.accounts.alice],
       ["clinic", stack.accounts.clinic],
-    ] as const) {
-      const imported = await run(["--json", "wallet", "import", name, "--private-key"], { input: account.privateKey });
-      expect(imported.code, imported.stderr).to.equal(0);
-    }
+    ]));
     // The grantee publishes its key too, so the patient's wallet can wrap record keys to it.
     const clinicKey = await run(["--json", "--wallet", "clinic", "did", "publish-key"]);
     expect(clinicKey.code, clinicKey.stderr).to.equal(0);

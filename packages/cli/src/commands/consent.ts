@@ -39,7 +39,7 @@ Examples:
   consent
     .command("grant")
     .argument("<grantee>", "the clinic, doctor or researcher: a did:ethr or an address")
-    .description("grant consent (one signature per scope; the gateway relays it, you pay nothing)")
+    .description("grant consent (one signature for up to 32 scopes; the gateway relays it, you pay nothing)")
     .requiredOption("-s, --scope <scope...>", "what the consent covers (repeat or list several)")
     .requiredOption("-p, --purpose <purpose>", "Treatment, Research, Payment or PublicHealth")
     .requiredOption("-e, --expires <when>", 'a duration ("30d", "12h", "1y") or a date ("2027-01-31")')

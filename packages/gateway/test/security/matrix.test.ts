@@ -11,9 +11,11 @@ import {
   ConsentRegistryClient,
   blindEmergencyScopes,
   signConsentAddressLink,
+  signConsentBatch,
   signEmergencyGrantee,
   signGrant,
   signRevoke,
+  signedConsentBatchToJson,
   signedConsentToJson,
 } from "@hygeia/chain";
 import { generateDataKey, generateX25519KeyPair, wrapKey } from "@hygeia/crypto";
@@ -220,6 +222,29 @@ describe("security: the authorization matrix (route x role x consent state)", fu
   const recordOf = (c: Case) => records.get(c.state)!;
   const alice = () => actors.get("patient")!.address;
 
+  /** A consent batch signed by a stranger, naming the patient: schema-valid, refused for the signature. */
+  async function badlySignedBatch(): Promise<unknown> {
+    const stranger = Wallet.createRandom();
+    const registry = new ConsentRegistryClient(stack.deployment.contracts.ConsentRegistry, stack.provider);
+    const deadline = Math.floor(Date.now() / 1000) + 600;
+    const grant = {
+      grantee: randomAddress(),
+      scope: "0x" + randomBytes(32).toString("hex"),
+      purpose: "Treatment" as const,
+      expiry: deadline + 86_400,
+    };
+    const t = await registry.nextConsentBatchTypedData({
+      patient: stranger.address,
+      grants: [grant],
+      revokes: [],
+      deadline,
+    });
+    const signed = signedConsentBatchToJson(
+      await signConsentBatch(stranger, t.domain, { ...t.message, patient: stranger.address }),
+    );
+    return { signed: { ...signed, patient: alice() } };
+  }
+
   async function badlySigned(kind: "grant" | "revoke" | "emergency"): Promise<unknown> {
     // Signed by a stranger, naming the patient: schema-valid, refused for the signature (and never relayed).
     const stranger = Wallet.createRandom();
@@ -271,6 +296,7 @@ describe("security: the authorization matrix (route x role x consent state)", fu
       async (_c: Case, who: Actor | null): Promise<RawRequest> => ({ method: "GET", path, ...tokenOf(who) });
     return {
       getHealth: { kind: { kind: "public", ok: 200 }, build: get("/healthz") },
+      getDeployment: { kind: { kind: "public", ok: 200 }, build: get("/v1/deployment") },
       getReadiness: { kind: { kind: "public", ok: 200 }, build: get("/readyz") },
       getAuthNonce: { kind: { kind: "public", ok: 200 }, build: get("/v1/auth/nonce") },
       verifySignIn: {
@@ -479,6 +505,15 @@ describe("security: the authorization matrix (route x role x consent state)", fu
           ...json(await badlySigned("revoke")),
         }),
       },
+      relayConsentBatch: {
+        kind: { kind: "refused-for-all", status: 400, secured: true },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: "/v1/consents/batches",
+          ...tokenOf(who),
+          ...json(await badlySignedBatch()),
+        }),
+      },
       relayEmergencyGrantees: {
         kind: { kind: "refused-for-all", status: 400, secured: true },
         build: async (_c, who) => ({
@@ -532,6 +567,34 @@ describe("security: the authorization matrix (route x role x consent state)", fu
             },
           }),
         }),
+      },
+      challengeCheckInClinic: {
+        // A check-in that does not exist: any session is told so (404); the check-in of the matrix stays unbound.
+        kind: { kind: "refused-for-all", status: 404, secured: true },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: `/v1/checkins/${randomBytes(16).toString("hex")}/clinic-challenge`,
+          ...tokenOf(who),
+          ...json({ challenge: randomBytes(16).toString("hex"), domain: `did:ethr:0x7a69:${alice()}` }),
+        }),
+      },
+      proveCheckInClinic: {
+        // Only a session holding the clinic role gets as far as looking the check-in up (404 here).
+        kind: { kind: "clinic-role", ok: 404 },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: `/v1/checkins/${randomBytes(16).toString("hex")}/clinic-proof`,
+          ...tokenOf(who),
+          ...json({
+            challenge: randomBytes(16).toString("hex"),
+            presentation: "eyJhbGciOiJFUzI1NksiLCJ0eXAiOiJKV1QifQ.eyJ2cCI6e319.c2ln",
+          }),
+        }),
+      },
+      getCheckInClinicProof: {
+        // Nobody challenged the clinic of this check-in: there is no proof for any session to read.
+        kind: { kind: "refused-for-all", status: 404, secured: true },
+        build: async (c, who) => get(`/v1/checkins/${checkInId}/clinic-proof`)(c, who),
       },
       getCheckInResult: {
         kind: { kind: "opener-only", ok: 200 },
