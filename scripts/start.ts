@@ -396,6 +396,11 @@ function banner(info: StackInfo): string {
     "accreditation as clinic on the TrustRegistry (#4 and #5 above), which a patient's wallet checks at check-in.",
     "",
     "Next steps:",
+    "  - Watch every role's journey through the hygeia command (in another terminal), then try the command:",
+    info.gatewayUrl === "http://127.0.0.1:8787" && info.rpcUrl === "http://127.0.0.1:8545"
+      ? "      npm run demo"
+      : `      npm run demo -- --gateway ${info.gatewayUrl} --rpc ${info.rpcUrl}`,
+    "      npx hygeia --help                  # walkthrough per role: packages/cli/README.md",
     "  - Talk to the gateway:",
     `      curl -s ${info.gatewayUrl}/readyz          # which parts answer`,
     `      curl -s ${info.gatewayUrl}/v1/auth/nonce   # step 1 of signing in with a wallet (SIWE, EIP-4361)`,

@@ -68,7 +68,7 @@ export class Output {
     if (!this.io.stderr.isTTY) return { transfer() {}, fraction() {}, stop() {} };
     const bar = new SingleBar({
       stream: this.io.stderr,
-      format: `${label} {bar} {percentage}% | {done} of {all} | {rate} | ETA {eta}`,
+      format: `${label} {bar} {percentage}% | {done} of {all} | {rate} | ETA {etaText}`, // not {eta}: cli-progress fills that token itself (INF, NULL)
       hideCursor: true,
       clearOnComplete: false,
       barsize: 24,
@@ -87,14 +87,14 @@ export class Output {
           done: formatBytes(progress.bytes),
           all: progress.total === undefined ? "?" : formatBytes(progress.total),
           rate: `${formatBytes(progress.bytesPerSecond)}/s`,
-          eta: progress.etaSeconds === undefined ? "?" : formatSeconds(progress.etaSeconds),
+          etaText: progress.etaSeconds === undefined ? "?" : formatSeconds(progress.etaSeconds),
         };
         start(total, payload);
         bar.setTotal(total);
         bar.update(progress.bytes, payload);
       },
       fraction(value) {
-        const payload = { done: `${Math.round(value * 100)}%`, all: "100%", rate: "-", eta: "-" };
+        const payload = { done: `${Math.round(value * 100)}%`, all: "100%", rate: "-", etaText: "-" };
         start(100, payload);
         bar.update(Math.round(value * 100), payload);
       },

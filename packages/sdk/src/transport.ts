@@ -73,6 +73,13 @@ export class GatewayTransport {
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
       throw new SdkInputError("gateway url", `must be http(s), not ${parsed.protocol}`);
+    // Every route path starts with /v1: a URL ending in it would ask for /v1/v1/… and get a confusing 404.
+    if (/\/v1\/*$/.test(parsed.pathname))
+      throw new SdkInputError(
+        "gateway url",
+        `${options.url} ends with the API's /v1 path`,
+        `Give the gateway's root URL without /v1, e.g. ${parsed.origin}${parsed.pathname.replace(/\/v1\/*$/, "")}.`,
+      );
     this.url = parsed.origin + parsed.pathname.replace(/\/+$/, "");
     this.token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;

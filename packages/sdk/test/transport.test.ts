@@ -178,6 +178,18 @@ describe("sdk transport", function () {
     expect([...new Uint8Array(await new Response(download.body).arrayBuffer())]).to.deep.equal([1, 2, 3, 4]);
   });
 
+  it("refuses a gateway URL ending in /v1, pointing at its root", function () {
+    let error: unknown;
+    try {
+      new GatewayTransport({ url: "http://127.0.0.1:8787/v1/" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(SdkInputError);
+    expect((error as SdkInputError).hint).to.include("http://127.0.0.1:8787.");
+    expect(new GatewayTransport({ url: "http://127.0.0.1:8787/hygeia/" }).url).to.equal("http://127.0.0.1:8787/hygeia");
+  });
+
   it("refuses a gateway URL that is not http(s)", function () {
     expect(() => new GatewayTransport({ url: "ftp://x" })).to.throw(SdkInputError, /http/);
     expect(() => new GatewayTransport({ url: "not a url" })).to.throw(SdkInputError, /not a URL/);

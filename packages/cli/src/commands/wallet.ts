@@ -152,7 +152,7 @@ Examples:
     .addHelpText(
       "after",
       `
-The DID needs the chain id, read from --deployment (or HYGEIA_DEPLOYMENT) when given. Whether the wallet's
+The DID needs the chain id: from --deployment (or HYGEIA_DEPLOYMENT) when given, else from the gateway. Whether the wallet's
 encryption key is published is what \`hygeia did show\` tells.
 
 Examples:
@@ -162,7 +162,7 @@ Examples:
     .action(
       act(async (cli: Cli, name: string | undefined) => {
         const resolved = await cli.wallets.resolve(name ?? cli.options.wallet);
-        const entry = await describe(cli, await cli.wallets.entry(resolved));
+        const entry = await describe(cli, await cli.wallets.entry(resolved), { askGateway: true });
         cli.output.result(entry, (w) =>
           fields([
             ["name", w.name],
@@ -196,7 +196,7 @@ Examples:
       act(async (cli: Cli, name: string | undefined) => {
         const { name: resolved, wallet: unlocked } = await cli.unlock(name);
         const keyPair = await deriveEncryptionKey(unlocked, 0);
-        const entry = await describe(cli, await cli.wallets.entry(resolved));
+        const entry = await describe(cli, await cli.wallets.entry(resolved), { askGateway: true });
         const publicKey = Buffer.from(keyPair.publicKey).toString("base64");
         cli.output.result(
           {
@@ -247,7 +247,23 @@ async function save(cli: Cli, name: string, wallet: SdkWallet, force: boolean): 
 }
 
 /** A wallet as commands print it: the entry plus its DID when the chain id is known (--deployment). */
-async function describe(cli: Cli, entry: WalletEntry): Promise<WalletEntry & { did: string | null }> {
-  const deployment = await cli.deployment();
-  return { ...entry, did: deployment ? didOf(entry.address, deployment.chainId) : null };
+async function describe(
+  cli: Cli,
+  entry: WalletEntry,
+  options: { askGateway?: boolean } = {},
+): Promise<WalletEntry & { did: string | null }> {
+  const chainId = (await cli.deployment())?.chainId ?? (options.askGateway ? await gatewayChainId(cli) : undefined);
+  return { ...entry, did: chainId === undefined ? null : didOf(entry.address, chainId) };
+}
+
+/** The chain id of the gateway's deployment, or undefined (with a note) when the gateway cannot be asked. */
+async function gatewayChainId(cli: Cli): Promise<number | undefined> {
+  try {
+    return (await cli.connection()).deployment.chainId;
+  } catch (error) {
+    cli.output.note(
+      `(no DID: the chain is not known without the gateway (${error instanceof Error ? error.message : String(error)}); start the stack or pass --deployment)`,
+    );
+    return undefined;
+  }
 }
