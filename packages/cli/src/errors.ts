@@ -79,6 +79,10 @@ export function describeError(error: unknown): DescribedError {
       hint: USAGE_HINT,
       exitCode: EXIT_CODES.usage,
     };
+  const filesystem = filesystemError(error);
+  if (filesystem) return filesystem;
+  const dropped = droppedConnection(error);
+  if (dropped) return dropped;
   // A lower package's typed error (chain, identity, storage, crypto) that nobody wrapped: keep its stable code.
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
@@ -89,6 +93,50 @@ export function describeError(error: unknown): DescribedError {
     hint: "This is a bug or an unexpected state: run again with --verbose and report the output.",
     exitCode: EXIT_CODES.internal,
   };
+}
+
+/** What the operating system refused about a path (a home that is a file, a read-only disk, a full disk, …). */
+const FILESYSTEM_CODES: Record<string, { kind: ErrorKind; hint: string }> = {
+  ENOENT: { kind: "usage", hint: "Check the path: a folder on it does not exist." },
+  ENOTDIR: { kind: "usage", hint: "Check the path (and HYGEIA_HOME / --home): a part of it is a file, not a folder." },
+  EISDIR: { kind: "usage", hint: "Give a file path where a folder was given (or remove the folder in the way)." },
+  EACCES: { kind: "usage", hint: "Check the permissions of the path (and of HYGEIA_HOME / --home)." },
+  EPERM: { kind: "usage", hint: "Check the permissions of the path (and of HYGEIA_HOME / --home)." },
+  EROFS: { kind: "usage", hint: "The file system is read-only: point HYGEIA_HOME / the output at a writable one." },
+  ENOSPC: { kind: "unavailable", hint: "The disk is full: free space, then run the command again." },
+  EDQUOT: { kind: "unavailable", hint: "The disk quota is used up: free space, then run the command again." },
+};
+
+function filesystemError(error: unknown): DescribedError | undefined {
+  const { code, syscall, path } = (error ?? {}) as { code?: unknown; syscall?: unknown; path?: unknown };
+  if (typeof code !== "string" || typeof syscall !== "string") return undefined; // only Node's system errors
+  const known = FILESYSTEM_CODES[code];
+  if (!known) return undefined;
+  return {
+    code,
+    kind: known.kind,
+    message: oneLine(`cannot ${syscall} ${typeof path === "string" ? path : "a file"} (${code})`),
+    hint: known.hint,
+    exitCode: EXIT_CODES[known.kind],
+  };
+}
+
+/** undici's "terminated" (the other side closed the connection mid-body), or a socket error under it. */
+function droppedConnection(error: unknown): DescribedError | undefined {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 4; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (current.message === "terminated" || code === "UND_ERR_SOCKET" || code === "ECONNRESET")
+      return {
+        code: "CONNECTION_DROPPED",
+        kind: "unavailable",
+        message: "the connection to the gateway was cut in the middle of a transfer",
+        hint: "Check the network and that the gateway still runs, then run the command again.",
+        exitCode: EXIT_CODES.unavailable,
+      };
+    current = current.cause;
+  }
+  return undefined;
 }
 
 /** Commander errors that are not failures (help or version was asked for). */

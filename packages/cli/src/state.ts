@@ -8,6 +8,7 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { CliError } from "./errors.ts";
 import { checkName, writeAtomic } from "./wallet-store.ts";
 
 export interface WalletState {
@@ -27,13 +28,27 @@ export class LocalState {
   }
 
   async read(): Promise<WalletState> {
+    let text: string;
     try {
-      const parsed = JSON.parse(await readFile(this.#path, "utf8")) as unknown;
-      return typeof parsed === "object" && parsed !== null ? (parsed as WalletState) : {};
+      text = await readFile(this.#path, "utf8");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return {};
       throw error;
     }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+      throw new CliError(
+        "STATE_DAMAGED",
+        "integrity",
+        `the wallet's local state ${this.#path} is damaged (not a JSON object)`,
+        "Restore it from a backup, or delete it: a clinic then imports its accreditation again, and the audit verifier key is pinned anew at the next verify.",
+      );
+    return parsed as WalletState;
   }
 
   async update(change: (state: WalletState) => WalletState): Promise<void> {

@@ -11,9 +11,9 @@
  * - The keystore format and its errors are the SDK's (`encryptKeystore`, `decryptKeystore`: a wrong password is
  *   `WRONG_PASSWORD`, kind auth); this file only keeps the files.
  */
-import { mkdir, open, readFile, readdir, rename, rm, stat, chmod } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rename, rm, stat, chmod, link } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { getAddress } from "ethers";
 import { HygeiaSdkError, decryptKeystore, encryptKeystore, type SdkWallet } from "./sdk.ts";
 import { CliError, CliUsageError } from "./errors.ts";
@@ -141,7 +141,13 @@ export class WalletStore {
     await this.assertAvailable(name, options.force === true);
     const json = await encryptKeystore(wallet, password, options.onProgress ? { onProgress: options.onProgress } : {});
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeAtomic(path, json);
+    try {
+      await writeAtomic(path, json, { replace: options.force === true });
+    } catch (error) {
+      // Another process saved the same name while scrypt ran (the check above was passed by both).
+      if ((error as NodeJS.ErrnoException).code === "EEXIST") await this.assertAvailable(name, false);
+      throw error;
+    }
     if ((await this.defaultName()) === undefined) await this.setDefault(name);
     return this.entry(name);
   }
@@ -215,8 +221,12 @@ export class WalletStore {
   }
 }
 
-/** Writes `text` to `path` with mode 0600 via a temporary file in the same directory and a rename. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
+/**
+ * Writes `text` to `path` with mode 0600 via a temporary file in the same directory, then a rename (`replace`, the
+ * default) or a hard link, which fails with EEXIST when `path` exists: two processes creating one name cannot both
+ * succeed and silently lose one file.
+ */
+export async function writeAtomic(path: string, text: string, options: { replace?: boolean } = {}): Promise<void> {
   const temp = `${path}.${randomBytes(6).toString("hex")}.tmp`;
   const handle = await open(temp, "wx", 0o600);
   try {
@@ -230,7 +240,11 @@ export async function writeAtomic(path: string, text: string): Promise<void> {
   await handle.close();
   try {
     await chmod(temp, 0o600); // the umask cannot widen it, but be explicit
-    await rename(temp, path);
+    if (options.replace === false) {
+      await link(temp, path);
+      await rm(temp, { force: true });
+      await syncDir(dirname(path));
+    } else await rename(temp, path);
   } catch (error) {
     await rm(temp, { force: true });
     throw error;
@@ -264,4 +278,14 @@ function keystoreDamaged(name: string, path: string, cause: unknown): CliError {
     "The file is damaged: restore it from a backup or import the wallet again from its secret.",
     { cause },
   );
+}
+
+/** fsync of a directory, so a link or rename in it is durable. */
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }

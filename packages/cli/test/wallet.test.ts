@@ -147,6 +147,35 @@ describe("hygeia wallet", function () {
     );
   });
 
+  it("lets only one of two concurrent creates of one name win; the other exits 6 and no key is lost", async () => {
+    const [a, b] = await Promise.all([
+      hygeia(["--json", "wallet", "create", "twin", "--show-mnemonic"], { env }),
+      hygeia(["--json", "wallet", "create", "twin", "--show-mnemonic"], { env }),
+    ]);
+    expect([a.code, b.code].sort()).to.deep.equal([0, 6]);
+    const winner = (a.code === 0 ? a : b).json<WalletJson>();
+    const loser = (a.code === 0 ? b : a).json<{ error: { code: string } }>();
+    expect(loser.error.code).to.equal("WALLET_EXISTS");
+    const saved = JSON.parse(await readFile(join(home.home, "wallets", "twin.json"), "utf8")) as { address: string };
+    expect(`0x${saved.address}`.toLowerCase()).to.equal(winner.address.toLowerCase());
+  });
+
+  it("names the path when the home or an output path cannot be used (exit 1, one line, nothing downloaded)", async () => {
+    const file = join(home.home, "not-a-folder");
+    await writeFile(file, "x");
+    const homeIsFile = await hygeia(["wallet", "list"], { env: { ...env, HYGEIA_HOME: file } });
+    expect(homeIsFile.code).to.equal(1);
+    expect(oneErrorLine(homeIsFile)).to.include(file);
+    const noFolder = await hygeia(
+      ["record", "get", "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku", "-o", join(file, "x.json")],
+      {
+        env,
+      },
+    );
+    expect(noFolder.code).to.equal(1);
+    expect(oneErrorLine(noFolder)).to.include("does not exist");
+  });
+
   it("exits 4 with one line naming the wallet on a wrong password", async () => {
     const wrong = await hygeia(["wallet", "export-public", "alice"], {
       env: { ...env, HYGEIA_PASSWORD: "not the password" },

@@ -264,6 +264,9 @@ describe("sdk PatientClient: keys and records", function () {
       ],
       ["unknown category", alice.records.add(observation, { categories: ["lab"] })],
       ["a string", alice.records.add("scan.pdf" as never)],
+      // toISOString writes "+099999-…": one such manifest entry would make the whole record list unreadable.
+      ["a year past 9999", alice.records.add(observation, { created: new Date("+099999-01-01T00:00:00Z") })],
+      ["a year before 1", alice.records.add(observation, { created: new Date("-000001-01-01T00:00:00Z") })],
     ];
     for (const [name, attempt] of cases) {
       const error = await rejection(attempt);

@@ -6,7 +6,7 @@
  */
 import { createReadStream, createWriteStream } from "node:fs";
 import { open, readFile, rename, rm, stat } from "node:fs/promises";
-import { basename, extname, resolve } from "node:path";
+import { basename, dirname, extname, resolve } from "node:path";
 import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Command } from "commander";
@@ -168,6 +168,7 @@ Examples:
             `${opts.output} already exists`,
             "Choose another file with -o, or pass --force to replace it.",
           );
+        if (target !== undefined) await checkOutputPath(target, opts.output!);
         const patient = await cli.patient();
         if (target === undefined && cli.options.json) {
           const { metadata, bytes } = await patient.records.getBytes(cid);
@@ -227,7 +228,25 @@ async function writeVerified(target: string, body: ReadableStream<Uint8Array>): 
     throw error;
   }
   await handle.close();
-  await rename(partial, target);
+  try {
+    await rename(partial, target);
+  } catch (error) {
+    await rm(partial, { force: true }); // it holds the decrypted record: never leave it beside the target
+    throw error;
+  }
+}
+
+/** Refuses an output path that cannot be written before anything is downloaded (a folder, a missing parent). */
+async function checkOutputPath(target: string, given: string): Promise<void> {
+  const parent = await stat(dirname(target)).catch(() => undefined);
+  if (!parent?.isDirectory())
+    throw new CliUsageError(
+      "--output",
+      `the folder of ${given} does not exist`,
+      "Create the folder first, or give another path.",
+    );
+  if ((await stat(target).catch(() => undefined))?.isDirectory())
+    throw new CliUsageError("--output", `${given} is a folder`, "Give a file path, e.g. -o <folder>/record.pdf.");
 }
 
 function stdoutSink(cli: Cli): Writable {

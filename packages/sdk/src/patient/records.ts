@@ -629,6 +629,11 @@ export class PatientRecords implements RecordSharing {
 async function prepareInput(input: RecordInput, options: AddRecordOptions): Promise<PreparedInput> {
   if (options.created !== undefined && (!(options.created instanceof Date) || Number.isNaN(options.created.getTime())))
     throw new SdkInputError("created", "must be a valid Date");
+  // The manifest keeps ISO 8601 with a four-digit year; toISOString writes "+099999-…" outside 0000-9999, which
+  // every reader (this one included) refuses: one such entry would make the whole record list unreadable.
+  const year = options.created?.getUTCFullYear();
+  if (year !== undefined && (year < 1 || year > 9999))
+    throw new SdkInputError("created", `the year ${year} is outside 1 to 9999`, "Give the date the record was made.");
   const categories = checkCategories(options.categories);
   if (input instanceof Uint8Array) {
     const mediaType = checkMediaType(options.mediaType ?? "application/octet-stream");
