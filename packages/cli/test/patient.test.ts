@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import getPort from "get-port";
+import { Wallet } from "ethers";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import { hygeia, oneErrorLine, stackHome, tempHome, type CliOptions } from "./support/cli.ts";
 
@@ -176,6 +177,26 @@ describe("hygeia patient commands (real stack)", function () {
     const missing = await run(["consent", "grant", clinicDid, "-s", "category:laboratory", "-p", "Treatment"]);
     expect(missing.code).to.equal(1);
     expect(oneErrorLine(missing)).to.include("--expires");
+  });
+
+  it("refuses a grantee that publishes no encryption key with exit 2, before signing anything", async () => {
+    const before = (await run(["--json", "consent", "list"])).json<{ consents: unknown[] }>().consents.length;
+    const keyless = Wallet.createRandom().address;
+    const refused = await run([
+      "--json",
+      "consent",
+      "grant",
+      keyless,
+      "-s",
+      "category:imaging",
+      "-p",
+      "Treatment",
+      "-e",
+      "1d",
+    ]);
+    expect(refused.code).to.equal(2);
+    expect(refused.json<{ error: { code: string } }>().error.code).to.equal("GRANTEE_HAS_NO_KEY");
+    expect((await run(["--json", "consent", "list"])).json<{ consents: unknown[] }>().consents.length).to.equal(before);
   });
 
   it("revokes the consent: the listing is empty afterwards", async () => {

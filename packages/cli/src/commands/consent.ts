@@ -9,7 +9,7 @@ import type { Cli } from "../cli.ts";
 import { CliError } from "../errors.ts";
 import { formatDate, table } from "../output.ts";
 import type { Act } from "../program.ts";
-import type { ConsentMode, ListedConsent } from "../sdk.ts";
+import { HygeiaSdkError, type ConsentMode, type ListedConsent, type PatientClient } from "../sdk.ts";
 
 const SCOPE_HELP = `Scopes are canonical: category:<category> (category:laboratory), fhir:<ResourceType>
 (fhir:Observation), record:<cid> (one record), study:<id>. Purposes: Treatment, Research, Payment, PublicHealth.`;
@@ -64,6 +64,7 @@ Examples:
           opts: { scope: string[]; purpose: string; expires: string; direct?: boolean },
         ) => {
           const patient = await cli.patient();
+          await assertGranteeHasKey(patient, grantee);
           const granted = await patient.consent.grant({
             grantee,
             scopes: opts.scope,
@@ -184,4 +185,26 @@ function consentsTable(rows: readonly ListedConsent[]): string {
     { header: "expires", value: (c) => formatDate(c.expiry) },
     { header: "status", value: (c) => c.status },
   ]);
+}
+
+/**
+ * A grantee without a published X25519 key could read nothing: records are wrapped to that key. Refused before
+ * anything is signed (otherwise the consent would stand on chain while sharing fails). An argument that is no
+ * DID or address is left to the grant's own check, which names it.
+ */
+async function assertGranteeHasKey(patient: PatientClient, grantee: string): Promise<void> {
+  let keys: unknown[];
+  try {
+    keys = await patient.encryptionKeysOf(grantee);
+  } catch (error) {
+    if (error instanceof HygeiaSdkError && error.kind === "usage") return;
+    throw error;
+  }
+  if (keys.length === 0)
+    throw new CliError(
+      "GRANTEE_HAS_NO_KEY",
+      "refused",
+      `${grantee} publishes no encryption key, so it could read none of your records; nothing was signed or sent`,
+      "Ask the grantee to publish its key (hygeia did publish-key), then grant again.",
+    );
 }
