@@ -10,8 +10,7 @@ import { TransactionSender, TrustRegistryClient, TrustRole } from "@hygeia/chain
 import { CredentialType, IdentityAgent, ethrNetworkFromDeployment, issueSdJwtCredential } from "@hygeia/identity";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import { closeAuthWorld, issueRoleCredential } from "../../gateway/test/support/auth.ts";
-import { IssuerClient } from "../../sdk/src/issuer/index.ts";
-import { answerCheckIn, readCheckIn, verifyCheckInClinic } from "../../sdk/src/checkin/patient.ts";
+import { IssuerClient, answerCheckIn, readCheckIn, verifyCheckInClinic } from "@hygeia/sdk";
 import { GatewayTransport, signIn } from "../src/sdk.ts";
 import { hygeia, oneErrorLine, stackHome, type CliOptions, type tempHome } from "./support/cli.ts";
 

@@ -1,6 +1,8 @@
 // Shared helpers for the contract tests: typed contract shapes, named signers, deployment,
 // EIP-712 typed data of ConsentRegistry, signing, signature mangling, emergency scope trees,
-// raw storage slots, constants.
+// raw storage slots, constants. The typed data is written out here rather than imported from @hygeia/chain: the
+// contract tests state the encoding on their own, so a mistake in the client's types cannot pass by agreeing with
+// itself (packages/chain's tests check the client against the contract).
 import { StandardMerkleTree } from "@openzeppelin/merkle-tree";
 import type { BaseContractMethod, Contract, Signer, TypedDataDomain } from "ethers";
 import type { network } from "hardhat";
