@@ -205,7 +205,8 @@ export class ConsentSharingError extends HygeiaSdkError {
 
 /**
  * A grant or revoke of more than MAX_RELAY_BATCH scopes is relayed as several signed batches: some were mined, a
- * later one failed (each batch is all or nothing).
+ * later one failed (each batch is all or nothing). The applied scopes of a grant are shared like a whole grant's:
+ * their existing records are wrapped to the grantee before this is thrown (`shared`, or `sharingError`).
  */
 export class ConsentPartlyAppliedError extends HygeiaSdkError {
   /** The scopes whose transaction was mined. */
@@ -213,24 +214,42 @@ export class ConsentPartlyAppliedError extends HygeiaSdkError {
   /** The scopes that failed, with the gateway's problem code. */
   readonly failed: readonly (ConsentScope & { code: string; detail: string })[];
   readonly transactions: readonly string[];
+  /** A grant: how many existing records in the applied scopes were wrapped to the grantee. */
+  readonly shared: number;
+  /** A grant: why wrapping the applied scopes' existing records failed, when it did (their consent stands). */
+  readonly sharingError: unknown;
   constructor(
     what: "grant" | "revoke",
     applied: ConsentScope[],
     failed: (ConsentScope & { code: string; detail: string })[],
     transactions: string[],
+    options: { cause?: unknown; shared?: number; sharingError?: unknown } = {},
   ) {
     const name = (s: ConsentScope) => s.scope ?? s.id;
+    const unshared = options.sharingError !== undefined;
     super(
       failed[0]?.code ?? "RELAY_FAILED",
       "conflict",
       `${applied.length} of ${applied.length + failed.length} ${what}s were mined; ${failed
         .map((f) => `${name(f)}: ${f.detail} (${f.code})`)
-        .join("; ")}`,
-      { hint: `Read the consents (list) and ${what} the failed scopes again.` },
+        .join("; ")}` +
+        (unshared
+          ? `; sharing the applied scopes' existing records failed: ${
+              options.sharingError instanceof Error ? options.sharingError.message : String(options.sharingError)
+            }`
+          : ""),
+      {
+        hint:
+          `Read the consents (list) and ${what} the failed scopes again.` +
+          (unshared ? " Then share the applied scopes' records again (records.shareScopesWith)." : ""),
+        cause: options.cause,
+      },
     );
     this.applied = applied;
     this.failed = failed;
     this.transactions = transactions;
+    this.shared = options.shared ?? 0;
+    this.sharingError = options.sharingError;
   }
 }
 
@@ -305,7 +324,7 @@ export class PatientConsent {
     } else {
       const relayed = await this.#relayBatches(registry, "grant", scopes, (chunk) => ({
         grants: chunk.map((s) => ({ grantee, scope: s.id, purpose, expiry })),
-      }));
+      })).catch((error: unknown) => this.#sharePartlyApplied(grantee, error));
       transactions = relayed.transactions;
       slots = relayed.slots;
     }
@@ -513,10 +532,33 @@ export class PatientConsent {
         const code = error instanceof HygeiaSdkError ? error.code : "RELAY_FAILED";
         const detail = error instanceof Error ? error.message : String(error);
         const failed = scopes.slice(at).map((scope) => ({ ...scope, code, detail }));
-        throw new ConsentPartlyAppliedError(what, applied, failed, transactions);
+        throw new ConsentPartlyAppliedError(what, applied, failed, transactions, { cause: error });
       }
     }
     return { transactions, slots };
+  }
+
+  /**
+   * A grant whose later batch failed: the mined batches' consent stands, so the existing records in those scopes are
+   * wrapped to the grantee as a whole grant's would be, then the error is thrown again saying how that went.
+   */
+  async #sharePartlyApplied(grantee: string, error: unknown): Promise<never> {
+    if (!(error instanceof ConsentPartlyAppliedError)) throw error;
+    const again = (sharing: { shared?: number; sharingError?: unknown }) =>
+      new ConsentPartlyAppliedError("grant", [...error.applied], [...error.failed], [...error.transactions], {
+        cause: error.cause,
+        ...sharing,
+      });
+    let shared: number;
+    try {
+      shared = await this.#sharing.shareScopesWith(
+        grantee,
+        error.applied.map((s) => s.id),
+      );
+    } catch (sharingError) {
+      throw again({ sharingError });
+    }
+    throw again({ shared });
   }
 
   /**
@@ -792,6 +834,10 @@ function performerAddress(resource: FhirConsent | undefined): string | undefined
 // --- errors of @hygeia/chain, as the SDK's -----------------------------------------------------------
 
 const CHAIN_KINDS: Record<string, { kind: ErrorKind; hint: string }> = {
+  ACTION_REJECTED: {
+    kind: "auth",
+    hint: "The wallet declined to sign, so nothing was sent: approve the request in the wallet to go on.",
+  },
   WRONG_SIGNER: {
     kind: "usage",
     hint: "Sign with the patient's own wallet (the account the consent is for).",
