@@ -12,6 +12,7 @@ export * from "./clients/base.ts";
 export * from "./clients/sender.ts";
 export * from "./clients/time-bounds.ts";
 export * from "./record-access.ts";
+export * from "./manifest-anchor.ts";
 export * from "./clients/chain-errors.ts";
 export * from "./clients/consent-events.ts";
 export * from "./clients/consent-registry.ts";

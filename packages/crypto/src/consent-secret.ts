@@ -192,6 +192,11 @@ export function deriveScopeKey(consentSecret: Uint8Array): Uint8Array {
   return marked(expand(consentSecret, SCOPE_KEY_INFO, SCOPE_KEY_BYTES), SCOPE_KEY_MARK);
 }
 
+/** Refuses anything but a consent secret (32 bytes, not the scope key): for modules deriving from it. */
+export function assertConsentSecretBytes(secret: unknown): asserts secret is Uint8Array {
+  assertConsentSecret(secret);
+}
+
 /** The BIP-32 seed of the patient's pairwise consent accounts (@hygeia/chain's consentAccount). */
 export function deriveConsentAccountSeed(consentSecret: Uint8Array): Uint8Array {
   assertConsentSecret(consentSecret);

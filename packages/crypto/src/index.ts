@@ -99,3 +99,13 @@ export {
   deriveScopeKey,
 } from "./consent-secret.ts";
 export type { ConsentSecretFromSignatureOptions } from "./consent-secret.ts";
+export {
+  MANIFEST_ANCHOR_ACCOUNT_INFO,
+  MANIFEST_ANCHOR_POINTER_INFO,
+  MANIFEST_POINTER_AAD,
+  MAX_SEALED_MANIFEST_POINTER_BYTES,
+  deriveManifestAnchorKeys,
+  openManifestPointer,
+  sealManifestPointer,
+} from "./manifest-anchor.ts";
+export type { ManifestAnchorKeys, ManifestPointer } from "./manifest-anchor.ts";
