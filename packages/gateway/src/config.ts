@@ -68,6 +68,11 @@ export interface GatewayConfig {
     perSession: RateLimitConfig;
     /** Relayed transactions per patient per day. */
     relayPerDay: number;
+    /**
+     * Relayed record-list anchors per signed-in address per day (a budget of its own: adding records never uses up
+     * the consent relay). 0 turns anchoring off; a wallet's list then stays at the gateway until it can anchor.
+     */
+    anchorsPerDay: number;
   };
   audit: {
     /** Anchor a tree head after this many new events ... */

@@ -17,6 +17,7 @@ import {
   signRevoke,
   signedConsentBatchToJson,
   signedConsentToJson,
+  signManifestAnchor,
 } from "@hygeia/chain";
 import { generateDataKey, generateX25519KeyPair, wrapKey } from "@hygeia/crypto";
 import { startTestStack, type TestStack } from "../support/stack.ts";
@@ -436,6 +437,37 @@ describe("security: the authorization matrix (route x role x consent state)", fu
             next = (JSON.parse(up.text) as { cid: string }).cid;
           }
           return { method: "PUT", path: "/v1/manifest", ...tokenOf(who), ...json({ expected, cid: next }) };
+        },
+      },
+      getSealedManifest: {
+        // Any signed-in wallet reads a sealed manifest by its CID (only its owner's key opens it).
+        kind: { kind: "session", ok: 200 },
+        build: async (c, who) => {
+          let cid = SOME_CID;
+          if (who) {
+            const up = await send(stack.url, {
+              method: "PUT",
+              path: "/v1/uploads",
+              token: who.token,
+              headers: { "content-type": "application/octet-stream" },
+              body: Buffer.concat([Buffer.from([0x48, 0x59, 0x47, 0x4d, 0x02]), randomBytes(64)]),
+            });
+            cid = (JSON.parse(up.text) as { cid: string }).cid;
+          }
+          return get(`/v1/manifests/${cid}`)(c, who);
+        },
+      },
+      relayManifestAnchor: {
+        // Anyone signed in may have an anchor identity's signed write relayed (a fresh identity: nonce 0).
+        kind: { kind: "session", ok: 200 },
+        build: async (_c, who) => {
+          const signed = signManifestAnchor(
+            randomBytes(32),
+            stack.deployment.contracts.EthereumDIDRegistry,
+            0,
+            randomBytes(60),
+          );
+          return { method: "POST", path: "/v1/manifest/anchors", ...tokenOf(who), ...json(signed) };
         },
       },
       putConsentLink: {

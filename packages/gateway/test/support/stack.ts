@@ -2,7 +2,7 @@
 // authorized on AuditAnchor, a medical board and an IRB accredited on the TrustRegistry), an embedded
 // Helia node and the SQLite store in a temporary data dir, the real credential verifier, and the gateway
 // listening on 127.0.0.1. One stack per `describe` (starting one takes a few seconds on a busy machine).
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import getPort from "get-port";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +21,7 @@ import type { GatewayConfig } from "../../src/config.ts";
 import { defaultConfig } from "../../src/config-load.ts";
 import type { GatewayServices } from "../../src/context.ts";
 import { closeServices, createServices } from "../../src/services.ts";
+import { DATABASE_FILE } from "../../src/store/sqlite/index.ts";
 
 export type DeepPartial<T> = T extends readonly unknown[]
   ? T
@@ -76,6 +77,12 @@ export interface TestStack {
   dataDir: string;
   /** Mines `blocks` empty blocks (default 1). */
   mine(blocks?: number): Promise<void>;
+  /**
+   * Stops the gateway and its services and starts them again on the same port, chain and IPFS data. With
+   * `forgetDatabase`, its SQLite database (sessions, records, wraps, manifest pointers, links, audit log) is deleted
+   * in between: a gateway that lost its state. `app` and `services` are the new ones afterwards.
+   */
+  restartGateway(options?: { forgetDatabase?: boolean }): Promise<void>;
   /** Closes the gateway (audit flush), the services, anvil, and removes the data dir. Idempotent. */
   close(): Promise<void>;
 }
@@ -196,11 +203,12 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       }
     }
 
-    const builtApp = app;
-    const builtServices = services;
+    let builtApp = app;
+    let builtServices = services;
+    const builtConfig = config;
     const root = dataDir;
     let closing: Promise<void> | undefined;
-    return {
+    const stack: TestStack = {
       url: `http://127.0.0.1:${port}`,
       app: builtApp,
       services: builtServices,
@@ -213,6 +221,22 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       async mine(blocks = 1) {
         await local.provider.send("anvil_mine", [toQuantity(blocks)]);
       },
+      async restartGateway(restart = {}) {
+        await builtApp.close();
+        await closeServices(builtServices);
+        if (restart.forgetDatabase)
+          for (const name of await readdir(builtConfig.dataDir))
+            if (name.startsWith(DATABASE_FILE)) await rm(join(builtConfig.dataDir, name), { force: true });
+        builtServices = await createServices(builtConfig, { heliaListen: [] });
+        builtApp = await buildGateway(builtConfig, builtServices, {
+          ...(options.logStream ? { logStream: options.logStream } : {}),
+          ...(options.plugins ? { plugins: options.plugins } : {}),
+          ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
+        });
+        await builtApp.listen({ host: "127.0.0.1", port });
+        stack.app = builtApp;
+        stack.services = builtServices;
+      },
       close() {
         closing ??= (async () => {
           await builtApp.close().catch(() => undefined);
@@ -223,6 +247,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         return closing;
       },
     };
+    return stack;
   } catch (error) {
     await app?.close().catch(() => undefined);
     if (services) await closeServices(services);

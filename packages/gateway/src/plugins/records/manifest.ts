@@ -1,14 +1,43 @@
 // The patient's manifest pointer: the CID of its latest sealed manifest on IPFS, updated by compare-and-swap so
 // two devices of one wallet never overwrite each other's update unseen (the stale one gets 409 with the current
-// pointer, merges, and retries).
+// pointer, merges, and retries). Beside it, what makes the pointer recoverable without this gateway (promise 6):
+// - GET /manifests/:cid serves a sealed manifest's bytes to any signed-in wallet. A sealed manifest opens only with
+//   its owner's key and says nothing about whose it is; its CID is known only to its owner (the chain holds it
+//   sealed), so a wallet that lost this gateway's pointer reads its manifest back by the CID its anchor names.
+//   Only content pinned here that carries the sealed-manifest header is served: this is no general IPFS gateway.
+// - POST /manifest/anchors relays the patient's anchor (an ERC-1056 attribute of its derived anchor identity,
+//   @hygeia/chain manifest-anchor.ts), gasless like consent: checked before any gas (signature, size, the nonce
+//   read from the chain now), simulated by the relayer's sender, counted against the address's daily anchor quota
+//   (its own budget: a patient adding many records never runs out of consent relays).
+import { Readable } from "node:stream";
+import {
+  ContractRevertError,
+  InvalidInputError,
+  SignatureError,
+  manifestAnchorNonce,
+  parseSignedManifestAnchor,
+  sendManifestAnchor,
+} from "@hygeia/chain";
 import { requireSession } from "../../auth/session.ts";
-import { ConflictError } from "../../errors.ts";
+import {
+  BadRequestError,
+  ConflictError,
+  DependencyUnavailableError,
+  GatewayError,
+  NotFoundError,
+} from "../../errors.ts";
 import type { ManifestPointerRow } from "../../store/types.ts";
 import { problemResponses } from "../../schemas.ts";
+import { RELAY_WINDOW_MS, relayFailure } from "../consent/relay.ts";
 import type { RecordsApp } from "./index.ts";
 import { canonicalCid } from "./inputs.ts";
-import { ManifestPointer, PutManifest } from "./schemas.ts";
+import { AnchorManifest, CidParams, ManifestAnchored, ManifestPointer, PutManifest } from "./schemas.ts";
 import type { UploadStaging } from "./staging.ts";
+
+/** "HYGM" and the authenticated seal version: @hygeia/storage's sealed-manifest header. */
+const SEALED_MANIFEST_HEADER = new Uint8Array([0x48, 0x59, 0x47, 0x4d, 0x02]);
+/** The largest sealed manifest served (@hygeia/storage's MAX_MANIFEST_BYTES). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
 
 function pointerView(row: ManifestPointerRow | undefined) {
   return row === undefined
@@ -73,10 +102,127 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
       return pointerView(next);
     },
   );
+
+  app.get(
+    "/manifests/:cid",
+    {
+      schema: {
+        tags: ["records"],
+        summary: "Read a sealed manifest by its CID",
+        description:
+          "The bytes of a sealed manifest pinned here (only content with the sealed-manifest header is served). A " +
+          "wallet reads its own record list with it, also by the CID its on-chain anchor names when this gateway " +
+          "has lost (or never had) its pointer. Only the owner's key opens it.",
+        operationId: "getSealedManifest",
+        security: [{ bearer: [] }],
+        params: CidParams,
+        response: {
+          200: { description: "The sealed manifest", content: { "application/octet-stream": { schema: {} } } },
+          ...problemResponses(400, 401, 404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      requireSession(request);
+      const cid = canonicalCid(request.params.cid, "params.cid");
+      const { content } = app.services;
+      const notHere = () =>
+        new NotFoundError("MANIFEST_NOT_FOUND", "no sealed manifest with this CID is kept here", {
+          field: "params.cid",
+        });
+      if (!(await isPinnedHere(app, cid))) throw notHere();
+      const { size } = await content.stat(cid, { timeoutMs: app.config.ipfs.timeoutMs });
+      if (size > MAX_MANIFEST_BYTES) throw notHere();
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of content.get(cid, { timeoutMs: app.config.ipfs.timeoutMs })) chunks.push(chunk);
+      const bytes = Buffer.concat(chunks);
+      if (!SEALED_MANIFEST_HEADER.every((byte, i) => bytes[i] === byte)) throw notHere();
+      return reply
+        .header("cache-control", "no-store")
+        .header("content-length", String(bytes.length))
+        .type("application/octet-stream")
+        .send(Readable.from([bytes]));
+    },
+  );
+
+  app.post(
+    "/manifest/anchors",
+    {
+      schema: {
+        tags: ["records"],
+        summary: "Relay your record list's on-chain anchor",
+        description:
+          "Sends a record-list anchor signed by your anchor identity as EthereumDIDRegistry.setAttributeSigned, " +
+          "paying the gas. Checked before any gas: the signature recovers to the identity, the value is at most 256 " +
+          "bytes, the nonce is the registry's current one (409 ANCHOR_NONCE_STALE otherwise: read it again, re-sign). " +
+          "Counts against the address's daily anchor quota (limits.anchorsPerDay), not the consent relay's.",
+        operationId: "relayManifestAnchor",
+        security: [{ bearer: [] }],
+        body: AnchorManifest,
+        response: { 200: ManifestAnchored, ...problemResponses(400, 401, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const session = requireSession(request);
+      const { chain, store } = app.services;
+      const sender = chain.relayer?.sender;
+      if (!sender)
+        throw new DependencyUnavailableError(
+          "chain",
+          "RELAYER_NOT_CONFIGURED",
+          "this gateway has no relayer key (HYGEIA_RELAYER_KEY): send the anchor from a funded account",
+        );
+      const registry = chain.deployment.contracts.EthereumDIDRegistry;
+      let signed;
+      try {
+        signed = parseSignedManifestAnchor(registry, request.body);
+      } catch (error) {
+        if (error instanceof SignatureError)
+          throw new BadRequestError("INVALID_SIGNATURE", error.message, { field: "body.signature", cause: error });
+        if (error instanceof InvalidInputError)
+          throw new BadRequestError("INVALID_INPUT", error.message, { field: `body.${error.field}`, cause: error });
+        throw error;
+      }
+      const current = await manifestAnchorNonce(chain.provider, registry, signed.identity);
+      if (current !== signed.nonce) throw staleNonce(current);
+      const nowMs = app.services.now();
+      const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
+      const limit = app.config.limits.anchorsPerDay;
+      if (!(await store.takeRelayQuota(`anchor:${session.address}`, windowStart, limit)))
+        throw new GatewayError(
+          "ANCHOR_QUOTA_EXCEEDED",
+          429,
+          `this address has used its ${limit} relayed record-list anchors for the day; your list is safe here and ` +
+            "is anchored by your next update after the UTC day ends",
+          {
+            extensions: {
+              limit,
+              retryAfter: Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000)),
+            },
+          },
+        );
+      try {
+        const mined = await sendManifestAnchor(sender, registry, signed);
+        return { hash: mined.hash.toLowerCase(), blockNumber: mined.receipt.blockNumber };
+      } catch (error) {
+        // The simulation reverted: another device's anchor took this nonce in between.
+        if (error instanceof ContractRevertError && error.transactionHash === undefined) throw staleNonce(undefined);
+        throw relayFailure(error, "body");
+      }
+    },
+  );
 }
 
-async function isPinnedHere(app: RecordsApp, cid: string): Promise<boolean> {
+export async function isPinnedHere(app: RecordsApp, cid: string): Promise<boolean> {
   const { content } = app.services;
   if (!(await content.has(cid))) return false;
   return (await content.stat(cid)).pinned;
+}
+
+function staleNonce(current: number | undefined): ConflictError {
+  return new ConflictError(
+    "ANCHOR_NONCE_STALE",
+    "the anchor identity wrote since this anchor was signed: read its nonce (and the newest anchor) again and re-sign",
+    current === undefined ? {} : { extensions: { nonce: current } },
+  );
 }

@@ -5,6 +5,11 @@
 // - A record is registered only for the address that uploaded its ciphertext (staged by that session's address,
 //   not expired), with the owner's self-wrap among its wraps (so the patient can always recover its own key).
 //   Check, record and un-staging run under the staging lock, so the expiry sweep cannot unpin in between.
+// - Restore (a wallet recovering its records from its on-chain anchor after this gateway lost its database): a CID
+//   not staged but pinned here registers only while no wrap of it exists here at all and nobody has it staged (an
+//   upload awaiting registration is its uploader's alone). Wraps are keyed by CID and
+//   recipient, so this never lets one address replace or add to the wraps of a record another address holds;
+//   it is audited as RECORD_RESTORED.
 // - Wraps are checked for shape, never opened; scope ids are opaque bytes32. Nothing else is accepted.
 // - The record_added audit event is durable before the 201.
 import { requireSession } from "../../auth/session.ts";
@@ -24,6 +29,7 @@ import {
   SetScopeIds,
   WrapsAdded,
 } from "./schemas.ts";
+import { isPinnedHere } from "./manifest.ts";
 import type { UploadStaging } from "./staging.ts";
 
 async function recordView(app: RecordsApp, row: RecordRow) {
@@ -45,6 +51,17 @@ function notStaged(): ConflictError {
   );
 }
 
+/**
+ * A record a wallet may restore: its ciphertext is pinned here, nobody holds a wrap of it here, and nobody has it
+ * staged (an upload awaiting its uploader's registration is the uploader's alone).
+ */
+async function restorable(app: RecordsApp, cid: string): Promise<boolean> {
+  const { store } = app.services;
+  if (!(await isPinnedHere(app, cid))) return false;
+  if ((await store.wrapsOf(cid)).length > 0) return false;
+  return !(await store.isStaged(cid));
+}
+
 function recordNotFound(): NotFoundError {
   return new NotFoundError("RECORD_NOT_FOUND", "you have no record with this CID", { field: "params.cid" });
 }
@@ -59,7 +76,8 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
         description:
           "Registers a CID this address uploaded (PUT /v1/uploads) as one of its records: the DEK's wraps (the " +
           "patient's own wrap is required; others for grantees it shares with) and the record's keyed scope ids per " +
-          "consent address. Audited as record_added.",
+          "consent address. Audited as record_added. A CID pinned here that nobody holds a wrap of (a record " +
+          "list restored from its on-chain anchor after the gateway lost its database) registers without staging.",
         operationId: "registerRecord",
         security: [{ bearer: [] }],
         body: RegisterRecord,
@@ -69,7 +87,8 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
     async (request, reply) => {
       const patient = requireSession(request).address;
       const cid = canonicalCid(request.body.cid, "body.cid");
-      if (!(await staging.get(cid, patient))) throw notStaged();
+      const restoring = !(await staging.get(cid, patient));
+      if (restoring && !(await restorable(app, cid))) throw notStaged();
       const now = app.services.now();
       const scopeIds = normalizeScopeIds(request.body.scopeIds, "body.scopeIds");
       const wraps = wrapRows(cid, request.body.wraps, now, "body.wraps");
@@ -82,14 +101,17 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
       // Under the staging lock: the sweep cannot unpin the CID between this check and the record.
       const row = await staging.locked(async () => {
         const staged = await staging.get(cid, patient);
-        if (!staged) throw notStaged();
-        const recordRow: RecordRow = { patient, cid, size: staged.size, scopeIds, createdAt: now };
+        let size: number;
+        if (staged) size = staged.size;
+        else if (restoring && (await restorable(app, cid))) size = (await app.services.content.stat(cid)).size;
+        else throw notStaged();
+        const recordRow: RecordRow = { patient, cid, size, scopeIds, createdAt: now };
         if (!(await app.services.store.putRecord(recordRow, wraps)))
           throw new ConflictError(
             "RECORD_EXISTS",
             "this record is registered already; add wraps or scope ids to it instead",
           );
-        await staging.take(cid, patient);
+        if (staged) await staging.take(cid, patient);
         return recordRow;
       });
       await app.audit.record({
@@ -97,7 +119,7 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
         decision: "permit",
         actor: patient,
         patient,
-        reason: "RECORD_ADDED",
+        reason: restoring ? "RECORD_RESTORED" : "RECORD_ADDED",
         request: request.id,
         record: cid,
       });

@@ -214,6 +214,46 @@ export const PutManifest = Type.Object(
   { additionalProperties: false },
 );
 
+export const AnchorManifest = Type.Object(
+  {
+    identity: AddressSchema,
+    value: Type.String({
+      pattern: "^0x([0-9a-fA-F]{2}){1,256}$",
+      description: "The sealed manifest pointer (@hygeia/crypto sealManifestPointer), 0x-hex, at most 256 bytes.",
+    }),
+    nonce: Type.Integer({ minimum: 0, description: "The registry's current nonce of `identity`." }),
+    signature: Type.String({
+      pattern: "^0x[0-9a-fA-F]{130}$",
+      description: "The identity key's signature over ERC-1056's setAttributeSigned digest.",
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "A record-list anchor signed by the patient's anchor identity (@hygeia/chain signManifestAnchor): the relay " +
+      "sends it as EthereumDIDRegistry.setAttributeSigned, attribute hygeia/manifest/v1.",
+    examples: [
+      {
+        identity: "0x5c7Ef6aA3bA6B4f4D6c5B1E1b3a8C1fD2E4A6b8C",
+        value: "0x01" + "5a".repeat(84),
+        nonce: 3,
+        signature: "0x" + "ab".repeat(65),
+      },
+    ],
+  },
+);
+
+export const ManifestAnchored = Type.Object(
+  {
+    hash: Type.String({ pattern: "^0x[0-9a-f]{64}$", description: "The mined transaction." }),
+    blockNumber: Type.Integer({ minimum: 0 }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ hash: "0x" + "3f".repeat(32), blockNumber: 1204 }],
+  },
+);
+
 // ---- consent links
 
 const SignatureSchema = Type.String({

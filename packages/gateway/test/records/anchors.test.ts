@@ -1,0 +1,139 @@
+// What makes a record list recoverable without this gateway's state, on the real stack (anvil, Helia on disk, SQLite,
+// the gateway on a socket): the relay of a wallet's record-list anchor (checked before any gas: signature, size,
+// nonce; its own daily quota), the sealed-manifest route (only pinned content with the manifest header), and
+// registering a pinned CID nobody holds a wrap of (a restore, audited as such) while never letting one address
+// register a CID another address holds wraps of.
+import { randomBytes } from "node:crypto";
+import { expect } from "chai";
+import { manifestAnchorNonce, readManifestAnchor, signManifestAnchor } from "@hygeia/chain";
+import { computeAddress, hexlify, SigningKey } from "ethers";
+import { startTestStack, type TestStack } from "../support/stack.ts";
+import { expectProblem, request } from "../support/http.ts";
+import { addRecord, auditEventsOf, encryptRecord, signInParties, upload, wrapFor, type Party } from "./world.ts";
+
+const MANIFEST_HEADER = Buffer.from([0x48, 0x59, 0x47, 0x4d, 0x02]);
+
+describe("gateway record-list anchors, sealed manifests and restore", function () {
+  let stack: TestStack;
+  let alice: Party;
+  let bob: Party;
+  let registry: string;
+
+  before(async function () {
+    stack = await startTestStack({ config: { limits: { anchorsPerDay: 3 } } });
+    [alice, bob] = (await signInParties(stack, [stack.accounts.alice, stack.accounts.bob])) as [Party, Party];
+    registry = stack.deployment.contracts.EthereumDIDRegistry;
+  });
+  after(async function () {
+    await stack?.close();
+  });
+
+  const anchor = (token: string, body: unknown) =>
+    request(stack, "POST", "/v1/manifest/anchors", { token, json: body });
+
+  it("relays a signed anchor (the relayer pays) and refuses a replay of its nonce with 409 and the current one", async function () {
+    const key = randomBytes(32);
+    const identity = computeAddress(new SigningKey(key));
+    const value = randomBytes(70);
+    const signed = signManifestAnchor(key, registry, 0, value);
+    const sent = await anchor(alice.token, signed);
+    expect(sent.status, sent.text).to.equal(200);
+    expect((sent.json as { hash: string }).hash).to.match(/^0x[0-9a-f]{64}$/);
+    expect(hexlify((await readManifestAnchor(stack.provider, registry, identity))!.value)).to.equal(hexlify(value));
+
+    const replay = expectProblem(await anchor(alice.token, signed), 409, "ANCHOR_NONCE_STALE");
+    expect(replay.nonce).to.equal(1);
+    expect(await manifestAnchorNonce(stack.provider, registry, identity)).to.equal(1);
+  });
+
+  it("refuses before any gas: another key's signature, an oversized value, malformed fields", async function () {
+    const key = randomBytes(32);
+    const signed = signManifestAnchor(key, registry, 0, randomBytes(40));
+    const forged = { ...signed, identity: computeAddress(new SigningKey(randomBytes(32))) };
+    expectProblem(await anchor(alice.token, forged), 400, "INVALID_SIGNATURE");
+    const big = { ...signed, value: hexlify(randomBytes(257)) };
+    expect((await anchor(alice.token, big)).status).to.equal(400);
+    expect((await anchor(alice.token, { ...signed, nonce: -1 })).status).to.equal(400);
+    expect((await anchor(alice.token, { ...signed, signature: "0x12" })).status).to.equal(400);
+    expect((await anchor(alice.token, { ...signed, extra: 1 })).status).to.equal(400);
+    expectProblem(await request(stack, "POST", "/v1/manifest/anchors", { json: signed }), 401);
+  });
+
+  it("counts anchors against their own daily quota per address (429 ANCHOR_QUOTA_EXCEEDED), not the consent relay's", async function () {
+    // Alice used one of her three today; two more pass, the fourth is refused with the time to wait.
+    for (let i = 0; i < 2; i++) {
+      const ok = await anchor(alice.token, signManifestAnchor(randomBytes(32), registry, 0, randomBytes(40)));
+      expect(ok.status, ok.text).to.equal(200);
+    }
+    const over = await anchor(alice.token, signManifestAnchor(randomBytes(32), registry, 0, randomBytes(40)));
+    const problem = expectProblem(over, 429, "ANCHOR_QUOTA_EXCEEDED");
+    expect(problem.retryAfter).to.be.a("number").above(0);
+    // Bob's budget is his own.
+    const bobs = await anchor(bob.token, signManifestAnchor(randomBytes(32), registry, 0, randomBytes(40)));
+    expect(bobs.status, bobs.text).to.equal(200);
+  });
+
+  it("serves a pinned sealed manifest by CID to any signed-in wallet, and 404 for anything else", async function () {
+    const sealed = Buffer.concat([MANIFEST_HEADER, randomBytes(200)]);
+    const up = await upload(stack, alice.token, sealed);
+    const cid = (up.json as { cid: string }).cid;
+    const read = await fetch(`${stack.url}/v1/manifests/${cid}`, { headers: { authorization: `Bearer ${bob.token}` } });
+    expect(read.status).to.equal(200);
+    expect(read.headers.get("cache-control")).to.equal("no-store");
+    expect(Buffer.from(await read.arrayBuffer()).equals(sealed)).to.equal(true);
+
+    const record = await encryptRecord("not a manifest");
+    const recordCid = await addRecord(stack, alice, record, () => ({ [alice.address]: [hexlify(randomBytes(32))] }));
+    expectProblem(
+      await request(stack, "GET", `/v1/manifests/${recordCid}`, { token: bob.token }),
+      404,
+      "MANIFEST_NOT_FOUND",
+    );
+    const unknown = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+    expectProblem(
+      await request(stack, "GET", `/v1/manifests/${unknown}`, { token: bob.token }),
+      404,
+      "MANIFEST_NOT_FOUND",
+    );
+    expect((await request(stack, "GET", "/v1/manifests/not-a-cid", { token: bob.token })).status).to.equal(400);
+    expectProblem(await request(stack, "GET", `/v1/manifests/${cid}`), 401);
+  });
+
+  it("registers a pinned CID nobody holds a wrap of (restore, audited RECORD_RESTORED); never one another address holds", async function () {
+    // A record whose wraps this gateway lost: its ciphertext is pinned, no wraps. Simulated by an upload that the
+    // store's registration skipped (the staging is dropped, the content stays pinned).
+    const record = await encryptRecord("restored record");
+    const up = await upload(stack, alice.token, record.ciphertext);
+    const cid = (up.json as { cid: string }).cid;
+    await stack.services.store.takeStagedUpload(cid, alice.address);
+    const body = {
+      cid,
+      scopeIds: { [alice.address]: [hexlify(randomBytes(32))] },
+      wraps: [wrapFor(record.dek, cid, alice)],
+    };
+    const restored = await request(stack, "POST", "/v1/records", { token: alice.token, json: body });
+    expect(restored.status, restored.text).to.equal(201);
+    expect((restored.json as { size: number }).size).to.equal(record.ciphertext.length);
+    const reasons = (await auditEventsOf(stack, alice.address)).map((event) => event.reason);
+    expect(reasons).to.include("RECORD_RESTORED");
+
+    // Now Alice holds a wrap of it: Bob cannot register it as his, whatever wraps he brings.
+    const bobs = {
+      cid,
+      scopeIds: { [bob.address]: [hexlify(randomBytes(32))] },
+      wraps: [wrapFor(record.dek, cid, bob)],
+    };
+    expectProblem(
+      await request(stack, "POST", "/v1/records", { token: bob.token, json: bobs }),
+      409,
+      "UPLOAD_NOT_STAGED",
+    );
+    // Content this gateway does not hold cannot be restored by anyone.
+    const elsewhere = { ...body, cid: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku" };
+    expectProblem(
+      await request(stack, "POST", "/v1/records", { token: alice.token, json: elsewhere }),
+      409,
+      "UPLOAD_NOT_STAGED",
+    );
+  });
+});
