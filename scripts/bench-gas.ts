@@ -38,6 +38,11 @@
  *                         (steady state, the counters slot is non-zero before and after).
  *   erc1056_set_attribute ERC-1056 setAttribute(identity, name, value, validity): first operation
  *                         of that identity on the registry (reference point).
+ *   manifest_anchor_first / manifest_anchor_next
+ *                         the patient's record-list anchor (@hygeia/chain manifest-anchor): ERC-1056
+ *                         setAttributeSigned of a sealed {version, CID} pointer (85 bytes) by the
+ *                         gateway's relayer, the first of a fresh anchor identity and a later one
+ *                         (one per record-list change; the relayer pays).
  * Set HYGEIA_BENCH_TRACE=1 to print, on stderr, each measured transaction's calldata cost and
  * execution gas by opcode (debug_traceTransaction), to see where gas above the floor goes.
  * Inputs are realistic: random 20-byte grantees, scopes = keccak256 of random strings,
@@ -45,7 +50,17 @@
  */
 import { readFileSync } from "node:fs";
 import type { BaseContractMethod, Contract } from "ethers";
-import { consentDomain, emergencyScopes, signConsentBatch, signEmergencyGrantee, signGrant } from "@hygeia/chain";
+import {
+  consentDomain,
+  emergencyScopes,
+  signConsentBatch,
+  signEmergencyGrantee,
+  signGrant,
+  MANIFEST_ANCHOR_ATTRIBUTE,
+  MANIFEST_ANCHOR_VALIDITY,
+  signManifestAnchor,
+} from "@hygeia/chain";
+import { deriveConsentSecretFromKeystoreSecret, deriveManifestAnchorKeys, sealManifestPointer } from "@hygeia/crypto";
 
 // Everything except the final JSON line goes to stderr (Hardhat may log while building).
 const writeStdout = process.stdout.write.bind(process.stdout);
@@ -306,6 +321,38 @@ log("erc1056: setAttribute");
   );
 }
 
+log("erc1056: record-list anchor (setAttributeSigned, relayed)");
+{
+  const keys = deriveManifestAnchorKeys(deriveConsentSecretFromKeystoreSecret(ethers.randomBytes(32)));
+  const registryAddress = await did.getAddress();
+  const asRelayer = did.connect(relayer) as unknown as {
+    nonce: (identity: string) => Promise<bigint>;
+    setAttributeSigned: (...args: unknown[]) => Promise<{ wait: () => Promise<unknown> }>;
+  };
+  const anchorOnce = async (version: number) => {
+    const identity = ethers.computeAddress(new ethers.SigningKey(keys.accountKey));
+    const nonce = Number(await asRelayer.nonce(identity));
+    const cid = ethers.randomBytes(36); // a CIDv1 sha2-256 is 36 bytes
+    const value = sealManifestPointer(keys.pointerKey, ethers.getBytes(identity), { version, cid });
+    const signed = signManifestAnchor(keys.accountKey, registryAddress, nonce, value);
+    const sig = ethers.Signature.from(signed.signature);
+    return gasOf(
+      asRelayer.setAttributeSigned(
+        signed.identity,
+        sig.v,
+        sig.r,
+        sig.s,
+        ethers.encodeBytes32String(MANIFEST_ANCHOR_ATTRIBUTE),
+        signed.value,
+        MANIFEST_ANCHOR_VALIDITY,
+      ),
+    );
+  };
+  result.manifest_anchor_first = await anchorOnce(1);
+  await anchorOnce(2);
+  result.manifest_anchor_next = await anchorOnce(3);
+}
+
 result.solc = "0.8.30";
 result.optimizer_runs = 200;
 
@@ -324,6 +371,8 @@ const ordered = [
   "break_glass_repeat",
   "anchor",
   "erc1056_set_attribute",
+  "manifest_anchor_first",
+  "manifest_anchor_next",
   "solc",
   "optimizer_runs",
 ];
