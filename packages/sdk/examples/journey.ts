@@ -297,10 +297,14 @@ const laptop = await PatientClient.connect({
   signer: await decryptKeystore(keystore, "correct horse battery staple"), // the same wallet, nothing else
   connection: { gatewayUrl, rpcUrl },
 });
+const recovery = await laptop.records.recover(); // the list anchored on chain; what the gateway lost comes back
+// recovery: { anchoredVersion, listed: 2, relisted: 0, reregistered: 0, unavailable: [], anchor: { status: "current", … } }
 const again = await laptop.records.list();
 const { bytes: letterAgain } = await laptop.records.getBytes(letter.cid); // decrypted with the wallet's own key
 // #endregion second-device
 assert.equal(again.length, 2);
+assert.equal(recovery.listed, 2);
+assert.deepEqual(recovery.unavailable, []);
 assert.deepEqual(letterAgain, pdf);
 
 await laptop.close();

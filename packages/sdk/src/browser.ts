@@ -23,6 +23,7 @@ export * from "./connection.ts";
 export type { PatientContext, PatientKeys, RecordSharing } from "./patient/context.ts";
 export * from "./patient/keys.ts";
 export * from "./patient/did-key.ts";
+export * from "./patient/anchor.ts";
 export * from "./patient/consent.ts";
 export * from "./patient/emergency.ts";
 export * from "./patient/audit.ts";

@@ -10,6 +10,7 @@ export * from "./patient/context.ts";
 export * from "./patient/keys.ts";
 export * from "./patient/did-key.ts";
 export * from "./patient/records.ts";
+export * from "./patient/anchor.ts";
 export * from "./patient/consent.ts";
 export * from "./patient/emergency.ts";
 export * from "./patient/audit.ts";

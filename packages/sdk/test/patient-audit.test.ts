@@ -6,21 +6,17 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import type { HDNodeWallet } from "ethers";
-import { PatientScopes } from "@hygeia/chain";
 import {
-  deriveConsentSecretFromWalletSignature,
-  deriveKeyPairFromWalletSignature,
-  deriveScopeKey,
   encryptToBuffer,
   generateDataKey,
   generateX25519KeyPair,
-  keyDerivationTypedDataForEthers,
   wrapKey,
   type X25519KeyPair,
 } from "@hygeia/crypto";
 import { verifierKeyOf } from "@hygeia/audit";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import { signIn as signInOverHttp } from "../../gateway/test/support/auth.ts";
+import { derivePatientKeys } from "../src/patient/keys.ts";
 import { HygeiaConnection, IntegrityError, signIn, type FetchLike } from "../src/index.ts";
 import type { PatientContext, RecordSharing } from "../src/patient/context.ts";
 import { PatientConsent } from "../src/patient/consent.ts";
@@ -101,15 +97,7 @@ describe("sdk PatientAudit", function () {
     // Anchoring only on demand: the tests decide which events an anchor covers.
     stack = await startTestStack({ config: { audit: { anchorEveryMs: 86_400_000, anchorEveryEvents: 1_000_000 } } });
     alice = stack.accounts.alice;
-    const kd = keyDerivationTypedDataForEthers();
-    const signature = await alice.signTypedData(kd.domain, kd.types, kd.message);
-    const keys = {
-      encryption: deriveKeyPairFromWalletSignature(signature, { expectedAddress: alice.address }),
-      scopes: new PatientScopes(
-        deriveScopeKey(deriveConsentSecretFromWalletSignature(signature, { expectedAddress: alice.address })),
-        alice.address,
-      ),
-    };
+    const keys = await derivePatientKeys(alice);
     clinic = {
       wallet: stack.accounts.clinic,
       keys: generateX25519KeyPair(),

@@ -5,16 +5,12 @@
 // what a wallet does over the gateway's API (own key release, unwrap, wrap to the grantee's published key).
 import { expect } from "chai";
 import { Wallet, type HDNodeWallet, type TypedDataDomain, type TypedDataField } from "ethers";
-import { ConsentRegistryClient, PatientScopes } from "@hygeia/chain";
+import { ConsentRegistryClient } from "@hygeia/chain";
 import {
   decryptToBuffer,
-  deriveConsentSecretFromWalletSignature,
-  deriveKeyPairFromWalletSignature,
-  deriveScopeKey,
   encryptToBuffer,
   generateDataKey,
   generateX25519KeyPair,
-  keyDerivationTypedDataForEthers,
   unwrapKey,
   wrapKey,
   x25519KeysFromDidDocument,
@@ -31,6 +27,7 @@ import {
   type FetchLike,
   type WalletSigner,
 } from "../src/index.ts";
+import { derivePatientKeys } from "../src/patient/keys.ts";
 import type { PatientContext, PatientKeys, RecordSharing } from "../src/patient/context.ts";
 import { PatientConsent } from "../src/patient/consent.ts";
 import { PatientEmergency } from "../src/patient/emergency.ts";
@@ -40,13 +37,7 @@ const b64url = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base6
 const keyContext = (cid: string): string => `hygeia:record:${cid}`;
 
 async function patientKeys(wallet: HDNodeWallet | Wallet): Promise<PatientKeys> {
-  const kd = keyDerivationTypedDataForEthers();
-  const signature = await wallet.signTypedData(kd.domain, kd.types, kd.message);
-  const consentSecret = deriveConsentSecretFromWalletSignature(signature, { expectedAddress: wallet.address });
-  return {
-    encryption: deriveKeyPairFromWalletSignature(signature, { expectedAddress: wallet.address }),
-    scopes: new PatientScopes(deriveScopeKey(consentSecret), wallet.address),
-  };
+  return derivePatientKeys(wallet);
 }
 
 /** The wallet, counting its signature prompts. */

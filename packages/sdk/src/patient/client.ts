@@ -114,7 +114,7 @@ export class PatientClient {
         encryption = await deriveEncryptionKey(options.signer, index);
         keyIndex = index;
       }
-      const keys: PatientKeys = { encryption, scopes: derived.scopes };
+      const keys: PatientKeys = { encryption, scopes: derived.scopes, anchor: derived.anchor };
       const context: PatientContext = { connection, signer: options.signer, address, keys };
       return new PatientClient(context, session, keyIndex, previousKeys, owns);
     } catch (error) {

@@ -6,7 +6,7 @@
  * @hygeia/crypto (`keyDerivationTypedDataForEthers`) and derive the X25519 key and the consent secret from that
  * signature, so the same account has the same keys on every device, and recovery needs only the wallet.
  */
-import type { X25519KeyPair } from "@hygeia/crypto";
+import type { ManifestAnchorKeys, X25519KeyPair } from "@hygeia/crypto";
 import type { PatientScopes } from "@hygeia/chain";
 import type { HygeiaConnection } from "../connection.ts";
 import type { WalletSigner } from "../session.ts";
@@ -16,6 +16,8 @@ export interface PatientKeys {
   encryption: X25519KeyPair;
   /** The patient's keyed scope ids under its main address (private scopes, docs/private-scopes.md). */
   scopes: PatientScopes;
+  /** The keys of the record list's on-chain anchor (its ERC-1056 identity and the pointer seal): anchor.ts. */
+  anchor: ManifestAnchorKeys;
 }
 
 export interface PatientContext {

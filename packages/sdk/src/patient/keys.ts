@@ -3,8 +3,8 @@
  *
  * Rules:
  * - The wallet signs @hygeia/crypto's fixed EIP-712 message (`keyDerivationTypedDataForEthers(keyIndex)`); the X25519
- *   key comes from that signature, the consent secret (and so the scope key) from the key-index-0 signature only, so
- *   rotating the encryption key (a higher index) changes no scope id.
+ *   key comes from that signature, the consent secret (and so the scope key and the record list's anchor keys) from
+ *   the key-index-0 signature only, so rotating the encryption key (a higher index) changes no scope id or anchor.
  * - The signer is checked: the signature must be the wallet's own over exactly this message (`expectedAddress`),
  *   else the key would silently differ on another device.
  * - The signatures are secrets (anyone holding one has the key): never logged, stored or put in an error.
@@ -15,6 +15,7 @@ import {
   assertDeterministicSigner,
   deriveConsentSecretFromWalletSignature,
   deriveKeyPairFromWalletSignature,
+  deriveManifestAnchorKeys,
   deriveScopeKey,
   keyDerivationTypedDataForEthers,
   wipe,
@@ -59,11 +60,12 @@ export async function derivePatientKeys(
   }
   const consentSecret = guard(() => deriveConsentSecretFromWalletSignature(first, { expectedAddress: address }));
   const scopeKey = deriveScopeKey(consentSecret);
+  const anchor = deriveManifestAnchorKeys(consentSecret);
   wipe(consentSecret);
   const scopes = new PatientScopes(scopeKey, address);
   const signature = keyIndex === 0 ? first : await signDerivation(signer, keyIndex);
   const encryption = guard(() => deriveKeyPairFromWalletSignature(signature, { expectedAddress: address, keyIndex }));
-  return { encryption, scopes, keyIndex };
+  return { encryption, scopes, anchor, keyIndex };
 }
 
 /** The X25519 key pair of one key index (for reading what was wrapped to a key before a rotation). */

@@ -49,7 +49,7 @@ import {
   recordKeyContext,
   sealManifest,
 } from "@hygeia/storage";
-import { getAddress, hexlify, randomBytes } from "ethers";
+import { getAddress } from "ethers";
 import {
   GatewayProblemError,
   HygeiaSdkError,
@@ -60,6 +60,7 @@ import {
 import { ProgressMeter, meteredStream, type ProgressCallback } from "../progress.ts";
 import { streamOf } from "../transport.ts";
 import type { PatientContext, RecordSharing } from "./context.ts";
+import { ManifestAnchor, type AnchoredManifest, type AnchorOutcome } from "./anchor.ts";
 import { addressOf, encryptionKeysOf, type EncryptionKey } from "./did-key.ts";
 
 /** The media type a FHIR record is listed under. */
@@ -147,6 +148,24 @@ export interface AddedRecord extends PatientRecord {
   wrappedTo: string[];
   /** Grantees whose consent covers the record but who publish no encryption key: not wrapped to. */
   notWrapped: { grantee: string; reason: string }[];
+  /** Whether the record list holding it is anchored on chain yet (see anchor.ts: a failure loses nothing). */
+  anchor: AnchorOutcome;
+}
+
+/** What `recover()` found and did. */
+export interface RecoveryReport {
+  /** The record-list version anchored on chain (undefined: this wallet never anchored one). */
+  anchoredVersion: number | undefined;
+  /** Records listed after the recovery. */
+  listed: number;
+  /** Records the anchored list had and the gateway's list lacked: listed again. */
+  relisted: number;
+  /** Records this gateway had lost: registered again (key wraps to the patient and to current grantees). */
+  reregistered: number;
+  /** Listed records this gateway cannot serve (it does not hold their ciphertext, or another address holds it). */
+  unavailable: { cid: string; code: string; reason: string }[];
+  /** The anchor of the recovered list. */
+  anchor: AnchorOutcome;
 }
 
 export interface RecordContent {
@@ -197,9 +216,14 @@ export class PatientRecords implements RecordSharing {
   /** Manifest updates of this instance run one at a time (they would only race each other). */
   #queue: Promise<unknown> = Promise.resolve();
 
+  readonly #anchor: ManifestAnchor;
+  /** The anchored list `recover()` read: the next manifest's version goes past it (and names it as prev if first here). */
+  #recoveredFrom: AnchoredManifest | undefined;
+
   constructor(context: PatientContext, options: PatientRecordsOptions = {}) {
     this.#context = context;
     this.#previousKeys = [...(options.previousKeys ?? [])];
+    this.#anchor = new ManifestAnchor(context);
   }
 
   get #transport() {
@@ -252,33 +276,9 @@ export class PatientRecords implements RecordSharing {
       const cid = uploaded.cid;
       const context = recordKeyContext(parseCid(cid));
 
-      // Scope ids under every consent address of the patient, and the grantees whose consent covers one of them.
-      const addresses = consentAddressesOf(this.#self, consents);
-      const scopeIds: Record<string, string[]> = {};
-      for (const address of addresses)
-        scopeIds[address.toLowerCase()] = scopeIdsFor(scopes.forAddress(address), cid, prepared);
-      const grantees = new Set<string>();
-      for (const consent of consents.consents) {
-        const ids = scopeIds[consent.consentAddress.toLowerCase()];
-        if (ids?.includes(consent.scope.toLowerCase()) && consent.grantee.toLowerCase() !== this.#self.toLowerCase())
-          grantees.add(getAddress(consent.grantee));
-      }
+      const { scopeIds, grantees } = coverageOf(this.#self, scopes, cid, prepared, consents);
       const selfWrap = wrapKey(dek, this.#context.keys.encryption.publicKey, context);
-      const wraps = [{ recipient: this.#self, wrap: base64url(selfWrap) }];
-      const sharedAt = new Date().toISOString();
-      const sharedWith: ManifestEntry["sharedWith"][number][] = [];
-      const wrappedTo: string[] = [];
-      const notWrapped: AddedRecord["notWrapped"] = [];
-      for (const grantee of grantees) {
-        const key = await this.#currentKeyOf(grantee);
-        if (!key) {
-          notWrapped.push({ grantee, reason: "publishes no encryption key in its DID document" });
-          continue;
-        }
-        wraps.push({ recipient: grantee, wrap: base64url(wrapKey(dek, key.publicKey, context)) });
-        sharedWith.push({ id: key.id, publicKey: key.publicKey, sharedAt });
-        wrappedTo.push(grantee);
-      }
+      const { wraps, sharedWith, wrappedTo, notWrapped } = await this.#wrapsFor(dek, context, selfWrap, grantees);
       await this.#transport.request("POST", "/v1/records", { json: { cid, scopeIds, wraps } });
 
       const created = (options.created ?? new Date()).toISOString();
@@ -293,8 +293,8 @@ export class PatientRecords implements RecordSharing {
         dekWrap: selfWrap,
         sharedWith,
       };
-      await this.#updateManifest((entries) => mergeEntries(entries, [entry]));
-      return { ...recordOf(entry), scopeIds, wrappedTo, notWrapped };
+      const anchor = await this.#updateManifest((entries) => mergeEntries(entries, [entry]));
+      return { ...recordOf(entry), scopeIds, wrappedTo, notWrapped, anchor };
     } finally {
       wipe(dek);
     }
@@ -346,6 +346,9 @@ export class PatientRecords implements RecordSharing {
     let dek: Uint8Array;
     if (entry) dek = this.#unwrap(entry.dekWrap, context);
     else {
+      // Not listed: only a record registered here (by a device that failed before listing it) is the patient's;
+      // anything else is RECORD_NOT_FOUND, not a consent refusal of the patient's own key release.
+      await this.#transport.request("GET", `/v1/records/${canonical}`);
       const released = await this.#transport.request<{ wrap: string }>(
         "POST",
         `/v1/patients/${this.#self}/records/${canonical}/key`,
@@ -498,7 +501,104 @@ export class PatientRecords implements RecordSharing {
     return this.#transport.request<ManifestPointer>("GET", "/v1/manifest");
   }
 
+  /** The record list's anchor on chain: its newest version and manifest CID (undefined before the first). */
+  async anchored(): Promise<AnchoredManifest | undefined> {
+    return this.#anchor.read();
+  }
+
+  /**
+   * Anchors the gateway's current record list on chain (when the chain holds an older one): what a failed anchor
+   * after `add` leaves to do. `{ status: "current", version: 0 }` when there is no list yet.
+   */
+  async anchor(): Promise<AnchorOutcome> {
+    const head = await this.#readManifest();
+    if (head.pointer === null || head.document === undefined) return { status: "current", version: 0 };
+    return this.#anchor.write({ version: head.document.version, cid: head.pointer });
+  }
+
+  /**
+   * Recovers the record list from the chain (a new device, or a gateway that lost its database): reads the anchored
+   * list (the chain, then its sealed manifest by CID from IPFS through the gateway), merges it into the gateway's,
+   * registers again every listed record the gateway lost (wrapped to the patient and to the grantees whose consent
+   * covers it now), and anchors the result. Needs nothing but the wallet; safe to run again at any time.
+   */
+  async recover(): Promise<RecoveryReport> {
+    const anchored = await this.#anchor.read();
+    let relisted = 0;
+    if (anchored) {
+      const document = await this.#openSealed(await this.#fetchManifest(anchored.cid), anchored.cid);
+      if (document.version > (this.#recoveredFrom?.version ?? 0))
+        this.#recoveredFrom = { version: document.version, cid: anchored.cid };
+      const head = await this.#readManifest();
+      const have = new Set((head.document?.entries ?? []).map((entry) => entry.cid.toString()));
+      relisted = document.entries.filter((entry) => !have.has(entry.cid.toString())).length;
+      if (head.pointer !== anchored.cid && (relisted > 0 || (head.document?.version ?? 0) < document.version))
+        await this.#updateManifest((entries) => mergeEntries(entries, document.entries), { anchor: false });
+    }
+    const { document } = await this.#readManifest();
+    const entries = document?.entries ?? [];
+    const registered = new Set((await this.gatewayRecords()).map((record) => record.cid));
+    const missing = entries.filter((entry) => !registered.has(entry.cid.toString()));
+    const unavailable: RecoveryReport["unavailable"] = [];
+    let reregistered = 0;
+    if (missing.length > 0) {
+      const consents = await this.#transport.request<ConsentListing>("GET", "/v1/consents");
+      for (const entry of missing) {
+        try {
+          await this.#reregister(entry, consents);
+          reregistered++;
+        } catch (error) {
+          if (!(error instanceof GatewayProblemError) || error.status !== 409) throw error;
+          unavailable.push({ cid: entry.cid.toString(), code: error.code, reason: error.problem.detail });
+        }
+      }
+    }
+    return {
+      anchoredVersion: anchored?.version,
+      listed: entries.length,
+      relisted,
+      reregistered,
+      unavailable,
+      anchor: await this.anchor(),
+    };
+  }
+
   // ---- internals
+
+  /** The wraps of `dek`: the patient's (`selfWrap`) and each grantee's that publishes a key. */
+  async #wrapsFor(dek: Uint8Array, context: string, selfWrap: Uint8Array, grantees: Iterable<string>) {
+    const wraps = [{ recipient: this.#self, wrap: base64url(selfWrap) }];
+    const sharedAt = new Date().toISOString();
+    const sharedWith: ManifestEntry["sharedWith"][number][] = [];
+    const wrappedTo: string[] = [];
+    const notWrapped: AddedRecord["notWrapped"] = [];
+    for (const grantee of grantees) {
+      const key = await this.#currentKeyOf(grantee);
+      if (!key) {
+        notWrapped.push({ grantee, reason: "publishes no encryption key in its DID document" });
+        continue;
+      }
+      wraps.push({ recipient: grantee, wrap: base64url(wrapKey(dek, key.publicKey, context)) });
+      sharedWith.push({ id: key.id, publicKey: key.publicKey, sharedAt });
+      wrappedTo.push(grantee);
+    }
+    return { wraps, sharedWith, wrappedTo, notWrapped };
+  }
+
+  /** Registers a listed record again at a gateway that lost it: the rules of `add`, with the listed DEK. */
+  async #reregister(entry: ManifestEntry, consents: ConsentListing): Promise<void> {
+    const cid = entry.cid.toString();
+    const context = recordKeyContext(entry.cid);
+    const { scopeIds, grantees } = coverageOf(this.#self, this.#context.keys.scopes, cid, preparedOf(entry), consents);
+    const dek = this.#unwrap(entry.dekWrap, context);
+    try {
+      const selfWrap = wrapKey(dek, this.#context.keys.encryption.publicKey, context);
+      const { wraps } = await this.#wrapsFor(dek, context, selfWrap, grantees);
+      await this.#transport.request("POST", "/v1/records", { json: { cid, scopeIds, wraps } });
+    } finally {
+      wipe(dek);
+    }
+  }
 
   async #currentKeyOf(address: string): Promise<EncryptionKey | undefined> {
     return (await encryptionKeysOf(this.#context.connection, address))[0];
@@ -542,14 +642,37 @@ export class PatientRecords implements RecordSharing {
     if (pointer.cid === null) return { pointer: null, document: undefined };
     if (this.#manifestCache?.cid === pointer.cid)
       return { pointer: pointer.cid, document: this.#manifestCache.document };
-    const download = await this.#transport.download(`/v1/patients/${this.#self}/records/${pointer.cid}/content`);
-    const sealed = await readAll(download.body, MAX_MANIFEST_BYTES);
+    const document = await this.#openSealed(await this.#fetchManifest(pointer.cid), pointer.cid);
+    this.#manifestCache = { cid: pointer.cid, document };
+    return { pointer: pointer.cid, document };
+  }
+
+  /** A sealed manifest's bytes, by CID (`GET /v1/manifests/:cid`). */
+  async #fetchManifest(cid: string): Promise<Uint8Array> {
+    try {
+      const download = await this.#transport.download(`/v1/manifests/${cid}`);
+      return await readAll(download.body, MAX_MANIFEST_BYTES);
+    } catch (error) {
+      if (error instanceof GatewayProblemError && error.code === "MANIFEST_NOT_FOUND")
+        throw new HygeiaSdkError(
+          "MANIFEST_NOT_AVAILABLE",
+          "unavailable",
+          `this gateway does not hold your record list's manifest ${cid}`,
+          {
+            hint: "Connect to the gateway your records were stored through (its IPFS node holds them), then recover.",
+            cause: error,
+          },
+        );
+      throw error;
+    }
+  }
+
+  /** Opens a sealed manifest with the patient's current or an earlier key. */
+  async #openSealed(sealed: Uint8Array, cid: string): Promise<ManifestDocument> {
     let last: unknown;
     for (const keyPair of [this.#context.keys.encryption, ...this.#previousKeys]) {
       try {
-        const document = await openManifest(sealed, keyPair);
-        this.#manifestCache = { cid: pointer.cid, document };
-        return { pointer: pointer.cid, document };
+        return await openManifest(sealed, keyPair);
       } catch (error) {
         if (!(error instanceof HygeiaStorageError)) throw error;
         last = error;
@@ -557,41 +680,50 @@ export class PatientRecords implements RecordSharing {
     }
     throw new IntegrityError(
       "MANIFEST_UNREADABLE",
-      `your record list (manifest ${pointer.cid}) does not open with your key: it is not yours, or it was altered`,
+      `your record list (manifest ${cid}) does not open with your key: it is not yours, or it was altered`,
       "Do not trust this gateway's manifest pointer; recover your record list from the chain anchor or another device.",
       { cause: last },
     );
   }
 
-  /** Writes a new manifest version from the current one (`change`), compare-and-swap, merged and retried on a race. */
-  #updateManifest(change: (entries: ManifestEntry[]) => ManifestEntry[]): Promise<void> {
-    const run = this.#queue.then(() => this.#writeManifest(change));
+  /**
+   * Writes a new manifest version from the current one (`change`), compare-and-swap, merged and retried on a race;
+   * then anchors it on chain (unless `anchor: false`).
+   */
+  #updateManifest(
+    change: (entries: ManifestEntry[]) => ManifestEntry[],
+    options: { anchor?: boolean } = {},
+  ): Promise<AnchorOutcome> {
+    const run = this.#queue.then(() => this.#writeManifest(change, options.anchor ?? true));
     this.#queue = run.catch(() => undefined);
     return run;
   }
 
-  async #writeManifest(change: (entries: ManifestEntry[]) => ManifestEntry[]): Promise<void> {
+  async #writeManifest(change: (entries: ManifestEntry[]) => ManifestEntry[], anchor: boolean): Promise<AnchorOutcome> {
     const keyPair = this.#context.keys.encryption;
     for (let attempt = 1; attempt <= MANIFEST_ATTEMPTS; attempt++) {
       const head = await this.#readManifest();
+      const floor = this.#recoveredFrom;
+      // A gateway that lost its state counts from 0 again: the list continues the anchored lineage instead.
+      const prev = head.pointer ?? floor?.cid;
       const document: ManifestDocument = {
         owner: manifestOwner(keyPair.publicKey),
-        version: (head.document?.version ?? 0) + 1,
-        prev: head.pointer === null ? undefined : parseCid(head.pointer),
+        version: Math.max(head.document?.version ?? 0, floor?.version ?? 0) + 1,
+        prev: prev === undefined ? undefined : parseCid(prev),
         updated: new Date().toISOString(),
         entries: change(head.document?.entries ?? []),
       };
       const sealed = await sealManifest(document, keyPair);
       const { cid } = await this.#transport.upload<{ cid: string }>("/v1/uploads", sealed);
-      await this.#keepManifestVersion(cid);
       try {
         await this.#transport.request("PUT", "/v1/manifest", { json: { expected: head.pointer, cid } });
-        this.#manifestCache = { cid, document };
-        return;
       } catch (error) {
         if (error instanceof GatewayProblemError && error.code === "MANIFEST_CONFLICT") continue;
         throw error;
       }
+      this.#manifestCache = { cid, document };
+      if (!anchor) return { status: "current", version: document.version };
+      return this.#anchor.write({ version: document.version, cid });
     }
     throw new HygeiaSdkError(
       "MANIFEST_CONFLICT",
@@ -599,28 +731,6 @@ export class PatientRecords implements RecordSharing {
       `your record list changed under this update ${MANIFEST_ATTEMPTS} times in a row (another device is writing)`,
       { hint: "Wait until your other device is done, then try again; nothing you added is lost." },
     );
-  }
-
-  /**
-   * Registers a sealed manifest version as one of the patient's records so that it can be downloaded again (the
-   * owner's content route serves registered records only; the gateway has no route for the manifest's bytes). Its
-   * scope id is random, so no consent can ever cover it, and its wrap opens to a throwaway key: the manifest carries
-   * its own key, sealed to the patient. TODO(lead): drop this once the gateway serves `GET /v1/manifest/content`.
-   */
-  async #keepManifestVersion(cid: string): Promise<void> {
-    const throwaway = generateDataKey();
-    try {
-      const wrap = wrapKey(throwaway, this.#context.keys.encryption.publicKey, recordKeyContext(parseCid(cid)));
-      await this.#transport.request("POST", "/v1/records", {
-        json: {
-          cid,
-          scopeIds: { [this.#self.toLowerCase()]: [hexlify(randomBytes(32))] },
-          wraps: [{ recipient: this.#self, wrap: base64url(wrap) }],
-        },
-      });
-    } finally {
-      wipe(throwaway);
-    }
   }
 }
 
@@ -868,6 +978,26 @@ function scopeIdsFor(
 function consentAddressesOf(self: string, listing: ConsentListing): string[] {
   const addresses = [self, ...(listing.consentAddresses ?? [])].map((address) => getAddress(address));
   return [...new Set(addresses)];
+}
+
+/** The record's scope ids under every consent address of the patient, and the grantees whose consent covers one. */
+function coverageOf(
+  self: string,
+  scopes: PatientContext["keys"]["scopes"],
+  cid: string,
+  record: PreparedInput,
+  consents: ConsentListing,
+): { scopeIds: Record<string, string[]>; grantees: Set<string> } {
+  const scopeIds: Record<string, string[]> = {};
+  for (const address of consentAddressesOf(self, consents))
+    scopeIds[address.toLowerCase()] = scopeIdsFor(scopes.forAddress(address), cid, record);
+  const grantees = new Set<string>();
+  for (const consent of consents.consents) {
+    const ids = scopeIds[consent.consentAddress.toLowerCase()];
+    if (ids?.includes(consent.scope.toLowerCase()) && consent.grantee.toLowerCase() !== self.toLowerCase())
+      grantees.add(getAddress(consent.grantee));
+  }
+  return { scopeIds, grantees };
 }
 
 function encodeCategories(categories: readonly string[]): string {
