@@ -1,13 +1,15 @@
 // What makes a record list recoverable without this gateway's state, on the real stack (anvil, Helia on disk, SQLite,
 // the gateway on a socket): the relay of a wallet's record-list anchor (checked before any gas: signature, size,
 // nonce; its own daily quota), the sealed-manifest route (only pinned content with the manifest header), and
-// registering a pinned CID nobody holds a wrap of (a restore, audited as such) while never letting one address
-// register a CID another address holds wraps of.
+// registering a record again after the database is lost (a restore, audited as such) only for the address whose
+// registration receipt is pinned here.
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { manifestAnchorNonce, readManifestAnchor, signManifestAnchor } from "@hygeia/chain";
 import { computeAddress, hexlify, SigningKey } from "ethers";
 import { startTestStack, type TestStack } from "../support/stack.ts";
+import type { RecordsApp } from "../../src/plugins/records/index.ts";
+import { unpinUnregistered } from "../../src/plugins/records/uploads.ts";
 import { expectProblem, request } from "../support/http.ts";
 import { addRecord, auditEventsOf, encryptRecord, signInParties, upload, wrapFor, type Party } from "./world.ts";
 
@@ -20,7 +22,10 @@ describe("gateway record-list anchors, sealed manifests and restore", function (
   let registry: string;
 
   before(async function () {
-    stack = await startTestStack({ config: { limits: { anchorsPerDay: 3 } } });
+    // Audit anchoring only on demand: the relayer's transaction count is the test's to read.
+    stack = await startTestStack({
+      config: { limits: { anchorsPerDay: 5 }, audit: { anchorEveryMs: 86_400_000, anchorEveryEvents: 1_000_000 } },
+    });
     [alice, bob] = (await signInParties(stack, [stack.accounts.alice, stack.accounts.bob])) as [Party, Party];
     registry = stack.deployment.contracts.EthereumDIDRegistry;
   });
@@ -59,9 +64,31 @@ describe("gateway record-list anchors, sealed manifests and restore", function (
     expectProblem(await request(stack, "POST", "/v1/manifest/anchors", { json: signed }), 401);
   });
 
+  it("relays one of several concurrent anchors for one nonce and refuses the others before gas (409)", async function () {
+    const key = randomBytes(32);
+    const relayer = stack.accounts.gateway.address;
+    const sent = await stack.provider.getTransactionCount(relayer);
+    // A block a second, as on a real chain: without one anchor per identity at a time, all four would pass the
+    // nonce check and the simulation before the first is mined, and three would revert at the relayer's cost.
+    await stack.provider.send("evm_setAutomine", [false]);
+    await stack.provider.send("evm_setIntervalMining", [1]);
+    let answers;
+    try {
+      answers = await Promise.all(
+        Array.from({ length: 4 }, () => anchor(bob.token, signManifestAnchor(key, registry, 0, randomBytes(40)))),
+      );
+    } finally {
+      await stack.provider.send("evm_setIntervalMining", [0]);
+      await stack.provider.send("evm_setAutomine", [true]);
+    }
+    expect(answers.map((answer) => answer.status).sort()).to.deep.equal([200, 409, 409, 409]);
+    for (const answer of answers.filter((a) => a.status === 409)) expectProblem(answer, 409, "ANCHOR_NONCE_STALE");
+    expect(await stack.provider.getTransactionCount(relayer)).to.equal(sent + 1);
+  });
+
   it("counts anchors against their own daily quota per address (429 ANCHOR_QUOTA_EXCEEDED), not the consent relay's", async function () {
-    // Alice used one of her three today; two more pass, the fourth is refused with the time to wait.
-    for (let i = 0; i < 2; i++) {
+    // Alice used one of her five today; four more pass, the sixth is refused with the time to wait.
+    for (let i = 0; i < 4; i++) {
       const ok = await anchor(alice.token, signManifestAnchor(randomBytes(32), registry, 0, randomBytes(40)));
       expect(ok.status, ok.text).to.equal(200);
     }
@@ -99,37 +126,43 @@ describe("gateway record-list anchors, sealed manifests and restore", function (
     expectProblem(await request(stack, "GET", `/v1/manifests/${cid}`), 401);
   });
 
-  it("registers a pinned CID nobody holds a wrap of (restore, audited RECORD_RESTORED); never one another address holds", async function () {
-    // A record whose wraps this gateway lost: its ciphertext is pinned, no wraps. Simulated by an upload that the
-    // store's registration skipped (the staging is dropped, the content stays pinned).
+  it("after the database is lost, only the address that registered a record may register it again (RECORD_RESTORED)", async function () {
     const record = await encryptRecord("restored record");
-    const up = await upload(stack, alice.token, record.ciphertext);
-    const cid = (up.json as { cid: string }).cid;
-    await stack.services.store.takeStagedUpload(cid, alice.address);
-    const body = {
-      cid,
-      scopeIds: { [alice.address]: [hexlify(randomBytes(32))] },
-      wraps: [wrapFor(record.dek, cid, alice)],
-    };
-    const restored = await request(stack, "POST", "/v1/records", { token: alice.token, json: body });
+    const ids = () => ({ [alice.address]: [hexlify(randomBytes(32))] });
+    const cid = await addRecord(stack, alice, record, ids);
+
+    await stack.restartGateway({ forgetDatabase: true });
+    [alice, bob] = (await signInParties(stack, [stack.accounts.alice, stack.accounts.bob])) as [Party, Party];
+    const register = (who: Party, wraps: { recipient: string; wrap: string }[]) =>
+      request(stack, "POST", "/v1/records", {
+        token: who.token,
+        json: { cid, scopeIds: { [who.address]: [hexlify(randomBytes(32))] }, wraps },
+      });
+
+    // Bob knows the CID (a grantee fetched it): he cannot restore it as his, nor register a re-upload of its bytes.
+    expectProblem(await register(bob, [wrapFor(record.dek, cid, bob)]), 409, "UPLOAD_NOT_STAGED");
+    const copy = await upload(stack, bob.token, record.ciphertext);
+    expect((copy.json as { cid: string }).cid).to.equal(cid);
+    expectProblem(await register(bob, [wrapFor(record.dek, cid, bob)]), 409, "RECORD_EXISTS");
+    // His copy expiring does not unpin the record, though the database holds no wrap of it now.
+    const expire = unpinUnregistered(stack.app as unknown as RecordsApp, stack.app.log);
+    await expire({ cid, patient: bob.address, size: record.ciphertext.length, expiresAt: 0 });
+    expect((await stack.services.content.stat(cid)).pinned).to.equal(true);
+
+    // Alice restores it without uploading anything; a second restore is RECORD_EXISTS.
+    const restored = await register(alice, [wrapFor(record.dek, cid, alice)]);
     expect(restored.status, restored.text).to.equal(201);
     expect((restored.json as { size: number }).size).to.equal(record.ciphertext.length);
     const reasons = (await auditEventsOf(stack, alice.address)).map((event) => event.reason);
     expect(reasons).to.include("RECORD_RESTORED");
+    expectProblem(await register(alice, [wrapFor(record.dek, cid, alice)]), 409, "RECORD_EXISTS");
 
-    // Now Alice holds a wrap of it: Bob cannot register it as his, whatever wraps he brings.
-    const bobs = {
-      cid,
-      scopeIds: { [bob.address]: [hexlify(randomBytes(32))] },
-      wraps: [wrapFor(record.dek, cid, bob)],
-    };
-    expectProblem(
-      await request(stack, "POST", "/v1/records", { token: bob.token, json: bobs }),
-      409,
-      "UPLOAD_NOT_STAGED",
-    );
     // Content this gateway does not hold cannot be restored by anyone.
-    const elsewhere = { ...body, cid: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku" };
+    const elsewhere = {
+      cid: "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+      scopeIds: ids(),
+      wraps: [wrapFor(record.dek, cid, alice)],
+    };
     expectProblem(
       await request(stack, "POST", "/v1/records", { token: alice.token, json: elsewhere }),
       409,

@@ -46,6 +46,7 @@ function pointerView(row: ManifestPointerRow | undefined) {
 }
 
 export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
+  const anchorsInFlight = new KeyedQueue();
   app.get(
     "/manifest",
     {
@@ -133,15 +134,34 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
       if (!(await isPinnedHere(app, cid))) throw notHere();
       const { size } = await content.stat(cid, { timeoutMs: app.config.ipfs.timeoutMs });
       if (size > MAX_MANIFEST_BYTES) throw notHere();
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of content.get(cid, { timeoutMs: app.config.ipfs.timeoutMs })) chunks.push(chunk);
-      const bytes = Buffer.concat(chunks);
-      if (!SEALED_MANIFEST_HEADER.every((byte, i) => bytes[i] === byte)) throw notHere();
+      // Streamed: only the first bytes are read before answering (the header decides), never the whole file.
+      const blocks = content.get(cid, { timeoutMs: app.config.ipfs.timeoutMs })[Symbol.asyncIterator]();
+      const first: Uint8Array[] = [];
+      let read = 0;
+      while (read < SEALED_MANIFEST_HEADER.length) {
+        const next = await blocks.next();
+        if (next.done) break;
+        first.push(next.value);
+        read += next.value.byteLength;
+      }
+      const head = Buffer.concat(first);
+      if (!SEALED_MANIFEST_HEADER.every((byte, i) => head[i] === byte)) {
+        await blocks.return?.();
+        throw notHere();
+      }
+      async function* rest(): AsyncGenerator<Uint8Array> {
+        yield head;
+        for (;;) {
+          const next = await blocks.next();
+          if (next.done) return;
+          yield next.value;
+        }
+      }
       return reply
         .header("cache-control", "no-store")
-        .header("content-length", String(bytes.length))
+        .header("content-length", String(size))
         .type("application/octet-stream")
-        .send(Readable.from([bytes]));
+        .send(Readable.from(rest()));
     },
   );
 
@@ -183,32 +203,37 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
           throw new BadRequestError("INVALID_INPUT", error.message, { field: `body.${error.field}`, cause: error });
         throw error;
       }
-      const current = await manifestAnchorNonce(chain.provider, registry, signed.identity);
-      if (current !== signed.nonce) throw staleNonce(current);
-      const nowMs = app.services.now();
-      const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
-      const limit = app.config.limits.anchorsPerDay;
-      if (!(await store.takeRelayQuota(`anchor:${session.address}`, windowStart, limit)))
-        throw new GatewayError(
-          "ANCHOR_QUOTA_EXCEEDED",
-          429,
-          `this address has used its ${limit} relayed record-list anchors for the day; your list is safe here and ` +
-            "is anchored by your next update after the UTC day ends",
-          {
-            extensions: {
-              limit,
-              retryAfter: Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000)),
+      // One anchor of an identity at a time: concurrent writes for one nonce would all pass the checks before the
+      // first is mined, and the relayer would pay for every one that then reverts.
+      return anchorsInFlight.run(signed.identity.toLowerCase(), async () => {
+        const current = await manifestAnchorNonce(chain.provider, registry, signed.identity);
+        if (current !== signed.nonce) throw staleNonce(current);
+        const nowMs = app.services.now();
+        const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
+        const limit = app.config.limits.anchorsPerDay;
+        if (!(await store.takeRelayQuota(`anchor:${session.address}`, windowStart, limit)))
+          throw new GatewayError(
+            "ANCHOR_QUOTA_EXCEEDED",
+            429,
+            `this address has used its ${limit} relayed record-list anchors for the day; your list is safe here and ` +
+              "is anchored by your next update after the UTC day ends",
+            {
+              extensions: {
+                limit,
+                retryAfter: Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000)),
+              },
             },
-          },
-        );
-      try {
-        const mined = await sendManifestAnchor(sender, registry, signed);
-        return { hash: mined.hash.toLowerCase(), blockNumber: mined.receipt.blockNumber };
-      } catch (error) {
-        // The simulation reverted: another device's anchor took this nonce in between.
-        if (error instanceof ContractRevertError && error.transactionHash === undefined) throw staleNonce(undefined);
-        throw relayFailure(error, "body");
-      }
+          );
+        try {
+          const mined = await sendManifestAnchor(sender, registry, signed);
+          return { hash: mined.hash.toLowerCase(), blockNumber: mined.receipt.blockNumber };
+        } catch (error) {
+          // Reverted (in the simulation, or mined): another anchor took this nonce in between (another device's,
+          // through another gateway process).
+          if (error instanceof ContractRevertError) throw staleNonce(undefined);
+          throw relayFailure(error, "body");
+        }
+      });
     },
   );
 }
@@ -225,4 +250,21 @@ function staleNonce(current: number | undefined): ConflictError {
     "the anchor identity wrote since this anchor was signed: read its nonce (and the newest anchor) again and re-sign",
     current === undefined ? {} : { extensions: { nonce: current } },
   );
+}
+
+/** Runs work one at a time per key (in this process), in arrival order. */
+class KeyedQueue {
+  readonly #tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(key) ?? Promise.resolve();
+    const result = previous.then(work);
+    const tail = result.catch(() => undefined);
+    this.#tails.set(key, tail);
+    try {
+      return await result;
+    } finally {
+      if (this.#tails.get(key) === tail) this.#tails.delete(key);
+    }
+  }
 }

@@ -5,11 +5,11 @@
 // - A record is registered only for the address that uploaded its ciphertext (staged by that session's address,
 //   not expired), with the owner's self-wrap among its wraps (so the patient can always recover its own key).
 //   Check, record and un-staging run under the staging lock, so the expiry sweep cannot unpin in between.
+// - A registration pins two receipts beside the ciphertext (receipts.ts: "CID is a record", "CID is this owner's"),
+//   which outlive the database. A CID another address registered is refused (RECORD_EXISTS), database or not.
 // - Restore (a wallet recovering its records from its on-chain anchor after this gateway lost its database): a CID
-//   not staged but pinned here registers only while no wrap of it exists here at all and nobody has it staged (an
-//   upload awaiting registration is its uploader's alone). Wraps are keyed by CID and
-//   recipient, so this never lets one address replace or add to the wraps of a record another address holds;
-//   it is audited as RECORD_RESTORED.
+//   not staged but pinned here registers again only for the address its owner receipt names, and only while that
+//   address has no record of it; audited as RECORD_RESTORED. Someone else staging the same bytes changes nothing.
 // - Wraps are checked for shape, never opened; scope ids are opaque bytes32. Nothing else is accepted.
 // - The record_added audit event is durable before the 201.
 import { requireSession } from "../../auth/session.ts";
@@ -30,6 +30,7 @@ import {
   WrapsAdded,
 } from "./schemas.ts";
 import { isPinnedHere } from "./manifest.ts";
+import { isRegisteredHere, registeredBy, writeReceipts } from "./receipts.ts";
 import type { UploadStaging } from "./staging.ts";
 
 async function recordView(app: RecordsApp, row: RecordRow) {
@@ -51,15 +52,17 @@ function notStaged(): ConflictError {
   );
 }
 
-/**
- * A record a wallet may restore: its ciphertext is pinned here, nobody holds a wrap of it here, and nobody has it
- * staged (an upload awaiting its uploader's registration is the uploader's alone).
- */
-async function restorable(app: RecordsApp, cid: string): Promise<boolean> {
-  const { store } = app.services;
-  if (!(await isPinnedHere(app, cid))) return false;
-  if ((await store.wrapsOf(cid)).length > 0) return false;
-  return !(await store.isStaged(cid));
+/** A record `patient` may restore: its ciphertext is pinned here and this gateway's receipt says it registered it. */
+async function restorable(app: RecordsApp, cid: string, patient: string): Promise<boolean> {
+  const options = { timeoutMs: app.config.ipfs.timeoutMs };
+  return (await isPinnedHere(app, cid)) && (await registeredBy(app.services.content, cid, patient, options));
+}
+
+function registeredByAnother(): ConflictError {
+  return new ConflictError(
+    "RECORD_EXISTS",
+    "this CID is another address's record here; upload your own ciphertext (a record's CID is one record)",
+  );
 }
 
 function recordNotFound(): NotFoundError {
@@ -76,8 +79,9 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
         description:
           "Registers a CID this address uploaded (PUT /v1/uploads) as one of its records: the DEK's wraps (the " +
           "patient's own wrap is required; others for grantees it shares with) and the record's keyed scope ids per " +
-          "consent address. Audited as record_added. A CID pinned here that nobody holds a wrap of (a record " +
-          "list restored from its on-chain anchor after the gateway lost its database) registers without staging.",
+          "consent address. Audited as record_added. A CID pinned here that this address registered before (a " +
+          "record list restored from its on-chain anchor after the gateway lost its database) registers again " +
+          "without staging; another address's CID is 409 RECORD_EXISTS.",
         operationId: "registerRecord",
         security: [{ bearer: [] }],
         body: RegisterRecord,
@@ -88,7 +92,7 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
       const patient = requireSession(request).address;
       const cid = canonicalCid(request.body.cid, "body.cid");
       const restoring = !(await staging.get(cid, patient));
-      if (restoring && !(await restorable(app, cid))) throw notStaged();
+      if (restoring && !(await restorable(app, cid, patient))) throw notStaged();
       const now = app.services.now();
       const scopeIds = normalizeScopeIds(request.body.scopeIds, "body.scopeIds");
       const wraps = wrapRows(cid, request.body.wraps, now, "body.wraps");
@@ -98,13 +102,25 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
           "include a wrap to your own address (recipient = the signed-in address), so you can always open the record",
           { field: "body.wraps" },
         );
-      // Under the staging lock: the sweep cannot unpin the CID between this check and the record.
+      // Under the staging lock: the sweep cannot unpin the CID between this check and the record, and two
+      // registrations of one CID are one after the other (the receipts decide whose it is).
+      const { content } = app.services;
+      const options = { timeoutMs: app.config.ipfs.timeoutMs };
       const row = await staging.locked(async () => {
         const staged = await staging.get(cid, patient);
+        const marked = await isRegisteredHere(content, cid, options);
+        const mine = marked && (await registeredBy(content, cid, patient, options));
+        if (marked && !mine) throw registeredByAnother();
         let size: number;
         if (staged) size = staged.size;
-        else if (restoring && (await restorable(app, cid))) size = (await app.services.content.stat(cid)).size;
+        else if (mine && (await isPinnedHere(app, cid))) size = (await content.stat(cid, options)).size;
         else throw notStaged();
+        if (!marked) {
+          // A record registered before receipts existed: one record per CID still.
+          if ((await app.services.store.wrapsOf(cid)).length > 0)
+            throw new ConflictError("RECORD_EXISTS", "this CID is registered already; add wraps to it instead");
+          await writeReceipts(content, cid, patient, options);
+        }
         const recordRow: RecordRow = { patient, cid, size, scopeIds, createdAt: now };
         if (!(await app.services.store.putRecord(recordRow, wraps)))
           throw new ConflictError(

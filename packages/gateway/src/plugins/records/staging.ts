@@ -19,6 +19,7 @@
 import type { ContentStore } from "@hygeia/storage";
 import { GatewayError } from "../../errors.ts";
 import type { GatewayStore, StagedUploadRow } from "../../store/types.ts";
+import { isRegisteredHere } from "./receipts.ts";
 
 export interface StagedUpload {
   cid: string;
@@ -262,7 +263,7 @@ export class UploadStaging {
   async #unpinIfUnreferenced(cid: string, uploader: string): Promise<boolean> {
     const { store, content, log } = this.#options;
     try {
-      if (await isReferenced(store, cid, uploader)) return false;
+      if (await isReferenced(store, content, cid, uploader)) return false;
       await content.unpin(cid);
       return true;
     } catch (error) {
@@ -287,13 +288,19 @@ export class UploadStaging {
 }
 
 /**
- * Whether the CID must stay pinned although its staging ended: any record of that CID (whoever owns it: someone
- * may re-upload a ciphertext it fetched, to have it unpinned at expiry) holds wraps; or it is the uploader's
- * manifest pointer.
+ * Whether the CID must stay pinned although its staging ended: it is a record of anyone (someone may re-upload a
+ * ciphertext it fetched, to have it unpinned at expiry): its wraps, or its registration receipt when the database
+ * lost the wraps; or it is the uploader's manifest pointer.
  */
-export async function isReferenced(store: GatewayStore, cid: string, uploader: string): Promise<boolean> {
+export async function isReferenced(
+  store: GatewayStore,
+  content: ContentStore,
+  cid: string,
+  uploader: string,
+): Promise<boolean> {
   if ((await store.wrapsOf(cid)).length > 0) return true;
-  return (await store.getManifestPointer(uploader))?.cid === cid;
+  if ((await store.getManifestPointer(uploader))?.cid === cid) return true;
+  return isRegisteredHere(content, cid);
 }
 
 function toStaged(row: StagedUploadRow): StagedUpload {

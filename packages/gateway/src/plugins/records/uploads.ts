@@ -133,7 +133,10 @@ export function uploadRoutes(app: RecordsApp, staging: UploadStaging): void {
     }
     const cid = put.cid.toV1().toString();
     if (put.size === 0) {
-      if (!(await isReferenced(app.services.store, cid, uploader)) && !(await app.services.store.isStaged(cid)))
+      if (
+        !(await isReferenced(app.services.store, app.services.content, cid, uploader)) &&
+        !(await app.services.store.isStaged(cid))
+      )
         await app.services.content.unpin(cid).catch(() => undefined);
       throw new BadRequestError("EMPTY_UPLOAD", "the upload is empty", { field: "body" });
     }
@@ -150,7 +153,7 @@ export function uploadRoutes(app: RecordsApp, staging: UploadStaging): void {
 export function unpinUnregistered(app: RecordsApp, log: FastifyBaseLogger): (upload: StagedUpload) => Promise<void> {
   return async (upload) => {
     try {
-      if (await isReferenced(app.services.store, upload.cid, upload.patient)) return;
+      if (await isReferenced(app.services.store, app.services.content, upload.cid, upload.patient)) return;
       await app.services.content.unpin(upload.cid);
     } catch (error) {
       log.warn({ err: error }, "could not unpin an expired upload; it stays pinned");
