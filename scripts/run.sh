@@ -34,5 +34,6 @@ case "$task" in
   bench-gateway) exec node packages/gateway/bench/gateway.ts "$@" ;;
   deploy) hardhat build --quiet && exec node scripts/deploy.ts "$@" ;;
   demo)  exec node packages/cli/demo/demo.ts "$@" ;;
-  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|deploy|demo" >&2; exit 2 ;;
+  fund)  exec node scripts/fund.ts "$@" ;;
+  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|deploy|demo|fund" >&2; exit 2 ;;
 esac
