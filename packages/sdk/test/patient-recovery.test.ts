@@ -12,6 +12,7 @@ import { Wallet, hexlify } from "ethers";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import type { ConnectOptions } from "../src/connection.ts";
 import { GatewayProblemError, HygeiaSdkError } from "../src/errors.ts";
+import type { FetchLike } from "../src/transport.ts";
 import { PatientClient } from "../src/patient/client.ts";
 import { readAll, type AddedRecord } from "../src/patient/records.ts";
 
@@ -34,6 +35,7 @@ describe("sdk PatientRecords: recovery from the chain anchor after the gateway l
   let clinic: PatientClient;
   let lab: AddedRecord;
   let scan: AddedRecord;
+  let firstManifest: string;
   const scanBytes = new Uint8Array(randomBytes(300_000));
 
   before(async function () {
@@ -63,10 +65,30 @@ describe("sdk PatientRecords: recovery from the chain anchor after the gateway l
     return decryptToBuffer(await readAll(download.body), dek);
   }
 
+  /** Bob registers `cid` as his own record (his wrap, his scope id): the refusal. */
+  async function takeOver(cid: string): Promise<HygeiaSdkError> {
+    const bob = await PatientClient.connect({ signer: stack.accounts.bob, connection: options });
+    try {
+      const wrap = wrapKey(generateDataKey(), bob.keys.encryption.publicKey, recordKeyContext(parseCid(cid)));
+      return await rejection(
+        bob.connection.transport.request("POST", "/v1/records", {
+          json: {
+            cid,
+            scopeIds: { [bob.address.toLowerCase()]: [hexlify(randomBytes(32))] },
+            wraps: [{ recipient: bob.address, wrap: Buffer.from(wrap).toString("base64url") }],
+          },
+        }),
+      );
+    } finally {
+      await bob.close();
+    }
+  }
+
   it("anchors each record-list version on chain, sealed: no CID and no patient address in clear", async function () {
     expect(await alice.records.anchored()).to.equal(undefined);
     lab = await alice.records.add(observation, { categories: ["laboratory"] });
     expect(lab.anchor).to.deep.include({ status: "anchored", version: 1 });
+    firstManifest = (await alice.records.manifestPointer()).cid!;
     scan = await alice.records.add(scanBytes, { mediaType: "application/dicom", categories: ["imaging"] });
     expect(scan.anchor).to.deep.include({ status: "anchored", version: 2 });
     const pointer = await alice.records.manifestPointer();
@@ -119,6 +141,9 @@ describe("sdk PatientRecords: recovery from the chain anchor after the gateway l
     expect((await phone.records.anchored())?.version).to.equal(before); // …the chain did not
     // A CID the patient does not hold at this gateway: not found, not a consent refusal.
     expect((await rejection(phone.records.get(lab.cid))).code).to.equal("RECORD_NOT_FOUND");
+    // Before Alice recovers, Bob (who knows the CID) cannot register her record as his: the gateway's receipt
+    // of her registration outlived its database.
+    expect((await takeOver(lab.cid)).code).to.equal("UPLOAD_NOT_STAGED");
 
     const report = await phone.records.recover();
     expect(report).to.deep.include({
@@ -151,31 +176,53 @@ describe("sdk PatientRecords: recovery from the chain anchor after the gateway l
     expect(note.anchor).to.deep.include({ status: "anchored", version: 5 });
   });
 
-  it("another wallet cannot take over a record by registering its CID while the owner has not recovered it", async function () {
-    // Bob registers a CID of Alice's that this gateway holds (pinned) while nobody holds a wrap of it: first come. Once
-    // Alice holds a wrap (after recovery), his registration is refused and Alice's wraps are untouched.
-    const bob = await PatientClient.connect({ signer: stack.accounts.bob, connection: options });
+  it("another wallet cannot take over a record by registering its CID once the owner recovered it either", async function () {
+    expect((await takeOver(lab.cid)).code).to.equal("UPLOAD_NOT_STAGED");
+    expect(await alice.records.getFhir(lab.cid)).to.deep.equal(observation);
+  });
+
+  it("a device that adds a record after the gateway lost its database, without recovering, keeps the earlier records", async function () {
+    await alice.close();
+    await clinic.close();
+    await stack.restartGateway({ forgetDatabase: true });
+    clinic = await PatientClient.connect({ signer: stack.accounts.clinic, connection: options });
+    const tablet = await PatientClient.connect({
+      signer: new Wallet(stack.accounts.alice.privateKey),
+      connection: options,
+    });
+    alice = tablet;
+    const before = (await tablet.records.anchored())!;
+    const fresh = await tablet.records.add(new TextEncoder().encode("added on the tablet"), {
+      mediaType: "text/plain",
+    });
+    // The chain held a list this gateway had lost: merged and registered again before the new one was anchored.
+    expect(fresh.anchor.status).to.equal("anchored");
+    expect(fresh.anchor.version).to.be.above(before.version);
+    const cids = (await tablet.records.list()).map((record) => record.cid);
+    expect(cids).to.include.members([lab.cid, scan.cid, fresh.cid]);
+    expect(await tablet.records.getFhir(lab.cid)).to.deep.equal(observation);
+    expect((await tablet.records.anchored())!.version).to.equal(fresh.anchor.version);
+  });
+
+  it("refuses an older genuine record list served for the anchored CID (a rollback), naming it", async function () {
+    // A gateway that answers the anchored manifest's CID with the patient's first, older list.
+    const anchored = (await alice.records.anchored())!;
+    const older = await readAll((await alice.connection.transport.download(`/v1/manifests/${firstManifest}`)).body);
+    const rollback: FetchLike = async (input, init) => {
+      if (input.endsWith(`/v1/manifests/${anchored.cid}`))
+        return new Response(older, { status: 200, headers: { "content-type": "application/octet-stream" } });
+      return fetch(input, init);
+    };
+    const victim = await PatientClient.connect({
+      signer: new Wallet(stack.accounts.alice.privateKey),
+      connection: { ...options, fetch: rollback },
+    });
     try {
-      const refused = await rejection(
-        bob.connection.transport.request("POST", "/v1/records", {
-          json: {
-            cid: lab.cid,
-            scopeIds: { [bob.address.toLowerCase()]: [hexlify(randomBytes(32))] },
-            wraps: [
-              {
-                recipient: bob.address,
-                wrap: Buffer.from(
-                  wrapKey(generateDataKey(), bob.keys.encryption.publicKey, recordKeyContext(parseCid(lab.cid))),
-                ).toString("base64url"),
-              },
-            ],
-          },
-        }),
-      );
-      expect(refused.code).to.equal("UPLOAD_NOT_STAGED");
-      expect(await alice.records.getFhir(lab.cid)).to.deep.equal(observation);
+      const refused = await rejection(victim.records.recover());
+      expect(refused.code).to.equal("ANCHORED_MANIFEST_MISMATCH");
+      expect(refused.kind).to.equal("integrity");
     } finally {
-      await bob.close();
+      await victim.close();
     }
   });
 });

@@ -40,8 +40,13 @@ export interface AnchoredManifest {
 /** What an anchor write did. */
 export type AnchorOutcome =
   | { status: "anchored"; version: number; transaction: string }
-  /** The chain already anchors this version or a newer one (another device's, or an earlier call's). */
+  /** The chain already anchors this list (another device's write, or an earlier call's). */
   | { status: "current"; version: number }
+  /**
+   * The chain anchors another list with a version this one does not pass (written through another gateway, or
+   * before this gateway lost its state): `records.recover()` merges it (`add` does so by itself).
+   */
+  | { status: "behind"; version: number; anchoredVersion: number }
   /** Not anchored now (the relay, the chain or the quota refused): the record list is safe at the gateway. */
   | { status: "failed"; version: number; code: string; reason: string };
 
@@ -68,12 +73,15 @@ export class ManifestAnchor {
     return found === undefined ? undefined : this.#open(found.value);
   }
 
-  /** Anchors `pointer` unless the chain holds it or a newer version; never throws for a refused write (see rules). */
+  /**
+   * Anchors `pointer` unless the chain holds a version at least as new; never throws (the list is safe at the
+   * gateway whatever happens here): a refused write, or an anchor that does not open (ANCHOR_UNREADABLE, an alarm
+   * `read()` raises), is `failed`.
+   */
   async write(pointer: AnchoredManifest): Promise<AnchorOutcome> {
     try {
       return await this.#write(pointer);
     } catch (error) {
-      if (error instanceof IntegrityError) throw error; // an anchor that does not open is an alarm, not a lag
       const code = error instanceof HygeiaSdkError ? error.code : "ANCHOR_FAILED";
       const reason = error instanceof Error ? error.message : String(error);
       return { status: "failed", version: pointer.version, code, reason };
@@ -87,7 +95,10 @@ export class ManifestAnchor {
       // The nonce first: a write landing between the two reads makes this nonce stale, never the compare wrong.
       const nonce = await chainCall(this.#context, () => manifestAnchorNonce(provider, this.#registry, this.identity));
       const current = await this.read();
-      if (current && current.version >= pointer.version) return { status: "current", version: current.version };
+      if (current && current.version >= pointer.version)
+        return current.cid === pointer.cid
+          ? { status: "current", version: current.version }
+          : { status: "behind", version: pointer.version, anchoredVersion: current.version };
       const value = sealManifestPointer(this.#keys.pointerKey, getBytes(this.identity), {
         version: pointer.version,
         cid,

@@ -216,7 +216,7 @@ function insufficientFunds(address: string, cause?: unknown): HygeiaSdkError {
     "refused",
     `${address} has not enough ETH to pay for publishing its encryption key (a DID registry transaction)`,
     {
-      hint: `Send a little ETH to ${address} (on a local stack, from a funded test account), then publish again.`,
+      hint: `Send a little ETH to ${address} (on the local stack: npm run fund -- ${address}), then publish again.`,
       field: "signer",
       cause,
     },

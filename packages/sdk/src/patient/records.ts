@@ -318,6 +318,12 @@ export class PatientRecords implements RecordSharing {
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : a.cid < b.cid ? -1 : 1));
   }
 
+  /** The listed record `cid` (undefined when the list does not hold it); a malformed CID is a usage error. */
+  async find(cid: string): Promise<PatientRecord | undefined> {
+    const entry = await this.#entry(cid, { allowUnlisted: true });
+    return entry === undefined ? undefined : recordOf(entry);
+  }
+
   /** The gateway's view of the patient's records (who holds a wrap, the scope ids registered), newest first. */
   async gatewayRecords(): Promise<GatewayRecord[]> {
     const records: GatewayRecord[] = [];
@@ -348,7 +354,11 @@ export class PatientRecords implements RecordSharing {
     else {
       // Not listed: only a record registered here (by a device that failed before listing it) is the patient's;
       // anything else is RECORD_NOT_FOUND, not a consent refusal of the patient's own key release.
-      await this.#transport.request("GET", `/v1/records/${canonical}`);
+      await this.#transport.request("GET", `/v1/records/${canonical}`).catch((error: unknown) => {
+        throw error instanceof GatewayProblemError && error.code === "RECORD_NOT_FOUND"
+          ? recordNotListed(canonical)
+          : error;
+      });
       const released = await this.#transport.request<{ wrap: string }>(
         "POST",
         `/v1/patients/${this.#self}/records/${canonical}/key`,
@@ -527,6 +537,13 @@ export class PatientRecords implements RecordSharing {
     let relisted = 0;
     if (anchored) {
       const document = await this.#openSealed(await this.#fetchManifest(anchored.cid), anchored.cid);
+      // The seal authenticates the version: an older genuine manifest served for this CID is a rollback.
+      if (document.version !== anchored.version)
+        throw new IntegrityError(
+          "ANCHORED_MANIFEST_MISMATCH",
+          `the gateway served version ${document.version} of your record list for the anchored version ${anchored.version}`,
+          "Do not trust this gateway's copy; recover through another gateway that holds your records.",
+        );
       if (document.version > (this.#recoveredFrom?.version ?? 0))
         this.#recoveredFrom = { version: document.version, cid: anchored.cid };
       const head = await this.#readManifest();
@@ -610,11 +627,7 @@ export class PatientRecords implements RecordSharing {
     const wanted = parseCidInput(cid).toString();
     const { document } = await this.#readManifest();
     const entry = document?.entries.find((candidate) => candidate.cid.toString() === wanted);
-    if (!entry && !options.allowUnlisted)
-      throw new HygeiaSdkError("RECORD_NOT_FOUND", "not-found", `record ${wanted} is not in your record list`, {
-        hint: "List your records (records.list()) and use one of their CIDs.",
-        field: "cid",
-      });
+    if (!entry && !options.allowUnlisted) throw recordNotListed(wanted);
     return entry;
   }
 
@@ -690,13 +703,17 @@ export class PatientRecords implements RecordSharing {
    * Writes a new manifest version from the current one (`change`), compare-and-swap, merged and retried on a race;
    * then anchors it on chain (unless `anchor: false`).
    */
-  #updateManifest(
+  async #updateManifest(
     change: (entries: ManifestEntry[]) => ManifestEntry[],
     options: { anchor?: boolean } = {},
   ): Promise<AnchorOutcome> {
     const run = this.#queue.then(() => this.#writeManifest(change, options.anchor ?? true));
     this.#queue = run.catch(() => undefined);
-    return run;
+    const outcome = await run;
+    // The chain anchors a list this one does not include (this gateway lost its state, or another gateway holds
+    // the newer list): merge it in now, or the next anchor would leave those records out of the newest list.
+    if (outcome.status === "behind") return (await this.recover()).anchor;
+    return outcome;
   }
 
   async #writeManifest(change: (entries: ManifestEntry[]) => ManifestEntry[], anchor: boolean): Promise<AnchorOutcome> {
@@ -975,6 +992,13 @@ function scopeIdsFor(
   }
 }
 
+function recordNotListed(cid: string): HygeiaSdkError {
+  return new HygeiaSdkError("RECORD_NOT_FOUND", "not-found", `record ${cid} is not in your record list`, {
+    hint: "Copy a CID from your record list (records.list(); hygeia record list); after a move to a new gateway, recover first.",
+    field: "cid",
+  });
+}
+
 function consentAddressesOf(self: string, listing: ConsentListing): string[] {
   const addresses = [self, ...(listing.consentAddresses ?? [])].map((address) => getAddress(address));
   return [...new Set(addresses)];
@@ -1028,7 +1052,11 @@ function parseCidInput(cid: string) {
   try {
     return parseCid(cid);
   } catch {
-    throw new SdkInputError("cid", `${describe(cid)} is not a CID`, "Copy the record's CID from records.list().");
+    throw new SdkInputError(
+      "cid",
+      `${describe(cid)} is not a CID`,
+      "Copy the record's CID from your record list (records.list(); hygeia record list).",
+    );
   }
 }
 
