@@ -6,13 +6,7 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import type { HDNodeWallet } from "ethers";
-import {
-  encryptToBuffer,
-  generateDataKey,
-  generateX25519KeyPair,
-  wrapKey,
-  type X25519KeyPair,
-} from "@hygeia/crypto";
+import { encryptToBuffer, generateDataKey, generateX25519KeyPair, wrapKey, type X25519KeyPair } from "@hygeia/crypto";
 import { verifierKeyOf } from "@hygeia/audit";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import { signIn as signInOverHttp } from "../../gateway/test/support/auth.ts";
