@@ -7,10 +7,12 @@
  * - The human message is one line, `hygeia: <what went wrong> — <hint>`, on stderr; a stack trace only with
  *   --verbose. With --json the error is one JSON document `{ "error": { code, kind, message, hint } }` on stdout
  *   and the exit code is still set.
+ * - DIDs in a message are printed in the one form of every command (ids.ts).
  * - Errors the CLI raises itself are `HygeiaSdkError`s (or `CliError`, below) with a hint, like the SDK's. An error
  *   of a lower package that reaches here unwrapped keeps its stable `code`; anything else is `internal` (10).
  */
 import { CommanderError } from "commander";
+import { printedDidsIn } from "./ids.ts";
 import { HygeiaSdkError, type ErrorKind } from "./sdk.ts";
 
 /** Exit codes by error kind (the README's table). */
@@ -64,8 +66,9 @@ export function describeError(error: unknown): DescribedError {
     return {
       code: error.code,
       kind: error.kind,
-      message: oneLine(error.message),
-      hint: oneLine(error.hint),
+      // A DID in the SDK's words (an IssuerClient's is checksummed) reads as every command prints it.
+      message: oneLine(printedDidsIn(error.message)),
+      hint: oneLine(printedDidsIn(error.hint)),
       exitCode: EXIT_CODES[error.kind] ?? EXIT_CODES.internal,
     };
   if (error instanceof CommanderError)

@@ -10,12 +10,15 @@
  *   key (signing, the derived X25519 key) unlocks the keystore, and a wrong password is an `auth` error.
  * - The keystore format and its errors are the SDK's (`encryptKeystore`, `decryptKeystore`: a wrong password is
  *   `WRONG_PASSWORD`, kind auth); this file only keeps the files.
+ * - A damaged keystore (truncated, not JSON, no address or encrypted key) concerns its own wallet only: `list` shows
+ *   it as damaged beside the others, and only a command that uses that wallet fails (KEYSTORE_INVALID, integrity,
+ *   exit 7, naming the file).
  */
 import { mkdir, open, readFile, readdir, rename, rm, stat, chmod, link } from "node:fs/promises";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { getAddress } from "ethers";
-import { HygeiaSdkError, decryptKeystore, encryptKeystore, type SdkWallet } from "./sdk.ts";
+import { HygeiaSdkError, decryptKeystore, encryptKeystore, isKeystore, type SdkWallet } from "./sdk.ts";
 import { CliError, CliUsageError } from "./errors.ts";
 
 export const WALLET_NAME = /^[a-z0-9][a-z0-9_-]{0,31}$/;
@@ -32,6 +35,15 @@ export interface WalletEntry {
   hasMnemonic: boolean;
   /** The keystore file's last change (ISO 8601). */
   savedAt: string;
+}
+
+/** A wallet whose keystore cannot be used: listed so it can be repaired, never unlocked. */
+export interface DamagedWalletEntry {
+  name: string;
+  default: boolean;
+  path: string;
+  /** Why it cannot be used ("not JSON (…)", "no address", …). */
+  damaged: string;
 }
 
 interface Config {
@@ -53,7 +65,8 @@ export class WalletStore {
     return join(this.dir, `${checkName(name)}.json`);
   }
 
-  async list(): Promise<WalletEntry[]> {
+  /** Every wallet in the folder, by name; a damaged keystore is listed as such instead of failing the listing. */
+  async list(): Promise<(WalletEntry | DamagedWalletEntry)[]> {
     let files: string[];
     try {
       files = await readdir(this.dir);
@@ -67,7 +80,24 @@ export class WalletStore {
       .filter((name) => WALLET_NAME.test(name))
       .sort();
     const fallback = await this.defaultName();
-    return Promise.all(names.map((name) => this.entry(name, fallback)));
+    const entries = await Promise.all(
+      names.map((name) => this.entry(name, fallback).catch((error: unknown) => this.#damaged(name, fallback, error))),
+    );
+    return entries.filter((entry) => entry !== undefined);
+  }
+
+  /** The listing's row for a keystore that did not read; undefined when it was removed meanwhile. */
+  #damaged(name: string, defaultName: string | undefined, error: unknown): DamagedWalletEntry | undefined {
+    if (error instanceof CliError && error.code === "WALLET_NOT_FOUND") return undefined;
+    const { code, syscall } = error as NodeJS.ErrnoException;
+    const reason =
+      error instanceof KeystoreDamagedError
+        ? error.reason
+        : typeof syscall === "string" // the system refused the file: a folder in its place, no permission, …
+          ? `cannot be read (${code})`
+          : undefined;
+    if (reason === undefined) throw error;
+    return { name, default: name === defaultName, path: this.pathOf(name), damaged: reason };
   }
 
   async entry(name: string, defaultName?: string): Promise<WalletEntry> {
@@ -101,8 +131,9 @@ export class WalletStore {
     return undefined;
   }
 
+  /** Marks `name` the default; a missing or damaged keystore is refused and nothing changes. */
   async setDefault(name: string): Promise<void> {
-    if (!(await this.exists(name))) throw walletNotFound(name);
+    await this.#readKeystore(name);
     await this.#writeConfig({ ...(await this.#readConfig()), defaultWallet: name });
   }
 
@@ -175,6 +206,9 @@ export class WalletStore {
         throw new CliError(error.code, error.kind, `wrong password for wallet "${name}"`, error.hint, {
           cause: error,
         });
+      // Its cipher parameters do not decode: damaged like a keystore that is not JSON.
+      if (error instanceof HygeiaSdkError && error.code === "NOT_A_KEYSTORE")
+        throw new KeystoreDamagedError(name, this.pathOf(name), "its encrypted key does not decode", error);
       throw error;
     }
   }
@@ -188,20 +222,26 @@ export class WalletStore {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") throw walletNotFound(name);
       throw error;
     }
-    let parsed: { address?: unknown; "x-ethers"?: { mnemonicCiphertext?: unknown } };
+    const damaged = (reason: string, cause?: unknown) => new KeystoreDamagedError(name, path, reason, cause);
+    if (json.trim() === "") throw damaged("the file is empty");
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(json) as typeof parsed;
+      parsed = JSON.parse(json);
     } catch (error) {
-      throw keystoreDamaged(name, path, error);
+      throw damaged(`not JSON (${(error as Error).message})`, error);
     }
-    if (typeof parsed.address !== "string") throw keystoreDamaged(name, path, undefined);
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw damaged("not a JSON object");
+    const keystore = parsed as KeystoreFields;
+    if (typeof keystore.address !== "string") throw damaged("no address");
     let address: string;
     try {
-      address = getAddress(parsed.address.startsWith("0x") ? parsed.address : `0x${parsed.address}`);
+      address = getAddress(keystore.address.startsWith("0x") ? keystore.address : `0x${keystore.address}`);
     } catch (error) {
-      throw keystoreDamaged(name, path, error);
+      throw damaged("its address is not an Ethereum address", error);
     }
-    return { json, address, hasMnemonic: typeof parsed["x-ethers"]?.mnemonicCiphertext === "string" };
+    if (!hasCiphertext(keystore)) throw damaged("no encrypted key (crypto.ciphertext)");
+    if (!isKeystore(json)) throw damaged("not a version 3 keystore");
+    return { json, address, hasMnemonic: typeof keystore["x-ethers"]?.mnemonicCiphertext === "string" };
   }
 
   async #readConfig(): Promise<Config> {
@@ -270,14 +310,36 @@ function walletNotFound(name: string): CliError {
   );
 }
 
-function keystoreDamaged(name: string, path: string, cause: unknown): CliError {
-  return new CliError(
-    "KEYSTORE_INVALID",
-    "integrity",
-    `the keystore of wallet "${name}" is not readable JSON with an address (${path})`,
-    "The file is damaged: restore it from a backup or import the wallet again from its secret.",
-    { cause },
-  );
+/** A keystore that cannot be used: exit 7 (integrity, like damaged local state), naming the file and why. */
+export class KeystoreDamagedError extends CliError {
+  readonly reason: string;
+  readonly path: string;
+
+  constructor(name: string, path: string, reason: string, cause?: unknown) {
+    super(
+      "KEYSTORE_INVALID",
+      "integrity",
+      `the keystore of wallet "${name}" (${path}) is damaged: ${reason}`,
+      `Restore the file from a backup, or import the wallet again from its secret (hygeia wallet import ${name} --force).`,
+      { cause },
+    );
+    this.reason = reason;
+    this.path = path;
+  }
+}
+
+/** The fields of a keystore this file reads without the password. */
+interface KeystoreFields {
+  address?: unknown;
+  crypto?: unknown;
+  Crypto?: unknown;
+  "x-ethers"?: { mnemonicCiphertext?: unknown };
+}
+
+/** Whether a keystore holds an encrypted key (ethers writes the section as "Crypto", other tools "crypto"). */
+function hasCiphertext(keystore: KeystoreFields): boolean {
+  const section = (keystore.crypto ?? keystore.Crypto) as { ciphertext?: unknown } | null | undefined;
+  return typeof section?.ciphertext === "string";
 }
 
 /** fsync of a directory, so a link or rename in it is durable. */

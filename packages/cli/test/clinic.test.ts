@@ -103,13 +103,38 @@ describe("hygeia clinic commands (real stack)", function () {
       expect(accepted.code, accepted.stderr).to.equal(0);
       const granted = accepted.json<{ did: string; role: string; issuer: string; saved: boolean; claims: object }>();
       expect(granted).to.include({ role: "clinic", saved: true });
-      expect(granted.did.toLowerCase()).to.equal(clinicDid.toLowerCase());
-      expect(granted.issuer.toLowerCase()).to.equal(`did:ethr:0x7a69:${stack.accounts.board.address.toLowerCase()}`);
+      expect(granted.did).to.equal(clinicDid);
+      expect(granted.issuer).to.equal(`did:ethr:0x7a69:${stack.accounts.board.address.toLowerCase()}`);
       expect(granted.claims).to.include({ clinicName: "Harbor Virtual Clinic" });
       const state = JSON.parse(await readFile(join(home.home, "state", "clinic.json"), "utf8")) as {
         accreditation?: string;
       };
       expect(state.accreditation).to.equal(accreditation);
+    });
+
+    it("prints a wallet's DID in one form in every command: the SDK's didOf (chain id in hex, address lowercase)", async () => {
+      const clinic = stack.accounts.clinic.address;
+      const expected = `did:ethr:0x7a69:${clinic.toLowerCase()}`;
+      expect(clinicDid).to.equal(expected); // did publish-key
+      const outputs = {
+        "wallet show": await asClinic(["--json", "wallet", "show"]),
+        "wallet export-public": await asClinic(["--json", "wallet", "export-public"]),
+        "clinic accreditation": await asClinic(["--json", "clinic", "accreditation"]),
+        "issuer standing": await asClinic(["--json", "issuer", "standing", clinic]),
+      };
+      for (const [command, output] of Object.entries(outputs)) {
+        expect(output.code, `${command}: ${output.stderr}`).to.equal(0);
+        expect(output.json<{ did: string }>().did, command).to.equal(expected);
+      }
+      // Addresses: EIP-55, as wallets give them.
+      expect(outputs["wallet show"].json<{ address: string }>().address).to.equal(clinic);
+      expect(outputs["clinic accreditation"].json<{ address: string }>().address).to.equal(clinic);
+      expect(outputs["issuer standing"].json<{ issuer: string }>().issuer).to.equal(clinic);
+      // The same DID in human output.
+      const human = await asClinic(["clinic", "accreditation"]);
+      expect(human.code, human.stderr).to.equal(0);
+      expect(human.stdout).to.include(expected);
+      expect(human.stdout).to.include(`did:ethr:0x7a69:${stack.accounts.board.address.toLowerCase()}`);
     });
   });
 
@@ -299,7 +324,7 @@ describe("hygeia clinic commands (real stack)", function () {
           PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" },
         });
         expect(checkedIn.stdout).to.not.include("Lovelace");
-        expect(result.patient.did.toLowerCase()).to.equal(alice.did.toLowerCase());
+        expect(result.patient.did).to.equal(`did:ethr:0x7a69:${stack.accounts.alice.address.toLowerCase()}`);
       } finally {
         await patientAgent.close();
         await issuerAgent.close();

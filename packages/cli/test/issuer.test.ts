@@ -77,7 +77,7 @@ describe("hygeia issuer commands (real stack)", function () {
       standing: { trusted: boolean; state: string };
     }>();
     expect(change).to.include({ role: "medical-board", changed: true });
-    expect(change.did.toLowerCase()).to.equal(boardDid);
+    expect(change.did).to.equal(boardDid);
     expect(change.transaction).to.match(/^0x[0-9a-f]{64}$/);
     expect(change.standing).to.include({ trusted: true, state: "active" });
     expect(await trust.isTrusted(board, "medical-board")).to.equal(true);
@@ -130,8 +130,8 @@ describe("hygeia issuer commands (real stack)", function () {
       path: string;
     }>();
     expect(result).to.include({ format: "jwt", type: "ClinicAccreditationCredential", path: credentialFile });
-    expect(result.issuer.toLowerCase()).to.equal(boardDid);
-    expect(result.subject.toLowerCase()).to.equal(clinicDid);
+    expect(result.issuer).to.equal(boardDid);
+    expect(result.subject).to.equal(clinicDid);
     expect(result.status).to.include({ format: "bitstring" });
     expect((await readFile(credentialFile, "utf8")).trim()).to.equal(result.credential);
     expect((await stat(credentialFile)).mode & 0o777).to.equal(0o600);

@@ -198,6 +198,83 @@ describe("hygeia wallet", function () {
     expect(oneErrorLine(noPassword)).to.include("HYGEIA_PASSWORD");
   });
 
+  it("lists every readable wallet beside a damaged keystore, which only the commands using it refuse (exit 7)", async () => {
+    const other = await tempHome();
+    try {
+      const env2 = { HYGEIA_HOME: other.home, HYGEIA_PASSWORD: PASSWORD };
+      for (const [name, wallet] of [
+        ["alice", keyWallet],
+        ["bob", phraseWallet],
+      ] as const) {
+        const imported = await hygeia(["--json", "wallet", "import", name, "--private-key"], {
+          env: env2,
+          input: wallet.privateKey,
+        });
+        expect(imported.code, imported.stderr).to.equal(0);
+      }
+      // A keystore cut off mid-write (a full disk, a bad copy), and one that is JSON but holds no key.
+      const dir = join(other.home, "wallets");
+      const whole = await readFile(join(dir, "bob.json"), "utf8");
+      const truncated = join(dir, "broken.json");
+      await writeFile(truncated, whole.slice(0, whole.length / 2), { mode: 0o600 });
+      const keyless = join(dir, "keyless.json");
+      await writeFile(keyless, JSON.stringify({ address: keyWallet.address.slice(2), version: 3 }), { mode: 0o600 });
+
+      const listed = await hygeia(["--json", "wallet", "list"], { env: env2 });
+      expect(listed.code, listed.stderr).to.equal(0);
+      const { wallets } = listed.json<{ wallets: (WalletJson & { damaged?: string })[] }>();
+      expect(wallets.map((w) => w.name)).to.deep.equal(["alice", "bob", "broken", "keyless"]);
+      expect(wallets[0]).to.include({ address: keyWallet.address, default: true });
+      expect(wallets[0]).to.not.have.property("damaged");
+      expect(wallets[1]).to.include({ address: phraseWallet.address, default: false });
+      expect(wallets[2]).to.include({ path: truncated, default: false });
+      expect(wallets[2]!.damaged).to.match(/not JSON/);
+      expect(wallets[3]).to.include({ path: keyless });
+      expect(wallets[3]!.damaged).to.match(/no encrypted key/);
+
+      const human = await hygeia(["wallet", "list"], { env: env2 });
+      expect(human.code, human.stderr).to.equal(0);
+      expect(human.stdout).to.match(/alice \*\s+0x/);
+      expect(human.stdout).to.match(/broken\s+damaged: not JSON/);
+      expect(human.stdout).to.include(truncated);
+
+      // The default and any other healthy wallet keep working.
+      const shown = await hygeia(["--json", "wallet", "show"], { env: env2 });
+      expect(shown.code, shown.stderr).to.equal(0);
+      expect(shown.json<WalletJson>()).to.include({ name: "alice" });
+      const exported = await hygeia(["--json", "wallet", "export-public", "bob"], { env: env2 });
+      expect(exported.code, exported.stderr).to.equal(0);
+      expect(exported.json<WalletJson>().address).to.equal(phraseWallet.address);
+
+      // Using the damaged one: exit 7 naming the file, and it is never made the default.
+      const show = await hygeia(["wallet", "show", "broken"], { env: env2 });
+      expect(show.code).to.equal(7);
+      expect(oneErrorLine(show)).to.include(truncated);
+      const unlock = await hygeia(["--json", "--wallet", "keyless", "wallet", "export-public"], { env: env2 });
+      expect(unlock.code).to.equal(7);
+      const error = unlock.json<{ error: { code: string; kind: string; message: string } }>().error;
+      expect(error).to.include({ code: "KEYSTORE_INVALID", kind: "integrity" });
+      expect(error.message).to.include(keyless);
+      const marked = await hygeia(["wallet", "default", "broken"], { env: env2 });
+      expect(marked.code).to.equal(7);
+      expect(oneErrorLine(marked)).to.include(truncated);
+      expect((await hygeia(["--json", "wallet", "show"], { env: env2 })).json<WalletJson>().name).to.equal("alice");
+
+      // Repaired by importing the wallet again over it.
+      const repaired = await hygeia(["--json", "wallet", "import", "broken", "--private-key", "--force"], {
+        env: env2,
+        input: phraseWallet.privateKey,
+      });
+      expect(repaired.code, repaired.stderr).to.equal(0);
+      const relisted = await hygeia(["--json", "wallet", "list"], { env: env2 });
+      expect(
+        relisted.json<{ wallets: { name: string; damaged?: string }[] }>().wallets.filter((w) => w.damaged),
+      ).to.have.length(1);
+    } finally {
+      await other.dispose();
+    }
+  });
+
   it("refuses a wallet name that is not a safe file name, and a wallet that does not exist (exit 1, 5)", async () => {
     const bad = await hygeia(["wallet", "create", "../evil"], { env });
     expect(bad.code).to.equal(1);

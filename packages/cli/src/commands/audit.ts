@@ -9,6 +9,7 @@ import type { Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { CliUsageError } from "../errors.ts";
 import { formatDate, table } from "../output.ts";
+import { printedAddress } from "../ids.ts";
 import type { Act } from "../program.ts";
 import { AuditIntegrityError, type AuditEntry, type VerifiedAuditEntry } from "../sdk.ts";
 import { LocalState } from "../state.ts";
@@ -48,7 +49,7 @@ Examples:
             limit,
             ...(opts.after === undefined ? {} : { after: opts.after }),
           });
-          cli.output.result(page, (p) =>
+          cli.output.result({ ...page, events: page.events.map(printedEvent) }, (p) =>
             [
               p.events.length === 0 ? "No audit events yet." : eventsTable(p.events),
               ...(p.next ? [`More: hygeia audit show --after ${p.next}`] : []),
@@ -67,10 +68,11 @@ Examples:
           }));
         if (!report.ok) {
           // Human mode: show what verified and what did not, then fail; --json: the one document is the error.
-          if (!cli.output.json) cli.io.stdout.write(`${eventsTable(report.events)}\n`);
+          if (!cli.output.json) cli.io.stdout.write(`${eventsTable(report.events.map(printedEvent))}\n`);
           throw new AuditIntegrityError(report);
         }
-        const { events, counts, anchoredSize, verifierKey, origin, problems, ok } = report;
+        const { counts, anchoredSize, verifierKey, origin, problems, ok } = report;
+        const events = report.events.map(printedEvent);
         cli.output.result({ ok, origin, verifierKey, anchoredSize, counts, problems, events }, (r) =>
           [
             r.events.length === 0 ? "No audit events yet." : eventsTable(r.events),
@@ -80,6 +82,16 @@ Examples:
         );
       }),
     );
+}
+
+/** The gateway logs addresses lowercase: printed EIP-55, like every command prints them. */
+function printedEvent<T extends AuditEntry>(event: T): T {
+  return {
+    ...event,
+    actor: printedAddress(event.actor),
+    grantee: printedAddress(event.grantee),
+    consentAddress: printedAddress(event.consentAddress),
+  };
 }
 
 function eventsTable(events: readonly (AuditEntry | VerifiedAuditEntry)[]): string {

@@ -10,6 +10,7 @@ import type { Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { CliError, CliUsageError } from "../errors.ts";
 import { fields } from "../output.ts";
+import { printedDid } from "../ids.ts";
 import type { Act } from "../program.ts";
 import { IdentityAgent, ethrNetworkFromDeployment } from "@hygeia/identity";
 import {
@@ -59,7 +60,7 @@ Examples:
         const { did } = await agent.importEthrDid(cli.unlockedWallet!.privateKey, "patient");
         const wallet = { agent, did, trustRegistry: patient.connection.deployment.contracts.TrustRegistry };
         const verified = await verifyCheckInClinic({ wallet, checkIn, transport, relay: { timeoutMs } });
-        const clinic = verified.clinic!;
+        const clinic = { ...verified.clinic!, did: printedDid(verified.clinic!.did) };
         const asked = checkIn.request.credentials.map((c) => `${c.type}: ${(c.claims ?? ["(whole)"]).join(", ")}`);
         cli.output.note(
           fields([
@@ -114,7 +115,7 @@ async function approve(cli: Cli, clinicName: string): Promise<void> {
 
 function describeClaimed(checkIn: PatientCheckIn): string {
   const { clinicName, virtual } = checkIn.clinic.claimed;
-  return `${clinicName ?? checkIn.clinic.did}${virtual ? " (virtual clinic)" : ""} (not verified yet)`;
+  return `${clinicName ?? printedDid(checkIn.clinic.did)}${virtual ? " (virtual clinic)" : ""} (not verified yet)`;
 }
 
 function seconds(value: string): number {

@@ -10,8 +10,9 @@ import qrcode from "qrcode-terminal";
 import type { Cli } from "../cli.ts";
 import { CliError, CliUsageError } from "../errors.ts";
 import { fields, formatBytes, formatDate, table } from "../output.ts";
+import { printedAddress, printedDid } from "../ids.ts";
 import type { Act } from "../program.ts";
-import { AccessRefusedError, HygeiaSdkError, type CheckInResult } from "../sdk.ts";
+import { AccessRefusedError, HygeiaSdkError, addressOf, didOf, type CheckInResult } from "../sdk.ts";
 import { CREDENTIAL_TYPES, readCredential } from "./issuer.ts";
 
 export function registerClinic(program: Command, act: Act): void {
@@ -56,7 +57,16 @@ Examples:
           );
         const granted = await client.presentAccreditation(credential);
         if (imported !== undefined) await state.update((s) => ({ ...s, accreditation: imported }));
-        cli.output.result({ did: client.did, ...granted, saved: imported !== undefined }, (g) =>
+        // The identity agent's DID and the credential's issuer carry checksummed addresses; the gateway's address is
+        // lowercase: printed in the form of every other command.
+        const printed = {
+          did: printedDid(client.did),
+          ...granted,
+          address: printedAddress(granted.address),
+          issuer: printedDid(granted.issuer),
+          saved: imported !== undefined,
+        };
+        cli.output.result(printed, (g) =>
           [
             `The gateway accepted the accreditation: ${g.did} holds the ${g.role} role${g.saved ? " (credential saved for later commands)" : ""}.`,
             fields([
@@ -134,7 +144,14 @@ Examples:
             );
           throw error;
         }
-        const result = await client.checkIns.result(opened.id);
+        const answered = await client.checkIns.result(opened.id);
+        const result: CheckInResult = {
+          ...answered,
+          patient: answered.patient && {
+            did: printedDid(answered.patient.did),
+            address: printedAddress(answered.patient.address),
+          },
+        };
         cli.output.result(result, checkInLines);
         if (!result.ok)
           throw new AccessRefusedError(
@@ -231,7 +248,8 @@ Examples:
             message: r.error.message,
             hint: r.error.hint,
           }));
-          cli.output.result({ patient, purpose: opts.purpose, readable, refused }, (r) =>
+          const patientDid = didOf(addressOf(patient, "patient"), client.connection.deployment.chainId);
+          cli.output.result({ patient: patientDid, purpose: opts.purpose, readable, refused }, (r) =>
             [
               table(
                 [

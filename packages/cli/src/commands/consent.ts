@@ -8,6 +8,7 @@ import { Option, type Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { CliError } from "../errors.ts";
 import { formatDate, table } from "../output.ts";
+import { printedAddress } from "../ids.ts";
 import type { Act } from "../program.ts";
 import { HygeiaSdkError, type ConsentMode, type ListedConsent, type PatientClient } from "../sdk.ts";
 
@@ -126,7 +127,12 @@ Examples:
         const patient = await cli.patient();
         // The record CIDs label record:<cid> scopes; the gateway never learns them from this.
         const cids = (await patient.records.list()).map((r) => r.cid);
-        const consents = await patient.consent.list({ cids });
+        // The gateway lists addresses lowercase; grant and revoke print them EIP-55 like every command.
+        const consents = (await patient.consent.list({ cids })).map((c) => ({
+          ...c,
+          grantee: printedAddress(c.grantee),
+          consentAddress: printedAddress(c.consentAddress),
+        }));
         cli.output.result({ consents }, ({ consents: rows }) =>
           rows.length === 0 ? "No live consents." : consentsTable(rows),
         );

@@ -6,7 +6,8 @@ import type { Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { fields, table } from "../output.ts";
 import type { Act } from "../program.ts";
-import { didOf, encryptionKeysOf, type EncryptionKey } from "../sdk.ts";
+import { printedDid } from "../ids.ts";
+import { addressOf, didOf, encryptionKeysOf, type EncryptionKey } from "../sdk.ts";
 
 export function registerDid(program: Command, act: Act): void {
   const did = program
@@ -72,10 +73,14 @@ Examples:
     )
     .action(
       act(async (cli: Cli, subject: string | undefined) => {
-        const address = subject ?? (await cli.wallets.entry(await cli.wallets.resolve(cli.options.wallet))).address;
+        const address =
+          subject === undefined
+            ? (await cli.wallets.entry(await cli.wallets.resolve(cli.options.wallet))).address
+            : addressOf(subject, "did");
         const connection = await cli.connection();
         const keys = await encryptionKeysOf(connection, address);
-        const did = subject?.startsWith("did:") ? subject : didOf(address, connection.deployment.chainId);
+        // The DID that was resolved (this chain's), in the one form every command prints.
+        const did = didOf(address, connection.deployment.chainId);
         cli.output.result({ did, published: keys.length > 0, keys: keys.map(keyView) }, (r) =>
           [
             fields([
@@ -96,7 +101,11 @@ export interface KeyView {
 }
 
 export function keyView(key: EncryptionKey): KeyView {
-  return { id: key.id, publicKeyBase64: Buffer.from(key.publicKey).toString("base64"), current: key.current };
+  return {
+    id: printedDid(key.id),
+    publicKeyBase64: Buffer.from(key.publicKey).toString("base64"),
+    current: key.current,
+  };
 }
 
 function keysTable(keys: readonly KeyView[]): string {

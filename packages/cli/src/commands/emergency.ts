@@ -4,6 +4,7 @@
 import type { Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { formatDate, formatSeconds, table } from "../output.ts";
+import { printedAddress } from "../ids.ts";
 import type { Act } from "../program.ts";
 
 export function registerEmergency(program: Command, act: Act): void {
@@ -64,7 +65,7 @@ Examples:
     .action(
       act(async (cli: Cli) => {
         const patient = await cli.patient();
-        const grantees = await patient.emergency.list();
+        const grantees = (await patient.emergency.list()).map((g) => ({ ...g, grantee: printedAddress(g.grantee) }));
         cli.output.result({ grantees }, ({ grantees: rows }) =>
           rows.length === 0
             ? "No emergency grantees."

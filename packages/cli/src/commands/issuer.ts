@@ -10,6 +10,7 @@ import { Option, type Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { CliError, CliUsageError } from "../errors.ts";
 import { fields, formatDate } from "../output.ts";
+import { printedDid } from "../ids.ts";
 import type { Act } from "../program.ts";
 import type { AccreditationChange, IssuedCredential, IssuerClient, StatusChange } from "../sdk.ts";
 
@@ -65,7 +66,7 @@ Examples:
           ...(opts.from === undefined ? {} : { validFrom: date("--from", opts.from) }),
           ...(opts.until === undefined ? {} : { validUntil: date("--until", opts.until) }),
         });
-        cli.output.result(changed, accreditationLines);
+        cli.output.result(printedChange(changed), accreditationLines);
       }),
     );
 
@@ -81,7 +82,10 @@ Examples:
     .action(
       act(async (cli: Cli, subject: string, opts: { role: (typeof ROLES)[number] }) => {
         const client = await cli.issuer();
-        cli.output.result(await client.deaccredit({ issuer: subject, role: opts.role }), accreditationLines);
+        cli.output.result(
+          printedChange(await client.deaccredit({ issuer: subject, role: opts.role })),
+          accreditationLines,
+        );
       }),
     );
 
@@ -93,7 +97,8 @@ Examples:
     .action(
       act(async (cli: Cli, subject: string) => {
         const client = await cli.issuer();
-        const standing = await client.accreditation(subject);
+        const found = await client.accreditation(subject);
+        const standing = { ...found, did: printedDid(found.did) };
         cli.output.result(standing, (s) =>
           [
             fields([
@@ -175,7 +180,9 @@ Examples:
             await file?.close();
             if (file !== undefined && issued === undefined) await rm(path!, { force: true });
           }
-          cli.output.result({ ...issued, ...(path === undefined ? {} : { path }) }, (r) =>
+          // The credential itself keeps the DIDs as signed; the fields beside it are printed like everywhere else.
+          const printed = { ...issued!, issuer: printedDid(issued!.issuer), subject: printedDid(issued!.subject) };
+          cli.output.result({ ...printed, ...(path === undefined ? {} : { path }) }, (r) =>
             [
               `Issued a ${r.type} (${r.format}) to ${r.subject}${r.status ? ", revocable" : ""}.`,
               r.path === undefined ? r.credential : `Saved to ${r.path}.`,
@@ -287,6 +294,11 @@ async function createOutput(path: string): Promise<FileHandle> {
       "Give a file in a writable directory.",
     );
   }
+}
+
+/** IssuerClient writes DIDs with the checksummed address: printed in the didOf form of every other command. */
+function printedChange(change: AccreditationChange): AccreditationChange {
+  return { ...change, did: printedDid(change.did) };
 }
 
 function accreditationLines(c: AccreditationChange): string {

@@ -5,6 +5,7 @@
 import type { Command } from "commander";
 import type { Cli } from "../cli.ts";
 import { fields } from "../output.ts";
+import { printedAddress } from "../ids.ts";
 import type { Act } from "../program.ts";
 
 interface Readiness {
@@ -36,7 +37,9 @@ Examples:
           rpc: connection.rpcUrl,
           chainId: connection.deployment.chainId,
           block,
-          contracts: connection.deployment.contracts,
+          contracts: Object.fromEntries(
+            Object.entries(connection.deployment.contracts).map(([name, address]) => [name, printedAddress(address)]),
+          ) as typeof connection.deployment.contracts,
           ready: Object.fromEntries(Object.entries(ready.checks ?? {}).map(([part, check]) => [part, check.ready])),
         };
         cli.output.result(result, (r) =>

@@ -10,7 +10,7 @@ import { CliUsageError } from "../errors.ts";
 import { fields, table } from "../output.ts";
 import type { Act } from "../program.ts";
 import { readSecret } from "../secrets.ts";
-import type { WalletEntry } from "../wallet-store.ts";
+import type { DamagedWalletEntry, WalletEntry } from "../wallet-store.ts";
 
 export function registerWallet(program: Command, act: Act): void {
   const wallet = program
@@ -129,19 +129,21 @@ Examples:
   wallet
     .command("list")
     .description("list the wallets in <home>/wallets")
-    .addHelpText("after", "\nExamples:\n  $ hygeia wallet list\n  $ hygeia --json wallet list")
+    .addHelpText(
+      "after",
+      `
+A keystore that cannot be read (truncated, not JSON, no address or key) is listed as damaged, with its file and
+why ("damaged" in --json); the other wallets work as before, and only commands using it fail (exit 7).
+
+Examples:
+  $ hygeia wallet list
+  $ hygeia --json wallet list`,
+    )
     .action(
       act(async (cli: Cli) => {
         const entries = await cli.wallets.list();
-        cli.output.result({ wallets: await Promise.all(entries.map((e) => describe(cli, e))) }, ({ wallets }) =>
-          wallets.length === 0
-            ? "No wallets yet: create one with `hygeia wallet create <name>`."
-            : table(wallets, [
-                { header: "name", value: (w) => (w.default ? `${w.name} *` : w.name) },
-                { header: "address", value: (w) => w.address },
-                { header: "phrase", value: (w) => (w.hasMnemonic ? "yes" : "no") },
-              ]),
-        );
+        const wallets = await Promise.all(entries.map((e) => ("damaged" in e ? e : describe(cli, e))));
+        cli.output.result({ wallets }, (r) => walletsTable(r.wallets));
       }),
     );
 
@@ -233,6 +235,23 @@ Examples:
         );
       }),
     );
+}
+
+function walletsTable(wallets: readonly ((WalletEntry & { did: string | null }) | DamagedWalletEntry)[]): string {
+  if (wallets.length === 0) return "No wallets yet: create one with `hygeia wallet create <name>`.";
+  const damaged = wallets.filter((w) => "damaged" in w);
+  return [
+    table(wallets, [
+      { header: "name", value: (w) => (w.default ? `${w.name} *` : w.name) },
+      { header: "address", value: (w) => ("damaged" in w ? `damaged: ${w.damaged}` : w.address) },
+      { header: "phrase", value: (w) => ("damaged" in w ? undefined : w.hasMnemonic ? "yes" : "no") },
+    ]),
+    ...(damaged.length > 0 ? [""] : []),
+    ...damaged.map(
+      (w) =>
+        `"${w.name}" cannot be used: restore ${w.path} from a backup, or import the wallet again (hygeia wallet import ${w.name} --force).`,
+    ),
+  ].join("\n");
 }
 
 async function save(cli: Cli, name: string, wallet: SdkWallet, force: boolean): Promise<WalletEntry> {
