@@ -132,6 +132,45 @@ describe("hygeia patient commands (real stack)", function () {
     expect(JSON.parse(raw.stdout)).to.deep.equal(observation);
   });
 
+  it("refuses a file record with --json and no -o before downloading anything (exit 1, one line naming -o)", async () => {
+    // Which records' ciphertexts the gateway read from IPFS while the command ran (the sealed record list is read
+    // too: it is what tells a record's kind).
+    const content = stack.services.content;
+    const records = new Set([pdfCid, labCid]);
+    const read: string[] = [];
+    const get = content.get.bind(content);
+    content.get = (cid, options) => {
+      if (records.has(String(cid))) read.push(String(cid));
+      return get(cid, options);
+    };
+    try {
+      const refused = await run(["--json", "record", "get", pdfCid]);
+      expect(refused.code).to.equal(1);
+      const { error } = refused.json<{ error: { code: string; kind: string; message: string; hint: string } }>();
+      expect(error).to.include({ kind: "usage" });
+      expect(error.message).to.include("application/pdf");
+      expect(error.hint).to.include("-o <file>");
+      expect(read, "the record's ciphertext was read").to.deep.equal([]);
+      // A CID the record list does not hold: nothing to tell its kind by, so nothing is downloaded either.
+      const unknown = await run([
+        "--json",
+        "record",
+        "get",
+        "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku",
+      ]);
+      expect(unknown.code).to.equal(5);
+      expect(unknown.json<{ error: { code: string } }>().error.code).to.equal("RECORD_NOT_FOUND");
+      expect(read).to.deep.equal([]);
+
+      const fhir = await run(["--json", "record", "get", labCid]);
+      expect(fhir.code, fhir.stderr).to.equal(0);
+      expect(fhir.json<{ record: { cid: string }; resource: unknown }>().resource).to.deep.equal(observation);
+      expect(read).to.deep.equal([labCid]);
+    } finally {
+      content.get = get;
+    }
+  });
+
   it("grants consent gaslessly, sharing the existing record of that category, and lists and exports it", async () => {
     const granted = await run([
       "--json",
@@ -157,7 +196,7 @@ describe("hygeia patient commands (real stack)", function () {
     }>();
     expect(consents).to.have.length(1);
     expect(consents[0]).to.include({
-      grantee: stack.accounts.clinic.address.toLowerCase(),
+      grantee: stack.accounts.clinic.address,
       scope: "category:laboratory",
       purpose: "Treatment",
       status: "active",
@@ -223,9 +262,7 @@ describe("hygeia patient commands (real stack)", function () {
     const listed = await run(["--json", "emergency", "list"]);
     expect(listed.code, listed.stderr).to.equal(0);
     const { grantees } = listed.json<{ grantees: { grantee: string; status: string }[] }>();
-    expect(grantees.map((g) => [g.grantee.toLowerCase(), g.status])).to.deep.equal([
-      [stack.accounts.clinic.address.toLowerCase(), "ready"],
-    ]);
+    expect(grantees.map((g) => [g.grantee, g.status])).to.deep.equal([[stack.accounts.clinic.address, "ready"]]);
   });
 
   it("shows the audit trail and verifies it against the chain, pinning the gateway's verifier key", async () => {
@@ -255,9 +292,42 @@ describe("hygeia patient commands (real stack)", function () {
       expect(imported.code, imported.stderr).to.equal(0);
       const recovered = await hygeia(["--json", "recover"], { env: fresh });
       expect(recovered.code, recovered.stderr).to.equal(0);
-      const result = recovered.json<{ records: { cid: string }[]; encryptionKey: { published: boolean } }>();
+      type Recovered = {
+        records: { cid: string }[];
+        encryptionKey: { published: boolean };
+        recovery: {
+          anchoredVersion?: number;
+          reregistered: number;
+          unavailable: unknown[];
+          anchor: { status: string };
+        };
+      };
+      const result = recovered.json<Recovered>();
       expect(result.encryptionKey.published).to.equal(true);
       expect(result.records.map((r) => r.cid)).to.have.members([labCid, pdfCid]);
+      expect(result.recovery.anchoredVersion).to.be.a("number");
+      expect(result.recovery).to.deep.include({ reregistered: 0, unavailable: [] });
+
+      // The gateway loses its database: the record list comes back from its anchor on chain.
+      await stack.restartGateway({ forgetDatabase: true });
+      const listedBefore = await hygeia(["--json", "record", "list"], { env: fresh });
+      const emptyList = listedBefore.json<{ records: unknown[]; anchoredVersion: number | null }>();
+      expect(emptyList.records).to.deep.equal([]);
+      expect(emptyList.anchoredVersion).to.be.a("number");
+      const hint = await hygeia(["record", "list"], { env: fresh });
+      expect(hint.stdout).to.match(/anchored on chain \(version \d+\): run `hygeia recover`/);
+      const restored = await hygeia(["--json", "recover"], { env: fresh });
+      expect(restored.code, restored.stderr).to.equal(0);
+      const after = restored.json<Recovered>();
+      expect(after.records.map((r) => r.cid)).to.have.members([labCid, pdfCid]);
+      expect(after.recovery).to.deep.include({ reregistered: 2, unavailable: [] });
+      expect(after.recovery.anchor.status).to.equal("anchored");
+      const human = await hygeia(["recover"], { env: fresh });
+      expect(human.code, human.stderr).to.equal(0);
+      expect(human.stdout).to.match(/record list on chain:\s+version \d+ found; up to date/);
+      const lab = await hygeia(["--json", "record", "get", labCid], { env: fresh });
+      expect(lab.code, lab.stderr).to.equal(0);
+      expect(lab.json<{ resource: unknown }>().resource).to.deep.equal(observation);
     } finally {
       await device.dispose();
     }

@@ -14,7 +14,7 @@ import type { Cli } from "../cli.ts";
 import { CliError, CliUsageError } from "../errors.ts";
 import { fields, formatBytes, formatDate, table } from "../output.ts";
 import type { Act } from "../program.ts";
-import type { PatientRecord, RecordInput } from "../sdk.ts";
+import type { PatientClient, PatientRecord, RecordInput } from "../sdk.ts";
 
 /** Media types by file extension, for files given without --type. */
 const MEDIA_TYPES: Record<string, string> = {
@@ -119,6 +119,12 @@ Examples:
               ["size", `${formatBytes(r.size)} (stored encrypted: ${formatBytes(r.storedSize)})`],
               ["shared with", r.wrappedTo.length > 0 ? r.wrappedTo.join(", ") : "only you"],
               ...r.notWrapped.map((n) => ["not shared with", `${n.grantee}: ${n.reason}`] as const),
+              [
+                "record list on chain",
+                r.anchor.status === "anchored" || r.anchor.status === "current"
+                  ? `anchored (version ${r.anchor.version})`
+                  : `not anchored now (${r.anchor.status === "failed" ? r.anchor.code : "another list is newer"}); \`hygeia recover\` anchors it`,
+              ],
             ]),
           ].join("\n"),
         );
@@ -128,15 +134,29 @@ Examples:
   record
     .command("list")
     .description("list your records (from your encrypted record list; the gateway cannot read it)")
-    .addHelpText("after", "\nExamples:\n  $ hygeia record list\n  $ hygeia --json record list")
+    .addHelpText(
+      "after",
+      `
+An empty list says whether the chain anchors a record list of yours all the same (--json: "anchoredVersion"): then
+this gateway lost it or never had it, and \`hygeia recover\` brings it back.
+
+Examples:
+  $ hygeia record list
+  $ hygeia --json record list`,
+    )
     .action(
       act(async (cli: Cli) => {
         const patient = await cli.patient();
         const records = await patient.records.list();
-        cli.output.result({ records }, ({ records: rows }) =>
-          rows.length === 0
-            ? "No records yet: add one with `hygeia record add <file> --category <category>`."
-            : recordsTable(rows),
+        // An empty list at a gateway that lost its state (or another gateway) while the chain anchors one: say so.
+        const anchored = records.length === 0 ? await patient.records.anchored() : undefined;
+        const result = records.length === 0 ? { records, anchoredVersion: anchored?.version ?? null } : { records };
+        cli.output.result(result, ({ records: rows }) =>
+          rows.length > 0
+            ? recordsTable(rows)
+            : anchored
+              ? `This gateway lists none of your records, but your record list is anchored on chain (version ${anchored.version}): run \`hygeia recover\`.`
+              : "No records yet: add one with `hygeia record add <file> --category <category>`.",
         );
       }),
     );
@@ -151,7 +171,8 @@ Examples:
       "after",
       `
 The file is written (mode 0600) only once every chunk decrypted and verified; a damaged download leaves nothing.
-With --json and no -o, a FHIR record's resource is part of the JSON document.
+With --json and no -o, a FHIR record's resource is part of the JSON document; any other record (a PDF, an image)
+is refused before anything is downloaded (exit 1): give -o <file> for it.
 
 Examples:
   $ hygeia record get bafkrei… -o scan.pdf
@@ -171,13 +192,9 @@ Examples:
         if (target !== undefined) await checkOutputPath(target, opts.output!);
         const patient = await cli.patient();
         if (target === undefined && cli.options.json) {
+          await assertFitsInJson(patient, cid);
           const { metadata, bytes } = await patient.records.getBytes(cid);
-          if (metadata.kind !== "fhir")
-            throw new CliUsageError(
-              "--output",
-              `record ${cid} is a ${metadata.mediaType} file, which does not fit in a JSON document`,
-              "Give -o <file> to save it.",
-            );
+          if (metadata.kind !== "fhir") throw notJson(cid, metadata); // dropped from the list meanwhile
           cli.output.result(
             { record: metadata, resource: JSON.parse(new TextDecoder().decode(bytes)) as unknown },
             () => "",
@@ -202,6 +219,33 @@ Examples:
         );
       }),
     );
+}
+
+/**
+ * With --json and no -o only a FHIR record can be printed (inside the JSON document). Its kind is read from the
+ * record list before anything is downloaded: a file record would be refused only after a download of any size.
+ * A CID the list does not hold has no kind to tell by, so it is refused too (the SDK could fetch such a record,
+ * but only as an opaque file).
+ */
+async function assertFitsInJson(patient: PatientClient, cid: string): Promise<void> {
+  const listed = await patient.records.find(cid); // a malformed CID: a usage error, as without --json
+  if (listed === undefined)
+    throw new CliError(
+      "RECORD_NOT_FOUND",
+      "not-found",
+      `record ${cid} is not in your record list`,
+      "Copy the CID from `hygeia record list`, or save a record missing from the list with -o <file>.",
+      { field: "cid" },
+    );
+  if (listed.kind !== "fhir") throw notJson(cid, listed);
+}
+
+function notJson(cid: string, record: PatientRecord): CliUsageError {
+  return new CliUsageError(
+    "--output",
+    `record ${cid} is a file (${record.mediaType}, ${formatBytes(record.size)}), which does not fit in a JSON document`,
+    "Give -o <file> to save it.",
+  );
 }
 
 export function recordsTable(rows: readonly PatientRecord[]): string {
