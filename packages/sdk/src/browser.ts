@@ -10,8 +10,6 @@
 //
 // Listed: every browser-bound module that bundles today. Not yet, and why (the bundle test names the chain of
 // imports when one is added too early):
-// - patient/records.ts and so patient/client.ts: the manifest seal and format of @hygeia/storage (sealManifest,
-//   openManifest, recordKeyContext, mergeEntries) use node:crypto's timingSafeEqual and the global Buffer;
 // - checkin/patient.ts: @hygeia/identity's check-in and verification code reaches node:crypto, node:zlib,
 //   node:net, node:module (the Veramo loader) and the agent's node:sqlite store.
 // To add one, add its line below and run packages/sdk/test/browser-bundle.test.ts.
@@ -27,3 +25,5 @@ export * from "./patient/anchor.ts";
 export * from "./patient/consent.ts";
 export * from "./patient/emergency.ts";
 export * from "./patient/audit.ts";
+export * from "./patient/records.ts";
+export * from "./patient/client.ts";

@@ -33,6 +33,8 @@ import type * as SdkBrowser from "../src/browser.ts";
 import type * as CryptoBrowser from "@hygeia/crypto/browser";
 import type * as ChainBrowser from "@hygeia/chain/browser";
 import type * as Audit from "@hygeia/audit";
+import type * as StorageBrowser from "@hygeia/storage/browser";
+import * as nodeStorage from "@hygeia/storage";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const SDK_BROWSER_ENTRY = "packages/sdk/src/browser.ts";
@@ -265,9 +267,6 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
       {
         pkg: "storage",
         nodeOnly: [
-          "manifest/manifest-format.ts",
-          "manifest/merge.ts",
-          "manifest/manifest-seal.ts",
           "manifest/patient-manifest.ts",
           "manifest/recovery.ts",
           "manifest/manifest-head.ts",
@@ -307,6 +306,7 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
       } from "@hygeia/crypto/browser";
       export { PatientScopes } from "@hygeia/chain/browser";
       export { fromHex, leafHash, verifyInclusion } from "@hygeia/audit";
+      export { manifestOwner, openManifest, parseCid, sealManifest } from "@hygeia/storage/browser";
     `;
     type Bundled = typeof SdkBrowser &
       Pick<
@@ -323,7 +323,8 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
         | "wrapKey"
       > &
       Pick<typeof ChainBrowser, "PatientScopes"> &
-      Pick<typeof Audit, "fromHex" | "leafHash" | "verifyInclusion">;
+      Pick<typeof Audit, "fromHex" | "leafHash" | "verifyInclusion"> &
+      Pick<typeof StorageBrowser, "manifestOwner" | "openManifest" | "parseCid" | "sealManifest">;
 
     // A fixed wallet (a well-known test key: never holds anything) and its key-derivation signature.
     const wallet = new Wallet("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
@@ -405,6 +406,57 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
       const context = "hygeia:record:bafkreibrowserbundletest";
       const wrap = bundled.wrapKey(dek, keys.publicKey, context);
       expect(Buffer.from(nodeCrypto.unwrapKey(wrap, keys, context)).equals(dek)).to.equal(true);
+    });
+
+    it("seals a record list Node's storage opens, opens one Node sealed, and refuses a flipped byte", async () => {
+      const keyPair = nodeCrypto.deriveKeyPairFromWalletSignature(signature, { expectedAddress: wallet.address });
+      const cid = nodeStorage.parseCid("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
+      const dekWrap = nodeCrypto.wrapKey(
+        nodeCrypto.generateDataKey(),
+        keyPair.publicKey,
+        nodeStorage.recordKeyContext(cid),
+      );
+      const document = (version: number, entryCid: typeof cid) => ({
+        owner: nodeStorage.manifestOwner(keyPair.publicKey),
+        version,
+        prev: undefined,
+        updated: "2026-12-02T10:00:00.000Z",
+        entries: [
+          {
+            cid: entryCid,
+            kind: "fhir" as const,
+            type: "Observation",
+            category: "laboratory",
+            created: "2026-12-01T09:30:00.000Z",
+            size: 1234,
+            plaintextSize: 1200,
+            dekWrap,
+            sharedWith: [
+              {
+                id: "did:ethr:0x7a69:0xabc#delegate-1",
+                publicKey: keyPair.publicKey,
+                sharedAt: "2026-12-02T10:00:00.000Z",
+              },
+            ],
+          },
+        ],
+      });
+      const fromBundle = await bundled.sealManifest(document(1, bundled.parseCid(cid.toString())), keyPair);
+      const opened = await nodeStorage.openManifest(fromBundle, keyPair);
+      expect(opened.entries[0]!.cid.toString()).to.equal(cid.toString());
+      expect(Buffer.from(opened.entries[0]!.dekWrap).equals(Buffer.from(dekWrap))).to.equal(true);
+      expect(opened.entries[0]!.sharedWith[0]!.id).to.equal("did:ethr:0x7a69:0xabc#delegate-1");
+
+      const fromNode = await nodeStorage.sealManifest(document(1, cid), keyPair);
+      const openedInBundle = await bundled.openManifest(fromNode, keyPair);
+      expect(Buffer.from(openedInBundle.entries[0]!.dekWrap).equals(Buffer.from(dekWrap))).to.equal(true);
+      // The same document encodes to the same JSON on both sides (base64 and all): only the fresh keys differ.
+      expect(openedInBundle.entries[0]!.sharedWith[0]!.sharedAt).to.equal(opened.entries[0]!.sharedWith[0]!.sharedAt);
+      const flipped = fromNode.slice();
+      flipped[flipped.length - 1]! ^= 1;
+      let refused: unknown;
+      await bundled.openManifest(flipped, keyPair).catch((error: unknown) => (refused = error));
+      expect((refused as { name?: string } | undefined)?.name).to.match(/Manifest/);
     });
 
     it("verifies the RFC 6962 inclusion proof vectors and rejects a proof with one flipped bit", async () => {

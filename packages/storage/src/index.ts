@@ -52,9 +52,9 @@ export {
   PatientManifest,
   manifestEntryFor,
   readManifest,
-  recordKeyContext,
   unwrapRecordKey,
 } from "./manifest/patient-manifest.ts";
+export { recordKeyContext } from "./manifest/record-key-context.ts";
 export type {
   HeadFallback,
   PatientManifestOptions,

@@ -25,7 +25,7 @@
  * one `category` field: several categories are kept there joined by "." (consent categories never contain one).
  * It has no field for a file name or for a link to the previous version.
  *
- * Browser-safe except for @hygeia/storage's manifest functions (node:crypto's timingSafeEqual today): see README.
+ * Browser-safe: @hygeia/storage/browser, @hygeia/chain/browser, @hygeia/crypto and ethers only.
  */
 import {
   createDecryptTransformStream,
@@ -39,16 +39,18 @@ import {
   type X25519KeyPair,
 } from "@hygeia/crypto";
 import { InvalidInputError } from "@hygeia/chain/browser";
-import { HygeiaStorageError, parseCid, type ManifestDocument, type ManifestEntry } from "@hygeia/storage/browser";
-// Not browser-safe yet (node:crypto's timingSafeEqual and Buffer in the manifest seal and format): see the README.
 import {
+  HygeiaStorageError,
   MAX_MANIFEST_BYTES,
   manifestOwner,
   mergeEntries,
   openManifest,
+  parseCid,
   recordKeyContext,
   sealManifest,
-} from "@hygeia/storage";
+  type ManifestDocument,
+  type ManifestEntry,
+} from "@hygeia/storage/browser";
 import { getAddress } from "ethers";
 import {
   GatewayProblemError,

@@ -6,6 +6,7 @@ import type { CID } from "multiformats/cid";
 import { parseCid } from "../cid.ts";
 import { HygeiaStorageError, InvalidManifestError } from "../errors.ts";
 import { validateRecordMetadata } from "../record-metadata.ts";
+import { fromBase64, toBase64 } from "../bytes.ts";
 import type { RecordMetadata } from "../record-metadata.ts";
 
 export const MANIFEST_FORMAT = "hygeia.manifest";
@@ -111,10 +112,10 @@ export function encodeManifestDocument(document: ManifestDocument): Uint8Array {
       created: entry.created,
       size: entry.size,
       plaintextSize: entry.plaintextSize,
-      dekWrap: Buffer.from(entry.dekWrap).toString("base64"),
+      dekWrap: toBase64(entry.dekWrap),
       sharedWith: sortShares(entry.sharedWith).map((share) => ({
         id: share.id,
-        publicKey: Buffer.from(share.publicKey).toString("base64"),
+        publicKey: toBase64(share.publicKey),
         sharedAt: share.sharedAt,
       })),
     })),
@@ -171,8 +172,8 @@ function decodeEntry(value: unknown, index: number, formatVersion: number): Mani
   if (typeof entry.dekWrap !== "string" || !BASE64.test(entry.dekWrap)) {
     throw new InvalidManifestError(`${what}: dekWrap must be base64`);
   }
-  const dekWrap = new Uint8Array(Buffer.from(entry.dekWrap, "base64"));
-  if (dekWrap.length !== WRAP_BYTES) throw new InvalidManifestError(`${what}: dekWrap must be ${WRAP_BYTES} bytes`);
+  const dekWrap = fromBase64(entry.dekWrap);
+  if (dekWrap?.length !== WRAP_BYTES) throw new InvalidManifestError(`${what}: dekWrap must be ${WRAP_BYTES} bytes`);
   const sharedWith = formatVersion === 1 ? [] : decodeShares(entry.sharedWith, what);
   return { cid, ...metadata, size: entry.size, plaintextSize: entry.plaintextSize, dekWrap, sharedWith };
 }
@@ -188,7 +189,8 @@ function decodeShares(value: unknown, entryWhat: string): RecordShare[] {
     if (typeof share.publicKey !== "string" || !BASE64.test(share.publicKey)) {
       throw new InvalidManifestError(`${what}: publicKey must be base64`);
     }
-    const publicKey = new Uint8Array(Buffer.from(share.publicKey, "base64"));
+    const publicKey = fromBase64(share.publicKey);
+    if (publicKey === undefined) throw new InvalidManifestError(`${what}: publicKey must be base64`);
     // A recorded share, not a key about to be wrapped to: a non-canonical encoding an earlier release accepted
     // must not make the whole manifest unreadable (shareRecord refuses new ones).
     field(() => assertX25519PublicKey(publicKey, `${what} publicKey`, { allowNonCanonical: true }), what);
@@ -205,7 +207,7 @@ function decodeShares(value: unknown, entryWhat: string): RecordShare[] {
 
 /** One recipient key: the same key under another id (or another key under the same id) is another share. */
 export function shareKey(share: { readonly id: string; readonly publicKey: Uint8Array }): string {
-  return `${share.id}\n${Buffer.from(share.publicKey).toString("base64")}`;
+  return `${share.id}\n${toBase64(share.publicKey)}`;
 }
 
 export function sortShares(shares: readonly RecordShare[]): RecordShare[] {

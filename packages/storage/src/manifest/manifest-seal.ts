@@ -24,7 +24,6 @@
 // A MAC, not a signature: the only party that can read a manifest (it is encrypted to the patient) is the only
 // party that can write one, so a key derived from the same secret needs nothing new published, no wallet prompt
 // per write, and nothing a third party could check anyway.
-import { timingSafeEqual } from "node:crypto";
 import {
   WRAP_BYTES,
   X25519_KEY_BYTES,
@@ -47,6 +46,7 @@ import {
   ManifestTooLargeError,
   UnauthenticatedManifestError,
 } from "../errors.ts";
+import { equalBytes } from "../bytes.ts";
 import { decodeManifestDocument, encodeManifestDocument } from "./manifest-format.ts";
 import type { ManifestDocument } from "./manifest-format.ts";
 
@@ -114,7 +114,7 @@ export function assertManifestKeyPair(keyPair: X25519KeyPair): void {
     const matches =
       keyPair.publicKey instanceof Uint8Array &&
       keyPair.publicKey.length === X25519_KEY_BYTES &&
-      timingSafeEqual(derived.publicKey, keyPair.publicKey);
+      equalBytes(derived.publicKey, keyPair.publicKey);
     if (!matches) {
       throw new InvalidArgumentError(
         "keyPair.publicKey is not the public key of keyPair.secretKey: pass the pair as @hygeia/crypto derives it",
@@ -200,7 +200,7 @@ export async function openSealedManifest(
     }
     body = sealed.subarray(0, sealed.length - MANIFEST_TAG_BYTES);
     const expected = manifestAuthTag(keyPair.secretKey, body);
-    if (!timingSafeEqual(expected, sealed.subarray(body.length))) {
+    if (!equalBytes(expected, sealed.subarray(body.length))) {
       throw new InvalidManifestError(
         "manifest is not authenticated by this patient's key (forged, tampered, or another patient's): nothing was opened",
       );

@@ -44,13 +44,9 @@ import {
 } from "./manifest-seal.ts";
 import { checkBase, checkEntriesToList, checkEntryToRead, checkStoredRecords } from "./entry-input.ts";
 import { changingEntries, mergeEntries, newEntries } from "./merge.ts";
+import { recordKeyContext } from "./record-key-context.ts";
 
 export const DEFAULT_MAX_ATTEMPTS = 8;
-
-/** The wrap context binding a record DEK to the record's CID: a wrap cannot be moved to another record. */
-export function recordKeyContext(cid: CID): string {
-  return `hygeia:record:${cid.toString()}`;
-}
 
 /** Turns a freshly stored record into a manifest entry, wrapping its DEK to the patient's public key. */
 export function manifestEntryFor(record: StoredRecord, patientPublicKey: Uint8Array): ManifestEntry {
