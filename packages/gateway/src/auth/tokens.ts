@@ -117,7 +117,15 @@ export async function loadSessionKey(dataDir: string, secret?: string): Promise<
       throw new RangeError(`HYGEIA_SESSION_SECRET must be at least ${MIN_SESSION_SECRET_LENGTH} characters`);
     return createHash("sha256").update(`hygeia session key v1\0${secret}`).digest();
   }
-  const path = join(dataDir, "session.key");
+  return loadKeyFile(dataDir, "session.key", "sessions end");
+}
+
+/**
+ * The 32 bytes of <dataDir>/<name>, created (0600, exclusively: two processes starting at once agree) when absent.
+ * `losing` says what a new key costs, for the error about a damaged file.
+ */
+export async function loadKeyFile(dataDir: string, name: string, losing: string): Promise<Buffer> {
+  const path = join(dataDir, name);
   await mkdir(dataDir, { recursive: true });
   try {
     const handle = await open(path, "wx", 0o600);
@@ -137,7 +145,7 @@ export async function loadSessionKey(dataDir: string, secret?: string): Promise<
     const key = await readFile(path);
     if (key.length === KEY_BYTES) return key;
     if (attempt >= 20 || key.length > KEY_BYTES)
-      throw new Error(`${path} must hold exactly ${KEY_BYTES} bytes (delete it to make a new key; sessions end)`);
+      throw new Error(`${path} must hold exactly ${KEY_BYTES} bytes (delete it to make a new key; ${losing})`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

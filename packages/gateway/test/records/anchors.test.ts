@@ -4,12 +4,15 @@
 // registering a record again after the database is lost (a restore, audited as such) only for the address whose
 // registration receipt is pinned here.
 import { randomBytes } from "node:crypto";
+import { rm, stat } from "node:fs/promises";
+import { join } from "node:path";
 import { expect } from "chai";
 import { manifestAnchorNonce, readManifestAnchor, signManifestAnchor } from "@hygeia/chain";
 import { computeAddress, hexlify, SigningKey } from "ethers";
 import { startTestStack, type TestStack } from "../support/stack.ts";
 import type { RecordsApp } from "../../src/plugins/records/index.ts";
 import { unpinUnregistered } from "../../src/plugins/records/uploads.ts";
+import { receiptsOf } from "./world.ts";
 import { expectProblem, request } from "../support/http.ts";
 import { addRecord, auditEventsOf, encryptRecord, signInParties, upload, wrapFor, type Party } from "./world.ts";
 
@@ -145,7 +148,7 @@ describe("gateway record-list anchors, sealed manifests and restore", function (
     expect((copy.json as { cid: string }).cid).to.equal(cid);
     expectProblem(await register(bob, [wrapFor(record.dek, cid, bob)]), 409, "RECORD_EXISTS");
     // His copy expiring does not unpin the record, though the database holds no wrap of it now.
-    const expire = unpinUnregistered(stack.app as unknown as RecordsApp, stack.app.log);
+    const expire = unpinUnregistered(stack.app as unknown as RecordsApp, stack.app.log, await receiptsOf(stack));
     await expire({ cid, patient: bob.address, size: record.ciphertext.length, expiresAt: 0 });
     expect((await stack.services.content.stat(cid)).pinned).to.equal(true);
 
@@ -168,5 +171,25 @@ describe("gateway record-list anchors, sealed manifests and restore", function (
       409,
       "UPLOAD_NOT_STAGED",
     );
+  });
+
+  it("keys its receipts (receipt.key, 0600): without that file nobody restores, and nothing is unpinned", async function () {
+    const record = await encryptRecord("a record whose receipts outlive nothing");
+    const cid = await addRecord(stack, alice, record, () => ({ [alice.address]: [hexlify(randomBytes(32))] }));
+    const keyFile = join(stack.config.dataDir, "receipt.key");
+    expect((await stat(keyFile)).mode & 0o777).to.equal(0o600);
+
+    await stack.restartGateway({ forgetDatabase: true, beforeStart: () => rm(keyFile) });
+    [alice] = (await signInParties(stack, [stack.accounts.alice])) as [Party];
+    const restore = await request(stack, "POST", "/v1/records", {
+      token: alice.token,
+      json: {
+        cid,
+        scopeIds: { [alice.address]: [hexlify(randomBytes(32))] },
+        wraps: [wrapFor(record.dek, cid, alice)],
+      },
+    });
+    expectProblem(restore, 409, "UPLOAD_NOT_STAGED");
+    expect((await stack.services.content.stat(cid)).pinned).to.equal(true);
   });
 });

@@ -14,6 +14,7 @@ import { deriveConsentAccountSeed, deriveConsentSecretFromKeystoreSecret, unwrap
 import { startTestStack, type TestStack } from "../support/stack.ts";
 import type { RecordsApp } from "../../src/plugins/records/index.ts";
 import { unpinUnregistered } from "../../src/plugins/records/uploads.ts";
+import { receiptsOf } from "./world.ts";
 import { expectProblem, request } from "../support/http.ts";
 import {
   addRecord,
@@ -395,7 +396,7 @@ describe("gateway records and key release", function () {
   });
 
   it("unpins an expired upload nobody registered, but never a CID that is some patient's record", async function () {
-    const expire = unpinUnregistered(stack.app as unknown as RecordsApp, stack.app.log);
+    const expire = unpinUnregistered(stack.app as unknown as RecordsApp, stack.app.log, await receiptsOf(stack));
     const stray = (await upload(stack, alice.token, randomBytes(1024))).json as { cid: string; size: number };
     expect((await stack.services.content.stat(stray.cid)).pinned).to.equal(true);
     await expire({ cid: stray.cid, patient: alice.address, size: stray.size, expiresAt: 0 });

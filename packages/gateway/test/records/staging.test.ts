@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { HeliaContentStore } from "@hygeia/storage";
 import { expect } from "chai";
 import { GatewayError } from "../../src/errors.ts";
+import { RegistrationReceipts } from "../../src/plugins/records/receipts.ts";
 import { UploadStaging } from "../../src/plugins/records/staging.ts";
 import type { UploadStagingOptions } from "../../src/plugins/records/staging.ts";
 import { openSqliteStore } from "../../src/store/sqlite/index.ts";
@@ -36,6 +37,7 @@ describe("UploadStaging (store-backed) and the expiry sweep", function () {
   let store: GatewayStore;
   let content: HeliaContentStore;
   let clock = 1_000_000;
+  const receiptKey = randomBytes(32);
   const stagings: UploadStaging[] = [];
 
   const open = async () => {
@@ -51,6 +53,7 @@ describe("UploadStaging (store-backed) and the expiry sweep", function () {
     const created = new UploadStaging({
       store,
       content,
+      receipts: new RegistrationReceipts(receiptKey, content),
       ttlMs: TTL,
       now: () => clock,
       budgetBytes: 1_000_000,

@@ -16,6 +16,8 @@ import {
   wrapKey,
   type X25519KeyPair,
 } from "@hygeia/crypto";
+import { loadKeyFile } from "../../src/auth/tokens.ts";
+import { RegistrationReceipts } from "../../src/plugins/records/receipts.ts";
 import type { TestStack } from "../support/stack.ts";
 import { request, type TestResponse } from "../support/http.ts";
 import { signIn } from "../support/auth.ts";
@@ -165,4 +167,10 @@ export async function synced(stack: TestStack): Promise<void> {
 export async function auditEventsOf(stack: TestStack, patient: string): Promise<Record<string, unknown>[]> {
   const rows = await stack.services.store.auditOf(patient, { limit: 1000 });
   return rows.map((row) => JSON.parse(new TextDecoder().decode(row.event)) as Record<string, unknown>);
+}
+
+/** The gateway's registration receipts (its receipt key file, its content store), as the records plugin has them. */
+export async function receiptsOf(stack: TestStack): Promise<RegistrationReceipts> {
+  const key = await loadKeyFile(stack.config.dataDir, "receipt.key", "test");
+  return new RegistrationReceipts(key, stack.services.content);
 }

@@ -82,7 +82,7 @@ export interface TestStack {
    * `forgetDatabase`, its SQLite database (sessions, records, wraps, manifest pointers, links, audit log) is deleted
    * in between: a gateway that lost its state. `app` and `services` are the new ones afterwards.
    */
-  restartGateway(options?: { forgetDatabase?: boolean }): Promise<void>;
+  restartGateway(options?: { forgetDatabase?: boolean; beforeStart?: () => Promise<void> }): Promise<void>;
   /** Closes the gateway (audit flush), the services, anvil, and removes the data dir. Idempotent. */
   close(): Promise<void>;
 }
@@ -227,6 +227,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         if (restart.forgetDatabase)
           for (const name of await readdir(builtConfig.dataDir))
             if (name.startsWith(DATABASE_FILE)) await rm(join(builtConfig.dataDir, name), { force: true });
+        await restart.beforeStart?.();
         builtServices = await createServices(builtConfig, { heliaListen: [] });
         builtApp = await buildGateway(builtConfig, builtServices, {
           ...(options.logStream ? { logStream: options.logStream } : {}),

@@ -10,7 +10,9 @@ import { granteeRoutes } from "./grantee.ts";
 import { linkRoutes } from "./links.ts";
 import { manifestRoutes } from "./manifest.ts";
 import { recordRoutes } from "./records.ts";
+import { RegistrationReceipts } from "./receipts.ts";
 import { UploadStaging } from "./staging.ts";
+import { loadKeyFile } from "../../auth/tokens.ts";
 import { uploadRoutes } from "./uploads.ts";
 
 export type RecordsApp = FastifyInstance<
@@ -35,9 +37,15 @@ export const DEFAULT_STAGING_TTL_MS = 60 * 60 * 1000;
 
 export async function recordsPlugin(root: FastifyInstance, options: RecordsPluginOptions = {}): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
+  const receipts = new RegistrationReceipts(
+    await loadKeyFile(app.config.dataDir, "receipt.key", "records can no longer be restored after a database loss"),
+    app.services.content,
+    { timeoutMs: app.config.ipfs.timeoutMs },
+  );
   const staging = new UploadStaging({
     store: app.services.store,
     content: app.services.content,
+    receipts,
     ttlMs: options.stagingTtlMs ?? DEFAULT_STAGING_TTL_MS,
     now: app.services.now,
     budgetBytes: options.stagedBytesPerUploader ?? 2 * app.config.limits.uploadBytes,
@@ -47,8 +55,8 @@ export async function recordsPlugin(root: FastifyInstance, options: RecordsPlugi
   // The first sweep (at start) unpins what expired while the gateway was down.
   app.addHook("onReady", () => staging.start());
   app.addHook("onClose", () => staging.close());
-  uploadRoutes(app, staging);
-  recordRoutes(app, staging);
+  uploadRoutes(app, staging, receipts);
+  recordRoutes(app, staging, receipts);
   manifestRoutes(app, staging);
   linkRoutes(app);
   granteeRoutes(app);

@@ -1,68 +1,80 @@
 // Registration receipts: what a record's registration leaves in this gateway's IPFS store, beside its ciphertext, so
 // that it outlives the database (promise 6: a gateway that lost its database loses no record).
 //
-// Two tiny pinned blocks per record, found again by content address alone (no index: the CID of a receipt is the
-// hash of bytes anyone can rebuild from the record's CID and its owner):
-// - the marker "hygeia/registered-record/v1 <cid>": this CID is someone's record, so an expired staging of the same
-//   bytes (someone re-uploading a ciphertext they fetched) never unpins it, database or not;
-// - the owner receipt "hygeia/record-owner/v1 <cid> <owner>": only the address that registered the record may
-//   register it again after the database is gone (a restore); a grantee who knows the CID cannot take it over.
-// A receipt says nothing to anyone who does not already know both the record's CID and its owner.
+// Two tiny pinned blocks per record, found again by content address alone (no index):
+// - the owner receipt, "only `owner` registered record `cid` here": after the database is lost, only that address
+//   may register the record again (a restore); a grantee who knows the CID cannot take it over;
+// - the marker, "`cid` is a record here": an expired staging of the same bytes (someone re-uploading a ciphertext
+//   they fetched) never unpins it, database or not.
+// Each block is an HMAC under this gateway's receipt key (<dataDir>/receipt.key, outside the database), so nobody
+// else can compute one: an uploader cannot plant a receipt (uploads are stored as the same kind of raw block) nor
+// name a real one to have it unpinned. A receipt says nothing to anyone without the key. Losing the key file loses
+// the restores (fail closed: UPLOAD_NOT_STAGED), never a record's ciphertext.
 //
-// The content store addresses small content as one raw block (CIDv1, raw, sha2-256): the receipt's CID is computed
+// The owner receipt is written before the marker: a registration cut short between the two leaves an owner receipt
+// without a marker, which changes nothing (the retry writes both); never a marker without its owner.
+//
+// The content store addresses small content as one raw block (CIDv1, raw, sha2-256): a receipt's CID is computed
 // here and checked against what the store answers at write time, so a store that addresses it otherwise fails
 // loudly at the first registration rather than silently at a restore.
+import { createHmac } from "node:crypto";
 import type { ContentStore, OperationOptions } from "@hygeia/storage";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 
-const encoder = new TextEncoder();
+/** The receipts of one gateway (its key). */
+export class RegistrationReceipts {
+  readonly #key: Uint8Array;
+  readonly #content: ContentStore;
+  readonly #options: OperationOptions;
 
-const markerBytes = (cid: string) => encoder.encode(`hygeia/registered-record/v1\n${cid}\n`);
-const ownerBytes = (cid: string, owner: string) =>
-  encoder.encode(`hygeia/record-owner/v1\n${cid}\n${owner.toLowerCase()}\n`);
+  constructor(key: Uint8Array, content: ContentStore, options: OperationOptions = {}) {
+    if (key.length !== 32) throw new RangeError("the receipt key must be 32 bytes");
+    this.#key = key;
+    this.#content = content;
+    this.#options = options;
+  }
 
-async function blockCid(bytes: Uint8Array): Promise<string> {
-  return CID.createV1(raw.code, await sha256.digest(bytes)).toString();
-}
+  /** Pins the owner receipt, then the marker, of record `cid` (before the record is stored: never one without). */
+  async write(cid: string, owner: string): Promise<void> {
+    for (const bytes of [this.#ownerBytes(cid, owner), this.#markerBytes(cid)]) {
+      const expected = await blockCid(bytes);
+      const put = await this.#content.put(bytes, this.#options);
+      const got = put.cid.toV1().toString();
+      if (got !== expected)
+        throw new Error(`the content store addressed a registration receipt as ${got}, not the raw block ${expected}`);
+    }
+  }
 
-async function pinnedHere(content: ContentStore, cid: string, options: OperationOptions): Promise<boolean> {
-  if (!(await content.has(cid, options))) return false;
-  return (await content.stat(cid, options)).pinned;
-}
+  /** Whether `cid` was registered as a record here (by anyone), whatever the database still knows. */
+  async isRegistered(cid: string): Promise<boolean> {
+    return this.#pinned(await blockCid(this.#markerBytes(cid)));
+  }
 
-/** Pins the marker and the owner receipt of record `cid` (before the record is stored: never a record without). */
-export async function writeReceipts(
-  content: ContentStore,
-  cid: string,
-  owner: string,
-  options: OperationOptions = {},
-): Promise<void> {
-  for (const bytes of [markerBytes(cid), ownerBytes(cid, owner)]) {
-    const expected = await blockCid(bytes);
-    const put = await content.put(bytes, options);
-    const got = put.cid.toV1().toString();
-    if (got !== expected)
-      throw new Error(`the content store addressed a registration receipt as ${got}, not the raw block ${expected}`);
+  /** Whether `owner` registered record `cid` here, whatever the database still knows. */
+  async registeredBy(cid: string, owner: string): Promise<boolean> {
+    return this.#pinned(await blockCid(this.#ownerBytes(cid, owner)));
+  }
+
+  #markerBytes(cid: string): Uint8Array {
+    return this.#tag(`hygeia/registered-record/v1\n${cid}\n`);
+  }
+
+  #ownerBytes(cid: string, owner: string): Uint8Array {
+    return this.#tag(`hygeia/record-owner/v1\n${cid}\n${owner.toLowerCase()}\n`);
+  }
+
+  #tag(statement: string): Uint8Array {
+    return createHmac("sha256", this.#key).update(statement).digest();
+  }
+
+  async #pinned(cid: string): Promise<boolean> {
+    if (!(await this.#content.has(cid, this.#options))) return false;
+    return (await this.#content.stat(cid, this.#options)).pinned;
   }
 }
 
-/** Whether `cid` was registered as a record here (by anyone), whatever the database still knows. */
-export async function isRegisteredHere(
-  content: ContentStore,
-  cid: string,
-  options: OperationOptions = {},
-): Promise<boolean> {
-  return pinnedHere(content, await blockCid(markerBytes(cid)), options);
-}
-
-/** Whether `owner` registered record `cid` here, whatever the database still knows. */
-export async function registeredBy(
-  content: ContentStore,
-  cid: string,
-  owner: string,
-  options: OperationOptions = {},
-): Promise<boolean> {
-  return pinnedHere(content, await blockCid(ownerBytes(cid, owner)), options);
+async function blockCid(bytes: Uint8Array): Promise<string> {
+  return CID.createV1(raw.code, await sha256.digest(bytes)).toString();
 }

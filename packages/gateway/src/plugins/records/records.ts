@@ -30,7 +30,7 @@ import {
   WrapsAdded,
 } from "./schemas.ts";
 import { isPinnedHere } from "./manifest.ts";
-import { isRegisteredHere, registeredBy, writeReceipts } from "./receipts.ts";
+import type { RegistrationReceipts } from "./receipts.ts";
 import type { UploadStaging } from "./staging.ts";
 
 async function recordView(app: RecordsApp, row: RecordRow) {
@@ -52,12 +52,6 @@ function notStaged(): ConflictError {
   );
 }
 
-/** A record `patient` may restore: its ciphertext is pinned here and this gateway's receipt says it registered it. */
-async function restorable(app: RecordsApp, cid: string, patient: string): Promise<boolean> {
-  const options = { timeoutMs: app.config.ipfs.timeoutMs };
-  return (await isPinnedHere(app, cid)) && (await registeredBy(app.services.content, cid, patient, options));
-}
-
 function registeredByAnother(): ConflictError {
   return new ConflictError(
     "RECORD_EXISTS",
@@ -69,7 +63,11 @@ function recordNotFound(): NotFoundError {
   return new NotFoundError("RECORD_NOT_FOUND", "you have no record with this CID", { field: "params.cid" });
 }
 
-export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
+export function recordRoutes(app: RecordsApp, staging: UploadStaging, receipts: RegistrationReceipts): void {
+  /** A record `patient` may restore: its ciphertext is pinned here and this gateway's receipt says it registered it. */
+  const restorable = async (cid: string, patient: string): Promise<boolean> =>
+    (await isPinnedHere(app, cid)) && (await receipts.registeredBy(cid, patient));
+
   app.post(
     "/records",
     {
@@ -92,7 +90,7 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
       const patient = requireSession(request).address;
       const cid = canonicalCid(request.body.cid, "body.cid");
       const restoring = !(await staging.get(cid, patient));
-      if (restoring && !(await restorable(app, cid, patient))) throw notStaged();
+      if (restoring && !(await restorable(cid, patient))) throw notStaged();
       const now = app.services.now();
       const scopeIds = normalizeScopeIds(request.body.scopeIds, "body.scopeIds");
       const wraps = wrapRows(cid, request.body.wraps, now, "body.wraps");
@@ -108,8 +106,8 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
       const options = { timeoutMs: app.config.ipfs.timeoutMs };
       const row = await staging.locked(async () => {
         const staged = await staging.get(cid, patient);
-        const marked = await isRegisteredHere(content, cid, options);
-        const mine = marked && (await registeredBy(content, cid, patient, options));
+        const marked = await receipts.isRegistered(cid);
+        const mine = marked && (await receipts.registeredBy(cid, patient));
         if (marked && !mine) throw registeredByAnother();
         let size: number;
         if (staged) size = staged.size;
@@ -119,7 +117,7 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging): void {
           // A record registered before receipts existed: one record per CID still.
           if ((await app.services.store.wrapsOf(cid)).length > 0)
             throw new ConflictError("RECORD_EXISTS", "this CID is registered already; add wraps to it instead");
-          await writeReceipts(content, cid, patient, options);
+          await receipts.write(cid, patient);
         }
         const recordRow: RecordRow = { patient, cid, size, scopeIds, createdAt: now };
         if (!(await app.services.store.putRecord(recordRow, wraps)))

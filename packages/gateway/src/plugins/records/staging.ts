@@ -19,7 +19,7 @@
 import type { ContentStore } from "@hygeia/storage";
 import { GatewayError } from "../../errors.ts";
 import type { GatewayStore, StagedUploadRow } from "../../store/types.ts";
-import { isRegisteredHere } from "./receipts.ts";
+import type { RegistrationReceipts } from "./receipts.ts";
 
 export interface StagedUpload {
   cid: string;
@@ -37,6 +37,8 @@ export interface StagingLog {
 export interface UploadStagingOptions {
   store: GatewayStore;
   content: ContentStore;
+  /** The registration receipts: a CID with one is a record, database or not. */
+  receipts: RegistrationReceipts;
   ttlMs: number;
   now: () => number;
   /** Bytes one uploader may hold staged (with its uploads under way). */
@@ -261,9 +263,9 @@ export class UploadStaging {
 
   /** Unpins unless a record of anyone or the uploader's manifest pointer names the CID. Logs and keeps on failure. */
   async #unpinIfUnreferenced(cid: string, uploader: string): Promise<boolean> {
-    const { store, content, log } = this.#options;
+    const { store, content, receipts, log } = this.#options;
     try {
-      if (await isReferenced(store, content, cid, uploader)) return false;
+      if (await isReferenced(store, receipts, cid, uploader)) return false;
       await content.unpin(cid);
       return true;
     } catch (error) {
@@ -294,13 +296,13 @@ export class UploadStaging {
  */
 export async function isReferenced(
   store: GatewayStore,
-  content: ContentStore,
+  receipts: RegistrationReceipts,
   cid: string,
   uploader: string,
 ): Promise<boolean> {
   if ((await store.wrapsOf(cid)).length > 0) return true;
   if ((await store.getManifestPointer(uploader))?.cid === cid) return true;
-  return isRegisteredHere(content, cid);
+  return receipts.isRegistered(cid);
 }
 
 function toStaged(row: StagedUploadRow): StagedUpload {

@@ -17,6 +17,7 @@ import { BadRequestError, GatewayError } from "../../errors.ts";
 import { problemResponses } from "../../schemas.ts";
 import type { RecordsApp } from "./index.ts";
 import { Upload, UploadHeaders } from "./schemas.ts";
+import type { RegistrationReceipts } from "./receipts.ts";
 import { isReferenced } from "./staging.ts";
 import type { StagedUpload, UploadMeter, UploadStaging } from "./staging.ts";
 
@@ -30,7 +31,7 @@ function tooLarge(limit: number): GatewayError {
   });
 }
 
-export function uploadRoutes(app: RecordsApp, staging: UploadStaging): void {
+export function uploadRoutes(app: RecordsApp, staging: UploadStaging, receipts: RegistrationReceipts): void {
   // The raw request stream is the body: the handler streams it to IPFS itself (and counts it against the limit).
   app.addContentTypeParser(OCTET_STREAM, (_request, payload, done) => done(null, payload));
 
@@ -134,7 +135,7 @@ export function uploadRoutes(app: RecordsApp, staging: UploadStaging): void {
     const cid = put.cid.toV1().toString();
     if (put.size === 0) {
       if (
-        !(await isReferenced(app.services.store, app.services.content, cid, uploader)) &&
+        !(await isReferenced(app.services.store, receipts, cid, uploader)) &&
         !(await app.services.store.isStaged(cid))
       )
         await app.services.content.unpin(cid).catch(() => undefined);
@@ -150,10 +151,14 @@ export function uploadRoutes(app: RecordsApp, staging: UploadStaging): void {
  * uploader's manifest pointer). Never throws: a failure is logged and the content stays pinned. (The sweep in
  * staging.ts does this for every expired row; this is the same decision for one upload.)
  */
-export function unpinUnregistered(app: RecordsApp, log: FastifyBaseLogger): (upload: StagedUpload) => Promise<void> {
+export function unpinUnregistered(
+  app: RecordsApp,
+  log: FastifyBaseLogger,
+  receipts: RegistrationReceipts,
+): (upload: StagedUpload) => Promise<void> {
   return async (upload) => {
     try {
-      if (await isReferenced(app.services.store, app.services.content, upload.cid, upload.patient)) return;
+      if (await isReferenced(app.services.store, receipts, upload.cid, upload.patient)) return;
       await app.services.content.unpin(upload.cid);
     } catch (error) {
       log.warn({ err: error }, "could not unpin an expired upload; it stays pinned");
