@@ -5,6 +5,8 @@
 // registers the records again (wrapped to the grantee whose consent still covers them) and reads every one.
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { decryptToBuffer, generateDataKey, unwrapKey, wrapKey } from "@hygeia/crypto";
 import { manifestAnchorIdentity, readManifestAnchor } from "@hygeia/chain";
 import { parseCid, recordKeyContext } from "@hygeia/storage";
@@ -223,6 +225,67 @@ describe("sdk PatientRecords: recovery from the chain anchor after the gateway l
       expect(refused.kind).to.equal("integrity");
     } finally {
       await victim.close();
+    }
+  });
+
+  it("an add whose anchor could not be read after a database loss is merged by the next one, dropping nothing", async function () {
+    // The tablet's chain node fails on demand (a proxy in front of anvil).
+    let failing = false;
+    const proxy = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        if (failing) {
+          response.writeHead(502).end("node down");
+          return;
+        }
+        fetch(stack.local.rpcUrl, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: Buffer.concat(chunks),
+        })
+          .then(async (answer) =>
+            response.writeHead(answer.status, { "content-type": "application/json" }).end(await answer.text()),
+          )
+          .catch(() => response.writeHead(502).end());
+      });
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+    const rpcUrl = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    try {
+      const listedBefore = (await alice.records.list()).map((record) => record.cid);
+      await alice.close();
+      await clinic.close();
+      await stack.restartGateway({ forgetDatabase: true });
+      clinic = await PatientClient.connect({ signer: stack.accounts.clinic, connection: options });
+      const tablet = await PatientClient.connect({
+        signer: new Wallet(stack.accounts.alice.privateKey),
+        connection: { ...options, rpcUrl, timeoutMs: 5_000 },
+      });
+      alice = tablet;
+      failing = true;
+      const second = await tablet.records.add(new TextEncoder().encode("while the node was down"), {
+        mediaType: "text/plain",
+      });
+      expect(second.anchor.status).to.equal("failed");
+      failing = false;
+      const third = await tablet.records.add(new TextEncoder().encode("once it was back"), { mediaType: "text/plain" });
+      expect(third.anchor.status).to.equal("anchored");
+
+      const laptop = await PatientClient.connect({
+        signer: new Wallet(stack.accounts.alice.privateKey),
+        connection: options,
+      });
+      try {
+        await laptop.records.recover();
+        const cids = (await laptop.records.list()).map((record) => record.cid);
+        expect(cids).to.include.members([...listedBefore, second.cid, third.cid]);
+      } finally {
+        await laptop.close();
+      }
+    } finally {
+      failing = false;
+      await new Promise((resolve) => proxy.close(resolve));
     }
   });
 });

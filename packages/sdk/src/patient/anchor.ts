@@ -5,9 +5,10 @@
  * wallet, so a gateway that lost its database (or a different gateway) loses no record list.
  *
  * Rules:
- * - Newest wins, never backwards: a write happens only when the chain's anchor holds an older version; the
- *   registry's per-identity nonce makes the read-compare-write a compare-and-swap (a write signed for a nonce another
- *   device used is refused before gas: ANCHOR_NONCE_STALE, then read and compare again).
+ * - Never backwards, never sideways: a list replaces the anchored one only when it follows it (its `prev` line
+ *   reaches the anchored CID); any other list is `behind` and is merged first (records.ts). The registry's
+ *   per-identity nonce makes the read-compare-write a compare-and-swap (a write signed for a nonce another device
+ *   used is refused before gas: ANCHOR_NONCE_STALE, then read and compare again).
  * - The anchor key signs locally (no wallet prompt); the chain sees an unfunded address that links to nothing of the
  *   patient's, and a sealed value that only the patient's pointer key opens.
  * - Anchoring is behind the record, never in front: a failed anchor leaves the record added and listed at the gateway,
@@ -37,14 +38,17 @@ export interface AnchoredManifest {
   cid: string;
 }
 
+/** Whether the list being anchored is the anchored one or follows it (its `prev` line reaches it). */
+export type Lineage = (anchored: AnchoredManifest) => Promise<boolean>;
+
 /** What an anchor write did. */
 export type AnchorOutcome =
   | { status: "anchored"; version: number; transaction: string }
   /** The chain already anchors this list (another device's write, or an earlier call's). */
   | { status: "current"; version: number }
   /**
-   * The chain anchors another list with a version this one does not pass (written through another gateway, or
-   * before this gateway lost its state): `records.recover()` merges it (`add` does so by itself).
+   * The chain anchors another list this one does not follow (written through another gateway, before this gateway
+   * lost its state, or before an anchor failed): `records.recover()` merges it (`add` does so by itself).
    */
   | { status: "behind"; version: number; anchoredVersion: number }
   /** Not anchored now (the relay, the chain or the quota refused): the record list is safe at the gateway. */
@@ -78,9 +82,9 @@ export class ManifestAnchor {
    * gateway whatever happens here): a refused write, or an anchor that does not open (ANCHOR_UNREADABLE, an alarm
    * `read()` raises), is `failed`.
    */
-  async write(pointer: AnchoredManifest): Promise<AnchorOutcome> {
+  async write(pointer: AnchoredManifest, descendsFrom: Lineage): Promise<AnchorOutcome> {
     try {
-      return await this.#write(pointer);
+      return await this.#write(pointer, descendsFrom);
     } catch (error) {
       const code = error instanceof HygeiaSdkError ? error.code : "ANCHOR_FAILED";
       const reason = error instanceof Error ? error.message : String(error);
@@ -88,17 +92,17 @@ export class ManifestAnchor {
     }
   }
 
-  async #write(pointer: AnchoredManifest): Promise<AnchorOutcome> {
+  async #write(pointer: AnchoredManifest, descendsFrom: Lineage): Promise<AnchorOutcome> {
     const { provider } = this.#context.connection;
     const cid = parseCid(pointer.cid).bytes;
     for (let attempt = 1; attempt <= ANCHOR_ATTEMPTS; attempt++) {
       // The nonce first: a write landing between the two reads makes this nonce stale, never the compare wrong.
       const nonce = await chainCall(this.#context, () => manifestAnchorNonce(provider, this.#registry, this.identity));
       const current = await this.read();
-      if (current && current.version >= pointer.version)
-        return current.cid === pointer.cid
-          ? { status: "current", version: current.version }
-          : { status: "behind", version: pointer.version, anchoredVersion: current.version };
+      if (current?.cid === pointer.cid) return { status: "current", version: current.version };
+      // Only a list that follows the anchored one replaces it: any other would drop the anchored list's records.
+      if (current && !(await descendsFrom(current)))
+        return { status: "behind", version: pointer.version, anchoredVersion: current.version };
       const value = sealManifestPointer(this.#keys.pointerKey, getBytes(this.identity), {
         version: pointer.version,
         cid,

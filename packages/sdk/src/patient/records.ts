@@ -69,6 +69,8 @@ import { addressOf, encryptionKeysOf, type EncryptionKey } from "./did-key.ts";
 export const FHIR_MEDIA_TYPE = "application/fhir+json";
 /** The manifest's `category` of a record filed under no category. */
 export const NO_CATEGORY = "uncategorized";
+/** How many earlier versions an anchor looks back through for the anchored list (see #descendsFrom). */
+const MAX_LINEAGE_HOPS = 16;
 /** How often a manifest update is retried on top of another device's (compare-and-swap lost). */
 export const MANIFEST_ATTEMPTS = 8;
 /** A FHIR JSON given as bytes is parsed in memory: at most this large (files of any size go as `kind: "file"`). */
@@ -219,8 +221,6 @@ export class PatientRecords implements RecordSharing {
   #queue: Promise<unknown> = Promise.resolve();
 
   readonly #anchor: ManifestAnchor;
-  /** The anchored list `recover()` read: the next manifest's version goes past it (and names it as prev if first here). */
-  #recoveredFrom: AnchoredManifest | undefined;
 
   constructor(context: PatientContext, options: PatientRecordsOptions = {}) {
     this.#context = context;
@@ -525,7 +525,10 @@ export class PatientRecords implements RecordSharing {
   async anchor(): Promise<AnchorOutcome> {
     const head = await this.#readManifest();
     if (head.pointer === null || head.document === undefined) return { status: "current", version: 0 };
-    return this.#anchor.write({ version: head.document.version, cid: head.pointer });
+    const { pointer, document } = head;
+    return this.#anchor.write({ version: document.version, cid: pointer }, (anchored) =>
+      this.#descendsFrom(pointer, document, anchored),
+    );
   }
 
   /**
@@ -546,13 +549,20 @@ export class PatientRecords implements RecordSharing {
           `the gateway served version ${document.version} of your record list for the anchored version ${anchored.version}`,
           "Do not trust this gateway's copy; recover through another gateway that holds your records.",
         );
-      if (document.version > (this.#recoveredFrom?.version ?? 0))
-        this.#recoveredFrom = { version: document.version, cid: anchored.cid };
       const head = await this.#readManifest();
       const have = new Set((head.document?.entries ?? []).map((entry) => entry.cid.toString()));
       relisted = document.entries.filter((entry) => !have.has(entry.cid.toString())).length;
-      if (head.pointer !== anchored.cid && (relisted > 0 || (head.document?.version ?? 0) < document.version))
-        await this.#updateManifest((entries) => mergeEntries(entries, document.entries), { anchor: false });
+      // Merged unless the gateway's list already descends from the anchored one; the merged version then follows
+      // the anchored one (its prev), so the next anchor continues the chain's line instead of replacing it.
+      const descends =
+        head.pointer !== null &&
+        head.document !== undefined &&
+        (await this.#descendsFrom(head.pointer, head.document, anchored));
+      if (!descends)
+        await this.#updateManifest((entries) => mergeEntries(entries, document.entries), {
+          anchor: false,
+          after: anchored,
+        });
     }
     const { document } = await this.#readManifest();
     const entries = document?.entries ?? [];
@@ -682,6 +692,28 @@ export class PatientRecords implements RecordSharing {
     }
   }
 
+  /**
+   * Whether the list `cid` (`document`) is `anchored` or follows it: walks `prev` back (versions only decrease) up to
+   * MAX_LINEAGE_HOPS manifests. Usually one step: each update's prev is the list anchored just before. A manifest
+   * that cannot be read ends the walk with false (then the anchored list is merged, which loses nothing).
+   */
+  async #descendsFrom(cid: string, document: ManifestDocument, anchored: AnchoredManifest): Promise<boolean> {
+    let current = { cid, document };
+    for (let hop = 0; hop <= MAX_LINEAGE_HOPS; hop++) {
+      if (current.cid === anchored.cid) return true;
+      const prev = current.document.prev?.toString();
+      if (prev === undefined || current.document.version <= anchored.version) return false;
+      if (prev === anchored.cid) return true;
+      try {
+        current = { cid: prev, document: await this.#openSealed(await this.#fetchManifest(prev), prev) };
+      } catch (error) {
+        if (error instanceof HygeiaSdkError) return false;
+        throw error;
+      }
+    }
+    return false;
+  }
+
   /** Opens a sealed manifest with the patient's current or an earlier key. */
   async #openSealed(sealed: Uint8Array, cid: string): Promise<ManifestDocument> {
     let last: unknown;
@@ -707,28 +739,44 @@ export class PatientRecords implements RecordSharing {
    */
   async #updateManifest(
     change: (entries: ManifestEntry[]) => ManifestEntry[],
-    options: { anchor?: boolean } = {},
+    options: { anchor?: boolean; after?: AnchoredManifest } = {},
   ): Promise<AnchorOutcome> {
-    const run = this.#queue.then(() => this.#writeManifest(change, options.anchor ?? true));
+    const run = this.#queue.then(() => this.#writeManifest(change, options.anchor ?? true, options.after));
     this.#queue = run.catch(() => undefined);
     const outcome = await run;
-    // The chain anchors a list this one does not include (this gateway lost its state, or another gateway holds
-    // the newer list): merge it in now, or the next anchor would leave those records out of the newest list.
-    if (outcome.status === "behind") return (await this.recover()).anchor;
-    return outcome;
+    if (outcome.status !== "behind") return outcome;
+    // The chain anchors a list this one does not descend from (this gateway lost its state, an anchor failed, or
+    // another gateway holds the newer list): merge it in now, or the chain's newest list would leave its records
+    // out. The update itself is done: a failed merge is reported, never thrown.
+    try {
+      return (await this.recover()).anchor;
+    } catch (error) {
+      return {
+        status: "failed",
+        version: outcome.version,
+        code: error instanceof HygeiaSdkError ? error.code : "RECOVERY_FAILED",
+        reason: `the chain anchors version ${outcome.anchoredVersion}, which this list does not include, and merging it failed: ${error instanceof Error ? error.message : String(error)}`,
+      };
+    }
   }
 
-  async #writeManifest(change: (entries: ManifestEntry[]) => ManifestEntry[], anchor: boolean): Promise<AnchorOutcome> {
+  /**
+   * One new manifest version from the current one; `after`: the anchored list being merged in, which the new
+   * version follows (prev and version) instead of the gateway's.
+   */
+  async #writeManifest(
+    change: (entries: ManifestEntry[]) => ManifestEntry[],
+    anchor: boolean,
+    after?: AnchoredManifest,
+  ): Promise<AnchorOutcome> {
     const keyPair = this.#context.keys.encryption;
     for (let attempt = 1; attempt <= MANIFEST_ATTEMPTS; attempt++) {
       const head = await this.#readManifest();
-      const floor = this.#recoveredFrom;
-      // A gateway that lost its state counts from 0 again: the list continues the anchored lineage instead.
-      const prev = head.pointer ?? floor?.cid;
+      const prev = after?.cid ?? head.pointer;
       const document: ManifestDocument = {
         owner: manifestOwner(keyPair.publicKey),
-        version: Math.max(head.document?.version ?? 0, floor?.version ?? 0) + 1,
-        prev: prev === undefined ? undefined : parseCid(prev),
+        version: Math.max(head.document?.version ?? 0, after?.version ?? 0) + 1,
+        prev: prev === null ? undefined : parseCid(prev),
         updated: new Date().toISOString(),
         entries: change(head.document?.entries ?? []),
       };
@@ -742,7 +790,9 @@ export class PatientRecords implements RecordSharing {
       }
       this.#manifestCache = { cid, document };
       if (!anchor) return { status: "current", version: document.version };
-      return this.#anchor.write({ version: document.version, cid });
+      return this.#anchor.write({ version: document.version, cid }, (anchored) =>
+        this.#descendsFrom(cid, document, anchored),
+      );
     }
     throw new HygeiaSdkError(
       "MANIFEST_CONFLICT",
