@@ -292,6 +292,17 @@ describe("security: the authorization matrix (route x role x consent state)", fu
   }
 
   function routes(): Record<string, RouteSpec> {
+    /** Uploads `body` as `who` (staged for it) and gives its CID. */
+    const uploadAs = async (who: Actor, body: Uint8Array): Promise<string> => {
+      const up = await send(stack.url, {
+        method: "PUT",
+        path: "/v1/uploads",
+        token: who.token,
+        headers: { "content-type": "application/octet-stream" },
+        body,
+      });
+      return (JSON.parse(up.text) as { cid: string }).cid;
+    };
     const get =
       (path: string) =>
       async (_c: Case, who: Actor | null): Promise<RawRequest> => ({ method: "GET", path, ...tokenOf(who) });
@@ -374,14 +385,7 @@ describe("security: the authorization matrix (route x role x consent state)", fu
         build: async (_c, who) => {
           let cid = SOME_CID;
           if (who) {
-            const up = await send(stack.url, {
-              method: "PUT",
-              path: "/v1/uploads",
-              token: who.token,
-              headers: { "content-type": "application/octet-stream" },
-              body: randomBytes(256),
-            });
-            cid = (JSON.parse(up.text) as { cid: string }).cid;
+            cid = await uploadAs(who, randomBytes(256));
           }
           const owner = who?.address ?? randomAddress();
           const body = {
@@ -427,14 +431,7 @@ describe("security: the authorization matrix (route x role x consent state)", fu
           if (who) {
             const res = await send(stack.url, { method: "GET", path: "/v1/manifest", token: who.token });
             expected = (JSON.parse(res.text) as { cid?: string | null }).cid ?? null;
-            const up = await send(stack.url, {
-              method: "PUT",
-              path: "/v1/uploads",
-              token: who.token,
-              headers: { "content-type": "application/octet-stream" },
-              body: randomBytes(128),
-            });
-            next = (JSON.parse(up.text) as { cid: string }).cid;
+            next = await uploadAs(who, randomBytes(128));
           }
           return { method: "PUT", path: "/v1/manifest", ...tokenOf(who), ...json({ expected, cid: next }) };
         },
@@ -445,14 +442,7 @@ describe("security: the authorization matrix (route x role x consent state)", fu
         build: async (c, who) => {
           let cid = SOME_CID;
           if (who) {
-            const up = await send(stack.url, {
-              method: "PUT",
-              path: "/v1/uploads",
-              token: who.token,
-              headers: { "content-type": "application/octet-stream" },
-              body: Buffer.concat([Buffer.from([0x48, 0x59, 0x47, 0x4d, 0x02]), randomBytes(64)]),
-            });
-            cid = (JSON.parse(up.text) as { cid: string }).cid;
+            cid = await uploadAs(who, Buffer.concat([Buffer.from([0x48, 0x59, 0x47, 0x4d, 0x02]), randomBytes(64)]));
           }
           return get(`/v1/manifests/${cid}`)(c, who);
         },

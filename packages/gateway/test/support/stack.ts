@@ -167,6 +167,11 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     dataDir = await mkdtemp(join(tmpdir(), "hygeia-gateway-test-"));
     const deploymentFile = join(dataDir, "deployment.json");
     await writeDeployment(deploymentFile, local.deployment);
+    const buildOptions: BuildOptions = {
+      ...(options.logStream ? { logStream: options.logStream } : {}),
+      ...(options.plugins ? { plugins: options.plugins } : {}),
+      ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
+    };
     // The port is chosen before the app is built (the public URL depends on it); another process may take
     // it in between, so a taken port means building again on another one.
     let port = 0;
@@ -186,11 +191,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       );
       if (options.logStream && options.config?.logLevel === undefined) config.logLevel = "info";
       services = await createServices(config, { heliaListen: [] });
-      app = await buildGateway(config, services, {
-        ...(options.logStream ? { logStream: options.logStream } : {}),
-        ...(options.plugins ? { plugins: options.plugins } : {}),
-        ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
-      });
+      app = await buildGateway(config, services, buildOptions);
       try {
         await app.listen({ host: "127.0.0.1", port });
         break;
@@ -229,11 +230,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
             if (name.startsWith(DATABASE_FILE)) await rm(join(builtConfig.dataDir, name), { force: true });
         await restart.beforeStart?.();
         builtServices = await createServices(builtConfig, { heliaListen: [] });
-        builtApp = await buildGateway(builtConfig, builtServices, {
-          ...(options.logStream ? { logStream: options.logStream } : {}),
-          ...(options.plugins ? { plugins: options.plugins } : {}),
-          ...(options.bodyTimeoutMs === undefined ? {} : { bodyTimeoutMs: options.bodyTimeoutMs }),
-        });
+        builtApp = await buildGateway(builtConfig, builtServices, buildOptions);
         await builtApp.listen({ host: "127.0.0.1", port });
         stack.app = builtApp;
         stack.services = builtServices;

@@ -13,7 +13,7 @@ import { toProblem } from "../../problems.ts";
 import { problemResponses } from "../../schemas.ts";
 import { consentBundle, type ConsentForFhir } from "../../fhir/consent.ts";
 import {
-  RELAY_WINDOW_MS,
+  quotaWindow,
   RelayQuotaError,
   batchSlotKeys,
   decideBatch,
@@ -120,8 +120,7 @@ export async function consentPlugin(root: FastifyInstance): Promise<void> {
   /** Counts one relay against the session and the signed patient (`consentAddress`); 429 when either is spent. */
   async function takeQuota(session: Session, consentAddress: string, nowMs: number): Promise<void> {
     const limit = app.config.limits.relayPerDay;
-    const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
-    const retryAfter = Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000));
+    const { windowStart, retryAfter } = quotaWindow(nowMs);
     // The session's counter has its own key: a patient relaying its own grant counts once in each.
     if (!(await app.services.store.takeRelayQuota(`session:${session.address}`, windowStart, limit)))
       throw new RelayQuotaError("session", limit, retryAfter);

@@ -60,6 +60,12 @@ export const MAX_RELAY_BATCH = 32;
 /** Quota windows: one UTC day. */
 export const RELAY_WINDOW_MS = 86_400_000;
 
+/** The quota window `nowMs` falls in (its start, for the store's counter) and the seconds until the next one. */
+export function quotaWindow(nowMs: number): { windowStart: number; retryAfter: number } {
+  const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
+  return { windowStart, retryAfter: Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000)) };
+}
+
 export type ParsedRelay =
   | { kind: "grant"; signed: SignedGrant; patient: string; grantee: string }
   | { kind: "revoke"; signed: SignedRevoke; patient: string; grantee: string }

@@ -10,6 +10,7 @@
 //   read from the chain now), simulated by the relayer's sender, counted against the address's daily anchor quota
 //   (its own budget: a patient adding many records never runs out of consent relays).
 import { Readable } from "node:stream";
+import { MAX_MANIFEST_BYTES, SEALED_MANIFEST_MAGIC, SEALED_MANIFEST_VERSION, type ContentStat } from "@hygeia/storage";
 import {
   ContractRevertError,
   InvalidInputError,
@@ -28,16 +29,14 @@ import {
 } from "../../errors.ts";
 import type { ManifestPointerRow } from "../../store/types.ts";
 import { problemResponses } from "../../schemas.ts";
-import { RELAY_WINDOW_MS, relayFailure } from "../consent/relay.ts";
+import { quotaWindow, relayFailure } from "../consent/relay.ts";
 import type { RecordsApp } from "./index.ts";
 import { canonicalCid } from "./inputs.ts";
 import { AnchorManifest, CidParams, ManifestAnchored, ManifestPointer, PutManifest } from "./schemas.ts";
 import type { UploadStaging } from "./staging.ts";
 
-/** "HYGM" and the authenticated seal version: @hygeia/storage's sealed-manifest header. */
-const SEALED_MANIFEST_HEADER = new Uint8Array([0x48, 0x59, 0x47, 0x4d, 0x02]);
-/** The largest sealed manifest served (@hygeia/storage's MAX_MANIFEST_BYTES). */
-const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** "HYGM" and the authenticated seal version: what every sealed manifest written today starts with. */
+const SEALED_MANIFEST_HEADER = new Uint8Array([...SEALED_MANIFEST_MAGIC, SEALED_MANIFEST_VERSION]);
 
 function pointerView(row: ManifestPointerRow | undefined) {
   return row === undefined
@@ -85,7 +84,7 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
       const { store } = app.services;
       const cid = canonicalCid(request.body.cid, "body.cid");
       const expected = request.body.expected === null ? null : canonicalCid(request.body.expected, "body.expected");
-      if (!(await staging.get(cid, patient)) && !(await isPinnedHere(app, cid)))
+      if (!(await staging.get(cid, patient)) && !(await pinnedHere(app, cid)))
         throw new ConflictError(
           "UPLOAD_NOT_STAGED",
           "upload the sealed manifest first (PUT /v1/uploads); the pointer names only content this gateway keeps",
@@ -131,9 +130,8 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
         new NotFoundError("MANIFEST_NOT_FOUND", "no sealed manifest with this CID is kept here", {
           field: "params.cid",
         });
-      if (!(await isPinnedHere(app, cid))) throw notHere();
-      const { size } = await content.stat(cid, { timeoutMs: app.config.ipfs.timeoutMs });
-      if (size > MAX_MANIFEST_BYTES) throw notHere();
+      const size = (await pinnedHere(app, cid))?.size;
+      if (size === undefined || size > MAX_MANIFEST_BYTES) throw notHere();
       // Streamed: only the first bytes are read before answering (the header decides), never the whole file.
       const blocks = content.get(cid, { timeoutMs: app.config.ipfs.timeoutMs })[Symbol.asyncIterator]();
       const first: Uint8Array[] = [];
@@ -208,8 +206,7 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
       return anchorsInFlight.run(signed.identity.toLowerCase(), async () => {
         const current = await manifestAnchorNonce(chain.provider, registry, signed.identity);
         if (current !== signed.nonce) throw staleNonce(current);
-        const nowMs = app.services.now();
-        const windowStart = Math.floor(nowMs / RELAY_WINDOW_MS) * RELAY_WINDOW_MS;
+        const { windowStart, retryAfter } = quotaWindow(app.services.now());
         const limit = app.config.limits.anchorsPerDay;
         if (!(await store.takeRelayQuota(`anchor:${session.address}`, windowStart, limit)))
           throw new GatewayError(
@@ -217,12 +214,7 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
             429,
             `this address has used its ${limit} relayed record-list anchors for the day; your list is safe here and ` +
               "is anchored by your next update after the UTC day ends",
-            {
-              extensions: {
-                limit,
-                retryAfter: Math.max(1, Math.ceil((windowStart + RELAY_WINDOW_MS - nowMs) / 1000)),
-              },
-            },
+            { extensions: { limit, retryAfter } },
           );
         try {
           const mined = await sendManifestAnchor(sender, registry, signed);
@@ -238,10 +230,13 @@ export function manifestRoutes(app: RecordsApp, staging: UploadStaging): void {
   );
 }
 
-export async function isPinnedHere(app: RecordsApp, cid: string): Promise<boolean> {
+/** The content's stat when it is pinned here; undefined when it is not (or not held at all). */
+export async function pinnedHere(app: RecordsApp, cid: string): Promise<ContentStat | undefined> {
   const { content } = app.services;
-  if (!(await content.has(cid))) return false;
-  return (await content.stat(cid)).pinned;
+  const options = { timeoutMs: app.config.ipfs.timeoutMs };
+  if (!(await content.has(cid, options))) return undefined;
+  const stat = await content.stat(cid, options);
+  return stat.pinned ? stat : undefined;
 }
 
 function staleNonce(current: number | undefined): ConflictError {

@@ -29,7 +29,7 @@ import {
   SetScopeIds,
   WrapsAdded,
 } from "./schemas.ts";
-import { isPinnedHere } from "./manifest.ts";
+import { pinnedHere } from "./manifest.ts";
 import type { RegistrationReceipts } from "./receipts.ts";
 import type { UploadStaging } from "./staging.ts";
 
@@ -66,7 +66,7 @@ function recordNotFound(): NotFoundError {
 export function recordRoutes(app: RecordsApp, staging: UploadStaging, receipts: RegistrationReceipts): void {
   /** A record `patient` may restore: its ciphertext is pinned here and this gateway's receipt says it registered it. */
   const restorable = async (cid: string, patient: string): Promise<boolean> =>
-    (await isPinnedHere(app, cid)) && (await receipts.registeredBy(cid, patient));
+    (await receipts.registeredBy(cid, patient)) && (await pinnedHere(app, cid)) !== undefined;
 
   app.post(
     "/records",
@@ -102,17 +102,13 @@ export function recordRoutes(app: RecordsApp, staging: UploadStaging, receipts: 
         );
       // Under the staging lock: the sweep cannot unpin the CID between this check and the record, and two
       // registrations of one CID are one after the other (the receipts decide whose it is).
-      const { content } = app.services;
-      const options = { timeoutMs: app.config.ipfs.timeoutMs };
       const row = await staging.locked(async () => {
         const staged = await staging.get(cid, patient);
         const marked = await receipts.isRegistered(cid);
         const mine = marked && (await receipts.registeredBy(cid, patient));
         if (marked && !mine) throw registeredByAnother();
-        let size: number;
-        if (staged) size = staged.size;
-        else if (mine && (await isPinnedHere(app, cid))) size = (await content.stat(cid, options)).size;
-        else throw notStaged();
+        const size = staged?.size ?? (mine ? (await pinnedHere(app, cid))?.size : undefined);
+        if (size === undefined) throw notStaged();
         if (!marked) {
           // A record registered before receipts existed: one record per CID still.
           if ((await app.services.store.wrapsOf(cid)).length > 0)
