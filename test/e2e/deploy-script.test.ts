@@ -1,27 +1,16 @@
 // `npm run deploy` against a real JSON-RPC node, as an operator would use it for a real network.
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { JsonRpcProvider } from "ethers";
 import { isDeployed, readDeployment, startLocalChain, type LocalChain } from "@hygeia/chain";
+import { runScript, type ScriptRun } from "./support/run-script.ts";
 
 const DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"; // anvil account #0 (public)
 
-function runDeploy(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["scripts/deploy.ts", ...args], {
-    env: { PATH: process.env["PATH"] ?? "", ...env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+function runDeploy(args: string[], env: Record<string, string>): Promise<ScriptRun> {
+  return runScript("scripts/deploy.ts", args, env);
 }
 
 describe("scripts/deploy.ts", function () {

@@ -1,19 +1,11 @@
 // `npm run fund`: test ETH for a new wallet on the local stack, against a real anvil; refused on any other chain.
-import { spawn } from "node:child_process";
 import { expect } from "chai";
 import { JsonRpcProvider, Wallet, parseEther } from "ethers";
 import { startLocalChain, type LocalChain } from "@hygeia/chain";
+import { runScript, type ScriptRun } from "./support/run-script.ts";
 
-function runFund(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["scripts/fund.ts", ...args], {
-    env: { PATH: process.env["PATH"] ?? "" },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  return new Promise((resolve) => child.once("exit", (code) => resolve({ code, stdout, stderr })));
+function runFund(args: string[]): Promise<ScriptRun> {
+  return runScript("scripts/fund.ts", args);
 }
 
 describe("scripts/fund.ts", function () {

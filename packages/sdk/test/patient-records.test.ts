@@ -11,11 +11,12 @@ import { parseCid, recordKeyContext } from "@hygeia/storage";
 import { Wallet, type HDNodeWallet } from "ethers";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import type { ConnectOptions } from "../src/connection.ts";
-import { GatewayProblemError, HygeiaSdkError } from "../src/errors.ts";
+import { GatewayProblemError } from "../src/errors.ts";
 import type { Progress } from "../src/progress.ts";
 import { PatientClient } from "../src/patient/client.ts";
 import { readAll, type PatientRecord } from "../src/patient/records.ts";
 import { createWallet } from "../src/wallet.ts";
+import { rejection } from "./support/settle.ts";
 
 const observation = {
   resourceType: "Observation",
@@ -37,16 +38,6 @@ const bundle = {
     },
   ],
 };
-
-async function rejection(promise: Promise<unknown>): Promise<HygeiaSdkError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof HygeiaSdkError)) throw error;
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("sdk PatientClient: keys and records", function () {
   let stack: TestStack;

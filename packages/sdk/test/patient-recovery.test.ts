@@ -13,22 +13,14 @@ import { parseCid, recordKeyContext } from "@hygeia/storage";
 import { Wallet, hexlify } from "ethers";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import type { ConnectOptions } from "../src/connection.ts";
-import { GatewayProblemError, HygeiaSdkError } from "../src/errors.ts";
+import type { HygeiaSdkError } from "../src/errors.ts";
+import { GatewayProblemError } from "../src/errors.ts";
 import type { FetchLike } from "../src/transport.ts";
 import { PatientClient } from "../src/patient/client.ts";
 import { readAll, type AddedRecord } from "../src/patient/records.ts";
+import { rejection } from "./support/settle.ts";
 
 const observation = { resourceType: "Observation", status: "final", code: { text: "HbA1c" } };
-
-async function rejection(promise: Promise<unknown>): Promise<HygeiaSdkError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (!(error instanceof HygeiaSdkError)) throw error;
-    return error;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("sdk PatientRecords: recovery from the chain anchor after the gateway lost its database", function () {
   let stack: TestStack;

@@ -12,21 +12,12 @@ import {
   importWallet,
   isKeystore,
 } from "../src/wallet.ts";
+import { rejection } from "./support/settle.ts";
 
 // anvil's public test mnemonic (account 0): never a real secret.
 const TEST_PHRASE = "test test test test test test test test test test test junk";
 const TEST_ADDRESS_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const TEST_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-async function rejection(promise: Promise<unknown>): Promise<HygeiaSdkError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(HygeiaSdkError);
-    return error as HygeiaSdkError;
-  }
-  throw new Error("expected a rejection");
-}
 
 function thrown(run: () => unknown): HygeiaSdkError {
   try {

@@ -279,8 +279,7 @@ export class PatientRecords implements RecordSharing {
       const context = recordKeyContext(parseCid(cid));
 
       const { scopeIds, grantees } = coverageOf(this.#self, scopes, cid, prepared, consents);
-      const selfWrap = wrapKey(dek, this.#context.keys.encryption.publicKey, context);
-      const { wraps, sharedWith, wrappedTo, notWrapped } = await this.#wrapsFor(dek, context, selfWrap, grantees);
+      const { selfWrap, wraps, sharedWith, wrappedTo, notWrapped } = await this.#wrapsFor(dek, context, grantees);
       await this.#transport.request("POST", "/v1/records", { json: { cid, scopeIds, wraps } });
 
       const created = (options.created ?? new Date()).toISOString();
@@ -550,19 +549,20 @@ export class PatientRecords implements RecordSharing {
           "Do not trust this gateway's copy; recover through another gateway that holds your records.",
         );
       const head = await this.#readManifest();
-      const have = new Set((head.document?.entries ?? []).map((entry) => entry.cid.toString()));
-      relisted = document.entries.filter((entry) => !have.has(entry.cid.toString())).length;
       // Merged unless the gateway's list already descends from the anchored one; the merged version then follows
       // the anchored one (its prev), so the next anchor continues the chain's line instead of replacing it.
       const descends =
         head.pointer !== null &&
         head.document !== undefined &&
         (await this.#descendsFrom(head.pointer, head.document, anchored));
-      if (!descends)
+      if (!descends) {
+        const have = new Set((head.document?.entries ?? []).map((entry) => entry.cid.toString()));
+        relisted = document.entries.filter((entry) => !have.has(entry.cid.toString())).length;
         await this.#updateManifest((entries) => mergeEntries(entries, document.entries), {
           anchor: false,
           after: anchored,
         });
+      }
     }
     const { document } = await this.#readManifest();
     const entries = document?.entries ?? [];
@@ -594,8 +594,9 @@ export class PatientRecords implements RecordSharing {
 
   // ---- internals
 
-  /** The wraps of `dek`: the patient's (`selfWrap`) and each grantee's that publishes a key. */
-  async #wrapsFor(dek: Uint8Array, context: string, selfWrap: Uint8Array, grantees: Iterable<string>) {
+  /** The wraps of `dek`: the patient's own (`selfWrap`, to its current key) and each grantee's that publishes a key. */
+  async #wrapsFor(dek: Uint8Array, context: string, grantees: Iterable<string>) {
+    const selfWrap = wrapKey(dek, this.#context.keys.encryption.publicKey, context);
     const wraps = [{ recipient: this.#self, wrap: base64url(selfWrap) }];
     const sharedAt = new Date().toISOString();
     const sharedWith: ManifestEntry["sharedWith"][number][] = [];
@@ -611,7 +612,7 @@ export class PatientRecords implements RecordSharing {
       sharedWith.push({ id: key.id, publicKey: key.publicKey, sharedAt });
       wrappedTo.push(grantee);
     }
-    return { wraps, sharedWith, wrappedTo, notWrapped };
+    return { selfWrap, wraps, sharedWith, wrappedTo, notWrapped };
   }
 
   /** Registers a listed record again at a gateway that lost it: the rules of `add`, with the listed DEK. */
@@ -621,8 +622,7 @@ export class PatientRecords implements RecordSharing {
     const { scopeIds, grantees } = coverageOf(this.#self, this.#context.keys.scopes, cid, preparedOf(entry), consents);
     const dek = this.#unwrap(entry.dekWrap, context);
     try {
-      const selfWrap = wrapKey(dek, this.#context.keys.encryption.publicKey, context);
-      const { wraps } = await this.#wrapsFor(dek, context, selfWrap, grantees);
+      const { wraps } = await this.#wrapsFor(dek, context, grantees);
       await this.#transport.request("POST", "/v1/records", { json: { cid, scopeIds, wraps } });
     } finally {
       wipe(dek);
