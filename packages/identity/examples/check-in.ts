@@ -156,6 +156,72 @@ await assert.rejects(
 // The answer is ciphertext for anyone but the clinic.
 assert.equal(JSON.stringify(answer).includes("1985-12-10"), false);
 assert.equal((await verifyCheckIn(desk, answer, { request, keyPairs: generateX25519KeyPair() })).ok, false);
+// The same check-in from a browser wallet, which has no IdentityAgent (its keys are the patient's wallet's).
+const browserPatient = account(6); // a did:ethr is its address: nothing to publish first
+const browserIdentity = await issueSdJwtCredential(issuerAgent, {
+  issuer: idIssuer.did,
+  type: "PatientIdentityCredential",
+  subject: {
+    id: `${ethrDidPrefix(network)}:${browserPatient.address}`,
+    givenName: "Grace",
+    familyName: "Hopper",
+    birthDate: "1906-12-09",
+  },
+  holderPublicJwk: await privateKeyHolderKey(
+    browserPatient.privateKey,
+    `${ethrDidPrefix(network)}:${browserPatient.address}`,
+  ).publicJwk(),
+});
+
+// #region check-in-browser
+import { JsonRpcProvider } from "ethers";
+import {
+  CachedDidResolver,
+  answerClinic,
+  createChainVerifier,
+  ethrDidPrefix,
+  privateKeyHolderKey,
+} from "@hygeia/identity/browser"; // no Node built-in on any path: bundles for browsers
+
+// The patient presents with its own key (a HolderKey: the did:ethr of the key's address and an ES256K signer)
+const holder = privateKeyHolderKey(browserPatient.privateKey, `${ethrDidPrefix(network)}:${browserPatient.address}`);
+// DIDs resolved and issuer trust read on the chain, as the agent's verifier does
+const provider = new JsonRpcProvider(rpcUrl, network.chainId, { staticNetwork: true });
+const resolver = await CachedDidResolver.create({ network, provider }); // did:ethr only in browsers
+const browserChallenges = new MemoryChallengeStore();
+const browserWallet = createChainVerifier({
+  trustRegistry: deployment.contracts.TrustRegistry,
+  resolver,
+  provider,
+  network,
+  challenges: browserChallenges,
+  statusListFetcher,
+});
+const toClinicFromBrowser = await challengeClinic(browserChallenges, holder.did);
+const browserVerified = await verifyClinic(
+  browserWallet,
+  await createPresentation(clinicAgent, { holder: clinic.did, credentials: [accreditationVc], ...toClinicFromBrowser }),
+  toClinicFromBrowser,
+);
+const browserRequest = { ...request, challenge: await deskChallenges.issue(clinic.did) };
+const browserAnswer = await answerClinic({
+  holder,
+  resolver, // the clinic's X25519 key comes from its DID document, as for the agent
+  clinic: browserVerified,
+  request: browserRequest,
+  credentials: [{ sdJwt: browserIdentity, disclose: ["givenName", "birthDate"] }],
+});
+// #endregion check-in-browser
+
+const browserCheckIn = await verifyCheckIn(desk, browserAnswer, { request: browserRequest, keyPairs: clinicKeys });
+assert.equal(browserCheckIn.ok, true, JSON.stringify(browserCheckIn.checks));
+assert.deepEqual(browserCheckIn.disclosed, {
+  PatientIdentityCredential: { givenName: "Grace", birthDate: "1906-12-09" },
+});
+assert.equal(browserCheckIn.holder, holder.did);
+await resolver.close();
+provider.destroy();
+
 // Governance revokes the clinic's own accreditation: the next check-in fails on its standing (once the wallet's
 // cache of registry answers, 5 s by default, has expired; this wallet keeps none).
 await trustRegistry.revokeAccreditation(clinic.ownerAddress!, TrustRole.Clinic);

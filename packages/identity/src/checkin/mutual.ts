@@ -8,7 +8,7 @@
 // 3. The wallet answers only that clinic: the request's domain must be the verified clinic's DID (an avatar is
 //    not an identity), and the answer is sealed to the clinic's keyAgreement key from its DID document (sealed.ts),
 //    so a party relaying the exchange reads nothing of what the patient discloses.
-import { TrustRole } from "@hygeia/chain";
+import { TrustRole } from "@hygeia/chain/browser";
 import {
   HolderMismatchError,
   HygeiaIdentityError,
@@ -21,13 +21,15 @@ import type { IdentityAgent } from "../did/agent.ts";
 import { assertAgent } from "../did/internal.ts";
 import { MAX_DID_LENGTH } from "../did/resolver.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
-import { createPresentation } from "../credentials/issue.ts";
+import { agentHolderKey, assertHolderKey, signPresentation, type HolderKey } from "../credentials/holder.ts";
+import { encryptionKeysOf, type EncryptionKeyRef } from "../did/encryption-keys.ts";
 import { CredentialType } from "../credentials/types.ts";
-import { disclosableClaims, presentSdJwtCredential } from "../sdjwt/sd-jwt.ts";
+import { disclosableClaims, presentSdJwt } from "../sdjwt/sd-jwt.ts";
 import type { ChallengeStore } from "../verify/challenges.ts";
 import {
   MAX_PRESENTATION_BYTES,
   type CredentialVerifier,
+  type DidDocumentSource,
   type PresentationRequest,
   type PresentationVerification,
 } from "../verify/credential-verifier.ts";
@@ -228,7 +230,7 @@ export type ShownCredential = { jwt: string } | { sdJwt: string; disclose: reado
  * or the request is addressed to anyone else than the verified clinic. The answer is sealed to the clinic's current
  * keyAgreement key, read from its DID document (NoEncryptionKeyError when it publishes none): only the clinic opens
  * it (verifyCheckIn). An SD-JWT's `disclose` naming a claim the credential does not have throws UnknownClaimError
- * (field `credentials[i].disclose`).
+ * (field `credentials[i].disclose`). The agent's form of answerClinic.
  */
 export async function answerVerifiedClinic(
   agent: IdentityAgent,
@@ -241,8 +243,33 @@ export async function answerVerifiedClinic(
 ): Promise<SealedCheckIn> {
   assertAgent(agent);
   objectArgument(params, "params", "{ patient, clinic, request, credentials }");
+  return answerClinic({
+    ...params,
+    holder: agentHolderKey(agent, params.patient),
+    encryptionKeys: (did) => agent.encryptionKeys(did),
+  });
+}
+
+/**
+ * answerVerifiedClinic for any wallet (a browser's included): the patient is `holder` (its DID and signing key),
+ * and the clinic's keys are read from its DID document through `resolver` (or `encryptionKeys`, when given).
+ */
+export async function answerClinic(params: {
+  holder: HolderKey;
+  /** Resolves the clinic's DID document on chain (a CachedDidResolver). */
+  resolver?: DidDocumentSource;
+  /** The clinic's X25519 keys, current first (default: read from its document through `resolver`). */
+  encryptionKeys?: (did: string) => Promise<readonly EncryptionKeyRef[]>;
+  clinic: ClinicVerification;
+  request: PresentationRequest;
+  credentials: readonly ShownCredential[];
+}): Promise<SealedCheckIn> {
+  objectArgument(params, "params", "{ holder, resolver, clinic, request, credentials }");
   const clinic = objectArgument(params.clinic, "clinic", "the result of verifyClinic");
   const request = objectArgument(params.request, "request", "the clinic's { challenge, domain, credentials }");
+  assertHolderKey(params.holder);
+  const holder = params.holder;
+  const encryptionKeys = encryptionKeysSource(params);
   if (!Array.isArray(clinic.checks))
     throw new InvalidIdentityInputError("clinic", "expected the result of verifyClinic");
   if (!clinic.ok || !clinic.clinic) throw new ClinicNotTrustedError(clinic);
@@ -273,12 +300,11 @@ export async function answerVerifiedClinic(
     if (unknown.length > 0) throw new UnknownClaimError(`${field}.disclose`, unknown, disclosable);
   }
   // The key to seal to, from the verified clinic's DID document (on chain), before anything is signed.
-  const recipient = await agent.currentEncryptionKey(clinic.clinic.did);
+  const recipient = (await encryptionKeys(clinic.clinic.did))[0];
   if (!recipient) throw new NoEncryptionKeyError("clinic", clinic.clinic.did);
   const presentation =
     jwts.length > 0
-      ? await createPresentation(agent, {
-          holder: params.patient,
+      ? await signPresentation(holder, {
           credentials: jwts,
           challenge: request.challenge,
           domain: request.domain,
@@ -287,8 +313,7 @@ export async function answerVerifiedClinic(
         })
       : await Promise.all(
           sdJwts.map((c, index) =>
-            presentSdJwtCredential(agent, {
-              holder: params.patient,
+            presentSdJwt(holder, {
               credential: c.sdJwt,
               disclose: c.disclose,
               challenge: request.challenge,
@@ -299,6 +324,19 @@ export async function answerVerifiedClinic(
           ),
         );
   return sealCheckIn(presentation, recipient, request);
+}
+
+function encryptionKeysSource(params: {
+  resolver?: DidDocumentSource;
+  encryptionKeys?: (did: string) => Promise<readonly EncryptionKeyRef[]>;
+}): (did: string) => Promise<readonly EncryptionKeyRef[]> {
+  if (params.encryptionKeys !== undefined) {
+    if (typeof params.encryptionKeys !== "function")
+      throw new InvalidIdentityInputError("encryptionKeys", "must be a function of the clinic's DID");
+    return params.encryptionKeys;
+  }
+  const resolver = withMethods(params.resolver, "resolver", ["resolve"], "a DID resolver (CachedDidResolver.create)");
+  return async (did) => encryptionKeysOf(did, await resolver.resolve(did));
 }
 
 /** A HolderMismatchError named after answerVerifiedClinic's own arguments (which credential is not the patient's). */

@@ -17,6 +17,7 @@ import {
   type X25519KeyPair,
 } from "@hygeia/crypto";
 import { InvalidIdentityInputError, errorMessage } from "../errors.ts";
+import { fromBase64url, toBase64url, utf8 } from "../bytes.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
 import { MAX_PRESENTATION_BYTES } from "../verify/credential-verifier.ts";
 import type {
@@ -57,7 +58,7 @@ export async function sealCheckIn(
   request: Pick<PresentationRequest, "domain" | "challenge">,
 ): Promise<SealedCheckIn> {
   const json = JSON.stringify({ presentation });
-  const size = Buffer.byteLength(json);
+  const size = utf8(json).length;
   // JSON.parse ignores trailing whitespace: pad with spaces up to the next multiple of the padding size.
   const padded = json + " ".repeat(Math.ceil((size + 1) / SEALED_CHECK_IN_PADDING) * SEALED_CHECK_IN_PADDING - size);
   const contentKey = generateDataKey();
@@ -68,8 +69,8 @@ export async function sealCheckIn(
       type: SEALED_CHECK_IN_TYPE,
       version: SEALED_CHECK_IN_VERSION,
       recipient: recipient.id,
-      wrap: Buffer.from(wrap).toString("base64url"),
-      ciphertext: Buffer.from(ciphertext).toString("base64url"),
+      wrap: toBase64url(wrap),
+      ciphertext: toBase64url(ciphertext),
     };
   } finally {
     wipe(contentKey);
@@ -148,7 +149,14 @@ async function openCheckIn(
     !isBase64url(answer.ciphertext)
   )
     return { problem: `not a sealed check-in answer (${SEALED_CHECK_IN_TYPE} version ${SEALED_CHECK_IN_VERSION})` };
-  const wrap = Buffer.from(answer.wrap, "base64url");
+  let wrap: Uint8Array;
+  let ciphertext: Uint8Array;
+  try {
+    wrap = fromBase64url(answer.wrap);
+    ciphertext = fromBase64url(answer.ciphertext);
+  } catch {
+    return { problem: "the sealed answer's wrap or ciphertext is not canonical base64url" };
+  }
   let contentKey: Uint8Array | undefined;
   let forAnotherRequest = false;
   for (const keyPair of keyPairs) {
@@ -167,7 +175,7 @@ async function openCheckIn(
     };
   let plaintext: Uint8Array;
   try {
-    plaintext = await decryptToBuffer(Buffer.from(answer.ciphertext, "base64url"), contentKey, {
+    plaintext = await decryptToBuffer(ciphertext, contentKey, {
       maxPlaintextBytes: MAX_SEALED_PLAINTEXT_BYTES,
     });
   } catch (error) {

@@ -1,36 +1,22 @@
 // Issuing JWT VCs and VPs through Veramo (credential-w3c + credential-jwt), with schema and argument checks
 // first, so that callers see this package's typed errors rather than Veramo's.
 import type { CredentialPayload } from "@veramo/core-types";
-import {
-  HolderMismatchError,
-  HygeiaIdentityError,
-  InvalidCredentialError,
-  InvalidIdentityInputError,
-  errorMessage,
-  truncate,
-} from "../errors.ts";
+import { HygeiaIdentityError, InvalidCredentialError, InvalidIdentityInputError, errorMessage } from "../errors.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertAgent, runInAgent, veramoOf } from "../did/internal.ts";
 import { objectArgument } from "../arguments.ts";
 import type { BitstringStatusListEntry } from "../status/status-list.ts";
 import { assertSubjectMatchesSchema } from "./schema.ts";
+import { agentHolderKey, checkPresentParams, signPresentation, type PresentParams } from "./holder.ts";
 import {
   ACCREDITATION_CREDENTIAL_TYPES,
   CREDENTIAL_TYPES,
   type CredentialSubjects,
   type CredentialTypeName,
 } from "./types.ts";
-import {
-  assertChallengeAndDomain,
-  assertCredentialType,
-  assertJwtCredential,
-  heldDid,
-  validityPeriod,
-  type CredentialTime,
-} from "./inputs.ts";
+import { assertCredentialType, heldDid, validityPeriod, type CredentialTime } from "./inputs.ts";
 
 const W3C_V1_CONTEXT = "https://www.w3.org/2018/credentials/v1";
-const MAX_PRESENTATION_LIFETIME_SECONDS = 86_400;
 
 export interface IssueCredentialParams<T extends CredentialTypeName> {
   /** DID of the issuer, managed by this agent (KeyNotFoundError, field "issuer", otherwise). */
@@ -91,65 +77,17 @@ export async function issueCredential<T extends CredentialTypeName>(
   return jwtOf(credential.proof);
 }
 
-export interface PresentParams {
-  /** DID of the holder, managed by this agent. */
-  holder: string;
-  /** JWT VCs (as returned by issueCredential). */
-  credentials: readonly string[];
-  /**
-   * The verifier's challenge (nonce, 16 to 256 characters: what ChallengeStore.issue returns) and domain: the
-   * presentation is valid for that exchange only.
-   */
-  challenge: string;
-  domain: string;
-  /** Lifetime of the presentation; default 5 minutes, at most a day. */
-  validForSeconds?: number;
-}
-
 /**
  * Wraps JWT VCs in a JWT VP signed by the holder and bound to the verifier's challenge and domain. Every
  * credential's subject must be the holder (HolderMismatchError naming `credentials[i]` otherwise, as a verifier
- * would refuse it); KeyNotFoundError for a holder this agent does not hold.
+ * would refuse it); KeyNotFoundError for a holder this agent does not hold. The same as signPresentation with
+ * agentHolderKey (holder.ts), which a browser wallet uses with its own key.
  */
 export async function createPresentation(agent: IdentityAgent, params: PresentParams): Promise<string> {
   assertAgent(agent);
-  objectArgument(params, "params", "{ holder, credentials, challenge, domain }");
-  if (!Array.isArray(params.credentials) || params.credentials.length === 0)
-    throw new InvalidIdentityInputError("credentials", "at least one JWT credential");
-  const subjects = params.credentials.map((credential, index) =>
-    assertJwtCredential(credential, `credentials[${index}]`),
-  );
-  assertChallengeAndDomain(params);
-  const validFor = params.validForSeconds ?? 300;
-  if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_PRESENTATION_LIFETIME_SECONDS)
-    throw new InvalidIdentityInputError("validForSeconds", "must be a whole number of seconds, 1 to 86400");
+  checkPresentParams(params);
   await heldDid(agent, params.holder, "holder");
-  // The verifier's holder-binding check: each credential's subject is the presenter (compared as it does).
-  for (const [index, { subject }] of subjects.entries())
-    if (subject !== params.holder)
-      throw new HolderMismatchError(
-        `credentials[${index}]`,
-        params.holder,
-        subject,
-        subject ? `the credential's subject is ${truncate(subject)}` : "the credential names no subject",
-      );
-  const now = new Date();
-  const presentation = await veramoCall(agent, "createPresentation", () =>
-    veramoOf(agent).createVerifiablePresentation({
-      proofFormat: "jwt",
-      challenge: params.challenge,
-      domain: params.domain,
-      presentation: {
-        "@context": [W3C_V1_CONTEXT],
-        type: ["VerifiablePresentation"],
-        holder: params.holder,
-        issuanceDate: now.toISOString(),
-        expirationDate: new Date(now.getTime() + validFor * 1000).toISOString(),
-        verifiableCredential: [...params.credentials],
-      },
-    }),
-  );
-  return jwtOf(presentation.proof);
+  return veramoCall(agent, "createPresentation", () => signPresentation(agentHolderKey(agent, params.holder), params));
 }
 
 /**

@@ -1,5 +1,5 @@
 // Hygeia's credential types: their subjects, JSON schemas, and which TrustRegistry role may issue each.
-import { TrustRole, type TrustRoleName } from "@hygeia/chain";
+import { TrustRole, type TrustRoleName } from "@hygeia/chain/browser";
 
 export const CredentialType = {
   PatientIdentity: "PatientIdentityCredential",

@@ -23,15 +23,14 @@ import { randomBytes } from "node:crypto";
 import { setTimeout } from "node:timers/promises";
 import type { ICredentialPlugin, IDIDManager, IIdentifier, IKey, IKeyManager, IResolver } from "@veramo/core";
 import { SigningKey, computeAddress, getAddress, isAddress, type JsonRpcProvider } from "ethers";
-import { MAX_TIMEOUT_MS } from "@hygeia/chain";
+import { MAX_TIMEOUT_MS } from "@hygeia/chain/browser";
 import type { DIDDocument } from "did-resolver";
-import { assertX25519PublicKey, x25519KeysFromDidDocument } from "@hygeia/crypto";
+import { assertX25519PublicKey } from "@hygeia/crypto";
 import {
   HygeiaIdentityError,
   InvalidIdentityInputError,
   KeyNotFoundError,
   TransactionFailedError,
-  UnresolvableDidError,
   errorMessage,
   truncate,
 } from "../errors.ts";
@@ -50,7 +49,7 @@ import { Lifetime } from "./lifetime.ts";
 import { loadVeramo } from "./veramo-runtime.ts";
 import { ethrDidPrefix, networkProvider, validateEthrNetwork, type EthrNetwork } from "./network.ts";
 import { CachedDidResolver, MAX_DID_LENGTH } from "./resolver.ts";
-import { orderEncryptionKeys, sameKey, type EncryptionKeyRef } from "./encryption-keys.ts";
+import { encryptionKeysOf, sameKey, type EncryptionKeyRef } from "./encryption-keys.ts";
 
 export type { EncryptionKeyRef } from "./encryption-keys.ts";
 
@@ -357,15 +356,7 @@ export class IdentityAgent {
   }
 
   private async readEncryptionKeys(did: string, options: { fresh?: boolean } = {}): Promise<EncryptionKeyRef[]> {
-    const document = await this.resolver.resolve(did, options);
-    // @hygeia/crypto refuses a document without keyAgreement; "no key yet" is a normal state here.
-    if ((document.keyAgreement ?? []).length === 0) return [];
-    try {
-      return orderEncryptionKeys(x25519KeysFromDidDocument(document));
-    } catch (error) {
-      // Anyone can publish garbage to their own DID: report it as their document's problem.
-      throw new UnresolvableDidError(did, `unusable keyAgreement key: ${errorMessage(error)}`, { cause: error });
-    }
+    return encryptionKeysOf(did, await this.resolver.resolve(did, options));
   }
 
   /**

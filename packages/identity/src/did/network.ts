@@ -1,6 +1,6 @@
 // The chain a did:ethr lives on: where its ERC-1056 registry is and how to reach it.
 import { Interface, JsonRpcProvider, isError } from "ethers";
-import { EthereumDIDRegistryAbi, type HygeiaDeployment } from "@hygeia/chain";
+import { EthereumDIDRegistryAbi, type HygeiaDeployment } from "@hygeia/chain/browser";
 import { InvalidIdentityInputError, RegistryNotFoundError, WrongChainError } from "../errors.ts";
 
 export interface EthrNetwork {

@@ -9,7 +9,7 @@
 //   document is dropped instead.
 // - The watcher never keeps the process alive (its timer is unref'ed).
 import { Interface, type JsonRpcProvider, type Log } from "ethers";
-import { EthereumDIDRegistryAbi } from "@hygeia/chain";
+import { EthereumDIDRegistryAbi } from "@hygeia/chain/browser";
 
 const registryInterface = new Interface(EthereumDIDRegistryAbi);
 const TOPICS = ["DIDOwnerChanged", "DIDDelegateChanged", "DIDAttributeChanged"].map(
@@ -31,7 +31,7 @@ export interface RegistryWatcherOptions {
 export class RegistryWatcher {
   private readonly options: RegistryWatcherOptions;
   private lastBlock: number | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   private inFlight: Promise<void> | undefined;
   private stopped = false;
 
@@ -65,7 +65,7 @@ export class RegistryWatcher {
     this.timer = setTimeout(() => {
       this.inFlight = this.poll().finally(() => this.schedule());
     }, this.options.pollingIntervalMs);
-    this.timer.unref();
+    (this.timer as { unref?: () => void }).unref?.();
   }
 
   private async poll(): Promise<void> {

@@ -34,7 +34,7 @@ import {
   TransactionSender,
   TransactionTimeoutError,
   networkFailureReason,
-} from "@hygeia/chain";
+} from "@hygeia/chain/browser";
 import {
   HygeiaIdentityError,
   IdentityChainUnavailableError,

@@ -17,7 +17,7 @@ import {
 import { getResolver as getEthrResolver } from "ethr-did-resolver";
 import type { JsonRpcProvider } from "ethers";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
-import { loadVeramo } from "./veramo-runtime.ts";
+import { loadDidKeyResolver } from "#did-key-resolver";
 import {
   AgentClosedError,
   HygeiaIdentityError,
@@ -38,10 +38,11 @@ class ResolveTimeout extends Error {}
 
 /** `work`, or a ResolveTimeout after `ms` (the work itself is left to finish; its result is dropped). */
 function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ResolveTimeout()), ms);
-    timer.unref();
+    // Node: a pending resolution does not keep the process alive. Browsers' timers are numbers.
+    (timer as { unref?: () => void }).unref?.();
   });
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
@@ -121,12 +122,15 @@ export class CachedDidResolver {
   private watcher: RegistryWatcher | undefined;
   private closed = false;
 
+  private readonly didKey: boolean;
+
+  /** A resolver for did:ethr on `options.network` and, in Node, did:key (browsers resolve did:ethr only). */
   static async create(options: DidResolverOptions): Promise<CachedDidResolver> {
-    const { didProviderKey } = await loadVeramo();
-    return new CachedDidResolver(options, didProviderKey.getDidKeyResolver());
+    return new CachedDidResolver(options, await loadDidKeyResolver());
   }
 
-  private constructor(options: DidResolverOptions, keyResolver: ResolverRegistry) {
+  private constructor(options: DidResolverOptions, keyResolver: ResolverRegistry | undefined) {
+    this.didKey = keyResolver !== undefined;
     this.ethrPrefix = ethrDidPrefix(options.network).toLowerCase();
     this.ttlMs = options.cacheTtlMs ?? 60_000;
     this.resolveTimeoutMs = options.resolveTimeoutMs ?? DEFAULT_RESOLVE_TIMEOUT_MS;
@@ -148,7 +152,7 @@ export class CachedDidResolver {
           },
         ],
       }),
-      ...keyResolver,
+      ...(keyResolver ?? {}),
     });
   }
 
@@ -285,7 +289,10 @@ export class CachedDidResolver {
   }
 
   private assertSupported(did: string): void {
-    if (did.startsWith("did:key:")) return;
+    if (did.startsWith("did:key:")) {
+      if (this.didKey) return;
+      throw new UnknownDidError(did, "did:key is resolved in Node only (browsers resolve did:ethr)");
+    }
     if (did.startsWith("did:ethr:")) {
       const segments = did.split(":");
       // did:ethr:<network>:<address> must name this agent's chain; did:ethr:<address> means mainnet.

@@ -1,9 +1,8 @@
 // SD-JWT VCs with key binding for the patient identity and insurance credentials: every claim but the subject
 // id is selectively disclosable; the holder's key is bound through `cnf.jwk`, and a presentation carries a
 // KB-JWT over the verifier's challenge (nonce) and domain (aud).
-import { createHash } from "node:crypto";
 import { SDJwtVcInstance } from "@sd-jwt/sd-jwt-vc";
-import { digest, generateSalt } from "@sd-jwt/crypto-nodejs";
+import { sha256 } from "#native";
 import {
   HolderMismatchError,
   HygeiaIdentityError,
@@ -14,6 +13,8 @@ import {
   truncate,
 } from "../errors.ts";
 import { decodeJwt } from "../verify/jwt.ts";
+import { randomBytes, toBase64url } from "../bytes.ts";
+import { agentHolderKey, assertHolderKey, type HolderKey } from "../credentials/holder.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertSubjectMatchesSchema } from "../credentials/schema.ts";
 import {
@@ -32,7 +33,17 @@ import { tokenStatusClaim, type BitstringStatusListEntry } from "../status/statu
 export const SD_JWT_VC_TYPES = [CredentialType.PatientIdentity, CredentialType.HealthInsurance] as const;
 export type SdJwtCredentialType = (typeof SD_JWT_VC_TYPES)[number];
 
-const hasher = (data: string | ArrayBuffer, alg: string) => digest(data, alg);
+// The hasher and salts, for every platform (@sd-jwt/crypto-nodejs needs node:crypto; the browser wallet presents
+// SD-JWTs too). Only SHA-256 is issued or accepted.
+function hasher(data: string | ArrayBuffer, alg: string): Uint8Array {
+  if (alg.toLowerCase() !== "sha-256") throw new InvalidCredentialError(`unsupported _sd_alg ${truncate(alg, 20)}`);
+  return sha256(typeof data === "string" ? data : new Uint8Array(data));
+}
+
+/** 128 random bits, base64url (RFC 9901 §4.2.1 recommends at least 128 bits of salt). */
+function generateSalt(): string {
+  return toBase64url(randomBytes(16));
+}
 
 export interface IssueSdJwtParams<T extends SdJwtCredentialType> {
   issuer: string;
@@ -118,23 +129,31 @@ export interface PresentSdJwtParams {
  * Throws InvalidCredentialError for a credential that is not an SD-JWT, UnknownClaimError for a claim it does not
  * have, KeyNotFoundError for a holder this agent does not hold, HolderMismatchError when the holder is not the
  * credential's subject or its signing key is not the credential's `cnf` key (a verifier would refuse the key
- * binding).
+ * binding). The same as presentSdJwt with agentHolderKey (holder.ts), which a browser wallet uses with its key.
  */
 export async function presentSdJwtCredential(agent: IdentityAgent, params: PresentSdJwtParams): Promise<string> {
   assertAgent(agent);
-  objectArgument(params, "params", "{ holder, credential, disclose, challenge, domain }");
-  if (!Array.isArray(params.disclose) || !params.disclose.every((claim) => typeof claim === "string"))
-    throw new InvalidIdentityInputError("disclose", "must be an array of claim names");
-  assertChallengeAndDomain(params);
-  const disclosable = await disclosableClaims(params.credential, "credential");
-  const unknown = params.disclose.filter((claim) => claim !== "id" && !disclosable.includes(claim));
-  if (unknown.length > 0) throw new UnknownClaimError("disclose", unknown, disclosable);
+  checkPresentSdJwtParams(params);
+  await disclosable(params);
   await heldDid(agent, params.holder, "holder");
-  await assertBoundToHolder(agent, params.credential, params.holder);
+  return presentSdJwt(agentHolderKey(agent, params.holder), params);
+}
+
+/** presentSdJwtCredential for any HolderKey (`params.holder`, when given, must be the key's DID). */
+export async function presentSdJwt(
+  holder: HolderKey,
+  params: Omit<PresentSdJwtParams, "holder"> & { holder?: string },
+): Promise<string> {
+  assertHolderKey(holder);
+  checkPresentSdJwtParams({ ...params, holder: params?.holder ?? holder.did });
+  if (params.holder !== undefined && params.holder !== holder.did)
+    throw new InvalidIdentityInputError("holder", `the holder key is ${truncate(holder.did)}'s`);
+  await disclosable(params);
+  await assertBoundToHolder(holder, params.credential);
   const instance = new SDJwtVcInstance({
     hasher,
     hashAlg: "sha-256",
-    kbSigner: (data) => agent.signBytes(params.holder, data),
+    kbSigner: (data) => holder.sign(data),
     kbSignAlg: "ES256K",
   });
   const frame = Object.fromEntries(params.disclose.filter((claim) => claim !== "id").map((claim) => [claim, true]));
@@ -145,11 +164,26 @@ export async function presentSdJwtCredential(agent: IdentityAgent, params: Prese
   );
 }
 
+function checkPresentSdJwtParams(params: PresentSdJwtParams): void {
+  objectArgument(params, "params", "{ holder, credential, disclose, challenge, domain }");
+  if (!Array.isArray(params.disclose) || !params.disclose.every((claim) => typeof claim === "string"))
+    throw new InvalidIdentityInputError("disclose", "must be an array of claim names");
+  assertChallengeAndDomain(params);
+}
+
+/** UnknownClaimError when `disclose` names a claim the credential does not have. */
+async function disclosable(params: Pick<PresentSdJwtParams, "credential" | "disclose">): Promise<void> {
+  const claims = await disclosableClaims(params.credential, "credential");
+  const unknown = params.disclose.filter((claim) => claim !== "id" && !claims.includes(claim));
+  if (unknown.length > 0) throw new UnknownClaimError("disclose", unknown, claims);
+}
+
 /**
  * What a verifier checks of the key binding, checked before signing: the KB-JWT is verified with `cnf.jwk`, so
  * the holder's signing key must be that key, and the presenter is the subject (`sub`).
  */
-async function assertBoundToHolder(agent: IdentityAgent, credential: string, holder: string): Promise<void> {
+async function assertBoundToHolder(holderKey: HolderKey, credential: string): Promise<void> {
+  const holder = holderKey.did;
   let payload: Readonly<Record<string, unknown>>;
   try {
     payload = decodeJwt(credential.split("~")[0]).payload;
@@ -162,7 +196,7 @@ async function assertBoundToHolder(agent: IdentityAgent, credential: string, hol
   if (subject !== undefined && !sameDid(subject, holder))
     throw new HolderMismatchError("holder", holder, subject, `the credential's subject is ${truncate(subject)}`);
   const cnf = (payload.cnf as { jwk?: { x?: unknown; y?: unknown } } | undefined)?.jwk;
-  const own = await agent.signingPublicJwk(holder);
+  const own = await holderKey.publicJwk();
   if (cnf?.x !== own.x || cnf?.y !== own.y)
     throw new HolderMismatchError(
       "holder",
@@ -211,5 +245,5 @@ export async function sdJwtClaims(compact: string): Promise<Record<string, unkno
 
 /** base64url(SHA-256(text)): disclosure digests and the KB-JWT sd_hash. */
 export function sdHash(text: string): string {
-  return createHash("sha256").update(text, "ascii").digest("base64url");
+  return toBase64url(sha256(text));
 }

@@ -1,7 +1,10 @@
 // W3C Bitstring Status List v1.0: a GZIP-compressed bitstring, multibase base64url ("u" prefix) encoded.
 // Index 0 is the left-most (most significant) bit of the first byte. Lists have at least 131,072 entries (16 KB)
 // so one credential's status does not stand out (herd privacy).
-import { gunzipSync, gzipSync } from "node:zlib";
+// GZIP is pako's (not node:zlib) so the web wallet can bundle the verifier; it reads and writes the same streams.
+import { gzip } from "pako";
+import { inflateBounded } from "./inflate.ts";
+import { fromBase64url, toBase64url } from "../bytes.ts";
 import { InvalidStatusListError } from "../errors.ts";
 
 export const MIN_STATUS_LIST_BITS = 131_072;
@@ -39,15 +42,15 @@ export class Bitstring {
 
   /** `encodedList` value: "u" + base64url(gzip(bits)). */
   encode(): string {
-    return `u${gzipSync(this.bytes).toString("base64url")}`;
+    return `u${toBase64url(gzip(this.bytes))}`;
   }
 
   static decode(encodedList: unknown): Bitstring {
     if (typeof encodedList !== "string" || !encodedList.startsWith("u") || !/^u[A-Za-z0-9_-]+$/.test(encodedList))
       throw new InvalidStatusListError("encodedList is not multibase base64url");
-    let bytes: Buffer;
+    let bytes: Uint8Array;
     try {
-      bytes = gunzipSync(Buffer.from(encodedList.slice(1), "base64url"), { maxOutputLength: MAX_STATUS_LIST_BYTES });
+      bytes = inflateBounded(fromBase64url(encodedList.slice(1)), "gzip", MAX_STATUS_LIST_BYTES);
     } catch {
       throw new InvalidStatusListError("encodedList is not a GZIP stream (or inflates beyond the limit)");
     }

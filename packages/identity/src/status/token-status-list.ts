@@ -2,7 +2,10 @@
 // A list of `bits`-wide statuses (1, 2, 4 or 8), ZLIB-compressed and base64url encoded as `lst`. Status `idx`
 // sits in byte floor(idx * bits / 8), starting at bit (idx * bits) % 8 counted from the least significant bit
 // (unlike the W3C bitstring, whose index 0 is the most significant bit). 0 = VALID, 1 = INVALID, 2 = SUSPENDED.
-import { deflateSync, inflateSync } from "node:zlib";
+// ZLIB is pako's (not node:zlib) so the web wallet can bundle the verifier; it reads and writes the same streams.
+import { deflate } from "pako";
+import { inflateBounded } from "./inflate.ts";
+import { fromBase64url, toBase64url } from "../bytes.ts";
 import { InvalidStatusListError } from "../errors.ts";
 import { MAX_STATUS_LIST_BYTES, MIN_STATUS_LIST_BITS } from "./bitstring.ts";
 
@@ -52,7 +55,7 @@ export class TokenStatusList {
 
   /** The `status_list` claim: `{ bits, lst: base64url(zlib(bytes)) }`. */
   toClaim(): { bits: TokenStatusBits; lst: string } {
-    return { bits: this.bits, lst: deflateSync(this.bytes).toString("base64url") };
+    return { bits: this.bits, lst: toBase64url(deflate(this.bytes)) };
   }
 
   /** Parses an untrusted `status_list` claim (inflation bounded by MAX_STATUS_LIST_BYTES). */
@@ -61,9 +64,9 @@ export class TokenStatusList {
     if (!isBits(bits)) throw new InvalidStatusListError("status_list.bits must be 1, 2, 4 or 8");
     if (typeof lst !== "string" || !/^[A-Za-z0-9_-]+$/.test(lst))
       throw new InvalidStatusListError("status_list.lst is not base64url");
-    let bytes: Buffer;
+    let bytes: Uint8Array;
     try {
-      bytes = inflateSync(Buffer.from(lst, "base64url"), { maxOutputLength: MAX_STATUS_LIST_BYTES });
+      bytes = inflateBounded(fromBase64url(lst), "zlib", MAX_STATUS_LIST_BYTES);
     } catch {
       throw new InvalidStatusListError("status_list.lst is not a ZLIB stream (or inflates beyond the limit)");
     }

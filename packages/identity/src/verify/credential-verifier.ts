@@ -11,7 +11,7 @@
 // - SD-JWT VCs: a `status` claim is evaluated (IETF Token Status List); a status form this verifier does not
 //   understand fails the status check.
 import type { DIDDocument } from "did-resolver";
-import type { TrustRoleName } from "@hygeia/chain";
+import type { TrustRoleName } from "@hygeia/chain/browser";
 import { errorMessage, InvalidStatusListError, UnknownDidError } from "../errors.ts";
 import { objectArgument, withMethods } from "../arguments.ts";
 import { subjectClaimNames, subjectViolations } from "../credentials/schema.ts";
@@ -39,6 +39,7 @@ import {
 import { sdHash, sdJwtClaims } from "../sdjwt/sd-jwt.ts";
 import { JwtFormatError, decodeJwt, numericClaim, stringClaim, type DecodedJwt } from "./jwt.ts";
 import { assertVerifierOptions } from "./options.ts";
+import { fromBase64url, utf8Text } from "../bytes.ts";
 import { CheckList, INTERNAL_ERROR_REASON, type VerificationCheck } from "./result.ts";
 import type { IssuerTrust, TrustDecision } from "./trust.ts";
 
@@ -736,7 +737,7 @@ function unreferencedDisclosure(
     seen.add(digest);
     if (!digests.has(digest)) return "a disclosure is not referenced by the issuer's signed digests";
     try {
-      collect(JSON.parse(Buffer.from(disclosure, "base64url").toString("utf8")));
+      collect(JSON.parse(utf8Text(fromBase64url(disclosure))));
     } catch {
       return "a disclosure is not base64url JSON";
     }

@@ -1,15 +1,16 @@
-// ES256K signature verification against a DID's keys, with node:crypto (OpenSSL) doing the curve math.
+// ES256K signature verification against a DID's keys, with node:crypto (OpenSSL) doing the curve math in Node
+// and @noble/curves in browsers (#native, chosen by package.json "imports").
 //
 // did:ethr controllers are published as blockchain addresses, not public keys, so the first signature of an
 // issuer is checked by public-key recovery (@noble/curves, as did-jwt does); the recovered key is then cached
-// as a node:crypto KeyObject and later signatures of that issuer verify natively (~4x faster). A cached key is
-// used only while the DID's current document still authorizes its address, so key rotation takes effect with
-// the document cache.
-import { createPublicKey, verify as nodeVerify, type KeyObject } from "node:crypto";
+// prepared (a node:crypto KeyObject in Node) and later signatures of that issuer verify natively (~4x faster). A
+// cached key is used only while the DID's current document still authorizes its address, so key rotation takes
+// effect with the document cache.
+import { preparePublicKey, sha256, verifyPrepared, type PreparedPublicKey } from "#native";
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
-import { sha256 } from "@noble/hashes/sha2.js";
 import type { DIDDocument, VerificationMethod } from "did-resolver";
+import { fromBase64url, fromHex, toHex, utf8 } from "../bytes.ts";
 
 const CURVE_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
@@ -23,7 +24,7 @@ interface AuthorizedKeys {
 }
 
 interface CachedKey {
-  readonly keyObject: KeyObject;
+  readonly keyObject: PreparedPublicKey;
   readonly address: string;
   readonly publicKeyHex: string;
 }
@@ -52,18 +53,18 @@ export class Es256kVerifier {
     if (r === 0n || s === 0n || r >= CURVE_ORDER || s >= CURVE_ORDER) return false;
     const authorized = authorizedKeys(document, relationship);
     if (authorized.addresses.size === 0 && authorized.publicKeys.size === 0) return false;
-    const data = Buffer.from(signingInput, "utf8");
-    const sig = Buffer.from(signature.buffer, signature.byteOffset, signature.byteLength);
+    const data = utf8(signingInput);
+    const sig = signature;
 
     for (const key of this.keys.get(document.id) ?? []) {
       if (!authorized.addresses.has(key.address) && !authorized.publicKeys.has(key.publicKeyHex)) continue;
-      if (nodeVerify("sha256", data, { key: key.keyObject, dsaEncoding: "ieee-p1363" }, sig)) return true;
+      if (verifyPrepared(key.keyObject, data, sig)) return true;
     }
     // Full keys in the document: verify directly.
     for (const publicKeyHex of authorized.publicKeys) {
-      const keyObject = keyObjectFromPublicKey(hexToBytes(publicKeyHex));
-      if (nodeVerify("sha256", data, { key: keyObject, dsaEncoding: "ieee-p1363" }, sig)) {
-        this.remember(document.id, { keyObject, address: addressOf(hexToBytes(publicKeyHex)), publicKeyHex });
+      const keyObject = preparePublicKey(fromHex(publicKeyHex));
+      if (verifyPrepared(keyObject, data, sig)) {
+        this.remember(document.id, { keyObject, address: addressOf(fromHex(publicKeyHex)), publicKeyHex });
         return true;
       }
     }
@@ -83,8 +84,8 @@ export class Es256kVerifier {
       const uncompressed = secp256k1.Point.fromBytes(publicKey).toBytes(false);
       const address = addressOf(uncompressed);
       if (!authorized.addresses.has(address)) continue;
-      const keyObject = keyObjectFromPublicKey(uncompressed);
-      if (!nodeVerify("sha256", data, { key: keyObject, dsaEncoding: "ieee-p1363" }, sig)) continue;
+      const keyObject = preparePublicKey(uncompressed);
+      if (!verifyPrepared(keyObject, data, sig)) continue;
       this.remember(document.id, { keyObject, address, publicKeyHex: bytesToHex(uncompressed) });
       return true;
     }
@@ -148,23 +149,16 @@ function publicKeyBytes(vm: VerificationMethod): Uint8Array | undefined {
  * those holders' valid signatures were refused.
  */
 function documentCoordinate(base64url: string): Uint8Array | undefined {
-  const bytes = Buffer.from(base64url, "base64url");
+  let bytes: Uint8Array;
+  try {
+    bytes = fromBase64url(base64url);
+  } catch {
+    return undefined;
+  }
   if (bytes.length === 0 || bytes.length > 32) return undefined;
   const padded = new Uint8Array(32);
   padded.set(bytes, 32 - bytes.length);
   return padded;
-}
-
-export function keyObjectFromPublicKey(uncompressed: Uint8Array): KeyObject {
-  return createPublicKey({
-    key: {
-      kty: "EC",
-      crv: "secp256k1",
-      x: Buffer.from(uncompressed.subarray(1, 33)).toString("base64url"),
-      y: Buffer.from(uncompressed.subarray(33, 65)).toString("base64url"),
-    },
-    format: "jwk",
-  });
 }
 
 export function addressOf(uncompressed: Uint8Array): string {
@@ -176,11 +170,7 @@ function bytesToBigInt(bytes: Uint8Array): bigint {
 }
 
 function bytesToHex(bytes: Uint8Array): string {
-  return Buffer.from(bytes).toString("hex");
-}
-
-function hexToBytes(hex: string): Uint8Array {
-  return Buffer.from(hex, "hex");
+  return toHex(bytes);
 }
 
 /** An uncompressed secp256k1 public key from a JWK; undefined when it is not a valid one. */
@@ -188,8 +178,8 @@ export function publicKeyFromJwk(jwk: Record<string, unknown>): Uint8Array | und
   if (jwk.kty !== "EC" || jwk.crv !== "secp256k1" || typeof jwk.x !== "string" || typeof jwk.y !== "string")
     return undefined;
   try {
-    const x = Buffer.from(jwk.x, "base64url");
-    const y = Buffer.from(jwk.y, "base64url");
+    const x = fromBase64url(jwk.x);
+    const y = fromBase64url(jwk.y);
     if (x.length !== 32 || y.length !== 32) return undefined;
     return secp256k1.Point.fromBytes(new Uint8Array([4, ...x, ...y])).toBytes(false);
   } catch {
@@ -200,12 +190,7 @@ export function publicKeyFromJwk(jwk: Record<string, unknown>): Uint8Array | und
 /** ES256K (r||s) verification with a known public key, natively. */
 export function verifyWithPublicKey(publicKey: Uint8Array, signingInput: string, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
-  return nodeVerify(
-    "sha256",
-    Buffer.from(signingInput, "utf8"),
-    { key: keyObjectFromPublicKey(publicKey), dsaEncoding: "ieee-p1363" },
-    signature,
-  );
+  return verifyPrepared(preparePublicKey(publicKey), utf8(signingInput), signature);
 }
 
 /** Whether a document authorizes this key (by full key or by its address) for a relationship. */

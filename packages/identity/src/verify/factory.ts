@@ -1,14 +1,14 @@
 // Wiring for the common case: a verifier that resolves DIDs through an agent and reads issuer trust from the
 // deployment's TrustRegistry over the agent's own provider.
-import { TrustRegistryClient } from "@hygeia/chain";
-import { isAddress } from "ethers";
+import { TrustRegistryClient } from "@hygeia/chain/browser";
+import { isAddress, type ContractRunner } from "ethers";
 import { InvalidIdentityInputError } from "../errors.ts";
 import { objectArgument } from "../arguments.ts";
 import { assertAgent } from "../did/internal.ts";
 import type { IdentityAgent } from "../did/agent.ts";
-import { ethrDidPrefix } from "../did/network.ts";
+import { ethrDidPrefix, type EthrNetwork } from "../did/network.ts";
 import { MemoryChallengeStore } from "./challenges.ts";
-import { CredentialVerifier, type CredentialVerifierOptions } from "./credential-verifier.ts";
+import { CredentialVerifier, type CredentialVerifierOptions, type DidDocumentSource } from "./credential-verifier.ts";
 import { wholeNumberOption } from "./options.ts";
 import { IssuerTrust } from "./trust.ts";
 
@@ -28,21 +28,45 @@ export interface AgentVerifierOptions extends Omit<CredentialVerifierOptions, "r
 export function createAgentVerifier(agent: IdentityAgent, options: AgentVerifierOptions): CredentialVerifier {
   assertAgent(agent);
   objectArgument(options, "options", "{ trustRegistry: deployment.contracts.TrustRegistry, challenges?, … }");
+  return createChainVerifier({
+    ...options,
+    resolver: agent.resolver,
+    provider: agent.provider,
+    network: agent.network,
+  });
+}
+
+export interface ChainVerifierOptions extends AgentVerifierOptions {
+  /** Resolves did:ethr documents (CachedDidResolver.create({ network, provider })). */
+  resolver: DidDocumentSource;
+  /** The chain the TrustRegistry is read on. */
+  provider: ContractRunner;
+  /** The did:ethr network: issuer DIDs on other networks are never trusted. */
+  network: EthrNetwork;
+}
+
+/**
+ * createAgentVerifier without an agent (a browser wallet has none): DIDs resolved through `options.resolver`,
+ * issuer trust read from the TrustRegistry over `options.provider`. The same validation.
+ */
+export function createChainVerifier(options: ChainVerifierOptions): CredentialVerifier {
+  objectArgument(options, "options", "{ trustRegistry, resolver, provider, network, challenges?, … }");
   if (typeof options.trustRegistry !== "string" || !isAddress(options.trustRegistry))
     throw new InvalidIdentityInputError(
       "trustRegistry",
       "must be the TrustRegistry address (deployment.contracts.TrustRegistry)",
     );
-  const { trustRegistry, trustCacheTtlMs, ...rest } = options;
+  const { trustRegistry, trustCacheTtlMs, provider, network, ...rest } = options;
+  objectArgument(provider, "provider", "an ethers provider for the deployment's chain");
+  objectArgument(network, "network", "{ chainId, rpcUrl, registry } (ethrNetworkFromDeployment)");
   // Every other option is checked by CredentialVerifier (and IssuerTrust) at construction, naming the field.
   wholeNumberOption(trustCacheTtlMs, "trustCacheTtlMs", 0, 60 * 60 * 1000, "milliseconds");
   return new CredentialVerifier({
     challenges: new MemoryChallengeStore(),
     ...rest,
-    resolver: agent.resolver,
     trust: new IssuerTrust({
-      registry: new TrustRegistryClient(trustRegistry, agent.provider),
-      didPrefix: ethrDidPrefix(agent.network),
+      registry: new TrustRegistryClient(trustRegistry, provider),
+      didPrefix: ethrDidPrefix(network),
       ...(trustCacheTtlMs !== undefined ? { cacheTtlMs: trustCacheTtlMs } : {}),
     }),
   });

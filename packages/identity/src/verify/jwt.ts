@@ -4,7 +4,8 @@
 // "high-S twin", which did-jwt accepts and so do we (the verifier must agree with it). So a JWT string, or its
 // hash, is not an identifier: deduplicate on signedContentDigest(jwt), which both twins share. Base64url text
 // with non-zero trailing bits (a second spelling of the same bytes) is refused here.
-import { createHash } from "node:crypto";
+import { sha256 } from "#native";
+import { fromBase64url, isCanonicalBase64url, toBase64url, utf8Text } from "../bytes.ts";
 
 export const MAX_JWT_BYTES = 64 * 1024;
 
@@ -30,7 +31,7 @@ export function decodeJwt(token: unknown, maxBytes = MAX_JWT_BYTES): DecodedJwt 
   const [h, p, s] = parts as [string, string, string];
   if (!B64URL.test(h) || !B64URL.test(p) || !B64URL.test(s)) throw new JwtFormatError("not base64url");
   if (!isCanonicalBase64url(s)) throw new JwtFormatError("signature is not canonical base64url");
-  const signature = Buffer.from(s, "base64url");
+  const signature = fromBase64url(s);
   return {
     header: parseJsonObject(h, "header"),
     payload: parseJsonObject(p, "payload"),
@@ -45,7 +46,7 @@ export function decodeJwt(token: unknown, maxBytes = MAX_JWT_BYTES): DecodedJwt 
  */
 export function signedContentDigest(token: unknown, maxBytes = MAX_JWT_BYTES): string {
   const { signingInput } = decodeJwt(token, maxBytes);
-  return createHash("sha256").update(signingInput, "ascii").digest("base64url");
+  return toBase64url(sha256(signingInput));
 }
 
 function parseJsonObject(part: string, what: string): Record<string, unknown> {
@@ -53,27 +54,13 @@ function parseJsonObject(part: string, what: string): Record<string, unknown> {
   // The signature covers the text, so another spelling of the same bytes would fail it anyway; say why.
   if (!isCanonicalBase64url(part)) throw new JwtFormatError(`${what} is not canonical base64url`);
   try {
-    value = JSON.parse(Buffer.from(part, "base64url").toString("utf8"));
+    value = JSON.parse(utf8Text(fromBase64url(part)));
   } catch {
     throw new JwtFormatError(`${what} is not JSON`);
   }
   if (typeof value !== "object" || value === null || Array.isArray(value))
     throw new JwtFormatError(`${what} is not a JSON object`);
   return value as Record<string, unknown>;
-}
-
-const B64URL_VALUES = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-/**
- * Unpadded base64url (already checked against the alphabet) in its one canonical spelling: not a length that
- * leaves a lone character, and zero in the bits of the last character that carry no byte. O(1).
- */
-function isCanonicalBase64url(text: string): boolean {
-  const rest = text.length % 4;
-  if (rest === 1) return false;
-  if (rest === 0) return true;
-  const last = B64URL_VALUES.indexOf(text[text.length - 1]!);
-  return (last & (rest === 2 ? 0b1111 : 0b11)) === 0;
 }
 
 export function numericClaim(payload: Readonly<Record<string, unknown>>, name: string): number | undefined {

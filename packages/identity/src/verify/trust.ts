@@ -1,6 +1,6 @@
 // Issuer trust: the issuer's did:ethr address must be accredited on the TrustRegistry for one of the roles,
 // both when the credential was issued and now. Chain failures fail the check (fail closed).
-import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain";
+import type { TrustRegistryClient, TrustRoleName } from "@hygeia/chain/browser";
 import { InvalidIdentityInputError } from "../errors.ts";
 import { wholeNumberOption } from "./options.ts";
 import { objectArgument, wholeNumberOrDefault, withMethods } from "../arguments.ts";
