@@ -187,7 +187,7 @@ const waiting = clinic.checkIns.waitForAnswer(checkIn.id, { timeoutMs: 60_000, i
 import { IdentityAgent, ethrNetworkFromDeployment } from "@hygeia/identity";
 import { answerCheckIn, readCheckIn, verifyCheckInClinic } from "@hygeia/sdk";
 
-// The wallet's identity for check-ins: an identity agent holding the patient's did:ethr key (Node only today).
+// The wallet's identity for check-ins, in Node: an identity agent holding the patient's did:ethr key.
 const agent = await IdentityAgent.create({ network: ethrNetworkFromDeployment(patient.connection.deployment, rpcUrl) });
 const { did } = await agent.importEthrDid(wallet.privateKey, "me");
 const me = { agent, did, trustRegistry: patient.connection.deployment.contracts.TrustRegistry };

@@ -8,11 +8,8 @@
 //   node:fs, Helia and node:sqlite. Node-only helpers live in files named `*.node.ts` and are never listed here.
 // - The bundle is built without Node polyfills: a module that needs one does not belong here.
 //
-// Listed: every browser-bound module that bundles today. Not yet, and why (the bundle test names the chain of
-// imports when one is added too early):
-// - checkin/patient.ts: @hygeia/identity's check-in and verification code reaches node:crypto, node:zlib,
-//   node:net, node:module (the Veramo loader) and the agent's node:sqlite store.
-// To add one, add its line below and run packages/sdk/test/browser-bundle.test.ts.
+// Listed: every browser-bound module (the bundle test names the chain of imports when one reaches Node). The
+// check-in imports `@hygeia/identity/browser`; a browser wallet uses `keyCheckInWallet(connection, holder)`.
 export * from "./errors.ts";
 export * from "./progress.ts";
 export * from "./transport.ts";
@@ -27,3 +24,4 @@ export * from "./patient/emergency.ts";
 export * from "./patient/audit.ts";
 export * from "./patient/records.ts";
 export * from "./patient/client.ts";
+export * from "./checkin/patient.ts";

@@ -26,7 +26,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
-import { Wallet, verifyMessage } from "ethers";
+import { JsonRpcProvider, Wallet, verifyMessage } from "ethers";
 import * as nodeCrypto from "@hygeia/crypto";
 import { PatientScopes } from "@hygeia/chain";
 import type * as SdkBrowser from "../src/browser.ts";
@@ -34,6 +34,8 @@ import type * as CryptoBrowser from "@hygeia/crypto/browser";
 import type * as ChainBrowser from "@hygeia/chain/browser";
 import type * as Audit from "@hygeia/audit";
 import type * as StorageBrowser from "@hygeia/storage/browser";
+import type * as IdentityBrowser from "@hygeia/identity/browser";
+import * as nodeIdentity from "@hygeia/identity";
 import * as nodeStorage from "@hygeia/storage";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -247,9 +249,10 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
     expect(bundle.code.byteLength).to.be.greaterThan(0);
   });
 
-  it("bundles each package's browser entry (crypto, chain, storage, audit) with no Node built-in", async () => {
+  it("bundles each package's browser entry (crypto, chain, storage, identity, audit) with no Node built-in", async () => {
     for (const entry of [
       "packages/crypto/src/browser.ts",
+      "packages/identity/src/browser.ts",
       "packages/chain/src/browser.ts",
       "packages/storage/src/browser.ts",
       "packages/audit/src/index.ts", // pure by design: its main entry is its browser entry
@@ -263,6 +266,7 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
   it("the packages' browser entries export all of their main entry but the Node-only modules they name", async () => {
     const cases: { pkg: string; nodeOnly: string[] }[] = [
       { pkg: "crypto", nodeOnly: [] },
+      { pkg: "identity", nodeOnly: ["did/agent.ts", "verify/challenges-sqlite.ts"] },
       { pkg: "chain", nodeOnly: ["local-chain.ts", "local-deployment.ts", "deploy.ts"] },
       {
         pkg: "storage",
@@ -307,6 +311,10 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
       export { PatientScopes } from "@hygeia/chain/browser";
       export { fromHex, leafHash, verifyInclusion } from "@hygeia/audit";
       export { manifestOwner, openManifest, parseCid, sealManifest } from "@hygeia/storage/browser";
+      export {
+        Bitstring, CachedDidResolver, Es256kVerifier, TokenStatusList, privateKeyHolderKey, signPresentation,
+        verifyWithPublicKey,
+      } from "@hygeia/identity/browser";
     `;
     type Bundled = typeof SdkBrowser &
       Pick<
@@ -324,7 +332,17 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
       > &
       Pick<typeof ChainBrowser, "PatientScopes"> &
       Pick<typeof Audit, "fromHex" | "leafHash" | "verifyInclusion"> &
-      Pick<typeof StorageBrowser, "manifestOwner" | "openManifest" | "parseCid" | "sealManifest">;
+      Pick<typeof StorageBrowser, "manifestOwner" | "openManifest" | "parseCid" | "sealManifest"> &
+      Pick<
+        typeof IdentityBrowser,
+        | "Bitstring"
+        | "CachedDidResolver"
+        | "Es256kVerifier"
+        | "TokenStatusList"
+        | "privateKeyHolderKey"
+        | "signPresentation"
+        | "verifyWithPublicKey"
+      >;
 
     // A fixed wallet (a well-known test key: never holds anything) and its key-derivation signature.
     const wallet = new Wallet("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
@@ -457,6 +475,97 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
       let refused: unknown;
       await bundled.openManifest(flipped, keyPair).catch((error: unknown) => (refused = error));
       expect((refused as { name?: string } | undefined)?.name).to.match(/Manifest/);
+    });
+
+    it("verifies ES256K (noble in the bundle) as Node does (OpenSSL), both ways, the high-S twin included", async () => {
+      // A did:ethr document as ethr-did-resolver gives it for an address with no changes: the controller by address.
+      const did = `did:ethr:0x7a69:${wallet.address.toLowerCase()}`;
+      const document = {
+        id: did,
+        verificationMethod: [
+          {
+            id: `${did}#controller`,
+            type: "EcdsaSecp256k1RecoveryMethod2020",
+            controller: did,
+            blockchainAccountId: `eip155:31337:${wallet.address}`,
+          },
+        ],
+        authentication: [`${did}#controller`],
+        assertionMethod: [`${did}#controller`],
+      };
+      const holder = bundled.privateKeyHolderKey(wallet.privateKey, did);
+      expect(await holder.publicJwk()).to.deep.equal(
+        await nodeIdentity.privateKeyHolderKey(wallet.privateKey, did).publicJwk(),
+      );
+      const inputs = ["eyJhbGciOiJFUzI1NksifQ.e30", "a.b", "x".repeat(5000)];
+      const curveOrder = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+      const nodeVerifier = new nodeIdentity.Es256kVerifier();
+      const bundledVerifier = new bundled.Es256kVerifier();
+      for (const input of inputs) {
+        const signature = Buffer.from(await holder.sign(input), "base64url");
+        const s = BigInt(`0x${signature.subarray(32).toString("hex")}`);
+        const twin = Buffer.concat([
+          signature.subarray(0, 32),
+          Buffer.from((curveOrder - s).toString(16).padStart(64, "0"), "hex"),
+        ]);
+        for (const [name, sig] of [
+          ["low-S", signature],
+          ["high-S twin", twin],
+        ] as const) {
+          // Twice each: the second call takes the cached prepared key (a KeyObject in Node, bytes in the bundle).
+          for (const round of [1, 2]) {
+            expect(nodeVerifier.verify(document, "authentication", input, sig), `Node, ${name}, ${round}`).to.equal(
+              true,
+            );
+            expect(
+              bundledVerifier.verify(document, "authentication", input, sig),
+              `bundle, ${name}, ${round}`,
+            ).to.equal(true);
+          }
+        }
+        const flipped = Buffer.from(signature);
+        flipped[7]! ^= 1;
+        expect(nodeVerifier.verify(document, "authentication", input, flipped)).to.equal(false);
+        expect(bundledVerifier.verify(document, "authentication", input, flipped)).to.equal(false);
+        expect(bundledVerifier.verify(document, "authentication", `${input}.`, signature)).to.equal(false);
+      }
+      // A JWT VP made in the bundle: Node reads its binding (iss, nonce, aud) and verifies its signature.
+      const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+      const credential = `${b64({ alg: "ES256K" })}.${b64({ sub: did, vc: { type: ["VerifiableCredential"] } })}.AA`;
+      const challenge = "c".repeat(24);
+      const domain = `did:ethr:0x7a69:0x${"33".repeat(20)}`;
+      const vp = await bundled.signPresentation(holder, { credentials: [credential], challenge, domain });
+      const decoded = nodeIdentity.decodeJwt(vp);
+      expect(decoded.payload).to.include({ iss: did, nonce: challenge });
+      expect(decoded.payload.aud).to.deep.equal([domain]);
+      expect((decoded.payload.vp as { verifiableCredential: string[] }).verifiableCredential).to.deep.equal([
+        credential,
+      ]);
+      expect(nodeVerifier.verify(document, "authentication", decoded.signingInput, decoded.signature)).to.equal(true);
+      expect(() => bundled.privateKeyHolderKey(wallet.privateKey, "did:ethr:0x7a69:0x" + "11".repeat(20))).to.throw(
+        /not controlled by this key/,
+      );
+    });
+
+    it("decodes status lists Node encoded and the other way round, and resolves did:ethr only", async () => {
+      const bits = new nodeIdentity.Bitstring(131_072);
+      for (const index of [0, 7, 4_096, 131_071]) bits.set(index, true);
+      const decoded = bundled.Bitstring.decode(bits.encode());
+      for (const index of [0, 1, 7, 4_096, 131_070, 131_071])
+        expect(decoded.get(index), `bit ${index}`).to.equal(bits.get(index));
+      expect(nodeIdentity.Bitstring.decode(decoded.encode()).get(4_096)).to.equal(true);
+
+      const resolver = await bundled.CachedDidResolver.create({
+        network: { chainId: 31337, rpcUrl: "http://127.0.0.1:9", registry: `0x${"22".repeat(20)}` },
+        provider: new JsonRpcProvider("http://127.0.0.1:9", 31337, { staticNetwork: true }),
+      });
+      const refused = await resolver.resolve(`did:key:z${"Q3s".padEnd(40, "x")}`).then(
+        () => undefined,
+        (error: unknown) => error as { code?: string; message?: string },
+      );
+      expect(refused?.code).to.equal("UNKNOWN_DID");
+      expect(refused?.message).to.match(/did:key is resolved in Node only/);
+      await resolver.close();
     });
 
     it("verifies the RFC 6962 inclusion proof vectors and rejects a proof with one flipped bit", async () => {

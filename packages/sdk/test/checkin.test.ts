@@ -17,7 +17,15 @@ import { closeAuthWorld, issueRoleCredential } from "../../gateway/test/support/
 import { AccessRefusedError, GatewayTransport, SdkInputError, signIn } from "../src/index.ts";
 import { ClinicClient } from "../src/clinic/client.ts";
 import { CheckInError, ClinicNotVerifiedError } from "../src/clinic/errors.ts";
-import { answerCheckIn, readCheckIn, verifyCheckInClinic, type CheckInWallet } from "../src/checkin/patient.ts";
+import {
+  answerCheckIn,
+  keyCheckInWallet,
+  readCheckIn,
+  verifyCheckInClinic,
+  type AgentCheckInWallet,
+} from "../src/checkin/patient.ts";
+import { privateKeyHolderKey } from "@hygeia/identity/browser";
+import { HygeiaConnection } from "../src/connection.ts";
 
 const caught = (promise: Promise<unknown>) => promise.catch((error: unknown) => error);
 
@@ -28,7 +36,7 @@ describe("sdk check-in: clinic and patient sides", function () {
   let patientAgent: IdentityAgent;
   let issuerAgent: IdentityAgent;
   let patient: GatewayTransport;
-  let wallet: CheckInWallet;
+  let wallet: AgentCheckInWallet;
   let identity: string; // Alice's SD-JWT PatientIdentityCredential
   const clinicKeys = generateX25519KeyPair();
   const asked = [{ type: CredentialType.PatientIdentity, claims: ["givenName", "birthDate"] }];
@@ -175,6 +183,81 @@ describe("sdk check-in: clinic and patient sides", function () {
     expect(result.disclosed).to.deep.equal({
       PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" },
     });
+  });
+
+  it("checks in the same way from a wallet without an agent (a HolderKey and the chain, as a browser wallet does)", async function () {
+    const connection = await HygeiaConnection.open({
+      gatewayUrl: stack.url,
+      rpcUrl: stack.local.rpcUrl,
+      deployment: stack.deployment,
+    });
+    const holder = privateKeyHolderKey(stack.accounts.alice.privateKey, wallet.did);
+    // The key's public JWK is the one the SD-JWT is bound to (cnf), whoever holds the key.
+    expect(await holder.publicJwk()).to.deep.equal(await patientAgent.signingPublicJwk(wallet.did));
+    const keyWallet = await keyCheckInWallet(connection, holder);
+    const opened = await clinic.checkIns.open({ credentials: asked, ttlSeconds: 300 });
+    const waiting = clinic.checkIns.waitForAnswer(opened.id, { intervalMs: 100, timeoutMs: 60_000 });
+    const seen = await readCheckIn(patient, opened.url);
+    const verified = await verifyCheckInClinic({
+      wallet: keyWallet,
+      checkIn: seen,
+      transport: patient,
+      relay: { intervalMs: 100 },
+    });
+    expect(verified.clinic).to.include({ did: clinic.did, clinicName: "Asclepius Virtual Clinic" });
+    const answered = await answerCheckIn({
+      transport: patient,
+      wallet: keyWallet,
+      checkIn: seen,
+      clinic: verified,
+      credentials: [{ sdJwt: identity }],
+    });
+    expect(answered.shown).to.deep.equal([{ type: "PatientIdentityCredential", claims: ["givenName", "birthDate"] }]);
+    expect(await waiting).to.include({ id: opened.id, status: "answered" });
+    const result = await clinic.checkIns.result(opened.id);
+    expect(result.ok, JSON.stringify(result.checks.filter((c) => !c.pass))).to.equal(true);
+    expect(result.patient?.did).to.equal(wallet.did);
+    expect(result.disclosed).to.deep.equal({
+      PatientIdentityCredential: { givenName: "Ada", birthDate: "1985-12-10" },
+    });
+
+    // The key wallet refuses what the agent wallet refuses: a clinic without standing, before disclosing anything.
+    const other = await unlisted.checkIns.open({ credentials: asked });
+    const refused = await caught(
+      verifyCheckInClinic({
+        wallet: keyWallet,
+        checkIn: await readCheckIn(patient, other.id),
+        prove: (challenge) => unlisted.checkIns.prove(challenge),
+      }),
+    );
+    expect(refused).to.be.instanceOf(ClinicNotVerifiedError);
+    expect((refused as ClinicNotVerifiedError).checks.map((c) => c.name)).to.include("standing");
+    // A key that does not hold the credential's cnf key cannot present it (refused before anything is sent).
+    const bobKey = privateKeyHolderKey(
+      stack.accounts.bob.privateKey,
+      `${wallet.did.split(":").slice(0, 3).join(":")}:${stack.accounts.bob.address}`,
+    );
+    const third = await clinic.checkIns.open({ credentials: asked });
+    const thirdSeen = await readCheckIn(patient, third.id);
+    const bobWallet = await keyCheckInWallet(connection, bobKey);
+    const bobVerified = await verifyCheckInClinic({
+      wallet: bobWallet,
+      checkIn: thirdSeen,
+      prove: (challenge) => clinic.checkIns.prove(challenge),
+    });
+    const mismatch = await caught(
+      answerCheckIn({
+        transport: patient,
+        wallet: bobWallet,
+        checkIn: thirdSeen,
+        clinic: bobVerified,
+        credentials: [{ sdJwt: identity }],
+      }),
+    );
+    expect(mismatch).to.include({ code: "HOLDER_MISMATCH" });
+    expect(await clinic.checkIns.status(third.id)).to.equal("open");
+    expect(await caught(keyCheckInWallet(connection, {} as never))).to.be.instanceOf(SdkInputError);
+    connection.close();
   });
 
   it("relays the proof of a clinic without standing, and the wallet still refuses it before disclosing anything", async function () {

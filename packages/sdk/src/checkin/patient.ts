@@ -11,24 +11,35 @@
  * 3. The answer is sealed to the verified clinic's current X25519 key read from its DID document on chain
  *    (`answerVerifiedClinic`), bound to the request's challenge: the gateway relaying it reads nothing.
  *
- * Browser: this module imports @hygeia/identity's main entry (Node-only today: the identity agent holds the
- * patient's key in node:sqlite, and identity's check-in code uses Buffer and node:crypto); see README.md "Check-in".
+ * Platforms: in Node the wallet can be an IdentityAgent holding the patient's key (`{ agent, did }`); anywhere,
+ * a browser included, it is a HolderKey and the chain (`keyCheckInWallet(connection, holder)`). This module
+ * imports @hygeia/identity's browser entry only, and bundles for browsers (packages/sdk/test/browser-bundle.test.ts).
  */
 import {
+  CachedDidResolver,
   MemoryChallengeStore,
+  answerClinic,
   answerVerifiedClinic,
+  assertHolderKey,
   challengeClinic,
   createAgentVerifier,
+  createChainVerifier,
   decodeJwt,
   verifyClinic,
   type ClinicChallenge,
   type ClinicVerification,
   type CredentialTypeName,
-  type IdentityAgent,
+  type CredentialVerifier,
+  type DidDocumentSource,
+  type EthrNetwork,
+  type HolderKey,
   type PresentationRequest,
   type SealedCheckIn,
   type StatusListFetcher,
-} from "@hygeia/identity";
+} from "@hygeia/identity/browser";
+import type { IdentityAgent } from "@hygeia/identity";
+import type { ContractRunner } from "ethers";
+import type { HygeiaConnection } from "../connection.ts";
 import { SdkInputError, UnexpectedResponseError } from "../errors.ts";
 import type { GatewayTransport } from "../transport.ts";
 import { sleep } from "../sleep.ts";
@@ -58,17 +69,74 @@ export interface PatientCheckIn {
 /** The clinic's half of mutual verification: its accreditation's presentation for the wallet's challenge. */
 export type ClinicProver = (challenge: ClinicChallenge, checkIn: PatientCheckIn) => Promise<string>;
 
-/** The patient's identity for check-ins (Node today: the agent holds the patient's did:ethr key). */
-export interface CheckInWallet {
-  agent: IdentityAgent;
-  /** The patient's did:ethr, held by `agent`. */
-  did: string;
+/** What every check-in wallet says about verifying clinics. */
+interface CheckInWalletOptions {
   /** The deployment's TrustRegistry (`connection.deployment.contracts.TrustRegistry`). */
   trustRegistry: string;
   /** How the accreditation's status list is fetched (default: fetch, no redirects). */
   statusListFetcher?: StatusListFetcher;
   /** Hosts whose status lists may be fetched over plain http (default: the check-in's gateway host if http). */
   statusListHttpHosts?: string[];
+}
+
+/** Node: an IdentityAgent holds the patient's did:ethr key. */
+export interface AgentCheckInWallet extends CheckInWalletOptions {
+  agent: IdentityAgent;
+  /** The patient's did:ethr, held by `agent`. */
+  did: string;
+}
+
+/** Any platform (a browser wallet): the patient's HolderKey, and the chain to read DIDs and trust from. */
+export interface KeyCheckInWallet extends CheckInWalletOptions {
+  /** The patient's did:ethr and its signing key (privateKeyHolderKey, or a wallet's own HolderKey). */
+  holder: HolderKey;
+  /** Resolves DID documents on the deployment's chain (CachedDidResolver.create). */
+  resolver: DidDocumentSource;
+  /** The deployment's chain (the TrustRegistry is read through it). */
+  provider: ContractRunner;
+  /** The did:ethr network of the deployment (chain id, registry). */
+  network: EthrNetwork;
+}
+
+/** The patient's identity for check-ins. */
+export type CheckInWallet = AgentCheckInWallet | KeyCheckInWallet;
+
+/**
+ * A KeyCheckInWallet over a connection: DIDs resolved and trust read on the connection's chain, for the contracts
+ * of its deployment, and the patient presenting as `holder`.
+ */
+export async function keyCheckInWallet(
+  connection: HygeiaConnection,
+  holder: HolderKey,
+  options: Pick<CheckInWalletOptions, "statusListFetcher" | "statusListHttpHosts"> = {},
+): Promise<KeyCheckInWallet> {
+  if (typeof connection?.deployment?.contracts?.TrustRegistry !== "string")
+    throw new SdkInputError("connection", "not a HygeiaConnection", "Pass what HygeiaConnection.open returned.");
+  try {
+    assertHolderKey(holder);
+  } catch {
+    throw new SdkInputError(
+      "holder",
+      "not a HolderKey",
+      "Pass the patient's HolderKey (privateKeyHolderKey(privateKey, did), or the wallet's own).",
+    );
+  }
+  const network: EthrNetwork = {
+    chainId: connection.deployment.chainId,
+    rpcUrl: connection.rpcUrl,
+    registry: connection.deployment.contracts.EthereumDIDRegistry,
+  };
+  const resolver = await identityCall("preparing the DID resolver", () =>
+    CachedDidResolver.create({ network, provider: connection.provider }),
+  );
+  return {
+    holder,
+    resolver,
+    provider: connection.provider,
+    network,
+    trustRegistry: connection.deployment.contracts.TrustRegistry,
+    ...options,
+  };
 }
 
 /** A credential to show: a JWT VC (shown whole) or an SD-JWT VC (by default, only the claims asked for). */
@@ -132,14 +200,9 @@ export async function verifyCheckInClinic(params: {
     );
   const challenges = new MemoryChallengeStore();
   const verifier = await identityCall("preparing the clinic's verification", async () =>
-    createAgentVerifier(wallet.agent, {
-      trustRegistry: wallet.trustRegistry,
-      challenges,
-      statusListFetcher: wallet.statusListFetcher ?? defaultStatusListFetcher,
-      statusListHttpHosts: wallet.statusListHttpHosts ?? httpHostsOf(checkIn.url),
-    }),
+    clinicVerifier(wallet, checkIn, challenges),
   );
-  const challenge = await identityCall("challenging the clinic", () => challengeClinic(challenges, wallet.did));
+  const challenge = await identityCall("challenging the clinic", () => challengeClinic(challenges, didOf(wallet)));
   let proof: string;
   try {
     proof = await prove(challenge, checkIn);
@@ -247,13 +310,15 @@ export async function answerCheckIn(params: {
   const shown = credentials.map((credential, index) => selectDisclosure(checkIn.request, credential, index));
   let answer: SealedCheckIn;
   try {
+    const answerParams = {
+      clinic,
+      request: checkIn.request,
+      credentials: shown.map((s) => s.credential),
+    };
     answer = await identityCall("answering the check-in", () =>
-      answerVerifiedClinic(wallet.agent, {
-        patient: wallet.did,
-        clinic,
-        request: checkIn.request,
-        credentials: shown.map((s) => s.credential),
-      }),
+      "agent" in wallet
+        ? answerVerifiedClinic(wallet.agent, { patient: wallet.did, ...answerParams })
+        : answerClinic({ holder: wallet.holder, resolver: wallet.resolver, ...answerParams }),
     );
   } catch (error) {
     if ((error as { code?: unknown }).code === "CLINIC_NOT_TRUSTED")
@@ -391,12 +456,43 @@ function claimedOf(accreditation: string): PatientCheckIn["clinic"]["claimed"] {
 }
 
 function assertWallet(wallet: CheckInWallet | undefined): asserts wallet is CheckInWallet {
-  if (typeof wallet !== "object" || wallet === null || typeof wallet.did !== "string" || !wallet.agent)
+  const given = wallet as Partial<AgentCheckInWallet & KeyCheckInWallet> | undefined;
+  const agentWallet = typeof given?.did === "string" && typeof given.agent === "object" && given.agent !== null;
+  const keyWallet =
+    typeof given?.holder?.did === "string" && typeof given.resolver === "object" && typeof given.network === "object";
+  if (typeof given !== "object" || given === null || (!agentWallet && !keyWallet))
     throw new SdkInputError(
       "wallet",
-      "expected { agent, did, trustRegistry }",
-      "Pass the patient's identity agent, its did:ethr and the deployment's TrustRegistry address.",
+      "expected { agent, did, trustRegistry } or { holder, resolver, provider, network, trustRegistry }",
+      "Pass the patient's identity agent and did:ethr (Node), or keyCheckInWallet(connection, holder).",
     );
+}
+
+/** The patient's DID in either kind of wallet. */
+function didOf(wallet: CheckInWallet): string {
+  return "agent" in wallet ? wallet.did : wallet.holder.did;
+}
+
+/** The verifier of the clinic's proof: the wallet's chain, this check-in's challenges. */
+function clinicVerifier(
+  wallet: CheckInWallet,
+  checkIn: PatientCheckIn,
+  challenges: MemoryChallengeStore,
+): CredentialVerifier {
+  const options = {
+    trustRegistry: wallet.trustRegistry,
+    challenges,
+    statusListFetcher: wallet.statusListFetcher ?? defaultStatusListFetcher,
+    statusListHttpHosts: wallet.statusListHttpHosts ?? httpHostsOf(checkIn.url),
+  };
+  return "agent" in wallet
+    ? createAgentVerifier(wallet.agent, options)
+    : createChainVerifier({
+        ...options,
+        resolver: wallet.resolver,
+        provider: wallet.provider,
+        network: wallet.network,
+      });
 }
 
 function assertOpen(checkIn: PatientCheckIn | undefined): asserts checkIn is PatientCheckIn {

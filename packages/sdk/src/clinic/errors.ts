@@ -9,7 +9,7 @@
  * - @hygeia/identity's errors are wrapped where the user needs a hint (`fromIdentityError`), keeping the identity
  *   code as the SDK code and the original as `cause`.
  */
-import { HygeiaIdentityError } from "@hygeia/identity";
+import { HygeiaIdentityError } from "@hygeia/identity/browser";
 import { AccessRefusedError, HygeiaSdkError, type ErrorKind, type GatewayProblemError } from "../errors.ts";
 
 /** A check that failed, as the gateway or the verifier reports it (never the underlying error). */
