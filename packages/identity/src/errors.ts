@@ -19,6 +19,7 @@ export type IdentityErrorCode =
   | "SECRET_BOX_KEY_MISMATCH"
   | "UNKNOWN_CLAIM"
   | "HOLDER_MISMATCH"
+  | "HOLDER_KEY_FAILED"
   | "NO_ENCRYPTION_KEY"
   | "DATABASE_BUSY"
   | "DATABASE_FAILED"
@@ -351,5 +352,18 @@ function redactUrl(url: string): string {
     return `${parsed.protocol}//${parsed.host}${hidden ? "/…" : ""}`;
   } catch {
     return "(an unparsable URL)";
+  }
+}
+
+/**
+ * A HolderKey failed to sign: its sign() threw, or returned something that is not an ES256K signature by its own
+ * publicJwk() (checked before anything signed leaves the package). The signer's own error is `cause` only: its text
+ * is the wallet's, not ours to copy into a message.
+ */
+export class HolderKeyError extends HygeiaIdentityError {
+  readonly holder: string;
+  constructor(holder: string, reason: string, options?: { cause?: unknown }) {
+    super("HOLDER_KEY_FAILED", `the holder key of ${truncate(holder)} ${reason}`, options);
+    this.holder = holder;
   }
 }

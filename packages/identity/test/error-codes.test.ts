@@ -24,6 +24,7 @@ const samples: Record<string, () => HygeiaIdentityError> = {
   DatabaseBusyError: () => new identity.DatabaseBusyError("/tmp/x.db", 10),
   DatabaseError: () => new identity.DatabaseError("/tmp/x.db", "disk full"),
   UnknownClaimError: () => new identity.UnknownClaimError("disclose", ["ssn"], ["givenName"]),
+  HolderKeyError: () => new identity.HolderKeyError("did:ethr:0x7a69:0x1", "failed to sign"),
   HolderMismatchError: () =>
     new identity.HolderMismatchError("holder", "did:ethr:0x7a69:0x1", "did:ethr:0x7a69:0x2", "another subject"),
   NoEncryptionKeyError: () => new identity.NoEncryptionKeyError("clinic", "did:ethr:0x7a69:0x1"),

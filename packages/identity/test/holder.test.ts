@@ -6,6 +6,7 @@ import { Wallet } from "ethers";
 import {
   CachedDidResolver,
   CredentialType,
+  HolderKeyError,
   IdentityAgent,
   InvalidIdentityInputError,
   MemoryChallengeStore,
@@ -23,6 +24,8 @@ import {
   signPresentation,
   verifyCheckIn,
   verifyClinic,
+  verifyWithPublicKey,
+  type HolderKey,
   type ManagedDid,
 } from "../src/index.ts";
 import { startTestChain, type TestChain } from "./helpers/chain.ts";
@@ -156,6 +159,132 @@ describe("identity: presenting without an agent (HolderKey, createChainVerifier,
     const jwtOpened = await verifyCheckIn(desk.verifier, jwtAnswer, { request: jwtRequest, keyPairs: clinic.keys });
     expect(jwtOpened.checks.filter((c) => !c.pass)).to.deep.equal([]);
     expect(jwtOpened.holder).to.equal(patientDid);
+  });
+
+  it("refuses, before anything is sent, what a break-it review found accepted or crashing", async function () {
+    const holder = privateKeyHolderKey(patientWallet.privateKey, patientDid);
+    const other = Wallet.createRandom();
+    const otherKey = privateKeyHolderKey(other.privateKey, `${ethrDidPrefix(testChain.network)}:${other.address}`);
+    const insurance = await issueCredential(clinicAgent, {
+      issuer: issuers.insurer.did,
+      type: CredentialType.HealthInsurance,
+      subject: subjects(patientDid, clinic.did.did, clinic.did.did).HealthInsuranceCredential,
+    });
+    const params = { credentials: [insurance], challenge: "c".repeat(32), domain: clinic.did.did };
+    // A HolderKey whose sign() returns garbage, another key's signature, or throws: HOLDER_KEY_FAILED, no token.
+    const signers: [string, HolderKey["sign"]][] = [
+      ["garbage", async () => "a.b"],
+      ["a number", async () => 42 as unknown as string],
+      ["nothing", async () => ""],
+      ["another key's signature", (text) => otherKey.sign(text)],
+      ["a throw", async () => Promise.reject(new Error("user rejected; secret=hunter2"))],
+    ];
+    for (const [what, sign] of signers) {
+      const refused = await caught(signPresentation({ ...holder, did: holder.did, sign }, params));
+      expect(refused, what).to.be.instanceOf(HolderKeyError);
+      expect(refused, what).to.include({ code: "HOLDER_KEY_FAILED" });
+      expect(String((refused as Error).message), what).to.not.include("hunter2"); // the signer's text: cause only
+    }
+    // A presentation larger than any verifier reads is refused before the wallet is asked to sign.
+    let signed = 0;
+    const counting: HolderKey = { ...holder, did: holder.did, sign: (text) => (signed++, holder.sign(text)) };
+    const huge = Array.from({ length: Math.ceil((256 * 1024) / insurance.length) }, () => insurance);
+    expect(await caught(signPresentation(counting, { ...params, credentials: huge }))).to.include({
+      code: "INVALID_INPUT",
+      field: "credentials",
+    });
+    expect(signed).to.equal(0);
+
+    // answerClinic: every SD-JWT's binding is checked before any is signed; bad disclose lists and key sources typed.
+    const verified = {
+      ok: true,
+      checks: [],
+      holder: clinic.did.did,
+      disclosed: {},
+      clinic: { did: clinic.did.did, clinicName: "x", accreditationNumber: "y", virtual: false },
+    };
+    const request = {
+      challenge: "c".repeat(32),
+      domain: clinic.did.did,
+      credentials: [{ type: CredentialType.PatientIdentity }],
+    };
+    const issue = async (bound: HolderKey) =>
+      issueSdJwtCredential(clinicAgent, {
+        issuer: issuers.identity.did,
+        type: CredentialType.PatientIdentity,
+        subject: subjects(patientDid, clinic.did.did, clinic.did.did).PatientIdentityCredential,
+        holderPublicJwk: await bound.publicJwk(),
+      });
+    const mine = await issue(holder);
+    const notMine = await issue(otherKey);
+    for (const credentials of [
+      [
+        { sdJwt: mine, disclose: ["givenName"] },
+        { sdJwt: notMine, disclose: ["givenName"] },
+      ],
+      [
+        { sdJwt: notMine, disclose: ["givenName"] },
+        { sdJwt: mine, disclose: ["givenName"] },
+      ],
+    ]) {
+      signed = 0;
+      const refused = await caught(
+        answerClinic({ holder: counting, resolver, clinic: verified, request, credentials }),
+      );
+      expect(refused).to.include({ code: "HOLDER_MISMATCH" });
+      expect((refused as { field: string }).field).to.match(/^credentials\[[01]\]\.sdJwt$/);
+      expect(signed, "nothing signed").to.equal(0);
+    }
+    const answer = (extra: object) =>
+      caught(
+        answerClinic({
+          holder,
+          resolver,
+          clinic: verified,
+          request,
+          credentials: [{ sdJwt: mine, disclose: ["givenName"] }],
+          ...extra,
+        } as never),
+      );
+    expect(
+      await caught(
+        answerClinic({
+          holder,
+          resolver,
+          clinic: verified,
+          request,
+          credentials: [{ sdJwt: mine, disclose: [5] as never }],
+        }),
+      ),
+    ).to.include({ code: "INVALID_INPUT", field: "credentials[0].disclose" });
+    expect(await answer({ encryptionKeys: async () => null })).to.include({ field: "encryptionKeys" });
+    expect(await answer({ encryptionKeys: async () => [{ id: "k", publicKey: new Uint8Array(31) }] })).to.include({
+      field: "encryptionKeys",
+    });
+    expect(await answer({ encryptionKeys: undefined, resolver: { resolve: async () => null } })).to.include({
+      field: "resolver",
+    });
+
+    // A DID URL or another form is not a holder's DID; a compressed public key verifies as the uncompressed one.
+    for (const did of [
+      `${patientDid}#controller`,
+      `${patientDid}?versionId=1`,
+      `did:ethr:a:b:${patientWallet.address}`,
+    ])
+      expect(() => privateKeyHolderKey(patientWallet.privateKey, did), did).to.throw(InvalidIdentityInputError);
+    const signature = Buffer.from(await holder.sign("text"), "base64url");
+    const compressed = Buffer.from(patientWallet.signingKey.compressedPublicKey.slice(2), "hex");
+    expect(verifyWithPublicKey(compressed, "text", signature)).to.equal(true);
+    expect(verifyWithPublicKey(Uint8Array.of(0, ...compressed), "text", signature)).to.equal(false);
+    // createChainVerifier checks the network as the agent does.
+    expect(() =>
+      createChainVerifier({
+        trustRegistry: testChain.deployment.contracts.TrustRegistry,
+        resolver,
+        provider: testChain.provider,
+        network: { ...testChain.network, chainId: "abc" as never },
+      }),
+    ).to.throw(InvalidIdentityInputError, /chainId/);
   });
 
   it("makes the same presentation format from an agent's key and from a private key", async function () {

@@ -14,7 +14,8 @@ import {
   TokenStatusList,
   type TokenStatusBits,
 } from "../src/index.ts";
-import { classifyAddress, ipVersion, isNonPublicHost } from "../src/status/url-policy.ts";
+import { classifyAddress, ipVersion, isNonPublicHost, vetStatusUrl } from "../src/status/url-policy.ts";
+import { inflateBounded } from "../src/status/inflate.ts";
 
 const MiB = 1024 * 1024;
 
@@ -30,7 +31,9 @@ function random(seed: number): () => number {
   };
 }
 
-// ---- The classifier as it was with node:net (BlockList, isIP), the reference for classifyAddress. ----
+// ---- The classifier as it was with node:net (BlockList, isIP), the reference for classifyAddress; with the ranges
+// a break-it review added since (192.88.99/24, 2001::/23, 3fff::/20, 5f00::/16, fec0::/10, and SIIT's
+// ::ffff:0:0:0/96 judged as its IPv4 address). ----
 const REF_NON_PUBLIC = new BlockList();
 for (const [network, prefix] of [
   ["0.0.0.0", 8],
@@ -41,6 +44,7 @@ for (const [network, prefix] of [
   ["172.16.0.0", 12],
   ["192.0.0.0", 24],
   ["192.0.2.0", 24],
+  ["192.88.99.0", 24],
   ["192.168.0.0", 16],
   ["198.18.0.0", 15],
   ["198.51.100.0", 24],
@@ -54,9 +58,12 @@ for (const [network, prefix] of [
   ["::1", 128],
   ["64:ff9b:1::", 48],
   ["100::", 64],
-  ["2001::", 32],
+  ["2001::", 23],
   ["2001:db8::", 32],
+  ["3fff::", 20],
+  ["5f00::", 16],
   ["fc00::", 7],
+  ["fec0::", 10],
   ["fe80::", 10],
   ["ff00::", 8],
 ] as const)
@@ -89,6 +96,7 @@ function refEmbeddedIPv4(address: string): { ipv4: string; mapped: boolean } | n
   const zeros = (from: number, to: number) => bytes.slice(from, to).every((byte) => byte === 0);
   const quad = (from: number) => bytes.slice(from, from + 4).join(".");
   if (zeros(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return { ipv4: quad(12), mapped: true };
+  if (zeros(0, 8) && bytes[8] === 0xff && bytes[9] === 0xff && zeros(10, 12)) return { ipv4: quad(12), mapped: false };
   if (zeros(0, 12)) return zeros(12, 15) && bytes[15]! <= 1 ? null : { ipv4: quad(12), mapped: false };
   const nat64 = bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b;
   if (nat64 && zeros(4, 12)) return { ipv4: quad(12), mapped: false };
@@ -148,6 +156,8 @@ const HAND_PICKED = [
   ...["fe80::1%eth 0", "fe80::1%eth/0", "fe80::1%_", "::1%1", "::%x", "::ffff:127.0.0.1%lo", "1:2:3:4:5:6:7:8%1"],
   ...["[::1]", "[::1", "::1]", "[1.2.3.4]", "2001:db8::1/64", "2001:db8::1 ", " ::1", "::1\n", "fe80::1%eth0\n"],
   ...["0:0:0:0:0:ffff:7f00:1", "::7f00:1", "2002:7f00:1::", "64:ff9b::7f00:1", "64:ff9b:1::1", "2001::1"],
+  ...["::ffff:0:7f00:1", "::ffff:0:a00:1", "::ffff:0:808:808", "fec0::1", "2001:2::1", "2001:10::1", "3fff::1"],
+  ...["5f00::1", "2620:4f:8000::1", "192.88.99.1", "2001:200::1", "2001:1ff::1"],
 ];
 
 function hexGroup(next: () => number): string {
@@ -349,6 +359,19 @@ function refusedWith<T>(decode: () => T): T | "refused" {
   }
 }
 
+// The browser's inflation (pako), called directly: in Node the lists decode through node:zlib (#native).
+const portable =
+  (format: "gzip" | "zlib") =>
+  (data: Uint8Array): Outcome => {
+    try {
+      const out = inflateBounded(data, format, MAX_STATUS_LIST_BYTES);
+      return out.length * 8 < MIN_STATUS_LIST_BITS ? "refused" : out;
+    } catch {
+      return "refused";
+    }
+  };
+const portableGunzip = portable("gzip");
+const portableInflate = portable("zlib");
 const ourGunzip = (data: Uint8Array): Outcome => refusedWith(() => Bitstring.decode(`u${base64url(data)}`).bytes);
 const ourInflate = (data: Uint8Array): Outcome =>
   refusedWith(() => TokenStatusList.fromClaim({ bits: 1, lst: base64url(data) }).bytes);
@@ -374,7 +397,7 @@ async function zerosCompressed(format: "gzip" | "zlib", size: number): Promise<B
   return Buffer.concat(chunks);
 }
 
-describe("identity: status lists and URL policy without node:zlib or node:net", function () {
+describe("identity: portable status lists and URL policy agree with node:zlib and node:net", function () {
   describe("ipVersion is node:net's isIP", function () {
     it("on hand-picked inputs", function () {
       for (const text of HAND_PICKED) expect(ipVersion(text), JSON.stringify(text)).to.equal(isIP(text));
@@ -419,6 +442,18 @@ describe("identity: status lists and URL policy without node:zlib or node:net", 
       expect(answers.public).to.be.above(300);
       expect(answers.loopback).to.be.above(20);
       expect(answers["non-public"]).to.be.above(300);
+    });
+
+    it("refuses the ranges a break-it review found open: SIIT-translated IPv4, site-local, IETF assignments", function () {
+      for (const address of ["::ffff:0:7f00:1", "::ffff:0:a00:1", "fec0::1", "2001:2::1", "2001:10::1", "3fff::1"])
+        expect(classifyAddress(address), address).to.equal("non-public");
+      for (const address of ["5f00::1", "192.88.99.1"])
+        expect(classifyAddress(address), address).to.equal("non-public");
+      // SIIT embeds a routable IPv4 address: a public one stays public, as in every other embedding.
+      expect(classifyAddress("::ffff:0:808:808")).to.equal("public");
+      expect(classifyAddress("2001:200::1")).to.equal("public"); // just past 2001::/23
+      expect(vetStatusUrl("https://[::ffff:0:7f00:1]/list", "did:example:issuer").problem).to.match(/local or private/);
+      expect(vetStatusUrl("https://localhost../list", "did:example:issuer").problem).to.match(/local or private/);
     });
 
     it("fails closed where BlockList failed open (a zone id on an address longer than 39 characters)", function () {
@@ -530,7 +565,10 @@ describe("identity: status lists and URL policy without node:zlib or node:net", 
       ];
       for (let cut = 1; cut <= 12; cut++) gzipCases.push([`truncated by ${cut}`, gz.subarray(0, gz.length - cut)]);
       gzipCases.push(["header only", gz.subarray(0, 10)], ["halved", gz.subarray(0, gz.length >> 1)]);
-      for (const [what, bytes] of gzipCases) expectSameOutcome(ourGunzip(bytes), nodeGunzip(bytes), `GZIP: ${what}`);
+      for (const [what, bytes] of gzipCases) {
+        expectSameOutcome(ourGunzip(bytes), nodeGunzip(bytes), `GZIP: ${what}`);
+        expectSameOutcome(portableGunzip(bytes), nodeGunzip(bytes), `GZIP, pako: ${what}`);
+      }
       expect(ourGunzip(cat(gz, gz))).to.have.length(2 * data.length);
       expect(ourGunzip(cat(gz, Uint8Array.of(1, 2, 3)))).to.equal("refused");
 
@@ -550,7 +588,10 @@ describe("identity: status lists and URL policy without node:zlib or node:net", 
       ];
       for (let cut = 1; cut <= 8; cut++) zlibCases.push([`truncated by ${cut}`, z.subarray(0, z.length - cut)]);
       zlibCases.push(["header only", z.subarray(0, 2)], ["halved", z.subarray(0, z.length >> 1)]);
-      for (const [what, bytes] of zlibCases) expectSameOutcome(ourInflate(bytes), nodeInflate(bytes), `ZLIB: ${what}`);
+      for (const [what, bytes] of zlibCases) {
+        expectSameOutcome(ourInflate(bytes), nodeInflate(bytes), `ZLIB: ${what}`);
+        expectSameOutcome(portableInflate(bytes), nodeInflate(bytes), `ZLIB, pako: ${what}`);
+      }
     });
 
     it("refuses truncated, corrupt and mis-encoded lists with InvalidStatusListError", function () {
@@ -579,15 +620,28 @@ describe("identity: status lists and URL policy without node:zlib or node:net", 
   describe("a 200 MiB bomb", function () {
     const BOMB = 200 * MiB;
 
-    for (const format of ["gzip", "zlib"] as const)
-      it(`is refused without inflating it (${format})`, async function () {
+    for (const [format, path] of [
+      ["gzip", "node:zlib"],
+      ["zlib", "node:zlib"],
+      ["gzip", "pako"],
+      ["zlib", "pako"],
+    ] as const)
+      it(`is refused without inflating it (${format}, ${path})`, async function () {
         const compressed = await zerosCompressed(format, BOMB);
         expect(compressed.length).to.be.below(BOMB / 500);
         const encoded = base64url(compressed);
         const decode =
-          format === "gzip"
-            ? () => Bitstring.decode(`u${encoded}`)
-            : () => TokenStatusList.fromClaim({ bits: 1, lst: encoded });
+          path === "pako"
+            ? () => {
+                try {
+                  inflateBounded(compressed, format, MAX_STATUS_LIST_BYTES);
+                } catch (error) {
+                  throw new InvalidStatusListError(`inflates beyond the limit (${(error as Error).message})`);
+                }
+              }
+            : format === "gzip"
+              ? () => Bitstring.decode(`u${encoded}`)
+              : () => TokenStatusList.fromClaim({ bits: 1, lst: encoded });
 
         const before = process.memoryUsage();
         const peakBefore = process.resourceUsage().maxRSS * 1024;

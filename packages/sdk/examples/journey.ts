@@ -218,6 +218,38 @@ assert.deepEqual(checkedIn.disclosed, {
 });
 await agent.close();
 
+// The same check-in from a browser wallet: no identity agent, the patient's own key (a HolderKey).
+const secondCheckIn = await clinic.checkIns.open({
+  credentials: [{ type: CredentialType.HealthInsurance, claims: ["insurerName", "memberId"] }],
+});
+const secondWaiting = clinic.checkIns.waitForAnswer(secondCheckIn.id, { timeoutMs: 60_000, intervalMs: 200 });
+const link = secondCheckIn.url;
+
+// #region checkin-browser
+import { privateKeyHolderKey } from "@hygeia/identity/browser";
+import { keyCheckInWallet } from "@hygeia/sdk/browser"; // also readCheckIn, verifyCheckInClinic, answerCheckIn
+
+// `patient` is a PatientClient (its connection is signed in as the patient, over SIWE)
+const holder = privateKeyHolderKey(wallet.privateKey, did); // did:ethr:<chain>:<the wallet's address>
+const browserWallet = await keyCheckInWallet(patient.connection, holder); // DIDs and trust read on its chain
+const shown = await readCheckIn(patient.connection.transport, link); // the link in the clinic's QR code
+const clinicVerified = await verifyCheckInClinic({
+  wallet: browserWallet,
+  checkIn: shown,
+  transport: patient.connection.transport,
+  relay: { timeoutMs: 30_000 }, // give up if the clinic's desk is not waiting (default: the check-in's expiry)
+});
+await answerCheckIn({
+  transport: patient.connection.transport,
+  wallet: browserWallet,
+  checkIn: shown,
+  clinic: clinicVerified,
+  credentials: [{ sdJwt: insurance.credential }], // bound (cnf) to this key: another key is HOLDER_MISMATCH
+});
+// #endregion checkin-browser
+assert.equal((await secondWaiting).status, "answered");
+assert.equal((await clinic.checkIns.result(secondCheckIn.id)).ok, true);
+
 // #region consent-grant
 const granted = await patient.consent.grant({
   grantee: clinic.did,

@@ -62,7 +62,9 @@ export class ServiceUnreachableError extends HygeiaSdkError {
     super("SERVICE_UNREACHABLE", "unavailable", `the ${service} at ${url} cannot be reached: ${reason}`, {
       hint:
         service === "gateway"
-          ? `Check that the gateway runs (npm start) and that its URL is right (--gateway / HYGEIA_GATEWAY_URL).`
+          ? `Check that the gateway runs (npm start) and that its URL is right (--gateway / HYGEIA_GATEWAY_URL). ` +
+            "From a web page, the gateway must also allow the page's origin (HYGEIA_CORS_ORIGINS): a browser " +
+            "reports a refused cross-origin request as this same failure."
           : service === "chain"
             ? `Check that the chain node runs and that its URL is right (--rpc / HYGEIA_RPC_URL).`
             : `Check that the ${service} runs, then try again.`,
@@ -165,6 +167,8 @@ const HINTS: Record<string, string> = {
   UPLOAD_TOO_LARGE: "The file is larger than this gateway accepts; ask the operator for a higher limit.",
   UPLOAD_BUDGET_EXCEEDED: "Register or let expire your staged uploads before uploading more.",
   CHECK_IN_CLOSED: "This check-in was already answered or expired: ask the clinic for a new one.",
+  CHECK_IN_TAKEN:
+    "Another patient's wallet took this check-in first: ask the clinic for a new one (retrying cannot help).",
 };
 
 function hintFor(problem: GatewayProblem, kind: ErrorKind): string {

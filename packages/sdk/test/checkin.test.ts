@@ -257,6 +257,28 @@ describe("sdk check-in: clinic and patient sides", function () {
     expect(mismatch).to.include({ code: "HOLDER_MISMATCH" });
     expect(await clinic.checkIns.status(third.id)).to.equal("open");
     expect(await caught(keyCheckInWallet(connection, {} as never))).to.be.instanceOf(SdkInputError);
+    // A DID of another chain: nobody here would verify it, so it is refused before anything is disclosed.
+    const elsewhere = privateKeyHolderKey(
+      stack.accounts.alice.privateKey,
+      `did:ethr:0x1:${stack.accounts.alice.address}`,
+    );
+    expect(await caught(keyCheckInWallet(connection, elsewhere))).to.include({
+      code: "INVALID_INPUT",
+      field: "holder",
+    });
+    // Not a connection (no chain id, no provider): typed, not a TypeError.
+    for (const fake of [
+      { deployment: { contracts: { TrustRegistry: stack.deployment.contracts.TrustRegistry } } },
+      null,
+    ])
+      expect(await caught(keyCheckInWallet(fake as never, holder))).to.include({ field: "connection" });
+    // Options cannot replace the wallet's trust registry or holder.
+    const guarded = await keyCheckInWallet(connection, holder, {
+      trustRegistry: `0x${"ee".repeat(20)}`,
+      holder: bobKey,
+    } as never);
+    expect(guarded.trustRegistry).to.equal(stack.deployment.contracts.TrustRegistry);
+    expect(guarded.holder).to.equal(holder);
     connection.close();
   });
 

@@ -24,7 +24,7 @@ import { objectArgument, withMethods } from "../arguments.ts";
 import { agentHolderKey, assertHolderKey, signPresentation, type HolderKey } from "../credentials/holder.ts";
 import { encryptionKeysOf, type EncryptionKeyRef } from "../did/encryption-keys.ts";
 import { CredentialType } from "../credentials/types.ts";
-import { disclosableClaims, presentSdJwt } from "../sdjwt/sd-jwt.ts";
+import { assertBoundToHolder, disclosableClaims, presentSdJwt } from "../sdjwt/sd-jwt.ts";
 import type { ChallengeStore } from "../verify/challenges.ts";
 import {
   MAX_PRESENTATION_BYTES,
@@ -294,13 +294,18 @@ export async function answerClinic(params: {
   for (const [index, shown] of sdJwts.entries()) {
     const field = `credentials[${index}]`;
     const disclosable = await disclosableClaims(shown.sdJwt, `${field}.sdJwt`);
-    if (!Array.isArray(shown.disclose))
+    if (!Array.isArray(shown.disclose) || !shown.disclose.every((claim: unknown) => typeof claim === "string"))
       throw new InvalidIdentityInputError(`${field}.disclose`, "must be an array of claim names");
     const unknown = shown.disclose.filter((claim: string) => claim !== "id" && !disclosable.includes(claim));
     if (unknown.length > 0) throw new UnknownClaimError(`${field}.disclose`, unknown, disclosable);
+    // Every SD-JWT must be the holder's (subject and cnf key) before any one is signed: a wallet that prompts for
+    // each signature must not be asked to sign an answer that is then thrown away.
+    await assertBoundToHolder(holder, shown.sdJwt).catch((error: unknown) => {
+      throw renamed(error, (name) => (name === "holder" ? `${field}.sdJwt` : name));
+    });
   }
   // The key to seal to, from the verified clinic's DID document (on chain), before anything is signed.
-  const recipient = (await encryptionKeys(clinic.clinic.did))[0];
+  const recipient = currentKey(await encryptionKeys(clinic.clinic.did));
   if (!recipient) throw new NoEncryptionKeyError("clinic", clinic.clinic.did);
   const presentation =
     jwts.length > 0
@@ -311,19 +316,40 @@ export async function answerClinic(params: {
         }).catch((error: unknown) => {
           throw renamed(error, (field) => field.replace(/^credentials\[(\d+)\]$/, "credentials[$1].jwt"));
         })
-      : await Promise.all(
-          sdJwts.map((c, index) =>
-            presentSdJwt(holder, {
-              credential: c.sdJwt,
-              disclose: c.disclose,
-              challenge: request.challenge,
-              domain: request.domain,
-            }).catch((error: unknown) => {
-              throw renamed(error, (field) => (field === "holder" ? `credentials[${index}].sdJwt` : field));
-            }),
-          ),
-        );
+      : await presentEach(holder, sdJwts, request);
   return sealCheckIn(presentation, recipient, request);
+}
+
+/** SD-JWT presentations one after the other (a wallet prompting for each signature shows one prompt at a time). */
+async function presentEach(
+  holder: HolderKey,
+  sdJwts: readonly { sdJwt: string; disclose: readonly string[] }[],
+  request: PresentationRequest,
+): Promise<string[]> {
+  const presented: string[] = [];
+  for (const [index, shown] of sdJwts.entries())
+    presented.push(
+      await presentSdJwt(holder, {
+        credential: shown.sdJwt,
+        disclose: shown.disclose,
+        challenge: request.challenge,
+        domain: request.domain,
+      }).catch((error: unknown) => {
+        throw renamed(error, (field) => (field === "holder" ? `credentials[${index}].sdJwt` : field));
+      }),
+    );
+  return presented;
+}
+
+/** The current key of what `encryptionKeys` gave: checked, since a caller's callback or resolver gave it. */
+function currentKey(keys: unknown): EncryptionKeyRef | undefined {
+  if (!Array.isArray(keys))
+    throw new InvalidIdentityInputError("encryptionKeys", "must give the clinic's keys as an array (current first)");
+  const key = keys[0] as Partial<EncryptionKeyRef> | undefined;
+  if (key === undefined) return undefined;
+  if (typeof key?.id !== "string" || !(key.publicKey instanceof Uint8Array) || key.publicKey.length !== 32)
+    throw new InvalidIdentityInputError("encryptionKeys", "each key must be { id, publicKey: 32 bytes }");
+  return key as EncryptionKeyRef;
 }
 
 function encryptionKeysSource(params: {
@@ -336,7 +362,12 @@ function encryptionKeysSource(params: {
     return params.encryptionKeys;
   }
   const resolver = withMethods(params.resolver, "resolver", ["resolve"], "a DID resolver (CachedDidResolver.create)");
-  return async (did) => encryptionKeysOf(did, await resolver.resolve(did));
+  return async (did) => {
+    const document = await resolver.resolve(did);
+    if (typeof document !== "object" || document === null)
+      throw new InvalidIdentityInputError("resolver", "resolve() must give the clinic's DID document");
+    return encryptionKeysOf(did, document);
+  };
 }
 
 /** A HolderMismatchError named after answerVerifiedClinic's own arguments (which credential is not the patient's). */

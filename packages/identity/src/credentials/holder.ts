@@ -10,6 +10,7 @@ import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { createVerifiablePresentationJwt } from "did-jwt-vc";
 import {
+  HolderKeyError,
   HolderMismatchError,
   HygeiaIdentityError,
   InvalidCredentialError,
@@ -20,8 +21,9 @@ import {
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertAgent } from "../did/internal.ts";
 import { ethrIdentityAddress, MAX_DID_LENGTH } from "../did/resolver.ts";
-import { addressOf } from "../verify/es256k.ts";
-import { fromHex, toBase64url, utf8 } from "../bytes.ts";
+import { addressOf, publicKeyFromJwk, verifyWithPublicKey } from "../verify/es256k.ts";
+import { MAX_PRESENTATION_BYTES } from "../verify/limits.ts";
+import { fromBase64url, fromHex, toBase64url, utf8 } from "../bytes.ts";
 import { objectArgument } from "../arguments.ts";
 import { assertChallengeAndDomain, assertJwtCredential, heldDid } from "./inputs.ts";
 
@@ -73,7 +75,7 @@ export function agentHolderKey(agent: IdentityAgent, did: string): HolderKey {
 export function privateKeyHolderKey(privateKey: Uint8Array | string, did: string): HolderKey {
   const secret = privateKeyBytes(privateKey);
   const publicKey = secp256k1.getPublicKey(secret, false);
-  if (typeof did !== "string" || did.length > MAX_DID_LENGTH || !did.startsWith("did:ethr:"))
+  if (typeof did !== "string" || did.length > MAX_DID_LENGTH || !ETHR_ADDRESS_DID.test(did))
     throw new InvalidIdentityInputError("did", "must be the holder's did:ethr (did:ethr:<chain>:<address>)");
   if (ethrIdentityAddress(did) !== addressOf(publicKey))
     throw new InvalidIdentityInputError(
@@ -96,6 +98,9 @@ export function privateKeyHolderKey(privateKey: Uint8Array | string, did: string
   };
 }
 
+/** did:ethr:<network>:<address> (or the mainnet form did:ethr:<address>), no DID URL parts. */
+const ETHR_ADDRESS_DID = /^did:ethr:(?:[A-Za-z0-9]{1,32}:)?0x[0-9a-fA-F]{40}$/;
+
 function privateKeyBytes(privateKey: Uint8Array | string): Uint8Array {
   let bytes: Uint8Array;
   if (privateKey instanceof Uint8Array) bytes = Uint8Array.from(privateKey);
@@ -107,6 +112,40 @@ function privateKeyBytes(privateKey: Uint8Array | string): Uint8Array {
     throw new InvalidIdentityInputError("privateKey", "is not a valid secp256k1 private key");
   }
   return bytes;
+}
+
+/**
+ * The holder's sign() as the presentation libraries call it, checked: a signer that throws, or returns anything but
+ * a base64url ES256K signature that verifies with its own publicJwk(), is a HolderKeyError, so nothing malformed or
+ * signed by another key is ever handed on. One verification per signature: cheap next to what the wallet does.
+ */
+export function checkedSigner(holder: HolderKey): (data: string | Uint8Array) => Promise<string> {
+  let publicKey: Promise<Uint8Array | undefined> | undefined;
+  return async (data) => {
+    const textToSign = typeof data === "string" ? data : text(data);
+    let signature: unknown;
+    try {
+      signature = await holder.sign(textToSign);
+    } catch (error) {
+      if (error instanceof HygeiaIdentityError) throw error;
+      throw new HolderKeyError(holder.did, "failed to sign (see cause)", { cause: error });
+    }
+    publicKey ??= holder.publicJwk().then(
+      (jwk) => publicKeyFromJwk(jwk as Record<string, unknown>),
+      () => undefined,
+    );
+    const key = await publicKey;
+    if (key === undefined) throw new HolderKeyError(holder.did, "has no usable publicJwk() (a secp256k1 JWK)");
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64url(signature as string);
+    } catch {
+      throw new HolderKeyError(holder.did, "returned something that is not a base64url signature");
+    }
+    if (bytes.length !== 64 || !verifyWithPublicKey(key, textToSign, bytes))
+      throw new HolderKeyError(holder.did, "returned a signature that does not verify with its own publicJwk()");
+    return signature as string;
+  };
 }
 
 /** Checks a HolderKey argument (field `holder`). */
@@ -159,7 +198,7 @@ export async function signPresentation(holder: HolderKey, params: Omit<PresentPa
         subject ? `the credential's subject is ${truncate(subject)}` : "the credential names no subject",
       );
   const now = new Date();
-  const signer = (data: string | Uint8Array) => holder.sign(typeof data === "string" ? data : text(data));
+  const signer = checkedSigner(holder);
   try {
     return await createVerifiablePresentationJwt(
       {
@@ -193,6 +232,13 @@ export function checkPresentParams(params: Omit<PresentParams, "holder">): {
     assertJwtCredential(credential, `credentials[${index}]`),
   );
   assertChallengeAndDomain(params);
+  // A presentation larger than any verifier accepts is refused before anything is signed.
+  const size = params.credentials.reduce((total, credential) => total + credential.length, 0);
+  if (size > MAX_PRESENTATION_BYTES - 4096)
+    throw new InvalidIdentityInputError(
+      "credentials",
+      `together ${size} characters: a presentation must stay under ${MAX_PRESENTATION_BYTES} bytes`,
+    );
   const validFor = params.validForSeconds ?? 300;
   if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_PRESENTATION_LIFETIME_SECONDS)
     throw new InvalidIdentityInputError("validForSeconds", "must be a whole number of seconds, 1 to 86400");

@@ -26,7 +26,8 @@ import {
   UnresolvableDidError,
   errorMessage,
 } from "../errors.ts";
-import { ChainCheck, ethrDidPrefix, type EthrNetwork } from "./network.ts";
+import { ChainCheck, ethrDidPrefix, validateEthrNetwork, type EthrNetwork } from "./network.ts";
+import { objectArgument } from "../arguments.ts";
 import { RegistryWatcher } from "./registry-watcher.ts";
 import { BoundedCache } from "../verify/bounded-cache.ts";
 import { addressOf } from "../verify/es256k.ts";
@@ -126,6 +127,9 @@ export class CachedDidResolver {
 
   /** A resolver for did:ethr on `options.network` and, in Node, did:key (browsers resolve did:ethr only). */
   static async create(options: DidResolverOptions): Promise<CachedDidResolver> {
+    objectArgument(options, "options", "{ network, provider, cacheTtlMs?, maxCacheEntries?, resolveTimeoutMs? }");
+    validateEthrNetwork(options.network);
+    objectArgument(options.provider, "provider", "an ethers JsonRpcProvider for the network's chain");
     return new CachedDidResolver(options, await loadDidKeyResolver());
   }
 

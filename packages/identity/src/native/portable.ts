@@ -1,12 +1,16 @@
-// The portable twin of node.ts (see there), for browsers: @noble/curves and @noble/hashes. Same exports, same
-// results.
+// The portable twin of node.ts (see there), for browsers: @noble/curves, @noble/hashes and pako. Same exports, same
+// results (pako is slower on a list of many tiny GZIP members: a wallet verifies one accreditation's list).
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+
+export { inflateBounded } from "../status/inflate.ts";
 
 /** A public key prepared for repeated verification. */
 export type PreparedPublicKey = Uint8Array;
 
+/** An uncompressed SEC1 public key (65 bytes, 0x04 first) prepared; TypeError for anything else. */
 export function preparePublicKey(uncompressed: Uint8Array): PreparedPublicKey {
+  if (uncompressed.length !== 65 || uncompressed[0] !== 4) throw new TypeError("not an uncompressed secp256k1 key");
   return secp256k1.Point.fromBytes(uncompressed).toBytes(false);
 }
 

@@ -14,7 +14,7 @@ import {
 } from "../errors.ts";
 import { decodeJwt } from "../verify/jwt.ts";
 import { randomBytes, toBase64url } from "../bytes.ts";
-import { agentHolderKey, assertHolderKey, type HolderKey } from "../credentials/holder.ts";
+import { agentHolderKey, assertHolderKey, checkedSigner, type HolderKey } from "../credentials/holder.ts";
 import type { IdentityAgent } from "../did/agent.ts";
 import { assertSubjectMatchesSchema } from "../credentials/schema.ts";
 import {
@@ -145,15 +145,16 @@ export async function presentSdJwt(
   params: Omit<PresentSdJwtParams, "holder"> & { holder?: string },
 ): Promise<string> {
   assertHolderKey(holder);
-  checkPresentSdJwtParams({ ...params, holder: params?.holder ?? holder.did });
-  if (params.holder !== undefined && params.holder !== holder.did)
+  objectArgument(params, "params", "{ credential, disclose, challenge, domain }");
+  checkPresentSdJwtParams({ ...params, holder: params.holder ?? holder.did });
+  if (params.holder !== undefined && !sameDid(params.holder, holder.did))
     throw new InvalidIdentityInputError("holder", `the holder key is ${truncate(holder.did)}'s`);
   await disclosable(params);
   await assertBoundToHolder(holder, params.credential);
   const instance = new SDJwtVcInstance({
     hasher,
     hashAlg: "sha-256",
-    kbSigner: (data) => holder.sign(data),
+    kbSigner: checkedSigner(holder),
     kbSignAlg: "ES256K",
   });
   const frame = Object.fromEntries(params.disclose.filter((claim) => claim !== "id").map((claim) => [claim, true]));
@@ -182,7 +183,7 @@ async function disclosable(params: Pick<PresentSdJwtParams, "credential" | "disc
  * What a verifier checks of the key binding, checked before signing: the KB-JWT is verified with `cnf.jwk`, so
  * the holder's signing key must be that key, and the presenter is the subject (`sub`).
  */
-async function assertBoundToHolder(holderKey: HolderKey, credential: string): Promise<void> {
+export async function assertBoundToHolder(holderKey: HolderKey, credential: string): Promise<void> {
   const holder = holderKey.did;
   let payload: Readonly<Record<string, unknown>>;
   try {

@@ -1,9 +1,10 @@
 // W3C Bitstring Status List v1.0: a GZIP-compressed bitstring, multibase base64url ("u" prefix) encoded.
 // Index 0 is the left-most (most significant) bit of the first byte. Lists have at least 131,072 entries (16 KB)
 // so one credential's status does not stand out (herd privacy).
-// GZIP is pako's (not node:zlib) so the web wallet can bundle the verifier; it reads and writes the same streams.
+// GZIP is written by pako on every platform (the web wallet bundles the verifier) and read by #native (node:zlib in
+// Node, pako in browsers): the same streams either way.
 import { gzip } from "pako";
-import { inflateBounded } from "./inflate.ts";
+import { inflateBounded } from "#native";
 import { fromBase64url, toBase64url } from "../bytes.ts";
 import { InvalidStatusListError } from "../errors.ts";
 

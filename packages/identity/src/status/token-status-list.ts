@@ -2,9 +2,10 @@
 // A list of `bits`-wide statuses (1, 2, 4 or 8), ZLIB-compressed and base64url encoded as `lst`. Status `idx`
 // sits in byte floor(idx * bits / 8), starting at bit (idx * bits) % 8 counted from the least significant bit
 // (unlike the W3C bitstring, whose index 0 is the most significant bit). 0 = VALID, 1 = INVALID, 2 = SUSPENDED.
-// ZLIB is pako's (not node:zlib) so the web wallet can bundle the verifier; it reads and writes the same streams.
+// ZLIB is written by pako on every platform (the web wallet bundles the verifier) and read by #native (node:zlib in
+// Node, pako in browsers): the same streams either way.
 import { deflate } from "pako";
-import { inflateBounded } from "./inflate.ts";
+import { inflateBounded } from "#native";
 import { fromBase64url, toBase64url } from "../bytes.ts";
 import { InvalidStatusListError } from "../errors.ts";
 import { MAX_STATUS_LIST_BYTES, MIN_STATUS_LIST_BITS } from "./bitstring.ts";

@@ -42,6 +42,7 @@ const NON_PUBLIC_V4 = [
   "172.16.0.0/12",
   "192.0.0.0/24",
   "192.0.2.0/24",
+  "192.88.99.0/24", // deprecated 6to4 relay anycast (RFC 7526)
   "192.168.0.0/16",
   "198.18.0.0/15",
   "198.51.100.0/24",
@@ -54,14 +55,18 @@ const NON_PUBLIC_V6 = [
   "::1/128",
   "64:ff9b:1::/48", // local-use NAT64 (RFC 8215): the IPv4 part may sit anywhere, so refused outright
   "100::/64",
-  "2001::/32", // Teredo: an obfuscated IPv4 address inside, refused outright
+  "2001::/23", // IETF protocol assignments: Teredo (an obfuscated IPv4 inside), benchmarking, ORCHID, AMT, …
   "2001:db8::/32",
+  "3fff::/20", // documentation (RFC 9637)
+  "5f00::/16", // SRv6 SIDs (RFC 9602)
   "fc00::/7",
+  "fec0::/10", // deprecated site-local (RFC 3879): still routed inside some networks
   "fe80::/10",
   "ff00::/8",
 ].map((cidr) => ipaddr.IPv6.parseCIDR(cidr));
-// No ::ffff:0:0/96 (mapped), ::/96 (IPv4-compatible), 64:ff9b::/96 (NAT64) or 2002::/16 (6to4) rule: each of those
-// embeds an IPv4 address, and is judged as that address (embeddedIPv4).
+// No ::ffff:0:0/96 (mapped), ::ffff:0:0:0/96 (IPv4-translated, SIIT), ::/96 (IPv4-compatible), 64:ff9b::/96
+// (NAT64) or 2002::/16 (6to4) rule: each of those embeds an IPv4 address, and is judged as that address
+// (embeddedIPv4).
 
 const LOOPBACK_V4 = ipaddr.IPv4.parseCIDR("127.0.0.0/8");
 const LOOPBACK_V6 = ipaddr.IPv6.parseCIDR("::1/128");
@@ -112,13 +117,15 @@ function parseIPv6(address: string): ipaddr.IPv6 {
 
 /**
  * The IPv4 address an IPv6 address carries and is routed to, else null: IPv4-mapped ::ffff:0:0/96 (`mapped`: the
- * host's own IPv4 stack), IPv4-compatible ::/96 (except :: and ::1), NAT64 64:ff9b::/96 and 6to4 2002::/16.
+ * host's own IPv4 stack), IPv4-translated ::ffff:0:0:0/96 (SIIT, RFC 6145: a translator's IPv4 side),
+ * IPv4-compatible ::/96 (except :: and ::1), NAT64 64:ff9b::/96 and 6to4 2002::/16.
  */
 function embeddedIPv4(address: ipaddr.IPv6): { ipv4: ipaddr.IPv4; mapped: boolean } | null {
   const bytes = address.toByteArray();
   const zeros = (from: number, to: number) => bytes.slice(from, to).every((byte) => byte === 0);
   const quad = (from: number) => new ipaddr.IPv4(bytes.slice(from, from + 4));
   if (zeros(0, 10) && bytes[10] === 0xff && bytes[11] === 0xff) return { ipv4: quad(12), mapped: true };
+  if (zeros(0, 8) && bytes[8] === 0xff && bytes[9] === 0xff && zeros(10, 12)) return { ipv4: quad(12), mapped: false };
   if (zeros(0, 12)) return zeros(12, 15) && bytes[15]! <= 1 ? null : { ipv4: quad(12), mapped: false };
   const nat64 = bytes[0] === 0x00 && bytes[1] === 0x64 && bytes[2] === 0xff && bytes[3] === 0x9b;
   if (nat64 && zeros(4, 12)) return { ipv4: quad(12), mapped: false };
@@ -158,7 +165,7 @@ export function isNonPublicAddress(address: string): boolean {
 
 /** Whether a URL hostname (as WHATWG URL gives it: IPv6 in brackets) is a local or private address or name. */
 export function isNonPublicHost(hostname: string): boolean {
-  const host = hostname.toLowerCase().replace(/\.$/, "");
+  const host = hostname.toLowerCase().replace(/\.+$/, "");
   if (host === "localhost" || host.endsWith(".localhost")) return true;
   const bare = host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host;
   return ipVersion(bare) !== 0 && isNonPublicAddress(bare);

@@ -43,7 +43,8 @@ import { fromBase64url, utf8Text } from "../bytes.ts";
 import { CheckList, INTERNAL_ERROR_REASON, type VerificationCheck } from "./result.ts";
 import type { IssuerTrust, TrustDecision } from "./trust.ts";
 
-export const MAX_PRESENTATION_BYTES = 256 * 1024;
+export { MAX_PRESENTATION_BYTES } from "./limits.ts";
+import { MAX_PRESENTATION_BYTES } from "./limits.ts";
 export const MAX_CREDENTIALS_PER_PRESENTATION = 16;
 
 export interface DidDocumentSource {

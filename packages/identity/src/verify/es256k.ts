@@ -190,7 +190,15 @@ export function publicKeyFromJwk(jwk: Record<string, unknown>): Uint8Array | und
 /** ES256K (r||s) verification with a known public key, natively. */
 export function verifyWithPublicKey(publicKey: Uint8Array, signingInput: string, signature: Uint8Array): boolean {
   if (signature.length !== 64) return false;
-  return verifyPrepared(preparePublicKey(publicKey), utf8(signingInput), signature);
+  // Any SEC1 encoding (compressed or not) of a point on the curve, made uncompressed before the platform's code sees
+  // it, so Node (OpenSSL) and browsers (noble) answer alike; anything else verifies nothing.
+  let uncompressed: Uint8Array;
+  try {
+    uncompressed = secp256k1.Point.fromBytes(publicKey).toBytes(false);
+  } catch {
+    return false;
+  }
+  return verifyPrepared(preparePublicKey(uncompressed), utf8(signingInput), signature);
 }
 
 /** Whether a document authorizes this key (by full key or by its address) for a relationship. */

@@ -6,7 +6,7 @@ import { InvalidIdentityInputError } from "../errors.ts";
 import { objectArgument } from "../arguments.ts";
 import { assertAgent } from "../did/internal.ts";
 import type { IdentityAgent } from "../did/agent.ts";
-import { ethrDidPrefix, type EthrNetwork } from "../did/network.ts";
+import { ethrDidPrefix, validateEthrNetwork, type EthrNetwork } from "../did/network.ts";
 import { MemoryChallengeStore } from "./challenges.ts";
 import { CredentialVerifier, type CredentialVerifierOptions, type DidDocumentSource } from "./credential-verifier.ts";
 import { wholeNumberOption } from "./options.ts";
@@ -58,12 +58,13 @@ export function createChainVerifier(options: ChainVerifierOptions): CredentialVe
     );
   const { trustRegistry, trustCacheTtlMs, provider, network, ...rest } = options;
   objectArgument(provider, "provider", "an ethers provider for the deployment's chain");
-  objectArgument(network, "network", "{ chainId, rpcUrl, registry } (ethrNetworkFromDeployment)");
+  validateEthrNetwork(network);
   // Every other option is checked by CredentialVerifier (and IssuerTrust) at construction, naming the field.
   wholeNumberOption(trustCacheTtlMs, "trustCacheTtlMs", 0, 60 * 60 * 1000, "milliseconds");
   return new CredentialVerifier({
-    challenges: new MemoryChallengeStore(),
     ...rest,
+    // An explicit `challenges: undefined` means the default, not none (none would fail every presentation).
+    challenges: rest.challenges ?? new MemoryChallengeStore(),
     trust: new IssuerTrust({
       registry: new TrustRegistryClient(trustRegistry, provider),
       didPrefix: ethrDidPrefix(network),

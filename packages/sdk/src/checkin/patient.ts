@@ -25,6 +25,7 @@ import {
   createAgentVerifier,
   createChainVerifier,
   decodeJwt,
+  ethrDidPrefix,
   verifyClinic,
   type ClinicChallenge,
   type ClinicVerification,
@@ -38,7 +39,7 @@ import {
   type StatusListFetcher,
 } from "@hygeia/identity/browser";
 import type { IdentityAgent } from "@hygeia/identity";
-import type { ContractRunner } from "ethers";
+import { isAddress, type ContractRunner } from "ethers";
 import type { HygeiaConnection } from "../connection.ts";
 import { SdkInputError, UnexpectedResponseError } from "../errors.ts";
 import type { GatewayTransport } from "../transport.ts";
@@ -110,7 +111,17 @@ export async function keyCheckInWallet(
   holder: HolderKey,
   options: Pick<CheckInWalletOptions, "statusListFetcher" | "statusListHttpHosts"> = {},
 ): Promise<KeyCheckInWallet> {
-  if (typeof connection?.deployment?.contracts?.TrustRegistry !== "string")
+  const deployment = connection?.deployment;
+  if (
+    typeof connection !== "object" ||
+    connection === null ||
+    !Number.isSafeInteger(deployment?.chainId) ||
+    !isAddress(deployment?.contracts?.TrustRegistry) ||
+    !isAddress(deployment?.contracts?.EthereumDIDRegistry) ||
+    typeof connection.rpcUrl !== "string" ||
+    typeof connection.provider !== "object" ||
+    connection.provider === null
+  )
     throw new SdkInputError("connection", "not a HygeiaConnection", "Pass what HygeiaConnection.open returned.");
   try {
     assertHolderKey(holder);
@@ -122,10 +133,18 @@ export async function keyCheckInWallet(
     );
   }
   const network: EthrNetwork = {
-    chainId: connection.deployment.chainId,
+    chainId: deployment.chainId,
     rpcUrl: connection.rpcUrl,
-    registry: connection.deployment.contracts.EthereumDIDRegistry,
+    registry: deployment.contracts.EthereumDIDRegistry,
   };
+  // A DID of another chain would be verified by nobody here: refuse it before anything is disclosed.
+  const prefix = `${ethrDidPrefix(network)}:`.toLowerCase();
+  if (!holder.did.toLowerCase().startsWith(prefix))
+    throw new SdkInputError(
+      "holder",
+      `${holder.did.slice(0, 80)} is not a DID of this deployment's chain (${prefix}…)`,
+      "Present with the patient's did:ethr on the chain the gateway uses.",
+    );
   const resolver = await identityCall("preparing the DID resolver", () =>
     CachedDidResolver.create({ network, provider: connection.provider }),
   );
@@ -134,8 +153,9 @@ export async function keyCheckInWallet(
     resolver,
     provider: connection.provider,
     network,
-    trustRegistry: connection.deployment.contracts.TrustRegistry,
-    ...options,
+    trustRegistry: deployment.contracts.TrustRegistry,
+    ...(options?.statusListFetcher === undefined ? {} : { statusListFetcher: options.statusListFetcher }),
+    ...(options?.statusListHttpHosts === undefined ? {} : { statusListHttpHosts: options.statusListHttpHosts }),
   };
 }
 
