@@ -23,7 +23,7 @@ import { assertAgent } from "../did/internal.ts";
 import { ethrIdentityAddress, MAX_DID_LENGTH } from "../did/resolver.ts";
 import { addressOf, publicKeyFromJwk, verifyWithPublicKey } from "../verify/es256k.ts";
 import { MAX_PRESENTATION_BYTES } from "../verify/limits.ts";
-import { fromBase64url, fromHex, toBase64url, utf8 } from "../bytes.ts";
+import { fromBase64url, fromHex, toBase64url, utf8, utf8Text } from "../bytes.ts";
 import { objectArgument } from "../arguments.ts";
 import { assertChallengeAndDomain, assertJwtCredential, heldDid } from "./inputs.ts";
 
@@ -122,7 +122,7 @@ function privateKeyBytes(privateKey: Uint8Array | string): Uint8Array {
 export function checkedSigner(holder: HolderKey): (data: string | Uint8Array) => Promise<string> {
   let publicKey: Promise<Uint8Array | undefined> | undefined;
   return async (data) => {
-    const textToSign = typeof data === "string" ? data : text(data);
+    const textToSign = typeof data === "string" ? data : utf8Text(data);
     let signature: unknown;
     try {
       signature = await holder.sign(textToSign);
@@ -243,8 +243,4 @@ export function checkPresentParams(params: Omit<PresentParams, "holder">): {
   if (!Number.isSafeInteger(validFor) || validFor <= 0 || validFor > MAX_PRESENTATION_LIFETIME_SECONDS)
     throw new InvalidIdentityInputError("validForSeconds", "must be a whole number of seconds, 1 to 86400");
   return { subjects, validFor };
-}
-
-function text(data: Uint8Array): string {
-  return new TextDecoder().decode(data);
 }

@@ -1,6 +1,7 @@
 // Bounded inflation of status lists with pako (not node:zlib, so the web wallet can bundle the verifier; pako reads
 // and writes the same streams). Not exported from the package: bitstring.ts (GZIP) and token-status-list.ts (ZLIB)
 // use it.
+import { concatBytes } from "@noble/hashes/utils.js";
 import { Inflate } from "pako";
 
 /**
@@ -24,11 +25,5 @@ export function inflateBounded(compressed: Uint8Array, format: "gzip" | "zlib", 
   };
   if (!inflator.push(compressed, true) || inflator.err !== 0)
     throw new RangeError(`${format.toUpperCase()}: ${inflator.msg || "truncated stream"}`);
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, at);
-    at += chunk.length;
-  }
-  return bytes;
+  return concatBytes(...chunks);
 }

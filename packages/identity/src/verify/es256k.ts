@@ -10,7 +10,7 @@ import { preparePublicKey, sha256, verifyPrepared, type PreparedPublicKey } from
 import { secp256k1 } from "@noble/curves/secp256k1.js";
 import { keccak_256 } from "@noble/hashes/sha3.js";
 import type { DIDDocument, VerificationMethod } from "did-resolver";
-import { fromBase64url, fromHex, toHex, utf8 } from "../bytes.ts";
+import { fromBase64url, fromHex, toHex as bytesToHex, utf8 } from "../bytes.ts";
 
 const CURVE_ORDER = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
@@ -167,10 +167,6 @@ export function addressOf(uncompressed: Uint8Array): string {
 
 function bytesToBigInt(bytes: Uint8Array): bigint {
   return BigInt(`0x${bytesToHex(bytes) || "0"}`);
-}
-
-function bytesToHex(bytes: Uint8Array): string {
-  return toHex(bytes);
 }
 
 /** An uncompressed secp256k1 public key from a JWK; undefined when it is not a valid one. */
