@@ -5,6 +5,7 @@
 //     keystore secret  : the secret (>= 32 bytes)                                  info "hygeia/consent-secret/keystore-secret/v1"
 //   scopeKey           = HKDF-SHA256(consentSecret, salt, "hygeia/scope-key/v1", L = 32)
 //   consentAccountSeed = HKDF-SHA256(consentSecret, salt, "hygeia/consent-account-seed/v1", L = 64)
+//   studyPseudonymKey  = HKDF-SHA256(consentSecret, salt, "hygeia/study-pseudonym-key/v1\0" + studyId, L = 32)
 //
 // The input is the same wallet signature (or keystore secret) the X25519 key comes from, under its own HKDF
 // label, so one wallet prompt gives both and neither reveals the other. The signature is always the one over
@@ -29,6 +30,10 @@ export const CONSENT_SECRET_WALLET_SIGNATURE_INFO = "hygeia/consent-secret/eip71
 export const CONSENT_SECRET_KEYSTORE_INFO = "hygeia/consent-secret/keystore-secret/v1";
 export const SCOPE_KEY_INFO = "hygeia/scope-key/v1";
 export const CONSENT_ACCOUNT_SEED_INFO = "hygeia/consent-account-seed/v1";
+export const STUDY_PSEUDONYM_KEY_INFO = "hygeia/study-pseudonym-key/v1";
+export const STUDY_PSEUDONYM_KEY_BYTES = 32;
+/** Longest study id accepted (UTF-8 bytes); @hygeia/chain's study ids are at most 66 characters. */
+const MAX_STUDY_ID_BYTES = 128;
 export const CONSENT_SECRET_BYTES = 32;
 export const SCOPE_KEY_BYTES = 32;
 /** 64 bytes: the BIP-32 seed length BIP-39 produces. */
@@ -44,11 +49,13 @@ export const CONSENT_ACCOUNT_SEED_BYTES = 64;
 const CONSENT_SECRET_MARK = Symbol.for("hygeia.consentSecret");
 const SCOPE_KEY_MARK = Symbol.for("hygeia.scopeKey");
 const CONSENT_ACCOUNT_SEED_MARK = Symbol.for("hygeia.consentAccountSeed");
+const STUDY_PSEUDONYM_KEY_MARK = Symbol.for("hygeia.studyPseudonymKey");
 
 const DERIVED_NAMES: readonly (readonly [symbol, string])[] = [
   [CONSENT_SECRET_MARK, "consent secret"],
   [SCOPE_KEY_MARK, "scope key"],
   [CONSENT_ACCOUNT_SEED_MARK, "consent-account seed"],
+  [STUDY_PSEUDONYM_KEY_MARK, "study pseudonym key"],
 ];
 
 function marked(bytes: Uint8Array, mark: symbol): Uint8Array {
@@ -73,6 +80,11 @@ function assertConsentSecret(secret: unknown): asserts secret is Uint8Array {
   if (hasMark(secret, SCOPE_KEY_MARK)) {
     throw new InvalidKeyError(
       "this is the scope key (deriveScopeKey's result), not the consent secret: pass the consent secret itself",
+    );
+  }
+  if (hasMark(secret, STUDY_PSEUDONYM_KEY_MARK)) {
+    throw new InvalidKeyError(
+      "this is a study pseudonym key (deriveStudyPseudonymKey's result), not the consent secret: pass the consent secret itself",
     );
   }
 }
@@ -203,5 +215,24 @@ export function deriveConsentAccountSeed(consentSecret: Uint8Array): Uint8Array 
   return marked(
     expand(consentSecret, CONSENT_ACCOUNT_SEED_INFO, CONSENT_ACCOUNT_SEED_BYTES),
     CONSENT_ACCOUNT_SEED_MARK,
+  );
+}
+
+/**
+ * The key of the patient's pseudonyms in one study (@hygeia/research's deidentify): the patient's de-identified
+ * resources link to each other within the study, and nothing links them across studies, since each study's key
+ * is derived under its own label and the consent secret never leaves the wallet.
+ */
+export function deriveStudyPseudonymKey(consentSecret: Uint8Array, studyId: string): Uint8Array {
+  assertConsentSecret(consentSecret);
+  const id = typeof studyId === "string" ? utf8(studyId) : undefined;
+  if (id === undefined || id.length === 0 || id.length > MAX_STUDY_ID_BYTES || studyId.includes("\0"))
+    throw new InvalidArgumentError(
+      `studyId must be a non-empty string of at most ${MAX_STUDY_ID_BYTES} bytes without NUL, got ${typeof studyId === "string" ? `${id?.length ?? 0} bytes` : typeof studyId}`,
+      { field: "studyId" },
+    );
+  return marked(
+    expand(consentSecret, `${STUDY_PSEUDONYM_KEY_INFO}\0${studyId}`, STUDY_PSEUDONYM_KEY_BYTES),
+    STUDY_PSEUDONYM_KEY_MARK,
   );
 }

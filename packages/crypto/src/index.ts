@@ -97,6 +97,9 @@ export {
   deriveConsentSecretFromKeystoreSecret,
   deriveConsentSecretFromWalletSignature,
   deriveScopeKey,
+  deriveStudyPseudonymKey,
+  STUDY_PSEUDONYM_KEY_BYTES,
+  STUDY_PSEUDONYM_KEY_INFO,
 } from "./consent-secret.ts";
 export type { ConsentSecretFromSignatureOptions } from "./consent-secret.ts";
 export {

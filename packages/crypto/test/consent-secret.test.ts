@@ -25,6 +25,8 @@ import {
   deriveConsentSecretFromWalletSignature,
   deriveKeyPairFromWalletSignature,
   deriveScopeKey,
+  deriveStudyPseudonymKey,
+  STUDY_PSEUDONYM_KEY_INFO,
   keyDerivationDigest,
   keyDerivationTypedDataForEthers,
 } from "../src/index.ts";
@@ -433,6 +435,40 @@ describe("consent secret, scope key and consent-account seed", function () {
       const provider: Eip1193Provider = { request: () => Promise.resolve({ signature: WALLET.signature }) };
       const error = await rejection(deriveConsentSecretFromEip1193Wallet(provider, WALLET.address));
       expectCryptoError(error, InvalidSignatureError, CryptoErrorCode.InvalidSignature);
+    });
+  });
+
+  describe("study pseudonym keys", function () {
+    const consentSecret = deriveConsentSecretFromKeystoreSecret(fromHex(KEYSTORE.secret));
+
+    it("are HKDF of the consent secret under the study's own label (the node:crypto reference agrees)", function () {
+      expect(STUDY_PSEUDONYM_KEY_INFO).to.equal("hygeia/study-pseudonym-key/v1");
+      const key = deriveStudyPseudonymKey(consentSecret, "diabetes-2026");
+      expect(hex(key)).to.equal(
+        referenceHkdf(fromHex(KEYSTORE.consentSecret), "hygeia/study-pseudonym-key/v1\0diabetes-2026", 32),
+      );
+      expect(hex(deriveStudyPseudonymKey(consentSecret, "diabetes-2026"))).to.equal(hex(key));
+    });
+
+    it("differ per study and from every other key of the consent secret", function () {
+      const keys = ["a", "b", "diabetes-2026", "0x" + "ab".repeat(32)].map((id) =>
+        hex(deriveStudyPseudonymKey(consentSecret, id)),
+      );
+      keys.push(hex(deriveScopeKey(consentSecret)), hex(consentSecret));
+      expect(new Set(keys).size).to.equal(keys.length);
+    });
+
+    it("refuse a bad study id, and a study key passed as the consent secret", function () {
+      for (const id of ["", "a\0b", "x".repeat(129), 7 as unknown as string])
+        expectCryptoError(
+          thrown(() => deriveStudyPseudonymKey(consentSecret, id)),
+          InvalidArgumentError,
+          CryptoErrorCode.InvalidArgument,
+        );
+      const studyKey = deriveStudyPseudonymKey(consentSecret, "a");
+      const error = thrown(() => deriveStudyPseudonymKey(studyKey, "b"));
+      expectCryptoError(error, InvalidKeyError, CryptoErrorCode.InvalidKey);
+      expect((error as Error).message).to.match(/study pseudonym key/);
     });
   });
 });
