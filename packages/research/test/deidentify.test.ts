@@ -1,0 +1,267 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import {
+  AGE_GROUP_EXTENSION,
+  DeidentifyInputError,
+  RESTRICTED_ZIP3,
+  deidentify,
+  syntheticPatient,
+  syntheticPatients,
+  type DeidentifiedResource,
+} from "../src/index.ts";
+
+const AS_OF = "2026-12-01";
+const KEY_A = new Uint8Array(32).fill(1);
+const KEY_B = new Uint8Array(32).fill(2);
+const PSEUDONYM = /\b[0-9a-f]{32}\b/g;
+
+/** The extract as text, with every pseudonym masked: what is left are element names, codes, years and numbers. */
+function maskedText(resources: DeidentifiedResource[]): string {
+  return JSON.stringify(resources).replace(PSEUDONYM, "<id>");
+}
+
+/** Every id and reference (the pseudonyms) of an extract. */
+function pseudonymsOf(resources: DeidentifiedResource[]): Set<string> {
+  return new Set(JSON.stringify(resources).match(PSEUDONYM) ?? []);
+}
+
+function thrown(run: () => unknown): unknown {
+  try {
+    run();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a throw");
+}
+
+describe("deidentify (HIPAA Safe Harbor)", function () {
+  it("no identifier planted in 300 synthetic patients survives anywhere in the serialized extract", function () {
+    for (const patient of syntheticPatients(300, 1, { asOf: AS_OF })) {
+      const { resources } = deidentify(patient.resources, { pseudonymKey: KEY_A, asOf: AS_OF });
+      const text = maskedText(resources).toLowerCase();
+      for (const identifier of patient.identifiers) {
+        expect(text, `${identifier} survived`).not.to.include(identifier.toLowerCase());
+      }
+      // No date finer than a year, no time, no 5-digit ZIP, no e-mail, no URL other than code systems.
+      expect(text).not.to.match(/\d{4}-\d{2}|\d{2}-\d{2}-|t\d{2}:\d{2}/);
+      expect(text).not.to.match(/"postalcode":"\d{4,}/);
+      expect(text).not.to.include("@");
+      expect(text).not.to.match(/example\.org|patients\./);
+      // Nothing of the free text, narrative, extensions, identifiers, telecom or contained resources.
+      for (const element of ["text", "div", "note", "display", "identifier", "telecom", "name", "contained", "photo"])
+        expect(text).not.to.include(`"${element}"`);
+    }
+  });
+
+  it("the same property on random seeds and ages (fast-check)", function () {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 2 ** 31 }), fc.integer({ min: 0, max: 110 }), (seed, age) => {
+        const patient = syntheticPatient(seed, { asOf: AS_OF, age, observations: 2 });
+        const text = maskedText(deidentify(patient.resources, { pseudonymKey: KEY_A, asOf: AS_OF }).resources);
+        return patient.identifiers.every((identifier) => !text.toLowerCase().includes(identifier.toLowerCase()));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it("keeps what research needs: coded labs with values and ranges, years, state and ZIP3", function () {
+    const patient = syntheticPatient(7, { asOf: AS_OF, age: 54 });
+    const { resources, report } = deidentify(patient.resources, { pseudonymKey: KEY_A, asOf: AS_OF });
+    const source = patient.resources[0] as { birthDate: string; address: { postalCode: string; state: string }[] };
+    const [person] = resources;
+    expect(person).to.include({ resourceType: "Patient", birthDate: source.birthDate.slice(0, 4) });
+    const zip3 = source.address[0]!.postalCode.slice(0, 3);
+    expect(person!.address).to.deep.equal([
+      { state: source.address[0]!.state, country: "US", postalCode: RESTRICTED_ZIP3.has(zip3) ? "000" : zip3 },
+    ]);
+    const labs = resources.filter((r) => r.resourceType === "Observation");
+    expect(labs).to.have.length(6);
+    for (const lab of labs) {
+      expect(lab.code).to.have.nested.property("coding[0].system", "http://loinc.org");
+      expect(lab.valueQuantity).to.have.property("value").that.is.a("number");
+      expect(lab.referenceRange).to.have.length(1);
+      expect(lab.effectiveDateTime).to.match(/^\d{4}$/);
+      expect(lab).not.to.have.property("issued"); // an instant cannot be a year
+    }
+    expect(report.kept).to.deep.equal({
+      Patient: 1,
+      Encounter: 2,
+      Observation: 6,
+      Condition: 1,
+      MedicationStatement: 1,
+    });
+    expect(report.omitted).to.deep.equal([
+      { resourceType: "DocumentReference", reason: "unsupported-type", count: 1 },
+      { resourceType: "Device", reason: "unsupported-type", count: 1 },
+    ]);
+    expect(report.ageGrouped).to.equal(false);
+  });
+
+  it("a patient over 89 gets an age group, no birth year, and onset ages of 90 or more", function () {
+    const patient = syntheticPatient(11, { asOf: AS_OF, age: 97 });
+    const { resources, report } = deidentify(patient.resources, { pseudonymKey: KEY_A, asOf: AS_OF });
+    expect(report.ageGrouped).to.equal(true);
+    expect(resources[0]).not.to.have.property("birthDate");
+    expect(resources[0]!.extension).to.deep.equal([{ url: AGE_GROUP_EXTENSION, valueCode: "90-or-more" }]);
+    expect(maskedText(resources)).not.to.include(String(2026 - 97));
+    const condition = resources.find((r) => r.resourceType === "Condition")!;
+    const onset = condition.onsetAge as { value: number; comparator?: string };
+    if (onset.comparator !== undefined) expect(onset).to.deep.include({ value: 90, comparator: ">=" });
+    else expect(onset.value).to.be.below(90);
+    // Born in asOf - 90: may be 90 already, so grouped too; asOf - 89: the year is kept.
+    const at90 = deidentify([{ resourceType: "Patient", id: "a", birthDate: "1936-12-31" }], {
+      pseudonymKey: KEY_A,
+      asOf: AS_OF,
+    });
+    expect(at90.report.ageGrouped).to.equal(true);
+    const at89 = deidentify([{ resourceType: "Patient", id: "a", birthDate: "1937-01-01" }], {
+      pseudonymKey: KEY_A,
+      asOf: AS_OF,
+    });
+    expect(at89.resources[0]).to.include({ birthDate: "1937" });
+    const ages = deidentify(
+      [
+        {
+          resourceType: "Condition",
+          subject: { reference: "Patient/a" },
+          code: { coding: [{ system: "http://snomed.info/sct", code: "44054006" }] },
+          onsetAge: { value: 1100, system: "http://unitsofmeasure.org", code: "mo" },
+          abatementAge: { value: 89.9, system: "http://unitsofmeasure.org", code: "a" },
+        },
+      ],
+      { pseudonymKey: KEY_A, asOf: AS_OF },
+    ).resources[0]!;
+    expect(ages.onsetAge).to.deep.include({ value: 90, comparator: ">=" }); // 1100 months is 91 years
+    expect(ages.abatementAge).to.deep.include({ value: 89.9 });
+  });
+
+  it("ZIP codes: three digits, 000 for every restricted area, nothing for a non-US code", function () {
+    const zipOf = (postalCode: string) =>
+      deidentify([{ resourceType: "Patient", id: "z", address: [{ postalCode, state: "VT" }] }], {
+        pseudonymKey: KEY_A,
+        asOf: AS_OF,
+      }).resources[0]!.address;
+    for (const zip3 of RESTRICTED_ZIP3) {
+      expect(zipOf(`${zip3}42`)).to.deep.equal([{ state: "VT", postalCode: "000" }]);
+      expect(zipOf(`${zip3}42-1234`)).to.deep.equal([{ state: "VT", postalCode: "000" }]);
+    }
+    expect(RESTRICTED_ZIP3.size).to.equal(17);
+    expect(zipOf("02139")).to.deep.equal([{ state: "VT", postalCode: "021" }]);
+    expect(zipOf("SW1A 1AA")).to.deep.equal([{ state: "VT" }]);
+    expect(zipOf("0213")).to.deep.equal([{ state: "VT" }]);
+  });
+
+  it("pseudonyms link one patient's resources within a study and nothing across studies", function () {
+    const patient = syntheticPatient(21, { asOf: AS_OF });
+    const a = deidentify(patient.resources, { pseudonymKey: KEY_A, asOf: AS_OF }).resources;
+    const b = deidentify(patient.resources, { pseudonymKey: KEY_B, asOf: AS_OF }).resources;
+    // Within a study: every subject names the Patient's pseudonymous id, every encounter reference a kept Encounter.
+    for (const extract of [a, b]) {
+      const patientRef = `Patient/${extract[0]!.id}`;
+      const encounters = new Set(extract.filter((r) => r.resourceType === "Encounter").map((r) => `Encounter/${r.id}`));
+      for (const resource of extract.slice(1)) {
+        expect(resource.subject).to.deep.equal({ reference: patientRef });
+        if (resource.encounter !== undefined)
+          expect(encounters.has((resource.encounter as { reference: string }).reference)).to.equal(true);
+      }
+    }
+    // Across studies: no pseudonym in common, and the same shape otherwise.
+    const inA = pseudonymsOf(a);
+    for (const id of pseudonymsOf(b)) expect(inA.has(id), id).to.equal(false);
+    expect(maskedText(a)).to.equal(maskedText(b));
+    // Deterministic: the same key and input give the same bytes (a re-upload is the same extract).
+    expect(JSON.stringify(deidentify(patient.resources, { pseudonymKey: KEY_A, asOf: AS_OF }).resources)).to.equal(
+      JSON.stringify(a),
+    );
+  });
+
+  it("opens Bundles and resolves urn:uuid references to the same pseudonyms as the resources'", function () {
+    const bundle = {
+      resourceType: "Bundle",
+      type: "collection",
+      entry: [
+        {
+          fullUrl: "urn:uuid:5f0e0c1a-0000-4000-8000-000000000001",
+          resource: { resourceType: "Patient", gender: "female" },
+        },
+        {
+          fullUrl: "urn:uuid:5f0e0c1a-0000-4000-8000-000000000002",
+          resource: {
+            resourceType: "Observation",
+            status: "final",
+            code: { coding: [{ system: "http://loinc.org", code: "718-7" }] },
+            subject: { reference: "urn:uuid:5f0e0c1a-0000-4000-8000-000000000001" },
+            hasMember: [{ reference: "urn:uuid:ffffffff-0000-4000-8000-000000000009" }],
+          },
+        },
+        { request: { method: "DELETE", url: "Patient/x" } },
+      ],
+    };
+    const { resources } = deidentify([bundle], { pseudonymKey: KEY_A, asOf: AS_OF });
+    expect(resources.map((r) => r.resourceType)).to.deep.equal(["Patient", "Observation"]);
+    expect(resources[1]!.subject).to.deep.equal({ reference: `Patient/${resources[0]!.id}` });
+    expect(resources[1]).not.to.have.property("hasMember"); // a reference to nothing in the extract
+  });
+
+  it("leaves out whole: unsupported and unrequested types, modifier extensions, resources without their code", function () {
+    const code = { coding: [{ system: "http://loinc.org", code: "718-7" }] };
+    const { resources, report } = deidentify(
+      [
+        { resourceType: "Practitioner", name: [{ text: "Dr Who" }] },
+        { resourceType: "Condition", subject: { reference: "Patient/a" }, code },
+        { resourceType: "Observation", status: "final", code, modifierExtension: [{ url: "x", valueBoolean: true }] },
+        {
+          resourceType: "Observation",
+          status: "final",
+          code: { coding: [{ system: "https://local.example/codes", code: "x1" }], text: "glucose" },
+        },
+        {
+          resourceType: "Observation",
+          status: "final",
+          code: { coding: [{ system: "http://loinc.org", code: "has space" }] },
+        },
+        {
+          resourceType: "Observation",
+          status: "final",
+          code,
+          component: [{ code, modifierExtension: [{ url: "y" }] }],
+        },
+      ],
+      { pseudonymKey: KEY_A, asOf: AS_OF, resourceTypes: ["Observation"] },
+    );
+    expect(resources).to.have.length(1);
+    expect(resources[0]).not.to.have.property("component"); // the modified component only
+    expect(report.omitted).to.deep.equal([
+      { resourceType: "Practitioner", reason: "unsupported-type", count: 1 },
+      { resourceType: "Condition", reason: "not-requested", count: 1 },
+      { resourceType: "Observation", reason: "modifier-extension", count: 1 },
+      { resourceType: "Observation", reason: "incomplete", count: 2 },
+    ]);
+  });
+
+  it("refuses what is not FHIR, and bad options, with a typed error naming the input", function () {
+    const options = { pseudonymKey: KEY_A, asOf: AS_OF };
+    const cases: [() => unknown, string][] = [
+      [() => deidentify("x" as never, options), "resources"],
+      [() => deidentify([{ id: "no type" }], options), "resources[0]"],
+      [() => deidentify([null], options), "resources[0]"],
+      [
+        () => deidentify([{ resourceType: "Bundle", entry: [{ resource: 7 }] }], options),
+        "resources[0].entry[0].resource",
+      ],
+      [() => deidentify([], { ...options, pseudonymKey: new Uint8Array(16) }), "options.pseudonymKey"],
+      [() => deidentify([], { ...options, asOf: "2026-13-01" }), "options.asOf"],
+      [() => deidentify([], { ...options, restrictedZip3: new Set(["12"]) }), "options.restrictedZip3"],
+      [() => deidentify([], { ...options, resourceTypes: "Patient" as never }), "options.resourceTypes"],
+      [() => deidentify([], null as never), "options"],
+    ];
+    for (const [run, field] of cases) {
+      const error = thrown(run);
+      expect(error).to.be.instanceOf(DeidentifyInputError);
+      expect(error).to.include({ field, code: "INVALID_DEIDENTIFY_INPUT" });
+    }
+    let nested: unknown = { resourceType: "Patient" };
+    for (let i = 0; i < 6; i++) nested = { resourceType: "Bundle", entry: [{ resource: nested }] };
+    expect(thrown(() => deidentify([nested], options))).to.be.instanceOf(DeidentifyInputError);
+  });
+});
