@@ -34,6 +34,11 @@
  *                         (opens its window), one-scope tree (proof []), fresh slot. Informational.
  *   break_glass_repeat    breakGlass() again on the same scope inside the open window: writes nothing,
  *                         emits EmergencyAccess with the same version. Informational.
+ *   study_register        StudyRegistry.register() of a study requesting 3 scopes, by a researcher, with its
+ *                         IRB accredited in the TrustRegistry (three fresh slots, the IRB check, the event).
+ *   study_opt_in          a patient's opt-in to a study: grantBySig() relayed by a third party, purpose Research,
+ *                         to the study's researcher under a fresh keyed study scope id (an opt-in is a consent
+ *                         grant; the StudyRegistry never lists participants).
  *   anchor                AuditAnchor.anchor() of a gateway that already anchored two batches
  *                         (steady state, the counters slot is non-zero before and after).
  *   erc1056_set_attribute ERC-1056 setAttribute(identity, name, value, validity): first operation
@@ -57,6 +62,8 @@ import {
   signEmergencyGrantee,
   signGrant,
   MANIFEST_ANCHOR_ATTRIBUTE,
+  Purpose,
+  type GrantablePurpose,
   MANIFEST_ANCHOR_VALIDITY,
   signManifestAnchor,
 } from "@hygeia/chain";
@@ -76,7 +83,8 @@ const log = (msg: string): void => {
 };
 
 const THIRTY_DAYS = 30n * 24n * 3600n;
-const TREATMENT = 1;
+const TREATMENT = Purpose.Treatment;
+const RESEARCH = Purpose.Research;
 
 const rand = (): string => ethers.hexlify(ethers.randomBytes(16));
 const randomAddress = (): string => ethers.getAddress(ethers.hexlify(ethers.randomBytes(20)));
@@ -175,13 +183,19 @@ const consentAddress = await consent.getAddress();
 const { chainId } = await ethers.provider.getNetwork();
 const domain = consentDomain(chainId, consentAddress);
 
-async function signedGrant(grantee: string, scope: string, expiry: bigint, version: number) {
+async function signedGrant(
+  grantee: string,
+  scope: string,
+  expiry: bigint,
+  version: number,
+  purpose: GrantablePurpose = TREATMENT,
+) {
   const deadline = (await now()) + 3600n;
   const sig = await signGrant(patient, domain, {
     patient: patient.address,
     grantee,
     scope,
-    purpose: TREATMENT,
+    purpose,
     expiry,
     version,
     deadline,
@@ -190,7 +204,7 @@ async function signedGrant(grantee: string, scope: string, expiry: bigint, versi
     patient.address,
     grantee,
     scope,
-    TREATMENT,
+    purpose,
     expiry,
     version,
     deadline,
@@ -297,6 +311,38 @@ log("consent: grantBatch of 100");
   result.batch100_per_item = Math.round(total / n);
 }
 
+log("studies: register, opt in");
+{
+  const researcher = signer(6);
+  const irb = signer(7);
+  const trust = (await ethers.deployContract("TrustRegistry", [governance.address], governance)) as Methods<"accredit">;
+  await trust.waitForDeployment();
+  const studies = (await ethers.deployContract(
+    "StudyRegistry",
+    [await trust.getAddress()],
+    researcher,
+  )) as Methods<"register">;
+  await studies.waitForDeployment();
+  await gasOf(trust.accredit(irb.address, ethers.id("hygeia.role.irb"), 0n, (await now()) + 365n * 24n * 3600n));
+  const scopes = ["fhir:Observation", "fhir:Condition", "category:laboratory"]
+    .map((scope) => ethers.id(scope))
+    .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
+  result.study_register = await gasOf(
+    studies.register({
+      studyId: ethers.hexlify(ethers.randomBytes(32)),
+      protocolHash: ethers.hexlify(ethers.randomBytes(32)),
+      approvalHash: ethers.hexlify(ethers.randomBytes(32)),
+      irb: irb.address,
+      encryptionKey: ethers.hexlify(ethers.randomBytes(32)),
+      endsAt: (await now()) + 365n * 24n * 3600n,
+      scopes,
+    }),
+  );
+  result.study_opt_in = await gasOf(
+    signedGrant(researcher.address, randomScope(), (await now()) + 365n * 24n * 3600n, 0, RESEARCH),
+  );
+}
+
 log("audit: anchor (steady state)");
 {
   await gasOf(audit.setGateway(gateway.address, true));
@@ -369,6 +415,8 @@ const ordered = [
   "set_emergency_grantee_by_sig",
   "break_glass_first",
   "break_glass_repeat",
+  "study_register",
+  "study_opt_in",
   "anchor",
   "erc1056_set_attribute",
   "manifest_anchor_first",

@@ -202,6 +202,9 @@ export type TrustRegistry = Typed<
   | "INSURER"
   | "IDENTITY_ISSUER"
 >;
+export type StudyRegistry = Typed<
+  "register" | "close" | "studyOf" | "isOpen" | "detailsHashOf" | "trustRegistry" | "IRB_ROLE" | "MAX_SCOPES"
+>;
 export type AuditAnchor = Typed<
   | "setGateway"
   | "anchor"
