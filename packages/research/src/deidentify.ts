@@ -9,16 +9,11 @@
 // keep state, country and ZIP3 (000 in the restricted areas); resource ids and references become pseudonyms
 // under the study's key (pseudonym.ts), so one patient's resources link within the study and nowhere else.
 import { DeidentifyInputError } from "./errors.ts";
-import {
-  DEFAULT_CODE_SYSTEMS,
-  UCUM,
-  hasModifierExtension,
-  isObject,
-  type RuleContext,
-  type Target,
-} from "./elements.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
+import { hasModifierExtension, isObject, type RuleContext, type Target } from "./elements.ts";
 import { PSEUDONYM_KEY_BYTES, Pseudonymizer } from "./pseudonym.ts";
-import { RESOURCE_RULES, SUPPORTED_RESOURCE_TYPES } from "./resources.ts";
+import { CHOICE_PREFIXES, RESOURCE_RULES, SUPPORTED_RESOURCE_TYPES } from "./resources.ts";
 import { RESTRICTED_ZIP3 } from "./restricted-zip3.ts";
 
 /** The extension that says a patient's age is 90 or more (their birth year is then left out). */
@@ -27,14 +22,16 @@ export const AGE_GROUP_EXTENSION = "https://hygeia.dev/fhir/StructureDefinition/
 export interface DeidentifyOptions {
   /** The study's pseudonym key, 32 bytes: deriveStudyPseudonymKey(consentSecret, studyId) of @hygeia/crypto. */
   pseudonymKey: Uint8Array;
-  /** The day of the extraction (YYYY-MM-DD): ages are computed at that date. */
+  /**
+   * The day ages are counted at (YYYY-MM-DD): pass the later of today and the study's end date, so a patient who
+   * turns 90 while the study holds their data is "90 or more" in every extract of it. Ages are never counted
+   * before the newest date in the records themselves.
+   */
   asOf: string;
   /** The resource types the study asked for; others are left out. Default: every supported type. */
   resourceTypes?: readonly string[];
-  /** Three-digit ZIP codes reported as 000. Default: RESTRICTED_ZIP3 (HHS, 2000 Census). */
+  /** More three-digit ZIP codes to report as 000 (newer Census data); RESTRICTED_ZIP3 always applies. */
   restrictedZip3?: ReadonlySet<string>;
-  /** Code systems whose codes are kept. Default: DEFAULT_CODE_SYSTEMS (LOINC, SNOMED CT, ICD-10, RxNorm, ...). */
-  codeSystems?: ReadonlySet<string>;
 }
 
 /** A de-identified resource: its type, its pseudonymous id, and the elements Safe Harbor lets through. */
@@ -64,6 +61,8 @@ export interface DeidentifiedExtract {
   report: DeidentifyReport;
 }
 
+/** Most resources one extract reads (one patient's records for one study). */
+const MAX_RESOURCES = 100_000;
 const AS_OF = /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const BIRTH_YEAR = /^(\d{4})(?:-|$)/;
 
@@ -82,12 +81,26 @@ interface Input {
  * it could not read.
  */
 export function deidentify(resources: readonly unknown[], options: DeidentifyOptions): DeidentifiedExtract {
-  const context = contextOf(options);
-  const requested = requestedTypes(options.resourceTypes);
-  const inputs = flatten(resources);
-  const fullUrls = context.fullUrls as Map<string, Target>;
-  for (const { fullUrl, type, logicalId } of inputs)
-    if (fullUrl !== undefined) fullUrls.set(fullUrl, { type, logicalId });
+  const requested = requestedTypes(options?.resourceTypes);
+  const { json, value: plain } = plainJson(resources);
+  const inputs = flatten(plain);
+  const base = optionsOf(options);
+  const ageYear = Math.max(base.asOfYear, newestYear(json));
+  const birthYears = inputs.filter((input) => input.type === "Patient").map((input) => birthYearOf(input.resource));
+  const knownBirthYears = birthYears.filter((birth): birth is number => birth !== undefined);
+  const grouped = knownBirthYears.some((birth) => ageYear - birth >= 90);
+  const context: RuleContext = {
+    pseudonyms: base.pseudonyms,
+    restrictedZip3: base.restrictedZip3,
+    ageYear,
+    knownUnder90: knownBirthYears.length > 0 && !grouped,
+    fullUrls: new Map(
+      inputs.flatMap(({ fullUrl, type, logicalId }) =>
+        fullUrl === undefined ? [] : [[fullUrl, { type, logicalId } satisfies Target] as const],
+      ),
+    ),
+    referenceTypes: new Set(SUPPORTED_RESOURCE_TYPES),
+  };
 
   const out: DeidentifiedResource[] = [];
   const kept: Record<string, number> = {};
@@ -98,12 +111,10 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     entry.count += 1;
     omitted.set(key, entry);
   };
-  let ageGrouped = false;
-
   for (const { resource, type, logicalId } of inputs) {
     const rules = RESOURCE_RULES[type];
     if (rules === undefined) {
-      omit(type, "unsupported-type");
+      omit(KNOWN_TYPES.has(type) ? type : "other", "unsupported-type");
       continue;
     }
     if (!requested.has(type)) {
@@ -115,12 +126,23 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
       continue;
     }
     const result: DeidentifiedResource = { resourceType: type, id: context.pseudonyms.of(logicalId) };
+    const choices = new Set<string>();
     for (const [name, rule] of Object.entries(rules.elements)) {
       if (!Object.hasOwn(resource, name)) continue;
+      const choice = CHOICE_PREFIXES.find(
+        (prefix) => name.startsWith(prefix) && /^[A-Z]/.test(name.slice(prefix.length)),
+      );
+      if (choice !== undefined && choices.has(choice)) continue;
       const value = rule(resource[name], context);
-      if (value !== undefined) result[name] = value;
+      if (value === undefined) continue;
+      result[name] = value;
+      if (choice !== undefined) choices.add(choice);
     }
-    if (type === "Patient" && birthYearOrGroup(resource.birthDate, result, context.asOfYear)) ageGrouped = true;
+    if (type === "Patient") {
+      const birth = birthYearOf(resource);
+      if (grouped) result.extension = [{ url: AGE_GROUP_EXTENSION, valueCode: "90-or-more" }];
+      else if (birth !== undefined) result.birthDate = String(birth);
+    }
     if (rules.required.some((name) => result[name] === undefined)) {
       omit(type, "incomplete");
       continue;
@@ -128,27 +150,88 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     out.push(result);
     kept[type] = (kept[type] ?? 0) + 1;
   }
-  return { resources: out, report: { kept, omitted: [...omitted.values()], ageGrouped } };
+  return { resources: out, report: { kept, omitted: [...omitted.values()], ageGrouped: grouped } };
 }
 
 /**
- * Safe Harbor (C) for the birth date: the year, unless the patient may be over 89 at the extraction date (then
- * the year itself is "indicative of such age": left out, and the age group 90+ given). Returns whether grouped.
+ * Safe Harbor (C): a patient who may be over 89 at the year ages are counted at (with the year alone, someone born
+ * in ageYear - 90 may already be 90) gets the age group 90+ and no birth year: the year itself is "indicative of
+ * such age". Returns the birth year, or undefined when there is none to read.
  */
-function birthYearOrGroup(birthDate: unknown, result: DeidentifiedResource, asOfYear: number): boolean {
-  if (typeof birthDate !== "string") return false;
-  const match = BIRTH_YEAR.exec(birthDate);
-  if (!match) return false;
-  // With the year alone, someone born in asOfYear - 90 may already be 90: counted as 90 or more.
-  if (asOfYear - Number(match[1]) >= 90) {
-    result.extension = [{ url: AGE_GROUP_EXTENSION, valueCode: "90-or-more" }];
-    return true;
-  }
-  result.birthDate = match[1];
-  return false;
+function birthYearOf(patient: Record<string, unknown>): number | undefined {
+  const match = typeof patient.birthDate === "string" ? BIRTH_YEAR.exec(patient.birthDate) : null;
+  return match ? Number(match[1]) : undefined;
 }
 
-function contextOf(options: DeidentifyOptions): RuleContext {
+/** The newest year any date of the records names (ages are never counted before it). */
+function newestYear(json: string): number {
+  let newest = 0;
+  for (const match of json.matchAll(/"(\d{4})(?:-\d{2}(?:-\d{2}(?:T[^"]{0,40})?)?)?"/g))
+    newest = Math.max(newest, Number(match[1]));
+  return newest;
+}
+
+/** Most JSON values read from one call's input (a Bundle reusing one object many times must not multiply). */
+const MAX_JSON_VALUES = 5_000_000;
+
+/**
+ * The input as plain JSON data, read once: getters run once, prototypes and symbols are gone, a cycle or a value
+ * JSON cannot hold is refused with a typed error, and a shared object is counted each time it appears.
+ */
+function plainJson(resources: readonly unknown[]): { json: string; value: unknown[] } {
+  if (!Array.isArray(resources)) throw new DeidentifyInputError("resources", "expected an array of FHIR resources");
+  let values = 0;
+  let json: string;
+  try {
+    json = JSON.stringify(resources, (_key, value: unknown) => {
+      if (++values > MAX_JSON_VALUES)
+        throw new DeidentifyInputError("resources", `more than ${MAX_JSON_VALUES} JSON values`);
+      return value;
+    });
+  } catch (error) {
+    if (error instanceof DeidentifyInputError) throw error;
+    throw new DeidentifyInputError(
+      "resources",
+      `not JSON data (${error instanceof Error ? error.message : String(error)})`,
+    );
+  }
+  return { json, value: JSON.parse(json) as unknown[] };
+}
+
+/** FHIR R4 resource types reported by name when left out; any other name is reported as "other". */
+const KNOWN_TYPES: ReadonlySet<string> = new Set([
+  "Practitioner",
+  "PractitionerRole",
+  "Organization",
+  "RelatedPerson",
+  "Person",
+  "Location",
+  "DocumentReference",
+  "Binary",
+  "Media",
+  "Device",
+  "Specimen",
+  "ImagingStudy",
+  "Coverage",
+  "Claim",
+  "ExplanationOfBenefit",
+  "CarePlan",
+  "CareTeam",
+  "Goal",
+  "ServiceRequest",
+  "Provenance",
+  "Composition",
+  "QuestionnaireResponse",
+  "Consent",
+  "Account",
+  "Appointment",
+  "Communication",
+  "FamilyMemberHistory",
+]);
+
+function optionsOf(
+  options: DeidentifyOptions,
+): Pick<RuleContext, "pseudonyms" | "restrictedZip3"> & { asOfYear: number } {
   if (!isObject(options)) throw new DeidentifyInputError("options", "expected { pseudonymKey, asOf, ... }");
   const { pseudonymKey, asOf } = options;
   if (!(pseudonymKey instanceof Uint8Array) || pseudonymKey.length !== PSEUDONYM_KEY_BYTES)
@@ -158,18 +241,13 @@ function contextOf(options: DeidentifyOptions): RuleContext {
     );
   const date = typeof asOf === "string" ? AS_OF.exec(asOf) : null;
   if (date === null) throw new DeidentifyInputError("options.asOf", "expected the extraction day as YYYY-MM-DD");
-  const restrictedZip3 = options.restrictedZip3 ?? RESTRICTED_ZIP3;
-  if (!(restrictedZip3 instanceof Set) || [...restrictedZip3].some((zip) => !/^\d{3}$/.test(String(zip))))
+  const extra = options.restrictedZip3 ?? new Set<string>();
+  if (!(extra instanceof Set) || [...extra].some((zip) => typeof zip !== "string" || !/^\d{3}$/.test(zip)))
     throw new DeidentifyInputError("options.restrictedZip3", "expected a Set of three-digit strings");
-  const codeSystems = options.codeSystems ?? DEFAULT_CODE_SYSTEMS;
-  if (!(codeSystems instanceof Set) || [...codeSystems].some((system) => typeof system !== "string"))
-    throw new DeidentifyInputError("options.codeSystems", "expected a Set of code system URIs");
   return {
     pseudonyms: new Pseudonymizer(pseudonymKey),
     asOfYear: Number(date[1]),
-    restrictedZip3,
-    codeSystems: new Set([...codeSystems, UCUM]),
-    fullUrls: new Map(),
+    restrictedZip3: new Set([...RESTRICTED_ZIP3, ...extra]),
   };
 }
 
@@ -182,7 +260,6 @@ function requestedTypes(types: readonly string[] | undefined): ReadonlySet<strin
 
 /** The resources, Bundles opened (entries in order, nested Bundles too), each with the id its pseudonym uses. */
 function flatten(resources: readonly unknown[]): Input[] {
-  if (!Array.isArray(resources)) throw new DeidentifyInputError("resources", "expected an array of FHIR resources");
   const out: Input[] = [];
   const visit = (value: unknown, field: string, fullUrl: string | undefined, depth: number) => {
     if (!isObject(value) || typeof value.resourceType !== "string" || !/^[A-Z][A-Za-z]{1,63}$/.test(value.resourceType))
@@ -200,9 +277,13 @@ function flatten(resources: readonly unknown[]): Input[] {
       return;
     }
     const id = typeof value.id === "string" && /^[A-Za-z0-9.-]{1,64}$/.test(value.id) ? value.id : undefined;
-    const logicalId = id !== undefined ? `${type}/${id}` : fullUrl !== undefined ? fullUrl : `${type}/#${out.length}`;
+    // Without an id, the resource's own content names it: the same resource gets the same pseudonym in every
+    // extract of the study, and two different ones never share one (a position in the input would do both wrong).
+    const logicalId =
+      id !== undefined ? `${type}/${id}` : `${type}/#${bytesToHex(sha256(utf8ToBytes(JSON.stringify(value))))}`;
     out.push({ resource: value, type, logicalId, ...(fullUrl === undefined ? {} : { fullUrl }) });
   };
   resources.forEach((resource, i) => visit(resource, `resources[${i}]`, undefined, 0));
+  if (out.length > MAX_RESOURCES) throw new DeidentifyInputError("resources", `more than ${MAX_RESOURCES} resources`);
   return out;
 }

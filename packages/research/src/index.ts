@@ -7,9 +7,20 @@ export {
   type DeidentifyReport,
   type OmitReason,
 } from "./deidentify.ts";
-export { DEFAULT_CODE_SYSTEMS } from "./elements.ts";
+export { CODE_FORMATS, DEFAULT_CODE_SYSTEMS } from "./elements.ts";
 export { DeidentifyInputError } from "./errors.ts";
 export { PSEUDONYM_KEY_BYTES, PSEUDONYM_LABEL, Pseudonymizer } from "./pseudonym.ts";
 export { SUPPORTED_RESOURCE_TYPES } from "./resources.ts";
 export { RESTRICTED_ZIP3, RESTRICTED_ZIP3_SOURCE } from "./restricted-zip3.ts";
 export { syntheticPatient, syntheticPatients, type SyntheticOptions, type SyntheticPatient } from "./synthetic.ts";
+export {
+  AggregateInputError,
+  DEFAULT_MIN_CELL,
+  countBy,
+  histogram,
+  suppressSmallCells,
+  type CellCounts,
+  type ReleasedCounts,
+  type SuppressedCounts,
+  type SuppressionOptions,
+} from "./aggregates.ts";

@@ -10,7 +10,6 @@ import {
   coding,
   concept,
   concepts,
-  integer,
   list,
   oneOf,
   period,
@@ -19,6 +18,7 @@ import {
   reference,
   references,
   shape,
+  smallCount,
   year,
   type Rule,
 } from "./elements.ts";
@@ -28,6 +28,23 @@ export interface ResourceRules {
   readonly required: readonly string[];
 }
 
+/**
+ * The choice elements (value[x], onset[x], ...): a resource holds one branch of each. An input holding two (an
+ * onsetAge next to an onsetDateTime) keeps only the first kept in rule order: two branches side by side can give
+ * away more than either (an age and a year make a birth year).
+ */
+export const CHOICE_PREFIXES: readonly string[] = [
+  "value",
+  "effective",
+  "onset",
+  "abatement",
+  "performed",
+  "deceased",
+  "multipleBirth",
+  "occurrence",
+  "medication",
+];
+
 const referenceRange = list(
   shape({ low: quantity, high: quantity, type: concept, appliesTo: concepts, age: ageRange }),
 );
@@ -36,7 +53,6 @@ const observationValue = {
   valueQuantity: quantity,
   valueCodeableConcept: concept,
   valueBoolean: boolean,
-  valueInteger: integer,
   valueRange: range,
   dataAbsentReason: concept,
   interpretation: concepts,
@@ -62,7 +78,7 @@ export const RESOURCE_RULES: Readonly<Record<string, ResourceRules>> = {
       maritalStatus: concept,
       communication: list(shape({ language: concept, preferred: boolean })),
       multipleBirthBoolean: boolean,
-      multipleBirthInteger: integer,
+      multipleBirthInteger: smallCount,
     },
     required: [],
   },

@@ -2,7 +2,8 @@
 // identifier, in the places real records put them and in the places a careless export does (notes, narrative,
 // display texts, extensions, contained resources, identifiers nested in extensions), and lists them all, so a test
 // can search the extract for every one of them. Deterministic per seed. No real person's data: names, places and
-// numbers come from fixed lists and a seeded generator (555 phone numbers, documentation IP ranges, example.org).
+// numbers come from fixed lists and a seeded generator: phone numbers in 555-0100..0199 (reserved for fiction),
+// SSNs in the 900-999 area (never issued), the documentation IP range 203.0.113.0/24, example.org.
 
 /** One synthetic patient: their resources and every identifying string planted in them. */
 export interface SyntheticPatient {
@@ -98,11 +99,11 @@ export function syntheticPatient(seed: number, options: SyntheticOptions = {}): 
   const zipIndex = int(0, ZIPS.length - 1);
   const zip = plant(`${ZIPS[zipIndex]}-${digits(4)}`);
   plant(ZIPS[zipIndex]!);
-  const phone = plantWithDigits(`+1-${int(201, 989)}-555-${digits(4)}`);
-  const fax = plantWithDigits(`+1-${int(201, 989)}-555-${digits(4)}`);
+  const phone = plantWithDigits(`+1-${int(201, 989)}-555-01${digits(2)}`);
+  const fax = plantWithDigits(`+1-${int(201, 989)}-555-01${digits(2)}`);
   const email = plant(`${given}.${family}@example.org`.toLowerCase());
   const website = plant(`https://patients.example.org/${family.toLowerCase()}`);
-  const ssn = plantWithDigits(`${int(100, 665)}-${digits(2)}-${digits(4)}`);
+  const ssn = plantWithDigits(`${int(900, 999)}-${digits(2)}-${digits(4)}`);
   const mrn = plant(`MRN${digits(9)}`);
   const plan = plant(`HPB${digits(10)}`);
   const account = plant(`ACCT${digits(10)}`);
@@ -111,7 +112,7 @@ export function syntheticPatient(seed: number, options: SyntheticOptions = {}): 
   const serial = plant(`SN${digits(6)}${token(4).toUpperCase()}`);
   const ip = plant(`203.0.113.${int(1, 254)}`);
   const kin = plant(`${pick(GIVEN)} ${pick(FAMILY)}${token(3)}`);
-  const kinPhone = plantWithDigits(`+1-${int(201, 989)}-555-${digits(4)}`);
+  const kinPhone = plantWithDigits(`+1-${int(201, 989)}-555-01${digits(2)}`);
   const photo = plant(btoa(String.fromCharCode(...Array.from({ length: 48 }, () => int(0, 255)))));
   const id = (prefix: string) => plant(`${prefix}${token(10)}`);
   const patientId = id("pt");

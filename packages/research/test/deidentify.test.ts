@@ -14,6 +14,7 @@ const AS_OF = "2026-12-01";
 const KEY_A = new Uint8Array(32).fill(1);
 const KEY_B = new Uint8Array(32).fill(2);
 const PSEUDONYM = /\b[0-9a-f]{32}\b/g;
+const UCUM = "http://unitsofmeasure.org";
 
 /** The extract as text, with every pseudonym masked: what is left are element names, codes, years and numbers. */
 function maskedText(resources: DeidentifiedResource[]): string {
@@ -104,10 +105,9 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
     expect(resources[0]).not.to.have.property("birthDate");
     expect(resources[0]!.extension).to.deep.equal([{ url: AGE_GROUP_EXTENSION, valueCode: "90-or-more" }]);
     expect(maskedText(resources)).not.to.include(String(2026 - 97));
+    // Its onset age: "90 or more", or (under 90, next to a year) left out; never a number under 90.
     const condition = resources.find((r) => r.resourceType === "Condition")!;
-    const onset = condition.onsetAge as { value: number; comparator?: string };
-    if (onset.comparator !== undefined) expect(onset).to.deep.include({ value: 90, comparator: ">=" });
-    else expect(onset.value).to.be.below(90);
+    if (condition.onsetAge !== undefined) expect(condition.onsetAge).to.deep.include({ value: 90, comparator: ">=" });
     // Born in asOf - 90: may be 90 already, so grouped too; asOf - 89: the year is kept.
     const at90 = deidentify([{ resourceType: "Patient", id: "a", birthDate: "1936-12-31" }], {
       pseudonymKey: KEY_A,
@@ -119,20 +119,104 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
       asOf: AS_OF,
     });
     expect(at89.resources[0]).to.include({ birthDate: "1937" });
-    const ages = deidentify(
-      [
+  });
+
+  it("ages: over 89 grouped in every unit and element; under 90 kept only for a patient known to be under 90", function () {
+    const condition = {
+      resourceType: "Condition",
+      subject: { reference: "Patient/a" },
+      code: { coding: [{ system: "http://snomed.info/sct", code: "44054006" }] },
+      onsetAge: { value: 1100, system: UCUM, code: "mo" }, // 91 years
+      abatementAge: { value: 89.9, system: UCUM, code: "a" },
+    };
+    const ageObservation = {
+      resourceType: "Observation",
+      status: "final",
+      code: { coding: [{ system: "http://loinc.org", code: "30525-0" }] },
+      valueQuantity: { value: 97, system: UCUM, code: "a" },
+      component: [
         {
-          resourceType: "Condition",
-          subject: { reference: "Patient/a" },
-          code: { coding: [{ system: "http://snomed.info/sct", code: "44054006" }] },
-          onsetAge: { value: 1100, system: "http://unitsofmeasure.org", code: "mo" },
-          abatementAge: { value: 89.9, system: "http://unitsofmeasure.org", code: "a" },
+          code: { coding: [{ system: "http://loinc.org", code: "30525-0" }] },
+          valueQuantity: { value: 35000, system: UCUM, code: "d" },
+        },
+      ],
+      valueInteger: 97,
+    };
+    const young = { resourceType: "Patient", id: "a", birthDate: "1970-02-03" };
+    const withYoung = deidentify([young, condition, ageObservation], { pseudonymKey: KEY_A, asOf: AS_OF }).resources;
+    expect(withYoung[1]!.onsetAge).to.deep.equal({ value: 90, comparator: ">=", unit: "a", system: UCUM, code: "a" });
+    expect(withYoung[1]!.abatementAge).to.deep.include({ value: 89.9 });
+    expect(withYoung[2]!.valueQuantity).to.deep.include({ value: 90, comparator: ">=" });
+    expect(withYoung[2]!.component).to.deep.equal([
+      {
+        code: ageObservation.component[0]!.code,
+        valueQuantity: { value: 90, comparator: ">=", unit: "a", system: UCUM, code: "a" },
+      },
+    ]);
+    expect(withYoung[2]).not.to.have.property("valueInteger"); // an integer could be an age or any number
+    // No Patient (age unknown): ages under 90 are left out, "90 or more" stays.
+    const unknown = deidentify([condition], { pseudonymKey: KEY_A, asOf: AS_OF }).resources[0]!;
+    expect(unknown.onsetAge).to.deep.include({ value: 90, comparator: ">=" });
+    expect(unknown).not.to.have.property("abatementAge");
+    // "<100 years" is not "90 or more"; an age range over 89 keeps only its low bound, at 90.
+    const bounds = deidentify(
+      [
+        young,
+        { ...condition, onsetAge: { value: 100, comparator: "<", system: UCUM, code: "a" }, abatementAge: undefined },
+        {
+          ...condition,
+          onsetAge: undefined,
+          onsetRange: { low: { value: 95, system: UCUM, code: "a" }, high: { value: 99, system: UCUM, code: "a" } },
         },
       ],
       { pseudonymKey: KEY_A, asOf: AS_OF },
-    ).resources[0]!;
-    expect(ages.onsetAge).to.deep.include({ value: 90, comparator: ">=" }); // 1100 months is 91 years
-    expect(ages.abatementAge).to.deep.include({ value: 89.9 });
+    ).resources;
+    expect(bounds[1]).not.to.have.property("onsetAge");
+    expect(bounds[2]!.onsetRange).to.deep.equal({ low: { value: 90, unit: "a", system: UCUM, code: "a" } });
+  });
+
+  it("a patient of 90 or more: no age under 90 and no year before their possible birth year survives", function () {
+    const patient = { resourceType: "Patient", id: "old", birthDate: "1936-05-01", deceasedDateTime: "1935-01-01" };
+    const procedure = {
+      resourceType: "Procedure",
+      status: "completed",
+      subject: { reference: "Patient/old" },
+      performedAge: { value: 70, system: UCUM, code: "a" },
+      performedDateTime: "2006-04-04",
+    };
+    const condition = {
+      resourceType: "Condition",
+      subject: { reference: "Patient/old" },
+      code: { coding: [{ system: "http://snomed.info/sct", code: "44054006" }] },
+      onsetDateTime: "1934-06-01",
+      onsetAge: { value: 0, system: UCUM, code: "d" },
+    };
+    const { resources, report } = deidentify([patient, procedure, condition], { pseudonymKey: KEY_A, asOf: AS_OF });
+    expect(report.ageGrouped).to.equal(true);
+    expect(resources[0]).not.to.have.property("deceasedDateTime"); // 1935 < 2026 - 90
+    expect(resources[1]).not.to.have.property("performedAge");
+    expect(resources[1]).to.include({ performedDateTime: "2006" }); // a year after 1936 says nothing more
+    expect(resources[2]).not.to.have.property("onsetDateTime");
+    expect(resources[2]).not.to.have.property("onsetAge");
+    // One choice branch only: an Age next to a dateTime of the same element keeps the first kept.
+    const both = deidentify(
+      [
+        { resourceType: "Patient", id: "y", birthDate: "1980" },
+        { ...procedure, subject: { reference: "Patient/y" } },
+      ],
+      { pseudonymKey: KEY_A, asOf: AS_OF },
+    ).resources[1]!;
+    expect(Object.keys(both).filter((key) => key.startsWith("performed"))).to.deep.equal(["performedDateTime"]);
+    // Ages are counted at the newest date in the records when asOf is earlier: born 1920 is 105 in 2025.
+    const early = deidentify(
+      [
+        { resourceType: "Patient", id: "p", birthDate: "1920" },
+        { ...procedure, subject: { reference: "Patient/p" }, performedDateTime: "2025-01-01", performedAge: undefined },
+      ],
+      { pseudonymKey: KEY_A, asOf: "1990-01-01" },
+    );
+    expect(early.report.ageGrouped).to.equal(true);
+    expect(early.resources[0]).not.to.have.property("birthDate");
   });
 
   it("ZIP codes: three digits, 000 for every restricted area, nothing for a non-US code", function () {
@@ -263,5 +347,130 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
     let nested: unknown = { resourceType: "Patient" };
     for (let i = 0; i < 6; i++) nested = { resourceType: "Bundle", entry: [{ resource: nested }] };
     expect(thrown(() => deidentify([nested], options))).to.be.instanceOf(DeidentifyInputError);
+  });
+
+  describe("what a careless or hostile export puts where it does not belong", function () {
+    const options = { pseudonymKey: KEY_A, asOf: AS_OF };
+    const observation = (code: unknown, extra: Record<string, unknown> = {}) => ({
+      resourceType: "Observation",
+      status: "final",
+      code: { coding: [code] },
+      ...extra,
+    });
+
+    it("a code not in its terminology's format is left out (SSN, date, IP, MRN under LOINC; private-use language tags)", function () {
+      for (const code of ["123-45-6789", "2024-05-02T09:30:00", "192.0.2.15", "MRN000123456", "4548-44"])
+        expect(deidentify([observation({ system: "http://loinc.org", code })], options).resources).to.deep.equal([]);
+      const kept = deidentify([observation({ system: "http://loinc.org", code: "4548-4" })], options).resources;
+      expect(kept).to.have.length(1);
+      const language = (code: string) =>
+        deidentify(
+          [
+            {
+              resourceType: "Patient",
+              id: "l",
+              communication: [{ language: { coding: [{ system: "urn:ietf:bcp:47", code }] } }],
+            },
+          ],
+          options,
+        ).resources[0]!.communication;
+      expect(language("en-x-smith")).to.equal(undefined);
+      expect(language("en-US")).to.deep.equal([
+        { language: { coding: [{ system: "urn:ietf:bcp:47", code: "en-US" }] } },
+      ]);
+    });
+
+    it("units are UCUM without annotations; values that could be a phone, SSN or date are left out", function () {
+      const value = (valueQuantity: Record<string, unknown>) =>
+        deidentify([observation({ system: "http://loinc.org", code: "2345-7" }, { valueQuantity })], options)
+          .resources[0]!.valueQuantity;
+      expect(value({ value: 5, system: UCUM, code: "{Margarethe.Okonkwo}" })).to.deep.equal({ value: 5 });
+      expect(value({ value: 5, system: UCUM, code: "[Okonkwo]" })).to.deep.equal({ value: 5 });
+      expect(value({ value: 90, system: UCUM, code: "mL/min/{1.73_m2}" })).to.deep.include({
+        unit: "mL/min/{1.73_m2}",
+      });
+      expect(value({ value: 120, system: UCUM, code: "mm[Hg]" })).to.deep.include({ unit: "mm[Hg]" });
+      expect(value({ value: 250, system: UCUM, code: "10*3/uL" })).to.deep.include({ unit: "10*3/uL" });
+      for (const digits of [123456789, 6175550142, 20240502, 1.23456789])
+        expect(value({ value: digits, system: UCUM, code: "mg/dL" })).to.equal(undefined);
+      expect(value({ value: 98.6, system: UCUM, code: "[degF]" })).to.deep.include({ value: 98.6 });
+    });
+
+    it("a non-US postal code is left out, not cut to three digits; the restricted list can only grow", function () {
+      const address = (entry: Record<string, unknown>, restrictedZip3?: Set<string>) =>
+        deidentify([{ resourceType: "Patient", id: "z", address: [entry] }], {
+          ...options,
+          ...(restrictedZip3 ? { restrictedZip3 } : {}),
+        }).resources[0]!.address;
+      expect(address({ postalCode: "01067", country: "DE" })).to.deep.equal([{ country: "DE" }]);
+      expect(address({ postalCode: "02139", country: "USA" })).to.deep.equal([{ country: "USA", postalCode: "021" }]);
+      expect(address({ postalCode: "05901" }, new Set())).to.deep.equal([{ postalCode: "000" }]);
+      expect(address({ postalCode: "02139" }, new Set(["021"]))).to.deep.equal([{ postalCode: "000" }]);
+      const notAString = { toString: () => "036" } as unknown as string;
+      expect(() => address({ postalCode: "03601" }, new Set([notAString]))).to.throw(DeidentifyInputError);
+    });
+
+    it("pseudonyms: id-less resources by content (stable, distinct), no full-URL impersonation, no other types", function () {
+      const a = observation({ system: "http://loinc.org", code: "2345-7" }, { valueQuantity: { value: 90 } });
+      const b = observation({ system: "http://loinc.org", code: "2345-7" }, { valueQuantity: { value: 91 } });
+      const first = deidentify([a], options).resources[0]!.id;
+      expect(deidentify([b], options).resources[0]!.id).not.to.equal(first); // same position, another resource
+      expect(deidentify([b, a], options).resources[1]!.id).to.equal(first); // same resource, another position
+      const bundle = {
+        resourceType: "Bundle",
+        entry: [
+          { resource: { resourceType: "Patient", id: "1", gender: "male" } },
+          { fullUrl: "Patient/1", resource: a },
+          {
+            resource: {
+              resourceType: "Condition",
+              subject: { reference: "Patient/1" },
+              code: { coding: [{ system: "http://snomed.info/sct", code: "44054006" }] },
+              recorder: { reference: "Practitioner/npi1234567890" },
+              encounter: { reference: "Practitioner/npi1234567890" },
+            },
+          },
+        ],
+      };
+      const resources = deidentify([bundle], options).resources;
+      expect(resources[2]!.subject).to.deep.equal({ reference: `Patient/${resources[0]!.id}` });
+      expect(resources[1]!.id).not.to.equal(resources[0]!.id);
+      expect(resources[2]).not.to.have.property("encounter"); // a reference to a type no extract carries
+    });
+
+    it("JSON data only: getters are read once, cycles, BigInt and multiplied shared objects are refused with a typed error", function () {
+      let reads = 0;
+      const sneaky = {
+        resourceType: "Observation",
+        status: "final",
+        code: { coding: [{ system: "http://loinc.org", code: "2345-7" }] },
+        get valueQuantity() {
+          reads += 1;
+          return reads === 1 ? { value: 5 } : { value: "Margarethe Okonkwo 123-45-6789" };
+        },
+      };
+      expect(deidentify([sneaky], options).resources[0]!.valueQuantity).to.deep.equal({ value: 5 });
+      const cyclic: Record<string, unknown> = { resourceType: "Patient" };
+      cyclic.self = cyclic;
+      expect(thrown(() => deidentify([cyclic], options))).to.be.instanceOf(DeidentifyInputError);
+      expect(thrown(() => deidentify([{ resourceType: "Patient", x: 1n }], options))).to.be.instanceOf(
+        DeidentifyInputError,
+      );
+      let shared: unknown = { resourceType: "Patient", id: "s" };
+      for (let i = 0; i < 30; i++)
+        shared = { resourceType: "Bundle", entry: [{ resource: shared }, { resource: shared }] };
+      expect(thrown(() => deidentify([shared], options))).to.be.instanceOf(DeidentifyInputError);
+    });
+
+    it("the report names only FHIR resource types it knows; any other name is 'other'", function () {
+      const { report } = deidentify(
+        [{ resourceType: "MargaretheOkonkwoLivesAtQuarryHollowLane" }, { resourceType: "Practitioner" }],
+        options,
+      );
+      expect(report.omitted).to.deep.equal([
+        { resourceType: "other", reason: "unsupported-type", count: 1 },
+        { resourceType: "Practitioner", reason: "unsupported-type", count: 1 },
+      ]);
+    });
   });
 });
