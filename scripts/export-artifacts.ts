@@ -18,6 +18,7 @@ const sources: Record<string, string> = {
   ConsentRegistry: join(root, "artifacts/contracts/ConsentRegistry.sol/ConsentRegistry.json"),
   TrustRegistry: join(root, "artifacts/contracts/TrustRegistry.sol/TrustRegistry.json"),
   AuditAnchor: join(root, "artifacts/contracts/AuditAnchor.sol/AuditAnchor.json"),
+  StudyRegistry: join(root, "artifacts/contracts/StudyRegistry.sol/StudyRegistry.json"),
   // ethr-did-registry's "exports" hide its artifacts from require.resolve; read them from the package folder.
   EthereumDIDRegistry: join(
     root,

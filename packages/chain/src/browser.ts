@@ -29,12 +29,14 @@ export * from "./clients/consent-events.ts";
 export * from "./clients/consent-registry.ts";
 export * from "./clients/trust-registry.ts";
 export * from "./clients/audit-anchor.ts";
+export * from "./clients/study-registry.ts";
 export * from "./indexer/consent-table.ts";
 export * from "./indexer/checkpoint.ts";
 export * from "./indexer/consent-indexer.ts";
 export * from "./generated/ConsentRegistry.ts";
 export * from "./generated/TrustRegistry.ts";
 export * from "./generated/AuditAnchor.ts";
+export * from "./generated/StudyRegistry.ts";
 export * from "./generated/EthereumDIDRegistry.ts";
 // Types only (erased at build time, so deploy.ts's node:fs import is not reached).
 export type { ContractName, HygeiaDeployment } from "./deploy.ts";

@@ -249,13 +249,14 @@ describe("@hygeia/sdk browser bundle (no Node built-ins on the web wallet's path
     expect(bundle.code.byteLength).to.be.greaterThan(0);
   });
 
-  it("bundles each package's browser entry (crypto, chain, storage, identity, audit) with no Node built-in", async () => {
+  it("bundles each package's browser entry (crypto, chain, storage, identity, audit, research) with no Node built-in", async () => {
     for (const entry of [
       "packages/crypto/src/browser.ts",
       "packages/identity/src/browser.ts",
       "packages/chain/src/browser.ts",
       "packages/storage/src/browser.ts",
       "packages/audit/src/index.ts", // pure by design: its main entry is its browser entry
+      "packages/research/src/index.ts", // pure by design too (de-identification runs in the patient's page)
     ]) {
       const bundle = await bundleForBrowser({ file: entry }, { minify: true });
       expectNoNodeBuiltins(bundle, entry);
