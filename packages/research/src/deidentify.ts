@@ -11,7 +11,7 @@
 import { DeidentifyInputError } from "./errors.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js";
-import { hasModifierExtension, isObject, type RuleContext, type Target } from "./elements.ts";
+import { hasModifierExtension, isObject, yearOf, type RuleContext, type Target } from "./elements.ts";
 import { PSEUDONYM_KEY_BYTES, Pseudonymizer } from "./pseudonym.ts";
 import { CHOICE_PREFIXES, RESOURCE_RULES, SUPPORTED_RESOURCE_TYPES } from "./resources.ts";
 import { RESTRICTED_ZIP3 } from "./restricted-zip3.ts";
@@ -52,6 +52,11 @@ export interface DeidentifyReport {
   kept: Record<string, number>;
   /** Resources left out, by type and reason: what the patient is told is not shared. */
   omitted: { resourceType: string; reason: OmitReason; count: number }[];
+  /**
+   * Elements of kept resources that were left out, as "Type.element" -> how many resources had one: "your notes
+   * (Observation.note) were not shared". Element names only, never their content.
+   */
+  removed: Record<string, number>;
   /** The patient is 90 or older: their birth year is left out and the age group given instead. */
   ageGrouped: boolean;
 }
@@ -60,6 +65,13 @@ export interface DeidentifiedExtract {
   resources: DeidentifiedResource[];
   report: DeidentifyReport;
 }
+
+/** @hygeia/crypto's marks on the wallet's other secrets (Symbol.for, so no dependency on that package). */
+const WALLET_SECRETS: readonly (readonly [symbol, string])[] = [
+  [Symbol.for("hygeia.consentSecret"), "consent secret"],
+  [Symbol.for("hygeia.scopeKey"), "scope key"],
+  [Symbol.for("hygeia.consentAccountSeed"), "consent-account seed"],
+];
 
 /** Most resources one extract reads (one patient's records for one study). */
 const MAX_RESOURCES = 100_000;
@@ -73,6 +85,8 @@ interface Input {
   logicalId: string;
   /** The Bundle entry's full URL, when it came in a Bundle with one. */
   fullUrl?: string;
+  /** Which Bundle of the input it came in (-1: none): full URLs resolve within their own Bundle. */
+  bundle: number;
 }
 
 /**
@@ -82,10 +96,10 @@ interface Input {
  */
 export function deidentify(resources: readonly unknown[], options: DeidentifyOptions): DeidentifiedExtract {
   const requested = requestedTypes(options?.resourceTypes);
-  const { json, value: plain } = plainJson(resources);
+  const plain = plainJson(resources);
   const inputs = flatten(plain);
   const base = optionsOf(options);
-  const ageYear = Math.max(base.asOfYear, newestYear(json));
+  const ageYear = Math.max(base.asOfYear, newestYear(plain));
   const birthYears = inputs.filter((input) => input.type === "Patient").map((input) => birthYearOf(input.resource));
   const knownBirthYears = birthYears.filter((birth): birth is number => birth !== undefined);
   const grouped = knownBirthYears.some((birth) => ageYear - birth >= 90);
@@ -95,10 +109,11 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     ageYear,
     knownUnder90: knownBirthYears.length > 0 && !grouped,
     fullUrls: new Map(
-      inputs.flatMap(({ fullUrl, type, logicalId }) =>
-        fullUrl === undefined ? [] : [[fullUrl, { type, logicalId } satisfies Target] as const],
+      inputs.flatMap(({ fullUrl, type, logicalId, bundle }) =>
+        fullUrl === undefined ? [] : [[`${bundle}\0${fullUrl}`, { type, logicalId } satisfies Target] as const],
       ),
     ),
+    bundle: -1,
     referenceTypes: new Set(SUPPORTED_RESOURCE_TYPES),
   };
 
@@ -111,7 +126,9 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     entry.count += 1;
     omitted.set(key, entry);
   };
-  for (const { resource, type, logicalId } of inputs) {
+  const removed: Record<string, number> = {};
+  for (const { resource, type, logicalId, bundle } of inputs) {
+    context.bundle = bundle;
     const rules = RESOURCE_RULES[type];
     if (rules === undefined) {
       omit(KNOWN_TYPES.has(type) ? type : "other", "unsupported-type");
@@ -149,8 +166,12 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     }
     out.push(result);
     kept[type] = (kept[type] ?? 0) + 1;
+    for (const name of Object.keys(resource)) {
+      if (name === "resourceType" || name === "id" || Object.hasOwn(result, name)) continue;
+      removed[`${type}.${name}`] = (removed[`${type}.${name}`] ?? 0) + 1;
+    }
   }
-  return { resources: out, report: { kept, omitted: [...omitted.values()], ageGrouped: grouped } };
+  return { resources: out, report: { kept, omitted: [...omitted.values()], removed, ageGrouped: grouped } };
 }
 
 /**
@@ -163,11 +184,17 @@ function birthYearOf(patient: Record<string, unknown>): number | undefined {
   return match ? Number(match[1]) : undefined;
 }
 
-/** The newest year any date of the records names (ages are never counted before it). */
-function newestYear(json: string): number {
+/** The newest year any date of the records names (ages are never counted before it); same date rule as elements. */
+function newestYear(value: unknown): number {
   let newest = 0;
-  for (const match of json.matchAll(/"(\d{4})(?:-\d{2}(?:-\d{2}(?:T[^"]{0,40})?)?)?"/g))
-    newest = Math.max(newest, Number(match[1]));
+  const visit = (node: unknown) => {
+    if (typeof node === "string") {
+      const year = yearOf(node);
+      if (year !== undefined && year > newest) newest = year;
+    } else if (Array.isArray(node)) node.forEach(visit);
+    else if (isObject(node)) for (const member of Object.values(node)) visit(member);
+  };
+  visit(value);
   return newest;
 }
 
@@ -178,7 +205,7 @@ const MAX_JSON_VALUES = 5_000_000;
  * The input as plain JSON data, read once: getters run once, prototypes and symbols are gone, a cycle or a value
  * JSON cannot hold is refused with a typed error, and a shared object is counted each time it appears.
  */
-function plainJson(resources: readonly unknown[]): { json: string; value: unknown[] } {
+function plainJson(resources: readonly unknown[]): unknown[] {
   if (!Array.isArray(resources)) throw new DeidentifyInputError("resources", "expected an array of FHIR resources");
   let values = 0;
   let json: string;
@@ -195,7 +222,7 @@ function plainJson(resources: readonly unknown[]): { json: string; value: unknow
       `not JSON data (${error instanceof Error ? error.message : String(error)})`,
     );
   }
-  return { json, value: JSON.parse(json) as unknown[] };
+  return JSON.parse(json) as unknown[];
 }
 
 /** FHIR R4 resource types reported by name when left out; any other name is reported as "other". */
@@ -239,6 +266,13 @@ function optionsOf(
       "options.pseudonymKey",
       `expected the study's ${PSEUDONYM_KEY_BYTES}-byte key (deriveStudyPseudonymKey in @hygeia/crypto)`,
     );
+  const derived = WALLET_SECRETS.find(([mark]) => (pseudonymKey as unknown as Record<symbol, unknown>)[mark] === true);
+  if (derived !== undefined)
+    throw new DeidentifyInputError(
+      "options.pseudonymKey",
+      `this is the ${derived[1]}, not a study key: pass deriveStudyPseudonymKey(consentSecret, studyId) ` +
+        "(one key per study; the same key in every study would link them)",
+    );
   const date = typeof asOf === "string" ? AS_OF.exec(asOf) : null;
   if (date === null) throw new DeidentifyInputError("options.asOf", "expected the extraction day as YYYY-MM-DD");
   const extra = options.restrictedZip3 ?? new Set<string>();
@@ -255,13 +289,20 @@ function requestedTypes(types: readonly string[] | undefined): ReadonlySet<strin
   if (types === undefined) return new Set(SUPPORTED_RESOURCE_TYPES);
   if (!Array.isArray(types) || types.some((type) => typeof type !== "string"))
     throw new DeidentifyInputError("options.resourceTypes", "expected an array of FHIR resource type names");
+  const unknown = types.find((type) => !SUPPORTED_RESOURCE_TYPES.includes(type));
+  if (unknown !== undefined)
+    throw new DeidentifyInputError(
+      "options.resourceTypes",
+      `${JSON.stringify(unknown)} is not a type an extract carries (${SUPPORTED_RESOURCE_TYPES.join(", ")})`,
+    );
   return new Set(types);
 }
 
 /** The resources, Bundles opened (entries in order, nested Bundles too), each with the id its pseudonym uses. */
 function flatten(resources: readonly unknown[]): Input[] {
   const out: Input[] = [];
-  const visit = (value: unknown, field: string, fullUrl: string | undefined, depth: number) => {
+  let bundles = 0;
+  const visit = (value: unknown, field: string, fullUrl: string | undefined, depth: number, bundle: number) => {
     if (!isObject(value) || typeof value.resourceType !== "string" || !/^[A-Z][A-Za-z]{1,63}$/.test(value.resourceType))
       throw new DeidentifyInputError(field, "expected a FHIR resource (an object with a resourceType)");
     const type = value.resourceType;
@@ -269,10 +310,11 @@ function flatten(resources: readonly unknown[]): Input[] {
       if (depth >= 4) throw new DeidentifyInputError(field, "Bundles nested more than 4 deep");
       const entries = value.entry === undefined ? [] : value.entry;
       if (!Array.isArray(entries)) throw new DeidentifyInputError(`${field}.entry`, "expected an array");
+      const id = bundles++;
       entries.forEach((entry: unknown, i) => {
         if (!isObject(entry) || entry.resource === undefined) return; // a request-only entry carries no data
         const url = typeof entry.fullUrl === "string" ? entry.fullUrl : undefined;
-        visit(entry.resource, `${field}.entry[${i}].resource`, url, depth + 1);
+        visit(entry.resource, `${field}.entry[${i}].resource`, url, depth + 1, id);
       });
       return;
     }
@@ -281,9 +323,9 @@ function flatten(resources: readonly unknown[]): Input[] {
     // extract of the study, and two different ones never share one (a position in the input would do both wrong).
     const logicalId =
       id !== undefined ? `${type}/${id}` : `${type}/#${bytesToHex(sha256(utf8ToBytes(JSON.stringify(value))))}`;
-    out.push({ resource: value, type, logicalId, ...(fullUrl === undefined ? {} : { fullUrl }) });
+    out.push({ resource: value, type, logicalId, bundle, ...(fullUrl === undefined ? {} : { fullUrl }) });
   };
-  resources.forEach((resource, i) => visit(resource, `resources[${i}]`, undefined, 0));
+  resources.forEach((resource, i) => visit(resource, `resources[${i}]`, undefined, 0, -1));
   if (out.length > MAX_RESOURCES) throw new DeidentifyInputError("resources", `more than ${MAX_RESOURCES} resources`);
   return out;
 }

@@ -25,8 +25,10 @@ export interface RuleContext {
   /** The patient's birth year is known and they are under 90 at ageYear: ages under 90 say nothing more. */
   readonly knownUnder90: boolean;
   readonly restrictedZip3: ReadonlySet<string>;
-  /** Bundle full URLs (urn:uuid:..., absolute URLs) -> the resource they name. */
+  /** Bundle full URLs, keyed `${bundle}\0${fullUrl}` -> the resource they name (a full URL counts in its Bundle). */
   readonly fullUrls: ReadonlyMap<string, Target>;
+  /** The Bundle the resource being read came in (-1: none); its references resolve full URLs of that Bundle only. */
+  bundle: number;
   /** Resource types an extract carries: a reference to any other type is left out. */
   readonly referenceTypes: ReadonlySet<string>;
 }
@@ -36,39 +38,184 @@ export type Rule = (value: unknown, context: RuleContext) => unknown;
 
 export const UCUM = "http://unitsofmeasure.org";
 
-const HL7_CODE = /^[A-Za-z][A-Za-z0-9-]{0,39}$/;
+/** LOINC's mod-10 check digit (the digit after the dash), as LOINC computes it. */
+function loincCheckDigitOk(code: string): boolean {
+  const [body, check] = code.split("-") as [string, string];
+  if (!/^\d+$/.test(body)) return true; // LP/LA part codes: no numeric check digit to test
+  const digits = body.padStart(5, "0").split("").map(Number).reverse();
+  let sum = 0;
+  digits.forEach((digit, i) => {
+    if (i % 2 === 0) {
+      const doubled = digit * 2;
+      sum += doubled > 9 ? doubled - 9 : doubled;
+    } else sum += digit;
+  });
+  return (10 - (sum % 10)) % 10 === Number(check);
+}
+
+// Verhoeff tables (SNOMED CT identifiers end in a Verhoeff check digit).
+const VERHOEFF_D = [
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  [1, 2, 3, 4, 0, 6, 7, 8, 9, 5],
+  [2, 3, 4, 0, 1, 7, 8, 9, 5, 6],
+  [3, 4, 0, 1, 2, 8, 9, 5, 6, 7],
+  [4, 0, 1, 2, 3, 9, 5, 6, 7, 8],
+  [5, 9, 8, 7, 6, 0, 4, 3, 2, 1],
+  [6, 5, 9, 8, 7, 1, 0, 4, 3, 2],
+  [7, 6, 5, 9, 8, 2, 1, 0, 4, 3],
+  [8, 7, 6, 5, 9, 3, 2, 1, 0, 4],
+  [9, 8, 7, 6, 5, 4, 3, 2, 1, 0],
+];
+const VERHOEFF_P = [
+  [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+  [1, 5, 7, 6, 2, 8, 3, 0, 9, 4],
+  [5, 8, 0, 3, 7, 9, 6, 1, 4, 2],
+  [8, 9, 1, 6, 0, 4, 3, 5, 2, 7],
+  [9, 4, 5, 3, 1, 2, 6, 8, 7, 0],
+  [4, 2, 8, 6, 5, 7, 3, 9, 0, 1],
+  [2, 7, 9, 3, 8, 0, 6, 4, 1, 5],
+  [7, 0, 4, 6, 9, 1, 3, 2, 5, 8],
+];
+
+/** A SNOMED CT concept id: Verhoeff check digit, and the partition of a concept (00 short, 10 extension). */
+function sctidOk(code: string): boolean {
+  const partition = code.slice(-3, -1);
+  if (partition !== "00" && partition !== "10") return false;
+  let c = 0;
+  code
+    .split("")
+    .reverse()
+    .forEach((digit, i) => {
+      c = VERHOEFF_D[c]![VERHOEFF_P[i % 8]![Number(digit)]!]!;
+    });
+  return c === 0;
+}
+
+type CodeCheck = (code: string) => boolean;
+const pattern =
+  (regex: RegExp): CodeCheck =>
+  (code) =>
+    regex.test(code);
+const codes = (...list: string[]): CodeCheck => {
+  const set = new Set(list);
+  return (code) => set.has(code);
+};
+const HL7 = "http://terminology.hl7.org/CodeSystem/";
 
 /**
- * The terminologies whose codes are kept, each with the format of its codes: a code not in its system's format
- * is left out (an identifier placed in a code field by a careless export).
+ * The terminologies whose codes are kept, each with a check of its codes: a code that is not in its system's
+ * format, fails its check digit, or (HL7's small code systems) is not one of the system's codes is left out (an
+ * identifier placed in a code field by a careless export).
  */
-export const CODE_FORMATS: ReadonlyMap<string, RegExp> = new Map([
-  ["http://loinc.org", /^(?:\d{1,7}|L[APG]\d{1,8})-\d$/],
-  // SCTID: 6 to 18 digits, no leading zero.
-  ["http://snomed.info/sct", /^[1-9]\d{5,17}$/],
-  ["http://hl7.org/fhir/sid/icd-10", /^[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?$/],
-  ["http://hl7.org/fhir/sid/icd-10-cm", /^[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?$/],
-  ["http://hl7.org/fhir/sid/icd-9-cm", /^(?:\d{3}|V\d{2}|E\d{3})(?:\.\d{1,2})?$/],
-  ["http://www.nlm.nih.gov/research/umls/rxnorm", /^\d{1,7}$/],
-  ["http://hl7.org/fhir/sid/cvx", /^\d{1,3}$/],
+export const CODE_FORMATS: ReadonlyMap<string, CodeCheck> = new Map([
+  ["http://loinc.org", (code) => /^(?:\d{1,7}|L[APG]\d{1,8})-\d$/.test(code) && loincCheckDigitOk(code)],
+  // SCTID: 6 to 18 digits, no leading zero, Verhoeff check digit, concept partition.
+  ["http://snomed.info/sct", (code) => /^[1-9]\d{5,17}$/.test(code) && sctidOk(code)],
+  ["http://hl7.org/fhir/sid/icd-10", pattern(/^[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?$/)],
+  ["http://hl7.org/fhir/sid/icd-10-cm", pattern(/^[A-Z]\d[0-9A-Z](?:\.[0-9A-Z]{1,4})?$/)],
+  ["http://hl7.org/fhir/sid/icd-9-cm", pattern(/^(?:\d{3}|V\d{2}|E\d{3})(?:\.\d{1,2})?$/)],
+  ["http://www.nlm.nih.gov/research/umls/rxnorm", pattern(/^\d{1,7}$/)],
+  ["http://hl7.org/fhir/sid/cvx", pattern(/^\d{1,3}$/)],
   // Language and region only (no private-use or extension subtags, which can carry anything).
-  ["urn:ietf:bcp:47", /^[a-z]{2,3}(?:-(?:[A-Z]{2}|\d{3}))?$/],
-  ...[
-    "observation-category",
-    "observation-interpretation",
-    "condition-clinical",
-    "condition-ver-status",
-    "condition-category",
-    "v3-ActCode",
-    "v3-MaritalStatus",
-    "medication-statement-category",
-    "allergyintolerance-clinical",
-    "allergyintolerance-verification",
-    "referencerange-meaning",
-    "data-absent-reason",
-    "discharge-disposition",
-    "admit-source",
-  ].map((name) => [`http://terminology.hl7.org/CodeSystem/${name}`, HL7_CODE] as const),
+  ["urn:ietf:bcp:47", pattern(/^[a-z]{2,3}(?:-(?:[A-Z]{2}|\d{3}))?$/)],
+  [
+    `${HL7}observation-category`,
+    codes(
+      "social-history",
+      "vital-signs",
+      "imaging",
+      "laboratory",
+      "procedure",
+      "survey",
+      "exam",
+      "therapy",
+      "activity",
+    ),
+  ],
+  [
+    `${HL7}v3-ObservationInterpretation`,
+    codes(
+      "H",
+      "HH",
+      "HU",
+      "L",
+      "LL",
+      "LU",
+      "N",
+      "A",
+      "AA",
+      "<",
+      ">",
+      "I",
+      "R",
+      "S",
+      "NEG",
+      "POS",
+      "IND",
+      "DET",
+      "ND",
+      "E",
+      "W",
+      "U",
+      "D",
+      "B",
+    ),
+  ],
+  [`${HL7}observation-interpretation`, codes("H", "HH", "L", "LL", "N", "A", "AA", "NEG", "POS")],
+  [`${HL7}condition-clinical`, codes("active", "recurrence", "relapse", "inactive", "remission", "resolved")],
+  [
+    `${HL7}condition-ver-status`,
+    codes("unconfirmed", "provisional", "differential", "confirmed", "refuted", "entered-in-error"),
+  ],
+  [`${HL7}condition-category`, codes("problem-list-item", "encounter-diagnosis")],
+  [`${HL7}v3-ActCode`, codes("AMB", "EMER", "FLD", "HH", "IMP", "ACUTE", "NONAC", "OBSENC", "PRENC", "SS", "VR")],
+  [`${HL7}v3-MaritalStatus`, codes("A", "D", "I", "L", "M", "P", "S", "T", "U", "W")],
+  [`${HL7}medication-statement-category`, codes("inpatient", "outpatient", "community", "patientspecified")],
+  [`${HL7}allergyintolerance-clinical`, codes("active", "inactive", "resolved")],
+  [`${HL7}allergyintolerance-verification`, codes("unconfirmed", "confirmed", "refuted", "entered-in-error")],
+  [
+    `${HL7}referencerange-meaning`,
+    codes(
+      "type",
+      "normal",
+      "recommended",
+      "treatment",
+      "therapeutic",
+      "pre",
+      "post",
+      "endocrine",
+      "pre-puberty",
+      "follicular",
+      "midcycle",
+      "luteal",
+      "postmenopausal",
+    ),
+  ],
+  [
+    `${HL7}data-absent-reason`,
+    codes(
+      "unknown",
+      "asked-unknown",
+      "temp-unknown",
+      "not-asked",
+      "asked-declined",
+      "masked",
+      "not-applicable",
+      "unsupported",
+      "as-text",
+      "error",
+      "not-a-number",
+      "negative-infinity",
+      "positive-infinity",
+      "not-performed",
+      "not-permitted",
+    ),
+  ],
+  [
+    `${HL7}discharge-disposition`,
+    codes("home", "alt-home", "other-hcf", "hosp", "long", "aadvice", "exp", "psy", "rehab", "snf", "oth"),
+  ],
+  [`${HL7}admit-source`, codes("hosp-trans", "emd", "outp", "born", "gp", "mp", "nursing", "psych", "rehab", "other")],
 ]);
 
 /** The code systems whose codes are kept. */
@@ -133,8 +280,8 @@ export function oneOf(...codes: string[]): Rule {
 export const coding: Rule = (value) => {
   if (!isObject(value)) return undefined;
   const { system, code } = value;
-  const format = typeof system === "string" ? CODE_FORMATS.get(system) : undefined;
-  if (format === undefined || typeof code !== "string" || !format.test(code)) return undefined;
+  const check = typeof system === "string" ? CODE_FORMATS.get(system) : undefined;
+  if (check === undefined || typeof code !== "string" || code.length > 40 || !check(code)) return undefined;
   return { system, code };
 };
 
@@ -151,29 +298,104 @@ export const concepts = list(concept);
  * year before the one they may have been born in is left out: it would say they are older still.
  */
 export const year: Rule = (value, context) => {
+  const found = yearOf(value);
+  if (found === undefined) return undefined;
+  if (!context.knownUnder90 && found < context.ageYear - 90) return undefined;
+  return String(found).padStart(4, "0");
+};
+
+/** The year of a FHIR date or dateTime string, or undefined for anything else. */
+export function yearOf(value: unknown): number | undefined {
   if (typeof value !== "string") return undefined;
   const match = DATE.exec(value);
-  if (!match) return undefined;
-  if (!context.knownUnder90 && Number(match[1]) < context.ageYear - 90) return undefined;
-  return match[1];
-};
+  return match ? Number(match[1]) : undefined;
+}
 
 export const period = shape({ start: year, end: year });
 
 const COMPARATORS: ReadonlySet<unknown> = new Set(["<", "<=", ">=", ">"]);
 
-// UCUM units from a fixed grammar: atoms of at most 4 letters (g, mg, dL, mmol, ...), powers of ten (10*3), the
-// bracketed units of clinical use, and one annotation ({1.73_m2}, eGFR's); joined by "." and "/", with exponents.
-// Annotations in general ({anything}) are free text and are refused.
-const UCUM_ATOM = String.raw`(?:10\*-?\d{1,2}|[A-Za-z]{1,4}|%|mm\[Hg\]|\[(?:IU|iU|lb_av|oz_av|in_i|ft_i|degF|pH|HPF|LPF|drp)\]|\{1\.73_m2\})-?\d?`;
-const UCUM_UNIT = new RegExp(String.raw`^(?:${UCUM_ATOM}|1)?(?:[./]${UCUM_ATOM})*$`);
+// UCUM units from a fixed list of atoms (the units of clinical measurement), joined by "." and "/" with an
+// optional exponent: a unit outside it (a misspelt one, an {annotation} other than the few clinical ones, free
+// text) makes the quantity unreadable, and it is left out whole (a bare number could be anything).
+const UCUM_ATOMS = [
+  "10\\*3",
+  "10\\*6",
+  "10\\*9",
+  "10\\*12",
+  "g",
+  "mg",
+  "ug",
+  "ng",
+  "pg",
+  "kg",
+  "L",
+  "dL",
+  "mL",
+  "uL",
+  "fL",
+  "pL",
+  "mol",
+  "mmol",
+  "umol",
+  "nmol",
+  "pmol",
+  "meq",
+  "mEq",
+  "osm",
+  "mosm",
+  "U",
+  "mU",
+  "kU",
+  "\\[IU\\]",
+  "\\[iU\\]",
+  "m",
+  "cm",
+  "mm",
+  "um",
+  "nm",
+  "%",
+  "Cel",
+  "\\[degF\\]",
+  "kPa",
+  "Pa",
+  "mm\\[Hg\\]",
+  "cm\\[H2O\\]",
+  "s",
+  "min",
+  "h",
+  "d",
+  "wk",
+  "mo",
+  "a",
+  "\\{1\\.73_m2\\}",
+  "\\{beats\\}",
+  "\\{breaths\\}",
+  "\\{cells\\}",
+  "\\{score\\}",
+  "\\[in_i\\]",
+  "\\[lb_av\\]",
+  "\\[oz_av\\]",
+  "\\[ft_i\\]",
+  "\\[pH\\]",
+  "kcal",
+  "cal",
+  "\\[HPF\\]",
+  "\\[LPF\\]",
+  "1",
+];
+const UCUM_ATOM = `(?:${UCUM_ATOMS.join("|")})(?:-?[1-3])?`;
+const UCUM_UNIT = new RegExp(`^(?:${UCUM_ATOM}|/${UCUM_ATOM})(?:[./]${UCUM_ATOM})*$`);
 
-/** Years per UCUM time unit (ages and durations). */
+/** Years per UCUM time unit. */
 const YEARS_PER = new Map([
   ["a", 1],
   ["mo", 1 / 12],
   ["wk", 7 / 365.25],
   ["d", 1 / 365.25],
+  ["h", 1 / 8766],
+  ["min", 1 / 525_960],
+  ["s", 1 / 31_557_600],
 ]);
 const NINETY_OR_MORE = { value: 90, comparator: ">=", unit: "a", system: UCUM, code: "a" } as const;
 
@@ -188,30 +410,29 @@ function plainMeasurement(value: unknown): value is number {
 }
 
 /**
- * A Quantity: value, comparator and UCUM unit. A time over 89 years becomes "90 or more"; a time in years or months
- * under 90 years (an age, as often as not) is kept only when the patient is known to be under 90.
+ * A Quantity: value, comparator and a UCUM unit from the list above; without one it is left out. A time (an age or
+ * a duration) is kept in whole years only (days, weeks or hours next to a year would date an event finer than
+ * the year); over 89 years it becomes "90 or more"; under 90 years it is kept only when the patient is known to be
+ * under 90.
  */
 export const quantity: Rule = (value, context) => {
   if (!isObject(value) || !plainMeasurement(value.value)) return undefined;
-  const out: Record<string, unknown> = { value: value.value };
-  if (COMPARATORS.has(value.comparator)) out.comparator = value.comparator;
-  if (
-    value.system === UCUM &&
-    typeof value.code === "string" &&
-    value.code.length <= 32 &&
-    UCUM_UNIT.test(value.code)
-  ) {
-    out.unit = value.code;
-    out.system = UCUM;
-    out.code = value.code;
-    const perUnit = YEARS_PER.get(value.code);
-    if (perUnit !== undefined) {
-      const years = Math.floor(value.value * perUnit);
-      if (years >= 90) return out.comparator === "<" || out.comparator === "<=" ? undefined : { ...NINETY_OR_MORE };
-      if (!context.knownUnder90 && (value.code === "a" || value.code === "mo")) return undefined;
-    }
-  }
-  return out;
+  if (value.system !== UCUM || typeof value.code !== "string" || value.code.length > 32 || !UCUM_UNIT.test(value.code))
+    return undefined;
+  const comparator = COMPARATORS.has(value.comparator) ? (value.comparator as string) : undefined;
+  const perUnit = YEARS_PER.get(value.code);
+  if (perUnit === undefined)
+    return {
+      value: value.value,
+      ...(comparator ? { comparator } : {}),
+      unit: value.code,
+      system: UCUM,
+      code: value.code,
+    };
+  const years = Math.floor(value.value * perUnit);
+  if (years >= 90) return comparator === "<" || comparator === "<=" ? undefined : { ...NINETY_OR_MORE };
+  if (!context.knownUnder90 || years < 0) return undefined;
+  return { value: years, ...(comparator ? { comparator } : {}), unit: "a", system: UCUM, code: "a" };
 };
 
 export const range = shape({ low: quantity, high: quantity });
@@ -252,7 +473,7 @@ export interface Target {
  * URL imitates "Patient/1" cannot take Patient/1's references.
  */
 export function referenceTarget(reference: string, context: RuleContext): Target | undefined {
-  const inBundle = context.fullUrls.get(reference);
+  const inBundle = context.fullUrls.get(`${context.bundle}\0${reference}`);
   if (reference.startsWith("urn:")) return inBundle;
   if (reference.startsWith("#")) return undefined;
   const parts = reference.split("/");

@@ -20,7 +20,9 @@ export {
   histogram,
   suppressSmallCells,
   type CellCounts,
+  type ReleaseRecord,
   type ReleasedCounts,
-  type SuppressedCounts,
+  type Suppression,
   type SuppressionOptions,
+  type WithheldReason,
 } from "./aggregates.ts";

@@ -153,7 +153,6 @@ export const RESOURCE_RULES: Readonly<Record<string, ResourceRules>> = {
       priority: concept,
       subject: reference,
       period,
-      length: quantity,
       reasonCode: concepts,
       hospitalization: shape({ admitSource: concept, reAdmission: concept, dischargeDisposition: concept }),
     },

@@ -145,7 +145,7 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
     const young = { resourceType: "Patient", id: "a", birthDate: "1970-02-03" };
     const withYoung = deidentify([young, condition, ageObservation], { pseudonymKey: KEY_A, asOf: AS_OF }).resources;
     expect(withYoung[1]!.onsetAge).to.deep.equal({ value: 90, comparator: ">=", unit: "a", system: UCUM, code: "a" });
-    expect(withYoung[1]!.abatementAge).to.deep.include({ value: 89.9 });
+    expect(withYoung[1]!.abatementAge).to.deep.equal({ value: 89, unit: "a", system: UCUM, code: "a" }); // whole years
     expect(withYoung[2]!.valueQuantity).to.deep.include({ value: 90, comparator: ">=" });
     expect(withYoung[2]!.component).to.deep.equal([
       {
@@ -384,8 +384,11 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
       const value = (valueQuantity: Record<string, unknown>) =>
         deidentify([observation({ system: "http://loinc.org", code: "2345-7" }, { valueQuantity })], options)
           .resources[0]!.valueQuantity;
-      expect(value({ value: 5, system: UCUM, code: "{Margarethe.Okonkwo}" })).to.deep.equal({ value: 5 });
-      expect(value({ value: 5, system: UCUM, code: "[Okonkwo]" })).to.deep.equal({ value: 5 });
+      // A unit outside the clinical list leaves the quantity out whole: a bare number could be anything.
+      for (const code of ["{Margarethe.Okonkwo}", "[Okonkwo]", "yr", "year", "a_j", "beats/min"])
+        expect(value({ value: 5, system: UCUM, code }), code).to.equal(undefined);
+      expect(value({ value: 5 })).to.equal(undefined);
+      expect(value({ value: 72, system: UCUM, code: "{beats}/min" })).to.deep.include({ unit: "{beats}/min" });
       expect(value({ value: 90, system: UCUM, code: "mL/min/{1.73_m2}" })).to.deep.include({
         unit: "mL/min/{1.73_m2}",
       });
@@ -446,10 +449,12 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
         code: { coding: [{ system: "http://loinc.org", code: "2345-7" }] },
         get valueQuantity() {
           reads += 1;
-          return reads === 1 ? { value: 5 } : { value: "Margarethe Okonkwo 123-45-6789" };
+          return reads === 1
+            ? { value: 5, system: UCUM, code: "mg/dL" }
+            : { value: "Margarethe Okonkwo 123-45-6789", system: UCUM, code: "mg/dL" };
         },
       };
-      expect(deidentify([sneaky], options).resources[0]!.valueQuantity).to.deep.equal({ value: 5 });
+      expect(deidentify([sneaky], options).resources[0]!.valueQuantity).to.deep.include({ value: 5 });
       const cyclic: Record<string, unknown> = { resourceType: "Patient" };
       cyclic.self = cyclic;
       expect(thrown(() => deidentify([cyclic], options))).to.be.instanceOf(DeidentifyInputError);
@@ -471,6 +476,130 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
         { resourceType: "other", reason: "unsupported-type", count: 1 },
         { resourceType: "Practitioner", reason: "unsupported-type", count: 1 },
       ]);
+    });
+    it("second review: times in whole years only, codes checked against their terminology, Bundles scoped", function () {
+      const young = { resourceType: "Patient", id: "n", birthDate: "2023" };
+      const age = (valueQuantity: Record<string, unknown>) =>
+        deidentify(
+          [
+            young,
+            observation(
+              { system: "http://loinc.org", code: "30525-0" },
+              { subject: { reference: "Patient/n" }, valueQuantity, effectiveDateTime: "2024" },
+            ),
+          ],
+          options,
+        ).resources[1]!.valueQuantity;
+      // 3 days old in 2024: kept as 0 years (days next to a year would date the birth finer than the year).
+      expect(age({ value: 3, system: UCUM, code: "d" })).to.deep.equal({
+        value: 0,
+        unit: "a",
+        system: UCUM,
+        code: "a",
+      });
+      expect(age({ value: 820_000, system: UCUM, code: "h" })).to.deep.include({ value: 90, comparator: ">=" });
+      // SNOMED: check digit and partition; an SSN or a phone number is not a concept id.
+      const condition = (code: string) =>
+        deidentify(
+          [
+            young,
+            {
+              resourceType: "Condition",
+              subject: { reference: "Patient/n" },
+              code: { coding: [{ system: "http://snomed.info/sct", code }] },
+            },
+          ],
+          options,
+        ).resources.length;
+      expect(condition("44054006")).to.equal(2);
+      for (const code of ["123456789", "6175551234", "44054007"]) expect(condition(code), code).to.equal(1);
+      // LOINC check digit; HL7 code systems by their code lists; R4's interpretation system is kept.
+      expect(
+        deidentify([observation({ system: "http://loinc.org", code: "4548-5" })], options).resources,
+      ).to.deep.equal([]);
+      const flagged = deidentify(
+        [
+          observation(
+            { system: "http://loinc.org", code: "4548-4" },
+            {
+              interpretation: [
+                {
+                  coding: [{ system: "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", code: "H" }],
+                },
+              ],
+              category: [
+                {
+                  coding: [
+                    {
+                      system: "http://terminology.hl7.org/CodeSystem/observation-category",
+                      code: "JaneDoe-MRN-00123456",
+                    },
+                  ],
+                },
+              ],
+            },
+          ),
+        ],
+        options,
+      ).resources[0]!;
+      expect(flagged.interpretation).to.have.length(1);
+      expect(flagged).not.to.have.property("category");
+      // A urn:uuid resolves within its own Bundle only.
+      const bundle = (gender: string, withObservation: boolean) => ({
+        resourceType: "Bundle",
+        entry: [
+          { fullUrl: "urn:uuid:1", resource: { resourceType: "Patient", gender } },
+          ...(withObservation
+            ? [
+                {
+                  resource: observation(
+                    { system: "http://loinc.org", code: "4548-4" },
+                    { subject: { reference: "urn:uuid:1" } },
+                  ),
+                },
+              ]
+            : []),
+        ],
+      });
+      const resources = deidentify([bundle("male", true), bundle("female", false)], options).resources;
+      expect(resources[1]!.subject).to.deep.equal({ reference: `Patient/${resources[0]!.id}` });
+      expect(resources[0]!.gender).to.equal("male");
+    });
+
+    it("refuses the wallet's other secrets as the study key and unknown resource types; reports removed elements", async function () {
+      const { deriveConsentSecretFromKeystoreSecret, deriveScopeKey } = await import("@hygeia/crypto");
+      const consentSecret = deriveConsentSecretFromKeystoreSecret(new Uint8Array(32).fill(3));
+      for (const key of [consentSecret, deriveScopeKey(consentSecret)])
+        expect(thrown(() => deidentify([], { ...options, pseudonymKey: key }))).to.include({
+          field: "options.pseudonymKey",
+        });
+      expect(thrown(() => deidentify([], { ...options, resourceTypes: ["Observaton"] })))
+        .to.be.instanceOf(DeidentifyInputError)
+        .and.to.have.property("message")
+        .that.matches(/Observaton.*Observation/);
+      const patient = syntheticPatient(5, { asOf: AS_OF, age: 40, observations: 2 });
+      const { report } = deidentify(patient.resources, options);
+      expect(report.removed).to.include({
+        "Patient.name": 1,
+        "Patient.telecom": 1,
+        "Observation.note": 2,
+        "Observation.issued": 2,
+      });
+      expect(JSON.stringify(report)).not.to.include(patient.identifiers[0]!);
+    });
+
+    it("a date with a long time part still counts for the age (the scan and the date rule agree)", function () {
+      const { report } = deidentify(
+        [
+          { resourceType: "Patient", id: "p", birthDate: "1937" },
+          observation(
+            { system: "http://loinc.org", code: "4548-4" },
+            { effectiveDateTime: `2031-01-01T00:00:00.${"0".repeat(40)}Z` },
+          ),
+        ],
+        options,
+      );
+      expect(report.ageGrouped).to.equal(true);
     });
   });
 });
