@@ -18,6 +18,8 @@ contract StudyRegistry is IStudyRegistry {
     bytes32 public constant IRB_ROLE = keccak256("hygeia.role.irb");
     /// @notice Most scopes one study may request.
     uint256 public constant MAX_SCOPES = 32;
+    /// @notice Longest a study may run from its registration (ten years): an end date cannot be "never".
+    uint64 public constant MAX_DURATION = 3650 days;
 
     ITrustRegistry public immutable trustRegistry;
 
@@ -30,20 +32,23 @@ contract StudyRegistry is IStudyRegistry {
     }
 
     /// @inheritdoc IStudyRegistry
-    /// @dev Reverts ZeroStudyId, StudyExists, ZeroHash (protocol or approval), ZeroKey, InvalidScopes (none, a zero
-    /// hash, or not strictly ascending), TooManyScopes, EndNotInFuture, ZeroAddress (irb), IrbNotTrusted.
-    function register(Registration calldata r) external {
-        if (r.studyId == 0) revert ZeroStudyId();
-        if (_studies[r.studyId].researcher != address(0)) revert StudyExists(r.studyId);
+    /// @dev Reverts StudyExists (the same researcher and salt again), ZeroHash (protocol or approval), ZeroKey,
+    /// InvalidScopes (none, a zero hash, or not strictly ascending), TooManyScopes, EndNotInFuture, EndTooFar,
+    /// ZeroAddress (irb), IrbIsResearcher, IrbNotTrusted.
+    function register(Registration calldata r) external returns (bytes32 studyId) {
+        studyId = keccak256(abi.encode(msg.sender, r.salt));
+        if (_studies[studyId].researcher != address(0)) revert StudyExists(studyId);
         if (r.protocolHash == 0 || r.approvalHash == 0) revert ZeroHash();
         if (r.encryptionKey == 0) revert ZeroKey();
         _checkScopes(r.scopes);
         uint64 nowTs = uint64(block.timestamp);
         if (r.endsAt <= nowTs) revert EndNotInFuture(r.endsAt, nowTs);
+        if (r.endsAt > nowTs + MAX_DURATION) revert EndTooFar(r.endsAt, nowTs + MAX_DURATION);
         if (r.irb == address(0)) revert ZeroAddress();
+        if (r.irb == msg.sender) revert IrbIsResearcher(r.irb);
         if (!trustRegistry.isTrusted(r.irb, IRB_ROLE)) revert IrbNotTrusted(r.irb);
 
-        _studies[r.studyId] = Study({
+        _studies[studyId] = Study({
             researcher: msg.sender,
             endsAt: r.endsAt,
             closed: false,
@@ -52,7 +57,7 @@ contract StudyRegistry is IStudyRegistry {
             detailsHash: keccak256(abi.encode(r.protocolHash, r.approvalHash, r.encryptionKey, r.scopes))
         });
         emit StudyRegistered(
-            r.studyId,
+            studyId,
             msg.sender,
             r.irb,
             r.protocolHash,
@@ -82,9 +87,19 @@ contract StudyRegistry is IStudyRegistry {
     }
 
     /// @inheritdoc IStudyRegistry
+    /// @dev An IRB whose accreditation ended or was revoked leaves its studies not open (closing stays possible).
     function isOpen(bytes32 studyId) external view returns (bool) {
         Study storage study = _studies[studyId];
-        return study.researcher != address(0) && !study.closed && block.timestamp < study.endsAt;
+        return
+            study.researcher != address(0) &&
+            !study.closed &&
+            block.timestamp < study.endsAt &&
+            trustRegistry.isTrusted(study.irb, IRB_ROLE);
+    }
+
+    /// @inheritdoc IStudyRegistry
+    function studyIdOf(address researcher, bytes32 salt) external pure returns (bytes32) {
+        return keccak256(abi.encode(researcher, salt));
     }
 
     /// @inheritdoc IStudyRegistry

@@ -329,7 +329,7 @@ log("studies: register, opt in");
     .sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1));
   result.study_register = await gasOf(
     studies.register({
-      studyId: ethers.hexlify(ethers.randomBytes(32)),
+      salt: ethers.hexlify(ethers.randomBytes(32)),
       protocolHash: ethers.hexlify(ethers.randomBytes(32)),
       approvalHash: ethers.hexlify(ethers.randomBytes(32)),
       irb: irb.address,

@@ -8,11 +8,12 @@ pragma solidity 0.8.30;
 /// grant (purpose Research) under a keyed `study:<id>` scope id on the ConsentRegistry, so the chain never lists
 /// who takes part in which study.
 interface IStudyRegistry {
-    /// @notice What a researcher registers. `scopes` are keccak256 hashes of the canonical scope strings the study
+    /// @notice What a researcher registers. The study's id is keccak256(abi.encode(researcher, salt)): nobody else
+    /// can take it first by copying a pending registration. `scopes` are keccak256 hashes of the canonical scope strings the study
     /// asks for (`fhir:Observation`, `category:laboratory`, ...): public vocabulary, not a patient's data; sorted
     /// strictly ascending (no duplicates), so one request has one encoding.
     struct Registration {
-        bytes32 studyId;
+        bytes32 salt;
         bytes32 protocolHash;
         bytes32 approvalHash;
         address irb;
@@ -45,7 +46,6 @@ interface IStudyRegistry {
     event StudyClosed(bytes32 indexed studyId, address indexed by, uint64 closedAt);
 
     error ZeroAddress();
-    error ZeroStudyId();
     error StudyExists(bytes32 studyId);
     error UnknownStudy(bytes32 studyId);
     error ZeroHash();
@@ -53,12 +53,14 @@ interface IStudyRegistry {
     error InvalidScopes();
     error TooManyScopes(uint256 count, uint256 max);
     error EndNotInFuture(uint64 endsAt, uint64 nowTs);
+    error EndTooFar(uint64 endsAt, uint64 latest);
+    error IrbIsResearcher(address irb);
     error IrbNotTrusted(address irb);
     error NotStudyController(address caller);
     error StudyAlreadyClosed(bytes32 studyId);
 
-    /// @notice Registers a study for msg.sender, who alone (with the IRB) may close it.
-    function register(Registration calldata registration) external;
+    /// @notice Registers a study for msg.sender, who alone (with the IRB) may close it; returns its id.
+    function register(Registration calldata registration) external returns (bytes32 studyId);
 
     /// @notice Closes a study for good (the researcher or the approving IRB).
     function close(bytes32 studyId) external;
@@ -66,8 +68,11 @@ interface IStudyRegistry {
     /// @notice The stored study; researcher == address(0) when no study has that id.
     function studyOf(bytes32 studyId) external view returns (Study memory);
 
-    /// @notice Registered, not closed and not past its end date.
+    /// @notice Registered, not closed, not past its end date, and its IRB still accredited.
     function isOpen(bytes32 studyId) external view returns (bool);
+
+    /// @notice The id a registration by `researcher` with `salt` gets.
+    function studyIdOf(address researcher, bytes32 salt) external pure returns (bytes32);
 
     /// @notice keccak256(abi.encode(protocolHash, approvalHash, encryptionKey, scopes)): what detailsHash binds.
     function detailsHashOf(

@@ -33,7 +33,7 @@ async function deploy() {
   await as(trust, governance).accredit(irb.address, IRB, 0, now + 365 * DAY);
   await as(trust, governance).accredit(clinic.address, CLINIC, 0, now + 365 * DAY);
   const registration = {
-    studyId: ethers.id("study:diabetes-2026"),
+    salt: ethers.id("diabetes-2026"),
     protocolHash: ethers.id("protocol v1"),
     approvalHash: ethers.id("ethics approval credential"),
     irb: irb.address,
@@ -41,9 +41,14 @@ async function deploy() {
     endsAt: BigInt(now + 90 * DAY),
     scopes: sortedScopes("fhir:Observation", "category:laboratory"),
   };
+  /** What register() names the study: keccak256(abi.encode(researcher, salt)). */
+  const studyId = ethers.keccak256(
+    ethers.AbiCoder.defaultAbiCoder().encode(["address", "bytes32"], [researcher.address, registration.salt]),
+  );
   return {
     trust,
     studies,
+    studyId,
     asResearcher: as(studies, researcher),
     asGov: as(trust, governance),
     registration,
@@ -79,12 +84,12 @@ describe("StudyRegistry", function () {
 
   describe("register", function () {
     it("stores the study, emits its details, and detailsHash binds them", async function () {
-      const { studies, asResearcher, registration: r, researcher, irb } = await loadFixture(deploy);
+      const { studies, asResearcher, registration: r, researcher, irb, studyId } = await loadFixture(deploy);
       const tx = asResearcher.register(r);
       await expect(tx)
         .to.emit(studies, "StudyRegistered")
         .withArgs(
-          r.studyId,
+          studyId,
           researcher.address,
           irb.address,
           r.protocolHash,
@@ -103,7 +108,7 @@ describe("StudyRegistry", function () {
       expect(await studies.detailsHashOf(r.protocolHash, r.approvalHash, r.encryptionKey, r.scopes)).to.equal(
         expectedHash,
       );
-      expect(await studies.studyOf(r.studyId)).to.deep.equal([
+      expect(await studies.studyOf(studyId)).to.deep.equal([
         researcher.address,
         r.endsAt,
         false,
@@ -111,29 +116,51 @@ describe("StudyRegistry", function () {
         at,
         expectedHash,
       ]);
-      expect(await studies.isOpen(r.studyId)).to.equal(true);
+      expect(await studies.isOpen(studyId)).to.equal(true);
     });
 
     it("accepts up to MAX_SCOPES scopes", async function () {
-      const { asResearcher, registration, studies } = await loadFixture(deploy);
+      const { asResearcher, registration, studies, studyId } = await loadFixture(deploy);
       const scopes = sortedScopes(...Array.from({ length: 32 }, (_, i) => `fhir:Type${i}`));
       await asResearcher.register({ ...registration, scopes });
-      expect(await studies.isOpen(registration.studyId)).to.equal(true);
+      expect(await studies.isOpen(studyId)).to.equal(true);
     });
 
-    it("reverts ZeroStudyId and StudyExists (an id is never reused, even closed)", async function () {
-      const { studies, asResearcher, registration, other } = await loadFixture(registered);
-      await expect(asResearcher.register({ ...registration, studyId: ethers.ZeroHash })).to.be.revertedWithCustomError(
-        studies,
-        "ZeroStudyId",
-      );
-      await expect(as(studies, other).register(registration))
-        .to.be.revertedWithCustomError(studies, "StudyExists")
-        .withArgs(registration.studyId);
-      await asResearcher.close(registration.studyId);
+    it("ids are the researcher's own: the same salt again reverts StudyExists, another sender's copy gets another id", async function () {
+      const { studies, asResearcher, registration, other, researcher, studyId } = await loadFixture(registered);
+      expect(await studies.studyIdOf(researcher.address, registration.salt)).to.equal(studyId);
+      await asResearcher.close(studyId);
       await expect(asResearcher.register(registration))
         .to.be.revertedWithCustomError(studies, "StudyExists")
-        .withArgs(registration.studyId);
+        .withArgs(studyId);
+      // A front-runner copying the pending registration registers a study of its own, not this one.
+      const copied = ethers.keccak256(
+        ethers.AbiCoder.defaultAbiCoder().encode(["address", "bytes32"], [other.address, registration.salt]),
+      );
+      await expect(as(studies, other).register(registration))
+        .to.emit(studies, "StudyRegistered")
+        .withArgs(copied, other.address, anyValue(), anyValue(), anyValue(), anyValue(), anyValue(), anyValue());
+      expect((await studies.studyOf(studyId))[0]).to.not.equal(other.address);
+    });
+
+    it("reverts EndTooFar beyond ten years, IrbIsResearcher for a self-approved study", async function () {
+      const { studies, asResearcher, registration, researcher, asGov } = await loadFixture(deploy);
+      const latest = BigInt(await time.latest()) + 1n + 3650n * BigInt(DAY);
+      await time.setNextBlockTimestamp(latest - 3650n * BigInt(DAY));
+      await expect(asResearcher.register({ ...registration, endsAt: latest + 1n }))
+        .to.be.revertedWithCustomError(studies, "EndTooFar")
+        .withArgs(latest + 1n, latest);
+      await asGov.accredit(researcher.address, IRB, 0, (await time.latest()) + DAY);
+      await expect(asResearcher.register({ ...registration, irb: researcher.address }))
+        .to.be.revertedWithCustomError(studies, "IrbIsResearcher")
+        .withArgs(researcher.address);
+    });
+
+    it("a study whose IRB loses its accreditation is no longer open", async function () {
+      const { studies, asGov, irb, studyId } = await loadFixture(registered);
+      expect(await studies.isOpen(studyId)).to.equal(true);
+      await asGov.revokeAccreditation(irb.address, IRB);
+      expect(await studies.isOpen(studyId)).to.equal(false);
     });
 
     it("reverts ZeroHash for a zero protocol or approval hash, ZeroKey for a zero key", async function () {
@@ -202,25 +229,25 @@ describe("StudyRegistry", function () {
 
   describe("close", function () {
     it("the researcher closes: StudyClosed, closed for good, no longer open", async function () {
-      const { studies, asResearcher, registration, researcher } = await loadFixture(registered);
-      const tx = asResearcher.close(registration.studyId);
-      await expect(tx).to.emit(studies, "StudyClosed").withArgs(registration.studyId, researcher.address, anyTime());
-      expect((await studies.studyOf(registration.studyId))[2]).to.equal(true);
-      expect(await studies.isOpen(registration.studyId)).to.equal(false);
-      await expect(asResearcher.close(registration.studyId))
+      const { studies, asResearcher, researcher, studyId } = await loadFixture(registered);
+      const tx = asResearcher.close(studyId);
+      await expect(tx).to.emit(studies, "StudyClosed").withArgs(studyId, researcher.address, anyTime());
+      expect((await studies.studyOf(studyId))[2]).to.equal(true);
+      expect(await studies.isOpen(studyId)).to.equal(false);
+      await expect(asResearcher.close(studyId))
         .to.be.revertedWithCustomError(studies, "StudyAlreadyClosed")
-        .withArgs(registration.studyId);
+        .withArgs(studyId);
     });
 
     it("the approving IRB closes too; nobody else does", async function () {
-      const { studies, registration, irb, otherIrb, other } = await loadFixture(registered);
+      const { studies, irb, otherIrb, other, studyId } = await loadFixture(registered);
       for (const signer of [other, otherIrb])
-        await expect(as(studies, signer).close(registration.studyId))
+        await expect(as(studies, signer).close(studyId))
           .to.be.revertedWithCustomError(studies, "NotStudyController")
           .withArgs(signer.address);
-      await expect(as(studies, irb).close(registration.studyId))
+      await expect(as(studies, irb).close(studyId))
         .to.emit(studies, "StudyClosed")
-        .withArgs(registration.studyId, irb.address, anyTime());
+        .withArgs(studyId, irb.address, anyTime());
     });
 
     it("reverts UnknownStudy for an id never registered", async function () {
@@ -232,13 +259,13 @@ describe("StudyRegistry", function () {
     });
 
     it("a study past its end date is not open, and can still be closed", async function () {
-      const { studies, asResearcher, registration } = await loadFixture(registered);
+      const { studies, asResearcher, registration, studyId } = await loadFixture(registered);
       await time.increaseTo(registration.endsAt - 1n);
-      expect(await studies.isOpen(registration.studyId)).to.equal(true);
+      expect(await studies.isOpen(studyId)).to.equal(true);
       await time.increaseTo(registration.endsAt);
-      expect(await studies.isOpen(registration.studyId)).to.equal(false);
-      await asResearcher.close(registration.studyId);
-      expect((await studies.studyOf(registration.studyId))[2]).to.equal(true);
+      expect(await studies.isOpen(studyId)).to.equal(false);
+      await asResearcher.close(studyId);
+      expect((await studies.studyOf(studyId))[2]).to.equal(true);
     });
   });
 
@@ -258,6 +285,11 @@ describe("StudyRegistry", function () {
     });
   });
 });
+
+/** Any value (checked elsewhere). */
+function anyValue() {
+  return () => true;
+}
 
 /** Any block time (the close's timestamp is the block's). */
 function anyTime() {

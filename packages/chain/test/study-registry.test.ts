@@ -8,7 +8,8 @@ import {
   TrustRegistryClient,
   scopeHash,
   studyDetailsHash,
-  studyIdOf,
+  studyIdFor,
+  studySalt,
 } from "../src/index.ts";
 import { latestTimestamp, startTestChain, walletAt, type TestChain } from "./support/chain.ts";
 import { refusal, revertOf } from "./support/settle.ts";
@@ -42,7 +43,7 @@ describe("StudyRegistryClient (anvil)", function () {
     const studies = new StudyRegistryClient(address, t.signer(5));
     const now = await latestTimestamp(t.provider);
     const registration = {
-      studyId: studyIdOf("diabetes-2026"),
+      salt: studySalt("diabetes-2026"),
       protocolHash: bytes32(),
       approvalHash: bytes32(),
       irb: irb.address,
@@ -51,34 +52,35 @@ describe("StudyRegistryClient (anvil)", function () {
       scopes: ["fhir:Observation", "category:laboratory", "fhir:Observation"],
     };
     const outcome = await studies.register(registration);
+    const studyId = studyIdFor(researcher.address, registration.salt);
     expect(outcome.events[0]).to.include({
       type: "StudyRegistered",
-      studyId: registration.studyId,
+      studyId: studyId,
       researcher: researcher.address,
     });
-    const state = await studies.studyOf(registration.studyId);
+    const state = await studies.studyOf(studyId);
     expect(state).to.include({
       researcher: researcher.address,
       irb: irb.address,
       closed: false,
       endsAt: BigInt(registration.endsAt),
     });
-    expect(await studies.isOpen(registration.studyId)).to.equal(true);
-    const details = await studies.details(registration.studyId);
+    expect(await studies.isOpen(studyId)).to.equal(true);
+    const details = await studies.details(studyId);
     const expectedScopes = [scopeHash("category:laboratory"), scopeHash("fhir:Observation")].sort((a, b) =>
       BigInt(a) < BigInt(b) ? -1 : 1,
     );
     expect(details).to.deep.include({
-      studyId: registration.studyId,
+      studyId: studyId,
       protocolHash: registration.protocolHash.toLowerCase(),
       encryptionKey: hexlify(registration.encryptionKey),
       scopeHashes: expectedScopes,
     });
     expect(studyDetailsHash(details!)).to.equal(state!.detailsHash);
 
-    const closed = await studies.close(registration.studyId);
-    expect(closed.events[0]).to.include({ type: "StudyClosed", studyId: registration.studyId, by: researcher.address });
-    expect(await studies.isOpen(registration.studyId)).to.equal(false);
+    const closed = await studies.close(studyId);
+    expect(closed.events[0]).to.include({ type: "StudyClosed", studyId: studyId, by: researcher.address });
+    expect(await studies.isOpen(studyId)).to.equal(false);
     expect(await studies.studyOf(bytes32())).to.equal(null);
     expect(await studies.details(bytes32())).to.equal(null);
   });
@@ -87,7 +89,7 @@ describe("StudyRegistryClient (anvil)", function () {
     const studies = new StudyRegistryClient(address, t.signer(5));
     const now = await latestTimestamp(t.provider);
     const base = {
-      studyId: bytes32(),
+      salt: bytes32(),
       protocolHash: bytes32(),
       approvalHash: bytes32(),
       irb: stranger.address,
@@ -100,13 +102,15 @@ describe("StudyRegistryClient (anvil)", function () {
     await studies.register({ ...base, irb: irb.address });
     expect((await revertOf(studies.register({ ...base, irb: irb.address }))).errorName).to.equal("StudyExists");
     const asStranger = new StudyRegistryClient(address, t.signer(7));
-    expect((await revertOf(asStranger.close(base.studyId))).errorName).to.equal("NotStudyController");
+    expect((await revertOf(asStranger.close(studyIdFor(researcher.address, base.salt)))).errorName).to.equal(
+      "NotStudyController",
+    );
   });
 
   it("refuses bad input before sending anything", () => {
     const studies = new StudyRegistryClient(address, t.signer(5));
     const good = {
-      studyId: bytes32(),
+      salt: bytes32(),
       protocolHash: bytes32(),
       approvalHash: bytes32(),
       irb: irb.address,
@@ -115,7 +119,7 @@ describe("StudyRegistryClient (anvil)", function () {
       scopes: ["fhir:Observation"],
     };
     for (const bad of [
-      { studyId: "0x" + "00".repeat(32) },
+      { salt: "0x12" },
       { protocolHash: "0x12" },
       { irb: "0x" + "00".repeat(20) },
       { encryptionKey: new Uint8Array(16) },
@@ -125,9 +129,8 @@ describe("StudyRegistryClient (anvil)", function () {
       { scopes: ["has space"] },
     ])
       refusal(() => studies.register({ ...good, ...bad } as typeof good));
-    expect(studyIdOf("diabetes-2026")).to.equal(keccak256(toUtf8Bytes("diabetes-2026")));
-    expect(studyIdOf("0x" + "AB".repeat(32))).to.equal("0x" + "ab".repeat(32));
+    expect(studySalt("diabetes-2026")).to.equal(keccak256(toUtf8Bytes("diabetes-2026")));
     for (const bad of ["", "-x", "Diabetes", "0x12", "a".repeat(65)])
-      expect(() => studyIdOf(bad)).to.throw(InvalidInputError);
+      expect(() => studySalt(bad)).to.throw(InvalidInputError);
   });
 });

@@ -203,7 +203,16 @@ export type TrustRegistry = Typed<
   | "IDENTITY_ISSUER"
 >;
 export type StudyRegistry = Typed<
-  "register" | "close" | "studyOf" | "isOpen" | "detailsHashOf" | "trustRegistry" | "IRB_ROLE" | "MAX_SCOPES"
+  | "register"
+  | "close"
+  | "studyOf"
+  | "isOpen"
+  | "studyIdOf"
+  | "detailsHashOf"
+  | "trustRegistry"
+  | "IRB_ROLE"
+  | "MAX_SCOPES"
+  | "MAX_DURATION"
 >;
 export type AuditAnchor = Typed<
   | "setGateway"

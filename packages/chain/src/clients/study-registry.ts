@@ -23,8 +23,11 @@ import {
 export const MAX_STUDY_SCOPES = 32;
 
 export interface StudyRegistration {
-  /** The study's on-chain id (bytes32); see studyIdOf. */
-  studyId: string;
+  /**
+   * Any 32 bytes of the researcher's choosing (studySalt("diabetes-2026") for a readable one): the study's id is
+   * keccak256(abi.encode(researcher, salt)) (studyIdFor), so no one else can take it first.
+   */
+  salt: string;
   /** Hash of the study protocol document (bytes32). */
   protocolHash: string;
   /** Hash of the EthicsApprovalCredential as issued (bytes32). */
@@ -86,19 +89,24 @@ export function scopeHash(scope: string): string {
   return keccak256(toUtf8Bytes(scope));
 }
 
+/** A registration salt from a readable slug ("diabetes-2026"): keccak256 of it. */
+export function studySalt(slug: string): string {
+  if (typeof slug !== "string" || !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(slug) || slug.startsWith("0x"))
+    throw new InvalidInputError("slug", "expected a slug of [a-z0-9-] (1-64 characters, not starting with 0x)");
+  return keccak256(toUtf8Bytes(slug));
+}
+
 /**
- * The on-chain id of a study: a 0x-prefixed 32-byte hex id as it is, or keccak256 of a slug
- * ("diabetes-2026"). The `study:<id>` scope of a patient's opt-in names the same string.
+ * The id a study registered by `researcher` with `salt` gets (the contract's studyIdOf): the 0x-hex id the
+ * patient's `study:<id>` scope names.
  */
-export function studyIdOf(studyId: string): string {
-  if (typeof studyId === "string" && /^0x[0-9a-fA-F]{64}$/.test(studyId)) return studyId.toLowerCase();
-  if (
-    typeof studyId !== "string" ||
-    !/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(studyId) ||
-    studyId.startsWith("0x")
-  )
-    throw new InvalidInputError("studyId", "expected a slug of [a-z0-9-] (1-64) or 0x + 64 hex");
-  return keccak256(toUtf8Bytes(studyId));
+export function studyIdFor(researcher: string, salt: string): string {
+  return keccak256(
+    coder.encode(
+      ["address", "bytes32"],
+      [requireNonZeroAddress(researcher, "researcher"), requireBytes32(salt, "salt")],
+    ),
+  );
 }
 
 /** What the contract's detailsHash binds: keccak256(abi.encode(protocolHash, approvalHash, encryptionKey, scopes)). */
@@ -164,7 +172,7 @@ export class StudyRegistryClient extends ContractClient<StudyEvent> {
         ? hexlify(registration.encryptionKey)
         : registration.encryptionKey;
     const args = {
-      studyId: nonZeroBytes32(registration.studyId, "studyId"),
+      salt: requireBytes32(registration.salt, "salt"),
       protocolHash: nonZeroBytes32(registration.protocolHash, "protocolHash"),
       approvalHash: nonZeroBytes32(registration.approvalHash, "approvalHash"),
       irb: requireNonZeroAddress(registration.irb, "irb"),
