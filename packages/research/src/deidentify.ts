@@ -75,6 +75,7 @@ const WALLET_SECRETS: readonly (readonly [symbol, string])[] = [
 
 /** Most resources one extract reads (one patient's records for one study). */
 const MAX_RESOURCES = 100_000;
+const ELEMENT_NAME = /^_?[a-z][A-Za-z0-9]{0,63}$/;
 const AS_OF = /^(\d{4})-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$/;
 const BIRTH_YEAR = /^(\d{4})(?:-|$)/;
 
@@ -158,7 +159,7 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     if (type === "Patient") {
       const birth = birthYearOf(resource);
       if (grouped) result.extension = [{ url: AGE_GROUP_EXTENSION, valueCode: "90-or-more" }];
-      else if (birth !== undefined) result.birthDate = String(birth);
+      else if (birth !== undefined) result.birthDate = String(birth).padStart(4, "0");
     }
     if (rules.required.some((name) => result[name] === undefined)) {
       omit(type, "incomplete");
@@ -168,7 +169,9 @@ export function deidentify(resources: readonly unknown[], options: DeidentifyOpt
     kept[type] = (kept[type] ?? 0) + 1;
     for (const name of Object.keys(resource)) {
       if (name === "resourceType" || name === "id" || Object.hasOwn(result, name)) continue;
-      removed[`${type}.${name}`] = (removed[`${type}.${name}`] ?? 0) + 1;
+      // Element names as FHIR spells them; any other key (which could be any text) is counted as "(other)".
+      const element = `${type}.${ELEMENT_NAME.test(name) ? name : "(other)"}`;
+      removed[element] = (removed[element] ?? 0) + 1;
     }
   }
   return { resources: out, report: { kept, omitted: [...omitted.values()], removed, ageGrouped: grouped } };

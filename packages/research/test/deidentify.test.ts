@@ -586,6 +586,11 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
         "Observation.issued": 2,
       });
       expect(JSON.stringify(report)).not.to.include(patient.identifiers[0]!);
+      const odd = deidentify(
+        [{ resourceType: "Patient", id: "o", "Margarethe Okonkwo 617-555-0142": 1 }],
+        options,
+      ).report;
+      expect(odd.removed).to.deep.equal({ "Patient.(other)": 1 });
     });
 
     it("a date with a long time part still counts for the age (the scan and the date rule agree)", function () {
