@@ -5,10 +5,11 @@
 // 1. Deny by default: a cohort of fewer than k contributors gets no count at all, not even its total.
 // 2. Primary suppression: a cell of 1 to k-1 contributors is withheld (null). Zero cells are shown: a zero names
 //    nobody, and a zero is no help to hide another cell (see 4).
-// 3. Over time, against every earlier release of the same table (the caller keeps their private records): a cell
-//    whose true count moved by 1 to k-1 is withheld, so comparing two answers cannot single out the few patients
-//    who joined or left; a cell withheld before stays withheld until its count has moved by k or more, since
-//    showing it unchanged would give its earlier hidden value away.
+// 3. Over time, against every earlier release of the same table (`history`: the releases themselves, which the
+//    researcher has too): a cell that moved by 1 to k-1 from a value shown before is withheld, so comparing two
+//    answers cannot single out the few patients who joined or left. Only what was released counts: a rule that
+//    consulted earlier hidden counts would leak them through what it lets through later (a third review solved
+//    a withheld 3 from "moved by k or more" constraints).
 // 4. Complementary suppression, all of the table: the cohort's size is known to the researcher (every dataset pull
 //    says it), so the withheld cells' sum is always derivable, and the rules above are public. Withholding only a
 //    few more cells (the smallest shown ones) let an attacker who knows the rule solve for the hidden cells (a
@@ -25,37 +26,30 @@
 /** Contributors per cell (a category, or a histogram bin's label). */
 export type CellCounts = Readonly<Record<string, number>>;
 
-/** A table as released to the study: a count, or null where withheld. Safe to send. */
+/** A table as released to the study: a count, or null where withheld, and the k it was released under. */
 export interface ReleasedCounts {
   cells: Record<string, number | null>;
   total: number | null;
-}
-
-export type WithheldReason = "cohort" | "small" | "changed" | "withheld-before" | "complementary";
-
-/** What the releasing side keeps of a release, privately, to pass back as `history`: never sent to the study. */
-export interface ReleaseRecord {
-  /** The true counts of the release. */
-  counts: Record<string, number>;
-  /** Why each withheld cell was withheld. */
-  withheld: Record<string, WithheldReason>;
   k: number;
 }
+
+export type WithheldReason = "cohort" | "small" | "changed" | "complementary";
 
 export interface SuppressionOptions {
   /** The smallest count shown (default 11). */
   k?: number;
-  /** The records of earlier releases of this same table (same study, same cells), for rule 3. */
-  history?: readonly ReleaseRecord[];
+  /** The earlier releases of this same table (same study, same cells), for rule 3. */
+  history?: readonly ReleasedCounts[];
   /** Round shown counts to a multiple of this, after suppression (default 1: no rounding). */
   roundTo?: number;
 }
 
 export interface Suppression {
-  /** What the study may see. */
+  /** What the study may see; keep it too, and pass it in `history` next time. */
   release: ReleasedCounts;
-  /** What to keep, privately, and pass in `history` next time. */
-  record: ReleaseRecord;
+  /** Why each withheld cell is withheld: for the releasing side's logs, never for the study (it would point at the
+   * small cell). */
+  withheld: Record<string, WithheldReason>;
 }
 
 export const DEFAULT_MIN_CELL = 11;
@@ -71,11 +65,12 @@ export class AggregateInputError extends Error {
   }
 }
 
-/** The table `counts` as it may be released under the rules above, and the record to keep for the next one. */
+/** The table `counts` as it may be released under the rules above (and, privately, why cells are withheld). */
 export function suppressSmallCells(counts: CellCounts, options: SuppressionOptions = {}): Suppression {
   const k = options.k ?? DEFAULT_MIN_CELL;
   const roundTo = options.roundTo ?? 1;
-  if (!Number.isSafeInteger(k) || k < 2) throw new AggregateInputError("options.k", `an integer >= 2, got ${k}`);
+  // k = 2 makes a withheld table of two cells with a total of 2 say "1 and 1": the smallest useful k is 3.
+  if (!Number.isSafeInteger(k) || k < 3) throw new AggregateInputError("options.k", `an integer >= 3, got ${k}`);
   if (!Number.isSafeInteger(roundTo) || roundTo < 1)
     throw new AggregateInputError("options.roundTo", `a positive integer, got ${roundTo}`);
   const table = checkedCounts(counts, "counts");
@@ -83,14 +78,10 @@ export function suppressSmallCells(counts: CellCounts, options: SuppressionOptio
   const total = labels.reduce((sum, label) => sum + table[label]!, 0);
   const history = checkedHistory(options.history, k);
   const withheld: Record<string, WithheldReason> = {};
-  const record = (): ReleaseRecord => ({ counts: { ...table }, withheld: { ...withheld }, k });
 
   if (total < k) {
     for (const label of labels) withheld[label] = "cohort";
-    return {
-      release: { cells: Object.fromEntries(labels.map((label) => [label, null])), total: null },
-      record: record(),
-    };
+    return { release: { cells: Object.fromEntries(labels.map((label) => [label, null])), total: null, k }, withheld };
   }
   for (const label of labels) {
     const count = table[label]!;
@@ -98,18 +89,17 @@ export function suppressSmallCells(counts: CellCounts, options: SuppressionOptio
       withheld[label] = "small";
       continue;
     }
-    for (const earlier of history) {
-      const before = earlier.counts[label] ?? 0;
-      const step = Math.abs(count - before);
-      if (step > 0 && step < k) withheld[label] = "changed";
-      else if (step < k && label in earlier.withheld) withheld[label] = "withheld-before";
-      else continue;
-      break;
-    }
+    const moved = history.some((earlier) => {
+      const shown = earlier.cells[label];
+      if (shown === null || shown === undefined) return false;
+      const step = Math.abs(count - shown);
+      return step > 0 && step < k;
+    });
+    if (moved) withheld[label] = "changed";
   }
   const totalShown = history.every((earlier) => {
-    const before = Object.values(earlier.counts).reduce((sum, count) => sum + count, 0);
-    const step = Math.abs(total - before);
+    if (earlier.total === null) return true;
+    const step = Math.abs(total - earlier.total);
     return step === 0 || step >= k;
   });
 
@@ -121,8 +111,9 @@ export function suppressSmallCells(counts: CellCounts, options: SuppressionOptio
     release: {
       cells: Object.fromEntries(labels.map((label) => [label, label in withheld ? null : round(table[label]!)])),
       total: totalShown ? round(total) : null,
+      k,
     },
-    record: record(),
+    withheld,
   };
 }
 
@@ -138,18 +129,27 @@ function checkedCounts(counts: unknown, field: string): Record<string, number> {
   return out;
 }
 
-function checkedHistory(history: unknown, k: number): ReleaseRecord[] {
+function checkedHistory(history: unknown, k: number): ReleasedCounts[] {
   if (history === undefined) return [];
   if (!Array.isArray(history))
-    throw new AggregateInputError("options.history", "expected an array of the `record`s earlier calls returned");
+    throw new AggregateInputError("options.history", "expected an array of the `release`s earlier calls returned");
   return history.map((entry: unknown, i) => {
     const field = `options.history[${i}]`;
-    const value = entry as Partial<ReleaseRecord> | null;
-    if (typeof value !== "object" || value === null || typeof value.withheld !== "object" || value.withheld === null)
-      throw new AggregateInputError(field, "expected the `record` an earlier suppressSmallCells call returned");
+    const value = entry as Partial<ReleasedCounts> | null;
+    if (typeof value !== "object" || value === null || typeof value.cells !== "object" || value.cells === null)
+      throw new AggregateInputError(field, "expected the `release` an earlier suppressSmallCells call returned");
     if (value.k !== k)
       throw new AggregateInputError(`${field}.k`, `was released with k = ${String(value.k)}, this table uses ${k}`);
-    return { counts: checkedCounts(value.counts, `${field}.counts`), withheld: value.withheld, k };
+    const cells: Record<string, number | null> = {};
+    for (const [label, cell] of Object.entries(value.cells)) {
+      if (cell !== null && (!Number.isSafeInteger(cell) || cell < 0))
+        throw new AggregateInputError(`${field}.cells.${label}`, "a released count is a non-negative integer or null");
+      cells[label] = cell;
+    }
+    const total = value.total ?? null;
+    if (total !== null && (!Number.isSafeInteger(total) || total < 0))
+      throw new AggregateInputError(`${field}.total`, "a released total is a non-negative integer or null");
+    return { cells, total, k };
   });
 }
 

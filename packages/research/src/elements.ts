@@ -399,6 +399,14 @@ const YEARS_PER = new Map([
 ]);
 const NINETY_OR_MORE = { value: 90, comparator: ">=", unit: "a", system: UCUM, code: "a" } as const;
 
+/** Whether a UCUM unit multiplies by a time atom (a time, not a rate such as /min): "a1", "d.1", "mg.h". */
+function timeInNumerator(unit: string): boolean {
+  return unit
+    .split(/(?=[./])/)
+    .filter((token) => !token.startsWith("/"))
+    .some((token) => YEARS_PER.has(token.replace(/^\./, "").replace(/-?[1-3]$/, "")));
+}
+
 /** A number that cannot be a phone, SSN, account number or a date written as digits: at most 7 significant digits. */
 function plainMeasurement(value: unknown): value is number {
   return (
@@ -421,6 +429,8 @@ export const quantity: Rule = (value, context) => {
     return undefined;
   const comparator = COMPARATORS.has(value.comparator) ? (value.comparator as string) : undefined;
   const perUnit = YEARS_PER.get(value.code);
+  // A time in any other spelling (a1, d.1, mo.mo: a time atom multiplied in) is not converted, so it is not kept.
+  if (perUnit === undefined && timeInNumerator(value.code)) return undefined;
   if (perUnit === undefined)
     return {
       value: value.value,

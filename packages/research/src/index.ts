@@ -20,7 +20,6 @@ export {
   histogram,
   suppressSmallCells,
   type CellCounts,
-  type ReleaseRecord,
   type ReleasedCounts,
   type Suppression,
   type SuppressionOptions,

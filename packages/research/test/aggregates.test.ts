@@ -1,16 +1,8 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import {
-  AggregateInputError,
-  countBy,
-  histogram,
-  suppressSmallCells,
-  type CellCounts,
-  type ReleaseRecord,
-  type ReleasedCounts,
-} from "../src/index.ts";
+import { AggregateInputError, countBy, histogram, suppressSmallCells, type ReleasedCounts } from "../src/index.ts";
 
-/** Every table of `labels` with this total (small tables only: the brute force behind the soundness property). */
+/** Every table of `labels` with this total (small tables only: the brute force behind the soundness checks). */
 function tablesWithTotal(labels: readonly string[], total: number): Record<string, number>[] {
   if (labels.length === 1) return [{ [labels[0]!]: total }];
   const out: Record<string, number>[] = [];
@@ -20,32 +12,55 @@ function tablesWithTotal(labels: readonly string[], total: number): Record<strin
 }
 
 /**
- * What an attacker who knows the rules, the cohort's size, k and every release (not the private records) can tell
- * of each withheld cell: the values it takes over every table, and history of tables, that gives the same
- * releases. Brute force over the last table only (earlier true tables are the history given).
+ * The attacker of the research issue: knows the rules, k, every true total (dataset pulls say the cohort size) and
+ * every release, and none of the true tables. Returns, for each release, the values each cell takes over every
+ * sequence of tables that gives the same releases.
  */
 function feasibleValues(
-  truth: CellCounts,
-  history: ReleaseRecord[],
-  released: ReleasedCounts,
+  labels: readonly string[],
+  totals: readonly number[],
+  releases: readonly ReleasedCounts[],
   k: number,
-): Record<string, Set<number>> {
-  const labels = Object.keys(truth).sort();
-  const total = Object.values(truth).reduce((sum, count) => sum + count, 0);
-  const feasible: Record<string, Set<number>> = Object.fromEntries(labels.map((label) => [label, new Set<number>()]));
-  for (const candidate of tablesWithTotal(labels, total)) {
-    const again = suppressSmallCells(candidate, { k, history }).release;
-    if (JSON.stringify(again) !== JSON.stringify(released)) continue;
-    for (const label of labels) feasible[label]!.add(candidate[label]!);
-  }
+) {
+  const feasible = releases.map(() => Object.fromEntries(labels.map((label) => [label, new Set<number>()])));
+  const walk = (step: number, history: ReleasedCounts[], chosen: Record<string, number>[]) => {
+    if (step === releases.length) {
+      chosen.forEach((table, i) => labels.forEach((label) => feasible[i]![label]!.add(table[label]!)));
+      return;
+    }
+    for (const table of tablesWithTotal(labels, totals[step]!)) {
+      const { release } = suppressSmallCells(table, { k, history });
+      if (JSON.stringify(release) !== JSON.stringify(releases[step])) continue;
+      walk(step + 1, [...history, release], [...chosen, table]);
+    }
+  };
+  walk(0, [], []);
   return feasible;
+}
+
+/** Releases `tables` one after the other, each with the earlier releases as history. */
+function releaseAll(tables: readonly Record<string, number>[], k: number): ReleasedCounts[] {
+  const history: ReleasedCounts[] = [];
+  for (const table of tables) history.push(suppressSmallCells(table, { k, history }).release);
+  return history;
+}
+
+/** No withheld cell of any release is pinned to one value. */
+function noWithheldCellSolved(tables: readonly Record<string, number>[], k: number): boolean {
+  const labels = Object.keys(tables[0]!).sort();
+  const releases = releaseAll(tables, k);
+  const totals = tables.map((table) => Object.values(table).reduce((sum, count) => sum + count, 0));
+  const feasible = feasibleValues(labels, totals, releases, k);
+  return releases.every((release, i) =>
+    labels.every((label) => release.cells[label] !== null || feasible[i]![label]!.size > 1 || totals[i] === 0),
+  );
 }
 
 describe("aggregates: small-cell suppression", function () {
   it("deny by default: a cohort smaller than k gets nothing, not even its total", function () {
-    const { release, record } = suppressSmallCells({ diabetic: 6, other: 4 });
-    expect(release).to.deep.equal({ cells: { diabetic: null, other: null }, total: null });
-    expect(record.withheld).to.deep.equal({ diabetic: "cohort", other: "cohort" });
+    const { release, withheld } = suppressSmallCells({ diabetic: 6, other: 4 });
+    expect(release).to.deep.equal({ cells: { diabetic: null, other: null }, total: null, k: 11 });
+    expect(withheld).to.deep.equal({ diabetic: "cohort", other: "cohort" });
     expect(suppressSmallCells({}).release.total).to.equal(null);
   });
 
@@ -53,42 +68,55 @@ describe("aggregates: small-cell suppression", function () {
     expect(suppressSmallCells({ a: 40, b: 25, c: 0 }).release).to.deep.equal({
       cells: { a: 40, b: 25, c: 0 },
       total: 65,
+      k: 11,
     });
-    const { release, record } = suppressSmallCells({ a: 40, b: 25, c: 3 });
-    expect(release).to.deep.equal({ cells: { a: null, b: null, c: null }, total: 68 });
-    // The reasons stay in the private record: a released "small" would point at the small cell.
-    expect(record.withheld).to.deep.equal({ a: "complementary", b: "complementary", c: "small" });
+    const { release, withheld } = suppressSmallCells({ a: 40, b: 25, c: 3 });
+    expect(release).to.deep.equal({ cells: { a: null, b: null, c: null }, total: 68, k: 11 });
+    // Why is the releasing side's to log, never the study's to read: a "small" would point at the small cell.
+    expect(withheld).to.deep.equal({ a: "complementary", b: "complementary", c: "small" });
     expect(JSON.stringify(release)).not.to.include("small");
   });
 
-  it("the review's case {a: 11, b: 10, c: 10} cannot be solved from its release", function () {
-    const truth = { a: 11, b: 10, c: 10 };
-    const { release } = suppressSmallCells(truth);
-    const feasible = feasibleValues(truth, [], release, 11);
-    for (const label of ["a", "b", "c"]) expect(feasible[label]!.size, label).to.be.greaterThan(1);
+  it("over time: a cell that moved by 1 to k-1 from a value shown before withholds the table", function () {
+    const first = suppressSmallCells({ a: 40, b: 30, c: 20 }).release;
+    expect(first.cells).to.deep.equal({ a: 40, b: 30, c: 20 });
+    const second = suppressSmallCells({ a: 39, b: 30, c: 20 }, { history: [first] });
+    expect(second.release).to.deep.equal({ cells: { a: null, b: null, c: null }, total: null, k: 11 });
+    expect(second.withheld.a).to.equal("changed");
+    // Eleven more joined a: the step from the shown 40 is k, shown again.
+    const third = suppressSmallCells({ a: 51, b: 30, c: 20 }, { history: [first, second.release] });
+    expect(third.release).to.deep.equal({ cells: { a: 51, b: 30, c: 20 }, total: 101, k: 11 });
   });
 
-  it("over time: a cell that moved by 1 to k-1, or was withheld before and moved less than k, withholds the table", function () {
-    const first = suppressSmallCells({ a: 40, b: 30, c: 20 });
-    expect(first.release.cells).to.deep.equal({ a: 40, b: 30, c: 20 });
-    const second = suppressSmallCells({ a: 39, b: 30, c: 20 }, { history: [first.record] });
-    expect(second.release).to.deep.equal({ cells: { a: null, b: null, c: null }, total: null });
-    expect(second.record.withheld.a).to.equal("changed");
-    // Eleven more joined a (against the first release): the step is k, shown again; but the second release
-    // withheld b and c, which have not moved: showing them would give their hidden values away.
-    const third = suppressSmallCells({ a: 51, b: 30, c: 20 }, { history: [first.record, second.record] });
-    expect(third.release.cells).to.deep.equal({ a: null, b: null, c: null });
-    expect(third.record.withheld).to.include({ b: "withheld-before", c: "withheld-before" });
-    const fourth = suppressSmallCells({ a: 51, b: 30, c: 20 }, { history: [first.record] });
-    expect(fourth.release).to.deep.equal({ cells: { a: 51, b: 30, c: 20 }, total: 101 });
-  });
-
-  it("the review's two-release case cannot be solved: {a: 0, b: 0, c: 50} then {a: 1, b: 11, c: 40}", function () {
-    const first = suppressSmallCells({ a: 0, b: 0, c: 50 });
-    const truth = { a: 1, b: 11, c: 40 };
-    const { release } = suppressSmallCells(truth, { history: [first.record] });
-    const feasible = feasibleValues(truth, [first.record], release, 11);
-    for (const label of ["a", "b", "c"]) expect(feasible[label]!.size, label).to.be.greaterThan(1);
+  it("the reviews' cases cannot be solved by an attacker who knows the rules and every total", function () {
+    expect(noWithheldCellSolved([{ a: 11, b: 10, c: 10 }], 11)).to.equal(true);
+    expect(
+      noWithheldCellSolved(
+        [
+          { a: 0, b: 0, c: 50 },
+          { a: 1, b: 11, c: 40 },
+        ],
+        11,
+      ),
+    ).to.equal(true);
+    expect(
+      noWithheldCellSolved(
+        [
+          { a: 3, b: 20 },
+          { a: 14, b: 31 },
+        ],
+        11,
+      ),
+    ).to.equal(true);
+    expect(
+      noWithheldCellSolved(
+        [
+          { a: 0, b: 5 },
+          { a: 11, b: 16 },
+        ],
+        11,
+      ),
+    ).to.equal(true);
   });
 
   it("rounding comes after suppression: a raw 11 is shown as 10, a raw 10 withholds the table", function () {
@@ -101,13 +129,17 @@ describe("aggregates: small-cell suppression", function () {
       [() => suppressSmallCells({ a: -1 }), "counts.a"],
       [() => suppressSmallCells({ a: 1.5 }), "counts.a"],
       [() => suppressSmallCells(new Map() as never), "counts"],
-      [() => suppressSmallCells({ a: 20 }, { k: 1 }), "options.k"],
+      [() => suppressSmallCells({ a: 20 }, { k: 2 }), "options.k"],
       [() => suppressSmallCells({ a: 20 }, { roundTo: 0 }), "options.roundTo"],
       [() => suppressSmallCells({ a: 20 }, { history: [{ a: 20 }] as never }), "options.history[0]"],
       [() => suppressSmallCells({ a: 20 }, { history: {} as never }), "options.history"],
       [
-        () => suppressSmallCells({ a: 20 }, { k: 5, history: [suppressSmallCells({ a: 20 }).record] }),
+        () => suppressSmallCells({ a: 20 }, { k: 5, history: [suppressSmallCells({ a: 20 }).release] }),
         "options.history[0].k",
+      ],
+      [
+        () => suppressSmallCells({ a: 20 }, { history: [{ cells: { a: -2 }, total: 1, k: 11 }] }),
+        "options.history[0].cells.a",
       ],
       [() => histogram([1], [1]), "edges"],
       [() => histogram([1], [2, 1]), "edges"],
@@ -126,30 +158,38 @@ describe("aggregates: small-cell suppression", function () {
     }
   });
 
-  it("property: shown cells are 0 or at least k and moved 0 or k+ since every earlier release; no withheld cell is determined", function () {
+  it("property: shown cells are 0 or at least k and moved 0 or k+ from every value shown before", function () {
     const labels = ["a", "b", "c"];
+    const table = fc.tuple(...labels.map(() => fc.integer({ min: 0, max: 40 })));
     fc.assert(
-      fc.property(
-        fc.tuple(...labels.map(() => fc.integer({ min: 0, max: 14 }))),
-        fc.tuple(...labels.map(() => fc.integer({ min: 0, max: 14 }))),
-        fc.integer({ min: 2, max: 6 }),
-        (earlierValues, nowValues, k) => {
-          const earlier = Object.fromEntries(labels.map((label, i) => [label, earlierValues[i]!]));
-          const now = Object.fromEntries(labels.map((label, i) => [label, nowValues[i]!]));
-          const first = suppressSmallCells(earlier, { k });
-          const { release } = suppressSmallCells(now, { k, history: [first.record] });
-          for (const label of labels) {
+      fc.property(fc.array(table, { minLength: 1, maxLength: 4 }), fc.integer({ min: 3, max: 12 }), (rows, k) => {
+        const tables = rows.map((row) => Object.fromEntries(labels.map((label, i) => [label, row[i]!])));
+        const releases = releaseAll(tables, k);
+        return releases.every((release, i) =>
+          labels.every((label) => {
             const cell = release.cells[label];
-            if (cell === null || cell === undefined) continue;
-            const step = Math.abs(cell - earlier[label]!);
-            if (!(cell === 0 || cell >= k) || !(step === 0 || step >= k)) return false;
-            if (label in first.record.withheld && step < k) return false;
-          }
-          const withheld = labels.filter((label) => release.cells[label] === null);
-          if (withheld.length === 0 || release.total === null) return true;
-          const feasible = feasibleValues(now, [first.record], release, k);
-          return withheld.every((label) => feasible[label]!.size > 1);
-        },
+            if (cell === null || cell === undefined) return true;
+            if (!(cell === 0 || cell >= k)) return false;
+            return releases.slice(0, i).every((earlier) => {
+              const shown = earlier.cells[label];
+              return shown === null || shown === undefined || cell === shown || Math.abs(cell - shown) >= k;
+            });
+          }),
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("property, by brute force: no withheld cell of two releases can be solved for (small tables, small k)", function () {
+    const labels = ["a", "b"];
+    const table = fc.tuple(fc.integer({ min: 0, max: 12 }), fc.integer({ min: 0, max: 12 }));
+    fc.assert(
+      fc.property(fc.array(table, { minLength: 1, maxLength: 2 }), fc.integer({ min: 3, max: 5 }), (rows, k) =>
+        noWithheldCellSolved(
+          rows.map((row) => Object.fromEntries(labels.map((label, i) => [label, row[i]!]))),
+          k,
+        ),
       ),
       { numRuns: 300 },
     );

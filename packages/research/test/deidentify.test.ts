@@ -498,6 +498,10 @@ describe("deidentify (HIPAA Safe Harbor)", function () {
         code: "a",
       });
       expect(age({ value: 820_000, system: UCUM, code: "h" })).to.deep.include({ value: 90, comparator: ">=" });
+      // A time spelt otherwise (an exponent, a product) is not converted, so it is not kept; rates are.
+      for (const code of ["a1", "d.1", "mo1", "h.h"])
+        expect(age({ value: 95, system: UCUM, code }), code).to.equal(undefined);
+      expect(age({ value: 60, system: UCUM, code: "/min" })).to.deep.include({ value: 60, unit: "/min" });
       // SNOMED: check digit and partition; an SSN or a phone number is not a concept id.
       const condition = (code: string) =>
         deidentify(
