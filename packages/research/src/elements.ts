@@ -4,14 +4,16 @@
 // text) cannot survive.
 //
 // What each rule keeps (45 CFR 164.514(b)(2)(i), identifiers A-R):
-// - codes: only the system and code of a Coding from a known terminology, and only a code in that terminology's
-//   own format (a LOINC code looks like 4548-4, never like an SSN); never `display` or `text` (free text: (R));
+// - codes: only the system and code of a Coding from a known terminology, and only a code that passes that
+//   terminology's check (format, check digit, or the system's list of codes); never `display` or `text` (free
+//   text: (R));
 // - dates (C): the year only; an `instant` (which cannot be a year) is left out; when the patient may be 90 or
 //   older, a year that would say how much older is left out too;
-// - ages (C): ages over 89 become "90 or more" (value 90, comparator >=); an age under 90 is kept only when the
-//   patient is known to be under 90 (with a year next to it, it would give a birth year away);
-// - quantities: value (at most 7 significant digits: no phone, SSN or date fits), comparator and a UCUM unit
-//   from a fixed grammar (no {annotations}: free text); the unit is written from the code, not copied;
+// - ages and durations (C): whole years only; over 89 they become "90 or more" (value 90, comparator >=); under 90
+//   they are kept only when the patient is known to be under 90 (with a year next to it, an age gives a birth year
+//   away);
+// - quantities: value (at most 7 significant digits: no phone, SSN or date fits), comparator and a UCUM unit from
+//   a fixed list of clinical units (no free-text {annotations}); without such a unit the quantity is left out;
 // - references: "Type/<pseudonym>" of a resource type an extract can carry; no display, no identifier;
 //   references into contained resources, and references that cannot be resolved, are left out;
 // - addresses (B): the state (a two-letter code), the country and, for a US address, the first three digits of
