@@ -45,6 +45,7 @@ import {
   deployHygeia,
   isDeployed,
   readDeployment,
+  upgradeDeployment,
   startLocalChain,
   writeDeployment,
   type HygeiaDeployment,
@@ -810,6 +811,14 @@ async function main(): Promise<void> {
       await writeDeployment(deploymentFile, deployment);
     } else {
       console.error(`start: reusing the deployment in ${deploymentFile}`);
+      // A deployment from before a contract was added keeps its contracts and gets the new one.
+      const upgraded = await upgradeDeployment(new NonceManager(demoWallet(0).connect(provider)), deployment, {
+        onProgress: (message) => console.error(`deploy: ${message}`),
+      });
+      if (upgraded !== deployment) {
+        deployment = upgraded;
+        await writeDeployment(deploymentFile, deployment);
+      }
     }
     // Setup ran in automine; from now on blocks also come without transactions.
     if (options.blockTime > 0) await provider.send("evm_setIntervalMining", [options.blockTime]);

@@ -206,13 +206,24 @@ describe("npm start (local stack)", function () {
     expect(existsSync(join(dataDir, "chain-state.json"))).to.equal(true);
     expect(existsSync(first.info.lockFile), "the lock is released on exit").to.equal(false);
 
+    // A deployment file from before StudyRegistry existed: the restart keeps its contracts and adds the new one.
+    const { StudyRegistry: _added, ...older } = deployment.contracts;
+    await writeFile(
+      join(dataDir, "deployment.json"),
+      JSON.stringify({ ...deployment, contracts: older }, null, 2) + "\n",
+    );
+
     const second = await startStack(dataDir);
     running.push(second);
     expect(second.output()).to.contain("reusing the deployment");
-    expect(second.info.contracts).to.deep.equal(deployment.contracts);
+    expect(second.output()).to.contain("deployed StudyRegistry");
+    expect(second.info.contracts).to.include(older);
+    const upgraded = (await readDeployment(join(dataDir, "deployment.json"))).contracts.StudyRegistry;
+    expect(second.info.contracts.StudyRegistry).to.equal(upgraded);
     const rpc2 = provider(second.info.rpcUrl);
     const consent2 = new Contract(deployment.contracts.ConsentRegistry, ConsentRegistryAbi, rpc2);
     expect(await consent2.getFunction("isAllowed")(alice.address, clinic, scope, 1)).to.equal(true);
+    expect(await rpc2.getCode(upgraded!)).to.not.equal("0x");
     rpc2.destroy();
     expect(await stopStack(second)).to.equal(0);
     expect(isRunning(second.info.anvilPid)).to.equal(false);

@@ -18,9 +18,16 @@ import { AuditAnchorAbi, AuditAnchorBytecode } from "./generated/AuditAnchor.ts"
 import { ConsentRegistryAbi, ConsentRegistryBytecode } from "./generated/ConsentRegistry.ts";
 import { EthereumDIDRegistryAbi, EthereumDIDRegistryBytecode } from "./generated/EthereumDIDRegistry.ts";
 import { TrustRegistryAbi, TrustRegistryBytecode } from "./generated/TrustRegistry.ts";
+import { StudyRegistryAbi, StudyRegistryBytecode } from "./generated/StudyRegistry.ts";
 
 export const CONTRACT_NAMES = ["EthereumDIDRegistry", "ConsentRegistry", "TrustRegistry", "AuditAnchor"] as const;
 export type ContractName = (typeof CONTRACT_NAMES)[number];
+/**
+ * Contracts added after the first deployments: deployHygeia deploys them too, but a deployment file written before
+ * them is still valid (upgradeDeployment adds them), so they are optional in HygeiaDeployment.
+ */
+export const ADDED_CONTRACT_NAMES = ["StudyRegistry"] as const;
+export type AddedContractName = (typeof ADDED_CONTRACT_NAMES)[number];
 
 /** What a deployment file holds: enough for any client to find the contracts and start indexing. */
 export interface HygeiaDeployment {
@@ -30,7 +37,7 @@ export interface HygeiaDeployment {
   deployedAt: { block: number; blockHash: string };
   deployer: string;
   governance: string;
-  contracts: Record<ContractName, string>;
+  contracts: Record<ContractName, string> & Partial<Record<AddedContractName, string>>;
 }
 
 export interface DeployOptions {
@@ -47,15 +54,16 @@ export class DeploymentError extends HygeiaChainError {
   override readonly code: string = "DEPLOYMENT_FAILED";
 }
 
-const ARTIFACTS: Record<ContractName, { abi: InterfaceAbi; bytecode: string }> = {
+const ARTIFACTS: Record<ContractName | AddedContractName, { abi: InterfaceAbi; bytecode: string }> = {
   EthereumDIDRegistry: { abi: EthereumDIDRegistryAbi, bytecode: EthereumDIDRegistryBytecode },
   ConsentRegistry: { abi: ConsentRegistryAbi, bytecode: ConsentRegistryBytecode },
   TrustRegistry: { abi: TrustRegistryAbi, bytecode: TrustRegistryBytecode },
   AuditAnchor: { abi: AuditAnchorAbi, bytecode: AuditAnchorBytecode },
+  StudyRegistry: { abi: StudyRegistryAbi, bytecode: StudyRegistryBytecode },
 };
 
 /**
- * Deploys ERC-1056, ConsentRegistry, TrustRegistry and AuditAnchor from `deployer`: a Signer (an
+ * Deploys ERC-1056, ConsentRegistry, TrustRegistry, AuditAnchor and StudyRegistry from `deployer`: a Signer (an
  * ethers NonceManager too) or a TransactionSender. Every transaction goes through a
  * TransactionSender (simulated first, one nonce at a time, bounded waits).
  */
@@ -85,20 +93,17 @@ export async function deployHygeia(
     TrustRegistry: [governance],
     AuditAnchor: [governance],
   };
-  const contracts = {} as Record<ContractName, string>;
+  const contracts = {} as HygeiaDeployment["contracts"];
   let deployedAt: HygeiaDeployment["deployedAt"] | undefined;
   for (const name of CONTRACT_NAMES) {
-    const { abi, bytecode } = ARTIFACTS[name];
-    const { data } = await new ContractFactory(abi, bytecode).getDeployTransaction(...constructorArgs[name]);
-    const { receipt } = await sender.send(
-      { data },
-      { confirmations, operation: `deploy ${name}`, abi: new Interface(abi) },
-    );
-    if (!receipt.contractAddress) throw new DeploymentError(`${name} deployment created no contract`);
-    contracts[name] = getAddress(receipt.contractAddress);
+    const receipt = await deployContract(sender, name, constructorArgs[name], confirmations, progress);
+    contracts[name] = receipt.address;
     deployedAt ??= { block: receipt.blockNumber, blockHash: receipt.blockHash };
-    progress(`deployed ${name} at ${contracts[name]} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`);
   }
+  // Added contracts come last, so the first four keep the addresses earlier deployments gave them.
+  contracts.StudyRegistry = (
+    await deployContract(sender, "StudyRegistry", [contracts.TrustRegistry], confirmations, progress)
+  ).address;
 
   if (gateways.length > 0) {
     const auditAnchor = new AuditAnchorClient(contracts.AuditAnchor, sender);
@@ -117,6 +122,47 @@ export async function deployHygeia(
   };
 }
 
+async function deployContract(
+  sender: TransactionSender,
+  name: ContractName | AddedContractName,
+  args: unknown[],
+  confirmations: number,
+  progress: (message: string) => void,
+): Promise<{ address: string; blockNumber: number; blockHash: string }> {
+  const { abi, bytecode } = ARTIFACTS[name];
+  const { data } = await new ContractFactory(abi, bytecode).getDeployTransaction(...args);
+  const { receipt } = await sender.send(
+    { data },
+    { confirmations, operation: `deploy ${name}`, abi: new Interface(abi) },
+  );
+  if (!receipt.contractAddress) throw new DeploymentError(`${name} deployment created no contract`);
+  const address = getAddress(receipt.contractAddress);
+  progress(`deployed ${name} at ${address} (block ${receipt.blockNumber}, gas ${receipt.gasUsed})`);
+  return { address, blockNumber: receipt.blockNumber, blockHash: receipt.blockHash };
+}
+
+/**
+ * A deployment written before the contracts of ADDED_CONTRACT_NAMES, completed: deploys the ones it lacks (from
+ * `deployer`, against its TrustRegistry) and returns the deployment with them. The others are left as they are.
+ */
+export async function upgradeDeployment(
+  deployer: Signer | TransactionSender,
+  deployment: HygeiaDeployment,
+  options: Pick<DeployOptions, "confirmations" | "onProgress"> = {},
+): Promise<HygeiaDeployment> {
+  if (deployment.contracts.StudyRegistry !== undefined) return deployment;
+  if (!(deployer instanceof TransactionSender)) requireProvider(deployer);
+  const sender = TransactionSender.from(deployer);
+  const { address } = await deployContract(
+    sender,
+    "StudyRegistry",
+    [deployment.contracts.TrustRegistry],
+    options.confirmations ?? 1,
+    options.onProgress ?? (() => undefined),
+  );
+  return { ...deployment, contracts: { ...deployment.contracts, StudyRegistry: address } };
+}
+
 /**
  * True when every contract of the deployment has code on the provider's chain (e.g. after a
  * restart). Each request is bounded by `readTimeoutMs` (default 30 s): ChainUnavailableError.
@@ -132,8 +178,10 @@ export async function isDeployed(
   const expected = deploymentChainId(deployment?.chainId, "deployment", "isDeployed");
   const { chainId } = await askNode(provider.getNetwork(), ms, "isDeployed: chain id");
   if (chainId !== BigInt(expected)) return false;
-  for (const name of CONTRACT_NAMES) {
-    const code = await askNode(node.code(provider, deployment.contracts[name]), ms, `isDeployed: ${name} code`);
+  for (const name of [...CONTRACT_NAMES, ...ADDED_CONTRACT_NAMES]) {
+    const address = deployment.contracts[name];
+    if (address === undefined) continue; // an added contract a deployment written before it does not have
+    const code = await askNode(node.code(provider, address), ms, `isDeployed: ${name} code`);
     if (code === "0x") return false;
   }
   return true;
@@ -182,9 +230,13 @@ export function parseDeployment(json: unknown, source = "deployment"): HygeiaDep
     fail("deployedAt.blockHash must be a 32-byte hex hash");
   const contractsValue = value["contracts"];
   if (typeof contractsValue !== "object" || contractsValue === null) fail("contracts missing");
-  const contracts = {} as Record<ContractName, string>;
+  const contracts = {} as HygeiaDeployment["contracts"];
   for (const name of CONTRACT_NAMES) {
     contracts[name] = checkedAddress((contractsValue as Record<string, unknown>)[name], `contracts.${name}`, source);
+  }
+  for (const name of ADDED_CONTRACT_NAMES) {
+    const value = (contractsValue as Record<string, unknown>)[name];
+    if (value !== undefined) contracts[name] = checkedAddress(value, `contracts.${name}`, source);
   }
   return {
     chainId,

@@ -11,7 +11,9 @@ import {
   isDeployed,
   parseDeployment,
   readDeployment,
+  StudyRegistryAbi,
   startLocalChain,
+  upgradeDeployment,
   writeDeployment,
   type HygeiaDeployment,
   type LocalChain,
@@ -35,7 +37,7 @@ describe("deployment", function () {
       gateways: [wallet(1).address],
       onProgress: (message) => progress.push(message),
     });
-    expect(progress.filter((line) => line.startsWith("deployed"))).to.have.length(4);
+    expect(progress.filter((line) => line.startsWith("deployed"))).to.have.length(5);
   });
   after(async () => {
     provider.destroy();
@@ -52,6 +54,24 @@ describe("deployment", function () {
     const anchor = new Contract(deployment.contracts.AuditAnchor, AuditAnchorAbi, provider);
     const [authorized] = (await anchor.getFunction("gatewayOf")(wallet(1).address)) as [boolean];
     expect(authorized).to.equal(true);
+    // StudyRegistry checks IRBs against this deployment's TrustRegistry.
+    const studies = new Contract(deployment.contracts.StudyRegistry!, StudyRegistryAbi, provider);
+    expect(await studies.getFunction("trustRegistry")()).to.equal(deployment.contracts.TrustRegistry);
+  });
+
+  it("a deployment file from before StudyRegistry still reads, and upgradeDeployment adds it once", async () => {
+    const { StudyRegistry: _added, ...older } = deployment.contracts;
+    const path = join(dir, "older.json");
+    await writeDeployment(path, { ...deployment, contracts: older });
+    const read = await readDeployment(path);
+    expect(read.contracts).not.to.have.property("StudyRegistry");
+    expect(await isDeployed(provider, read)).to.equal(true);
+    const deployer = new NonceManager(wallet(0).connect(provider));
+    const upgraded = await upgradeDeployment(deployer, read);
+    expect(upgraded.contracts).to.include(older);
+    expect(upgraded.contracts.StudyRegistry).to.match(/^0x[0-9a-fA-F]{40}$/);
+    expect(await isDeployed(provider, upgraded)).to.equal(true);
+    expect(await upgradeDeployment(deployer, upgraded)).to.equal(upgraded); // nothing left to add
   });
 
   it("isDeployed is false on another chain id or where an address has no code", async () => {

@@ -367,7 +367,7 @@ describe("TransactionSender (anvil)", function () {
     try {
       const deployment = await deployHygeia(walletAt(0).connect(provider), { gateways: [walletAt(1).address] });
       expect(await isDeployed(provider, deployment)).to.equal(true);
-      expect(await provider.getTransactionCount(walletAt(0).address)).to.equal(5); // 4 contracts + 1 gateway
+      expect(await provider.getTransactionCount(walletAt(0).address)).to.equal(6); // 5 contracts + 1 gateway
     } finally {
       provider.destroy();
       await chain.stop();

@@ -1,9 +1,7 @@
 import { expect } from "chai";
-import { ContractFactory, hexlify, keccak256, randomBytes, toUtf8Bytes } from "ethers";
+import { hexlify, keccak256, randomBytes, toUtf8Bytes } from "ethers";
 import {
   InvalidInputError,
-  StudyRegistryAbi,
-  StudyRegistryBytecode,
   StudyRegistryClient,
   TrustRegistryClient,
   scopeHash,
@@ -25,10 +23,7 @@ describe("StudyRegistryClient (anvil)", function () {
 
   before(async () => {
     t = await startTestChain();
-    const factory = new ContractFactory(StudyRegistryAbi, StudyRegistryBytecode, t.signer(0));
-    const contract = await factory.deploy(t.deployment.contracts.TrustRegistry);
-    await contract.waitForDeployment();
-    address = await contract.getAddress();
+    address = t.deployment.contracts.StudyRegistry!; // deployHygeia deploys it against its TrustRegistry
     const now = await latestTimestamp(t.provider);
     await new TrustRegistryClient(t.deployment.contracts.TrustRegistry, t.signer(0)).accredit({
       issuer: irb.address,

@@ -10,7 +10,9 @@ interface DeploymentAnswer {
   deployedAt: { block: number; blockHash: string };
   deployer: string;
   governance: string;
-  contracts: Record<"EthereumDIDRegistry" | "ConsentRegistry" | "TrustRegistry" | "AuditAnchor", string>;
+  contracts: Record<"EthereumDIDRegistry" | "ConsentRegistry" | "TrustRegistry" | "AuditAnchor", string> & {
+    StudyRegistry?: string;
+  };
 }
 
 interface JsonSchema {
@@ -49,6 +51,7 @@ describe("GET /v1/deployment", function () {
         ConsentRegistry: d.contracts.ConsentRegistry.toLowerCase(),
         TrustRegistry: d.contracts.TrustRegistry.toLowerCase(),
         AuditAnchor: d.contracts.AuditAnchor.toLowerCase(),
+        StudyRegistry: d.contracts.StudyRegistry!.toLowerCase(),
       },
     });
     // What a client does with it: the contracts are really there on the chain it names.
@@ -85,6 +88,7 @@ describe("GET /v1/deployment", function () {
       "AuditAnchor",
     ]);
     expect(content?.example?.chainId).to.equal(31337);
+    expect(schema?.properties?.contracts?.properties).to.have.property("StudyRegistry");
     expect(content?.example?.contracts).to.have.property("TrustRegistry");
     expect(Object.keys(operation?.responses ?? {})).to.include("429");
   });

@@ -16,7 +16,14 @@ export interface Deployment {
   deployedAt: { block: number; blockHash: string };
   deployer: string;
   governance: string;
-  contracts: { EthereumDIDRegistry: string; ConsentRegistry: string; TrustRegistry: string; AuditAnchor: string };
+  contracts: {
+    EthereumDIDRegistry: string;
+    ConsentRegistry: string;
+    TrustRegistry: string;
+    AuditAnchor: string;
+    /** Absent from deployments made before it existed. */
+    StudyRegistry?: string;
+  };
 }
 
 export interface ConnectOptions {

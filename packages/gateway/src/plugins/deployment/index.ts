@@ -26,6 +26,7 @@ const EXAMPLE = {
     ConsentRegistry: "0xe7f1725e7734ce288f8367e1bb143e90bb3f0512",
     TrustRegistry: "0x9fe46736679d2d9a65f0992f2272de9f3c7fa6e0",
     AuditAnchor: "0xcf7ed3acca5a467e9e704c703e8d87f634fb0fc9",
+    StudyRegistry: "0xdc64a140aa3e981100a9beca4e685f962f0cf6c9",
   },
 };
 
@@ -74,6 +75,11 @@ export const DeploymentResponse = Type.Object(
         ConsentRegistry: address({ description: "Patients' consents (grants, revokes)." }),
         TrustRegistry: address({ description: "Issuers accredited per role." }),
         AuditAnchor: address({ description: "Anchored audit log roots." }),
+        StudyRegistry: Type.Optional(
+          address({
+            description: "Registered research studies (absent from deployments made before it existed).",
+          }),
+        ),
       },
       { additionalProperties: false },
     ),
@@ -101,6 +107,9 @@ export async function deploymentPlugin(root: FastifyInstance): Promise<void> {
       ConsentRegistry: deployment.contracts.ConsentRegistry.toLowerCase(),
       TrustRegistry: deployment.contracts.TrustRegistry.toLowerCase(),
       AuditAnchor: deployment.contracts.AuditAnchor.toLowerCase(),
+      ...(deployment.contracts.StudyRegistry === undefined
+        ? {}
+        : { StudyRegistry: deployment.contracts.StudyRegistry.toLowerCase() }),
     },
   };
 
