@@ -38,7 +38,7 @@ await isDeployed(provider2, saved); // true: same chain id and code at every add
 
 assert.deepEqual(saved, deployment);
 assert.equal(await isDeployed(provider2, saved), true);
-assert.equal(progress.filter((line) => line.startsWith("deployed")).length, 4);
+assert.equal(progress.filter((line) => line.startsWith("deployed")).length, 5); // StudyRegistry last
 provider.destroy();
 provider2.destroy();
 await again.stop();
