@@ -143,7 +143,10 @@ export function parseCheckpoint(body: string): Checkpoint {
   return { origin, size: Number(sizeText), rootHash, ...(extensions.length > 0 ? { extensions } : {}) };
 }
 
-/** Signs a note text with an Ed25519 seed: `<body>\n— <name> <base64(key id ‖ signature)>\n`. */
+/**
+ * Signs a note text with an Ed25519 seed: `<body>\n— <name> <base64(key id ‖ signature)>\n`. Any note text (a
+ * checkpoint, a pull manifest); `signNote` is the same function under its general name.
+ */
 export function signCheckpoint(body: string, signer: { name: string; privateKey: Uint8Array }): string {
   if (!body.endsWith("\n") || body.includes("\n\n") || hasControl(body)) {
     throw new CheckpointError(
@@ -159,6 +162,9 @@ export function signCheckpoint(body: string, signer: { name: string; privateKey:
   blob.set(signature, 4);
   return `${body}\n${EM_DASH_PREFIX}${signer.name} ${toBase64(blob)}\n`;
 }
+
+/** Signs any C2SP note text (see signCheckpoint). */
+export const signNote: typeof signCheckpoint = (body, signer) => signCheckpoint(body, signer);
 
 /** Splits a signed note into its text and signature lines; throws MALFORMED_NOTE. */
 export function splitNote(note: string): {
@@ -189,15 +195,11 @@ export function splitNote(note: string): {
 }
 
 /**
- * Verifies the note's signature by `verifierKey` (a string or parsed) and parses the checkpoint it signs.
- * Refuses (CheckpointError) a malformed note, a note without that key's signature, a bad signature, and,
- * when `origin` is given, a checkpoint of another log.
+ * Verifies a signed note's signature by `verifierKey` (a string or parsed) and returns the text it signs (ending in
+ * a newline). Refuses (CheckpointError) a malformed note, a note without that key's signature and a bad signature.
+ * Any signed note: checkpoints (openCheckpoint) and other statements of the same key (a research pull manifest).
  */
-export function openCheckpoint(
-  note: string,
-  verifierKey: string | VerifierKey,
-  options: { origin?: string } = {},
-): Checkpoint {
+export function openNote(note: string, verifierKey: string | VerifierKey): string {
   const key = typeof verifierKey === "string" ? parseVerifierKey(verifierKey) : verifierKey;
   const { text, signatures } = splitNote(note);
   const keyId = toHex(key.keyId);
@@ -207,7 +209,20 @@ export function openCheckpoint(
     mine.signature.length === 64 &&
     ed25519.verify(mine.signature, encoder.encode(text), key.publicKey, { zip215: false });
   if (!valid) throw new CheckpointError("BAD_SIGNATURE", `the signature by ${key.name} does not verify`);
-  const checkpoint = parseCheckpoint(text);
+  return text;
+}
+
+/**
+ * Verifies the note's signature by `verifierKey` (a string or parsed) and parses the checkpoint it signs.
+ * Refuses (CheckpointError) a malformed note, a note without that key's signature, a bad signature, and,
+ * when `origin` is given, a checkpoint of another log.
+ */
+export function openCheckpoint(
+  note: string,
+  verifierKey: string | VerifierKey,
+  options: { origin?: string } = {},
+): Checkpoint {
+  const checkpoint = parseCheckpoint(openNote(note, verifierKey));
   if (options.origin !== undefined && checkpoint.origin !== options.origin) {
     throw new CheckpointError("WRONG_ORIGIN", `a checkpoint of ${checkpoint.origin}, not ${options.origin}`);
   }
