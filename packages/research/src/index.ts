@@ -25,3 +25,17 @@ export {
   type SuppressionOptions,
   type WithheldReason,
 } from "./aggregates.ts";
+export {
+  PULL_MANIFEST_HEADER,
+  PullManifestError,
+  contributionLeaf,
+  contributionsRoot,
+  formatPullManifest,
+  openPullManifest,
+  parsePullManifest,
+  verifyPull,
+  type PullContribution,
+  type PullManifest,
+  type PullManifestErrorCode,
+} from "./pull-manifest.ts";
+export { contributionWrapContext } from "./contribution.ts";
