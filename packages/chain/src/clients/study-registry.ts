@@ -109,6 +109,16 @@ export function studyIdFor(researcher: string, salt: string): string {
   );
 }
 
+/**
+ * The `approvalHash` a registration names: keccak256 of the EthicsApprovalCredential exactly as the IRB issued it
+ * (the JWT's UTF-8 bytes), so a gateway shown the credential can tell it is the one registered.
+ */
+export function studyApprovalHash(credential: string): string {
+  if (typeof credential !== "string" || credential.length === 0)
+    throw new InvalidInputError("credential", "expected the approval credential as issued (a JWT string)");
+  return keccak256(toUtf8Bytes(credential));
+}
+
 /** What the contract's detailsHash binds: keccak256(abi.encode(protocolHash, approvalHash, encryptionKey, scopes)). */
 export function studyDetailsHash(
   details: Pick<StudyDetails, "protocolHash" | "approvalHash" | "encryptionKey" | "scopeHashes">,

@@ -62,6 +62,11 @@ export interface EthicsApprovalSubject {
   protocolTitle: string;
   approvalNumber: string;
   approvedUntil?: string;
+  /**
+   * keccak256 of the approved protocol document (0x-hex bytes32): the StudyRegistry's `protocolHash`, which a
+   * gateway requires to match before it serves the study.
+   */
+  protocolHash?: string;
 }
 
 export interface HealthRecordSubject {
@@ -169,6 +174,7 @@ export const CREDENTIAL_SUBJECT_SCHEMAS: Readonly<Record<CredentialTypeName, obj
       protocolTitle: TEXT,
       approvalNumber: TEXT,
       approvedUntil: DATE,
+      protocolHash: { type: "string", pattern: "^0x[0-9a-f]{64}$" },
     },
   },
   HealthRecordCredential: {
