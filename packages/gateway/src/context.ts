@@ -7,6 +7,7 @@ import type {
   ConsentIndexer,
   ConsentRegistryClient,
   HygeiaDeployment,
+  StudyRegistryClient,
   TrustRegistryClient,
 } from "@hygeia/chain";
 import type { CachedDidResolver, CredentialVerifier } from "@hygeia/identity";
@@ -23,6 +24,8 @@ export interface ChainServices {
   /** Registry client on the relayer's TransactionSender; null when no relayer key is configured. */
   relayer: ConsentRegistryClient | null;
   trust: TrustRegistryClient;
+  /** Read-only StudyRegistry client; null when the deployment has no StudyRegistry (an older deployment file). */
+  studies: StudyRegistryClient | null;
   /** AuditAnchor client on the anchoring key's sender; null when none is configured (checkpoints are then signed, not anchored). */
   anchors: AuditAnchorClient | null;
 }

@@ -37,6 +37,7 @@ const TITLES: Record<number, string> = {
   405: "Method not allowed",
   406: "Not acceptable",
   409: "Conflict",
+  410: "Gone",
   413: "Content too large",
   415: "Unsupported media type",
   429: "Too many requests",

@@ -97,6 +97,7 @@ const STATUS_DESCRIPTIONS: Record<number, string> = {
   403: "Signed in, but not allowed.",
   404: "No such resource (that this caller may know about).",
   409: "Conflict with the current state.",
+  410: "No longer served (a study closed or withdrawn).",
   413: "The body is too large.",
   415: "The content type is not accepted.",
   429: "Too many requests: wait Retry-After seconds.",

@@ -18,6 +18,7 @@ import {
   ConsentIndexer,
   ConsentRegistryClient,
   TransactionSender,
+  StudyRegistryClient,
   TrustRegistryClient,
   readDeployment,
   type HygeiaDeployment,
@@ -198,6 +199,10 @@ export async function createServices(
             ? null
             : new ConsentRegistryClient(contracts.ConsentRegistry, senderFor(config.chain.relayerKey)),
         trust,
+        studies:
+          contracts.StudyRegistry === undefined
+            ? null
+            : new StudyRegistryClient(contracts.StudyRegistry, provider, { fromBlock: deployment.deployedAt.block }),
         anchors:
           config.chain.anchorKey === null
             ? null

@@ -26,6 +26,7 @@ import {
   formatCheckpoint,
   openCheckpoint,
   signCheckpoint,
+  signNote,
   verifierKeyOf,
   type AuditEvent,
 } from "@hygeia/audit";
@@ -404,6 +405,10 @@ class GatewayAuditLog implements AuditService {
       this.#anchorFailed(error);
       throw error;
     }
+  }
+
+  signNote(text: string): string {
+    return signNote(text, { name: this.origin, privateKey: this.#options.signingKey });
   }
 
   /** The stored checkpoint of `size`, signed and stored now when missing. */

@@ -17,6 +17,14 @@ export interface AuditLog {
    * Rejects (DependencyUnavailableError "database") when it cannot be made durable: the caller refuses.
    */
   record(event: AuditEventInput): Promise<RecordedAuditEvent>;
+  /** The C2SP verifier key of the log's signing key: it verifies checkpoints and the other notes the gateway signs. */
+  readonly verifierKey: string;
+  /**
+   * Signs a C2SP note text (ending in a newline, no blank line) with the log's signing key, under the log's origin as
+   * key name: statements the gateway makes beside its checkpoints (a research pull manifest), checked with
+   * `verifierKey`.
+   */
+  signNote(text: string): string;
   /** Computes, signs and stores a checkpoint of every event so far, and anchors it on chain when configured. */
   anchorNow(): Promise<void>;
   /** Flushes pending events, anchors the last batch, stops timers. */

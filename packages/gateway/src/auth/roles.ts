@@ -15,7 +15,7 @@
 // - Status lists at this gateway's own URL (/v1/status-lists/:issuer/:name) are read from the store the status
 //   list route serves from; other URLs only on the origins allowed (the public URL's by default), never by redirect.
 import type { JsonRpcProvider } from "ethers";
-import { TrustRole, type HygeiaDeployment, type TrustRegistryClient } from "@hygeia/chain";
+import { TrustRole, type HygeiaDeployment, type TrustRegistryClient, type TrustRoleName } from "@hygeia/chain";
 import {
   CachedDidResolver,
   ChallengeStoreFullError,
@@ -29,6 +29,7 @@ import {
   ethrNetworkFromDeployment,
   parseStatusEntry,
   type CredentialTypeName,
+  type CredentialVerification,
   type VerificationCheck,
 } from "@hygeia/identity";
 import { GatewayError } from "../errors.ts";
@@ -231,18 +232,36 @@ export class RoleVerifier {
    * expiry. "unavailable" when the chain or a status list could not answer (the caller withholds the role).
    */
   async recheck(row: SessionRoleRow): Promise<RecheckOutcome> {
-    for (const url of statusUrls(row.credential)) this.#verifier.invalidateStatusLists(url);
-    const result = await this.#verifier.verifyCredential(row.credential, { trustedRoles: [TrustRole.MedicalBoard] });
-    if (result.ok && result.credential?.type === ROLE_CREDENTIAL[row.role]) return "valid";
-    const unavailable = result.checks.some(
+    const { outcome, verification } = await this.verifyIssued(row.credential, [TrustRole.MedicalBoard]);
+    if (outcome === "valid" && verification.credential?.type !== ROLE_CREDENTIAL[row.role]) return "invalid";
+    return outcome;
+  }
+
+  /**
+   * Verifies a credential as issued (no presentation), now: signature, expiry, its status lists fetched afresh,
+   * its issuer trusted for one of `trustedRoles` at issuance and now. Roles use it to re-check; studies verify
+   * their EthicsApprovalCredential with it. "unavailable" when the chain or a status list could not answer.
+   */
+  async verifyIssued(
+    credential: string,
+    trustedRoles: readonly TrustRoleName[],
+  ): Promise<{ outcome: RecheckOutcome; verification: CredentialVerification; failed: FailedCheck[] }> {
+    for (const url of statusUrls(credential)) this.#verifier.invalidateStatusLists(url);
+    const verification = await this.#verifier.verifyCredential(credential, { trustedRoles });
+    if (verification.ok) return { outcome: "valid", verification, failed: [] };
+    const unavailable = verification.checks.some(
       (c) => !c.pass && (c.code === "TRUST_REGISTRY_UNAVAILABLE" || c.code === "STATUS_LIST_UNAVAILABLE"),
     );
-    return unavailable ? "unavailable" : "invalid";
+    return { outcome: unavailable ? "unavailable" : "invalid", verification, failed: failed(verification.checks) };
   }
 
   #isSessionDid(did: string, address: string): boolean {
-    const lower = did.toLowerCase();
-    return lower.startsWith(`${this.#didPrefix}:`) && ethrIdentityAddress(did) === address;
+    return this.didAddress(did) === address;
+  }
+
+  /** The address a did:ethr of this gateway's chain names (lowercase); undefined for any other DID. */
+  didAddress(did: string): string | undefined {
+    return did.toLowerCase().startsWith(`${this.#didPrefix}:`) ? ethrIdentityAddress(did) : undefined;
   }
 
   async close(): Promise<void> {

@@ -152,6 +152,51 @@ export interface WebhookRow {
   createdAt: number;
 }
 
+/**
+ * A study this gateway serves: registered on the StudyRegistry, its EthicsApprovalCredential verified here (issuer
+ * the study's IRB, trusted at issuance and now, not revoked, naming the registration's protocol). Research issue.
+ */
+export interface StudyRow {
+  /** bytes32, lowercase. */
+  studyId: string;
+  researcher: string;
+  irb: string;
+  /** The EthicsApprovalCredential (JWT) as issued: keccak256 of it is the registration's approvalHash. */
+  approval: string;
+  /** The protocol title the approval names. */
+  title: string;
+  /** The canonical scope strings the study asks for (their keccak256 are the registration's scopes). */
+  scopes: string[];
+  /** The study's X25519 public key, 0x-hex (contributions are sealed to it). */
+  encryptionKey: string;
+  /** Unix seconds: the registration's end. */
+  endsAt: number;
+  createdAt: number;
+  /** When the approval was last verified (its status list, the IRB's accreditation), unix ms. */
+  checkedAt: number;
+  /** Set when a re-check found the approval revoked or the IRB no longer trusted: the study is not served again. */
+  withdrawnAt: number | null;
+  /** Why (an UPPER_SNAKE code), with `withdrawnAt`. */
+  withdrawnReason: string | null;
+}
+
+/** A patient's contribution to a study: a de-identified extract, encrypted, its DEK sealed to the study's key. */
+export interface ContributionRow {
+  studyId: string;
+  /** The patient's main (signed-in) address. Never served to the researcher. */
+  patient: string;
+  /** The encrypted extract's CID. */
+  cid: string;
+  size: number;
+  /** The consent address the research grant comes from (the patient's, or its pairwise account for the researcher). */
+  consentAddress: string;
+  /** The keyed scope id of `study:<studyId>` under that address (bytes32, lowercase). */
+  scopeId: string;
+  /** The extract's DEK sealed to the study's X25519 key, base64url. */
+  wrap: string;
+  createdAt: number;
+}
+
 export interface ListOptions {
   /** Exclusive cursor: return rows after this one (a CID for records, an index for audit rows). */
   after?: string | number;
@@ -279,6 +324,28 @@ export interface GatewayStore {
   isStaged(cid: string): Promise<boolean>;
   /** The bytes `uploader` holds staged (every row, expired ones too until swept). */
   stagedBytesOf(uploader: string): Promise<number>;
+
+  // Studies and contributions (additive, with migration 5; research issue).
+  /** Stores the study, or replaces the row of that id (a researcher presenting its approval again). */
+  putStudy(row: StudyRow): Promise<void>;
+  getStudy(studyId: string): Promise<StudyRow | undefined>;
+  /** Ordered by studyId, after `options.after` (a studyId). */
+  listStudies(options: ListOptions): Promise<StudyRow[]>;
+  /** Records a re-check of the approval: its time and, when it failed for good, the withdrawal. False: no such study. */
+  setStudyCheck(studyId: string, checkedAt: number, withdrawn: { at: number; reason: string } | null): Promise<boolean>;
+  /** Stores the patient's contribution to the study, replacing its earlier one; returns the replaced row. */
+  putContribution(row: ContributionRow): Promise<ContributionRow | undefined>;
+  getContribution(studyId: string, patient: string): Promise<ContributionRow | undefined>;
+  /** Removes and returns the patient's contribution (opt-out); undefined when there was none. */
+  deleteContribution(studyId: string, patient: string): Promise<ContributionRow | undefined>;
+  /** A study's contributions ordered by patient, after `options.after` (a patient address). */
+  contributionsTo(studyId: string, options: ListOptions): Promise<ContributionRow[]>;
+  /** The patient's contributions, ordered by studyId. */
+  contributionsOf(patient: string): Promise<ContributionRow[]>;
+  /** The study's contribution of that CID, if any. */
+  contributionByCid(studyId: string, cid: string): Promise<ContributionRow | undefined>;
+  /** Whether any contribution is stored under this CID (the staging sweep keeps it pinned). */
+  isContribution(cid: string): Promise<boolean>;
 
   /** Removes expired nonces, sessions, check-ins; returns how many rows went. */
   sweep(now: number): Promise<number>;

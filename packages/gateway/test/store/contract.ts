@@ -3,7 +3,15 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { DependencyUnavailableError } from "../../src/errors.ts";
-import type { AuditRow, CheckpointRow, GatewayStore, RecordRow, SessionRoleRow } from "../../src/store/types.ts";
+import type {
+  AuditRow,
+  CheckpointRow,
+  ContributionRow,
+  GatewayStore,
+  RecordRow,
+  SessionRoleRow,
+  StudyRow,
+} from "../../src/store/types.ts";
 
 const DAY = 24 * 60 * 60 * 1000;
 
@@ -37,6 +45,36 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   expect.fail("expected a rejection");
+}
+
+function study(studyId: string, researcher: string): StudyRow {
+  return {
+    studyId,
+    researcher,
+    irb: address(),
+    approval: "eyJ.approval.jwt",
+    title: "A study",
+    scopes: ["fhir:Observation", "fhir:Patient"],
+    encryptionKey: bytes32(),
+    endsAt: 2_000_000_000,
+    createdAt: 1,
+    checkedAt: 1,
+    withdrawnAt: null,
+    withdrawnReason: null,
+  };
+}
+
+function contribution(studyId: string, patient: string, contributed: string): ContributionRow {
+  return {
+    studyId,
+    patient,
+    cid: contributed,
+    size: 10,
+    consentAddress: patient,
+    scopeId: bytes32(),
+    wrap: "c2VhbGVk",
+    createdAt: 1,
+  };
 }
 
 export function storeContract(name: string, open: () => Promise<GatewayStore>): void {
@@ -591,6 +629,59 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
       });
     });
 
+    describe("studies and contributions", function () {
+      it("stores a study, replaces it, lists by id, and keeps a withdrawal once recorded", async function () {
+        const [one, two] = [bytes32(), bytes32()].sort();
+        const researcher = address();
+        await store.putStudy(study(two!, researcher));
+        await store.putStudy(study(one!, researcher));
+        await store.putStudy({ ...study(one!, researcher), title: "Replaced", scopes: ["fhir:Condition"] });
+        expect(await store.getStudy(one!)).to.deep.include({ title: "Replaced", scopes: ["fhir:Condition"] });
+        const listed = (await store.listStudies({ limit: 10_000 })).map((row) => row.studyId);
+        expect(listed.indexOf(one!)).to.be.lessThan(listed.indexOf(two!));
+        expect((await store.listStudies({ after: one!, limit: 10_000 })).map((row) => row.studyId)).to.include(two!);
+        expect(await store.setStudyCheck(one!, 50, null)).to.equal(true);
+        expect(await store.getStudy(one!)).to.deep.include({ checkedAt: 50, withdrawnAt: null });
+        expect(await store.setStudyCheck(one!, 60, { at: 60, reason: "APPROVAL_REVOKED" })).to.equal(true);
+        expect(await store.setStudyCheck(one!, 70, null)).to.equal(true);
+        expect(await store.getStudy(one!)).to.deep.include({
+          checkedAt: 70,
+          withdrawnAt: 60,
+          withdrawnReason: "APPROVAL_REVOKED",
+        });
+        expect(await store.setStudyCheck(bytes32(), 1, null)).to.equal(false);
+        expect(await store.getStudy(bytes32())).to.equal(undefined);
+      });
+
+      it("keeps one contribution per (study, patient), pages a study's by patient, and deletes on opt-out", async function () {
+        const studyId = bytes32();
+        const patients = [address(), address(), address()].sort();
+        const first = contribution(studyId, patients[0]!, cid());
+        expect(await store.putContribution(first)).to.equal(undefined);
+        const second = { ...contribution(studyId, patients[0]!, cid()), createdAt: 2 };
+        expect(await store.putContribution(second)).to.deep.equal(first);
+        for (const patient of patients.slice(1)) await store.putContribution(contribution(studyId, patient, cid()));
+        expect(await store.getContribution(studyId, patients[0]!)).to.deep.equal(second);
+        expect(await store.isContribution(second.cid)).to.equal(true);
+        expect(await store.contributionByCid(studyId, second.cid)).to.deep.equal(second);
+        expect(await store.contributionByCid(bytes32(), second.cid)).to.equal(undefined);
+        expect(await store.isContribution(first.cid)).to.equal(false);
+        const page1 = await store.contributionsTo(studyId, { limit: 2 });
+        expect(page1.map((row) => row.patient)).to.deep.equal(patients.slice(0, 2));
+        const page2 = await store.contributionsTo(studyId, { after: page1[1]!.patient, limit: 2 });
+        expect(page2.map((row) => row.patient)).to.deep.equal(patients.slice(2));
+        const otherStudy = bytes32();
+        await store.putContribution(contribution(otherStudy, patients[1]!, cid()));
+        expect((await store.contributionsOf(patients[1]!)).map((row) => row.studyId)).to.deep.equal(
+          [studyId, otherStudy].sort(),
+        );
+        expect(await store.deleteContribution(studyId, patients[0]!)).to.deep.equal(second);
+        expect(await store.deleteContribution(studyId, patients[0]!)).to.equal(undefined);
+        expect(await store.getContribution(studyId, patients[0]!)).to.equal(undefined);
+        expect(await store.isContribution(second.cid)).to.equal(false);
+      });
+    });
+
     it("answers a ping", async function () {
       await store.ping();
     });
@@ -813,6 +904,17 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         deleteStagedUpload: () => store.deleteStagedUpload(c, a, 0),
         isStaged: () => store.isStaged(c),
         stagedBytesOf: () => store.stagedBytesOf(a),
+        putStudy: () => store.putStudy(study(bytes32(), a)),
+        getStudy: () => store.getStudy(bytes32()),
+        listStudies: () => store.listStudies({ limit: 1 }),
+        setStudyCheck: () => store.setStudyCheck(bytes32(), 0, null),
+        putContribution: () => store.putContribution(contribution(bytes32(), a, c)),
+        getContribution: () => store.getContribution(bytes32(), a),
+        deleteContribution: () => store.deleteContribution(bytes32(), a),
+        contributionsTo: () => store.contributionsTo(bytes32(), { limit: 1 }),
+        contributionsOf: () => store.contributionsOf(a),
+        contributionByCid: () => store.contributionByCid(bytes32(), c),
+        isContribution: () => store.isContribution(c),
         sweep: () => store.sweep(0),
         ping: () => store.ping(),
       };

@@ -9,7 +9,7 @@
 // - Ciphertext is served to the owner, or to a caller whose check passes now; it is useless without a wrap, but
 //   the check keeps a stranger from collecting a patient's ciphertexts (and their sizes).
 // - Fail closed: a stale index or a silent chain answers 503 naming the part; IPFS timing out answers 503 ipfs.
-import { Readable } from "node:stream";
+import { sendCiphertext } from "./ciphertext.ts";
 import { parsePurpose, type Purpose } from "@hygeia/chain";
 import { requireSession } from "../../auth/session.ts";
 import { BadRequestError, ForbiddenError } from "../../errors.ts";
@@ -225,31 +225,7 @@ export function granteeRoutes(app: RecordsApp): void {
       ]);
       if (!record || !(await readableBy(app, caller, record, purpose, link))) throw consentRequired();
 
-      // The first chunk is fetched before the headers go, so an IPFS failure is still a clean 503.
-      const controller = new AbortController();
-      reply.raw.once("close", () => controller.abort(new Error("the client went away")));
-      const iterator = app.services.content
-        .get(cid, { signal: controller.signal, timeoutMs: app.config.ipfs.timeoutMs })
-        [Symbol.asyncIterator]();
-      const first = await iterator.next();
-      async function* body(): AsyncGenerator<Uint8Array> {
-        try {
-          if (first.done) return;
-          yield first.value;
-          for (;;) {
-            const next = await iterator.next();
-            if (next.done) return;
-            yield next.value;
-          }
-        } finally {
-          await iterator.return?.();
-        }
-      }
-      return reply
-        .header("cache-control", "no-store")
-        .header("content-length", String(record.size))
-        .type("application/octet-stream")
-        .send(Readable.from(body()));
+      return sendCiphertext(app, reply, cid, record.size);
     },
   );
 }

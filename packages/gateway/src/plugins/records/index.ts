@@ -14,6 +14,7 @@ import { RegistrationReceipts } from "./receipts.ts";
 import { UploadStaging } from "./staging.ts";
 import { loadKeyFile } from "../../auth/tokens.ts";
 import { uploadRoutes } from "./uploads.ts";
+import { studiesPlugin } from "../studies/index.ts";
 
 export type RecordsApp = FastifyInstance<
   RawServerDefault,
@@ -60,4 +61,6 @@ export async function recordsPlugin(root: FastifyInstance, options: RecordsPlugi
   manifestRoutes(app, staging);
   linkRoutes(app);
   granteeRoutes(app);
+  // Study contributions are staged uploads too: the studies plugin shares this staging.
+  await app.register(studiesPlugin, { staging });
 }

@@ -261,6 +261,17 @@ export class UploadStaging {
     });
   }
 
+  /**
+   * Unpins a CID its uploader let go of (a study contribution withdrawn or replaced), under the lock, unless it is
+   * staged or still referenced; true when it was unpinned. Its blocks go at a later gc.
+   */
+  async letGo(cid: string, uploader: string): Promise<boolean> {
+    return this.locked(async () => {
+      if (await this.#options.store.isStaged(cid)) return false;
+      return this.#unpinIfUnreferenced(cid, uploader);
+    });
+  }
+
   /** Unpins unless a record of anyone or the uploader's manifest pointer names the CID. Logs and keeps on failure. */
   async #unpinIfUnreferenced(cid: string, uploader: string): Promise<boolean> {
     const { store, content, receipts, log } = this.#options;
@@ -292,7 +303,7 @@ export class UploadStaging {
 /**
  * Whether the CID must stay pinned although its staging ended: it is a record of anyone (someone may re-upload a
  * ciphertext it fetched, to have it unpinned at expiry): its wraps, or its registration receipt when the database
- * lost the wraps; or it is the uploader's manifest pointer.
+ * lost the wraps; or it is the uploader's manifest pointer, or a study contribution.
  */
 export async function isReferenced(
   store: GatewayStore,
@@ -302,6 +313,7 @@ export async function isReferenced(
 ): Promise<boolean> {
   if ((await store.wrapsOf(cid)).length > 0) return true;
   if ((await store.getManifestPointer(uploader))?.cid === cid) return true;
+  if (await store.isContribution(cid)) return true;
   return receipts.isRegistered(cid);
 }
 

@@ -37,6 +37,8 @@ import type {
   SessionRow,
   StagedUploadRow,
   StatusListRow,
+  StudyRow,
+  ContributionRow,
   WebhookRow,
   WrapRow,
 } from "../types.ts";
@@ -970,6 +972,137 @@ export class SqliteGatewayStore implements GatewayStore {
     });
   }
 
+  // ---- studies and contributions
+
+  async putStudy(row: StudyRow): Promise<void> {
+    this.#run("store a study", () =>
+      this.#change(
+        `INSERT INTO studies (study_id, researcher, irb, approval, title, scopes, encryption_key, ends_at, created_at,
+                              checked_at, withdrawn_at, withdrawn_reason)
+         VALUES ($studyId, $researcher, $irb, $approval, $title, $scopes, $encryptionKey, $endsAt, $createdAt,
+                 $checkedAt, $withdrawnAt, $withdrawnReason)
+         ON CONFLICT (study_id) DO UPDATE SET researcher = excluded.researcher, irb = excluded.irb,
+           approval = excluded.approval, title = excluded.title, scopes = excluded.scopes,
+           encryption_key = excluded.encryption_key, ends_at = excluded.ends_at, checked_at = excluded.checked_at,
+           withdrawn_at = excluded.withdrawn_at, withdrawn_reason = excluded.withdrawn_reason`,
+        { ...row, scopes: JSON.stringify(row.scopes) },
+      ),
+    );
+  }
+
+  async getStudy(studyId: string): Promise<StudyRow | undefined> {
+    return this.#run("read a study", () => {
+      const row = this.#get("SELECT * FROM studies WHERE study_id = $studyId", { studyId });
+      return row === undefined ? undefined : studyRow(row);
+    });
+  }
+
+  async listStudies(options: ListOptions): Promise<StudyRow[]> {
+    return this.#run("list studies", () =>
+      this.#all(
+        options.after === undefined
+          ? "SELECT * FROM studies ORDER BY study_id LIMIT $limit"
+          : "SELECT * FROM studies WHERE study_id > $after ORDER BY study_id LIMIT $limit",
+        { limit: options.limit, ...(options.after === undefined ? {} : { after: String(options.after) }) },
+      ).map(studyRow),
+    );
+  }
+
+  async setStudyCheck(
+    studyId: string,
+    checkedAt: number,
+    withdrawn: { at: number; reason: string } | null,
+  ): Promise<boolean> {
+    return this.#run(
+      "record a study check",
+      () =>
+        this.#change(
+          // A withdrawal is final: a later check never clears it.
+          `UPDATE studies SET checked_at = $checkedAt,
+             withdrawn_at = coalesce(withdrawn_at, $withdrawnAt),
+             withdrawn_reason = coalesce(withdrawn_reason, $withdrawnReason)
+           WHERE study_id = $studyId`,
+          { studyId, checkedAt, withdrawnAt: withdrawn?.at ?? null, withdrawnReason: withdrawn?.reason ?? null },
+        ) === 1,
+    );
+  }
+
+  async putContribution(row: ContributionRow): Promise<ContributionRow | undefined> {
+    return this.#run("store a contribution", () =>
+      this.#transaction(() => {
+        const previous = this.#get("SELECT * FROM contributions WHERE study_id = $studyId AND patient = $patient", {
+          studyId: row.studyId,
+          patient: row.patient,
+        });
+        this.#change(
+          `INSERT INTO contributions (study_id, patient, cid, size, consent_address, scope_id, wrap, created_at)
+           VALUES ($studyId, $patient, $cid, $size, $consentAddress, $scopeId, $wrap, $createdAt)
+           ON CONFLICT (study_id, patient) DO UPDATE SET cid = excluded.cid, size = excluded.size,
+             consent_address = excluded.consent_address, scope_id = excluded.scope_id, wrap = excluded.wrap,
+             created_at = excluded.created_at`,
+          { ...row },
+        );
+        return previous === undefined ? undefined : contributionRow(previous);
+      }),
+    );
+  }
+
+  async getContribution(studyId: string, patient: string): Promise<ContributionRow | undefined> {
+    return this.#run("read a contribution", () => {
+      const row = this.#get("SELECT * FROM contributions WHERE study_id = $studyId AND patient = $patient", {
+        studyId,
+        patient,
+      });
+      return row === undefined ? undefined : contributionRow(row);
+    });
+  }
+
+  async deleteContribution(studyId: string, patient: string): Promise<ContributionRow | undefined> {
+    return this.#run("delete a contribution", () => {
+      const row = this.#get("DELETE FROM contributions WHERE study_id = $studyId AND patient = $patient RETURNING *", {
+        studyId,
+        patient,
+      });
+      return row === undefined ? undefined : contributionRow(row);
+    });
+  }
+
+  async contributionsTo(studyId: string, options: ListOptions): Promise<ContributionRow[]> {
+    return this.#run("list a study's contributions", () =>
+      this.#all(
+        options.after === undefined
+          ? "SELECT * FROM contributions WHERE study_id = $studyId ORDER BY patient LIMIT $limit"
+          : "SELECT * FROM contributions WHERE study_id = $studyId AND patient > $after ORDER BY patient LIMIT $limit",
+        { studyId, limit: options.limit, ...(options.after === undefined ? {} : { after: String(options.after) }) },
+      ).map(contributionRow),
+    );
+  }
+
+  async contributionsOf(patient: string): Promise<ContributionRow[]> {
+    return this.#run("list a patient's contributions", () =>
+      this.#all("SELECT * FROM contributions WHERE patient = $patient ORDER BY study_id", { patient }).map(
+        contributionRow,
+      ),
+    );
+  }
+
+  async contributionByCid(studyId: string, cid: string): Promise<ContributionRow | undefined> {
+    return this.#run("read a contribution", () => {
+      const row = this.#get("SELECT * FROM contributions WHERE cid = $cid AND study_id = $studyId LIMIT 1", {
+        cid,
+        studyId,
+      });
+      return row === undefined ? undefined : contributionRow(row);
+    });
+  }
+
+  async isContribution(cid: string): Promise<boolean> {
+    return this.#run(
+      "read a contribution",
+      () => this.#get("SELECT 1 AS found FROM contributions WHERE cid = $cid LIMIT 1", { cid }) !== undefined,
+    );
+  }
+
   // ---- housekeeping
 
   /**
@@ -1168,6 +1301,39 @@ function stagedUploadRow(row: Row): StagedUploadRow {
     uploader: text(row, "uploader"),
     size: int(row, "size"),
     expiresAt: int(row, "expires_at"),
+  };
+}
+
+function studyRow(row: Row): StudyRow {
+  const scopes: unknown = JSON.parse(text(row, "scopes"));
+  if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === "string"))
+    throw new StoreFailureError("studies.scopes is not a list of strings");
+  return {
+    studyId: text(row, "study_id"),
+    researcher: text(row, "researcher"),
+    irb: text(row, "irb"),
+    approval: text(row, "approval"),
+    title: text(row, "title"),
+    scopes: scopes as string[],
+    encryptionKey: text(row, "encryption_key"),
+    endsAt: int(row, "ends_at"),
+    createdAt: int(row, "created_at"),
+    checkedAt: int(row, "checked_at"),
+    withdrawnAt: intOrNull(row, "withdrawn_at"),
+    withdrawnReason: textOrNull(row, "withdrawn_reason"),
+  };
+}
+
+function contributionRow(row: Row): ContributionRow {
+  return {
+    studyId: text(row, "study_id"),
+    patient: text(row, "patient"),
+    cid: text(row, "cid"),
+    size: int(row, "size"),
+    consentAddress: text(row, "consent_address"),
+    scopeId: text(row, "scope_id"),
+    wrap: text(row, "wrap"),
+    createdAt: int(row, "created_at"),
   };
 }
 

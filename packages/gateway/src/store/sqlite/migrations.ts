@@ -183,6 +183,42 @@ CREATE INDEX staged_uploads_by_expiry ON staged_uploads (expires_at);
 CREATE INDEX staged_uploads_by_cid ON staged_uploads (cid);
 `,
   },
+  {
+    version: 5,
+    name: "studies_and_contributions",
+    // Research: the studies this gateway serves (approval verified) and the patients' encrypted contributions to
+    // them, one per (study, patient). Pulls page through a study's contributions by patient.
+    sql: `
+CREATE TABLE studies (
+  study_id TEXT PRIMARY KEY,
+  researcher TEXT NOT NULL,
+  irb TEXT NOT NULL,
+  approval TEXT NOT NULL,
+  title TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  encryption_key TEXT NOT NULL,
+  ends_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  checked_at INTEGER NOT NULL,
+  withdrawn_at INTEGER,
+  withdrawn_reason TEXT
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE contributions (
+  study_id TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  cid TEXT NOT NULL,
+  size INTEGER NOT NULL CHECK (size >= 0),
+  consent_address TEXT NOT NULL,
+  scope_id TEXT NOT NULL,
+  wrap TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (study_id, patient)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX contributions_by_patient ON contributions (patient, study_id);
+CREATE INDEX contributions_by_cid ON contributions (cid);
+`,
+  },
 ];
 
 /** The newest schema version this gateway knows. */
