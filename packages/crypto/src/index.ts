@@ -112,3 +112,21 @@ export {
   sealManifestPointer,
 } from "./manifest-anchor.ts";
 export type { ManifestAnchorKeys, ManifestPointer } from "./manifest-anchor.ts";
+export {
+  MAX_TALLY_CELLS,
+  MAX_TALLY_COUNT,
+  TALLY_CELL_BYTES,
+  TALLY_POINT_BYTES,
+  TallyProofError,
+  addCells,
+  combineTallyKeys,
+  decryptCount,
+  deriveTallyKeyShare,
+  encryptFacts,
+  partialDecrypt,
+  proveTallyShare,
+  verifyFacts,
+  verifyPartialDecryption,
+  verifyTallyShare,
+} from "./tally.ts";
+export type { EncryptedFacts, TallyKeyShare } from "./tally.ts";
