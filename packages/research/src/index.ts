@@ -39,3 +39,12 @@ export {
   type PullManifestErrorCode,
 } from "./pull-manifest.ts";
 export { contributionWrapContext } from "./contribution.ts";
+export {
+  aggregateDimensions,
+  factsContext,
+  isAggregateScope,
+  parseAggregateScope,
+  partialContext,
+  tallyShareContext,
+  type AggregateDimension,
+} from "./aggregate-scope.ts";
