@@ -118,6 +118,7 @@ try {
       consentAddress: c.wallet.address.toLowerCase(),
       scopeId: c.scopeId,
       wrap: Buffer.concat([Buffer.from([1, 1]), randomBytes(112)]).toString("base64url"),
+      facts: null,
       createdAt: now,
     });
   }

@@ -50,6 +50,7 @@ export function defaultConfig(): GatewayConfig {
     },
     ipfs: { kind: "helia", kuboUrl: null, timeoutMs: 30_000 },
     identity: { statusListTtlMs: 60_000, trustCacheTtlMs: 5_000 },
+    research: { minCell: 11 },
     limits: {
       bodyBytes: MIB,
       uploadBytes: 256 * MIB,
@@ -119,6 +120,12 @@ const FileSchema = Type.Object(
           statusListTtlMs: Type.Optional(Millis(DAY)),
           trustCacheTtlMs: Type.Optional(Millis(60 * 60_000)),
         },
+        { additionalProperties: false },
+      ),
+    ),
+    research: Type.Optional(
+      Type.Object(
+        { minCell: Type.Optional(Type.Integer({ minimum: 3, maximum: 1_000 })) },
         { additionalProperties: false },
       ),
     ),
@@ -216,6 +223,7 @@ export const ENV_SETTINGS: Readonly<Record<string, EnvSetting>> = {
   HYGEIA_KUBO_URL: { path: ["ipfs", "kuboUrl"], parse: text },
   HYGEIA_IPFS_TIMEOUT_MS: { path: ["ipfs", "timeoutMs"], parse: integer(100, 600_000) },
   HYGEIA_STATUS_LIST_TTL_MS: { path: ["identity", "statusListTtlMs"], parse: integer(0, DAY) },
+  HYGEIA_RESEARCH_MIN_CELL: { path: ["research", "minCell"], parse: integer(3, 1_000) },
   HYGEIA_BODY_LIMIT_BYTES: { path: ["limits", "bodyBytes"], parse: integer(1, 64 * MIB) },
   HYGEIA_UPLOAD_LIMIT_BYTES: { path: ["limits", "uploadBytes"], parse: integer(1, 64 * 1024 * MIB) },
   HYGEIA_RATE_LIMIT_PER_IP: { path: ["limits", "perIp", "max"], parse: integer(1, 1_000_000) },

@@ -74,6 +74,10 @@ export interface GatewayConfig {
      */
     anchorsPerDay: number;
   };
+  research: {
+    /** The smallest count an aggregate releases (small-cell suppression's k; default 11, at least 3). */
+    minCell: number;
+  };
   audit: {
     /** Anchor a tree head after this many new events ... */
     anchorEveryEvents: number;

@@ -178,6 +178,25 @@ export interface StudyRow {
   withdrawnAt: number | null;
   /** Why (an UPPER_SNAKE code), with `withdrawnAt`. */
   withdrawnReason: string | null;
+  /** The researcher's share of the study's tally key (base64url point), when the study has aggregate scopes. */
+  tallyKey: string | null;
+}
+
+/** A patient's facts for one aggregate dimension: its encrypted one-hot vector and proofs (@hygeia/crypto tallies). */
+export interface EncryptedFactsRow {
+  /** One base64url 64-byte cell per category. */
+  cells: string[];
+  /** base64url proof. */
+  proof: string;
+}
+
+/** One aggregate table released to a study (after small-cell suppression): the history later releases check. */
+export interface AggregateReleaseRow {
+  studyId: string;
+  dimension: string;
+  releasedAt: number;
+  /** As released: cell label -> count, null where withheld. */
+  release: { cells: Record<string, number | null>; total: number | null; k: number };
 }
 
 /** A patient's contribution to a study: a de-identified extract, encrypted, its DEK sealed to the study's key. */
@@ -194,6 +213,8 @@ export interface ContributionRow {
   scopeId: string;
   /** The extract's DEK sealed to the study's X25519 key, base64url. */
   wrap: string;
+  /** The patient's encrypted facts per aggregate dimension (verified before storing); null: the study has none. */
+  facts: Record<string, EncryptedFactsRow> | null;
   createdAt: number;
 }
 
@@ -346,6 +367,10 @@ export interface GatewayStore {
   contributionByCid(studyId: string, cid: string): Promise<ContributionRow | undefined>;
   /** Whether any contribution is stored under this CID (the staging sweep keeps it pinned). */
   isContribution(cid: string): Promise<boolean>;
+  /** Appends a released aggregate table to its (study, dimension) history. */
+  appendAggregateRelease(row: AggregateReleaseRow): Promise<void>;
+  /** The (study, dimension) releases, oldest first. */
+  aggregateReleases(studyId: string, dimension: string): Promise<AggregateReleaseRow[]>;
 
   /** Removes expired nonces, sessions, check-ins; returns how many rows went. */
   sweep(now: number): Promise<number>;

@@ -61,6 +61,7 @@ function study(studyId: string, researcher: string): StudyRow {
     checkedAt: 1,
     withdrawnAt: null,
     withdrawnReason: null,
+    tallyKey: null,
   };
 }
 
@@ -73,6 +74,7 @@ function contribution(studyId: string, patient: string, contributed: string): Co
     consentAddress: patient,
     scopeId: bytes32(),
     wrap: "c2VhbGVk",
+    facts: { sex: { cells: ["YQ", "Yg"], proof: "cA" } },
     createdAt: 1,
   };
 }
@@ -680,6 +682,18 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         expect(await store.getContribution(studyId, patients[0]!)).to.equal(undefined);
         expect(await store.isContribution(second.cid)).to.equal(false);
       });
+
+      it("keeps each (study, dimension)'s aggregate releases in order", async function () {
+        const studyId = bytes32();
+        const release = (n: number) => ({ cells: { a: n, b: null }, total: n + 20, k: 11 });
+        for (const n of [11, 12, 13])
+          await store.appendAggregateRelease({ studyId, dimension: "sex", releasedAt: n, release: release(n) });
+        await store.appendAggregateRelease({ studyId, dimension: "age", releasedAt: 1, release: release(40) });
+        const rows = await store.aggregateReleases(studyId, "sex");
+        expect(rows.map((row) => row.release)).to.deep.equal([release(11), release(12), release(13)]);
+        expect(rows.map((row) => row.releasedAt)).to.deep.equal([11, 12, 13]);
+        expect(await store.aggregateReleases(studyId, "other")).to.deep.equal([]);
+      });
     });
 
     it("answers a ping", async function () {
@@ -915,6 +929,14 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         contributionsOf: () => store.contributionsOf(a),
         contributionByCid: () => store.contributionByCid(bytes32(), c),
         isContribution: () => store.isContribution(c),
+        appendAggregateRelease: () =>
+          store.appendAggregateRelease({
+            studyId: bytes32(),
+            dimension: "d",
+            releasedAt: 0,
+            release: { cells: {}, total: null, k: 11 },
+          }),
+        aggregateReleases: () => store.aggregateReleases(bytes32(), "d"),
         sweep: () => store.sweep(0),
         ping: () => store.ping(),
       };

@@ -16,7 +16,12 @@ import {
   deriveConsentSecretFromKeystoreSecret,
   deriveScopeKey,
   deriveStudyPseudonymKey,
+  deriveTallyKeyShare,
+  encryptFacts,
   encryptToBuffer,
+  partialDecrypt,
+  proveTallyShare,
+  type TallyKeyShare,
   generateDataKey,
   generateX25519KeyPair,
   wrapKey,
@@ -32,7 +37,15 @@ import {
   statusEntry,
   type ManagedDid,
 } from "@hygeia/identity";
-import { contributionWrapContext, deidentify, syntheticPatient } from "@hygeia/research";
+import {
+  contributionWrapContext,
+  deidentify,
+  factsContext,
+  isAggregateScope,
+  partialContext,
+  syntheticPatient,
+  tallyShareContext,
+} from "@hygeia/research";
 import { randomBytes } from "node:crypto";
 import type { TestStack } from "../support/stack.ts";
 import { request, type TestResponse } from "../support/http.ts";
@@ -134,6 +147,9 @@ export interface Study {
   studyId: string;
   keys: X25519KeyPair;
   approval: Approval;
+  scopes: string[];
+  /** The researcher's tally key share, derived from the study's private key. */
+  tally: TallyKeyShare;
 }
 
 /** The researcher registers the approved study on chain (scopes STUDY_SCOPES unless given). */
@@ -155,19 +171,77 @@ export async function registerStudy(
     endsAt: (await dayAhead(stack)) + 30 * 86_400,
     scopes: options.scopes ?? STUDY_SCOPES,
   });
-  return { studyId: studyIdFor(researcher.address, salt).toLowerCase(), keys, approval };
+  const studyId = studyIdFor(researcher.address, salt).toLowerCase();
+  const tally = deriveTallyKeyShare(keys.secretKey, `hygeia:researcher-tally:${studyId}`);
+  return { studyId, keys, approval, scopes: options.scopes ?? STUDY_SCOPES, tally };
 }
 
-/** POST /v1/studies as the researcher session `token`. */
+const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url");
+
+/** POST /v1/studies as the researcher session `token` (with the tally share when the scopes count anything). */
 export function serveStudy(
   stack: TestStack,
   token: string,
   study: Study,
-  scopes = STUDY_SCOPES,
+  scopes = study.scopes,
 ): Promise<TestResponse> {
+  const tallyShare = scopes.some(isAggregateScope)
+    ? {
+        publicKey: b64(study.tally.publicKey),
+        proof: b64(proveTallyShare(study.tally, tallyShareContext(study.studyId))),
+      }
+    : undefined;
   return request(stack, "POST", "/v1/studies", {
     token,
-    json: { studyId: study.studyId, approval: study.approval.jwt, scopes },
+    json: { studyId: study.studyId, approval: study.approval.jwt, scopes, ...(tallyShare ? { tallyShare } : {}) },
+  });
+}
+
+/** The wallet's encrypted facts: `categories` maps each dimension of the study to the patient's category index. */
+export async function factsFor(
+  stack: TestStack,
+  patient: Contributor,
+  studyId: string,
+  categories: Record<string, number>,
+): Promise<Record<string, { cells: string[]; proof: string }>> {
+  const res = await request(stack, "GET", `/v1/studies/${studyId}`, { token: patient.token });
+  expect(res.status, res.text).to.equal(200);
+  const view = res.json as { tallyKey: string; aggregates: { name: string; categories: string[] }[] };
+  const joint = Buffer.from(view.tallyKey, "base64url");
+  return Object.fromEntries(
+    view.aggregates.map((dimension) => {
+      const facts = encryptFacts(
+        joint,
+        dimension.categories.length,
+        categories[dimension.name] ?? 0,
+        factsContext(studyId, dimension.name, patient.address),
+      );
+      return [dimension.name, { cells: facts.cells.map(b64), proof: b64(facts.proof) }];
+    }),
+  );
+}
+
+/** Both steps of an aggregate query, the researcher decrypting its share of each sum. */
+export async function aggregate(
+  stack: TestStack,
+  token: string,
+  study: Study,
+  dimension: string,
+): Promise<TestResponse> {
+  const open = await request(stack, "POST", `/v1/studies/${study.studyId}/aggregates`, { token, json: { dimension } });
+  if (open.status !== 200) return open;
+  const query = open.json as { queryId: string; sums: string[] };
+  const partials = query.sums.map((sum, j) => {
+    const { partial, proof } = partialDecrypt(
+      study.tally,
+      Buffer.from(sum, "base64url"),
+      partialContext(query.queryId, j),
+    );
+    return { partial: b64(partial), proof: b64(proof) };
+  });
+  return request(stack, "POST", `/v1/studies/${study.studyId}/aggregates/${query.queryId}`, {
+    token,
+    json: { partials },
   });
 }
 
@@ -200,7 +274,7 @@ export async function optIn(
   patient: Contributor,
   study: Study,
   researcher: string,
-  options: { grant?: boolean } = {},
+  options: { grant?: boolean; facts?: Record<string, number> } = {},
 ): Promise<Contribution> {
   const synthetic = syntheticPatient(patient.seed);
   const extract = deidentify(synthetic.resources, {
@@ -218,7 +292,14 @@ export async function optIn(
   );
   const res = await request(stack, "POST", `/v1/studies/${study.studyId}/contributions`, {
     token: patient.token,
-    json: { cid, wrap, scopeId },
+    json: {
+      cid,
+      wrap,
+      scopeId,
+      ...(study.scopes.some(isAggregateScope)
+        ? { facts: await factsFor(stack, patient, study.studyId, options.facts ?? {}) }
+        : {}),
+    },
   });
   expect(res.status, res.text).to.equal(201);
   if (options.grant !== false) {

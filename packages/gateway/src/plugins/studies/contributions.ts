@@ -23,6 +23,7 @@ import type { UploadStaging } from "../records/staging.ts";
 import type { StudiesApp } from "./index.ts";
 import { Contribute, ContributionList, ContributionView, StudyParams, Withdrawn } from "./schemas.ts";
 import { servedStudy } from "./served.ts";
+import type { StudyTallies } from "./tally.ts";
 
 function contributionView(row: ContributionRow) {
   return {
@@ -35,7 +36,7 @@ function contributionView(row: ContributionRow) {
   };
 }
 
-export function contributionRoutes(app: StudiesApp, staging: UploadStaging): void {
+export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tallies: StudyTallies): void {
   app.post(
     "/studies/:studyId/contributions",
     {
@@ -83,6 +84,7 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging): voi
         consentAddress,
         scopeId: request.body.scopeId.toLowerCase(),
         wrap,
+        facts: tallies.checkFacts(study, patient, request.body.facts),
         createdAt: now(),
       };
       // Under the staging lock: the sweep cannot unpin the CID between this check and the row.

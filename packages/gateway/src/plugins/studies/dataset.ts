@@ -15,21 +15,26 @@
 // - The manifest (study, researcher, block, time, count, Merkle root) is signed with the audit log's key, so the
 //   researcher can prove to its IRB what it received, and check that nothing was added or dropped.
 import { Purpose } from "@hygeia/chain";
-import { contributionsRoot, formatPullManifest } from "@hygeia/research";
+import { contributionsRoot, formatPullManifest, isAggregateScope } from "@hygeia/research";
 import { requireRole } from "../../auth/session.ts";
 import { ForbiddenError, NotFoundError } from "../../errors.ts";
-import { askConsent, strictRules } from "../../release/check.ts";
 import { problemResponses } from "../../schemas.ts";
-import type { ContributionRow } from "../../store/types.ts";
 import type { StudiesApp } from "./index.ts";
 import { sendCiphertext } from "../records/ciphertext.ts";
 import { canonicalCid } from "../records/inputs.ts";
 import { Ciphertext } from "../records/schemas.ts";
 import { DatasetPull, StudyCidParams, StudyParams } from "./schemas.ts";
+import { liveContributions } from "./live.ts";
 import { servedStudy } from "./served.ts";
 
-/** Contributions read per store query. */
-const PAGE = 1_000;
+/** Refuses (403) row-level data to a study approved for aggregate counts only (every scope `aggregate:`). */
+function requireRowLevel(study: { scopes: readonly string[] }): void {
+  if (!study.scopes.some((scope) => !isAggregateScope(scope)))
+    throw new ForbiddenError(
+      "PULL_NOT_APPROVED",
+      "this study is approved for aggregate counts only (no row-level scope): ask POST /v1/studies/{studyId}/aggregates",
+    );
+}
 
 export function datasetRoutes(app: StudiesApp): void {
   app.get(
@@ -55,6 +60,7 @@ export function datasetRoutes(app: StudiesApp): void {
       const study = await servedStudy(app, request.params.studyId.toLowerCase());
       if (study.researcher !== researcher)
         throw new ForbiddenError("NOT_STUDY_RESEARCHER", "only the study's researcher reads its contributions");
+      requireRowLevel(study);
       const cid = canonicalCid(request.params.cid, "params.cid");
       const row = await app.services.store.contributionByCid(study.studyId, cid);
       if (!row) throw new NotFoundError("NO_CONTRIBUTION", "no contribution of this study has this CID");
@@ -84,34 +90,10 @@ export function datasetRoutes(app: StudiesApp): void {
       const study = await servedStudy(app, request.params.studyId.toLowerCase());
       if (study.researcher !== researcher)
         throw new ForbiddenError("NOT_STUDY_RESEARCHER", "only the study's researcher pulls its dataset");
-      const { store, chain, now } = app.services;
-      const strict = strictRules(app);
+      requireRowLevel(study);
+      const { chain, now } = app.services;
       const block = chain.indexer.status().syncedBlock;
-
-      const included: ContributionRow[] = [];
-      let excluded = 0;
-      for (let after: string | undefined; ;) {
-        const page = await store.contributionsTo(study.studyId, { limit: PAGE, ...(after ? { after } : {}) });
-        const links = await Promise.all(page.map((row) => store.getConsentLink(row.patient, researcher)));
-        for (const [i, row] of page.entries()) {
-          const consentAddress = links[i]?.consentAddress ?? row.patient;
-          if (consentAddress !== row.consentAddress) {
-            excluded += 1;
-            continue;
-          }
-          const answer = await askConsent(chain, strict, {
-            consentAddress,
-            grantee: researcher,
-            scopeIds: [row.scopeId],
-            purpose: Purpose.Research,
-          });
-          if (!answer.ok) throw answer.error;
-          if (answer.access.allowed) included.push(row);
-          else excluded += 1;
-        }
-        if (page.length < PAGE) break;
-        after = page[page.length - 1]!.patient;
-      }
+      const { included, excluded } = await liveContributions(app, study, researcher);
 
       included.sort((a, b) => (a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0));
       const contributions = included.map((row) => ({ cid: row.cid, wrap: row.wrap }));

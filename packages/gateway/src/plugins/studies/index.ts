@@ -11,6 +11,9 @@ import type { UploadStaging } from "../records/staging.ts";
 import { contributionRoutes } from "./contributions.ts";
 import { datasetRoutes } from "./dataset.ts";
 import { studyRoutes } from "./studies.ts";
+import { aggregateRoutes } from "./aggregates.ts";
+import { StudyTallies } from "./tally.ts";
+import { loadKeyFile } from "../../auth/tokens.ts";
 
 export type StudiesApp = FastifyInstance<
   RawServerDefault,
@@ -27,7 +30,16 @@ export interface StudiesPluginOptions {
 
 export async function studiesPlugin(root: FastifyInstance, options: StudiesPluginOptions): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
-  studyRoutes(app);
-  contributionRoutes(app, options.staging);
+  const tallies = new StudyTallies(
+    await loadKeyFile(
+      app.config.dataDir,
+      "tally.key",
+      "every study's encrypted facts become uncountable (the gateway's share of each tally key is derived from it)",
+    ),
+    app.services.now,
+  );
+  studyRoutes(app, tallies);
+  contributionRoutes(app, options.staging, tallies);
   datasetRoutes(app);
+  aggregateRoutes(app, tallies);
 }

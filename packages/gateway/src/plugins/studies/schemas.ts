@@ -37,8 +37,36 @@ export const ServeStudy = Type.Object(
     scopes: Type.Array(ScopeString, {
       minItems: 1,
       maxItems: 32,
-      description: "The canonical scope strings the study was registered with (the chain holds their keccak256).",
+      description:
+        "The canonical scope strings the study was registered with (the chain holds their keccak256). " +
+        "`aggregate:<dimension>:<category>,<category>,...` scopes are counts the study may ask for; any other kind is row-level data.",
     }),
+    tallyShare: Type.Optional(
+      Type.Object(
+        {
+          publicKey: Type.String({
+            pattern: "^[A-Za-z0-9_-]{43}$",
+            description: "The researcher's tally key share X_r (ristretto255), base64url.",
+          }),
+          proof: Type.String({
+            pattern: "^[A-Za-z0-9_-]{86}$",
+            description: "proveTallyShare(share, tallyShareContext(studyId)), base64url.",
+          }),
+        },
+        {
+          additionalProperties: false,
+          description: "Required when the study has aggregate scopes: the researcher's half of the study's tally key.",
+        },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const Dimension = Type.Object(
+  {
+    name: Type.String(),
+    categories: Type.Array(Type.String(), { description: "The cells, in the order of the encrypted one-hot vector." }),
   },
   { additionalProperties: false },
 );
@@ -57,6 +85,10 @@ export const StudyView = Type.Object(
     endsAt: UnixSecondsSchema,
     approval: Type.String({ description: "The EthicsApprovalCredential, for a wallet that verifies it itself." }),
     checkedAt: UnixMsSchema,
+    aggregates: Type.Array(Dimension, { description: "What the study may count (its aggregate scopes)." }),
+    tallyKey: Type.Union([Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }), Type.Null()], {
+      description: "The joint tally key (base64url) a contribution's facts are encrypted to; null without aggregates.",
+    }),
   },
   { additionalProperties: false, examples: [{ studyId: STUDY_EXAMPLE }] },
 );
@@ -87,8 +119,97 @@ export const Contribute = Type.Object(
         "The keyed scope id of `study:<studyId>` under `consentAddress` (PatientScopes.forScope): the research grant's scope.",
     },
     consentAddress: Type.Optional(AddressSchema),
+    facts: Type.Optional(
+      Type.Record(
+        Type.String({ pattern: "^[a-z0-9-]{1,32}$" }),
+        Type.Object(
+          {
+            cells: Type.Array(Type.String({ pattern: "^[A-Za-z0-9_-]{86}$" }), { minItems: 2, maxItems: 64 }),
+            proof: Type.String({ pattern: "^[A-Za-z0-9_-]{1,11200}$" }),
+          },
+          { additionalProperties: false },
+        ),
+        {
+          maxProperties: 32,
+          description:
+            "Per aggregate dimension of the study: the patient's category as an encrypted one-hot vector with its " +
+            "proofs (@hygeia/crypto encryptFacts to the study's tallyKey, context factsContext(studyId, dimension, " +
+            "your address)). Required for every dimension when the study has any.",
+        },
+      ),
+    ),
   },
   { additionalProperties: false },
+);
+
+export const AggregateRequest = Type.Object(
+  { dimension: Type.String({ pattern: "^[a-z0-9-]{1,32}$", description: "One of the study's aggregate dimensions." }) },
+  { additionalProperties: false, examples: [{ dimension: "sex" }] },
+);
+
+export const AggregateQuery = Type.Object(
+  {
+    queryId: Type.String({ format: "uuid" }),
+    dimension: Dimension,
+    sums: Type.Array(Type.String(), {
+      description: "Per category, the encrypted count (base64url 64-byte cell): send your partial decryption of each.",
+    }),
+    expiresAt: UnixMsSchema,
+  },
+  { additionalProperties: false },
+);
+
+export const QueryParams = Type.Object(
+  {
+    studyId: Bytes32Schema,
+    queryId: Type.String({ format: "uuid", description: "The query id step 1 answered." }),
+  },
+  { additionalProperties: false },
+);
+
+export const AggregatePartials = Type.Object(
+  {
+    partials: Type.Array(
+      Type.Object(
+        {
+          partial: Type.String({ pattern: "^[A-Za-z0-9_-]{43}$" }),
+          proof: Type.String({ pattern: "^[A-Za-z0-9_-]{86}$" }),
+        },
+        { additionalProperties: false },
+      ),
+      {
+        minItems: 2,
+        maxItems: 64,
+        description: "partialDecrypt(share, sums[j], partialContext(queryId, j)) for each cell j, in order.",
+      },
+    ),
+  },
+  {
+    additionalProperties: false,
+    examples: [
+      {
+        partials: [
+          { partial: "A".repeat(43), proof: "A".repeat(86) },
+          { partial: "A".repeat(43), proof: "A".repeat(86) },
+        ],
+      },
+    ],
+  },
+);
+
+export const AggregateRelease = Type.Object(
+  {
+    dimension: Type.String(),
+    cells: Type.Record(Type.String(), Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]), {
+      description: "Count per category; null where withheld (under k, or it would reveal one that is).",
+    }),
+    total: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()]),
+    k: Type.Integer({ minimum: 3 }),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ dimension: "sex", cells: { female: 41, male: 37, other: 0, unknown: 12 }, total: 90, k: 11 }],
+  },
 );
 
 export const ContributionView = Type.Object(

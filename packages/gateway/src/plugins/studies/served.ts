@@ -14,6 +14,7 @@ import type { FastifyInstance } from "fastify";
 import { DependencyUnavailableError, GatewayError, NotFoundError } from "../../errors.ts";
 import type { StudyRow } from "../../store/types.ts";
 import type { StudyViewType } from "./schemas.ts";
+import { dimensionsOf, type StudyTallies } from "./tally.ts";
 
 export function studyRegistry(app: FastifyInstance): StudyRegistryClient {
   const studies = app.services.chain.studies;
@@ -82,7 +83,8 @@ export async function servedStudy(app: FastifyInstance, studyId: string): Promis
 }
 
 /** What a study looks like to patients and researchers. */
-export function studyView(row: StudyRow): StudyViewType {
+export function studyView(row: StudyRow, tallies: StudyTallies): StudyViewType {
+  const joint = tallies.jointKey(row);
   return {
     studyId: row.studyId,
     title: row.title,
@@ -93,5 +95,7 @@ export function studyView(row: StudyRow): StudyViewType {
     endsAt: row.endsAt,
     approval: row.approval,
     checkedAt: row.checkedAt,
+    aggregates: dimensionsOf(row),
+    tallyKey: joint === null ? null : Buffer.from(joint).toString("base64url"),
   };
 }

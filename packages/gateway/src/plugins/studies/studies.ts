@@ -2,15 +2,18 @@
 // and researchers list and read the studies served (GET). See served.ts for what keeps a study served.
 import { TrustRole } from "@hygeia/chain";
 import { requireRole, requireSession } from "../../auth/session.ts";
-import { ForbiddenError, GatewayError, NotFoundError } from "../../errors.ts";
+import { verifyTallyShare } from "@hygeia/crypto";
+import { aggregateDimensions, tallyShareContext } from "@hygeia/research";
+import { BadRequestError, ForbiddenError, GatewayError, NotFoundError } from "../../errors.ts";
 import { problemResponses } from "../../schemas.ts";
 import type { StudyRow } from "../../store/types.ts";
 import { approvalProblems } from "./approval.ts";
 import type { StudiesApp } from "./index.ts";
 import { ServeStudy, StudyList, StudyPage, StudyParams, StudyView } from "./schemas.ts";
 import { servedStudy, studyRegistry, studyView } from "./served.ts";
+import type { StudyTallies } from "./tally.ts";
 
-export function studyRoutes(app: StudiesApp): void {
+export function studyRoutes(app: StudiesApp, tallies: StudyTallies): void {
   app.post(
     "/studies",
     {
@@ -77,6 +80,35 @@ export function studyRoutes(app: StudiesApp): void {
           410,
           "this study was withdrawn here (its approval stopped verifying); register a new study with a new approval",
         );
+      let dimensions;
+      try {
+        dimensions = aggregateDimensions(request.body.scopes);
+      } catch (error) {
+        throw new BadRequestError("INVALID_AGGREGATE_SCOPE", (error as Error).message, { field: "body.scopes" });
+      }
+      const share = request.body.tallyShare;
+      if (dimensions.length > 0) {
+        if (share === undefined)
+          throw new BadRequestError(
+            "TALLY_SHARE_REQUIRED",
+            "the study has aggregate scopes: send your tally key share (deriveTallyKeyShare, proveTallyShare)",
+            { field: "body.tallyShare" },
+          );
+        const valid = verifyTallyShare(
+          Buffer.from(share.publicKey, "base64url"),
+          Buffer.from(share.proof, "base64url"),
+          tallyShareContext(studyId),
+        );
+        if (!valid)
+          throw new BadRequestError(
+            "TALLY_SHARE_INVALID",
+            "the tally share's proof does not verify for this study (proveTallyShare(share, tallyShareContext(studyId)))",
+            { field: "body.tallyShare" },
+          );
+      } else if (share !== undefined)
+        throw new BadRequestError("NO_AGGREGATES", "the study has no aggregate scopes: send no tally share", {
+          field: "body.tallyShare",
+        });
       const now = app.services.now();
       const title = verification.credential.subject.protocolTitle;
       const row: StudyRow = {
@@ -92,9 +124,10 @@ export function studyRoutes(app: StudiesApp): void {
         checkedAt: now,
         withdrawnAt: null,
         withdrawnReason: null,
+        tallyKey: dimensions.length > 0 ? share!.publicKey : null,
       };
       await app.services.store.putStudy(row);
-      return reply.code(201).send(studyView(row));
+      return reply.code(201).send(studyView(row, tallies));
     },
   );
 
@@ -130,7 +163,7 @@ export function studyRoutes(app: StudiesApp): void {
         }
       }
       return {
-        studies: served.map(studyView),
+        studies: served.map((row) => studyView(row, tallies)),
         next: rows.length === limit ? rows[rows.length - 1]!.studyId : null,
       };
     },
@@ -153,7 +186,7 @@ export function studyRoutes(app: StudiesApp): void {
     },
     async (request) => {
       requireSession(request);
-      return studyView(await servedStudy(app, request.params.studyId.toLowerCase()));
+      return studyView(await servedStudy(app, request.params.studyId.toLowerCase()), tallies);
     },
   );
 }

@@ -39,6 +39,8 @@ import type {
   StatusListRow,
   StudyRow,
   ContributionRow,
+  AggregateReleaseRow,
+  EncryptedFactsRow,
   WebhookRow,
   WrapRow,
 } from "../types.ts";
@@ -978,13 +980,14 @@ export class SqliteGatewayStore implements GatewayStore {
     this.#run("store a study", () =>
       this.#change(
         `INSERT INTO studies (study_id, researcher, irb, approval, title, scopes, encryption_key, ends_at, created_at,
-                              checked_at, withdrawn_at, withdrawn_reason)
+                              checked_at, withdrawn_at, withdrawn_reason, tally_key)
          VALUES ($studyId, $researcher, $irb, $approval, $title, $scopes, $encryptionKey, $endsAt, $createdAt,
-                 $checkedAt, $withdrawnAt, $withdrawnReason)
+                 $checkedAt, $withdrawnAt, $withdrawnReason, $tallyKey)
          ON CONFLICT (study_id) DO UPDATE SET researcher = excluded.researcher, irb = excluded.irb,
            approval = excluded.approval, title = excluded.title, scopes = excluded.scopes,
            encryption_key = excluded.encryption_key, ends_at = excluded.ends_at, checked_at = excluded.checked_at,
-           withdrawn_at = excluded.withdrawn_at, withdrawn_reason = excluded.withdrawn_reason`,
+           withdrawn_at = excluded.withdrawn_at, withdrawn_reason = excluded.withdrawn_reason,
+           tally_key = excluded.tally_key`,
         { ...row, scopes: JSON.stringify(row.scopes) },
       ),
     );
@@ -1035,12 +1038,12 @@ export class SqliteGatewayStore implements GatewayStore {
           patient: row.patient,
         });
         this.#change(
-          `INSERT INTO contributions (study_id, patient, cid, size, consent_address, scope_id, wrap, created_at)
-           VALUES ($studyId, $patient, $cid, $size, $consentAddress, $scopeId, $wrap, $createdAt)
+          `INSERT INTO contributions (study_id, patient, cid, size, consent_address, scope_id, wrap, facts, created_at)
+           VALUES ($studyId, $patient, $cid, $size, $consentAddress, $scopeId, $wrap, $facts, $createdAt)
            ON CONFLICT (study_id, patient) DO UPDATE SET cid = excluded.cid, size = excluded.size,
              consent_address = excluded.consent_address, scope_id = excluded.scope_id, wrap = excluded.wrap,
-             created_at = excluded.created_at`,
-          { ...row },
+             facts = excluded.facts, created_at = excluded.created_at`,
+          { ...row, facts: row.facts === null ? null : JSON.stringify(row.facts) },
         );
         return previous === undefined ? undefined : contributionRow(previous);
       }),
@@ -1100,6 +1103,37 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run(
       "read a contribution",
       () => this.#get("SELECT 1 AS found FROM contributions WHERE cid = $cid LIMIT 1", { cid }) !== undefined,
+    );
+  }
+
+  async appendAggregateRelease(row: AggregateReleaseRow): Promise<void> {
+    this.#run("store an aggregate release", () =>
+      this.#change(
+        `INSERT INTO aggregate_releases (study_id, dimension, seq, released_at, release)
+         VALUES ($studyId, $dimension,
+                 (SELECT coalesce(max(seq) + 1, 0) FROM aggregate_releases WHERE study_id = $studyId AND dimension = $dimension),
+                 $releasedAt, $release)`,
+        {
+          studyId: row.studyId,
+          dimension: row.dimension,
+          releasedAt: row.releasedAt,
+          release: JSON.stringify(row.release),
+        },
+      ),
+    );
+  }
+
+  async aggregateReleases(studyId: string, dimension: string): Promise<AggregateReleaseRow[]> {
+    return this.#run("list aggregate releases", () =>
+      this.#all("SELECT * FROM aggregate_releases WHERE study_id = $studyId AND dimension = $dimension ORDER BY seq", {
+        studyId,
+        dimension,
+      }).map((r) => ({
+        studyId: text(r, "study_id"),
+        dimension: text(r, "dimension"),
+        releasedAt: int(r, "released_at"),
+        release: JSON.parse(text(r, "release")) as AggregateReleaseRow["release"],
+      })),
     );
   }
 
@@ -1321,6 +1355,7 @@ function studyRow(row: Row): StudyRow {
     checkedAt: int(row, "checked_at"),
     withdrawnAt: intOrNull(row, "withdrawn_at"),
     withdrawnReason: textOrNull(row, "withdrawn_reason"),
+    tallyKey: textOrNull(row, "tally_key"),
   };
 }
 
@@ -1333,6 +1368,7 @@ function contributionRow(row: Row): ContributionRow {
     consentAddress: text(row, "consent_address"),
     scopeId: text(row, "scope_id"),
     wrap: text(row, "wrap"),
+    facts: row.facts === null ? null : (JSON.parse(text(row, "facts")) as Record<string, EncryptedFactsRow>),
     createdAt: int(row, "created_at"),
   };
 }

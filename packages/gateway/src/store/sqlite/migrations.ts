@@ -186,8 +186,9 @@ CREATE INDEX staged_uploads_by_cid ON staged_uploads (cid);
   {
     version: 5,
     name: "studies_and_contributions",
-    // Research: the studies this gateway serves (approval verified) and the patients' encrypted contributions to
-    // them, one per (study, patient). Pulls page through a study's contributions by patient.
+    // Research: the studies this gateway serves (approval verified, the researcher's tally key share), the
+    // patients' encrypted contributions to them (one per study and patient; pulls page by patient) with their
+    // encrypted facts, and each aggregate table released (the history small-cell suppression checks against).
     sql: `
 CREATE TABLE studies (
   study_id TEXT PRIMARY KEY,
@@ -201,7 +202,8 @@ CREATE TABLE studies (
   created_at INTEGER NOT NULL,
   checked_at INTEGER NOT NULL,
   withdrawn_at INTEGER,
-  withdrawn_reason TEXT
+  withdrawn_reason TEXT,
+  tally_key TEXT
 ) STRICT, WITHOUT ROWID;
 
 CREATE TABLE contributions (
@@ -212,11 +214,21 @@ CREATE TABLE contributions (
   consent_address TEXT NOT NULL,
   scope_id TEXT NOT NULL,
   wrap TEXT NOT NULL,
+  facts TEXT,
   created_at INTEGER NOT NULL,
   PRIMARY KEY (study_id, patient)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX contributions_by_patient ON contributions (patient, study_id);
 CREATE INDEX contributions_by_cid ON contributions (cid);
+
+CREATE TABLE aggregate_releases (
+  study_id TEXT NOT NULL,
+  dimension TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  released_at INTEGER NOT NULL,
+  release TEXT NOT NULL,
+  PRIMARY KEY (study_id, dimension, seq)
+) STRICT, WITHOUT ROWID;
 `,
   },
 ];

@@ -1,0 +1,150 @@
+// Aggregates: counts per category over the contributors with live consent, released only as small-cell
+// suppression allows, computed without anyone reading one patient's facts (tally.ts, @hygeia/crypto tally.ts).
+//
+// Two steps, both for the study's researcher (researcher role) while the study is served:
+// 1. POST /studies/:id/aggregates { dimension }: the gateway sums the encrypted facts of the live contributors and
+//    answers the encrypted sums with a query id (single use, five minutes).
+// 2. POST /studies/:id/aggregates/:queryId { partials }: the researcher's partial decryption of each sum, with
+//    proofs. The gateway checks them, adds its own, recovers the counts, suppresses (k = research.minCell, the
+//    study's earlier releases of that dimension as history: a hidden cell is not derivable from totals nor from
+//    two releases), stores the release, and answers it. The researcher never receives a withheld count.
+//
+// Deny by default: only the dimensions the study registered (its `aggregate:` scopes) are counted; a study with none
+// gets nothing. Patients' consent is checked as for a pull (live.ts): a revoked patient is not counted.
+import { decryptCount, partialDecrypt, verifyPartialDecryption } from "@hygeia/crypto";
+import { partialContext, suppressSmallCells } from "@hygeia/research";
+import { requireRole } from "../../auth/session.ts";
+import { BadRequestError, ForbiddenError, GatewayError } from "../../errors.ts";
+import { problemResponses } from "../../schemas.ts";
+import type { StudiesApp } from "./index.ts";
+import { liveContributions } from "./live.ts";
+import {
+  AggregatePartials,
+  AggregateQuery,
+  AggregateRelease,
+  AggregateRequest,
+  QueryParams,
+  StudyParams,
+} from "./schemas.ts";
+import { servedStudy } from "./served.ts";
+import { base64url, dimensionsOf, type StudyTallies } from "./tally.ts";
+
+export function aggregateRoutes(app: StudiesApp, tallies: StudyTallies): void {
+  /** The study, served, asked by its own researcher. */
+  const researchersStudy = async (request: { params: { studyId: string } } & Parameters<typeof requireRole>[0]) => {
+    const researcher = requireRole(request, "researcher").address;
+    const study = await servedStudy(app, request.params.studyId.toLowerCase());
+    if (study.researcher !== researcher)
+      throw new ForbiddenError("NOT_STUDY_RESEARCHER", "only the study's researcher asks for its aggregates");
+    return { study, researcher };
+  };
+
+  app.post(
+    "/studies/:studyId/aggregates",
+    {
+      schema: {
+        tags: ["studies"],
+        summary: "Aggregate, step 1: the encrypted counts of one dimension",
+        description:
+          "Sums the encrypted facts of the contributors whose research consent is live now, for one of the study's " +
+          "aggregate dimensions, and answers the encrypted count per category with a query id. Decrypt your share " +
+          "of each (partialDecrypt) and send them to step 2 within five minutes.",
+        operationId: "openAggregate",
+        security: [{ bearer: [] }],
+        params: StudyParams,
+        body: AggregateRequest,
+        response: { 200: AggregateQuery, ...problemResponses(400, 401, 403, 404, 410, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { study, researcher } = await researchersStudy(request);
+      const dimensions = dimensionsOf(study);
+      if (dimensions.length === 0)
+        throw new ForbiddenError(
+          "NO_AGGREGATES",
+          "this study was approved for no aggregate counts (no aggregate: scope)",
+        );
+      const dimension = dimensions.find((d) => d.name === request.body.dimension);
+      if (dimension === undefined)
+        throw new BadRequestError(
+          "UNKNOWN_DIMENSION",
+          `the study counts only ${dimensions.map((d) => d.name).join(", ")}`,
+          { field: "body.dimension" },
+        );
+      const { included } = await liveContributions(app, study, researcher);
+      const query = tallies.open(study, dimension, included);
+      return {
+        queryId: query.id,
+        dimension,
+        sums: query.sums.map(base64url),
+        expiresAt: query.expiresAt,
+      };
+    },
+  );
+
+  app.post(
+    "/studies/:studyId/aggregates/:queryId",
+    {
+      schema: {
+        tags: ["studies"],
+        summary: "Aggregate, step 2: decrypt and release the counts",
+        description:
+          "Takes your partial decryption of each encrypted count of the query (with its proof), adds the " +
+          "gateway's, and answers the counts small-cell suppression releases: a cell under k, or one that the " +
+          "totals or an earlier release would reveal, is null. The query is used up, whatever the answer.",
+        operationId: "releaseAggregate",
+        security: [{ bearer: [] }],
+        params: QueryParams,
+        body: AggregatePartials,
+        response: { 200: AggregateRelease, ...problemResponses(400, 401, 403, 404, 410, 503) },
+      },
+    },
+    async (request) => {
+      const { study } = await researchersStudy(request);
+      const query = tallies.take(study.studyId, request.params.queryId);
+      if (query === undefined)
+        throw new GatewayError(
+          "AGGREGATE_QUERY_NOT_FOUND",
+          404,
+          "no open aggregate query of this study has this id (used, expired, or another gateway's): start again",
+          { field: "params.queryId" },
+        );
+      const { partials } = request.body;
+      if (partials.length !== query.sums.length || study.tallyKey === null)
+        throw new BadRequestError(
+          "INVALID_PARTIALS",
+          `send one partial decryption per category (${query.sums.length})`,
+          {
+            field: "body.partials",
+          },
+        );
+      const researcherKey = Buffer.from(study.tallyKey, "base64url");
+      const gatewayShare = tallies.share(study.studyId);
+      const counts: Record<string, number> = {};
+      query.sums.forEach((sum, j) => {
+        const partial = Buffer.from(partials[j]!.partial, "base64url");
+        const proof = Buffer.from(partials[j]!.proof, "base64url");
+        if (!verifyPartialDecryption(researcherKey, sum, partial, proof, partialContext(query.id, j)))
+          throw new BadRequestError(
+            "INVALID_PARTIALS",
+            `partials[${j}] is not your share's decryption of sums[${j}] (partialDecrypt with partialContext(queryId, ${j}))`,
+            { field: `body.partials[${j}]` },
+          );
+        const own = partialDecrypt(gatewayShare, sum, partialContext(query.id, j)).partial;
+        counts[query.dimension.categories[j]!] = decryptCount(sum, [partial, own], query.contributors);
+      });
+      const history = await app.services.store.aggregateReleases(study.studyId, query.dimension.name);
+      const { release } = suppressSmallCells(counts, {
+        k: app.config.research.minCell,
+        history: history.map((row) => row.release),
+      });
+      await app.services.store.appendAggregateRelease({
+        studyId: study.studyId,
+        dimension: query.dimension.name,
+        releasedAt: app.services.now(),
+        release,
+      });
+      return { dimension: query.dimension.name, ...release };
+    },
+  );
+}
