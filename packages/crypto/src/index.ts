@@ -125,6 +125,7 @@ export {
   encryptFacts,
   partialDecrypt,
   proveTallyShare,
+  subtractCells,
   verifyFacts,
   verifyPartialDecryption,
   verifyTallyShare,

@@ -316,6 +316,17 @@ export function addCells(cells: readonly Uint8Array[]): Uint8Array {
   return concat([S1.toBytes(), S2.toBytes()]);
 }
 
+/** `total` minus each of `cells`: the encrypted sum without those contributors (a running sum's update). */
+export function subtractCells(total: Uint8Array, cells: readonly Uint8Array[]): Uint8Array {
+  let [S1, S2] = cellPoints(total, "total");
+  cells.forEach((cell, j) => {
+    const [C1, C2] = cellPoints(cell, `cells[${j}]`);
+    S1 = S1.subtract(C1);
+    S2 = S2.subtract(C2);
+  });
+  return concat([S1.toBytes(), S2.toBytes()]);
+}
+
 /** One share's partial decryption of an encrypted count: D = x·C1 (32 bytes) and a proof that x is the share's. */
 export function partialDecrypt(
   share: TallyKeyShare,

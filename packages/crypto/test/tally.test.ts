@@ -12,6 +12,7 @@ import {
   encryptFacts,
   partialDecrypt,
   proveTallyShare,
+  subtractCells,
   verifyFacts,
   verifyPartialDecryption,
   verifyTallyShare,
@@ -43,6 +44,16 @@ describe("crypto: encrypted tallies", function () {
   it("counts patients per category through encryption, sums and two partial decryptions", function () {
     expect(tally([0, 2, 2, 1, 2, 0, 2], 3)).to.deep.equal([2, 1, 4]);
     expect(tally([1], 4)).to.deep.equal([0, 1, 0, 0]);
+  });
+
+  it("keeps a running sum: adding then subtracting a contributor's cells leaves the sum without them", function () {
+    const facts = [0, 1, 1].map((c, i) => encryptFacts(joint, 2, c, ctx(i)));
+    const all = addCells(facts.map((f) => f.cells[1]!));
+    const without = subtractCells(all, [facts[2]!.cells[1]!]);
+    const partials = (cell: Uint8Array) => [researcher, gateway].map((s) => partialDecrypt(s, cell, "q").partial);
+    expect(decryptCount(all, partials(all), 3)).to.equal(2);
+    expect(decryptCount(without, partials(without), 3)).to.equal(1);
+    expect(subtractCells(all, [])).to.deep.equal(all);
   });
 
   it("derives the same share from the same seed and label, another from another label", function () {
