@@ -190,6 +190,28 @@ export interface EncryptedFactsRow {
   proof: string;
 }
 
+/**
+ * A study's running tallies: per aggregate dimension, the encrypted sum of the cells of every stored contribution
+ * (@hygeia/crypto addCells), so a count costs the contributors left out, not all of them. `version` orders the
+ * updates: each write of a contribution of the study carries the next one (compare-and-swap between gateways).
+ */
+export interface TallySumsRow {
+  studyId: string;
+  version: number;
+  /** dimension -> one base64url 64-byte encrypted sum per category. */
+  sums: Record<string, string[]>;
+}
+
+/** The study's new tallies, written with a contribution: `version` must be the stored version + 1 (1: none yet). */
+export interface TallyUpdate {
+  version: number;
+  sums: Record<string, string[]>;
+}
+
+/** A contribution write: done (with the row it replaced or deleted), or refused because the tallies moved. */
+export type ContributionWrite =
+  { written: true; previous: ContributionRow | undefined } | { written: false; previous?: undefined };
+
 /** One aggregate table released to a study (after small-cell suppression): the history later releases check. */
 export interface AggregateReleaseRow {
   studyId: string;
@@ -354,11 +376,17 @@ export interface GatewayStore {
   listStudies(options: ListOptions): Promise<StudyRow[]>;
   /** Records a re-check of the approval: its time and, when it failed for good, the withdrawal. False: no such study. */
   setStudyCheck(studyId: string, checkedAt: number, withdrawn: { at: number; reason: string } | null): Promise<boolean>;
-  /** Stores the patient's contribution to the study, replacing its earlier one; returns the replaced row. */
-  putContribution(row: ContributionRow): Promise<ContributionRow | undefined>;
+  /**
+   * Stores the patient's contribution to the study, replacing its earlier one (`previous`). With `tally`, the
+   * study's tallies are written in the same transaction, and nothing is written (`written: false`) unless
+   * `tally.version` is the stored version + 1.
+   */
+  putContribution(row: ContributionRow, tally?: TallyUpdate): Promise<ContributionWrite>;
   getContribution(studyId: string, patient: string): Promise<ContributionRow | undefined>;
-  /** Removes and returns the patient's contribution (opt-out); undefined when there was none. */
-  deleteContribution(studyId: string, patient: string): Promise<ContributionRow | undefined>;
+  /** Removes the patient's contribution (opt-out; `previous` is it, undefined when none), with `tally` as above. */
+  deleteContribution(studyId: string, patient: string, tally?: TallyUpdate): Promise<ContributionWrite>;
+  /** The study's running tallies; undefined before its first contribution with facts. */
+  getTallySums(studyId: string): Promise<TallySumsRow | undefined>;
   /** A study's contributions ordered by patient, after `options.after` (a patient address). */
   contributionsTo(studyId: string, options: ListOptions): Promise<ContributionRow[]>;
   /** The patient's contributions, ordered by studyId. */

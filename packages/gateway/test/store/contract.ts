@@ -659,9 +659,9 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         const studyId = bytes32();
         const patients = [address(), address(), address()].sort();
         const first = contribution(studyId, patients[0]!, cid());
-        expect(await store.putContribution(first)).to.equal(undefined);
+        expect(await store.putContribution(first)).to.deep.equal({ written: true, previous: undefined });
         const second = { ...contribution(studyId, patients[0]!, cid()), createdAt: 2 };
-        expect(await store.putContribution(second)).to.deep.equal(first);
+        expect(await store.putContribution(second)).to.deep.equal({ written: true, previous: first });
         for (const patient of patients.slice(1)) await store.putContribution(contribution(studyId, patient, cid()));
         expect(await store.getContribution(studyId, patients[0]!)).to.deep.equal(second);
         expect(await store.isContribution(second.cid)).to.equal(true);
@@ -677,10 +677,41 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         expect((await store.contributionsOf(patients[1]!)).map((row) => row.studyId)).to.deep.equal(
           [studyId, otherStudy].sort(),
         );
-        expect(await store.deleteContribution(studyId, patients[0]!)).to.deep.equal(second);
-        expect(await store.deleteContribution(studyId, patients[0]!)).to.equal(undefined);
+        expect(await store.deleteContribution(studyId, patients[0]!)).to.deep.equal({
+          written: true,
+          previous: second,
+        });
+        expect(await store.deleteContribution(studyId, patients[0]!)).to.deep.equal({
+          written: true,
+          previous: undefined,
+        });
         expect(await store.getContribution(studyId, patients[0]!)).to.equal(undefined);
         expect(await store.isContribution(second.cid)).to.equal(false);
+      });
+
+      it("writes a study's tallies with its contributions, only as the next version (compare-and-swap)", async function () {
+        const studyId = bytes32();
+        const [alice, bob] = [address(), address()];
+        expect(await store.getTallySums(studyId)).to.equal(undefined);
+        const first = contribution(studyId, alice, cid());
+        expect(await store.putContribution(first, { version: 2, sums: { sex: ["a"] } })).to.deep.equal({
+          written: false,
+        });
+        expect(await store.getContribution(studyId, alice)).to.equal(undefined);
+        expect((await store.putContribution(first, { version: 1, sums: { sex: ["a"] } })).written).to.equal(true);
+        // A second writer that read version 0 too loses, and writes nothing.
+        const late = contribution(studyId, bob, cid());
+        expect((await store.putContribution(late, { version: 1, sums: { sex: ["b"] } })).written).to.equal(false);
+        expect(await store.getContribution(studyId, bob)).to.equal(undefined);
+        expect((await store.putContribution(late, { version: 2, sums: { sex: ["ab"] } })).written).to.equal(true);
+        expect(await store.getTallySums(studyId)).to.deep.equal({ studyId, version: 2, sums: { sex: ["ab"] } });
+        expect((await store.deleteContribution(studyId, alice, { version: 2, sums: { sex: ["x"] } })).written).to.equal(
+          false,
+        );
+        expect(await store.getContribution(studyId, alice)).to.deep.equal(first);
+        const gone = await store.deleteContribution(studyId, alice, { version: 3, sums: { sex: ["b"] } });
+        expect(gone).to.deep.equal({ written: true, previous: first });
+        expect(await store.getTallySums(studyId)).to.deep.equal({ studyId, version: 3, sums: { sex: ["b"] } });
       });
 
       it("keeps each (study, dimension)'s aggregate releases in order", async function () {
@@ -926,6 +957,7 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         getContribution: () => store.getContribution(bytes32(), a),
         deleteContribution: () => store.deleteContribution(bytes32(), a),
         contributionsTo: () => store.contributionsTo(bytes32(), { limit: 1 }),
+        getTallySums: () => store.getTallySums(bytes32()),
         contributionsOf: () => store.contributionsOf(a),
         contributionByCid: () => store.contributionByCid(bytes32(), c),
         isContribution: () => store.isContribution(c),

@@ -260,7 +260,7 @@ describe("SQLite GatewayStore", function () {
     let db = side(dir); // back to version 1: before one owner per CID
     db.exec(
       "DROP INDEX records_by_cid; DROP INDEX consent_links_by_address; DROP TABLE staged_uploads; " +
-        "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; " +
+        "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; DROP TABLE tally_sums; " +
         "DELETE FROM schema_migrations WHERE version >= 2",
     );
     db.close();
@@ -291,7 +291,7 @@ describe("SQLite GatewayStore", function () {
     let db = side(dir); // a version-1 database holding what version 2 forbids: one CID under two patients
     db.exec(
       "DROP INDEX records_by_cid; DROP INDEX consent_links_by_address; DROP TABLE staged_uploads; " +
-        "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; " +
+        "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; DROP TABLE tally_sums; " +
         "DELETE FROM schema_migrations WHERE version >= 2",
     );
     db.exec(`INSERT INTO records VALUES ('0x01', 'bafy-dup', 1, '{}', 1), ('0x02', 'bafy-dup', 1, '{}', 2)`);

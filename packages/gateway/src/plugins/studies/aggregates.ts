@@ -71,8 +71,8 @@ export function aggregateRoutes(app: StudiesApp, tallies: StudyTallies): void {
           `the study counts only ${dimensions.map((d) => d.name).join(", ")}`,
           { field: "body.dimension" },
         );
-      const { included } = await liveContributions(app, study, researcher);
-      const query = tallies.open(study, dimension, included);
+      const live = await liveContributions(app, study, researcher);
+      const query = await tallies.open(app.services.store, study, dimension, live);
       return {
         queryId: query.id,
         dimension,

@@ -96,7 +96,9 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tall
             "this CID is not an upload of yours awaiting registration: PUT /v1/uploads the encrypted extract first",
           );
         row.size = staged.size;
-        const replaced = await store.putContribution(row);
+        const { previous: replaced } = await tallies.writeContribution(store, study, patient, row.facts, (tally) =>
+          store.putContribution(row, tally),
+        );
         await staging.take(cid, patient);
         return replaced;
       });
@@ -155,7 +157,14 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tall
     async (request) => {
       const patient = requireSession(request).address;
       const studyId = request.params.studyId.toLowerCase();
-      const row = await app.services.store.deleteContribution(studyId, patient);
+      const { store } = app.services;
+      const study = await store.getStudy(studyId);
+      const { previous: row } =
+        study === undefined
+          ? await store.deleteContribution(studyId, patient)
+          : await tallies.writeContribution(store, study, patient, null, (tally) =>
+              store.deleteContribution(studyId, patient, tally),
+            );
       if (!row) throw new NotFoundError("NO_CONTRIBUTION", "you have no contribution to this study");
       const unpinned = await staging.letGo(row.cid, patient);
       return { studyId, cid: row.cid, unpinned };

@@ -18,18 +18,18 @@ export async function liveContributions(
   app: FastifyInstance,
   study: Pick<StudyRow, "studyId">,
   researcher: string,
-): Promise<{ included: ContributionRow[]; excluded: number }> {
+): Promise<{ included: ContributionRow[]; excluded: number; excludedRows: ContributionRow[] }> {
   const { store, chain } = app.services;
   const strict = strictRules(app);
   const included: ContributionRow[] = [];
-  let excluded = 0;
+  const excludedRows: ContributionRow[] = [];
   for (let after: string | undefined; ;) {
     const page = await store.contributionsTo(study.studyId, { limit: PAGE, ...(after ? { after } : {}) });
     const links = await Promise.all(page.map((row) => store.getConsentLink(row.patient, researcher)));
     for (const [i, row] of page.entries()) {
       const consentAddress = links[i]?.consentAddress ?? row.patient;
       if (consentAddress !== row.consentAddress) {
-        excluded += 1;
+        excludedRows.push(row);
         continue;
       }
       const answer = await askConsent(chain, strict, {
@@ -40,10 +40,10 @@ export async function liveContributions(
       });
       if (!answer.ok) throw answer.error;
       if (answer.access.allowed) included.push(row);
-      else excluded += 1;
+      else excludedRows.push(row);
     }
     if (page.length < PAGE) break;
     after = page[page.length - 1]!.patient;
   }
-  return { included, excluded };
+  return { included, excluded: excludedRows.length, excludedRows };
 }

@@ -10,12 +10,28 @@
 // - An open query holds the sums it served and nothing else; it is single use and expires (QUERY_TTL_MS), and the
 //   researcher's partials are checked against exactly those sums.
 import { randomUUID } from "node:crypto";
-import { addCells, combineTallyKeys, deriveTallyKeyShare, verifyFacts, type TallyKeyShare } from "@hygeia/crypto";
+import {
+  addCells,
+  combineTallyKeys,
+  deriveTallyKeyShare,
+  subtractCells,
+  verifyFacts,
+  type TallyKeyShare,
+} from "@hygeia/crypto";
 import { aggregateDimensions, factsContext, type AggregateDimension } from "@hygeia/research";
 import { BadRequestError, GatewayError } from "../../errors.ts";
-import type { ContributionRow, EncryptedFactsRow, StudyRow } from "../../store/types.ts";
+import type {
+  ContributionRow,
+  ContributionWrite,
+  EncryptedFactsRow,
+  GatewayStore,
+  StudyRow,
+  TallyUpdate,
+} from "../../store/types.ts";
 
 export const QUERY_TTL_MS = 5 * 60_000;
+/** Compare-and-swap attempts of one contribution write against concurrent ones of the same study. */
+const WRITE_ATTEMPTS = 8;
 /** Open queries kept at once (all studies); past it, new queries wait for old ones to expire. */
 const MAX_OPEN_QUERIES = 1_000;
 
@@ -30,6 +46,10 @@ export interface OpenQuery {
 }
 
 const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString("base64url");
+const bytes = (text: string): Uint8Array => new Uint8Array(Buffer.from(text, "base64url"));
+/** The cells of one dimension of a contribution's facts, decoded; [] when it has none. */
+const cellsOf = (facts: ContributionRow["facts"], dimension: string): Uint8Array[] =>
+  facts?.[dimension]?.cells.map(bytes) ?? [];
 
 function bytesOf(text: string, length: number, field: string): Uint8Array {
   const bytes = Buffer.from(text, "base64url");
@@ -116,27 +136,77 @@ export class StudyTallies {
     return out;
   }
 
-  /** Sums the contributors' cells of `dimension` and opens a query for the researcher to decrypt. */
-  open(study: StudyRow, dimension: AggregateDimension, contributions: readonly ContributionRow[]): OpenQuery {
+  /**
+   * Writes a contribution change (`write`: the store's put or delete, given the study's next tallies) and keeps the
+   * study's running sums with it: + the new facts, − the facts of the row it replaces or deletes, as one
+   * compare-and-swap; a concurrent write of the same study makes it read and try again.
+   */
+  async writeContribution(
+    store: GatewayStore,
+    study: StudyRow,
+    patient: string,
+    next: ContributionRow["facts"],
+    write: (tally: TallyUpdate | undefined) => Promise<ContributionWrite>,
+  ): Promise<ContributionWrite & { written: true }> {
+    const dimensions = dimensionsOf(study);
+    for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt++) {
+      let tally: TallyUpdate | undefined;
+      if (dimensions.length > 0) {
+        const [current, previous] = await Promise.all([
+          store.getTallySums(study.studyId),
+          store.getContribution(study.studyId, patient),
+        ]);
+        const sums: Record<string, string[]> = {};
+        for (const { name, categories } of dimensions) {
+          const added = cellsOf(next, name);
+          const removed = cellsOf(previous?.facts ?? null, name);
+          sums[name] = categories.map((_, j) => {
+            const base = current?.sums[name]?.[j];
+            const start = base === undefined ? addCells([]) : bytes(base);
+            const plus = added[j] === undefined ? start : addCells([start, added[j]]);
+            return b64(removed[j] === undefined ? plus : subtractCells(plus, [removed[j]]));
+          });
+        }
+        tally = { version: (current?.version ?? 0) + 1, sums };
+      }
+      const result = await write(tally);
+      if (result.written) return result;
+    }
+    throw new GatewayError(
+      "STUDY_BUSY",
+      503,
+      "the study's tallies kept changing while this contribution was written; nothing was written, retry",
+      { extensions: { retryAfter: 1 } },
+    );
+  }
+
+  /**
+   * Opens a query of `dimension`: the study's running sums minus the cells of the contributions left out (no live
+   * consent now), so the cost is that of the excluded contributors only.
+   */
+  async open(
+    store: GatewayStore,
+    study: StudyRow,
+    dimension: AggregateDimension,
+    live: { included: readonly ContributionRow[]; excludedRows: readonly ContributionRow[] },
+  ): Promise<OpenQuery> {
     this.#expire();
     if (this.#queries.size >= MAX_OPEN_QUERIES)
       throw new GatewayError("AGGREGATE_QUERIES_EXHAUSTED", 429, "too many aggregate queries are open; retry shortly", {
         extensions: { retryAfter: 60 },
       });
-    const sums = dimension.categories.map((_, j) =>
-      addCells(
-        contributions.flatMap((row) => {
-          const cell = row.facts?.[dimension.name]?.cells[j];
-          return cell === undefined ? [] : [new Uint8Array(Buffer.from(cell, "base64url"))];
-        }),
-      ),
-    );
+    const stored = (await store.getTallySums(study.studyId))?.sums[dimension.name];
+    const sums = dimension.categories.map((_, j) => {
+      const total = stored?.[j] === undefined ? addCells([]) : bytes(stored[j]);
+      const leftOut = live.excludedRows.flatMap((row) => cellsOf(row.facts, dimension.name).slice(j, j + 1));
+      return subtractCells(total, leftOut);
+    });
     const query: OpenQuery = {
       id: randomUUID(),
       studyId: study.studyId,
       dimension,
       sums,
-      contributors: contributions.filter((row) => row.facts?.[dimension.name] !== undefined).length,
+      contributors: live.included.filter((row) => row.facts?.[dimension.name] !== undefined).length,
       expiresAt: this.#now() + QUERY_TTL_MS,
     };
     this.#queries.set(query.id, query);

@@ -40,7 +40,10 @@ import type {
   StudyRow,
   ContributionRow,
   AggregateReleaseRow,
+  ContributionWrite,
   EncryptedFactsRow,
+  TallySumsRow,
+  TallyUpdate,
   WebhookRow,
   WrapRow,
 } from "../types.ts";
@@ -1030,9 +1033,10 @@ export class SqliteGatewayStore implements GatewayStore {
     );
   }
 
-  async putContribution(row: ContributionRow): Promise<ContributionRow | undefined> {
+  async putContribution(row: ContributionRow, tally?: TallyUpdate): Promise<ContributionWrite> {
     return this.#run("store a contribution", () =>
-      this.#transaction(() => {
+      this.#transaction((): ContributionWrite => {
+        if (tally !== undefined && !this.#writeTally(row.studyId, tally)) return { written: false };
         const previous = this.#get("SELECT * FROM contributions WHERE study_id = $studyId AND patient = $patient", {
           studyId: row.studyId,
           patient: row.patient,
@@ -1045,9 +1049,34 @@ export class SqliteGatewayStore implements GatewayStore {
              facts = excluded.facts, created_at = excluded.created_at`,
           { ...row, facts: row.facts === null ? null : JSON.stringify(row.facts) },
         );
-        return previous === undefined ? undefined : contributionRow(previous);
+        return { written: true, previous: previous === undefined ? undefined : contributionRow(previous) };
       }),
     );
+  }
+
+  /** In a transaction: writes the study's tallies when `tally.version` is the stored version + 1; false otherwise. */
+  #writeTally(studyId: string, tally: TallyUpdate): boolean {
+    const current = this.#get("SELECT version FROM tally_sums WHERE study_id = $studyId", { studyId });
+    const stored = current === undefined ? 0 : int(current, "version");
+    if (tally.version !== stored + 1) return false;
+    this.#change(
+      `INSERT INTO tally_sums (study_id, version, sums) VALUES ($studyId, $version, $sums)
+       ON CONFLICT (study_id) DO UPDATE SET version = excluded.version, sums = excluded.sums`,
+      { studyId, version: tally.version, sums: JSON.stringify(tally.sums) },
+    );
+    return true;
+  }
+
+  async getTallySums(studyId: string): Promise<TallySumsRow | undefined> {
+    return this.#run("read a study's tallies", () => {
+      const row = this.#get("SELECT * FROM tally_sums WHERE study_id = $studyId", { studyId });
+      if (row === undefined) return undefined;
+      return {
+        studyId: text(row, "study_id"),
+        version: int(row, "version"),
+        sums: JSON.parse(text(row, "sums")) as Record<string, string[]>,
+      };
+    });
   }
 
   async getContribution(studyId: string, patient: string): Promise<ContributionRow | undefined> {
@@ -1060,14 +1089,17 @@ export class SqliteGatewayStore implements GatewayStore {
     });
   }
 
-  async deleteContribution(studyId: string, patient: string): Promise<ContributionRow | undefined> {
-    return this.#run("delete a contribution", () => {
-      const row = this.#get("DELETE FROM contributions WHERE study_id = $studyId AND patient = $patient RETURNING *", {
-        studyId,
-        patient,
-      });
-      return row === undefined ? undefined : contributionRow(row);
-    });
+  async deleteContribution(studyId: string, patient: string, tally?: TallyUpdate): Promise<ContributionWrite> {
+    return this.#run("delete a contribution", () =>
+      this.#transaction((): ContributionWrite => {
+        if (tally !== undefined && !this.#writeTally(studyId, tally)) return { written: false };
+        const row = this.#get(
+          "DELETE FROM contributions WHERE study_id = $studyId AND patient = $patient RETURNING *",
+          { studyId, patient },
+        );
+        return { written: true, previous: row === undefined ? undefined : contributionRow(row) };
+      }),
+    );
   }
 
   async contributionsTo(studyId: string, options: ListOptions): Promise<ContributionRow[]> {

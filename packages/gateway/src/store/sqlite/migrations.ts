@@ -221,6 +221,12 @@ CREATE TABLE contributions (
 CREATE INDEX contributions_by_patient ON contributions (patient, study_id);
 CREATE INDEX contributions_by_cid ON contributions (cid);
 
+CREATE TABLE tally_sums (
+  study_id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL CHECK (version >= 1),
+  sums TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
 CREATE TABLE aggregate_releases (
   study_id TEXT NOT NULL,
   dimension TEXT NOT NULL,
