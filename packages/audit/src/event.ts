@@ -15,7 +15,8 @@ export type AuditEventType =
   | "record_added" // the patient uploaded a record
   | "consent_relayed" // a signed grant / revoke / emergency registration was relayed
   | "role_verified" // a clinic or researcher proved its role
-  | "dataset_pull"; // a research pull included the patient's contribution (research issue)
+  | "dataset_pull" // a research pull included the patient's contribution
+  | "contribution_withdrawn"; // the patient withdrew its contribution to a study (opt-out)
 
 export type AuditDecision = "permit" | "deny";
 
@@ -61,6 +62,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set([
   "consent_relayed",
   "role_verified",
   "dataset_pull",
+  "contribution_withdrawn",
 ]);
 const DECISIONS: ReadonlySet<string> = new Set(["permit", "deny"]);
 const ADDRESS = /^0x[0-9a-f]{40}$/;

@@ -185,6 +185,9 @@ describe("gateway studies: approval, contributions, dataset pull", function () {
     expect(res.status, res.text).to.equal(200);
     const next = (await pull(stack, researcherToken, study.studyId)).json as Pull;
     expect(next.contributions).to.deep.equal([]);
+    const withdrawn = (await auditEventsOf(stack, bob.address)).filter((e) => e.type === "contribution_withdrawn");
+    expect(withdrawn).to.have.length(1);
+    expect(withdrawn[0]).to.include({ actor: bob.address, reason: "STUDY_OPT_OUT" });
     const again = await request(stack, "DELETE", `/v1/studies/${study.studyId}/contributions/mine`, {
       token: bob.token,
     });

@@ -146,7 +146,8 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tall
         tags: ["studies"],
         summary: "Opt out: withdraw your contribution",
         description:
-          "Deletes your contribution (no later pull includes it) and unpins its ciphertext here. Revoke the " +
+          "Deletes your contribution (no later pull or count includes it), audits it (contribution_withdrawn) and " +
+          "unpins its ciphertext here. Revoke the " +
           "research grant on chain too: that is what every other gateway checks.",
         operationId: "withdrawContribution",
         security: [{ bearer: [] }],
@@ -166,6 +167,18 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tall
               store.deleteContribution(studyId, patient, tally),
             );
       if (!row) throw new NotFoundError("NO_CONTRIBUTION", "you have no contribution to this study");
+      await app.audit.record({
+        type: "contribution_withdrawn",
+        decision: "permit",
+        actor: patient,
+        patient,
+        reason: "STUDY_OPT_OUT",
+        request: request.id,
+        record: row.cid,
+        consentAddress: row.consentAddress,
+        scope: row.scopeId,
+        purpose: Purpose.Research,
+      });
       const unpinned = await staging.letGo(row.cid, patient);
       return { studyId, cid: row.cid, unpinned };
     },
