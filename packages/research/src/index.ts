@@ -48,3 +48,4 @@ export {
   tallyShareContext,
   type AggregateDimension,
 } from "./aggregate-scope.ts";
+export { deriveFacts, type FactsOptions } from "./facts.ts";
