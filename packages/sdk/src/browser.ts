@@ -23,6 +23,8 @@ export * from "./patient/anchor.ts";
 export * from "./patient/consent.ts";
 export * from "./patient/emergency.ts";
 export * from "./patient/audit.ts";
+export * from "./study-view.ts";
+export * from "./patient/studies.ts";
 export * from "./patient/records.ts";
 export * from "./patient/client.ts";
 export * from "./clinic/errors.ts";

@@ -1,6 +1,6 @@
 /**
  * The patient's client: one wallet, signed in at one gateway, with the keys derived from the wallet and every part of
- * the patient's job (records, consent, emergency access, audit) over one shared context.
+ * the patient's job (records, consent, emergency access, audit, research studies) over one shared context.
  *
  * Rules:
  * - Keys come from the wallet only (keys.ts): the same wallet on a new device has the same keys. After a rotation the
@@ -29,6 +29,7 @@ import { PatientRecords } from "./records.ts";
 import { PatientConsent } from "./consent.ts";
 import { PatientEmergency } from "./emergency.ts";
 import { PatientAudit } from "./audit.ts";
+import { PatientStudies } from "./studies.ts";
 
 /** How many key indexes `connect` tries when the published key is not the wallet's first (rotations so far). */
 export const KEY_INDEX_SEARCH = 16;
@@ -67,6 +68,8 @@ export class PatientClient {
   readonly consent: PatientConsent;
   readonly emergency: PatientEmergency;
   readonly audit: PatientAudit;
+  /** Research studies: list, check, opt in with a de-identified extract, opt out (studies.ts). */
+  readonly studies: PatientStudies;
   readonly #context: PatientContext;
   readonly #ownsConnection: boolean;
   #keyIndex: number;
@@ -91,6 +94,7 @@ export class PatientClient {
     this.consent = new PatientConsent(context, this.records);
     this.emergency = new PatientEmergency(context, this.records);
     this.audit = new PatientAudit(context, this.records);
+    this.studies = new PatientStudies(context);
   }
 
   /** Opens (or shares) a connection, signs the wallet in (SIWE) and derives its keys. */
@@ -114,7 +118,12 @@ export class PatientClient {
         encryption = await deriveEncryptionKey(options.signer, index);
         keyIndex = index;
       }
-      const keys: PatientKeys = { encryption, scopes: derived.scopes, anchor: derived.anchor };
+      const keys: PatientKeys = {
+        encryption,
+        scopes: derived.scopes,
+        anchor: derived.anchor,
+        studyPseudonymKey: derived.studyPseudonymKey,
+      };
       const context: PatientContext = { connection, signer: options.signer, address, keys };
       return new PatientClient(context, session, keyIndex, previousKeys, owns);
     } catch (error) {

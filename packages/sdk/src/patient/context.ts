@@ -18,6 +18,12 @@ export interface PatientKeys {
   scopes: PatientScopes;
   /** The keys of the record list's on-chain anchor (its ERC-1056 identity and the pointer seal): anchor.ts. */
   anchor: ManifestAnchorKeys;
+  /**
+   * The patient's research pseudonym key of one study (`deriveStudyPseudonymKey(consentSecret, studyId)` of
+   * @hygeia/crypto; `studyId` the study's bytes32 id): a fresh 32-byte array each call, to wipe after use. One key per
+   * study: two studies cannot match their extracts on the patient's pseudonyms.
+   */
+  studyPseudonymKey(studyId: string): Uint8Array;
 }
 
 export interface PatientContext {

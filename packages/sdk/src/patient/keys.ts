@@ -8,6 +8,8 @@
  * - The signer is checked: the signature must be the wallet's own over exactly this message (`expectedAddress`),
  *   else the key would silently differ on another device.
  * - The signatures are secrets (anyone holding one has the key): never logged, stored or put in an error.
+ * - The consent secret is wiped once the scope and anchor keys are derived; only a closure keeps a copy, for the
+ *   per-study pseudonym keys (`studyPseudonymKey`, see `studyPseudonymKeys`).
  * - Browser-safe: @hygeia/crypto's platform-neutral entry and ethers.
  */
 import {
@@ -17,6 +19,7 @@ import {
   deriveKeyPairFromWalletSignature,
   deriveManifestAnchorKeys,
   deriveScopeKey,
+  deriveStudyPseudonymKey,
   keyDerivationTypedDataForEthers,
   wipe,
 } from "@hygeia/crypto";
@@ -61,11 +64,31 @@ export async function derivePatientKeys(
   const consentSecret = guard(() => deriveConsentSecretFromWalletSignature(first, { expectedAddress: address }));
   const scopeKey = deriveScopeKey(consentSecret);
   const anchor = deriveManifestAnchorKeys(consentSecret);
+  const studyPseudonymKey = studyPseudonymKeys(consentSecret);
   wipe(consentSecret);
   const scopes = new PatientScopes(scopeKey, address);
   const signature = keyIndex === 0 ? first : await signDerivation(signer, keyIndex);
   const encryption = guard(() => deriveKeyPairFromWalletSignature(signature, { expectedAddress: address, keyIndex }));
-  return { encryption, scopes, anchor, keyIndex };
+  return { encryption, scopes, anchor, studyPseudonymKey, keyIndex };
+}
+
+const STUDY_ID = /^0x[0-9a-fA-F]{64}$/;
+
+/**
+ * `studyPseudonymKey(studyId)` over a private copy of the consent secret. Why a copy survives the wipe above: a
+ * study's pseudonym key is HKDF-expand of the consent secret itself with the study id, for any study the patient
+ * joins later, and nothing else derived here can stand in for it (asking the wallet to sign again at each opt-in
+ * would be a second prompt). The copy lives only in this closure, never on a property, so it is not serialized,
+ * logged or reachable from the keys object; it is as sensitive as the scope key the client already holds.
+ */
+function studyPseudonymKeys(consentSecret: Uint8Array): (studyId: string) => Uint8Array {
+  const secret = Uint8Array.from(consentSecret);
+  return (studyId: string) => {
+    if (typeof studyId !== "string" || !STUDY_ID.test(studyId))
+      throw new SdkInputError("studyId", "expected the study's id (0x + 64 hex digits)");
+    // Lowercase: the id as the gateway and the chain spell it, so every device derives the same key.
+    return deriveStudyPseudonymKey(secret, studyId.toLowerCase());
+  };
 }
 
 /** The X25519 key pair of one key index (for reading what was wrapped to a key before a rotation). */
