@@ -142,6 +142,7 @@ function kindOfProblem(problem: GatewayProblem): ErrorKind {
   if (problem.status === 403) return "refused";
   if (problem.status === 404) return "not-found";
   if (problem.status === 409) return "conflict";
+  if (problem.status === 410) return "not-found"; // gone for good (a closed or withdrawn study)
   if (problem.status === 429) return "rate-limited";
   if (problem.status === 503 || problem.status === 502 || problem.status === 504) return "unavailable";
   if (problem.status >= 500) return "internal";
@@ -167,6 +168,12 @@ const HINTS: Record<string, string> = {
   UPLOAD_TOO_LARGE: "The file is larger than this gateway accepts; ask the operator for a higher limit.",
   UPLOAD_BUDGET_EXCEEDED: "Register or let expire your staged uploads before uploading more.",
   CHECK_IN_CLOSED: "This check-in was already answered or expired: ask the clinic for a new one.",
+  STUDY_NOT_SERVED:
+    "This gateway does not serve the study: check its id (hygeia study list), or ask its researcher to present its approval here.",
+  STUDY_CLOSED: "The study is closed on chain (by its researcher or IRB, or past its end): it takes and serves nothing more.",
+  STUDY_WITHDRAWN:
+    "The study's ethics approval was revoked (or its IRB lost its accreditation): it takes and serves nothing more.",
+  NOT_STUDY_RESEARCHER: "Only the study's researcher may do this: sign in with the wallet that registered the study.",
   CHECK_IN_TAKEN:
     "Another patient's wallet took this check-in first: ask the clinic for a new one (retrying cannot help).",
 };

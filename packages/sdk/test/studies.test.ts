@@ -171,7 +171,10 @@ describe("sdk research studies: register, opt in, pull, opt out", function () {
   let bobCid: string;
 
   it("opts two patients in with de-identified extracts; the pull verifies and holds both, with no identifier", async function () {
+    const preview = await alice.studies.preview(study.studyId, syntheticPatient(1).resources);
+    expect(await alice.studies.contributions()).to.deep.equal([]); // a preview sends nothing
     const a = await alice.studies.optIn(study.studyId, syntheticPatient(1).resources);
+    expect(a.report).to.deep.equal(preview.report);
     expect(a.resourceTypes).to.deep.equal(["Condition", "Observation", "Patient"]);
     expect(a.report.kept).to.have.property("Patient", 1);
     expect(a.report.omitted.map((o) => o.reason)).to.include("not-requested");
@@ -241,6 +244,6 @@ describe("sdk research studies: register, opt in, pull, opt out", function () {
     const closed = await researcher.closeStudy(study.studyId);
     expect(closed.transaction).to.match(/^0x[0-9a-f]{64}$/);
     const error = await rejection(alice.studies.get(study.studyId));
-    expect(error).to.include({ code: "STUDY_CLOSED" });
+    expect(error).to.include({ code: "STUDY_CLOSED", kind: "not-found" }); // 410: gone for good
   });
 });

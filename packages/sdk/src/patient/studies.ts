@@ -108,6 +108,20 @@ export interface StudyVerification {
   checks: string[];
 }
 
+/** What `optIn` would share (`preview`): nothing is sent to make it. */
+export interface OptInPreview {
+  studyId: string;
+  title: string;
+  researcher: string;
+  resourceTypes: string[];
+  asOf: string;
+  /** What would be shared and what not (names, never content). */
+  report: DeidentifyReport;
+  /** Resources the extract would hold. */
+  shared: number;
+  verification: StudyVerification;
+}
+
 export interface OptInResult {
   studyId: string;
   title: string;
@@ -256,43 +270,36 @@ export class PatientStudies {
   }
 
   /**
+   * What `optIn` would share, without sending or signing anything: the study checked (rule 1) and the extract made
+   * (rule 2); `report` says what is shared and what is not. Show it to the patient before `optIn`.
+   */
+  async preview(studyId: string, resources: unknown, options: OptInOptions = {}): Promise<OptInPreview> {
+    const { study, verification, resourceTypes, asOf, extract } = await this.#prepare(studyId, resources, options);
+    return {
+      studyId: study.studyId,
+      title: study.title,
+      researcher: study.researcher,
+      resourceTypes,
+      asOf,
+      report: extract.report,
+      shared: extract.resources.length,
+      verification,
+    };
+  }
+
+  /**
    * Opts in: checks the study, de-identifies `resources` (FHIR R4 resources or Bundles) for it, encrypts the
    * extract, uploads it, seals its DEK to the study's key, contributes it, and grants the study's researcher
    * research consent for `study:<studyId>`. See the rules at the top.
    */
   async optIn(studyId: string, resources: unknown, options: OptInOptions = {}): Promise<OptInResult> {
-    const id = studyIdArgument(studyId);
-    const inputs = resourcesArgument(resources);
-    if (typeof options !== "object" || options === null) throw new SdkInputError("options", "expected an object");
-    const study = await this.get(id);
-    const verification = await this.verify(study);
-    const resourceTypes = typesFor(study, options.resourceTypes);
-    const asOf = asOfFor(study, options.asOf);
-    const expiry = parseExpiry(options.expires ?? study.endsAt, "expires");
+    const { study, verification, resourceTypes, asOf, expiry, extract } = await this.#prepare(
+      studyId,
+      resources,
+      options,
+    );
+    const id = study.studyId;
     const scopeId = this.#context.keys.scopes.id(`study:${id}`);
-
-    const pseudonymKey = this.#context.keys.studyPseudonymKey(id);
-    let extract;
-    try {
-      extract = deidentify(inputs, { pseudonymKey, asOf, resourceTypes });
-    } catch (error) {
-      if (error instanceof DeidentifyInputError)
-        throw new SdkInputError(
-          error.field.replace(/^options\./, ""),
-          error.message,
-          "Give FHIR R4 resources (or Bundles of them) as JSON objects.",
-        );
-      throw error;
-    } finally {
-      wipe(pseudonymKey);
-    }
-    if (extract.resources.length === 0)
-      throw new SdkInputError(
-        "resources",
-        `nothing of these records would be shared with this study (it asks for ${resourceTypes.join(", ")})`,
-        "Give the records of the kinds the study asks for; nothing was sent.",
-      );
-
     const dek = generateDataKey();
     let cid: string;
     let size: number;
@@ -377,6 +384,40 @@ export class PatientStudies {
     }
     if (failures.length > 0) throw new StudyOptOutError(id, { revoked, withdrawn }, failures);
     return { studyId: id, revoked: revoked!, withdrawn: withdrawn! };
+  }
+
+  /** Rules 1 and 2: the study checked, the options read, the extract made; nothing sent. */
+  async #prepare(studyId: string, resources: unknown, options: OptInOptions) {
+    const id = studyIdArgument(studyId);
+    const inputs = resourcesArgument(resources);
+    if (typeof options !== "object" || options === null) throw new SdkInputError("options", "expected an object");
+    const study = await this.get(id);
+    const verification = await this.verify(study);
+    const resourceTypes = typesFor(study, options.resourceTypes);
+    const asOf = asOfFor(study, options.asOf);
+    const expiry = parseExpiry(options.expires ?? study.endsAt, "expires");
+    const pseudonymKey = this.#context.keys.studyPseudonymKey(id);
+    let extract;
+    try {
+      extract = deidentify(inputs, { pseudonymKey, asOf, resourceTypes });
+    } catch (error) {
+      if (error instanceof DeidentifyInputError)
+        throw new SdkInputError(
+          error.field.replace(/^options\./, ""),
+          error.message,
+          "Give FHIR R4 resources (or Bundles of them) as JSON objects.",
+        );
+      throw error;
+    } finally {
+      wipe(pseudonymKey);
+    }
+    if (extract.resources.length === 0)
+      throw new SdkInputError(
+        "resources",
+        `nothing of these records would be shared with this study (it asks for ${resourceTypes.join(", ")})`,
+        "Give the records of the kinds the study asks for; nothing was sent.",
+      );
+    return { study, verification, resourceTypes, asOf, expiry, extract };
   }
 
   async #revokeResearchGrants(studyId: string): Promise<OptOutResult["revoked"]> {

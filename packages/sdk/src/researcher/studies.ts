@@ -17,7 +17,7 @@
  *   altered ciphertext) is listed in `unreadable`, none of its content kept, and the pull goes on.
  */
 import { InvalidInputError, parseScope, studyIdFor, studySalt } from "@hygeia/chain";
-import { decryptToBuffer, unwrapKey, wipe, type X25519KeyPair } from "@hygeia/crypto";
+import { decryptToBuffer, generateX25519KeyPair, unwrapKey, wipe, type X25519KeyPair } from "@hygeia/crypto";
 import { decodeJwt, ethrIdentityAddress } from "@hygeia/identity";
 import { PullManifestError, contributionWrapContext, verifyPull, type PullManifest } from "@hygeia/research";
 import { getAddress } from "ethers";
@@ -35,7 +35,10 @@ export interface RegisterStudyOptions {
   irb?: string;
   /** Canonical scopes the study asks patients to share (`fhir:Observation`, …), 1 to 32. */
   scopes: readonly string[];
-  /** When the study ends: a Date, unix seconds, a duration (`"180d"`) or an ISO date; at most 10 years ahead. */
+  /**
+   * When the study ends: a Date, a duration (`"180d"`, or a number of seconds from now) or an ISO date; at most 10
+   * years ahead (as consent expiries).
+   */
   endsAt: Date | number | string;
   /** keccak256 of the protocol document (bytes32). Default: the approval's `protocolHash` claim. */
   protocolHash?: string;
@@ -204,6 +207,11 @@ export function studyScopes(input: unknown): string[] {
     }
   });
   return [...new Set(input as string[])].sort();
+}
+
+/** A fresh study key pair (X25519), for `registerStudy({ keys })` when it must be stored before the registration. */
+export function generateStudyKeys(): X25519KeyPair {
+  return generateX25519KeyPair();
 }
 
 /** Checks a study key pair's shape (two 32-byte halves). */
