@@ -15,6 +15,7 @@ import {
   LOCAL_GATEWAY_URL,
   LOCAL_RPC_URL,
   PatientClient,
+  ResearcherClient,
   deriveEncryptionKey,
   type Deployment,
 } from "./sdk.ts";
@@ -151,6 +152,21 @@ export class Cli {
     });
     this.onClose(() => client.close());
     if (options.present !== false && accreditation !== undefined) await client.presentAccreditation(accreditation);
+    return { client, state };
+  }
+
+  /**
+   * The wallet as a researcher: signed in, its did:ethr key in an in-memory identity agent, and its
+   * ResearcherCredential (saved by `hygeia study credential --import`) presented when it has one.
+   */
+  async researcher(options: { present?: boolean } = {}): Promise<{ client: ResearcherClient; state: LocalState }> {
+    const { name, wallet } = await this.unlock();
+    const connection = await this.connection();
+    const state = new LocalState(this.wallets.home, name);
+    const credential = (await state.read()).researcherCredential;
+    const client = await ResearcherClient.connect({ signer: wallet, connection });
+    this.onClose(() => client.close());
+    if (options.present !== false && credential !== undefined) await client.presentCredential(credential);
     return { client, state };
   }
 

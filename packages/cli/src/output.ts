@@ -26,6 +26,8 @@ export interface ProgressLine {
   transfer(progress: Progress): void;
   /** A fraction 0..1 (scrypt, a long computation). */
   fraction(value: number): void;
+  /** Items done of a total (contributions of a dataset pull), with the bytes so far. */
+  count(done: number, total: number, bytes?: number): void;
   stop(): void;
 }
 
@@ -65,7 +67,7 @@ export class Output {
 
   /** A progress bar on stderr (drawn only when stderr is a terminal). */
   progress(label: string): ProgressLine {
-    if (!this.io.stderr.isTTY) return { transfer() {}, fraction() {}, stop() {} };
+    if (!this.io.stderr.isTTY) return { transfer() {}, fraction() {}, count() {}, stop() {} };
     const bar = new SingleBar({
       stream: this.io.stderr,
       format: `${label} {bar} {percentage}% | {done} of {all} | {rate} | ETA {etaText}`, // not {eta}: cli-progress fills that token itself (INF, NULL)
@@ -97,6 +99,17 @@ export class Output {
         const payload = { done: `${Math.round(value * 100)}%`, all: "100%", rate: "-", etaText: "-" };
         start(100, payload);
         bar.update(Math.round(value * 100), payload);
+      },
+      count(done, total, bytes) {
+        const payload = {
+          done: String(done),
+          all: String(total),
+          rate: bytes === undefined ? "-" : formatBytes(bytes),
+          etaText: "-",
+        };
+        start(Math.max(total, 1), payload);
+        bar.setTotal(Math.max(total, 1));
+        bar.update(done, payload);
       },
       stop() {
         if (started) bar.stop();

@@ -18,6 +18,8 @@ import { registerRecover } from "./commands/recover.ts";
 import { registerClinic } from "./commands/clinic.ts";
 import { registerIssuer } from "./commands/issuer.ts";
 import { registerCheckIn } from "./commands/checkin.ts";
+import { registerStudy } from "./commands/study.ts";
+import { registerDataset } from "./commands/dataset.ts";
 
 /** Wraps a command's action: builds its `Cli` from the global options and closes it after. */
 export type Act = <A extends unknown[]>(
@@ -36,7 +38,7 @@ export function buildProgram(
   const program = new Command("hygeia");
   program
     .description(
-      "Hygeia from a terminal: wallets, and every role's commands (patient, clinic, issuer) over the gateway, the chain and IPFS. Records are encrypted and consent is signed here, never on the gateway.",
+      "Hygeia from a terminal: wallets, and every role's commands (patient, clinic, researcher, issuer) over the gateway, the chain and IPFS. Records are encrypted and consent is signed here, never on the gateway.",
     )
     .version(pkg.version, "-V, --version", "print the version")
     .addOption(new Option("--json", "print exactly one JSON document on stdout (errors too: { error: … })"))
@@ -73,6 +75,8 @@ Examples:
       --claims @clinic.json --expires 2027-06-30 -o clinic.jwt
   $ hygeia --wallet clinic clinic accreditation --import clinic.jwt
   $ hygeia --wallet clinic clinic fetch did:ethr:0x7a69:0x3c44… --purpose Treatment -o ./records
+  $ hygeia study opt-in 0x8f3c… --fhir ./my-records   share a de-identified extract with a study
+  $ hygeia --wallet lab dataset pull 0x8f3c… -o ./hba1c
 
 Environment: HYGEIA_GATEWAY_URL, HYGEIA_RPC_URL, HYGEIA_DEPLOYMENT, HYGEIA_HOME, HYGEIA_WALLET, and
 HYGEIA_PASSWORD (the keystore password, for scripts).
@@ -105,6 +109,8 @@ Exit codes: 0 ok, 1 usage, 2 refused by policy, 3 a service cannot be reached, 4
   registerCheckIn(program, act);
   registerClinic(program, act);
   registerIssuer(program, act);
+  registerStudy(program, act);
+  registerDataset(program, act);
   return program;
 }
 

@@ -2,7 +2,8 @@
  * Local state per wallet, in `<home>/state/<wallet>.json`: what the wallet learnt once and must hold the gateway to
  * afterwards. Today: the audit verifier key pinned per gateway at the first `audit show --verify` (trust on first
  * use), so a gateway that later swaps its checkpoint key is caught (VERIFIER_KEY_CHANGED) instead of believed; a
- * clinic's accreditation credential, presented at each sign-in (a session is one command long).
+ * clinic's accreditation credential and a researcher's credential, presented at each sign-in (a session is one
+ * command long). Study keys are not kept here: each has its own file (commands/study.ts).
  *
  * Written like the keystores: 0600, atomically. No key is kept here.
  */
@@ -16,6 +17,8 @@ export interface WalletState {
   auditVerifierKeys?: Record<string, string>;
   /** A clinic's ClinicAccreditationCredential (a JWT VC), presented at each sign-in. */
   accreditation?: string;
+  /** A researcher's ResearcherCredential (a JWT VC), presented at each sign-in of a researcher command. */
+  researcherCredential?: string;
 }
 
 export class LocalState {
