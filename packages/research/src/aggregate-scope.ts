@@ -61,3 +61,8 @@ export function tallyShareContext(studyId: string): string {
 export function partialContext(queryId: string, cell: number): string {
   return `hygeia:tally-partial:${queryId}:${cell}`;
 }
+
+/** The label the researcher derives its tally key share with from the study's X25519 secret key (deriveTallyKeyShare). */
+export function researcherTallyLabel(studyId: string): string {
+  return `hygeia:researcher-tally:${studyId.toLowerCase()}`;
+}

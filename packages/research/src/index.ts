@@ -45,6 +45,7 @@ export {
   isAggregateScope,
   parseAggregateScope,
   partialContext,
+  researcherTallyLabel,
   tallyShareContext,
   type AggregateDimension,
 } from "./aggregate-scope.ts";

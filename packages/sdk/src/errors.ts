@@ -170,7 +170,8 @@ const HINTS: Record<string, string> = {
   CHECK_IN_CLOSED: "This check-in was already answered or expired: ask the clinic for a new one.",
   STUDY_NOT_SERVED:
     "This gateway does not serve the study: check its id (hygeia study list), or ask its researcher to present its approval here.",
-  STUDY_CLOSED: "The study is closed on chain (by its researcher or IRB, or past its end): it takes and serves nothing more.",
+  STUDY_CLOSED:
+    "The study is closed on chain (by its researcher or IRB, or past its end): it takes and serves nothing more.",
   STUDY_WITHDRAWN:
     "The study's ethics approval was revoked (or its IRB lost its accreditation): it takes and serves nothing more.",
   NOT_STUDY_RESEARCHER: "Only the study's researcher may do this: sign in with the wallet that registered the study.",

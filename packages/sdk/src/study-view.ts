@@ -35,6 +35,10 @@ export interface Study {
   approval: string;
   /** When the gateway last verified the approval. */
   checkedAt: Date;
+  /** What the study may count (its `aggregate:` scopes): each dimension's categories, in order. Empty: no counts. */
+  aggregates: { name: string; categories: string[] }[];
+  /** The joint tally key (base64url) a contribution's facts are encrypted to; null when the study counts nothing. */
+  tallyKey: string | null;
 }
 
 /** A patient's contribution to a study, as the gateway keeps it (it names no content). */
@@ -92,6 +96,26 @@ export function parseStudy(value: unknown, request: string): Study {
   const checkedAt = v["checkedAt"];
   if (typeof checkedAt !== "number" || !Number.isSafeInteger(checkedAt) || checkedAt < 0)
     throw bad("checkedAt is not unix milliseconds");
+  const aggregates = v["aggregates"];
+  if (
+    !Array.isArray(aggregates) ||
+    aggregates.length > 32 ||
+    !aggregates.every(
+      (d: unknown) =>
+        typeof d === "object" &&
+        d !== null &&
+        typeof (d as { name?: unknown }).name === "string" &&
+        Array.isArray((d as { categories?: unknown }).categories) &&
+        (d as { categories: unknown[] }).categories.length >= 2 &&
+        (d as { categories: unknown[] }).categories.length <= 64 &&
+        (d as { categories: unknown[] }).categories.every((c) => typeof c === "string"),
+    )
+  )
+    throw bad("aggregates is not a list of { name, categories }");
+  const tallyKey = v["tallyKey"];
+  if (!(tallyKey === null || (typeof tallyKey === "string" && KEY.test(tallyKey))))
+    throw bad("tallyKey is neither null nor a 32-byte key in base64url");
+  if ((tallyKey === null) !== (aggregates.length === 0)) throw bad("tallyKey and aggregates disagree");
   return {
     studyId: v["studyId"].toLowerCase(),
     title: v["title"],
@@ -102,6 +126,11 @@ export function parseStudy(value: unknown, request: string): Study {
     endsAt: new Date(endsAt * 1000),
     approval: v["approval"],
     checkedAt: new Date(checkedAt),
+    aggregates: (aggregates as { name: string; categories: string[] }[]).map((d) => ({
+      name: d.name,
+      categories: [...d.categories],
+    })),
+    tallyKey,
   };
 }
 

@@ -43,6 +43,7 @@ import {
   factsContext,
   isAggregateScope,
   partialContext,
+  researcherTallyLabel,
   syntheticPatient,
   tallyShareContext,
 } from "@hygeia/research";
@@ -172,7 +173,7 @@ export async function registerStudy(
     scopes: options.scopes ?? STUDY_SCOPES,
   });
   const studyId = studyIdFor(researcher.address, salt).toLowerCase();
-  const tally = deriveTallyKeyShare(keys.secretKey, `hygeia:researcher-tally:${studyId}`);
+  const tally = deriveTallyKeyShare(keys.secretKey, researcherTallyLabel(studyId));
   return { studyId, keys, approval, scopes: options.scopes ?? STUDY_SCOPES, tally };
 }
 

@@ -31,7 +31,7 @@ import {
   studySalt,
   type StudyDetails,
 } from "@hygeia/chain/browser";
-import { encryptToBuffer, generateDataKey, wipe, wrapKey } from "@hygeia/crypto";
+import { encryptFacts, encryptToBuffer, generateDataKey, wipe, wrapKey } from "@hygeia/crypto";
 import {
   CachedDidResolver,
   CredentialType,
@@ -41,16 +41,20 @@ import {
   type EthrNetwork,
 } from "@hygeia/identity/browser";
 import {
+  AggregateInputError,
   DeidentifyInputError,
   SUPPORTED_RESOURCE_TYPES,
   contributionWrapContext,
   deidentify,
+  deriveFacts,
+  factsContext,
   type DeidentifyReport,
 } from "@hygeia/research";
 import { getAddress, hexlify } from "ethers";
 import { HygeiaSdkError, SdkInputError, UnexpectedResponseError, type ErrorKind } from "../errors.ts";
 import type { ProgressCallback } from "../progress.ts";
 import {
+  base64urlToBytes,
   bytesToBase64url,
   getServedStudy,
   listServedStudies,
@@ -84,6 +88,11 @@ export interface OptInOptions {
   expires?: ConsentExpiry;
   /** `relay` (default: the gateway sends the grant, the patient pays nothing) or `direct`. */
   mode?: ConsentMode;
+  /**
+   * For a study that counts (aggregate dimensions): the patient's category of each dimension the wallet cannot
+   * derive from the records itself (it derives `sex` and `age`), by dimension name.
+   */
+  facts?: Readonly<Record<string, string>>;
   /** Upload progress of the encrypted extract. */
   onProgress?: ProgressCallback;
   signal?: AbortSignal;
@@ -119,6 +128,8 @@ export interface OptInPreview {
   report: DeidentifyReport;
   /** Resources the extract would hold. */
   shared: number;
+  /** The category counted per aggregate dimension (sent encrypted: no one reads it alone); {} when none. */
+  counted: Record<string, string>;
   verification: StudyVerification;
 }
 
@@ -140,6 +151,8 @@ export interface OptInResult {
   report: DeidentifyReport;
   /** Resources in the extract. */
   shared: number;
+  /** The category counted per aggregate dimension (sent encrypted: no one reads it alone); {} when none. */
+  counted: Record<string, string>;
   grant: { mode: ConsentMode; expiry: Date; transactions: string[] };
   verification: StudyVerification;
 }
@@ -274,7 +287,11 @@ export class PatientStudies {
    * (rule 2); `report` says what is shared and what is not. Show it to the patient before `optIn`.
    */
   async preview(studyId: string, resources: unknown, options: OptInOptions = {}): Promise<OptInPreview> {
-    const { study, verification, resourceTypes, asOf, extract } = await this.#prepare(studyId, resources, options);
+    const { study, verification, resourceTypes, asOf, extract, facts } = await this.#prepare(
+      studyId,
+      resources,
+      options,
+    );
     return {
       studyId: study.studyId,
       title: study.title,
@@ -283,6 +300,7 @@ export class PatientStudies {
       asOf,
       report: extract.report,
       shared: extract.resources.length,
+      counted: countedLabels(study, facts),
       verification,
     };
   }
@@ -293,7 +311,7 @@ export class PatientStudies {
    * research consent for `study:<studyId>`. See the rules at the top.
    */
   async optIn(studyId: string, resources: unknown, options: OptInOptions = {}): Promise<OptInResult> {
-    const { study, verification, resourceTypes, asOf, expiry, extract } = await this.#prepare(
+    const { study, verification, resourceTypes, asOf, expiry, extract, facts } = await this.#prepare(
       studyId,
       resources,
       options,
@@ -320,7 +338,12 @@ export class PatientStudies {
       const request = `POST /v1/studies/${id}/contributions`;
       const contributed = parseContribution(
         await this.#transport.request<unknown>("POST", `/v1/studies/${id}/contributions`, {
-          json: { cid, wrap, scopeId },
+          json: {
+            cid,
+            wrap,
+            scopeId,
+            ...(study.aggregates.length > 0 ? { facts: this.#encryptFacts(study, facts) } : {}),
+          },
         }),
         request,
       );
@@ -357,6 +380,7 @@ export class PatientStudies {
       asOf,
       report: extract.report,
       shared: extract.resources.length,
+      counted: countedLabels(study, facts),
       grant: { mode: granted.mode, expiry: granted.expiry, transactions: granted.transactions },
       verification,
     };
@@ -386,6 +410,51 @@ export class PatientStudies {
     return { studyId: id, revoked: revoked!, withdrawn: withdrawn! };
   }
 
+  /**
+   * The patient's category per aggregate dimension (rule 3): derived by @hygeia/research deriveFacts from the
+   * patient's own de-identified Patient (sex, age), or given; {} for a study that counts nothing.
+   */
+  #derive(
+    study: Study,
+    inputs: readonly unknown[],
+    asOf: string,
+    given: OptInOptions["facts"],
+  ): Record<string, number> {
+    if (study.aggregates.length === 0) return {};
+    const pseudonymKey = this.#context.keys.studyPseudonymKey(study.studyId);
+    try {
+      const patient = deidentify(inputs, { pseudonymKey, asOf, resourceTypes: ["Patient"] }).resources;
+      return deriveFacts(patient, study.aggregates, { asOf, ...(given === undefined ? {} : { given }) });
+    } catch (error) {
+      if (error instanceof AggregateInputError)
+        throw new SdkInputError(
+          error.field,
+          error.message,
+          "Give the records with the patient's Patient resource, and the categories the wallet cannot derive (facts).",
+        );
+      throw error;
+    } finally {
+      wipe(pseudonymKey);
+    }
+  }
+
+  /** Each dimension's category as an encrypted one-hot vector with its proofs, bound to this patient. */
+  #encryptFacts(study: Study, facts: Record<string, number>): Record<string, { cells: string[]; proof: string }> {
+    const joint = base64urlToBytes(study.tallyKey!);
+    const patient = this.#context.address.toLowerCase();
+    return Object.fromEntries(
+      study.aggregates.map(({ name, categories }) => {
+        const encrypted = encryptFacts(
+          joint,
+          categories.length,
+          facts[name]!,
+          factsContext(study.studyId, name, patient),
+        );
+        return [name, { cells: encrypted.cells.map(bytesToBase64url), proof: bytesToBase64url(encrypted.proof) }];
+      }),
+    );
+  }
+
   /** Rules 1 and 2: the study checked, the options read, the extract made; nothing sent. */
   async #prepare(studyId: string, resources: unknown, options: OptInOptions) {
     const id = studyIdArgument(studyId);
@@ -399,7 +468,12 @@ export class PatientStudies {
     const pseudonymKey = this.#context.keys.studyPseudonymKey(id);
     let extract;
     try {
-      extract = deidentify(inputs, { pseudonymKey, asOf, resourceTypes });
+      // An aggregate-only study gets no rows: the extract made (for the report) is dropped before upload.
+      extract = deidentify(inputs, {
+        pseudonymKey,
+        asOf,
+        resourceTypes: resourceTypes.length > 0 ? resourceTypes : ["Patient"],
+      });
     } catch (error) {
       if (error instanceof DeidentifyInputError)
         throw new SdkInputError(
@@ -411,13 +485,15 @@ export class PatientStudies {
     } finally {
       wipe(pseudonymKey);
     }
-    if (extract.resources.length === 0)
+    const facts = this.#derive(study, inputs, asOf, options.facts);
+    if (resourceTypes.length === 0) extract = { resources: [], report: { ...extract.report, kept: {} } };
+    if (extract.resources.length === 0 && resourceTypes.length > 0)
       throw new SdkInputError(
         "resources",
         `nothing of these records would be shared with this study (it asks for ${resourceTypes.join(", ")})`,
         "Give the records of the kinds the study asks for; nothing was sent.",
       );
-    return { study, verification, resourceTypes, asOf, expiry, extract };
+    return { study, verification, resourceTypes, asOf, expiry, extract, facts };
   }
 
   async #revokeResearchGrants(studyId: string): Promise<OptOutResult["revoked"]> {
@@ -606,6 +682,16 @@ function typesFor(study: Study, given: readonly string[] | undefined): string[] 
     .filter(
       (type): type is string => type !== undefined && (SUPPORTED_RESOURCE_TYPES as readonly string[]).includes(type),
     );
+  // A study that only counts gets no records at all.
+  if (study.scopes.every((scope) => scope.startsWith("aggregate:"))) {
+    if (given !== undefined && given.length > 0)
+      throw new SdkInputError(
+        "resourceTypes",
+        "this study only counts: it receives no records",
+        "Leave resourceTypes out.",
+      );
+    return [];
+  }
   if (given === undefined) {
     if (asked.length === 0)
       throw new SdkInputError(
@@ -645,4 +731,9 @@ function asOfFor(study: Study, given: string | Date | undefined): string {
   if (typeof given !== "string" || !AS_OF.test(given))
     throw new SdkInputError("asOf", `expected a day as YYYY-MM-DD, got ${JSON.stringify(String(given).slice(0, 40))}`);
   return given;
+}
+
+/** The category labels counted, by dimension. */
+function countedLabels(study: Study, facts: Record<string, number>): Record<string, string> {
+  return Object.fromEntries(study.aggregates.map(({ name, categories }) => [name, categories[facts[name]!]!]));
 }

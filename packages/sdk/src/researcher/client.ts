@@ -10,7 +10,8 @@
  * never stores it. Study rules: studies.ts. What `connect` opened, `close` closes.
  */
 import { StudyRegistryClient, TransactionSender, studyApprovalHash, studySalt } from "@hygeia/chain";
-import { generateX25519KeyPair, type X25519KeyPair } from "@hygeia/crypto";
+import { generateX25519KeyPair, partialDecrypt, proveTallyShare, type X25519KeyPair } from "@hygeia/crypto";
+import { isAggregateScope, partialContext, tallyShareContext } from "@hygeia/research";
 import { getAddress, hexlify, type Signer } from "ethers";
 import {
   RoleClient,
@@ -24,6 +25,7 @@ import { currentSession } from "../session.ts";
 import { fromChainError, parseExpiry } from "../patient/consent.ts";
 import { addressOf } from "../patient/did-key.ts";
 import {
+  bytesToBase64url,
   getServedStudy,
   listServedStudies,
   parseStudy,
@@ -35,12 +37,16 @@ import {
   StudyNotServedError,
   approvalClaims,
   openContributions,
+  parseAggregateQuery,
+  parseAggregateRelease,
   parseDataset,
+  researcherTallyShare,
   studyIdOf,
   studyKeysArgument,
   studyRegistryError,
   studyScopes,
   verifiedManifest,
+  type AggregateRelease,
   type PullOptions,
   type PulledDataset,
   type RegisterStudyOptions,
@@ -167,7 +173,7 @@ export class ResearcherClient extends RoleClient {
     }
     let study: Study;
     try {
-      study = await this.serveStudy(studyId, options.approval, scopes);
+      study = await this.serveStudy(studyId, options.approval, scopes, keys);
     } catch (error) {
       throw new StudyNotServedError(studyId, keys, outcome.hash, error);
     }
@@ -186,14 +192,33 @@ export class ResearcherClient extends RoleClient {
    * contribute; again after the gateway forgot it, or to replace a stored approval. `scopes` are the ones it was
    * registered with.
    */
-  async serveStudy(studyId: string, approval: string, scopes: readonly string[]): Promise<Study> {
+  async serveStudy(
+    studyId: string,
+    approval: string,
+    scopes: readonly string[],
+    studyKeys?: X25519KeyPair,
+  ): Promise<Study> {
     const id = studyIdArgument(studyId);
     const canonical = studyScopes(scopes);
     approvalClaims(approval);
+    let tallyShare: { publicKey: string; proof: string } | undefined;
+    if (canonical.some(isAggregateScope)) {
+      if (studyKeys === undefined)
+        throw new SdkInputError(
+          "studyKeys",
+          "the study counts (aggregate: scopes): its key pair is needed for the researcher's tally key share",
+          "Pass the keys registerStudy returned (hygeia: the study key file).",
+        );
+      const share = researcherTallyShare(studyKeysArgument(studyKeys, "studyKeys"), id);
+      tallyShare = {
+        publicKey: bytesToBase64url(share.publicKey),
+        proof: bytesToBase64url(proveTallyShare(share, tallyShareContext(id))),
+      };
+    }
     const request = "POST /v1/studies";
     const study = parseStudy(
       await this.connection.transport.request<unknown>("POST", "/v1/studies", {
-        json: { studyId: id, approval, scopes: canonical },
+        json: { studyId: id, approval, scopes: canonical, ...(tallyShare ? { tallyShare } : {}) },
       }),
       request,
     );
@@ -257,6 +282,33 @@ export class ResearcherClient extends RoleClient {
     this.#verifierKey ??= pinned;
     const { extracts, unreadable } = await openContributions(transport, id, keys, answer.contributions, options);
     return { studyId: id, manifest, excluded: answer.excluded, extracts, unreadable };
+  }
+
+  /**
+   * Counts the study's consenting contributors per category of one of its aggregate dimensions. The gateway sums
+   * their encrypted facts; this client decrypts its share of each sum (with proofs), and the gateway answers only
+   * what small-cell suppression releases: `cells[category]` is null where withheld, `total` null when it moved by
+   * less than k since an earlier release. No one, this client included, sees a withheld count.
+   */
+  async aggregate(studyId: string, studyKeys: X25519KeyPair, dimension: string): Promise<AggregateRelease> {
+    const id = studyIdArgument(studyId);
+    const keys = studyKeysArgument(studyKeys, "studyKeys");
+    if (typeof dimension !== "string" || !/^[a-z0-9-]{1,32}$/.test(dimension))
+      throw new SdkInputError("dimension", "expected one of the study's aggregate dimensions ([a-z0-9-])");
+    const { transport } = this.connection;
+    const share = researcherTallyShare(keys, id);
+    const opened = await transport.request<unknown>("POST", `/v1/studies/${id}/aggregates`, { json: { dimension } });
+    const query = parseAggregateQuery(opened, `POST /v1/studies/${id}/aggregates`);
+    const partials = query.sums.map((sum, j) => {
+      const { partial, proof } = partialDecrypt(share, sum, partialContext(query.queryId, j));
+      return { partial: bytesToBase64url(partial), proof: bytesToBase64url(proof) };
+    });
+    const request = `POST /v1/studies/${id}/aggregates/${query.queryId}`;
+    return parseAggregateRelease(
+      await transport.request<unknown>("POST", `/v1/studies/${id}/aggregates/${query.queryId}`, { json: { partials } }),
+      request,
+      query.categories,
+    );
   }
 
   /** Refuses before paying gas when the session does not hold the researcher role (the gateway would not serve). */

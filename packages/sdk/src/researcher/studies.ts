@@ -17,9 +17,26 @@
  *   altered ciphertext) is listed in `unreadable`, none of its content kept, and the pull goes on.
  */
 import { InvalidInputError, parseScope, studyIdFor, studySalt } from "@hygeia/chain";
-import { decryptToBuffer, generateX25519KeyPair, unwrapKey, wipe, type X25519KeyPair } from "@hygeia/crypto";
+import {
+  decryptToBuffer,
+  deriveTallyKeyShare,
+  generateX25519KeyPair,
+  unwrapKey,
+  wipe,
+  type TallyKeyShare,
+  type X25519KeyPair,
+} from "@hygeia/crypto";
 import { decodeJwt, ethrIdentityAddress } from "@hygeia/identity";
-import { PullManifestError, contributionWrapContext, verifyPull, type PullManifest } from "@hygeia/research";
+import {
+  PullManifestError,
+  aggregateDimensions,
+  contributionWrapContext,
+  isAggregateScope,
+  parseAggregateScope,
+  researcherTallyLabel,
+  verifyPull,
+  type PullManifest,
+} from "@hygeia/research";
 import { getAddress } from "ethers";
 import { HygeiaSdkError, IntegrityError, SdkInputError, UnexpectedResponseError, type ErrorKind } from "../errors.ts";
 import { base64urlToBytes } from "../study-view.ts";
@@ -197,16 +214,23 @@ export function studyScopes(input: unknown): string[] {
     );
   input.forEach((scope: unknown, index) => {
     try {
-      parseScope(scope);
+      if (typeof scope === "string" && isAggregateScope(scope)) parseAggregateScope(scope);
+      else parseScope(scope);
     } catch (error) {
       throw new SdkInputError(
         `scopes[${index}]`,
         error instanceof Error ? error.message : String(error),
-        'Use canonical scopes: "fhir:<ResourceType>" or "category:<category>".',
+        'Use canonical scopes: "fhir:<ResourceType>", "category:<category>", or "aggregate:<dimension>:<category>,<category>,…" for counts.',
       );
     }
   });
-  return [...new Set(input as string[])].sort();
+  const scopes = [...new Set(input as string[])].sort();
+  try {
+    aggregateDimensions(scopes);
+  } catch (error) {
+    throw new SdkInputError("scopes", error instanceof Error ? error.message : String(error));
+  }
+  return scopes;
 }
 
 /** A fresh study key pair (X25519), for `registerStudy({ keys })` when it must be stored before the registration. */
@@ -473,4 +497,67 @@ export function studyRegistryError(error: unknown, action: string): unknown {
     hint: mapped.hint,
     cause: error,
   });
+}
+
+/** The researcher's share of a study's tally key: derived from the study's secret key, so nothing more is kept. */
+export function researcherTallyShare(keys: X25519KeyPair, studyId: string): TallyKeyShare {
+  return deriveTallyKeyShare(keys.secretKey, researcherTallyLabel(studyId));
+}
+
+/** One aggregate table as the gateway released it. */
+export interface AggregateRelease {
+  dimension: string;
+  /** Count per category, in the study's order; null where withheld (small, or it would reveal one that is). */
+  cells: Record<string, number | null>;
+  /** The contributors counted; null when withheld (it moved by less than k since an earlier release). */
+  total: number | null;
+  /** The smallest count the gateway releases. */
+  k: number;
+}
+
+/** Step 1's answer, checked: the query id, the dimension's categories and one 64-byte encrypted sum per category. */
+export function parseAggregateQuery(
+  value: unknown,
+  request: string,
+): { queryId: string; categories: string[]; sums: Uint8Array[] } {
+  const bad = (detail: string) => new UnexpectedResponseError(request, `the aggregate query is malformed: ${detail}`);
+  if (typeof value !== "object" || value === null) throw bad("not an object");
+  const v = value as { queryId?: unknown; dimension?: unknown; sums?: unknown };
+  if (typeof v.queryId !== "string" || !/^[0-9a-f-]{36}$/.test(v.queryId)) throw bad("queryId is not a uuid");
+  const categories = (v.dimension as { categories?: unknown } | undefined)?.categories;
+  if (!Array.isArray(categories) || !categories.every((c) => typeof c === "string")) throw bad("no categories");
+  if (!Array.isArray(v.sums) || v.sums.length !== categories.length) throw bad("not one sum per category");
+  const sums = v.sums.map((sum: unknown) => {
+    const bytes = typeof sum === "string" && /^[A-Za-z0-9_-]{86}$/.test(sum) ? base64urlToBytes(sum) : undefined;
+    if (bytes === undefined || bytes.length !== 64) throw bad("a sum is not 64 bytes of base64url");
+    return bytes;
+  });
+  return { queryId: v.queryId, categories: categories as string[], sums };
+}
+
+/** Step 2's answer, checked against the categories asked for. */
+export function parseAggregateRelease(
+  value: unknown,
+  request: string,
+  categories: readonly string[],
+): AggregateRelease {
+  const bad = (detail: string) => new UnexpectedResponseError(request, `the aggregate release is malformed: ${detail}`);
+  if (typeof value !== "object" || value === null) throw bad("not an object");
+  const v = value as { dimension?: unknown; cells?: unknown; total?: unknown; k?: unknown };
+  const count = (n: unknown) => n === null || (typeof n === "number" && Number.isSafeInteger(n) && n >= 0);
+  if (typeof v.dimension !== "string") throw bad("no dimension");
+  if (typeof v.k !== "number" || !Number.isSafeInteger(v.k) || v.k < 3) throw bad("k is not an integer >= 3");
+  if (!count(v.total)) throw bad("total is not a count or null");
+  const cells = v.cells as Record<string, unknown> | null;
+  if (typeof cells !== "object" || cells === null) throw bad("no cells");
+  const labels = Object.keys(cells);
+  if (labels.length !== categories.length || !categories.every((c) => labels.includes(c)))
+    throw bad("its cells are not the dimension's categories");
+  if (!labels.every((label) => count(cells[label]))) throw bad("a cell is not a count or null");
+  return {
+    dimension: v.dimension,
+    cells: Object.fromEntries(categories.map((c) => [c, cells[c] as number | null])),
+    total: v.total as number | null,
+    k: v.k,
+  };
 }
