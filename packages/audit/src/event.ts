@@ -16,7 +16,8 @@ export type AuditEventType =
   | "consent_relayed" // a signed grant / revoke / emergency registration was relayed
   | "role_verified" // a clinic or researcher proved its role
   | "dataset_pull" // a research pull included the patient's contribution
-  | "contribution_withdrawn"; // the patient withdrew its contribution to a study (opt-out)
+  | "contribution_withdrawn" // the patient withdrew its contribution to a study (opt-out)
+  | "aggregate_count"; // a study's released count included the patient's contribution
 
 export type AuditDecision = "permit" | "deny";
 
@@ -63,6 +64,7 @@ const EVENT_TYPES: ReadonlySet<string> = new Set([
   "role_verified",
   "dataset_pull",
   "contribution_withdrawn",
+  "aggregate_count",
 ]);
 const DECISIONS: ReadonlySet<string> = new Set(["permit", "deny"]);
 const ADDRESS = /^0x[0-9a-f]{40}$/;

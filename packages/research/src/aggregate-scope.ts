@@ -27,12 +27,16 @@ export function parseAggregateScope(scope: string): AggregateDimension {
   const name = colon < 0 ? rest : rest.slice(0, colon);
   if (!NAME.test(name))
     throw new AggregateInputError("scope", `the dimension name must be 1-32 of [a-z0-9-], got "${name}"`);
+  // Names become object keys: one of Object.prototype's (constructor, toString, ...) would read as present.
+  if (name in Object.prototype) throw new AggregateInputError("scope", `"${name}" is a reserved name`);
   const categories = colon < 0 ? [] : rest.slice(colon + 1).split(",");
   if (categories.length < 2 || categories.length > 64)
     throw new AggregateInputError("scope", `dimension ${name} must list 2 to 64 categories after a colon`);
-  for (const category of categories)
+  for (const category of categories) {
     if (!CATEGORY.test(category))
       throw new AggregateInputError("scope", `category "${category}" of ${name} must be 1-32 of [A-Za-z0-9._+<>=-]`);
+    if (category in Object.prototype) throw new AggregateInputError("scope", `"${category}" is a reserved name`);
+  }
   if (new Set(categories).size !== categories.length)
     throw new AggregateInputError("scope", `dimension ${name} lists a category twice`);
   return { name, categories };

@@ -109,7 +109,9 @@ export function suppressSmallCells(counts: CellCounts, options: SuppressionOptio
   const round = (count: number) => Math.round(count / roundTo) * roundTo;
   return {
     release: {
-      cells: Object.fromEntries(labels.map((label) => [label, label in withheld ? null : round(table[label]!)])),
+      cells: Object.fromEntries(
+        labels.map((label) => [label, Object.hasOwn(withheld, label) ? null : round(table[label]!)]),
+      ),
       total: totalShown ? round(total) : null,
       k,
     },
@@ -197,4 +199,23 @@ export function histogram(values: Iterable<number>, edges: readonly number[]): R
     }
   }
   return counts;
+}
+
+/**
+ * Rule 0, decided on who is counted, never on their categories: whether the contributors counted now differ from
+ * those of any earlier release of the same table (shown or withheld) by 1 to k-1 contributors. When they do, the
+ * whole table and its total are withheld: comparing the two releases would single those few out (their categories,
+ * or a cell withheld before), and whether a table is shown would itself depend on their categories. `current` and
+ * each earlier entry name contributions (e.g. hashes of their CIDs: a replaced contribution is a new member).
+ */
+export function cohortMoved(current: readonly string[], earlier: readonly (readonly string[])[], k: number): boolean {
+  if (!Number.isSafeInteger(k) || k < 3) throw new AggregateInputError("k", `an integer >= 3, got ${k}`);
+  const now = new Set(current);
+  return earlier.some((members) => {
+    const before = new Set(members);
+    let difference = 0;
+    for (const member of now) if (!before.has(member)) difference += 1;
+    for (const member of before) if (!now.has(member)) difference += 1;
+    return difference > 0 && difference < k;
+  });
 }

@@ -16,6 +16,7 @@ export { syntheticPatient, syntheticPatients, type SyntheticOptions, type Synthe
 export {
   AggregateInputError,
   DEFAULT_MIN_CELL,
+  cohortMoved,
   countBy,
   histogram,
   suppressSmallCells,

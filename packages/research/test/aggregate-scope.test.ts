@@ -34,6 +34,8 @@ describe("research: aggregate scopes", function () {
       "aggregate:sex:a,a",
       "aggregate:sex:a,,b",
       "aggregate:sex:a b,c",
+      "aggregate:constructor:a,b",
+      "aggregate:sex:toString,valueOf",
       `aggregate:big:${Array.from({ length: 65 }, (_, i) => `c${i}`).join(",")}`,
     ])
       expect(() => parseAggregateScope(scope), scope).to.throw(AggregateInputError);

@@ -1,6 +1,13 @@
 import { expect } from "chai";
 import fc from "fast-check";
-import { AggregateInputError, countBy, histogram, suppressSmallCells, type ReleasedCounts } from "../src/index.ts";
+import {
+  AggregateInputError,
+  cohortMoved,
+  countBy,
+  histogram,
+  suppressSmallCells,
+  type ReleasedCounts,
+} from "../src/index.ts";
 
 /** Every table of `labels` with this total (small tables only: the brute force behind the soundness checks). */
 function tablesWithTotal(labels: readonly string[], total: number): Record<string, number>[] {
@@ -199,5 +206,18 @@ describe("aggregates: small-cell suppression", function () {
     expect(countBy(["x", "y", "x"], (item) => item)).to.deep.equal({ x: 2, y: 1 });
     expect(countBy(["x", "x"], (item) => item, ["x", "y"])).to.deep.equal({ x: 2, y: 0 });
     expect(histogram([4.9, 5, 6.5, 7, 12, 3], [5, 6, 7])).to.deep.equal({ below: 2, above: 1, "5-6": 1, "6-7": 2 });
+  });
+});
+
+describe("research: cohortMoved (rule 0)", function () {
+  it("withholds when the counted contributors differ from any earlier release's by 1 to k-1", function () {
+    const base = ["a", "b", "c", "d", "e", "f"];
+    expect(cohortMoved(base, [base], 3)).to.equal(false); // the same people: nothing new to learn
+    expect(cohortMoved(base.slice(1), [base], 3)).to.equal(true); // one left
+    expect(cohortMoved([...base.slice(1), "g"], [base], 3)).to.equal(true); // a swap: two changes
+    expect(cohortMoved([...base, "g", "h", "i"], [base], 3)).to.equal(false); // k joined together
+    expect(cohortMoved([...base, "g", "h", "i"], [base, [...base, "g"]], 3)).to.equal(true); // vs a withheld one too
+    expect(cohortMoved(base, [], 3)).to.equal(false);
+    expect(() => cohortMoved(base, [base], 2)).to.throw(AggregateInputError);
   });
 });
