@@ -219,6 +219,8 @@ export interface AggregateReleaseRow {
   releasedAt: number;
   /** As released: cell label -> count, null where withheld. */
   release: { cells: Record<string, number | null>; total: number | null; k: number };
+  /** Who was counted: a short hash of each included contribution's CID (rule 0 of the next releases). */
+  members: string[];
 }
 
 /** A patient's contribution to a study: a de-identified extract, encrypted, its DEK sealed to the study's key. */

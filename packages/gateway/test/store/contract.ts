@@ -718,11 +718,24 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         const studyId = bytes32();
         const release = (n: number) => ({ cells: { a: n, b: null }, total: n + 20, k: 11 });
         for (const n of [11, 12, 13])
-          await store.appendAggregateRelease({ studyId, dimension: "sex", releasedAt: n, release: release(n) });
-        await store.appendAggregateRelease({ studyId, dimension: "age", releasedAt: 1, release: release(40) });
+          await store.appendAggregateRelease({
+            studyId,
+            dimension: "sex",
+            releasedAt: n,
+            release: release(n),
+            members: [`m${n}`],
+          });
+        await store.appendAggregateRelease({
+          studyId,
+          dimension: "age",
+          releasedAt: 1,
+          release: release(40),
+          members: [],
+        });
         const rows = await store.aggregateReleases(studyId, "sex");
         expect(rows.map((row) => row.release)).to.deep.equal([release(11), release(12), release(13)]);
         expect(rows.map((row) => row.releasedAt)).to.deep.equal([11, 12, 13]);
+        expect(rows.map((row) => row.members)).to.deep.equal([["m11"], ["m12"], ["m13"]]);
         expect(await store.aggregateReleases(studyId, "other")).to.deep.equal([]);
       });
     });
@@ -967,6 +980,7 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
             dimension: "d",
             releasedAt: 0,
             release: { cells: {}, total: null, k: 11 },
+            members: [],
           }),
         aggregateReleases: () => store.aggregateReleases(bytes32(), "d"),
         sweep: () => store.sweep(0),

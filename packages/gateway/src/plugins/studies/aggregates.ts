@@ -5,19 +5,26 @@
 // 1. POST /studies/:id/aggregates { dimension }: the gateway sums the encrypted facts of the live contributors and
 //    answers the encrypted sums with a query id (single use, five minutes).
 // 2. POST /studies/:id/aggregates/:queryId { partials }: the researcher's partial decryption of each sum, with
-//    proofs. The gateway checks them, adds its own, recovers the counts, suppresses (k = research.minCell, the
-//    study's earlier releases of that dimension as history: a hidden cell is not derivable from totals nor from
-//    two releases), stores the release, and answers it. The researcher never receives a withheld count.
+//    proofs. The gateway checks them and the counted patients' consent again (409 AGGREGATE_STALE when one ended),
+//    adds its own partials, recovers the counts, and releases what the rules allow (k = research.minCell):
+//    rule 0 (research cohortMoved): when the contributions counted differ from those of ANY earlier release of the
+//    dimension (shown or withheld) by 1 to k-1, everything is withheld, cells and total, whatever their categories;
+//    then suppressSmallCells against the earlier shown values. Each counted patient's log gets an aggregate_count
+//    event before the answer; the release and who it counted are stored. The researcher never receives a withheld
+//    count.
 //
 // Deny by default: only the dimensions the study registered (its `aggregate:` scopes) are counted; a study with none
 // gets nothing. Patients' consent is checked as for a pull (live.ts): a revoked patient is not counted.
 import { decryptCount, partialDecrypt, verifyPartialDecryption } from "@hygeia/crypto";
-import { partialContext, suppressSmallCells } from "@hygeia/research";
+import { Purpose } from "@hygeia/chain";
+import { cohortMoved, partialContext, suppressSmallCells } from "@hygeia/research";
+import { createHash } from "node:crypto";
+import { strictRules } from "../../release/check.ts";
 import { requireRole } from "../../auth/session.ts";
-import { BadRequestError, ForbiddenError, GatewayError } from "../../errors.ts";
+import { BadRequestError, ConflictError, ForbiddenError, GatewayError } from "../../errors.ts";
 import { problemResponses } from "../../schemas.ts";
 import type { StudiesApp } from "./index.ts";
-import { liveContributions } from "./live.ts";
+import { contributionLive, liveContributions } from "./live.ts";
 import {
   AggregatePartials,
   AggregateQuery,
@@ -28,6 +35,9 @@ import {
 } from "./schemas.ts";
 import { servedStudy } from "./served.ts";
 import { base64url, dimensionsOf, type StudyTallies } from "./tally.ts";
+
+/** A release's member: a short hash of a counted contribution's CID (a replaced contribution is a new member). */
+const memberOf = (cid: string): string => createHash("sha256").update(cid).digest("base64url").slice(0, 16);
 
 export function aggregateRoutes(app: StudiesApp, tallies: StudyTallies): void {
   /** The study, served, asked by its own researcher. */
@@ -71,8 +81,16 @@ export function aggregateRoutes(app: StudiesApp, tallies: StudyTallies): void {
           `the study counts only ${dimensions.map((d) => d.name).join(", ")}`,
           { field: "body.dimension" },
         );
-      const live = await liveContributions(app, study, researcher);
-      const query = await tallies.open(app.services.store, study, dimension, live);
+      let query;
+      for (let attempt = 0; attempt < 4 && query === undefined; attempt++) {
+        const version = (await app.services.store.getTallySums(study.studyId))?.version ?? 0;
+        const live = await liveContributions(app, study, researcher);
+        query = await tallies.open(app.services.store, study, dimension, live, version);
+      }
+      if (query === undefined)
+        throw new GatewayError("STUDY_BUSY", 503, "contributions kept arriving while the count was prepared; retry", {
+          extensions: { retryAfter: 1 },
+        });
       return {
         queryId: query.id,
         dimension,
@@ -133,16 +151,51 @@ export function aggregateRoutes(app: StudiesApp, tallies: StudyTallies): void {
         const own = partialDecrypt(gatewayShare, sum, partialContext(query.id, j)).partial;
         counts[query.dimension.categories[j]!] = decryptCount(sum, [partial, own], query.contributors);
       });
+      // Consent again, now: a patient who revoked since step 1 must not be in what is released.
+      const strict = strictRules(app);
+      for (const row of query.included)
+        if (!(await contributionLive(app, row, study.researcher, strict)))
+          throw new ConflictError(
+            "AGGREGATE_STALE",
+            "a contributor's consent ended since this query was opened: nothing was released, start again",
+          );
+      const k = app.config.research.minCell;
+      const members = query.included.map((row) => memberOf(row.cid));
       const history = await app.services.store.aggregateReleases(study.studyId, query.dimension.name);
-      const { release } = suppressSmallCells(counts, {
-        k: app.config.research.minCell,
-        history: history.map((row) => row.release),
-      });
+      const release = cohortMoved(
+        members,
+        history.map((row) => row.members),
+        k,
+      )
+        ? { cells: Object.fromEntries(query.dimension.categories.map((c) => [c, null])), total: null, k }
+        : suppressSmallCells(counts, {
+            k,
+            // Earlier releases under another k (the setting changed) are compared under this one.
+            history: history.map((row) => ({ ...row.release, k })),
+          }).release;
+      // Durable before the answer: each counted patient's log shows the count that included it.
+      await Promise.all(
+        query.included.map((row) =>
+          app.audit.record({
+            type: "aggregate_count",
+            decision: "permit",
+            actor: study.researcher,
+            patient: row.patient,
+            reason: "CONSENT_GRANTED",
+            request: request.id,
+            record: row.cid,
+            consentAddress: row.consentAddress,
+            scope: row.scopeId,
+            purpose: Purpose.Research,
+          }),
+        ),
+      );
       await app.services.store.appendAggregateRelease({
         studyId: study.studyId,
         dimension: query.dimension.name,
         releasedAt: app.services.now(),
         release,
+        members,
       });
       return { dimension: query.dimension.name, ...release };
     },

@@ -36,6 +36,13 @@ function contributionView(row: ContributionRow) {
   };
 }
 
+function notStaged(): ConflictError {
+  return new ConflictError(
+    "UPLOAD_NOT_STAGED",
+    "this CID is not an upload of yours awaiting registration: PUT /v1/uploads the encrypted extract first",
+  );
+}
+
 export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tallies: StudyTallies): void {
   app.post(
     "/studies/:studyId/contributions",
@@ -76,6 +83,9 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tall
         throw new BadRequestError("OWN_STUDY", "a researcher does not contribute to its own study", {
           field: "params.studyId",
         });
+      // The cheap checks first: verifying facts costs about 11 ms of CPU per cell, never spent on an upload that is
+      // not this patient's to register.
+      if (!(await staging.get(cid, patient))) throw notStaged();
       const row: ContributionRow = {
         studyId: study.studyId,
         patient,
@@ -90,11 +100,7 @@ export function contributionRoutes(app: StudiesApp, staging: UploadStaging, tall
       // Under the staging lock: the sweep cannot unpin the CID between this check and the row.
       const previous = await staging.locked(async () => {
         const staged = await staging.get(cid, patient);
-        if (!staged)
-          throw new ConflictError(
-            "UPLOAD_NOT_STAGED",
-            "this CID is not an upload of yours awaiting registration: PUT /v1/uploads the encrypted extract first",
-          );
+        if (!staged) throw notStaged();
         row.size = staged.size;
         const { previous: replaced } = await tallies.writeContribution(store, study, patient, row.facts, (tally) =>
           store.putContribution(row, tally),

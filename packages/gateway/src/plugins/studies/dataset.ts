@@ -24,7 +24,7 @@ import { sendCiphertext } from "../records/ciphertext.ts";
 import { canonicalCid } from "../records/inputs.ts";
 import { Ciphertext } from "../records/schemas.ts";
 import { DatasetPull, StudyCidParams, StudyParams } from "./schemas.ts";
-import { liveContributions } from "./live.ts";
+import { contributionLive, liveContributions } from "./live.ts";
 import { servedStudy } from "./served.ts";
 
 /** Refuses (403) row-level data to a study approved for aggregate counts only (every scope `aggregate:`). */
@@ -64,6 +64,9 @@ export function datasetRoutes(app: StudiesApp): void {
       const cid = canonicalCid(request.params.cid, "params.cid");
       const row = await app.services.store.contributionByCid(study.studyId, cid);
       if (!row) throw new NotFoundError("NO_CONTRIBUTION", "no contribution of this study has this CID");
+      // As a pull: only while the patient's research consent (from its linked address) is live now.
+      if (!(await contributionLive(app, row, researcher)))
+        throw new ForbiddenError("CONSENT_REQUIRED", "this contributor's research consent is not live now");
       return sendCiphertext(app, reply, cid, row.size);
     },
   );

@@ -4,7 +4,7 @@ import { TrustRole } from "@hygeia/chain";
 import { requireRole, requireSession } from "../../auth/session.ts";
 import { verifyTallyShare } from "@hygeia/crypto";
 import { aggregateDimensions, tallyShareContext } from "@hygeia/research";
-import { BadRequestError, ForbiddenError, GatewayError, NotFoundError } from "../../errors.ts";
+import { BadRequestError, ConflictError, ForbiddenError, GatewayError, NotFoundError } from "../../errors.ts";
 import { problemResponses } from "../../schemas.ts";
 import type { StudyRow } from "../../store/types.ts";
 import { approvalProblems } from "./approval.ts";
@@ -12,6 +12,9 @@ import type { StudiesApp } from "./index.ts";
 import { ServeStudy, StudyList, StudyPage, StudyParams, StudyView } from "./schemas.ts";
 import { servedStudy, studyRegistry, studyView } from "./served.ts";
 import type { StudyTallies } from "./tally.ts";
+
+/** Most categories a study's aggregate scopes may have in all: each is a proof every contribution must pass. */
+const MAX_STUDY_CELLS = 64;
 
 export function studyRoutes(app: StudiesApp, tallies: StudyTallies): void {
   app.post(
@@ -87,6 +90,13 @@ export function studyRoutes(app: StudiesApp, tallies: StudyTallies): void {
         throw new BadRequestError("INVALID_AGGREGATE_SCOPE", (error as Error).message, { field: "body.scopes" });
       }
       const share = request.body.tallyShare;
+      const cells = dimensions.reduce((sum, d) => sum + d.categories.length, 0);
+      if (cells > MAX_STUDY_CELLS)
+        throw new BadRequestError(
+          "TOO_MANY_CELLS",
+          `the study's aggregate scopes have ${cells} categories in all; at most ${MAX_STUDY_CELLS} (each costs every contribution a proof to check)`,
+          { field: "body.scopes" },
+        );
       if (dimensions.length > 0) {
         if (share === undefined)
           throw new BadRequestError(
@@ -109,6 +119,17 @@ export function studyRoutes(app: StudiesApp, tallies: StudyTallies): void {
         throw new BadRequestError("NO_AGGREGATES", "the study has no aggregate scopes: send no tally share", {
           field: "body.tallyShare",
         });
+      // Facts already summed were encrypted to the joint key of the stored share: another share would make every
+      // later count undecryptable.
+      if (
+        previous?.tallyKey != null &&
+        previous.tallyKey !== (share?.publicKey ?? null) &&
+        (await app.services.store.getTallySums(studyId)) !== undefined
+      )
+        throw new ConflictError(
+          "TALLY_SHARE_CHANGED",
+          "this study's contributions are encrypted to the tally share presented first: present that same share",
+        );
       const now = app.services.now();
       const title = verification.credential.subject.protocolTitle;
       const row: StudyRow = {

@@ -34,6 +34,8 @@ export const QUERY_TTL_MS = 5 * 60_000;
 const WRITE_ATTEMPTS = 8;
 /** Open queries kept at once (all studies); past it, new queries wait for old ones to expire. */
 const MAX_OPEN_QUERIES = 1_000;
+/** Open queries of one study at once: one researcher cannot fill the gateway's table for everyone else. */
+const MAX_OPEN_QUERIES_PER_STUDY = 16;
 
 export interface OpenQuery {
   id: string;
@@ -42,6 +44,8 @@ export interface OpenQuery {
   /** Encrypted count per category, in the dimension's order. */
   sums: Uint8Array[];
   contributors: number;
+  /** The contributions counted: step 2 checks their consent again, and the release records who was counted. */
+  included: Pick<ContributionRow, "patient" | "cid" | "consentAddress" | "scopeId">[];
   expiresAt: number;
 }
 
@@ -107,6 +111,7 @@ export class StudyTallies {
       return null;
     }
     const given = facts ?? {};
+    const entryOf = (name: string) => (Object.hasOwn(given, name) ? given[name] : undefined);
     for (const name of Object.keys(given))
       if (!dimensions.some((d) => d.name === name))
         throw new BadRequestError("UNKNOWN_DIMENSION", `the study has no aggregate dimension "${name}"`, {
@@ -115,7 +120,7 @@ export class StudyTallies {
     const out: Record<string, EncryptedFactsRow> = {};
     for (const dimension of dimensions) {
       const field = `body.facts.${dimension.name}`;
-      const entry = given[dimension.name];
+      const entry = entryOf(dimension.name);
       if (entry === undefined)
         throw new BadRequestError(
           "FACTS_REQUIRED",
@@ -189,24 +194,32 @@ export class StudyTallies {
     study: StudyRow,
     dimension: AggregateDimension,
     live: { included: readonly ContributionRow[]; excludedRows: readonly ContributionRow[] },
-  ): Promise<OpenQuery> {
+    tallyVersion: number,
+  ): Promise<OpenQuery | undefined> {
     this.#expire();
-    if (this.#queries.size >= MAX_OPEN_QUERIES)
+    const ofStudy = [...this.#queries.values()].filter((q) => q.studyId === study.studyId).length;
+    if (this.#queries.size >= MAX_OPEN_QUERIES || ofStudy >= MAX_OPEN_QUERIES_PER_STUDY)
       throw new GatewayError("AGGREGATE_QUERIES_EXHAUSTED", 429, "too many aggregate queries are open; retry shortly", {
         extensions: { retryAfter: 60 },
       });
-    const stored = (await store.getTallySums(study.studyId))?.sums[dimension.name];
+    // The sums must be those of the rows just checked: a contribution written meanwhile (a consent check in strict
+    // mode awaits the chain) would be counted without its consent being checked. The caller pages again.
+    const current = await store.getTallySums(study.studyId);
+    if ((current?.version ?? 0) !== tallyVersion) return undefined;
+    const stored = current?.sums[dimension.name];
     const sums = dimension.categories.map((_, j) => {
       const total = stored?.[j] === undefined ? addCells([]) : bytes(stored[j]);
       const leftOut = live.excludedRows.flatMap((row) => cellsOf(row.facts, dimension.name).slice(j, j + 1));
       return subtractCells(total, leftOut);
     });
+    const counted = live.included.filter((row) => row.facts?.[dimension.name] !== undefined);
     const query: OpenQuery = {
       id: randomUUID(),
       studyId: study.studyId,
       dimension,
       sums,
-      contributors: live.included.filter((row) => row.facts?.[dimension.name] !== undefined).length,
+      contributors: counted.length,
+      included: counted.map(({ patient, cid, consentAddress, scopeId }) => ({ patient, cid, consentAddress, scopeId })),
       expiresAt: this.#now() + QUERY_TTL_MS,
     };
     this.#queries.set(query.id, query);

@@ -1141,15 +1141,16 @@ export class SqliteGatewayStore implements GatewayStore {
   async appendAggregateRelease(row: AggregateReleaseRow): Promise<void> {
     this.#run("store an aggregate release", () =>
       this.#change(
-        `INSERT INTO aggregate_releases (study_id, dimension, seq, released_at, release)
+        `INSERT INTO aggregate_releases (study_id, dimension, seq, released_at, release, members)
          VALUES ($studyId, $dimension,
                  (SELECT coalesce(max(seq) + 1, 0) FROM aggregate_releases WHERE study_id = $studyId AND dimension = $dimension),
-                 $releasedAt, $release)`,
+                 $releasedAt, $release, $members)`,
         {
           studyId: row.studyId,
           dimension: row.dimension,
           releasedAt: row.releasedAt,
           release: JSON.stringify(row.release),
+          members: JSON.stringify(row.members),
         },
       ),
     );
@@ -1165,6 +1166,7 @@ export class SqliteGatewayStore implements GatewayStore {
         dimension: text(r, "dimension"),
         releasedAt: int(r, "released_at"),
         release: JSON.parse(text(r, "release")) as AggregateReleaseRow["release"],
+        members: JSON.parse(text(r, "members")) as string[],
       })),
     );
   }

@@ -233,6 +233,7 @@ CREATE TABLE aggregate_releases (
   seq INTEGER NOT NULL,
   released_at INTEGER NOT NULL,
   release TEXT NOT NULL,
+  members TEXT NOT NULL,
   PRIMARY KEY (study_id, dimension, seq)
 ) STRICT, WITHOUT ROWID;
 `,
