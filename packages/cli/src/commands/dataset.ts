@@ -42,6 +42,54 @@ Examples:
     );
 
   dataset
+    .command("aggregate")
+    .argument("<study-id>", "the study's id (0x + 64 hex digits)")
+    .description("count the study's consenting contributors per category of one of its aggregate dimensions")
+    .requiredOption("-d, --dimension <name>", "one of the study's aggregate dimensions (its aggregate: scopes)")
+    .option("--key-file <file>", "the study key (default <home>/state/studies/<study id>.key.json)")
+    .addHelpText(
+      "after",
+      `
+The gateway sums the contributors' encrypted categories (only those whose research consent is live now), this
+command decrypts its share of each sum, and the gateway answers only what small-cell suppression releases: a
+withheld count is "withheld" (a cell of 1 to k-1 withholds the whole table; a change of 1 to k-1 contributors
+since an earlier count withholds everything).
+
+Examples:
+  $ hygeia --wallet lab dataset aggregate 0x8f3c… --dimension sex
+  $ hygeia --wallet lab --json dataset aggregate 0x8f3c… -d age --key-file ./hba1c.key.json`,
+    )
+    .action(
+      act(async (cli: Cli, id: string, opts: { dimension: string; keyFile?: string }) => {
+        const studyId = studyIdArg(id);
+        if (!/^[a-z0-9-]{1,32}$/.test(opts.dimension))
+          throw new CliUsageError(
+            "--dimension",
+            `"${opts.dimension}" is not a dimension name`,
+            "Give one of the study's aggregate dimensions (hygeia study show <id>).",
+          );
+        const { client } = await cli.researcher();
+        const keys = await readStudyKeyFile(
+          resolve(opts.keyFile ?? defaultKeyFile(cli, studyId)),
+          studyId,
+          "--key-file",
+        );
+        const release = await client.aggregate(
+          studyId,
+          { publicKey: keys.publicKey, secretKey: keys.secretKey },
+          opts.dimension,
+        );
+        cli.output.result(release, (r) =>
+          [
+            `${r.dimension} (k = ${r.k}; withheld: under k, or it would single someone out)`,
+            ...Object.entries(r.cells).map(([category, count]) => `  ${category}: ${count ?? "withheld"}`),
+            `  total: ${r.total ?? "withheld"}`,
+          ].join("\n"),
+        );
+      }),
+    );
+
+  dataset
     .command("pull")
     .argument("<study-id>", "the study's id (0x + 64 hex digits)")
     .description("pull the study's dataset into a folder as FHIR Bulk Data NDJSON files")

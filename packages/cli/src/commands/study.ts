@@ -230,6 +230,10 @@ Examples:
     .description("researcher: present a registered study's approval at the gateway again")
     .requiredOption("--approval-file <file>", "the EthicsApprovalCredential the study was registered with")
     .requiredOption("-s, --scope <scope...>", "the scopes the study was registered with")
+    .option(
+      "--key-file <file>",
+      "the study key, for a study that counts (default <home>/state/studies/<study id>.key.json)",
+    )
     .addHelpText(
       "after",
       `
@@ -237,12 +241,23 @@ Examples:
   $ hygeia --wallet lab study serve 0x8f3c… --approval-file approval.jwt -s fhir:Observation fhir:Patient`,
     )
     .action(
-      act(async (cli: Cli, id: string, opts: { approvalFile: string; scope: string[] }) => {
+      act(async (cli: Cli, id: string, opts: { approvalFile: string; scope: string[]; keyFile?: string }) => {
         const studyId = studyIdArg(id);
         const scopes = flag("--scope", () => studyScopes(opts.scope));
         const approval = await readCredential(cli, opts.approvalFile);
         const { client } = await cli.researcher();
-        const served = studyView(await client.serveStudy(studyId, approval, scopes));
+        // A study that counts presents the researcher's tally key share, derived from the study key.
+        const keys = scopes.some((scope) => scope.startsWith("aggregate:"))
+          ? await readStudyKeyFile(resolve(opts.keyFile ?? defaultKeyFile(cli, studyId)), studyId, "--key-file")
+          : undefined;
+        const served = studyView(
+          await client.serveStudy(
+            studyId,
+            approval,
+            scopes,
+            keys === undefined ? undefined : { publicKey: keys.publicKey, secretKey: keys.secretKey },
+          ),
+        );
         cli.output.result(served, (s) => [`Study ${s.studyId} is served.`, studyFields(s)].join("\n"));
       }),
     );
@@ -315,6 +330,10 @@ Examples:
     .option("-t, --types <type...>", "FHIR types to share: fewer than the study asks for (default: all it asks for)")
     .option("-e, --expires <when>", "when your research consent ends (default: the study's end)")
     .option("-y, --yes", "share without a prompt (scripts); the study is still checked first")
+    .option(
+      "--fact <dimension=category...>",
+      "for a study that counts: your category of a dimension the wallet cannot derive from your records (sex and age it derives)",
+    )
     .addHelpText(
       "after",
       `
@@ -330,53 +349,61 @@ Examples:
   $ hygeia --json study opt-in 0x8f3c… --fhir labs.json conditions.json --types Observation Patient --yes`,
     )
     .action(
-      act(async (cli: Cli, id: string, opts: { fhir: string[]; types?: string[]; expires?: string; yes?: boolean }) => {
-        const studyId = studyIdArg(id);
-        if (opts.expires !== undefined) flag("--expires", () => parseExpiry(opts.expires, "--expires"));
-        const resources = await readFhirInputs(opts.fhir);
-        if (!opts.yes && !cli.io.stdin.isTTY)
-          throw new CliUsageError(
-            "--yes",
-            "no terminal to ask for approval",
-            "Run it in a terminal to see what is shared and approve, or pass --yes to approve in a script.",
+      act(
+        async (
+          cli: Cli,
+          id: string,
+          opts: { fhir: string[]; types?: string[]; expires?: string; yes?: boolean; fact?: string[] },
+        ) => {
+          const studyId = studyIdArg(id);
+          const facts = factsArg(opts.fact);
+          if (opts.expires !== undefined) flag("--expires", () => parseExpiry(opts.expires, "--expires"));
+          const resources = await readFhirInputs(opts.fhir);
+          if (!opts.yes && !cli.io.stdin.isTTY)
+            throw new CliUsageError(
+              "--yes",
+              "no terminal to ask for approval",
+              "Run it in a terminal to see what is shared and approve, or pass --yes to approve in a script.",
+            );
+          const options = {
+            ...(opts.types === undefined ? {} : { resourceTypes: opts.types }),
+            ...(opts.expires === undefined ? {} : { expires: opts.expires }),
+            ...(facts === undefined ? {} : { facts }),
+          };
+          const patient = await cli.patient();
+          const preview = await flagged(patient.studies.preview(studyId, resources, options));
+          if (!opts.yes) {
+            cli.io.stderr.write(`${previewLines(preview)}\n`);
+            const ok = await confirm({ message: `Share this with "${preview.title}"?`, default: false });
+            if (!ok) throw new CliError("DECLINED", "refused", "you declined: nothing was shared", "Nothing to do.");
+          }
+          const bar = cli.output.progress("uploading the encrypted extract");
+          let joined;
+          try {
+            joined = await flagged(
+              patient.studies.optIn(studyId, resources, { ...options, onProgress: (p) => bar.transfer(p) }),
+            );
+          } finally {
+            bar.stop();
+          }
+          const result = {
+            ...joined,
+            researcher: printedAddress(joined.researcher),
+            notShared: notShared(joined.report),
+          };
+          cli.output.result(result, (r) =>
+            [
+              previewLines(r),
+              fields([
+                ["contribution", r.cid],
+                ["research consent", `granted to ${r.researcher} until ${formatDate(r.grant.expiry)}`],
+                ["transaction", r.grant.transactions.join(", ")],
+              ]),
+              "Opt out at any time: hygeia study opt-out " + r.studyId,
+            ].join("\n"),
           );
-        const options = {
-          ...(opts.types === undefined ? {} : { resourceTypes: opts.types }),
-          ...(opts.expires === undefined ? {} : { expires: opts.expires }),
-        };
-        const patient = await cli.patient();
-        const preview = await flagged(patient.studies.preview(studyId, resources, options));
-        if (!opts.yes) {
-          cli.io.stderr.write(`${previewLines(preview)}\n`);
-          const ok = await confirm({ message: `Share this with "${preview.title}"?`, default: false });
-          if (!ok) throw new CliError("DECLINED", "refused", "you declined: nothing was shared", "Nothing to do.");
-        }
-        const bar = cli.output.progress("uploading the encrypted extract");
-        let joined;
-        try {
-          joined = await flagged(
-            patient.studies.optIn(studyId, resources, { ...options, onProgress: (p) => bar.transfer(p) }),
-          );
-        } finally {
-          bar.stop();
-        }
-        const result = {
-          ...joined,
-          researcher: printedAddress(joined.researcher),
-          notShared: notShared(joined.report),
-        };
-        cli.output.result(result, (r) =>
-          [
-            previewLines(r),
-            fields([
-              ["contribution", r.cid],
-              ["research consent", `granted to ${r.researcher} until ${formatDate(r.grant.expiry)}`],
-              ["transaction", r.grant.transactions.join(", ")],
-            ]),
-            "Opt out at any time: hygeia study opt-out " + r.studyId,
-          ].join("\n"),
-        );
-      }),
+        },
+      ),
     );
 
   study
@@ -652,14 +679,21 @@ function notShared(report: OptInPreview["report"]) {
 }
 
 /** What is shared and what is not, for people (from the de-identification report: names, never content). */
-function previewLines(preview: Pick<OptInPreview, "title" | "studyId" | "report" | "shared">): string {
+function previewLines(preview: Pick<OptInPreview, "title" | "studyId" | "report" | "shared" | "counted">): string {
   const { report } = preview;
+  const counted = Object.entries(preview.counted);
   const lines = [
     `Shared with "${preview.title}" (study ${preview.studyId}), de-identified: ${preview.shared} records`,
     `  ${Object.entries(report.kept)
       .map(([type, count]) => `${type} ${count}`)
       .join(", ")}${report.ageGrouped ? " (your age as 90 or more, without a birth year)" : ""}`,
   ];
+  if (counted.length > 0)
+    lines.push(
+      `Counted (encrypted: neither the gateway nor the researcher can read it alone): ${counted
+        .map(([dimension, category]) => `${dimension} ${category}`)
+        .join(", ")}`,
+    );
   if (report.omitted.length > 0) {
     lines.push("Not shared:");
     for (const o of notShared(report)) lines.push(`  ${o.resourceType} ${o.count}: ${o.why}`);
@@ -683,6 +717,24 @@ function studyFields(study: ReturnType<typeof studyView>): string {
     ["researcher", study.researcher],
     ["irb", study.irb],
     ["asks for", study.scopes.join(" ")],
+    ["counts", study.aggregates.length === 0 ? "nothing" : study.aggregates.map((d) => d.name).join(", ")],
     ["ends", formatDate(study.endsAt)],
   ]);
+}
+
+/** --fact dimension=category pairs, by dimension. */
+function factsArg(pairs: readonly string[] | undefined): Record<string, string> | undefined {
+  if (pairs === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const pair of pairs) {
+    const match = /^([a-z0-9-]{1,32})=([A-Za-z0-9._+<>=-]{1,32})$/.exec(pair);
+    if (!match || Object.hasOwn(out, match[1]!))
+      throw new CliUsageError(
+        "--fact",
+        `"${pair}" is not dimension=category (once per dimension)`,
+        "Give --fact site=north, one per dimension the study counts.",
+      );
+    out[match[1]!] = match[2]!;
+  }
+  return out;
 }
