@@ -71,6 +71,12 @@ describe("gateway studies: approvalProblems", function () {
     expect(codes(facts({ scopes: ["fhir:Observation"] }))).to.deep.equal(["STUDY_SCOPES_MISMATCH"]);
   });
 
+  it("holds the registration to the scopes the approval names, when it names any", function () {
+    expect(codes(facts({ subject: { scopes: [...SCOPES] } }))).to.deep.equal([]);
+    expect(codes(facts({ subject: { scopes: ["fhir:Observation"] } }))).to.deep.equal(["APPROVAL_SCOPES_MISMATCH"]);
+    expect(codes(facts({ subject: { scopes: "fhir:Observation" } }))).to.deep.equal(["APPROVAL_SCOPES_MISMATCH"]);
+  });
+
   it("refuses a DID of another chain for the issuer or the researcher, though its address matches", function () {
     expect(codes(facts({ issuer: `did:ethr:0x1:${IRB}` }))).to.deep.equal(["APPROVAL_ISSUER_NOT_STUDY_IRB"]);
     expect(codes(facts({ subject: { id: `did:ethr:0x1:${RESEARCHER}` } }))).to.deep.equal([

@@ -69,6 +69,22 @@ describe("gateway studies: approval, contributions, dataset pull", function () {
     expectProblem(wrongScopes, 403, "STUDY_SCOPES_MISMATCH");
   });
 
+  it("refuses a registration with other scopes than the approval names", async function () {
+    const narrow = await registerStudy(
+      stack,
+      stack.accounts.researcher,
+      await approve(irb, stack.accounts.researcher, "narrow-2026", { scopes: ["fhir:Patient"] }),
+    );
+    expectProblem(await serveStudy(stack, researcherToken, narrow), 403, "APPROVAL_SCOPES_MISMATCH");
+    const exact = await registerStudy(
+      stack,
+      stack.accounts.researcher,
+      await approve(irb, stack.accounts.researcher, "exact-2026", { scopes: ["fhir:Patient"] }),
+      { scopes: ["fhir:Patient"] },
+    );
+    expect((await serveStudy(stack, researcherToken, exact)).status).to.equal(201);
+  });
+
   it("refuses the approval from anyone but the study's researcher, and from a session without the researcher role", async function () {
     const res = await serveStudy(stack, alice.token, study);
     expectProblem(res, 403, "ROLE_REQUIRED");

@@ -67,6 +67,11 @@ export interface EthicsApprovalSubject {
    * gateway requires to match before it serves the study.
    */
   protocolHash?: string;
+  /**
+   * The canonical scopes the IRB approved (`fhir:Observation`, `aggregate:site:north,south`, ...): when present, a
+   * gateway serves the study only if it was registered with exactly these.
+   */
+  scopes?: string[];
 }
 
 export interface HealthRecordSubject {
@@ -175,6 +180,13 @@ export const CREDENTIAL_SUBJECT_SCHEMAS: Readonly<Record<CredentialTypeName, obj
       approvalNumber: TEXT,
       approvedUntil: DATE,
       protocolHash: { type: "string", pattern: "^0x[0-9a-f]{64}$" },
+      scopes: {
+        type: "array",
+        minItems: 1,
+        maxItems: 32,
+        uniqueItems: true,
+        items: { type: "string", minLength: 1, maxLength: 200, pattern: "^\\S+$" },
+      },
     },
   },
   HealthRecordCredential: {

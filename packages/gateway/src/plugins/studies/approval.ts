@@ -7,6 +7,7 @@
 // - It is an EthicsApprovalCredential, issued by the registration's IRB, to the registration's researcher.
 // - It approves this study: studyIdFor(researcher, studySalt(subject.studyId)) is the study's id (a study is
 //   registered with the slug the IRB approved), and subject.protocolHash is the registration's protocolHash.
+// - When the approval names its scopes, they are the registration's (the IRB's word, not only the researcher's).
 // - The scopes the researcher lists are the registration's: their keccak256, sorted, equal the registered ones
 //   (the chain holds only hashes; patients read the strings, so the strings must be the ones hashed).
 import {
@@ -39,7 +40,8 @@ export type ApprovalProblemCode =
   | "APPROVAL_SUBJECT_NOT_RESEARCHER"
   | "APPROVAL_STUDY_MISMATCH"
   | "APPROVAL_PROTOCOL_MISMATCH"
-  | "STUDY_SCOPES_MISMATCH";
+  | "STUDY_SCOPES_MISMATCH"
+  | "APPROVAL_SCOPES_MISMATCH";
 
 export interface ApprovalProblem {
   code: ApprovalProblemCode;
@@ -93,6 +95,16 @@ export function approvalProblems(facts: ApprovalFacts): ApprovalProblem[] {
       "STUDY_SCOPES_MISMATCH",
       "the scopes listed are not the registered ones: list the canonical scope strings the study was registered with",
     );
+  // An approval that names its scopes approves those only: the researcher cannot widen (or turn row-level) what the
+  // IRB approved. One that names none leaves the scopes to the protocol its hash pins.
+  const approved = subject.scopes;
+  if (
+    approved !== undefined &&
+    (!Array.isArray(approved) ||
+      !approved.every((scope): scope is string => typeof scope === "string") ||
+      !scopesMatch(approved, details.scopeHashes))
+  )
+    problem("APPROVAL_SCOPES_MISMATCH", "the study was registered with other scopes than the approval names");
   return problems;
 }
 
