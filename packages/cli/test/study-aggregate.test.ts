@@ -117,7 +117,26 @@ describe("hygeia dataset aggregate (real stack)", function () {
     expect(text.stdout).to.match(/north: 3\n {2}south: 0\n {2}total: 3/);
   });
 
+  it("prints a protocol document's hash, the protocolHash an approval names", async () => {
+    await writeFile(join(home.home, "p.txt"), "a protocol\n");
+    const printed = await run(["--json", "study", "protocol-hash", join(home.home, "p.txt")]);
+    expect(printed.code, printed.stderr).to.equal(0);
+    expect(printed.json()).to.deep.equal({ protocolHash: keccak256(new TextEncoder().encode("a protocol\n")) });
+  });
+
   it("refuses bad flags with one line and exit 1, and a dimension the study does not count", async () => {
+    const missing = await run([
+      "--wallet",
+      "alice",
+      "study",
+      "opt-in",
+      studyId,
+      "--fhir",
+      join(home.home, "records.json"),
+      "--yes",
+    ]);
+    expect(missing.code).to.equal(1);
+    expect(oneErrorLine(missing)).to.match(/--fact/);
     const badFact = await run(["--wallet", "alice", "study", "opt-in", studyId, "--fhir", "x.json", "--fact", "site"]);
     expect(badFact.code).to.equal(1);
     expect(oneErrorLine(badFact)).to.match(/--fact/);

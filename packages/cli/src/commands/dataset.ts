@@ -52,7 +52,7 @@ Examples:
       `
 The gateway sums the contributors' encrypted categories (only those whose research consent is live now), this
 command decrypts its share of each sum, and the gateway answers only what small-cell suppression releases: a
-withheld count is "withheld" (a cell of 1 to k-1 withholds the whole table; a change of 1 to k-1 contributors
+withheld count is "withheld" (fewer than k contributors: nothing; a cell of 1 to k-1 withholds every cell; a change of 1 to k-1 contributors
 since an earlier count withholds everything).
 
 Examples:

@@ -184,7 +184,7 @@ Examples:
           const printed = { ...issued!, issuer: printedDid(issued!.issuer), subject: printedDid(issued!.subject) };
           cli.output.result({ ...printed, ...(path === undefined ? {} : { path }) }, (r) =>
             [
-              `Issued a ${r.type} (${r.format}) to ${r.subject}${r.status ? ", revocable" : ""}.`,
+              `Issued ${/^[AEIOU]/.test(r.type) ? "an" : "a"} ${r.type} (${r.format}) to ${r.subject}${r.status ? ", revocable" : ""}.`,
               r.path === undefined ? r.credential : `Saved to ${r.path}.`,
             ].join("\n"),
           );

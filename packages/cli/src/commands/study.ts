@@ -114,11 +114,25 @@ Examples:
     );
 
   study
+    .command("protocol-hash")
+    .argument("<file>", "the protocol document")
+    .description("print keccak256 of a protocol document: the protocolHash the IRB's approval names")
+    .action(
+      act(async (cli: Cli, file: string) => {
+        const protocolHash = keccak256(await readInput(file, "<file>"));
+        cli.output.result({ protocolHash }, (r) => r.protocolHash);
+      }),
+    );
+
+  study
     .command("register")
     .description("researcher: register an IRB-approved study on chain (you pay the gas) and serve it at the gateway")
     .requiredOption("--slug <slug>", "the study's slug, as the approval's studyId names it ([a-z0-9-], 1-64)")
     .requiredOption("--approval-file <file>", "the EthicsApprovalCredential the IRB issued (a JWT file, - for stdin)")
-    .requiredOption("-s, --scope <scope...>", "what patients are asked to share: fhir:<Type> (repeat or list several)")
+    .requiredOption(
+      "-s, --scope <scope...>",
+      "what patients are asked to share (fhir:<Type>) or counted by (aggregate:<dimension>:<category>,...)",
+    )
     .requiredOption("--ends <when>", 'when the study ends: a duration ("180d", "1y") or a date ("2027-06-30")')
     .option("--irb <address>", "the IRB (address or did:ethr; default: the approval's issuer)")
     .option("--protocol-file <file>", "the protocol document: its keccak256 is registered")
@@ -593,6 +607,14 @@ async function flagged<T>(promise: Promise<T>): Promise<T> {
     return await promise;
   } catch (error) {
     if (error instanceof SdkInputError) {
+      if (error.field?.startsWith("facts.")) {
+        const dimension = error.field!.slice("facts.".length);
+        throw new CliUsageError(
+          "--fact",
+          error.message.replace(/^[^:]*: /, ""),
+          `Give --fact ${dimension}=<category>, one of the study's (hygeia study show <id>).`,
+        );
+      }
       const name = error.field === "resourceTypes" ? "--types" : error.field === "expires" ? "--expires" : "--fhir";
       throw new CliUsageError(name, error.message.replace(/^[^:]*: /, ""), error.hint);
     }

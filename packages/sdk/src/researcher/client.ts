@@ -140,6 +140,14 @@ export class ResearcherClient extends RoleClient {
         `the approval is for study "${claims.slug ?? "(none)"}", not "${options.slug}"`,
         "Use the slug the approval names (its studyId claim).",
       );
+    // The gateway serves a study only when its approval names the registered protocol: refused here, before the
+    // registration is paid for and its slug used up for good.
+    if (claims.protocolHash === undefined)
+      throw new SdkInputError(
+        "approval",
+        "the approval names no protocolHash: the gateway would refuse to serve the study",
+        "Ask the IRB for an approval whose protocolHash claim is keccak256 of the protocol document.",
+      );
     const protocolHash = (options.protocolHash ?? claims.protocolHash)?.toLowerCase();
     if (protocolHash === undefined || !BYTES32.test(protocolHash) || /^0x0{64}$/.test(protocolHash))
       throw new SdkInputError(
