@@ -117,6 +117,12 @@ Examples:
     .command("protocol-hash")
     .argument("<file>", "the protocol document")
     .description("print keccak256 of a protocol document: the protocolHash the IRB's approval names")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ hygeia study protocol-hash protocol.pdf`,
+    )
     .action(
       act(async (cli: Cli, file: string) => {
         const protocolHash = keccak256(await readInput(file, "<file>"));

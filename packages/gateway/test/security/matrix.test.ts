@@ -5,7 +5,7 @@
 // grantee-listing routes, x purpose. The expected status comes from the oracle (support/oracle.ts), which
 // evaluates a model of what this test wrote on chain. Every case is asserted; the count is printed.
 import { expect } from "chai";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { HDNodeWallet, Wallet, parseEther } from "ethers";
 import {
   ConsentRegistryClient,
@@ -41,6 +41,8 @@ import {
 
 const PURPOSES: readonly PurposeName[] = ["Treatment", "Research", "Emergency"];
 const SOME_CID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku";
+/** A study id no study has. */
+const UNKNOWN_STUDY = `0x${"5d".repeat(32)}`;
 const randomAddress = () => Wallet.createRandom().address.toLowerCase();
 const shapedWrap = () =>
   Buffer.from(wrapKey(generateDataKey(), generateX25519KeyPair().publicKey, "hygeia:record:x")).toString("base64url");
@@ -621,6 +623,75 @@ describe("security: the authorization matrix (route x role x consent state)", fu
       getCheckInResult: {
         kind: { kind: "opener-only", ok: 200 },
         build: async (c, who) => get(`/v1/checkins/${checkInId}/result`)(c, who),
+      },
+      // Studies: none is served here, so every session meets "no such study" (404) once past its role check; the
+      // researcher routes refuse any session without the researcher role (403) first. The study tests cover the rest.
+      serveStudy: {
+        kind: { kind: "researcher-role", ok: 404 },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: "/v1/studies",
+          ...tokenOf(who),
+          ...json({ studyId: UNKNOWN_STUDY, approval: "a.b.c", scopes: ["fhir:Patient"] }),
+        }),
+      },
+      listStudies: { kind: { kind: "session", ok: 200 }, build: get("/v1/studies") },
+      getStudy: {
+        kind: { kind: "refused-for-all", status: 404, secured: true },
+        build: get(`/v1/studies/${UNKNOWN_STUDY}`),
+      },
+      contribute: {
+        kind: { kind: "refused-for-all", status: 404, secured: true },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: `/v1/studies/${UNKNOWN_STUDY}/contributions`,
+          ...tokenOf(who),
+          ...json({ cid: SOME_CID, wrap: shapedWrap(), scopeId: `0x${"11".repeat(32)}` }),
+        }),
+      },
+      getMyContribution: {
+        kind: { kind: "refused-for-all", status: 404, secured: true },
+        build: get(`/v1/studies/${UNKNOWN_STUDY}/contributions/mine`),
+      },
+      withdrawContribution: {
+        kind: { kind: "refused-for-all", status: 404, secured: true },
+        build: async (_c, who) => ({
+          method: "DELETE",
+          path: `/v1/studies/${UNKNOWN_STUDY}/contributions/mine`,
+          ...tokenOf(who),
+        }),
+      },
+      listMyContributions: { kind: { kind: "session", ok: 200 }, build: get("/v1/contributions") },
+      getContributionContent: {
+        kind: { kind: "researcher-role", ok: 404 },
+        build: get(`/v1/studies/${UNKNOWN_STUDY}/contributions/${SOME_CID}/content`),
+      },
+      pullDataset: {
+        kind: { kind: "researcher-role", ok: 404 },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: `/v1/studies/${UNKNOWN_STUDY}/dataset`,
+          ...tokenOf(who),
+          ...json({}),
+        }),
+      },
+      openAggregate: {
+        kind: { kind: "researcher-role", ok: 404 },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: `/v1/studies/${UNKNOWN_STUDY}/aggregates`,
+          ...tokenOf(who),
+          ...json({ dimension: "sex" }),
+        }),
+      },
+      releaseAggregate: {
+        kind: { kind: "researcher-role", ok: 404 },
+        build: async (_c, who) => ({
+          method: "POST",
+          path: `/v1/studies/${UNKNOWN_STUDY}/aggregates/${randomUUID()}`,
+          ...tokenOf(who),
+          ...json({ partials: [0, 1].map(() => ({ partial: "A".repeat(43), proof: "A".repeat(86) })) }),
+        }),
       },
     };
   }

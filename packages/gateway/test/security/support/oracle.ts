@@ -137,6 +137,7 @@ export type RouteKind =
   | { kind: "release"; purpose: PurposeName }
   | { kind: "grantee-list" }
   | { kind: "clinic-role"; ok: number }
+  | { kind: "researcher-role"; ok: number }
   | { kind: "refused-for-all"; status: number; secured: boolean }
   | { kind: "opener-only"; ok: number };
 
@@ -162,6 +163,9 @@ export function expectedStatus(
     case "clinic-role":
       if (!signedIn) return 401;
       return caller.roles.has("clinic") ? route.ok : 403;
+    case "researcher-role":
+      if (!signedIn) return 401;
+      return caller.roles.has("researcher") ? route.ok : 403;
     case "refused-for-all":
       return route.secured && !signedIn ? 401 : route.status;
     case "opener-only":
