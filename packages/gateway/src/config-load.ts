@@ -50,6 +50,7 @@ export function defaultConfig(): GatewayConfig {
     },
     ipfs: { kind: "helia", kuboUrl: null, timeoutMs: 30_000 },
     identity: { statusListTtlMs: 60_000, trustCacheTtlMs: 5_000 },
+    database: { url: null },
     research: { minCell: 11 },
     limits: {
       bodyBytes: MIB,
@@ -120,6 +121,12 @@ const FileSchema = Type.Object(
           statusListTtlMs: Type.Optional(Millis(DAY)),
           trustCacheTtlMs: Type.Optional(Millis(60 * 60_000)),
         },
+        { additionalProperties: false },
+      ),
+    ),
+    database: Type.Optional(
+      Type.Object(
+        { url: Type.Optional(Type.String({ minLength: 1, maxLength: 2000 })) },
         { additionalProperties: false },
       ),
     ),
@@ -223,6 +230,7 @@ export const ENV_SETTINGS: Readonly<Record<string, EnvSetting>> = {
   HYGEIA_KUBO_URL: { path: ["ipfs", "kuboUrl"], parse: text },
   HYGEIA_IPFS_TIMEOUT_MS: { path: ["ipfs", "timeoutMs"], parse: integer(100, 600_000) },
   HYGEIA_STATUS_LIST_TTL_MS: { path: ["identity", "statusListTtlMs"], parse: integer(0, DAY) },
+  HYGEIA_DATABASE_URL: { path: ["database", "url"], parse: text, secret: true },
   HYGEIA_RESEARCH_MIN_CELL: { path: ["research", "minCell"], parse: integer(3, 1_000) },
   HYGEIA_BODY_LIMIT_BYTES: { path: ["limits", "bodyBytes"], parse: integer(1, 64 * MIB) },
   HYGEIA_UPLOAD_LIMIT_BYTES: { path: ["limits", "uploadBytes"], parse: integer(1, 64 * 1024 * MIB) },
@@ -305,7 +313,7 @@ function readConfigFile(file: string): FileConfig {
       const key = where === "" ? extra : `${where}.${extra}`;
       throw new ConfigError(key, `unknown setting in ${file}`);
     }
-    const secret = where.endsWith("Key");
+    const secret = where.endsWith("Key") || where === "database.url";
     const value = secret ? "" : `, got ${JSON.stringify(valueAt(json, where))}`;
     throw new ConfigError(where === "" ? "HYGEIA_CONFIG" : where, `${first?.message ?? "is invalid"}${value}`);
   }
@@ -386,6 +394,7 @@ function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path
     if (value !== null && !PRIVATE_KEY.test(value))
       throw new ConfigError(nameOf(path), "must be a 0x-prefixed 32-byte hex private key (value not shown)");
   }
+  if (config.database.url !== null) config.database.url = checkDatabaseUrl(config.database.url, nameOf("database.url"));
   for (const [index, origin] of config.corsOrigins.entries()) {
     if (origin === "*") continue;
     if (!URL.canParse(origin) || new URL(origin).origin !== origin)
@@ -423,6 +432,28 @@ function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path
   return config;
 }
 
+/**
+ * A PostgreSQL URL, as the `pg` driver reads it. The value is never echoed: it may carry a password; the error names
+ * what is wrong instead.
+ */
+function checkDatabaseUrl(value: string, name: string): string {
+  if (!URL.canParse(value)) throw new ConfigError(name, "must be a URL such as postgres://user:password@host:5432/db");
+  const url = new URL(value);
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:")
+    throw new ConfigError(name, `must be a postgres:// or postgresql:// URL, got scheme ${url.protocol}`);
+  // A unix socket is named by ?host=/run/postgresql instead of a host name.
+  if ((url.hostname === "" && !url.searchParams.has("host")) || url.pathname.length <= 1)
+    throw new ConfigError(name, "must name a host and a database, as in postgres://user:password@host:5432/db");
+  return value;
+}
+
+/** A URL with its password replaced, for display. */
+function redactUrl(value: string): string {
+  const url = new URL(value);
+  if (url.password !== "") url.password = "[redacted]";
+  return url.toString();
+}
+
 /** A config for display (logs, `--print-config`): secrets replaced. */
 export function redactConfig(config: GatewayConfig): GatewayConfig {
   return {
@@ -432,6 +463,7 @@ export function redactConfig(config: GatewayConfig): GatewayConfig {
       relayerKey: config.chain.relayerKey === null ? null : "[redacted]",
       anchorKey: config.chain.anchorKey === null ? null : "[redacted]",
     },
+    database: { url: config.database.url === null ? null : redactUrl(config.database.url) },
   };
 }
 

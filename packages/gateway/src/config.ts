@@ -74,6 +74,13 @@ export interface GatewayConfig {
      */
     anchorsPerDay: number;
   };
+  database: {
+    /**
+     * PostgreSQL connection URL (HYGEIA_DATABASE_URL, postgres://user:password@host:port/db): several gateways share
+     * it (scale-out). Null: the embedded SQLite database under dataDir, for one gateway.
+     */
+    url: string | null;
+  };
   research: {
     /** The smallest count an aggregate releases (small-cell suppression's k; default 11, at least 3). */
     minCell: number;

@@ -141,6 +141,25 @@ describe("loadConfig", function () {
     expect(shown).not.to.include(KEY.slice(2));
   });
 
+  it("takes a PostgreSQL URL, refuses anything else without echoing it, and never shows its password", async function () {
+    expect(loadConfig({ env: {} }).database.url).to.equal(null);
+    const url = "postgres://hygeia:pa55-word-secret@db.internal:5432/hygeia";
+    expect(loadConfig({ env: { HYGEIA_DATABASE_URL: url } }).database.url).to.equal(url);
+    for (const [bad, says] of [
+      ["mysql://u:pa55-word-secret@h/db", "postgres:// or postgresql://"],
+      ["postgres://u:pa55-word-secret@h:5432/", "name a host and a database"],
+      ["not a url pa55-word-secret", "must be a URL"],
+    ] as const) {
+      const refused = refusal(() => loadConfig({ env: { HYGEIA_DATABASE_URL: bad } }));
+      expect(refused.setting).to.equal("HYGEIA_DATABASE_URL");
+      expect(refused.message).to.include(says).and.not.include("pa55-word-secret");
+    }
+    const path = await file("db.json", { database: { url: 42 } });
+    expect(refusal(() => loadConfig({ env: {}, file: path })).message).not.to.include("42");
+    const shown = JSON.stringify(redactConfig(loadConfig({ env: { HYGEIA_DATABASE_URL: url } })));
+    expect(shown).to.include("db.internal").and.not.include("pa55-word-secret");
+  });
+
   it("documents every environment variable in the README's Configuration table", async function () {
     const { readFile } = await import("node:fs/promises");
     const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");
