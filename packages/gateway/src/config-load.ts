@@ -14,6 +14,7 @@ import { computeAddress } from "ethers";
 import { Type, type Static, type TSchema } from "typebox";
 import { Value } from "typebox/value";
 import type { GatewayConfig } from "./config.ts";
+import { MIN_SESSION_SECRET_LENGTH } from "./auth/tokens.ts";
 import { ConfigError } from "./errors.ts";
 
 const MIB = 1024 * 1024;
@@ -35,7 +36,7 @@ export function defaultConfig(): GatewayConfig {
       nonceTtlMs: 5 * 60_000,
       maxMessageAgeMs: 5 * 60_000,
     },
-    sessions: { ttlMs: 15 * 60_000 },
+    sessions: { ttlMs: 15 * 60_000, secret: null },
     chain: {
       rpcUrl: "http://127.0.0.1:8545",
       deploymentFile: ".hygeia/deployment.json",
@@ -217,6 +218,8 @@ export const ENV_SETTINGS: Readonly<Record<string, EnvSetting>> = {
   HYGEIA_PUBLIC_URL: { path: ["publicUrl"], parse: text },
   HYGEIA_LOG_LEVEL: { path: ["logLevel"], parse: oneOf(LOG_LEVELS) },
   HYGEIA_SESSION_TTL_MS: { path: ["sessions", "ttlMs"], parse: integer(1, 7 * DAY) },
+  // Environment only (not in the file schema): a secret does not belong in a config file checked into a repo.
+  HYGEIA_SESSION_SECRET: { path: ["sessions", "secret"], parse: text, secret: true },
   HYGEIA_NONCE_TTL_MS: { path: ["siwe", "nonceTtlMs"], parse: integer(1, DAY) },
   HYGEIA_RPC_URL: { path: ["chain", "rpcUrl"], parse: text },
   HYGEIA_DEPLOYMENT_FILE: { path: ["chain", "deploymentFile"], parse: text },
@@ -394,6 +397,12 @@ function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path
     if (value !== null && !PRIVATE_KEY.test(value))
       throw new ConfigError(nameOf(path), "must be a 0x-prefixed 32-byte hex private key (value not shown)");
   }
+  if (config.sessions.secret === "") config.sessions.secret = null;
+  if (config.sessions.secret !== null && config.sessions.secret.length < MIN_SESSION_SECRET_LENGTH)
+    throw new ConfigError(
+      nameOf("sessions.secret"),
+      `must be at least ${MIN_SESSION_SECRET_LENGTH} characters (value not shown); gateways sharing a database share it`,
+    );
   if (config.database.url !== null) config.database.url = checkDatabaseUrl(config.database.url, nameOf("database.url"));
   for (const [index, origin] of config.corsOrigins.entries()) {
     if (origin === "*") continue;
@@ -463,6 +472,7 @@ export function redactConfig(config: GatewayConfig): GatewayConfig {
       relayerKey: config.chain.relayerKey === null ? null : "[redacted]",
       anchorKey: config.chain.anchorKey === null ? null : "[redacted]",
     },
+    sessions: { ...config.sessions, secret: config.sessions.secret === null ? null : "[redacted]" },
     database: { url: config.database.url === null ? null : redactUrl(config.database.url) },
   };
 }

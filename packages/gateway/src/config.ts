@@ -29,6 +29,12 @@ export interface GatewayConfig {
   sessions: {
     /** Session lifetime: automatic logoff (HIPAA 164.312(a)(2)(iii)). Default 15 minutes. */
     ttlMs: number;
+    /**
+     * The session tokens' MAC secret (HYGEIA_SESSION_SECRET, environment only, at least 32 characters): gateways
+     * sharing one database share it, so a session any of them issued is accepted by all. Null: a random key in
+     * <dataDir>/session.key.
+     */
+    secret: string | null;
   };
   chain: {
     rpcUrl: string;

@@ -160,6 +160,19 @@ describe("loadConfig", function () {
     expect(shown).to.include("db.internal").and.not.include("pa55-word-secret");
   });
 
+  it("takes the shared session secret from the environment only, refusing a short one without echoing it", async function () {
+    expect(loadConfig({ env: {} }).sessions.secret).to.equal(null);
+    const secret = "a-long-shared-session-secret-of-gateways-0123456789";
+    expect(loadConfig({ env: { HYGEIA_SESSION_SECRET: secret } }).sessions.secret).to.equal(secret);
+    const refused = refusal(() => loadConfig({ env: { HYGEIA_SESSION_SECRET: "short-secret-xyz" } }));
+    expect(refused.setting).to.equal("HYGEIA_SESSION_SECRET");
+    expect(refused.message).to.include("at least 32").and.not.include("short-secret-xyz");
+    const inFile = await file("secret.json", { sessions: { secret } });
+    expect(refusal(() => loadConfig({ env: {}, file: inFile })).setting).to.equal("sessions.secret");
+    const shown = JSON.stringify(redactConfig(loadConfig({ env: { HYGEIA_SESSION_SECRET: secret } })));
+    expect(shown).not.to.include(secret);
+  });
+
   it("documents every environment variable in the README's Configuration table", async function () {
     const { readFile } = await import("node:fs/promises");
     const readme = await readFile(new URL("../../README.md", import.meta.url), "utf8");

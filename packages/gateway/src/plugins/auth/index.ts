@@ -42,7 +42,7 @@ declare module "fastify" {
 
 async function auth(app: FastifyInstance): Promise<void> {
   const { config, services } = app;
-  const tokens = new SessionTokens(await loadSessionKey(config.dataDir, process.env.HYGEIA_SESSION_SECRET));
+  const tokens = new SessionTokens(await loadSessionKey(config.dataDir, config.sessions.secret ?? undefined));
   const site = new URL(config.publicUrl);
   const chainId = services.chain.deployment.chainId;
 
