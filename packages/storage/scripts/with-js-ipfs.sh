@@ -1,33 +1,14 @@
 #!/usr/bin/env bash
 # Runs a command with a real IPFS RPC server for the Kubo adapter tests:
 #   bash packages/storage/scripts/with-js-ipfs.sh npx mocha --timeout 60000 --exit 'packages/storage/test/kubo-*.test.ts'
-# Kubo itself cannot be downloaded here, but the js-ipfs 0.66 daemon (npm `ipfs`) serves the same RPC API once
-# npm overrides pin @libp2p/tcp 6.1.2, @libp2p/websockets 5.0.3 and @multiformats/mafmt@^11 11.1.0. It is
-# installed outside the workspace (HYGEIA_JS_IPFS_HOME, default ~/.cache/hygeia-js-ipfs), so `npm install`
-# users never get it. The daemon runs on loopback ports with a throwaway repo (no bootstrap, mDNS, delegates or
-# preload nodes) and is stopped when the command ends. The command sees HYGEIA_KUBO_RPC_URL.
+# Kubo itself cannot be downloaded here, but the js-ipfs 0.66 daemon (npm `ipfs`) serves the same RPC API; it is
+# installed outside the workspace by install-js-ipfs.sh (HYGEIA_JS_IPFS_HOME, default ~/.cache/hygeia-js-ipfs), so
+# `npm install` users never get it. The daemon runs on loopback ports with a throwaway repo (no bootstrap, mDNS,
+# delegates or preload nodes) and is stopped when the command ends. The command sees HYGEIA_KUBO_RPC_URL.
 set -euo pipefail
 [ "$#" -gt 0 ] || { echo "usage: $0 COMMAND [ARGS...]" >&2; exit 2; }
 
-home="${HYGEIA_JS_IPFS_HOME:-$HOME/.cache/hygeia-js-ipfs}"
-jsipfs="$home/node_modules/.bin/jsipfs"
-if [ ! -x "$jsipfs" ]; then
-  mkdir -p "$home"
-  cat > "$home/package.json" <<'JSON'
-{
-  "name": "hygeia-js-ipfs-test-server",
-  "private": true,
-  "dependencies": { "ipfs": "0.66.1" },
-  "overrides": {
-    "@libp2p/tcp": "6.1.2",
-    "@libp2p/websockets": "5.0.3",
-    "@multiformats/mafmt@^11": "11.1.0"
-  }
-}
-JSON
-  echo "with-js-ipfs: installing the js-ipfs 0.66 daemon into $home" >&2
-  (cd "$home" && npm install --no-audit --no-fund --omit=peer >&2)
-fi
+jsipfs="$(bash "$(dirname "${BASH_SOURCE[0]}")/install-js-ipfs.sh")"
 
 # Four distinct free loopback ports, held open together so the OS cannot hand out one twice. Another process can
 # still take one before the daemon binds it, so a start that fails (EADDRINUSE) is retried with new ports.
