@@ -1,9 +1,11 @@
-// The GatewayStore contract: every implementation (SQLite now, PostgreSQL later) runs this suite unchanged.
-// `open` must return a fresh, empty store each call; the suite closes what it opens.
+// The GatewayStore contract: every implementation (SQLite, PostgreSQL) runs this suite unchanged.
+// `open` must return a fresh, empty store each call; the suite closes what it opens. The shared store claims an audit
+// log first (as the gateway's audit log does at start), so the audit methods act on that log.
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { DependencyUnavailableError } from "../../src/errors.ts";
 import type {
+  AuditLogRow,
   AuditRow,
   CheckpointRow,
   ContributionRow,
@@ -47,6 +49,16 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   expect.fail("expected a rejection");
 }
 
+/** An audit log as a gateway claims it (the store treats the key as an opaque string). */
+function auditLogOf(origin: string, createdAt = 1): AuditLogRow {
+  return {
+    origin,
+    verifierKey: `${origin}+0a1b2c3d+${randomBytes(32).toString("base64")}`,
+    gateway: `0x${"0".repeat(40)}`,
+    createdAt,
+  };
+}
+
 function study(studyId: string, researcher: string): StudyRow {
   return {
     studyId,
@@ -82,8 +94,10 @@ function contribution(studyId: string, patient: string, contributed: string): Co
 export function storeContract(name: string, open: () => Promise<GatewayStore>): void {
   describe(`GatewayStore contract: ${name}`, function () {
     let store: GatewayStore;
+    const log = auditLogOf("contract.hygeia.example/audit");
     before(async function () {
       store = await open();
+      await store.claimAuditLog(log);
     });
     after(async function () {
       await store.close();
@@ -498,6 +512,50 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
       });
     });
 
+    describe("audit logs: claims and readers", function () {
+      it("lists the claimed log; a second claim of its origin returns the stored row, unchanged", async function () {
+        expect(await store.auditLogs()).to.deep.equal([log]);
+        const again = { ...auditLogOf(log.origin, 99), gateway: address() };
+        expect(await store.claimAuditLog(again)).to.deep.equal(log);
+        expect(await store.claimAuditLog(log)).to.deep.equal(log);
+        expect(await store.auditLogs()).to.deep.equal([log]);
+      });
+
+      it("reads the claimed log through auditLog(origin) as through the store's own methods", async function () {
+        const patient = address();
+        await store.appendAudit([
+          { patient, event: utf8('{"tag":"r","n":0}') },
+          { patient: address(), event: utf8('{"tag":"r","n":1}') },
+          { patient, event: utf8('{"tag":"r","n":2}') },
+        ]);
+        const reader = store.auditLog(log.origin);
+        expect(reader.origin).to.equal(log.origin);
+        const size = await store.auditSize();
+        expect(await reader.size()).to.equal(size);
+        expect(await reader.range(size - 3, size)).to.deep.equal(await store.auditRange(size - 3, size));
+        expect(await reader.of(patient, { limit: 10 })).to.deep.equal(await store.auditOf(patient, { limit: 10 }));
+        expect((await reader.of(patient, { limit: 10 })).map(decode).map((e) => e.n)).to.deep.equal([0, 2]);
+        expect(await reader.getCheckpoint(10)).to.deep.equal(await store.getCheckpoint(10));
+        expect(await reader.latestCheckpoint()).to.deep.equal(await store.latestCheckpoint());
+        expect(await reader.latestCheckpoint({ anchored: true })).to.deep.equal(
+          await store.latestCheckpoint({ anchored: true }),
+        );
+        expect(await reader.listCheckpoints({ limit: 10, after: 10 })).to.deep.equal(
+          await store.listCheckpoints({ limit: 10, after: 10 }),
+        );
+      });
+
+      it("reads an origin it does not hold as an empty log", async function () {
+        const reader = store.auditLog("unknown.hygeia.example/audit");
+        expect(await reader.size()).to.equal(0);
+        expect(await reader.range(0, 100)).to.deep.equal([]);
+        expect(await reader.of(address(), { limit: 10 })).to.deep.equal([]);
+        expect(await reader.getCheckpoint(10)).to.equal(undefined);
+        expect(await reader.latestCheckpoint()).to.equal(undefined);
+        expect(await reader.listCheckpoints({ limit: 10 })).to.deep.equal([]);
+      });
+    });
+
     describe("check-ins", function () {
       const clinic = address();
       function checkIn(id: string, expiresAt: number) {
@@ -887,6 +945,21 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
       }
     });
 
+    it("holds no audit log until one is claimed; the first claim stores the row as given", async function () {
+      const store = await open();
+      try {
+        expect(await store.auditLogs()).to.deep.equal([]);
+        const row = auditLogOf("first.hygeia.example/audit", 1_700_000_000_000);
+        expect(await store.claimAuditLog(row)).to.deep.equal(row);
+        expect(await store.auditLogs()).to.deep.equal([row]);
+        const rows = await store.appendAudit([{ patient: address(), event: utf8('{"tag":"f","n":0}') }]);
+        expect(rows.map((r) => r.index)).to.deep.equal([0]);
+        expect(await store.auditLog(row.origin).size()).to.equal(1);
+      } finally {
+        await store.close();
+      }
+    });
+
     it("rejects every method after close with DATABASE_UNAVAILABLE (fail closed)", async function () {
       const store = await open();
       await store.close();
@@ -894,7 +967,7 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
       const a = address();
       const c = cid();
       // Typed over the interface: a method added to GatewayStore without a line here fails to compile.
-      const calls: Record<Exclude<keyof GatewayStore, "kind" | "close">, () => Promise<unknown>> = {
+      const calls: Record<Exclude<keyof GatewayStore, "kind" | "close" | "bus">, () => Promise<unknown>> = {
         putNonce: () => store.putNonce({ nonce: "n", expiresAt: 1 }),
         consumeNonce: () => store.consumeNonce("n", 0),
         putSession: () =>
@@ -927,6 +1000,9 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         getConsentLink: () => store.getConsentLink(a, a),
         consentLinksOf: () => store.consentLinksOf(a),
         consentLinkByAddress: () => store.consentLinkByAddress(a),
+        claimAuditLog: () => store.claimAuditLog(auditLogOf("closed.hygeia.example/audit")),
+        auditLogs: () => store.auditLogs(),
+        auditLog: () => store.auditLog("closed.hygeia.example/audit").size(),
         appendAudit: () => store.appendAudit([{ patient: a, event: utf8("{}") }]),
         auditSize: () => store.auditSize(),
         auditRange: () => store.auditRange(0, 1),

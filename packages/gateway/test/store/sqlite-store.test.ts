@@ -23,6 +23,7 @@ import {
   DATABASE_FILE,
   LOCK_FILE,
   SCHEMA_VERSION,
+  AuditLogClaimError,
   StoreFailureError,
   StoreOpenError,
   openSqliteStore,
@@ -261,6 +262,7 @@ describe("SQLite GatewayStore", function () {
     db.exec(
       "DROP INDEX records_by_cid; DROP INDEX consent_links_by_address; DROP TABLE staged_uploads; " +
         "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; DROP TABLE tally_sums; " +
+        "DROP TABLE audit_logs; " +
         "DELETE FROM schema_migrations WHERE version >= 2",
     );
     db.close();
@@ -292,6 +294,7 @@ describe("SQLite GatewayStore", function () {
     db.exec(
       "DROP INDEX records_by_cid; DROP INDEX consent_links_by_address; DROP TABLE staged_uploads; " +
         "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; DROP TABLE tally_sums; " +
+        "DROP TABLE audit_logs; " +
         "DELETE FROM schema_migrations WHERE version >= 2",
     );
     db.exec(`INSERT INTO records VALUES ('0x01', 'bafy-dup', 1, '{}', 1), ('0x02', 'bafy-dup', 1, '{}', 2)`);
@@ -444,6 +447,64 @@ describe("SQLite GatewayStore", function () {
     } finally {
       await store.close();
     }
+  });
+
+  describe("one audit log per store", function () {
+    const logRow = (origin: string) => ({
+      origin,
+      verifierKey: `${origin}+00000000+key`,
+      gateway: `0x${"0".repeat(40)}`,
+      createdAt: 5,
+    });
+
+    it("the first claim adopts the rows already in the log (a database from before claims), and keeps it across a reopen", async function () {
+      const dir = tempDir();
+      let store = await openSqliteStore(dir);
+      await store.appendAudit([
+        { patient: "0x01", event: new Uint8Array([1]) },
+        { patient: "0x02", event: new Uint8Array([2]) },
+      ]);
+      await store.putCheckpoint({ size: 2, rootHash: "0x02", note: "n", createdAt: 1, anchor: null });
+      expect(await store.auditLogs()).to.deep.equal([]);
+      expect(await store.auditLog("a.example/log").size()).to.equal(0);
+      expect(await store.claimAuditLog(logRow("a.example/log"))).to.deep.equal(logRow("a.example/log"));
+      const reader = store.auditLog("a.example/log");
+      expect(await reader.size()).to.equal(2);
+      expect((await reader.range(0, 2)).map((row) => row.patient)).to.deep.equal(["0x01", "0x02"]);
+      expect((await reader.getCheckpoint(2))?.rootHash).to.equal("0x02");
+      await store.close();
+
+      store = await openSqliteStore(dir);
+      try {
+        expect(await store.auditLogs()).to.deep.equal([logRow("a.example/log")]);
+        // Read before any claim in this process: the held log answers for its origin.
+        expect(await store.auditLog("a.example/log").size()).to.equal(2);
+        expect(await store.auditLog("b.example/log").size()).to.equal(0);
+        expect(await store.claimAuditLog({ ...logRow("a.example/log"), createdAt: 9 })).to.deep.equal(
+          logRow("a.example/log"),
+        );
+      } finally {
+        await store.close();
+      }
+    });
+
+    it("refuses a claim of another origin, naming the one it holds, and keeps serving its own", async function () {
+      const store = await openSqliteStore(tempDir());
+      try {
+        await store.claimAuditLog(logRow("a.example/log"));
+        const error = await rejection(store.claimAuditLog(logRow("b.example/log")));
+        expect(error).to.be.instanceOf(AuditLogClaimError);
+        expect((error as AuditLogClaimError).code).to.equal("AUDIT_LOG_HELD");
+        expect((error as Error).message).to.contain('"a.example/log"');
+        expect(await store.auditLogs()).to.deep.equal([logRow("a.example/log")]);
+        const rows = await store.appendAudit([{ patient: "0x01", event: new Uint8Array([7]) }]);
+        expect(rows[0]?.index).to.equal(0);
+        expect(await store.auditLog("a.example/log").size()).to.equal(1);
+        expect(await store.auditLog("b.example/log").range(0, 10)).to.deep.equal([]);
+      } finally {
+        await store.close();
+      }
+    });
   });
 
   it("keeps a prefix of whole batches, every acknowledged one included, when killed -9 mid-stream", async function () {

@@ -47,6 +47,21 @@ export class StoreFailureError extends GatewayError {
   }
 }
 
+export type AuditLogClaimErrorCode =
+  /** The store holds another log (a SQLite store holds one), or this store already claimed another origin. */
+  | "AUDIT_LOG_HELD"
+  /** An audit method was called before `claimAuditLog` (a store shared by several logs must know which). */
+  | "AUDIT_LOG_NOT_CLAIMED";
+
+/** An audit log claim refused, or audit use without a claim: a configuration error or a bug of the caller (500). */
+export class AuditLogClaimError extends GatewayError {
+  override name = "AuditLogClaimError";
+  declare readonly code: AuditLogClaimErrorCode;
+  constructor(code: AuditLogClaimErrorCode, message: string) {
+    super(code, 500, message);
+  }
+}
+
 /** SQLite primary result codes that mean "the database cannot serve now", not "this statement is wrong". */
 const UNAVAILABLE_CODES: Readonly<Record<number, string>> = {
   5: "SQLITE_BUSY",

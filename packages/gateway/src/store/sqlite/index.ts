@@ -17,6 +17,8 @@
 //   COMMIT's fsync never stops the event loop; an append resolves once that COMMIT returned. That thread is the only
 //   writer of audit_events; SQLite's write lock orders it with the main connection's writes (each waits at most the
 //   busy timeout).
+// - One audit log per store: the first claimAuditLog stores its origin (the rows already there are that log's), and
+//   another origin is refused. Audit methods called before any claim act on that one log, as before claims existed.
 import { closeSync, constants, mkdirSync, openSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
@@ -24,6 +26,8 @@ import type { SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
 import { AuditWriter, AuditWriterStoppedError } from "./audit-writer.ts";
 import { DEFAULT_READ_CACHE_TTL_MS, ReadCache, cacheKey } from "./read-cache.ts";
 import type {
+  AuditLogReader,
+  AuditLogRow,
   AuditRow,
   CheckInRow,
   CheckpointRow,
@@ -47,12 +51,19 @@ import type {
   WebhookRow,
   WrapRow,
 } from "../types.ts";
-import { StoreFailureError, StoreOpenError, databaseUnavailable, sqlitePrimaryCode, toStoreError } from "./errors.ts";
+import {
+  AuditLogClaimError,
+  StoreFailureError,
+  StoreOpenError,
+  databaseUnavailable,
+  sqlitePrimaryCode,
+  toStoreError,
+} from "./errors.ts";
 import { DataDirLock, LOCK_FILE } from "./lock.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
 
-export { StoreFailureError, StoreOpenError } from "./errors.ts";
-export type { StoreOpenErrorCode } from "./errors.ts";
+export { AuditLogClaimError, StoreFailureError, StoreOpenError } from "./errors.ts";
+export type { AuditLogClaimErrorCode, StoreOpenErrorCode } from "./errors.ts";
 export { LOCK_FILE, LOCK_INFO_FILE } from "./lock.ts";
 export { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
 export type { Migration } from "./migrations.ts";
@@ -247,6 +258,8 @@ export class SqliteGatewayStore implements GatewayStore {
   readonly #identity: string;
   /** The audit table's writer: its own connection on a worker thread (audit-writer.ts). */
   readonly #audit: AuditWriter;
+  /** The log this store holds, once claimed (this process is the only writer of the file: kept in memory). */
+  #log: AuditLogRow | undefined;
 
   /** Use openSqliteStore. */
   constructor(
@@ -262,6 +275,8 @@ export class SqliteGatewayStore implements GatewayStore {
     this.#identity = identity;
     this.#lock = lock;
     this.file = file;
+    const held = db.prepare("SELECT * FROM audit_logs").get();
+    this.#log = held === undefined ? undefined : auditLogRow(held);
   }
 
   // ---- plumbing
@@ -644,6 +659,59 @@ export class SqliteGatewayStore implements GatewayStore {
   }
 
   // ---- audit log
+
+  /**
+   * Stores the log on the first claim (the rows already in audit_events are its rows) and returns the stored row on
+   * a claim of the same origin. A SQLite store holds one log: another origin is refused, naming the one it holds.
+   */
+  async claimAuditLog(row: AuditLogRow): Promise<AuditLogRow> {
+    return this.#run("claim an audit log", () =>
+      this.#transaction(() => {
+        const held = this.#get("SELECT * FROM audit_logs");
+        if (held === undefined) {
+          this.#change(
+            `INSERT INTO audit_logs (origin, verifier_key, gateway, created_at)
+             VALUES ($origin, $verifierKey, $gateway, $createdAt)`,
+            { origin: row.origin, verifierKey: row.verifierKey, gateway: row.gateway, createdAt: row.createdAt },
+          );
+          this.#log = { ...row };
+          return { ...row };
+        }
+        const log = auditLogRow(held);
+        if (log.origin !== row.origin) {
+          throw new AuditLogClaimError(
+            "AUDIT_LOG_HELD",
+            `this gateway's SQLite database ${this.file} holds the audit log "${log.origin}", not "${row.origin}": ` +
+              `a SQLite store holds one log (keep the origin it was started with, or use another data dir)`,
+          );
+        }
+        this.#log = log;
+        return { ...log };
+      }),
+    );
+  }
+
+  async auditLogs(): Promise<AuditLogRow[]> {
+    return this.#run("list the audit logs", () =>
+      this.#all("SELECT * FROM audit_logs ORDER BY origin").map(auditLogRow),
+    );
+  }
+
+  /** The held log's rows and checkpoints for its origin; nothing for another origin (or before any claim). */
+  auditLog(origin: string): AuditLogReader {
+    const own = () => this.#log?.origin === origin;
+    const none = async <T>(what: string, value: T): Promise<T> => this.#run(what, () => value);
+    return {
+      origin,
+      size: () => (own() ? this.auditSize() : none("read the audit log size", 0)),
+      range: (from, to) => (own() ? this.auditRange(from, to) : none("read audit events", [])),
+      of: (patient, options) => (own() ? this.auditOf(patient, options) : none("read a patient's audit events", [])),
+      getCheckpoint: (size) => (own() ? this.getCheckpoint(size) : none("read a checkpoint", undefined)),
+      latestCheckpoint: (options) =>
+        own() ? this.latestCheckpoint(options) : none("read the latest checkpoint", undefined),
+      listCheckpoints: (options) => (own() ? this.listCheckpoints(options) : none("list checkpoints", [])),
+    };
+  }
 
   async appendAudit(events: { patient: string; event: Uint8Array }[]): Promise<AuditRow[]> {
     const what = "append audit events";
@@ -1414,6 +1482,15 @@ function consentLinkRow(row: Row): ConsentLinkRow {
     consentAddress: text(row, "consent_address"),
     issuedAt: int(row, "issued_at"),
     link: text(row, "link"),
+  };
+}
+
+function auditLogRow(row: Row): AuditLogRow {
+  return {
+    origin: text(row, "origin"),
+    verifierKey: text(row, "verifier_key"),
+    gateway: text(row, "gateway"),
+    createdAt: int(row, "created_at"),
   };
 }
 

@@ -238,6 +238,22 @@ CREATE TABLE aggregate_releases (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 6,
+    name: "audit_logs",
+    // The log this store appends to, by origin (the interface's claimAuditLog): one row at most, as a SQLite store
+    // holds one gateway's log (`one_log` is unique and always 1). The rows of audit_events and checkpoints already
+    // there belong to the log claimed first.
+    sql: `
+CREATE TABLE audit_logs (
+  origin TEXT PRIMARY KEY,
+  verifier_key TEXT NOT NULL,
+  gateway TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  one_log INTEGER NOT NULL DEFAULT 1 UNIQUE CHECK (one_log = 1)
+) STRICT, WITHOUT ROWID;
+`,
+  },
 ];
 
 /** The newest schema version this gateway knows. */
