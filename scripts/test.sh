@@ -47,6 +47,9 @@ suite "packages and end-to-end" mocha --timeout 120000 --exit 'packages/*/test/*
 # workspace (so `npm start` users never get it) and started on loopback for this run only.
 suite "storage: Kubo RPC adapter against a js-ipfs daemon" \
   bash packages/storage/scripts/with-js-ipfs.sh mocha --timeout 120000 --exit 'packages/storage/test/kubo-*.test.ts'
+# Scale-out: 3 gateway processes on one PostgreSQL database and one js-ipfs daemon, behind a round-robin load
+# balancer. The harness (test/scale/support) starts its own PostgreSQL and IPFS, so no wrapper.
+suite "scale: 3 gateways on PostgreSQL" mocha --timeout 300000 --exit 'test/scale/**/*.test.ts'
 
 echo
 echo "tests: $passed passed, $failed failed"
