@@ -242,15 +242,56 @@ export interface ContributionRow {
   createdAt: number;
 }
 
+/**
+ * One gateway's audit log. Several gateways sharing one store (scale-out) each keep their own log, signed with their
+ * own key and anchored from their own account; a patient's view merges them, each with proofs against its own log.
+ */
+export interface AuditLogRow {
+  /** The log's checkpoint origin line: its name, unique within a store. */
+  origin: string;
+  /** C2SP verifier key of the Ed25519 key that signs its checkpoints. */
+  verifierKey: string;
+  /** The anchoring address written into its events (lowercase 0x-hex; the zero address when not anchored). */
+  gateway: string;
+  createdAt: number;
+}
+
+/** Reads of one audit log of the store: this gateway's own, or another gateway's on a shared store. */
+export interface AuditLogReader {
+  readonly origin: string;
+  size(): Promise<number>;
+  /** Rows [from, to) in index order. */
+  range(from: number, to: number): Promise<AuditRow[]>;
+  /** A patient's rows in index order, after `options.after` (an index). */
+  of(patient: string, options: ListOptions): Promise<AuditRow[]>;
+  getCheckpoint(size: number): Promise<CheckpointRow | undefined>;
+  latestCheckpoint(options?: { anchored?: boolean }): Promise<CheckpointRow | undefined>;
+  /** Oldest first. */
+  listCheckpoints(options: ListOptions): Promise<CheckpointRow[]>;
+}
+
 export interface ListOptions {
   /** Exclusive cursor: return rows after this one (a CID for records, an index for audit rows). */
   after?: string | number;
   limit: number;
 }
 
+/**
+ * Best-effort messages between the gateways sharing a store (PostgreSQL LISTEN/NOTIFY): an access decided at one
+ * gateway reaches the patient's live event streams held by the others. Not a record: the audit log is.
+ */
+export interface GatewayBus {
+  /** Sends `message` (at most 7,000 bytes) to every gateway's listeners, this one's included; rejects when it cannot. */
+  publish(message: string): Promise<void>;
+  /** Calls `listener` with every message published from now on; resolves once listening, to the unsubscribe. */
+  listen(listener: (message: string) => void): Promise<() => Promise<void>>;
+}
+
 export interface GatewayStore {
   /** Which implementation: "sqlite" or "postgres"; for /readyz and the logs. */
   readonly kind: string;
+  /** Messages to the other gateways sharing this store; absent when no other gateway can share it (SQLite). */
+  readonly bus?: GatewayBus;
 
   // SIWE nonces: single use across every gateway sharing the store.
   putNonce(row: NonceRow): Promise<void>;
@@ -311,7 +352,19 @@ export interface GatewayStore {
    */
   consentLinkByAddress(consentAddress: string): Promise<ConsentLinkRow | undefined>;
 
-  // The audit log (append-only).
+  // The audit log (append-only). Each store appends to ONE log, the one its gateway claimed; the methods below
+  // without an origin act on that log.
+  /**
+   * Claims `row.origin` as the log this store appends to (once, before any other audit method): stores the row
+   * when the origin is new and returns the stored row, which the caller compares with its own key (a different
+   * verifier key: another gateway's log, refuse to start). A store holding one log only (SQLite) rejects a second
+   * origin with an Error naming the one it holds.
+   */
+  claimAuditLog(row: AuditLogRow): Promise<AuditLogRow>;
+  /** Every audit log in the store, by origin. */
+  auditLogs(): Promise<AuditLogRow[]>;
+  /** Reads of the log of that origin (empty when unknown). */
+  auditLog(origin: string): AuditLogReader;
   /**
    * Appends the events in order, in ONE transaction (one durable commit), and returns their rows with
    * the indexes assigned: consecutive, continuing the log without a gap. Several gateways may append
