@@ -160,6 +160,7 @@ class GatewayAuditLog implements AuditService {
 
   async start(): Promise<void> {
     const { store } = this.#options;
+    await this.#claim();
     const size = await store.auditSize();
     for (let from = 0; from < size; from += REBUILD_CHUNK) {
       for (const row of await store.auditRange(from, Math.min(size, from + REBUILD_CHUNK))) this.#adoptStored(row);
@@ -178,6 +179,38 @@ class GatewayAuditLog implements AuditService {
     // serves at once (record() never waits for the chain), and no anchor runs before this read settles.
     this.#anchoring = this.#syncChain().catch((error: unknown) => this.#anchorFailed(error));
     this.#arm();
+  }
+
+  /**
+   * Claims this gateway's log in the store. On a store shared by several gateways, an origin already held under
+   * another key is another gateway's log: appending to it would break both gateways' proofs.
+   */
+  async #claim(): Promise<void> {
+    const held = await this.#options.store.claimAuditLog({
+      origin: this.origin,
+      verifierKey: this.verifierKey,
+      gateway: this.gateway,
+      createdAt: this.#options.now(),
+    });
+    if (held.verifierKey !== this.verifierKey)
+      throw new AuditKeyMismatchError(
+        `audit: the log ${this.origin} in the database is signed with ${held.verifierKey}, not this gateway's key ` +
+          `${this.verifierKey}: another gateway uses this origin, or <dataDir>/audit-signing.key was replaced. ` +
+          `Give each gateway its own HYGEIA_AUDIT_ORIGIN (by default named after its HYGEIA_ANCHOR_KEY's account), ` +
+          `or restore the original key file.`,
+      );
+    // AuditAnchor keeps one contiguous chain of anchors per sender: two logs anchored from one account would
+    // interleave their anchors, and neither log would verify against the chain again.
+    if (this.gateway === ZERO_ADDRESS) return;
+    const sharing = (await this.#options.store.auditLogs()).find(
+      (log) => log.origin !== this.origin && log.gateway === this.gateway,
+    );
+    if (sharing)
+      throw new AuditKeyMismatchError(
+        `audit: the log ${sharing.origin} in the database is anchored from ${this.gateway} too: every gateway ` +
+          `sharing a database needs its own anchoring account (HYGEIA_ANCHOR_KEY), or the anchors of both logs ` +
+          `would interleave on AuditAnchor and neither would verify.`,
+      );
   }
 
   #assertSignedByThisKey(latest: CheckpointRow): void {

@@ -358,6 +358,7 @@ describe("security: the authorization matrix (route x role x consent state)", fu
         build: async (c, who) => get(`/v1/audit/proofs/consistency?from=0&to=${auditSize}`)(c, who),
       },
       getAuditVerifierKey: { kind: { kind: "public", ok: 200 }, build: get("/v1/audit/verifier-key") },
+      listAuditLogs: { kind: { kind: "public", ok: 200 }, build: get("/v1/audit/logs") },
       streamEvents: { kind: { kind: "session", ok: 200 }, build: get("/v1/events") },
       putWebhook: {
         kind: { kind: "session", ok: 200 },

@@ -7,6 +7,7 @@ import { requireSession } from "../../auth/session.ts";
 import { NotFoundError } from "../../errors.ts";
 import { problemResponses } from "../../schemas.ts";
 import type { AuditService } from "../../audit/audit-log.ts";
+import { AuditLogViews, type AuditLogView } from "../../audit/log-views.ts";
 import {
   CheckpointText,
   CheckpointsPage,
@@ -15,17 +16,56 @@ import {
   ConsistencyQuery,
   EventsPage,
   EventsQuery,
+  LogQuery,
+  LogsAnswer,
   VerifierKeyAnswer,
 } from "./schemas.ts";
 import { consistencyRange, cursor, eventView, headView, pageLimit } from "./views.ts";
 
 export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
-  const { store } = app.services;
+  const views = new AuditLogViews(app.services.store, audit);
+  const viewOf = async (origin: string | undefined): Promise<AuditLogView> => {
+    const view = await views.get(origin);
+    if (!view)
+      throw new NotFoundError(
+        "UNKNOWN_AUDIT_LOG",
+        `no audit log ${JSON.stringify(origin)} in this gateway's database (GET /v1/audit/logs lists them)`,
+        { field: "query.log" },
+      );
+    return view;
+  };
   // A stored head larger than the log (rows lost from the database) gets an empty proof, which fails
   // verification: the damage shows at the patient's end instead of as a 500 here.
-  const prove = (index: number, size: number) => (size <= audit.size() ? audit.inclusionProof(index, size) : []);
-  const link = (from: number, to: number) => (to <= audit.size() ? audit.consistencyProof(from, to) : []);
+  const prover = (view: AuditLogView) => (index: number, size: number) =>
+    size <= view.size() ? view.inclusionProof(index, size) : [];
+  const linker = (view: AuditLogView) => (from: number, to: number) =>
+    to <= view.size() ? view.consistencyProof(from, to) : [];
+
+  app.get(
+    "/v1/audit/logs",
+    {
+      schema: {
+        tags: ["audit"],
+        summary: "The audit logs this gateway serves",
+        description:
+          "Gateways sharing one database (several behind a load balancer) each keep their own signed and anchored " +
+          "log; any of them serves all of them. Your events are in whichever log the gateway that released them " +
+          "keeps: read and verify each (pass its origin as `log`).",
+        operationId: "listAuditLogs",
+        response: { 200: LogsAnswer, ...problemResponses(429, 503) },
+      },
+    },
+    async () => ({
+      self: audit.origin,
+      logs: (await views.list()).map(({ origin, verifierKey, gateway, createdAt }) => ({
+        origin,
+        verifierKey,
+        gateway,
+        createdAt,
+      })),
+    }),
+  );
 
   app.get(
     "/v1/audit/events",
@@ -39,7 +79,7 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
         operationId: "listAuditEvents",
         security: [{ bearer: [] }],
         querystring: EventsQuery,
-        response: { 200: EventsPage, ...problemResponses(400, 401, 429, 503) },
+        response: { 200: EventsPage, ...problemResponses(400, 401, 404, 429, 503) },
       },
     },
     async (request) => {
@@ -47,11 +87,16 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
       const limit = pageLimit(request.query.limit);
       const after = cursor(request.query.after);
       // Heads first: every row read after them is at most as new, so rows newer than a head get a null proof.
-      const anchored = headView(await store.latestCheckpoint({ anchored: true }));
-      const latest = headView(await store.latestCheckpoint());
-      const rows = await store.auditOf(patient, { limit, ...(after === undefined ? {} : { after }) });
+      const view = await viewOf(request.query.log);
+      const anchored = headView(await view.reader.latestCheckpoint({ anchored: true }));
+      const latest = headView(await view.reader.latestCheckpoint());
+      // Another gateway's log: its tree is brought up to every head read above.
+      await view.sync();
+      const rows = await view.reader.of(patient, { limit, ...(after === undefined ? {} : { after }) });
+      const prove = prover(view);
       return {
         patient,
+        log: view.origin,
         events: rows.map((row) => eventView(row, anchored, latest, prove)),
         anchoredHead: anchored,
         latestHead: latest,
@@ -69,14 +114,15 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
         description:
           "The latest tree head as a C2SP tlog-checkpoint signed note (text/plain), for witnesses and log tools.",
         operationId: "getAuditCheckpoint",
+        querystring: LogQuery,
         response: {
           200: { description: "The signed note.", content: { "text/plain": { schema: CheckpointText } } },
           ...problemResponses(404, 429, 503),
         },
       },
     },
-    async (_request, reply) => {
-      const latest = await store.latestCheckpoint();
+    async (request, reply) => {
+      const latest = await (await viewOf(request.query.log)).reader.latestCheckpoint();
       if (!latest) throw new NotFoundError("NO_CHECKPOINT", "no checkpoint has been signed yet");
       return reply.type("text/plain; charset=utf-8").send(latest.note);
     },
@@ -93,14 +139,17 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
           "the previous listed head, so a page links into one append-only history.",
         operationId: "listAuditCheckpoints",
         querystring: CheckpointsQuery,
-        response: { 200: CheckpointsPage, ...problemResponses(400, 429, 503) },
+        response: { 200: CheckpointsPage, ...problemResponses(400, 404, 429, 503) },
       },
     },
     async (request) => {
       const limit = pageLimit(request.query.limit);
       const after = cursor(request.query.after);
-      const rows = await store.listCheckpoints({ limit, ...(after === undefined ? {} : { after }) });
-      let previous = Math.min(after ?? 0, audit.size());
+      const view = await viewOf(request.query.log);
+      const rows = await view.reader.listCheckpoints({ limit, ...(after === undefined ? {} : { after }) });
+      await view.sync();
+      const link = linker(view);
+      let previous = Math.min(after ?? 0, view.size());
       const checkpoints = rows.map((row) => {
         const from = Math.min(previous, row.size);
         previous = row.size;
@@ -114,8 +163,8 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
         };
       });
       return {
-        origin: audit.origin,
-        verifierKey: audit.verifierKey,
+        origin: view.origin,
+        verifierKey: view.verifierKey,
         checkpoints,
         next: rows.length === limit ? String(rows[rows.length - 1]!.size) : null,
       };
@@ -131,17 +180,18 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
         description: "RFC 9162 §2.1.4 proof that the tree of size `to` extends the tree of size `from`.",
         operationId: "getAuditConsistencyProof",
         querystring: ConsistencyQuery,
-        response: { 200: ConsistencyAnswer, ...problemResponses(400, 429, 503) },
+        response: { 200: ConsistencyAnswer, ...problemResponses(400, 404, 429, 503) },
       },
     },
     async (request) => {
-      const { from, to } = consistencyRange(Number(request.query.from), Number(request.query.to), audit.size());
+      const view = await viewOf(request.query.log);
+      const { from, to } = consistencyRange(Number(request.query.from), Number(request.query.to), view.size());
       return {
         from,
         to,
-        fromRoot: audit.rootAt(from),
-        toRoot: audit.rootAt(to),
-        proof: audit.consistencyProof(from, to),
+        fromRoot: view.rootAt(from),
+        toRoot: view.rootAt(to),
+        proof: view.consistencyProof(from, to),
       };
     },
   );
@@ -156,18 +206,20 @@ export function auditRoutes(root: FastifyInstance, audit: AuditService): void {
           "The C2SP verifier key of the checkpoint signing key, the gateway's anchoring address and the AuditAnchor " +
           "contract whose AuditRootAnchored events (of that gateway) bind the heads.",
         operationId: "getAuditVerifierKey",
-        response: { 200: VerifierKeyAnswer, ...problemResponses(429, 503) },
+        querystring: LogQuery,
+        response: { 200: VerifierKeyAnswer, ...problemResponses(400, 404, 429, 503) },
       },
     },
-    async () => {
+    async (request) => {
       const { deployment } = app.services.chain;
+      const view = await viewOf(request.query.log);
       return {
-        origin: audit.origin,
-        verifierKey: audit.verifierKey,
-        gateway: audit.gateway,
+        origin: view.origin,
+        verifierKey: view.verifierKey,
+        gateway: view.gateway,
         auditAnchor: deployment.contracts.AuditAnchor.toLowerCase(),
         chainId: deployment.chainId,
-        size: audit.size(),
+        size: view.size(),
       };
     },
   );

@@ -16,8 +16,24 @@ const LimitString = Type.String({
   examples: ["100"],
 });
 
+const LogOrigin = Type.Optional(
+  Type.String({
+    minLength: 1,
+    maxLength: 200,
+    description:
+      "Which gateway's log (its origin, as GET /v1/audit/logs lists them); default this gateway's own. Gateways " +
+      "sharing one database each keep their own log, and any of them serves every log.",
+    examples: ["hygeia.local/gateway/0x70997970c51812dc3a010c7d01b50e0d17dc79c8"],
+  }),
+);
+
+/** Only `log`: the routes that take nothing else. */
+export const LogQuery = Type.Object({ log: LogOrigin }, { additionalProperties: false });
+export type LogQuery = Static<typeof LogQuery>;
+
 export const EventsQuery = Type.Object(
   {
+    log: LogOrigin,
     after: Type.Optional(
       IndexString("Exclusive cursor: only events with a larger log index (the last page's `next`).", "41"),
     ),
@@ -29,6 +45,7 @@ export type EventsQuery = Static<typeof EventsQuery>;
 
 export const CheckpointsQuery = Type.Object(
   {
+    log: LogOrigin,
     after: Type.Optional(
       IndexString("Exclusive cursor: only checkpoints of a larger tree size (the last page's `next`).", "300"),
     ),
@@ -40,6 +57,7 @@ export type CheckpointsQuery = Static<typeof CheckpointsQuery>;
 
 export const ConsistencyQuery = Type.Object(
   {
+    log: LogOrigin,
     from: IndexString("The smaller tree size (0 allowed: the empty tree).", "100"),
     to: IndexString("The larger tree size, at most the log's size.", "300"),
   },
@@ -107,6 +125,10 @@ const Head = Type.Object(
 export const EventsPage = Type.Object(
   {
     patient: AddressSchema,
+    log: Type.String({
+      description: "The origin of the log these events are from.",
+      examples: ["hygeia.local/gateway/0x70997970c51812dc3a010c7d01b50e0d17dc79c8"],
+    }),
     events: Type.Array(AuditEventEntry, { description: "Your events, in log order." }),
     anchoredHead: Type.Union([Head, Type.Null()], { description: "The latest head anchored on chain, or null." }),
     latestHead: Type.Union([Head, Type.Null()], { description: "The latest signed head, or null." }),
@@ -211,3 +233,35 @@ export const CheckpointText = Type.String({
   description: "The latest signed checkpoint (C2SP tlog-checkpoint in a signed note), text/plain.",
   examples: ["hygeia.example/gateway\n300\n…\n\n— hygeia.example/gateway …\n"],
 });
+
+export const LogsAnswer = Type.Object(
+  {
+    self: Type.String({
+      description: "The origin of the log of the gateway that answered.",
+      examples: ["hygeia.local/gateway/0x70997970c51812dc3a010c7d01b50e0d17dc79c8"],
+    }),
+    logs: Type.Array(
+      Type.Object(
+        {
+          origin: Type.String({
+            description: "The log's origin (checkpoint first line): pass it as `log` to the other audit routes.",
+            examples: ["hygeia.local/gateway/0x70997970c51812dc3a010c7d01b50e0d17dc79c8"],
+          }),
+          verifierKey: Type.String({
+            description: "C2SP verifier key of the key signing this log's checkpoints.",
+            examples: ["hygeia.local/gateway/0x7099…+1a2b3c4d+AQ…"],
+          }),
+          gateway: AddressSchema,
+          createdAt: UnixMsSchema,
+        },
+        { additionalProperties: false },
+      ),
+      {
+        description:
+          "Every audit log in the gateway's database, its own first: one per gateway sharing the database. Your " +
+          "events are spread over them; verify each against its own heads and anchors.",
+      },
+    ),
+  },
+  { additionalProperties: false },
+);
