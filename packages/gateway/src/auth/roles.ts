@@ -18,11 +18,10 @@ import type { JsonRpcProvider } from "ethers";
 import { TrustRole, type HygeiaDeployment, type TrustRegistryClient, type TrustRoleName } from "@hygeia/chain";
 import {
   CachedDidResolver,
-  ChallengeStoreFullError,
   CredentialType,
   CredentialVerifier,
   IssuerTrust,
-  MemoryChallengeStore,
+  type ChallengeStore,
   decodeJwt,
   ethrDidPrefix,
   ethrIdentityAddress,
@@ -32,7 +31,7 @@ import {
   type CredentialVerification,
   type VerificationCheck,
 } from "@hygeia/identity";
-import { GatewayError } from "../errors.ts";
+import { StoreChallengeStore } from "./challenges.ts";
 import type { GatewayStore, SessionRoleRow } from "../store/types.ts";
 import type { Role } from "./session.ts";
 
@@ -115,7 +114,7 @@ function soleCredential(presentation: string): string | undefined {
 export class RoleVerifier {
   readonly #verifier: CredentialVerifier;
   readonly #resolver: CachedDidResolver;
-  readonly #challenges: MemoryChallengeStore;
+  readonly #challenges: ChallengeStore;
   readonly #didPrefix: string;
   readonly #domain: string;
   readonly #now: () => number;
@@ -123,7 +122,7 @@ export class RoleVerifier {
   private constructor(
     verifier: CredentialVerifier,
     resolver: CachedDidResolver,
-    challenges: MemoryChallengeStore,
+    challenges: ChallengeStore,
     options: RoleVerifierOptions,
     didPrefix: string,
   ) {
@@ -138,7 +137,8 @@ export class RoleVerifier {
   static async create(options: RoleVerifierOptions): Promise<RoleVerifier> {
     const network = ethrNetworkFromDeployment(options.deployment, options.rpcUrl);
     const resolver = await CachedDidResolver.create({ network, provider: options.provider, cacheTtlMs: 30_000 });
-    const challenges = new MemoryChallengeStore({ clock: options.now });
+    // In the store: a presentation may reach another gateway than the one that issued its challenge.
+    const challenges = new StoreChallengeStore(options.store, options.now);
     const site = new URL(options.publicUrl);
     const didPrefix = ethrDidPrefix(network);
     const verifier = new CredentialVerifier({
@@ -156,21 +156,8 @@ export class RoleVerifier {
 
   /** A single-use challenge for a role presentation (domain: this gateway's host). */
   async challenge(): Promise<RoleChallenge> {
-    let challenge: string;
-    try {
-      challenge = await this.#challenges.issue(this.#domain, ROLE_CHALLENGE_TTL_SECONDS);
-    } catch (error) {
-      if (error instanceof ChallengeStoreFullError)
-        throw new GatewayError(
-          "ROLE_CHALLENGES_EXHAUSTED",
-          429,
-          "too many open role challenges: retry in a few minutes",
-          {
-            extensions: { retryAfter: ROLE_CHALLENGE_TTL_SECONDS },
-          },
-        );
-      throw error;
-    }
+    // Open challenges are bounded by the per-session rate limit and swept with the nonces once expired.
+    const challenge = await this.#challenges.issue(this.#domain, ROLE_CHALLENGE_TTL_SECONDS);
     return { challenge, domain: this.#domain, expiresAt: this.#now() + ROLE_CHALLENGE_TTL_SECONDS * 1000 };
   }
 
