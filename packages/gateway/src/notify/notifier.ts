@@ -6,6 +6,9 @@
 // - Only the patient whose data was accessed is told; a stream belongs to one signed-in patient.
 // - Webhook: a few attempts with backoff, each bounded; a refused address or a 4xx answer is not retried, and a
 //   retry goes only to a webhook still registered (removing it stops pending retries).
+// - Several gateways on one store (its `bus`): each access goes out on the bus too, and every other gateway hands
+//   it to the live streams it holds. The webhook is posted once, by the gateway that decided.
+import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { GatewayStore } from "../store/types.ts";
 import type { AccessNotification, Notifier } from "./types.ts";
@@ -45,9 +48,18 @@ export class AccessNotifier implements Notifier {
   readonly #subscribers = new Map<string, Set<Subscriber>>();
   readonly #deliveries = new Set<Promise<void>>();
   readonly #closing = new AbortController();
+  /** Names this gateway's messages on the bus: its own come back to it, and are skipped. */
+  readonly #busId = randomUUID();
+  #unlisten: (() => Promise<void>) | undefined;
 
   constructor(options: AccessNotifierOptions) {
     this.#options = { webhookTimeoutMs: 5_000, webhookAttempts: 3, webhookBackoffMs: 500, ...options };
+  }
+
+  /** Listens on the store's bus (when it has one) for accesses decided at the other gateways. */
+  async start(): Promise<void> {
+    const bus = this.#options.store.bus;
+    if (bus) this.#unlisten = await bus.listen((message) => this.#received(message));
   }
 
   /** Adds a live listener for `patient`; returns its removal. */
@@ -67,6 +79,19 @@ export class AccessNotifier implements Notifier {
 
   publish(patient: string, notification: AccessNotification): void {
     if (this.#closing.signal.aborted) return;
+    this.#toStreams(patient, notification);
+    const delivery = this.#deliver(patient, notification).finally(() => this.#deliveries.delete(delivery));
+    this.#deliveries.add(delivery);
+    const bus = this.#options.store.bus;
+    if (bus)
+      bus
+        .publish(JSON.stringify({ v: 1, from: this.#busId, patient, notification }))
+        .catch((error: unknown) =>
+          this.#options.log.warn({ err: error }, "notification not sent to the other gateways"),
+        );
+  }
+
+  #toStreams(patient: string, notification: AccessNotification): void {
     for (const subscriber of this.#subscribers.get(patient) ?? []) {
       try {
         subscriber(notification);
@@ -74,14 +99,27 @@ export class AccessNotifier implements Notifier {
         this.#options.log.warn({ err: error }, "an event stream subscriber failed");
       }
     }
-    const delivery = this.#deliver(patient, notification).finally(() => this.#deliveries.delete(delivery));
-    this.#deliveries.add(delivery);
+  }
+
+  /** A message of the bus: another gateway's access, for the streams held here. Anything malformed is dropped. */
+  #received(message: string): void {
+    if (this.#closing.signal.aborted) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(message);
+    } catch {
+      return;
+    }
+    if (!isBusMessage(parsed) || parsed.from === this.#busId) return;
+    if (!this.#subscribers.has(parsed.patient)) return;
+    this.#toStreams(parsed.patient, parsed.notification);
   }
 
   /** Stops retries and waits for deliveries under way (each bounded). */
   async close(): Promise<void> {
     this.#closing.abort(new Error("the gateway is closing"));
     this.#subscribers.clear();
+    await this.#unlisten?.().catch(() => undefined);
     await Promise.all(this.#deliveries);
   }
 
@@ -131,4 +169,30 @@ export class AccessNotifier implements Notifier {
       this.#closing.signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
     });
   }
+}
+
+interface BusMessage {
+  v: 1;
+  from: string;
+  patient: string;
+  notification: AccessNotification;
+}
+
+/** The shape publish() sends; the bus is the gateways' own, but a message is still checked before it is served. */
+function isBusMessage(value: unknown): value is BusMessage {
+  if (typeof value !== "object" || value === null) return false;
+  const m = value as Record<string, unknown>;
+  const n = m.notification as Record<string, unknown> | null | undefined;
+  return (
+    m.v === 1 &&
+    typeof m.from === "string" &&
+    typeof m.patient === "string" &&
+    typeof n === "object" &&
+    n !== null &&
+    Number.isSafeInteger(n.index) &&
+    typeof n.event === "object" &&
+    n.event !== null &&
+    typeof n.newGrantee === "boolean" &&
+    typeof n.emergency === "boolean"
+  );
 }

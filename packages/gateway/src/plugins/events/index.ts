@@ -103,6 +103,7 @@ async function events(root: FastifyInstance): Promise<void> {
     allowLoopbackWebhooks: allowLoopback,
     now: app.services.now,
   });
+  await notifier.start();
   app.decorate("notifier", notifier);
   const streams = new Set<() => void>();
   const slots = new StreamSlots();
