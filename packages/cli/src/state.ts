@@ -13,8 +13,10 @@ import { CliError } from "./errors.ts";
 import { checkName, writeAtomic } from "./wallet-store.ts";
 
 export interface WalletState {
-  /** Audit verifier keys pinned, by gateway URL. */
+  /** Audit verifier keys pinned, by gateway URL (the answering gateway's own log; and dataset pull manifests). */
   auditVerifierKeys?: Record<string, string>;
+  /** Audit verifier keys pinned, by log origin: every log of gateways sharing one database (scale-out). */
+  auditLogKeys?: Record<string, string>;
   /** A clinic's ClinicAccreditationCredential (a JWT VC), presented at each sign-in. */
   accreditation?: string;
   /** A researcher's ResearcherCredential (a JWT VC), presented at each sign-in of a researcher command. */

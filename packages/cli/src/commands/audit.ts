@@ -59,12 +59,24 @@ Examples:
         }
         const state = new LocalState(cli.wallets.home, cli.activeWallet!);
         const gateway = patient.connection.transport.url;
-        const pinned = (await state.read()).auditVerifierKeys?.[gateway];
-        const report = await patient.audit.verify(pinned === undefined ? {} : { verifierKey: pinned });
-        if (pinned === undefined && report.ok)
+        const saved = await state.read();
+        const pinned = saved.auditVerifierKeys?.[gateway];
+        const report = await patient.audit.verify({
+          verifierKeys: saved.auditLogKeys ?? {},
+          ...(pinned === undefined ? {} : { verifierKey: pinned }),
+        });
+        // Trust on first use, per log: a log first seen now is pinned once it verified.
+        if (report.ok)
           await state.update((s) => ({
             ...s,
-            auditVerifierKeys: { ...s.auditVerifierKeys, [gateway]: report.verifierKey },
+            auditVerifierKeys: {
+              ...s.auditVerifierKeys,
+              [gateway]: s.auditVerifierKeys?.[gateway] ?? report.verifierKey,
+            },
+            auditLogKeys: {
+              ...Object.fromEntries(report.logs.map((log) => [log.origin, log.verifierKey])),
+              ...s.auditLogKeys,
+            },
           }));
         if (!report.ok) {
           // Human mode: show what verified and what did not, then fail; --json: the one document is the error.
@@ -73,11 +85,20 @@ Examples:
         }
         const { counts, anchoredSize, verifierKey, origin, problems, ok } = report;
         const events = report.events.map(printedEvent);
-        cli.output.result({ ok, origin, verifierKey, anchoredSize, counts, problems, events }, (r) =>
+        const logs = report.logs.map(({ origin, gateway, verifierKey, anchoredSize }) => ({
+          origin,
+          gateway: printedAddress(gateway),
+          verifierKey,
+          anchoredSize,
+        }));
+        cli.output.result({ ok, origin, verifierKey, anchoredSize, counts, problems, events, logs }, (r) =>
           [
             r.events.length === 0 ? "No audit events yet." : eventsTable(r.events),
             "",
             `Verified against the chain: ${r.counts.verified} proven, ${r.counts.pending} pending (newer than the last anchor), ${r.counts.failed} failed.`,
+            ...(r.logs.length > 1
+              ? [`From ${r.logs.length} gateways' logs, each checked against its own gateway's anchors.`]
+              : []),
           ].join("\n"),
         );
       }),

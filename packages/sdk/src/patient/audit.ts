@@ -37,7 +37,9 @@ import { chainCall } from "./consent.ts";
 
 /** One audit event as the patient reads it (no PHI: addresses, opaque ids, codes, times). */
 export interface AuditEntry {
-  /** Its position in the gateway's log (a release answer's `auditIndex`). */
+  /** The audit log holding it (its origin): the gateway that decided keeps it. */
+  log: string;
+  /** Its position in that log (a release answer's `auditIndex`). */
   index: number;
   /** Its position among this patient's events (0, 1, 2, ...), from the signed event. */
   seq: number | undefined;
@@ -92,35 +94,68 @@ export type AuditReportProblemCode =
 export interface AuditReportProblem {
   code: AuditReportProblemCode;
   kind: "integrity";
+  /** The audit log (origin) it concerns. */
+  log: string;
   message: string;
   index?: number;
   size?: number;
 }
 
+/** An audit log the gateway serves: its own, or another gateway's sharing its database (scale-out). */
+export interface AuditLogInfo {
+  origin: string;
+  /** The verifier key the gateway lists for it (checked against the pinned one by `verify`). */
+  verifierKey: string;
+  /** The anchoring address of the gateway keeping it (lowercase). */
+  gateway: string;
+  createdAt: Date;
+  /** Whether it is the log of the gateway that answered. */
+  own: boolean;
+}
+
+/** One log's part of an `AuditReport`. */
+export interface AuditLogReport {
+  origin: string;
+  gateway: string;
+  /** The key its checkpoints were checked against (pinned). */
+  verifierKey: string;
+  anchoredSize: number;
+  heads: VerifiedHead[];
+  ok: boolean;
+  own: boolean;
+}
+
 export interface AuditReport {
-  /** No problem found. Pending events do not make it false; they are not proven yet either. */
+  /** No problem found in any log. Pending events do not make it false; they are not proven yet either. */
   ok: boolean;
   /** Lowercase. */
   patient: string;
-  /** The gateway's anchoring address (lowercase). */
+  /** The answering gateway's anchoring address (lowercase); each log's is in `logs`. */
   gateway: string;
+  /** The answering gateway's log. */
   origin: string;
-  /** The key checkpoints were checked against (pinned). */
+  /** The key the answering gateway's checkpoints were checked against (pinned). */
   verifierKey: string;
-  /** Every event served, in log order. */
+  /** Every event served, from every log, oldest first (each names its `log`). */
   events: VerifiedAuditEntry[];
   counts: { verified: number; failed: number; pending: number };
-  /** The largest tree size anchored on chain and checked (0: nothing anchored yet). */
+  /** The largest tree size of the answering gateway's log anchored on chain and checked (0: nothing anchored yet). */
   anchoredSize: number;
+  /** The answering gateway's heads; each log's are in `logs`. */
   heads: VerifiedHead[];
+  /** Every problem, from every log (each names its `log`). */
   problems: AuditReportProblem[];
+  /** Each log verified: one per gateway sharing the database, the answering gateway's own among them. */
+  logs: AuditLogReport[];
 }
 
 export interface VerifyOptions {
   /** Indexes of this patient's events learned elsewhere (a release's `auditIndex`, a notification): each must be served. */
   knownIndexes?: readonly number[];
-  /** The verifier key to trust (pinned elsewhere); default: the one this instance pinned, or the gateway's on first use. */
+  /** The verifier key to trust for the answering gateway's log (pinned elsewhere); default: the one this instance pinned, or the gateway's on first use. */
   verifierKey?: string;
+  /** Verifier keys to trust per log origin (several gateways); each log's default is as for `verifierKey`. */
+  verifierKeys?: Readonly<Record<string, string>>;
 }
 
 /** The audit log did not verify; `report` has every event and problem. */
@@ -155,6 +190,8 @@ interface ServedEntry {
 
 interface EventsAnswer {
   patient: string;
+  /** The log's origin. */
+  log: string;
   events: ServedEntry[];
   next: string | null;
 }
@@ -164,6 +201,23 @@ interface CheckpointsAnswer {
   verifierKey: string;
   checkpoints: (ServedCheckpoint & { size: number; consistency: ServedConsistency })[];
   next: string | null;
+}
+
+interface LogsAnswer {
+  self: string;
+  logs: { origin: string; verifierKey: string; gateway: string; createdAt: number }[];
+}
+
+interface LogVerification {
+  log: AuditLogInfo;
+  ok: boolean;
+  origin: string;
+  gateway: string;
+  verifierKey: string;
+  events: VerifiedAuditEntry[];
+  anchoredSize: number;
+  heads: VerifiedHead[];
+  problems: AuditReportProblem[];
 }
 
 interface VerifierKeyAnswer {
@@ -177,7 +231,9 @@ interface VerifierKeyAnswer {
 
 export class PatientAudit {
   readonly #context: PatientContext;
-  #pinnedKey: string | undefined;
+  /** Verifier keys pinned on first use, per log origin. */
+  readonly #pinnedKeys = new Map<string, string>();
+  #ownOrigin: string | undefined;
 
   // `sharing` is unused: the constructor has the shape of every part of the patient's client.
   constructor(context: PatientContext, _sharing?: RecordSharing) {
@@ -186,37 +242,103 @@ export class PatientAudit {
 
   /** The verifier key this instance pinned (after the first `verify`), to keep with the wallet's data. */
   get pinnedVerifierKey(): string | undefined {
-    return this.#pinnedKey;
+    return this.#ownOrigin === undefined ? undefined : this.#pinnedKeys.get(this.#ownOrigin);
+  }
+
+  /** Every verifier key this instance pinned, by log origin. */
+  get pinnedVerifierKeys(): Record<string, string> {
+    return Object.fromEntries(this.#pinnedKeys);
   }
 
   /** One page of the patient's events, in log order (not verified: see `verify`). */
-  async events(options: { after?: string | number; limit?: number } = {}): Promise<AuditPage> {
+  async events(options: { after?: string | number; limit?: number; log?: string } = {}): Promise<AuditPage> {
     const limit = options.limit ?? 100;
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE)
       throw new SdkInputError("limit", `expected 1 to ${MAX_PAGE}, got ${String(limit)}`);
     const after = options.after === undefined ? undefined : String(options.after);
     if (after !== undefined && !/^(0|[1-9][0-9]{0,14})$/.test(after))
       throw new SdkInputError("after", `expected a cursor (a page's \`next\`), got ${JSON.stringify(after)}`);
-    const page = await this.#page(after, limit);
-    return { events: page.events.map((e) => this.#entry(e.index, e.event, undefined)), next: page.next };
+    const page = await this.#page(options.log, after, limit);
+    const log = options.log ?? page.log;
+    return { events: page.events.map((e) => this.#entry(log, e.index, e.event, undefined)), next: page.next };
+  }
+
+  /** The audit logs the gateway serves: its own first, then those of the gateways sharing its database. */
+  async logs(): Promise<AuditLogInfo[]> {
+    const answer = await this.#context.connection.transport.request<LogsAnswer>("GET", "/v1/audit/logs", {
+      auth: false,
+    });
+    return answer.logs.map((log) => ({
+      origin: log.origin,
+      verifierKey: log.verifierKey,
+      gateway: log.gateway.toLowerCase(),
+      createdAt: new Date(log.createdAt),
+      own: log.origin === answer.self,
+    }));
   }
 
   /**
-   * Fetches all of the patient's events, the gateway's checkpoints and verifier key, and the anchors from the chain,
-   * and verifies every event: the report marks each verified, failed or pending and lists every problem.
+   * Fetches all of the patient's events from every audit log the gateway serves (one per gateway sharing its
+   * database), each log's checkpoints and verifier key, and the anchors from the chain, and verifies every event
+   * against its own log: the report marks each verified, failed or pending and lists every problem.
    */
   async verify(options: VerifyOptions = {}): Promise<AuditReport> {
+    const patient = this.#context.address.toLowerCase();
+    const reports: LogVerification[] = [];
+    for (const log of await this.logs()) reports.push(await this.#verifyLog(log, options));
+    const own = reports.find((report) => report.log.own) ?? reports[0];
+    if (own === undefined) throw new Error("the gateway lists no audit log, not even its own");
+    const events = reports
+      .flatMap((report) => report.events)
+      .sort((a, b) => (a.time?.getTime() ?? 0) - (b.time?.getTime() ?? 0));
+    const problems = reports.flatMap((report) => report.problems);
+    return {
+      ok: reports.every((report) => report.ok),
+      patient,
+      gateway: own.gateway,
+      origin: own.origin,
+      verifierKey: own.verifierKey,
+      events,
+      counts: {
+        verified: events.filter((e) => e.verified === true).length,
+        failed: events.filter((e) => e.verified === false).length,
+        pending: events.filter((e) => e.verified === "pending").length,
+      },
+      anchoredSize: own.anchoredSize,
+      heads: own.heads,
+      problems,
+      logs: reports.map(({ origin, gateway, verifierKey, anchoredSize, heads, ok, log }) => ({
+        origin,
+        gateway,
+        verifierKey,
+        anchoredSize,
+        heads,
+        ok,
+        own: log.own,
+      })),
+    };
+  }
+
+  /** One log, verified against its own checkpoints and the anchors of its own gateway. */
+  async #verifyLog(log: AuditLogInfo, options: VerifyOptions): Promise<LogVerification> {
     const { transport, deployment, provider } = this.#context.connection;
     const patient = this.#context.address.toLowerCase();
     const problems: AuditReportProblem[] = [];
+    const origin = log.origin;
+    const query = { log: origin };
 
-    const key = await transport.request<VerifierKeyAnswer>("GET", "/v1/audit/verifier-key", { auth: false });
-    const pinned = options.verifierKey ?? this.#pinnedKey ?? key.verifierKey;
-    if (pinned !== key.verifierKey)
+    const key = await transport.request<VerifierKeyAnswer>("GET", "/v1/audit/verifier-key", { auth: false, query });
+    const pinned =
+      options.verifierKeys?.[origin] ??
+      (log.own ? options.verifierKey : undefined) ??
+      this.#pinnedKeys.get(origin) ??
+      key.verifierKey;
+    if (pinned !== key.verifierKey || pinned !== log.verifierKey)
       problems.push({
         code: "VERIFIER_KEY_CHANGED",
         kind: "integrity",
-        message: `the gateway serves verifier key ${key.verifierKey}, not the pinned ${pinned}`,
+        log: origin,
+        message: `the gateway serves verifier key ${key.verifierKey} for ${origin}, not the pinned ${pinned}`,
       });
     if (
       key.auditAnchor.toLowerCase() !== deployment.contracts.AuditAnchor.toLowerCase() ||
@@ -225,6 +347,7 @@ export class PatientAudit {
       problems.push({
         code: "WRONG_ANCHOR_CONTRACT",
         kind: "integrity",
+        log: origin,
         message:
           `the gateway anchors on ${key.auditAnchor} (chain ${key.chainId}), not the deployment's ` +
           `${deployment.contracts.AuditAnchor} (chain ${deployment.chainId}); checked against the deployment's`,
@@ -234,7 +357,7 @@ export class PatientAudit {
     // Every page of the patient's events, then every checkpoint (each linked to the previous by consistency).
     const served: ServedEntry[] = [];
     for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
-      const page = await this.#page(after, MAX_PAGE);
+      const page = await this.#page(origin, after, MAX_PAGE);
       served.push(...page.events);
       after = page.next ?? undefined;
     }
@@ -242,13 +365,13 @@ export class PatientAudit {
     for (let after: string | undefined, first = true; first || after !== undefined; first = false) {
       const page = await transport.request<CheckpointsAnswer>("GET", "/v1/audit/checkpoints", {
         auth: false,
-        query: { limit: MAX_PAGE, after },
+        query: { ...query, limit: MAX_PAGE, after },
       });
       checkpoints.push(...page.checkpoints);
       after = page.next ?? undefined;
     }
 
-    // The anchors from the chain itself.
+    // The anchors from the chain itself: those of this log's own gateway.
     const anchorClient = new AuditAnchorClient(deployment.contracts.AuditAnchor, provider);
     const anchors = await chainCall(this.#context, () =>
       anchorClient.anchorsOf(gateway, { fromBlock: deployment.deployedAt.block }),
@@ -269,6 +392,7 @@ export class PatientAudit {
       problems.push({
         code: p.code,
         kind: "integrity",
+        log: origin,
         message: p.message,
         ...(p.index === undefined ? {} : { index: p.index }),
         ...(p.size === undefined ? {} : { size: p.size }),
@@ -277,47 +401,46 @@ export class PatientAudit {
     const outcome = new Map(result.events.map((e) => [e.index, e]));
     const events: VerifiedAuditEntry[] = served.map((s) => {
       if (s.inclusion === null) {
-        const entry = this.#entry(s.index, s.event, undefined);
+        const entry = this.#entry(origin, s.index, s.event, undefined);
         if (entry.type !== "unreadable") return { ...entry, verified: "pending", problem: undefined };
         problems.push({
           code: "TAMPERED_EVENT",
           kind: "integrity",
-          message: `event ${s.index} is not a canonical audit event`,
+          log: origin,
+          message: `event ${s.index} of ${origin} is not a canonical audit event`,
           index: s.index,
         });
         return { ...entry, verified: false, problem: "TAMPERED_EVENT" };
       }
       const checked = outcome.get(s.index);
-      const entry = this.#entry(s.index, s.event, checked?.event);
+      const entry = this.#entry(origin, s.index, s.event, checked?.event);
       if (checked?.ok) return { ...entry, verified: true, problem: undefined };
       // No outcome at all: the verifier stopped before the events (an unusable verifier key).
       return { ...entry, verified: false, problem: checked?.reason ?? result.problems[0]?.code ?? "BAD_INCLUSION" };
     });
 
+    // Indexes the patient learned (a release's auditIndex) are positions in the answering gateway's own log.
     const servedIndexes = new Set(served.map((s) => s.index));
-    for (const index of options.knownIndexes ?? [])
+    for (const index of log.own ? (options.knownIndexes ?? []) : [])
       if (!servedIndexes.has(index))
         problems.push({
           code: "MISSING_EVENT",
           kind: "integrity",
+          log: origin,
           message: `event ${index} (known to the patient) was not served`,
           index,
         });
 
-    this.#pinnedKey ??= pinned;
+    if (!this.#pinnedKeys.has(origin)) this.#pinnedKeys.set(origin, pinned);
+    if (log.own) this.#ownOrigin = origin;
     const anchoredSize = Math.max(0, ...result.heads.filter((h) => h.anchored).map((h) => h.size));
     return {
+      log,
       ok: problems.length === 0 && events.every((e) => e.verified !== false),
-      patient,
-      gateway,
       origin: key.origin,
+      gateway,
       verifierKey: pinned,
       events,
-      counts: {
-        verified: events.filter((e) => e.verified === true).length,
-        failed: events.filter((e) => e.verified === false).length,
-        pending: events.filter((e) => e.verified === "pending").length,
-      },
       anchoredSize,
       heads: result.heads,
       problems,
@@ -331,14 +454,14 @@ export class PatientAudit {
     return report;
   }
 
-  #page(after: string | undefined, limit: number): Promise<EventsAnswer> {
+  #page(log: string | undefined, after: string | undefined, limit: number): Promise<EventsAnswer> {
     return this.#context.connection.transport.request<EventsAnswer>("GET", "/v1/audit/events", {
-      query: { limit, after },
+      query: { log, limit, after },
     });
   }
 
   /** An event for people: decoded from the verified event when there is one, else from the served bytes. */
-  #entry(index: number, raw: string, verified: AuditEvent | undefined): AuditEntry {
+  #entry(log: string, index: number, raw: string, verified: AuditEvent | undefined): AuditEntry {
     let event = verified;
     if (event === undefined) {
       try {
@@ -349,6 +472,7 @@ export class PatientAudit {
     }
     if (event === undefined)
       return {
+        log,
         index,
         seq: undefined,
         type: "unreadable",
@@ -368,6 +492,7 @@ export class PatientAudit {
       };
     const access = event.type === "key_release" || event.type === "emergency_release" || event.type === "access_denied";
     return {
+      log,
       index,
       seq: event.seq,
       type: event.type,
