@@ -143,7 +143,8 @@ Examples:
           const keyFile = resolve(opts.keyFile ?? defaultKeyFile(cli, studyId));
           const keys = await readStudyKeyFile(keyFile, studyId, "--key-file");
           const gateway = client.connection.transport.url;
-          const pinned = (await state.read()).auditVerifierKeys?.[gateway];
+          const saved = await state.read();
+          const pinned = saved.auditVerifierKeys?.[gateway];
 
           const bar = cli.output.progress("pulling");
           let pulled: PulledDataset;
@@ -154,17 +155,23 @@ Examples:
               {
                 concurrency,
                 ...(pinned === undefined ? {} : { verifierKey: pinned }),
+                verifierKeys: saved.auditLogKeys ?? {},
                 onProgress: (p) => bar.count(p.done, p.total, p.bytes),
               },
             );
           } finally {
             bar.stop();
           }
-          if (pinned === undefined)
-            await state.update((s) => ({
-              ...s,
-              auditVerifierKeys: { ...s.auditVerifierKeys, [gateway]: pulled.manifest.verifierKey },
-            }));
+          // Trust on first use, per signing log: behind a load balancer each gateway signs with its own key.
+          const origin = pulled.manifest.verifierKey.split("+")[0]!;
+          await state.update((s) => ({
+            ...s,
+            auditVerifierKeys: {
+              ...s.auditVerifierKeys,
+              [gateway]: s.auditVerifierKeys?.[gateway] ?? pulled.manifest.verifierKey,
+            },
+            auditLogKeys: { [origin]: pulled.manifest.verifierKey, ...s.auditLogKeys },
+          }));
 
           const written = await writeDataset(dir, pulled, `${gateway}/v1/studies/${studyId}/dataset`, present);
           const result = {

@@ -78,7 +78,9 @@ const BYTES32 = /^0x[0-9a-fA-F]{64}$/;
 
 export class ResearcherClient extends RoleClient {
   /** The gateway's audit verifier key, pinned at the first pull (see studies.ts). */
-  #verifierKey: string | undefined;
+  /** Verifier keys pinned at pulls, by the signing gateway's log origin (several gateways may answer). */
+  readonly #verifierKeys = new Map<string, string>();
+  #firstPinned: string | undefined;
 
   private constructor(identity: RoleIdentity) {
     super(identity, "researcher");
@@ -96,7 +98,12 @@ export class ResearcherClient extends RoleClient {
 
   /** The gateway's audit verifier key this client pinned at its first pull (keep it to pin it next time). */
   get pinnedVerifierKey(): string | undefined {
-    return this.#verifierKey;
+    return this.#firstPinned;
+  }
+
+  /** Every verifier key this client pinned, by log origin (gateways sharing a database each sign with their own). */
+  get pinnedVerifierKeys(): Record<string, string> {
+    return Object.fromEntries(this.#verifierKeys);
   }
 
   /**
@@ -270,6 +277,13 @@ export class ResearcherClient extends RoleClient {
     if (typeof options !== "object" || options === null) throw new SdkInputError("options", "expected an object");
     if (options.verifierKey !== undefined && typeof options.verifierKey !== "string")
       throw new SdkInputError("verifierKey", "expected the gateway's C2SP verifier key");
+    if (
+      options.verifierKeys !== undefined &&
+      (typeof options.verifierKeys !== "object" ||
+        options.verifierKeys === null ||
+        Object.values(options.verifierKeys).some((key) => typeof key !== "string"))
+    )
+      throw new SdkInputError("verifierKeys", "expected { [log origin]: C2SP verifier key }");
     const { transport } = this.connection;
     const study = await getServedStudy(transport, id);
     if (hexlify(studyPublicKey(study)) !== hexlify(keys.publicKey))
@@ -285,9 +299,18 @@ export class ResearcherClient extends RoleClient {
       }),
       id,
     );
-    const pinned = options.verifierKey ?? this.#verifierKey ?? answer.verifierKey;
+    // Pinned per signer: a key names its log's origin (C2SP: `<origin>+<key id>+<key>`), and behind a load balancer
+    // each gateway signs with its own key.
+    const origin = verifierKeyName(answer.verifierKey);
+    const given = options.verifierKey !== undefined && verifierKeyName(options.verifierKey) === origin;
+    const pinned =
+      options.verifierKeys?.[origin] ??
+      (given ? options.verifierKey : undefined) ??
+      this.#verifierKeys.get(origin) ??
+      answer.verifierKey;
     const manifest = verifiedManifest(answer, this.address.toLowerCase(), pinned);
-    this.#verifierKey ??= pinned;
+    if (!this.#verifierKeys.has(origin)) this.#verifierKeys.set(origin, pinned);
+    this.#firstPinned ??= pinned;
     const { extracts, unreadable } = await openContributions(transport, id, keys, answer.contributions, options);
     return { studyId: id, manifest, excluded: answer.excluded, extracts, unreadable };
   }
@@ -364,4 +387,10 @@ export class ResearcherClient extends RoleClient {
       });
     return sdk;
   }
+}
+
+/** The key name (the log's origin) of a C2SP verifier key `<name>+<key id>+<key>`. */
+function verifierKeyName(verifierKey: string): string {
+  const end = verifierKey.indexOf("+");
+  return end === -1 ? verifierKey : verifierKey.slice(0, end);
 }

@@ -75,8 +75,13 @@ export interface PullOptions {
   onProgress?: (progress: PullProgress) => void;
   /** Contributions fetched at once (default 4, at most 32). */
   concurrency?: number;
-  /** The gateway's audit verifier key to trust; default: the one this client pinned, else the first served. */
+  /**
+   * The gateway's audit verifier key to trust for its log origin (the key's name); default: the one this client
+   * pinned for that origin, else the one served.
+   */
   verifierKey?: string;
+  /** Verifier keys to trust, by log origin: gateways sharing a database each sign pulls with their own. */
+  verifierKeys?: Readonly<Record<string, string>>;
   /** Largest plaintext of one extract kept in memory (default 16 MiB): a larger one is `unreadable`. */
   maxExtractBytes?: number;
   signal?: AbortSignal;
