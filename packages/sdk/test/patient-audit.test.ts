@@ -195,6 +195,7 @@ describe("sdk PatientAudit", function () {
       {
         code: "TAMPERED_EVENT",
         kind: "integrity",
+        log: "hygeia.test/gateway",
         message: `event ${deniedIndex} is not the event the head of size ${report.anchoredSize} includes`,
         index: deniedIndex,
       },
