@@ -144,6 +144,8 @@ describe("scale: the CLI story through a load balancer over 3 gateways on Postgr
     expect(new Set(audit.logs.map((log) => log.verifierKey)).size).to.equal(3);
     // The patient's events came from several of them (the requests were spread).
     const logsWithEvents = new Set(audit.events.map((event) => event.log));
+    const perLog = audit.logs.map((log) => `${log.origin} ${audit.events.filter((e) => e.log === log.origin).length}`);
+    process.stdout.write(`      the patient's events per log: ${perLog.join(", ")}\n`);
     expect(
       logsWithEvents.size,
       `the logs holding the patient's events: ${[...logsWithEvents].join(", ")}`,
