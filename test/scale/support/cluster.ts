@@ -40,6 +40,8 @@ const SESSION_SECRET = "scale-test-session-secret-shared-by-every-gateway-012345
 /** The cast, as in the gateway test stack (packages/gateway/test/support/stack.ts), minus its gateway account. */
 export type ClusterAccountName = Exclude<keyof typeof ACCOUNT_INDEXES, "gateway">;
 
+export type ClusterEnv = Readonly<Record<string, string | undefined>>;
+
 export interface ClusterOptions {
   /** How many gateway processes (default 3). */
   gateways?: number;
@@ -47,8 +49,8 @@ export interface ClusterOptions {
   anchorEveryMs?: number;
   /** HYGEIA_LOG_LEVEL of every gateway (default info: request lines in the log files). */
   logLevel?: string;
-  /** More HYGEIA_* variables for every gateway, or per gateway (they win over the defaults). */
-  env?: Record<string, string> | ((index: number) => Record<string, string>);
+  /** More HYGEIA_* variables for every gateway, or per gateway (they win over the defaults; undefined: not set). */
+  env?: ClusterEnv | ((index: number) => ClusterEnv);
 }
 
 export interface ClusterGateway {
@@ -309,7 +311,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const account = chain.account(accountIndex);
       const dataDir = join(root, `gateway-${i}`);
       await mkdir(dataDir, { recursive: true });
-      const extra = typeof options.env === "function" ? options.env(i) : (options.env ?? {});
+      const given = typeof options.env === "function" ? options.env(i) : (options.env ?? {});
+      const extra = Object.fromEntries(
+        Object.entries(given).filter((entry): entry is [string, string] => entry[1] !== undefined),
+      );
       gateways.push(
         new GatewayProcess({
           index: i,
