@@ -51,6 +51,7 @@ export function defaultConfig(): GatewayConfig {
     },
     ipfs: { kind: "helia", kuboUrl: null, timeoutMs: 30_000 },
     identity: { statusListTtlMs: 60_000, trustCacheTtlMs: 5_000 },
+    gatewaySecret: null,
     database: { url: null },
     research: { minCell: 11 },
     limits: {
@@ -233,6 +234,7 @@ export const ENV_SETTINGS: Readonly<Record<string, EnvSetting>> = {
   HYGEIA_KUBO_URL: { path: ["ipfs", "kuboUrl"], parse: text },
   HYGEIA_IPFS_TIMEOUT_MS: { path: ["ipfs", "timeoutMs"], parse: integer(100, 600_000) },
   HYGEIA_STATUS_LIST_TTL_MS: { path: ["identity", "statusListTtlMs"], parse: integer(0, DAY) },
+  HYGEIA_GATEWAY_SECRET: { path: ["gatewaySecret"], parse: text, secret: true },
   HYGEIA_DATABASE_URL: { path: ["database", "url"], parse: text, secret: true },
   HYGEIA_RESEARCH_MIN_CELL: { path: ["research", "minCell"], parse: integer(3, 1_000) },
   HYGEIA_BODY_LIMIT_BYTES: { path: ["limits", "bodyBytes"], parse: integer(1, 64 * MIB) },
@@ -403,7 +405,26 @@ function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path
       nameOf("sessions.secret"),
       `must be at least ${MIN_SESSION_SECRET_LENGTH} characters (value not shown); gateways sharing a database share it`,
     );
-  if (config.database.url !== null) config.database.url = checkDatabaseUrl(config.database.url, nameOf("database.url"));
+  if (config.gatewaySecret === "") config.gatewaySecret = null;
+  if (config.gatewaySecret !== null && config.gatewaySecret.length < MIN_SESSION_SECRET_LENGTH)
+    throw new ConfigError(
+      nameOf("gatewaySecret"),
+      `must be at least ${MIN_SESSION_SECRET_LENGTH} characters (value not shown); gateways sharing a database share it`,
+    );
+  if (config.database.url !== null) {
+    config.database.url = checkDatabaseUrl(config.database.url, nameOf("database.url"));
+    // Gateways on one database must agree on these; a gateway with keys of its own would break the others' sessions,
+    // receipts, webhook signatures and study counts, so it does not start.
+    for (const [path, value] of [
+      ["sessions.secret", config.sessions.secret],
+      ["gatewaySecret", config.gatewaySecret],
+    ] as const)
+      if (value === null)
+        throw new ConfigError(
+          nameOf(path),
+          "must be set with a PostgreSQL database (HYGEIA_DATABASE_URL): every gateway sharing it needs the same",
+        );
+  }
   for (const [index, origin] of config.corsOrigins.entries()) {
     if (origin === "*") continue;
     if (!URL.canParse(origin) || new URL(origin).origin !== origin)
@@ -473,6 +494,7 @@ export function redactConfig(config: GatewayConfig): GatewayConfig {
       anchorKey: config.chain.anchorKey === null ? null : "[redacted]",
     },
     sessions: { ...config.sessions, secret: config.sessions.secret === null ? null : "[redacted]" },
+    gatewaySecret: config.gatewaySecret === null ? null : "[redacted]",
     database: { url: config.database.url === null ? null : redactUrl(config.database.url) },
   };
 }

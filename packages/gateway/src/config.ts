@@ -80,6 +80,13 @@ export interface GatewayConfig {
      */
     anchorsPerDay: number;
   };
+  /**
+   * The secret the long-lived keys of gateways sharing one database derive from (HYGEIA_GATEWAY_SECRET, environment
+   * only, at least 32 characters): record receipts, webhook signatures, the gateway's share of study tally keys.
+   * Every gateway on a database must hold the same. Null: each key is random, in its file under dataDir. Changing
+   * it later makes earlier receipts unrestorable, webhook secrets stale and open studies uncountable.
+   */
+  gatewaySecret: string | null;
   database: {
     /**
      * PostgreSQL connection URL (HYGEIA_DATABASE_URL, postgres://user:password@host:port/db): several gateways share

@@ -36,6 +36,8 @@ const START_TIMEOUT_MS = 120_000;
 const STOP_TIMEOUT_MS = 30_000;
 /** The shared MAC key of session tokens (HYGEIA_SESSION_SECRET): a test value, at least 32 characters. */
 const SESSION_SECRET = "scale-test-session-secret-shared-by-every-gateway-0123456789";
+/** The secret the gateways' long-lived shared keys derive from (HYGEIA_GATEWAY_SECRET): receipts, webhooks, tallies. */
+const GATEWAY_SECRET = "scale-test-gateway-secret-shared-by-every-gateway-9876543210";
 
 /** The cast, as in the gateway test stack (packages/gateway/test/support/stack.ts), minus its gateway account. */
 export type ClusterAccountName = Exclude<keyof typeof ACCOUNT_INDEXES, "gateway">;
@@ -331,6 +333,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
             HYGEIA_LOG_LEVEL: options.logLevel ?? "info",
             HYGEIA_DATABASE_URL: databaseUrl,
             HYGEIA_SESSION_SECRET: SESSION_SECRET,
+            HYGEIA_GATEWAY_SECRET: GATEWAY_SECRET,
             HYGEIA_RPC_URL: chain.rpcUrl,
             HYGEIA_DEPLOYMENT_FILE: deploymentFile,
             HYGEIA_CONFIRMATIONS: "0",

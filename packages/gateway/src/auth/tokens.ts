@@ -121,6 +121,21 @@ export async function loadSessionKey(dataDir: string, secret?: string): Promise<
 }
 
 /**
+ * A long-lived key every gateway sharing a database must hold alike: SHA-256 of its label and `secret`
+ * (HYGEIA_GATEWAY_SECRET) when one is given, otherwise the 32 bytes of <dataDir>/<name>.key (one gateway alone).
+ * `losing` says what a new key costs, for the error about a damaged file.
+ */
+export async function loadSharedKey(
+  dataDir: string,
+  secret: string | null,
+  name: "receipt" | "webhook" | "tally",
+  losing: string,
+): Promise<Buffer> {
+  if (secret !== null) return createHash("sha256").update(`hygeia ${name} key v1\0${secret}`).digest();
+  return loadKeyFile(dataDir, `${name}.key`, losing);
+}
+
+/**
  * The 32 bytes of <dataDir>/<name>, created (0600, exclusively: two processes starting at once agree) when absent.
  * `losing` says what a new key costs, for the error about a damaged file.
  */

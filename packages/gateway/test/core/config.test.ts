@@ -7,6 +7,7 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import { ENV_SETTINGS, loadConfig, redactConfig } from "../../src/config-load.ts";
 import { ConfigError } from "../../src/errors.ts";
+import { loadSharedKey } from "../../src/auth/tokens.ts";
 
 const KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 
@@ -144,7 +145,11 @@ describe("loadConfig", function () {
   it("takes a PostgreSQL URL, refuses anything else without echoing it, and never shows its password", async function () {
     expect(loadConfig({ env: {} }).database.url).to.equal(null);
     const url = "postgres://hygeia:pa55-word-secret@db.internal:5432/hygeia";
-    expect(loadConfig({ env: { HYGEIA_DATABASE_URL: url } }).database.url).to.equal(url);
+    const secrets = {
+      HYGEIA_SESSION_SECRET: "a-long-shared-session-secret-of-gateways-0123456789",
+      HYGEIA_GATEWAY_SECRET: "a-long-shared-gateway-secret-of-gateways-0123456789",
+    };
+    expect(loadConfig({ env: { ...secrets, HYGEIA_DATABASE_URL: url } }).database.url).to.equal(url);
     for (const [bad, says] of [
       ["mysql://u:pa55-word-secret@h/db", "postgres:// or postgresql://"],
       ["postgres://u:pa55-word-secret@h:5432/", "name a host and a database"],
@@ -156,7 +161,7 @@ describe("loadConfig", function () {
     }
     const path = await file("db.json", { database: { url: 42 } });
     expect(refusal(() => loadConfig({ env: {}, file: path })).message).not.to.include("42");
-    const shown = JSON.stringify(redactConfig(loadConfig({ env: { HYGEIA_DATABASE_URL: url } })));
+    const shown = JSON.stringify(redactConfig(loadConfig({ env: { ...secrets, HYGEIA_DATABASE_URL: url } })));
     expect(shown).to.include("db.internal").and.not.include("pa55-word-secret");
   });
 
@@ -171,6 +176,31 @@ describe("loadConfig", function () {
     expect(refusal(() => loadConfig({ env: {}, file: inFile })).setting).to.equal("sessions.secret");
     const shown = JSON.stringify(redactConfig(loadConfig({ env: { HYGEIA_SESSION_SECRET: secret } })));
     expect(shown).not.to.include(secret);
+  });
+
+  it("needs the shared secrets with a PostgreSQL database, and derives the shared keys from the gateway secret", async function () {
+    const url = "postgres://hygeia@db.internal:5432/hygeia";
+    const session = "a-long-shared-session-secret-of-gateways-0123456789";
+    const keys = "a-long-shared-gateway-secret-of-gateways-0123456789";
+    expect(refusal(() => loadConfig({ env: { HYGEIA_DATABASE_URL: url } })).setting).to.equal("HYGEIA_SESSION_SECRET");
+    const noKeys = refusal(() => loadConfig({ env: { HYGEIA_DATABASE_URL: url, HYGEIA_SESSION_SECRET: session } }));
+    expect(noKeys.setting).to.equal("HYGEIA_GATEWAY_SECRET");
+    expect(noKeys.message).to.include("every gateway sharing it");
+    const short = refusal(() => loadConfig({ env: { HYGEIA_GATEWAY_SECRET: "short-gateway-secret" } }));
+    expect(short.message).to.include("at least 32").and.not.include("short-gateway-secret");
+    const config = loadConfig({
+      env: { HYGEIA_DATABASE_URL: url, HYGEIA_SESSION_SECRET: session, HYGEIA_GATEWAY_SECRET: keys },
+    });
+    expect(JSON.stringify(redactConfig(config))).not.to.include(keys);
+    // Two data dirs, one secret: the same keys; no secret: each its own file.
+    const [a, b] = [join(dir, "gw-a"), join(dir, "gw-b")];
+    for (const name of ["receipt", "webhook", "tally"] as const) {
+      expect(await loadSharedKey(a, keys, name, "test")).to.deep.equal(await loadSharedKey(b, keys, name, "test"));
+      expect(await loadSharedKey(a, null, name, "test")).not.to.deep.equal(await loadSharedKey(b, null, name, "test"));
+    }
+    expect(await loadSharedKey(a, keys, "receipt", "test")).not.to.deep.equal(
+      await loadSharedKey(a, keys, "tally", "test"),
+    );
   });
 
   it("documents every environment variable in the README's Configuration table", async function () {

@@ -9,14 +9,12 @@
 //   next one waits up to STREAM_SLOT_GRACE_MS for a slot (a reconnect racing the old stream's close), then is
 //   refused before anything is held (429 TOO_MANY_STREAMS); every end of a stream frees its slot.
 // - Webhook URLs are checked against SSRF (src/notify/webhook.ts); the signing secret is shown once, at PUT.
-import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import fp from "fastify-plugin";
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type } from "typebox";
 import { requireSession, type Session } from "../../auth/session.ts";
+import { loadSharedKey } from "../../auth/tokens.ts";
 import { AccessNotifier, notificationBody } from "../../notify/notifier.ts";
 import { checkWebhookUrl, webhookSecret } from "../../notify/webhook.ts";
 import type { AccessNotification } from "../../notify/types.ts";
@@ -26,7 +24,6 @@ import { STREAM_SLOT_GRACE_MS, StreamSlots } from "./streams.ts";
 
 /** Comment lines keep proxies from closing an idle stream, and re-check the session. */
 export const HEARTBEAT_MS = 15_000;
-const WEBHOOK_KEY_FILE = "webhook.key";
 
 const WebhookBody = Type.Object(
   {
@@ -72,21 +69,6 @@ const EventStream = Type.String({
     "emergency, event }`; comment lines as heartbeats.",
 });
 
-async function loadWebhookKey(dataDir: string): Promise<Uint8Array> {
-  const path = join(dataDir, WEBHOOK_KEY_FILE);
-  try {
-    const key = await readFile(path);
-    if (key.length === 32) return key;
-  } catch (error) {
-    if ((error as { code?: unknown }).code !== "ENOENT") throw error;
-  }
-  await mkdir(dataDir, { recursive: true });
-  const key = randomBytes(32);
-  await writeFile(path, key, { mode: 0o600, flag: "w" });
-  await chmod(path, 0o600);
-  return key;
-}
-
 function isLoopbackHost(publicUrl: string): boolean {
   const host = new URL(publicUrl).hostname.replace(/^\[|\]$/g, "");
   return host === "localhost" || host === "::1" || /^127\./.test(host);
@@ -94,7 +76,13 @@ function isLoopbackHost(publicUrl: string): boolean {
 
 async function events(root: FastifyInstance): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
-  const webhookKey = await loadWebhookKey(app.config.dataDir);
+  // Shared by the gateways on one database: the secret a patient got at registration verifies whichever signs.
+  const webhookKey = await loadSharedKey(
+    app.config.dataDir,
+    app.config.gatewaySecret,
+    "webhook",
+    "every registered webhook's secret changes (register them again)",
+  );
   const allowLoopback = isLoopbackHost(app.config.publicUrl);
   const notifier = new AccessNotifier({
     store: app.services.store,

@@ -12,7 +12,7 @@ import { manifestRoutes } from "./manifest.ts";
 import { recordRoutes } from "./records.ts";
 import { RegistrationReceipts } from "./receipts.ts";
 import { UploadStaging } from "./staging.ts";
-import { loadKeyFile } from "../../auth/tokens.ts";
+import { loadSharedKey } from "../../auth/tokens.ts";
 import { uploadRoutes } from "./uploads.ts";
 import { studiesPlugin } from "../studies/index.ts";
 
@@ -39,7 +39,12 @@ export const DEFAULT_STAGING_TTL_MS = 60 * 60 * 1000;
 export async function recordsPlugin(root: FastifyInstance, options: RecordsPluginOptions = {}): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const receipts = new RegistrationReceipts(
-    await loadKeyFile(app.config.dataDir, "receipt.key", "records can no longer be restored after a database loss"),
+    await loadSharedKey(
+      app.config.dataDir,
+      app.config.gatewaySecret,
+      "receipt",
+      "records can no longer be restored after a database loss",
+    ),
     app.services.content,
     { timeoutMs: app.config.ipfs.timeoutMs },
   );

@@ -13,7 +13,7 @@ import { datasetRoutes } from "./dataset.ts";
 import { studyRoutes } from "./studies.ts";
 import { aggregateRoutes } from "./aggregates.ts";
 import { StudyTallies } from "./tally.ts";
-import { loadKeyFile } from "../../auth/tokens.ts";
+import { loadSharedKey } from "../../auth/tokens.ts";
 
 export type StudiesApp = FastifyInstance<
   RawServerDefault,
@@ -31,9 +31,10 @@ export interface StudiesPluginOptions {
 export async function studiesPlugin(root: FastifyInstance, options: StudiesPluginOptions): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const tallies = new StudyTallies(
-    await loadKeyFile(
+    await loadSharedKey(
       app.config.dataDir,
-      "tally.key",
+      app.config.gatewaySecret,
+      "tally",
       "every study's encrypted facts become uncountable (the gateway's share of each tally key is derived from it)",
     ),
     app.services.now,
