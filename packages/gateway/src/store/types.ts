@@ -390,6 +390,11 @@ export interface GatewayStore {
   getCheckIn(id: string): Promise<CheckInRow | undefined>;
   /** Records the result once; false when already completed or expired. */
   completeCheckIn(id: string, result: string, at: number): Promise<boolean>;
+  /**
+   * Replaces a check-in's request while it still reads `expected` and has no result (compare-and-swap: the
+   * check-in's read-modify-writes from several gateways); false, nothing written, otherwise. Never touches `result`.
+   */
+  replaceCheckInRequest(id: string, expected: string, next: string): Promise<boolean>;
 
   // Relay quota: a per-patient counter in fixed windows.
   /** Counts one relayed transaction for the patient in the window starting at `windowStart`; false when `limit` is reached. */

@@ -582,6 +582,28 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         expect(await store.getCheckIn("ci-none")).to.equal(undefined);
       });
 
+      it("replaces a check-in's request only while it reads as expected and has no result", async function () {
+        await store.putCheckIn(checkIn("ci-cas", 1_000));
+        const first = '{"challenge":"c"}';
+        expect(await store.replaceCheckInRequest("ci-cas", '{"stale":true}', '{"x":1}')).to.equal(false);
+        expect(await store.replaceCheckInRequest("ci-cas", first, '{"bound":"a"}')).to.equal(true);
+        expect(await store.replaceCheckInRequest("ci-cas", first, '{"bound":"b"}')).to.equal(false);
+        expect((await store.getCheckIn("ci-cas"))?.request).to.equal('{"bound":"a"}');
+        expect(await store.completeCheckIn("ci-cas", '{"answer":1}', 10)).to.equal(true);
+        expect(await store.replaceCheckInRequest("ci-cas", '{"bound":"a"}', '{"bound":"c"}')).to.equal(false);
+        expect(await store.getCheckIn("ci-cas")).to.include({ request: '{"bound":"a"}', result: '{"answer":1}' });
+        expect(await store.replaceCheckInRequest("ci-missing", first, "{}")).to.equal(false);
+        const raced = await Promise.all(
+          ["p", "q", "r", "s"].map((who) => store.replaceCheckInRequest("ci-cas-race", first, `{"bound":"${who}"}`)),
+        );
+        expect(raced.filter(Boolean)).to.have.length(0); // no such check-in yet
+        await store.putCheckIn(checkIn("ci-cas-race", 1_000));
+        const bound = await Promise.all(
+          ["p", "q", "r", "s"].map((who) => store.replaceCheckInRequest("ci-cas-race", first, `{"bound":"${who}"}`)),
+        );
+        expect(bound.filter(Boolean)).to.have.length(1);
+      });
+
       it("lets one of several concurrent answers complete a check-in", async function () {
         await store.putCheckIn(checkIn("ci-race", 1_000));
         const results = await Promise.all(
@@ -1024,6 +1046,7 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
             completedAt: null,
           }),
         getCheckIn: () => store.getCheckIn("c"),
+        replaceCheckInRequest: () => store.replaceCheckInRequest("c", "{}", "{}"),
         completeCheckIn: () => store.completeCheckIn("c", "{}", 0),
         takeRelayQuota: () => store.takeRelayQuota(a, 0, 1),
         putStatusList: () => store.putStatusList({ issuer: a, name: "n", jwt: "j", issuedAt: 1, updatedAt: 1 }),

@@ -15,8 +15,10 @@
 //   only that patient may challenge again, read the proof and answer. Only the check-in's clinic, still holding the
 //   clinic role, posts a proof, and only for the patient's current challenge. The gateway checks the shape of the
 //   proof, never its truth: the wallet verifies it (verifyClinic). Everything ends with the check-in's expiry.
-// - Read-modify-write of a check-in (challenge, proof, answer) is serialized per check-in in this process. The store
-//   has no compare-and-set for a check-in's request, so gateways sharing one store could race two first challenges.
+// - Read-modify-write of a check-in (challenge, proof) is serialized per check-in in this process, and written with
+//   a compare-and-swap on the request it read (store.replaceCheckInRequest), so gateways sharing one store cannot
+//   both bind a check-in or write back a stale copy: the loser decides again on a fresh read. The answer is written
+//   by completeCheckIn, which sets the result once and never touches the request.
 import { randomBytes } from "node:crypto";
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
@@ -67,6 +69,10 @@ const TAKEN = () =>
   );
 const CLOSED = () => new ConflictError("CHECK_IN_CLOSED", "this check-in was already answered or has expired");
 
+/** A check-in write lost its compare-and-swap to another gateway's: decide again on a fresh read. */
+class LostRace extends Error {}
+const MAX_RACE_ATTEMPTS = 5;
+
 export async function checkInPlugin(app: FastifyInstance): Promise<void> {
   const { config, services } = app;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -79,12 +85,14 @@ export async function checkInPlugin(app: FastifyInstance): Promise<void> {
     return row;
   }
   const storedOf = (row: CheckInRow) => JSON.parse(row.request) as StoredRequest;
+  /** Writes the relay over the request `row` was read with; throws LostRace when another write came first. */
   async function saveRelay(row: CheckInRow, relay: ClinicRelay): Promise<void> {
-    await services.store.putCheckIn({ ...row, request: JSON.stringify({ ...storedOf(row), relay }) });
+    const next = JSON.stringify({ ...storedOf(row), relay });
+    if (!(await services.store.replaceCheckInRequest(row.id, row.request, next))) throw new LostRace();
   }
 
-  // One read-modify-write at a time per check-in (see the rules above): a challenge, a proof and an answer of the
-  // same check-in never interleave between their read and their write.
+  // One read-modify-write at a time per check-in in this process (see the rules above); a write lost to another
+  // gateway (LostRace) reads again and decides again, a few times at most.
   const locks = new Map<string, Promise<void>>();
   async function serialized<T>(id: string, work: () => Promise<T>): Promise<T> {
     const previous = locks.get(id) ?? Promise.resolve();
@@ -94,7 +102,17 @@ export async function checkInPlugin(app: FastifyInstance): Promise<void> {
     locks.set(id, tail);
     try {
       await previous;
-      return await work();
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await work();
+        } catch (error) {
+          if (!(error instanceof LostRace) || attempt >= MAX_RACE_ATTEMPTS) {
+            if (error instanceof LostRace)
+              throw new ConflictError("CHECK_IN_BUSY", "this check-in is changing at this moment: try again");
+            throw error;
+          }
+        }
+      }
     } finally {
       release();
       if (locks.get(id) === tail) locks.delete(id);

@@ -905,6 +905,18 @@ export class SqliteGatewayStore implements GatewayStore {
     );
   }
 
+  async replaceCheckInRequest(id: string, expected: string, next: string): Promise<boolean> {
+    return this.#run(
+      "update a check-in",
+      () =>
+        this.#change(`UPDATE check_ins SET request = $next WHERE id = $id AND request = $expected AND result IS NULL`, {
+          id,
+          expected,
+          next,
+        }) === 1,
+    );
+  }
+
   // ---- relay quota
 
   async takeRelayQuota(patient: string, windowStart: number, limit: number): Promise<boolean> {
