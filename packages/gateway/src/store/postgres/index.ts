@@ -770,6 +770,18 @@ export class PostgresGatewayStore implements GatewayStore {
     );
   }
 
+  async replaceCheckInRequest(id: string, expected: string, next: string): Promise<boolean> {
+    return this.#run(
+      "update a check-in",
+      async (db) =>
+        (await changed(db, `UPDATE check_ins SET request = $3 WHERE id = $1 AND request = $2 AND result IS NULL`, [
+          id,
+          expected,
+          next,
+        ])) === 1,
+    );
+  }
+
   // ---- relay quota
 
   async takeRelayQuota(patient: string, windowStart: number, limit: number): Promise<boolean> {
