@@ -36,6 +36,7 @@ import { HeliaContentStore, KuboContentStore, type ContentStore } from "@hygeia/
 import type { GatewayConfig } from "./config.ts";
 import type { GatewayServices } from "./context.ts";
 import type { GatewayStore } from "./store/types.ts";
+import { openPostgresStore } from "./store/postgres/index.ts";
 import { openSqliteStore } from "./store/sqlite/index.ts";
 import { startStoreSweeper } from "./store/sweeper.ts";
 
@@ -131,7 +132,12 @@ export async function createServices(
       return sender;
     };
 
-    const store = options.store ?? (await openSqliteStore(config.dataDir));
+    // PostgreSQL when configured (several gateways share it), else the embedded SQLite database of this gateway.
+    const store =
+      options.store ??
+      (config.database.url === null
+        ? await openSqliteStore(config.dataDir)
+        : await openPostgresStore({ url: config.database.url }));
     if (!options.store) owned.closers.push(() => store.close());
     const now = options.now ?? Date.now;
     const log = options.log ?? STDERR_LOG;
