@@ -25,6 +25,7 @@
 //   is handled here, never an uncaught 'error' event.
 // - No read cache (the SQLite store has one): other gateways write the same rows, so every read asks the database.
 import { Client, Pool } from "pg";
+import { PostgresBus } from "./bus.ts";
 import type { ClientBase, PoolClient, PoolConfig } from "pg";
 import type {
   AggregateReleaseRow,
@@ -155,7 +156,8 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
   } finally {
     await client.end().catch(() => undefined);
   }
-  return new PostgresGatewayStore(new Pool(config), where);
+  const pool = new Pool(config);
+  return new PostgresGatewayStore(pool, where, new PostgresBus(pool, migrationConfig));
 }
 
 /** Anything that failed before the store was returned: the server (or its login) could not serve this gateway. */
@@ -212,6 +214,8 @@ function afterNumber(options: ListOptions): number {
 
 export class PostgresGatewayStore implements GatewayStore {
   readonly kind = "postgres";
+  /** NOTIFY/LISTEN between the gateways sharing the database (access notifications to live streams). */
+  readonly bus: PostgresBus;
   /** The database as errors name it (never the password). */
   readonly where: string;
   readonly #pool: Pool;
@@ -220,8 +224,9 @@ export class PostgresGatewayStore implements GatewayStore {
   #origin: string | undefined;
 
   /** Use openPostgresStore. */
-  constructor(pool: Pool, where: string) {
+  constructor(pool: Pool, where: string, bus: PostgresBus) {
     this.#pool = pool;
+    this.bus = bus;
     this.where = where;
     // A pooled connection that dies while idle (a server restart, a failover) is removed by the pool, which then
     // emits 'error': without a listener that would crash the process. The next call opens a new connection.
@@ -1110,7 +1115,10 @@ export class PostgresGatewayStore implements GatewayStore {
 
   /** Waits for the calls under way, then closes every connection. Idempotent. */
   close(): Promise<void> {
-    this.#closing ??= this.#pool.end().catch(() => undefined);
+    this.#closing ??= (async () => {
+      await this.bus.close();
+      await this.#pool.end().catch(() => undefined);
+    })();
     return this.#closing;
   }
 }

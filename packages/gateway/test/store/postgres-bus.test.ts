@@ -1,0 +1,89 @@
+// The gateways' bus on a real PostgreSQL server: a message one store publishes reaches every store listening on the
+// same database (its own included), never another database's; an oversized message is refused before the server;
+// the listening connection comes back by itself after a server restart; unsubscribing and closing stop delivery.
+import { expect } from "chai";
+import { openPostgresStore, type PostgresGatewayStore } from "../../src/store/postgres/index.ts";
+import { startPostgres, type TestPostgres } from "../support/postgres.ts";
+
+/** Collects messages; `next(text)` waits until one equal to `text` arrived. */
+function inbox() {
+  const received: string[] = [];
+  return {
+    received,
+    listener: (message: string) => void received.push(message),
+    async next(text: string, timeoutMs = 10_000): Promise<void> {
+      const deadline = Date.now() + timeoutMs;
+      while (!received.includes(text)) {
+        if (Date.now() > deadline)
+          throw new Error(`${JSON.stringify(text)} never arrived: ${JSON.stringify(received)}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+  };
+}
+
+describe("PostgreSQL gateway bus (LISTEN/NOTIFY)", function () {
+  this.timeout(300_000);
+  let server: TestPostgres;
+  const opened: PostgresGatewayStore[] = [];
+
+  before(async function () {
+    server = await startPostgres();
+  });
+  after(async function () {
+    for (const store of opened) await store.close();
+    await server?.stop();
+  });
+
+  async function open(url: string): Promise<PostgresGatewayStore> {
+    const store = await openPostgresStore({ url });
+    opened.push(store);
+    return store;
+  }
+
+  it("delivers a message to every gateway on the database, and to no other database", async function () {
+    const url = await server.createDatabase();
+    const [a, b] = [await open(url), await open(url)];
+    const elsewhere = await open(await server.createDatabase());
+    const [atA, atB, atElsewhere] = [inbox(), inbox(), inbox()];
+    await a.bus.listen(atA.listener);
+    await b.bus.listen(atB.listener);
+    await elsewhere.bus.listen(atElsewhere.listener);
+    await a.bus.publish("hello from a");
+    await atB.next("hello from a");
+    await atA.next("hello from a");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(atElsewhere.received).to.deep.equal([]);
+  });
+
+  it("refuses a message too large for NOTIFY before sending it", async function () {
+    const store = await open(await server.createDatabase());
+    let refused: unknown;
+    try {
+      await store.bus.publish("x".repeat(7_001));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).to.be.instanceOf(RangeError);
+  });
+
+  it("listens again by itself after the server restarts, and stops once unsubscribed", async function () {
+    const url = await server.createDatabase();
+    const [a, b] = [await open(url), await open(url)];
+    const atB = inbox();
+    const unsubscribe = await b.bus.listen(atB.listener);
+    await server.restart();
+    // Published until the listener is back: messages sent while it reconnects are lost (best effort), later ones arrive.
+    const deadline = Date.now() + 30_000;
+    for (let n = 0; !atB.received.some((m) => m.startsWith("after restart")); n++) {
+      if (Date.now() > deadline) throw new Error("the listener never came back");
+      await a.bus.publish(`after restart ${n}`).catch(() => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    await unsubscribe();
+    const count = atB.received.length;
+    await a.bus.publish("after unsubscribe");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(atB.received).to.have.length(count);
+  });
+});
