@@ -60,6 +60,11 @@ export interface TestStackOptions {
   keepDataDir?: boolean;
   /** The gateway's JSON body timeout (BuildOptions.bodyTimeoutMs). */
   bodyTimeoutMs?: number;
+  /**
+   * More accounts (indexes of the test mnemonic, 10 and up) authorized to anchor on AuditAnchor: the keys of more
+   * gateways sharing the stack's chain and database (scale-out tests).
+   */
+  moreGatewayAccounts?: readonly number[];
 }
 
 export interface TestStack {
@@ -141,7 +146,11 @@ export function testConfig(options: {
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
-  const local = await startLocalDeployment({ gatewayAccounts: [ACCOUNT_INDEXES.gateway], accounts: 10 });
+  const more = options.moreGatewayAccounts ?? [];
+  const local = await startLocalDeployment({
+    gatewayAccounts: [ACCOUNT_INDEXES.gateway, ...more],
+    accounts: Math.max(10, ...more.map((index) => index + 1)),
+  });
   let dataDir: string | undefined;
   let services: GatewayServices | undefined;
   let app: GatewayApp | undefined;
@@ -253,4 +262,58 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/** Another gateway on the stack's chain and database (scale-out tests): its own key, audit log and data dir. */
+export interface MoreGateway {
+  url: string;
+  app: GatewayApp;
+  services: GatewayServices;
+  config: GatewayConfig;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts another gateway beside the stack's, sharing its chain and (configured with `database.url`) its database.
+ * It anchors from `account` (one of `moreGatewayAccounts`), keeps the audit log `origin`, and answers to the same
+ * public URL as the stack's gateway, as gateways behind one load balancer do.
+ */
+export async function startMoreGateway(
+  stack: TestStack,
+  options: { account: number; origin: string; config?: DeepPartial<GatewayConfig> },
+): Promise<MoreGateway> {
+  const key = stack.local.account(options.account).privateKey;
+  const dataDir = await mkdtemp(join(tmpdir(), "hygeia-gateway-more-"));
+  const port = await getPort({ host: "127.0.0.1" });
+  const config = mergeDeep<GatewayConfig>(
+    {
+      ...stack.config,
+      port,
+      dataDir,
+      chain: { ...stack.config.chain, relayerKey: key, anchorKey: key },
+      audit: { ...stack.config.audit, origin: options.origin },
+    },
+    options.config,
+  );
+  const services = await createServices(config, { heliaListen: [] });
+  let app: GatewayApp;
+  try {
+    app = await buildGateway(config, services);
+    await app.listen({ host: "127.0.0.1", port });
+  } catch (error) {
+    await closeServices(services);
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    url: `http://127.0.0.1:${port}`,
+    app,
+    services,
+    config,
+    async close() {
+      await app.close().catch(() => undefined);
+      await closeServices(services);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
