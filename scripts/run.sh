@@ -33,8 +33,9 @@ case "$task" in
   bench-verify) exec node packages/identity/bench/verify.ts "$@" ;;
   bench-gateway) exec node packages/gateway/bench/gateway.ts "$@" ;;
   bench-dataset) exec node packages/gateway/bench/dataset.ts "$@" ;;
+  bench-scale) exec node packages/gateway/bench/scale.ts "$@" ;;
   deploy) hardhat build --quiet && exec node scripts/deploy.ts "$@" ;;
   demo)  exec node packages/cli/demo/demo.ts "$@" ;;
   fund)  exec node scripts/fund.ts "$@" ;;
-  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|bench-dataset|deploy|demo|fund" >&2; exit 2 ;;
+  *)     echo "usage: scripts/run.sh setup|start|test|bench-gas|bench-ingest|bench-verify|bench-gateway|bench-dataset|bench-scale|deploy|demo|fund" >&2; exit 2 ;;
 esac
