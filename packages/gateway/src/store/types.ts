@@ -223,6 +223,25 @@ export interface AggregateReleaseRow {
   members: string[];
 }
 
+/**
+ * An open aggregate query (step 1 of an aggregate, answered; step 2 takes it): the encrypted sums it served and the
+ * contributions they count, so that any gateway sharing the store can finish it. Holds no plaintext and no key.
+ */
+export interface AggregateQueryRow {
+  /** Random (a UUID): the researcher's handle for step 2. */
+  id: string;
+  studyId: string;
+  /** The dimension's name; its categories are the study's (found again at step 2). */
+  dimension: string;
+  /** The encrypted count per category, in the dimension's order, base64url. */
+  sums: string[];
+  contributors: number;
+  /** The contributions counted: step 2 checks their consent again, and the release records who was counted. */
+  included: { patient: string; cid: string; consentAddress: string; scopeId: string }[];
+  /** Unix ms: from then on it is neither taken nor counted against the limits. */
+  expiresAt: number;
+}
+
 /** A patient's contribution to a study: a de-identified extract, encrypted, its DEK sealed to the study's key. */
 export interface ContributionRow {
   studyId: string;
@@ -460,7 +479,21 @@ export interface GatewayStore {
   /** The (study, dimension) releases, oldest first. */
   aggregateReleases(studyId: string, dimension: string): Promise<AggregateReleaseRow[]>;
 
-  /** Removes expired nonces, sessions, check-ins; returns how many rows went. */
+  // Open aggregate queries (additive, with SQLite migration 7 / PostgreSQL migration 2): step 1 of an aggregate at
+  // one gateway, step 2 at any gateway sharing the store.
+  /**
+   * Stores the query unless the unexpired open queries (`expiresAt > now`) of its study reach `limits.perStudy` or
+   * all of them reach `limits.total`: false then, nothing stored. Count and insert are one atomic step, so several
+   * gateways opening at once never exceed the limits together.
+   */
+  putAggregateQuery(row: AggregateQueryRow, limits: { perStudy: number; total: number }, now: number): Promise<boolean>;
+  /**
+   * Removes and returns the study's open query of that id (single use: of several takers, on any gateways, one gets
+   * it); undefined when unknown, another study's, already taken or expired at `now` (an expired one is not returned).
+   */
+  takeAggregateQuery(studyId: string, id: string, now: number): Promise<AggregateQueryRow | undefined>;
+
+  /** Removes expired nonces, sessions, check-ins and aggregate queries; returns how many rows went. */
   sweep(now: number): Promise<number>;
   /** Answers when the database is reachable (for /readyz). */
   ping(): Promise<void>;

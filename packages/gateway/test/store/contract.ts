@@ -5,6 +5,7 @@ import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { DependencyUnavailableError } from "../../src/errors.ts";
 import type {
+  AggregateQueryRow,
   AuditLogRow,
   AuditRow,
   CheckpointRow,
@@ -88,6 +89,20 @@ function contribution(studyId: string, patient: string, contributed: string): Co
     wrap: "c2VhbGVk",
     facts: { sex: { cells: ["YQ", "Yg"], proof: "cA" } },
     createdAt: 1,
+  };
+}
+
+/** An open aggregate query of the study, expiring at `expiresAt`. */
+function aggregateQuery(studyId: string, expiresAt: number): AggregateQueryRow {
+  const patient = address();
+  return {
+    id: randomBytes(16).toString("hex"),
+    studyId,
+    dimension: "sex",
+    sums: ["c3VtMA", "c3VtMQ"],
+    contributors: 1,
+    included: [{ patient, cid: cid(), consentAddress: patient, scopeId: bytes32() }],
+    expiresAt,
   };
 }
 
@@ -820,6 +835,71 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
       });
     });
 
+    describe("open aggregate queries", function () {
+      const limits = { perStudy: 16, total: 1_000 };
+
+      it("stores a query and gives it back once, as stored, to its own study only", async function () {
+        const studyId = bytes32();
+        const query = aggregateQuery(studyId, 5_000);
+        expect(await store.putAggregateQuery(query, limits, 1_000)).to.equal(true);
+        // Another study's researcher naming this id gets nothing, and the query stays for its own.
+        expect(await store.takeAggregateQuery(bytes32(), query.id, 1_000)).to.equal(undefined);
+        expect(await store.takeAggregateQuery(studyId, query.id, 1_000)).to.deep.equal(query);
+        expect(await store.takeAggregateQuery(studyId, query.id, 1_000)).to.equal(undefined);
+        expect(await store.takeAggregateQuery(studyId, "never-opened", 1_000)).to.equal(undefined);
+      });
+
+      it("refuses an expired query and forgets it", async function () {
+        const studyId = bytes32();
+        const query = aggregateQuery(studyId, 5_000);
+        expect(await store.putAggregateQuery(query, limits, 1_000)).to.equal(true);
+        expect(await store.takeAggregateQuery(studyId, query.id, 5_000)).to.equal(undefined);
+        expect(await store.takeAggregateQuery(studyId, query.id, 1_000)).to.equal(undefined);
+      });
+
+      it("gives a query to exactly one of 12 concurrent takers", async function () {
+        const studyId = bytes32();
+        const query = aggregateQuery(studyId, 5_000);
+        expect(await store.putAggregateQuery(query, limits, 1_000)).to.equal(true);
+        const taken = await Promise.all(
+          Array.from({ length: 12 }, () => store.takeAggregateQuery(studyId, query.id, 1_000)),
+        );
+        expect(taken.filter((row) => row !== undefined)).to.deep.equal([query]);
+      });
+
+      it("stores nothing past the study's limit or the total of unexpired queries; expired ones do not count", async function () {
+        const studyId = bytes32();
+        const small = { perStudy: 2, total: 1_000 };
+        const expired = aggregateQuery(studyId, 2_000);
+        expect(await store.putAggregateQuery(expired, small, 1_000)).to.equal(true);
+        expect(await store.putAggregateQuery(aggregateQuery(studyId, 9_000), small, 1_000)).to.equal(true);
+        const third = aggregateQuery(studyId, 9_000);
+        expect(await store.putAggregateQuery(third, small, 1_000)).to.equal(false);
+        expect(await store.takeAggregateQuery(studyId, third.id, 1_000)).to.equal(undefined); // nothing stored
+        expect(await store.putAggregateQuery(third, small, 2_000)).to.equal(true); // the first expired at 2,000
+        expect(await store.putAggregateQuery(aggregateQuery(studyId, 9_000), small, 2_000)).to.equal(false);
+        // A study's limit is its own: another study still opens. The total counts every study's.
+        expect(await store.putAggregateQuery(aggregateQuery(bytes32(), 9_000), small, 2_000)).to.equal(true);
+        // This store holds at least three unexpired queries now (of any study): a total of 3 is reached.
+        const elsewhere = aggregateQuery(bytes32(), 9_000);
+        expect(await store.putAggregateQuery(elsewhere, { perStudy: 16, total: 3 }, 2_000)).to.equal(false);
+        expect(await store.takeAggregateQuery(elsewhere.studyId, elsewhere.id, 2_000)).to.equal(undefined);
+        // A taken query no longer counts.
+        expect(await store.takeAggregateQuery(studyId, third.id, 2_000)).to.deep.equal(third);
+        expect(await store.putAggregateQuery(aggregateQuery(studyId, 9_000), small, 2_000)).to.equal(true);
+      });
+
+      it("never stores more than the study's limit of concurrent openers", async function () {
+        const studyId = bytes32();
+        const stored = await Promise.all(
+          Array.from({ length: 12 }, () =>
+            store.putAggregateQuery(aggregateQuery(studyId, 9_000), { perStudy: 5, total: 1_000 }, 1_000),
+          ),
+        );
+        expect(stored.filter(Boolean)).to.have.length(5);
+      });
+    });
+
     it("answers a ping", async function () {
       await store.ping();
     });
@@ -930,7 +1010,7 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
   });
 
   describe(`GatewayStore contract: ${name}: sweep and close`, function () {
-    it("sweeps expired nonces, check-ins and sessions dead for more than a day, and keeps live ones", async function () {
+    it("sweeps expired nonces, check-ins, aggregate queries and sessions dead for more than a day, and keeps live ones", async function () {
       const store = await open();
       try {
         const now = 10 * DAY;
@@ -951,8 +1031,17 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
         const checkIn = { clinic: address(), request: "{}", createdAt: 0, result: null, completedAt: null };
         await store.putCheckIn({ ...checkIn, id: "ci-old", expiresAt: now - 1 });
         await store.putCheckIn({ ...checkIn, id: "ci-live", expiresAt: now + 60_000 });
+        const studyId = bytes32();
+        const limits = { perStudy: 16, total: 1_000 };
+        const oldQuery = aggregateQuery(studyId, now);
+        const liveQuery = aggregateQuery(studyId, now + 60_000);
+        expect(await store.putAggregateQuery(oldQuery, limits, 0)).to.equal(true);
+        expect(await store.putAggregateQuery(liveQuery, limits, 0)).to.equal(true);
 
-        expect(await store.sweep(now)).to.equal(4);
+        expect(await store.sweep(now)).to.equal(5);
+        // Read as of before its expiry: only the sweep can have removed it.
+        expect(await store.takeAggregateQuery(studyId, oldQuery.id, 0)).to.equal(undefined);
+        expect(await store.takeAggregateQuery(studyId, liveQuery.id, now)).to.deep.equal(liveQuery);
         expect(await store.consumeNonce("old", 0)).to.equal(false);
         expect(await store.consumeNonce("live", now)).to.equal(true);
         expect(await store.getSession("expired-2d")).to.equal(undefined);
@@ -1082,6 +1171,9 @@ export function storeContract(name: string, open: () => Promise<GatewayStore>): 
             members: [],
           }),
         aggregateReleases: () => store.aggregateReleases(bytes32(), "d"),
+        putAggregateQuery: () =>
+          store.putAggregateQuery(aggregateQuery(bytes32(), 1), { perStudy: 16, total: 1_000 }, 0),
+        takeAggregateQuery: () => store.takeAggregateQuery(bytes32(), "q", 0),
         sweep: () => store.sweep(0),
         ping: () => store.ping(),
       };

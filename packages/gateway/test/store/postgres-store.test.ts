@@ -89,6 +89,33 @@ describe("PostgreSQL GatewayStore", function () {
       await (await open(url)).ping(); // a later start finds nothing to do
     });
 
+    it("upgrades a database of schema version 1 to the newest (open aggregate queries)", async function () {
+      const url = await server.createDatabase();
+      await open(url);
+      const client = await psql(url);
+      try {
+        await client.query("DROP TABLE aggregate_queries; DELETE FROM schema_migrations WHERE version >= 2");
+        const store = await open(url);
+        const { rows } = await client.query<{ version: number }>("SELECT version FROM schema_migrations ORDER BY 1");
+        expect(rows.map((row) => row.version)).to.deep.equal(
+          Array.from({ length: POSTGRES_SCHEMA_VERSION }, (_, i) => i + 1),
+        );
+        const query = {
+          id: "q1",
+          studyId: "0x0a",
+          dimension: "sex",
+          sums: ["YQ"],
+          contributors: 0,
+          included: [],
+          expiresAt: 10,
+        };
+        expect(await store.putAggregateQuery(query, { perStudy: 16, total: 1_000 }, 1)).to.equal(true);
+        expect(await store.takeAggregateQuery("0x0a", "q1", 1)).to.deep.equal(query);
+      } finally {
+        await client.end();
+      }
+    });
+
     it("refuses a database migrated by a newer gateway, writing nothing", async function () {
       const url = await server.createDatabase();
       await open(url);
@@ -274,6 +301,34 @@ describe("PostgreSQL GatewayStore", function () {
         await one.putNonce({ nonce, expiresAt: 10_000 });
         expect((await race((store) => store.consumeNonce(nonce, 1))).filter(Boolean)).to.have.length(1);
       }
+    });
+
+    it("gives an open aggregate query to one taker, and opens no more than the limits from both", async function () {
+      const query = (studyId: string, id: string) => ({
+        id,
+        studyId,
+        dimension: "sex",
+        sums: ["YQ", "Yg"],
+        contributors: 0,
+        included: [],
+        expiresAt: 9_000,
+      });
+      for (let round = 0; round < 5; round += 1) {
+        const studyId = `0x${randomBytes(32).toString("hex")}`;
+        const id = randomBytes(16).toString("hex");
+        expect(await one.putAggregateQuery(query(studyId, id), { perStudy: 16, total: 1_000 }, 1_000)).to.equal(true);
+        const taken = await race((store) => store.takeAggregateQuery(studyId, id, 1_000));
+        expect(taken.filter((row) => row !== undefined)).to.have.length(1);
+      }
+      const studyId = `0x${randomBytes(32).toString("hex")}`;
+      const opened = await race((store, i) =>
+        store.putAggregateQuery(
+          query(studyId, `${store === one ? "a" : "b"}${i}`),
+          { perStudy: 3, total: 1_000 },
+          1_000,
+        ),
+      );
+      expect(opened.filter(Boolean)).to.have.length(3);
     });
 
     it("gives a staged upload to one registration, completes a check-in once, counts the relay quota exactly", async function () {

@@ -262,7 +262,7 @@ describe("SQLite GatewayStore", function () {
     db.exec(
       "DROP INDEX records_by_cid; DROP INDEX consent_links_by_address; DROP TABLE staged_uploads; " +
         "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; DROP TABLE tally_sums; " +
-        "DROP TABLE audit_logs; " +
+        "DROP TABLE audit_logs; DROP TABLE aggregate_queries; " +
         "DELETE FROM schema_migrations WHERE version >= 2",
     );
     db.close();
@@ -274,6 +274,17 @@ describe("SQLite GatewayStore", function () {
       expect(await store.putRecord({ ...record, patient: "0x02" }, [])).to.equal(false);
       await store.putStagedUpload({ cid: "bafy-two", uploader: "0x01", size: 5, expiresAt: 10 });
       expect(await store.stagedBytesOf("0x01")).to.equal(5);
+      const query = {
+        id: "q1",
+        studyId: "0x0a",
+        dimension: "sex",
+        sums: ["YQ"],
+        contributors: 0,
+        included: [],
+        expiresAt: 10,
+      };
+      expect(await store.putAggregateQuery(query, { perStudy: 16, total: 1_000 }, 1)).to.equal(true);
+      expect(await store.takeAggregateQuery("0x0a", "q1", 1)).to.deep.equal(query);
     } finally {
       await store.close();
     }
@@ -294,7 +305,7 @@ describe("SQLite GatewayStore", function () {
     db.exec(
       "DROP INDEX records_by_cid; DROP INDEX consent_links_by_address; DROP TABLE staged_uploads; " +
         "DROP TABLE contributions; DROP TABLE studies; DROP TABLE aggregate_releases; DROP TABLE tally_sums; " +
-        "DROP TABLE audit_logs; " +
+        "DROP TABLE audit_logs; DROP TABLE aggregate_queries; " +
         "DELETE FROM schema_migrations WHERE version >= 2",
     );
     db.exec(`INSERT INTO records VALUES ('0x01', 'bafy-dup', 1, '{}', 1), ('0x02', 'bafy-dup', 1, '{}', 2)`);

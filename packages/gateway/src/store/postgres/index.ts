@@ -28,6 +28,7 @@ import { Client, Pool } from "pg";
 import { PostgresBus } from "./bus.ts";
 import type { ClientBase, PoolClient, PoolConfig } from "pg";
 import type {
+  AggregateQueryRow,
   AggregateReleaseRow,
   AuditLogReader,
   AuditLogRow,
@@ -52,10 +53,12 @@ import type {
   WebhookRow,
   WrapRow,
 } from "../types.ts";
+import { DependencyUnavailableError } from "../../errors.ts";
 import { AuditLogClaimError, StoreFailureError, StoreOpenError, databaseUnavailable } from "../sqlite/errors.ts";
 import { isUnavailable, sqlState, toStoreError } from "./errors.ts";
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from "./migrations.ts";
 import {
+  aggregateQueryRow,
   aggregateReleaseRow,
   auditLogRow,
   auditRow,
@@ -86,6 +89,11 @@ const SESSION_RETENTION_MS = 24 * 60 * 60 * 1000;
 /** Relay-quota windows are swept once they started this long ago. */
 const RELAY_QUOTA_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
+/**
+ * The advisory lock key of putAggregateQuery (transaction-scoped): openers count the open queries and insert one at a
+ * time across every gateway. Any constant other than the migrations' works; this one spells "hygeiaAQ".
+ */
+const AGGREGATE_QUERIES_LOCK = "7528161937383833937";
 export const DEFAULT_POOL_SIZE = 10;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
@@ -222,6 +230,9 @@ export class PostgresGatewayStore implements GatewayStore {
   #closing: Promise<void> | undefined;
   /** The origin of the log this store appends to, once claimed. */
   #origin: string | undefined;
+  /** The claimed log's size after this store's last append (undefined: unknown, take the locked path). */
+  #nextIndex: number | undefined;
+  #appending: Promise<unknown> = Promise.resolve();
 
   /** Use openPostgresStore. */
   constructor(pool: Pool, where: string, bus: PostgresBus) {
@@ -615,6 +626,57 @@ export class PostgresGatewayStore implements GatewayStore {
     const what = "append audit events";
     const origin = this.#claimed(what);
     if (events.length === 0) return [];
+    // One append at a time from this store: the fast path's compare-and-swap starts where the previous one ended.
+    const result = this.#appending.then(() => this.#append(what, origin, events));
+    this.#appending = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * The hot durable write, in ONE statement (one round trip, one commit): advance the log's counter from the size
+   * this store last saw (compare-and-swap) and insert the batch at it. Only the gateway that claimed a log appends to
+   * it, so the swap fails only after an unknown outcome or a second appender of the same log; then the locked
+   * transaction below decides.
+   */
+  async #append(what: string, origin: string, events: Event[]): Promise<AuditRow[]> {
+    const start = this.#nextIndex;
+    if (start !== undefined) {
+      try {
+        const inserted = await this.#run(what, (db) =>
+          changed(
+            db,
+            `WITH head AS (
+               UPDATE audit_logs SET next_index = next_index + $3 WHERE origin = $1 AND next_index = $2 RETURNING origin
+             )
+             INSERT INTO audit_events (origin, idx, patient, event)
+             SELECT head.origin, $2::bigint + t.ord - 1, t.patient, t.event
+               FROM head, unnest($4::text[], $5::bytea[]) WITH ORDINALITY AS t (patient, event, ord)
+              ORDER BY t.ord`,
+            [origin, start, events.length, ...eventColumns(events)],
+          ),
+        );
+        if (inserted === events.length) {
+          this.#nextIndex = start + events.length;
+          return rowsFrom(start, events);
+        }
+      } catch (error) {
+        this.#nextIndex = undefined;
+        // The connection failed, perhaps with the statement committed: the log says whether it landed.
+        if (error instanceof DependencyUnavailableError && (await this.#landed(origin, start, events))) {
+          this.#nextIndex = start + events.length;
+          return rowsFrom(start, events);
+        }
+        throw error;
+      }
+    }
+    const rows = await this.#appendLocked(what, origin, events);
+    this.#nextIndex = rows[0]!.index + events.length;
+    return rows;
+  }
+
+  /** The append under the log's row lock (BEGIN, SELECT … FOR UPDATE, INSERT, UPDATE, COMMIT). */
+  async #appendLocked(what: string, origin: string, events: Event[]): Promise<AuditRow[]> {
+    this.#nextIndex = undefined;
     return this.#run(what, async () => {
       let start: number | undefined;
       try {
@@ -1090,11 +1152,58 @@ export class PostgresGatewayStore implements GatewayStore {
     );
   }
 
+  // ---- open aggregate queries
+
+  async putAggregateQuery(
+    row: AggregateQueryRow,
+    limits: { perStudy: number; total: number },
+    now: number,
+  ): Promise<boolean> {
+    return this.#transaction("store an aggregate query", async (client) => {
+      // Under READ COMMITTED two gateways' INSERT ... WHERE count < limit would both see the same count: the
+      // transaction-scoped advisory lock makes the openers of every gateway count and insert one after another
+      // (takes and the sweep only lower the counts, so they do not take it).
+      await client.query(`SELECT pg_advisory_xact_lock(${AGGREGATE_QUERIES_LOCK})`);
+      const inserted = await changed(
+        client,
+        `INSERT INTO aggregate_queries (id, study_id, dimension, sums, contributors, included, expires_at)
+         SELECT $1::text, $2::text, $3::text, $4::json, $5::bigint, $6::json, $7::bigint
+         WHERE (SELECT count(*) FROM aggregate_queries WHERE study_id = $2 AND expires_at > $8::bigint) < $9::bigint
+           AND (SELECT count(*) FROM aggregate_queries WHERE expires_at > $8::bigint) < $10::bigint`,
+        [
+          row.id,
+          row.studyId,
+          row.dimension,
+          JSON.stringify(row.sums),
+          row.contributors,
+          JSON.stringify(row.included),
+          row.expiresAt,
+          now,
+          limits.perStudy,
+          limits.total,
+        ],
+      );
+      return inserted === 1;
+    });
+  }
+
+  async takeAggregateQuery(studyId: string, id: string, now: number): Promise<AggregateQueryRow | undefined> {
+    return this.#run("take an aggregate query", async (db) => {
+      // One statement: of several takers (on any gateways), one deletes the row; a second DELETE waits for the first
+      // and then finds nothing. An expired row goes too, unanswered.
+      const row = await one(db, "DELETE FROM aggregate_queries WHERE id = $1 AND study_id = $2 RETURNING *", [
+        id,
+        studyId,
+      ]);
+      return row === undefined || int(row, "expires_at") <= now ? undefined : aggregateQueryRow(row);
+    });
+  }
+
   // ---- housekeeping
 
   /**
-   * Removes expired nonces, expired check-ins, sessions expired or revoked more than a day ago (their roles go with
-   * them) and relay-quota windows older than a week. One transaction.
+   * Removes expired nonces, expired check-ins, expired aggregate queries, sessions expired or revoked more than a
+   * day ago (their roles go with them) and relay-quota windows older than a week. One transaction.
    */
   async sweep(now: number): Promise<number> {
     return this.#transaction("sweep expired rows", async (client) => {
@@ -1103,6 +1212,7 @@ export class PostgresGatewayStore implements GatewayStore {
         (await changed(client, "DELETE FROM nonces WHERE expires_at <= $1", [now])) +
         (await changed(client, "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $1", [before])) +
         (await changed(client, "DELETE FROM check_ins WHERE expires_at <= $1", [now])) +
+        (await changed(client, "DELETE FROM aggregate_queries WHERE expires_at <= $1", [now])) +
         (await changed(client, "DELETE FROM relay_quota WHERE window_start <= $1", [now - RELAY_QUOTA_RETENTION_MS]))
       );
     });
@@ -1150,6 +1260,14 @@ function compare(a: string, b: string): number {
 const ADDS_ANCHOR = "checkpoints.anchor_tx IS NULL AND checkpoints.root_hash = excluded.root_hash";
 
 /** The batch's rows, at start, start + 1, ... in order (the gap trigger checks each against the row before). */
+/** The batch as two arrays for unnest(): patients and event bytes. */
+function eventColumns(events: Event[]): [string[], Buffer[]] {
+  return [
+    events.map((e) => e.patient),
+    events.map((e) => Buffer.from(e.event.buffer, e.event.byteOffset, e.event.byteLength)),
+  ];
+}
+
 async function insertEvents(client: PoolClient, origin: string, start: number, events: Event[]): Promise<void> {
   await changed(
     client,
@@ -1157,12 +1275,7 @@ async function insertEvents(client: PoolClient, origin: string, start: number, e
      SELECT $1, $2::bigint + t.ord - 1, t.patient, t.event
        FROM unnest($3::text[], $4::bytea[]) WITH ORDINALITY AS t (patient, event, ord)
      ORDER BY t.ord`,
-    [
-      origin,
-      start,
-      events.map((e) => e.patient),
-      events.map((e) => Buffer.from(e.event.buffer, e.event.byteOffset, e.event.byteLength)),
-    ],
+    [origin, start, ...eventColumns(events)],
   );
 }
 

@@ -245,6 +245,25 @@ CREATE TABLE aggregate_releases (
 CREATE INDEX aggregate_releases_by_dimension ON aggregate_releases (study_id, dimension, seq);
 `,
   },
+  {
+    version: 2,
+    name: "aggregate_queries",
+    // Open aggregate queries (step 1 answered, step 2 to come), shared: step 2 may reach another gateway than step 1.
+    // The limits count a study's unexpired rows and all of them; the sweep deletes by expiry.
+    sql: `
+CREATE TABLE aggregate_queries (
+  id text PRIMARY KEY,
+  study_id text NOT NULL,
+  dimension text NOT NULL,
+  sums json NOT NULL,
+  contributors bigint NOT NULL CHECK (contributors >= 0),
+  included json NOT NULL,
+  expires_at bigint NOT NULL
+);
+CREATE INDEX aggregate_queries_by_study ON aggregate_queries (study_id, expires_at);
+CREATE INDEX aggregate_queries_by_expiry ON aggregate_queries (expires_at);
+`,
+  },
 ];
 
 /** The newest schema version this gateway knows. */

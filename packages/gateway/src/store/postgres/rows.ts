@@ -4,6 +4,7 @@
 // - bytea arrives as a Buffer, often a view into a shared pool: copied into a Uint8Array of its own.
 // - json arrives parsed: its shape is checked where the interface promises one.
 import type {
+  AggregateQueryRow,
   AggregateReleaseRow,
   AuditLogRow,
   AuditRow,
@@ -262,5 +263,22 @@ export function aggregateReleaseRow(row: Row): AggregateReleaseRow {
     releasedAt: int(row, "released_at"),
     release: release as AggregateReleaseRow["release"],
     members,
+  };
+}
+
+export function aggregateQueryRow(row: Row): AggregateQueryRow {
+  const sums = row["sums"];
+  const included = row["included"];
+  if (!isStrings(sums)) throw new StoreFailureError("aggregate_queries.sums is not a list of strings");
+  if (!Array.isArray(included) || !included.every(isObject))
+    throw new StoreFailureError("aggregate_queries.included is not a list of objects");
+  return {
+    id: text(row, "id"),
+    studyId: text(row, "study_id"),
+    dimension: text(row, "dimension"),
+    sums,
+    contributors: int(row, "contributors"),
+    included: included as AggregateQueryRow["included"],
+    expiresAt: int(row, "expires_at"),
   };
 }

@@ -26,6 +26,7 @@ import type { SQLInputValue, SQLOutputValue, StatementSync } from "node:sqlite";
 import { AuditWriter, AuditWriterStoppedError } from "./audit-writer.ts";
 import { DEFAULT_READ_CACHE_TTL_MS, ReadCache, cacheKey } from "./read-cache.ts";
 import type {
+  AggregateQueryRow,
   AuditLogReader,
   AuditLogRow,
   AuditRow,
@@ -1251,11 +1252,54 @@ export class SqliteGatewayStore implements GatewayStore {
     );
   }
 
+  // ---- open aggregate queries
+
+  async putAggregateQuery(
+    row: AggregateQueryRow,
+    limits: { perStudy: number; total: number },
+    now: number,
+  ): Promise<boolean> {
+    return this.#run("store an aggregate query", () => {
+      // One statement: the counts and the insert are one step under the write lock (no other writer between them).
+      const inserted = this.#change(
+        `INSERT INTO aggregate_queries (id, study_id, dimension, sums, contributors, included, expires_at)
+         SELECT $id, $studyId, $dimension, $sums, $contributors, $included, $expiresAt
+         WHERE (SELECT count(*) FROM aggregate_queries WHERE study_id = $studyId AND expires_at > $now) < $perStudy
+           AND (SELECT count(*) FROM aggregate_queries WHERE expires_at > $now) < $total`,
+        {
+          id: row.id,
+          studyId: row.studyId,
+          dimension: row.dimension,
+          sums: JSON.stringify(row.sums),
+          contributors: row.contributors,
+          included: JSON.stringify(row.included),
+          expiresAt: row.expiresAt,
+          now,
+          perStudy: limits.perStudy,
+          total: limits.total,
+        },
+      );
+      return inserted === 1;
+    });
+  }
+
+  async takeAggregateQuery(studyId: string, id: string, now: number): Promise<AggregateQueryRow | undefined> {
+    return this.#run("take an aggregate query", () => {
+      // One statement: of several takers, one gets the row; an expired row goes too, unanswered.
+      const row = this.#get("DELETE FROM aggregate_queries WHERE id = $id AND study_id = $studyId RETURNING *", {
+        id,
+        studyId,
+      });
+      return row === undefined || int(row, "expires_at") <= now ? undefined : aggregateQueryRow(row);
+    });
+  }
+
   // ---- housekeeping
 
   /**
-   * Removes expired nonces, expired check-ins, sessions expired or revoked more than SESSION_RETENTION_MS ago
-   * (their roles go with them), and relay-quota windows older than RELAY_QUOTA_RETENTION_MS. One transaction.
+   * Removes expired nonces, expired check-ins, expired aggregate queries, sessions expired or revoked more than
+   * SESSION_RETENTION_MS ago (their roles go with them), and relay-quota windows older than RELAY_QUOTA_RETENTION_MS.
+   * One transaction.
    */
   async sweep(now: number): Promise<number> {
     return this.#run("sweep expired rows", () =>
@@ -1265,6 +1309,7 @@ export class SqliteGatewayStore implements GatewayStore {
           this.#change("DELETE FROM nonces WHERE expires_at <= $now", { now }) +
           this.#change("DELETE FROM sessions WHERE expires_at <= $before OR revoked_at <= $before", { before }) +
           this.#change("DELETE FROM check_ins WHERE expires_at <= $now", { now }) +
+          this.#change("DELETE FROM aggregate_queries WHERE expires_at <= $now", { now }) +
           this.#change("DELETE FROM relay_quota WHERE window_start <= $old", { old: now - RELAY_QUOTA_RETENTION_MS })
         );
       }),
@@ -1389,6 +1434,24 @@ function parseScopeIds(json: string): Record<string, string[]> {
     }
   }
   return Object.fromEntries(entries) as Record<string, string[]>; // own properties only, whatever the keys
+}
+
+function aggregateQueryRow(row: Row): AggregateQueryRow {
+  const sums: unknown = JSON.parse(text(row, "sums"));
+  const included: unknown = JSON.parse(text(row, "included"));
+  if (!Array.isArray(sums) || !sums.every((sum) => typeof sum === "string"))
+    throw new StoreFailureError("aggregate_queries.sums is not a list of strings");
+  if (!Array.isArray(included) || !included.every((entry) => typeof entry === "object" && entry !== null))
+    throw new StoreFailureError("aggregate_queries.included is not a list of objects");
+  return {
+    id: text(row, "id"),
+    studyId: text(row, "study_id"),
+    dimension: text(row, "dimension"),
+    sums: sums as string[],
+    contributors: int(row, "contributors"),
+    included: included as AggregateQueryRow["included"],
+    expiresAt: int(row, "expires_at"),
+  };
 }
 
 function sessionRow(row: Row): SessionRow {

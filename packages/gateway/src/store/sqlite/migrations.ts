@@ -254,6 +254,26 @@ CREATE TABLE audit_logs (
 ) STRICT, WITHOUT ROWID;
 `,
   },
+  {
+    version: 7,
+    name: "aggregate_queries",
+    // Open aggregate queries (step 1 answered, step 2 to come), durable and shared instead of in one process's
+    // memory: step 2 may reach another gateway (PostgreSQL) or this one after a restart. The limits count a study's
+    // unexpired rows and all of them; the sweep deletes by expiry.
+    sql: `
+CREATE TABLE aggregate_queries (
+  id TEXT PRIMARY KEY,
+  study_id TEXT NOT NULL,
+  dimension TEXT NOT NULL,
+  sums TEXT NOT NULL CHECK (json_valid(sums)),
+  contributors INTEGER NOT NULL CHECK (contributors >= 0),
+  included TEXT NOT NULL CHECK (json_valid(included)),
+  expires_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX aggregate_queries_by_study ON aggregate_queries (study_id, expires_at);
+CREATE INDEX aggregate_queries_by_expiry ON aggregate_queries (expires_at);
+`,
+  },
 ];
 
 /** The newest schema version this gateway knows. */
