@@ -3,7 +3,8 @@
 //
 // Two steps, both for the study's researcher (researcher role) while the study is served:
 // 1. POST /studies/:id/aggregates { dimension }: the gateway sums the encrypted facts of the live contributors and
-//    answers the encrypted sums with a query id (single use, five minutes).
+//    answers the encrypted sums with a query id (single use, five minutes). The query is kept in the store, so step 2
+//    may reach any gateway sharing it (tally.ts).
 // 2. POST /studies/:id/aggregates/:queryId { partials }: the researcher's partial decryption of each sum, with
 //    proofs. The gateway checks them and the counted patients' consent again (409 AGGREGATE_STALE when one ended),
 //    adds its own partials, recovers the counts, and releases what the rules allow (k = research.minCell):
@@ -119,12 +120,12 @@ export function aggregateRoutes(app: StudiesApp, tallies: StudyTallies): void {
     },
     async (request) => {
       const { study } = await researchersStudy(request);
-      const query = tallies.take(study.studyId, request.params.queryId);
+      const query = await tallies.take(app.services.store, study, request.params.queryId);
       if (query === undefined)
         throw new GatewayError(
           "AGGREGATE_QUERY_NOT_FOUND",
           404,
-          "no open aggregate query of this study has this id (used, expired, or another gateway's): start again",
+          "no open aggregate query of this study has this id (never opened, already used, or expired): start again",
           { field: "params.queryId" },
         );
       const { partials } = request.body;

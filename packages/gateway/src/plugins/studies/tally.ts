@@ -1,7 +1,7 @@
 // The gateway's half of a study's encrypted tallies (@hygeia/crypto tally.ts): its key share per study (derived from
-// <dataDir>/tally.key, so nothing per study is stored), the joint key patients encrypt their facts to, checking
-// those facts, summing them over the contributors with live consent, and the open aggregate queries between the
-// sum and the researcher's partial decryptions.
+// HYGEIA_GATEWAY_SECRET, alike at every gateway of one database, or else <dataDir>/tally.key; nothing per study is
+// stored), the joint key patients encrypt their facts to, checking those facts, summing them over the contributors
+// with live consent, and the open aggregate queries between the sum and the researcher's partial decryptions.
 //
 // Safety rules:
 // - Facts are stored only when every dimension of the study is present and its proofs verify under the joint key
@@ -9,6 +9,13 @@
 // - The gateway's share never leaves this process; alone it opens nothing (the researcher holds the other).
 // - An open query holds the sums it served and nothing else; it is single use and expires (QUERY_TTL_MS), and the
 //   researcher's partials are checked against exactly those sums.
+// - Open queries live in the store (GatewayStore putAggregateQuery / takeAggregateQuery), not in this process: step 2
+//   may reach any gateway sharing the database, and a restart between the steps loses nothing. The store takes a
+//   query once whichever gateway asks (one DELETE ... RETURNING), refuses another study's id, and counts the open
+//   queries against the limits in the same atomic step as the insert, so gateways opening together never exceed
+//   them. The row holds ciphertexts and the counted contributions only, never a count or a key share.
+// - Step 2 finds the dimension again by name in the study as it is then: a study whose dimension was replaced
+//   meanwhile (other categories) has nothing to finish; the researcher starts again.
 import { randomUUID } from "node:crypto";
 import {
   addCells,
@@ -21,6 +28,7 @@ import {
 import { aggregateDimensions, factsContext, type AggregateDimension } from "@hygeia/research";
 import { BadRequestError, GatewayError } from "../../errors.ts";
 import type {
+  AggregateQueryRow,
   ContributionRow,
   ContributionWrite,
   EncryptedFactsRow,
@@ -32,10 +40,10 @@ import type {
 export const QUERY_TTL_MS = 5 * 60_000;
 /** Compare-and-swap attempts of one contribution write against concurrent ones of the same study. */
 const WRITE_ATTEMPTS = 8;
-/** Open queries kept at once (all studies); past it, new queries wait for old ones to expire. */
-const MAX_OPEN_QUERIES = 1_000;
-/** Open queries of one study at once: one researcher cannot fill the gateway's table for everyone else. */
-const MAX_OPEN_QUERIES_PER_STUDY = 16;
+/** Open queries kept at once (all studies, every gateway of the store); past it, new ones wait for old ones to expire. */
+export const MAX_OPEN_QUERIES = 1_000;
+/** Open queries of one study at once: one researcher cannot fill the store's table for everyone else. */
+export const MAX_OPEN_QUERIES_PER_STUDY = 16;
 
 export interface OpenQuery {
   id: string;
@@ -70,7 +78,6 @@ export class StudyTallies {
   readonly #secret: Uint8Array;
   readonly #now: () => number;
   readonly #shares = new Map<string, TallyKeyShare>();
-  readonly #queries = new Map<string, OpenQuery>();
 
   constructor(secret: Uint8Array, now: () => number) {
     this.#secret = secret;
@@ -196,12 +203,6 @@ export class StudyTallies {
     live: { included: readonly ContributionRow[]; excludedRows: readonly ContributionRow[] },
     tallyVersion: number,
   ): Promise<OpenQuery | undefined> {
-    this.#expire();
-    const ofStudy = [...this.#queries.values()].filter((q) => q.studyId === study.studyId).length;
-    if (this.#queries.size >= MAX_OPEN_QUERIES || ofStudy >= MAX_OPEN_QUERIES_PER_STUDY)
-      throw new GatewayError("AGGREGATE_QUERIES_EXHAUSTED", 429, "too many aggregate queries are open; retry shortly", {
-        extensions: { retryAfter: 60 },
-      });
     // The sums must be those of the rows just checked: a contribution written meanwhile (a consent check in strict
     // mode awaits the chain) would be counted without its consent being checked. The caller pages again.
     const current = await store.getTallySums(study.studyId);
@@ -222,22 +223,25 @@ export class StudyTallies {
       included: counted.map(({ patient, cid, consentAddress, scopeId }) => ({ patient, cid, consentAddress, scopeId })),
       expiresAt: this.#now() + QUERY_TTL_MS,
     };
-    this.#queries.set(query.id, query);
+    const row: AggregateQueryRow = { ...query, dimension: dimension.name, sums: sums.map(b64) };
+    const limits = { perStudy: MAX_OPEN_QUERIES_PER_STUDY, total: MAX_OPEN_QUERIES };
+    if (!(await store.putAggregateQuery(row, limits, this.#now())))
+      throw new GatewayError("AGGREGATE_QUERIES_EXHAUSTED", 429, "too many aggregate queries are open; retry shortly", {
+        extensions: { retryAfter: 60 },
+      });
     return query;
   }
 
-  /** Takes an open query of that study (single use); undefined when unknown, used or expired. */
-  take(studyId: string, id: string): OpenQuery | undefined {
-    this.#expire();
-    const query = this.#queries.get(id);
-    if (query === undefined || query.studyId !== studyId) return undefined;
-    this.#queries.delete(id);
-    return query;
-  }
-
-  #expire(): void {
-    const now = this.#now();
-    for (const [id, query] of this.#queries) if (query.expiresAt <= now) this.#queries.delete(id);
+  /**
+   * Takes an open query of that study (single use, whichever gateway opened it); undefined when unknown, another
+   * study's, used or expired, or when the study no longer counts its dimension with the same categories.
+   */
+  async take(store: GatewayStore, study: StudyRow, id: string): Promise<OpenQuery | undefined> {
+    const row = await store.takeAggregateQuery(study.studyId, id, this.#now());
+    if (row === undefined) return undefined;
+    const dimension = dimensionsOf(study).find((d) => d.name === row.dimension);
+    if (dimension === undefined || dimension.categories.length !== row.sums.length) return undefined;
+    return { ...row, dimension, sums: row.sums.map(bytes) };
   }
 }
 
