@@ -1,4 +1,4 @@
-// Runs `store.sweep(now)` on a timer so expired nonces, sessions and check-ins do not pile up.
+// Runs `store.sweep(now)` on a timer so expired nonces, sessions, check-ins and aggregate queries do not pile up.
 // Nothing depends on a sweep for safety (every read checks expiry itself); this only bounds the tables' size.
 // - One sweep at a time: a tick while the previous sweep still runs is skipped.
 // - A failed sweep is reported to `onError` (the log) and retried at the next tick; it never throws.
