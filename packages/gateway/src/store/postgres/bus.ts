@@ -6,13 +6,15 @@ import type { GatewayBus } from "../types.ts";
 
 const CHANNEL = "hygeia_gateway";
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; leave room for the channel and framing. */
-const MAX_MESSAGE_BYTES = 7_000;
+export const MAX_MESSAGE_BYTES = 7_000;
 const MAX_BACKOFF_MS = 5_000;
 
 export class PostgresBus implements GatewayBus {
   readonly #pool: Pool;
   readonly #config: ClientConfig;
   readonly #listeners = new Set<(message: string) => void>();
+  /** Told when the listening connection comes (true) and goes (false): the store's read cache (read-cache.ts). */
+  readonly #stateListeners = new Set<(listening: boolean) => void>();
   #client: Client | undefined;
   #connecting: Promise<void> | undefined;
   #retry: NodeJS.Timeout | undefined;
@@ -40,10 +42,24 @@ export class PostgresBus implements GatewayBus {
     };
   }
 
+  /**
+   * For the store's read cache: like listen(), but never rejects (a first connection that fails is retried like a
+   * lost one), and `onState` hears whenever the listening connection comes (true) or goes (false). Resolves once the
+   * first attempt to listen settled, either way. Ends with close().
+   */
+  async watch(listener: (message: string) => void, onState: (listening: boolean) => void): Promise<void> {
+    if (this.#closed) return;
+    this.#listeners.add(listener);
+    this.#stateListeners.add(onState);
+    if (this.#client !== undefined) onState(true);
+    await this.#connect().catch(() => this.#reconnectLater());
+  }
+
   /** Stops listening for good (the store closes). */
   async close(): Promise<void> {
     this.#closed = true;
     await this.#disconnect();
+    this.#stateListeners.clear();
   }
 
   async #disconnect(): Promise<void> {
@@ -52,6 +68,7 @@ export class PostgresBus implements GatewayBus {
     await this.#connecting?.catch(() => undefined);
     const client = this.#client;
     this.#client = undefined;
+    if (client !== undefined) this.#state(false);
     await client?.end().catch(() => undefined);
   }
 
@@ -76,6 +93,7 @@ export class PostgresBus implements GatewayBus {
         }
         this.#client = client;
         this.#backoffMs = 250;
+        this.#state(true);
       } catch (error) {
         await client.end().catch(() => undefined);
         throw error;
@@ -89,7 +107,12 @@ export class PostgresBus implements GatewayBus {
   #lost(client: Client): void {
     if (this.#client !== client) return;
     this.#client = undefined;
+    this.#state(false);
     this.#reconnectLater();
+  }
+
+  #state(listening: boolean): void {
+    for (const onState of this.#stateListeners) onState(listening);
   }
 
   #reconnectLater(): void {

@@ -23,9 +23,21 @@
 // - The pool outlives a server restart: a connection that dies (idle or busy) is dropped from the pool, the calls on
 //   it reject with 503, and later calls open new connections once the server is back. An idle connection's error
 //   is handled here, never an uncaught 'error' event.
-// - No read cache (the SQLite store has one): other gateways write the same rows, so every read asks the database.
+// - A read cache for the hot keyed reads (read-cache.ts): other gateways write the same rows, so every write of a
+//   cached table drops its keys here and publishes them on the bus, and every store drops what the others publish.
+//   The bus is best effort: nothing is cached while this store's listener is disconnected, and a row is served at
+//   most readCacheTtlMs after it was read, so a lost invalidation leaves a row stale for that long at worst.
+import { randomUUID } from "node:crypto";
 import { Client, Pool } from "pg";
-import { PostgresBus } from "./bus.ts";
+import { MAX_MESSAGE_BYTES, PostgresBus } from "./bus.ts";
+import {
+  PostgresReadCache,
+  cacheKey,
+  invalidationMessage,
+  parseInvalidationMessage,
+  type CachedTable,
+  type Invalidation,
+} from "./read-cache.ts";
 import type { ClientBase, PoolClient, PoolConfig } from "pg";
 import type {
   AggregateQueryRow,
@@ -110,6 +122,11 @@ export interface PostgresStoreOptions {
   statementTimeoutMs?: number;
   /** How long a call waits for a connection, a new one or a free one of the pool (default 5000 ms), then 503. */
   connectTimeoutMs?: number;
+  /**
+   * How long a cached row of the hot keyed reads may be served after it was read (default 1000 ms; 0: no cache).
+   * The bound on staleness when an invalidation from another gateway is lost (see read-cache.ts).
+   */
+  readCacheTtlMs?: number;
 }
 
 /** The url as errors may show it: scheme, user, host, port and database, never the password. */
@@ -165,7 +182,11 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await client.end().catch(() => undefined);
   }
   const pool = new Pool(config);
-  return new PostgresGatewayStore(pool, where, new PostgresBus(pool, migrationConfig));
+  const store = new PostgresGatewayStore(pool, where, new PostgresBus(pool, migrationConfig), {
+    readCacheTtlMs: options.readCacheTtlMs,
+  });
+  await store.listening;
+  return store;
 }
 
 /** Anything that failed before the store was returned: the server (or its login) could not serve this gateway. */
@@ -233,12 +254,24 @@ export class PostgresGatewayStore implements GatewayStore {
   /** The claimed log's size after this store's last append (undefined: unknown, take the locked path). */
   #nextIndex: number | undefined;
   #appending: Promise<unknown> = Promise.resolve();
+  readonly #cache: PostgresReadCache;
+  /** Names this store's invalidations on the bus: its own come back to it, and are skipped. */
+  readonly #busId = randomUUID();
+  /** Settles once the cache's first attempt to listen on the bus settled (connected or not). */
+  readonly listening: Promise<void>;
 
   /** Use openPostgresStore. */
-  constructor(pool: Pool, where: string, bus: PostgresBus) {
+  constructor(pool: Pool, where: string, bus: PostgresBus, options: { readCacheTtlMs?: number | undefined } = {}) {
     this.#pool = pool;
     this.bus = bus;
     this.where = where;
+    this.#cache = new PostgresReadCache({ ttlMs: options.readCacheTtlMs });
+    this.listening = this.#cache.enabled
+      ? bus.watch(
+          (message) => this.#invalidated(message),
+          (listening) => this.#cache.setListening(listening),
+        )
+      : Promise.resolve();
     // A pooled connection that dies while idle (a server restart, a failover) is removed by the pool, which then
     // emits 'error': without a listener that would crash the process. The next call opens a new connection.
     pool.on("error", () => undefined);
@@ -292,6 +325,51 @@ export class PostgresGatewayStore implements GatewayStore {
     }
   }
 
+  /** Another gateway's invalidations (read-cache.ts); any other message of the bus is not this store's. */
+  #invalidated(message: string): void {
+    const parsed = parseInvalidationMessage(message);
+    if (parsed === undefined || parsed.from === this.#busId) return;
+    this.#cache.drop(parsed.invalidations);
+  }
+
+  /** A keyed read through the cache: served from it when there, else read from the database and kept. */
+  async #cached<T>(table: CachedTable, parts: string[], read: () => Promise<T>): Promise<T> {
+    const cache = this.#cache;
+    if (!cache.active || this.#closing !== undefined) return read();
+    const key = cacheKey(...parts);
+    const cached = cache.get<T>(table, key);
+    if (cached.hit) return cached.value;
+    // Taken before the read: a drop meanwhile keeps the result out, and the TTL counts from before the read.
+    const generation = cache.generation;
+    const readAt = cache.now();
+    return cache.set(table, key, await read(), generation, readAt);
+  }
+
+  /**
+   * Runs a write of cached rows, then, whatever its outcome (a write that failed may still have committed), drops
+   * their keys here and publishes them to the other gateways. The publish is awaited after a write that worked (the
+   * others hear of it before the caller does), not after one that failed (the database is likely away); a publish
+   * that fails is not the write's failure: the TTL bounds what it leaves stale.
+   */
+  async #writing<T>(invalidations: Invalidation[], work: () => Promise<T>): Promise<T> {
+    let result: T;
+    try {
+      result = await work();
+    } catch (error) {
+      void this.#invalidate(invalidations);
+      throw error;
+    }
+    await this.#invalidate(invalidations);
+    return result;
+  }
+
+  async #invalidate(invalidations: Invalidation[]): Promise<void> {
+    if (invalidations.length === 0) return;
+    this.#cache.drop(invalidations);
+    // Published even with this store's cache off: the other gateways may cache.
+    await this.bus.publish(invalidationMessage(this.#busId, invalidations, MAX_MESSAGE_BYTES)).catch(() => undefined);
+  }
+
   /** The claimed log's origin; rejects when the store is closed (503) or no log was claimed yet. */
   #claimed(what: string): string {
     if (this.#closing !== undefined) throw databaseUnavailable(what, "the store is closed");
@@ -329,25 +407,37 @@ export class PostgresGatewayStore implements GatewayStore {
   // ---- sessions
 
   async putSession(row: SessionRow): Promise<void> {
-    await this.#run("store a session", (db) =>
-      changed(
-        db,
-        `INSERT INTO sessions (id, address, chain_id, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)
+    await this.#writing([["sessions", row.id]], () =>
+      this.#run("store a session", (db) =>
+        changed(
+          db,
+          `INSERT INTO sessions (id, address, chain_id, issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)
          ON CONFLICT (id) DO UPDATE SET address = excluded.address, chain_id = excluded.chain_id,
            issued_at = excluded.issued_at, expires_at = excluded.expires_at, revoked_at = excluded.revoked_at`,
-        [row.id, row.address, row.chainId, row.issuedAt, row.expiresAt, row.revokedAt],
+          [row.id, row.address, row.chainId, row.issuedAt, row.expiresAt, row.revokedAt],
+        ),
       ),
     );
   }
 
   async getSession(id: string): Promise<SessionRow | undefined> {
-    return this.#run("read a session", async (db) => {
-      const row = await one(db, "SELECT * FROM sessions WHERE id = $1", [id]);
-      return row === undefined ? undefined : sessionRow(row);
-    });
+    return this.#cached("sessions", [id], () =>
+      this.#run("read a session", async (db) => {
+        const row = await one(db, "SELECT * FROM sessions WHERE id = $1", [id]);
+        return row === undefined ? undefined : sessionRow(row);
+      }),
+    );
   }
 
   async revokeSession(id: string, at: number): Promise<boolean> {
+    const keys: Invalidation[] = [
+      ["sessions", id],
+      ["session_roles", id],
+    ];
+    return this.#writing(keys, () => this.#revokeSession(id, at));
+  }
+
+  async #revokeSession(id: string, at: number): Promise<boolean> {
     return this.#transaction("revoke a session", async (client) => {
       // A second revoke keeps the first time.
       const count = await changed(client, "UPDATE sessions SET revoked_at = coalesce(revoked_at, $2) WHERE id = $1", [
@@ -365,6 +455,10 @@ export class PostgresGatewayStore implements GatewayStore {
    * the role, or commits first and this insert finds the session revoked. Never a role outliving its session.
    */
   async putSessionRole(row: SessionRoleRow): Promise<boolean> {
+    return this.#writing([["session_roles", row.sessionId]], () => this.#putSessionRole(row));
+  }
+
+  async #putSessionRole(row: SessionRoleRow): Promise<boolean> {
     return this.#run("store a session role", async (db) => {
       const count = await changed(
         db,
@@ -380,22 +474,31 @@ export class PostgresGatewayStore implements GatewayStore {
   }
 
   async sessionRoles(sessionId: string): Promise<SessionRoleRow[]> {
-    return this.#run("read session roles", async (db) =>
-      (await rows(db, "SELECT * FROM session_roles WHERE session_id = $1 ORDER BY role", [sessionId])).map(
-        sessionRoleRow,
+    return this.#cached("session_roles", [sessionId], () =>
+      this.#run("read session roles", async (db) =>
+        (await rows(db, "SELECT * FROM session_roles WHERE session_id = $1 ORDER BY role", [sessionId])).map(
+          sessionRoleRow,
+        ),
       ),
     );
   }
 
   async deleteSessionRole(sessionId: string, role: SessionRoleRow["role"]): Promise<void> {
-    await this.#run("delete a session role", (db) =>
-      changed(db, "DELETE FROM session_roles WHERE session_id = $1 AND role = $2", [sessionId, role]),
+    await this.#writing([["session_roles", sessionId]], () =>
+      this.#run("delete a session role", (db) =>
+        changed(db, "DELETE FROM session_roles WHERE session_id = $1 AND role = $2", [sessionId, role]),
+      ),
     );
   }
 
   // ---- records and wraps
 
   async putRecord(record: RecordRow, wraps: WrapRow[]): Promise<boolean> {
+    const keys: Invalidation[] = [["records", record.patient, record.cid], ...wrapKeys(wraps)];
+    return this.#writing(keys, () => this.#putRecord(record, wraps));
+  }
+
+  async #putRecord(record: RecordRow, wraps: WrapRow[]): Promise<boolean> {
     return this.#transaction("store a record", async (client) => {
       // ON CONFLICT DO NOTHING covers both keys: (patient, cid) and the unique cid. Of two gateways recording one
       // CID at once, the second waits for the first to commit and then inserts nothing.
@@ -412,10 +515,12 @@ export class PostgresGatewayStore implements GatewayStore {
   }
 
   async getRecord(patient: string, cid: string): Promise<RecordRow | undefined> {
-    return this.#run("read a record", async (db) => {
-      const row = await one(db, "SELECT * FROM records WHERE patient = $1 AND cid = $2", [patient, cid]);
-      return row === undefined ? undefined : recordRow(row);
-    });
+    return this.#cached("records", [patient, cid], () =>
+      this.#run("read a record", async (db) => {
+        const row = await one(db, "SELECT * FROM records WHERE patient = $1 AND cid = $2", [patient, cid]);
+        return row === undefined ? undefined : recordRow(row);
+      }),
+    );
   }
 
   /** Newest first (createdAt, then CID, descending). `after` is a CID of this patient; an unknown one lists nothing. */
@@ -439,6 +544,12 @@ export class PostgresGatewayStore implements GatewayStore {
   }
 
   async setRecordScopeIds(patient: string, cid: string, consentAddress: string, scopeIds: string[]): Promise<boolean> {
+    return this.#writing([["records", patient, cid]], () =>
+      this.#setRecordScopeIds(patient, cid, consentAddress, scopeIds),
+    );
+  }
+
+  async #setRecordScopeIds(patient: string, cid: string, consentAddress: string, scopeIds: string[]): Promise<boolean> {
     return this.#transaction("set a record's scope ids", async (client) => {
       // Locked: two gateways adding different consent addresses at once both keep theirs.
       const row = await one(client, "SELECT scope_ids FROM records WHERE patient = $1 AND cid = $2 FOR UPDATE", [
@@ -458,14 +569,18 @@ export class PostgresGatewayStore implements GatewayStore {
   }
 
   async putWraps(wraps: WrapRow[]): Promise<void> {
-    await this.#transaction("store wraps", (client) => putWrapsInOrder(client, wraps));
+    await this.#writing(wrapKeys(wraps), () =>
+      this.#transaction("store wraps", (client) => putWrapsInOrder(client, wraps)),
+    );
   }
 
   async getWrap(cid: string, recipient: string): Promise<WrapRow | undefined> {
-    return this.#run("read a wrap", async (db) => {
-      const row = await one(db, "SELECT * FROM wraps WHERE cid = $1 AND recipient = $2", [cid, recipient]);
-      return row === undefined ? undefined : wrapRow(row);
-    });
+    return this.#cached("wraps", [cid, recipient], () =>
+      this.#run("read a wrap", async (db) => {
+        const row = await one(db, "SELECT * FROM wraps WHERE cid = $1 AND recipient = $2", [cid, recipient]);
+        return row === undefined ? undefined : wrapRow(row);
+      }),
+    );
   }
 
   async wrapsOf(cid: string): Promise<WrapRow[]> {
@@ -475,7 +590,10 @@ export class PostgresGatewayStore implements GatewayStore {
   }
 
   async noteGrantee(patient: string, grantee: string, at: number): Promise<boolean> {
-    return this.#run(
+    // A pair once noted stays noted (nothing deletes grantees): "already known" needs no invalidation.
+    const key = cacheKey(patient, grantee);
+    if (this.#closing === undefined && this.#cache.knowsGrantee(key)) return false;
+    const inserted = await this.#run(
       "note a grantee",
       async (db) =>
         (await changed(
@@ -485,6 +603,8 @@ export class PostgresGatewayStore implements GatewayStore {
           [patient, grantee, at],
         )) === 1,
     );
+    this.#cache.noteGrantee(key);
+    return inserted;
   }
 
   // ---- manifest pointers
@@ -525,25 +645,32 @@ export class PostgresGatewayStore implements GatewayStore {
   // ---- consent address links
 
   async putConsentLink(row: ConsentLinkRow): Promise<boolean> {
-    return this.#run(
-      "store a consent address link",
-      async (db) =>
-        (await changed(
-          db,
-          `INSERT INTO consent_links (patient, grantee, consent_address, issued_at, link) VALUES ($1, $2, $3, $4, $5)
+    return this.#writing([["consent_links", row.patient, row.grantee]], () =>
+      this.#run(
+        "store a consent address link",
+        async (db) =>
+          (await changed(
+            db,
+            `INSERT INTO consent_links (patient, grantee, consent_address, issued_at, link) VALUES ($1, $2, $3, $4, $5)
            ON CONFLICT (patient, grantee) DO UPDATE SET consent_address = excluded.consent_address,
              issued_at = excluded.issued_at, link = excluded.link
            WHERE excluded.issued_at >= consent_links.issued_at`,
-          [row.patient, row.grantee, row.consentAddress, row.issuedAt, row.link],
-        )) === 1,
+            [row.patient, row.grantee, row.consentAddress, row.issuedAt, row.link],
+          )) === 1,
+      ),
     );
   }
 
   async getConsentLink(patient: string, grantee: string): Promise<ConsentLinkRow | undefined> {
-    return this.#run("read a consent address link", async (db) => {
-      const row = await one(db, "SELECT * FROM consent_links WHERE patient = $1 AND grantee = $2", [patient, grantee]);
-      return row === undefined ? undefined : consentLinkRow(row);
-    });
+    return this.#cached("consent_links", [patient, grantee], () =>
+      this.#run("read a consent address link", async (db) => {
+        const row = await one(db, "SELECT * FROM consent_links WHERE patient = $1 AND grantee = $2", [
+          patient,
+          grantee,
+        ]);
+        return row === undefined ? undefined : consentLinkRow(row);
+      }),
+    );
   }
 
   async consentLinksOf(patient: string): Promise<ConsentLinkRow[]> {
@@ -892,27 +1019,33 @@ export class PostgresGatewayStore implements GatewayStore {
   // ---- webhooks
 
   async putWebhook(row: WebhookRow): Promise<void> {
-    await this.#run("store a webhook", (db) =>
-      changed(
-        db,
-        `INSERT INTO webhooks (patient, url, created_at) VALUES ($1, $2, $3)
+    await this.#writing([["webhooks", row.patient]], () =>
+      this.#run("store a webhook", (db) =>
+        changed(
+          db,
+          `INSERT INTO webhooks (patient, url, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (patient) DO UPDATE SET url = excluded.url, created_at = excluded.created_at`,
-        [row.patient, row.url, row.createdAt],
+          [row.patient, row.url, row.createdAt],
+        ),
       ),
     );
   }
 
   async getWebhook(patient: string): Promise<WebhookRow | undefined> {
-    return this.#run("read a webhook", async (db) => {
-      const row = await one(db, "SELECT * FROM webhooks WHERE patient = $1", [patient]);
-      return row === undefined ? undefined : webhookRow(row);
-    });
+    return this.#cached("webhooks", [patient], () =>
+      this.#run("read a webhook", async (db) => {
+        const row = await one(db, "SELECT * FROM webhooks WHERE patient = $1", [patient]);
+        return row === undefined ? undefined : webhookRow(row);
+      }),
+    );
   }
 
   async deleteWebhook(patient: string): Promise<boolean> {
-    return this.#run(
-      "delete a webhook",
-      async (db) => (await changed(db, "DELETE FROM webhooks WHERE patient = $1", [patient])) === 1,
+    return this.#writing([["webhooks", patient]], () =>
+      this.#run(
+        "delete a webhook",
+        async (db) => (await changed(db, "DELETE FROM webhooks WHERE patient = $1", [patient])) === 1,
+      ),
     );
   }
 
@@ -1206,16 +1339,23 @@ export class PostgresGatewayStore implements GatewayStore {
    * day ago (their roles go with them) and relay-quota windows older than a week. One transaction.
    */
   async sweep(now: number): Promise<number> {
-    return this.#transaction("sweep expired rows", async (client) => {
-      const before = now - SESSION_RETENTION_MS;
-      return (
-        (await changed(client, "DELETE FROM nonces WHERE expires_at <= $1", [now])) +
-        (await changed(client, "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $1", [before])) +
-        (await changed(client, "DELETE FROM check_ins WHERE expires_at <= $1", [now])) +
-        (await changed(client, "DELETE FROM aggregate_queries WHERE expires_at <= $1", [now])) +
-        (await changed(client, "DELETE FROM relay_quota WHERE window_start <= $1", [now - RELAY_QUOTA_RETENTION_MS]))
-      );
-    });
+    let sessions: number | undefined;
+    try {
+      return await this.#transaction("sweep expired rows", async (client) => {
+        const before = now - SESSION_RETENTION_MS;
+        sessions = await changed(client, "DELETE FROM sessions WHERE expires_at <= $1 OR revoked_at <= $1", [before]);
+        return (
+          (await changed(client, "DELETE FROM nonces WHERE expires_at <= $1", [now])) +
+          sessions +
+          (await changed(client, "DELETE FROM check_ins WHERE expires_at <= $1", [now])) +
+          (await changed(client, "DELETE FROM aggregate_queries WHERE expires_at <= $1", [now])) +
+          (await changed(client, "DELETE FROM relay_quota WHERE window_start <= $1", [now - RELAY_QUOTA_RETENTION_MS]))
+        );
+      });
+    } finally {
+      // Sessions gone (and their roles, by the cascade), or perhaps gone: their cached rows go too, everywhere.
+      if (sessions !== 0) await this.#invalidate([["sessions"], ["session_roles"]]);
+    }
   }
 
   /** Answers when the database answers a query (a connection from the pool, a round trip). */
@@ -1234,6 +1374,11 @@ export class PostgresGatewayStore implements GatewayStore {
 }
 
 // ---- statements shared by several methods
+
+/** The cache keys of these wraps. */
+function wrapKeys(wraps: WrapRow[]): Invalidation[] {
+  return wraps.map((wrap): Invalidation => ["wraps", wrap.cid, wrap.recipient]);
+}
 
 /**
  * Upserts the wraps in key order: two gateways writing wraps of the same records lock the rows in the same order, so
