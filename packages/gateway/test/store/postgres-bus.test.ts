@@ -1,6 +1,7 @@
 // The gateways' bus on a real PostgreSQL server: a message one store publishes reaches every store listening on the
-// same database (its own included), never another database's; an oversized message is refused before the server;
-// the listening connection comes back by itself after a server restart; unsubscribing and closing stop delivery.
+// same database (its own included), never another database's; a burst arrives whole and in order (sent grouped);
+// an oversized message is refused before the server; the listening connection comes back by itself after a server
+// restart; unsubscribing and closing stop delivery.
 import { expect } from "chai";
 import { openPostgresStore, type PostgresGatewayStore } from "../../src/store/postgres/index.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
@@ -54,6 +55,20 @@ describe("PostgreSQL gateway bus (LISTEN/NOTIFY)", function () {
     await atA.next("hello from a");
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(atElsewhere.received).to.deep.equal([]);
+  });
+
+  it("delivers every message of a burst, in order, identical ones included (sent grouped)", async function () {
+    const url = await server.createDatabase();
+    const [a, b] = [await open(url), await open(url)];
+    const atB = inbox();
+    await b.bus.listen(atB.listener);
+    const burst = Array.from({ length: 600 }, (_, i) => (i % 3 === 0 ? "same" : `burst ${i}`));
+    await Promise.all(burst.map((message) => a.bus.publish(message)));
+    await atB.next("burst 599");
+    const deadline = Date.now() + 10_000;
+    while (atB.received.length < burst.length && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    expect(atB.received).to.deep.equal(burst);
   });
 
   it("refuses a message too large for NOTIFY before sending it", async function () {

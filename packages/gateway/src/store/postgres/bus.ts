@@ -1,6 +1,7 @@
 // The gateways' bus on PostgreSQL: NOTIFY on one channel, LISTEN on a connection of its own (a pooled connection
 // cannot listen: it goes back to the pool between queries). Best effort, as GatewayBus says: a message published
 // while a listener's connection is down is lost to it; the connection comes back by itself (backoff up to 5 s).
+// Publishes are grouped (one statement per round trip under load) and committed asynchronously: see publish().
 import { Client, type ClientConfig, type Pool } from "pg";
 import type { GatewayBus } from "../types.ts";
 
@@ -8,6 +9,14 @@ const CHANNEL = "hygeia_gateway";
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; leave room for the channel and framing. */
 export const MAX_MESSAGE_BYTES = 7_000;
 const MAX_BACKOFF_MS = 5_000;
+/** Messages sent in one statement at most (published while the previous statement was under way). */
+const MAX_BATCH = 256;
+
+interface Pending {
+  readonly message: string;
+  readonly resolve: () => void;
+  readonly reject: (error: unknown) => void;
+}
 
 export class PostgresBus implements GatewayBus {
   readonly #pool: Pool;
@@ -20,16 +29,69 @@ export class PostgresBus implements GatewayBus {
   #retry: NodeJS.Timeout | undefined;
   #backoffMs = 250;
   #closed = false;
+  /** Published and not yet sent: they go together in the next statement (see publish()). */
+  #pending: Pending[] = [];
+  #sending = false;
 
   constructor(pool: Pool, config: ClientConfig) {
     this.#pool = pool;
     this.#config = config;
   }
 
-  async publish(message: string): Promise<void> {
+  /**
+   * Resolves once the message is sent (committed). Grouped: messages published while a statement is under way go
+   * together in the next one, each NOTIFY in order, so a busy gateway sends one statement (one commit, one turn of
+   * the server's notification-queue lock) per round trip, not one per message. The commit is asynchronous
+   * (synchronous_commit off for that transaction alone): a notification is not a record, and the bus is best effort
+   * anyway; what it tells of was committed durably before it was published.
+   */
+  publish(message: string): Promise<void> {
     if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES)
-      throw new RangeError(`a bus message is at most ${MAX_MESSAGE_BYTES} bytes`);
-    await this.#pool.query("SELECT pg_notify($1, $2)", [CHANNEL, message]);
+      return Promise.reject(new RangeError(`a bus message is at most ${MAX_MESSAGE_BYTES} bytes`));
+    return new Promise((resolve, reject) => {
+      this.#pending.push({ message, resolve, reject });
+      if (!this.#sending) void this.#send();
+    });
+  }
+
+  async #send(): Promise<void> {
+    this.#sending = true;
+    try {
+      while (this.#pending.length > 0) {
+        const batch = this.#nextBatch();
+        try {
+          await this.#pool.query(
+            // Volatile functions of the select list run after the sort: the NOTIFYs go in publish order.
+            `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, u.m)
+               FROM unnest($2::text[]) WITH ORDINALITY AS u (m, ord) ORDER BY u.ord`,
+            [CHANNEL, batch.map((p) => p.message)],
+          );
+          for (const p of batch) p.resolve();
+        } catch (error) {
+          for (const p of batch) p.reject(error);
+        }
+      }
+    } finally {
+      this.#sending = false;
+    }
+  }
+
+  /**
+   * The next messages to send together, in order. PostgreSQL delivers one instance of identical messages sent in one
+   * transaction: a message equal to one already in the batch waits for the next (every publish is delivered).
+   */
+  #nextBatch(): Pending[] {
+    const batch: Pending[] = [];
+    const seen = new Set<string>();
+    const rest: Pending[] = [];
+    for (const p of this.#pending) {
+      if (batch.length < MAX_BATCH && !seen.has(p.message) && rest.length === 0) {
+        seen.add(p.message);
+        batch.push(p);
+      } else rest.push(p);
+    }
+    this.#pending = rest;
+    return batch;
   }
 
   async listen(listener: (message: string) => void): Promise<() => Promise<void>> {
