@@ -1,10 +1,13 @@
 // Fault: a gateway process killed with SIGKILL (no graceful shutdown: nothing flushed, nothing anchored at exit) while
-// it streams a large upload, answers a burst of key releases and registers records, with audit events recorded but
-// not yet anchored (its HYGEIA_AUDIT_ANCHOR_MS is 45 s). Two gateways on one PostgreSQL database, one IPFS node and
-// one chain; the victim is gateway 1, addressed directly (bypassing the balancer), restarted on the same data dir.
-// After the restart: every release that returned a wrap has its event at the answered auditIndex of the victim's log,
-// the pending events get anchored (on chain and in the served checkpoints), no row points at content IPFS lacks,
-// no record lacks its wraps, and the patient's audit verification over both logs (the SDK) passes.
+// it streams a large upload, answers a burst of key releases, registers records and sets manifest pointers, with
+// audit events recorded but not yet anchored (its HYGEIA_AUDIT_ANCHOR_MS is 45 s). Two gateways on one PostgreSQL
+// database, one IPFS node and one chain; the victim is gateway 1, addressed directly (bypassing the balancer),
+// restarted on the same data dir. After the restart: every release that returned a wrap has its event at the
+// answered auditIndex of the victim's log, the pending events get anchored (on chain and in the served checkpoints),
+// no record, manifest pointer or staged upload points at content IPFS lacks, no record lacks its wraps, the manifest
+// pointer is not older than the last acknowledged one, and the patient's audit verification over both logs (the SDK)
+// passes.
+import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { AuditAnchorClient } from "@hygeia/chain";
 import { PatientClient } from "@hygeia/sdk";
@@ -128,10 +131,36 @@ describe("scale faults: kill -9 of a gateway mid-upload, mid-burst, with unancho
         }
       }
     };
-    const workers = [...Array.from({ length: 12 }, (_, i) => releaser(i)), registrar(), registrar()];
+    // Manifest pointer updates at the victim (upload the sealed bytes, then compare-and-set the pointer), by bob.
+    let manifests = 0;
+    let manifestErrors = 0;
+    let pointer = (expectOk(await call(victim.url, "GET", "/v1/manifest", { token: bobToken }), 200, "GET /v1/manifest")
+      .cid ?? null) as string | null;
+    const manifester = async () => {
+      while (!stop) {
+        try {
+          const sealed = expectOk(
+            await call(victim.url, "PUT", "/v1/uploads", { token: bobToken, body: randomBytes(2048) }),
+            201,
+            "upload of a manifest",
+          );
+          const set = await call(victim.url, "PUT", "/v1/manifest", {
+            token: bobToken,
+            json: { expected: pointer, cid: sealed.cid },
+          });
+          expectOk(set, 200, "PUT /v1/manifest");
+          pointer = String(sealed.cid);
+          manifests++;
+        } catch {
+          manifestErrors++;
+          return;
+        }
+      }
+    };
+    const workers = [manifester(), ...Array.from({ length: 12 }, (_, i) => releaser(i)), registrar(), registrar()];
 
     await waitFor("100 releases, 2 registrations and 8 MiB of the upload", 60_000, async () => {
-      if (registerErrors > 0) throw new Error(`a registration failed before the kill`);
+      if (registerErrors > 0 || manifestErrors > 0) throw new Error(`a registration or manifest update failed`);
       return releases.filter((r) => r.status === 200).length >= 100 && registered >= 2 && uploadSent >= 8 * 1024 * 1024;
     });
     // (c) The victim's events are recorded but not anchored (its anchor timer is 30 s and a batch is 4096 events).
@@ -153,7 +182,7 @@ describe("scale faults: kill -9 of a gateway mid-upload, mid-burst, with unancho
     console.log(
       `      before the kill (${killedAt - startedAt} ms): ${ok.length} releases answered 200, ` +
         `${other.length} other answers, ${releaseErrors} cut; ${registered} records registered, ` +
-        `${registerErrors} registrations cut; ${(uploadSent / 1048576).toFixed(1)} MiB of the upload sent; ` +
+        `${registerErrors} registrations cut; ${manifests} manifest pointers set, ${manifestErrors} cut; ${(uploadSent / 1048576).toFixed(1)} MiB of the upload sent; ` +
         `victim log anchored at ${anchoredBefore}, highest answered auditIndex ${highest}`,
     );
     expect(other.map((r) => `${r.status} ${r.text}`)).to.deep.equal([]);
@@ -194,7 +223,10 @@ describe("scale faults: kill -9 of a gateway mid-upload, mid-burst, with unancho
         `to ${onChain} within ${Date.now() - restartedAt} ms of the restart`,
     );
 
-    // No half-written row: every record has wraps, and every record / manifest / staged upload is pinned in IPFS.
+    // No half-written row: every record has wraps, and every record / manifest / staged upload is pinned in IPFS;
+    // the manifest pointer is the last one acknowledged, or one set by a request the kill cut (never an older one).
+    const after = expectOk(await call(victim.url, "GET", "/v1/manifest", { token: bobToken }), 200, "GET /v1/manifest");
+    expect(Number(after.version), "bob's manifest version after the restart").to.be.within(manifests, manifests + 1);
     expect(await storeDamage(stack), "rows pointing at nothing, records without wraps").to.deep.equal([]);
 
     // The victim serves again: a new record through it, released through it.
