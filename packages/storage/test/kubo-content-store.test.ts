@@ -179,6 +179,10 @@ describe("KuboContentStore against a real RPC server", function () {
 
   it("missing content and bad CIDs are typed errors", async () => {
     expect(await store.has(ABSENT_CID, { timeoutMs: 2_000 })).to.equal(false);
+    // Absent well before a long idle timeout: the lookup is bounded at the node too (js-ipfs ignores offline=true).
+    const started = Date.now();
+    expect(await store.has(ABSENT_CID, { timeoutMs: 30_000 })).to.equal(false);
+    expect(Date.now() - started).to.be.below(10_000);
     await expectRejection(collect(store.get(ABSENT_CID, { timeoutMs: 1_000 })), ContentNotFoundError);
     expect(() => store.get("nope")).to.throw(InvalidCidError);
   });

@@ -108,15 +108,25 @@ export class KuboContentStore implements ContentStore {
     }
   }
 
-  /** Asks the node with `offline=true` (Kubo's global flag), so only its local blockstore is consulted. */
+  /**
+   * Asks the node with `offline=true` (Kubo's global flag), so only its local blockstore is consulted. A node that
+   * ignores the flag (the js-ipfs daemon standing in for Kubo in tests) searches the network instead, until our idle
+   * timeout: the node-side `timeout` bounds that search, and a block not found locally within it is absent.
+   */
   async has(cidInput: CidInput, options: OperationOptions = {}): Promise<boolean> {
     const cid = parseCid(cidInput);
     this.#assertOpen();
     const timeout = this.#idleTimeout(options);
     try {
-      await this.#client.block.stat(cid, { signal: timeout.signal, searchParams: offline() });
+      await this.#client.block.stat(cid, {
+        signal: timeout.signal,
+        searchParams: OFFLINE,
+        timeout: LOCAL_LOOKUP_TIMEOUT_MS,
+      });
       return true;
     } catch (error) {
+      if (/request timed out|context deadline exceeded/i.test(error instanceof Error ? error.message : ""))
+        return false;
       const translated = this.#translate(error, timeout, cid, true, options.signal);
       if (translated instanceof ContentNotFoundError) return false;
       throw translated;
@@ -243,6 +253,11 @@ export class KuboContentStore implements ContentStore {
   }
 }
 
-function offline(): URLSearchParams {
-  return new URLSearchParams({ offline: "true" });
-}
+/** A local blockstore lookup takes milliseconds; this bounds a node that searches the network anyway. */
+const LOCAL_LOOKUP_TIMEOUT_MS = 2_000;
+
+/**
+ * `offline=true`. kubo-rpc-client types `searchParams` as URLSearchParams but spreads it into a plain object, and an
+ * instance spreads to nothing (the flag never reached the node): a plain object is what reaches the URL.
+ */
+const OFFLINE = { offline: "true" } as unknown as URLSearchParams;
