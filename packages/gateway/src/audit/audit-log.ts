@@ -148,6 +148,8 @@ class GatewayAuditLog implements AuditService {
   #timer: NodeJS.Timeout | null = null;
   #lastAnchorError: string | null = null;
   #consistent = true;
+  /** The last append failed: it may have landed all the same (read the store back before the next). */
+  #appendUncertain = false;
   #closed = false;
   #anchorWaiting = false;
 
@@ -186,6 +188,9 @@ class GatewayAuditLog implements AuditService {
    * another key is another gateway's log: appending to it would break both gateways' proofs.
    */
   async #claim(): Promise<void> {
+    // Checked before claiming too: a refused start must leave no log row behind (a stray row naming this account
+    // would refuse the real gateway's next start). Checked again after, for two gateways claiming at once.
+    await this.#refuseSharedAccount();
     const held = await this.#options.store.claimAuditLog({
       origin: this.origin,
       verifierKey: this.verifierKey,
@@ -199,8 +204,22 @@ class GatewayAuditLog implements AuditService {
           `Give each gateway its own HYGEIA_AUDIT_ORIGIN (by default named after its HYGEIA_ANCHOR_KEY's account), ` +
           `or restore the original key file.`,
       );
-    // AuditAnchor keeps one contiguous chain of anchors per sender: two logs anchored from one account would
-    // interleave their anchors, and neither log would verify against the chain again.
+    // The log's anchors on chain are its account's: the same key anchoring from another account (a copied data dir
+    // with another HYGEIA_ANCHOR_KEY) would start a second chain of anchors that matches no head of the first.
+    if (held.gateway !== this.gateway)
+      throw new AuditKeyMismatchError(
+        `audit: the log ${this.origin} in the database is anchored from ${held.gateway}, not from this gateway's ` +
+          `account ${this.gateway}: another gateway holds this log (a copied data dir?), or HYGEIA_ANCHOR_KEY ` +
+          `changed. Give each gateway its own data dir and HYGEIA_AUDIT_ORIGIN, or restore the anchor key.`,
+      );
+    await this.#refuseSharedAccount();
+  }
+
+  /**
+   * AuditAnchor keeps one contiguous chain of anchors per sender: two logs anchored from one account would interleave
+   * their anchors, and neither log would verify against the chain again.
+   */
+  async #refuseSharedAccount(): Promise<void> {
     if (this.gateway === ZERO_ADDRESS) return;
     const sharing = (await this.#options.store.auditLogs()).find(
       (log) => log.origin !== this.origin && log.gateway === this.gateway,
@@ -299,6 +318,28 @@ class GatewayAuditLog implements AuditService {
   }
 
   async #commit(queued: Pending[]): Promise<void> {
+    // A failed append may still have landed (the connection died after the commit): the next batch's seqs must follow
+    // the stored rows, so the tree and the seqs catch up with the store first.
+    if (this.#appendUncertain) {
+      try {
+        const size = await this.#options.store.auditSize();
+        for (let from = this.#tree.size; from < size; from = this.#tree.size) {
+          const rows = await this.#options.store.auditRange(from, Math.min(size, from + REBUILD_CHUNK));
+          if (rows.length === 0) break;
+          for (const row of rows) this.#adoptStored(row);
+        }
+        this.#appendUncertain = false;
+      } catch (error) {
+        const refusal = new DependencyUnavailableError(
+          "database",
+          "DATABASE_UNAVAILABLE",
+          "the audit log could not be read back after a failed write",
+          { cause: error },
+        );
+        for (const pending of queued) pending.reject(refusal);
+        return;
+      }
+    }
     const next = new Map<string, number>();
     const batch: Pending[] = [];
     const events: AuditEvent[] = [];
@@ -325,6 +366,7 @@ class GatewayAuditLog implements AuditService {
       rows = await this.#options.store.appendAudit(items);
     } catch (error) {
       this.#options.log.error({ err: error, events: batch.length }, "audit: append failed");
+      this.#appendUncertain = true;
       const refusal = new DependencyUnavailableError(
         "database",
         "DATABASE_UNAVAILABLE",

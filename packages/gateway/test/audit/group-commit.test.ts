@@ -27,6 +27,7 @@ describe("gateway audit log: group commit and failures (real SQLite store)", fun
   let audit: AuditService;
   let appends = 0;
   let failNext = false;
+  let landThenFail = false;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "hygeia-audit-unit-"));
@@ -37,6 +38,12 @@ describe("gateway audit log: group commit and failures (real SQLite store)", fun
       if (failNext) {
         failNext = false;
         throw new Error("disk I/O error");
+      }
+      if (landThenFail) {
+        // The commit landed, its answer was lost (a connection cut after COMMIT).
+        landThenFail = false;
+        await real.appendAudit(events);
+        throw new Error("connection terminated");
       }
       return real.appendAudit(events);
     };
@@ -97,6 +104,27 @@ describe("gateway audit log: group commit and failures (real SQLite store)", fun
     // Bob's first durable event has seq 0: the failed batch consumed no sequence numbers.
     const [row] = await store.auditRange(index, index + 1);
     expect(JSON.parse(Buffer.from(row!.event).toString("utf8")).seq).to.equal(0);
+  });
+
+  it("reads the log back after an append that failed but landed: the next event's seq follows the stored ones", async () => {
+    const patient = "0x00000000000000000000000000000000000000ee";
+    const first = await audit.record(releaseEvent(patient, CLINIC));
+    landThenFail = true;
+    let refused: unknown;
+    try {
+      await audit.record(releaseEvent(patient, CLINIC));
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).to.be.instanceOf(DependencyUnavailableError);
+    const third = await audit.record(releaseEvent(patient, CLINIC));
+    expect([first.event.seq, third.event.seq]).to.deep.equal([0, 2]);
+    expect(third.index).to.equal(first.index + 2);
+    const stored = (await store.auditOf(patient, { limit: 10 })).map(
+      (row) => (JSON.parse(new TextDecoder().decode(row.event)) as { seq: number }).seq,
+    );
+    expect(stored).to.deep.equal([0, 1, 2]);
+    expect(audit.rootAt()).to.equal(audit.rootAt(await store.auditSize()));
   });
 
   it("signs a checkpoint of every event on anchorNow without a chain client, and only once per size", async () => {

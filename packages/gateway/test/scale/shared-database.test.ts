@@ -2,6 +2,9 @@
 // load balancer in front of them needs. A session or a SIWE nonce of one is good at the other (once); a role
 // challenge issued by one is answered at the other; each keeps its own audit log, and either serves both; a gateway
 // that would append to another's log, or anchor from another's account, refuses to start.
+import { cp, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
 import {
@@ -211,5 +214,26 @@ describe("gateways sharing one PostgreSQL database", function () {
     }
     expect(refused).to.be.instanceOf(Error);
     expect((refused as Error).message).to.include("HYGEIA_ANCHOR_KEY");
+
+    // A copy of B's data dir (its signing key) anchoring from another account: refused, not a second writer of B's log.
+    const copy = await mkdtemp(join(tmpdir(), "hygeia-copied-"));
+    try {
+      await cp(b.config.dataDir, copy, { recursive: true });
+      refused = undefined;
+      try {
+        await startMoreGateway(stack, { account: B_ACCOUNT + 1, origin: B_ORIGIN, config: { dataDir: copy } });
+      } catch (error) {
+        refused = error;
+      }
+      expect((refused as Error).message).to.include("anchored from");
+    } finally {
+      await rm(copy, { recursive: true, force: true });
+    }
+
+    // The refusals left no log behind, and the stack's own gateway still starts.
+    const logs = (await request(stack, "GET", "/v1/audit/logs")).json as { logs: { origin: string }[] };
+    expect(logs.logs.map((log) => log.origin)).to.have.members(["hygeia.test/gateway", B_ORIGIN]);
+    await stack.restartGateway();
+    expect((await request(stack, "GET", "/v1/audit/logs")).status).to.equal(200);
   });
 });
