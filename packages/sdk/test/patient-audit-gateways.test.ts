@@ -121,6 +121,22 @@ describe("sdk PatientAudit over gateways sharing a database", function () {
     expect(report.logs.find((log) => log.own)!.ok).to.equal(true);
   });
 
+  it("reports a pinned log the gateway stops listing as LOG_MISSING", async function () {
+    let hide = false;
+    const audit = await auditVia(async (input, init) => {
+      const res = await fetch(input, init);
+      if (!hide || new URL(input).pathname !== "/v1/audit/logs" || !res.ok) return res;
+      const answer = (await res.json()) as { self: string; logs: { origin: string }[] };
+      answer.logs = answer.logs.filter((log) => log.origin !== B_ORIGIN);
+      return new Response(JSON.stringify(answer), { status: 200, headers: { "content-type": "application/json" } });
+    });
+    expect((await audit.verify()).ok).to.equal(true);
+    hide = true;
+    const report = await audit.verify();
+    expect(report.ok).to.equal(false);
+    expect(report.problems.map((p) => [p.code, p.log])).to.deep.equal([["LOG_MISSING", B_ORIGIN]]);
+  });
+
   it("holds each log to the key pinned for it", async function () {
     const audit = await auditVia();
     const report = await audit.verify({ verifierKeys: { [B_ORIGIN]: auditOf(stack.app).verifierKey } });

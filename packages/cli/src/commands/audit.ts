@@ -117,7 +117,10 @@ function printedEvent<T extends AuditEntry>(event: T): T {
 
 function eventsTable(events: readonly (AuditEntry | VerifiedAuditEntry)[]): string {
   const verified = events.some((e) => "verified" in e);
+  // Several gateways' logs (one database behind a balancer): each index is a position in its own log.
+  const logs = new Set(events.map((e) => e.log));
   return table(events, [
+    ...(logs.size > 1 ? [{ header: "log", value: (e: AuditEntry | VerifiedAuditEntry) => e.log }] : []),
     { header: "#", value: (e) => e.index },
     { header: "time", value: (e) => formatDate(e.time) },
     { header: "event", value: (e) => e.type },

@@ -89,7 +89,9 @@ export type AuditReportProblemCode =
   /** The gateway serves another verifier key than the one pinned. */
   | "VERIFIER_KEY_CHANGED"
   /** The gateway names another AuditAnchor contract or chain than the deployment the wallet trusts. */
-  | "WRONG_ANCHOR_CONTRACT";
+  | "WRONG_ANCHOR_CONTRACT"
+  /** A log this wallet pinned (or was given a key for) is no longer listed: its events would go unseen. */
+  | "LOG_MISSING";
 
 export interface AuditReportProblem {
   code: AuditReportProblemCode;
@@ -164,7 +166,7 @@ export class AuditIntegrityError extends IntegrityError {
   constructor(report: AuditReport) {
     const first = report.problems
       .slice(0, 3)
-      .map((p) => `${p.code}: ${p.message}`)
+      .map((p) => `${p.code} (${p.log}): ${p.message}`)
       .join("; ");
     super(
       "AUDIT_VERIFICATION_FAILED",
@@ -285,15 +287,26 @@ export class PatientAudit {
   async verify(options: VerifyOptions = {}): Promise<AuditReport> {
     const patient = this.#context.address.toLowerCase();
     const reports: LogVerification[] = [];
-    for (const log of await this.logs()) reports.push(await this.#verifyLog(log, options));
+    const listed = await this.logs();
+    for (const log of listed) reports.push(await this.#verifyLog(log, options));
+    // A log the wallet knows and the gateway no longer lists would hide its events: an integrity problem, never silence.
+    const known = new Set([...this.#pinnedKeys.keys(), ...Object.keys(options.verifierKeys ?? {})]);
+    const missing: AuditReportProblem[] = [...known]
+      .filter((origin) => !listed.some((log) => log.origin === origin))
+      .map((origin) => ({
+        code: "LOG_MISSING",
+        kind: "integrity",
+        log: origin,
+        message: `the gateway no longer lists the audit log ${origin}, whose key this wallet holds`,
+      }));
     const own = reports.find((report) => report.log.own) ?? reports[0];
     if (own === undefined) throw new Error("the gateway lists no audit log, not even its own");
     const events = reports
       .flatMap((report) => report.events)
       .sort((a, b) => (a.time?.getTime() ?? 0) - (b.time?.getTime() ?? 0));
-    const problems = reports.flatMap((report) => report.problems);
+    const problems = [...reports.flatMap((report) => report.problems), ...missing];
     return {
-      ok: reports.every((report) => report.ok),
+      ok: missing.length === 0 && reports.every((report) => report.ok),
       patient,
       gateway: own.gateway,
       origin: own.origin,
