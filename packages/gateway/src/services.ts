@@ -36,6 +36,7 @@ import { HeliaContentStore, KuboContentStore, type ContentStore } from "@hygeia/
 import type { GatewayConfig } from "./config.ts";
 import type { GatewayServices } from "./context.ts";
 import type { GatewayStore } from "./store/types.ts";
+import { loadSharedKey } from "./auth/tokens.ts";
 import { openPostgresStore } from "./store/postgres/index.ts";
 import { openSqliteStore } from "./store/sqlite/index.ts";
 import { startStoreSweeper } from "./store/sweeper.ts";
@@ -137,7 +138,11 @@ export async function createServices(
       options.store ??
       (config.database.url === null
         ? await openSqliteStore(config.dataDir)
-        : await openPostgresStore({ url: config.database.url }));
+        : await openPostgresStore({
+            url: config.database.url,
+            // Bus messages of gateways not holding the shared secret are dropped.
+            busKey: await loadSharedKey(config.dataDir, config.gatewaySecret, "bus", "nothing (it is derived again)"),
+          }));
     if (!options.store) owned.closers.push(() => store.close());
     const now = options.now ?? Date.now;
     const log = options.log ?? STDERR_LOG;

@@ -128,7 +128,7 @@ export async function loadSessionKey(dataDir: string, secret?: string): Promise<
 export async function loadSharedKey(
   dataDir: string,
   secret: string | null,
-  name: "receipt" | "webhook" | "tally",
+  name: "receipt" | "webhook" | "tally" | "bus",
   losing: string,
 ): Promise<Buffer> {
   if (secret !== null) return createHash("sha256").update(`hygeia ${name} key v1\0${secret}`).digest();

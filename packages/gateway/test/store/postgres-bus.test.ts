@@ -3,6 +3,7 @@
 // an oversized message is refused before the server; the listening connection comes back by itself after a server
 // restart; unsubscribing and closing stop delivery.
 import { expect } from "chai";
+import { Client } from "pg";
 import { openPostgresStore, type PostgresGatewayStore } from "../../src/store/postgres/index.ts";
 import { startPostgres, type TestPostgres } from "../support/postgres.ts";
 
@@ -69,6 +70,29 @@ describe("PostgreSQL gateway bus (LISTEN/NOTIFY)", function () {
     while (atB.received.length < burst.length && Date.now() < deadline)
       await new Promise((resolve) => setTimeout(resolve, 25));
     expect(atB.received).to.deep.equal(burst);
+  });
+
+  it("with a bus key, delivers only messages of key holders: a database login's forged NOTIFY is dropped", async function () {
+    const url = await server.createDatabase();
+    const key = new Uint8Array(32).fill(7);
+    const a = await openPostgresStore({ url, busKey: key });
+    const b = await openPostgresStore({ url, busKey: key });
+    const stranger = await openPostgresStore({ url, busKey: new Uint8Array(32).fill(9) });
+    opened.push(a, b, stranger);
+    const atB = inbox();
+    await b.bus.listen(atB.listener);
+    const intruder = new Client({ connectionString: url });
+    await intruder.connect();
+    try {
+      await intruder.query("SELECT pg_notify('hygeia_gateway', $1)", ['{"inv":[["sessions"]]}']);
+      await intruder.query("SELECT pg_notify('hygeia_gateway', $1)", [`${"A".repeat(43)}.{"v":1}`]);
+    } finally {
+      await intruder.end();
+    }
+    await stranger.bus.publish("from a gateway without the key");
+    await a.bus.publish("from a key holder");
+    await atB.next("from a key holder");
+    expect(atB.received).to.deep.equal(["from a key holder"]);
   });
 
   it("refuses a message too large for NOTIFY before sending it", async function () {

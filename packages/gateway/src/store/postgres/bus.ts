@@ -2,12 +2,15 @@
 // cannot listen: it goes back to the pool between queries). Best effort, as GatewayBus says: a message published
 // while a listener's connection is down is lost to it; the connection comes back by itself (backoff up to 5 s).
 // Publishes are grouped (one statement per round trip under load) and committed asynchronously: see publish().
+import { createHmac, timingSafeEqual } from "node:crypto";
 import { Client, type ClientConfig, type Pool } from "pg";
 import type { GatewayBus } from "../types.ts";
 
 const CHANNEL = "hygeia_gateway";
 /** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; leave room for the channel and framing. */
 export const MAX_MESSAGE_BYTES = 7_000;
+/** Characters of a base64url HMAC-SHA256. */
+const MAC_LENGTH = 43;
 const MAX_BACKOFF_MS = 5_000;
 /** Messages sent in one statement at most (published while the previous statement was under way). */
 const MAX_BATCH = 256;
@@ -33,9 +36,37 @@ export class PostgresBus implements GatewayBus {
   #pending: Pending[] = [];
   #sending = false;
 
-  constructor(pool: Pool, config: ClientConfig) {
+  readonly #key: Uint8Array | undefined;
+
+  /**
+   * `key` (the gateways' shared bus key): every message carries its HMAC, and a message without a valid one is
+   * dropped. Any login of the database may LISTEN and NOTIFY on any channel; without the key it could forge an access
+   * alert to a patient's stream or flush the gateways' caches.
+   */
+  constructor(pool: Pool, config: ClientConfig, key?: Uint8Array) {
     this.#pool = pool;
     this.#config = config;
+    this.#key = key;
+  }
+
+  /** `<HMAC-SHA256, base64url>.<message>` under the key; the message alone without one. */
+  #seal(message: string): string {
+    return this.#key === undefined ? message : `${this.#mac(message)}.${message}`;
+  }
+
+  /** The message of a sealed payload, or undefined when its MAC does not verify. */
+  #open(payload: string): string | undefined {
+    if (this.#key === undefined) return payload;
+    const dot = payload.indexOf(".");
+    if (dot !== MAC_LENGTH) return undefined;
+    const message = payload.slice(dot + 1);
+    const expected = Buffer.from(this.#mac(message));
+    const given = Buffer.from(payload.slice(0, dot));
+    return given.length === expected.length && timingSafeEqual(given, expected) ? message : undefined;
+  }
+
+  #mac(message: string): string {
+    return createHmac("sha256", this.#key!).update(`hygeia bus v1\0${message}`).digest("base64url");
   }
 
   /**
@@ -49,7 +80,7 @@ export class PostgresBus implements GatewayBus {
     if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES)
       return Promise.reject(new RangeError(`a bus message is at most ${MAX_MESSAGE_BYTES} bytes`));
     return new Promise((resolve, reject) => {
-      this.#pending.push({ message, resolve, reject });
+      this.#pending.push({ message: this.#seal(message), resolve, reject });
       if (!this.#sending) void this.#send();
     });
   }
@@ -144,7 +175,9 @@ export class PostgresBus implements GatewayBus {
       client.on("end", () => this.#lost(client));
       client.on("notification", (notification) => {
         if (notification.channel !== CHANNEL || notification.payload === undefined) return;
-        for (const listener of this.#listeners) listener(notification.payload);
+        const message = this.#open(notification.payload);
+        if (message === undefined) return; // not from a gateway holding the key: dropped
+        for (const listener of this.#listeners) listener(message);
       });
       try {
         await client.connect();

@@ -127,6 +127,11 @@ export interface PostgresStoreOptions {
    * The bound on staleness when an invalidation from another gateway is lost (see read-cache.ts).
    */
   readCacheTtlMs?: number;
+  /**
+   * The key the gateways of this database authenticate their bus messages with (32 bytes; the gateway derives it from
+   * HYGEIA_GATEWAY_SECRET). Without it the bus takes any message: any login of the database can NOTIFY.
+   */
+  busKey?: Uint8Array;
 }
 
 /** The url as errors may show it: scheme, user, host, port and database, never the password. */
@@ -182,7 +187,7 @@ export async function openPostgresStore(options: PostgresStoreOptions): Promise<
     await client.end().catch(() => undefined);
   }
   const pool = new Pool(config);
-  const store = new PostgresGatewayStore(pool, where, new PostgresBus(pool, migrationConfig), {
+  const store = new PostgresGatewayStore(pool, where, new PostgresBus(pool, migrationConfig, options.busKey), {
     readCacheTtlMs: options.readCacheTtlMs,
   });
   await store.listening;
