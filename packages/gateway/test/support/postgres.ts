@@ -68,9 +68,16 @@ function run(
   });
 }
 
+/**
+ * runuser by its path: it lives in /usr/sbin, which a minimal PATH (CI's `env -i PATH=/usr/bin:/bin`) leaves out.
+ */
+const RUNUSER =
+  ["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser", "/bin/runuser"].find((path) => existsSync(path)) ??
+  "runuser";
+
 /** The command line that runs a PostgreSQL binary: as the `postgres` user when we are root (they refuse root). */
 function asPostgres(bin: string, args: string[]): [string, string[]] {
-  return IS_ROOT ? ["runuser", ["-u", "postgres", "--", bin, ...args]] : [bin, args];
+  return IS_ROOT ? [RUNUSER, ["-u", "postgres", "--", bin, ...args]] : [bin, args];
 }
 
 function binDirWith(dir: string): string | undefined {
@@ -104,7 +111,12 @@ async function installPostgres(): Promise<void> {
   // The package's postinst would create a "main" cluster (and may start it on 5432): the tests run their own.
   mkdirSync("/etc/postgresql-common/createcluster.d", { recursive: true });
   writeFileSync("/etc/postgresql-common/createcluster.d/hygeia-tests.conf", "create_main_cluster = false\n");
-  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  // dpkg and the package scripts need the sbin directories, which a minimal PATH leaves out.
+  const env = {
+    ...process.env,
+    DEBIAN_FRONTEND: "noninteractive",
+    PATH: `${process.env.PATH ?? "/usr/bin:/bin"}:/usr/local/sbin:/usr/sbin:/sbin`,
+  };
   await run("apt-get", ["update"], { env, timeoutMs: 600_000 });
   await run("apt-get", ["install", "-y", "postgresql"], { env, timeoutMs: 900_000 });
 }
