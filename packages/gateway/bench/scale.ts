@@ -21,6 +21,8 @@
 // The PostgreSQL gateways use embedded Helia each: a key release reads no content, and uploads happen at set-up only.
 // `--minutes N` (soak, not for CI): after the rounds, the 3-gateway load runs N minutes more, one minute at a time
 // (each minute's rate on stderr), and the line gains `soak`.
+// BENCH_PROFILE=1: after the rounds, one more sqlite_1 and postgres_1 measure each with that gateway's CPU profiler
+// on; the profiles land in .hygeia/bench-scale-profiles/<gateway>/ (read them with bench/profile-summary.ts).
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -44,6 +46,7 @@ const ROUND_S = Number(process.env.BENCH_ROUND_S ?? 5);
 const WARMUP_S = 2;
 const CONNECTIONS = 48;
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 20);
+const PROFILE = process.env.BENCH_PROFILE === "1";
 const SECRET = "bench-scale-shared-session-secret-0123456789abcdef";
 const GATEWAY_SECRET = "bench-scale-shared-gateway-secret-0123456789abcdef";
 if (!Number.isInteger(ROUNDS) || ROUNDS < 3) throw new Error(`BENCH_ROUNDS must be an integer >= 3, got ${ROUNDS}`);
@@ -96,9 +99,12 @@ async function main(): Promise<void> {
     await writeDeployment(deploymentFile, local.deployment);
     postgres = await startPostgres();
     const databaseUrl = await postgres.createDatabase("bench_scale");
+    const profileDir = join(REPO_ROOT, ".hygeia", "bench-scale-profiles");
+    if (PROFILE) await mkdir(profileDir, { recursive: true });
 
     const gatewayEnv = async (name: string, account: number, extra: NodeJS.ProcessEnv = {}) => {
       const port = await freePort();
+      if (PROFILE) await mkdir(join(profileDir, name), { recursive: true });
       return {
         url: `http://127.0.0.1:${port}`,
         env: {
@@ -114,6 +120,7 @@ async function main(): Promise<void> {
           HYGEIA_LOG_LEVEL: "warn",
           HYGEIA_RATE_LIMIT_PER_IP: "1000000",
           HYGEIA_RATE_LIMIT_PER_SESSION: "1000000",
+          ...(PROFILE ? { BENCH_PROFILE_DIR: join(profileDir, name) } : {}),
           ...extra,
         } satisfies NodeJS.ProcessEnv,
       };
@@ -212,6 +219,20 @@ async function main(): Promise<void> {
         `round ${round + 1}/${ROUNDS}: sqlite ${r("sqlite_1")}/s, postgres x1 ${r("postgres_1")}/s, ` +
           `postgres x3 ${r("postgres_3")}/s (p99 ${results.postgres_3[round]!.p99Ms} ms)`,
       );
+    }
+
+    if (PROFILE) {
+      // One more run of each single-gateway measure inside SIGUSR2 pairs (bench/gateway-server.ts): the profiles
+      // land in .hygeia/bench-scale-profiles/<gateway>/gateway-1.cpuprofile (see bench/profile-summary.ts).
+      for (const [measure, gateway] of [
+        ["sqlite_1", sqlite],
+        ["postgres_1", first],
+      ] as const) {
+        gateway.child.child.kill("SIGUSR2");
+        const profiled = await load(measure, ROUND_S);
+        gateway.child.child.kill("SIGUSR2");
+        log(`profiled ${measure}: ${Math.round(profiled.perS)}/s (profile in ${profileDir})`);
+      }
     }
 
     const soak: { minutes: number; per_minute: number[]; errors: number } = { minutes: 0, per_minute: [], errors: 0 };

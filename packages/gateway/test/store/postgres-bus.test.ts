@@ -95,15 +95,46 @@ describe("PostgreSQL gateway bus (LISTEN/NOTIFY)", function () {
     expect(atB.received).to.deep.equal(["from a key holder"]);
   });
 
-  it("refuses a message too large for NOTIFY before sending it", async function () {
-    const store = await open(await server.createDatabase());
-    let refused: unknown;
+  it("packs a burst into few NOTIFY payloads, large messages across payload boundaries in order", async function () {
+    const url = await server.createDatabase();
+    const [a, b] = [await open(url), await open(url)];
+    const atB = inbox();
+    await b.bus.listen(atB.listener);
+    const raw = new Client({ connectionString: url });
+    await raw.connect();
+    let payloads = 0;
+    raw.on("notification", () => payloads++);
+    await raw.query("LISTEN hygeia_gateway");
     try {
-      await store.bus.publish("x".repeat(7_001));
-    } catch (error) {
-      refused = error;
+      // 40 small messages fit a payload; 3,000-byte ones two to a payload; one of the largest size alone.
+      const burst = [
+        ...Array.from({ length: 40 }, (_, i) => `small ${i}`),
+        ...Array.from({ length: 9 }, (_, i) => `${i}`.padEnd(3_000, "y")),
+        "z".repeat(7_000),
+        "last",
+      ];
+      await Promise.all(burst.map((message) => a.bus.publish(message)));
+      const deadline = Date.now() + 10_000;
+      while (atB.received.length < burst.length && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      expect(atB.received).to.deep.equal(burst);
+      expect(payloads).to.be.within(1, 12);
+    } finally {
+      await raw.end();
     }
-    expect(refused).to.be.instanceOf(RangeError);
+  });
+
+  it("refuses a message too large for NOTIFY, or with a line feed, before sending it", async function () {
+    const store = await open(await server.createDatabase());
+    for (const message of ["x".repeat(7_001), "two\nlines"]) {
+      let refused: unknown;
+      try {
+        await store.bus.publish(message);
+      } catch (error) {
+        refused = error;
+      }
+      expect(refused, message.slice(0, 10)).to.be.instanceOf(RangeError);
+    }
   });
 
   it("listens again by itself after the server restarts, and stops once unsubscribed", async function () {

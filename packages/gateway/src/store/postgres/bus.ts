@@ -1,14 +1,17 @@
 // The gateways' bus on PostgreSQL: NOTIFY on one channel, LISTEN on a connection of its own (a pooled connection
 // cannot listen: it goes back to the pool between queries). Best effort, as GatewayBus says: a message published
 // while a listener's connection is down is lost to it; the connection comes back by itself (backoff up to 5 s).
-// Publishes are grouped (one statement per round trip under load) and committed asynchronously: see publish().
-import { createHmac, timingSafeEqual } from "node:crypto";
+// Publishes are grouped (one statement per round trip under load, several messages per NOTIFY under one MAC) and
+// committed asynchronously: see publish().
+import { createHmac, createSecretKey, randomUUID, timingSafeEqual, type KeyObject } from "node:crypto";
 import { Client, type ClientConfig, type Pool } from "pg";
 import type { GatewayBus } from "../types.ts";
 
 const CHANNEL = "hygeia_gateway";
-/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; leave room for the channel and framing. */
+/** The longest message publish() takes; a NOTIFY payload (below) carries one or more. */
 export const MAX_MESSAGE_BYTES = 7_000;
+/** PostgreSQL refuses NOTIFY payloads of 8000 bytes or more: messages are packed into payloads up to this size. */
+const MAX_PAYLOAD_BYTES = 7_900;
 /** Characters of a base64url HMAC-SHA256. */
 const MAC_LENGTH = 43;
 const MAX_BACKOFF_MS = 5_000;
@@ -35,8 +38,15 @@ export class PostgresBus implements GatewayBus {
   /** Published and not yet sent: they go together in the next statement (see publish()). */
   #pending: Pending[] = [];
   #sending = false;
+  /**
+   * Heads every payload this bus sends (`<id>:<n>`): PostgreSQL delivers one instance of identical payloads sent in
+   * one transaction, and no two of these are identical.
+   */
+  readonly #payloadId = randomUUID();
+  #payloads = 0;
 
-  readonly #key: Uint8Array | undefined;
+  /** A KeyObject: createHmac with raw key bytes costs ~5x more per call (see auth/tokens.ts). */
+  readonly #key: KeyObject | undefined;
 
   /**
    * `key` (the gateways' shared bus key): every message carries its HMAC, and a message without a valid one is
@@ -46,23 +56,30 @@ export class PostgresBus implements GatewayBus {
   constructor(pool: Pool, config: ClientConfig, key?: Uint8Array) {
     this.#pool = pool;
     this.#config = config;
-    this.#key = key;
+    this.#key = key === undefined ? undefined : createSecretKey(key);
   }
 
-  /** `<HMAC-SHA256, base64url>.<message>` under the key; the message alone without one. */
-  #seal(message: string): string {
-    return this.#key === undefined ? message : `${this.#mac(message)}.${message}`;
+  /**
+   * A NOTIFY payload: `<HMAC-SHA256, base64url>.<id>` then each message on a line of its own, under the key (one MAC
+   * per payload, not per message: every gateway opens every payload of every other); without a key, no MAC.
+   */
+  #seal(messages: readonly string[]): string {
+    const body = [`${this.#payloadId}:${++this.#payloads}`, ...messages].join("\n");
+    return this.#key === undefined ? body : `${this.#mac(body)}.${body}`;
   }
 
-  /** The message of a sealed payload, or undefined when its MAC does not verify. */
-  #open(payload: string): string | undefined {
-    if (this.#key === undefined) return payload;
-    const dot = payload.indexOf(".");
-    if (dot !== MAC_LENGTH) return undefined;
-    const message = payload.slice(dot + 1);
-    const expected = Buffer.from(this.#mac(message));
-    const given = Buffer.from(payload.slice(0, dot));
-    return given.length === expected.length && timingSafeEqual(given, expected) ? message : undefined;
+  /** The messages of a payload, or undefined when its MAC does not verify. */
+  #open(payload: string): string[] | undefined {
+    let body = payload;
+    if (this.#key !== undefined) {
+      const dot = payload.indexOf(".");
+      if (dot !== MAC_LENGTH) return undefined;
+      body = payload.slice(dot + 1);
+      const expected = Buffer.from(this.#mac(body));
+      const given = Buffer.from(payload.slice(0, dot));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    }
+    return body.split("\n").slice(1);
   }
 
   #mac(message: string): string {
@@ -71,16 +88,18 @@ export class PostgresBus implements GatewayBus {
 
   /**
    * Resolves once the message is sent (committed). Grouped: messages published while a statement is under way go
-   * together in the next one, each NOTIFY in order, so a busy gateway sends one statement (one commit, one turn of
-   * the server's notification-queue lock) per round trip, not one per message. The commit is asynchronous
-   * (synchronous_commit off for that transaction alone): a notification is not a record, and the bus is best effort
-   * anyway; what it tells of was committed durably before it was published.
+   * together in the next one, packed into as few NOTIFY payloads as fit, in order, so a busy gateway sends one
+   * statement (one commit, one turn of the server's notification-queue lock) per round trip and one payload per few
+   * messages, not one of each per message. The commit is asynchronous (synchronous_commit off for that transaction
+   * alone): a notification is not a record, and the bus is best effort anyway; what it tells of was committed
+   * durably before it was published. A message has no line feed (it separates the messages of a payload).
    */
   publish(message: string): Promise<void> {
     if (Buffer.byteLength(message) > MAX_MESSAGE_BYTES)
       return Promise.reject(new RangeError(`a bus message is at most ${MAX_MESSAGE_BYTES} bytes`));
+    if (message.includes("\n")) return Promise.reject(new RangeError("a bus message has no line feed"));
     return new Promise((resolve, reject) => {
-      this.#pending.push({ message: this.#seal(message), resolve, reject });
+      this.#pending.push({ message, resolve, reject });
       if (!this.#sending) void this.#send();
     });
   }
@@ -89,13 +108,13 @@ export class PostgresBus implements GatewayBus {
     this.#sending = true;
     try {
       while (this.#pending.length > 0) {
-        const batch = this.#nextBatch();
+        const batch = this.#pending.splice(0, MAX_BATCH);
         try {
           await this.#pool.query(
             // Volatile functions of the select list run after the sort: the NOTIFYs go in publish order.
             `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, u.m)
                FROM unnest($2::text[]) WITH ORDINALITY AS u (m, ord) ORDER BY u.ord`,
-            [CHANNEL, batch.map((p) => p.message)],
+            [CHANNEL, this.#pack(batch.map((p) => p.message))],
           );
           for (const p of batch) p.resolve();
         } catch (error) {
@@ -107,22 +126,25 @@ export class PostgresBus implements GatewayBus {
     }
   }
 
-  /**
-   * The next messages to send together, in order. PostgreSQL delivers one instance of identical messages sent in one
-   * transaction: a message equal to one already in the batch waits for the next (every publish is delivered).
-   */
-  #nextBatch(): Pending[] {
-    const batch: Pending[] = [];
-    const seen = new Set<string>();
-    const rest: Pending[] = [];
-    for (const p of this.#pending) {
-      if (batch.length < MAX_BATCH && !seen.has(p.message) && rest.length === 0) {
-        seen.add(p.message);
-        batch.push(p);
-      } else rest.push(p);
+  /** `messages` packed, in order, into sealed payloads of at most MAX_PAYLOAD_BYTES. */
+  #pack(messages: readonly string[]): string[] {
+    // Room for the MAC, the dot, the id line and its line feed.
+    const room = MAX_PAYLOAD_BYTES - MAC_LENGTH - 1 - (this.#payloadId.length + 1 + 16) - 1;
+    const payloads: string[] = [];
+    let group: string[] = [];
+    let bytes = 0;
+    for (const message of messages) {
+      const size = Buffer.byteLength(message) + 1;
+      if (group.length > 0 && bytes + size > room) {
+        payloads.push(this.#seal(group));
+        group = [];
+        bytes = 0;
+      }
+      group.push(message);
+      bytes += size;
     }
-    this.#pending = rest;
-    return batch;
+    if (group.length > 0) payloads.push(this.#seal(group));
+    return payloads;
   }
 
   async listen(listener: (message: string) => void): Promise<() => Promise<void>> {
@@ -175,9 +197,9 @@ export class PostgresBus implements GatewayBus {
       client.on("end", () => this.#lost(client));
       client.on("notification", (notification) => {
         if (notification.channel !== CHANNEL || notification.payload === undefined) return;
-        const message = this.#open(notification.payload);
-        if (message === undefined) return; // not from a gateway holding the key: dropped
-        for (const listener of this.#listeners) listener(message);
+        const messages = this.#open(notification.payload);
+        if (messages === undefined) return; // not from a gateway holding the key: dropped
+        for (const message of messages) for (const listener of this.#listeners) listener(message);
       });
       try {
         await client.connect();

@@ -341,13 +341,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async #cached<T>(table: CachedTable, parts: string[], read: () => Promise<T>): Promise<T> {
     const cache = this.#cache;
     if (!cache.active || this.#closing !== undefined) return read();
-    const key = cacheKey(...parts);
-    const cached = cache.get<T>(table, key);
-    if (cached.hit) return cached.value;
-    // Taken before the read: a drop meanwhile keeps the result out, and the TTL counts from before the read.
-    const generation = cache.generation;
-    const readAt = cache.now();
-    return cache.set(table, key, await read(), generation, readAt);
+    return cache.read(table, cacheKey(...parts), read);
   }
 
   /**

@@ -18,6 +18,9 @@
 // - Misses are cached under the same rules: a write that inserts a row publishes its key like any other write.
 // - The grantees cache only remembers pairs known to exist (a grantee, once noted, never stops being one): it needs
 //   no invalidation, and is bounded like the rest.
+// - Concurrent misses of one key share one read (read()): when a row expires under load, every request for it would
+//   otherwise go to the database at once. A drop makes later callers start a read of their own (they may come after
+//   the write that dropped it, and the shared read may have been answered before it).
 // - Cached values are frozen, so no caller can change what the next caller reads.
 // - Bounded: a table's cache is emptied when it reaches MAX_ROWS_PER_TABLE keys (misses are cached too, and their
 //   keys come from requests).
@@ -63,6 +66,8 @@ export class PostgresReadCache {
   readonly #grantees = new Set<string>();
   readonly #ttlMs: number;
   readonly #now: () => number;
+  /** Reads under way, by table and key (see read()); emptied by every drop. */
+  readonly #reading = new Map<string, Promise<unknown>>();
   /** Bumped by every drop: a read started before a drop does not store its result. */
   #generation = 0;
   /** Whether the bus listener is connected (nothing is cached or served otherwise). */
@@ -80,11 +85,6 @@ export class PostgresReadCache {
   /** Whether rows are served and stored (the bus listener is connected and the cache is on). */
   get active(): boolean {
     return this.#listening && this.#ttlMs > 0;
-  }
-
-  /** The generation to pass to set() for a read about to start. */
-  get generation(): number {
-    return this.#generation;
   }
 
   get<T>(table: CachedTable, key: string): Cached<T> {
@@ -118,6 +118,30 @@ export class PostgresReadCache {
     return this.#now();
   }
 
+  /**
+   * The row of `key`: from the cache, else from the read of it already under way (started since the last drop),
+   * else from `load`, kept for the next callers when nothing was dropped meanwhile. The value is frozen (callers
+   * share it).
+   */
+  read<T>(table: CachedTable, key: string, load: () => Promise<T>): Promise<T> {
+    if (!this.active) return load();
+    const cached = this.get<T>(table, key);
+    if (cached.hit) return Promise.resolve(cached.value);
+    const readingKey = `${table}\u0000${key}`;
+    const under = this.#reading.get(readingKey);
+    if (under !== undefined) return under as Promise<T>;
+    // Taken before the read: a drop meanwhile keeps the result out, and the TTL counts from before the read.
+    const generation = this.#generation;
+    const readAt = this.#now();
+    const reading = load()
+      .then((value) => this.set(table, key, deepFreeze(value), generation, readAt))
+      .finally(() => {
+        if (this.#reading.get(readingKey) === reading) this.#reading.delete(readingKey);
+      });
+    this.#reading.set(readingKey, reading);
+    return reading;
+  }
+
   /** Whether (patient, grantee) is known to be noted already. */
   knowsGrantee(key: string): boolean {
     return this.active && this.#grantees.has(key);
@@ -133,6 +157,7 @@ export class PostgresReadCache {
   /** Drops these keys (or whole tables) here. */
   drop(invalidations: readonly Invalidation[]): void {
     this.#generation++;
+    this.#reading.clear();
     for (const [table, ...parts] of invalidations) {
       if (parts.length === 0) this.#tables.delete(table);
       else this.#tables.get(table)?.delete(cacheKey(...parts));
@@ -142,6 +167,7 @@ export class PostgresReadCache {
   /** Drops everything (and makes reads under way not store theirs). */
   clear(): void {
     this.#generation++;
+    this.#reading.clear();
     this.#tables.clear();
     this.#grantees.clear();
   }
