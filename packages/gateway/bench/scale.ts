@@ -2,9 +2,9 @@
 // Prints ONE JSON line on stdout; progress goes to stderr.
 //   release_per_s.sqlite_1      one gateway on its embedded SQLite database (the reference)
 //   release_per_s.postgres_1    one gateway on PostgreSQL
-//   release_per_s.postgres_3    three gateway processes on the same PostgreSQL database, each loaded by its own
-//                               load generator (a third of the connections each), summed
-//   release_p99_ms              the 3-gateway run's p99 latency (the worst of the three generators)
+//   release_per_s.postgres_3    three gateway processes on the same PostgreSQL database, a third of the connections
+//                               at each, summed
+//   release_p99_ms              the 3-gateway run's p99 latency (the worst of the three gateways)
 //   errors                      connection errors, timeouts and answers other than 200, over every measure (must be 0)
 //   ratio_3_vs_sqlite           postgres_3 / sqlite_1 (median of the per-round ratios)
 //   targets_met                 ratio_3_vs_sqlite >= 0.5, errors == 0, release_p99_ms <= 50
@@ -15,14 +15,16 @@
 // deployment builds it (bench/gateway-server.ts: loadConfig from HYGEIA_*, its own process). A patient uploads RECORDS
 // records through the SQLite gateway and through the PostgreSQL gateways' database, and grants a clinic Treatment
 // consent on all of them; the clinic signs in once (the PostgreSQL gateways share the session secret, so its token
-// is good at all three). The load is autocannon in a child process per gateway, each connection cycling through the
-// key routes. After a warm-up, ROUNDS rounds (default 3) of ROUND_S seconds (default 5) run the three measures in an
+// is good at all three). The load is autocannon in one child process per measure (driving the three gateways of
+// postgres_3 together, as one generator drives the single gateways: three would compete with the gateways for the
+// two cores), each connection cycling through the key routes. After a warm-up, ROUNDS rounds (default 3) of ROUND_S seconds (default 5) run the three measures in an
 // order that shifts each round (this machine's load drifts); figures are medians of rounds.
 // The PostgreSQL gateways use embedded Helia each: a key release reads no content, and uploads happen at set-up only.
 // `--minutes N` (soak, not for CI): after the rounds, the 3-gateway load runs N minutes more, one minute at a time
 // (each minute's rate on stderr), and the line gains `soak`.
-// BENCH_PROFILE=1: after the rounds, one more sqlite_1 and postgres_1 measure each with that gateway's CPU profiler
-// on; the profiles land in .hygeia/bench-scale-profiles/<gateway>/ (read them with bench/profile-summary.ts).
+// BENCH_PROFILE=1: after the rounds, one more run of each measure with a gateway's CPU profiler on (the SQLite one,
+// then the first PostgreSQL one alone and among three); the profiles land in
+// .hygeia/bench-scale-profiles/<gateway>/gateway-<n>.cpuprofile (read them with bench/profile-summary.ts).
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
@@ -199,14 +201,10 @@ async function main(): Promise<void> {
       postgres_3: shared.map((gateway) => spec(gateway.url, sharedToken, sharedRecords, CONNECTIONS / shared.length)),
     };
     const load = async (measure: Measure, durationS: number): Promise<Measured> => {
-      const results = await Promise.all(
-        specs[measure].map((s) => runChild<LoadResult>(join(HERE, "load.ts"), [JSON.stringify({ ...s, durationS })])),
-      );
-      return {
-        perS: results.reduce((sum, r) => sum + r.perS, 0),
-        p99Ms: Math.max(...results.map((r) => r.p99Ms)),
-        errors: results.reduce((sum, r) => sum + r.errors + r.timeouts + r.unexpected, 0),
-      };
+      const result = await runChild<LoadResult>(join(HERE, "load.ts"), [
+        JSON.stringify(specs[measure].map((s) => ({ ...s, durationS }))),
+      ]);
+      return { perS: result.perS, p99Ms: result.p99Ms, errors: result.errors + result.timeouts + result.unexpected };
     };
 
     log("warm-up");
@@ -222,11 +220,11 @@ async function main(): Promise<void> {
     }
 
     if (PROFILE) {
-      // One more run of each single-gateway measure inside SIGUSR2 pairs (bench/gateway-server.ts): the profiles
-      // land in .hygeia/bench-scale-profiles/<gateway>/gateway-1.cpuprofile (see bench/profile-summary.ts).
+      // Inside SIGUSR2 pairs (bench/gateway-server.ts), so a profile shows that load only.
       for (const [measure, gateway] of [
         ["sqlite_1", sqlite],
         ["postgres_1", first],
+        ["postgres_3", first],
       ] as const) {
         gateway.child.child.kill("SIGUSR2");
         const profiled = await load(measure, ROUND_S);

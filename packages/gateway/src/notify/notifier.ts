@@ -6,8 +6,14 @@
 // - Only the patient whose data was accessed is told; a stream belongs to one signed-in patient.
 // - Webhook: a few attempts with backoff, each bounded; a refused address or a 4xx answer is not retried, and a
 //   retry goes only to a webhook still registered (removing it stops pending retries).
-// - Several gateways on one store (its `bus`): each access goes out on the bus too, and every other gateway hands
-//   it to the live streams it holds. The webhook is posted once, by the gateway that decided.
+// - Several gateways on one store (its `bus`): an access goes out on the bus when another gateway holds a live
+//   stream of that patient, and that gateway hands it to the stream. The webhook is posted once, by the gateway that
+//   decided.
+// - Who holds which streams travels on the bus too ("watch" messages): a gateway announces a patient when its first
+//   stream opens (the stream says `: connected` once that announcement came back over the bus) and repeats all of its patients
+//   every watchRepeatMs; the others forget a patient not repeated for WATCH_TTL_REPEATS repeats. Sending every access
+//   to every gateway made each gateway read every other's accesses (N gateways, N^2 work). A gateway that has not
+//   heard a whole repeat yet (it just started) sends every access, as does one that heard too many patients to keep.
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { GatewayStore } from "../store/types.ts";
@@ -30,7 +36,18 @@ export interface AccessNotifierOptions {
   webhookAttempts?: number;
   /** Wait before the second attempt, doubled for each further one. Default 500 ms. */
   webhookBackoffMs?: number;
+  /** How often the patients with a live stream here are repeated on the bus. Default 10 s. */
+  watchRepeatMs?: number;
 }
+
+/** A patient not repeated for this many repeats is forgotten (two repeats may be lost). */
+const WATCH_TTL_REPEATS = 3.5;
+/** Patients watched elsewhere, at most; beyond, every access goes on the bus until the map is refilled. */
+const MAX_WATCHED = 100_000;
+/** How long a stream waits for its announcement to be sent, at most. */
+const WATCH_WAIT_MS = 2_000;
+/** Patients per watch message (42-character addresses and a space, within the bus's message size). */
+const WATCH_BATCH = 150;
 
 /** The JSON body a webhook receives (and an SSE `access` event's data). */
 export function notificationBody(patient: string, notification: AccessNotification): string {
@@ -51,18 +68,84 @@ export class AccessNotifier implements Notifier {
   /** Names this gateway's messages on the bus: its own come back to it, and are skipped. */
   readonly #busId = randomUUID();
   #unlisten: (() => Promise<void>) | undefined;
+  /** Patients with a live stream at another gateway, and until when (ms) that is believed. */
+  readonly #watched = new Map<string, number>();
+  /** Until then (ms), every access goes on the bus (see the rules above). */
+  #sendAllUntil = 0;
+  #repeat: NodeJS.Timeout | undefined;
+  /** watch() calls waiting to hear their announcement back, by patient. */
+  readonly #echoes = new Map<string, Set<() => void>>();
 
   constructor(options: AccessNotifierOptions) {
-    this.#options = { webhookTimeoutMs: 5_000, webhookAttempts: 3, webhookBackoffMs: 500, ...options };
+    this.#options = {
+      webhookTimeoutMs: 5_000,
+      webhookAttempts: 3,
+      webhookBackoffMs: 500,
+      watchRepeatMs: 10_000,
+      ...options,
+    };
   }
 
   /** Listens on the store's bus (when it has one) for accesses decided at the other gateways. */
   async start(): Promise<void> {
     const bus = this.#options.store.bus;
-    if (bus) this.#unlisten = await bus.listen((message) => this.#received(message));
+    if (!bus) return;
+    this.#unlisten = await bus.listen((message) => this.#received(message));
+    const { watchRepeatMs, now } = this.#options;
+    // Every other gateway repeats its patients within one repeat (and a half, for the timers' drift).
+    this.#sendAllUntil = now() + watchRepeatMs * 1.5;
+    this.#repeat = setInterval(() => void this.#announce([...this.#subscribers.keys()]), watchRepeatMs);
+    this.#repeat.unref();
   }
 
-  /** Adds a live listener for `patient`; returns its removal. */
+  /**
+   * Tells the other gateways that `patient` has a live stream here, before the stream is confirmed to its client:
+   * resolves once the announcement is sent, or could not be (best effort, like every notification).
+   */
+  async watch(patient: string): Promise<void> {
+    if (!this.#options.store.bus) return;
+    let timer: NodeJS.Timeout | undefined;
+    let heard: () => void = () => undefined;
+    // Resolved when this gateway hears its own announcement back: the database has then delivered it to every
+    // gateway's listening connection too. Bounded: a database that does not answer must not hold the stream's
+    // request (its slot) for long.
+    const done = new Promise<void>((resolve) => {
+      heard = resolve;
+      timer = setTimeout(resolve, WATCH_WAIT_MS);
+    });
+    let waiters = this.#echoes.get(patient);
+    if (!waiters) this.#echoes.set(patient, (waiters = new Set()));
+    waiters.add(heard);
+    void this.#announce([patient]);
+    await done;
+    clearTimeout(timer);
+    waiters.delete(heard);
+    if (waiters.size === 0 && this.#echoes.get(patient) === waiters) this.#echoes.delete(patient);
+  }
+
+  async #announce(patients: readonly string[]): Promise<void> {
+    const bus = this.#options.store.bus;
+    if (!bus || this.#closing.signal.aborted) return;
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < patients.length; i += WATCH_BATCH)
+      sends.push(bus.publish(`${WATCH_PREFIX}${this.#busId} ${patients.slice(i, i + WATCH_BATCH).join(" ")}`));
+    for (const result of await Promise.allSettled(sends))
+      if (result.status === "rejected")
+        this.#options.log.warn({ err: result.reason }, "live streams not announced to the other gateways");
+  }
+
+  /** Whether an access to `patient`'s data must go on the bus (some other gateway may hold a stream of it). */
+  #watchedElsewhere(patient: string): boolean {
+    const now = this.#options.now();
+    if (now < this.#sendAllUntil) return true;
+    const until = this.#watched.get(patient);
+    if (until === undefined) return false;
+    if (until > now) return true;
+    this.#watched.delete(patient);
+    return false;
+  }
+
+  /** Adds a live listener for `patient` (announce it first with watch()); returns its removal. */
   subscribe(patient: string, subscriber: Subscriber): () => void {
     let set = this.#subscribers.get(patient);
     if (!set) this.#subscribers.set(patient, (set = new Set()));
@@ -83,9 +166,9 @@ export class AccessNotifier implements Notifier {
     const delivery = this.#deliver(patient, notification).finally(() => this.#deliveries.delete(delivery));
     this.#deliveries.add(delivery);
     const bus = this.#options.store.bus;
-    if (bus)
+    if (bus && this.#watchedElsewhere(patient))
       bus
-        .publish(JSON.stringify({ v: 1, from: this.#busId, patient, notification }))
+        .publish(`${BUS_PREFIX}${patient} ${JSON.stringify({ from: this.#busId, notification })}`)
         .catch((error: unknown) =>
           this.#options.log.warn({ err: error }, "notification not sent to the other gateways"),
         );
@@ -101,22 +184,50 @@ export class AccessNotifier implements Notifier {
     }
   }
 
-  /** A message of the bus: another gateway's access, for the streams held here. Anything malformed is dropped. */
+  /**
+   * A message of the bus: another gateway's access, for the streams held here. The patient comes first, so the
+   * message of a patient with no stream here is dropped unparsed (every gateway hears every other's accesses).
+   * Anything malformed is dropped.
+   */
   #received(message: string): void {
     if (this.#closing.signal.aborted) return;
+    if (message.startsWith(WATCH_PREFIX)) return this.#heardWatch(message);
+    if (!message.startsWith(BUS_PREFIX)) return;
+    const space = message.indexOf(" ", BUS_PREFIX.length);
+    const patient = message.slice(BUS_PREFIX.length, space);
+    if (space < 0 || !this.#subscribers.has(patient)) return;
     let parsed: unknown;
     try {
-      parsed = JSON.parse(message);
+      parsed = JSON.parse(message.slice(space + 1));
     } catch {
       return;
     }
     if (!isBusMessage(parsed) || parsed.from === this.#busId) return;
-    if (!this.#subscribers.has(parsed.patient)) return;
-    this.#toStreams(parsed.patient, parsed.notification);
+    this.#toStreams(patient, parsed.notification);
+  }
+
+  /** Another gateway's patients with live streams (`watch/1 <from> <patient> ...`). */
+  #heardWatch(message: string): void {
+    const [from, ...patients] = message.slice(WATCH_PREFIX.length).split(" ");
+    if (from === this.#busId) {
+      for (const patient of patients) for (const heard of this.#echoes.get(patient) ?? []) heard();
+      return;
+    }
+    const { now, watchRepeatMs } = this.#options;
+    const until = now() + watchRepeatMs * WATCH_TTL_REPEATS;
+    for (const patient of patients) {
+      if (this.#watched.size >= MAX_WATCHED && !this.#watched.has(patient)) {
+        // Too many to keep: forget them all, and send every access until the repeats have refilled the map.
+        this.#watched.clear();
+        this.#sendAllUntil = now() + watchRepeatMs * WATCH_TTL_REPEATS;
+      }
+      this.#watched.set(patient, until);
+    }
   }
 
   /** Stops retries and waits for deliveries under way (each bounded). */
   async close(): Promise<void> {
+    clearInterval(this.#repeat);
     this.#closing.abort(new Error("the gateway is closing"));
     this.#subscribers.clear();
     await this.#unlisten?.().catch(() => undefined);
@@ -171,10 +282,13 @@ export class AccessNotifier implements Notifier {
   }
 }
 
+/** Heads an access on the bus: `access/1 <patient> <BusMessage JSON>`. */
+const BUS_PREFIX = "access/1 ";
+/** Heads a gateway's patients with live streams: `watch/1 <bus id> <patient> <patient> ...`. */
+const WATCH_PREFIX = "watch/1 ";
+
 interface BusMessage {
-  v: 1;
   from: string;
-  patient: string;
   notification: AccessNotification;
 }
 
@@ -184,9 +298,7 @@ function isBusMessage(value: unknown): value is BusMessage {
   const m = value as Record<string, unknown>;
   const n = m.notification as Record<string, unknown> | null | undefined;
   return (
-    m.v === 1 &&
     typeof m.from === "string" &&
-    typeof m.patient === "string" &&
     typeof n === "object" &&
     n !== null &&
     Number.isSafeInteger(n.index) &&

@@ -15,6 +15,11 @@ export interface AccessNotification {
 export interface Notifier {
   /** Never throws and never delays the caller: delivery is best effort and asynchronous. */
   publish(patient: string, notification: AccessNotification): void;
+  /**
+   * Makes sure accesses to `patient`'s data decided at the other gateways of the store reach this one (a live stream
+   * of the patient is about to open here); resolves once they will, as far as best effort goes.
+   */
+  watch(patient: string): Promise<void>;
   close(): Promise<void>;
 }
 

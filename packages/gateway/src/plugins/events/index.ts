@@ -139,6 +139,8 @@ async function events(root: FastifyInstance): Promise<void> {
           slot.refused === "session" ? 5 : 30,
         );
       const releaseSlot = slot.release;
+      // The other gateways of the database send this patient's accesses here from now on (notify/notifier.ts).
+      await notifier.watch(session.address);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
