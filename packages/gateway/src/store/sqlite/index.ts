@@ -46,7 +46,6 @@ import type {
   ContributionRow,
   AggregateReleaseRow,
   ContributionWrite,
-  EncryptedFactsRow,
   TallySumsRow,
   TallyUpdate,
   WebhookRow,
@@ -62,6 +61,7 @@ import {
 } from "./errors.ts";
 import { DataDirLock, LOCK_FILE } from "./lock.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "./migrations.ts";
+import { rowMappers } from "../rows.ts";
 
 export { AuditLogClaimError, StoreFailureError, StoreOpenError } from "./errors.ts";
 export type { AuditLogClaimErrorCode, StoreOpenErrorCode } from "./errors.ts";
@@ -516,7 +516,7 @@ export class SqliteGatewayStore implements GatewayStore {
         });
         if (row === undefined) return false;
         // A computed key in a literal defines an own property whatever the name (never the prototype).
-        const current = { ...parseScopeIds(text(row, "scope_ids")), [consentAddress]: [...scopeIds] };
+        const current = { ...scopeIdsOf(row), [consentAddress]: [...scopeIds] };
         this.#change("UPDATE records SET scope_ids = $scopeIds WHERE patient = $patient AND cid = $cid", {
           patient,
           cid,
@@ -974,9 +974,7 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run("read a webhook", () =>
       this.#cached("webhooks", patient, () => {
         const row = this.#get("SELECT * FROM webhooks WHERE patient = $patient", { patient });
-        return row === undefined
-          ? undefined
-          : { patient: text(row, "patient"), url: text(row, "url"), createdAt: int(row, "created_at") };
+        return row === undefined ? undefined : webhookRow(row);
       }),
     );
   }
@@ -1151,12 +1149,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getTallySums(studyId: string): Promise<TallySumsRow | undefined> {
     return this.#run("read a study's tallies", () => {
       const row = this.#get("SELECT * FROM tally_sums WHERE study_id = $studyId", { studyId });
-      if (row === undefined) return undefined;
-      return {
-        studyId: text(row, "study_id"),
-        version: int(row, "version"),
-        sums: JSON.parse(text(row, "sums")) as Record<string, string[]>,
-      };
+      return row === undefined ? undefined : tallySumsRow(row);
     });
   }
 
@@ -1242,13 +1235,7 @@ export class SqliteGatewayStore implements GatewayStore {
       this.#all("SELECT * FROM aggregate_releases WHERE study_id = $studyId AND dimension = $dimension ORDER BY seq", {
         studyId,
         dimension,
-      }).map((r) => ({
-        studyId: text(r, "study_id"),
-        dimension: text(r, "dimension"),
-        releasedAt: int(r, "released_at"),
-        release: JSON.parse(text(r, "release")) as AggregateReleaseRow["release"],
-        members: JSON.parse(text(r, "members")) as string[],
-      })),
+      }).map(aggregateReleaseRow),
     );
   }
 
@@ -1398,7 +1385,8 @@ function rowsFrom(start: number, events: { patient: string; event: Uint8Array }[
   return events.map((e, i) => ({ index: start + i, patient: e.patient, event: e.event }));
 }
 
-// ---- row mapping (a column of the wrong type is a corrupt database: refuse rather than guess)
+// ---- row mapping: node:sqlite's column readers for the shared mappers (../rows.ts). A column of the wrong type is a
+// corrupt database: refused rather than guessed at.
 
 function text(row: Row, column: string): string {
   const value = row[column];
@@ -1414,204 +1402,42 @@ function int(row: Row, column: string): number {
   return value;
 }
 
-function intOrNull(row: Row, column: string): number | null {
-  return row[column] === null ? null : int(row, column);
+/** node:sqlite hands over a new Uint8Array per value: no copy needed. */
+function bytes(row: Row, column: string): Uint8Array {
+  const value = row[column];
+  if (!(value instanceof Uint8Array)) throw new StoreFailureError(`column ${column} is not a blob`);
+  return value;
 }
 
-function textOrNull(row: Row, column: string): string | null {
-  return row[column] === null ? null : text(row, column);
-}
-
-function parseScopeIds(json: string): Record<string, string[]> {
-  const value: unknown = JSON.parse(json);
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new StoreFailureError("records.scope_ids is not an object");
+/** JSON columns are TEXT here. */
+function json(row: Row, column: string): unknown {
+  if (row[column] === null) return null;
+  try {
+    return JSON.parse(text(row, column)) as unknown;
+  } catch (error) {
+    if (error instanceof StoreFailureError) throw error;
+    throw new StoreFailureError(`column ${column} is not JSON`);
   }
-  const entries = Object.entries(value);
-  for (const [, ids] of entries) {
-    if (!Array.isArray(ids) || !ids.every((id) => typeof id === "string")) {
-      throw new StoreFailureError("records.scope_ids holds a list that is not of strings");
-    }
-  }
-  return Object.fromEntries(entries) as Record<string, string[]>; // own properties only, whatever the keys
 }
 
-function aggregateQueryRow(row: Row): AggregateQueryRow {
-  const sums: unknown = JSON.parse(text(row, "sums"));
-  const included: unknown = JSON.parse(text(row, "included"));
-  if (!Array.isArray(sums) || !sums.every((sum) => typeof sum === "string"))
-    throw new StoreFailureError("aggregate_queries.sums is not a list of strings");
-  if (!Array.isArray(included) || !included.every((entry) => typeof entry === "object" && entry !== null))
-    throw new StoreFailureError("aggregate_queries.included is not a list of objects");
-  return {
-    id: text(row, "id"),
-    studyId: text(row, "study_id"),
-    dimension: text(row, "dimension"),
-    sums: sums as string[],
-    contributors: int(row, "contributors"),
-    included: included as AggregateQueryRow["included"],
-    expiresAt: int(row, "expires_at"),
-  };
-}
-
-function sessionRow(row: Row): SessionRow {
-  return {
-    id: text(row, "id"),
-    address: text(row, "address"),
-    chainId: int(row, "chain_id"),
-    issuedAt: int(row, "issued_at"),
-    expiresAt: int(row, "expires_at"),
-    revokedAt: intOrNull(row, "revoked_at"),
-  };
-}
-
-function sessionRoleRow(row: Row): SessionRoleRow {
-  const role = text(row, "role");
-  if (role !== "clinic" && role !== "researcher") throw new StoreFailureError(`unknown session role ${role}`);
-  return {
-    sessionId: text(row, "session_id"),
-    role,
-    credential: text(row, "credential"),
-    issuer: text(row, "issuer"),
-    checkedAt: int(row, "checked_at"),
-    validUntil: intOrNull(row, "valid_until"),
-  };
-}
-
-function recordRow(row: Row): RecordRow {
-  return {
-    patient: text(row, "patient"),
-    cid: text(row, "cid"),
-    size: int(row, "size"),
-    scopeIds: parseScopeIds(text(row, "scope_ids")),
-    createdAt: int(row, "created_at"),
-  };
-}
-
-function wrapRow(row: Row): WrapRow {
-  return {
-    cid: text(row, "cid"),
-    recipient: text(row, "recipient"),
-    wrap: text(row, "wrap"),
-    createdAt: int(row, "created_at"),
-  };
-}
-
-function manifestPointerRow(row: Row): ManifestPointerRow {
-  return {
-    patient: text(row, "patient"),
-    cid: text(row, "cid"),
-    version: int(row, "version"),
-    updatedAt: int(row, "updated_at"),
-  };
-}
-
-function stagedUploadRow(row: Row): StagedUploadRow {
-  return {
-    cid: text(row, "cid"),
-    uploader: text(row, "uploader"),
-    size: int(row, "size"),
-    expiresAt: int(row, "expires_at"),
-  };
-}
-
-function studyRow(row: Row): StudyRow {
-  const scopes: unknown = JSON.parse(text(row, "scopes"));
-  if (!Array.isArray(scopes) || !scopes.every((scope) => typeof scope === "string"))
-    throw new StoreFailureError("studies.scopes is not a list of strings");
-  return {
-    studyId: text(row, "study_id"),
-    researcher: text(row, "researcher"),
-    irb: text(row, "irb"),
-    approval: text(row, "approval"),
-    title: text(row, "title"),
-    scopes: scopes as string[],
-    encryptionKey: text(row, "encryption_key"),
-    endsAt: int(row, "ends_at"),
-    createdAt: int(row, "created_at"),
-    checkedAt: int(row, "checked_at"),
-    withdrawnAt: intOrNull(row, "withdrawn_at"),
-    withdrawnReason: textOrNull(row, "withdrawn_reason"),
-    tallyKey: textOrNull(row, "tally_key"),
-  };
-}
-
-function contributionRow(row: Row): ContributionRow {
-  return {
-    studyId: text(row, "study_id"),
-    patient: text(row, "patient"),
-    cid: text(row, "cid"),
-    size: int(row, "size"),
-    consentAddress: text(row, "consent_address"),
-    scopeId: text(row, "scope_id"),
-    wrap: text(row, "wrap"),
-    facts: row.facts === null ? null : (JSON.parse(text(row, "facts")) as Record<string, EncryptedFactsRow>),
-    createdAt: int(row, "created_at"),
-  };
-}
-
-function consentLinkRow(row: Row): ConsentLinkRow {
-  return {
-    patient: text(row, "patient"),
-    grantee: text(row, "grantee"),
-    consentAddress: text(row, "consent_address"),
-    issuedAt: int(row, "issued_at"),
-    link: text(row, "link"),
-  };
-}
-
-function auditLogRow(row: Row): AuditLogRow {
-  return {
-    origin: text(row, "origin"),
-    verifierKey: text(row, "verifier_key"),
-    gateway: text(row, "gateway"),
-    createdAt: int(row, "created_at"),
-  };
-}
-
-function auditRow(row: Row): AuditRow {
-  const event = row["event"];
-  if (!(event instanceof Uint8Array)) throw new StoreFailureError("audit_events.event is not a blob");
-  return { index: int(row, "idx"), patient: text(row, "patient"), event };
-}
-
-function checkpointRow(row: Row): CheckpointRow {
-  const txHash = textOrNull(row, "anchor_tx");
-  return {
-    size: int(row, "size"),
-    rootHash: text(row, "root_hash"),
-    note: text(row, "note"),
-    createdAt: int(row, "created_at"),
-    anchor:
-      txHash === null
-        ? null
-        : {
-            txHash,
-            blockNumber: int(row, "anchor_block"),
-            firstIndex: int(row, "anchor_first"),
-            count: int(row, "anchor_count"),
-          },
-  };
-}
-
-function checkInRow(row: Row): CheckInRow {
-  return {
-    id: text(row, "id"),
-    clinic: text(row, "clinic"),
-    request: text(row, "request"),
-    createdAt: int(row, "created_at"),
-    expiresAt: int(row, "expires_at"),
-    result: textOrNull(row, "result"),
-    completedAt: intOrNull(row, "completed_at"),
-  };
-}
-
-function statusListRow(row: Row): StatusListRow {
-  return {
-    issuer: text(row, "issuer"),
-    name: text(row, "name"),
-    jwt: text(row, "jwt"),
-    issuedAt: int(row, "issued_at"),
-    updatedAt: int(row, "updated_at"),
-  };
-}
+const {
+  sessionRow,
+  sessionRoleRow,
+  recordRow,
+  scopeIdsOf,
+  wrapRow,
+  manifestPointerRow,
+  consentLinkRow,
+  auditLogRow,
+  auditRow,
+  checkpointRow,
+  checkInRow,
+  statusListRow,
+  webhookRow,
+  stagedUploadRow,
+  studyRow,
+  contributionRow,
+  tallySumsRow,
+  aggregateReleaseRow,
+  aggregateQueryRow,
+} = rowMappers({ text, int, bytes, json });
