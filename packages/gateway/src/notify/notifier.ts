@@ -10,10 +10,12 @@
 //   stream of that patient, and that gateway hands it to the stream. The webhook is posted once, by the gateway that
 //   decided.
 // - Who holds which streams travels on the bus too ("watch" messages): a gateway announces a patient when its first
-//   stream opens (the stream says `: connected` once that announcement came back over the bus) and repeats all of its patients
+//   stream opens (the stream says `: connected` once that announcement came back over the bus: the database has
+//   delivered it to every gateway, which reads it within the bus's latency) and repeats all of its patients
 //   every watchRepeatMs; the others forget a patient not repeated for WATCH_TTL_REPEATS repeats. Sending every access
 //   to every gateway made each gateway read every other's accesses (N gateways, N^2 work). A gateway that has not
-//   heard a whole repeat yet (it just started) sends every access, as does one that heard too many patients to keep.
+//   heard a whole repeat yet (it just started, or its bus listener was away) sends every access, as does one that
+//   heard too many patients to keep.
 import { randomUUID } from "node:crypto";
 import type { FastifyBaseLogger } from "fastify";
 import type { GatewayStore } from "../store/types.ts";
@@ -90,12 +92,28 @@ export class AccessNotifier implements Notifier {
   async start(): Promise<void> {
     const bus = this.#options.store.bus;
     if (!bus) return;
-    this.#unlisten = await bus.listen((message) => this.#received(message));
-    const { watchRepeatMs, now } = this.#options;
-    // Every other gateway repeats its patients within one repeat (and a half, for the timers' drift).
-    this.#sendAllUntil = now() + watchRepeatMs * 1.5;
-    this.#repeat = setInterval(() => void this.#announce([...this.#subscribers.keys()]), watchRepeatMs);
+    this.#unlisten = await bus.listen(
+      (message) => this.#received(message),
+      (listening) => this.#listening(listening),
+    );
+    this.#listening(true);
+    this.#repeat = setInterval(() => void this.#announce([...this.#subscribers.keys()]), this.#options.watchRepeatMs);
     this.#repeat.unref();
+  }
+
+  /**
+   * The bus listener came (true) or went (false). Announcements were lost meanwhile (and a long outage let every
+   * patient expire): every access goes on the bus while it is down and until a whole repeat has been heard since;
+   * this gateway's own patients are announced again at once, for the others that were away.
+   */
+  #listening(listening: boolean): void {
+    if (!listening) {
+      this.#sendAllUntil = Number.POSITIVE_INFINITY;
+      return;
+    }
+    // Every other gateway repeats its patients within one repeat (and a half, for the timers' drift).
+    this.#sendAllUntil = this.#options.now() + this.#options.watchRepeatMs * 1.5;
+    if (this.#subscribers.size > 0) void this.#announce([...this.#subscribers.keys()]);
   }
 
   /**
@@ -103,7 +121,7 @@ export class AccessNotifier implements Notifier {
    * resolves once the announcement is sent, or could not be (best effort, like every notification).
    */
   async watch(patient: string): Promise<void> {
-    if (!this.#options.store.bus) return;
+    if (!this.#options.store.bus || this.#closing.signal.aborted) return;
     let timer: NodeJS.Timeout | undefined;
     let heard: () => void = () => undefined;
     // Resolved when this gateway hears its own announcement back: the database has then delivered it to every
@@ -112,6 +130,7 @@ export class AccessNotifier implements Notifier {
     const done = new Promise<void>((resolve) => {
       heard = resolve;
       timer = setTimeout(resolve, WATCH_WAIT_MS);
+      timer.unref();
     });
     let waiters = this.#echoes.get(patient);
     if (!waiters) this.#echoes.set(patient, (waiters = new Set()));
@@ -229,6 +248,7 @@ export class AccessNotifier implements Notifier {
   async close(): Promise<void> {
     clearInterval(this.#repeat);
     this.#closing.abort(new Error("the gateway is closing"));
+    for (const waiters of this.#echoes.values()) for (const heard of waiters) heard();
     this.#subscribers.clear();
     await this.#unlisten?.().catch(() => undefined);
     await Promise.all(this.#deliveries);

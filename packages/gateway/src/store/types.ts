@@ -302,8 +302,12 @@ export interface ListOptions {
 export interface GatewayBus {
   /** Sends `message` (at most 7,000 bytes) to every gateway's listeners, this one's included; rejects when it cannot. */
   publish(message: string): Promise<void>;
-  /** Calls `listener` with every message published from now on; resolves once listening, to the unsubscribe. */
-  listen(listener: (message: string) => void): Promise<() => Promise<void>>;
+  /**
+   * Calls `listener` with every message published from now on; resolves once listening, to the unsubscribe.
+   * `onState` hears when the listening connection comes back (true) and goes (false): messages published meanwhile
+   * were lost to this listener.
+   */
+  listen(listener: (message: string) => void, onState?: (listening: boolean) => void): Promise<() => Promise<void>>;
 }
 
 export interface GatewayStore {

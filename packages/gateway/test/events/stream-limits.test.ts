@@ -96,3 +96,38 @@ describe("gateway event streams are capped per session", function () {
     expect(status).to.equal(200);
   });
 });
+
+describe("a stream opening while the gateway closes", function () {
+  let stack: TestStack | undefined;
+
+  after(async function () {
+    await stack?.close().catch(() => undefined);
+  });
+
+  it("is refused with 503 GATEWAY_CLOSING and does not hold the close open", async function () {
+    stack = await startTestStack();
+    const token = await signIn(stack, stack.accounts.alice);
+    // The announcement to the other gateways (notify/notifier.ts) is slow, as with a database that lags: the close
+    // starts while the request waits for it.
+    const notifier = stack.app.notifier as { watch(patient: string): Promise<void> };
+    notifier.watch = () => new Promise((resolve) => setTimeout(resolve, 1_000));
+    const controller = new AbortController();
+    const opening = fetch(`${stack.url}/v1/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: controller.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    const closed = stack.app.close();
+    const response = await opening;
+    const text = await response.text();
+    expectProblem(
+      { status: response.status, headers: response.headers, text, json: JSON.parse(text) },
+      503,
+      "GATEWAY_CLOSING",
+    );
+    await closed;
+    expect(Date.now() - started, "the close did not wait for the stream").to.be.below(5_000);
+    controller.abort();
+  });
+});

@@ -95,6 +95,31 @@ describe("PostgreSQL gateway bus (LISTEN/NOTIFY)", function () {
     expect(atB.received).to.deep.equal(["from a key holder"]);
   });
 
+  it("drops a captured payload NOTIFYed again by a database login without the key (a replay)", async function () {
+    const url = await server.createDatabase();
+    const key = new Uint8Array(32).fill(7);
+    const a = await openPostgresStore({ url, busKey: key });
+    const b = await openPostgresStore({ url, busKey: key });
+    opened.push(a, b);
+    const atB = inbox();
+    await b.bus.listen(atB.listener);
+    const intruder = new Client({ connectionString: url });
+    await intruder.connect();
+    const captured: string[] = [];
+    intruder.on("notification", ({ payload }) => payload !== undefined && captured.push(payload));
+    await intruder.query("LISTEN hygeia_gateway");
+    try {
+      await a.bus.publish('access/1 0xpatient {"emergency":true}');
+      await atB.next('access/1 0xpatient {"emergency":true}');
+      for (const payload of [...captured]) await intruder.query("SELECT pg_notify('hygeia_gateway', $1)", [payload]);
+      await a.bus.publish("after the replay");
+      await atB.next("after the replay");
+      expect(atB.received).to.deep.equal(['access/1 0xpatient {"emergency":true}', "after the replay"]);
+    } finally {
+      await intruder.end();
+    }
+  });
+
   it("packs a burst into few NOTIFY payloads, large messages across payload boundaries in order", async function () {
     const url = await server.createDatabase();
     const [a, b] = [await open(url), await open(url)];

@@ -123,6 +123,29 @@ describe("access notifier on the PostgreSQL bus", function () {
     await until(() => atB.includes(7), "the access reaching the stream after a repeat");
   });
 
+  it("sends every access from a gateway whose bus listener was away, until it has heard a whole repeat", async function () {
+    const url = await server.createDatabase();
+    const [a, b] = await gateways(url, 2);
+    await sleep(REPEAT_MS * 1.5 + 50);
+    // Every listening connection is cut: the announcement A makes now reaches nobody (its own listener included).
+    const admin = new Client({ connectionString: url });
+    await admin.connect();
+    try {
+      await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+      );
+    } finally {
+      await admin.end();
+    }
+    const atA: number[] = [];
+    await a!.watch(PATIENT);
+    a!.subscribe(PATIENT, (notification) => atA.push(notification.index));
+    // B has its listener back (250 ms backoff) but never heard the announcement: it sends everything meanwhile.
+    await sleep(400);
+    b!.publish(PATIENT, access(42));
+    await until(() => atA.includes(42), "B's access reaching A's stream");
+  });
+
   it("sends every access from a gateway that has not heard a whole repeat yet (just started)", async function () {
     const url = await server.createDatabase();
     await listenOnChannel(url);

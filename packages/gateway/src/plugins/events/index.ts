@@ -18,7 +18,7 @@ import { loadSharedKey } from "../../auth/tokens.ts";
 import { AccessNotifier, notificationBody } from "../../notify/notifier.ts";
 import { checkWebhookUrl, webhookSecret } from "../../notify/webhook.ts";
 import type { AccessNotification } from "../../notify/types.ts";
-import { RateLimitedError } from "../../errors.ts";
+import { GatewayError, RateLimitedError } from "../../errors.ts";
 import { problemResponses } from "../../schemas.ts";
 import { STREAM_SLOT_GRACE_MS, StreamSlots } from "./streams.ts";
 
@@ -95,7 +95,9 @@ async function events(root: FastifyInstance): Promise<void> {
   app.decorate("notifier", notifier);
   const streams = new Set<() => void>();
   const slots = new StreamSlots();
+  let closing = false;
   app.addHook("preClose", async () => {
+    closing = true;
     for (const end of streams) end();
   });
   app.addHook("onClose", () => notifier.close());
@@ -123,7 +125,7 @@ async function events(root: FastifyInstance): Promise<void> {
         security: [{ bearer: [] }],
         response: {
           200: { description: "The event stream", content: { "text/event-stream": { schema: EventStream } } },
-          ...problemResponses(401, 429),
+          ...problemResponses(401, 429, 503),
         },
       },
     },
@@ -140,7 +142,12 @@ async function events(root: FastifyInstance): Promise<void> {
         );
       const releaseSlot = slot.release;
       // The other gateways of the database send this patient's accesses here from now on (notify/notifier.ts).
-      await notifier.watch(session.address);
+      await notifier.watch(session.address).catch(() => undefined);
+      if (closing) {
+        // Closing began meanwhile: preClose ended the streams it knew of, and this one would hold the close open.
+        releaseSlot();
+        throw new GatewayError("GATEWAY_CLOSING", 503, "the gateway is shutting down; open the stream again");
+      }
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {

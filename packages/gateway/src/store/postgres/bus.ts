@@ -44,6 +44,8 @@ export class PostgresBus implements GatewayBus {
    */
   readonly #payloadId = randomUUID();
   #payloads = 0;
+  /** The last payload number heard from each sender (one entry per gateway process that ever published). */
+  readonly #heard = new Map<string, number>();
 
   /** A KeyObject: createHmac with raw key bytes costs ~5x more per call (see auth/tokens.ts). */
   readonly #key: KeyObject | undefined;
@@ -79,11 +81,29 @@ export class PostgresBus implements GatewayBus {
       const given = Buffer.from(payload.slice(0, dot));
       if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
     }
-    return body.split("\n").slice(1);
+    const lines = body.split("\n");
+    if (this.#key !== undefined && !this.#fresh(lines[0]!)) return undefined;
+    return lines.slice(1);
+  }
+
+  /**
+   * Whether a payload's id (`<sender>:<n>`) is newer than the last one heard from that sender: a database login
+   * without the key could otherwise NOTIFY a captured payload again (a second emergency-access alert). One sender's
+   * payloads arrive in the order sent (one statement at a time, committed in order).
+   */
+  #fresh(id: string): boolean {
+    const colon = id.lastIndexOf(":");
+    const sender = id.slice(0, colon);
+    const n = Number(id.slice(colon + 1));
+    if (colon <= 0 || !Number.isSafeInteger(n)) return false;
+    if (n <= (this.#heard.get(sender) ?? 0)) return false;
+    this.#heard.set(sender, n);
+    return true;
   }
 
   #mac(message: string): string {
-    return createHmac("sha256", this.#key!).update(`hygeia bus v1\0${message}`).digest("base64url");
+    // v2: payloads of several messages (a v1 payload, one message, must not verify as one of these).
+    return createHmac("sha256", this.#key!).update(`hygeia bus v2\0${message}`).digest("base64url");
   }
 
   /**
@@ -147,12 +167,22 @@ export class PostgresBus implements GatewayBus {
     return payloads;
   }
 
-  async listen(listener: (message: string) => void): Promise<() => Promise<void>> {
+  async listen(
+    listener: (message: string) => void,
+    onState?: (listening: boolean) => void,
+  ): Promise<() => Promise<void>> {
     if (this.#closed) throw new Error("the store is closed");
     this.#listeners.add(listener);
-    await this.#connect();
+    try {
+      await this.#connect();
+    } catch (error) {
+      this.#listeners.delete(listener);
+      throw error;
+    }
+    if (onState) this.#stateListeners.add(onState);
     return async () => {
       this.#listeners.delete(listener);
+      if (onState) this.#stateListeners.delete(onState);
       if (this.#listeners.size === 0) await this.#disconnect();
     };
   }
