@@ -273,6 +273,7 @@ describe("sdk ClinicClient and ResearcherClient", function () {
       expect(JSON.parse(new TextDecoder().decode(fetched.bytes))).to.deep.equal(observation);
       expect(fetched).to.include({ cid: labCid, purpose: "Treatment", emergency: false });
       expect(fetched.auditIndex).to.be.a("number");
+      expect(fetched.auditLog).to.be.a("string").and.not.equal("");
       expect(reports.at(-1)).to.include({ done: true });
       expect(reports.at(-1)!.bytes).to.be.above(0);
     });

@@ -137,6 +137,25 @@ describe("sdk PatientAudit over gateways sharing a database", function () {
     expect(report.problems.map((p) => [p.code, p.log])).to.deep.equal([["LOG_MISSING", B_ORIGIN]]);
   });
 
+  it("holds each event learned elsewhere to its own log (a release's auditLog and auditIndex)", async function () {
+    const audit = await auditVia();
+    const served = await audit.verify({ knownEvents: [{ log: B_ORIGIN, index: indexes.b }] });
+    expect(served.problems).to.deep.equal([]);
+    // B's index read as a position in the answering gateway's log would be checked in the wrong log: by log, an
+    // index past B's log is missing there, and a log the gateway does not list is LOG_MISSING.
+    const report = await audit.verify({
+      knownEvents: [
+        { log: B_ORIGIN, index: indexes.b + 1_000 },
+        { log: "nobody.example/log", index: 0 },
+      ],
+    });
+    expect(report.ok).to.equal(false);
+    expect(report.problems.map((p) => [p.code, p.log])).to.deep.equal([
+      ["MISSING_EVENT", B_ORIGIN],
+      ["LOG_MISSING", "nobody.example/log"],
+    ]);
+  });
+
   it("holds each log to the key pinned for it", async function () {
     const audit = await auditVia();
     const report = await audit.verify({ verifierKeys: { [B_ORIGIN]: auditOf(stack.app).verifierKey } });

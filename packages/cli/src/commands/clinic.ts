@@ -240,6 +240,7 @@ Examples:
               resourceType: typeof record.fhir?.["resourceType"] === "string" ? record.fhir["resourceType"] : undefined,
               emergency: record.emergency,
               auditIndex: record.auditIndex,
+              auditLog: record.auditLog,
             });
           }
           const refused = fetched.refused.map((r) => ({

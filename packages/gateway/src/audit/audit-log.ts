@@ -60,7 +60,6 @@ export interface AuditLogOptions {
 
 /** The full audit service: AuditLog plus what the audit routes serve. */
 export interface AuditService extends AuditLog {
-  readonly origin: string;
   /** C2SP verifier key string of the checkpoint signing key. */
   readonly verifierKey: string;
   readonly gateway: string;

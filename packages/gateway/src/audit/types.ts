@@ -17,6 +17,8 @@ export interface AuditLog {
    * Rejects (DependencyUnavailableError "database") when it cannot be made durable: the caller refuses.
    */
   record(event: AuditEventInput): Promise<RecordedAuditEvent>;
+  /** The log's origin (its name in checkpoints; with several gateways, each gateway's own). */
+  readonly origin: string;
   /** The C2SP verifier key of the log's signing key: it verifies checkpoints and the other notes the gateway signs. */
   readonly verifierKey: string;
   /**

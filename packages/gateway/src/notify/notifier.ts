@@ -55,6 +55,7 @@ const WATCH_BATCH = 150;
 export function notificationBody(patient: string, notification: AccessNotification): string {
   return JSON.stringify({
     patient,
+    log: notification.log,
     index: notification.index,
     newGrantee: notification.newGrantee,
     emergency: notification.emergency,
@@ -321,6 +322,7 @@ function isBusMessage(value: unknown): value is BusMessage {
     typeof m.from === "string" &&
     typeof n === "object" &&
     n !== null &&
+    typeof n.log === "string" &&
     Number.isSafeInteger(n.index) &&
     typeof n.event === "object" &&
     n.event !== null &&

@@ -3,7 +3,9 @@
 import type { AuditEvent } from "@hygeia/audit";
 
 export interface AccessNotification {
-  /** The audit event's index in the log (the patient can fetch it with its proof). */
+  /** The origin of the audit log holding the event (with several gateways, the deciding gateway's). */
+  log: string;
+  /** The audit event's index in that log (the patient can fetch it with its proof). */
   index: number;
   /** The event exactly as logged (the patient can match it, byte for byte, to its audit view and proof). */
   event: AuditEvent;

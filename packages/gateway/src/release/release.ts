@@ -30,6 +30,8 @@ export interface Release {
   consentAddress: string;
   purpose: Purpose;
   auditIndex: number;
+  /** The origin of the audit log holding that event (this gateway's own). */
+  auditLog: string;
   emergency: boolean;
 }
 
@@ -90,6 +92,7 @@ export async function releaseKey(
     consentAddress: decision.consentAddress,
     purpose,
     auditIndex: logged.index,
+    auditLog: app.audit.origin,
     emergency: decision.emergency,
   };
 }
@@ -148,7 +151,7 @@ function notify(
   const emergency = request.purpose === Purpose.Emergency;
   const publish = (newGrantee: boolean) => {
     try {
-      app.notifier.publish(request.patient, { index, event, newGrantee, emergency });
+      app.notifier.publish(request.patient, { log: app.audit.origin, index, event, newGrantee, emergency });
     } catch (error) {
       log?.warn({ err: error }, "notification not published");
     }

@@ -128,7 +128,7 @@ describe("gateway records and key release", function () {
     const own = await askKey(stack, alice, alice, cid);
     expect(own.status, own.text).to.equal(200);
     const ownKey = own.json as KeyAnswer;
-    expect(ownKey).to.include({ scope: null, consentAddress: alice.address });
+    expect(ownKey).to.include({ scope: null, consentAddress: alice.address, auditLog: stack.app.audit.origin });
     expect(ownKey.wrap).to.not.equal(key.wrap);
     expect(() => unwrapKey(Buffer.from(ownKey.wrap, "base64url"), clinic.keys, wrapContext(cid))).to.throw();
   });

@@ -111,6 +111,7 @@ export interface KeyAnswer {
   purpose: string;
   emergency: boolean;
   auditIndex: number;
+  auditLog: string;
 }
 
 export async function askKey(

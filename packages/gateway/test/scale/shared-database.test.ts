@@ -173,15 +173,27 @@ describe("gateways sharing one PostgreSQL database", function () {
     try {
       await readUntil(": connected");
       const logged = await auditOf(b.app).record(releaseEvent(patient, stack.accounts.clinic.address));
-      b.app.notifier.publish(patient, { index: logged.index, event: logged.event, newGrantee: true, emergency: false });
+      b.app.notifier.publish(patient, {
+        log: auditOf(b.app).origin,
+        index: logged.index,
+        event: logged.event,
+        newGrantee: true,
+        emergency: false,
+      });
       await readUntil("event: access");
       await readUntil("\n\n");
       const data = text
         .slice(text.indexOf("event: access"))
         .split("\n")
         .find((line) => line.startsWith("data: "))!;
-      const body = JSON.parse(data.slice(6)) as { patient: string; index: number; newGrantee: boolean; event: object };
-      expect(body).to.include({ patient, index: logged.index, newGrantee: true });
+      const body = JSON.parse(data.slice(6)) as {
+        patient: string;
+        log: string;
+        index: number;
+        newGrantee: boolean;
+        event: object;
+      };
+      expect(body).to.include({ patient, log: auditOf(b.app).origin, index: logged.index, newGrantee: true });
       expect(body.event).to.include({ gateway: auditOf(b.app).gateway, seq: logged.event.seq });
     } finally {
       aborted.abort();

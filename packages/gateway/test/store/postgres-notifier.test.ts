@@ -18,7 +18,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function access(index: number): AccessNotification {
   const event = { v: 1, seq: index, type: "key_release", decision: "permit" } as unknown as AuditEvent;
-  return { index, event, newGrantee: false, emergency: false };
+  return { log: "hygeia.example/gateway-1", index, event, newGrantee: false, emergency: false };
 }
 
 describe("access notifier on the PostgreSQL bus", function () {

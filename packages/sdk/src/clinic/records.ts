@@ -68,6 +68,8 @@ export interface FetchedRecord {
   emergency: boolean;
   /** The release's event in the patient's audit log. */
   auditIndex: number;
+  /** The origin of the audit log holding that event (the releasing gateway's). */
+  auditLog: string;
 }
 
 export interface FetchedRecordFile extends Omit<FetchedRecord, "bytes" | "fhir"> {
@@ -88,6 +90,7 @@ interface KeyRelease {
   purpose: string;
   emergency: boolean;
   auditIndex: number;
+  auditLog: string;
 }
 
 const REFUSAL_HINTS: Record<string, string> = {
@@ -285,6 +288,7 @@ function releaseFacts(release: KeyRelease, purpose: PurposeName) {
     purpose: release.purpose ?? purpose,
     emergency: release.emergency === true,
     auditIndex: release.auditIndex,
+    auditLog: release.auditLog,
   };
 }
 

@@ -152,8 +152,13 @@ export interface AuditReport {
 }
 
 export interface VerifyOptions {
-  /** Indexes of this patient's events learned elsewhere (a release's `auditIndex`, a notification): each must be served. */
+  /** Indexes of this patient's events learned elsewhere, in the answering gateway's own log: each must be served. */
   knownIndexes?: readonly number[];
+  /**
+   * Events learned elsewhere, by log (a release answer's `auditLog` and `auditIndex`, a notification's `log` and
+   * `index`): each must be served by its log, and a log the gateway does not list is LOG_MISSING.
+   */
+  knownEvents?: readonly { log: string; index: number }[];
   /** The verifier key to trust for the answering gateway's log (pinned elsewhere); default: the one this instance pinned, or the gateway's on first use. */
   verifierKey?: string;
   /** Verifier keys to trust per log origin (several gateways); each log's default is as for `verifierKey`. */
@@ -290,14 +295,18 @@ export class PatientAudit {
     const listed = await this.logs();
     for (const log of listed) reports.push(await this.#verifyLog(log, options));
     // A log the wallet knows and the gateway no longer lists would hide its events: an integrity problem, never silence.
-    const known = new Set([...this.#pinnedKeys.keys(), ...Object.keys(options.verifierKeys ?? {})]);
+    const known = new Set([
+      ...this.#pinnedKeys.keys(),
+      ...Object.keys(options.verifierKeys ?? {}),
+      ...(options.knownEvents ?? []).map((event) => event.log),
+    ]);
     const missing: AuditReportProblem[] = [...known]
       .filter((origin) => !listed.some((log) => log.origin === origin))
       .map((origin) => ({
         code: "LOG_MISSING",
         kind: "integrity",
         log: origin,
-        message: `the gateway no longer lists the audit log ${origin}, whose key this wallet holds`,
+        message: `the gateway does not list the audit log ${origin}, whose key or events this wallet holds`,
       }));
     const own = reports.find((report) => report.log.own) ?? reports[0];
     if (own === undefined) throw new Error("the gateway lists no audit log, not even its own");
@@ -432,9 +441,13 @@ export class PatientAudit {
       return { ...entry, verified: false, problem: checked?.reason ?? result.problems[0]?.code ?? "BAD_INCLUSION" };
     });
 
-    // Indexes the patient learned (a release's auditIndex) are positions in the answering gateway's own log.
+    // Events the patient learned: bare indexes are positions in the answering gateway's own log.
     const servedIndexes = new Set(served.map((s) => s.index));
-    for (const index of log.own ? (options.knownIndexes ?? []) : [])
+    const knownHere = [
+      ...(log.own ? (options.knownIndexes ?? []) : []),
+      ...(options.knownEvents ?? []).filter((event) => event.log === origin).map((event) => event.index),
+    ];
+    for (const index of new Set(knownHere))
       if (!servedIndexes.has(index))
         problems.push({
           code: "MISSING_EVENT",

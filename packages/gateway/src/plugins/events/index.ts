@@ -65,8 +65,8 @@ const Removed = Type.Object(
 
 const EventStream = Type.String({
   description:
-    "text/event-stream: `event: access` with `id: <audit index>` and JSON data `{ patient, index, newGrantee, " +
-    "emergency, event }`; comment lines as heartbeats.",
+    "text/event-stream: `event: access` with `id: <audit index>` and JSON data `{ patient, log, index, " +
+    "newGrantee, emergency, event }` (`log`: the origin of the audit log holding the event); comment lines as heartbeats.",
 });
 
 function isLoopbackHost(publicUrl: string): boolean {

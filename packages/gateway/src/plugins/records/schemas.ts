@@ -370,6 +370,12 @@ export const KeyRelease = Type.Object(
       description: "The release's event in the audit log (GET /v1/audit/events gives its inclusion proof).",
       examples: [41],
     }),
+    auditLog: Type.String({
+      description:
+        "The origin of the audit log holding that event: this gateway's (with several gateways on one database, " +
+        "GET /v1/audit/events?log=<origin> at any of them).",
+      examples: ["hygeia.example/gateway-1"],
+    }),
   },
   {
     additionalProperties: false,
@@ -382,6 +388,7 @@ export const KeyRelease = Type.Object(
         purpose: "Treatment",
         emergency: false,
         auditIndex: 41,
+        auditLog: "hygeia.example/gateway-1",
       },
     ],
   },
