@@ -11,6 +11,7 @@
 //   before the store closes; a failed sweep is only logged (nothing depends on a sweep for safety).
 // - The indexer has caught up once before the services are returned (fail at start, not at the first
 //   request); afterwards staleness is reported by /readyz and refuses releases (fail closed).
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { JsonRpcProvider, Wallet } from "ethers";
 import {
@@ -39,6 +40,7 @@ import type { GatewayStore } from "./store/types.ts";
 import { loadSharedKey } from "./auth/tokens.ts";
 import { openPostgresStore } from "./store/postgres/index.ts";
 import { openSqliteStore } from "./store/sqlite/index.ts";
+import { DataDirLock } from "./store/sqlite/lock.ts";
 import { startStoreSweeper } from "./store/sweeper.ts";
 
 /** Where createServices reports what it does not fail for (a failed store sweep). */
@@ -134,6 +136,13 @@ export async function createServices(
     };
 
     // PostgreSQL when configured (several gateways share it), else the embedded SQLite database of this gateway.
+    // On PostgreSQL the data dir still holds this gateway's signing key (its audit log) and its IPFS repository: one
+    // gateway per data dir, as the SQLite store's own lock makes it (a second process would write the same log).
+    if (!options.store && config.database.url !== null) {
+      await mkdir(config.dataDir, { recursive: true });
+      const lock = await DataDirLock.acquire(config.dataDir);
+      owned.closers.push(() => lock.release());
+    }
     const store =
       options.store ??
       (config.database.url === null

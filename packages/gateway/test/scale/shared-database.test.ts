@@ -242,6 +242,19 @@ describe("gateways sharing one PostgreSQL database", function () {
       await rm(copy, { recursive: true, force: true });
     }
 
+    // A second process on B's very data dir: refused by the data dir's lock, before anything else.
+    refused = undefined;
+    try {
+      await startMoreGateway(stack, {
+        account: B_ACCOUNT + 1,
+        origin: B_ORIGIN,
+        config: { dataDir: b.config.dataDir },
+      });
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).to.include({ code: "DATA_DIR_LOCKED" });
+
     // The refusals left no log behind, and the stack's own gateway still starts.
     const logs = (await request(stack, "GET", "/v1/audit/logs")).json as { logs: { origin: string }[] };
     expect(logs.logs.map((log) => log.origin)).to.have.members(["hygeia.test/gateway", B_ORIGIN]);
