@@ -477,10 +477,15 @@ function checkDatabaseUrl(value: string, name: string): string {
   return value;
 }
 
-/** A URL with its password replaced, for display. */
+/**
+ * A URL with its password replaced, for display: the one before the host and any secret-looking query parameter
+ * (the pg driver also reads `?password=` and `?sslpassword=`).
+ */
 function redactUrl(value: string): string {
   const url = new URL(value);
   if (url.password !== "") url.password = "[redacted]";
+  for (const name of [...url.searchParams.keys()])
+    if (/pass|secret|key|token/i.test(name)) url.searchParams.set(name, "[redacted]");
   return url.toString();
 }
 

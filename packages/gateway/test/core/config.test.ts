@@ -163,6 +163,10 @@ describe("loadConfig", function () {
     expect(refusal(() => loadConfig({ env: {}, file: path })).message).not.to.include("42");
     const shown = JSON.stringify(redactConfig(loadConfig({ env: { ...secrets, HYGEIA_DATABASE_URL: url } })));
     expect(shown).to.include("db.internal").and.not.include("pa55-word-secret");
+    const inQuery =
+      "postgres://hygeia@db.internal:5432/hygeia?sslmode=require&password=pa55-word-secret&sslpassword=pa55-word-secret";
+    const shownQuery = JSON.stringify(redactConfig(loadConfig({ env: { ...secrets, HYGEIA_DATABASE_URL: inQuery } })));
+    expect(shownQuery).to.include("sslmode=require").and.not.include("pa55-word-secret");
   });
 
   it("takes the shared session secret from the environment only, refusing a short one without echoing it", async function () {
