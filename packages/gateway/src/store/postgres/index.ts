@@ -69,29 +69,7 @@ import { DependencyUnavailableError } from "../../errors.ts";
 import { AuditLogClaimError, StoreFailureError, StoreOpenError, databaseUnavailable } from "../sqlite/errors.ts";
 import { isUnavailable, sqlState, toStoreError } from "./errors.ts";
 import { MIGRATIONS, SCHEMA_VERSION, migrate } from "./migrations.ts";
-import {
-  aggregateQueryRow,
-  aggregateReleaseRow,
-  auditLogRow,
-  auditRow,
-  checkInRow,
-  checkpointRow,
-  consentLinkRow,
-  contributionRow,
-  int,
-  manifestPointerRow,
-  recordRow,
-  scopeIdsOf,
-  sessionRoleRow,
-  sessionRow,
-  stagedUploadRow,
-  statusListRow,
-  studyRow,
-  tallySumsRow,
-  text,
-  webhookRow,
-  wrapRow,
-} from "./rows.ts";
+import { int, mappers, text } from "./rows.ts";
 import type { Row } from "./rows.ts";
 
 export { MIGRATIONS as POSTGRES_MIGRATIONS, SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION };
@@ -423,7 +401,7 @@ export class PostgresGatewayStore implements GatewayStore {
     return this.#cached("sessions", [id], () =>
       this.#run("read a session", async (db) => {
         const row = await one(db, "SELECT * FROM sessions WHERE id = $1", [id]);
-        return row === undefined ? undefined : sessionRow(row);
+        return row === undefined ? undefined : mappers.sessionRow(row);
       }),
     );
   }
@@ -476,7 +454,7 @@ export class PostgresGatewayStore implements GatewayStore {
     return this.#cached("session_roles", [sessionId], () =>
       this.#run("read session roles", async (db) =>
         (await rows(db, "SELECT * FROM session_roles WHERE session_id = $1 ORDER BY role", [sessionId])).map(
-          sessionRoleRow,
+          mappers.sessionRoleRow,
         ),
       ),
     );
@@ -517,7 +495,7 @@ export class PostgresGatewayStore implements GatewayStore {
     return this.#cached("records", [patient, cid], () =>
       this.#run("read a record", async (db) => {
         const row = await one(db, "SELECT * FROM records WHERE patient = $1 AND cid = $2", [patient, cid]);
-        return row === undefined ? undefined : recordRow(row);
+        return row === undefined ? undefined : mappers.recordRow(row);
       }),
     );
   }
@@ -538,7 +516,7 @@ export class PostgresGatewayStore implements GatewayStore {
                ORDER BY created_at DESC, cid DESC LIMIT $3`,
               [patient, String(options.after), options.limit],
             );
-      return found.map(recordRow);
+      return found.map(mappers.recordRow);
     });
   }
 
@@ -557,7 +535,7 @@ export class PostgresGatewayStore implements GatewayStore {
       ]);
       if (row === undefined) return false;
       // A computed key in a literal defines an own property whatever the name (never the prototype).
-      const current = { ...scopeIdsOf(row), [consentAddress]: [...scopeIds] };
+      const current = { ...mappers.scopeIdsOf(row), [consentAddress]: [...scopeIds] };
       await changed(client, "UPDATE records SET scope_ids = $3::json WHERE patient = $1 AND cid = $2", [
         patient,
         cid,
@@ -577,14 +555,14 @@ export class PostgresGatewayStore implements GatewayStore {
     return this.#cached("wraps", [cid, recipient], () =>
       this.#run("read a wrap", async (db) => {
         const row = await one(db, "SELECT * FROM wraps WHERE cid = $1 AND recipient = $2", [cid, recipient]);
-        return row === undefined ? undefined : wrapRow(row);
+        return row === undefined ? undefined : mappers.wrapRow(row);
       }),
     );
   }
 
   async wrapsOf(cid: string): Promise<WrapRow[]> {
     return this.#run("list wraps", async (db) =>
-      (await rows(db, "SELECT * FROM wraps WHERE cid = $1 ORDER BY created_at, recipient", [cid])).map(wrapRow),
+      (await rows(db, "SELECT * FROM wraps WHERE cid = $1 ORDER BY created_at, recipient", [cid])).map(mappers.wrapRow),
     );
   }
 
@@ -611,7 +589,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async getManifestPointer(patient: string): Promise<ManifestPointerRow | undefined> {
     return this.#run("read a manifest pointer", async (db) => {
       const row = await one(db, "SELECT * FROM manifest_pointers WHERE patient = $1", [patient]);
-      return row === undefined ? undefined : manifestPointerRow(row);
+      return row === undefined ? undefined : mappers.manifestPointerRow(row);
     });
   }
 
@@ -637,7 +615,7 @@ export class PostgresGatewayStore implements GatewayStore {
                WHERE patient = $1 AND cid = $2 RETURNING *`,
               [patient, expected, next.cid, next.updatedAt],
             );
-      return row === undefined ? undefined : manifestPointerRow(row);
+      return row === undefined ? undefined : mappers.manifestPointerRow(row);
     });
   }
 
@@ -667,7 +645,7 @@ export class PostgresGatewayStore implements GatewayStore {
           patient,
           grantee,
         ]);
-        return row === undefined ? undefined : consentLinkRow(row);
+        return row === undefined ? undefined : mappers.consentLinkRow(row);
       }),
     );
   }
@@ -675,7 +653,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async consentLinksOf(patient: string): Promise<ConsentLinkRow[]> {
     return this.#run("list consent address links", async (db) =>
       (await rows(db, "SELECT * FROM consent_links WHERE patient = $1 ORDER BY grantee", [patient])).map(
-        consentLinkRow,
+        mappers.consentLinkRow,
       ),
     );
   }
@@ -687,7 +665,7 @@ export class PostgresGatewayStore implements GatewayStore {
         `SELECT * FROM consent_links WHERE consent_address = $1 ORDER BY issued_at DESC, patient DESC LIMIT 1`,
         [consentAddress],
       );
-      return row === undefined ? undefined : consentLinkRow(row);
+      return row === undefined ? undefined : mappers.consentLinkRow(row);
     });
   }
 
@@ -716,7 +694,7 @@ export class PostgresGatewayStore implements GatewayStore {
       );
       const stored = await one(db, "SELECT * FROM audit_logs WHERE origin = $1", [row.origin]);
       if (stored === undefined) throw new StoreFailureError(`the audit log "${row.origin}" vanished as it was claimed`);
-      const log = auditLogRow(stored);
+      const log = mappers.auditLogRow(stored);
       if (log.verifierKey === row.verifierKey) this.#origin = log.origin;
       return log;
     });
@@ -724,7 +702,7 @@ export class PostgresGatewayStore implements GatewayStore {
 
   async auditLogs(): Promise<AuditLogRow[]> {
     return this.#run("list the audit logs", async (db) =>
-      (await rows(db, "SELECT * FROM audit_logs ORDER BY origin")).map(auditLogRow),
+      (await rows(db, "SELECT * FROM audit_logs ORDER BY origin")).map(mappers.auditLogRow),
     );
   }
 
@@ -947,7 +925,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async getCheckIn(id: string): Promise<CheckInRow | undefined> {
     return this.#run("read a check-in", async (db) => {
       const row = await one(db, "SELECT * FROM check_ins WHERE id = $1", [id]);
-      return row === undefined ? undefined : checkInRow(row);
+      return row === undefined ? undefined : mappers.checkInRow(row);
     });
   }
 
@@ -1011,7 +989,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async getStatusList(issuer: string, name: string): Promise<StatusListRow | undefined> {
     return this.#run("read a status list", async (db) => {
       const row = await one(db, "SELECT * FROM status_lists WHERE issuer = $1 AND name = $2", [issuer, name]);
-      return row === undefined ? undefined : statusListRow(row);
+      return row === undefined ? undefined : mappers.statusListRow(row);
     });
   }
 
@@ -1034,7 +1012,7 @@ export class PostgresGatewayStore implements GatewayStore {
     return this.#cached("webhooks", [patient], () =>
       this.#run("read a webhook", async (db) => {
         const row = await one(db, "SELECT * FROM webhooks WHERE patient = $1", [patient]);
-        return row === undefined ? undefined : webhookRow(row);
+        return row === undefined ? undefined : mappers.webhookRow(row);
       }),
     );
   }
@@ -1064,7 +1042,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async getStagedUpload(cid: string, uploader: string): Promise<StagedUploadRow | undefined> {
     return this.#run("read a staged upload", async (db) => {
       const row = await one(db, "SELECT * FROM staged_uploads WHERE uploader = $1 AND cid = $2", [uploader, cid]);
-      return row === undefined ? undefined : stagedUploadRow(row);
+      return row === undefined ? undefined : mappers.stagedUploadRow(row);
     });
   }
 
@@ -1075,7 +1053,7 @@ export class PostgresGatewayStore implements GatewayStore {
         uploader,
         cid,
       ]);
-      return row === undefined ? undefined : stagedUploadRow(row);
+      return row === undefined ? undefined : mappers.stagedUploadRow(row);
     });
   }
 
@@ -1087,7 +1065,7 @@ export class PostgresGatewayStore implements GatewayStore {
           "SELECT * FROM staged_uploads WHERE expires_at <= $1 ORDER BY expires_at, uploader, cid LIMIT $2",
           [now, limit],
         )
-      ).map(stagedUploadRow),
+      ).map(mappers.stagedUploadRow),
     );
   }
 
@@ -1157,7 +1135,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async getStudy(studyId: string): Promise<StudyRow | undefined> {
     return this.#run("read a study", async (db) => {
       const row = await one(db, "SELECT * FROM studies WHERE study_id = $1", [studyId]);
-      return row === undefined ? undefined : studyRow(row);
+      return row === undefined ? undefined : mappers.studyRow(row);
     });
   }
 
@@ -1169,7 +1147,7 @@ export class PostgresGatewayStore implements GatewayStore {
             String(options.after),
             options.limit,
           ])
-      ).map(studyRow),
+      ).map(mappers.studyRow),
     );
   }
 
@@ -1202,7 +1180,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async getContribution(studyId: string, patient: string): Promise<ContributionRow | undefined> {
     return this.#run("read a contribution", async (db) => {
       const row = await one(db, "SELECT * FROM contributions WHERE study_id = $1 AND patient = $2", [studyId, patient]);
-      return row === undefined ? undefined : contributionRow(row);
+      return row === undefined ? undefined : mappers.contributionRow(row);
     });
   }
 
@@ -1213,14 +1191,14 @@ export class PostgresGatewayStore implements GatewayStore {
         studyId,
         patient,
       ]);
-      return { written: true, previous: row === undefined ? undefined : contributionRow(row) };
+      return { written: true, previous: row === undefined ? undefined : mappers.contributionRow(row) };
     });
   }
 
   async getTallySums(studyId: string): Promise<TallySumsRow | undefined> {
     return this.#run("read a study's tallies", async (db) => {
       const row = await one(db, "SELECT * FROM tally_sums WHERE study_id = $1", [studyId]);
-      return row === undefined ? undefined : tallySumsRow(row);
+      return row === undefined ? undefined : mappers.tallySumsRow(row);
     });
   }
 
@@ -1236,14 +1214,14 @@ export class PostgresGatewayStore implements GatewayStore {
             String(options.after),
             options.limit,
           ])
-      ).map(contributionRow),
+      ).map(mappers.contributionRow),
     );
   }
 
   async contributionsOf(patient: string): Promise<ContributionRow[]> {
     return this.#run("list a patient's contributions", async (db) =>
       (await rows(db, "SELECT * FROM contributions WHERE patient = $1 ORDER BY study_id", [patient])).map(
-        contributionRow,
+        mappers.contributionRow,
       ),
     );
   }
@@ -1251,7 +1229,7 @@ export class PostgresGatewayStore implements GatewayStore {
   async contributionByCid(studyId: string, cid: string): Promise<ContributionRow | undefined> {
     return this.#run("read a contribution", async (db) => {
       const row = await one(db, "SELECT * FROM contributions WHERE cid = $1 AND study_id = $2 LIMIT 1", [cid, studyId]);
-      return row === undefined ? undefined : contributionRow(row);
+      return row === undefined ? undefined : mappers.contributionRow(row);
     });
   }
 
@@ -1280,7 +1258,7 @@ export class PostgresGatewayStore implements GatewayStore {
           studyId,
           dimension,
         ])
-      ).map(aggregateReleaseRow),
+      ).map(mappers.aggregateReleaseRow),
     );
   }
 
@@ -1327,7 +1305,7 @@ export class PostgresGatewayStore implements GatewayStore {
         id,
         studyId,
       ]);
-      return row === undefined || int(row, "expires_at") <= now ? undefined : aggregateQueryRow(row);
+      return row === undefined || int(row, "expires_at") <= now ? undefined : mappers.aggregateQueryRow(row);
     });
   }
 
@@ -1435,7 +1413,7 @@ async function logRange(db: Queryable, origin: string, from: number, to: number)
       from,
       to,
     ])
-  ).map(auditRow);
+  ).map(mappers.auditRow);
 }
 
 async function logOf(db: Queryable, origin: string, patient: string, options: ListOptions): Promise<AuditRow[]> {
@@ -1446,12 +1424,12 @@ async function logOf(db: Queryable, origin: string, patient: string, options: Li
       afterNumber(options),
       options.limit,
     ])
-  ).map(auditRow);
+  ).map(mappers.auditRow);
 }
 
 async function checkpointOf(db: Queryable, origin: string, size: number): Promise<CheckpointRow | undefined> {
   const row = await one(db, "SELECT * FROM checkpoints WHERE origin = $1 AND size = $2", [origin, size]);
-  return row === undefined ? undefined : checkpointRow(row);
+  return row === undefined ? undefined : mappers.checkpointRow(row);
 }
 
 async function latestCheckpointOf(
@@ -1466,7 +1444,7 @@ async function latestCheckpointOf(
       : "SELECT * FROM checkpoints WHERE origin = $1 ORDER BY size DESC LIMIT 1",
     [origin],
   );
-  return row === undefined ? undefined : checkpointRow(row);
+  return row === undefined ? undefined : mappers.checkpointRow(row);
 }
 
 async function checkpointsOf(db: Queryable, origin: string, options: ListOptions): Promise<CheckpointRow[]> {
@@ -1476,7 +1454,7 @@ async function checkpointsOf(db: Queryable, origin: string, options: ListOptions
       afterNumber(options),
       options.limit,
     ])
-  ).map(checkpointRow);
+  ).map(mappers.checkpointRow);
 }
 
 /**
@@ -1533,7 +1511,7 @@ async function replaceContribution(client: PoolClient, row: ContributionRow): Pr
          WHERE study_id = $1 AND patient = $2`,
         values,
       );
-      return contributionRow(previous);
+      return mappers.contributionRow(previous);
     }
     const inserted = await changed(
       client,

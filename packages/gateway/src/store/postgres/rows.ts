@@ -29,24 +29,5 @@ function bytes(row: Row, column: string): Uint8Array {
   return new Uint8Array(value);
 }
 
-export const {
-  sessionRow,
-  sessionRoleRow,
-  recordRow,
-  scopeIdsOf,
-  wrapRow,
-  manifestPointerRow,
-  consentLinkRow,
-  auditLogRow,
-  auditRow,
-  checkpointRow,
-  checkInRow,
-  statusListRow,
-  webhookRow,
-  stagedUploadRow,
-  studyRow,
-  contributionRow,
-  tallySumsRow,
-  aggregateReleaseRow,
-  aggregateQueryRow,
-} = rowMappers({ text, int, bytes, json: (row, column) => row[column] });
+/** The interface's rows from pg's rows. */
+export const mappers = rowMappers({ text, int, bytes, json: (row, column) => row[column] });

@@ -277,7 +277,7 @@ export class SqliteGatewayStore implements GatewayStore {
     this.#lock = lock;
     this.file = file;
     const held = db.prepare("SELECT * FROM audit_logs").get();
-    this.#log = held === undefined ? undefined : auditLogRow(held);
+    this.#log = held === undefined ? undefined : mappers.auditLogRow(held);
   }
 
   // ---- plumbing
@@ -396,7 +396,7 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run("read a session", () =>
       this.#cached("sessions", id, () => {
         const row = this.#get("SELECT * FROM sessions WHERE id = $id", { id });
-        return row === undefined ? undefined : sessionRow(row);
+        return row === undefined ? undefined : mappers.sessionRow(row);
       }),
     );
   }
@@ -444,7 +444,7 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run("read session roles", () =>
       this.#cached("session_roles", sessionId, () =>
         this.#all("SELECT * FROM session_roles WHERE session_id = $sessionId ORDER BY role", { sessionId }).map(
-          sessionRoleRow,
+          mappers.sessionRoleRow,
         ),
       ),
     );
@@ -483,7 +483,7 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run("read a record", () =>
       this.#cached("records", cacheKey(patient, cid), () => {
         const row = this.#get("SELECT * FROM records WHERE patient = $patient AND cid = $cid", { patient, cid });
-        return row === undefined ? undefined : recordRow(row);
+        return row === undefined ? undefined : mappers.recordRow(row);
       }),
     );
   }
@@ -503,7 +503,7 @@ export class SqliteGatewayStore implements GatewayStore {
                ORDER BY created_at DESC, cid DESC LIMIT $limit`,
               { patient, after: String(options.after), limit: options.limit },
             );
-      return rows.map(recordRow);
+      return rows.map(mappers.recordRow);
     });
   }
 
@@ -516,7 +516,7 @@ export class SqliteGatewayStore implements GatewayStore {
         });
         if (row === undefined) return false;
         // A computed key in a literal defines an own property whatever the name (never the prototype).
-        const current = { ...scopeIdsOf(row), [consentAddress]: [...scopeIds] };
+        const current = { ...mappers.scopeIdsOf(row), [consentAddress]: [...scopeIds] };
         this.#change("UPDATE records SET scope_ids = $scopeIds WHERE patient = $patient AND cid = $cid", {
           patient,
           cid,
@@ -547,7 +547,7 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run("read a wrap", () =>
       this.#cached("wraps", cacheKey(cid, recipient), () => {
         const row = this.#get("SELECT * FROM wraps WHERE cid = $cid AND recipient = $recipient", { cid, recipient });
-        return row === undefined ? undefined : wrapRow(row);
+        return row === undefined ? undefined : mappers.wrapRow(row);
       }),
     );
   }
@@ -555,7 +555,7 @@ export class SqliteGatewayStore implements GatewayStore {
   /** Every wrap of a CID (its recipients), oldest first. */
   async wrapsOf(cid: string): Promise<WrapRow[]> {
     return this.#run("list wraps", () =>
-      this.#all("SELECT * FROM wraps WHERE cid = $cid ORDER BY created_at, recipient", { cid }).map(wrapRow),
+      this.#all("SELECT * FROM wraps WHERE cid = $cid ORDER BY created_at, recipient", { cid }).map(mappers.wrapRow),
     );
   }
 
@@ -576,7 +576,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getManifestPointer(patient: string): Promise<ManifestPointerRow | undefined> {
     return this.#run("read a manifest pointer", () => {
       const row = this.#get("SELECT * FROM manifest_pointers WHERE patient = $patient", { patient });
-      return row === undefined ? undefined : manifestPointerRow(row);
+      return row === undefined ? undefined : mappers.manifestPointerRow(row);
     });
   }
 
@@ -599,7 +599,7 @@ export class SqliteGatewayStore implements GatewayStore {
                WHERE patient = $patient AND cid = $expected RETURNING *`,
               { patient, expected, cid: next.cid, updatedAt: next.updatedAt },
             );
-      return row === undefined ? undefined : manifestPointerRow(row);
+      return row === undefined ? undefined : mappers.manifestPointerRow(row);
     });
   }
 
@@ -633,7 +633,7 @@ export class SqliteGatewayStore implements GatewayStore {
           patient,
           grantee,
         });
-        return row === undefined ? undefined : consentLinkRow(row);
+        return row === undefined ? undefined : mappers.consentLinkRow(row);
       }),
     );
   }
@@ -642,7 +642,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async consentLinksOf(patient: string): Promise<ConsentLinkRow[]> {
     return this.#run("list consent address links", () =>
       this.#all("SELECT * FROM consent_links WHERE patient = $patient ORDER BY grantee", { patient }).map(
-        consentLinkRow,
+        mappers.consentLinkRow,
       ),
     );
   }
@@ -655,7 +655,7 @@ export class SqliteGatewayStore implements GatewayStore {
          ORDER BY issued_at DESC, patient DESC LIMIT 1`,
         { consentAddress },
       );
-      return row === undefined ? undefined : consentLinkRow(row);
+      return row === undefined ? undefined : mappers.consentLinkRow(row);
     });
   }
 
@@ -678,7 +678,7 @@ export class SqliteGatewayStore implements GatewayStore {
           this.#log = { ...row };
           return { ...row };
         }
-        const log = auditLogRow(held);
+        const log = mappers.auditLogRow(held);
         if (log.origin !== row.origin) {
           throw new AuditLogClaimError(
             "AUDIT_LOG_HELD",
@@ -694,7 +694,7 @@ export class SqliteGatewayStore implements GatewayStore {
 
   async auditLogs(): Promise<AuditLogRow[]> {
     return this.#run("list the audit logs", () =>
-      this.#all("SELECT * FROM audit_logs ORDER BY origin").map(auditLogRow),
+      this.#all("SELECT * FROM audit_logs ORDER BY origin").map(mappers.auditLogRow),
     );
   }
 
@@ -756,7 +756,7 @@ export class SqliteGatewayStore implements GatewayStore {
       const stored = this.#all("SELECT * FROM audit_events WHERE idx >= $start AND idx < $end ORDER BY idx", {
         start,
         end: start + events.length,
-      }).map(auditRow);
+      }).map(mappers.auditRow);
       const whole =
         stored.length === events.length &&
         stored.every((row, i) => row.patient === events[i]!.patient && same(row.event, events[i]!.event));
@@ -776,7 +776,9 @@ export class SqliteGatewayStore implements GatewayStore {
 
   async auditRange(from: number, to: number): Promise<AuditRow[]> {
     return this.#run("read audit events", () =>
-      this.#all("SELECT * FROM audit_events WHERE idx >= $from AND idx < $to ORDER BY idx", { from, to }).map(auditRow),
+      this.#all("SELECT * FROM audit_events WHERE idx >= $from AND idx < $to ORDER BY idx", { from, to }).map(
+        mappers.auditRow,
+      ),
     );
   }
 
@@ -786,7 +788,7 @@ export class SqliteGatewayStore implements GatewayStore {
         patient,
         after: options.after === undefined ? -1 : Number(options.after),
         limit: options.limit,
-      }).map(auditRow),
+      }).map(mappers.auditRow),
     );
   }
 
@@ -840,7 +842,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getCheckpoint(size: number): Promise<CheckpointRow | undefined> {
     return this.#run("read a checkpoint", () => {
       const row = this.#get("SELECT * FROM checkpoints WHERE size = $size", { size });
-      return row === undefined ? undefined : checkpointRow(row);
+      return row === undefined ? undefined : mappers.checkpointRow(row);
     });
   }
 
@@ -850,7 +852,7 @@ export class SqliteGatewayStore implements GatewayStore {
         options.anchored === true
           ? this.#get("SELECT * FROM checkpoints WHERE anchor_tx IS NOT NULL ORDER BY size DESC LIMIT 1")
           : this.#get("SELECT * FROM checkpoints ORDER BY size DESC LIMIT 1");
-      return row === undefined ? undefined : checkpointRow(row);
+      return row === undefined ? undefined : mappers.checkpointRow(row);
     });
   }
 
@@ -860,7 +862,7 @@ export class SqliteGatewayStore implements GatewayStore {
       this.#all("SELECT * FROM checkpoints WHERE size > $after ORDER BY size LIMIT $limit", {
         after: options.after === undefined ? -1 : Number(options.after),
         limit: options.limit,
-      }).map(checkpointRow),
+      }).map(mappers.checkpointRow),
     );
   }
 
@@ -890,7 +892,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getCheckIn(id: string): Promise<CheckInRow | undefined> {
     return this.#run("read a check-in", () => {
       const row = this.#get("SELECT * FROM check_ins WHERE id = $id", { id });
-      return row === undefined ? undefined : checkInRow(row);
+      return row === undefined ? undefined : mappers.checkInRow(row);
     });
   }
 
@@ -953,7 +955,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getStatusList(issuer: string, name: string): Promise<StatusListRow | undefined> {
     return this.#run("read a status list", () => {
       const row = this.#get("SELECT * FROM status_lists WHERE issuer = $issuer AND name = $name", { issuer, name });
-      return row === undefined ? undefined : statusListRow(row);
+      return row === undefined ? undefined : mappers.statusListRow(row);
     });
   }
 
@@ -974,7 +976,7 @@ export class SqliteGatewayStore implements GatewayStore {
     return this.#run("read a webhook", () =>
       this.#cached("webhooks", patient, () => {
         const row = this.#get("SELECT * FROM webhooks WHERE patient = $patient", { patient });
-        return row === undefined ? undefined : webhookRow(row);
+        return row === undefined ? undefined : mappers.webhookRow(row);
       }),
     );
   }
@@ -1004,7 +1006,7 @@ export class SqliteGatewayStore implements GatewayStore {
         uploader,
         cid,
       });
-      return row === undefined ? undefined : stagedUploadRow(row);
+      return row === undefined ? undefined : mappers.stagedUploadRow(row);
     });
   }
 
@@ -1015,7 +1017,7 @@ export class SqliteGatewayStore implements GatewayStore {
         uploader,
         cid,
       });
-      return row === undefined ? undefined : stagedUploadRow(row);
+      return row === undefined ? undefined : mappers.stagedUploadRow(row);
     });
   }
 
@@ -1024,7 +1026,7 @@ export class SqliteGatewayStore implements GatewayStore {
       this.#all(
         `SELECT * FROM staged_uploads WHERE expires_at <= $now ORDER BY expires_at, uploader, cid LIMIT $limit`,
         { now, limit },
-      ).map(stagedUploadRow),
+      ).map(mappers.stagedUploadRow),
     );
   }
 
@@ -1078,7 +1080,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getStudy(studyId: string): Promise<StudyRow | undefined> {
     return this.#run("read a study", () => {
       const row = this.#get("SELECT * FROM studies WHERE study_id = $studyId", { studyId });
-      return row === undefined ? undefined : studyRow(row);
+      return row === undefined ? undefined : mappers.studyRow(row);
     });
   }
 
@@ -1089,7 +1091,7 @@ export class SqliteGatewayStore implements GatewayStore {
           ? "SELECT * FROM studies ORDER BY study_id LIMIT $limit"
           : "SELECT * FROM studies WHERE study_id > $after ORDER BY study_id LIMIT $limit",
         { limit: options.limit, ...(options.after === undefined ? {} : { after: String(options.after) }) },
-      ).map(studyRow),
+      ).map(mappers.studyRow),
     );
   }
 
@@ -1128,7 +1130,7 @@ export class SqliteGatewayStore implements GatewayStore {
              facts = excluded.facts, created_at = excluded.created_at`,
           { ...row, facts: row.facts === null ? null : JSON.stringify(row.facts) },
         );
-        return { written: true, previous: previous === undefined ? undefined : contributionRow(previous) };
+        return { written: true, previous: previous === undefined ? undefined : mappers.contributionRow(previous) };
       }),
     );
   }
@@ -1149,7 +1151,7 @@ export class SqliteGatewayStore implements GatewayStore {
   async getTallySums(studyId: string): Promise<TallySumsRow | undefined> {
     return this.#run("read a study's tallies", () => {
       const row = this.#get("SELECT * FROM tally_sums WHERE study_id = $studyId", { studyId });
-      return row === undefined ? undefined : tallySumsRow(row);
+      return row === undefined ? undefined : mappers.tallySumsRow(row);
     });
   }
 
@@ -1159,7 +1161,7 @@ export class SqliteGatewayStore implements GatewayStore {
         studyId,
         patient,
       });
-      return row === undefined ? undefined : contributionRow(row);
+      return row === undefined ? undefined : mappers.contributionRow(row);
     });
   }
 
@@ -1171,7 +1173,7 @@ export class SqliteGatewayStore implements GatewayStore {
           "DELETE FROM contributions WHERE study_id = $studyId AND patient = $patient RETURNING *",
           { studyId, patient },
         );
-        return { written: true, previous: row === undefined ? undefined : contributionRow(row) };
+        return { written: true, previous: row === undefined ? undefined : mappers.contributionRow(row) };
       }),
     );
   }
@@ -1183,14 +1185,14 @@ export class SqliteGatewayStore implements GatewayStore {
           ? "SELECT * FROM contributions WHERE study_id = $studyId ORDER BY patient LIMIT $limit"
           : "SELECT * FROM contributions WHERE study_id = $studyId AND patient > $after ORDER BY patient LIMIT $limit",
         { studyId, limit: options.limit, ...(options.after === undefined ? {} : { after: String(options.after) }) },
-      ).map(contributionRow),
+      ).map(mappers.contributionRow),
     );
   }
 
   async contributionsOf(patient: string): Promise<ContributionRow[]> {
     return this.#run("list a patient's contributions", () =>
       this.#all("SELECT * FROM contributions WHERE patient = $patient ORDER BY study_id", { patient }).map(
-        contributionRow,
+        mappers.contributionRow,
       ),
     );
   }
@@ -1201,7 +1203,7 @@ export class SqliteGatewayStore implements GatewayStore {
         cid,
         studyId,
       });
-      return row === undefined ? undefined : contributionRow(row);
+      return row === undefined ? undefined : mappers.contributionRow(row);
     });
   }
 
@@ -1235,7 +1237,7 @@ export class SqliteGatewayStore implements GatewayStore {
       this.#all("SELECT * FROM aggregate_releases WHERE study_id = $studyId AND dimension = $dimension ORDER BY seq", {
         studyId,
         dimension,
-      }).map(aggregateReleaseRow),
+      }).map(mappers.aggregateReleaseRow),
     );
   }
 
@@ -1277,7 +1279,7 @@ export class SqliteGatewayStore implements GatewayStore {
         id,
         studyId,
       });
-      return row === undefined || int(row, "expires_at") <= now ? undefined : aggregateQueryRow(row);
+      return row === undefined || int(row, "expires_at") <= now ? undefined : mappers.aggregateQueryRow(row);
     });
   }
 
@@ -1420,24 +1422,4 @@ function json(row: Row, column: string): unknown {
   }
 }
 
-const {
-  sessionRow,
-  sessionRoleRow,
-  recordRow,
-  scopeIdsOf,
-  wrapRow,
-  manifestPointerRow,
-  consentLinkRow,
-  auditLogRow,
-  auditRow,
-  checkpointRow,
-  checkInRow,
-  statusListRow,
-  webhookRow,
-  stagedUploadRow,
-  studyRow,
-  contributionRow,
-  tallySumsRow,
-  aggregateReleaseRow,
-  aggregateQueryRow,
-} = rowMappers({ text, int, bytes, json });
+const mappers = rowMappers({ text, int, bytes, json });
