@@ -12,18 +12,7 @@ import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import { expect } from "chai";
 import { ConsentRegistryClient, Purpose, TransactionSender, startLocalChain, type LocalChain } from "@hygeia/chain";
-import { startCluster, type Cluster } from "../support/cluster.ts";
-import {
-  TREATMENT,
-  call,
-  expectOk,
-  expectProblem,
-  keyPath,
-  patientWithRecords,
-  sleep,
-  waitFor,
-  type Parties,
-} from "./helpers.ts";
+import { TREATMENT, call, expectOk, expectProblem, keyPath, sleep, waitFor, useCluster } from "./helpers.ts";
 
 const STALE_AFTER_MS = 5000;
 
@@ -36,38 +25,19 @@ interface Outcome {
 }
 
 describe("scale faults: the chain node stopped and started again under running gateways", function () {
-  let cluster: Cluster | undefined;
-  let parties: Parties;
-  let failed = false;
   let restarted: LocalChain | undefined;
   let stateDir: string | undefined;
-
-  before(async function () {
-    this.timeout(300_000);
-    cluster = await startCluster({ gateways: 2, anchorEveryMs: 600_000 });
-    try {
-      parties = await patientWithRecords(cluster, 2);
-    } catch (error) {
-      failed = true;
-      if (error instanceof Error) error.message += `\n${await cluster.failureReport()}`;
-      throw error;
-    }
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === "failed") failed = true;
-  });
-  after(async function () {
-    this.timeout(120_000);
-    if (failed && cluster) process.stderr.write(`${await cluster.failureReport(40)}\n`);
-    await cluster?.close({ keepLogs: failed || process.env.HYGEIA_SCALE_KEEP_LOGS === "1" });
-    await restarted?.stop();
-    if (stateDir) await rm(stateDir, { recursive: true, force: true });
+  const suite = useCluster({ gateways: 2, anchorEveryMs: 600_000 }, 2, {
+    afterClose: async () => {
+      await restarted?.stop();
+      if (stateDir) await rm(stateDir, { recursive: true, force: true });
+    },
   });
 
   it("refuses releases while the index is stale, names the chain in /readyz, resumes alone, honours the last revoke", async function () {
     this.timeout(300_000);
-    const stack = cluster!;
-    const { patient, patientAddress, clinicAddress, clinicToken, records } = parties;
+    const stack = suite.cluster;
+    const { patient, patientAddress, clinicAddress, clinicToken, records } = suite.parties;
     const [kept, revoked] = [records[0]!, records[1]!];
     const pids = stack.gateways.map((g) => g.pid);
 

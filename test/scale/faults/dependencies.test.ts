@@ -11,7 +11,6 @@ import { expect } from "chai";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
-import { startCluster, type Cluster } from "../support/cluster.ts";
 import {
   TREATMENT,
   addRecord,
@@ -21,10 +20,9 @@ import {
   expectProblem,
   keyPath,
   patientEvents,
-  patientWithRecords,
   sampleWrap,
   waitFor,
-  type Parties,
+  useCluster,
 } from "./helpers.ts";
 
 const IPFS_TIMEOUT_MS = 2000;
@@ -48,34 +46,12 @@ interface Outcome {
 }
 
 describe("scale faults: PostgreSQL restarted and IPFS stopped under running gateways", function () {
-  let cluster: Cluster | undefined;
-  let parties: Parties;
-  let failed = false;
-
-  before(async function () {
-    this.timeout(300_000);
-    cluster = await startCluster({ gateways: 2, env: { HYGEIA_IPFS_TIMEOUT_MS: String(IPFS_TIMEOUT_MS) } });
-    try {
-      parties = await patientWithRecords(cluster, 4);
-    } catch (error) {
-      failed = true;
-      if (error instanceof Error) error.message += `\n${await cluster.failureReport()}`;
-      throw error;
-    }
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === "failed") failed = true;
-  });
-  after(async function () {
-    this.timeout(120_000);
-    if (failed && cluster) process.stderr.write(`${await cluster.failureReport(40)}\n`);
-    await cluster?.close({ keepLogs: failed || process.env.HYGEIA_SCALE_KEEP_LOGS === "1" });
-  });
+  const suite = useCluster({ gateways: 2, env: { HYGEIA_IPFS_TIMEOUT_MS: String(IPFS_TIMEOUT_MS) } }, 4);
 
   it("PostgreSQL restarted while releases run: clean 503s naming the database, then service, no lost event", async function () {
     this.timeout(300_000);
-    const stack = cluster!;
-    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = parties;
+    const stack = suite.cluster;
+    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = suite.parties;
     const pids = stack.gateways.map((g) => g.pid);
     const outcomes: Outcome[] = [];
     const networkErrors: string[] = [];
@@ -158,8 +134,8 @@ describe("scale faults: PostgreSQL restarted and IPFS stopped under running gate
 
   it("IPFS stopped: uploads and fetches are 503 problems naming IPFS within the timeout, nothing stored; then back", async function () {
     this.timeout(300_000);
-    const stack = cluster!;
-    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = parties;
+    const stack = suite.cluster;
+    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = suite.parties;
     const db = await database(stack);
     const count = async () => {
       const recordsCount = await db.query<{ n: string }>("SELECT count(*) AS n FROM records");
@@ -256,8 +232,8 @@ describe("scale faults: PostgreSQL restarted and IPFS stopped under running gate
   });
   it("IPFS hung (its daemon SIGSTOPped): uploads and fetches are 503 problems naming IPFS within the timeout; then back", async function () {
     this.timeout(180_000);
-    const stack = cluster!;
-    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = parties;
+    const stack = suite.cluster;
+    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = suite.parties;
     const pid = listenerPid(Number(new URL(stack.ipfs.url).port));
     process.kill(pid, "SIGSTOP");
     try {

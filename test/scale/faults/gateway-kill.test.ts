@@ -11,7 +11,6 @@ import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { AuditAnchorClient } from "@hygeia/chain";
 import { PatientClient } from "@hygeia/sdk";
-import { startCluster, type Cluster } from "../support/cluster.ts";
 import {
   TREATMENT,
   addRecord,
@@ -20,12 +19,11 @@ import {
   expectOk,
   keyPath,
   patientEvents,
-  patientWithRecords,
   signIn,
   sleep,
   storeDamage,
   waitFor,
-  type Parties,
+  useCluster,
 } from "./helpers.ts";
 
 const VICTIM_ANCHOR_MS = 45_000;
@@ -38,38 +36,19 @@ interface Release {
 }
 
 describe("scale faults: kill -9 of a gateway mid-upload, mid-burst, with unanchored audit events", function () {
-  let cluster: Cluster | undefined;
-  let parties: Parties;
-  let failed = false;
-
-  before(async function () {
-    this.timeout(300_000);
-    cluster = await startCluster({
+  const suite = useCluster(
+    {
       gateways: 2,
       env: (i): Record<string, string> => (i === 1 ? { HYGEIA_AUDIT_ANCHOR_MS: String(VICTIM_ANCHOR_MS) } : {}),
-    });
-    try {
-      parties = await patientWithRecords(cluster, 6);
-    } catch (error) {
-      failed = true;
-      if (error instanceof Error) error.message += `\n${await cluster.failureReport()}`;
-      throw error;
-    }
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === "failed") failed = true;
-  });
-  after(async function () {
-    this.timeout(120_000);
-    if (failed && cluster) process.stderr.write(`${await cluster.failureReport(40)}\n`);
-    await cluster?.close({ keepLogs: failed || process.env.HYGEIA_SCALE_KEEP_LOGS === "1" });
-  });
+    },
+    6,
+  );
 
   it("loses no acknowledged release's event, anchors the pending batch after the restart, leaves no half-written row", async function () {
     this.timeout(300_000);
-    const stack = cluster!;
+    const stack = suite.cluster;
     const victim = stack.gateways[1]!;
-    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = parties;
+    const { patientAddress, clinicAddress, patientToken, clinicToken, records } = suite.parties;
     const startedAt = Date.now();
 
     // (a) A large upload streamed slowly to the victim: 64 KiB every 20 ms (about 3 MiB/s), 200 MiB in all: far more
@@ -239,7 +218,7 @@ describe("scale faults: kill -9 of a gateway mid-upload, mid-burst, with unancho
 
     // The patient's audit verification over both logs, through the SDK (anchors read from the chain).
     const patient = await PatientClient.connect({
-      signer: parties.patient,
+      signer: suite.parties.patient,
       connection: { gatewayUrl: stack.url, rpcUrl: stack.local.rpcUrl },
     });
     let report = await patient.audit.verify();

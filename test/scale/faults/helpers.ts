@@ -10,7 +10,7 @@ import pg from "pg";
 import { ConsentRegistryClient, Purpose, TransactionSender } from "@hygeia/chain";
 import { generateDataKey, generateX25519KeyPair, wrapKey } from "@hygeia/crypto";
 import { signIn } from "../../../packages/gateway/bench/gateway-client.ts";
-import type { Cluster } from "../support/cluster.ts";
+import { startCluster, type Cluster, type ClusterOptions } from "../support/cluster.ts";
 
 export { signIn };
 
@@ -315,4 +315,51 @@ export async function peakRssMb(pid: number | undefined): Promise<number | undef
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The hooks of a fault suite, registered in the calling `describe`: a cluster started before its tests with a patient
+ * holding `records` records (parties); after them, the suite's own leftovers (`beforeClose`: what would hold the
+ * gateways' close open; `afterClose`: what they still use while closing), the cluster's failure report printed and
+ * its logs kept when anything failed, the cluster closed. The returned getters hold once `before` ran.
+ */
+export function useCluster(
+  options: ClusterOptions,
+  records: number,
+  cleanup: { beforeClose?: () => Promise<void> | void; afterClose?: () => Promise<void> | void } = {},
+): { readonly cluster: Cluster; readonly parties: Parties } {
+  let cluster: Cluster | undefined;
+  let parties: Parties | undefined;
+  let failed = false;
+  before(async function () {
+    this.timeout(300_000);
+    cluster = await startCluster(options);
+    try {
+      parties = await patientWithRecords(cluster, records);
+    } catch (error) {
+      failed = true;
+      if (error instanceof Error) error.message += `\n${await cluster.failureReport()}`;
+      throw error;
+    }
+  });
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") failed = true;
+  });
+  after(async function () {
+    this.timeout(120_000);
+    await cleanup.beforeClose?.();
+    if (failed && cluster) process.stderr.write(`${await cluster.failureReport(40)}\n`);
+    await cluster?.close({ keepLogs: failed || process.env.HYGEIA_SCALE_KEEP_LOGS === "1" });
+    await cleanup.afterClose?.();
+  });
+  return {
+    get cluster(): Cluster {
+      if (!cluster) throw new Error("the cluster is not started (before() failed)");
+      return cluster;
+    },
+    get parties(): Parties {
+      if (!parties) throw new Error("the parties are not set up (before() failed)");
+      return parties;
+    },
+  };
 }

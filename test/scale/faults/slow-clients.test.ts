@@ -7,18 +7,7 @@
 // bounded.
 import { connect, type Socket } from "node:net";
 import { expect } from "chai";
-import { startCluster, type Cluster } from "../support/cluster.ts";
-import {
-  TREATMENT,
-  call,
-  expectProblem,
-  keyPath,
-  patientWithRecords,
-  peakRssMb,
-  sleep,
-  waitFor,
-  type Parties,
-} from "./helpers.ts";
+import { TREATMENT, call, expectProblem, keyPath, peakRssMb, sleep, waitFor, useCluster } from "./helpers.ts";
 
 const RATE_LIMIT_PER_IP = 300;
 const IDLE = 150;
@@ -65,39 +54,20 @@ function hold(url: string, kind: Held["kind"]): Promise<Held> {
 }
 
 describe("scale faults: slow clients, idle sockets and a request flood at 2 gateways", function () {
-  let cluster: Cluster | undefined;
-  let parties: Parties;
-  let failed = false;
   const held: Held[] = [];
-
-  before(async function () {
-    this.timeout(300_000);
-    cluster = await startCluster({ gateways: 2, env: { HYGEIA_RATE_LIMIT_PER_IP: String(RATE_LIMIT_PER_IP) } });
-    try {
-      parties = await patientWithRecords(cluster, 2);
-    } catch (error) {
-      failed = true;
-      if (error instanceof Error) error.message += `\n${await cluster.failureReport()}`;
-      throw error;
-    }
-  });
-  afterEach(function () {
-    if (this.currentTest?.state === "failed") failed = true;
-  });
-  after(async function () {
-    this.timeout(120_000);
-    for (const h of held) {
-      clearInterval(h.timer);
-      h.socket.destroy();
-    }
-    if (failed && cluster) process.stderr.write(`${await cluster.failureReport(40)}\n`);
-    await cluster?.close({ keepLogs: failed || process.env.HYGEIA_SCALE_KEEP_LOGS === "1" });
+  const suite = useCluster({ gateways: 2, env: { HYGEIA_RATE_LIMIT_PER_IP: String(RATE_LIMIT_PER_IP) } }, 2, {
+    beforeClose: () => {
+      for (const h of held) {
+        clearInterval(h.timer);
+        h.socket.destroy();
+      }
+    },
   });
 
   it("closes slow and idle sockets by its timeouts, answers a flood with 429, serves others, stays bounded", async function () {
     this.timeout(400_000);
-    const stack = cluster!;
-    const { patientAddress, clinicToken, records } = parties;
+    const stack = suite.cluster;
+    const { patientAddress, clinicToken, records } = suite.parties;
     const started = Date.now();
 
     // The slow and idle sockets, at each gateway.
