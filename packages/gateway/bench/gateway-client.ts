@@ -22,14 +22,21 @@ export async function freePort(): Promise<number> {
 
 export interface HttpAnswer {
   status: number;
+  headers: Headers;
+  text: string;
+  /** The body parsed as JSON; the text itself when it is not JSON; undefined when empty. */
   json: unknown;
 }
 
+/**
+ * One request, its whole body read (bench:gateway, bench:scale and the scale fault tests). A network failure (a
+ * killed gateway, a closed socket) rejects.
+ */
 export async function http(
   base: string,
   method: string,
   path: string,
-  options: { token?: string; json?: unknown; body?: Uint8Array; contentType?: string } = {},
+  options: { token?: string; json?: unknown; body?: Uint8Array; contentType?: string; signal?: AbortSignal } = {},
 ): Promise<HttpAnswer> {
   const headers: Record<string, string> = {};
   if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -41,7 +48,12 @@ export async function http(
     headers["content-type"] = options.contentType ?? "application/octet-stream";
     body = options.body;
   }
-  const response = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body }) });
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body }),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   const text = await response.text();
   let json: unknown = undefined;
   try {
@@ -49,7 +61,7 @@ export async function http(
   } catch {
     json = text;
   }
-  return { status: response.status, json };
+  return { status: response.status, headers: response.headers, text, json };
 }
 
 export function expectStatus(answer: HttpAnswer, status: number, what: string): Record<string, unknown> {

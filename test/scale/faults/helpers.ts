@@ -9,50 +9,14 @@ import { CID } from "multiformats/cid";
 import pg from "pg";
 import { ConsentRegistryClient, Purpose, TransactionSender } from "@hygeia/chain";
 import { generateDataKey, generateX25519KeyPair, wrapKey } from "@hygeia/crypto";
-import { signIn } from "../../../packages/gateway/bench/gateway-client.ts";
+import { http, signIn, type HttpAnswer } from "../../../packages/gateway/bench/gateway-client.ts";
 import { startCluster, type Cluster, type ClusterOptions } from "../support/cluster.ts";
 
 export { signIn };
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-  json: unknown;
-}
-
-/** One request; the whole body is read. A network failure (a killed gateway, a closed socket) rejects. */
-export async function call(
-  base: string,
-  method: string,
-  path: string,
-  options: { token?: string; json?: unknown; body?: Uint8Array; signal?: AbortSignal } = {},
-): Promise<Answer> {
-  const headers: Record<string, string> = {};
-  if (options.token) headers.authorization = `Bearer ${options.token}`;
-  let body: string | Uint8Array | undefined;
-  if (options.json !== undefined) {
-    headers["content-type"] = "application/json";
-    body = JSON.stringify(options.json);
-  } else if (options.body) {
-    headers["content-type"] = "application/octet-stream";
-    body = options.body;
-  }
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers,
-    ...(body === undefined ? {} : { body }),
-    ...(options.signal ? { signal: options.signal } : {}),
-  });
-  const text = await response.text();
-  let json: unknown;
-  try {
-    json = text === "" ? undefined : JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: response.status, headers: response.headers, text, json };
-}
+/** One request (bench/gateway-client.ts's): `call(base, method, path, { token, json, body, signal })`. */
+export const call = http;
+export type Answer = HttpAnswer;
 
 export function expectOk(answer: Answer, status: number, what: string): Record<string, unknown> {
   expect(answer.status, `${what}: ${answer.text.slice(0, 500)}`).to.equal(status);
