@@ -11,6 +11,8 @@ export default tseslint.config(
       "coverage/",
       "types/",
       ".hygeia/",
+      "packages/web/dist/",
+      "packages/web/test-output/",
       "packages/*/src/generated/",
     ],
   },

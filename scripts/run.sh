@@ -26,7 +26,14 @@ fi
 task="${1:-}"; shift || true
 case "$task" in
   setup) echo "setup: done (Node $(node -v))" ;;
-  start) exec node scripts/start.ts "$@" ;;
+  start)
+    # The web pages the gateway serves at /: built when missing or older than any package's source.
+    web_index=packages/web/dist/index.html
+    if [ ! -f "$web_index" ] || [ -n "$(find packages/*/src packages/web/index.html -newer "$web_index" -print -quit)" ]; then
+      echo "start: building the web pages (packages/web)" >&2
+      node packages/web/scripts/build.ts > /dev/null
+    fi
+    exec node scripts/start.ts "$@" ;;
   test)  exec bash scripts/test.sh "$@" ;;
   bench-gas) hardhat build --quiet && exec node scripts/bench-gas.ts "$@" ;;
   bench-ingest) exec node packages/storage/bench/ingest.ts "$@" ;;

@@ -35,6 +35,7 @@ check() {
 }
 
 check "typecheck" tsc -p tsconfig.json
+check "typecheck (web pages: DOM, JSX)" tsc -p packages/web/tsconfig.json
 check "lint" eslint --max-warnings 0 .
 check "format" prettier --check --log-level warn .
 suite "contracts (with coverage)" hardhat test mocha --coverage
@@ -42,6 +43,10 @@ check "contract line coverage >= 95%" node scripts/check-coverage.ts 95
 # A coverage run leaves instrumented bytecode in artifacts/: build again so what follows
 # (the check that packages/chain ships the compiled bytecode) sees the real contracts.
 check "compile contracts" hardhat build --quiet
+# The web pages: built (and their initial JavaScript held to its budget) before the browser tests load them, in
+# Debian's Chromium.
+check "web pages build" node packages/web/scripts/build.ts
+check "chromium for the browser tests" bash scripts/ensure-chromium.sh
 suite "packages and end-to-end" mocha --timeout 120000 --exit 'packages/*/test/**/*.test.ts' 'test/e2e/**/*.test.ts' 'test/docs/**/*.test.ts'
 # The Kubo RPC adapter against a real RPC server: the js-ipfs 0.66 daemon, installed outside the
 # workspace (so `npm start` users never get it) and started on loopback for this run only.

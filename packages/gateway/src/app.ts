@@ -19,6 +19,7 @@ import type { GatewayServices } from "./context.ts";
 import { toProblem } from "./problems.ts";
 import { LOG_REDACT_PATHS, LOG_SERIALIZERS } from "./logging.ts";
 import { openApiPlugin } from "./plugins/openapi.ts";
+import { webPlugin } from "./plugins/web.ts";
 import { securityPlugin, sessionRateLimitPlugin } from "./plugins/security.ts";
 import { healthPlugin } from "./plugins/health/index.ts";
 import { authPlugin } from "./plugins/auth/index.ts";
@@ -159,6 +160,8 @@ export interface BuildOptions {
   plugins?: readonly FastifyPluginAsync[];
   /** Longest time a JSON body may take to arrive (default BODY_TIMEOUT_MS; tests shorten it). */
   bodyTimeoutMs?: number;
+  /** The built web pages served at `/` (default: @hygeia/web's dist directory). */
+  webDir?: string;
 }
 
 export async function buildGateway(
@@ -309,6 +312,7 @@ export async function buildGateway(
   await app.register(statusListsPlugin, { prefix: "/v1" });
   await app.register(checkInPlugin, { prefix: "/v1" });
   await app.register(deploymentPlugin, { prefix: "/v1" });
+  await app.register(webPlugin, options.webDir === undefined ? {} : { dir: options.webDir });
   for (const plugin of options.plugins ?? []) await app.register(plugin);
   await app.ready();
   return app;

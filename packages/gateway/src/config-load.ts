@@ -65,6 +65,7 @@ export function defaultConfig(): GatewayConfig {
     audit: { anchorEveryEvents: 4096, anchorEveryMs: 10_000, origin: "" },
     trustProxy: [],
     corsOrigins: [],
+    web: { rpcUrl: null },
   };
 }
 
@@ -163,6 +164,9 @@ const FileSchema = Type.Object(
     ),
     trustProxy: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 64 }), { maxItems: 100 })),
     corsOrigins: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 100 })),
+    web: Type.Optional(
+      Type.Object({ rpcUrl: Type.Optional(Type.String({ minLength: 1 })) }, { additionalProperties: false }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -248,6 +252,7 @@ export const ENV_SETTINGS: Readonly<Record<string, EnvSetting>> = {
   HYGEIA_AUDIT_ORIGIN: { path: ["audit", "origin"], parse: text },
   HYGEIA_CORS_ORIGINS: { path: ["corsOrigins"], parse: list },
   HYGEIA_TRUST_PROXY: { path: ["trustProxy"], parse: list },
+  HYGEIA_WEB_RPC_URL: { path: ["web", "rpcUrl"], parse: text },
 };
 
 export interface LoadConfigOptions {
@@ -370,6 +375,26 @@ export function isNoteKeyName(name: string): boolean {
   return name.length > 0 && !/[\s+\p{Cc}]/u.test(name);
 }
 
+/**
+ * The chain URL the web pages get: the one given (an http(s) URL without credentials: the pages publish it), else the
+ * gateway's own when that is loopback without credentials (the local stack, where the browser runs on the same
+ * machine), else none: a remote provider's URL often carries an API key, which must not be handed to every visitor.
+ */
+function webRpcUrl(config: GatewayConfig, nameOf: (path: string) => string): string | null {
+  const given = config.web.rpcUrl;
+  if (given !== null) {
+    const url = URL.canParse(given) ? new URL(given) : undefined;
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || !/^https?:\/\/[^\s]+$/.test(given))
+      throw new ConfigError(nameOf("web.rpcUrl"), `must be an http(s) URL, got ${JSON.stringify(given)}`);
+    if (url.username !== "" || url.password !== "")
+      throw new ConfigError(nameOf("web.rpcUrl"), "must not carry credentials: every visitor of the pages gets it");
+    return url.href;
+  }
+  const own = new URL(config.chain.rpcUrl);
+  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(own.hostname);
+  return loopback && own.username === "" && own.password === "" && own.search === "" ? own.href : null;
+}
+
 /** Cross-field rules and derived defaults (publicUrl from host/port, the audit origin). */
 function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path: string) => string): GatewayConfig {
   if (!given.has("publicUrl")) {
@@ -391,6 +416,7 @@ function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path
     if (!/^https?:\/\/[^\s]+$/.test(value) || !URL.canParse(value))
       throw new ConfigError(nameOf(path), `must be an http(s) URL, got ${JSON.stringify(value)}`);
   }
+  config.web.rpcUrl = webRpcUrl(config, nameOf);
   if (config.ipfs.kind === "kubo" && config.ipfs.kuboUrl === null)
     throw new ConfigError(nameOf("ipfs.kuboUrl"), "must be set when the IPFS backend is kubo (HYGEIA_IPFS=kubo)");
   for (const path of ["chain.relayerKey", "chain.anchorKey"] as const) {

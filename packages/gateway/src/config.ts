@@ -113,4 +113,12 @@ export interface GatewayConfig {
   trustProxy: string[];
   /** Allowed CORS origins; empty: no cross-origin access. "*" allows any (never with credentials). */
   corsOrigins: string[];
+  web: {
+    /**
+     * The chain's JSON-RPC URL the web pages use in the browser (HYGEIA_WEB_RPC_URL): public, so never one with an
+     * API key in it. Null: chain.rpcUrl when that is a loopback URL without credentials (the local stack), else none
+     * (the pages then say the gateway publishes no chain address).
+     */
+    rpcUrl: string | null;
+  };
 }

@@ -36,6 +36,24 @@ describe("loadConfig", function () {
     return path;
   }
 
+  it("gives the web pages the chain's URL only when it is safe to publish", function () {
+    // Loopback without credentials (the local stack): the pages get it.
+    expect(loadConfig({ env: {} }).web.rpcUrl).to.equal("http://127.0.0.1:8545/");
+    // A remote provider's URL may carry an API key: not published unless the operator names a public one.
+    expect(loadConfig({ env: { HYGEIA_RPC_URL: "https://eth.example/v3/secretkey" } }).web.rpcUrl).to.equal(null);
+    expect(loadConfig({ env: { HYGEIA_RPC_URL: "http://127.0.0.1:8545/?key=secret" } }).web.rpcUrl).to.equal(null);
+    expect(
+      loadConfig({ env: { HYGEIA_RPC_URL: "https://eth.example/v3/k", HYGEIA_WEB_RPC_URL: "https://rpc.example" } }).web
+        .rpcUrl,
+    ).to.equal("https://rpc.example/");
+    expect(refusal(() => loadConfig({ env: { HYGEIA_WEB_RPC_URL: "rpc.example" } })).setting).to.equal(
+      "HYGEIA_WEB_RPC_URL",
+    );
+    const withCredentials = refusal(() => loadConfig({ env: { HYGEIA_WEB_RPC_URL: "https://u:p@rpc.example" } }));
+    expect(withCredentials.setting).to.equal("HYGEIA_WEB_RPC_URL");
+    expect(withCredentials.message).not.to.include("u:p");
+  });
+
   it("defaults to the local stack", function () {
     const config = loadConfig({ env: {} });
     expect(config).to.deep.include({

@@ -142,6 +142,7 @@ export function testConfig(options: {
       perSession: { max: 100_000, windowMs: 60_000 },
     },
     audit: { ...base.audit, origin: "hygeia.test/gateway" },
+    web: { rpcUrl: options.rpcUrl },
   };
 }
 

@@ -1,0 +1,68 @@
+// A real browser for the web tests: Debian's Chromium (/usr/bin/chromium, or HYGEIA_CHROMIUM), driven by
+// playwright-core, headless, with everything that reaches for the internet switched off. Each page records console
+// errors and uncaught exceptions (a test fails on any), and screenshots go under test-output/screenshots.
+import { access, mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { chromium, type Browser, type Page } from "playwright-core";
+import AxeBuilder from "@axe-core/playwright";
+
+export const CHROMIUM = process.env.HYGEIA_CHROMIUM ?? "/usr/bin/chromium";
+export const SCREENSHOT_DIR = join(import.meta.dirname, "..", "..", "test-output", "screenshots");
+
+export async function launchBrowser(): Promise<Browser> {
+  try {
+    await access(CHROMIUM);
+  } catch {
+    throw new Error(
+      `Chromium is not at ${CHROMIUM}: install it (apt-get install -y chromium; npm test does) or set HYGEIA_CHROMIUM`,
+    );
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--disable-default-apps",
+      "--disable-domain-reliability",
+    ],
+  });
+}
+
+export interface WatchedPage {
+  page: Page;
+  /** Console errors and uncaught exceptions, in order. */
+  errors: string[];
+}
+
+/** A fresh context (its own storage) and page, with its errors recorded. */
+export async function openPage(browser: Browser): Promise<WatchedPage> {
+  const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(`console: ${message.text()}`);
+  });
+  page.on("pageerror", (error) => errors.push(`uncaught: ${error.message}`));
+  return { page, errors };
+}
+
+/** A full-page screenshot named `name`.png under test-output/screenshots. */
+export async function screenshot(page: Page, name: string): Promise<string> {
+  await mkdir(SCREENSHOT_DIR, { recursive: true });
+  const path = join(SCREENSHOT_DIR, `${name}.png`);
+  await page.screenshot({ path, fullPage: true });
+  return path;
+}
+
+/** axe-core's serious and critical violations on the page as it is now (empty: none), as readable lines. */
+export async function accessibilityViolations(page: Page): Promise<string[]> {
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  return results.violations
+    .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
+    .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} — ${violation.nodes.length} node(s)`);
+}

@@ -1,0 +1,160 @@
+/**
+ * The patient's wallet page in a real browser (Debian's Chromium through playwright-core) against the real local
+ * stack (anvil with Hygeia deployed, the gateway with embedded Helia and SQLite, serving the built pages at `/`).
+ * The wallet is the injected EIP-1193 test wallet (support/wallet.ts), so the page runs as it would with MetaMask.
+ * Every screen is checked with axe-core (no serious or critical violation) and saved as a screenshot; any console
+ * error fails the test.
+ */
+import { access } from "node:fs/promises";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { Browser } from "playwright-core";
+import { HygeiaConnection, derivePatientKeys, encryptionKeysOf } from "@hygeia/sdk";
+import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
+import { WEB_DIST_DIR } from "../dist-path.ts";
+import { buildWeb } from "../scripts/build.ts";
+import { accessibilityViolations, launchBrowser, openPage, screenshot, type WatchedPage } from "./support/browser.ts";
+import { installTestWallet } from "./support/wallet.ts";
+
+const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
+
+describe("web: the patient's wallet page in Chromium", function () {
+  this.timeout(180_000);
+  let stack: TestStack;
+  let browser: Browser;
+  const opened: WatchedPage[] = [];
+
+  before(async () => {
+    // `npm test` builds the pages first; a lone run of this file builds them when missing.
+    if (
+      !(await access(join(WEB_DIST_DIR, "index.html")).then(
+        () => true,
+        () => false,
+      ))
+    )
+      await buildWeb({ quiet: true });
+    stack = await startTestStack();
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await stack?.close();
+  });
+
+  async function page(): Promise<WatchedPage> {
+    const watched = await openPage(browser);
+    opened.push(watched);
+    return watched;
+  }
+
+  afterEach(function () {
+    // Any console error or uncaught exception of the test's pages fails it.
+    const errors = opened.splice(0).flatMap((watched) => watched.errors);
+    if (this.currentTest?.state === "passed") expect(errors, "console errors").to.deep.equal([]);
+  });
+
+  async function expectAccessible(watched: WatchedPage, name: string): Promise<void> {
+    await screenshot(watched.page, name);
+    expect(await accessibilityViolations(watched.page), `axe on ${name}`).to.deep.equal([]);
+  }
+
+  it("is served at / with its own content security policy, and tells the page the chain's URL", async () => {
+    const response = await fetch(`${stack.url}/`);
+    expect(response.status).to.equal(200);
+    const policy = response.headers.get("content-security-policy") ?? "";
+    expect(policy).to.include("script-src 'self' 'wasm-unsafe-eval'");
+    expect(policy).to.include(`connect-src 'self' ${new URL(stack.local.rpcUrl).origin}`);
+    expect(policy).to.include("frame-ancestors 'none'");
+    expect(await response.text()).to.include('<div id="app"></div>');
+    const config = (await (await fetch(`${stack.url}/config.json`)).json()) as { rpcUrl: string };
+    expect(new URL(config.rpcUrl).origin).to.equal(new URL(stack.local.rpcUrl).origin);
+    // The API keeps its own policy.
+    const api = await fetch(`${stack.url}/healthz`);
+    expect(api.headers.get("content-security-policy")).to.include("default-src 'none'");
+  });
+
+  it("onboards a patient: connect, sign in (SIWE), derive the key from the wallet's signature, publish it", async () => {
+    const alice = stack.accounts.alice;
+    const watched = await page();
+    const wallet = await installTestWallet(watched.page, alice, stack.provider);
+    await watched.page.goto(`${stack.url}/`);
+    await watched.page.getByRole("heading", { name: "Your health wallet" }).waitFor();
+    await expectAccessible(watched, "01-welcome");
+
+    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await watched.page.getByRole("heading", { name: "You are signed in" }).waitFor({ timeout: 60_000 });
+    await expectAccessible(watched, "02-signed-in");
+
+    const chainId = stack.deployment.chainId;
+    expect(await watched.page.getByTestId("address").textContent()).to.equal(alice.address);
+    expect(await watched.page.getByTestId("did").textContent()).to.equal(
+      `did:ethr:0x${chainId.toString(16)}:${alice.address.toLowerCase()}`,
+    );
+    // The key the page derived is the one the SDK derives in Node from the same wallet, and it is now on chain.
+    const expected = hex((await derivePatientKeys(alice, { keyIndex: 0 })).encryption.publicKey);
+    expect(await watched.page.getByTestId("public-key").textContent()).to.equal(expected);
+    const connection = await HygeiaConnection.open({
+      gatewayUrl: stack.url,
+      rpcUrl: stack.local.rpcUrl,
+      deployment: stack.deployment,
+    });
+    try {
+      const published = await encryptionKeysOf(connection, alice.address);
+      expect(published.map((key) => hex(key.publicKey))).to.deep.equal([expected]);
+    } finally {
+      connection.close();
+    }
+    // What the wallet was asked: the SIWE message, the fixed key-derivation typed data, one transaction.
+    const methods = wallet.requests.map((request) => request.method);
+    expect(methods).to.include("personal_sign");
+    expect(methods).to.include("eth_signTypedData_v4");
+    expect(methods.filter((method) => method === "eth_sendTransaction")).to.have.length(1);
+    const siwe = Buffer.from(
+      String(wallet.requests.find((r) => r.method === "personal_sign")!.params[0]).slice(2),
+      "hex",
+    );
+    expect(siwe.toString("utf8")).to.include(
+      `${new URL(stack.url).host} wants you to sign in with your Ethereum account`,
+    );
+
+    // Connecting again (a new visit) finds the key published and sends no transaction.
+    const again = await page();
+    const secondWallet = await installTestWallet(again.page, alice, stack.provider);
+    await again.page.goto(`${stack.url}/`);
+    await again.page.getByRole("button", { name: "Connect wallet" }).click();
+    await again.page.getByText("Your encryption key was already published").waitFor({ timeout: 60_000 });
+    expect(secondWallet.requests.map((request) => request.method)).not.to.include("eth_sendTransaction");
+  });
+
+  it("says why when the user rejects the signature, and signs nothing", async () => {
+    const bob = stack.accounts.bob;
+    const watched = await page();
+    const wallet = await installTestWallet(watched.page, bob, stack.provider, {
+      reject: (request) => request.method === "personal_sign",
+    });
+    await watched.page.goto(`${stack.url}/`);
+    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    const alert = watched.page.getByRole("alert");
+    await alert.waitFor({ timeout: 60_000 });
+    expect(await alert.textContent()).to.include("You declined the request in your wallet.");
+    expect(await alert.textContent()).to.include("Nothing was signed or sent");
+    await expectAccessible(watched, "03-signature-rejected");
+    const methods = wallet.requests.map((request) => request.method);
+    expect(methods).not.to.include("eth_signTypedData_v4");
+    expect(methods).not.to.include("eth_sendTransaction");
+    // The button is there to try again.
+    expect(await watched.page.getByRole("button", { name: "Connect wallet" }).isEnabled()).to.equal(true);
+  });
+
+  it("tells a visitor without a wallet what to install", async () => {
+    const watched = await page();
+    await watched.page.goto(`${stack.url}/`);
+    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    const alert = watched.page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).to.include("No wallet was found in this browser.");
+    expect(await alert.textContent()).to.include("Install a browser wallet");
+    await expectAccessible(watched, "04-no-wallet");
+  });
+});
