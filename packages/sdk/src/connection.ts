@@ -7,7 +7,7 @@
  * chain the RPC URL serves.
  */
 import { FetchRequest, JsonRpcProvider, Network } from "ethers";
-import { GatewayTransport, type FetchLike } from "./transport.ts";
+import { GatewayTransport, type FetchLike, type UploadBody } from "./transport.ts";
 import { ServiceUnreachableError, SdkInputError, HygeiaSdkError } from "./errors.ts";
 
 /** The deployment file's shape (`@hygeia/chain`'s `HygeiaDeployment`), restated so this module stays browser-safe. */
@@ -36,6 +36,8 @@ export interface ConnectOptions {
   /** Per-request timeout for the gateway and the chain (default 30 s). */
   timeoutMs?: number;
   fetch?: FetchLike;
+  /** How uploads send their bodies (`TransportOptions.uploadBody`; default `stream` in Node, `buffer` in browsers). */
+  uploadBody?: UploadBody;
 }
 
 export const LOCAL_GATEWAY_URL = "http://127.0.0.1:8787";
@@ -60,6 +62,7 @@ export class HygeiaConnection {
       url: options.gatewayUrl ?? LOCAL_GATEWAY_URL,
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(options.uploadBody ? { uploadBody: options.uploadBody } : {}),
     });
     const rpcUrl = options.rpcUrl ?? LOCAL_RPC_URL;
     try {

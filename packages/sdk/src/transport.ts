@@ -29,6 +29,20 @@ export interface TransportOptions {
   timeoutMs?: number;
   /** The fetch to use (default the global one). */
   fetch?: FetchLike;
+  /**
+   * How `upload` sends a body: `stream` (a streamed request body) or `buffer` (the bytes, read through the progress
+   * meter, collected into a Blob first, then sent). Browsers stream request bodies only over HTTP/2 or 3 (Chromium
+   * fails a streamed body over HTTP/1.1, which the gateway speaks, with a bare "Failed to fetch"). Default: `stream`
+   * in Node, `buffer` elsewhere. With `buffer` the progress reports the reading (the encryption) and the send follows.
+   */
+  uploadBody?: UploadBody;
+}
+
+export type UploadBody = "stream" | "buffer";
+
+/** Node streams request bodies over HTTP/1.1; browsers do not. */
+function defaultUploadBody(): UploadBody {
+  return typeof process !== "undefined" && typeof process.versions?.node === "string" ? "stream" : "buffer";
 }
 
 export interface RequestOptions {
@@ -59,6 +73,7 @@ export class GatewayTransport {
   token: string | undefined;
   readonly #timeoutMs: number;
   readonly #fetch: FetchLike;
+  readonly #uploadBody: UploadBody;
 
   constructor(options: TransportOptions) {
     let parsed: URL;
@@ -84,6 +99,9 @@ export class GatewayTransport {
     this.token = options.token;
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    if (options.uploadBody !== undefined && options.uploadBody !== "stream" && options.uploadBody !== "buffer")
+      throw new SdkInputError("uploadBody", `must be "stream" or "buffer", not ${JSON.stringify(options.uploadBody)}`);
+    this.#uploadBody = options.uploadBody ?? defaultUploadBody();
   }
 
   /** One JSON request; resolves to the parsed 2xx body. */
@@ -112,14 +130,17 @@ export class GatewayTransport {
     const headers: Record<string, string> = { "content-type": "application/octet-stream", accept: "application/json" };
     if (size !== undefined) headers["content-length"] = String(size);
     this.#authorize(headers, true);
+    const sent: RequestInit =
+      this.#uploadBody === "stream"
+        ? // Node's fetch (undici) requires `duplex` for a stream body.
+          ({ body: stream, duplex: "half" } as RequestInit)
+        : { body: await new Response(stream).blob() };
     const res = await this.#send("PUT", path, undefined, {
       method: "PUT",
       headers,
-      body: stream,
-      // Node's fetch (undici) requires it for a stream body; browsers that support streaming uploads too.
-      duplex: "half",
+      ...sent,
       ...(options.signal ? { signal: options.signal } : {}),
-    } as RequestInit);
+    });
     return (await readJson(res, `PUT ${path}`)) as T;
   }
 

@@ -165,6 +165,36 @@ describe("sdk transport", function () {
     expect([last.bytes, last.total, last.done, last.etaSeconds]).to.deep.equal([bytes.length, bytes.length, true, 0]);
   });
 
+  it("sends an upload as one buffered body in `buffer` mode (browsers over HTTP/1.1), progress up to the total", async function () {
+    respond = (_req, res, body) => {
+      res.writeHead(201, { "content-type": "application/json" });
+      res.end(JSON.stringify({ size: body.length }));
+    };
+    const bytes = new Uint8Array(2 * 262_144 + 7).map((_, i) => (i * 7) % 251);
+    const reports: Progress[] = [];
+    const sent: RequestInit[] = [];
+    const transport = new GatewayTransport({
+      url,
+      token: "t",
+      uploadBody: "buffer",
+      fetch: (input, init) => {
+        sent.push(init!);
+        return fetch(input, init);
+      },
+    });
+    const answer = await transport.upload<{ size: number }>("/v1/uploads", bytes, {
+      onProgress: (p) => reports.push(p),
+    });
+    expect(answer.size).to.equal(bytes.length);
+    expect(sent[0]!.body).to.be.instanceOf(Blob); // not a stream: no `duplex`, which HTTP/1.1 in a browser refuses
+    expect(Buffer.compare(lastRequest!.body, Buffer.from(bytes))).to.equal(0);
+    expect(reports.at(-1)!.bytes).to.equal(bytes.length);
+    expect(() => new GatewayTransport({ url, uploadBody: "chunked" as "stream" })).to.throw(
+      SdkInputError,
+      /uploadBody/,
+    );
+  });
+
   it("throws a download's problem before any byte, and streams a good one with its size", async function () {
     respond = (_req, res) => problem(res, 403, { code: "CONSENT_REQUIRED", detail: "no consent" });
     const refused = await new GatewayTransport({ url }).download("/v1/c").catch((e: unknown) => e);

@@ -3,13 +3,15 @@
 import { useState } from "preact/hooks";
 import { discoverWallets, type DiscoveredWallet } from "./wallet/discover.ts";
 import { describeProblem, PageProblem, type ShownProblem } from "./problems.ts";
+import { ProblemAlert } from "./problem-alert.tsx";
 import type { Onboarded, OnboardingStep } from "./patient/onboard.ts";
+import type { Dashboard as DashboardComponent } from "./patient/dashboard.tsx";
 
 type Screen =
   | { name: "welcome"; problem?: ShownProblem }
   | { name: "choose"; wallets: DiscoveredWallet[] }
   | { name: "working"; step: OnboardingStep | "discover" }
-  | { name: "ready"; patient: Onboarded };
+  | { name: "ready"; patient: Onboarded; Dashboard: typeof DashboardComponent };
 
 const STEP_TEXT: Record<OnboardingStep | "discover", string> = {
   discover: "Looking for your wallet…",
@@ -38,9 +40,13 @@ export function App() {
         }
         wallet = wallets[0]!;
       }
-      const { onboard } = await import("./patient/onboard.ts");
+      // The SDK and the signed-in screens load now, not on the first visit.
+      const [{ onboard }, { Dashboard }] = await Promise.all([
+        import("./patient/onboard.ts"),
+        import("./patient/dashboard.tsx"),
+      ]);
       const patient = await onboard(wallet.provider, (step) => setScreen({ name: "working", step }));
-      setScreen({ name: "ready", patient });
+      setScreen({ name: "ready", patient, Dashboard });
     } catch (error) {
       setScreen({ name: "welcome", problem: describeProblem(error) });
     }
@@ -58,7 +64,7 @@ export function App() {
           <ChooseWallet wallets={screen.wallets} onChoose={(wallet) => void start(wallet)} />
         )}
         {screen.name === "working" && <Working text={STEP_TEXT[screen.step]} />}
-        {screen.name === "ready" && <Ready patient={screen.patient} />}
+        {screen.name === "ready" && <screen.Dashboard patient={screen.patient} />}
       </main>
     </>
   );
@@ -72,7 +78,7 @@ function Welcome(props: { problem?: ShownProblem | undefined; onConnect: () => v
         Connect your Ethereum wallet to sign in. Hygeia derives your encryption key from one signature of your wallet:
         this page holds no key of its own, and the gateway only ever sees encrypted data.
       </p>
-      {props.problem && <Problem problem={props.problem} />}
+      {props.problem && <ProblemAlert problem={props.problem} />}
       <button type="button" class="primary" onClick={props.onConnect}>
         Connect wallet
       </button>
@@ -107,40 +113,6 @@ function Working(props: { text: string }) {
       <p role="status" aria-live="polite">
         {props.text}
       </p>
-    </section>
-  );
-}
-
-function Problem(props: { problem: ShownProblem }) {
-  return (
-    <div role="alert" class="problem">
-      <p class="problem-title">{props.problem.title}</p>
-      <p>{props.problem.next}</p>
-      {props.problem.detail && <p class="problem-detail">Detail: {props.problem.detail}</p>}
-    </div>
-  );
-}
-
-function Ready(props: { patient: Onboarded }) {
-  const { patient } = props;
-  return (
-    <section aria-labelledby="ready-title">
-      <h1 id="ready-title">You are signed in</h1>
-      <p role="status">
-        {patient.transactions.length > 0
-          ? "Your encryption key is now published: clinics you consent to can seal record keys to it."
-          : "Your encryption key was already published: clinics you consent to can seal record keys to it."}
-      </p>
-      <dl class="facts">
-        <dt>Account</dt>
-        <dd data-testid="address">{patient.address}</dd>
-        <dt>Your DID</dt>
-        <dd data-testid="did">{patient.did}</dd>
-        <dt>Encryption key (X25519, public)</dt>
-        <dd data-testid="public-key">{patient.publicKeyHex}</dd>
-        <dt>Session ends</dt>
-        <dd>{new Date(patient.sessionExpiresAt).toLocaleTimeString()} (you are signed out automatically)</dd>
-      </dl>
     </section>
   );
 }

@@ -1,0 +1,220 @@
+/**
+ * The signed-in patient's page in Chromium, on the real local stack: records (upload with progress, the lab chart,
+ * a record decrypted in the page), consent (grant to a clinic, which then fetches the record with the SDK; revoke,
+ * and the clinic is refused), and the access log with every entry's proof checked against the chain. Each screen is
+ * checked with axe-core and saved as a screenshot; a console error fails the test.
+ */
+import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { Browser, Locator } from "playwright-core";
+import { generateX25519KeyPair } from "@hygeia/crypto";
+import { ClinicClient, RecordAccessRefusedError } from "@hygeia/sdk";
+import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
+import { closeAuthWorld, issueRoleCredential } from "../../gateway/test/support/auth.ts";
+import { WEB_DIST_DIR } from "../dist-path.ts";
+import { buildWeb } from "../scripts/build.ts";
+import { accessibilityViolations, launchBrowser, openPage, screenshot, type WatchedPage } from "./support/browser.ts";
+import { installTestWallet, type TestWallet } from "./support/wallet.ts";
+
+const LOINC_GLUCOSE = "2345-7";
+
+function glucose(value: number, date: string) {
+  return {
+    resourceType: "Observation",
+    status: "final",
+    category: [
+      {
+        coding: [{ system: "http://terminology.hl7.org/CodeSystem/observation-category", code: "laboratory" }],
+      },
+    ],
+    code: {
+      coding: [
+        { system: "http://loinc.org", code: LOINC_GLUCOSE, display: "Glucose [Mass/volume] in Serum or Plasma" },
+      ],
+      text: "Glucose",
+    },
+    effectiveDateTime: date,
+    valueQuantity: { value, unit: "mg/dL", system: "http://unitsofmeasure.org", code: "mg/dL" },
+    referenceRange: [{ low: { value: 70, unit: "mg/dL" }, high: { value: 99, unit: "mg/dL" } }],
+  };
+}
+
+describe("web: the patient's records, consent and access log in Chromium", function () {
+  this.timeout(240_000);
+  let stack: TestStack;
+  let browser: Browser;
+  let clinic: ClinicClient;
+  let files: string;
+  let watched: WatchedPage;
+  let wallet: TestWallet;
+
+  before(async () => {
+    if (
+      !(await access(join(WEB_DIST_DIR, "index.html")).then(
+        () => true,
+        () => false,
+      ))
+    )
+      await buildWeb({ quiet: true });
+    stack = await startTestStack();
+    browser = await launchBrowser();
+    files = await mkdtemp(join(tmpdir(), "hygeia-web-files-"));
+    // The clinic: its encryption key published and its accreditation presented, as a clinic does once.
+    clinic = await ClinicClient.connect({
+      gatewayUrl: stack.url,
+      rpcUrl: stack.local.rpcUrl,
+      deployment: stack.deployment,
+      signer: stack.accounts.clinic,
+      encryptionKeys: [generateX25519KeyPair()],
+    });
+    await clinic.publishKey();
+    await clinic.presentAccreditation((await issueRoleCredential(stack, stack.accounts.clinic, "clinic")).credential);
+    // The patient signs in on the page (the onboarding itself is wallet-page.test.ts's subject).
+    watched = await openPage(browser);
+    wallet = await installTestWallet(watched.page, stack.accounts.alice, stack.provider);
+    await watched.page.goto(`${stack.url}/`);
+    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await watched.page.getByRole("heading", { name: "You are signed in" }).waitFor({ timeout: 60_000 });
+  });
+
+  after(async () => {
+    await clinic?.close();
+    if (stack) await closeAuthWorld(stack);
+    await browser?.close();
+    await stack?.close();
+    if (files) await rm(files, { recursive: true, force: true });
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === "passed") expect(watched.errors, "console errors").to.deep.equal([]);
+  });
+
+  /** Waits for `done`, or fails at once with the alert's words when the page shows a problem instead. */
+  async function settled(done: Locator, timeout: number): Promise<void> {
+    const alert = watched.page.getByRole("alert");
+    await done.or(alert).first().waitFor({ timeout });
+    if (await alert.isVisible()) throw new Error(`the page shows a problem: ${await alert.textContent()}`);
+  }
+
+  async function expectAccessible(name: string): Promise<void> {
+    await screenshot(watched.page, name);
+    expect(await accessibilityViolations(watched.page), `axe on ${name}`).to.deep.equal([]);
+  }
+
+  it("uploads lab results and a file with a progress bar, charts the lab values, and decrypts a record to view", async () => {
+    const { page } = watched;
+    const first = join(files, "glucose-january.json");
+    const second = join(files, "glucose-june.json");
+    const scan = join(files, "scan.bin");
+    await writeFile(first, JSON.stringify(glucose(95, "2026-01-10T08:00:00Z")));
+    await writeFile(second, JSON.stringify(glucose(130, "2026-06-10T08:00:00Z")));
+    await writeFile(scan, Buffer.alloc(3 * 1024 * 1024, 7)); // large enough for several progress reports
+    // Every state of the progress bar, as the page shows it.
+    await page.evaluate(`(() => {
+      window.__progressSeen = [];
+      new MutationObserver(() => {
+        const bar = document.querySelector("progress");
+        if (bar) window.__progressSeen.push([bar.value, bar.max]);
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    })()`);
+    await page.getByLabel("Files to add").setInputFiles([first, second, scan]);
+    await page.getByLabel("Category (decides which consents cover them)").selectOption("laboratory");
+    await page.getByRole("button", { name: "Encrypt and upload" }).click();
+    await settled(page.getByText("3 records encrypted and stored."), 120_000);
+    const seen = (await page.evaluate("window.__progressSeen")) as [number, number][];
+    expect(
+      seen.some(([value, max]) => value > 0 && value < max),
+      "a partial progress was shown",
+    ).to.equal(true);
+    expect(
+      seen.some(([value, max]) => max > 3 * 1024 * 1024 && value === max),
+      "the whole file was reported",
+    ).to.equal(true);
+
+    await page.getByTestId("record").nth(2).waitFor();
+    expect(await page.getByTestId("record").count()).to.equal(3);
+    // The chart: one series (Glucose, mg/dL), both values in time order, the reference range shaded.
+    const chart = page.getByTestId("lab-chart");
+    expect(await chart.count()).to.equal(1);
+    expect(await chart.getAttribute("data-series")).to.equal("Glucose");
+    const points = chart.getByTestId("lab-point");
+    expect(await points.evaluateAll((nodes) => nodes.map((node) => node.getAttribute("data-value")))).to.deep.equal([
+      "95",
+      "130",
+    ]);
+    expect(await chart.getByTestId("reference-range").count()).to.equal(1);
+    expect(await chart.locator("figcaption").textContent()).to.include("reference range 70 to 99 mg/dL");
+    await expectAccessible("05-records");
+
+    await page
+      .getByRole("button", { name: /^View FHIR Observation/ })
+      .first()
+      .click();
+    const content = page.getByTestId("record-content");
+    await content.waitFor();
+    expect(await content.textContent()).to.include('"text": "Glucose"');
+    expect(await page.getByRole("link", { name: "Download the decrypted record" }).getAttribute("href")).to.match(
+      /^blob:/,
+    );
+    await expectAccessible("06-record-decrypted");
+  });
+
+  it("grants the clinic access (the clinic then reads the record), revokes it (the clinic is refused), and logs both with verified proofs", async () => {
+    const { page } = watched;
+    const alice = stack.accounts.alice.address;
+    const clinicDid = `did:ethr:0x${stack.deployment.chainId.toString(16)}:${stack.accounts.clinic.address.toLowerCase()}`;
+    await page.getByRole("tab", { name: "Consent" }).click();
+    await page.getByText("Nobody but you.").waitFor({ timeout: 30_000 });
+    await page.getByLabel("Clinic or person (their DID or Ethereum address)").fill(clinicDid);
+    await page.getByLabel("What").selectOption("laboratory");
+    await page.getByLabel("For which purpose").selectOption("Treatment");
+    await page.getByLabel("For how long").selectOption("30d");
+    const signaturesBefore = wallet.requests.length;
+    await page.getByRole("button", { name: "Grant access" }).click();
+    await settled(page.getByText(/^Granted: /), 60_000);
+    const consent = page.getByTestId("consent");
+    expect(await consent.count()).to.equal(1);
+    expect(await consent.textContent()).to.match(/may read laboratory records for Treatment until/);
+    // One readable EIP-712 prompt for the grant; the gateway relayed it (no transaction from the wallet).
+    const asked = wallet.requests.slice(signaturesBefore);
+    const typed = asked.filter((request) => request.method === "eth_signTypedData_v4");
+    expect(typed).to.have.length(1);
+    // A grant of one or more scopes is one ConsentBatch (its fields: grantee, scopes, purpose, expiry, nonce, deadline).
+    expect(JSON.parse(String(typed[0]!.params[1])).primaryType).to.equal("ConsentBatch");
+    expect(asked.map((request) => request.method)).not.to.include("eth_sendTransaction");
+    await expectAccessible("07-consent-granted");
+
+    // The clinic reads the lab records it was granted (key released by the gateway, decrypted by the clinic).
+    const covered = await clinic.records(alice, { purpose: "Treatment" });
+    expect(covered.length).to.equal(3);
+    const fetched = await Promise.all(
+      covered.map((record) => clinic.fetchRecord(alice, record.cid, { purpose: "Treatment" })),
+    );
+    const texts = fetched.map((record) => new TextDecoder().decode(record.bytes));
+    expect(texts.filter((text) => text.includes(LOINC_GLUCOSE))).to.have.length(2);
+
+    await page.getByRole("button", { name: /^Revoke / }).click();
+    await settled(page.getByText(/^Revoked: /), 60_000);
+    await page.getByText("Nobody but you.").waitFor();
+    const refused = await clinic.fetchRecord(alice, covered[0]!.cid, { purpose: "Treatment" }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).to.be.instanceOf(RecordAccessRefusedError);
+
+    // The access log: the clinic's releases and its refusal, each proven against an anchored head.
+    await stack.app.audit.anchorNow();
+    await page.getByRole("tab", { name: "Access log" }).click();
+    await page.getByTestId("audit-counts").waitFor({ timeout: 60_000 });
+    const entries = page.getByTestId("audit-entry");
+    const verifiedOf = (type: string) =>
+      entries.and(page.locator(`[data-type="${type}"][data-verified="true"]`)).count();
+    expect(await verifiedOf("key_release")).to.equal(3);
+    expect(await verifiedOf("access_denied")).to.equal(1);
+    expect(await page.getByTestId("audit-alarm").count()).to.equal(0);
+    expect(await entries.first().getAttribute("data-type")).to.equal("access_denied"); // newest first
+    await expectAccessible("08-access-log");
+  });
+});
