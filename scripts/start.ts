@@ -376,6 +376,7 @@ function banner(info: StackInfo): string {
       : []),
     `  gateway     ${info.gatewayUrl} (the API, under /v1), confirmations ${INDEXER_CONFIRMATIONS}`,
     `  wallet      ${info.gatewayUrl}/ (the patient's wallet page: connect a browser wallet on chain ${info.chainId})`,
+    `  clinic      ${info.gatewayUrl}/clinic.html (the clinic's desk: records patients consented to)`,
     `  docs        ${info.gatewayUrl}/docs (every route, its schemas and examples; ${info.gatewayUrl}/openapi.json)`,
     `  readiness   ${info.gatewayUrl}/readyz (chain, indexer, IPFS, database)`,
     `  state       ${info.stateFile}`,

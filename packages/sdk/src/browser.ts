@@ -8,6 +8,9 @@
 //   node:fs, Helia and node:sqlite. Node-only helpers live in files named `*.node.ts` and are never listed here.
 // - The bundle is built without Node polyfills: a module that needs one does not belong here.
 //
+// The clinic's reading side (records.ts, browser-client.ts) is here for the web clinic page; ClinicClient (credentials,
+// check-ins through the identity agent) is Node's.
+//
 // Listed: every browser-bound module (the bundle test names the chain of imports when one reaches Node). The
 // check-in imports `@hygeia/identity/browser`; a browser wallet uses `keyCheckInWallet(connection, holder)`.
 export * from "./errors.ts";
@@ -23,9 +26,12 @@ export * from "./patient/anchor.ts";
 export * from "./patient/consent.ts";
 export * from "./patient/emergency.ts";
 export * from "./patient/audit.ts";
+export * from "./patient/notifications.ts";
 export * from "./study-view.ts";
 export * from "./patient/studies.ts";
 export * from "./patient/records.ts";
 export * from "./patient/client.ts";
 export * from "./clinic/errors.ts";
+export * from "./clinic/records.ts";
+export * from "./clinic/browser-client.ts";
 export * from "./checkin/patient.ts";

@@ -6,9 +6,10 @@
  * EIP-1193 adapter. Clients never see a private key through it.
  */
 import { SiweMessage } from "siwe";
-import { getAddress, type TypedDataDomain, type TypedDataField } from "ethers";
+import { getAddress, type Signer, type TypedDataDomain, type TypedDataField } from "ethers";
+import type { HygeiaConnection } from "./connection.ts";
 import type { GatewayTransport } from "./transport.ts";
-import { UnexpectedResponseError } from "./errors.ts";
+import { HygeiaSdkError, UnexpectedResponseError } from "./errors.ts";
 
 export interface WalletSigner {
   getAddress(): Promise<string>;
@@ -76,4 +77,21 @@ export async function signOut(transport: GatewayTransport): Promise<void> {
   if (transport.token === undefined) return;
   await transport.request("POST", "/v1/auth/logout");
   transport.token = undefined;
+}
+
+/**
+ * The wallet as a transaction sender on the connection's chain: an ethers Signer with a provider (a browser wallet's
+ * `JsonRpcSigner` sends through the wallet), or one that `connect`s to the connection's provider (a keystore Wallet).
+ * A wallet that can only sign messages is a SIGNER_CANNOT_SEND usage error.
+ */
+export function walletSender(signer: WalletSigner, connection: HygeiaConnection): Signer {
+  const candidate = signer as Partial<Signer> & { connect?: (provider: unknown) => Signer };
+  if (typeof candidate.sendTransaction === "function" && candidate.provider) return candidate as Signer;
+  if (typeof candidate.connect === "function") return candidate.connect(connection.provider);
+  throw new HygeiaSdkError(
+    "SIGNER_CANNOT_SEND",
+    "usage",
+    "this wallet can sign messages but not send transactions, which publishing a key needs",
+    { hint: "Connect a wallet that can send transactions (an ethers Signer with a provider)." },
+  );
 }

@@ -62,6 +62,11 @@ export interface UploadOptions {
   signal?: AbortSignal;
 }
 
+export interface DownloadOptions extends Omit<RequestOptions, "json"> {
+  /** The media type asked for (default application/octet-stream; the event stream asks text/event-stream). */
+  accept?: string;
+}
+
 export interface Download {
   body: ReadableStream<Uint8Array>;
   /** From Content-Length, when the gateway sent it. */
@@ -145,8 +150,10 @@ export class GatewayTransport {
   }
 
   /** GET `path` as a byte stream (a 4xx/5xx is thrown as its problem before any byte is returned). */
-  async download(path: string, options: Omit<RequestOptions, "json"> = {}): Promise<Download> {
-    const headers: Record<string, string> = { accept: "application/octet-stream, application/problem+json" };
+  async download(path: string, options: DownloadOptions = {}): Promise<Download> {
+    const headers: Record<string, string> = {
+      accept: `${options.accept ?? "application/octet-stream"}, application/problem+json`,
+    };
     this.#authorize(headers, options.auth);
     const res = await this.#send("GET", path, options.query, {
       method: "GET",

@@ -1,8 +1,9 @@
 // The patient's wallet page: connect a wallet, sign in, derive and publish the encryption key. Each state is one
 // screen; progress is announced to screen readers (role=status), problems as alerts with what to do next.
 import { useState } from "preact/hooks";
-import { discoverWallets, type DiscoveredWallet } from "./wallet/discover.ts";
-import { describeProblem, PageProblem, type ShownProblem } from "./problems.ts";
+import { requireWallets, type DiscoveredWallet } from "./wallet/discover.ts";
+import { ChooseWallet, Working } from "./wallet/choose.tsx";
+import { describeProblem, type ShownProblem } from "./problems.ts";
 import { ProblemAlert } from "./problem-alert.tsx";
 import type { Onboarded, OnboardingStep } from "./patient/onboard.ts";
 import type { Dashboard as DashboardComponent } from "./patient/dashboard.tsx";
@@ -28,12 +29,7 @@ export function App() {
       let wallet = chosen;
       if (wallet === undefined) {
         setScreen({ name: "working", step: "discover" });
-        const wallets = await discoverWallets();
-        if (wallets.length === 0)
-          throw new PageProblem(
-            "No wallet was found in this browser.",
-            "Install a browser wallet such as MetaMask or Rabby, or open this page in your wallet app's browser, then reload.",
-          );
+        const wallets = await requireWallets();
         if (wallets.length > 1) {
           setScreen({ name: "choose", wallets });
           return;
@@ -82,37 +78,6 @@ function Welcome(props: { problem?: ShownProblem | undefined; onConnect: () => v
       <button type="button" class="primary" onClick={props.onConnect}>
         Connect wallet
       </button>
-    </section>
-  );
-}
-
-function ChooseWallet(props: { wallets: DiscoveredWallet[]; onChoose: (wallet: DiscoveredWallet) => void }) {
-  return (
-    <section aria-labelledby="choose-title">
-      <h1 id="choose-title">Choose a wallet</h1>
-      <ul class="wallets">
-        {props.wallets.map((wallet) => (
-          <li key={wallet.info.uuid}>
-            <button type="button" onClick={() => props.onChoose(wallet)}>
-              {wallet.info.icon.startsWith("data:image/") && (
-                <img src={wallet.info.icon} alt="" width={24} height={24} />
-              )}
-              {wallet.info.name}
-            </button>
-          </li>
-        ))}
-      </ul>
-    </section>
-  );
-}
-
-function Working(props: { text: string }) {
-  return (
-    <section aria-labelledby="working-title" aria-busy="true">
-      <h1 id="working-title">Connecting</h1>
-      <p role="status" aria-live="polite">
-        {props.text}
-      </p>
     </section>
   );
 }

@@ -9,10 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { Browser, Locator } from "playwright-core";
-import { generateX25519KeyPair } from "@hygeia/crypto";
-import { ClinicClient, RecordAccessRefusedError } from "@hygeia/sdk";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
-import { closeAuthWorld, issueRoleCredential } from "../../gateway/test/support/auth.ts";
 import { WEB_DIST_DIR } from "../dist-path.ts";
 import { buildWeb } from "../scripts/build.ts";
 import { accessibilityViolations, launchBrowser, openPage, screenshot, type WatchedPage } from "./support/browser.ts";
@@ -45,7 +42,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
   this.timeout(240_000);
   let stack: TestStack;
   let browser: Browser;
-  let clinic: ClinicClient;
+  let clinic: WatchedPage;
   let files: string;
   let watched: WatchedPage;
   let wallet: TestWallet;
@@ -61,16 +58,13 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     stack = await startTestStack();
     browser = await launchBrowser();
     files = await mkdtemp(join(tmpdir(), "hygeia-web-files-"));
-    // The clinic: its encryption key published and its accreditation presented, as a clinic does once.
-    clinic = await ClinicClient.connect({
-      gatewayUrl: stack.url,
-      rpcUrl: stack.local.rpcUrl,
-      deployment: stack.deployment,
-      signer: stack.accounts.clinic,
-      encryptionKeys: [generateX25519KeyPair()],
-    });
-    await clinic.publishKey();
-    await clinic.presentAccreditation((await issueRoleCredential(stack, stack.accounts.clinic, "clinic")).credential);
+    // The clinic's desk, signed in with the clinic's wallet first: its key is derived and published before the
+    // patient grants, so the grant wraps the records to it.
+    clinic = await openPage(browser);
+    await installTestWallet(clinic.page, stack.accounts.clinic, stack.provider);
+    await clinic.page.goto(`${stack.url}/clinic.html`);
+    await clinic.page.getByRole("button", { name: "Connect wallet" }).click();
+    await clinic.page.getByTestId("clinic-did").waitFor({ timeout: 60_000 });
     // The patient signs in on the page (the onboarding itself is wallet-page.test.ts's subject).
     watched = await openPage(browser);
     wallet = await installTestWallet(watched.page, stack.accounts.alice, stack.provider);
@@ -80,27 +74,27 @@ describe("web: the patient's records, consent and access log in Chromium", funct
   });
 
   after(async () => {
-    await clinic?.close();
-    if (stack) await closeAuthWorld(stack);
     await browser?.close();
     await stack?.close();
     if (files) await rm(files, { recursive: true, force: true });
   });
 
   afterEach(function () {
-    if (this.currentTest?.state === "passed") expect(watched.errors, "console errors").to.deep.equal([]);
+    if (this.currentTest?.state !== "passed") return;
+    expect([...watched.errors, ...clinic.errors], "console errors").to.deep.equal([]);
+    expect(watched.refusedRequests, "refused requests of the patient's page").to.deep.equal([]);
   });
 
   /** Waits for `done`, or fails at once with the alert's words when the page shows a problem instead. */
-  async function settled(done: Locator, timeout: number): Promise<void> {
-    const alert = watched.page.getByRole("alert");
+  async function settled(done: Locator, timeout: number, on: WatchedPage = watched): Promise<void> {
+    const alert = on.page.getByRole("alert");
     await done.or(alert).first().waitFor({ timeout });
     if (await alert.isVisible()) throw new Error(`the page shows a problem: ${await alert.textContent()}`);
   }
 
-  async function expectAccessible(name: string): Promise<void> {
-    await screenshot(watched.page, name);
-    expect(await accessibilityViolations(watched.page), `axe on ${name}`).to.deep.equal([]);
+  async function expectAccessible(name: string, on: WatchedPage = watched): Promise<void> {
+    await screenshot(on.page, name);
+    expect(await accessibilityViolations(on.page), `axe on ${name}`).to.deep.equal([]);
   }
 
   it("uploads lab results and a file with a progress bar, charts the lab values, and decrypts a record to view", async () => {
@@ -186,23 +180,54 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     expect(asked.map((request) => request.method)).not.to.include("eth_sendTransaction");
     await expectAccessible("07-consent-granted");
 
-    // The clinic reads the lab records it was granted (key released by the gateway, decrypted by the clinic).
-    const covered = await clinic.records(alice, { purpose: "Treatment" });
-    expect(covered.length).to.equal(3);
-    const fetched = await Promise.all(
-      covered.map((record) => clinic.fetchRecord(alice, record.cid, { purpose: "Treatment" })),
-    );
-    const texts = fetched.map((record) => new TextDecoder().decode(record.bytes));
-    expect(texts.filter((text) => text.includes(LOINC_GLUCOSE))).to.have.length(2);
+    // The patient watches the access log live while the clinic reads.
+    await page.getByRole("tab", { name: "Access log" }).click();
+    await page.locator('[data-testid="live-state"][data-state="live"]').waitFor({ timeout: 30_000 });
 
+    // The clinic's desk lists the records the consent covers and opens each: key released, decrypted in its page.
+    const desk = clinic.page;
+    await desk.getByLabel("Patient (DID or Ethereum address)").fill(alice);
+    await desk.getByLabel("Purpose of use").selectOption("Treatment");
+    await desk.getByRole("button", { name: "Show records" }).click();
+    await settled(desk.getByTestId("covered-record").nth(2), 30_000, clinic);
+    expect(await desk.getByTestId("covered-record").count()).to.equal(3);
+    const shown: string[] = [];
+    for (let index = 0; index < 3; index++) {
+      await desk
+        .getByRole("button", { name: /^Open record / })
+        .nth(index)
+        .click();
+      const content = desk.getByTestId("clinic-record-content");
+      await settled(content, 30_000, clinic);
+      shown.push((await content.textContent()) ?? "");
+      if (shown.at(-1)!.includes(LOINC_GLUCOSE)) await expectAccessible("09-clinic-record", clinic);
+    }
+    expect(shown.filter((text) => text.includes(LOINC_GLUCOSE))).to.have.length(2);
+    expect(shown.filter((text) => text.includes("bytes (not FHIR JSON)"))).to.have.length(1);
+
+    // The clinic's first access arrived live as an alert (its later ones are not new); the log verified it.
+    const alerts = page.getByTestId("live-alert");
+    await alerts.first().waitFor({ timeout: 30_000 });
+    expect(await alerts.count()).to.equal(1);
+    expect(await alerts.first().textContent()).to.match(/^New: 0x15d3…6a65 accessed your data for the first time/);
+    await expectAccessible("08-live-alert");
+
+    await page.getByRole("tab", { name: "Consent" }).click();
     await page.getByRole("button", { name: /^Revoke / }).click();
     await settled(page.getByText(/^Revoked: /), 60_000);
     await page.getByText("Nobody but you.").waitFor();
-    const refused = await clinic.fetchRecord(alice, covered[0]!.cid, { purpose: "Treatment" }).then(
-      () => undefined,
-      (error: unknown) => error,
-    );
-    expect(refused).to.be.instanceOf(RecordAccessRefusedError);
+    // The desk still lists the records; opening one now is refused, in words.
+    await desk
+      .getByRole("button", { name: /^Open record / })
+      .first()
+      .click();
+    const refusal = desk.getByRole("alert");
+    await refusal.waitFor({ timeout: 30_000 });
+    expect(await refusal.textContent()).to.include("CONSENT_REQUIRED");
+    expect(clinic.refusedRequests.splice(0), "the desk's one refused key release").to.deep.equal([403]);
+    await expectAccessible("10-clinic-refused", clinic);
+    await desk.getByRole("button", { name: "Show records" }).click();
+    await desk.getByText("The patient's consent covers no record for Treatment now.").waitFor({ timeout: 30_000 });
 
     // The access log: the clinic's releases and its refusal, each proven against an anchored head.
     await stack.app.audit.anchorNow();
@@ -211,10 +236,10 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     const entries = page.getByTestId("audit-entry");
     const verifiedOf = (type: string) =>
       entries.and(page.locator(`[data-type="${type}"][data-verified="true"]`)).count();
-    expect(await verifiedOf("key_release")).to.equal(3);
+    expect(await verifiedOf("key_release")).to.equal(3); // the desk opened three records
     expect(await verifiedOf("access_denied")).to.equal(1);
     expect(await page.getByTestId("audit-alarm").count()).to.equal(0);
     expect(await entries.first().getAttribute("data-type")).to.equal("access_denied"); // newest first
-    await expectAccessible("08-access-log");
+    await expectAccessible("11-access-log");
   });
 });

@@ -50,8 +50,16 @@ describe("web: the patient's wallet page in Chromium", function () {
 
   afterEach(function () {
     // Any console error or uncaught exception of the test's pages fails it.
-    const errors = opened.splice(0).flatMap((watched) => watched.errors);
-    if (this.currentTest?.state === "passed") expect(errors, "console errors").to.deep.equal([]);
+    const pages = opened.splice(0);
+    if (this.currentTest?.state !== "passed") return;
+    expect(
+      pages.flatMap((watched) => watched.errors),
+      "console errors",
+    ).to.deep.equal([]);
+    expect(
+      pages.flatMap((watched) => watched.refusedRequests),
+      "refused requests",
+    ).to.deep.equal([]);
   });
 
   async function expectAccessible(watched: WatchedPage, name: string): Promise<void> {

@@ -33,7 +33,6 @@ import { ClinicCheckIns } from "./checkins.ts";
 import { identityCall } from "./errors.ts";
 import {
   fetchRecord,
-  fetchRecordToFile,
   listCoveredRecords,
   patientAddress,
   type CoveredRecord,
@@ -43,6 +42,7 @@ import {
   type ListRecordsOptions,
   type RefusedRecord,
 } from "./records.ts";
+import { fetchRecordToFile } from "./records-file.node.ts";
 import { RecordAccessRefusedError } from "./errors.ts";
 import { openRoleIdentity, RoleClient, type RoleClientOptions, type RoleGranted, type RoleIdentity } from "./role.ts";
 import type { ProgressCallback } from "../progress.ts";

@@ -31,6 +31,7 @@ import {
 } from "@hygeia/audit";
 import { IntegrityError, SdkInputError } from "../errors.ts";
 import type { PatientContext, RecordSharing } from "./context.ts";
+import { watchAccessNotifications, type WatchNotificationsOptions } from "./notifications.ts";
 import { chainCall } from "./consent.ts";
 
 // --- public shapes ------------------------------------------------------------------------------
@@ -255,6 +256,14 @@ export class PatientAudit {
   /** Every verifier key this instance pinned, by log origin. */
   get pinnedVerifierKeys(): Record<string, string> {
     return Object.fromEntries(this.#pinnedKeys);
+  }
+
+  /**
+   * Follows the patient's access notifications live (`GET /v1/events`) until `signal` aborts or the session ends:
+   * each new grantee's first access and each emergency access is flagged. Not a proof: `verify` again on one.
+   */
+  watch(options: WatchNotificationsOptions): Promise<void> {
+    return watchAccessNotifications(this.#context.connection.transport, options);
   }
 
   /** One page of the patient's events, in log order (not verified: see `verify`). */

@@ -10,10 +10,9 @@
  *   anything is sent. Everything else the patient does is gasless through the gateway.
  */
 import type { X25519KeyPair } from "@hygeia/crypto";
-import type { Signer } from "ethers";
 import { HygeiaConnection, type ConnectOptions } from "../connection.ts";
 import { HygeiaSdkError } from "../errors.ts";
-import { signIn, signOut, type Session, type WalletSigner } from "../session.ts";
+import { signIn, signOut, type Session, type WalletSigner, walletSender } from "../session.ts";
 import type { PatientContext, PatientKeys } from "./context.ts";
 import {
   didOf,
@@ -142,7 +141,12 @@ export class PatientClient {
    * clinics can find it. Sends nothing when it is already the only key. Costs ETH: INSUFFICIENT_FUNDS otherwise.
    */
   async publishKey(options: PublishKeyOptions = {}): Promise<PublishKeyResult> {
-    return publishEncryptionKey(this.connection, this.#transactionSigner(), this.keys.encryption.publicKey, options);
+    return publishEncryptionKey(
+      this.connection,
+      walletSender(this.signer, this.connection),
+      this.keys.encryption.publicKey,
+      options,
+    );
   }
 
   /** The patient's own published keys (current first). */
@@ -168,7 +172,12 @@ export class PatientClient {
       });
     const previous = this.keys.encryption;
     const nextKeys = await deriveEncryptionKey(this.signer, next);
-    const publish = await publishEncryptionKey(this.connection, this.#transactionSigner(), nextKeys.publicKey, options);
+    const publish = await publishEncryptionKey(
+      this.connection,
+      walletSender(this.signer, this.connection),
+      nextKeys.publicKey,
+      options,
+    );
     this.#keyIndex = next;
     const rewrapped = await this.records.rewrapToKey(previous, nextKeys);
     return { keyIndex: next, publish, rewrapped };
@@ -181,19 +190,6 @@ export class PatientClient {
     } finally {
       if (this.#ownsConnection) this.connection.close();
     }
-  }
-
-  /** The wallet as a transaction sender on the connection's chain. */
-  #transactionSigner(): Signer {
-    const signer = this.signer as Partial<Signer> & { connect?: (provider: unknown) => Signer };
-    if (typeof signer.sendTransaction === "function" && signer.provider) return signer as Signer;
-    if (typeof signer.connect === "function") return signer.connect(this.connection.provider);
-    throw new HygeiaSdkError(
-      "SIGNER_CANNOT_SEND",
-      "usage",
-      "this wallet can sign messages but not send transactions, which publishing a key needs",
-      { hint: "Connect a wallet that can send transactions (an ethers Signer with a provider)." },
-    );
   }
 }
 

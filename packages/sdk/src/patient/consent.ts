@@ -38,6 +38,7 @@ import {
   type PurposeName,
 } from "@hygeia/chain/browser";
 import { HygeiaSdkError, SdkInputError, ServiceUnreachableError, type ErrorKind } from "../errors.ts";
+import { walletSender } from "../session.ts";
 import type { PatientContext, RecordSharing } from "./context.ts";
 
 // --- public shapes ------------------------------------------------------------------------------
@@ -785,20 +786,16 @@ function checkWait(input: unknown): number {
  * has none of its own.
  */
 export function sendingSigner(context: PatientContext): Signer {
-  const signer = context.signer as Partial<Signer> & { connect?: (provider: unknown) => Signer };
-  if (typeof signer.sendTransaction !== "function")
+  try {
+    return walletSender(context.signer, context.connection);
+  } catch (error) {
+    if (!(error instanceof HygeiaSdkError) || error.code !== "SIGNER_CANNOT_SEND") throw error;
     throw new SdkInputError(
       "mode",
-      "this wallet cannot send transactions (direct mode needs an ethers Signer)",
+      "this wallet cannot send transactions (direct mode needs an ethers Signer with a provider)",
       'Use mode "relay" (the gateway sends it, no ETH needed).',
     );
-  if (signer.provider) return signer as Signer;
-  if (typeof signer.connect === "function") return signer.connect(context.connection.provider);
-  throw new SdkInputError(
-    "mode",
-    "this wallet has no provider to send transactions through",
-    'Connect the wallet to a provider, or use mode "relay".',
-  );
+  }
 }
 
 /** The slot versions a mined transaction's events show, by scope id (the last event of a slot wins). */

@@ -1,8 +1,10 @@
 // The access log: every permit and deny on the patient's data, newest first, each proven against the audit anchors
 // on chain (the SDK's audit.verify: inclusion proofs and consistency between anchored heads). A failed proof is an
-// alarm at the top, never hidden; emergency access is highlighted.
-import { useEffect, useState } from "preact/hooks";
-import type { AuditReport, PatientClient, VerifiedAuditEntry } from "@hygeia/sdk/browser";
+// alarm at the top, never hidden; emergency access is highlighted. While it is open, the gateway's event stream
+// brings accesses live: a new grantee's first access and every emergency access are alerts, and the log is verified
+// again.
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { AccessNotification, AuditReport, PatientClient, VerifiedAuditEntry } from "@hygeia/sdk/browser";
 import { describeProblem, type ShownProblem } from "../problems.ts";
 import { ProblemAlert } from "../problem-alert.tsx";
 import { scopeWords } from "./consent-view.tsx";
@@ -41,10 +43,23 @@ function proofText(entry: VerifiedAuditEntry): string {
   return `PROOF FAILED (${entry.problem ?? "unknown"})`;
 }
 
+type LiveState = "connecting" | "live" | "ended";
+
+function alertText(notification: AccessNotification): string {
+  const who = short(notification.event.actor);
+  const what = notification.event.record ? ` (record ${notification.event.record.slice(0, 12)}…)` : "";
+  const when = notification.event.time.toLocaleString();
+  if (notification.emergency) return `Emergency access: ${who} used break-glass access to your data${what} at ${when}.`;
+  return `New: ${who} accessed your data for the first time${what} at ${when}.`;
+}
+
 export function AccessLog(props: { client: PatientClient }) {
   const [report, setReport] = useState<AuditReport | undefined>(undefined);
   const [problem, setProblem] = useState<ShownProblem | undefined>(undefined);
   const [checking, setChecking] = useState(false);
+  const [live, setLive] = useState<LiveState>("connecting");
+  const [alerts, setAlerts] = useState<AccessNotification[]>([]);
+  const reverify = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
 
   const verify = async () => {
     setChecking(true);
@@ -59,6 +74,30 @@ export function AccessLog(props: { client: PatientClient }) {
   };
   useEffect(() => {
     void verify();
+  }, [props.client]);
+
+  // Live accesses while the log is open; the stream ends when the page leaves the log (or the session ends).
+  useEffect(() => {
+    const controller = new AbortController();
+    const ended = () => {
+      if (!controller.signal.aborted) setLive("ended");
+    };
+    props.client.audit
+      .watch({
+        signal: controller.signal,
+        onConnected: () => setLive("live"),
+        onNotification: (notification) => {
+          if (notification.newGrantee || notification.emergency) setAlerts((shown) => [notification, ...shown]);
+          // A burst of accesses is verified once, after it.
+          clearTimeout(reverify.current);
+          reverify.current = setTimeout(() => void verify(), 300);
+        },
+      })
+      .then(ended, ended);
+    return () => {
+      controller.abort();
+      clearTimeout(reverify.current);
+    };
   }, [props.client]);
 
   const entries = report ? [...report.events].reverse() : [];
@@ -81,6 +120,26 @@ export function AccessLog(props: { client: PatientClient }) {
           </ul>
           <p>Do not rely on this log; report it to your provider and the gateway's operator.</p>
         </div>
+      )}
+      <p role="status" data-testid="live-state" data-state={live}>
+        {live === "connecting" && "Connecting to live updates…"}
+        {live === "live" && "Live: new accesses appear here as they happen."}
+        {live === "ended" && "Live updates stopped (signed out, or the gateway closed the stream): reload to resume."}
+      </p>
+      {alerts.length > 0 && (
+        <ul class="alerts" data-testid="live-alerts">
+          {alerts.map((notification) => (
+            <li key={`${notification.log}-${notification.index}`}>
+              <div
+                role="alert"
+                class={notification.emergency ? "live-alert emergency" : "live-alert"}
+                data-testid="live-alert"
+              >
+                {alertText(notification)}
+              </div>
+            </li>
+          ))}
+        </ul>
       )}
       <button type="button" onClick={() => void verify()} disabled={checking}>
         {checking ? "Verifying…" : "Verify again"}
@@ -107,7 +166,11 @@ export function AccessLog(props: { client: PatientClient }) {
                 {entry.emergency && <strong>Emergency access: </strong>}
                 {describe(entry)}
               </span>
-              <span class={entry.verified === false ? "proof failed" : "proof"}>{proofText(entry)}</span>
+              <span
+                class={entry.verified === false ? "proof failed" : entry.verified === true ? "proof" : "proof pending"}
+              >
+                {proofText(entry)}
+              </span>
             </li>
           ))}
         </ol>

@@ -1,6 +1,7 @@
 // Finding the user's wallet: EIP-6963 first (every installed wallet announces itself, so two wallets do not fight
 // over window.ethereum), then the legacy window.ethereum. Nothing here imports the SDK: it runs before the first
 // click and stays in the initial bundle.
+import { PageProblem } from "../problems.ts";
 
 /** The EIP-1193 provider interface, as much of it as this page uses. */
 export interface Eip1193Provider {
@@ -53,4 +54,15 @@ export async function discoverWallets(waitMs = 250): Promise<DiscoveredWallet[]>
   if (isProvider(legacy))
     return [{ info: { uuid: "window.ethereum", name: "Browser wallet", icon: "", rdns: "" }, provider: legacy }];
   return [];
+}
+
+/** The browser's wallets; none is a problem the page shows with what to install. */
+export async function requireWallets(): Promise<DiscoveredWallet[]> {
+  const wallets = await discoverWallets();
+  if (wallets.length === 0)
+    throw new PageProblem(
+      "No wallet was found in this browser.",
+      "Install a browser wallet such as MetaMask or Rabby, or open this page in your wallet app's browser, then reload.",
+    );
+  return wallets;
 }

@@ -35,20 +35,31 @@ export async function launchBrowser(): Promise<Browser> {
 
 export interface WatchedPage {
   page: Page;
-  /** Console errors and uncaught exceptions, in order. */
+  /** Console errors and uncaught exceptions, in order (Chromium's log lines for refused requests excepted). */
   errors: string[];
+  /**
+   * HTTP statuses of the requests Chromium logged as failed ("Failed to load resource: … status of 403"): a refusal
+   * the page handled still gets such a console line; tests assert these separately, exactly.
+   */
+  refusedRequests: number[];
 }
+
+const REFUSED_REQUEST = /^Failed to load resource: the server responded with a status of (\d{3})\b/;
 
 /** A fresh context (its own storage) and page, with its errors recorded. */
 export async function openPage(browser: Browser): Promise<WatchedPage> {
   const context = await browser.newContext({ viewport: { width: 1024, height: 768 } });
   const page = await context.newPage();
   const errors: string[] = [];
+  const refusedRequests: number[] = [];
   page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`console: ${message.text()}`);
+    if (message.type() !== "error") return;
+    const refused = REFUSED_REQUEST.exec(message.text());
+    if (refused) refusedRequests.push(Number(refused[1]));
+    else errors.push(`console: ${message.text()}`);
   });
   page.on("pageerror", (error) => errors.push(`uncaught: ${error.message}`));
-  return { page, errors };
+  return { page, errors, refusedRequests };
 }
 
 /** A full-page screenshot named `name`.png under test-output/screenshots. */
