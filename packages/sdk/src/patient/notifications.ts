@@ -9,6 +9,10 @@
  */
 import { createParser } from "eventsource-parser";
 import type { GatewayTransport } from "../transport.ts";
+import { UnexpectedResponseError } from "../errors.ts";
+
+/** The longest event the watch buffers (a notification is well under 1 KB). */
+export const MAX_EVENT_CHARS = 64 * 1024;
 
 export interface AccessNotification {
   /** Lowercase. */
@@ -86,7 +90,8 @@ export function parseAccessNotification(data: string): AccessNotification | unde
 /**
  * Follows the signed-in patient's notifications until `signal` aborts (resolves) or the stream ends (resolves: the
  * session expired or signed out, or the gateway closed). A refusal before the stream opens (no session, too many
- * streams) is thrown as the gateway's typed problem.
+ * streams) is thrown as the gateway's typed problem; an event longer than MAX_EVENT_CHARS as an
+ * UnexpectedResponseError (the stream is cancelled, nothing of it was handed on).
  */
 export async function watchAccessNotifications(
   transport: GatewayTransport,
@@ -96,7 +101,13 @@ export async function watchAccessNotifications(
     accept: "text/event-stream",
     ...(options.signal ? { signal: options.signal } : {}),
   });
+  let oversized = false;
   const parser = createParser({
+    // A notification is a few hundred bytes; a stream that buffers more without ending an event is not the gateway's.
+    maxBufferSize: MAX_EVENT_CHARS,
+    onError: (error) => {
+      if (error.type === "max-buffer-size-exceeded") oversized = true;
+    },
     // The gateway writes ": connected" once it will send every later access (with several gateways, once the
     // others know this patient is watched).
     onComment: (comment) => {
@@ -115,9 +126,12 @@ export async function watchAccessNotifications(
       const { done, value } = await reader.read();
       if (done) return;
       parser.feed(decoder.decode(value, { stream: true }));
+      if (oversized)
+        throw new UnexpectedResponseError("GET /v1/events", `an event longer than ${MAX_EVENT_CHARS} characters`);
     }
   } catch (error) {
     if (options.signal?.aborted) return;
+    await reader.cancel().catch(() => undefined);
     throw error;
   } finally {
     reader.releaseLock();
