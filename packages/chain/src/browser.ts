@@ -18,6 +18,7 @@ export * from "./consent-accounts.ts";
 export * from "./consent-address-link.ts";
 export * from "./consent-account-recovery.ts";
 export * from "./eip712.ts";
+export * from "./clear-signing.ts";
 export * from "./emergency.ts";
 export * from "./clients/base.ts";
 export * from "./clients/sender.ts";

@@ -1,7 +1,7 @@
 // GET /v1/deployment tells a client (wallet, CLI, web page) which contracts the gateway uses, from the gateway's URL
 // alone: exactly the stack's deployment, public, cacheable, documented in /openapi.json with its schema and example.
 import { expect } from "chai";
-import { isDeployed } from "@hygeia/chain";
+import { consentClearSigning, isDeployed, type Erc7730Descriptor } from "@hygeia/chain";
 import { startTestStack, type TestStack } from "./support/stack.ts";
 import { expectProblem, request } from "./support/http.ts";
 
@@ -91,5 +91,23 @@ describe("GET /v1/deployment", function () {
     expect(schema?.properties?.contracts?.properties).to.have.property("StudyRegistry");
     expect(content?.example?.contracts).to.have.property("TrustRegistry");
     expect(Object.keys(operation?.responses ?? {})).to.include("429");
+  });
+
+  it("serves the ERC-7730 clear-signing descriptor of this deployment's consent messages", async function () {
+    const res = await request(stack, "GET", "/v1/deployment/clear-signing");
+    expect(res.status, res.text).to.equal(200);
+    const descriptor = res.json as Erc7730Descriptor;
+    // The whole descriptor, as @hygeia/chain builds it for this deployment (nothing lost to the response schema).
+    expect(descriptor).to.deep.equal(
+      JSON.parse(
+        JSON.stringify(
+          consentClearSigning(stack.deployment, { legalName: "Hygeia gateway", url: stack.config.publicUrl }),
+        ),
+      ),
+    );
+    expect(descriptor.context.eip712.deployments).to.deep.equal([
+      { chainId: stack.deployment.chainId, address: stack.deployment.contracts.ConsentRegistry.toLowerCase() },
+    ]);
+    expect(Object.keys(descriptor.display.formats).sort()).to.deep.equal(["ConsentBatch", "Grant", "Revoke"]);
   });
 });

@@ -311,6 +311,7 @@ describe("security: the authorization matrix (route x role x consent state)", fu
     return {
       getHealth: { kind: { kind: "public", ok: 200 }, build: get("/healthz") },
       getDeployment: { kind: { kind: "public", ok: 200 }, build: get("/v1/deployment") },
+      getClearSigningDescriptor: { kind: { kind: "public", ok: 200 }, build: get("/v1/deployment/clear-signing") },
       getReadiness: { kind: { kind: "public", ok: 200 }, build: get("/readyz") },
       getAuthNonce: { kind: { kind: "public", ok: 200 }, build: get("/v1/auth/nonce") },
       verifySignIn: {

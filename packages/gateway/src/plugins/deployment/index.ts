@@ -11,6 +11,7 @@
 import type { FastifyInstance } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import { Type, type Static } from "typebox";
+import { consentClearSigning } from "@hygeia/chain";
 import { problemResponses } from "../../schemas.ts";
 
 /** Clients may reuse the answer this long (seconds): it changes only when the operator redeploys. */
@@ -92,6 +93,45 @@ export const DeploymentResponse = Type.Object(
 );
 export type DeploymentResponse = Static<typeof DeploymentResponse>;
 
+/**
+ * The ERC-7730 clear-signing descriptor (@hygeia/chain's consentClearSigning): a JSON document whose shape the ERC
+ * defines, answered as built (its own test holds it to the messages the SDK signs), so only its top level is
+ * described here.
+ */
+export const ClearSigningResponse = Type.Object(
+  {
+    $schema: Type.String({ description: "The ERC-7730 v1 JSON schema it follows." }),
+    context: Type.Object(
+      {},
+      {
+        additionalProperties: true,
+        description: "eip712: the ConsentRegistry's deployment (chain, address), EIP-712 domain and message types.",
+      },
+    ),
+    metadata: Type.Object(
+      {},
+      { additionalProperties: true, description: "Owner (this gateway's operator) and the purpose enumeration." },
+    ),
+    display: Type.Object(
+      {},
+      {
+        additionalProperties: true,
+        description: "formats: Grant, Revoke and ConsentBatch, each an intent and its fields' labels and formats.",
+      },
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: "ERC-7730 clear-signing descriptor of the consent messages patients sign.",
+    examples: [
+      consentClearSigning(
+        { chainId: 31337, contracts: EXAMPLE.contracts },
+        { legalName: "Hygeia gateway", url: "http://127.0.0.1:8787" },
+      ),
+    ],
+  },
+);
+
 export async function deploymentPlugin(root: FastifyInstance): Promise<void> {
   const app = root.withTypeProvider<TypeBoxTypeProvider>();
   const deployment = app.services.chain.deployment;
@@ -129,5 +169,24 @@ export async function deploymentPlugin(root: FastifyInstance): Promise<void> {
     },
     async (_request, reply) =>
       reply.header("cache-control", `public, max-age=${DEPLOYMENT_MAX_AGE_SECONDS}`).send(answer),
+  );
+
+  const descriptor = consentClearSigning(deployment, { legalName: "Hygeia gateway", url: app.config.publicUrl });
+  app.get(
+    "/deployment/clear-signing",
+    {
+      schema: {
+        tags: ["deployment"],
+        summary: "ERC-7730 clear-signing descriptor of the consent messages",
+        description:
+          "How a wallet that reads ERC-7730 (hardware and mobile wallets) should show the EIP-712 consent messages " +
+          "patients sign on this deployment's ConsentRegistry (Grant, Revoke, ConsentBatch) as sentences: who may " +
+          "read, for which purpose, until when. The scope is a private keyed id, shown raw. Public, no session.",
+        operationId: "getClearSigningDescriptor",
+        response: { 200: ClearSigningResponse, ...problemResponses(429) },
+      },
+    },
+    async (_request, reply) =>
+      reply.header("cache-control", `public, max-age=${DEPLOYMENT_MAX_AGE_SECONDS}`).send(descriptor),
   );
 }
