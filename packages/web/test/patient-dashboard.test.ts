@@ -4,11 +4,13 @@
  * and the clinic is refused), and the access log with every entry's proof checked against the chain. Each screen is
  * checked with axe-core and saved as a screenshot; a console error fails the test.
  */
-import { access, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import type { Browser, Locator } from "playwright-core";
+import { ConsentRegistryClient, TransactionSender } from "@hygeia/chain";
+import { derivePatientKeys } from "@hygeia/sdk";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import { WEB_DIST_DIR } from "../dist-path.ts";
 import { buildWeb } from "../scripts/build.ts";
@@ -162,9 +164,9 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     await page.getByRole("tab", { name: "Consent" }).click();
     await page.getByText("Nobody but you.").waitFor({ timeout: 30_000 });
     await page.getByLabel("Clinic or person (their DID or Ethereum address)").fill(clinicDid);
-    await page.getByLabel("What").selectOption("laboratory");
+    await page.getByLabel("What", { exact: true }).selectOption("laboratory");
     await page.getByLabel("For which purpose").selectOption("Treatment");
-    await page.getByLabel("For how long").selectOption("30d");
+    await page.getByLabel("For how long", { exact: true }).selectOption("30d");
     const signaturesBefore = wallet.requests.length;
     await page.getByRole("button", { name: "Grant access" }).click();
     await settled(page.getByText(/^Granted: /), 60_000);
@@ -241,5 +243,55 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     expect(await page.getByTestId("audit-alarm").count()).to.equal(0);
     expect(await entries.first().getAttribute("data-type")).to.equal("access_denied"); // newest first
     await expectAccessible("11-access-log");
+  });
+
+  it("registers the clinic as an emergency contact; its break-glass access is an alert and highlighted in the log", async () => {
+    const { page } = watched;
+    const alice = stack.accounts.alice;
+    const clinicDid = `did:ethr:0x${stack.deployment.chainId.toString(16)}:${stack.accounts.clinic.address.toLowerCase()}`;
+    await page.getByRole("tab", { name: "Consent" }).click();
+    await page.getByText("No emergency contact.").waitFor({ timeout: 30_000 });
+    await page.getByLabel("Emergency contact (their DID or Ethereum address)").fill(clinicDid);
+    await page.getByLabel("laboratory records").check();
+    await page.getByLabel("For how long, once opened").selectOption("4h");
+    await page.getByRole("button", { name: "Add emergency contact" }).click();
+    await settled(page.getByTestId("emergency-card"), 60_000);
+    expect(await page.getByTestId("emergency-contact").getAttribute("data-status")).to.equal("ready");
+    await expectAccessible("12-emergency-contact");
+    // The card the patient hands over, downloaded as a person would.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Download the emergency card" }).click(),
+    ]);
+    const card = JSON.parse(await readFile(await download.path(), "utf8")) as { card: string[]; grantee: string };
+    expect(card.grantee.toLowerCase()).to.equal(stack.accounts.clinic.address.toLowerCase());
+
+    // The clinic, in an emergency, breaks the glass for the laboratory records (its own transaction).
+    const labId = (await derivePatientKeys(alice, { keyIndex: 0 })).scopes.id("category:laboratory");
+    expect(card.card).to.include(labId);
+    const registry = new ConsentRegistryClient(
+      stack.deployment.contracts.ConsentRegistry,
+      new TransactionSender(stack.accounts.clinic.connect(stack.provider)),
+    );
+    await registry.breakGlass(alice.address, labId, { scopes: card.card });
+    await stack.services.chain.indexer.sync();
+
+    await page.getByRole("tab", { name: "Access log" }).click();
+    await page.locator('[data-testid="live-state"][data-state="live"]').waitFor({ timeout: 30_000 });
+    const desk = clinic.page;
+    await desk.getByLabel("Purpose of use").selectOption("Emergency");
+    await desk.getByRole("button", { name: "Show records" }).click();
+    await settled(desk.getByTestId("covered-record").first(), 30_000, clinic);
+    await desk
+      .getByRole("button", { name: /^Open record / })
+      .first()
+      .click();
+    await settled(desk.getByTestId("clinic-record-content"), 30_000, clinic);
+
+    const alert = page.locator(".live-alert.emergency");
+    await alert.waitFor({ timeout: 30_000 });
+    expect(await alert.textContent()).to.match(/^Emergency access: 0x15d3…6a65 used break-glass access/);
+    await page.locator('[data-testid="audit-entry"][data-type="emergency_release"].emergency').first().waitFor();
+    await expectAccessible("13-emergency-alert");
   });
 });

@@ -11,6 +11,7 @@ const PURPOSES: { name: ConsentPurpose; label: string }[] = [
   { name: "Payment", label: "Payment" },
   { name: "PublicHealth", label: "Public health" },
   { name: "Research", label: "Research" },
+  { name: "Emergency", label: "Emergency (after breaking the glass)" },
 ];
 
 interface Listing {

@@ -4,6 +4,7 @@ import { useRef, useState } from "preact/hooks";
 import type { Onboarded } from "./onboard.ts";
 import { RecordsView } from "./records-view.tsx";
 import { ConsentView } from "./consent-view.tsx";
+import { EmergencyView } from "./emergency-view.tsx";
 import { AccessLog } from "./access-log.tsx";
 
 const TABS = [
@@ -71,7 +72,12 @@ export function Dashboard(props: { patient: Onboarded }) {
       </div>
       <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`} class="panel">
         {tab === "records" && <RecordsView client={patient.client} />}
-        {tab === "consent" && <ConsentView client={patient.client} />}
+        {tab === "consent" && (
+          <>
+            <ConsentView client={patient.client} />
+            <EmergencyView client={patient.client} />
+          </>
+        )}
         {tab === "log" && <AccessLog client={patient.client} />}
       </div>
     </>
