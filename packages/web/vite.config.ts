@@ -10,7 +10,9 @@ export default defineConfig({
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: {
     outDir: "dist",
-    emptyOutDir: true,
+    // Old hashed assets stay: a page loaded before a rebuild still finds the chunks it loads later (the SDK on
+    // "Connect wallet"). index.html and the new assets replace nothing else.
+    emptyOutDir: false,
     target: ["chrome111", "edge111", "firefox111", "safari16.4"],
     sourcemap: false,
     // The SDK chunk is large by nature (ethers, libsodium); the budget that matters is the initial one (build.ts).

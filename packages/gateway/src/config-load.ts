@@ -376,9 +376,10 @@ export function isNoteKeyName(name: string): boolean {
 }
 
 /**
- * The chain URL the web pages get: the one given (an http(s) URL without credentials: the pages publish it), else the
- * gateway's own when that is loopback without credentials (the local stack, where the browser runs on the same
- * machine), else none: a remote provider's URL often carries an API key, which must not be handed to every visitor.
+ * The chain URL the web pages get (and their CSP's connect-src): the one given, else the gateway's own when both the
+ * gateway and the chain are on loopback (the local stack: the browser runs on that machine), else none. Published to
+ * every visitor, so it must carry no credentials, query or fragment (where API keys live), and its host must be a
+ * plain host name or IP (it becomes a CSP source: no `*`, `;` or quotes).
  */
 function webRpcUrl(config: GatewayConfig, nameOf: (path: string) => string): string | null {
   const given = config.web.rpcUrl;
@@ -386,14 +387,30 @@ function webRpcUrl(config: GatewayConfig, nameOf: (path: string) => string): str
     const url = URL.canParse(given) ? new URL(given) : undefined;
     if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || !/^https?:\/\/[^\s]+$/.test(given))
       throw new ConfigError(nameOf("web.rpcUrl"), `must be an http(s) URL, got ${JSON.stringify(given)}`);
-    if (url.username !== "" || url.password !== "")
-      throw new ConfigError(nameOf("web.rpcUrl"), "must not carry credentials: every visitor of the pages gets it");
+    if (url.username !== "" || url.password !== "" || url.search !== "" || url.hash !== "")
+      throw new ConfigError(
+        nameOf("web.rpcUrl"),
+        "must carry no credentials, query or fragment: every visitor of the pages gets it (value not shown)",
+      );
+    if (!PLAIN_HOST.test(url.hostname))
+      throw new ConfigError(nameOf("web.rpcUrl"), `must name a plain host, got ${JSON.stringify(url.hostname)}`);
     return url.href;
   }
   const own = new URL(config.chain.rpcUrl);
-  const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(own.hostname);
-  return loopback && own.username === "" && own.password === "" && own.search === "" ? own.href : null;
+  const isLoopback = (host: string) => ["127.0.0.1", "localhost", "[::1]"].includes(host);
+  const publishable =
+    isLoopback(own.hostname) &&
+    isLoopback(new URL(config.publicUrl).hostname) &&
+    own.username === "" &&
+    own.password === "" &&
+    own.pathname === "/" &&
+    own.search === "" &&
+    own.hash === "";
+  return publishable ? own.href : null;
 }
+
+/** A host name (letters, digits, hyphens, dots) or an IP address, as the URL parser normalizes them. */
+const PLAIN_HOST = /^(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])$/;
 
 /** Cross-field rules and derived defaults (publicUrl from host/port, the audit origin). */
 function finish(config: GatewayConfig, given: ReadonlySet<string>, nameOf: (path: string) => string): GatewayConfig {

@@ -1,18 +1,12 @@
-// The patient's wallet page: connect a wallet, sign in, derive and publish the encryption key. Each state is one
-// screen; progress is announced to screen readers (role=status), problems as alerts with what to do next.
-import { useState } from "preact/hooks";
-import { requireWallets, type DiscoveredWallet } from "./wallet/discover.ts";
-import { ChooseWallet, Working } from "./wallet/choose.tsx";
-import { describeProblem, type ShownProblem } from "./problems.ts";
+// The patient's wallet page: connect a wallet, sign in, derive and publish the encryption key, then the dashboard.
+// Each state is one screen; progress is announced to screen readers (role=status), problems as alerts with what to
+// do next (the flow itself is wallet/connect-flow.ts, shared with the clinic page).
+import type { ShownProblem } from "./problems.ts";
 import { ProblemAlert } from "./problem-alert.tsx";
-import type { Onboarded, OnboardingStep } from "./patient/onboard.ts";
-import type { Dashboard as DashboardComponent } from "./patient/dashboard.tsx";
-
-type Screen =
-  | { name: "welcome"; problem?: ShownProblem }
-  | { name: "choose"; wallets: DiscoveredWallet[] }
-  | { name: "working"; step: OnboardingStep | "discover" }
-  | { name: "ready"; patient: Onboarded; Dashboard: typeof DashboardComponent };
+import { ChooseWallet, Working } from "./wallet/choose.tsx";
+import { useConnectFlow } from "./wallet/connect-flow.ts";
+import type { Eip1193Provider } from "./wallet/discover.ts";
+import type { OnboardingStep } from "./patient/onboard.ts";
 
 const STEP_TEXT: Record<OnboardingStep | "discover", string> = {
   discover: "Looking for your wallet…",
@@ -21,33 +15,17 @@ const STEP_TEXT: Record<OnboardingStep | "discover", string> = {
   publish: "Publishing your encryption key in your DID document: approve the transaction in your wallet.",
 };
 
+/** The signed-in patient and the dashboard, both loaded now (the SDK), not on the first visit. */
+async function signIn(wallet: Eip1193Provider, onStep: (step: OnboardingStep) => void) {
+  const [{ onboard }, { Dashboard }] = await Promise.all([
+    import("./patient/onboard.ts"),
+    import("./patient/dashboard.tsx"),
+  ]);
+  return { patient: await onboard(wallet, onStep), Dashboard };
+}
+
 export function App() {
-  const [screen, setScreen] = useState<Screen>({ name: "welcome" });
-
-  const start = async (chosen?: DiscoveredWallet) => {
-    try {
-      let wallet = chosen;
-      if (wallet === undefined) {
-        setScreen({ name: "working", step: "discover" });
-        const wallets = await requireWallets();
-        if (wallets.length > 1) {
-          setScreen({ name: "choose", wallets });
-          return;
-        }
-        wallet = wallets[0]!;
-      }
-      // The SDK and the signed-in screens load now, not on the first visit.
-      const [{ onboard }, { Dashboard }] = await Promise.all([
-        import("./patient/onboard.ts"),
-        import("./patient/dashboard.tsx"),
-      ]);
-      const patient = await onboard(wallet.provider, (step) => setScreen({ name: "working", step }));
-      setScreen({ name: "ready", patient, Dashboard });
-    } catch (error) {
-      setScreen({ name: "welcome", problem: describeProblem(error) });
-    }
-  };
-
+  const { screen, start, cancel } = useConnectFlow(signIn, (late) => void late.patient.client.close());
   return (
     <>
       <header class="bar">
@@ -59,8 +37,8 @@ export function App() {
         {screen.name === "choose" && (
           <ChooseWallet wallets={screen.wallets} onChoose={(wallet) => void start(wallet)} />
         )}
-        {screen.name === "working" && <Working text={STEP_TEXT[screen.step]} />}
-        {screen.name === "ready" && <screen.Dashboard patient={screen.patient} />}
+        {screen.name === "working" && <Working text={STEP_TEXT[screen.step]} onCancel={cancel} />}
+        {screen.name === "ready" && <screen.ready.Dashboard patient={screen.ready.patient} />}
       </main>
     </>
   );

@@ -33,13 +33,25 @@ function walletRejected(error: MaybeCoded): boolean {
   return error.code === 4001 || error.code === "ACTION_REJECTED" || error.info?.error?.code === 4001;
 }
 
+/** The problem in words; never throws, whatever was thrown (a wallet's error object is foreign input). */
 export function describeProblem(error: unknown): ShownProblem {
+  try {
+    return describe(error);
+  } catch {
+    return {
+      title: "Something went wrong, and the error could not be read.",
+      next: "Reload the page and try again; if it happens again, try another wallet.",
+    };
+  }
+}
+
+function describe(error: unknown): ShownProblem {
   if (error instanceof PageProblem) return { title: error.message, next: error.next };
   const coded = (typeof error === "object" && error !== null ? error : {}) as MaybeCoded;
   if (walletRejected(coded))
     return {
       title: "You declined the request in your wallet.",
-      next: "Nothing was signed or sent. Press “Connect wallet” again when you are ready, and approve the request.",
+      next: "Nothing was signed or sent. Try again when you are ready, and approve the request in your wallet.",
     };
   const message = typeof coded.message === "string" ? coded.message.split("\n")[0]! : String(error);
   if (coded.code === "INSUFFICIENT_FUNDS")
@@ -48,14 +60,21 @@ export function describeProblem(error: unknown): ShownProblem {
       next: "Add a little ETH to this account (on the local stack: npm run fund -- <address>) and try again.",
       detail: message,
     };
-  if (typeof coded.hint === "string" && typeof coded.code === "string")
-    return { title: sentence(message), next: coded.hint, detail: coded.code };
-  if (error instanceof TypeError && /fetch/i.test(error.message))
+  // The SDK's hint speaks to developers (flags, CORS); a person needs to know the service is not answering.
+  if (coded.code === "SERVICE_UNREACHABLE" || (error instanceof TypeError && /fetch/i.test(error.message)))
     return {
-      title: "The Hygeia gateway did not answer.",
-      next: "Check your connection and reload the page; if it keeps failing, the gateway may be down.",
+      title: "The Hygeia service did not answer.",
+      next: "Check your connection and try again in a moment; if it keeps failing, the service may be down.",
       detail: message,
     };
+  if (coded.code === "TOKEN_EXPIRED" || coded.code === "SESSION_EXPIRED" || coded.code === "SESSION_REVOKED")
+    return {
+      title: "You were signed out (sessions end automatically after a while).",
+      next: "Reload the page and connect your wallet again.",
+      detail: message,
+    };
+  if (typeof coded.hint === "string" && typeof coded.code === "string")
+    return { title: sentence(message), next: coded.hint, detail: coded.code };
   return {
     title: "Something went wrong.",
     next: "Reload the page and try again. If it happens again, send the detail below to your provider.",

@@ -150,7 +150,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
       .click();
     const content = page.getByTestId("record-content");
     await content.waitFor();
-    expect(await content.textContent()).to.include('"text": "Glucose"');
+    expect(await content.textContent()).to.include('"text":"Glucose"'); // exactly the stored bytes, not re-serialized;
     expect(await page.getByRole("link", { name: "Download the decrypted record" }).getAttribute("href")).to.match(
       /^blob:/,
     );
@@ -163,6 +163,14 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     const clinicDid = `did:ethr:0x${stack.deployment.chainId.toString(16)}:${stack.accounts.clinic.address.toLowerCase()}`;
     await page.getByRole("tab", { name: "Consent" }).click();
     await page.getByText("Nobody but you.").waitFor({ timeout: 30_000 });
+    // Someone who never signed in (no published key) is refused before the wallet is asked anything.
+    const before = wallet.requests.length;
+    await page.getByLabel("Clinic or person (their DID or Ethereum address)").fill(stack.accounts.bob.address);
+    await page.getByRole("button", { name: "Grant access" }).click();
+    const noKey = page.getByRole("alert");
+    await noKey.waitFor({ timeout: 30_000 });
+    expect(await noKey.textContent()).to.include("has not published an encryption key yet");
+    expect(wallet.requests.slice(before).map((request) => request.method)).not.to.include("eth_signTypedData_v4");
     await page.getByLabel("Clinic or person (their DID or Ethereum address)").fill(clinicDid);
     await page.getByLabel("What", { exact: true }).selectOption("laboratory");
     await page.getByLabel("For which purpose").selectOption("Treatment");

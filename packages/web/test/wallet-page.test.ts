@@ -5,8 +5,8 @@
  * Every screen is checked with axe-core (no serious or critical violation) and saved as a screenshot; any console
  * error fails the test.
  */
-import { access } from "node:fs/promises";
-import { join } from "node:path";
+import { access, rm, writeFile } from "node:fs/promises";
+import { basename, join } from "node:path";
 import { expect } from "chai";
 import type { Browser } from "playwright-core";
 import { HygeiaConnection, derivePatientKeys, encryptionKeysOf } from "@hygeia/sdk";
@@ -77,6 +77,20 @@ describe("web: the patient's wallet page in Chromium", function () {
     expect(await response.text()).to.include('<div id="app"></div>');
     const config = (await (await fetch(`${stack.url}/config.json`)).json()) as { rpcUrl: string };
     expect(new URL(config.rpcUrl).origin).to.equal(new URL(stack.local.rpcUrl).origin);
+    // Files are looked up per request: a rebuild while the gateway runs (npm test beside npm start) is served at once.
+    const fresh = join(WEB_DIST_DIR, "assets", `rebuilt-${Date.now()}.js`);
+    await writeFile(fresh, "export {};\n");
+    try {
+      expect((await fetch(`${stack.url}/assets/${basename(fresh)}`)).status).to.equal(200);
+    } finally {
+      await rm(fresh, { force: true });
+    }
+    // Nothing outside the pages: traversal and unknown paths are the API's JSON 404.
+    for (const path of ["/../package.json", "/%2e%2e/package.json", "/assets/%2e%2e/%2e%2e/package.json", "/.env"]) {
+      const refused = await fetch(`${stack.url}${path}`);
+      expect(refused.status, path).to.equal(404);
+      expect(refused.headers.get("content-type"), path).to.include("application/problem+json");
+    }
     // The API keeps its own policy.
     const api = await fetch(`${stack.url}/healthz`);
     expect(api.headers.get("content-security-policy")).to.include("default-src 'none'");
@@ -164,5 +178,21 @@ describe("web: the patient's wallet page in Chromium", function () {
     expect(await alert.textContent()).to.include("No wallet was found in this browser.");
     expect(await alert.textContent()).to.include("Install a browser wallet");
     await expectAccessible(watched, "04-no-wallet");
+  });
+
+  it("lets the person cancel when the wallet never answers, and ignores its late answer", async () => {
+    const watched = await page();
+    await installTestWallet(watched.page, stack.accounts.bob, stack.provider, {
+      hang: (request) => request.method === "eth_requestAccounts",
+    });
+    await watched.page.goto(`${stack.url}/`);
+    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await watched.page.getByText("Asking your wallet for your account…").waitFor({ timeout: 30_000 });
+    await expectAccessible(watched, "04b-waiting-for-wallet");
+    await watched.page.getByRole("button", { name: "Cancel" }).click();
+    const alert = watched.page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).to.include("Connecting was cancelled.");
+    expect(await watched.page.getByRole("button", { name: "Connect wallet" }).isEnabled()).to.equal(true);
   });
 });

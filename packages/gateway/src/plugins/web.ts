@@ -32,6 +32,9 @@ export function webContentSecurityPolicy(rpcUrl: string | null): string {
   ].join("; ");
 }
 
+/** The pages' addresses (answered WEB_NOT_BUILT when the pages are not built). */
+const PAGES = ["/", "/index.html", "/clinic.html"];
+
 const NOT_BUILT_MESSAGE = "the web pages are not built: run `npm run build -w @hygeia/web` (npm start does it)";
 
 async function web(app: FastifyInstance, options: WebPluginOptions): Promise<void> {
@@ -49,17 +52,19 @@ async function web(app: FastifyInstance, options: WebPluginOptions): Promise<voi
     () => false,
   );
   if (!built) {
-    app.get("/", { schema: { hide: true } }, async () => {
-      throw new GatewayError("WEB_NOT_BUILT", 404, NOT_BUILT_MESSAGE);
-    });
+    for (const page of PAGES)
+      app.get(page, { schema: { hide: true } }, async () => {
+        throw new GatewayError("WEB_NOT_BUILT", 404, NOT_BUILT_MESSAGE);
+      });
     return;
   }
   const assets = join(dir, "assets");
   await app.register(fastifyStatic, {
     root: dir,
     prefix: "/",
-    // Only the files there at start (index.html, assets/*): no wildcard route shadowing the API's 404s.
-    wildcard: false,
+    // Files are looked up per request, so a rebuild of the pages (npm test next to npm start) is served at once; a
+    // path that names no file falls through to the API's JSON 404 (callNotFound), traversal included.
+    wildcard: true,
     index: ["index.html"],
     schemaHide: true,
     setHeaders(reply, path) {

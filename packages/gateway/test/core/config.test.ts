@@ -52,6 +52,18 @@ describe("loadConfig", function () {
     const withCredentials = refusal(() => loadConfig({ env: { HYGEIA_WEB_RPC_URL: "https://u:p@rpc.example" } }));
     expect(withCredentials.setting).to.equal("HYGEIA_WEB_RPC_URL");
     expect(withCredentials.message).not.to.include("u:p");
+    // Query and fragment (where API keys go) are refused; the host must be a plain one (it becomes a CSP source).
+    for (const url of ["https://rpc.example/?apikey=SECRET", "https://rpc.example/#apikey=SECRET"])
+      expect(refusal(() => loadConfig({ env: { HYGEIA_WEB_RPC_URL: url } })).message).not.to.include("SECRET");
+    for (const url of ["https://evil.com;script-src", "http://*.example", "https://a'b.example"])
+      expect(refusal(() => loadConfig({ env: { HYGEIA_WEB_RPC_URL: url } })).setting).to.equal("HYGEIA_WEB_RPC_URL");
+    // The gateway's own loopback chain URL is published only when the gateway is local too, and only bare.
+    expect(
+      loadConfig({ env: { HYGEIA_PUBLIC_URL: "https://hygeia.example", HYGEIA_RPC_URL: "http://127.0.0.1:8545" } }).web
+        .rpcUrl,
+    ).to.equal(null);
+    for (const rpc of ["http://127.0.0.1:8545/v3/SECRETKEY", "http://127.0.0.1:8545/#apikey=SECRET"])
+      expect(loadConfig({ env: { HYGEIA_RPC_URL: rpc } }).web.rpcUrl).to.equal(null);
   });
 
   it("defaults to the local stack", function () {

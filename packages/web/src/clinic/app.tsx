@@ -1,17 +1,10 @@
-// The clinic page: connect the clinic's wallet, then read the records patients consented to (the desk).
-import { useState } from "preact/hooks";
-import { requireWallets, type DiscoveredWallet } from "../wallet/discover.ts";
-import { ChooseWallet, Working } from "../wallet/choose.tsx";
-import { describeProblem, type ShownProblem } from "../problems.ts";
+// The clinic page: connect the clinic's wallet, then read the records patients consented to (the desk). The flow is
+// wallet/connect-flow.ts, shared with the patient's page.
 import { ProblemAlert } from "../problem-alert.tsx";
-import type { ClinicSignedIn, ClinicStep } from "./session.ts";
-import type { ClinicDesk as DeskComponent } from "./desk.tsx";
-
-type Screen =
-  | { name: "welcome"; problem?: ShownProblem }
-  | { name: "choose"; wallets: DiscoveredWallet[] }
-  | { name: "working"; step: ClinicStep | "discover" }
-  | { name: "ready"; clinic: ClinicSignedIn; Desk: typeof DeskComponent };
+import { ChooseWallet, Working } from "../wallet/choose.tsx";
+import { useConnectFlow } from "../wallet/connect-flow.ts";
+import type { Eip1193Provider } from "../wallet/discover.ts";
+import type { ClinicStep } from "./session.ts";
 
 const STEP_TEXT: Record<ClinicStep | "discover", string> = {
   discover: "Looking for your wallet…",
@@ -20,29 +13,14 @@ const STEP_TEXT: Record<ClinicStep | "discover", string> = {
   publish: "Publishing the clinic's encryption key in its DID document: approve the transaction in your wallet.",
 };
 
+/** The signed-in clinic and the desk, both loaded now (the SDK), not on the first visit. */
+async function signIn(wallet: Eip1193Provider, onStep: (step: ClinicStep) => void) {
+  const [{ signInClinic }, { ClinicDesk }] = await Promise.all([import("./session.ts"), import("./desk.tsx")]);
+  return { clinic: await signInClinic(wallet, onStep), Desk: ClinicDesk };
+}
+
 export function ClinicApp() {
-  const [screen, setScreen] = useState<Screen>({ name: "welcome" });
-
-  const start = async (chosen?: DiscoveredWallet) => {
-    try {
-      let wallet = chosen;
-      if (wallet === undefined) {
-        setScreen({ name: "working", step: "discover" });
-        const wallets = await requireWallets();
-        if (wallets.length > 1) {
-          setScreen({ name: "choose", wallets });
-          return;
-        }
-        wallet = wallets[0]!;
-      }
-      const [{ signInClinic }, { ClinicDesk }] = await Promise.all([import("./session.ts"), import("./desk.tsx")]);
-      const clinic = await signInClinic(wallet.provider, (step) => setScreen({ name: "working", step }));
-      setScreen({ name: "ready", clinic, Desk: ClinicDesk });
-    } catch (error) {
-      setScreen({ name: "welcome", problem: describeProblem(error) });
-    }
-  };
-
+  const { screen, start, cancel } = useConnectFlow(signIn, (late) => void late.clinic.client.close());
   return (
     <>
       <header class="bar">
@@ -66,8 +44,8 @@ export function ClinicApp() {
         {screen.name === "choose" && (
           <ChooseWallet wallets={screen.wallets} onChoose={(wallet) => void start(wallet)} />
         )}
-        {screen.name === "working" && <Working text={STEP_TEXT[screen.step]} />}
-        {screen.name === "ready" && <screen.Desk clinic={screen.clinic} />}
+        {screen.name === "working" && <Working text={STEP_TEXT[screen.step]} onCancel={cancel} />}
+        {screen.name === "ready" && <screen.ready.Desk clinic={screen.ready.clinic} />}
       </main>
     </>
   );

@@ -130,7 +130,8 @@ export function ClinicDesk(props: { clinic: ClinicSignedIn }) {
         <section aria-labelledby="opened-title" class="opened">
           <h2 id="opened-title">Record {opened.cid.slice(0, 16)}…, decrypted in this page</h2>
           <pre data-testid="clinic-record-content" tabIndex={0}>
-            {opened.fhir ? JSON.stringify(opened.fhir, null, 2) : `${opened.bytes.byteLength} bytes (not FHIR JSON)`}
+            {/* Exactly as stored: re-serializing would round large numbers and drop meaningful trailing zeros. */}
+            {opened.fhir ? new TextDecoder().decode(opened.bytes) : `${opened.bytes.byteLength} bytes (not FHIR JSON)`}
           </pre>
         </section>
       )}

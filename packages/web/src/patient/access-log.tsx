@@ -27,7 +27,7 @@ function describe(entry: VerifiedAuditEntry): string {
     case "record_added":
       return `You added ${what}`;
     case "consent_relayed":
-      return `Your signed consent was sent to the chain${entry.tx ? ` (${entry.tx.slice(0, 10)}…)` : ""}`;
+      return consentText(entry);
     case "role_verified":
       return `${short(entry.actor)} proved its role`;
     case "unreadable":
@@ -35,6 +35,22 @@ function describe(entry: VerifiedAuditEntry): string {
     default:
       return `${entry.type.replaceAll("_", " ")} by ${short(entry.actor)}${purpose}${entry.decision === "deny" ? " (refused)" : ""}`;
   }
+}
+
+/** A relayed consent in words: what it was (its reason code) and where it stands (sent, or mined with its tx). */
+function consentText(entry: VerifiedAuditEntry): string {
+  const [kind, stage] =
+    /^(GRANT|REVOKE|EMERGENCY_GRANTEE)_(SUBMITTED|RELAYED)$/.exec(entry.reason ?? "")?.slice(1) ?? [];
+  const what =
+    kind === "GRANT"
+      ? "Your consent (a grant of access)"
+      : kind === "REVOKE"
+        ? "Your revocation of access"
+        : kind === "EMERGENCY_GRANTEE"
+          ? "Your emergency contact registration"
+          : "Your signed consent";
+  if (stage === "SUBMITTED") return `${what} was sent to the chain`;
+  return `${what} is recorded on chain${entry.tx ? ` (transaction ${entry.tx.slice(0, 10)}…)` : ""}`;
 }
 
 function proofText(entry: VerifiedAuditEntry): string {

@@ -3,7 +3,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { CONSENT_CATEGORIES } from "@hygeia/chain/browser";
 import type { ConsentPurpose, ListedConsent, PatientClient } from "@hygeia/sdk/browser";
-import { describeProblem, type ShownProblem } from "../problems.ts";
+import { describeProblem, PageProblem, type ShownProblem } from "../problems.ts";
 import { ProblemAlert } from "../problem-alert.tsx";
 
 /** Purposes a patient can grant (Emergency opens only through break-glass). */
@@ -56,11 +56,12 @@ export function ConsentView(props: { client: PatientClient }) {
     setBusy({ what });
     try {
       setNotice(await action());
-      await refresh();
     } catch (error) {
       setProblem(describeProblem(error));
     } finally {
       setBusy(undefined);
+      // Also after a failure: part of it may stand (a grant on chain whose sharing failed).
+      await refresh().catch(() => undefined);
     }
   };
 
@@ -68,13 +69,19 @@ export function ConsentView(props: { client: PatientClient }) {
     run(
       "Approve the consent in your wallet (a signature, no fee); then the gateway sends it to the chain…",
       async () => {
+        // Sharing needs the grantee's published key: say so before the wallet is asked to sign anything.
+        if ((await client.encryptionKeysOf(grantee.trim())).length === 0)
+          throw new PageProblem(
+            `${grantee.trim()} has not published an encryption key yet, so nothing could be shared with them.`,
+            "Ask them to sign in to Hygeia once (the wallet page, or the clinic desk for a clinic), then grant again.",
+          );
         const result = await client.consent.grant({
           grantee: grantee.trim(),
           scopes: [`category:${category}`],
           purpose,
           expires: duration,
         });
-        return `Granted: ${short(result.grantee)} may read ${scopeWords(`category:${category}`, "")} for ${purpose} until ${result.expiry.toLocaleString()}.${result.shared > 0 ? ` ${result.shared} existing record(s) shared.` : ""}`;
+        return `Granted: ${short(result.grantee)} may read ${scopeWords(`category:${category}`, "")} for ${purpose} until ${result.expiry.toLocaleString()}.${result.shared === 1 ? " 1 existing record shared." : result.shared > 1 ? ` ${result.shared} existing records shared.` : ""}`;
       },
     );
 

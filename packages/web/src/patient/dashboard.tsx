@@ -48,8 +48,11 @@ export function Dashboard(props: { patient: Onboarded }) {
         aria-label="Your wallet"
         class="tabs"
         onKeyDown={(event) => {
+          const at = TABS.findIndex((item) => item.id === tab);
           if (event.key === "ArrowRight") move(1);
           if (event.key === "ArrowLeft") move(-1);
+          if (event.key === "Home") move(-at);
+          if (event.key === "End") move(TABS.length - 1 - at);
         }}
       >
         {TABS.map((item) => (

@@ -1,6 +1,6 @@
 // One lab value over time: an SVG line with its reference range shaded (people read a trend faster than a table),
 // and the same values in a table for exact reading and for screen readers.
-import type { LabSeries } from "./observations.ts";
+import { chartPoints, type LabSeries } from "./observations.ts";
 
 const WIDTH = 560;
 const HEIGHT = 180;
@@ -12,22 +12,25 @@ function outside(value: number, series: LabSeries): boolean {
   return (series.low !== undefined && value < series.low) || (series.high !== undefined && value > series.high);
 }
 
+/** The table lists this many of the latest values (all are in the record itself). */
+const TABLE_ROWS = 50;
+
 export function LabChart(props: { series: LabSeries; id: string }) {
   const { series } = props;
-  const values = series.points.map((point) => point.value);
-  const bounds = [
-    ...values,
-    ...(series.low === undefined ? [] : [series.low]),
-    ...(series.high === undefined ? [] : [series.high]),
-  ];
-  let min = Math.min(...bounds);
-  let max = Math.max(...bounds);
+  const drawn = chartPoints(series.points);
+  // A loop, not Math.min(...values): a spread of 100k+ arguments overflows the stack.
+  let min = Infinity;
+  let max = -Infinity;
+  for (const bound of [series.low, series.high, ...drawn.map((point) => point.value)]) {
+    if (bound === undefined) continue;
+    min = Math.min(min, bound);
+    max = Math.max(max, bound);
+  }
   const margin = max === min ? Math.max(1, Math.abs(max) * 0.1) : (max - min) * 0.1;
   min -= margin;
   max += margin;
-  const times = series.points.map((point) => point.time.getTime());
-  const first = Math.min(...times);
-  const last = Math.max(...times);
+  const first = series.points[0]!.time.getTime();
+  const last = series.points[series.points.length - 1]!.time.getTime();
   const innerWidth = WIDTH - PAD.left - PAD.right;
   const innerHeight = HEIGHT - PAD.top - PAD.bottom;
   const x = (time: number) =>
@@ -72,8 +75,8 @@ export function LabChart(props: { series: LabSeries; id: string }) {
             {day(new Date(last))}
           </text>
         )}
-        <polyline class="trend" points={series.points.map((p) => `${x(p.time.getTime())},${y(p.value)}`).join(" ")} />
-        {series.points.map((point) => (
+        <polyline class="trend" points={drawn.map((p) => `${x(p.time.getTime())},${y(p.value)}`).join(" ")} />
+        {drawn.map((point) => (
           <circle
             key={`${point.time.getTime()}-${point.value}`}
             class={outside(point.value, series) ? "point out-of-range" : "point"}
@@ -91,7 +94,11 @@ export function LabChart(props: { series: LabSeries; id: string }) {
         <strong>{series.label}</strong> ({series.unit}), {rangeText}.
       </figcaption>
       <details>
-        <summary>Show the values</summary>
+        <summary>
+          {series.points.length > TABLE_ROWS
+            ? `Show the latest ${TABLE_ROWS} of ${series.points.length} values`
+            : "Show the values"}
+        </summary>
         <table>
           <caption class="visually-hidden">{`Values of ${series.label}`}</caption>
           <thead>
@@ -102,13 +109,16 @@ export function LabChart(props: { series: LabSeries; id: string }) {
             </tr>
           </thead>
           <tbody>
-            {series.points.map((point) => (
-              <tr key={`${point.time.getTime()}-${point.value}`}>
-                <td>{day(point.time)}</td>
-                <td>{`${point.value} ${point.unit}`}</td>
-                <td>{outside(point.value, series) ? "outside the range" : "yes"}</td>
-              </tr>
-            ))}
+            {series.points
+              .slice(-TABLE_ROWS)
+              .reverse()
+              .map((point) => (
+                <tr key={`${point.time.getTime()}-${point.value}`}>
+                  <td>{day(point.time)}</td>
+                  <td>{`${point.value} ${point.unit}`}</td>
+                  <td>{outside(point.value, series) ? "outside the range" : "yes"}</td>
+                </tr>
+              ))}
           </tbody>
         </table>
       </details>

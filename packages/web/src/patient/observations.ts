@@ -62,16 +62,27 @@ function observationValue(observation: Json): LabValue | undefined {
   };
 }
 
-/** The charted values of one FHIR resource: an Observation, or a Bundle's Observations. */
+/** Bundles inside Bundles are followed this deep (a FHIR document nests one or two; a hostile one thousands). */
+export const MAX_BUNDLE_DEPTH = 8;
+
+/** The charted values of one FHIR resource: an Observation, or a Bundle's Observations (iteratively, depth-capped). */
 export function labValuesOf(resource: unknown): LabValue[] {
-  if (!isObject(resource)) return [];
-  if (resource.resourceType === "Observation") {
-    const value = observationValue(resource);
-    return value ? [value] : [];
+  const values: LabValue[] = [];
+  const pending: { node: unknown; depth: number }[] = [{ node: resource, depth: 0 }];
+  while (pending.length > 0) {
+    const { node, depth } = pending.pop()!;
+    if (!isObject(node)) continue;
+    if (node.resourceType === "Observation") {
+      const value = observationValue(node);
+      if (value) values.push(value);
+    } else if (node.resourceType === "Bundle" && Array.isArray(node.entry) && depth < MAX_BUNDLE_DEPTH) {
+      for (let index = node.entry.length - 1; index >= 0; index--) {
+        const entry: unknown = node.entry[index];
+        if (isObject(entry)) pending.push({ node: entry.resource, depth: depth + 1 });
+      }
+    }
   }
-  if (resource.resourceType === "Bundle" && Array.isArray(resource.entry))
-    return resource.entry.flatMap((entry) => (isObject(entry) ? labValuesOf(entry.resource) : []));
-  return [];
+  return values;
 }
 
 /** Values grouped by what was measured (and unit: mg/dL and mmol/L never share a line), each oldest first. */
@@ -79,20 +90,48 @@ export function labSeries(values: readonly LabValue[]): LabSeries[] {
   const groups = new Map<string, LabValue[]>();
   for (const value of values) {
     const key = `${value.key}\u0000${value.unit}`;
-    groups.set(key, [...(groups.get(key) ?? []), value]);
+    const group = groups.get(key);
+    if (group) group.push(value);
+    else groups.set(key, [value]);
   }
   return [...groups.values()]
     .map((points) => {
-      const sorted = [...points].sort((a, b) => a.time.getTime() - b.time.getTime());
-      const latest = sorted[sorted.length - 1]!;
-      return {
-        key: latest.key,
-        label: latest.label,
-        unit: latest.unit,
-        points: sorted,
-        low: latest.low,
-        high: latest.high,
-      };
+      points.sort((a, b) => a.time.getTime() - b.time.getTime());
+      const latest = points[points.length - 1]!;
+      return { key: latest.key, label: latest.label, unit: latest.unit, points, low: latest.low, high: latest.high };
     })
     .sort((a, b) => a.label.localeCompare(b.label));
+}
+
+/**
+ * At most `max` points of a series for drawing: all when there are few, else the lowest and highest of each of
+ * max/2 equal time buckets (a monitor's year of readings keeps its peaks and dips on a 560-pixel line).
+ */
+export function chartPoints(points: readonly LabValue[], max = 400): LabValue[] {
+  if (points.length <= max) return [...points];
+  const buckets = Math.floor(max / 2);
+  const first = points[0]!.time.getTime();
+  const span = points[points.length - 1]!.time.getTime() - first || 1;
+  const chosen: LabValue[] = [];
+  let bucket = -1;
+  let low: LabValue | undefined;
+  let high: LabValue | undefined;
+  const flush = () => {
+    if (!low || !high) return;
+    if (low === high) chosen.push(low);
+    else chosen.push(...(low.time.getTime() <= high.time.getTime() ? [low, high] : [high, low]));
+  };
+  for (const point of points) {
+    const index = Math.min(buckets - 1, Math.floor(((point.time.getTime() - first) / span) * buckets));
+    if (index !== bucket) {
+      flush();
+      bucket = index;
+      low = high = point;
+    } else {
+      if (point.value < low!.value) low = point;
+      if (point.value > high!.value) high = point;
+    }
+  }
+  flush();
+  return chosen;
 }

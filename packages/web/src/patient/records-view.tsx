@@ -40,7 +40,8 @@ export function RecordsView(props: { client: PatientClient }) {
   const { client } = props;
   const [records, setRecords] = useState<PatientRecord[] | undefined>(undefined);
   const [labValues, setLabValues] = useState<LabValue[]>([]);
-  const [category, setCategory] = useState<string>("laboratory");
+  // No default: the category decides which consents cover a record, so the person chooses it every time.
+  const [category, setCategory] = useState<string>("");
   const [files, setFiles] = useState<File[]>([]);
   const [upload, setUpload] = useState<Upload | undefined>(undefined);
   const [problem, setProblem] = useState<ShownProblem | undefined>(undefined);
@@ -98,7 +99,8 @@ export function RecordsView(props: { client: PatientClient }) {
       setOpened({
         record,
         url,
-        text: text && record.kind === "fhir" ? JSON.stringify(JSON.parse(text), null, 2) : text,
+        // Exactly as stored: re-serializing would round large numbers and drop FHIR's meaningful trailing zeros.
+        text,
       });
     } catch (error) {
       setProblem(describeProblem(error));
@@ -142,13 +144,16 @@ export function RecordsView(props: { client: PatientClient }) {
           value={category}
           onChange={(e) => setCategory((e.currentTarget as HTMLSelectElement).value)}
         >
+          <option value="" disabled>
+            Choose a category…
+          </option>
           {CONSENT_CATEGORIES.map((name) => (
             <option key={name} value={name}>
               {name.replaceAll("-", " ")}
             </option>
           ))}
         </select>
-        <button type="submit" class="primary" disabled={files.length === 0 || upload !== undefined}>
+        <button type="submit" class="primary" disabled={files.length === 0 || category === "" || upload !== undefined}>
           Encrypt and upload
         </button>
         {upload && (

@@ -22,13 +22,16 @@ export function ChooseWallet(props: { wallets: DiscoveredWallet[]; onChoose: (wa
   );
 }
 
-export function Working(props: { text: string }) {
+export function Working(props: { text: string; onCancel: () => void }) {
   return (
     <section aria-labelledby="working-title" aria-busy="true">
       <h1 id="working-title">Connecting</h1>
       <p role="status" aria-live="polite">
         {props.text}
       </p>
+      <button type="button" onClick={props.onCancel}>
+        Cancel
+      </button>
     </section>
   );
 }

@@ -15,6 +15,8 @@ export interface WalletRequest {
 export interface TestWalletOptions {
   /** Decline a request (EIP-1193 error 4001) when this returns true. */
   reject?: (request: WalletRequest) => boolean;
+  /** Never answer a request when this returns true (a wallet whose prompt the person never sees). */
+  hang?: (request: WalletRequest) => boolean;
 }
 
 export interface TestWallet {
@@ -101,6 +103,7 @@ export async function installTestWallet(
     const request = { method, params: JSON.parse(paramsJson) as unknown[] };
     requests.push(request);
     if (options.reject?.(request)) return { error: { code: 4001, message: "User rejected the request." } };
+    if (options.hang?.(request)) return new Promise<never>(() => undefined);
     try {
       return { result: await handle(method, request.params) };
     } catch (error) {
