@@ -4,7 +4,7 @@
  * and the clinic is refused), and the access log with every entry's proof checked against the chain. Each screen is
  * checked with axe-core and saved as a screenshot; a console error fails the test.
  */
-import { access, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -12,9 +12,14 @@ import type { Browser, Locator } from "playwright-core";
 import { ConsentRegistryClient, TransactionSender } from "@hygeia/chain";
 import { derivePatientKeys } from "@hygeia/sdk";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
-import { WEB_DIST_DIR } from "../dist-path.ts";
-import { buildWeb } from "../scripts/build.ts";
-import { accessibilityViolations, launchBrowser, openPage, screenshot, type WatchedPage } from "./support/browser.ts";
+import {
+  ensureWebBuilt,
+  expectAccessible,
+  launchBrowser,
+  openPage,
+  openAndConnect,
+  type WatchedPage,
+} from "./support/browser.ts";
 import { installTestWallet, type TestWallet } from "./support/wallet.ts";
 
 const LOINC_GLUCOSE = "2345-7";
@@ -50,13 +55,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
   let wallet: TestWallet;
 
   before(async () => {
-    if (
-      !(await access(join(WEB_DIST_DIR, "index.html")).then(
-        () => true,
-        () => false,
-      ))
-    )
-      await buildWeb({ quiet: true });
+    await ensureWebBuilt();
     stack = await startTestStack();
     browser = await launchBrowser();
     files = await mkdtemp(join(tmpdir(), "hygeia-web-files-"));
@@ -64,14 +63,12 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     // patient grants, so the grant wraps the records to it.
     clinic = await openPage(browser);
     await installTestWallet(clinic.page, stack.accounts.clinic, stack.provider);
-    await clinic.page.goto(`${stack.url}/clinic.html`);
-    await clinic.page.getByRole("button", { name: "Connect wallet" }).click();
+    await openAndConnect(clinic, `${stack.url}/clinic.html`);
     await clinic.page.getByTestId("clinic-did").waitFor({ timeout: 60_000 });
     // The patient signs in on the page (the onboarding itself is wallet-page.test.ts's subject).
     watched = await openPage(browser);
     wallet = await installTestWallet(watched.page, stack.accounts.alice, stack.provider);
-    await watched.page.goto(`${stack.url}/`);
-    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await openAndConnect(watched, `${stack.url}/`);
     await watched.page.getByRole("heading", { name: "You are signed in" }).waitFor({ timeout: 60_000 });
   });
 
@@ -92,11 +89,6 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     const alert = on.page.getByRole("alert");
     await done.or(alert).first().waitFor({ timeout });
     if (await alert.isVisible()) throw new Error(`the page shows a problem: ${await alert.textContent()}`);
-  }
-
-  async function expectAccessible(name: string, on: WatchedPage = watched): Promise<void> {
-    await screenshot(on.page, name);
-    expect(await accessibilityViolations(on.page), `axe on ${name}`).to.deep.equal([]);
   }
 
   it("uploads lab results and a file with a progress bar, charts the lab values, and decrypts a record to view", async () => {
@@ -142,7 +134,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     ]);
     expect(await chart.getByTestId("reference-range").count()).to.equal(1);
     expect(await chart.locator("figcaption").textContent()).to.include("reference range 70 to 99 mg/dL");
-    await expectAccessible("05-records");
+    await expectAccessible(watched, "05-records");
 
     await page
       .getByRole("button", { name: /^View FHIR Observation/ })
@@ -154,7 +146,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     expect(await page.getByRole("link", { name: "Download the decrypted record" }).getAttribute("href")).to.match(
       /^blob:/,
     );
-    await expectAccessible("06-record-decrypted");
+    await expectAccessible(watched, "06-record-decrypted");
   });
 
   it("grants the clinic access (the clinic then reads the record), revokes it (the clinic is refused), and logs both with verified proofs", async () => {
@@ -188,7 +180,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     // A grant of one or more scopes is one ConsentBatch (its fields: grantee, scopes, purpose, expiry, nonce, deadline).
     expect(JSON.parse(String(typed[0]!.params[1])).primaryType).to.equal("ConsentBatch");
     expect(asked.map((request) => request.method)).not.to.include("eth_sendTransaction");
-    await expectAccessible("07-consent-granted");
+    await expectAccessible(watched, "07-consent-granted");
 
     // The patient watches the access log live while the clinic reads.
     await page.getByRole("tab", { name: "Access log" }).click();
@@ -210,7 +202,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
       const content = desk.getByTestId("clinic-record-content");
       await settled(content, 30_000, clinic);
       shown.push((await content.textContent()) ?? "");
-      if (shown.at(-1)!.includes(LOINC_GLUCOSE)) await expectAccessible("09-clinic-record", clinic);
+      if (shown.at(-1)!.includes(LOINC_GLUCOSE)) await expectAccessible(clinic, "09-clinic-record");
     }
     expect(shown.filter((text) => text.includes(LOINC_GLUCOSE))).to.have.length(2);
     expect(shown.filter((text) => text.includes("bytes (not FHIR JSON)"))).to.have.length(1);
@@ -220,7 +212,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     await alerts.first().waitFor({ timeout: 30_000 });
     expect(await alerts.count()).to.equal(1);
     expect(await alerts.first().textContent()).to.match(/^New: 0x15d3…6a65 accessed your data for the first time/);
-    await expectAccessible("08-live-alert");
+    await expectAccessible(watched, "08-live-alert");
 
     await page.getByRole("tab", { name: "Consent" }).click();
     await page.getByRole("button", { name: /^Revoke / }).click();
@@ -235,7 +227,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     await refusal.waitFor({ timeout: 30_000 });
     expect(await refusal.textContent()).to.include("CONSENT_REQUIRED");
     expect(clinic.refusedRequests.splice(0), "the desk's one refused key release").to.deep.equal([403]);
-    await expectAccessible("10-clinic-refused", clinic);
+    await expectAccessible(clinic, "10-clinic-refused");
     await desk.getByRole("button", { name: "Show records" }).click();
     await desk.getByText("The patient's consent covers no record for Treatment now.").waitFor({ timeout: 30_000 });
 
@@ -250,7 +242,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     expect(await verifiedOf("access_denied")).to.equal(1);
     expect(await page.getByTestId("audit-alarm").count()).to.equal(0);
     expect(await entries.first().getAttribute("data-type")).to.equal("access_denied"); // newest first
-    await expectAccessible("11-access-log");
+    await expectAccessible(watched, "11-access-log");
   });
 
   it("registers the clinic as an emergency contact; its break-glass access is an alert and highlighted in the log", async () => {
@@ -265,7 +257,7 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     await page.getByRole("button", { name: "Add emergency contact" }).click();
     await settled(page.getByTestId("emergency-card"), 60_000);
     expect(await page.getByTestId("emergency-contact").getAttribute("data-status")).to.equal("ready");
-    await expectAccessible("12-emergency-contact");
+    await expectAccessible(watched, "12-emergency-contact");
     // The card the patient hands over, downloaded as a person would.
     const [download] = await Promise.all([
       page.waitForEvent("download"),
@@ -300,6 +292,6 @@ describe("web: the patient's records, consent and access log in Chromium", funct
     await alert.waitFor({ timeout: 30_000 });
     expect(await alert.textContent()).to.match(/^Emergency access: 0x15d3…6a65 used break-glass access/);
     await page.locator('[data-testid="audit-entry"][data-type="emergency_release"].emergency').first().waitFor();
-    await expectAccessible("13-emergency-alert");
+    await expectAccessible(watched, "13-emergency-alert");
   });
 });

@@ -5,15 +5,21 @@
  * Every screen is checked with axe-core (no serious or critical violation) and saved as a screenshot; any console
  * error fails the test.
  */
-import { access, rm, writeFile } from "node:fs/promises";
+import { rm, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { expect } from "chai";
 import type { Browser } from "playwright-core";
 import { HygeiaConnection, derivePatientKeys, encryptionKeysOf } from "@hygeia/sdk";
 import { startTestStack, type TestStack } from "../../gateway/test/support/stack.ts";
 import { WEB_DIST_DIR } from "../dist-path.ts";
-import { buildWeb } from "../scripts/build.ts";
-import { accessibilityViolations, launchBrowser, openPage, screenshot, type WatchedPage } from "./support/browser.ts";
+import {
+  ensureWebBuilt,
+  expectAccessible,
+  launchBrowser,
+  openPage,
+  openAndConnect,
+  type WatchedPage,
+} from "./support/browser.ts";
 import { installTestWallet } from "./support/wallet.ts";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
@@ -25,14 +31,7 @@ describe("web: the patient's wallet page in Chromium", function () {
   const opened: WatchedPage[] = [];
 
   before(async () => {
-    // `npm test` builds the pages first; a lone run of this file builds them when missing.
-    if (
-      !(await access(join(WEB_DIST_DIR, "index.html")).then(
-        () => true,
-        () => false,
-      ))
-    )
-      await buildWeb({ quiet: true });
+    await ensureWebBuilt();
     stack = await startTestStack();
     browser = await launchBrowser();
   });
@@ -61,11 +60,6 @@ describe("web: the patient's wallet page in Chromium", function () {
       "refused requests",
     ).to.deep.equal([]);
   });
-
-  async function expectAccessible(watched: WatchedPage, name: string): Promise<void> {
-    await screenshot(watched.page, name);
-    expect(await accessibilityViolations(watched.page), `axe on ${name}`).to.deep.equal([]);
-  }
 
   it("is served at / with its own content security policy, and tells the page the chain's URL", async () => {
     const response = await fetch(`${stack.url}/`);
@@ -143,8 +137,7 @@ describe("web: the patient's wallet page in Chromium", function () {
     // Connecting again (a new visit) finds the key published and sends no transaction.
     const again = await page();
     const secondWallet = await installTestWallet(again.page, alice, stack.provider);
-    await again.page.goto(`${stack.url}/`);
-    await again.page.getByRole("button", { name: "Connect wallet" }).click();
+    await openAndConnect(again, `${stack.url}/`);
     await again.page.getByText("Your encryption key was already published").waitFor({ timeout: 60_000 });
     expect(secondWallet.requests.map((request) => request.method)).not.to.include("eth_sendTransaction");
   });
@@ -155,8 +148,7 @@ describe("web: the patient's wallet page in Chromium", function () {
     const wallet = await installTestWallet(watched.page, bob, stack.provider, {
       reject: (request) => request.method === "personal_sign",
     });
-    await watched.page.goto(`${stack.url}/`);
-    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await openAndConnect(watched, `${stack.url}/`);
     const alert = watched.page.getByRole("alert");
     await alert.waitFor({ timeout: 60_000 });
     expect(await alert.textContent()).to.include("You declined the request in your wallet.");
@@ -171,8 +163,7 @@ describe("web: the patient's wallet page in Chromium", function () {
 
   it("tells a visitor without a wallet what to install", async () => {
     const watched = await page();
-    await watched.page.goto(`${stack.url}/`);
-    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await openAndConnect(watched, `${stack.url}/`);
     const alert = watched.page.getByRole("alert");
     await alert.waitFor();
     expect(await alert.textContent()).to.include("No wallet was found in this browser.");
@@ -185,8 +176,7 @@ describe("web: the patient's wallet page in Chromium", function () {
     await installTestWallet(watched.page, stack.accounts.bob, stack.provider, {
       hang: (request) => request.method === "eth_requestAccounts",
     });
-    await watched.page.goto(`${stack.url}/`);
-    await watched.page.getByRole("button", { name: "Connect wallet" }).click();
+    await openAndConnect(watched, `${stack.url}/`);
     await watched.page.getByText("Asking your wallet for your account…").waitFor({ timeout: 30_000 });
     await expectAccessible(watched, "04b-waiting-for-wallet");
     await watched.page.getByRole("button", { name: "Cancel" }).click();

@@ -206,7 +206,8 @@ export class AccessNotifier implements Notifier {
 
   /**
    * A message of the bus: another gateway's access, for the streams held here. The patient comes first, so the
-   * message of a patient with no stream here is dropped unparsed (every gateway hears every other's accesses).
+   * message of a patient with no stream here is dropped unparsed (a gateway that has not heard a whole round of watch
+   * announcements yet sends every access, so others may arrive).
    * Anything malformed is dropped.
    */
   #received(message: string): void {

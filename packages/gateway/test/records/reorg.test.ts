@@ -38,6 +38,18 @@ describe("gateway key release across a chain reorg", function () {
     await stack?.close();
   });
 
+  /** Alice grants the clinic her laboratory scope for Treatment, for a day; the gateway has seen it. */
+  async function grantLaboratory(): Promise<void> {
+    const expiry = await dayAhead(stack);
+    await registryAs(stack, alice.wallet).grant({
+      grantee: clinic.address,
+      scope: laboratory,
+      purpose: "Treatment",
+      expiry,
+    });
+    await synced(stack);
+  }
+
   /** Back to `snapshot`, then a branch longer than the orphaned one (the node's head moves past it). */
   async function reorgTo(snapshot: string): Promise<void> {
     expect(await stack.provider.send("evm_revert", [snapshot])).to.equal(true);
@@ -47,14 +59,7 @@ describe("gateway key release across a chain reorg", function () {
 
   it("stops releasing under a grant the reorg orphaned", async function () {
     const snapshot = (await stack.provider.send("evm_snapshot", [])) as string;
-    const expiry = await dayAhead(stack);
-    await registryAs(stack, alice.wallet).grant({
-      grantee: clinic.address,
-      scope: laboratory,
-      purpose: "Treatment",
-      expiry,
-    });
-    await synced(stack);
+    await grantLaboratory();
     const released = await askKey(stack, clinic, alice, cid);
     expect(released.status, released.text).to.equal(200);
 
@@ -63,14 +68,7 @@ describe("gateway key release across a chain reorg", function () {
   });
 
   it("releases again once a revoke is orphaned, as the canonical chain says", async function () {
-    const expiry = await dayAhead(stack);
-    await registryAs(stack, alice.wallet).grant({
-      grantee: clinic.address,
-      scope: laboratory,
-      purpose: "Treatment",
-      expiry,
-    });
-    await synced(stack);
+    await grantLaboratory();
     expect((await askKey(stack, clinic, alice, cid)).status).to.equal(200);
 
     const snapshot = (await stack.provider.send("evm_snapshot", [])) as string;

@@ -2,7 +2,7 @@
 // key release (audited at the gateway, seen by the patient) and decrypted here. A refusal says why in words.
 import { useState } from "preact/hooks";
 import type { ConsentPurpose, CoveredRecord, FetchedRecord } from "@hygeia/sdk/browser";
-import { describeProblem, type ShownProblem } from "../problems.ts";
+import { useAction } from "../use-action.ts";
 import { ProblemAlert } from "../problem-alert.tsx";
 import type { ClinicSignedIn } from "./session.ts";
 
@@ -26,20 +26,7 @@ export function ClinicDesk(props: { clinic: ClinicSignedIn }) {
   const [purpose, setPurpose] = useState<ConsentPurpose>("Treatment");
   const [listing, setListing] = useState<Listing | undefined>(undefined);
   const [opened, setOpened] = useState<FetchedRecord | undefined>(undefined);
-  const [problem, setProblem] = useState<ShownProblem | undefined>(undefined);
-  const [busy, setBusy] = useState<string | undefined>(undefined);
-
-  const run = async (what: string, action: () => Promise<void>) => {
-    setProblem(undefined);
-    setBusy(what);
-    try {
-      await action();
-    } catch (error) {
-      setProblem(describeProblem(error));
-    } finally {
-      setBusy(undefined);
-    }
-  };
+  const { busy, problem, run } = useAction();
 
   const list = () =>
     run("Asking which records the patient's consent covers…", async () => {

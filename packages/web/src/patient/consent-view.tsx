@@ -3,7 +3,8 @@
 import { useEffect, useState } from "preact/hooks";
 import { CONSENT_CATEGORIES } from "@hygeia/chain/browser";
 import type { ConsentPurpose, ListedConsent, PatientClient } from "@hygeia/sdk/browser";
-import { describeProblem, PageProblem, type ShownProblem } from "../problems.ts";
+import { describeProblem, PageProblem } from "../problems.ts";
+import { useAction } from "../use-action.ts";
 import { ProblemAlert } from "../problem-alert.tsx";
 
 /** Purposes a patient can grant (Emergency opens only through break-glass). */
@@ -32,8 +33,6 @@ export function scopeWords(scope: string | undefined, id: string): string {
 
 const short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
 
-type Busy = undefined | { what: string };
-
 export function ConsentView(props: { client: PatientClient }) {
   const { client } = props;
   const [consents, setConsents] = useState<ListedConsent[] | undefined>(undefined);
@@ -41,28 +40,18 @@ export function ConsentView(props: { client: PatientClient }) {
   const [category, setCategory] = useState("laboratory");
   const [purpose, setPurpose] = useState<ConsentPurpose>("Treatment");
   const [duration, setDuration] = useState("30d");
-  const [busy, setBusy] = useState<Busy>(undefined);
-  const [problem, setProblem] = useState<ShownProblem | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
 
   const refresh = async () => setConsents(await client.consent.list());
+  const { busy, problem, setProblem, run: runAction } = useAction(refresh);
   useEffect(() => {
     refresh().catch((error: unknown) => setProblem(describeProblem(error)));
   }, [client]);
 
-  const run = async (what: string, action: () => Promise<string>) => {
-    setProblem(undefined);
+  /** An action whose result is the notice shown after it. */
+  const run = (what: string, action: () => Promise<string>) => {
     setNotice(undefined);
-    setBusy({ what });
-    try {
-      setNotice(await action());
-    } catch (error) {
-      setProblem(describeProblem(error));
-    } finally {
-      setBusy(undefined);
-      // Also after a failure: part of it may stand (a grant on chain whose sharing failed).
-      await refresh().catch(() => undefined);
-    }
+    return runAction(what, async () => setNotice(await action()));
   };
 
   const grant = () =>
@@ -180,7 +169,7 @@ export function ConsentView(props: { client: PatientClient }) {
           Grant access
         </button>
       </form>
-      {busy && <p role="status">{busy.what}</p>}
+      {busy && <p role="status">{busy}</p>}
       {notice && <p role="status">{notice}</p>}
       {problem && <ProblemAlert problem={problem} />}
     </section>

@@ -4,7 +4,8 @@
 // file. Every emergency release is audited as such and arrives as an alert.
 import { useEffect, useState } from "preact/hooks";
 import type { EmergencyGrantee, EmergencyRegistrationResult, PatientClient } from "@hygeia/sdk/browser";
-import { describeProblem, type ShownProblem } from "../problems.ts";
+import { describeProblem } from "../problems.ts";
+import { useAction } from "../use-action.ts";
 import { ProblemAlert } from "../problem-alert.tsx";
 
 /** What an emergency usually needs; a patient picks among them (sensitive categories are never pre-selected). */
@@ -34,27 +35,13 @@ export function EmergencyView(props: { client: PatientClient }) {
   const [grantee, setGrantee] = useState("");
   const [categories, setCategories] = useState<string[]>(["allergy", "medication"]);
   const [windowLength, setWindowLength] = useState("12h");
-  const [busy, setBusy] = useState<string | undefined>(undefined);
-  const [problem, setProblem] = useState<ShownProblem | undefined>(undefined);
   const [registered, setRegistered] = useState<{ result: EmergencyRegistrationResult; url: string } | undefined>();
 
   const refresh = async () => setContacts(await client.emergency.list());
+  const { busy, problem, setProblem, run } = useAction(refresh);
   useEffect(() => {
     refresh().catch((error: unknown) => setProblem(describeProblem(error)));
   }, [client]);
-
-  const run = async (what: string, action: () => Promise<void>) => {
-    setProblem(undefined);
-    setBusy(what);
-    try {
-      await action();
-      await refresh();
-    } catch (error) {
-      setProblem(describeProblem(error));
-    } finally {
-      setBusy(undefined);
-    }
-  };
 
   const add = () =>
     run("Approve the emergency registration in your wallet (a signature, no fee)…", async () => {

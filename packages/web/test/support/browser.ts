@@ -3,8 +3,11 @@
 // errors and uncaught exceptions (a test fails on any), and screenshots go under test-output/screenshots.
 import { access, mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import { expect } from "chai";
 import { chromium, type Browser, type Page } from "playwright-core";
 import AxeBuilder from "@axe-core/playwright";
+import { WEB_DIST_DIR } from "../../dist-path.ts";
+import { buildWeb } from "../../scripts/build.ts";
 
 export const CHROMIUM = process.env.HYGEIA_CHROMIUM ?? "/usr/bin/chromium";
 export const SCREENSHOT_DIR = join(import.meta.dirname, "..", "..", "test-output", "screenshots");
@@ -76,4 +79,25 @@ export async function accessibilityViolations(page: Page): Promise<string[]> {
   return results.violations
     .filter((violation) => violation.impact === "serious" || violation.impact === "critical")
     .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} — ${violation.nodes.length} node(s)`);
+}
+
+/** The built pages: `npm test` builds them first; a lone run of a test file builds them when missing. */
+export async function ensureWebBuilt(): Promise<void> {
+  const built = await access(join(WEB_DIST_DIR, "index.html")).then(
+    () => true,
+    () => false,
+  );
+  if (!built) await buildWeb({ quiet: true });
+}
+
+/** Saves the screen as `name`.png and fails on any serious or critical axe-core violation on it. */
+export async function expectAccessible(watched: WatchedPage, name: string): Promise<void> {
+  await screenshot(watched.page, name);
+  expect(await accessibilityViolations(watched.page), `axe on ${name}`).to.deep.equal([]);
+}
+
+/** Opens `url` and presses the page's "Connect wallet" (its wallet installed before, if any). */
+export async function openAndConnect(watched: WatchedPage, url: string): Promise<void> {
+  await watched.page.goto(url);
+  await watched.page.getByRole("button", { name: "Connect wallet" }).click();
 }
